@@ -1,0 +1,115 @@
+//! The terminal face: argument parsing, logging set-up, and printing for the subcommands.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::ConfigLayers;
+use crate::doctor;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kimi-lsp",
+    version,
+    about = "A language server that brings Moonshot AI's Kimi models into your editor",
+    long_about = "A language server that brings Moonshot AI's Kimi models into your editor.\n\n\
+        With no subcommand it serves the Language Server Protocol on stdin/stdout; editors start it \
+        that way. Set MOONSHOT_API_KEY first, then run `kimi-lsp doctor` to check the setup."
+)]
+struct Cli {
+    /// Serve LSP over stdin/stdout (the default; accepted for editors that always pass it).
+    #[arg(long, global = false)]
+    stdio: bool,
+    /// Append logs to this file instead of stderr.
+    #[arg(long, global = true, env = "KIMI_LSP_LOG_FILE", value_name = "PATH")]
+    log_file: Option<PathBuf>,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive like `kimi_lsp=debug`.
+    #[arg(long, global = true, env = "KIMI_LSP_LOG", value_name = "FILTER")]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check the setup: API key, endpoint, models, balance. Exits non-zero when something is wrong.
+    Doctor {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if cli.command.is_some() { "warn" } else { "info" };
+    if let Err(e) = init_logging(cli.log_file.as_deref(), cli.log.as_deref().unwrap_or(default_level)) {
+        eprintln!("kimi-lsp: {e}");
+        return ExitCode::from(2);
+    }
+    install_panic_hook();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kimi-lsp: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let (layers, problems) = ConfigLayers::load(&env);
+    match cli.command {
+        None => {
+            let clean = runtime.block_on(crate::lsp::serve_stdio(layers, problems));
+            // The spec: exit code 0 after `shutdown` then `exit`, 1 after an `exit` alone.
+            // Don't wait for stdin readers stuck in blocking reads.
+            runtime.shutdown_background();
+            if clean { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Some(Command::Doctor { json }) => {
+            let report = runtime.block_on(doctor::run(&layers, &problems));
+            let mut out = std::io::stdout().lock();
+            let printed = if json {
+                serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from).and_then(|_| writeln!(out))
+            } else {
+                write!(out, "{}", report.render(std::io::stdout().is_terminal()))
+            };
+            if let Err(e) = printed {
+                eprintln!("kimi-lsp: {e}");
+            }
+            if report.healthy() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+    }
+}
+
+fn init_logging(file: Option<&std::path::Path>, filter: &str) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(filter).map_err(|e| format!("bad log filter `{filter}`: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    match file {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+            builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+        }
+        // stdout is the protocol channel: logs never go there.
+        None => builder.with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+/// A panic is a bug; make sure it reaches the log with its location before the default hook runs.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!("panic: {info}");
+        default(info);
+    }));
+}

@@ -1,0 +1,306 @@
+//! `kimi-lsp doctor`: checks the setup the way the server will use it, and says what to do
+//! about each problem. Returns a report; `cli.rs` prints it.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::{display_path, default_config_path, ConfigLayers, ConfigProblem, Source, API_KEY_ENV, BASE_URL_ENV};
+use crate::ledger::Ledger;
+use crate::providers::error::{host_of, Platform};
+use crate::providers::{OpenAiCompatible, ProviderError};
+use crate::secret::KeyKind;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+    Skip,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    /// What to do about it, when there is something to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub healthy: bool,
+    pub checks: Vec<Check>,
+    /// The models the endpoint serves, when it could be asked.
+    pub models: Vec<String>,
+}
+
+impl Report {
+    pub fn healthy(&self) -> bool {
+        self.healthy
+    }
+
+    pub fn render(&self, color: bool) -> String {
+        let mut out = String::from("kimi-lsp doctor\n");
+        for check in &self.checks {
+            let (mark, paint) = match check.status {
+                Status::Ok => ("✓", "32"),
+                Status::Warn => ("!", "33"),
+                Status::Fail => ("✗", "31"),
+                Status::Skip => ("-", "2"),
+            };
+            let mark = if color { format!("\x1b[{paint}m{mark}\x1b[0m") } else { mark.to_string() };
+            out.push_str(&format!("  {mark} {:<12} {}\n", check.name, check.detail));
+            if let Some(hint) = &check.hint {
+                out.push_str(&format!("    {:<12} → {hint}\n", ""));
+            }
+        }
+        out.push_str(if self.healthy {
+            "Everything needed is in place.\n"
+        } else {
+            "Something needs fixing (✗ above).\n"
+        });
+        out
+    }
+}
+
+pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
+    let (config, resolve_problems) = layers.resolve();
+    let mut checks = Vec::new();
+    let mut models = Vec::new();
+
+    // Settings.
+    let file = match &layers.file_path {
+        Some(path) => format!("read {}", display_path(path)),
+        None => match default_config_path() {
+            Some(path) => format!("no config file ({} is optional)", display_path(&path)),
+            None => "no config file".to_string(),
+        },
+    };
+    let all_problems: Vec<String> = problems.iter().chain(&resolve_problems).map(|p| p.to_string()).collect();
+    checks.push(Check {
+        name: "settings",
+        status: if all_problems.is_empty() { Status::Ok } else { Status::Warn },
+        detail: if all_problems.is_empty() { file } else { format!("{file}; {}", all_problems.join("; ")) },
+        hint: (!all_problems.is_empty()).then(|| "fix or remove the settings named; the rest still apply".into()),
+    });
+
+    // Endpoint as configured.
+    let base_origin = match layers.origin_of("baseUrl") {
+        Some(Source::Environment) => format!("from {BASE_URL_ENV}"),
+        Some(source) => format!("from {}", source.describe()),
+        None => "the default".into(),
+    };
+    let host = host_of(&config.base_url);
+    let platform = Platform::of_host(&host);
+    checks.push(Check {
+        name: "endpoint",
+        status: Status::Ok,
+        detail: format!("{} ({base_origin})", config.base_url),
+        hint: None,
+    });
+
+    // The key.
+    let key_check = match &config.api_key {
+        None if platform.is_some() => Check {
+            name: "API key",
+            status: Status::Fail,
+            detail: format!("not set; {host} needs one"),
+            hint: Some(format!(
+                "create a key at {} and set {API_KEY_ENV} in the environment your editor starts from",
+                platform.map_or("the platform console", |p| p.console())
+            )),
+        },
+        None => Check {
+            name: "API key",
+            status: Status::Ok,
+            detail: "not set (fine for a self-hosted server that needs none)".into(),
+            hint: None,
+        },
+        Some(key) => {
+            let origin = match layers.origin_of("apiKey") {
+                Some(Source::Environment) => format!("from {API_KEY_ENV}"),
+                Some(source) => format!("from {}", source.describe()),
+                None => "set".into(),
+            };
+            match key.kind() {
+                KeyKind::KimiCode if platform.is_some() => Check {
+                    name: "API key",
+                    status: Status::Fail,
+                    detail: format!("{origin}, but it is a Kimi Code key (sk-kimi-…), which {host} rejects"),
+                    hint: Some("create a platform key at https://platform.moonshot.ai (or .cn) for this API".into()),
+                },
+                _ => Check { name: "API key", status: Status::Ok, detail: format!("set ({origin})"), hint: None },
+            }
+        }
+    };
+    let key_ok = key_check.status != Status::Fail;
+    checks.push(key_check);
+
+    // Reach it and list the models.
+    let client = OpenAiCompatible::new(config.provider_config(), OpenAiCompatible::http_client(config.timeouts.connect()));
+    let started = Instant::now();
+    let reached = if key_ok || config.api_key.is_some() {
+        match client.models().await {
+            Ok(list) => {
+                models = list.into_iter().map(|m| m.id).collect();
+                checks.push(Check {
+                    name: "connection",
+                    status: Status::Ok,
+                    detail: format!(
+                        "{host} answered in {} ms and serves {} model{}",
+                        started.elapsed().as_millis(),
+                        models.len(),
+                        if models.len() == 1 { "" } else { "s" }
+                    ),
+                    hint: None,
+                });
+                true
+            }
+            Err(e) => {
+                checks.push(connection_failure(&e, &config.base_url));
+                false
+            }
+        }
+    } else {
+        checks.push(Check {
+            name: "connection",
+            status: Status::Skip,
+            detail: "not tried without a usable key".into(),
+            hint: None,
+        });
+        false
+    };
+
+    // The configured models.
+    if reached {
+        let wanted = [
+            ("completion", &config.models.completion),
+            ("action", &config.models.action),
+            ("chat", &config.models.chat),
+        ];
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|(_, id)| !models.iter().any(|m| m == *id))
+            .map(|(task, id)| format!("{task}: {id}"))
+            .collect();
+        checks.push(if missing.is_empty() {
+            Check {
+                name: "models",
+                status: Status::Ok,
+                detail: format!(
+                    "completion {}, action {}, chat {}: all served",
+                    config.models.completion, config.models.action, config.models.chat
+                ),
+                hint: None,
+            }
+        } else {
+            Check {
+                name: "models",
+                status: Status::Warn,
+                detail: format!("not served by {host}: {}", missing.join(", ")),
+                hint: Some(format!(
+                    "set `models.completion` / `models.action` / `models.chat` to one of: {}",
+                    models.join(", ")
+                )),
+            }
+        });
+
+        // The balance, where the endpoint keeps one.
+        checks.push(match client.balance().await {
+            Ok(Some(balance)) if balance.available <= 0.0 => Check {
+                name: "balance",
+                status: Status::Fail,
+                detail: format!("{:.2} available: requests will be refused", balance.available),
+                hint: Some(format!(
+                    "recharge at {}",
+                    platform.map_or("the provider's console", |p| p.console())
+                )),
+            },
+            Ok(Some(balance)) => Check {
+                name: "balance",
+                status: Status::Ok,
+                detail: format!(
+                    "{:.2} available ({:.2} voucher, {:.2} cash){}",
+                    balance.available,
+                    balance.voucher,
+                    balance.cash,
+                    match platform {
+                        Some(Platform::China) => " CNY",
+                        Some(Platform::Global) => " USD",
+                        None => "",
+                    }
+                ),
+                hint: None,
+            },
+            Ok(None) => Check {
+                name: "balance",
+                status: Status::Skip,
+                detail: "this endpoint reports no balance".into(),
+                hint: None,
+            },
+            Err(e) => Check {
+                name: "balance",
+                status: Status::Warn,
+                detail: format!("could not be read: {e}"),
+                hint: None,
+            },
+        });
+    }
+
+    // The usage ledger.
+    if config.usage_ledger {
+        checks.push(match Ledger::default_path() {
+            Some(path) => match Ledger::open(&path) {
+                Ok(_) => Check {
+                    name: "usage log",
+                    status: Status::Ok,
+                    detail: format!("recording to {}", display_path(&path)),
+                    hint: None,
+                },
+                Err(e) => Check {
+                    name: "usage log",
+                    status: Status::Warn,
+                    detail: format!("cannot open {}: {e}", display_path(&path)),
+                    hint: Some("usage will not be recorded; check the directory's permissions or set KIMI_LSP_DATA_DIR".into()),
+                },
+            },
+            None => Check {
+                name: "usage log",
+                status: Status::Warn,
+                detail: "no data directory found on this system".into(),
+                hint: Some("set KIMI_LSP_DATA_DIR to a writable directory".into()),
+            },
+        });
+    }
+
+    let healthy = checks.iter().all(|c| c.status != Status::Fail);
+    Report { healthy, checks, models }
+}
+
+fn connection_failure(e: &ProviderError, base_url: &str) -> Check {
+    let hint = match e {
+        ProviderError::InvalidAuthentication { suggested_base_url: Some(other), .. } => Some(format!(
+            "if the key is from the other platform, set {BASE_URL_ENV}={other} (or `baseUrl` in the settings)"
+        )),
+        // Behind a proxy or gateway the host says nothing about the region, but a platform key
+        // sent to the wrong region is still the likeliest cause of a 401.
+        ProviderError::InvalidAuthentication { key: Some(KeyKind::Platform), .. } => Some(format!(
+            "check {API_KEY_ENV}; keys work only on the platform that issued them: a platform.moonshot.cn key \
+             needs {BASE_URL_ENV}={}, a platform.moonshot.ai key {}",
+            Platform::China.base_url(),
+            Platform::Global.base_url()
+        )),
+        ProviderError::InvalidAuthentication { .. } | ProviderError::IncorrectApiKey { .. } => {
+            Some(format!("check {API_KEY_ENV}"))
+        }
+        ProviderError::Connect { .. } | ProviderError::Timeout { .. } => Some(format!(
+            "check the network, or {BASE_URL_ENV} / `baseUrl` (now {base_url})"
+        )),
+        _ => None,
+    };
+    Check { name: "connection", status: Status::Fail, detail: e.to_string(), hint }
+}

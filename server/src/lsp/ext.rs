@@ -1,0 +1,57 @@
+//! kimi-lsp's own LSP methods (documented in docs/lsp-extensions.md).
+
+use serde::{Deserialize, Serialize};
+use tower_lsp_server::gen_lsp_types::TextDocumentIdentifier;
+
+use crate::text::DocumentSnapshot;
+
+/// What the server believes a document is. For bug reports ("the suggestion ignores my last
+/// edit") and for the editor shims' debug commands.
+pub const DOCUMENT_STATE: &str = "kimi/documentState";
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentStateParams {
+    pub text_document: TextDocumentIdentifier,
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentState {
+    pub uri: String,
+    pub version: i32,
+    /// The language the server parses it as ("Rust", …, "Plain text").
+    pub language: String,
+    pub text: String,
+    pub line_count: usize,
+    /// A syntax tree is kept (false for plain text, binary and over-large files).
+    pub parsed: bool,
+    /// The tree has error nodes: the code does not parse as it stands.
+    pub syntax_errors: bool,
+    pub binary: bool,
+    pub too_large: bool,
+}
+
+impl DocumentState {
+    pub fn from_snapshot(s: &DocumentSnapshot) -> DocumentState {
+        let tree = s.tree();
+        DocumentState {
+            uri: s.uri().to_string(),
+            version: s.version(),
+            language: s.language().name().to_string(),
+            text: s.rope().to_string(),
+            line_count: s.rope().len_lines(),
+            parsed: tree.is_some(),
+            syntax_errors: tree.is_some_and(|t| t.root_node().has_error()),
+            binary: s.is_binary(),
+            too_large: s.is_too_large(),
+        }
+    }
+}
+
+/// Internal: what the transport guard found wrong with a message.
+#[derive(Debug, Deserialize)]
+pub struct MalformedParams {
+    pub code: i64,
+    pub message: String,
+}

@@ -1,0 +1,10 @@
+//! One file per LSP method.
+
+pub mod did_change;
+pub mod did_change_configuration;
+pub mod did_change_workspace_folders;
+pub mod did_close;
+pub mod did_open;
+pub mod document_state;
+pub mod initialize;
+pub mod initialized;

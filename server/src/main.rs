@@ -1,0 +1,4 @@
+// Kept to one line: this file is also compiled as `kimi-lsp-under-test` by the tests package.
+fn main() -> std::process::ExitCode {
+    kimi_lsp::cli::main()
+}

@@ -1,0 +1,648 @@
+//! An open document: its text as a rope, its syntax tree kept up to date incrementally, and
+//! cheap immutable snapshots of both for background work.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use ropey::Rope;
+use tree_sitter::{InputEdit, Tree};
+
+use super::position::{self, LineCol, PositionEncoding, TextRange};
+use super::syntax::{self, Language};
+
+/// Documents larger than this are kept as text but never parsed: tree-sitter's time and memory
+/// grow with the file, and such files (generated code, bundles, data) gain little from a tree.
+pub const PARSE_LIMIT_BYTES: usize = 4 * 1024 * 1024;
+
+/// One entry of `didChange`'s `contentChanges`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextChange {
+    /// `None` replaces the whole text.
+    pub range: Option<TextRange>,
+    pub text: String,
+}
+
+impl TextChange {
+    pub fn replace(range: TextRange, text: impl Into<String>) -> Self {
+        TextChange {
+            range: Some(range),
+            text: text.into(),
+        }
+    }
+
+    pub fn full(text: impl Into<String>) -> Self {
+        TextChange {
+            range: None,
+            text: text.into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EditOutcome {
+    /// The new version did not increase: the changes were applied anyway (the editor's text is
+    /// the truth), and the caller logs it.
+    pub out_of_order: bool,
+}
+
+/// An immutable view of a document at one version. Cloning is cheap (the rope shares its
+/// nodes, the tree is reference counted), so background tasks take one instead of locking.
+#[derive(Clone)]
+pub struct DocumentSnapshot {
+    uri: Arc<str>,
+    language: Language,
+    version: i32,
+    rope: Rope,
+    tree: Option<Tree>,
+    binary: bool,
+    too_large: bool,
+}
+
+impl std::fmt::Debug for DocumentSnapshot {
+    // Never the text: documents can hold secrets, and a Debug print ends up in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocumentSnapshot")
+            .field("uri", &self.uri)
+            .field("language", &self.language)
+            .field("version", &self.version)
+            .field("bytes", &self.rope.len_bytes())
+            .field("has_tree", &self.tree.is_some())
+            .field("binary", &self.binary)
+            .field("too_large", &self.too_large)
+            .finish()
+    }
+}
+
+impl DocumentSnapshot {
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    pub fn version(&self) -> i32 {
+        self.version
+    }
+
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    pub fn rope(&self) -> &Rope {
+        &self.rope
+    }
+
+    /// `None` for plain text, binary and too-large documents.
+    pub fn tree(&self) -> Option<&Tree> {
+        self.tree.as_ref()
+    }
+
+    pub fn text(&self) -> String {
+        self.rope.to_string()
+    }
+
+    /// A NUL character was seen in the text: such files are never sent to a model.
+    pub fn is_binary(&self) -> bool {
+        self.binary
+    }
+
+    /// Over [`PARSE_LIMIT_BYTES`]: kept as text, without a tree.
+    pub fn is_too_large(&self) -> bool {
+        self.too_large
+    }
+
+    /// Number of lines as the editor counts them (a trailing line break starts an empty line).
+    pub fn len_lines(&self) -> usize {
+        self.rope.len_lines()
+    }
+
+    pub fn len_chars(&self) -> usize {
+        self.rope.len_chars()
+    }
+
+    /// The content of line `n` without its line break; empty past the last line.
+    pub fn line(&self, n: usize) -> String {
+        if n >= self.rope.len_lines() {
+            return String::new();
+        }
+        let start = self.rope.line_to_char(n);
+        let end = position::line_content_end(&self.rope, n);
+        self.rope.slice(start..end).to_string()
+    }
+
+    /// The text of a char range, clamped to the document (and normalised if reversed).
+    pub fn slice(&self, chars: Range<usize>) -> String {
+        let len = self.rope.len_chars();
+        let (a, b) = (chars.start.min(chars.end), chars.start.max(chars.end));
+        self.rope.slice(a.min(len)..b.min(len)).to_string()
+    }
+
+    /// See [`position::char_index`].
+    pub fn char_index(&self, pos: LineCol, enc: PositionEncoding) -> usize {
+        position::char_index(&self.rope, pos, enc)
+    }
+
+    /// See [`position::line_col`].
+    pub fn line_col(&self, char_idx: usize, enc: PositionEncoding) -> LineCol {
+        position::line_col(&self.rope, char_idx, enc)
+    }
+
+    /// See [`position::char_range`].
+    pub fn char_range(&self, range: TextRange, enc: PositionEncoding) -> Range<usize> {
+        position::char_range(&self.rope, range, enc)
+    }
+
+    /// See [`position::text_range`].
+    pub fn text_range(&self, chars: Range<usize>, enc: PositionEncoding) -> TextRange {
+        position::text_range(&self.rope, chars, enc)
+    }
+
+    pub fn byte_to_char(&self, byte: usize) -> usize {
+        position::byte_to_char(&self.rope, byte)
+    }
+
+    pub fn char_to_byte(&self, char_idx: usize) -> usize {
+        position::char_to_byte(&self.rope, char_idx)
+    }
+
+    /// The editor range of a byte range, e.g. a tree-sitter node's.
+    pub fn byte_range_to_text_range(
+        &self,
+        bytes: Range<usize>,
+        enc: PositionEncoding,
+    ) -> TextRange {
+        let chars = position::byte_range_to_chars(&self.rope, bytes);
+        position::text_range(&self.rope, chars, enc)
+    }
+}
+
+/// A document open in the editor. Owned by one place (the document store); everything else
+/// works on [`DocumentSnapshot`]s.
+pub struct Document {
+    snap: DocumentSnapshot,
+    /// NUL chars in the text, kept so that deleting the last one clears `binary` without a scan.
+    nul_chars: usize,
+    /// '\r' chars not followed by '\n'. While zero, tree-sitter rows equal rope lines and edit
+    /// points cost O(log n); see [`syntax::point_at_byte`].
+    lone_crs: usize,
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.snap.fmt(f)
+    }
+}
+
+impl Document {
+    pub fn new(uri: &str, language_id: &str, version: i32, text: &str) -> Document {
+        let language = Language::detect(language_id, uri);
+        let rope = Rope::from_str(text);
+        let nul_chars = text.bytes().filter(|&b| b == 0).count();
+        let lone_crs = count_lone_crs(&rope, 0..rope.len_chars());
+        let mut doc = Document {
+            snap: DocumentSnapshot {
+                uri: Arc::from(uri),
+                language,
+                version,
+                rope,
+                tree: None,
+                binary: false,
+                too_large: false,
+            },
+            nul_chars,
+            lone_crs,
+        };
+        doc.refresh(None);
+        doc
+    }
+
+    /// Applies LSP-style changes in order, each relative to the text left by the previous one.
+    /// Positions are clamped (see [`position`]), so a stale or bogus range edits the nearest
+    /// valid place instead of failing or dropping text.
+    ///
+    /// The syntax tree is edited for every change, then reparsed once, reusing the old tree.
+    pub fn apply_changes(
+        &mut self,
+        version: i32,
+        changes: &[TextChange],
+        enc: PositionEncoding,
+    ) -> EditOutcome {
+        let out_of_order = version <= self.snap.version;
+        let mut tree = self.snap.tree.take();
+        for change in changes {
+            let rope = &self.snap.rope;
+            let chars = match change.range {
+                Some(range) => position::char_range(rope, range, enc),
+                None => {
+                    // Nothing of the old tree survives a full replacement: parse from scratch.
+                    tree = None;
+                    0..rope.len_chars()
+                }
+            };
+            let edit = self.replace(chars, &change.text, tree.is_some());
+            if let (Some(tree), Some(edit)) = (tree.as_mut(), edit) {
+                tree.edit(&edit);
+            }
+        }
+        self.snap.version = version;
+        self.refresh(tree);
+        EditOutcome { out_of_order }
+    }
+
+    /// Replaces a char range of the rope, keeping the counters current; returns the matching
+    /// tree-sitter edit when `want_edit`.
+    fn replace(&mut self, chars: Range<usize>, text: &str, want_edit: bool) -> Option<InputEdit> {
+        let rope = &mut self.snap.rope;
+        let start_byte = rope.char_to_byte(chars.start);
+        let old_end_byte = rope.char_to_byte(chars.end);
+        let points = want_edit.then(|| {
+            let no_lone_cr = self.lone_crs == 0;
+            (
+                syntax::point_at_byte(rope, start_byte, no_lone_cr),
+                syntax::point_at_byte(rope, old_end_byte, no_lone_cr),
+            )
+        });
+
+        // The char before the range may be a '\r' whose follower changes, hence the window
+        // starts one char early.
+        let window_start = chars.start.saturating_sub(1);
+        let lone_before = count_lone_crs(rope, window_start..chars.end);
+        let nul_removed = rope
+            .slice(chars.clone())
+            .chars()
+            .filter(|&c| c == '\0')
+            .count();
+        rope.remove(chars.clone());
+        rope.insert(chars.start, text);
+        let inserted_chars = text.chars().count();
+        let lone_after = count_lone_crs(rope, window_start..chars.start + inserted_chars);
+        // The counts are exact, so these never saturate; saturating keeps a bug from panicking.
+        self.lone_crs = (self.lone_crs + lone_after).saturating_sub(lone_before);
+        let nul_added = text.bytes().filter(|&b| b == 0).count();
+        self.nul_chars = (self.nul_chars + nul_added).saturating_sub(nul_removed);
+
+        let (start_position, old_end_position) = points?;
+        let new_end_byte = start_byte + text.len();
+        Some(InputEdit {
+            start_byte,
+            old_end_byte,
+            new_end_byte,
+            start_position,
+            old_end_position,
+            new_end_position: syntax::point_at_byte(rope, new_end_byte, self.lone_crs == 0),
+        })
+    }
+
+    /// Recomputes the flags and the tree after the text changed; `old_tree` has been edited to
+    /// match the current text.
+    fn refresh(&mut self, old_tree: Option<Tree>) {
+        let snap = &mut self.snap;
+        snap.binary = self.nul_chars > 0;
+        snap.too_large = snap.rope.len_bytes() > PARSE_LIMIT_BYTES;
+        snap.tree = if snap.binary || snap.too_large {
+            None
+        } else {
+            let tree = syntax::parse(snap.language, &snap.rope, old_tree.as_ref());
+            if tree.is_none() && snap.language.grammar().is_some() {
+                tracing::warn!(uri = %snap.uri, "tree-sitter returned no tree");
+            }
+            tree
+        };
+    }
+
+    pub fn uri(&self) -> &str {
+        self.snap.uri()
+    }
+
+    pub fn version(&self) -> i32 {
+        self.snap.version
+    }
+
+    pub fn language(&self) -> Language {
+        self.snap.language
+    }
+
+    pub fn rope(&self) -> &Rope {
+        &self.snap.rope
+    }
+
+    pub fn tree(&self) -> Option<&Tree> {
+        self.snap.tree.as_ref()
+    }
+
+    pub fn text(&self) -> String {
+        self.snap.text()
+    }
+
+    /// A cheap immutable copy for background work.
+    pub fn snapshot(&self) -> DocumentSnapshot {
+        self.snap.clone()
+    }
+
+    /// The current state without cloning, for the read helpers of [`DocumentSnapshot`].
+    pub fn as_snapshot(&self) -> &DocumentSnapshot {
+        &self.snap
+    }
+
+    /// NUL character seen in the text: such files are never sent to a model.
+    pub fn is_binary(&self) -> bool {
+        self.snap.binary
+    }
+
+    /// Over [`PARSE_LIMIT_BYTES`]: kept as text, no tree.
+    pub fn is_too_large(&self) -> bool {
+        self.snap.too_large
+    }
+}
+
+/// '\r' chars at indices in `chars` that are not followed by '\n' (the follower may lie just
+/// past the range).
+fn count_lone_crs(rope: &Rope, chars: Range<usize>) -> usize {
+    let end = chars.end;
+    let mut count = 0;
+    let mut prev_cr = false;
+    for c in rope.slice(chars).chars() {
+        if prev_cr && c != '\n' {
+            count += 1;
+        }
+        prev_cr = c == '\r';
+    }
+    if prev_cr && rope.get_char(end) != Some('\n') {
+        count += 1;
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PositionEncoding::{Utf16, Utf32, Utf8};
+    use super::*;
+
+    fn range(l1: u32, c1: u32, l2: u32, c2: u32) -> Option<TextRange> {
+        Some(TextRange::new(LineCol::new(l1, c1), LineCol::new(l2, c2)))
+    }
+
+    fn change(range: Option<TextRange>, text: &str) -> TextChange {
+        TextChange {
+            range,
+            text: text.to_string(),
+        }
+    }
+
+    /// Applies one change and checks the text, and that the tree still matches a fresh parse.
+    #[track_caller]
+    fn check_edit(before: &str, enc: PositionEncoding, change: TextChange, after: &str) {
+        let mut doc = Document::new("file:///t.rs", "rust", 1, before);
+        doc.apply_changes(2, &[change], enc);
+        assert_eq!(doc.text(), after);
+        assert_same_tree(&doc);
+    }
+
+    #[track_caller]
+    fn assert_same_tree(doc: &Document) {
+        let fresh = Document::new(doc.uri(), "", 0, &doc.text());
+        let (Some(a), Some(b)) = (doc.tree(), fresh.tree()) else {
+            panic!("both documents should have a tree");
+        };
+        assert_eq!(a.root_node().to_sexp(), b.root_node().to_sexp());
+        assert_eq!(a.root_node().byte_range(), b.root_node().byte_range());
+        assert_eq!(a.root_node().end_position(), b.root_node().end_position());
+    }
+
+    #[test]
+    fn incremental_edits_in_each_encoding() {
+        // Insert after the emoji.
+        check_edit(
+            "let s = \"😀\";",
+            Utf16,
+            change(range(0, 11, 0, 11), "x"),
+            "let s = \"😀x\";",
+        );
+        check_edit(
+            "let s = \"😀\";",
+            Utf8,
+            change(range(0, 13, 0, 13), "x"),
+            "let s = \"😀x\";",
+        );
+        check_edit(
+            "let s = \"😀\";",
+            Utf32,
+            change(range(0, 10, 0, 10), "x"),
+            "let s = \"😀x\";",
+        );
+        // Replace the CJK word on the second line.
+        let before = "fn a() {}\n// 中文 ok\n";
+        let after = "fn a() {}\n// 日本 ok\n";
+        check_edit(before, Utf16, change(range(1, 3, 1, 5), "日本"), after);
+        check_edit(before, Utf8, change(range(1, 3, 1, 9), "日本"), after);
+        check_edit(before, Utf32, change(range(1, 3, 1, 5), "日本"), after);
+    }
+
+    #[test]
+    fn edits_across_crlf_and_lone_cr_lines() {
+        let before = "fn a() {}\r\nfn b() {}\r\n";
+        check_edit(
+            before,
+            Utf16,
+            change(range(1, 3, 1, 4), "c"),
+            "fn a() {}\r\nfn c() {}\r\n",
+        );
+        // Joining two lines deletes the whole "\r\n" pair.
+        check_edit(
+            before,
+            Utf8,
+            change(range(0, 9, 1, 0), " "),
+            "fn a() {} fn b() {}\r\n",
+        );
+        // A column past the end of the line inserts before the "\r\n", never inside it.
+        check_edit(
+            before,
+            Utf32,
+            change(range(0, 10, 0, 10), ";"),
+            "fn a() {};\r\nfn b() {}\r\n",
+        );
+        // Inserting '\r' before an existing '\n' turns it into a CRLF line.
+        check_edit(
+            "fn a() {}\nfn b() {}",
+            Utf16,
+            change(range(0, 9, 0, 9), "\r"),
+            "fn a() {}\r\nfn b() {}",
+        );
+        // Lone CR files count '\r' as a line break.
+        check_edit(
+            "// x\rfn a() {}\r😀",
+            Utf16,
+            change(range(2, 2, 2, 2), "\n"),
+            "// x\rfn a() {}\r😀\n",
+        );
+        check_edit(
+            "// x\rfn a() {}\r",
+            Utf8,
+            change(range(1, 3, 1, 4), "z"),
+            "// x\rfn z() {}\r",
+        );
+    }
+
+    #[test]
+    fn full_replacement() {
+        let mut doc = Document::new("file:///t.rs", "rust", 1, "fn a() {}");
+        doc.apply_changes(2, &[TextChange::full("struct S;\n")], Utf16);
+        assert_eq!(doc.text(), "struct S;\n");
+        assert!(doc
+            .tree()
+            .unwrap()
+            .root_node()
+            .to_sexp()
+            .contains("struct_item"));
+        assert_same_tree(&doc);
+    }
+
+    #[test]
+    fn a_batch_applies_each_change_to_the_result_of_the_previous_one() {
+        let mut doc = Document::new("file:///t.rs", "rust", 1, "fn main() {\n}\n");
+        let batch = [
+            change(range(0, 11, 0, 11), "\n    let x = 1;"),
+            // Line 1 exists only because of the first change.
+            change(range(1, 8, 1, 9), "answer"),
+            change(range(2, 0, 2, 0), "    x;\n"),
+            change(None, "fn main() {\n    let answer = 1;\n    answer;\n}\n"),
+            change(range(1, 8, 1, 14), "y"),
+        ];
+        let outcome = doc.apply_changes(7, &batch, Utf16);
+        assert_eq!(doc.text(), "fn main() {\n    let y = 1;\n    answer;\n}\n");
+        assert_eq!(doc.version(), 7);
+        assert!(!outcome.out_of_order);
+        assert_same_tree(&doc);
+    }
+
+    #[test]
+    fn the_intermediate_text_of_a_batch_matters() {
+        let mut doc = Document::new("file:///t.rs", "rust", 1, "ab");
+        let batch = [
+            change(range(0, 0, 0, 0), "😀"),
+            change(range(0, 2, 0, 3), "X"),
+        ];
+        doc.apply_changes(2, &batch, Utf16);
+        assert_eq!(doc.text(), "😀Xb");
+    }
+
+    #[test]
+    fn version_going_backwards_is_applied_and_reported() {
+        let mut doc = Document::new("file:///t.rs", "rust", 5, "a");
+        let outcome = doc.apply_changes(3, &[change(range(0, 1, 0, 1), "b")], Utf16);
+        assert!(outcome.out_of_order);
+        assert_eq!(doc.text(), "ab");
+        assert_eq!(doc.version(), 3);
+        let outcome = doc.apply_changes(3, &[change(range(0, 2, 0, 2), "c")], Utf16);
+        assert!(
+            outcome.out_of_order,
+            "an equal version did not increase either"
+        );
+        let outcome = doc.apply_changes(4, &[], Utf16);
+        assert!(!outcome.out_of_order);
+        assert_eq!(doc.text(), "abc");
+    }
+
+    #[test]
+    fn out_of_range_changes_are_clamped_and_lose_nothing() {
+        let mut doc = Document::new("file:///t.rs", "rust", 1, "ab\ncd");
+        let batch = [
+            change(range(9, 9, 12, 0), "!"),
+            change(range(0, 99, 0, 99), "?"),
+            // Ends swapped: treated as the same range in order.
+            change(range(1, 1, 0, 1), ""),
+        ];
+        doc.apply_changes(2, &batch, Utf16);
+        assert_eq!(doc.text(), "ad!");
+        assert_same_tree(&doc);
+    }
+
+    #[test]
+    fn binary_text_is_kept_but_not_parsed() {
+        let mut doc = Document::new("file:///blob.rs", "rust", 1, "fn a() {}\0\u{1}");
+        assert!(doc.is_binary());
+        assert!(doc.tree().is_none());
+        assert_eq!(doc.text(), "fn a() {}\0\u{1}");
+
+        // Removing the only NUL makes it text again, with a tree.
+        doc.apply_changes(2, &[change(range(0, 9, 0, 11), "")], Utf8);
+        assert!(!doc.is_binary());
+        assert!(doc.tree().is_some());
+        assert_same_tree(&doc);
+
+        doc.apply_changes(3, &[change(range(0, 0, 0, 0), "\0")], Utf8);
+        assert!(doc.is_binary());
+        assert!(doc.snapshot().tree().is_none());
+    }
+
+    #[test]
+    fn too_large_text_is_kept_without_a_tree() {
+        let big = "x".repeat(PARSE_LIMIT_BYTES + 1);
+        let mut doc = Document::new("file:///big.rs", "rust", 1, &big);
+        assert!(doc.is_too_large());
+        assert!(doc.tree().is_none());
+        assert_eq!(doc.rope().len_bytes(), big.len());
+
+        // Shrinking below the limit brings the tree back.
+        doc.apply_changes(2, &[change(range(0, 0, 0, 2), "")], Utf8);
+        assert!(!doc.is_too_large());
+        assert!(doc.tree().is_some());
+        assert_eq!(doc.rope().len_bytes(), PARSE_LIMIT_BYTES - 1);
+    }
+
+    #[test]
+    fn language_is_detected_from_id_then_uri() {
+        let cases = [
+            ("file:///a.txt", "python", Language::Python),
+            ("file:///a.tsx", "", Language::Tsx),
+            ("file:///a.go", "unknown-id", Language::Go),
+            ("untitled:Untitled-1", "", Language::PlainText),
+        ];
+        for (uri, id, expected) in cases {
+            assert_eq!(
+                Document::new(uri, id, 1, "").language(),
+                expected,
+                "{uri} {id}"
+            );
+        }
+        let plain = Document::new("file:///notes.txt", "", 1, "hello");
+        assert!(plain.tree().is_none());
+        assert!(!plain.is_binary());
+    }
+
+    #[test]
+    fn snapshots_do_not_see_later_edits() {
+        let mut doc = Document::new("file:///t.py", "python", 1, "x = 1\n");
+        let snap = doc.snapshot();
+        let end = snap.tree().unwrap().root_node().end_byte();
+        doc.apply_changes(2, &[change(range(0, 4, 0, 5), "12345")], Utf16);
+        assert_eq!(snap.text(), "x = 1\n");
+        assert_eq!(snap.version(), 1);
+        assert_eq!(snap.tree().unwrap().root_node().end_byte(), end);
+        assert_eq!(doc.tree().unwrap().root_node().end_byte(), end + 4);
+        assert_eq!(doc.snapshot().text(), "x = 12345\n");
+    }
+
+    #[test]
+    fn snapshot_read_helpers() {
+        let doc = Document::new("file:///t.rs", "rust", 1, "a😀\r\n中b\rc");
+        let snap = doc.as_snapshot();
+        assert_eq!(snap.len_lines(), 3);
+        assert_eq!(snap.line(0), "a😀");
+        assert_eq!(snap.line(1), "中b");
+        assert_eq!(snap.line(2), "c");
+        assert_eq!(snap.line(3), "");
+        assert_eq!(snap.slice(1..5), "😀\r\n中");
+        assert_eq!(snap.slice(Range { start: 99, end: 4 }), "中b\rc");
+        let pos = LineCol::new(1, 1);
+        assert_eq!(snap.char_index(pos, Utf16), 5);
+        assert_eq!(snap.line_col(5, Utf8), LineCol::new(1, 3));
+        let node = doc.tree().unwrap().root_node();
+        assert_eq!(
+            snap.byte_range_to_text_range(node.byte_range(), Utf16),
+            TextRange::new(LineCol::new(0, 0), LineCol::new(2, 1))
+        );
+        assert!(
+            !format!("{doc:?}").contains('😀'),
+            "Debug never prints the text"
+        );
+    }
+}

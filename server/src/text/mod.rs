@@ -1,0 +1,10 @@
+//! The text floor: documents, editor positions and syntax trees. Knows nothing of LSP types;
+//! the LSP layer converts its positions into [`LineCol`]/[`TextRange`] and calls in here.
+
+pub mod document;
+pub mod position;
+pub mod syntax;
+
+pub use document::{Document, DocumentSnapshot, EditOutcome, TextChange, PARSE_LIMIT_BYTES};
+pub use position::{LineCol, PositionEncoding, TextRange};
+pub use syntax::Language;

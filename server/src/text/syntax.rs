@@ -1,0 +1,319 @@
+//! Languages, their tree-sitter grammars, and parsing straight from a rope.
+
+use std::cell::RefCell;
+
+use ropey::Rope;
+use tree_sitter::{Parser, Point, Tree};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Language {
+    Rust,
+    Python,
+    TypeScript,
+    Tsx,
+    JavaScript,
+    Go,
+    PlainText,
+}
+
+impl Language {
+    /// From the LSP languageId ("rust", "python", "typescript", "typescriptreact", "javascript",
+    /// "javascriptreact", "go", and the short names some editors send, e.g. eglot's "tsx" or
+    /// Helix's "rs"), and, when the id is unknown or empty, from the path's extension (.rs .py
+    /// .pyi .ts .mts .cts .tsx .js .mjs .cjs .jsx .go). `path` may be a plain path or a URI.
+    /// Anything else is plain text.
+    pub fn detect(language_id: &str, path: &str) -> Language {
+        Self::from_language_id(language_id)
+            .or_else(|| Self::from_path(path))
+            .unwrap_or(Language::PlainText)
+    }
+
+    fn from_language_id(id: &str) -> Option<Language> {
+        let id = id.trim().to_ascii_lowercase();
+        Some(match id.as_str() {
+            "rust" | "rs" => Language::Rust,
+            "python" | "py" | "python3" => Language::Python,
+            "typescript" | "ts" => Language::TypeScript,
+            "typescriptreact" | "tsx" => Language::Tsx,
+            "javascript" | "js" | "javascriptreact" | "jsx" => Language::JavaScript,
+            "go" | "golang" => Language::Go,
+            "plaintext" | "text" => Language::PlainText,
+            _ => return None,
+        })
+    }
+
+    fn from_path(path: &str) -> Option<Language> {
+        // A URI's query or fragment is not part of the file name.
+        let path = path.split(['?', '#']).next().unwrap_or(path);
+        let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
+        let (stem, ext) = file.rsplit_once('.')?;
+        if stem.is_empty() {
+            // ".rs" is a hidden file named "rs", not a Rust file.
+            return None;
+        }
+        Some(match ext.to_ascii_lowercase().as_str() {
+            "rs" => Language::Rust,
+            "py" | "pyi" => Language::Python,
+            "ts" | "mts" | "cts" => Language::TypeScript,
+            "tsx" => Language::Tsx,
+            "js" | "mjs" | "cjs" | "jsx" => Language::JavaScript,
+            "go" => Language::Go,
+            _ => return None,
+        })
+    }
+
+    /// The tree-sitter grammar; `None` for plain text.
+    pub fn grammar(self) -> Option<tree_sitter::Language> {
+        Some(match self {
+            Language::Rust => tree_sitter_rust::LANGUAGE.into(),
+            Language::Python => tree_sitter_python::LANGUAGE.into(),
+            Language::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+            Language::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
+            Language::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
+            Language::Go => tree_sitter_go::LANGUAGE.into(),
+            Language::PlainText => return None,
+        })
+    }
+
+    /// Human name, also used in prompts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Rust => "Rust",
+            Language::Python => "Python",
+            Language::TypeScript => "TypeScript",
+            Language::Tsx => "TypeScript (TSX)",
+            Language::JavaScript => "JavaScript",
+            Language::Go => "Go",
+            Language::PlainText => "plain text",
+        }
+    }
+}
+
+thread_local! {
+    // One parser per language per thread: parsers are not Sync and each owns sizeable
+    // buffers, so sharing them across the documents a thread handles keeps memory flat.
+    static PARSERS: RefCell<Vec<(Language, Parser)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's parser for `language`. The parser is taken out of the pool while
+/// in use, so a nested call (none exists today) would get a fresh parser rather than a panic.
+fn with_parser<R>(language: Language, f: impl FnOnce(&mut Parser) -> R) -> Option<R> {
+    let pooled = PARSERS
+        .try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            let i = pool.iter().position(|(l, _)| *l == language)?;
+            Some(pool.swap_remove(i).1)
+        })
+        .ok()
+        .flatten();
+    let mut parser = match pooled {
+        Some(parser) => parser,
+        None => {
+            let grammar = language.grammar()?;
+            let mut parser = Parser::new();
+            if let Err(err) = parser.set_language(&grammar) {
+                tracing::error!(language = language.name(), %err, "grammar rejected by tree-sitter");
+                return None;
+            }
+            parser
+        }
+    };
+    let result = f(&mut parser);
+    // Failing to return the parser (thread teardown) only costs a re-allocation later.
+    let _ = PARSERS.try_with(|pool| pool.borrow_mut().push((language, parser)));
+    Some(result)
+}
+
+/// The bytes of the rope from `offset` to the end of the chunk holding it.
+fn chunk_from(rope: &Rope, offset: usize) -> &[u8] {
+    if offset >= rope.len_bytes() {
+        return &[];
+    }
+    let (chunk, chunk_start, _, _) = rope.chunk_at_byte(offset);
+    &chunk.as_bytes()[offset - chunk_start..]
+}
+
+/// Parses `rope` as `language`, reading the rope's chunks in place (no copy of the document).
+///
+/// `old_tree`, when given, must already have been [`Tree::edit`]ed to match `rope`; tree-sitter
+/// then reuses its unchanged subtrees, which is what keeps a keystroke's reparse cheap.
+/// `None` for plain text (or, should it ever happen, a grammar tree-sitter refuses).
+pub fn parse(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option<Tree> {
+    with_parser(language, |parser| {
+        parser.parse_with_options(&mut |offset, _| chunk_from(rope, offset), old_tree, None)
+    })
+    .flatten()
+}
+
+/// The tree-sitter [`Point`] of byte offset `byte`: tree-sitter counts rows by `\n` only and
+/// columns in bytes, whereas the rope (like LSP) also breaks lines at a lone `\r`.
+///
+/// With `no_lone_cr` (the caller knows every `\r` in the text is followed by `\n`) the rope's
+/// line index is the row, found in O(log n); otherwise the prefix is scanned, which is linear
+/// but only happens for files with old-Mac line endings.
+pub(crate) fn point_at_byte(rope: &Rope, byte: usize, no_lone_cr: bool) -> Point {
+    // Round down to a char boundary so that slicing below cannot panic.
+    let byte = rope.char_to_byte(rope.byte_to_char(byte.min(rope.len_bytes())));
+    if no_lone_cr {
+        let row = rope.byte_to_line(byte);
+        // A byte between the '\r' and '\n' of a pair belongs to the pair's row.
+        let row = if row > 0 && rope.line_to_byte(row) > byte {
+            row - 1
+        } else {
+            row
+        };
+        return Point::new(row, byte - rope.line_to_byte(row));
+    }
+    let mut row = 0;
+    let mut row_start = 0;
+    let mut seen = 0;
+    for chunk in rope.byte_slice(..byte).chunks() {
+        for (i, b) in chunk.bytes().enumerate() {
+            if b == b'\n' {
+                row += 1;
+                row_start = seen + i + 1;
+            }
+        }
+        seen += chunk.len();
+    }
+    Point::new(row, byte - row_start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_from_language_id_first() {
+        let cases = [
+            ("rust", "x.py", Language::Rust),
+            ("python", "", Language::Python),
+            ("typescript", "a.tsx", Language::TypeScript),
+            ("typescriptreact", "a.ts", Language::Tsx),
+            ("javascript", "", Language::JavaScript),
+            ("javascriptreact", "a.jsx", Language::JavaScript),
+            ("go", "", Language::Go),
+            ("Rust", "", Language::Rust),
+            ("plaintext", "notes.rs", Language::PlainText),
+        ];
+        for (id, path, expected) in cases {
+            assert_eq!(Language::detect(id, path), expected, "{id:?} {path:?}");
+        }
+    }
+
+    #[test]
+    fn falls_back_to_the_extension_for_unknown_or_empty_ids() {
+        let cases = [
+            ("", "/src/main.rs", Language::Rust),
+            ("", "file:///home/u/pkg/mod.PY", Language::Python),
+            ("", "stubs/os.pyi", Language::Python),
+            ("", "a.ts", Language::TypeScript),
+            ("", "a.mts", Language::TypeScript),
+            ("", "a.cts", Language::TypeScript),
+            ("", "App.tsx", Language::Tsx),
+            ("", "a.js", Language::JavaScript),
+            ("", "a.mjs", Language::JavaScript),
+            ("", "a.cjs", Language::JavaScript),
+            ("", "App.jsx", Language::JavaScript),
+            ("fundamental", "main.go", Language::Go),
+            ("", "C:\\work\\lib.rs", Language::Rust),
+            ("", "file:///x/y.go?v=1#L3", Language::Go),
+            ("", "README.md", Language::PlainText),
+            ("", "Makefile", Language::PlainText),
+            ("", "/home/u/.rs", Language::PlainText),
+            ("", "/dir.rs/file", Language::PlainText),
+            ("", "", Language::PlainText),
+        ];
+        for (id, path, expected) in cases {
+            assert_eq!(Language::detect(id, path), expected, "{id:?} {path:?}");
+        }
+    }
+
+    #[test]
+    fn every_language_but_plain_text_parses() {
+        let samples = [
+            (Language::Rust, "fn main() { let x = 1; }", "function_item"),
+            (
+                Language::Python,
+                "def f(x):\n    return x\n",
+                "function_definition",
+            ),
+            (
+                Language::TypeScript,
+                "let x: number = 1;",
+                "type_annotation",
+            ),
+            (Language::Tsx, "const a = <div>{x}</div>;", "jsx_element"),
+            (
+                Language::JavaScript,
+                "const a = <div/>;",
+                "jsx_self_closing_element",
+            ),
+            (
+                Language::Go,
+                "package main\nfunc main() {}\n",
+                "function_declaration",
+            ),
+        ];
+        for (language, source, kind) in samples {
+            let tree = parse(language, &Rope::from_str(source), None).expect("parsed");
+            let sexp = tree.root_node().to_sexp();
+            assert!(!tree.root_node().has_error(), "{language:?}: {sexp}");
+            assert!(sexp.contains(kind), "{language:?}: {sexp}");
+        }
+        assert!(Language::PlainText.grammar().is_none());
+        assert!(parse(Language::PlainText, &Rope::from_str("x"), None).is_none());
+    }
+
+    #[test]
+    fn parsing_spans_many_rope_chunks() {
+        // Far larger than one rope chunk, so the callback is asked for many offsets.
+        let source: String = (0..2000)
+            .map(|i| format!("fn f{i}() -> &'static str {{ \"😀中{i}\" }}\n"))
+            .collect();
+        let rope = Rope::from_str(&source);
+        assert!(rope.chunks().count() > 10);
+        let tree = parse(Language::Rust, &rope, None).unwrap();
+        assert!(!tree.root_node().has_error());
+        assert_eq!(tree.root_node().named_child_count(), 2000);
+        assert_eq!(tree.root_node().end_byte(), source.len());
+    }
+
+    #[test]
+    fn names_read_well_in_prompts() {
+        assert_eq!(Language::Rust.name(), "Rust");
+        assert_eq!(Language::Tsx.name(), "TypeScript (TSX)");
+        assert_eq!(Language::PlainText.name(), "plain text");
+    }
+
+    #[test]
+    fn points_count_rows_by_newline_only() {
+        let text = "a\r\nb\rc\nd😀e";
+        let rope = Rope::from_str(text);
+        let expected = |byte: usize| {
+            let before = &text.as_bytes()[..byte];
+            let row = before.iter().filter(|&&b| b == b'\n').count();
+            let start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            Point::new(row, byte - start)
+        };
+        for byte in (0..=text.len()).filter(|&b| text.is_char_boundary(b)) {
+            assert_eq!(
+                point_at_byte(&rope, byte, false),
+                expected(byte),
+                "byte {byte}"
+            );
+        }
+        let crlf = "a\r\nb😀\r\n\r\nc";
+        let rope = Rope::from_str(crlf);
+        for byte in (0..=crlf.len()).filter(|&b| crlf.is_char_boundary(b)) {
+            assert_eq!(
+                point_at_byte(&rope, byte, true),
+                point_at_byte(&rope, byte, false),
+                "byte {byte}"
+            );
+        }
+    }
+}

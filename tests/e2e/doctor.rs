@@ -1,0 +1,129 @@
+//! `kimi-lsp doctor` against the stand-in: a healthy setup, a rejected key, an unreachable
+//! host and a missing key. It must say what to do, exit non-zero when something is wrong, and
+//! never print the key.
+
+use std::process::{Command, Output};
+
+use kimi_test_support::Standin;
+
+const KEY: &str = "sk-doctor-secret-abcdef";
+
+fn doctor(env: &[(&str, &str)], json: bool) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test"));
+    cmd.arg("doctor")
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"));
+    if json {
+        cmd.arg("--json");
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("doctor runs")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[tokio::test]
+async fn healthy_setup_lists_models_and_balance() {
+    let standin = Standin::start().await;
+    standin.require_key(KEY);
+    standin.set_models(&["kimi-k2-turbo-preview", "kimi-k2.5", "kimi-k2-thinking"]);
+    standin.set_balance(Some(49.58));
+    let base = standin.base_url();
+    let out = tokio::task::spawn_blocking(move || {
+        doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false)
+    })
+    .await
+    .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("serves 3 models"), "{t}");
+    assert!(t.contains("all served"), "{t}");
+    assert!(t.contains("49.58 available"), "{t}");
+    assert!(t.contains("from MOONSHOT_API_KEY"), "{t}");
+    assert!(!t.contains("doctor-secret"), "{t}");
+    // It asked with the key.
+    let asked = standin.requests();
+    assert!(asked.iter().any(|r| r.path == "/v1/models" && r.header("authorization") == Some(&format!("Bearer {KEY}"))));
+}
+
+#[tokio::test]
+async fn models_that_are_not_served_are_named_with_the_alternatives() {
+    let standin = Standin::start().await;
+    standin.set_models(&["kimi-k2-0905-preview"]);
+    let base = standin.base_url();
+    let out = tokio::task::spawn_blocking(move || {
+        doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], true)
+    })
+    .await
+    .unwrap();
+    // A missing model is a warning, not a failure: the user can still pick one.
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    let models = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "models").unwrap();
+    assert_eq!(models["status"], "warn");
+    assert!(models["detail"].as_str().unwrap().contains("kimi-k2.5"));
+    assert!(models["hint"].as_str().unwrap().contains("kimi-k2-0905-preview"));
+    assert_eq!(report["models"], serde_json::json!(["kimi-k2-0905-preview"]));
+}
+
+#[tokio::test]
+async fn a_rejected_key_names_the_region_mixup_and_the_setting() {
+    let standin = Standin::start().await;
+    standin.require_key("sk-the-right-one");
+    let base = standin.base_url();
+    let out = tokio::task::spawn_blocking(move || {
+        doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false)
+    })
+    .await
+    .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("rejected"), "{t}");
+    assert!(t.contains("api.moonshot.cn"), "{t}");
+    assert!(t.contains("api.moonshot.ai"), "{t}");
+    assert!(t.contains("MOONSHOT_BASE_URL"), "{t}");
+    assert!(!t.contains("doctor-secret"), "the key was printed: {t}");
+}
+
+#[tokio::test]
+async fn an_unreachable_host_is_named() {
+    // Bind and drop to find a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}/v1");
+    let out = tokio::task::spawn_blocking(move || {
+        doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false)
+    })
+    .await
+    .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains(&format!("127.0.0.1:{port}")), "{t}");
+    assert!(t.contains("MOONSHOT_BASE_URL"), "{t}");
+}
+
+#[test]
+fn a_missing_key_says_where_to_get_one() {
+    let out = doctor(&[], false);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("not set"), "{t}");
+    assert!(t.contains("platform.moonshot.ai"), "{t}");
+    assert!(t.contains("MOONSHOT_API_KEY"), "{t}");
+}
+
+#[test]
+fn version_and_help() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("kimi-lsp "));
+    let out = Command::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("doctor") && help.contains("MOONSHOT_API_KEY"), "{help}");
+}
