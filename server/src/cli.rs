@@ -34,6 +34,16 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Print the exact request a completion at FILE:LINE:COL would send (offline, no key needed).
+    Prompt {
+        /// `path/to/file.rs:LINE:COL`, 1-based, the column counted in characters.
+        location: String,
+    },
+    /// Run one completion at FILE:LINE:COL and print the suggestion.
+    Complete {
+        /// `path/to/file.rs:LINE:COL`, 1-based, the column counted in characters.
+        location: String,
+    },
     /// Check the setup: API key, endpoint, models, balance. Exits non-zero when something is wrong.
     Doctor {
         /// Print the report as JSON.
@@ -67,6 +77,26 @@ pub fn main() -> ExitCode {
             runtime.shutdown_background();
             if clean { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
+        Some(Command::Prompt { location }) => match crate::features::offline::prompt(&layers, &location) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kimi-lsp prompt: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Some(Command::Complete { location }) => match runtime.block_on(crate::features::offline::complete(&layers, &location)) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kimi-lsp complete: {e}");
+                ExitCode::from(1)
+            }
+        },
         Some(Command::Doctor { json }) => {
             let report = runtime.block_on(doctor::run(&layers, &problems));
             let mut out = std::io::stdout().lock();

@@ -5,10 +5,16 @@
 
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod doctor;
+pub mod features;
 pub mod ledger;
 pub mod lsp;
+pub mod postprocess;
+pub mod prompt;
 pub mod providers;
+pub mod router;
 pub mod secret;
+pub mod secrets;
 pub mod session;
 pub mod text;

@@ -1,6 +1,9 @@
-//! Random didChange batches against a plain `String` edited by separate, naive code: the rope must
-//! always hold the same text, and the incrementally maintained syntax tree must be identical to a
-//! fresh parse of that text (same s-expression, same byte ranges and points for every node).
+//! Random didChange batches (edits anywhere, in a random position encoding) checked against a
+//! plain `String` edited by separate, naive code. After every batch the rope must hold exactly
+//! the reference text and the incrementally maintained tree must be consistent with it (every
+//! node's points agree with its bytes); wherever the text is free of syntax errors the tree must
+//! equal a fresh parse node for node. Every case ends by undoing all its batches, again as LSP
+//! changes, so it always finishes with a full comparison against a fresh parse of the seed.
 
 use kimi_lsp::text::{Document, LineCol, PositionEncoding, TextChange, TextRange};
 use proptest::prelude::*;
@@ -8,37 +11,31 @@ use proptest::sample::select;
 
 const RUST_SEED: &str = r#"use std::collections::HashMap;
 
-/// A counter of words.
-#[derive(Debug, Default)]
-pub struct Counter {
-    counts: HashMap<String, usize>,
+/// Counts words.
+#[derive(Default)]
+pub struct Counter<'a> {
+    counts: HashMap<&'a str, usize>,
 }
 
-impl Counter {
-    pub fn add(&mut self, word: &str) -> usize {
-        let n = self.counts.entry(word.to_string()).or_insert(0);
-        *n += 1;
+impl<'a> Counter<'a> {
+    pub fn add(&mut self, w: &'a str) -> usize {
+        let n = self.counts.entry(w).or_insert(0);
+        *n += 1; // bump
         *n
-    }
-
-    fn top(&self, k: usize) -> Vec<(&str, usize)> {
-        let mut v: Vec<_> = self.counts.iter().map(|(w, n)| (w.as_str(), *n)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        v.truncate(k);
-        v
     }
 }
 
 fn main() {
     let mut c = Counter::default();
-    for w in "a b a c".split(' ') {
-        c.add(w);
-    }
-    println!("{:?}", c.top(2));
+    "a b a".split(' ').for_each(|w| { c.add(w); });
 }
 "#;
 
 const MIXED_SEED: &str = "// 日本語のコメント 😀\r\nfn greet() -> &'static str {\r\n    \"你好, 世界 😀🎉\"\r\n}\r\n\r\n/* 中文 */ const A: u8 = 1;\rconst B: char = '😀';\n\nfn main() { let s = \"x😀y\"; }\r\n";
+
+/// No line comments (a line break inside one would turn comment into code): any whitespace may
+/// become any other whitespace and the text stays valid Rust.
+const WHITESPACE_SEED: &str = "/* 😀 中文\r\n block */ fn f<'a>(x: &'a str) -> usize {\r\n    let s = \"😀 中 é\";\n    match x.len() {\r\n        0 => s.len(),\n        n => n * 2 + 1,\r    }\n}\n\nstruct P { a: u8, b: (i32, char) }\r\n";
 
 // ---------------------------------------------------------------------------------------------
 // The reference model: deliberately naive, written without the module under test.
@@ -119,7 +116,12 @@ enum Kind {
     CrBeforeNewline { line: u32 },
     /// Replace the whole text with its current value plus the inserted text.
     Full,
+    /// Replace the `nth` whitespace run unit (a "\r\n" pair or one whitespace char) with other
+    /// whitespace (`with` picks it): Rust without line comments stays valid.
+    Whitespace { nth: u32, with: u8 },
 }
+
+const WHITESPACE: [&str; 8] = [" ", "\n", "\r\n", "\r", "\t", "  ", "\n\n", "\r\r\n"];
 
 #[derive(Clone, Debug)]
 struct Edit {
@@ -147,6 +149,21 @@ fn encoding() -> impl Strategy<Value = PositionEncoding> {
         Just(PositionEncoding::Utf16),
         Just(PositionEncoding::Utf32),
     ]
+}
+
+fn whitespace_edit() -> impl Strategy<Value = Edit> {
+    (
+        any::<u32>(),
+        any::<u8>(),
+        encoding(),
+        prop::bool::weighted(0.6),
+    )
+        .prop_map(|(nth, with, enc, ends_batch)| Edit {
+            kind: Kind::Whitespace { nth, with },
+            text: String::new(),
+            enc,
+            ends_batch,
+        })
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
@@ -187,6 +204,13 @@ fn to_change(text: &mut String, edit: &Edit, enc: PositionEncoding) -> (TextChan
             };
             return (TextChange::full(text.clone()), applied);
         }
+        Kind::Whitespace { nth, .. } => {
+            let units = whitespace_units(text);
+            let (s, e) = units[nth as usize % units.len()];
+            let start = reference_position(text, s, enc);
+            let end = reference_position(text, e, enc);
+            (start, end)
+        }
         Kind::CrBeforeNewline { line } => {
             let line = line % n_lines;
             let pos = LineCol::new(line, line_units(text, line as usize, enc) as u32);
@@ -209,6 +233,7 @@ fn to_change(text: &mut String, edit: &Edit, enc: PositionEncoding) -> (TextChan
     };
     let inserted = match edit.kind {
         Kind::CrBeforeNewline { .. } => "\r".to_string(),
+        Kind::Whitespace { with, .. } => WHITESPACE[with as usize % WHITESPACE.len()].to_string(),
         _ => edit.text.clone(),
     };
     let (s, e) = (
@@ -225,6 +250,22 @@ fn to_change(text: &mut String, edit: &Edit, enc: PositionEncoding) -> (TextChan
         TextChange::replace(TextRange::new(start, end), inserted),
         applied,
     )
+}
+
+/// Byte ranges of the whitespace units of `text`: each "\r\n" pair, and every other whitespace
+/// char on its own.
+fn whitespace_units(text: &str) -> Vec<(usize, usize)> {
+    let mut units = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\r' && chars.peek().map(|&(_, n)| n) == Some('\n') {
+            chars.next();
+            units.push((i, i + 2));
+        } else if c.is_whitespace() {
+            units.push((i, i + c.len_utf8()));
+        }
+    }
+    units
 }
 
 fn mid_crlf(text: &str, byte: usize) -> bool {
@@ -364,6 +405,7 @@ fn apply(
     reference: &str,
     batch: &[TextChange],
     enc: PositionEncoding,
+    stays_valid: bool,
 ) -> Result<(), TestCaseError> {
     let version = doc.version() + 1;
     let outcome = doc.apply_changes(version, batch, enc);
@@ -372,6 +414,11 @@ fn apply(
     let tree = doc.tree().expect("a Rust document has a tree");
     check_consistent(tree, reference)?;
     let fresh = fresh_parse(reference);
+    prop_assert!(
+        !stays_valid || !fresh.root_node().has_error(),
+        "whitespace edits broke the seed: {:?}",
+        reference
+    );
     // Where the text has syntax errors, tree-sitter's error recovery may legitimately settle on
     // a different (equally valid) tree when it reuses old subtrees, so equality is only required
     // for error-free text; `run` always ends on such a text.
@@ -396,7 +443,9 @@ fn apply(
 
 /// Applies the edits in batches, then undoes every batch (newest first) with ordinary LSP
 /// changes, so the document must come back to `seed` with a tree equal to a fresh parse.
-fn run(seed: &str, edits: &[Edit]) -> Result<(), TestCaseError> {
+/// With `stays_valid`, the edits keep the text free of syntax errors, so every batch is compared
+/// node for node with a fresh parse.
+fn run(seed: &str, edits: &[Edit], stays_valid: bool) -> Result<(), TestCaseError> {
     prop_assert!(
         !fresh_parse(seed).root_node().has_error(),
         "seeds must be valid Rust"
@@ -414,7 +463,7 @@ fn run(seed: &str, edits: &[Edit]) -> Result<(), TestCaseError> {
         batch.push(change);
         applied.push(done);
         if edit.ends_batch || i + 1 == edits.len() {
-            apply(&mut doc, &reference, &batch, enc)?;
+            apply(&mut doc, &reference, &batch, enc, stays_valid)?;
             history.push((enc, std::mem::take(&mut applied)));
             batch.clear();
             batch_enc = None;
@@ -426,7 +475,7 @@ fn run(seed: &str, edits: &[Edit]) -> Result<(), TestCaseError> {
             .rev()
             .map(|a| undo(&mut reference, a, enc))
             .collect();
-        apply(&mut doc, &reference, &batch, enc)?;
+        apply(&mut doc, &reference, &batch, enc, stays_valid)?;
     }
     prop_assert_eq!(reference.as_str(), seed, "the reference undo is broken");
     let fresh = fresh_parse(seed);
@@ -434,17 +483,29 @@ fn run(seed: &str, edits: &[Edit]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+// 256 cases of 20-40 edits (plus as many undos): a few seconds in a debug build.
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn rust_source_edits_match_the_reference(edits in prop::collection::vec(edit(), 20..=40)) {
-        run(RUST_SEED, &edits)?;
+        run(RUST_SEED, &edits, false)?;
     }
 
     #[test]
     fn emoji_cjk_crlf_edits_match_the_reference(edits in prop::collection::vec(edit(), 20..=40)) {
-        run(MIXED_SEED, &edits)?;
+        run(MIXED_SEED, &edits, false)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn line_break_and_whitespace_edits_keep_the_tree_equal_to_a_fresh_parse(
+        edits in prop::collection::vec(whitespace_edit(), 20..=40)
+    ) {
+        run(WHITESPACE_SEED, &edits, true)?;
     }
 }
 

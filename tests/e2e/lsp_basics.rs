@@ -271,3 +271,23 @@ async fn exit_without_shutdown_exits_with_1() {
     let status = client.wait_exit().await;
     assert_eq!(status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn status_answers_with_or_without_params() {
+    let mut client = with_key();
+    client.initialize(encodings(&["utf-16"]), json!({"models": {"completion": "my-fast-model"}}), None).await;
+    let status = client.request("kimi/status", json!({})).await.unwrap();
+    assert_eq!(status["completionModel"], "my-fast-model");
+    assert_eq!(status["apiKeySet"], true);
+    assert_eq!(status["baseUrl"], "http://127.0.0.1:9/v1");
+    // A request with no params member at all, as some clients send it.
+    let body = br#"{"jsonrpc":"2.0","id":"no-params","method":"kimi/status"}"#;
+    client.send_raw(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    client.send_raw(body);
+    client.did_open("file:///w/a.rs", "rust", 1, "fn a() {}\n");
+    let again = client.request("kimi/status", Value::Null).await.unwrap();
+    assert_eq!(again["openDocuments"], 1);
+    let unread = client.take_unread();
+    assert!(unread.iter().any(|m| m["id"] == "no-params" && m["result"]["version"].is_string()), "{unread:?}");
+    assert!(client.shutdown().await.success());
+}

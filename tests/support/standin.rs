@@ -924,8 +924,13 @@ pub struct Recorded {
     pub body: Value,
     /// The status the stand-in answered with (`None` while the answer is being prepared).
     pub status: Option<u16>,
+    /// When the whole request (headers and body) had been read, before anything was parsed.
     #[serde(skip)]
     pub received_at: Instant,
+    /// When the stand-in handed the last byte of a chat reply to the connection; `None` for
+    /// other routes, and for replies cut on purpose or abandoned by their client.
+    #[serde(skip)]
+    pub reply_finished_at: Option<Instant>,
 }
 
 impl Recorded {
@@ -980,6 +985,18 @@ impl Shared {
 struct ReplyGuard {
     shared: Arc<Shared>,
     outcome: Outcome,
+    /// The reply's request in `Inner::requests`.
+    request: usize,
+}
+
+impl ReplyGuard {
+    fn completed(&mut self) {
+        self.outcome = Outcome::Completed;
+        let now = Instant::now();
+        if let Some(r) = self.shared.lock().requests.get_mut(self.request) {
+            r.reply_finished_at = Some(now);
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -1225,6 +1242,8 @@ impl Standin {
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+    // Taken before parsing, so that timings of the client under test do not include ours.
+    let received_at = Instant::now();
     let body_value = if bytes.is_empty() {
         Value::Null
     } else {
@@ -1247,7 +1266,8 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             .collect(),
         body: body_value.clone(),
         status: None,
-        received_at: Instant::now(),
+        received_at,
+        reply_finished_at: None,
     };
     let index = {
         let mut st = shared.lock();
@@ -1281,7 +1301,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         json_response(f.status, f.body)
     } else {
         match (&parts.method, path) {
-            (&Method::POST, "/v1/chat/completions") => chat(&shared, &body_value).await,
+            (&Method::POST, "/v1/chat/completions") => chat(&shared, &body_value, index).await,
             (&Method::GET, "/v1/models") => {
                 let models: Vec<Value> = shared
                     .lock()
@@ -1357,7 +1377,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     response
 }
 
-async fn chat(shared: &Arc<Shared>, body: &Value) -> Response {
+async fn chat(shared: &Arc<Shared>, body: &Value, index: usize) -> Response {
     let (req, reply) = {
         let mut st = shared.lock();
         match check_chat(body, &st.models) {
@@ -1371,6 +1391,7 @@ async fn chat(shared: &Arc<Shared>, body: &Value) -> Response {
     let guard = ReplyGuard {
         shared: shared.clone(),
         outcome: Outcome::Pending,
+        request: index,
     };
     if !reply.first_byte_delay.is_zero() {
         tokio::time::sleep(reply.first_byte_delay).await;
@@ -1443,7 +1464,7 @@ fn guarded_body(pieces: Vec<String>, cut: bool, delay: Duration, guard: ReplyGua
                 ))
             }
             None => {
-                w.guard.outcome = Outcome::Completed;
+                w.guard.completed();
                 None
             }
         }
@@ -1750,6 +1771,33 @@ mod tests {
         let r = render(&Reply::echo_last_user(), &chat_req(false), "chatcmpl-x", 7);
         let v: Value = serde_json::from_str(&r.pieces[0]).unwrap();
         assert_eq!(v["choices"][0]["message"]["content"], "hello there");
+    }
+
+    #[tokio::test]
+    async fn a_chat_reply_read_to_its_end_records_when_it_finished() {
+        let s = Standin::start().await;
+        s.push(Reply::text("fn main() {}"));
+        let http = reqwest::Client::new();
+        let body = http
+            .post(format!("{}/chat/completions", s.base_url()))
+            .json(&json!({"model": "kimi-k2-turbo-preview", "stream": true,
+                "messages": [{"role": "user", "content": "x"}]}))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(body.ends_with("data: [DONE]\n\n"));
+        let read_at = Instant::now();
+        http.get(format!("{}/models", s.base_url()))
+            .send()
+            .await
+            .unwrap();
+        let r = s.requests();
+        let finished = r[0].reply_finished_at.expect("the reply was written to its end");
+        assert!(r[0].received_at <= finished && finished <= read_at);
+        assert_eq!(r[1].reply_finished_at, None, "only chat replies are timed");
     }
 
     #[test]

@@ -10,6 +10,15 @@ pub fn server_capabilities(encoding: PositionEncoding) -> ServerCapabilities {
             change: Some(TextDocumentSyncKind::Incremental),
             ..Default::default()
         })),
+        inline_completion_provider: Some(InlineCompletionProvider::Bool(true)),
+        completion_provider: Some(CompletionOptions {
+            trigger_characters: Some(vec![".".into(), "(".into(), " ".into()]),
+            ..Default::default()
+        }),
+        execute_command_provider: Some(ExecuteCommandOptions {
+            commands: vec![crate::lsp::ext::ACCEPT_COMPLETION.into()],
+            work_done_progress_options: Default::default(),
+        }),
         ..Default::default()
     }
 }

@@ -5,6 +5,10 @@ use tower_lsp_server::gen_lsp_types::TextDocumentIdentifier;
 
 use crate::text::DocumentSnapshot;
 
+/// Sent by the editor (as an item's `command`) when the user accepts a suggestion: feeds the
+/// acceptance rate in the usage ledger.
+pub const ACCEPT_COMPLETION: &str = "kimi.acceptCompletion";
+
 /// What the server believes a document is. For bug reports ("the suggestion ignores my last
 /// edit") and for the editor shims' debug commands.
 pub const DOCUMENT_STATE: &str = "kimi/documentState";
@@ -54,4 +58,28 @@ impl DocumentState {
 pub struct MalformedParams {
     pub code: i64,
     pub message: String,
+}
+
+/// The server's state at a glance, for status bars and health checks.
+pub const STATUS: &str = "kimi/status";
+
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub version: String,
+    pub base_url: String,
+    pub api_key_set: bool,
+    pub completion_model: String,
+    pub action_model: String,
+    pub chat_model: String,
+    pub open_documents: usize,
+    /// The workspace symbol index is being built.
+    pub indexing: bool,
+    pub indexed_files: usize,
+    pub indexed_symbols: usize,
+    /// Requests and cost of this server process so far.
+    pub session_requests: u64,
+    pub session_cost: f64,
+    pub shown_completions: u64,
+    pub accepted_completions: u64,
 }

@@ -7,10 +7,23 @@ use tower_lsp_server::gen_lsp_types::*;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::{Client, LanguageServer};
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
 use super::ext::{DocumentState, DocumentStateParams};
-use super::handlers;
+use super::{from_proto, handlers};
 use crate::config::ConfigProblem;
+use crate::context::WorkspaceIndex;
+use crate::features::completion::{CompletionEngine, CompletionError, Item, Query, Trigger};
+use crate::router::Router;
 use crate::session::Session;
+use crate::text::DocumentSnapshot;
+
+/// The same failure is shown to the user at most this often; completions fire constantly and a
+/// message per keystroke would be noise.
+const SAME_ERROR_EVERY: Duration = Duration::from_secs(300);
 
 pub struct Backend {
     pub(super) client: Client,
@@ -20,11 +33,27 @@ pub struct Backend {
     pub(super) pending_problems: Mutex<Vec<ConfigProblem>>,
     pub(super) shutdown_requested: Arc<AtomicBool>,
     pub(super) client_caps: Mutex<ClientCapabilities>,
+    pub(super) router: Arc<Router>,
+    pub(super) engine: Arc<CompletionEngine>,
+    pub(super) index: Arc<WorkspaceIndex>,
+    shown_errors: Mutex<HashMap<&'static str, Instant>>,
+    /// Open documents edited since the index last saw them (re-indexed in the background, so
+    /// typing never waits for the index).
+    pub(super) dirty: Arc<Mutex<std::collections::HashSet<String>>>,
+    pub(super) indexing: Arc<AtomicBool>,
 }
 
 impl Backend {
     pub fn new(client: Client, session: Arc<Session>, problems: Vec<ConfigProblem>) -> Backend {
+        let config = session.config();
+        let router = Arc::new(Router::new(&config, Router::open_ledger(&config)));
         Backend {
+            router,
+            engine: Arc::new(CompletionEngine::new()),
+            index: Arc::new(WorkspaceIndex::new()),
+            shown_errors: Mutex::new(HashMap::new()),
+            dirty: Arc::new(Mutex::new(std::collections::HashSet::new())),
+            indexing: Arc::new(AtomicBool::new(false)),
             client,
             session,
             pending_problems: Mutex::new(problems),
@@ -37,6 +66,50 @@ impl Backend {
         self.shutdown_requested.clone()
     }
 
+    /// Unpacks a completion request into the feature's query, against a snapshot of the
+    /// document as it is now. `None` when the document is not open.
+    pub(super) fn completion_query(&self, uri: &Uri, position: Position, trigger: Trigger) -> Option<(Query, DocumentSnapshot)> {
+        let snapshot = self.session.snapshot(uri.0.as_str())?;
+        let cursor = snapshot.char_index(from_proto::position(position), self.session.encoding());
+        let query = Query {
+            uri: uri.0.clone(),
+            path: from_proto::file_path(uri),
+            snapshot: snapshot.clone(),
+            cursor,
+            trigger,
+        };
+        Some((query, snapshot))
+    }
+
+    /// Runs a completion; a failure reaches the user as a message (throttled) and the request
+    /// answers with no items.
+    pub(super) async fn run_completion(&self, query: Query) -> Vec<Item> {
+        let config = self.session.config();
+        // Dropped with this future when the client cancels: the model call stops with it.
+        let cancel = CancellationToken::new();
+        let _guard = cancel.clone().drop_guard();
+        match self.engine.complete(&self.router, &config, self.index.as_ref(), query, cancel).await {
+            Ok(items) => items,
+            Err(CompletionError::Provider(e)) => {
+                self.report_error(e.kind(), &e.to_string()).await;
+                Vec::new()
+            }
+        }
+    }
+
+    pub(super) async fn report_error(&self, kind: &'static str, message: &str) {
+        tracing::warn!("{message}");
+        let now = Instant::now();
+        {
+            let mut shown = self.shown_errors.lock().unwrap_or_else(|e| e.into_inner());
+            if shown.get(kind).is_some_and(|at| now.duration_since(*at) < SAME_ERROR_EVERY) {
+                return;
+            }
+            shown.insert(kind, now);
+        }
+        self.client.show_message(MessageType::Error, format!("kimi-lsp: {message}")).await;
+    }
+
     /// The answer to a message the transport guard could not pass on (see `transport.rs`).
     pub async fn malformed_message(&self, params: super::ext::MalformedParams) -> Result<()> {
         Err(tower_lsp_server::jsonrpc::Error {
@@ -44,6 +117,11 @@ impl Backend {
             message: params.message.into(),
             data: None,
         })
+    }
+
+    /// Takes any params (or none): editors differ in what they send for a parameterless request.
+    pub async fn status(&self, _params: Option<serde_json::Value>) -> Result<super::ext::Status> {
+        Ok(handlers::status::handle(self))
     }
 
     pub async fn document_state(&self, params: DocumentStateParams) -> Result<DocumentState> {
@@ -79,6 +157,18 @@ impl LanguageServer for Backend {
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
         handlers::did_change_configuration::handle(self, params).await
+    }
+
+    async fn inline_completion(&self, params: InlineCompletionParams) -> Result<Option<InlineCompletionResponse>> {
+        handlers::inline_completion::handle(self, params).await
+    }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        handlers::completion::handle(self, params).await
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LspAny>> {
+        handlers::execute_command::handle(self, params).await
     }
 
     async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {

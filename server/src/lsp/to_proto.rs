@@ -2,7 +2,9 @@
 
 use tower_lsp_server::gen_lsp_types::*;
 
-use crate::text::{LineCol, PositionEncoding, TextRange};
+use crate::features::completion::Item;
+use crate::lsp::ext;
+use crate::text::{DocumentSnapshot, LineCol, PositionEncoding, TextRange};
 
 pub fn encoding(e: PositionEncoding) -> PositionEncodingKind {
     match e {
@@ -18,4 +20,71 @@ pub fn position(p: LineCol) -> Position {
 
 pub fn range(r: TextRange) -> Range {
     Range { start: position(r.start), end: position(r.end) }
+}
+
+fn accept_command(item: &Item) -> Command {
+    Command {
+        title: "Accept Kimi suggestion".into(),
+        tooltip: None,
+        command: ext::ACCEPT_COMPLETION.into(),
+        arguments: Some(vec![serde_json::Value::from(item.id)]),
+    }
+}
+
+/// The range a suggestion replaces: empty at the cursor, or over the auto-closed characters
+/// after it on the same line.
+fn replaced_range(snapshot: &DocumentSnapshot, cursor: usize, replace_after: usize, enc: PositionEncoding) -> Range {
+    let end = (cursor + replace_after).min(snapshot.len_chars());
+    range(snapshot.text_range(cursor..end, enc))
+}
+
+pub fn inline_item(item: &Item, snapshot: &DocumentSnapshot, cursor: usize, enc: PositionEncoding) -> InlineCompletionItem {
+    InlineCompletionItem {
+        insert_text: InsertText::String(item.text.clone()),
+        filter_text: None,
+        range: Some(replaced_range(snapshot, cursor, item.replace_after, enc)),
+        command: Some(accept_command(item)),
+    }
+}
+
+/// As a completion item the suggestion replaces the identifier being typed too, so that the
+/// editor's filter (the text from the range start to the cursor) matches it and keeps it shown.
+pub fn completion_item(item: &Item, snapshot: &DocumentSnapshot, cursor: usize, enc: PositionEncoding) -> CompletionItem {
+    let rope = snapshot.rope();
+    let line_start = rope.line_to_char(rope.char_to_line(cursor));
+    let mut word_start = cursor;
+    while word_start > line_start {
+        let c = rope.char(word_start - 1);
+        if c.is_alphanumeric() || c == '_' || c == '$' {
+            word_start -= 1;
+        } else {
+            break;
+        }
+    }
+    let word: String = rope.slice(word_start..cursor).to_string();
+    let new_text = format!("{word}{}", item.text);
+    let end = (cursor + item.replace_after).min(snapshot.len_chars());
+    let first_line = new_text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let mut label: String = first_line.chars().take(60).collect();
+    if first_line.chars().count() > 60 || new_text.trim().lines().count() > 1 {
+        label.push('…');
+    }
+    CompletionItem {
+        label,
+        kind: Some(CompletionItemKind::Snippet),
+        detail: Some("Kimi".into()),
+        documentation: Some(Documentation::MarkupContent(MarkupContent {
+            kind: MarkupKind::Markdown,
+            value: format!("```{}\n{}\n```", snapshot.language().name().to_lowercase(), new_text),
+        })),
+        filter_text: Some(new_text.clone()),
+        sort_text: Some("0".into()),
+        insert_text_format: Some(InsertTextFormat::PlainText),
+        text_edit: Some(CompletionItemTextEdit::TextEdit(TextEdit {
+            range: range(snapshot.text_range(word_start..end, enc)),
+            new_text,
+        })),
+        command: Some(accept_command(item)),
+        ..Default::default()
+    }
 }

@@ -145,6 +145,13 @@ fn vet(body: &[u8]) -> Result<Vec<u8>, Value> {
             }
         }
     }
+    if is_request_or_notification && !obj.contains_key("params") {
+        // tower-lsp-server refuses a missing `params` for methods that take optional ones
+        // (ours: `kimi/status`) but accepts `null` everywhere a method takes none.
+        let mut obj = obj.clone();
+        obj.insert("params".into(), Value::Null);
+        return Ok(serde_json::to_vec(&obj).unwrap_or_else(|_| body.to_vec()));
+    }
     Ok(body.to_vec())
 }
 

@@ -12,7 +12,7 @@ pub mod stream;
 pub mod types;
 
 pub use error::{Platform, ProviderError, RateLimit, RetryHint, TimeoutPhase};
-pub use openai::{ChatStream, OpenAiCompatible, ProviderConfig};
+pub use openai::{ChatStream, HttpPool, OpenAiCompatible, ProviderConfig};
 pub use retry::{with_retries, RetryPolicy};
 pub use types::{
     Balance, ChatRequest, ChatResponse, Content, ContentPart, FinishReason, Message, ModelInfo,

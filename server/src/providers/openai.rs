@@ -87,6 +87,29 @@ impl fmt::Debug for ProviderConfig {
     }
 }
 
+/// A shared connection pool, opaque so that nothing outside `providers` holds an HTTP type.
+#[derive(Clone)]
+pub struct HttpPool {
+    client: reqwest::Client,
+    connect_timeout: Duration,
+}
+
+impl HttpPool {
+    pub fn new(connect_timeout: Duration) -> HttpPool {
+        HttpPool { client: OpenAiCompatible::http_client(connect_timeout), connect_timeout }
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+}
+
+impl fmt::Debug for HttpPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpPool").field("connect_timeout", &self.connect_timeout).finish()
+    }
+}
+
 /// A client for one provider. Cheap to clone; all clones share one connection pool.
 #[derive(Clone)]
 pub struct OpenAiCompatible {
@@ -191,6 +214,11 @@ impl OpenAiCompatible {
         OpenAiCompatible {
             inner: Arc::new(Inner { cfg, http, host }),
         }
+    }
+
+    /// A client on a shared pool.
+    pub fn with_pool(cfg: ProviderConfig, pool: &HttpPool) -> Self {
+        Self::new(cfg, pool.client.clone())
     }
 
     /// The HTTP client every provider should share: pooled keep-alive connections, the default

@@ -270,6 +270,21 @@ pub struct Message {
 }
 
 impl Message {
+    /// Characters of text this message carries (for estimates; images count nothing).
+    pub fn text_len(&self) -> usize {
+        let content = match &self.content {
+            Content::Text(t) => t.chars().count(),
+            Content::Parts(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    ContentPart::Text(t) => t.chars().count(),
+                    ContentPart::ImageUrl(_) => 0,
+                })
+                .sum(),
+        };
+        content + self.tool_calls.iter().map(|c| c.arguments.chars().count()).sum::<usize>()
+    }
+
     fn plain(role: Role, text: impl Into<String>) -> Self {
         Message {
             role,

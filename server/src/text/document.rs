@@ -621,6 +621,52 @@ mod tests {
         assert_eq!(doc.snapshot().text(), "x = 12345\n");
     }
 
+    /// tree-sitter's point: rows end at '\n' only, columns are bytes.
+    fn naive_point(text: &str, byte: usize) -> tree_sitter::Point {
+        let before = &text.as_bytes()[..byte];
+        let row = before.iter().filter(|&&b| b == b'\n').count();
+        let row_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        tree_sitter::Point::new(row, byte - row_start)
+    }
+
+    proptest::proptest! {
+        // The final tree hides wrong points (tree-sitter re-lexes whatever an edit touches), so
+        // the edits handed to `Tree::edit`, and the counters behind them, are checked directly.
+        #[test]
+        fn tree_edits_carry_exact_bytes_and_points(
+            text in "[ab\r\n😀中\0]{0,40}",
+            edits in proptest::collection::vec((0usize..64, 0usize..64, "[ab\r\n😀\0]{0,4}"), 1..10),
+        ) {
+            let mut doc = Document::new("file:///t.txt", "", 0, &text);
+            let mut reference = text.clone();
+            for (a, b, inserted) in edits {
+                let n = reference.chars().count();
+                let (a, b) = (a % (n + 1), b % (n + 1));
+                let chars = a.min(b)..a.max(b);
+                let byte = |c: usize| reference.char_indices().nth(c).map_or(reference.len(), |(i, _)| i);
+                let (start, end) = (byte(chars.start), byte(chars.end));
+                let edit = doc.replace(chars, &inserted, true).expect("an edit was asked for");
+                proptest::prop_assert_eq!(edit.start_byte, start);
+                proptest::prop_assert_eq!(edit.old_end_byte, end);
+                proptest::prop_assert_eq!(edit.start_position, naive_point(&reference, start));
+                proptest::prop_assert_eq!(edit.old_end_position, naive_point(&reference, end));
+                reference.replace_range(start..end, &inserted);
+                proptest::prop_assert_eq!(edit.new_end_byte, start + inserted.len());
+                proptest::prop_assert_eq!(
+                    edit.new_end_position,
+                    naive_point(&reference, start + inserted.len())
+                );
+                proptest::prop_assert_eq!(doc.rope().to_string(), reference.as_str());
+                let lone_crs = reference.matches('\r').count() - reference.matches("\r\n").count();
+                proptest::prop_assert_eq!(doc.lone_crs, lone_crs);
+                proptest::prop_assert_eq!(doc.nul_chars, reference.matches('\0').count());
+            }
+        }
+    }
+
     #[test]
     fn snapshot_read_helpers() {
         let doc = Document::new("file:///t.rs", "rust", 1, "a😀\r\n中b\rc");

@@ -109,19 +109,21 @@ impl TextRange {
     }
 }
 
-/// Number of chars in the line break that ends `line` (0 for the last line, 1 for `\n` or a
-/// lone `\r`, 2 for `\r\n`). `line` must be a valid line index.
-fn line_break_chars(rope: &Rope, line: usize) -> usize {
+/// `(start, content end)` char indices of `line`, which must be a valid line index. The content
+/// end is just before the line break (`\n`, a lone `\r`, or the whole `\r\n`).
+fn line_bounds(rope: &Rope, line: usize) -> (usize, usize) {
+    let start = rope.line_to_char(line);
     let slice = rope.line(line);
     let len = slice.len_chars();
-    match (
+    let break_chars = match (
         len.checked_sub(2).map(|i| slice.char(i)),
         len.checked_sub(1).map(|i| slice.char(i)),
     ) {
         (Some('\r'), Some('\n')) => 2,
         (_, Some('\n' | '\r')) => 1,
         _ => 0,
-    }
+    };
+    (start, start + len - break_chars)
 }
 
 /// Char index of the end of `line`'s content, just before its line break. A line past the last
@@ -130,7 +132,7 @@ pub fn line_content_end(rope: &Rope, line: usize) -> usize {
     if line >= rope.len_lines() {
         return rope.len_chars();
     }
-    rope.line_to_char(line) + rope.line(line).len_chars() - line_break_chars(rope, line)
+    line_bounds(rope, line).1
 }
 
 /// Char index of the start of `line`. A line past the last line gives the end of the document.
@@ -151,8 +153,7 @@ pub fn char_index(rope: &Rope, pos: LineCol, enc: PositionEncoding) -> usize {
     if line >= rope.len_lines() {
         return rope.len_chars();
     }
-    let start = rope.line_to_char(line);
-    let end = line_content_end(rope, line);
+    let (start, end) = line_bounds(rope, line);
     let col = pos.col as usize;
     match enc {
         PositionEncoding::Utf32 => start.saturating_add(col).min(end),
@@ -184,13 +185,10 @@ pub fn char_index(rope: &Rope, pos: LineCol, enc: PositionEncoding) -> usize {
 /// editor can show.
 pub fn line_col(rope: &Rope, char_idx: usize, enc: PositionEncoding) -> LineCol {
     let idx = char_idx.min(rope.len_chars());
-    let mut line = rope.char_to_line(idx);
-    // Defensive against any disagreement about where a split "\r\n" pair's line starts.
-    while line > 0 && rope.line_to_char(line) > idx {
-        line -= 1;
-    }
-    let start = rope.line_to_char(line);
-    let idx = idx.min(line_content_end(rope, line));
+    // ropey never splits a "\r\n": an index between its halves is on the pair's line.
+    let line = rope.char_to_line(idx);
+    let (start, end) = line_bounds(rope, line);
+    let idx = idx.min(end);
     let col = match enc {
         PositionEncoding::Utf32 => idx - start,
         PositionEncoding::Utf16 => rope.char_to_utf16_cu(idx) - rope.char_to_utf16_cu(start),

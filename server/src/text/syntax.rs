@@ -155,13 +155,8 @@ pub(crate) fn point_at_byte(rope: &Rope, byte: usize, no_lone_cr: bool) -> Point
     // Round down to a char boundary so that slicing below cannot panic.
     let byte = rope.char_to_byte(rope.byte_to_char(byte.min(rope.len_bytes())));
     if no_lone_cr {
+        // ropey never splits a "\r\n": a byte between its halves is on the pair's line.
         let row = rope.byte_to_line(byte);
-        // A byte between the '\r' and '\n' of a pair belongs to the pair's row.
-        let row = if row > 0 && rope.line_to_byte(row) > byte {
-            row - 1
-        } else {
-            row
-        };
         return Point::new(row, byte - rope.line_to_byte(row));
     }
     let mut row = 0;

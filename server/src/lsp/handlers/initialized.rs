@@ -7,6 +7,19 @@ use crate::lsp::Backend;
 /// Tells the user, once, what stands between them and a working setup: settings that could not
 /// be used, and a missing API key. Silence means everything is in order.
 pub async fn handle(backend: &Backend) {
+    // The symbol index for cross-file context, built off the async threads.
+    let roots = backend.session.roots();
+    if !roots.is_empty() {
+        let index = backend.index.clone();
+        let indexing = backend.indexing.clone();
+        indexing.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            index.build(&roots);
+            indexing.store(false, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!(files = index.file_count(), symbols = index.symbol_count(), ms = started.elapsed().as_millis() as u64, "workspace indexed");
+        });
+    }
     let problems = std::mem::take(&mut *backend.pending_problems.lock().unwrap_or_else(|e| e.into_inner()));
     for problem in problems {
         tracing::warn!("settings: {problem}");
@@ -15,6 +28,7 @@ pub async fn handle(backend: &Backend) {
             .show_message(MessageType::Warning, format!("kimi-lsp settings: {problem}"))
             .await;
     }
+    spawn_reindexer(backend);
     let config = backend.session.config();
     if config.api_key.is_none() && Platform::of_host(&host_of(&config.base_url)).is_some() {
         backend
@@ -29,4 +43,30 @@ pub async fn handle(backend: &Backend) {
             )
             .await;
     }
+}
+
+/// Re-indexes edited open documents every so often, from their snapshots (which carry their
+/// tree, so this is a walk, not a parse).
+fn spawn_reindexer(backend: &Backend) {
+    let dirty = backend.dirty.clone();
+    let session = backend.session.clone();
+    let index = backend.index.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(750));
+        loop {
+            tick.tick().await;
+            let uris: Vec<String> = dirty.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+            if uris.is_empty() {
+                continue;
+            }
+            let snapshots: Vec<_> = uris.iter().filter_map(|u| session.snapshot(u)).collect();
+            let index = index.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                for snapshot in &snapshots {
+                    index.update_document(snapshot);
+                }
+            })
+            .await;
+        }
+    });
 }

@@ -1,10 +1,14 @@
 //! One file per LSP method.
 
+pub mod completion;
 pub mod did_change;
 pub mod did_change_configuration;
 pub mod did_change_workspace_folders;
 pub mod did_close;
 pub mod did_open;
 pub mod document_state;
+pub mod execute_command;
 pub mod initialize;
 pub mod initialized;
+pub mod status;
+pub mod inline_completion;

@@ -1,0 +1,650 @@
+//! The workspace symbol index: for every source file of the workspace, its top-level
+//! definitions and their signatures (see [`super::symbols`]), found by name.
+//!
+//! Only signatures are kept, never trees or file text, so a few thousand files cost a few MiB.
+//! Files the editor has open are re-indexed from the editor's text and win over the disk: a
+//! walk that finishes after a document was opened does not overwrite its entry.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+use ropey::Rope;
+
+use super::symbols::{self, container_name, signature};
+use super::{uri_to_path, SymbolDef, SymbolKind, SymbolLookup};
+use crate::secrets::looks_secret;
+use crate::text::{syntax, DocumentSnapshot, Language};
+
+/// Files larger than this are generated code or data, not worth their parse.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// A walk stops after indexing this many files.
+pub const MAX_FILES: usize = 20_000;
+/// Directories holding dependencies or build output, skipped even when no ignore file names
+/// them (a project without .gitignore, a virtualenv inside the project).
+const SKIPPED_DIRS: &[&str] = &[
+    "node_modules",
+    "__pycache__",
+    "site-packages",
+    "bower_components",
+];
+/// A directory holding one of these files is a tool's cache or a virtualenv (the CACHEDIR.TAG
+/// convention covers cargo's target/).
+const SKIP_MARKERS: &[&str] = &["CACHEDIR.TAG", "pyvenv.cfg"];
+
+/// One definition as stored: the name is shared with the name map.
+struct Def {
+    name: Arc<str>,
+    kind: SymbolKind,
+    container: Option<Box<str>>,
+    signature: Box<str>,
+    line: u32,
+}
+
+struct FileEntry {
+    /// Workspace-relative path with `/` separators, as prompts show it.
+    display: Arc<str>,
+    defs: Vec<Def>,
+    /// Indexed from an open document's text rather than from disk.
+    from_editor: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    roots: Vec<PathBuf>,
+    files: HashMap<Arc<Path>, FileEntry>,
+    /// Name → files that define it.
+    names: HashMap<Arc<str>, Vec<Arc<Path>>>,
+    symbols: usize,
+}
+
+impl Inner {
+    fn remove(&mut self, path: &Path) -> Option<FileEntry> {
+        let entry = self.files.remove(path)?;
+        self.symbols -= entry.defs.len();
+        for def in &entry.defs {
+            if let Some(files) = self.names.get_mut(&def.name) {
+                files.retain(|p| **p != *path);
+                if files.is_empty() {
+                    self.names.remove(&def.name);
+                }
+            }
+        }
+        Some(entry)
+    }
+
+    fn insert(&mut self, path: Arc<Path>, mut entry: FileEntry) {
+        self.remove(&path);
+        for def in &mut entry.defs {
+            // Share one allocation per name between the map key and every definition.
+            if let Some((key, _)) = self.names.get_key_value(&def.name) {
+                def.name = key.clone();
+            }
+            let files = self.names.entry(def.name.clone()).or_default();
+            if !files.contains(&path) {
+                files.push(path.clone());
+            }
+        }
+        self.symbols += entry.defs.len();
+        self.files.insert(path, entry);
+    }
+
+    /// How prompts name `path`: relative to the root holding it (prefixed with the root's
+    /// folder name when there are several roots, so that two `src/lib.rs` stay apart), else
+    /// the path as given.
+    fn display(&self, path: &Path) -> String {
+        let best = self
+            .roots
+            .iter()
+            .filter(|root| path.starts_with(root))
+            .max_by_key(|root| root.components().count());
+        let shown = match best {
+            Some(root) => {
+                let rel = path.strip_prefix(root).unwrap_or(path);
+                if self.roots.len() > 1 {
+                    let name = root.file_name().map(Path::new).unwrap_or(Path::new(""));
+                    name.join(rel)
+                } else {
+                    rel.to_path_buf()
+                }
+            }
+            None => path.to_path_buf(),
+        };
+        let shown = shown.to_string_lossy().into_owned();
+        if std::path::MAIN_SEPARATOR == '\\' {
+            shown.replace('\\', "/")
+        } else {
+            shown
+        }
+    }
+}
+
+/// The workspace's definitions, found by name. `Send + Sync`: built on a blocking thread while
+/// completions read it.
+#[derive(Default)]
+pub struct WorkspaceIndex {
+    inner: RwLock<Inner>,
+    /// Bumped by every `build`; an older walk that sees a newer number stops.
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for WorkspaceIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkspaceIndex")
+            .field("files", &self.file_count())
+            .field("symbols", &self.symbol_count())
+            .finish()
+    }
+}
+
+impl WorkspaceIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        // A panic while holding the lock leaves the maps consistent (every mutation is a
+        // single insert/remove), so a poisoned lock is still usable.
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Walks `roots` and indexes every supported source file: .gitignore, .ignore and git's
+    /// exclude files are honoured (also outside a git repository), hidden files and
+    /// directories, dependency and cache directories, secrets (see [`looks_secret`]), files over
+    /// [`MAX_FILE_BYTES`], binary files and files that are not UTF-8 are skipped, and the walk
+    /// stops after [`MAX_FILES`] files. Files indexed by an earlier walk that are gone are
+    /// dropped; open documents keep the entry made from the editor's text.
+    ///
+    /// Synchronous and slow on big trees: run it on a blocking thread. A newer `build` makes a
+    /// running one stop early.
+    pub fn build(&self, roots: &[PathBuf]) {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let started = Instant::now();
+        // Kept as given, not canonicalized: document URIs use the editor's spelling of the same
+        // folders, and both must name a file the same way.
+        let roots = roots.to_vec();
+        self.write().roots = roots.clone();
+        let Some((first, rest)) = roots.split_first() else {
+            return;
+        };
+        let mut walk = ignore::WalkBuilder::new(first);
+        for root in rest {
+            walk.add(root);
+        }
+        walk.hidden(true)
+            .parents(true)
+            .ignore(true)
+            .git_ignore(true)
+            .git_global(true)
+            .git_exclude(true)
+            .require_git(false)
+            .follow_links(false)
+            .max_filesize(Some(MAX_FILE_BYTES))
+            .filter_entry(|entry| {
+                let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+                !is_dir || !skipped_dir(entry.path())
+            });
+
+        let mut seen: HashSet<PathBuf> = HashSet::new();
+        let mut indexed = 0usize;
+        let mut complete = true;
+        for entry in walk.build() {
+            if self.generation.load(Ordering::SeqCst) != generation {
+                tracing::debug!("workspace index walk superseded by a newer one");
+                return;
+            }
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
+                    tracing::debug!(%err, "skipped while indexing the workspace");
+                    continue;
+                }
+            };
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let path = entry.path();
+            let language = Language::detect("", &path.to_string_lossy());
+            if language == Language::PlainText || looks_secret(path) {
+                continue;
+            }
+            if indexed >= MAX_FILES {
+                complete = false;
+                break;
+            }
+            let Some(text) = read_source(path) else {
+                continue;
+            };
+            seen.insert(path.to_path_buf());
+            indexed += 1;
+            let defs = extract(language, &Rope::from_str(&text));
+            let mut inner = self.write();
+            if inner.files.get(path).is_some_and(|e| e.from_editor) {
+                continue;
+            }
+            let display: Arc<str> = inner.display(path).into();
+            inner.insert(
+                Arc::from(path),
+                FileEntry {
+                    display,
+                    defs,
+                    from_editor: false,
+                },
+            );
+        }
+
+        let mut inner = self.write();
+        if complete {
+            let gone: Vec<Arc<Path>> = inner
+                .files
+                .iter()
+                .filter(|(path, entry)| !entry.from_editor && !seen.contains(&***path))
+                .map(|(path, _)| path.clone())
+                .collect();
+            for path in gone {
+                inner.remove(&path);
+            }
+        } else {
+            tracing::warn!(
+                max = MAX_FILES,
+                "workspace has more source files than the index takes; the rest are not indexed"
+            );
+        }
+        // Entries made before the roots were known show absolute paths: name them again.
+        let renamed: Vec<(Arc<Path>, Arc<str>)> = inner
+            .files
+            .keys()
+            .map(|path| (path.clone(), Arc::from(inner.display(path))))
+            .collect();
+        for (path, display) in renamed {
+            if let Some(entry) = inner.files.get_mut(&path) {
+                entry.display = display;
+            }
+        }
+        tracing::info!(
+            files = inner.files.len(),
+            symbols = inner.symbols,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "workspace index built"
+        );
+    }
+
+    /// Re-indexes one file from an open document's text (after edits settle, on save, on
+    /// close). `path` is a `file://` URI or a filesystem path. Secrets, plain text, binary text
+    /// and text over [`MAX_FILE_BYTES`] remove the file from the index instead.
+    pub fn update_file(&self, path: &str, language: Language, text: &str) {
+        let path = uri_to_path(path);
+        if !indexable(&path, language) || text.len() as u64 > MAX_FILE_BYTES || text.contains('\0')
+        {
+            self.write().remove(&path);
+            return;
+        }
+        let defs = extract(language, &Rope::from_str(text));
+        self.store_from_editor(path, defs);
+    }
+
+    /// Like [`Self::update_file`] for an open document, reusing the tree it already has
+    /// instead of parsing again.
+    pub fn update_document(&self, doc: &DocumentSnapshot) {
+        let path = uri_to_path(doc.uri());
+        let language = doc.language();
+        let too_big = doc.rope().len_bytes() as u64 > MAX_FILE_BYTES;
+        let (false, false, Some(tree)) = (too_big, doc.is_binary(), doc.tree()) else {
+            self.write().remove(&path);
+            return;
+        };
+        if !indexable(&path, language) {
+            self.write().remove(&path);
+            return;
+        }
+        let defs = extract_from_tree(language, tree.root_node(), doc.rope());
+        self.store_from_editor(path, defs);
+    }
+
+    fn store_from_editor(&self, path: PathBuf, defs: Vec<Def>) {
+        let mut inner = self.write();
+        let display: Arc<str> = inner.display(&path).into();
+        inner.insert(
+            Arc::from(path),
+            FileEntry {
+                display,
+                defs,
+                from_editor: true,
+            },
+        );
+    }
+
+    /// Forgets a file (deleted or renamed away). `path` as for [`Self::update_file`].
+    pub fn remove_file(&self, path: &str) {
+        self.write().remove(&uri_to_path(path));
+    }
+
+    pub fn file_count(&self) -> usize {
+        self.read().files.len()
+    }
+
+    pub fn symbol_count(&self) -> usize {
+        self.read().symbols
+    }
+}
+
+impl SymbolLookup for WorkspaceIndex {
+    fn lookup(&self, name: &str) -> Vec<SymbolDef> {
+        let inner = self.read();
+        let Some(files) = inner.names.get(name) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for path in files {
+            let Some(entry) = inner.files.get(path) else {
+                continue;
+            };
+            for def in entry.defs.iter().filter(|d| &*d.name == name) {
+                out.push(SymbolDef {
+                    name: name.to_string(),
+                    path: entry.display.to_string(),
+                    kind: def.kind,
+                    signature: def.signature.to_string(),
+                    line: def.line,
+                    container: def.container.as_deref().map(str::to_string),
+                });
+            }
+        }
+        out
+    }
+
+    fn display_path(&self, uri: &str) -> String {
+        self.read().display(&uri_to_path(uri))
+    }
+}
+
+fn indexable(path: &Path, language: Language) -> bool {
+    language != Language::PlainText && !looks_secret(path)
+}
+
+fn skipped_dir(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    SKIPPED_DIRS.contains(&name.as_ref()) || SKIP_MARKERS.iter().any(|m| path.join(m).is_file())
+}
+
+/// The file's text, or `None` for binary (a NUL byte) and non-UTF-8 files.
+fn read_source(path: &Path) -> Option<String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            tracing::debug!(path = %path.display(), %err, "unreadable while indexing");
+            return None;
+        }
+    };
+    if bytes.len() as u64 > MAX_FILE_BYTES || bytes.contains(&0) {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
+}
+
+fn extract(language: Language, rope: &Rope) -> Vec<Def> {
+    match syntax::parse(language, rope, None) {
+        Some(tree) => extract_from_tree(language, tree.root_node(), rope),
+        None => Vec::new(),
+    }
+}
+
+fn extract_from_tree(language: Language, root: tree_sitter::Node<'_>, rope: &Rope) -> Vec<Def> {
+    let mut defs = Vec::new();
+    symbols::visit(language, root, rope, &mut |site| {
+        let name = super::window::text_between(rope, site.name.start_byte(), site.name.end_byte());
+        if name.is_empty() {
+            return;
+        }
+        defs.push(Def {
+            name: Arc::from(name),
+            kind: site.kind,
+            container: container_name(language, &site, rope).map(String::into_boxed_str),
+            signature: signature(language, &site, rope).into_boxed_str(),
+            line: rope.byte_to_line(site.name.start_byte()) as u32,
+        });
+    });
+    defs
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::text::Document;
+
+    fn write(root: &Path, path: &str, text: impl AsRef<[u8]>) {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    /// Every indexed symbol as `path: name`, sorted.
+    fn listing(index: &WorkspaceIndex) -> String {
+        let inner = index.read();
+        let mut lines: Vec<String> = inner
+            .files
+            .values()
+            .flat_map(|e| {
+                e.defs
+                    .iter()
+                    .map(move |d| format!("{}: {}", e.display, d.name))
+            })
+            .collect();
+        lines.sort();
+        lines.join("\n")
+    }
+
+    #[test]
+    fn the_walk_skips_ignored_hidden_secret_big_binary_and_dependency_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(
+            root,
+            "src/lib.rs",
+            "pub fn visible() {}\npub struct Shown;\n",
+        );
+        write(root, "src/util.py", "def helper():\n    pass\n");
+        write(root, "web/app.ts", "export function shown(): void {}\n");
+        write(root, ".gitignore", "generated/\n*.gen.ts\n");
+        write(root, "generated/out.rs", "pub fn by_gitignore() {}\n");
+        write(root, "web/a.gen.ts", "export function byGlob() {}\n");
+        write(root, ".ignore", "scratch.rs\n");
+        write(root, "scratch.rs", "pub fn by_dot_ignore() {}\n");
+        write(root, ".hidden/x.rs", "pub fn in_hidden_dir() {}\n");
+        write(
+            root,
+            "node_modules/pkg/index.js",
+            "function fromDependency() {}\n",
+        );
+        write(
+            root,
+            "target/CACHEDIR.TAG",
+            "Signature: 8a477f597d28d172789f06886806bc55\n",
+        );
+        write(
+            root,
+            "target/debug/build.rs",
+            "pub fn in_build_output() {}\n",
+        );
+        write(root, "venv/pyvenv.cfg", "home = /usr/bin\n");
+        write(root, "venv/lib/site.py", "def in_virtualenv(): pass\n");
+        write(root, "secrets.py", "def in_a_secret_file(): pass\n");
+        write(root, "config/secrets.ts", "export const token = \"t\";\n");
+        let filler = "// filler line\n".repeat(80_000);
+        write(root, "big.rs", format!("{filler}pub fn too_big() {{}}\n"));
+        write(root, "bin.go", b"package x\x00\nfunc Binary() {}\n");
+        write(root, "latin1.py", b"def not_utf8(): return '\xe9'\n");
+        write(root, "README.md", "# not source\n");
+
+        let index = WorkspaceIndex::new();
+        index.build(&[root.to_path_buf()]);
+        assert_eq!(
+            listing(&index),
+            "src/lib.rs: Shown\nsrc/lib.rs: visible\nsrc/util.py: helper\nweb/app.ts: shown"
+        );
+        assert_eq!((index.file_count(), index.symbol_count()), (3, 4));
+    }
+
+    #[test]
+    fn lookups_return_signatures_with_workspace_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "src/parse.rs",
+            "pub fn parse(input: &str) -> Ast {\n    todo!()\n}\n",
+        );
+        write(dir.path(), "lib/parse.py", "def parse(text):\n    pass\n");
+        let index = WorkspaceIndex::new();
+        index.build(&[dir.path().to_path_buf()]);
+        let mut defs = index.lookup("parse");
+        defs.sort_by(|a, b| a.path.cmp(&b.path));
+        assert_eq!(
+            defs,
+            vec![
+                SymbolDef {
+                    name: "parse".into(),
+                    path: "lib/parse.py".into(),
+                    kind: SymbolKind::Function,
+                    signature: "def parse(text): ...".into(),
+                    line: 0,
+                    container: None,
+                },
+                SymbolDef {
+                    name: "parse".into(),
+                    path: "src/parse.rs".into(),
+                    kind: SymbolKind::Function,
+                    signature: "pub fn parse(input: &str) -> Ast".into(),
+                    line: 0,
+                    container: None,
+                },
+            ]
+        );
+        assert!(index.lookup("missing").is_empty());
+        let uri = url::Url::from_file_path(dir.path().join("src/parse.rs")).unwrap();
+        assert_eq!(index.display_path(uri.as_str()), "src/parse.rs");
+        assert_eq!(index.display_path("/elsewhere/x.rs"), "/elsewhere/x.rs");
+    }
+
+    #[test]
+    fn the_editor_text_wins_over_the_disk_until_the_file_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        write(&root, "a.rs", "pub fn on_disk() {}\n");
+        write(&root, "b.rs", "pub fn deleted_later() {}\n");
+        let a = root.join("a.rs");
+        let a_uri = url::Url::from_file_path(&a).unwrap().to_string();
+        let index = WorkspaceIndex::new();
+        // Opened before the first walk: named by its absolute path until the roots are known.
+        index.update_file(&a_uri, Language::Rust, "pub fn in_editor() {}\n");
+        assert_eq!(index.lookup("in_editor")[0].path, a.to_string_lossy());
+        index.build(std::slice::from_ref(&root));
+        assert_eq!(listing(&index), "a.rs: in_editor\nb.rs: deleted_later");
+
+        fs::remove_file(root.join("b.rs")).unwrap();
+        index.build(std::slice::from_ref(&root));
+        assert_eq!(listing(&index), "a.rs: in_editor");
+
+        let doc = Document::new(
+            &a_uri,
+            "rust",
+            2,
+            "pub fn from_tree() {}\npub fn two() {}\n",
+        );
+        index.update_document(&doc.snapshot());
+        assert_eq!(listing(&index), "a.rs: from_tree\na.rs: two");
+        assert_eq!(index.symbol_count(), 2);
+
+        index.remove_file(&a.to_string_lossy());
+        assert_eq!((index.file_count(), index.symbol_count()), (0, 0));
+        assert!(index.lookup("two").is_empty());
+        index.build(std::slice::from_ref(&root));
+        assert_eq!(listing(&index), "a.rs: on_disk");
+    }
+
+    #[test]
+    fn secret_plain_and_binary_updates_leave_nothing_behind() {
+        let index = WorkspaceIndex::new();
+        index.update_file("/p/.env.rs", Language::Rust, "pub fn f() {}\n");
+        index.update_file("/p/creds/id_rsa.py", Language::Python, "def g(): pass\n");
+        index.update_file("/p/notes.txt", Language::PlainText, "fn h() {}\n");
+        index.update_file("/p/nul.rs", Language::Rust, "pub fn i() {}\0\n");
+        assert_eq!(index.file_count(), 0);
+        index.update_file("/p/ok.rs", Language::Rust, "pub fn j() {}\n");
+        assert_eq!(index.file_count(), 1);
+        // The same path turning binary drops its old definitions.
+        index.update_file("/p/ok.rs", Language::Rust, "\0");
+        assert_eq!((index.file_count(), index.symbol_count()), (0, 0));
+    }
+
+    #[test]
+    fn several_roots_prefix_paths_with_the_root_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (dir.path().join("app"), dir.path().join("lib"));
+        write(&one, "src/lib.rs", "pub fn from_app() {}\n");
+        write(&two, "src/lib.rs", "pub fn from_lib() {}\n");
+        let index = WorkspaceIndex::new();
+        index.build(&[one, two]);
+        assert_eq!(
+            listing(&index),
+            "app/src/lib.rs: from_app\nlib/src/lib.rs: from_lib"
+        );
+    }
+
+    #[test]
+    fn shared_names_are_stored_once_and_removed_with_their_last_file() {
+        let index = WorkspaceIndex::new();
+        index.update_file("/p/a.rs", Language::Rust, "pub fn new() {}\n");
+        index.update_file(
+            "/p/b.rs",
+            Language::Rust,
+            "pub fn new() {}\npub fn new_b() {}\n",
+        );
+        assert_eq!(index.lookup("new").len(), 2);
+        {
+            let inner = index.read();
+            let a = &inner.files[Path::new("/p/a.rs")].defs[0].name;
+            let b = &inner.files[Path::new("/p/b.rs")].defs[0].name;
+            assert!(Arc::ptr_eq(a, b));
+        }
+        index.remove_file("/p/a.rs");
+        assert_eq!(index.lookup("new").len(), 1);
+        index.remove_file("/p/b.rs");
+        assert!(index.read().names.is_empty());
+    }
+
+    #[test]
+    fn the_index_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<WorkspaceIndex>();
+        let index = Arc::new(WorkspaceIndex::new());
+        let writer = {
+            let index = index.clone();
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    index.update_file(
+                        &format!("/p/f{i}.rs"),
+                        Language::Rust,
+                        "pub fn shared() {}\n",
+                    );
+                }
+            })
+        };
+        for _ in 0..200 {
+            let found = index.lookup("shared");
+            assert!(found.iter().all(|d| d.signature == "pub fn shared()"));
+        }
+        writer.join().unwrap();
+        assert_eq!(index.lookup("shared").len(), 200);
+    }
+}

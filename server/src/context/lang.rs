@@ -1,0 +1,209 @@
+//! What the context gatherer needs to know about each grammar, as tables of node kinds. The
+//! grammars differ in names only; the algorithms in the sibling modules are shared.
+
+use crate::text::Language;
+
+pub(crate) struct Spec {
+    /// Nodes whose children are statements, items or members: a line that starts one of their
+    /// children starts a whole syntactic unit, so cutting the text there splits nothing.
+    pub containers: &'static [&'static str],
+    /// Scopes whose header is shown when the text before the cursor starts inside them.
+    pub scopes: &'static [&'static str],
+    /// Scopes that bound the window of identifiers the cross-file context is looked up for.
+    pub functions: &'static [&'static str],
+    /// Top-level import statements (and the Go package clause, which frames the imports).
+    pub imports: &'static [&'static str],
+    /// Leaves that name a value or a type that may be defined in another file.
+    pub identifiers: &'static [&'static str],
+    /// Leaves that name a member (`x.field`, `obj.method()`): looked up too, but weigh less.
+    pub members: &'static [&'static str],
+    /// Leaves and nodes inside which text is not code: no cut, no block suggestion.
+    pub opaque: &'static [&'static str],
+    /// Nodes owning the `:` that opens an indented block (Python).
+    pub colon_headers: &'static [&'static str],
+    /// Definitions whose `name` child names something this file defines.
+    pub definitions: &'static [&'static str],
+}
+
+const RUST: Spec = Spec {
+    containers: &[
+        "source_file",
+        "block",
+        "declaration_list",
+        "field_declaration_list",
+        "enum_variant_list",
+        "match_block",
+    ],
+    scopes: &["function_item", "impl_item", "trait_item", "mod_item"],
+    functions: &["function_item", "closure_expression"],
+    imports: &["use_declaration", "extern_crate_declaration"],
+    identifiers: &["identifier", "type_identifier"],
+    members: &["field_identifier"],
+    opaque: &[
+        "string_literal",
+        "raw_string_literal",
+        "char_literal",
+        "line_comment",
+        "block_comment",
+    ],
+    colon_headers: &[],
+    definitions: &[
+        "function_item",
+        "function_signature_item",
+        "struct_item",
+        "enum_item",
+        "union_item",
+        "trait_item",
+        "type_item",
+        "const_item",
+        "static_item",
+        "mod_item",
+        "macro_definition",
+        "enum_variant",
+    ],
+};
+
+const PYTHON: Spec = Spec {
+    containers: &["module", "block"],
+    scopes: &["function_definition", "class_definition"],
+    functions: &["function_definition", "lambda"],
+    imports: &[
+        "import_statement",
+        "import_from_statement",
+        "future_import_statement",
+    ],
+    identifiers: &["identifier"],
+    members: &[],
+    opaque: &["string", "comment", "concatenated_string"],
+    colon_headers: &[
+        "function_definition",
+        "class_definition",
+        "if_statement",
+        "elif_clause",
+        "else_clause",
+        "for_statement",
+        "while_statement",
+        "with_statement",
+        "try_statement",
+        "except_clause",
+        "except_group_clause",
+        "finally_clause",
+        "match_statement",
+        "case_clause",
+    ],
+    definitions: &["function_definition", "class_definition"],
+};
+
+const TYPESCRIPT: Spec = Spec {
+    containers: &[
+        "program",
+        "statement_block",
+        "class_body",
+        "interface_body",
+        "object_type",
+        "enum_body",
+        "switch_body",
+        "switch_case",
+        "switch_default",
+    ],
+    scopes: &[
+        "function_declaration",
+        "generator_function_declaration",
+        "class_declaration",
+        "abstract_class_declaration",
+        "class",
+        "interface_declaration",
+        "method_definition",
+        "arrow_function",
+        "function_expression",
+        "generator_function",
+        "internal_module",
+    ],
+    functions: &[
+        "function_declaration",
+        "generator_function_declaration",
+        "method_definition",
+        "arrow_function",
+        "function_expression",
+        "generator_function",
+    ],
+    imports: &["import_statement"],
+    identifiers: &["identifier", "type_identifier"],
+    members: &["property_identifier", "shorthand_property_identifier"],
+    opaque: &[
+        "string",
+        "template_string",
+        "comment",
+        "regex",
+        "html_comment",
+        "jsx_text",
+    ],
+    colon_headers: &[],
+    definitions: &[
+        "function_declaration",
+        "generator_function_declaration",
+        "function_signature",
+        "class_declaration",
+        "abstract_class_declaration",
+        "class",
+        "interface_declaration",
+        "type_alias_declaration",
+        "enum_declaration",
+        "method_definition",
+        "internal_module",
+    ],
+};
+
+const GO: Spec = Spec {
+    containers: &[
+        "source_file",
+        "block",
+        "statement_list",
+        "field_declaration_list",
+        "interface_type",
+        "expression_case",
+        "type_case",
+        "communication_case",
+        "default_case",
+        "import_spec_list",
+        "const_declaration",
+        "var_spec_list",
+    ],
+    scopes: &["function_declaration", "method_declaration", "func_literal"],
+    functions: &["function_declaration", "method_declaration", "func_literal"],
+    imports: &["package_clause", "import_declaration"],
+    identifiers: &["identifier", "type_identifier"],
+    members: &["field_identifier"],
+    opaque: &[
+        "interpreted_string_literal",
+        "raw_string_literal",
+        "rune_literal",
+        "comment",
+    ],
+    colon_headers: &[],
+    definitions: &[
+        "function_declaration",
+        "method_declaration",
+        "type_spec",
+        "type_alias",
+    ],
+};
+
+/// The tables for `language`; `None` for plain text.
+pub(crate) fn spec(language: Language) -> Option<&'static Spec> {
+    match language {
+        Language::Rust => Some(&RUST),
+        Language::Python => Some(&PYTHON),
+        Language::TypeScript | Language::Tsx | Language::JavaScript => Some(&TYPESCRIPT),
+        Language::Go => Some(&GO),
+        Language::PlainText => None,
+    }
+}
+
+impl Spec {
+    pub fn is_container(&self, kind: &str) -> bool {
+        // Broken code is the normal state of a file being typed in: tree-sitter then hangs the
+        // statements of the unfinished scope under an ERROR node, which still lists them in order.
+        kind == "ERROR" || self.containers.contains(&kind)
+    }
+}

@@ -1,0 +1,385 @@
+//! What the model sees for an inline completion: the text around the cursor cut at syntax
+//! boundaries, the file's imports, the headers of the scopes the cursor is in, the definitions
+//! of names used near the cursor that live in other files, and recent edits elsewhere.
+//!
+//! Everything here is a pure function of a document snapshot and a [`SymbolLookup`]; only the
+//! workspace index ([`WorkspaceIndex::build`]) reads files. The work per request is bounded by
+//! the budgets and a window around the cursor, never by the size of the file: there is no walk
+//! over the whole tree, only descents from the root to the cursor's neighbourhood.
+
+mod index;
+mod lang;
+mod nearby;
+mod scope;
+mod symbols;
+mod window;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use ropey::Rope;
+use serde_json::{json, Value};
+use tree_sitter::Node;
+
+pub use index::{WorkspaceIndex, MAX_FILES, MAX_FILE_BYTES};
+
+use crate::secrets::looks_secret;
+use crate::text::position::line_content_end;
+use crate::text::{DocumentSnapshot, Language};
+use window::{ancestors_at, wants_block, Cutter};
+
+/// How much of each kind of context a prompt carries, in chars (a token is about 3.5 chars of
+/// code). The defaults make a completion prompt of about 3.5k tokens.
+///
+/// The text after the cursor gets a quarter of what the text before it gets: it matters less
+/// to the model, and it follows the cursor in the prompt, where the prefix cache never reaches
+/// (see `prompt.rs`), so every char of it is paid at the cache-miss price on every request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Text before the cursor.
+    pub prefix_chars: usize,
+    /// Text after the cursor.
+    pub suffix_chars: usize,
+    /// Definitions from other files.
+    pub cross_file_chars: usize,
+    /// Recent edits in other files.
+    pub recent_edit_chars: usize,
+    /// The file's imports when they lie above the text shown before the cursor.
+    pub imports_chars: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            prefix_chars: 6000,
+            suffix_chars: 1500,
+            cross_file_chars: 2500,
+            recent_edit_chars: 1000,
+            imports_chars: 1500,
+        }
+    }
+}
+
+/// A piece of another file shown to the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snippet {
+    /// Workspace-relative when the file lies in the workspace.
+    pub path: String,
+    pub text: String,
+    pub why: SnippetKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnippetKind {
+    /// The definition (signature) of `symbol`, a name used near the cursor.
+    Definition { symbol: String },
+    /// A region the user edited recently.
+    RecentEdit,
+}
+
+/// Everything a completion prompt is built from. See [`gather`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletionContext {
+    pub language: Language,
+    /// How prompts name the file: workspace-relative when the lookup knows the workspace.
+    pub path: String,
+    /// The text before the cursor, from the start of a line that starts a statement or an item
+    /// (so the cut splits no token and, where the parse allows, no statement), within budget.
+    pub prefix: String,
+    /// The text after the cursor, up to the end of a line after which a statement, an item or
+    /// a blank line follows, within budget.
+    pub suffix: String,
+    /// The current line up to the cursor: what partial mode pre-fills. Part of `prefix`.
+    pub line_prefix: String,
+    /// The rest of the current line after the cursor. Part of `suffix`.
+    pub line_suffix: String,
+    /// The file's import statements that lie above `prefix`, one per line; empty if none.
+    pub imports: String,
+    /// The headers of the enclosing functions, impls, classes, … whose start lies above
+    /// `prefix`, outermost first, each ending with the opening of its body.
+    pub enclosing: Option<String>,
+    /// Definitions of names used near the cursor that are defined in other files, best first.
+    pub cross_file: Vec<Snippet>,
+    /// Recent edits in other files, in the order the caller gave them (most recent first).
+    pub recent_edits: Vec<Snippet>,
+    /// The cursor calls for a block (several lines) rather than the rest of its line.
+    pub multiline: bool,
+}
+
+/// What a symbol lookup returns for a name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SymbolDef {
+    pub name: String,
+    /// As [`SymbolLookup::display_path`] names the file.
+    pub path: String,
+    pub kind: SymbolKind,
+    /// The declaration without its body; small types whole (see the index's documentation).
+    pub signature: String,
+    /// Zero-based line of the name in its file.
+    pub line: u32,
+    /// For methods: the type, trait or class they belong to (without generics).
+    pub container: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SymbolKind {
+    Function,
+    Method,
+    /// A struct, union or class.
+    Class,
+    Enum,
+    /// A trait or interface.
+    Interface,
+    /// A type alias, or a Go type that is neither struct nor interface.
+    Type,
+    Constant,
+    Variable,
+    Macro,
+}
+
+/// Where definitions of names come from: the workspace index, or a test's table.
+pub trait SymbolLookup {
+    /// Every known definition of `name`.
+    fn lookup(&self, name: &str) -> Vec<SymbolDef>;
+
+    /// How prompts and [`SymbolDef::path`] name the document at `uri`: workspace-relative when
+    /// the lookup knows the workspace. The default shows a `file://` URI as a path.
+    fn display_path(&self, uri: &str) -> String {
+        uri_to_path(uri).to_string_lossy().into_owned()
+    }
+}
+
+/// A lookup that knows nothing: completions from the current file alone.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoSymbols;
+
+impl SymbolLookup for NoSymbols {
+    fn lookup(&self, _name: &str) -> Vec<SymbolDef> {
+        Vec::new()
+    }
+}
+
+/// A `file://` URI as a path; anything else (a path, or a URI of another scheme) unchanged.
+pub(crate) fn uri_to_path(uri: &str) -> PathBuf {
+    if uri.starts_with("file:") {
+        if let Some(path) = url::Url::parse(uri)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+        {
+            return path;
+        }
+    }
+    PathBuf::from(uri)
+}
+
+/// Gathers the context for a completion at `cursor` (a char index, clamped to the document).
+///
+/// `recent` are recently edited regions, most recent first; those of this document and of
+/// secret files are left out, the rest cut to the budget. Refusing binary, too-large and secret
+/// documents is the caller's job: this function describes whatever it is given. Plain text (and
+/// a document without a tree) gets line-based cuts and no imports, scopes or cross-file context.
+pub fn gather(
+    doc: &DocumentSnapshot,
+    cursor: usize,
+    symbols: &dyn SymbolLookup,
+    recent: &[Snippet],
+    budget: &Budget,
+) -> CompletionContext {
+    let rope = doc.rope();
+    let language = doc.language();
+    let path = symbols.display_path(doc.uri());
+    let cursor = clamp_cursor(rope, cursor);
+    let spec = lang::spec(language);
+    let root = doc.tree().map(|t| t.root_node());
+    let cutter = Cutter {
+        rope,
+        tree: root.zip(spec),
+    };
+
+    let start = cutter.prefix_start(cursor, budget.prefix_chars);
+    let end = cutter.suffix_end(cursor, budget.suffix_chars);
+    let line = rope.char_to_line(cursor);
+    let line_begin = rope.line_to_char(line).max(start);
+    let line_end = line_content_end(rope, line).min(end);
+    let line_prefix = rope.slice(line_begin..cursor).to_string();
+    let line_suffix = rope.slice(cursor..line_end).to_string();
+    let multiline =
+        language != Language::PlainText && wants_block(&cutter, cursor, &line_prefix, &line_suffix);
+
+    let mut ctx = CompletionContext {
+        language,
+        prefix: rope.slice(start..cursor).to_string(),
+        suffix: rope.slice(cursor..end).to_string(),
+        line_prefix,
+        line_suffix,
+        imports: String::new(),
+        enclosing: None,
+        cross_file: Vec::new(),
+        recent_edits: pick_recent(recent, &[&path, doc.uri()], budget.recent_edit_chars),
+        multiline,
+        path,
+    };
+    if let (Some(root), Some(spec)) = (root, spec) {
+        let cursor_byte = rope.char_to_byte(cursor);
+        let start_byte = rope.char_to_byte(start);
+        let chain = ancestors_at(root, cursor_byte);
+        ctx.imports = scope::imports(
+            language,
+            spec,
+            rope,
+            &chain,
+            start_byte,
+            budget.imports_chars,
+        );
+        ctx.enclosing = scope::enclosing(spec, rope, &chain, start_byte);
+        let window = identifier_window(rope, spec, &chain, cursor_byte);
+        let names = nearby::collect(language, spec, rope, root, window, cursor_byte);
+        ctx.cross_file = cross_file(&names, &ctx.path, symbols, budget.cross_file_chars);
+    }
+    ctx
+}
+
+/// The cursor within the document and never between a `\r` and its `\n`.
+fn clamp_cursor(rope: &Rope, cursor: usize) -> usize {
+    let cursor = cursor.min(rope.len_chars());
+    cursor.min(line_content_end(rope, rope.char_to_line(cursor)))
+}
+
+/// The bytes whose identifiers count as "near the cursor": the enclosing function (at most 40
+/// lines above the cursor and 10 below) plus the 8 lines just above the cursor; at the top
+/// level, 20 lines above and 3 below. Byte caps keep long lines from widening it.
+fn identifier_window(
+    rope: &Rope,
+    spec: &lang::Spec,
+    chain: &[Node<'_>],
+    cursor_byte: usize,
+) -> Range<usize> {
+    let line = rope.byte_to_line(cursor_byte);
+    let lines = rope.len_lines();
+    let line_byte = |l: usize| rope.line_to_byte(l.min(lines));
+    let len = rope.len_bytes();
+    let near_start = line_byte(line.saturating_sub(8)).max(cursor_byte.saturating_sub(1000));
+    match chain
+        .iter()
+        .rev()
+        .find(|n| spec.functions.contains(&n.kind()))
+    {
+        Some(function) => {
+            let bound_start =
+                line_byte(line.saturating_sub(40)).max(cursor_byte.saturating_sub(4000));
+            let bound_end = line_byte(line + 11).min(cursor_byte + 1500).min(len);
+            let start = function.start_byte().max(bound_start).min(near_start);
+            let end = function.end_byte().min(bound_end).max(cursor_byte);
+            start..end
+        }
+        None => {
+            let start = line_byte(line.saturating_sub(20)).max(cursor_byte.saturating_sub(2500));
+            let end = line_byte(line + 4).min(cursor_byte + 600).min(len);
+            start..end.max(cursor_byte)
+        }
+    }
+}
+
+/// Looks the nearby names up and keeps the definitions that live in other files.
+///
+/// What the current file defines outside the identifier window is known from the lookup: the
+/// index holds the open documents too (the caller re-indexes them as edits settle), and a name
+/// it places in this file is this file's own. Walking this file's definitions instead would
+/// cost more than everything else here together: tree-sitter needs about 80 ns per top-level
+/// node, so ~200 µs on a 5,000-line file.
+fn cross_file(
+    names: &nearby::Names,
+    path: &str,
+    symbols: &dyn SymbolLookup,
+    budget: usize,
+) -> Vec<Snippet> {
+    let mut found = Vec::new();
+    for (name, usage) in nearby::lookup_order(names) {
+        let mut defs = symbols.lookup(name);
+        // The index knows this file too (from disk or from an earlier edit): a name it places
+        // here is this file's own.
+        if defs.iter().any(|d| d.path == path) {
+            continue;
+        }
+        defs.retain(|d| !looks_secret(Path::new(&d.path)));
+        if !defs.is_empty() {
+            found.push(nearby::Found {
+                name: name.to_string(),
+                usage,
+                defs,
+            });
+        }
+    }
+    nearby::select(found, path, budget)
+}
+
+/// Recent edits of other, non-secret files, most recent first, within `budget` chars. An edit
+/// that does not fit whole keeps its first lines when a useful part fits, and ends the list.
+fn pick_recent(recent: &[Snippet], this_file: &[&str], budget: usize) -> Vec<Snippet> {
+    let mut left = budget;
+    let mut out = Vec::new();
+    for snippet in recent {
+        if this_file.contains(&snippet.path.as_str())
+            || looks_secret(&uri_to_path(&snippet.path))
+            || snippet.text.trim().is_empty()
+        {
+            continue;
+        }
+        let overhead = snippet.path.chars().count() + nearby::SNIPPET_OVERHEAD;
+        let cost = snippet.text.chars().count() + overhead;
+        if cost <= left {
+            left -= cost;
+            out.push(snippet.clone());
+            continue;
+        }
+        let room = left.saturating_sub(overhead);
+        let mut text = String::new();
+        for line in snippet.text.lines() {
+            if text.chars().count() + line.chars().count() + 1 > room {
+                break;
+            }
+            text.push_str(line);
+            text.push('\n');
+        }
+        if text.trim().len() >= 40 {
+            out.push(Snippet {
+                text: text.trim_end().to_string(),
+                ..snippet.clone()
+            });
+        }
+        break;
+    }
+    out
+}
+
+/// The context as JSON, for `kimi-lsp prompt` and logs at debug level. Holds the document's
+/// text: never log it at a level that is on by default.
+pub fn context_to_debug_json(ctx: &CompletionContext) -> Value {
+    let snippets = |list: &[Snippet]| -> Vec<Value> {
+        list.iter()
+            .map(|s| {
+                let why = match &s.why {
+                    SnippetKind::Definition { symbol } => json!({ "definition": symbol }),
+                    SnippetKind::RecentEdit => json!("recent_edit"),
+                };
+                json!({ "path": s.path, "why": why, "text": s.text })
+            })
+            .collect()
+    };
+    json!({
+        "language": ctx.language.name(),
+        "path": ctx.path,
+        "multiline": ctx.multiline,
+        "prefix": ctx.prefix,
+        "suffix": ctx.suffix,
+        "line_prefix": ctx.line_prefix,
+        "line_suffix": ctx.line_suffix,
+        "imports": ctx.imports,
+        "enclosing": ctx.enclosing,
+        "cross_file": snippets(&ctx.cross_file),
+        "recent_edits": snippets(&ctx.recent_edits),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,340 @@
+//! The cross-file context: names used near the cursor that the current file does not define,
+//! looked up in the workspace, ranked and cut to a budget.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use ropey::Rope;
+use tree_sitter::Node;
+
+use super::lang::Spec;
+use super::window::goto_child_ending_after;
+use super::{Snippet, SnippetKind, SymbolDef, SymbolKind};
+use crate::text::Language;
+
+/// How many distinct names are looked up at most: the nearest and most frequent ones.
+const MAX_LOOKUPS: usize = 64;
+/// How many definitions of one name are kept: more means the name is ambiguous, and the
+/// budget is better spent on other names.
+const MAX_DEFS_PER_NAME: usize = 2;
+/// What a snippet costs beyond its text in the prompt (its tags and path), in chars.
+pub(crate) const SNIPPET_OVERHEAD: usize = 24;
+
+/// How a name is used in the window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Use {
+    pub count: u32,
+    /// Lines between the cursor and the nearest use.
+    pub distance: u32,
+    /// Seen only after a `.` (a field or method): weaker evidence than a bare name or a type.
+    pub member_only: bool,
+}
+
+/// Names used and names bound in the window.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    pub used: HashMap<String, Use>,
+    /// Parameters, `let` bindings, assignments: locals that shadow anything of the same name.
+    pub bound: HashSet<String>,
+}
+
+/// Names that are never worth a lookup.
+const IGNORED: &[&str] = &["self", "cls", "this", "super", "_"];
+
+/// Collects the identifiers of the leaves that overlap `window` (bytes), skipping the one the
+/// cursor touches: it is still being typed, and looking up a half-typed name would change the
+/// cross-file part of the prompt at every keystroke.
+///
+/// Walks down from the root only into nodes that overlap the window, so the cost follows the
+/// window, not the file.
+pub(crate) fn collect(
+    language: Language,
+    spec: &Spec,
+    rope: &Rope,
+    root: Node<'_>,
+    window: Range<usize>,
+    cursor_byte: usize,
+) -> Names {
+    let cursor_line = rope.byte_to_line(cursor_byte.min(rope.len_bytes()));
+    let mut names = Names::default();
+    let mut cursor = root.walk();
+    // (kind, field) of the ancestors of the cursor's node, root first.
+    let mut stack: Vec<(&'static str, Option<&'static str>)> = Vec::new();
+    'walk: loop {
+        let node = cursor.node();
+        let overlaps = node.end_byte() > window.start && node.start_byte() < window.end;
+        if node.start_byte() >= window.end {
+            // Siblings that follow start later still, and so do the ancestors' next siblings.
+            break;
+        }
+        if overlaps && node.child_count() > 0 {
+            stack.push((node.kind(), cursor.field_name()));
+            if goto_child_ending_after(&mut cursor, window.start) {
+                continue;
+            }
+            stack.pop();
+        } else if overlaps {
+            let touches_cursor = node.start_byte() <= cursor_byte && cursor_byte <= node.end_byte();
+            if !touches_cursor {
+                record(
+                    language,
+                    spec,
+                    rope,
+                    &mut names,
+                    node,
+                    cursor.field_name(),
+                    &stack,
+                    cursor_line,
+                );
+            }
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                continue 'walk;
+            }
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+            stack.pop();
+        }
+    }
+    names
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    language: Language,
+    spec: &Spec,
+    rope: &Rope,
+    names: &mut Names,
+    leaf: Node<'_>,
+    field: Option<&str>,
+    stack: &[(&'static str, Option<&'static str>)],
+    cursor_line: usize,
+) {
+    let kind = leaf.kind();
+    let strong = spec.identifiers.contains(&kind);
+    let member_kind = spec.members.contains(&kind);
+    if !leaf.is_named() || !(strong || member_kind || is_binding_kind(kind)) {
+        return;
+    }
+    let text = super::window::text_between(rope, leaf.start_byte(), leaf.end_byte());
+    if text.chars().count() < 2 || IGNORED.contains(&text.as_str()) {
+        return;
+    }
+    let parent = stack.last().copied();
+    let grandparent_field = parent.and_then(|p| p.1);
+    // A name being defined here (an item, a nested function, a local class) is this file's own.
+    let defined =
+        field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p));
+    if defined
+        || is_binding_kind(kind)
+        || is_binding(language, field, parent.map(|p| p.0), grandparent_field)
+    {
+        names.bound.insert(text);
+        return;
+    }
+    // Python spells `obj.attr` with plain identifiers: the field says it is a member.
+    let member = member_kind || (language == Language::Python && field == Some("attribute"));
+    let line = rope.byte_to_line(leaf.start_byte());
+    let distance = line.abs_diff(cursor_line) as u32;
+    let entry = names.used.entry(text).or_insert(Use {
+        count: 0,
+        distance,
+        member_only: true,
+    });
+    entry.count += 1;
+    entry.distance = entry.distance.min(distance);
+    entry.member_only &= member;
+}
+
+fn is_binding_kind(kind: &str) -> bool {
+    kind == "shorthand_property_identifier_pattern"
+}
+
+/// Whether an identifier in this position introduces a local name (a parameter, a `let`
+/// pattern, an assignment target) rather than using one.
+fn is_binding(
+    language: Language,
+    field: Option<&str>,
+    parent: Option<&str>,
+    parent_field: Option<&str>,
+) -> bool {
+    let Some(parent) = parent else {
+        return false;
+    };
+    match language {
+        Language::Rust => matches!(
+            (parent, field),
+            (
+                "let_declaration" | "parameter" | "for_expression" | "let_condition",
+                Some("pattern")
+            ) | (
+                "closure_parameters" | "tuple_pattern" | "mut_pattern" | "ref_pattern",
+                _
+            )
+        ),
+        Language::Python => matches!(
+            (parent, field),
+            (
+                "assignment" | "augmented_assignment" | "for_statement" | "for_in_clause",
+                Some("left")
+            ) | (
+                "default_parameter" | "typed_default_parameter" | "keyword_argument",
+                Some("name")
+            ) | (
+                "parameters"
+                    | "lambda_parameters"
+                    | "pattern_list"
+                    | "tuple_pattern"
+                    | "as_pattern_target"
+                    | "list_splat_pattern"
+                    | "dictionary_splat_pattern",
+                _
+            ) | ("typed_parameter", None)
+        ),
+        Language::TypeScript | Language::Tsx | Language::JavaScript => matches!(
+            (parent, field),
+            ("variable_declarator", Some("name"))
+                | ("required_parameter" | "optional_parameter", Some("pattern"))
+                | ("arrow_function" | "catch_clause", Some("parameter"))
+                | ("for_in_statement" | "assignment_pattern", Some("left"))
+                | ("pair_pattern", Some("value"))
+                | ("formal_parameters" | "array_pattern" | "rest_pattern", _)
+        ),
+        Language::Go => {
+            matches!(
+                (parent, field),
+                (
+                    "parameter_declaration" | "variable_parameter_declaration",
+                    Some("name")
+                ) | ("var_spec" | "const_spec", Some("name"))
+                    | ("range_clause", Some("left"))
+            ) || (parent == "expression_list" && parent_field == Some("left"))
+        }
+        Language::PlainText => false,
+    }
+}
+
+/// A looked-up name: its use near the cursor and its definitions elsewhere.
+pub(crate) struct Found {
+    pub name: String,
+    pub usage: Use,
+    pub defs: Vec<SymbolDef>,
+}
+
+/// The names worth a lookup, best first: used, not bound locally, at most [`MAX_LOOKUPS`].
+pub(crate) fn lookup_order(names: &Names) -> Vec<(&str, Use)> {
+    let mut order: Vec<(&str, Use)> = names
+        .used
+        .iter()
+        .filter(|(name, _)| !names.bound.contains(*name))
+        .map(|(name, usage)| (name.as_str(), *usage))
+        .collect();
+    order.sort_by(|a, b| {
+        use_score(&b.1)
+            .total_cmp(&use_score(&a.1))
+            .then_with(|| a.0.cmp(b.0))
+    });
+    order.truncate(MAX_LOOKUPS);
+    order
+}
+
+/// Closer to the cursor and more frequent first; members count for less.
+fn use_score(usage: &Use) -> f64 {
+    let proximity = 1.0 / (1.0 + f64::from(usage.distance) / 8.0);
+    let frequency = 1.0 + f64::from(usage.count).ln();
+    let member = if usage.member_only { 0.6 } else { 1.0 };
+    proximity * frequency * member
+}
+
+fn kind_weight(kind: SymbolKind) -> f64 {
+    match kind {
+        SymbolKind::Class
+        | SymbolKind::Enum
+        | SymbolKind::Interface
+        | SymbolKind::Type
+        | SymbolKind::Function
+        | SymbolKind::Method
+        | SymbolKind::Macro => 1.0,
+        SymbolKind::Constant => 0.6,
+        SymbolKind::Variable => 0.4,
+    }
+}
+
+/// Number of leading directories `a` and `b` share: a definition next to the current file is
+/// the likelier meaning of an ambiguous name.
+fn shared_dirs(a: &str, b: &str) -> usize {
+    let dirs = |p: &str| -> Vec<String> {
+        let mut parts: Vec<String> = p.split(['/', '\\']).map(str::to_string).collect();
+        parts.pop();
+        parts
+    };
+    dirs(a)
+        .iter()
+        .zip(dirs(b).iter())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// Ranks the definitions found and keeps the best that fit in `budget` chars.
+///
+/// Types and functions rank above constants and variables; a method whose type is also named
+/// near the cursor (`Parser::new`, `parser.parse` next to `Parser`) above one of another type.
+pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Vec<Snippet> {
+    let used: HashSet<&str> = found.iter().map(|f| f.name.as_str()).collect();
+    let mut scored: Vec<(f64, &str, &SymbolDef)> = Vec::new();
+    for f in &found {
+        let owner_near = |d: &SymbolDef| d.container.as_deref().is_some_and(|c| used.contains(c));
+        let mut defs: Vec<&SymbolDef> = f.defs.iter().collect();
+        // `Parser::new` next to `Parser`: the `new` of other types is noise.
+        if defs.iter().any(|d| owner_near(d)) {
+            defs.retain(|d| d.container.is_none() || owner_near(d));
+        }
+        defs.sort_by(|a, b| {
+            owner_near(b)
+                .cmp(&owner_near(a))
+                .then_with(|| {
+                    shared_dirs(&b.path, current_path).cmp(&shared_dirs(&a.path, current_path))
+                })
+                .then_with(|| a.path.cmp(&b.path))
+                .then_with(|| a.line.cmp(&b.line))
+        });
+        for def in defs.into_iter().take(MAX_DEFS_PER_NAME) {
+            let owner = match (&def.container, owner_near(def)) {
+                (Some(_), true) => 1.5,
+                (Some(_), false) if def.kind == SymbolKind::Method => 0.7,
+                _ => 1.0,
+            };
+            let score = use_score(&f.usage) * kind_weight(def.kind) * owner;
+            scored.push((score, f.name.as_str(), def));
+        }
+    }
+    scored.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| a.1.cmp(b.1))
+            .then_with(|| a.2.path.cmp(&b.2.path))
+            .then_with(|| a.2.line.cmp(&b.2.line))
+    });
+    let mut seen: HashSet<(&str, u32, &str)> = HashSet::new();
+    let mut left = budget;
+    let mut out = Vec::new();
+    for (_, name, def) in scored {
+        if !seen.insert((def.path.as_str(), def.line, def.signature.as_str())) {
+            continue;
+        }
+        let cost = def.signature.chars().count() + def.path.chars().count() + SNIPPET_OVERHEAD;
+        if cost > left {
+            continue;
+        }
+        left -= cost;
+        out.push(Snippet {
+            path: def.path.clone(),
+            text: def.signature.clone(),
+            why: SnippetKind::Definition {
+                symbol: name.to_string(),
+            },
+        });
+    }
+    out
+}

@@ -1,0 +1,131 @@
+//! What frames the code around the cursor when the window starts below it: the file's imports
+//! and the headers of the scopes the cursor is in.
+
+use ropey::Rope;
+use tree_sitter::Node;
+
+use super::lang::Spec;
+use super::symbols::is_require;
+use super::window::{head_end, line_start_byte, text_between};
+use crate::text::Language;
+
+/// A header longer than this many lines keeps its first lines and its last one (the line that
+/// opens the body).
+const MAX_HEADER_LINES: usize = 12;
+
+/// The import statements that lie above `window_start` (a byte offset), in file order, whole
+/// statements only, at most `budget` chars. Imports inside the window are already visible and
+/// are not repeated.
+///
+/// Looks at the top level and, in Rust, at the inline modules the cursor is in (their `use`
+/// lines are the imports in scope there).
+pub(crate) fn imports(
+    language: Language,
+    spec: &Spec,
+    rope: &Rope,
+    chain: &[Node<'_>],
+    window_start: usize,
+    budget: usize,
+) -> String {
+    let mut lists: Vec<Node<'_>> = Vec::new();
+    for (i, node) in chain.iter().enumerate() {
+        let is_module_body =
+            i > 0 && node.kind() == "declaration_list" && chain[i - 1].kind() == "mod_item";
+        if i == 0 || is_module_body {
+            lists.push(*node);
+        }
+    }
+    let js = matches!(
+        language,
+        Language::TypeScript | Language::Tsx | Language::JavaScript
+    );
+    let mut left = budget;
+    let mut out: Vec<String> = Vec::new();
+    for list in lists {
+        let mut cursor = list.walk();
+        for child in list.named_children(&mut cursor) {
+            if child.start_byte() >= window_start {
+                break;
+            }
+            let is_import =
+                spec.imports.contains(&child.kind()) || (js && is_require_declaration(child, rope));
+            if !is_import || child.end_byte() > window_start {
+                continue;
+            }
+            // From the line start, so that a nested module's `use` keeps its indentation.
+            let text = text_between(
+                rope,
+                line_start_byte(rope, child.start_byte()),
+                child.end_byte(),
+            );
+            let cost = text.chars().count() + 1;
+            if cost > left {
+                continue;
+            }
+            left -= cost;
+            out.push(text);
+        }
+    }
+    out.join("\n")
+}
+
+/// `const x = require("x")`: CommonJS's import statement.
+fn is_require_declaration(node: Node<'_>, rope: &Rope) -> bool {
+    if !matches!(node.kind(), "lexical_declaration" | "variable_declaration") {
+        return false;
+    }
+    let mut cursor = node.walk();
+    let mut declarators = node
+        .named_children(&mut cursor)
+        .filter(|n| n.kind() == "variable_declarator")
+        .peekable();
+    declarators.peek().is_some()
+        && declarators.all(|d| {
+            d.child_by_field_name("value")
+                .is_some_and(|v| is_require(v, rope))
+        })
+}
+
+/// The headers of the scopes (functions, impls, classes, …) the cursor is in whose start lies
+/// above `window_start`, outermost first, each as written from its line start to the opening of
+/// its body. `None` when every enclosing scope starts inside the window.
+pub(crate) fn enclosing(
+    spec: &Spec,
+    rope: &Rope,
+    chain: &[Node<'_>],
+    window_start: usize,
+) -> Option<String> {
+    let headers: Vec<String> = chain
+        .iter()
+        .filter(|n| spec.scopes.contains(&n.kind()) && n.start_byte() < window_start)
+        .filter_map(|n| header(rope, *n))
+        .collect();
+    (!headers.is_empty()).then(|| headers.join("\n"))
+}
+
+fn header(rope: &Rope, node: Node<'_>) -> Option<String> {
+    let body = node.child_by_field_name("body")?;
+    let opens_brace = rope.get_byte(body.start_byte()) == Some(b'{');
+    if !opens_brace && body.kind() != "block" {
+        // An arrow function with an expression body: nothing to frame.
+        return None;
+    }
+    let text = text_between(
+        rope,
+        line_start_byte(rope, node.start_byte()),
+        head_end(node, body),
+    );
+    let text = text.trim_end();
+    let mut lines: Vec<&str> = text.lines().collect();
+    if lines.len() > MAX_HEADER_LINES {
+        let last = lines.pop().unwrap_or_default();
+        lines.truncate(MAX_HEADER_LINES - 2);
+        lines.push("    ...");
+        lines.push(last);
+    }
+    let mut header = lines.join("\n");
+    if opens_brace {
+        header.push_str(" {");
+    }
+    Some(header)
+}

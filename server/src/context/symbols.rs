@@ -1,0 +1,1157 @@
+//! Definitions in a syntax tree: the ones the workspace index records for a file (with their
+//! signatures), and the names the gatherer needs to know the current file defines itself.
+//!
+//! Recorded: top-level definitions, the methods of Rust inherent impls and traits, of Python
+//! and TypeScript classes, and Go methods. Not recorded: the methods of Rust trait impls (the
+//! trait's declaration already carries their signatures, and `fmt`/`from`/`eq` in every file
+//! would drown the lookups), nested functions, locals, and Rust `tests` modules.
+
+use ropey::Rope;
+use tree_sitter::Node;
+
+use super::window::{head_end, text_between, text_is};
+use super::SymbolKind;
+use crate::text::Language;
+
+/// The longest definition recorded whole. Small structs, enums, interfaces and type aliases are
+/// more useful to the model in full (their fields are what it completes); bigger ones are cut
+/// after this many lines, keeping the closing line.
+pub(crate) const MAX_DEFINITION_LINES: usize = 15;
+
+/// Guards the index's memory against generated code with absurd signatures.
+const MAX_SIGNATURE_CHARS: usize = 1500;
+
+/// How deep inline Rust modules and TypeScript namespaces are followed.
+const MAX_NESTING: u8 = 4;
+
+/// One definition found in a tree.
+pub(crate) struct Site<'t> {
+    /// The defining node: `function_item`, `class_definition`, `variable_declarator`, …
+    pub node: Node<'t>,
+    /// What the signature is rendered from: the node plus what wraps it (`export`, decorators,
+    /// Go's `type`/`const` keyword when the declaration holds only this spec).
+    pub outer: Node<'t>,
+    pub name: Node<'t>,
+    pub kind: SymbolKind,
+    /// For methods: the impl, trait or class node they belong to.
+    pub owner: Option<Node<'t>>,
+}
+
+fn named_children(node: Node<'_>) -> Vec<Node<'_>> {
+    let mut cursor = node.walk();
+    node.named_children(&mut cursor).collect()
+}
+
+/// Calls `f` for every definition of `root` that the index records (see the module doc).
+pub(crate) fn visit<'t>(
+    language: Language,
+    root: Node<'t>,
+    rope: &Rope,
+    f: &mut dyn FnMut(Site<'t>),
+) {
+    match language {
+        Language::Rust => rust_items(root, rope, f, 0),
+        Language::Python => python_block(root, None, rope, f, 0),
+        Language::TypeScript | Language::Tsx | Language::JavaScript => {
+            ts_statements(root, rope, f, 0)
+        }
+        Language::Go => go_declarations(root, f),
+        Language::PlainText => {}
+    }
+}
+
+fn site<'t>(
+    node: Node<'t>,
+    outer: Node<'t>,
+    kind: SymbolKind,
+    owner: Option<Node<'t>>,
+) -> Option<Site<'t>> {
+    Some(Site {
+        node,
+        outer,
+        name: node.child_by_field_name("name")?,
+        kind,
+        owner,
+    })
+}
+
+fn rust_items<'t>(list: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), depth: u8) {
+    for item in named_children(list) {
+        let kind = match item.kind() {
+            "function_item" | "function_signature_item" => SymbolKind::Function,
+            "struct_item" | "union_item" => SymbolKind::Class,
+            "enum_item" => SymbolKind::Enum,
+            "type_item" => SymbolKind::Type,
+            "const_item" | "static_item" => SymbolKind::Constant,
+            "macro_definition" => SymbolKind::Macro,
+            "trait_item" => SymbolKind::Interface,
+            "impl_item" => {
+                // Trait impls are skipped: see the module doc.
+                if item.child_by_field_name("trait").is_none() {
+                    rust_methods(item, f);
+                }
+                continue;
+            }
+            "mod_item" => {
+                if let Some(body) = item.child_by_field_name("body") {
+                    if depth < MAX_NESTING && !is_rust_test_module(item, rope) {
+                        rust_items(body, rope, f, depth + 1);
+                    }
+                }
+                continue;
+            }
+            // A broken file still lists its items, under an ERROR node.
+            "ERROR" if depth < MAX_NESTING => {
+                rust_items(item, rope, f, depth + 1);
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some(s) = site(item, item, kind, None) {
+            f(s);
+        }
+        if kind == SymbolKind::Interface {
+            rust_methods(item, f);
+        }
+    }
+}
+
+fn rust_methods<'t>(owner: Node<'t>, f: &mut dyn FnMut(Site<'t>)) {
+    let Some(body) = owner.child_by_field_name("body") else {
+        return;
+    };
+    for member in named_children(body) {
+        if matches!(member.kind(), "function_item" | "function_signature_item") {
+            if let Some(s) = site(member, member, SymbolKind::Method, Some(owner)) {
+                f(s);
+            }
+        }
+    }
+}
+
+fn is_rust_test_module(item: Node<'_>, rope: &Rope) -> bool {
+    if let Some(name) = item.child_by_field_name("name") {
+        if text_is(rope, name.start_byte(), name.end_byte(), "tests")
+            || text_is(rope, name.start_byte(), name.end_byte(), "test")
+        {
+            return true;
+        }
+    }
+    let mut prev = item.prev_named_sibling();
+    while let Some(attr) = prev.filter(|n| n.kind() == "attribute_item") {
+        if text_between(rope, attr.start_byte(), attr.end_byte()).contains("cfg(test)") {
+            return true;
+        }
+        prev = attr.prev_named_sibling();
+    }
+    false
+}
+
+fn python_block<'t>(
+    block: Node<'t>,
+    owner: Option<Node<'t>>,
+    rope: &Rope,
+    f: &mut dyn FnMut(Site<'t>),
+    depth: u8,
+) {
+    for child in named_children(block) {
+        let def = if child.kind() == "decorated_definition" {
+            match child.child_by_field_name("definition") {
+                Some(def) => def,
+                None => continue,
+            }
+        } else {
+            child
+        };
+        match def.kind() {
+            "function_definition" => {
+                let kind = if owner.is_some() {
+                    SymbolKind::Method
+                } else {
+                    SymbolKind::Function
+                };
+                if let Some(s) = site(def, child, kind, owner) {
+                    f(s);
+                }
+            }
+            "class_definition" if owner.is_none() => {
+                if let Some(s) = site(def, child, SymbolKind::Class, None) {
+                    f(s);
+                }
+                if let Some(body) = def.child_by_field_name("body") {
+                    python_block(body, Some(def), rope, f, depth + 1);
+                }
+            }
+            "expression_statement" if owner.is_none() => {
+                let Some(assignment) = def.named_child(0).filter(|n| n.kind() == "assignment")
+                else {
+                    continue;
+                };
+                let Some(name) = assignment
+                    .child_by_field_name("left")
+                    .filter(|n| n.kind() == "identifier")
+                else {
+                    continue;
+                };
+                // Python has no `const`: by convention, upper-case names are constants.
+                let text = text_between(rope, name.start_byte(), name.end_byte());
+                let kind = if text.chars().any(|c| c.is_lowercase()) {
+                    SymbolKind::Variable
+                } else {
+                    SymbolKind::Constant
+                };
+                f(Site {
+                    node: assignment,
+                    outer: def,
+                    name,
+                    kind,
+                    owner: None,
+                });
+            }
+            "type_alias_statement" if owner.is_none() => {
+                // `type Alias = ...`: the name is the first child of the `left` type node.
+                let name = def
+                    .child_by_field_name("left")
+                    .and_then(|left| left.named_child(0).or(Some(left)));
+                if let Some(name) = name {
+                    f(Site {
+                        node: def,
+                        outer: def,
+                        name,
+                        kind: SymbolKind::Type,
+                        owner: None,
+                    });
+                }
+            }
+            "ERROR" if owner.is_none() && depth < MAX_NESTING => {
+                python_block(def, None, rope, f, depth + 1)
+            }
+            _ => {}
+        }
+    }
+}
+
+fn ts_statements<'t>(list: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), depth: u8) {
+    for child in named_children(list) {
+        let decl = match child.kind() {
+            "export_statement" => child.child_by_field_name("declaration"),
+            "ambient_declaration" => child.named_child(0),
+            "expression_statement" => child
+                .named_child(0)
+                .filter(|n| n.kind() == "internal_module"),
+            _ => Some(child),
+        };
+        let Some(decl) = decl else {
+            continue;
+        };
+        let kind = match decl.kind() {
+            "function_declaration" | "generator_function_declaration" | "function_signature" => {
+                SymbolKind::Function
+            }
+            "class_declaration" | "abstract_class_declaration" => SymbolKind::Class,
+            "interface_declaration" => SymbolKind::Interface,
+            "type_alias_declaration" => SymbolKind::Type,
+            "enum_declaration" => SymbolKind::Enum,
+            "lexical_declaration" | "variable_declaration" => {
+                ts_variables(decl, child, rope, f);
+                continue;
+            }
+            "internal_module" | "module" if depth < MAX_NESTING => {
+                if let Some(body) = decl.child_by_field_name("body") {
+                    ts_statements(body, rope, f, depth + 1);
+                }
+                continue;
+            }
+            "ERROR" if depth < MAX_NESTING => {
+                ts_statements(decl, rope, f, depth + 1);
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some(s) = site(decl, child, kind, None) {
+            f(s);
+        }
+        if kind == SymbolKind::Class {
+            ts_methods(decl, rope, f);
+        }
+    }
+}
+
+fn ts_methods<'t>(class: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>)) {
+    let Some(body) = class.child_by_field_name("body") else {
+        return;
+    };
+    for member in named_children(body) {
+        if !matches!(
+            member.kind(),
+            "method_definition" | "method_signature" | "abstract_method_signature"
+        ) {
+            continue;
+        }
+        let Some(s) = site(member, member, SymbolKind::Method, Some(class)) else {
+            continue;
+        };
+        // Nobody calls `constructor` by name; the class's own entry shows it.
+        if !text_is(rope, s.name.start_byte(), s.name.end_byte(), "constructor") {
+            f(s);
+        }
+    }
+}
+
+/// `const f = (x) => …` is a function; `const X = require("x")` an import (skipped); other
+/// declarations constants (`const`) or variables (`let`, `var`).
+fn ts_variables<'t>(decl: Node<'t>, outer: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>)) {
+    let is_const = decl
+        .child_by_field_name("kind")
+        .is_some_and(|k| text_is(rope, k.start_byte(), k.end_byte(), "const"));
+    for declarator in named_children(decl) {
+        if declarator.kind() != "variable_declarator" {
+            continue;
+        }
+        let Some(name) = declarator
+            .child_by_field_name("name")
+            .filter(|n| n.kind() == "identifier")
+        else {
+            continue;
+        };
+        let value = declarator.child_by_field_name("value");
+        let kind = match value.map(|v| v.kind()) {
+            Some("arrow_function" | "function_expression" | "function" | "generator_function") => {
+                SymbolKind::Function
+            }
+            _ if value.is_some_and(|v| is_require(v, rope)) => continue,
+            _ if is_const => SymbolKind::Constant,
+            _ => SymbolKind::Variable,
+        };
+        f(Site {
+            node: declarator,
+            outer,
+            name,
+            kind,
+            owner: None,
+        });
+    }
+}
+
+/// `require("…")`, possibly awaited: CommonJS's import.
+pub(crate) fn is_require(value: Node<'_>, rope: &Rope) -> bool {
+    let call = if value.kind() == "await_expression" {
+        match value.named_child(0) {
+            Some(inner) => inner,
+            None => return false,
+        }
+    } else {
+        value
+    };
+    call.kind() == "call_expression"
+        && call
+            .child_by_field_name("function")
+            .is_some_and(|f| text_is(rope, f.start_byte(), f.end_byte(), "require"))
+}
+
+fn go_declarations<'t>(root: Node<'t>, f: &mut dyn FnMut(Site<'t>)) {
+    for decl in named_children(root) {
+        match decl.kind() {
+            "function_declaration" => {
+                if let Some(s) = site(decl, decl, SymbolKind::Function, None) {
+                    f(s);
+                }
+            }
+            "method_declaration" => {
+                if let Some(s) = site(decl, decl, SymbolKind::Method, None) {
+                    f(s);
+                }
+            }
+            "type_declaration" => {
+                let specs = named_children(decl);
+                let single = specs.len() == 1;
+                for spec in specs {
+                    if !matches!(spec.kind(), "type_spec" | "type_alias") {
+                        continue;
+                    }
+                    let kind = match spec.child_by_field_name("type").map(|t| t.kind()) {
+                        Some("struct_type") => SymbolKind::Class,
+                        Some("interface_type") => SymbolKind::Interface,
+                        _ => SymbolKind::Type,
+                    };
+                    let outer = if single { decl } else { spec };
+                    if let Some(s) = site(spec, outer, kind, None) {
+                        f(s);
+                    }
+                }
+            }
+            "const_declaration" | "var_declaration" => {
+                let kind = if decl.kind() == "const_declaration" {
+                    SymbolKind::Constant
+                } else {
+                    SymbolKind::Variable
+                };
+                let mut specs = Vec::new();
+                for child in named_children(decl) {
+                    match child.kind() {
+                        "const_spec" | "var_spec" => specs.push(child),
+                        "var_spec_list" => specs.extend(named_children(child)),
+                        _ => {}
+                    }
+                }
+                let single = specs.len() == 1;
+                for spec in specs {
+                    let outer = if single { decl } else { spec };
+                    let mut cursor = spec.walk();
+                    let names: Vec<Node<'t>> =
+                        spec.children_by_field_name("name", &mut cursor).collect();
+                    for name in names {
+                        f(Site {
+                            node: spec,
+                            outer,
+                            name,
+                            kind,
+                            owner: None,
+                        });
+                    }
+                }
+            }
+            "ERROR" => go_declarations(decl, f),
+            _ => {}
+        }
+    }
+}
+
+/// The name of the type a method belongs to: the impl's or class's type without generics, the
+/// trait's name, or a Go receiver's type.
+pub(crate) fn container_name(language: Language, site: &Site<'_>, rope: &Rope) -> Option<String> {
+    let type_node = match (language, site.owner) {
+        (Language::Rust, Some(owner)) if owner.kind() == "impl_item" => {
+            owner.child_by_field_name("type")
+        }
+        (_, Some(owner)) => owner.child_by_field_name("name"),
+        (Language::Go, None) if site.kind == SymbolKind::Method => site
+            .node
+            .child_by_field_name("receiver")
+            .and_then(|r| r.named_child(0))
+            .and_then(|p| p.child_by_field_name("type")),
+        _ => None,
+    }?;
+    let base = base_type(type_node);
+    Some(text_between(rope, base.start_byte(), base.end_byte()))
+}
+
+/// `Foo` of `Foo<T>`, `*Foo`, `&mut Foo`, `pkg::Foo`.
+fn base_type(mut node: Node<'_>) -> Node<'_> {
+    for _ in 0..8 {
+        let inner = match node.kind() {
+            "generic_type" => node.child_by_field_name("type"),
+            "scoped_type_identifier" => node.child_by_field_name("name"),
+            "reference_type" | "pointer_type" => node.named_children(&mut node.walk()).last(),
+            _ => None,
+        };
+        match inner {
+            Some(inner) => node = inner,
+            None => break,
+        }
+    }
+    node
+}
+
+/// The signature recorded for a definition: its declaration without the body, or for small
+/// types the whole definition (see [`MAX_DEFINITION_LINES`]). Methods carry their owner's
+/// header, so that `parse` reads as `impl Parser { pub fn parse(&self) -> Ast; }`.
+pub(crate) fn signature(language: Language, site: &Site<'_>, rope: &Rope) -> String {
+    let text = match language {
+        Language::Python => python_signature(site, rope),
+        _ => braced_signature(language, site, rope),
+    };
+    cap_chars(text, MAX_SIGNATURE_CHARS)
+}
+
+fn comment_marker(language: Language) -> &'static str {
+    if language == Language::Python {
+        "#"
+    } else {
+        "//"
+    }
+}
+
+/// The text of `node` from its start to the start of its body, joined onto one line.
+fn head(language: Language, outer: Node<'_>, node: Node<'_>, rope: &Rope) -> Option<String> {
+    let body = node.child_by_field_name("body")?;
+    let text = text_between(rope, outer.start_byte(), head_end(node, body));
+    Some(one_line(&text, comment_marker(language)))
+}
+
+fn braced_signature(language: Language, site: &Site<'_>, rope: &Rope) -> String {
+    let marker = comment_marker(language);
+    let own = || text_between(rope, site.outer.start_byte(), site.outer.end_byte());
+    match site.kind {
+        SymbolKind::Function | SymbolKind::Method => {
+            let sig = function_head(language, site, rope);
+            match site.owner.and_then(|o| head(language, o, o, rope)) {
+                Some(owner) => format!("{owner} {{ {sig}; }}"),
+                None => sig,
+            }
+        }
+        // Classes and traits hold code: their members' declarations stand for them.
+        SymbolKind::Class | SymbolKind::Interface
+            if matches!(
+                site.node.kind(),
+                "class_declaration" | "abstract_class_declaration" | "trait_item"
+            ) =>
+        {
+            class_summary(language, site, rope)
+        }
+        SymbolKind::Class | SymbolKind::Enum | SymbolKind::Interface | SymbolKind::Type => {
+            let text = if language == Language::Go && site.outer.kind() != "type_declaration" {
+                format!("type {}", own())
+            } else {
+                own()
+            };
+            truncate_lines(&with_derives(site, rope, text))
+        }
+        SymbolKind::Constant | SymbolKind::Variable => {
+            let text = value_declaration(site, rope, marker);
+            let keyword = if site.kind == SymbolKind::Constant {
+                "const"
+            } else {
+                "var"
+            };
+            if language == Language::Go && site.outer.kind().ends_with("_spec") {
+                format!("{keyword} {text}")
+            } else {
+                text
+            }
+        }
+        SymbolKind::Macro => {
+            let first = own()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_end()
+                .to_string();
+            if first.ends_with('{') || first.ends_with('(') {
+                format!("{first} ... }}")
+            } else {
+                first
+            }
+        }
+    }
+}
+
+/// A function's declaration without its body, on one line. For `const f = (x) => …` the
+/// declaration up to the arrow's body.
+fn function_head(language: Language, site: &Site<'_>, rope: &Rope) -> String {
+    let marker = comment_marker(language);
+    let node = if site.node.kind() == "variable_declarator" {
+        match site.node.child_by_field_name("value") {
+            Some(value) => value,
+            None => site.node,
+        }
+    } else {
+        site.node
+    };
+    let outer = if site.owner.is_some() {
+        site.node
+    } else {
+        site.outer
+    };
+    match node.child_by_field_name("body") {
+        Some(body) => one_line(
+            &text_between(rope, outer.start_byte(), head_end(node, body)),
+            marker,
+        ),
+        None => {
+            let text = one_line(
+                &text_between(rope, outer.start_byte(), node.end_byte()),
+                marker,
+            );
+            text.trim_end_matches(';').trim_end().to_string()
+        }
+    }
+}
+
+/// A class, trait or TypeScript class as its header and its members' declarations.
+fn class_summary(language: Language, site: &Site<'_>, rope: &Rope) -> String {
+    let marker = comment_marker(language);
+    let Some(body) = site.node.child_by_field_name("body") else {
+        return truncate_lines(&text_between(
+            rope,
+            site.outer.start_byte(),
+            site.outer.end_byte(),
+        ));
+    };
+    let header = one_line(
+        &text_between(rope, site.outer.start_byte(), head_end(site.node, body)),
+        marker,
+    );
+    let indent = "    ";
+    let mut lines = vec![format!("{header} {{")];
+    for member in named_children(body) {
+        let line = match member.kind() {
+            "function_item" | "method_definition" => match member.child_by_field_name("body") {
+                Some(b) => one_line(
+                    &text_between(rope, member.start_byte(), head_end(member, b)),
+                    marker,
+                ),
+                None => continue,
+            },
+            "function_signature_item"
+            | "method_signature"
+            | "abstract_method_signature"
+            | "public_field_definition"
+            | "field_definition"
+            | "associated_type"
+            | "const_item"
+            | "index_signature"
+            | "property_signature" => {
+                let text = one_line(
+                    &text_between(rope, member.start_byte(), member.end_byte()),
+                    marker,
+                );
+                text.trim_end_matches(';').trim_end().to_string()
+            }
+            _ => continue,
+        };
+        lines.push(format!("{indent}{line};"));
+    }
+    lines.push("}".to_string());
+    truncate_lines(&with_derives(site, rope, lines.join("\n")))
+}
+
+/// `#[derive(...)]` attributes right above a Rust item: they tell the model what the type
+/// supports (`Clone`, `Default`, …).
+fn with_derives(site: &Site<'_>, rope: &Rope, text: String) -> String {
+    let mut derives = Vec::new();
+    let mut prev = site.outer.prev_named_sibling();
+    while let Some(attr) = prev.filter(|n| n.kind() == "attribute_item") {
+        let attr_text = text_between(rope, attr.start_byte(), attr.end_byte());
+        if attr_text.starts_with("#[derive") {
+            derives.push(attr_text);
+        }
+        prev = attr.prev_named_sibling();
+    }
+    if derives.is_empty() {
+        return text;
+    }
+    derives.reverse();
+    derives.push(text);
+    derives.join("\n")
+}
+
+/// A constant or variable: the whole declaration when it is one short line, else the part
+/// before its value followed by `...`.
+fn value_declaration(site: &Site<'_>, rope: &Rope, marker: &str) -> String {
+    let whole = text_between(rope, site.outer.start_byte(), site.outer.end_byte());
+    if !whole.contains('\n') && whole.chars().count() <= 160 {
+        return whole;
+    }
+    let value = ["value", "right"]
+        .iter()
+        .find_map(|field| site.node.child_by_field_name(field));
+    match value {
+        Some(value) => {
+            let before = text_between(rope, site.outer.start_byte(), value.start_byte());
+            format!("{} ...", one_line(&before, marker))
+        }
+        None => format!(
+            "{} ...",
+            whole.lines().next().unwrap_or_default().trim_end()
+        ),
+    }
+}
+
+fn python_signature(site: &Site<'_>, rope: &Rope) -> String {
+    let decorators = |outer: Node<'_>| -> Vec<String> {
+        if outer.kind() != "decorated_definition" {
+            return Vec::new();
+        }
+        named_children(outer)
+            .into_iter()
+            .filter(|n| n.kind() == "decorator")
+            .map(|d| one_line(&text_between(rope, d.start_byte(), d.end_byte()), "#"))
+            .collect()
+    };
+    let def_head = |node: Node<'_>| -> String {
+        match node.child_by_field_name("body") {
+            Some(body) => one_line(
+                &text_between(rope, node.start_byte(), head_end(node, body)),
+                "#",
+            ),
+            None => one_line(&text_between(rope, node.start_byte(), node.end_byte()), "#"),
+        }
+    };
+    match site.kind {
+        SymbolKind::Function | SymbolKind::Method => {
+            let mut lines = Vec::new();
+            let indent = if let Some(class) = site.owner {
+                lines.push(def_head(class));
+                "    "
+            } else {
+                ""
+            };
+            for d in decorators(site.outer) {
+                lines.push(format!("{indent}{d}"));
+            }
+            lines.push(format!("{indent}{} ...", def_head(site.node)));
+            lines.join("\n")
+        }
+        SymbolKind::Class => {
+            let mut lines = decorators(site.outer);
+            lines.push(def_head(site.node));
+            let body = site.node.child_by_field_name("body");
+            for member in body.map(named_children).unwrap_or_default() {
+                let (outer, def) = if member.kind() == "decorated_definition" {
+                    match member.child_by_field_name("definition") {
+                        Some(def) => (member, def),
+                        None => continue,
+                    }
+                } else {
+                    (member, member)
+                };
+                match def.kind() {
+                    "function_definition" => {
+                        for d in decorators(outer) {
+                            lines.push(format!("    {d}"));
+                        }
+                        lines.push(format!("    {} ...", def_head(def)));
+                    }
+                    "expression_statement"
+                        if def.named_child(0).is_some_and(|n| n.kind() == "assignment") =>
+                    {
+                        let text = text_between(rope, def.start_byte(), def.end_byte());
+                        let first = text.lines().next().unwrap_or_default().trim_end();
+                        lines.push(format!("    {first}"));
+                    }
+                    _ => {}
+                }
+            }
+            if lines.len() == 1 + decorators(site.outer).len() {
+                lines.push("    ...".to_string());
+            }
+            truncate_lines(&lines.join("\n"))
+        }
+        SymbolKind::Constant | SymbolKind::Variable => value_declaration(site, rope, "#"),
+        _ => {
+            let text = text_between(rope, site.outer.start_byte(), site.outer.end_byte());
+            truncate_lines(&text)
+        }
+    }
+}
+
+/// A multi-line declaration joined onto one line: `fn f(\n    a: u32,\n) -> T` becomes
+/// `fn f(a: u32) -> T`. Kept as written when a line comment would swallow the rest.
+pub(crate) fn one_line(text: &str, comment: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.len() <= 1 {
+        return text.trim().to_string();
+    }
+    if lines.iter().any(|l| l.contains(comment)) {
+        return text.trim().to_string();
+    }
+    let mut out = String::new();
+    for line in lines {
+        if line.starts_with([')', ']', '>', '}']) {
+            // A trailing comma before a closer exists only to please formatters.
+            if out.ends_with(',') {
+                out.pop();
+            }
+        } else if !out.is_empty() && !out.ends_with(['(', '[', '<', '{']) {
+            out.push(' ');
+        }
+        out.push_str(line);
+    }
+    // A `where` clause's trailing comma, left before the body that was cut off.
+    out.trim_end_matches(',').to_string()
+}
+
+/// Keeps at most [`MAX_DEFINITION_LINES`] lines; a cut definition keeps its last line when that
+/// line closes it (`}`), with an indented `...` standing for what was left out.
+pub(crate) fn truncate_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= MAX_DEFINITION_LINES {
+        return text.trim_end().to_string();
+    }
+    let last = lines[lines.len() - 1];
+    let closes = matches!(last.trim(), "}" | "};" | ")" | "]");
+    let keep = MAX_DEFINITION_LINES - if closes { 2 } else { 1 };
+    let mut out: Vec<&str> = lines[..keep].to_vec();
+    out.push("    ...");
+    if closes {
+        out.push(last);
+    }
+    out.join("\n")
+}
+
+fn cap_chars(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{} ...", &text[..cut]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use expect_test::{expect, Expect};
+
+    use super::*;
+    use crate::text::syntax;
+
+    /// Lists every recorded definition: kind, name, owner, line, then the signature indented.
+    fn check(language: Language, source: &str, expect: Expect) {
+        let rope = Rope::from_str(source);
+        let tree = syntax::parse(language, &rope, None).expect("parsed");
+        let mut out = String::new();
+        visit(language, tree.root_node(), &rope, &mut |site| {
+            let name = text_between(&rope, site.name.start_byte(), site.name.end_byte());
+            let owner = container_name(language, &site, &rope)
+                .map(|c| format!(" in {c}"))
+                .unwrap_or_default();
+            let line = rope.byte_to_line(site.name.start_byte());
+            writeln!(out, "{:?} {name}{owner} @{line}", site.kind).unwrap();
+            for l in signature(language, &site, &rope).lines() {
+                writeln!(out, "    {l}").unwrap();
+            }
+        });
+        expect.assert_eq(&out);
+    }
+
+    #[test]
+    fn rust_definitions() {
+        check(
+            Language::Rust,
+            r#"use std::fmt;
+
+/// Parses.
+pub fn parse<'a>(
+    input: &'a str,
+    options: Options,
+) -> Result<Ast<'a>, Error>
+where
+    Options: Clone,
+{
+    todo!()
+}
+
+#[derive(Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Options { pub strict: bool, pub depth: u32 }
+
+pub enum Token { Ident(String), Number(f64) }
+
+pub trait Visitor: Sized {
+    type Output;
+    fn visit(&mut self, node: &Node) -> Self::Output;
+    fn done(&self) -> bool { true }
+}
+
+impl<T: Clone> Parser<T> {
+    pub fn new(source: &str) -> Self { todo!() }
+    fn helper(&self) {}
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { Ok(()) }
+}
+
+pub const MAX_DEPTH: usize = 64;
+static NAMES: [&str; 2] = [
+    "a",
+    "b",
+];
+pub type Result<T> = std::result::Result<T, Error>;
+macro_rules! bail { ($e:expr) => { return Err($e) }; }
+
+pub mod nested { pub fn inner() -> u8 { 1 } }
+
+#[cfg(test)]
+mod checks { fn hidden() {} }
+
+mod tests { fn also_hidden() {} }
+"#,
+            expect![[r#"
+                Function parse @3
+                    pub fn parse<'a>(input: &'a str, options: Options) -> Result<Ast<'a>, Error> where Options: Clone
+                Class Options @15
+                    #[derive(Debug, Clone)]
+                    pub struct Options { pub strict: bool, pub depth: u32 }
+                Enum Token @17
+                    pub enum Token { Ident(String), Number(f64) }
+                Interface Visitor @19
+                    pub trait Visitor: Sized {
+                        type Output;
+                        fn visit(&mut self, node: &Node) -> Self::Output;
+                        fn done(&self) -> bool;
+                    }
+                Method visit in Visitor @21
+                    pub trait Visitor: Sized { fn visit(&mut self, node: &Node) -> Self::Output; }
+                Method done in Visitor @22
+                    pub trait Visitor: Sized { fn done(&self) -> bool; }
+                Method new in Parser @26
+                    impl<T: Clone> Parser<T> { pub fn new(source: &str) -> Self; }
+                Method helper in Parser @27
+                    impl<T: Clone> Parser<T> { fn helper(&self); }
+                Constant MAX_DEPTH @34
+                    pub const MAX_DEPTH: usize = 64;
+                Constant NAMES @35
+                    static NAMES: [&str; 2] = ...
+                Type Result @39
+                    pub type Result<T> = std::result::Result<T, Error>;
+                Macro bail @40
+                    macro_rules! bail { ($e:expr) => { return Err($e) }; }
+                Function inner @42
+                    pub fn inner() -> u8
+            "#]],
+        );
+    }
+
+    #[test]
+    fn python_definitions() {
+        check(
+            Language::Python,
+            r#"from dataclasses import dataclass
+import os
+
+MAX_RETRIES = 3
+default_name: str = "x"
+
+def load(path: str,
+         *, strict: bool = False) -> "Config":
+    """Loads."""
+    return Config()
+
+@dataclass(frozen=True)
+class Point(Base):
+    """A point."""
+    x: int = 0
+    y: int = 0
+
+    def norm(self) -> float:
+        return 0.0
+
+    @staticmethod
+    def origin() -> "Point":
+        return Point()
+
+class Empty:
+    pass
+
+async def fetch(url):  # comment
+    pass
+
+if __name__ == "__main__":
+    main()
+"#,
+            expect![[r#"
+                Constant MAX_RETRIES @3
+                    MAX_RETRIES = 3
+                Variable default_name @4
+                    default_name: str = "x"
+                Function load @6
+                    def load(path: str, *, strict: bool = False) -> "Config": ...
+                Class Point @12
+                    @dataclass(frozen=True)
+                    class Point(Base):
+                        x: int = 0
+                        y: int = 0
+                        def norm(self) -> float: ...
+                        @staticmethod
+                        def origin() -> "Point": ...
+                Method norm in Point @17
+                    class Point(Base):
+                        def norm(self) -> float: ...
+                Method origin in Point @21
+                    class Point(Base):
+                        @staticmethod
+                        def origin() -> "Point": ...
+                Class Empty @24
+                    class Empty:
+                        ...
+                Function fetch @27
+                    async def fetch(url): ...
+            "#]],
+        );
+    }
+
+    #[test]
+    fn typescript_definitions() {
+        check(
+            Language::TypeScript,
+            r#"import { a } from "./a";
+const fs = require("fs");
+export interface Props {
+  name: string;
+  onClick?: () => void;
+}
+export type Id = string | number;
+export const handler = async (req: Request): Promise<Response> => {
+  return new Response();
+};
+export const LIMIT = 10;
+let counter = 0;
+export default class Store<T> extends Base implements Disposable {
+  private items: T[] = [];
+  constructor(private readonly name: string) { super(); }
+  get(id: Id): T | undefined { return undefined; }
+  static create(): Store<unknown> { return new Store("x"); }
+}
+export function render(
+  props: Props,
+): string {
+  return "";
+}
+enum Color { Red, Green }
+declare function external(x: number): void;
+namespace Util { export function helper(): void {} }
+"#,
+            expect![[r#"
+                Interface Props @2
+                    export interface Props {
+                      name: string;
+                      onClick?: () => void;
+                    }
+                Type Id @6
+                    export type Id = string | number;
+                Function handler @7
+                    export const handler = async (req: Request): Promise<Response> =>
+                Constant LIMIT @10
+                    export const LIMIT = 10;
+                Variable counter @11
+                    let counter = 0;
+                Class Store @12
+                    export default class Store<T> extends Base implements Disposable {
+                        private items: T[] = [];
+                        constructor(private readonly name: string);
+                        get(id: Id): T | undefined;
+                        static create(): Store<unknown>;
+                    }
+                Method get in Store @15
+                    class Store<T> extends Base implements Disposable { get(id: Id): T | undefined; }
+                Method create in Store @16
+                    class Store<T> extends Base implements Disposable { static create(): Store<unknown>; }
+                Function render @18
+                    export function render(props: Props): string
+                Enum Color @23
+                    enum Color { Red, Green }
+                Function external @24
+                    declare function external(x: number): void
+                Function helper @25
+                    export function helper(): void
+            "#]],
+        );
+    }
+
+    #[test]
+    fn go_definitions() {
+        check(
+            Language::Go,
+            r#"package store
+
+import "fmt"
+
+// Item is stored.
+type Item struct {
+	ID   int
+	Name string
+}
+
+type Getter interface {
+	Get(id int) (*Item, error)
+}
+
+type (
+	ID    int
+	Alias = Item
+)
+
+const Limit = 10
+
+var (
+	cache = map[int]*Item{}
+	hits  int
+)
+
+func New(name string) *Store { return &Store{} }
+
+func (s *Store) Get(id int) (*Item, error) {
+	return nil, fmt.Errorf("none")
+}
+
+func (s Store[T]) Len() int { return 0 }
+"#,
+            expect![[r#"
+                Class Item @5
+                    type Item struct {
+                    	ID   int
+                    	Name string
+                    }
+                Interface Getter @10
+                    type Getter interface {
+                    	Get(id int) (*Item, error)
+                    }
+                Type ID @15
+                    type ID    int
+                Type Alias @16
+                    type Alias = Item
+                Constant Limit @19
+                    const Limit = 10
+                Variable cache @22
+                    var cache = map[int]*Item{}
+                Variable hits @23
+                    var hits  int
+                Function New @26
+                    func New(name string) *Store
+                Method Get in Store @28
+                    func (s *Store) Get(id int) (*Item, error)
+                Method Len in Store @32
+                    func (s Store[T]) Len() int
+            "#]],
+        );
+    }
+
+    #[test]
+    fn long_types_keep_their_first_lines_and_their_end() {
+        let fields: String = (0..30).map(|i| format!("    pub f{i}: u32,\n")).collect();
+        let source = format!("pub struct Wide {{\n{fields}}}\n");
+        let rope = Rope::from_str(&source);
+        let tree = syntax::parse(Language::Rust, &rope, None).unwrap();
+        let mut signatures = Vec::new();
+        visit(Language::Rust, tree.root_node(), &rope, &mut |site| {
+            signatures.push(signature(Language::Rust, &site, &rope));
+        });
+        expect![[r#"
+            pub struct Wide {
+                pub f0: u32,
+                pub f1: u32,
+                pub f2: u32,
+                pub f3: u32,
+                pub f4: u32,
+                pub f5: u32,
+                pub f6: u32,
+                pub f7: u32,
+                pub f8: u32,
+                pub f9: u32,
+                pub f10: u32,
+                pub f11: u32,
+                ...
+            }"#]]
+        .assert_eq(&signatures.join("\n---\n"));
+    }
+
+    #[test]
+    fn broken_files_still_yield_their_definitions() {
+        check(
+            Language::Rust,
+            "pub fn complete(a: u32) -> u32 { a }\nfn broken( {\npub struct After { x: u8 }\n",
+            expect![[r#"
+                Function complete @0
+                    pub fn complete(a: u32) -> u32
+                Class After @2
+                    pub struct After { x: u8 }
+            "#]],
+        );
+    }
+}

@@ -1,0 +1,923 @@
+//! Data-driven tests of `gather`: a fixture holds one or more files (each after a `//- path`
+//! line), `$0` marks the cursor in the current one, the others are indexed as the workspace.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use expect_test::{expect, Expect};
+
+use super::*;
+use crate::text::{Document, PositionEncoding, TextChange, TextRange};
+
+const ROOT: &str = "/ws";
+
+struct Fixture {
+    index: WorkspaceIndex,
+    doc: Document,
+    cursor: usize,
+}
+
+fn fixture(text: &str) -> Fixture {
+    let index = WorkspaceIndex::new();
+    // The root does not exist: the walk finds nothing, but paths are shown relative to it.
+    index.build(&[PathBuf::from(ROOT)]);
+    let mut files: Vec<(String, String)> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        if let Some(path) = line.strip_prefix("//- ") {
+            files.push((path.trim().to_string(), String::new()));
+        } else if let Some((_, body)) = files.last_mut() {
+            body.push_str(line);
+        } else {
+            files.push(("src/main.rs".to_string(), line.to_string()));
+        }
+    }
+    let mut current = None;
+    for (path, body) in files {
+        let full = format!("{ROOT}/{path}");
+        match body.find("$0") {
+            Some(at) => {
+                let body = body.replacen("$0", "", 1);
+                let doc = Document::new(&format!("file://{full}"), "", 1, &body);
+                let cursor = body[..at].chars().count();
+                current = Some((doc, cursor));
+            }
+            None => index.update_file(&full, Language::detect("", &path), &body),
+        }
+    }
+    let (doc, cursor) = current.expect("a fixture marks the cursor with $0");
+    Fixture { index, doc, cursor }
+}
+
+fn gather_fixture(text: &str, budget: &Budget, recent: &[Snippet]) -> CompletionContext {
+    let f = fixture(text);
+    gather(&f.doc.snapshot(), f.cursor, &f.index, recent, budget)
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_string()
+            } else {
+                format!("    {l}\n")
+            }
+        })
+        .collect()
+}
+
+/// The context as a readable page: code with `$0` at the cursor, then the other parts.
+fn render(ctx: &CompletionContext) -> String {
+    let mut out = String::new();
+    let mode = if ctx.multiline { "block" } else { "line" };
+    writeln!(out, "{} ({}) {mode}", ctx.path, ctx.language.name()).unwrap();
+    if !ctx.imports.is_empty() {
+        write!(out, "imports:\n{}", indent(&ctx.imports)).unwrap();
+    }
+    if let Some(enclosing) = &ctx.enclosing {
+        write!(out, "enclosing:\n{}", indent(enclosing)).unwrap();
+    }
+    write!(
+        out,
+        "code:\n{}",
+        indent(&format!("{}$0{}", ctx.prefix, ctx.suffix))
+    )
+    .unwrap();
+    writeln!(out, "line: {:?} $0 {:?}", ctx.line_prefix, ctx.line_suffix).unwrap();
+    for s in &ctx.cross_file {
+        let SnippetKind::Definition { symbol } = &s.why else {
+            panic!("cross-file snippets are definitions");
+        };
+        write!(
+            out,
+            "definition of {symbol} in {}:\n{}",
+            s.path,
+            indent(&s.text)
+        )
+        .unwrap();
+    }
+    for s in &ctx.recent_edits {
+        write!(out, "recent edit in {}:\n{}", s.path, indent(&s.text)).unwrap();
+    }
+    out
+}
+
+fn check(text: &str, expect: Expect) {
+    check_with(&Budget::default(), text, expect);
+}
+
+fn check_with(budget: &Budget, text: &str, expect: Expect) {
+    expect.assert_eq(&render(&gather_fixture(text, budget, &[])));
+}
+
+fn small(prefix_chars: usize, suffix_chars: usize) -> Budget {
+    Budget {
+        prefix_chars,
+        suffix_chars,
+        ..Budget::default()
+    }
+}
+
+#[test]
+fn rust_names_near_the_cursor_bring_their_definitions_from_other_files() {
+    check(
+        r#"
+//- src/parser.rs
+pub struct Parser { pub pos: usize }
+impl Parser {
+    pub fn new(text: &str) -> Parser { todo!() }
+    pub fn next_token(&mut self) -> Option<Token> { None }
+}
+pub enum Token { Word(String), End }
+pub fn unrelated() {}
+//- src/lexer.rs
+pub struct Lexer;
+impl Lexer { pub fn new() -> Lexer { todo!() } }
+//- src/main.rs
+use crate::parser::{Parser, Token};
+
+fn count(text: &str) -> usize {
+    let mut parser = Parser::new(text);
+    let mut n = 0;
+    while let Some(Token::Word(w)) = parser.next_token() {
+        n += w.len();
+    }
+    $0
+}
+
+fn local() -> u8 { 0 }
+"#,
+        expect![[r#"
+            src/main.rs (Rust) block
+            code:
+                use crate::parser::{Parser, Token};
+
+                fn count(text: &str) -> usize {
+                    let mut parser = Parser::new(text);
+                    let mut n = 0;
+                    while let Some(Token::Word(w)) = parser.next_token() {
+                        n += w.len();
+                    }
+                    $0
+                }
+
+                fn local() -> u8 { 0 }
+            line: "    " $0 ""
+            definition of Token in src/parser.rs:
+                pub enum Token { Word(String), End }
+            definition of Parser in src/parser.rs:
+                pub struct Parser { pub pos: usize }
+            definition of new in src/parser.rs:
+                impl Parser { pub fn new(text: &str) -> Parser; }
+            definition of next_token in src/parser.rs:
+                impl Parser { pub fn next_token(&mut self) -> Option<Token>; }
+        "#]],
+    );
+}
+
+#[test]
+fn a_cut_prefix_brings_the_imports_and_the_enclosing_headers() {
+    let methods: String = (0..12)
+        .map(|i| {
+            format!("    pub fn get{i}(&self) -> u32 {{\n        self.values[{i}]\n    }}\n\n")
+        })
+        .collect();
+    let text = format!(
+        "use std::collections::HashMap;\nuse crate::store::Store;\n\npub struct Table {{ values: Vec<u32> }}\n\nimpl Table {{\n{methods}    pub fn total(\n        &self,\n        store: &Store,\n    ) -> u32 {{\n        let mut sum = 0;\n        for v in &self.values {{\n            sum += v;\n        }}\n        let extra = store.extra();\n        sum + $0\n    }}\n}}\n"
+    );
+    check_with(
+        &small(180, 40),
+        &text,
+        expect![[r#"
+            src/main.rs (Rust) line
+            imports:
+                use std::collections::HashMap;
+                use crate::store::Store;
+            enclosing:
+                impl Table {
+                    pub fn total(
+                        &self,
+                        store: &Store,
+                    ) -> u32 {
+            code:
+                        let mut sum = 0;
+                        for v in &self.values {
+                            sum += v;
+                        }
+                        let extra = store.extra();
+                        sum + $0
+                    }
+                }
+            line: "        sum + " $0 ""
+        "#]],
+    );
+}
+
+#[test]
+fn python_method_after_a_block_header() {
+    check(
+        r#"
+//- shapes/base.py
+class Shape:
+    """A shape."""
+    name: str
+
+    def area(self) -> float:
+        raise NotImplementedError
+
+def scale(shape: Shape, factor: float) -> Shape:
+    return shape
+//- shapes/circle.py
+import math
+from shapes.base import Shape, scale
+
+class Circle(Shape):
+    def __init__(self, r: float):
+        self.r = r
+
+    def area(self) -> float:$0
+
+    def grow(self, factor):
+        return scale(self, factor)
+"#,
+        expect![[r#"
+            shapes/circle.py (Python) block
+            code:
+                import math
+                from shapes.base import Shape, scale
+
+                class Circle(Shape):
+                    def __init__(self, r: float):
+                        self.r = r
+
+                    def area(self) -> float:$0
+
+                    def grow(self, factor):
+                        return scale(self, factor)
+            line: "    def area(self) -> float:" $0 ""
+            definition of scale in shapes/base.py:
+                def scale(shape: Shape, factor: float) -> Shape: ...
+            definition of Shape in shapes/base.py:
+                class Shape:
+                    name: str
+                    def area(self) -> float: ...
+        "#]],
+    );
+}
+
+#[test]
+fn typescript_interface_and_arrow_function_from_other_files() {
+    check_with(
+        &small(160, 200),
+        r#"
+//- src/types.ts
+export interface User {
+  id: number;
+  name: string;
+}
+export const fetchUser = async (id: number): Promise<User> => {
+  return { id, name: "" };
+};
+//- src/view.ts
+import { User, fetchUser } from "./types";
+const path = require("path");
+
+export function header(title: string): string {
+  return title.toUpperCase();
+}
+
+export async function show(id: number): Promise<string> {
+  const user: User = await fetchUser(id);
+  const label = header(user.name);
+  return `${label} ${$0}`;
+}
+"#,
+        expect![[r#"
+            src/view.ts (TypeScript) line
+            imports:
+                import { User, fetchUser } from "./types";
+                const path = require("path");
+            enclosing:
+                export async function show(id: number): Promise<string> {
+            code:
+                  const user: User = await fetchUser(id);
+                  const label = header(user.name);
+                  return `${label} ${$0}`;
+                }
+            line: "  return `${label} ${" $0 "}`;"
+            definition of User in src/types.ts:
+                export interface User {
+                  id: number;
+                  name: string;
+                }
+            definition of fetchUser in src/types.ts:
+                export const fetchUser = async (id: number): Promise<User> =>
+        "#]],
+    );
+}
+
+#[test]
+fn go_method_from_another_file() {
+    check(
+        r#"
+//- store/item.go
+package store
+
+type Item struct {
+	ID   int
+	Name string
+}
+
+func (s *Store) Find(id int) (*Item, error) {
+	return nil, nil
+}
+//- store/handler.go
+package store
+
+import "fmt"
+
+func Describe(s *Store, id int) string {
+	item, err := s.Find(id)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d", $0)
+}
+"#,
+        expect![[r#"
+            store/handler.go (Go) line
+            code:
+                package store
+
+                import "fmt"
+
+                func Describe(s *Store, id int) string {
+                	item, err := s.Find(id)
+                	if err != nil {
+                		return ""
+                	}
+                	return fmt.Sprintf("%d", $0)
+                }
+            line: "\treturn fmt.Sprintf(\"%d\", " $0 ")"
+            definition of Find in store/item.go:
+                func (s *Store) Find(id int) (*Item, error)
+        "#]],
+    );
+}
+
+#[test]
+fn names_this_file_defines_or_binds_are_not_looked_up() {
+    // The index is stale: it still places `helper` and `Config` elsewhere, but this buffer now
+    // defines them, right above the cursor; `parse` is a parameter here; `render` is this very
+    // file's, per the index.
+    check(
+        r#"
+//- src/old.rs
+pub fn helper() -> u32 { 1 }
+pub struct Config;
+pub fn parse() {}
+pub fn shared() -> u8 { 2 }
+//- src/main.rs
+pub fn render() {}
+//- src/main.rs
+struct Config;
+fn helper() -> u32 { 2 }
+fn render() {}
+fn run(parse: u32) -> u32 {
+    let c = Config;
+    render();
+    helper() + parse + shared() + $0
+}
+"#,
+        expect![[r#"
+            src/main.rs (Rust) line
+            code:
+                struct Config;
+                fn helper() -> u32 { 2 }
+                fn render() {}
+                fn run(parse: u32) -> u32 {
+                    let c = Config;
+                    render();
+                    helper() + parse + shared() + $0
+                }
+            line: "    helper() + parse + shared() + " $0 ""
+            definition of shared in src/old.rs:
+                pub fn shared() -> u8
+        "#]],
+    );
+}
+
+#[test]
+fn far_from_the_cursor_the_index_knows_what_this_file_defines() {
+    let filler = "// filler\n".repeat(60);
+    let f = fixture(&format!(
+        "//- src/other.rs\npub fn shared() {{}}\npub fn mine() {{}}\n//- src/main.rs\nfn mine() {{}}\n{filler}fn run() {{\n    mine();\n    shared();\n    $0\n}}\n"
+    ));
+    let names = |ctx: &CompletionContext| -> Vec<String> {
+        ctx.cross_file
+            .iter()
+            .map(|s| format!("{:?}", s.why))
+            .collect()
+    };
+    let ctx = gather(
+        &f.doc.snapshot(),
+        f.cursor,
+        &f.index,
+        &[],
+        &Budget::default(),
+    );
+    // Not indexed yet, the file's own `mine` (60 lines up) is taken for the other file's.
+    assert_eq!(names(&ctx).len(), 2);
+    f.index.update_document(&f.doc.snapshot());
+    let ctx = gather(
+        &f.doc.snapshot(),
+        f.cursor,
+        &f.index,
+        &[],
+        &Budget::default(),
+    );
+    assert_eq!(names(&ctx), [r#"Definition { symbol: "shared" }"#]);
+}
+
+#[test]
+fn the_name_being_typed_is_not_looked_up() {
+    check(
+        r#"
+//- src/lib.rs
+pub fn parse_all() {}
+pub fn parse() {}
+//- src/main.rs
+fn main() {
+    parse$0
+}
+"#,
+        expect![[r#"
+            src/main.rs (Rust) line
+            code:
+                fn main() {
+                    parse$0
+                }
+            line: "    parse" $0 ""
+        "#]],
+    );
+}
+
+#[test]
+fn the_cursor_calls_for_a_block_or_for_the_rest_of_its_line() {
+    let cases = [
+        (
+            "rust: blank line in a block",
+            "a.rs",
+            "fn f() {\n    let x = 1;\n    $0\n}\n",
+        ),
+        ("rust: after an opening brace", "a.rs", "fn f() {$0\n"),
+        ("rust: between auto-closed braces", "a.rs", "fn f() {$0}\n"),
+        (
+            "rust: auto-closed brace and paren",
+            "a.rs",
+            "fn f() { g(|| {$0}); }\n",
+        ),
+        ("rust: mid-line", "a.rs", "fn f() { let x = fo$0o; }\n"),
+        (
+            "rust: code after the cursor",
+            "a.rs",
+            "fn f() {\n    $0let x = 1;\n}\n",
+        ),
+        (
+            "rust: end of a statement",
+            "a.rs",
+            "fn f() {\n    let x = 1;$0\n}\n",
+        ),
+        (
+            "rust: blank line in arguments",
+            "a.rs",
+            "fn f() {\n    g(\n        a,\n        $0\n    );\n}\n",
+        ),
+        (
+            "rust: blank line in a string",
+            "a.rs",
+            "fn f() {\n    let s = \"\n$0\n\";\n}\n",
+        ),
+        (
+            "rust: brace in a string",
+            "a.rs",
+            "fn f() {\n    let s = \"{$0\n\";\n}\n",
+        ),
+        (
+            "rust: brace in a comment",
+            "a.rs",
+            "fn f() {\n    // {$0\n}\n",
+        ),
+        ("rust: top level", "a.rs", "fn f() {}\n\n$0\n"),
+        ("rust: impl body", "a.rs", "impl S {\n    $0\n}\n"),
+        ("python: after def", "a.py", "def f(x):$0\n"),
+        ("python: after if", "a.py", "def f(x):\n    if x:$0\n"),
+        ("python: after else", "a.py", "if x:\n    pass\nelse:$0\n"),
+        ("python: dict colon", "a.py", "d = {\"a\":$0\n"),
+        ("python: lambda colon", "a.py", "f = lambda x:$0\n"),
+        ("python: slice colon", "a.py", "y = x[1:$0\n"),
+        (
+            "python: blank line in a body",
+            "a.py",
+            "def f(x):\n    y = x\n    $0\n",
+        ),
+        (
+            "python: blank line in a docstring",
+            "a.py",
+            "def f(x):\n    \"\"\"Doc\n    $0\n    \"\"\"\n",
+        ),
+        (
+            "ts: after an arrow's brace",
+            "a.ts",
+            "const f = (x: number) => {$0\n",
+        ),
+        ("ts: blank line in a class", "a.ts", "class A {\n  $0\n}\n"),
+        ("ts: mid-line", "a.ts", "const x = fo$0;\n"),
+        (
+            "ts: blank line in a template string",
+            "a.ts",
+            "const t = `\n$0\n`;\n",
+        ),
+        (
+            "go: after a func's brace",
+            "a.go",
+            "package p\n\nfunc f() {$0\n",
+        ),
+        (
+            "go: blank line in a block",
+            "a.go",
+            "package p\n\nfunc f() {\n\tx := 1\n\t$0\n}\n",
+        ),
+        ("text: blank line", "a.txt", "hello\n$0\n"),
+    ];
+    let mut out = String::new();
+    for (name, path, text) in cases {
+        let ctx = gather_fixture(&format!("//- {path}\n{text}"), &Budget::default(), &[]);
+        let mode = if ctx.multiline { "block" } else { "line" };
+        writeln!(out, "{name}: {mode}").unwrap();
+    }
+    expect![[r#"
+        rust: blank line in a block: block
+        rust: after an opening brace: block
+        rust: between auto-closed braces: block
+        rust: auto-closed brace and paren: block
+        rust: mid-line: line
+        rust: code after the cursor: line
+        rust: end of a statement: line
+        rust: blank line in arguments: line
+        rust: blank line in a string: line
+        rust: brace in a string: line
+        rust: brace in a comment: line
+        rust: top level: block
+        rust: impl body: block
+        python: after def: block
+        python: after if: block
+        python: after else: block
+        python: dict colon: line
+        python: lambda colon: line
+        python: slice colon: line
+        python: blank line in a body: block
+        python: blank line in a docstring: line
+        ts: after an arrow's brace: block
+        ts: blank line in a class: block
+        ts: mid-line: line
+        ts: blank line in a template string: line
+        go: after a func's brace: block
+        go: blank line in a block: block
+        text: blank line: line
+    "#]]
+    .assert_eq(&out);
+}
+
+/// Every budget, from one char to the whole file: the text shown never starts or ends inside
+/// a string or a comment, and starts at a statement whenever one lies in reach.
+#[test]
+fn cuts_never_split_strings_or_comments() {
+    let text = "fn a() {}\n\nconst DOC: &str = \"\nline one\nline two\n\";\n\n/* block\ncomment */\nfn b() {\n    let v = call(\n        first,\n        second,\n    );\n    $0\n    let w = call(\n        third,\n        fourth,\n    );\n    /* tail\n    comment */\n}\n\nconst END: &str = \"\nend one\n\";\n";
+    let f = fixture(text);
+    let snap = f.doc.snapshot();
+    // Lines inside a string or comment, and lines after which one is open.
+    let starts_inside = [
+        "line one",
+        "line two",
+        "\";",
+        "comment */",
+        "    comment */",
+        "end one",
+    ];
+    let opens = [
+        "const DOC: &str = \"",
+        "line one",
+        "line two",
+        "/* block",
+        "    /* tail",
+        "const END: &str = \"",
+        "end one",
+    ];
+    for budget in 1..=text.len() {
+        let ctx = gather(&snap, f.cursor, &NoSymbols, &[], &small(budget, budget));
+        let first = ctx.prefix.lines().next().unwrap_or_default();
+        assert!(
+            !starts_inside.contains(&first),
+            "budget {budget}: prefix starts with {first:?}"
+        );
+        let last = ctx.suffix.lines().last().unwrap_or_default();
+        assert!(
+            !opens.contains(&last),
+            "budget {budget}: suffix ends with {last:?}"
+        );
+        assert!(ctx.prefix.ends_with(&ctx.line_prefix) && ctx.suffix.starts_with(&ctx.line_suffix));
+        if budget >= "    let v = call(\n        first,\n        second,\n    );\n    ".len() + 8 {
+            assert!(
+                !first.starts_with("        ") && !first.starts_with("    );"),
+                "budget {budget}: prefix starts mid-statement with {first:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_prefix_cut_inside_a_long_expression_keeps_what_fits_on_whole_lines() {
+    let items: String = (0..40).map(|i| format!("    \"item{i}\",\n")).collect();
+    let text = format!("const ITEMS: &[&str] = &[\n{items}    \"$0\n];\n");
+    check_with(
+        &small(60, 20),
+        &text,
+        expect![[r#"
+            src/main.rs (Rust) line
+            code:
+                    "item37",
+                    "item38",
+                    "item39",
+                    "$0
+                ];
+            line: "    \"" $0 ""
+        "#]],
+    );
+}
+
+#[test]
+fn plain_text_is_cut_by_lines_and_has_no_code_context() {
+    check_with(
+        &small(30, 12),
+        "//- notes/todo.txt\nfirst line of notes\nsecond line here\nthird $0line\nfourth line\nfifth line\n",
+        expect![[r#"
+            notes/todo.txt (plain text) line
+            code:
+                second line here
+                third $0line
+            line: "third " $0 "line"
+        "#]],
+    );
+}
+
+#[test]
+fn a_line_longer_than_the_budget_is_cut_at_a_space() {
+    let long: String = (0..200).map(|i| format!("w{i} ")).collect();
+    let ctx = gather_fixture(
+        &format!("//- min.js\nvar a = \"{long}$0 {long}\";\n"),
+        &small(100, 50),
+        &[],
+    );
+    assert!(ctx.prefix.chars().count() <= 100, "{}", ctx.prefix.len());
+    assert!(ctx.suffix.chars().count() <= 50, "{}", ctx.suffix.len());
+    // Whole words: the prefix starts after a space, the suffix ends before one.
+    assert!(ctx.prefix.starts_with('w'), "{:?}", ctx.prefix);
+    assert!(
+        ctx.suffix.ends_with(|c: char| c.is_ascii_digit()),
+        "{:?}",
+        ctx.suffix
+    );
+    assert_eq!(ctx.line_prefix, ctx.prefix);
+    assert_eq!(ctx.line_suffix, ctx.suffix);
+}
+
+#[test]
+fn the_cursor_is_clamped_into_the_document_and_out_of_a_line_break() {
+    let doc = Document::new("file:///ws/a.rs", "rust", 1, "fn a() {}\r\nfn b() {}\r\n");
+    let snap = doc.snapshot();
+    // Between the \r and the \n of the first line: the end of that line's text.
+    let ctx = gather(&snap, 10, &NoSymbols, &[], &Budget::default());
+    assert_eq!(
+        (ctx.prefix.as_str(), ctx.line_suffix.as_str()),
+        ("fn a() {}", "")
+    );
+    assert_eq!(ctx.suffix, "\r\nfn b() {}\r\n");
+    let ctx = gather(&snap, 10_000, &NoSymbols, &[], &Budget::default());
+    assert_eq!(ctx.prefix, "fn a() {}\r\nfn b() {}\r\n");
+    assert_eq!((ctx.suffix.as_str(), ctx.line_prefix.as_str()), ("", ""));
+    let empty = Document::new("file:///ws/e.py", "python", 1, "");
+    let ctx = gather(&empty.snapshot(), 3, &NoSymbols, &[], &Budget::default());
+    assert_eq!((ctx.prefix.as_str(), ctx.suffix.as_str()), ("", ""));
+    assert!(ctx.multiline);
+}
+
+#[test]
+fn recent_edits_of_other_files_within_budget() {
+    let edit = |path: &str, text: &str| Snippet {
+        path: path.to_string(),
+        text: text.to_string(),
+        why: SnippetKind::RecentEdit,
+    };
+    let long: String = (0..40)
+        .map(|i| format!("let value_{i} = compute({i});\n"))
+        .collect();
+    let recent = [
+        edit("src/main.rs", "this file's own edit"),
+        edit("file:///ws/src/main.rs", "this file's own edit, by URI"),
+        edit(".env", "API_KEY=sk-not-for-models"),
+        edit("src/a.rs", "fn a() -> u32 { 1 }"),
+        edit("src/b.rs", "   \n"),
+        edit("src/c.rs", &long),
+        edit("src/d.rs", "never reached: the budget ran out"),
+    ];
+    let budget = Budget {
+        recent_edit_chars: 300,
+        ..Budget::default()
+    };
+    let ctx = gather_fixture("//- src/main.rs\nfn main() { $0 }\n", &budget, &recent);
+    expect![[r#"
+        src/main.rs (Rust) block
+        code:
+            fn main() { $0 }
+        line: "fn main() { " $0 " }"
+        recent edit in src/a.rs:
+            fn a() -> u32 { 1 }
+        recent edit in src/c.rs:
+            let value_0 = compute(0);
+            let value_1 = compute(1);
+            let value_2 = compute(2);
+            let value_3 = compute(3);
+            let value_4 = compute(4);
+            let value_5 = compute(5);
+            let value_6 = compute(6);
+            let value_7 = compute(7);
+    "#]]
+    .assert_eq(&render(&ctx));
+}
+
+#[test]
+fn the_window_start_holds_still_while_the_user_types() {
+    let body: String = (0..400)
+        .map(|i| format!("    let v{i} = v{} + {i};\n", i.max(1) - 1))
+        .collect();
+    let text = format!("fn long() {{\n{body}    let total = $0\n}}\n");
+    let f = fixture(&text);
+    let mut doc = f.doc;
+    let mut starts = HashSet::new();
+    for (typed, ch) in "v399 + compute(v1, v2)".chars().enumerate() {
+        let cursor = f.cursor + typed;
+        let ctx = gather(&doc.snapshot(), cursor, &NoSymbols, &[], &Budget::default());
+        starts.insert(ctx.prefix.lines().next().unwrap_or_default().to_string());
+        let at = doc.snapshot().line_col(cursor, PositionEncoding::Utf16);
+        let change = TextChange::replace(TextRange::at(at), ch.to_string());
+        doc.apply_changes(typed as i32 + 2, &[change], PositionEncoding::Utf16);
+    }
+    // 22 chars typed: the start may move once, at a multiple of budget/8 (750 chars).
+    assert!(starts.len() <= 2, "{starts:?}");
+}
+
+#[test]
+fn debug_json_names_every_part() {
+    let ctx = gather_fixture(
+        "//- src/lib.rs\nfn f() {\n    $0\n}\n",
+        &Budget::default(),
+        &[],
+    );
+    let json = context_to_debug_json(&ctx);
+    expect![[r#"
+        {
+          "cross_file": [],
+          "enclosing": null,
+          "imports": "",
+          "language": "Rust",
+          "line_prefix": "    ",
+          "line_suffix": "",
+          "multiline": true,
+          "path": "src/lib.rs",
+          "prefix": "fn f() {\n    ",
+          "recent_edits": [],
+          "suffix": "\n}\n"
+        }"#]]
+    .assert_eq(&serde_json::to_string_pretty(&json).unwrap());
+}
+
+/// Timing of `gather` on a 5,000-line file with 300 indexed files, at cursors spread over the
+/// file. `KIMI_BENCH_FILE` and `KIMI_BENCH_ROOT` measure a real file and workspace instead.
+///
+/// `cargo test --release -p kimi-lsp --lib gather_is_fast -- --ignored --nocapture`
+#[test]
+#[ignore = "timing: meaningful in release builds only"]
+fn gather_is_fast_on_a_big_file() {
+    use std::time::Instant;
+    let index = WorkspaceIndex::new();
+    let (uri, text) = match std::env::var("KIMI_BENCH_FILE") {
+        Ok(path) => {
+            if let Ok(root) = std::env::var("KIMI_BENCH_ROOT") {
+                index.build(&[PathBuf::from(root)]);
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            (format!("file://{path}"), text)
+        }
+        Err(_) => {
+            index.build(&[PathBuf::from(ROOT)]);
+            for f in 0..300 {
+                let defs: String = (0..20)
+                    .map(|d| format!("pub fn item_{f}_{d}(a: u32, b: &str) -> Option<u32> {{ None }}\npub struct Type{f}x{d} {{ pub field: u32 }}\n"))
+                    .collect();
+                index.update_file(&format!("{ROOT}/src/m{f}.rs"), Language::Rust, &defs);
+            }
+            let body: String = (0..250)
+                .map(|i| {
+                    format!(
+                        "impl Type{i}x1 {{\n    pub fn run_{i}(&self, input: &str) -> u32 {{\n        let a = item_{i}_2(self.field, input);\n        let b = Type{i}x3 {{ field: 1 }};\n        match a {{\n            Some(v) => v + b.field,\n            None => {{\n                let text = format!(\"{{input}}\");\n                text.len() as u32\n            }}\n        }}\n    }}\n\n    fn helper_{i}(&self) {{}}\n}}\n\n// A comment between items.\n\n"
+                    )
+                })
+                .collect();
+            (format!("file://{ROOT}/src/big.rs"), body)
+        }
+    };
+    let doc = Document::new(&uri, "", 1, &text);
+    let snap = doc.snapshot();
+    println!("{} lines, index: {:?}", snap.len_lines(), index);
+    let mut times = Vec::new();
+    let lines = snap.len_lines();
+    let only: Option<usize> = std::env::var("KIMI_BENCH_LINE").ok().and_then(|l| l.parse().ok());
+    for round in 0..if only.is_some() { 5000 } else { 5 } {
+        for i in 0..if only.is_some() { 1 } else { 200 } {
+            let line = only.unwrap_or((i * 7919 + round) % lines);
+            let cursor = snap.char_index(
+                crate::text::LineCol::new(line as u32, 8),
+                PositionEncoding::Utf8,
+            );
+            let start = Instant::now();
+            let ctx = gather(&snap, cursor, &index, &[], &Budget::default());
+            times.push(start.elapsed());
+            if std::env::var("KIMI_BENCH_SLOW").is_ok() && start.elapsed().as_micros() > 150 {
+                println!("slow {:?} line {line}: {:?}", start.elapsed(), snap.line(line));
+            }
+            std::hint::black_box(ctx);
+        }
+    }
+    times.sort();
+    let p = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    println!(
+        "gather: p50 {:?} p90 {:?} p99 {:?} max {:?}",
+        p(0.5),
+        p(0.9),
+        p(0.99),
+        times[times.len() - 1]
+    );
+    if !cfg!(debug_assertions) {
+        assert!(p(0.5).as_micros() < 1000, "p50 {:?}", p(0.5));
+    }
+}
+
+#[test]
+#[ignore]
+fn phases() {
+    use std::time::Instant;
+    let index = WorkspaceIndex::new();
+    let path = std::env::var("KIMI_BENCH_FILE").unwrap();
+    index.build(&[PathBuf::from(std::env::var("KIMI_BENCH_ROOT").unwrap())]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let doc = Document::new(&format!("file://{path}"), "", 1, &text);
+    let snap = doc.snapshot();
+    let rope = snap.rope();
+    let root = snap.tree().unwrap().root_node();
+    let spec = lang::spec(Language::Rust).unwrap();
+    let line: u32 = std::env::var("KIMI_BENCH_LINE").unwrap().parse().unwrap();
+    let cursor = snap.char_index(crate::text::LineCol::new(line, 8), PositionEncoding::Utf8);
+    let cb = rope.char_to_byte(cursor);
+    let n = 2000;
+    let cutter = Cutter { rope, tree: Some((root, spec)) };
+    let t = Instant::now();
+    for _ in 0..n { std::hint::black_box(cutter.prefix_start(cursor, 6000)); }
+    println!("prefix_start {:?}", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n { std::hint::black_box(cutter.suffix_end(cursor, 1500)); }
+    println!("suffix_end {:?}", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n { std::hint::black_box(rope.slice(cursor - 5000..cursor).to_string()); }
+    println!("to_string {:?}", t.elapsed() / n);
+    let chain = ancestors_at(root, cb);
+    let w = identifier_window(rope, spec, &chain, cb);
+    println!("window {:?} = {} bytes", w, w.len());
+    let t = Instant::now();
+    for _ in 0..n { std::hint::black_box(nearby::collect(Language::Rust, spec, rope, root, w.clone(), cb)); }
+    println!("collect {:?}", t.elapsed() / n);
+    let names = nearby::collect(Language::Rust, spec, rope, root, w.clone(), cb);
+    println!("names {} bound {}", names.used.len(), names.bound.len());
+    let t = Instant::now();
+    for _ in 0..n { std::hint::black_box(cross_file(&names, "src/dfa/dense.rs", &index, 2500)); }
+    println!("cross_file {:?}", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n { for (name, _) in nearby::lookup_order(&names) { std::hint::black_box(index.lookup(name)); } }
+    println!("lookups {:?}", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n { std::hint::black_box(scope::imports(Language::Rust, spec, rope, &chain, rope.char_to_byte(cursor-5000), 1500)); }
+    println!("imports {:?}", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n { std::hint::black_box(scope::enclosing(spec, rope, &chain, rope.char_to_byte(cursor-5000))); }
+    println!("enclosing {:?}", t.elapsed() / n);
+}

@@ -1,0 +1,443 @@
+//! Inline completions: when to ask the model, what to ask, when to stop reading, and what to
+//! answer from memory instead.
+//!
+//! Latency hiding, in order of what saves the most:
+//! 1. **Type-through**: the user typing the first characters of a suggestion already shown is
+//!    answered from memory with the rest of it — no model call at all.
+//! 2. **Supersede**: a newer request or edit in the same document aborts the older model call
+//!    (the HTTP stream is dropped, which closes the connection) and the older request answers
+//!    empty at once. Helix never cancels, so this is also how its stale requests end.
+//! 3. **Adaptive debounce**: automatic requests wait a little longer than the user's recent
+//!    gap between keystrokes, so a burst costs one call, not one per key.
+//! 4. **Early stop**: the stream is closed as soon as the line (or block) is complete.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::context::{self, Budget, Snippet, SymbolLookup};
+use crate::ledger::{Feature, Outcome};
+use crate::postprocess::{self, CompletionSite, StopDetector};
+use crate::prompt;
+use crate::providers::{ChatRequest, ProviderError, StreamEvent};
+use crate::router::{RowHandle, Router};
+use crate::text::DocumentSnapshot;
+
+/// Suggestions remembered per document for type-through.
+const REMEMBERED: usize = 8;
+const MIN_DEBOUNCE: Duration = Duration::from_millis(40);
+const MAX_DEBOUNCE: Duration = Duration::from_millis(250);
+/// With no typing history yet: long enough to merge a burst's first keys.
+const FIRST_DEBOUNCE: Duration = Duration::from_millis(75);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The editor asks on its own while the user types.
+    Automatic,
+    /// The user asked explicitly: no debounce, and several items are welcome.
+    Invoked,
+}
+
+pub struct Query {
+    pub uri: String,
+    pub path: Option<std::path::PathBuf>,
+    pub snapshot: DocumentSnapshot,
+    /// Char index of the cursor in the snapshot's rope.
+    pub cursor: usize,
+    pub trigger: Trigger,
+}
+
+/// One suggestion, ready to convert: insert `text` at the cursor, replacing `replace_after`
+/// characters after it on the same line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    pub id: u64,
+    pub text: String,
+    pub replace_after: usize,
+    /// Answered from memory (type-through or cache) rather than by a model call.
+    pub from_memory: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompletionError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+}
+
+struct Shown {
+    line: usize,
+    line_prefix: String,
+    line_suffix: String,
+    text: String,
+    replace_after: usize,
+    row: RowHandle,
+}
+
+#[derive(Default)]
+struct DocState {
+    /// Bumped by every request and every edit: work started under an older generation is stale.
+    generation: u64,
+    inflight: Option<CancellationToken>,
+    last_request: Option<Instant>,
+    gaps: VecDeque<Duration>,
+    shown: VecDeque<Shown>,
+}
+
+pub struct CompletionEngine {
+    docs: DashMap<String, DocState>,
+    next_id: AtomicU64,
+    /// After a 429 rate limit: no automatic requests until then.
+    cooldown_until: Mutex<Option<Instant>>,
+    /// Rows of shown suggestions by id, for the accept command.
+    shown_rows: DashMap<u64, RowHandle>,
+    /// Recently edited regions, for context from other files.
+    recent_edits: Mutex<VecDeque<(String, Snippet)>>,
+}
+
+impl Default for CompletionEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CompletionEngine {
+    pub fn new() -> CompletionEngine {
+        CompletionEngine {
+            docs: DashMap::new(),
+            next_id: AtomicU64::new(1),
+            cooldown_until: Mutex::new(None),
+            shown_rows: DashMap::new(),
+            recent_edits: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// An edit arrived: whatever the model is computing for this document is for text that no
+    /// longer exists. Synchronous, called from `didChange` before any `.await`.
+    pub fn document_changed(&self, uri: &str) {
+        if let Some(mut state) = self.docs.get_mut(uri) {
+            state.generation += 1;
+            if let Some(token) = state.inflight.take() {
+                token.cancel();
+            }
+        }
+    }
+
+    /// Remembers an edited region (a few lines of the new text) as context for other files.
+    pub fn note_edit(&self, uri: &str, path: &str, region: String) {
+        if region.trim().is_empty() {
+            return;
+        }
+        let mut edits = self.recent_edits.lock().unwrap_or_else(|e| e.into_inner());
+        edits.retain(|(u, s)| !(u == uri && region.contains(s.text.trim())));
+        edits.push_front((uri.to_string(), Snippet { path: path.to_string(), text: region, why: context::SnippetKind::RecentEdit }));
+        edits.truncate(16);
+    }
+
+    pub fn document_closed(&self, uri: &str) {
+        if let Some((_, state)) = self.docs.remove(uri) {
+            if let Some(token) = state.inflight {
+                token.cancel();
+            }
+        }
+    }
+
+    /// The user accepted suggestion `id`: recorded in the ledger for the acceptance rate.
+    pub fn accepted(&self, id: u64) -> Option<RowHandle> {
+        self.shown_rows.remove(&id).map(|(_, row)| row)
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Answers one request. `Ok(vec![])` means "nothing to suggest" (including superseded);
+    /// errors are the provider's, for the caller to show.
+    pub async fn complete(
+        &self,
+        router: &Router,
+        config: &Config,
+        symbols: &(dyn SymbolLookup + Sync),
+        query: Query,
+        cancel: CancellationToken,
+    ) -> Result<Vec<Item>, CompletionError> {
+        let snap = &query.snapshot;
+        if snap.is_binary() || snap.is_too_large() || query.path.as_deref().is_some_and(crate::secrets::looks_secret) {
+            return Ok(Vec::new());
+        }
+        let rope = snap.rope();
+        let cursor = query.cursor.min(rope.len_chars());
+        let line = rope.char_to_line(cursor);
+        let line_start = rope.line_to_char(line);
+        let line_prefix: String = rope.slice(line_start..cursor).to_string();
+        let line_suffix = line_rest(snap, cursor);
+
+        // 1. Type-through: answered from memory, no debounce, no model call.
+        if let Some(item) = self.type_through(&query.uri, line, &line_prefix, &line_suffix) {
+            return Ok(vec![item]);
+        }
+
+        // 2. Register as the newest request for this document.
+        let (generation, debounce) = {
+            let mut state = self.docs.entry(query.uri.clone()).or_default();
+            state.generation += 1;
+            if let Some(old) = state.inflight.take() {
+                old.cancel();
+            }
+            let now = Instant::now();
+            if let Some(last) = state.last_request.replace(now) {
+                let gap = now - last;
+                // Pauses longer than a second are thinking, not typing rhythm.
+                if gap < Duration::from_secs(1) {
+                    state.gaps.push_back(gap);
+                    if state.gaps.len() > 8 {
+                        state.gaps.pop_front();
+                    }
+                }
+            }
+            let token = cancel.child_token();
+            state.inflight = Some(token);
+            (state.generation, adaptive_debounce(&state.gaps))
+        };
+        let token = self
+            .docs
+            .get(&query.uri)
+            .and_then(|s| s.inflight.clone())
+            .unwrap_or_else(|| cancel.child_token());
+
+        // 3. Debounce automatic requests; a newer one supersedes this one meanwhile.
+        if query.trigger == Trigger::Automatic {
+            tokio::select! {
+                _ = token.cancelled() => return Ok(Vec::new()),
+                _ = tokio::time::sleep(debounce) => {}
+            }
+            if self.is_cooling_down() {
+                return Ok(Vec::new());
+            }
+        }
+        if !self.is_current(&query.uri, generation) {
+            return Ok(Vec::new());
+        }
+
+        // 4. Context and prompt: pure functions of the snapshot.
+        let recent: Vec<Snippet> = {
+            let edits = self.recent_edits.lock().unwrap_or_else(|e| e.into_inner());
+            edits.iter().filter(|(u, _)| *u != query.uri).map(|(_, s)| s.clone()).collect()
+        };
+        let Prepared { request, multiline } = prepare_request(config, snap, cursor, symbols, &recent);
+
+        // 5. Stream, stopping as soon as the suggestion is complete.
+        let before: String = rope.slice(..cursor).to_string();
+        let after: String = rope.slice(cursor..).to_string();
+        let original_parses = snap.tree().map(|t| !t.root_node().has_error());
+        let site = CompletionSite {
+            language: snap.language(),
+            before: &before,
+            after: &after,
+            multiline,
+            original_parses,
+            document: None,
+        };
+        let mut stream = tokio::select! {
+            _ = token.cancelled() => return Ok(Vec::new()),
+            s = router.stream(config, Feature::Completion, request) => match s {
+                Ok(s) => s,
+                Err(e) => {
+                    self.note_error(&e);
+                    return Err(e.into());
+                }
+            },
+        };
+        let row = stream.row();
+        let mut detector = StopDetector::new(&site);
+        let mut raw = String::new();
+        loop {
+            let event = tokio::select! {
+                _ = token.cancelled() => return Ok(Vec::new()), // dropping `stream` closes the connection
+                e = stream.next() => e,
+            };
+            match event {
+                Some(Ok(StreamEvent::Content(delta))) => {
+                    raw.push_str(&delta);
+                    if let Some(keep) = detector.feed(&raw) {
+                        raw.truncate(keep);
+                        stream.stop_early(&raw);
+                        break;
+                    }
+                }
+                Some(Ok(StreamEvent::Done(_))) | None => break,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    self.note_error(&e);
+                    return Err(e.into());
+                }
+            }
+        }
+        drop(stream);
+        if !self.is_current(&query.uri, generation) {
+            return Ok(Vec::new());
+        }
+
+        // 6. Post-process; remember what is shown for type-through and the accept command.
+        let document = snap.rope().to_string();
+        let site = CompletionSite { document: Some(&document), ..site };
+        let suggestion = match postprocess::postprocess(&raw, &site) {
+            Ok(s) => s,
+            Err(rejection) => {
+                tracing::debug!(%rejection, "suggestion rejected");
+                mark(router, &row, Outcome::Rejected);
+                return Ok(Vec::new());
+            }
+        };
+        let id = self.next_id();
+        self.shown_rows.insert(id, row.clone());
+        if let Some(mut state) = self.docs.get_mut(&query.uri) {
+            state.inflight = None;
+            state.shown.push_front(Shown {
+                line,
+                line_prefix,
+                line_suffix,
+                text: suggestion.text.clone(),
+                replace_after: suggestion.replace_after,
+                row,
+            });
+            state.shown.truncate(REMEMBERED);
+        }
+        Ok(vec![Item { id, text: suggestion.text, replace_after: suggestion.replace_after, from_memory: false }])
+    }
+
+    fn type_through(&self, uri: &str, line: usize, line_prefix: &str, line_suffix: &str) -> Option<Item> {
+        let state = self.docs.get(uri)?;
+        for shown in &state.shown {
+            if shown.line != line || shown.line_suffix != line_suffix {
+                continue;
+            }
+            let Some(typed) = line_prefix.strip_prefix(shown.line_prefix.as_str()) else { continue };
+            let Some(rest) = shown.text.strip_prefix(typed) else { continue };
+            if rest.is_empty() {
+                continue;
+            }
+            let id = self.next_id();
+            self.shown_rows.insert(id, shown.row.clone());
+            return Some(Item { id, text: rest.to_string(), replace_after: shown.replace_after, from_memory: true });
+        }
+        None
+    }
+
+    fn is_current(&self, uri: &str, generation: u64) -> bool {
+        self.docs.get(uri).is_some_and(|s| s.generation == generation)
+    }
+
+    fn is_cooling_down(&self) -> bool {
+        let until = *self.cooldown_until.lock().unwrap_or_else(|e| e.into_inner());
+        until.is_some_and(|t| Instant::now() < t)
+    }
+
+    fn note_error(&self, e: &ProviderError) {
+        if let ProviderError::RateLimited { retry_after, .. } = e {
+            *self.cooldown_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + *retry_after);
+        }
+    }
+}
+
+/// The request a completion at `cursor` sends: context, prompt and sampling settings. Pure, so
+/// `kimi-lsp prompt` prints exactly what the server would send.
+pub struct Prepared {
+    pub request: ChatRequest,
+    pub multiline: bool,
+}
+
+pub fn prepare_request(
+    config: &Config,
+    snap: &DocumentSnapshot,
+    cursor: usize,
+    symbols: &dyn SymbolLookup,
+    recent: &[Snippet],
+) -> Prepared {
+    let ctx = context::gather(snap, cursor, symbols, recent, &Budget::default());
+    let prompt = prompt::completion_prompt(&ctx);
+    let mut request = ChatRequest::new(config.models.completion.clone(), prompt.messages);
+    request.stop = prompt.stop;
+    request.max_tokens = Some(if ctx.multiline { 256 } else { 64 });
+    // Low but not zero: zero makes some models loop on repetitive code.
+    request.temperature = Some(0.2);
+    if thinks_by_default(&request.model) {
+        // Reasoning before a completion would cost seconds and tokens for nothing.
+        request.thinking = Some(false);
+    }
+    Prepared { request, multiline: ctx.multiline }
+}
+
+fn mark(router: &Router, row: &RowHandle, outcome: Outcome) {
+    let (Some(ledger), row) = (router.ledger().cloned(), row.clone()) else { return };
+    tokio::task::spawn_blocking(move || {
+        // The row is written off-thread too; give it a moment to land.
+        for _ in 0..50 {
+            if let Some(id) = row.get() {
+                if let Err(e) = ledger.set_outcome(id, outcome) {
+                    tracing::debug!("could not mark the completion {outcome:?}: {e}");
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+}
+
+/// Marks a shown suggestion accepted in the ledger.
+pub fn record_accept(router: &Router, row: &RowHandle) {
+    mark(router, row, Outcome::Accepted);
+}
+
+/// A little longer than the user's typical gap between keystrokes: a burst merges into one
+/// call, and the wait after the last key stays short.
+fn adaptive_debounce(gaps: &VecDeque<Duration>) -> Duration {
+    if gaps.len() < 2 {
+        return FIRST_DEBOUNCE;
+    }
+    let mut sorted: Vec<Duration> = gaps.iter().copied().collect();
+    sorted.sort();
+    let median = sorted[sorted.len() / 2];
+    (median * 3 / 2).clamp(MIN_DEBOUNCE, MAX_DEBOUNCE)
+}
+
+/// The rest of the cursor's line, without its line break.
+fn line_rest(snap: &DocumentSnapshot, cursor: usize) -> String {
+    let rope = snap.rope();
+    let line = rope.char_to_line(cursor);
+    let end = if line + 1 < rope.len_lines() { rope.line_to_char(line + 1) } else { rope.len_chars() };
+    let rest: String = rope.slice(cursor..end).to_string();
+    rest.trim_end_matches(['\n', '\r']).to_string()
+}
+
+/// Models whose thinking is on unless turned off (K2.5 and later generations).
+fn thinks_by_default(model: &str) -> bool {
+    let m = model.rsplit('/').next().unwrap_or(model);
+    m.starts_with("kimi-k2.5") || m.starts_with("kimi-k2.6") || m.starts_with("kimi-k3")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debounce_follows_the_typing_rhythm() {
+        let gaps = |ms: &[u64]| ms.iter().map(|m| Duration::from_millis(*m)).collect::<VecDeque<_>>();
+        assert_eq!(adaptive_debounce(&gaps(&[])), FIRST_DEBOUNCE);
+        assert_eq!(adaptive_debounce(&gaps(&[30, 30, 30])), Duration::from_millis(45));
+        assert_eq!(adaptive_debounce(&gaps(&[10, 10, 10])), MIN_DEBOUNCE);
+        assert_eq!(adaptive_debounce(&gaps(&[900, 800, 700])), MAX_DEBOUNCE);
+    }
+
+    #[test]
+    fn thinking_models() {
+        assert!(thinks_by_default("kimi-k2.5"));
+        assert!(thinks_by_default("moonshot/kimi-k3"));
+        assert!(!thinks_by_default("kimi-k2-turbo-preview"));
+    }
+}

@@ -1,0 +1,101 @@
+//! `kimi-lsp prompt` and `kimi-lsp complete`: one completion from the terminal, through the
+//! same code the server runs, so what they show is what an editor would get.
+
+use std::path::{Path, PathBuf};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ConfigLayers;
+use crate::context::WorkspaceIndex;
+use crate::features::completion::{prepare_request, CompletionEngine, Query, Trigger};
+use crate::router::Router;
+use crate::text::{Document, LineCol, PositionEncoding};
+
+/// `path:LINE:COL`, 1-based, the column in characters (what compilers and editors print).
+pub fn parse_location(location: &str) -> Result<(PathBuf, u32, u32), String> {
+    let mut parts = location.rsplitn(3, ':');
+    let col = parts.next();
+    let line = parts.next();
+    let path = parts.next();
+    let (Some(path), Some(line), Some(col)) = (path, line, col) else {
+        return Err(format!("`{location}` is not FILE:LINE:COL (for example src/main.rs:12:5)"));
+    };
+    let number = |s: &str, what: &str| -> Result<u32, String> {
+        match s.parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!("{what} `{s}` in `{location}` must be a number from 1")),
+        }
+    };
+    Ok((PathBuf::from(path), number(line, "the line")?, number(col, "the column")?))
+}
+
+struct Loaded {
+    document: Document,
+    cursor: usize,
+    path: PathBuf,
+    index: WorkspaceIndex,
+}
+
+fn load(location: &str) -> Result<Loaded, String> {
+    let (path, line, col) = parse_location(location)?;
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    let uri = url::Url::from_file_path(&path).map(|u| u.to_string()).unwrap_or_else(|_| path.display().to_string());
+    let document = Document::new(&uri, "", 0, &text);
+    let cursor = document.snapshot().char_index(LineCol { line: line - 1, col: col - 1 }, PositionEncoding::Utf32);
+    let index = WorkspaceIndex::new();
+    index.build(&[workspace_root(&path)]);
+    Ok(Loaded { document, cursor, path, index })
+}
+
+/// The nearest ancestor with a `.git`, else the file's folder.
+fn workspace_root(file: &Path) -> PathBuf {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    dir.ancestors().find(|d| d.join(".git").exists()).unwrap_or(dir).to_path_buf()
+}
+
+pub fn prompt(layers: &ConfigLayers, location: &str) -> Result<String, String> {
+    let (config, _) = layers.resolve();
+    let loaded = load(location)?;
+    if crate::secrets::looks_secret(&loaded.path) {
+        return Err(format!("{} looks like a secret; kimi-lsp never sends it to a model", loaded.path.display()));
+    }
+    let prepared = prepare_request(&config, &loaded.document.snapshot(), loaded.cursor, &loaded.index, &[]);
+    let body = prepared.request.to_wire(true).map_err(|e| e.0)?;
+    serde_json::to_string_pretty(&body).map_err(|e| e.to_string())
+}
+
+pub async fn complete(layers: &ConfigLayers, location: &str) -> Result<String, String> {
+    let (config, _) = layers.resolve();
+    let loaded = load(location)?;
+    let router = Router::new(&config, Router::open_ledger(&config));
+    let engine = CompletionEngine::new();
+    let query = Query {
+        uri: loaded.document.uri().to_string(),
+        path: Some(loaded.path.clone()),
+        snapshot: loaded.document.snapshot(),
+        cursor: loaded.cursor,
+        trigger: Trigger::Invoked,
+    };
+    let items = engine
+        .complete(&router, &config, &loaded.index, query, CancellationToken::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    match items.into_iter().next() {
+        Some(item) => Ok(item.text),
+        None => Err("the model had no suggestion here".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        assert_eq!(parse_location("src/a.rs:3:7").unwrap(), (PathBuf::from("src/a.rs"), 3, 7));
+        assert_eq!(parse_location("C:/x/a.rs:3:7").unwrap().0, PathBuf::from("C:/x/a.rs"));
+        assert!(parse_location("a.rs:0:1").unwrap_err().contains("from 1"));
+        assert!(parse_location("a.rs").unwrap_err().contains("FILE:LINE:COL"));
+    }
+}

@@ -1,0 +1,28 @@
+use tower_lsp_server::gen_lsp_types::*;
+use tower_lsp_server::jsonrpc::Result;
+
+use crate::features::completion::Trigger;
+use crate::lsp::{to_proto, Backend};
+
+/// The completion-list path for editors without ghost text (Helix, Emacs): the suggestion as one
+/// item. `isIncomplete` makes the editor ask again as the user types, which type-through answers
+/// from memory, so the item follows the typing instead of being filtered against stale text.
+pub async fn handle(backend: &Backend, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+    let position = params.text_document_position_params;
+    let trigger = match params.context.as_ref().map(|c| c.trigger_kind) {
+        Some(CompletionTriggerKind::Invoked) => Trigger::Invoked,
+        _ => Trigger::Automatic,
+    };
+    let Some((query, snapshot)) = backend.completion_query(&position.text_document.uri, position.position, trigger) else {
+        return Ok(None);
+    };
+    let cursor = query.cursor;
+    let items = backend.run_completion(query).await;
+    let encoding = backend.session.encoding();
+    Ok(Some(CompletionResponse::CompletionList(CompletionList {
+        is_incomplete: true,
+        items: items.iter().map(|item| to_proto::completion_item(item, &snapshot, cursor, encoding)).collect(),
+        item_defaults: None,
+        apply_kind: None,
+    })))
+}

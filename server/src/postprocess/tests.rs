@@ -1,0 +1,959 @@
+//! Golden tests: a fixture with `$0` at the cursor, what the model returned, and what the user
+//! is shown.
+
+use expect_test::{expect, Expect};
+use ropey::Rope;
+
+use super::*;
+use crate::text::syntax;
+
+use Language::{Go, JavaScript, PlainText, Python, Rust, Tsx, TypeScript};
+
+/// The cursor calls for a block where the context gatherer says so: nothing after it on the
+/// line, and either nothing before it or a block opener (`{`, `:`) right before it.
+fn wants_block(before: &str, after: &str) -> bool {
+    let line_prefix = before.rsplit('\n').next().unwrap_or("");
+    let line_suffix = after.split('\n').next().unwrap_or("");
+    line_suffix.trim().is_empty()
+        && (line_prefix.trim().is_empty()
+            || line_prefix.trim_end().ends_with('{')
+            || line_prefix.trim_end().ends_with(':'))
+}
+
+fn document_parses(language: Language, text: &str) -> Option<bool> {
+    syntax::parse(language, &Rope::from_str(text), None).map(|t| !t.root_node().has_error())
+}
+
+/// The suggestion after a `$0` for the cursor (which also keeps expect-test from stripping the
+/// indentation of the lines that follow).
+fn render(result: Result<Suggestion, Rejection>) -> String {
+    match result {
+        Ok(s) if s.replace_after > 0 => {
+            format!("$0{}\n[replaces {} after the cursor]", s.text, s.replace_after)
+        }
+        Ok(s) => format!("$0{}", s.text),
+        Err(rejection) => format!("rejected: {rejection:?} ({rejection})"),
+    }
+}
+
+fn run(language: Language, fixture: &str, raw: &str, multiline: Option<bool>) -> String {
+    let (before, after) = fixture.split_once("$0").expect("fixture has a $0 cursor");
+    let document = format!("{before}{after}");
+    let site = CompletionSite {
+        language,
+        before,
+        after,
+        multiline: multiline.unwrap_or_else(|| wants_block(before, after)),
+        original_parses: document_parses(language, &document),
+        document: Some(&document),
+    };
+    render(postprocess(raw, &site))
+}
+
+fn check(language: Language, fixture: &str, raw: &str, expect: Expect) {
+    expect.assert_eq(&run(language, fixture, raw, None));
+}
+
+/// For the cases where the cursor's position alone does not say what the user wants.
+fn check_lines(language: Language, multiline: bool, fixture: &str, raw: &str, expect: Expect) {
+    expect.assert_eq(&run(language, fixture, raw, Some(multiline)));
+}
+
+// Rule 1: fences and chatter.
+
+#[test]
+fn fences_are_stripped() {
+    check(
+        Rust,
+        "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n",
+        "```rust\na + b\n```",
+        expect!["$0a + b"],
+    );
+    check(
+        Python,
+        "def add(a, b):\n    $0\n",
+        "```python\n    return a + b\n```\nThis returns the sum.",
+        expect!["$0return a + b"],
+    );
+    // A fence the model opened right after the partial line.
+    check(
+        TypeScript,
+        "const total = $0\n",
+        "```ts\nconst total = items.length;\n```",
+        expect!["$0items.length;"],
+    );
+}
+
+#[test]
+fn chatter_goes_only_when_fenced_code_follows() {
+    check(
+        Go,
+        "package main\n\nfunc double(x int) int {\n\t$0\n}\n",
+        "Here is the completion:\n\n```go\n\treturn x * 2\n```\nIt doubles x.",
+        expect!["$0return x * 2"],
+    );
+    check(
+        JavaScript,
+        "function greet(name) {\n  $0\n}\n",
+        "Sure! Here's the body:\n```javascript\n  return `Hello, ${name}`;\n```",
+        expect!["$0return `Hello, ${name}`;"],
+    );
+    // Prose that is the suggestion itself (a comment being written) stays.
+    check(
+        Rust,
+        "fn main() {\n    // $0\n}\n",
+        "Print the greeting once.",
+        expect!["$0Print the greeting once."],
+    );
+}
+
+#[test]
+fn a_closing_fence_ends_the_suggestion() {
+    check(
+        Rust,
+        "fn main() {\n    let x = $0\n}\n",
+        "compute();\n```\n\nThis calls compute.",
+        expect!["$0compute();"],
+    );
+}
+
+#[test]
+fn fences_in_a_markdown_document_are_content() {
+    check_lines(
+        PlainText,
+        true,
+        "# Build\n\n```sh\nmake\n```\n\n$0\n",
+        "```sh\ncargo build\n```",
+        expect![[r#"
+            $0```sh
+            cargo build
+            ```"#]],
+    );
+}
+
+// Rule 2: echo of the prefix.
+
+#[test]
+fn an_echo_of_the_current_line_is_stripped() {
+    check(
+        Rust,
+        "fn main() {\n    let total = $0\n}\n",
+        "let total = prices.iter().sum::<u32>();",
+        expect!["$0prices.iter().sum::<u32>();"],
+    );
+    check(
+        Python,
+        "def f(xs):\n    result = $0\n",
+        "    result = [x * 2 for x in xs]",
+        expect!["$0[x * 2 for x in xs]"],
+    );
+    // Too short to tell an echo from new code: `a` then `a + 1`.
+    check(
+        Rust,
+        "fn f(a: u8) -> u8 {\n    a$0\n}\n",
+        "a + 1",
+        expect!["$0a + 1"],
+    );
+}
+
+#[test]
+fn an_echo_of_the_lines_above_is_stripped() {
+    check(
+        Rust,
+        "fn area(w: f64, h: f64) -> f64 {\n    let a = w * h;\n    $0\n}\n",
+        "```rust\nfn area(w: f64, h: f64) -> f64 {\n    let a = w * h;\n    a.abs()\n}\n```",
+        expect!["$0a.abs()"],
+    );
+    check(
+        Python,
+        "class Stack:\n    def push(self, x):\n        self.items.append(x)\n\n    def pop(self):\n        $0\n",
+        "    def pop(self):\n        return self.items.pop()",
+        expect!["$0return self.items.pop()"],
+    );
+}
+
+#[test]
+fn output_that_only_echoes_is_rejected() {
+    check(
+        Rust,
+        "fn main() {\n    let total = $0\n}\n",
+        "let total = ",
+        expect![[r#"rejected: EchoOnly (the model only repeated the text before the cursor)"#]],
+    );
+    check(
+        Go,
+        "package main\n\nfunc main() {\n\tfmt.Println(\"hi\")\n\t$0\n}\n",
+        "```go\nfunc main() {\n\tfmt.Println(\"hi\")\n```",
+        expect![[r#"rejected: EchoOnly (the model only repeated the text before the cursor)"#]],
+    );
+}
+
+// Rule 3: the text after the cursor.
+
+#[test]
+fn lines_that_follow_the_cursor_are_cut() {
+    check(
+        Rust,
+        "fn main() {\n    let v = vec![1, 2];\n    $0\n    println!(\"{v:?}\");\n}\n",
+        "v.push(3);\n    println!(\"{v:?}\");\n}",
+        expect!["$0v.push(3);"],
+    );
+    check(
+        TypeScript,
+        "class A {\n  run() {\n    $0\n  }\n}\n",
+        "this.start();\n    this.stop();\n  }\n}",
+        expect![[r#"
+            $0this.start();
+                this.stop();"#]],
+    );
+    // Everything it offers is already there.
+    check(
+        Python,
+        "def f():\n    $0\n    return 1\n",
+        "return 1",
+        expect![[r#"rejected: DuplicatesSuffix (the model only repeated the text after the cursor)"#]],
+    );
+}
+
+#[test]
+fn a_closer_at_another_indentation_is_not_a_duplicate() {
+    // The `}` below the cursor closes `fn f`; the model's `}` closes the `if` it opened.
+    check(
+        Rust,
+        "fn f(x: bool) {\n    if x {$0\n}\n",
+        "\n        go();\n    }",
+        expect![[r#"
+            $0
+                    go();
+                }"#]],
+    );
+}
+
+#[test]
+fn auto_closed_characters_are_replaced() {
+    check(
+        Rust,
+        "fn main() {\n    let s = max($0);\n}\n",
+        "a, b)",
+        expect![[r#"
+            $0a, b)
+            [replaces 1 after the cursor]"#]],
+    );
+    check(
+        Python,
+        "def f():\n    names = [$0]\n",
+        "n.upper() for n in users]",
+        expect![[r#"
+            $0n.upper() for n in users]
+            [replaces 1 after the cursor]"#]],
+    );
+    // The whole rest of the line, re-typed.
+    check(
+        JavaScript,
+        "const x = f($0);\n",
+        "a, b);",
+        expect![[r#"
+            $0a, b);
+            [replaces 2 after the cursor]"#]],
+    );
+    // A quote the editor closed, inside a string.
+    check(
+        Go,
+        "package main\n\nvar s = \"$0\"\n",
+        "hello\"",
+        expect![[r#"
+            $0hello"
+            [replaces 1 after the cursor]"#]],
+    );
+}
+
+#[test]
+fn a_closer_of_the_suggestions_own_call_replaces_nothing() {
+    // `bar(x)` closes its own `(`; the `)` after the cursor still closes `foo(`.
+    check(
+        Rust,
+        "fn main() {\n    foo($0);\n}\n",
+        "bar(x)",
+        expect!["$0bar(x)"],
+    );
+}
+
+#[test]
+fn retyping_only_the_suffix_is_rejected() {
+    check(
+        Rust,
+        "fn main() {\n    foo($0);\n}\n",
+        ");",
+        expect![[r#"rejected: DuplicatesSuffix (the model only repeated the text after the cursor)"#]],
+    );
+}
+
+// Rule 4: where a suggestion ends.
+
+#[test]
+fn single_line_suggestions_end_at_the_line_end() {
+    check(
+        Rust,
+        "fn main() {\n    let n = $0\n}\n",
+        "items.len();\n    println!(\"{n}\");\n}",
+        expect!["$0items.len();"],
+    );
+    // A leading line break offers the next line...
+    check(
+        Rust,
+        "fn main() {\n    let n = 1;$0\n}\n",
+        "\n    let m = n + 1;\n    let o = 3;",
+        expect![[r#"
+            $0
+                let m = n + 1;"#]],
+    );
+    // ...but not in the middle of a line.
+    check(
+        Rust,
+        "fn main() {\n    let n = foo($0);\n}\n",
+        "\n    x",
+        expect![[r#"rejected: Empty (the model returned nothing to insert)"#]],
+    );
+}
+
+#[test]
+fn multi_line_suggestions_end_with_the_block_the_cursor_is_in() {
+    check(
+        Rust,
+        "fn main() {\n    $0\n}\n",
+        "let a = 1;\n    let b = a + 1;\n    println!(\"{b}\");\n}\n\nfn other() {}",
+        expect![[r#"
+            $0let a = 1;
+                let b = a + 1;
+                println!("{b}");"#]],
+    );
+    check(
+        Go,
+        "package main\n\nfunc main() {\n\tif ok {\n\t\t$0\n\t}\n}\n",
+        "run()\n\t} else {\n\t\tstop()\n\t}",
+        expect![[r#"
+            $0run()
+            	} else {
+            		stop()"#]],
+    );
+}
+
+#[test]
+fn multi_line_suggestions_end_with_the_block_they_open() {
+    check(
+        JavaScript,
+        "function main() {\n  $0\n}\n",
+        "for (const x of xs) {\n    use(x);\n  }\n  done();\n}",
+        expect![[r#"
+            $0for (const x of xs) {
+                use(x);
+              }"#]],
+    );
+    check_lines(
+        Rust,
+        true,
+        "fn main() {\n    let v = vec![$0\n}\n",
+        "\n        1,\n        2,\n    ];\n    let w = 3;",
+        expect![[r#"
+            $0
+                    1,
+                    2,
+                ];"#]],
+    );
+    check(
+        TypeScript,
+        "interface A {\n  x: number;\n}\n\nfunction f(a: A) {\n  if (a.x > 0) {$0\n}\n",
+        "\n    return a.x;\n  } else {\n    return 0;\n  }\n  foo();",
+        expect![[r#"
+            $0
+                return a.x;
+              } else {
+                return 0;
+              }"#]],
+    );
+}
+
+#[test]
+fn python_blocks_end_where_the_code_dedents() {
+    check(
+        Python,
+        "def mean(xs):$0\n",
+        "\n    total = sum(xs)\n\n    return total / len(xs)\n\n\nprint(mean([1, 2]))",
+        expect![[r#"
+            $0
+                total = sum(xs)
+
+                return total / len(xs)"#]],
+    );
+    // A block the suggestion opens ends with it, clauses included.
+    check(
+        Python,
+        "def sign(x):\n    $0\n",
+        "if x > 0:\n        return 1\n    elif x < 0:\n        return -1\n    return 0\nprint(sign(2))",
+        expect![[r#"
+            $0if x > 0:
+                    return 1
+                elif x < 0:
+                    return -1"#]],
+    );
+    check(
+        Python,
+        "def main():\n    for x in xs:\n        $0\n    print('done')\n",
+        "handle(x)\n        log(x)\n    print('done')\n",
+        expect![[r#"
+            $0handle(x)
+                    log(x)"#]],
+    );
+    // A header split over lines by its brackets.
+    check(
+        Python,
+        "$0\n",
+        "def f(\n    a,\n    b,\n):\n    return a + b\n\nf(1, 2)",
+        expect![[r#"
+            $0def f(
+                a,
+                b,
+            ):
+                return a + b"#]],
+    );
+}
+
+#[test]
+fn top_level_items_end_at_a_blank_line() {
+    check(
+        Rust,
+        "$0\n\nfn main() {}\n",
+        "use std::io;\nuse std::fs;\n\nfn helper() {}",
+        expect![[r#"
+            $0use std::io;
+            use std::fs;"#]],
+    );
+    check(
+        Python,
+        "$0\n",
+        "import os\nimport sys\n\n\ndef main():\n    pass",
+        expect![[r#"
+            $0import os
+            import sys"#]],
+    );
+    check(
+        Python,
+        "$0\n",
+        "@cache\ndef f():\n    return 1\ndef g():\n    return 2",
+        expect![[r#"
+            $0@cache
+            def f():
+                return 1"#]],
+    );
+}
+
+#[test]
+fn brackets_in_strings_and_comments_do_not_end_a_block() {
+    check(
+        Rust,
+        "fn main() {\n    $0\n}\n",
+        "let s = \"}\"; // }\n    let c = '}';\n    print(s, c);\n}",
+        expect![[r#"
+            $0let s = "}"; // }
+                let c = '}';
+                print(s, c);"#]],
+    );
+}
+
+#[test]
+fn plain_text_paragraphs_end_at_a_blank_line() {
+    check(
+        PlainText,
+        "Notes\n\n$0\n",
+        "First point.\nSecond point.\n\nAnother paragraph.",
+        expect![[r#"
+            $0First point.
+            Second point."#]],
+    );
+}
+
+// Rule 5: brackets.
+
+#[test]
+fn closers_the_document_already_has_are_not_added() {
+    // The `}` below closes `main`, and so would the model's (the document is mid-edit).
+    check(
+        Rust,
+        "fn main() {\n    let x = \n    $0\n    done();\n}\n",
+        "run();\n}",
+        expect![[r#"$0run();"#]],
+    );
+    // The model's `}` is indented differently, but the document parsed, so it cannot be
+    // another block's: the parse check cuts it.
+    check(
+        Rust,
+        "fn main() {\n    $0\n}\n",
+        "run();\n  }",
+        expect!["$0run();"],
+    );
+    // One auto-closed `)` replaced, the second `)` would over-close.
+    check(
+        Rust,
+        "fn main() {\n    let s = max($0);\n}\n",
+        "a, b))",
+        expect![[r#"
+            $0a, b)
+            [replaces 1 after the cursor]"#]],
+    );
+    check(
+        TypeScript,
+        "const v = [f(g($0))];\n",
+        "x)))",
+        expect![[r#"
+            $0x))
+            [replaces 2 after the cursor]"#]],
+    );
+}
+
+#[test]
+fn closers_the_document_lacks_are_kept() {
+    // Nothing closes `main` yet (the document does not parse), so the model's `}` stays.
+    check(
+        Rust,
+        "fn main() {\n    $0",
+        "run();\n}",
+        expect![[r#"
+            $0run();
+            }"#]],
+    );
+}
+
+// Rule 6: empty and looping output.
+
+#[test]
+fn empty_output_is_rejected() {
+    for raw in ["", "   ", "\n\n", "```rust\n```", "```\n  \n```"] {
+        check(
+            Rust,
+            "fn main() {\n    $0\n}\n",
+            raw,
+            expect![[r#"rejected: Empty (the model returned nothing to insert)"#]],
+        );
+    }
+}
+
+#[test]
+fn looping_output_is_rejected() {
+    check(
+        Rust,
+        "fn main() {\n    $0\n}\n",
+        "x += 1;\n    x += 1;\n    x += 1;\n    x += 1;",
+        expect![[r#"rejected: Repetitive (the model's output repeats itself)"#]],
+    );
+    check(
+        Python,
+        "x = $0\n",
+        &"foo(".repeat(20),
+        expect![[r#"rejected: Repetitive (the model's output repeats itself)"#]],
+    );
+    // A literal with repeated elements is not a loop.
+    check(
+        Rust,
+        "const Z: [u8; 16] = $0\n",
+        "[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];",
+        expect!["$0[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];"],
+    );
+}
+
+// Rule 7: whitespace and line endings.
+
+#[test]
+fn trailing_whitespace_goes() {
+    check(
+        Rust,
+        "fn main() {\n    $0\n}\n",
+        "let a = 1;   \n    let b = 2;\t\n\n",
+        expect![[r#"
+            $0let a = 1;
+                let b = 2;"#]],
+    );
+    // Before code on the same line, a trailing space is part of the suggestion.
+    check(
+        Rust,
+        "fn main() {\n    let x = $0b;\n}\n",
+        "a + ",
+        expect!["$0a + "],
+    );
+}
+
+#[test]
+fn crlf_documents_get_crlf() {
+    let fixture = "fn main() {\r\n    $0\r\n}\r\n";
+    let out = run(Rust, fixture, "let a = 1;\n    let b = 2;\n}", None);
+    assert_eq!(out, "$0let a = 1;\r\n    let b = 2;");
+    let out = run(Rust, fixture, "let a = 1;\r\n    let b = 2;\r\n}\r\n", None);
+    assert_eq!(out, "$0let a = 1;\r\n    let b = 2;");
+}
+
+// Rule 8: the parse check.
+
+#[test]
+fn suggestions_that_break_a_parsing_document_are_rejected() {
+    check(
+        Rust,
+        "fn main() {\n    foo($0);\n}\n",
+        "if ready {",
+        expect![[r#"rejected: BreaksParse (the suggestion would break a document that parses)"#]],
+    );
+    check(
+        Go,
+        "package main\n\nfunc main() {\n\tx := f($0)\n}\n",
+        "x y z",
+        expect![[r#"rejected: BreaksParse (the suggestion would break a document that parses)"#]],
+    );
+}
+
+#[test]
+fn a_broken_multi_line_suggestion_is_cut_back_to_where_it_parses() {
+    check(
+        Rust,
+        "fn main() {\n    $0\n}\n",
+        "let a = 1;\n    let b = a + 1;\n    match b {",
+        expect![[r#"
+            $0let a = 1;
+                let b = a + 1;"#]],
+    );
+    check(
+        Python,
+        "def f(xs):\n    $0\n    return xs\n",
+        "total = 0\n    print(total",
+        expect!["$0total = 0"],
+    );
+}
+
+#[test]
+fn the_parse_check_applies_only_where_the_document_parsed() {
+    // Mid-typing: the document is already broken, so an incomplete line is fine.
+    check(
+        Rust,
+        "fn main() {\n    let x = $0\n}\n",
+        "if ready {",
+        expect!["$0if ready {"],
+    );
+    // Plain text has no grammar.
+    check(PlainText, "a $0 c", "b (", expect!["$0b ("]);
+}
+
+#[test]
+fn every_language_parses_a_good_suggestion() {
+    let cases = [
+        (Rust, "fn main() {\n    let v: Vec<u8> = $0;\n}\n", "Vec::new()"),
+        (Python, "def f():\n    return $0\n", "[1, 2]"),
+        (TypeScript, "function f(): number {\n  return $0;\n}\n", "1 + 2"),
+        (Tsx, "const A = () => <div>{$0}</div>;\n", "props.name"),
+        (JavaScript, "const a = $0;\n", "{ b: 1 }"),
+        (Go, "package main\n\nfunc f() int {\n\treturn $0\n}\n", "1 + 2"),
+    ];
+    for (language, fixture, raw) in cases {
+        assert_eq!(run(language, fixture, raw, None), format!("$0{raw}"), "{language:?}");
+    }
+}
+
+// The streaming stop.
+
+/// Feeds `raw` in chunks of `chunk` bytes and reports what was kept and how much was read.
+fn stream(language: Language, fixture: &str, raw: &str, chunk: usize) -> (String, usize) {
+    let (before, after) = fixture.split_once("$0").expect("fixture has a $0 cursor");
+    let document = format!("{before}{after}");
+    let site = CompletionSite {
+        language,
+        before,
+        after,
+        multiline: wants_block(before, after),
+        original_parses: document_parses(language, &document),
+        document: Some(&document),
+    };
+    let mut detector = StopDetector::new(&site);
+    let mut end = 0;
+    while end < raw.len() {
+        end = (end + chunk).min(raw.len());
+        while !raw.is_char_boundary(end) {
+            end += 1;
+        }
+        if let Some(keep) = detector.feed(&raw[..end]) {
+            assert!(keep <= end && raw.is_char_boundary(keep));
+            let kept = &raw[..keep];
+            // Stopping early never changes what the user is shown.
+            assert_eq!(
+                render(postprocess(kept, &site)),
+                render(postprocess(raw, &site)),
+                "kept {kept:?}"
+            );
+            return (kept.to_owned(), end);
+        }
+    }
+    (raw.to_owned(), raw.len())
+}
+
+fn check_stop(language: Language, fixture: &str, raw: &str, expect: Expect) {
+    let mut outcomes = Vec::new();
+    for chunk in [1, 3, 16] {
+        outcomes.push(stream(language, fixture, raw, chunk));
+    }
+    let (kept, read) = &outcomes[0];
+    for other in &outcomes[1..] {
+        assert_eq!(&other.0, kept, "the stop depends on how the stream was chunked");
+    }
+    let actual = if *read < raw.len() {
+        format!("$0{kept}\n[stopped after {read} of {} bytes]", raw.len())
+    } else {
+        format!("$0{kept}\n[read to the end]")
+    };
+    expect.assert_eq(&actual);
+}
+
+#[test]
+fn single_line_streams_stop_at_the_first_line_end() {
+    check_stop(
+        Rust,
+        "fn main() {\n    let n = $0\n}\n",
+        "items.len();\n    println!(\"{n}\");\n}\n",
+        expect![[r#"
+            $0items.len();
+            [stopped after 13 of 36 bytes]"#]],
+    );
+    check_stop(
+        Rust,
+        "fn main() {\n    let n = 1;$0\n}\n",
+        "\n    let m = n + 1;\n    let o = 3;\n",
+        expect![[r#"
+            $0
+                let m = n + 1;
+            [stopped after 20 of 35 bytes]"#]],
+    );
+    // Through a fence and an echo of the line.
+    check_stop(
+        Rust,
+        "fn main() {\n    let total = $0\n}\n",
+        "```rust\n    let total = a + b;\n    more();\n```",
+        expect![[r#"
+            $0```rust
+                let total = a + b;
+            [stopped after 31 of 46 bytes]"#]],
+    );
+}
+
+#[test]
+fn multi_line_streams_stop_at_the_block_end() {
+    check_stop(
+        Rust,
+        "fn main() {\n    $0\n}\n",
+        "let a = 1;\n    run(a);\n}\n\nfn other() {\n    nothing();\n}\n",
+        expect![[r#"
+            $0let a = 1;
+                run(a);
+            }
+            [stopped after 25 of 56 bytes]"#]],
+    );
+    check_stop(
+        JavaScript,
+        "function main() {\n  $0\n}\n",
+        "for (const x of xs) {\n    use(x);\n  }\n  done();\n}\n",
+        expect![[r#"
+            $0for (const x of xs) {
+                use(x);
+              }
+            [stopped after 38 of 50 bytes]"#]],
+    );
+    check_stop(
+        Python,
+        "def mean(xs):$0\n",
+        "\n    total = sum(xs)\n    return total / len(xs)\n\nprint(mean([1]))\n",
+        expect![[r#"
+            $0
+                total = sum(xs)
+                return total / len(xs)
+
+
+            [stopped after 50 of 66 bytes]"#]],
+    );
+    check_stop(
+        Rust,
+        "$0\n",
+        "use std::io;\nuse std::fs;\n\nfn helper() {}\n",
+        expect![[r#"
+            $0use std::io;
+            use std::fs;
+
+            [stopped after 27 of 42 bytes]"#]],
+    );
+}
+
+#[test]
+fn streams_stop_at_a_closing_fence_and_on_loops() {
+    check_stop(
+        Go,
+        "package main\n\nfunc main() {\n\t$0\n}\n",
+        "```go\n\trun()\n```\nThis runs it.\n",
+        expect![[r#"
+            $0```go
+            	run()
+
+            [stopped after 17 of 31 bytes]"#]],
+    );
+    check_stop(
+        Rust,
+        "fn main() {\n    $0\n}\n",
+        "x += 1;\n    x += 1;\n    x += 1;\n    x += 1;\n    x += 1;\n",
+        expect![[r#"
+            $0x += 1;
+                x += 1;
+                x += 1;
+                x += 1;
+            [stopped after 44 of 56 bytes]"#]],
+    );
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PIECES: &[&str] = &[
+        "a", "x1", " ", "    ", "\t", "\n", "\r\n", "(", ")", "[", "]", "{", "}", "\"", "'", "`",
+        "#", "//", "/*", "*/", ":", ";", ",", "```", "```rust\n", "r#\"", "é", "😀", "def ", "if ",
+        "fn ", "Here is the code:\n",
+    ];
+
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(PIECES), 0..40).prop_map(|p| p.concat())
+    }
+
+    fn language() -> impl Strategy<Value = Language> {
+        prop::sample::select(vec![Rust, Python, TypeScript, Tsx, JavaScript, Go, PlainText])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn never_panics_and_stays_in_bounds(
+            language in language(),
+            before in text(),
+            after in text(),
+            raw in text(),
+            multiline in any::<bool>(),
+            chunk in 1usize..8,
+        ) {
+            let document = format!("{before}{after}");
+            let site = CompletionSite {
+                language,
+                before: &before,
+                after: &after,
+                multiline,
+                original_parses: document_parses(language, &document),
+                document: Some(&document),
+            };
+            if let Ok(s) = postprocess(&raw, &site) {
+                prop_assert!(!s.text.trim().is_empty());
+                let line_suffix = after.split('\n').next().unwrap_or("");
+                prop_assert!(s.replace_after <= line_suffix.chars().count());
+            }
+            let mut detector = StopDetector::new(&site);
+            let mut end = 0;
+            while end < raw.len() {
+                end = (end + chunk).min(raw.len());
+                while !raw.is_char_boundary(end) {
+                    end += 1;
+                }
+                if let Some(keep) = detector.feed(&raw[..end]) {
+                    prop_assert!(keep <= end && raw.is_char_boundary(keep));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+
+#[test]
+#[ignore]
+fn tmp_timing() {
+    use std::time::Instant;
+    let mut doc = String::new();
+    for i in 0..5000 / 5 {
+        doc.push_str(&format!("fn f{i}(a: u32, b: &str) -> u32 {{\n    let x = a + {i};\n    println!(\"{{b}} {{x}}\");\n    x * 2\n}}\n"));
+    }
+    let cursor = doc.find("fn f500(").unwrap() + "fn f500(a: u32, b: &str) -> u32 {\n    let x = ".len();
+    let (before, after) = doc.split_at(cursor);
+    let before_win = &before[before.len() - 6000..];
+    let after_win = &after[..2000];
+    for (name, document, b, a) in [("whole+doc", Some(doc.as_str()), before, after), ("windows, no doc", None, before_win, after_win), ("windows+doc", Some(doc.as_str()), before_win, after_win)] {
+        let site = CompletionSite { language: Rust, before: b, after: a, multiline: false, original_parses: Some(true), document };
+        let raw = "a.wrapping_add(42);\n    more();\n";
+        let n = 200;
+        let t = Instant::now();
+        for _ in 0..n { let _ = postprocess(raw, &site); }
+        eprintln!("{name}: postprocess {:?}/call -> {:?}", t.elapsed() / n, postprocess(raw, &site));
+        let t = Instant::now();
+        for _ in 0..n {
+            let mut d = StopDetector::new(&site);
+            for end in 1..=raw.len() { if d.feed(&raw[..end]).is_some() { break; } }
+        }
+        eprintln!("{name}: stream of {} feeds {:?}", raw.len(), t.elapsed() / n);
+    }
+    let site = CompletionSite { language: Rust, before: before_win, after: after_win, multiline: true, original_parses: Some(true), document: Some(&doc) };
+    let tree = syntax::parse(Rust, &Rope::from_str(&doc), None).unwrap();
+    let raw = "a.wrapping_add(42);\n";
+    let t = Instant::now();
+    for _ in 0..200 { let _ = postprocess_with_tree(raw, &site, Some(&tree)); }
+    eprintln!("with tree: {:?}/call", t.elapsed() / 200);
+    let bad = "let y = 1;\n    let z = 2;\n    match y {\n";
+    let t = Instant::now();
+    for _ in 0..50 { let _ = postprocess(bad, &site); }
+    eprintln!("cut back: {:?}/call -> {:?}", t.elapsed() / 50, postprocess(bad, &site));
+    let t = Instant::now();
+    for _ in 0..50 { let _ = postprocess_with_tree(bad, &site, Some(&tree)); }
+    eprintln!("cut back with tree: {:?}/call -> {:?}", t.elapsed() / 50, postprocess_with_tree(bad, &site, Some(&tree)));
+    let t = Instant::now();
+    for _ in 0..50 { let _ = Rope::from_str(&doc); }
+    eprintln!("rope build: {:?}", t.elapsed() / 50);
+}
+
+#[test]
+#[ignore]
+fn tmp_timing2() {
+    use std::time::Instant;
+    let path = std::env::var("PP_FILE").unwrap();
+    let doc = std::fs::read_to_string(path).unwrap();
+    let mid = doc.len() / 2;
+    let line_start = mid + doc[mid..].find("\n        let ").unwrap() + 1;
+    let cursor = line_start + 8;
+    let (before, after) = doc.split_at(cursor);
+    eprintln!("line: {:?}", &doc[line_start..cursor + 20]);
+    let tree = syntax::parse(Rust, &Rope::from_str(&doc), None).unwrap();
+    eprintln!("orig error: {}", tree.root_node().has_error());
+    let before_win = &before[before.len() - 6000..];
+    let after_win = &after[..2000];
+    let mut node = tree.root_node().descendant_for_byte_range(cursor, cursor).unwrap();
+    while node.kind() != "function_item" { node = node.parent().unwrap(); }
+    let snippet = &doc[node.start_byte()..node.end_byte()];
+    eprintln!("fn: {} bytes {} lines", snippet.len(), snippet.lines().count());
+    let t = Instant::now();
+    for _ in 0..100 { std::hint::black_box(syntax::parse(Rust, &Rope::from_str(snippet), None).unwrap().root_node().has_error()); }
+    eprintln!("snippet parse {:?}", t.elapsed() / 100);
+    let t = Instant::now();
+    for _ in 0..20 { std::hint::black_box(syntax::parse(Rust, &Rope::from_str(&doc), None).unwrap().root_node().has_error()); }
+    eprintln!("full parse {:?} ({} bytes)", t.elapsed() / 20, doc.len());
+    for (name, b, a) in [("whole", before, after), ("windows", before_win, after_win)] {
+        let site = CompletionSite { language: Rust, before: b, after: a, multiline: false, original_parses: Some(true), document: Some(&doc) };
+        let raw = "foo(bar, 1); ";
+        let t = Instant::now();
+        for _ in 0..100 { std::hint::black_box(postprocess_with_tree(raw, &site, Some(&tree))); }
+        eprintln!("{name}: with tree {:?} -> {:?}", t.elapsed() / 100, postprocess_with_tree(raw, &site, Some(&tree)));
+        let t = Instant::now();
+        for _ in 0..100 { std::hint::black_box(postprocess_with_tree(raw, &CompletionSite { document: None, ..site }, Some(&tree))); }
+        eprintln!("{name}: no parse check {:?}", t.elapsed() / 100);
+        let t = Instant::now();
+        for _ in 0..100 { std::hint::black_box(super::site::Ctx::new(&site)); }
+        eprintln!("{name}: ctx {:?}", t.elapsed() / 100);
+        let t = Instant::now();
+        for _ in 0..100 { std::hint::black_box(super::parse::locate_cursor(&doc, b, a)); }
+        eprintln!("{name}: locate {:?}", t.elapsed() / 100);
+    }
+}

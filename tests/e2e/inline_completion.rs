@@ -1,0 +1,296 @@
+//! Inline completions end to end: the real binary over stdio against the stand-in.
+
+use std::path::Path;
+use std::time::Duration;
+
+use kimi_test_support::{file_uri, Fixture, LspClient, Reply, Standin};
+use serde_json::{json, Value};
+
+const KEY: &str = "sk-completion-test";
+
+struct Setup {
+    standin: Standin,
+    client: LspClient,
+    dir: tempfile::TempDir,
+}
+
+async fn setup(files: &[(&str, &str)]) -> Setup {
+    let standin = Standin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let base = standin.base_url();
+    let mut client = LspClient::spawn(
+        Path::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")),
+        &[],
+        &[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)],
+        None,
+    );
+    client
+        .initialize(json!({"general": {"positionEncodings": ["utf-16"]}}), Value::Null, Some(dir.path()))
+        .await;
+    // Cross-file context comes from the workspace index, built in the background.
+    for _ in 0..200 {
+        let status = client.request("kimi/status", json!({})).await.unwrap();
+        if status["indexing"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Setup { standin, client, dir }
+}
+
+impl Setup {
+    fn uri(&self, name: &str) -> String {
+        file_uri(&self.dir.path().join(name))
+    }
+
+    /// Opens `name` with the fixture's text; returns the cursor position.
+    fn open(&mut self, name: &str, language: &str, fixture: &str) -> Value {
+        let f = Fixture::parse(fixture);
+        let uri = self.uri(name);
+        self.client.did_open(&uri, language, 1, &f.text);
+        f.position()
+    }
+
+    async fn inline(&mut self, name: &str, position: Value) -> Value {
+        let uri = self.uri(name);
+        self.client
+            .request(
+                "textDocument/inlineCompletion",
+                json!({"textDocument": {"uri": uri}, "position": position, "context": {"triggerKind": 1}}),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("inlineCompletion failed: {e}"))
+    }
+}
+
+fn items(result: &Value) -> Vec<Value> {
+    result["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn last_message(body: &Value) -> Value {
+    body["messages"].as_array().unwrap().last().unwrap().clone()
+}
+
+#[tokio::test]
+async fn ghost_text_comes_back_with_a_range_and_an_accept_command() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("a + b\n}"));
+    let pos = s.open("add.rs", "rust", "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n");
+    let result = s.inline("add.rs", pos.clone()).await;
+    let items = items(&result);
+    assert_eq!(items.len(), 1, "{result}");
+    assert_eq!(items[0]["insertText"], "a + b");
+    assert_eq!(items[0]["range"]["start"], pos);
+    assert_eq!(items[0]["command"]["command"], "kimi.acceptCompletion");
+
+    let body = &s.standin.chat_requests()[0];
+    assert_eq!(body["model"], "kimi-k2-turbo-preview");
+    assert_eq!(body["stream"], true);
+    let last = last_message(body);
+    assert_eq!(last["role"], "assistant");
+    assert_eq!(last["partial"], true, "partial mode pre-fills the line: {last}");
+
+    // Accepting is a command the server knows.
+    let id = items[0]["command"]["arguments"][0].clone();
+    s.client
+        .request("workspace/executeCommand", json!({"command": "kimi.acceptCompletion", "arguments": [id]}))
+        .await
+        .unwrap();
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn the_completion_list_carries_the_suggestion_for_editors_without_ghost_text() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("ult = compute(x)"));
+    let pos = s.open("m.py", "python", "def f(x):\n    res$0\n");
+    let uri = s.uri("m.py");
+    let result = s
+        .client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": pos, "context": {"triggerKind": 1}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result["isIncomplete"], true);
+    let item = &result["items"][0];
+    assert_eq!(item["label"], "result = compute(x)");
+    assert_eq!(item["textEdit"]["newText"], "result = compute(x)");
+    // The edit starts at the word being typed, so the editor's filter ("res") matches.
+    assert_eq!(item["textEdit"]["range"]["start"], json!({"line": 1, "character": 4}));
+    assert!(item["filterText"].as_str().unwrap().starts_with("res"));
+    assert!(item["documentation"]["value"].as_str().unwrap().contains("result = compute(x)"));
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn signatures_from_other_files_reach_the_prompt() {
+    let mut s = setup(&[(
+        "src/billing.rs",
+        "pub struct Invoice { pub total: u64 }\n\npub fn compute_total(items: &[LineItem], discount: Discount) -> Invoice {\n    todo!()\n}\n",
+    )])
+    .await;
+    s.standin.push(Reply::text("compute_total(&items, Discount::None);"));
+    let pos = s.open("src/main.rs", "rust", "fn main() {\n    let invoice = compute_total(&items, Discount::None);\n    let again = $0\n}\n");
+    let _ = s.inline("src/main.rs", pos).await;
+    let prompt = s.standin.chat_requests()[0]["messages"].to_string();
+    assert!(
+        prompt.contains("pub fn compute_total(items: &[LineItem], discount: Discount) -> Invoice"),
+        "the signature from src/billing.rs is missing: {prompt}"
+    );
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn cancelling_closes_the_upstream_stream() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("slow_answer()").first_byte_delay(Duration::from_secs(5)));
+    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+    let uri = s.uri("a.rs");
+    let id = s.client.send_request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": uri}, "position": pos, "context": {"triggerKind": 1}}),
+    );
+    s.standin.wait_for_chat_requests(1, Duration::from_secs(5)).await;
+    s.client.cancel(id);
+    let err = s.client.response(id).await.expect_err("cancelled");
+    assert_eq!(err.code, -32800, "{err}");
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn a_newer_edit_aborts_the_model_call_and_the_old_request_still_gets_its_answer() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("never_shown()").first_byte_delay(Duration::from_secs(5)));
+    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+    let uri = s.uri("a.rs");
+    let id = s.client.send_request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": uri}, "position": pos, "context": {"triggerKind": 1}}),
+    );
+    s.standin.wait_for_chat_requests(1, Duration::from_secs(5)).await;
+    s.client.did_change(&uri, 2, json!({"range": {"start": pos, "end": pos}, "text": "x"}));
+    let result = s.client.response(id).await.unwrap();
+    assert!(items(&result).is_empty(), "a stale suggestion was returned: {result}");
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn a_typing_burst_costs_few_calls_and_every_request_is_answered() {
+    let mut s = setup(&[]).await;
+    s.standin.set_default(Reply::text("value").first_byte_delay(Duration::from_millis(100)));
+    let uri = s.uri("burst.rs");
+    s.client.did_open(&uri, "rust", 1, "fn main() {\n    let \n}\n");
+    let word = "abcdefghijklmnopqrst";
+    let mut ids = Vec::new();
+    for (i, ch) in word.chars().enumerate() {
+        let col = 8 + i as u32;
+        let at = json!({"line": 1, "character": col});
+        s.client.did_change(&uri, 2 + i as i32, json!({"range": {"start": at, "end": at}, "text": ch.to_string()}));
+        let after = json!({"line": 1, "character": col + 1});
+        ids.push(s.client.send_request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": uri}, "position": after, "context": {"triggerKind": 2}}),
+        ));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let mut answered_with_items = 0;
+    for id in ids {
+        let result = s.client.response(id).await.expect("every request is answered");
+        answered_with_items += usize::from(!items(&result).is_empty());
+    }
+    let calls = s.standin.chat_requests().len();
+    assert!(calls <= 3, "{calls} upstream calls for one burst");
+    assert!(answered_with_items >= 1, "the last request should get the suggestion");
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn typing_through_a_suggestion_is_answered_from_memory() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("println!(\"hello\");"));
+    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+    let first = s.inline("a.rs", pos).await;
+    assert_eq!(items(&first)[0]["insertText"], "println!(\"hello\");");
+    let uri = s.uri("a.rs");
+    s.client.did_change(&uri, 2, json!({"range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 4}}, "text": "print"}));
+    let second = s.inline("a.rs", json!({"line": 1, "character": 9})).await;
+    assert_eq!(items(&second)[0]["insertText"], "ln!(\"hello\");");
+    assert_eq!(s.standin.chat_requests().len(), 1, "type-through must not call the model");
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn text_the_document_already_has_after_the_cursor_is_not_suggested_again() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("a, b)"));
+    let pos = s.open("a.rs", "rust", "fn main() {\n    call($0)\n}\n");
+    let result = s.inline("a.rs", pos.clone()).await;
+    let item = &items(&result)[0];
+    // Either the closing paren is cut from the text, or the item replaces the one in the
+    // document; both leave exactly one `)`.
+    let text = item["insertText"].as_str().unwrap();
+    let replaced = item["range"]["end"]["character"].as_u64().unwrap() - pos["character"].as_u64().unwrap();
+    let line_after = format!("    call({text}{}", &")"[replaced as usize..]);
+    assert_eq!(line_after, "    call(a, b)", "{item}");
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn a_multi_line_suggestion_stops_at_the_end_of_its_block() {
+    let mut s = setup(&[]).await;
+    s.standin.push(
+        Reply::text("")
+            .chunks(&[
+                "if x > 0 {\n",
+                "        return x;\n",
+                "    }\n",
+                "    let unrelated = 1;\n",
+                "    let more = 2;\n",
+                "    let even_more = 3;\n",
+            ])
+            .chunk_delay(Duration::from_millis(30)),
+    );
+    let pos = s.open("a.rs", "rust", "fn f(x: i32) -> i32 {\n    $0\n    0\n}\n");
+    let result = s.inline("a.rs", pos).await;
+    let text = items(&result)[0]["insertText"].as_str().unwrap().to_string();
+    assert_eq!(text.trim_end(), "if x > 0 {\n        return x;\n    }", "{result}");
+    // It stopped reading once the block closed: the stand-in saw the stream dropped early.
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn unsaved_definitions_and_recent_edits_in_other_open_files_reach_the_prompt() {
+    let mut s = setup(&[]).await;
+    s.standin.set_default(Reply::text("frobnicate_widget(&w);"));
+    let other = s.uri("src/widgets.rs");
+    // Never saved to disk: only the editor has it.
+    s.client.did_open(&other, "rust", 1, "pub struct Gadget;\n\npub fn frobnicate_widget(w: &Widget) -> Gadget {\n    Gadget\n}\n");
+    s.client.did_change(
+        &other,
+        2,
+        json!({"range": {"start": {"line": 4, "character": 1}, "end": {"line": 4, "character": 1}}, "text": "\n\npub const WIDGET_LIMIT: usize = 42;"}),
+    );
+    let pos = s.open("src/main.rs", "rust", "fn main() {\n    let g = frobnicate_widget(&w);\n    let h = $0\n}\n");
+    let mut prompt = String::new();
+    for _ in 0..50 {
+        let _ = s.inline("src/main.rs", pos.clone()).await;
+        prompt = s.standin.chat_requests().last().unwrap()["messages"].to_string();
+        if prompt.contains("pub fn frobnicate_widget(w: &Widget) -> Gadget") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(prompt.contains("pub fn frobnicate_widget(w: &Widget) -> Gadget"), "definition missing: {prompt}");
+    assert!(prompt.contains("WIDGET_LIMIT: usize = 42"), "recent edit missing: {prompt}");
+    assert!(s.client.shutdown().await.success());
+}
