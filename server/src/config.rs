@@ -40,6 +40,22 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Record every request's tokens and cost in the usage ledger (SQLite in the data directory).
     pub usage_ledger: bool,
+    pub completion: CompletionSettings,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CompletionSettings {
+    /// Off: completion requests answer with no items and cost nothing.
+    pub enabled: bool,
+    /// Sampling temperature for models that accept one (those that fix theirs get none).
+    pub temperature: f32,
+}
+
+impl Default for CompletionSettings {
+    fn default() -> Self {
+        CompletionSettings { enabled: true, temperature: 0.2 }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -115,6 +131,7 @@ impl Default for Config {
             prices: HashMap::new(),
             timeouts: Timeouts::default(),
             usage_ledger: true,
+            completion: CompletionSettings::default(),
         }
     }
 }

@@ -294,3 +294,17 @@ async fn unsaved_definitions_and_recent_edits_in_other_open_files_reach_the_prom
     assert!(prompt.contains("WIDGET_LIMIT: usize = 42"), "recent edit missing: {prompt}");
     assert!(s.client.shutdown().await.success());
 }
+
+#[tokio::test]
+async fn completions_can_be_switched_off_live() {
+    let mut s = setup(&[]).await;
+    s.client.notify("workspace/didChangeConfiguration", json!({"settings": {"kimi": {"completion": {"enabled": false}}}}));
+    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+    let result = s.inline("a.rs", pos.clone()).await;
+    assert!(items(&result).is_empty());
+    assert!(s.standin.chat_requests().is_empty(), "switched off must cost nothing");
+    s.client.notify("workspace/didChangeConfiguration", json!({"settings": {"kimi": {"completion": {"enabled": true}}}}));
+    let result = s.inline("a.rs", pos).await;
+    assert_eq!(items(&result)[0]["insertText"], "ok");
+    assert!(s.client.shutdown().await.success());
+}

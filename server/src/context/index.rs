@@ -44,6 +44,7 @@ struct Def {
 }
 
 struct FileEntry {
+    path: PathBuf,
     /// Workspace-relative path with `/` separators, as prompts show it.
     display: Arc<str>,
     defs: Vec<Def>,
@@ -54,19 +55,34 @@ struct FileEntry {
 #[derive(Default)]
 struct Inner {
     roots: Vec<PathBuf>,
-    files: HashMap<Arc<Path>, FileEntry>,
-    /// Name → files that define it.
-    names: HashMap<Arc<str>, Vec<Arc<Path>>>,
+    /// Path → slot in `slots`. Names map to slot numbers rather than paths: hashing a path
+    /// (component by component) on every lookup cost more than the lookup itself.
+    ids: HashMap<PathBuf, u32>,
+    slots: Vec<Option<FileEntry>>,
+    free: Vec<u32>,
+    /// Name → slots of the files that define it.
+    names: HashMap<Arc<str>, Vec<u32>>,
     symbols: usize,
 }
 
 impl Inner {
+    fn get(&self, path: &Path) -> Option<&FileEntry> {
+        let id = *self.ids.get(path)?;
+        self.slots.get(id as usize)?.as_ref()
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &FileEntry> {
+        self.slots.iter().flatten()
+    }
+
     fn remove(&mut self, path: &Path) -> Option<FileEntry> {
-        let entry = self.files.remove(path)?;
+        let id = self.ids.remove(path)?;
+        let entry = self.slots.get_mut(id as usize)?.take()?;
+        self.free.push(id);
         self.symbols -= entry.defs.len();
         for def in &entry.defs {
             if let Some(files) = self.names.get_mut(&def.name) {
-                files.retain(|p| **p != *path);
+                files.retain(|&f| f != id);
                 if files.is_empty() {
                     self.names.remove(&def.name);
                 }
@@ -75,49 +91,60 @@ impl Inner {
         Some(entry)
     }
 
-    fn insert(&mut self, path: Arc<Path>, mut entry: FileEntry) {
-        self.remove(&path);
+    fn insert(&mut self, mut entry: FileEntry) {
+        self.remove(&entry.path);
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
         for def in &mut entry.defs {
             // Share one allocation per name between the map key and every definition.
             if let Some((key, _)) = self.names.get_key_value(&def.name) {
                 def.name = key.clone();
             }
             let files = self.names.entry(def.name.clone()).or_default();
-            if !files.contains(&path) {
-                files.push(path.clone());
+            if !files.contains(&id) {
+                files.push(id);
             }
         }
         self.symbols += entry.defs.len();
-        self.files.insert(path, entry);
+        self.ids.insert(entry.path.clone(), id);
+        self.slots[id as usize] = Some(entry);
     }
 
-    /// How prompts name `path`: relative to the root holding it (prefixed with the root's
-    /// folder name when there are several roots, so that two `src/lib.rs` stay apart), else
-    /// the path as given.
     fn display(&self, path: &Path) -> String {
-        let best = self
-            .roots
-            .iter()
-            .filter(|root| path.starts_with(root))
-            .max_by_key(|root| root.components().count());
-        let shown = match best {
-            Some(root) => {
-                let rel = path.strip_prefix(root).unwrap_or(path);
-                if self.roots.len() > 1 {
-                    let name = root.file_name().map(Path::new).unwrap_or(Path::new(""));
-                    name.join(rel)
-                } else {
-                    rel.to_path_buf()
-                }
+        display_path(&self.roots, path)
+    }
+}
+
+/// How prompts name `path`: relative to the root holding it (prefixed with the root's folder
+/// name when there are several roots, so that two `src/lib.rs` stay apart), else the path as
+/// given.
+fn display_path(roots: &[PathBuf], path: &Path) -> String {
+    let best = roots
+        .iter()
+        .filter(|root| path.starts_with(root))
+        .max_by_key(|root| root.components().count());
+    let shown = match best {
+        Some(root) => {
+            let rel = path.strip_prefix(root).unwrap_or(path);
+            if roots.len() > 1 {
+                let name = root.file_name().map(Path::new).unwrap_or(Path::new(""));
+                name.join(rel)
+            } else {
+                rel.to_path_buf()
             }
-            None => path.to_path_buf(),
-        };
-        let shown = shown.to_string_lossy().into_owned();
-        if std::path::MAIN_SEPARATOR == '\\' {
-            shown.replace('\\', "/")
-        } else {
-            shown
         }
+        None => path.to_path_buf(),
+    };
+    let shown = shown.to_string_lossy().into_owned();
+    if std::path::MAIN_SEPARATOR == '\\' {
+        shown.replace('\\', "/")
+    } else {
+        shown
     }
 }
 
@@ -225,27 +252,24 @@ impl WorkspaceIndex {
             indexed += 1;
             let defs = extract(language, &Rope::from_str(&text));
             let mut inner = self.write();
-            if inner.files.get(path).is_some_and(|e| e.from_editor) {
+            if inner.get(path).is_some_and(|e| e.from_editor) {
                 continue;
             }
             let display: Arc<str> = inner.display(path).into();
-            inner.insert(
-                Arc::from(path),
-                FileEntry {
-                    display,
-                    defs,
-                    from_editor: false,
-                },
-            );
+            inner.insert(FileEntry {
+                path: path.to_path_buf(),
+                display,
+                defs,
+                from_editor: false,
+            });
         }
 
         let mut inner = self.write();
         if complete {
-            let gone: Vec<Arc<Path>> = inner
-                .files
-                .iter()
-                .filter(|(path, entry)| !entry.from_editor && !seen.contains(&***path))
-                .map(|(path, _)| path.clone())
+            let gone: Vec<PathBuf> = inner
+                .entries()
+                .filter(|entry| !entry.from_editor && !seen.contains(&entry.path))
+                .map(|entry| entry.path.clone())
                 .collect();
             for path in gone {
                 inner.remove(&path);
@@ -257,18 +281,12 @@ impl WorkspaceIndex {
             );
         }
         // Entries made before the roots were known show absolute paths: name them again.
-        let renamed: Vec<(Arc<Path>, Arc<str>)> = inner
-            .files
-            .keys()
-            .map(|path| (path.clone(), Arc::from(inner.display(path))))
-            .collect();
-        for (path, display) in renamed {
-            if let Some(entry) = inner.files.get_mut(&path) {
-                entry.display = display;
-            }
+        let roots = inner.roots.clone();
+        for entry in inner.slots.iter_mut().flatten() {
+            entry.display = display_path(&roots, &entry.path).into();
         }
         tracing::info!(
-            files = inner.files.len(),
+            files = inner.ids.len(),
             symbols = inner.symbols,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "workspace index built"
@@ -307,17 +325,42 @@ impl WorkspaceIndex {
         self.store_from_editor(path, defs);
     }
 
+    /// Re-indexes one file from disk, under the walk's rules (size, binary, UTF-8, secrets), as
+    /// a disk entry that later walks refresh: for a document the editor closed, whose unsaved
+    /// edits died with the buffer. A file that is gone or no longer qualifies is dropped.
+    /// `path` as for [`Self::update_file`].
+    pub fn refresh_from_disk(&self, path: &str) {
+        let path = uri_to_path(path);
+        let language = Language::detect("", &path.to_string_lossy());
+        let text = if indexable(&path, language) {
+            read_source(&path)
+        } else {
+            None
+        };
+        let Some(text) = text else {
+            self.write().remove(&path);
+            return;
+        };
+        let defs = extract(language, &Rope::from_str(&text));
+        let mut inner = self.write();
+        let display: Arc<str> = inner.display(&path).into();
+        inner.insert(FileEntry {
+            path,
+            display,
+            defs,
+            from_editor: false,
+        });
+    }
+
     fn store_from_editor(&self, path: PathBuf, defs: Vec<Def>) {
         let mut inner = self.write();
         let display: Arc<str> = inner.display(&path).into();
-        inner.insert(
-            Arc::from(path),
-            FileEntry {
-                display,
-                defs,
-                from_editor: true,
-            },
-        );
+        inner.insert(FileEntry {
+            path,
+            display,
+            defs,
+            from_editor: true,
+        });
     }
 
     /// Forgets a file (deleted or renamed away). `path` as for [`Self::update_file`].
@@ -326,7 +369,7 @@ impl WorkspaceIndex {
     }
 
     pub fn file_count(&self) -> usize {
-        self.read().files.len()
+        self.read().ids.len()
     }
 
     pub fn symbol_count(&self) -> usize {
@@ -341,8 +384,8 @@ impl SymbolLookup for WorkspaceIndex {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for path in files {
-            let Some(entry) = inner.files.get(path) else {
+        for &id in files {
+            let Some(Some(entry)) = inner.slots.get(id as usize) else {
                 continue;
             };
             for def in entry.defs.iter().filter(|d| &*d.name == name) {
@@ -433,8 +476,7 @@ mod tests {
     fn listing(index: &WorkspaceIndex) -> String {
         let inner = index.read();
         let mut lines: Vec<String> = inner
-            .files
-            .values()
+            .entries()
             .flat_map(|e| {
                 e.defs
                     .iter()
@@ -573,6 +615,27 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_document_goes_back_to_its_disk_text_and_to_the_walks() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        write(&root, "a.rs", "pub fn saved() {}\n");
+        let a = root.join("a.rs").to_string_lossy().into_owned();
+        let index = WorkspaceIndex::new();
+        index.build(std::slice::from_ref(&root));
+        index.update_file(&a, Language::Rust, "pub fn unsaved() {}\n");
+        assert_eq!(listing(&index), "a.rs: unsaved");
+        index.refresh_from_disk(&a);
+        assert_eq!(listing(&index), "a.rs: saved");
+        // No longer the editor's: the next walk sees changes made on disk.
+        write(&root, "a.rs", "pub fn changed_on_disk() {}\n");
+        index.build(std::slice::from_ref(&root));
+        assert_eq!(listing(&index), "a.rs: changed_on_disk");
+        fs::remove_file(root.join("a.rs")).unwrap();
+        index.refresh_from_disk(&a);
+        assert_eq!(index.file_count(), 0);
+    }
+
+    #[test]
     fn secret_plain_and_binary_updates_leave_nothing_behind() {
         let index = WorkspaceIndex::new();
         index.update_file("/p/.env.rs", Language::Rust, "pub fn f() {}\n");
@@ -613,8 +676,8 @@ mod tests {
         assert_eq!(index.lookup("new").len(), 2);
         {
             let inner = index.read();
-            let a = &inner.files[Path::new("/p/a.rs")].defs[0].name;
-            let b = &inner.files[Path::new("/p/b.rs")].defs[0].name;
+            let a = &inner.get(Path::new("/p/a.rs")).unwrap().defs[0].name;
+            let b = &inner.get(Path::new("/p/b.rs")).unwrap().defs[0].name;
             assert!(Arc::ptr_eq(a, b));
         }
         index.remove_file("/p/a.rs");

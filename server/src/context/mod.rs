@@ -295,13 +295,12 @@ fn cross_file(
 ) -> Vec<Snippet> {
     let mut found = Vec::new();
     for (name, usage) in nearby::lookup_order(names) {
-        let mut defs = symbols.lookup(name);
+        let defs = symbols.lookup(name);
         // The index knows this file too (from disk or from an earlier edit): a name it places
         // here is this file's own.
         if defs.iter().any(|d| d.path == path) {
             continue;
         }
-        defs.retain(|d| !looks_secret(Path::new(&d.path)));
         if !defs.is_empty() {
             found.push(nearby::Found {
                 name: name.to_string(),
@@ -310,7 +309,10 @@ fn cross_file(
             });
         }
     }
-    nearby::select(found, path, budget)
+    // The index never holds secret files; another lookup might.
+    let mut chosen = nearby::select(found, path, budget);
+    chosen.retain(|s| !looks_secret(Path::new(&s.path)));
+    chosen
 }
 
 /// Recent edits of other, non-secret files, most recent first, within `budget` chars. An edit

@@ -1,6 +1,7 @@
 //! The cross-file context: names used near the cursor that the current file does not define,
 //! looked up in the workspace, ranked and cut to a budget.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
@@ -13,7 +14,7 @@ use super::{Snippet, SnippetKind, SymbolDef, SymbolKind};
 use crate::text::Language;
 
 /// How many distinct names are looked up at most: the nearest and most frequent ones.
-const MAX_LOOKUPS: usize = 64;
+const MAX_LOOKUPS: usize = 40;
 /// How many definitions of one name are kept: more means the name is ambiguous, and the
 /// budget is better spent on other names.
 const MAX_DEFS_PER_NAME: usize = 2;
@@ -38,6 +39,34 @@ pub(crate) struct Names {
     pub bound: HashSet<String>,
 }
 
+/// The text of a node, borrowed from the rope when it lies in one chunk (nearly always).
+fn node_text<'r>(rope: &'r Rope, node: Node<'_>) -> Cow<'r, str> {
+    match rope.get_byte_slice(node.start_byte()..node.end_byte()) {
+        Some(slice) => slice.into(),
+        None => Cow::Owned(super::window::text_between(
+            rope,
+            node.start_byte(),
+            node.end_byte(),
+        )),
+    }
+}
+
+/// The tree-sitter row of `byte`. Rows are compared with the rows of the window's nodes, which
+/// tree-sitter gives for free: looking each node's line up in the rope would cost more than the
+/// rest of the walk. (Rows count `\n` only; in a file with lone `\r` line breaks, distances
+/// come out too small, which only blurs the ranking.)
+fn tree_row(root: Node<'_>, rope: &Rope, byte: usize) -> usize {
+    let chain = super::window::ancestors_at(root, byte);
+    let node = chain.last().copied().unwrap_or(root);
+    let start = node.start_byte().min(byte);
+    let newlines: usize = rope.get_byte_slice(start..byte).map_or(0, |s| {
+        s.chunks()
+            .map(|c| c.bytes().filter(|&b| b == b'\n').count())
+            .sum()
+    });
+    node.start_position().row + newlines
+}
+
 /// Names that are never worth a lookup.
 const IGNORED: &[&str] = &["self", "cls", "this", "super", "_"];
 
@@ -55,7 +84,7 @@ pub(crate) fn collect(
     window: Range<usize>,
     cursor_byte: usize,
 ) -> Names {
-    let cursor_line = rope.byte_to_line(cursor_byte.min(rope.len_bytes()));
+    let cursor_row = tree_row(root, rope, cursor_byte);
     let mut names = Names::default();
     let mut cursor = root.walk();
     // (kind, field) of the ancestors of the cursor's node, root first.
@@ -84,7 +113,7 @@ pub(crate) fn collect(
                     node,
                     cursor.field_name(),
                     &stack,
-                    cursor_line,
+                    cursor_row,
                 );
             }
         }
@@ -110,7 +139,7 @@ fn record(
     leaf: Node<'_>,
     field: Option<&str>,
     stack: &[(&'static str, Option<&'static str>)],
-    cursor_line: usize,
+    cursor_row: usize,
 ) {
     let kind = leaf.kind();
     let strong = spec.identifiers.contains(&kind);
@@ -118,8 +147,8 @@ fn record(
     if !leaf.is_named() || !(strong || member_kind || is_binding_kind(kind)) {
         return;
     }
-    let text = super::window::text_between(rope, leaf.start_byte(), leaf.end_byte());
-    if text.chars().count() < 2 || IGNORED.contains(&text.as_str()) {
+    let text = node_text(rope, leaf);
+    if text.chars().nth(1).is_none() || IGNORED.contains(&text.as_ref()) {
         return;
     }
     let parent = stack.last().copied();
@@ -131,18 +160,25 @@ fn record(
         || is_binding_kind(kind)
         || is_binding(language, field, parent.map(|p| p.0), grandparent_field)
     {
-        names.bound.insert(text);
+        if !names.bound.contains(text.as_ref()) {
+            names.bound.insert(text.into_owned());
+        }
         return;
     }
     // Python spells `obj.attr` with plain identifiers: the field says it is a member.
     let member = member_kind || (language == Language::Python && field == Some("attribute"));
-    let line = rope.byte_to_line(leaf.start_byte());
-    let distance = line.abs_diff(cursor_line) as u32;
-    let entry = names.used.entry(text).or_insert(Use {
-        count: 0,
-        distance,
-        member_only: true,
-    });
+    let distance = leaf.start_position().row.abs_diff(cursor_row) as u32;
+    if !names.used.contains_key(text.as_ref()) {
+        let fresh = Use {
+            count: 0,
+            distance,
+            member_only: true,
+        };
+        names.used.insert(text.to_string(), fresh);
+    }
+    let Some(entry) = names.used.get_mut(text.as_ref()) else {
+        return;
+    };
     entry.count += 1;
     entry.distance = entry.distance.min(distance);
     entry.member_only &= member;

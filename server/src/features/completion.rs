@@ -167,6 +167,9 @@ impl CompletionEngine {
         cancel: CancellationToken,
     ) -> Result<Vec<Item>, CompletionError> {
         let snap = &query.snapshot;
+        if !config.completion.enabled {
+            return Ok(Vec::new());
+        }
         if snap.is_binary() || snap.is_too_large() || query.path.as_deref().is_some_and(crate::secrets::looks_secret) {
             return Ok(Vec::new());
         }
@@ -286,7 +289,9 @@ impl CompletionEngine {
         // 6. Post-process; remember what is shown for type-through and the accept command.
         let document = snap.rope().to_string();
         let site = CompletionSite { document: Some(&document), ..site };
-        let suggestion = match postprocess::postprocess(&raw, &site) {
+        // The snapshot's own tree keeps the parse check to the cursor's function instead of
+        // a full parse of the file (15 ms on a 3,000-line file, the bulk of our own latency).
+        let suggestion = match postprocess::postprocess_with_tree(&raw, &site, snap.tree()) {
             Ok(s) => s,
             Err(rejection) => {
                 tracing::debug!(%rejection, "suggestion rejected");
@@ -364,8 +369,7 @@ pub fn prepare_request(
     let mut request = ChatRequest::new(config.models.completion.clone(), prompt.messages);
     request.stop = prompt.stop;
     request.max_tokens = Some(if ctx.multiline { 256 } else { 64 });
-    // Low but not zero: zero makes some models loop on repetitive code.
-    request.temperature = Some(0.2);
+    request.temperature = Some(config.completion.temperature);
     if thinks_by_default(&request.model) {
         // Reasoning before a completion would cost seconds and tokens for nothing.
         request.thinking = Some(false);

@@ -115,10 +115,13 @@ fn multi_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
             }
         }
 
-        lexer.scan(&content[line.start..line.next], |_, bracket| match bracket {
-            Bracket::Open(_) => depth += 1,
-            Bracket::Close(_) => depth -= 1,
-        });
+        lexer.scan(
+            &content[line.start..line.next],
+            |_, bracket| match bracket {
+                Bracket::Open(_) => depth += 1,
+                Bracket::Close(_) => depth -= 1,
+            },
+        );
         if blank {
             continue;
         }
@@ -192,8 +195,8 @@ impl StopDetector {
         if let Some(stop) = self.stop.filter(|&s| s <= accumulated.len()) {
             return Some(stop);
         }
-        // Every decision but a Python dedent needs a line end: skip the work while a line is
-        // still arriving.
+        // Every decision but a dedent in an indentation language needs a line end: skip the
+        // work while a line is still arriving.
         let from = self.seen.min(accumulated.len());
         let from = (0..=from)
             .rev()
@@ -201,7 +204,8 @@ impl StopDetector {
             .unwrap_or(0);
         let new_line_end = accumulated[from..].contains('\n');
         self.seen = accumulated.len();
-        let early_dedent = self.ctx.multiline && self.ctx.language == Language::Python;
+        let early_dedent = self.ctx.multiline
+            && matches!(self.ctx.language, Language::Python | Language::PlainText);
         if !new_line_end && !early_dedent {
             return None;
         }

@@ -122,8 +122,8 @@ fn prev_lines_echo(content: &str, ctx: &Ctx, complete: bool) -> Decision<usize> 
         // Our lines so far match earlier lines that do not reach the cursor yet: the model may
         // be re-typing the function from its start.
         let k = ours.len();
-        let may_continue = (0..prev.len().saturating_sub(k))
-            .any(|j| (0..k).all(|i| line(i) == prev[j + i]));
+        let may_continue =
+            (0..prev.len().saturating_sub(k)).any(|j| (0..k).all(|i| line(i) == prev[j + i]));
         if may_continue {
             return Decision::NotYet;
         }

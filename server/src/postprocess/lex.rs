@@ -128,7 +128,9 @@ impl Lexer {
                         self.state = LexState::Str(Quote::Backtick)
                     }
                     b'r' if self.language == Language::Rust
-                        && (i == 0 || !is_ident_byte(b[i - 1]) || (b[i - 1] == b'b' && (i < 2 || !is_ident_byte(b[i - 2])))) =>
+                        && (i == 0
+                            || !is_ident_byte(b[i - 1])
+                            || (b[i - 1] == b'b' && (i < 2 || !is_ident_byte(b[i - 2])))) =>
                     {
                         let hashes = b[i + 1..].iter().take_while(|&&h| h == b'#').count();
                         if at(i + 1 + hashes) == b'"' && hashes < 256 {
@@ -164,7 +166,9 @@ impl Lexer {
                     match quote {
                         Quote::Raw(hashes) => {
                             let n = hashes as usize;
-                            if c == b'"' && b[i + 1..].iter().take(n).filter(|&&h| h == b'#').count() == n {
+                            if c == b'"'
+                                && b[i + 1..].iter().take(n).filter(|&&h| h == b'#').count() == n
+                            {
                                 self.state = LexState::Code;
                                 i += 1 + n;
                                 continue;
@@ -180,7 +184,11 @@ impl Lexer {
                             }
                         }
                         Quote::TripleDouble | Quote::TripleSingle => {
-                            let q = if quote == Quote::TripleDouble { b'"' } else { b'\'' };
+                            let q = if quote == Quote::TripleDouble {
+                                b'"'
+                            } else {
+                                b'\''
+                            };
                             if c == b'\\' {
                                 i += 2;
                                 continue;
@@ -216,7 +224,11 @@ impl Lexer {
 /// Bracket openers and closers of `text` that it does not match itself, lexed from `state`:
 /// `(closers that close something opened before the text, openers still open at its end)`,
 /// each as byte offsets in `text`.
-pub(crate) fn unmatched(language: Language, state: LexState, text: &str) -> (Vec<usize>, Vec<usize>) {
+pub(crate) fn unmatched(
+    language: Language,
+    state: LexState,
+    text: &str,
+) -> (Vec<usize>, Vec<usize>) {
     let mut lexer = Lexer::new(language, state);
     let mut open = Vec::new();
     let mut closers = Vec::new();
@@ -251,7 +263,11 @@ mod tests {
         let cases = [
             (Language::Rust, r#"f("(", '{', '\'', 'a) // )"#, "()"),
             (Language::Rust, "fn f<'a>(x: &'a str) {", "(){"),
-            (Language::Rust, r###"r#"}"#; x[0] /* { /* } */ ( */ ]"###, "[]]"),
+            (
+                Language::Rust,
+                r###"r#"}"#; x[0] /* { /* } */ ( */ ]"###,
+                "[]]",
+            ),
             (Language::Rust, r#"b'}'; br"}"; ("#, "("),
             (Language::Python, "f('(', \"[\") # {", "()"),
             (Language::Python, "x = \"\"\"(\n]\"\"\" + [1]", "[]"),

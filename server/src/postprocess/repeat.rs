@@ -49,7 +49,12 @@ pub(crate) fn loop_end(text: &str) -> Option<usize> {
 /// A run of one punctuation character (`// -------`, `=====`) is a divider, not a loop.
 fn ends_in_a_loop(text: &str) -> bool {
     let tail: Vec<char> = {
-        let mut rev: Vec<char> = text.trim_end().chars().rev().take(PATTERN_WINDOW_CHARS).collect();
+        let mut rev: Vec<char> = text
+            .trim_end()
+            .chars()
+            .rev()
+            .take(PATTERN_WINDOW_CHARS)
+            .collect();
         rev.reverse();
         rev
     };
@@ -78,11 +83,15 @@ mod tests {
     fn line_loops() {
         let loops = |t: &str| loop_end(t).is_some();
         assert!(loops("x += 1;\nx += 1;\nx += 1;"));
-        assert!(loops("let a = 1;\nfoo();\nbar();\nfoo();\nbar();\nfoo();\nbar();"));
+        assert!(loops(
+            "let a = 1;\nfoo();\nbar();\nfoo();\nbar();\nfoo();\nbar();"
+        ));
         assert!(!loops("x += 1;\nx += 1;"));
         assert!(!loops("            }\n        }\n    }\n}"));
         assert!(!loops("}\n}\n}\n}"));
-        assert!(!loops("case 1:\n    break;\ncase 2:\n    break;\ncase 3:\n    break;"));
+        assert!(!loops(
+            "case 1:\n    break;\ncase 2:\n    break;\ncase 3:\n    break;"
+        ));
         // Found where the third copy ends, however much follows.
         assert_eq!(loop_end("a;\nb;\nb;\nb;\nb;"), Some(11));
     }
@@ -92,9 +101,14 @@ mod tests {
         assert!(ends_in_a_loop(&"foo(".repeat(10)));
         assert!(ends_in_a_loop(&format!("let v = [{}", "0, ".repeat(12))));
         assert!(ends_in_a_loop(&format!("x{}", ")".repeat(40))));
-        assert!(!ends_in_a_loop(&format!("let v = [{}0];", "0, ".repeat(12))));
+        assert!(!ends_in_a_loop(&format!(
+            "let v = [{}0];",
+            "0, ".repeat(12)
+        )));
         assert!(!ends_in_a_loop(&format!("// {}", "-".repeat(70))));
-        assert!(!ends_in_a_loop("let total = items.iter().map(|i| i.price).sum::<u64>();"));
+        assert!(!ends_in_a_loop(
+            "let total = items.iter().map(|i| i.price).sum::<u64>();"
+        ));
         assert!(!ends_in_a_loop(""));
     }
 }

@@ -10,6 +10,27 @@ use super::CompletionSite;
 /// cursor: enough for a function or two, small enough to stay in the microseconds.
 const PREV_WINDOW_BYTES: usize = 8 * 1024;
 
+/// How far from the cursor the document is searched for fences of its own.
+const FENCE_WINDOW_BYTES: usize = 16 * 1024;
+
+/// The last `max` bytes of `text` or a little more, cut at a char boundary.
+fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    &text[start..]
+}
+
+/// The first `max` bytes of `text` or a little more, cut at a char boundary.
+pub(crate) fn head(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    &text[..end]
+}
+
 pub(crate) struct Ctx {
     pub(crate) language: Language,
     pub(crate) multiline: bool,
@@ -38,12 +59,19 @@ pub(crate) fn is_fence(line: &str) -> bool {
 }
 
 fn has_fence_line(text: &str) -> bool {
-    // Only the lines holding a "```" are looked at: documents can be large.
-    text.match_indices("```").any(|(at, _)| {
+    // Only the lines holding a backtick are looked at, found with a byte search: documents can
+    // be large.
+    let mut from = 0;
+    while let Some(i) = text[from..].find('`') {
+        let at = from + i;
         let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
         let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-        is_fence(&text[start..end])
-    })
+        if is_fence(&text[start..end]) {
+            return true;
+        }
+        from = end;
+    }
+    false
 }
 
 /// Whether the text uses CRLF, judged by the line break nearest the cursor.
@@ -80,10 +108,8 @@ impl Ctx {
         let mut lexer = Lexer::new(site.language, LexState::Code);
         lexer.scan(&before[prev_start..], |_, _| {});
 
-        let doc_has_fence = match site.document {
-            Some(document) => has_fence_line(document),
-            None => has_fence_line(before) || has_fence_line(site.after),
-        };
+        let doc_has_fence = has_fence_line(tail(before, FENCE_WINDOW_BYTES))
+            || has_fence_line(head(site.after, FENCE_WINDOW_BYTES));
 
         Ctx {
             language: site.language,
@@ -131,10 +157,24 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = Line> + '_ {
         let line = match text[start..].find('\n') {
             Some(i) => {
                 let nl = start + i;
-                let end = if text[start..nl].ends_with('\r') { nl - 1 } else { nl };
-                Line { start, end, next: nl + 1, newline: true }
+                let end = if text[start..nl].ends_with('\r') {
+                    nl - 1
+                } else {
+                    nl
+                };
+                Line {
+                    start,
+                    end,
+                    next: nl + 1,
+                    newline: true,
+                }
             }
-            None => Line { start, end: text.len(), next: text.len(), newline: false },
+            None => Line {
+                start,
+                end: text.len(),
+                next: text.len(),
+                newline: false,
+            },
         };
         start = line.next;
         Some(line)
@@ -153,6 +193,9 @@ mod tests {
         for line in ["/// ```", "x = ```", "```rust title=a", "``"] {
             assert!(!is_fence(line), "{line:?}");
         }
+        assert!(has_fence_line("a `b`\n/// ```\n  ```rust\nc"));
+        assert!(!has_fence_line("a `b`\n/// ```\nlet s = `x```;\n"));
+        assert!(!has_fence_line(""));
     }
 
     #[test]
@@ -163,7 +206,10 @@ mod tests {
         assert_eq!(collect(""), vec![]);
         assert_eq!(collect("a"), vec![("a", false)]);
         assert_eq!(collect("a\n"), vec![("a", true)]);
-        assert_eq!(collect("a\r\n\nb"), vec![("a", true), ("", true), ("b", false)]);
+        assert_eq!(
+            collect("a\r\n\nb"),
+            vec![("a", true), ("", true), ("b", false)]
+        );
         assert_eq!(collect("\n"), vec![("", true)]);
     }
 

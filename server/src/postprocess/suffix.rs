@@ -8,7 +8,7 @@ use crate::text::Language;
 use std::borrow::Cow;
 
 use super::lex::{unmatched, LexState};
-use super::site::{indent_width, lines, Ctx};
+use super::site::{head, indent_width, lines, Ctx};
 
 /// How much of the text after the cursor is lexed to find the closers it provides.
 const AFTER_WINDOW_BYTES: usize = 8 * 1024;
@@ -82,13 +82,20 @@ fn replaced_prefix(text: &str, ctx: &Ctx, closers: &[usize]) -> usize {
             {
                 return false;
             }
-            if !whole && typed.contains(['"', '\'', '`']) && !matches!(ctx.cursor_state, LexState::Str(_)) {
+            if !whole
+                && typed.contains(['"', '\'', '`'])
+                && !matches!(ctx.cursor_state, LexState::Str(_))
+            {
                 // An auto-closed quote is only typed inside a string.
                 return false;
             }
             let tail_start = text.len() - k;
-            let (own_closers, own_open) = unmatched(ctx.language, LexState::Code, &text[tail_start..]);
-            own_open.is_empty() && own_closers.iter().all(|c| closers.contains(&(tail_start + c)))
+            let (own_closers, own_open) =
+                unmatched(ctx.language, LexState::Code, &text[tail_start..]);
+            own_open.is_empty()
+                && own_closers
+                    .iter()
+                    .all(|c| closers.contains(&(tail_start + c)))
         })
         .unwrap_or(0)
 }
@@ -138,11 +145,7 @@ pub(crate) fn balance(mut text: String, ctx: &Ctx, after: &str) -> (String, usiz
         let replaced = replaced_prefix(&text, ctx, &[]);
         return (text, replaced);
     }
-    let mut window = after.len().min(AFTER_WINDOW_BYTES);
-    while !after.is_char_boundary(window) {
-        window -= 1;
-    }
-    let after = &after[..window];
+    let after = head(after, AFTER_WINDOW_BYTES);
     let (provided, _) = unmatched(ctx.language, ctx.cursor_state, after);
     let lp = ctx.line_prefix.as_str();
     // Each pass that does not return drops at least one character, so this ends.
@@ -160,15 +163,18 @@ pub(crate) fn balance(mut text: String, ctx: &Ctx, after: &str) -> (String, usiz
             .zip(&provided)
             .skip(skip)
             .filter(|&(&ours, &theirs)| {
-                match (leading_indent(&text, ours, lp), leading_indent(after, theirs, lp)) {
+                match (
+                    leading_indent(&text, ours, lp),
+                    leading_indent(after, theirs, lp),
+                ) {
                     (Some(a), Some(b)) => a == b,
                     _ => true,
                 }
             })
             .map(|(&ours, _)| ours)
             .collect();
-        let dropped =
-            !droppable.is_empty() && drop_trailing_closers(&mut text, droppable.len(), &droppable) > 0;
+        let dropped = !droppable.is_empty()
+            && drop_trailing_closers(&mut text, droppable.len(), &droppable) > 0;
         if dropped || replaced > 0 {
             let keep = text.trim_end().len();
             text.truncate(keep);

@@ -1,0 +1,68 @@
+//! `kimi-lsp prompt` and `kimi-lsp complete` from a terminal.
+
+use std::process::{Command, Output};
+
+use kimi_test_support::{Reply, Standin};
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test"));
+    cmd.args(args)
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/shapes.rs"), "pub fn area_of_circle(radius: f64) -> f64 {\n    3.14 * radius * radius\n}\n").unwrap();
+    std::fs::write(dir.path().join("src/main.rs"), "fn main() {\n    let a = area_of_circle(2.0);\n    let b = \n}\n").unwrap();
+    dir
+}
+
+#[test]
+fn prompt_prints_the_exact_request_offline() {
+    let dir = workspace();
+    let location = format!("{}:3:13", dir.path().join("src/main.rs").display());
+    let out = run(&["prompt", &location], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON request body");
+    assert_eq!(body["model"], "kimi-k2-turbo-preview");
+    assert_eq!(body["stream"], true);
+    let messages = body["messages"].as_array().unwrap();
+    let last = messages.last().unwrap();
+    assert_eq!(last["partial"], true);
+    assert_eq!(last["content"], "    let b = ");
+    assert!(body["messages"].to_string().contains("pub fn area_of_circle(radius: f64) -> f64"), "{body}");
+}
+
+#[test]
+fn prompt_explains_a_bad_location() {
+    let out = run(&["prompt", "nowhere.rs"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FILE:LINE:COL"));
+}
+
+#[tokio::test]
+async fn complete_runs_one_completion_against_the_endpoint() {
+    let standin = Standin::start().await;
+    standin.push(Reply::text("area_of_circle(3.0);"));
+    let dir = workspace();
+    let location = format!("{}:3:13", dir.path().join("src/main.rs").display());
+    let base = standin.base_url();
+    let out = tokio::task::spawn_blocking(move || {
+        run(&["complete", &location], &[("MOONSHOT_API_KEY", "sk-cli"), ("MOONSHOT_BASE_URL", &base)])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "area_of_circle(3.0);");
+    assert_eq!(standin.chat_requests().len(), 1);
+}
