@@ -41,6 +41,54 @@ pub struct Config {
     /// Record every request's tokens and cost in the usage ledger (SQLite in the data directory).
     pub usage_ledger: bool,
     pub completion: CompletionSettings,
+    pub actions: ActionSettings,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ActionSettings {
+    /// The user's own code actions, offered after the built-in ones.
+    pub custom: Vec<CustomAction>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", try_from = "RawCustomAction")]
+pub struct CustomAction {
+    pub title: String,
+    /// A template with named placeholders (`template::PLACEHOLDERS`).
+    pub prompt: String,
+    pub target: ActionTarget,
+}
+
+/// Where a custom action's result goes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ActionTarget {
+    #[default]
+    ReplaceSelection,
+    InsertBelow,
+    ShowText,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCustomAction {
+    title: String,
+    prompt: String,
+    #[serde(default)]
+    target: ActionTarget,
+}
+
+impl TryFrom<RawCustomAction> for CustomAction {
+    type Error = String;
+    fn try_from(raw: RawCustomAction) -> Result<Self, String> {
+        if raw.title.trim().is_empty() {
+            return Err("a custom action needs a title".into());
+        }
+        crate::template::validate(&raw.prompt)
+            .map_err(|e| format!("the prompt of custom action \"{}\": {e}", raw.title))?;
+        Ok(CustomAction { title: raw.title, prompt: raw.prompt, target: raw.target })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -132,6 +180,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             usage_ledger: true,
             completion: CompletionSettings::default(),
+            actions: ActionSettings::default(),
         }
     }
 }
@@ -454,6 +503,22 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(c.models.completion, "m");
         assert_eq!(c.prices["m"], PriceSetting { cache_hit: 0.1, cache_miss: 0.2, output: 0.3 });
+    }
+
+    #[test]
+    fn custom_actions_are_read_and_a_bad_template_is_reported() {
+        let mut l = layers(&[]);
+        l.set(
+            Source::File,
+            parse_toml("[[actions.custom]]\ntitle = \"Port\"\nprompt = \"Port {selection}\"\ntarget = \"showText\"\n").unwrap(),
+        );
+        let (c, problems) = l.resolve();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.actions.custom[0].target, ActionTarget::ShowText);
+        l.set(Source::Editor, json!({"actions": {"custom": [{"title": "X", "prompt": "Do {selecton}"}]}}));
+        let (c, problems) = l.resolve();
+        assert_eq!(c.actions.custom[0].title, "Port", "the bad layer is skipped whole");
+        assert!(problems[0].message.contains("{selecton}"), "{problems:?}");
     }
 
 }

@@ -17,4 +17,5 @@ pub mod router;
 pub mod secret;
 pub mod secrets;
 pub mod session;
+pub mod template;
 pub mod text;

@@ -9,7 +9,16 @@ use kimi_test_support::Standin;
 const KEY: &str = "sk-doctor-secret-abcdef";
 
 fn doctor(env: &[(&str, &str)], json: bool) -> Output {
+    doctor_with_config(env, json, None)
+}
+
+fn doctor_with_config(env: &[(&str, &str)], json: bool, config_toml: Option<&str>) -> Output {
     let home = tempfile::tempdir().unwrap();
+    if let Some(text) = config_toml {
+        let dir = home.path().join("config").join("kimi-lsp");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.toml"), text).unwrap();
+    }
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test"));
     cmd.arg("doctor")
         .env_clear()
@@ -126,4 +135,36 @@ fn version_and_help() {
     let out = Command::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("doctor") && help.contains("MOONSHOT_API_KEY"), "{help}");
+}
+
+#[tokio::test]
+async fn the_config_file_is_read_and_the_environment_wins_over_it() {
+    let standin = Standin::start().await;
+    standin.set_models(&["team-model"]);
+    let base = standin.base_url();
+    let config = format!("baseUrl = \"{base}\"\napiKey = \"{KEY}\"\n[models]\ncompletion = \"team-model\"\naction = \"team-model\"\nchat = \"team-model\"\n");
+    let out = tokio::task::spawn_blocking(move || doctor_with_config(&[], false, Some(&config))).await.unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("read ~/.config/kimi-lsp/config.toml") || t.contains("config.toml"), "{t}");
+    assert!(t.contains("from the config file"), "{t}");
+    assert!(t.contains("all served"), "{t}");
+
+    // MOONSHOT_BASE_URL beats the file: the unreachable port is what gets tried.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let env_base = format!("http://127.0.0.1:{port}/v1");
+    let config = format!("baseUrl = \"{}\"\napiKey = \"{KEY}\"\n", standin.base_url());
+    let out = tokio::task::spawn_blocking(move || doctor_with_config(&[("MOONSHOT_BASE_URL", &env_base)], false, Some(&config)))
+        .await
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains(&format!("127.0.0.1:{port}")) && t.contains("from MOONSHOT_BASE_URL"), "{t}");
+}
+
+#[test]
+fn a_broken_config_file_is_reported_not_fatal() {
+    let out = doctor_with_config(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", "http://127.0.0.1:9/v1")], false, Some("baseUrl = [unclosed"));
+    let t = text(&out);
+    assert!(t.contains("not valid TOML"), "{t}");
 }

@@ -1795,7 +1795,9 @@ mod tests {
             .await
             .unwrap();
         let r = s.requests();
-        let finished = r[0].reply_finished_at.expect("the reply was written to its end");
+        let finished = r[0]
+            .reply_finished_at
+            .expect("the reply was written to its end");
         assert!(r[0].received_at <= finished && finished <= read_at);
         assert_eq!(r[1].reply_finished_at, None, "only chat replies are timed");
     }

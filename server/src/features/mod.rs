@@ -3,3 +3,4 @@
 
 pub mod completion;
 pub mod offline;
+pub mod actions;

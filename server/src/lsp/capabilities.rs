@@ -15,8 +15,13 @@ pub fn server_capabilities(encoding: PositionEncoding) -> ServerCapabilities {
             trigger_characters: Some(vec![".".into(), "(".into(), " ".into()]),
             ..Default::default()
         }),
+        code_action_provider: Some(CodeActionProvider::CodeActionOptions(CodeActionOptions {
+            code_action_kinds: Some(vec![CodeActionKind::QuickFix, CodeActionKind::Refactor, CodeActionKind::RefactorRewrite]),
+            resolve_provider: Some(true),
+            ..Default::default()
+        })),
         execute_command_provider: Some(ExecuteCommandOptions {
-            commands: vec![crate::lsp::ext::ACCEPT_COMPLETION.into()],
+            commands: vec![crate::lsp::ext::ACCEPT_COMPLETION.into(), crate::lsp::ext::RUN_ACTION.into()],
             work_done_progress_options: Default::default(),
         }),
         ..Default::default()

@@ -83,3 +83,34 @@ pub struct Status {
     pub shown_completions: u64,
     pub accepted_completions: u64,
 }
+
+/// Runs a code action (the path for clients without `codeAction/resolve` for edits, and for
+/// actions whose answer is text). Arguments: `[data: ActionData, instruction?: string]`.
+pub const RUN_ACTION: &str = "kimi.runAction";
+
+/// What a listed code action carries (`data`, and its command's first argument): enough to
+/// compute it later against exactly the document version it was listed for.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionData {
+    pub uri: tower_lsp_server::gen_lsp_types::Uri,
+    pub version: i32,
+    pub action: String,
+    /// For custom actions: the title, checked so a settings change cannot swap the action.
+    #[serde(default)]
+    pub title: String,
+    pub range: tower_lsp_server::gen_lsp_types::Range,
+    #[serde(default)]
+    pub diagnostics: Vec<tower_lsp_server::gen_lsp_types::Diagnostic>,
+}
+
+/// The result of `kimi.runAction`.
+#[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunActionResult {
+    /// The editor applied the edit.
+    pub applied: bool,
+    /// The answer, for actions that explain rather than edit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}

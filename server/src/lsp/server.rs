@@ -41,6 +41,9 @@ pub struct Backend {
     /// typing never waits for the index).
     pub(super) dirty: Arc<Mutex<std::collections::HashSet<String>>>,
     pub(super) indexing: Arc<AtomicBool>,
+    /// Running code actions by progress token, for the progress's cancel button.
+    pub(super) action_progress: dashmap::DashMap<String, CancellationToken>,
+    pub(super) next_progress: std::sync::atomic::AtomicU64,
 }
 
 impl Backend {
@@ -54,6 +57,8 @@ impl Backend {
             shown_errors: Mutex::new(HashMap::new()),
             dirty: Arc::new(Mutex::new(std::collections::HashSet::new())),
             indexing: Arc::new(AtomicBool::new(false)),
+            action_progress: dashmap::DashMap::new(),
+            next_progress: std::sync::atomic::AtomicU64::new(1),
             client,
             session,
             pending_problems: Mutex::new(problems),
@@ -124,6 +129,11 @@ impl Backend {
         Ok(handlers::status::handle(self))
     }
 
+    /// `window/workDoneProgress/cancel` (tower-lsp-server has no trait method for it).
+    pub async fn work_done_progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+        handlers::code_action_resolve::cancel_progress(self, params)
+    }
+
     pub async fn document_state(&self, params: DocumentStateParams) -> Result<DocumentState> {
         handlers::document_state::handle(self, params)
     }
@@ -165,6 +175,14 @@ impl LanguageServer for Backend {
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
         handlers::completion::handle(self, params).await
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<Vec<CodeActionResponse>>> {
+        handlers::code_action::handle(self, params).await
+    }
+
+    async fn code_action_resolve(&self, params: CodeAction) -> Result<CodeAction> {
+        handlers::code_action_resolve::handle(self, params).await
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LspAny>> {

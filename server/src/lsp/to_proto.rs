@@ -88,3 +88,49 @@ pub fn completion_item(item: &Item, snapshot: &DocumentSnapshot, cursor: usize, 
         ..Default::default()
     }
 }
+
+pub fn action_kind(kind: crate::features::actions::OfferKind) -> Option<CodeActionKind> {
+    use crate::features::actions::OfferKind;
+    match kind {
+        OfferKind::QuickFix => Some(CodeActionKind::QuickFix),
+        OfferKind::Refactor => Some(CodeActionKind::Refactor),
+        OfferKind::RefactorRewrite => Some(CodeActionKind::RefactorRewrite),
+        OfferKind::Info => None,
+    }
+}
+
+/// An action's changes as one `documentChanges` edit: open documents pinned to the version the
+/// edit was computed for, so an editor refuses it rather than misplace it.
+pub fn workspace_edit(changes: &[crate::features::actions::Change], enc: PositionEncoding) -> WorkspaceEdit {
+    use crate::features::actions::Change;
+    let document_changes = changes
+        .iter()
+        .flat_map(|c| match c {
+            Change::Edit { snapshot, versioned, edits } => vec![DocumentChange::TextDocumentEdit(TextDocumentEdit {
+                text_document: OptionalVersionedTextDocumentIdentifier {
+                    version: versioned.then(|| snapshot.version()),
+                    text_document_identifier: TextDocumentIdentifier { uri: Uri::from(snapshot.uri()) },
+                },
+                edits: edits
+                    .iter()
+                    .map(|e| Edit::TextEdit(TextEdit { range: range(snapshot.text_range(e.chars.clone(), enc)), new_text: e.text.clone() }))
+                    .collect(),
+            })],
+            Change::Create { uri, text } => vec![
+                DocumentChange::CreateFile(CreateFile {
+                    uri: Uri::from(uri.as_str()),
+                    options: Some(CreateFileOptions { overwrite: Some(false), ignore_if_exists: Some(true) }),
+                    annotation_id: None,
+                }),
+                DocumentChange::TextDocumentEdit(TextDocumentEdit {
+                    text_document: OptionalVersionedTextDocumentIdentifier {
+                        version: None,
+                        text_document_identifier: TextDocumentIdentifier { uri: Uri::from(uri.as_str()) },
+                    },
+                    edits: vec![Edit::TextEdit(TextEdit { range: Range::default(), new_text: text.clone() })],
+                }),
+            ],
+        })
+        .collect();
+    WorkspaceEdit { document_changes: Some(document_changes), ..Default::default() }
+}

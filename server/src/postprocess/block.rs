@@ -86,8 +86,7 @@ fn multi_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
         if i == 0 {
             base = indent;
             top_level = indent == 0;
-            let whole = if text.trim().is_empty() { lp } else { text };
-            header = language == Language::Python && is_header(whole);
+            header = language == Language::Python && is_header(&format!("{lp}{text}"));
         }
         let in_code = lexer.state == LexState::Code && depth <= 0;
         if indented && i > 0 && !blank && in_code {

@@ -245,7 +245,7 @@ pub(crate) fn check(
         return Verdict::Keep;
     };
     let language = site.language;
-    let original_parses = site.original_parses.or_else(|| original.map(|t| parses(t)));
+    let original_parses = site.original_parses.or_else(|| original.map(parses));
     if original_parses != Some(true)
         || language.grammar().is_none()
         || document.len() > PARSE_LIMIT_BYTES

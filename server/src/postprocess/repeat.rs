@@ -1,7 +1,7 @@
 //! Rule 6's second half: output stuck in a loop. Models that lose the thread repeat a line (or a
 //! small group of lines) or a short pattern until they run out of tokens.
 
-use super::site::{lines, Line};
+use super::site::lines;
 
 /// The longest group of lines checked for repetition.
 const MAX_PERIOD_LINES: usize = 4;
@@ -25,20 +25,29 @@ pub(crate) fn is_repetitive(text: &str) -> bool {
 /// row: the end of the line that completes the third copy. Groups without a letter or digit
 /// (runs of `}` closing nested blocks) are ordinary code.
 pub(crate) fn loop_end(text: &str) -> Option<usize> {
-    let all: Vec<Line> = lines(text).collect();
-    let line = |i: usize| text[all[i].start..all[i].end].trim_end();
+    let all: Vec<(&str, usize)> = lines(text)
+        .map(|l| (text[l.start..l.end].trim_end(), l.end))
+        .collect();
+    // runs[p]: how many lines in a row have equalled the line p above them.
     let mut runs = [0usize; MAX_PERIOD_LINES + 1];
-    for i in 1..all.len() {
-        for period in 1..=MAX_PERIOD_LINES.min(i) {
-            if line(i) != line(i - period) {
-                runs[period] = 0;
+    for (i, &(line, end)) in all.iter().enumerate() {
+        let periods = runs
+            .iter_mut()
+            .enumerate()
+            .skip(1)
+            .take(i.min(MAX_PERIOD_LINES));
+        for (period, run) in periods {
+            if line != all[i - period].0 {
+                *run = 0;
                 continue;
             }
-            runs[period] += 1;
-            if runs[period] >= period * (MIN_LINE_REPEATS - 1)
-                && (i + 1 - period..=i).any(|j| line(j).chars().any(char::is_alphanumeric))
+            *run += 1;
+            if *run >= period * (MIN_LINE_REPEATS - 1)
+                && all[i + 1 - period..=i]
+                    .iter()
+                    .any(|(l, _)| l.chars().any(char::is_alphanumeric))
             {
-                return Some(all[i].end);
+                return Some(end);
             }
         }
     }

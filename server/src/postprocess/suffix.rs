@@ -89,13 +89,12 @@ fn replaced_prefix(text: &str, ctx: &Ctx, closers: &[usize]) -> usize {
                 // An auto-closed quote is only typed inside a string.
                 return false;
             }
+            // Openers in the tail are the line suffix's own, re-typed along with it.
             let tail_start = text.len() - k;
-            let (own_closers, own_open) =
-                unmatched(ctx.language, LexState::Code, &text[tail_start..]);
-            own_open.is_empty()
-                && own_closers
-                    .iter()
-                    .all(|c| closers.contains(&(tail_start + c)))
+            let (tail_closers, _) = unmatched(ctx.language, LexState::Code, &text[tail_start..]);
+            tail_closers
+                .iter()
+                .all(|c| closers.contains(&(tail_start + c)))
         })
         .unwrap_or(0)
 }

@@ -15,6 +15,10 @@ pub async fn handle(backend: &Backend, params: ExecuteCommandParams) -> Result<O
             }
             Ok(None)
         }
+        ext::RUN_ACTION => {
+            let arguments = params.arguments.unwrap_or_default();
+            crate::lsp::handlers::code_action_resolve::execute(backend, &arguments).await
+        }
         other => Err(Error::invalid_params(format!("kimi-lsp has no command `{other}`"))),
     }
 }

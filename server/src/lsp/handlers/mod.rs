@@ -1,5 +1,7 @@
 //! One file per LSP method.
 
+pub mod code_action;
+pub mod code_action_resolve;
 pub mod completion;
 pub mod did_change;
 pub mod did_change_configuration;

@@ -1,0 +1,244 @@
+//! Model output → minimal edits: the code is taken out of the answer's fenced block, re-indented
+//! to the code it replaces, and diffed line by line against the original so that only changed
+//! lines are sent. Pure functions of strings.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use similar::{DiffTag, TextDiff};
+
+use crate::text::Language;
+
+/// The code in a model's answer: the first fenced block (``` or ~~~, any info string), or, when
+/// the answer has no fence at all, the whole answer. A block cut off by the end of the answer
+/// (the stream ended early) keeps what arrived. `None` when there is no code in it.
+pub fn extract_code(answer: &str) -> Option<String> {
+    let lines: Vec<&str> = answer.split_inclusive('\n').collect();
+    let open = lines.iter().position(|l| fence_of(l).is_some());
+    let body: String = match open {
+        Some(i) => {
+            let (marker, len) = fence_of(lines[i]).unwrap_or(('`', 3));
+            let rest = &lines[i + 1..];
+            let close = rest.iter().position(|l| {
+                let t = l.trim();
+                t.len() >= len && t.chars().all(|c| c == marker)
+            });
+            rest[..close.unwrap_or(rest.len())].concat()
+        }
+        None => answer.to_string(),
+    };
+    let trimmed = trim_blank_lines(&body);
+    if trimmed.trim().is_empty() {
+        None
+    } else {
+        Some(trimmed)
+    }
+}
+
+/// A line opening a fence: its marker char and length.
+fn fence_of(line: &str) -> Option<(char, usize)> {
+    let t = line.trim_start();
+    let marker = t.chars().next().filter(|c| *c == '`' || *c == '~')?;
+    let len = t.chars().take_while(|c| *c == marker).count();
+    (len >= 3).then_some((marker, len))
+}
+
+/// Drops blank lines at both ends and makes the text end with exactly one line break.
+fn trim_blank_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let first = lines.iter().position(|l| !l.trim().is_empty());
+    let last = lines.iter().rposition(|l| !l.trim().is_empty());
+    match (first, last) {
+        (Some(a), Some(b)) => {
+            let mut out = lines[a..=b].join("\n");
+            out.push('\n');
+            out
+        }
+        _ => String::new(),
+    }
+}
+
+/// The leading whitespace shared by every non-blank line.
+pub fn common_indent(text: &str) -> String {
+    let mut common: Option<&str> = None;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let ws = &line[..line.len() - line.trim_start().len()];
+        common = Some(match common {
+            None => ws,
+            Some(c) => {
+                let n = c.chars().zip(ws.chars()).take_while(|(a, b)| a == b).count();
+                &c[..c.char_indices().nth(n).map_or(c.len(), |(i, _)| i)]
+            }
+        });
+    }
+    common.unwrap_or("").to_string()
+}
+
+/// Moves `code` to `indent`: its common indentation is replaced by `indent` on every non-blank
+/// line (models often answer a nested block flush left). Blank lines stay empty.
+pub fn reindent(code: &str, indent: &str) -> String {
+    let current = common_indent(code);
+    if current == indent {
+        return code.to_string();
+    }
+    let mut out = String::with_capacity(code.len());
+    for line in code.split_inclusive('\n') {
+        let content = line.trim_end_matches(['\n', '\r']);
+        let eol = &line[content.len()..];
+        if content.trim().is_empty() {
+            out.push_str(eol);
+        } else {
+            out.push_str(indent);
+            out.push_str(content.strip_prefix(current.as_str()).unwrap_or(content.trim_start()));
+            out.push_str(eol);
+        }
+    }
+    out
+}
+
+/// One changed region: lines `lines` of the original (a half-open range of line indices,
+/// empty for a pure insertion before that line) become `text` (whole lines, each ending with a
+/// line break).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineEdit {
+    pub lines: Range<usize>,
+    pub text: String,
+}
+
+/// The changed regions between `original` and `replacement`, both whole lines. Unchanged lines
+/// produce no edit, so an edit never touches what the model left alone.
+pub fn line_edits(original: &str, replacement: &str) -> Vec<LineEdit> {
+    let original = with_final_newline(original);
+    let replacement = with_final_newline(replacement);
+    let diff = TextDiff::from_lines(original.as_str(), replacement.as_str());
+    let new_lines: Vec<&str> = diff.new_slices().to_vec();
+    let mut edits: Vec<LineEdit> = Vec::new();
+    for op in diff.ops() {
+        let (tag, old, new) = op.as_tag_tuple();
+        if tag == DiffTag::Equal {
+            continue;
+        }
+        let text: String = new_lines[new.clone()].concat();
+        match edits.last_mut() {
+            // Adjacent changes (a delete then an insert) are one edit.
+            Some(last) if last.lines.end == old.start => {
+                last.lines.end = old.end;
+                last.text.push_str(&text);
+            }
+            _ => edits.push(LineEdit { lines: old, text }),
+        }
+    }
+    edits
+}
+
+fn with_final_newline(text: &str) -> String {
+    let mut t = text.to_string();
+    if !t.is_empty() && !t.ends_with('\n') {
+        t.push('\n');
+    }
+    t
+}
+
+/// Where the tests of `source` conventionally live, when they live in another file; `None` for
+/// Rust (tests go into the file's own `mod tests`) and for languages without a convention here.
+pub fn test_file_path(source: &Path, language: Language) -> Option<PathBuf> {
+    let stem = source.file_stem()?.to_str()?;
+    let name = match language {
+        Language::Go => format!("{stem}_test.go"),
+        Language::Python => format!("test_{stem}.py"),
+        Language::TypeScript => format!("{stem}.test.ts"),
+        Language::Tsx => format!("{stem}.test.tsx"),
+        Language::JavaScript => {
+            let ext = source.extension().and_then(|e| e.to_str()).unwrap_or("js");
+            format!("{stem}.test.{ext}")
+        }
+        Language::Rust | Language::PlainText => return None,
+    };
+    Some(source.with_file_name(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_fenced_block_is_the_code() {
+        let answer = "Here you go:\n\n```rust\nfn a() {}\n```\n\nAnd another:\n```\nnot this\n```\n";
+        assert_eq!(extract_code(answer).as_deref(), Some("fn a() {}\n"));
+    }
+
+    #[test]
+    fn an_answer_without_a_fence_is_all_code_and_blank_edges_go() {
+        assert_eq!(extract_code("\n\nx = 1\ny = 2\n\n").as_deref(), Some("x = 1\ny = 2\n"));
+    }
+
+    #[test]
+    fn a_cut_off_fence_keeps_what_arrived_and_longer_fences_nest() {
+        assert_eq!(extract_code("```py\nx = 1\n").as_deref(), Some("x = 1\n"));
+        let nested = "````md\n```rust\nfn a() {}\n```\n````\n";
+        assert_eq!(extract_code(nested).as_deref(), Some("```rust\nfn a() {}\n```\n"));
+        assert_eq!(extract_code("~~~\nfoo\n~~~").as_deref(), Some("foo\n"));
+    }
+
+    #[test]
+    fn an_empty_block_is_no_code() {
+        assert_eq!(extract_code("```rust\n```\n"), None);
+        assert_eq!(extract_code("   \n"), None);
+    }
+
+    #[test]
+    fn reindent_moves_flush_left_code_under_its_block() {
+        let code = "if x {\n    y();\n}\n\nz();\n";
+        assert_eq!(
+            reindent(code, "        "),
+            "        if x {\n            y();\n        }\n\n        z();\n"
+        );
+        assert_eq!(reindent("    a\n      b\n", ""), "a\n  b\n");
+        assert_eq!(reindent("\ta\n", "\t"), "\ta\n");
+    }
+
+    #[test]
+    fn only_changed_lines_are_edited() {
+        let old = "a\nb\nc\nd\ne\n";
+        let new = "a\nB\nc\nd\ne\nf\n";
+        assert_eq!(
+            line_edits(old, new),
+            vec![
+                LineEdit {
+                    lines: 1..2,
+                    text: "B\n".into()
+                },
+                LineEdit {
+                    lines: 5..5,
+                    text: "f\n".into()
+                }
+            ]
+        );
+        assert!(line_edits(old, old).is_empty());
+        // A missing final newline on one side is not a change.
+        assert!(line_edits("a\nb", "a\nb\n").is_empty());
+        assert_eq!(
+            line_edits("a\nb\nc\n", "a\nc\n"),
+            vec![LineEdit {
+                lines: 1..2,
+                text: String::new()
+            }]
+        );
+    }
+
+    #[test]
+    fn tests_live_beside_the_source_by_convention() {
+        let p = |s: &str, l| test_file_path(Path::new(s), l).map(|p| p.display().to_string());
+        assert_eq!(p("/w/pkg/foo.go", Language::Go).as_deref(), Some("/w/pkg/foo_test.go"));
+        assert_eq!(p("/w/foo.py", Language::Python).as_deref(), Some("/w/test_foo.py"));
+        assert_eq!(
+            p("/w/src/foo.ts", Language::TypeScript).as_deref(),
+            Some("/w/src/foo.test.ts")
+        );
+        assert_eq!(
+            p("/w/src/foo.mjs", Language::JavaScript).as_deref(),
+            Some("/w/src/foo.test.mjs")
+        );
+        assert_eq!(p("/w/src/lib.rs", Language::Rust), None);
+    }
+}

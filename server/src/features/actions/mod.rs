@@ -1,0 +1,791 @@
+//! AI code actions: fix a diagnostic, explain, document, write tests, rewrite with an
+//! instruction, and the user's own actions from the settings.
+//!
+//! Listing ([`offers`]) is a pure look at the syntax tree and costs no model call; the model
+//! runs only when the user picks an action ([`run`]). Results are minimal edits: the model's
+//! code is diffed against what it replaces and only changed lines are sent (see `edit.rs`).
+//! Whether the document changed in the meantime is the LSP layer's check, since it holds the
+//! versions.
+
+
+pub mod edit;
+pub mod prompts;
+pub mod syntax;
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ActionTarget, Config, CustomAction};
+use crate::context::{self, Budget, SymbolLookup};
+use crate::ledger::Feature;
+use crate::providers::{ChatRequest, Message, ProviderError, StreamEvent};
+use crate::router::Router;
+use crate::text::{Document, DocumentSnapshot, Language};
+use edit::LineEdit;
+use prompts::PromptInput;
+
+/// Code an action sends is cut at this many lines; larger functions are rare and would make
+/// a slow, expensive request.
+const MAX_REGION_LINES: usize = 400;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Fix,
+    Explain,
+    Document,
+    WriteTests,
+    Refactor,
+    /// The n-th custom action of the settings, with its title (checked on use, so that a
+    /// settings change in between cannot run a different action than the one picked).
+    Custom(usize, String),
+}
+
+impl Action {
+    pub fn id(&self) -> String {
+        match self {
+            Action::Fix => "fix".into(),
+            Action::Explain => "explain".into(),
+            Action::Document => "document".into(),
+            Action::WriteTests => "tests".into(),
+            Action::Refactor => "refactor".into(),
+            Action::Custom(n, _) => format!("custom:{n}"),
+        }
+    }
+
+    pub fn parse(id: &str, title: &str) -> Option<Action> {
+        Some(match id {
+            "fix" => Action::Fix,
+            "explain" => Action::Explain,
+            "document" => Action::Document,
+            "tests" => Action::WriteTests,
+            "refactor" => Action::Refactor,
+            other => Action::Custom(other.strip_prefix("custom:")?.parse().ok()?, title.to_string()),
+        })
+    }
+}
+
+/// How editors group an action (LSP code action kinds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OfferKind {
+    QuickFix,
+    /// Adds code without changing behaviour (documentation, tests).
+    Refactor,
+    RefactorRewrite,
+    /// The answer is text for the user, not an edit.
+    Info,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    pub action: Action,
+    pub title: String,
+    pub kind: OfferKind,
+}
+
+/// A diagnostic the editor sent with the request (from any server).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diag {
+    /// Char range in the document.
+    pub chars: Range<usize>,
+    pub message: String,
+    pub source: Option<String>,
+    pub code: Option<String>,
+}
+
+/// An instruction comment: its line and its text.
+type Instruction = (usize, String);
+
+/// Where the user asked for actions.
+#[derive(Clone, Debug)]
+pub struct Site {
+    pub snapshot: DocumentSnapshot,
+    pub path: Option<PathBuf>,
+    /// Char range of the selection (empty: the cursor).
+    pub selection: Range<usize>,
+    pub diagnostics: Vec<Diag>,
+}
+
+impl Site {
+    fn selected_lines(&self) -> Option<Range<usize>> {
+        if self.selection.is_empty() {
+            return None;
+        }
+        let rope = self.snapshot.rope();
+        let len = rope.len_chars();
+        let (a, b) = (self.selection.start.min(len), self.selection.end.min(len));
+        let start = rope.char_to_line(a);
+        let mut end = rope.char_to_line(b);
+        // A selection of whole lines ends at the start of the next one.
+        if end > start && rope.line_to_char(end) == b {
+            end -= 1;
+        }
+        Some(start..end + 1)
+    }
+
+    fn cursor(&self) -> usize {
+        self.selection.start
+    }
+
+    fn line_of(&self, char_idx: usize) -> usize {
+        self.snapshot
+            .rope()
+            .char_to_line(char_idx.min(self.snapshot.len_chars()))
+    }
+
+    /// The instruction comment above the selection (or the cursor's line).
+    fn instruction(&self) -> Option<(usize, String)> {
+        let first = self.selected_lines().map_or(self.line_of(self.cursor()), |l| l.start);
+        // With nothing selected, the cursor may sit on the comment itself.
+        if self.selection.is_empty() {
+            if let Some(i) = syntax::instruction_on(&self.snapshot, first) {
+                return Some((first, i));
+            }
+        }
+        let above = first.checked_sub(1)?;
+        syntax::instruction_on(&self.snapshot, above).map(|i| (above, i))
+    }
+
+    /// The lines a rewrite replaces, with the instruction comment's line when there is one.
+    fn rewrite_lines(&self) -> Option<(Range<usize>, Option<Instruction>)> {
+        let instruction = self.instruction();
+        let lines = match (self.selected_lines(), &instruction) {
+            (Some(lines), _) => lines,
+            (None, Some((comment, _))) => syntax::construct_starting_at(&self.snapshot, comment + 1)?,
+            (None, None) => return None,
+        };
+        Some((lines, instruction))
+    }
+
+    /// The selection, else the enclosing function.
+    fn subject_lines(&self) -> Option<Range<usize>> {
+        self.selected_lines()
+            .or_else(|| syntax::enclosing_function(&self.snapshot, self.cursor()).map(|(l, _)| l))
+    }
+
+    fn lines_text(&self, lines: &Range<usize>) -> String {
+        let rope = self.snapshot.rope();
+        let end = lines.end.min(rope.len_lines());
+        let start = lines.start.min(end);
+        rope.slice(rope.line_to_char(start)..rope.line_to_char(end)).to_string()
+    }
+}
+
+fn short(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.chars().count() > max {
+        format!("{}…", line.chars().take(max).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+/// The actions that make sense at `site`. Pure and cheap: no model call, no I/O.
+pub fn offers(site: &Site, custom: &[CustomAction]) -> Vec<Offer> {
+    let snap = &site.snapshot;
+    if snap.is_binary() || site.path.as_deref().is_some_and(crate::secrets::looks_secret) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if let Some(d) = site.diagnostics.first() {
+        let title = if site.diagnostics.len() == 1 {
+            format!("Kimi: Fix “{}”", short(&d.message, 60))
+        } else {
+            format!("Kimi: Fix {} diagnostics", site.diagnostics.len())
+        };
+        out.push(Offer {
+            action: Action::Fix,
+            title,
+            kind: OfferKind::QuickFix,
+        });
+    }
+    if let Some((_, instruction)) = site.rewrite_lines() {
+        let title = match instruction {
+            Some((_, i)) => format!("Kimi: Rewrite — {}", short(&i, 60)),
+            None => "Kimi: Rewrite selection".to_string(),
+        };
+        out.push(Offer {
+            action: Action::Refactor,
+            title,
+            kind: OfferKind::RefactorRewrite,
+        });
+    }
+    if let Some(d) = syntax::documentable(snap, site.cursor()) {
+        out.push(Offer {
+            action: Action::Document,
+            title: format!("Kimi: Document `{}`", d.name),
+            kind: OfferKind::Refactor,
+        });
+    }
+    if let Some((_, name)) = syntax::enclosing_function(snap, site.cursor()) {
+        let tests_possible = snap.language() == Language::Rust
+            || site
+                .path
+                .as_deref()
+                .and_then(|p| edit::test_file_path(p, snap.language()))
+                .is_some();
+        if tests_possible {
+            out.push(Offer {
+                action: Action::WriteTests,
+                title: format!("Kimi: Write tests for `{name}`"),
+                kind: OfferKind::Refactor,
+            });
+        }
+    }
+    if site.subject_lines().is_some() {
+        let title = if site.selection.is_empty() {
+            "Kimi: Explain this function"
+        } else {
+            "Kimi: Explain selection"
+        };
+        out.push(Offer {
+            action: Action::Explain,
+            title: title.into(),
+            kind: OfferKind::Info,
+        });
+    }
+    for (n, c) in custom.iter().enumerate() {
+        let applies = match c.target {
+            ActionTarget::ShowText => true,
+            ActionTarget::ReplaceSelection | ActionTarget::InsertBelow => site.subject_lines().is_some(),
+        };
+        if applies {
+            let kind = match c.target {
+                ActionTarget::ReplaceSelection => OfferKind::RefactorRewrite,
+                ActionTarget::InsertBelow => OfferKind::Refactor,
+                ActionTarget::ShowText => OfferKind::Info,
+            };
+            out.push(Offer {
+                action: Action::Custom(n, c.title.clone()),
+                title: format!("Kimi: {}", c.title),
+                kind,
+            });
+        }
+    }
+    out
+}
+
+/// Where the answer goes.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// The code replaces these lines (diffed, so only changed lines are edited).
+    Replace {
+        lines: Range<usize>,
+        indent: String,
+    },
+    /// The code goes in before this line.
+    Insert {
+        line: usize,
+        indent: String,
+    },
+    /// New tests for a Rust file: into `mod tests` (before its closing line), or a new module
+    /// at the end of the file.
+    RustTests {
+        before_line: Option<usize>,
+        indent: String,
+    },
+    /// Tests in another file: appended to it when it exists, else the file is created.
+    TestFile {
+        uri: String,
+        existing: Option<(DocumentSnapshot, bool)>,
+    },
+    Text {
+        title: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub messages: Vec<Message>,
+    pub target: Target,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    NotApplicable(String),
+    #[error("the model's answer held no code to apply")]
+    NoCode,
+    #[error("the model returned the code unchanged: nothing to apply")]
+    Unchanged,
+}
+
+/// A text edit in a document, in chars of `snapshot`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CharEdit {
+    pub chars: Range<usize>,
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Edits of a document as `snapshot` has it. `versioned`: the document is open in the
+    /// editor and the edit must apply to exactly `snapshot.version()`.
+    Edit {
+        snapshot: DocumentSnapshot,
+        versioned: bool,
+        edits: Vec<CharEdit>,
+    },
+    Create {
+        uri: String,
+        text: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Edits(Vec<Change>),
+    Text { title: String, markdown: String },
+}
+
+/// The imports and cross-file definitions the code at `char_idx` uses, for the prompt.
+fn context_text(site: &Site, char_idx: usize, symbols: &dyn SymbolLookup) -> String {
+    if site.snapshot.tree().is_none() {
+        return String::new();
+    }
+    let budget = Budget {
+        prefix_chars: 0,
+        suffix_chars: 0,
+        recent_edit_chars: 0,
+        ..Budget::default()
+    };
+    let ctx = context::gather(&site.snapshot, char_idx, symbols, &[], &budget);
+    let mut out = String::new();
+    if !ctx.imports.trim().is_empty() {
+        out.push_str(&ctx.imports);
+        out.push('\n');
+    }
+    for s in &ctx.cross_file {
+        out.push_str(&format!("// from {}\n{}\n", s.path, s.text.trim_end()));
+    }
+    out
+}
+
+fn diagnostics_text(site: &Site) -> String {
+    site.diagnostics
+        .iter()
+        .map(|d| {
+            let line = site.line_of(d.chars.start) + 1;
+            let origin = match (&d.source, &d.code) {
+                (Some(s), Some(c)) => format!(" ({s} {c})"),
+                (Some(s), None) => format!(" ({s})"),
+                (None, Some(c)) => format!(" ({c})"),
+                (None, None) => String::new(),
+            };
+            format!("- line {line}: {}{origin}", d.message.trim())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn capped(lines: Range<usize>) -> Result<Range<usize>, ActionError> {
+    if lines.len() > MAX_REGION_LINES {
+        return Err(ActionError::NotApplicable(format!(
+            "the code is {} lines long; select at most {MAX_REGION_LINES} lines",
+            lines.len()
+        )));
+    }
+    Ok(lines)
+}
+
+/// What to send and where the answer goes. `open_document` gives the editor's copy of another
+/// document when it is open (for test files); files on disk are read otherwise.
+pub fn plan(
+    site: &Site,
+    action: &Action,
+    instruction: Option<&str>,
+    config: &Config,
+    symbols: &dyn SymbolLookup,
+    open_document: &dyn Fn(&str) -> Option<DocumentSnapshot>,
+) -> Result<Plan, ActionError> {
+    let snap = &site.snapshot;
+    let language = Some(snap.language());
+    let path = symbols.display_path(snap.uri());
+    let not_here = |what: &str| ActionError::NotApplicable(format!("{what} (the document may have changed)"));
+    match action {
+        Action::Fix => {
+            let first = site
+                .diagnostics
+                .first()
+                .ok_or_else(|| not_here("no diagnostics to fix"))?;
+            let first_line = site.line_of(first.chars.start);
+            let last_line = site
+                .diagnostics
+                .iter()
+                .map(|d| site.line_of(d.chars.end))
+                .max()
+                .unwrap_or(first_line);
+            let lines = match syntax::enclosing_function(snap, first.chars.start) {
+                Some((f, _)) if f.end > last_line && f.len() <= MAX_REGION_LINES => f,
+                _ => first_line.saturating_sub(3)..(last_line + 4).min(snap.len_lines()),
+            };
+            let code = site.lines_text(&lines);
+            let context = context_text(site, first.chars.start, symbols);
+            let input = PromptInput {
+                language,
+                path: &path,
+                code: &code,
+                context: &context,
+            };
+            let messages = prompts::fix(&input, &diagnostics_text(site));
+            Ok(Plan {
+                messages,
+                target: Target::Replace {
+                    indent: edit::common_indent(&code),
+                    lines,
+                },
+            })
+        }
+        Action::Refactor => {
+            let (lines, comment) = site.rewrite_lines().ok_or_else(|| not_here("nothing is selected"))?;
+            let lines = capped(lines)?;
+            let instruction = instruction
+                .map(str::to_string)
+                .filter(|i| !i.trim().is_empty())
+                .or(comment.as_ref().map(|(_, i)| i.clone()))
+                .ok_or_else(|| {
+                    ActionError::NotApplicable(
+                        "say what to change: put a comment like `// kimi: make this iterative` directly above the selection, or pass the instruction as the command's argument".into(),
+                    )
+                })?;
+            let code = site.lines_text(&lines);
+            let context = context_text(site, snap.rope().line_to_char(lines.start), symbols);
+            let input = PromptInput {
+                language,
+                path: &path,
+                code: &code,
+                context: &context,
+            };
+            let messages = prompts::refactor(&input, &instruction);
+            // The instruction comment has been carried out: it goes with the rewrite.
+            let replaced = match comment {
+                Some((line, _)) if line + 1 == lines.start => line..lines.end,
+                _ => lines,
+            };
+            Ok(Plan {
+                messages,
+                target: Target::Replace {
+                    indent: edit::common_indent(&code),
+                    lines: replaced,
+                },
+            })
+        }
+        Action::Explain => {
+            let lines = capped(
+                site.subject_lines()
+                    .ok_or_else(|| not_here("no selection or function here"))?,
+            )?;
+            let code = site.lines_text(&lines);
+            let context = context_text(site, snap.rope().line_to_char(lines.start), symbols);
+            let input = PromptInput {
+                language,
+                path: &path,
+                code: &code,
+                context: &context,
+            };
+            let title = format!("Explanation of {path}:{}-{}", lines.start + 1, lines.end);
+            Ok(Plan {
+                messages: prompts::explain(&input),
+                target: Target::Text { title },
+            })
+        }
+        Action::Document => {
+            let d = syntax::documentable(snap, site.cursor()).ok_or_else(|| not_here("no function or type here"))?;
+            let code = site.lines_text(&capped(d.lines.clone())?);
+            let input = PromptInput {
+                language,
+                path: &path,
+                code: &code,
+                context: "",
+            };
+            let messages = prompts::document(&input, &d.name);
+            Ok(Plan {
+                messages,
+                target: Target::Replace {
+                    lines: d.doc_lines,
+                    indent: d.indent,
+                },
+            })
+        }
+        Action::WriteTests => {
+            let (lines, name) =
+                syntax::enclosing_function(snap, site.cursor()).ok_or_else(|| not_here("no function here"))?;
+            let code = site.lines_text(&capped(lines.clone())?);
+            let context = context_text(site, snap.rope().line_to_char(lines.start), symbols);
+            let input = PromptInput {
+                language,
+                path: &path,
+                code: &code,
+                context: &context,
+            };
+            if snap.language() == Language::Rust {
+                let before_line = syntax::rust_tests_module_end(snap);
+                let indent = match before_line {
+                    Some(l) => format!("{}    ", syntax::leading_ws(&snap.line(l))),
+                    None => "    ".into(),
+                };
+                let place = "Return only the test functions (each with #[test]), without a `mod tests` wrapper or `use` lines: they go into the file's `#[cfg(test)] mod tests`, which has `use super::*;`.";
+                let messages = prompts::tests(&input, &name, place, None);
+                return Ok(Plan {
+                    messages,
+                    target: Target::RustTests { before_line, indent },
+                });
+            }
+            let source = site
+                .path
+                .as_deref()
+                .ok_or_else(|| not_here("the document is not a file on disk"))?;
+            let test_path = edit::test_file_path(source, snap.language())
+                .ok_or_else(|| not_here("no test file convention for this language"))?;
+            let uri = url::Url::from_file_path(&test_path)
+                .map(String::from)
+                .map_err(|_| not_here("the test file's path cannot be a URI"))?;
+            let existing = open_document(&uri).map(|s| (s, true)).or_else(|| {
+                let text = std::fs::read_to_string(&test_path).ok()?;
+                Some((Document::new(&uri, "", 0, &text).snapshot(), false))
+            });
+            let head = existing.as_ref().map(|(e, _)| {
+                let rope = e.rope();
+                rope.slice(..rope.line_to_char(rope.len_lines().min(40))).to_string()
+            });
+            let file_name = test_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let place = match &head {
+                Some(_) => "Return only the new tests, to be appended to that file.".to_string(),
+                None => format!("Return the complete new test file `{file_name}`, with its package/imports, importing the code under test from its module."),
+            };
+            let messages = prompts::tests(&input, &name, &place, head.as_deref());
+            Ok(Plan {
+                messages,
+                target: Target::TestFile { uri, existing },
+            })
+        }
+        Action::Custom(n, title) => {
+            let c = config
+                .actions
+                .custom
+                .get(*n)
+                .filter(|c| c.title == *title)
+                .ok_or_else(|| {
+                    ActionError::NotApplicable(format!("the custom action “{title}” is no longer in the settings"))
+                })?;
+            let selection = site.subject_lines();
+            let function = syntax::enclosing_function(snap, site.cursor())
+                .map(|(l, _)| site.lines_text(&l))
+                .unwrap_or_default();
+            let selection_text = selection.as_ref().map(|l| site.lines_text(l)).unwrap_or_default();
+            let context = context_text(site, site.cursor(), symbols);
+            let diagnostics = diagnostics_text(site);
+            let file = snap.text();
+            let rendered = crate::template::render(&c.prompt, &|name| match name {
+                "selection" => selection_text.clone(),
+                "function" => function.clone(),
+                "file" => file.clone(),
+                "path" => path.clone(),
+                "language" => snap.language().name().to_string(),
+                "diagnostics" => diagnostics.clone(),
+                "context" => context.clone(),
+                _ => String::new(),
+            });
+            let input = PromptInput {
+                language,
+                path: &path,
+                code: &selection_text,
+                context: "",
+            };
+            let messages = prompts::custom(&input, &rendered, c.target != ActionTarget::ShowText);
+            let target = match (c.target, selection) {
+                (ActionTarget::ShowText, _) => Target::Text { title: c.title.clone() },
+                (ActionTarget::ReplaceSelection, Some(lines)) => Target::Replace {
+                    indent: edit::common_indent(&selection_text),
+                    lines: capped(lines)?,
+                },
+                (ActionTarget::InsertBelow, Some(lines)) => Target::Insert {
+                    line: lines.end,
+                    indent: edit::common_indent(&selection_text),
+                },
+                (_, None) => return Err(not_here("no selection or function here")),
+            };
+            Ok(Plan { messages, target })
+        }
+    }
+}
+
+fn line_start(snap: &DocumentSnapshot, line: usize) -> usize {
+    let rope = snap.rope();
+    rope.line_to_char(line.min(rope.len_lines()))
+}
+
+/// Inserts whole lines at the end of a document, starting a new line when it lacks a final
+/// line break.
+fn append(snap: &DocumentSnapshot, text: &str) -> CharEdit {
+    let end = snap.len_chars();
+    let needs_break = end > 0 && snap.rope().char(end - 1) != '\n';
+    CharEdit {
+        chars: end..end,
+        text: if needs_break {
+            format!("\n{text}")
+        } else {
+            text.to_string()
+        },
+    }
+}
+
+/// Turns line edits of `snap` into char edits; an insertion past a final line without a line
+/// break starts a new line.
+fn char_edits(snap: &DocumentSnapshot, edits: Vec<LineEdit>) -> Vec<CharEdit> {
+    edits
+        .into_iter()
+        .map(|e| {
+            let start = line_start(snap, e.lines.start);
+            let end = line_start(snap, e.lines.end);
+            let at_unterminated_end = end == snap.len_chars() && end > 0 && snap.rope().char(end - 1) != '\n';
+            let text = if at_unterminated_end && start == end {
+                format!("\n{}", e.text.strip_suffix('\n').unwrap_or(&e.text))
+            } else if at_unterminated_end {
+                e.text.strip_suffix('\n').unwrap_or(&e.text).to_string()
+            } else {
+                e.text
+            };
+            CharEdit {
+                chars: start..end,
+                text,
+            }
+        })
+        .collect()
+}
+
+/// The model's answer applied to the plan's target. Pure.
+pub fn apply(site: &Site, target: Target, answer: &str) -> Result<Outcome, ActionError> {
+    let snap = &site.snapshot;
+    let doc_edit = |edits: Vec<CharEdit>| {
+        Outcome::Edits(vec![Change::Edit {
+            snapshot: snap.clone(),
+            versioned: true,
+            edits,
+        }])
+    };
+    if let Target::Text { title } = target {
+        let markdown = answer.trim().to_string();
+        if markdown.is_empty() {
+            return Err(ActionError::NoCode);
+        }
+        return Ok(Outcome::Text { title, markdown });
+    }
+    let code = edit::extract_code(answer).ok_or(ActionError::NoCode)?;
+    match target {
+        Target::Text { .. } => unreachable!("handled above"),
+        Target::Replace { lines, indent } => {
+            let original = site.lines_text(&lines);
+            let new = edit::reindent(&code, &indent);
+            let edits: Vec<LineEdit> = edit::line_edits(&original, &new)
+                .into_iter()
+                .map(|e| LineEdit {
+                    lines: e.lines.start + lines.start..e.lines.end + lines.start,
+                    text: e.text,
+                })
+                .collect();
+            if edits.is_empty() {
+                return Err(ActionError::Unchanged);
+            }
+            Ok(doc_edit(char_edits(snap, edits)))
+        }
+        Target::Insert { line, indent } => {
+            let text = edit::reindent(&code, &indent);
+            Ok(doc_edit(char_edits(
+                snap,
+                vec![LineEdit {
+                    lines: line..line,
+                    text,
+                }],
+            )))
+        }
+        Target::RustTests {
+            before_line: Some(line),
+            indent,
+        } => {
+            let text = format!("\n{}", edit::reindent(&code, &indent));
+            Ok(doc_edit(char_edits(
+                snap,
+                vec![LineEdit {
+                    lines: line..line,
+                    text,
+                }],
+            )))
+        }
+        Target::RustTests {
+            before_line: None,
+            indent,
+        } => {
+            let text = format!(
+                "\n#[cfg(test)]\nmod tests {{\n{indent}use super::*;\n\n{}}}\n",
+                edit::reindent(&code, &indent)
+            );
+            Ok(doc_edit(vec![append(snap, &text)]))
+        }
+        Target::TestFile {
+            existing: Some((file, open)),
+            ..
+        } => {
+            let edit = append(&file, &format!("\n{code}"));
+            Ok(Outcome::Edits(vec![Change::Edit {
+                snapshot: file,
+                versioned: open,
+                edits: vec![edit],
+            }]))
+        }
+        Target::TestFile { uri, existing: None } => Ok(Outcome::Edits(vec![Change::Create { uri, text: code }])),
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // each is a distinct input; a struct would only rename them
+/// Runs an action: plans it, asks the model (`config.models.action`, metered as
+/// [`Feature::Action`]), and applies the answer. Cancelling `cancel` drops the model stream,
+/// which closes the upstream connection.
+pub async fn run(
+    router: &Router,
+    config: &Config,
+    site: &Site,
+    action: &Action,
+    instruction: Option<&str>,
+    symbols: &(dyn SymbolLookup + Sync),
+    open_document: &(dyn Fn(&str) -> Option<DocumentSnapshot> + Sync),
+    cancel: CancellationToken,
+) -> Result<Outcome, ActionError> {
+    if site.snapshot.is_binary() || site.path.as_deref().is_some_and(crate::secrets::looks_secret) {
+        return Err(ActionError::NotApplicable("this file is never sent to a model".into()));
+    }
+    let plan = plan(site, action, instruction, config, symbols, open_document)?;
+    let mut request = ChatRequest::new(config.models.action.clone(), plan.messages);
+    request.max_tokens = Some(4096);
+    let mut stream = tokio::select! {
+        _ = cancel.cancelled() => return Err(ActionError::Cancelled),
+        s = router.stream(config, Feature::Action, request) => s?,
+    };
+    let mut answer = String::new();
+    loop {
+        let event = tokio::select! {
+            _ = cancel.cancelled() => return Err(ActionError::Cancelled), // drops the stream
+            e = stream.next() => e,
+        };
+        match event {
+            Some(Ok(StreamEvent::Content(delta))) => answer.push_str(&delta),
+            Some(Ok(StreamEvent::Done(_))) | None => break,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+        }
+    }
+    drop(stream);
+    apply(site, plan.target, &answer)
+}
+
+#[cfg(test)]
+mod tests;

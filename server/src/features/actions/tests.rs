@@ -1,0 +1,133 @@
+use super::*;
+use crate::context::NoSymbols;
+
+fn site(lang: &str, path: &str, text: &str, selection: Range<usize>) -> Site {
+    let uri = format!("file://{path}");
+    Site {
+        snapshot: Document::new(&uri, lang, 3, text).snapshot(),
+        path: Some(PathBuf::from(path)),
+        selection,
+        diagnostics: Vec::new(),
+    }
+}
+
+fn only_edits(outcome: Outcome) -> Vec<CharEdit> {
+    match outcome {
+        Outcome::Edits(changes) => match changes.into_iter().next() {
+            Some(Change::Edit { edits, .. }) => edits,
+            other => panic!("expected an edit, got {other:?}"),
+        },
+        Outcome::Text { .. } => panic!("expected edits"),
+    }
+}
+
+const RUST: &str = "fn total(xs: &[u32]) -> u32 {\n    // kimi: use iter().sum()\n    let mut t = 0;\n    for x in xs {\n        t += x;\n    }\n    t\n}\n";
+
+#[test]
+fn listing_offers_what_fits_the_place() {
+    let s = site("rust", "/w/src/lib.rs", RUST, 10..10);
+    let titles: Vec<String> = offers(&s, &[]).into_iter().map(|o| o.title).collect();
+    assert_eq!(
+        titles,
+        [
+            "Kimi: Document `total`",
+            "Kimi: Write tests for `total`",
+            "Kimi: Explain this function"
+        ]
+    );
+
+    // On the line under an instruction comment: the rewrite is offered with the instruction.
+    let cursor = s.snapshot.rope().line_to_char(2);
+    let mut s = site("rust", "/w/src/lib.rs", RUST, cursor..cursor);
+    s.diagnostics.push(Diag {
+        chars: cursor..cursor + 3,
+        message: "unused variable".into(),
+        source: None,
+        code: None,
+    });
+    let offered = offers(&s, &[]);
+    assert_eq!(offered[0].kind, OfferKind::QuickFix);
+    assert_eq!(offered[1].title, "Kimi: Rewrite — use iter().sum()");
+
+    // Nothing in a secret file, and nothing but custom text actions outside any code.
+    assert!(offers(&site("rust", "/w/.env", RUST, 0..0), &[]).is_empty());
+}
+
+#[test]
+fn a_rewrite_touches_only_the_changed_lines_and_drops_the_instruction() {
+    let cursor = RUST.find("let mut").unwrap();
+    let end = RUST.find("    t\n}").unwrap() + 6;
+    let s = site("rust", "/w/src/lib.rs", RUST, cursor..end);
+    let planned = plan(&s, &Action::Refactor, None, &Config::default(), &NoSymbols, &|_| None).unwrap();
+    // The model answers flush left: re-indented to the body.
+    let answer = "```rust\nlet t = xs.iter().sum();\nt\n```";
+    let edits = only_edits(apply(&s, planned.target, answer).unwrap());
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    let e = &edits[0];
+    assert_eq!(
+        s.snapshot.slice(e.chars.clone()),
+        "    // kimi: use iter().sum()\n    let mut t = 0;\n    for x in xs {\n        t += x;\n    }\n"
+    );
+    assert_eq!(e.text, "    let t = xs.iter().sum();\n");
+}
+
+#[test]
+fn rust_tests_go_into_the_tests_module_or_a_new_one() {
+    let with_mod = "fn a() {}\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n";
+    let s = site("rust", "/w/a.rs", with_mod, 3..3);
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None).unwrap();
+    let edits = only_edits(apply(&s, planned.target, "```rust\n#[test]\nfn t() {}\n```").unwrap());
+    assert_eq!(edits[0].chars.start, with_mod.rfind('}').unwrap());
+    assert_eq!(edits[0].text, "\n    #[test]\n    fn t() {}\n");
+
+    let s = site("rust", "/w/a.rs", "fn a() {}", 3..3);
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None).unwrap();
+    let edits = only_edits(apply(&s, planned.target, "#[test]\nfn t() {}\n").unwrap());
+    assert_eq!(
+        edits[0].text,
+        "\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn t() {}\n}\n"
+    );
+}
+
+#[test]
+fn tests_in_another_language_create_the_conventional_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sum.go");
+    let s = site(
+        "go",
+        path.to_str().unwrap(),
+        "package sum\n\nfunc Sum(a, b int) int {\n\treturn a + b\n}\n",
+        30..30,
+    );
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None).unwrap();
+    match apply(&s, planned.target, "```go\npackage sum\n```").unwrap() {
+        Outcome::Edits(changes) => match &changes[..] {
+            [Change::Create { uri, text }] => {
+                assert!(uri.ends_with("/sum_test.go"), "{uri}");
+                assert_eq!(text, "package sum\n");
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_unchanged_answer_or_no_instruction_is_a_clear_error() {
+    let s = site("rust", "/w/a.rs", "fn a() {\n    1\n}\n", 9..14);
+    let err = plan(&s, &Action::Refactor, None, &Config::default(), &NoSymbols, &|_| None).unwrap_err();
+    assert!(err.to_string().contains("// kimi:"), "{err}");
+    let planned = plan(
+        &s,
+        &Action::Refactor,
+        Some("x"),
+        &Config::default(),
+        &NoSymbols,
+        &|_| None,
+    )
+    .unwrap();
+    assert!(matches!(
+        apply(&s, planned.target, "```\n    1\n```"),
+        Err(ActionError::Unchanged)
+    ));
+}

@@ -1,0 +1,104 @@
+use tower_lsp_server::gen_lsp_types::*;
+use tower_lsp_server::jsonrpc::Result;
+
+use crate::features::actions::{self, Diag, OfferKind, Site};
+use crate::lsp::ext::{ActionData, RUN_ACTION};
+use crate::lsp::{from_proto, to_proto, Backend};
+
+/// Lists actions: no model call here. Clients that resolve `edit` get the edit in
+/// `codeAction/resolve`; the others (Helix, older clients) get a command, and the edit arrives
+/// as `workspace/applyEdit` once the model answered.
+pub async fn handle(backend: &Backend, params: CodeActionParams) -> Result<Option<Vec<CodeActionResponse>>> {
+    let uri = params.text_document.uri;
+    let Some(site) = site(backend, &uri, params.range, &params.context.diagnostics) else {
+        return Ok(None);
+    };
+    let Some(version) = backend.session.snapshot(uri.0.as_str()).map(|s| s.version()) else {
+        return Ok(None);
+    };
+    let config = backend.session.config();
+    let resolves_edits = {
+        let caps = backend.client_caps.lock().unwrap_or_else(|e| e.into_inner());
+        caps.text_document
+            .as_ref()
+            .and_then(|t| t.code_action.as_ref())
+            .and_then(|c| c.resolve_support.as_ref())
+            .is_some_and(|r| r.properties.iter().any(|p| p == "edit"))
+    };
+    let only = params.context.only.unwrap_or_default();
+    let mut out = Vec::new();
+    for offer in actions::offers(&site, &config.actions.custom) {
+        let kind = to_proto::action_kind(offer.kind);
+        if !only.is_empty() {
+            let Some(k) = &kind else { continue };
+            let k = k.as_str();
+            if !only
+                .iter()
+                .any(|o| k == o.as_str() || k.starts_with(&format!("{}.", o.as_str())))
+            {
+                continue;
+            }
+        }
+        let title = match &offer.action {
+            actions::Action::Custom(_, t) => t.clone(),
+            _ => String::new(),
+        };
+        let data = ActionData {
+            uri: uri.clone(),
+            version,
+            action: offer.action.id(),
+            title,
+            range: params.range,
+            diagnostics: if offer.kind == OfferKind::QuickFix {
+                params.context.diagnostics.clone()
+            } else {
+                Vec::new()
+            },
+        };
+        let value = serde_json::to_value(&data).unwrap_or_default();
+        let by_command = !resolves_edits || offer.kind == OfferKind::Info;
+        out.push(CodeActionResponse::CodeAction(CodeAction {
+            title: offer.title,
+            kind,
+            diagnostics: (offer.kind == OfferKind::QuickFix).then(|| params.context.diagnostics.clone()),
+            command: by_command.then(|| Command {
+                title: "Run Kimi action".into(),
+                tooltip: None,
+                command: RUN_ACTION.into(),
+                arguments: Some(vec![value.clone()]),
+            }),
+            data: (!by_command).then_some(value),
+            ..Default::default()
+        }));
+    }
+    Ok(Some(out))
+}
+
+/// The feature's view of a request: the current snapshot, the selection and diagnostics in
+/// its chars. `None` when the document is not open.
+pub(crate) fn site(backend: &Backend, uri: &Uri, range: Range, diagnostics: &[Diagnostic]) -> Option<Site> {
+    let snapshot = backend.session.snapshot(uri.0.as_str())?;
+    let enc = backend.session.encoding();
+    let selection = snapshot.char_range(from_proto::range(range), enc);
+    let diagnostics = diagnostics
+        .iter()
+        .map(|d| Diag {
+            chars: snapshot.char_range(from_proto::range(d.range), enc),
+            message: match &d.message {
+                tower_lsp_server::gen_lsp_types::Message::String(s) => s.clone(),
+                tower_lsp_server::gen_lsp_types::Message::MarkupContent(m) => m.value.clone(),
+            },
+            source: d.source.clone(),
+            code: d.code.as_ref().map(|c| match c {
+                Code::Int(n) => n.to_string(),
+                Code::String(s) => s.clone(),
+            }),
+        })
+        .collect();
+    Some(Site {
+        path: from_proto::file_path(uri),
+        snapshot,
+        selection,
+        diagnostics,
+    })
+}

@@ -1,0 +1,215 @@
+use std::sync::atomic::Ordering;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tower_lsp_server::gen_lsp_types::*;
+use tower_lsp_server::jsonrpc::{Error, Result};
+
+use crate::features::actions::{self, Action, ActionError, Change, Outcome};
+use crate::lsp::ext::ActionData;
+use crate::lsp::handlers::code_action::site;
+use crate::lsp::{to_proto, Backend};
+
+/// Computes the edit of an action listed with `data` (clients that resolve `edit`).
+pub async fn handle(backend: &Backend, mut action: CodeAction) -> Result<CodeAction> {
+    let Some(data) = action
+        .data
+        .clone()
+        .and_then(|d| serde_json::from_value::<ActionData>(d).ok())
+    else {
+        return Ok(action);
+    };
+    match run(backend, &data, None).await? {
+        Outcome::Edits(changes) => {
+            action.edit = Some(to_proto::workspace_edit(&changes, backend.session.encoding()));
+        }
+        Outcome::Text { title, markdown } => {
+            show_text(backend, &title, &markdown).await;
+        }
+    }
+    Ok(action)
+}
+
+fn failure(message: impl Into<String>) -> Error {
+    Error {
+        code: tower_lsp_server::jsonrpc::ErrorCode::from(-32803),
+        message: message.into().into(),
+        data: None,
+    }
+}
+
+async fn stale(backend: &Backend) -> Result<Outcome> {
+    let message = "kimi-lsp: the document changed while the action was being computed; nothing was changed. Run the action again.";
+    backend.client.show_message(MessageType::Warning, message).await;
+    Err(failure(message))
+}
+
+/// Runs an action with progress and a cancel button, and checks that every edited document is
+/// still at the version the edit was computed for. Failures are shown to the user and returned
+/// as an error; a stale edit is never returned.
+pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Option<&str>) -> Result<Outcome> {
+    let Some(action) = Action::parse(&data.action, &data.title) else {
+        return Err(Error::invalid_params(format!(
+            "kimi-lsp has no action `{}`",
+            data.action
+        )));
+    };
+    let Some(site) = site(backend, &data.uri, data.range, &data.diagnostics) else {
+        return Err(failure(format!("{} is not open", data.uri.0)));
+    };
+    if site.snapshot.version() != data.version {
+        return stale(backend).await;
+    }
+    let config = backend.session.config();
+    let cancel = CancellationToken::new();
+    let _guard = cancel.clone().drop_guard();
+    let progress = start_progress(backend, &cancel, &config.models.action).await;
+    let session = backend.session.clone();
+    let lookup = move |uri: &str| session.snapshot(uri);
+    let result = actions::run(
+        &backend.router,
+        &config,
+        &site,
+        &action,
+        instruction,
+        backend.index.as_ref(),
+        &lookup,
+        cancel.clone(),
+    )
+    .await;
+    if let Some((token, progress)) = progress {
+        backend.action_progress.remove(&token);
+        progress.finish().await;
+    }
+    let outcome = match result {
+        Ok(o) => o,
+        Err(ActionError::Cancelled) => return Err(Error::request_cancelled()),
+        Err(e) => {
+            let message = format!("kimi-lsp: {e}");
+            backend.client.show_message(MessageType::Error, &message).await;
+            return Err(failure(message));
+        }
+    };
+    if let Outcome::Edits(changes) = &outcome {
+        let fresh = changes.iter().all(|c| match c {
+            Change::Edit {
+                snapshot,
+                versioned: true,
+                ..
+            } => backend
+                .session
+                .snapshot(snapshot.uri())
+                .is_some_and(|now| now.version() == snapshot.version()),
+            _ => true,
+        });
+        if !fresh {
+            return stale(backend).await;
+        }
+    }
+    Ok(outcome)
+}
+
+type Ongoing = tower_lsp_server::OngoingProgress<tower_lsp_server::Unbounded, tower_lsp_server::Cancellable>;
+
+async fn start_progress(backend: &Backend, cancel: &CancellationToken, model: &str) -> Option<(String, Ongoing)> {
+    let supported = {
+        let caps = backend.client_caps.lock().unwrap_or_else(|e| e.into_inner());
+        caps.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false)
+    };
+    if !supported {
+        return None;
+    }
+    let token = format!("kimi-action-{}", backend.next_progress.fetch_add(1, Ordering::Relaxed));
+    backend
+        .client
+        .create_work_done_progress(ProgressToken::String(token.clone()))
+        .await
+        .ok()?;
+    backend.action_progress.insert(token.clone(), cancel.clone());
+    let progress = backend
+        .client
+        .progress(ProgressToken::String(token.clone()), "Kimi")
+        .with_message(format!("asking {model}…"))
+        .with_cancel_button()
+        .begin()
+        .await;
+    Some((token, progress))
+}
+
+/// `window/workDoneProgress/cancel`: the user pressed the progress's cancel button.
+pub fn cancel_progress(backend: &Backend, params: WorkDoneProgressCancelParams) {
+    let token = match params.token {
+        ProgressToken::String(s) => s,
+        ProgressToken::Int(n) => n.to_string(),
+    };
+    if let Some((_, cancel)) = backend.action_progress.remove(&token) {
+        cancel.cancel();
+    }
+}
+
+/// An explanation: opened as a Markdown document where the editor can show one, else a message.
+pub(crate) async fn show_text(backend: &Backend, title: &str, markdown: &str) {
+    let can_show = {
+        let caps = backend.client_caps.lock().unwrap_or_else(|e| e.into_inner());
+        caps.window
+            .as_ref()
+            .and_then(|w| w.show_document.as_ref())
+            .is_some_and(|s| s.support)
+    };
+    if can_show {
+        let dir = std::env::temp_dir().join("kimi-lsp");
+        let file = dir.join(format!(
+            "explanation-{}.md",
+            backend.next_progress.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written =
+            std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, format!("# {title}\n\n{markdown}\n")));
+        if let (Ok(()), Ok(url)) = (written, url::Url::from_file_path(&file)) {
+            let params = ShowDocumentParams {
+                uri: Uri::from(String::from(url)),
+                external: None,
+                take_focus: Some(true),
+                selection: None,
+            };
+            if backend.client.show_document(params).await.unwrap_or(false) {
+                return;
+            }
+        }
+    }
+    backend
+        .client
+        .show_message(MessageType::Info, format!("{title}\n\n{markdown}"))
+        .await;
+}
+
+/// `kimi.runAction`: runs the action, sends the edit as `workspace/applyEdit`, and answers with
+/// whether it was applied and, for explanations, the text.
+pub(crate) async fn execute(backend: &Backend, arguments: &[Value]) -> Result<Option<Value>> {
+    let data: ActionData = arguments
+        .first()
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| Error::invalid_params("kimi.runAction takes the action's data as its first argument"))?;
+    let instruction = arguments.get(1).and_then(Value::as_str);
+    let result = match run(backend, &data, instruction).await? {
+        Outcome::Edits(changes) => {
+            let edit = to_proto::workspace_edit(&changes, backend.session.encoding());
+            let applied = match backend.client.apply_edit(edit).await {
+                Ok(r) => r.applied,
+                Err(e) => {
+                    tracing::warn!("workspace/applyEdit failed: {e}");
+                    false
+                }
+            };
+            crate::lsp::ext::RunActionResult { applied, text: None }
+        }
+        Outcome::Text { title, markdown } => {
+            show_text(backend, &title, &markdown).await;
+            crate::lsp::ext::RunActionResult {
+                applied: false,
+                text: Some(markdown),
+            }
+        }
+    };
+    Ok(Some(serde_json::to_value(result).unwrap_or_default()))
+}

@@ -1,0 +1,281 @@
+//! AI code actions end to end: the real binary over stdio against the stand-in.
+
+use std::path::Path;
+use std::time::Duration;
+
+use kimi_test_support::{file_uri, LspClient, Reply, Standin};
+use serde_json::{json, Value};
+
+const RUST: &str = "fn total(xs: &[u32]) -> u32 {\n    // kimi: use iter().sum()\n    let mut t = 0;\n    for x in xs {\n        t += x;\n    }\n    t\n}\n";
+
+struct Setup {
+    standin: Standin,
+    client: LspClient,
+    dir: tempfile::TempDir,
+}
+
+async fn setup(capabilities: Value, options: Value) -> Setup {
+    let standin = Standin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = standin.base_url();
+    let mut client = LspClient::spawn(
+        Path::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")),
+        &[],
+        &[("MOONSHOT_API_KEY", "sk-actions-test"), ("MOONSHOT_BASE_URL", &base)],
+        None,
+    );
+    client.initialize(capabilities, options, Some(dir.path())).await;
+    Setup { standin, client, dir }
+}
+
+fn resolve_caps() -> Value {
+    json!({"textDocument": {"codeAction": {"resolveSupport": {"properties": ["edit"]}, "dataSupport": true}}})
+}
+
+impl Setup {
+    fn open(&mut self, name: &str, lang: &str, text: &str) -> String {
+        let uri = file_uri(&self.dir.path().join(name));
+        self.client.did_open(&uri, lang, 1, text);
+        uri
+    }
+
+    async fn list(&mut self, uri: &str, range: Value, diagnostics: Value) -> Vec<Value> {
+        let result = self
+            .client
+            .request(
+                "textDocument/codeAction",
+                json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": diagnostics}}),
+            )
+            .await
+            .unwrap();
+        result.as_array().cloned().unwrap_or_default()
+    }
+}
+
+fn range(l1: u32, c1: u32, l2: u32, c2: u32) -> Value {
+    json!({"start": {"line": l1, "character": c1}, "end": {"line": l2, "character": c2}})
+}
+
+fn titled<'a>(actions: &'a [Value], prefix: &str) -> &'a Value {
+    actions
+        .iter()
+        .find(|a| a["title"].as_str().unwrap_or("").starts_with(prefix))
+        .unwrap_or_else(|| panic!("no action `{prefix}` in {actions:#?}"))
+}
+
+fn text_edits(edit: &Value) -> Vec<Value> {
+    edit["documentChanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["edits"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test]
+async fn listing_costs_nothing_and_a_command_rewrite_edits_only_changed_lines() {
+    let mut s = setup(json!({}), Value::Null).await;
+    let uri = s.open("lib.rs", "rust", RUST);
+    let actions = s.list(&uri, range(2, 4, 2, 4), json!([])).await;
+    assert!(s.standin.chat_requests().is_empty(), "listing called the model");
+    let rewrite = titled(&actions, "Kimi: Rewrite — use iter().sum()");
+    assert_eq!(rewrite["kind"], "refactor.rewrite");
+    assert!(
+        titled(&actions, "Kimi: Document `total`")["command"].is_object(),
+        "no resolve support: a command"
+    );
+
+    // Select the body under the comment and run it as Helix would.
+    let actions = s.list(&uri, range(2, 0, 7, 0), json!([])).await;
+    let command = titled(&actions, "Kimi: Rewrite")["command"].clone();
+    s.standin.push(Reply::text("```rust\nlet t = xs.iter().sum();\nt\n```"));
+    let id = s.client.send_request(
+        "workspace/executeCommand",
+        json!({"command": command["command"], "arguments": command["arguments"]}),
+    );
+    let (req_id, params) = s.client.expect_server_request("workspace/applyEdit").await;
+    s.client.reply(req_id, json!({"applied": true}));
+    let result = s.client.response(id).await.unwrap();
+    assert_eq!(result["applied"], true);
+    let change = &params["edit"]["documentChanges"][0];
+    assert_eq!(change["textDocument"]["version"], 1);
+    let edits = text_edits(&params["edit"]);
+    assert_eq!(
+        edits,
+        vec![json!({"range": range(1, 0, 6, 0), "newText": "    let t = xs.iter().sum();\n"})]
+    );
+    let prompt = s.standin.chat_requests()[0].clone();
+    assert_eq!(prompt["model"], "kimi-k2.5");
+    let user = prompt["messages"][1]["content"].as_str().unwrap();
+    assert!(user.contains("Rewrite this code: use iter().sum()"), "{user}");
+}
+
+#[tokio::test]
+async fn resolve_fills_in_the_edit_and_a_stale_version_is_refused() {
+    let mut s = setup(resolve_caps(), Value::Null).await;
+    let uri = s.open("lib.rs", "rust", RUST);
+    let diag = json!([{"range": range(2, 12, 2, 13), "message": "value assigned is never read", "source": "rustc"}]);
+    let actions = s.list(&uri, range(2, 12, 2, 12), diag).await;
+    let fix = titled(&actions, "Kimi: Fix “value assigned is never read”").clone();
+    assert_eq!(fix["kind"], "quickfix");
+    assert!(fix["edit"].is_null() && fix["command"].is_null() && fix["data"].is_object());
+    assert!(s.standin.chat_requests().is_empty());
+
+    let fixed = RUST.replace("let mut t = 0;", "let mut t: u32 = 0;");
+    s.standin.push(Reply::text(&format!("```rust\n{fixed}```")));
+    let resolved = s.client.request("codeAction/resolve", fix.clone()).await.unwrap();
+    assert_eq!(
+        text_edits(&resolved["edit"]),
+        vec![json!({"range": range(2, 0, 3, 0), "newText": "    let mut t: u32 = 0;\n"})]
+    );
+    let user = s.standin.chat_requests()[0]["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        user.contains("- line 3: value assigned is never read (rustc)"),
+        "{user}"
+    );
+
+    // The user typed after listing: nothing is computed against the old text.
+    s.client
+        .did_change(&uri, 2, json!([{"text": format!("// edited\n{RUST}")}]));
+    let err = s.client.request("codeAction/resolve", fix).await.unwrap_err();
+    assert!(err.message.contains("document changed"), "{err:?}");
+    let shown = s.client.expect_notification("window/showMessage").await;
+    assert!(shown["message"].as_str().unwrap().contains("nothing was changed"));
+    assert_eq!(s.standin.chat_requests().len(), 1, "no model call for a stale action");
+}
+
+#[tokio::test]
+async fn document_and_tests_and_explain() {
+    let mut s = setup(resolve_caps(), Value::Null).await;
+    let uri = s.open("lib.rs", "rust", RUST);
+    let actions = s.list(&uri, range(0, 4, 0, 4), json!([])).await;
+
+    s.standin.push(Reply::text("```rust\n/// Sums the numbers.\n```"));
+    let resolved = s
+        .client
+        .request("codeAction/resolve", titled(&actions, "Kimi: Document").clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        text_edits(&resolved["edit"]),
+        vec![json!({"range": range(0, 0, 0, 0), "newText": "/// Sums the numbers.\n"})]
+    );
+
+    s.standin.push(Reply::text(
+        "```rust\n#[test]\nfn sums() {\n    assert_eq!(total(&[1, 2]), 3);\n}\n```",
+    ));
+    let resolved = s
+        .client
+        .request("codeAction/resolve", titled(&actions, "Kimi: Write tests").clone())
+        .await
+        .unwrap();
+    let edits = text_edits(&resolved["edit"]);
+    assert_eq!(edits[0]["range"], range(8, 0, 8, 0));
+    assert!(edits[0]["newText"]
+        .as_str()
+        .unwrap()
+        .contains("mod tests {\n    use super::*;\n\n    #[test]\n    fn sums()"));
+
+    // Explain answers text: as the command's result, and as a message for this client.
+    let explain = titled(&actions, "Kimi: Explain").clone();
+    s.standin.push(Reply::text("It adds the numbers up."));
+    let command = &explain["command"];
+    let result = s
+        .client
+        .request(
+            "workspace/executeCommand",
+            json!({"command": command["command"], "arguments": command["arguments"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result["text"], "It adds the numbers up.");
+    let shown = s.client.expect_notification("window/showMessage").await;
+    assert!(shown["message"].as_str().unwrap().contains("It adds the numbers up."));
+}
+
+#[tokio::test]
+async fn go_tests_create_the_test_file_and_a_custom_action_inserts_below() {
+    let options = json!({"actions": {"custom": [{"title": "Add a log line", "prompt": "Add a log line after this {language} code:\n{selection}", "target": "insertBelow"}]}});
+    let mut s = setup(resolve_caps(), options).await;
+    let go = "package sum\n\nfunc Sum(a, b int) int {\n\treturn a + b\n}\n";
+    let uri = s.open("sum.go", "go", go);
+    let actions = s.list(&uri, range(3, 2, 3, 2), json!([])).await;
+    s.standin
+        .push(Reply::text("```go\npackage sum\n\nimport \"testing\"\n```"));
+    let resolved = s
+        .client
+        .request("codeAction/resolve", titled(&actions, "Kimi: Write tests").clone())
+        .await
+        .unwrap();
+    let changes = resolved["edit"]["documentChanges"].as_array().unwrap();
+    assert_eq!(changes[0]["kind"], "create");
+    assert!(changes[0]["uri"].as_str().unwrap().ends_with("/sum_test.go"));
+    assert_eq!(changes[1]["edits"][0]["newText"], "package sum\n\nimport \"testing\"\n");
+
+    let actions = s.list(&uri, range(3, 0, 4, 0), json!([])).await;
+    s.standin.push(Reply::text("```go\nlog.Println(a)\n```"));
+    let resolved = s
+        .client
+        .request("codeAction/resolve", titled(&actions, "Kimi: Add a log line").clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        text_edits(&resolved["edit"]),
+        vec![json!({"range": range(4, 0, 4, 0), "newText": "\tlog.Println(a)\n"})]
+    );
+    let user = s.standin.chat_requests()[1]["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(user, "Add a log line after this Go code:\n\treturn a + b\n");
+}
+
+#[tokio::test]
+async fn cancelling_the_progress_closes_the_upstream_stream() {
+    let mut s = setup(json!({"window": {"workDoneProgress": true}}), Value::Null).await;
+    let uri = s.open("lib.rs", "rust", RUST);
+    let actions = s.list(&uri, range(0, 4, 0, 4), json!([])).await;
+    let command = titled(&actions, "Kimi: Document")["command"].clone();
+    s.standin.push(
+        Reply::text("```rust\n/// a\n/// b\n/// c\n```")
+            .chunks(&["```rust\n", "/// a\n", "/// b\n", "/// c\n```"])
+            .chunk_delay(Duration::from_secs(2)),
+    );
+    let id = s.client.send_request(
+        "workspace/executeCommand",
+        json!({"command": command["command"], "arguments": command["arguments"]}),
+    );
+    let (req_id, params) = s.client.expect_server_request("window/workDoneProgress/create").await;
+    s.client.reply(req_id, Value::Null);
+    let begin = s.client.expect_notification("$/progress").await;
+    assert_eq!(begin["value"]["kind"], "begin");
+    assert_eq!(begin["value"]["cancellable"], true);
+    s.standin.wait_for_chat_requests(1, Duration::from_secs(5)).await;
+    s.client
+        .notify("window/workDoneProgress/cancel", json!({"token": params["token"]}));
+    let err = s.client.response(id).await.unwrap_err();
+    assert_eq!(err.code, -32800, "{err:?}");
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    let end = s.client.expect_notification("$/progress").await;
+    assert_eq!(end["value"]["kind"], "end");
+}
+
+#[tokio::test]
+async fn a_model_error_reaches_the_user() {
+    let mut s = setup(resolve_caps(), Value::Null).await;
+    let uri = s.open("lib.rs", "rust", RUST);
+    let actions = s.list(&uri, range(0, 4, 0, 4), json!([])).await;
+    s.standin
+        .push(Reply::error(kimi_test_support::ApiError::InsufficientBalance));
+    let err = s
+        .client
+        .request("codeAction/resolve", titled(&actions, "Kimi: Document").clone())
+        .await
+        .unwrap_err();
+    let shown = s.client.expect_notification("window/showMessage").await;
+    assert_eq!(shown["type"], 1);
+    assert!(err.message.starts_with("kimi-lsp:"), "{err:?}");
+}
