@@ -50,6 +50,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show tokens and cost today, this week and all time, by feature and model, with budgets.
+    Usage {
+        /// Print the report as JSON (the same shape as the `kimi/usage` LSP request).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -110,7 +116,48 @@ pub fn main() -> ExitCode {
             }
             if report.healthy() { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
+        Some(Command::Usage { json }) => {
+            for problem in &problems {
+                eprintln!("kimi-lsp usage: settings: {problem}");
+            }
+            match usage_report(&layers) {
+                Ok(report) => {
+                    let mut out = std::io::stdout().lock();
+                    let printed = if json {
+                        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from).and_then(|_| writeln!(out))
+                    } else {
+                        write!(out, "{}", crate::features::usage::render(&report))
+                    };
+                    match printed {
+                        Ok(()) => ExitCode::SUCCESS,
+                        Err(e) => {
+                            eprintln!("kimi-lsp usage: {e}");
+                            ExitCode::from(1)
+                        }
+                    }
+                }
+                Err(e) => {
+                    eprintln!("kimi-lsp usage: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
+}
+
+/// Reads the ledger at its default place. A ledger that does not exist yet reads as empty and is
+/// not created: looking must not leave files behind.
+fn usage_report(layers: &ConfigLayers) -> Result<crate::features::usage::UsageReport, String> {
+    use crate::ledger::Ledger;
+    let (config, _) = layers.resolve();
+    let path = Ledger::default_path().ok_or("no data directory for the usage ledger (set KIMI_LSP_DATA_DIR)")?;
+    let ledger = if path.exists() {
+        Ledger::open(&path).map_err(|e| e.to_string())?
+    } else {
+        eprintln!("kimi-lsp usage: nothing recorded yet ({} does not exist)", path.display());
+        Ledger::open_in_memory().map_err(|e| e.to_string())?
+    };
+    crate::features::usage::collect(&ledger, &config.budget).map_err(|e| e.to_string())
 }
 
 fn init_logging(file: Option<&std::path::Path>, filter: &str) -> Result<(), String> {

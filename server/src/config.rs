@@ -42,6 +42,33 @@ pub struct Config {
     pub usage_ledger: bool,
     pub completion: CompletionSettings,
     pub actions: ActionSettings,
+    pub chat: ChatSettings,
+    pub budget: BudgetSettings,
+}
+
+/// Spending limits, in the price table's currency (USD by default; CNY if the prices are set
+/// in CNY). Spend is read from the ledger, so a limit holds across every editor on the machine.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BudgetSettings {
+    /// Per local calendar day; `None` for no limit.
+    #[serde(deserialize_with = "deserialize_limit")]
+    pub daily: Option<f64>,
+    /// Per local calendar month; `None` for no limit.
+    #[serde(deserialize_with = "deserialize_limit")]
+    pub monthly: Option<f64>,
+    /// Read the account balance at start and warn when it is low or empty.
+    pub check_balance: bool,
+}
+
+fn deserialize_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let limit: Option<f64> = Option::deserialize(d)?;
+    match limit {
+        Some(v) if !v.is_finite() || v < 0.0 => Err(serde::de::Error::custom(format!(
+            "a budget must be an amount of 0 or more (got {v}); leave it unset for no limit"
+        ))),
+        other => Ok(other),
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -88,6 +115,33 @@ impl TryFrom<RawCustomAction> for CustomAction {
         crate::template::validate(&raw.prompt)
             .map_err(|e| format!("the prompt of custom action \"{}\": {e}", raw.title))?;
         Ok(CustomAction { title: raw.title, prompt: raw.prompt, target: raw.target })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ChatSettings {
+    /// Tool rounds per message; after the last one the model must answer without tools.
+    pub max_tool_rounds: usize,
+    /// The longest answer per request.
+    pub max_tokens: u32,
+    /// The chat model's context, used when `/models` does not report it.
+    pub context_tokens: usize,
+    /// Whether the chat model accepts images; unset: as `/models` reports.
+    pub images: Option<bool>,
+    /// Globs of chat transcripts, answered by the "Ask Kimi" action (without `/`: the file name).
+    pub files: Vec<String>,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        ChatSettings {
+            max_tool_rounds: 8,
+            max_tokens: 8192,
+            context_tokens: 131_072,
+            images: None,
+            files: vec!["*.kimi.md".into()],
+        }
     }
 }
 
@@ -181,6 +235,8 @@ impl Default for Config {
             usage_ledger: true,
             completion: CompletionSettings::default(),
             actions: ActionSettings::default(),
+            chat: ChatSettings::default(),
+            budget: BudgetSettings::default(),
         }
     }
 }
@@ -519,6 +575,21 @@ mod tests {
         let (c, problems) = l.resolve();
         assert_eq!(c.actions.custom[0].title, "Port", "the bad layer is skipped whole");
         assert!(problems[0].message.contains("{selecton}"), "{problems:?}");
+    }
+
+    #[test]
+    fn budgets_are_unset_by_default_and_a_negative_one_is_refused() {
+        let mut l = layers(&[]);
+        assert_eq!(l.resolve().0.budget, BudgetSettings::default());
+        l.set(Source::File, parse_toml("[budget]\ndaily = 0.5\nmonthly = 10\ncheckBalance = true\n").unwrap());
+        let (c, problems) = l.resolve();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.budget, BudgetSettings { daily: Some(0.5), monthly: Some(10.0), check_balance: true });
+        l.set(Source::Editor, json!({"budget": {"daily": -1}}));
+        let (c, problems) = l.resolve();
+        assert_eq!(c.budget.daily, Some(0.5), "the bad layer is skipped");
+        assert!(problems[0].message.contains("budget.daily"), "{problems:?}");
+        assert!(problems[0].message.contains("0 or more"), "{problems:?}");
     }
 
 }

@@ -2,6 +2,7 @@
 //! every request into the usage ledger. Features call the router, never a provider directly, so
 //! no request escapes the ledger.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
@@ -10,9 +11,10 @@ use std::time::Instant;
 use dashmap::DashSet;
 use futures::Stream;
 
-use crate::config::Config;
-use crate::ledger::{unix_ms_now, Feature, Ledger, Outcome, UsageRecord};
-use crate::providers::{ChatRequest, ChatResponse, ChatStream, HttpPool, OpenAiCompatible, ProviderError, StreamEvent, Usage};
+use crate::config::{BudgetSettings, Config};
+use crate::ledger::{unix_ms_now, Feature, Ledger, Outcome, SessionSnapshot, TimeRange, UsageRecord};
+use crate::providers::error::{format_amount, BudgetPeriod};
+use crate::providers::{Balance, ChatRequest, ChatResponse, ChatStream, HttpPool, OpenAiCompatible, ProviderError, StreamEvent, Usage};
 
 pub struct Router {
     pool: Mutex<HttpPool>,
@@ -20,6 +22,95 @@ pub struct Router {
     /// Models that answered "invalid temperature": they get none from now on (K2.5 and its
     /// successors fix their sampling; ids change, so this is learned rather than listed).
     fixed_temperature: DashSet<String>,
+    observer: Option<UsageObserver>,
+    /// The local day each limit's 80 % warning was last given, so it is given once a day.
+    warned: Mutex<HashMap<BudgetPeriod, String>>,
+}
+
+/// What the router tells whoever watches usage (the LSP layer turns these into notifications
+/// and messages; the router itself knows nothing of editors).
+#[derive(Clone, Debug, PartialEq)]
+pub enum UsageEvent {
+    /// A request was metered; `session` already includes it.
+    Recorded { record: UsageRecord, session: SessionSnapshot },
+    /// A limit is 80 % used (given once per limit per local day).
+    BudgetWarning(BudgetUse),
+}
+
+/// Called from a blocking thread right after each ledger write: it must not block for long.
+#[derive(Clone)]
+pub struct UsageObserver(Arc<dyn Fn(UsageEvent) + Send + Sync>);
+
+impl UsageObserver {
+    pub fn new(f: impl Fn(UsageEvent) + Send + Sync + 'static) -> UsageObserver {
+        UsageObserver(Arc::new(f))
+    }
+
+    fn notify(&self, event: UsageEvent) {
+        (self.0)(event)
+    }
+}
+
+impl std::fmt::Debug for UsageObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UsageObserver")
+    }
+}
+
+/// How much of one limit is spent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BudgetUse {
+    pub period: BudgetPeriod,
+    pub spent: f64,
+    pub limit: f64,
+}
+
+impl BudgetUse {
+    pub fn warning(&self) -> String {
+        let share = if self.limit > 0.0 { self.spent / self.limit * 100.0 } else { 100.0 };
+        format!(
+            "{:.0} % of the {} budget is used: {} spent {} of {}. Requests stop at the limit; \
+             raise `{}` in the kimi-lsp settings if you need more.",
+            share.floor(),
+            self.period.adjective(),
+            format_amount(self.spent),
+            self.period.span(),
+            format_amount(self.limit),
+            self.period.setting()
+        )
+    }
+}
+
+/// The share of a limit at which the user is warned.
+pub const BUDGET_WARNING_SHARE: f64 = 0.8;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum BudgetDecision {
+    Allow,
+    /// Allowed, but these limits are at or past 80 %.
+    Warn(Vec<BudgetUse>),
+    /// A limit is reached: nothing may be sent.
+    Refuse(BudgetUse),
+}
+
+/// Whether a request may go out, given what was spent today and this month. A limit is
+/// reached when the spend equals it, so a limit of 0 stops everything. When both limits are
+/// reached the monthly one is named, since raising the daily one alone would not help.
+pub fn budget_decision(budget: &BudgetSettings, spent_today: f64, spent_month: f64) -> BudgetDecision {
+    let uses = [
+        budget.monthly.map(|limit| BudgetUse { period: BudgetPeriod::Monthly, spent: spent_month, limit }),
+        budget.daily.map(|limit| BudgetUse { period: BudgetPeriod::Daily, spent: spent_today, limit }),
+    ];
+    if let Some(reached) = uses.iter().flatten().find(|u| u.spent >= u.limit) {
+        return BudgetDecision::Refuse(*reached);
+    }
+    let mut near: Vec<BudgetUse> = uses.into_iter().flatten().filter(|u| u.spent >= u.limit * BUDGET_WARNING_SHARE).collect();
+    near.sort_by_key(|u| u.period);
+    if near.is_empty() {
+        BudgetDecision::Allow
+    } else {
+        BudgetDecision::Warn(near)
+    }
 }
 
 impl Router {
@@ -28,14 +119,24 @@ impl Router {
             pool: Mutex::new(HttpPool::new(config.timeouts.connect())),
             ledger,
             fixed_temperature: DashSet::new(),
+            observer: None,
+            warned: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Calls `observer` after every metered request and for budget warnings.
+    pub fn with_observer(mut self, observer: UsageObserver) -> Router {
+        self.observer = Some(observer);
+        self
+    }
+
     /// The ledger at its default place. One that cannot be opened is logged and replaced by an
-    /// in-memory one, so the session's totals still work and the server still starts.
+    /// in-memory one, so the session's totals still work and the server still starts. With
+    /// `usageLedger` off nothing is written to disk, but an in-memory ledger still keeps the
+    /// session's totals, so budgets and the usage notification keep working.
     pub fn open_ledger(config: &Config) -> Option<Arc<Ledger>> {
         if !config.usage_ledger {
-            return None;
+            return Ledger::open_in_memory().ok().map(Arc::new);
         }
         let opened = match Ledger::default_path() {
             Some(path) => Ledger::open(&path).map_err(|e| format!("cannot open the usage ledger at {}: {e}", path.display())),
@@ -81,9 +182,65 @@ impl Router {
         req
     }
 
+    /// The account balance; `None` where the endpoint keeps none.
+    pub async fn balance(&self, config: &Config) -> Result<Option<Balance>, ProviderError> {
+        self.client(config).balance().await
+    }
+
+    /// Refuses when a budget is used up; warns (once a day per limit) at 80 %. Spend comes
+    /// from the ledger, which every kimi-lsp process on the machine writes to.
+    async fn check_budget(&self, config: &Config) -> Result<(), ProviderError> {
+        let budget = config.budget;
+        if budget.daily.is_none() && budget.monthly.is_none() {
+            return Ok(());
+        }
+        let Some(ledger) = self.ledger.clone() else { return Ok(()) };
+        let read = {
+            let ledger = ledger.clone();
+            tokio::task::spawn_blocking(move || Ok::<_, crate::ledger::LedgerError>((ledger.spent(TimeRange::Today)?, ledger.spent(TimeRange::ThisMonth)?)))
+                .await
+        };
+        let (today, month) = match read {
+            Ok(Ok(spent)) => spent,
+            failed => {
+                let reason = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                    Ok(Ok(_)) => String::new(),
+                };
+                tracing::warn!("budget checked against this session's spend only: {reason}");
+                // This process's own spend is a lower bound that holds without the database.
+                let session = ledger.session().cost;
+                (session, session)
+            }
+        };
+        match budget_decision(&budget, today, month) {
+            BudgetDecision::Allow => Ok(()),
+            BudgetDecision::Refuse(u) => {
+                tracing::info!(limit = u.period.setting(), spent = u.spent, "request refused by the budget");
+                Err(ProviderError::BudgetExceeded { period: u.period, spent: u.spent, limit: u.limit })
+            }
+            BudgetDecision::Warn(uses) => {
+                let Some(observer) = &self.observer else { return Ok(()) };
+                let Some(day) = crate::ledger::local_day(unix_ms_now()) else { return Ok(()) };
+                for u in uses {
+                    let first_today = {
+                        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+                        warned.insert(u.period, day.clone()).as_deref() != Some(day.as_str())
+                    };
+                    if first_today {
+                        observer.notify(UsageEvent::BudgetWarning(u));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Streams an answer. The returned stream records its usage when it ends, fails, or is
-    /// dropped early (as cancelled).
+    /// dropped early (as cancelled). A used-up budget refuses before anything is sent.
     pub async fn stream(&self, config: &Config, feature: Feature, req: ChatRequest) -> Result<MeteredStream, ProviderError> {
+        self.check_budget(config).await?;
         let client = self.client(config);
         let started = Instant::now();
         let mut req = self.prepare(req);
@@ -105,6 +262,7 @@ impl Router {
             model: req.model.clone(),
             started,
             row: Arc::new(OnceLock::new()),
+            observer: self.observer.clone(),
         };
         match result {
             Ok(inner) => Ok(MeteredStream { inner, meter: Some(meter), row: None }),
@@ -142,6 +300,7 @@ struct Meter {
     model: String,
     started: Instant,
     row: Arc<OnceLock<i64>>,
+    observer: Option<UsageObserver>,
 }
 
 impl Meter {
@@ -164,11 +323,19 @@ impl Meter {
             error: error.map(str::to_string),
         };
         let row = self.row;
-        let write = move || match ledger.record(&record) {
-            Ok(id) => {
-                let _ = row.set(id);
+        let observer = self.observer;
+        let write = move || {
+            match ledger.record(&record) {
+                Ok(id) => {
+                    let _ = row.set(id);
+                }
+                Err(e) => tracing::warn!("usage not recorded: {e}"),
             }
-            Err(e) => tracing::warn!("usage not recorded: {e}"),
+            // The session totals count the request even when the database refused it.
+            if let Some(observer) = observer {
+                let session = ledger.session();
+                observer.notify(UsageEvent::Recorded { record, session });
+            }
         };
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
@@ -247,7 +414,7 @@ impl Stream for MeteredStream {
                 } else {
                     Outcome::Ok
                 };
-                let usage = response.usage.clone();
+                let usage = response.usage;
                 self.settle(usage.as_ref(), outcome, None);
             }
             Poll::Ready(Some(Err(e))) => {
@@ -274,4 +441,64 @@ impl Drop for MeteredStream {
 fn estimate_tokens(req: &ChatRequest) -> u64 {
     let chars: usize = req.messages.iter().map(|m| m.text_len()).sum();
     (chars as u64).div_ceil(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(daily: Option<f64>, monthly: Option<f64>) -> BudgetSettings {
+        BudgetSettings { daily, monthly, check_balance: false }
+    }
+
+    #[test]
+    fn no_limits_allow_everything() {
+        assert_eq!(budget_decision(&budget(None, None), 1e9, 1e9), BudgetDecision::Allow);
+    }
+
+    #[test]
+    fn a_reached_limit_refuses_and_the_message_says_how_to_raise_it() {
+        let decision = budget_decision(&budget(Some(0.001), None), 0.0012, 0.0012);
+        let BudgetDecision::Refuse(u) = decision else { panic!("{decision:?}") };
+        assert_eq!(u, BudgetUse { period: BudgetPeriod::Daily, spent: 0.0012, limit: 0.001 });
+        let e = ProviderError::BudgetExceeded { period: u.period, spent: u.spent, limit: u.limit };
+        assert_eq!(
+            e.to_string(),
+            "The daily budget is used up: 0.0012 spent today of a limit of 0.0010, so the request was not sent. \
+             To continue, raise `budget.daily` in the kimi-lsp settings (or remove it for no limit)."
+        );
+        assert_eq!(e.kind(), "budget_exceeded");
+        assert!(!e.allows_fallback());
+        // Exactly at the limit is reached; a limit of zero stops everything.
+        assert!(matches!(budget_decision(&budget(Some(2.0), None), 2.0, 2.0), BudgetDecision::Refuse(_)));
+        assert!(matches!(budget_decision(&budget(Some(0.0), None), 0.0, 0.0), BudgetDecision::Refuse(_)));
+    }
+
+    #[test]
+    fn the_monthly_limit_is_named_when_both_are_reached() {
+        let decision = budget_decision(&budget(Some(1.0), Some(20.0)), 1.5, 25.0);
+        assert!(matches!(decision, BudgetDecision::Refuse(BudgetUse { period: BudgetPeriod::Monthly, .. })), "{decision:?}");
+        let decision = budget_decision(&budget(Some(1.0), Some(20.0)), 1.5, 3.0);
+        assert!(matches!(decision, BudgetDecision::Refuse(BudgetUse { period: BudgetPeriod::Daily, .. })), "{decision:?}");
+    }
+
+    #[test]
+    fn eighty_percent_warns_per_limit() {
+        assert_eq!(budget_decision(&budget(Some(1.0), Some(20.0)), 0.79, 15.9), BudgetDecision::Allow);
+        let decision = budget_decision(&budget(Some(1.0), Some(20.0)), 0.8, 16.0);
+        let BudgetDecision::Warn(uses) = decision else { panic!("{decision:?}") };
+        assert_eq!(uses.iter().map(|u| u.period).collect::<Vec<_>>(), [BudgetPeriod::Daily, BudgetPeriod::Monthly]);
+        assert_eq!(
+            uses[1].warning(),
+            "80 % of the monthly budget is used: 16.00 spent this month of 20.00. Requests stop at the \
+             limit; raise `budget.monthly` in the kimi-lsp settings if you need more."
+        );
+    }
+
+    #[test]
+    fn the_local_day_is_a_calendar_date() {
+        let day = crate::ledger::local_day(unix_ms_now()).expect("SQLite knows the date");
+        assert_eq!(day.len(), 10, "{day}");
+        assert_eq!(&day[4..5], "-");
+    }
 }

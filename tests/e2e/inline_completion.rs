@@ -12,6 +12,8 @@ struct Setup {
     standin: Standin,
     client: LspClient,
     dir: tempfile::TempDir,
+    /// `kimi/usageChanged` notifications taken so far.
+    usage_seen: u64,
 }
 
 async fn setup(files: &[(&str, &str)]) -> Setup {
@@ -40,7 +42,7 @@ async fn setup(files: &[(&str, &str)]) -> Setup {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Setup { standin, client, dir }
+    Setup { standin, client, dir, usage_seen: 0 }
 }
 
 impl Setup {
@@ -54,6 +56,21 @@ impl Setup {
         let uri = self.uri(name);
         self.client.did_open(&uri, language, 1, &f.text);
         f.position()
+    }
+
+    /// Takes the `kimi/usageChanged` notification of every request metered so far (the count
+    /// comes from `kimi/status`), so that shutdown finds no unread message.
+    async fn take_usage(&mut self) -> Vec<Value> {
+        let status = self.client.request("kimi/status", json!({})).await.unwrap();
+        let metered = status["sessionRequests"].as_u64().unwrap();
+        let mut taken = Vec::new();
+        while self.usage_seen < metered {
+            let changed = self.client.expect_notification("kimi/usageChanged").await;
+            assert_eq!(changed["lastRequest"]["feature"], "completion", "{changed}");
+            taken.push(changed);
+            self.usage_seen += 1;
+        }
+        taken
     }
 
     async fn inline(&mut self, name: &str, position: Value) -> Value {
@@ -95,12 +112,19 @@ async fn ghost_text_comes_back_with_a_range_and_an_accept_command() {
     assert_eq!(last["role"], "assistant");
     assert_eq!(last["partial"], true, "partial mode pre-fills the line: {last}");
 
+    // The editor hears what the request used.
+    let usage = s.take_usage().await;
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    assert_eq!(usage[0]["lastRequest"]["outcome"], "shown");
+    assert_eq!(usage[0]["sessionRequests"], 1);
+
     // Accepting is a command the server knows.
     let id = items[0]["command"]["arguments"][0].clone();
     s.client
         .request("workspace/executeCommand", json!({"command": "kimi.acceptCompletion", "arguments": [id]}))
         .await
         .unwrap();
+    s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
 
@@ -126,6 +150,7 @@ async fn the_completion_list_carries_the_suggestion_for_editors_without_ghost_te
     assert_eq!(item["textEdit"]["range"]["start"], json!({"line": 1, "character": 4}));
     assert!(item["filterText"].as_str().unwrap().starts_with("res"));
     assert!(item["documentation"]["value"].as_str().unwrap().contains("result = compute(x)"));
+    s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
 
@@ -144,6 +169,7 @@ async fn signatures_from_other_files_reach_the_prompt() {
         prompt.contains("pub fn compute_total(items: &[LineItem], discount: Discount) -> Invoice"),
         "the signature from src/billing.rs is missing: {prompt}"
     );
+    s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
 
@@ -162,6 +188,7 @@ async fn cancelling_closes_the_upstream_stream() {
     let err = s.client.response(id).await.expect_err("cancelled");
     assert_eq!(err.code, -32800, "{err}");
     assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
 
@@ -180,6 +207,7 @@ async fn a_newer_edit_aborts_the_model_call_and_the_old_request_still_gets_its_a
     let result = s.client.response(id).await.unwrap();
     assert!(items(&result).is_empty(), "a stale suggestion was returned: {result}");
     assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
 
@@ -210,6 +238,9 @@ async fn a_typing_burst_costs_few_calls_and_every_request_is_answered() {
     let calls = s.standin.chat_requests().len();
     assert!(calls <= 3, "{calls} upstream calls for one burst");
     assert!(answered_with_items >= 1, "the last request should get the suggestion");
+    // Superseded calls are metered as they are dropped, off the async threads.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
 
@@ -225,6 +256,7 @@ async fn typing_through_a_suggestion_is_answered_from_memory() {
     let second = s.inline("a.rs", json!({"line": 1, "character": 9})).await;
     assert_eq!(items(&second)[0]["insertText"], "ln!(\"hello\");");
     assert_eq!(s.standin.chat_requests().len(), 1, "type-through must not call the model");
+    s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
 
@@ -241,6 +273,7 @@ async fn text_the_document_already_has_after_the_cursor_is_not_suggested_again()
     let replaced = item["range"]["end"]["character"].as_u64().unwrap() - pos["character"].as_u64().unwrap();
     let line_after = format!("    call({text}{}", &")"[replaced as usize..]);
     assert_eq!(line_after, "    call(a, b)", "{item}");
+    s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
 
@@ -265,6 +298,7 @@ async fn a_multi_line_suggestion_stops_at_the_end_of_its_block() {
     assert_eq!(text.trim_end(), "if x > 0 {\n        return x;\n    }", "{result}");
     // It stopped reading once the block closed: the stand-in saw the stream dropped early.
     assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
 
@@ -292,6 +326,7 @@ async fn unsaved_definitions_and_recent_edits_in_other_open_files_reach_the_prom
     }
     assert!(prompt.contains("pub fn frobnicate_widget(w: &Widget) -> Gadget"), "definition missing: {prompt}");
     assert!(prompt.contains("WIDGET_LIMIT: usize = 42"), "recent edit missing: {prompt}");
+    s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
 
@@ -306,5 +341,6 @@ async fn completions_can_be_switched_off_live() {
     s.client.notify("workspace/didChangeConfiguration", json!({"settings": {"kimi": {"completion": {"enabled": true}}}}));
     let result = s.inline("a.rs", pos).await;
     assert_eq!(items(&result)[0]["insertText"], "ok");
+    s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }

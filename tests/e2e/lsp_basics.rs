@@ -291,3 +291,17 @@ async fn status_answers_with_or_without_params() {
     assert!(unread.iter().any(|m| m["id"] == "no-params" && m["result"]["version"].is_string()), "{unread:?}");
     assert!(client.shutdown().await.success());
 }
+
+#[tokio::test]
+async fn text_a_grammar_chokes_on_does_not_hang_the_server() {
+    let mut client = with_key();
+    client.initialize(encodings(&["utf-16"]), Value::Null, None).await;
+    // tree-sitter-typescript loops forever on this without a parse budget.
+    client.did_open("file:///w/x.ts", "typescript", 1, "([[e)/*i}r#*/");
+    let s = state(&mut client, "file:///w/x.ts").await;
+    assert_eq!(s["text"], "([[e)/*i}r#*/");
+    client.did_change("file:///w/x.ts", 2, json!({"text": "let fine = 1;\n"}));
+    let s = state(&mut client, "file:///w/x.ts").await;
+    assert_eq!(s["parsed"], true, "a whole new text is parsed again");
+    assert!(client.shutdown().await.success());
+}

@@ -4,3 +4,5 @@
 pub mod completion;
 pub mod offline;
 pub mod actions;
+pub mod chat;
+pub mod usage;

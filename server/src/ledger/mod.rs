@@ -269,6 +269,15 @@ pub fn unix_ms_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The local calendar day of an instant (`2026-11-23`), by the same calendar the ledger uses
+/// for "today" (SQLite's, with the C library's time zone), so that whoever counts per day
+/// (budget warnings) agrees with the totals.
+pub fn local_day(unix_ms: i64) -> Option<String> {
+    let conn = rusqlite::Connection::open_in_memory().ok()?;
+    conn.query_row("SELECT date(?1, 'unixepoch', 'localtime')", [unix_ms.div_euclid(1000)], |r| r.get(0))
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

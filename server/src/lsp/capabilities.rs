@@ -16,12 +16,22 @@ pub fn server_capabilities(encoding: PositionEncoding) -> ServerCapabilities {
             ..Default::default()
         }),
         code_action_provider: Some(CodeActionProvider::CodeActionOptions(CodeActionOptions {
-            code_action_kinds: Some(vec![CodeActionKind::QuickFix, CodeActionKind::Refactor, CodeActionKind::RefactorRewrite]),
+            code_action_kinds: Some(vec![
+                CodeActionKind::QuickFix,
+                CodeActionKind::Refactor,
+                CodeActionKind::RefactorRewrite,
+                CodeActionKind::from(crate::lsp::handlers::chat_file::KIND),
+            ]),
             resolve_provider: Some(true),
             ..Default::default()
         })),
         execute_command_provider: Some(ExecuteCommandOptions {
-            commands: vec![crate::lsp::ext::ACCEPT_COMPLETION.into(), crate::lsp::ext::RUN_ACTION.into()],
+            commands: vec![
+                crate::lsp::ext::ACCEPT_COMPLETION.into(),
+                crate::lsp::ext::RUN_ACTION.into(),
+                crate::lsp::ext::ASK_CHAT_FILE.into(),
+                crate::lsp::ext::STOP_CHAT_FILE.into(),
+            ],
             work_done_progress_options: Default::default(),
         }),
         ..Default::default()

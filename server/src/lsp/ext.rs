@@ -88,6 +88,13 @@ pub struct Status {
 /// actions whose answer is text). Arguments: `[data: ActionData, instruction?: string]`.
 pub const RUN_ACTION: &str = "kimi.runAction";
 
+/// Answers the last question of a chat file (`chat.files`) by streaming the answer into it with
+/// `workspace/applyEdit`. Arguments: `[{ uri }]`; returns `null` once the answer has started.
+pub const ASK_CHAT_FILE: &str = "kimi.askChatFile";
+
+/// Stops the answer streaming into a chat file. Arguments: `[{ uri }]`.
+pub const STOP_CHAT_FILE: &str = "kimi.stopChatFile";
+
 /// What a listed code action carries (`data`, and its command's first argument): enough to
 /// compute it later against exactly the document version it was listed for.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -114,3 +121,151 @@ pub struct RunActionResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }
+
+/// Usage today, this week and all time, by feature and model, with budgets: the same JSON as
+/// `kimi-lsp usage --json` (`features::usage::UsageReport`).
+pub const USAGE: &str = "kimi/usage";
+
+/// Sent after every metered model request with the running totals of this server process.
+pub struct UsageChanged;
+
+impl tower_lsp_server::gen_lsp_types::Notification for UsageChanged {
+    type Params = UsageChangedParams;
+    const METHOD: tower_lsp_server::gen_lsp_types::LspNotificationMethod<'static> =
+        tower_lsp_server::gen_lsp_types::LspNotificationMethod::Custom("kimi/usageChanged");
+    const MESSAGE_DIRECTION: tower_lsp_server::gen_lsp_types::MessageDirection =
+        tower_lsp_server::gen_lsp_types::MessageDirection::ServerToClient;
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageChangedParams {
+    /// Requests of this server process so far, this one included.
+    pub session_requests: u64,
+    /// Their cost, in the price table's currency.
+    pub session_cost: f64,
+    pub last_request: LastRequest,
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LastRequest {
+    pub feature: String,
+    pub model: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    /// `null` when the model has no known price.
+    pub cost: Option<f64>,
+    /// `ok`, `shown`, `error` or `cancelled`.
+    pub outcome: String,
+}
+
+/// Chat with Kimi (docs/lsp-extensions.md, "Chat").
+pub const CHAT: &str = "kimi/chat";
+pub const CHAT_SESSIONS: &str = "kimi/chatSessions";
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatParams {
+    pub message: String,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// Echoed in every notification of this request, so a client with several chats running
+    /// can tell them apart.
+    #[serde(default)]
+    pub request_id: Option<serde_json::Value>,
+    #[serde(default)]
+    pub text_document: Option<TextDocumentIdentifier>,
+    #[serde(default)]
+    pub range: Option<tower_lsp_server::gen_lsp_types::Range>,
+    #[serde(default)]
+    pub images: Vec<String>,
+    #[serde(default)]
+    pub diagnostics: Vec<tower_lsp_server::gen_lsp_types::Diagnostic>,
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatResult {
+    pub session_id: String,
+    pub text: String,
+    pub usage: ChatUsage,
+}
+
+/// Tokens of every request of one answer (tool rounds included).
+#[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatUsage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+    pub cached_tokens: u32,
+}
+
+impl From<crate::providers::Usage> for ChatUsage {
+    fn from(u: crate::providers::Usage) -> Self {
+        ChatUsage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total_tokens,
+            cached_tokens: u.cached_tokens,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatSessionsResult {
+    pub sessions: Vec<crate::features::chat::store::SessionSummary>,
+}
+
+macro_rules! server_notification {
+    ($name:ident, $method:literal, $params:ty) => {
+        pub enum $name {}
+        impl tower_lsp_server::gen_lsp_types::Notification for $name {
+            type Params = $params;
+            const METHOD: tower_lsp_server::gen_lsp_types::LspNotificationMethod<'static> =
+                tower_lsp_server::gen_lsp_types::LspNotificationMethod::Custom($method);
+            const MESSAGE_DIRECTION: tower_lsp_server::gen_lsp_types::MessageDirection =
+                tower_lsp_server::gen_lsp_types::MessageDirection::ServerToClient;
+        }
+    };
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatDeltaParams {
+    pub session_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<serde_json::Value>,
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatToolParams {
+    pub session_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<serde_json::Value>,
+    pub name: String,
+    pub arguments: serde_json::Value,
+    /// `started`, `done` or `refused`.
+    pub status: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatDoneParams {
+    pub session_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<serde_json::Value>,
+    /// Set when the answer failed; the request then fails with the same message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+server_notification!(ChatDelta, "kimi/chatDelta", ChatDeltaParams);
+server_notification!(ChatTool, "kimi/chatTool", ChatToolParams);
+server_notification!(ChatDone, "kimi/chatDone", ChatDoneParams);

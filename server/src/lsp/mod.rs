@@ -33,6 +33,9 @@ pub async fn serve_stdio(layers: ConfigLayers, startup_problems: Vec<ConfigProbl
     let (service, socket) = LspService::build(|client| Backend::new(client, session.clone(), problems))
         .custom_method(ext::DOCUMENT_STATE, Backend::document_state)
         .custom_method(ext::STATUS, Backend::status)
+        .custom_method(ext::USAGE, Backend::usage)
+        .custom_method(ext::CHAT, Backend::chat)
+        .custom_method(ext::CHAT_SESSIONS, Backend::chat_sessions)
         .custom_method("window/workDoneProgress/cancel", Backend::work_done_progress_cancel)
         .custom_method(transport::MALFORMED_METHOD, Backend::malformed_message)
         .finish();

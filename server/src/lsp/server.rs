@@ -44,12 +44,14 @@ pub struct Backend {
     /// Running code actions by progress token, for the progress's cancel button.
     pub(super) action_progress: dashmap::DashMap<String, CancellationToken>,
     pub(super) next_progress: std::sync::atomic::AtomicU64,
+    pub(super) chat: Arc<crate::features::chat::ChatService>,
 }
 
 impl Backend {
     pub fn new(client: Client, session: Arc<Session>, problems: Vec<ConfigProblem>) -> Backend {
         let config = session.config();
-        let router = Arc::new(Router::new(&config, Router::open_ledger(&config)));
+        let router = Router::new(&config, Router::open_ledger(&config)).with_observer(handlers::usage::observer(client.clone()));
+        let router = Arc::new(router);
         Backend {
             router,
             engine: Arc::new(CompletionEngine::new()),
@@ -59,6 +61,9 @@ impl Backend {
             indexing: Arc::new(AtomicBool::new(false)),
             action_progress: dashmap::DashMap::new(),
             next_progress: std::sync::atomic::AtomicU64::new(1),
+            chat: Arc::new(crate::features::chat::ChatService::new(crate::features::chat::store::ChatStore::new(
+                crate::features::chat::store::default_dir(),
+            ))),
             client,
             session,
             pending_problems: Mutex::new(problems),
@@ -129,9 +134,23 @@ impl Backend {
         Ok(handlers::status::handle(self))
     }
 
+    /// `kimi/usage`; takes any params, as `kimi/status` does.
+    pub async fn usage(&self, _params: Option<serde_json::Value>) -> Result<crate::features::usage::UsageReport> {
+        handlers::usage::handle(self).await
+    }
+
     /// `window/workDoneProgress/cancel` (tower-lsp-server has no trait method for it).
     pub async fn work_done_progress_cancel(&self, params: WorkDoneProgressCancelParams) {
         handlers::code_action_resolve::cancel_progress(self, params)
+    }
+
+    pub async fn chat(&self, params: super::ext::ChatParams) -> Result<super::ext::ChatResult> {
+        handlers::chat::handle(self, params).await
+    }
+
+    /// Takes any params (or none), like `status`.
+    pub async fn chat_sessions(&self, _params: Option<serde_json::Value>) -> Result<super::ext::ChatSessionsResult> {
+        handlers::chat::sessions(self).await
     }
 
     pub async fn document_state(&self, params: DocumentStateParams) -> Result<DocumentState> {
@@ -145,7 +164,8 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        handlers::initialized::handle(self).await
+        handlers::initialized::handle(self).await;
+        handlers::usage::check_balance(self);
     }
 
     async fn shutdown(&self) -> Result<()> {

@@ -20,8 +20,9 @@ fn wants_block(before: &str, after: &str) -> bool {
             || line_prefix.trim_end().ends_with(':'))
 }
 
+/// Within the parse check's budget: some grammars loop forever on some garbage.
 fn document_parses(language: Language, text: &str) -> Option<bool> {
-    syntax::parse(language, &Rope::from_str(text), None).map(|t| !t.root_node().has_error())
+    parse::parse_within(language, &Rope::from_str(text), None).map(|t| !t.root_node().has_error())
 }
 
 /// The suggestion after a `$0` for the cursor (which also keeps expect-test from stripping the
@@ -629,6 +630,19 @@ fn suggestions_that_break_a_parsing_document_are_rejected() {
 }
 
 #[test]
+fn a_suggestion_the_parser_cannot_finish_is_rejected() {
+    // tree-sitter-typescript loops forever on this; the check gives up after its budget.
+    let started = std::time::Instant::now();
+    check(
+        TypeScript,
+        "const a = 1;\n$0\n",
+        "([[e)/*i}r#*/",
+        expect![[r#"rejected: BreaksParse (the suggestion would break a document that parses)"#]],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
 fn a_broken_multi_line_suggestion_is_cut_back_to_where_it_parses() {
     check(
         Rust,
@@ -953,7 +967,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(20000))]
+        #![proptest_config(ProptestConfig::with_cases(300))]
 
         #[test]
         fn never_panics_and_stays_in_bounds(
@@ -965,7 +979,6 @@ mod properties {
             chunk in 1usize..8,
         ) {
             let document = format!("{before}{after}");
-            std::fs::write("/tmp/pp_case.txt", format!("{language:?}\n{multiline}\n{chunk}\n{before:?}\n{after:?}\n{raw:?}\n")).unwrap();
             let site = CompletionSite {
                 language,
                 before: &before,

@@ -332,6 +332,69 @@ pub enum ProviderError {
     /// Any other transport failure (TLS, a reset connection while sending).
     #[error("The request to {host} failed: {detail}")]
     Transport { host: String, detail: String },
+
+    /// Refused before any network call: a spending limit from the settings is reached.
+    /// Amounts are in the price table's currency.
+    #[error("{}", budget_message(*.period, *.spent, *.limit))]
+    BudgetExceeded {
+        period: BudgetPeriod,
+        spent: f64,
+        limit: f64,
+    },
+}
+
+/// Which spending limit (`budget.daily` or `budget.monthly`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BudgetPeriod {
+    Daily,
+    Monthly,
+}
+
+impl BudgetPeriod {
+    /// The setting that raises the limit.
+    pub fn setting(self) -> &'static str {
+        match self {
+            BudgetPeriod::Daily => "budget.daily",
+            BudgetPeriod::Monthly => "budget.monthly",
+        }
+    }
+
+    pub fn adjective(self) -> &'static str {
+        match self {
+            BudgetPeriod::Daily => "daily",
+            BudgetPeriod::Monthly => "monthly",
+        }
+    }
+
+    /// The span the spend is counted over, as a sentence ends: "spent today".
+    pub fn span(self) -> &'static str {
+        match self {
+            BudgetPeriod::Daily => "today",
+            BudgetPeriod::Monthly => "this month",
+        }
+    }
+}
+
+/// Money for messages: small amounts keep enough digits to be told apart (a completion costs
+/// hundredths of a cent).
+pub fn format_amount(amount: f64) -> String {
+    if amount.abs() >= 1.0 {
+        format!("{amount:.2}")
+    } else {
+        format!("{amount:.4}")
+    }
+}
+
+fn budget_message(period: BudgetPeriod, spent: f64, limit: f64) -> String {
+    format!(
+        "The {} budget is used up: {} spent {} of a limit of {}, so the request was not sent. \
+         To continue, raise `{}` in the kimi-lsp settings (or remove it for no limit).",
+        period.adjective(),
+        format_amount(spent),
+        period.span(),
+        format_amount(limit),
+        period.setting()
+    )
 }
 
 fn secs(d: Duration) -> String {
@@ -543,6 +606,7 @@ impl ProviderError {
             | StreamDropped { request_id, .. }
             | MalformedResponse { request_id, .. } => request_id.as_deref(),
             EndpointMissing { .. }
+            | BudgetExceeded { .. }
             | Connect { .. }
             | Timeout { .. }
             | Unsendable { .. }
@@ -578,6 +642,7 @@ impl ProviderError {
             Unsendable { .. } => "unsendable",
             InvalidBaseUrl { .. } => "invalid_base_url",
             Transport { .. } => "transport",
+            BudgetExceeded { .. } => "budget_exceeded",
         }
     }
 

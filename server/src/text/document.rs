@@ -183,6 +183,10 @@ pub struct Document {
     /// '\r' chars not followed by '\n'. While zero, tree-sitter rows equal rope lines and edit
     /// points cost O(log n); see [`syntax::point_at_byte`].
     lone_crs: usize,
+    /// A parse ran over its time budget: the grammar is stuck on this text. Editing on would
+    /// pay the budget on every keystroke, so the document stays plain text until its whole
+    /// text is replaced.
+    parse_gave_up: bool,
 }
 
 impl std::fmt::Debug for Document {
@@ -209,6 +213,7 @@ impl Document {
             },
             nul_chars,
             lone_crs,
+            parse_gave_up: false,
         };
         doc.refresh(None);
         doc
@@ -234,6 +239,7 @@ impl Document {
                 None => {
                     // Nothing of the old tree survives a full replacement: parse from scratch.
                     tree = None;
+                    self.parse_gave_up = false;
                     0..rope.len_chars()
                 }
             };
@@ -297,12 +303,13 @@ impl Document {
         let snap = &mut self.snap;
         snap.binary = self.nul_chars > 0;
         snap.too_large = snap.rope.len_bytes() > PARSE_LIMIT_BYTES;
-        snap.tree = if snap.binary || snap.too_large {
+        snap.tree = if snap.binary || snap.too_large || self.parse_gave_up {
             None
         } else {
             let tree = syntax::parse(snap.language, &snap.rope, old_tree.as_ref());
             if tree.is_none() && snap.language.grammar().is_some() {
-                tracing::warn!(uri = %snap.uri, "tree-sitter returned no tree");
+                tracing::warn!(uri = %snap.uri, "no syntax tree for this document; it is treated as plain text until its whole text is replaced");
+                self.parse_gave_up = true;
             }
             tree
         };

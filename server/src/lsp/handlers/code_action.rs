@@ -10,6 +10,8 @@ use crate::lsp::{from_proto, to_proto, Backend};
 /// as `workspace/applyEdit` once the model answered.
 pub async fn handle(backend: &Backend, params: CodeActionParams) -> Result<Option<Vec<CodeActionResponse>>> {
     let uri = params.text_document.uri;
+    let only = params.context.only.clone().unwrap_or_default();
+    let chat_file = super::chat_file::action(backend, &uri, &only);
     let Some(site) = site(backend, &uri, params.range, &params.context.diagnostics) else {
         return Ok(None);
     };
@@ -25,17 +27,12 @@ pub async fn handle(backend: &Backend, params: CodeActionParams) -> Result<Optio
             .and_then(|c| c.resolve_support.as_ref())
             .is_some_and(|r| r.properties.iter().any(|p| p == "edit"))
     };
-    let only = params.context.only.unwrap_or_default();
-    let mut out = Vec::new();
+    let mut out: Vec<_> = chat_file.into_iter().collect();
     for offer in actions::offers(&site, &config.actions.custom) {
         let kind = to_proto::action_kind(offer.kind);
         if !only.is_empty() {
             let Some(k) = &kind else { continue };
-            let k = k.as_str();
-            if !only
-                .iter()
-                .any(|o| k == o.as_str() || k.starts_with(&format!("{}.", o.as_str())))
-            {
+            if !kind_wanted(k.as_str(), &only) {
                 continue;
             }
         }
@@ -101,4 +98,13 @@ pub(crate) fn site(backend: &Backend, uri: &Uri, range: Range, diagnostics: &[Di
         selection,
         diagnostics,
     })
+}
+
+/// Whether an action of `kind` passes the request's `only` filter (a kind also matches the
+/// kinds it refines: `refactor` lets `refactor.rewrite` through).
+pub(crate) fn kind_wanted(kind: &str, only: &[CodeActionKind]) -> bool {
+    only.is_empty()
+        || only
+            .iter()
+            .any(|o| kind == o.as_str() || kind.strip_prefix(o.as_str()).is_some_and(|rest| rest.starts_with('.')))
 }

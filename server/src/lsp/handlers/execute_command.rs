@@ -19,6 +19,12 @@ pub async fn handle(backend: &Backend, params: ExecuteCommandParams) -> Result<O
             let arguments = params.arguments.unwrap_or_default();
             crate::lsp::handlers::code_action_resolve::execute(backend, &arguments).await
         }
+        ext::ASK_CHAT_FILE => {
+            crate::lsp::handlers::chat_file::ask(backend, &params.arguments.unwrap_or_default()).await
+        }
+        ext::STOP_CHAT_FILE => {
+            crate::lsp::handlers::chat_file::stop(backend, &params.arguments.unwrap_or_default()).await
+        }
         other => Err(Error::invalid_params(format!("kimi-lsp has no command `{other}`"))),
     }
 }

@@ -1,5 +1,7 @@
 //! One file per LSP method.
 
+pub mod chat;
+pub mod chat_file;
 pub mod code_action;
 pub mod code_action_resolve;
 pub mod completion;
@@ -13,4 +15,5 @@ pub mod execute_command;
 pub mod initialize;
 pub mod initialized;
 pub mod status;
+pub mod usage;
 pub mod inline_completion;

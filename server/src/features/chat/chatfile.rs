@@ -1,0 +1,234 @@
+//! The chat file: a Markdown transcript for editors without a chat UI. `## You` and `## Kimi`
+//! headings start the turns; text before the first heading is a question too. The last question
+//! is the one still unanswered at the end of the file.
+
+use std::path::Path;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use super::store::Turn;
+
+pub const YOU: &str = "## You";
+pub const KIMI: &str = "## Kimi";
+
+/// The `chat.files` patterns, compiled. A pattern without `/` is matched against the file name
+/// (`*.kimi.md` anywhere in the workspace); one with `/` against the whole path.
+#[derive(Debug)]
+pub struct ChatFiles {
+    patterns: Vec<String>,
+    names: GlobSet,
+    paths: GlobSet,
+}
+
+impl ChatFiles {
+    /// Patterns that are not valid globs are left out and named in the returned problems.
+    pub fn new(patterns: &[String]) -> (ChatFiles, Vec<String>) {
+        let (mut names, mut paths) = (GlobSetBuilder::new(), GlobSetBuilder::new());
+        let mut problems = Vec::new();
+        for p in patterns {
+            match Glob::new(p) {
+                Ok(glob) if p.contains('/') => {
+                    paths.add(glob);
+                }
+                Ok(glob) => {
+                    names.add(glob);
+                }
+                Err(e) => problems.push(format!("`chat.files`: {e}")),
+            }
+        }
+        let build = |b: GlobSetBuilder| b.build().unwrap_or_else(|_| GlobSet::empty());
+        let files = ChatFiles {
+            patterns: patterns.to_vec(),
+            names: build(names),
+            paths: build(paths),
+        };
+        (files, problems)
+    }
+
+    /// Compiled from exactly these patterns (settings change while the server runs).
+    pub fn is_for(&self, patterns: &[String]) -> bool {
+        self.patterns == patterns
+    }
+
+    pub fn matches(&self, path: &Path) -> bool {
+        path.file_name()
+            .is_some_and(|name| self.names.is_match(Path::new(name)))
+            || self.paths.is_match(path)
+    }
+}
+
+/// The earlier turns and the question to answer now, or what the user has to do first.
+pub fn pending(text: &str) -> Result<(Vec<Turn>, String), String> {
+    match parse(text) {
+        (turns, Some(question)) => Ok((turns, question)),
+        (_, None) => Err(format!(
+            "there is no question to answer: write one under the last `{YOU}` heading, then ask again"
+        )),
+    }
+}
+
+/// Model text breaks lines with `\n`; a transcript written with `\r\n` keeps its own style.
+/// Stateful across the streamed pieces: a `\r` ending one piece and the `\n` starting the next
+/// are one line break.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LineEndings {
+    crlf: bool,
+    after_cr: bool,
+}
+
+impl LineEndings {
+    /// The style of `text`, judged by its first line break (`\n` when it has none).
+    pub fn of(text: &str) -> LineEndings {
+        LineEndings {
+            crlf: text.find('\n').is_some_and(|i| text[..i].ends_with('\r')),
+            after_cr: false,
+        }
+    }
+
+    pub fn convert(&mut self, piece: &str) -> String {
+        if !self.crlf {
+            return piece.to_string();
+        }
+        let mut out = String::with_capacity(piece.len() + 8);
+        for c in piece.chars() {
+            if c == '\n' && !self.after_cr {
+                out.push('\r');
+            }
+            out.push(c);
+            self.after_cr = c == '\r';
+        }
+        out
+    }
+}
+
+/// The answered turns and the pending question (`None` when the file ends with an answer or
+/// with an empty question).
+pub fn parse(text: &str) -> (Vec<Turn>, Option<String>) {
+    let mut sections: Vec<(bool, String)> = vec![(true, String::new())];
+    for line in text.split_inclusive('\n') {
+        match line.trim_end() {
+            YOU => sections.push((true, String::new())),
+            KIMI => sections.push((false, String::new())),
+            _ => sections.last_mut().expect("never empty").1.push_str(line),
+        }
+    }
+    let mut turns = Vec::new();
+    let mut question: Option<String> = None;
+    for (is_question, body) in sections {
+        let body = body.trim().to_string();
+        if is_question {
+            if !body.is_empty() {
+                question = Some(match question.take() {
+                    Some(q) => format!("{q}\n\n{body}"),
+                    None => body,
+                });
+            }
+        } else if let Some(q) = question.take() {
+            turns.push(Turn {
+                message: q.clone(),
+                prompt: q,
+                answer: body,
+                at_unix_ms: 0,
+            });
+        }
+    }
+    (turns, question)
+}
+
+/// What goes before the streamed answer: the answer heading, after a blank line.
+pub fn answer_header(text: &str) -> String {
+    let sep = if text.is_empty() || text.ends_with("\n\n") {
+        ""
+    } else if text.ends_with('\n') {
+        "\n"
+    } else {
+        "\n\n"
+    };
+    format!("{sep}{KIMI}\n\n")
+}
+
+/// What follows the answer: the heading of the user's next question.
+pub fn next_question_header(answer: &str) -> String {
+    let sep = if answer.ends_with('\n') { "\n" } else { "\n\n" };
+    format!("{sep}{YOU}\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pending_question_is_the_text_after_the_last_answer() {
+        let file = "What is a monad?\n\n## Kimi\n\nA monoid in…\n\n## You\n\nAnd in Rust?\n";
+        let (turns, q) = parse(file);
+        assert_eq!(turns.len(), 1);
+        assert_eq!(
+            (turns[0].message.as_str(), turns[0].answer.as_str()),
+            ("What is a monad?", "A monoid in…")
+        );
+        assert_eq!(q.as_deref(), Some("And in Rust?"));
+        assert_eq!(
+            parse("## You\n\nq\n\n## Kimi\n\nanswer\n").1,
+            None,
+            "already answered"
+        );
+        assert_eq!(parse("## You\n\n\n").1, None, "nothing asked");
+    }
+
+    #[test]
+    fn headings_keep_blank_lines_around_them() {
+        assert_eq!(answer_header("q"), "\n\n## Kimi\n\n");
+        assert_eq!(answer_header("q\n"), "\n## Kimi\n\n");
+        assert_eq!(answer_header("q\n\n"), "## Kimi\n\n");
+        assert_eq!(next_question_header("a"), "\n\n## You\n\n");
+        assert_eq!(next_question_header("a\n"), "\n## You\n\n");
+    }
+
+    #[test]
+    fn chat_files_match_the_configured_patterns() {
+        let (default, problems) = ChatFiles::new(&["*.kimi.md".to_string()]);
+        assert!(problems.is_empty());
+        assert!(default.matches(Path::new("/w/notes.kimi.md")));
+        assert!(default.matches(Path::new("/w/a b.kimi.md")));
+        assert!(!default.matches(Path::new("/w/notes.md")));
+        assert!(!default.matches(Path::new("/w.kimi.md/x.rs")));
+        let (custom, _) = ChatFiles::new(&["CHAT.md".into(), "**/chats/*.md".into()]);
+        assert!(custom.matches(Path::new("/w/sub/CHAT.md")));
+        assert!(custom.matches(Path::new("/w/chats/monday.md")));
+        assert!(!custom.matches(Path::new("/w/notes/monday.md")));
+        let (broken, problems) = ChatFiles::new(&["[*.md".into(), "*.chat".into()]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("chat.files"), "{problems:?}");
+        assert!(
+            broken.matches(Path::new("x.chat")),
+            "the valid pattern still counts"
+        );
+    }
+
+    #[test]
+    fn a_file_without_a_pending_question_says_what_to_do() {
+        let (turns, q) =
+            pending("## You\n\nfirst\n\n## Kimi\n\none\n\n## You\n\nsecond\n").unwrap();
+        assert_eq!((turns.len(), q.as_str()), (1, "second"));
+        let err = pending("q\n\n## Kimi\n\na\n\n## You\n\n").unwrap_err();
+        assert!(
+            err.contains("write one under the last `## You` heading"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn crlf_transcripts_get_crlf_answers_even_when_a_break_spans_two_pieces() {
+        let mut lf = LineEndings::of("q\n");
+        assert_eq!(lf.convert("a\n\nb"), "a\n\nb");
+        let mut crlf = LineEndings::of("q\r\n\r\n");
+        assert_eq!(crlf.convert("a\n\nb\n"), "a\r\n\r\nb\r\n");
+        assert_eq!(crlf.convert("c\r"), "c\r");
+        assert_eq!(
+            crlf.convert("\nd"),
+            "\nd",
+            "the \\r came with the previous piece"
+        );
+        assert_eq!(LineEndings::of("no break").convert("x\n"), "x\n");
+    }
+}

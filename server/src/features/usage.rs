@@ -1,0 +1,442 @@
+//! What requests used and cost, as `kimi-lsp usage` prints it and `kimi/usage` returns it: today,
+//! this week and all time, by feature and by model, with the cache hit ratio, the completion
+//! acceptance rate, the cost of one accepted completion, and how much of each budget is spent.
+//!
+//! [`report`] and [`render`] are pure; only [`collect`] reads the ledger (blocking: async
+//! callers use `spawn_blocking`).
+
+use serde::Serialize;
+
+use crate::config::BudgetSettings;
+use crate::ledger::{Ledger, LedgerError, Subtotal, TimeRange, Totals};
+use crate::providers::error::format_amount;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageReport {
+    pub today: PeriodUsage,
+    pub this_week: PeriodUsage,
+    pub all_time: PeriodUsage,
+    pub budget: BudgetStatus,
+}
+
+/// Usage of one span of time. Costs are in the price table's currency; `promptTokens`
+/// includes `cachedTokens`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeriodUsage {
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost: f64,
+    /// Requests of models with no known price: `cost` is then a lower bound.
+    pub unpriced_requests: u64,
+    pub by_feature: Vec<UsageLine>,
+    /// Most expensive first.
+    pub by_model: Vec<UsageLine>,
+    /// Cached / prompt tokens; `null` before any prompt token.
+    pub cache_hit_ratio: Option<f64>,
+    pub shown_completions: u64,
+    pub accepted_completions: u64,
+    /// Accepted / shown completions; `null` before any was shown.
+    pub acceptance_rate: Option<f64>,
+    /// All completion requests' cost over the accepted ones; `null` before any was accepted.
+    pub cost_per_accepted_completion: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageLine {
+    /// A feature (`completion`, `action`, `chat`, …) or a model id.
+    pub name: String,
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost: f64,
+    pub unpriced_requests: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetStatus {
+    /// `null` when `budget.daily` is unset.
+    pub daily: Option<LimitStatus>,
+    /// `null` when `budget.monthly` is unset.
+    pub monthly: Option<LimitStatus>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitStatus {
+    pub limit: f64,
+    /// Today's spend for the daily limit, this month's for the monthly one.
+    pub spent: f64,
+}
+
+/// Reads the ledger and builds the report.
+pub fn collect(ledger: &Ledger, budget: &BudgetSettings) -> Result<UsageReport, LedgerError> {
+    let today = ledger.totals(TimeRange::Today)?;
+    let week = ledger.totals(TimeRange::ThisWeek)?;
+    let all = ledger.totals(TimeRange::AllTime)?;
+    let month = ledger.spent(TimeRange::ThisMonth)?;
+    Ok(report(&today, &week, &all, budget, month))
+}
+
+/// The report from the ledger's totals.
+pub fn report(
+    today: &Totals,
+    week: &Totals,
+    all: &Totals,
+    budget: &BudgetSettings,
+    spent_month: f64,
+) -> UsageReport {
+    UsageReport {
+        today: period(today),
+        this_week: period(week),
+        all_time: period(all),
+        budget: BudgetStatus {
+            daily: budget.daily.map(|limit| LimitStatus {
+                limit,
+                spent: today.cost,
+            }),
+            monthly: budget.monthly.map(|limit| LimitStatus {
+                limit,
+                spent: spent_month,
+            }),
+        },
+    }
+}
+
+fn period(t: &Totals) -> PeriodUsage {
+    let line = |name: &str, s: &Subtotal| UsageLine {
+        name: name.to_string(),
+        requests: s.requests,
+        prompt_tokens: s.prompt_tokens,
+        completion_tokens: s.completion_tokens,
+        cached_tokens: s.cached_tokens,
+        cost: s.cost,
+        unpriced_requests: s.unpriced_requests,
+    };
+    PeriodUsage {
+        requests: t.requests,
+        prompt_tokens: t.prompt_tokens,
+        completion_tokens: t.completion_tokens,
+        cached_tokens: t.cached_tokens,
+        cost: t.cost,
+        unpriced_requests: t.unpriced_requests,
+        by_feature: t
+            .by_feature
+            .iter()
+            .map(|(f, s)| line(f.as_str(), s))
+            .collect(),
+        by_model: t.by_model.iter().map(|(m, s)| line(m, s)).collect(),
+        cache_hit_ratio: t.cache_hit_rate(),
+        shown_completions: t.shown_completions,
+        accepted_completions: t.accepted_completions,
+        acceptance_rate: t.acceptance_rate(),
+        cost_per_accepted_completion: t.cost_per_accepted(),
+    }
+}
+
+/// The report as a table for a terminal.
+pub fn render(report: &UsageReport) -> String {
+    let periods = [
+        ("Today", &report.today),
+        ("This week", &report.this_week),
+        ("All time", &report.all_time),
+    ];
+    let name_width = periods
+        .iter()
+        .flat_map(|(_, p)| p.by_feature.iter().chain(&p.by_model))
+        .map(|l| l.name.chars().count() + 4)
+        .chain(periods.iter().map(|(title, _)| title.len()))
+        .max()
+        .unwrap_or(0)
+        .max(12);
+    let mut out = String::new();
+    for (title, p) in periods {
+        if p.requests == 0 {
+            out.push_str(&format!("{title}: no requests\n\n"));
+            continue;
+        }
+        out.push_str(&format!(
+            "{title:<name_width$} {:>10} {:>12} {:>12} {:>12} {:>10}\n",
+            "requests", "prompt tok", "cached tok", "output tok", "cost"
+        ));
+        let row = |out: &mut String, name: &str, l: &UsageLine| {
+            out.push_str(&format!(
+                "{name:<name_width$} {:>10} {:>12} {:>12} {:>12} {:>10}\n",
+                thousands(l.requests),
+                thousands(l.prompt_tokens),
+                thousands(l.cached_tokens),
+                thousands(l.completion_tokens),
+                cost_cell(l.cost, l.unpriced_requests),
+            ));
+        };
+        let total = UsageLine {
+            name: String::new(),
+            requests: p.requests,
+            prompt_tokens: p.prompt_tokens,
+            completion_tokens: p.completion_tokens,
+            cached_tokens: p.cached_tokens,
+            cost: p.cost,
+            unpriced_requests: p.unpriced_requests,
+        };
+        row(&mut out, "  all", &total);
+        out.push_str("  by feature\n");
+        for l in &p.by_feature {
+            row(&mut out, &format!("    {}", l.name), l);
+        }
+        out.push_str("  by model\n");
+        for l in &p.by_model {
+            row(&mut out, &format!("    {}", l.name), l);
+        }
+        if let Some(ratio) = p.cache_hit_ratio {
+            out.push_str(&format!(
+                "  cache hits: {} of prompt tokens\n",
+                percent(ratio)
+            ));
+        }
+        if let Some(rate) = p.acceptance_rate {
+            out.push_str(&format!(
+                "  completions: {} accepted of {} shown ({})",
+                thousands(p.accepted_completions),
+                thousands(p.shown_completions),
+                percent(rate)
+            ));
+            match p.cost_per_accepted_completion {
+                Some(cost) => out.push_str(&format!(
+                    ", {} per accepted completion\n",
+                    format_amount(cost)
+                )),
+                None => out.push('\n'),
+            }
+        }
+        if p.unpriced_requests > 0 {
+            out.push_str(&format!(
+                "  + {} request(s) of models with no known price are not in the cost (set `prices.<model>`)\n",
+                thousands(p.unpriced_requests)
+            ));
+        }
+        out.push('\n');
+    }
+    let limit = |name: &str, span: &str, status: Option<LimitStatus>| match status {
+        Some(s) => format!(
+            "  {name:<8} {} of {} spent {span} ({})\n",
+            format_amount(s.spent),
+            format_amount(s.limit),
+            percent(if s.limit > 0.0 {
+                s.spent / s.limit
+            } else {
+                1.0
+            })
+        ),
+        None => format!("  {name:<8} no limit (`budget.{name}`)\n"),
+    };
+    out.push_str("Budget\n");
+    out.push_str(&limit("daily", "today", report.budget.daily));
+    out.push_str(&limit("monthly", "this month", report.budget.monthly));
+    out.push_str("\nCosts are in the price table's currency (USD unless `prices` say otherwise); prompt tokens include cached ones.\n");
+    out
+}
+
+fn cost_cell(cost: f64, unpriced: u64) -> String {
+    let amount = format_amount(cost);
+    if unpriced > 0 {
+        format!("{amount}+")
+    } else {
+        amount
+    }
+}
+
+fn percent(ratio: f64) -> String {
+    format!("{:.1} %", ratio * 100.0)
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{unix_ms_now, Feature, Outcome, UsageRecord};
+    use expect_test::expect;
+
+    fn sub(
+        requests: u64,
+        prompt: u64,
+        cached: u64,
+        output: u64,
+        cost: f64,
+        unpriced: u64,
+    ) -> Subtotal {
+        Subtotal {
+            requests,
+            prompt_tokens: prompt,
+            completion_tokens: output,
+            cached_tokens: cached,
+            cost,
+            unpriced_requests: unpriced,
+        }
+    }
+
+    fn week() -> Totals {
+        Totals {
+            requests: 5,
+            prompt_tokens: 12_400,
+            completion_tokens: 820,
+            cached_tokens: 3_100,
+            cost: 0.0123,
+            unpriced_requests: 1,
+            by_feature: vec![
+                (Feature::Completion, sub(4, 4_400, 3_100, 120, 0.0011, 0)),
+                (Feature::Action, sub(1, 8_000, 0, 700, 0.0112, 1)),
+            ],
+            by_model: vec![
+                ("kimi-k2.5".into(), sub(1, 8_000, 0, 700, 0.0112, 1)),
+                (
+                    "kimi-k2-turbo-preview".into(),
+                    sub(4, 4_400, 3_100, 120, 0.0011, 0),
+                ),
+            ],
+            shown_completions: 3,
+            accepted_completions: 2,
+        }
+    }
+
+    #[test]
+    fn the_table_shows_periods_features_models_rates_and_budgets() {
+        let all = Totals {
+            requests: 1_234_567,
+            ..week()
+        };
+        let r = report(
+            &Totals::default(),
+            &week(),
+            &all,
+            &BudgetSettings {
+                daily: Some(1.0),
+                monthly: None,
+                check_balance: false,
+            },
+            0.5,
+        );
+        expect![[r#"
+            Today: no requests
+
+            This week                   requests   prompt tok   cached tok   output tok       cost
+              all                              5       12,400        3,100          820    0.0123+
+              by feature
+                completion                     4        4,400        3,100          120     0.0011
+                action                         1        8,000            0          700    0.0112+
+              by model
+                kimi-k2.5                      1        8,000            0          700    0.0112+
+                kimi-k2-turbo-preview          4        4,400        3,100          120     0.0011
+              cache hits: 25.0 % of prompt tokens
+              completions: 2 accepted of 3 shown (66.7 %), 0.0006 per accepted completion
+              + 1 request(s) of models with no known price are not in the cost (set `prices.<model>`)
+
+            All time                    requests   prompt tok   cached tok   output tok       cost
+              all                      1,234,567       12,400        3,100          820    0.0123+
+              by feature
+                completion                     4        4,400        3,100          120     0.0011
+                action                         1        8,000            0          700    0.0112+
+              by model
+                kimi-k2.5                      1        8,000            0          700    0.0112+
+                kimi-k2-turbo-preview          4        4,400        3,100          120     0.0011
+              cache hits: 25.0 % of prompt tokens
+              completions: 2 accepted of 3 shown (66.7 %), 0.0006 per accepted completion
+              + 1 request(s) of models with no known price are not in the cost (set `prices.<model>`)
+
+            Budget
+              daily    0.0000 of 1.00 spent today (0.0 %)
+              monthly  no limit (`budget.monthly`)
+
+            Costs are in the price table's currency (USD unless `prices` say otherwise); prompt tokens include cached ones.
+        "#]]
+        .assert_eq(&render(&r));
+    }
+
+    #[test]
+    fn json_names_are_camel_case_and_missing_rates_are_null() {
+        let r = report(
+            &Totals::default(),
+            &week(),
+            &week(),
+            &BudgetSettings::default(),
+            0.0,
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["today"]["cacheHitRatio"], serde_json::Value::Null);
+        assert_eq!(
+            v["today"]["costPerAcceptedCompletion"],
+            serde_json::Value::Null
+        );
+        assert_eq!(v["thisWeek"]["acceptanceRate"].as_f64().unwrap(), 2.0 / 3.0);
+        assert_eq!(v["allTime"]["byModel"][0]["name"], "kimi-k2.5");
+        assert_eq!(v["allTime"]["byFeature"][1]["unpricedRequests"], 1);
+        assert_eq!(
+            v["budget"],
+            serde_json::json!({"daily": null, "monthly": null})
+        );
+    }
+
+    #[test]
+    fn collect_reads_the_ledger() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let record = |feature, outcome, cost| UsageRecord {
+            at_unix_ms: unix_ms_now(),
+            feature,
+            provider: "moonshot".into(),
+            model: "kimi-k2-turbo-preview".into(),
+            prompt_tokens: 100,
+            completion_tokens: 10,
+            cached_tokens: 50,
+            cost: Some(cost),
+            latency_ms: 5,
+            outcome,
+            error: None,
+        };
+        ledger
+            .record(&record(Feature::Completion, Outcome::Accepted, 0.002))
+            .unwrap();
+        ledger
+            .record(&record(Feature::Completion, Outcome::Shown, 0.002))
+            .unwrap();
+        let budget = BudgetSettings {
+            daily: Some(0.01),
+            monthly: Some(1.0),
+            check_balance: false,
+        };
+        let r = collect(&ledger, &budget).unwrap();
+        assert_eq!(r.today.requests, 2);
+        assert_eq!(r.all_time.prompt_tokens, 200);
+        assert_eq!(r.this_week.acceptance_rate, Some(0.5));
+        assert_eq!(r.all_time.cost_per_accepted_completion, Some(0.004));
+        assert_eq!(
+            r.budget.daily,
+            Some(LimitStatus {
+                limit: 0.01,
+                spent: 0.004
+            })
+        );
+        assert_eq!(
+            r.budget.monthly,
+            Some(LimitStatus {
+                limit: 1.0,
+                spent: 0.004
+            })
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! `kimi/chat` and `kimi/chatSessions`: unpack the request, run the chat feature, and turn its
+//! events into `kimi/chatDelta` / `kimi/chatTool` / `kimi/chatDone` notifications and
+//! `workspace/applyEdit` requests.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tower_lsp_server::gen_lsp_types::{Code, Diagnostic};
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+
+use crate::features::actions::{Change, CharEdit};
+use crate::features::chat::tools::{Proposal, Workspace};
+use crate::features::chat::{ChatError, ChatEvent, ChatInput, ToolStatus};
+use crate::lsp::ext::{self, ChatParams, ChatResult, ChatSessionsResult};
+use crate::lsp::{from_proto, to_proto, Backend};
+
+pub(crate) fn workspace(backend: &Backend) -> Workspace {
+    let session = backend.session.clone();
+    Workspace {
+        roots: backend.session.roots(),
+        open_document: Arc::new(move |uri| session.snapshot(uri)),
+        index: backend.index.clone(),
+    }
+}
+
+fn diagnostic_line(d: &Diagnostic) -> String {
+    let message = match &d.message {
+        tower_lsp_server::gen_lsp_types::Message::String(s) => s.clone(),
+        tower_lsp_server::gen_lsp_types::Message::MarkupContent(m) => m.value.clone(),
+    };
+    let code = d.code.as_ref().map(|c| match c {
+        Code::Int(n) => n.to_string(),
+        Code::String(s) => s.clone(),
+    });
+    let origin = match (&d.source, code) {
+        (Some(s), Some(c)) => format!(" ({s} {c})"),
+        (Some(s), None) => format!(" ({s})"),
+        (None, Some(c)) => format!(" ({c})"),
+        (None, None) => String::new(),
+    };
+    format!(
+        "line {}: {}{origin}",
+        d.range.start.line + 1,
+        message.trim()
+    )
+}
+
+/// A proposal as the edit the editor is asked to apply: pinned to the version of an open
+/// document, unversioned for a file on disk, a `create` for a new file.
+pub(crate) fn proposal_edit(p: Proposal) -> Change {
+    match p.snapshot {
+        Some(snapshot) => Change::Edit {
+            snapshot,
+            versioned: p.open,
+            edits: vec![CharEdit {
+                chars: p.chars,
+                text: p.text,
+            }],
+        },
+        None => Change::Create {
+            uri: p.uri,
+            text: p.text,
+        },
+    }
+}
+
+fn failure(message: String) -> Error {
+    Error {
+        code: ErrorCode::from(-32803),
+        message: message.into(),
+        data: None,
+    }
+}
+
+pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult> {
+    let enc = backend.session.encoding();
+    let document = match &params.text_document {
+        Some(td) => Some((
+            backend
+                .session
+                .snapshot(td.uri.0.as_str())
+                .ok_or_else(|| Error::invalid_params(format!("{} is not open", td.uri.0)))?,
+            from_proto::file_path(&td.uri),
+        )),
+        None => None,
+    };
+    let selection = match (&document, params.range) {
+        (Some((snapshot, _)), Some(range)) => {
+            Some(snapshot.char_range(from_proto::range(range), enc))
+        }
+        _ => None,
+    };
+    let session_id = params
+        .session_id
+        .clone()
+        .unwrap_or_else(|| backend.chat.store.new_id());
+    let input = ChatInput {
+        message: params.message,
+        session_id: Some(session_id.clone()),
+        document,
+        selection,
+        images: params.images,
+        diagnostics: params.diagnostics.iter().map(diagnostic_line).collect(),
+        history: None,
+    };
+    let request_id = params.request_id;
+    let config = backend.session.config();
+    let ws = workspace(backend);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // Dropped with this future when the client cancels: the model stream closes with it.
+    let cancel = CancellationToken::new();
+    let _guard = cancel.clone().drop_guard();
+    let ask = backend
+        .chat
+        .ask(&backend.router, &config, &ws, input, tx, cancel.clone());
+    tokio::pin!(ask);
+    let result = loop {
+        tokio::select! {
+            biased;
+            Some(event) = rx.recv() => forward(backend, &session_id, &request_id, event).await,
+            result = &mut ask => {
+                while let Ok(event) = rx.try_recv() {
+                    forward(backend, &session_id, &request_id, event).await;
+                }
+                break result;
+            }
+        }
+    };
+    let error = result.as_ref().err().map(ToString::to_string);
+    backend
+        .client
+        .send_notification::<ext::ChatDone>(ext::ChatDoneParams {
+            session_id: session_id.clone(),
+            request_id,
+            error: error.clone(),
+        })
+        .await;
+    match result {
+        Ok(answer) => Ok(ChatResult {
+            session_id: answer.session_id,
+            text: answer.text,
+            usage: answer.usage.into(),
+        }),
+        Err(ChatError::Cancelled) => Err(Error::request_cancelled()),
+        Err(ChatError::Invalid(m)) => Err(Error::invalid_params(m)),
+        Err(e @ ChatError::Provider(_)) => Err(failure(format!("kimi-lsp: {e}"))),
+    }
+}
+
+async fn forward(
+    backend: &Backend,
+    session_id: &str,
+    request_id: &Option<serde_json::Value>,
+    event: ChatEvent,
+) {
+    match event {
+        ChatEvent::Delta(text) => {
+            backend
+                .client
+                .send_notification::<ext::ChatDelta>(ext::ChatDeltaParams {
+                    session_id: session_id.to_string(),
+                    request_id: request_id.clone(),
+                    text,
+                })
+                .await
+        }
+        ChatEvent::Tool {
+            name,
+            arguments,
+            status,
+            summary,
+        } => {
+            let status = match status {
+                ToolStatus::Started => "started",
+                ToolStatus::Done => "done",
+                ToolStatus::Refused => "refused",
+            };
+            backend
+                .client
+                .send_notification::<ext::ChatTool>(ext::ChatToolParams {
+                    session_id: session_id.to_string(),
+                    request_id: request_id.clone(),
+                    name,
+                    arguments,
+                    status: status.into(),
+                    summary,
+                })
+                .await
+        }
+        ChatEvent::Edit { proposal, applied } => {
+            let edit =
+                to_proto::workspace_edit(&[proposal_edit(proposal)], backend.session.encoding());
+            let ok = match backend.client.apply_edit(edit).await {
+                Ok(r) => r.applied,
+                Err(e) => {
+                    tracing::warn!("workspace/applyEdit failed: {e}");
+                    false
+                }
+            };
+            let _ = applied.send(ok);
+        }
+    }
+}
+
+pub async fn sessions(backend: &Backend) -> Result<ChatSessionsResult> {
+    Ok(ChatSessionsResult {
+        sessions: backend.chat.store.list(),
+    })
+}
