@@ -81,7 +81,11 @@ pub fn main() -> ExitCode {
             // The spec: exit code 0 after `shutdown` then `exit`, 1 after an `exit` alone.
             // Don't wait for stdin readers stuck in blocking reads.
             runtime.shutdown_background();
-            if clean { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Some(Command::Prompt { location }) => match crate::features::offline::prompt(&layers, &location) {
             Ok(json) => {
@@ -93,28 +97,36 @@ pub fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Some(Command::Complete { location }) => match runtime.block_on(crate::features::offline::complete(&layers, &location)) {
-            Ok(text) => {
-                println!("{text}");
-                ExitCode::SUCCESS
+        Some(Command::Complete { location }) => {
+            match runtime.block_on(crate::features::offline::complete(&layers, &location)) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kimi-lsp complete: {e}");
+                    ExitCode::from(1)
+                }
             }
-            Err(e) => {
-                eprintln!("kimi-lsp complete: {e}");
-                ExitCode::from(1)
-            }
-        },
+        }
         Some(Command::Doctor { json }) => {
             let report = runtime.block_on(doctor::run(&layers, &problems));
             let mut out = std::io::stdout().lock();
             let printed = if json {
-                serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from).and_then(|_| writeln!(out))
+                serde_json::to_writer_pretty(&mut out, &report)
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| writeln!(out))
             } else {
                 write!(out, "{}", report.render(std::io::stdout().is_terminal()))
             };
             if let Err(e) = printed {
                 eprintln!("kimi-lsp: {e}");
             }
-            if report.healthy() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if report.healthy() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Some(Command::Usage { json }) => {
             for problem in &problems {
@@ -124,7 +136,9 @@ pub fn main() -> ExitCode {
                 Ok(report) => {
                     let mut out = std::io::stdout().lock();
                     let printed = if json {
-                        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from).and_then(|_| writeln!(out))
+                        serde_json::to_writer_pretty(&mut out, &report)
+                            .map_err(std::io::Error::from)
+                            .and_then(|_| writeln!(out))
                     } else {
                         write!(out, "{}", crate::features::usage::render(&report))
                     };

@@ -173,11 +173,7 @@ pub struct Models {
 
 impl Default for Models {
     fn default() -> Self {
-        Models {
-            completion: "kimi-k2-turbo-preview".into(),
-            action: "kimi-k2.5".into(),
-            chat: "kimi-k2.5".into(),
-        }
+        Models { completion: "kimi-k2-turbo-preview".into(), action: "kimi-k2.5".into(), chat: "kimi-k2.5".into() }
     }
 }
 
@@ -357,11 +353,7 @@ impl ConfigLayers {
 
     /// Which layer decided a top-level key, for `doctor`.
     pub fn origin_of(&self, key: &str) -> Option<Source> {
-        self.layers
-            .iter()
-            .rev()
-            .find(|(_, v)| v.get(key).is_some_and(|v| !v.is_null()))
-            .map(|(s, _)| *s)
+        self.layers.iter().rev().find(|(_, v)| v.get(key).is_some_and(|v| !v.is_null())).map(|(s, _)| *s)
     }
 
     /// Merges the layers and deserialises the result. A layer with a bad value is reported and
@@ -404,7 +396,11 @@ fn parse_config(value: &Value) -> Result<(Config, Vec<String>), String> {
     let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." { format!("{inner}") } else { format!("`{path}`: {inner}") }
+        if path == "." {
+            format!("{inner}")
+        } else {
+            format!("`{path}`: {inner}")
+        }
     })?;
     Ok((config, unknown))
 }
@@ -485,7 +481,11 @@ mod tests {
         let env = env_of(env);
         // Point the file at a path that cannot exist so the developer's own config stays out.
         let with_file = move |k: &str| {
-            if k == CONFIG_FILE_ENV { None } else { env(k) }
+            if k == CONFIG_FILE_ENV {
+                None
+            } else {
+                env(k)
+            }
         };
         let mut l = ConfigLayers::default();
         l.set(Source::Environment, environment_layer(&with_file));
@@ -566,7 +566,8 @@ mod tests {
         let mut l = layers(&[]);
         l.set(
             Source::File,
-            parse_toml("[[actions.custom]]\ntitle = \"Port\"\nprompt = \"Port {selection}\"\ntarget = \"showText\"\n").unwrap(),
+            parse_toml("[[actions.custom]]\ntitle = \"Port\"\nprompt = \"Port {selection}\"\ntarget = \"showText\"\n")
+                .unwrap(),
         );
         let (c, problems) = l.resolve();
         assert!(problems.is_empty(), "{problems:?}");
@@ -591,5 +592,4 @@ mod tests {
         assert!(problems[0].message.contains("budget.daily"), "{problems:?}");
         assert!(problems[0].message.contains("0 or more"), "{problems:?}");
     }
-
 }

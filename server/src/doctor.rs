@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::{display_path, default_config_path, ConfigLayers, ConfigProblem, Source, API_KEY_ENV, BASE_URL_ENV};
+use crate::config::{
+    default_config_path, display_path, ConfigLayers, ConfigProblem, Source, API_KEY_ENV, BASE_URL_ENV,
+};
 use crate::ledger::Ledger;
 use crate::providers::error::{host_of, Platform};
 use crate::providers::{OpenAiCompatible, ProviderError};
@@ -141,7 +143,8 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
     checks.push(key_check);
 
     // Reach it and list the models.
-    let client = OpenAiCompatible::new(config.provider_config(), OpenAiCompatible::http_client(config.timeouts.connect()));
+    let client =
+        OpenAiCompatible::new(config.provider_config(), OpenAiCompatible::http_client(config.timeouts.connect()));
     let started = Instant::now();
     let reached = if key_ok || config.api_key.is_some() {
         match client.models().await {
@@ -215,10 +218,7 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
                 name: "balance",
                 status: Status::Fail,
                 detail: format!("{:.2} available: requests will be refused", balance.available),
-                hint: Some(format!(
-                    "recharge at {}",
-                    platform.map_or("the provider's console", |p| p.console())
-                )),
+                hint: Some(format!("recharge at {}", platform.map_or("the provider's console", |p| p.console()))),
             },
             Ok(Some(balance)) => Check {
                 name: "balance",
@@ -242,12 +242,9 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
                 detail: "this endpoint reports no balance".into(),
                 hint: None,
             },
-            Err(e) => Check {
-                name: "balance",
-                status: Status::Warn,
-                detail: format!("could not be read: {e}"),
-                hint: None,
-            },
+            Err(e) => {
+                Check { name: "balance", status: Status::Warn, detail: format!("could not be read: {e}"), hint: None }
+            }
         });
     }
 
@@ -265,7 +262,9 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
                     name: "usage log",
                     status: Status::Warn,
                     detail: format!("cannot open {}: {e}", display_path(&path)),
-                    hint: Some("usage will not be recorded; check the directory's permissions or set KIMI_LSP_DATA_DIR".into()),
+                    hint: Some(
+                        "usage will not be recorded; check the directory's permissions or set KIMI_LSP_DATA_DIR".into(),
+                    ),
                 },
             },
             None => Check {
@@ -297,9 +296,9 @@ fn connection_failure(e: &ProviderError, base_url: &str) -> Check {
         ProviderError::InvalidAuthentication { .. } | ProviderError::IncorrectApiKey { .. } => {
             Some(format!("check {API_KEY_ENV}"))
         }
-        ProviderError::Connect { .. } | ProviderError::Timeout { .. } => Some(format!(
-            "check the network, or {BASE_URL_ENV} / `baseUrl` (now {base_url})"
-        )),
+        ProviderError::Connect { .. } | ProviderError::Timeout { .. } => {
+            Some(format!("check the network, or {BASE_URL_ENV} / `baseUrl` (now {base_url})"))
+        }
         _ => None,
     };
     Check { name: "connection", status: Status::Fail, detail: e.to_string(), hint }

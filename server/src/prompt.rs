@@ -45,17 +45,11 @@ pub struct CompletionPrompt {
 /// reply is still exactly the text to insert). When nothing but whitespace precedes the cursor
 /// in the whole window (an empty file), there is no pre-fill and the user message is last.
 pub fn completion_prompt(ctx: &CompletionContext) -> CompletionPrompt {
-    let mut messages = vec![
-        Message::system(system_instructions(ctx.language)),
-        Message::user(user_message(ctx)),
-    ];
+    let mut messages = vec![Message::system(system_instructions(ctx.language)), Message::user(user_message(ctx))];
     if let Some(prefill) = prefill(ctx) {
         messages.push(Message::assistant_partial(prefill));
     }
-    CompletionPrompt {
-        messages,
-        stop: stop_strings(ctx.multiline),
-    }
+    CompletionPrompt { messages, stop: stop_strings(ctx.multiline) }
 }
 
 /// The system message: the same bytes for every request in `language`.
@@ -85,12 +79,7 @@ fn user_message(ctx: &CompletionContext) -> String {
     let mut out = String::new();
     let definitions: Vec<&Snippet> = ctx.cross_file.iter().collect();
     push_snippets(&mut out, "definitions", definitions, true);
-    push_snippets(
-        &mut out,
-        "recent_edits",
-        ctx.recent_edits.iter().collect(),
-        false,
-    );
+    push_snippets(&mut out, "recent_edits", ctx.recent_edits.iter().collect(), false);
     out.push_str(&format!("<file path=\"{}\">\n", attribute(&ctx.path)));
     if !ctx.imports.is_empty() {
         push_section(&mut out, "imports", &ctx.imports);
@@ -114,9 +103,7 @@ fn user_message(ctx: &CompletionContext) -> String {
 lines that follow it, up to the end of the block the cursor is in, then stop."
         ));
     } else {
-        out.push_str(&format!(
-            "Write the code that belongs at {CURSOR_MARKER}: only the rest of the current line."
-        ));
+        out.push_str(&format!("Write the code that belongs at {CURSOR_MARKER}: only the rest of the current line."));
     }
     out
 }
@@ -182,11 +169,7 @@ fn prefill(ctx: &CompletionContext) -> Option<String> {
 /// must not stop a block.
 fn stop_strings(multiline: bool) -> Vec<String> {
     let end = if multiline { "\n\n\n" } else { "\n" };
-    vec![
-        end.to_string(),
-        CURSOR_MARKER.to_string(),
-        CODE_CLOSE.to_string(),
-    ]
+    vec![end.to_string(), CURSOR_MARKER.to_string(), CODE_CLOSE.to_string()]
 }
 
 #[cfg(test)]
@@ -477,36 +460,20 @@ export async function openTodos(): Promise<Todo[]> {
     #[test]
     fn typing_keeps_a_long_byte_identical_prompt_prefix() {
         let helpers: String = (0..30)
-            .map(|i| format!("pub fn helper_{i}(input: &str, limit: usize) -> Result<Vec<String>, Error> {{ todo!() }}\n"))
+            .map(|i| {
+                format!("pub fn helper_{i}(input: &str, limit: usize) -> Result<Vec<String>, Error> {{ todo!() }}\n")
+            })
             .collect();
-        let body: String = (0..150)
-            .map(|i| format!("    let step_{i} = helper_{}(&text, {i})?;\n", i % 30))
-            .collect();
+        let body: String = (0..150).map(|i| format!("    let step_{i} = helper_{}(&text, {i})?;\n", i % 30)).collect();
         let fixture = format!(
             "//- src/helpers.rs\n{helpers}//- src/main.rs\nuse crate::helpers::*;\n\nfn run(text: String) -> Result<(), Error> {{\n{body}    let last = $0\n    Ok(())\n}}\n\nfn tail() {{\n{}}}\n",
             "    println!(\"after the cursor\");\n".repeat(80)
         );
         let (index, mut doc, cursor) = setup(&fixture);
-        let before = completion_prompt(&gather(
-            &doc.snapshot(),
-            cursor,
-            &index,
-            &[],
-            &Budget::default(),
-        ));
+        let before = completion_prompt(&gather(&doc.snapshot(), cursor, &index, &[], &Budget::default()));
         let at = doc.snapshot().line_col(cursor, PositionEncoding::Utf16);
-        doc.apply_changes(
-            2,
-            &[TextChange::replace(TextRange::at(at), "hel")],
-            PositionEncoding::Utf16,
-        );
-        let after = completion_prompt(&gather(
-            &doc.snapshot(),
-            cursor + 3,
-            &index,
-            &[],
-            &Budget::default(),
-        ));
+        doc.apply_changes(2, &[TextChange::replace(TextRange::at(at), "hel")], PositionEncoding::Utf16);
+        let after = completion_prompt(&gather(&doc.snapshot(), cursor + 3, &index, &[], &Budget::default()));
         assert_ne!(before, after);
         let fraction = shared_fraction(&before, &after);
         assert!(fraction >= 0.8, "only {:.1}% shared", fraction * 100.0);
@@ -526,16 +493,9 @@ export async function openTodos(): Promise<Todo[]> {
         let p = prompt_for("//- a.py\ndef f(x):\n    y = x * 2\n\n    $0\n", &[]);
         let last = p.messages.last().unwrap();
         assert!(last.partial);
-        assert_eq!(
-            last.content,
-            Content::Text("    y = x * 2\n\n    ".to_string())
-        );
+        assert_eq!(last.content, Content::Text("    y = x * 2\n\n    ".to_string()));
         let p = prompt_for("//- a.rs\n$0\n", &[]);
-        assert_eq!(
-            p.messages.len(),
-            2,
-            "no partial message when nothing precedes the cursor"
-        );
+        assert_eq!(p.messages.len(), 2, "no partial message when nothing precedes the cursor");
         assert_eq!(p.messages[1].role, Role::User);
         let p = prompt_for("//- a.rs\n\n   \n$0fn main() {}\n", &[]);
         assert_eq!(p.messages.len(), 2);
@@ -547,10 +507,7 @@ export async function openTodos(): Promise<Todo[]> {
         let block = prompt_for("//- a.rs\nfn a() {\n    $0\n}\n", &[]);
         for p in [&line, &block] {
             assert!(p.stop.len() <= MAX_STOP_SEQUENCES);
-            assert!(p
-                .stop
-                .iter()
-                .all(|s| !s.is_empty() && s.len() <= MAX_STOP_BYTES));
+            assert!(p.stop.iter().all(|s| !s.is_empty() && s.len() <= MAX_STOP_BYTES));
             assert!(p.stop.iter().any(|s| s == CURSOR_MARKER));
         }
         assert!(line.stop.contains(&"\n".to_string()));
@@ -561,9 +518,7 @@ export async function openTodos(): Promise<Todo[]> {
     #[test]
     fn paths_cannot_break_out_of_their_attribute() {
         let p = prompt_for("//- we\"ird.rs\nfn a() { $0 }\n", &[]);
-        let Content::Text(user) = &p.messages[1].content else {
-            panic!()
-        };
+        let Content::Text(user) = &p.messages[1].content else { panic!() };
         assert!(user.contains("<file path=\"we&quot;ird.rs\">"), "{user}");
     }
 
@@ -576,17 +531,11 @@ export async function openTodos(): Promise<Todo[]> {
         };
         let (index, doc, cursor) = setup("//- z.rs\nfn z() { $0 }\n");
         let mut ctx = gather(&doc.snapshot(), cursor, &index, &[], &Budget::default());
-        ctx.cross_file = vec![
-            snippet("b.rs", "fn b2()"),
-            snippet("a.rs", "fn a()"),
-            snippet("b.rs", "fn b1()"),
-        ];
+        ctx.cross_file = vec![snippet("b.rs", "fn b2()"), snippet("a.rs", "fn a()"), snippet("b.rs", "fn b1()")];
         let first = completion_prompt(&ctx);
         ctx.cross_file.reverse();
         assert_eq!(first, completion_prompt(&ctx));
-        let Content::Text(user) = &first.messages[1].content else {
-            panic!()
-        };
+        let Content::Text(user) = &first.messages[1].content else { panic!() };
         assert!(user.starts_with("<definitions>\n<snippet path=\"a.rs\">\nfn a()\n</snippet>\n<snippet path=\"b.rs\">\nfn b1()\n\nfn b2()\n</snippet>\n</definitions>\n"), "{user}");
     }
 }

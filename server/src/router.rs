@@ -14,7 +14,9 @@ use futures::Stream;
 use crate::config::{BudgetSettings, Config};
 use crate::ledger::{unix_ms_now, Feature, Ledger, Outcome, SessionSnapshot, TimeRange, UsageRecord};
 use crate::providers::error::{format_amount, BudgetPeriod};
-use crate::providers::{Balance, ChatRequest, ChatResponse, ChatStream, HttpPool, OpenAiCompatible, ProviderError, StreamEvent, Usage};
+use crate::providers::{
+    Balance, ChatRequest, ChatResponse, ChatStream, HttpPool, OpenAiCompatible, ProviderError, StreamEvent, Usage,
+};
 
 pub struct Router {
     pool: Mutex<HttpPool>,
@@ -104,7 +106,8 @@ pub fn budget_decision(budget: &BudgetSettings, spent_today: f64, spent_month: f
     if let Some(reached) = uses.iter().flatten().find(|u| u.spent >= u.limit) {
         return BudgetDecision::Refuse(*reached);
     }
-    let mut near: Vec<BudgetUse> = uses.into_iter().flatten().filter(|u| u.spent >= u.limit * BUDGET_WARNING_SHARE).collect();
+    let mut near: Vec<BudgetUse> =
+        uses.into_iter().flatten().filter(|u| u.spent >= u.limit * BUDGET_WARNING_SHARE).collect();
     near.sort_by_key(|u| u.period);
     if near.is_empty() {
         BudgetDecision::Allow
@@ -139,7 +142,9 @@ impl Router {
             return Ledger::open_in_memory().ok().map(Arc::new);
         }
         let opened = match Ledger::default_path() {
-            Some(path) => Ledger::open(&path).map_err(|e| format!("cannot open the usage ledger at {}: {e}", path.display())),
+            Some(path) => {
+                Ledger::open(&path).map_err(|e| format!("cannot open the usage ledger at {}: {e}", path.display()))
+            }
             None => Err("no data directory for the usage ledger (set KIMI_LSP_DATA_DIR)".to_string()),
         };
         match opened {
@@ -197,8 +202,13 @@ impl Router {
         let Some(ledger) = self.ledger.clone() else { return Ok(()) };
         let read = {
             let ledger = ledger.clone();
-            tokio::task::spawn_blocking(move || Ok::<_, crate::ledger::LedgerError>((ledger.spent(TimeRange::Today)?, ledger.spent(TimeRange::ThisMonth)?)))
-                .await
+            tokio::task::spawn_blocking(move || {
+                Ok::<_, crate::ledger::LedgerError>((
+                    ledger.spent(TimeRange::Today)?,
+                    ledger.spent(TimeRange::ThisMonth)?,
+                ))
+            })
+            .await
         };
         let (today, month) = match read {
             Ok(Ok(spent)) => spent,
@@ -239,7 +249,12 @@ impl Router {
 
     /// Streams an answer. The returned stream records its usage when it ends, fails, or is
     /// dropped early (as cancelled). A used-up budget refuses before anything is sent.
-    pub async fn stream(&self, config: &Config, feature: Feature, req: ChatRequest) -> Result<MeteredStream, ProviderError> {
+    pub async fn stream(
+        &self,
+        config: &Config,
+        feature: Feature,
+        req: ChatRequest,
+    ) -> Result<MeteredStream, ProviderError> {
         self.check_budget(config).await?;
         let client = self.client(config);
         let started = Instant::now();
@@ -274,7 +289,12 @@ impl Router {
     }
 
     /// A whole answer, streamed underneath so that timeouts apply between chunks.
-    pub async fn chat(&self, config: &Config, feature: Feature, req: ChatRequest) -> Result<ChatResponse, ProviderError> {
+    pub async fn chat(
+        &self,
+        config: &Config,
+        feature: Feature,
+        req: ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
         self.stream(config, feature, req).await?.collect().await
     }
 }
@@ -306,9 +326,8 @@ struct Meter {
 impl Meter {
     fn finish(self, usage: Option<&Usage>, outcome: Outcome, error: Option<&str>) {
         let Some(ledger) = self.ledger else { return };
-        let (prompt, completion, cached) = usage.map_or((0, 0, 0), |u| {
-            (u.prompt_tokens as u64, u.completion_tokens as u64, u.cached_tokens as u64)
-        });
+        let (prompt, completion, cached) =
+            usage.map_or((0, 0, 0), |u| (u.prompt_tokens as u64, u.completion_tokens as u64, u.cached_tokens as u64));
         let record = UsageRecord {
             at_unix_ms: unix_ms_now(),
             feature: self.feature,
@@ -477,9 +496,15 @@ mod tests {
     #[test]
     fn the_monthly_limit_is_named_when_both_are_reached() {
         let decision = budget_decision(&budget(Some(1.0), Some(20.0)), 1.5, 25.0);
-        assert!(matches!(decision, BudgetDecision::Refuse(BudgetUse { period: BudgetPeriod::Monthly, .. })), "{decision:?}");
+        assert!(
+            matches!(decision, BudgetDecision::Refuse(BudgetUse { period: BudgetPeriod::Monthly, .. })),
+            "{decision:?}"
+        );
         let decision = budget_decision(&budget(Some(1.0), Some(20.0)), 1.5, 3.0);
-        assert!(matches!(decision, BudgetDecision::Refuse(BudgetUse { period: BudgetPeriod::Daily, .. })), "{decision:?}");
+        assert!(
+            matches!(decision, BudgetDecision::Refuse(BudgetUse { period: BudgetPeriod::Daily, .. })),
+            "{decision:?}"
+        );
     }
 
     #[test]

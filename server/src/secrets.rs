@@ -75,24 +75,10 @@ mod tests {
 
     #[test]
     fn environment_files_are_secret_but_their_templates_are_not() {
-        for path in [
-            ".env",
-            "app/.env",
-            ".env.local",
-            ".env.production",
-            "/srv/app/.ENV",
-            ".envrc",
-        ] {
+        for path in [".env", "app/.env", ".env.local", ".env.production", "/srv/app/.ENV", ".envrc"] {
             assert!(secret(path), "{path}");
         }
-        for path in [
-            ".env.example",
-            ".env.sample",
-            ".env.template",
-            "env.rs",
-            "src/environment.ts",
-            ".environment",
-        ] {
+        for path in [".env.example", ".env.sample", ".env.template", "env.rs", "src/environment.ts", ".environment"] {
             assert!(!secret(path), "{path}");
         }
     }
@@ -113,12 +99,7 @@ mod tests {
         ] {
             assert!(secret(path), "{path}");
         }
-        for path in [
-            "id_rsa.pub",
-            "keys/id_ed25519.pub",
-            "keyboard.rs",
-            "monkey.py",
-        ] {
+        for path in ["id_rsa.pub", "keys/id_ed25519.pub", "keyboard.rs", "monkey.py"] {
             assert!(!secret(path), "{path}");
         }
     }
@@ -138,13 +119,7 @@ mod tests {
         ] {
             assert!(secret(path), "{path}");
         }
-        for path in [
-            "credentials.rs",
-            "src/secrets_test.go",
-            "secret.rs",
-            "npmrc.md",
-            "credentials.json.md",
-        ] {
+        for path in ["credentials.rs", "src/secrets_test.go", "secret.rs", "npmrc.md", "credentials.json.md"] {
             assert!(!secret(path), "{path}");
         }
     }
@@ -169,15 +144,7 @@ mod tests {
 
     #[test]
     fn ordinary_source_files_and_odd_input_are_not_secret() {
-        for path in [
-            "src/main.rs",
-            "lib/parser.py",
-            "App.tsx",
-            "go.mod",
-            "",
-            "/",
-            ".",
-        ] {
+        for path in ["src/main.rs", "lib/parser.py", "App.tsx", "go.mod", "", "/", "."] {
             assert!(!secret(path), "{path}");
         }
     }

@@ -80,17 +80,9 @@ impl Session {
         self.documents.insert(uri.to_string(), Document::new(uri, language_id, version, text));
     }
 
-    pub fn change(
-        &self,
-        uri: &str,
-        version: i32,
-        changes: &[TextChange],
-    ) -> Result<EditOutcome, SessionError> {
+    pub fn change(&self, uri: &str, version: i32, changes: &[TextChange]) -> Result<EditOutcome, SessionError> {
         let encoding = self.encoding();
-        let mut doc = self
-            .documents
-            .get_mut(uri)
-            .ok_or_else(|| SessionError::NotOpen { uri: uri.to_string() })?;
+        let mut doc = self.documents.get_mut(uri).ok_or_else(|| SessionError::NotOpen { uri: uri.to_string() })?;
         Ok(doc.apply_changes(version, changes, encoding))
     }
 

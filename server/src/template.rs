@@ -4,18 +4,12 @@
 
 /// The placeholders a template may use; `{{` and `}}` are literal braces.
 pub const PLACEHOLDERS: &[(&str, &str)] = &[
-    (
-        "selection",
-        "the selected text, or the enclosing function when nothing is selected",
-    ),
+    ("selection", "the selected text, or the enclosing function when nothing is selected"),
     ("function", "the enclosing function (empty outside one)"),
     ("file", "the whole file's text"),
     ("path", "the file's path"),
     ("language", "the file's language"),
-    (
-        "diagnostics",
-        "the diagnostics the editor sent for the range, one per line",
-    ),
+    ("diagnostics", "the diagnostics the editor sent for the range, one per line"),
     ("context", "imports and definitions from other files used by the code"),
 ];
 

@@ -45,13 +45,9 @@ fn record_for(writer: &str, i: u64) -> UsageRecord {
 fn write_rows(ledger: &Ledger, writer: &str) -> Vec<i64> {
     (0..ROWS)
         .map(|i| {
-            let id = ledger
-                .record(&record_for(writer, i))
-                .unwrap_or_else(|e| panic!("{writer} row {i}: {e}"));
+            let id = ledger.record(&record_for(writer, i)).unwrap_or_else(|e| panic!("{writer} row {i}: {e}"));
             if i % ACCEPT_EVERY == 0 {
-                ledger
-                    .set_outcome(id, Outcome::Accepted)
-                    .unwrap_or_else(|e| panic!("{writer} accept {i}: {e}"));
+                ledger.set_outcome(id, Outcome::Accepted).unwrap_or_else(|e| panic!("{writer} accept {i}: {e}"));
             }
             id
         })
@@ -63,26 +59,16 @@ fn check_ledger(path: &Path, writers: &[&str]) {
     let n = writers.len() as u64;
     let totals = ledger.totals(TimeRange::AllTime).unwrap();
     assert_eq!(totals.requests, n * ROWS, "rows lost");
-    assert_eq!(
-        totals.prompt_tokens,
-        n * (0..ROWS).map(|i| 1000 + i).sum::<u64>()
-    );
+    assert_eq!(totals.prompt_tokens, n * (0..ROWS).map(|i| 1000 + i).sum::<u64>());
     assert_eq!(totals.cached_tokens, n * ROWS * 256);
     let expected_cost = expected_micros(n) as f64 / 1e6;
     assert_eq!(totals.cost, expected_cost);
     assert_eq!(ledger.spent(TimeRange::AllTime).unwrap(), expected_cost);
     assert_eq!(totals.shown_completions, n * ROWS);
     assert_eq!(totals.accepted_completions, n * ROWS / ACCEPT_EVERY);
-    let mut models: Vec<(String, u64)> = totals
-        .by_model
-        .iter()
-        .map(|(m, s)| (m.clone(), s.requests))
-        .collect();
+    let mut models: Vec<(String, u64)> = totals.by_model.iter().map(|(m, s)| (m.clone(), s.requests)).collect();
     models.sort();
-    let mut expected: Vec<(String, u64)> = writers
-        .iter()
-        .map(|w| (format!("model-{w}"), ROWS))
-        .collect();
+    let mut expected: Vec<(String, u64)> = writers.iter().map(|w| (format!("model-{w}"), ROWS)).collect();
     expected.sort();
     assert_eq!(models, expected, "every writer's rows are all there");
 }
@@ -113,17 +99,10 @@ fn threads_with_own_and_shared_connections_lose_no_rows() {
             })
         })
         .collect();
-    let mut ids: Vec<i64> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
+    let mut ids: Vec<i64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(
-        ids.len() as u64,
-        writers.len() as u64 * ROWS,
-        "ids are unique"
-    );
+    assert_eq!(ids.len() as u64, writers.len() as u64 * ROWS, "ids are unique");
 
     // The shared handle's session saw exactly its two writers' rows.
     let session = shared.session();
@@ -145,13 +124,7 @@ fn separate_processes_lose_no_rows() {
         .into_iter()
         .map(|writer| {
             let child = Command::new(&exe)
-                .args([
-                    "--exact",
-                    "ledger_writer_process",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
+                .args(["--exact", "ledger_writer_process", "--ignored", "--nocapture", "--test-threads=1"])
                 .env(ENV_PATH, &path)
                 .env(ENV_NAME, writer)
                 .env(ENV_GO, &go)

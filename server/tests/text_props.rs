@@ -94,9 +94,7 @@ fn reference_offset(text: &str, pos: LineCol, enc: PositionEncoding) -> usize {
 
 fn line_units(text: &str, line: usize, enc: PositionEncoding) -> usize {
     let lines = reference_lines(text);
-    lines
-        .get(line)
-        .map_or(0, |&(s, e)| text[s..e].chars().map(|c| units(c, enc)).sum())
+    lines.get(line).map_or(0, |&(s, e)| text[s..e].chars().map(|c| units(c, enc)).sum())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,11 +105,7 @@ fn line_units(text: &str, line: usize, enc: PositionEncoding) -> usize {
 #[derive(Clone, Debug)]
 enum Kind {
     /// Replace between two positions (possibly empty, possibly spanning lines).
-    Replace {
-        a: (u32, u32),
-        lines: u32,
-        b_col: u32,
-    },
+    Replace { a: (u32, u32), lines: u32, b_col: u32 },
     /// Put a '\r' at the end of a line's content, i.e. right before its "\n" when it has one.
     CrBeforeNewline { line: u32 },
     /// Replace the whole text with its current value plus the inserted text.
@@ -144,26 +138,16 @@ fn inserted_text() -> impl Strategy<Value = String> {
 }
 
 fn encoding() -> impl Strategy<Value = PositionEncoding> {
-    prop_oneof![
-        Just(PositionEncoding::Utf8),
-        Just(PositionEncoding::Utf16),
-        Just(PositionEncoding::Utf32),
-    ]
+    prop_oneof![Just(PositionEncoding::Utf8), Just(PositionEncoding::Utf16), Just(PositionEncoding::Utf32),]
 }
 
 fn whitespace_edit() -> impl Strategy<Value = Edit> {
-    (
-        any::<u32>(),
-        any::<u8>(),
-        encoding(),
-        prop::bool::weighted(0.6),
-    )
-        .prop_map(|(nth, with, enc, ends_batch)| Edit {
-            kind: Kind::Whitespace { nth, with },
-            text: String::new(),
-            enc,
-            ends_batch,
-        })
+    (any::<u32>(), any::<u8>(), encoding(), prop::bool::weighted(0.6)).prop_map(|(nth, with, enc, ends_batch)| Edit {
+        kind: Kind::Whitespace { nth, with },
+        text: String::new(),
+        enc,
+        ends_batch,
+    })
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
@@ -173,14 +157,12 @@ fn edit() -> impl Strategy<Value = Edit> {
         3 => any::<u32>().prop_map(|line| Kind::CrBeforeNewline { line }),
         1 => Just(Kind::Full),
     ];
-    (kind, inserted_text(), encoding(), prop::bool::weighted(0.6)).prop_map(
-        |(kind, text, enc, ends_batch)| Edit {
-            kind,
-            text,
-            enc,
-            ends_batch,
-        },
-    )
+    (kind, inserted_text(), encoding(), prop::bool::weighted(0.6)).prop_map(|(kind, text, enc, ends_batch)| Edit {
+        kind,
+        text,
+        enc,
+        ends_batch,
+    })
 }
 
 /// What one change did to the reference text, enough to undo it.
@@ -197,11 +179,7 @@ fn to_change(text: &mut String, edit: &Edit, enc: PositionEncoding) -> (TextChan
         Kind::Full => {
             let old = std::mem::take(text);
             *text = format!("{old}{}", edit.text);
-            let applied = Applied {
-                start: 0,
-                old,
-                new_len: text.len(),
-            };
+            let applied = Applied { start: 0, old, new_len: text.len() };
             return (TextChange::full(text.clone()), applied);
         }
         Kind::Whitespace { nth, .. } => {
@@ -219,15 +197,9 @@ fn to_change(text: &mut String, edit: &Edit, enc: PositionEncoding) -> (TextChan
         Kind::Replace { a, lines, b_col } => {
             // Up to two lines past the last one, and up to three units past a line's end.
             let a_line = a.0 % (n_lines + 2);
-            let a = LineCol::new(
-                a_line,
-                a.1 % (line_units(text, a_line as usize, enc) as u32 + 4),
-            );
+            let a = LineCol::new(a_line, a.1 % (line_units(text, a_line as usize, enc) as u32 + 4));
             let b_line = a_line + lines;
-            let b = LineCol::new(
-                b_line,
-                b_col % (line_units(text, b_line as usize, enc) as u32 + 4),
-            );
+            let b = LineCol::new(b_line, b_col % (line_units(text, b_line as usize, enc) as u32 + 4));
             (a.min(b), a.max(b))
         }
     };
@@ -236,20 +208,10 @@ fn to_change(text: &mut String, edit: &Edit, enc: PositionEncoding) -> (TextChan
         Kind::Whitespace { with, .. } => WHITESPACE[with as usize % WHITESPACE.len()].to_string(),
         _ => edit.text.clone(),
     };
-    let (s, e) = (
-        reference_offset(text, start, enc),
-        reference_offset(text, end, enc),
-    );
-    let applied = Applied {
-        start: s,
-        old: text[s..e].to_string(),
-        new_len: inserted.len(),
-    };
+    let (s, e) = (reference_offset(text, start, enc), reference_offset(text, end, enc));
+    let applied = Applied { start: s, old: text[s..e].to_string(), new_len: inserted.len() };
     text.replace_range(s..e, &inserted);
-    (
-        TextChange::replace(TextRange::new(start, end), inserted),
-        applied,
-    )
+    (TextChange::replace(TextRange::new(start, end), inserted), applied)
 }
 
 /// Byte ranges of the whitespace units of `text`: each "\r\n" pair, and every other whitespace
@@ -278,10 +240,7 @@ fn reference_position(text: &str, byte: usize, enc: PositionEncoding) -> LineCol
     let line = lines.iter().rposition(|&(start, _)| start <= byte).unwrap();
     let (start, end) = lines[line];
     assert!(byte <= end, "byte {byte} is inside a line break");
-    let col = text[start..byte]
-        .chars()
-        .map(|c| units(c, enc))
-        .sum::<usize>();
+    let col = text[start..byte].chars().map(|c| units(c, enc)).sum::<usize>();
     LineCol::new(line as u32, col as u32)
 }
 
@@ -301,10 +260,7 @@ fn undo(text: &mut String, applied: &Applied, enc: PositionEncoding) -> TextChan
         e += 1;
         replacement.push('\n');
     }
-    let range = TextRange::new(
-        reference_position(text, s, enc),
-        reference_position(text, e, enc),
-    );
+    let range = TextRange::new(reference_position(text, s, enc), reference_position(text, e, enc));
     text.replace_range(s..e, &replacement);
     TextChange::replace(range, replacement)
 }
@@ -358,32 +314,13 @@ fn check_consistent(tree: &tree_sitter::Tree, text: &str) -> Result<(), TestCase
     let mut stack = vec![tree.root_node()];
     while let Some(node) = stack.pop() {
         let (s, e) = (node.start_byte(), node.end_byte());
-        prop_assert!(
-            s <= e && e <= text.len(),
-            "{node:?} outside a text of {} bytes",
-            text.len()
-        );
-        prop_assert_eq!(
-            node.start_position(),
-            points[s],
-            "start of {:?} in {:?}",
-            node,
-            text
-        );
-        prop_assert_eq!(
-            node.end_position(),
-            points[e],
-            "end of {:?} in {:?}",
-            node,
-            text
-        );
+        prop_assert!(s <= e && e <= text.len(), "{node:?} outside a text of {} bytes", text.len());
+        prop_assert_eq!(node.start_position(), points[s], "start of {:?} in {:?}", node, text);
+        prop_assert_eq!(node.end_position(), points[e], "end of {:?} in {:?}", node, text);
         let mut prev_end = s;
         let mut cursor = node.walk();
         for child in node.children(&mut cursor) {
-            prop_assert!(
-                prev_end <= child.start_byte() && child.end_byte() <= e,
-                "{child:?} in {node:?}"
-            );
+            prop_assert!(prev_end <= child.start_byte() && child.end_byte() <= e, "{child:?} in {node:?}");
             prev_end = child.end_byte();
             stack.push(child);
         }
@@ -393,9 +330,7 @@ fn check_consistent(tree: &tree_sitter::Tree, text: &str) -> Result<(), TestCase
 
 fn fresh_parse(text: &str) -> tree_sitter::Tree {
     let mut parser = tree_sitter::Parser::new();
-    parser
-        .set_language(&tree_sitter_rust::LANGUAGE.into())
-        .expect("rust grammar");
+    parser.set_language(&tree_sitter_rust::LANGUAGE.into()).expect("rust grammar");
     parser.parse(text, None).expect("parse")
 }
 
@@ -414,11 +349,7 @@ fn apply(
     let tree = doc.tree().expect("a Rust document has a tree");
     check_consistent(tree, reference)?;
     let fresh = fresh_parse(reference);
-    prop_assert!(
-        !stays_valid || !fresh.root_node().has_error(),
-        "whitespace edits broke the seed: {:?}",
-        reference
-    );
+    prop_assert!(!stays_valid || !fresh.root_node().has_error(), "whitespace edits broke the seed: {:?}", reference);
     // Where the text has syntax errors, tree-sitter's error recovery may legitimately settle on
     // a different (equally valid) tree when it reuses old subtrees, so equality is only required
     // for error-free text; `run` always ends on such a text.
@@ -430,13 +361,7 @@ fn apply(
             reference,
             batch
         );
-        prop_assert_eq!(
-            nodes(tree),
-            nodes(&fresh),
-            "text {:?} after {:?}",
-            reference,
-            batch
-        );
+        prop_assert_eq!(nodes(tree), nodes(&fresh), "text {:?} after {:?}", reference, batch);
     }
     Ok(())
 }
@@ -446,10 +371,7 @@ fn apply(
 /// With `stays_valid`, the edits keep the text free of syntax errors, so every batch is compared
 /// node for node with a fresh parse.
 fn run(seed: &str, edits: &[Edit], stays_valid: bool) -> Result<(), TestCaseError> {
-    prop_assert!(
-        !fresh_parse(seed).root_node().has_error(),
-        "seeds must be valid Rust"
-    );
+    prop_assert!(!fresh_parse(seed).root_node().has_error(), "seeds must be valid Rust");
     let mut doc = Document::new("file:///fuzz.rs", "rust", 0, seed);
     let mut reference = seed.to_string();
     let mut history: Vec<(PositionEncoding, Vec<Applied>)> = Vec::new();
@@ -470,11 +392,7 @@ fn run(seed: &str, edits: &[Edit], stays_valid: bool) -> Result<(), TestCaseErro
         }
     }
     while let Some((enc, applied)) = history.pop() {
-        let batch: Vec<TextChange> = applied
-            .iter()
-            .rev()
-            .map(|a| undo(&mut reference, a, enc))
-            .collect();
+        let batch: Vec<TextChange> = applied.iter().rev().map(|a| undo(&mut reference, a, enc)).collect();
         apply(&mut doc, &reference, &batch, enc, stays_valid)?;
     }
     prop_assert_eq!(reference.as_str(), seed, "the reference undo is broken");
@@ -514,17 +432,9 @@ fn the_reference_model_follows_lsp_rules() {
     use PositionEncoding::*;
     let text = "a😀\r\nb\rc\n";
     assert_eq!(reference_lines(text), [(0, 5), (7, 8), (9, 10), (11, 11)]);
-    assert_eq!(
-        reference_offset(text, LineCol::new(0, 2), Utf16),
-        1,
-        "inside the surrogate pair"
-    );
+    assert_eq!(reference_offset(text, LineCol::new(0, 2), Utf16), 1, "inside the surrogate pair");
     assert_eq!(reference_offset(text, LineCol::new(0, 3), Utf16), 5);
-    assert_eq!(
-        reference_offset(text, LineCol::new(0, 9), Utf8),
-        5,
-        "before the CRLF"
-    );
+    assert_eq!(reference_offset(text, LineCol::new(0, 9), Utf8), 5, "before the CRLF");
     assert_eq!(reference_offset(text, LineCol::new(2, 1), Utf32), 10);
     assert_eq!(reference_offset(text, LineCol::new(7, 0), Utf32), 11);
 }

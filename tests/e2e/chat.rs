@@ -13,57 +13,27 @@ struct Setup {
     data: tempfile::TempDir,
 }
 
-async fn start(
-    standin: Standin,
-    dir: tempfile::TempDir,
-    data: tempfile::TempDir,
-    options: Value,
-) -> Setup {
+async fn start(standin: Standin, dir: tempfile::TempDir, data: tempfile::TempDir, options: Value) -> Setup {
     let base = standin.base_url();
     let data_dir = data.path().to_string_lossy().into_owned();
     let mut client = LspClient::spawn(
         Path::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")),
         &[],
-        &[
-            ("MOONSHOT_API_KEY", "sk-chat-test"),
-            ("MOONSHOT_BASE_URL", &base),
-            ("KIMI_LSP_DATA_DIR", &data_dir),
-        ],
+        &[("MOONSHOT_API_KEY", "sk-chat-test"), ("MOONSHOT_BASE_URL", &base), ("KIMI_LSP_DATA_DIR", &data_dir)],
         None,
     );
-    client
-        .initialize(json!({}), options, Some(dir.path()))
-        .await;
-    Setup {
-        standin,
-        client,
-        dir,
-        data,
-    }
+    client.initialize(json!({}), options, Some(dir.path())).await;
+    Setup { standin, client, dir, data }
 }
 
 async fn setup(options: Value) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("lib.rs"),
-        "pub fn answer() -> u32 {\n    41\n}\n",
-    )
-    .unwrap();
-    start(
-        Standin::start().await,
-        dir,
-        tempfile::tempdir().unwrap(),
-        options,
-    )
-    .await
+    std::fs::write(dir.path().join("lib.rs"), "pub fn answer() -> u32 {\n    41\n}\n").unwrap();
+    start(Standin::start().await, dir, tempfile::tempdir().unwrap(), options).await
 }
 
 fn of_method<'a>(messages: &'a [Value], method: &str) -> Vec<&'a Value> {
-    messages
-        .iter()
-        .filter(|m| m["method"] == method)
-        .map(|m| &m["params"])
-        .collect()
+    messages.iter().filter(|m| m["method"] == method).map(|m| &m["params"]).collect()
 }
 
 impl Setup {
@@ -71,10 +41,7 @@ impl Setup {
     /// (notifications and responses travel on separate queues inside the server, so the
     /// response may overtake `chatDone`, but never the deltas, which are sent while the model
     /// is still streaming).
-    async fn chat(
-        &mut self,
-        params: Value,
-    ) -> (Vec<Value>, Result<Value, kimi_test_support::ResponseError>) {
+    async fn chat(&mut self, params: Value) -> (Vec<Value>, Result<Value, kimi_test_support::ResponseError>) {
         let calls = self.standin.chat_requests().len();
         let id = self.client.send_request("kimi/chat", params);
         let result = self.client.response(id).await;
@@ -93,48 +60,27 @@ impl Setup {
 async fn answers_stream_before_the_response_and_the_second_turn_carries_the_first() {
     let mut s = setup(Value::Null).await;
     s.standin.push(
-        Reply::text("unused")
-            .chunks(&["The answer ", "is 41,\n", "not 42."])
-            .chunk_delay(Duration::from_millis(150)),
+        Reply::text("unused").chunks(&["The answer ", "is 41,\n", "not 42."]).chunk_delay(Duration::from_millis(150)),
     );
-    let id = s.client.send_request(
-        "kimi/chat",
-        json!({"message": "What does answer return?", "requestId": "r1"}),
-    );
+    let id = s.client.send_request("kimi/chat", json!({"message": "What does answer return?", "requestId": "r1"}));
     let first = s.client.expect_notification("kimi/chatDelta").await;
     let early = s.client.take_unread();
-    assert!(
-        !early.iter().any(|m| m["id"] == json!(id)),
-        "the answer was not streamed: {early:?}"
-    );
+    assert!(!early.iter().any(|m| m["id"] == json!(id)), "the answer was not streamed: {early:?}");
     let result = s.client.response(id).await.unwrap();
     s.client.expect_notification("kimi/chatDone").await;
     s.client.expect_notification("kimi/usageChanged").await;
     let mut before = vec![json!({"method": "kimi/chatDelta", "params": first})];
     before.extend(s.client.take_unread());
     let deltas = of_method(&before, "kimi/chatDelta");
-    assert_eq!(
-        deltas
-            .iter()
-            .map(|d| d["text"].as_str().unwrap())
-            .collect::<String>(),
-        "The answer is 41,\nnot 42."
-    );
+    assert_eq!(deltas.iter().map(|d| d["text"].as_str().unwrap()).collect::<String>(), "The answer is 41,\nnot 42.");
     assert!(deltas.len() >= 3, "one notification per chunk: {deltas:?}");
     let session = result["sessionId"].as_str().unwrap().to_string();
-    assert!(deltas
-        .iter()
-        .all(|d| d["sessionId"] == session.as_str() && d["requestId"] == "r1"));
+    assert!(deltas.iter().all(|d| d["sessionId"] == session.as_str() && d["requestId"] == "r1"));
     assert_eq!(result["text"], "The answer is 41,\nnot 42.");
-    assert!(
-        result["usage"]["totalTokens"].as_u64().unwrap() > 0,
-        "{result}"
-    );
+    assert!(result["usage"]["totalTokens"].as_u64().unwrap() > 0, "{result}");
 
     s.standin.push(Reply::text("Because it is off by one."));
-    let (_, second) = s
-        .chat(json!({"message": "Why?", "sessionId": session}))
-        .await;
+    let (_, second) = s.chat(json!({"message": "Why?", "sessionId": session})).await;
     assert_eq!(second.unwrap()["sessionId"], session.as_str());
     let sent = &s.standin.chat_requests()[1]["messages"];
     let texts: Vec<(&str, &str)> = sent
@@ -142,51 +88,27 @@ async fn answers_stream_before_the_response_and_the_second_turn_carries_the_firs
         .unwrap()
         .iter()
         .filter(|m| m["role"] != "system")
-        .map(|m| {
-            (
-                m["role"].as_str().unwrap(),
-                m["content"].as_str().unwrap_or(""),
-            )
-        })
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap_or("")))
         .collect();
     assert_eq!(
         texts,
-        vec![
-            ("user", "What does answer return?"),
-            ("assistant", "The answer is 41,\nnot 42."),
-            ("user", "Why?")
-        ]
+        vec![("user", "What does answer return?"), ("assistant", "The answer is 41,\nnot 42."), ("user", "Why?")]
     );
 
-    let sessions = s
-        .client
-        .request("kimi/chatSessions", Value::Null)
-        .await
-        .unwrap();
+    let sessions = s.client.request("kimi/chatSessions", Value::Null).await.unwrap();
     assert_eq!(sessions["sessions"][0]["id"], session.as_str());
     assert_eq!(sessions["sessions"][0]["turns"], 2);
     assert_eq!(sessions["sessions"][0]["title"], "What does answer return?");
 
     // A new server on the same data directory still has the conversation.
-    let Setup {
-        standin,
-        client,
-        dir,
-        data,
-    } = s;
+    let Setup { standin, client, dir, data } = s;
     client.shutdown().await;
     let mut s = start(standin, dir, data, Value::Null).await;
     s.standin.push(Reply::text("Still here."));
-    let (_, third) = s
-        .chat(json!({"message": "Recap?", "sessionId": session}))
-        .await;
+    let (_, third) = s.chat(json!({"message": "Recap?", "sessionId": session})).await;
     third.unwrap();
     let sent = s.standin.chat_requests().last().unwrap()["messages"].clone();
-    assert_eq!(
-        sent.as_array().unwrap().len(),
-        6,
-        "system + two turns + the question: {sent}"
-    );
+    assert_eq!(sent.as_array().unwrap().len(), 6, "system + two turns + the question: {sent}");
 }
 
 #[tokio::test]
@@ -200,15 +122,8 @@ async fn the_model_reads_a_workspace_file_and_a_path_outside_is_refused() {
     let (before, result) = s.chat(json!({"message": "What does lib.rs return?"})).await;
     assert_eq!(result.unwrap()["text"], "It returns 41.");
     let tools = of_method(&before, "kimi/chatTool");
-    let statuses: Vec<(&str, &str)> = tools
-        .iter()
-        .map(|t| {
-            (
-                t["arguments"]["path"].as_str().unwrap(),
-                t["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let statuses: Vec<(&str, &str)> =
+        tools.iter().map(|t| (t["arguments"]["path"].as_str().unwrap(), t["status"].as_str().unwrap())).collect();
     assert_eq!(
         statuses,
         vec![
@@ -218,14 +133,7 @@ async fn the_model_reads_a_workspace_file_and_a_path_outside_is_refused() {
             ("../../etc/passwd", "refused")
         ]
     );
-    assert!(
-        tools[3]["summary"]
-            .as_str()
-            .unwrap()
-            .contains("outside the workspace"),
-        "{:?}",
-        tools[3]
-    );
+    assert!(tools[3]["summary"].as_str().unwrap().contains("outside the workspace"), "{:?}", tools[3]);
     let second = &s.standin.chat_requests()[1]["messages"];
     let results: Vec<&str> = second
         .as_array()
@@ -235,72 +143,45 @@ async fn the_model_reads_a_workspace_file_and_a_path_outside_is_refused() {
         .map(|m| m["content"].as_str().unwrap())
         .collect();
     assert!(results[0].contains("    2      41"), "{results:?}");
-    assert!(
-        results[1].starts_with("refused:") && !results[1].contains("root:"),
-        "{results:?}"
-    );
+    assert!(results[1].starts_with("refused:") && !results[1].contains("root:"), "{results:?}");
 }
 
 #[tokio::test]
 async fn propose_edit_asks_the_editor_to_apply_a_workspace_edit() {
     let mut s = setup(Value::Null).await;
     let uri = file_uri(&s.dir.path().join("lib.rs"));
-    s.client
-        .did_open(&uri, "rust", 3, "pub fn answer() -> u32 {\n    41\n}\n");
-    s.standin.push(Reply::tool_call(
-        "propose_edit",
-        r#"{"path":"lib.rs","old_text":"41","new_text":"42"}"#,
-    ));
+    s.client.did_open(&uri, "rust", 3, "pub fn answer() -> u32 {\n    41\n}\n");
+    s.standin.push(Reply::tool_call("propose_edit", r#"{"path":"lib.rs","old_text":"41","new_text":"42"}"#));
     s.standin.push(Reply::text("Fixed."));
-    let id = s.client.send_request(
-        "kimi/chat",
-        json!({"message": "Make it 42", "textDocument": {"uri": uri}}),
-    );
+    let id = s.client.send_request("kimi/chat", json!({"message": "Make it 42", "textDocument": {"uri": uri}}));
     let (req, params) = s.client.expect_server_request("workspace/applyEdit").await;
     let change = &params["edit"]["documentChanges"][0];
-    assert_eq!(
-        change["textDocument"]["version"], 3,
-        "pinned to the open version"
-    );
+    assert_eq!(change["textDocument"]["version"], 3, "pinned to the open version");
     assert_eq!(
         change["edits"][0],
         json!({"range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 6}}, "newText": "42"})
     );
     s.client.reply(req, json!({"applied": true}));
     assert_eq!(s.client.response(id).await.unwrap()["text"], "Fixed.");
-    let prompt = s.standin.chat_requests()[0]["messages"][1]["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let prompt = s.standin.chat_requests()[0]["messages"][1]["content"].as_str().unwrap().to_string();
     assert!(prompt.contains("The current file, `lib.rs`:"), "{prompt}");
-    let tool_result = s.standin.chat_requests()[1]["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["role"] == "tool")
-        .unwrap()["content"]
-        .clone();
+    let tool_result =
+        s.standin.chat_requests()[1]["messages"].as_array().unwrap().iter().find(|m| m["role"] == "tool").unwrap()
+            ["content"]
+            .clone();
     assert_eq!(tool_result, "the editor applied the edit");
 }
 
 #[tokio::test]
 async fn cancelling_closes_the_upstream_stream() {
     let mut s = setup(Value::Null).await;
-    s.standin
-        .push(Reply::text("one two three four five six").chunk_delay(Duration::from_millis(400)));
-    let id = s
-        .client
-        .send_request("kimi/chat", json!({"message": "Take your time"}));
+    s.standin.push(Reply::text("one two three four five six").chunk_delay(Duration::from_millis(400)));
+    let id = s.client.send_request("kimi/chat", json!({"message": "Take your time"}));
     s.client.expect_notification("kimi/chatDelta").await;
     s.client.cancel(id);
     let err = s.client.response(id).await.unwrap_err();
     assert_eq!(err.code, -32800, "{err:?}");
-    assert_eq!(
-        s.standin
-            .wait_for_dropped_streams(1, Duration::from_secs(5))
-            .await,
-        1
-    );
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
 }
 
 #[tokio::test]
@@ -308,26 +189,17 @@ async fn images_go_upstream_as_image_parts_or_get_a_clear_error() {
     let mut s = setup(Value::Null).await;
     std::fs::write(s.dir.path().join("shot.png"), b"\x89PNG").unwrap();
     s.standin.push(Reply::text("A PNG header."));
-    let (_, result) = s
-        .chat(json!({"message": "What is this?", "images": ["shot.png"]}))
-        .await;
+    let (_, result) = s.chat(json!({"message": "What is this?", "images": ["shot.png"]})).await;
     result.unwrap();
     let user = &s.standin.chat_requests()[0]["messages"][1]["content"];
-    assert_eq!(
-        user[1],
-        json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}})
-    );
+    assert_eq!(user[1], json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}}));
 
     let mut s = setup(json!({"models": {"chat": "kimi-k2-turbo-preview"}})).await;
     std::fs::write(s.dir.path().join("shot.png"), b"\x89PNG").unwrap();
-    let (_, result) = s
-        .chat(json!({"message": "What is this?", "images": ["shot.png"]}))
-        .await;
+    let (_, result) = s.chat(json!({"message": "What is this?", "images": ["shot.png"]})).await;
     let err = result.unwrap_err();
     assert!(
-        err.message
-            .contains("`kimi-k2-turbo-preview` does not accept images")
-            && err.message.contains("kimi-k2.5"),
+        err.message.contains("`kimi-k2-turbo-preview` does not accept images") && err.message.contains("kimi-k2.5"),
         "{err:?}"
     );
     assert!(s.standin.chat_requests().is_empty());
@@ -341,10 +213,7 @@ fn apply_utf8(text: &mut String, edit: &Value) {
         let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
         start + col
     };
-    let (start, end) = (
-        offset(&edit["range"]["start"]),
-        offset(&edit["range"]["end"]),
-    );
+    let (start, end) = (offset(&edit["range"]["start"]), offset(&edit["range"]["end"]));
     text.replace_range(start..end, edit["newText"].as_str().unwrap());
 }
 
@@ -352,32 +221,21 @@ fn apply_utf8(text: &mut String, edit: &Value) {
 /// `workspace/applyEdit` to the local copy, replies, then reports the change (the reply first,
 /// the harder order for the server). Returns each request's edits once the next question's
 /// heading has been added.
-async fn stream_into(
-    client: &mut LspClient,
-    uri: &str,
-    text: &mut String,
-    version: &mut i32,
-) -> Vec<Vec<Value>> {
+async fn stream_into(client: &mut LspClient, uri: &str, text: &mut String, version: &mut i32) -> Vec<Vec<Value>> {
     let questions = text.matches("## You").count();
     let mut requests = Vec::new();
     while !(text.matches("## You").count() > questions && text.ends_with("## You\n\n")) {
         let (id, params) = client.expect_server_request("workspace/applyEdit").await;
         let change = &params["edit"]["documentChanges"][0];
         assert_eq!(change["textDocument"]["uri"], uri);
-        assert_eq!(
-            change["textDocument"]["version"], *version,
-            "pinned to the version the editor has"
-        );
+        assert_eq!(change["textDocument"]["version"], *version, "pinned to the version the editor has");
         let edits = change["edits"].as_array().unwrap().clone();
         for e in &edits {
             apply_utf8(text, e);
         }
         client.reply(id, json!({"applied": true}));
         *version += 1;
-        let changes: Vec<Value> = edits
-            .iter()
-            .map(|e| json!({"range": e["range"], "text": e["newText"]}))
-            .collect();
+        let changes: Vec<Value> = edits.iter().map(|e| json!({"range": e["range"], "text": e["newText"]})).collect();
         client.did_change(uri, *version, json!(changes));
         requests.push(edits);
     }
@@ -414,11 +272,7 @@ async fn helix(standin: &Standin, dir: &Path, data: &Path) -> (LspClient, Value)
     let mut client = LspClient::spawn(
         Path::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")),
         &[],
-        &[
-            ("MOONSHOT_API_KEY", "sk-chat-test"),
-            ("MOONSHOT_BASE_URL", &base),
-            ("KIMI_LSP_DATA_DIR", &data_dir),
-        ],
+        &[("MOONSHOT_API_KEY", "sk-chat-test"), ("MOONSHOT_BASE_URL", &base), ("KIMI_LSP_DATA_DIR", &data_dir)],
         None,
     );
     // What Helix sends: UTF-8 positions first, workspace edits, code action literals, and no
@@ -460,10 +314,7 @@ async fn a_helix_like_editor_gets_the_answer_streamed_into_the_chat_file() {
     };
     let id = listed(&mut client, &rust_uri);
     let rust_actions = client.response(id).await.unwrap();
-    assert!(
-        !rust_actions.to_string().contains("kimi.askChatFile"),
-        "only chat files are asked: {rust_actions}"
-    );
+    assert!(!rust_actions.to_string().contains("kimi.askChatFile"), "only chat files are asked: {rust_actions}");
 
     let id = listed(&mut client, &uri);
     let actions = client.response(id).await.unwrap();
@@ -483,20 +334,12 @@ async fn a_helix_like_editor_gets_the_answer_streamed_into_the_chat_file() {
         "    (x % 2 == 0).then(|| x / 2)\n}\n```\n\n",
         "That is all — «voilà».",
     ];
-    standin.push(
-        Reply::text("unused")
-            .chunks(&answer)
-            .chunk_delay(Duration::from_millis(150)),
-    );
+    standin.push(Reply::text("unused").chunks(&answer).chunk_delay(Duration::from_millis(150)));
     let run = client.send_request(
         "workspace/executeCommand",
         json!({"command": ask["command"]["command"], "arguments": ask["command"]["arguments"]}),
     );
-    assert_eq!(
-        client.response(run).await.unwrap(),
-        Value::Null,
-        "the command returns once the answer has started"
-    );
+    assert_eq!(client.response(run).await.unwrap(), Value::Null, "the command returns once the answer has started");
     let before = text.clone();
     let requests = stream_into(&mut client, &uri, &mut text, &mut version).await;
     assert_eq!(
@@ -505,10 +348,7 @@ async fn a_helix_like_editor_gets_the_answer_streamed_into_the_chat_file() {
         "every newline of the answer is kept"
     );
     let answer_edits = requests.len() - 2;
-    assert!(
-        answer_edits >= 2,
-        "the answer was streamed, not sent whole: {requests:?}"
-    );
+    assert!(answer_edits >= 2, "the answer was streamed, not sent whole: {requests:?}");
     assert!(answer_edits <= answer.len(), "{requests:?}");
 
     let sent = &standin.chat_requests()[0]["messages"];
@@ -544,47 +384,27 @@ async fn a_helix_like_editor_gets_the_answer_streamed_into_the_chat_file() {
     let words: Vec<String> = (1..=40).map(|n| format!("{n}\n")).collect();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     standin.push(Reply::text("unused").chunks(&words));
-    let run = client.send_request(
-        "workspace/executeCommand",
-        json!({"command": "kimi.askChatFile", "arguments": [{"uri": uri}]}),
-    );
+    let run = client
+        .send_request("workspace/executeCommand", json!({"command": "kimi.askChatFile", "arguments": [{"uri": uri}]}));
     client.response(run).await.unwrap();
     let before = text.clone();
     let requests = stream_into(&mut client, &uri, &mut text, &mut version).await;
+    assert_eq!(text, format!("{before}\n## Kimi\n\n{}\n## You\n\n", words.concat()));
+    assert!(requests.len() <= 6, "40 fast tokens in {} edits", requests.len());
     assert_eq!(
-        text,
-        format!("{before}\n## Kimi\n\n{}\n## You\n\n", words.concat())
-    );
-    assert!(
-        requests.len() <= 6,
-        "40 fast tokens in {} edits",
-        requests.len()
-    );
-    assert_eq!(
-        standin.chat_requests()[1]["messages"]
-            .as_array()
-            .unwrap()
-            .len(),
+        standin.chat_requests()[1]["messages"].as_array().unwrap().len(),
         6,
         "system, two answered turns, the question"
     );
     wait_until_answered(&mut client, &uri).await;
 
     // Nothing left to answer: the user is told what to do, and the file is untouched.
-    let run = client.send_request(
-        "workspace/executeCommand",
-        json!({"command": "kimi.askChatFile", "arguments": [{"uri": uri}]}),
-    );
+    let run = client
+        .send_request("workspace/executeCommand", json!({"command": "kimi.askChatFile", "arguments": [{"uri": uri}]}));
     let err = client.response(run).await.unwrap_err();
     assert!(err.message.contains("no question to answer"), "{err:?}");
     let shown = client.expect_notification("window/showMessage").await;
-    assert!(
-        shown["message"]
-            .as_str()
-            .unwrap()
-            .contains("under the last `## You` heading"),
-        "{shown}"
-    );
+    assert!(shown["message"].as_str().unwrap().contains("under the last `## You` heading"), "{shown}");
     assert!(
         !client
             .take_unread()
@@ -606,9 +426,7 @@ async fn stopping_keeps_what_arrived_and_a_failure_leaves_the_question_to_ask_ag
     let mut version = 1;
     client.did_open(&uri, "markdown", version, &text);
 
-    standin.push(Reply::error(
-        kimi_test_support::ApiError::InsufficientBalance,
-    ));
+    standin.push(Reply::error(kimi_test_support::ApiError::InsufficientBalance));
     let ask = json!({"command": "kimi.askChatFile", "arguments": [{"uri": uri}]});
     let run = client.send_request("workspace/executeCommand", ask.clone());
     client.response(run).await.unwrap();
@@ -620,32 +438,19 @@ async fn stopping_keeps_what_arrived_and_a_failure_leaves_the_question_to_ask_ag
         for e in change["edits"].as_array().unwrap() {
             apply_utf8(&mut text, e);
             version += 1;
-            client.did_change(
-                &uri,
-                version,
-                json!({"range": e["range"], "text": e["newText"]}),
-            );
+            client.did_change(&uri, version, json!({"range": e["range"], "text": e["newText"]}));
         }
         client.reply(id, json!({"applied": true}));
         assert_eq!(text, expected);
     }
     let shown = client.expect_notification("window/showMessage").await;
     assert_eq!(shown["type"], 1, "an error: {shown}");
-    assert!(
-        shown["message"].as_str().unwrap().contains("no quota left"),
-        "{shown}"
-    );
+    assert!(shown["message"].as_str().unwrap().contains("no quota left"), "{shown}");
     wait_until_answered(&mut client, &uri).await;
 
     standin.push(
         Reply::text("unused")
-            .chunks(&[
-                "Rayleigh scattering.\n",
-                "Shorter ",
-                "wavelengths ",
-                "scatter ",
-                "more.",
-            ])
+            .chunks(&["Rayleigh scattering.\n", "Shorter ", "wavelengths ", "scatter ", "more."])
             .chunk_delay(Duration::from_millis(400)),
     );
     let run = client.send_request("workspace/executeCommand", ask);
@@ -657,11 +462,7 @@ async fn stopping_keeps_what_arrived_and_a_failure_leaves_the_question_to_ask_ag
         apply_utf8(&mut text, e);
         client.reply(id, json!({"applied": true}));
         version += 1;
-        client.did_change(
-            &uri,
-            version,
-            json!({"range": e["range"], "text": e["newText"]}),
-        );
+        client.did_change(&uri, version, json!({"range": e["range"], "text": e["newText"]}));
         edits += 1;
     }
     assert!(edits <= 2, "the heading, then the first line");
@@ -675,9 +476,7 @@ async fn stopping_keeps_what_arrived_and_a_failure_leaves_the_question_to_ask_ag
         .await
         .unwrap();
     assert_eq!(
-        standin
-            .wait_for_dropped_streams(1, Duration::from_secs(5))
-            .await,
+        standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await,
         1,
         "stopping closes the model's stream"
     );
@@ -685,9 +484,6 @@ async fn stopping_keeps_what_arrived_and_a_failure_leaves_the_question_to_ask_ag
     stream_into(&mut client, &uri, &mut text, &mut version).await;
     assert!(text.starts_with(&before));
     assert!(text.ends_with("\n## You\n\n"), "{text:?}");
-    assert!(
-        !text.contains("more."),
-        "the rest was not waited for: {text:?}"
-    );
+    assert!(!text.contains("more."), "the rest was not waited for: {text:?}");
     wait_until_answered(&mut client, &uri).await;
 }

@@ -22,8 +22,13 @@ fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join(".git")).unwrap();
     std::fs::create_dir_all(dir.path().join("src")).unwrap();
-    std::fs::write(dir.path().join("src/shapes.rs"), "pub fn area_of_circle(radius: f64) -> f64 {\n    3.14 * radius * radius\n}\n").unwrap();
-    std::fs::write(dir.path().join("src/main.rs"), "fn main() {\n    let a = area_of_circle(2.0);\n    let b = \n}\n").unwrap();
+    std::fs::write(
+        dir.path().join("src/shapes.rs"),
+        "pub fn area_of_circle(radius: f64) -> f64 {\n    3.14 * radius * radius\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("src/main.rs"), "fn main() {\n    let a = area_of_circle(2.0);\n    let b = \n}\n")
+        .unwrap();
     dir
 }
 

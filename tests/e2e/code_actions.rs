@@ -80,10 +80,7 @@ async fn listing_costs_nothing_and_a_command_rewrite_edits_only_changed_lines() 
     assert!(s.standin.chat_requests().is_empty(), "listing called the model");
     let rewrite = titled(&actions, "Kimi: Rewrite — use iter().sum()");
     assert_eq!(rewrite["kind"], "refactor.rewrite");
-    assert!(
-        titled(&actions, "Kimi: Document `total`")["command"].is_object(),
-        "no resolve support: a command"
-    );
+    assert!(titled(&actions, "Kimi: Document `total`")["command"].is_object(), "no resolve support: a command");
 
     // Select the body under the comment and run it as Helix would.
     let actions = s.list(&uri, range(2, 0, 7, 0), json!([])).await;
@@ -100,10 +97,7 @@ async fn listing_costs_nothing_and_a_command_rewrite_edits_only_changed_lines() 
     let change = &params["edit"]["documentChanges"][0];
     assert_eq!(change["textDocument"]["version"], 1);
     let edits = text_edits(&params["edit"]);
-    assert_eq!(
-        edits,
-        vec![json!({"range": range(1, 0, 6, 0), "newText": "    let t = xs.iter().sum();\n"})]
-    );
+    assert_eq!(edits, vec![json!({"range": range(1, 0, 6, 0), "newText": "    let t = xs.iter().sum();\n"})]);
     let prompt = s.standin.chat_requests()[0].clone();
     assert_eq!(prompt["model"], "kimi-k2.5");
     let user = prompt["messages"][1]["content"].as_str().unwrap();
@@ -128,18 +122,11 @@ async fn resolve_fills_in_the_edit_and_a_stale_version_is_refused() {
         text_edits(&resolved["edit"]),
         vec![json!({"range": range(2, 0, 3, 0), "newText": "    let mut t: u32 = 0;\n"})]
     );
-    let user = s.standin.chat_requests()[0]["messages"][1]["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        user.contains("- line 3: value assigned is never read (rustc)"),
-        "{user}"
-    );
+    let user = s.standin.chat_requests()[0]["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(user.contains("- line 3: value assigned is never read (rustc)"), "{user}");
 
     // The user typed after listing: nothing is computed against the old text.
-    s.client
-        .did_change(&uri, 2, json!([{"text": format!("// edited\n{RUST}")}]));
+    s.client.did_change(&uri, 2, json!([{"text": format!("// edited\n{RUST}")}]));
     let err = s.client.request("codeAction/resolve", fix).await.unwrap_err();
     assert!(err.message.contains("document changed"), "{err:?}");
     let shown = s.client.expect_notification("window/showMessage").await;
@@ -154,24 +141,14 @@ async fn document_and_tests_and_explain() {
     let actions = s.list(&uri, range(0, 4, 0, 4), json!([])).await;
 
     s.standin.push(Reply::text("```rust\n/// Sums the numbers.\n```"));
-    let resolved = s
-        .client
-        .request("codeAction/resolve", titled(&actions, "Kimi: Document").clone())
-        .await
-        .unwrap();
+    let resolved = s.client.request("codeAction/resolve", titled(&actions, "Kimi: Document").clone()).await.unwrap();
     assert_eq!(
         text_edits(&resolved["edit"]),
         vec![json!({"range": range(0, 0, 0, 0), "newText": "/// Sums the numbers.\n"})]
     );
 
-    s.standin.push(Reply::text(
-        "```rust\n#[test]\nfn sums() {\n    assert_eq!(total(&[1, 2]), 3);\n}\n```",
-    ));
-    let resolved = s
-        .client
-        .request("codeAction/resolve", titled(&actions, "Kimi: Write tests").clone())
-        .await
-        .unwrap();
+    s.standin.push(Reply::text("```rust\n#[test]\nfn sums() {\n    assert_eq!(total(&[1, 2]), 3);\n}\n```"));
+    let resolved = s.client.request("codeAction/resolve", titled(&actions, "Kimi: Write tests").clone()).await.unwrap();
     let edits = text_edits(&resolved["edit"]);
     assert_eq!(edits[0]["range"], range(8, 0, 8, 0));
     assert!(edits[0]["newText"]
@@ -185,10 +162,7 @@ async fn document_and_tests_and_explain() {
     let command = &explain["command"];
     let result = s
         .client
-        .request(
-            "workspace/executeCommand",
-            json!({"command": command["command"], "arguments": command["arguments"]}),
-        )
+        .request("workspace/executeCommand", json!({"command": command["command"], "arguments": command["arguments"]}))
         .await
         .unwrap();
     assert_eq!(result["text"], "It adds the numbers up.");
@@ -203,13 +177,8 @@ async fn go_tests_create_the_test_file_and_a_custom_action_inserts_below() {
     let go = "package sum\n\nfunc Sum(a, b int) int {\n\treturn a + b\n}\n";
     let uri = s.open("sum.go", "go", go);
     let actions = s.list(&uri, range(3, 2, 3, 2), json!([])).await;
-    s.standin
-        .push(Reply::text("```go\npackage sum\n\nimport \"testing\"\n```"));
-    let resolved = s
-        .client
-        .request("codeAction/resolve", titled(&actions, "Kimi: Write tests").clone())
-        .await
-        .unwrap();
+    s.standin.push(Reply::text("```go\npackage sum\n\nimport \"testing\"\n```"));
+    let resolved = s.client.request("codeAction/resolve", titled(&actions, "Kimi: Write tests").clone()).await.unwrap();
     let changes = resolved["edit"]["documentChanges"].as_array().unwrap();
     assert_eq!(changes[0]["kind"], "create");
     assert!(changes[0]["uri"].as_str().unwrap().ends_with("/sum_test.go"));
@@ -217,19 +186,13 @@ async fn go_tests_create_the_test_file_and_a_custom_action_inserts_below() {
 
     let actions = s.list(&uri, range(3, 0, 4, 0), json!([])).await;
     s.standin.push(Reply::text("```go\nlog.Println(a)\n```"));
-    let resolved = s
-        .client
-        .request("codeAction/resolve", titled(&actions, "Kimi: Add a log line").clone())
-        .await
-        .unwrap();
+    let resolved =
+        s.client.request("codeAction/resolve", titled(&actions, "Kimi: Add a log line").clone()).await.unwrap();
     assert_eq!(
         text_edits(&resolved["edit"]),
         vec![json!({"range": range(4, 0, 4, 0), "newText": "\tlog.Println(a)\n"})]
     );
-    let user = s.standin.chat_requests()[1]["messages"][1]["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let user = s.standin.chat_requests()[1]["messages"][1]["content"].as_str().unwrap().to_string();
     assert_eq!(user, "Add a log line after this Go code:\n\treturn a + b\n");
 }
 
@@ -254,8 +217,7 @@ async fn cancelling_the_progress_closes_the_upstream_stream() {
     assert_eq!(begin["value"]["kind"], "begin");
     assert_eq!(begin["value"]["cancellable"], true);
     s.standin.wait_for_chat_requests(1, Duration::from_secs(5)).await;
-    s.client
-        .notify("window/workDoneProgress/cancel", json!({"token": params["token"]}));
+    s.client.notify("window/workDoneProgress/cancel", json!({"token": params["token"]}));
     let err = s.client.response(id).await.unwrap_err();
     assert_eq!(err.code, -32800, "{err:?}");
     assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
@@ -268,13 +230,8 @@ async fn a_model_error_reaches_the_user() {
     let mut s = setup(resolve_caps(), Value::Null).await;
     let uri = s.open("lib.rs", "rust", RUST);
     let actions = s.list(&uri, range(0, 4, 0, 4), json!([])).await;
-    s.standin
-        .push(Reply::error(kimi_test_support::ApiError::InsufficientBalance));
-    let err = s
-        .client
-        .request("codeAction/resolve", titled(&actions, "Kimi: Document").clone())
-        .await
-        .unwrap_err();
+    s.standin.push(Reply::error(kimi_test_support::ApiError::InsufficientBalance));
+    let err = s.client.request("codeAction/resolve", titled(&actions, "Kimi: Document").clone()).await.unwrap_err();
     let shown = s.client.expect_notification("window/showMessage").await;
     assert_eq!(shown["type"], 1);
     assert!(err.message.starts_with("kimi-lsp:"), "{err:?}");

@@ -45,11 +45,10 @@ async fn healthy_setup_lists_models_and_balance() {
     standin.set_models(&["kimi-k2-turbo-preview", "kimi-k2.5", "kimi-k2-thinking"]);
     standin.set_balance(Some(49.58));
     let base = standin.base_url();
-    let out = tokio::task::spawn_blocking(move || {
-        doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false)
-    })
-    .await
-    .unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false))
+            .await
+            .unwrap();
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("serves 3 models"), "{t}");
@@ -59,7 +58,9 @@ async fn healthy_setup_lists_models_and_balance() {
     assert!(!t.contains("doctor-secret"), "{t}");
     // It asked with the key.
     let asked = standin.requests();
-    assert!(asked.iter().any(|r| r.path == "/v1/models" && r.header("authorization") == Some(&format!("Bearer {KEY}"))));
+    assert!(asked
+        .iter()
+        .any(|r| r.path == "/v1/models" && r.header("authorization") == Some(&format!("Bearer {KEY}"))));
 }
 
 #[tokio::test]
@@ -67,11 +68,10 @@ async fn models_that_are_not_served_are_named_with_the_alternatives() {
     let standin = Standin::start().await;
     standin.set_models(&["kimi-k2-0905-preview"]);
     let base = standin.base_url();
-    let out = tokio::task::spawn_blocking(move || {
-        doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], true)
-    })
-    .await
-    .unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], true))
+            .await
+            .unwrap();
     // A missing model is a warning, not a failure: the user can still pick one.
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
@@ -87,11 +87,10 @@ async fn a_rejected_key_names_the_region_mixup_and_the_setting() {
     let standin = Standin::start().await;
     standin.require_key("sk-the-right-one");
     let base = standin.base_url();
-    let out = tokio::task::spawn_blocking(move || {
-        doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false)
-    })
-    .await
-    .unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false))
+            .await
+            .unwrap();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("rejected"), "{t}");
@@ -106,11 +105,10 @@ async fn an_unreachable_host_is_named() {
     // Bind and drop to find a port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}/v1");
-    let out = tokio::task::spawn_blocking(move || {
-        doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false)
-    })
-    .await
-    .unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false))
+            .await
+            .unwrap();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains(&format!("127.0.0.1:{port}")), "{t}");
@@ -154,9 +152,11 @@ async fn the_config_file_is_read_and_the_environment_wins_over_it() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let env_base = format!("http://127.0.0.1:{port}/v1");
     let config = format!("baseUrl = \"{}\"\napiKey = \"{KEY}\"\n", standin.base_url());
-    let out = tokio::task::spawn_blocking(move || doctor_with_config(&[("MOONSHOT_BASE_URL", &env_base)], false, Some(&config)))
-        .await
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        doctor_with_config(&[("MOONSHOT_BASE_URL", &env_base)], false, Some(&config))
+    })
+    .await
+    .unwrap();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains(&format!("127.0.0.1:{port}")) && t.contains("from MOONSHOT_BASE_URL"), "{t}");
@@ -164,7 +164,11 @@ async fn the_config_file_is_read_and_the_environment_wins_over_it() {
 
 #[test]
 fn a_broken_config_file_is_reported_not_fatal() {
-    let out = doctor_with_config(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", "http://127.0.0.1:9/v1")], false, Some("baseUrl = [unclosed"));
+    let out = doctor_with_config(
+        &[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", "http://127.0.0.1:9/v1")],
+        false,
+        Some("baseUrl = [unclosed"),
+    );
     let t = text(&out);
     assert!(t.contains("not valid TOML"), "{t}");
 }

@@ -31,9 +31,7 @@ async fn setup(files: &[(&str, &str)]) -> Setup {
         &[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)],
         None,
     );
-    client
-        .initialize(json!({"general": {"positionEncodings": ["utf-16"]}}), Value::Null, Some(dir.path()))
-        .await;
+    client.initialize(json!({"general": {"positionEncodings": ["utf-16"]}}), Value::Null, Some(dir.path())).await;
     // Cross-file context comes from the workspace index, built in the background.
     for _ in 0..200 {
         let status = client.request("kimi/status", json!({})).await.unwrap();
@@ -162,7 +160,11 @@ async fn signatures_from_other_files_reach_the_prompt() {
     )])
     .await;
     s.standin.push(Reply::text("compute_total(&items, Discount::None);"));
-    let pos = s.open("src/main.rs", "rust", "fn main() {\n    let invoice = compute_total(&items, Discount::None);\n    let again = $0\n}\n");
+    let pos = s.open(
+        "src/main.rs",
+        "rust",
+        "fn main() {\n    let invoice = compute_total(&items, Discount::None);\n    let again = $0\n}\n",
+    );
     let _ = s.inline("src/main.rs", pos).await;
     let prompt = s.standin.chat_requests()[0]["messages"].to_string();
     assert!(
@@ -252,7 +254,11 @@ async fn typing_through_a_suggestion_is_answered_from_memory() {
     let first = s.inline("a.rs", pos).await;
     assert_eq!(items(&first)[0]["insertText"], "println!(\"hello\");");
     let uri = s.uri("a.rs");
-    s.client.did_change(&uri, 2, json!({"range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 4}}, "text": "print"}));
+    s.client.did_change(
+        &uri,
+        2,
+        json!({"range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 4}}, "text": "print"}),
+    );
     let second = s.inline("a.rs", json!({"line": 1, "character": 9})).await;
     assert_eq!(items(&second)[0]["insertText"], "ln!(\"hello\");");
     assert_eq!(s.standin.chat_requests().len(), 1, "type-through must not call the model");
@@ -308,7 +314,12 @@ async fn unsaved_definitions_and_recent_edits_in_other_open_files_reach_the_prom
     s.standin.set_default(Reply::text("frobnicate_widget(&w);"));
     let other = s.uri("src/widgets.rs");
     // Never saved to disk: only the editor has it.
-    s.client.did_open(&other, "rust", 1, "pub struct Gadget;\n\npub fn frobnicate_widget(w: &Widget) -> Gadget {\n    Gadget\n}\n");
+    s.client.did_open(
+        &other,
+        "rust",
+        1,
+        "pub struct Gadget;\n\npub fn frobnicate_widget(w: &Widget) -> Gadget {\n    Gadget\n}\n",
+    );
     s.client.did_change(
         &other,
         2,
@@ -333,12 +344,14 @@ async fn unsaved_definitions_and_recent_edits_in_other_open_files_reach_the_prom
 #[tokio::test]
 async fn completions_can_be_switched_off_live() {
     let mut s = setup(&[]).await;
-    s.client.notify("workspace/didChangeConfiguration", json!({"settings": {"kimi": {"completion": {"enabled": false}}}}));
+    s.client
+        .notify("workspace/didChangeConfiguration", json!({"settings": {"kimi": {"completion": {"enabled": false}}}}));
     let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
     let result = s.inline("a.rs", pos.clone()).await;
     assert!(items(&result).is_empty());
     assert!(s.standin.chat_requests().is_empty(), "switched off must cost nothing");
-    s.client.notify("workspace/didChangeConfiguration", json!({"settings": {"kimi": {"completion": {"enabled": true}}}}));
+    s.client
+        .notify("workspace/didChangeConfiguration", json!({"settings": {"kimi": {"completion": {"enabled": true}}}}));
     let result = s.inline("a.rs", pos).await;
     assert_eq!(items(&result)[0]["insertText"], "ok");
     s.take_usage().await;

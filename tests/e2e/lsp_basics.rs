@@ -187,10 +187,7 @@ async fn malformed_messages_get_an_error_and_the_server_stays_up() {
     client.send_raw(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
     client.send_raw(body);
     // A well-framed request with params of the wrong shape.
-    let err = client
-        .request("kimi/documentState", json!({"textDocument": 7}))
-        .await
-        .expect_err("wrong params");
+    let err = client.request("kimi/documentState", json!({"textDocument": 7})).await.expect_err("wrong params");
     assert_eq!(err.code, -32602, "{err}");
     // A method nobody implements.
     let err = client.request("kimi/noSuchMethod", json!({})).await.expect_err("unknown method");

@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kimi_lsp::providers::{
-    with_retries, ChatRequest, ChatStream, ContentPart, FinishReason, Message, OpenAiCompatible,
-    ProviderConfig, ProviderError, RateLimit, RetryHint, RetryPolicy, StreamEvent, TimeoutPhase,
-    ToolCall, ToolSpec,
+    with_retries, ChatRequest, ChatStream, ContentPart, FinishReason, Message, OpenAiCompatible, ProviderConfig,
+    ProviderError, RateLimit, RetryHint, RetryPolicy, StreamEvent, TimeoutPhase, ToolCall, ToolSpec,
 };
 use kimi_lsp::secret::ApiKey;
 use kimi_test_support::{estimate_tokens, ApiError, Reply, Standin};
@@ -26,27 +25,18 @@ fn config(base_url: &str, key: Option<&str>) -> ProviderConfig {
 }
 
 fn client(s: &Standin) -> OpenAiCompatible {
-    OpenAiCompatible::new(
-        config(&s.base_url(), None),
-        OpenAiCompatible::shared_http_client(),
-    )
+    OpenAiCompatible::new(config(&s.base_url(), None), OpenAiCompatible::shared_http_client())
 }
 
 fn client_with_key(s: &Standin, key: &str) -> OpenAiCompatible {
-    OpenAiCompatible::new(
-        config(&s.base_url(), Some(key)),
-        OpenAiCompatible::shared_http_client(),
-    )
+    OpenAiCompatible::new(config(&s.base_url(), Some(key)), OpenAiCompatible::shared_http_client())
 }
 
 /// A client that believes it talks to api.moonshot.ai while its connections go to the stand-in:
 /// the messages that depend on the real host can then be checked without leaving 127.0.0.1.
 fn client_as_moonshot_ai(s: &Standin, key: &str) -> OpenAiCompatible {
     let addr: SocketAddr = ([127, 0, 0, 1], s.port()).into();
-    let http = reqwest::Client::builder()
-        .resolve("api.moonshot.ai", addr)
-        .build()
-        .unwrap();
+    let http = reqwest::Client::builder().resolve("api.moonshot.ai", addr).build().unwrap();
     let base_url = format!("http://api.moonshot.ai:{}/v1", s.port());
     OpenAiCompatible::new(config(&base_url, Some(key)), http)
 }
@@ -101,22 +91,9 @@ fn assert_says(e: &ProviderError, phrases: &[&str]) {
 #[tokio::test]
 async fn context_overflow_reports_limit_and_request() {
     let s = Standin::start().await;
-    s.push(Reply::error(ApiError::ContextOverflow {
-        limit: 262144,
-        requested: 291351,
-    }));
+    s.push(Reply::error(ApiError::ContextOverflow { limit: 262144, requested: 291351 }));
     let e = chat_err(&client(&s), &ask("hi")).await;
-    assert!(
-        matches!(
-            e,
-            ProviderError::ContextOverflow {
-                limit: 262144,
-                requested: 291351,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, ProviderError::ContextOverflow { limit: 262144, requested: 291351, .. }), "{e:?}");
     assert_eq!(e.retry_hint(), RetryHint::Once);
     assert!(!e.allows_fallback());
     assert_says(&e, &["291351", "262144", "Send less context"]);
@@ -124,16 +101,9 @@ async fn context_overflow_reports_limit_and_request() {
 
     // The stand-in's own check of prompt + max_tokens against the model's context.
     s.set_context_length(MODEL, 100);
-    let req = ChatRequest {
-        max_tokens: Some(90),
-        ..ask(&"word ".repeat(100))
-    };
+    let req = ChatRequest { max_tokens: Some(90), ..ask(&"word ".repeat(100)) };
     match stream_err(&client(&s), &req).await {
-        ProviderError::ContextOverflow {
-            limit: 100,
-            requested,
-            ..
-        } => assert!(requested > 100),
+        ProviderError::ContextOverflow { limit: 100, requested, .. } => assert!(requested > 100),
         other => panic!("{other:?}"),
     }
 }
@@ -147,20 +117,10 @@ async fn invalid_temperature_names_the_allowed_value() {
         ..ChatRequest::new("kimi-k2.5", vec![Message::user("hi")])
     };
     let e = chat_err(&client(&s), &req).await;
-    assert!(
-        matches!(e, ProviderError::InvalidTemperature { allowed: Some(a), .. } if (a - 0.6).abs() < 1e-6),
-        "{e:?}"
-    );
+    assert!(matches!(e, ProviderError::InvalidTemperature { allowed: Some(a), .. } if (a - 0.6).abs() < 1e-6), "{e:?}");
     assert_eq!(e.retry_hint(), RetryHint::Never);
     assert!(!e.allows_fallback());
-    assert_says(
-        &e,
-        &[
-            "kimi-k2.5",
-            "only accepts temperature 0.6",
-            "remove `temperature`",
-        ],
-    );
+    assert_says(&e, &["kimi-k2.5", "only accepts temperature 0.6", "remove `temperature`"]);
 }
 
 #[tokio::test]
@@ -181,15 +141,8 @@ async fn a_rejected_key_on_moonshot_ai_suggests_the_china_host() {
     let secret = "sk-from-the-other-platform-0123456789";
     let e = chat_err(&client_as_moonshot_ai(&s, secret), &ask("hi")).await;
     match &e {
-        ProviderError::InvalidAuthentication {
-            suggested_base_url,
-            host,
-            ..
-        } => {
-            assert_eq!(
-                suggested_base_url.as_deref(),
-                Some("https://api.moonshot.cn/v1")
-            );
+        ProviderError::InvalidAuthentication { suggested_base_url, host, .. } => {
+            assert_eq!(suggested_base_url.as_deref(), Some("https://api.moonshot.cn/v1"));
             assert!(host.starts_with("api.moonshot.ai"));
         }
         other => panic!("{other:?}"),
@@ -212,15 +165,8 @@ async fn a_rejected_key_on_moonshot_ai_suggests_the_china_host() {
 async fn a_kimi_code_key_is_explained() {
     let s = Standin::start().await;
     s.require_key("sk-good-key-0123456789abcdef");
-    let e = chat_err(
-        &client_as_moonshot_ai(&s, "sk-kimi-0123456789abcdefghij"),
-        &ask("hi"),
-    )
-    .await;
-    assert!(
-        matches!(e, ProviderError::InvalidAuthentication { .. }),
-        "{e:?}"
-    );
+    let e = chat_err(&client_as_moonshot_ai(&s, "sk-kimi-0123456789abcdefghij"), &ask("hi")).await;
+    assert!(matches!(e, ProviderError::InvalidAuthentication { .. }), "{e:?}");
     assert_says(&e, &["Kimi Code key", "not the Moonshot platform API"]);
 }
 
@@ -228,21 +174,8 @@ async fn a_kimi_code_key_is_explained() {
 async fn a_rejected_key_on_another_host_gets_a_generic_hint() {
     let s = Standin::start().await;
     s.require_key("sk-good-key-0123456789abcdef");
-    let e = chat_err(
-        &client_with_key(&s, "sk-bad-key-0123456789abcdef"),
-        &ask("hi"),
-    )
-    .await;
-    assert!(
-        matches!(
-            e,
-            ProviderError::InvalidAuthentication {
-                suggested_base_url: None,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    let e = chat_err(&client_with_key(&s, "sk-bad-key-0123456789abcdef"), &ask("hi")).await;
+    assert!(matches!(e, ProviderError::InvalidAuthentication { suggested_base_url: None, .. }), "{e:?}");
     assert_says(&e, &["rejected by 127.0.0.1", "Check the API key"]);
     assert!(!e.to_string().contains("moonshot.cn"));
 }
@@ -255,14 +188,7 @@ async fn incorrect_api_key() {
     assert!(matches!(e, ProviderError::IncorrectApiKey { .. }), "{e:?}");
     assert_eq!(e.retry_hint(), RetryHint::Never);
     assert!(!e.allows_fallback());
-    assert_says(
-        &e,
-        &[
-            "incorrect",
-            "https://platform.moonshot.ai",
-            "MOONSHOT_API_KEY",
-        ],
-    );
+    assert_says(&e, &["incorrect", "https://platform.moonshot.ai", "MOONSHOT_API_KEY"]);
 }
 
 #[tokio::test]
@@ -273,14 +199,7 @@ async fn permission_denied() {
     assert!(matches!(e, ProviderError::PermissionDenied { .. }), "{e:?}");
     assert_eq!(e.retry_hint(), RetryHint::Never);
     assert!(!e.allows_fallback());
-    assert_says(
-        &e,
-        &[
-            "refused access",
-            "The API you are accessing is not open",
-            "permissions",
-        ],
-    );
+    assert_says(&e, &["refused access", "The API you are accessing is not open", "permissions"]);
 }
 
 #[tokio::test]
@@ -290,23 +209,14 @@ async fn an_unknown_model_lists_the_served_ones() {
     let req = ChatRequest::new("kimi-latest", vec![Message::user("hi")]);
     let e = chat_err(&client(&s), &req).await;
     match &e {
-        ProviderError::ModelNotFound {
-            model, available, ..
-        } => {
+        ProviderError::ModelNotFound { model, available, .. } => {
             assert_eq!(model, "kimi-latest");
             assert_eq!(available, &["kimi-k2-turbo-preview", "kimi-k2.5"]);
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(e.retry_hint(), RetryHint::Never);
-    assert_says(
-        &e,
-        &[
-            "`kimi-latest` does not exist",
-            "kimi-k2-turbo-preview, kimi-k2.5",
-            "Set `model`",
-        ],
-    );
+    assert_says(&e, &["`kimi-latest` does not exist", "kimi-k2-turbo-preview, kimi-k2.5", "Set `model`"]);
     // Streamed requests get the same help.
     let e = stream_err(&client(&s), &req).await;
     assert!(matches!(&e, ProviderError::ModelNotFound { available, .. } if available.len() == 2));
@@ -315,16 +225,8 @@ async fn an_unknown_model_lists_the_served_ones() {
 #[tokio::test]
 async fn every_rate_limit_waits_the_stated_seconds() {
     let cases = [
-        (
-            ApiError::RateLimitRpm { seconds: 1 },
-            RateLimit::RequestsPerMinute,
-            1,
-        ),
-        (
-            ApiError::Concurrency { seconds: 2 },
-            RateLimit::Concurrency,
-            2,
-        ),
+        (ApiError::RateLimitRpm { seconds: 1 }, RateLimit::RequestsPerMinute, 1),
+        (ApiError::Concurrency { seconds: 2 }, RateLimit::Concurrency, 2),
         (ApiError::Tpm { seconds: 3 }, RateLimit::TokensPerMinute, 3),
         (ApiError::Tpd { seconds: 4 }, RateLimit::TokensPerDay, 4),
     ];
@@ -345,14 +247,7 @@ async fn every_rate_limit_waits_the_stated_seconds() {
         );
         assert_eq!(e.retry_hint(), RetryHint::After(wait));
         assert!(e.allows_fallback());
-        assert_says(
-            &e,
-            &[
-                "Rate limit reached",
-                &format!("wait {seconds} s"),
-                "topping up",
-            ],
-        );
+        assert_says(&e, &["Rate limit reached", &format!("wait {seconds} s"), "topping up"]);
         // The account and key ids in the live message stay out of what users see.
         assert!(!e.to_string().contains("org-"));
         assert!(!e.to_string().contains("ak-"));
@@ -375,16 +270,10 @@ async fn out_of_balance_says_where_to_recharge() {
     let s = Standin::start().await;
     s.push(Reply::error(ApiError::InsufficientBalance));
     let e = chat_err(&client_as_moonshot_ai(&s, "sk-x"), &ask("hi")).await;
-    assert!(
-        matches!(e, ProviderError::InsufficientBalance { .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, ProviderError::InsufficientBalance { .. }), "{e:?}");
     assert_eq!(e.retry_hint(), RetryHint::Never);
     assert!(!e.allows_fallback());
-    assert_says(
-        &e,
-        &["out of balance", "Recharge at https://platform.moonshot.ai"],
-    );
+    assert_says(&e, &["out of balance", "Recharge at https://platform.moonshot.ai"]);
 }
 
 #[tokio::test]
@@ -401,24 +290,16 @@ async fn unexpected_output_is_retried_once() {
     s.push(Reply::text("second try"));
     let c = client(&s);
     let req = ask("hi");
-    let r = with_retries(&RetryPolicy::default(), || c.chat(&req))
-        .await
-        .unwrap();
+    let r = with_retries(&RetryPolicy::default(), || c.chat(&req)).await.unwrap();
     assert_eq!(r.content, "second try");
 }
 
 #[tokio::test]
 async fn other_server_errors_back_off() {
     let s = Standin::start().await;
-    s.push(Reply::raw(
-        503,
-        r#"{"error":{"message":"upstream unavailable","type":"server_error"}}"#,
-    ));
+    s.push(Reply::raw(503, r#"{"error":{"message":"upstream unavailable","type":"server_error"}}"#));
     let e = chat_err(&client(&s), &ask("hi")).await;
-    assert!(
-        matches!(e, ProviderError::ServerError { status: 503, .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, ProviderError::ServerError { status: 503, .. }), "{e:?}");
     assert_eq!(e.retry_hint(), RetryHint::Backoff);
     assert!(e.allows_fallback());
     assert_says(&e, &["HTTP 503", "upstream unavailable", "Try again"]);
@@ -431,29 +312,15 @@ async fn a_base_url_without_v1_is_called_a_wrong_path() {
     let c = OpenAiCompatible::new(config(&base, None), OpenAiCompatible::shared_http_client());
     let e = chat_err(&c, &ask("hi")).await;
     match &e {
-        ProviderError::WrongPath {
-            suggested_base_url, ..
-        } => assert_eq!(
-            suggested_base_url.as_deref(),
-            Some(format!("{base}/v1").as_str())
-        ),
+        ProviderError::WrongPath { suggested_base_url, .. } => {
+            assert_eq!(suggested_base_url.as_deref(), Some(format!("{base}/v1").as_str()))
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(e.retry_hint(), RetryHint::Never);
     assert!(!e.allows_fallback());
-    assert_says(
-        &e,
-        &[
-            "not an API route",
-            "wrong path",
-            "missing /v1",
-            &format!("{base}/v1"),
-        ],
-    );
-    assert!(matches!(
-        c.models().await,
-        Err(ProviderError::WrongPath { .. })
-    ));
+    assert_says(&e, &["not an API route", "wrong path", "missing /v1", &format!("{base}/v1")]);
+    assert!(matches!(c.models().await, Err(ProviderError::WrongPath { .. })));
 }
 
 #[tokio::test]
@@ -471,10 +338,7 @@ async fn an_unreachable_host_is_named() {
     assert!(matches!(e, ProviderError::Connect { .. }), "{e:?}");
     assert_eq!(e.retry_hint(), RetryHint::Never);
     assert!(e.allows_fallback());
-    assert_says(
-        &e,
-        &[&format!("Cannot reach 127.0.0.1:{port}"), "unreachable"],
-    );
+    assert_says(&e, &[&format!("Cannot reach 127.0.0.1:{port}"), "unreachable"]);
     let e = stream_err(&c, &ask("hi")).await;
     assert!(matches!(e, ProviderError::Connect { .. }), "{e:?}");
 }
@@ -490,35 +354,14 @@ async fn a_slow_first_byte_times_out() {
     let started = Instant::now();
     let e = stream_err(&c, &ask("hi")).await;
     assert!(started.elapsed() < Duration::from_secs(2), "gave up late");
-    assert!(
-        matches!(
-            e,
-            ProviderError::Timeout {
-                phase: TimeoutPhase::FirstByte,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, ProviderError::Timeout { phase: TimeoutPhase::FirstByte, .. }), "{e:?}");
     assert_eq!(e.retry_hint(), RetryHint::Backoff);
     assert!(e.allows_fallback());
-    assert_says(
-        &e,
-        &["did not start answering within 0.3 s", "first-byte timeout"],
-    );
+    assert_says(&e, &["did not start answering within 0.3 s", "first-byte timeout"]);
 
     s.push(Reply::text("late").first_byte_delay(Duration::from_secs(3)));
     let e = chat_err(&c, &ask("hi")).await;
-    assert!(
-        matches!(
-            e,
-            ProviderError::Timeout {
-                phase: TimeoutPhase::FirstByte,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, ProviderError::Timeout { phase: TimeoutPhase::FirstByte, .. }), "{e:?}");
 }
 
 #[tokio::test]
@@ -528,72 +371,33 @@ async fn a_silent_stream_times_out_between_chunks() {
     cfg.idle_timeout = Duration::from_millis(300);
     let c = OpenAiCompatible::new(cfg, OpenAiCompatible::shared_http_client());
     // The headers and the role chunk come at once, then nothing for two seconds.
-    s.push(
-        Reply::text("x")
-            .chunks(&["fn ", "main", "()"])
-            .chunk_delay(Duration::from_secs(2)),
-    );
+    s.push(Reply::text("x").chunks(&["fn ", "main", "()"]).chunk_delay(Duration::from_secs(2)));
     let started = Instant::now();
     let e = stream_err(&c, &ask("hi")).await;
-    assert!(
-        started.elapsed() < Duration::from_millis(1500),
-        "gave up late"
-    );
-    assert!(
-        matches!(
-            e,
-            ProviderError::Timeout {
-                phase: TimeoutPhase::Idle,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(started.elapsed() < Duration::from_millis(1500), "gave up late");
+    assert!(matches!(e, ProviderError::Timeout { phase: TimeoutPhase::Idle, .. }), "{e:?}");
     assert_eq!(e.retry_hint(), RetryHint::Backoff);
     assert!(e.allows_fallback());
     assert_says(&e, &["stopped sending for 0.3 s", "idle timeout"]);
     // Giving up closed the connection.
-    assert_eq!(
-        s.wait_for_dropped_streams(1, Duration::from_secs(5)).await,
-        1
-    );
+    assert_eq!(s.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
 }
 
 #[tokio::test]
 async fn a_stream_cut_midway_is_dropped_not_short() {
     let s = Standin::start().await;
-    s.push(
-        Reply::text("x")
-            .chunks(&["fn ", "main", "() {}"])
-            .drop_after(2),
-    );
+    s.push(Reply::text("x").chunks(&["fn ", "main", "() {}"]).drop_after(2));
     let stream = client(&s).chat_stream(&ask("hi")).await.unwrap();
     let (events, error) = drain(stream).await;
-    assert_eq!(
-        events,
-        vec![
-            StreamEvent::Content("fn ".into()),
-            StreamEvent::Content("main".into())
-        ]
-    );
+    assert_eq!(events, vec![StreamEvent::Content("fn ".into()), StreamEvent::Content("main".into())]);
     let e = error.expect("a cut stream is an error");
-    assert!(
-        matches!(e, ProviderError::StreamDropped { received: 7, .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, ProviderError::StreamDropped { received: 7, .. }), "{e:?}");
     assert_eq!(e.retry_hint(), RetryHint::Once);
     assert!(e.allows_fallback());
-    assert_says(
-        &e,
-        &["closed before the answer was complete", "7 characters"],
-    );
+    assert_says(&e, &["closed before the answer was complete", "7 characters"]);
 
     // A non-streamed answer cut halfway is the same failure, not a parse error.
-    s.push(
-        Reply::text("a whole answer")
-            .chunk_delay(Duration::from_millis(50))
-            .drop_after(1),
-    );
+    s.push(Reply::text("a whole answer").chunk_delay(Duration::from_millis(50)).drop_after(1));
     let e = chat_err(&client(&s), &ask("hi")).await;
     assert!(matches!(e, ProviderError::StreamDropped { .. }), "{e:?}");
 }
@@ -601,15 +405,9 @@ async fn a_stream_cut_midway_is_dropped_not_short() {
 #[tokio::test]
 async fn malformed_json_is_reported() {
     let s = Standin::start().await;
-    s.push(Reply::raw(
-        200,
-        "{\"id\": \"chatcmpl-1\", \"choices\": [tru",
-    ));
+    s.push(Reply::raw(200, "{\"id\": \"chatcmpl-1\", \"choices\": [tru"));
     let e = chat_err(&client(&s), &ask("hi")).await;
-    assert!(
-        matches!(e, ProviderError::MalformedResponse { .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, ProviderError::MalformedResponse { .. }), "{e:?}");
     assert_eq!(e.retry_hint(), RetryHint::Never);
     assert_says(&e, &["not valid for the OpenAI-compatible API", "not JSON"]);
 }
@@ -620,11 +418,7 @@ async fn malformed_json_is_reported() {
 #[tokio::test]
 async fn streamed_answer_with_usage_inside_the_choice() {
     let s = Standin::start().await;
-    s.push(
-        Reply::text("unused")
-            .chunks(&["fn ", "main"])
-            .usage(10, 5, 8),
-    );
+    s.push(Reply::text("unused").chunks(&["fn ", "main"]).usage(10, 5, 8));
     let stream = client(&s).chat_stream(&ask("complete")).await.unwrap();
     let (events, error) = drain(stream).await;
     assert!(error.is_none(), "{error:?}");
@@ -634,15 +428,7 @@ async fn streamed_answer_with_usage_inside_the_choice() {
     assert_eq!(r.content, "fn main");
     assert_eq!(r.finish_reason, FinishReason::Stop);
     let usage = r.usage.expect("usage from the finishing chunk");
-    assert_eq!(
-        (
-            usage.prompt_tokens,
-            usage.completion_tokens,
-            usage.total_tokens,
-            usage.cached_tokens
-        ),
-        (10, 5, 15, 8)
-    );
+    assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, usage.cached_tokens), (10, 5, 15, 8));
     assert_eq!(r.model, MODEL);
     assert!(r.id.starts_with("chatcmpl-"));
     assert!(r.request_id.is_some());
@@ -660,10 +446,7 @@ async fn non_streamed_answer() {
     let r = client(&s).chat(&ask("hi")).await.unwrap();
     assert_eq!(r.content, "hello world");
     assert_eq!(r.finish_reason, FinishReason::Stop);
-    assert_eq!(
-        r.usage.map(|u| (u.total_tokens, u.cached_tokens)),
-        Some((40, 10))
-    );
+    assert_eq!(r.usage.map(|u| (u.total_tokens, u.cached_tokens)), Some((40, 10)));
     assert!(r.request_id.is_some());
     assert_eq!(s.chat_requests()[0]["stream"], json!(false));
     assert!(s.chat_requests()[0].get("stream_options").is_none());
@@ -676,14 +459,9 @@ async fn reasoning_streams_before_content() {
     let stream = client(&s).chat_stream(&ask("q")).await.unwrap();
     let (events, error) = drain(stream).await;
     assert!(error.is_none(), "{error:?}");
-    let first_content = events
-        .iter()
-        .position(|e| matches!(e, StreamEvent::Content(_)))
-        .unwrap();
+    let first_content = events.iter().position(|e| matches!(e, StreamEvent::Content(_))).unwrap();
     assert!(matches!(events[0], StreamEvent::Reasoning(_)));
-    assert!(events[..first_content]
-        .iter()
-        .all(|e| matches!(e, StreamEvent::Reasoning(_))));
+    assert!(events[..first_content].iter().all(|e| matches!(e, StreamEvent::Reasoning(_))));
     let r = done(&events);
     assert_eq!(r.reasoning, "let me think");
     assert_eq!(r.content, "the answer");
@@ -692,10 +470,7 @@ async fn reasoning_streams_before_content() {
 #[tokio::test]
 async fn tool_call_deltas_are_accumulated_by_index() {
     let s = Standin::start().await;
-    s.push(Reply::tool_calls(&[
-        ("read_file", r#"{"path":"src/main.rs"}"#),
-        ("grep", r#"{"pattern":"fn main"}"#),
-    ]));
+    s.push(Reply::tool_calls(&[("read_file", r#"{"path":"src/main.rs"}"#), ("grep", r#"{"pattern":"fn main"}"#)]));
     let req = ChatRequest {
         tools: vec![
             ToolSpec::function(
@@ -703,11 +478,7 @@ async fn tool_call_deltas_are_accumulated_by_index() {
                 "Read a file",
                 json!({"type":"object","properties":{"path":{"type":"string"}}}),
             ),
-            ToolSpec::function(
-                "grep",
-                "Search",
-                json!({"type":"object","properties":{"pattern":{"type":"string"}}}),
-            ),
+            ToolSpec::function("grep", "Search", json!({"type":"object","properties":{"pattern":{"type":"string"}}})),
         ],
         ..ask("look")
     };
@@ -772,25 +543,12 @@ async fn partial_mode_marks_the_last_message() {
     s.push(Reply::text("main() {}"));
     let req = ChatRequest::new(
         MODEL,
-        vec![
-            Message::system("complete code"),
-            Message::user("write main"),
-            Message::assistant_partial("fn "),
-        ],
+        vec![Message::system("complete code"), Message::user("write main"), Message::assistant_partial("fn ")],
     );
-    let r = client(&s)
-        .chat_stream(&req)
-        .await
-        .unwrap()
-        .collect_response()
-        .await
-        .unwrap();
+    let r = client(&s).chat_stream(&req).await.unwrap().collect_response().await.unwrap();
     assert_eq!(r.content, "main() {}");
     let last = s.chat_requests()[0]["messages"][2].clone();
-    assert_eq!(
-        last,
-        json!({"role": "assistant", "content": "fn ", "partial": true})
-    );
+    assert_eq!(last, json!({"role": "assistant", "content": "fn ", "partial": true}));
 }
 
 #[tokio::test]
@@ -805,14 +563,8 @@ async fn images_travel_as_data_url_parts() {
     );
     client(&s).chat(&req).await.unwrap();
     let content = &s.chat_requests()[0]["messages"][0]["content"];
-    assert_eq!(
-        content[0],
-        json!({"type": "text", "text": "what is in this picture?"})
-    );
-    assert_eq!(
-        content[1],
-        json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}})
-    );
+    assert_eq!(content[0], json!({"type": "text", "text": "what is in this picture?"}));
+    assert_eq!(content[1], json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}}));
 }
 
 #[tokio::test]
@@ -820,10 +572,7 @@ async fn too_many_or_too_long_stop_strings_are_trimmed_not_refused() {
     let s = Standin::start().await;
     let long = "x".repeat(40);
     let req = ChatRequest {
-        stop: ["\n\n", "a", "b", "c", "d", "e", long.as_str()]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        stop: ["\n\n", "a", "b", "c", "d", "e", long.as_str()].iter().map(|s| s.to_string()).collect(),
         ..ask("hi")
     };
     client(&s).chat(&req).await.unwrap();
@@ -837,19 +586,12 @@ async fn too_many_or_too_long_stop_strings_are_trimmed_not_refused() {
 #[tokio::test]
 async fn dropping_the_stream_closes_the_connection() {
     let s = Standin::start().await;
-    s.push(
-        Reply::text("x")
-            .chunks(&["a", "b", "c", "d", "e", "f"])
-            .chunk_delay(Duration::from_millis(200)),
-    );
+    s.push(Reply::text("x").chunks(&["a", "b", "c", "d", "e", "f"]).chunk_delay(Duration::from_millis(200)));
     let mut stream = client(&s).chat_stream(&ask("hi")).await.unwrap();
     let first = stream.next().await.unwrap().unwrap();
     assert_eq!(first, StreamEvent::Content("a".into()));
     drop(stream);
-    assert_eq!(
-        s.wait_for_dropped_streams(1, Duration::from_secs(5)).await,
-        1
-    );
+    assert_eq!(s.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
     assert_eq!(s.completed_streams(), 0);
 }
 
@@ -861,9 +603,7 @@ async fn a_rate_limit_is_waited_out_then_succeeds() {
     let c = client(&s);
     let req = ask("hi");
     let started = Instant::now();
-    let r = with_retries(&RetryPolicy::default(), || c.chat(&req))
-        .await
-        .unwrap();
+    let r = with_retries(&RetryPolicy::default(), || c.chat(&req)).await.unwrap();
     assert_eq!(r.content, "after the wait");
     assert!(started.elapsed() >= Duration::from_secs(1), "did not wait");
     assert_eq!(s.chat_requests().len(), 2);
@@ -876,13 +616,8 @@ async fn out_of_balance_is_not_retried() {
     s.push(Reply::text("must not be fetched"));
     let c = client(&s);
     let req = ask("hi");
-    let e = with_retries(&RetryPolicy::default(), || c.chat(&req))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, ProviderError::InsufficientBalance { .. }),
-        "{e:?}"
-    );
+    let e = with_retries(&RetryPolicy::default(), || c.chat(&req)).await.unwrap_err();
+    assert!(matches!(e, ProviderError::InsufficientBalance { .. }), "{e:?}");
     assert_eq!(s.chat_requests().len(), 1);
 }
 
@@ -895,10 +630,7 @@ async fn the_key_is_sent_but_never_shown() {
     assert_eq!(r.content, "ok");
     let sent = s.requests()[0].header("authorization").map(str::to_string);
     assert_eq!(sent, Some(format!("Bearer {good}")));
-    let ua = s.requests()[0]
-        .header("user-agent")
-        .unwrap_or("")
-        .to_string();
+    let ua = s.requests()[0].header("user-agent").unwrap_or("").to_string();
     assert!(ua.starts_with("kimi-lsp/"), "{ua}");
 
     let bad = "sk-wrong-0123456789abcdefghij";
@@ -911,10 +643,8 @@ async fn the_key_is_sent_but_never_shown() {
         c.estimate_tokens(&ask("hi")).await.unwrap_err(),
     ];
     // A failure below HTTP too.
-    let closed = OpenAiCompatible::new(
-        config("http://127.0.0.1:1/v1", Some(bad)),
-        OpenAiCompatible::shared_http_client(),
-    );
+    let closed =
+        OpenAiCompatible::new(config("http://127.0.0.1:1/v1", Some(bad)), OpenAiCompatible::shared_http_client());
     errors.push(closed.chat(&ask("hi")).await.unwrap_err());
     for e in &errors {
         let shown = format!("{e} | {e:?}");
@@ -949,11 +679,7 @@ async fn models_balance_and_token_count() {
         ..ask("count these tokens please")
     };
     let n = c.estimate_tokens(&req).await.unwrap();
-    let recorded = s
-        .requests()
-        .into_iter()
-        .find(|r| r.path == "/v1/tokenizers/estimate-token-count")
-        .unwrap();
+    let recorded = s.requests().into_iter().find(|r| r.path == "/v1/tokenizers/estimate-token-count").unwrap();
     assert_eq!(n, estimate_tokens(&recorded.body));
     assert!(n > 0);
     let body: &Value = &recorded.body;

@@ -13,10 +13,7 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(5);
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("a plain HTTP client builds")
+    reqwest::Client::builder().no_proxy().build().expect("a plain HTTP client builds")
 }
 
 fn chat_body(model: &str, user: &str, stream: bool) -> Value {
@@ -31,53 +28,30 @@ fn chat_body(model: &str, user: &str, stream: bool) -> Value {
 }
 
 async fn post(s: &Standin, path: &str, body: &Value) -> reqwest::Response {
-    http()
-        .post(format!("{}{path}", s.base_url()))
-        .json(body)
-        .send()
-        .await
-        .expect("the stand-in answers")
+    http().post(format!("{}{path}", s.base_url())).json(body).send().await.expect("the stand-in answers")
 }
 
 async fn get(s: &Standin, path: &str) -> reqwest::Response {
-    http()
-        .get(format!("{}{path}", s.base_url()))
-        .send()
-        .await
-        .expect("the stand-in answers")
+    http().get(format!("{}{path}", s.base_url())).send().await.expect("the stand-in answers")
 }
 
 /// The `data:` payloads of an SSE body, checking the framing on the way.
 fn sse_events(text: &str) -> Vec<String> {
-    assert!(
-        text.ends_with("\n\n"),
-        "the stream must end with a blank line: {text:?}"
-    );
+    assert!(text.ends_with("\n\n"), "the stream must end with a blank line: {text:?}");
     text.strip_suffix("\n\n")
         .unwrap()
         .split("\n\n")
         .map(|e| {
-            e.strip_prefix("data: ")
-                .unwrap_or_else(|| panic!("an event is not a single data line: {e:?}"))
-                .to_string()
+            e.strip_prefix("data: ").unwrap_or_else(|| panic!("an event is not a single data line: {e:?}")).to_string()
         })
         .collect()
 }
 
 fn assert_live_headers(r: &reqwest::Response) {
     let h = r.headers();
-    assert!(
-        h.get("msh-request-id").is_some(),
-        "Msh-Request-Id missing: {h:?}"
-    );
-    assert!(
-        h.get("x-msh-trace-id").is_some(),
-        "X-Msh-Trace-Id missing: {h:?}"
-    );
-    assert!(
-        h.get("retry-after").is_none(),
-        "the live service sends no Retry-After"
-    );
+    assert!(h.get("msh-request-id").is_some(), "Msh-Request-Id missing: {h:?}");
+    assert!(h.get("x-msh-trace-id").is_some(), "X-Msh-Trace-Id missing: {h:?}");
+    assert!(h.get("retry-after").is_none(), "the live service sends no Retry-After");
     assert!(
         !h.keys().any(|k| k.as_str().starts_with("x-ratelimit")),
         "the live service sends no rate-limit headers: {h:?}"
@@ -87,17 +61,8 @@ fn assert_live_headers(r: &reqwest::Response) {
 #[tokio::test]
 async fn streamed_reply_matches_the_live_shape() {
     let s = Standin::start().await;
-    s.push(
-        Reply::text("")
-            .chunks(&["fn ", "main() {}"])
-            .usage(8, 11, 8),
-    );
-    let r = post(
-        &s,
-        "/chat/completions",
-        &chat_body("kimi-k2-turbo-preview", "go", true),
-    )
-    .await;
+    s.push(Reply::text("").chunks(&["fn ", "main() {}"]).usage(8, 11, 8));
+    let r = post(&s, "/chat/completions", &chat_body("kimi-k2-turbo-preview", "go", true)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     assert_live_headers(&r);
@@ -105,15 +70,9 @@ async fn streamed_reply_matches_the_live_shape() {
     let events = sse_events(&text);
     assert_eq!(events.len(), 5, "{text}");
     assert_eq!(events[4], "[DONE]");
-    let chunks: Vec<Value> = events[..4]
-        .iter()
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect();
+    let chunks: Vec<Value> = events[..4].iter().map(|e| serde_json::from_str(e).unwrap()).collect();
     let id = chunks[0]["id"].as_str().unwrap();
-    assert!(
-        id.starts_with("chatcmpl-") && id.len() == "chatcmpl-".len() + 24,
-        "{id}"
-    );
+    assert!(id.starts_with("chatcmpl-") && id.len() == "chatcmpl-".len() + 24, "{id}");
     for c in &chunks {
         assert_eq!(c["id"], id);
         assert_eq!(c["object"], "chat.completion.chunk");
@@ -125,30 +84,17 @@ async fn streamed_reply_matches_the_live_shape() {
         json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}])
     );
     assert_eq!(chunks[1]["choices"][0]["delta"], json!({"content": "fn "}));
-    assert_eq!(
-        chunks[2]["choices"][0]["delta"],
-        json!({"content": "main() {}"})
-    );
+    assert_eq!(chunks[2]["choices"][0]["delta"], json!({"content": "main() {}"}));
     let last = &chunks[3];
     assert_eq!(
         last["choices"],
         json!([{"index": 0, "delta": {}, "finish_reason": "stop",
             "usage": {"prompt_tokens": 8, "completion_tokens": 11, "total_tokens": 19, "cached_tokens": 8}}])
     );
-    assert!(
-        last.get("usage").is_none(),
-        "usage lives inside choices[0], not on top"
-    );
-    assert!(last["system_fingerprint"]
-        .as_str()
-        .unwrap()
-        .starts_with("fpv0_"));
+    assert!(last.get("usage").is_none(), "usage lives inside choices[0], not on top");
+    assert!(last["system_fingerprint"].as_str().unwrap().starts_with("fpv0_"));
     // Field order as the live service writes it.
-    assert!(
-        events[0].starts_with(r#"{"id":"chatcmpl-"#),
-        "{}",
-        events[0]
-    );
+    assert!(events[0].starts_with(r#"{"id":"chatcmpl-"#), "{}", events[0]);
     assert!(events[3].contains(r#""finish_reason":"stop","usage":{"prompt_tokens":8,"completion_tokens":11,"total_tokens":19,"cached_tokens":8}}],"system_fingerprint":"#));
 }
 
@@ -159,10 +105,7 @@ async fn plain_reply_has_top_level_usage_derived_from_the_prompt() {
     let body = chat_body("kimi-k2-0905-preview", "say hello", false);
     let r = post(&s, "/chat/completions", &body).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.headers()["content-type"],
-        "application/json; charset=utf-8"
-    );
+    assert_eq!(r.headers()["content-type"], "application/json; charset=utf-8");
     assert_live_headers(&r);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["object"], "chat.completion");
@@ -177,10 +120,7 @@ async fn plain_reply_has_top_level_usage_derived_from_the_prompt() {
         v["usage"],
         json!({"prompt_tokens": prompt, "completion_tokens": 3, "total_tokens": prompt + 3, "cached_tokens": 0})
     );
-    assert!(v["system_fingerprint"]
-        .as_str()
-        .unwrap()
-        .starts_with("fpv0_"));
+    assert!(v["system_fingerprint"].as_str().unwrap().starts_with("fpv0_"));
 }
 
 #[tokio::test]
@@ -217,21 +157,11 @@ async fn every_api_error_has_its_live_status_and_exact_body() {
     for (error, status, kind, message) in cases {
         for stream in [false, true] {
             s.push(Reply::error(error.clone()));
-            let r = post(
-                &s,
-                "/chat/completions",
-                &chat_body("kimi-k2-turbo-preview", "x", stream),
-            )
-            .await;
+            let r = post(&s, "/chat/completions", &chat_body("kimi-k2-turbo-preview", "x", stream)).await;
             assert_eq!(r.status().as_u16(), status, "{error:?}");
             assert_live_headers(&r);
-            assert_eq!(
-                r.headers()["content-type"],
-                "application/json; charset=utf-8"
-            );
-            let expected =
-                serde_json::to_string(&json!({"error": {"message": message, "type": kind}}))
-                    .unwrap();
+            assert_eq!(r.headers()["content-type"], "application/json; charset=utf-8");
+            let expected = serde_json::to_string(&json!({"error": {"message": message, "type": kind}})).unwrap();
             assert_eq!(r.text().await.unwrap(), expected, "{error:?}");
         }
     }
@@ -259,38 +189,21 @@ async fn unknown_routes_answer_the_non_openai_body() {
         .unwrap();
     assert_eq!(r.status(), 404);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(
-        (v["error"].as_str(), v["method"].as_str()),
-        (Some("url.not_found"), Some("POST"))
-    );
+    assert_eq!((v["error"].as_str(), v["method"].as_str()), (Some("url.not_found"), Some("POST")));
     assert_eq!(get(&s, "/chat/completions").await.status(), 404);
-    assert_eq!(
-        s.chat_requests().len(),
-        0,
-        "none of these reached the chat route"
-    );
+    assert_eq!(s.chat_requests().len(), 0, "none of these reached the chat route");
 }
 
 #[tokio::test]
 async fn a_required_key_guards_every_route() {
     let s = Standin::start().await;
     s.require_key("sk-right");
-    let unauthorized =
-        r#"{"error":{"message":"Invalid Authentication","type":"invalid_authentication_error"}}"#;
-    for auth in [
-        None,
-        Some("Bearer sk-wrong"),
-        Some("sk-right"),
-        Some("Bearer sk-righ"),
-    ] {
-        for (method, path) in [
-            ("POST", "/chat/completions"),
-            ("GET", "/models"),
-            ("GET", "/users/me/balance"),
-            ("GET", "/nope"),
-        ] {
-            let mut req =
-                http().request(method.parse().unwrap(), format!("{}{path}", s.base_url()));
+    let unauthorized = r#"{"error":{"message":"Invalid Authentication","type":"invalid_authentication_error"}}"#;
+    for auth in [None, Some("Bearer sk-wrong"), Some("sk-right"), Some("Bearer sk-righ")] {
+        for (method, path) in
+            [("POST", "/chat/completions"), ("GET", "/models"), ("GET", "/users/me/balance"), ("GET", "/nope")]
+        {
+            let mut req = http().request(method.parse().unwrap(), format!("{}{path}", s.base_url()));
             if method == "POST" {
                 req = req.json(&chat_body("kimi-k2-turbo-preview", "x", false));
             }
@@ -312,10 +225,7 @@ async fn a_required_key_guards_every_route() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(
-        v["choices"][0]["message"]["content"], "ok",
-        "the initial default reply"
-    );
+    assert_eq!(v["choices"][0]["message"]["content"], "ok", "the initial default reply");
 }
 
 #[tokio::test]
@@ -323,21 +233,8 @@ async fn models_balance_and_token_estimates() {
     let s = Standin::start().await;
     let v: Value = get(&s, "/models").await.json().await.unwrap();
     assert_eq!(v["object"], "list");
-    let ids: Vec<&str> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        [
-            "kimi-k2-0905-preview",
-            "kimi-k2-turbo-preview",
-            "kimi-k2-thinking",
-            "kimi-k2.5"
-        ]
-    );
+    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["kimi-k2-0905-preview", "kimi-k2-turbo-preview", "kimi-k2-thinking", "kimi-k2.5"]);
     let k25 = &v["data"][3];
     assert_eq!(
         (
@@ -347,13 +244,7 @@ async fn models_balance_and_token_estimates() {
             &k25["supports_image_in"],
             &k25["supports_reasoning"]
         ),
-        (
-            &json!("model"),
-            &json!("moonshot"),
-            &json!(262144),
-            &json!(true),
-            &json!(true)
-        )
+        (&json!("model"), &json!("moonshot"), &json!(262144), &json!(true), &json!(true))
     );
     assert_eq!(v["data"][0]["supports_reasoning"], false);
 
@@ -381,10 +272,7 @@ async fn models_balance_and_token_estimates() {
     let r = post(&s, "/tokenizers/estimate-token-count", &body).await;
     assert_eq!(r.status(), 200);
     assert_live_headers(&r);
-    assert_eq!(
-        r.json::<Value>().await.unwrap(),
-        json!({"data": {"total_tokens": estimate_tokens(&body)}})
-    );
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"data": {"total_tokens": estimate_tokens(&body)}}));
     assert_eq!(estimate_tokens(&body), 7, "(18 + 10 chars) / 4");
 }
 
@@ -392,26 +280,14 @@ async fn models_balance_and_token_estimates() {
 async fn unknown_model_is_refused_without_consuming_the_queue() {
     let s = Standin::start().await;
     s.push(Reply::text("scripted"));
-    let r = post(
-        &s,
-        "/chat/completions",
-        &chat_body("kimi-latest", "x", true),
-    )
-    .await;
+    let r = post(&s, "/chat/completions", &chat_body("kimi-latest", "x", true)).await;
     assert_eq!(r.status(), 404);
     assert_eq!(
         r.text().await.unwrap(),
         r#"{"error":{"message":"Not found the model kimi-latest or Permission denied","type":"resource_not_found_error"}}"#
     );
-    let v: Value = post(
-        &s,
-        "/chat/completions",
-        &chat_body("kimi-k2-turbo-preview", "x", false),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let v: Value =
+        post(&s, "/chat/completions", &chat_body("kimi-k2-turbo-preview", "x", false)).await.json().await.unwrap();
     assert_eq!(v["choices"][0]["message"]["content"], "scripted");
 }
 
@@ -440,24 +316,14 @@ async fn validation_answers_like_the_live_service() {
         assert_eq!(r.status(), 400, "{extra}");
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"]["type"], "invalid_request_error", "{extra}");
-        assert!(
-            v["error"]["message"].as_str().unwrap().contains(fragment),
-            "{extra}: {v}"
-        );
-        assert_eq!(
-            v["error"].as_object().unwrap().len(),
-            2,
-            "only message and type: {v}"
-        );
+        assert!(v["error"]["message"].as_str().unwrap().contains(fragment), "{extra}: {v}");
+        assert_eq!(v["error"].as_object().unwrap().len(), 2, "only message and type: {v}");
     }
     s.set_context_length("kimi-k2-turbo-preview", 100);
     let r = post(&s, "/chat/completions", &with(json!({"max_tokens": 99}))).await;
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(
-        v["error"]["message"],
-        "Invalid request: Your request exceeded model token limit: 100 (requested: 104)"
-    );
+    assert_eq!(v["error"]["message"], "Invalid request: Your request exceeded model token limit: 100 (requested: 104)");
     assert_eq!(s.completed_streams(), 0, "refused requests are not replies");
 }
 
@@ -472,43 +338,27 @@ async fn partial_mode_replies_are_continuations_and_echo_answers_the_user() {
             {"role": "assistant", "content": "fn add", "partial": true}
         ]
     });
-    let v: Value = post(&s, "/chat/completions", &body)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let v: Value = post(&s, "/chat/completions", &body).await.json().await.unwrap();
     assert_eq!(v["choices"][0]["message"]["content"], "(a, b)");
 
     s.set_default(Reply::echo_last_user());
     let body = chat_body("kimi-k2-turbo-preview", "echo me back please", true);
-    let text = post(&s, "/chat/completions", &body)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = post(&s, "/chat/completions", &body).await.text().await.unwrap();
     let content: String = sse_events(&text)
         .iter()
         .filter(|e| *e != "[DONE]")
         .filter_map(|e| {
-            serde_json::from_str::<Value>(e).unwrap()["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_string)
+            serde_json::from_str::<Value>(e).unwrap()["choices"][0]["delta"]["content"].as_str().map(str::to_string)
         })
         .collect();
     assert_eq!(content, "echo me back please");
-    assert!(
-        sse_events(&text).len() > 4,
-        "the echo is streamed in several chunks"
-    );
+    assert!(sse_events(&text).len() > 4, "the echo is streamed in several chunks");
 }
 
 #[tokio::test]
 async fn tool_calls_and_reasoning_stream_as_thinking_models_do() {
     let s = Standin::start().await;
-    s.push(Reply::tool_calls(&[
-        ("read_file", r#"{"path":"src/main.rs"}"#),
-        ("get_weather", r#"{"city":"Paris"}"#),
-    ]));
+    s.push(Reply::tool_calls(&[("read_file", r#"{"path":"src/main.rs"}"#), ("get_weather", r#"{"city":"Paris"}"#)]));
     let body = json!({
         "model": "kimi-k2-thinking", "stream": true,
         "messages": [
@@ -518,11 +368,7 @@ async fn tool_calls_and_reasoning_stream_as_thinking_models_do() {
             {"role": "tool", "tool_call_id": "functions.ls:0", "name": "ls", "content": "main.rs"}
         ]
     });
-    let text = post(&s, "/chat/completions", &body)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = post(&s, "/chat/completions", &body).await.text().await.unwrap();
     let mut ids = vec![String::new(); 2];
     let mut names = vec![String::new(); 2];
     let mut args = vec![String::new(); 2];
@@ -533,11 +379,7 @@ async fn tool_calls_and_reasoning_stream_as_thinking_models_do() {
         if let Some(f) = choice["finish_reason"].as_str() {
             finish = Some(f.to_string());
         }
-        for call in choice["delta"]["tool_calls"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
+        for call in choice["delta"]["tool_calls"].as_array().into_iter().flatten() {
             let i = call["index"].as_u64().unwrap() as usize;
             if let Some(id) = call["id"].as_str() {
                 ids[i] = id.to_string();
@@ -547,44 +389,21 @@ async fn tool_calls_and_reasoning_stream_as_thinking_models_do() {
             args[i] += call["function"]["arguments"].as_str().unwrap();
         }
     }
-    assert_eq!(
-        ids,
-        ["functions.read_file:1", "functions.get_weather:2"],
-        "numbered on from the earlier call"
-    );
+    assert_eq!(ids, ["functions.read_file:1", "functions.get_weather:2"], "numbered on from the earlier call");
     assert_eq!(names, ["read_file", "get_weather"]);
     assert_eq!(args, [r#"{"path":"src/main.rs"}"#, r#"{"city":"Paris"}"#]);
     assert_eq!(finish.as_deref(), Some("tool_calls"));
 
     s.push(Reply::reasoning_then_text("let me think", "answer"));
-    let text = post(
-        &s,
-        "/chat/completions",
-        &chat_body("kimi-k2-thinking", "q", true),
-    )
-    .await
-    .text()
-    .await
-    .unwrap();
+    let text = post(&s, "/chat/completions", &chat_body("kimi-k2-thinking", "q", true)).await.text().await.unwrap();
     let deltas: Vec<Value> = sse_events(&text)
         .iter()
         .filter(|e| *e != "[DONE]")
         .map(|e| serde_json::from_str::<Value>(e).unwrap()["choices"][0]["delta"].clone())
         .collect();
-    let first_content = deltas
-        .iter()
-        .skip(1)
-        .position(|d| d.get("content").is_some())
-        .unwrap();
-    let last_reasoning = deltas
-        .iter()
-        .skip(1)
-        .rposition(|d| d.get("reasoning_content").is_some())
-        .unwrap();
-    assert!(
-        last_reasoning < first_content,
-        "reasoning comes before content: {deltas:?}"
-    );
+    let first_content = deltas.iter().skip(1).position(|d| d.get("content").is_some()).unwrap();
+    let last_reasoning = deltas.iter().skip(1).rposition(|d| d.get("reasoning_content").is_some()).unwrap();
+    assert!(last_reasoning < first_content, "reasoning comes before content: {deltas:?}");
 }
 
 #[tokio::test]
@@ -599,27 +418,16 @@ async fn the_request_log_keeps_method_path_lowercase_headers_and_body() {
         .await
         .unwrap();
     get(&s, "/models").await;
-    post(
-        &s,
-        "/chat/completions",
-        &chat_body("kimi-k2-turbo-preview", "second", false),
-    )
-    .await;
+    post(&s, "/chat/completions", &chat_body("kimi-k2-turbo-preview", "second", false)).await;
     let reqs = s.requests();
     assert_eq!(reqs.len(), 3);
-    assert_eq!(
-        (reqs[0].method.as_str(), reqs[0].path.as_str()),
-        ("POST", "/v1/chat/completions")
-    );
+    assert_eq!((reqs[0].method.as_str(), reqs[0].path.as_str()), ("POST", "/v1/chat/completions"));
     assert_eq!(reqs[0].query.as_deref(), Some("trace=1"));
     assert_eq!(reqs[0].header("authorization"), Some("Bearer sk-x"));
     assert_eq!(reqs[0].header("X-CUSTOM-THING"), Some("yes"));
     assert!(reqs[0].headers.iter().all(|(n, _)| *n == n.to_lowercase()));
     assert_eq!(reqs[0].status, Some(200));
-    assert_eq!(
-        (reqs[1].method.as_str(), reqs[1].path.as_str()),
-        ("GET", "/v1/models")
-    );
+    assert_eq!((reqs[1].method.as_str(), reqs[1].path.as_str()), ("GET", "/v1/models"));
     assert_eq!(reqs[1].body, Value::Null);
     let chats = s.chat_requests();
     assert_eq!(chats.len(), 2);
@@ -640,17 +448,8 @@ async fn a_client_leaving_mid_stream_is_counted_as_dropped() {
     let s = Standin::start().await;
     let many: Vec<String> = (0..50).map(|i| format!("part{i} ")).collect();
     let parts: Vec<&str> = many.iter().map(String::as_str).collect();
-    s.push(
-        Reply::text("")
-            .chunks(&parts)
-            .chunk_delay(Duration::from_millis(100)),
-    );
-    let r = post(
-        &s,
-        "/chat/completions",
-        &chat_body("kimi-k2-turbo-preview", "x", true),
-    )
-    .await;
+    s.push(Reply::text("").chunks(&parts).chunk_delay(Duration::from_millis(100)));
+    let r = post(&s, "/chat/completions", &chat_body("kimi-k2-turbo-preview", "x", true)).await;
     let mut body = r.bytes_stream();
     let first = body.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
@@ -659,20 +458,9 @@ async fn a_client_leaving_mid_stream_is_counted_as_dropped() {
     assert_eq!(s.completed_streams(), 0);
 
     // A reply read to its end counts as completed, and the dropped one stays dropped.
-    s.push(
-        Reply::text("")
-            .chunks(&["a", "b"])
-            .chunk_delay(Duration::from_millis(20)),
-    );
-    let text = post(
-        &s,
-        "/chat/completions",
-        &chat_body("kimi-k2-turbo-preview", "x", true),
-    )
-    .await
-    .text()
-    .await
-    .unwrap();
+    s.push(Reply::text("").chunks(&["a", "b"]).chunk_delay(Duration::from_millis(20)));
+    let text =
+        post(&s, "/chat/completions", &chat_body("kimi-k2-turbo-preview", "x", true)).await.text().await.unwrap();
     assert!(text.ends_with("data: [DONE]\n\n"));
     assert_eq!((s.dropped_streams(), s.completed_streams()), (1, 1));
 }
@@ -681,11 +469,7 @@ async fn a_client_leaving_mid_stream_is_counted_as_dropped() {
 async fn a_client_leaving_before_the_first_byte_is_counted_as_dropped() {
     let s = Standin::start().await;
     s.push(Reply::text("late").first_byte_delay(Duration::from_secs(3)));
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_millis(200)).build().unwrap();
     let started = Instant::now();
     let err = client
         .post(format!("{}/chat/completions", s.base_url()))
@@ -695,10 +479,7 @@ async fn a_client_leaving_before_the_first_byte_is_counted_as_dropped() {
         .unwrap_err();
     assert!(err.is_timeout(), "{err}");
     s.wait_for_dropped_streams(1, Duration::from_secs(2)).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "noticed before the delay ran out"
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "noticed before the delay ran out");
 }
 
 #[tokio::test]
@@ -706,12 +487,7 @@ async fn first_byte_delay_holds_the_headers_back() {
     let s = Standin::start().await;
     s.push(Reply::text("x").first_byte_delay(Duration::from_millis(300)));
     let started = Instant::now();
-    let r = post(
-        &s,
-        "/chat/completions",
-        &chat_body("kimi-k2-turbo-preview", "x", true),
-    )
-    .await;
+    let r = post(&s, "/chat/completions", &chat_body("kimi-k2-turbo-preview", "x", true)).await;
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(r.status(), 200);
 }
@@ -719,17 +495,8 @@ async fn first_byte_delay_holds_the_headers_back() {
 #[tokio::test]
 async fn drop_after_cuts_the_connection_without_finishing() {
     let s = Standin::start().await;
-    s.push(
-        Reply::text("")
-            .chunks(&["one ", "two ", "three"])
-            .drop_after(2),
-    );
-    let r = post(
-        &s,
-        "/chat/completions",
-        &chat_body("kimi-k2-turbo-preview", "x", true),
-    )
-    .await;
+    s.push(Reply::text("").chunks(&["one ", "two ", "three"]).drop_after(2));
+    let r = post(&s, "/chat/completions", &chat_body("kimi-k2-turbo-preview", "x", true)).await;
     assert_eq!(r.status(), 200);
     let mut body = r.bytes_stream();
     let mut got = Vec::new();
@@ -750,21 +517,9 @@ async fn drop_after_cuts_the_connection_without_finishing() {
     assert!(!text.contains("[DONE]") && !text.contains("finish_reason\":\"stop"));
 
     s.push(Reply::text("whole").drop_after(0));
-    let r = post(
-        &s,
-        "/chat/completions",
-        &chat_body("kimi-k2-turbo-preview", "x", false),
-    )
-    .await;
-    assert!(
-        r.json::<Value>().await.is_err(),
-        "a plain reply is cut halfway"
-    );
-    assert_eq!(
-        (s.dropped_streams(), s.completed_streams()),
-        (0, 0),
-        "a scripted cut is neither"
-    );
+    let r = post(&s, "/chat/completions", &chat_body("kimi-k2-turbo-preview", "x", false)).await;
+    assert!(r.json::<Value>().await.is_err(), "a plain reply is cut halfway");
+    assert_eq!((s.dropped_streams(), s.completed_streams()), (0, 0), "a scripted cut is neither");
 }
 
 #[tokio::test]
@@ -775,17 +530,11 @@ async fn stop_closes_the_port() {
     s.stop();
     let deadline = Instant::now() + WAIT;
     loop {
-        let r = http()
-            .get(format!("{}/models", clone.base_url()))
-            .send()
-            .await;
+        let r = http().get(format!("{}/models", clone.base_url())).send().await;
         if r.is_err() {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the stand-in still answers after stop()"
-        );
+        assert!(Instant::now() < deadline, "the stand-in still answers after stop()");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -795,43 +544,20 @@ fn the_standin_process_serves_a_script_and_stops_when_stdin_closes() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("script.json");
     let log = dir.path().join("requests.jsonl");
-    std::fs::write(
-        &script,
-        r#"[{"text": "from the script"}, {"error": "Overloaded"}]"#,
-    )
-    .unwrap();
+    std::fs::write(&script, r#"[{"text": "from the script"}, {"error": "Overloaded"}]"#).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_moonshot-standin"))
-        .args([
-            "--script",
-            script.to_str().unwrap(),
-            "--key",
-            "sk-proc",
-            "--log",
-            log.to_str().unwrap(),
-        ])
+        .args(["--script", script.to_str().unwrap(), "--key", "sk-proc", "--log", log.to_str().unwrap()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim_end()
-        .strip_prefix("BASE_URL=")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_string();
-    assert!(
-        base.starts_with("http://127.0.0.1:") && base.ends_with("/v1"),
-        "{base}"
-    );
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim_end().strip_prefix("BASE_URL=").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    assert!(base.starts_with("http://127.0.0.1:") && base.ends_with("/v1"), "{base}");
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let send = |user: &'static str| {
             http()
@@ -853,29 +579,20 @@ fn the_standin_process_serves_a_script_and_stops_when_stdin_closes() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(
-            started.elapsed() < WAIT,
-            "the stand-in kept running after stdin closed"
-        );
+        assert!(started.elapsed() < WAIT, "the stand-in kept running after stdin closed");
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success());
 
-    let lines: Vec<Value> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["path"], "/v1/chat/completions");
     assert_eq!(lines[1]["status"], 429);
     assert_eq!(lines[2]["body"]["messages"][1]["content"], "then echo");
     assert_eq!(lines[0]["authorized"], true);
     let raw = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        !raw.contains("sk-proc"),
-        "the key never reaches the log file"
-    );
+    assert!(!raw.contains("sk-proc"), "the key never reaches the log file");
 }
 
 #[test]
@@ -889,15 +606,9 @@ fn a_bad_script_is_refused_with_a_clear_message() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        out.stdout.is_empty(),
-        "no BASE_URL line for a refused script"
-    );
+    assert!(out.stdout.is_empty(), "no BASE_URL line for a refused script");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("script entry 1: unknown error \"Busy\""),
-        "{err}"
-    );
+    assert!(err.contains("script entry 1: unknown error \"Busy\""), "{err}");
 }
 
 #[tokio::test]
@@ -906,18 +617,11 @@ async fn the_port_closes_when_the_last_handle_is_dropped() {
     let url = format!("{}/models", s.base_url());
     let clone = s.clone();
     drop(s);
-    assert_eq!(
-        http().get(&url).send().await.unwrap().status(),
-        200,
-        "a clone keeps it running"
-    );
+    assert_eq!(http().get(&url).send().await.unwrap().status(), 200, "a clone keeps it running");
     drop(clone);
     let deadline = Instant::now() + WAIT;
     while http().get(&url).send().await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "the stand-in outlived its handles"
-        );
+        assert!(Instant::now() < deadline, "the stand-in outlived its handles");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

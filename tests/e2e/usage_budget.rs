@@ -33,22 +33,11 @@ async fn setup(options: Value) -> Setup {
     let mut client = LspClient::spawn(
         Path::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")),
         &[],
-        &[
-            ("MOONSHOT_API_KEY", KEY),
-            ("MOONSHOT_BASE_URL", &base),
-            ("KIMI_LSP_DATA_DIR", &data_dir),
-        ],
+        &[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base), ("KIMI_LSP_DATA_DIR", &data_dir)],
         None,
     );
-    client
-        .initialize(json!({}), options, Some(dir.path()))
-        .await;
-    Setup {
-        standin,
-        client,
-        dir,
-        data,
-    }
+    client.initialize(json!({}), options, Some(dir.path())).await;
+    Setup { standin, client, dir, data }
 }
 
 impl Setup {
@@ -99,31 +88,20 @@ async fn a_spent_budget_refuses_without_an_upstream_call_and_says_which_limit() 
     // 1,500 prompt tokens at $1/M: $0.0015, past the $0.001 limit.
     s.standin.push(Reply::text("a + b;").usage(1_500, 5, 0));
     let first = s.open("one.rs", &source(1));
-    assert_eq!(
-        s.inline(&first, 1, 16).await.len(),
-        1,
-        "the first request is under the budget"
-    );
+    assert_eq!(s.inline(&first, 1, 16).await.len(), 1, "the first request is under the budget");
     let changed = s.client.expect_notification("kimi/usageChanged").await;
     assert_eq!(changed["lastRequest"]["promptTokens"], 1_500);
     assert_eq!(s.standin.chat_requests().len(), 1);
 
     // A completion: no items, no upstream call, and the user is told which limit and how to raise it.
     let second = s.open("two.rs", &source(2));
-    assert!(
-        s.inline(&second, 1, 16).await.is_empty(),
-        "the budget must refuse"
-    );
+    assert!(s.inline(&second, 1, 16).await.is_empty(), "the budget must refuse");
     let shown = s.client.expect_notification("window/showMessage").await;
     let message = shown["message"].as_str().unwrap();
     assert!(message.contains("daily budget"), "{message}");
     assert!(message.contains("0.0015 spent today"), "{message}");
     assert!(message.contains("`budget.daily`"), "{message}");
-    assert_eq!(
-        s.standin.chat_requests().len(),
-        1,
-        "nothing was sent upstream"
-    );
+    assert_eq!(s.standin.chat_requests().len(), 1, "nothing was sent upstream");
 
     // A code action: the request fails with the same message.
     let actions = s
@@ -138,12 +116,7 @@ async fn a_spent_budget_refuses_without_an_upstream_call_and_says_which_limit() 
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| {
-            a["title"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("Kimi: Document")
-        })
+        .find(|a| a["title"].as_str().unwrap_or("").starts_with("Kimi: Document"))
         .unwrap_or_else(|| panic!("no Document action in {actions}"))
         .clone();
     let err = s
@@ -153,18 +126,8 @@ async fn a_spent_budget_refuses_without_an_upstream_call_and_says_which_limit() 
         .expect_err("the budget refuses the action");
     assert!(err.message.contains("`budget.daily`"), "{err}");
     let shown = s.client.expect_notification("window/showMessage").await;
-    assert!(
-        shown["message"]
-            .as_str()
-            .unwrap()
-            .contains("`budget.daily`"),
-        "{shown}"
-    );
-    assert_eq!(
-        s.standin.chat_requests().len(),
-        1,
-        "nothing was sent upstream"
-    );
+    assert!(shown["message"].as_str().unwrap().contains("`budget.daily`"), "{shown}");
+    assert_eq!(s.standin.chat_requests().len(), 1, "nothing was sent upstream");
     assert!(s.client.shutdown().await.success());
 }
 
@@ -172,8 +135,7 @@ async fn a_spent_budget_refuses_without_an_upstream_call_and_says_which_limit() 
 async fn at_eighty_percent_the_user_is_warned_once() {
     let mut s = setup(json!({"prices": flat_prices(), "budget": {"daily": 0.001}})).await;
     for prompt_tokens in [850, 10, 10] {
-        s.standin
-            .push(Reply::text("a + b;").usage(prompt_tokens, 5, 0));
+        s.standin.push(Reply::text("a + b;").usage(prompt_tokens, 5, 0));
     }
     let first = s.open("one.rs", &source(1));
     assert_eq!(s.inline(&first, 1, 16).await.len(), 1);
@@ -183,11 +145,7 @@ async fn at_eighty_percent_the_user_is_warned_once() {
 
     // $0.00085 of $0.001 spent: the next request goes out, with a warning.
     let second = s.open("two.rs", &source(2));
-    assert_eq!(
-        s.inline(&second, 1, 16).await.len(),
-        1,
-        "80 % still allows requests"
-    );
+    assert_eq!(s.inline(&second, 1, 16).await.len(), 1, "80 % still allows requests");
     let shown = s.client.expect_notification("window/showMessage").await;
     assert_eq!(shown["type"], 2, "a warning: {shown}");
     let message = shown["message"].as_str().unwrap();
@@ -212,8 +170,7 @@ async fn usage_totals_equal_what_the_standin_reported_in_the_terminal_and_over_l
     let mut s = setup(Value::Null).await;
     let reported = [(1_200u64, 30u64, 400u64), (800, 20, 0), (2_000, 50, 1_000)];
     for (prompt, output, cached) in reported {
-        s.standin
-            .push(Reply::text("a + b;").usage(prompt as u32, output as u32, cached as u32));
+        s.standin.push(Reply::text("a + b;").usage(prompt as u32, output as u32, cached as u32));
     }
     let mut expected_session_cost = 0.0;
     for (n, (prompt, output, cached)) in reported.into_iter().enumerate() {
@@ -226,36 +183,20 @@ async fn usage_totals_equal_what_the_standin_reported_in_the_terminal_and_over_l
         assert_eq!(last["model"], "kimi-k2-turbo-preview");
         assert_eq!(last["outcome"], "shown");
         assert_eq!(
-            (
-                last["promptTokens"].as_u64(),
-                last["completionTokens"].as_u64(),
-                last["cachedTokens"].as_u64()
-            ),
+            (last["promptTokens"].as_u64(), last["completionTokens"].as_u64(), last["cachedTokens"].as_u64()),
             (Some(prompt), Some(output), Some(cached))
         );
         // Default turbo prices (USD per million): 0.15 cache hit, 1.15 cache miss, 8.00 output.
-        let cost =
-            (cached as f64 * 0.15 + (prompt - cached) as f64 * 1.15 + output as f64 * 8.0) / 1e6;
-        assert!(
-            (last["cost"].as_f64().unwrap() - cost).abs() < 1e-9,
-            "{changed}"
-        );
+        let cost = (cached as f64 * 0.15 + (prompt - cached) as f64 * 1.15 + output as f64 * 8.0) / 1e6;
+        assert!((last["cost"].as_f64().unwrap() - cost).abs() < 1e-9, "{changed}");
         expected_session_cost += cost;
         assert_eq!(changed["sessionRequests"], n as u64 + 1);
-        assert!(
-            (changed["sessionCost"].as_f64().unwrap() - expected_session_cost).abs() < 1e-9,
-            "{changed}"
-        );
+        assert!((changed["sessionCost"].as_f64().unwrap() - expected_session_cost).abs() < 1e-9, "{changed}");
     }
 
     let out = s.cli_usage(&["--json"], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cli: Value =
-        serde_json::from_slice(&out.stdout).expect("JSON from `kimi-lsp usage --json`");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: Value = serde_json::from_slice(&out.stdout).expect("JSON from `kimi-lsp usage --json`");
     let sum = |i: usize| reported.iter().map(|r| [r.0, r.1, r.2][i]).sum::<u64>();
     for period in ["today", "thisWeek", "allTime"] {
         let p = &cli[period];
@@ -263,19 +204,12 @@ async fn usage_totals_equal_what_the_standin_reported_in_the_terminal_and_over_l
         assert_eq!(p["promptTokens"], sum(0), "{period}");
         assert_eq!(p["completionTokens"], sum(1), "{period}");
         assert_eq!(p["cachedTokens"], sum(2), "{period}");
-        assert!(
-            (p["cost"].as_f64().unwrap() - expected_session_cost).abs() < 1e-9,
-            "{period}: {p}"
-        );
+        assert!((p["cost"].as_f64().unwrap() - expected_session_cost).abs() < 1e-9, "{period}: {p}");
         assert_eq!(p["byFeature"][0]["name"], "completion");
         assert_eq!(p["byModel"][0]["name"], "kimi-k2-turbo-preview");
         assert_eq!(p["shownCompletions"], 3);
         assert_eq!(p["acceptanceRate"].as_f64(), Some(0.0));
-        assert_eq!(
-            p["costPerAcceptedCompletion"],
-            Value::Null,
-            "nothing accepted yet"
-        );
+        assert_eq!(p["costPerAcceptedCompletion"], Value::Null, "nothing accepted yet");
         assert!((p["cacheHitRatio"].as_f64().unwrap() - 1_400.0 / 4_000.0).abs() < 1e-12);
     }
 
@@ -285,23 +219,13 @@ async fn usage_totals_equal_what_the_standin_reported_in_the_terminal_and_over_l
 
     // The table for people.
     let out = s.cli_usage(&[], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.starts_with("Today "), "{table}");
     assert!(table.contains("    kimi-k2-turbo-preview"), "{table}");
     assert!(table.contains("4,000"), "the summed prompt tokens: {table}");
-    assert!(
-        table.contains("cache hits: 35.0 % of prompt tokens"),
-        "{table}"
-    );
-    assert!(
-        table.contains("completions: 0 accepted of 3 shown (0.0 %)"),
-        "{table}"
-    );
+    assert!(table.contains("cache hits: 35.0 % of prompt tokens"), "{table}");
+    assert!(table.contains("completions: 0 accepted of 3 shown (0.0 %)"), "{table}");
     assert!(s.client.shutdown().await.success());
 }
 
@@ -317,23 +241,13 @@ fn usage_before_anything_was_recorded_is_empty_and_creates_nothing() {
         .env("KIMI_LSP_DATA_DIR", &data)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("Today: no requests"), "{table}");
     assert!(table.contains("All time: no requests"), "{table}");
-    assert!(
-        table.contains("daily    no limit (`budget.daily`)"),
-        "{table}"
-    );
+    assert!(table.contains("daily    no limit (`budget.daily`)"), "{table}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing recorded yet"));
-    assert!(
-        !data.exists(),
-        "looking at usage must not create the ledger"
-    );
+    assert!(!data.exists(), "looking at usage must not create the ledger");
 }
 
 #[tokio::test]
@@ -348,17 +262,9 @@ async fn the_balance_is_checked_at_start_when_asked() {
         None,
     );
     client.set_timeout(Duration::from_secs(10));
-    client
-        .initialize(json!({}), json!({"budget": {"checkBalance": true}}), None)
-        .await;
+    client.initialize(json!({}), json!({"budget": {"checkBalance": true}}), None).await;
     let shown = client.expect_notification("window/showMessage").await;
     assert_eq!(shown["type"], 1, "{shown}");
-    assert!(
-        shown["message"]
-            .as_str()
-            .unwrap()
-            .contains("balance is 0.0000"),
-        "{shown}"
-    );
+    assert!(shown["message"].as_str().unwrap().contains("balance is 0.0000"), "{shown}");
     assert!(client.shutdown().await.success());
 }

@@ -20,14 +20,7 @@ use tokio::time::Instant;
 
 /// Environment variables the child keeps from ours; everything else (API keys, the user's config
 /// locations) is cleared.
-const PASSED_ENV: &[&str] = &[
-    "PATH",
-    "RUST_BACKTRACE",
-    "RUST_LOG",
-    "LLVM_PROFILE_FILE",
-    "TMPDIR",
-    "LANG",
-];
+const PASSED_ENV: &[&str] = &["PATH", "RUST_BACKTRACE", "RUST_LOG", "LLVM_PROFILE_FILE", "TMPDIR", "LANG"];
 
 /// The error half of a JSON-RPC response.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,11 +69,7 @@ impl LspClient {
     pub fn spawn(bin: &Path, args: &[&str], env: &[(&str, &str)], cwd: Option<&Path>) -> LspClient {
         let home = tempfile::tempdir().expect("could not create a temporary HOME");
         let mut cmd = Command::new(bin);
-        cmd.args(args)
-            .env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args(args).env_clear().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for name in PASSED_ENV {
             if let Some(v) = std::env::var_os(name) {
                 cmd.env(name, v);
@@ -103,9 +92,7 @@ impl LspClient {
         if let Some(cwd) = cwd {
             cmd.current_dir(cwd);
         }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start {}: {e}", bin.display()));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("could not start {}: {e}", bin.display()));
 
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let (to_writer, from_client) = std_mpsc::channel::<Vec<u8>>();
@@ -144,9 +131,7 @@ impl LspClient {
                 if n == 0 {
                     break;
                 }
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&buf[..n]);
+                sink.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(&buf[..n]);
             }
         });
 
@@ -180,12 +165,7 @@ impl LspClient {
     }
 
     /// Sends `initialize`, waits for its result, sends `initialized`, returns the result.
-    pub async fn initialize(
-        &mut self,
-        capabilities: Value,
-        init_options: Value,
-        root: Option<&Path>,
-    ) -> Value {
+    pub async fn initialize(&mut self, capabilities: Value, init_options: Value, root: Option<&Path>) -> Value {
         let mut params = json!({
             "processId": std::process::id(),
             "clientInfo": {"name": "kimi-test-client", "version": "0.1.0"},
@@ -228,9 +208,7 @@ impl LspClient {
     /// Waits for the response to request `id` (other messages stay unread for later waits).
     pub async fn response(&mut self, id: i64) -> Result<Value, ResponseError> {
         let is_it = |m: &Value| m.get("method").is_none() && m.get("id") == Some(&json!(id));
-        let msg = self
-            .wait_for(&format!("the response to request {id}"), is_it)
-            .await;
+        let msg = self.wait_for(&format!("the response to request {id}"), is_it).await;
         match msg.get("error") {
             Some(e) => Err(ResponseError {
                 code: e["code"].as_i64().unwrap_or(0),
@@ -256,27 +234,16 @@ impl LspClient {
 
     /// The params of the next unread notification with this method.
     pub async fn expect_notification(&mut self, method: &str) -> Value {
-        let is_it = |m: &Value| {
-            m.get("id").is_none() && m.get("method").and_then(Value::as_str) == Some(method)
-        };
-        let msg = self
-            .wait_for(&format!("a {method} notification"), is_it)
-            .await;
+        let is_it = |m: &Value| m.get("id").is_none() && m.get("method").and_then(Value::as_str) == Some(method);
+        let msg = self.wait_for(&format!("a {method} notification"), is_it).await;
         msg.get("params").cloned().unwrap_or(Value::Null)
     }
 
     /// The id and params of the next unread server-to-client request with this method.
     pub async fn expect_server_request(&mut self, method: &str) -> (Value, Value) {
-        let is_it = |m: &Value| {
-            m.get("id").is_some() && m.get("method").and_then(Value::as_str) == Some(method)
-        };
-        let msg = self
-            .wait_for(&format!("a {method} request from the server"), is_it)
-            .await;
-        (
-            msg["id"].clone(),
-            msg.get("params").cloned().unwrap_or(Value::Null),
-        )
+        let is_it = |m: &Value| m.get("id").is_some() && m.get("method").and_then(Value::as_str) == Some(method);
+        let msg = self.wait_for(&format!("a {method} request from the server"), is_it).await;
+        (msg["id"].clone(), msg.get("params").cloned().unwrap_or(Value::Null))
     }
 
     /// Answers a server-to-client request.
@@ -291,10 +258,7 @@ impl LspClient {
 
     /// Writes bytes as they are, for malformed-input tests.
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.sent.push(Value::String(format!(
-            "<raw> {}",
-            String::from_utf8_lossy(bytes)
-        )));
+        self.sent.push(Value::String(format!("<raw> {}", String::from_utf8_lossy(bytes))));
         self.write(bytes.to_vec());
     }
 
@@ -306,10 +270,7 @@ impl LspClient {
 
     /// `textDocument/didOpen`.
     pub fn did_open(&mut self, uri: &str, language_id: &str, version: i32, text: &str) {
-        self.notify(
-            "textDocument/didOpen",
-            did_open(uri, language_id, version, text),
-        );
+        self.notify("textDocument/didOpen", did_open(uri, language_id, version, text));
     }
 
     /// `textDocument/didChange`; `changes` is one change object or a list of them.
@@ -329,9 +290,7 @@ impl LspClient {
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    self.fail("the server did not exit after shutdown + exit")
-                }
+                Ok(None) if Instant::now() >= deadline => self.fail("the server did not exit after shutdown + exit"),
                 Ok(None) => tokio::time::sleep(Duration::from_millis(10)).await,
                 Err(e) => self.fail(&format!("could not wait for the server: {e}")),
             }
@@ -343,17 +302,12 @@ impl LspClient {
                     self.received.push(m.clone());
                     self.unread.push_back(m);
                 }
-                Ok(Some(Incoming::Malformed(e))) => {
-                    self.fail(&format!("malformed output from the server: {e}"))
-                }
+                Ok(Some(Incoming::Malformed(e))) => self.fail(&format!("malformed output from the server: {e}")),
                 Ok(Some(Incoming::Closed)) | Ok(None) | Err(_) => self.closed = true,
             }
         }
         if !self.unread.is_empty() {
-            self.fail(&format!(
-                "{} server message(s) were never read by the test",
-                self.unread.len()
-            ));
+            self.fail(&format!("{} server message(s) were never read by the test", self.unread.len()));
         }
         status
     }
@@ -385,10 +339,7 @@ impl LspClient {
         let deadline = Instant::now() + self.timeout;
         while !self.stderr_text().contains(needle) {
             if Instant::now() >= deadline {
-                self.fail(&format!(
-                    "timed out after {:?} waiting for {needle:?} on the server's stderr",
-                    self.timeout
-                ));
+                self.fail(&format!("timed out after {:?} waiting for {needle:?} on the server's stderr", self.timeout));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -417,9 +368,7 @@ impl LspClient {
                     self.received.push(m.clone());
                     self.unread.push_back(m);
                 }
-                Incoming::Malformed(e) => {
-                    self.fail(&format!("malformed output from the server: {e}"))
-                }
+                Incoming::Malformed(e) => self.fail(&format!("malformed output from the server: {e}")),
                 Incoming::Closed => self.closed = true,
             }
         }
@@ -433,19 +382,14 @@ impl LspClient {
         let deadline = Instant::now() + self.timeout;
         loop {
             if self.closed {
-                self.fail(&format!(
-                    "the server closed its stdout while the test waited for {what}"
-                ));
+                self.fail(&format!("the server closed its stdout while the test waited for {what}"));
             }
             match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
-                Err(_) => self.fail(&format!(
-                    "timed out after {:?} waiting for {what}",
-                    self.timeout
-                )),
+                Err(_) => self.fail(&format!("timed out after {:?} waiting for {what}", self.timeout)),
                 Ok(None) | Ok(Some(Incoming::Closed)) => self.closed = true,
-                Ok(Some(Incoming::Malformed(e))) => self.fail(&format!(
-                    "malformed output from the server while waiting for {what}: {e}"
-                )),
+                Ok(Some(Incoming::Malformed(e))) => {
+                    self.fail(&format!("malformed output from the server while waiting for {what}: {e}"))
+                }
                 Ok(Some(Incoming::Message(m))) => {
                     self.received.push(m.clone());
                     if is_it(&m) {
@@ -459,18 +403,10 @@ impl LspClient {
 
     /// Panics with the whole exchange, so that a failing test explains itself.
     fn fail(&mut self, what: &str) -> ! {
-        let show = |msgs: &mut dyn Iterator<Item = &Value>| {
-            msgs.map(|m| format!("  {m}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
+        let show =
+            |msgs: &mut dyn Iterator<Item = &Value>| msgs.map(|m| format!("  {m}")).collect::<Vec<_>>().join("\n");
         let stderr = self.stderr_text();
-        let tail_start = stderr
-            .char_indices()
-            .rev()
-            .nth(8000)
-            .map(|(i, _)| i)
-            .unwrap_or(0);
+        let tail_start = stderr.char_indices().rev().nth(8000).map(|(i, _)| i).unwrap_or(0);
         panic!(
             "{what}\n--- sent by the test ---\n{}\n--- received from the server ---\n{}\n--- unread ---\n{}\n--- server stderr ---\n{}",
             show(&mut self.sent.iter()),
@@ -499,9 +435,7 @@ pub fn read_frame(r: &mut impl BufRead) -> Result<Option<Value>, String> {
     let mut first = true;
     loop {
         let mut line = Vec::new();
-        let n = r
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("reading the server's stdout failed: {e}"))?;
+        let n = r.read_until(b'\n', &mut line).map_err(|e| format!("reading the server's stdout failed: {e}"))?;
         if n == 0 {
             if first {
                 return Ok(None);
@@ -520,34 +454,20 @@ pub fn read_frame(r: &mut impl BufRead) -> Result<Option<Value>, String> {
             break;
         }
         let Some((name, value)) = content.split_once(": ") else {
-            return Err(format!(
-                "not a header (stray output on stdout?): {:?}",
-                truncate(content)
-            ));
+            return Err(format!("not a header (stray output on stdout?): {:?}", truncate(content)));
         };
         if name.eq_ignore_ascii_case("Content-Length") {
-            let n = value
-                .trim()
-                .parse::<usize>()
-                .map_err(|_| format!("Content-Length is not a number: {value:?}"))?;
+            let n = value.trim().parse::<usize>().map_err(|_| format!("Content-Length is not a number: {value:?}"))?;
             length = Some(n);
         } else if !name.eq_ignore_ascii_case("Content-Type") {
-            return Err(format!(
-                "unknown header (stray output on stdout?): {:?}",
-                truncate(content)
-            ));
+            return Err(format!("unknown header (stray output on stdout?): {:?}", truncate(content)));
         }
     }
     let length = length.ok_or("a frame has no Content-Length header")?;
     let mut body = vec![0u8; length];
-    r.read_exact(&mut body)
-        .map_err(|e| format!("stdout ended inside a {length}-byte frame body: {e}"))?;
-    let value: Value = serde_json::from_slice(&body).map_err(|e| {
-        format!(
-            "a frame body is not JSON ({e}): {:?}",
-            truncate(&String::from_utf8_lossy(&body))
-        )
-    })?;
+    r.read_exact(&mut body).map_err(|e| format!("stdout ended inside a {length}-byte frame body: {e}"))?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| format!("a frame body is not JSON ({e}): {:?}", truncate(&String::from_utf8_lossy(&body))))?;
     if value.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(format!("a message lacks \"jsonrpc\": \"2.0\": {value}"));
     }
@@ -581,16 +501,12 @@ pub fn file_uri(path: &Path) -> String {
     let path: PathBuf = if path.is_absolute() {
         path.to_path_buf()
     } else {
-        std::env::current_dir()
-            .map(|d| d.join(path))
-            .unwrap_or_else(|_| path.to_path_buf())
+        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
     };
     let mut uri = String::from("file://");
     for b in path.to_string_lossy().as_bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                uri.push(*b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => uri.push(*b as char),
             _ => uri.push_str(&format!("%{b:02X}")),
         }
     }
@@ -612,11 +528,7 @@ impl Fixture {
     /// Panics unless `src` holds exactly one `$0`.
     pub fn parse(src: &str) -> Fixture {
         let (text, (line, character)) = fixture(src);
-        Fixture {
-            text,
-            line,
-            character,
-        }
+        Fixture { text, line, character }
     }
 
     /// `{"line": …, "character": …}`
@@ -632,10 +544,7 @@ pub fn fixture(src: &str) -> (String, (u32, u32)) {
     let Some((at, _)) = found.next() else {
         panic!("the fixture has no $0 cursor marker: {src:?}");
     };
-    assert!(
-        found.next().is_none(),
-        "the fixture has more than one $0 cursor marker: {src:?}"
-    );
+    assert!(found.next().is_none(), "the fixture has more than one $0 cursor marker: {src:?}");
     let before = &src[..at];
     let mut line = 0u32;
     let mut col = 0u32;
@@ -678,11 +587,7 @@ mod tests {
         );
         assert_eq!(
             got,
-            vec![
-                Ok(Some(json!({"jsonrpc": "2.0"}))),
-                Ok(Some(json!({"jsonrpc": "2.0", "id": "é"}))),
-                Ok(None)
-            ]
+            vec![Ok(Some(json!({"jsonrpc": "2.0"}))), Ok(Some(json!({"jsonrpc": "2.0", "id": "é"}))), Ok(None)]
         );
     }
 
@@ -692,26 +597,17 @@ mod tests {
         assert!(err(b"hello from println\n").contains("hello from println"));
         assert!(err(b"Content-Length: 2\n\n{}").contains("does not end in \\r\\n"));
         assert!(err(b"X-Thing: 1\r\n\r\n").contains("unknown header"));
-        assert_eq!(
-            err(b"Content-Type: a\r\n\r\n"),
-            "a frame has no Content-Length header"
-        );
+        assert_eq!(err(b"Content-Type: a\r\n\r\n"), "a frame has no Content-Length header");
         assert!(err(b"Content-Length: 40\r\n\r\n{}").contains("inside a 40-byte frame body"));
         assert!(err(b"Content-Length: 3\r\n\r\n{x}").contains("not JSON"));
         assert!(err(b"Content-Length: 2\r\n\r\n{}").contains("lacks \"jsonrpc\""));
-        assert_eq!(
-            err(b"Content-Length: 2\r\n"),
-            "stdout ended in the middle of a frame's headers"
-        );
+        assert_eq!(err(b"Content-Length: 2\r\n"), "stdout ended in the middle of a frame's headers");
     }
 
     #[test]
     fn fixture_counts_utf16_columns_and_all_line_endings() {
         assert_eq!(fixture("fn $0main"), ("fn main".to_string(), (0, 3)));
-        assert_eq!(
-            fixture("a\r\nb\nc😀$0d"),
-            ("a\r\nb\nc😀d".to_string(), (2, 3))
-        );
+        assert_eq!(fixture("a\r\nb\nc😀$0d"), ("a\r\nb\nc😀d".to_string(), (2, 3)));
         assert_eq!(fixture("a\rb$0"), ("a\rb".to_string(), (1, 1)));
         let f = Fixture::parse("x\n  $0");
         assert_eq!(f.text, "x\n  ");
@@ -726,10 +622,7 @@ mod tests {
 
     #[test]
     fn file_uris_are_percent_encoded() {
-        assert_eq!(
-            file_uri(Path::new("/tmp/my dir/a#b.rs")),
-            "file:///tmp/my%20dir/a%23b.rs"
-        );
+        assert_eq!(file_uri(Path::new("/tmp/my dir/a#b.rs")), "file:///tmp/my%20dir/a%23b.rs");
         assert_eq!(file_uri(Path::new("/tmp/é")), "file:///tmp/%C3%A9");
     }
 
@@ -753,25 +646,16 @@ mod tests {
         let first = c.send_request("workspace/configuration", json!({"items": []}));
         let second = c.send_request("window/showDocument", json!({"uri": "file:///a"}));
         c.notify("window/logMessage", json!({"type": 3, "message": "hi"}));
-        assert_eq!(
-            c.expect_notification("window/logMessage").await,
-            json!({"type": 3, "message": "hi"})
-        );
+        assert_eq!(c.expect_notification("window/logMessage").await, json!({"type": 3, "message": "hi"}));
         let (id, params) = c.expect_server_request("window/showDocument").await;
         assert_eq!((id, params), (json!(second), json!({"uri": "file:///a"})));
         c.reply(json!(second), json!({"success": true}));
-        let error = format!(
-            r#"{{"jsonrpc":"2.0","id":{first},"error":{{"code":-32800,"message":"gone"}}}}"#
-        );
+        let error = format!(r#"{{"jsonrpc":"2.0","id":{first},"error":{{"code":-32800,"message":"gone"}}}}"#);
         c.send_raw(format!("Content-Length: {}\r\n\r\n{error}", error.len()).as_bytes());
         assert_eq!(c.response(second).await, Ok(json!({"success": true})));
         assert_eq!(
             c.response(first).await,
-            Err(ResponseError {
-                code: -32800,
-                message: "gone".to_string(),
-                data: None
-            })
+            Err(ResponseError { code: -32800, message: "gone".to_string(), data: None })
         );
         let unread = c.take_unread();
         assert_eq!(unread.len(), 1, "{unread:?}");
@@ -809,10 +693,7 @@ mod tests {
         let mut c = LspClient::spawn(Path::new("sh"), &["-c", &script], &[("FOO", "bar")], None);
         c.wait_for_stderr("\n").await;
         let home = c.home().display().to_string();
-        assert_eq!(
-            c.stderr_text(),
-            format!("{home}|{home}/.config|bar|unset\n")
-        );
+        assert_eq!(c.stderr_text(), format!("{home}|{home}/.config|bar|unset\n"));
     }
 
     #[tokio::test]
@@ -859,14 +740,9 @@ mod tests {
     async fn initialize_and_shutdown_run_the_whole_lifecycle() {
         let mut c = fake_server();
         let root = c.home().to_path_buf();
-        let result = c
-            .initialize(json!({}), json!({"model": "m"}), Some(&root))
-            .await;
+        let result = c.initialize(json!({}), json!({"model": "m"}), Some(&root)).await;
         assert_eq!(result, json!({"capabilities": {"hoverProvider": true}}));
-        assert_eq!(
-            c.expect_notification("window/logMessage").await["message"],
-            "ready"
-        );
+        assert_eq!(c.expect_notification("window/logMessage").await["message"], "ready");
         assert!(c.shutdown().await.success());
     }
 

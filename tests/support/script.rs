@@ -65,25 +65,15 @@ struct Usage {
 
 /// Parses a script; the error names the entry and what is wrong with it.
 pub fn parse_script(json: &str) -> Result<Vec<Reply>, String> {
-    let entries: Vec<Entry> = serde_json::from_str(json)
-        .map_err(|e| format!("the script is not a list of replies: {e}"))?;
-    entries
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| entry_reply(e).map_err(|m| format!("script entry {i}: {m}")))
-        .collect()
+    let entries: Vec<Entry> =
+        serde_json::from_str(json).map_err(|e| format!("the script is not a list of replies: {e}"))?;
+    entries.into_iter().enumerate().map(|(i, e)| entry_reply(e).map_err(|m| format!("script entry {i}: {m}"))).collect()
 }
 
 fn entry_reply(e: Entry) -> Result<Reply, String> {
     let is_message = e.text.is_some() || e.chunks.is_some() || e.reasoning.is_some();
     let is_raw = e.raw_status.is_some() || e.raw_body.is_some();
-    let kinds = [
-        is_message,
-        e.tool_calls.is_some(),
-        e.echo_last_user == Some(true),
-        e.error.is_some(),
-        is_raw,
-    ];
+    let kinds = [is_message, e.tool_calls.is_some(), e.echo_last_user == Some(true), e.error.is_some(), is_raw];
     match kinds.iter().filter(|k| **k).count() {
         0 => {
             return Err(
@@ -99,8 +89,7 @@ fn entry_reply(e: Entry) -> Result<Reply, String> {
             )
         }
     }
-    let error_params =
-        e.seconds.is_some() || e.limit.is_some() || e.requested.is_some() || e.model.is_some();
+    let error_params = e.seconds.is_some() || e.limit.is_some() || e.requested.is_some() || e.model.is_some();
     if error_params && e.error.is_none() {
         return Err("seconds, limit, requested and model only go with error".to_string());
     }
@@ -123,21 +112,12 @@ fn entry_reply(e: Entry) -> Result<Reply, String> {
         if calls.is_empty() {
             return Err("tool_calls is empty".to_string());
         }
-        let calls: Vec<(&str, &str)> = calls
-            .iter()
-            .map(|c| (c.name.as_str(), c.arguments.as_str()))
-            .collect();
+        let calls: Vec<(&str, &str)> = calls.iter().map(|c| (c.name.as_str(), c.arguments.as_str())).collect();
         Reply::tool_calls(&calls)
     } else if e.echo_last_user == Some(true) {
         Reply::echo_last_user()
     } else if let Some(name) = &e.error {
-        Reply::error(api_error(
-            name,
-            e.seconds,
-            e.limit,
-            e.requested,
-            e.model.clone(),
-        )?)
+        Reply::error(api_error(name, e.seconds, e.limit, e.requested, e.model.clone())?)
     } else {
         let status = e.raw_status.ok_or("raw_body needs raw_status")?;
         Reply::raw(status, e.raw_body.as_deref().unwrap_or(""))
@@ -161,8 +141,7 @@ fn entry_reply(e: Entry) -> Result<Reply, String> {
     Ok(reply)
 }
 
-const ERROR_NAMES: &str =
-    "ContextOverflow, InvalidTemperature, ContentFilter, InvalidAuthentication, \
+const ERROR_NAMES: &str = "ContextOverflow, InvalidTemperature, ContentFilter, InvalidAuthentication, \
 IncorrectApiKey, PermissionDenied, ModelNotFound, RateLimitRpm, Concurrency, Tpm, Tpd, Overloaded, \
 InsufficientBalance, UnexpectedOutput";
 
@@ -184,9 +163,7 @@ fn api_error(
         "InvalidAuthentication" => ApiError::InvalidAuthentication,
         "IncorrectApiKey" => ApiError::IncorrectApiKey,
         "PermissionDenied" => ApiError::PermissionDenied,
-        "ModelNotFound" => ApiError::ModelNotFound {
-            model: model.ok_or("ModelNotFound needs model")?,
-        },
+        "ModelNotFound" => ApiError::ModelNotFound { model: model.ok_or("ModelNotFound needs model")? },
         "RateLimitRpm" => ApiError::RateLimitRpm { seconds },
         "Concurrency" => ApiError::Concurrency { seconds },
         "Tpm" => ApiError::Tpm { seconds },

@@ -60,9 +60,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::ContextOverflow { .. }
-            | ApiError::InvalidTemperature
-            | ApiError::ContentFilter => 400,
+            ApiError::ContextOverflow { .. } | ApiError::InvalidTemperature | ApiError::ContentFilter => 400,
             ApiError::InvalidAuthentication | ApiError::IncorrectApiKey => 401,
             ApiError::PermissionDenied => 403,
             ApiError::ModelNotFound { .. } => 404,
@@ -79,9 +77,7 @@ impl ApiError {
     /// The `error.type` of the body.
     pub fn error_type(&self) -> &'static str {
         match self {
-            ApiError::ContextOverflow { .. } | ApiError::InvalidTemperature => {
-                "invalid_request_error"
-            }
+            ApiError::ContextOverflow { .. } | ApiError::InvalidTemperature => "invalid_request_error",
             ApiError::ContentFilter => "content_filter",
             ApiError::InvalidAuthentication => "invalid_authentication_error",
             ApiError::IncorrectApiKey => "incorrect_api_key_error",
@@ -143,10 +139,7 @@ impl ApiError {
     }
 
     fn failure(&self) -> Failure {
-        Failure {
-            status: self.status(),
-            body: self.body(),
-        }
+        Failure { status: self.status(), body: self.body() }
     }
 }
 
@@ -161,10 +154,7 @@ fn error_body(message: &str, kind: &str) -> String {
     struct Outer<'a> {
         error: Inner<'a>,
     }
-    serde_json::to_string(&Outer {
-        error: Inner { message, kind },
-    })
-    .expect("an error body always serializes")
+    serde_json::to_string(&Outer { error: Inner { message, kind } }).expect("an error body always serializes")
 }
 
 /// A refusal: the status and the exact body to send.
@@ -175,10 +165,7 @@ struct Failure {
 }
 
 fn invalid_request(message: String) -> Failure {
-    Failure {
-        status: 400,
-        body: error_body(&message, "invalid_request_error"),
-    }
+    Failure { status: 400, body: error_body(&message, "invalid_request_error") }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,17 +184,11 @@ pub struct Reply {
 
 #[derive(Clone, Debug)]
 enum ReplyKind {
-    Message {
-        reasoning: Vec<String>,
-        content: Vec<String>,
-    },
+    Message { reasoning: Vec<String>, content: Vec<String> },
     ToolCalls(Vec<(String, String)>),
     EchoLastUser,
     Error(ApiError),
-    Raw {
-        status: u16,
-        body: String,
-    },
+    Raw { status: u16, body: String },
 }
 
 impl Reply {
@@ -224,10 +205,7 @@ impl Reply {
 
     /// Answers with `s`, streamed in a few word-aligned chunks.
     pub fn text(s: &str) -> Reply {
-        Reply::new(ReplyKind::Message {
-            reasoning: Vec::new(),
-            content: split_words(s),
-        })
+        Reply::new(ReplyKind::Message { reasoning: Vec::new(), content: split_words(s) })
     }
 
     /// Replaces the content with exactly these chunks (one streamed delta each).
@@ -236,19 +214,13 @@ impl Reply {
             ReplyKind::Message { reasoning, .. } => reasoning,
             _ => Vec::new(),
         };
-        self.kind = ReplyKind::Message {
-            reasoning,
-            content: parts.iter().map(|p| p.to_string()).collect(),
-        };
+        self.kind = ReplyKind::Message { reasoning, content: parts.iter().map(|p| p.to_string()).collect() };
         self
     }
 
     /// Streams `delta.reasoning_content` first, then `delta.content`, as thinking models do.
     pub fn reasoning_then_text(reasoning: &str, text: &str) -> Reply {
-        Reply::new(ReplyKind::Message {
-            reasoning: split_words(reasoning),
-            content: split_words(text),
-        })
+        Reply::new(ReplyKind::Message { reasoning: split_words(reasoning), content: split_words(text) })
     }
 
     /// One tool call; its arguments are streamed in fragments.
@@ -257,12 +229,7 @@ impl Reply {
     }
 
     pub fn tool_calls(calls: &[(&str, &str)]) -> Reply {
-        Reply::new(ReplyKind::ToolCalls(
-            calls
-                .iter()
-                .map(|(n, a)| (n.to_string(), a.to_string()))
-                .collect(),
-        ))
+        Reply::new(ReplyKind::ToolCalls(calls.iter().map(|(n, a)| (n.to_string(), a.to_string())).collect()))
     }
 
     /// Overrides the usage (default: the prompt estimate and a quarter of the output's chars).
@@ -302,10 +269,7 @@ impl Reply {
 
     /// Answers with this status and body (content-type application/json), whatever was asked.
     pub fn raw(status: u16, body: &str) -> Reply {
-        Reply::new(ReplyKind::Raw {
-            status,
-            body: body.to_string(),
-        })
+        Reply::new(ReplyKind::Raw { status, body: body.to_string() })
     }
 
     /// Answers with the text of the last user message.
@@ -471,11 +435,9 @@ fn quarter(chars: usize) -> u32 {
 fn content_text(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(""),
+        Some(Value::Array(parts)) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("")
+        }
         _ => String::new(),
     }
 }
@@ -500,9 +462,7 @@ impl ModelInfo {
             id: id.to_string(),
             context_length,
             supports_image_in: id.starts_with("kimi-k2.5") || id.starts_with("kimi-k2.6"),
-            supports_reasoning: id.contains("thinking")
-                || id.starts_with("kimi-k2.5")
-                || id.starts_with("kimi-k2.6"),
+            supports_reasoning: id.contains("thinking") || id.starts_with("kimi-k2.5") || id.starts_with("kimi-k2.6"),
         }
     }
 
@@ -520,15 +480,10 @@ impl ModelInfo {
 }
 
 fn default_models() -> Vec<ModelInfo> {
-    [
-        "kimi-k2-0905-preview",
-        "kimi-k2-turbo-preview",
-        "kimi-k2-thinking",
-        "kimi-k2.5",
-    ]
-    .iter()
-    .map(|id| ModelInfo::known(id))
-    .collect()
+    ["kimi-k2-0905-preview", "kimi-k2-turbo-preview", "kimi-k2-thinking", "kimi-k2.5"]
+        .iter()
+        .map(|id| ModelInfo::known(id))
+        .collect()
 }
 
 /// What the stand-in needs from a chat request once it has passed validation.
@@ -553,29 +508,18 @@ fn thinking_enabled(model: &str, body: &Value) -> bool {
 /// Validates a chat request the way the live service does, in the order it reports problems.
 fn check_chat(body: &Value, models: &[ModelInfo]) -> Result<ChatRequest, Failure> {
     let Some(obj) = body.as_object() else {
-        return Err(invalid_request(
-            "Invalid request: the request body must be a JSON object".to_string(),
-        ));
+        return Err(invalid_request("Invalid request: the request body must be a JSON object".to_string()));
     };
     let Some(model) = obj.get("model").and_then(Value::as_str) else {
-        return Err(invalid_request(
-            "Invalid request: model is required".to_string(),
-        ));
+        return Err(invalid_request("Invalid request: model is required".to_string()));
     };
     let Some(info) = models.iter().find(|m| m.id == model) else {
-        return Err(ApiError::ModelNotFound {
-            model: model.to_string(),
-        }
-        .failure());
+        return Err(ApiError::ModelNotFound { model: model.to_string() }.failure());
     };
     let messages = match obj.get("messages").and_then(Value::as_array) {
         Some(m) if !m.is_empty() => m,
         // Captured from the live service.
-        _ => {
-            return Err(invalid_request(
-                "Invalid request: messages must not be empty".to_string(),
-            ))
-        }
+        _ => return Err(invalid_request("Invalid request: messages must not be empty".to_string())),
     };
     for (i, m) in messages.iter().enumerate() {
         if m["role"].as_str() != Some("assistant") {
@@ -597,9 +541,7 @@ fn check_chat(body: &Value, models: &[ModelInfo]) -> Result<ChatRequest, Failure
     }
     if let Some(t) = obj.get("temperature").filter(|t| !t.is_null()) {
         let Some(t) = t.as_f64() else {
-            return Err(invalid_request(
-                "Invalid request: temperature must be a number".to_string(),
-            ));
+            return Err(invalid_request("Invalid request: temperature must be a number".to_string()));
         };
         // Wording not captured live: only the range [0, 1] is documented.
         if !(0.0..=1.0).contains(&t) {
@@ -608,16 +550,10 @@ fn check_chat(body: &Value, models: &[ModelInfo]) -> Result<ChatRequest, Failure
             )));
         }
         if model == "kimi-k2.5" {
-            let (allowed, shown) = if thinking_enabled(model, body) {
-                (1.0, "1")
-            } else {
-                (0.6, "0.6")
-            };
+            let (allowed, shown) = if thinking_enabled(model, body) { (1.0, "1") } else { (0.6, "0.6") };
             if (t - allowed).abs() > 1e-9 {
                 // Captured from the live service.
-                return Err(invalid_request(format!(
-                    "invalid temperature: only {shown} is allowed for this model"
-                )));
+                return Err(invalid_request(format!("invalid temperature: only {shown} is allowed for this model")));
             }
         }
     }
@@ -654,11 +590,8 @@ fn check_chat(body: &Value, models: &[ModelInfo]) -> Result<ChatRequest, Failure
         return Err(invalid_request(message));
     }
     let prompt_tokens = estimate_tokens(body);
-    let max_tokens = obj
-        .get("max_tokens")
-        .or_else(|| obj.get("max_completion_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
+    let max_tokens =
+        obj.get("max_tokens").or_else(|| obj.get("max_completion_tokens")).and_then(Value::as_u64).unwrap_or(0);
     let requested = u64::from(prompt_tokens) + max_tokens;
     if requested > u64::from(info.context_length) {
         return Err(ApiError::ContextOverflow {
@@ -667,11 +600,7 @@ fn check_chat(body: &Value, models: &[ModelInfo]) -> Result<ChatRequest, Failure
         }
         .failure());
     }
-    let earlier_tool_calls = messages
-        .iter()
-        .filter_map(|m| m["tool_calls"].as_array())
-        .map(Vec::len)
-        .sum();
+    let earlier_tool_calls = messages.iter().filter_map(|m| m["tool_calls"].as_array()).map(Vec::len).sum();
     let last_user = messages
         .iter()
         .rev()
@@ -705,10 +634,7 @@ const SSE_TYPE: &str = "text/event-stream";
 
 fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered {
     let kind = match &reply.kind {
-        ReplyKind::EchoLastUser => ReplyKind::Message {
-            reasoning: Vec::new(),
-            content: split_words(&req.last_user),
-        },
+        ReplyKind::EchoLastUser => ReplyKind::Message { reasoning: Vec::new(), content: split_words(&req.last_user) },
         other => other.clone(),
     };
     let (reasoning, content, calls) = match kind {
@@ -718,18 +644,9 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
         ReplyKind::ToolCalls(calls) => (Vec::new(), Vec::new(), calls),
         ReplyKind::EchoLastUser => unreachable!("resolved above"),
     };
-    let output_chars: usize = reasoning
-        .iter()
-        .chain(content.iter())
-        .map(|s| s.chars().count())
-        .sum::<usize>()
-        + calls
-            .iter()
-            .map(|(n, a)| n.chars().count() + a.chars().count())
-            .sum::<usize>();
-    let usage = reply
-        .usage
-        .unwrap_or_else(|| Usage::new(req.prompt_tokens, quarter(output_chars), 0));
+    let output_chars: usize = reasoning.iter().chain(content.iter()).map(|s| s.chars().count()).sum::<usize>()
+        + calls.iter().map(|(n, a)| n.chars().count() + a.chars().count()).sum::<usize>();
+    let usage = reply.usage.unwrap_or_else(|| Usage::new(req.prompt_tokens, quarter(output_chars), 0));
     let finish_reason = reply.finish_reason.clone().unwrap_or_else(|| {
         if calls.is_empty() {
             "stop".to_string()
@@ -752,10 +669,7 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
                     index: i,
                     id: Some(call_id(i, name)),
                     kind: Some("function"),
-                    function: OutFunction {
-                        name: Some(name.clone()),
-                        arguments: args.clone(),
-                    },
+                    function: OutFunction { name: Some(name.clone()), arguments: args.clone() },
                 })
                 .collect(),
         };
@@ -764,11 +678,7 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
             object: "chat.completion",
             created,
             model,
-            choices: [CompletionChoice {
-                index: 0,
-                message,
-                finish_reason,
-            }],
+            choices: [CompletionChoice { index: 0, message, finish_reason }],
             usage,
             system_fingerprint: FINGERPRINT,
         };
@@ -783,39 +693,17 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
             object: "chat.completion.chunk",
             created,
             model,
-            choices: [ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish,
-                usage,
-            }],
+            choices: [ChunkChoice { index: 0, delta, finish_reason: finish, usage }],
             system_fingerprint: fingerprint,
         };
-        format!(
-            "data: {}\n\n",
-            serde_json::to_string(&chunk).expect("a chunk always serializes")
-        )
+        format!("data: {}\n\n", serde_json::to_string(&chunk).expect("a chunk always serializes"))
     };
     let mut body_events = Vec::new();
     for r in reasoning {
-        body_events.push(event(
-            Delta {
-                reasoning_content: Some(r),
-                ..Delta::default()
-            },
-            None,
-            None,
-        ));
+        body_events.push(event(Delta { reasoning_content: Some(r), ..Delta::default() }, None, None));
     }
     for c in content {
-        body_events.push(event(
-            Delta {
-                content: Some(c),
-                ..Delta::default()
-            },
-            None,
-            None,
-        ));
+        body_events.push(event(Delta { content: Some(c), ..Delta::default() }, None, None));
     }
     for (i, (name, args)) in calls.iter().enumerate() {
         body_events.push(event(
@@ -824,10 +712,7 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
                     index: i,
                     id: Some(call_id(i, name)),
                     kind: Some("function"),
-                    function: OutFunction {
-                        name: Some(name.clone()),
-                        arguments: String::new(),
-                    },
+                    function: OutFunction { name: Some(name.clone()), arguments: String::new() },
                 }]),
                 ..Delta::default()
             },
@@ -841,10 +726,7 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
                         index: i,
                         id: None,
                         kind: None,
-                        function: OutFunction {
-                            name: None,
-                            arguments: fragment,
-                        },
+                        function: OutFunction { name: None, arguments: fragment },
                     }]),
                     ..Delta::default()
                 },
@@ -853,15 +735,7 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
             ));
         }
     }
-    let role = event(
-        Delta {
-            role: Some("assistant"),
-            content: Some(String::new()),
-            ..Delta::default()
-        },
-        None,
-        None,
-    );
+    let role = event(Delta { role: Some("assistant"), content: Some(String::new()), ..Delta::default() }, None, None);
     let mut pieces = vec![role];
     let cut = match reply.drop_after {
         Some(n) => {
@@ -875,34 +749,19 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
             false
         }
     };
-    Rendered {
-        status: 200,
-        content_type: SSE_TYPE,
-        pieces,
-        cut,
-    }
+    Rendered { status: 200, content_type: SSE_TYPE, pieces, cut }
 }
 
 /// A JSON answer; with `drop_after` the connection is cut halfway through the body.
 fn json_rendered(status: u16, body: String, drop_after: Option<usize>) -> Rendered {
     match drop_after {
-        None => Rendered {
-            status,
-            content_type: JSON_TYPE,
-            pieces: vec![body],
-            cut: false,
-        },
+        None => Rendered { status, content_type: JSON_TYPE, pieces: vec![body], cut: false },
         Some(_) => {
             let mut half = body.len() / 2;
             while !body.is_char_boundary(half) {
                 half -= 1;
             }
-            Rendered {
-                status,
-                content_type: JSON_TYPE,
-                pieces: vec![body[..half].to_string()],
-                cut: true,
-            }
+            Rendered { status, content_type: JSON_TYPE, pieces: vec![body[..half].to_string()], cut: true }
         }
     }
 }
@@ -937,10 +796,7 @@ impl Recorded {
     /// The first value of a header, by lowercase name.
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -971,9 +827,7 @@ impl Shared {
     /// A fresh 64-bit value: ids must differ between requests and runs, nothing more.
     fn next_random(&self) -> u64 {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut z = self
-            .seed
-            .wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut z = self.seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
@@ -1044,19 +898,14 @@ pub struct Standin {
 impl Standin {
     /// Binds 127.0.0.1 on a free port and serves on the current tokio runtime.
     pub async fn start() -> Standin {
-        Standin::start_on(0)
-            .await
-            .expect("the stand-in could not bind 127.0.0.1")
+        Standin::start_on(0).await.expect("the stand-in could not bind 127.0.0.1")
     }
 
     /// Binds 127.0.0.1:`port` (0 for a free one).
     pub async fn start_on(port: u16) -> io::Result<Standin> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
+        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
             ^ u64::from(addr.port());
         let shared = Arc::new(Shared {
             state: Mutex::new(Inner {
@@ -1082,13 +931,7 @@ impl Standin {
                 })
                 .await;
         });
-        Ok(Standin {
-            handle: Arc::new(Handle {
-                shared,
-                addr,
-                stop: Mutex::new(Some(tx)),
-            }),
-        })
+        Ok(Standin { handle: Arc::new(Handle { shared, addr, stop: Mutex::new(Some(tx)) }) })
     }
 
     fn shared(&self) -> &Shared {
@@ -1106,13 +949,7 @@ impl Standin {
 
     /// Stops accepting connections; replies already being written finish.
     pub fn stop(&self) {
-        if let Some(tx) = self
-            .handle
-            .stop
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some(tx) = self.handle.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = tx.send(());
         }
     }
@@ -1247,8 +1084,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let body_value = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
     let recorded = Recorded {
         method: parts.method.to_string(),
@@ -1257,12 +1093,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         headers: parts
             .headers
             .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect(),
         body: body_value.clone(),
         status: None,
@@ -1281,11 +1112,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             None => true,
             Some(key) => {
                 let expected = format!("Bearer {key}");
-                parts
-                    .headers
-                    .get(header::AUTHORIZATION)
-                    .map(|v| v.as_bytes())
-                    == Some(expected.as_bytes())
+                parts.headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()) == Some(expected.as_bytes())
             }
         }
     };
@@ -1303,12 +1130,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         match (&parts.method, path) {
             (&Method::POST, "/v1/chat/completions") => chat(&shared, &body_value, index).await,
             (&Method::GET, "/v1/models") => {
-                let models: Vec<Value> = shared
-                    .lock()
-                    .models
-                    .iter()
-                    .map(ModelInfo::to_json)
-                    .collect();
+                let models: Vec<Value> = shared.lock().models.iter().map(ModelInfo::to_json).collect();
                 json_response(200, json!({"object": "list", "data": models}).to_string())
             }
             (&Method::POST, "/v1/tokenizers/estimate-token-count") => {
@@ -1316,9 +1138,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                     let n = estimate_tokens(&body_value);
                     json_response(200, json!({"data": {"total_tokens": n}}).to_string())
                 } else {
-                    let f = invalid_request(
-                        "Invalid request: the request body must be a JSON object".to_string(),
-                    );
+                    let f = invalid_request("Invalid request: the request body must be a JSON object".to_string());
                     json_response(f.status, f.body)
                 }
             }
@@ -1346,14 +1166,8 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let request_id = format!("{:016x}{:016x}", shared.next_random(), shared.next_random());
     let trace_id = format!("{:016x}{:016x}", shared.next_random(), shared.next_random());
     let headers = response.headers_mut();
-    headers.insert(
-        "msh-request-id",
-        HeaderValue::from_str(&request_id).expect("hex is a valid header value"),
-    );
-    headers.insert(
-        "x-msh-trace-id",
-        HeaderValue::from_str(&trace_id).expect("hex is a valid header value"),
-    );
+    headers.insert("msh-request-id", HeaderValue::from_str(&request_id).expect("hex is a valid header value"));
+    headers.insert("x-msh-trace-id", HeaderValue::from_str(&trace_id).expect("hex is a valid header value"));
 
     let status = response.status().as_u16();
     let mut st = shared.lock();
@@ -1388,36 +1202,20 @@ async fn chat(shared: &Arc<Shared>, body: &Value, index: usize) -> Response {
             }
         }
     };
-    let guard = ReplyGuard {
-        shared: shared.clone(),
-        outcome: Outcome::Pending,
-        request: index,
-    };
+    let guard = ReplyGuard { shared: shared.clone(), outcome: Outcome::Pending, request: index };
     if !reply.first_byte_delay.is_zero() {
         tokio::time::sleep(reply.first_byte_delay).await;
     }
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let id = format!(
-        "chatcmpl-{:08x}{:016x}",
-        created as u32,
-        shared.next_random()
-    );
+    let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let id = format!("chatcmpl-{:08x}{:016x}", created as u32, shared.next_random());
     let rendered = render(&reply, &req, &id, created);
     let status = StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = guarded_body(rendered.pieces, rendered.cut, reply.chunk_delay, guard);
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(rendered.content_type),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(rendered.content_type));
     if rendered.content_type == SSE_TYPE {
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
     response
 }
@@ -1433,13 +1231,7 @@ fn guarded_body(pieces: Vec<String>, cut: bool, delay: Duration, guard: ReplyGua
         sent: usize,
         guard: ReplyGuard,
     }
-    let start = Writing {
-        pieces: pieces.into(),
-        cut,
-        delay,
-        sent: 0,
-        guard,
-    };
+    let start = Writing { pieces: pieces.into(), cut, delay, sent: 0, guard };
     let stream = futures::stream::unfold(Some(start), |state| async move {
         let mut w = state?;
         let next = w.pieces.pop_front();
@@ -1458,10 +1250,7 @@ fn guarded_body(pieces: Vec<String>, cut: bool, delay: Duration, guard: ReplyGua
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 w.guard.outcome = Outcome::CutOnPurpose;
-                Some((
-                    Err(io::Error::other("the stand-in cuts this reply as scripted")),
-                    None,
-                ))
+                Some((Err(io::Error::other("the stand-in cuts this reply as scripted")), None))
             }
             None => {
                 w.guard.completed();
@@ -1474,11 +1263,8 @@ fn guarded_body(pieces: Vec<String>, cut: bool, delay: Duration, guard: ReplyGua
 
 fn json_response(status: u16, body: String) -> Response {
     let mut response = Response::new(Body::from(body));
-    *response.status_mut() =
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_TYPE));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_TYPE));
     response
 }
 
@@ -1511,10 +1297,7 @@ mod tests {
 
     fn message(f: Failure) -> (u16, String) {
         let v: Value = serde_json::from_str(&f.body).unwrap();
-        (
-            f.status,
-            v["error"]["message"].as_str().unwrap().to_string(),
-        )
+        (f.status, v["error"]["message"].as_str().unwrap().to_string())
     }
 
     #[test]
@@ -1545,9 +1328,7 @@ mod tests {
 
     #[test]
     fn unknown_model_is_404_with_that_model_named() {
-        let f =
-            req(json!({"model": "kimi-latest", "messages": [{"role": "user", "content": "x"}]}))
-                .unwrap_err();
+        let f = req(json!({"model": "kimi-latest", "messages": [{"role": "user", "content": "x"}]})).unwrap_err();
         assert_eq!(
             f,
             Failure {
@@ -1569,28 +1350,14 @@ mod tests {
         assert!(base(json!({"temperature": 1.0})).is_ok());
         assert_eq!(base(json!({"temperature": 1.5})).unwrap_err().status, 400);
         assert!(base(json!({"stop": ["a", "b", "c", "d", "e"]})).is_ok());
-        assert_eq!(
-            base(json!({"stop": ["a", "b", "c", "d", "e", "f"]}))
-                .unwrap_err()
-                .status,
-            400
-        );
+        assert_eq!(base(json!({"stop": ["a", "b", "c", "d", "e", "f"]})).unwrap_err().status, 400);
         assert!(base(json!({"stop": "x".repeat(32)})).is_ok());
-        assert_eq!(
-            base(json!({"stop": ["x".repeat(33)]})).unwrap_err().status,
-            400
-        );
+        assert_eq!(base(json!({"stop": ["x".repeat(33)]})).unwrap_err().status, 400);
         assert!(base(json!({"tool_choice": "auto"})).is_ok());
-        assert_eq!(
-            base(json!({"tool_choice": "required"})).unwrap_err().status,
-            400
-        );
+        assert_eq!(base(json!({"tool_choice": "required"})).unwrap_err().status, 400);
         assert_eq!(
             message(base(json!({"messages": []})).unwrap_err()),
-            (
-                400,
-                "Invalid request: messages must not be empty".to_string()
-            )
+            (400, "Invalid request: messages must not be empty".to_string())
         );
     }
 
@@ -1606,11 +1373,7 @@ mod tests {
         };
         assert_eq!(
             message(with(json!({"role": "assistant", "content": ""})).unwrap_err()),
-            (
-                400,
-                "Invalid request: the message at position 2 with role 'assistant' must not be empty"
-                    .to_string()
-            )
+            (400, "Invalid request: the message at position 2 with role 'assistant' must not be empty".to_string())
         );
         let calls = json!([{"id": "functions.f:0", "type": "function", "function": {"name": "f", "arguments": "{}"}}]);
         assert!(with(json!({"role": "assistant", "tool_calls": calls})).is_ok());
@@ -1621,8 +1384,7 @@ mod tests {
     #[test]
     fn k2_5_temperature_is_fixed_by_the_thinking_switch() {
         let ask = |extra: Value| {
-            let mut b =
-                json!({"model": "kimi-k2.5", "messages": [{"role": "user", "content": "x"}]});
+            let mut b = json!({"model": "kimi-k2.5", "messages": [{"role": "user", "content": "x"}]});
             for (k, v) in extra.as_object().unwrap() {
                 b[k] = v.clone();
             }
@@ -1631,27 +1393,16 @@ mod tests {
         assert!(ask(json!({"temperature": 1})).is_ok());
         assert_eq!(
             message(ask(json!({"temperature": 0.6})).unwrap_err()),
-            (
-                400,
-                "invalid temperature: only 1 is allowed for this model".to_string()
-            )
+            (400, "invalid temperature: only 1 is allowed for this model".to_string())
         );
         assert!(ask(json!({"temperature": 0.6, "thinking": {"type": "disabled"}})).is_ok());
         assert_eq!(
-            message(
-                ask(json!({"temperature": 0.3, "thinking": {"type": "disabled"}})).unwrap_err()
-            ),
-            (
-                400,
-                "invalid temperature: only 0.6 is allowed for this model".to_string()
-            )
+            message(ask(json!({"temperature": 0.3, "thinking": {"type": "disabled"}})).unwrap_err()),
+            (400, "invalid temperature: only 0.6 is allowed for this model".to_string())
         );
         assert_eq!(
             message(ask(json!({"tool_choice": "required"})).unwrap_err()),
-            (
-                400,
-                "tool_choice 'required' is incompatible with thinking enabled".to_string()
-            )
+            (400, "tool_choice 'required' is incompatible with thinking enabled".to_string())
         );
     }
 
@@ -1664,11 +1415,7 @@ mod tests {
         let f = check_chat(&body, &models).unwrap_err();
         assert_eq!(
             message(f),
-            (
-                400,
-                "Invalid request: Your request exceeded model token limit: 10 (requested: 11)"
-                    .to_string()
-            )
+            (400, "Invalid request: Your request exceeded model token limit: 10 (requested: 11)".to_string())
         );
         let body = json!({"model": "kimi-k2-0905-preview", "max_tokens": 7,
             "messages": [{"role": "user", "content": "0123456789"}]});
@@ -1687,12 +1434,7 @@ mod tests {
 
     #[test]
     fn streamed_reply_has_role_chunk_content_usage_inside_choice_and_done() {
-        let r = render(
-            &Reply::text("").chunks(&["fn ", "main"]).usage(8, 11, 8),
-            &chat_req(true),
-            "chatcmpl-x",
-            7,
-        );
+        let r = render(&Reply::text("").chunks(&["fn ", "main"]).usage(8, 11, 8), &chat_req(true), "chatcmpl-x", 7);
         assert_eq!(r.status, 200);
         assert_eq!(r.content_type, "text/event-stream");
         assert!(!r.cut);
@@ -1715,12 +1457,7 @@ mod tests {
     fn streamed_tool_calls_carry_id_once_then_argument_fragments_by_index() {
         let mut req = chat_req(true);
         req.earlier_tool_calls = 2;
-        let r = render(
-            &Reply::tool_call("read_file", r#"{"path":"a.rs"}"#),
-            &req,
-            "chatcmpl-x",
-            7,
-        );
+        let r = render(&Reply::tool_call("read_file", r#"{"path":"a.rs"}"#), &req, "chatcmpl-x", 7);
         expect_test::expect![[r#"
             data: {"id":"chatcmpl-x","object":"chat.completion.chunk","created":7,"model":"kimi-k2-turbo-preview","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}
 
@@ -1742,24 +1479,14 @@ mod tests {
 
     #[test]
     fn plain_reply_has_top_level_usage_and_reasoning_content() {
-        let r = render(
-            &Reply::reasoning_then_text("think", "answer"),
-            &chat_req(false),
-            "chatcmpl-x",
-            7,
-        );
+        let r = render(&Reply::reasoning_then_text("think", "answer"), &chat_req(false), "chatcmpl-x", 7);
         expect_test::expect![[r#"{"id":"chatcmpl-x","object":"chat.completion","created":7,"model":"kimi-k2-turbo-preview","choices":[{"index":0,"message":{"role":"assistant","content":"answer","reasoning_content":"think"},"finish_reason":"stop"}],"usage":{"prompt_tokens":8,"completion_tokens":3,"total_tokens":11,"cached_tokens":0},"system_fingerprint":"fpv0_5e3b9d21"}"#]]
         .assert_eq(&r.pieces.concat());
     }
 
     #[test]
     fn drop_after_sends_role_and_n_chunks_then_cuts() {
-        let r = render(
-            &Reply::text("").chunks(&["a", "b", "c"]).drop_after(2),
-            &chat_req(true),
-            "chatcmpl-x",
-            7,
-        );
+        let r = render(&Reply::text("").chunks(&["a", "b", "c"]).drop_after(2), &chat_req(true), "chatcmpl-x", 7);
         assert!(r.cut);
         assert_eq!(r.pieces.len(), 3);
         assert!(!r.pieces.concat().contains("[DONE]"));
@@ -1790,26 +1517,16 @@ mod tests {
             .unwrap();
         assert!(body.ends_with("data: [DONE]\n\n"));
         let read_at = Instant::now();
-        http.get(format!("{}/models", s.base_url()))
-            .send()
-            .await
-            .unwrap();
+        http.get(format!("{}/models", s.base_url())).send().await.unwrap();
         let r = s.requests();
-        let finished = r[0]
-            .reply_finished_at
-            .expect("the reply was written to its end");
+        let finished = r[0].reply_finished_at.expect("the reply was written to its end");
         assert!(r[0].received_at <= finished && finished <= read_at);
         assert_eq!(r[1].reply_finished_at, None, "only chat replies are timed");
     }
 
     #[test]
     fn errors_render_their_live_status_and_body_even_when_streaming() {
-        let r = render(
-            &Reply::error(ApiError::Overloaded),
-            &chat_req(true),
-            "chatcmpl-x",
-            7,
-        );
+        let r = render(&Reply::error(ApiError::Overloaded), &chat_req(true), "chatcmpl-x", 7);
         assert_eq!(r.status, 429);
         assert_eq!(r.content_type, JSON_TYPE);
         assert_eq!(

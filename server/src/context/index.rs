@@ -24,12 +24,7 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 pub const MAX_FILES: usize = 20_000;
 /// Directories holding dependencies or build output, skipped even when no ignore file names
 /// them (a project without .gitignore, a virtualenv inside the project).
-const SKIPPED_DIRS: &[&str] = &[
-    "node_modules",
-    "__pycache__",
-    "site-packages",
-    "bower_components",
-];
+const SKIPPED_DIRS: &[&str] = &["node_modules", "__pycache__", "site-packages", "bower_components"];
 /// A directory holding one of these files is a tool's cache or a virtualenv (the CACHEDIR.TAG
 /// convention covers cargo's target/).
 const SKIP_MARKERS: &[&str] = &["CACHEDIR.TAG", "pyvenv.cfg"];
@@ -124,10 +119,7 @@ impl Inner {
 /// name when there are several roots, so that two `src/lib.rs` stay apart), else the path as
 /// given.
 fn display_path(roots: &[PathBuf], path: &Path) -> String {
-    let best = roots
-        .iter()
-        .filter(|root| path.starts_with(root))
-        .max_by_key(|root| root.components().count());
+    let best = roots.iter().filter(|root| path.starts_with(root)).max_by_key(|root| root.components().count());
     let shown = match best {
         Some(root) => {
             let rel = path.strip_prefix(root).unwrap_or(path);
@@ -256,12 +248,7 @@ impl WorkspaceIndex {
                 continue;
             }
             let display: Arc<str> = inner.display(path).into();
-            inner.insert(FileEntry {
-                path: path.to_path_buf(),
-                display,
-                defs,
-                from_editor: false,
-            });
+            inner.insert(FileEntry { path: path.to_path_buf(), display, defs, from_editor: false });
         }
 
         let mut inner = self.write();
@@ -298,8 +285,7 @@ impl WorkspaceIndex {
     /// and text over [`MAX_FILE_BYTES`] remove the file from the index instead.
     pub fn update_file(&self, path: &str, language: Language, text: &str) {
         let path = uri_to_path(path);
-        if !indexable(&path, language) || text.len() as u64 > MAX_FILE_BYTES || text.contains('\0')
-        {
+        if !indexable(&path, language) || text.len() as u64 > MAX_FILE_BYTES || text.contains('\0') {
             self.write().remove(&path);
             return;
         }
@@ -332,11 +318,7 @@ impl WorkspaceIndex {
     pub fn refresh_from_disk(&self, path: &str) {
         let path = uri_to_path(path);
         let language = Language::detect("", &path.to_string_lossy());
-        let text = if indexable(&path, language) {
-            read_source(&path)
-        } else {
-            None
-        };
+        let text = if indexable(&path, language) { read_source(&path) } else { None };
         let Some(text) = text else {
             self.write().remove(&path);
             return;
@@ -344,23 +326,13 @@ impl WorkspaceIndex {
         let defs = extract(language, &Rope::from_str(&text));
         let mut inner = self.write();
         let display: Arc<str> = inner.display(&path).into();
-        inner.insert(FileEntry {
-            path,
-            display,
-            defs,
-            from_editor: false,
-        });
+        inner.insert(FileEntry { path, display, defs, from_editor: false });
     }
 
     fn store_from_editor(&self, path: PathBuf, defs: Vec<Def>) {
         let mut inner = self.write();
         let display: Arc<str> = inner.display(&path).into();
-        inner.insert(FileEntry {
-            path,
-            display,
-            defs,
-            from_editor: true,
-        });
+        inner.insert(FileEntry { path, display, defs, from_editor: true });
     }
 
     /// Forgets a file (deleted or renamed away). `path` as for [`Self::update_file`].
@@ -412,10 +384,7 @@ fn indexable(path: &Path, language: Language) -> bool {
 }
 
 fn skipped_dir(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     SKIPPED_DIRS.contains(&name.as_ref()) || SKIP_MARKERS.iter().any(|m| path.join(m).is_file())
 }
 
@@ -475,14 +444,8 @@ mod tests {
     /// Every indexed symbol as `path: name`, sorted.
     fn listing(index: &WorkspaceIndex) -> String {
         let inner = index.read();
-        let mut lines: Vec<String> = inner
-            .entries()
-            .flat_map(|e| {
-                e.defs
-                    .iter()
-                    .map(move |d| format!("{}: {}", e.display, d.name))
-            })
-            .collect();
+        let mut lines: Vec<String> =
+            inner.entries().flat_map(|e| e.defs.iter().map(move |d| format!("{}: {}", e.display, d.name))).collect();
         lines.sort();
         lines.join("\n")
     }
@@ -491,11 +454,7 @@ mod tests {
     fn the_walk_skips_ignored_hidden_secret_big_binary_and_dependency_files() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        write(
-            root,
-            "src/lib.rs",
-            "pub fn visible() {}\npub struct Shown;\n",
-        );
+        write(root, "src/lib.rs", "pub fn visible() {}\npub struct Shown;\n");
         write(root, "src/util.py", "def helper():\n    pass\n");
         write(root, "web/app.ts", "export function shown(): void {}\n");
         write(root, ".gitignore", "generated/\n*.gen.ts\n");
@@ -504,21 +463,9 @@ mod tests {
         write(root, ".ignore", "scratch.rs\n");
         write(root, "scratch.rs", "pub fn by_dot_ignore() {}\n");
         write(root, ".hidden/x.rs", "pub fn in_hidden_dir() {}\n");
-        write(
-            root,
-            "node_modules/pkg/index.js",
-            "function fromDependency() {}\n",
-        );
-        write(
-            root,
-            "target/CACHEDIR.TAG",
-            "Signature: 8a477f597d28d172789f06886806bc55\n",
-        );
-        write(
-            root,
-            "target/debug/build.rs",
-            "pub fn in_build_output() {}\n",
-        );
+        write(root, "node_modules/pkg/index.js", "function fromDependency() {}\n");
+        write(root, "target/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n");
+        write(root, "target/debug/build.rs", "pub fn in_build_output() {}\n");
         write(root, "venv/pyvenv.cfg", "home = /usr/bin\n");
         write(root, "venv/lib/site.py", "def in_virtualenv(): pass\n");
         write(root, "secrets.py", "def in_a_secret_file(): pass\n");
@@ -531,21 +478,14 @@ mod tests {
 
         let index = WorkspaceIndex::new();
         index.build(&[root.to_path_buf()]);
-        assert_eq!(
-            listing(&index),
-            "src/lib.rs: Shown\nsrc/lib.rs: visible\nsrc/util.py: helper\nweb/app.ts: shown"
-        );
+        assert_eq!(listing(&index), "src/lib.rs: Shown\nsrc/lib.rs: visible\nsrc/util.py: helper\nweb/app.ts: shown");
         assert_eq!((index.file_count(), index.symbol_count()), (3, 4));
     }
 
     #[test]
     fn lookups_return_signatures_with_workspace_relative_paths() {
         let dir = tempfile::tempdir().unwrap();
-        write(
-            dir.path(),
-            "src/parse.rs",
-            "pub fn parse(input: &str) -> Ast {\n    todo!()\n}\n",
-        );
+        write(dir.path(), "src/parse.rs", "pub fn parse(input: &str) -> Ast {\n    todo!()\n}\n");
         write(dir.path(), "lib/parse.py", "def parse(text):\n    pass\n");
         let index = WorkspaceIndex::new();
         index.build(&[dir.path().to_path_buf()]);
@@ -597,12 +537,7 @@ mod tests {
         index.build(std::slice::from_ref(&root));
         assert_eq!(listing(&index), "a.rs: in_editor");
 
-        let doc = Document::new(
-            &a_uri,
-            "rust",
-            2,
-            "pub fn from_tree() {}\npub fn two() {}\n",
-        );
+        let doc = Document::new(&a_uri, "rust", 2, "pub fn from_tree() {}\npub fn two() {}\n");
         index.update_document(&doc.snapshot());
         assert_eq!(listing(&index), "a.rs: from_tree\na.rs: two");
         assert_eq!(index.symbol_count(), 2);
@@ -658,21 +593,14 @@ mod tests {
         write(&two, "src/lib.rs", "pub fn from_lib() {}\n");
         let index = WorkspaceIndex::new();
         index.build(&[one, two]);
-        assert_eq!(
-            listing(&index),
-            "app/src/lib.rs: from_app\nlib/src/lib.rs: from_lib"
-        );
+        assert_eq!(listing(&index), "app/src/lib.rs: from_app\nlib/src/lib.rs: from_lib");
     }
 
     #[test]
     fn shared_names_are_stored_once_and_removed_with_their_last_file() {
         let index = WorkspaceIndex::new();
         index.update_file("/p/a.rs", Language::Rust, "pub fn new() {}\n");
-        index.update_file(
-            "/p/b.rs",
-            Language::Rust,
-            "pub fn new() {}\npub fn new_b() {}\n",
-        );
+        index.update_file("/p/b.rs", Language::Rust, "pub fn new() {}\npub fn new_b() {}\n");
         assert_eq!(index.lookup("new").len(), 2);
         {
             let inner = index.read();
@@ -695,11 +623,7 @@ mod tests {
             let index = index.clone();
             std::thread::spawn(move || {
                 for i in 0..200 {
-                    index.update_file(
-                        &format!("/p/f{i}.rs"),
-                        Language::Rust,
-                        "pub fn shared() {}\n",
-                    );
+                    index.update_file(&format!("/p/f{i}.rs"), Language::Rust, "pub fn shared() {}\n");
                 }
             })
         };

@@ -39,13 +39,7 @@ const RUST: Spec = Spec {
     imports: &["use_declaration", "extern_crate_declaration"],
     identifiers: &["identifier", "type_identifier"],
     members: &["field_identifier"],
-    opaque: &[
-        "string_literal",
-        "raw_string_literal",
-        "char_literal",
-        "line_comment",
-        "block_comment",
-    ],
+    opaque: &["string_literal", "raw_string_literal", "char_literal", "line_comment", "block_comment"],
     colon_headers: &[],
     definitions: &[
         "function_item",
@@ -67,11 +61,7 @@ const PYTHON: Spec = Spec {
     containers: &["module", "block"],
     scopes: &["function_definition", "class_definition"],
     functions: &["function_definition", "lambda"],
-    imports: &[
-        "import_statement",
-        "import_from_statement",
-        "future_import_statement",
-    ],
+    imports: &["import_statement", "import_from_statement", "future_import_statement"],
     identifiers: &["identifier"],
     members: &[],
     opaque: &["string", "comment", "concatenated_string"],
@@ -130,14 +120,7 @@ const TYPESCRIPT: Spec = Spec {
     imports: &["import_statement"],
     identifiers: &["identifier", "type_identifier"],
     members: &["property_identifier", "shorthand_property_identifier"],
-    opaque: &[
-        "string",
-        "template_string",
-        "comment",
-        "regex",
-        "html_comment",
-        "jsx_text",
-    ],
+    opaque: &["string", "template_string", "comment", "regex", "html_comment", "jsx_text"],
     colon_headers: &[],
     definitions: &[
         "function_declaration",
@@ -174,19 +157,9 @@ const GO: Spec = Spec {
     imports: &["package_clause", "import_declaration"],
     identifiers: &["identifier", "type_identifier"],
     members: &["field_identifier"],
-    opaque: &[
-        "interpreted_string_literal",
-        "raw_string_literal",
-        "rune_literal",
-        "comment",
-    ],
+    opaque: &["interpreted_string_literal", "raw_string_literal", "rune_literal", "comment"],
     colon_headers: &[],
-    definitions: &[
-        "function_declaration",
-        "method_declaration",
-        "type_spec",
-        "type_alias",
-    ],
+    definitions: &["function_declaration", "method_declaration", "type_spec", "type_alias"],
 };
 
 /// The tables for `language`; `None` for plain text.

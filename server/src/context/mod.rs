@@ -162,10 +162,7 @@ impl SymbolLookup for NoSymbols {
 /// A `file://` URI as a path; anything else (a path, or a URI of another scheme) unchanged.
 pub(crate) fn uri_to_path(uri: &str) -> PathBuf {
     if uri.starts_with("file:") {
-        if let Some(path) = url::Url::parse(uri)
-            .ok()
-            .and_then(|u| u.to_file_path().ok())
-        {
+        if let Some(path) = url::Url::parse(uri).ok().and_then(|u| u.to_file_path().ok()) {
             return path;
         }
     }
@@ -191,10 +188,7 @@ pub fn gather(
     let cursor = clamp_cursor(rope, cursor);
     let spec = lang::spec(language);
     let root = doc.tree().map(|t| t.root_node());
-    let cutter = Cutter {
-        rope,
-        tree: root.zip(spec),
-    };
+    let cutter = Cutter { rope, tree: root.zip(spec) };
 
     let start = cutter.prefix_start(cursor, budget.prefix_chars);
     let end = cutter.suffix_end(cursor, budget.suffix_chars);
@@ -203,8 +197,7 @@ pub fn gather(
     let line_end = line_content_end(rope, line).min(end);
     let line_prefix = rope.slice(line_begin..cursor).to_string();
     let line_suffix = rope.slice(cursor..line_end).to_string();
-    let multiline =
-        language != Language::PlainText && wants_block(&cutter, cursor, &line_prefix, &line_suffix);
+    let multiline = language != Language::PlainText && wants_block(&cutter, cursor, &line_prefix, &line_suffix);
 
     let mut ctx = CompletionContext {
         language,
@@ -223,14 +216,7 @@ pub fn gather(
         let cursor_byte = rope.char_to_byte(cursor);
         let start_byte = rope.char_to_byte(start);
         let chain = ancestors_at(root, cursor_byte);
-        ctx.imports = scope::imports(
-            language,
-            spec,
-            rope,
-            &chain,
-            start_byte,
-            budget.imports_chars,
-        );
+        ctx.imports = scope::imports(language, spec, rope, &chain, start_byte, budget.imports_chars);
         ctx.enclosing = scope::enclosing(spec, rope, &chain, start_byte);
         let window = identifier_window(rope, spec, &chain, cursor_byte);
         let names = nearby::collect(language, spec, rope, root, window, cursor_byte);
@@ -248,25 +234,15 @@ fn clamp_cursor(rope: &Rope, cursor: usize) -> usize {
 /// The bytes whose identifiers count as "near the cursor": the enclosing function (at most 40
 /// lines above the cursor and 10 below) plus the 8 lines just above the cursor; at the top
 /// level, 20 lines above and 3 below. Byte caps keep long lines from widening it.
-fn identifier_window(
-    rope: &Rope,
-    spec: &lang::Spec,
-    chain: &[Node<'_>],
-    cursor_byte: usize,
-) -> Range<usize> {
+fn identifier_window(rope: &Rope, spec: &lang::Spec, chain: &[Node<'_>], cursor_byte: usize) -> Range<usize> {
     let line = rope.byte_to_line(cursor_byte);
     let lines = rope.len_lines();
     let line_byte = |l: usize| rope.line_to_byte(l.min(lines));
     let len = rope.len_bytes();
     let near_start = line_byte(line.saturating_sub(8)).max(cursor_byte.saturating_sub(1000));
-    match chain
-        .iter()
-        .rev()
-        .find(|n| spec.functions.contains(&n.kind()))
-    {
+    match chain.iter().rev().find(|n| spec.functions.contains(&n.kind())) {
         Some(function) => {
-            let bound_start =
-                line_byte(line.saturating_sub(40)).max(cursor_byte.saturating_sub(4000));
+            let bound_start = line_byte(line.saturating_sub(40)).max(cursor_byte.saturating_sub(4000));
             let bound_end = line_byte(line + 11).min(cursor_byte + 1500).min(len);
             let start = function.start_byte().max(bound_start).min(near_start);
             let end = function.end_byte().min(bound_end).max(cursor_byte);
@@ -287,12 +263,7 @@ fn identifier_window(
 /// it places in this file is this file's own. Walking this file's definitions instead would
 /// cost more than everything else here together: tree-sitter needs about 80 ns per top-level
 /// node, so ~200 µs on a 5,000-line file.
-fn cross_file(
-    names: &nearby::Names,
-    path: &str,
-    symbols: &dyn SymbolLookup,
-    budget: usize,
-) -> Vec<Snippet> {
+fn cross_file(names: &nearby::Names, path: &str, symbols: &dyn SymbolLookup, budget: usize) -> Vec<Snippet> {
     let mut found = Vec::new();
     for (name, usage) in nearby::lookup_order(names) {
         let defs = symbols.lookup(name);
@@ -302,11 +273,7 @@ fn cross_file(
             continue;
         }
         if !defs.is_empty() {
-            found.push(nearby::Found {
-                name: name.to_string(),
-                usage,
-                defs,
-            });
+            found.push(nearby::Found { name: name.to_string(), usage, defs });
         }
     }
     // The index never holds secret files; another lookup might.
@@ -344,10 +311,7 @@ fn pick_recent(recent: &[Snippet], this_file: &[&str], budget: usize) -> Vec<Sni
             text.push('\n');
         }
         if text.trim().len() >= 40 {
-            out.push(Snippet {
-                text: text.trim_end().to_string(),
-                ..snippet.clone()
-            });
+            out.push(Snippet { text: text.trim_end().to_string(), ..snippet.clone() });
         }
         break;
     }

@@ -43,11 +43,7 @@ pub(crate) struct Names {
 fn node_text<'r>(rope: &'r Rope, node: Node<'_>) -> Cow<'r, str> {
     match rope.get_byte_slice(node.start_byte()..node.end_byte()) {
         Some(slice) => slice.into(),
-        None => Cow::Owned(super::window::text_between(
-            rope,
-            node.start_byte(),
-            node.end_byte(),
-        )),
+        None => Cow::Owned(super::window::text_between(rope, node.start_byte(), node.end_byte())),
     }
 }
 
@@ -59,11 +55,9 @@ fn tree_row(root: Node<'_>, rope: &Rope, byte: usize) -> usize {
     let chain = super::window::ancestors_at(root, byte);
     let node = chain.last().copied().unwrap_or(root);
     let start = node.start_byte().min(byte);
-    let newlines: usize = rope.get_byte_slice(start..byte).map_or(0, |s| {
-        s.chunks()
-            .map(|c| c.bytes().filter(|&b| b == b'\n').count())
-            .sum()
-    });
+    let newlines: usize = rope
+        .get_byte_slice(start..byte)
+        .map_or(0, |s| s.chunks().map(|c| c.bytes().filter(|&b| b == b'\n').count()).sum());
     node.start_position().row + newlines
 }
 
@@ -105,16 +99,7 @@ pub(crate) fn collect(
         } else if overlaps {
             let touches_cursor = node.start_byte() <= cursor_byte && cursor_byte <= node.end_byte();
             if !touches_cursor {
-                record(
-                    language,
-                    spec,
-                    rope,
-                    &mut names,
-                    node,
-                    cursor.field_name(),
-                    &stack,
-                    cursor_row,
-                );
+                record(language, spec, rope, &mut names, node, cursor.field_name(), &stack, cursor_row);
             }
         }
         loop {
@@ -154,12 +139,8 @@ fn record(
     let parent = stack.last().copied();
     let grandparent_field = parent.and_then(|p| p.1);
     // A name being defined here (an item, a nested function, a local class) is this file's own.
-    let defined =
-        field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p));
-    if defined
-        || is_binding_kind(kind)
-        || is_binding(language, field, parent.map(|p| p.0), grandparent_field)
-    {
+    let defined = field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p));
+    if defined || is_binding_kind(kind) || is_binding(language, field, parent.map(|p| p.0), grandparent_field) {
         if !names.bound.contains(text.as_ref()) {
             names.bound.insert(text.into_owned());
         }
@@ -169,11 +150,7 @@ fn record(
     let member = member_kind || (language == Language::Python && field == Some("attribute"));
     let distance = leaf.start_position().row.abs_diff(cursor_row) as u32;
     if !names.used.contains_key(text.as_ref()) {
-        let fresh = Use {
-            count: 0,
-            distance,
-            member_only: true,
-        };
+        let fresh = Use { count: 0, distance, member_only: true };
         names.used.insert(text.to_string(), fresh);
     }
     let Some(entry) = names.used.get_mut(text.as_ref()) else {
@@ -190,44 +167,31 @@ fn is_binding_kind(kind: &str) -> bool {
 
 /// Whether an identifier in this position introduces a local name (a parameter, a `let`
 /// pattern, an assignment target) rather than using one.
-fn is_binding(
-    language: Language,
-    field: Option<&str>,
-    parent: Option<&str>,
-    parent_field: Option<&str>,
-) -> bool {
+fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, parent_field: Option<&str>) -> bool {
     let Some(parent) = parent else {
         return false;
     };
     match language {
         Language::Rust => matches!(
             (parent, field),
-            (
-                "let_declaration" | "parameter" | "for_expression" | "let_condition",
-                Some("pattern")
-            ) | (
-                "closure_parameters" | "tuple_pattern" | "mut_pattern" | "ref_pattern",
-                _
-            )
+            ("let_declaration" | "parameter" | "for_expression" | "let_condition", Some("pattern"))
+                | ("closure_parameters" | "tuple_pattern" | "mut_pattern" | "ref_pattern", _)
         ),
         Language::Python => matches!(
             (parent, field),
-            (
-                "assignment" | "augmented_assignment" | "for_statement" | "for_in_clause",
-                Some("left")
-            ) | (
-                "default_parameter" | "typed_default_parameter" | "keyword_argument",
-                Some("name")
-            ) | (
-                "parameters"
-                    | "lambda_parameters"
-                    | "pattern_list"
-                    | "tuple_pattern"
-                    | "as_pattern_target"
-                    | "list_splat_pattern"
-                    | "dictionary_splat_pattern",
-                _
-            ) | ("typed_parameter", None)
+            ("assignment" | "augmented_assignment" | "for_statement" | "for_in_clause", Some("left"))
+                | ("default_parameter" | "typed_default_parameter" | "keyword_argument", Some("name"))
+                | (
+                    "parameters"
+                        | "lambda_parameters"
+                        | "pattern_list"
+                        | "tuple_pattern"
+                        | "as_pattern_target"
+                        | "list_splat_pattern"
+                        | "dictionary_splat_pattern",
+                    _
+                )
+                | ("typed_parameter", None)
         ),
         Language::TypeScript | Language::Tsx | Language::JavaScript => matches!(
             (parent, field),
@@ -241,10 +205,8 @@ fn is_binding(
         Language::Go => {
             matches!(
                 (parent, field),
-                (
-                    "parameter_declaration" | "variable_parameter_declaration",
-                    Some("name")
-                ) | ("var_spec" | "const_spec", Some("name"))
+                ("parameter_declaration" | "variable_parameter_declaration", Some("name"))
+                    | ("var_spec" | "const_spec", Some("name"))
                     | ("range_clause", Some("left"))
             ) || (parent == "expression_list" && parent_field == Some("left"))
         }
@@ -267,11 +229,7 @@ pub(crate) fn lookup_order(names: &Names) -> Vec<(&str, Use)> {
         .filter(|(name, _)| !names.bound.contains(*name))
         .map(|(name, usage)| (name.as_str(), *usage))
         .collect();
-    order.sort_by(|a, b| {
-        use_score(&b.1)
-            .total_cmp(&use_score(&a.1))
-            .then_with(|| a.0.cmp(b.0))
-    });
+    order.sort_by(|a, b| use_score(&b.1).total_cmp(&use_score(&a.1)).then_with(|| a.0.cmp(b.0)));
     order.truncate(MAX_LOOKUPS);
     order
 }
@@ -306,11 +264,7 @@ fn shared_dirs(a: &str, b: &str) -> usize {
         parts.pop();
         parts
     };
-    dirs(a)
-        .iter()
-        .zip(dirs(b).iter())
-        .take_while(|(x, y)| x == y)
-        .count()
+    dirs(a).iter().zip(dirs(b).iter()).take_while(|(x, y)| x == y).count()
 }
 
 /// Ranks the definitions found and keeps the best that fit in `budget` chars.
@@ -330,9 +284,7 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
         defs.sort_by(|a, b| {
             owner_near(b)
                 .cmp(&owner_near(a))
-                .then_with(|| {
-                    shared_dirs(&b.path, current_path).cmp(&shared_dirs(&a.path, current_path))
-                })
+                .then_with(|| shared_dirs(&b.path, current_path).cmp(&shared_dirs(&a.path, current_path)))
                 .then_with(|| a.path.cmp(&b.path))
                 .then_with(|| a.line.cmp(&b.line))
         });
@@ -367,9 +319,7 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
         out.push(Snippet {
             path: def.path.clone(),
             text: def.signature.clone(),
-            why: SnippetKind::Definition {
-                symbol: name.to_string(),
-            },
+            why: SnippetKind::Definition { symbol: name.to_string() },
         });
     }
     out

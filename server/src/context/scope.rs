@@ -34,16 +34,12 @@ pub(crate) fn imports(
 ) -> String {
     let mut lists: Vec<Node<'_>> = Vec::new();
     for (i, node) in chain.iter().enumerate() {
-        let is_module_body =
-            i > 0 && node.kind() == "declaration_list" && chain[i - 1].kind() == "mod_item";
+        let is_module_body = i > 0 && node.kind() == "declaration_list" && chain[i - 1].kind() == "mod_item";
         if i == 0 || is_module_body {
             lists.push(*node);
         }
     }
-    let js = matches!(
-        language,
-        Language::TypeScript | Language::Tsx | Language::JavaScript
-    );
+    let js = matches!(language, Language::TypeScript | Language::Tsx | Language::JavaScript);
     let mut left = budget;
     let mut out: Vec<String> = Vec::new();
     for list in lists {
@@ -53,8 +49,7 @@ pub(crate) fn imports(
             if child.start_byte() >= window_start || since_import == MAX_GAP {
                 break;
             }
-            let is_import =
-                spec.imports.contains(&child.kind()) || (js && is_require_declaration(child, rope));
+            let is_import = spec.imports.contains(&child.kind()) || (js && is_require_declaration(child, rope));
             if !is_import {
                 since_import += 1;
                 continue;
@@ -64,11 +59,7 @@ pub(crate) fn imports(
                 continue;
             }
             // From the line start, so that a nested module's `use` keeps its indentation.
-            let text = text_between(
-                rope,
-                line_start_byte(rope, child.start_byte()),
-                child.end_byte(),
-            );
+            let text = text_between(rope, line_start_byte(rope, child.start_byte()), child.end_byte());
             let cost = text.chars().count() + 1;
             if cost > left {
                 continue;
@@ -86,26 +77,15 @@ fn is_require_declaration(node: Node<'_>, rope: &Rope) -> bool {
         return false;
     }
     let mut cursor = node.walk();
-    let mut declarators = node
-        .named_children(&mut cursor)
-        .filter(|n| n.kind() == "variable_declarator")
-        .peekable();
+    let mut declarators = node.named_children(&mut cursor).filter(|n| n.kind() == "variable_declarator").peekable();
     declarators.peek().is_some()
-        && declarators.all(|d| {
-            d.child_by_field_name("value")
-                .is_some_and(|v| is_require(v, rope))
-        })
+        && declarators.all(|d| d.child_by_field_name("value").is_some_and(|v| is_require(v, rope)))
 }
 
 /// The headers of the scopes (functions, impls, classes, …) the cursor is in whose start lies
 /// above `window_start`, outermost first, each as written from its line start to the opening of
 /// its body. `None` when every enclosing scope starts inside the window.
-pub(crate) fn enclosing(
-    spec: &Spec,
-    rope: &Rope,
-    chain: &[Node<'_>],
-    window_start: usize,
-) -> Option<String> {
+pub(crate) fn enclosing(spec: &Spec, rope: &Rope, chain: &[Node<'_>], window_start: usize) -> Option<String> {
     let headers: Vec<String> = chain
         .iter()
         .filter(|n| spec.scopes.contains(&n.kind()) && n.start_byte() < window_start)
@@ -121,11 +101,7 @@ fn header(rope: &Rope, node: Node<'_>) -> Option<String> {
         // An arrow function with an expression body: nothing to frame.
         return None;
     }
-    let text = text_between(
-        rope,
-        line_start_byte(rope, node.start_byte()),
-        head_end(node, body),
-    );
+    let text = text_between(rope, line_start_byte(rope, node.start_byte()), head_end(node, body));
     let text = text.trim_end();
     let mut lines: Vec<&str> = text.lines().collect();
     if lines.len() > MAX_HEADER_LINES {

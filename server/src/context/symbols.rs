@@ -43,36 +43,18 @@ fn named_children(node: Node<'_>) -> Vec<Node<'_>> {
 }
 
 /// Calls `f` for every definition of `root` that the index records (see the module doc).
-pub(crate) fn visit<'t>(
-    language: Language,
-    root: Node<'t>,
-    rope: &Rope,
-    f: &mut dyn FnMut(Site<'t>),
-) {
+pub(crate) fn visit<'t>(language: Language, root: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>)) {
     match language {
         Language::Rust => rust_items(root, rope, f, 0),
         Language::Python => python_block(root, None, rope, f, 0),
-        Language::TypeScript | Language::Tsx | Language::JavaScript => {
-            ts_statements(root, rope, f, 0)
-        }
+        Language::TypeScript | Language::Tsx | Language::JavaScript => ts_statements(root, rope, f, 0),
         Language::Go => go_declarations(root, f),
         Language::PlainText => {}
     }
 }
 
-fn site<'t>(
-    node: Node<'t>,
-    outer: Node<'t>,
-    kind: SymbolKind,
-    owner: Option<Node<'t>>,
-) -> Option<Site<'t>> {
-    Some(Site {
-        node,
-        outer,
-        name: node.child_by_field_name("name")?,
-        kind,
-        owner,
-    })
+fn site<'t>(node: Node<'t>, outer: Node<'t>, kind: SymbolKind, owner: Option<Node<'t>>) -> Option<Site<'t>> {
+    Some(Site { node, outer, name: node.child_by_field_name("name")?, kind, owner })
 }
 
 fn rust_items<'t>(list: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), depth: u8) {
@@ -147,13 +129,7 @@ fn is_rust_test_module(item: Node<'_>, rope: &Rope) -> bool {
     false
 }
 
-fn python_block<'t>(
-    block: Node<'t>,
-    owner: Option<Node<'t>>,
-    rope: &Rope,
-    f: &mut dyn FnMut(Site<'t>),
-    depth: u8,
-) {
+fn python_block<'t>(block: Node<'t>, owner: Option<Node<'t>>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), depth: u8) {
     for child in named_children(block) {
         let def = if child.kind() == "decorated_definition" {
             match child.child_by_field_name("definition") {
@@ -165,11 +141,7 @@ fn python_block<'t>(
         };
         match def.kind() {
             "function_definition" => {
-                let kind = if owner.is_some() {
-                    SymbolKind::Method
-                } else {
-                    SymbolKind::Function
-                };
+                let kind = if owner.is_some() { SymbolKind::Method } else { SymbolKind::Function };
                 if let Some(s) = site(def, child, kind, owner) {
                     f(s);
                 }
@@ -183,49 +155,26 @@ fn python_block<'t>(
                 }
             }
             "expression_statement" if owner.is_none() => {
-                let Some(assignment) = def.named_child(0).filter(|n| n.kind() == "assignment")
-                else {
+                let Some(assignment) = def.named_child(0).filter(|n| n.kind() == "assignment") else {
                     continue;
                 };
-                let Some(name) = assignment
-                    .child_by_field_name("left")
-                    .filter(|n| n.kind() == "identifier")
-                else {
+                let Some(name) = assignment.child_by_field_name("left").filter(|n| n.kind() == "identifier") else {
                     continue;
                 };
                 // Python has no `const`: by convention, upper-case names are constants.
                 let text = text_between(rope, name.start_byte(), name.end_byte());
-                let kind = if text.chars().any(|c| c.is_lowercase()) {
-                    SymbolKind::Variable
-                } else {
-                    SymbolKind::Constant
-                };
-                f(Site {
-                    node: assignment,
-                    outer: def,
-                    name,
-                    kind,
-                    owner: None,
-                });
+                let kind =
+                    if text.chars().any(|c| c.is_lowercase()) { SymbolKind::Variable } else { SymbolKind::Constant };
+                f(Site { node: assignment, outer: def, name, kind, owner: None });
             }
             "type_alias_statement" if owner.is_none() => {
                 // `type Alias = ...`: the name is the first child of the `left` type node.
-                let name = def
-                    .child_by_field_name("left")
-                    .and_then(|left| left.named_child(0).or(Some(left)));
+                let name = def.child_by_field_name("left").and_then(|left| left.named_child(0).or(Some(left)));
                 if let Some(name) = name {
-                    f(Site {
-                        node: def,
-                        outer: def,
-                        name,
-                        kind: SymbolKind::Type,
-                        owner: None,
-                    });
+                    f(Site { node: def, outer: def, name, kind: SymbolKind::Type, owner: None });
                 }
             }
-            "ERROR" if owner.is_none() && depth < MAX_NESTING => {
-                python_block(def, None, rope, f, depth + 1)
-            }
+            "ERROR" if owner.is_none() && depth < MAX_NESTING => python_block(def, None, rope, f, depth + 1),
             _ => {}
         }
     }
@@ -236,18 +185,14 @@ fn ts_statements<'t>(list: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), d
         let decl = match child.kind() {
             "export_statement" => child.child_by_field_name("declaration"),
             "ambient_declaration" => child.named_child(0),
-            "expression_statement" => child
-                .named_child(0)
-                .filter(|n| n.kind() == "internal_module"),
+            "expression_statement" => child.named_child(0).filter(|n| n.kind() == "internal_module"),
             _ => Some(child),
         };
         let Some(decl) = decl else {
             continue;
         };
         let kind = match decl.kind() {
-            "function_declaration" | "generator_function_declaration" | "function_signature" => {
-                SymbolKind::Function
-            }
+            "function_declaration" | "generator_function_declaration" | "function_signature" => SymbolKind::Function,
             "class_declaration" | "abstract_class_declaration" => SymbolKind::Class,
             "interface_declaration" => SymbolKind::Interface,
             "type_alias_declaration" => SymbolKind::Type,
@@ -282,10 +227,7 @@ fn ts_methods<'t>(class: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>)) {
         return;
     };
     for member in named_children(body) {
-        if !matches!(
-            member.kind(),
-            "method_definition" | "method_signature" | "abstract_method_signature"
-        ) {
+        if !matches!(member.kind(), "method_definition" | "method_signature" | "abstract_method_signature") {
             continue;
         }
         let Some(s) = site(member, member, SymbolKind::Method, Some(class)) else {
@@ -301,35 +243,23 @@ fn ts_methods<'t>(class: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>)) {
 /// `const f = (x) => …` is a function; `const X = require("x")` an import (skipped); other
 /// declarations constants (`const`) or variables (`let`, `var`).
 fn ts_variables<'t>(decl: Node<'t>, outer: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>)) {
-    let is_const = decl
-        .child_by_field_name("kind")
-        .is_some_and(|k| text_is(rope, k.start_byte(), k.end_byte(), "const"));
+    let is_const =
+        decl.child_by_field_name("kind").is_some_and(|k| text_is(rope, k.start_byte(), k.end_byte(), "const"));
     for declarator in named_children(decl) {
         if declarator.kind() != "variable_declarator" {
             continue;
         }
-        let Some(name) = declarator
-            .child_by_field_name("name")
-            .filter(|n| n.kind() == "identifier")
-        else {
+        let Some(name) = declarator.child_by_field_name("name").filter(|n| n.kind() == "identifier") else {
             continue;
         };
         let value = declarator.child_by_field_name("value");
         let kind = match value.map(|v| v.kind()) {
-            Some("arrow_function" | "function_expression" | "function" | "generator_function") => {
-                SymbolKind::Function
-            }
+            Some("arrow_function" | "function_expression" | "function" | "generator_function") => SymbolKind::Function,
             _ if value.is_some_and(|v| is_require(v, rope)) => continue,
             _ if is_const => SymbolKind::Constant,
             _ => SymbolKind::Variable,
         };
-        f(Site {
-            node: declarator,
-            outer,
-            name,
-            kind,
-            owner: None,
-        });
+        f(Site { node: declarator, outer, name, kind, owner: None });
     }
 }
 
@@ -344,9 +274,7 @@ pub(crate) fn is_require(value: Node<'_>, rope: &Rope) -> bool {
         value
     };
     call.kind() == "call_expression"
-        && call
-            .child_by_field_name("function")
-            .is_some_and(|f| text_is(rope, f.start_byte(), f.end_byte(), "require"))
+        && call.child_by_field_name("function").is_some_and(|f| text_is(rope, f.start_byte(), f.end_byte(), "require"))
 }
 
 fn go_declarations<'t>(root: Node<'t>, f: &mut dyn FnMut(Site<'t>)) {
@@ -381,11 +309,7 @@ fn go_declarations<'t>(root: Node<'t>, f: &mut dyn FnMut(Site<'t>)) {
                 }
             }
             "const_declaration" | "var_declaration" => {
-                let kind = if decl.kind() == "const_declaration" {
-                    SymbolKind::Constant
-                } else {
-                    SymbolKind::Variable
-                };
+                let kind = if decl.kind() == "const_declaration" { SymbolKind::Constant } else { SymbolKind::Variable };
                 let mut specs = Vec::new();
                 for child in named_children(decl) {
                     match child.kind() {
@@ -398,16 +322,9 @@ fn go_declarations<'t>(root: Node<'t>, f: &mut dyn FnMut(Site<'t>)) {
                 for spec in specs {
                     let outer = if single { decl } else { spec };
                     let mut cursor = spec.walk();
-                    let names: Vec<Node<'t>> =
-                        spec.children_by_field_name("name", &mut cursor).collect();
+                    let names: Vec<Node<'t>> = spec.children_by_field_name("name", &mut cursor).collect();
                     for name in names {
-                        f(Site {
-                            node: spec,
-                            outer,
-                            name,
-                            kind,
-                            owner: None,
-                        });
+                        f(Site { node: spec, outer, name, kind, owner: None });
                     }
                 }
             }
@@ -421,9 +338,7 @@ fn go_declarations<'t>(root: Node<'t>, f: &mut dyn FnMut(Site<'t>)) {
 /// trait's name, or a Go receiver's type.
 pub(crate) fn container_name(language: Language, site: &Site<'_>, rope: &Rope) -> Option<String> {
     let type_node = match (language, site.owner) {
-        (Language::Rust, Some(owner)) if owner.kind() == "impl_item" => {
-            owner.child_by_field_name("type")
-        }
+        (Language::Rust, Some(owner)) if owner.kind() == "impl_item" => owner.child_by_field_name("type"),
         (_, Some(owner)) => owner.child_by_field_name("name"),
         (Language::Go, None) if site.kind == SymbolKind::Method => site
             .node
@@ -492,10 +407,7 @@ fn braced_signature(language: Language, site: &Site<'_>, rope: &Rope) -> String 
         }
         // Classes and traits hold code: their members' declarations stand for them.
         SymbolKind::Class | SymbolKind::Interface
-            if matches!(
-                site.node.kind(),
-                "class_declaration" | "abstract_class_declaration" | "trait_item"
-            ) =>
+            if matches!(site.node.kind(), "class_declaration" | "abstract_class_declaration" | "trait_item") =>
         {
             class_summary(language, site, rope)
         }
@@ -509,11 +421,7 @@ fn braced_signature(language: Language, site: &Site<'_>, rope: &Rope) -> String 
         }
         SymbolKind::Constant | SymbolKind::Variable => {
             let text = value_declaration(site, rope, marker);
-            let keyword = if site.kind == SymbolKind::Constant {
-                "const"
-            } else {
-                "var"
-            };
+            let keyword = if site.kind == SymbolKind::Constant { "const" } else { "var" };
             if language == Language::Go && site.outer.kind().ends_with("_spec") {
                 format!("{keyword} {text}")
             } else {
@@ -521,12 +429,7 @@ fn braced_signature(language: Language, site: &Site<'_>, rope: &Rope) -> String 
             }
         }
         SymbolKind::Macro => {
-            let first = own()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim_end()
-                .to_string();
+            let first = own().lines().next().unwrap_or_default().trim_end().to_string();
             if first.ends_with('{') || first.ends_with('(') {
                 format!("{first} ... }}")
             } else {
@@ -548,21 +451,11 @@ fn function_head(language: Language, site: &Site<'_>, rope: &Rope) -> String {
     } else {
         site.node
     };
-    let outer = if site.owner.is_some() {
-        site.node
-    } else {
-        site.outer
-    };
+    let outer = if site.owner.is_some() { site.node } else { site.outer };
     match node.child_by_field_name("body") {
-        Some(body) => one_line(
-            &text_between(rope, outer.start_byte(), head_end(node, body)),
-            marker,
-        ),
+        Some(body) => one_line(&text_between(rope, outer.start_byte(), head_end(node, body)), marker),
         None => {
-            let text = one_line(
-                &text_between(rope, outer.start_byte(), node.end_byte()),
-                marker,
-            );
+            let text = one_line(&text_between(rope, outer.start_byte(), node.end_byte()), marker);
             text.trim_end_matches(';').trim_end().to_string()
         }
     }
@@ -572,25 +465,15 @@ fn function_head(language: Language, site: &Site<'_>, rope: &Rope) -> String {
 fn class_summary(language: Language, site: &Site<'_>, rope: &Rope) -> String {
     let marker = comment_marker(language);
     let Some(body) = site.node.child_by_field_name("body") else {
-        return truncate_lines(&text_between(
-            rope,
-            site.outer.start_byte(),
-            site.outer.end_byte(),
-        ));
+        return truncate_lines(&text_between(rope, site.outer.start_byte(), site.outer.end_byte()));
     };
-    let header = one_line(
-        &text_between(rope, site.outer.start_byte(), head_end(site.node, body)),
-        marker,
-    );
+    let header = one_line(&text_between(rope, site.outer.start_byte(), head_end(site.node, body)), marker);
     let indent = "    ";
     let mut lines = vec![format!("{header} {{")];
     for member in named_children(body) {
         let line = match member.kind() {
             "function_item" | "method_definition" => match member.child_by_field_name("body") {
-                Some(b) => one_line(
-                    &text_between(rope, member.start_byte(), head_end(member, b)),
-                    marker,
-                ),
+                Some(b) => one_line(&text_between(rope, member.start_byte(), head_end(member, b)), marker),
                 None => continue,
             },
             "function_signature_item"
@@ -602,10 +485,7 @@ fn class_summary(language: Language, site: &Site<'_>, rope: &Rope) -> String {
             | "const_item"
             | "index_signature"
             | "property_signature" => {
-                let text = one_line(
-                    &text_between(rope, member.start_byte(), member.end_byte()),
-                    marker,
-                );
+                let text = one_line(&text_between(rope, member.start_byte(), member.end_byte()), marker);
                 text.trim_end_matches(';').trim_end().to_string()
             }
             _ => continue,
@@ -643,18 +523,13 @@ fn value_declaration(site: &Site<'_>, rope: &Rope, marker: &str) -> String {
     if !whole.contains('\n') && whole.chars().count() <= 160 {
         return whole;
     }
-    let value = ["value", "right"]
-        .iter()
-        .find_map(|field| site.node.child_by_field_name(field));
+    let value = ["value", "right"].iter().find_map(|field| site.node.child_by_field_name(field));
     match value {
         Some(value) => {
             let before = text_between(rope, site.outer.start_byte(), value.start_byte());
             format!("{} ...", one_line(&before, marker))
         }
-        None => format!(
-            "{} ...",
-            whole.lines().next().unwrap_or_default().trim_end()
-        ),
+        None => format!("{} ...", whole.lines().next().unwrap_or_default().trim_end()),
     }
 }
 
@@ -671,10 +546,7 @@ fn python_signature(site: &Site<'_>, rope: &Rope) -> String {
     };
     let def_head = |node: Node<'_>| -> String {
         match node.child_by_field_name("body") {
-            Some(body) => one_line(
-                &text_between(rope, node.start_byte(), head_end(node, body)),
-                "#",
-            ),
+            Some(body) => one_line(&text_between(rope, node.start_byte(), head_end(node, body)), "#"),
             None => one_line(&text_between(rope, node.start_byte(), node.end_byte()), "#"),
         }
     };
@@ -713,9 +585,7 @@ fn python_signature(site: &Site<'_>, rope: &Rope) -> String {
                         }
                         lines.push(format!("    {} ...", def_head(def)));
                     }
-                    "expression_statement"
-                        if def.named_child(0).is_some_and(|n| n.kind() == "assignment") =>
-                    {
+                    "expression_statement" if def.named_child(0).is_some_and(|n| n.kind() == "assignment") => {
                         let text = text_between(rope, def.start_byte(), def.end_byte());
                         let first = text.lines().next().unwrap_or_default().trim_end();
                         lines.push(format!("    {first}"));
@@ -739,11 +609,7 @@ fn python_signature(site: &Site<'_>, rope: &Rope) -> String {
 /// A multi-line declaration joined onto one line: `fn f(\n    a: u32,\n) -> T` becomes
 /// `fn f(a: u32) -> T`. Kept as written when a line comment would swallow the rest.
 pub(crate) fn one_line(text: &str, comment: &str) -> String {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     if lines.len() <= 1 {
         return text.trim().to_string();
     }
@@ -807,9 +673,7 @@ mod tests {
         let mut out = String::new();
         visit(language, tree.root_node(), &rope, &mut |site| {
             let name = text_between(&rope, site.name.start_byte(), site.name.end_byte());
-            let owner = container_name(language, &site, &rope)
-                .map(|c| format!(" in {c}"))
-                .unwrap_or_default();
+            let owner = container_name(language, &site, &rope).map(|c| format!(" in {c}")).unwrap_or_default();
             let line = rope.byte_to_line(site.name.start_byte());
             writeln!(out, "{:?} {name}{owner} @{line}", site.kind).unwrap();
             for l in signature(language, &site, &rope).lines() {

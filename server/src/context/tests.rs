@@ -55,15 +55,7 @@ fn gather_fixture(text: &str, budget: &Budget, recent: &[Snippet]) -> Completion
 }
 
 fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| {
-            if l.is_empty() {
-                "\n".to_string()
-            } else {
-                format!("    {l}\n")
-            }
-        })
-        .collect()
+    text.lines().map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") }).collect()
 }
 
 /// The context as a readable page: code with `$0` at the cursor, then the other parts.
@@ -77,24 +69,13 @@ fn render(ctx: &CompletionContext) -> String {
     if let Some(enclosing) = &ctx.enclosing {
         write!(out, "enclosing:\n{}", indent(enclosing)).unwrap();
     }
-    write!(
-        out,
-        "code:\n{}",
-        indent(&format!("{}$0{}", ctx.prefix, ctx.suffix))
-    )
-    .unwrap();
+    write!(out, "code:\n{}", indent(&format!("{}$0{}", ctx.prefix, ctx.suffix))).unwrap();
     writeln!(out, "line: {:?} $0 {:?}", ctx.line_prefix, ctx.line_suffix).unwrap();
     for s in &ctx.cross_file {
         let SnippetKind::Definition { symbol } = &s.why else {
             panic!("cross-file snippets are definitions");
         };
-        write!(
-            out,
-            "definition of {symbol} in {}:\n{}",
-            s.path,
-            indent(&s.text)
-        )
-        .unwrap();
+        write!(out, "definition of {symbol} in {}:\n{}", s.path, indent(&s.text)).unwrap();
     }
     for s in &ctx.recent_edits {
         write!(out, "recent edit in {}:\n{}", s.path, indent(&s.text)).unwrap();
@@ -111,11 +92,7 @@ fn check_with(budget: &Budget, text: &str, expect: Expect) {
 }
 
 fn small(prefix_chars: usize, suffix_chars: usize) -> Budget {
-    Budget {
-        prefix_chars,
-        suffix_chars,
-        ..Budget::default()
-    }
+    Budget { prefix_chars, suffix_chars, ..Budget::default() }
 }
 
 #[test]
@@ -177,11 +154,8 @@ fn local() -> u8 { 0 }
 
 #[test]
 fn a_cut_prefix_brings_the_imports_and_the_enclosing_headers() {
-    let methods: String = (0..12)
-        .map(|i| {
-            format!("    pub fn get{i}(&self) -> u32 {{\n        self.values[{i}]\n    }}\n\n")
-        })
-        .collect();
+    let methods: String =
+        (0..12).map(|i| format!("    pub fn get{i}(&self) -> u32 {{\n        self.values[{i}]\n    }}\n\n")).collect();
     let text = format!(
         "use std::collections::HashMap;\nuse crate::store::Store;\n\npub struct Table {{ values: Vec<u32> }}\n\nimpl Table {{\n{methods}    pub fn total(\n        &self,\n        store: &Store,\n    ) -> u32 {{\n        let mut sum = 0;\n        for v in &self.values {{\n            sum += v;\n        }}\n        let extra = store.extra();\n        sum + $0\n    }}\n}}\n"
     );
@@ -413,29 +387,13 @@ fn far_from_the_cursor_the_index_knows_what_this_file_defines() {
     let f = fixture(&format!(
         "//- src/other.rs\npub fn shared() {{}}\npub fn mine() {{}}\n//- src/main.rs\nfn mine() {{}}\n{filler}fn run() {{\n    mine();\n    shared();\n    $0\n}}\n"
     ));
-    let names = |ctx: &CompletionContext| -> Vec<String> {
-        ctx.cross_file
-            .iter()
-            .map(|s| format!("{:?}", s.why))
-            .collect()
-    };
-    let ctx = gather(
-        &f.doc.snapshot(),
-        f.cursor,
-        &f.index,
-        &[],
-        &Budget::default(),
-    );
+    let names =
+        |ctx: &CompletionContext| -> Vec<String> { ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect() };
+    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
     // Not indexed yet, the file's own `mine` (60 lines up) is taken for the other file's.
     assert_eq!(names(&ctx).len(), 2);
     f.index.update_document(&f.doc.snapshot());
-    let ctx = gather(
-        &f.doc.snapshot(),
-        f.cursor,
-        &f.index,
-        &[],
-        &Budget::default(),
-    );
+    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
     assert_eq!(names(&ctx), [r#"Definition { symbol: "shared" }"#]);
 }
 
@@ -465,49 +423,17 @@ fn main() {
 #[test]
 fn the_cursor_calls_for_a_block_or_for_the_rest_of_its_line() {
     let cases = [
-        (
-            "rust: blank line in a block",
-            "a.rs",
-            "fn f() {\n    let x = 1;\n    $0\n}\n",
-        ),
+        ("rust: blank line in a block", "a.rs", "fn f() {\n    let x = 1;\n    $0\n}\n"),
         ("rust: after an opening brace", "a.rs", "fn f() {$0\n"),
         ("rust: between auto-closed braces", "a.rs", "fn f() {$0}\n"),
-        (
-            "rust: auto-closed brace and paren",
-            "a.rs",
-            "fn f() { g(|| {$0}); }\n",
-        ),
+        ("rust: auto-closed brace and paren", "a.rs", "fn f() { g(|| {$0}); }\n"),
         ("rust: mid-line", "a.rs", "fn f() { let x = fo$0o; }\n"),
-        (
-            "rust: code after the cursor",
-            "a.rs",
-            "fn f() {\n    $0let x = 1;\n}\n",
-        ),
-        (
-            "rust: end of a statement",
-            "a.rs",
-            "fn f() {\n    let x = 1;$0\n}\n",
-        ),
-        (
-            "rust: blank line in arguments",
-            "a.rs",
-            "fn f() {\n    g(\n        a,\n        $0\n    );\n}\n",
-        ),
-        (
-            "rust: blank line in a string",
-            "a.rs",
-            "fn f() {\n    let s = \"\n$0\n\";\n}\n",
-        ),
-        (
-            "rust: brace in a string",
-            "a.rs",
-            "fn f() {\n    let s = \"{$0\n\";\n}\n",
-        ),
-        (
-            "rust: brace in a comment",
-            "a.rs",
-            "fn f() {\n    // {$0\n}\n",
-        ),
+        ("rust: code after the cursor", "a.rs", "fn f() {\n    $0let x = 1;\n}\n"),
+        ("rust: end of a statement", "a.rs", "fn f() {\n    let x = 1;$0\n}\n"),
+        ("rust: blank line in arguments", "a.rs", "fn f() {\n    g(\n        a,\n        $0\n    );\n}\n"),
+        ("rust: blank line in a string", "a.rs", "fn f() {\n    let s = \"\n$0\n\";\n}\n"),
+        ("rust: brace in a string", "a.rs", "fn f() {\n    let s = \"{$0\n\";\n}\n"),
+        ("rust: brace in a comment", "a.rs", "fn f() {\n    // {$0\n}\n"),
         ("rust: top level", "a.rs", "fn f() {}\n\n$0\n"),
         ("rust: impl body", "a.rs", "impl S {\n    $0\n}\n"),
         ("python: after def", "a.py", "def f(x):$0\n"),
@@ -516,38 +442,14 @@ fn the_cursor_calls_for_a_block_or_for_the_rest_of_its_line() {
         ("python: dict colon", "a.py", "d = {\"a\":$0\n"),
         ("python: lambda colon", "a.py", "f = lambda x:$0\n"),
         ("python: slice colon", "a.py", "y = x[1:$0\n"),
-        (
-            "python: blank line in a body",
-            "a.py",
-            "def f(x):\n    y = x\n    $0\n",
-        ),
-        (
-            "python: blank line in a docstring",
-            "a.py",
-            "def f(x):\n    \"\"\"Doc\n    $0\n    \"\"\"\n",
-        ),
-        (
-            "ts: after an arrow's brace",
-            "a.ts",
-            "const f = (x: number) => {$0\n",
-        ),
+        ("python: blank line in a body", "a.py", "def f(x):\n    y = x\n    $0\n"),
+        ("python: blank line in a docstring", "a.py", "def f(x):\n    \"\"\"Doc\n    $0\n    \"\"\"\n"),
+        ("ts: after an arrow's brace", "a.ts", "const f = (x: number) => {$0\n"),
         ("ts: blank line in a class", "a.ts", "class A {\n  $0\n}\n"),
         ("ts: mid-line", "a.ts", "const x = fo$0;\n"),
-        (
-            "ts: blank line in a template string",
-            "a.ts",
-            "const t = `\n$0\n`;\n",
-        ),
-        (
-            "go: after a func's brace",
-            "a.go",
-            "package p\n\nfunc f() {$0\n",
-        ),
-        (
-            "go: blank line in a block",
-            "a.go",
-            "package p\n\nfunc f() {\n\tx := 1\n\t$0\n}\n",
-        ),
+        ("ts: blank line in a template string", "a.ts", "const t = `\n$0\n`;\n"),
+        ("go: after a func's brace", "a.go", "package p\n\nfunc f() {$0\n"),
+        ("go: blank line in a block", "a.go", "package p\n\nfunc f() {\n\tx := 1\n\t$0\n}\n"),
         ("text: blank line", "a.txt", "hello\n$0\n"),
     ];
     let mut out = String::new();
@@ -597,35 +499,15 @@ fn cuts_never_split_strings_or_comments() {
     let f = fixture(text);
     let snap = f.doc.snapshot();
     // Lines inside a string or comment, and lines after which one is open.
-    let starts_inside = [
-        "line one",
-        "line two",
-        "\";",
-        "comment */",
-        "    comment */",
-        "end one",
-    ];
-    let opens = [
-        "const DOC: &str = \"",
-        "line one",
-        "line two",
-        "/* block",
-        "    /* tail",
-        "const END: &str = \"",
-        "end one",
-    ];
+    let starts_inside = ["line one", "line two", "\";", "comment */", "    comment */", "end one"];
+    let opens =
+        ["const DOC: &str = \"", "line one", "line two", "/* block", "    /* tail", "const END: &str = \"", "end one"];
     for budget in 1..=text.len() {
         let ctx = gather(&snap, f.cursor, &NoSymbols, &[], &small(budget, budget));
         let first = ctx.prefix.lines().next().unwrap_or_default();
-        assert!(
-            !starts_inside.contains(&first),
-            "budget {budget}: prefix starts with {first:?}"
-        );
+        assert!(!starts_inside.contains(&first), "budget {budget}: prefix starts with {first:?}");
         let last = ctx.suffix.lines().last().unwrap_or_default();
-        assert!(
-            !opens.contains(&last),
-            "budget {budget}: suffix ends with {last:?}"
-        );
+        assert!(!opens.contains(&last), "budget {budget}: suffix ends with {last:?}");
         assert!(ctx.prefix.ends_with(&ctx.line_prefix) && ctx.suffix.starts_with(&ctx.line_suffix));
         if budget >= "    let v = call(\n        first,\n        second,\n    );\n    ".len() + 8 {
             assert!(
@@ -674,20 +556,12 @@ fn plain_text_is_cut_by_lines_and_has_no_code_context() {
 #[test]
 fn a_line_longer_than_the_budget_is_cut_at_a_space() {
     let long: String = (0..200).map(|i| format!("w{i} ")).collect();
-    let ctx = gather_fixture(
-        &format!("//- min.js\nvar a = \"{long}$0 {long}\";\n"),
-        &small(100, 50),
-        &[],
-    );
+    let ctx = gather_fixture(&format!("//- min.js\nvar a = \"{long}$0 {long}\";\n"), &small(100, 50), &[]);
     assert!(ctx.prefix.chars().count() <= 100, "{}", ctx.prefix.len());
     assert!(ctx.suffix.chars().count() <= 50, "{}", ctx.suffix.len());
     // Whole words: the prefix starts after a space, the suffix ends before one.
     assert!(ctx.prefix.starts_with('w'), "{:?}", ctx.prefix);
-    assert!(
-        ctx.suffix.ends_with(|c: char| c.is_ascii_digit()),
-        "{:?}",
-        ctx.suffix
-    );
+    assert!(ctx.suffix.ends_with(|c: char| c.is_ascii_digit()), "{:?}", ctx.suffix);
     assert_eq!(ctx.line_prefix, ctx.prefix);
     assert_eq!(ctx.line_suffix, ctx.suffix);
 }
@@ -698,10 +572,7 @@ fn the_cursor_is_clamped_into_the_document_and_out_of_a_line_break() {
     let snap = doc.snapshot();
     // Between the \r and the \n of the first line: the end of that line's text.
     let ctx = gather(&snap, 10, &NoSymbols, &[], &Budget::default());
-    assert_eq!(
-        (ctx.prefix.as_str(), ctx.line_suffix.as_str()),
-        ("fn a() {}", "")
-    );
+    assert_eq!((ctx.prefix.as_str(), ctx.line_suffix.as_str()), ("fn a() {}", ""));
     assert_eq!(ctx.suffix, "\r\nfn b() {}\r\n");
     let ctx = gather(&snap, 10_000, &NoSymbols, &[], &Budget::default());
     assert_eq!(ctx.prefix, "fn a() {}\r\nfn b() {}\r\n");
@@ -719,9 +590,7 @@ fn recent_edits_of_other_files_within_budget() {
         text: text.to_string(),
         why: SnippetKind::RecentEdit,
     };
-    let long: String = (0..40)
-        .map(|i| format!("let value_{i} = compute({i});\n"))
-        .collect();
+    let long: String = (0..40).map(|i| format!("let value_{i} = compute({i});\n")).collect();
     let recent = [
         edit("src/main.rs", "this file's own edit"),
         edit("file:///ws/src/main.rs", "this file's own edit, by URI"),
@@ -731,10 +600,7 @@ fn recent_edits_of_other_files_within_budget() {
         edit("src/c.rs", &long),
         edit("src/d.rs", "never reached: the budget ran out"),
     ];
-    let budget = Budget {
-        recent_edit_chars: 300,
-        ..Budget::default()
-    };
+    let budget = Budget { recent_edit_chars: 300, ..Budget::default() };
     let ctx = gather_fixture("//- src/main.rs\nfn main() { $0 }\n", &budget, &recent);
     expect![[r#"
         src/main.rs (Rust) block
@@ -758,9 +624,7 @@ fn recent_edits_of_other_files_within_budget() {
 
 #[test]
 fn the_window_start_holds_still_while_the_user_types() {
-    let body: String = (0..400)
-        .map(|i| format!("    let v{i} = v{} + {i};\n", i.max(1) - 1))
-        .collect();
+    let body: String = (0..400).map(|i| format!("    let v{i} = v{} + {i};\n", i.max(1) - 1)).collect();
     let text = format!("fn long() {{\n{body}    let total = $0\n}}\n");
     let f = fixture(&text);
     let mut doc = f.doc;
@@ -779,11 +643,7 @@ fn the_window_start_holds_still_while_the_user_types() {
 
 #[test]
 fn debug_json_names_every_part() {
-    let ctx = gather_fixture(
-        "//- src/lib.rs\nfn f() {\n    $0\n}\n",
-        &Budget::default(),
-        &[],
-    );
+    let ctx = gather_fixture("//- src/lib.rs\nfn f() {\n    $0\n}\n", &Budget::default(), &[]);
     let json = context_to_debug_json(&ctx);
     expect![[r#"
         {
@@ -845,10 +705,7 @@ fn gather_is_fast_on_a_big_file() {
     for round in 0..5 {
         for i in 0..200 {
             let line = (i * 7919 + round) % lines;
-            let cursor = snap.char_index(
-                crate::text::LineCol::new(line as u32, 8),
-                PositionEncoding::Utf8,
-            );
+            let cursor = snap.char_index(crate::text::LineCol::new(line as u32, 8), PositionEncoding::Utf8);
             let start = Instant::now();
             let ctx = gather(&snap, cursor, &index, &[], &Budget::default());
             times.push(start.elapsed());
@@ -857,13 +714,7 @@ fn gather_is_fast_on_a_big_file() {
     }
     times.sort();
     let p = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
-    println!(
-        "gather: p50 {:?} p90 {:?} p99 {:?} max {:?}",
-        p(0.5),
-        p(0.9),
-        p(0.99),
-        times[times.len() - 1]
-    );
+    println!("gather: p50 {:?} p90 {:?} p99 {:?} max {:?}", p(0.5), p(0.9), p(0.99), times[times.len() - 1]);
     if !cfg!(debug_assertions) {
         assert!(p(0.5).as_micros() < 1000, "p50 {:?}", p(0.5));
     }

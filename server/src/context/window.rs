@@ -92,10 +92,7 @@ pub(crate) fn line_start_byte(rope: &Rope, byte: usize) -> usize {
 fn first_code_byte(rope: &Rope, line: usize) -> Option<usize> {
     let start = line_start(rope, line);
     let end = line_content_end(rope, line);
-    let offset = rope
-        .slice(start..end)
-        .chars()
-        .position(|c| !matches!(c, ' ' | '\t' | '\u{feff}'))?;
+    let offset = rope.slice(start..end).chars().position(|c| !matches!(c, ' ' | '\t' | '\u{feff}'))?;
     Some(rope.char_to_byte(start + offset))
 }
 
@@ -134,9 +131,7 @@ impl Cutter<'_> {
             return false;
         };
         let byte = self.rope.char_to_byte(line_start(self.rope, line));
-        ancestors_at(root, byte)
-            .iter()
-            .any(|n| spec.opaque.contains(&n.kind()) && n.start_byte() < byte)
+        ancestors_at(root, byte).iter().any(|n| spec.opaque.contains(&n.kind()) && n.start_byte() < byte)
     }
 
     fn is_blank(&self, line: usize) -> bool {
@@ -214,26 +209,19 @@ impl Cutter<'_> {
 /// middle of a long line does not split a word.
 fn after_space(rope: &Rope, from: usize, limit: usize) -> usize {
     let window = (limit - from).min(200);
-    rope.slice(from..from + window)
-        .chars()
-        .position(char::is_whitespace)
-        .map_or(from, |i| from + i + 1)
+    rope.slice(from..from + window).chars().position(char::is_whitespace).map_or(from, |i| from + i + 1)
 }
 
 /// `to`, moved back to the last whitespace char before it if one is near.
 fn before_space(rope: &Rope, to: usize, limit: usize) -> usize {
     let window = (to - limit).min(200);
     let chars: Vec<char> = rope.slice(to - window..to).chars().collect();
-    chars
-        .iter()
-        .rposition(|c| c.is_whitespace())
-        .map_or(to, |i| to - window + i)
+    chars.iter().rposition(|c| c.is_whitespace()).map_or(to, |i| to - window + i)
 }
 
 /// Keywords that open an indented block in Python; used when the parser gave up on the line.
 const PYTHON_BLOCK_KEYWORDS: &[&str] = &[
-    "def", "class", "if", "elif", "else", "for", "while", "with", "try", "except", "finally",
-    "async", "match", "case",
+    "def", "class", "if", "elif", "else", "for", "while", "with", "try", "except", "finally", "async", "match", "case",
 ];
 
 /// Whether the cursor calls for a block (several lines) rather than the rest of its line.
@@ -244,18 +232,11 @@ const PYTHON_BLOCK_KEYWORDS: &[&str] = &[
 /// `)` or `;`) after the cursor when the user types `{`: that still asks for a block. False
 /// mid-line, when code follows the cursor, inside strings and comments, and inside argument
 /// lists, arrays and other expressions that merely span lines.
-pub(crate) fn wants_block(
-    cutter: &Cutter<'_>,
-    cursor: usize,
-    line_prefix: &str,
-    line_suffix: &str,
-) -> bool {
+pub(crate) fn wants_block(cutter: &Cutter<'_>, cursor: usize, line_prefix: &str, line_suffix: &str) -> bool {
     let before = line_prefix.trim_end();
     let after = line_suffix.trim();
     let opens_brace = before.ends_with('{');
-    let only_closers = after
-        .chars()
-        .all(|c| c.is_whitespace() || matches!(c, '}' | ')' | ']' | ';' | ','));
+    let only_closers = after.chars().all(|c| c.is_whitespace() || matches!(c, '}' | ')' | ']' | ';' | ','));
     if !(after.is_empty() || opens_brace && only_closers) {
         return false;
     }
@@ -279,9 +260,7 @@ pub(crate) fn wants_block(
             return true;
         };
         // A real `{` token, not one inside a string, a comment or a character literal.
-        return ancestors_at(root, last_byte)
-            .last()
-            .is_some_and(|n| n.kind() == "{" && n.start_byte() == last_byte);
+        return ancestors_at(root, last_byte).last().is_some_and(|n| n.kind() == "{" && n.start_byte() == last_byte);
     }
     if before.ends_with(':') {
         let Some((root, spec)) = cutter.tree else {
@@ -300,11 +279,7 @@ pub(crate) fn wants_block(
         if spec.colon_headers.contains(&parent.kind()) {
             return true;
         }
-        let first_word = before
-            .trim_start()
-            .split(|c: char| !c.is_alphanumeric() && c != '_')
-            .next()
-            .unwrap_or("");
+        let first_word = before.trim_start().split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or("");
         return parent.is_error() && PYTHON_BLOCK_KEYWORDS.contains(&first_word);
     }
     false

@@ -26,7 +26,7 @@ use crate::ledger::{Feature, Outcome};
 use crate::postprocess::{self, CompletionSite, StopDetector};
 use crate::prompt;
 use crate::providers::{ChatRequest, ProviderError, StreamEvent};
-use crate::router::{RowHandle, Router};
+use crate::router::{Router, RowHandle};
 use crate::text::DocumentSnapshot;
 
 /// Suggestions remembered per document for type-through.
@@ -135,7 +135,10 @@ impl CompletionEngine {
         }
         let mut edits = self.recent_edits.lock().unwrap_or_else(|e| e.into_inner());
         edits.retain(|(u, s)| !(u == uri && region.contains(s.text.trim())));
-        edits.push_front((uri.to_string(), Snippet { path: path.to_string(), text: region, why: context::SnippetKind::RecentEdit }));
+        edits.push_front((
+            uri.to_string(),
+            Snippet { path: path.to_string(), text: region, why: context::SnippetKind::RecentEdit },
+        ));
         edits.truncate(16);
     }
 
@@ -207,11 +210,7 @@ impl CompletionEngine {
             state.inflight = Some(token);
             (state.generation, adaptive_debounce(&state.gaps))
         };
-        let token = self
-            .docs
-            .get(&query.uri)
-            .and_then(|s| s.inflight.clone())
-            .unwrap_or_else(|| cancel.child_token());
+        let token = self.docs.get(&query.uri).and_then(|s| s.inflight.clone()).unwrap_or_else(|| cancel.child_token());
 
         // 3. Debounce automatic requests; a newer one supersedes this one meanwhile.
         if query.trigger == Trigger::Automatic {

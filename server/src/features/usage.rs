@@ -85,26 +85,14 @@ pub fn collect(ledger: &Ledger, budget: &BudgetSettings) -> Result<UsageReport, 
 }
 
 /// The report from the ledger's totals.
-pub fn report(
-    today: &Totals,
-    week: &Totals,
-    all: &Totals,
-    budget: &BudgetSettings,
-    spent_month: f64,
-) -> UsageReport {
+pub fn report(today: &Totals, week: &Totals, all: &Totals, budget: &BudgetSettings, spent_month: f64) -> UsageReport {
     UsageReport {
         today: period(today),
         this_week: period(week),
         all_time: period(all),
         budget: BudgetStatus {
-            daily: budget.daily.map(|limit| LimitStatus {
-                limit,
-                spent: today.cost,
-            }),
-            monthly: budget.monthly.map(|limit| LimitStatus {
-                limit,
-                spent: spent_month,
-            }),
+            daily: budget.daily.map(|limit| LimitStatus { limit, spent: today.cost }),
+            monthly: budget.monthly.map(|limit| LimitStatus { limit, spent: spent_month }),
         },
     }
 }
@@ -126,11 +114,7 @@ fn period(t: &Totals) -> PeriodUsage {
         cached_tokens: t.cached_tokens,
         cost: t.cost,
         unpriced_requests: t.unpriced_requests,
-        by_feature: t
-            .by_feature
-            .iter()
-            .map(|(f, s)| line(f.as_str(), s))
-            .collect(),
+        by_feature: t.by_feature.iter().map(|(f, s)| line(f.as_str(), s)).collect(),
         by_model: t.by_model.iter().map(|(m, s)| line(m, s)).collect(),
         cache_hit_ratio: t.cache_hit_rate(),
         shown_completions: t.shown_completions,
@@ -142,11 +126,7 @@ fn period(t: &Totals) -> PeriodUsage {
 
 /// The report as a table for a terminal.
 pub fn render(report: &UsageReport) -> String {
-    let periods = [
-        ("Today", &report.today),
-        ("This week", &report.this_week),
-        ("All time", &report.all_time),
-    ];
+    let periods = [("Today", &report.today), ("This week", &report.this_week), ("All time", &report.all_time)];
     let name_width = periods
         .iter()
         .flat_map(|(_, p)| p.by_feature.iter().chain(&p.by_model))
@@ -194,10 +174,7 @@ pub fn render(report: &UsageReport) -> String {
             row(&mut out, &format!("    {}", l.name), l);
         }
         if let Some(ratio) = p.cache_hit_ratio {
-            out.push_str(&format!(
-                "  cache hits: {} of prompt tokens\n",
-                percent(ratio)
-            ));
+            out.push_str(&format!("  cache hits: {} of prompt tokens\n", percent(ratio)));
         }
         if let Some(rate) = p.acceptance_rate {
             out.push_str(&format!(
@@ -207,10 +184,7 @@ pub fn render(report: &UsageReport) -> String {
                 percent(rate)
             ));
             match p.cost_per_accepted_completion {
-                Some(cost) => out.push_str(&format!(
-                    ", {} per accepted completion\n",
-                    format_amount(cost)
-                )),
+                Some(cost) => out.push_str(&format!(", {} per accepted completion\n", format_amount(cost))),
                 None => out.push('\n'),
             }
         }
@@ -227,11 +201,7 @@ pub fn render(report: &UsageReport) -> String {
             "  {name:<8} {} of {} spent {span} ({})\n",
             format_amount(s.spent),
             format_amount(s.limit),
-            percent(if s.limit > 0.0 {
-                s.spent / s.limit
-            } else {
-                1.0
-            })
+            percent(if s.limit > 0.0 { s.spent / s.limit } else { 1.0 })
         ),
         None => format!("  {name:<8} no limit (`budget.{name}`)\n"),
     };
@@ -273,14 +243,7 @@ mod tests {
     use crate::ledger::{unix_ms_now, Feature, Outcome, UsageRecord};
     use expect_test::expect;
 
-    fn sub(
-        requests: u64,
-        prompt: u64,
-        cached: u64,
-        output: u64,
-        cost: f64,
-        unpriced: u64,
-    ) -> Subtotal {
+    fn sub(requests: u64, prompt: u64, cached: u64, output: u64, cost: f64, unpriced: u64) -> Subtotal {
         Subtotal {
             requests,
             prompt_tokens: prompt,
@@ -305,10 +268,7 @@ mod tests {
             ],
             by_model: vec![
                 ("kimi-k2.5".into(), sub(1, 8_000, 0, 700, 0.0112, 1)),
-                (
-                    "kimi-k2-turbo-preview".into(),
-                    sub(4, 4_400, 3_100, 120, 0.0011, 0),
-                ),
+                ("kimi-k2-turbo-preview".into(), sub(4, 4_400, 3_100, 120, 0.0011, 0)),
             ],
             shown_completions: 3,
             accepted_completions: 2,
@@ -317,19 +277,12 @@ mod tests {
 
     #[test]
     fn the_table_shows_periods_features_models_rates_and_budgets() {
-        let all = Totals {
-            requests: 1_234_567,
-            ..week()
-        };
+        let all = Totals { requests: 1_234_567, ..week() };
         let r = report(
             &Totals::default(),
             &week(),
             &all,
-            &BudgetSettings {
-                daily: Some(1.0),
-                monthly: None,
-                check_balance: false,
-            },
+            &BudgetSettings { daily: Some(1.0), monthly: None, check_balance: false },
             0.5,
         );
         expect![[r#"
@@ -370,26 +323,14 @@ mod tests {
 
     #[test]
     fn json_names_are_camel_case_and_missing_rates_are_null() {
-        let r = report(
-            &Totals::default(),
-            &week(),
-            &week(),
-            &BudgetSettings::default(),
-            0.0,
-        );
+        let r = report(&Totals::default(), &week(), &week(), &BudgetSettings::default(), 0.0);
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["today"]["cacheHitRatio"], serde_json::Value::Null);
-        assert_eq!(
-            v["today"]["costPerAcceptedCompletion"],
-            serde_json::Value::Null
-        );
+        assert_eq!(v["today"]["costPerAcceptedCompletion"], serde_json::Value::Null);
         assert_eq!(v["thisWeek"]["acceptanceRate"].as_f64().unwrap(), 2.0 / 3.0);
         assert_eq!(v["allTime"]["byModel"][0]["name"], "kimi-k2.5");
         assert_eq!(v["allTime"]["byFeature"][1]["unpricedRequests"], 1);
-        assert_eq!(
-            v["budget"],
-            serde_json::json!({"daily": null, "monthly": null})
-        );
+        assert_eq!(v["budget"], serde_json::json!({"daily": null, "monthly": null}));
     }
 
     #[test]
@@ -408,35 +349,15 @@ mod tests {
             outcome,
             error: None,
         };
-        ledger
-            .record(&record(Feature::Completion, Outcome::Accepted, 0.002))
-            .unwrap();
-        ledger
-            .record(&record(Feature::Completion, Outcome::Shown, 0.002))
-            .unwrap();
-        let budget = BudgetSettings {
-            daily: Some(0.01),
-            monthly: Some(1.0),
-            check_balance: false,
-        };
+        ledger.record(&record(Feature::Completion, Outcome::Accepted, 0.002)).unwrap();
+        ledger.record(&record(Feature::Completion, Outcome::Shown, 0.002)).unwrap();
+        let budget = BudgetSettings { daily: Some(0.01), monthly: Some(1.0), check_balance: false };
         let r = collect(&ledger, &budget).unwrap();
         assert_eq!(r.today.requests, 2);
         assert_eq!(r.all_time.prompt_tokens, 200);
         assert_eq!(r.this_week.acceptance_rate, Some(0.5));
         assert_eq!(r.all_time.cost_per_accepted_completion, Some(0.004));
-        assert_eq!(
-            r.budget.daily,
-            Some(LimitStatus {
-                limit: 0.01,
-                spent: 0.004
-            })
-        );
-        assert_eq!(
-            r.budget.monthly,
-            Some(LimitStatus {
-                limit: 1.0,
-                spent: 0.004
-            })
-        );
+        assert_eq!(r.budget.daily, Some(LimitStatus { limit: 0.01, spent: 0.004 }));
+        assert_eq!(r.budget.monthly, Some(LimitStatus { limit: 1.0, spent: 0.004 }));
     }
 }

@@ -22,9 +22,7 @@ pub use price::{Price, PriceError, PriceTable};
 pub use store::{Ledger, SessionSnapshot, SessionTotals};
 
 /// Which part of the server made a request.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Feature {
     Completion,
@@ -35,13 +33,8 @@ pub enum Feature {
 }
 
 impl Feature {
-    pub const ALL: [Feature; 5] = [
-        Feature::Completion,
-        Feature::Action,
-        Feature::Chat,
-        Feature::Doctor,
-        Feature::Other,
-    ];
+    pub const ALL: [Feature; 5] =
+        [Feature::Completion, Feature::Action, Feature::Chat, Feature::Doctor, Feature::Other];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -68,14 +61,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
-        Outcome::Ok,
-        Outcome::Shown,
-        Outcome::Accepted,
-        Outcome::Rejected,
-        Outcome::Error,
-        Outcome::Cancelled,
-    ];
+    pub const ALL: [Outcome; 6] =
+        [Outcome::Ok, Outcome::Shown, Outcome::Accepted, Outcome::Rejected, Outcome::Error, Outcome::Cancelled];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -108,10 +95,7 @@ impl FromStr for Feature {
         Feature::ALL
             .into_iter()
             .find(|f| f.as_str() == s)
-            .ok_or_else(|| ParseNameError {
-                kind: "feature",
-                value: s.to_string(),
-            })
+            .ok_or_else(|| ParseNameError { kind: "feature", value: s.to_string() })
     }
 }
 
@@ -121,10 +105,7 @@ impl FromStr for Outcome {
         Outcome::ALL
             .into_iter()
             .find(|o| o.as_str() == s)
-            .ok_or_else(|| ParseNameError {
-                kind: "outcome",
-                value: s.to_string(),
-            })
+            .ok_or_else(|| ParseNameError { kind: "outcome", value: s.to_string() })
     }
 }
 
@@ -194,8 +175,7 @@ pub struct Totals {
 impl Totals {
     /// Accepted / shown completions; `None` before any completion was shown.
     pub fn acceptance_rate(&self) -> Option<f64> {
-        (self.shown_completions > 0)
-            .then(|| self.accepted_completions as f64 / self.shown_completions as f64)
+        (self.shown_completions > 0).then(|| self.accepted_completions as f64 / self.shown_completions as f64)
     }
 
     /// What all completion requests (shown or not) cost, divided by the accepted ones: the price
@@ -204,11 +184,8 @@ impl Totals {
         if self.accepted_completions == 0 {
             return None;
         }
-        let completion_cost = self
-            .by_feature
-            .iter()
-            .find(|(f, _)| *f == Feature::Completion)
-            .map_or(0.0, |(_, s)| s.cost);
+        let completion_cost =
+            self.by_feature.iter().find(|(f, _)| *f == Feature::Completion).map_or(0.0, |(_, s)| s.cost);
         Some(completion_cost / self.accepted_completions as f64)
     }
 
@@ -221,24 +198,14 @@ impl Totals {
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("cannot create the directory {} for the usage ledger: {reason}", path.display())]
-    CreateDir {
-        path: PathBuf,
-        reason: std::io::Error,
-    },
+    CreateDir { path: PathBuf, reason: std::io::Error },
     #[error("cannot use the usage ledger {}: {reason}", path.display())]
-    Open {
-        path: PathBuf,
-        reason: rusqlite::Error,
-    },
+    Open { path: PathBuf, reason: rusqlite::Error },
     #[error(
         "the usage ledger {} was written by a newer kimi-lsp (format {found}; this one knows up to {known})",
         path.display()
     )]
-    NewerSchema {
-        path: PathBuf,
-        found: i32,
-        known: i32,
-    },
+    NewerSchema { path: PathBuf, found: i32, known: i32 },
     #[error("the usage ledger stayed locked by another process for more than {} ms", .0.as_millis())]
     Busy(Duration),
     #[error("no usage record with id {0}")]
@@ -264,9 +231,7 @@ pub(crate) fn default_path_from(
 /// Milliseconds since the Unix epoch, for [`UsageRecord::at_unix_ms`]. A clock before 1970
 /// reads as 0 rather than failing.
 pub fn unix_ms_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The local calendar day of an instant (`2026-11-23`), by the same calendar the ledger uses
@@ -274,8 +239,7 @@ pub fn unix_ms_now() -> i64 {
 /// (budget warnings) agrees with the totals.
 pub fn local_day(unix_ms: i64) -> Option<String> {
     let conn = rusqlite::Connection::open_in_memory().ok()?;
-    conn.query_row("SELECT date(?1, 'unixepoch', 'localtime')", [unix_ms.div_euclid(1000)], |r| r.get(0))
-        .ok()
+    conn.query_row("SELECT date(?1, 'unixepoch', 'localtime')", [unix_ms.div_euclid(1000)], |r| r.get(0)).ok()
 }
 
 #[cfg(test)]
@@ -290,10 +254,7 @@ mod tests {
         for o in Outcome::ALL {
             assert_eq!(o.as_str().parse::<Outcome>(), Ok(o));
         }
-        assert_eq!(
-            "autocomplete".parse::<Feature>().unwrap_err().to_string(),
-            "unknown feature `autocomplete`"
-        );
+        assert_eq!("autocomplete".parse::<Feature>().unwrap_err().to_string(), "unknown feature `autocomplete`");
         assert!("Accepted".parse::<Outcome>().is_err());
     }
 
@@ -307,10 +268,7 @@ mod tests {
             default_path_from(Some("".into()), Some("/home/u/.local/share".into())),
             Some(PathBuf::from("/home/u/.local/share/kimi-lsp/usage.sqlite3"))
         );
-        assert_eq!(
-            default_path_from(None, Some("/data".into())),
-            Some(PathBuf::from("/data/kimi-lsp/usage.sqlite3"))
-        );
+        assert_eq!(default_path_from(None, Some("/data".into())), Some(PathBuf::from("/data/kimi-lsp/usage.sqlite3")));
         assert_eq!(default_path_from(None, None), None);
     }
 
@@ -325,20 +283,8 @@ mod tests {
         t.prompt_tokens = 1000;
         t.cached_tokens = 250;
         t.by_feature = vec![
-            (
-                Feature::Completion,
-                Subtotal {
-                    cost: 0.5,
-                    ..Subtotal::default()
-                },
-            ),
-            (
-                Feature::Chat,
-                Subtotal {
-                    cost: 9.0,
-                    ..Subtotal::default()
-                },
-            ),
+            (Feature::Completion, Subtotal { cost: 0.5, ..Subtotal::default() }),
+            (Feature::Chat, Subtotal { cost: 9.0, ..Subtotal::default() }),
         ];
         assert_eq!(t.acceptance_rate(), Some(0.25));
         assert_eq!(t.cost_per_accepted(), Some(0.5));

@@ -25,21 +25,14 @@ pub struct PriceError {
 
 impl Price {
     pub const fn new(cache_hit: f64, cache_miss: f64, output: f64) -> Price {
-        Price {
-            cache_hit,
-            cache_miss,
-            output,
-        }
+        Price { cache_hit, cache_miss, output }
     }
 
     /// A negative or non-finite price would poison every total it enters, so configuration is
     /// checked before it is used.
     pub fn validate(&self) -> Result<(), PriceError> {
-        for (field, value) in [
-            ("cache_hit", self.cache_hit),
-            ("cache_miss", self.cache_miss),
-            ("output", self.output),
-        ] {
+        for (field, value) in [("cache_hit", self.cache_hit), ("cache_miss", self.cache_miss), ("output", self.output)]
+        {
             if !value.is_finite() || value < 0.0 {
                 return Err(PriceError { field, value });
             }
@@ -52,9 +45,7 @@ impl Price {
     pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64, cached_tokens: u64) -> f64 {
         let cached = cached_tokens.min(prompt_tokens);
         let missed = prompt_tokens - cached;
-        (cached as f64 * self.cache_hit
-            + missed as f64 * self.cache_miss
-            + completion_tokens as f64 * self.output)
+        (cached as f64 * self.cache_hit + missed as f64 * self.cache_miss + completion_tokens as f64 * self.output)
             / 1_000_000.0
     }
 }
@@ -90,19 +81,12 @@ const DEFAULT_PRICES: &[(&str, Price)] = &[
 
 impl PriceTable {
     pub fn defaults() -> PriceTable {
-        PriceTable {
-            prices: DEFAULT_PRICES
-                .iter()
-                .map(|(id, price)| (id.to_string(), price.clone()))
-                .collect(),
-        }
+        PriceTable { prices: DEFAULT_PRICES.iter().map(|(id, price)| (id.to_string(), price.clone())).collect() }
     }
 
     /// A table with no prices at all, for users who want only their configured ones.
     pub fn empty() -> PriceTable {
-        PriceTable {
-            prices: HashMap::new(),
-        }
+        PriceTable { prices: HashMap::new() }
     }
 
     /// Configured prices replace the defaults for the same id. An invalid entry (negative or not
@@ -112,8 +96,7 @@ impl PriceTable {
         for (id, price) in overrides {
             match price.validate() {
                 Ok(()) => {
-                    self.prices
-                        .insert(id.trim().to_ascii_lowercase(), price.clone());
+                    self.prices.insert(id.trim().to_ascii_lowercase(), price.clone());
                 }
                 Err(err) => {
                     tracing::warn!(model = %id, error = %err, "ignoring configured price");
@@ -136,15 +119,8 @@ impl PriceTable {
         })
     }
 
-    pub fn cost(
-        &self,
-        model: &str,
-        prompt_tokens: u64,
-        completion_tokens: u64,
-        cached_tokens: u64,
-    ) -> Option<f64> {
-        self.price(model)
-            .map(|p| p.cost(prompt_tokens, completion_tokens, cached_tokens))
+    pub fn cost(&self, model: &str, prompt_tokens: u64, completion_tokens: u64, cached_tokens: u64) -> Option<f64> {
+        self.price(model).map(|p| p.cost(prompt_tokens, completion_tokens, cached_tokens))
     }
 
     /// All known prices, sorted by id, for display.
@@ -193,38 +169,20 @@ mod tests {
     #[test]
     fn exact_ids_have_the_published_prices() {
         let t = PriceTable::defaults();
-        assert_eq!(
-            t.price("kimi-k2-0905-preview"),
-            Some(&Price::new(0.15, 0.60, 2.50))
-        );
+        assert_eq!(t.price("kimi-k2-0905-preview"), Some(&Price::new(0.15, 0.60, 2.50)));
         assert_eq!(t.price("kimi-k2.5"), Some(&Price::new(0.10, 0.60, 3.00)));
-        assert_eq!(
-            t.price("kimi-k2-turbo-preview"),
-            Some(&Price::new(0.15, 1.15, 8.00))
-        );
+        assert_eq!(t.price("kimi-k2-turbo-preview"), Some(&Price::new(0.15, 1.15, 8.00)));
         // The turbo thinking model must not fall back to its non-turbo prefix.
-        assert_eq!(
-            t.price("kimi-k2-thinking-turbo"),
-            Some(&Price::new(0.15, 1.15, 8.00))
-        );
+        assert_eq!(t.price("kimi-k2-thinking-turbo"), Some(&Price::new(0.15, 1.15, 8.00)));
         assert_eq!(t.price("KIMI-K2.5"), Some(&Price::new(0.10, 0.60, 3.00)));
     }
 
     #[test]
     fn a_dated_or_suffixed_id_finds_its_family_by_longest_prefix() {
         let t = PriceTable::defaults();
-        assert_eq!(
-            t.price("kimi-k2.5-0301"),
-            Some(&Price::new(0.10, 0.60, 3.00))
-        );
-        assert_eq!(
-            t.price("kimi-k2-thinking-turbo-0312"),
-            Some(&Price::new(0.15, 1.15, 8.00))
-        );
-        assert_eq!(
-            t.price("kimi-k2-thinking-0312"),
-            Some(&Price::new(0.15, 0.60, 2.50))
-        );
+        assert_eq!(t.price("kimi-k2.5-0301"), Some(&Price::new(0.10, 0.60, 3.00)));
+        assert_eq!(t.price("kimi-k2-thinking-turbo-0312"), Some(&Price::new(0.15, 1.15, 8.00)));
+        assert_eq!(t.price("kimi-k2-thinking-0312"), Some(&Price::new(0.15, 0.60, 2.50)));
         // A prefix has to end at a word boundary: k2.50 is not k2.5.
         assert_eq!(t.price("kimi-k2.50"), None);
     }
@@ -233,36 +191,18 @@ mod tests {
     fn a_configured_family_prefix_covers_new_ids() {
         let overrides = HashMap::from([("kimi-k2".to_string(), Price::new(1.0, 2.0, 3.0))]);
         let t = PriceTable::defaults().with_overrides(&overrides);
-        assert_eq!(
-            t.price("kimi-k2-0905-preview"),
-            Some(&Price::new(0.15, 0.60, 2.50))
-        );
-        assert_eq!(
-            t.price("kimi-k2-0101-preview"),
-            Some(&Price::new(1.0, 2.0, 3.0))
-        );
+        assert_eq!(t.price("kimi-k2-0905-preview"), Some(&Price::new(0.15, 0.60, 2.50)));
+        assert_eq!(t.price("kimi-k2-0101-preview"), Some(&Price::new(1.0, 2.0, 3.0)));
     }
 
     #[test]
     fn provider_qualified_ids_are_looked_up_by_model_part() {
         let t = PriceTable::defaults();
-        assert_eq!(
-            t.price("moonshot/kimi-k2-turbo-preview"),
-            Some(&Price::new(0.15, 1.15, 8.00))
-        );
-        let overrides = HashMap::from([(
-            "openrouter/kimi-k2.5".to_string(),
-            Price::new(0.2, 0.7, 3.5),
-        )]);
+        assert_eq!(t.price("moonshot/kimi-k2-turbo-preview"), Some(&Price::new(0.15, 1.15, 8.00)));
+        let overrides = HashMap::from([("openrouter/kimi-k2.5".to_string(), Price::new(0.2, 0.7, 3.5))]);
         let t = t.with_overrides(&overrides);
-        assert_eq!(
-            t.price("openrouter/kimi-k2.5"),
-            Some(&Price::new(0.2, 0.7, 3.5))
-        );
-        assert_eq!(
-            t.price("moonshot/kimi-k2.5"),
-            Some(&Price::new(0.10, 0.60, 3.00))
-        );
+        assert_eq!(t.price("openrouter/kimi-k2.5"), Some(&Price::new(0.2, 0.7, 3.5)));
+        assert_eq!(t.price("moonshot/kimi-k2.5"), Some(&Price::new(0.10, 0.60, 3.00)));
     }
 
     #[test]
@@ -285,25 +225,15 @@ mod tests {
         let t = PriceTable::defaults().with_overrides(&overrides);
         assert_eq!(t.price("kimi-k2.5"), Some(&Price::new(0.7, 4.0, 21.0)));
         assert_eq!(t.price("kimi-k3"), Some(&Price::new(0.3, 1.0, 5.0)));
-        assert_eq!(
-            t.price("kimi-k2-0711-preview"),
-            Some(&Price::new(0.15, 0.60, 2.50))
-        );
+        assert_eq!(t.price("kimi-k2-0711-preview"), Some(&Price::new(0.15, 0.60, 2.50)));
     }
 
     #[test]
     fn invalid_configured_prices_are_refused_and_the_default_kept() {
-        assert_eq!(
-            Price::new(0.1, -0.6, 3.0).validate(),
-            Err(PriceError {
-                field: "cache_miss",
-                value: -0.6
-            })
-        );
+        assert_eq!(Price::new(0.1, -0.6, 3.0).validate(), Err(PriceError { field: "cache_miss", value: -0.6 }));
         assert!(Price::new(0.1, 0.6, f64::NAN).validate().is_err());
         assert!(Price::new(0.0, 0.0, 0.0).validate().is_ok());
-        let overrides =
-            HashMap::from([("kimi-k2.5".to_string(), Price::new(f64::INFINITY, 0.6, 3.0))]);
+        let overrides = HashMap::from([("kimi-k2.5".to_string(), Price::new(f64::INFINITY, 0.6, 3.0))]);
         let t = PriceTable::defaults().with_overrides(&overrides);
         assert_eq!(t.price("kimi-k2.5"), Some(&Price::new(0.10, 0.60, 3.00)));
     }
@@ -311,15 +241,10 @@ mod tests {
     #[test]
     fn cached_tokens_are_billed_at_the_cache_hit_price() {
         let t = PriceTable::defaults();
-        let cost = t
-            .cost("kimi-k2-0905-preview", 1_000_000, 0, 250_000)
-            .unwrap();
+        let cost = t.cost("kimi-k2-0905-preview", 1_000_000, 0, 250_000).unwrap();
         assert!(close(cost, 0.25 * 0.15 + 0.75 * 0.60), "{cost}");
         let cost = t.cost("kimi-k2-turbo-preview", 2_000, 500, 0).unwrap();
-        assert!(
-            close(cost, 2_000.0 * 1.15 / 1e6 + 500.0 * 8.0 / 1e6),
-            "{cost}"
-        );
+        assert!(close(cost, 2_000.0 * 1.15 / 1e6 + 500.0 * 8.0 / 1e6), "{cost}");
         let cost = t.cost("kimi-k2.5", 0, 1_000_000, 0).unwrap();
         assert!(close(cost, 3.0), "{cost}");
     }
@@ -334,9 +259,7 @@ mod tests {
     fn prices_read_from_toml_and_reject_unknown_fields() {
         let p: Price = toml::from_str("cache_hit = 0.1\ncache_miss = 0.6\noutput = 3.0").unwrap();
         assert_eq!(p, Price::new(0.1, 0.6, 3.0));
-        let err = toml::from_str::<Price>("cache_hit = 0.1\ncache_mis = 0.6\noutput = 3.0")
-            .unwrap_err()
-            .to_string();
+        let err = toml::from_str::<Price>("cache_hit = 0.1\ncache_mis = 0.6\noutput = 3.0").unwrap_err().to_string();
         assert!(err.contains("cache_mis"), "{err}");
     }
 }

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 
-use super::{
-    default_path_from, Feature, LedgerError, Outcome, Subtotal, TimeRange, Totals, UsageRecord,
-};
+use super::{default_path_from, Feature, LedgerError, Outcome, Subtotal, TimeRange, Totals, UsageRecord};
 
 pub(crate) const FILE_NAME: &str = "usage.sqlite3";
 
@@ -61,9 +59,7 @@ const _: () = {
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger")
-            .field("session", &self.session.snapshot())
-            .finish_non_exhaustive()
+        f.debug_struct("Ledger").field("session", &self.session.snapshot()).finish_non_exhaustive()
     }
 }
 
@@ -89,29 +85,17 @@ impl Ledger {
 
     fn open_with_timeout(path: &Path, busy_timeout: Duration) -> Result<Ledger, LedgerError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|reason| LedgerError::CreateDir {
-                path: dir.to_path_buf(),
-                reason,
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|reason| LedgerError::CreateDir { path: dir.to_path_buf(), reason })?;
         }
-        let conn = Connection::open(path).map_err(|reason| LedgerError::Open {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        let conn = Connection::open(path).map_err(|reason| LedgerError::Open { path: path.to_path_buf(), reason })?;
         Ledger::prepare(conn, Some(path), busy_timeout)
     }
 
-    fn prepare(
-        mut conn: Connection,
-        path: Option<&Path>,
-        busy_timeout: Duration,
-    ) -> Result<Ledger, LedgerError> {
+    fn prepare(mut conn: Connection, path: Option<&Path>, busy_timeout: Duration) -> Result<Ledger, LedgerError> {
         let in_context = |reason: rusqlite::Error| match path {
             _ if is_busy(&reason) => LedgerError::Busy(busy_timeout),
-            Some(path) => LedgerError::Open {
-                path: path.to_path_buf(),
-                reason,
-            },
+            Some(path) => LedgerError::Open { path: path.to_path_buf(), reason },
             None => LedgerError::Sqlite(reason),
         };
         conn.busy_timeout(busy_timeout).map_err(in_context)?;
@@ -123,8 +107,7 @@ impl Ledger {
                 // writers apart, only with more waiting.
                 tracing::warn!(journal_mode = %mode, "usage ledger is not in WAL mode");
             }
-            conn.pragma_update(None, "synchronous", "NORMAL")
-                .map_err(in_context)?;
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(in_context)?;
         }
         match migrate(&mut conn) {
             Ok(()) => {}
@@ -137,11 +120,7 @@ impl Ledger {
                 })
             }
         }
-        Ok(Ledger {
-            conn: Mutex::new(conn),
-            session: SessionTotals::default(),
-            busy_timeout,
-        })
+        Ok(Ledger { conn: Mutex::new(conn), session: SessionTotals::default(), busy_timeout })
     }
 
     /// Stores one request and returns its row id (for [`Ledger::set_outcome`]). The session
@@ -151,9 +130,7 @@ impl Ledger {
         let row = Row::from_record(rec)?;
         self.session.add(&row);
         let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self.err())?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.err())?;
         tx.execute(
             "INSERT INTO usage (at_unix_ms, feature, provider, model, prompt_tokens,
                 completion_tokens, cached_tokens, cost_nano, latency_ms, outcome, error)
@@ -182,29 +159,18 @@ impl Ledger {
     /// rejected.
     pub fn set_outcome(&self, id: i64, outcome: Outcome) -> Result<(), LedgerError> {
         let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(self.err())?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(self.err())?;
         let previous: Option<(String, String)> = tx
-            .query_row(
-                "SELECT feature, outcome FROM usage WHERE id = ?1",
-                [id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
+            .query_row("SELECT feature, outcome FROM usage WHERE id = ?1", [id], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()
             .map_err(self.err())?;
         let Some((feature, previous)) = previous else {
             return Err(LedgerError::NoSuchRecord(id));
         };
-        tx.execute(
-            "UPDATE usage SET outcome = ?2 WHERE id = ?1",
-            params![id, outcome.as_str()],
-        )
-        .map_err(self.err())?;
+        tx.execute("UPDATE usage SET outcome = ?2 WHERE id = ?1", params![id, outcome.as_str()]).map_err(self.err())?;
         tx.commit().map_err(self.err())?;
         if feature == Feature::Completion.as_str() {
-            self.session
-                .completion_outcome_changed(previous.parse().ok(), outcome);
+            self.session.completion_outcome_changed(previous.parse().ok(), outcome);
         }
         Ok(())
     }
@@ -256,11 +222,9 @@ impl Ledger {
         let conn = self.lock();
         let start = range_start(&conn, range, now_unix_ms).map_err(self.err())?;
         let nanos: Option<i64> = conn
-            .query_row(
-                "SELECT SUM(cost_nano) FROM usage WHERE at_unix_ms >= ?1",
-                [start.unwrap_or(i64::MIN)],
-                |row| row.get(0),
-            )
+            .query_row("SELECT SUM(cost_nano) FROM usage WHERE at_unix_ms >= ?1", [start.unwrap_or(i64::MIN)], |row| {
+                row.get(0)
+            })
             .map_err(self.err())?;
         Ok(from_nanos(nanos.unwrap_or(0)))
     }
@@ -273,9 +237,7 @@ impl Ledger {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic elsewhere while holding the lock leaves the connection usable: any open
         // transaction was rolled back when it was dropped.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError {
@@ -309,10 +271,7 @@ fn db_err(busy_timeout: Duration) -> impl Fn(rusqlite::Error) -> LedgerError {
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-    )
+    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
 }
 
 enum Migration {
@@ -352,11 +311,7 @@ fn migrate(conn: &mut Connection) -> Result<(), Migration> {
 /// The first instant of the range in Unix milliseconds; `None` for all time. SQLite's own
 /// calendar does the local-time arithmetic (time zone and daylight saving from the C library),
 /// which spares a date-time dependency.
-fn range_start(
-    conn: &Connection,
-    range: TimeRange,
-    now_unix_ms: i64,
-) -> Result<Option<i64>, rusqlite::Error> {
+fn range_start(conn: &Connection, range: TimeRange, now_unix_ms: i64) -> Result<Option<i64>, rusqlite::Error> {
     let modifiers = match range {
         TimeRange::AllTime => return Ok(None),
         TimeRange::Since(ms) => return Ok(Some(ms)),
@@ -365,10 +320,8 @@ fn range_start(
         TimeRange::ThisWeek => "'localtime', 'start of day', '-6 days', 'weekday 1'",
         TimeRange::ThisMonth => "'localtime', 'start of month'",
     };
-    let sql =
-        format!("SELECT CAST(strftime('%s', ?1, 'unixepoch', {modifiers}, 'utc') AS INTEGER)");
-    let seconds: Option<i64> =
-        conn.query_row(&sql, [now_unix_ms.div_euclid(1000)], |r| r.get(0))?;
+    let sql = format!("SELECT CAST(strftime('%s', ?1, 'unixepoch', {modifiers}, 'utc') AS INTEGER)");
+    let seconds: Option<i64> = conn.query_row(&sql, [now_unix_ms.div_euclid(1000)], |r| r.get(0))?;
     // Outside SQLite's calendar (before year 0 or after 9999) there is no day to start: count
     // everything rather than fail a budget check on a broken clock.
     Ok(seconds.and_then(|s| s.checked_mul(1000)))
@@ -389,19 +342,14 @@ struct Row {
 
 impl Row {
     fn from_record(rec: &UsageRecord) -> Result<Row, LedgerError> {
-        let int = |name: &str, v: u64| {
-            i64::try_from(v).map_err(|_| LedgerError::Invalid(format!("{name} {v} is too large")))
-        };
+        let int =
+            |name: &str, v: u64| i64::try_from(v).map_err(|_| LedgerError::Invalid(format!("{name} {v} is too large")));
         let cost_nano = match rec.cost {
             None => None,
             Some(c) if c.is_finite() && c >= 0.0 && c * NANOS_PER_UNIT < i64::MAX as f64 => {
                 Some((c * NANOS_PER_UNIT).round() as i64)
             }
-            Some(c) => {
-                return Err(LedgerError::Invalid(format!(
-                    "cost {c} is not a non-negative finite amount"
-                )))
-            }
+            Some(c) => return Err(LedgerError::Invalid(format!("cost {c} is not a non-negative finite amount"))),
         };
         Ok(Row {
             at_unix_ms: rec.at_unix_ms,
@@ -424,18 +372,12 @@ fn sanitize_error(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_ERROR_CHARS));
     let mut rest = text;
     while !rest.is_empty() {
-        let at_boundary = out
-            .chars()
-            .last()
-            .is_none_or(|c| !c.is_ascii_alphanumeric());
+        let at_boundary = out.chars().last().is_none_or(|c| !c.is_ascii_alphanumeric());
         let secret_start = if !at_boundary {
             None
         } else if rest.starts_with("sk-") {
             Some(0)
-        } else if rest.len() > 7
-            && rest.is_char_boundary(7)
-            && rest[..7].eq_ignore_ascii_case("bearer ")
-        {
+        } else if rest.len() > 7 && rest.is_char_boundary(7) && rest[..7].eq_ignore_ascii_case("bearer ") {
             out.push_str(&rest[..7]);
             rest = &rest[7..];
             Some(0)
@@ -546,12 +488,8 @@ fn summarize(groups: Vec<Group>) -> Totals {
         }
     }
     by_feature.sort_by_key(|(f, _)| *f);
-    by_model.sort_by(|(ma, a), (mb, b)| {
-        b.cost_nano
-            .cmp(&a.cost_nano)
-            .then(b.requests.cmp(&a.requests))
-            .then(ma.cmp(mb))
-    });
+    by_model
+        .sort_by(|(ma, a), (mb, b)| b.cost_nano.cmp(&a.cost_nano).then(b.requests.cmp(&a.requests)).then(ma.cmp(mb)));
     let total = all.subtotal();
     Totals {
         requests: total.requests,
@@ -560,14 +498,8 @@ fn summarize(groups: Vec<Group>) -> Totals {
         cached_tokens: total.cached_tokens,
         cost: total.cost,
         unpriced_requests: total.unpriced_requests,
-        by_feature: by_feature
-            .into_iter()
-            .map(|(f, s)| (f, s.subtotal()))
-            .collect(),
-        by_model: by_model
-            .into_iter()
-            .map(|(m, s)| (m, s.subtotal()))
-            .collect(),
+        by_feature: by_feature.into_iter().map(|(f, s)| (f, s.subtotal())).collect(),
+        by_model: by_model.into_iter().map(|(m, s)| (m, s.subtotal())).collect(),
         shown_completions: shown,
         accepted_completions: accepted,
     }
@@ -639,22 +571,12 @@ impl SessionTotals {
             }
             (true, false) => {
                 // Saturating: the row may have been recorded by another process.
-                let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                    Some(v.saturating_sub(1))
-                });
+                let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(1)));
             }
             _ => {}
         };
-        adjust(
-            &self.shown_completions,
-            before.is_some_and(Outcome::was_shown),
-            after.was_shown(),
-        );
-        adjust(
-            &self.accepted_completions,
-            before == Some(Outcome::Accepted),
-            after == Outcome::Accepted,
-        );
+        adjust(&self.shown_completions, before.is_some_and(Outcome::was_shown), after.was_shown());
+        adjust(&self.accepted_completions, before == Some(Outcome::Accepted), after == Outcome::Accepted);
     }
 }
 
@@ -677,20 +599,13 @@ mod tests {
             cached_tokens: 250,
             cost,
             latency_ms: 420,
-            outcome: if feature == Feature::Completion {
-                Outcome::Shown
-            } else {
-                Outcome::Ok
-            },
+            outcome: if feature == Feature::Completion { Outcome::Shown } else { Outcome::Ok },
             error: None,
         }
     }
 
     fn stored_error(ledger: &Ledger, id: i64) -> Option<String> {
-        ledger
-            .lock()
-            .query_row("SELECT error FROM usage WHERE id = ?1", [id], |r| r.get(0))
-            .unwrap()
+        ledger.lock().query_row("SELECT error FROM usage WHERE id = ?1", [id], |r| r.get(0)).unwrap()
     }
 
     #[test]
@@ -699,18 +614,10 @@ mod tests {
         let prices = PriceTable::defaults();
         let c1 = prices.cost("kimi-k2-turbo-preview", 1000, 100, 250);
         let c2 = prices.cost("kimi-k2.5", 1000, 100, 250);
-        ledger
-            .record(&rec(1, Feature::Completion, "kimi-k2-turbo-preview", c1))
-            .unwrap();
-        ledger
-            .record(&rec(2, Feature::Completion, "kimi-k2-turbo-preview", c1))
-            .unwrap();
-        ledger
-            .record(&rec(3, Feature::Chat, "kimi-k2.5", c2))
-            .unwrap();
-        ledger
-            .record(&rec(4, Feature::Chat, "kimi-k3", None))
-            .unwrap();
+        ledger.record(&rec(1, Feature::Completion, "kimi-k2-turbo-preview", c1)).unwrap();
+        ledger.record(&rec(2, Feature::Completion, "kimi-k2-turbo-preview", c1)).unwrap();
+        ledger.record(&rec(3, Feature::Chat, "kimi-k2.5", c2)).unwrap();
+        ledger.record(&rec(4, Feature::Chat, "kimi-k3", None)).unwrap();
 
         let t = ledger.totals_at(TimeRange::AllTime, 10).unwrap();
         assert_eq!(t.requests, 4);
@@ -727,18 +634,10 @@ mod tests {
         assert_eq!(chat.unpriced_requests, 1);
         assert!((chat.cost - c2).abs() < 1e-9);
 
-        let models: Vec<_> = t
-            .by_model
-            .iter()
-            .map(|(m, s)| (m.as_str(), s.requests))
-            .collect();
+        let models: Vec<_> = t.by_model.iter().map(|(m, s)| (m.as_str(), s.requests)).collect();
         assert_eq!(
             models,
-            vec![
-                ("kimi-k2-turbo-preview", 2),
-                ("kimi-k2.5", 1),
-                ("kimi-k3", 1)
-            ],
+            vec![("kimi-k2-turbo-preview", 2), ("kimi-k2.5", 1), ("kimi-k3", 1)],
             "most expensive first"
         );
         assert!((ledger.spent_at(TimeRange::AllTime, 10).unwrap() - t.cost).abs() < 1e-12);
@@ -748,9 +647,7 @@ mod tests {
     fn costs_sum_exactly_however_many_rows() {
         let ledger = Ledger::open_in_memory().unwrap();
         for i in 0..1000 {
-            ledger
-                .record(&rec(i, Feature::Action, "m", Some(0.000123)))
-                .unwrap();
+            ledger.record(&rec(i, Feature::Action, "m", Some(0.000123))).unwrap();
         }
         // Adding 0.000123 as a float a thousand times drifts; stored nano-units do not.
         assert_eq!(ledger.spent_at(TimeRange::AllTime, 0).unwrap(), 0.123);
@@ -763,25 +660,13 @@ mod tests {
         let ledger = Ledger::open_in_memory().unwrap();
         let now = 1_741_714_200_000;
         for at in [now - 3 * DAY_MS, now - DAY_MS, now - HOUR_MS, now] {
-            ledger
-                .record(&rec(at, Feature::Chat, "m", Some(1.0)))
-                .unwrap();
+            ledger.record(&rec(at, Feature::Chat, "m", Some(1.0))).unwrap();
         }
-        let since = |ms| {
-            ledger
-                .totals_at(TimeRange::Since(ms), now)
-                .unwrap()
-                .requests
-        };
+        let since = |ms| ledger.totals_at(TimeRange::Since(ms), now).unwrap().requests;
         assert_eq!(since(now - DAY_MS), 3);
         assert_eq!(since(now - DAY_MS + 1), 2);
         assert_eq!(since(now + 1), 0);
-        assert_eq!(
-            ledger
-                .spent_at(TimeRange::Since(now - 2 * DAY_MS), now)
-                .unwrap(),
-            3.0
-        );
+        assert_eq!(ledger.spent_at(TimeRange::Since(now - 2 * DAY_MS), now).unwrap(), 3.0);
         assert_eq!(ledger.spent_at(TimeRange::AllTime, now).unwrap(), 4.0);
     }
 
@@ -801,27 +686,13 @@ mod tests {
             .unwrap()
         };
         let today = range_start(&conn, TimeRange::Today, now).unwrap().unwrap();
-        let week = range_start(&conn, TimeRange::ThisWeek, now)
-            .unwrap()
-            .unwrap();
-        let month = range_start(&conn, TimeRange::ThisMonth, now)
-            .unwrap()
-            .unwrap();
+        let week = range_start(&conn, TimeRange::ThisWeek, now).unwrap().unwrap();
+        let month = range_start(&conn, TimeRange::ThisMonth, now).unwrap().unwrap();
         assert!(month <= today && week <= today && today <= now);
-        assert_eq!(
-            local(today, "%Y-%m-%d %H:%M:%S"),
-            local(now, "%Y-%m-%d 00:00:00")
-        );
-        assert_eq!(
-            local(week, "%w %H:%M:%S"),
-            "1 00:00:00",
-            "a Monday midnight"
-        );
+        assert_eq!(local(today, "%Y-%m-%d %H:%M:%S"), local(now, "%Y-%m-%d 00:00:00"));
+        assert_eq!(local(week, "%w %H:%M:%S"), "1 00:00:00", "a Monday midnight");
         assert!(now - week < 7 * DAY_MS + HOUR_MS);
-        assert_eq!(
-            local(month, "%Y-%m-%d %H:%M:%S"),
-            local(now, "%Y-%m-01 00:00:00")
-        );
+        assert_eq!(local(month, "%Y-%m-%d %H:%M:%S"), local(now, "%Y-%m-01 00:00:00"));
         assert_eq!(range_start(&conn, TimeRange::AllTime, now).unwrap(), None);
     }
 
@@ -874,19 +745,14 @@ mod tests {
                     (s(1_740_762_000), 16.0), // Sat 1 March 01:00 local
                     (s(1_740_754_800), 32.0), // Fri 28 February 23:00 local
                 ] {
-                    ledger
-                        .record(&rec(at, Feature::Chat, "m", Some(cost)))
-                        .unwrap();
+                    ledger.record(&rec(at, Feature::Chat, "m", Some(cost))).unwrap();
                 }
                 let spent = |r| ledger.spent_at(r, now).unwrap();
                 assert_eq!(spent(TimeRange::Today), 1.0);
                 assert_eq!(spent(TimeRange::ThisWeek), 7.0);
                 assert_eq!(spent(TimeRange::ThisMonth), 31.0);
                 assert_eq!(spent(TimeRange::AllTime), 63.0);
-                assert_eq!(
-                    ledger.totals_at(TimeRange::ThisWeek, now).unwrap().requests,
-                    3
-                );
+                assert_eq!(ledger.totals_at(TimeRange::ThisWeek, now).unwrap().requests, 3);
             }
             "EST5EDT,M3.2.0,M11.1.0" => {
                 // Wednesday 2025-03-12 12:00 EDT; daylight saving began on Sunday the 9th, so
@@ -905,29 +771,18 @@ mod tests {
     fn a_shown_completion_can_be_accepted_or_rejected() {
         let ledger = Ledger::open_in_memory().unwrap();
         let cost = Some(0.001);
-        let a = ledger
-            .record(&rec(1, Feature::Completion, "m", cost))
-            .unwrap();
-        let b = ledger
-            .record(&rec(2, Feature::Completion, "m", cost))
-            .unwrap();
-        let c = ledger
-            .record(&rec(3, Feature::Completion, "m", cost))
-            .unwrap();
+        let a = ledger.record(&rec(1, Feature::Completion, "m", cost)).unwrap();
+        let b = ledger.record(&rec(2, Feature::Completion, "m", cost)).unwrap();
+        let c = ledger.record(&rec(3, Feature::Completion, "m", cost)).unwrap();
         let mut cancelled = rec(4, Feature::Completion, "m", cost);
         cancelled.outcome = Outcome::Cancelled;
         ledger.record(&cancelled).unwrap();
-        ledger
-            .record(&rec(5, Feature::Chat, "m", Some(1.0)))
-            .unwrap();
+        ledger.record(&rec(5, Feature::Chat, "m", Some(1.0))).unwrap();
 
         ledger.set_outcome(a, Outcome::Accepted).unwrap();
         ledger.set_outcome(b, Outcome::Rejected).unwrap();
         let t = ledger.totals_at(TimeRange::AllTime, 10).unwrap();
-        assert_eq!(
-            t.shown_completions, 3,
-            "cancelled completions never reached the screen"
-        );
+        assert_eq!(t.shown_completions, 3, "cancelled completions never reached the screen");
         assert_eq!(t.accepted_completions, 1);
         assert_eq!(t.acceptance_rate(), Some(1.0 / 3.0));
         // Four completion requests paid for one accepted suggestion; chat is not counted.
@@ -938,10 +793,7 @@ mod tests {
         let t = ledger.totals_at(TimeRange::AllTime, 10).unwrap();
         assert_eq!((t.shown_completions, t.accepted_completions), (3, 1));
         let session = ledger.session();
-        assert_eq!(
-            (session.shown_completions, session.accepted_completions),
-            (3, 1)
-        );
+        assert_eq!((session.shown_completions, session.accepted_completions), (3, 1));
     }
 
     #[test]
@@ -957,12 +809,8 @@ mod tests {
     fn session_totals_follow_records_without_reading_the_database() {
         let ledger = Ledger::open_in_memory().unwrap();
         assert_eq!(ledger.session(), SessionSnapshot::default());
-        ledger
-            .record(&rec(1, Feature::Chat, "m", Some(0.5)))
-            .unwrap();
-        ledger
-            .record(&rec(2, Feature::Completion, "m", None))
-            .unwrap();
+        ledger.record(&rec(1, Feature::Chat, "m", Some(0.5))).unwrap();
+        ledger.record(&rec(2, Feature::Completion, "m", None)).unwrap();
         let s = ledger.session();
         assert_eq!(s.requests, 2);
         assert_eq!(s.prompt_tokens, 2000);
@@ -977,9 +825,7 @@ mod tests {
     fn invalid_records_are_refused_and_nothing_is_counted() {
         let ledger = Ledger::open_in_memory().unwrap();
         for cost in [f64::NAN, -0.01, f64::INFINITY, 1e30] {
-            let err = ledger
-                .record(&rec(1, Feature::Chat, "m", Some(cost)))
-                .unwrap_err();
+            let err = ledger.record(&rec(1, Feature::Chat, "m", Some(cost))).unwrap_err();
             assert!(matches!(err, LedgerError::Invalid(_)), "{err}");
         }
         let mut huge = rec(1, Feature::Chat, "m", None);
@@ -995,8 +841,7 @@ mod tests {
         let ledger = Ledger::open_in_memory().unwrap();
         let mut r = rec(1, Feature::Chat, "m", None);
         r.outcome = Outcome::Error;
-        r.error =
-            Some("auth failed for sk-abcDEF123_x-y.z (Authorization: Bearer tok.en-1)".into());
+        r.error = Some("auth failed for sk-abcDEF123_x-y.z (Authorization: Bearer tok.en-1)".into());
         let id = ledger.record(&r).unwrap();
         assert_eq!(
             stored_error(&ledger, id).as_deref(),
@@ -1018,26 +863,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a").join("b").join(FILE_NAME);
         let ledger = Ledger::open(&path).unwrap();
-        let id = ledger
-            .record(&rec(1, Feature::Doctor, "m", Some(0.25)))
-            .unwrap();
+        let id = ledger.record(&rec(1, Feature::Doctor, "m", Some(0.25))).unwrap();
         drop(ledger);
         let ledger = Ledger::open(&path).unwrap();
         assert_eq!(ledger.spent_at(TimeRange::AllTime, 0).unwrap(), 0.25);
-        assert_eq!(
-            ledger.session(),
-            SessionSnapshot::default(),
-            "a new session"
-        );
+        assert_eq!(ledger.session(), SessionSnapshot::default(), "a new session");
         ledger.set_outcome(id, Outcome::Error).unwrap();
         let conn = ledger.lock();
-        let mode: String = conn
-            .pragma_query_value(None, "journal_mode", |r| r.get(0))
-            .unwrap();
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
-        let version: i32 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
+        let version: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, SCHEMA_VERSION);
     }
 
@@ -1049,10 +884,7 @@ mod tests {
         std::fs::write(&path, &garbage).unwrap();
         let err = Ledger::open(&path).unwrap_err();
         assert!(matches!(err, LedgerError::Open { .. }), "{err:?}");
-        assert!(
-            err.to_string().contains(&path.display().to_string()),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), garbage);
     }
 
@@ -1071,25 +903,12 @@ mod tests {
         let path = dir.path().join(FILE_NAME);
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch("CREATE TABLE usage (x); PRAGMA user_version = 7;")
-                .unwrap();
+            conn.execute_batch("CREATE TABLE usage (x); PRAGMA user_version = 7;").unwrap();
         }
         let err = Ledger::open(&path).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                LedgerError::NewerSchema {
-                    found: 7,
-                    known: SCHEMA_VERSION,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, LedgerError::NewerSchema { found: 7, known: SCHEMA_VERSION, .. }), "{err:?}");
         let conn = Connection::open(&path).unwrap();
-        let version: i32 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
+        let version: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, 7);
     }
 
@@ -1102,9 +921,7 @@ mod tests {
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
 
         let started = std::time::Instant::now();
-        let err = ledger
-            .record(&rec(1, Feature::Chat, "m", Some(1.0)))
-            .unwrap_err();
+        let err = ledger.record(&rec(1, Feature::Chat, "m", Some(1.0))).unwrap_err();
         assert!(matches!(err, LedgerError::Busy(_)), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(3));
         assert!(err.to_string().contains("locked"), "{err}");
@@ -1112,9 +929,7 @@ mod tests {
         assert_eq!(ledger.session().cost, 1.0);
 
         other.execute_batch("COMMIT").unwrap();
-        ledger
-            .record(&rec(2, Feature::Chat, "m", Some(1.0)))
-            .unwrap();
+        ledger.record(&rec(2, Feature::Chat, "m", Some(1.0))).unwrap();
         assert_eq!(ledger.spent_at(TimeRange::AllTime, 0).unwrap(), 1.0);
     }
 }

@@ -50,7 +50,8 @@ pub struct Backend {
 impl Backend {
     pub fn new(client: Client, session: Arc<Session>, problems: Vec<ConfigProblem>) -> Backend {
         let config = session.config();
-        let router = Router::new(&config, Router::open_ledger(&config)).with_observer(handlers::usage::observer(client.clone()));
+        let router =
+            Router::new(&config, Router::open_ledger(&config)).with_observer(handlers::usage::observer(client.clone()));
         let router = Arc::new(router);
         Backend {
             router,
@@ -78,16 +79,16 @@ impl Backend {
 
     /// Unpacks a completion request into the feature's query, against a snapshot of the
     /// document as it is now. `None` when the document is not open.
-    pub(super) fn completion_query(&self, uri: &Uri, position: Position, trigger: Trigger) -> Option<(Query, DocumentSnapshot)> {
+    pub(super) fn completion_query(
+        &self,
+        uri: &Uri,
+        position: Position,
+        trigger: Trigger,
+    ) -> Option<(Query, DocumentSnapshot)> {
         let snapshot = self.session.snapshot(uri.0.as_str())?;
         let cursor = snapshot.char_index(from_proto::position(position), self.session.encoding());
-        let query = Query {
-            uri: uri.0.clone(),
-            path: from_proto::file_path(uri),
-            snapshot: snapshot.clone(),
-            cursor,
-            trigger,
-        };
+        let query =
+            Query { uri: uri.0.clone(), path: from_proto::file_path(uri), snapshot: snapshot.clone(), cursor, trigger };
         Some((query, snapshot))
     }
 
@@ -122,11 +123,7 @@ impl Backend {
 
     /// The answer to a message the transport guard could not pass on (see `transport.rs`).
     pub async fn malformed_message(&self, params: super::ext::MalformedParams) -> Result<()> {
-        Err(tower_lsp_server::jsonrpc::Error {
-            code: params.code.into(),
-            message: params.message.into(),
-            data: None,
-        })
+        Err(tower_lsp_server::jsonrpc::Error { code: params.code.into(), message: params.message.into(), data: None })
     }
 
     /// Takes any params (or none): editors differ in what they send for a parameterless request.

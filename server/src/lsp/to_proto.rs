@@ -38,7 +38,12 @@ fn replaced_range(snapshot: &DocumentSnapshot, cursor: usize, replace_after: usi
     range(snapshot.text_range(cursor..end, enc))
 }
 
-pub fn inline_item(item: &Item, snapshot: &DocumentSnapshot, cursor: usize, enc: PositionEncoding) -> InlineCompletionItem {
+pub fn inline_item(
+    item: &Item,
+    snapshot: &DocumentSnapshot,
+    cursor: usize,
+    enc: PositionEncoding,
+) -> InlineCompletionItem {
     InlineCompletionItem {
         insert_text: InsertText::String(item.text.clone()),
         filter_text: None,
@@ -49,7 +54,12 @@ pub fn inline_item(item: &Item, snapshot: &DocumentSnapshot, cursor: usize, enc:
 
 /// As a completion item the suggestion replaces the identifier being typed too, so that the
 /// editor's filter (the text from the range start to the cursor) matches it and keeps it shown.
-pub fn completion_item(item: &Item, snapshot: &DocumentSnapshot, cursor: usize, enc: PositionEncoding) -> CompletionItem {
+pub fn completion_item(
+    item: &Item,
+    snapshot: &DocumentSnapshot,
+    cursor: usize,
+    enc: PositionEncoding,
+) -> CompletionItem {
     let rope = snapshot.rope();
     let line_start = rope.line_to_char(rope.char_to_line(cursor));
     let mut word_start = cursor;
@@ -113,7 +123,12 @@ pub fn workspace_edit(changes: &[crate::features::actions::Change], enc: Positio
                 },
                 edits: edits
                     .iter()
-                    .map(|e| Edit::TextEdit(TextEdit { range: range(snapshot.text_range(e.chars.clone(), enc)), new_text: e.text.clone() }))
+                    .map(|e| {
+                        Edit::TextEdit(TextEdit {
+                            range: range(snapshot.text_range(e.chars.clone(), enc)),
+                            new_text: e.text.clone(),
+                        })
+                    })
                     .collect(),
             })],
             Change::Create { uri, text } => vec![

@@ -131,7 +131,11 @@ fn vet(body: &[u8]) -> Result<Vec<u8>, Value> {
     let is_request_or_notification = obj.get("method").is_some_and(Value::is_string);
     let is_response = obj.contains_key("id") && (obj.contains_key("result") || obj.contains_key("error"));
     if !is_request_or_notification && !is_response {
-        return Err(malformed(id.unwrap_or(Value::Null), -32600, "the message is neither a request, a notification nor a response"));
+        return Err(malformed(
+            id.unwrap_or(Value::Null),
+            -32600,
+            "the message is neither a request, a notification nor a response",
+        ));
     }
     if is_request_or_notification {
         if let Some(raw_id) = obj.get("id") {
@@ -165,7 +169,11 @@ fn malformed(id: Value, code: i64, message: &str) -> Value {
 }
 
 fn truncate(s: &str) -> String {
-    if s.chars().count() > 80 { format!("{}…", s.chars().take(80).collect::<String>()) } else { s.to_string() }
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -195,7 +203,10 @@ mod tests {
             frame(r#"{"jsonrpc":"2.0","id":7,"method":"x","params":3}"#),
             "Content-Length: zz\r\n\r\n".to_string(),
             frame(r#"{"id":8,"method":"y"}"#),
-            format!("Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n{}", frame(r#"{"jsonrpc":"2.0","method":"exit"}"#)),
+            format!(
+                "Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n{}",
+                frame(r#"{"jsonrpc":"2.0","method":"exit"}"#)
+            ),
         ]
         .concat();
         let out = run(input.as_bytes()).await;

@@ -39,10 +39,9 @@ fn single_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
 /// Python's clauses that continue a compound statement at the header's indentation.
 fn is_clause(line: &str) -> bool {
     let t = line.trim_start();
-    ["else", "elif", "except", "finally"].iter().any(|kw| {
-        t.strip_prefix(kw)
-            .is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
-    })
+    ["else", "elif", "except", "finally"]
+        .iter()
+        .any(|kw| t.strip_prefix(kw).is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_')))
 }
 
 /// Whether a Python line opens an indented block: it ends with `:` once a trailing comment is
@@ -114,13 +113,10 @@ fn multi_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
             }
         }
 
-        lexer.scan(
-            &content[line.start..line.next],
-            |_, bracket| match bracket {
-                Bracket::Open(_) => depth += 1,
-                Bracket::Close(_) => depth -= 1,
-            },
-        );
+        lexer.scan(&content[line.start..line.next], |_, bracket| match bracket {
+            Bracket::Open(_) => depth += 1,
+            Bracket::Close(_) => depth -= 1,
+        });
         if blank {
             continue;
         }
@@ -180,11 +176,7 @@ impl std::fmt::Debug for StopDetector {
 
 impl StopDetector {
     pub fn new(site: &CompletionSite) -> Self {
-        StopDetector {
-            ctx: Ctx::new(site),
-            seen: 0,
-            stop: None,
-        }
+        StopDetector { ctx: Ctx::new(site), seen: 0, stop: None }
     }
 
     /// `accumulated` is all the output so far (each call extends the previous one). Returns the
@@ -197,22 +189,16 @@ impl StopDetector {
         // Every decision but a dedent in an indentation language needs a line end: skip the
         // work while a line is still arriving.
         let from = self.seen.min(accumulated.len());
-        let from = (0..=from)
-            .rev()
-            .find(|&i| accumulated.is_char_boundary(i))
-            .unwrap_or(0);
+        let from = (0..=from).rev().find(|&i| accumulated.is_char_boundary(i)).unwrap_or(0);
         let new_line_end = accumulated[from..].contains('\n');
         self.seen = accumulated.len();
-        let early_dedent = self.ctx.multiline
-            && matches!(self.ctx.language, Language::Python | Language::PlainText);
+        let early_dedent = self.ctx.multiline && matches!(self.ctx.language, Language::Python | Language::PlainText);
         if !new_line_end && !early_dedent {
             return None;
         }
         let body = locate_body(accumulated, &self.ctx, false)?;
         let content = &accumulated[body.start..body.end];
-        let stop = block_end(content, &self.ctx, body.closed)
-            .or_else(|| loop_end(content))
-            .map(|cut| body.start + cut);
+        let stop = block_end(content, &self.ctx, body.closed).or_else(|| loop_end(content)).map(|cut| body.start + cut);
         self.stop = stop;
         stop
     }

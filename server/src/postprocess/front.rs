@@ -78,31 +78,16 @@ fn fence_start(raw: &str, complete: bool) -> Decision<Option<usize>> {
 
 /// The start of the first fence line of `text` at or after line `from_line`.
 fn fence_line(text: &str, from_line: usize, complete: bool) -> Option<usize> {
-    lines(text)
-        .skip(from_line)
-        .find(|l| (l.newline || complete) && is_fence(&text[l.start..l.end]))
-        .map(|l| l.start)
+    lines(text).skip(from_line).find(|l| (l.newline || complete) && is_fence(&text[l.start..l.end])).map(|l| l.start)
 }
 
 /// How many bytes of `content` repeat the lines just above the cursor's line.
 fn prev_lines_echo(content: &str, ctx: &Ctx, complete: bool) -> Decision<usize> {
-    let ours: Vec<_> = lines(content)
-        .filter(|l| l.newline || complete)
-        .take(MAX_ECHO_LINES)
-        .collect();
+    let ours: Vec<_> = lines(content).filter(|l| l.newline || complete).take(MAX_ECHO_LINES).collect();
     if ours.is_empty() {
-        return if complete {
-            Decision::Known(0)
-        } else {
-            Decision::NotYet
-        };
+        return if complete { Decision::Known(0) } else { Decision::NotYet };
     }
-    let mut prev: Vec<&str> = ctx
-        .prev
-        .rsplit('\n')
-        .take(MAX_ECHO_LINES)
-        .map(str::trim)
-        .collect();
+    let mut prev: Vec<&str> = ctx.prev.rsplit('\n').take(MAX_ECHO_LINES).map(str::trim).collect();
     prev.reverse();
     if ctx.prev.is_empty() {
         prev.clear();
@@ -122,8 +107,7 @@ fn prev_lines_echo(content: &str, ctx: &Ctx, complete: bool) -> Decision<usize> 
         // Our lines so far match earlier lines that do not reach the cursor yet: the model may
         // be re-typing the function from its start.
         let k = ours.len();
-        let may_continue =
-            (0..prev.len().saturating_sub(k)).any(|j| (0..k).all(|i| line(i) == prev[j + i]));
+        let may_continue = (0..prev.len().saturating_sub(k)).any(|j| (0..k).all(|i| line(i) == prev[j + i]));
         if may_continue {
             return Decision::NotYet;
         }
@@ -136,8 +120,7 @@ fn prev_lines_echo(content: &str, ctx: &Ctx, complete: bool) -> Decision<usize> 
 pub(crate) fn locate_body(raw: &str, ctx: &Ctx, complete: bool) -> Option<Body> {
     // A fence is wrapping only when it cannot be content: the document has no fences of its
     // own, or the cursor is in code of a language where a fence line is never code.
-    let wrapping = !ctx.doc_has_fence
-        || (ctx.language != Language::PlainText && ctx.cursor_state == LexState::Code);
+    let wrapping = !ctx.doc_has_fence || (ctx.language != Language::PlainText && ctx.cursor_state == LexState::Code);
     let fenced_at = if wrapping {
         match fence_start(raw, complete) {
             Decision::Known(at) => at,
@@ -148,10 +131,7 @@ pub(crate) fn locate_body(raw: &str, ctx: &Ctx, complete: bool) -> Option<Body> 
     };
     let fenced = fenced_at.is_some();
     let mut start = fenced_at.unwrap_or(0);
-    let (end, closed) = match wrapping
-        .then(|| fence_line(&raw[start..], 0, complete))
-        .flatten()
-    {
+    let (end, closed) = match wrapping.then(|| fence_line(&raw[start..], 0, complete)).flatten() {
         Some(at) => (start + at, true),
         None => (raw.len(), false),
     };
@@ -199,10 +179,5 @@ pub(crate) fn locate_body(raw: &str, ctx: &Ctx, complete: bool) -> Option<Body> 
             return None;
         }
     }
-    Some(Body {
-        start,
-        end,
-        closed,
-        echoed,
-    })
+    Some(Body { start, end, closed, echoed })
 }

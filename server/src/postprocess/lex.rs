@@ -105,8 +105,7 @@ impl Lexer {
                         // A char literal ('x', '\n', '\u{1F600}') or a lifetime ('a, 'static):
                         // only the former is closed by a quote right after one character.
                         if at(i + 1) == b'\\' {
-                            let end = (i + 3..b.len().min(i + 14))
-                                .find(|&j| b[j] == b'\'' || b[j] == b'\n');
+                            let end = (i + 3..b.len().min(i + 14)).find(|&j| b[j] == b'\'' || b[j] == b'\n');
                             if let Some(j) = end.filter(|&j| b[j] == b'\'') {
                                 i = j + 1;
                                 continue;
@@ -148,11 +147,7 @@ impl Lexer {
                 }
                 LexState::BlockComment(depth) => {
                     if c == b'*' && at(i + 1) == b'/' {
-                        self.state = if depth <= 1 {
-                            LexState::Code
-                        } else {
-                            LexState::BlockComment(depth - 1)
-                        };
+                        self.state = if depth <= 1 { LexState::Code } else { LexState::BlockComment(depth - 1) };
                         i += 2;
                         continue;
                     }
@@ -166,9 +161,7 @@ impl Lexer {
                     match quote {
                         Quote::Raw(hashes) => {
                             let n = hashes as usize;
-                            if c == b'"'
-                                && b[i + 1..].iter().take(n).filter(|&&h| h == b'#').count() == n
-                            {
+                            if c == b'"' && b[i + 1..].iter().take(n).filter(|&&h| h == b'#').count() == n {
                                 self.state = LexState::Code;
                                 i += 1 + n;
                                 continue;
@@ -184,11 +177,7 @@ impl Lexer {
                             }
                         }
                         Quote::TripleDouble | Quote::TripleSingle => {
-                            let q = if quote == Quote::TripleDouble {
-                                b'"'
-                            } else {
-                                b'\''
-                            };
+                            let q = if quote == Quote::TripleDouble { b'"' } else { b'\'' };
                             if c == b'\\' {
                                 i += 2;
                                 continue;
@@ -224,11 +213,7 @@ impl Lexer {
 /// Bracket openers and closers of `text` that it does not match itself, lexed from `state`:
 /// `(closers that close something opened before the text, openers still open at its end)`,
 /// each as byte offsets in `text`.
-pub(crate) fn unmatched(
-    language: Language,
-    state: LexState,
-    text: &str,
-) -> (Vec<usize>, Vec<usize>) {
+pub(crate) fn unmatched(language: Language, state: LexState, text: &str) -> (Vec<usize>, Vec<usize>) {
     let mut lexer = Lexer::new(language, state);
     let mut open = Vec::new();
     let mut closers = Vec::new();
@@ -263,11 +248,7 @@ mod tests {
         let cases = [
             (Language::Rust, r#"f("(", '{', '\'', 'a) // )"#, "()"),
             (Language::Rust, "fn f<'a>(x: &'a str) {", "(){"),
-            (
-                Language::Rust,
-                r###"r#"}"#; x[0] /* { /* } */ ( */ ]"###,
-                "[]]",
-            ),
+            (Language::Rust, r###"r#"}"#; x[0] /* { /* } */ ( */ ]"###, "[]]"),
             (Language::Rust, r#"b'}'; br"}"; ("#, "("),
             (Language::Python, "f('(', \"[\") # {", "()"),
             (Language::Python, "x = \"\"\"(\n]\"\"\" + [1]", "[]"),

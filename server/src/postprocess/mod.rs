@@ -137,11 +137,7 @@ pub fn postprocess_with_tree(
     let code_follows = !ctx.line_suffix.trim().is_empty();
     let mut text = tidy(&content[..cut], code_follows);
     if text.trim().is_empty() {
-        return Err(if body.echoed {
-            Rejection::EchoOnly
-        } else {
-            Rejection::Empty
-        });
+        return Err(if body.echoed { Rejection::EchoOnly } else { Rejection::Empty });
     }
     if repeat::is_repetitive(&text) {
         return Err(Rejection::Repetitive);
@@ -153,18 +149,11 @@ pub fn postprocess_with_tree(
         return Err(Rejection::DuplicatesSuffix);
     }
 
-    let text = if ctx.crlf {
-        text.replace('\n', "\r\n")
-    } else {
-        text
-    };
+    let text = if ctx.crlf { text.replace('\n', "\r\n") } else { text };
     let (text, replaced) = match parse::check(site, &text, replaced, tree) {
         parse::Verdict::Keep => (text, replaced),
         parse::Verdict::Cut { text, replaced } => (text, replaced),
         parse::Verdict::Reject => return Err(Rejection::BreaksParse),
     };
-    Ok(Suggestion {
-        text,
-        replace_after: ctx.line_suffix[..replaced].chars().count(),
-    })
+    Ok(Suggestion { text, replace_after: ctx.line_suffix[..replaced].chars().count() })
 }

@@ -40,10 +40,7 @@ pub(crate) fn locate_cursor(document: &str, before: &str, after: &str) -> Option
     if before.is_empty() {
         return document.find(after).filter(|&p| fits(p));
     }
-    document
-        .match_indices(before)
-        .map(|(at, _)| at + before.len())
-        .find(|&p| fits(p))
+    document.match_indices(before).map(|(at, _)| at + before.len()).find(|&p| fits(p))
 }
 
 fn point_after(mut point: Point, text: &str) -> Point {
@@ -70,11 +67,7 @@ thread_local! {
 
 /// Parses `rope` as `language` (incrementally from `old_tree`, already edited to match) within
 /// [`PARSE_BUDGET`]. `None` when abandoned or for plain text.
-pub(crate) fn parse_within(
-    language: Language,
-    rope: &Rope,
-    old_tree: Option<&Tree>,
-) -> Option<Tree> {
+pub(crate) fn parse_within(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option<Tree> {
     let pooled = PARSERS
         .try_with(|pool| {
             let mut pool = pool.borrow_mut();
@@ -149,9 +142,7 @@ impl Splice<'_> {
         let old_middle = format!("{}{}", from.0, &self.rest[from.1..shared]);
         let new_middle = format!("{}{}", to.0, &self.rest[to.1..shared]);
         let cursor = self.head.len();
-        let start = *self
-            .start
-            .get_or_init(|| point_after(Point::new(0, 0), self.head));
+        let start = *self.start.get_or_init(|| point_after(Point::new(0, 0), self.head));
         InputEdit {
             start_byte: cursor,
             old_end_byte: cursor + old_middle.len(),
@@ -185,22 +176,15 @@ struct Unit<'a> {
 fn is_unit(language: Language, node: Node, parent: Node) -> bool {
     let kind = node.kind();
     match language {
-        Language::Rust => {
-            kind == "function_item" || matches!(parent.kind(), "source_file" | "declaration_list")
-        }
+        Language::Rust => kind == "function_item" || matches!(parent.kind(), "source_file" | "declaration_list"),
         Language::Python => {
-            matches!(
-                kind,
-                "function_definition" | "class_definition" | "decorated_definition"
-            ) || parent.kind() == "module"
+            matches!(kind, "function_definition" | "class_definition" | "decorated_definition")
+                || parent.kind() == "module"
         }
         Language::TypeScript | Language::Tsx | Language::JavaScript => {
             matches!(
                 kind,
-                "function_declaration"
-                    | "generator_function_declaration"
-                    | "class_declaration"
-                    | "method_definition"
+                "function_declaration" | "generator_function_declaration" | "class_declaration" | "method_definition"
             ) || parent.kind() == "program"
         }
         Language::Go => parent.kind() == "source_file",
@@ -209,22 +193,14 @@ fn is_unit(language: Language, node: Node, parent: Node) -> bool {
 }
 
 impl<'a> Unit<'a> {
-    fn find(
-        language: Language,
-        tree: &Tree,
-        document: &'a str,
-        cursor: usize,
-        replaced: usize,
-    ) -> Option<Unit<'a>> {
+    fn find(language: Language, tree: &Tree, document: &'a str, cursor: usize, replaced: usize) -> Option<Unit<'a>> {
         let root = tree.root_node();
         let mut node = root.descendant_for_byte_range(cursor, cursor + replaced)?;
         let (mut start, mut end, between_items) = loop {
             let Some(parent) = node.parent() else {
                 // At the top level, between items: the cursor's line.
                 let start = document[..cursor].rfind('\n').map_or(0, |i| i + 1);
-                let end = document[cursor + replaced..]
-                    .find('\n')
-                    .map_or(document.len(), |i| cursor + replaced + i);
+                let end = document[cursor + replaced..].find('\n').map_or(document.len(), |i| cursor + replaced + i);
                 break (start, end, true);
             };
             // Text inserted at a node's edge is in its parent's context, which may accept less
@@ -266,26 +242,15 @@ impl<'a> Unit<'a> {
         if end - start > MAX_UNIT_BYTES {
             return None;
         }
-        let unit = Unit {
-            head: &document[start..cursor],
-            tail: &document[cursor..end],
-            prefix,
-            suffix,
-            failure_is_final,
-        };
+        let unit =
+            Unit { head: &document[start..cursor], tail: &document[cursor..end], prefix, suffix, failure_is_final };
         // The unit must parse on its own before the suggestion, or its verdicts mean nothing.
         unit.parses(language, "", 0).then_some(unit)
     }
 
     fn parses(&self, language: Language, text: &str, replaced: usize) -> bool {
         let mut builder = RopeBuilder::new();
-        for piece in [
-            self.prefix,
-            self.head,
-            text,
-            &self.tail[replaced..],
-            self.suffix,
-        ] {
+        for piece in [self.prefix, self.head, text, &self.tail[replaced..], self.suffix] {
             builder.append(piece);
         }
         parse_within(language, &builder.finish(), None).is_some_and(|t| parses(&t))
@@ -295,32 +260,20 @@ impl<'a> Unit<'a> {
 /// Checks `text` (replacing `replaced` bytes after the cursor) against the document.
 /// `original` is the document's own tree, when the caller has it: the suggestion is then
 /// parsed within its unit, and at worst the document reparsed incrementally.
-pub(crate) fn check(
-    site: &CompletionSite,
-    text: &str,
-    replaced: usize,
-    original: Option<&Tree>,
-) -> Verdict {
+pub(crate) fn check(site: &CompletionSite, text: &str, replaced: usize, original: Option<&Tree>) -> Verdict {
     let Some(document) = site.document else {
         return Verdict::Keep;
     };
     let language = site.language;
     let original_parses = site.original_parses.or_else(|| original.map(parses));
-    if original_parses != Some(true)
-        || language.grammar().is_none()
-        || document.len() > PARSE_LIMIT_BYTES
-    {
+    if original_parses != Some(true) || language.grammar().is_none() || document.len() > PARSE_LIMIT_BYTES {
         return Verdict::Keep;
     }
     let Some(cursor) = locate_cursor(document, site.before, site.after) else {
         tracing::debug!("the completion windows do not match the document; parse check skipped");
         return Verdict::Keep;
     };
-    let splice = Splice {
-        head: &document[..cursor],
-        rest: &document[cursor..],
-        start: std::cell::OnceCell::new(),
-    };
+    let splice = Splice { head: &document[..cursor], rest: &document[cursor..], start: std::cell::OnceCell::new() };
     let replaced = replaced.min(splice.rest.len());
     // The tree later attempts are edited from, and the text it was parsed from.
     let base: (Tree, &str, usize) = match original {
@@ -335,12 +288,7 @@ pub(crate) fn check(
     let reparse = |candidate: &str, candidate_replaced: usize| -> bool {
         let mut edited = base.0.clone();
         edited.edit(&splice.edit((base.1, base.2), (candidate, candidate_replaced)));
-        parse_within(
-            language,
-            &splice.rope(candidate, candidate_replaced),
-            Some(&edited),
-        )
-        .is_some_and(|t| parses(&t))
+        parse_within(language, &splice.rope(candidate, candidate_replaced), Some(&edited)).is_some_and(|t| parses(&t))
     };
     let attempt = |candidate: &str, candidate_replaced: usize| -> bool {
         if let Some(unit) = &unit {
@@ -353,36 +301,21 @@ pub(crate) fn check(
         }
         reparse(candidate, candidate_replaced)
     };
-    let whole_parses = if original.is_some() {
-        attempt(text, replaced)
-    } else {
-        parses(&base.0)
-    };
+    let whole_parses = if original.is_some() { attempt(text, replaced) } else { parses(&base.0) };
     if whole_parses {
         return Verdict::Keep;
     }
 
     let typed = &splice.rest[..replaced];
-    let cuts = text
-        .match_indices('\n')
-        .map(|(at, _)| text[..at].trim_end())
-        .rev()
-        .take(MAX_CUTS);
+    let cuts = text.match_indices('\n').map(|(at, _)| text[..at].trim_end()).rev().take(MAX_CUTS);
     for cut in cuts {
         if cut.trim().is_empty() {
             break;
         }
         // The cut keeps the replaced characters only if it still ends with them.
-        let cut_replaced = if replaced > 0 && cut.ends_with(typed) {
-            replaced
-        } else {
-            0
-        };
+        let cut_replaced = if replaced > 0 && cut.ends_with(typed) { replaced } else { 0 };
         if attempt(cut, cut_replaced) {
-            return Verdict::Cut {
-                text: cut.to_owned(),
-                replaced: cut_replaced,
-            };
+            return Verdict::Cut { text: cut.to_owned(), replaced: cut_replaced };
         }
     }
     Verdict::Reject

@@ -25,17 +25,11 @@ pub(crate) fn is_repetitive(text: &str) -> bool {
 /// row: the end of the line that completes the third copy. Groups without a letter or digit
 /// (runs of `}` closing nested blocks) are ordinary code.
 pub(crate) fn loop_end(text: &str) -> Option<usize> {
-    let all: Vec<(&str, usize)> = lines(text)
-        .map(|l| (text[l.start..l.end].trim_end(), l.end))
-        .collect();
+    let all: Vec<(&str, usize)> = lines(text).map(|l| (text[l.start..l.end].trim_end(), l.end)).collect();
     // runs[p]: how many lines in a row have equalled the line p above them.
     let mut runs = [0usize; MAX_PERIOD_LINES + 1];
     for (i, &(line, end)) in all.iter().enumerate() {
-        let periods = runs
-            .iter_mut()
-            .enumerate()
-            .skip(1)
-            .take(i.min(MAX_PERIOD_LINES));
+        let periods = runs.iter_mut().enumerate().skip(1).take(i.min(MAX_PERIOD_LINES));
         for (period, run) in periods {
             if line != all[i - period].0 {
                 *run = 0;
@@ -43,9 +37,7 @@ pub(crate) fn loop_end(text: &str) -> Option<usize> {
             }
             *run += 1;
             if *run >= period * (MIN_LINE_REPEATS - 1)
-                && all[i + 1 - period..=i]
-                    .iter()
-                    .any(|(l, _)| l.chars().any(char::is_alphanumeric))
+                && all[i + 1 - period..=i].iter().any(|(l, _)| l.chars().any(char::is_alphanumeric))
             {
                 return Some(end);
             }
@@ -58,27 +50,18 @@ pub(crate) fn loop_end(text: &str) -> Option<usize> {
 /// A run of one punctuation character (`// -------`, `=====`) is a divider, not a loop.
 fn ends_in_a_loop(text: &str) -> bool {
     let tail: Vec<char> = {
-        let mut rev: Vec<char> = text
-            .trim_end()
-            .chars()
-            .rev()
-            .take(PATTERN_WINDOW_CHARS)
-            .collect();
+        let mut rev: Vec<char> = text.trim_end().chars().rev().take(PATTERN_WINDOW_CHARS).collect();
         rev.reverse();
         rev
     };
     let n = tail.len();
     (1..=MAX_PATTERN_CHARS.min(n / 2)).any(|period| {
         // The length of the periodic end: positions j with tail[j] == tail[j + period].
-        let matching = (0..n - period)
-            .rev()
-            .take_while(|&j| tail[j] == tail[j + period])
-            .count();
+        let matching = (0..n - period).rev().take_while(|&j| tail[j] == tail[j + period]).count();
         let run = matching + period;
         let pattern = &tail[n - period..];
-        let divider = pattern.iter().all(|&c| c == pattern[0])
-            && !pattern[0].is_alphanumeric()
-            && !"()[]{}".contains(pattern[0]);
+        let divider =
+            pattern.iter().all(|&c| c == pattern[0]) && !pattern[0].is_alphanumeric() && !"()[]{}".contains(pattern[0]);
         let blank = pattern.iter().all(|c| c.is_whitespace());
         run >= MIN_PATTERN_RUN_CHARS && run / period >= MIN_PATTERN_REPEATS && !divider && !blank
     })
@@ -92,15 +75,11 @@ mod tests {
     fn line_loops() {
         let loops = |t: &str| loop_end(t).is_some();
         assert!(loops("x += 1;\nx += 1;\nx += 1;"));
-        assert!(loops(
-            "let a = 1;\nfoo();\nbar();\nfoo();\nbar();\nfoo();\nbar();"
-        ));
+        assert!(loops("let a = 1;\nfoo();\nbar();\nfoo();\nbar();\nfoo();\nbar();"));
         assert!(!loops("x += 1;\nx += 1;"));
         assert!(!loops("            }\n        }\n    }\n}"));
         assert!(!loops("}\n}\n}\n}"));
-        assert!(!loops(
-            "case 1:\n    break;\ncase 2:\n    break;\ncase 3:\n    break;"
-        ));
+        assert!(!loops("case 1:\n    break;\ncase 2:\n    break;\ncase 3:\n    break;"));
         // Found where the third copy ends, however much follows.
         assert_eq!(loop_end("a;\nb;\nb;\nb;\nb;"), Some(11));
     }
@@ -110,14 +89,9 @@ mod tests {
         assert!(ends_in_a_loop(&"foo(".repeat(10)));
         assert!(ends_in_a_loop(&format!("let v = [{}", "0, ".repeat(12))));
         assert!(ends_in_a_loop(&format!("x{}", ")".repeat(40))));
-        assert!(!ends_in_a_loop(&format!(
-            "let v = [{}0];",
-            "0, ".repeat(12)
-        )));
+        assert!(!ends_in_a_loop(&format!("let v = [{}0];", "0, ".repeat(12))));
         assert!(!ends_in_a_loop(&format!("// {}", "-".repeat(70))));
-        assert!(!ends_in_a_loop(
-            "let total = items.iter().map(|i| i.price).sum::<u64>();"
-        ));
+        assert!(!ends_in_a_loop("let total = items.iter().map(|i| i.price).sum::<u64>();"));
         assert!(!ends_in_a_loop(""));
     }
 }

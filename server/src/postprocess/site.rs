@@ -54,8 +54,7 @@ pub(crate) fn is_fence(line: &str) -> bool {
         return false;
     };
     let info = info.trim_start_matches('`');
-    info.chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '+' | '-' | '#' | '.' | '_'))
+    info.chars().all(|c| c.is_alphanumeric() || matches!(c, '+' | '-' | '#' | '.' | '_'))
 }
 
 fn has_fence_line(text: &str) -> bool {
@@ -108,8 +107,8 @@ impl Ctx {
         let mut lexer = Lexer::new(site.language, LexState::Code);
         lexer.scan(&before[prev_start..], |_, _| {});
 
-        let doc_has_fence = has_fence_line(tail(before, FENCE_WINDOW_BYTES))
-            || has_fence_line(head(site.after, FENCE_WINDOW_BYTES));
+        let doc_has_fence =
+            has_fence_line(tail(before, FENCE_WINDOW_BYTES)) || has_fence_line(head(site.after, FENCE_WINDOW_BYTES));
 
         Ctx {
             language: site.language,
@@ -130,10 +129,7 @@ impl Ctx {
 
 /// Display width of a line's indentation (a tab counts as four columns).
 pub(crate) fn indent_width(line: &str) -> usize {
-    line.chars()
-        .take_while(|c| *c == ' ' || *c == '\t')
-        .map(|c| if c == '\t' { 4 } else { 1 })
-        .sum()
+    line.chars().take_while(|c| *c == ' ' || *c == '\t').map(|c| if c == '\t' { 4 } else { 1 }).sum()
 }
 
 /// One line of a text: `start..end` is its content without the line break (`\n` or `\r\n`),
@@ -157,24 +153,10 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = Line> + '_ {
         let line = match text[start..].find('\n') {
             Some(i) => {
                 let nl = start + i;
-                let end = if text[start..nl].ends_with('\r') {
-                    nl - 1
-                } else {
-                    nl
-                };
-                Line {
-                    start,
-                    end,
-                    next: nl + 1,
-                    newline: true,
-                }
+                let end = if text[start..nl].ends_with('\r') { nl - 1 } else { nl };
+                Line { start, end, next: nl + 1, newline: true }
             }
-            None => Line {
-                start,
-                end: text.len(),
-                next: text.len(),
-                newline: false,
-            },
+            None => Line { start, end: text.len(), next: text.len(), newline: false },
         };
         start = line.next;
         Some(line)
@@ -206,10 +188,7 @@ mod tests {
         assert_eq!(collect(""), vec![]);
         assert_eq!(collect("a"), vec![("a", false)]);
         assert_eq!(collect("a\n"), vec![("a", true)]);
-        assert_eq!(
-            collect("a\r\n\nb"),
-            vec![("a", true), ("", true), ("b", false)]
-        );
+        assert_eq!(collect("a\r\n\nb"), vec![("a", true), ("", true), ("b", false)]);
         assert_eq!(collect("\n"), vec![("", true)]);
     }
 

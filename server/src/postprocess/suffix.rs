@@ -29,30 +29,22 @@ pub(crate) fn cut_lines_already_below(text: &str, ctx: &Ctx, after: &str) -> usi
         if own.trim().is_empty() {
             continue;
         }
-        let whole = if i == 0 {
-            Cow::Owned(format!("{}{own}", ctx.line_prefix))
-        } else {
-            Cow::Borrowed(own)
-        };
+        let whole = if i == 0 { Cow::Owned(format!("{}{own}", ctx.line_prefix)) } else { Cow::Borrowed(own) };
         ours.push((line.start, whole));
     }
     let below = after.split_once('\n').map_or("", |(_, rest)| rest);
-    let theirs: Vec<&str> = below
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty())
-        .take(ours.len())
-        .collect();
+    let theirs: Vec<&str> =
+        below.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).take(ours.len()).collect();
     let line = |i: usize| ours[i].1.trim_end();
-    (1..=ours.len().min(theirs.len()))
-        .rev()
-        .find(|&n| (0..n).all(|k| line(ours.len() - n + k) == theirs[k]))
-        .map_or(text.len(), |n| {
+    (1..=ours.len().min(theirs.len())).rev().find(|&n| (0..n).all(|k| line(ours.len() - n + k) == theirs[k])).map_or(
+        text.len(),
+        |n| {
             // Cut at the end of the last line kept, so the line break before the repeated
             // lines goes too.
             let cut = ours[ours.len() - n].0;
             text[..cut].trim_end().len()
-        })
+        },
+    )
 }
 
 fn is_autoclosed(c: char) -> bool {
@@ -66,10 +58,7 @@ fn is_autoclosed(c: char) -> bool {
 fn replaced_prefix(text: &str, ctx: &Ctx, closers: &[usize]) -> usize {
     let suffix = ctx.line_suffix.trim_end();
     let text = text.trim_end();
-    let candidates = suffix
-        .char_indices()
-        .map(|(i, c)| i + c.len_utf8())
-        .collect::<Vec<_>>();
+    let candidates = suffix.char_indices().map(|(i, c)| i + c.len_utf8()).collect::<Vec<_>>();
     candidates
         .into_iter()
         .rev()
@@ -82,19 +71,14 @@ fn replaced_prefix(text: &str, ctx: &Ctx, closers: &[usize]) -> usize {
             {
                 return false;
             }
-            if !whole
-                && typed.contains(['"', '\'', '`'])
-                && !matches!(ctx.cursor_state, LexState::Str(_))
-            {
+            if !whole && typed.contains(['"', '\'', '`']) && !matches!(ctx.cursor_state, LexState::Str(_)) {
                 // An auto-closed quote is only typed inside a string.
                 return false;
             }
             // Openers in the tail are the line suffix's own, re-typed along with it.
             let tail_start = text.len() - k;
             let (tail_closers, _) = unmatched(ctx.language, LexState::Code, &text[tail_start..]);
-            tail_closers
-                .iter()
-                .all(|c| closers.contains(&(tail_start + c)))
+            tail_closers.iter().all(|c| closers.contains(&(tail_start + c)))
         })
         .unwrap_or(0)
 }
@@ -161,19 +145,13 @@ pub(crate) fn balance(mut text: String, ctx: &Ctx, after: &str) -> (String, usiz
             .iter()
             .zip(&provided)
             .skip(skip)
-            .filter(|&(&ours, &theirs)| {
-                match (
-                    leading_indent(&text, ours, lp),
-                    leading_indent(after, theirs, lp),
-                ) {
-                    (Some(a), Some(b)) => a == b,
-                    _ => true,
-                }
+            .filter(|&(&ours, &theirs)| match (leading_indent(&text, ours, lp), leading_indent(after, theirs, lp)) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
             })
             .map(|(&ours, _)| ours)
             .collect();
-        let dropped = !droppable.is_empty()
-            && drop_trailing_closers(&mut text, droppable.len(), &droppable) > 0;
+        let dropped = !droppable.is_empty() && drop_trailing_closers(&mut text, droppable.len(), &droppable) > 0;
         if dropped || replaced > 0 {
             let keep = text.trim_end().len();
             text.truncate(keep);

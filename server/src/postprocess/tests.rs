@@ -30,10 +30,7 @@ fn document_parses(language: Language, text: &str) -> Option<bool> {
 fn render(result: Result<Suggestion, Rejection>) -> String {
     match result {
         Ok(s) if s.replace_after > 0 => {
-            format!(
-                "$0{}\n[replaces {} after the cursor]",
-                s.text, s.replace_after
-            )
+            format!("$0{}\n[replaces {} after the cursor]", s.text, s.replace_after)
         }
         Ok(s) => format!("$0{}", s.text),
         Err(rejection) => format!("rejected: {rejection:?} ({rejection})"),
@@ -71,12 +68,7 @@ fn check_lines(language: Language, multiline: bool, fixture: &str, raw: &str, ex
 
 #[test]
 fn fences_are_stripped() {
-    check(
-        Rust,
-        "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n",
-        "```rust\na + b\n```",
-        expect!["$0a + b"],
-    );
+    check(Rust, "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n", "```rust\na + b\n```", expect!["$0a + b"]);
     check(
         Python,
         "def add(a, b):\n    $0\n",
@@ -84,12 +76,7 @@ fn fences_are_stripped() {
         expect!["$0return a + b"],
     );
     // A fence the model opened right after the partial line.
-    check(
-        TypeScript,
-        "const total = $0\n",
-        "```ts\nconst total = items.length;\n```",
-        expect!["$0items.length;"],
-    );
+    check(TypeScript, "const total = $0\n", "```ts\nconst total = items.length;\n```", expect!["$0items.length;"]);
 }
 
 #[test]
@@ -107,22 +94,12 @@ fn chatter_goes_only_when_fenced_code_follows() {
         expect!["$0return `Hello, ${name}`;"],
     );
     // Prose that is the suggestion itself (a comment being written) stays.
-    check(
-        Rust,
-        "fn main() {\n    // $0\n}\n",
-        "Print the greeting once.",
-        expect!["$0Print the greeting once."],
-    );
+    check(Rust, "fn main() {\n    // $0\n}\n", "Print the greeting once.", expect!["$0Print the greeting once."]);
 }
 
 #[test]
 fn a_closing_fence_ends_the_suggestion() {
-    check(
-        Rust,
-        "fn main() {\n    let x = $0\n}\n",
-        "compute();\n```\n\nThis calls compute.",
-        expect!["$0compute();"],
-    );
+    check(Rust, "fn main() {\n    let x = $0\n}\n", "compute();\n```\n\nThis calls compute.", expect!["$0compute();"]);
 }
 
 #[test]
@@ -156,12 +133,7 @@ fn an_echo_of_the_current_line_is_stripped() {
         expect!["$0[x * 2 for x in xs]"],
     );
     // Too short to tell an echo from new code: `a` then `a + 1`.
-    check(
-        Rust,
-        "fn f(a: u8) -> u8 {\n    a$0\n}\n",
-        "a + 1",
-        expect!["$0a + 1"],
-    );
+    check(Rust, "fn f(a: u8) -> u8 {\n    a$0\n}\n", "a + 1", expect!["$0a + 1"]);
 }
 
 #[test]
@@ -219,9 +191,7 @@ fn lines_that_follow_the_cursor_are_cut() {
         Python,
         "def f():\n    $0\n    return 1\n",
         "return 1",
-        expect![[
-            r#"rejected: DuplicatesSuffix (the model only repeated the text after the cursor)"#
-        ]],
+        expect![[r#"rejected: DuplicatesSuffix (the model only repeated the text after the cursor)"#]],
     );
 }
 
@@ -289,12 +259,7 @@ fn auto_closed_characters_are_replaced() {
 #[test]
 fn a_closer_of_the_suggestions_own_call_replaces_nothing() {
     // `bar(x)` closes its own `(`; the `)` after the cursor still closes `foo(`.
-    check(
-        Rust,
-        "fn main() {\n    foo($0);\n}\n",
-        "bar(x)",
-        expect!["$0bar(x)"],
-    );
+    check(Rust, "fn main() {\n    foo($0);\n}\n", "bar(x)", expect!["$0bar(x)"]);
 }
 
 #[test]
@@ -303,9 +268,7 @@ fn retyping_only_the_suffix_is_rejected() {
         Rust,
         "fn main() {\n    foo($0);\n}\n",
         ");",
-        expect![[
-            r#"rejected: DuplicatesSuffix (the model only repeated the text after the cursor)"#
-        ]],
+        expect![[r#"rejected: DuplicatesSuffix (the model only repeated the text after the cursor)"#]],
     );
 }
 
@@ -498,20 +461,10 @@ fn plain_text_paragraphs_end_at_a_blank_line() {
 #[test]
 fn closers_the_document_already_has_are_not_added() {
     // The `}` below closes `main`, and so would the model's (the document is mid-edit).
-    check(
-        Rust,
-        "fn main() {\n    let x = \n    $0\n    done();\n}\n",
-        "run();\n}",
-        expect![[r#"$0run();"#]],
-    );
+    check(Rust, "fn main() {\n    let x = \n    $0\n    done();\n}\n", "run();\n}", expect![[r#"$0run();"#]]);
     // The model's `}` is indented differently, but the document parsed, so it cannot be
     // another block's: the parse check cuts it.
-    check(
-        Rust,
-        "fn main() {\n    $0\n}\n",
-        "run();\n  }",
-        expect!["$0run();"],
-    );
+    check(Rust, "fn main() {\n    $0\n}\n", "run();\n  }", expect!["$0run();"]);
     // One auto-closed `)` replaced, the second `)` would over-close.
     check(
         Rust,
@@ -594,12 +547,7 @@ fn trailing_whitespace_goes() {
                 let b = 2;"#]],
     );
     // Before code on the same line, a trailing space is part of the suggestion.
-    check(
-        Rust,
-        "fn main() {\n    let x = $0b;\n}\n",
-        "a + ",
-        expect!["$0a + "],
-    );
+    check(Rust, "fn main() {\n    let x = $0b;\n}\n", "a + ", expect!["$0a + "]);
 }
 
 #[test]
@@ -652,23 +600,13 @@ fn a_broken_multi_line_suggestion_is_cut_back_to_where_it_parses() {
             $0let a = 1;
                 let b = a + 1;"#]],
     );
-    check(
-        Python,
-        "def f(xs):\n    $0\n    return xs\n",
-        "total = 0\n    print(total",
-        expect!["$0total = 0"],
-    );
+    check(Python, "def f(xs):\n    $0\n    return xs\n", "total = 0\n    print(total", expect!["$0total = 0"]);
 }
 
 #[test]
 fn the_parse_check_applies_only_where_the_document_parsed() {
     // Mid-typing: the document is already broken, so an incomplete line is fine.
-    check(
-        Rust,
-        "fn main() {\n    let x = $0\n}\n",
-        "if ready {",
-        expect!["$0if ready {"],
-    );
+    check(Rust, "fn main() {\n    let x = $0\n}\n", "if ready {", expect!["$0if ready {"]);
     // Plain text has no grammar.
     check(PlainText, "a $0 c", "b (", expect!["$0b ("]);
 }
@@ -676,31 +614,15 @@ fn the_parse_check_applies_only_where_the_document_parsed() {
 #[test]
 fn every_language_parses_a_good_suggestion() {
     let cases = [
-        (
-            Rust,
-            "fn main() {\n    let v: Vec<u8> = $0;\n}\n",
-            "Vec::new()",
-        ),
+        (Rust, "fn main() {\n    let v: Vec<u8> = $0;\n}\n", "Vec::new()"),
         (Python, "def f():\n    return $0\n", "[1, 2]"),
-        (
-            TypeScript,
-            "function f(): number {\n  return $0;\n}\n",
-            "1 + 2",
-        ),
+        (TypeScript, "function f(): number {\n  return $0;\n}\n", "1 + 2"),
         (Tsx, "const A = () => <div>{$0}</div>;\n", "props.name"),
         (JavaScript, "const a = $0;\n", "{ b: 1 }"),
-        (
-            Go,
-            "package main\n\nfunc f() int {\n\treturn $0\n}\n",
-            "1 + 2",
-        ),
+        (Go, "package main\n\nfunc f() int {\n\treturn $0\n}\n", "1 + 2"),
     ];
     for (language, fixture, raw) in cases {
-        assert_eq!(
-            run(language, fixture, raw, None),
-            format!("$0{raw}"),
-            "{language:?}"
-        );
+        assert_eq!(run(language, fixture, raw, None), format!("$0{raw}"), "{language:?}");
     }
 }
 
@@ -730,11 +652,7 @@ fn stream(language: Language, fixture: &str, raw: &str, chunk: usize) -> (String
             assert!(keep <= end && raw.is_char_boundary(keep));
             let kept = &raw[..keep];
             // Stopping early never changes what the user is shown.
-            assert_eq!(
-                render(postprocess(kept, &site)),
-                render(postprocess(raw, &site)),
-                "kept {kept:?}"
-            );
+            assert_eq!(render(postprocess(kept, &site)), render(postprocess(raw, &site)), "kept {kept:?}");
             return (kept.to_owned(), Some(end));
         }
     }
@@ -742,16 +660,10 @@ fn stream(language: Language, fixture: &str, raw: &str, chunk: usize) -> (String
 }
 
 fn check_stop(language: Language, fixture: &str, raw: &str, expect: Expect) {
-    let outcomes: Vec<_> = [1, 3, 16]
-        .into_iter()
-        .map(|chunk| stream(language, fixture, raw, chunk))
-        .collect();
+    let outcomes: Vec<_> = [1, 3, 16].into_iter().map(|chunk| stream(language, fixture, raw, chunk)).collect();
     let kept = &outcomes[0].0;
     for other in &outcomes[1..] {
-        assert_eq!(
-            &other.0, kept,
-            "the stop depends on how the stream was chunked"
-        );
+        assert_eq!(&other.0, kept, "the stop depends on how the stream was chunked");
     }
     let actual = match outcomes[0].1 {
         Some(read) => format!("$0{kept}\n[stopped after {read} of {} bytes]", raw.len()),
@@ -961,9 +873,7 @@ mod properties {
     }
 
     fn language() -> impl Strategy<Value = Language> {
-        prop::sample::select(vec![
-            Rust, Python, TypeScript, Tsx, JavaScript, Go, PlainText,
-        ])
+        prop::sample::select(vec![Rust, Python, TypeScript, Tsx, JavaScript, Go, PlainText])
     }
 
     proptest! {
@@ -1047,10 +957,7 @@ fn the_unit_shortcut_agrees_with_a_full_parse() {
     let mut checked = 0;
     for &(language, document, suggestions) in samples {
         let tree = syntax::parse(language, &Rope::from_str(document), None).unwrap();
-        assert!(
-            !tree.root_node().has_error(),
-            "{language:?} sample must parse"
-        );
+        assert!(!tree.root_node().has_error(), "{language:?} sample must parse");
         let cursors = (0..=document.len()).filter(|&i| document.is_char_boundary(i));
         for cursor in cursors {
             let (before, after) = document.split_at(cursor);
@@ -1063,19 +970,12 @@ fn the_unit_shortcut_agrees_with_a_full_parse() {
                 document: Some(document),
             };
             // Replacing the next character too, as when the editor auto-closed it.
-            let next = after
-                .chars()
-                .next()
-                .filter(|c| *c != '\n')
-                .map_or(0, char::len_utf8);
+            let next = after.chars().next().filter(|c| *c != '\n').map_or(0, char::len_utf8);
             for text in suggestions {
                 for replaced in [0, next] {
                     let full = parse::check(&site, text, replaced, None);
                     let unit = parse::check(&site, text, replaced, Some(&tree));
-                    assert_eq!(
-                        unit, full,
-                        "{language:?} at {cursor} replacing {replaced}: {before:?}$0 + {text:?}"
-                    );
+                    assert_eq!(unit, full, "{language:?} at {cursor} replacing {replaced}: {before:?}$0 + {text:?}");
                     checked += 1;
                 }
             }

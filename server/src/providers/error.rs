@@ -26,9 +26,7 @@ impl Platform {
     pub fn of_host(host: &str) -> Option<Platform> {
         let host = match host.rsplit_once(':') {
             Some((name, port))
-                if !name.contains(':')
-                    && !port.is_empty()
-                    && port.bytes().all(|b| b.is_ascii_digit()) =>
+                if !name.contains(':') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
             {
                 name
             }
@@ -141,39 +139,22 @@ pub enum ProviderError {
 
     /// 401 `incorrect_api_key_error`: the key is malformed or revoked.
     #[error("{}", incorrect_key_message(.host, *.key))]
-    IncorrectApiKey {
-        host: String,
-        key: Option<KeyKind>,
-        request_id: Option<String>,
-    },
+    IncorrectApiKey { host: String, key: Option<KeyKind>, request_id: Option<String> },
 
     /// 400: prompt plus `max_tokens` exceed the model's context.
     #[error(
         "The request needs {requested} tokens but the model's context limit is {limit} (prompt \
          plus max_tokens). Send less context or lower max_tokens."
     )]
-    ContextOverflow {
-        limit: u32,
-        requested: u32,
-        request_id: Option<String>,
-    },
+    ContextOverflow { limit: u32, requested: u32, request_id: Option<String> },
 
     /// 400: the model accepts only one temperature (K2.5: 0.6, or 1 with thinking on).
     #[error("{}", temperature_message(.model, *.allowed, .message))]
-    InvalidTemperature {
-        model: String,
-        allowed: Option<f32>,
-        message: String,
-        request_id: Option<String>,
-    },
+    InvalidTemperature { model: String, allowed: Option<f32>, message: String, request_id: Option<String> },
 
     /// Any other 400.
     #[error("{host} rejected the request as invalid: {message}")]
-    InvalidRequest {
-        host: String,
-        message: String,
-        request_id: Option<String>,
-    },
+    InvalidRequest { host: String, message: String, request_id: Option<String> },
 
     /// 400 `content_filter`.
     #[error(
@@ -187,11 +168,7 @@ pub enum ProviderError {
         "{host} refused access ({message}). This key or account may not use this API or model; \
          check its permissions in the platform console."
     )]
-    PermissionDenied {
-        host: String,
-        message: String,
-        request_id: Option<String>,
-    },
+    PermissionDenied { host: String, message: String, request_id: Option<String> },
 
     /// 404 for a model id that does not exist (or that the key may not use).
     #[error("{}", model_not_found_message(.model, .host, .available))]
@@ -210,52 +187,29 @@ pub enum ProviderError {
          raises them.",
         .limit.describe(), secs(*.retry_after)
     )]
-    RateLimited {
-        limit: RateLimit,
-        retry_after: Duration,
-        request_id: Option<String>,
-    },
+    RateLimited { limit: RateLimit, retry_after: Duration, request_id: Option<String> },
 
     /// 429 `engine_overloaded_error`.
     #[error(
         "{host} is overloaded right now (model {model}). Try again in a moment, or configure a \
          fallback model."
     )]
-    Overloaded {
-        host: String,
-        model: String,
-        request_id: Option<String>,
-    },
+    Overloaded { host: String, model: String, request_id: Option<String> },
 
     /// 429 `exceeded_current_quota_error`: the account is suspended until recharged.
     #[error("{}", balance_message(.host, .billing_url.as_deref()))]
-    InsufficientBalance {
-        host: String,
-        billing_url: Option<String>,
-        request_id: Option<String>,
-    },
+    InsufficientBalance { host: String, billing_url: Option<String>, request_id: Option<String> },
 
     /// 500 `unexpected_output`: the model produced something the server could not return.
-    #[error(
-        "{host} failed to produce a valid answer ({message}). This is usually transient; try again."
-    )]
-    UnexpectedOutput {
-        host: String,
-        message: String,
-        request_id: Option<String>,
-    },
+    #[error("{host} failed to produce a valid answer ({message}). This is usually transient; try again.")]
+    UnexpectedOutput { host: String, message: String, request_id: Option<String> },
 
     /// Any other 5xx.
     #[error(
         "{host} had an internal error (HTTP {status}: {message}). Try again shortly; if it keeps \
          failing, the service may be down."
     )]
-    ServerError {
-        host: String,
-        status: u16,
-        message: String,
-        request_id: Option<String>,
-    },
+    ServerError { host: String, status: u16, message: String, request_id: Option<String> },
 
     /// A route the server does not know: the base URL's path is wrong.
     #[error("{}", wrong_path_message(.url, *.status, .suggested_base_url.as_deref()))]
@@ -268,23 +222,12 @@ pub enum ProviderError {
     },
 
     /// A Moonshot-only endpoint (token count) that this server does not have.
-    #[error(
-        "{host} has no {what} endpoint ({path}); it exists only on the Moonshot platform API."
-    )]
-    EndpointMissing {
-        host: String,
-        what: &'static str,
-        path: &'static str,
-    },
+    #[error("{host} has no {what} endpoint ({path}); it exists only on the Moonshot platform API.")]
+    EndpointMissing { host: String, what: &'static str, path: &'static str },
 
     /// A status the API does not document, with a body we could not classify.
     #[error("{host} answered HTTP {status}: {message}")]
-    UnexpectedStatus {
-        host: String,
-        status: u16,
-        message: String,
-        request_id: Option<String>,
-    },
+    UnexpectedStatus { host: String, status: u16, message: String, request_id: Option<String> },
 
     #[error(
         "Cannot reach {host}: the host is unreachable ({detail}). Check the network, any proxy, \
@@ -293,11 +236,7 @@ pub enum ProviderError {
     Connect { host: String, detail: String },
 
     #[error("{}", timeout_message(.host, *.phase, *.after))]
-    Timeout {
-        host: String,
-        phase: TimeoutPhase,
-        after: Duration,
-    },
+    Timeout { host: String, phase: TimeoutPhase, after: Duration },
 
     /// The stream ended before the answer was finished: never treated as a short answer.
     #[error("{}", dropped_message(.host, *.received, .detail.as_deref()))]
@@ -313,11 +252,7 @@ pub enum ProviderError {
         "{host} sent a response that is not valid for the OpenAI-compatible API ({detail}). If \
          this server is not Moonshot or OpenAI-compatible, check the provider's base URL."
     )]
-    MalformedResponse {
-        host: String,
-        detail: String,
-        request_id: Option<String>,
-    },
+    MalformedResponse { host: String, detail: String, request_id: Option<String> },
 
     /// The request was refused locally, before anything was sent.
     #[error("The request was not sent: {reason}")]
@@ -336,11 +271,7 @@ pub enum ProviderError {
     /// Refused before any network call: a spending limit from the settings is reached.
     /// Amounts are in the price table's currency.
     #[error("{}", budget_message(*.period, *.spent, *.limit))]
-    BudgetExceeded {
-        period: BudgetPeriod,
-        spent: f64,
-        limit: f64,
-    },
+    BudgetExceeded { period: BudgetPeriod, spent: f64, limit: f64 },
 }
 
 /// Which spending limit (`budget.daily` or `budget.monthly`).
@@ -406,12 +337,7 @@ fn secs(d: Duration) -> String {
     }
 }
 
-fn auth_message(
-    host: &str,
-    message: &str,
-    key: Option<KeyKind>,
-    suggested: Option<&str>,
-) -> String {
+fn auth_message(host: &str, message: &str, key: Option<KeyKind>, suggested: Option<&str>) -> String {
     let platform = Platform::of_host(host);
     match (platform, key) {
         (Some(p), None) => format!(
@@ -457,9 +383,7 @@ fn incorrect_key_message(host: &str, key: Option<KeyKind>) -> String {
              again from {} and set MOONSHOT_API_KEY to it.",
             p.console()
         ),
-        (_, None) => format!(
-            "{host} says the API key is incorrect. Check the API key configured for this provider."
-        ),
+        (_, None) => format!("{host} says the API key is incorrect. Check the API key configured for this provider."),
     }
 }
 
@@ -507,8 +431,7 @@ fn balance_message(host: &str, billing_url: Option<&str>) -> String {
 fn wrong_path_message(url: &str, status: u16, suggested: Option<&str>) -> String {
     let fix = match suggested {
         Some(s) => format!("set `baseUrl` (or MOONSHOT_BASE_URL) to {s}"),
-        None => "check `baseUrl` (or MOONSHOT_BASE_URL); Moonshot's is https://api.moonshot.ai/v1"
-            .to_string(),
+        None => "check `baseUrl` (or MOONSHOT_BASE_URL); Moonshot's is https://api.moonshot.ai/v1".to_string(),
     };
     format!(
         "{url} is not an API route (HTTP {status}). The base URL probably has a wrong path, e.g. \
@@ -524,11 +447,7 @@ fn dropped_message(host: &str, received: usize, detail: Option<&str>) -> String 
     if let Some(d) = detail {
         what.push(d.to_string());
     }
-    let what = if what.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", what.join("; "))
-    };
+    let what = if what.is_empty() { String::new() } else { format!(" ({})", what.join("; ")) };
     format!(
         "The connection to {host} closed before the answer was complete{what}. The partial \
          answer was discarded; try again."
@@ -559,9 +478,7 @@ impl ProviderError {
         match self {
             RateLimited { retry_after, .. } => RetryHint::After(*retry_after),
             Overloaded { .. } | ServerError { .. } | Timeout { .. } => RetryHint::Backoff,
-            UnexpectedOutput { .. } | ContextOverflow { .. } | StreamDropped { .. } => {
-                RetryHint::Once
-            }
+            UnexpectedOutput { .. } | ContextOverflow { .. } | StreamDropped { .. } => RetryHint::Once,
             _ => RetryHint::Never,
         }
     }
@@ -735,10 +652,7 @@ fn value_text(v: Option<&Value>) -> String {
 /// "message":…}`, FastAPI `{"detail":…}`, or anything else as plain text.
 pub fn parse_error_body(body: &str) -> ErrorBody {
     let Ok(json) = serde_json::from_str::<Value>(body) else {
-        return ErrorBody {
-            message: excerpt(body),
-            ..ErrorBody::default()
-        };
+        return ErrorBody { message: excerpt(body), ..ErrorBody::default() };
     };
     if let Some(err) = json.get("error").filter(|e| e.is_object()) {
         return ErrorBody {
@@ -759,37 +673,21 @@ pub fn parse_error_body(body: &str) -> ErrorBody {
     if let Some(kind) = json.get("error").and_then(Value::as_str) {
         let message = value_text(json.get("message"));
         return ErrorBody {
-            message: if message.is_empty() {
-                kind.to_string()
-            } else {
-                message
-            },
+            message: if message.is_empty() { kind.to_string() } else { message },
             kind: kind.to_string(),
             code: value_text(json.get("code")),
             openai_shape: false,
         };
     }
     if let Some(detail) = json.get("detail") {
-        return ErrorBody {
-            message: value_text(Some(detail)),
-            ..ErrorBody::default()
-        };
+        return ErrorBody { message: value_text(Some(detail)), ..ErrorBody::default() };
     }
-    ErrorBody {
-        message: excerpt(body),
-        ..ErrorBody::default()
-    }
+    ErrorBody { message: excerpt(body), ..ErrorBody::default() }
 }
 
 /// At most 300 characters of a body, on one line: enough to recognise, not a page of HTML.
 fn excerpt(body: &str) -> String {
-    let one_line: String = body
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(300)
-        .collect();
+    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect();
     if one_line.is_empty() {
         "(empty body)".to_string()
     } else {
@@ -808,9 +706,7 @@ pub fn scrub(text: &str, secret: Option<&str>) -> String {
     while let Some(pos) = rest.find("sk-") {
         result.push_str(&rest[..pos]);
         let tail = &rest[pos..];
-        let len = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-            .unwrap_or(tail.len());
+        let len = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(tail.len());
         if len >= 20 {
             result.push_str("sk-<redacted>");
         } else {
@@ -835,9 +731,7 @@ pub fn parse_retry_after(message: &str) -> Duration {
 
 fn leading_number(text: &str) -> Option<f64> {
     let text = text.trim_start();
-    let end = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let end = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     text[..end].trim_end_matches('.').parse().ok()
 }
 
@@ -849,10 +743,7 @@ fn number_after(text: &str, marker: &str) -> Option<u32> {
     if digits_start > 4 {
         return None;
     }
-    let digits: String = rest[digits_start..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
+    let digits: String = rest[digits_start..].chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok()
 }
 
@@ -868,8 +759,7 @@ pub fn parse_context_overflow(message: &str) -> Option<(u32, u32)> {
     }
     if lower.contains("maximum context length") {
         let limit = number_after(&lower, "maximum context length is")?;
-        let requested = number_after(&lower, "you requested")
-            .or_else(|| number_after(&lower, "resulted in"))?;
+        let requested = number_after(&lower, "you requested").or_else(|| number_after(&lower, "resulted in"))?;
         return Some((limit, requested));
     }
     None
@@ -901,8 +791,7 @@ fn looks_like_missing_model(body: &ErrorBody) -> bool {
     let lower = body.message.to_ascii_lowercase();
     body.kind == "resource_not_found_error"
         || body.code == "model_not_found"
-        || (lower.contains("model")
-            && (lower.contains("not found") || lower.contains("does not exist")))
+        || (lower.contains("model") && (lower.contains("not found") || lower.contains("does not exist")))
 }
 
 /// The base URL with `/v1` appended, when its path lacks it.
@@ -930,11 +819,7 @@ pub fn classify(status: u16, body: &str, ctx: &ErrorContext<'_>) -> ProviderErro
         400 if kind == "content_filter" => ProviderError::ContentFilter { request_id },
         400 => {
             if let Some((limit, requested)) = parse_context_overflow(&message) {
-                ProviderError::ContextOverflow {
-                    limit,
-                    requested,
-                    request_id,
-                }
+                ProviderError::ContextOverflow { limit, requested, request_id }
             } else if lower.contains("invalid temperature") {
                 ProviderError::InvalidTemperature {
                     model: ctx.model.to_string(),
@@ -943,63 +828,30 @@ pub fn classify(status: u16, body: &str, ctx: &ErrorContext<'_>) -> ProviderErro
                     request_id,
                 }
             } else {
-                ProviderError::InvalidRequest {
-                    host,
-                    message,
-                    request_id,
-                }
+                ProviderError::InvalidRequest { host, message, request_id }
             }
         }
-        401 if kind == "incorrect_api_key_error" => ProviderError::IncorrectApiKey {
-            host,
-            key: ctx.key,
-            request_id,
-        },
+        401 if kind == "incorrect_api_key_error" => ProviderError::IncorrectApiKey { host, key: ctx.key, request_id },
         401 => {
             let suggested_base_url = match (platform, ctx.key) {
-                (Some(p), Some(KeyKind::Platform | KeyKind::Other)) => {
-                    Some(p.other().base_url().to_string())
-                }
+                (Some(p), Some(KeyKind::Platform | KeyKind::Other)) => Some(p.other().base_url().to_string()),
                 _ => None,
             };
-            ProviderError::InvalidAuthentication {
-                host,
-                message,
-                key: ctx.key,
-                suggested_base_url,
-                request_id,
-            }
+            ProviderError::InvalidAuthentication { host, message, key: ctx.key, suggested_base_url, request_id }
         }
-        403 => ProviderError::PermissionDenied {
-            host,
-            message,
-            request_id,
-        },
+        403 => ProviderError::PermissionDenied { host, message, request_id },
         404 if parsed.openai_shape && looks_like_missing_model(&parsed) => {
-            ProviderError::ModelNotFound {
-                model: ctx.model.to_string(),
-                host,
-                available: Vec::new(),
-                request_id,
-            }
+            ProviderError::ModelNotFound { model: ctx.model.to_string(), host, available: Vec::new(), request_id }
         }
         404 => match ctx.endpoint {
-            Endpoint::TokenCount => ProviderError::EndpointMissing {
-                host,
-                what: "token count",
-                path: Endpoint::TokenCount.path(),
-            },
-            Endpoint::Balance => ProviderError::EndpointMissing {
-                host,
-                what: "balance",
-                path: Endpoint::Balance.path(),
-            },
+            Endpoint::TokenCount => {
+                ProviderError::EndpointMissing { host, what: "token count", path: Endpoint::TokenCount.path() }
+            }
+            Endpoint::Balance => {
+                ProviderError::EndpointMissing { host, what: "balance", path: Endpoint::Balance.path() }
+            }
             Endpoint::Chat | Endpoint::Models => ProviderError::WrongPath {
-                url: format!(
-                    "{}{}",
-                    ctx.base_url.trim_end_matches('/'),
-                    ctx.endpoint.path()
-                ),
+                url: format!("{}{}", ctx.base_url.trim_end_matches('/'), ctx.endpoint.path()),
                 status,
                 suggested_base_url: base_url_with_v1(ctx.base_url),
                 request_id,
@@ -1016,34 +868,16 @@ pub fn classify(status: u16, body: &str, ctx: &ErrorContext<'_>) -> ProviderErro
             }
         }
         429 if kind == "engine_overloaded_error" || lower.contains("overloaded") => {
-            ProviderError::Overloaded {
-                host,
-                model: ctx.model.to_string(),
-                request_id,
-            }
+            ProviderError::Overloaded { host, model: ctx.model.to_string(), request_id }
         }
         429 => ProviderError::RateLimited {
             limit: rate_limit_kind(&message),
             retry_after: parse_retry_after(&message),
             request_id,
         },
-        500 if kind == "unexpected_output" => ProviderError::UnexpectedOutput {
-            host,
-            message,
-            request_id,
-        },
-        500..=599 => ProviderError::ServerError {
-            host,
-            status,
-            message,
-            request_id,
-        },
-        _ => ProviderError::UnexpectedStatus {
-            host,
-            status,
-            message,
-            request_id,
-        },
+        500 if kind == "unexpected_output" => ProviderError::UnexpectedOutput { host, message, request_id },
+        500..=599 => ProviderError::ServerError { host, status, message, request_id },
+        _ => ProviderError::UnexpectedStatus { host, status, message, request_id },
     }
 }
 
@@ -1054,9 +888,7 @@ pub fn status_for_error_type(kind: &str) -> u16 {
         "invalid_authentication_error" | "incorrect_api_key_error" => 401,
         "permission_denied_error" => 403,
         "resource_not_found_error" => 404,
-        "rate_limit_reached_error" | "engine_overloaded_error" | "exceeded_current_quota_error" => {
-            429
-        }
+        "rate_limit_reached_error" | "engine_overloaded_error" | "exceeded_current_quota_error" => 429,
         _ => 500,
     }
 }
@@ -1095,11 +927,7 @@ mod tests {
         );
         assert_eq!(
             e,
-            ProviderError::ContextOverflow {
-                limit: 262144,
-                requested: 291351,
-                request_id: Some("req-1".into())
-            }
+            ProviderError::ContextOverflow { limit: 262144, requested: 291351, request_id: Some("req-1".into()) }
         );
         assert_eq!(e.retry_hint(), RetryHint::Once);
         assert!(!e.allows_fallback());
@@ -1118,10 +946,7 @@ mod tests {
     fn invalid_temperature_names_the_allowed_value() {
         let e = classify(
             400,
-            &body(
-                "invalid_request_error",
-                "invalid temperature: only 0.6 is allowed for this model",
-            ),
+            &body("invalid_request_error", "invalid temperature: only 0.6 is allowed for this model"),
             &ctx(AI),
         );
         match &e {
@@ -1130,20 +955,14 @@ mod tests {
         }
         assert!(e.to_string().contains("only accepts temperature 0.6"));
         assert_eq!(e.retry_hint(), RetryHint::Never);
-        assert_eq!(
-            parse_allowed_temperature("invalid temperature: only 1 is allowed"),
-            Some(1.0)
-        );
+        assert_eq!(parse_allowed_temperature("invalid temperature: only 1 is allowed"), Some(1.0));
     }
 
     #[test]
     fn content_filter_is_final() {
         let e = classify(
             400,
-            &body(
-                "content_filter",
-                "The request was rejected because it was considered high risk",
-            ),
+            &body("content_filter", "The request was rejected because it was considered high risk"),
             &ctx(AI),
         );
         assert!(matches!(e, ProviderError::ContentFilter { .. }));
@@ -1154,64 +973,31 @@ mod tests {
 
     #[test]
     fn invalid_authentication_suggests_the_other_region() {
-        let e = classify(
-            401,
-            &body("invalid_authentication_error", "Invalid Authentication"),
-            &ctx(AI),
-        );
+        let e = classify(401, &body("invalid_authentication_error", "Invalid Authentication"), &ctx(AI));
         let text = e.to_string();
         assert!(text.contains("rejected by api.moonshot.ai"), "{text}");
         assert!(text.contains("MOONSHOT_API_KEY"));
-        assert!(
-            text.ends_with("set `baseUrl` (or MOONSHOT_BASE_URL) to https://api.moonshot.cn/v1.")
-        );
+        assert!(text.ends_with("set `baseUrl` (or MOONSHOT_BASE_URL) to https://api.moonshot.cn/v1."));
         match &e {
-            ProviderError::InvalidAuthentication {
-                suggested_base_url,
-                host,
-                ..
-            } => {
+            ProviderError::InvalidAuthentication { suggested_base_url, host, .. } => {
                 assert_eq!(suggested_base_url.as_deref(), Some(CN));
                 assert_eq!(host, "api.moonshot.ai");
             }
             other => panic!("{other:?}"),
         }
-        let from_cn = classify(
-            401,
-            &body("invalid_authentication_error", "Invalid Authentication"),
-            &ctx(CN),
-        );
-        assert!(from_cn
-            .to_string()
-            .ends_with("to https://api.moonshot.ai/v1."));
+        let from_cn = classify(401, &body("invalid_authentication_error", "Invalid Authentication"), &ctx(CN));
+        assert!(from_cn.to_string().ends_with("to https://api.moonshot.ai/v1."));
         assert_eq!(e.retry_hint(), RetryHint::Never);
         assert!(!e.allows_fallback());
     }
 
     #[test]
     fn kimi_code_and_missing_keys_get_their_own_advice() {
-        let kimi_code = ErrorContext {
-            key: Some(KeyKind::KimiCode),
-            ..ctx(AI)
-        };
-        let e = classify(
-            401,
-            &body("invalid_authentication_error", "Invalid Authentication"),
-            &kimi_code,
-        );
+        let kimi_code = ErrorContext { key: Some(KeyKind::KimiCode), ..ctx(AI) };
+        let e = classify(401, &body("invalid_authentication_error", "Invalid Authentication"), &kimi_code);
         assert!(e.to_string().contains("Kimi Code key"));
-        assert!(matches!(
-            e,
-            ProviderError::InvalidAuthentication {
-                suggested_base_url: None,
-                ..
-            }
-        ));
-        let none = ErrorContext {
-            key: None,
-            secret: None,
-            ..ctx(CN)
-        };
+        assert!(matches!(e, ProviderError::InvalidAuthentication { suggested_base_url: None, .. }));
+        let none = ErrorContext { key: None, secret: None, ..ctx(CN) };
         let e = classify(401, &body("invalid_authentication_error", "x"), &none);
         assert!(e.to_string().contains("none is set"));
         assert!(e.to_string().contains("https://platform.moonshot.cn"));
@@ -1224,11 +1010,7 @@ mod tests {
 
     #[test]
     fn incorrect_api_key() {
-        let e = classify(
-            401,
-            &body("incorrect_api_key_error", "Incorrect API key provided"),
-            &ctx(AI),
-        );
+        let e = classify(401, &body("incorrect_api_key_error", "Incorrect API key provided"), &ctx(AI));
         assert!(matches!(e, ProviderError::IncorrectApiKey { .. }));
         assert!(e.to_string().contains("https://platform.moonshot.ai"));
         assert_eq!(e.retry_hint(), RetryHint::Never);
@@ -1236,18 +1018,9 @@ mod tests {
 
     #[test]
     fn permission_denied() {
-        let e = classify(
-            403,
-            &body(
-                "permission_denied_error",
-                "The API you are accessing is not open",
-            ),
-            &ctx(AI),
-        );
+        let e = classify(403, &body("permission_denied_error", "The API you are accessing is not open"), &ctx(AI));
         assert!(matches!(e, ProviderError::PermissionDenied { .. }));
-        assert!(e
-            .to_string()
-            .contains("The API you are accessing is not open"));
+        assert!(e.to_string().contains("The API you are accessing is not open"));
         assert!(!e.allows_fallback());
     }
 
@@ -1255,10 +1028,7 @@ mod tests {
     fn missing_model_versus_wrong_route() {
         let e = classify(
             404,
-            &body(
-                "resource_not_found_error",
-                "Not found the model kimi-latest or Permission denied",
-            ),
+            &body("resource_not_found_error", "Not found the model kimi-latest or Permission denied"),
             &ctx(AI),
         );
         assert!(matches!(e, ProviderError::ModelNotFound { .. }));
@@ -1269,24 +1039,16 @@ mod tests {
         );
         assert!(matches!(vllm, ProviderError::ModelNotFound { .. }));
 
-        let gateway = r#"{"code":5,"error":"url.not_found","message":"没找到对象","method":"GET","scode":"0x5","status":false}"#;
+        let gateway =
+            r#"{"code":5,"error":"url.not_found","message":"没找到对象","method":"GET","scode":"0x5","status":false}"#;
         let e = classify(404, gateway, &ctx("https://api.moonshot.ai"));
         let text = e.to_string();
         assert!(text.contains("https://api.moonshot.ai/chat/completions is not an API route"));
         assert!(text.contains("https://api.moonshot.ai/v1"), "{text}");
         assert_eq!(e.retry_hint(), RetryHint::Never);
         let with_v1 = classify(404, gateway, &ctx("https://proxy.example/v1/x"));
-        assert!(matches!(
-            with_v1,
-            ProviderError::WrongPath {
-                suggested_base_url: None,
-                ..
-            }
-        ));
-        let token_count = ErrorContext {
-            endpoint: Endpoint::TokenCount,
-            ..ctx("http://localhost:8000/v1")
-        };
+        assert!(matches!(with_v1, ProviderError::WrongPath { suggested_base_url: None, .. }));
+        let token_count = ErrorContext { endpoint: Endpoint::TokenCount, ..ctx("http://localhost:8000/v1") };
         assert!(matches!(
             classify(404, r#"{"detail":"Not Found"}"#, &token_count),
             ProviderError::EndpointMissing { .. }
@@ -1328,10 +1090,7 @@ mod tests {
                 },
                 "{message}"
             );
-            assert_eq!(
-                e.retry_hint(),
-                RetryHint::After(Duration::from_secs_f64(wait))
-            );
+            assert_eq!(e.retry_hint(), RetryHint::After(Duration::from_secs_f64(wait)));
             assert!(e.allows_fallback());
             assert!(!e.to_string().contains("org-abc"));
         }
@@ -1341,10 +1100,7 @@ mod tests {
     fn overload_backs_off_and_balance_never_retries() {
         let e = classify(
             429,
-            &body(
-                "engine_overloaded_error",
-                "The engine is currently overloaded, please try again later",
-            ),
+            &body("engine_overloaded_error", "The engine is currently overloaded, please try again later"),
             &ctx(AI),
         );
         assert!(matches!(e, ProviderError::Overloaded { .. }));
@@ -1369,11 +1125,7 @@ mod tests {
 
     #[test]
     fn server_errors() {
-        let e = classify(
-            500,
-            &body("unexpected_output", "invalid state transition"),
-            &ctx(AI),
-        );
+        let e = classify(500, &body("unexpected_output", "invalid state transition"), &ctx(AI));
         assert!(matches!(e, ProviderError::UnexpectedOutput { .. }));
         assert_eq!(e.retry_hint(), RetryHint::Once);
         assert!(e.allows_fallback());
@@ -1386,14 +1138,8 @@ mod tests {
 
     #[test]
     fn retry_after_defaults_to_one_second() {
-        assert_eq!(
-            parse_retry_after("please try again after 7 seconds"),
-            Duration::from_secs(7)
-        );
-        assert_eq!(
-            parse_retry_after("please try again later"),
-            Duration::from_secs(1)
-        );
+        assert_eq!(parse_retry_after("please try again after 7 seconds"), Duration::from_secs(7));
+        assert_eq!(parse_retry_after("please try again later"), Duration::from_secs(1));
         assert_eq!(parse_retry_after(""), Duration::from_secs(1));
     }
 
@@ -1401,10 +1147,7 @@ mod tests {
     fn keys_are_scrubbed_from_server_text() {
         let e = classify(
             400,
-            &body(
-                "invalid_request_error",
-                "bad key sk-secretsecretsecret1234 and sk-otherotherotherother99",
-            ),
+            &body("invalid_request_error", "bad key sk-secretsecretsecret1234 and sk-otherotherotherother99"),
             &ctx(AI),
         );
         let text = e.to_string();
@@ -1430,10 +1173,7 @@ mod tests {
         assert_eq!(Platform::of_host("api.moonshot.ai"), Some(Platform::Global));
         assert_eq!(Platform::of_host("api.moonshot.cn"), Some(Platform::China));
         assert_eq!(Platform::of_host("moonshot.ai.evil.com"), None);
-        assert_eq!(
-            Platform::of_host("api.moonshot.ai:8443"),
-            Some(Platform::Global)
-        );
+        assert_eq!(Platform::of_host("api.moonshot.ai:8443"), Some(Platform::Global));
         assert_eq!(Platform::of_host("[::1]:8000"), None);
         assert_eq!(status_for_error_type("engine_overloaded_error"), 429);
     }

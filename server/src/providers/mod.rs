@@ -15,6 +15,6 @@ pub use error::{Platform, ProviderError, RateLimit, RetryHint, TimeoutPhase};
 pub use openai::{ChatStream, HttpPool, OpenAiCompatible, ProviderConfig};
 pub use retry::{with_retries, RetryPolicy};
 pub use types::{
-    Balance, ChatRequest, ChatResponse, Content, ContentPart, FinishReason, Message, ModelInfo,
-    Role, StreamEvent, ToolCall, ToolChoice, ToolSpec, Usage,
+    Balance, ChatRequest, ChatResponse, Content, ContentPart, FinishReason, Message, ModelInfo, Role, StreamEvent,
+    ToolCall, ToolChoice, ToolSpec, Usage,
 };

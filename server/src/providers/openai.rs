@@ -15,13 +15,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::error::{
-    classify, host_of, scrub, Endpoint, ErrorContext, Platform, ProviderError, TimeoutPhase,
-};
+use super::error::{classify, host_of, scrub, Endpoint, ErrorContext, Platform, ProviderError, TimeoutPhase};
 use super::stream::StreamAccumulator;
-use super::types::{
-    Balance, ChatRequest, ChatResponse, FinishReason, ModelInfo, StreamEvent, ToolCall, Usage,
-};
+use super::types::{Balance, ChatRequest, ChatResponse, FinishReason, ModelInfo, StreamEvent, ToolCall, Usage};
 use crate::secret::ApiKey;
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,11 +50,7 @@ pub struct ProviderConfig {
 
 impl ProviderConfig {
     /// A configuration with the default timeouts and no extra headers.
-    pub fn new(
-        name: impl Into<String>,
-        base_url: impl Into<String>,
-        api_key: Option<ApiKey>,
-    ) -> Self {
+    pub fn new(name: impl Into<String>, base_url: impl Into<String>, api_key: Option<ApiKey>) -> Self {
         ProviderConfig {
             name: name.into(),
             base_url: base_url.into(),
@@ -211,9 +203,7 @@ impl OpenAiCompatible {
     /// [`OpenAiCompatible::shared_http_client`] for the default), shared by every provider.
     pub fn new(cfg: ProviderConfig, http: reqwest::Client) -> Self {
         let host = host_of(&cfg.base_url);
-        OpenAiCompatible {
-            inner: Arc::new(Inner { cfg, http, host }),
-        }
+        OpenAiCompatible { inner: Arc::new(Inner { cfg, http, host }) }
     }
 
     /// A client on a shared pool.
@@ -254,19 +244,9 @@ impl OpenAiCompatible {
 
     /// One answer, not streamed.
     pub async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let body = req
-            .to_wire(false)
-            .map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
+        let body = req.to_wire(false).map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
         let deadline = Instant::now() + self.inner.cfg.first_byte_timeout;
-        let answer = self
-            .send(
-                Method::POST,
-                Endpoint::Chat,
-                Some(&body),
-                &req.model,
-                deadline,
-            )
-            .await?;
+        let answer = self.send(Method::POST, Endpoint::Chat, Some(&body), &req.model, deadline).await?;
         let request_id = answer.request_id.clone();
         let bytes = self
             .read_body(answer.response, deadline, MAX_BODY_BYTES)
@@ -280,20 +260,10 @@ impl OpenAiCompatible {
     /// than inside the stream. Dropping the stream closes the connection, which is how the
     /// server learns the answer is no longer wanted.
     pub async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let body = req
-            .to_wire(true)
-            .map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
+        let body = req.to_wire(true).map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
         let started = Instant::now();
         let deadline = started + self.inner.cfg.first_byte_timeout;
-        let answer = self
-            .send(
-                Method::POST,
-                Endpoint::Chat,
-                Some(&body),
-                &req.model,
-                deadline,
-            )
-            .await?;
+        let answer = self.send(Method::POST, Endpoint::Chat, Some(&body), &req.model, deadline).await?;
 
         let is_json = answer
             .response
@@ -323,11 +293,7 @@ impl OpenAiCompatible {
         };
 
         match inner.next().await {
-            Some(Ok(first)) => Ok(ChatStream {
-                first: Some(first),
-                inner,
-                host: self.inner.host.clone(),
-            }),
+            Some(Ok(first)) => Ok(ChatStream { first: Some(first), inner, host: self.inner.host.clone() }),
             Some(Err(e)) => Err(e),
             None => Err(ProviderError::StreamDropped {
                 host: self.inner.host.clone(),
@@ -341,13 +307,9 @@ impl OpenAiCompatible {
     /// The models the key may use (`GET /models`).
     pub async fn models(&self) -> Result<Vec<ModelInfo>, ProviderError> {
         let deadline = Instant::now() + self.inner.cfg.first_byte_timeout;
-        let answer = self
-            .send(Method::GET, Endpoint::Models, None, "", deadline)
-            .await?;
+        let answer = self.send(Method::GET, Endpoint::Models, None, "", deadline).await?;
         let request_id = answer.request_id.clone();
-        let bytes = self
-            .read_body(answer.response, deadline, MAX_BODY_BYTES)
-            .await?;
+        let bytes = self.read_body(answer.response, deadline, MAX_BODY_BYTES).await?;
         serde_json::from_slice::<ModelList>(&bytes)
             .map(|list| list.data)
             .map_err(|e| self.malformed(format!("the model list cannot be read: {e}"), request_id))
@@ -356,18 +318,13 @@ impl OpenAiCompatible {
     /// The account balance; `None` when the server has no balance route (not Moonshot).
     pub async fn balance(&self) -> Result<Option<Balance>, ProviderError> {
         let deadline = Instant::now() + self.inner.cfg.first_byte_timeout;
-        let answer = match self
-            .send(Method::GET, Endpoint::Balance, None, "", deadline)
-            .await
-        {
+        let answer = match self.send(Method::GET, Endpoint::Balance, None, "", deadline).await {
             Ok(answer) => answer,
             Err(ProviderError::EndpointMissing { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
         let request_id = answer.request_id.clone();
-        let bytes = self
-            .read_body(answer.response, deadline, MAX_BODY_BYTES)
-            .await?;
+        let bytes = self.read_body(answer.response, deadline, MAX_BODY_BYTES).await?;
         match serde_json::from_slice::<BalanceReply>(&bytes) {
             Ok(reply) => Ok(Some(reply.data)),
             // Only Moonshot documents this route; elsewhere a 200 with another shape is some
@@ -379,37 +336,21 @@ impl OpenAiCompatible {
 
     /// The prompt tokens the request would use (Moonshot's token-count route).
     pub async fn estimate_tokens(&self, req: &ChatRequest) -> Result<u32, ProviderError> {
-        let mut body = req
-            .to_wire(false)
-            .map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
+        let mut body = req.to_wire(false).map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
         if let Some(map) = body.as_object_mut() {
             map.remove("stream");
         }
         let deadline = Instant::now() + self.inner.cfg.first_byte_timeout;
-        let answer = self
-            .send(
-                Method::POST,
-                Endpoint::TokenCount,
-                Some(&body),
-                &req.model,
-                deadline,
-            )
-            .await?;
+        let answer = self.send(Method::POST, Endpoint::TokenCount, Some(&body), &req.model, deadline).await?;
         let request_id = answer.request_id.clone();
-        let bytes = self
-            .read_body(answer.response, deadline, MAX_BODY_BYTES)
-            .await?;
+        let bytes = self.read_body(answer.response, deadline, MAX_BODY_BYTES).await?;
         serde_json::from_slice::<TokenCountReply>(&bytes)
             .map(|r| r.data.total_tokens)
             .map_err(|e| self.malformed(format!("the token count cannot be read: {e}"), request_id))
     }
 
     fn malformed(&self, detail: String, request_id: Option<String>) -> ProviderError {
-        ProviderError::MalformedResponse {
-            host: self.inner.host.clone(),
-            detail,
-            request_id,
-        }
+        ProviderError::MalformedResponse { host: self.inner.host.clone(), detail, request_id }
     }
 
     fn error_context<'a>(
@@ -431,17 +372,11 @@ impl OpenAiCompatible {
 
     fn url(&self, endpoint: Endpoint) -> Result<reqwest::Url, ProviderError> {
         let base = self.inner.cfg.base_url.trim_end_matches('/');
-        let invalid = |reason: String| ProviderError::InvalidBaseUrl {
-            base_url: self.inner.cfg.base_url.clone(),
-            reason,
-        };
-        let url = reqwest::Url::parse(&format!("{base}{}", endpoint.path()))
-            .map_err(|e| invalid(e.to_string()))?;
+        let invalid =
+            |reason: String| ProviderError::InvalidBaseUrl { base_url: self.inner.cfg.base_url.clone(), reason };
+        let url = reqwest::Url::parse(&format!("{base}{}", endpoint.path())).map_err(|e| invalid(e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(format!(
-                "the scheme must be http or https, not {}",
-                url.scheme()
-            )));
+            return Err(invalid(format!("the scheme must be http or https, not {}", url.scheme())));
         }
         Ok(url)
     }
@@ -462,12 +397,10 @@ impl OpenAiCompatible {
         }
         if let Some(key) = &self.inner.cfg.api_key {
             let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                    ProviderError::Unsendable {
-                        reason: "the API key contains characters that cannot be sent in an HTTP \
+                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| ProviderError::Unsendable {
+                    reason: "the API key contains characters that cannot be sent in an HTTP \
                              header; copy it again without spaces or line breaks"
-                            .to_string(),
-                    }
+                        .to_string(),
                 })?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
@@ -486,11 +419,7 @@ impl OpenAiCompatible {
         deadline: Instant,
     ) -> Result<Answer, ProviderError> {
         let url = self.url(endpoint)?;
-        let mut request = self
-            .inner
-            .http
-            .request(method.clone(), url)
-            .headers(self.headers()?);
+        let mut request = self.inner.http.request(method.clone(), url).headers(self.headers()?);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -526,10 +455,7 @@ impl OpenAiCompatible {
             "provider response"
         );
         if status.is_success() {
-            return Ok(Answer {
-                response,
-                request_id,
-            });
+            return Ok(Answer { response, request_id });
         }
 
         let idle = Instant::now() + self.inner.cfg.idle_timeout;
@@ -562,27 +488,15 @@ impl OpenAiCompatible {
         let host = self.inner.host.clone();
         let detail = scrub(&root_cause(e), None);
         if e.is_connect() && (e.is_timeout() || detail.contains("timed out")) {
-            ProviderError::Timeout {
-                host,
-                phase: TimeoutPhase::Connect,
-                after: self.inner.cfg.connect_timeout,
-            }
+            ProviderError::Timeout { host, phase: TimeoutPhase::Connect, after: self.inner.cfg.connect_timeout }
         } else if e.is_connect() {
             ProviderError::Connect { host, detail }
         } else if e.is_builder() {
-            ProviderError::InvalidBaseUrl {
-                base_url: self.inner.cfg.base_url.clone(),
-                reason: detail,
-            }
+            ProviderError::InvalidBaseUrl { base_url: self.inner.cfg.base_url.clone(), reason: detail }
         } else if e.is_request() || e.is_body() {
             // The connection broke after it was opened ("connection closed before message
             // completed", a reset): the answer was lost in transit, which is worth one retry.
-            ProviderError::StreamDropped {
-                host,
-                received: 0,
-                detail: Some(detail),
-                request_id: None,
-            }
+            ProviderError::StreamDropped { host, received: 0, detail: Some(detail), request_id: None }
         } else {
             ProviderError::Transport { host, detail }
         }
@@ -608,19 +522,14 @@ impl OpenAiCompatible {
                 Ok(bytes) => {
                     let bytes = bytes.as_ref();
                     if out.len() + bytes.len() > limit {
-                        return Err(self.malformed(
-                            format!("the answer is larger than {} MiB", limit / (1024 * 1024)),
-                            None,
-                        ));
+                        return Err(
+                            self.malformed(format!("the answer is larger than {} MiB", limit / (1024 * 1024)), None)
+                        );
                     }
                     out.extend_from_slice(bytes);
                 }
                 Err(BodyError::Timeout(phase, after)) => {
-                    return Err(ProviderError::Timeout {
-                        host: self.inner.host.clone(),
-                        phase,
-                        after,
-                    })
+                    return Err(ProviderError::Timeout { host: self.inner.host.clone(), phase, after })
                 }
                 Err(BodyError::Transport(e)) => {
                     return Err(ProviderError::StreamDropped {
@@ -642,24 +551,15 @@ impl OpenAiCompatible {
         model: &str,
         request_id: Option<String>,
     ) -> Result<ChatResponse, ProviderError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-            self.malformed(format!("the answer is not JSON: {e}"), request_id.clone())
-        })?;
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| self.malformed(format!("the answer is not JSON: {e}"), request_id.clone()))?;
         if let Some(err) = value.get("error") {
             let kind = err.get("type").and_then(Value::as_str).unwrap_or("");
             let ctx = self.error_context(Endpoint::Chat, model, request_id.as_deref());
-            return Err(classify(
-                super::error::status_for_error_type(kind),
-                &value.to_string(),
-                &ctx,
-            ));
+            return Err(classify(super::error::status_for_error_type(kind), &value.to_string(), &ctx));
         }
-        let completion: Completion = serde_json::from_value(value).map_err(|e| {
-            self.malformed(
-                format!("the answer has an unexpected shape: {e}"),
-                request_id.clone(),
-            )
-        })?;
+        let completion: Completion = serde_json::from_value(value)
+            .map_err(|e| self.malformed(format!("the answer has an unexpected shape: {e}"), request_id.clone()))?;
         completion_to_response(completion, request_id)
             .ok_or_else(|| self.malformed("the answer has no choices".to_string(), None))
     }
@@ -697,29 +597,19 @@ impl OpenAiCompatible {
     }
 }
 
-fn completion_to_response(
-    completion: Completion,
-    request_id: Option<String>,
-) -> Option<ChatResponse> {
+fn completion_to_response(completion: Completion, request_id: Option<String>) -> Option<ChatResponse> {
     let mut choices = completion.choices;
     choices.sort_by_key(|c| c.index);
     let mut iter = choices.into_iter();
     let first = iter.next()?;
-    let message = first.message.unwrap_or(CompletionMessage {
-        content: None,
-        reasoning_content: None,
-        tool_calls: Vec::new(),
-    });
+    let message =
+        first.message.unwrap_or(CompletionMessage { content: None, reasoning_content: None, tool_calls: Vec::new() });
     let tool_calls = message
         .tool_calls
         .into_iter()
         .enumerate()
         .map(|(i, call)| ToolCall {
-            id: if call.id.is_empty() {
-                format!("call_{i}")
-            } else {
-                call.id
-            },
+            id: if call.id.is_empty() { format!("call_{i}") } else { call.id },
             name: call.function.name,
             arguments: call.function.arguments,
         })
@@ -730,14 +620,8 @@ fn completion_to_response(
         content: message.content.unwrap_or_default(),
         reasoning: message.reasoning_content.unwrap_or_default(),
         tool_calls,
-        finish_reason: first
-            .finish_reason
-            .as_deref()
-            .map(FinishReason::parse)
-            .unwrap_or(FinishReason::Stop),
-        alternatives: iter
-            .map(|c| c.message.and_then(|m| m.content).unwrap_or_default())
-            .collect(),
+        finish_reason: first.finish_reason.as_deref().map(FinishReason::parse).unwrap_or(FinishReason::Stop),
+        alternatives: iter.map(|c| c.message.and_then(|m| m.content).unwrap_or_default()).collect(),
         usage: completion.usage.or(first.usage),
         request_id,
     })
@@ -796,13 +680,8 @@ where
         idle: Duration,
         ended: bool,
     }
-    let state = State {
-        body: body.boxed(),
-        first_deadline: Some(first_deadline),
-        first_byte_timeout,
-        idle,
-        ended: false,
-    };
+    let state =
+        State { body: body.boxed(), first_deadline: Some(first_deadline), first_byte_timeout, idle, ended: false };
     futures::stream::unfold(state, |mut st| async move {
         if st.ended {
             return None;
@@ -874,11 +753,7 @@ impl SseState {
     }
 
     /// The stream stopped without `[DONE]`: fine if the finishing chunk came, a drop otherwise.
-    fn ended_early(
-        &mut self,
-        cause: Option<ProviderError>,
-        detail: Option<String>,
-    ) -> Option<ProviderError> {
+    fn ended_early(&mut self, cause: Option<ProviderError>, detail: Option<String>) -> Option<ProviderError> {
         if self.acc.finished() {
             self.complete();
             return None;
@@ -942,11 +817,7 @@ async fn next_event(mut st: SseState) -> Option<(Result<StreamEvent, ProviderErr
                 }
             }
             Some(Err(EventStreamError::Transport(BodyError::Timeout(phase, after)))) => {
-                let timeout = ProviderError::Timeout {
-                    host: st.host.clone(),
-                    phase,
-                    after,
-                };
+                let timeout = ProviderError::Timeout { host: st.host.clone(), phase, after };
                 st.ended_early(Some(timeout), None)
             }
             Some(Err(EventStreamError::Transport(BodyError::Transport(e)))) => {
@@ -1002,12 +873,7 @@ impl ChatStream {
             }
         }
         // Reached only when the caller already took `Done` off this stream.
-        Err(ProviderError::StreamDropped {
-            host: self.host,
-            received: 0,
-            detail: None,
-            request_id: None,
-        })
+        Err(ProviderError::StreamDropped { host: self.host, received: 0, detail: None, request_id: None })
     }
 }
 
@@ -1054,24 +920,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_base_url_is_reported_before_sending() {
-        let client = OpenAiCompatible::new(
-            ProviderConfig::new("t", "ftp://example.com/v1", None),
-            reqwest::Client::new(),
-        );
+        let client =
+            OpenAiCompatible::new(ProviderConfig::new("t", "ftp://example.com/v1", None), reqwest::Client::new());
         let err = client.models().await.unwrap_err();
-        assert!(
-            matches!(err, ProviderError::InvalidBaseUrl { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, ProviderError::InvalidBaseUrl { .. }), "{err:?}");
         assert!(err.to_string().contains("http or https"));
-        let client = OpenAiCompatible::new(
-            ProviderConfig::new("t", "api.moonshot.ai/v1", None),
-            reqwest::Client::new(),
-        );
-        assert!(matches!(
-            client.models().await.unwrap_err(),
-            ProviderError::InvalidBaseUrl { .. }
-        ));
+        let client =
+            OpenAiCompatible::new(ProviderConfig::new("t", "api.moonshot.ai/v1", None), reqwest::Client::new());
+        assert!(matches!(client.models().await.unwrap_err(), ProviderError::InvalidBaseUrl { .. }));
     }
 
     #[tokio::test]

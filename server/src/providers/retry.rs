@@ -18,10 +18,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 3,
-            max_total_wait: Duration::from_secs(10),
-        }
+        RetryPolicy { max_attempts: 3, max_total_wait: Duration::from_secs(10) }
     }
 }
 
@@ -55,9 +52,7 @@ where
         let wait = match error.retry_hint() {
             RetryHint::Never => return Err(error),
             RetryHint::Once if once_used => return Err(error),
-            RetryHint::Once if matches!(error, ProviderError::ContextOverflow { .. }) => {
-                return Err(error)
-            }
+            RetryHint::Once if matches!(error, ProviderError::ContextOverflow { .. }) => return Err(error),
             RetryHint::Once => {
                 once_used = true;
                 Duration::ZERO
@@ -69,11 +64,7 @@ where
             }
         };
         if waited + wait > policy.max_total_wait {
-            tracing::debug!(
-                kind = error.kind(),
-                wait_ms = wait.as_millis() as u64,
-                "retry budget spent; giving up"
-            );
+            tracing::debug!(kind = error.kind(), wait_ms = wait.as_millis() as u64, "retry budget spent; giving up");
             return Err(error);
         }
         tracing::debug!(
@@ -118,25 +109,14 @@ mod tests {
     }
 
     fn overloaded() -> ProviderError {
-        ProviderError::Overloaded {
-            host: "h".into(),
-            model: "m".into(),
-            request_id: None,
-        }
+        ProviderError::Overloaded { host: "h".into(), model: "m".into(), request_id: None }
     }
 
     fn balance() -> ProviderError {
-        ProviderError::InsufficientBalance {
-            host: "h".into(),
-            billing_url: None,
-            request_id: None,
-        }
+        ProviderError::InsufficientBalance { host: "h".into(), billing_url: None, request_id: None }
     }
 
-    async fn run(
-        policy: RetryPolicy,
-        errors: Vec<ProviderError>,
-    ) -> (Result<&'static str, ProviderError>, u32) {
+    async fn run(policy: RetryPolicy, errors: Vec<ProviderError>) -> (Result<&'static str, ProviderError>, u32) {
         let calls = AtomicU32::new(0);
         let result = with_retries(&policy, || {
             let n = calls.fetch_add(1, Ordering::SeqCst) as usize;
@@ -164,19 +144,13 @@ mod tests {
     #[tokio::test]
     async fn out_of_balance_is_never_retried() {
         let (result, calls) = run(RetryPolicy::default(), vec![balance()]).await;
-        assert!(matches!(
-            result,
-            Err(ProviderError::InsufficientBalance { .. })
-        ));
+        assert!(matches!(result, Err(ProviderError::InsufficientBalance { .. })));
         assert_eq!(calls, 1);
     }
 
     #[tokio::test]
     async fn gives_up_after_max_attempts_with_the_last_error() {
-        let policy = RetryPolicy {
-            max_attempts: 2,
-            max_total_wait: Duration::from_secs(5),
-        };
+        let policy = RetryPolicy { max_attempts: 2, max_total_wait: Duration::from_secs(5) };
         let (result, calls) = run(policy, vec![overloaded(), rate_limited(1), overloaded()]).await;
         assert!(matches!(result, Err(ProviderError::RateLimited { .. })));
         assert_eq!(calls, 2);
@@ -184,10 +158,7 @@ mod tests {
 
     #[tokio::test]
     async fn never_waits_past_the_budget() {
-        let policy = RetryPolicy {
-            max_attempts: 5,
-            max_total_wait: Duration::from_millis(100),
-        };
+        let policy = RetryPolicy { max_attempts: 5, max_total_wait: Duration::from_millis(100) };
         let start = Instant::now();
         let (result, calls) = run(policy, vec![rate_limited(5_000)]).await;
         assert!(matches!(result, Err(ProviderError::RateLimited { .. })));
@@ -202,21 +173,10 @@ mod tests {
             message: "invalid state transition".into(),
             request_id: None,
         };
-        let (result, calls) = run(
-            RetryPolicy::default(),
-            vec![unexpected.clone(), unexpected.clone()],
-        )
-        .await;
-        assert!(matches!(
-            result,
-            Err(ProviderError::UnexpectedOutput { .. })
-        ));
+        let (result, calls) = run(RetryPolicy::default(), vec![unexpected.clone(), unexpected.clone()]).await;
+        assert!(matches!(result, Err(ProviderError::UnexpectedOutput { .. })));
         assert_eq!(calls, 2);
-        let overflow = ProviderError::ContextOverflow {
-            limit: 10,
-            requested: 20,
-            request_id: None,
-        };
+        let overflow = ProviderError::ContextOverflow { limit: 10, requested: 20, request_id: None };
         let (result, calls) = run(RetryPolicy::default(), vec![overflow]).await;
         assert!(result.is_err());
         assert_eq!(calls, 1);

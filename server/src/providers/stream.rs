@@ -80,10 +80,7 @@ pub struct StreamAccumulator {
 
 impl StreamAccumulator {
     pub fn new(request_id: Option<String>) -> Self {
-        StreamAccumulator {
-            request_id,
-            ..StreamAccumulator::default()
-        }
+        StreamAccumulator { request_id, ..StreamAccumulator::default() }
     }
 
     /// Whether the finishing chunk (one with a `finish_reason`) has arrived.
@@ -97,28 +94,22 @@ impl StreamAccumulator {
     }
 
     /// Takes one `data:` payload (not `[DONE]`) and returns what it adds.
-    pub fn on_data(
-        &mut self,
-        data: &str,
-        ctx: &ErrorContext<'_>,
-    ) -> Result<Vec<StreamEvent>, ProviderError> {
-        let value: Value =
-            serde_json::from_str(data).map_err(|e| ProviderError::MalformedResponse {
-                host: host_of(ctx.base_url),
-                detail: format!("a stream chunk is not JSON: {e}"),
-                request_id: self.request_id.clone(),
-            })?;
+    pub fn on_data(&mut self, data: &str, ctx: &ErrorContext<'_>) -> Result<Vec<StreamEvent>, ProviderError> {
+        let value: Value = serde_json::from_str(data).map_err(|e| ProviderError::MalformedResponse {
+            host: host_of(ctx.base_url),
+            detail: format!("a stream chunk is not JSON: {e}"),
+            request_id: self.request_id.clone(),
+        })?;
         // Servers report failures that happen after the headers inside the stream.
         if let Some(err) = value.get("error") {
             let kind = err.get("type").and_then(Value::as_str).unwrap_or("");
             return Err(classify(status_for_error_type(kind), data, ctx));
         }
-        let chunk: Chunk =
-            serde_json::from_value(value).map_err(|e| ProviderError::MalformedResponse {
-                host: host_of(ctx.base_url),
-                detail: format!("a stream chunk has an unexpected shape: {e}"),
-                request_id: self.request_id.clone(),
-            })?;
+        let chunk: Chunk = serde_json::from_value(value).map_err(|e| ProviderError::MalformedResponse {
+            host: host_of(ctx.base_url),
+            detail: format!("a stream chunk has an unexpected shape: {e}"),
+            request_id: self.request_id.clone(),
+        })?;
 
         if let Some(id) = chunk.id.filter(|id| !id.is_empty()) {
             self.id = id;
@@ -137,10 +128,7 @@ impl StreamAccumulator {
             }
             if choice.index != 0 {
                 if let Some(text) = choice.delta.and_then(|d| d.content) {
-                    self.alternatives
-                        .entry(choice.index)
-                        .or_default()
-                        .push_str(&text);
+                    self.alternatives.entry(choice.index).or_default().push_str(&text);
                 }
                 continue;
             }
@@ -178,11 +166,7 @@ impl StreamAccumulator {
                 entry.name = name;
             }
             if is_new {
-                events.push(StreamEvent::ToolCallStarted {
-                    index,
-                    id: entry.id.clone(),
-                    name: entry.name.clone(),
-                });
+                events.push(StreamEvent::ToolCallStarted { index, id: entry.id.clone(), name: entry.name.clone() });
             }
             if let Some(fragment) = arguments.filter(|a| !a.is_empty()) {
                 entry.arguments.push_str(&fragment);
@@ -236,10 +220,7 @@ mod tests {
     }
 
     fn feed(acc: &mut StreamAccumulator, chunks: &[&str]) -> Vec<StreamEvent> {
-        chunks
-            .iter()
-            .flat_map(|c| acc.on_data(c, &ctx()).unwrap())
-            .collect()
+        chunks.iter().flat_map(|c| acc.on_data(c, &ctx()).unwrap()).collect()
     }
 
     #[test]
@@ -253,13 +234,7 @@ mod tests {
                 r#"{"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":"main"},"finish_reason":null}]}"#,
             ],
         );
-        assert_eq!(
-            events,
-            vec![
-                StreamEvent::Content("fn ".into()),
-                StreamEvent::Content("main".into())
-            ]
-        );
+        assert_eq!(events, vec![StreamEvent::Content("fn ".into()), StreamEvent::Content("main".into())]);
         assert!(!acc.finished());
         feed(
             &mut acc,
@@ -288,15 +263,7 @@ mod tests {
         );
         let r = acc.into_response();
         assert_eq!(r.finish_reason, FinishReason::Length);
-        assert_eq!(
-            r.usage,
-            Some(Usage {
-                prompt_tokens: 3,
-                completion_tokens: 1,
-                total_tokens: 4,
-                cached_tokens: 2
-            })
-        );
+        assert_eq!(r.usage, Some(Usage { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4, cached_tokens: 2 }));
     }
 
     #[test]
@@ -339,19 +306,9 @@ mod tests {
         );
         assert_eq!(
             events[0],
-            StreamEvent::ToolCallStarted {
-                index: 0,
-                id: "functions.read_file:0".into(),
-                name: "read_file".into()
-            }
+            StreamEvent::ToolCallStarted { index: 0, id: "functions.read_file:0".into(), name: "read_file".into() }
         );
-        assert_eq!(
-            events[2],
-            StreamEvent::ToolCallArguments {
-                index: 0,
-                fragment: "{\"path\":".into()
-            }
-        );
+        assert_eq!(events[2], StreamEvent::ToolCallArguments { index: 0, fragment: "{\"path\":".into() });
         let r = acc.into_response();
         assert_eq!(r.finish_reason, FinishReason::ToolCalls);
         assert_eq!(
@@ -362,11 +319,7 @@ mod tests {
                     name: "read_file".into(),
                     arguments: r#"{"path":"a"}"#.into()
                 },
-                ToolCall {
-                    id: "functions.grep:1".into(),
-                    name: "grep".into(),
-                    arguments: "{}".into()
-                }
+                ToolCall { id: "functions.grep:1".into(), name: "grep".into(), arguments: "{}".into() }
             ]
         );
     }

@@ -51,11 +51,7 @@ pub struct InvalidRequest(pub String);
 
 impl ChatRequest {
     pub fn new(model: impl Into<String>, messages: Vec<Message>) -> Self {
-        ChatRequest {
-            model: model.into(),
-            messages,
-            ..ChatRequest::default()
-        }
+        ChatRequest { model: model.into(), messages, ..ChatRequest::default() }
     }
 
     /// The JSON body for `POST /chat/completions`.
@@ -84,10 +80,7 @@ impl ChatRequest {
         }
         if !self.tools.is_empty() {
             validate_tools(&self.tools)?;
-            body.insert(
-                "tools".into(),
-                serde_json::to_value(&self.tools).map_err(|e| InvalidRequest(e.to_string()))?,
-            );
+            body.insert("tools".into(), serde_json::to_value(&self.tools).map_err(|e| InvalidRequest(e.to_string()))?);
         }
         if let Some(choice) = self.tool_choice {
             let value = match choice {
@@ -129,10 +122,7 @@ pub fn sanitize_stop(stop: &[String]) -> Vec<String> {
                 end -= 1;
             }
             cut = &cut[..end];
-            tracing::warn!(
-                original_bytes = s.len(),
-                "stop sequence longer than {MAX_STOP_BYTES} bytes was shortened"
-            );
+            tracing::warn!(original_bytes = s.len(), "stop sequence longer than {MAX_STOP_BYTES} bytes was shortened");
         }
         if kept.iter().any(|k| k == cut) {
             continue;
@@ -174,9 +164,7 @@ pub fn is_valid_tool_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     (3..=64).contains(&bytes.len())
         && (bytes[0].is_ascii_alphabetic() || bytes[0] == b'_')
-        && bytes[1..]
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        && bytes[1..].iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -307,10 +295,7 @@ impl Message {
 
     /// A user message with images next to text.
     pub fn user_parts(parts: Vec<ContentPart>) -> Self {
-        Message {
-            content: Content::Parts(parts),
-            ..Message::plain(Role::User, "")
-        }
+        Message { content: Content::Parts(parts), ..Message::plain(Role::User, "") }
     }
 
     pub fn assistant(text: impl Into<String>) -> Self {
@@ -319,10 +304,7 @@ impl Message {
 
     /// The prefix the model must continue (partial mode). Must be the last message.
     pub fn assistant_partial(prefix: impl Into<String>) -> Self {
-        Message {
-            partial: true,
-            ..Message::plain(Role::Assistant, prefix)
-        }
+        Message { partial: true, ..Message::plain(Role::Assistant, prefix) }
     }
 
     /// The assistant's turn that asked for tools, echoed back before the tool results.
@@ -339,11 +321,7 @@ impl Message {
     }
 
     /// The answer to one tool call.
-    pub fn tool_result(
-        tool_call_id: impl Into<String>,
-        name: impl Into<String>,
-        content: impl Into<String>,
-    ) -> Self {
+    pub fn tool_result(tool_call_id: impl Into<String>, name: impl Into<String>, content: impl Into<String>) -> Self {
         Message {
             tool_call_id: Some(tool_call_id.into()),
             name: Some(name.into()),
@@ -383,26 +361,14 @@ impl Serialize for Message {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ToolSpec {
     /// An ordinary function; `parameters` is a JSON schema whose properties each carry a `type`.
-    Function {
-        name: String,
-        description: String,
-        parameters: Value,
-    },
+    Function { name: String, description: String, parameters: Value },
     /// Moonshot's built-in `$web_search` (requires thinking off).
     WebSearch,
 }
 
 impl ToolSpec {
-    pub fn function(
-        name: impl Into<String>,
-        description: impl Into<String>,
-        parameters: Value,
-    ) -> Self {
-        ToolSpec::Function {
-            name: name.into(),
-            description: description.into(),
-            parameters,
-        }
+    pub fn function(name: impl Into<String>, description: impl Into<String>, parameters: Value) -> Self {
+        ToolSpec::Function { name: name.into(), description: description.into(), parameters }
     }
 }
 
@@ -412,11 +378,7 @@ pub const WEB_SEARCH_TOOL: &str = "$web_search";
 impl Serialize for ToolSpec {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            ToolSpec::Function {
-                name,
-                description,
-                parameters,
-            } => json!({
+            ToolSpec::Function { name, description, parameters } => json!({
                 "type": "function",
                 "function": {"name": name, "description": description, "parameters": parameters}
             }),
@@ -440,11 +402,7 @@ impl Serialize for ToolCall {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // Only built-ins have `$` names (user tool names cannot contain it), and the API wants
         // them echoed back with their own type.
-        let kind = if self.name.starts_with('$') {
-            "builtin_function"
-        } else {
-            "function"
-        };
+        let kind = if self.name.starts_with('$') { "builtin_function" } else { "function" };
         json!({
             "id": self.id,
             "type": kind,
@@ -487,15 +445,10 @@ struct WirePromptDetails {
 impl<'de> Deserialize<'de> for Usage {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = WireUsage::deserialize(deserializer)?;
-        let cached = wire
-            .cached_tokens
-            .or_else(|| wire.prompt_tokens_details.and_then(|d| d.cached_tokens))
-            .unwrap_or(0);
-        let total = if wire.total_tokens == 0 {
-            wire.prompt_tokens + wire.completion_tokens
-        } else {
-            wire.total_tokens
-        };
+        let cached =
+            wire.cached_tokens.or_else(|| wire.prompt_tokens_details.and_then(|d| d.cached_tokens)).unwrap_or(0);
+        let total =
+            if wire.total_tokens == 0 { wire.prompt_tokens + wire.completion_tokens } else { wire.total_tokens };
         Ok(Usage {
             prompt_tokens: wire.prompt_tokens,
             completion_tokens: wire.completion_tokens,
@@ -550,15 +503,8 @@ pub struct ChatResponse {
 pub enum StreamEvent {
     Reasoning(String),
     Content(String),
-    ToolCallStarted {
-        index: u32,
-        id: String,
-        name: String,
-    },
-    ToolCallArguments {
-        index: u32,
-        fragment: String,
-    },
+    ToolCallStarted { index: u32, id: String, name: String },
+    ToolCallArguments { index: u32, fragment: String },
     Done(ChatResponse),
 }
 
@@ -640,19 +586,14 @@ mod tests {
     #[test]
     fn stop_sequences_are_cut_to_the_api_limits() {
         let long = "é".repeat(20); // 40 bytes, two per character
-        let stop: Vec<String> = ["a", "", "b", "a", "c", "d", long.as_str(), "f", "g"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let stop: Vec<String> =
+            ["a", "", "b", "a", "c", "d", long.as_str(), "f", "g"].iter().map(|s| s.to_string()).collect();
         let kept = sanitize_stop(&stop);
         assert_eq!(kept.len(), 5);
         assert_eq!(&kept[..4], &["a", "b", "c", "d"]);
         assert_eq!(kept[4], "é".repeat(16));
         assert!(kept.iter().all(|s| s.len() <= MAX_STOP_BYTES));
-        let req = ChatRequest {
-            stop: vec![],
-            ..ChatRequest::new("m", vec![])
-        };
+        let req = ChatRequest { stop: vec![], ..ChatRequest::new("m", vec![]) };
         assert!(wire(&req).get("stop").is_none());
     }
 
@@ -664,17 +605,8 @@ mod tests {
 
     #[test]
     fn partial_mode_marks_the_last_assistant_message() {
-        let req = ChatRequest::new(
-            "m",
-            vec![
-                Message::user("complete"),
-                Message::assistant_partial("fn main("),
-            ],
-        );
-        assert_eq!(
-            wire(&req)["messages"][1],
-            json!({"role": "assistant", "content": "fn main(", "partial": true})
-        );
+        let req = ChatRequest::new("m", vec![Message::user("complete"), Message::assistant_partial("fn main(")]);
+        assert_eq!(wire(&req)["messages"][1], json!({"role": "assistant", "content": "fn main(", "partial": true}));
     }
 
     #[test]
@@ -704,10 +636,8 @@ mod tests {
 
     #[test]
     fn images_go_as_data_url_parts() {
-        let msg = Message::user_parts(vec![
-            ContentPart::text("what is this?"),
-            ContentPart::image("image/png", b"\x89PNG"),
-        ]);
+        let msg =
+            Message::user_parts(vec![ContentPart::text("what is this?"), ContentPart::image("image/png", b"\x89PNG")]);
         assert_eq!(
             serde_json::to_value(&msg).unwrap(),
             json!({"role": "user", "content": [
@@ -734,20 +664,10 @@ mod tests {
         let body = wire(&req);
         assert_eq!(body["tools"][0]["type"], json!("function"));
         assert_eq!(body["tools"][0]["function"]["name"], json!("read_file"));
-        assert_eq!(
-            body["tools"][1],
-            json!({"type": "builtin_function", "function": {"name": "$web_search"}})
-        );
+        assert_eq!(body["tools"][1], json!({"type": "builtin_function", "function": {"name": "$web_search"}}));
         assert_eq!(body["tool_choice"], json!("auto"));
-        let call = ToolCall {
-            id: "$web_search:0".into(),
-            name: WEB_SEARCH_TOOL.into(),
-            arguments: "{}".into(),
-        };
-        assert_eq!(
-            serde_json::to_value(&call).unwrap()["type"],
-            json!("builtin_function")
-        );
+        let call = ToolCall { id: "$web_search:0".into(), name: WEB_SEARCH_TOOL.into(), arguments: "{}".into() };
+        assert_eq!(serde_json::to_value(&call).unwrap()["type"], json!("builtin_function"));
     }
 
     #[test]
@@ -763,10 +683,8 @@ mod tests {
         assert!(!is_valid_tool_name("ab"));
         assert!(!is_valid_tool_name("1abc"));
         assert!(!is_valid_tool_name(&"a".repeat(65)));
-        let too_many = ChatRequest {
-            tools: vec![ToolSpec::function("abc", "", json!({})); 129],
-            ..ChatRequest::new("m", vec![])
-        };
+        let too_many =
+            ChatRequest { tools: vec![ToolSpec::function("abc", "", json!({})); 129], ..ChatRequest::new("m", vec![]) };
         assert!(too_many.to_wire(true).unwrap_err().0.contains("129"));
     }
 
@@ -776,15 +694,7 @@ mod tests {
             "prompt_tokens": 8, "completion_tokens": 11, "total_tokens": 19, "cached_tokens": 8
         }))
         .unwrap();
-        assert_eq!(
-            flat,
-            Usage {
-                prompt_tokens: 8,
-                completion_tokens: 11,
-                total_tokens: 19,
-                cached_tokens: 8
-            }
-        );
+        assert_eq!(flat, Usage { prompt_tokens: 8, completion_tokens: 11, total_tokens: 19, cached_tokens: 8 });
         let nested: Usage = serde_json::from_value(json!({
             "prompt_tokens": 100, "completion_tokens": 5,
             "prompt_tokens_details": {"cached_tokens": 64}
@@ -792,8 +702,7 @@ mod tests {
         .unwrap();
         assert_eq!(nested.cached_tokens, 64);
         assert_eq!(nested.total_tokens, 105);
-        let none: Usage =
-            serde_json::from_value(json!({"prompt_tokens": 1, "completion_tokens": 1})).unwrap();
+        let none: Usage = serde_json::from_value(json!({"prompt_tokens": 1, "completion_tokens": 1})).unwrap();
         assert_eq!(none.cached_tokens, 0);
     }
 

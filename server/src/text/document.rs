@@ -24,17 +24,11 @@ pub struct TextChange {
 
 impl TextChange {
     pub fn replace(range: TextRange, text: impl Into<String>) -> Self {
-        TextChange {
-            range: Some(range),
-            text: text.into(),
-        }
+        TextChange { range: Some(range), text: text.into() }
     }
 
     pub fn full(text: impl Into<String>) -> Self {
-        TextChange {
-            range: None,
-            text: text.into(),
-        }
+        TextChange { range: None, text: text.into() }
     }
 }
 
@@ -164,11 +158,7 @@ impl DocumentSnapshot {
     }
 
     /// The editor range of a byte range, e.g. a tree-sitter node's.
-    pub fn byte_range_to_text_range(
-        &self,
-        bytes: Range<usize>,
-        enc: PositionEncoding,
-    ) -> TextRange {
+    pub fn byte_range_to_text_range(&self, bytes: Range<usize>, enc: PositionEncoding) -> TextRange {
         let chars = position::byte_range_to_chars(&self.rope, bytes);
         position::text_range(&self.rope, chars, enc)
     }
@@ -224,12 +214,7 @@ impl Document {
     /// valid place instead of failing or dropping text.
     ///
     /// The syntax tree is edited for every change, then reparsed once, reusing the old tree.
-    pub fn apply_changes(
-        &mut self,
-        version: i32,
-        changes: &[TextChange],
-        enc: PositionEncoding,
-    ) -> EditOutcome {
+    pub fn apply_changes(&mut self, version: i32, changes: &[TextChange], enc: PositionEncoding) -> EditOutcome {
         let out_of_order = version <= self.snap.version;
         let mut tree = self.snap.tree.take();
         for change in changes {
@@ -261,21 +246,14 @@ impl Document {
         let old_end_byte = rope.char_to_byte(chars.end);
         let points = want_edit.then(|| {
             let no_lone_cr = self.lone_crs == 0;
-            (
-                syntax::point_at_byte(rope, start_byte, no_lone_cr),
-                syntax::point_at_byte(rope, old_end_byte, no_lone_cr),
-            )
+            (syntax::point_at_byte(rope, start_byte, no_lone_cr), syntax::point_at_byte(rope, old_end_byte, no_lone_cr))
         });
 
         // The char before the range may be a '\r' whose follower changes, hence the window
         // starts one char early.
         let window_start = chars.start.saturating_sub(1);
         let lone_before = count_lone_crs(rope, window_start..chars.end);
-        let nul_removed = rope
-            .slice(chars.clone())
-            .chars()
-            .filter(|&c| c == '\0')
-            .count();
+        let nul_removed = rope.slice(chars.clone()).chars().filter(|&c| c == '\0').count();
         rope.remove(chars.clone());
         rope.insert(chars.start, text);
         let inserted_chars = text.chars().count();
@@ -388,10 +366,7 @@ mod tests {
     }
 
     fn change(range: Option<TextRange>, text: &str) -> TextChange {
-        TextChange {
-            range,
-            text: text.to_string(),
-        }
+        TextChange { range, text: text.to_string() }
     }
 
     /// Applies one change and checks the text, and that the tree still matches a fresh parse.
@@ -417,24 +392,9 @@ mod tests {
     #[test]
     fn incremental_edits_in_each_encoding() {
         // Insert after the emoji.
-        check_edit(
-            "let s = \"😀\";",
-            Utf16,
-            change(range(0, 11, 0, 11), "x"),
-            "let s = \"😀x\";",
-        );
-        check_edit(
-            "let s = \"😀\";",
-            Utf8,
-            change(range(0, 13, 0, 13), "x"),
-            "let s = \"😀x\";",
-        );
-        check_edit(
-            "let s = \"😀\";",
-            Utf32,
-            change(range(0, 10, 0, 10), "x"),
-            "let s = \"😀x\";",
-        );
+        check_edit("let s = \"😀\";", Utf16, change(range(0, 11, 0, 11), "x"), "let s = \"😀x\";");
+        check_edit("let s = \"😀\";", Utf8, change(range(0, 13, 0, 13), "x"), "let s = \"😀x\";");
+        check_edit("let s = \"😀\";", Utf32, change(range(0, 10, 0, 10), "x"), "let s = \"😀x\";");
         // Replace the CJK word on the second line.
         let before = "fn a() {}\n// 中文 ok\n";
         let after = "fn a() {}\n// 日本 ok\n";
@@ -446,46 +406,16 @@ mod tests {
     #[test]
     fn edits_across_crlf_and_lone_cr_lines() {
         let before = "fn a() {}\r\nfn b() {}\r\n";
-        check_edit(
-            before,
-            Utf16,
-            change(range(1, 3, 1, 4), "c"),
-            "fn a() {}\r\nfn c() {}\r\n",
-        );
+        check_edit(before, Utf16, change(range(1, 3, 1, 4), "c"), "fn a() {}\r\nfn c() {}\r\n");
         // Joining two lines deletes the whole "\r\n" pair.
-        check_edit(
-            before,
-            Utf8,
-            change(range(0, 9, 1, 0), " "),
-            "fn a() {} fn b() {}\r\n",
-        );
+        check_edit(before, Utf8, change(range(0, 9, 1, 0), " "), "fn a() {} fn b() {}\r\n");
         // A column past the end of the line inserts before the "\r\n", never inside it.
-        check_edit(
-            before,
-            Utf32,
-            change(range(0, 10, 0, 10), ";"),
-            "fn a() {};\r\nfn b() {}\r\n",
-        );
+        check_edit(before, Utf32, change(range(0, 10, 0, 10), ";"), "fn a() {};\r\nfn b() {}\r\n");
         // Inserting '\r' before an existing '\n' turns it into a CRLF line.
-        check_edit(
-            "fn a() {}\nfn b() {}",
-            Utf16,
-            change(range(0, 9, 0, 9), "\r"),
-            "fn a() {}\r\nfn b() {}",
-        );
+        check_edit("fn a() {}\nfn b() {}", Utf16, change(range(0, 9, 0, 9), "\r"), "fn a() {}\r\nfn b() {}");
         // Lone CR files count '\r' as a line break.
-        check_edit(
-            "// x\rfn a() {}\r😀",
-            Utf16,
-            change(range(2, 2, 2, 2), "\n"),
-            "// x\rfn a() {}\r😀\n",
-        );
-        check_edit(
-            "// x\rfn a() {}\r",
-            Utf8,
-            change(range(1, 3, 1, 4), "z"),
-            "// x\rfn z() {}\r",
-        );
+        check_edit("// x\rfn a() {}\r😀", Utf16, change(range(2, 2, 2, 2), "\n"), "// x\rfn a() {}\r😀\n");
+        check_edit("// x\rfn a() {}\r", Utf8, change(range(1, 3, 1, 4), "z"), "// x\rfn z() {}\r");
     }
 
     #[test]
@@ -493,12 +423,7 @@ mod tests {
         let mut doc = Document::new("file:///t.rs", "rust", 1, "fn a() {}");
         doc.apply_changes(2, &[TextChange::full("struct S;\n")], Utf16);
         assert_eq!(doc.text(), "struct S;\n");
-        assert!(doc
-            .tree()
-            .unwrap()
-            .root_node()
-            .to_sexp()
-            .contains("struct_item"));
+        assert!(doc.tree().unwrap().root_node().to_sexp().contains("struct_item"));
         assert_same_tree(&doc);
     }
 
@@ -523,10 +448,7 @@ mod tests {
     #[test]
     fn the_intermediate_text_of_a_batch_matters() {
         let mut doc = Document::new("file:///t.rs", "rust", 1, "ab");
-        let batch = [
-            change(range(0, 0, 0, 0), "😀"),
-            change(range(0, 2, 0, 3), "X"),
-        ];
+        let batch = [change(range(0, 0, 0, 0), "😀"), change(range(0, 2, 0, 3), "X")];
         doc.apply_changes(2, &batch, Utf16);
         assert_eq!(doc.text(), "😀Xb");
     }
@@ -539,10 +461,7 @@ mod tests {
         assert_eq!(doc.text(), "ab");
         assert_eq!(doc.version(), 3);
         let outcome = doc.apply_changes(3, &[change(range(0, 2, 0, 2), "c")], Utf16);
-        assert!(
-            outcome.out_of_order,
-            "an equal version did not increase either"
-        );
+        assert!(outcome.out_of_order, "an equal version did not increase either");
         let outcome = doc.apply_changes(4, &[], Utf16);
         assert!(!outcome.out_of_order);
         assert_eq!(doc.text(), "abc");
@@ -604,11 +523,7 @@ mod tests {
             ("untitled:Untitled-1", "", Language::PlainText),
         ];
         for (uri, id, expected) in cases {
-            assert_eq!(
-                Document::new(uri, id, 1, "").language(),
-                expected,
-                "{uri} {id}"
-            );
+            assert_eq!(Document::new(uri, id, 1, "").language(), expected, "{uri} {id}");
         }
         let plain = Document::new("file:///notes.txt", "", 1, "hello");
         assert!(plain.tree().is_none());
@@ -632,10 +547,7 @@ mod tests {
     fn naive_point(text: &str, byte: usize) -> tree_sitter::Point {
         let before = &text.as_bytes()[..byte];
         let row = before.iter().filter(|&&b| b == b'\n').count();
-        let row_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
+        let row_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         tree_sitter::Point::new(row, byte - row_start)
     }
 
@@ -693,9 +605,6 @@ mod tests {
             snap.byte_range_to_text_range(node.byte_range(), Utf16),
             TextRange::new(LineCol::new(0, 0), LineCol::new(2, 1))
         );
-        assert!(
-            !format!("{doc:?}").contains('😀'),
-            "Debug never prints the text"
-        );
+        assert!(!format!("{doc:?}").contains('😀'), "Debug never prints the text");
     }
 }

@@ -102,10 +102,7 @@ impl TextRange {
 
     /// An empty range (an insertion point).
     pub const fn at(pos: LineCol) -> Self {
-        TextRange {
-            start: pos,
-            end: pos,
-        }
+        TextRange { start: pos, end: pos }
     }
 }
 
@@ -115,10 +112,7 @@ fn line_bounds(rope: &Rope, line: usize) -> (usize, usize) {
     let start = rope.line_to_char(line);
     let slice = rope.line(line);
     let len = slice.len_chars();
-    let break_chars = match (
-        len.checked_sub(2).map(|i| slice.char(i)),
-        len.checked_sub(1).map(|i| slice.char(i)),
-    ) {
+    let break_chars = match (len.checked_sub(2).map(|i| slice.char(i)), len.checked_sub(1).map(|i| slice.char(i))) {
         (Some('\r'), Some('\n')) => 2,
         (_, Some('\n' | '\r')) => 1,
         _ => 0,
@@ -194,10 +188,7 @@ pub fn line_col(rope: &Rope, char_idx: usize, enc: PositionEncoding) -> LineCol 
         PositionEncoding::Utf16 => rope.char_to_utf16_cu(idx) - rope.char_to_utf16_cu(start),
         PositionEncoding::Utf8 => rope.char_to_byte(idx) - rope.char_to_byte(start),
     };
-    LineCol {
-        line: saturate(line),
-        col: saturate(col),
-    }
+    LineCol { line: saturate(line), col: saturate(col) }
 }
 
 fn saturate(n: usize) -> u32 {
@@ -215,10 +206,7 @@ pub fn char_range(rope: &Rope, range: TextRange, enc: PositionEncoding) -> Range
 /// The editor range of a char range (ends clamped, normalised so that `start <= end`).
 pub fn text_range(rope: &Rope, chars: Range<usize>, enc: PositionEncoding) -> TextRange {
     let (a, b) = (chars.start.min(chars.end), chars.start.max(chars.end));
-    TextRange {
-        start: line_col(rope, a, enc),
-        end: line_col(rope, b, enc),
-    }
+    TextRange { start: line_col(rope, a, enc), end: line_col(rope, b, enc) }
 }
 
 /// Char index of a byte offset, clamped to the document; a byte inside a multi-byte character
@@ -256,16 +244,8 @@ mod tests {
     fn check(fixture: &str, enc: PositionEncoding, pos: (u32, u32)) {
         let (rope, cursor) = parse_fixture(fixture);
         let pos = LineCol::new(pos.0, pos.1);
-        assert_eq!(
-            char_index(&rope, pos, enc),
-            cursor,
-            "char_index({pos:?}, {enc:?}) in {fixture:?}"
-        );
-        assert_eq!(
-            line_col(&rope, cursor, enc),
-            pos,
-            "line_col({cursor}, {enc:?}) in {fixture:?}"
-        );
+        assert_eq!(char_index(&rope, pos, enc), cursor, "char_index({pos:?}, {enc:?}) in {fixture:?}");
+        assert_eq!(line_col(&rope, cursor, enc), pos, "line_col({cursor}, {enc:?}) in {fixture:?}");
     }
 
     /// `pos` is out of range or inside a character: it must clamp to `$0`.
@@ -273,11 +253,7 @@ mod tests {
     fn check_clamped(fixture: &str, enc: PositionEncoding, pos: (u32, u32)) {
         let (rope, cursor) = parse_fixture(fixture);
         let pos = LineCol::new(pos.0, pos.1);
-        assert_eq!(
-            char_index(&rope, pos, enc),
-            cursor,
-            "char_index({pos:?}, {enc:?}) in {fixture:?}"
-        );
+        assert_eq!(char_index(&rope, pos, enc), cursor, "char_index({pos:?}, {enc:?}) in {fixture:?}");
     }
 
     fn parse_fixture(fixture: &str) -> (Rope, usize) {
@@ -299,11 +275,7 @@ mod tests {
             (&["latin-1", "UTF-8"], Utf16),
         ];
         for (offered, expected) in cases {
-            assert_eq!(
-                PositionEncoding::negotiate(offered.iter().copied()),
-                *expected,
-                "{offered:?}"
-            );
+            assert_eq!(PositionEncoding::negotiate(offered.iter().copied()), *expected, "{offered:?}");
         }
         assert_eq!(PositionEncoding::default(), Utf16);
         let names: Vec<_> = ENCODINGS.iter().map(|e| e.as_str()).collect();
@@ -411,31 +383,19 @@ mod tests {
 
     #[test]
     fn every_char_boundary_round_trips_in_every_encoding() {
-        let texts = [
-            "",
-            "fn main() {}\n",
-            "😀中a\r\n\r\n😀\rb\n\n中",
-            "\r\n",
-            "\r",
-            "x😀\r",
-            "a\u{10FFFF}\u{7FF}\u{800}\n",
-        ];
+        let texts =
+            ["", "fn main() {}\n", "😀中a\r\n\r\n😀\rb\n\n中", "\r\n", "\r", "x😀\r", "a\u{10FFFF}\u{7FF}\u{800}\n"];
         for text in texts {
             let rope = Rope::from_str(text);
             let chars: Vec<char> = text.chars().collect();
             for enc in ENCODINGS {
                 for idx in 0..=chars.len() {
-                    let inside_crlf =
-                        idx > 0 && chars[idx - 1] == '\r' && chars.get(idx) == Some(&'\n');
+                    let inside_crlf = idx > 0 && chars[idx - 1] == '\r' && chars.get(idx) == Some(&'\n');
                     if inside_crlf {
                         continue;
                     }
                     let pos = line_col(&rope, idx, enc);
-                    assert_eq!(
-                        char_index(&rope, pos, enc),
-                        idx,
-                        "{text:?} {enc:?} {idx} {pos:?}"
-                    );
+                    assert_eq!(char_index(&rope, pos, enc), idx, "{text:?} {enc:?} {idx} {pos:?}");
                 }
             }
         }
@@ -452,10 +412,7 @@ mod tests {
             text_range(&rope, Range { start: 5, end: 1 }, Utf16),
             TextRange::new(LineCol::new(0, 2), LineCol::new(1, 1))
         );
-        assert_eq!(
-            text_range(&rope, 0..0, Utf8),
-            TextRange::at(LineCol::new(0, 0))
-        );
+        assert_eq!(text_range(&rope, 0..0, Utf8), TextRange::at(LineCol::new(0, 0)));
     }
 
     #[test]

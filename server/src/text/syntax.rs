@@ -1,7 +1,7 @@
 //! Languages, their tree-sitter grammars, and parsing straight from a rope.
 
-use std::time::{Duration, Instant};
 use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
 use ropey::Rope;
 use tree_sitter::{Parser, Point, Tree};
@@ -24,9 +24,7 @@ impl Language {
     /// .pyi .ts .mts .cts .tsx .js .mjs .cjs .jsx .go). `path` may be a plain path or a URI.
     /// Anything else is plain text.
     pub fn detect(language_id: &str, path: &str) -> Language {
-        Self::from_language_id(language_id)
-            .or_else(|| Self::from_path(path))
-            .unwrap_or(Language::PlainText)
+        Self::from_language_id(language_id).or_else(|| Self::from_path(path)).unwrap_or(Language::PlainText)
     }
 
     fn from_language_id(id: &str) -> Option<Language> {
@@ -160,7 +158,11 @@ pub fn parse_within(language: Language, rope: &Rope, old_tree: Option<&Tree>, bu
         if tree.is_none() {
             // An abandoned parse would otherwise be resumed by this pooled parser's next call.
             parser.reset();
-            tracing::warn!(language = language.name(), ms = started.elapsed().as_millis() as u64, "parse abandoned: over its time budget");
+            tracing::warn!(
+                language = language.name(),
+                ms = started.elapsed().as_millis() as u64,
+                "parse abandoned: over its time budget"
+            );
         }
         tree
     })
@@ -250,27 +252,11 @@ mod tests {
     fn every_language_but_plain_text_parses() {
         let samples = [
             (Language::Rust, "fn main() { let x = 1; }", "function_item"),
-            (
-                Language::Python,
-                "def f(x):\n    return x\n",
-                "function_definition",
-            ),
-            (
-                Language::TypeScript,
-                "let x: number = 1;",
-                "type_annotation",
-            ),
+            (Language::Python, "def f(x):\n    return x\n", "function_definition"),
+            (Language::TypeScript, "let x: number = 1;", "type_annotation"),
             (Language::Tsx, "const a = <div>{x}</div>;", "jsx_element"),
-            (
-                Language::JavaScript,
-                "const a = <div/>;",
-                "jsx_self_closing_element",
-            ),
-            (
-                Language::Go,
-                "package main\nfunc main() {}\n",
-                "function_declaration",
-            ),
+            (Language::JavaScript, "const a = <div/>;", "jsx_self_closing_element"),
+            (Language::Go, "package main\nfunc main() {}\n", "function_declaration"),
         ];
         for (language, source, kind) in samples {
             let tree = parse(language, &Rope::from_str(source), None).expect("parsed");
@@ -285,9 +271,7 @@ mod tests {
     #[test]
     fn parsing_spans_many_rope_chunks() {
         // Far larger than one rope chunk, so the callback is asked for many offsets.
-        let source: String = (0..2000)
-            .map(|i| format!("fn f{i}() -> &'static str {{ \"😀中{i}\" }}\n"))
-            .collect();
+        let source: String = (0..2000).map(|i| format!("fn f{i}() -> &'static str {{ \"😀中{i}\" }}\n")).collect();
         let rope = Rope::from_str(&source);
         assert!(rope.chunks().count() > 10);
         let tree = parse(Language::Rust, &rope, None).unwrap();
@@ -310,27 +294,16 @@ mod tests {
         let expected = |byte: usize| {
             let before = &text.as_bytes()[..byte];
             let row = before.iter().filter(|&&b| b == b'\n').count();
-            let start = before
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
+            let start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             Point::new(row, byte - start)
         };
         for byte in (0..=text.len()).filter(|&b| text.is_char_boundary(b)) {
-            assert_eq!(
-                point_at_byte(&rope, byte, false),
-                expected(byte),
-                "byte {byte}"
-            );
+            assert_eq!(point_at_byte(&rope, byte, false), expected(byte), "byte {byte}");
         }
         let crlf = "a\r\nb😀\r\n\r\nc";
         let rope = Rope::from_str(crlf);
         for byte in (0..=crlf.len()).filter(|&b| crlf.is_char_boundary(b)) {
-            assert_eq!(
-                point_at_byte(&rope, byte, true),
-                point_at_byte(&rope, byte, false),
-                "byte {byte}"
-            );
+            assert_eq!(point_at_byte(&rope, byte, true), point_at_byte(&rope, byte, false), "byte {byte}");
         }
     }
 }

@@ -98,13 +98,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut out = Args::default();
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
-        };
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
         let number = |name: &str, v: String| {
-            v.parse::<usize>()
-                .map_err(|_| format!("{name} {v:?} is not a whole number\n{USAGE}"))
+            v.parse::<usize>().map_err(|_| format!("{name} {v:?} is not a whole number\n{USAGE}"))
         };
         match flag.as_str() {
             "--file" => out.file = Some(PathBuf::from(value("--file")?)),
@@ -112,9 +108,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "--requests" => out.requests = number("--requests", value("--requests")?)?,
             "--warmup" => out.warmup = number("--warmup", value("--warmup")?)?,
             "--keystrokes" => out.keystrokes = number("--keystrokes", value("--keystrokes")?)?,
-            "--gap-ms" => {
-                out.gap = Duration::from_millis(number("--gap-ms", value("--gap-ms")?)? as u64)
-            }
+            "--gap-ms" => out.gap = Duration::from_millis(number("--gap-ms", value("--gap-ms")?)? as u64),
             "--server" => out.server = Some(PathBuf::from(value("--server")?)),
             "--registry" => out.registry = Some(PathBuf::from(value("--registry")?)),
             "--help" | "-h" => return Err(USAGE.to_string()),
@@ -218,11 +212,7 @@ fn registry_roots(explicit: Option<&Path>) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(&base) else {
         return Vec::new();
     };
-    let children: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let children: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect();
     // `registry/src` holds one directory per index, each holding crates; a crate directory
     // given directly holds `Cargo.toml` files one level down.
     if children.iter().any(|c| c.join("Cargo.toml").is_file()) {
@@ -304,10 +294,7 @@ fn pick_big(sources: &[SourceFile]) -> Option<&SourceFile> {
 /// `n` files of 50–3,000 lines other than `big`, spread evenly over the sorted list so that
 /// many crates are represented.
 fn pick_others<'a>(sources: &'a [SourceFile], big: &Path, n: usize) -> Vec<&'a SourceFile> {
-    let pool: Vec<&SourceFile> = sources
-        .iter()
-        .filter(|f| (50..=3000).contains(&f.lines) && f.path != big)
-        .collect();
+    let pool: Vec<&SourceFile> = sources.iter().filter(|f| (50..=3000).contains(&f.lines) && f.path != big).collect();
     if pool.len() <= n {
         return pool;
     }
@@ -323,9 +310,7 @@ fn utf16_len(s: &str) -> u32 {
 
 /// The file's lines without their line breaks.
 fn plain_lines(text: &str) -> Vec<&str> {
-    text.split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect()
+    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect()
 }
 
 /// Lines of code (not blank, not comments or attributes) where the cursor goes at the end.
@@ -393,8 +378,7 @@ fn read_frame(r: &mut impl BufRead) -> io::Result<Option<(Vec<u8>, Instant)>> {
             }
         }
     }
-    let length =
-        length.ok_or_else(|| io::Error::other("a frame without a valid Content-Length"))?;
+    let length = length.ok_or_else(|| io::Error::other("a frame without a valid Content-Length"))?;
     let mut body = vec![0; length];
     r.read_exact(&mut body)?;
     Ok(Some((body, Instant::now())))
@@ -424,10 +408,7 @@ impl Server {
     fn spawn(bin: &Path, base_url: &str) -> Result<Server, String> {
         let home = tempfile::tempdir().map_err(|e| format!("no temporary HOME: {e}"))?;
         let mut cmd = Command::new(bin);
-        cmd.env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.env_clear().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         if let Some(path) = std::env::var_os("PATH") {
             cmd.env("PATH", path);
         }
@@ -442,12 +423,8 @@ impl Server {
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             cmd.env(var, dir);
         }
-        cmd.env("HOME", home.path())
-            .env("MOONSHOT_API_KEY", KEY)
-            .env("MOONSHOT_BASE_URL", base_url);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        cmd.env("HOME", home.path()).env("MOONSHOT_API_KEY", KEY).env("MOONSHOT_BASE_URL", base_url);
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let stdin = Arc::new(Mutex::new(child.stdin.take().expect("stdin is piped")));
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
@@ -460,9 +437,7 @@ impl Server {
                 if n == 0 {
                     break;
                 }
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
 
@@ -483,9 +458,7 @@ impl Server {
                         let mut w = replies.lock().unwrap_or_else(|e| e.into_inner());
                         let _ = w.write_all(&frame(&reply)).and_then(|_| w.flush());
                     }
-                    (None, Some("window/showMessage"))
-                        if msg["params"]["type"].as_u64().is_some_and(|t| t <= 2) =>
-                    {
+                    (None, Some("window/showMessage")) if msg["params"]["type"].as_u64().is_some_and(|t| t <= 2) => {
                         heard
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
@@ -501,16 +474,7 @@ impl Server {
             }
         });
 
-        Ok(Server {
-            child,
-            stdin,
-            inbox,
-            early: HashMap::new(),
-            stderr,
-            complaints,
-            next_id: 1,
-            _home: home,
-        })
+        Ok(Server { child, stdin, inbox, early: HashMap::new(), stderr, complaints, next_id: 1, _home: home })
     }
 
     fn pid(&self) -> u32 {
@@ -531,8 +495,7 @@ impl Server {
     fn send_request(&mut self, method: &str, params: Value) -> Result<(i64, Instant), String> {
         let id = self.next_id;
         self.next_id += 1;
-        let at =
-            self.write(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
+        let at = self.write(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
         Ok((id, at))
     }
 
@@ -565,10 +528,7 @@ impl Server {
     /// The result of `id`; an error response or a timeout breaks the run.
     fn result(&mut self, id: i64, timeout: Duration) -> Result<(Value, Instant), String> {
         match self.response_by(id, Instant::now() + timeout)? {
-            None => Err(format!(
-                "no response to request {id} within {timeout:?}; {}",
-                self.tail()
-            )),
+            None => Err(format!("no response to request {id} within {timeout:?}; {}", self.tail())),
             Some(r) => match r.msg.get("error") {
                 Some(e) => Err(format!("request {id} failed: {e}")),
                 None => Ok((r.msg.get("result").cloned().unwrap_or(Value::Null), r.at)),
@@ -582,27 +542,19 @@ impl Server {
     }
 
     fn stderr_text(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The end of the server's stderr, for error messages.
     fn tail(&self) -> String {
         let text = self.stderr_text();
         let start = text.len().saturating_sub(2000);
-        let start = (start..text.len())
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
+        let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
         format!("server stderr ends with:\n{}", &text[start..])
     }
 
     fn complaints(&self) -> Vec<String> {
-        self.complaints
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.complaints.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// `VmRSS` and `VmHWM` (the peak) in MiB, from /proc.
@@ -659,30 +611,19 @@ impl Workspace {
     /// Copies the files into a fresh directory, as a project the editor has open.
     fn create(big: &SourceFile, others: &[&SourceFile]) -> Result<Workspace, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("no temporary workspace: {e}"))?;
-        let big_text = std::fs::read_to_string(&big.path)
-            .map_err(|e| format!("cannot read {}: {e}", big.path.display()))?;
+        let big_text =
+            std::fs::read_to_string(&big.path).map_err(|e| format!("cannot read {}: {e}", big.path.display()))?;
         let mut copied = Vec::new();
         for f in std::iter::once(big).chain(others.iter().copied()) {
             let to = dir.path().join(&f.shown);
             if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("{}: {e}", parent.display()))?;
+                std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
             }
-            std::fs::copy(&f.path, &to)
-                .map_err(|e| format!("copying {}: {e}", f.path.display()))?;
-            copied.push(SourceFile {
-                path: to,
-                shown: f.shown.clone(),
-                lines: f.lines,
-            });
+            std::fs::copy(&f.path, &to).map_err(|e| format!("copying {}: {e}", f.path.display()))?;
+            copied.push(SourceFile { path: to, shown: f.shown.clone(), lines: f.lines });
         }
         let big = copied.remove(0);
-        Ok(Workspace {
-            dir,
-            big,
-            big_text,
-            others: copied,
-        })
+        Ok(Workspace { dir, big, big_text, others: copied })
     }
 
     fn big_uri(&self) -> String {
@@ -720,39 +661,29 @@ impl Session {
         server.notify("initialized", json!({}))?;
         let big_uri = ws.big_uri();
         for f in std::iter::once(&ws.big).chain(ws.others.iter()) {
-            let text = std::fs::read_to_string(&f.path)
-                .map_err(|e| format!("cannot read {}: {e}", f.path.display()))?;
+            let text =
+                std::fs::read_to_string(&f.path).map_err(|e| format!("cannot read {}: {e}", f.path.display()))?;
             server.notify(
                 "textDocument/didOpen",
                 json!({"textDocument": {"uri": file_uri(&f.path), "languageId": "rust", "version": 1, "text": text}}),
             )?;
         }
         // Handled in arrival order: once this answers, every didOpen has been applied.
-        let state = server.request(
-            "kimi/documentState",
-            json!({"textDocument": {"uri": big_uri}}),
-        )?;
+        let state = server.request("kimi/documentState", json!({"textDocument": {"uri": big_uri}}))?;
         if state["parsed"] != json!(true) {
             return Err(format!("the big file was not parsed: {state}"));
         }
         let deadline = Instant::now() + Duration::from_secs(60);
         while !server.stderr_text().contains("workspace indexed") {
             if Instant::now() >= deadline {
-                eprintln!(
-                    "kimi-bench: the server never logged \"workspace indexed\"; measuring anyway"
-                );
+                eprintln!("kimi-bench: the server never logged \"workspace indexed\"; measuring anyway");
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         // Opened documents are re-indexed from their trees every 750 ms: let that pass too.
         std::thread::sleep(Duration::from_millis(2000));
-        Ok(Session {
-            standin,
-            server,
-            big_uri,
-            version: 1,
-        })
+        Ok(Session { standin, server, big_uri, version: 1 })
     }
 
     fn inline_params(&self, line: u32, character: u32, trigger: u8) -> Value {
@@ -797,12 +728,7 @@ fn items(result: &Value) -> usize {
 }
 
 /// Measure 1 (and 4, whose "one completion" is the first warm-up request).
-fn measure_share(
-    rt: &tokio::runtime::Runtime,
-    bin: &Path,
-    ws: &Workspace,
-    args: &Args,
-) -> Result<ShareResult, String> {
+fn measure_share(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args: &Args) -> Result<ShareResult, String> {
     let mut s = Session::start(rt, bin, ws)?;
     s.standin.set_default(Reply::text(SHARE_REPLY));
     let lines = plain_lines(&ws.big_text);
@@ -816,9 +742,7 @@ fn measure_share(
     let mut rss_after_one = (0.0, 0.0);
     for (i, &line) in cursors.iter().enumerate() {
         let params = s.inline_params(line, utf16_len(lines[line as usize]), 1);
-        let (id, at) = s
-            .server
-            .send_request("textDocument/inlineCompletion", params)?;
+        let (id, at) = s.server.send_request("textDocument/inlineCompletion", params)?;
         let (result, answered) = s.server.result(id, Duration::from_secs(30))?;
         sent.push((at, answered));
         if i == 0 {
@@ -837,9 +761,7 @@ fn measure_share(
         "context": {"triggerKind": 1},
     });
     for _ in 0..args.requests {
-        let (id, at) = s
-            .server
-            .send_request("textDocument/inlineCompletion", nowhere.clone())?;
+        let (id, at) = s.server.send_request("textDocument/inlineCompletion", nowhere.clone())?;
         let (_, answered) = s.server.result(id, Duration::from_secs(30))?;
         round_trip.push(answered - at);
         std::thread::sleep(args.gap);
@@ -847,12 +769,8 @@ fn measure_share(
 
     // Requests are sequential, so the n-th chat request belongs to the n-th inline request;
     // the ordering checks below catch any request that skipped the model or called it twice.
-    let chats: Vec<_> = s
-        .standin
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path == "/v1/chat/completions")
-        .collect();
+    let chats: Vec<_> =
+        s.standin.requests().into_iter().filter(|r| r.method == "POST" && r.path == "/v1/chat/completions").collect();
     if chats.len() != sent.len() {
         return Err(format!(
             "{} inline requests made {} upstream calls; each should make exactly one",
@@ -867,27 +785,26 @@ fn measure_share(
     let (mut total, mut inbound, mut outbound) = (Vec::new(), Vec::new(), Vec::new());
     for (k, ((written, read), chat)) in sent.iter().zip(&chats).enumerate() {
         let Some(finished) = chat.reply_finished_at else {
-            return Err(format!(
-                "the reply to upstream call {k} was not read to its end"
-            ));
+            return Err(format!("the reply to upstream call {k} was not read to its end"));
         };
         if !(*written <= chat.received_at && chat.received_at <= finished && finished <= *read) {
-            return Err(format!("the timings of request {k} do not line up: write, upstream, reply end, read are out of order"));
+            return Err(format!(
+                "the timings of request {k} do not line up: write, upstream, reply end, read are out of order"
+            ));
         }
         if k < args.warmup.max(1) {
             continue;
         }
         let inn = chat.received_at - *written;
         let out = *read - finished;
+        if std::env::var_os("KB_LINES").is_some() {
+            eprintln!("LINE {} {:.3}", cursors[k] + 1, ms(out));
+        }
         inbound.push(inn);
         outbound.push(out);
         total.push(inn + out);
     }
-    let request_kib = chats
-        .iter()
-        .map(|c| c.body.to_string().len() as f64 / 1024.0)
-        .sum::<f64>()
-        / chats.len() as f64;
+    let request_kib = chats.iter().map(|c| c.body.to_string().len() as f64 / 1024.0).sum::<f64>() / chats.len() as f64;
     s.server.shutdown();
     Ok(ShareResult {
         total: summarize(&total),
@@ -931,10 +848,7 @@ fn measure_keystrokes(ws: &Workspace, keystrokes: usize) -> Result<KeystrokeResu
             edits.push(TextChange::replace(TextRange::at(at), ch.to_string()));
         }
         for i in (0..typed.len()).rev() {
-            let range = TextRange::new(
-                LineCol::new(line, col + i as u32),
-                LineCol::new(line, col + i as u32 + 1),
-            );
+            let range = TextRange::new(LineCol::new(line, col + i as u32), LineCol::new(line, col + i as u32 + 1));
             edits.push(TextChange::replace(range, ""));
         }
         for edit in edits {
@@ -945,14 +859,9 @@ fn measure_keystrokes(ws: &Workspace, keystrokes: usize) -> Result<KeystrokeResu
         }
     }
     if doc.text() != ws.big_text {
-        return Err(
-            "typing and deleting the same characters did not give the file back".to_string(),
-        );
+        return Err("typing and deleting the same characters did not give the file back".to_string());
     }
-    Ok(KeystrokeResult {
-        apply: summarize(&samples),
-        full_parse,
-    })
+    Ok(KeystrokeResult { apply: summarize(&samples), full_parse })
 }
 
 struct BurstResult {
@@ -990,21 +899,13 @@ fn burst_site(text: &str) -> Option<(u32, String)> {
 }
 
 /// Measure 3, in a fresh server so that the typing rhythm it learns is the burst's own.
-fn measure_burst(
-    rt: &tokio::runtime::Runtime,
-    bin: &Path,
-    ws: &Workspace,
-) -> Result<BurstResult, String> {
-    let (row, indent) = burst_site(&ws.big_text)
-        .ok_or_else(|| format!("{} has no `let` statement to type after", ws.big.shown))?;
+fn measure_burst(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace) -> Result<BurstResult, String> {
+    let (row, indent) =
+        burst_site(&ws.big_text).ok_or_else(|| format!("{} has no `let` statement to type after", ws.big.shown))?;
     let lines = plain_lines(&ws.big_text);
     let mut s = Session::start(rt, bin, ws)?;
-    s.standin
-        .set_default(Reply::text(BURST_REPLY).first_byte_delay(BURST_FIRST_BYTE));
-    s.type_text(
-        (row, utf16_len(lines[row as usize])),
-        &format!("\n{indent}"),
-    )?;
+    s.standin.set_default(Reply::text(BURST_REPLY).first_byte_delay(BURST_FIRST_BYTE));
+    s.type_text((row, utf16_len(lines[row as usize])), &format!("\n{indent}"))?;
     // A pause longer than a second is thinking, not typing rhythm.
     std::thread::sleep(Duration::from_millis(1500));
 
@@ -1021,10 +922,7 @@ fn measure_burst(
         }
         let col = col0 + i as u32;
         last_key = s.type_text((line, col), &ch.to_string())?;
-        let (id, _) = s.server.send_request(
-            "textDocument/inlineCompletion",
-            s.inline_params(line, col + 1, 2),
-        )?;
+        let (id, _) = s.server.send_request("textDocument/inlineCompletion", s.inline_params(line, col + 1, 2))?;
         ids.push(id);
     }
     let deadline = last_key + Duration::from_secs(10);
@@ -1039,12 +937,8 @@ fn measure_burst(
             last_answer = Some(last_answer.map_or(r.at, |t: Instant| t.max(r.at)));
         }
     }
-    let upstream_calls = s
-        .standin
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path == "/v1/chat/completions")
-        .count();
+    let upstream_calls =
+        s.standin.requests().iter().filter(|r| r.method == "POST" && r.path == "/v1/chat/completions").count();
     s.server.shutdown();
     Ok(BurstResult {
         answered,
@@ -1090,12 +984,7 @@ fn report(
     let mut out = String::new();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let other_lines: usize = ws.others.iter().map(|f| f.lines).sum();
-    let other_bytes: u64 = ws
-        .others
-        .iter()
-        .filter_map(|f| std::fs::metadata(&f.path).ok())
-        .map(|m| m.len())
-        .sum();
+    let other_bytes: u64 = ws.others.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
     let _ = writeln!(
         out,
         "kimi-bench: {cores} cores, load average {} at the start, {} at the end; server {}",
@@ -1125,76 +1014,32 @@ fn report(
         "{:<44} {:>5} {:>9} {:>9} {:>9} {:>9}  {:<22} verdict",
         "measure", "n", "p50", "p90", "p99", "max", "target"
     );
-    let share_met =
-        ms(share.total.p50) <= TARGET_SHARE_P50_MS && ms(share.total.p99) <= TARGET_SHARE_P99_MS;
-    row(
-        &mut out,
-        "server's share of one inline request",
-        &share.total,
-        "p50 <= 0.3, p99 <= 1.5",
-        Some(share_met),
-    );
-    row(
-        &mut out,
-        "  request written -> upstream received",
-        &share.inbound,
-        "",
-        None,
-    );
-    row(
-        &mut out,
-        "  upstream reply end -> response read",
-        &share.outbound,
-        "",
-        None,
-    );
-    row(
-        &mut out,
-        "  (floor: LSP round trip doing no work)",
-        &share.round_trip,
-        "",
-        None,
-    );
+    let share_met = ms(share.total.p50) <= TARGET_SHARE_P50_MS && ms(share.total.p99) <= TARGET_SHARE_P99_MS;
+    row(&mut out, "server's share of one inline request", &share.total, "p50 <= 0.3, p99 <= 1.5", Some(share_met));
+    row(&mut out, "  request written -> upstream received", &share.inbound, "", None);
+    row(&mut out, "  upstream reply end -> response read", &share.outbound, "", None);
+    row(&mut out, "  (floor: LSP round trip doing no work)", &share.round_trip, "", None);
     let key_met = ms(keys.apply.p99) <= TARGET_KEY_P99_MS;
-    row(
-        &mut out,
-        "keystroke: apply_changes + reparse (in-proc)",
-        &keys.apply,
-        "p99 <= 0.5",
-        Some(key_met),
-    );
+    row(&mut out, "keystroke: apply_changes + reparse (in-proc)", &keys.apply, "p99 <= 0.5", Some(key_met));
     let _ = writeln!(
         out,
         "\nmeasured requests answered with a suggestion: {}/{}; upstream request body {:.1} KiB on average",
         share.with_items, args.requests, share.request_kib
     );
-    let _ = writeln!(
-        out,
-        "full parse of the big file (for scale): {:.2} ms",
-        ms(keys.full_parse)
-    );
+    let _ = writeln!(out, "full parse of the big file (for scale): {:.2} ms", ms(keys.full_parse));
 
     let burst_met = burst.answered == BURST_KEYS
         && burst.upstream_calls <= TARGET_BURST_CALLS
-        && burst
-            .last_answer_after_last_key
-            .is_some_and(|d| ms(d) <= TARGET_BURST_LAST_MS);
+        && burst.last_answer_after_last_key.is_some_and(|d| ms(d) <= TARGET_BURST_LAST_MS);
     let _ = writeln!(
         out,
         "\nburst: {BURST_KEYS} keystrokes {} ms apart, automatic request after each, model first byte at {} ms",
         BURST_GAP.as_millis(),
         BURST_FIRST_BYTE.as_millis()
     );
-    let _ = writeln!(
-        out,
-        "  answered                         {:>3}/{BURST_KEYS}   (must be {BURST_KEYS})",
-        burst.answered
-    );
-    let _ = writeln!(
-        out,
-        "  answered with a suggestion       {:>3}",
-        burst.with_items
-    );
+    let _ =
+        writeln!(out, "  answered                         {:>3}/{BURST_KEYS}   (must be {BURST_KEYS})", burst.answered);
+    let _ = writeln!(out, "  answered with a suggestion       {:>3}", burst.with_items);
     let _ = writeln!(
         out,
         "  upstream calls                   {:>3}      (target <= {TARGET_BURST_CALLS})",
@@ -1203,9 +1048,7 @@ fn report(
     let _ = writeln!(
         out,
         "  last keystroke -> last answer    {}  (target <= {TARGET_BURST_LAST_MS:.0} ms)   {}",
-        burst
-            .last_answer_after_last_key
-            .map_or("none".to_string(), |d| format!("{:.1} ms", ms(d))),
+        burst.last_answer_after_last_key.map_or("none".to_string(), |d| format!("{:.1} ms", ms(d))),
         verdict(burst_met)
     );
 
@@ -1246,9 +1089,7 @@ fn run(args: &Args) -> Result<String, String> {
     };
     let roots = registry_roots(args.registry.as_deref());
     let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock");
-    let locked = std::fs::read_to_string(&lock)
-        .ok()
-        .map(|t| locked_packages(&t));
+    let locked = std::fs::read_to_string(&lock).ok().map(|t| locked_packages(&t));
     let sources = registry_sources(&roots, locked.as_ref());
     let big = match &args.file {
         Some(path) => {
@@ -1289,15 +1130,7 @@ fn run(args: &Args) -> Result<String, String> {
     eprintln!("kimi-bench: Helix-style burst…");
     let burst = measure_burst(&rt, &bin, &ws)?;
     let load_after = load_average();
-    Ok(report(
-        args,
-        (&load_before, &load_after),
-        &bin,
-        &ws,
-        &share,
-        &keys,
-        &burst,
-    ))
+    Ok(report(args, (&load_before, &load_after), &bin, &ws, &share, &keys, &burst))
 }
 
 fn main() -> ExitCode {
@@ -1343,10 +1176,7 @@ mod tests {
         );
         let hundred: Vec<u64> = (1..=100).collect();
         let s = summarize(&ms_list(&hundred));
-        assert_eq!(
-            (s.p50, s.p99),
-            (Duration::from_millis(50), Duration::from_millis(99))
-        );
+        assert_eq!((s.p50, s.p99), (Duration::from_millis(50), Duration::from_millis(99)));
         assert_eq!(summarize(&[]).p99, Duration::ZERO);
     }
 
@@ -1354,10 +1184,7 @@ mod tests {
     fn cargo_lock_packages_are_named_as_registry_directories() {
         let lock = "version = 4\n\n[[package]]\nname = \"ropey\"\nversion = \"1.6.1\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n\n[[package]]\nname = \"kimi-lsp\"\nversion = \"0.1.0\"\ndependencies = [\n \"ropey\",\n]\n";
         let got = locked_packages(lock);
-        assert_eq!(
-            got,
-            HashSet::from(["ropey-1.6.1".to_string(), "kimi-lsp-0.1.0".to_string()])
-        );
+        assert_eq!(got, HashSet::from(["ropey-1.6.1".to_string(), "kimi-lsp-0.1.0".to_string()]));
     }
 
     #[test]
@@ -1388,10 +1215,8 @@ mod tests {
                 lines: if i == 3 { 10 } else { 100 },
             })
             .collect();
-        let picked: Vec<String> = pick_others(&files, Path::new("/r/c0.rs"), 4)
-            .iter()
-            .map(|f| f.shown.clone())
-            .collect();
+        let picked: Vec<String> =
+            pick_others(&files, Path::new("/r/c0.rs"), 4).iter().map(|f| f.shown.clone()).collect();
         assert_eq!(picked, ["c1.rs", "c4.rs", "c6.rs", "c8.rs"]);
     }
 
@@ -1407,18 +1232,9 @@ mod tests {
         let parse = |a: &[&str]| parse_args(a.iter().map(|s| s.to_string()));
         assert_eq!(parse(&[]), Ok(Args::default()));
         let a = parse(&["--file", "x.rs", "--others", "10", "--gap-ms", "5"]).unwrap();
-        assert_eq!(
-            (a.file, a.others, a.gap),
-            (Some(PathBuf::from("x.rs")), 10, Duration::from_millis(5))
-        );
-        assert!(parse(&["--others", "many"])
-            .unwrap_err()
-            .starts_with("--others \"many\" is not a whole number"));
-        assert!(parse(&["--requests", "0"])
-            .unwrap_err()
-            .starts_with("--requests must be at least 1"));
-        assert!(parse(&["--fast"])
-            .unwrap_err()
-            .starts_with("unknown argument \"--fast\""));
+        assert_eq!((a.file, a.others, a.gap), (Some(PathBuf::from("x.rs")), 10, Duration::from_millis(5)));
+        assert!(parse(&["--others", "many"]).unwrap_err().starts_with("--others \"many\" is not a whole number"));
+        assert!(parse(&["--requests", "0"]).unwrap_err().starts_with("--requests must be at least 1"));
+        assert!(parse(&["--fast"]).unwrap_err().starts_with("unknown argument \"--fast\""));
     }
 }

@@ -13,8 +13,7 @@ use std::process::ExitCode;
 
 use kimi_test_support::{parse_script, Reply, Standin};
 
-const USAGE: &str =
-    "usage: moonshot-standin [--port N] [--script FILE.json] [--key KEY] [--log FILE]";
+const USAGE: &str = "usage: moonshot-standin [--port N] [--script FILE.json] [--key KEY] [--log FILE]";
 
 #[derive(Debug, Default, PartialEq)]
 struct Args {
@@ -28,16 +27,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut out = Args::default();
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
-        };
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
         match flag.as_str() {
             "--port" => {
                 let v = value("--port")?;
-                out.port = v
-                    .parse()
-                    .map_err(|_| format!("--port {v:?} is not a port number\n{USAGE}"))?;
+                out.port = v.parse().map_err(|_| format!("--port {v:?} is not a port number\n{USAGE}"))?;
             }
             "--script" => out.script = Some(PathBuf::from(value("--script")?)),
             "--key" => out.key = Some(value("--key")?),
@@ -99,10 +93,7 @@ async fn main() -> ExitCode {
     }
 
     let mut stdout = std::io::stdout();
-    if writeln!(stdout, "BASE_URL={}", standin.base_url())
-        .and_then(|_| stdout.flush())
-        .is_err()
-    {
+    if writeln!(stdout, "BASE_URL={}", standin.base_url()).and_then(|_| stdout.flush()).is_err() {
         return ExitCode::from(1);
     }
 
@@ -139,14 +130,8 @@ mod tests {
             })
         );
         assert_eq!(parse(&[]), Ok(Args::default()));
-        assert!(parse(&["--port", "99999"])
-            .unwrap_err()
-            .starts_with("--port \"99999\" is not a port number"));
-        assert!(parse(&["--key"])
-            .unwrap_err()
-            .starts_with("--key needs a value"));
-        assert!(parse(&["--verbose"])
-            .unwrap_err()
-            .starts_with("unknown argument \"--verbose\""));
+        assert!(parse(&["--port", "99999"]).unwrap_err().starts_with("--port \"99999\" is not a port number"));
+        assert!(parse(&["--key"]).unwrap_err().starts_with("--key needs a value"));
+        assert!(parse(&["--verbose"]).unwrap_err().starts_with("unknown argument \"--verbose\""));
     }
 }

@@ -189,10 +189,7 @@ mod tests {
     #[test]
     fn reindent_moves_flush_left_code_under_its_block() {
         let code = "if x {\n    y();\n}\n\nz();\n";
-        assert_eq!(
-            reindent(code, "        "),
-            "        if x {\n            y();\n        }\n\n        z();\n"
-        );
+        assert_eq!(reindent(code, "        "), "        if x {\n            y();\n        }\n\n        z();\n");
         assert_eq!(reindent("    a\n      b\n", ""), "a\n  b\n");
         assert_eq!(reindent("\ta\n", "\t"), "\ta\n");
     }
@@ -203,27 +200,12 @@ mod tests {
         let new = "a\nB\nc\nd\ne\nf\n";
         assert_eq!(
             line_edits(old, new),
-            vec![
-                LineEdit {
-                    lines: 1..2,
-                    text: "B\n".into()
-                },
-                LineEdit {
-                    lines: 5..5,
-                    text: "f\n".into()
-                }
-            ]
+            vec![LineEdit { lines: 1..2, text: "B\n".into() }, LineEdit { lines: 5..5, text: "f\n".into() }]
         );
         assert!(line_edits(old, old).is_empty());
         // A missing final newline on one side is not a change.
         assert!(line_edits("a\nb", "a\nb\n").is_empty());
-        assert_eq!(
-            line_edits("a\nb\nc\n", "a\nc\n"),
-            vec![LineEdit {
-                lines: 1..2,
-                text: String::new()
-            }]
-        );
+        assert_eq!(line_edits("a\nb\nc\n", "a\nc\n"), vec![LineEdit { lines: 1..2, text: String::new() }]);
     }
 
     #[test]
@@ -231,14 +213,8 @@ mod tests {
         let p = |s: &str, l| test_file_path(Path::new(s), l).map(|p| p.display().to_string());
         assert_eq!(p("/w/pkg/foo.go", Language::Go).as_deref(), Some("/w/pkg/foo_test.go"));
         assert_eq!(p("/w/foo.py", Language::Python).as_deref(), Some("/w/test_foo.py"));
-        assert_eq!(
-            p("/w/src/foo.ts", Language::TypeScript).as_deref(),
-            Some("/w/src/foo.test.ts")
-        );
-        assert_eq!(
-            p("/w/src/foo.mjs", Language::JavaScript).as_deref(),
-            Some("/w/src/foo.test.mjs")
-        );
+        assert_eq!(p("/w/src/foo.ts", Language::TypeScript).as_deref(), Some("/w/src/foo.test.ts"));
+        assert_eq!(p("/w/src/foo.mjs", Language::JavaScript).as_deref(), Some("/w/src/foo.test.mjs"));
         assert_eq!(p("/w/src/lib.rs", Language::Rust), None);
     }
 }

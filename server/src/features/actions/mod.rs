@@ -7,7 +7,6 @@
 //! Whether the document changed in the meantime is the LSP layer's check, since it holds the
 //! versions.
 
-
 pub mod edit;
 pub mod prompts;
 pub mod syntax;
@@ -130,9 +129,7 @@ impl Site {
     }
 
     fn line_of(&self, char_idx: usize) -> usize {
-        self.snapshot
-            .rope()
-            .char_to_line(char_idx.min(self.snapshot.len_chars()))
+        self.snapshot.rope().char_to_line(char_idx.min(self.snapshot.len_chars()))
     }
 
     /// The instruction comment above the selection (or the cursor's line).
@@ -161,8 +158,7 @@ impl Site {
 
     /// The selection, else the enclosing function.
     fn subject_lines(&self) -> Option<Range<usize>> {
-        self.selected_lines()
-            .or_else(|| syntax::enclosing_function(&self.snapshot, self.cursor()).map(|(l, _)| l))
+        self.selected_lines().or_else(|| syntax::enclosing_function(&self.snapshot, self.cursor()).map(|(l, _)| l))
     }
 
     fn lines_text(&self, lines: &Range<usize>) -> String {
@@ -195,22 +191,14 @@ pub fn offers(site: &Site, custom: &[CustomAction]) -> Vec<Offer> {
         } else {
             format!("Kimi: Fix {} diagnostics", site.diagnostics.len())
         };
-        out.push(Offer {
-            action: Action::Fix,
-            title,
-            kind: OfferKind::QuickFix,
-        });
+        out.push(Offer { action: Action::Fix, title, kind: OfferKind::QuickFix });
     }
     if let Some((_, instruction)) = site.rewrite_lines() {
         let title = match instruction {
             Some((_, i)) => format!("Kimi: Rewrite — {}", short(&i, 60)),
             None => "Kimi: Rewrite selection".to_string(),
         };
-        out.push(Offer {
-            action: Action::Refactor,
-            title,
-            kind: OfferKind::RefactorRewrite,
-        });
+        out.push(Offer { action: Action::Refactor, title, kind: OfferKind::RefactorRewrite });
     }
     if let Some(d) = syntax::documentable(snap, site.cursor()) {
         out.push(Offer {
@@ -221,11 +209,7 @@ pub fn offers(site: &Site, custom: &[CustomAction]) -> Vec<Offer> {
     }
     if let Some((_, name)) = syntax::enclosing_function(snap, site.cursor()) {
         let tests_possible = snap.language() == Language::Rust
-            || site
-                .path
-                .as_deref()
-                .and_then(|p| edit::test_file_path(p, snap.language()))
-                .is_some();
+            || site.path.as_deref().and_then(|p| edit::test_file_path(p, snap.language())).is_some();
         if tests_possible {
             out.push(Offer {
                 action: Action::WriteTests,
@@ -235,16 +219,8 @@ pub fn offers(site: &Site, custom: &[CustomAction]) -> Vec<Offer> {
         }
     }
     if site.subject_lines().is_some() {
-        let title = if site.selection.is_empty() {
-            "Kimi: Explain this function"
-        } else {
-            "Kimi: Explain selection"
-        };
-        out.push(Offer {
-            action: Action::Explain,
-            title: title.into(),
-            kind: OfferKind::Info,
-        });
+        let title = if site.selection.is_empty() { "Kimi: Explain this function" } else { "Kimi: Explain selection" };
+        out.push(Offer { action: Action::Explain, title: title.into(), kind: OfferKind::Info });
     }
     for (n, c) in custom.iter().enumerate() {
         let applies = match c.target {
@@ -257,11 +233,7 @@ pub fn offers(site: &Site, custom: &[CustomAction]) -> Vec<Offer> {
                 ActionTarget::InsertBelow => OfferKind::Refactor,
                 ActionTarget::ShowText => OfferKind::Info,
             };
-            out.push(Offer {
-                action: Action::Custom(n, c.title.clone()),
-                title: format!("Kimi: {}", c.title),
-                kind,
-            });
+            out.push(Offer { action: Action::Custom(n, c.title.clone()), title: format!("Kimi: {}", c.title), kind });
         }
     }
     out
@@ -349,12 +321,7 @@ fn context_text(site: &Site, char_idx: usize, symbols: &dyn SymbolLookup) -> Str
     if site.snapshot.tree().is_none() {
         return String::new();
     }
-    let budget = Budget {
-        prefix_chars: 0,
-        suffix_chars: 0,
-        recent_edit_chars: 0,
-        ..Budget::default()
-    };
+    let budget = Budget { prefix_chars: 0, suffix_chars: 0, recent_edit_chars: 0, ..Budget::default() };
     let ctx = context::gather(&site.snapshot, char_idx, symbols, &[], &budget);
     let mut out = String::new();
     if !ctx.imports.trim().is_empty() {
@@ -410,37 +377,18 @@ pub fn plan(
     let not_here = |what: &str| ActionError::NotApplicable(format!("{what} (the document may have changed)"));
     match action {
         Action::Fix => {
-            let first = site
-                .diagnostics
-                .first()
-                .ok_or_else(|| not_here("no diagnostics to fix"))?;
+            let first = site.diagnostics.first().ok_or_else(|| not_here("no diagnostics to fix"))?;
             let first_line = site.line_of(first.chars.start);
-            let last_line = site
-                .diagnostics
-                .iter()
-                .map(|d| site.line_of(d.chars.end))
-                .max()
-                .unwrap_or(first_line);
+            let last_line = site.diagnostics.iter().map(|d| site.line_of(d.chars.end)).max().unwrap_or(first_line);
             let lines = match syntax::enclosing_function(snap, first.chars.start) {
                 Some((f, _)) if f.end > last_line && f.len() <= MAX_REGION_LINES => f,
                 _ => first_line.saturating_sub(3)..(last_line + 4).min(snap.len_lines()),
             };
             let code = site.lines_text(&lines);
             let context = context_text(site, first.chars.start, symbols);
-            let input = PromptInput {
-                language,
-                path: &path,
-                code: &code,
-                context: &context,
-            };
+            let input = PromptInput { language, path: &path, code: &code, context: &context };
             let messages = prompts::fix(&input, &diagnostics_text(site));
-            Ok(Plan {
-                messages,
-                target: Target::Replace {
-                    indent: edit::common_indent(&code),
-                    lines,
-                },
-            })
+            Ok(Plan { messages, target: Target::Replace { indent: edit::common_indent(&code), lines } })
         }
         Action::Refactor => {
             let (lines, comment) = site.rewrite_lines().ok_or_else(|| not_here("nothing is selected"))?;
@@ -456,74 +404,36 @@ pub fn plan(
                 })?;
             let code = site.lines_text(&lines);
             let context = context_text(site, snap.rope().line_to_char(lines.start), symbols);
-            let input = PromptInput {
-                language,
-                path: &path,
-                code: &code,
-                context: &context,
-            };
+            let input = PromptInput { language, path: &path, code: &code, context: &context };
             let messages = prompts::refactor(&input, &instruction);
             // The instruction comment has been carried out: it goes with the rewrite.
             let replaced = match comment {
                 Some((line, _)) if line + 1 == lines.start => line..lines.end,
                 _ => lines,
             };
-            Ok(Plan {
-                messages,
-                target: Target::Replace {
-                    indent: edit::common_indent(&code),
-                    lines: replaced,
-                },
-            })
+            Ok(Plan { messages, target: Target::Replace { indent: edit::common_indent(&code), lines: replaced } })
         }
         Action::Explain => {
-            let lines = capped(
-                site.subject_lines()
-                    .ok_or_else(|| not_here("no selection or function here"))?,
-            )?;
+            let lines = capped(site.subject_lines().ok_or_else(|| not_here("no selection or function here"))?)?;
             let code = site.lines_text(&lines);
             let context = context_text(site, snap.rope().line_to_char(lines.start), symbols);
-            let input = PromptInput {
-                language,
-                path: &path,
-                code: &code,
-                context: &context,
-            };
+            let input = PromptInput { language, path: &path, code: &code, context: &context };
             let title = format!("Explanation of {path}:{}-{}", lines.start + 1, lines.end);
-            Ok(Plan {
-                messages: prompts::explain(&input),
-                target: Target::Text { title },
-            })
+            Ok(Plan { messages: prompts::explain(&input), target: Target::Text { title } })
         }
         Action::Document => {
             let d = syntax::documentable(snap, site.cursor()).ok_or_else(|| not_here("no function or type here"))?;
             let code = site.lines_text(&capped(d.lines.clone())?);
-            let input = PromptInput {
-                language,
-                path: &path,
-                code: &code,
-                context: "",
-            };
+            let input = PromptInput { language, path: &path, code: &code, context: "" };
             let messages = prompts::document(&input, &d.name);
-            Ok(Plan {
-                messages,
-                target: Target::Replace {
-                    lines: d.doc_lines,
-                    indent: d.indent,
-                },
-            })
+            Ok(Plan { messages, target: Target::Replace { lines: d.doc_lines, indent: d.indent } })
         }
         Action::WriteTests => {
             let (lines, name) =
                 syntax::enclosing_function(snap, site.cursor()).ok_or_else(|| not_here("no function here"))?;
             let code = site.lines_text(&capped(lines.clone())?);
             let context = context_text(site, snap.rope().line_to_char(lines.start), symbols);
-            let input = PromptInput {
-                language,
-                path: &path,
-                code: &code,
-                context: &context,
-            };
+            let input = PromptInput { language, path: &path, code: &code, context: &context };
             if snap.language() == Language::Rust {
                 let before_line = syntax::rust_tests_module_end(snap);
                 let indent = match before_line {
@@ -532,15 +442,9 @@ pub fn plan(
                 };
                 let place = "Return only the test functions (each with #[test]), without a `mod tests` wrapper or `use` lines: they go into the file's `#[cfg(test)] mod tests`, which has `use super::*;`.";
                 let messages = prompts::tests(&input, &name, place, None);
-                return Ok(Plan {
-                    messages,
-                    target: Target::RustTests { before_line, indent },
-                });
+                return Ok(Plan { messages, target: Target::RustTests { before_line, indent } });
             }
-            let source = site
-                .path
-                .as_deref()
-                .ok_or_else(|| not_here("the document is not a file on disk"))?;
+            let source = site.path.as_deref().ok_or_else(|| not_here("the document is not a file on disk"))?;
             let test_path = edit::test_file_path(source, snap.language())
                 .ok_or_else(|| not_here("no test file convention for this language"))?;
             let uri = url::Url::from_file_path(&test_path)
@@ -554,33 +458,21 @@ pub fn plan(
                 let rope = e.rope();
                 rope.slice(..rope.line_to_char(rope.len_lines().min(40))).to_string()
             });
-            let file_name = test_path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let file_name = test_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let place = match &head {
                 Some(_) => "Return only the new tests, to be appended to that file.".to_string(),
                 None => format!("Return the complete new test file `{file_name}`, with its package/imports, importing the code under test from its module."),
             };
             let messages = prompts::tests(&input, &name, &place, head.as_deref());
-            Ok(Plan {
-                messages,
-                target: Target::TestFile { uri, existing },
-            })
+            Ok(Plan { messages, target: Target::TestFile { uri, existing } })
         }
         Action::Custom(n, title) => {
-            let c = config
-                .actions
-                .custom
-                .get(*n)
-                .filter(|c| c.title == *title)
-                .ok_or_else(|| {
-                    ActionError::NotApplicable(format!("the custom action “{title}” is no longer in the settings"))
-                })?;
+            let c = config.actions.custom.get(*n).filter(|c| c.title == *title).ok_or_else(|| {
+                ActionError::NotApplicable(format!("the custom action “{title}” is no longer in the settings"))
+            })?;
             let selection = site.subject_lines();
-            let function = syntax::enclosing_function(snap, site.cursor())
-                .map(|(l, _)| site.lines_text(&l))
-                .unwrap_or_default();
+            let function =
+                syntax::enclosing_function(snap, site.cursor()).map(|(l, _)| site.lines_text(&l)).unwrap_or_default();
             let selection_text = selection.as_ref().map(|l| site.lines_text(l)).unwrap_or_default();
             let context = context_text(site, site.cursor(), symbols);
             let diagnostics = diagnostics_text(site);
@@ -595,23 +487,16 @@ pub fn plan(
                 "context" => context.clone(),
                 _ => String::new(),
             });
-            let input = PromptInput {
-                language,
-                path: &path,
-                code: &selection_text,
-                context: "",
-            };
+            let input = PromptInput { language, path: &path, code: &selection_text, context: "" };
             let messages = prompts::custom(&input, &rendered, c.target != ActionTarget::ShowText);
             let target = match (c.target, selection) {
                 (ActionTarget::ShowText, _) => Target::Text { title: c.title.clone() },
-                (ActionTarget::ReplaceSelection, Some(lines)) => Target::Replace {
-                    indent: edit::common_indent(&selection_text),
-                    lines: capped(lines)?,
-                },
-                (ActionTarget::InsertBelow, Some(lines)) => Target::Insert {
-                    line: lines.end,
-                    indent: edit::common_indent(&selection_text),
-                },
+                (ActionTarget::ReplaceSelection, Some(lines)) => {
+                    Target::Replace { indent: edit::common_indent(&selection_text), lines: capped(lines)? }
+                }
+                (ActionTarget::InsertBelow, Some(lines)) => {
+                    Target::Insert { line: lines.end, indent: edit::common_indent(&selection_text) }
+                }
                 (_, None) => return Err(not_here("no selection or function here")),
             };
             Ok(Plan { messages, target })
@@ -629,14 +514,7 @@ fn line_start(snap: &DocumentSnapshot, line: usize) -> usize {
 fn append(snap: &DocumentSnapshot, text: &str) -> CharEdit {
     let end = snap.len_chars();
     let needs_break = end > 0 && snap.rope().char(end - 1) != '\n';
-    CharEdit {
-        chars: end..end,
-        text: if needs_break {
-            format!("\n{text}")
-        } else {
-            text.to_string()
-        },
-    }
+    CharEdit { chars: end..end, text: if needs_break { format!("\n{text}") } else { text.to_string() } }
 }
 
 /// Turns line edits of `snap` into char edits; an insertion past a final line without a line
@@ -655,10 +533,7 @@ fn char_edits(snap: &DocumentSnapshot, edits: Vec<LineEdit>) -> Vec<CharEdit> {
             } else {
                 e.text
             };
-            CharEdit {
-                chars: start..end,
-                text,
-            }
+            CharEdit { chars: start..end, text }
         })
         .collect()
 }
@@ -666,13 +541,8 @@ fn char_edits(snap: &DocumentSnapshot, edits: Vec<LineEdit>) -> Vec<CharEdit> {
 /// The model's answer applied to the plan's target. Pure.
 pub fn apply(site: &Site, target: Target, answer: &str) -> Result<Outcome, ActionError> {
     let snap = &site.snapshot;
-    let doc_edit = |edits: Vec<CharEdit>| {
-        Outcome::Edits(vec![Change::Edit {
-            snapshot: snap.clone(),
-            versioned: true,
-            edits,
-        }])
-    };
+    let doc_edit =
+        |edits: Vec<CharEdit>| Outcome::Edits(vec![Change::Edit { snapshot: snap.clone(), versioned: true, edits }]);
     if let Target::Text { title } = target {
         let markdown = answer.trim().to_string();
         if markdown.is_empty() {
@@ -688,10 +558,7 @@ pub fn apply(site: &Site, target: Target, answer: &str) -> Result<Outcome, Actio
             let new = edit::reindent(&code, &indent);
             let edits: Vec<LineEdit> = edit::line_edits(&original, &new)
                 .into_iter()
-                .map(|e| LineEdit {
-                    lines: e.lines.start + lines.start..e.lines.end + lines.start,
-                    text: e.text,
-                })
+                .map(|e| LineEdit { lines: e.lines.start + lines.start..e.lines.end + lines.start, text: e.text })
                 .collect();
             if edits.is_empty() {
                 return Err(ActionError::Unchanged);
@@ -700,47 +567,22 @@ pub fn apply(site: &Site, target: Target, answer: &str) -> Result<Outcome, Actio
         }
         Target::Insert { line, indent } => {
             let text = edit::reindent(&code, &indent);
-            Ok(doc_edit(char_edits(
-                snap,
-                vec![LineEdit {
-                    lines: line..line,
-                    text,
-                }],
-            )))
+            Ok(doc_edit(char_edits(snap, vec![LineEdit { lines: line..line, text }])))
         }
-        Target::RustTests {
-            before_line: Some(line),
-            indent,
-        } => {
+        Target::RustTests { before_line: Some(line), indent } => {
             let text = format!("\n{}", edit::reindent(&code, &indent));
-            Ok(doc_edit(char_edits(
-                snap,
-                vec![LineEdit {
-                    lines: line..line,
-                    text,
-                }],
-            )))
+            Ok(doc_edit(char_edits(snap, vec![LineEdit { lines: line..line, text }])))
         }
-        Target::RustTests {
-            before_line: None,
-            indent,
-        } => {
+        Target::RustTests { before_line: None, indent } => {
             let text = format!(
                 "\n#[cfg(test)]\nmod tests {{\n{indent}use super::*;\n\n{}}}\n",
                 edit::reindent(&code, &indent)
             );
             Ok(doc_edit(vec![append(snap, &text)]))
         }
-        Target::TestFile {
-            existing: Some((file, open)),
-            ..
-        } => {
+        Target::TestFile { existing: Some((file, open)), .. } => {
             let edit = append(&file, &format!("\n{code}"));
-            Ok(Outcome::Edits(vec![Change::Edit {
-                snapshot: file,
-                versioned: open,
-                edits: vec![edit],
-            }]))
+            Ok(Outcome::Edits(vec![Change::Edit { snapshot: file, versioned: open, edits: vec![edit] }]))
         }
         Target::TestFile { uri, existing: None } => Ok(Outcome::Edits(vec![Change::Create { uri, text: code }])),
     }

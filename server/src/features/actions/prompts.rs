@@ -41,12 +41,7 @@ const CODE_ONLY: &str = "Answer with the code in exactly one fenced code block a
 no line numbers, no placeholder comments such as \"rest unchanged\".";
 
 fn block(input: &PromptInput<'_>, title: &str, code: &str) -> String {
-    format!(
-        "{title} (from `{}`):\n```{}\n{}```\n",
-        input.path,
-        fence(input),
-        with_newline(code)
-    )
+    format!("{title} (from `{}`):\n```{}\n{}```\n", input.path, fence(input), with_newline(code))
 }
 
 fn with_context(input: &PromptInput<'_>, mut text: String) -> String {
@@ -82,10 +77,7 @@ pub fn explain(input: &PromptInput<'_>) -> Vec<Message> {
         "\nExplain what this code does and why, for a developer who is about to change it: its purpose, \
 how it works step by step, its inputs and outputs, and anything surprising (edge cases, errors, performance).",
     );
-    vec![
-        system(input, "Answer in concise Markdown; quote code in fenced blocks."),
-        Message::user(user),
-    ]
+    vec![system(input, "Answer in concise Markdown; quote code in fenced blocks."), Message::user(user)]
 }
 
 pub fn document(input: &PromptInput<'_>, name: &str) -> Vec<Message> {
@@ -131,11 +123,7 @@ everything the instruction does not ask to change."
 
 /// A custom action: the user's rendered template is the whole request.
 pub fn custom(input: &PromptInput<'_>, rendered: &str, wants_code: bool) -> Vec<Message> {
-    let answer = if wants_code {
-        CODE_ONLY
-    } else {
-        "Answer in concise Markdown."
-    };
+    let answer = if wants_code { CODE_ONLY } else { "Answer in concise Markdown." };
     vec![system(input, answer), Message::user(rendered.to_string())]
 }
 
@@ -159,20 +147,13 @@ mod tests {
     }
 
     fn input<'a>(code: &'a str, context: &'a str) -> PromptInput<'a> {
-        PromptInput {
-            language: Some(Language::Rust),
-            path: "src/lib.rs",
-            code,
-            context,
-        }
+        PromptInput { language: Some(Language::Rust), path: "src/lib.rs", code, context }
     }
 
     #[test]
     fn fix_prompt() {
-        let m = fix(
-            &input("fn f() -> u32 {\n    \"1\"\n}\n", "use std::fmt;"),
-            "- line 2: mismatched types (rustc E0308)",
-        );
+        let m =
+            fix(&input("fn f() -> u32 {\n    \"1\"\n}\n", "use std::fmt;"), "- line 2: mismatched types (rustc E0308)");
         expect![[r#"
             [system]
             You are Kimi, a senior Rust engineer working inside the user's code editor. Answer with the code in exactly one fenced code block and nothing else: no explanation, no line numbers, no placeholder comments such as "rest unchanged".
@@ -213,12 +194,8 @@ mod tests {
 
     #[test]
     fn document_prompt_names_the_convention() {
-        let py = PromptInput {
-            language: Some(Language::Python),
-            path: "a.py",
-            code: "def f():\n    pass\n",
-            context: "",
-        };
+        let py =
+            PromptInput { language: Some(Language::Python), path: "a.py", code: "def f():\n    pass\n", context: "" };
         expect![[r#"
             [system]
             You are Kimi, a senior Python engineer working inside the user's code editor. Answer with the code in exactly one fenced code block and nothing else: no explanation, no line numbers, no placeholder comments such as "rest unchanged".

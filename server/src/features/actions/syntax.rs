@@ -78,9 +78,7 @@ fn name_of(snap: &DocumentSnapshot, node: Node<'_>) -> String {
             .find(|c| matches!(c.kind(), "variable_declarator" | "type_spec" | "lexical_declaration"));
         child.and_then(|c| c.child_by_field_name("name"))
     });
-    named
-        .map(|n| snap.slice(snap.byte_to_char(n.start_byte())..snap.byte_to_char(n.end_byte())))
-        .unwrap_or_default()
+    named.map(|n| snap.slice(snap.byte_to_char(n.start_byte())..snap.byte_to_char(n.end_byte()))).unwrap_or_default()
 }
 
 /// The innermost function or method around `char_idx`: its lines and name.
@@ -141,12 +139,7 @@ pub fn documentable(snap: &DocumentSnapshot, char_idx: usize) -> Option<Document
             Some(f) => node_lines(snap, f),
             None => body_lines.start..body_lines.start,
         };
-        return Some(Documentable {
-            name,
-            lines,
-            doc_lines,
-            indent,
-        });
+        return Some(Documentable { name, lines, doc_lines, indent });
     }
     let indent = leading_ws(&snap.line(lines.start));
     // Above the item: its attributes stay with it, an existing doc comment is replaced.
@@ -158,12 +151,7 @@ pub fn documentable(snap: &DocumentSnapshot, char_idx: usize) -> Option<Document
     while doc_top > 0 && is_doc_line(language, &snap.line(doc_top - 1)) {
         doc_top -= 1;
     }
-    Some(Documentable {
-        name,
-        lines: top.min(lines.start)..lines.end,
-        doc_lines: doc_top..top,
-        indent,
-    })
+    Some(Documentable { name, lines: top.min(lines.start)..lines.end, doc_lines: doc_top..top, indent })
 }
 
 fn is_doc_line(language: Language, line: &str) -> bool {
@@ -203,15 +191,9 @@ pub fn rust_tests_module_end(snap: &DocumentSnapshot) -> Option<usize> {
 pub fn instruction_on(snap: &DocumentSnapshot, line: usize) -> Option<String> {
     let text = snap.line(line);
     let t = text.trim_start();
-    let body = t
-        .strip_prefix("//")
-        .or_else(|| t.strip_prefix('#'))
-        .or_else(|| t.strip_prefix("--"))?;
+    let body = t.strip_prefix("//").or_else(|| t.strip_prefix('#')).or_else(|| t.strip_prefix("--"))?;
     let body = body.trim_start();
-    let rest = body
-        .get(..5)
-        .filter(|p| p.eq_ignore_ascii_case("kimi:"))
-        .map(|_| &body[5..])?;
+    let rest = body.get(..5).filter(|p| p.eq_ignore_ascii_case("kimi:")).map(|_| &body[5..])?;
     let instruction = rest.trim();
     (!instruction.is_empty()).then(|| instruction.to_string())
 }
@@ -247,30 +229,21 @@ mod tests {
     fn rust_doc_goes_above_attributes_and_replaces_an_old_doc() {
         let s = snap("rust", "/// old\n#[inline]\npub fn add(a: i32) -> i32 {\n    a\n}\n");
         let d = documentable(&s, s.rope().line_to_char(3)).unwrap();
-        assert_eq!(
-            (d.name.as_str(), d.lines.clone(), d.doc_lines.clone()),
-            ("add", 1..5, 0..1)
-        );
+        assert_eq!((d.name.as_str(), d.lines.clone(), d.doc_lines.clone()), ("add", 1..5, 0..1));
     }
 
     #[test]
     fn python_docstring_goes_inside_the_body() {
         let s = snap("python", "class A:\n    def f(self):\n        return 1\n");
         let d = documentable(&s, s.rope().line_to_char(2) + 9).unwrap();
-        assert_eq!(
-            (d.name.as_str(), d.doc_lines.clone(), d.indent.as_str()),
-            ("f", 2..2, "        ")
-        );
+        assert_eq!((d.name.as_str(), d.doc_lines.clone(), d.indent.as_str()), ("f", 2..2, "        "));
         let s = snap("python", "def f():\n    \"\"\"Old.\"\"\"\n    return 1\n");
         assert_eq!(documentable(&s, 3).unwrap().doc_lines, 1..2);
     }
 
     #[test]
     fn instruction_comments_in_any_comment_syntax() {
-        let s = snap(
-            "rust",
-            "  // kimi: make this iterative\n# KIMI: shorter\n// kimi:\n// note\n",
-        );
+        let s = snap("rust", "  // kimi: make this iterative\n# KIMI: shorter\n// kimi:\n// note\n");
         assert_eq!(instruction_on(&s, 0).as_deref(), Some("make this iterative"));
         assert_eq!(instruction_on(&s, 1).as_deref(), Some("shorter"));
         assert_eq!(instruction_on(&s, 2), None);
@@ -279,10 +252,7 @@ mod tests {
 
     #[test]
     fn the_tests_module_and_the_enclosing_function() {
-        let s = snap(
-            "rust",
-            "fn a() {\n    1;\n}\n\n#[cfg(test)]\nmod tests {\n    fn t() {}\n}\n",
-        );
+        let s = snap("rust", "fn a() {\n    1;\n}\n\n#[cfg(test)]\nmod tests {\n    fn t() {}\n}\n");
         assert_eq!(rust_tests_module_end(&s), Some(7));
         assert_eq!(enclosing_function(&s, 12), Some((0..3, "a".to_string())));
         assert_eq!(enclosing_function(&s, s.len_chars() - 1), None);

@@ -27,24 +27,12 @@ const RUST: &str = "fn total(xs: &[u32]) -> u32 {\n    // kimi: use iter().sum()
 fn listing_offers_what_fits_the_place() {
     let s = site("rust", "/w/src/lib.rs", RUST, 10..10);
     let titles: Vec<String> = offers(&s, &[]).into_iter().map(|o| o.title).collect();
-    assert_eq!(
-        titles,
-        [
-            "Kimi: Document `total`",
-            "Kimi: Write tests for `total`",
-            "Kimi: Explain this function"
-        ]
-    );
+    assert_eq!(titles, ["Kimi: Document `total`", "Kimi: Write tests for `total`", "Kimi: Explain this function"]);
 
     // On the line under an instruction comment: the rewrite is offered with the instruction.
     let cursor = s.snapshot.rope().line_to_char(2);
     let mut s = site("rust", "/w/src/lib.rs", RUST, cursor..cursor);
-    s.diagnostics.push(Diag {
-        chars: cursor..cursor + 3,
-        message: "unused variable".into(),
-        source: None,
-        code: None,
-    });
+    s.diagnostics.push(Diag { chars: cursor..cursor + 3, message: "unused variable".into(), source: None, code: None });
     let offered = offers(&s, &[]);
     assert_eq!(offered[0].kind, OfferKind::QuickFix);
     assert_eq!(offered[1].title, "Kimi: Rewrite — use iter().sum()");
@@ -83,22 +71,14 @@ fn rust_tests_go_into_the_tests_module_or_a_new_one() {
     let s = site("rust", "/w/a.rs", "fn a() {}", 3..3);
     let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None).unwrap();
     let edits = only_edits(apply(&s, planned.target, "#[test]\nfn t() {}\n").unwrap());
-    assert_eq!(
-        edits[0].text,
-        "\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn t() {}\n}\n"
-    );
+    assert_eq!(edits[0].text, "\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn t() {}\n}\n");
 }
 
 #[test]
 fn tests_in_another_language_create_the_conventional_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sum.go");
-    let s = site(
-        "go",
-        path.to_str().unwrap(),
-        "package sum\n\nfunc Sum(a, b int) int {\n\treturn a + b\n}\n",
-        30..30,
-    );
+    let s = site("go", path.to_str().unwrap(), "package sum\n\nfunc Sum(a, b int) int {\n\treturn a + b\n}\n", 30..30);
     let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None).unwrap();
     match apply(&s, planned.target, "```go\npackage sum\n```").unwrap() {
         Outcome::Edits(changes) => match &changes[..] {
@@ -117,17 +97,6 @@ fn an_unchanged_answer_or_no_instruction_is_a_clear_error() {
     let s = site("rust", "/w/a.rs", "fn a() {\n    1\n}\n", 9..14);
     let err = plan(&s, &Action::Refactor, None, &Config::default(), &NoSymbols, &|_| None).unwrap_err();
     assert!(err.to_string().contains("// kimi:"), "{err}");
-    let planned = plan(
-        &s,
-        &Action::Refactor,
-        Some("x"),
-        &Config::default(),
-        &NoSymbols,
-        &|_| None,
-    )
-    .unwrap();
-    assert!(matches!(
-        apply(&s, planned.target, "```\n    1\n```"),
-        Err(ActionError::Unchanged)
-    ));
+    let planned = plan(&s, &Action::Refactor, Some("x"), &Config::default(), &NoSymbols, &|_| None).unwrap();
+    assert!(matches!(apply(&s, planned.target, "```\n    1\n```"), Err(ActionError::Unchanged)));
 }

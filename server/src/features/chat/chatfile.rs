@@ -37,11 +37,7 @@ impl ChatFiles {
             }
         }
         let build = |b: GlobSetBuilder| b.build().unwrap_or_else(|_| GlobSet::empty());
-        let files = ChatFiles {
-            patterns: patterns.to_vec(),
-            names: build(names),
-            paths: build(paths),
-        };
+        let files = ChatFiles { patterns: patterns.to_vec(), names: build(names), paths: build(paths) };
         (files, problems)
     }
 
@@ -51,9 +47,7 @@ impl ChatFiles {
     }
 
     pub fn matches(&self, path: &Path) -> bool {
-        path.file_name()
-            .is_some_and(|name| self.names.is_match(Path::new(name)))
-            || self.paths.is_match(path)
+        path.file_name().is_some_and(|name| self.names.is_match(Path::new(name))) || self.paths.is_match(path)
     }
 }
 
@@ -61,9 +55,9 @@ impl ChatFiles {
 pub fn pending(text: &str) -> Result<(Vec<Turn>, String), String> {
     match parse(text) {
         (turns, Some(question)) => Ok((turns, question)),
-        (_, None) => Err(format!(
-            "there is no question to answer: write one under the last `{YOU}` heading, then ask again"
-        )),
+        (_, None) => {
+            Err(format!("there is no question to answer: write one under the last `{YOU}` heading, then ask again"))
+        }
     }
 }
 
@@ -79,10 +73,7 @@ pub struct LineEndings {
 impl LineEndings {
     /// The style of `text`, judged by its first line break (`\n` when it has none).
     pub fn of(text: &str) -> LineEndings {
-        LineEndings {
-            crlf: text.find('\n').is_some_and(|i| text[..i].ends_with('\r')),
-            after_cr: false,
-        }
+        LineEndings { crlf: text.find('\n').is_some_and(|i| text[..i].ends_with('\r')), after_cr: false }
     }
 
     pub fn convert(&mut self, piece: &str) -> String {
@@ -124,12 +115,7 @@ pub fn parse(text: &str) -> (Vec<Turn>, Option<String>) {
                 });
             }
         } else if let Some(q) = question.take() {
-            turns.push(Turn {
-                message: q.clone(),
-                prompt: q,
-                answer: body,
-                at_unix_ms: 0,
-            });
+            turns.push(Turn { message: q.clone(), prompt: q, answer: body, at_unix_ms: 0 });
         }
     }
     (turns, question)
@@ -162,16 +148,9 @@ mod tests {
         let file = "What is a monad?\n\n## Kimi\n\nA monoid in…\n\n## You\n\nAnd in Rust?\n";
         let (turns, q) = parse(file);
         assert_eq!(turns.len(), 1);
-        assert_eq!(
-            (turns[0].message.as_str(), turns[0].answer.as_str()),
-            ("What is a monad?", "A monoid in…")
-        );
+        assert_eq!((turns[0].message.as_str(), turns[0].answer.as_str()), ("What is a monad?", "A monoid in…"));
         assert_eq!(q.as_deref(), Some("And in Rust?"));
-        assert_eq!(
-            parse("## You\n\nq\n\n## Kimi\n\nanswer\n").1,
-            None,
-            "already answered"
-        );
+        assert_eq!(parse("## You\n\nq\n\n## Kimi\n\nanswer\n").1, None, "already answered");
         assert_eq!(parse("## You\n\n\n").1, None, "nothing asked");
     }
 
@@ -199,22 +178,15 @@ mod tests {
         let (broken, problems) = ChatFiles::new(&["[*.md".into(), "*.chat".into()]);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("chat.files"), "{problems:?}");
-        assert!(
-            broken.matches(Path::new("x.chat")),
-            "the valid pattern still counts"
-        );
+        assert!(broken.matches(Path::new("x.chat")), "the valid pattern still counts");
     }
 
     #[test]
     fn a_file_without_a_pending_question_says_what_to_do() {
-        let (turns, q) =
-            pending("## You\n\nfirst\n\n## Kimi\n\none\n\n## You\n\nsecond\n").unwrap();
+        let (turns, q) = pending("## You\n\nfirst\n\n## Kimi\n\none\n\n## You\n\nsecond\n").unwrap();
         assert_eq!((turns.len(), q.as_str()), (1, "second"));
         let err = pending("q\n\n## Kimi\n\na\n\n## You\n\n").unwrap_err();
-        assert!(
-            err.contains("write one under the last `## You` heading"),
-            "{err}"
-        );
+        assert!(err.contains("write one under the last `## You` heading"), "{err}");
     }
 
     #[test]
@@ -224,11 +196,7 @@ mod tests {
         let mut crlf = LineEndings::of("q\r\n\r\n");
         assert_eq!(crlf.convert("a\n\nb\n"), "a\r\n\r\nb\r\n");
         assert_eq!(crlf.convert("c\r"), "c\r");
-        assert_eq!(
-            crlf.convert("\nd"),
-            "\nd",
-            "the \\r came with the previous piece"
-        );
+        assert_eq!(crlf.convert("\nd"), "\nd", "the \\r came with the previous piece");
         assert_eq!(LineEndings::of("no break").convert("x\n"), "x\n");
     }
 }

@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::ledger::Feature;
 use crate::providers::{
-    ChatRequest, ContentPart, Message, ModelInfo, OpenAiCompatible, ProviderError, StreamEvent,
-    ToolCall, ToolChoice, Usage,
+    ChatRequest, ContentPart, Message, ModelInfo, OpenAiCompatible, ProviderError, StreamEvent, ToolCall, ToolChoice,
+    Usage,
 };
 use crate::router::Router;
 use crate::text::DocumentSnapshot;
@@ -142,10 +142,7 @@ impl ChatService {
         if let Some(known) = self.models.get(model) {
             return known.clone();
         }
-        let client = OpenAiCompatible::new(
-            config.provider_config(),
-            OpenAiCompatible::shared_http_client(),
-        );
+        let client = OpenAiCompatible::new(config.provider_config(), OpenAiCompatible::shared_http_client());
         let listed = match client.models().await {
             Ok(list) => list,
             Err(e) => {
@@ -186,40 +183,25 @@ impl ChatService {
         let keep_session = input.history.is_none();
         let history = match &input.history {
             Some(turns) => turns.clone(),
-            None => self
-                .store
-                .get(&session_id)
-                .map(|s| s.turns)
-                .unwrap_or_default(),
+            None => self.store.get(&session_id).map(|s| s.turns).unwrap_or_default(),
         };
         let model = config.models.chat.clone();
         let info = self.model_info(config, &model).await;
         let images = if input.images.is_empty() {
             Vec::new()
         } else {
-            let accepts = config
-                .chat
-                .images
-                .or(info.as_ref().and_then(|i| i.supports_image_in))
-                .unwrap_or(false);
+            let accepts = config.chat.images.or(info.as_ref().and_then(|i| i.supports_image_in)).unwrap_or(false);
             if !accepts {
                 return Err(ChatError::Invalid(format!(
                     "the chat model `{model}` does not accept images; set `models.chat` to a model that does, such as `kimi-k2.5` (or set `chat.images = true` if this one does)"
                 )));
             }
-            input
-                .images
-                .iter()
-                .map(|i| load_image(workspace, i))
-                .collect::<Result<Vec<_>, _>>()?
+            input.images.iter().map(|i| load_image(workspace, i)).collect::<Result<Vec<_>, _>>()?
         };
         let prompt = user_prompt(&input, workspace);
 
-        let context_tokens = info
-            .as_ref()
-            .and_then(|i| i.context_length)
-            .map(|c| c as usize)
-            .unwrap_or(config.chat.context_tokens);
+        let context_tokens =
+            info.as_ref().and_then(|i| i.context_length).map(|c| c as usize).unwrap_or(config.chat.context_tokens);
         let budget = context_tokens.saturating_sub(config.chat.max_tokens as usize);
         let fixed = SYSTEM.len() + prompt.chars().count() + TOOLS_ALLOWANCE_CHARS;
         if store::estimate_tokens(fixed) > budget {
@@ -255,11 +237,7 @@ impl ChatService {
             request.tools = tools::specs();
             // Past the limit the tools stay declared (the history mentions them) but may not be
             // called: the model has to answer with what it has.
-            request.tool_choice = Some(if last_round {
-                ToolChoice::None
-            } else {
-                ToolChoice::Auto
-            });
+            request.tool_choice = Some(if last_round { ToolChoice::None } else { ToolChoice::Auto });
             let mut stream = tokio::select! {
                 _ = cancel.cancelled() => return Err(ChatError::Cancelled),
                 s = router.stream(config, Feature::Chat, request) => s?,
@@ -312,15 +290,9 @@ impl ChatService {
             ));
             let mut progressed = false;
             for call in &response.tool_calls {
-                let result = self
-                    .run_tool(workspace, call, &mut seen_calls, &events, &cancel)
-                    .await?;
+                let result = self.run_tool(workspace, call, &mut seen_calls, &events, &cancel).await?;
                 progressed |= result.1;
-                messages.push(Message::tool_result(
-                    call.id.clone(),
-                    call.name.clone(),
-                    result.0,
-                ));
+                messages.push(Message::tool_result(call.id.clone(), call.name.clone(), result.0));
             }
             if !progressed {
                 // Every call of this round repeated an earlier one: the model is going in
@@ -346,11 +318,7 @@ impl ChatService {
                 },
             );
         }
-        Ok(ChatAnswer {
-            session_id,
-            text: answer,
-            usage,
-        })
+        Ok(ChatAnswer { session_id, text: answer, usage })
     }
 
     /// Runs one tool call and reports it. Returns the text for the model and whether the call
@@ -366,12 +334,8 @@ impl ChatService {
         let arguments = tools::arguments_value(&call.arguments);
         let key = (call.name.clone(), canonical_json(&arguments));
         let report = |status, summary: String| {
-            let _ = events.send(ChatEvent::Tool {
-                name: call.name.clone(),
-                arguments: arguments.clone(),
-                status,
-                summary,
-            });
+            let _ =
+                events.send(ChatEvent::Tool { name: call.name.clone(), arguments: arguments.clone(), status, summary });
         };
         if !seen.insert(key) {
             let message = "this exact call was already made; its result is above".to_string();
@@ -392,10 +356,7 @@ impl ChatService {
             Ok(ToolOutput::Edit(proposal)) => {
                 let summary = proposal.summary.clone();
                 let (tx, rx) = oneshot::channel();
-                let _ = events.send(ChatEvent::Edit {
-                    proposal,
-                    applied: tx,
-                });
+                let _ = events.send(ChatEvent::Edit { proposal, applied: tx });
                 let applied = tokio::select! {
                     _ = cancel.cancelled() => return Err(ChatError::Cancelled),
                     a = rx => a.unwrap_or(false),
@@ -405,10 +366,7 @@ impl ChatService {
                     Ok(("the editor applied the edit".into(), true))
                 } else {
                     report(ToolStatus::Refused, format!("{summary} (not applied)"));
-                    Ok((
-                        "the user or the editor declined the edit; nothing was changed".into(),
-                        true,
-                    ))
+                    Ok(("the user or the editor declined the edit; nothing was changed".into(), true))
                 }
             }
             Err(refusal) => {
@@ -434,19 +392,12 @@ fn fence(text: &str) -> String {
     while text.contains(&ticks) {
         ticks.push('`');
     }
-    format!(
-        "{ticks}\n{}{}{ticks}",
-        text,
-        if text.ends_with('\n') { "" } else { "\n" }
-    )
+    format!("{ticks}\n{}{}{ticks}", text, if text.ends_with('\n') { "" } else { "\n" })
 }
 
 fn capped(text: &str) -> String {
     match text.char_indices().nth(MAX_ATTACHED_CHARS) {
-        Some((at, _)) => format!(
-            "{}\n[… cut at {MAX_ATTACHED_CHARS} characters]\n",
-            &text[..at]
-        ),
+        Some((at, _)) => format!("{}\n[… cut at {MAX_ATTACHED_CHARS} characters]\n", &text[..at]),
         None => text.to_string(),
     }
 }
@@ -486,9 +437,7 @@ pub fn user_prompt(input: &ChatInput, workspace: &Workspace) -> String {
     if let Some((snapshot, path)) = &input.document {
         let name = display(path, snapshot);
         if snapshot.is_binary() || path.as_deref().is_some_and(crate::secrets::looks_secret) {
-            out.push_str(&format!(
-                "\n\n(The current file `{name}` is never sent to a model.)"
-            ));
+            out.push_str(&format!("\n\n(The current file `{name}` is never sent to a model.)"));
         } else {
             let rope = snapshot.rope();
             if let Some(sel) = input.selection.as_ref().filter(|s| !s.is_empty()) {
@@ -502,10 +451,7 @@ pub fn user_prompt(input: &ChatInput, workspace: &Workspace) -> String {
                     fence(&capped(&text))
                 ));
             }
-            out.push_str(&format!(
-                "\n\nThe current file, `{name}`:\n{}",
-                fence(&capped(&snapshot.text()))
-            ));
+            out.push_str(&format!("\n\nThe current file, `{name}`:\n{}", fence(&capped(&snapshot.text()))));
         }
     }
     if !input.diagnostics.is_empty() {
@@ -515,13 +461,8 @@ pub fn user_prompt(input: &ChatInput, workspace: &Workspace) -> String {
         }
     }
     for mention in mentions(&input.message) {
-        match workspace.call(
-            tools::READ_FILE,
-            &serde_json::json!({ "path": mention }).to_string(),
-        ) {
-            Ok(ToolOutput::Text { text, .. }) => {
-                out.push_str(&format!("\n\n@{mention}:\n{}", fence(&text)))
-            }
+        match workspace.call(tools::READ_FILE, &serde_json::json!({ "path": mention }).to_string()) {
+            Ok(ToolOutput::Text { text, .. }) => out.push_str(&format!("\n\n@{mention}:\n{}", fence(&text))),
             Ok(ToolOutput::Edit(_)) => {}
             Err(e) => out.push_str(&format!("\n\n(@{mention} could not be attached: {e})")),
         }
@@ -534,9 +475,7 @@ pub fn user_prompt(input: &ChatInput, workspace: &Workspace) -> String {
 fn load_image(workspace: &Workspace, image: &str) -> Result<ContentPart, ChatError> {
     if image.starts_with("data:") {
         if !image.starts_with("data:image/") || !image.contains(";base64,") {
-            return Err(ChatError::Invalid(
-                "an image data URL must look like `data:image/png;base64,…`".into(),
-            ));
+            return Err(ChatError::Invalid("an image data URL must look like `data:image/png;base64,…`".into()));
         }
         return Ok(ContentPart::ImageUrl(image.to_string()));
     }
@@ -545,31 +484,22 @@ fn load_image(workspace: &Workspace, image: &str) -> Result<ContentPart, ChatErr
         (false, Some(root)) => root.join(given),
         _ => given,
     };
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     let mime = match ext.as_str() {
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
         "gif" => "image/gif",
         "webp" => "image/webp",
-        _ => {
-            return Err(ChatError::Invalid(format!(
-                "`{image}` is not a PNG, JPEG, GIF or WebP image"
-            )))
-        }
+        _ => return Err(ChatError::Invalid(format!("`{image}` is not a PNG, JPEG, GIF or WebP image"))),
     };
     let size = std::fs::metadata(&path)
         .map_err(|e| ChatError::Invalid(format!("cannot read the image `{image}`: {e}")))?
         .len();
     if size > MAX_IMAGE_BYTES {
-        return Err(ChatError::Invalid(format!(
-            "the image `{image}` is larger than 10 MiB"
-        )));
+        return Err(ChatError::Invalid(format!("the image `{image}` is larger than 10 MiB")));
     }
-    let bytes = std::fs::read(&path)
-        .map_err(|e| ChatError::Invalid(format!("cannot read the image `{image}`: {e}")))?;
+    let bytes =
+        std::fs::read(&path).map_err(|e| ChatError::Invalid(format!("cannot read the image `{image}`: {e}")))?;
     Ok(ContentPart::image(mime, &bytes))
 }
 
@@ -588,10 +518,7 @@ mod tests {
 
     #[test]
     fn mentions_are_words_starting_with_at_without_trailing_punctuation() {
-        assert_eq!(
-            mentions("compare @src/a.rs and @b.py, then @src/a.rs."),
-            vec!["src/a.rs", "b.py"]
-        );
+        assert_eq!(mentions("compare @src/a.rs and @b.py, then @src/a.rs."), vec!["src/a.rs", "b.py"]);
         assert!(mentions("mail me at x@y.z or @").is_empty());
     }
 
@@ -600,13 +527,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("util.rs"), "pub fn helper() {}\n").unwrap();
         std::fs::write(dir.path().join(".env"), "KEY=1\n").unwrap();
-        let doc = crate::text::Document::new(
-            "file:///w/main.rs",
-            "rust",
-            1,
-            "fn main() {\n    run();\n}\n",
-        )
-        .snapshot();
+        let doc = crate::text::Document::new("file:///w/main.rs", "rust", 1, "fn main() {\n    run();\n}\n").snapshot();
         let input = ChatInput {
             message: "Why does this fail? See @util.rs and @.env".into(),
             document: Some((doc, Some(dir.path().join("main.rs")))),
@@ -616,28 +537,14 @@ mod tests {
         };
         let prompt = user_prompt(&input, &workspace(dir.path()));
         assert!(prompt.starts_with("Why does this fail?"), "{prompt}");
+        assert!(prompt.contains("Selected in `main.rs` (lines 2-2):\n```\n    run();\n```"), "{prompt}");
+        assert!(prompt.contains("The current file, `main.rs`:\n```\nfn main() {\n    run();\n}\n```"), "{prompt}");
+        assert!(prompt.contains("- line 2: cannot find function `run`"), "{prompt}");
         assert!(
-            prompt.contains("Selected in `main.rs` (lines 2-2):\n```\n    run();\n```"),
+            prompt.contains("@util.rs:\n```\nutil.rs (lines 1-1 of 1):\n    1  pub fn helper() {}\n```"),
             "{prompt}"
         );
-        assert!(
-            prompt.contains("The current file, `main.rs`:\n```\nfn main() {\n    run();\n}\n```"),
-            "{prompt}"
-        );
-        assert!(
-            prompt.contains("- line 2: cannot find function `run`"),
-            "{prompt}"
-        );
-        assert!(
-            prompt.contains(
-                "@util.rs:\n```\nutil.rs (lines 1-1 of 1):\n    1  pub fn helper() {}\n```"
-            ),
-            "{prompt}"
-        );
-        assert!(
-            prompt.contains("(@.env could not be attached:") && !prompt.contains("KEY=1"),
-            "{prompt}"
-        );
+        assert!(prompt.contains("(@.env could not be attached:") && !prompt.contains("KEY=1"), "{prompt}");
     }
 
     #[test]
@@ -654,17 +561,8 @@ mod tests {
             load_image(&ws, "data:image/gif;base64,R0lG").unwrap(),
             ContentPart::ImageUrl("data:image/gif;base64,R0lG".into())
         );
-        assert!(load_image(&ws, "notes.txt")
-            .unwrap_err()
-            .to_string()
-            .contains("not a PNG"));
-        assert!(load_image(&ws, "missing.png")
-            .unwrap_err()
-            .to_string()
-            .contains("cannot read"));
-        assert!(load_image(&ws, "data:text/plain;base64,eA==")
-            .unwrap_err()
-            .to_string()
-            .contains("data:image/png"));
+        assert!(load_image(&ws, "notes.txt").unwrap_err().to_string().contains("not a PNG"));
+        assert!(load_image(&ws, "missing.png").unwrap_err().to_string().contains("cannot read"));
+        assert!(load_image(&ws, "data:text/plain;base64,eA==").unwrap_err().to_string().contains("data:image/png"));
     }
 }

@@ -44,10 +44,7 @@ pub struct SessionSummary {
 
 /// Session ids become file names: only this alphabet, so an id can never name another path.
 pub fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub struct ChatStore {
@@ -68,11 +65,7 @@ pub fn default_dir() -> Option<PathBuf> {
 
 impl ChatStore {
     pub fn new(dir: Option<PathBuf>) -> ChatStore {
-        ChatStore {
-            dir,
-            sessions: Mutex::new(HashMap::new()),
-            counter: AtomicU64::new(0),
-        }
+        ChatStore { dir, sessions: Mutex::new(HashMap::new()), counter: AtomicU64::new(0) }
     }
 
     fn file(&self, id: &str) -> Option<PathBuf> {
@@ -83,11 +76,7 @@ impl ChatStore {
     /// collide.
     pub fn new_id(&self) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        format!(
-            "{:x}-{:x}-{n}",
-            crate::ledger::unix_ms_now(),
-            std::process::id()
-        )
+        format!("{:x}-{:x}-{n}", crate::ledger::unix_ms_now(), std::process::id())
     }
 
     /// The session from memory, else from disk. `None` when it never existed.
@@ -112,22 +101,20 @@ impl ChatStore {
     pub fn append(&self, id: &str, turn: Turn) {
         let session = {
             let mut sessions = self.lock();
-            let session = sessions
-                .entry(id.to_string())
-                .or_insert_with(|| ChatSession {
-                    id: id.to_string(),
-                    title: turn
-                        .message
-                        .lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("")
-                        .trim()
-                        .chars()
-                        .take(80)
-                        .collect(),
-                    created_unix_ms: turn.at_unix_ms,
-                    ..ChatSession::default()
-                });
+            let session = sessions.entry(id.to_string()).or_insert_with(|| ChatSession {
+                id: id.to_string(),
+                title: turn
+                    .message
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim()
+                    .chars()
+                    .take(80)
+                    .collect(),
+                created_unix_ms: turn.at_unix_ms,
+                ..ChatSession::default()
+            });
             session.updated_unix_ms = turn.at_unix_ms;
             session.turns.push(turn);
             session.clone()
@@ -155,11 +142,7 @@ impl ChatStore {
             all.insert(s.id.clone(), summary(s));
         }
         let mut out: Vec<_> = all.into_values().collect();
-        out.sort_by(|a, b| {
-            b.updated_unix_ms
-                .cmp(&a.updated_unix_ms)
-                .then(a.id.cmp(&b.id))
-        });
+        out.sort_by(|a, b| b.updated_unix_ms.cmp(&a.updated_unix_ms).then(a.id.cmp(&b.id)));
         out
     }
 }
@@ -207,8 +190,7 @@ pub fn first_kept_turn(turns: &[Turn], fixed_chars: usize, budget_tokens: usize)
     let mut used = estimate_tokens(fixed_chars);
     let mut first = turns.len();
     for (i, t) in turns.iter().enumerate().rev() {
-        let cost =
-            estimate_tokens(t.prompt.chars().count()) + estimate_tokens(t.answer.chars().count());
+        let cost = estimate_tokens(t.prompt.chars().count()) + estimate_tokens(t.answer.chars().count());
         if used + cost > budget_tokens {
             break;
         }
@@ -224,19 +206,10 @@ pub fn dropped_summary(dropped: &[Turn]) -> Option<String> {
     if dropped.is_empty() {
         return None;
     }
-    let mut out = format!(
-        "{} earlier turns of this conversation were left out for length. They asked:\n",
-        dropped.len()
-    );
+    let mut out =
+        format!("{} earlier turns of this conversation were left out for length. They asked:\n", dropped.len());
     for t in dropped.iter().rev().take(20).rev() {
-        let line: String = t
-            .message
-            .lines()
-            .next()
-            .unwrap_or("")
-            .chars()
-            .take(120)
-            .collect();
+        let line: String = t.message.lines().next().unwrap_or("").chars().take(120).collect();
         out.push_str(&format!("- {line}\n"));
     }
     Some(out)
@@ -247,12 +220,7 @@ mod tests {
     use super::*;
 
     fn turn(q: &str, a: &str) -> Turn {
-        Turn {
-            message: q.into(),
-            prompt: q.into(),
-            answer: a.into(),
-            at_unix_ms: 1,
-        }
+        Turn { message: q.into(), prompt: q.into(), answer: a.into(), at_unix_ms: 1 }
     }
 
     #[test]
@@ -276,33 +244,19 @@ mod tests {
     #[test]
     fn ids_that_could_name_other_files_are_never_looked_up() {
         let store = ChatStore::new(Some(PathBuf::from("/nonexistent")));
-        assert!(
-            !valid_id("../etc/passwd")
-                && !valid_id("")
-                && !valid_id("a/b")
-                && !valid_id(&"a".repeat(65))
-        );
+        assert!(!valid_id("../etc/passwd") && !valid_id("") && !valid_id("a/b") && !valid_id(&"a".repeat(65)));
         assert!(store.get("../../x").is_none());
     }
 
     #[test]
     fn the_oldest_turns_are_dropped_first_and_named_in_a_summary() {
-        let turns: Vec<Turn> = (0..10)
-            .map(|i| turn(&format!("question {i}"), &"a".repeat(300)))
-            .collect();
+        let turns: Vec<Turn> = (0..10).map(|i| turn(&format!("question {i}"), &"a".repeat(300))).collect();
         assert_eq!(first_kept_turn(&turns, 10, 1_000_000), 0);
         let first = first_kept_turn(&turns, 10, 400);
         assert!(first > 0 && first < 10, "{first}");
-        assert_eq!(
-            first_kept_turn(&turns, 10_000, 400),
-            10,
-            "no room at all: no history"
-        );
+        assert_eq!(first_kept_turn(&turns, 10_000, 400), 10, "no room at all: no history");
         let note = dropped_summary(&turns[..first]).unwrap();
-        assert!(
-            note.contains("question 0") && note.starts_with(&format!("{first} earlier turns")),
-            "{note}"
-        );
+        assert!(note.contains("question 0") && note.starts_with(&format!("{first} earlier turns")), "{note}");
         assert_eq!(dropped_summary(&[]), None);
     }
 }

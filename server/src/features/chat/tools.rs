@@ -148,17 +148,13 @@ struct EditArgs {
 
 fn args<T: for<'de> Deserialize<'de>>(tool: &str, raw: &str) -> Result<T, Refusal> {
     let raw = if raw.trim().is_empty() { "{}" } else { raw };
-    serde_json::from_str(raw)
-        .map_err(|e| refuse(format!("the arguments of {tool} are not valid: {e}")))
+    serde_json::from_str(raw).map_err(|e| refuse(format!("the arguments of {tool} are not valid: {e}")))
 }
 
 /// Cuts `text` to [`MAX_RESULT_CHARS`], saying so.
 pub fn cap(text: String) -> String {
     match text.char_indices().nth(MAX_RESULT_CHARS) {
-        Some((at, _)) => format!(
-            "{}\n[… cut: the result was longer than {MAX_RESULT_CHARS} characters]",
-            &text[..at]
-        ),
+        Some((at, _)) => format!("{}\n[… cut: the result was longer than {MAX_RESULT_CHARS} characters]", &text[..at]),
         None => text,
     }
 }
@@ -185,8 +181,7 @@ impl Workspace {
             }
             PROPOSE_EDIT => {
                 let a: EditArgs = args(name, arguments)?;
-                self.propose_edit(&a.path, a.old_text.as_deref().unwrap_or(""), &a.new_text)
-                    .map(ToolOutput::Edit)
+                self.propose_edit(&a.path, a.old_text.as_deref().unwrap_or(""), &a.new_text).map(ToolOutput::Edit)
             }
             other => Err(refuse(format!("there is no tool `{other}`"))),
         }
@@ -201,29 +196,18 @@ impl Workspace {
 
     /// The canonical path of `requested` (relative to the first root, or absolute inside a
     /// root) and the root it is in. `must_exist: false` allows a new file whose parent exists.
-    pub fn resolve(
-        &self,
-        requested: &str,
-        must_exist: bool,
-    ) -> Result<(PathBuf, PathBuf), Refusal> {
+    pub fn resolve(&self, requested: &str, must_exist: bool) -> Result<(PathBuf, PathBuf), Refusal> {
         let requested = requested.trim();
         let requested = requested.strip_prefix("file://").unwrap_or(requested);
         let given = Path::new(if requested.is_empty() { "." } else { requested });
-        let joined = if given.is_absolute() {
-            given.to_path_buf()
-        } else {
-            self.root()?.join(given)
-        };
+        let joined = if given.is_absolute() { given.to_path_buf() } else { self.root()?.join(given) };
         let outside = || refuse(format!("`{requested}` is outside the workspace"));
         let canonical = match std::fs::canonicalize(&joined) {
             Ok(p) => p,
             Err(_) if !must_exist => {
                 // A new file: its directory must exist and be inside; its name must be plain.
                 let name = joined.file_name().ok_or_else(outside)?;
-                if matches!(
-                    Path::new(name).components().next(),
-                    Some(Component::ParentDir)
-                ) {
+                if matches!(Path::new(name).components().next(), Some(Component::ParentDir)) {
                     return Err(outside());
                 }
                 let parent = joined.parent().ok_or_else(outside)?;
@@ -232,9 +216,7 @@ impl Workspace {
                     .join(name)
             }
             Err(_) if self.roots.iter().any(|r| lexically_inside(r, &joined)) => {
-                return Err(refuse(format!(
-                    "`{requested}` does not exist in the workspace"
-                )))
+                return Err(refuse(format!("`{requested}` does not exist in the workspace")))
             }
             Err(_) => return Err(outside()),
         };
@@ -246,24 +228,16 @@ impl Workspace {
             .ok_or_else(outside)?;
         let relative = canonical.strip_prefix(&root).unwrap_or(&canonical);
         if crate::secrets::looks_secret(relative) {
-            return Err(refuse(format!(
-                "`{requested}` looks like it holds secrets; it is never sent to a model"
-            )));
+            return Err(refuse(format!("`{requested}` looks like it holds secrets; it is never sent to a model")));
         }
         if relative.components().any(|c| c.as_os_str() == ".git") || is_ignored(&root, &canonical) {
-            return Err(refuse(format!(
-                "`{requested}` is ignored by the workspace's ignore files"
-            )));
+            return Err(refuse(format!("`{requested}` is ignored by the workspace's ignore files")));
         }
         Ok((canonical, root))
     }
 
     fn display(&self, root: &Path, path: &Path) -> String {
-        let rel = path
-            .strip_prefix(root)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/");
         if rel.is_empty() {
             ".".into()
         } else {
@@ -273,31 +247,21 @@ impl Workspace {
 
     /// The editor's text when the file is open there, else the disk's.
     fn text_of(&self, path: &Path) -> Result<(String, Option<DocumentSnapshot>), Refusal> {
-        let uri = url::Url::from_file_path(path)
-            .map(String::from)
-            .unwrap_or_default();
+        let uri = url::Url::from_file_path(path).map(String::from).unwrap_or_default();
         if let Some(snapshot) = (self.open_document)(&uri) {
             if snapshot.is_binary() {
                 return Err(refuse("the file is binary"));
             }
             return Ok((snapshot.text(), Some(snapshot)));
         }
-        let bytes =
-            std::fs::read(path).map_err(|e| refuse(format!("cannot read the file: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| refuse(format!("cannot read the file: {e}")))?;
         if bytes.contains(&0) {
             return Err(refuse("the file is binary"));
         }
-        String::from_utf8(bytes)
-            .map(|t| (t, None))
-            .map_err(|_| refuse("the file is not UTF-8 text"))
+        String::from_utf8(bytes).map(|t| (t, None)).map_err(|_| refuse("the file is not UTF-8 text"))
     }
 
-    fn read_file(
-        &self,
-        path: &str,
-        start: Option<usize>,
-        end: Option<usize>,
-    ) -> Result<ToolOutput, Refusal> {
+    fn read_file(&self, path: &str, start: Option<usize>, end: Option<usize>) -> Result<ToolOutput, Refusal> {
         let (canonical, root) = self.resolve(path, true)?;
         if canonical.is_dir() {
             return Err(refuse(format!("`{path}` is a directory; use list_dir")));
@@ -308,9 +272,7 @@ impl Workspace {
         let last = end.unwrap_or(total).min(total);
         let shown = self.display(&root, &canonical);
         if first > last && total > 0 {
-            return Err(refuse(format!(
-                "`{shown}` has {total} lines; lines {first}-{last} do not exist"
-            )));
+            return Err(refuse(format!("`{shown}` has {total} lines; lines {first}-{last} do not exist")));
         }
         let body: String = text
             .lines()
@@ -324,12 +286,7 @@ impl Workspace {
         } else {
             format!("read {shown} ({total} lines)")
         };
-        Ok(ToolOutput::Text {
-            text: cap(format!(
-                "{shown} (lines {first}-{last} of {total}):\n{body}"
-            )),
-            summary,
-        })
+        Ok(ToolOutput::Text { text: cap(format!("{shown} (lines {first}-{last} of {total}):\n{body}")), summary })
     }
 
     fn list_dir(&self, path: &str) -> Result<ToolOutput, Refusal> {
@@ -360,10 +317,7 @@ impl Workspace {
         if count > MAX_LIST_ENTRIES {
             text.push_str(&format!("\n[… {} more]", count - MAX_LIST_ENTRIES));
         }
-        Ok(ToolOutput::Text {
-            text,
-            summary: format!("listed {shown} ({count} entries)"),
-        })
+        Ok(ToolOutput::Text { text, summary: format!("listed {shown} ({count} entries)") })
     }
 
     fn search_symbols(&self, name: &str) -> ToolOutput {
@@ -371,15 +325,9 @@ impl Workspace {
         let text = if defs.is_empty() {
             format!("no definition of `{name}` in the workspace index")
         } else {
-            defs.iter()
-                .map(|d| format!("{}:{}: {}", d.path, d.line + 1, d.signature))
-                .collect::<Vec<_>>()
-                .join("\n")
+            defs.iter().map(|d| format!("{}:{}: {}", d.path, d.line + 1, d.signature)).collect::<Vec<_>>().join("\n")
         };
-        ToolOutput::Text {
-            text: cap(text),
-            summary: format!("searched symbols for `{name}` ({} found)", defs.len()),
-        }
+        ToolOutput::Text { text: cap(text), summary: format!("searched symbols for `{name}` ({} found)", defs.len()) }
     }
 
     fn search_text(&self, query: &str, under: Option<&str>) -> Result<ToolOutput, Refusal> {
@@ -393,9 +341,7 @@ impl Workspace {
             let path = entry.path();
             if !entry.file_type().is_some_and(|t| t.is_file())
                 || crate::secrets::looks_secret(path.strip_prefix(&root).unwrap_or(path))
-                || entry
-                    .metadata()
-                    .map_or(true, |m| m.len() > MAX_SEARCHED_FILE_BYTES)
+                || entry.metadata().map_or(true, |m| m.len() > MAX_SEARCHED_FILE_BYTES)
             {
                 continue;
             }
@@ -414,23 +360,11 @@ impl Workspace {
             }
         }
         let found = hits.len().min(MAX_SEARCH_HITS);
-        let text = if hits.is_empty() {
-            format!("`{query}` was not found")
-        } else {
-            hits.join("\n")
-        };
-        Ok(ToolOutput::Text {
-            text: cap(text),
-            summary: format!("searched for `{query}` ({found} hits)"),
-        })
+        let text = if hits.is_empty() { format!("`{query}` was not found") } else { hits.join("\n") };
+        Ok(ToolOutput::Text { text: cap(text), summary: format!("searched for `{query}` ({found} hits)") })
     }
 
-    fn propose_edit(
-        &self,
-        path: &str,
-        old_text: &str,
-        new_text: &str,
-    ) -> Result<Proposal, Refusal> {
+    fn propose_edit(&self, path: &str, old_text: &str, new_text: &str) -> Result<Proposal, Refusal> {
         let (canonical, root) = self.resolve(path, false)?;
         let shown = self.display(&root, &canonical);
         let uri = url::Url::from_file_path(&canonical)
@@ -438,9 +372,7 @@ impl Workspace {
             .map_err(|_| refuse(format!("`{shown}` cannot be named as a URI")))?;
         if !canonical.exists() {
             if !old_text.is_empty() {
-                return Err(refuse(format!(
-                    "`{shown}` does not exist, so `old_text` cannot be found in it"
-                )));
+                return Err(refuse(format!("`{shown}` does not exist, so `old_text` cannot be found in it")));
             }
             return Ok(Proposal {
                 path: canonical,
@@ -456,14 +388,10 @@ impl Workspace {
             return Err(refuse(format!("`{shown}` is a directory")));
         }
         let (text, open) = self.text_of(&canonical)?;
-        let snapshot = open
-            .clone()
-            .unwrap_or_else(|| crate::text::Document::new(&uri, "", 0, &text).snapshot());
+        let snapshot = open.clone().unwrap_or_else(|| crate::text::Document::new(&uri, "", 0, &text).snapshot());
         let byte_range = if old_text.is_empty() {
             if !text.is_empty() {
-                return Err(refuse(format!(
-                    "`{shown}` exists: give `old_text` to say what to replace"
-                )));
+                return Err(refuse(format!("`{shown}` exists: give `old_text` to say what to replace")));
             }
             0..0
         } else {
@@ -474,9 +402,7 @@ impl Workspace {
                 )));
             };
             if found.next().is_some() {
-                return Err(refuse(format!(
-                    "`old_text` occurs more than once in `{shown}`; quote more of it"
-                )));
+                return Err(refuse(format!("`old_text` occurs more than once in `{shown}`; quote more of it")));
             }
             at..at + old_text.len()
         };
@@ -530,10 +456,7 @@ fn is_ignored(root: &Path, path: &Path) -> bool {
     let (exclude, _) = Gitignore::new(root.join(".git/info/exclude"));
     check(exclude);
     let mut dir = root.to_path_buf();
-    let parents: Vec<_> = relative
-        .parent()
-        .map(|p| p.components().collect())
-        .unwrap_or_default();
+    let parents: Vec<_> = relative.parent().map(|p| p.components().collect()).unwrap_or_default();
     for next in std::iter::once(None).chain(parents.into_iter().map(Some)) {
         if let Some(c) = next {
             dir.push(c);
@@ -600,18 +523,9 @@ mod tests {
     fn reads_a_file_or_a_line_range_with_line_numbers() {
         let (_d, ws) = setup();
         let all = text(ws.call(READ_FILE, r#"{"path":"src/lib.rs"}"#));
-        assert!(
-            all.contains("    1  fn a() {}\n    2  fn b() {}\n    3  fn c() {}\n"),
-            "{all}"
-        );
-        let some = text(ws.call(
-            READ_FILE,
-            r#"{"path":"src/lib.rs","start_line":2,"end_line":2}"#,
-        ));
-        assert!(
-            some.contains("    2  fn b() {}") && !some.contains("fn a"),
-            "{some}"
-        );
+        assert!(all.contains("    1  fn a() {}\n    2  fn b() {}\n    3  fn c() {}\n"), "{all}");
+        let some = text(ws.call(READ_FILE, r#"{"path":"src/lib.rs","start_line":2,"end_line":2}"#));
+        assert!(some.contains("    2  fn b() {}") && !some.contains("fn a"), "{some}");
     }
 
     #[test]
@@ -620,16 +534,12 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("x.txt"), "secret plans").unwrap();
         let abs = outside.path().join("x.txt").to_string_lossy().into_owned();
-        assert!(
-            refusal(ws.call(READ_FILE, &json!({"path": abs}).to_string()))
-                .contains("outside the workspace")
-        );
+        assert!(refusal(ws.call(READ_FILE, &json!({"path": abs}).to_string())).contains("outside the workspace"));
         assert!(refusal(ws.call(READ_FILE, r#"{"path":"../x.txt"}"#)).contains("outside"));
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
-            assert!(refusal(ws.call(READ_FILE, r#"{"path":"link/x.txt"}"#))
-                .contains("outside the workspace"));
+            assert!(refusal(ws.call(READ_FILE, r#"{"path":"link/x.txt"}"#)).contains("outside the workspace"));
         }
         assert!(refusal(ws.call(READ_FILE, r#"{"path":".env"}"#)).contains("secrets"));
         assert!(refusal(ws.call(READ_FILE, r#"{"path":"target/out.rs"}"#)).contains("ignored"));
@@ -644,9 +554,7 @@ mod tests {
         let listing = text(ws.call(LIST_DIR, r#"{"path":"."}"#));
         assert!(listing.contains("src/"), "{listing}");
         assert!(
-            !listing.contains("target")
-                && !listing.contains(".env")
-                && !listing.contains("debug.log"),
+            !listing.contains("target") && !listing.contains(".env") && !listing.contains("debug.log"),
             "{listing}"
         );
         let hits = text(ws.call(SEARCH_TEXT, r#"{"query":"fn a"}"#));
@@ -657,33 +565,21 @@ mod tests {
     #[test]
     fn an_edit_proposal_must_name_unique_text_and_stay_inside() {
         let (_d, ws) = setup();
-        let Ok(ToolOutput::Edit(p)) = ws.call(
-            PROPOSE_EDIT,
-            r#"{"path":"src/lib.rs","old_text":"fn b() {}","new_text":"fn b2() {}"}"#,
-        ) else {
+        let Ok(ToolOutput::Edit(p)) =
+            ws.call(PROPOSE_EDIT, r#"{"path":"src/lib.rs","old_text":"fn b() {}","new_text":"fn b2() {}"}"#)
+        else {
             panic!("no proposal")
         };
         assert_eq!(p.chars, 10..19);
         assert_eq!(p.text, "fn b2() {}");
         assert!(!p.open);
-        assert!(refusal(ws.call(
-            PROPOSE_EDIT,
-            r#"{"path":"src/lib.rs","old_text":"fn","new_text":"x"}"#
-        ))
-        .contains("more than once"));
-        assert!(refusal(ws.call(
-            PROPOSE_EDIT,
-            r#"{"path":"src/lib.rs","old_text":"zzz","new_text":"x"}"#
-        ))
-        .contains("not found"));
-        assert!(
-            refusal(ws.call(PROPOSE_EDIT, r#"{"path":"../evil.rs","new_text":"x"}"#))
-                .contains("outside")
-        );
-        let Ok(ToolOutput::Edit(new)) = ws.call(
-            PROPOSE_EDIT,
-            r#"{"path":"src/new.rs","new_text":"fn n() {}\n"}"#,
-        ) else {
+        assert!(refusal(ws.call(PROPOSE_EDIT, r#"{"path":"src/lib.rs","old_text":"fn","new_text":"x"}"#))
+            .contains("more than once"));
+        assert!(refusal(ws.call(PROPOSE_EDIT, r#"{"path":"src/lib.rs","old_text":"zzz","new_text":"x"}"#))
+            .contains("not found"));
+        assert!(refusal(ws.call(PROPOSE_EDIT, r#"{"path":"../evil.rs","new_text":"x"}"#)).contains("outside"));
+        let Ok(ToolOutput::Edit(new)) = ws.call(PROPOSE_EDIT, r#"{"path":"src/new.rs","new_text":"fn n() {}\n"}"#)
+        else {
             panic!("no proposal for a new file")
         };
         assert!(new.snapshot.is_none() && new.uri.ends_with("/src/new.rs"));

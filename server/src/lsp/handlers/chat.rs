@@ -39,38 +39,22 @@ fn diagnostic_line(d: &Diagnostic) -> String {
         (None, Some(c)) => format!(" ({c})"),
         (None, None) => String::new(),
     };
-    format!(
-        "line {}: {}{origin}",
-        d.range.start.line + 1,
-        message.trim()
-    )
+    format!("line {}: {}{origin}", d.range.start.line + 1, message.trim())
 }
 
 /// A proposal as the edit the editor is asked to apply: pinned to the version of an open
 /// document, unversioned for a file on disk, a `create` for a new file.
 pub(crate) fn proposal_edit(p: Proposal) -> Change {
     match p.snapshot {
-        Some(snapshot) => Change::Edit {
-            snapshot,
-            versioned: p.open,
-            edits: vec![CharEdit {
-                chars: p.chars,
-                text: p.text,
-            }],
-        },
-        None => Change::Create {
-            uri: p.uri,
-            text: p.text,
-        },
+        Some(snapshot) => {
+            Change::Edit { snapshot, versioned: p.open, edits: vec![CharEdit { chars: p.chars, text: p.text }] }
+        }
+        None => Change::Create { uri: p.uri, text: p.text },
     }
 }
 
 fn failure(message: String) -> Error {
-    Error {
-        code: ErrorCode::from(-32803),
-        message: message.into(),
-        data: None,
-    }
+    Error { code: ErrorCode::from(-32803), message: message.into(), data: None }
 }
 
 pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult> {
@@ -86,15 +70,10 @@ pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult>
         None => None,
     };
     let selection = match (&document, params.range) {
-        (Some((snapshot, _)), Some(range)) => {
-            Some(snapshot.char_range(from_proto::range(range), enc))
-        }
+        (Some((snapshot, _)), Some(range)) => Some(snapshot.char_range(from_proto::range(range), enc)),
         _ => None,
     };
-    let session_id = params
-        .session_id
-        .clone()
-        .unwrap_or_else(|| backend.chat.store.new_id());
+    let session_id = params.session_id.clone().unwrap_or_else(|| backend.chat.store.new_id());
     let input = ChatInput {
         message: params.message,
         session_id: Some(session_id.clone()),
@@ -111,9 +90,7 @@ pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult>
     // Dropped with this future when the client cancels: the model stream closes with it.
     let cancel = CancellationToken::new();
     let _guard = cancel.clone().drop_guard();
-    let ask = backend
-        .chat
-        .ask(&backend.router, &config, &ws, input, tx, cancel.clone());
+    let ask = backend.chat.ask(&backend.router, &config, &ws, input, tx, cancel.clone());
     tokio::pin!(ask);
     let result = loop {
         tokio::select! {
@@ -137,23 +114,14 @@ pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult>
         })
         .await;
     match result {
-        Ok(answer) => Ok(ChatResult {
-            session_id: answer.session_id,
-            text: answer.text,
-            usage: answer.usage.into(),
-        }),
+        Ok(answer) => Ok(ChatResult { session_id: answer.session_id, text: answer.text, usage: answer.usage.into() }),
         Err(ChatError::Cancelled) => Err(Error::request_cancelled()),
         Err(ChatError::Invalid(m)) => Err(Error::invalid_params(m)),
         Err(e @ ChatError::Provider(_)) => Err(failure(format!("kimi-lsp: {e}"))),
     }
 }
 
-async fn forward(
-    backend: &Backend,
-    session_id: &str,
-    request_id: &Option<serde_json::Value>,
-    event: ChatEvent,
-) {
+async fn forward(backend: &Backend, session_id: &str, request_id: &Option<serde_json::Value>, event: ChatEvent) {
     match event {
         ChatEvent::Delta(text) => {
             backend
@@ -165,12 +133,7 @@ async fn forward(
                 })
                 .await
         }
-        ChatEvent::Tool {
-            name,
-            arguments,
-            status,
-            summary,
-        } => {
+        ChatEvent::Tool { name, arguments, status, summary } => {
             let status = match status {
                 ToolStatus::Started => "started",
                 ToolStatus::Done => "done",
@@ -189,8 +152,7 @@ async fn forward(
                 .await
         }
         ChatEvent::Edit { proposal, applied } => {
-            let edit =
-                to_proto::workspace_edit(&[proposal_edit(proposal)], backend.session.encoding());
+            let edit = to_proto::workspace_edit(&[proposal_edit(proposal)], backend.session.encoding());
             let ok = match backend.client.apply_edit(edit).await {
                 Ok(r) => r.applied,
                 Err(e) => {
@@ -204,7 +166,5 @@ async fn forward(
 }
 
 pub async fn sessions(backend: &Backend) -> Result<ChatSessionsResult> {
-    Ok(ChatSessionsResult {
-        sessions: backend.chat.store.list(),
-    })
+    Ok(ChatSessionsResult { sessions: backend.chat.store.list() })
 }

@@ -55,9 +55,7 @@ fn target_argument(arguments: &[Value], command: &str) -> Result<Uri> {
         .cloned()
         .and_then(|v| serde_json::from_value::<Target>(v).ok())
         .map(|t| t.uri)
-        .ok_or_else(|| {
-            Error::invalid_params(format!("{command} takes `{{\"uri\": …}}` as its argument"))
-        })
+        .ok_or_else(|| Error::invalid_params(format!("{command} takes `{{\"uri\": …}}` as its argument")))
 }
 
 fn name_of(uri: &Uri) -> String {
@@ -68,33 +66,18 @@ fn name_of(uri: &Uri) -> String {
 
 /// "Ask Kimi" (or, while an answer streams, "Stop Kimi's answer") for an open chat file, when
 /// the client can apply workspace edits and `only` does not exclude the kind.
-pub(crate) fn action(
-    backend: &Backend,
-    uri: &Uri,
-    only: &[CodeActionKind],
-) -> Option<CodeActionResponse> {
+pub(crate) fn action(backend: &Backend, uri: &Uri, only: &[CodeActionKind]) -> Option<CodeActionResponse> {
     if !kind_wanted(KIND, only) || backend.session.snapshot(uri.0.as_str()).is_none() {
         return None;
     }
     let applies_edits = {
-        let caps = backend
-            .client_caps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        caps.workspace
-            .as_ref()
-            .and_then(|w| w.apply_edit)
-            .unwrap_or(false)
+        let caps = backend.client_caps.lock().unwrap_or_else(|e| e.into_inner());
+        caps.workspace.as_ref().and_then(|w| w.apply_edit).unwrap_or(false)
     };
     let config = backend.session.config();
     let path = from_proto::file_path(uri).unwrap_or_else(|| {
         // An unsaved buffer (`untitled:notes.kimi.md`): its name is the last segment.
-        uri.0
-            .as_str()
-            .rsplit(['/', ':'])
-            .next()
-            .unwrap_or_default()
-            .into()
+        uri.0.as_str().rsplit(['/', ':']).next().unwrap_or_default().into()
     });
     if !applies_edits || !backend.chat.chat_files(&config.chat.files).matches(&path) {
         return None;
@@ -118,11 +101,7 @@ pub(crate) fn action(
 }
 
 fn failure(message: String) -> Error {
-    Error {
-        code: ErrorCode::from(-32803),
-        message: message.into(),
-        data: None,
-    }
+    Error { code: ErrorCode::from(-32803), message: message.into(), data: None }
 }
 
 /// `kimi.askChatFile`: checks the file has a question, starts the answer and returns `null`.
@@ -134,10 +113,7 @@ pub(crate) async fn ask(backend: &Backend, arguments: &[Value]) -> Result<Option
         Ok(()) => Ok(None),
         Err(message) => {
             let message = format!("kimi-lsp: {message}");
-            backend
-                .client
-                .show_message(MessageType::Warning, &message)
-                .await;
+            backend.client.show_message(MessageType::Warning, &message).await;
             Err(failure(message))
         }
     }
@@ -151,26 +127,18 @@ pub(crate) async fn stop(backend: &Backend, arguments: &[Value]) -> Result<Optio
             cancel.cancel();
             Ok(None)
         }
-        None => Err(Error::invalid_params(format!(
-            "Kimi is not answering in {}",
-            name_of(&uri)
-        ))),
+        None => Err(Error::invalid_params(format!("Kimi is not answering in {}", name_of(&uri)))),
     }
 }
 
 fn start(backend: &Backend, uri: &Uri) -> std::result::Result<(), String> {
     let name = name_of(uri);
-    let snapshot = backend
-        .session
-        .snapshot(uri.0.as_str())
-        .ok_or_else(|| format!("{name} is not open"))?;
+    let snapshot = backend.session.snapshot(uri.0.as_str()).ok_or_else(|| format!("{name} is not open"))?;
     let (history, question) = chatfile::pending(&snapshot.text())?;
     let cancel = CancellationToken::new();
     match backend.chat.answering.entry(uri.0.to_string()) {
         dashmap::Entry::Occupied(_) => {
-            return Err(format!(
-                "Kimi is already answering in {name}; wait for it, or run \"Stop Kimi's answer\""
-            ))
+            return Err(format!("Kimi is already answering in {name}; wait for it, or run \"Stop Kimi's answer\""))
         }
         dashmap::Entry::Vacant(v) => {
             v.insert(cancel.clone());
@@ -189,24 +157,15 @@ fn start(backend: &Backend, uri: &Uri) -> std::result::Result<(), String> {
         router: backend.router.clone(),
         config: backend.session.config(),
         workspace: workspace(backend),
-        input: ChatInput {
-            message: question,
-            history: Some(history),
-            ..ChatInput::default()
-        },
+        input: ChatInput { message: question, history: Some(history), ..ChatInput::default() },
         header: chatfile::answer_header(&snapshot.text()),
         cancel,
     };
     tokio::spawn(async move {
-        let _done = Answering {
-            chat: job.chat.clone(),
-            uri: writer.uri.clone(),
-        };
+        let _done = Answering { chat: job.chat.clone(), uri: writer.uri.clone() };
         let client = writer.client.clone();
         if let Err(message) = job.run(writer).await {
-            client
-                .show_message(MessageType::Error, format!("kimi-lsp: {message}"))
-                .await;
+            client.show_message(MessageType::Error, format!("kimi-lsp: {message}")).await;
         }
     });
     Ok(())
@@ -239,20 +198,9 @@ impl Job {
         let header = writer.endings.convert(&self.header);
         writer.insert_at_end(&header).await?;
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let Job {
-            chat,
-            router,
-            config,
-            workspace,
-            input,
-            cancel,
-            ..
-        } = self;
+        let Job { chat, router, config, workspace, input, cancel, .. } = self;
         // Aborted with this future when writing fails: the model stream closes with it.
-        let task = tokio::spawn(async move {
-            chat.ask(&router, &config, &workspace, input, tx, cancel)
-                .await
-        });
+        let task = tokio::spawn(async move { chat.ask(&router, &config, &workspace, input, tx, cancel).await });
         let _abort = AbortOnDrop(task.abort_handle());
 
         let mut answer = String::new();
@@ -273,10 +221,7 @@ impl Job {
             // Nothing to keep: the file goes back to its question, ready to be asked again.
             writer.remove_tail(&header).await?;
             return match result {
-                Ok(_) => Err(format!(
-                    "Kimi sent an empty answer to the question in {}",
-                    writer.name
-                )),
+                Ok(_) => Err(format!("Kimi sent an empty answer to the question in {}", writer.name)),
                 Err(ChatError::Cancelled) => Ok(()),
                 Err(e) => Err(e.to_string()),
             };
@@ -328,12 +273,7 @@ impl Writer {
     ) -> std::result::Result<(), String> {
         match event {
             ChatEvent::Delta(text) => pending.push_str(&text),
-            ChatEvent::Tool {
-                name,
-                status,
-                summary,
-                ..
-            } => {
+            ChatEvent::Tool { name, status, summary, .. } => {
                 tracing::debug!(tool = %name, ?status, %summary, "chat file tool call");
             }
             ChatEvent::Edit { proposal, applied } => {
@@ -353,11 +293,7 @@ impl Writer {
         Ok(())
     }
 
-    async fn flush(
-        &mut self,
-        pending: &mut String,
-        answer: &mut String,
-    ) -> std::result::Result<(), String> {
+    async fn flush(&mut self, pending: &mut String, answer: &mut String) -> std::result::Result<(), String> {
         if pending.is_empty() {
             return Ok(());
         }
@@ -369,8 +305,7 @@ impl Writer {
     }
 
     async fn insert_at_end(&self, text: &str) -> std::result::Result<(), String> {
-        self.edit(|s| Some((s.len_chars()..s.len_chars(), text.to_string())))
-            .await
+        self.edit(|s| Some((s.len_chars()..s.len_chars(), text.to_string()))).await
     }
 
     /// Deletes `tail` from the end of the document, if the document still ends with it.
@@ -391,48 +326,34 @@ impl Writer {
     ) -> std::result::Result<(), String> {
         let mut reason = String::new();
         for attempt in 1..=ATTEMPTS {
-            let snapshot = self
-                .session
-                .snapshot(&self.uri)
-                .ok_or_else(|| self.closed())?;
+            let snapshot = self.session.snapshot(&self.uri).ok_or_else(|| self.closed())?;
             let Some((chars, text)) = make(&snapshot) else {
                 return Ok(());
             };
             let version = snapshot.version();
-            let change = Change::Edit {
-                snapshot,
-                versioned: true,
-                edits: vec![CharEdit { chars, text }],
-            };
+            let change = Change::Edit { snapshot, versioned: true, edits: vec![CharEdit { chars, text }] };
             let edit = to_proto::workspace_edit(&[change], self.enc);
-            let response = self.client.apply_edit(edit).await.map_err(|e| {
-                format!("the editor did not take the answer for {}: {e}", self.name)
-            })?;
+            let response = self
+                .client
+                .apply_edit(edit)
+                .await
+                .map_err(|e| format!("the editor did not take the answer for {}: {e}", self.name))?;
             if response.applied {
                 return self.wait_for_change(version).await;
             }
-            reason = response
-                .failure_reason
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default();
+            reason = response.failure_reason.map(|r| format!(" ({r})")).unwrap_or_default();
             if attempt < ATTEMPTS {
                 tokio::time::sleep(RETRY_PAUSE).await;
             }
         }
-        Err(format!(
-            "the editor refused to insert the answer into {}{reason}; the answer stopped",
-            self.name
-        ))
+        Err(format!("the editor refused to insert the answer into {}{reason}; the answer stopped", self.name))
     }
 
     /// Polls: the session has no change notification, and this runs once per batch.
     async fn wait_for_change(&self, version: i32) -> std::result::Result<(), String> {
         let deadline = Instant::now() + CHANGE_TIMEOUT;
         loop {
-            let now = self
-                .session
-                .snapshot(&self.uri)
-                .ok_or_else(|| self.closed())?;
+            let now = self.session.snapshot(&self.uri).ok_or_else(|| self.closed())?;
             if now.version() != version {
                 return Ok(());
             }

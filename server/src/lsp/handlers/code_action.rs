@@ -92,12 +92,7 @@ pub(crate) fn site(backend: &Backend, uri: &Uri, range: Range, diagnostics: &[Di
             }),
         })
         .collect();
-    Some(Site {
-        path: from_proto::file_path(uri),
-        snapshot,
-        selection,
-        diagnostics,
-    })
+    Some(Site { path: from_proto::file_path(uri), snapshot, selection, diagnostics })
 }
 
 /// Whether an action of `kind` passes the request's `only` filter (a kind also matches the

@@ -12,11 +12,7 @@ use crate::lsp::{to_proto, Backend};
 
 /// Computes the edit of an action listed with `data` (clients that resolve `edit`).
 pub async fn handle(backend: &Backend, mut action: CodeAction) -> Result<CodeAction> {
-    let Some(data) = action
-        .data
-        .clone()
-        .and_then(|d| serde_json::from_value::<ActionData>(d).ok())
-    else {
+    let Some(data) = action.data.clone().and_then(|d| serde_json::from_value::<ActionData>(d).ok()) else {
         return Ok(action);
     };
     match run(backend, &data, None).await? {
@@ -31,11 +27,7 @@ pub async fn handle(backend: &Backend, mut action: CodeAction) -> Result<CodeAct
 }
 
 fn failure(message: impl Into<String>) -> Error {
-    Error {
-        code: tower_lsp_server::jsonrpc::ErrorCode::from(-32803),
-        message: message.into().into(),
-        data: None,
-    }
+    Error { code: tower_lsp_server::jsonrpc::ErrorCode::from(-32803), message: message.into().into(), data: None }
 }
 
 async fn stale(backend: &Backend) -> Result<Outcome> {
@@ -49,10 +41,7 @@ async fn stale(backend: &Backend) -> Result<Outcome> {
 /// as an error; a stale edit is never returned.
 pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Option<&str>) -> Result<Outcome> {
     let Some(action) = Action::parse(&data.action, &data.title) else {
-        return Err(Error::invalid_params(format!(
-            "kimi-lsp has no action `{}`",
-            data.action
-        )));
+        return Err(Error::invalid_params(format!("kimi-lsp has no action `{}`", data.action)));
     };
     let Some(site) = site(backend, &data.uri, data.range, &data.diagnostics) else {
         return Err(failure(format!("{} is not open", data.uri.0)));
@@ -92,14 +81,9 @@ pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Optio
     };
     if let Outcome::Edits(changes) = &outcome {
         let fresh = changes.iter().all(|c| match c {
-            Change::Edit {
-                snapshot,
-                versioned: true,
-                ..
-            } => backend
-                .session
-                .snapshot(snapshot.uri())
-                .is_some_and(|now| now.version() == snapshot.version()),
+            Change::Edit { snapshot, versioned: true, .. } => {
+                backend.session.snapshot(snapshot.uri()).is_some_and(|now| now.version() == snapshot.version())
+            }
             _ => true,
         });
         if !fresh {
@@ -120,11 +104,7 @@ async fn start_progress(backend: &Backend, cancel: &CancellationToken, model: &s
         return None;
     }
     let token = format!("kimi-action-{}", backend.next_progress.fetch_add(1, Ordering::Relaxed));
-    backend
-        .client
-        .create_work_done_progress(ProgressToken::String(token.clone()))
-        .await
-        .ok()?;
+    backend.client.create_work_done_progress(ProgressToken::String(token.clone())).await.ok()?;
     backend.action_progress.insert(token.clone(), cancel.clone());
     let progress = backend
         .client
@@ -151,17 +131,11 @@ pub fn cancel_progress(backend: &Backend, params: WorkDoneProgressCancelParams) 
 pub(crate) async fn show_text(backend: &Backend, title: &str, markdown: &str) {
     let can_show = {
         let caps = backend.client_caps.lock().unwrap_or_else(|e| e.into_inner());
-        caps.window
-            .as_ref()
-            .and_then(|w| w.show_document.as_ref())
-            .is_some_and(|s| s.support)
+        caps.window.as_ref().and_then(|w| w.show_document.as_ref()).is_some_and(|s| s.support)
     };
     if can_show {
         let dir = std::env::temp_dir().join("kimi-lsp");
-        let file = dir.join(format!(
-            "explanation-{}.md",
-            backend.next_progress.fetch_add(1, Ordering::Relaxed)
-        ));
+        let file = dir.join(format!("explanation-{}.md", backend.next_progress.fetch_add(1, Ordering::Relaxed)));
         let written =
             std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, format!("# {title}\n\n{markdown}\n")));
         if let (Ok(()), Ok(url)) = (written, url::Url::from_file_path(&file)) {
@@ -176,10 +150,7 @@ pub(crate) async fn show_text(backend: &Backend, title: &str, markdown: &str) {
             }
         }
     }
-    backend
-        .client
-        .show_message(MessageType::Info, format!("{title}\n\n{markdown}"))
-        .await;
+    backend.client.show_message(MessageType::Info, format!("{title}\n\n{markdown}")).await;
 }
 
 /// `kimi.runAction`: runs the action, sends the edit as `workspace/applyEdit`, and answers with
@@ -205,10 +176,7 @@ pub(crate) async fn execute(backend: &Backend, arguments: &[Value]) -> Result<Op
         }
         Outcome::Text { title, markdown } => {
             show_text(backend, &title, &markdown).await;
-            crate::lsp::ext::RunActionResult {
-                applied: false,
-                text: Some(markdown),
-            }
+            crate::lsp::ext::RunActionResult { applied: false, text: Some(markdown) }
         }
     };
     Ok(Some(serde_json::to_value(result).unwrap_or_default()))

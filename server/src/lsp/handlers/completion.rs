@@ -13,7 +13,8 @@ pub async fn handle(backend: &Backend, params: CompletionParams) -> Result<Optio
         Some(CompletionTriggerKind::Invoked) => Trigger::Invoked,
         _ => Trigger::Automatic,
     };
-    let Some((query, snapshot)) = backend.completion_query(&position.text_document.uri, position.position, trigger) else {
+    let Some((query, snapshot)) = backend.completion_query(&position.text_document.uri, position.position, trigger)
+    else {
         return Ok(None);
     };
     let cursor = query.cursor;

@@ -27,10 +27,7 @@ pub async fn handle(backend: &Backend, params: DidChangeConfigurationParams) {
     let problems = backend.session.update_config(Source::Editor, settings);
     for problem in problems {
         tracing::warn!("settings: {problem}");
-        backend
-            .client
-            .show_message(MessageType::Warning, format!("kimi-lsp settings: {problem}"))
-            .await;
+        backend.client.show_message(MessageType::Warning, format!("kimi-lsp settings: {problem}")).await;
     }
 }
 

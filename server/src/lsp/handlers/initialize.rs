@@ -18,9 +18,6 @@ pub fn handle(backend: &Backend, params: InitializeParams) -> Result<InitializeR
     *backend.client_caps.lock().unwrap_or_else(|e| e.into_inner()) = params.capabilities;
     Ok(InitializeResult {
         capabilities: capabilities::server_capabilities(encoding),
-        server_info: Some(ServerInfo {
-            name: "kimi-lsp".into(),
-            version: Some(env!("CARGO_PKG_VERSION").into()),
-        }),
+        server_info: Some(ServerInfo { name: "kimi-lsp".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
     })
 }

@@ -1,8 +1,8 @@
 use tower_lsp_server::gen_lsp_types::MessageType;
 
 use crate::config::API_KEY_ENV;
-use crate::providers::error::{host_of, Platform};
 use crate::lsp::Backend;
+use crate::providers::error::{host_of, Platform};
 
 /// Tells the user, once, what stands between them and a working setup: settings that could not
 /// be used, and a missing API key. Silence means everything is in order.
@@ -17,16 +17,18 @@ pub async fn handle(backend: &Backend) {
             let started = std::time::Instant::now();
             index.build(&roots);
             indexing.store(false, std::sync::atomic::Ordering::SeqCst);
-            tracing::info!(files = index.file_count(), symbols = index.symbol_count(), ms = started.elapsed().as_millis() as u64, "workspace indexed");
+            tracing::info!(
+                files = index.file_count(),
+                symbols = index.symbol_count(),
+                ms = started.elapsed().as_millis() as u64,
+                "workspace indexed"
+            );
         });
     }
     let problems = std::mem::take(&mut *backend.pending_problems.lock().unwrap_or_else(|e| e.into_inner()));
     for problem in problems {
         tracing::warn!("settings: {problem}");
-        backend
-            .client
-            .show_message(MessageType::Warning, format!("kimi-lsp settings: {problem}"))
-            .await;
+        backend.client.show_message(MessageType::Warning, format!("kimi-lsp settings: {problem}")).await;
     }
     spawn_reindexer(backend);
     let config = backend.session.config();

@@ -12,7 +12,8 @@ pub async fn handle(backend: &Backend, params: InlineCompletionParams) -> Result
         InlineCompletionTriggerKind::Invoked => Trigger::Invoked,
         _ => Trigger::Automatic,
     };
-    let Some((query, snapshot)) = backend.completion_query(&position.text_document.uri, position.position, trigger) else {
+    let Some((query, snapshot)) = backend.completion_query(&position.text_document.uri, position.position, trigger)
+    else {
         return Ok(Some(InlineCompletionResponse::InlineCompletionList(InlineCompletionList { items: vec![] })));
     };
     let cursor = query.cursor;

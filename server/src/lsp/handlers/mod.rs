@@ -14,6 +14,6 @@ pub mod document_state;
 pub mod execute_command;
 pub mod initialize;
 pub mod initialized;
+pub mod inline_completion;
 pub mod status;
 pub mod usage;
-pub mod inline_completion;

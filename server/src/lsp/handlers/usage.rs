@@ -17,9 +17,7 @@ const LOW_BALANCE: f64 = 1.0;
 
 pub async fn handle(backend: &Backend) -> Result<UsageReport> {
     let Some(ledger) = backend.router.ledger().cloned() else {
-        return Err(internal(
-            "the usage ledger is not available in this session (see the server log)".into(),
-        ));
+        return Err(internal("the usage ledger is not available in this session (see the server log)".into()));
     };
     let budget = backend.session.config().budget;
     match tokio::task::spawn_blocking(move || usage::collect(&ledger, &budget)).await {
@@ -31,11 +29,7 @@ pub async fn handle(backend: &Backend) -> Result<UsageReport> {
 
 fn internal(message: String) -> Error {
     tracing::warn!("{message}");
-    Error {
-        code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
-        message: message.into(),
-        data: None,
-    }
+    Error { code: tower_lsp_server::jsonrpc::ErrorCode::InternalError, message: message.into(), data: None }
 }
 
 /// Turns the router's usage events into messages to the editor. Events arrive on blocking
@@ -66,9 +60,7 @@ pub fn observer(client: Client) -> UsageObserver {
                         UsageEvent::BudgetWarning(u) => {
                             let message = u.warning();
                             tracing::warn!("{message}");
-                            client
-                                .show_message(MessageType::Warning, format!("kimi-lsp: {message}"))
-                                .await;
+                            client.show_message(MessageType::Warning, format!("kimi-lsp: {message}")).await;
                         }
                     }
                 }
@@ -94,18 +86,12 @@ pub fn check_balance(backend: &Backend) {
     tokio::spawn(async move {
         match router.balance(&config).await {
             Ok(Some(balance)) => {
-                if let Some((kind, message)) =
-                    balance_warning(balance.available, config.budget.daily)
-                {
+                if let Some((kind, message)) = balance_warning(balance.available, config.budget.daily) {
                     tracing::warn!("{message}");
-                    client
-                        .show_message(kind, format!("kimi-lsp: {message}"))
-                        .await;
+                    client.show_message(kind, format!("kimi-lsp: {message}")).await;
                 }
             }
-            Ok(None) => tracing::info!(
-                "the endpoint keeps no balance; budget.checkBalance has nothing to check"
-            ),
+            Ok(None) => tracing::info!("the endpoint keeps no balance; budget.checkBalance has nothing to check"),
             Err(e) => tracing::warn!("the balance could not be read: {e}"),
         }
     });
@@ -125,11 +111,7 @@ pub fn balance_warning(available: f64, daily_budget: Option<f64>) -> Option<(Mes
     }
     let low = daily_budget.filter(|d| *d > 0.0).unwrap_or(LOW_BALANCE);
     (available < low).then(|| {
-        let what = if daily_budget.is_some_and(|d| d > 0.0) {
-            "less than one day at the daily budget"
-        } else {
-            "low"
-        };
+        let what = if daily_budget.is_some_and(|d| d > 0.0) { "less than one day at the daily budget" } else { "low" };
         (
             MessageType::Warning,
             format!(
@@ -151,16 +133,10 @@ mod tests {
         assert!(message.contains("refuses requests"), "{message}");
         let (kind, message) = balance_warning(0.42, None).unwrap();
         assert_eq!(kind, MessageType::Warning);
-        assert_eq!(
-            message,
-            "the account balance is 0.4200 (low); recharge it soon to keep Kimi working."
-        );
+        assert_eq!(message, "the account balance is 0.4200 (low); recharge it soon to keep Kimi working.");
         assert_eq!(balance_warning(49.58, None), None);
         let (_, message) = balance_warning(3.0, Some(5.0)).unwrap();
-        assert!(
-            message.contains("less than one day at the daily budget"),
-            "{message}"
-        );
+        assert!(message.contains("less than one day at the daily budget"), "{message}");
         assert_eq!(balance_warning(6.0, Some(5.0)), None);
     }
 }
