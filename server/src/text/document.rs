@@ -318,6 +318,27 @@ impl Document {
     }
 
     /// A cheap immutable copy for background work.
+    /// Frees the syntax tree (the largest part of a document: about 40 bytes per byte of
+    /// code). The next edit or [`Document::ensure_tree`] parses from scratch.
+    pub fn drop_tree(&mut self) {
+        self.snap.tree = None;
+    }
+
+    pub fn has_tree(&self) -> bool {
+        self.snap.tree.is_some()
+    }
+
+    /// Parses again after [`Document::drop_tree`]; a no-op when the tree is there or the
+    /// document is not parsed at all (plain text, binary, too large, or the grammar gave up).
+    /// Returns whether it parsed.
+    pub fn ensure_tree(&mut self) -> bool {
+        if self.snap.tree.is_some() || self.snap.language.grammar().is_none() {
+            return false;
+        }
+        self.refresh(None);
+        self.snap.tree.is_some()
+    }
+
     pub fn snapshot(&self) -> DocumentSnapshot {
         self.snap.clone()
     }

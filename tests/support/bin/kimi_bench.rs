@@ -797,9 +797,6 @@ fn measure_share(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args:
         }
         let inn = chat.received_at - *written;
         let out = *read - finished;
-        if std::env::var_os("KB_LINES").is_some() {
-            eprintln!("LINE {} {:.3}", cursors[k] + 1, ms(out));
-        }
         inbound.push(inn);
         outbound.push(out);
         total.push(inn + out);

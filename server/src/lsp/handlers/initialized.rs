@@ -61,11 +61,16 @@ fn spawn_reindexer(backend: &Backend) {
             if uris.is_empty() {
                 continue;
             }
-            let snapshots: Vec<_> = uris.iter().filter_map(|u| session.snapshot(u)).collect();
+            let snapshots: Vec<_> = uris.iter().filter_map(|u| session.snapshot_as_is(u)).collect();
             let index = index.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 for snapshot in &snapshots {
-                    index.update_document(snapshot);
+                    if snapshot.tree().is_some() {
+                        index.update_document(snapshot);
+                    } else {
+                        // Its tree was freed (see session::MAX_TREES): the index parses the text.
+                        index.update_file(snapshot.uri(), snapshot.language(), &snapshot.rope().to_string());
+                    }
                 }
             })
             .await;
