@@ -6,11 +6,10 @@
 //! document. Without it, the document is parsed once in full and every cut-back attempt is an
 //! incremental reparse of that tree.
 
-use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ropey::{Rope, RopeBuilder};
-use tree_sitter::{InputEdit, Node, ParseOptions, ParseState, Parser, Point, Tree};
+use tree_sitter::{InputEdit, Node, Point, Tree};
 
 use crate::text::{Language, PARSE_LIMIT_BYTES};
 
@@ -54,58 +53,14 @@ fn point_after(mut point: Point, text: &str) -> Point {
     point
 }
 
-/// How long one parse may take. Some grammars loop forever on some input (tree-sitter-typescript
-/// 0.23 does on `([[e)/*i}r#*/`, using memory as it goes), and the text parsed here comes from a
-/// model; a parse past the budget is abandoned and the check gives way.
+/// How long one parse may take here. The text comes from a model, and some grammars loop on
+/// some input; a parse past the budget is abandoned and the check gives way.
 const PARSE_BUDGET: Duration = Duration::from_millis(100);
 
-thread_local! {
-    // `text::syntax::parse` cannot be given a deadline yet, so this module keeps its own
-    // parsers, one per language per thread like the text floor's.
-    static PARSERS: RefCell<Vec<(Language, Parser)>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Parses `rope` as `language` (incrementally from `old_tree`, already edited to match) within
-/// [`PARSE_BUDGET`]. `None` when abandoned or for plain text.
+/// [`PARSE_BUDGET`], on the text floor's parser pool. `None` when abandoned or for plain text.
 pub(crate) fn parse_within(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option<Tree> {
-    let pooled = PARSERS
-        .try_with(|pool| {
-            let mut pool = pool.borrow_mut();
-            let i = pool.iter().position(|(l, _)| *l == language)?;
-            Some(pool.swap_remove(i).1)
-        })
-        .ok()
-        .flatten();
-    let mut parser = match pooled {
-        Some(parser) => parser,
-        None => {
-            let mut parser = Parser::new();
-            parser.set_language(&language.grammar()?).ok()?;
-            parser
-        }
-    };
-    let started = Instant::now();
-    let mut over_budget = |_: &ParseState| started.elapsed() > PARSE_BUDGET;
-    let options = ParseOptions::new().progress_callback(&mut over_budget);
-    let mut read = |offset: usize, _: Point| -> &[u8] {
-        if offset >= rope.len_bytes() {
-            return &[];
-        }
-        let (chunk, chunk_start, _, _) = rope.chunk_at_byte(offset);
-        &chunk.as_bytes()[offset - chunk_start..]
-    };
-    let tree = parser.parse_with_options(&mut read, old_tree, Some(options));
-    if tree.is_none() {
-        tracing::warn!(
-            language = language.name(),
-            bytes = rope.len_bytes(),
-            "parse abandoned after {PARSE_BUDGET:?}; the suggestion's parse check gives way"
-        );
-        // Otherwise the next parse would resume this one.
-        parser.reset();
-    }
-    let _ = PARSERS.try_with(|pool| pool.borrow_mut().push((language, parser)));
-    tree
+    crate::text::syntax::parse_within(language, rope, old_tree, PARSE_BUDGET)
 }
 
 fn spliced(head: &str, middle: &str, tail: &str) -> Rope {
