@@ -111,14 +111,7 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Doctor { json }) => {
             let report = runtime.block_on(doctor::run(&layers, &problems));
-            let mut out = std::io::stdout().lock();
-            let printed = if json {
-                serde_json::to_writer_pretty(&mut out, &report)
-                    .map_err(std::io::Error::from)
-                    .and_then(|_| writeln!(out))
-            } else {
-                write!(out, "{}", report.render(std::io::stdout().is_terminal()))
-            };
+            let printed = print_report(json, &report, || report.render(std::io::stdout().is_terminal()));
             if let Err(e) = printed {
                 eprintln!("kimi-lsp: {e}");
             }
@@ -133,29 +126,30 @@ pub fn main() -> ExitCode {
                 eprintln!("kimi-lsp usage: settings: {problem}");
             }
             match usage_report(&layers) {
-                Ok(report) => {
-                    let mut out = std::io::stdout().lock();
-                    let printed = if json {
-                        serde_json::to_writer_pretty(&mut out, &report)
-                            .map_err(std::io::Error::from)
-                            .and_then(|_| writeln!(out))
-                    } else {
-                        write!(out, "{}", crate::features::usage::render(&report))
-                    };
-                    match printed {
-                        Ok(()) => ExitCode::SUCCESS,
-                        Err(e) => {
-                            eprintln!("kimi-lsp usage: {e}");
-                            ExitCode::from(1)
-                        }
+                Ok(report) => match print_report(json, &report, || crate::features::usage::render(&report)) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("kimi-lsp usage: {e}");
+                        ExitCode::from(1)
                     }
-                }
+                },
                 Err(e) => {
                     eprintln!("kimi-lsp usage: {e}");
                     ExitCode::from(1)
                 }
             }
         }
+    }
+}
+
+/// A report as pretty JSON (`--json`) or as the text `render` makes.
+fn print_report<T: serde::Serialize>(json: bool, report: &T, render: impl FnOnce() -> String) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, report)?;
+        writeln!(out)
+    } else {
+        write!(out, "{}", render())
     }
 }
 
