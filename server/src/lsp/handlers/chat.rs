@@ -44,7 +44,23 @@ fn diagnostic_line(d: &Diagnostic) -> String {
 
 /// A proposal as the edit the editor is asked to apply: pinned to the version of an open
 /// document, unversioned for a file on disk, a `create` for a new file.
-pub(crate) fn proposal_edit(p: Proposal) -> Change {
+/// Asks the editor to apply a `propose_edit` proposal; whether it did (the model is told).
+pub(crate) async fn apply_proposal(
+    client: &tower_lsp_server::Client,
+    proposal: Proposal,
+    encoding: crate::text::PositionEncoding,
+) -> bool {
+    let edit = to_proto::workspace_edit(&[proposal_edit(proposal)], encoding);
+    match client.apply_edit(edit).await {
+        Ok(r) => r.applied,
+        Err(e) => {
+            tracing::warn!("workspace/applyEdit failed: {e}");
+            false
+        }
+    }
+}
+
+fn proposal_edit(p: Proposal) -> Change {
     match p.snapshot {
         Some(snapshot) => {
             Change::Edit { snapshot, versioned: p.open, edits: vec![CharEdit { chars: p.chars, text: p.text }] }
@@ -152,15 +168,7 @@ async fn forward(backend: &Backend, session_id: &str, request_id: &Option<serde_
                 .await
         }
         ChatEvent::Edit { proposal, applied } => {
-            let edit = to_proto::workspace_edit(&[proposal_edit(proposal)], backend.session.encoding());
-            let ok = match backend.client.apply_edit(edit).await {
-                Ok(r) => r.applied,
-                Err(e) => {
-                    tracing::warn!("workspace/applyEdit failed: {e}");
-                    false
-                }
-            };
-            let _ = applied.send(ok);
+            let _ = applied.send(apply_proposal(&backend.client, proposal, backend.session.encoding()).await);
         }
     }
 }

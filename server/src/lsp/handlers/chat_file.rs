@@ -22,7 +22,7 @@ use crate::features::actions::{Change, CharEdit};
 use crate::features::chat::chatfile::{self, LineEndings};
 use crate::features::chat::{ChatError, ChatEvent, ChatInput, ChatService};
 use crate::lsp::ext::{ASK_CHAT_FILE, STOP_CHAT_FILE};
-use crate::lsp::handlers::chat::{proposal_edit, workspace};
+use crate::lsp::handlers::chat::{apply_proposal, workspace};
 use crate::lsp::handlers::code_action::kind_wanted;
 use crate::lsp::{from_proto, to_proto, Backend};
 use crate::session::Session;
@@ -279,15 +279,7 @@ impl Writer {
             ChatEvent::Edit { proposal, applied } => {
                 // The answer so far goes in first: the edit is a consequence of it.
                 self.flush(pending, answer).await?;
-                let edit = to_proto::workspace_edit(&[proposal_edit(proposal)], self.enc);
-                let ok = match self.client.apply_edit(edit).await {
-                    Ok(r) => r.applied,
-                    Err(e) => {
-                        tracing::warn!("workspace/applyEdit failed: {e}");
-                        false
-                    }
-                };
-                let _ = applied.send(ok);
+                let _ = applied.send(apply_proposal(&self.client, proposal, self.enc).await);
             }
         }
         Ok(())
