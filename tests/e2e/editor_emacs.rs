@@ -1,0 +1,1 @@
+//! End-to-end: kimi-lsp in emacs (see tests/editors/emacs/).

@@ -1,0 +1,1 @@
+//! End-to-end: kimi-lsp in helix (see tests/editors/helix/).

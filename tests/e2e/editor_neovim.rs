@@ -1,0 +1,1 @@
+//! End-to-end: kimi-lsp in neovim (see tests/editors/neovim/).

@@ -1,0 +1,1 @@
+//! End-to-end: kimi-lsp in vscode (see tests/editors/vscode/).
