@@ -20,9 +20,9 @@ apt_need() {
     fi
     local stamp="$KIMI_EDITORS_DIR/.apt-updated"
     if [ ! -e "$stamp" ] || [ -n "$(find "$stamp" -mmin +360 2>/dev/null)" ]; then
-        $sudo apt-get update -q
+        $sudo apt-get -o DPkg::Lock::Timeout=600 update -q
         touch "$stamp"
     fi
     echo "installing Debian packages: ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 }
