@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::ledger::{Price, PriceTable};
 use crate::providers::ProviderConfig;
+pub use crate::providers::ProviderKind;
 use crate::secret::ApiKey;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.moonshot.ai/v1";
@@ -44,6 +45,32 @@ pub struct Config {
     pub actions: ActionSettings,
     pub chat: ChatSettings,
     pub budget: BudgetSettings,
+    /// Model providers by name, besides the built-in `moonshot` (docs/providers.md).
+    pub providers: BTreeMap<String, ProviderSetting>,
+    /// Routes by name: `completion`, `action` and `chat` for the tasks, any other name for rules.
+    pub routes: BTreeMap<String, RouteSetting>,
+    /// Routing rules, first match wins: they send a request to another route by what it carries.
+    pub rules: Vec<RuleSetting>,
+    /// Where the two Moonshot platforms are reached; `doctor` tries the other one with the same
+    /// key when the configured one rejects it, to tell which platform the key is from.
+    pub regions: RegionUrls,
+}
+
+/// The base URLs of Moonshot's two platforms (change them only behind a proxy or mirror).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RegionUrls {
+    pub global: String,
+    pub china: String,
+}
+
+impl Default for RegionUrls {
+    fn default() -> Self {
+        RegionUrls {
+            global: crate::providers::Platform::Global.base_url().to_string(),
+            china: crate::providers::Platform::China.base_url().to_string(),
+        }
+    }
 }
 
 /// Spending limits, in the price table's currency (USD by default; CNY if the prices are set
@@ -85,6 +112,9 @@ pub struct CustomAction {
     /// A template with named placeholders (`template::PLACEHOLDERS`).
     pub prompt: String,
     pub target: ActionTarget,
+    /// A route name or a model (`provider/model`) that answers this action instead of the
+    /// `action` route.
+    pub model: Option<String>,
 }
 
 /// Where a custom action's result goes.
@@ -104,6 +134,8 @@ struct RawCustomAction {
     prompt: String,
     #[serde(default)]
     target: ActionTarget,
+    #[serde(default)]
+    model: Option<String>,
 }
 
 impl TryFrom<RawCustomAction> for CustomAction {
@@ -114,7 +146,11 @@ impl TryFrom<RawCustomAction> for CustomAction {
         }
         crate::template::validate(&raw.prompt)
             .map_err(|e| format!("the prompt of custom action \"{}\": {e}", raw.title))?;
-        Ok(CustomAction { title: raw.title, prompt: raw.prompt, target: raw.target })
+        let model = raw.model.map(|m| m.trim().to_string());
+        if model.as_deref() == Some("") {
+            return Err(format!("custom action \"{}\": `model` is empty; remove it or name a model", raw.title));
+        }
+        Ok(CustomAction { title: raw.title, prompt: raw.prompt, target: raw.target, model })
     }
 }
 
@@ -233,6 +269,10 @@ impl Default for Config {
             actions: ActionSettings::default(),
             chat: ChatSettings::default(),
             budget: BudgetSettings::default(),
+            providers: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            rules: Vec::new(),
+            regions: RegionUrls::default(),
         }
     }
 }
@@ -241,11 +281,10 @@ impl Config {
     /// How to reach the configured endpoint. One place, so `doctor` checks exactly what the
     /// server will use.
     pub fn provider_config(&self) -> ProviderConfig {
-        let mut provider = ProviderConfig::new("moonshot", self.base_url.trim_end_matches('/'), self.api_key.clone());
-        provider.connect_timeout = self.timeouts.connect();
-        provider.first_byte_timeout = self.timeouts.first_byte();
-        provider.idle_timeout = self.timeouts.idle();
-        provider
+        match self.provider(DEFAULT_PROVIDER) {
+            Some(provider) => provider.config,
+            None => ProviderConfig::new(DEFAULT_PROVIDER, self.base_url.trim_end_matches('/'), self.api_key.clone()),
+        }
     }
 
     /// The built-in price table with the configured prices over it.
@@ -254,6 +293,338 @@ impl Config {
         PriceTable::defaults().with_overrides(&overrides)
     }
 }
+
+/// The provider every bare model id belongs to: Moonshot's platform API, configured by `apiKey`
+/// and `baseUrl` (MOONSHOT_API_KEY / MOONSHOT_BASE_URL), so the one-variable setup needs no
+/// provider section.
+pub const DEFAULT_PROVIDER: &str = "moonshot";
+
+/// The routes of the three tasks; other route names exist only for rules and custom actions.
+pub const TASK_ROUTES: [&str; 3] = ["completion", "action", "chat"];
+
+/// Which Moonshot platform a `kind = "moonshot"` provider uses when it names no `baseUrl`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    Global,
+    China,
+}
+
+impl Region {
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Region::Global => crate::providers::Platform::Global.base_url(),
+            Region::China => crate::providers::Platform::China.base_url(),
+        }
+    }
+}
+
+/// What a model can do, for providers whose `/models` does not say (or says wrong).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ModelSetting {
+    pub context_tokens: Option<u32>,
+    pub images: Option<bool>,
+    pub reasoning: Option<bool>,
+}
+
+/// One `[providers.<name>]` section.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", try_from = "RawProvider")]
+pub struct ProviderSetting {
+    pub kind: ProviderKind,
+    /// Up to and including the version segment, e.g. `http://localhost:8000/v1`.
+    pub base_url: Option<String>,
+    pub region: Option<Region>,
+    /// The environment variable holding the key; keys never live in settings files.
+    pub api_key_env: Option<String>,
+    /// Sent with every request (OpenRouter's `HTTP-Referer`, a gateway's token header).
+    pub headers: BTreeMap<String, String>,
+    /// Capabilities by model id, over what `/models` reports.
+    pub models: BTreeMap<String, ModelSetting>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawProvider {
+    #[serde(default)]
+    kind: ProviderKind,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    region: Option<Region>,
+    #[serde(default)]
+    api_key_env: Option<String>,
+    /// Only to refuse it with a message that says where the key goes instead.
+    #[serde(default)]
+    api_key: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    models: BTreeMap<String, ModelSetting>,
+}
+
+impl TryFrom<RawProvider> for ProviderSetting {
+    type Error = String;
+    fn try_from(raw: RawProvider) -> Result<Self, String> {
+        if raw.api_key.is_some() {
+            return Err("a provider takes no `apiKey`: put the key in an environment variable and name that \
+                        variable with `apiKeyEnv` (e.g. apiKeyEnv = \"OPENROUTER_API_KEY\")"
+                .into());
+        }
+        if let Some(env) = &raw.api_key_env {
+            let valid = !env.is_empty()
+                && !env.starts_with(|c: char| c.is_ascii_digit())
+                && env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                let what = if env.starts_with("sk-") { "looks like a key, not" } else { "is not" };
+                return Err(format!(
+                    "`apiKeyEnv` {what} the name of an environment variable (letters, digits and `_`, \
+                     e.g. \"OPENROUTER_API_KEY\"); the key itself belongs in that variable"
+                ));
+            }
+        }
+        let base_url = raw.base_url.map(|u| u.trim().trim_end_matches('/').to_string()).filter(|u| !u.is_empty());
+        if raw.kind == ProviderKind::Openai && base_url.is_none() {
+            return Err("a provider with kind = \"openai\" needs a `baseUrl`, e.g. \"http://localhost:8000/v1\"".into());
+        }
+        if raw.region.is_some() && raw.kind != ProviderKind::Moonshot {
+            return Err("`region` applies only to kind = \"moonshot\" providers".into());
+        }
+        for name in raw.headers.keys() {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+                return Err(format!("the header name {name:?} cannot be sent in HTTP"));
+            }
+        }
+        Ok(ProviderSetting {
+            kind: raw.kind,
+            base_url,
+            region: raw.region,
+            api_key_env: raw.api_key_env,
+            headers: raw.headers,
+            models: raw.models,
+        })
+    }
+}
+
+/// One `[routes.<name>]`: a model and the models tried, in order, when it fails in a way
+/// another model can fix (overloaded, rate limited, 5xx, timeout).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RouteSetting {
+    /// For the task routes, the same setting as `models.<task>`.
+    pub model: Option<String>,
+    pub fallback: Vec<String>,
+}
+
+/// One `[[rules]]`: when every condition given holds, the request takes `route` instead.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", try_from = "RawRule")]
+pub struct RuleSetting {
+    /// The tasks it applies to; empty: all.
+    pub tasks: Vec<crate::ledger::Feature>,
+    /// The prompt's estimated tokens (about four characters each) are above this.
+    pub prompt_tokens_above: Option<u64>,
+    /// The request carries images (`true`) or none (`false`).
+    pub images: Option<bool>,
+    /// The user asked to think harder on this action or chat message.
+    pub think_harder: Option<bool>,
+    pub route: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRule {
+    #[serde(default)]
+    tasks: Vec<String>,
+    #[serde(default)]
+    prompt_tokens_above: Option<u64>,
+    #[serde(default)]
+    images: Option<bool>,
+    #[serde(default)]
+    think_harder: Option<bool>,
+    route: String,
+}
+
+impl TryFrom<RawRule> for RuleSetting {
+    type Error = String;
+    fn try_from(raw: RawRule) -> Result<Self, String> {
+        let route = raw.route.trim().to_string();
+        if route.is_empty() {
+            return Err("a rule needs the `route` it sends requests to".into());
+        }
+        if raw.prompt_tokens_above.is_none() && raw.images.is_none() && raw.think_harder.is_none() {
+            return Err(format!(
+                "the rule for route `{route}` has no condition: give `promptTokensAbove`, `images` or `thinkHarder`"
+            ));
+        }
+        let tasks = raw
+            .tasks
+            .iter()
+            .map(|t| match t.parse::<crate::ledger::Feature>() {
+                Ok(f) if TASK_ROUTES.contains(&f.as_str()) => Ok(f),
+                _ => Err(format!(
+                    "the rule for route `{route}` names the task `{t}`; tasks are completion, action, chat"
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RuleSetting {
+            tasks,
+            prompt_tokens_above: raw.prompt_tokens_above,
+            images: raw.images,
+            think_harder: raw.think_harder,
+            route,
+        })
+    }
+}
+
+/// A model of a provider: `provider/model` as written in settings, a bare id meaning the
+/// built-in `moonshot` provider.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ModelRef {
+    pub provider: String,
+    /// The id the provider knows it by (may itself contain `/`, as OpenRouter's do).
+    pub model: String,
+}
+
+impl ModelRef {
+    /// How usage and messages name it: bare for the built-in provider (as before providers
+    /// existed), `provider/model` otherwise.
+    pub fn display(&self) -> String {
+        if self.provider == DEFAULT_PROVIDER {
+            self.model.clone()
+        } else {
+            format!("{}/{}", self.provider, self.model)
+        }
+    }
+}
+
+impl std::fmt::Display for ModelRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.provider, self.model)
+    }
+}
+
+/// A provider ready to be called: where, with which key, and what its models can do.
+#[derive(Clone, Debug)]
+pub struct ResolvedProvider {
+    pub name: String,
+    pub kind: ProviderKind,
+    pub config: ProviderConfig,
+    /// Where the key came from, for messages: an environment variable or a setting.
+    pub key_source: Option<String>,
+    pub models: BTreeMap<String, ModelSetting>,
+}
+
+impl Config {
+    /// Splits `provider/model` at the first `/` when the part before names a provider; anything
+    /// else is a model id of the built-in provider (self-hosted ids like `moonshotai/Kimi-K2`).
+    pub fn model_ref(&self, text: &str) -> ModelRef {
+        let text = text.trim();
+        match text.split_once('/') {
+            Some((provider, model))
+                if !model.is_empty() && (provider == DEFAULT_PROVIDER || self.providers.contains_key(provider)) =>
+            {
+                ModelRef { provider: provider.to_string(), model: model.to_string() }
+            }
+            _ => ModelRef { provider: DEFAULT_PROVIDER.to_string(), model: text.to_string() },
+        }
+    }
+
+    /// The models of a route in the order they are tried. Unknown routes have none.
+    pub fn route_models(&self, route: &str) -> Vec<ModelRef> {
+        let task_model = match route {
+            "completion" => Some(&self.models.completion),
+            "action" => Some(&self.models.action),
+            "chat" => Some(&self.models.chat),
+            _ => None,
+        };
+        let setting = self.routes.get(route);
+        let first = setting.and_then(|r| r.model.as_ref()).or(task_model);
+        let mut out: Vec<ModelRef> = Vec::new();
+        for text in first.into_iter().chain(setting.map(|r| r.fallback.iter()).into_iter().flatten()) {
+            let r = self.model_ref(text);
+            if !r.model.is_empty() && !out.contains(&r) {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// Every provider name: the built-in one first, then the configured ones.
+    pub fn provider_names(&self) -> Vec<String> {
+        let mut names = vec![DEFAULT_PROVIDER.to_string()];
+        names.extend(self.providers.keys().filter(|n| *n != DEFAULT_PROVIDER).cloned());
+        names
+    }
+
+    /// How to reach a provider; `None` for a name that is not configured. Keys named by
+    /// `apiKeyEnv` are read from `env` now, so a changed variable applies to the next request.
+    pub fn provider_with_env(&self, name: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<ResolvedProvider> {
+        let setting = self.providers.get(name);
+        if setting.is_none() && name != DEFAULT_PROVIDER {
+            return None;
+        }
+        let setting = setting.cloned().unwrap_or_default();
+        let builtin = name == DEFAULT_PROVIDER;
+        let base_url = match (&setting.base_url, setting.region) {
+            (Some(url), _) => url.clone(),
+            (None, Some(region)) => region.base_url().to_string(),
+            (None, None) if builtin => self.base_url.trim_end_matches('/').to_string(),
+            (None, None) => match setting.kind {
+                ProviderKind::Anthropic => DEFAULT_ANTHROPIC_BASE_URL.to_string(),
+                _ => DEFAULT_BASE_URL.to_string(),
+            },
+        };
+        let (api_key, key_source) = match &setting.api_key_env {
+            Some(var) => (env(var).and_then(ApiKey::new), Some(var.clone())),
+            None if builtin => (self.api_key.clone(), Some(format!("{API_KEY_ENV} or `apiKey`"))),
+            None => (None, None),
+        };
+        let mut config = ProviderConfig::new(name, base_url, api_key);
+        config.connect_timeout = self.timeouts.connect();
+        config.first_byte_timeout = self.timeouts.first_byte();
+        config.idle_timeout = self.timeouts.idle();
+        config.extra_headers = setting.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        config.api_key_env = setting.api_key_env.clone();
+        Some(ResolvedProvider {
+            name: name.to_string(),
+            kind: setting.kind,
+            config,
+            key_source,
+            models: setting.models,
+        })
+    }
+
+    /// [`Config::provider_with_env`] with the process environment.
+    pub fn provider(&self, name: &str) -> Option<ResolvedProvider> {
+        self.provider_with_env(name, &|var| std::env::var(var).ok())
+    }
+
+    /// Problems that only show once every layer is merged: rules and custom actions naming
+    /// routes or providers that do not exist.
+    pub fn routing_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let route_exists = |r: &str| TASK_ROUTES.contains(&r) || self.routes.get(r).is_some_and(|s| s.model.is_some());
+        for (name, route) in &self.routes {
+            if !TASK_ROUTES.contains(&name.as_str()) && route.model.is_none() {
+                problems.push(format!("route `{name}` has no `model`"));
+            }
+        }
+        for rule in &self.rules {
+            if !route_exists(&rule.route) {
+                problems.push(format!(
+                    "a rule sends requests to route `{}`, which is not defined under [routes]",
+                    rule.route
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// Anthropic's own API, for `kind = "anthropic"` providers that name no `baseUrl`.
+pub const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
 
 fn deserialize_api_key<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ApiKey>, D::Error> {
     let raw: Option<String> = Option::deserialize(d)?;
@@ -364,7 +735,7 @@ impl ConfigLayers {
         let mut merged = Value::Object(Map::new());
         for (source, layer) in &self.layers {
             let mut candidate = merged.clone();
-            deep_merge(&mut candidate, layer);
+            deep_merge(&mut candidate, &with_task_models_synced(layer));
             match parse_config(&candidate) {
                 Ok((_, unknown)) => {
                     for key in unknown {
@@ -385,8 +756,51 @@ impl ConfigLayers {
             }
         }
         let config = parse_config(&merged).map(|(c, _)| c).unwrap_or_default();
+        // The problems are about how layers combine; name the highest layer with routing in it.
+        let source = self
+            .layers
+            .iter()
+            .rev()
+            .find(|(_, v)| ["routes", "rules", "actions"].iter().any(|k| v.get(k).is_some()))
+            .map_or(Source::File, |(s, _)| *s);
+        for message in config.routing_problems() {
+            problems.push(ConfigProblem { source, message: format!("{message} (the rest of the routing applies)") });
+        }
         (config, problems)
     }
+}
+
+/// `models.<task>` and `routes.<task>.model` are one setting with two spellings. Each layer is
+/// made to carry both before the merge, so a higher layer's `models.chat` beats a lower layer's
+/// `routes.chat.model` and the other way round. Within one layer `routes.<task>.model` wins.
+fn with_task_models_synced(layer: &Value) -> Value {
+    let mut layer = layer.clone();
+    let Some(map) = layer.as_object_mut() else { return layer };
+    for task in TASK_ROUTES {
+        let from_route = map.get("routes").and_then(|r| r.get(task)).and_then(|r| r.get("model")).cloned();
+        let from_models = map.get("models").and_then(|m| m.get(task)).cloned();
+        let value = match (from_route, from_models) {
+            (Some(v), _) if !v.is_null() => v,
+            (_, Some(v)) if !v.is_null() => v,
+            _ => continue,
+        };
+        for (section, path) in [("models", None), ("routes", Some(task))] {
+            let entry = map.entry(section).or_insert_with(|| Value::Object(Map::new()));
+            let Some(obj) = entry.as_object_mut() else { continue };
+            match path {
+                None => {
+                    obj.insert(task.to_string(), value.clone());
+                }
+                Some(task) => {
+                    let route = obj.entry(task).or_insert_with(|| Value::Object(Map::new()));
+                    if let Some(route) = route.as_object_mut() {
+                        route.insert("model".into(), value.clone());
+                    }
+                }
+            }
+        }
+    }
+    layer
 }
 
 fn parse_config(value: &Value) -> Result<(Config, Vec<String>), String> {
@@ -576,6 +990,87 @@ mod tests {
         let (c, problems) = l.resolve();
         assert_eq!(c.actions.custom[0].title, "Port", "the bad layer is skipped whole");
         assert!(problems[0].message.contains("{selecton}"), "{problems:?}");
+    }
+
+    #[test]
+    fn providers_take_a_key_from_a_named_variable_never_from_the_file() {
+        let mut l = layers(&[("MOONSHOT_API_KEY", "sk-moon")]);
+        l.set(
+            Source::File,
+            parse_toml(
+                "[providers.openrouter]\nkind = \"openai\"\nbaseUrl = \"https://openrouter.ai/api/v1/\"\n\
+                 apiKeyEnv = \"OPENROUTER_API_KEY\"\nheaders = { \"X-Title\" = \"kimi-lsp\" }\n\
+                 [providers.kimi-cn]\nregion = \"china\"\napiKeyEnv = \"MOONSHOT_CN_KEY\"\n\
+                 [providers.claude]\nkind = \"anthropic\"\n[providers.claude.models.claude-opus-4-1]\nimages = true\n",
+            )
+            .unwrap(),
+        );
+        let (c, problems) = l.resolve();
+        assert!(problems.is_empty(), "{problems:?}");
+        let env = |var: &str| (var == "OPENROUTER_API_KEY").then(|| "sk-or-1".to_string());
+        let or = c.provider_with_env("openrouter", &env).unwrap();
+        assert_eq!(or.config.base_url, "https://openrouter.ai/api/v1");
+        assert_eq!(or.config.api_key.as_ref().map(ApiKey::expose), Some("sk-or-1"));
+        assert_eq!(or.config.extra_headers, [("X-Title".to_string(), "kimi-lsp".to_string())]);
+        let cn = c.provider_with_env("kimi-cn", &env).unwrap();
+        assert_eq!((cn.kind, cn.config.base_url.as_str()), (ProviderKind::Moonshot, "https://api.moonshot.cn/v1"));
+        assert!(cn.config.api_key.is_none(), "its variable is unset");
+        let claude = c.provider_with_env("claude", &env).unwrap();
+        assert_eq!(claude.config.base_url, DEFAULT_ANTHROPIC_BASE_URL);
+        assert_eq!(claude.models["claude-opus-4-1"].images, Some(true));
+        // The built-in provider keeps the one-variable setup.
+        let moon = c.provider_with_env(DEFAULT_PROVIDER, &env).unwrap();
+        assert_eq!(moon.config.base_url, DEFAULT_BASE_URL);
+        assert_eq!(moon.config.api_key.as_ref().map(ApiKey::expose), Some("sk-moon"));
+        assert!(c.provider_with_env("nowhere", &env).is_none());
+        assert_eq!(c.provider_names(), ["moonshot", "claude", "kimi-cn", "openrouter"]);
+        // Model names.
+        assert_eq!(c.model_ref("openrouter/moonshotai/kimi-k2").model, "moonshotai/kimi-k2");
+        assert_eq!(c.model_ref("kimi-k2.5").provider, DEFAULT_PROVIDER);
+        assert_eq!(c.model_ref("moonshotai/Kimi-K2-Instruct").display(), "moonshotai/Kimi-K2-Instruct");
+
+        for (bad, says) in [
+            ("[providers.x]\nkind = \"openai\"\nbaseUrl = \"http://h/v1\"\napiKey = \"sk-secret\"\n", "apiKeyEnv"),
+            ("[providers.x]\napiKeyEnv = \"sk-abc123\"\n", "looks like a key"),
+            ("[providers.x]\nkind = \"openai\"\n", "needs a `baseUrl`"),
+        ] {
+            let mut l = layers(&[]);
+            l.set(Source::File, parse_toml(bad).unwrap());
+            let (c, problems) = l.resolve();
+            assert!(c.providers.is_empty());
+            let text = problems.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; ");
+            assert!(text.contains(says), "{text}");
+            assert!(!text.contains("sk-secret"), "{text}");
+        }
+    }
+
+    #[test]
+    fn models_task_and_routes_task_model_are_one_setting_across_layers() {
+        let mut l = layers(&[]);
+        l.set(Source::File, json!({"routes": {"chat": {"model": "from-file", "fallback": ["b"]}}}));
+        let (c, _) = l.resolve();
+        assert_eq!(c.models.chat, "from-file");
+        l.set(Source::Editor, json!({"models": {"chat": "from-editor"}}));
+        let (c, problems) = l.resolve();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.models.chat, "from-editor");
+        let names: Vec<String> = c.route_models("chat").iter().map(ModelRef::display).collect();
+        assert_eq!(names, ["from-editor", "b"], "the file's fallbacks stay");
+    }
+
+    #[test]
+    fn rules_need_a_condition_and_an_existing_route() {
+        let mut l = layers(&[]);
+        l.set(Source::File, json!({"rules": [{"route": "strong"}]}));
+        let (_, problems) = l.resolve();
+        assert!(problems[0].message.contains("no condition"), "{problems:?}");
+        l.set(Source::File, json!({"rules": [{"thinkHarder": true, "route": "strong"}]}));
+        let (c, problems) = l.resolve();
+        assert_eq!(c.rules.len(), 1);
+        assert!(problems[0].message.contains("route `strong`, which is not defined"), "{problems:?}");
+        l.set(Source::File, json!({"rules": [{"images": true, "tasks": ["completions"], "route": "chat"}]}));
+        let (_, problems) = l.resolve();
+        assert!(problems[0].message.contains("task `completions`"), "{problems:?}");
     }
 
     #[test]

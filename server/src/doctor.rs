@@ -6,11 +6,12 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::config::{
-    default_config_path, display_path, ConfigLayers, ConfigProblem, Source, API_KEY_ENV, BASE_URL_ENV,
+    default_config_path, display_path, Config, ConfigLayers, ConfigProblem, Source, API_KEY_ENV, BASE_URL_ENV,
+    DEFAULT_PROVIDER,
 };
 use crate::ledger::Ledger;
 use crate::providers::error::{host_of, Platform};
-use crate::providers::{OpenAiCompatible, ProviderError};
+use crate::providers::{HttpPool, OpenAiCompatible, ProviderClient, ProviderError};
 use crate::secret::KeyKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -164,7 +165,13 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
                 true
             }
             Err(e) => {
+                let rejected = matches!(e, ProviderError::InvalidAuthentication { .. });
                 checks.push(connection_failure(&e, &config.base_url));
+                if rejected {
+                    if let Some(check) = probe_other_region(&config).await {
+                        checks.push(check);
+                    }
+                }
                 false
             }
         }
@@ -185,10 +192,12 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
             ("action", &config.models.action),
             ("chat", &config.models.chat),
         ];
+        // Models of other providers are checked with their provider.
         let missing: Vec<String> = wanted
             .iter()
-            .filter(|(_, id)| !models.iter().any(|m| m == *id))
-            .map(|(task, id)| format!("{task}: {id}"))
+            .map(|(task, id)| (task, config.model_ref(id)))
+            .filter(|(_, r)| r.provider == DEFAULT_PROVIDER && !models.contains(&r.model))
+            .map(|(task, r)| format!("{task}: {}", r.model))
             .collect();
         checks.push(if missing.is_empty() {
             Check {
@@ -248,6 +257,12 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
         });
     }
 
+    // The other providers, and where each task's requests go.
+    for name in config.provider_names().into_iter().filter(|n| n != DEFAULT_PROVIDER) {
+        checks.push(provider_check(&config, &name).await);
+    }
+    checks.push(routes_check(&config));
+
     // The usage ledger.
     if config.usage_ledger {
         checks.push(match Ledger::default_path() {
@@ -302,4 +317,165 @@ fn connection_failure(e: &ProviderError, base_url: &str) -> Check {
         _ => None,
     };
     Check { name: "connection", status: Status::Fail, detail: e.to_string(), hint }
+}
+
+/// The configured Moonshot platform rejected the key: asks the other platform with the same key,
+/// since a key works only on the platform that issued it. `None` when the endpoint is neither
+/// platform (a self-hosted server or a gateway), where there is no other region to try.
+async fn probe_other_region(config: &Config) -> Option<Check> {
+    let configured = config.base_url.trim_end_matches('/');
+    let same = |url: &str| url.trim_end_matches('/').eq_ignore_ascii_case(configured);
+    let here = if same(&config.regions.global) {
+        Platform::Global
+    } else if same(&config.regions.china) {
+        Platform::China
+    } else {
+        Platform::of_host(&host_of(configured))?
+    };
+    let there = here.other();
+    let other_url = match there {
+        Platform::Global => config.regions.global.trim_end_matches('/').to_string(),
+        Platform::China => config.regions.china.trim_end_matches('/').to_string(),
+    };
+    let mut provider = config.provider_config();
+    provider.base_url = other_url.clone();
+    let client = OpenAiCompatible::new(provider, OpenAiCompatible::http_client(config.timeouts.connect()));
+    let name = |p: Platform| match p {
+        Platform::Global => "the global platform (platform.moonshot.ai)",
+        Platform::China => "the China platform (platform.moonshot.cn)",
+    };
+    Some(match client.models().await {
+        Ok(_) => Check {
+            name: "region",
+            status: Status::Fail,
+            detail: format!(
+                "the key is from {}: {} accepts it, {} does not",
+                name(there),
+                host_of(&other_url),
+                host_of(configured)
+            ),
+            hint: Some(format!("set {BASE_URL_ENV}={other_url} (or `baseUrl = \"{other_url}\"` in config.toml)")),
+        },
+        Err(ProviderError::InvalidAuthentication { .. } | ProviderError::IncorrectApiKey { .. }) => Check {
+            name: "region",
+            status: Status::Fail,
+            detail: format!("{} rejects the key too: it is not a key of either Moonshot platform", host_of(&other_url)),
+            hint: Some(format!(
+                "create a key at {} (or {}) and set {API_KEY_ENV} to it",
+                Platform::Global.console(),
+                Platform::China.console()
+            )),
+        },
+        Err(e) => Check {
+            name: "region",
+            status: Status::Warn,
+            detail: format!("could not ask {} whether the key is from {}: {e}", host_of(&other_url), name(there)),
+            hint: None,
+        },
+    })
+}
+
+/// One configured provider: its key, whether it answers, and how many models it lists.
+async fn provider_check(config: &Config, name: &str) -> Check {
+    let Some(provider) = config.provider(name) else {
+        return Check {
+            name: "provider",
+            status: Status::Fail,
+            detail: format!("`{name}` is not configured"),
+            hint: None,
+        };
+    };
+    let host = host_of(&provider.config.base_url);
+    let what = format!("`{name}` ({}, {host})", provider.kind.as_str());
+    if let (Some(var), None) = (&provider.config.api_key_env, &provider.config.api_key) {
+        return Check {
+            name: "provider",
+            status: Status::Fail,
+            detail: format!("{what}: {var} is not set"),
+            hint: Some(format!("set {var} to the provider's API key in the environment your editor starts from")),
+        };
+    }
+    let client = ProviderClient::new(provider.kind, provider.config.clone(), &HttpPool::new(config.timeouts.connect()));
+    let started = Instant::now();
+    match client.models().await {
+        Ok(models) => Check {
+            name: "provider",
+            status: Status::Ok,
+            detail: format!(
+                "{what} answered in {} ms and lists {} model{}",
+                started.elapsed().as_millis(),
+                models.len(),
+                if models.len() == 1 { "" } else { "s" }
+            ),
+            hint: None,
+        },
+        // Some OpenAI-compatible servers (llama.cpp's, some gateways) have no model list; chat
+        // may still work.
+        Err(e @ (ProviderError::WrongPath { .. } | ProviderError::EndpointMissing { .. })) => Check {
+            name: "provider",
+            status: Status::Warn,
+            detail: format!("{what} lists no models: {e}"),
+            hint: Some("if chat requests fail too, check the provider's `baseUrl`".into()),
+        },
+        Err(e) => {
+            let hint = match (&e, &provider.config.api_key_env) {
+                (ProviderError::InvalidAuthentication { .. } | ProviderError::IncorrectApiKey { .. }, Some(var)) => {
+                    Some(format!("check the key in {var}"))
+                }
+                (ProviderError::InvalidAuthentication { .. }, None) => {
+                    Some(format!("name the variable holding its key with `providers.{name}.apiKeyEnv`"))
+                }
+                (ProviderError::Connect { .. } | ProviderError::Timeout { .. }, _) => {
+                    Some(format!("check `providers.{name}.baseUrl` (now {})", provider.config.base_url))
+                }
+                _ => None,
+            };
+            Check { name: "provider", status: Status::Fail, detail: format!("{what}: {e}"), hint }
+        }
+    }
+}
+
+/// Where each task's requests go, with fallbacks and rules, as the router will send them.
+fn routes_check(config: &Config) -> Check {
+    let show = |route: &str| {
+        let models: Vec<String> = config.route_models(route).iter().map(|m| m.to_string()).collect();
+        if models.is_empty() {
+            "(no model)".to_string()
+        } else {
+            models.join(" → ")
+        }
+    };
+    let mut parts: Vec<String> = crate::config::TASK_ROUTES.iter().map(|t| format!("{t}: {}", show(t))).collect();
+    for rule in &config.rules {
+        let mut when = Vec::new();
+        if let Some(n) = rule.prompt_tokens_above {
+            when.push(format!("prompt above {n} tokens"));
+        }
+        if let Some(images) = rule.images {
+            when.push(if images { "images".to_string() } else { "no images".to_string() });
+        }
+        if let Some(think) = rule.think_harder {
+            when.push(if think { "think harder".to_string() } else { "not think harder".to_string() });
+        }
+        let tasks = if rule.tasks.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", rule.tasks.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "))
+        };
+        parts.push(format!("if {}{tasks}: {} = {}", when.join(" and "), rule.route, show(&rule.route)));
+    }
+    let unknown: Vec<String> = config
+        .routes
+        .values()
+        .flat_map(|r| r.model.iter().chain(&r.fallback))
+        .map(|m| config.model_ref(m))
+        .filter(|m| config.provider(&m.provider).is_none())
+        .map(|m| m.to_string())
+        .collect();
+    Check {
+        name: "routes",
+        status: if unknown.is_empty() { Status::Ok } else { Status::Warn },
+        detail: parts.join("; "),
+        hint: (!unknown.is_empty()).then(|| format!("no provider for {}", unknown.join(", "))),
+    }
 }

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod features;
 pub mod ledger;
 pub mod lsp;
+pub mod memory;
 pub mod postprocess;
 pub mod prompt;
 pub mod providers;

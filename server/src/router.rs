@@ -1,6 +1,14 @@
 //! Which model answers a task, what the request may carry for that model, and the metering of
 //! every request into the usage ledger. Features call the router, never a provider directly, so
 //! no request escapes the ledger.
+//!
+//! Routing (docs/providers.md): a task's route is a model and an ordered fallback list; rules
+//! pick another route by what the request carries (prompt size, images, "think harder"); a
+//! custom action may name its own. Errors another model can fix (overloaded, rate limited, 5xx,
+//! timeouts) move to the next model, but only before anything was streamed: the router returns
+//! once the first event has arrived, so a switch is never visible inside one answer. Errors about
+//! the account or the request (key, balance, content filter) are returned as they are. Every
+//! attempt is a row in the ledger.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -8,14 +16,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use dashmap::DashSet;
+use dashmap::{DashMap, DashSet};
 use futures::Stream;
 
-use crate::config::{BudgetSettings, Config};
+use crate::config::{BudgetSettings, Config, ModelRef, ResolvedProvider, DEFAULT_PROVIDER};
 use crate::ledger::{unix_ms_now, Feature, Ledger, Outcome, SessionSnapshot, TimeRange, UsageRecord};
 use crate::providers::error::{format_amount, BudgetPeriod};
 use crate::providers::{
-    Balance, ChatRequest, ChatResponse, ChatStream, HttpPool, OpenAiCompatible, ProviderError, StreamEvent, Usage,
+    Balance, ChatRequest, ChatResponse, ChatStream, ContentPart, HttpPool, ModelInfo, ProviderClient, ProviderError,
+    StreamEvent, Usage,
 };
 
 pub struct Router {
@@ -27,6 +36,149 @@ pub struct Router {
     observer: Option<UsageObserver>,
     /// The local day each limit's 80 % warning was last given, so it is given once a day.
     warned: Mutex<HashMap<BudgetPeriod, String>>,
+    /// Configured models a provider answered 404 for, and the model it lists that replaces each.
+    replacements: DashMap<(String, ModelRef), String>,
+    /// Each provider's `/models`, asked once per base URL and process.
+    listed: DashMap<(String, String), Arc<Vec<ModelInfo>>>,
+}
+
+/// What the user asked for beyond the request itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteHint {
+    /// "Think harder" on an action or chat message: rules with `thinkHarder = true` apply.
+    pub think_harder: bool,
+    /// A custom action's `model`: a route name, or a model that replaces the task route's first.
+    pub model: Option<String>,
+}
+
+/// What a request carries that rules look at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Signals {
+    /// Estimated at four characters a token.
+    pub prompt_tokens: u64,
+    pub images: bool,
+    pub think_harder: bool,
+}
+
+impl Signals {
+    pub fn of(req: &ChatRequest, hint: &RouteHint) -> Signals {
+        let images = req.messages.iter().any(|m| match &m.content {
+            crate::providers::Content::Parts(parts) => parts.iter().any(|p| matches!(p, ContentPart::ImageUrl(_))),
+            crate::providers::Content::Text(_) => false,
+        });
+        Signals { prompt_tokens: estimate_tokens(req), images, think_harder: hint.think_harder }
+    }
+}
+
+/// The models a request tries, in order, and which route they come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutePlan {
+    pub route: String,
+    pub models: Vec<ModelRef>,
+    /// Why this route: "rule 2 (images)", "custom action", or empty for the task's own.
+    pub reason: String,
+}
+
+/// The route of a task.
+pub fn task_route(feature: Feature) -> &'static str {
+    match feature {
+        Feature::Completion => "completion",
+        Feature::Action => "action",
+        _ => "chat",
+    }
+}
+
+/// Chooses the models for a request: a custom action's own model or route first, then the first
+/// rule whose conditions all hold, else the task's route with `requested` (the model the feature
+/// put in the request, normally the route's own) first. Pure, so every rule is unit-tested.
+pub fn plan(config: &Config, feature: Feature, hint: &RouteHint, signals: Signals, requested: &str) -> RoutePlan {
+    let task = task_route(feature);
+    let with_task_fallbacks = |first: ModelRef| {
+        let mut models = vec![first];
+        for m in config.route_models(task).into_iter().skip(1) {
+            if !models.contains(&m) {
+                models.push(m);
+            }
+        }
+        models
+    };
+    if let Some(wanted) = hint.model.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        let named_route = config.routes.get(wanted).is_some_and(|r| r.model.is_some())
+            || crate::config::TASK_ROUTES.contains(&wanted);
+        if named_route {
+            return RoutePlan {
+                route: wanted.to_string(),
+                models: config.route_models(wanted),
+                reason: "custom action".into(),
+            };
+        }
+        return RoutePlan {
+            route: task.to_string(),
+            models: with_task_fallbacks(config.model_ref(wanted)),
+            reason: "custom action".into(),
+        };
+    }
+    for (n, rule) in config.rules.iter().enumerate() {
+        if !rule.tasks.is_empty() && !rule.tasks.contains(&feature) {
+            continue;
+        }
+        let mut why = Vec::new();
+        if let Some(limit) = rule.prompt_tokens_above {
+            if signals.prompt_tokens <= limit {
+                continue;
+            }
+            why.push("long prompt");
+        }
+        if let Some(images) = rule.images {
+            if signals.images != images {
+                continue;
+            }
+            why.push(if images { "images" } else { "no images" });
+        }
+        if let Some(think) = rule.think_harder {
+            if signals.think_harder != think {
+                continue;
+            }
+            why.push(if think { "think harder" } else { "not think harder" });
+        }
+        let models = config.route_models(&rule.route);
+        if models.is_empty() {
+            continue;
+        }
+        return RoutePlan { route: rule.route.clone(), models, reason: format!("rule {} ({})", n + 1, why.join(", ")) };
+    }
+    let models = match requested.trim() {
+        "" => config.route_models(task),
+        first => with_task_fallbacks(config.model_ref(first)),
+    };
+    RoutePlan { route: task.to_string(), models, reason: String::new() }
+}
+
+/// A model the provider lists in place of a configured one it no longer serves: the one sharing
+/// the most leading name segments (`kimi-k2-…`), then the same speed and thinking traits (a fast
+/// non-thinking model stays one), then the newest-sorting id. `None` when no listed model shares
+/// even the family's first segment.
+pub fn pick_replacement(wanted: &str, available: &[String]) -> Option<String> {
+    let segments = |id: &str| id.to_ascii_lowercase().split(['-', '/', '_']).map(str::to_string).collect::<Vec<_>>();
+    let want = segments(wanted);
+    let has = |segs: &[String], word: &str| segs.iter().any(|s| s == word);
+    let traits = |segs: &[String]| [(has(segs, "thinking"), 2), (has(segs, "turbo"), 1), (has(segs, "vision"), 1)];
+    let want_traits = traits(&want);
+    available
+        .iter()
+        .filter(|id| !id.eq_ignore_ascii_case(wanted))
+        .filter_map(|id| {
+            let segs = segments(id);
+            let common = want.iter().zip(&segs).take_while(|(a, b)| a == b).count();
+            if common == 0 {
+                return None;
+            }
+            let alike: u32 =
+                traits(&segs).iter().zip(&want_traits).filter(|((a, _), (b, _))| a == b).map(|((_, w), _)| *w).sum();
+            Some(((common, alike, id.clone()), id))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, id)| id.clone())
 }
 
 /// What the router tells whoever watches usage (the LSP layer turns these into notifications
@@ -37,6 +189,20 @@ pub enum UsageEvent {
     Recorded { record: UsageRecord, session: SessionSnapshot },
     /// A limit is 80 % used (given once per limit per local day).
     BudgetWarning(BudgetUse),
+    /// A configured model is gone (404) and a listed one answers instead (given once per model).
+    ModelReplaced { feature: Feature, from: String, to: String, host: String },
+}
+
+impl UsageEvent {
+    /// The sentence the user is shown for a replaced model.
+    pub fn replacement_message(feature: Feature, from: &str, to: &str, host: &str) -> String {
+        format!(
+            "the model `{from}` is not served by {host} any more, so `{to}` (the closest it lists) answers {} \
+             requests instead. Set the model in the settings to one that is served (`kimi-lsp doctor` lists them) \
+             to choose another.",
+            feature.as_str()
+        )
+    }
 }
 
 /// Called from a blocking thread right after each ledger write: it must not block for long.
@@ -124,6 +290,8 @@ impl Router {
             fixed_temperature: DashSet::new(),
             observer: None,
             warned: Mutex::new(HashMap::new()),
+            replacements: DashMap::new(),
+            listed: DashMap::new(),
         }
     }
 
@@ -160,6 +328,7 @@ impl Router {
         self.ledger.as_ref()
     }
 
+    /// The model a task's requests go to first when no rule applies.
     pub fn model(config: &Config, feature: Feature) -> &str {
         match feature {
             Feature::Completion => &config.models.completion,
@@ -168,15 +337,16 @@ impl Router {
         }
     }
 
-    fn client(&self, config: &Config) -> OpenAiCompatible {
-        let pool = {
-            let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-            if pool.connect_timeout() != config.timeouts.connect() {
-                *pool = HttpPool::new(config.timeouts.connect());
-            }
-            pool.clone()
-        };
-        OpenAiCompatible::with_pool(config.provider_config(), &pool)
+    fn pool(&self, config: &Config) -> HttpPool {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.connect_timeout() != config.timeouts.connect() {
+            *pool = HttpPool::new(config.timeouts.connect());
+        }
+        pool.clone()
+    }
+
+    fn client(&self, config: &Config, provider: &ResolvedProvider) -> ProviderClient {
+        ProviderClient::new(provider.kind, provider.config.clone(), &self.pool(config))
     }
 
     fn prepare(&self, mut req: ChatRequest) -> ChatRequest {
@@ -187,9 +357,74 @@ impl Router {
         req
     }
 
-    /// The account balance; `None` where the endpoint keeps none.
+    /// The account balance of the built-in provider; `None` where the endpoint keeps none.
     pub async fn balance(&self, config: &Config) -> Result<Option<Balance>, ProviderError> {
-        self.client(config).balance().await
+        let Some(provider) = config.provider(DEFAULT_PROVIDER) else { return Ok(None) };
+        self.client(config, &provider).balance().await
+    }
+
+    /// The model (as settings name it) a request of this task would go to first, for features
+    /// that check capabilities before they build the request.
+    pub fn route_model(&self, config: &Config, feature: Feature, hint: &RouteHint, images: bool) -> String {
+        let signals = Signals { prompt_tokens: 0, images, think_harder: hint.think_harder };
+        let plan = plan(config, feature, hint, signals, "");
+        plan.models
+            .first()
+            .map(|m| self.effective(config, m).display())
+            .unwrap_or_else(|| Router::model(config, feature).into())
+    }
+
+    /// A configured model, or the one replacing it after its provider (at its current base URL)
+    /// answered 404.
+    fn effective(&self, config: &Config, m: &ModelRef) -> ModelRef {
+        if self.replacements.is_empty() {
+            return m.clone();
+        }
+        let Some(provider) = config.provider(&m.provider) else { return m.clone() };
+        match self.replacements.get(&(provider.config.base_url, m.clone())) {
+            Some(model) => ModelRef { provider: m.provider.clone(), model: model.clone() },
+            None => m.clone(),
+        }
+    }
+
+    /// What a model can do: the provider's `/models` entry (asked once per process), with the
+    /// provider's `models.<id>` settings over it. `None` when neither knows the model.
+    pub async fn model_info(&self, config: &Config, model: &str) -> Option<ModelInfo> {
+        let r = config.model_ref(model);
+        let provider = config.provider(&r.provider)?;
+        let listed = self.listed_models(config, &provider).await;
+        let mut info = listed.iter().find(|m| m.id == r.model).cloned();
+        if let Some(setting) = provider.models.get(&r.model) {
+            let i = info.get_or_insert_with(|| ModelInfo {
+                id: r.model.clone(),
+                owned_by: None,
+                context_length: None,
+                supports_image_in: None,
+                supports_video_in: None,
+                supports_reasoning: None,
+            });
+            i.context_length = setting.context_tokens.or(i.context_length);
+            i.supports_image_in = setting.images.or(i.supports_image_in);
+            i.supports_reasoning = setting.reasoning.or(i.supports_reasoning);
+        }
+        info
+    }
+
+    async fn listed_models(&self, config: &Config, provider: &ResolvedProvider) -> Arc<Vec<ModelInfo>> {
+        let key = (provider.name.clone(), provider.config.base_url.clone());
+        if let Some(known) = self.listed.get(&key) {
+            return known.clone();
+        }
+        let listed = match self.client(config, provider).models().await {
+            Ok(list) => Arc::new(list),
+            Err(e) => {
+                tracing::debug!(provider = %provider.name, "no model list: {e}");
+                // Not remembered: a provider that was down may list its models later.
+                return Arc::new(Vec::new());
+            }
+        };
+        self.listed.insert(key, listed.clone());
+        listed
     }
 
     /// Refuses when a budget is used up; warns (once a day per limit) at 80 %. Spend comes
@@ -247,18 +482,130 @@ impl Router {
         }
     }
 
-    /// Streams an answer. The returned stream records its usage when it ends, fails, or is
-    /// dropped early (as cancelled). A used-up budget refuses before anything is sent.
+    /// Streams an answer from the task's route. The returned stream records its usage when it
+    /// ends, fails, or is dropped early (as cancelled). A used-up budget refuses before anything
+    /// is sent.
     pub async fn stream(
         &self,
         config: &Config,
         feature: Feature,
         req: ChatRequest,
     ) -> Result<MeteredStream, ProviderError> {
+        self.stream_routed(config, feature, &RouteHint::default(), req).await
+    }
+
+    /// [`Router::stream`] with what the user asked for besides the request: "think harder", a
+    /// custom action's model. Tries the route's models in order while the errors are ones
+    /// another model can fix; the first answer that starts streaming is returned.
+    pub async fn stream_routed(
+        &self,
+        config: &Config,
+        feature: Feature,
+        hint: &RouteHint,
+        req: ChatRequest,
+    ) -> Result<MeteredStream, ProviderError> {
         self.check_budget(config).await?;
-        let client = self.client(config);
+        let plan = plan(config, feature, hint, Signals::of(&req, hint), &req.model);
+        if !plan.reason.is_empty() {
+            tracing::debug!(route = %plan.route, reason = %plan.reason, "routed");
+        }
+        let mut last = None;
+        for (n, target) in plan.models.iter().enumerate() {
+            let target = self.effective(config, target);
+            match self.attempt(config, feature, &target, req.clone()).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) if e.allows_fallback() && n + 1 < plan.models.len() => {
+                    tracing::warn!(
+                        model = %target.display(),
+                        next = %self.effective(config, &plan.models[n + 1]).display(),
+                        kind = e.kind(),
+                        "falling back to the next model of route `{}`: {e}",
+                        plan.route
+                    );
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ProviderError::Unsendable {
+            reason: format!(
+                "route `{}` has no model; set `models.{}` or `routes.{}.model`",
+                plan.route,
+                task_route(feature),
+                plan.route
+            ),
+        }))
+    }
+
+    /// One model of a route, replaced once by a listed model of the same family when the
+    /// provider no longer serves it.
+    async fn attempt(
+        &self,
+        config: &Config,
+        feature: Feature,
+        target: &ModelRef,
+        req: ChatRequest,
+    ) -> Result<MeteredStream, ProviderError> {
+        let Some(provider) = config.provider(&target.provider) else {
+            return Err(ProviderError::Unsendable {
+                reason: format!(
+                    "no provider `{}` is configured (see [providers] in docs/providers.md)",
+                    target.provider
+                ),
+            });
+        };
+        let client = self.client(config, &provider);
+        let result = self.send(config, feature, &provider, &client, target, req.clone()).await;
+        let Err(ProviderError::ModelNotFound { available, .. }) = &result else { return result };
+        let available = if available.is_empty() {
+            self.listed_models(config, &provider).await.iter().map(|m| m.id.clone()).collect()
+        } else {
+            available.clone()
+        };
+        let Some(replacement) = pick_replacement(&target.model, &available) else { return result };
+        let to = ModelRef { provider: target.provider.clone(), model: replacement.clone() };
+        let first_time =
+            self.replacements.insert((provider.config.base_url.clone(), target.clone()), replacement).is_none();
+        if first_time {
+            let message = UsageEvent::replacement_message(feature, &target.display(), &to.display(), client.host());
+            tracing::warn!("{message}");
+            if let Some(observer) = &self.observer {
+                observer.notify(UsageEvent::ModelReplaced {
+                    feature,
+                    from: target.display(),
+                    to: to.display(),
+                    host: client.host().to_string(),
+                });
+            }
+        }
+        self.send(config, feature, &provider, &client, &to, req).await
+    }
+
+    /// One request to one model, metered: its row is written when the answer ends, fails, or
+    /// is dropped, including while still waiting for the first byte.
+    async fn send(
+        &self,
+        config: &Config,
+        feature: Feature,
+        provider: &ResolvedProvider,
+        client: &ProviderClient,
+        target: &ModelRef,
+        mut req: ChatRequest,
+    ) -> Result<MeteredStream, ProviderError> {
         let started = Instant::now();
+        req.model = target.model.clone();
         let mut req = self.prepare(req);
+        let mut pending = PendingMeter(Some(Meter {
+            estimated_prompt_tokens: estimate_tokens(&req),
+            ledger: self.ledger.clone(),
+            config_prices: config.price_table(),
+            feature,
+            provider: provider.name.clone(),
+            model: target.display(),
+            started,
+            row: Arc::new(OnceLock::new()),
+            observer: self.observer.clone(),
+        }));
         let mut result = client.chat_stream(&req).await;
         if let Err(ProviderError::InvalidTemperature { .. }) = &result {
             if req.temperature.is_some() {
@@ -268,22 +615,14 @@ impl Router {
                 result = client.chat_stream(&req).await;
             }
         }
-        let meter = Meter {
-            estimated_prompt_tokens: estimate_tokens(&req),
-            ledger: self.ledger.clone(),
-            config_prices: config.price_table(),
-            feature,
-            provider: config.provider_config().name,
-            model: req.model.clone(),
-            started,
-            row: Arc::new(OnceLock::new()),
-            observer: self.observer.clone(),
+        let Some(meter) = pending.0.take() else {
+            return Err(ProviderError::Unsendable { reason: "the request was metered twice".into() });
         };
         match result {
             Ok(inner) => Ok(MeteredStream { inner, meter: Some(meter), row: None }),
             Err(e) => {
                 meter.finish(None, Outcome::Error, Some(e.kind()));
-                Err(e)
+                Err(explain(e, provider))
             }
         }
     }
@@ -296,6 +635,48 @@ impl Router {
         req: ChatRequest,
     ) -> Result<ChatResponse, ProviderError> {
         self.stream(config, feature, req).await?.collect().await
+    }
+}
+
+/// Names where a provider's key comes from in authentication errors, since a key read from a
+/// named variable is otherwise invisible in the message.
+fn explain(e: ProviderError, provider: &ResolvedProvider) -> ProviderError {
+    let Some(var) = provider.config.api_key_env.as_deref() else { return e };
+    match e {
+        ProviderError::InvalidAuthentication { host, message, key, suggested_base_url, request_id } => {
+            let note = if key.is_some() {
+                format!("the key of provider `{}` comes from {var}", provider.name)
+            } else {
+                format!("{var}, which should hold the key of provider `{}`, is not set", provider.name)
+            };
+            ProviderError::InvalidAuthentication {
+                host,
+                message: format!("{message}; {note}"),
+                key,
+                suggested_base_url,
+                request_id,
+            }
+        }
+        other => other,
+    }
+}
+
+/// A meter not yet handed to a stream. Dropped with its meter still inside, the request was
+/// cancelled before its first byte: it is recorded as cancelled, its prompt estimated, because
+/// the provider may bill the prompt it already received.
+struct PendingMeter(Option<Meter>);
+
+impl Drop for PendingMeter {
+    fn drop(&mut self) {
+        if let Some(meter) = self.0.take() {
+            let usage = Usage {
+                prompt_tokens: meter.estimated_prompt_tokens as u32,
+                completion_tokens: 0,
+                total_tokens: meter.estimated_prompt_tokens as u32,
+                cached_tokens: 0,
+            };
+            meter.finish(Some(&usage), Outcome::Cancelled, None);
+        }
     }
 }
 
@@ -517,6 +898,130 @@ mod tests {
             uses[1].warning(),
             "80 % of the monthly budget is used: 16.00 spent this month of 20.00. Requests stop at the \
              limit; raise `budget.monthly` in the kimi-lsp settings if you need more."
+        );
+    }
+
+    fn routed_config(settings: serde_json::Value) -> Config {
+        let mut layers = crate::config::ConfigLayers::default();
+        layers.set(crate::config::Source::File, settings);
+        let (config, problems) = layers.resolve();
+        assert!(problems.is_empty(), "{problems:?}");
+        config
+    }
+
+    fn names(plan: &RoutePlan) -> Vec<String> {
+        plan.models.iter().map(ModelRef::display).collect()
+    }
+
+    fn signals(prompt_tokens: u64, images: bool, think_harder: bool) -> Signals {
+        Signals { prompt_tokens, images, think_harder }
+    }
+
+    #[test]
+    fn defaults_send_completions_to_the_fast_model_and_the_rest_to_the_strong_one() {
+        let config = Config::default();
+        let none = RouteHint::default();
+        let plan = plan(&config, Feature::Completion, &none, Signals::default(), "");
+        assert_eq!(names(&plan), ["kimi-k2-turbo-preview"]);
+        assert_eq!(plan.models[0].provider, "moonshot");
+        for feature in [Feature::Action, Feature::Chat] {
+            assert_eq!(names(&super::plan(&config, feature, &none, Signals::default(), "")), ["kimi-k2.5"]);
+        }
+    }
+
+    #[test]
+    fn routes_have_fallbacks_across_providers_and_rules_pick_other_routes() {
+        let config = routed_config(serde_json::json!({
+            "providers": {
+                "claude": {"kind": "anthropic", "apiKeyEnv": "ANTHROPIC_API_KEY"},
+                "openrouter": {"kind": "openai", "baseUrl": "https://openrouter.ai/api/v1"}
+            },
+            "routes": {
+                "completion": {"fallback": ["openrouter/moonshotai/kimi-k2"]},
+                "chat": {"model": "kimi-k2.5", "fallback": ["claude/claude-sonnet-4-5", "kimi-k2.5"]},
+                "long": {"model": "moonshot/kimi-k3", "fallback": ["claude/claude-sonnet-4-5"]},
+                "vision": {"model": "claude/claude-opus-4-1"},
+                "strong": {"model": "claude/claude-opus-4-1"}
+            },
+            "rules": [
+                {"promptTokensAbove": 100000, "route": "long"},
+                {"images": true, "route": "vision"},
+                {"thinkHarder": true, "tasks": ["action", "chat"], "route": "strong"}
+            ]
+        }));
+        let none = RouteHint::default();
+        let p = plan(&config, Feature::Completion, &none, Signals::default(), "kimi-k2-turbo-preview");
+        assert_eq!(names(&p), ["kimi-k2-turbo-preview", "openrouter/moonshotai/kimi-k2"]);
+        assert_eq!(p.models[1], ModelRef { provider: "openrouter".into(), model: "moonshotai/kimi-k2".into() });
+        // A model listed twice is tried once.
+        let p = plan(&config, Feature::Chat, &none, Signals::default(), "");
+        assert_eq!(names(&p), ["kimi-k2.5", "claude/claude-sonnet-4-5"]);
+        assert_eq!(p.reason, "");
+
+        let p = plan(&config, Feature::Chat, &none, signals(100_001, false, false), "kimi-k2.5");
+        assert_eq!((p.route.as_str(), names(&p)), ("long", vec!["kimi-k3".into(), "claude/claude-sonnet-4-5".into()]));
+        assert_eq!(p.reason, "rule 1 (long prompt)");
+        // At the threshold is not above it.
+        assert_eq!(plan(&config, Feature::Chat, &none, signals(100_000, false, false), "").route, "chat");
+        assert_eq!(plan(&config, Feature::Chat, &none, signals(10, true, false), "").route, "vision");
+        // The first matching rule wins.
+        assert_eq!(plan(&config, Feature::Chat, &none, signals(200_000, true, true), "").route, "long");
+        // Think harder applies to the tasks the rule names only.
+        assert_eq!(plan(&config, Feature::Action, &none, signals(10, false, true), "").route, "strong");
+        assert_eq!(plan(&config, Feature::Completion, &none, signals(10, false, true), "").route, "completion");
+    }
+
+    #[test]
+    fn a_custom_action_names_a_route_or_a_model() {
+        let config = routed_config(serde_json::json!({
+            "providers": {"claude": {"kind": "anthropic"}},
+            "routes": {"action": {"fallback": ["kimi-k2-0905-preview"]}, "strong": {"model": "claude/claude-opus-4-1"}},
+            "rules": [{"thinkHarder": true, "route": "strong"}]
+        }));
+        let by_route = RouteHint { think_harder: false, model: Some("strong".into()) };
+        assert_eq!(
+            names(&plan(&config, Feature::Action, &by_route, Signals::default(), "")),
+            ["claude/claude-opus-4-1"]
+        );
+        // A model keeps the action route's fallbacks, and beats the rules: the user chose it.
+        let by_model = RouteHint { think_harder: true, model: Some("claude/claude-haiku-4-5".into()) };
+        let p = plan(&config, Feature::Action, &by_model, signals(1, false, true), "kimi-k2.5");
+        assert_eq!(names(&p), ["claude/claude-haiku-4-5", "kimi-k2-0905-preview"]);
+        assert_eq!(p.reason, "custom action");
+    }
+
+    #[test]
+    fn a_missing_model_is_replaced_by_its_closest_listed_relative() {
+        let listed: Vec<String> = ["kimi-k2-0905-preview", "kimi-k2-turbo-preview", "kimi-k2-thinking", "kimi-k2.5"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(pick_replacement("kimi-k2-0711-preview", &listed).as_deref(), Some("kimi-k2-0905-preview"));
+        assert_eq!(pick_replacement("kimi-k2-turbo-old", &listed).as_deref(), Some("kimi-k2-turbo-preview"));
+        assert_eq!(pick_replacement("kimi-k2-thinking-turbo", &listed).as_deref(), Some("kimi-k2-thinking"));
+        assert_eq!(pick_replacement("kimi-k2.4", &listed).as_deref(), Some("kimi-k2.5"));
+        assert_eq!(pick_replacement("kimi-latest", &listed).as_deref(), Some("kimi-k2.5"), "newest of the family");
+        assert_eq!(pick_replacement("moonshot-v1-8k", &listed), None, "no relative at all");
+        assert_eq!(pick_replacement("kimi-k2.5", &["kimi-k2.5".to_string()]), None);
+    }
+
+    #[test]
+    fn an_authentication_error_names_the_variable_the_key_comes_from() {
+        let config = routed_config(serde_json::json!({
+            "providers": {"openrouter": {"kind": "openai", "baseUrl": "https://openrouter.ai/api/v1", "apiKeyEnv": "OPENROUTER_API_KEY"}}
+        }));
+        let provider = config.provider_with_env("openrouter", &|_| None).unwrap();
+        let e = ProviderError::InvalidAuthentication {
+            host: "openrouter.ai".into(),
+            message: "No auth credentials found".into(),
+            key: None,
+            suggested_base_url: None,
+            request_id: None,
+        };
+        let text = explain(e, &provider).to_string();
+        assert!(
+            text.contains("OPENROUTER_API_KEY, which should hold the key of provider `openrouter`, is not set"),
+            "{text}"
         );
     }
 

@@ -87,52 +87,90 @@ impl Session {
     }
 
     /// A second `didOpen` for the same URI replaces the document: the editor's text is the truth.
+    /// Not parsed here: most open documents are never completed in, so a tree is made when a
+    /// feature first asks for one ([`Session::snapshot`]).
     pub fn open(&self, uri: &str, language_id: &str, version: i32, text: &str) {
-        self.documents.insert(uri.to_string(), Document::new(uri, language_id, version, text));
+        self.documents.insert(uri.to_string(), Document::unparsed(uri, language_id, version, text));
         self.touch(uri);
-        self.evict_trees();
     }
 
+    /// Applies an edit to the text and to the tree's byte offsets; the reparse waits for the
+    /// next [`Session::snapshot`], so a keystroke costs microseconds on the message loop.
     pub fn change(&self, uri: &str, version: i32, changes: &[TextChange]) -> Result<EditOutcome, SessionError> {
         let encoding = self.encoding();
-        let (outcome, was_cold) = {
+        let outcome = {
             let mut doc = self.documents.get_mut(uri).ok_or_else(|| SessionError::NotOpen { uri: uri.to_string() })?;
-            let was_cold = !doc.has_tree();
-            (doc.apply_changes(version, changes, encoding), was_cold)
+            doc.edit(version, changes, encoding)
         };
+        // An edit never adds a tree (it edits the one there is), so no eviction is due.
         self.touch(uri);
-        // Only a document that just got its tree back can push the count over the limit; the
-        // keystroke path in an already warm document skips the scan.
-        if was_cold {
-            self.evict_trees();
-        }
         Ok(outcome)
     }
 
     pub fn close(&self, uri: &str) -> bool {
         self.touched.remove(uri);
-        self.documents.remove(uri).is_some()
+        let closed = self.documents.remove(uri);
+        if closed.as_ref().is_some_and(|(_, doc)| doc.has_tree()) {
+            drop(closed);
+            crate::memory::release_soon();
+            return true;
+        }
+        closed.is_some()
     }
 
     /// An immutable view for work that outlives this call (a model request, a prompt), with
-    /// its syntax tree (parsed again here if it had been freed).
+    /// an up-to-date syntax tree: reparsed here if edits are pending (incrementally) or the
+    /// tree was freed or never made (from scratch). The parse runs without holding the
+    /// document's lock, so edits and other readers are not held up by it; a caller on the
+    /// message loop that can wait should call this from a blocking thread.
     pub fn snapshot(&self, uri: &str) -> Option<DocumentSnapshot> {
-        let (snapshot, parsed) = {
+        let job = {
             let mut doc = self.documents.get_mut(uri)?;
-            let parsed = doc.ensure_tree();
-            (doc.snapshot(), parsed)
+            match doc.take_parse_job() {
+                Some(job) => job,
+                None => {
+                    let snapshot = doc.snapshot();
+                    drop(doc);
+                    self.touch(uri);
+                    return Some(snapshot);
+                }
+            }
+        };
+        let parsed = job.run();
+        let snapshot = {
+            let mut doc = self.documents.get_mut(uri)?;
+            if !doc.install(parsed) {
+                // Edited meanwhile: parse again (from the newer stale tree), this time
+                // holding the lock, so that it cannot go on forever.
+                doc.ensure_tree();
+            }
+            doc.snapshot()
         };
         self.touch(uri);
-        if parsed {
-            self.evict_trees();
-        }
+        self.evict_trees();
         Some(snapshot)
     }
 
-    /// Like [`Session::snapshot`] without parsing a freed tree: for background work that
-    /// can do without one (the index parses such text itself, off the async threads).
+    /// The document as it is, without parsing: its tree is `None` while a reparse is pending
+    /// or the tree was freed. For work that needs only the text, or that parses itself.
     pub fn snapshot_as_is(&self, uri: &str) -> Option<DocumentSnapshot> {
         self.documents.get(uri).map(|d| d.snapshot())
+    }
+
+    /// Like [`Session::snapshot`], but parses only to bring a tree that is behind its text up
+    /// to date (cheap, incremental); a document without a tree stays without one. For the
+    /// index, which parses tree-less text itself and throws that tree away.
+    pub fn snapshot_reparsed(&self, uri: &str) -> Option<DocumentSnapshot> {
+        if self.documents.get(uri)?.has_tree() {
+            self.snapshot(uri)
+        } else {
+            self.snapshot_as_is(uri)
+        }
+    }
+
+    /// Whether [`Session::snapshot`] would parse first (edits pending, or no tree yet).
+    pub fn needs_parse(&self, uri: &str) -> bool {
+        self.documents.get(uri).is_some_and(|d| d.needs_parse())
     }
 
     fn touch(&self, uri: &str) {
@@ -159,6 +197,7 @@ impl Session {
                 doc.drop_tree();
             }
         }
+        crate::memory::release_soon();
     }
 
     pub fn open_documents(&self) -> usize {
@@ -172,25 +211,38 @@ mod tests {
     use crate::text::{LineCol, TextRange};
 
     #[test]
-    fn only_the_most_recent_documents_keep_their_trees() {
+    fn documents_are_parsed_when_asked_for_and_only_the_most_recent_keep_their_trees() {
         let (session, _) = Session::new(ConfigLayers::default());
         let uri = |i: usize| format!("file:///w/f{i}.rs");
+        let trees =
+            |s: &Session| (0..MAX_TREES + 5).filter(|i| s.snapshot_as_is(&uri(*i)).unwrap().tree().is_some()).count();
         for i in 0..MAX_TREES + 5 {
             session.open(&uri(i), "rust", 1, "fn f() {}\n");
         }
-        let trees =
-            |s: &Session| (0..MAX_TREES + 5).filter(|i| s.snapshot_as_is(&uri(*i)).unwrap().tree().is_some()).count();
+        assert_eq!(trees(&session), 0, "opening parses nothing");
+        for i in 0..MAX_TREES + 5 {
+            assert!(session.snapshot(&uri(i)).unwrap().tree().is_some());
+        }
         assert_eq!(trees(&session), MAX_TREES);
         assert!(session.snapshot_as_is(&uri(0)).unwrap().tree().is_none(), "the oldest lost its tree");
-        // Asking for it, or editing it, brings the tree back, and another one goes.
+        // Asking for it brings the tree back, and another one goes.
         assert!(session.snapshot(&uri(0)).unwrap().tree().is_some());
-        let at = LineCol { line: 0, col: 3 };
-        session
-            .change(&uri(1), 2, &[TextChange { range: Some(TextRange { start: at, end: at }), text: "g".into() }])
-            .unwrap();
-        let one = session.snapshot_as_is(&uri(1)).unwrap();
-        assert_eq!(one.rope().to_string(), "fn gf() {}\n");
-        assert!(one.tree().is_some_and(|t| !t.root_node().has_error()));
         assert_eq!(trees(&session), MAX_TREES);
+
+        // An edit leaves no tree to hand out until the next snapshot reparses it.
+        let last = uri(MAX_TREES + 4);
+        let at = LineCol { line: 0, col: 3 };
+        let typed = |text: &str| TextChange { range: Some(TextRange { start: at, end: at }), text: text.into() };
+        session.change(&last, 2, &[typed("g")]).unwrap();
+        session.change(&last, 3, &[typed("h")]).unwrap();
+        assert!(session.needs_parse(&last));
+        assert!(session.snapshot_as_is(&last).unwrap().tree().is_none(), "no stale tree is handed out");
+        let now = session.snapshot(&last).unwrap();
+        assert_eq!(now.rope().to_string(), "fn hgf() {}\n");
+        assert_eq!(now.version(), 3);
+        let root = now.tree().unwrap().root_node();
+        assert!(!root.has_error());
+        assert_eq!(root.child(0).and_then(|f| f.child_by_field_name("name")).map(|n| n.byte_range()), Some(3..6));
+        assert!(!session.needs_parse(&last));
     }
 }

@@ -100,10 +100,35 @@ async fn answers_stream_before_the_response_and_the_second_turn_carries_the_firs
     assert_eq!(sessions["sessions"][0]["turns"], 2);
     assert_eq!(sessions["sessions"][0]["title"], "What does answer return?");
 
-    // A new server on the same data directory still has the conversation.
+    // A new server on the same data directory still has the conversation, and gives it to a
+    // client reopening the session.
     let Setup { standin, client, dir, data } = s;
     client.shutdown().await;
     let mut s = start(standin, dir, data, Value::Null).await;
+    let reopened = s.client.request("kimi/chatSession", json!({"sessionId": session})).await.unwrap();
+    assert_eq!(reopened["sessionId"], session.as_str());
+    assert_eq!(reopened["title"], "What does answer return?");
+    let turns: Vec<(&str, &str)> = reopened["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["role"].as_str().unwrap(), t["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        turns,
+        vec![
+            ("user", "What does answer return?"),
+            ("assistant", "The answer is 41,\nnot 42."),
+            ("user", "Why?"),
+            ("assistant", "Because it is off by one."),
+        ]
+    );
+    assert!(reopened["updatedUnixMs"].as_i64().unwrap() >= reopened["createdUnixMs"].as_i64().unwrap());
+    let unknown = s.client.request("kimi/chatSession", json!({"sessionId": "no-such-session"})).await.unwrap_err();
+    assert_eq!(unknown.code, -32602);
+    assert!(unknown.message.contains("no chat session `no-such-session`"), "{unknown:?}");
+    let bad = s.client.request("kimi/chatSession", json!({"sessionId": "../secrets"})).await.unwrap_err();
+    assert!(bad.message.contains("is not a session id"), "{bad:?}");
     s.standin.push(Reply::text("Still here."));
     let (_, third) = s.chat(json!({"message": "Recap?", "sessionId": session})).await;
     third.unwrap();
@@ -164,7 +189,7 @@ async fn propose_edit_asks_the_editor_to_apply_a_workspace_edit() {
     s.client.reply(req, json!({"applied": true}));
     assert_eq!(s.client.response(id).await.unwrap()["text"], "Fixed.");
     let prompt = s.standin.chat_requests()[0]["messages"][1]["content"].as_str().unwrap().to_string();
-    assert!(prompt.contains("The current file, `lib.rs`:"), "{prompt}");
+    assert!(prompt.contains("The current file, `lib.rs` (3 lines):\n```rust\npub fn answer()"), "{prompt}");
     let tool_result =
         s.standin.chat_requests()[1]["messages"].as_array().unwrap().iter().find(|m| m["role"] == "tool").unwrap()
             ["content"]
@@ -242,6 +267,40 @@ async fn stream_into(client: &mut LspClient, uri: &str, text: &mut String, versi
     requests
 }
 
+/// Runs "Ask Kimi" (`workspace/executeCommand` with `command`) as Helix does, handling
+/// `workspace/applyEdit` while the command is open: the answer's `## Kimi` heading comes first,
+/// and the command answers only after the editor replied to it (Emacs' jsonrpc would leave an
+/// edit sent right behind the command's reply unread). Returns the command's result.
+async fn ask_chat_file(
+    client: &mut LspClient,
+    command: Value,
+    uri: &str,
+    text: &mut String,
+    version: &mut i32,
+) -> Value {
+    let run = client.send_request("workspace/executeCommand", command);
+    let (id, params) = client.expect_server_request("workspace/applyEdit").await;
+    let early = client.take_unread();
+    assert!(
+        !early.iter().any(|m| m["id"] == json!(run) && m.get("method").is_none()),
+        "the command answered before its heading was applied: {early:?}"
+    );
+    let change = &params["edit"]["documentChanges"][0];
+    assert_eq!(change["textDocument"]["uri"], uri);
+    assert_eq!(change["textDocument"]["version"], *version);
+    let edits = change["edits"].as_array().unwrap().clone();
+    for e in &edits {
+        apply_utf8(text, e);
+    }
+    assert!(text.ends_with("## Kimi\n\n"), "the first edit is the heading: {text:?}");
+    client.reply(id, json!({"applied": true}));
+    let result = client.response(run).await.unwrap();
+    *version += 1;
+    let changes: Vec<Value> = edits.iter().map(|e| json!({"range": e["range"], "text": e["newText"]})).collect();
+    client.did_change(uri, *version, json!(changes));
+    result
+}
+
 /// The first code action listed at the start of `uri`.
 async fn first_action(client: &mut LspClient, uri: &str) -> Value {
     let id = client.send_request(
@@ -268,6 +327,10 @@ async fn wait_until_answered(client: &mut LspClient, uri: &str) {
 /// A client that asks what Helix asks for: UTF-8 positions first, workspace edits, code action
 /// literals, and no inline completion or custom methods.
 async fn helix(standin: &Standin, dir: &Path, data: &Path) -> (LspClient, Value) {
+    helix_with(standin, dir, data, Value::Null).await
+}
+
+async fn helix_with(standin: &Standin, dir: &Path, data: &Path, options: Value) -> (LspClient, Value) {
     let (base, data_dir) = (standin.base_url(), data.to_string_lossy().into_owned());
     let mut client = LspClient::spawn(
         Path::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")),
@@ -284,7 +347,7 @@ async fn helix(standin: &Standin, dir: &Path, data: &Path) -> (LspClient, Value)
             "", "quickfix", "refactor", "refactor.extract", "refactor.inline", "refactor.rewrite", "source", "source.organizeImports"
         ]}}}},
     });
-    let init = client.initialize(caps, Value::Null, Some(dir)).await;
+    let init = client.initialize(caps, options, Some(dir)).await;
     (client, init)
 }
 
@@ -335,19 +398,17 @@ async fn a_helix_like_editor_gets_the_answer_streamed_into_the_chat_file() {
         "That is all — «voilà».",
     ];
     standin.push(Reply::text("unused").chunks(&answer).chunk_delay(Duration::from_millis(150)));
-    let run = client.send_request(
-        "workspace/executeCommand",
-        json!({"command": ask["command"]["command"], "arguments": ask["command"]["arguments"]}),
-    );
-    assert_eq!(client.response(run).await.unwrap(), Value::Null, "the command returns once the answer has started");
     let before = text.clone();
+    let command = json!({"command": ask["command"]["command"], "arguments": ask["command"]["arguments"]});
+    let result = ask_chat_file(&mut client, command, &uri, &mut text, &mut version).await;
+    assert_eq!(result, Value::Null, "the command returns once the heading is in, before the answer");
     let requests = stream_into(&mut client, &uri, &mut text, &mut version).await;
     assert_eq!(
         text,
         format!("{before}\n## Kimi\n\n{}\n\n## You\n\n", answer.concat()),
         "every newline of the answer is kept"
     );
-    let answer_edits = requests.len() - 2;
+    let answer_edits = requests.len() - 1;
     assert!(answer_edits >= 2, "the answer was streamed, not sent whole: {requests:?}");
     assert!(answer_edits <= answer.len(), "{requests:?}");
 
@@ -384,10 +445,9 @@ async fn a_helix_like_editor_gets_the_answer_streamed_into_the_chat_file() {
     let words: Vec<String> = (1..=40).map(|n| format!("{n}\n")).collect();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     standin.push(Reply::text("unused").chunks(&words));
-    let run = client
-        .send_request("workspace/executeCommand", json!({"command": "kimi.askChatFile", "arguments": [{"uri": uri}]}));
-    client.response(run).await.unwrap();
     let before = text.clone();
+    let ask = json!({"command": "kimi.askChatFile", "arguments": [{"uri": uri}]});
+    ask_chat_file(&mut client, ask, &uri, &mut text, &mut version).await;
     let requests = stream_into(&mut client, &uri, &mut text, &mut version).await;
     assert_eq!(text, format!("{before}\n## Kimi\n\n{}\n## You\n\n", words.concat()));
     assert!(requests.len() <= 6, "40 fast tokens in {} edits", requests.len());
@@ -429,8 +489,8 @@ async fn stopping_keeps_what_arrived_and_a_failure_leaves_the_question_to_ask_ag
     standin.push(Reply::error(kimi_test_support::ApiError::InsufficientBalance));
     let ask = json!({"command": "kimi.askChatFile", "arguments": [{"uri": uri}]});
     let run = client.send_request("workspace/executeCommand", ask.clone());
-    client.response(run).await.unwrap();
-    // The heading goes in at once, and comes out again when no answer follows.
+    // The heading goes in at once, and comes out again when no answer follows; the command
+    // answers in between.
     for expected in [format!("{question}\n\n## Kimi\n\n"), question.to_string()] {
         let (id, params) = client.expect_server_request("workspace/applyEdit").await;
         let change = &params["edit"]["documentChanges"][0];
@@ -443,6 +503,7 @@ async fn stopping_keeps_what_arrived_and_a_failure_leaves_the_question_to_ask_ag
         client.reply(id, json!({"applied": true}));
         assert_eq!(text, expected);
     }
+    client.response(run).await.unwrap();
     let shown = client.expect_notification("window/showMessage").await;
     assert_eq!(shown["type"], 1, "an error: {shown}");
     assert!(shown["message"].as_str().unwrap().contains("no quota left"), "{shown}");
@@ -454,7 +515,6 @@ async fn stopping_keeps_what_arrived_and_a_failure_leaves_the_question_to_ask_ag
             .chunk_delay(Duration::from_millis(400)),
     );
     let run = client.send_request("workspace/executeCommand", ask);
-    client.response(run).await.unwrap();
     let mut edits = 0;
     while !text.contains("Rayleigh") {
         let (id, params) = client.expect_server_request("workspace/applyEdit").await;
@@ -466,6 +526,7 @@ async fn stopping_keeps_what_arrived_and_a_failure_leaves_the_question_to_ask_ag
         edits += 1;
     }
     assert!(edits <= 2, "the heading, then the first line");
+    client.response(run).await.unwrap();
     let stop = first_action(&mut client, &uri).await;
     assert_eq!(stop["title"], "Stop Kimi's answer");
     client
@@ -485,5 +546,215 @@ async fn stopping_keeps_what_arrived_and_a_failure_leaves_the_question_to_ask_ag
     assert!(text.starts_with(&before));
     assert!(text.ends_with("\n## You\n\n"), "{text:?}");
     assert!(!text.contains("more."), "the rest was not waited for: {text:?}");
+    wait_until_answered(&mut client, &uri).await;
+}
+
+/// The text of the `tool` messages of an upstream request, in order.
+fn tool_results(request: &Value) -> Vec<String> {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn get_diagnostics_reports_the_editors_and_the_parsers_problems_inside_the_workspace_only() {
+    let mut s = setup(Value::Null).await;
+    let bad = "fn total(xs: &[u32]) -> u32 {\n    let sum = xs.iter().sum()\n    sum\n}\n";
+    std::fs::write(s.dir.path().join("bad.rs"), bad).unwrap();
+    std::fs::write(s.dir.path().join(".env"), "TOKEN=hunter2\n").unwrap();
+    let uri = file_uri(&s.dir.path().join("bad.rs"));
+    s.client.did_open(&uri, "rust", 4, bad);
+    // Another server's diagnostic reaches kimi-lsp inside a code-action request.
+    let unused = json!({"range": {"start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 7}},
+        "severity": 1, "source": "rustc", "code": "E0282", "message": "type annotations needed"});
+    s.client
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 3, "character": 0}},
+                "context": {"diagnostics": [unused]}}),
+        )
+        .await
+        .unwrap();
+
+    s.standin.push(Reply::tool_calls(&[
+        ("get_diagnostics", r#"{"path":"bad.rs"}"#),
+        ("get_diagnostics", r#"{"path":"../../etc/hostname"}"#),
+        ("get_diagnostics", r#"{"path":".env"}"#),
+    ]));
+    s.standin.push(Reply::text("Line 2 lacks a semicolon."));
+    let (before, result) = s.chat(json!({"message": "What is wrong here?", "textDocument": {"uri": uri}})).await;
+    assert_eq!(result.unwrap()["text"], "Line 2 lacks a semicolon.");
+
+    // The chat prompt already names the file's problems, labelled by where they come from.
+    let prompt = s.standin.chat_requests()[0]["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(
+        prompt.contains(
+            "Diagnostics the editor reports for `bad.rs`:\n- line 3: error: type annotations needed (rustc E0282)\n\nSyntax errors tree-sitter finds in `bad.rs`:\n- line 2: missing `;`"
+        ),
+        "{prompt}"
+    );
+    let tools = of_method(&before, "kimi/chatTool");
+    let statuses: Vec<(&str, &str)> =
+        tools.iter().map(|t| (t["arguments"]["path"].as_str().unwrap(), t["status"].as_str().unwrap())).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ("bad.rs", "started"),
+            ("bad.rs", "done"),
+            ("../../etc/hostname", "started"),
+            ("../../etc/hostname", "refused"),
+            (".env", "started"),
+            (".env", "refused"),
+        ]
+    );
+    assert_eq!(tools[1]["summary"], "diagnostics of bad.rs (1 from the editor, 1 syntax error)");
+    let results = tool_results(&s.standin.chat_requests()[1]);
+    assert_eq!(
+        results[0],
+        "Diagnostics of bad.rs:\nFrom the editor (its language servers):\n- line 3: error: type annotations needed (rustc E0282)\nSyntax errors found by tree-sitter (Rust grammar):\n- line 2: missing `;`\n"
+    );
+    assert!(results[1].starts_with("refused:") && results[1].contains("outside the workspace"), "{results:?}");
+    assert!(results[2].contains("secrets") && !results[2].contains("hunter2"), "{results:?}");
+}
+
+#[tokio::test]
+async fn a_selection_in_a_large_file_sends_its_function_imports_and_the_definitions_it_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("src/ledger.rs"),
+        "pub struct Ledger { entries: Vec<i64> }\n\nimpl Ledger {\n    pub fn balance(&self) -> i64 {\n        self.entries.iter().sum()\n    }\n}\n",
+    )
+    .unwrap();
+    let filler: String = (0..400)
+        .map(|i| format!("pub fn report_{i}(out: &mut String) {{\n    out.push_str(\"{i}\");\n}}\n\n"))
+        .collect();
+    let main = format!(
+        "use crate::ledger::Ledger;\n\n{filler}pub fn overdrawn(ledger: &Ledger) -> bool {{\n    let b = ledger.balance();\n    b < 0\n}}\n"
+    );
+    std::fs::write(dir.path().join("src/main.rs"), &main).unwrap();
+    let mut s = start(Standin::start().await, dir, tempfile::tempdir().unwrap(), Value::Null).await;
+    s.client.wait_for_stderr("workspace indexed").await;
+    let uri = file_uri(&s.dir.path().join("src/main.rs"));
+    s.client.did_open(&uri, "rust", 1, &main);
+    let line = main.lines().position(|l| l.contains("ledger.balance()")).unwrap() as u32;
+
+    s.standin.push(Reply::text("Only when the entries sum below zero."));
+    let (_, result) = s
+        .chat(json!({"message": "When is this true?", "textDocument": {"uri": uri},
+            "range": {"start": {"line": line, "character": 0}, "end": {"line": line + 1, "character": 9}}}))
+        .await;
+    result.unwrap();
+    let prompt = s.standin.chat_requests()[0]["messages"][1]["content"].as_str().unwrap().to_string();
+    let total_lines = main.lines().count();
+    let expected = format!(
+        "When is this true?\n\nSelected in `src/main.rs` (lines {a}-{b}):\n```rust\n    let b = ledger.balance();\n    b < 0\n```\n\n\
+The current file, `src/main.rs`, has {total_lines} lines, too many to show whole; read_file reads any part of it.\n\n\
+Its imports:\n```rust\nuse crate::ledger::Ledger;\n```\n\n\
+The function around the selection (lines {f}-{g}):\n```rust\npub fn overdrawn(ledger: &Ledger) -> bool {{\n    let b = ledger.balance();\n    b < 0\n}}\n```\n\n\
+Definitions it uses, from other files:\n```rust\n// src/ledger.rs\nimpl Ledger {{ pub fn balance(&self) -> i64; }}\n// src/ledger.rs\npub struct Ledger {{ entries: Vec<i64> }}\n```",
+        a = line + 1,
+        b = line + 2,
+        f = line,
+        g = line + 3,
+    );
+    assert_eq!(prompt, expected);
+    assert!(!prompt.contains("report_17"), "the rest of the file stays out");
+}
+
+/// Applies `workspace/applyEdit` requests to `text` as Helix would, until `done(text)`.
+async fn apply_until(
+    client: &mut LspClient,
+    uri: &str,
+    text: &mut String,
+    version: &mut i32,
+    done: impl Fn(&str) -> bool,
+) {
+    while !done(text) {
+        let (id, params) = client.expect_server_request("workspace/applyEdit").await;
+        let change = &params["edit"]["documentChanges"][0];
+        assert_eq!(change["textDocument"]["version"], *version);
+        let edits = change["edits"].as_array().unwrap().clone();
+        for e in &edits {
+            apply_utf8(text, e);
+        }
+        client.reply(id, json!({"applied": true}));
+        *version += 1;
+        let changes: Vec<Value> = edits.iter().map(|e| json!({"range": e["range"], "text": e["newText"]})).collect();
+        client.did_change(uri, *version, json!(changes));
+    }
+}
+
+#[tokio::test]
+async fn images_in_a_chat_file_reach_upstream_as_image_parts() {
+    let standin = Standin::start().await;
+    let (dir, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::create_dir_all(dir.path().join("notes/img")).unwrap();
+    std::fs::write(dir.path().join("notes/img/screen.png"), b"\x89PNG").unwrap();
+    std::fs::write(dir.path().join("logo.gif"), b"GIF8").unwrap();
+    let (mut client, _) = helix(&standin, dir.path(), data.path()).await;
+    let uri = file_uri(&dir.path().join("notes/bug.kimi.md"));
+    let mut text = "## You\n\nWhy does ![the screen](img/screen.png) differ from ![logo](logo.gif) and ![pixel](data:image/png;base64,AAAA)?\n\n`![not an image](code.png)`\n".to_string();
+    let mut version = 1;
+    client.did_open(&uri, "markdown", version, &text);
+
+    standin.push(Reply::text("The logo is a GIF."));
+    let ask = json!({"command": "kimi.askChatFile", "arguments": [{"uri": uri}]});
+    ask_chat_file(&mut client, ask, &uri, &mut text, &mut version).await;
+    stream_into(&mut client, &uri, &mut text, &mut version).await;
+    assert!(text.ends_with("## Kimi\n\nThe logo is a GIF.\n\n## You\n\n"), "{text}");
+    let content = &standin.chat_requests()[0]["messages"][1]["content"];
+    assert_eq!(
+        content[0]["text"],
+        "Why does ![the screen](img/screen.png) differ from ![logo](logo.gif) and ![pixel](image 3)?\n\n`![not an image](code.png)`",
+        "the question, its data URL replaced by a name"
+    );
+    let urls: Vec<&str> =
+        content.as_array().unwrap()[1..].iter().map(|p| p["image_url"]["url"].as_str().unwrap()).collect();
+    assert_eq!(
+        urls,
+        vec!["data:image/png;base64,iVBORw==", "data:image/gif;base64,R0lGOA==", "data:image/png;base64,AAAA"],
+        "next to the chat file, in the workspace, and inline"
+    );
+    wait_until_answered(&mut client, &uri).await;
+}
+
+#[tokio::test]
+async fn a_chat_file_image_for_a_model_without_images_gets_a_note_naming_one_in_the_file() {
+    let standin = Standin::start().await;
+    let (dir, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(dir.path().join("shot.png"), b"\x89PNG").unwrap();
+    let options = json!({"models": {"chat": "kimi-k2-turbo-preview"}});
+    let (mut client, _) = helix_with(&standin, dir.path(), data.path(), options).await;
+    let uri = file_uri(&dir.path().join("q.kimi.md"));
+    let mut text = "What is in ![this](shot.png)?\n".to_string();
+    let mut version = 1;
+    client.did_open(&uri, "markdown", version, &text);
+    let ask = json!({"command": "kimi.askChatFile", "arguments": [{"uri": uri}]});
+
+    ask_chat_file(&mut client, ask.clone(), &uri, &mut text, &mut version).await;
+    apply_until(&mut client, &uri, &mut text, &mut version, |t| t.contains("Fix this")).await;
+    assert_eq!(
+        text,
+        "What is in ![this](shot.png)?\n\n## Kimi\n\n> **Not sent:** the chat model `kimi-k2-turbo-preview` does not accept images; set `models.chat` to a model that does, such as `kimi-k2.5` (or set `chat.images = true` if this one does).\n>\n> Fix this and ask again: the answer will replace this note.\n"
+    );
+    let shown = client.expect_notification("window/showMessage").await;
+    assert!(shown["message"].as_str().unwrap().contains("was not sent"), "{shown}");
+    assert!(standin.chat_requests().is_empty(), "nothing went upstream");
+    wait_until_answered(&mut client, &uri).await;
+
+    // The user asks without the image: the answer takes the note's place.
+    let question_end = text.find("\n\n## Kimi").unwrap();
+    text.replace_range(..question_end, "What is a PNG?");
+    version += 1;
+    client.did_change(&uri, version, json!({"text": text}));
+    standin.push(Reply::text("An image format."));
+    ask_chat_file(&mut client, ask, &uri, &mut text, &mut version).await;
+    stream_into(&mut client, &uri, &mut text, &mut version).await;
+    assert_eq!(text, "What is a PNG?\n\n## Kimi\n\nAn image format.\n\n## You\n\n");
     wait_until_answered(&mut client, &uri).await;
 }

@@ -172,3 +172,80 @@ fn a_broken_config_file_is_reported_not_fatal() {
     let t = text(&out);
     assert!(t.contains("not valid TOML"), "{t}");
 }
+
+#[tokio::test]
+async fn a_key_rejected_by_its_region_is_tried_on_the_other_and_doctor_says_which_platform_it_is_from() {
+    // The configured platform (standing in for api.moonshot.ai) rejects the key; the other one
+    // (standing in for api.moonshot.cn) accepts it.
+    let global = Standin::start().await;
+    global.require_key("sk-some-global-key");
+    let china = Standin::start().await;
+    china.require_key(KEY);
+    let (global_url, china_url) = (global.base_url(), china.base_url());
+    let config = format!("[regions]\nglobal = \"{global_url}\"\nchina = \"{china_url}\"\n");
+    let base = global_url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        doctor_with_config(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false, Some(&config))
+    })
+    .await
+    .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("the key is from the China platform (platform.moonshot.cn)"), "{t}");
+    assert!(t.contains(&format!("set MOONSHOT_BASE_URL={china_url}")), "{t}");
+    assert!(!t.contains("doctor-secret"), "the key was printed: {t}");
+    assert!(china.requests().iter().any(|r| r.path == "/v1/models"), "the other platform was asked");
+
+    // A key neither platform knows is said to be from neither.
+    china.require_key("sk-yet-another");
+    let config = format!("[regions]\nglobal = \"{global_url}\"\nchina = \"{china_url}\"\n");
+    let out = tokio::task::spawn_blocking(move || {
+        doctor_with_config(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &global_url)], false, Some(&config))
+    })
+    .await
+    .unwrap();
+    let t = text(&out);
+    assert!(t.contains("not a key of either Moonshot platform"), "{t}");
+}
+
+#[tokio::test]
+async fn configured_providers_and_routes_are_listed_and_each_provider_is_checked() {
+    let moonshot = Standin::start().await;
+    let anthropic = kimi_test_support::AnthropicStandin::start().await;
+    anthropic.require_key("sk-ant-doctor");
+    let config = format!(
+        "[providers.claude]\nkind = \"anthropic\"\nbaseUrl = \"{}\"\napiKeyEnv = \"DOCTOR_ANTHROPIC_KEY\"\n\n\
+         [providers.local]\nkind = \"openai\"\nbaseUrl = \"{}\"\napiKeyEnv = \"DOCTOR_LOCAL_KEY\"\n\n\
+         [routes.chat]\nfallback = [\"claude/claude-sonnet-4-5\"]\n\n\
+         [routes.strong]\nmodel = \"claude/claude-opus-4-1\"\n\n\
+         [[rules]]\nthinkHarder = true\nroute = \"strong\"\n",
+        anthropic.base_url(),
+        moonshot.base_url()
+    );
+    let base = moonshot.base_url();
+    let out = tokio::task::spawn_blocking(move || {
+        doctor_with_config(
+            &[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base), ("DOCTOR_ANTHROPIC_KEY", "sk-ant-doctor")],
+            true,
+            Some(&config),
+        )
+    })
+    .await
+    .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    let checks = report["checks"].as_array().unwrap();
+    let providers: Vec<&serde_json::Value> = checks.iter().filter(|c| c["name"] == "provider").collect();
+    assert_eq!(providers.len(), 2, "{report}");
+    assert_eq!(providers[0]["status"], "ok", "{report}");
+    assert!(providers[0]["detail"].as_str().unwrap().contains("`claude` (anthropic"), "{report}");
+    assert!(providers[0]["detail"].as_str().unwrap().contains("lists 3 models"), "{report}");
+    assert_eq!(providers[1]["status"], "fail", "an unset key variable fails: {report}");
+    assert!(providers[1]["detail"].as_str().unwrap().contains("DOCTOR_LOCAL_KEY is not set"), "{report}");
+    assert_eq!(out.status.code(), Some(1));
+    let routes = checks.iter().find(|c| c["name"] == "routes").unwrap();
+    let detail = routes["detail"].as_str().unwrap();
+    assert!(detail.contains("completion: moonshot/kimi-k2-turbo-preview;"), "{detail}");
+    assert!(detail.contains("chat: moonshot/kimi-k2.5 → claude/claude-sonnet-4-5"), "{detail}");
+    assert!(detail.contains("if think harder: strong = claude/claude-opus-4-1"), "{detail}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-ant-doctor"), "a key was printed");
+}

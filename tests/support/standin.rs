@@ -7,31 +7,27 @@
 //! `Invalid request: …` style and are marked below. Clients must key on status and `type`, never
 //! on those texts.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::{to_bytes, Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
+
+use crate::standin_core::{Core, Rendered, Server};
 
 /// The value of `system_fingerprint`, shaped like the live one (`fpv0_` and eight hex digits).
 const FINGERPRINT: &str = "fpv0_5e3b9d21";
 /// The account named inside rate-limit and balance messages, shaped like live ones.
 const ORG: &str = "org-2f9c4d7a1e6b4c08";
 const AK: &str = "ak-f1c8e3a92b7d5e40";
-/// Requests larger than this are refused before parsing; no test needs more.
-const BODY_LIMIT: usize = 64 * 1024 * 1024;
 /// Fixed `created` of the model list, so that `/models` answers are stable across runs.
 const MODELS_CREATED: u64 = 1_757_030_400;
 
@@ -174,16 +170,18 @@ fn invalid_request(message: String) -> Failure {
 /// One scripted answer to a chat request.
 #[derive(Clone, Debug)]
 pub struct Reply {
-    kind: ReplyKind,
-    usage: Option<Usage>,
-    finish_reason: Option<String>,
-    first_byte_delay: Duration,
-    chunk_delay: Duration,
-    drop_after: Option<usize>,
+    pub(crate) kind: ReplyKind,
+    pub(crate) usage: Option<Usage>,
+    pub(crate) finish_reason: Option<String>,
+    pub(crate) first_byte_delay: Duration,
+    pub(crate) chunk_delay: Duration,
+    pub(crate) drop_after: Option<usize>,
 }
 
+// `pub(crate)` with the fields above: the Anthropic stand-in (anthropic.rs) renders the same
+// scripted replies in its own wire format.
 #[derive(Clone, Debug)]
-enum ReplyKind {
+pub(crate) enum ReplyKind {
     Message { reasoning: Vec<String>, content: Vec<String> },
     ToolCalls(Vec<(String, String)>),
     EchoLastUser,
@@ -278,8 +276,51 @@ impl Reply {
     }
 }
 
+/// What a reply says, whatever the wire format it is rendered in.
+pub(crate) enum Said {
+    Output(Output),
+    Error(ApiError),
+    Raw { status: u16, body: String },
+}
+
+/// The answer a reply scripts, in the pieces it is streamed in.
+pub(crate) struct Output {
+    pub(crate) reasoning: Vec<String>,
+    pub(crate) content: Vec<String>,
+    /// Name and arguments of each tool call.
+    pub(crate) calls: Vec<(String, String)>,
+}
+
+impl Output {
+    /// The output tokens reported unless the reply scripts its usage: a quarter of the characters.
+    pub(crate) fn estimated_tokens(&self) -> u32 {
+        let text: usize = self.reasoning.iter().chain(self.content.iter()).map(|s| s.chars().count()).sum();
+        let calls: usize = self.calls.iter().map(|(n, a)| n.chars().count() + a.chars().count()).sum();
+        quarter(text + calls)
+    }
+}
+
+impl Reply {
+    /// What this reply says to a request whose last user message is `last_user`.
+    pub(crate) fn said(&self, last_user: &str) -> Said {
+        match &self.kind {
+            ReplyKind::Message { reasoning, content } => {
+                Said::Output(Output { reasoning: reasoning.clone(), content: content.clone(), calls: Vec::new() })
+            }
+            ReplyKind::ToolCalls(calls) => {
+                Said::Output(Output { reasoning: Vec::new(), content: Vec::new(), calls: calls.clone() })
+            }
+            ReplyKind::EchoLastUser => {
+                Said::Output(Output { reasoning: Vec::new(), content: split_words(last_user), calls: Vec::new() })
+            }
+            ReplyKind::Error(e) => Said::Error(e.clone()),
+            ReplyKind::Raw { status, body } => Said::Raw { status: *status, body: body.clone() },
+        }
+    }
+}
+
 /// Splits text into at most three word-aligned pieces, so that clients see a real stream.
-fn split_words(s: &str) -> Vec<String> {
+pub(crate) fn split_words(s: &str) -> Vec<String> {
     if s.is_empty() {
         return Vec::new();
     }
@@ -290,7 +331,7 @@ fn split_words(s: &str) -> Vec<String> {
 
 /// Splits tool-call arguments into at most three pieces at char boundaries, as the live service
 /// streams them mid-token.
-fn split_fragments(s: &str) -> Vec<String> {
+pub(crate) fn split_fragments(s: &str) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     if chars.is_empty() {
         return Vec::new();
@@ -303,11 +344,11 @@ fn split_fragments(s: &str) -> Vec<String> {
 // Wire shapes (structs rather than `json!`, so that field order matches the live service)
 
 #[derive(Serialize, Clone, Copy, Debug, PartialEq)]
-struct Usage {
-    prompt_tokens: u32,
-    completion_tokens: u32,
+pub(crate) struct Usage {
+    pub(crate) prompt_tokens: u32,
+    pub(crate) completion_tokens: u32,
     total_tokens: u32,
-    cached_tokens: u32,
+    pub(crate) cached_tokens: u32,
 }
 
 impl Usage {
@@ -427,7 +468,7 @@ pub fn estimate_tokens(body: &Value) -> u32 {
     quarter(chars)
 }
 
-fn quarter(chars: usize) -> u32 {
+pub(crate) fn quarter(chars: usize) -> u32 {
     u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
 }
 
@@ -619,34 +660,17 @@ fn check_chat(body: &Value, models: &[ModelInfo]) -> Result<ChatRequest, Failure
 // ---------------------------------------------------------------------------------------------
 // Rendering a reply
 
-/// A reply turned into bytes: the status, content type, the pieces to write (one per streamed
-/// event) and whether to cut the connection after the last piece.
-#[derive(Debug, PartialEq)]
-struct Rendered {
-    status: u16,
-    content_type: &'static str,
-    pieces: Vec<String>,
-    cut: bool,
-}
-
 const JSON_TYPE: &str = "application/json; charset=utf-8";
 const SSE_TYPE: &str = "text/event-stream";
 
 fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered {
-    let kind = match &reply.kind {
-        ReplyKind::EchoLastUser => ReplyKind::Message { reasoning: Vec::new(), content: split_words(&req.last_user) },
-        other => other.clone(),
+    let output = match reply.said(&req.last_user) {
+        Said::Error(e) => return json_rendered(e.status(), e.body(), reply.drop_after),
+        Said::Raw { status, body } => return json_rendered(status, body, reply.drop_after),
+        Said::Output(output) => output,
     };
-    let (reasoning, content, calls) = match kind {
-        ReplyKind::Error(e) => return json_rendered(e.status(), e.body(), reply.drop_after),
-        ReplyKind::Raw { status, body } => return json_rendered(status, body, reply.drop_after),
-        ReplyKind::Message { reasoning, content } => (reasoning, content, Vec::new()),
-        ReplyKind::ToolCalls(calls) => (Vec::new(), Vec::new(), calls),
-        ReplyKind::EchoLastUser => unreachable!("resolved above"),
-    };
-    let output_chars: usize = reasoning.iter().chain(content.iter()).map(|s| s.chars().count()).sum::<usize>()
-        + calls.iter().map(|(n, a)| n.chars().count() + a.chars().count()).sum::<usize>();
-    let usage = reply.usage.unwrap_or_else(|| Usage::new(req.prompt_tokens, quarter(output_chars), 0));
+    let usage = reply.usage.unwrap_or_else(|| Usage::new(req.prompt_tokens, output.estimated_tokens(), 0));
+    let Output { reasoning, content, calls } = output;
     let finish_reason = reply.finish_reason.clone().unwrap_or_else(|| {
         if calls.is_empty() {
             "stop".to_string()
@@ -749,21 +773,11 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
             false
         }
     };
-    Rendered { status: 200, content_type: SSE_TYPE, pieces, cut }
+    Rendered { status: 200, content_type: SSE_TYPE, pieces, cut, retry_after: None }
 }
 
-/// A JSON answer; with `drop_after` the connection is cut halfway through the body.
 fn json_rendered(status: u16, body: String, drop_after: Option<usize>) -> Rendered {
-    match drop_after {
-        None => Rendered { status, content_type: JSON_TYPE, pieces: vec![body], cut: false },
-        Some(_) => {
-            let mut half = body.len() / 2;
-            while !body.is_char_boundary(half) {
-                half -= 1;
-            }
-            Rendered { status, content_type: JSON_TYPE, pieces: vec![body[..half].to_string()], cut: true }
-        }
-    }
+    Rendered::json(JSON_TYPE, status, body, drop_after)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -800,100 +814,19 @@ impl Recorded {
     }
 }
 
-struct Inner {
-    queue: VecDeque<Reply>,
-    default: Reply,
-    key: Option<String>,
+/// What only the Moonshot stand-in keeps: the models it serves, the balance it reports, and
+/// where it logs requests.
+pub struct MoonshotApi {
     models: Vec<ModelInfo>,
     balance: Option<f64>,
-    requests: Vec<Recorded>,
     log: Option<File>,
 }
 
-struct Shared {
-    state: Mutex<Inner>,
-    dropped: AtomicUsize,
-    completed: AtomicUsize,
-    counter: AtomicU64,
-    seed: u64,
-}
+/// The running Moonshot stand-in. Clones share it; it stops accepting connections when the last
+/// clone is dropped or [`Server::stop`] is called.
+pub type Standin = Server<Reply, MoonshotApi>;
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A test that panicked while holding the lock must not hide the state from the next one.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A fresh 64-bit value: ids must differ between requests and runs, nothing more.
-    fn next_random(&self) -> u64 {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut z = self.seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-/// Counts a chat reply as completed or dropped when it goes away: axum drops the response future
-/// or body when the client closes the connection, which is how cancellation becomes visible.
-struct ReplyGuard {
-    shared: Arc<Shared>,
-    outcome: Outcome,
-    /// The reply's request in `Inner::requests`.
-    request: usize,
-}
-
-impl ReplyGuard {
-    fn completed(&mut self) {
-        self.outcome = Outcome::Completed;
-        let now = Instant::now();
-        if let Some(r) = self.shared.lock().requests.get_mut(self.request) {
-            r.reply_finished_at = Some(now);
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Outcome {
-    Pending,
-    Completed,
-    CutOnPurpose,
-}
-
-impl Drop for ReplyGuard {
-    fn drop(&mut self) {
-        match self.outcome {
-            Outcome::Pending => {
-                self.shared.dropped.fetch_add(1, Ordering::SeqCst);
-            }
-            Outcome::Completed => {
-                self.shared.completed.fetch_add(1, Ordering::SeqCst);
-            }
-            Outcome::CutOnPurpose => {}
-        }
-    }
-}
-
-struct Handle {
-    shared: Arc<Shared>,
-    addr: SocketAddr,
-    stop: Mutex<Option<oneshot::Sender<()>>>,
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-/// The running stand-in. Clones share it; it stops accepting connections when the last clone is
-/// dropped or [`Standin::stop`] is called.
-#[derive(Clone)]
-pub struct Standin {
-    handle: Arc<Handle>,
-}
+type Shared = Core<Reply, MoonshotApi>;
 
 impl Standin {
     /// Binds 127.0.0.1 on a free port and serves on the current tokio runtime.
@@ -903,208 +836,64 @@ impl Standin {
 
     /// Binds 127.0.0.1:`port` (0 for a free one).
     pub async fn start_on(port: u16) -> io::Result<Standin> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        let addr = listener.local_addr()?;
-        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-            ^ u64::from(addr.port());
-        let shared = Arc::new(Shared {
-            state: Mutex::new(Inner {
-                queue: VecDeque::new(),
-                default: Reply::text("ok"),
-                key: None,
-                models: default_models(),
-                balance: Some(49.58),
-                requests: Vec::new(),
-                log: None,
-            }),
-            dropped: AtomicUsize::new(0),
-            completed: AtomicUsize::new(0),
-            counter: AtomicU64::new(0),
-            seed,
-        });
-        let (tx, rx) = oneshot::channel::<()>();
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Ok(Standin { handle: Arc::new(Handle { shared, addr, stop: Mutex::new(Some(tx)) }) })
-    }
-
-    fn shared(&self) -> &Shared {
-        &self.handle.shared
+        let api = MoonshotApi { models: default_models(), balance: Some(49.58), log: None };
+        Server::serve(port, Reply::text("ok"), api, Router::new().fallback(handle)).await
     }
 
     /// `http://127.0.0.1:PORT/v1`
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.handle.addr)
-    }
-
-    pub fn port(&self) -> u16 {
-        self.handle.addr.port()
-    }
-
-    /// Stops accepting connections; replies already being written finish.
-    pub fn stop(&self) {
-        if let Some(tx) = self.handle.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = tx.send(());
-        }
-    }
-
-    /// Queues a reply; chat requests that pass validation take replies in order.
-    pub fn push(&self, reply: Reply) {
-        self.shared().lock().queue.push_back(reply);
-    }
-
-    /// The reply used when the queue is empty (initially `Reply::text("ok")`).
-    pub fn set_default(&self, reply: Reply) {
-        self.shared().lock().default = reply;
-    }
-
-    /// From now on every route answers 401 `Invalid Authentication` unless the request carries
-    /// `Authorization: Bearer <key>`.
-    pub fn require_key(&self, key: &str) {
-        self.shared().lock().key = Some(key.to_string());
+        format!("http://{}/v1", self.addr())
     }
 
     /// Replaces the model list; known ids get their live context lengths and capabilities,
     /// others 262,144 tokens and no capabilities.
     pub fn set_models(&self, ids: &[&str]) {
-        self.shared().lock().models = ids.iter().map(|id| ModelInfo::known(id)).collect();
+        self.core().lock().api.models = ids.iter().map(|id| ModelInfo::known(id)).collect();
     }
 
     /// Changes one model's context length (adding the model if it is not listed), so that tests
     /// can provoke the context-overflow 400 with small prompts.
     pub fn set_context_length(&self, model: &str, context_length: u32) {
-        let mut st = self.shared().lock();
-        match st.models.iter_mut().find(|m| m.id == model) {
+        let mut st = self.core().lock();
+        match st.api.models.iter_mut().find(|m| m.id == model) {
             Some(m) => m.context_length = context_length,
             None => {
                 let mut m = ModelInfo::known(model);
                 m.context_length = context_length;
-                st.models.push(m);
+                st.api.models.push(m);
             }
         }
     }
 
     /// `None` makes `/users/me/balance` answer like an unknown route, as some hosts do.
     pub fn set_balance(&self, available: Option<f64>) {
-        self.shared().lock().balance = available;
+        self.core().lock().api.balance = available;
     }
 
     /// Also writes every request as a JSON line to `path` (the Authorization header redacted).
     pub fn log_requests_to(&self, path: &Path) -> io::Result<()> {
         let file = File::create(path)?;
-        self.shared().lock().log = Some(file);
+        self.core().lock().api.log = Some(file);
         Ok(())
-    }
-
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.shared().lock().requests.clone()
     }
 
     /// Bodies of `POST /v1/chat/completions`, in arrival order (refused ones included).
     pub fn chat_requests(&self) -> Vec<Value> {
-        self.shared()
-            .lock()
-            .requests
-            .iter()
-            .filter(|r| r.method == "POST" && r.path == "/v1/chat/completions")
-            .map(|r| r.body.clone())
-            .collect()
-    }
-
-    /// Chat replies whose client went away before the stand-in finished writing them.
-    pub fn dropped_streams(&self) -> usize {
-        self.shared().dropped.load(Ordering::SeqCst)
-    }
-
-    /// Chat replies written to the end (scripted cuts count as neither).
-    pub fn completed_streams(&self) -> usize {
-        self.shared().completed.load(Ordering::SeqCst)
+        self.posted_to(CHAT_PATH)
     }
 
     /// Waits until at least `n` chat requests arrived and returns them all; panics with the
     /// requests seen so far on timeout.
     pub async fn wait_for_chat_requests(&self, n: usize, timeout: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let got = self.chat_requests();
-            if got.len() >= n {
-                return got;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for {n} chat requests; got {}:\n{}",
-                    got.len(),
-                    self.dump()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// Waits until at least `n` replies were dropped by their client; panics on timeout.
-    pub async fn wait_for_dropped_streams(&self, n: usize, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let got = self.dropped_streams();
-            if got >= n {
-                return got;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for {n} dropped streams; got {got} dropped, {} completed; requests:\n{}",
-                    self.completed_streams(),
-                    self.dump()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    fn dump(&self) -> String {
-        self.requests()
-            .iter()
-            .map(|r| format!("  {} {} -> {:?} {}", r.method, r.path, r.status, r.body))
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.wait_for_posts(CHAT_PATH, "chat requests", n, timeout).await
     }
 }
 
+const CHAT_PATH: &str = "/v1/chat/completions";
+
 /// Every request comes here: recorded first, then authorized, then routed.
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
-    // Taken before parsing, so that timings of the client under test do not include ours.
-    let received_at = Instant::now();
-    let body_value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    let recorded = Recorded {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_string),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect(),
-        body: body_value.clone(),
-        status: None,
-        received_at,
-        reply_finished_at: None,
-    };
-    let index = {
-        let mut st = shared.lock();
-        st.requests.push(recorded);
-        st.requests.len() - 1
-    };
+    let (parts, body_value, index) = shared.record(req, &[]).await;
 
     let authorized = {
         let st = shared.lock();
@@ -1128,9 +917,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         json_response(f.status, f.body)
     } else {
         match (&parts.method, path) {
-            (&Method::POST, "/v1/chat/completions") => chat(&shared, &body_value, index).await,
+            (&Method::POST, CHAT_PATH) => chat(&shared, &body_value, index).await,
             (&Method::GET, "/v1/models") => {
-                let models: Vec<Value> = shared.lock().models.iter().map(ModelInfo::to_json).collect();
+                let models: Vec<Value> = shared.lock().api.models.iter().map(ModelInfo::to_json).collect();
                 json_response(200, json!({"object": "list", "data": models}).to_string())
             }
             (&Method::POST, "/v1/tokenizers/estimate-token-count") => {
@@ -1142,7 +931,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                     json_response(f.status, f.body)
                 }
             }
-            (&Method::GET, "/v1/users/me/balance") => match shared.lock().balance {
+            (&Method::GET, "/v1/users/me/balance") => match shared.lock().api.balance {
                 Some(available) => json_response(
                     200,
                     json!({
@@ -1169,11 +958,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     headers.insert("msh-request-id", HeaderValue::from_str(&request_id).expect("hex is a valid header value"));
     headers.insert("x-msh-trace-id", HeaderValue::from_str(&trace_id).expect("hex is a valid header value"));
 
-    let status = response.status().as_u16();
-    let mut st = shared.lock();
-    st.requests[index].status = Some(status);
-    if st.log.is_some() {
-        let mut line = serde_json::to_value(&st.requests[index]).unwrap_or(Value::Null);
+    shared.answered(index, response.status().as_u16());
+    if let Some(log) = shared.lock().api.log.as_mut() {
+        let mut line = serde_json::to_value(shared.recorded(index)).unwrap_or(Value::Null);
         if let Some(headers) = line.get_mut("headers").and_then(Value::as_array_mut) {
             for h in headers.iter_mut() {
                 if h[0].as_str() == Some("authorization") {
@@ -1182,83 +969,27 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             }
         }
         line["authorized"] = Value::Bool(authorized);
-        if let Some(log) = st.log.as_mut() {
-            let _ = writeln!(log, "{line}");
-            let _ = log.flush();
-        }
+        let _ = writeln!(log, "{line}");
+        let _ = log.flush();
     }
-    drop(st);
     response
 }
 
 async fn chat(shared: &Arc<Shared>, body: &Value, index: usize) -> Response {
     let (req, reply) = {
         let mut st = shared.lock();
-        match check_chat(body, &st.models) {
+        match check_chat(body, &st.api.models) {
             Err(f) => return json_response(f.status, f.body),
-            Ok(req) => {
-                let reply = st.queue.pop_front().unwrap_or_else(|| st.default.clone());
-                (req, reply)
-            }
+            Ok(req) => (req, st.next_reply()),
         }
     };
-    let guard = ReplyGuard { shared: shared.clone(), outcome: Outcome::Pending, request: index };
+    let guard = shared.guard(index);
     if !reply.first_byte_delay.is_zero() {
         tokio::time::sleep(reply.first_byte_delay).await;
     }
     let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let id = format!("chatcmpl-{:08x}{:016x}", created as u32, shared.next_random());
-    let rendered = render(&reply, &req, &id, created);
-    let status = StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = guarded_body(rendered.pieces, rendered.cut, reply.chunk_delay, guard);
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(rendered.content_type));
-    if rendered.content_type == SSE_TYPE {
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    }
-    response
-}
-
-/// The body of a chat reply: writes the pieces with `delay` between them, then ends or cuts, and
-/// tells the guard which of the two happened. If the client leaves first, axum drops the body
-/// and the guard counts a dropped stream.
-fn guarded_body(pieces: Vec<String>, cut: bool, delay: Duration, guard: ReplyGuard) -> Body {
-    struct Writing {
-        pieces: VecDeque<String>,
-        cut: bool,
-        delay: Duration,
-        sent: usize,
-        guard: ReplyGuard,
-    }
-    let start = Writing { pieces: pieces.into(), cut, delay, sent: 0, guard };
-    let stream = futures::stream::unfold(Some(start), |state| async move {
-        let mut w = state?;
-        let next = w.pieces.pop_front();
-        if (next.is_some() || w.cut) && w.sent > 0 && !w.delay.is_zero() {
-            tokio::time::sleep(w.delay).await;
-        }
-        match next {
-            Some(piece) => {
-                w.sent += 1;
-                Some((Ok::<Bytes, io::Error>(Bytes::from(piece)), Some(w)))
-            }
-            None if w.cut => {
-                // Hyper writes out what it buffered only once the body stalls; without a pause
-                // the cut could swallow the pieces (even the headers) meant to arrive before it.
-                if w.delay.is_zero() {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                w.guard.outcome = Outcome::CutOnPurpose;
-                Some((Err(io::Error::other("the stand-in cuts this reply as scripted")), None))
-            }
-            None => {
-                w.guard.completed();
-                None
-            }
-        }
-    });
-    Body::from_stream(stream)
+    render(&reply, &req, &id, created).into_response(reply.chunk_delay, guard)
 }
 
 fn json_response(status: u16, body: String) -> Response {

@@ -278,6 +278,8 @@ impl WorkspaceIndex {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "workspace index built"
         );
+        // Every file was parsed and its tree freed: that memory is not needed again.
+        crate::memory::release_soon();
     }
 
     /// Re-indexes one file from an open document's text (after edits settle, on save, on
@@ -291,6 +293,8 @@ impl WorkspaceIndex {
         }
         let defs = extract(language, &Rope::from_str(text));
         self.store_from_editor(path, defs);
+        // A tree was made and freed; a batch of these (documents opened) merges into one trim.
+        crate::memory::release_soon();
     }
 
     /// Like [`Self::update_file`] for an open document, reusing the tree it already has

@@ -347,5 +347,36 @@ pub fn context_to_debug_json(ctx: &CompletionContext) -> Value {
     })
 }
 
+/// The most bytes of a selection whose names [`definitions_used_in`] looks up: a selection of a
+/// whole large file must not cost a walk of all of it.
+pub const MAX_SELECTION_WINDOW_BYTES: usize = 20_000;
+
+/// Definitions, from other files, of the names used in `chars` (a selection: char indices,
+/// clamped to the document), best first, within `budget` chars. The same lookup and ranking as
+/// the cross-file part of [`gather`], over the selection instead of a window around the cursor;
+/// only its first [`MAX_SELECTION_WINDOW_BYTES`] count. Empty for plain text and documents
+/// without a tree.
+pub fn definitions_used_in(
+    doc: &DocumentSnapshot,
+    chars: Range<usize>,
+    symbols: &dyn SymbolLookup,
+    budget: usize,
+) -> Vec<Snippet> {
+    let (Some(tree), Some(spec)) = (doc.tree(), lang::spec(doc.language())) else {
+        return Vec::new();
+    };
+    let rope = doc.rope();
+    let end = chars.end.min(rope.len_chars());
+    let start = chars.start.min(end);
+    let start_byte = rope.char_to_byte(start);
+    let end_byte = rope.char_to_byte(end).min(start_byte + MAX_SELECTION_WINDOW_BYTES);
+    // `nearby::collect` leaves out the leaf the cursor touches (a name being typed). A selection
+    // has no such name: the "cursor" goes just before it (or after it, at the file's start), where
+    // a leaf it touches lies outside the selection or is a name the selection cuts in two.
+    let cursor_byte = if start_byte > 0 { start_byte - 1 } else { end_byte + 1 };
+    let names = nearby::collect(doc.language(), spec, rope, tree.root_node(), start_byte..end_byte, cursor_byte);
+    cross_file(&names, &symbols.display_path(doc.uri()), symbols, budget)
+}
+
 #[cfg(test)]
 mod tests;

@@ -51,7 +51,15 @@ pub struct Query {
     /// Char index of the cursor in the snapshot's rope.
     pub cursor: usize,
     pub trigger: Trigger,
+    /// Set when the snapshot's tree is behind its text (edits wait for their reparse, see
+    /// `Session::change`): returns the same version with its tree, parsing as needed. It runs
+    /// after the debounce, so a superseded request never parses, and on a blocking thread, so
+    /// the message loop never waits for it.
+    pub reparse: Option<Reparse>,
 }
+
+/// A blocking function giving the query's document with an up-to-date tree.
+pub type Reparse = Box<dyn FnOnce() -> Option<DocumentSnapshot> + Send + 'static>;
 
 /// One suggestion, ready to convert: insert `text` at the cursor, replacing `replace_after`
 /// characters after it on the same line.
@@ -166,9 +174,10 @@ impl CompletionEngine {
         router: &Router,
         config: &Config,
         symbols: &(dyn SymbolLookup + Sync),
-        query: Query,
+        mut query: Query,
         cancel: CancellationToken,
     ) -> Result<Vec<Item>, CompletionError> {
+        let reparse = query.reparse.take();
         let snap = &query.snapshot;
         if !config.completion.enabled {
             return Ok(Vec::new());
@@ -225,6 +234,26 @@ impl CompletionEngine {
         if !self.is_current(&query.uri, generation) {
             return Ok(Vec::new());
         }
+
+        // The tree, brought up to date now that this request is still the newest.
+        let reparsed;
+        let snap = match reparse {
+            None => snap,
+            Some(reparse) => {
+                let fresh = tokio::select! {
+                    _ = token.cancelled() => return Ok(Vec::new()),
+                    fresh = tokio::task::spawn_blocking(reparse) => fresh,
+                };
+                // Edited meanwhile (or closed): this request is stale, a newer one follows.
+                match fresh {
+                    Ok(Some(fresh)) if fresh.version() == snap.version() && self.is_current(&query.uri, generation) => {
+                        reparsed = fresh;
+                        &reparsed
+                    }
+                    _ => return Ok(Vec::new()),
+                }
+            }
+        };
 
         // 4. Context and prompt: pure functions of the snapshot.
         let recent: Vec<Snippet> = {

@@ -76,6 +76,7 @@ pub async fn complete(layers: &ConfigLayers, location: &str) -> Result<String, S
         snapshot: loaded.document.snapshot(),
         cursor: loaded.cursor,
         trigger: Trigger::Invoked,
+        reparse: None,
     };
     let items = engine
         .complete(&router, &config, &loaded.index, query, CancellationToken::new())

@@ -32,6 +32,8 @@ pub struct PeriodUsage {
     pub cost: f64,
     /// Requests of models with no known price: `cost` is then a lower bound.
     pub unpriced_requests: u64,
+    /// Failed requests, including attempts that a fallback model then answered.
+    pub errors: u64,
     pub by_feature: Vec<UsageLine>,
     /// Most expensive first.
     pub by_model: Vec<UsageLine>,
@@ -56,6 +58,8 @@ pub struct UsageLine {
     pub cached_tokens: u64,
     pub cost: f64,
     pub unpriced_requests: u64,
+    /// Failed requests; for a model, the attempts that moved on to a fallback show here.
+    pub errors: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -106,6 +110,7 @@ fn period(t: &Totals) -> PeriodUsage {
         cached_tokens: s.cached_tokens,
         cost: s.cost,
         unpriced_requests: s.unpriced_requests,
+        errors: s.errors,
     };
     PeriodUsage {
         requests: t.requests,
@@ -114,6 +119,7 @@ fn period(t: &Totals) -> PeriodUsage {
         cached_tokens: t.cached_tokens,
         cost: t.cost,
         unpriced_requests: t.unpriced_requests,
+        errors: t.errors,
         by_feature: t.by_feature.iter().map(|(f, s)| line(f.as_str(), s)).collect(),
         by_model: t.by_model.iter().map(|(m, s)| line(m, s)).collect(),
         cache_hit_ratio: t.cache_hit_rate(),
@@ -163,6 +169,7 @@ pub fn render(report: &UsageReport) -> String {
             cached_tokens: p.cached_tokens,
             cost: p.cost,
             unpriced_requests: p.unpriced_requests,
+            errors: p.errors,
         };
         row(&mut out, "  all", &total);
         out.push_str("  by feature\n");
@@ -187,6 +194,19 @@ pub fn render(report: &UsageReport) -> String {
                 Some(cost) => out.push_str(&format!(", {} per accepted completion\n", format_amount(cost))),
                 None => out.push('\n'),
             }
+        }
+        if p.errors > 0 {
+            let models: Vec<String> = p
+                .by_model
+                .iter()
+                .filter(|l| l.errors > 0)
+                .map(|l| format!("{} {}", l.name, thousands(l.errors)))
+                .collect();
+            out.push_str(&format!(
+                "  failed: {} request(s) ({}); where a fallback model answered, its row is above too\n",
+                thousands(p.errors),
+                models.join(", ")
+            ));
         }
         if p.unpriced_requests > 0 {
             out.push_str(&format!(
@@ -251,6 +271,7 @@ mod tests {
             cached_tokens: cached,
             cost,
             unpriced_requests: unpriced,
+            errors: 0,
         }
     }
 
@@ -262,6 +283,7 @@ mod tests {
             cached_tokens: 3_100,
             cost: 0.0123,
             unpriced_requests: 1,
+            errors: 0,
             by_feature: vec![
                 (Feature::Completion, sub(4, 4_400, 3_100, 120, 0.0011, 0)),
                 (Feature::Action, sub(1, 8_000, 0, 700, 0.0112, 1)),
@@ -319,6 +341,37 @@ mod tests {
             Costs are in the price table's currency (USD unless `prices` say otherwise); prompt tokens include cached ones.
         "#]]
         .assert_eq(&render(&r));
+    }
+
+    #[test]
+    fn failed_attempts_are_counted_per_model() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let attempt = |model: &str, outcome, error: Option<&str>| UsageRecord {
+            at_unix_ms: unix_ms_now(),
+            feature: Feature::Action,
+            provider: "moonshot".into(),
+            model: model.into(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cached_tokens: 0,
+            cost: Some(0.0),
+            latency_ms: 5,
+            outcome,
+            error: error.map(str::to_string),
+        };
+        ledger.record(&attempt("kimi-k2.5", Outcome::Error, Some("overloaded"))).unwrap();
+        ledger.record(&attempt("claude/claude-sonnet-4-5", Outcome::Ok, None)).unwrap();
+        let r = collect(&ledger, &BudgetSettings::default()).unwrap();
+        assert_eq!((r.today.requests, r.today.errors), (2, 1));
+        let errors: Vec<(&str, u64)> = r.today.by_model.iter().map(|l| (l.name.as_str(), l.errors)).collect();
+        assert!(errors.contains(&("kimi-k2.5", 1)) && errors.contains(&("claude/claude-sonnet-4-5", 0)), "{errors:?}");
+        let text = render(&r);
+        assert!(
+            text.contains(
+                "  failed: 1 request(s) (kimi-k2.5 1); where a fallback model answered, its row is above too"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

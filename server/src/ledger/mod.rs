@@ -153,6 +153,8 @@ pub struct Subtotal {
     pub cost: f64,
     /// Requests whose cost is unknown, so a display can say the cost is a lower bound.
     pub unpriced_requests: u64,
+    /// Requests that failed (outcome `error`), including attempts a fallback model then answered.
+    pub errors: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -163,6 +165,8 @@ pub struct Totals {
     pub cached_tokens: u64,
     pub cost: f64,
     pub unpriced_requests: u64,
+    /// Requests that failed, including attempts a fallback model then answered.
+    pub errors: u64,
     /// In the order of [`Feature::ALL`], only features that were used.
     pub by_feature: Vec<(Feature, Subtotal)>,
     /// Most expensive first.

@@ -187,7 +187,8 @@ impl Ledger {
             .prepare_cached(
                 "SELECT feature, model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens),
                     SUM(cached_tokens), SUM(cost_nano), SUM(cost_nano IS NULL),
-                    SUM(outcome IN ('shown', 'accepted', 'rejected')), SUM(outcome = 'accepted')
+                    SUM(outcome IN ('shown', 'accepted', 'rejected')), SUM(outcome = 'accepted'),
+                    SUM(outcome = 'error')
                  FROM usage WHERE at_unix_ms >= ?1 GROUP BY feature, model",
             )
             .map_err(self.err())?;
@@ -204,6 +205,7 @@ impl Ledger {
                     unpriced: row.get(7)?,
                     shown: row.get(8)?,
                     accepted: row.get(9)?,
+                    errors: row.get(10)?,
                 })
             })
             .map_err(self.err())?
@@ -419,6 +421,7 @@ struct Group {
     unpriced: i64,
     shown: i64,
     accepted: i64,
+    errors: i64,
 }
 
 /// Integer sums per slice; costs become floats only at the end so that they stay exact.
@@ -430,6 +433,7 @@ struct Sums {
     cached_tokens: u64,
     cost_nano: i64,
     unpriced: u64,
+    errors: u64,
 }
 
 impl Sums {
@@ -442,6 +446,7 @@ impl Sums {
         self.cached_tokens += n(g.cached_tokens);
         self.cost_nano = self.cost_nano.saturating_add(g.cost_nano);
         self.unpriced += n(g.unpriced);
+        self.errors += n(g.errors);
     }
 
     fn subtotal(&self) -> Subtotal {
@@ -452,6 +457,7 @@ impl Sums {
             cached_tokens: self.cached_tokens,
             cost: from_nanos(self.cost_nano),
             unpriced_requests: self.unpriced,
+            errors: self.errors,
         }
     }
 }
@@ -498,6 +504,7 @@ fn summarize(groups: Vec<Group>) -> Totals {
         cached_tokens: total.cached_tokens,
         cost: total.cost,
         unpriced_requests: total.unpriced_requests,
+        errors: total.errors,
         by_feature: by_feature.into_iter().map(|(f, s)| (f, s.subtotal())).collect(),
         by_model: by_model.into_iter().map(|(m, s)| (m, s.subtotal())).collect(),
         shown_completions: shown,

@@ -109,6 +109,10 @@ pub struct ActionData {
     pub range: tower_lsp_server::gen_lsp_types::Range,
     #[serde(default)]
     pub diagnostics: Vec<tower_lsp_server::gen_lsp_types::Diagnostic>,
+    /// Set by the client when the user asks Kimi to think harder on this action: routing rules
+    /// with `thinkHarder` apply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub think_harder: bool,
 }
 
 /// The result of `kimi.runAction`.
@@ -164,6 +168,8 @@ pub struct LastRequest {
 /// Chat with Kimi (docs/lsp-extensions.md, "Chat").
 pub const CHAT: &str = "kimi/chat";
 pub const CHAT_SESSIONS: &str = "kimi/chatSessions";
+/// One session's turns, for a client reopening it.
+pub const CHAT_SESSION: &str = "kimi/chatSession";
 
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -177,12 +183,18 @@ pub struct ChatParams {
     pub request_id: Option<serde_json::Value>,
     #[serde(default)]
     pub text_document: Option<TextDocumentIdentifier>,
+    /// The selection in `text_document`; an empty range is the cursor.
     #[serde(default)]
     pub range: Option<tower_lsp_server::gen_lsp_types::Range>,
     #[serde(default)]
     pub images: Vec<String>,
+    /// All of the document's diagnostics: they replace what code-action requests told the
+    /// server about it. Empty: what those told is used.
     #[serde(default)]
     pub diagnostics: Vec<tower_lsp_server::gen_lsp_types::Diagnostic>,
+    /// The user asked Kimi to think harder: routing rules with `thinkHarder` apply.
+    #[serde(default)]
+    pub think_harder: bool,
 }
 
 #[derive(Debug, Deserialize, Serialize, PartialEq)]
@@ -218,6 +230,57 @@ impl From<crate::providers::Usage> for ChatUsage {
 #[serde(rename_all = "camelCase")]
 pub struct ChatSessionsResult {
     pub sessions: Vec<crate::features::chat::store::SessionSummary>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatSessionParams {
+    pub session_id: String,
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatSessionResult {
+    pub session_id: String,
+    /// The first question's first line.
+    pub title: String,
+    pub created_unix_ms: i64,
+    pub updated_unix_ms: i64,
+    /// Oldest first, a `user` message then its `assistant` answer for every turn: what the user
+    /// typed and what was answered, without the context that went with it.
+    pub turns: Vec<ChatMessage>,
+}
+
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    /// `user` or `assistant`.
+    pub role: String,
+    pub text: String,
+    /// When the turn was answered.
+    pub at_unix_ms: i64,
+}
+
+impl From<crate::features::chat::store::ChatSession> for ChatSessionResult {
+    fn from(s: crate::features::chat::store::ChatSession) -> Self {
+        let turns = s
+            .turns
+            .into_iter()
+            .flat_map(|t| {
+                [
+                    ChatMessage { role: "user".into(), text: t.message, at_unix_ms: t.at_unix_ms },
+                    ChatMessage { role: "assistant".into(), text: t.answer, at_unix_ms: t.at_unix_ms },
+                ]
+            })
+            .collect();
+        ChatSessionResult {
+            session_id: s.id,
+            title: s.title,
+            created_unix_ms: s.created_unix_ms,
+            updated_unix_ms: s.updated_unix_ms,
+            turns,
+        }
+    }
 }
 
 macro_rules! server_notification {

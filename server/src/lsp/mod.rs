@@ -36,6 +36,7 @@ pub async fn serve_stdio(layers: ConfigLayers, startup_problems: Vec<ConfigProbl
         .custom_method(ext::USAGE, Backend::usage)
         .custom_method(ext::CHAT, Backend::chat)
         .custom_method(ext::CHAT_SESSIONS, Backend::chat_sessions)
+        .custom_method(ext::CHAT_SESSION, Backend::chat_session)
         .custom_method("window/workDoneProgress/cancel", Backend::work_done_progress_cancel)
         .custom_method(transport::MALFORMED_METHOD, Backend::malformed_message)
         .finish();

@@ -85,10 +85,21 @@ impl Backend {
         position: Position,
         trigger: Trigger,
     ) -> Option<(Query, DocumentSnapshot)> {
-        let snapshot = self.session.snapshot(uri.0.as_str())?;
+        // As is: a pending reparse waits for the debounce and runs off the message loop.
+        let snapshot = self.session.snapshot_as_is(uri.0.as_str())?;
         let cursor = snapshot.char_index(from_proto::position(position), self.session.encoding());
-        let query =
-            Query { uri: uri.0.clone(), path: from_proto::file_path(uri), snapshot: snapshot.clone(), cursor, trigger };
+        let reparse: Option<crate::features::completion::Reparse> = snapshot.lacks_tree().then(|| {
+            let (session, uri) = (self.session.clone(), uri.0.to_string());
+            Box::new(move || session.snapshot(&uri)) as crate::features::completion::Reparse
+        });
+        let query = Query {
+            uri: uri.0.clone(),
+            path: from_proto::file_path(uri),
+            snapshot: snapshot.clone(),
+            cursor,
+            trigger,
+            reparse,
+        };
         Some((query, snapshot))
     }
 
@@ -148,6 +159,10 @@ impl Backend {
     /// Takes any params (or none), like `status`.
     pub async fn chat_sessions(&self, _params: Option<serde_json::Value>) -> Result<super::ext::ChatSessionsResult> {
         handlers::chat::sessions(self).await
+    }
+
+    pub async fn chat_session(&self, params: super::ext::ChatSessionParams) -> Result<super::ext::ChatSessionResult> {
+        handlers::chat::session(self, params).await
     }
 
     pub async fn document_state(&self, params: DocumentStateParams) -> Result<DocumentState> {

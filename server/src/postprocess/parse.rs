@@ -45,7 +45,8 @@ pub(crate) fn locate_cursor(document: &str, before: &str, after: &str) -> Option
 fn point_after(mut point: Point, text: &str) -> Point {
     match text.rfind('\n') {
         Some(i) => {
-            point.row += text.matches('\n').count();
+            // A byte count, which the compiler vectorises: `text` may be the whole prefix.
+            point.row += text.bytes().filter(|&b| b == b'\n').count();
             point.column = text.len() - i - 1;
         }
         None => point.column += text.len(),
@@ -109,13 +110,15 @@ impl Splice<'_> {
     }
 }
 
-/// The largest unit parsed on its own; beyond it the whole document is reparsed.
-const MAX_UNIT_BYTES: usize = 64 * 1024;
+/// The largest unit parsed on its own; beyond it the whole document is reparsed incrementally
+/// (about 0.7 ms on a 3,000-line file, as much as parsing 5–7 KiB from scratch; a unit may need
+/// two parses). BENCHMARKS.md has the sweep this was chosen from.
+const MAX_UNIT_BYTES: usize = 4 * 1024;
 
 /// The smallest piece of the document around the cursor that parses on its own: a function, a
 /// method (inside a stand-in class), a top-level item, or the cursor's line between items.
-/// Parsing it with the suggestion in place costs microseconds where an incremental reparse of
-/// a large file costs about a millisecond.
+/// Parsing a small one with the suggestion in place costs microseconds where an incremental
+/// reparse of a large file costs a few tenths of a millisecond.
 struct Unit<'a> {
     head: &'a str,
     tail: &'a str,
@@ -124,8 +127,16 @@ struct Unit<'a> {
     /// A verdict of "does not parse" holds for the whole document too. Not for the cursor's
     /// line between items, where the suggestion may combine with the next item (`const y = `
     /// before a class makes a class expression), nor in Python, where a line that dedents
-    /// past the unit belongs to an outer block the stand-in lacks.
+    /// past the unit belongs to an outer block the stand-in lacks. Where it holds, so does a
+    /// verdict of "parses" (`the_unit_shortcut_agrees_with_a_full_parse` checks both).
     failure_is_final: bool,
+    /// Whether the unit parses on its own without the suggestion: if it does not, its verdicts
+    /// mean nothing. Found only when needed: a unit that is a node of the document's tree (not
+    /// the cursor's line) parsed there as that kind of item, so its verdict of "parses" holds
+    /// without this check, which would cost a second parse of the unit on every request.
+    parses_alone: std::cell::OnceCell<bool>,
+    /// The cursor's line between two statements of a block, in a stand-in function.
+    in_block: bool,
 }
 
 fn is_unit(language: Language, node: Node, parent: Node) -> bool {
@@ -148,27 +159,63 @@ fn is_unit(language: Language, node: Node, parent: Node) -> bool {
 }
 
 impl<'a> Unit<'a> {
-    fn find(language: Language, tree: &Tree, document: &'a str, cursor: usize, replaced: usize) -> Option<Unit<'a>> {
+    /// With `in_blocks`, a cursor between two statements of a Rust block gets the cursor's line
+    /// (in a stand-in function) rather than the enclosing item.
+    fn find(
+        language: Language,
+        tree: &Tree,
+        document: &'a str,
+        cursor: usize,
+        replaced: usize,
+        in_blocks: bool,
+    ) -> Option<Unit<'a>> {
         let root = tree.root_node();
         let mut node = root.descendant_for_byte_range(cursor, cursor + replaced)?;
-        let (mut start, mut end, between_items) = loop {
+        let line = || {
+            let start = document[..cursor].rfind('\n').map_or(0, |i| i + 1);
+            let end = document[cursor + replaced..].find('\n').map_or(document.len(), |i| cursor + replaced + i);
+            (start, end)
+        };
+        // No node below the current one holds the edit strictly inside.
+        let mut at_boundary = true;
+        let (mut start, mut end, line_unit, in_block) = loop {
             let Some(parent) = node.parent() else {
                 // At the top level, between items: the cursor's line.
-                let start = document[..cursor].rfind('\n').map_or(0, |i| i + 1);
-                let end = document[cursor + replaced..].find('\n').map_or(document.len(), |i| cursor + replaced + i);
-                break (start, end, true);
+                let (start, end) = line();
+                break (start, end, true, false);
             };
             // Text inserted at a node's edge is in its parent's context, which may accept less
             // (`export |function f` takes no statement), so the unit must enclose the edit.
             let inside = node.start_byte() < cursor && cursor + replaced < node.end_byte();
             if inside && is_unit(language, node, parent) {
-                break (node.start_byte(), node.end_byte(), false);
+                break (node.start_byte(), node.end_byte(), false, false);
             }
+            if in_blocks && inside && at_boundary && language == Language::Rust && node.kind() == "block" {
+                // Between two statements of a block, as at the end of a line of code in a long
+                // function: the cursor's line, inside a stand-in function, rather than the
+                // whole function (26 KiB for the longest in the benchmark's file).
+                let (mut start, end) = line();
+                // A line that closes a statement (`}`, `);`) parses only with the rest of it:
+                // from the first line of the block's statement that ends on the cursor's line.
+                let mut children = node.walk();
+                let before = node.named_children(&mut children).take_while(|c| c.end_byte() <= cursor).last();
+                if let Some(statement) = before.filter(|s| s.end_byte() > start && s.start_byte() < start) {
+                    start = document[..statement.start_byte()].rfind('\n').map_or(0, |i| i + 1);
+                }
+                break (start, end, true, true);
+            }
+            at_boundary &= !inside;
             node = parent;
         };
-        let failure_is_final = language != Language::Python && !between_items;
+        let failure_is_final = language != Language::Python && !line_unit;
         let mut prefix = "";
         let mut suffix = "";
+        if in_block {
+            // A statement follows, so that a suggestion ending in an expression cannot pass as
+            // the block's value where more statements follow in the document.
+            prefix = "fn __() {\n";
+            suffix = "\nlet _ = ();\n}";
+        }
         // Items of an impl, a trait or a module, and methods of a class, go back into a
         // stand-in of their container: a top level accepts more than an impl body does.
         let parent_kind = node.parent().map(|p| p.kind());
@@ -197,10 +244,29 @@ impl<'a> Unit<'a> {
         if end - start > MAX_UNIT_BYTES {
             return None;
         }
-        let unit =
-            Unit { head: &document[start..cursor], tail: &document[cursor..end], prefix, suffix, failure_is_final };
-        // The unit must parse on its own before the suggestion, or its verdicts mean nothing.
-        unit.parses(language, "", 0).then_some(unit)
+        Some(Unit {
+            head: &document[start..cursor],
+            tail: &document[cursor..end],
+            prefix,
+            suffix,
+            failure_is_final,
+            parses_alone: std::cell::OnceCell::new(),
+            in_block,
+        })
+    }
+
+    fn parses_alone(&self, language: Language) -> bool {
+        *self.parses_alone.get_or_init(|| self.parses(language, "", 0))
+    }
+
+    /// "Parses" holds for the whole document too.
+    fn success_is_final(&self, language: Language) -> bool {
+        self.failure_is_final || self.parses_alone(language)
+    }
+
+    /// "Does not parse" holds for the whole document too.
+    fn failure_is_final(&self, language: Language) -> bool {
+        self.failure_is_final && self.parses_alone(language)
     }
 
     fn parses(&self, language: Language, text: &str, replaced: usize) -> bool {
@@ -239,18 +305,28 @@ pub(crate) fn check(site: &CompletionSite, text: &str, replaced: usize, original
             None => return Verdict::Reject,
         },
     };
-    let unit = original.and_then(|tree| Unit::find(language, tree, document, cursor, replaced));
+    let unit = original.and_then(|tree| Unit::find(language, tree, document, cursor, replaced, false));
+    // Tried first where it applies: the cursor's line costs far less to parse than a long
+    // function, and when it does not settle the matter the item unit still can.
+    let line_in_block = original
+        .and_then(|tree| Unit::find(language, tree, document, cursor, replaced, true))
+        .filter(|line| line.in_block);
     let reparse = |candidate: &str, candidate_replaced: usize| -> bool {
         let mut edited = base.0.clone();
         edited.edit(&splice.edit((base.1, base.2), (candidate, candidate_replaced)));
         parse_within(language, &splice.rope(candidate, candidate_replaced), Some(&edited)).is_some_and(|t| parses(&t))
     };
     let attempt = |candidate: &str, candidate_replaced: usize| -> bool {
-        if let Some(unit) = &unit {
+        if let Some(line) = line_in_block.as_ref() {
+            if line.parses(language, candidate, candidate_replaced) && line.success_is_final(language) {
+                return true;
+            }
+        }
+        if let Some(unit) = unit.as_ref().filter(|u| u.success_is_final(language)) {
             if unit.parses(language, candidate, candidate_replaced) {
                 return true;
             }
-            if unit.failure_is_final {
+            if unit.failure_is_final(language) {
                 return false;
             }
         }
@@ -288,6 +364,65 @@ mod tests {
         assert_eq!(locate_cursor(doc, "fn a() {", "}\nfn b"), Some(8));
         assert_eq!(locate_cursor(doc, "", "fn a"), Some(0));
         assert_eq!(locate_cursor(doc, "fn z", ""), None);
+    }
+
+    #[test]
+    fn in_a_long_function_the_cursors_line_decides_and_agrees_with_a_full_parse() {
+        // Over the item unit's size limit, so only the line (or a reparse of the file) can tell.
+        let statements: String = (0..300).map(|i| format!("    let v{i} = compute(&items, {i});\n")).collect();
+        let document = format!("fn long(items: &[u32]) -> u32 {{\n{statements}    v299\n}}\n");
+        assert!(document.len() > MAX_UNIT_BYTES);
+        let cursor = document.find("compute(&items, 150);").unwrap() + "compute(&items, 150);".len();
+        let tree = crate::text::syntax::parse(Language::Rust, &Rope::from_str(&document), None).unwrap();
+        let (before, after) = document.split_at(cursor);
+        let site = CompletionSite {
+            language: Language::Rust,
+            before,
+            after,
+            multiline: false,
+            original_parses: Some(true),
+            document: Some(&document),
+        };
+        let line = Unit::find(Language::Rust, &tree, &document, cursor, 0, true).unwrap();
+        assert!(line.in_block && line.head.trim() == "let v150 = compute(&items, 150);", "{:?}", line.head);
+        let cases = [
+            (" // the middle one", Some(Verdict::Keep)),
+            ("\n    let extra = v150 + 1;", Some(Verdict::Keep)),
+            (" fn inner() {}", Some(Verdict::Keep)),
+            // An expression statement without its semicolon is fine as a block's last value, not
+            // with statements after it: the stand-in's trailing statement catches that.
+            (" v150", Some(Verdict::Reject)),
+            (" if v150 > 0 {", Some(Verdict::Reject)),
+            // Cut back line by line: whatever the cut, as a full parse decides it.
+            ("\n    let extra = v150 + 1;\n    let more = (", None),
+        ];
+        for (text, expected) in &cases {
+            let full = check(&site, text, 0, None);
+            let fast = check(&site, text, 0, Some(&tree));
+            assert_eq!(fast, full, "{text:?}");
+            if let Some(expected) = expected {
+                assert_eq!(&fast, expected, "{text:?}");
+            }
+        }
+
+        // After a line that only closes a statement, the unit starts with that statement.
+        let document = document.replace(
+            "v150 = compute(&items, 150);\n",
+            "v150 = compute(&items, 150);\n    if v150 > 0 {\n        v150;\n    }\n",
+        );
+        let cursor = document.find("        v150;\n    }").unwrap() + "        v150;\n    }".len();
+        let tree = crate::text::syntax::parse(Language::Rust, &Rope::from_str(&document), None).unwrap();
+        let (before, after) = document.split_at(cursor);
+        let site = CompletionSite { before, after, document: Some(&document), ..site };
+        let line = Unit::find(Language::Rust, &tree, &document, cursor, 0, true).unwrap();
+        assert!(line.in_block && line.head.starts_with("    if v150 > 0 {\n"), "{:?}", line.head);
+        for (text, expected) in &cases {
+            let full = check(&site, text, 0, None);
+            assert_eq!(check(&site, text, 0, Some(&tree)), full, "after the closing brace: {text:?}");
+            if let Some(expected) = expected {
+                assert_eq!(&full, expected, "after the closing brace: {text:?}");
+            }
+        }
     }
 
     #[test]

@@ -222,7 +222,7 @@ pub enum ProviderError {
     },
 
     /// A Moonshot-only endpoint (token count) that this server does not have.
-    #[error("{host} has no {what} endpoint ({path}); it exists only on the Moonshot platform API.")]
+    #[error("{}", endpoint_missing_message(.host, .what, .path))]
     EndpointMissing { host: String, what: &'static str, path: &'static str },
 
     /// A status the API does not document, with a body we could not classify.
@@ -428,7 +428,28 @@ fn balance_message(host: &str, billing_url: Option<&str>) -> String {
     }
 }
 
+fn endpoint_missing_message(host: &str, what: &str, path: &str) -> String {
+    if what == MODEL_LIST {
+        // Anthropic-compatible endpoints may have no model list (anthropic.rs).
+        return format!(
+            "{host} has no model list ({path}); set the models' capabilities (context length, images, \
+             reasoning) in the configuration."
+        );
+    }
+    format!("{host} has no {what} endpoint ({path}); it exists only on the Moonshot platform API.")
+}
+
+/// The `what` of [`ProviderError::EndpointMissing`] for a provider without a model list.
+pub const MODEL_LIST: &str = "model list";
+
 fn wrong_path_message(url: &str, status: u16, suggested: Option<&str>) -> String {
+    // A root without `/v1` is an Anthropic-style API's (anthropic.rs), whose routes add `/v1`.
+    if let Some(root) = suggested.filter(|s| !s.ends_with("/v1")) {
+        return format!(
+            "{url} is not an API route (HTTP {status}). The provider's base URL has a wrong path: set its \
+             `baseUrl` to {root}."
+        );
+    }
     let fix = match suggested {
         Some(s) => format!("set `baseUrl` (or MOONSHOT_BASE_URL) to {s}"),
         None => "check `baseUrl` (or MOONSHOT_BASE_URL); Moonshot's is https://api.moonshot.ai/v1".to_string(),

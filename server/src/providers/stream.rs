@@ -1,13 +1,369 @@
-//! Turning the `data:` payloads of a streamed answer into [`StreamEvent`]s and one final
-//! [`ChatResponse`]. Pure: the HTTP side feeds it strings.
+//! Streamed answers, whatever the protocol: one driver (`sse_events`) turns a response body into
+//! [`StreamEvent`]s and one final [`ChatResponse`], with the first-byte and idle timeouts, the
+//! handling of a body that ends or breaks early, and the logging in one place. What differs
+//! between protocols — how the `data:` of each event is read — is an [`SseDecoder`]: OpenAI's
+//! chunks are decoded by [`StreamAccumulator`] below, Anthropic's events by
+//! [`MessageAccumulator`](super::anthropic::MessageAccumulator).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures::stream::{BoxStream, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
+use tokio::time::Instant;
 
-use super::error::{classify, host_of, status_for_error_type, ErrorContext, ProviderError};
+use super::error::{
+    classify, host_of, scrub, status_for_error_type, Endpoint, ErrorContext, ProviderError, TimeoutPhase,
+};
+use super::http::{root_cause, Answer};
+use super::openai::ProviderConfig;
 use super::types::{ChatResponse, FinishReason, StreamEvent, ToolCall, Usage};
+use crate::secret::ApiKey;
+
+/// What one protocol makes of the events of a streamed answer. Pure: the driver feeds it the
+/// events and owns everything that involves the connection, so that timeouts and dropped streams
+/// are reported the same way for every provider.
+pub trait SseDecoder: Default + Send + 'static {
+    /// Takes one event — its `event:` name and its trimmed, non-empty `data:` — and returns what
+    /// it adds to the answer.
+    fn on_event(&mut self, name: &str, data: &str, ctx: &ErrorContext<'_>) -> Result<Vec<StreamEvent>, ProviderError>;
+
+    /// Whether the protocol's last event (`[DONE]`, `message_stop`) has arrived: the answer is
+    /// complete even while the connection lingers.
+    fn ended(&self) -> bool;
+
+    /// Whether the answer is whole (its finish reason has arrived), so that a body that stops
+    /// now without the last event has lost nothing.
+    fn finished(&self) -> bool;
+
+    /// Characters of answer and reasoning received, for error messages.
+    fn received_chars(&self) -> usize;
+
+    /// The events still held back, and the whole answer.
+    fn finish(self) -> (Vec<StreamEvent>, ChatResponse);
+}
+
+/// Where a streamed answer comes from, for its errors and logs.
+pub(crate) struct Origin<'a> {
+    pub cfg: &'a ProviderConfig,
+    pub host: &'a str,
+    pub model: &'a str,
+}
+
+/// The events of a server-sent-events answer, decoded by `decoder`. The first bytes must arrive
+/// by `first_deadline`, later ones within the idle timeout of each other; `started` is when the
+/// request was sent, for the latency in the log.
+pub(crate) fn sse_events<D: SseDecoder>(
+    answer: Answer,
+    origin: &Origin<'_>,
+    first_deadline: Instant,
+    started: Instant,
+    decoder: D,
+) -> BoxStream<'static, Result<StreamEvent, ProviderError>> {
+    let cfg = origin.cfg;
+    let events = timed_body(answer.response.bytes_stream(), first_deadline, cfg.first_byte_timeout, cfg.idle_timeout)
+        .eventsource()
+        .boxed();
+    drive(events, origin, answer.request_id, started, decoder)
+}
+
+/// The answer carried by parsed server-sent `events`.
+fn drive<D: SseDecoder>(
+    events: BoxStream<'static, SseItem>,
+    origin: &Origin<'_>,
+    request_id: Option<String>,
+    started: Instant,
+    decoder: D,
+) -> BoxStream<'static, Result<StreamEvent, ProviderError>> {
+    let cfg = origin.cfg;
+    let state = Driver {
+        events,
+        decoder,
+        queue: VecDeque::new(),
+        finished: false,
+        provider: cfg.name.clone(),
+        base_url: cfg.base_url.clone(),
+        host: origin.host.to_string(),
+        model: origin.model.to_string(),
+        key: cfg.api_key.clone(),
+        request_id,
+        started,
+    };
+    futures::stream::unfold(state, next_event).boxed()
+}
+
+/// A whole answer where a stream was asked for (a server or proxy that ignores `stream: true`),
+/// as the events a stream of it would have carried.
+pub(crate) fn whole_answer_events(response: ChatResponse) -> BoxStream<'static, Result<StreamEvent, ProviderError>> {
+    let mut events = Vec::new();
+    if !response.reasoning.is_empty() {
+        events.push(Ok(StreamEvent::Reasoning(response.reasoning.clone())));
+    }
+    if !response.content.is_empty() {
+        events.push(Ok(StreamEvent::Content(response.content.clone())));
+    }
+    for (index, call) in response.tool_calls.iter().enumerate() {
+        let index = index as u32;
+        events.push(Ok(StreamEvent::ToolCallStarted { index, id: call.id.clone(), name: call.name.clone() }));
+        events.push(Ok(StreamEvent::ToolCallArguments { index, fragment: call.arguments.clone() }));
+    }
+    events.push(Ok(StreamEvent::Done(response)));
+    futures::stream::iter(events).boxed()
+}
+
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    Timeout(TimeoutPhase, Duration),
+    Transport(reqwest::Error),
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyError::Timeout(phase, after) => write!(f, "{phase:?} timeout after {after:?}"),
+            BodyError::Transport(e) => write!(f, "{}", root_cause(e)),
+        }
+    }
+}
+
+/// A response body whose first chunk must arrive by `first_deadline` and later ones within
+/// `idle` of each other. Byte chunks rather than SSE events are timed, so a server's keep-alive
+/// comments count as life. Ends after the first error.
+pub(crate) fn timed_body<B>(
+    body: impl Stream<Item = reqwest::Result<B>> + Send + 'static,
+    first_deadline: Instant,
+    first_byte_timeout: Duration,
+    idle: Duration,
+) -> BoxStream<'static, Result<B, BodyError>>
+where
+    B: AsRef<[u8]> + Send + 'static,
+{
+    struct State<B> {
+        body: BoxStream<'static, reqwest::Result<B>>,
+        first_deadline: Option<Instant>,
+        first_byte_timeout: Duration,
+        idle: Duration,
+        ended: bool,
+    }
+    let state =
+        State { body: body.boxed(), first_deadline: Some(first_deadline), first_byte_timeout, idle, ended: false };
+    futures::stream::unfold(state, |mut st| async move {
+        if st.ended {
+            return None;
+        }
+        let next = match st.first_deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, st.body.next())
+                .await
+                .map_err(|_| BodyError::Timeout(TimeoutPhase::FirstByte, st.first_byte_timeout)),
+            None => tokio::time::timeout(st.idle, st.body.next())
+                .await
+                .map_err(|_| BodyError::Timeout(TimeoutPhase::Idle, st.idle)),
+        };
+        match next {
+            Err(e) => {
+                st.ended = true;
+                Some((Err(e), st))
+            }
+            Ok(None) => None,
+            Ok(Some(Err(e))) => {
+                st.ended = true;
+                Some((Err(BodyError::Transport(e)), st))
+            }
+            Ok(Some(Ok(bytes))) => {
+                if !bytes.as_ref().is_empty() {
+                    st.first_deadline = None;
+                }
+                Some((Ok(bytes), st))
+            }
+        }
+    })
+    .boxed()
+}
+
+type SseItem = Result<eventsource_stream::Event, EventStreamError<BodyError>>;
+
+struct Driver<D> {
+    events: BoxStream<'static, SseItem>,
+    decoder: D,
+    queue: VecDeque<StreamEvent>,
+    finished: bool,
+    provider: String,
+    base_url: String,
+    host: String,
+    model: String,
+    /// Only to scrub it from server text kept in errors.
+    key: Option<ApiKey>,
+    request_id: Option<String>,
+    started: Instant,
+}
+
+impl<D: SseDecoder> Driver<D> {
+    /// Ends the stream with the decoded answer.
+    fn complete(&mut self) {
+        self.finished = true;
+        let (held, response) = std::mem::take(&mut self.decoder).finish();
+        self.queue.extend(held);
+        tracing::debug!(
+            provider = %self.provider,
+            model = %self.model,
+            finish_reason = ?response.finish_reason,
+            prompt_tokens = response.usage.map(|u| u.prompt_tokens),
+            completion_tokens = response.usage.map(|u| u.completion_tokens),
+            cached_tokens = response.usage.map(|u| u.cached_tokens),
+            latency_ms = self.started.elapsed().as_millis() as u64,
+            request_id = self.request_id.as_deref().unwrap_or(""),
+            "stream finished"
+        );
+        self.queue.push_back(StreamEvent::Done(response));
+    }
+
+    /// The body ended, broke or stalled before the protocol's last event: fine if the answer
+    /// was already whole, a drop (or the given cause, a timeout) otherwise.
+    fn ended_early(&mut self, cause: Option<ProviderError>, detail: Option<String>) -> Option<ProviderError> {
+        if self.decoder.finished() {
+            self.complete();
+            return None;
+        }
+        self.finished = true;
+        let received = self.decoder.received_chars();
+        let error = cause.unwrap_or_else(|| ProviderError::StreamDropped {
+            host: self.host.clone(),
+            received,
+            detail,
+            request_id: self.request_id.clone(),
+        });
+        tracing::debug!(
+            provider = %self.provider,
+            model = %self.model,
+            kind = error.kind(),
+            received,
+            request_id = self.request_id.as_deref().unwrap_or(""),
+            "stream ended early"
+        );
+        Some(error)
+    }
+}
+
+async fn next_event<D: SseDecoder>(mut st: Driver<D>) -> Option<(Result<StreamEvent, ProviderError>, Driver<D>)> {
+    loop {
+        if let Some(event) = st.queue.pop_front() {
+            return Some((Ok(event), st));
+        }
+        if st.finished {
+            return None;
+        }
+        let error = match st.events.next().await {
+            None => st.ended_early(None, None),
+            Some(Ok(event)) => {
+                let data = event.data.trim();
+                if data.is_empty() {
+                    continue;
+                }
+                // Built from the fields, not borrowed whole, so that the decoder can be borrowed mutably.
+                let ctx = ErrorContext {
+                    base_url: &st.base_url,
+                    endpoint: Endpoint::Chat,
+                    model: &st.model,
+                    key: st.key.as_ref().map(ApiKey::kind),
+                    secret: st.key.as_ref().map(ApiKey::expose),
+                    request_id: st.request_id.as_deref(),
+                };
+                match st.decoder.on_event(&event.event, data, &ctx) {
+                    Ok(events) => {
+                        st.queue.extend(events);
+                        if st.decoder.ended() {
+                            st.complete();
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        st.finished = true;
+                        Some(e.with_request_id(st.request_id.as_deref()))
+                    }
+                }
+            }
+            Some(Err(EventStreamError::Transport(BodyError::Timeout(phase, after)))) => {
+                let timeout = ProviderError::Timeout { host: st.host.clone(), phase, after };
+                st.ended_early(Some(timeout), None)
+            }
+            Some(Err(EventStreamError::Transport(BodyError::Transport(e)))) => {
+                st.ended_early(None, Some(scrub(&root_cause(&e), None)))
+            }
+            Some(Err(e)) => {
+                st.finished = true;
+                Some(ProviderError::MalformedResponse {
+                    host: st.host.clone(),
+                    detail: format!("the event stream cannot be read: {e}"),
+                    request_id: st.request_id.clone(),
+                })
+            }
+        };
+        match error {
+            Some(e) => return Some((Err(e), st)),
+            None => continue,
+        }
+    }
+}
+
+/// A streamed answer: [`StreamEvent`]s, then `Done` with the whole response, or one error.
+/// Dropping it closes the connection, which is how the server learns the answer is no longer
+/// wanted.
+pub struct ChatStream {
+    first: Option<StreamEvent>,
+    inner: BoxStream<'static, Result<StreamEvent, ProviderError>>,
+    host: String,
+}
+
+impl fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatStream").finish_non_exhaustive()
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = Result<StreamEvent, ProviderError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+impl ChatStream {
+    /// A stream whose first event has arrived, so that a server that never starts answering is
+    /// an error here rather than inside the stream.
+    pub(crate) async fn start(
+        mut inner: BoxStream<'static, Result<StreamEvent, ProviderError>>,
+        host: String,
+    ) -> Result<ChatStream, ProviderError> {
+        match inner.next().await {
+            Some(Ok(first)) => Ok(ChatStream { first: Some(first), inner, host }),
+            Some(Err(e)) => Err(e),
+            None => Err(ProviderError::StreamDropped { host, received: 0, detail: None, request_id: None }),
+        }
+    }
+
+    /// Reads the stream to its end and returns the whole answer.
+    pub async fn collect_response(mut self) -> Result<ChatResponse, ProviderError> {
+        while let Some(item) = self.next().await {
+            if let StreamEvent::Done(response) = item? {
+                return Ok(response);
+            }
+        }
+        // Reached only when the caller already took `Done` off this stream.
+        Err(ProviderError::StreamDropped { host: self.host, received: 0, detail: None, request_id: None })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAI-compatible chunks
 
 #[derive(Deserialize)]
 struct Chunk {
@@ -63,7 +419,8 @@ struct FunctionDelta {
     arguments: Option<String>,
 }
 
-/// Everything a streamed answer has said so far.
+/// Everything an OpenAI-compatible streamed answer has said so far: the [`SseDecoder`] for
+/// `data:` chunks of `chat.completion.chunk`s ended by `[DONE]`.
 #[derive(Debug, Default)]
 pub struct StreamAccumulator {
     id: String,
@@ -76,21 +433,13 @@ pub struct StreamAccumulator {
     finish_reason: Option<FinishReason>,
     usage: Option<Usage>,
     request_id: Option<String>,
+    /// `[DONE]` arrived.
+    done: bool,
 }
 
 impl StreamAccumulator {
     pub fn new(request_id: Option<String>) -> Self {
         StreamAccumulator { request_id, ..StreamAccumulator::default() }
-    }
-
-    /// Whether the finishing chunk (one with a `finish_reason`) has arrived.
-    pub fn finished(&self) -> bool {
-        self.finish_reason.is_some()
-    }
-
-    /// Characters of answer and reasoning received, for error messages.
-    pub fn received_chars(&self) -> usize {
-        self.content.chars().count() + self.reasoning.chars().count()
     }
 
     /// Takes one `data:` payload (not `[DONE]`) and returns what it adds.
@@ -200,6 +549,33 @@ impl StreamAccumulator {
             usage: self.usage,
             request_id: self.request_id,
         }
+    }
+}
+
+impl SseDecoder for StreamAccumulator {
+    fn on_event(&mut self, _name: &str, data: &str, ctx: &ErrorContext<'_>) -> Result<Vec<StreamEvent>, ProviderError> {
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(Vec::new());
+        }
+        self.on_data(data, ctx)
+    }
+
+    fn ended(&self) -> bool {
+        self.done
+    }
+
+    /// The finishing chunk (one with a `finish_reason`) has arrived.
+    fn finished(&self) -> bool {
+        self.finish_reason.is_some()
+    }
+
+    fn received_chars(&self) -> usize {
+        self.content.chars().count() + self.reasoning.chars().count()
+    }
+
+    fn finish(self) -> (Vec<StreamEvent>, ChatResponse) {
+        (Vec::new(), self.into_response())
     }
 }
 
@@ -353,5 +729,132 @@ mod tests {
         let err = acc.on_data("{not json", &ctx()).unwrap_err();
         assert!(matches!(err, ProviderError::MalformedResponse { .. }));
         assert!(err.to_string().contains("not JSON"));
+    }
+
+    // The driver, fed parsed events as the body would deliver them.
+
+    use super::super::anthropic::{Continuation, MessageAccumulator};
+
+    fn event(name: &str, data: &str) -> SseItem {
+        Ok(eventsource_stream::Event { event: name.into(), data: data.into(), id: String::new(), retry: None })
+    }
+
+    fn stall() -> SseItem {
+        Err(EventStreamError::Transport(BodyError::Timeout(TimeoutPhase::Idle, Duration::from_secs(30))))
+    }
+
+    /// Everything the driver yields for `items`, after which the body would never end: a driver
+    /// that waited for more after the answer's end would hang here.
+    async fn run<D: SseDecoder>(items: Vec<SseItem>, decoder: D) -> Vec<Result<StreamEvent, ProviderError>> {
+        let cfg = super::super::openai::ProviderConfig::new("t", "http://127.0.0.1:9/v1", None);
+        let origin = Origin { cfg: &cfg, host: "127.0.0.1:9", model: "m" };
+        let events = futures::stream::iter(items).chain(futures::stream::pending()).boxed();
+        let mut out = Vec::new();
+        let mut stream = drive(events, &origin, Some("rid".into()), Instant::now(), decoder);
+        while let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(200), stream.next()).await {
+            out.push(item);
+        }
+        out
+    }
+
+    fn claude(name: &str, data: serde_json::Value) -> SseItem {
+        event(name, &data.to_string())
+    }
+
+    fn claude_text(text: &str) -> Vec<SseItem> {
+        vec![
+            claude(
+                "message_start",
+                serde_json::json!({"type": "message_start", "message": {"id": "msg_1", "model": "m"}}),
+            ),
+            claude(
+                "content_block_start",
+                serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+            claude(
+                "content_block_delta",
+                serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}),
+            ),
+        ]
+    }
+
+    fn claude_stop() -> SseItem {
+        claude("message_delta", serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}}))
+    }
+
+    fn decoder(echo: Option<&str>) -> MessageAccumulator {
+        let continuation = Continuation { trimmed_whitespace: String::new(), echo: echo.map(str::to_string) };
+        MessageAccumulator::new(Some("rid".into()), continuation, "http://127.0.0.1:9/v1/messages".into())
+    }
+
+    fn done(item: &Result<StreamEvent, ProviderError>) -> &ChatResponse {
+        match item {
+            Ok(StreamEvent::Done(response)) => response,
+            other => panic!("expected Done, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_last_event_ends_the_answer_while_the_connection_lingers() {
+        let openai = run(
+            vec![
+                event("message", r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#),
+                event("message", r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#),
+                event("message", "[DONE]"),
+            ],
+            StreamAccumulator::new(Some("rid".into())),
+        )
+        .await;
+        assert_eq!(openai.len(), 2, "{openai:?}");
+        assert_eq!(done(&openai[1]).content, "a");
+
+        let mut items = claude_text("b");
+        items.extend([claude_stop(), claude("message_stop", serde_json::json!({"type": "message_stop"}))]);
+        let anthropic = run(items, decoder(None)).await;
+        assert_eq!(anthropic.len(), 2, "{anthropic:?}");
+        assert_eq!(done(&anthropic[1]).content, "b");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_ends_before_the_finish_is_a_drop_naming_what_arrived() {
+        let cfg = super::super::openai::ProviderConfig::new("t", "http://127.0.0.1:9/v1", None);
+        let origin = Origin { cfg: &cfg, host: "127.0.0.1:9", model: "m" };
+        // A body that really ends: no pending tail.
+        let events = futures::stream::iter(claude_text("hello")).boxed();
+        let out: Vec<_> = drive(events, &origin, Some("rid".into()), Instant::now(), decoder(None)).collect().await;
+        assert_eq!(out[0].as_ref().unwrap(), &StreamEvent::Content("hello".into()));
+        match &out[1] {
+            Err(ProviderError::StreamDropped { received, request_id, .. }) => {
+                assert_eq!(*received, 5);
+                assert_eq!(request_id.as_deref(), Some("rid"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(out.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_stall_after_the_finish_keeps_the_answer_and_before_it_is_a_timeout() {
+        let mut items = claude_text("whole");
+        items.extend([claude_stop(), stall()]);
+        let out = run(items, decoder(None)).await;
+        assert_eq!(done(&out[1]).content, "whole");
+
+        let out = run(
+            vec![event("message", r#"{"choices":[{"index":0,"delta":{"content":"half"}}]}"#), stall()],
+            StreamAccumulator::new(None),
+        )
+        .await;
+        assert!(matches!(out[1], Err(ProviderError::Timeout { phase: TimeoutPhase::Idle, .. })), "{out:?}");
+        assert_eq!(out.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn text_held_back_as_a_possible_echo_comes_out_before_done() {
+        let mut items = claude_text("fn");
+        items.extend([claude_stop(), claude("message_stop", serde_json::json!({"type": "message_stop"}))]);
+        let out = run(items, decoder(Some("fn main"))).await;
+        assert_eq!(out[0].as_ref().unwrap(), &StreamEvent::Content("fn".into()));
+        assert_eq!(done(&out[1]).content, "fn");
     }
 }

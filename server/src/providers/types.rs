@@ -63,10 +63,10 @@ impl ChatRequest {
             serde_json::to_value(&self.messages).map_err(|e| InvalidRequest(e.to_string()))?,
         );
         if let Some(t) = self.temperature {
-            body.insert("temperature".into(), json!(t));
+            body.insert("temperature".into(), decimal_json(t));
         }
         if let Some(p) = self.top_p {
-            body.insert("top_p".into(), json!(p));
+            body.insert("top_p".into(), decimal_json(p));
         }
         if let Some(m) = self.max_tokens {
             body.insert("max_tokens".into(), json!(m));
@@ -536,6 +536,12 @@ pub struct Balance {
     pub cash: f64,
 }
 
+/// An `f32` setting as the decimal the user wrote: `json!(0.6f32)` would widen it to
+/// 0.6000000238418579, which a model that allows "only 0.6" refuses.
+pub(crate) fn decimal_json(v: f32) -> Value {
+    v.to_string().parse::<f64>().map(|d| json!(d)).unwrap_or_else(|_| json!(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,6 +587,14 @@ mod tests {
         assert_eq!(body["tool_choice"], json!("none"));
         assert_eq!(body["response_format"], json!({"type": "json_object"}));
         assert_eq!(body["thinking"], json!({"type": "disabled"}));
+    }
+
+    #[test]
+    fn temperatures_go_out_as_written() {
+        let req = ChatRequest { temperature: Some(0.6), top_p: Some(0.95), ..ChatRequest::new("m", vec![]) };
+        let text = serde_json::to_string(&wire(&req)).unwrap();
+        assert!(text.contains(r#""temperature":0.6,"#) || text.contains(r#""temperature":0.6}"#), "{text}");
+        assert!(text.contains(r#""top_p":0.95"#), "{text}");
     }
 
     #[test]

@@ -98,6 +98,12 @@ impl DocumentSnapshot {
         self.binary
     }
 
+    /// Has no tree though its language has a grammar: the document's reparse is pending, its
+    /// tree was freed, or it was never parsed (or its grammar gave up on it).
+    pub fn lacks_tree(&self) -> bool {
+        self.tree.is_none() && !self.binary && !self.too_large && self.language.grammar().is_some()
+    }
+
     /// Over [`PARSE_LIMIT_BYTES`]: kept as text, without a tree.
     pub fn is_too_large(&self) -> bool {
         self.too_large
@@ -177,6 +183,37 @@ pub struct Document {
     /// pay the budget on every keystroke, so the document stays plain text until its whole
     /// text is replaced.
     parse_gave_up: bool,
+    /// The last tree, [`Tree::edit`]ed to match the current text but not reparsed yet (see
+    /// [`Document::edit`]). Never handed out: only the next parse reads it, to reuse subtrees.
+    stale: Option<Tree>,
+    /// Counts edits, so that a parse finished elsewhere is installed only on the text it was
+    /// made from (versions may repeat: editors are not trusted to increase them).
+    edits: u64,
+}
+
+/// The work of bringing a document's tree up to date, taken out of the document so that it can
+/// run without holding whatever lock guards the document; see [`Document::take_parse_job`].
+pub struct ParseJob {
+    language: Language,
+    rope: Rope,
+    stale: Option<Tree>,
+    edits: u64,
+}
+
+impl ParseJob {
+    /// Parses, incrementally from the stale tree when there is one. Blocking: from a few
+    /// microseconds to tens of milliseconds (a whole file from scratch), within the parse budget.
+    pub fn run(self) -> ParsedJob {
+        let tree = syntax::parse(self.language, &self.rope, self.stale.as_ref());
+        ParsedJob { tree, edits: self.edits }
+    }
+}
+
+/// The result of a [`ParseJob`], for [`Document::install`]. Its tree is `None` when the parse
+/// was abandoned (over its time budget).
+pub struct ParsedJob {
+    tree: Option<Tree>,
+    edits: u64,
 }
 
 impl std::fmt::Debug for Document {
@@ -186,7 +223,17 @@ impl std::fmt::Debug for Document {
 }
 
 impl Document {
+    /// A document with its tree parsed now.
     pub fn new(uri: &str, language_id: &str, version: i32, text: &str) -> Document {
+        let mut doc = Document::unparsed(uri, language_id, version, text);
+        doc.ensure_tree();
+        doc
+    }
+
+    /// A document whose tree is parsed only when first asked for ([`Document::ensure_tree`]):
+    /// most documents an editor opens are never completed in, and a tree costs about 40 bytes
+    /// per byte of code.
+    pub fn unparsed(uri: &str, language_id: &str, version: i32, text: &str) -> Document {
         let language = Language::detect(language_id, uri);
         let rope = Rope::from_str(text);
         let nul_chars = text.bytes().filter(|&b| b == 0).count();
@@ -204,19 +251,37 @@ impl Document {
             nul_chars,
             lone_crs,
             parse_gave_up: false,
+            stale: None,
+            edits: 0,
         };
-        doc.refresh(None);
+        doc.refresh_flags();
         doc
+    }
+
+    /// Applies LSP-style changes in order, each relative to the text left by the previous one,
+    /// and brings the tree up to date: [`Document::edit`] then [`Document::ensure_tree`].
+    pub fn apply_changes(&mut self, version: i32, changes: &[TextChange], enc: PositionEncoding) -> EditOutcome {
+        let outcome = self.edit(version, changes, enc);
+        self.ensure_tree();
+        outcome
     }
 
     /// Applies LSP-style changes in order, each relative to the text left by the previous one.
     /// Positions are clamped (see [`position`]), so a stale or bogus range edits the nearest
     /// valid place instead of failing or dropping text.
     ///
-    /// The syntax tree is edited for every change, then reparsed once, reusing the old tree.
-    pub fn apply_changes(&mut self, version: i32, changes: &[TextChange], enc: PositionEncoding) -> EditOutcome {
+    /// The syntax tree is edited for every change but not reparsed: that waits for the next
+    /// [`Document::ensure_tree`] (or [`Document::take_parse_job`]), so a burst of keystrokes
+    /// costs one incremental reparse when a feature needs the tree, not one per key. Until then
+    /// the document has no tree to hand out, never a stale one.
+    pub fn edit(&mut self, version: i32, changes: &[TextChange], enc: PositionEncoding) -> EditOutcome {
         let out_of_order = version <= self.snap.version;
-        let mut tree = self.snap.tree.take();
+        if changes.is_empty() {
+            // A version bump alone: the tree still matches the text.
+            self.snap.version = version;
+            return EditOutcome { out_of_order };
+        }
+        let mut tree = self.snap.tree.take().or_else(|| self.stale.take());
         for change in changes {
             let rope = &self.snap.rope;
             let chars = match change.range {
@@ -234,7 +299,9 @@ impl Document {
             }
         }
         self.snap.version = version;
-        self.refresh(tree);
+        self.edits += 1;
+        self.stale = tree;
+        self.refresh_flags();
         EditOutcome { out_of_order }
     }
 
@@ -275,22 +342,20 @@ impl Document {
         })
     }
 
-    /// Recomputes the flags and the tree after the text changed; `old_tree` has been edited to
-    /// match the current text.
-    fn refresh(&mut self, old_tree: Option<Tree>) {
+    fn refresh_flags(&mut self) {
         let snap = &mut self.snap;
         snap.binary = self.nul_chars > 0;
         snap.too_large = snap.rope.len_bytes() > PARSE_LIMIT_BYTES;
-        snap.tree = if snap.binary || snap.too_large || self.parse_gave_up {
-            None
-        } else {
-            let tree = syntax::parse(snap.language, &snap.rope, old_tree.as_ref());
-            if tree.is_none() && snap.language.grammar().is_some() {
-                tracing::warn!(uri = %snap.uri, "no syntax tree for this document; it is treated as plain text until its whole text is replaced");
-                self.parse_gave_up = true;
-            }
-            tree
-        };
+        if !self.wants_tree() {
+            self.stale = None;
+        }
+    }
+
+    /// Whether this document is parsed at all: a grammar, text, not too large, and the grammar
+    /// has not given up on it.
+    fn wants_tree(&self) -> bool {
+        let snap = &self.snap;
+        !(snap.binary || snap.too_large || self.parse_gave_up) && snap.language.grammar().is_some()
     }
 
     pub fn uri(&self) -> &str {
@@ -317,26 +382,73 @@ impl Document {
         self.snap.text()
     }
 
-    /// A cheap immutable copy for background work.
     /// Frees the syntax tree (the largest part of a document: about 40 bytes per byte of
-    /// code). The next edit or [`Document::ensure_tree`] parses from scratch.
+    /// code). The next [`Document::ensure_tree`] parses from scratch.
     pub fn drop_tree(&mut self) {
         self.snap.tree = None;
+        self.stale = None;
     }
 
+    /// Holds a tree, up to date or waiting for its reparse: what counts against memory.
     pub fn has_tree(&self) -> bool {
-        self.snap.tree.is_some()
+        self.snap.tree.is_some() || self.stale.is_some()
     }
 
-    /// Parses again after [`Document::drop_tree`]; a no-op when the tree is there or the
-    /// document is not parsed at all (plain text, binary, too large, or the grammar gave up).
-    /// Returns whether it parsed.
+    /// The tree is missing or behind the text, and a parse would bring it.
+    pub fn needs_parse(&self) -> bool {
+        self.snap.tree.is_none() && self.wants_tree()
+    }
+
+    /// Brings the tree up to date: incrementally after [`Document::edit`], from scratch after
+    /// [`Document::drop_tree`] or for a document opened [`Document::unparsed`]. A no-op when
+    /// the tree is current or the document is not parsed at all (plain text, binary, too
+    /// large, or the grammar gave up). Returns whether it parsed.
     pub fn ensure_tree(&mut self) -> bool {
-        if self.snap.tree.is_some() || self.snap.language.grammar().is_none() {
+        match self.take_parse_job() {
+            Some(job) => {
+                let parsed = job.run();
+                self.install(parsed);
+                self.snap.tree.is_some()
+            }
+            None => false,
+        }
+    }
+
+    /// The parse [`Document::ensure_tree`] would do, to run elsewhere (off a lock, or off the
+    /// thread that reads the editor's messages); give its result to [`Document::install`].
+    /// `None` when there is nothing to parse.
+    pub fn take_parse_job(&mut self) -> Option<ParseJob> {
+        if !self.needs_parse() {
+            return None;
+        }
+        Some(ParseJob {
+            language: self.snap.language,
+            rope: self.snap.rope.clone(),
+            // A clone (reference counted): the document keeps it in case this job is dropped.
+            stale: self.stale.clone(),
+            edits: self.edits,
+        })
+    }
+
+    /// Installs the result of a [`ParseJob`] if the text has not changed since the job was
+    /// taken (a later edit makes it useless; the next job starts from the edited stale tree).
+    /// Returns whether it was installed.
+    pub fn install(&mut self, parsed: ParsedJob) -> bool {
+        if parsed.edits != self.edits || !self.needs_parse() {
             return false;
         }
-        self.refresh(None);
-        self.snap.tree.is_some()
+        match parsed.tree {
+            Some(tree) => {
+                self.snap.tree = Some(tree);
+                self.stale = None;
+            }
+            None => {
+                tracing::warn!(uri = %self.snap.uri, "no syntax tree for this document; it is treated as plain text until its whole text is replaced");
+                self.parse_gave_up = true;
+                self.stale = None;
+            }
+        }
+        true
     }
 
     pub fn snapshot(&self) -> DocumentSnapshot {
@@ -437,6 +549,41 @@ mod tests {
         // Lone CR files count '\r' as a line break.
         check_edit("// x\rfn a() {}\r😀", Utf16, change(range(2, 2, 2, 2), "\n"), "// x\rfn a() {}\r😀\n");
         check_edit("// x\rfn a() {}\r", Utf8, change(range(1, 3, 1, 4), "z"), "// x\rfn z() {}\r");
+    }
+
+    #[test]
+    fn edits_wait_for_one_reparse_that_matches_a_fresh_parse() {
+        let mut doc = Document::new("file:///t.rs", "rust", 1, "fn main() {\n    let x = 1;\n}\n");
+        // Typed key by key, as a burst of didChange: no tree is handed out meanwhile.
+        for (i, ch) in "let y = x + 2;".chars().enumerate() {
+            let at = 26 + i as u32;
+            doc.edit(2 + i as i32, &[change(range(1, at, 1, at), &ch.to_string())], Utf16);
+            assert!(doc.tree().is_none() && doc.snapshot().tree().is_none());
+            assert!(doc.needs_parse() && doc.has_tree());
+        }
+        assert_eq!(doc.text(), "fn main() {\n    let x = 1;let y = x + 2;\n}\n");
+        assert!(doc.ensure_tree());
+        assert!(!doc.needs_parse());
+        assert_same_tree(&doc);
+        assert!(doc.tree().unwrap().root_node().to_sexp().matches("let_declaration").count() == 2);
+    }
+
+    #[test]
+    fn a_parse_job_is_installed_only_on_the_text_it_was_made_from() {
+        let mut doc = Document::unparsed("file:///t.rs", "rust", 1, "fn a() {}\n");
+        assert!(doc.tree().is_none() && doc.needs_parse() && !doc.has_tree(), "opened without a parse");
+        let job = doc.take_parse_job().unwrap();
+        doc.edit(2, &[change(range(0, 3, 0, 4), "b")], Utf8);
+        assert!(!doc.install(job.run()), "the text changed after the job was taken");
+        assert!(doc.tree().is_none());
+        let job = doc.take_parse_job().unwrap();
+        assert!(doc.install(job.run()));
+        assert_eq!(doc.text(), "fn b() {}\n");
+        assert_same_tree(&doc);
+        assert!(doc.take_parse_job().is_none(), "nothing left to parse");
+        // Plain text never needs a parse.
+        let mut plain = Document::unparsed("file:///notes.txt", "", 1, "fn a() {}");
+        assert!(!plain.needs_parse() && plain.take_parse_job().is_none() && !plain.snapshot().lacks_tree());
     }
 
     #[test]

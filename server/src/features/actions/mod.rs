@@ -598,6 +598,7 @@ pub async fn run(
     site: &Site,
     action: &Action,
     instruction: Option<&str>,
+    think_harder: bool,
     symbols: &(dyn SymbolLookup + Sync),
     open_document: &(dyn Fn(&str) -> Option<DocumentSnapshot> + Sync),
     cancel: CancellationToken,
@@ -608,9 +609,10 @@ pub async fn run(
     let plan = plan(site, action, instruction, config, symbols, open_document)?;
     let mut request = ChatRequest::new(config.models.action.clone(), plan.messages);
     request.max_tokens = Some(4096);
+    let hint = route_hint(config, action, think_harder);
     let mut stream = tokio::select! {
         _ = cancel.cancelled() => return Err(ActionError::Cancelled),
-        s = router.stream(config, Feature::Action, request) => s?,
+        s = router.stream_routed(config, Feature::Action, &hint, request) => s?,
     };
     let mut answer = String::new();
     loop {
@@ -627,6 +629,17 @@ pub async fn run(
     }
     drop(stream);
     apply(site, plan.target, &answer)
+}
+
+/// A custom action's own `model` (a route or a model), and the user's "think harder".
+fn route_hint(config: &Config, action: &Action, think_harder: bool) -> crate::router::RouteHint {
+    let model = match action {
+        Action::Custom(n, title) => {
+            config.actions.custom.get(*n).filter(|c| c.title == *title).and_then(|c| c.model.clone())
+        }
+        _ => None,
+    };
+    crate::router::RouteHint { think_harder, model }
 }
 
 #[cfg(test)]

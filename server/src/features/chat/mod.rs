@@ -7,6 +7,8 @@
 //! cancelled) drops the model stream, which closes the upstream connection.
 
 pub mod chatfile;
+pub mod context;
+pub mod diagnostics;
 pub mod store;
 pub mod tools;
 
@@ -22,17 +24,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::ledger::Feature;
-use crate::providers::{
-    ChatRequest, ContentPart, Message, ModelInfo, OpenAiCompatible, ProviderError, StreamEvent, ToolCall, ToolChoice,
-    Usage,
-};
-use crate::router::Router;
+use crate::providers::{ChatRequest, ContentPart, Message, ProviderError, StreamEvent, ToolCall, ToolChoice, Usage};
+use crate::router::{RouteHint, Router};
 use crate::text::DocumentSnapshot;
+use diagnostics::{DiagnosticStore, EditorDiagnostic};
 use store::{ChatStore, Turn};
 use tools::{Proposal, ToolOutput, Workspace};
 
-/// Files attached by `@path` or as the current file are cut at this many characters.
-const MAX_ATTACHED_CHARS: usize = 30_000;
 const MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024;
 
 const SYSTEM: &str = "You are Kimi, a programming assistant inside the user's editor. Answer in Markdown, concisely. \
@@ -46,15 +44,17 @@ pub struct ChatInput {
     pub session_id: Option<String>,
     /// The document the user is in, and its path when it is a file.
     pub document: Option<(DocumentSnapshot, Option<PathBuf>)>,
-    /// Char range of the selection in `document` (empty or absent: none).
+    /// Char range of the selection in `document`; an empty range is the cursor.
     pub selection: Option<Range<usize>>,
     /// Image file paths (relative to the workspace root, or absolute) or `data:image/…` URLs.
     pub images: Vec<String>,
-    /// The document's diagnostics as the editor sent them, one line each.
-    pub diagnostics: Vec<String>,
+    /// The document's diagnostics as the editor last reported them.
+    pub diagnostics: Vec<EditorDiagnostic>,
     /// The earlier turns, when the caller keeps them (a chat file is its own history): used
     /// instead of the session's, and the answer is not saved to a session.
     pub history: Option<Vec<Turn>>,
+    /// The user asked to think harder: routing rules with `thinkHarder` apply.
+    pub think_harder: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -101,10 +101,11 @@ pub enum ChatError {
     Invalid(String),
 }
 
-/// The chat feature's state: sessions and what was learned about models.
+/// The chat feature's state: sessions, what was learned about models, and the diagnostics the
+/// editor reported.
 pub struct ChatService {
     pub store: ChatStore,
-    models: DashMap<String, Option<ModelInfo>>,
+    pub diagnostics: std::sync::Arc<DiagnosticStore>,
     /// Chat files being answered, by URI: one answer per file at a time, and its stop switch.
     pub answering: DashMap<String, CancellationToken>,
     chat_files: std::sync::Mutex<Option<std::sync::Arc<chatfile::ChatFiles>>>,
@@ -114,7 +115,7 @@ impl ChatService {
     pub fn new(store: ChatStore) -> ChatService {
         ChatService {
             store,
-            models: DashMap::new(),
+            diagnostics: std::sync::Arc::new(DiagnosticStore::default()),
             answering: DashMap::new(),
             chat_files: std::sync::Mutex::new(None),
         }
@@ -134,28 +135,6 @@ impl ChatService {
         let files = std::sync::Arc::new(files);
         *cached = Some(files.clone());
         files
-    }
-
-    /// What `/models` says about `model`, asked once per model and process. `None` when the
-    /// endpoint has no such list or does not name the model.
-    async fn model_info(&self, config: &Config, model: &str) -> Option<ModelInfo> {
-        if let Some(known) = self.models.get(model) {
-            return known.clone();
-        }
-        let client = OpenAiCompatible::new(config.provider_config(), OpenAiCompatible::shared_http_client());
-        let listed = match client.models().await {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::debug!("no model list: {e}");
-                return None;
-            }
-        };
-        for m in &listed {
-            self.models.insert(m.id.clone(), Some(m.clone()));
-        }
-        let found = listed.into_iter().find(|m| m.id == model);
-        self.models.insert(model.to_string(), found.clone());
-        found
     }
 
     /// Answers one message of a session, streaming events on `events`.
@@ -185,8 +164,10 @@ impl ChatService {
             Some(turns) => turns.clone(),
             None => self.store.get(&session_id).map(|s| s.turns).unwrap_or_default(),
         };
-        let model = config.models.chat.clone();
-        let info = self.model_info(config, &model).await;
+        // The model the route picks (images may pick a vision route), and what it can do.
+        let hint = RouteHint { think_harder: input.think_harder, model: None };
+        let model = router.route_model(config, Feature::Chat, &hint, !input.images.is_empty());
+        let info = router.model_info(config, &model).await;
         let images = if input.images.is_empty() {
             Vec::new()
         } else {
@@ -240,7 +221,7 @@ impl ChatService {
             request.tool_choice = Some(if last_round { ToolChoice::None } else { ToolChoice::Auto });
             let mut stream = tokio::select! {
                 _ = cancel.cancelled() => return Err(ChatError::Cancelled),
-                s = router.stream(config, Feature::Chat, request) => s?,
+                s = router.stream_routed(config, Feature::Chat, &hint, request) => s?,
             };
             let mut text = String::new();
             let response = loop {
@@ -387,21 +368,6 @@ fn canonical_json(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-fn fence(text: &str) -> String {
-    let mut ticks = "```".to_string();
-    while text.contains(&ticks) {
-        ticks.push('`');
-    }
-    format!("{ticks}\n{}{}{ticks}", text, if text.ends_with('\n') { "" } else { "\n" })
-}
-
-fn capped(text: &str) -> String {
-    match text.char_indices().nth(MAX_ATTACHED_CHARS) {
-        Some((at, _)) => format!("{}\n[… cut at {MAX_ATTACHED_CHARS} characters]\n", &text[..at]),
-        None => text.to_string(),
-    }
-}
-
 /// `@path` mentions: `@` at the start of a word, then a path; trailing punctuation is not part
 /// of it (`see @src/lib.rs.`).
 pub fn mentions(message: &str) -> Vec<String> {
@@ -420,6 +386,10 @@ pub fn mentions(message: &str) -> Vec<String> {
 
 /// The user message the model gets: the question, then what it refers to.
 pub fn user_prompt(input: &ChatInput, workspace: &Workspace) -> String {
+    user_prompt_within(input, workspace, &context::Budget::default())
+}
+
+fn user_prompt_within(input: &ChatInput, workspace: &Workspace, budget: &context::Budget) -> String {
     let mut out = input.message.trim_end().to_string();
     let display = |path: &Option<PathBuf>, snapshot: &DocumentSnapshot| {
         path.as_ref()
@@ -439,30 +409,39 @@ pub fn user_prompt(input: &ChatInput, workspace: &Workspace) -> String {
         if snapshot.is_binary() || path.as_deref().is_some_and(crate::secrets::looks_secret) {
             out.push_str(&format!("\n\n(The current file `{name}` is never sent to a model.)"));
         } else {
-            let rope = snapshot.rope();
-            if let Some(sel) = input.selection.as_ref().filter(|s| !s.is_empty()) {
-                let end = sel.end.min(rope.len_chars());
-                let start = sel.start.min(end);
-                let first_line = rope.char_to_line(start) + 1;
-                let last_line = rope.char_to_line(end) + 1;
-                let text = rope.slice(start..end).to_string();
-                out.push_str(&format!(
-                    "\n\nSelected in `{name}` (lines {first_line}-{last_line}):\n{}",
-                    fence(&capped(&text))
-                ));
+            out.push_str("\n\n");
+            out.push_str(&context::document_section(
+                snapshot,
+                &name,
+                input.selection.clone(),
+                workspace.index.as_ref(),
+                budget,
+            ));
+            let syntax = snapshot
+                .tree()
+                .map(|t| diagnostics::syntax_errors(t, snapshot.rope(), diagnostics::MAX_SYNTAX_ERRORS))
+                .unwrap_or_default();
+            if !input.diagnostics.is_empty() {
+                out.push_str(&format!("\n\nDiagnostics the editor reports for `{name}`:"));
+                for d in &input.diagnostics {
+                    let stale = d.version.is_some_and(|v| v != snapshot.version());
+                    let note = if stale { " (reported for an earlier version; the line may have moved)" } else { "" };
+                    out.push_str(&format!("\n- {}{note}", d.describe()));
+                }
             }
-            out.push_str(&format!("\n\nThe current file, `{name}`:\n{}", fence(&capped(&snapshot.text()))));
-        }
-    }
-    if !input.diagnostics.is_empty() {
-        out.push_str("\n\nDiagnostics of the current file:\n");
-        for d in &input.diagnostics {
-            out.push_str(&format!("- {d}\n"));
+            if !syntax.is_empty() {
+                out.push_str(&format!("\n\nSyntax errors tree-sitter finds in `{name}`:"));
+                for e in &syntax {
+                    out.push_str(&format!("\n- {}", e.describe()));
+                }
+            }
         }
     }
     for mention in mentions(&input.message) {
         match workspace.call(tools::READ_FILE, &serde_json::json!({ "path": mention }).to_string()) {
-            Ok(ToolOutput::Text { text, .. }) => out.push_str(&format!("\n\n@{mention}:\n{}", fence(&text))),
+            Ok(ToolOutput::Text { text, .. }) => {
+                out.push_str(&format!("\n\n@{mention}:\n{}", context::fence("", &text)))
+            }
             Ok(ToolOutput::Edit(_)) => {}
             Err(e) => out.push_str(&format!("\n\n(@{mention} could not be attached: {e})")),
         }
@@ -473,6 +452,11 @@ pub fn user_prompt(input: &ChatInput, workspace: &Workspace) -> String {
 /// An image as an image part: a `data:image/…` URL as given, a file (inside or outside the
 /// workspace: the user chose it) read and encoded.
 fn load_image(workspace: &Workspace, image: &str) -> Result<ContentPart, ChatError> {
+    if image.starts_with("http://") || image.starts_with("https://") {
+        return Err(ChatError::Invalid(format!(
+            "`{image}` is a web address; kimi-lsp sends image files and data URLs only: save the image in the workspace and name the file"
+        )));
+    }
     if image.starts_with("data:") {
         if !image.starts_with("data:image/") || !image.contains(";base64,") {
             return Err(ChatError::Invalid("an image data URL must look like `data:image/png;base64,…`".into()));
@@ -513,6 +497,7 @@ mod tests {
             roots: vec![root.to_path_buf()],
             open_document: Arc::new(|_| None),
             index: Arc::new(crate::context::WorkspaceIndex::new()),
+            diagnostics: Arc::new(DiagnosticStore::default()),
         }
     }
 
@@ -522,29 +507,147 @@ mod tests {
         assert!(mentions("mail me at x@y.z or @").is_empty());
     }
 
+    fn prompt_of(input: &ChatInput, ws: &Workspace, budget: &context::Budget) -> String {
+        // The temporary directory's name changes from run to run.
+        let root = ws.roots[0].to_string_lossy().into_owned();
+        user_prompt_within(input, ws, budget).replace(&root, "/w")
+    }
+
     #[test]
-    fn the_prompt_carries_selection_file_diagnostics_and_mentions() {
+    fn the_prompt_for_a_small_file_carries_it_whole_with_diagnostics_and_mentions() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("util.rs"), "pub fn helper() {}\n").unwrap();
         std::fs::write(dir.path().join(".env"), "KEY=1\n").unwrap();
-        let doc = crate::text::Document::new("file:///w/main.rs", "rust", 1, "fn main() {\n    run();\n}\n").snapshot();
+        let ws = workspace(dir.path());
+        let uri = url::Url::from_file_path(dir.path().join("main.rs")).unwrap().to_string();
+        let doc = crate::text::Document::new(&uri, "rust", 2, "fn main() {\n    run()\n    helper();\n}\n").snapshot();
+        ws.index.build(&ws.roots);
         let input = ChatInput {
             message: "Why does this fail? See @util.rs and @.env".into(),
             document: Some((doc, Some(dir.path().join("main.rs")))),
-            selection: Some(12..22),
-            diagnostics: vec!["line 2: cannot find function `run`".into()],
+            selection: Some(12..35),
+            diagnostics: vec![
+                EditorDiagnostic {
+                    lines: (1, 1),
+                    severity: Some("error"),
+                    message: "cannot find function `run` in this scope".into(),
+                    source: Some("rustc".into()),
+                    code: Some("E0425".into()),
+                    version: Some(2),
+                },
+                EditorDiagnostic {
+                    lines: (0, 0),
+                    severity: Some("warning"),
+                    message: "unused".into(),
+                    source: None,
+                    code: None,
+                    version: Some(1),
+                },
+            ],
             ..ChatInput::default()
         };
-        let prompt = user_prompt(&input, &workspace(dir.path()));
-        assert!(prompt.starts_with("Why does this fail?"), "{prompt}");
-        assert!(prompt.contains("Selected in `main.rs` (lines 2-2):\n```\n    run();\n```"), "{prompt}");
-        assert!(prompt.contains("The current file, `main.rs`:\n```\nfn main() {\n    run();\n}\n```"), "{prompt}");
-        assert!(prompt.contains("- line 2: cannot find function `run`"), "{prompt}");
-        assert!(
-            prompt.contains("@util.rs:\n```\nutil.rs (lines 1-1 of 1):\n    1  pub fn helper() {}\n```"),
-            "{prompt}"
+        expect_test::expect![[r#"
+            Why does this fail? See @util.rs and @.env
+
+            Selected in `main.rs` (lines 2-3):
+            ```rust
+                run()
+                helper();
+            ```
+
+            The current file, `main.rs` (4 lines):
+            ```rust
+            fn main() {
+                run()
+                helper();
+            }
+            ```
+
+            Definitions it uses, from other files:
+            ```rust
+            // util.rs
+            pub fn helper()
+            ```
+
+            Diagnostics the editor reports for `main.rs`:
+            - line 2: error: cannot find function `run` in this scope (rustc E0425)
+            - line 1: warning: unused (reported for an earlier version; the line may have moved)
+
+            Syntax errors tree-sitter finds in `main.rs`:
+            - line 3: cannot parse `helper`
+
+            @util.rs:
+            ```
+            util.rs (lines 1-1 of 1):
+                1  pub fn helper() {}
+            ```
+
+            (@.env could not be attached: `.env` looks like it holds secrets; it is never sent to a model)"#]]
+        .assert_eq(&prompt_of(&input, &ws, &context::Budget::default()));
+    }
+
+    #[test]
+    fn the_prompt_for_a_selection_in_a_large_file_carries_its_surroundings() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = workspace(dir.path());
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(
+            dir.path().join("src/queue.rs"),
+            "pub struct Queue<T> { items: Vec<T> }\nimpl<T> Queue<T> {\n    pub fn pop(&mut self) -> Option<T> { self.items.pop() }\n}\n",
+        )
+        .unwrap();
+        ws.index.build(&ws.roots);
+        let filler: String = (0..40).map(|i| format!("fn step_{i}() {{}}\n")).collect();
+        let text = format!(
+            "use crate::queue::Queue;\n\n{filler}\npub fn drain(queue: &mut Queue<u32>) -> u32 {{\n    let mut total = 0;\n    while let Some(n) = queue.pop() {{\n        total += n;\n    }}\n    total\n}}\n"
         );
-        assert!(prompt.contains("(@.env could not be attached:") && !prompt.contains("KEY=1"), "{prompt}");
+        let uri = url::Url::from_file_path(dir.path().join("src/main.rs")).unwrap().to_string();
+        let doc = crate::text::Document::new(&uri, "rust", 1, &text).snapshot();
+        let start = text.find("    while").unwrap();
+        let end = text.find("    total\n}").unwrap();
+        let input = ChatInput {
+            message: "Can this loop forever?".into(),
+            document: Some((doc, Some(dir.path().join("src/main.rs")))),
+            selection: Some(start..end),
+            ..ChatInput::default()
+        };
+        let budget = context::Budget { whole_file_chars: 400, ..context::Budget::default() };
+        expect_test::expect![[r#"
+            Can this loop forever?
+
+            Selected in `src/main.rs` (lines 46-48):
+            ```rust
+                while let Some(n) = queue.pop() {
+                    total += n;
+                }
+            ```
+
+            The current file, `src/main.rs`, has 50 lines, too many to show whole; read_file reads any part of it.
+
+            Its imports:
+            ```rust
+            use crate::queue::Queue;
+            ```
+
+            The function around the selection (lines 44-50):
+            ```rust
+            pub fn drain(queue: &mut Queue<u32>) -> u32 {
+                let mut total = 0;
+                while let Some(n) = queue.pop() {
+                    total += n;
+                }
+                total
+            }
+            ```
+
+            Definitions it uses, from other files:
+            ```rust
+            // src/queue.rs
+            impl<T> Queue<T> { pub fn pop(&mut self) -> Option<T>; }
+            // src/queue.rs
+            pub struct Queue<T> { items: Vec<T> }
+            ```"#]]
+        .assert_eq(&prompt_of(&input, &ws, &budget));
     }
 
     #[test]

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::diagnostics::{self, DiagnosticStore};
 use crate::context::{SymbolLookup, WorkspaceIndex};
 use crate::providers::ToolSpec;
-use crate::text::DocumentSnapshot;
+use crate::text::{DocumentSnapshot, Language};
 
 /// A tool result longer than this is cut: one huge file must not push the conversation past the
 /// model's context.
@@ -25,12 +26,13 @@ const MAX_SEARCHED_FILE_BYTES: u64 = 1024 * 1024;
 pub type OpenDocuments = Arc<dyn Fn(&str) -> Option<DocumentSnapshot> + Send + Sync>;
 
 /// What the tools may see: the workspace roots, the editor's open documents (their unsaved text
-/// wins over the disk), and the symbol index.
+/// wins over the disk), the symbol index, and the diagnostics the editor reported.
 #[derive(Clone)]
 pub struct Workspace {
     pub roots: Vec<PathBuf>,
     pub open_document: OpenDocuments,
     pub index: Arc<WorkspaceIndex>,
+    pub diagnostics: Arc<DiagnosticStore>,
 }
 
 /// Why a tool call was not carried out. Shown to the model (so it can correct itself) and to
@@ -67,6 +69,7 @@ pub const READ_FILE: &str = "read_file";
 pub const LIST_DIR: &str = "list_dir";
 pub const SEARCH_SYMBOLS: &str = "search_symbols";
 pub const SEARCH_TEXT: &str = "search_text";
+pub const GET_DIAGNOSTICS: &str = "get_diagnostics";
 pub const PROPOSE_EDIT: &str = "propose_edit";
 
 /// The tool declarations sent with every chat request.
@@ -102,6 +105,13 @@ pub fn specs() -> Vec<ToolSpec> {
                 "query": {"type": "string", "description": "The literal text to find"},
                 "path": {"type": "string", "description": "Only search under this directory"}
             }, "required": ["query"]}),
+        ),
+        ToolSpec::function(
+            GET_DIAGNOSTICS,
+            "Get the problems of a workspace file: the errors and warnings the editor's language servers reported (as far as the editor shared them) and the syntax errors found by parsing the file.",
+            json!({"type": "object", "properties": {
+                "path": {"type": "string", "description": "Path relative to the workspace root"}
+            }, "required": ["path"]}),
         ),
         ToolSpec::function(
             PROPOSE_EDIT,
@@ -178,6 +188,10 @@ impl Workspace {
             SEARCH_TEXT => {
                 let a: SearchArgs = args(name, arguments)?;
                 self.search_text(&a.query, a.path.as_deref())
+            }
+            GET_DIAGNOSTICS => {
+                let a: PathArgs = args(name, arguments)?;
+                self.get_diagnostics(&a.path)
             }
             PROPOSE_EDIT => {
                 let a: EditArgs = args(name, arguments)?;
@@ -364,6 +378,43 @@ impl Workspace {
         Ok(ToolOutput::Text { text: cap(text), summary: format!("searched for `{query}` ({found} hits)") })
     }
 
+    fn get_diagnostics(&self, path: &str) -> Result<ToolOutput, Refusal> {
+        let (canonical, root) = self.resolve(path, true)?;
+        let shown = self.display(&root, &canonical);
+        if canonical.is_dir() {
+            return Err(refuse(format!("`{shown}` is a directory; get_diagnostics takes a file")));
+        }
+        let (text, open) = self.text_of(&canonical)?;
+        let language = match &open {
+            Some(snapshot) => snapshot.language(),
+            None => Language::detect("", &canonical.to_string_lossy()),
+        };
+        // The open document's tree is the editor's text, already parsed; a file on disk is
+        // parsed here (bounded by the parser's time budget).
+        let rope = ropey::Rope::from_str(&text);
+        let parsed;
+        let tree = match open.as_ref().and_then(|s| s.tree()) {
+            Some(tree) => Some(tree),
+            None => {
+                parsed = crate::text::syntax::parse(language, &rope, None);
+                parsed.as_ref()
+            }
+        };
+        let syntax = tree.map(|t| diagnostics::syntax_errors(t, &rope, diagnostics::MAX_SYNTAX_ERRORS));
+        let editor = self.diagnostics.get(&canonical);
+        let body = diagnostics::report(&editor, open.as_ref().map(|s| s.version()), syntax.as_deref(), language.name());
+        let summary = format!(
+            "diagnostics of {shown} ({} from the editor, {})",
+            editor.len(),
+            match &syntax {
+                Some(errors) if errors.len() == 1 => "1 syntax error".to_string(),
+                Some(errors) => format!("{} syntax errors", errors.len()),
+                None => "no syntax check".to_string(),
+            }
+        );
+        Ok(ToolOutput::Text { text: cap(format!("Diagnostics of {shown}:\n{body}")), summary })
+    }
+
     fn propose_edit(&self, path: &str, old_text: &str, new_text: &str) -> Result<Proposal, Refusal> {
         let (canonical, root) = self.resolve(path, false)?;
         let shown = self.display(&root, &canonical);
@@ -487,6 +538,7 @@ mod tests {
             roots: vec![root.to_path_buf()],
             open_document: Arc::new(|_| None),
             index: Arc::new(WorkspaceIndex::new()),
+            diagnostics: Arc::new(DiagnosticStore::default()),
         }
     }
 
@@ -583,5 +635,48 @@ mod tests {
             panic!("no proposal for a new file")
         };
         assert!(new.snapshot.is_none() && new.uri.ends_with("/src/new.rs"));
+    }
+
+    #[test]
+    fn diagnostics_come_from_the_editor_and_the_parser_inside_the_workspace_only() {
+        let (dir, ws) = setup();
+        std::fs::write(dir.path().join("src/broken.rs"), "fn a() {\n    let x = 1\n    x\n}\n").unwrap();
+        ws.diagnostics.replace_all(
+            &dir.path().join("src/broken.rs"),
+            vec![diagnostics::EditorDiagnostic {
+                lines: (2, 2),
+                severity: Some("warning"),
+                message: "unused value".into(),
+                source: Some("rust-analyzer".into()),
+                code: None,
+                version: None,
+            }],
+        );
+        let out = ws.call(GET_DIAGNOSTICS, r#"{"path":"src/broken.rs"}"#);
+        let Ok(ToolOutput::Text { text, summary }) = out else { panic!("no diagnostics") };
+        assert_eq!(
+            text,
+            "Diagnostics of src/broken.rs:\nFrom the editor (its language servers):\n- line 3: warning: unused value (rust-analyzer)\nSyntax errors found by tree-sitter (Rust grammar):\n- line 2: missing `;`\n"
+        );
+        assert_eq!(summary, "diagnostics of src/broken.rs (1 from the editor, 1 syntax error)");
+        let clean = text_of_call(&ws, r#"{"path":"src/lib.rs"}"#);
+        assert!(clean.contains("From the editor: none reported") && clean.contains("(Rust grammar): none."), "{clean}");
+
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("x.rs"), "fn x( {}\n").unwrap();
+        let abs = outside.path().join("x.rs").to_string_lossy().into_owned();
+        assert!(refusal(ws.call(GET_DIAGNOSTICS, &json!({"path": abs}).to_string())).contains("outside the workspace"));
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+            assert!(refusal(ws.call(GET_DIAGNOSTICS, r#"{"path":"link/x.rs"}"#)).contains("outside the workspace"));
+        }
+        assert!(refusal(ws.call(GET_DIAGNOSTICS, r#"{"path":".env"}"#)).contains("secrets"));
+        assert!(refusal(ws.call(GET_DIAGNOSTICS, r#"{"path":"target/out.rs"}"#)).contains("ignored"));
+        assert!(refusal(ws.call(GET_DIAGNOSTICS, r#"{"path":"src"}"#)).contains("directory"));
+    }
+
+    fn text_of_call(ws: &Workspace, arguments: &str) -> String {
+        text(ws.call(GET_DIAGNOSTICS, arguments))
     }
 }

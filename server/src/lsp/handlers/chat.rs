@@ -1,4 +1,4 @@
-//! `kimi/chat` and `kimi/chatSessions`: unpack the request, run the chat feature, and turn its
+//! `kimi/chat`, `kimi/chatSessions` and `kimi/chatSession`: unpack the request, run the chat feature, and turn its
 //! events into `kimi/chatDelta` / `kimi/chatTool` / `kimi/chatDone` notifications and
 //! `workspace/applyEdit` requests.
 
@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tower_lsp_server::gen_lsp_types::{Code, Diagnostic};
+use tower_lsp_server::gen_lsp_types::{Code, Diagnostic, DiagnosticSeverity, Range, Uri};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 
 use crate::features::actions::{Change, CharEdit};
+use crate::features::chat::diagnostics::EditorDiagnostic;
 use crate::features::chat::tools::{Proposal, Workspace};
 use crate::features::chat::{ChatError, ChatEvent, ChatInput, ToolStatus};
-use crate::lsp::ext::{self, ChatParams, ChatResult, ChatSessionsResult};
+use crate::lsp::ext::{self, ChatParams, ChatResult, ChatSessionParams, ChatSessionResult, ChatSessionsResult};
 use crate::lsp::{from_proto, to_proto, Backend};
 
 pub(crate) fn workspace(backend: &Backend) -> Workspace {
@@ -21,25 +22,43 @@ pub(crate) fn workspace(backend: &Backend) -> Workspace {
         roots: backend.session.roots(),
         open_document: Arc::new(move |uri| session.snapshot(uri)),
         index: backend.index.clone(),
+        diagnostics: backend.chat.diagnostics.clone(),
     }
 }
 
-fn diagnostic_line(d: &Diagnostic) -> String {
+fn editor_diagnostic(d: &Diagnostic, version: Option<i32>) -> EditorDiagnostic {
     let message = match &d.message {
         tower_lsp_server::gen_lsp_types::Message::String(s) => s.clone(),
         tower_lsp_server::gen_lsp_types::Message::MarkupContent(m) => m.value.clone(),
     };
-    let code = d.code.as_ref().map(|c| match c {
-        Code::Int(n) => n.to_string(),
-        Code::String(s) => s.clone(),
+    let severity = d.severity.and_then(|s| match s {
+        DiagnosticSeverity::Error => Some("error"),
+        DiagnosticSeverity::Warning => Some("warning"),
+        DiagnosticSeverity::Information => Some("information"),
+        DiagnosticSeverity::Hint => Some("hint"),
+        _ => None,
     });
-    let origin = match (&d.source, code) {
-        (Some(s), Some(c)) => format!(" ({s} {c})"),
-        (Some(s), None) => format!(" ({s})"),
-        (None, Some(c)) => format!(" ({c})"),
-        (None, None) => String::new(),
-    };
-    format!("line {}: {}{origin}", d.range.start.line + 1, message.trim())
+    EditorDiagnostic {
+        lines: (d.range.start.line, d.range.end.line.max(d.range.start.line)),
+        severity,
+        message,
+        source: d.source.clone(),
+        code: d.code.as_ref().map(|c| match c {
+            Code::Int(n) => n.to_string(),
+            Code::String(s) => s.clone(),
+        }),
+        version,
+    }
+}
+
+/// Keeps the diagnostics a code-action request carries (those overlapping its range) for the
+/// chat's `get_diagnostics` tool: the editor tells the server about other servers' diagnostics
+/// nowhere else.
+pub(crate) fn remember_diagnostics(backend: &Backend, uri: &Uri, range: Range, diagnostics: &[Diagnostic]) {
+    let Some(path) = from_proto::file_path(uri) else { return };
+    let version = backend.session.snapshot_as_is(uri.0.as_str()).map(|s| s.version());
+    let known = diagnostics.iter().map(|d| editor_diagnostic(d, version)).collect();
+    backend.chat.diagnostics.replace_lines(&path, (range.start.line, range.end.line.max(range.start.line)), known);
 }
 
 /// A proposal as the edit the editor is asked to apply: pinned to the version of an open
@@ -89,6 +108,22 @@ pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult>
         (Some((snapshot, _)), Some(range)) => Some(snapshot.char_range(from_proto::range(range), enc)),
         _ => None,
     };
+    // The whole list, when the client sends one, replaces what code actions taught us; without
+    // one, what is known about the file is used.
+    let diagnostics = match &document {
+        Some((snapshot, Some(path))) => {
+            if !params.diagnostics.is_empty() {
+                let version = Some(snapshot.version());
+                let sent = params.diagnostics.iter().map(|d| editor_diagnostic(d, version)).collect();
+                backend.chat.diagnostics.replace_all(path, sent);
+            }
+            backend.chat.diagnostics.get(path)
+        }
+        Some((snapshot, None)) => {
+            params.diagnostics.iter().map(|d| editor_diagnostic(d, Some(snapshot.version()))).collect()
+        }
+        None => Vec::new(),
+    };
     let session_id = params.session_id.clone().unwrap_or_else(|| backend.chat.store.new_id());
     let input = ChatInput {
         message: params.message,
@@ -96,8 +131,9 @@ pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult>
         document,
         selection,
         images: params.images,
-        diagnostics: params.diagnostics.iter().map(diagnostic_line).collect(),
+        diagnostics,
         history: None,
+        think_harder: params.think_harder,
     };
     let request_id = params.request_id;
     let config = backend.session.config();
@@ -175,4 +211,17 @@ async fn forward(backend: &Backend, session_id: &str, request_id: &Option<serde_
 
 pub async fn sessions(backend: &Backend) -> Result<ChatSessionsResult> {
     Ok(ChatSessionsResult { sessions: backend.chat.store.list() })
+}
+
+/// `kimi/chatSession`: one session's turns, from memory or from disk.
+pub async fn session(backend: &Backend, params: ChatSessionParams) -> Result<ChatSessionResult> {
+    let id = params.session_id;
+    if !crate::features::chat::store::valid_id(&id) {
+        return Err(Error::invalid_params(format!("`{id}` is not a session id (1 to 64 letters, digits, `-` or `_`)")));
+    }
+    backend.chat.store.get(&id).map(ChatSessionResult::from).ok_or_else(|| {
+        Error::invalid_params(format!(
+            "there is no chat session `{id}`: it was never answered, or its file was deleted; kimi/chatSessions lists the sessions kept"
+        ))
+    })
 }

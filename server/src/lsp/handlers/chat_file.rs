@@ -2,16 +2,21 @@
 //! `chat.files` (`*.kimi.md`), the code action "Ask Kimi" runs `kimi.askChatFile`, which answers
 //! the last question by streaming the answer into the file with `workspace/applyEdit`.
 //!
-//! The command answers at once and the answer streams from a background task: Helix gives up
-//! on a request after 20 s and never cancels one, so a long answer must not hold the request
-//! open. "Stop Kimi's answer" (`kimi.stopChatFile`) is offered while an answer is streaming.
+//! The command answers once the answer's heading is in the file (the editor replied to that
+//! `workspace/applyEdit`), and the answer streams from a background task: Helix gives up on a
+//! request after 20 s and never cancels one, so a long answer must not hold the request open.
+//! The heading goes first because Emacs 28's jsonrpc leaves a message that arrives in the same
+//! read as the reply it waits for unread until more output comes: a first edit sent right behind
+//! the reply would stall there. "Stop Kimi's answer" (`kimi.stopChatFile`) is offered while an
+//! answer is streaming.
 
 use std::ops::Range;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower_lsp_server::gen_lsp_types::*;
@@ -104,12 +109,16 @@ fn failure(message: String) -> Error {
     Error { code: ErrorCode::from(-32803), message: message.into(), data: None }
 }
 
-/// `kimi.askChatFile`: checks the file has a question, starts the answer and returns `null`.
-/// What goes wrong before the start is the command's error and a message; what goes wrong
-/// later, a message.
+/// `kimi.askChatFile`: checks the file has a question, starts the answer and returns `null` once
+/// the answer's heading is in the file. What goes wrong up to then is the command's error and a
+/// message; what goes wrong later, a message.
 pub(crate) async fn ask(backend: &Backend, arguments: &[Value]) -> Result<Option<Value>> {
     let uri = target_argument(arguments, ASK_CHAT_FILE)?;
-    match start(backend, &uri) {
+    let started = match start(backend, &uri) {
+        Ok(started) => started.await.unwrap_or_else(|_| Err(format!("the answer in {} did not start", name_of(&uri)))),
+        Err(message) => Err(message),
+    };
+    match started {
         Ok(()) => Ok(None),
         Err(message) => {
             let message = format!("kimi-lsp: {message}");
@@ -131,10 +140,31 @@ pub(crate) async fn stop(backend: &Backend, arguments: &[Value]) -> Result<Optio
     }
 }
 
-fn start(backend: &Backend, uri: &Uri) -> std::result::Result<(), String> {
+/// Starts the answer; the receiver learns whether its heading went in.
+fn start(
+    backend: &Backend,
+    uri: &Uri,
+) -> std::result::Result<oneshot::Receiver<std::result::Result<(), String>>, String> {
     let name = name_of(uri);
     let snapshot = backend.session.snapshot(uri.0.as_str()).ok_or_else(|| format!("{name} is not open"))?;
-    let (history, question) = chatfile::pending(&snapshot.text())?;
+    let text = snapshot.text();
+    let (history, question) = chatfile::pending(&text)?;
+    // The question's images go along as image parts; earlier turns' images stay behind (only
+    // their text is history).
+    let (question, image_refs) = chatfile::images(&question);
+    let chat_dir = from_proto::file_path(uri).and_then(|p| p.parent().map(Path::to_path_buf));
+    let roots = backend.session.roots();
+    let images = image_refs.iter().map(|i| i.resolve(chat_dir.as_deref(), &roots)).collect();
+    let history = history
+        .into_iter()
+        .map(|mut t| {
+            t.prompt = chatfile::images(&t.prompt).0;
+            t.message = chatfile::images(&t.message).0;
+            t
+        })
+        .collect();
+    // A note left by a question that could not be sent is replaced by this answer.
+    let kept = chatfile::trailing_note_start(&text).unwrap_or(text.len());
     let cancel = CancellationToken::new();
     match backend.chat.answering.entry(uri.0.to_string()) {
         dashmap::Entry::Occupied(_) => {
@@ -157,18 +187,19 @@ fn start(backend: &Backend, uri: &Uri) -> std::result::Result<(), String> {
         router: backend.router.clone(),
         config: backend.session.config(),
         workspace: workspace(backend),
-        input: ChatInput { message: question, history: Some(history), ..ChatInput::default() },
-        header: chatfile::answer_header(&snapshot.text()),
+        input: ChatInput { message: question, images, history: Some(history), ..ChatInput::default() },
+        header: chatfile::answer_header(&text[..kept]),
         cancel,
     };
+    let (started, on_start) = oneshot::channel();
     tokio::spawn(async move {
         let _done = Answering { chat: job.chat.clone(), uri: writer.uri.clone() };
         let client = writer.client.clone();
-        if let Err(message) = job.run(writer).await {
+        if let Err(message) = job.run(writer, started).await {
             client.show_message(MessageType::Error, format!("kimi-lsp: {message}")).await;
         }
     });
-    Ok(())
+    Ok(on_start)
 }
 
 /// Frees the file for the next question however the answer ends.
@@ -194,9 +225,24 @@ struct Job {
 }
 
 impl Job {
-    async fn run(self, mut writer: Writer) -> std::result::Result<(), String> {
+    /// `started` gets the heading's outcome; a failure to put it in is the command's to report.
+    async fn run(
+        self,
+        mut writer: Writer,
+        started: oneshot::Sender<std::result::Result<(), String>>,
+    ) -> std::result::Result<(), String> {
         let header = writer.endings.convert(&self.header);
-        writer.insert_at_end(&header).await?;
+        let sent = writer.start_answer(&header).await;
+        // The command answers now, before the heading's `didChange` is waited for: eglot reports
+        // changes from an idle timer, which does not run while a command waits for its answer.
+        let _ = started.send(sent.clone().map(|_| ()));
+        let Ok(sent) = sent else {
+            // The command reports it.
+            return Ok(());
+        };
+        if let Some(version) = sent {
+            writer.wait_for_change(version).await?;
+        }
         let (tx, mut rx) = mpsc::unbounded_channel();
         let Job { chat, router, config, workspace, input, cancel, .. } = self;
         // Aborted with this future when writing fails: the model stream closes with it.
@@ -218,6 +264,13 @@ impl Job {
         }
         let result = task.await.map_err(|e| format!("the answer failed: {e}"))?;
         if answer.trim().is_empty() {
+            if let Err(ChatError::Invalid(reason)) = &result {
+                // The question itself is the problem (images for a model without them, too
+                // long): the reason goes where the answer would have, next to the question.
+                let note = writer.endings.convert(&chatfile::not_sent_note(reason));
+                writer.insert_at_end(&note).await?;
+                return Err(format!("the question in {} was not sent: {reason}", writer.name));
+            }
             // Nothing to keep: the file goes back to its question, ready to be asked again.
             writer.remove_tail(&header).await?;
             return match result {
@@ -296,6 +349,17 @@ impl Writer {
         Ok(())
     }
 
+    /// Puts the answer's heading at the end, in place of a "not sent" note that ends the file;
+    /// returns the version it was pinned to once the editor applied it.
+    async fn start_answer(&self, header: &str) -> std::result::Result<Option<i32>, String> {
+        self.send_edit(|s| {
+            let text = s.text();
+            let kept = chatfile::trailing_note_start(&text).unwrap_or(text.len());
+            Some((s.rope().byte_to_char(kept)..s.len_chars(), header.to_string()))
+        })
+        .await
+    }
+
     async fn insert_at_end(&self, text: &str) -> std::result::Result<(), String> {
         self.edit(|s| Some((s.len_chars()..s.len_chars(), text.to_string()))).await
     }
@@ -316,11 +380,23 @@ impl Writer {
         &self,
         make: impl Fn(&DocumentSnapshot) -> Option<(Range<usize>, String)>,
     ) -> std::result::Result<(), String> {
+        match self.send_edit(make).await? {
+            Some(version) => self.wait_for_change(version).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends the edit `make` computes on the current snapshot until the editor applies it;
+    /// returns the version it was pinned to (`None`: nothing to do).
+    async fn send_edit(
+        &self,
+        make: impl Fn(&DocumentSnapshot) -> Option<(Range<usize>, String)>,
+    ) -> std::result::Result<Option<i32>, String> {
         let mut reason = String::new();
         for attempt in 1..=ATTEMPTS {
             let snapshot = self.session.snapshot(&self.uri).ok_or_else(|| self.closed())?;
             let Some((chars, text)) = make(&snapshot) else {
-                return Ok(());
+                return Ok(None);
             };
             let version = snapshot.version();
             let change = Change::Edit { snapshot, versioned: true, edits: vec![CharEdit { chars, text }] };
@@ -331,7 +407,7 @@ impl Writer {
                 .await
                 .map_err(|e| format!("the editor did not take the answer for {}: {e}", self.name))?;
             if response.applied {
-                return self.wait_for_change(version).await;
+                return Ok(Some(version));
             }
             reason = response.failure_reason.map(|r| format!(" ({r})")).unwrap_or_default();
             if attempt < ATTEMPTS {

@@ -12,6 +12,7 @@ pub async fn handle(backend: &Backend, params: CodeActionParams) -> Result<Optio
     let uri = params.text_document.uri;
     let only = params.context.only.clone().unwrap_or_default();
     let chat_file = super::chat_file::action(backend, &uri, &only);
+    super::chat::remember_diagnostics(backend, &uri, params.range, &params.context.diagnostics);
     let Some(site) = site(backend, &uri, params.range, &params.context.diagnostics) else {
         return Ok(None);
     };
@@ -51,6 +52,7 @@ pub async fn handle(backend: &Backend, params: CodeActionParams) -> Result<Optio
             } else {
                 Vec::new()
             },
+            think_harder: false,
         };
         let value = serde_json::to_value(&data).unwrap_or_default();
         let by_command = !resolves_edits || offer.kind == OfferKind::Info;

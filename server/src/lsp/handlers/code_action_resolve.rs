@@ -61,6 +61,7 @@ pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Optio
         &site,
         &action,
         instruction,
+        data.think_harder,
         backend.index.as_ref(),
         &lookup,
         cancel.clone(),

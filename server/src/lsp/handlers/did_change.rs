@@ -17,7 +17,8 @@ pub fn handle(backend: &Backend, params: DidChangeTextDocumentParams) {
                 tracing::warn!(uri, version, "didChange version did not increase; applied the edit anyway");
             }
             backend.dirty.lock().unwrap_or_else(|e| e.into_inner()).insert(uri.to_string());
-            if let (Some(last), Some(snapshot)) = (changes.last().and_then(|c| c.range), backend.session.snapshot(uri))
+            if let (Some(last), Some(snapshot)) =
+                (changes.last().and_then(|c| c.range), backend.session.snapshot_as_is(uri))
             {
                 let region = edited_region(&snapshot, last.start.line as usize);
                 backend.engine.note_edit(uri, &backend.index.display_path(uri), region);

@@ -61,10 +61,12 @@ fn spawn_reindexer(backend: &Backend) {
             if uris.is_empty() {
                 continue;
             }
-            let snapshots: Vec<_> = uris.iter().filter_map(|u| session.snapshot_as_is(u)).collect();
-            let index = index.clone();
+            let (index, session) = (index.clone(), session.clone());
             let _ = tokio::task::spawn_blocking(move || {
-                for snapshot in &snapshots {
+                // Edited documents get their pending reparse here (incremental, off the async
+                // threads), so the index walks a tree instead of parsing the text again.
+                for snapshot in uris.iter().filter_map(|u| session.snapshot_reparsed(u)) {
+                    let snapshot = &snapshot;
                     if snapshot.tree().is_some() {
                         index.update_document(snapshot);
                     } else {

@@ -62,6 +62,10 @@ pub fn observer(client: Client) -> UsageObserver {
                             tracing::warn!("{message}");
                             client.show_message(MessageType::Warning, format!("kimi-lsp: {message}")).await;
                         }
+                        UsageEvent::ModelReplaced { feature, from, to, host } => {
+                            let message = UsageEvent::replacement_message(feature, &from, &to, &host);
+                            client.show_message(MessageType::Warning, format!("kimi-lsp: {message}")).await;
+                        }
                     }
                 }
             });

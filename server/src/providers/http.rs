@@ -1,0 +1,284 @@
+//! The HTTP side every provider shares: sending a request within its first-byte deadline, reading
+//! bodies within the idle timeout, turning transport failures into [`ProviderError`]s, and the
+//! headers and URLs built from a [`ProviderConfig`]. What differs between protocols — routes,
+//! authentication headers, how a refusal is classified — stays with each provider.
+
+use futures::stream::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::Method;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::error::{scrub, ProviderError, TimeoutPhase};
+use super::openai::ProviderConfig;
+use super::stream::{timed_body, BodyError};
+use super::types::ModelInfo;
+
+/// A whole non-streamed answer larger than this is not a chat completion.
+pub(crate) const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Error bodies are read only this far.
+pub(crate) const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// What a successful request gave back before its body is read.
+pub(crate) struct Answer {
+    pub response: reqwest::Response,
+    pub request_id: Option<String>,
+}
+
+impl Answer {
+    /// Whether the body is one JSON document: what a server or proxy that ignores `stream: true`
+    /// sends instead of events.
+    pub fn is_json(&self) -> bool {
+        self.response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"))
+    }
+}
+
+/// A non-success answer, its body read for the provider to classify.
+pub(crate) struct Refusal {
+    pub status: u16,
+    pub headers: HeaderMap,
+    /// Empty when the body could not be read.
+    pub body: String,
+    pub request_id: Option<String>,
+}
+
+/// One request, as logs and errors name it.
+pub(crate) struct Call<'a> {
+    pub cfg: &'a ProviderConfig,
+    pub host: &'a str,
+    pub method: Method,
+    pub path: &'static str,
+    /// Empty for requests that name no model.
+    pub model: &'a str,
+    /// The headers that may carry the server's id of the request, the preferred first.
+    pub request_id_headers: &'a [&'a str],
+}
+
+/// Sends `request` with `body` as JSON and waits for its headers until `deadline`. A non-success
+/// answer comes back as a [`Refusal`], its body read within the idle timeout.
+pub(crate) async fn send(
+    call: &Call<'_>,
+    mut request: reqwest::RequestBuilder,
+    body: Option<&Value>,
+    deadline: Instant,
+) -> Result<Result<Answer, Refusal>, ProviderError> {
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let cfg = call.cfg;
+    let started = Instant::now();
+    let response = match tokio::time::timeout_at(deadline, request.send()).await {
+        Err(_) => {
+            tracing::debug!(
+                provider = %cfg.name,
+                method = %call.method,
+                path = call.path,
+                model = call.model,
+                "no response headers before the first-byte timeout"
+            );
+            return Err(ProviderError::Timeout {
+                host: call.host.to_string(),
+                phase: TimeoutPhase::FirstByte,
+                after: cfg.first_byte_timeout,
+            });
+        }
+        Ok(Err(e)) => return Err(transport_error(&e, call.host, cfg)),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    let request_id = request_id(response.headers(), call.request_id_headers);
+    tracing::debug!(
+        provider = %cfg.name,
+        method = %call.method,
+        path = call.path,
+        model = call.model,
+        status = status.as_u16(),
+        latency_ms = started.elapsed().as_millis() as u64,
+        request_id = request_id.as_deref().unwrap_or(""),
+        "provider response"
+    );
+    if status.is_success() {
+        return Ok(Ok(Answer { response, request_id }));
+    }
+    let headers = response.headers().clone();
+    let idle = Instant::now() + cfg.idle_timeout;
+    let body = match read_body(response, idle, MAX_ERROR_BODY_BYTES, call.host, cfg).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
+    Ok(Err(Refusal { status: status.as_u16(), headers, body, request_id }))
+}
+
+/// Logs a refusal as the provider classified it.
+pub(crate) fn log_refusal(call: &Call<'_>, error: &ProviderError, refusal: &Refusal, secret: Option<&str>) {
+    tracing::debug!(
+        provider = %call.cfg.name,
+        kind = error.kind(),
+        status = refusal.status,
+        request_id = refusal.request_id.as_deref().unwrap_or(""),
+        body = %scrub(&refusal.body, secret).chars().take(500).collect::<String>(),
+        "provider error"
+    );
+}
+
+/// Whether `error` says a model does not exist, so that the provider's model list can offer the
+/// models the key may use.
+pub(crate) fn wants_model_list(error: &ProviderError) -> bool {
+    matches!(error, ProviderError::ModelNotFound { .. })
+}
+
+/// Fills the models the key may use into a model-not-found error.
+pub(crate) fn offer_models(error: &mut ProviderError, models: Result<Vec<ModelInfo>, ProviderError>) {
+    if let ProviderError::ModelNotFound { available, .. } = error {
+        match models {
+            Ok(models) => *available = models.into_iter().map(|m| m.id).collect(),
+            Err(e) => tracing::debug!(error = %e, "could not list models for the 404"),
+        }
+    }
+}
+
+/// The configured `extra_headers`, each value marked sensitive: they may carry credentials (a
+/// gateway token).
+pub(crate) fn extra_headers(cfg: &ProviderConfig) -> Result<HeaderMap, ProviderError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &cfg.extra_headers {
+        let bad = || ProviderError::Unsendable {
+            reason: format!("the extra header {name:?} of provider `{}` is not a valid HTTP header", cfg.name),
+        };
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+        let mut value = HeaderValue::from_str(value).map_err(|_| bad())?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+/// A header value that carries the API key, kept out of debug output. The error does not echo
+/// the key.
+pub(crate) fn key_header(value: &str) -> Result<HeaderValue, ProviderError> {
+    let mut value = HeaderValue::from_str(value).map_err(|_| ProviderError::Unsendable {
+        reason: "the API key contains characters that cannot be sent in an HTTP header; copy it again without \
+                 spaces or line breaks"
+            .to_string(),
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `url` (the configured base URL with a route appended) if it parses and is http(s).
+pub(crate) fn checked_url(cfg: &ProviderConfig, url: &str) -> Result<reqwest::Url, ProviderError> {
+    let invalid = |reason: String| ProviderError::InvalidBaseUrl { base_url: cfg.base_url.clone(), reason };
+    let url = reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!("the scheme must be http or https, not {}", url.scheme())));
+    }
+    Ok(url)
+}
+
+/// The value of the first of `names` that is present, unless empty.
+pub(crate) fn request_id(headers: &HeaderMap, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|name| headers.get(*name)?.to_str().ok()).filter(|v| !v.is_empty()).map(str::to_string)
+}
+
+/// How a failure to send a request or read its answer's headers reaches the user.
+pub(crate) fn transport_error(e: &reqwest::Error, host: &str, cfg: &ProviderConfig) -> ProviderError {
+    let host = host.to_string();
+    let detail = scrub(&root_cause(e), None);
+    if e.is_connect() && (e.is_timeout() || detail.contains("timed out")) {
+        ProviderError::Timeout { host, phase: TimeoutPhase::Connect, after: cfg.connect_timeout }
+    } else if e.is_connect() {
+        ProviderError::Connect { host, detail }
+    } else if e.is_builder() {
+        ProviderError::InvalidBaseUrl { base_url: cfg.base_url.clone(), reason: detail }
+    } else if e.is_request() || e.is_body() {
+        // The connection broke after it was opened ("connection closed before message
+        // completed", a reset): the answer was lost in transit, which is worth one retry.
+        ProviderError::StreamDropped { host, received: 0, detail: Some(detail), request_id: None }
+    } else {
+        ProviderError::Transport { host, detail }
+    }
+}
+
+/// Reads a whole body of at most `limit` bytes: the first bytes by `first_deadline`, then with
+/// at most the idle timeout between chunks.
+pub(crate) async fn read_body(
+    response: reqwest::Response,
+    first_deadline: Instant,
+    limit: usize,
+    host: &str,
+    cfg: &ProviderConfig,
+) -> Result<Vec<u8>, ProviderError> {
+    let mut body = timed_body(response.bytes_stream(), first_deadline, cfg.first_byte_timeout, cfg.idle_timeout);
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(bytes) => {
+                let bytes = bytes.as_ref();
+                if out.len() + bytes.len() > limit {
+                    return Err(ProviderError::MalformedResponse {
+                        host: host.to_string(),
+                        detail: format!("the answer is larger than {} MiB", limit / (1024 * 1024)),
+                        request_id: None,
+                    });
+                }
+                out.extend_from_slice(bytes);
+            }
+            Err(BodyError::Timeout(phase, after)) => {
+                return Err(ProviderError::Timeout { host: host.to_string(), phase, after })
+            }
+            Err(BodyError::Transport(e)) => {
+                return Err(ProviderError::StreamDropped {
+                    host: host.to_string(),
+                    // Bytes of JSON, not of the answer: no count the user could use.
+                    received: 0,
+                    detail: Some(scrub(&root_cause(&e), None)),
+                    request_id: None,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The innermost cause of an error ("Connection refused (os error 111)"): the outer layers of a
+/// reqwest error only say "error sending request for url (…)".
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_id_takes_the_first_header_present() {
+        let names = ["msh-request-id", "x-msh-trace-id", "x-request-id"];
+        let mut headers = HeaderMap::new();
+        assert_eq!(request_id(&headers, &names), None);
+        headers.insert("x-request-id", HeaderValue::from_static("generic"));
+        assert_eq!(request_id(&headers, &names).as_deref(), Some("generic"));
+        headers.insert("x-msh-trace-id", HeaderValue::from_static("trace"));
+        assert_eq!(request_id(&headers, &names).as_deref(), Some("trace"));
+        headers.insert("msh-request-id", HeaderValue::from_static("msh"));
+        assert_eq!(request_id(&headers, &names).as_deref(), Some("msh"));
+    }
+
+    #[test]
+    fn extra_headers_are_sensitive_and_bad_ones_are_named() {
+        let mut cfg = ProviderConfig::new("gw", "https://gw.example/v1", None);
+        cfg.extra_headers = vec![("x-gateway-token".into(), "t0k".into())];
+        let headers = extra_headers(&cfg).unwrap();
+        assert!(headers["x-gateway-token"].is_sensitive());
+        cfg.extra_headers = vec![("bad name".into(), "v".into())];
+        let err = extra_headers(&cfg).unwrap_err();
+        assert!(err.to_string().contains("\"bad name\"") && err.to_string().contains("`gw`"), "{err}");
+    }
+}

@@ -1,0 +1,429 @@
+//! What the Moonshot and Anthropic stand-ins share: the listener on 127.0.0.1 and its graceful
+//! stop, the queue of scripted replies, the requests as they arrived, and the counting of replies
+//! written to their end or abandoned by their client. Each stand-in adds its protocol on top —
+//! routes, validation, and a [`Reply`](crate::Reply) rendered in its wire format — in
+//! `impl Server<…, Its API state>` blocks, so that both have the same methods for the same things.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::Request;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::standin::Recorded;
+
+/// Requests larger than this are refused before parsing; no test needs more.
+const BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// A running stand-in: `T` is what its reply queue holds, `S` the state only its protocol keeps.
+/// Clones share it; it stops accepting connections when the last clone is dropped or
+/// [`Server::stop`] is called.
+pub struct Server<T, S> {
+    running: Arc<Running<T, S>>,
+}
+
+impl<T, S> Clone for Server<T, S> {
+    fn clone(&self) -> Self {
+        Server { running: self.running.clone() }
+    }
+}
+
+struct Running<T, S> {
+    core: Arc<Core<T, S>>,
+    addr: SocketAddr,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl<T, S> Running<T, S> {
+    fn stop(&self) {
+        if let Some(tx) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl<T, S> Drop for Running<T, S> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The state behind a stand-in's routes.
+pub(crate) struct Core<T, S> {
+    state: Mutex<State<T, S>>,
+    tally: Arc<Tally>,
+    counter: AtomicU64,
+    seed: u64,
+}
+
+pub(crate) struct State<T, S> {
+    pub queue: VecDeque<T>,
+    pub default: T,
+    /// The key requests must carry, once a test requires one.
+    pub key: Option<String>,
+    pub api: S,
+}
+
+impl<T: Clone, S> State<T, S> {
+    /// The next scripted reply: queued ones in order, then the default.
+    pub fn next_reply(&mut self) -> T {
+        self.queue.pop_front().unwrap_or_else(|| self.default.clone())
+    }
+}
+
+/// What the replies' guards update, apart from the protocol's state so that they need not know it.
+#[derive(Default)]
+struct Tally {
+    requests: Mutex<Vec<Recorded>>,
+    dropped: AtomicUsize,
+    completed: AtomicUsize,
+}
+
+impl Tally {
+    fn requests(&self) -> MutexGuard<'_, Vec<Recorded>> {
+        // A test that panicked while holding the lock must not hide the requests from the next one.
+        self.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<T, S> Core<T, S> {
+    pub fn lock(&self) -> MutexGuard<'_, State<T, S>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fresh 64-bit value: ids must differ between requests and runs, nothing more.
+    pub fn next_random(&self) -> u64 {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut z = self.seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Reads a request whole and records it before anything else looks at it; the values of the
+    /// `redact` headers are recorded as `<redacted>`. Returns its head, its body as JSON (`Null`
+    /// when empty, a JSON string when not JSON) and its place among the recorded requests.
+    pub async fn record(&self, req: Request, redact: &[&str]) -> (Parts, Value, usize) {
+        let (parts, body) = req.into_parts();
+        let bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+        // Taken before parsing, so that timings of the client under test do not include ours.
+        let received_at = Instant::now();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let value = if redact.contains(&n.as_str()) {
+                    "<redacted>".to_string()
+                } else {
+                    String::from_utf8_lossy(v.as_bytes()).into_owned()
+                };
+                (n.as_str().to_string(), value)
+            })
+            .collect();
+        let recorded = Recorded {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().map(str::to_string),
+            headers,
+            body: body.clone(),
+            status: None,
+            received_at,
+            reply_finished_at: None,
+        };
+        let mut requests = self.tally.requests();
+        requests.push(recorded);
+        let index = requests.len() - 1;
+        (parts, body, index)
+    }
+
+    /// Records the status a request was answered with.
+    pub fn answered(&self, index: usize, status: u16) {
+        self.tally.requests()[index].status = Some(status);
+    }
+
+    /// Request `index` as recorded.
+    pub fn recorded(&self, index: usize) -> Recorded {
+        self.tally.requests()[index].clone()
+    }
+
+    /// The guard of the reply to request `index`, to be moved into its body.
+    pub fn guard(&self, index: usize) -> ReplyGuard {
+        ReplyGuard { tally: self.tally.clone(), outcome: Outcome::Pending, request: index }
+    }
+}
+
+impl<T, S> Server<T, S>
+where
+    T: Send + 'static,
+    S: Send + 'static,
+{
+    /// Binds 127.0.0.1:`port` (0 for a free one) and serves `routes` on the current tokio runtime.
+    pub(crate) async fn serve(port: u16, default: T, api: S, routes: Router<Arc<Core<T, S>>>) -> io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+            ^ u64::from(addr.port());
+        let core = Arc::new(Core {
+            state: Mutex::new(State { queue: VecDeque::new(), default, key: None, api }),
+            tally: Arc::default(),
+            counter: AtomicU64::new(0),
+            seed,
+        });
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = routes.with_state(core.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Server { running: Arc::new(Running { core, addr, stop: Mutex::new(Some(tx)) }) })
+    }
+}
+
+impl<T, S> Server<T, S> {
+    pub(crate) fn core(&self) -> &Core<T, S> {
+        &self.running.core
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.running.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.running.addr.port()
+    }
+
+    /// Stops accepting connections; replies already being written finish.
+    pub fn stop(&self) {
+        self.running.stop();
+    }
+
+    /// Queues a reply; requests for an answer that pass validation take replies in order.
+    pub fn push(&self, reply: impl Into<T>) {
+        self.core().lock().queue.push_back(reply.into());
+    }
+
+    /// The reply used when the queue is empty (initially `Reply::text("ok")`).
+    pub fn set_default(&self, reply: impl Into<T>) {
+        self.core().lock().default = reply.into();
+    }
+
+    /// From now on every route answers 401 unless the request carries `key` the way the
+    /// protocol's clients send it: `Authorization: Bearer <key>` for Moonshot, that or
+    /// `x-api-key: <key>` for Anthropic.
+    pub fn require_key(&self, key: &str) {
+        self.core().lock().key = Some(key.to_string());
+    }
+
+    /// Every request as it arrived, refused ones included.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.core().tally.requests().clone()
+    }
+
+    /// Bodies of the `POST` requests to `path`, in arrival order (refused ones included).
+    pub(crate) fn posted_to(&self, path: &str) -> Vec<Value> {
+        self.core()
+            .tally
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == path)
+            .map(|r| r.body.clone())
+            .collect()
+    }
+
+    /// Replies whose client went away before the stand-in finished writing them.
+    pub fn dropped_streams(&self) -> usize {
+        self.core().tally.dropped.load(Ordering::SeqCst)
+    }
+
+    /// Replies written to the end (scripted cuts count as neither).
+    pub fn completed_streams(&self) -> usize {
+        self.core().tally.completed.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `n` `POST`s to `path` (`what`, in the panic message) arrived and
+    /// returns them all; panics with the requests seen so far on timeout.
+    pub(crate) async fn wait_for_posts(&self, path: &str, what: &str, n: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.posted_to(path);
+            if got.len() >= n {
+                return got;
+            }
+            if Instant::now() >= deadline {
+                panic!("timed out after {timeout:?} waiting for {n} {what}; got {}:\n{}", got.len(), self.dump());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits until at least `n` replies were dropped by their client; panics on timeout.
+    pub async fn wait_for_dropped_streams(&self, n: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.dropped_streams();
+            if got >= n {
+                return got;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {n} dropped streams; got {got} dropped, {} completed; requests:\n{}",
+                    self.completed_streams(),
+                    self.dump()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn dump(&self) -> String {
+        self.requests()
+            .iter()
+            .map(|r| format!("  {} {} -> {:?} {}", r.method, r.path, r.status, r.body))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Counts a reply as completed or dropped when it goes away: axum drops the response future or
+/// body when the client closes the connection, which is how cancellation becomes visible.
+pub(crate) struct ReplyGuard {
+    tally: Arc<Tally>,
+    outcome: Outcome,
+    /// The reply's request among the recorded ones.
+    request: usize,
+}
+
+impl ReplyGuard {
+    fn completed(&mut self) {
+        self.outcome = Outcome::Completed;
+        let now = Instant::now();
+        if let Some(r) = self.tally.requests().get_mut(self.request) {
+            r.reply_finished_at = Some(now);
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Outcome {
+    Pending,
+    Completed,
+    CutOnPurpose,
+}
+
+impl Drop for ReplyGuard {
+    fn drop(&mut self) {
+        match self.outcome {
+            Outcome::Pending => {
+                self.tally.dropped.fetch_add(1, Ordering::SeqCst);
+            }
+            Outcome::Completed => {
+                self.tally.completed.fetch_add(1, Ordering::SeqCst);
+            }
+            Outcome::CutOnPurpose => {}
+        }
+    }
+}
+
+/// A reply turned into bytes: the status, content type, the pieces to write (one per streamed
+/// event) and whether to cut the connection after the last piece.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Rendered {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub pieces: Vec<String>,
+    pub cut: bool,
+    /// The `retry-after` header, in seconds.
+    pub retry_after: Option<u32>,
+}
+
+impl Rendered {
+    /// One JSON document; with `drop_after` the connection is cut halfway through it.
+    pub fn json(content_type: &'static str, status: u16, body: String, drop_after: Option<usize>) -> Rendered {
+        let (pieces, cut) = match drop_after {
+            None => (vec![body], false),
+            Some(_) => {
+                let mut half = body.len() / 2;
+                while !body.is_char_boundary(half) {
+                    half -= 1;
+                }
+                (vec![body[..half].to_string()], true)
+            }
+        };
+        Rendered { status, content_type, pieces, cut, retry_after: None }
+    }
+
+    /// The response that writes the pieces with `delay` between them, then ends or cuts, and
+    /// tells `guard` which of the two happened.
+    pub fn into_response(self, delay: Duration, guard: ReplyGuard) -> Response {
+        let mut response = Response::new(guarded_body(self.pieces, self.cut, delay, guard));
+        *response.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        if self.content_type.starts_with("text/event-stream") {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        }
+        if let Some(s) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        response
+    }
+}
+
+/// If the client leaves before the body ends, axum drops the body and the guard counts a dropped
+/// stream.
+fn guarded_body(pieces: Vec<String>, cut: bool, delay: Duration, guard: ReplyGuard) -> Body {
+    struct Writing {
+        pieces: VecDeque<String>,
+        cut: bool,
+        delay: Duration,
+        sent: usize,
+        guard: ReplyGuard,
+    }
+    let start = Writing { pieces: pieces.into(), cut, delay, sent: 0, guard };
+    let stream = futures::stream::unfold(Some(start), |state| async move {
+        let mut w = state?;
+        let next = w.pieces.pop_front();
+        if (next.is_some() || w.cut) && w.sent > 0 && !w.delay.is_zero() {
+            tokio::time::sleep(w.delay).await;
+        }
+        match next {
+            Some(piece) => {
+                w.sent += 1;
+                Some((Ok::<Bytes, io::Error>(Bytes::from(piece)), Some(w)))
+            }
+            None if w.cut => {
+                // Hyper writes out what it buffered only once the body stalls; without a pause
+                // the cut could swallow the pieces (even the headers) meant to arrive before it.
+                if w.delay.is_zero() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                w.guard.outcome = Outcome::CutOnPurpose;
+                Some((Err(io::Error::other("the stand-in cuts this reply as scripted")), None))
+            }
+            None => {
+                w.guard.completed();
+                None
+            }
+        }
+    });
+    Body::from_stream(stream)
+}
