@@ -168,11 +168,6 @@ impl Session {
         }
     }
 
-    /// Whether [`Session::snapshot`] would parse first (edits pending, or no tree yet).
-    pub fn needs_parse(&self, uri: &str) -> bool {
-        self.documents.get(uri).is_some_and(|d| d.needs_parse())
-    }
-
     fn touch(&self, uri: &str) {
         let now = self.clock.fetch_add(1, Ordering::Relaxed);
         self.touched.insert(uri.to_string(), now);
@@ -235,14 +230,14 @@ mod tests {
         let typed = |text: &str| TextChange { range: Some(TextRange { start: at, end: at }), text: text.into() };
         session.change(&last, 2, &[typed("g")]).unwrap();
         session.change(&last, 3, &[typed("h")]).unwrap();
-        assert!(session.needs_parse(&last));
-        assert!(session.snapshot_as_is(&last).unwrap().tree().is_none(), "no stale tree is handed out");
+        let pending = session.snapshot_as_is(&last).unwrap();
+        assert!(pending.lacks_tree() && pending.tree().is_none(), "no stale tree is handed out");
         let now = session.snapshot(&last).unwrap();
         assert_eq!(now.rope().to_string(), "fn hgf() {}\n");
         assert_eq!(now.version(), 3);
         let root = now.tree().unwrap().root_node();
         assert!(!root.has_error());
         assert_eq!(root.child(0).and_then(|f| f.child_by_field_name("name")).map(|n| n.byte_range()), Some(3..6));
-        assert!(!session.needs_parse(&last));
+        assert!(!session.snapshot_as_is(&last).unwrap().lacks_tree());
     }
 }

@@ -242,27 +242,37 @@ fn apply_utf8(text: &mut String, edit: &Value) {
     text.replace_range(start..end, edit["newText"].as_str().unwrap());
 }
 
-/// Plays Helix's part while the server streams an answer into the chat file: applies each
-/// `workspace/applyEdit` to the local copy, replies, then reports the change (the reply first,
-/// the harder order for the server). Returns each request's edits once the next question's
-/// heading has been added.
+/// Reports edits the editor applied, as the next version of the document.
+fn report_applied(client: &mut LspClient, uri: &str, version: &mut i32, edits: &[Value]) {
+    *version += 1;
+    let changes: Vec<Value> = edits.iter().map(|e| json!({"range": e["range"], "text": e["newText"]})).collect();
+    client.did_change(uri, *version, json!(changes));
+}
+
+/// Plays Helix's part for one `workspace/applyEdit` to the chat file: applies it to the local
+/// copy, replies, then reports the change (the reply first, the harder order for the server).
+/// Returns its edits.
+async fn apply_next(client: &mut LspClient, uri: &str, text: &mut String, version: &mut i32) -> Vec<Value> {
+    let (id, params) = client.expect_server_request("workspace/applyEdit").await;
+    let change = &params["edit"]["documentChanges"][0];
+    assert_eq!(change["textDocument"]["uri"], uri);
+    assert_eq!(change["textDocument"]["version"], *version, "pinned to the version the editor has");
+    let edits = change["edits"].as_array().unwrap().clone();
+    for e in &edits {
+        apply_utf8(text, e);
+    }
+    client.reply(id, json!({"applied": true}));
+    report_applied(client, uri, version, &edits);
+    edits
+}
+
+/// Applies the edits the server streams into the chat file until the next question's heading
+/// has been added; returns each request's edits.
 async fn stream_into(client: &mut LspClient, uri: &str, text: &mut String, version: &mut i32) -> Vec<Vec<Value>> {
     let questions = text.matches("## You").count();
     let mut requests = Vec::new();
     while !(text.matches("## You").count() > questions && text.ends_with("## You\n\n")) {
-        let (id, params) = client.expect_server_request("workspace/applyEdit").await;
-        let change = &params["edit"]["documentChanges"][0];
-        assert_eq!(change["textDocument"]["uri"], uri);
-        assert_eq!(change["textDocument"]["version"], *version, "pinned to the version the editor has");
-        let edits = change["edits"].as_array().unwrap().clone();
-        for e in &edits {
-            apply_utf8(text, e);
-        }
-        client.reply(id, json!({"applied": true}));
-        *version += 1;
-        let changes: Vec<Value> = edits.iter().map(|e| json!({"range": e["range"], "text": e["newText"]})).collect();
-        client.did_change(uri, *version, json!(changes));
-        requests.push(edits);
+        requests.push(apply_next(client, uri, text, version).await);
     }
     requests
 }
@@ -295,9 +305,7 @@ async fn ask_chat_file(
     assert!(text.ends_with("## Kimi\n\n"), "the first edit is the heading: {text:?}");
     client.reply(id, json!({"applied": true}));
     let result = client.response(run).await.unwrap();
-    *version += 1;
-    let changes: Vec<Value> = edits.iter().map(|e| json!({"range": e["range"], "text": e["newText"]})).collect();
-    client.did_change(uri, *version, json!(changes));
+    report_applied(client, uri, version, &edits);
     result
 }
 
@@ -675,17 +683,7 @@ async fn apply_until(
     done: impl Fn(&str) -> bool,
 ) {
     while !done(text) {
-        let (id, params) = client.expect_server_request("workspace/applyEdit").await;
-        let change = &params["edit"]["documentChanges"][0];
-        assert_eq!(change["textDocument"]["version"], *version);
-        let edits = change["edits"].as_array().unwrap().clone();
-        for e in &edits {
-            apply_utf8(text, e);
-        }
-        client.reply(id, json!({"applied": true}));
-        *version += 1;
-        let changes: Vec<Value> = edits.iter().map(|e| json!({"range": e["range"], "text": e["newText"]})).collect();
-        client.did_change(uri, *version, json!(changes));
+        apply_next(client, uri, text, version).await;
     }
 }
 

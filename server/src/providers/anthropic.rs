@@ -42,7 +42,6 @@ use super::types::{
     ChatRequest, ChatResponse, Content, ContentPart, FinishReason, Message, ModelInfo, Role, StreamEvent, ToolCall,
     ToolChoice, ToolSpec, Usage,
 };
-use crate::secret::ApiKey;
 
 /// The API version every request names (`anthropic-version`). An `extra_headers` entry of the
 /// same name overrides it.
@@ -262,18 +261,6 @@ impl Anthropic {
         Ok(headers)
     }
 
-    fn error_context<'a>(&'a self, model: &'a str, request_id: Option<&'a str>) -> ErrorContext<'a> {
-        let key = self.inner.cfg.api_key.as_ref();
-        ErrorContext {
-            base_url: &self.inner.cfg.base_url,
-            endpoint: Endpoint::Chat,
-            model,
-            key: key.map(ApiKey::kind),
-            secret: key.map(ApiKey::expose),
-            request_id,
-        }
-    }
-
     async fn send(
         &self,
         method: Method,
@@ -311,7 +298,7 @@ impl Anthropic {
             Err(refusal) => refusal,
         };
         let retry_after = retry_after_header(&refusal.headers);
-        let ctx = self.error_context(model, refusal.request_id.as_deref());
+        let ctx = self.inner.cfg.error_context(Endpoint::Chat, model, refusal.request_id.as_deref());
         let url = format!("{}{}", self.base(), route.path());
         let messages = route == Route::Messages;
         let mut error = classify_anthropic(refusal.status, &refusal.body, retry_after, &ctx, messages, &url);
@@ -333,7 +320,7 @@ impl Anthropic {
             .map_err(|e| self.malformed(format!("the answer is not JSON: {e}"), request_id.clone()))?;
         if let Some(err) = value.get("error").filter(|e| e.is_object()) {
             let kind = err.get("type").and_then(Value::as_str).unwrap_or("");
-            let ctx = self.error_context(model, request_id.as_deref());
+            let ctx = self.inner.cfg.error_context(Endpoint::Chat, model, request_id.as_deref());
             let url = format!("{}{}", self.base(), Route::Messages.path());
             return Err(classify_anthropic(
                 status_for_anthropic_type(kind),
@@ -745,18 +732,8 @@ fn message_to_response(message: WireMessage, continuation: &Continuation, reques
     }
 }
 
-/// A tool result must name the call it answers.
 fn with_ids(calls: Vec<ToolCall>) -> Vec<ToolCall> {
-    calls
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut c)| {
-            if c.id.is_empty() {
-                c.id = format!("call_{i}");
-            }
-            c
-        })
-        .collect()
+    calls.into_iter().enumerate().map(|(i, c)| c.with_id_or_position(i)).collect()
 }
 
 /// Makes the start of an answer continue the caller's prefix: drops the whitespace that was
@@ -1196,7 +1173,7 @@ fn suggested_root(base_url: &str) -> Option<String> {
 mod tests {
     use super::super::error::RetryHint;
     use super::*;
-    use crate::secret::KeyKind;
+    use crate::secret::{ApiKey, KeyKind};
 
     fn pretty(req: &ChatRequest, stream: bool) -> String {
         serde_json::to_string_pretty(&to_wire(req, stream).unwrap().body).unwrap()

@@ -60,6 +60,24 @@ impl ProviderConfig {
             api_key_env: None,
         }
     }
+
+    /// What [`classify`] needs besides the answer, for a request of `model` to `endpoint`.
+    pub(crate) fn error_context<'a>(
+        &'a self,
+        endpoint: Endpoint,
+        model: &'a str,
+        request_id: Option<&'a str>,
+    ) -> ErrorContext<'a> {
+        let key = self.api_key.as_ref();
+        ErrorContext {
+            base_url: &self.base_url,
+            endpoint,
+            model,
+            key: key.map(ApiKey::kind),
+            secret: key.map(ApiKey::expose),
+            request_id,
+        }
+    }
 }
 
 impl fmt::Debug for ProviderConfig {
@@ -329,23 +347,6 @@ impl OpenAiCompatible {
         ProviderError::MalformedResponse { host: self.inner.host.clone(), detail, request_id }
     }
 
-    fn error_context<'a>(
-        &'a self,
-        endpoint: Endpoint,
-        model: &'a str,
-        request_id: Option<&'a str>,
-    ) -> ErrorContext<'a> {
-        let key = self.inner.cfg.api_key.as_ref();
-        ErrorContext {
-            base_url: &self.inner.cfg.base_url,
-            endpoint,
-            model,
-            key: key.map(ApiKey::kind),
-            secret: key.map(ApiKey::expose),
-            request_id,
-        }
-    }
-
     fn url(&self, endpoint: Endpoint) -> Result<reqwest::Url, ProviderError> {
         let base = self.inner.cfg.base_url.trim_end_matches('/');
         checked_url(&self.inner.cfg, &format!("{base}{}", endpoint.path()))
@@ -383,7 +384,7 @@ impl OpenAiCompatible {
             Ok(answer) => return Ok(answer),
             Err(refusal) => refusal,
         };
-        let ctx = self.error_context(endpoint, model, refusal.request_id.as_deref());
+        let ctx = self.inner.cfg.error_context(endpoint, model, refusal.request_id.as_deref());
         let mut error = classify(refusal.status, &refusal.body, &ctx);
         http::log_refusal(&call, &error, &refusal, ctx.secret);
         if http::wants_model_list(&error) && endpoint == Endpoint::Chat && refusal.status == 404 {
@@ -413,7 +414,7 @@ impl OpenAiCompatible {
             .map_err(|e| self.malformed(format!("the answer is not JSON: {e}"), request_id.clone()))?;
         if let Some(err) = value.get("error") {
             let kind = err.get("type").and_then(Value::as_str).unwrap_or("");
-            let ctx = self.error_context(Endpoint::Chat, model, request_id.as_deref());
+            let ctx = self.inner.cfg.error_context(Endpoint::Chat, model, request_id.as_deref());
             return Err(classify(super::error::status_for_error_type(kind), &value.to_string(), &ctx));
         }
         let completion: Completion = serde_json::from_value(value)
@@ -434,10 +435,9 @@ fn completion_to_response(completion: Completion, request_id: Option<String>) ->
         .tool_calls
         .into_iter()
         .enumerate()
-        .map(|(i, call)| ToolCall {
-            id: if call.id.is_empty() { format!("call_{i}") } else { call.id },
-            name: call.function.name,
-            arguments: call.function.arguments,
+        .map(|(i, call)| {
+            ToolCall { id: call.id, name: call.function.name, arguments: call.function.arguments }
+                .with_id_or_position(i)
         })
         .collect();
     Some(ChatResponse {

@@ -527,17 +527,8 @@ impl StreamAccumulator {
     /// The whole answer. `finish_reason` defaults to `stop` when the server ended the stream
     /// with `[DONE]` without naming one.
     pub fn into_response(self) -> ChatResponse {
-        let tool_calls = self
-            .tool_calls
-            .into_iter()
-            .map(|(index, mut call)| {
-                if call.id.is_empty() {
-                    // A tool result must name the call it answers.
-                    call.id = format!("call_{index}");
-                }
-                call
-            })
-            .collect();
+        let tool_calls =
+            self.tool_calls.into_iter().map(|(index, call)| call.with_id_or_position(index as usize)).collect();
         ChatResponse {
             id: self.id,
             model: self.model,

@@ -398,6 +398,17 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
+impl ToolCall {
+    /// The call, named `call_<position>` when the server sent it without an id: a tool result
+    /// must name the call it answers.
+    pub(crate) fn with_id_or_position(mut self, position: usize) -> ToolCall {
+        if self.id.is_empty() {
+            self.id = format!("call_{position}");
+        }
+        self
+    }
+}
+
 impl Serialize for ToolCall {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // Only built-ins have `$` names (user tool names cannot contain it), and the API wants

@@ -32,15 +32,18 @@ end
 
 local co
 
+-- Runs the test coroutine until its next wait; an error inside it ends the run, recorded.
+local function resume()
+  local ok, err = coroutine.resume(co)
+  if not ok then
+    results.error = "test script error: " .. tostring(err)
+    write_results()
+    vim.cmd("qa!")
+  end
+end
+
 local function sleep(ms)
-  vim.defer_fn(function()
-    local ok, err = coroutine.resume(co)
-    if not ok then
-      results.error = "test script error: " .. tostring(err)
-      write_results()
-      vim.cmd("qa!")
-    end
-  end, ms)
+  vim.defer_fn(resume, ms)
   coroutine.yield()
 end
 
@@ -311,11 +314,4 @@ co = coroutine.create(function()
   write_results()
   vim.cmd("qa!")
 end)
-vim.schedule(function()
-  local ok, err = coroutine.resume(co)
-  if not ok then
-    results.error = "test script error: " .. tostring(err)
-    write_results()
-    vim.cmd("qa!")
-  end
-end)
+vim.schedule(resume)

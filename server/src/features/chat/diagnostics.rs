@@ -76,6 +76,11 @@ impl DiagnosticStore {
     /// `nothing_new`: the update only removes, so a file not yet known needs no entry (clients
     /// ask for code actions at every cursor move, mostly with no diagnostics).
     fn update(&self, path: &Path, nothing_new: bool, f: impl FnOnce(&mut Vec<EditorDiagnostic>)) {
+        // Until the editor reports a diagnostic, code actions at cursor moves cost no file
+        // system call.
+        if nothing_new && self.inner.lock().unwrap_or_else(|e| e.into_inner()).by_path.is_empty() {
+            return;
+        }
         let key = key(path);
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if nothing_new && !inner.by_path.contains_key(&key) {

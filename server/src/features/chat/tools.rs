@@ -391,7 +391,10 @@ impl Workspace {
         };
         // The open document's tree is the editor's text, already parsed; a file on disk is
         // parsed here (bounded by the parser's time budget).
-        let rope = ropey::Rope::from_str(&text);
+        let rope = match &open {
+            Some(snapshot) => snapshot.rope().clone(),
+            None => ropey::Rope::from_str(&text),
+        };
         let parsed;
         let tree = match open.as_ref().and_then(|s| s.tree()) {
             Some(tree) => Some(tree),

@@ -56,7 +56,8 @@ fn editor_diagnostic(d: &Diagnostic, version: Option<i32>) -> EditorDiagnostic {
 /// nowhere else.
 pub(crate) fn remember_diagnostics(backend: &Backend, uri: &Uri, range: Range, diagnostics: &[Diagnostic]) {
     let Some(path) = from_proto::file_path(uri) else { return };
-    let version = backend.session.snapshot_as_is(uri.0.as_str()).map(|s| s.version());
+    let version =
+        if diagnostics.is_empty() { None } else { backend.session.snapshot_as_is(uri.0.as_str()).map(|s| s.version()) };
     let known = diagnostics.iter().map(|d| editor_diagnostic(d, version)).collect();
     backend.chat.diagnostics.replace_lines(&path, (range.start.line, range.end.line.max(range.start.line)), known);
 }
