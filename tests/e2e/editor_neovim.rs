@@ -1,7 +1,8 @@
 //! The Neovim plugin (`editors/neovim`) in real, headless Neovim against the stand-in: Neovim
-//! 0.7.2 (Debian's package), where the plugin draws ghost text with extmarks, and Neovim 0.12
-//! (Debian sid's packages, unpacked by `tests/editors/neovim/setup.sh`), where it enables the
-//! built-in `vim.lsp.inline_completion`.
+//! 0.7.2 (Debian's package), where the plugin draws ghost text with overlay extmarks; Neovim 0.10
+//! (Debian trixie's packages), where it draws them as inline virtual text, in the middle of a line
+//! too; and Neovim 0.12 (Debian sid's), where it enables the built-in `vim.lsp.inline_completion`.
+//! The trixie and sid packages are unpacked by `tests/editors/neovim/setup.sh`.
 //!
 //! Each phase is one Neovim process running `tests/editors/neovim/init.lua`, which installs the
 //! plugin from its directory as a plain runtimepath plugin, drives it like a user (typed keys,
@@ -37,6 +38,9 @@ struct Editor {
     program: PathBuf,
     /// Expected `ghost_backend` of the plugin on this version.
     backend: &'static str,
+    /// How the plugin's extmark places ghost text at the end of a line (`virt_text_pos` as Neovim
+    /// reports it: an overlay at `virt_text_win_col` reads "win_col"), where the plugin draws it.
+    ghost_pos: Option<&'static str>,
     version_prefix: &'static str,
 }
 
@@ -46,22 +50,34 @@ fn neovim_07() -> Editor {
         program.exists(),
         "Neovim 0.7 is not installed: run `bash tests/editors/neovim/setup.sh` (tests/run does) first"
     );
-    Editor { program, backend: "extmark", version_prefix: "NVIM v0.7." }
+    Editor { program, backend: "extmark", ghost_pos: Some("win_col"), version_prefix: "NVIM v0.7." }
 }
 
-/// Neovim from Debian sid, or why it is not there.
-fn neovim_012() -> Result<Editor, String> {
-    let sid = editors_dir().join("nvim-sid");
-    if let Ok(reason) = std::fs::read_to_string(sid.join("UNAVAILABLE")) {
+/// The `run-nvim` of a Debian release unpacked by setup.sh, or why it is not there.
+fn unpacked_neovim(release: &str) -> Result<PathBuf, String> {
+    let dir = editors_dir().join(format!("nvim-{release}"));
+    if let Ok(reason) = std::fs::read_to_string(dir.join("UNAVAILABLE")) {
         return Err(reason.trim().to_string());
     }
-    let program = sid.join("run-nvim");
+    let program = dir.join("run-nvim");
     assert!(
         program.exists(),
         "{} is missing: run `bash tests/editors/neovim/setup.sh` (tests/run does) first",
         program.display()
     );
-    Ok(Editor { program, backend: "builtin", version_prefix: "NVIM v0.1" })
+    Ok(program)
+}
+
+/// Neovim 0.10 from Debian trixie.
+fn neovim_010() -> Result<Editor, String> {
+    let program = unpacked_neovim("trixie")?;
+    Ok(Editor { program, backend: "extmark", ghost_pos: Some("inline"), version_prefix: "NVIM v0.10." })
+}
+
+/// Neovim 0.12+ from Debian sid.
+fn neovim_012() -> Result<Editor, String> {
+    let program = unpacked_neovim("sid")?;
+    Ok(Editor { program, backend: "builtin", ghost_pos: None, version_prefix: "NVIM v0.1" })
 }
 
 /// A workspace, a home and a data directory of their own for every phase's Neovim and server.
@@ -176,11 +192,12 @@ fn str_of(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
 }
 
-/// One ghost-text scenario: what is in the file, what is typed at the end of its second line,
-/// what the model answers, and what the user must see.
+/// One ghost-text scenario: what is in the file, the normal-mode keys that start insert mode on
+/// its second line, what is typed, what the model answers, and what the user must see.
 struct GhostCase {
     file: &'static str,
     text: &'static str,
+    insert: &'static str,
     typed: &'static str,
     reply: &'static str,
     /// A mapping of <Tab> the user had before the plugin: the plugin's <Tab> falls back to it.
@@ -188,6 +205,8 @@ struct GhostCase {
     line_after_plain_tab: &'static str,
     ghost: &'static str,
     ghost_at: (u64, u64),
+    /// The cursor line on the screen while the ghost text is shown (where the plugin draws it).
+    screen_line: &'static str,
     after_accept: &'static str,
     cursor_after_accept: [u64; 2],
 }
@@ -196,6 +215,7 @@ struct GhostCase {
 const GHOST_ONE_LINE: GhostCase = GhostCase {
     file: "add.rs",
     text: ADD_EMPTY,
+    insert: "A",
     typed: "a",
     reply: " + b",
     user_tab: None,
@@ -203,6 +223,7 @@ const GHOST_ONE_LINE: GhostCase = GhostCase {
     line_after_plain_tab: "        x",
     ghost: " + b",
     ghost_at: (1, 5),
+    screen_line: "    a + b",
     after_accept: "fn add(a: i32, b: i32) -> i32 {\n    a + b\n}",
     cursor_after_accept: [2, 9],
 };
@@ -212,14 +233,34 @@ const GHOST_ONE_LINE: GhostCase = GhostCase {
 const GHOST_LINES: GhostCase = GhostCase {
     file: "pick.py",
     text: "def pick(a, b):\n    \n",
+    insert: "A",
     typed: "if a > b:",
     reply: "\n        return a\n    return b\n",
     user_tab: Some("->"),
     line_after_plain_tab: "    ->x",
     ghost: "\n        return a",
     ghost_at: (1, 13),
+    screen_line: "    if a > b:",
     after_accept: "def pick(a, b):\n    if a > b:\n        return a",
     cursor_after_accept: [3, 16],
+};
+
+/// In the middle of a line, before a closing parenthesis: on Neovim 0.10+ the suggestion is drawn
+/// inline, pushing the `)` to the right as the accepted text will.
+const GHOST_MID_LINE: GhostCase = GhostCase {
+    file: "show.py",
+    text: "def show(a, b):\n    print()\n",
+    // `$` is on the `)`: insert before it.
+    insert: "$i",
+    typed: "a",
+    reply: " + b",
+    user_tab: None,
+    line_after_plain_tab: "    print() x",
+    ghost: " + b",
+    ghost_at: (1, 11),
+    screen_line: "    print(a + b)",
+    after_accept: "def show(a, b):\n    print(a + b)",
+    cursor_after_accept: [2, 15],
 };
 
 /// Typing brings the stand-in's suggestion as ghost text, the accept key inserts it and the
@@ -230,7 +271,7 @@ async fn ghost_text(editor: &Editor, case: &GhostCase) {
     standin.require_key(KEY);
     standin.set_default(Reply::text(case.reply));
     let phase = Phase::new(case.file, case.text);
-    let mut env = vec![("KIMI_TEST_TYPE", case.typed)];
+    let mut env = vec![("KIMI_TEST_TYPE", case.typed), ("KIMI_TEST_INSERT", case.insert)];
     if let Some(tab) = case.user_tab {
         env.push(("KIMI_TEST_USER_TAB", tab));
     }
@@ -247,6 +288,10 @@ async fn ghost_text(editor: &Editor, case: &GhostCase) {
         "at the cursor: {seen:#}"
     );
     assert_eq!(seen["mode_while_shown"], "i");
+    if let Some(pos) = editor.ghost_pos {
+        assert_eq!(ghost[0]["pos"], pos, "drawn as {pos} virtual text: {seen:#}");
+        assert_eq!(seen["screen_line_while_shown"], case.screen_line, "what the screen shows: {seen:#}");
+    }
 
     assert_eq!(str_of(&seen["text_after_accept"]), case.after_accept, "{seen:#}");
     assert_eq!(
@@ -389,6 +434,23 @@ async fn neovim_0_7_ghost_text_code_action_and_chat() {
     let editor = neovim_07();
     ghost_text(&editor, &GHOST_ONE_LINE).await;
     ghost_text(&editor, &GHOST_LINES).await;
+    code_action(&editor).await;
+    chat(&editor).await;
+    missing_binary(&editor).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neovim_0_10_inline_ghost_text_code_action_and_chat() {
+    let editor = match neovim_010() {
+        Ok(e) => e,
+        Err(reason) => {
+            eprintln!("skipped: Neovim 0.10 is not available here: {reason}");
+            return;
+        }
+    };
+    ghost_text(&editor, &GHOST_ONE_LINE).await;
+    ghost_text(&editor, &GHOST_LINES).await;
+    ghost_text(&editor, &GHOST_MID_LINE).await;
     code_action(&editor).await;
     chat(&editor).await;
     missing_binary(&editor).await;

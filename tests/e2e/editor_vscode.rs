@@ -3,7 +3,8 @@
 //! Two proofs: the extension type-checks, bundles and lints clean (`npm run compile`,
 //! `npm run lint`); and, in code-server (VS Code in a browser) driven by Chromium through
 //! playwright-core (tests/editors/vscode/browser-test.mjs), the packaged .vsix starts kimi-lsp,
-//! typing shows the stand-in's completion as ghost text, Tab accepts it into the buffer, and the
+//! typing shows the stand-in's completion as ghost text, Tab accepts it into the buffer, a Kimi
+//! code action picked from the Quick Fix menu (Ctrl+., the lightbulb's menu) edits the function, and the
 //! chat view streams an answer rendered as Markdown whose code block's Insert button edits the file.
 //! Screenshots land in target/editor-artifacts/vscode/.
 //!
@@ -37,6 +38,9 @@ const CHAT_PIECES: [&str; 4] = [
     "That prints 5, the end of the stand-in's answer.",
 ];
 const CHAT_CODE: &str = "print(add(2, 3))";
+/// The code action picked from the Quick Fix menu, and the docstring the stand-in writes for it.
+const ACTION: &str = "Kimi: Document `add`";
+const DOCSTRING: &str = r#""""Add two numbers, as the stand-in documents them.""""#;
 const QUESTION: &str = "What does add do?";
 /// The chat model the browser sets in the Settings editor while VS Code runs.
 const SETTINGS_MODEL: &str = "kimi-k2-0905-preview";
@@ -296,6 +300,8 @@ async fn ghost_text_and_chat_in_code_server() {
         .env("KIMI_CHAT_ANSWER_START", "returns the sum")
         .env("KIMI_CHAT_ANSWER_END", "end of the stand-in's answer")
         .env("KIMI_CHAT_CODE", CHAT_CODE)
+        .env("KIMI_ACTION", ACTION)
+        .env("KIMI_ACTION_EDIT", DOCSTRING)
         .env("KIMI_SETTINGS_MODEL", SETTINGS_MODEL)
         .env("KIMI_USER_SETTINGS", &settings_file)
         .env("KIMI_CHROMIUM", &chromium)
@@ -310,7 +316,14 @@ async fn ghost_text_and_chat_in_code_server() {
     let run = async {
         while let Some(line) = lines.next_line().await.unwrap() {
             eprintln!("browser: {line}");
-            if line == "PHASE chat" {
+            if line == "PHASE action" {
+                // The action's model call gets the docstring (and so would a completion request
+                // that moving the cursor brings; nothing accepts it).
+                wait_until_quiet(&standin).await;
+                standin.set_default(Reply::text(&format!("```python\n{DOCSTRING}\n```")));
+                stdin.write_all(b"go\n").await.unwrap();
+                stdin.flush().await.unwrap();
+            } else if line == "PHASE chat" {
                 // The completion is done; from here on the model answers the chat: first a tool
                 // call, then the answer. Queued replies go to whichever request comes first, so
                 // wait until no completion request is under way (VS Code may ask again after Tab).
@@ -350,6 +363,10 @@ async fn ghost_text_and_chat_in_code_server() {
     // What the browser saw is backed by what reached the disk and the model.
     let saved = std::fs::read_to_string(workspace.join(FILE)).unwrap();
     assert!(saved.contains(&format!("{TYPED}{GHOST}")), "the saved file lacks the accepted completion:\n{saved}");
+    assert!(
+        saved.starts_with(&format!("def add(a, b):\n    {DOCSTRING}\n")),
+        "the saved file lacks the code action's docstring inside the function:\n{saved}"
+    );
     // The Settings editor wrote the user's settings.json.
     let written = std::fs::read_to_string(&settings_file).unwrap();
     assert!(written.contains(SETTINGS_MODEL), "the Settings editor did not save kimi.models.chat:\n{written}");
@@ -360,7 +377,12 @@ async fn ghost_text_and_chat_in_code_server() {
         .unwrap_or_else(|| panic!("no completion request reached the stand-in: {requests:#?}"));
     assert!(completion.to_string().contains("def add(a, b)"), "the completion prompt lacks the file: {completion}");
     assert_eq!(completion["temperature"], 0.5, "the user's kimi.completion.temperature did not reach kimi-lsp");
-    let chat: Vec<&Value> = requests.iter().filter(|r| r["model"] == "kimi-k2.5").collect();
+    // The code action and the chat both use kimi-k2.5; the action's prompt asks for the docstring.
+    let (action, chat): (Vec<&Value>, Vec<&Value>) = requests
+        .iter()
+        .filter(|r| r["model"] == "kimi-k2.5")
+        .partition(|r| r["messages"].to_string().contains("Write the documentation for `add`"));
+    assert_eq!(action.len(), 1, "one model call for the code action, when it was picked: {action:#?}");
     assert_eq!(chat.len(), 3, "two chat questions, one with a tool round: three chat requests: {chat:#?}");
     let chat_text = chat[0]["messages"].to_string();
     assert!(chat_text.contains(QUESTION), "the chat request lacks the question: {chat_text}");

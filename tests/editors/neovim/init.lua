@@ -3,8 +3,8 @@
 -- Environment: KIMI_PLUGIN_DIR (editors/neovim), KIMI_TEST_SERVER (the kimi-lsp binary),
 -- KIMI_TEST_FILE (the file to edit), KIMI_TEST_PHASE ("ghost", "action", "chat" or "missing"),
 -- KIMI_TEST_RESULT (where the observations go, as JSON), and per phase KIMI_TEST_TYPE,
--- KIMI_TEST_USER_TAB, KIMI_TEST_ACTION, KIMI_TEST_ORIGINAL, KIMI_TEST_RANGE, KIMI_TEST_QUESTION
--- and KIMI_TEST_FOLLOWUP. The script only observes and records; the Rust test decides what is right.
+-- KIMI_TEST_INSERT, KIMI_TEST_USER_TAB, KIMI_TEST_ACTION, KIMI_TEST_ORIGINAL, KIMI_TEST_RANGE,
+-- KIMI_TEST_QUESTION and KIMI_TEST_FOLLOWUP. The script only observes and records; the Rust test decides what is right.
 -- Every wait polls with a timeout, and a failure is recorded as `error` with what was seen, then
 -- Neovim quits.
 
@@ -111,11 +111,29 @@ local function ghost_text(bufnr)
           end
           table.insert(lines, table.concat(l))
         end
-        table.insert(out, { namespace = name, row = mark[2], col = mark[3], text = table.concat(lines, "\n") })
+        table.insert(out, {
+          namespace = name,
+          row = mark[2],
+          col = mark[3],
+          pos = d.virt_text_pos,
+          text = table.concat(lines, "\n"),
+        })
       end
     end
   end
   return out
+end
+
+-- The cursor line as drawn on the screen (headless Neovim keeps a grid of its own), so the test
+-- sees where the ghost text appears relative to the text around it, not only that an extmark exists.
+local function screen_line()
+  vim.cmd("redraw")
+  local row = vim.fn.screenpos(0, vim.fn.line("."), 1).row
+  local cells = {}
+  for c = 1, vim.o.columns do
+    table.insert(cells, vim.fn.screenstring(row, c))
+  end
+  return (table.concat(cells):gsub("%s+$", ""))
 end
 
 local function open_and_attach()
@@ -143,9 +161,10 @@ function phases.ghost()
   vim.cmd("silent undo")
   results.text_before = buffer_text(bufnr)
 
-  -- Typing in insert mode brings ghost text.
+  -- Typing in insert mode brings ghost text: at the end of the line ("A") or, with
+  -- KIMI_TEST_INSERT, wherever those normal-mode keys start insert mode.
   vim.api.nvim_win_set_cursor(0, { 2, 0 })
-  vim.api.nvim_input("A")
+  vim.api.nvim_input(vim.env.KIMI_TEST_INSERT or "A")
   sleep(50)
   vim.api.nvim_input(vim.env.KIMI_TEST_TYPE or "a")
   local shown = wait_for("ghost text after typing", function()
@@ -156,6 +175,7 @@ function phases.ghost()
   end)
   results.ghost = shown
   results.mode_while_shown = vim.api.nvim_get_mode().mode
+  results.screen_line_while_shown = screen_line()
 
   -- The accept key inserts it.
   vim.api.nvim_input(vim.env.KIMI_TEST_ACCEPT_KEY or "<Tab>")

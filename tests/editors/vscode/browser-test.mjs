@@ -5,12 +5,14 @@
 // file to type in, relative to the folder), KIMI_TYPE (what to type at its end), KIMI_GHOST (the
 // stand-in's completion, expected as ghost text), KIMI_CHAT_QUESTION, KIMI_CHAT_ANSWER_START and
 // KIMI_CHAT_ANSWER_END (the first and last pieces of the stand-in's streamed chat answer),
-// KIMI_CHAT_CODE (a line of the answer's code block), KIMI_SETTINGS_MODEL (the chat model to
-// set in the Settings editor), KIMI_USER_SETTINGS (the settings.json it lands in), KIMI_ARTIFACTS (where screenshots go).
+// KIMI_CHAT_CODE (a line of the answer's code block), KIMI_ACTION (the title of the code action to
+// pick on the function's name), KIMI_ACTION_EDIT (a line its edit adds), KIMI_SETTINGS_MODEL (the
+// chat model to set in the Settings editor), KIMI_USER_SETTINGS (the settings.json it lands in),
+// KIMI_ARTIFACTS (where screenshots go).
 //
-// Protocol with the Rust test on stdio: the script prints `PHASE chat` before it asks the chat and
-// `PHASE stop` before it asks a question it will stop (the test then switches the stand-in's
-// answer), and waits for a line on stdin after each. Each check prints
+// Protocol with the Rust test on stdio: the script prints `PHASE action` before it picks the code
+// action, `PHASE chat` before it asks the chat and `PHASE stop` before it asks a question it will
+// stop (the test then switches the stand-in's answer), and waits for a line on stdin after each. Each check prints
 // `OK …`; a failure prints `FAIL …`, saves a screenshot and exits non-zero.
 import { chromium } from "playwright-core";
 import * as fs from "node:fs";
@@ -33,6 +35,8 @@ const question = env("KIMI_CHAT_QUESTION");
 const answerStart = env("KIMI_CHAT_ANSWER_START");
 const answerEnd = env("KIMI_CHAT_ANSWER_END");
 const chatCode = env("KIMI_CHAT_CODE");
+const actionTitle = env("KIMI_ACTION");
+const actionEdit = env("KIMI_ACTION_EDIT");
 const artifacts = env("KIMI_ARTIFACTS");
 const settingsModel = env("KIMI_SETTINGS_MODEL");
 const userSettings = env("KIMI_USER_SETTINGS");
@@ -129,6 +133,42 @@ try {
   await page.keyboard.press("Control+S");
   await shot(page, "03-accepted");
   console.log("OK saved");
+
+  // A code action from the Quick Fix menu (Ctrl+., what the lightbulb opens) with the cursor on
+  // the function's name: picking it runs the model and its edit lands in the buffer.
+  console.log("PHASE action");
+  await stdinLines.next();
+  await page.keyboard.press("Control+Home");
+  for (let i = 0; i < "def a".length; i++) {
+    await page.keyboard.press("ArrowRight");
+  }
+  const actionItem = page.locator(".action-widget .monaco-list-row", { hasText: actionTitle }).first();
+  await poll(
+    `"${actionTitle}" in the Quick Fix menu`,
+    async () => {
+      if (await actionItem.isVisible()) {
+        return true;
+      }
+      // The menu may have opened before kimi-lsp answered, or closed: ask again.
+      await page.keyboard.press("Escape");
+      await page.keyboard.press("Control+.");
+      await actionItem.waitFor({ timeout: 5000 });
+      return true;
+    },
+    (v) => v === true,
+  );
+  const offered = await page.locator(".action-widget .monaco-list-row").allInnerTexts();
+  console.log(`OK action menu: ${JSON.stringify(offered.map(plain))}`);
+  await shot(page, "03a-action-menu");
+  await actionItem.click();
+  const documented = await poll(
+    "the code action's edit in the buffer",
+    async () => plain(await editor.locator(".view-lines").innerText()),
+    (t) => t.includes(actionEdit),
+  );
+  console.log(`OK action applied: ${JSON.stringify(documented.split("\n").slice(0, 3))}`);
+  await shot(page, "03b-action-applied");
+  await page.keyboard.press("Control+S");
 
   // The chat view: its activity-bar entry, then the webview (two nested frames).
   console.log("PHASE chat");
