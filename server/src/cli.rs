@@ -66,7 +66,11 @@ pub fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     install_panic_hook();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One thread: tower-lsp-server runs the message loop and the handlers inside the future
+    // given to `block_on` anyway, so worker threads only ran spawned tasks (the HTTP connection,
+    // streams), and each hand-off to one cost a wake-up of an idle CPU. CPU work (parses, the
+    // index, SQLite) goes to the blocking pool, which this runtime has too.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("kimi-lsp: cannot start the async runtime: {e}");

@@ -40,8 +40,8 @@ pub async fn serve_stdio(layers: ConfigLayers, startup_problems: Vec<ConfigProbl
         .custom_method("window/workDoneProgress/cancel", Backend::work_done_progress_cancel)
         .custom_method(transport::MALFORMED_METHOD, Backend::malformed_message)
         .finish();
-    let stdin = transport::guarded(tokio::io::stdin());
-    let stdout = tokio::io::stdout();
+    let (stdin, stdout) = transport::stdio();
+    let stdin = transport::guarded(stdin);
     let backend_state = service.inner().shutdown_flag();
     Server::new(stdin, stdout, socket).concurrency_level(CONCURRENCY).serve(service).await;
     backend_state.load(std::sync::atomic::Ordering::SeqCst)

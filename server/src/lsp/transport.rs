@@ -1,14 +1,18 @@
-//! A guard in front of tower-lsp-server's reader.
+//! How messages get in and out: stdin and stdout without a thread hop per message ([`stdio`]),
+//! and a guard in front of tower-lsp-server's reader ([`guarded`]).
 //!
 //! tower-lsp-server reads stdin through a `FramedRead`, which ends the stream after the first
 //! decoding error: one malformed message from a buggy client (or a plugin writing junk into the
-//! pipe) would stop the server. This pump reads the frames itself and passes on only
+//! pipe) would stop the server. The guard reads the frames itself and passes on only
 //! well-formed JSON-RPC messages. A malformed one is replaced by a request to
 //! [`MALFORMED_METHOD`], whose handler answers with the right JSON-RPC error, carrying the
 //! original id when one could be read — so the client still gets exactly one response.
 
+use std::io::Cursor;
+
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
+use tokio_util::io::StreamReader;
 
 /// The internal method a malformed message is turned into. Not part of the public protocol.
 pub const MALFORMED_METHOD: &str = "kimi/_malformedMessage";
@@ -18,43 +22,281 @@ pub const MALFORMED_METHOD: &str = "kimi/_malformedMessage";
 const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 const MAX_HEADER_LINE: usize = 8 * 1024;
 
-/// Starts the pump on the current runtime and returns the reader tower-lsp-server should use.
-pub fn guarded<R>(input: R) -> tokio::io::DuplexStream
+/// What the server reads messages from.
+pub type Input = Box<dyn AsyncRead + Send + Unpin>;
+/// What the server writes messages to.
+pub type Output = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// stdin and stdout as the server reads and writes them.
+///
+/// tokio's `stdin()`/`stdout()` do every read and write on a blocking-pool thread, so each
+/// message costs a hand-off to another thread and a wake-up back. Editors start language
+/// servers with pipes (Helix, Emacs) or stream sockets (libuv's: VS Code, Neovim); both can be
+/// read and written through epoll on the runtime's own thread instead. Anything else (a tty,
+/// a file, or a platform other than Linux) keeps tokio's stdio.
+pub fn stdio() -> (Input, Output) {
+    let input = reader_pipe().or_else(reader_socket).unwrap_or_else(|| Box::new(tokio::io::stdin()));
+    let output = writer_pipe().or_else(writer_socket).unwrap_or_else(|| Box::new(tokio::io::stdout()));
+    (input, output)
+}
+
+#[cfg(target_os = "linux")]
+fn reader_pipe() -> Option<Input> {
+    pipe::receiver().map(|rx| Box::new(rx) as Input)
+}
+
+#[cfg(target_os = "linux")]
+fn writer_pipe() -> Option<Output> {
+    pipe::sender().map(|tx| Box::new(tx) as Output)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn reader_socket() -> Option<Input> {
+    use std::os::fd::AsFd;
+    socket::Socket::new(std::io::stdin().as_fd(), tokio::io::Interest::READABLE).map(|s| Box::new(s) as Input)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn writer_socket() -> Option<Output> {
+    use std::os::fd::AsFd;
+    socket::Socket::new(std::io::stdout().as_fd(), tokio::io::Interest::WRITABLE).map(|s| Box::new(s) as Output)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reader_pipe() -> Option<Input> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn writer_pipe() -> Option<Output> {
+    None
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn reader_socket() -> Option<Input> {
+    None
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn writer_socket() -> Option<Output> {
+    None
+}
+
+#[cfg(target_os = "linux")]
+mod pipe {
+    //! Epoll needs the pipe in non-blocking mode, and `O_NONBLOCK` belongs to the open file
+    //! description, which fd 0 and fd 1 share with the editor (and with a `dup` of them): setting
+    //! it there could make the editor's own reads and writes on its copies fail with `EAGAIN`.
+    //! Opening `/proc/self/fd/N` opens the same pipe again as a new file description, which only
+    //! this process holds, so the flag stays ours. fd 0 and fd 1 themselves are left as they are.
+
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+    use std::os::unix::fs::FileTypeExt;
+
+    use tokio::net::unix::pipe::{OpenOptions, Receiver, Sender};
+
+    pub(super) fn receiver() -> Option<Receiver> {
+        reopen_receiver(std::io::stdin().as_fd())
+    }
+
+    pub(super) fn sender() -> Option<Sender> {
+        reopen_sender(std::io::stdout().as_fd())
+    }
+
+    pub(super) fn reopen_receiver(fd: BorrowedFd<'_>) -> Option<Receiver> {
+        if !is_pipe(fd) {
+            return None;
+        }
+        // Opening with O_NONBLOCK (tokio does) returns at once, writer or not.
+        OpenOptions::new()
+            .open_receiver(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .inspect_err(|e| tracing::debug!("stdin is a pipe but cannot be reopened ({e}); using tokio's stdin"))
+            .ok()
+    }
+
+    pub(super) fn reopen_sender(fd: BorrowedFd<'_>) -> Option<Sender> {
+        if !is_pipe(fd) {
+            return None;
+        }
+        // Fails with ENXIO when the editor has already closed its end; tokio's stdout then
+        // reports the broken pipe on the first write, as it always did.
+        OpenOptions::new()
+            .open_sender(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .inspect_err(|e| tracing::debug!("stdout is a pipe but cannot be reopened ({e}); using tokio's stdout"))
+            .ok()
+    }
+
+    /// fstat through a duplicate: looking must not open anything (opening a tty could make it
+    /// the process's controlling terminal).
+    fn is_pipe(fd: BorrowedFd<'_>) -> bool {
+        fd.try_clone_to_owned().and_then(|fd| std::fs::File::from(fd).metadata()).is_ok_and(|m| m.file_type().is_fifo())
+    }
+}
+
+// libc is a dependency where glibc is (server/Cargo.toml).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod socket {
+    //! For a socket, reopening through `/proc` is not possible, and `O_NONBLOCK` would be shared
+    //! with whoever else holds the socket. Instead every call asks not to block by itself
+    //! (`MSG_DONTWAIT`), on a duplicate of the fd registered with epoll; the fd stays in
+    //! blocking mode for everyone.
+
+    use std::io;
+    use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+    use std::os::unix::fs::FileTypeExt;
+    use std::pin::Pin;
+    use std::task::{ready, Context, Poll};
+
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+
+    pub(super) struct Socket {
+        fd: AsyncFd<OwnedFd>,
+    }
+
+    impl Socket {
+        /// `None` unless `fd` is a stream socket: messages are a byte stream, and a datagram
+        /// socket would cut them at its own boundaries.
+        pub(super) fn new(fd: BorrowedFd<'_>, interest: Interest) -> Option<Socket> {
+            let owned = fd.try_clone_to_owned().ok()?;
+            let is_socket =
+                std::fs::File::from(owned.try_clone().ok()?).metadata().is_ok_and(|m| m.file_type().is_socket());
+            if !is_socket || socket_type(&owned)? != libc::SOCK_STREAM {
+                return None;
+            }
+            // SAFETY: `owned` is an open fd that the `AsyncFd` owns and never replaces or closes.
+            let fd = unsafe { AsyncFd::register_with_interest(owned, interest) }
+                .inspect_err(|e| tracing::debug!("cannot watch the stdio socket ({e}); using tokio's stdio"))
+                .ok()?;
+            Some(Socket { fd })
+        }
+    }
+
+    fn socket_type(fd: &OwnedFd) -> Option<libc::c_int> {
+        let mut kind: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `kind` and `len` are valid for writes and `len` is the size of `kind`.
+        let rc = unsafe {
+            libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TYPE, (&raw mut kind).cast(), &mut len)
+        };
+        (rc == 0).then_some(kind)
+    }
+
+    /// Runs one non-blocking call, retrying when a signal interrupted it.
+    fn retrying(mut call: impl FnMut() -> isize) -> io::Result<usize> {
+        loop {
+            let n = call();
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    impl AsyncRead for Socket {
+        fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            loop {
+                let mut guard = ready!(self.fd.poll_read_ready(cx))?;
+                let unfilled = buf.initialize_unfilled();
+                let result = guard.try_io(|fd| {
+                    retrying(|| {
+                        // SAFETY: `unfilled` is valid for writes of its length.
+                        unsafe {
+                            libc::recv(fd.as_raw_fd(), unfilled.as_mut_ptr().cast(), unfilled.len(), libc::MSG_DONTWAIT)
+                        }
+                    })
+                });
+                match result {
+                    Ok(Ok(n)) => {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Ok(Err(e)) => return Poll::Ready(Err(e)),
+                    // Drained: tokio cleared the readiness; wait for the next edge.
+                    Err(_would_block) => continue,
+                }
+            }
+        }
+    }
+
+    impl AsyncWrite for Socket {
+        fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+            loop {
+                let mut guard = ready!(self.fd.poll_write_ready(cx))?;
+                let result = guard.try_io(|fd| {
+                    retrying(|| {
+                        // SAFETY: `data` is valid for reads of its length. MSG_NOSIGNAL: a closed
+                        // editor end is an EPIPE error, not a signal.
+                        unsafe {
+                            libc::send(
+                                fd.as_raw_fd(),
+                                data.as_ptr().cast(),
+                                data.len(),
+                                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                            )
+                        }
+                    })
+                });
+                match result {
+                    Ok(result) => return Poll::Ready(result),
+                    Err(_would_block) => continue,
+                }
+            }
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            // Nothing is buffered here: every byte went to the socket in `poll_write`.
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            // Like tokio's stdout: the socket stays open until the process exits.
+            Poll::Ready(Ok(()))
+        }
+    }
+}
+
+/// The reader tower-lsp-server should use: it yields only vetted frames. The frames are read
+/// when tower-lsp-server asks for bytes, in its own task, so a message reaches the dispatcher
+/// without a hand-off to another task.
+pub fn guarded<R>(input: R) -> impl AsyncRead + Unpin + Send
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
-    let (ours, theirs) = tokio::io::duplex(256 * 1024);
-    tokio::spawn(async move {
-        if let Err(e) = pump(input, ours).await {
-            tracing::debug!("stdin pump ended: {e}");
+    let frames = futures::stream::unfold(BufReader::new(input), |mut reader| async move {
+        match next_message(&mut reader).await {
+            Ok(Some(frame)) => Some((Ok::<_, std::io::Error>(Cursor::new(frame)), reader)),
+            Ok(None) => None,
+            Err(e) => {
+                // tower-lsp-server sees the end of its input, as it would if stdin closed.
+                tracing::debug!("reading stdin failed: {e}");
+                None
+            }
         }
     });
-    theirs
+    StreamReader::new(Box::pin(frames))
 }
 
-async fn pump<R, W>(input: R, mut out: W) -> std::io::Result<()>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut reader = BufReader::new(input);
-    loop {
-        let message = match read_frame(&mut reader).await? {
-            Frame::Eof => return Ok(()),
-            Frame::Body(body) => vet(&body),
-            Frame::Bad(reason) => Err(malformed(Value::Null, -32700, &reason)),
-        };
-        let bytes = match message {
-            Ok(body) => body,
-            Err(replacement) => {
-                tracing::warn!("malformed message from the client: {}", replacement["params"]["message"]);
-                serde_json::to_vec(&replacement).unwrap_or_default()
-            }
-        };
-        out.write_all(format!("Content-Length: {}\r\n\r\n", bytes.len()).as_bytes()).await?;
-        out.write_all(&bytes).await?;
-        out.flush().await?;
-    }
+/// The next message as a whole frame (header and body), or `None` at the end of the input.
+async fn next_message<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> std::io::Result<Option<Vec<u8>>> {
+    let message = match read_frame(reader).await? {
+        Frame::Eof => return Ok(None),
+        Frame::Body(body) => vet(&body),
+        Frame::Bad(reason) => Err(malformed(Value::Null, -32700, &reason)),
+    };
+    let body = match message {
+        Ok(body) => body,
+        Err(replacement) => {
+            tracing::warn!("malformed message from the client: {}", replacement["params"]["message"]);
+            serde_json::to_vec(&replacement).unwrap_or_default()
+        }
+    };
+    let mut frame = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    frame.extend_from_slice(&body);
+    Ok(Some(frame))
 }
 
 enum Frame {
@@ -182,7 +424,7 @@ mod tests {
 
     async fn run(input: &[u8]) -> Vec<Value> {
         let mut out = Vec::new();
-        pump(input, &mut out).await.unwrap();
+        guarded(std::io::Cursor::new(input.to_vec())).read_to_end(&mut out).await.unwrap();
         let mut reader = BufReader::new(&out[..]);
         let mut messages = Vec::new();
         while let Frame::Body(body) = read_frame(&mut reader).await.unwrap() {
@@ -220,6 +462,88 @@ mod tests {
         assert!(out[3]["params"]["message"].as_str().unwrap().contains("Content-Length"));
         assert_eq!(out[4]["id"], 8);
         assert_eq!(out[5]["method"], "exit");
+    }
+
+    /// Whether the open file description behind `fd` is in non-blocking mode.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn nonblocking(fd: &impl std::os::fd::AsRawFd) -> bool {
+        // SAFETY: F_GETFL on an open fd reads its flags and changes nothing.
+        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+        assert!(flags >= 0);
+        flags & libc::O_NONBLOCK != 0
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[tokio::test]
+    async fn pipes_carry_messages_and_the_editors_ends_stay_blocking() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsFd;
+        use tokio::io::AsyncWriteExt;
+
+        let (editor_reads, server_writes_fd) = std::io::pipe().unwrap();
+        let (server_reads_fd, editor_writes) = std::io::pipe().unwrap();
+        let mut server_in = pipe::reopen_receiver(server_reads_fd.as_fd()).expect("a pipe is reopened");
+        let mut server_out = pipe::reopen_sender(server_writes_fd.as_fd()).expect("a pipe is reopened");
+
+        let mut editor_writes = editor_writes;
+        let message = frame(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#);
+        editor_writes.write_all(message.as_bytes()).unwrap();
+        let mut got = vec![0; message.len()];
+        server_in.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, message.as_bytes());
+
+        server_out.write_all(b"Content-Length: 2\r\n\r\n{}").await.unwrap();
+        let mut editor_reads = editor_reads;
+        let mut answer = [0; 23];
+        editor_reads.read_exact(&mut answer).unwrap();
+        assert_eq!(&answer, b"Content-Length: 2\r\n\r\n{}");
+
+        // The server's copies are non-blocking; the fds it was given (shared with the editor
+        // when they are stdin and stdout) are not.
+        assert!(nonblocking(&server_in) && nonblocking(&server_out));
+        for fd in [&server_reads_fd.as_fd(), &server_writes_fd.as_fd(), &editor_reads.as_fd(), &editor_writes.as_fd()] {
+            assert!(!nonblocking(fd));
+        }
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[tokio::test]
+    async fn stream_sockets_carry_messages_and_stay_blocking() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsFd;
+        use std::os::unix::net::{UnixDatagram, UnixStream};
+        use tokio::io::{AsyncWriteExt, Interest};
+
+        let (mut editor, server) = UnixStream::pair().unwrap();
+        let mut server_in = socket::Socket::new(server.as_fd(), Interest::READABLE).expect("a stream socket is used");
+        let mut server_out = socket::Socket::new(server.as_fd(), Interest::WRITABLE).expect("a stream socket is used");
+
+        // More than a socket buffer holds, so writes wait for the editor to read.
+        let big = "x".repeat(4 * 1024 * 1024);
+        let reader = std::thread::spawn({
+            let mut editor = editor.try_clone().unwrap();
+            let len = big.len();
+            move || {
+                let mut got = vec![0; len];
+                editor.read_exact(&mut got).unwrap();
+                got
+            }
+        });
+        server_out.write_all(big.as_bytes()).await.unwrap();
+        assert_eq!(reader.join().unwrap(), big.as_bytes());
+
+        editor.write_all(b"Content-Length: 2\r\n\r\n{}").unwrap();
+        let mut got = [0; 23];
+        server_in.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"Content-Length: 2\r\n\r\n{}");
+        drop(editor);
+        let mut rest = Vec::new();
+        server_in.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "the editor closing its end is the end of the input");
+
+        assert!(!nonblocking(&server), "the shared fd stays in blocking mode");
+        let (datagram, _) = UnixDatagram::pair().unwrap();
+        assert!(socket::Socket::new(datagram.as_fd(), Interest::READABLE).is_none(), "datagrams cut messages");
     }
 
     #[tokio::test]

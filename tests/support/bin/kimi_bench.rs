@@ -19,8 +19,10 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,7 +32,7 @@ use kimi_test_support::{file_uri, Reply, Standin};
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage: kimi-bench [--file PATH] [--others N] [--requests N] [--warmup N] \
-[--keystrokes N] [--gap-ms N] [--server PATH] [--registry DIR]
+[--keystrokes N] [--gap-ms N] [--server PATH] [--registry DIR] [--stdio pipes|sockets]
 
   --file PATH      the big Rust file (default: a 3,000-5,000-line file of a dependency in
                    Cargo.lock, from the cargo registry sources)
@@ -40,7 +42,9 @@ const USAGE: &str = "usage: kimi-bench [--file PATH] [--others N] [--requests N]
   --keystrokes N   single-character edits for the per-keystroke measure (default 5000)
   --gap-ms N       pause between measured inline requests (default 20)
   --server PATH    the server binary (default: kimi-lsp-under-test next to this binary)
-  --registry DIR   where crate sources are (default: $CARGO_HOME/registry/src/*)";
+  --registry DIR   where crate sources are (default: $CARGO_HOME/registry/src/*)
+  --stdio KIND     what the server's stdin and stdout are: pipes (default; Helix, Emacs, Zed) or
+                   sockets (a stream socket pair each, as libuv gives them: VS Code, Neovim)";
 
 const KEY: &str = "sk-kimi-bench";
 /// The suggestion of the share measure: a trailing comment parses after any line, so every
@@ -78,6 +82,23 @@ struct Args {
     gap: Duration,
     server: Option<PathBuf>,
     registry: Option<PathBuf>,
+    stdio: StdioKind,
+}
+
+/// How the server's stdin and stdout are connected: the server reads them differently.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StdioKind {
+    Pipes,
+    Sockets,
+}
+
+impl StdioKind {
+    fn name(self) -> &'static str {
+        match self {
+            StdioKind::Pipes => "pipes",
+            StdioKind::Sockets => "sockets",
+        }
+    }
 }
 
 impl Default for Args {
@@ -91,6 +112,7 @@ impl Default for Args {
             gap: Duration::from_millis(20),
             server: None,
             registry: None,
+            stdio: StdioKind::Pipes,
         }
     }
 }
@@ -112,6 +134,13 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "--gap-ms" => out.gap = Duration::from_millis(number("--gap-ms", value("--gap-ms")?)? as u64),
             "--server" => out.server = Some(PathBuf::from(value("--server")?)),
             "--registry" => out.registry = Some(PathBuf::from(value("--registry")?)),
+            "--stdio" => {
+                out.stdio = match value("--stdio")?.as_str() {
+                    "pipes" => StdioKind::Pipes,
+                    "sockets" => StdioKind::Sockets,
+                    other => return Err(format!("--stdio {other:?} is neither pipes nor sockets\n{USAGE}")),
+                }
+            }
             "--help" | "-h" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -394,7 +423,7 @@ fn frame(msg: &Value) -> Vec<u8> {
 
 struct Server {
     child: Child,
-    stdin: Arc<Mutex<ChildStdin>>,
+    stdin: Arc<Mutex<Box<dyn Write + Send>>>,
     inbox: Receiver<Incoming>,
     /// Responses that arrived while waiting for another one.
     early: HashMap<i64, Incoming>,
@@ -406,10 +435,23 @@ struct Server {
 }
 
 impl Server {
-    fn spawn(bin: &Path, base_url: &str) -> Result<Server, String> {
+    fn spawn(bin: &Path, base_url: &str, stdio: StdioKind) -> Result<Server, String> {
         let home = tempfile::tempdir().map_err(|e| format!("no temporary HOME: {e}"))?;
         let mut cmd = Command::new(bin);
-        cmd.env_clear().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.env_clear().stderr(Stdio::piped());
+        // Our ends of the sockets, when the server gets sockets.
+        let mut socket_ends = None;
+        match stdio {
+            StdioKind::Pipes => {
+                cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+            }
+            StdioKind::Sockets => {
+                let pair = || UnixStream::pair().map_err(|e| format!("no socket pair: {e}"));
+                let ((ours_in, theirs_in), (ours_out, theirs_out)) = (pair()?, pair()?);
+                cmd.stdin(Stdio::from(OwnedFd::from(theirs_in))).stdout(Stdio::from(OwnedFd::from(theirs_out)));
+                socket_ends = Some((ours_in, ours_out));
+            }
+        }
         if let Some(path) = std::env::var_os("PATH") {
             cmd.env("PATH", path);
         }
@@ -426,8 +468,16 @@ impl Server {
         }
         cmd.env("HOME", home.path()).env("MOONSHOT_API_KEY", KEY).env("MOONSHOT_BASE_URL", base_url);
         let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let stdin = Arc::new(Mutex::new(child.stdin.take().expect("stdin is piped")));
-        let stdout = child.stdout.take().expect("stdout is piped");
+        // The server's ends are closed here when `cmd` goes, so its exit shows as EOF.
+        drop(cmd);
+        let (stdin, stdout): (Box<dyn Write + Send>, Box<dyn Read + Send>) = match socket_ends {
+            None => (
+                Box::new(child.stdin.take().expect("stdin is piped")),
+                Box::new(child.stdout.take().expect("stdout is piped")),
+            ),
+            Some((ours_in, ours_out)) => (Box::new(ours_in), Box::new(ours_out)),
+        };
+        let stdin = Arc::new(Mutex::new(stdin));
         let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
 
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -642,9 +692,9 @@ struct Session {
 impl Session {
     /// Starts a stand-in and a server, opens every file of the workspace, and waits until the
     /// workspace index is built and the re-indexing of the opened files has had its turn.
-    fn start(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace) -> Result<Session, String> {
+    fn start(rt: &tokio::runtime::Runtime, bin: &Path, stdio: StdioKind, ws: &Workspace) -> Result<Session, String> {
         let standin = rt.block_on(Standin::start());
-        let mut server = Server::spawn(bin, &standin.base_url())?;
+        let mut server = Server::spawn(bin, &standin.base_url(), stdio)?;
         let root = file_uri(ws.dir.path());
         server.request(
             "initialize",
@@ -730,7 +780,7 @@ fn items(result: &Value) -> usize {
 
 /// Measure 1 (and 4, whose "one completion" is the first warm-up request).
 fn measure_share(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args: &Args) -> Result<ShareResult, String> {
-    let mut s = Session::start(rt, bin, ws)?;
+    let mut s = Session::start(rt, bin, args.stdio, ws)?;
     s.standin.set_default(Reply::text(SHARE_REPLY));
     let lines = plain_lines(&ws.big_text);
     let cursors = scattered(&code_lines(&lines), args.warmup.max(1) + args.requests);
@@ -908,11 +958,11 @@ fn burst_site(text: &str) -> Option<(u32, String)> {
 }
 
 /// Measure 3, in a fresh server so that the typing rhythm it learns is the burst's own.
-fn measure_burst(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace) -> Result<BurstResult, String> {
+fn measure_burst(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args: &Args) -> Result<BurstResult, String> {
     let (row, indent) =
         burst_site(&ws.big_text).ok_or_else(|| format!("{} has no `let` statement to type after", ws.big.shown))?;
     let lines = plain_lines(&ws.big_text);
-    let mut s = Session::start(rt, bin, ws)?;
+    let mut s = Session::start(rt, bin, args.stdio, ws)?;
     s.standin.set_default(Reply::text(BURST_REPLY).first_byte_delay(BURST_FIRST_BYTE));
     s.type_text((row, utf16_len(lines[row as usize])), &format!("\n{indent}"))?;
     // A pause longer than a second is thinking, not typing rhythm.
@@ -996,10 +1046,11 @@ fn report(
     let other_bytes: u64 = ws.others.iter().filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
     let _ = writeln!(
         out,
-        "kimi-bench: {cores} cores, load average {} at the start, {} at the end; server {}",
+        "kimi-bench: {cores} cores, load average {} at the start, {} at the end; server {} over {}",
         load.0,
         load.1,
-        bin.display()
+        bin.display(),
+        args.stdio.name()
     );
     let _ = writeln!(
         out,
@@ -1138,7 +1189,7 @@ fn run(args: &Args) -> Result<String, String> {
     eprintln!("kimi-bench: inline requests and memory…");
     let share = measure_share(&rt, &bin, &ws, args)?;
     eprintln!("kimi-bench: Helix-style burst…");
-    let burst = measure_burst(&rt, &bin, &ws)?;
+    let burst = measure_burst(&rt, &bin, &ws, args)?;
     let load_after = load_average();
     Ok(report(args, (&load_before, &load_after), &bin, &ws, &share, &keys, &burst))
 }
@@ -1246,5 +1297,7 @@ mod tests {
         assert!(parse(&["--others", "many"]).unwrap_err().starts_with("--others \"many\" is not a whole number"));
         assert!(parse(&["--requests", "0"]).unwrap_err().starts_with("--requests must be at least 1"));
         assert!(parse(&["--fast"]).unwrap_err().starts_with("unknown argument \"--fast\""));
+        assert_eq!(parse(&["--stdio", "sockets"]).unwrap().stdio, StdioKind::Sockets);
+        assert!(parse(&["--stdio", "tty"]).unwrap_err().starts_with("--stdio \"tty\" is neither pipes nor sockets"));
     }
 }

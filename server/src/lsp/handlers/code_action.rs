@@ -16,9 +16,8 @@ pub async fn handle(backend: &Backend, params: CodeActionParams) -> Result<Optio
     let Some(site) = site(backend, &uri, params.range, &params.context.diagnostics) else {
         return Ok(None);
     };
-    let Some(version) = backend.session.snapshot(uri.0.as_str()).map(|s| s.version()) else {
-        return Ok(None);
-    };
+    // The version the offers were computed from; asking the session again would reparse.
+    let version = site.snapshot.version();
     let config = backend.session.config();
     let resolves_edits = {
         let caps = backend.client_caps.lock().unwrap_or_else(|e| e.into_inner());
