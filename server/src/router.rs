@@ -739,9 +739,33 @@ impl Meter {
         };
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
-                handle.spawn_blocking(write);
+                // Handing work to the blocking pool wakes (or starts) a thread, which costs the
+                // request's own thread a system call or two before its LSP response is written.
+                // On the one-thread runtime a spawned task runs only once the current poll
+                // yields, by which time the response is out.
+                let deferred = DeferredWrite(Some(Box::new(write)));
+                let pool = handle.clone();
+                handle.spawn(async move {
+                    let mut deferred = deferred;
+                    if let Some(write) = deferred.0.take() {
+                        pool.spawn_blocking(write);
+                    }
+                });
             }
             Err(_) => write(),
+        }
+    }
+}
+
+/// A usage write waiting for its turn. A runtime shutting down drops tasks it never polled;
+/// the write then happens right there, so that a request answered just before exit (the
+/// one-shot CLI) is still recorded.
+struct DeferredWrite(Option<Box<dyn FnOnce() + Send>>);
+
+impl Drop for DeferredWrite {
+    fn drop(&mut self) {
+        if let Some(write) = self.0.take() {
+            write();
         }
     }
 }
@@ -1023,6 +1047,31 @@ mod tests {
             text.contains("OPENROUTER_API_KEY, which should hold the key of provider `openrouter`, is not set"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_usage_write_deferred_past_the_response_survives_a_runtime_that_shuts_down_first() {
+        let ledger = Arc::new(Ledger::open_in_memory().expect("an in-memory ledger"));
+        let row = Arc::new(OnceLock::new());
+        let meter = Meter {
+            estimated_prompt_tokens: 10,
+            ledger: Some(ledger.clone()),
+            config_prices: crate::ledger::PriceTable::defaults(),
+            feature: Feature::Completion,
+            provider: "moonshot".into(),
+            model: "moonshot/kimi-k2".into(),
+            started: Instant::now(),
+            row: row.clone(),
+            observer: None,
+        };
+        let usage = Usage { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12, cached_tokens: 0 };
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        // Returns without yielding, so the task holding the write is never polled: the way the
+        // one-shot CLI exits right after its answer.
+        rt.block_on(async { meter.finish(Some(&usage), Outcome::Shown, None) });
+        drop(rt);
+        assert_eq!(ledger.session().requests, 1);
+        assert!(row.get().is_some(), "the row was not written");
     }
 
     #[test]

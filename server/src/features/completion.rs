@@ -263,17 +263,13 @@ impl CompletionEngine {
         let Prepared { request, multiline } = prepare_request(config, snap, cursor, symbols, &recent);
 
         // 5. Stream, stopping as soon as the suggestion is complete.
-        let before: String = rope.slice(..cursor).to_string();
-        let after: String = rope.slice(cursor..).to_string();
+        // One copy of the text serves the stop detector and the parse check; the windows are
+        // slices of it (a rope's `to_string` goes through `fmt` and cost three copies per request).
+        let document = String::from(rope);
+        let (before, after) = document.split_at(rope.char_to_byte(cursor));
         let original_parses = snap.tree().map(|t| !t.root_node().has_error());
-        let site = CompletionSite {
-            language: snap.language(),
-            before: &before,
-            after: &after,
-            multiline,
-            original_parses,
-            document: None,
-        };
+        let site =
+            CompletionSite { language: snap.language(), before, after, multiline, original_parses, document: None };
         let mut stream = tokio::select! {
             _ = token.cancelled() => return Ok(Vec::new()),
             s = router.stream(config, Feature::Completion, request) => match s {
@@ -315,7 +311,6 @@ impl CompletionEngine {
         }
 
         // 6. Post-process; remember what is shown for type-through and the accept command.
-        let document = snap.rope().to_string();
         let site = CompletionSite { document: Some(&document), ..site };
         // The snapshot's own tree keeps the parse check to the cursor's function instead of
         // a full parse of the file (15 ms on a 3,000-line file, the bulk of our own latency).
