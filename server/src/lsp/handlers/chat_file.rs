@@ -72,7 +72,7 @@ fn name_of(uri: &Uri) -> String {
 /// "Ask Kimi" (or, while an answer streams, "Stop Kimi's answer") for an open chat file, when
 /// the client can apply workspace edits and `only` does not exclude the kind.
 pub(crate) fn action(backend: &Backend, uri: &Uri, only: &[CodeActionKind]) -> Option<CodeActionResponse> {
-    if !kind_wanted(KIND, only) || backend.session.snapshot(uri.0.as_str()).is_none() {
+    if !kind_wanted(KIND, only) || backend.session.snapshot_as_is(uri.0.as_str()).is_none() {
         return None;
     }
     let applies_edits = {
@@ -421,7 +421,8 @@ impl Writer {
     async fn wait_for_change(&self, version: i32) -> std::result::Result<(), String> {
         let deadline = Instant::now() + CHANGE_TIMEOUT;
         loop {
-            let now = self.session.snapshot(&self.uri).ok_or_else(|| self.closed())?;
+            // Only the version is read: no tree needed, so no reparse per poll.
+            let now = self.session.snapshot_as_is(&self.uri).ok_or_else(|| self.closed())?;
             if now.version() != version {
                 return Ok(());
             }

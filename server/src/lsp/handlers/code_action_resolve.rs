@@ -83,7 +83,7 @@ pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Optio
     if let Outcome::Edits(changes) = &outcome {
         let fresh = changes.iter().all(|c| match c {
             Change::Edit { snapshot, versioned: true, .. } => {
-                backend.session.snapshot(snapshot.uri()).is_some_and(|now| now.version() == snapshot.version())
+                backend.session.snapshot_as_is(snapshot.uri()).is_some_and(|now| now.version() == snapshot.version())
             }
             _ => true,
         });
