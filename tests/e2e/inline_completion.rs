@@ -56,19 +56,26 @@ impl Setup {
         f.position()
     }
 
-    /// Takes the `kimi/usageChanged` notification of every request metered so far (the count
-    /// comes from `kimi/status`), so that shutdown finds no unread message.
+    /// Takes the `kimi/usageChanged` notification of every request metered so far, so that
+    /// shutdown finds no unread message. The server writes a usage record just after the LSP
+    /// response, so `kimi/status` may not count the last request yet; every call that reached
+    /// the stand-in is metered, which bounds the count from below.
     async fn take_usage(&mut self) -> Vec<Value> {
-        let status = self.client.request("kimi/status", json!({})).await.unwrap();
-        let metered = status["sessionRequests"].as_u64().unwrap();
         let mut taken = Vec::new();
-        while self.usage_seen < metered {
-            let changed = self.client.expect_notification("kimi/usageChanged").await;
-            assert_eq!(changed["lastRequest"]["feature"], "completion", "{changed}");
-            taken.push(changed);
-            self.usage_seen += 1;
+        loop {
+            let reached = self.standin.chat_requests().len() as u64;
+            let status = self.client.request("kimi/status", json!({})).await.unwrap();
+            let metered = status["sessionRequests"].as_u64().unwrap().max(reached);
+            if self.usage_seen >= metered {
+                return taken;
+            }
+            while self.usage_seen < metered {
+                let changed = self.client.expect_notification("kimi/usageChanged").await;
+                assert_eq!(changed["lastRequest"]["feature"], "completion", "{changed}");
+                taken.push(changed);
+                self.usage_seen += 1;
+            }
         }
-        taken
     }
 
     async fn inline(&mut self, name: &str, position: Value) -> Value {
