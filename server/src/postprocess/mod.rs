@@ -19,6 +19,7 @@
 mod block;
 mod front;
 mod lex;
+mod nested;
 mod parse;
 mod repeat;
 mod site;

@@ -2,8 +2,8 @@
 //! place; when that has errors, it is cut back line by line to the longest part that parses.
 //!
 //! With the document's own tree, "in place" means within the smallest piece of the document that
-//! parses on its own (a function, say), falling back to an incremental reparse of the whole
-//! document. Without it, the document is parsed once in full and every cut-back attempt is an
+//! parses on its own (a Rust list element, see `nested.rs`; a function, say), falling back to an
+//! incremental reparse of the whole document. Without it, the document is parsed once in full and every cut-back attempt is an
 //! incremental reparse of that tree.
 
 use std::time::Duration;
@@ -113,7 +113,7 @@ impl Splice<'_> {
 /// The largest unit parsed on its own; beyond it the whole document is reparsed incrementally
 /// (about 0.7 ms on a 3,000-line file, as much as parsing 5–7 KiB from scratch; a unit may need
 /// two parses). BENCHMARKS.md has the sweep this was chosen from.
-const MAX_UNIT_BYTES: usize = 4 * 1024;
+pub(crate) const MAX_UNIT_BYTES: usize = 4 * 1024;
 
 /// The smallest piece of the document around the cursor that parses on its own: a function, a
 /// method (inside a stand-in class), a top-level item, or the cursor's line between items.
@@ -135,8 +135,6 @@ struct Unit<'a> {
     /// the cursor's line) parsed there as that kind of item, so its verdict of "parses" holds
     /// without this check, which would cost a second parse of the unit on every request.
     parses_alone: std::cell::OnceCell<bool>,
-    /// The cursor's line between two statements of a block, in a stand-in function.
-    in_block: bool,
 }
 
 fn is_unit(language: Language, node: Node, parent: Node) -> bool {
@@ -159,15 +157,13 @@ fn is_unit(language: Language, node: Node, parent: Node) -> bool {
 }
 
 impl<'a> Unit<'a> {
-    /// With `in_blocks`, a cursor between two statements of a Rust block gets the cursor's line
-    /// (in a stand-in function) rather than the enclosing item.
     fn find(
         language: Language,
         tree: &Tree,
         document: &'a str,
         cursor: usize,
         replaced: usize,
-        in_blocks: bool,
+        limit: usize,
     ) -> Option<Unit<'a>> {
         let root = tree.root_node();
         let mut node = root.descendant_for_byte_range(cursor, cursor + replaced)?;
@@ -176,46 +172,23 @@ impl<'a> Unit<'a> {
             let end = document[cursor + replaced..].find('\n').map_or(document.len(), |i| cursor + replaced + i);
             (start, end)
         };
-        // No node below the current one holds the edit strictly inside.
-        let mut at_boundary = true;
-        let (mut start, mut end, line_unit, in_block) = loop {
+        let (mut start, mut end, line_unit) = loop {
             let Some(parent) = node.parent() else {
                 // At the top level, between items: the cursor's line.
                 let (start, end) = line();
-                break (start, end, true, false);
+                break (start, end, true);
             };
             // Text inserted at a node's edge is in its parent's context, which may accept less
             // (`export |function f` takes no statement), so the unit must enclose the edit.
             let inside = node.start_byte() < cursor && cursor + replaced < node.end_byte();
             if inside && is_unit(language, node, parent) {
-                break (node.start_byte(), node.end_byte(), false, false);
+                break (node.start_byte(), node.end_byte(), false);
             }
-            if in_blocks && inside && at_boundary && language == Language::Rust && node.kind() == "block" {
-                // Between two statements of a block, as at the end of a line of code in a long
-                // function: the cursor's line, inside a stand-in function, rather than the
-                // whole function (26 KiB for the longest in the benchmark's file).
-                let (mut start, end) = line();
-                // A line that closes a statement (`}`, `);`) parses only with the rest of it:
-                // from the first line of the block's statement that ends on the cursor's line.
-                let mut children = node.walk();
-                let before = node.named_children(&mut children).take_while(|c| c.end_byte() <= cursor).last();
-                if let Some(statement) = before.filter(|s| s.end_byte() > start && s.start_byte() < start) {
-                    start = document[..statement.start_byte()].rfind('\n').map_or(0, |i| i + 1);
-                }
-                break (start, end, true, true);
-            }
-            at_boundary &= !inside;
             node = parent;
         };
         let failure_is_final = language != Language::Python && !line_unit;
         let mut prefix = "";
         let mut suffix = "";
-        if in_block {
-            // A statement follows, so that a suggestion ending in an expression cannot pass as
-            // the block's value where more statements follow in the document.
-            prefix = "fn __() {\n";
-            suffix = "\nlet _ = ();\n}";
-        }
         // Items of an impl, a trait or a module, and methods of a class, go back into a
         // stand-in of their container: a top level accepts more than an impl body does.
         let parent_kind = node.parent().map(|p| p.kind());
@@ -241,7 +214,7 @@ impl<'a> Unit<'a> {
         if line_rest.trim().is_empty() {
             end = (end + line_rest.len() + 1).min(document.len());
         }
-        if end - start > MAX_UNIT_BYTES {
+        if end - start > limit {
             return None;
         }
         Some(Unit {
@@ -251,7 +224,6 @@ impl<'a> Unit<'a> {
             suffix,
             failure_is_final,
             parses_alone: std::cell::OnceCell::new(),
-            in_block,
         })
     }
 
@@ -270,18 +242,37 @@ impl<'a> Unit<'a> {
     }
 
     fn parses(&self, language: Language, text: &str, replaced: usize) -> bool {
-        let mut builder = RopeBuilder::new();
-        for piece in [self.prefix, self.head, text, &self.tail[replaced..], self.suffix] {
-            builder.append(piece);
-        }
-        parse_within(language, &builder.finish(), None).is_some_and(|t| parses(&t))
+        parse_stand_in(language, [self.prefix, self.head, text, &self.tail[replaced..], self.suffix])
+            .is_some_and(|t| parses(&t))
     }
+}
+
+/// Parses the pieces of a unit's stand-in (prefix, text before the suggestion, the suggestion,
+/// text after it, suffix) as one text, from scratch.
+pub(super) fn parse_stand_in(language: Language, pieces: [&str; 5]) -> Option<Tree> {
+    let mut builder = RopeBuilder::new();
+    for piece in pieces {
+        builder.append(piece);
+    }
+    parse_within(language, &builder.finish(), None)
 }
 
 /// Checks `text` (replacing `replaced` bytes after the cursor) against the document.
 /// `original` is the document's own tree, when the caller has it: the suggestion is then
 /// parsed within its unit, and at worst the document reparsed incrementally.
 pub(crate) fn check(site: &CompletionSite, text: &str, replaced: usize, original: Option<&Tree>) -> Verdict {
+    check_with_limit(site, text, replaced, original, MAX_UNIT_BYTES)
+}
+
+/// [`check`] with units of at most `limit` bytes: tests make it small so that every kind of
+/// unit is exercised on small documents.
+pub(crate) fn check_with_limit(
+    site: &CompletionSite,
+    text: &str,
+    replaced: usize,
+    original: Option<&Tree>,
+    limit: usize,
+) -> Verdict {
     let Some(document) = site.document else {
         return Verdict::Keep;
     };
@@ -305,20 +296,19 @@ pub(crate) fn check(site: &CompletionSite, text: &str, replaced: usize, original
             None => return Verdict::Reject,
         },
     };
-    let unit = original.and_then(|tree| Unit::find(language, tree, document, cursor, replaced, false));
-    // Tried first where it applies: the cursor's line costs far less to parse than a long
-    // function, and when it does not settle the matter the item unit still can.
-    let line_in_block = original
-        .and_then(|tree| Unit::find(language, tree, document, cursor, replaced, true))
-        .filter(|line| line.in_block);
+    // Rust's list elements first: the smallest units, and the only ones inside long functions.
+    let nested = original
+        .filter(|_| language == Language::Rust)
+        .and_then(|tree| super::nested::find(tree, document, cursor, replaced, limit));
+    let unit = original.and_then(|tree| Unit::find(language, tree, document, cursor, replaced, limit));
     let reparse = |candidate: &str, candidate_replaced: usize| -> bool {
         let mut edited = base.0.clone();
         edited.edit(&splice.edit((base.1, base.2), (candidate, candidate_replaced)));
         parse_within(language, &splice.rope(candidate, candidate_replaced), Some(&edited)).is_some_and(|t| parses(&t))
     };
     let attempt = |candidate: &str, candidate_replaced: usize| -> bool {
-        if let Some(line) = line_in_block.as_ref() {
-            if line.parses(language, candidate, candidate_replaced) && line.success_is_final(language) {
+        if let Some(n) = nested.as_ref() {
+            if n.parses(candidate, candidate_replaced) {
                 return true;
             }
         }
@@ -367,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn in_a_long_function_the_cursors_line_decides_and_agrees_with_a_full_parse() {
+    fn in_a_long_function_a_statement_unit_decides_and_agrees_with_a_full_parse() {
         // Over the item unit's size limit, so only the line (or a reparse of the file) can tell.
         let statements: String = (0..300).map(|i| format!("    let v{i} = compute(&items, {i});\n")).collect();
         let document = format!("fn long(items: &[u32]) -> u32 {{\n{statements}    v299\n}}\n");
@@ -383,8 +373,9 @@ mod tests {
             original_parses: Some(true),
             document: Some(&document),
         };
-        let line = Unit::find(Language::Rust, &tree, &document, cursor, 0, true).unwrap();
-        assert!(line.in_block && line.head.trim() == "let v150 = compute(&items, 150);", "{:?}", line.head);
+        // Between two statements: a unit of the rest of the cursor's line, in a stand-in block.
+        let unit = super::super::nested::find(&tree, &document, cursor, 0, MAX_UNIT_BYTES).unwrap();
+        assert!(unit.head.is_empty() && unit.tail.is_empty());
         let cases = [
             (" // the middle one", Some(Verdict::Keep)),
             ("\n    let extra = v150 + 1;", Some(Verdict::Keep)),
@@ -405,7 +396,7 @@ mod tests {
             }
         }
 
-        // After a line that only closes a statement, the unit starts with that statement.
+        // After a line that only closes a statement, too.
         let document = document.replace(
             "v150 = compute(&items, 150);\n",
             "v150 = compute(&items, 150);\n    if v150 > 0 {\n        v150;\n    }\n",
@@ -414,8 +405,7 @@ mod tests {
         let tree = crate::text::syntax::parse(Language::Rust, &Rope::from_str(&document), None).unwrap();
         let (before, after) = document.split_at(cursor);
         let site = CompletionSite { before, after, document: Some(&document), ..site };
-        let line = Unit::find(Language::Rust, &tree, &document, cursor, 0, true).unwrap();
-        assert!(line.in_block && line.head.starts_with("    if v150 > 0 {\n"), "{:?}", line.head);
+        assert!(super::super::nested::find(&tree, &document, cursor, 0, MAX_UNIT_BYTES).is_some());
         for (text, expected) in &cases {
             let full = check(&site, text, 0, None);
             assert_eq!(check(&site, text, 0, Some(&tree)), full, "after the closing brace: {text:?}");

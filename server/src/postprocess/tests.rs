@@ -954,6 +954,13 @@ fn the_unit_shortcut_agrees_with_a_full_parse() {
             &["x", "foo(1)", "}", "{", "\nfunc other() {}", "x := ", "\n\treturn"],
         ),
     ];
+    let checked = agree_with_a_full_parse(samples, &[parse::MAX_UNIT_BYTES]);
+    assert!(checked > 1000, "{checked}");
+}
+
+/// Every cursor of a sample, every suggestion, with the unit shortcut and with a full parse:
+/// the same verdict. Returns the number of cases.
+fn agree_with_a_full_parse(samples: &[(Language, &str, &[&str])], limits: &[usize]) -> usize {
     let mut checked = 0;
     for &(language, document, suggestions) in samples {
         let tree = syntax::parse(language, &Rope::from_str(document), None).unwrap();
@@ -974,12 +981,53 @@ fn the_unit_shortcut_agrees_with_a_full_parse() {
             for text in suggestions {
                 for replaced in [0, next] {
                     let full = parse::check(&site, text, replaced, None);
-                    let unit = parse::check(&site, text, replaced, Some(&tree));
-                    assert_eq!(unit, full, "{language:?} at {cursor} replacing {replaced}: {before:?}$0 + {text:?}");
-                    checked += 1;
+                    for &limit in limits {
+                        let unit = parse::check_with_limit(&site, text, replaced, Some(&tree), limit);
+                        assert_eq!(
+                            unit, full,
+                            "{language:?} at {cursor} replacing {replaced}, units up to {limit} bytes: {before:?}$0 + {text:?}"
+                        );
+                        checked += 1;
+                    }
                 }
             }
         }
     }
-    assert!(checked > 1000, "{checked}");
+    checked
+}
+
+/// Rust's nested units (statements, arguments, fields, match arms, items) agree with a full
+/// parse. Small unit limits make the check use them at every cursor, as it does inside long
+/// functions, and tricky suggestions try to pass a stand-in where the document would not parse.
+#[test]
+fn nested_rust_units_agree_with_a_full_parse() {
+    let document = "use std::fmt;\n\n#[cfg(any(\n    unix,\n    windows,\n))]\nimpl Client {\n    fn build(config: Config) -> Self {\n        let inner = Inner {\n            timeout: None,\n            retries: 3,\n        };\n        let conn = connect(\n            config.host,\n            &inner,\n        );\n        match config.mode {\n            Mode::A => {\n                conn.start();\n            }\n            Mode::B => conn.stop(),\n        }\n        if inner.retries > 0 {\n            builder\n                .no_gzip()\n                .build()\n        } else {\n            Client { inner }\n        }\n    }\n\n    fn get(&self) -> u32 {\n        self.x // value\n    }\n}\n\nfn main() {\n    let c = Client::build(cfg());\n    c.run();\n}\n";
+    let suggestions: &[&str] = &[
+        " // note",
+        "x",
+        "foo(1);",
+        "\n        let y = 2;",
+        " b,",
+        ".len(),",
+        " else {}",
+        "}",
+        "{",
+        ")",
+        ",",
+        "Mode::C => 1,",
+        "Mode::C => 1",
+        "field: 1,",
+        "..base",
+        "(1);",
+        " y",
+        "\n    fn other() {}",
+        ";",
+        "\n}\n\nfn more() {\n    1\n}",
+        "if a {",
+        "#[inline]",
+        "Foo {}",
+    ];
+    let samples: &[(Language, &str, &[&str])] = &[(Rust, document, suggestions)];
+    let checked = agree_with_a_full_parse(samples, &[parse::MAX_UNIT_BYTES, 40, 0]);
+    assert!(checked > 10_000, "{checked}");
 }

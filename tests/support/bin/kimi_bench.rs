@@ -2,7 +2,7 @@
 //!
 //! The real server binary runs as a child process and is driven over stdio with Content-Length
 //! framing; the Moonshot stand-in runs in this process on 127.0.0.1, so that the client's and
-//! the stand-in's clocks are one clock. Four measures (BENCHMARKS.md explains each):
+//! the stand-in's clocks are one clock. Five measures (BENCHMARKS.md explains each):
 //! 1. the server's own share of one inline request, on a 3,000–5,000-line real Rust file with
 //!    300 other real files open: (upstream request received − request written) + (response read
 //!    − upstream reply finished);
@@ -10,7 +10,10 @@
 //!    and apart from it the deferred incremental reparse, as if one followed every keystroke;
 //! 3. a Helix-style burst: 40 keystrokes 40 ms apart, an automatic request after each, the
 //!    model's first byte 300 ms after it is asked;
-//! 4. resident memory with the files open, after one completion.
+//! 4. resident memory with the files open, after one completion;
+//! 5. the server's own steps of an inline request (context and prompt, the request body,
+//!    post-processing), in-process at the share's cursors, and two floors under the share: an
+//!    LSP round trip doing no work, and the same upstream call made by a bare HTTP client.
 //!
 //! Exits non-zero only when the run itself is broken (the server died, a request failed or went
 //! unanswered where every request must be answered, timings that cannot be matched up). A missed
@@ -27,7 +30,11 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kimi_lsp::text::{Document, LineCol, PositionEncoding, TextChange, TextRange};
+use kimi_lsp::config::Config;
+use kimi_lsp::context::WorkspaceIndex;
+use kimi_lsp::features::completion::prepare_request;
+use kimi_lsp::postprocess::{postprocess_with_tree, CompletionSite};
+use kimi_lsp::text::{Document, Language, LineCol, PositionEncoding, TextChange, TextRange};
 use kimi_test_support::{file_uri, Reply, Standin};
 use serde_json::{json, Value};
 
@@ -767,11 +774,59 @@ struct ShareResult {
     /// An inline request for a document that is not open: framing, dispatch and the answer,
     /// with no work in between. The floor under `total`.
     round_trip: Summary,
+    /// The same upstream call made by a bare HTTP client in this process, timed the same way
+    /// (request sent -> stand-in received, plus reply end -> reply read): the part of the share
+    /// that the loopback hop and the stand-in take whatever the server does.
+    upstream_hop: Summary,
     with_items: usize,
     /// Mean size of the upstream request body, the prompt included.
     request_kib: f64,
     rss_after_one: (f64, f64),
     rss_after_all: (f64, f64),
+}
+
+/// Posts `body` to the stand-in `args.requests` times from a one-thread runtime of its own, as
+/// the server's, with a keep-alive connection; the stand-in answers with the share's reply.
+fn measure_upstream_hop(standin: &Standin, body: Value, args: &Args) -> Result<Summary, String> {
+    let url = format!("{}/chat/completions", standin.base_url().trim_end_matches('/'));
+    let before = standin.requests().len();
+    let count = args.requests;
+    let gap = args.gap;
+    let timings = std::thread::spawn(move || -> Result<Vec<(Instant, Instant)>, String> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let client = reqwest::Client::builder().tcp_nodelay(true).build().map_err(|e| e.to_string())?;
+            let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+            let mut out = Vec::with_capacity(count);
+            for _ in 0..count {
+                let sent = Instant::now();
+                let reply = client
+                    .post(&url)
+                    .bearer_auth(KEY)
+                    .header("content-type", "application/json")
+                    .body(bytes.clone())
+                    .send()
+                    .await
+                    .map_err(|e| format!("the bare upstream call failed: {e}"))?;
+                reply.bytes().await.map_err(|e| format!("the bare upstream reply broke off: {e}"))?;
+                out.push((sent, Instant::now()));
+                tokio::time::sleep(gap).await;
+            }
+            Ok(out)
+        })
+    })
+    .join()
+    .map_err(|_| "the bare upstream client panicked".to_string())??;
+    let recorded: Vec<_> = standin.requests().into_iter().skip(before).collect();
+    if recorded.len() != timings.len() {
+        return Err(format!("{} bare upstream calls reached the stand-in {} times", timings.len(), recorded.len()));
+    }
+    let mut hop = Vec::with_capacity(timings.len());
+    for ((sent, read), r) in timings.iter().zip(&recorded) {
+        let finished = r.reply_finished_at.ok_or("a bare upstream reply was not written to its end")?;
+        hop.push((r.received_at - *sent) + (*read - finished));
+    }
+    Ok(summarize(&hop))
 }
 
 fn items(result: &Value) -> usize {
@@ -853,12 +908,15 @@ fn measure_share(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args:
         total.push(inn + out);
     }
     let request_kib = chats.iter().map(|c| c.body.to_string().len() as f64 / 1024.0).sum::<f64>() / chats.len() as f64;
+    let upstream_hop =
+        measure_upstream_hop(&s.standin, chats.last().map(|c| c.body.clone()).unwrap_or_default(), args)?;
     s.server.shutdown();
     Ok(ShareResult {
         total: summarize(&total),
         inbound: summarize(&inbound),
         outbound: summarize(&outbound),
         round_trip: summarize(&round_trip),
+        upstream_hop,
         with_items,
         request_kib,
         rss_after_one,
@@ -921,6 +979,77 @@ fn measure_keystrokes(ws: &Workspace, keystrokes: usize) -> Result<KeystrokeResu
         return Err("typing and deleting the same characters did not give the file back".to_string());
     }
     Ok(KeystrokeResult { apply: summarize(&samples), reparse: summarize(&reparses), full_parse })
+}
+
+/// Measure 5: the server's own steps of one inline request, in-process, at the share measure's
+/// cursors: where the share's time goes, without the transport, HTTP and the stand-in.
+struct StepsResult {
+    /// `prepare_request`: context gathering and the prompt.
+    prepare: Summary,
+    /// The upstream request body as JSON bytes.
+    body: Summary,
+    /// `postprocess_with_tree` of the share's reply, the parse check included.
+    postprocess: Summary,
+    /// The same three, one after the other.
+    total: Summary,
+}
+
+fn measure_steps(ws: &Workspace, requests: usize, gap: Duration) -> Result<StepsResult, String> {
+    let uri = ws.big_uri();
+    let mut doc = Document::new(&uri, "rust", 1, &ws.big_text);
+    doc.ensure_tree();
+    let snap = doc.snapshot();
+    if snap.tree().is_none() {
+        return Err(format!("{} did not parse", ws.big.shown));
+    }
+    let index = WorkspaceIndex::new();
+    for f in std::iter::once(&ws.big).chain(ws.others.iter()) {
+        let text = std::fs::read_to_string(&f.path).map_err(|e| format!("cannot read {}: {e}", f.path.display()))?;
+        index.update_file(&file_uri(&f.path), Language::Rust, &text);
+    }
+    let config = Config::default();
+    let lines = plain_lines(&ws.big_text);
+    let cursors = scattered(&code_lines(&lines), requests);
+    let document = ws.big_text.as_str();
+    let tree = snap.tree();
+    let original_parses = tree.map(|t| !t.root_node().has_error());
+    let (mut prepare, mut body, mut post, mut total) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for line in cursors {
+        // Paced like the share's requests: after a pause the caches are cold, as they are for
+        // a user's request (back to back, every step takes about half as long).
+        std::thread::sleep(gap);
+        let cursor = snap.char_index(LineCol::new(line, utf16_len(lines[line as usize])), PositionEncoding::Utf16);
+        let t0 = Instant::now();
+        let prepared = prepare_request(&config, &snap, cursor, &index, &[]);
+        let t1 = Instant::now();
+        let wire = prepared.request.to_wire(true).map_err(|e| format!("unsendable request: {}", e.0))?;
+        let bytes = serde_json::to_vec(&wire).map_err(|e| e.to_string())?;
+        let t2 = Instant::now();
+        let (before, after) = document.split_at(snap.rope().char_to_byte(cursor));
+        let site = CompletionSite {
+            language: Language::Rust,
+            before,
+            after,
+            multiline: prepared.multiline,
+            original_parses,
+            document: Some(document),
+        };
+        let kept = postprocess_with_tree(SHARE_REPLY, &site, tree).is_ok();
+        let t3 = Instant::now();
+        if !kept || bytes.is_empty() {
+            return Err(format!("the share's reply was rejected at line {}", line + 1));
+        }
+        prepare.push(t1 - t0);
+        body.push(t2 - t1);
+        post.push(t3 - t2);
+        total.push(t3 - t0);
+    }
+    Ok(StepsResult {
+        prepare: summarize(&prepare),
+        body: summarize(&body),
+        postprocess: summarize(&post),
+        total: summarize(&total),
+    })
 }
 
 struct BurstResult {
@@ -1031,15 +1160,15 @@ fn load_average() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-fn report(
-    args: &Args,
-    load: (&str, &str),
-    bin: &Path,
-    ws: &Workspace,
-    share: &ShareResult,
-    keys: &KeystrokeResult,
-    burst: &BurstResult,
-) -> String {
+struct Measures {
+    share: ShareResult,
+    steps: StepsResult,
+    keys: KeystrokeResult,
+    burst: BurstResult,
+}
+
+fn report(args: &Args, load: (&str, &str), bin: &Path, ws: &Workspace, measures: &Measures) -> String {
+    let Measures { share, steps, keys, burst } = measures;
     let mut out = String::new();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let other_lines: usize = ws.others.iter().map(|f| f.lines).sum();
@@ -1079,6 +1208,11 @@ fn report(
     row(&mut out, "  request written -> upstream received", &share.inbound, "", None);
     row(&mut out, "  upstream reply end -> response read", &share.outbound, "", None);
     row(&mut out, "  (floor: LSP round trip doing no work)", &share.round_trip, "", None);
+    row(&mut out, "  (floor: the upstream hop alone)", &share.upstream_hop, "", None);
+    row(&mut out, "  steps in-process: all three", &steps.total, "", None);
+    row(&mut out, "    context and prompt", &steps.prepare, "", None);
+    row(&mut out, "    request body to JSON", &steps.body, "", None);
+    row(&mut out, "    post-processing", &steps.postprocess, "", None);
     let key_met = ms(keys.apply.p99) <= TARGET_KEY_P99_MS;
     row(&mut out, "keystroke: Document::edit (in-proc)", &keys.apply, "p99 <= 0.5", Some(key_met));
     row(&mut out, "  deferred reparse, if after every key", &keys.reparse, "", None);
@@ -1186,12 +1320,14 @@ fn run(args: &Args) -> Result<String, String> {
 
     eprintln!("kimi-bench: keystrokes (in-process)…");
     let keys = measure_keystrokes(&ws, args.keystrokes)?;
+    eprintln!("kimi-bench: steps of a request (in-process)…");
+    let steps = measure_steps(&ws, args.requests, args.gap)?;
     eprintln!("kimi-bench: inline requests and memory…");
     let share = measure_share(&rt, &bin, &ws, args)?;
     eprintln!("kimi-bench: Helix-style burst…");
     let burst = measure_burst(&rt, &bin, &ws, args)?;
     let load_after = load_average();
-    Ok(report(args, (&load_before, &load_after), &bin, &ws, &share, &keys, &burst))
+    Ok(report(args, (&load_before, &load_after), &bin, &ws, &Measures { share, steps, keys, burst }))
 }
 
 fn main() -> ExitCode {

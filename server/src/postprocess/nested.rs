@@ -1,0 +1,247 @@
+//! Rust's nested units for the parse check: the smallest piece of a list inside a function — a
+//! statement of a block, an argument, a field of a struct expression, a match arm, an item of
+//! an impl or of the file — checked in a stand-in of its container.
+//!
+//! Why: the item units of `parse.rs` stop at 4 KiB, and a third of the cursors in a real
+//! 3,000-line file sit inside longer functions, where the check fell back to an incremental
+//! reparse of the whole document (0.7–0.9 ms, the tail of a completion's latency). A list
+//! element is a few lines, parsed in tens of microseconds.
+//!
+//! Only a verdict of "parses" is trusted. Tree-sitter's Rust grammar gives each of these
+//! containers the same content whatever surrounds it (a block is a block in a function, a
+//! closure or an `if`; `arguments` only ever follow a callee), so when the suggestion turns the
+//! element into a sequence of elements that parses with the container's stand-in around it —
+//! and with a further element after it, where one follows in the document — the document parses
+//! too. A "does not parse" may be the stand-in's fault (an `else` that needed the `if` before
+//! it), so it is left to the next check.
+
+use tree_sitter::{Node, Tree};
+
+use super::parse::parse_stand_in;
+use crate::text::Language;
+
+/// A container whose children can be checked on their own, and how to stand in for it.
+struct Container {
+    prefix: &'static str,
+    /// An element and its comma, after `prefix` when the unit follows an element in the
+    /// document: a comma list accepts a stray leading comma (`f(,)`) that cannot follow one.
+    lead: &'static str,
+    /// After the element when another follows it in the document: forces the separator (or a
+    /// statement's end) that the next element needs, and starts with a token that nothing
+    /// unfinished can take (`f(x ())` would be a call, `pub fn` an item; `x ""` and
+    /// `pub #[a]` are errors, as `x next` and `pub #[attr]` are in the document).
+    then_more: &'static str,
+    /// After the element when the container's closing delimiter follows it.
+    then_close: &'static str,
+    /// Elements are separated by commas (which are not part of them).
+    commas: bool,
+}
+
+fn container(kind: &str) -> Option<Container> {
+    let c =
+        |prefix, lead, then_more, then_close, commas| Some(Container { prefix, lead, then_more, then_close, commas });
+    match kind {
+        "block" => c("fn __() {\n", "fn __() { let _ = ();\n", "\nlet _ = ();\n}", "\n}", false),
+        "declaration_list" => c("impl __ {\n", "impl __ {\nfn __() {}\n", "\n#[__]\nfn __() {}\n}", "\n}", false),
+        "source_file" => c("", "fn __() {}\n", "\n#[__]\nfn __() {}\n", "\n", false),
+        "match_block" => {
+            c("fn __() { match () {\n", "fn __() { match () {\n_ => {}\n", "\n_ => {}\n} }", "\n} }", true)
+        }
+        "field_initializer_list" => {
+            c("fn __() { __ {\n", "fn __() { __ {\n__: (),\n", "\n__: (),\n}; }", "\n}; }", true)
+        }
+        "arguments" => c("fn __() { __(\n", "fn __() { __(\n(),\n", "\n\"\",\n); }", "\n); }", true),
+        _ => None,
+    }
+}
+
+fn is_comment(node: Node) -> bool {
+    matches!(node.kind(), "line_comment" | "block_comment")
+}
+
+/// An element after which anything may start: a statement or an item, never a block's value
+/// (`Foo {}` without `;` ends the block) nor a macro call that may still need its `;`.
+fn ends_cleanly(node: Node) -> bool {
+    let kind = node.kind();
+    matches!(
+        kind,
+        "expression_statement" | "let_declaration" | "empty_statement" | "attribute_item" | "inner_attribute_item"
+    ) || (kind != "macro_invocation" && (kind.ends_with("_item") || kind.ends_with("_declaration")))
+}
+
+/// The unit found: `head` and `tail` are the document on either side of the cursor, to be put
+/// between `prefix` and `suffix`.
+pub(crate) struct Nested<'a> {
+    pub(super) head: &'a str,
+    pub(super) tail: &'a str,
+    prefix: &'static str,
+    suffix: &'static str,
+    kind: &'static str,
+    /// Where the container's opening delimiter is in the stand-in (`None` for the file).
+    open: Option<usize>,
+}
+
+impl Nested<'_> {
+    /// Whether the document parses with `text` in place of `replaced` bytes after the cursor.
+    /// `true` is final; `false` means "cannot tell here".
+    pub(crate) fn parses(&self, text: &str, replaced: usize) -> bool {
+        let pieces = [self.prefix, self.head, text, &self.tail[replaced..], self.suffix];
+        let Some(tree) = parse_stand_in(Language::Rust, pieces) else {
+            return false;
+        };
+        if tree.root_node().has_error() {
+            return false;
+        }
+        // A suggestion that closes the container and opens another (`}\nfn more() {`) parses
+        // in the stand-in, never in the document: the container must still hold all of it.
+        let Some(open) = self.open else { return true };
+        let unit_end = self.prefix.len() + self.head.len() + text.len() + self.tail.len() - replaced;
+        let Some(node) = tree.root_node().descendant_for_byte_range(open, open + 1) else {
+            return false;
+        };
+        let mut node = Some(node);
+        while let Some(n) = node {
+            if n.start_byte() < open {
+                return false;
+            }
+            if n.kind() == self.kind {
+                return n.end_byte() >= unit_end;
+            }
+            node = n.parent();
+        }
+        false
+    }
+}
+
+fn line_start(document: &str, at: usize) -> usize {
+    document[..at].rfind('\n').map_or(0, |i| i + 1)
+}
+
+fn line_end(document: &str, at: usize) -> usize {
+    document[at..].find('\n').map_or(document.len(), |i| at + i)
+}
+
+/// What may follow an element on its last line: its separator, then a line comment.
+fn only_separator(rest: &str, commas: bool) -> bool {
+    let rest = rest.trim_start();
+    let rest = if commas { rest.strip_prefix(',').unwrap_or(rest).trim_start() } else { rest };
+    rest.is_empty() || (rest.starts_with("//") && !rest.starts_with("///") && !rest.starts_with("//!"))
+}
+
+/// Whether an element (not a comment) of `container` ends before `node` starts.
+fn has_element_before(container: Node, node: Node) -> bool {
+    let mut walk = container.walk();
+    let found = container
+        .named_children(&mut walk)
+        .any(|c| c.end_byte() <= node.start_byte() && c.id() != node.id() && !is_comment(c));
+    found
+}
+
+/// The next element after `node` among `parent`'s children, comments aside.
+fn next_element<'t>(parent: Node<'t>, after: usize) -> Option<Node<'t>> {
+    let mut walk = parent.walk();
+    let next = parent.named_children(&mut walk).find(|c| c.start_byte() >= after && !is_comment(*c));
+    next
+}
+
+/// The smallest nested unit around the cursor of at most `limit` bytes, for a Rust document
+/// that parses. `replaced` bytes after the cursor (on its line) are replaced by the suggestion.
+pub(crate) fn find<'a>(
+    tree: &Tree,
+    document: &'a str,
+    cursor: usize,
+    replaced: usize,
+    limit: usize,
+) -> Option<Nested<'a>> {
+    let edit_end = cursor + replaced;
+    let mut node = tree.root_node().descendant_for_byte_range(cursor, edit_end)?;
+    loop {
+        if let Some(spec) = container(node.kind()) {
+            let is_root = node.parent().is_none();
+            let inside = is_root || (node.start_byte() < cursor && edit_end < node.end_byte());
+            if inside {
+                match unit_in(node, &spec, document, cursor, edit_end) {
+                    Some(found) if found.end - found.start > limit => return None,
+                    Some(Found { start, end, before, more }) => {
+                        let prefix = if before { spec.lead } else { spec.prefix };
+                        // The lead repeats the prefix, so the opening is at the same place.
+                        let open = (!spec.prefix.is_empty()).then(|| spec.prefix.trim_end().len() - 1);
+                        return Some(Nested {
+                            kind: node.kind(),
+                            open,
+                            head: &document[start..cursor],
+                            tail: &document[cursor..end],
+                            prefix,
+                            suffix: if more { spec.then_more } else { spec.then_close },
+                        });
+                    }
+                    None => {}
+                }
+            }
+        }
+        node = node.parent()?;
+    }
+}
+
+/// A unit's place in its container.
+struct Found {
+    start: usize,
+    end: usize,
+    /// An element precedes it.
+    before: bool,
+    /// An element follows it.
+    more: bool,
+}
+
+/// The unit around the cursor in `container`, or `None` when the cursor's place in it cannot
+/// be checked on its own.
+fn unit_in(container: Node, spec: &Container, document: &str, cursor: usize, edit_end: usize) -> Option<Found> {
+    let mut walk = container.walk();
+    let mut previous = None;
+    for child in container.named_children(&mut walk) {
+        if child.end_byte() <= cursor {
+            previous = Some(child);
+            continue;
+        }
+        if child.start_byte() < cursor && edit_end < child.end_byte() {
+            // Inside an element: its whole lines, if it has them to itself.
+            if is_comment(child) {
+                return None;
+            }
+            let start = line_start(document, child.start_byte());
+            let end = line_end(document, child.end_byte());
+            if !document[start..child.start_byte()].trim().is_empty()
+                || !only_separator(&document[child.end_byte()..end], spec.commas)
+            {
+                return None;
+            }
+            let before = previous.is_some_and(|p| !is_comment(p)) || has_element_before(container, child);
+            return Some(Found { start, end, before, more: next_element(container, child.end_byte()).is_some() });
+        }
+        break;
+    }
+    // Between elements: from the cursor to the end of its line, which must hold nothing more.
+    let end = line_end(document, edit_end.min(document.len()));
+    if !document[edit_end..end].trim().is_empty() {
+        return None;
+    }
+    // Where the text before the cursor ends: the previous element, or the container's opening.
+    let after = match previous {
+        Some(p) if is_comment(p) => return None,
+        Some(p) => p.end_byte(),
+        None if container.parent().is_none() => 0,
+        None => container.child(0).filter(|open| !open.is_named())?.end_byte(),
+    };
+    let between = document[after..cursor].trim();
+    let joined = match (previous, spec.commas) {
+        // A comma list: the previous element's comma must be there already.
+        (Some(_), true) => between == ",",
+        (Some(p), false) => between.is_empty() && ends_cleanly(p),
+        (None, _) => between.is_empty(),
+    };
+    if !joined {
+        return None;
+    }
+    let before = previous.is_some() || has_element_before(container, container);
+    Some(Found { start: cursor, end, before, more: next_element(container, cursor).is_some() })
+}
