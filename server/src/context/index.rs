@@ -33,8 +33,8 @@ const SKIP_MARKERS: &[&str] = &["CACHEDIR.TAG", "pyvenv.cfg"];
 struct Def {
     name: Arc<str>,
     kind: SymbolKind,
-    container: Option<Box<str>>,
-    signature: Box<str>,
+    container: Option<Arc<str>>,
+    signature: Arc<str>,
     line: u32,
 }
 
@@ -366,12 +366,12 @@ impl SymbolLookup for WorkspaceIndex {
             };
             for def in entry.defs.iter().filter(|d| &*d.name == name) {
                 out.push(SymbolDef {
-                    name: name.to_string(),
-                    path: entry.display.to_string(),
+                    name: def.name.clone(),
+                    path: entry.display.clone(),
                     kind: def.kind,
-                    signature: def.signature.to_string(),
+                    signature: def.signature.clone(),
                     line: def.line,
-                    container: def.container.as_deref().map(str::to_string),
+                    container: def.container.clone(),
                 });
             }
         }
@@ -424,8 +424,8 @@ fn extract_from_tree(language: Language, root: tree_sitter::Node<'_>, rope: &Rop
         defs.push(Def {
             name: Arc::from(name),
             kind: site.kind,
-            container: container_name(language, &site, rope).map(String::into_boxed_str),
-            signature: signature(language, &site, rope).into_boxed_str(),
+            container: container_name(language, &site, rope).map(Arc::from),
+            signature: signature(language, &site, rope).into(),
             line: rope.byte_to_line(site.name.start_byte()) as u32,
         });
     });
@@ -533,7 +533,7 @@ mod tests {
         let index = WorkspaceIndex::new();
         // Opened before the first walk: named by its absolute path until the roots are known.
         index.update_file(&a_uri, Language::Rust, "pub fn in_editor() {}\n");
-        assert_eq!(index.lookup("in_editor")[0].path, a.to_string_lossy());
+        assert_eq!(*index.lookup("in_editor")[0].path, *a.to_string_lossy());
         index.build(std::slice::from_ref(&root));
         assert_eq!(listing(&index), "a.rs: in_editor\nb.rs: deleted_later");
 
@@ -633,7 +633,7 @@ mod tests {
         };
         for _ in 0..200 {
             let found = index.lookup("shared");
-            assert!(found.iter().all(|d| d.signature == "pub fn shared()"));
+            assert!(found.iter().all(|d| &*d.signature == "pub fn shared()"));
         }
         writer.join().unwrap();
         assert_eq!(index.lookup("shared").len(), 200);

@@ -16,6 +16,7 @@ mod window;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ropey::Rope;
 use serde_json::{json, Value};
@@ -106,19 +107,20 @@ pub struct CompletionContext {
     pub multiline: bool,
 }
 
-/// What a symbol lookup returns for a name.
+/// What a symbol lookup returns for a name. The strings are shared with the index: a common
+/// name (`new`, `from`) has hundreds of definitions, and a lookup clones every one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SymbolDef {
-    pub name: String,
+    pub name: Arc<str>,
     /// As [`SymbolLookup::display_path`] names the file.
-    pub path: String,
+    pub path: Arc<str>,
     pub kind: SymbolKind,
     /// The declaration without its body; small types whole (see the index's documentation).
-    pub signature: String,
+    pub signature: Arc<str>,
     /// Zero-based line of the name in its file.
     pub line: u32,
     /// For methods: the type, trait or class they belong to (without generics).
-    pub container: Option<String>,
+    pub container: Option<Arc<str>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -195,14 +197,14 @@ pub fn gather(
     let line = rope.char_to_line(cursor);
     let line_begin = rope.line_to_char(line).max(start);
     let line_end = line_content_end(rope, line).min(end);
-    let line_prefix = rope.slice(line_begin..cursor).to_string();
-    let line_suffix = rope.slice(cursor..line_end).to_string();
+    let line_prefix = String::from(rope.slice(line_begin..cursor));
+    let line_suffix = String::from(rope.slice(cursor..line_end));
     let multiline = language != Language::PlainText && wants_block(&cutter, cursor, &line_prefix, &line_suffix);
 
     let mut ctx = CompletionContext {
         language,
-        prefix: rope.slice(start..cursor).to_string(),
-        suffix: rope.slice(cursor..end).to_string(),
+        prefix: String::from(rope.slice(start..cursor)),
+        suffix: String::from(rope.slice(cursor..end)),
         line_prefix,
         line_suffix,
         imports: String::new(),
@@ -269,7 +271,7 @@ fn cross_file(names: &nearby::Names, path: &str, symbols: &dyn SymbolLookup, bud
         let defs = symbols.lookup(name);
         // The index knows this file too (from disk or from an earlier edit): a name it places
         // here is this file's own.
-        if defs.iter().any(|d| d.path == path) {
+        if defs.iter().any(|d| &*d.path == path) {
             continue;
         }
         if !defs.is_empty() {

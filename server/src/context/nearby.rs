@@ -149,16 +149,16 @@ fn record(
     // Python spells `obj.attr` with plain identifiers: the field says it is a member.
     let member = member_kind || (language == Language::Python && field == Some("attribute"));
     let distance = leaf.start_position().row.abs_diff(cursor_row) as u32;
-    if !names.used.contains_key(text.as_ref()) {
-        let fresh = Use { count: 0, distance, member_only: true };
-        names.used.insert(text.to_string(), fresh);
+    match names.used.get_mut(text.as_ref()) {
+        Some(entry) => {
+            entry.count += 1;
+            entry.distance = entry.distance.min(distance);
+            entry.member_only &= member;
+        }
+        None => {
+            names.used.insert(text.into_owned(), Use { count: 1, distance, member_only: member });
+        }
     }
-    let Some(entry) = names.used.get_mut(text.as_ref()) else {
-        return;
-    };
-    entry.count += 1;
-    entry.distance = entry.distance.min(distance);
-    entry.member_only &= member;
 }
 
 fn is_binding_kind(kind: &str) -> bool {
@@ -259,12 +259,14 @@ fn kind_weight(kind: SymbolKind) -> f64 {
 /// Number of leading directories `a` and `b` share: a definition next to the current file is
 /// the likelier meaning of an ambiguous name.
 fn shared_dirs(a: &str, b: &str) -> usize {
-    let dirs = |p: &str| -> Vec<String> {
-        let mut parts: Vec<String> = p.split(['/', '\\']).map(str::to_string).collect();
-        parts.pop();
-        parts
-    };
-    dirs(a).iter().zip(dirs(b).iter()).take_while(|(x, y)| x == y).count()
+    // Called from a sort's comparisons: no allocation.
+    dirs(a).zip(dirs(b)).take_while(|(x, y)| x == y).count()
+}
+
+/// The directories of a path, outermost first (the part after the last separator is the file).
+fn dirs(path: &str) -> impl Iterator<Item = &str> {
+    let parent = path.rfind(['/', '\\']).map(|i| &path[..i]);
+    parent.into_iter().flat_map(|p| p.split(['/', '\\']))
 }
 
 /// Ranks the definitions found and keeps the best that fit in `budget` chars.
@@ -308,7 +310,7 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
     let mut left = budget;
     let mut out = Vec::new();
     for (_, name, def) in scored {
-        if !seen.insert((def.path.as_str(), def.line, def.signature.as_str())) {
+        if !seen.insert((&*def.path, def.line, &*def.signature)) {
             continue;
         }
         let cost = def.signature.chars().count() + def.path.chars().count() + SNIPPET_OVERHEAD;
@@ -317,10 +319,25 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
         }
         left -= cost;
         out.push(Snippet {
-            path: def.path.clone(),
-            text: def.signature.clone(),
+            path: def.path.to_string(),
+            text: def.signature.to_string(),
             why: SnippetKind::Definition { symbol: name.to_string() },
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_dirs;
+
+    #[test]
+    fn shared_directories_count_whole_directory_names_and_never_the_file() {
+        assert_eq!(shared_dirs("src/parse/lexer.rs", "src/parse/token.rs"), 2);
+        assert_eq!(shared_dirs("src/parse.rs", "src/parser/mod.rs"), 1);
+        assert_eq!(shared_dirs("src/a.rs", "src/a.rs/b.rs"), 1);
+        assert_eq!(shared_dirs("lib.rs", "lib.rs"), 0);
+        assert_eq!(shared_dirs("crates\\core\\lib.rs", "crates/core/main.rs"), 2);
+        assert_eq!(shared_dirs("/abs/x.rs", "/abs/y.rs"), 2);
+    }
 }

@@ -53,7 +53,7 @@ pub(crate) fn goto_child_ending_after(cursor: &mut TreeCursor<'_>, byte: usize) 
 pub(crate) fn text_between(rope: &Rope, start_byte: usize, end_byte: usize) -> String {
     let a = rope.byte_to_char(start_byte.min(rope.len_bytes()));
     let b = rope.byte_to_char(end_byte.min(rope.len_bytes()));
-    rope.slice(a.min(b)..b).to_string()
+    String::from(rope.slice(a.min(b)..b))
 }
 
 /// Whether the rope's text between two byte offsets equals `expected`, without allocating.

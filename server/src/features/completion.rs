@@ -12,8 +12,10 @@
 //! 4. **Early stop**: the stream is closed as soon as the line (or block) is complete.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -189,7 +191,7 @@ impl CompletionEngine {
         let cursor = query.cursor.min(rope.len_chars());
         let line = rope.char_to_line(cursor);
         let line_start = rope.line_to_char(line);
-        let line_prefix: String = rope.slice(line_start..cursor).to_string();
+        let line_prefix: String = String::from(rope.slice(line_start..cursor));
         let line_suffix = line_rest(snap, cursor);
 
         // 1. Type-through: answered from memory, no debounce, no model call.
@@ -263,25 +265,43 @@ impl CompletionEngine {
         let Prepared { request, multiline } = prepare_request(config, snap, cursor, symbols, &recent);
 
         // 5. Stream, stopping as soon as the suggestion is complete.
+        let mut sending = std::pin::pin!(router.stream(config, Feature::Completion, request));
+        let first_poll = std::future::poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await;
+        if first_poll.is_pending() {
+            // The request now waits in the HTTP connection's queue; that task writes it once
+            // this one yields. What post-processing needs is worked out after that, while the
+            // model is thinking, instead of before the request leaves.
+            tokio::task::yield_now().await;
+        }
         // One copy of the text serves the stop detector and the parse check; the windows are
         // slices of it (a rope's `to_string` goes through `fmt` and cost three copies per request).
         let document = String::from(rope);
         let (before, after) = document.split_at(rope.char_to_byte(cursor));
         let original_parses = snap.tree().map(|t| !t.root_node().has_error());
-        let site =
-            CompletionSite { language: snap.language(), before, after, multiline, original_parses, document: None };
-        let mut stream = tokio::select! {
-            _ = token.cancelled() => return Ok(Vec::new()),
-            s = router.stream(config, Feature::Completion, request) => match s {
-                Ok(s) => s,
-                Err(e) => {
-                    self.note_error(&e);
-                    return Err(e.into());
-                }
+        let site = CompletionSite {
+            language: snap.language(),
+            before,
+            after,
+            multiline,
+            original_parses,
+            document: Some(&document),
+        };
+        let mut detector = StopDetector::new(&site);
+        let sent = match first_poll {
+            Poll::Ready(sent) => sent,
+            Poll::Pending => tokio::select! {
+                _ = token.cancelled() => return Ok(Vec::new()),
+                sent = sending => sent,
             },
         };
+        let mut stream = match sent {
+            Ok(s) => s,
+            Err(e) => {
+                self.note_error(&e);
+                return Err(e.into());
+            }
+        };
         let row = stream.row();
-        let mut detector = StopDetector::new(&site);
         let mut raw = String::new();
         loop {
             let event = tokio::select! {
@@ -311,10 +331,9 @@ impl CompletionEngine {
         }
 
         // 6. Post-process; remember what is shown for type-through and the accept command.
-        let site = CompletionSite { document: Some(&document), ..site };
         // The snapshot's own tree keeps the parse check to the cursor's function instead of
         // a full parse of the file (15 ms on a 3,000-line file, the bulk of our own latency).
-        let suggestion = match postprocess::postprocess_with_tree(&raw, &site, snap.tree()) {
+        let suggestion = match postprocess::postprocess_streamed(&raw, &site, &detector, snap.tree()) {
             Ok(s) => s,
             Err(rejection) => {
                 tracing::debug!(%rejection, "suggestion rejected");
@@ -438,7 +457,7 @@ fn line_rest(snap: &DocumentSnapshot, cursor: usize) -> String {
     let rope = snap.rope();
     let line = rope.char_to_line(cursor);
     let end = if line + 1 < rope.len_lines() { rope.line_to_char(line + 1) } else { rope.len_chars() };
-    let rest: String = rope.slice(cursor..end).to_string();
+    let rest: String = String::from(rope.slice(cursor..end));
     rest.trim_end_matches(['\n', '\r']).to_string()
 }
 

@@ -71,7 +71,7 @@ pub fn completion_item(
             break;
         }
     }
-    let word: String = rope.slice(word_start..cursor).to_string();
+    let word: String = String::from(rope.slice(word_start..cursor));
     let new_text = format!("{word}{}", item.text);
     let end = (cursor + item.replace_after).min(snapshot.len_chars());
     let first_line = new_text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();

@@ -179,6 +179,10 @@ impl StopDetector {
         StopDetector { ctx: Ctx::new(site), seen: 0, stop: None }
     }
 
+    pub(crate) fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
     /// `accumulated` is all the output so far (each call extends the previous one). Returns the
     /// number of bytes of it to keep once the suggestion is complete; the same answer again if
     /// called after that.

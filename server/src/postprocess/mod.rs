@@ -126,15 +126,35 @@ pub fn postprocess_with_tree(
     site: &CompletionSite,
     tree: Option<&tree_sitter::Tree>,
 ) -> Result<Suggestion, Rejection> {
-    let ctx = Ctx::new(site);
-    let body = front::locate_body(raw, &ctx, true).unwrap_or(front::Body {
+    postprocess_in(raw, site, &Ctx::new(site), tree)
+}
+
+/// [`postprocess_with_tree`] of a streamed reply, reusing what `detector` learnt about `site`
+/// (the line around the cursor, the lexer state, fences nearby) instead of working it out again.
+/// `detector` must have been made for this `site`.
+pub fn postprocess_streamed(
+    raw: &str,
+    site: &CompletionSite,
+    detector: &StopDetector,
+    tree: Option<&tree_sitter::Tree>,
+) -> Result<Suggestion, Rejection> {
+    postprocess_in(raw, site, detector.ctx(), tree)
+}
+
+fn postprocess_in(
+    raw: &str,
+    site: &CompletionSite,
+    ctx: &Ctx,
+    tree: Option<&tree_sitter::Tree>,
+) -> Result<Suggestion, Rejection> {
+    let body = front::locate_body(raw, ctx, true).unwrap_or(front::Body {
         start: 0,
         end: raw.len(),
         closed: false,
         echoed: false,
     });
     let content = &raw[body.start..body.end];
-    let cut = block::block_end(content, &ctx, true).unwrap_or(content.len());
+    let cut = block::block_end(content, ctx, true).unwrap_or(content.len());
     let code_follows = !ctx.line_suffix.trim().is_empty();
     let mut text = tidy(&content[..cut], code_follows);
     if text.trim().is_empty() {
@@ -144,8 +164,8 @@ pub fn postprocess_with_tree(
         return Err(Rejection::Repetitive);
     }
 
-    text.truncate(suffix::cut_lines_already_below(&text, &ctx, site.after));
-    let (text, replaced) = suffix::balance(text, &ctx, site.after);
+    text.truncate(suffix::cut_lines_already_below(&text, ctx, site.after));
+    let (text, replaced) = suffix::balance(text, ctx, site.after);
     if text.trim().is_empty() || text == ctx.line_suffix[..replaced] {
         return Err(Rejection::DuplicatesSuffix);
     }

@@ -125,14 +125,14 @@ impl DocumentSnapshot {
         }
         let start = self.rope.line_to_char(n);
         let end = position::line_content_end(&self.rope, n);
-        self.rope.slice(start..end).to_string()
+        String::from(self.rope.slice(start..end))
     }
 
     /// The text of a char range, clamped to the document (and normalised if reversed).
     pub fn slice(&self, chars: Range<usize>) -> String {
         let len = self.rope.len_chars();
         let (a, b) = (chars.start.min(chars.end), chars.start.max(chars.end));
-        self.rope.slice(a.min(len)..b.min(len)).to_string()
+        String::from(self.rope.slice(a.min(len)..b.min(len)))
     }
 
     /// See [`position::char_index`].

@@ -165,7 +165,7 @@ impl Site {
         let rope = self.snapshot.rope();
         let end = lines.end.min(rope.len_lines());
         let start = lines.start.min(end);
-        rope.slice(rope.line_to_char(start)..rope.line_to_char(end)).to_string()
+        String::from(rope.slice(rope.line_to_char(start)..rope.line_to_char(end)))
     }
 }
 
@@ -456,7 +456,7 @@ pub fn plan(
             });
             let head = existing.as_ref().map(|(e, _)| {
                 let rope = e.rope();
-                rope.slice(..rope.line_to_char(rope.len_lines().min(40))).to_string()
+                String::from(rope.slice(..rope.line_to_char(rope.len_lines().min(40))))
             });
             let file_name = test_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let place = match &head {

@@ -199,7 +199,7 @@ pub fn document_section(
         add(format!("The whole of `{name}` is selected."));
     } else if let Some(sel) = focus.as_ref().filter(|s| !s.is_empty()) {
         let (first, last) = line_span(doc, sel);
-        let text = rope.slice(sel.clone()).to_string();
+        let text = String::from(rope.slice(sel.clone()));
         add(format!(
             "Selected in `{name}` (lines {first}-{last}):\n{}",
             fence(tag, &capped(&text, budget.selection_chars))
@@ -221,7 +221,7 @@ pub fn document_section(
     let Some(focus) = focus else {
         if !whole {
             // Nothing pointed at: the start of the file, where its purpose and imports are.
-            let head = rope.slice(..rope.len_chars().min(budget.whole_file_chars + 1)).to_string();
+            let head = String::from(rope.slice(..rope.len_chars().min(budget.whole_file_chars + 1)));
             let text = capped(&head, budget.whole_file_chars);
             let shown = text.lines().count().saturating_sub(1).max(1);
             add(format!("Its first lines (1-{shown}):\n{}", fence(tag, &text)));
@@ -252,7 +252,7 @@ pub fn document_section(
                 let what = if focus.is_empty() { "cursor" } else { "selection" };
                 add(format!(
                     "The {word} around the {what} (lines {first}-{last}):\n{}",
-                    fence(tag, &rope.slice(lines).to_string())
+                    fence(tag, &String::from(rope.slice(lines)))
                 ));
             }
             _ => {

@@ -145,7 +145,7 @@ impl SyntaxError {
 fn quote(rope: &Rope, bytes: Range<usize>) -> String {
     let start = rope.byte_to_char(bytes.start.min(rope.len_bytes()));
     let end = rope.byte_to_char(bytes.end.min(rope.len_bytes()));
-    let text = rope.slice(start..end).to_string();
+    let text = String::from(rope.slice(start..end));
     let first = text.trim().lines().next().unwrap_or("").trim();
     let mut cut: String = first.chars().take(40).collect();
     if cut.chars().count() < first.chars().count() || text.trim().lines().nth(1).is_some() {
