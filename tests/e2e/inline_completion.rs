@@ -274,6 +274,33 @@ async fn typing_through_a_suggestion_is_answered_from_memory() {
 }
 
 #[tokio::test]
+async fn the_status_reports_the_servers_own_time_without_the_models() {
+    let mut s = setup(&[]).await;
+    let status = s.client.request("kimi/status", json!({})).await.unwrap();
+    assert_eq!(status["completionOwnTime"], Value::Null, "no completion yet: {status}");
+    // The model takes 300 ms before its first byte and 100 ms between its two chunks.
+    s.standin.push(
+        Reply::text("")
+            .chunks(&["let total = ", "a + b;"])
+            .first_byte_delay(Duration::from_millis(300))
+            .chunk_delay(Duration::from_millis(100)),
+    );
+    let pos = s.open("add.rs", "rust", "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n");
+    let result = s.inline("add.rs", pos).await;
+    assert_eq!(items(&result)[0]["insertText"], "let total = a + b;");
+    let status = s.client.request("kimi/status", json!({})).await.unwrap();
+    let own = &status["completionOwnTime"];
+    assert_eq!(own["completions"], 1, "{status}");
+    let p50 = own["p50Ms"].as_f64().unwrap();
+    // Counting any of the model's 400 ms would put it far above; a debug build's own work
+    // stays well below.
+    assert!(p50 > 0.0 && p50 < 250.0, "{own}");
+    assert_eq!(own["p99Ms"], own["p50Ms"], "one completion: {own}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
 async fn text_the_document_already_has_after_the_cursor_is_not_suggested_again() {
     let mut s = setup(&[]).await;
     s.standin.push(Reply::text("a, b)"));

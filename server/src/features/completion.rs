@@ -108,6 +108,25 @@ pub struct CompletionEngine {
     shown_rows: DashMap<u64, RowHandle>,
     /// Recently edited regions, for context from other files.
     recent_edits: Mutex<VecDeque<(String, Snippet)>>,
+    /// The server's own time of the last [`OWN_TIMES_KEPT`] completions that asked the model.
+    own_times: Mutex<VecDeque<Duration>>,
+}
+
+/// How many completions [`CompletionEngine::own_time`] summarises.
+pub const OWN_TIMES_KEPT: usize = 500;
+
+/// The server's own time per completion, the model's time left out: from the request reaching
+/// the completion handler until the upstream request has been written, plus from the end of the
+/// model's stream until the answer is ready. Debounce waits are not counted (they are
+/// deliberate); a reparse the request waits for is. Percentiles of the last
+/// [`OWN_TIMES_KEPT`] completions that asked the model, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnTime {
+    pub completions: usize,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
 }
 
 impl Default for CompletionEngine {
@@ -124,7 +143,32 @@ impl CompletionEngine {
             cooldown_until: Mutex::new(None),
             shown_rows: DashMap::new(),
             recent_edits: Mutex::new(VecDeque::new()),
+            own_times: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// See [`OwnTime`]; `None` before the first completion that asked the model.
+    pub fn own_time(&self) -> Option<OwnTime> {
+        let mut times: Vec<Duration> =
+            self.own_times.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
+        if times.is_empty() {
+            return None;
+        }
+        times.sort_unstable();
+        let at = |q: f64| {
+            let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1;
+            // Microsecond resolution is all a reader needs.
+            (times[i].as_secs_f64() * 1e6).round() / 1e3
+        };
+        Some(OwnTime { completions: times.len(), p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99) })
+    }
+
+    fn record_own_time(&self, own: Duration) {
+        let mut times = self.own_times.lock().unwrap_or_else(|e| e.into_inner());
+        if times.len() == OWN_TIMES_KEPT {
+            times.pop_front();
+        }
+        times.push_back(own);
     }
 
     /// An edit arrived: whatever the model is computing for this document is for text that no
@@ -179,6 +223,7 @@ impl CompletionEngine {
         mut query: Query,
         cancel: CancellationToken,
     ) -> Result<Vec<Item>, CompletionError> {
+        let received = Instant::now();
         let reparse = query.reparse.take();
         let snap = &query.snapshot;
         if !config.completion.enabled {
@@ -224,11 +269,14 @@ impl CompletionEngine {
         let token = self.docs.get(&query.uri).and_then(|s| s.inflight.clone()).unwrap_or_else(|| cancel.child_token());
 
         // 3. Debounce automatic requests; a newer one supersedes this one meanwhile.
+        let mut debounced = Duration::ZERO;
         if query.trigger == Trigger::Automatic {
+            let waiting = Instant::now();
             tokio::select! {
                 _ = token.cancelled() => return Ok(Vec::new()),
                 _ = tokio::time::sleep(debounce) => {}
             }
+            debounced = waiting.elapsed();
             if self.is_cooling_down() {
                 return Ok(Vec::new());
             }
@@ -273,6 +321,9 @@ impl CompletionEngine {
             // model is thinking, instead of before the request leaves.
             tokio::task::yield_now().await;
         }
+        // Pending: the request went out (after the yield above); Ready: it failed at once.
+        let went_out = first_poll.is_pending();
+        let sent_at = Instant::now();
         // One copy of the text serves the stop detector and the parse check; the windows are
         // slices of it (a rope's `to_string` goes through `fmt` and cost three copies per request).
         let document = String::from(rope);
@@ -326,9 +377,17 @@ impl CompletionEngine {
             }
         }
         drop(stream);
+        let stream_ended = Instant::now();
         if !self.is_current(&query.uri, generation) {
             return Ok(Vec::new());
         }
+        // Rejected or shown, the work was done; superseded requests above are not counted.
+        let own_before = sent_at.saturating_duration_since(received).saturating_sub(debounced);
+        let record_own_time = |engine: &Self| {
+            if went_out {
+                engine.record_own_time(own_before + stream_ended.elapsed());
+            }
+        };
 
         // 6. Post-process; remember what is shown for type-through and the accept command.
         // The snapshot's own tree keeps the parse check to the cursor's function instead of
@@ -338,6 +397,7 @@ impl CompletionEngine {
             Err(rejection) => {
                 tracing::debug!(%rejection, "suggestion rejected");
                 mark(router, &row, Outcome::Rejected);
+                record_own_time(self);
                 return Ok(Vec::new());
             }
         };
@@ -355,6 +415,7 @@ impl CompletionEngine {
             });
             state.shown.truncate(REMEMBERED);
         }
+        record_own_time(self);
         Ok(vec![Item { id, text: suggestion.text, replace_after: suggestion.replace_after, from_memory: false }])
     }
 

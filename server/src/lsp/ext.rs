@@ -82,6 +82,8 @@ pub struct Status {
     pub session_cost: f64,
     pub shown_completions: u64,
     pub accepted_completions: u64,
+    /// The server's own time per completion, the model's left out; `null` before the first.
+    pub completion_own_time: Option<crate::features::completion::OwnTime>,
 }
 
 /// Runs a code action (the path for clients without `codeAction/resolve` for edits, and for

@@ -778,6 +778,9 @@ struct ShareResult {
     /// (request sent -> stand-in received, plus reply end -> reply read): the part of the share
     /// that the loopback hop and the stand-in take whatever the server does.
     upstream_hop: Summary,
+    /// The server's own clock (`kimi/status`'s `completionOwnTime`) over its last completions:
+    /// how many, then p50, p90 and p99 in ms.
+    own_clock: Option<(u64, f64, f64, f64)>,
     with_items: usize,
     /// Mean size of the upstream request body, the prompt included.
     request_kib: f64,
@@ -860,6 +863,13 @@ fn measure_share(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args:
         std::thread::sleep(args.gap);
     }
     let rss_after_all = s.server.memory_mib()?;
+    let (id, _) = s.server.send_request("kimi/status", json!({}))?;
+    let (status, _) = s.server.result(id, Duration::from_secs(30))?;
+    let own = &status["completionOwnTime"];
+    let own_clock = own["completions"].as_u64().map(|n| {
+        let at = |k: &str| own[k].as_f64().unwrap_or(f64::NAN);
+        (n, at("p50Ms"), at("p90Ms"), at("p99Ms"))
+    });
     let mut round_trip = Vec::with_capacity(args.requests);
     let nowhere = json!({
         "textDocument": {"uri": "file:///kimi-bench/not-open.rs"},
@@ -917,6 +927,7 @@ fn measure_share(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args:
         outbound: summarize(&outbound),
         round_trip: summarize(&round_trip),
         upstream_hop,
+        own_clock,
         with_items,
         request_kib,
         rss_after_one,
@@ -1209,6 +1220,13 @@ fn report(args: &Args, load: (&str, &str), bin: &Path, ws: &Workspace, measures:
     row(&mut out, "  upstream reply end -> response read", &share.outbound, "", None);
     row(&mut out, "  (floor: LSP round trip doing no work)", &share.round_trip, "", None);
     row(&mut out, "  (floor: the upstream hop alone)", &share.upstream_hop, "", None);
+    if let Some((n, p50, p90, p99)) = share.own_clock {
+        let _ = writeln!(
+            out,
+            "{:<44} {n:>5} {p50:>9.3} {p90:>9.3} {p99:>9.3} {:>9}",
+            "  by the server's own clock (kimi/status)", "-"
+        );
+    }
     row(&mut out, "  steps in-process: all three", &steps.total, "", None);
     row(&mut out, "    context and prompt", &steps.prepare, "", None);
     row(&mut out, "    request body to JSON", &steps.body, "", None);

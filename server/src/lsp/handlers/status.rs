@@ -21,5 +21,6 @@ pub fn handle(backend: &Backend) -> Status {
         session_cost: session.cost,
         shown_completions: session.shown_completions,
         accepted_completions: session.accepted_completions,
+        completion_own_time: backend.engine.own_time(),
     }
 }
