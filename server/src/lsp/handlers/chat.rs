@@ -99,7 +99,8 @@ pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult>
         Some(td) => Some((
             backend
                 .session
-                .snapshot(td.uri.0.as_str())
+                .snapshot_parsed(td.uri.0.as_str())
+                .await
                 .ok_or_else(|| Error::invalid_params(format!("{} is not open", td.uri.0)))?,
             from_proto::file_path(&td.uri),
         )),

@@ -146,7 +146,7 @@ fn start(
     uri: &Uri,
 ) -> std::result::Result<oneshot::Receiver<std::result::Result<(), String>>, String> {
     let name = name_of(uri);
-    let snapshot = backend.session.snapshot(uri.0.as_str()).ok_or_else(|| format!("{name} is not open"))?;
+    let snapshot = backend.session.snapshot_as_is(uri.0.as_str()).ok_or_else(|| format!("{name} is not open"))?;
     let text = snapshot.text();
     let (history, question) = chatfile::pending(&text)?;
     // The question's images go along as image parts; earlier turns' images stay behind (only
@@ -394,7 +394,7 @@ impl Writer {
     ) -> std::result::Result<Option<i32>, String> {
         let mut reason = String::new();
         for attempt in 1..=ATTEMPTS {
-            let snapshot = self.session.snapshot(&self.uri).ok_or_else(|| self.closed())?;
+            let snapshot = self.session.snapshot_as_is(&self.uri).ok_or_else(|| self.closed())?;
             let Some((chars, text)) = make(&snapshot) else {
                 return Ok(None);
             };

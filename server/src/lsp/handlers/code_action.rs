@@ -13,7 +13,7 @@ pub async fn handle(backend: &Backend, params: CodeActionParams) -> Result<Optio
     let only = params.context.only.clone().unwrap_or_default();
     let chat_file = super::chat_file::action(backend, &uri, &only);
     super::chat::remember_diagnostics(backend, &uri, params.range, &params.context.diagnostics);
-    let Some(site) = site(backend, &uri, params.range, &params.context.diagnostics) else {
+    let Some(site) = site(backend, &uri, params.range, &params.context.diagnostics).await else {
         return Ok(None);
     };
     // The version the offers were computed from; asking the session again would reparse.
@@ -74,8 +74,8 @@ pub async fn handle(backend: &Backend, params: CodeActionParams) -> Result<Optio
 
 /// The feature's view of a request: the current snapshot, the selection and diagnostics in
 /// its chars. `None` when the document is not open.
-pub(crate) fn site(backend: &Backend, uri: &Uri, range: Range, diagnostics: &[Diagnostic]) -> Option<Site> {
-    let snapshot = backend.session.snapshot(uri.0.as_str())?;
+pub(crate) async fn site(backend: &Backend, uri: &Uri, range: Range, diagnostics: &[Diagnostic]) -> Option<Site> {
+    let snapshot = backend.session.snapshot_parsed(uri.0.as_str()).await?;
     let enc = backend.session.encoding();
     let selection = snapshot.char_range(from_proto::range(range), enc);
     let diagnostics = diagnostics

@@ -43,7 +43,7 @@ pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Optio
     let Some(action) = Action::parse(&data.action, &data.title) else {
         return Err(Error::invalid_params(format!("kimi-lsp has no action `{}`", data.action)));
     };
-    let Some(site) = site(backend, &data.uri, data.range, &data.diagnostics) else {
+    let Some(site) = site(backend, &data.uri, data.range, &data.diagnostics).await else {
         return Err(failure(format!("{} is not open", data.uri.0)));
     };
     if site.snapshot.version() != data.version {
