@@ -321,7 +321,8 @@ impl CompletionEngine {
             // model is thinking, instead of before the request leaves.
             tokio::task::yield_now().await;
         }
-        // Pending: the request went out (after the yield above); Ready: it failed at once.
+        // Pending: the request was handed to the connection and written during the yield above
+        // (or is still connecting, which is the network's time, not ours); Ready: it failed at once.
         let went_out = first_poll.is_pending();
         let sent_at = Instant::now();
         // One copy of the text serves the stop detector and the parse check; the windows are
