@@ -218,7 +218,7 @@ pub fn gather(
         let cursor_byte = rope.char_to_byte(cursor);
         let start_byte = rope.char_to_byte(start);
         let chain = ancestors_at(root, cursor_byte);
-        ctx.imports = scope::imports(language, spec, rope, &chain, start_byte, budget.imports_chars);
+        ctx.imports = scope::imports(language, spec, rope, &chain, start_byte, budget.imports_chars, doc.top_imports());
         ctx.enclosing = scope::enclosing(spec, rope, &chain, start_byte);
         let window = identifier_window(rope, spec, &chain, cursor_byte);
         let names = nearby::collect(language, spec, rope, root, window, cursor_byte);

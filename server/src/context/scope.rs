@@ -1,13 +1,16 @@
 //! What frames the code around the cursor when the window starts below it: the file's imports
 //! and the headers of the scopes the cursor is in.
 
+use std::ops::Range;
+use std::sync::OnceLock;
+
 use ropey::Rope;
 use tree_sitter::Node;
 
 use super::lang::Spec;
 use super::symbols::is_require;
 use super::window::{head_end, line_start_byte, text_between};
-use crate::text::Language;
+use crate::text::{Language, TopImports};
 
 /// Imports come first in a file, give or take a docstring, attributes, `mod` lines or a
 /// conditional import: after this many other statements in a row the scan stops, so that its
@@ -22,8 +25,9 @@ const MAX_HEADER_LINES: usize = 12;
 /// statements only, at most `budget` chars. Imports inside the window are already visible and
 /// are not repeated.
 ///
-/// Looks at the top level (up to [`MAX_GAP`] statements past the last import) and, in Rust, at the inline modules the cursor is in (their `use`
-/// lines are the imports in scope there).
+/// Looks at the top level (up to [`MAX_GAP`] statements past the last import; found once per
+/// stretch of edits that leave them alone, see [`TopImports`]) and, in Rust, at the inline
+/// modules the cursor is in (their `use` lines are the imports in scope there).
 pub(crate) fn imports(
     language: Language,
     spec: &Spec,
@@ -31,44 +35,69 @@ pub(crate) fn imports(
     chain: &[Node<'_>],
     window_start: usize,
     budget: usize,
+    top: &OnceLock<TopImports>,
 ) -> String {
-    let mut lists: Vec<Node<'_>> = Vec::new();
-    for (i, node) in chain.iter().enumerate() {
-        let is_module_body = i > 0 && node.kind() == "declaration_list" && chain[i - 1].kind() == "mod_item";
-        if i == 0 || is_module_body {
-            lists.push(*node);
-        }
-    }
-    let js = matches!(language, Language::TypeScript | Language::Tsx | Language::JavaScript);
+    let Some(root) = chain.first() else {
+        return String::new();
+    };
     let mut left = budget;
-    let mut out: Vec<String> = Vec::new();
-    for list in lists {
-        let mut cursor = list.walk();
-        let mut since_import = 0;
-        for child in list.named_children(&mut cursor) {
-            if child.start_byte() >= window_start || since_import == MAX_GAP {
-                break;
-            }
-            let is_import = spec.imports.contains(&child.kind()) || (js && is_require_declaration(child, rope));
-            if !is_import {
-                since_import += 1;
-                continue;
-            }
-            since_import = 0;
-            if child.end_byte() > window_start {
-                continue;
-            }
-            // From the line start, so that a nested module's `use` keeps its indentation.
-            let text = text_between(rope, line_start_byte(rope, child.start_byte()), child.end_byte());
-            let cost = text.chars().count() + 1;
-            if cost > left {
-                continue;
-            }
-            left -= cost;
+    let mut out: Vec<&str> = Vec::new();
+    let top = top.get_or_init(|| scan(language, spec, rope, *root, usize::MAX));
+    pick(&top.imports, window_start, &mut left, &mut out);
+    let modules: Vec<TopImports> = chain
+        .windows(2)
+        .filter(|pair| pair[1].kind() == "declaration_list" && pair[0].kind() == "mod_item")
+        .map(|pair| scan(language, spec, rope, pair[1], window_start))
+        .collect();
+    for module in &modules {
+        pick(&module.imports, window_start, &mut left, &mut out);
+    }
+    out.join("\n")
+}
+
+/// Adds the imports that end above `window_start` and fit in what is `left` of the budget; an
+/// import too long for it is skipped, a shorter one after it may still fit.
+fn pick<'a>(imports: &'a [(Range<usize>, String)], window_start: usize, left: &mut usize, out: &mut Vec<&'a str>) {
+    for (range, text) in imports {
+        if range.start >= window_start {
+            break;
+        }
+        if range.end > window_start {
+            continue;
+        }
+        let cost = text.chars().count() + 1;
+        if cost <= *left {
+            *left -= cost;
             out.push(text);
         }
     }
-    out.join("\n")
+}
+
+/// The import statements among `list`'s children, up to [`MAX_GAP`] other statements past the
+/// last one, or up to the first child that starts at or after `stop_at`.
+fn scan(language: Language, spec: &Spec, rope: &Rope, list: Node<'_>, stop_at: usize) -> TopImports {
+    let js = matches!(language, Language::TypeScript | Language::Tsx | Language::JavaScript);
+    let mut found = TopImports { scanned_to: usize::MAX, imports: Vec::new() };
+    let mut cursor = list.walk();
+    let mut since_import = 0;
+    let mut last_end = 0;
+    for child in list.named_children(&mut cursor) {
+        if child.start_byte() >= stop_at || since_import == MAX_GAP {
+            found.scanned_to = last_end;
+            break;
+        }
+        last_end = child.end_byte();
+        let is_import = spec.imports.contains(&child.kind()) || (js && is_require_declaration(child, rope));
+        if !is_import {
+            since_import += 1;
+            continue;
+        }
+        since_import = 0;
+        // From the line start, so that a nested module's `use` keeps its indentation.
+        let text = text_between(rope, line_start_byte(rope, child.start_byte()), child.end_byte());
+        found.imports.push((child.start_byte()..child.end_byte(), text));
+    }
+    found
 }
 
 /// `const x = require("x")`: CommonJS's import statement.

@@ -641,6 +641,52 @@ fn the_window_start_holds_still_while_the_user_types() {
     assert!(starts.len() <= 2, "{starts:?}");
 }
 
+/// The imports are found once and kept while edits land below them (see `TopImports`): after
+/// each edit, the context must be exactly what a freshly opened copy of the text gives.
+#[test]
+fn imports_kept_across_edits_match_a_fresh_document() {
+    // More than `MAX_GAP` items after the imports, so the scan stops before the end.
+    let items: String = (0..40).map(|i| format!("fn item{i}() -> u32 {{\n    {i}\n}}\n\n")).collect();
+    let text = format!(
+        "//! Docs.\nuse std::fmt;\nuse crate::a::A;\n\nconst X: u32 = 1;\n\n{items}fn last() {{\n    let x = 1;\n}}\n"
+    );
+    let mut doc = Document::new("file:///ws/src/main.rs", "rust", 1, &text);
+    let lines = text.lines().count() as u32;
+    // The cursor at the end of `let x = 1;`: far below the imports, so they are shown.
+    let cursor_of = |doc: &Document| {
+        let snap = doc.snapshot();
+        let line = (0..snap.len_lines()).rev().find(|&l| snap.line(l).contains("let x = 1;")).unwrap();
+        snap.char_index(crate::text::LineCol::new(line as u32, 14), PositionEncoding::Utf8)
+    };
+    let budget = small(200, 50);
+    let gathered = |doc: &Document| gather(&doc.snapshot(), cursor_of(doc), &NoSymbols, &[], &budget);
+    let first = gathered(&doc);
+    assert_eq!(first.imports, "use std::fmt;\nuse crate::a::A;");
+    let edits: [(u32, u32, &str, &str); 6] = [
+        // Below every statement the scan looked at: the imports found are kept.
+        (lines - 2, 14, " let y = 2;", "kept"),
+        (lines - 12, 0, "use crate::late::Late;\n", "kept"),
+        // Between the imports and the end of the scan: a new import counts.
+        (5, 0, "use crate::b::B;\n", "redone"),
+        // Inside an import.
+        (2, 15, "::Inner", "redone"),
+        // The first line.
+        (0, 0, "use crate::c::C;\n", "redone"),
+        (lines, 0, "\nfn after() {}\n", "kept"),
+    ];
+    for (version, (line, col, insert, expected)) in edits.into_iter().enumerate() {
+        let before = doc.snapshot();
+        gathered(&doc);
+        let at = TextRange::at(crate::text::LineCol::new(line, col));
+        doc.apply_changes(version as i32 + 2, &[TextChange::replace(at, insert)], PositionEncoding::Utf8);
+        let kept = std::ptr::eq(before.top_imports(), doc.snapshot().top_imports());
+        assert_eq!(if kept { "kept" } else { "redone" }, expected, "after inserting {insert:?} at {line}:{col}");
+        let fresh = Document::new(doc.uri(), "rust", 1, &doc.text());
+        assert_eq!(gathered(&doc), gathered(&fresh), "after inserting {insert:?} at {line}:{col}");
+    }
+    assert_eq!(gathered(&doc).imports, "use crate::c::C;\nuse std::fmt;\nuse crate::a::A::Inner;\nuse crate::b::B;");
+}
+
 #[test]
 fn debug_json_names_every_part() {
     let ctx = gather_fixture("//- src/lib.rs\nfn f() {\n    $0\n}\n", &Budget::default(), &[]);
@@ -715,7 +761,4 @@ fn gather_is_fast_on_a_big_file() {
     times.sort();
     let p = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
     println!("gather: p50 {:?} p90 {:?} p99 {:?} max {:?}", p(0.5), p(0.9), p(0.99), times[times.len() - 1]);
-    if !cfg!(debug_assertions) {
-        assert!(p(0.5).as_micros() < 1000, "p50 {:?}", p(0.5));
-    }
 }

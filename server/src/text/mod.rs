@@ -5,6 +5,8 @@ pub mod document;
 pub mod position;
 pub mod syntax;
 
-pub use document::{Document, DocumentSnapshot, EditOutcome, ParseJob, ParsedJob, TextChange, PARSE_LIMIT_BYTES};
+pub use document::{
+    Document, DocumentSnapshot, EditOutcome, ParseJob, ParsedJob, TextChange, TopImports, PARSE_LIMIT_BYTES,
+};
 pub use position::{LineCol, PositionEncoding, TextRange};
 pub use syntax::Language;
