@@ -324,7 +324,7 @@ impl Document {
                 tree.edit(&edit);
             }
         }
-        if !self.snap.imports.get().is_some_and(|found| unchanged_before > found.scanned_to) {
+        if self.snap.imports.get().is_none_or(|found| unchanged_before <= found.scanned_to) {
             // A snapshot of the old text may still fill or read the old cell.
             self.snap.imports = Arc::default();
         }
