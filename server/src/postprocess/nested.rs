@@ -1,6 +1,6 @@
-//! Rust's nested units for the parse check: the smallest piece of a list inside a function — a
-//! statement of a block, an argument, a field of a struct expression, a match arm, an item of
-//! an impl or of the file — checked in a stand-in of its container.
+//! Rust's nested units for the parse check: the smallest piece of a list — a statement of a
+//! block, an argument, a field of a struct expression or definition, an enum variant, a match
+//! arm, an item of an impl or of the file — checked in a stand-in of its container.
 //!
 //! Why: the item units of `parse.rs` stop at 4 KiB, and a third of the cursors in a real
 //! 3,000-line file sit inside longer functions, where the check fell back to an incremental
@@ -51,6 +51,10 @@ fn container(kind: &str) -> Option<Container> {
             c("fn __() { __ {\n", "fn __() { __ {\n__: (),\n", "\n__: (),\n}; }", "\n}; }", true)
         }
         "arguments" => c("fn __() { __(\n", "fn __() { __(\n(),\n", "\n\"\",\n); }", "\n); }", true),
+        // A struct's (or a struct-like variant's) fields and an enum's variants: long
+        // definitions (a config struct of a hundred fields) were checked as one whole item.
+        "field_declaration_list" => c("struct __ {\n", "struct __ {\n__: (),\n", "\n#[__]\n__: (),\n}", "\n}", true),
+        "enum_variant_list" => c("enum __ {\n", "enum __ {\n__,\n", "\n#[__]\n__,\n}", "\n}", true),
         _ => None,
     }
 }
@@ -128,22 +132,6 @@ fn only_separator(rest: &str, commas: bool) -> bool {
     rest.is_empty() || (rest.starts_with("//") && !rest.starts_with("///") && !rest.starts_with("//!"))
 }
 
-/// Whether an element (not a comment) of `container` ends before `node` starts.
-fn has_element_before(container: Node, node: Node) -> bool {
-    let mut walk = container.walk();
-    let found = container
-        .named_children(&mut walk)
-        .any(|c| c.end_byte() <= node.start_byte() && c.id() != node.id() && !is_comment(c));
-    found
-}
-
-/// The next element after `node` among `parent`'s children, comments aside.
-fn next_element<'t>(parent: Node<'t>, after: usize) -> Option<Node<'t>> {
-    let mut walk = parent.walk();
-    let next = parent.named_children(&mut walk).find(|c| c.start_byte() >= after && !is_comment(*c));
-    next
-}
-
 /// The smallest nested unit around the cursor of at most `limit` bytes, for a Rust document
 /// that parses. `replaced` bytes after the cursor (on its line) are replaced by the suggestion.
 pub(crate) fn find<'a>(
@@ -194,31 +182,41 @@ struct Found {
 }
 
 /// The unit around the cursor in `container`, or `None` when the cursor's place in it cannot
-/// be checked on its own.
+/// be checked on its own. One pass over the children: a block can hold hundreds of statements.
 fn unit_in(container: Node, spec: &Container, document: &str, cursor: usize, edit_end: usize) -> Option<Found> {
     let mut walk = container.walk();
+    let mut children = container.named_children(&mut walk);
     let mut previous = None;
-    for child in container.named_children(&mut walk) {
+    // An element (not a comment) ends before the cursor.
+    let mut element_before = false;
+    let mut first_after = None;
+    for child in children.by_ref() {
         if child.end_byte() <= cursor {
+            element_before |= !is_comment(child);
             previous = Some(child);
             continue;
         }
-        if child.start_byte() < cursor && edit_end < child.end_byte() {
-            // Inside an element: its whole lines, if it has them to itself.
-            if is_comment(child) {
-                return None;
-            }
-            let start = line_start(document, child.start_byte());
-            let end = line_end(document, child.end_byte());
-            if !document[start..child.start_byte()].trim().is_empty()
-                || !only_separator(&document[child.end_byte()..end], spec.commas)
-            {
-                return None;
-            }
-            let before = previous.is_some_and(|p| !is_comment(p)) || has_element_before(container, child);
-            return Some(Found { start, end, before, more: next_element(container, child.end_byte()).is_some() });
-        }
+        first_after = Some(child);
         break;
+    }
+    // The first element (not a comment) among `first_after` and the children after it that
+    // starts at or after `from`.
+    let mut element_from = |from: usize| {
+        first_after.into_iter().chain(children.by_ref()).any(|c| c.start_byte() >= from && !is_comment(c))
+    };
+    if let Some(child) = first_after.filter(|c| c.start_byte() < cursor && edit_end < c.end_byte()) {
+        // Inside an element: its whole lines, if it has them to itself.
+        if is_comment(child) {
+            return None;
+        }
+        let start = line_start(document, child.start_byte());
+        let end = line_end(document, child.end_byte());
+        if !document[start..child.start_byte()].trim().is_empty()
+            || !only_separator(&document[child.end_byte()..end], spec.commas)
+        {
+            return None;
+        }
+        return Some(Found { start, end, before: element_before, more: element_from(child.end_byte()) });
     }
     // Between elements: from the cursor to the end of its line, which must hold nothing more.
     let end = line_end(document, edit_end.min(document.len()));
@@ -242,6 +240,5 @@ fn unit_in(container: Node, spec: &Container, document: &str, cursor: usize, edi
     if !joined {
         return None;
     }
-    let before = previous.is_some() || has_element_before(container, container);
-    Some(Found { start: cursor, end, before, more: next_element(container, cursor).is_some() })
+    Some(Found { start: cursor, end, before: previous.is_some(), more: element_from(cursor) })
 }

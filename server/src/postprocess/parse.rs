@@ -300,7 +300,12 @@ pub(crate) fn check_with_limit(
     let nested = original
         .filter(|_| language == Language::Rust)
         .and_then(|tree| super::nested::find(tree, document, cursor, replaced, limit));
-    let unit = original.and_then(|tree| Unit::find(language, tree, document, cursor, replaced, limit));
+    // Looked for only when the nested unit cannot tell, which is rare.
+    let unit_found = std::cell::OnceCell::new();
+    let unit = || {
+        unit_found
+            .get_or_init(|| original.and_then(|tree| Unit::find(language, tree, document, cursor, replaced, limit)))
+    };
     let reparse = |candidate: &str, candidate_replaced: usize| -> bool {
         let mut edited = base.0.clone();
         edited.edit(&splice.edit((base.1, base.2), (candidate, candidate_replaced)));
@@ -312,7 +317,7 @@ pub(crate) fn check_with_limit(
                 return true;
             }
         }
-        if let Some(unit) = unit.as_ref().filter(|u| u.success_is_final(language)) {
+        if let Some(unit) = unit().as_ref().filter(|u| u.success_is_final(language)) {
             if unit.parses(language, candidate, candidate_replaced) {
                 return true;
             }

@@ -996,12 +996,12 @@ fn agree_with_a_full_parse(samples: &[(Language, &str, &[&str])], limits: &[usiz
     checked
 }
 
-/// Rust's nested units (statements, arguments, fields, match arms, items) agree with a full
+/// Rust's nested units (statements, arguments, fields, variants, match arms, items) agree with a full
 /// parse. Small unit limits make the check use them at every cursor, as it does inside long
 /// functions, and tricky suggestions try to pass a stand-in where the document would not parse.
 #[test]
 fn nested_rust_units_agree_with_a_full_parse() {
-    let document = "use std::fmt;\n\n#[cfg(any(\n    unix,\n    windows,\n))]\nimpl Client {\n    fn build(config: Config) -> Self {\n        let inner = Inner {\n            timeout: None,\n            retries: 3,\n        };\n        let conn = connect(\n            config.host,\n            &inner,\n        );\n        match config.mode {\n            Mode::A => {\n                conn.start();\n            }\n            Mode::B => conn.stop(),\n        }\n        if inner.retries > 0 {\n            builder\n                .no_gzip()\n                .build()\n        } else {\n            Client { inner }\n        }\n    }\n\n    fn get(&self) -> u32 {\n        self.x // value\n    }\n}\n\nfn main() {\n    let c = Client::build(cfg());\n    c.run();\n}\n";
+    let document = "use std::fmt;\n\n#[cfg(any(\n    unix,\n    windows,\n))]\nimpl Client {\n    fn build(config: Config) -> Self {\n        let inner = Inner {\n            timeout: None,\n            retries: 3,\n        };\n        let conn = connect(\n            config.host,\n            &inner,\n        );\n        match config.mode {\n            Mode::A => {\n                conn.start();\n            }\n            Mode::B => conn.stop(),\n        }\n        if inner.retries > 0 {\n            builder\n                .no_gzip()\n                .build()\n        } else {\n            Client { inner }\n        }\n    }\n\n    fn get(&self) -> u32 {\n        self.x // value\n    }\n}\n\nfn main() {\n    let c = Client::build(cfg());\n    c.run();\n}\n\n#[derive(Debug)]\npub struct Config {\n    // note\n    pub host: String,\n    #[cfg(unix)]\n    retries: Vec<u32>,\n}\n\nenum Mode {\n    A,\n    B(u32),\n    C { x: u32 },\n}\n";
     let suggestions: &[&str] = &[
         " // note",
         "x",
@@ -1026,6 +1026,11 @@ fn nested_rust_units_agree_with_a_full_parse() {
         "if a {",
         "#[inline]",
         "Foo {}",
+        "pub extra: u32,",
+        "extra: Vec<u32",
+        "D(u32),",
+        "D = 1",
+        "#[cfg(x)]",
     ];
     let samples: &[(Language, &str, &[&str])] = &[(Rust, document, suggestions)];
     let checked = agree_with_a_full_parse(samples, &[parse::MAX_UNIT_BYTES, 40, 0]);
