@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use ropey::Rope;
 use tree_sitter::Node;
@@ -79,10 +80,11 @@ pub(crate) fn collect(
     cursor_byte: usize,
 ) -> Names {
     let cursor_row = tree_row(root, rope, cursor_byte);
+    let name_kinds = name_leaf_kinds(language, spec);
     let mut names = Names::default();
     let mut cursor = root.walk();
-    // (kind, field) of the ancestors of the cursor's node, root first.
-    let mut stack: Vec<(&'static str, Option<&'static str>)> = Vec::new();
+    // The ancestors of the cursor's node, root first, with their field where a rule needs it.
+    let mut stack: Vec<(Node<'_>, Option<&'static str>)> = Vec::new();
     'walk: loop {
         let node = cursor.node();
         let overlaps = node.end_byte() > window.start && node.start_byte() < window.end;
@@ -91,14 +93,17 @@ pub(crate) fn collect(
             break;
         }
         if overlaps && node.child_count() > 0 {
-            stack.push((node.kind(), cursor.field_name()));
+            // Only Go's rules look at the parent's field; finding a field costs a scan of the
+            // parent's field table, so the others skip it.
+            let field = if language == Language::Go { cursor.field_name() } else { None };
+            stack.push((node, field));
             if goto_child_ending_after(&mut cursor, window.start) {
                 continue;
             }
             stack.pop();
         } else if overlaps {
             let touches_cursor = node.start_byte() <= cursor_byte && cursor_byte <= node.end_byte();
-            if !touches_cursor {
+            if !touches_cursor && name_kinds.get(usize::from(node.kind_id())).copied().unwrap_or(false) {
                 record(language, spec, rope, &mut names, node, cursor.field_name(), &stack, cursor_row);
             }
         }
@@ -123,20 +128,16 @@ fn record(
     names: &mut Names,
     leaf: Node<'_>,
     field: Option<&str>,
-    stack: &[(&'static str, Option<&'static str>)],
+    stack: &[(Node<'_>, Option<&'static str>)],
     cursor_row: usize,
 ) {
     let kind = leaf.kind();
-    let strong = spec.identifiers.contains(&kind);
     let member_kind = spec.members.contains(&kind);
-    if !leaf.is_named() || !(strong || member_kind || is_binding_kind(kind)) {
-        return;
-    }
     let text = node_text(rope, leaf);
     if text.chars().nth(1).is_none() || IGNORED.contains(&text.as_ref()) {
         return;
     }
-    let parent = stack.last().copied();
+    let parent = stack.last().map(|(node, field)| (node.kind(), *field));
     let grandparent_field = parent.and_then(|p| p.1);
     // A name being defined here (an item, a nested function, a local class) is this file's own.
     let defined = field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p));
@@ -159,6 +160,30 @@ fn record(
             names.used.insert(text.into_owned(), Use { count: 1, distance, member_only: member });
         }
     }
+}
+
+/// By kind id, the named leaves [`record`] looks at: identifiers, members and binding kinds.
+/// Comparing ids spares turning the kind of every node the walk visits into a string. Per
+/// grammar, since TypeScript, TSX and JavaScript share a spec but not their ids.
+fn name_leaf_kinds(language: Language, spec: &Spec) -> &'static [bool] {
+    static TABLES: [OnceLock<Vec<bool>>; 7] = [const { OnceLock::new() }; 7];
+    let Some(slot) = TABLES.get(language as usize) else {
+        return &[];
+    };
+    slot.get_or_init(|| {
+        let Some(grammar) = language.grammar() else {
+            return Vec::new();
+        };
+        (0..grammar.node_kind_count())
+            .map(|id| {
+                let id = id as u16;
+                grammar.node_kind_is_named(id)
+                    && grammar.node_kind_for_id(id).is_some_and(|kind| {
+                        spec.identifiers.contains(&kind) || spec.members.contains(&kind) || is_binding_kind(kind)
+                    })
+            })
+            .collect()
+    })
 }
 
 fn is_binding_kind(kind: &str) -> bool {

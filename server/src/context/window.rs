@@ -118,11 +118,25 @@ impl Cutter<'_> {
         let Some((root, spec)) = self.tree else {
             return true;
         };
-        let chain = ancestors_at(root, byte);
-        let Some(i) = chain.iter().position(|n| n.start_byte() == byte) else {
-            return false;
-        };
-        !strict || i == 0 || spec.is_container(chain[i - 1].kind())
+        if root.start_byte() == byte {
+            return true;
+        }
+        // Down from the root only as far as the outermost node starting at `byte`: this runs
+        // for several lines per request, and most of a full descent would be below that node.
+        let mut cursor = root.walk();
+        loop {
+            let parent = cursor.node();
+            if !goto_child_ending_after(&mut cursor, byte) {
+                return false;
+            }
+            let node = cursor.node();
+            if node.start_byte() > byte {
+                return false;
+            }
+            if node.start_byte() == byte {
+                return !strict || spec.is_container(parent.kind());
+            }
+        }
     }
 
     /// Whether the start of `line` (a blank line) lies inside a string or a comment.
