@@ -2,6 +2,10 @@
 //! `"}"` or `// }` is not taken for a block end. Tree-sitter cannot do this job on its own,
 //! because the text being lexed is a fragment (a streaming suggestion) that never parses.
 
+use std::ops::ControlFlow;
+
+use memchr::{memchr, memchr2, memchr3};
+
 use crate::text::Language;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +54,52 @@ fn utf8_len(b: u8) -> usize {
     }
 }
 
+/// The bytes that can do something in code, in `language`: brackets, and what may start a
+/// string or a comment. Any other byte costs one table look-up instead of the whole state
+/// match, and most bytes of code are other bytes. Must stay in step with the arms of
+/// [`Lexer::scan_from`] for [`LexState::Code`] (the differential tests below check it).
+const fn code_stops(language: Language) -> [bool; 256] {
+    let mut stops = [false; 256];
+    let always = b"()[]{}\"'";
+    let mut k = 0;
+    while k < always.len() {
+        stops[always[k] as usize] = true;
+        k += 1;
+    }
+    match language {
+        Language::Rust => {
+            stops[b'/' as usize] = true;
+            stops[b'r' as usize] = true;
+        }
+        Language::Python => stops[b'#' as usize] = true,
+        Language::Go | Language::JavaScript | Language::TypeScript | Language::Tsx => {
+            stops[b'/' as usize] = true;
+            stops[b'`' as usize] = true;
+        }
+        Language::PlainText => {}
+    }
+    stops
+}
+
+fn code_stops_of(language: Language) -> &'static [bool; 256] {
+    static RUST: [bool; 256] = code_stops(Language::Rust);
+    static PYTHON: [bool; 256] = code_stops(Language::Python);
+    static TYPESCRIPT: [bool; 256] = code_stops(Language::TypeScript);
+    static TSX: [bool; 256] = code_stops(Language::Tsx);
+    static JAVASCRIPT: [bool; 256] = code_stops(Language::JavaScript);
+    static GO: [bool; 256] = code_stops(Language::Go);
+    static PLAIN_TEXT: [bool; 256] = code_stops(Language::PlainText);
+    match language {
+        Language::Rust => &RUST,
+        Language::Python => &PYTHON,
+        Language::TypeScript => &TYPESCRIPT,
+        Language::Tsx => &TSX,
+        Language::JavaScript => &JAVASCRIPT,
+        Language::Go => &GO,
+        Language::PlainText => &PLAIN_TEXT,
+    }
+}
+
 impl Lexer {
     pub(crate) fn new(language: Language, state: LexState) -> Self {
         Lexer { language, state }
@@ -62,18 +112,81 @@ impl Lexer {
     /// Scans `text`, calling `on_bracket(byte offset, bracket)` for each bracket outside strings
     /// and comments. Plain text has no brackets worth counting: prose is full of unpaired `(`.
     pub(crate) fn scan(&mut self, text: &str, mut on_bracket: impl FnMut(usize, Bracket)) {
+        self.scan_from(text, 0, |at, bracket| {
+            on_bracket(at, bracket);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// Where the next byte of `b` at or after `i` is that the current state has to look at;
+    /// every byte before it would leave the state as it is and is no bracket. `b.len()` when
+    /// there is none.
+    fn next_stop(&self, b: &[u8], i: usize) -> usize {
+        let Some(rest) = b.get(i..) else {
+            return b.len();
+        };
+        let found = match self.state {
+            LexState::Code => {
+                let stops = code_stops_of(self.language);
+                let mut j = 0;
+                while let Some(&c) = rest.get(j) {
+                    // Most `r`s are inside words; only `r"` and `r#` can start a raw string.
+                    if stops[c as usize] && (c != b'r' || matches!(rest.get(j + 1), Some(b'#' | b'"'))) {
+                        break;
+                    }
+                    j += 1;
+                }
+                Some(j)
+            }
+            LexState::LineComment => memchr(b'\n', rest),
+            LexState::BlockComment(_) if self.language == Language::Rust => memchr2(b'*', b'/', rest),
+            LexState::BlockComment(_) => memchr(b'*', rest),
+            LexState::Str(Quote::Raw(_)) => memchr(b'"', rest),
+            LexState::Str(Quote::Backtick) if self.language == Language::Go => memchr(b'`', rest),
+            LexState::Str(Quote::Backtick) => memchr2(b'`', b'\\', rest),
+            LexState::Str(Quote::TripleDouble) => memchr2(b'"', b'\\', rest),
+            LexState::Str(Quote::TripleSingle) => memchr2(b'\'', b'\\', rest),
+            LexState::Str(quote @ (Quote::Double | Quote::Single)) => {
+                let q = if quote == Quote::Double { b'"' } else { b'\'' };
+                if self.language == Language::Rust {
+                    memchr2(q, b'\\', rest)
+                } else {
+                    memchr3(q, b'\\', b'\n', rest)
+                }
+            }
+        };
+        found.map_or(b.len(), |j| i + j)
+    }
+
+    /// [`Self::scan`] from byte `start` of `text` (the bytes before it are still looked back
+    /// at), stopping right after a bracket for which `on_bracket` breaks. Returns where to
+    /// resume: scanning on from there gives what one uninterrupted scan would.
+    pub(crate) fn scan_from(
+        &mut self,
+        text: &str,
+        start: usize,
+        mut on_bracket: impl FnMut(usize, Bracket) -> ControlFlow<()>,
+    ) -> usize {
         if self.language == Language::PlainText {
-            return;
+            return text.len();
         }
         let b = text.as_bytes();
         let at = |i: usize| b.get(i).copied().unwrap_or(0);
-        let mut i = 0;
-        while i < b.len() {
-            let c = b[i];
+        let mut i = start;
+        loop {
+            i = self.next_stop(b, i);
+            let Some(&c) = b.get(i) else {
+                return b.len();
+            };
             match self.state {
                 LexState::Code => match c {
-                    b'(' | b'[' | b'{' => on_bracket(i, Bracket::Open(c)),
-                    b')' | b']' | b'}' => on_bracket(i, Bracket::Close(c)),
+                    b'(' | b'[' | b'{' | b')' | b']' | b'}' => {
+                        let bracket =
+                            if matches!(c, b'(' | b'[' | b'{') { Bracket::Open(c) } else { Bracket::Close(c) };
+                        if on_bracket(i, bracket).is_break() {
+                            return i + 1;
+                        }
+                    }
                     b'/' if self.c_comments() && at(i + 1) == b'/' => {
                         self.state = LexState::LineComment;
                         i += 2;
@@ -228,6 +341,46 @@ pub(crate) fn unmatched(language: Language, state: LexState, text: &str) -> (Vec
     (closers, open)
 }
 
+/// The closers of `text` that close something opened before it (the first list of
+/// [`unmatched`]), lexed only as far as asked for: callers often need none or a few of them,
+/// and the text can be long.
+pub(crate) struct OuterClosers<'a> {
+    lexer: Lexer,
+    text: &'a str,
+    /// Where lexing resumes.
+    pos: usize,
+    depth: usize,
+    found: Vec<usize>,
+}
+
+impl<'a> OuterClosers<'a> {
+    pub(crate) fn new(language: Language, state: LexState, text: &'a str) -> Self {
+        OuterClosers { lexer: Lexer::new(language, state), text, pos: 0, depth: 0, found: Vec::new() }
+    }
+
+    /// The byte offsets of the first `n` of them, or of all when there are fewer.
+    pub(crate) fn first(&mut self, n: usize) -> &[usize] {
+        while self.found.len() < n && self.pos < self.text.len() {
+            let (depth, found) = (&mut self.depth, &mut self.found);
+            self.pos = self.lexer.scan_from(self.text, self.pos, |at, bracket| match bracket {
+                Bracket::Open(_) => {
+                    *depth += 1;
+                    ControlFlow::Continue(())
+                }
+                Bracket::Close(_) if *depth > 0 => {
+                    *depth -= 1;
+                    ControlFlow::Continue(())
+                }
+                Bracket::Close(_) => {
+                    found.push(at);
+                    ControlFlow::Break(())
+                }
+            });
+        }
+        &self.found[..n.min(self.found.len())]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +426,276 @@ mod tests {
         let (closers, open) = unmatched(Language::Rust, LexState::Code, "a) + (b, [c]) ) {");
         assert_eq!(closers, vec![1, 14]);
         assert_eq!(open, vec![16]);
+    }
+
+    /// The oracle for the differential tests: the lexer as it was before it learnt to skip,
+    /// one byte at a time through the whole state match. Keep it simple rather than fast.
+    fn reference(language: Language, mut state: LexState, text: &str) -> (Vec<(usize, Bracket)>, LexState) {
+        let mut out = Vec::new();
+        if language == Language::PlainText {
+            return (out, state);
+        }
+        let c_comments = !matches!(language, Language::Python | Language::PlainText);
+        let b = text.as_bytes();
+        let at = |i: usize| b.get(i).copied().unwrap_or(0);
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            match state {
+                LexState::Code => match c {
+                    b'(' | b'[' | b'{' => out.push((i, Bracket::Open(c))),
+                    b')' | b']' | b'}' => out.push((i, Bracket::Close(c))),
+                    b'/' if c_comments && at(i + 1) == b'/' => {
+                        state = LexState::LineComment;
+                        i += 2;
+                        continue;
+                    }
+                    b'/' if c_comments && at(i + 1) == b'*' => {
+                        state = LexState::BlockComment(1);
+                        i += 2;
+                        continue;
+                    }
+                    b'#' if language == Language::Python => state = LexState::LineComment,
+                    b'"' | b'\'' if language == Language::Python => {
+                        let triple = at(i + 1) == c && at(i + 2) == c;
+                        state = LexState::Str(match (c, triple) {
+                            (b'"', true) => Quote::TripleDouble,
+                            (b'"', false) => Quote::Double,
+                            (_, true) => Quote::TripleSingle,
+                            (_, false) => Quote::Single,
+                        });
+                        if triple {
+                            i += 3;
+                            continue;
+                        }
+                    }
+                    b'"' => state = LexState::Str(Quote::Double),
+                    b'\'' if language == Language::Rust => {
+                        if at(i + 1) == b'\\' {
+                            let end = (i + 3..b.len().min(i + 14)).find(|&j| b[j] == b'\'' || b[j] == b'\n');
+                            if let Some(j) = end.filter(|&j| b[j] == b'\'') {
+                                i = j + 1;
+                                continue;
+                            }
+                        } else if i + 1 < b.len() {
+                            let after_char = i + 1 + utf8_len(b[i + 1]);
+                            if b[i + 1] != b'\'' && b[i + 1] != b'\n' && at(after_char) == b'\'' {
+                                i = after_char + 1;
+                                continue;
+                            }
+                        }
+                    }
+                    b'\'' => state = LexState::Str(Quote::Single),
+                    b'`' if matches!(
+                        language,
+                        Language::Go | Language::JavaScript | Language::TypeScript | Language::Tsx
+                    ) =>
+                    {
+                        state = LexState::Str(Quote::Backtick)
+                    }
+                    b'r' if language == Language::Rust
+                        && (i == 0
+                            || !is_ident_byte(b[i - 1])
+                            || (b[i - 1] == b'b' && (i < 2 || !is_ident_byte(b[i - 2])))) =>
+                    {
+                        let hashes = b[i + 1..].iter().take_while(|&&h| h == b'#').count();
+                        if at(i + 1 + hashes) == b'"' && hashes < 256 {
+                            state = LexState::Str(Quote::Raw(hashes as u8));
+                            i += 2 + hashes;
+                            continue;
+                        }
+                    }
+                    _ => {}
+                },
+                LexState::LineComment => {
+                    if c == b'\n' {
+                        state = LexState::Code;
+                    }
+                }
+                LexState::BlockComment(depth) => {
+                    if c == b'*' && at(i + 1) == b'/' {
+                        state = if depth <= 1 { LexState::Code } else { LexState::BlockComment(depth - 1) };
+                        i += 2;
+                        continue;
+                    }
+                    if language == Language::Rust && c == b'/' && at(i + 1) == b'*' {
+                        state = LexState::BlockComment(depth.saturating_add(1));
+                        i += 2;
+                        continue;
+                    }
+                }
+                LexState::Str(quote) => match quote {
+                    Quote::Raw(hashes) => {
+                        let n = hashes as usize;
+                        if c == b'"' && b[i + 1..].iter().take(n).filter(|&&h| h == b'#').count() == n {
+                            state = LexState::Code;
+                            i += 1 + n;
+                            continue;
+                        }
+                    }
+                    Quote::Backtick => {
+                        if c == b'\\' && language != Language::Go {
+                            i += 2;
+                            continue;
+                        }
+                        if c == b'`' {
+                            state = LexState::Code;
+                        }
+                    }
+                    Quote::TripleDouble | Quote::TripleSingle => {
+                        let q = if quote == Quote::TripleDouble { b'"' } else { b'\'' };
+                        if c == b'\\' {
+                            i += 2;
+                            continue;
+                        }
+                        if c == q && at(i + 1) == q && at(i + 2) == q {
+                            state = LexState::Code;
+                            i += 3;
+                            continue;
+                        }
+                    }
+                    Quote::Double | Quote::Single => {
+                        let q = if quote == Quote::Double { b'"' } else { b'\'' };
+                        if c == b'\\' {
+                            i += 2;
+                            continue;
+                        }
+                        if c == q || (c == b'\n' && language != Language::Rust) {
+                            state = LexState::Code;
+                        }
+                    }
+                },
+            }
+            i += 1;
+        }
+        (out, state)
+    }
+
+    const LANGUAGES: [Language; 7] = [
+        Language::Rust,
+        Language::Python,
+        Language::TypeScript,
+        Language::Tsx,
+        Language::JavaScript,
+        Language::Go,
+        Language::PlainText,
+    ];
+
+    const STATES: [LexState; 14] = [
+        LexState::Code,
+        LexState::LineComment,
+        LexState::BlockComment(1),
+        LexState::BlockComment(2),
+        LexState::BlockComment(u8::MAX),
+        LexState::Str(Quote::Double),
+        LexState::Str(Quote::Single),
+        LexState::Str(Quote::Backtick),
+        LexState::Str(Quote::TripleDouble),
+        LexState::Str(Quote::TripleSingle),
+        LexState::Str(Quote::Raw(0)),
+        LexState::Str(Quote::Raw(1)),
+        LexState::Str(Quote::Raw(2)),
+        LexState::Str(Quote::Raw(u8::MAX)),
+    ];
+
+    fn fast(language: Language, state: LexState, text: &str) -> (Vec<(usize, Bracket)>, LexState) {
+        let mut lexer = Lexer::new(language, state);
+        let mut out = Vec::new();
+        lexer.scan(text, |at, bracket| out.push((at, bracket)));
+        (out, lexer.state)
+    }
+
+    /// Fixed-seed xorshift64: failures reproduce, and no crate is needed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    /// Short texts dense in what the lexer looks at, so that its corner cases (a quote right
+    /// after a backslash, `r#` at the very end, `*/` inside a string) come up often.
+    fn random_texts(count: usize) -> Vec<String> {
+        const PIECES: [&str; 34] = [
+            "\"", "'", "`", "\\", "/", "*", "#", "r", "b", "(", ")", "[", "]", "{", "}", "\n", "\r", " ", "a", "_",
+            "é", "😀", "\"\"\"", "'''", "//", "/*", "*/", "r#\"", "\"#", "br\"", "'a'", "'\\n'", "x", "\t",
+        ];
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        (0..count)
+            .map(|_| {
+                let len = rng.below(40);
+                (0..len).map(|_| PIECES[rng.below(PIECES.len())]).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn skipping_lexer_agrees_with_the_byte_by_byte_one_on_random_texts() {
+        for text in random_texts(3000) {
+            for language in LANGUAGES {
+                for state in STATES {
+                    assert_eq!(
+                        fast(language, state, &text),
+                        reference(language, state, &text),
+                        "{language:?} {state:?} {text:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn skipping_lexer_agrees_with_the_byte_by_byte_one_on_this_crates_sources() {
+        fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).expect("readable source directory") {
+                let path = entry.expect("readable directory entry").path();
+                if path.is_dir() {
+                    rust_files(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        rust_files(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+        assert!(files.len() > 10, "found only {files:?}");
+        for path in files {
+            let text = std::fs::read_to_string(&path).expect("UTF-8 source file");
+            for language in LANGUAGES {
+                let (brackets, state) = fast(language, LexState::Code, &text);
+                let (expected_brackets, expected_state) = reference(language, LexState::Code, &text);
+                // Not assert_eq! on the lists: a failure would print thousands of brackets.
+                let first_difference = brackets.iter().zip(&expected_brackets).position(|(a, b)| a != b);
+                assert!(
+                    first_difference.is_none() && brackets.len() == expected_brackets.len(),
+                    "{language:?} {}: first difference at bracket {first_difference:?}, {} brackets (expected {})",
+                    path.display(),
+                    brackets.len(),
+                    expected_brackets.len()
+                );
+                assert_eq!(state, expected_state, "{language:?} {}", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn outer_closers_are_the_first_unmatched_closers_however_they_are_asked_for() {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        for text in random_texts(1000) {
+            for language in LANGUAGES {
+                for state in [LexState::Code, LexState::LineComment, LexState::Str(Quote::Double)] {
+                    let (all, _) = unmatched(language, state, &text);
+                    let mut lazy = OuterClosers::new(language, state, &text);
+                    for _ in 0..4 {
+                        let n = rng.below(all.len() + 2);
+                        assert_eq!(lazy.first(n), &all[..n.min(all.len())], "{language:?} {state:?} {text:?} n={n}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ use crate::text::Language;
 
 use std::borrow::Cow;
 
-use super::lex::{unmatched, LexState};
+use super::lex::{unmatched, LexState, OuterClosers};
 use super::site::{head, indent_width, lines, Ctx};
 
 /// How much of the text after the cursor is lexed to find the closers it provides.
@@ -129,12 +129,16 @@ pub(crate) fn balance(mut text: String, ctx: &Ctx, after: &str) -> (String, usiz
         return (text, replaced);
     }
     let after = head(after, AFTER_WINDOW_BYTES);
-    let (provided, _) = unmatched(ctx.language, ctx.cursor_state, after);
+    let mut provided = OuterClosers::new(ctx.language, ctx.cursor_state, after);
     let lp = ctx.line_prefix.as_str();
     // Each pass that does not return drops at least one character, so this ends.
     loop {
         let (closers, _) = unmatched(ctx.language, ctx.cursor_state, &text);
         let replaced = replaced_prefix(&text, ctx, &closers);
+        // Only the first `closers.len()` provided closers can pair up with ours. Counting the
+        // replaced ones among them alone is enough: should all of them be replaced, no pair is
+        // left either way. Most suggestions close nothing, and then the after-text is not lexed.
+        let provided = provided.first(closers.len());
         // The suggestion's unmatched closers close the openers before the cursor innermost
         // first, the same openers the after-text's unmatched closers close: the i-th of each
         // pair up, except that those the suggestion replaces are not provided twice. A pair
@@ -143,7 +147,7 @@ pub(crate) fn balance(mut text: String, ctx: &Ctx, after: &str) -> (String, usiz
         let skip = provided.iter().filter(|&&at| at < replaced).count();
         let droppable: Vec<usize> = closers
             .iter()
-            .zip(&provided)
+            .zip(provided)
             .skip(skip)
             .filter(|&(&ours, &theirs)| match (leading_indent(&text, ours, lp), leading_indent(after, theirs, lp)) {
                 (Some(a), Some(b)) => a == b,
