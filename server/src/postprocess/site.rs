@@ -1,6 +1,8 @@
 //! What the rules need to know about the cursor, computed once per request (or once per stream
 //! for [`super::StopDetector`], which must own it).
 
+use memchr::{memchr, memrchr};
+
 use crate::text::Language;
 
 use super::lex::{LexState, Lexer};
@@ -60,13 +62,18 @@ pub(crate) fn is_fence(line: &str) -> bool {
 fn has_fence_line(text: &str) -> bool {
     // Only the lines holding a backtick are looked at, found with a byte search: documents can
     // be large.
+    let b = text.as_bytes();
     let mut from = 0;
-    while let Some(i) = text[from..].find('`') {
+    while let Some(i) = b.get(from..).and_then(|rest| memchr(b'`', rest)) {
         let at = from + i;
-        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-        if is_fence(&text[start..end]) {
-            return true;
+        let end = memchr(b'\n', &b[at..]).map_or(b.len(), |i| at + i);
+        // A fence line's first backtick opens its "```": inline code (`x`) is passed over
+        // without looking for the line's start.
+        if b[at..].starts_with(b"```") {
+            let start = memrchr(b'\n', &b[..at]).map_or(0, |i| i + 1);
+            if text.get(start..end).is_some_and(is_fence) {
+                return true;
+            }
         }
         from = end;
     }
@@ -178,6 +185,29 @@ mod tests {
         assert!(has_fence_line("a `b`\n/// ```\n  ```rust\nc"));
         assert!(!has_fence_line("a `b`\n/// ```\nlet s = `x```;\n"));
         assert!(!has_fence_line(""));
+        assert!(has_fence_line("a `b`\n\u{a0}\t```\n"));
+        assert!(!has_fence_line("a `b` ```\n``x"));
+        assert!(has_fence_line("```"));
+    }
+
+    #[test]
+    fn fence_search_agrees_with_looking_at_every_backtick_line() {
+        fn reference(text: &str) -> bool {
+            text.split('\n').any(|line| line.contains('`') && is_fence(line))
+        }
+        const PIECES: [&str; 12] = ["`", "``", "```", "\n", "\r\n", " ", "\u{a0}", "a", "rust", "#", "é", "=x"];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut below = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let len = below(16);
+            let text: String = (0..len).map(|_| PIECES[below(PIECES.len())]).collect();
+            assert_eq!(has_fence_line(&text), reference(&text), "{text:?}");
+        }
     }
 
     #[test]
