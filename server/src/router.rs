@@ -19,12 +19,12 @@ use std::time::Instant;
 use dashmap::{DashMap, DashSet};
 use futures::Stream;
 
-use crate::config::{BudgetSettings, Config, ModelRef, ResolvedProvider, DEFAULT_PROVIDER};
-use crate::ledger::{unix_ms_now, Feature, Ledger, Outcome, SessionSnapshot, TimeRange, UsageRecord};
+use crate::config::{BudgetSettings, Config, ModelRef, PriceSetting, ResolvedProvider, DEFAULT_PROVIDER};
+use crate::ledger::{unix_ms_now, Feature, Ledger, Outcome, PriceTable, SessionSnapshot, TimeRange, UsageRecord};
 use crate::providers::error::{format_amount, BudgetPeriod};
 use crate::providers::{
-    Balance, ChatRequest, ChatResponse, ChatStream, ContentPart, HttpPool, ModelInfo, ProviderClient, ProviderError,
-    StreamEvent, Usage,
+    Balance, ChatRequest, ChatResponse, ChatStream, ContentPart, HttpPool, ModelInfo, ProviderClient, ProviderConfig,
+    ProviderError, ProviderKind, StreamEvent, Usage,
 };
 
 pub struct Router {
@@ -40,6 +40,22 @@ pub struct Router {
     replacements: DashMap<(String, ModelRef), String>,
     /// Each provider's `/models`, asked once per base URL and process.
     listed: DashMap<(String, String), Arc<Vec<ModelInfo>>>,
+    /// Each provider's client with the settings it was built from. A client parses its URLs once
+    /// and keeps what it learns about models (refused prefills); a request whose settings
+    /// resolve differently (changed settings, key or connect timeout) gets a new one.
+    clients: Mutex<HashMap<String, BuiltClient>>,
+    /// The price table with the `prices` setting it was built from.
+    prices: Mutex<Option<BuiltPrices>>,
+}
+
+type BuiltClient = Built<(ProviderKind, ProviderConfig), ProviderClient>;
+type BuiltPrices = Built<HashMap<String, PriceSetting>, Arc<PriceTable>>;
+
+/// Something built from settings, kept with a copy of them: comparing settings costs far less
+/// than building again, and needs no word from whoever replaces the `Config`.
+struct Built<S, T> {
+    from: S,
+    value: T,
 }
 
 /// What the user asked for beyond the request itself.
@@ -292,6 +308,8 @@ impl Router {
             warned: Mutex::new(HashMap::new()),
             replacements: DashMap::new(),
             listed: DashMap::new(),
+            clients: Mutex::new(HashMap::new()),
+            prices: Mutex::new(None),
         }
     }
 
@@ -346,15 +364,31 @@ impl Router {
     }
 
     fn client(&self, config: &Config, provider: &ResolvedProvider) -> ProviderClient {
-        ProviderClient::new(provider.kind, provider.config.clone(), &self.pool(config))
+        {
+            let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(built) = clients.get(&provider.name) {
+                let (kind, settings) = &built.from;
+                if *kind == provider.kind && *settings == provider.config {
+                    return built.value.clone();
+                }
+            }
+        }
+        let client = ProviderClient::new(provider.kind, provider.config.clone(), &self.pool(config));
+        let built = Built { from: (provider.kind, provider.config.clone()), value: client.clone() };
+        self.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(provider.name.clone(), built);
+        client
     }
 
-    fn prepare(&self, mut req: ChatRequest) -> ChatRequest {
-        if self.fixed_temperature.contains(&req.model) {
-            req.temperature = None;
-            req.top_p = None;
+    fn price_table(&self, config: &Config) -> Arc<PriceTable> {
+        let mut cached = self.prices.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cached {
+            Some(built) if built.from == config.prices => built.value.clone(),
+            _ => {
+                let table = Arc::new(config.price_table());
+                *cached = Some(Built { from: config.prices.clone(), value: table.clone() });
+                table
+            }
         }
-        req
     }
 
     /// The account balance of the built-in provider; `None` where the endpoint keeps none.
@@ -502,17 +536,18 @@ impl Router {
         config: &Config,
         feature: Feature,
         hint: &RouteHint,
-        req: ChatRequest,
+        mut req: ChatRequest,
     ) -> Result<MeteredStream, ProviderError> {
         self.check_budget(config).await?;
-        let plan = plan(config, feature, hint, Signals::of(&req, hint), &req.model);
+        let signals = Signals::of(&req, hint);
+        let plan = plan(config, feature, hint, signals, &req.model);
         if !plan.reason.is_empty() {
             tracing::debug!(route = %plan.route, reason = %plan.reason, "routed");
         }
         let mut last = None;
         for (n, target) in plan.models.iter().enumerate() {
             let target = self.effective(config, target);
-            match self.attempt(config, feature, &target, req.clone()).await {
+            match self.attempt(config, feature, &target, &mut req, signals.prompt_tokens).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) if e.allows_fallback() && n + 1 < plan.models.len() => {
                     tracing::warn!(
@@ -538,13 +573,15 @@ impl Router {
     }
 
     /// One model of a route, replaced once by a listed model of the same family when the
-    /// provider no longer serves it.
+    /// provider no longer serves it. `req` is the route's request, lent rather than copied for
+    /// each model: [`Router::send`] leaves it as it found it but for the model.
     async fn attempt(
         &self,
         config: &Config,
         feature: Feature,
         target: &ModelRef,
-        req: ChatRequest,
+        req: &mut ChatRequest,
+        prompt_tokens: u64,
     ) -> Result<MeteredStream, ProviderError> {
         let Some(provider) = config.provider(&target.provider) else {
             return Err(ProviderError::Unsendable {
@@ -554,8 +591,7 @@ impl Router {
                 ),
             });
         };
-        let client = self.client(config, &provider);
-        let result = self.send(config, feature, &provider, &client, target, req.clone()).await;
+        let result = self.send(config, feature, &provider, target, req, prompt_tokens).await;
         let Err(ProviderError::ModelNotFound { available, .. }) = &result else { return result };
         let available = if available.is_empty() {
             self.listed_models(config, &provider).await.iter().map(|m| m.id.clone()).collect()
@@ -567,6 +603,7 @@ impl Router {
         let first_time =
             self.replacements.insert((provider.config.base_url.clone(), target.clone()), replacement).is_none();
         if first_time {
+            let client = self.client(config, &provider);
             let message = UsageEvent::replacement_message(feature, &target.display(), &to.display(), client.host());
             tracing::warn!("{message}");
             if let Some(observer) = &self.observer {
@@ -578,27 +615,30 @@ impl Router {
                 });
             }
         }
-        self.send(config, feature, &provider, &client, &to, req).await
+        self.send(config, feature, &provider, &to, req, prompt_tokens).await
     }
 
     /// One request to one model, metered: its row is written when the answer ends, fails, or
-    /// is dropped, including while still waiting for the first byte.
+    /// is dropped, including while still waiting for the first byte. `req` goes out with
+    /// `target`'s model and, for a model that fixes its sampling, without temperature and top_p;
+    /// the sampling settings are back in place on return, for the next model of the route.
     async fn send(
         &self,
         config: &Config,
         feature: Feature,
         provider: &ResolvedProvider,
-        client: &ProviderClient,
         target: &ModelRef,
-        mut req: ChatRequest,
+        req: &mut ChatRequest,
+        prompt_tokens: u64,
     ) -> Result<MeteredStream, ProviderError> {
         let started = Instant::now();
-        req.model = target.model.clone();
-        let mut req = self.prepare(req);
+        let client = self.client(config, provider);
+        req.model.clone_from(&target.model);
+        let sampling = (req.temperature, req.top_p);
         let mut pending = PendingMeter(Some(Meter {
-            estimated_prompt_tokens: estimate_tokens(&req),
+            estimated_prompt_tokens: prompt_tokens,
             ledger: self.ledger.clone(),
-            config_prices: config.price_table(),
+            config_prices: self.price_table(config),
             feature,
             provider: provider.name.clone(),
             model: target.display(),
@@ -606,15 +646,19 @@ impl Router {
             row: Arc::new(OnceLock::new()),
             observer: self.observer.clone(),
         }));
-        let mut result = client.chat_stream(&req).await;
+        if self.fixed_temperature.contains(&req.model) {
+            (req.temperature, req.top_p) = (None, None);
+        }
+        let mut result = client.chat_stream(req).await;
         if let Err(ProviderError::InvalidTemperature { .. }) = &result {
             if req.temperature.is_some() {
                 tracing::info!(model = %req.model, "the model fixes its temperature; retrying without one");
                 self.fixed_temperature.insert(req.model.clone());
-                req = self.prepare(req);
-                result = client.chat_stream(&req).await;
+                (req.temperature, req.top_p) = (None, None);
+                result = client.chat_stream(req).await;
             }
         }
+        (req.temperature, req.top_p) = sampling;
         let Some(meter) = pending.0.take() else {
             return Err(ProviderError::Unsendable { reason: "the request was metered twice".into() });
         };
@@ -695,7 +739,7 @@ struct Meter {
     /// For streams closed before the usage chunk arrives.
     estimated_prompt_tokens: u64,
     ledger: Option<Arc<Ledger>>,
-    config_prices: crate::ledger::PriceTable,
+    config_prices: Arc<PriceTable>,
     feature: Feature,
     provider: String,
     model: String,
@@ -1030,6 +1074,58 @@ mod tests {
     }
 
     #[test]
+    fn a_provider_client_is_reused_until_its_settings_change() {
+        let settings = |base_url: &str, key: &str, connect: u64| {
+            serde_json::json!({
+                "baseUrl": base_url,
+                "apiKey": key,
+                "timeouts": {"connectMs": connect},
+                "providers": {"gw": {"kind": "anthropic", "baseUrl": "https://gw.example"}}
+            })
+        };
+        let config = routed_config(settings("https://a.example/v1", "sk-one", 5_000));
+        let router = Router::new(&config, None);
+        let client = |config: &Config, name: &str| router.client(config, &config.provider(name).unwrap());
+        let first = client(&config, "moonshot");
+        // The same client (its settings live in the one shared allocation), whichever `Config`
+        // value carries the settings.
+        assert!(std::ptr::eq(first.config(), client(&config.clone(), "moonshot").config()));
+        let gw = client(&config, "gw");
+        assert!(matches!(gw, ProviderClient::Anthropic(_)));
+        assert!(std::ptr::eq(gw.config(), client(&config, "gw").config()));
+
+        for changed in [
+            settings("https://b.example/v1", "sk-one", 5_000),
+            settings("https://a.example/v1", "sk-two", 5_000),
+            settings("https://a.example/v1", "sk-one", 7_000),
+        ] {
+            let changed = routed_config(changed);
+            let fresh = client(&changed, "moonshot");
+            assert!(!std::ptr::eq(first.config(), fresh.config()));
+            assert!(fresh.config() == &changed.provider("moonshot").unwrap().config);
+        }
+        // The last settings are the ones kept; the other provider's client is untouched.
+        assert!(std::ptr::eq(gw.config(), client(&config, "gw").config()));
+    }
+
+    #[test]
+    fn the_price_table_follows_the_prices_setting() {
+        let priced = |output: f64| {
+            routed_config(
+                serde_json::json!({"prices": {"my-model": {"cacheHit": 1.0, "cacheMiss": 2.0, "output": output}}}),
+            )
+        };
+        let router = Router::new(&Config::default(), None);
+        let cost = |config: &Config| router.price_table(config).cost("my-model", 0, 1_000_000, 0);
+        assert_eq!(cost(&Config::default()), None);
+        let three = priced(3.0);
+        assert_eq!(cost(&three), Some(3.0));
+        assert!(Arc::ptr_eq(&router.price_table(&three), &router.price_table(&priced(3.0))));
+        assert_eq!(cost(&priced(4.0)), Some(4.0));
+        assert_eq!(cost(&Config::default()), None);
+    }
+
+    #[test]
     fn an_authentication_error_names_the_variable_the_key_comes_from() {
         let config = routed_config(serde_json::json!({
             "providers": {"openrouter": {"kind": "openai", "baseUrl": "https://openrouter.ai/api/v1", "apiKeyEnv": "OPENROUTER_API_KEY"}}
@@ -1056,7 +1152,7 @@ mod tests {
         let meter = Meter {
             estimated_prompt_tokens: 10,
             ledger: Some(ledger.clone()),
-            config_prices: crate::ledger::PriceTable::defaults(),
+            config_prices: Arc::new(PriceTable::defaults()),
             feature: Feature::Completion,
             provider: "moonshot".into(),
             model: "moonshot/kimi-k2".into(),

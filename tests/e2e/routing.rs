@@ -443,3 +443,74 @@ async fn a_request_cancelled_before_its_first_byte_is_metered_as_cancelled() {
     assert!(records[0].cost.unwrap() > 0.0);
     assert_eq!(ledger.totals(TimeRange::AllTime).unwrap().requests, 1);
 }
+
+#[tokio::test]
+async fn a_model_that_fixes_its_sampling_goes_without_it_and_the_next_model_gets_it_back() {
+    let moonshot = Standin::start().await;
+    let config = config(json!({
+        "apiKey": MOONSHOT_KEY,
+        "baseUrl": moonshot.base_url(),
+        "routes": {"chat": {"model": "kimi-k2.5", "fallback": ["kimi-k2-turbo-preview"]}}
+    }));
+    let router = Router::new(&config, Some(Arc::new(Ledger::open_in_memory().unwrap())));
+    let request = || ChatRequest {
+        temperature: Some(0.3),
+        top_p: Some(0.9),
+        ..ChatRequest::new("kimi-k2.5", vec![Message::user("hi")])
+    };
+    // K2.5 refuses the temperature, then is overloaded without it: the fallback gets the
+    // request as the caller built it.
+    moonshot.push(Reply::error(ApiError::Overloaded));
+    moonshot.push(Reply::text("from turbo"));
+    assert_eq!(router.chat(&config, Feature::Chat, request()).await.unwrap().content, "from turbo");
+    // Learned: K2.5 gets no sampling settings from the start.
+    moonshot.push(Reply::text("from k2.5"));
+    assert_eq!(router.chat(&config, Feature::Chat, request()).await.unwrap().content, "from k2.5");
+
+    let sent: Vec<(Value, Value, Value)> = moonshot
+        .chat_requests()
+        .iter()
+        .map(|r| {
+            (
+                r["model"].clone(),
+                r.get("temperature").cloned().unwrap_or(Value::Null),
+                r.get("top_p").cloned().unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (json!("kimi-k2.5"), json!(0.3), json!(0.9)),
+            (json!("kimi-k2.5"), Value::Null, Value::Null),
+            (json!("kimi-k2-turbo-preview"), json!(0.3), json!(0.9)),
+            (json!("kimi-k2.5"), Value::Null, Value::Null),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn bodies_are_sent_as_json_unless_the_settings_name_another_content_type() {
+    let moonshot = Standin::start().await;
+    let content_types = |moonshot: &Standin| -> Vec<Vec<String>> {
+        moonshot
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/chat/completions"))
+            .map(|r| r.headers.iter().filter(|(n, _)| n == "content-type").map(|(_, v)| v.clone()).collect())
+            .collect()
+    };
+    let plain = config(json!({"apiKey": MOONSHOT_KEY, "baseUrl": moonshot.base_url()}));
+    let router = Router::new(&plain, None);
+    let request = || ChatRequest::new("kimi-k2-turbo-preview", vec![Message::user("hi")]);
+    router.chat(&plain, Feature::Completion, request()).await.unwrap();
+    assert_eq!(content_types(&moonshot), [vec!["application/json".to_string()]]);
+
+    let named = config(json!({
+        "apiKey": MOONSHOT_KEY,
+        "baseUrl": moonshot.base_url(),
+        "providers": {"moonshot": {"headers": {"Content-Type": "application/json; charset=utf-8"}}}
+    }));
+    router.chat(&named, Feature::Completion, request()).await.unwrap();
+    assert_eq!(content_types(&moonshot)[1], ["application/json; charset=utf-8"], "one value, the configured one");
+}

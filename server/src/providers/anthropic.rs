@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::stream::BoxStream;
@@ -66,6 +66,8 @@ struct Inner {
     host: String,
     /// Models that refused a prefill once; their partial-mode requests go without one at once.
     no_prefill: Mutex<HashSet<String>>,
+    /// The Messages route's URL, parsed on first use: every request but `/models` goes there.
+    messages_url: OnceLock<reqwest::Url>,
 }
 
 impl fmt::Debug for Anthropic {
@@ -131,7 +133,8 @@ impl Anthropic {
     /// `https://api.moonshot.ai/anthropic`; a trailing `/v1` is accepted too.
     pub fn new(cfg: ProviderConfig, http: reqwest::Client) -> Self {
         let host = host_of(&cfg.base_url);
-        Anthropic { inner: Arc::new(Inner { cfg, http, host, no_prefill: Mutex::new(HashSet::new()) }) }
+        let no_prefill = Mutex::new(HashSet::new());
+        Anthropic { inner: Arc::new(Inner { cfg, http, host, no_prefill, messages_url: OnceLock::new() }) }
     }
 
     /// A client on a shared pool.
@@ -169,14 +172,15 @@ impl Anthropic {
         let prefill = !self.inner.no_prefill.lock().unwrap_or_else(|e| e.into_inner()).contains(&req.model);
         let wire = to_wire_with(req, stream, prefill)?;
         let deadline = Instant::now() + self.inner.cfg.first_byte_timeout;
-        match self.send(Method::POST, Route::Messages, Some(&wire.body), &req.model, deadline).await {
+        match self.send(Method::POST, Route::Messages, Some(body_bytes(&wire)?), &req.model, deadline).await {
             Ok(answer) => Ok((wire, answer, deadline)),
             Err(e) if wire.has_prefill && is_prefill_refusal(&e) => {
                 tracing::debug!(model = %req.model, "the model refuses prefills; sending the prefix in the user turn");
                 self.inner.no_prefill.lock().unwrap_or_else(|e| e.into_inner()).insert(req.model.clone());
                 let wire = to_wire_with(req, stream, false)?;
                 let deadline = Instant::now() + self.inner.cfg.first_byte_timeout;
-                let answer = self.send(Method::POST, Route::Messages, Some(&wire.body), &req.model, deadline).await?;
+                let answer =
+                    self.send(Method::POST, Route::Messages, Some(body_bytes(&wire)?), &req.model, deadline).await?;
                 Ok((wire, answer, deadline))
             }
             Err(e) => Err(e),
@@ -239,7 +243,15 @@ impl Anthropic {
     }
 
     fn url(&self, route: Route, query: &str) -> Result<reqwest::Url, ProviderError> {
-        checked_url(&self.inner.cfg, &format!("{}{}{query}", self.base(), route.path()))
+        let cached = (route == Route::Messages && query.is_empty()).then_some(&self.inner.messages_url);
+        if let Some(url) = cached.and_then(OnceLock::get) {
+            return Ok(url.clone());
+        }
+        let url = checked_url(&self.inner.cfg, &format!("{}{}{query}", self.base(), route.path()))?;
+        if let Some(cache) = cached {
+            let _ = cache.set(url.clone());
+        }
+        Ok(url)
     }
 
     fn headers(&self) -> Result<HeaderMap, ProviderError> {
@@ -265,7 +277,7 @@ impl Anthropic {
         &self,
         method: Method,
         route: Route,
-        body: Option<&Value>,
+        body: Option<Vec<u8>>,
         model: &str,
         deadline: Instant,
     ) -> Result<Answer, ProviderError> {
@@ -279,12 +291,12 @@ impl Anthropic {
         method: Method,
         route: Route,
         query: &str,
-        body: Option<&Value>,
+        body: Option<Vec<u8>>,
         model: &str,
         deadline: Instant,
     ) -> Result<Answer, ProviderError> {
         let url = self.url(route, query)?;
-        let request = self.inner.http.request(method.clone(), url).headers(self.headers()?);
+        let headers = self.headers()?;
         let call = Call {
             cfg: &self.inner.cfg,
             host: &self.inner.host,
@@ -293,7 +305,7 @@ impl Anthropic {
             model,
             request_id_headers: REQUEST_ID_HEADERS,
         };
-        let refusal = match http::send(&call, request, body, deadline).await? {
+        let refusal = match http::send(&call, &self.inner.http, url, headers, body, deadline).await? {
             Ok(answer) => return Ok(answer),
             Err(refusal) => refusal,
         };
@@ -353,6 +365,12 @@ fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
 
 // ---------------------------------------------------------------------------------------------
 // Request mapping
+
+/// The bytes of a Messages body. Its turns are merged and edited as values (prefill trimming,
+/// continuation notes), so unlike the chat body it goes through a `Value` first.
+fn body_bytes(wire: &MessagesBody) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(&wire.body).map_err(|e| ProviderError::Unsendable { reason: e.to_string() })
+}
 
 /// The Messages API body for `req`. Fails, before anything is sent, on what the API cannot
 /// express: Moonshot's built-in `$web_search`, JSON mode, and several choices (`n` > 1).

@@ -6,7 +6,6 @@
 use futures::stream::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::Method;
-use serde_json::Value;
 use tokio::time::Instant;
 
 use super::error::{scrub, ProviderError, TimeoutPhase};
@@ -58,17 +57,26 @@ pub(crate) struct Call<'a> {
     pub request_id_headers: &'a [&'a str],
 }
 
-/// Sends `request` with `body` as JSON and waits for its headers until `deadline`. A non-success
-/// answer comes back as a [`Refusal`], its body read within the idle timeout.
+/// Sends a request with `headers` and `body` (JSON text) and waits for its headers until
+/// `deadline`. A non-success answer comes back as a [`Refusal`], its body read within the idle
+/// timeout.
 pub(crate) async fn send(
     call: &Call<'_>,
-    mut request: reqwest::RequestBuilder,
-    body: Option<&Value>,
+    http: &reqwest::Client,
+    url: reqwest::Url,
+    mut headers: HeaderMap,
+    body: Option<Vec<u8>>,
     deadline: Instant,
 ) -> Result<Result<Answer, Refusal>, ProviderError> {
+    let mut request = http.request(call.method.clone(), url);
     if let Some(body) = body {
-        request = request.json(body);
+        // As reqwest's `json` does it: a content type from the configured headers stays.
+        if !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        request = request.body(body);
     }
+    let request = request.headers(headers);
     let cfg = call.cfg;
     let started = Instant::now();
     let response = match tokio::time::timeout_at(deadline, request.send()).await {

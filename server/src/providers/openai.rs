@@ -1,7 +1,7 @@
 //! The client for Moonshot's API and any OpenAI-compatible server (vLLM, SGLang, Ollama).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::stream::BoxStream;
@@ -26,7 +26,7 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_ID_HEADERS: &[&str] = &["msh-request-id", "x-msh-trace-id", "x-request-id"];
 
 /// Where and how to reach one provider.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct ProviderConfig {
     /// A name for logs and messages, e.g. `moonshot` or `local-vllm`.
     pub name: String,
@@ -135,6 +135,8 @@ struct Inner {
     cfg: ProviderConfig,
     http: reqwest::Client,
     host: String,
+    /// The chat route's URL, parsed on first use: every completion goes there.
+    chat_url: OnceLock<reqwest::Url>,
 }
 
 impl fmt::Debug for OpenAiCompatible {
@@ -220,7 +222,7 @@ impl OpenAiCompatible {
     /// [`OpenAiCompatible::shared_http_client`] for the default), shared by every provider.
     pub fn new(cfg: ProviderConfig, http: reqwest::Client) -> Self {
         let host = host_of(&cfg.base_url);
-        OpenAiCompatible { inner: Arc::new(Inner { cfg, http, host }) }
+        OpenAiCompatible { inner: Arc::new(Inner { cfg, http, host, chat_url: OnceLock::new() }) }
     }
 
     /// A client on a shared pool.
@@ -261,9 +263,9 @@ impl OpenAiCompatible {
 
     /// One answer, not streamed.
     pub async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let body = req.to_wire(false).map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
+        let body = req.wire_body(false).map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
         let deadline = Instant::now() + self.inner.cfg.first_byte_timeout;
-        let answer = self.send(Method::POST, Endpoint::Chat, Some(&body), &req.model, deadline).await?;
+        let answer = self.send(Method::POST, Endpoint::Chat, Some(body), &req.model, deadline).await?;
         let request_id = answer.request_id.clone();
         let bytes = self
             .read_body(answer.response, deadline, MAX_BODY_BYTES)
@@ -277,10 +279,10 @@ impl OpenAiCompatible {
     /// than inside the stream. Dropping the stream closes the connection, which is how the
     /// server learns the answer is no longer wanted.
     pub async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let body = req.to_wire(true).map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
+        let body = req.wire_body(true).map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
         let started = Instant::now();
         let deadline = started + self.inner.cfg.first_byte_timeout;
-        let answer = self.send(Method::POST, Endpoint::Chat, Some(&body), &req.model, deadline).await?;
+        let answer = self.send(Method::POST, Endpoint::Chat, Some(body), &req.model, deadline).await?;
 
         let events: BoxStream<'static, Result<StreamEvent, ProviderError>> = if answer.is_json() {
             // A server that ignores `stream: true` answers with one JSON document.
@@ -330,12 +332,9 @@ impl OpenAiCompatible {
 
     /// The prompt tokens the request would use (Moonshot's token-count route).
     pub async fn estimate_tokens(&self, req: &ChatRequest) -> Result<u32, ProviderError> {
-        let mut body = req.to_wire(false).map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
-        if let Some(map) = body.as_object_mut() {
-            map.remove("stream");
-        }
+        let body = req.token_count_body().map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
         let deadline = Instant::now() + self.inner.cfg.first_byte_timeout;
-        let answer = self.send(Method::POST, Endpoint::TokenCount, Some(&body), &req.model, deadline).await?;
+        let answer = self.send(Method::POST, Endpoint::TokenCount, Some(body), &req.model, deadline).await?;
         let request_id = answer.request_id.clone();
         let bytes = self.read_body(answer.response, deadline, MAX_BODY_BYTES).await?;
         serde_json::from_slice::<TokenCountReply>(&bytes)
@@ -348,8 +347,16 @@ impl OpenAiCompatible {
     }
 
     fn url(&self, endpoint: Endpoint) -> Result<reqwest::Url, ProviderError> {
+        let cached = (endpoint == Endpoint::Chat).then_some(&self.inner.chat_url);
+        if let Some(url) = cached.and_then(OnceLock::get) {
+            return Ok(url.clone());
+        }
         let base = self.inner.cfg.base_url.trim_end_matches('/');
-        checked_url(&self.inner.cfg, &format!("{base}{}", endpoint.path()))
+        let url = checked_url(&self.inner.cfg, &format!("{base}{}", endpoint.path()))?;
+        if let Some(cache) = cached {
+            let _ = cache.set(url.clone());
+        }
+        Ok(url)
     }
 
     fn headers(&self) -> Result<HeaderMap, ProviderError> {
@@ -366,12 +373,12 @@ impl OpenAiCompatible {
         &self,
         method: Method,
         endpoint: Endpoint,
-        body: Option<&Value>,
+        body: Option<Vec<u8>>,
         model: &str,
         deadline: Instant,
     ) -> Result<Answer, ProviderError> {
         let url = self.url(endpoint)?;
-        let request = self.inner.http.request(method.clone(), url).headers(self.headers()?);
+        let headers = self.headers()?;
         let call = Call {
             cfg: &self.inner.cfg,
             host: &self.inner.host,
@@ -380,7 +387,7 @@ impl OpenAiCompatible {
             model,
             request_id_headers: REQUEST_ID_HEADERS,
         };
-        let refusal = match http::send(&call, request, body, deadline).await? {
+        let refusal = match http::send(&call, &self.inner.http, url, headers, body, deadline).await? {
             Ok(answer) => return Ok(answer),
             Err(refusal) => refusal,
         };

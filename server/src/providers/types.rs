@@ -1,13 +1,14 @@
 //! Requests and responses of the OpenAI-compatible chat API, in the shapes Moonshot accepts.
 //!
-//! Callers build these with plain Rust values; the wire JSON is produced by [`ChatRequest::to_wire`]
-//! so that Moonshot's constraints (stop-string limits, omitted empty content next to tool calls,
-//! the `thinking` switch) are enforced in one place.
+//! Callers build these with plain Rust values; the wire JSON is produced by
+//! [`ChatRequest::wire_body`] (and [`ChatRequest::to_wire`], its `Value` twin) so that Moonshot's
+//! constraints (stop-string limits, omitted empty content next to tool calls, the `thinking`
+//! switch) are enforced in one place.
 
 use base64::Engine as _;
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 /// Moonshot rejects more stop strings than this.
 pub const MAX_STOP_SEQUENCES: usize = 5;
@@ -54,55 +55,115 @@ impl ChatRequest {
         ChatRequest { model: model.into(), messages, ..ChatRequest::default() }
     }
 
-    /// The JSON body for `POST /chat/completions`.
+    /// The JSON body for `POST /chat/completions`, as a value (for printing and inspection).
+    /// Derived from the same [`WireRequest`] as [`ChatRequest::wire_body`], so the two cannot
+    /// disagree.
     pub fn to_wire(&self, stream: bool) -> Result<Value, InvalidRequest> {
-        let mut body = Map::new();
-        body.insert("model".into(), json!(self.model));
-        body.insert(
-            "messages".into(),
-            serde_json::to_value(&self.messages).map_err(|e| InvalidRequest(e.to_string()))?,
-        );
-        if let Some(t) = self.temperature {
-            body.insert("temperature".into(), decimal_json(t));
-        }
-        if let Some(p) = self.top_p {
-            body.insert("top_p".into(), decimal_json(p));
-        }
-        if let Some(m) = self.max_tokens {
-            body.insert("max_tokens".into(), json!(m));
-        }
-        let stop = sanitize_stop(&self.stop);
-        if !stop.is_empty() {
-            body.insert("stop".into(), json!(stop));
-        }
-        if let Some(n) = self.n {
-            body.insert("n".into(), json!(n));
-        }
+        serde_json::to_value(self.wire(Some(stream))?).map_err(|e| InvalidRequest(e.to_string()))
+    }
+
+    /// The bytes of [`ChatRequest::to_wire`], written straight from the request: the prompt is
+    /// copied once, into the body, rather than into a `Value` first.
+    pub fn wire_body(&self, stream: bool) -> Result<Vec<u8>, InvalidRequest> {
+        self.wire(Some(stream))?.to_bytes()
+    }
+
+    /// The body for Moonshot's token-count route: the chat body without `stream`.
+    pub(crate) fn token_count_body(&self) -> Result<Vec<u8>, InvalidRequest> {
+        self.wire(None)?.to_bytes()
+    }
+
+    fn wire(&self, stream: Option<bool>) -> Result<WireRequest<'_>, InvalidRequest> {
         if !self.tools.is_empty() {
             validate_tools(&self.tools)?;
-            body.insert("tools".into(), serde_json::to_value(&self.tools).map_err(|e| InvalidRequest(e.to_string()))?);
         }
-        if let Some(choice) = self.tool_choice {
-            let value = match choice {
-                ToolChoice::Auto => "auto",
-                ToolChoice::None => "none",
-            };
-            body.insert("tool_choice".into(), json!(value));
-        }
-        if self.response_format_json {
-            body.insert("response_format".into(), json!({"type": "json_object"}));
-        }
-        if let Some(on) = self.thinking {
-            let kind = if on { "enabled" } else { "disabled" };
-            body.insert("thinking".into(), json!({ "type": kind }));
-        }
-        body.insert("stream".into(), json!(stream));
-        if stream {
+        Ok(WireRequest {
+            max_tokens: self.max_tokens,
+            messages: &self.messages,
+            model: &self.model,
+            n: self.n,
+            response_format: self.response_format_json.then_some(TypeTag { kind: "json_object" }),
+            stop: kept_stops(&self.stop),
+            stream,
             // Moonshot puts usage in the finishing chunk anyway; OpenAI-style servers need this
             // to send it at all.
-            body.insert("stream_options".into(), json!({"include_usage": true}));
+            stream_options: (stream == Some(true)).then_some(StreamOptions { include_usage: true }),
+            temperature: self.temperature.map(Decimal),
+            thinking: self.thinking.map(|on| TypeTag { kind: if on { "enabled" } else { "disabled" } }),
+            tool_choice: self.tool_choice.map(|choice| match choice {
+                ToolChoice::Auto => "auto",
+                ToolChoice::None => "none",
+            }),
+            tools: &self.tools,
+            top_p: self.top_p.map(Decimal),
+        })
+    }
+}
+
+/// The chat body, borrowing from the [`ChatRequest`]. Fields are in alphabetical order, like
+/// every object below: the order a `serde_json::Value` gives its keys, which is how the body
+/// was built before it was written directly, so the bytes on the wire stayed the same.
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    messages: &'a [Message],
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<TypeTag>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stop: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<TypeTag>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'static str>,
+    #[serde(skip_serializing_if = "<[ToolSpec]>::is_empty")]
+    tools: &'a [ToolSpec],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<Decimal>,
+}
+
+impl WireRequest<'_> {
+    fn to_bytes(&self) -> Result<Vec<u8>, InvalidRequest> {
+        // Sized up front: growing a 10 KiB body from serde_json's 128 bytes copies it about
+        // seven times over. Escapes (a `\n` per line of code) take a little more than the text.
+        let text: usize = self.messages.iter().map(Message::wire_len).sum();
+        let mut out = Vec::with_capacity(256 + text + text / 16);
+        serde_json::to_writer(&mut out, self).map_err(|e| InvalidRequest(e.to_string()))?;
+        Ok(out)
+    }
+}
+
+/// `{"type": …}`: `response_format` and `thinking`.
+#[derive(Serialize)]
+struct TypeTag {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+/// An `f32` setting as the decimal the user wrote: written as an `f32` widened to `f64`, 0.6
+/// would go out as 0.6000000238418579, which a model that allows "only 0.6" refuses.
+struct Decimal(f32);
+
+impl Serialize for Decimal {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.to_string().parse::<f64>() {
+            Ok(decimal) => serializer.serialize_f64(decimal),
+            Err(_) => serializer.serialize_f32(self.0),
         }
-        Ok(Value::Object(body))
     }
 }
 
@@ -110,7 +171,12 @@ impl ChatRequest {
 /// bytes on a character boundary. A shortened stop string stops the model a little earlier, which
 /// is safer than letting it run past the point the caller wanted to stop at.
 pub fn sanitize_stop(stop: &[String]) -> Vec<String> {
-    let mut kept: Vec<String> = Vec::new();
+    kept_stops(stop).into_iter().map(str::to_string).collect()
+}
+
+/// [`sanitize_stop`], borrowing: the body only needs the text.
+fn kept_stops(stop: &[String]) -> Vec<&str> {
+    let mut kept: Vec<&str> = Vec::new();
     for s in stop {
         if s.is_empty() {
             continue;
@@ -124,7 +190,7 @@ pub fn sanitize_stop(stop: &[String]) -> Vec<String> {
             cut = &cut[..end];
             tracing::warn!(original_bytes = s.len(), "stop sequence longer than {MAX_STOP_BYTES} bytes was shortened");
         }
-        if kept.iter().any(|k| k == cut) {
+        if kept.contains(&cut) {
             continue;
         }
         if kept.len() == MAX_STOP_SEQUENCES {
@@ -134,7 +200,7 @@ pub fn sanitize_stop(stop: &[String]) -> Vec<String> {
             );
             continue;
         }
-        kept.push(cut.to_string());
+        kept.push(cut);
     }
     kept
 }
@@ -220,13 +286,35 @@ impl ContentPart {
     }
 }
 
+// The objects below list their keys alphabetically, as `WireRequest` explains.
+
+#[derive(Serialize)]
+struct TextPart<'a> {
+    text: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct ImagePart<'a> {
+    image_url: ImageLink<'a>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct ImageLink<'a> {
+    url: &'a str,
+}
+
 impl Serialize for ContentPart {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            ContentPart::Text(text) => json!({"type": "text", "text": text}),
-            ContentPart::ImageUrl(url) => json!({"type": "image_url", "image_url": {"url": url}}),
+            ContentPart::Text(text) => TextPart { text, kind: "text" }.serialize(serializer),
+            ContentPart::ImageUrl(url) => {
+                ImagePart { image_url: ImageLink { url }, kind: "image_url" }.serialize(serializer)
+            }
         }
-        .serialize(serializer)
     }
 }
 
@@ -258,6 +346,21 @@ pub struct Message {
 }
 
 impl Message {
+    /// Bytes of the strings this message puts in a body, to size the body's buffer.
+    fn wire_len(&self) -> usize {
+        let content = match &self.content {
+            Content::Text(t) => t.len(),
+            Content::Parts(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    ContentPart::Text(t) | ContentPart::ImageUrl(t) => t.len() + 32,
+                })
+                .sum(),
+        };
+        let calls: usize = self.tool_calls.iter().map(|c| c.arguments.len() + c.id.len() + c.name.len() + 64).sum();
+        content + calls + self.reasoning_content.as_ref().map_or(0, String::len) + 32
+    }
+
     /// Characters of text this message carries (for estimates; images count nothing).
     pub fn text_len(&self) -> usize {
         let content = match &self.content {
@@ -332,26 +435,27 @@ impl Message {
 
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Keys alphabetically, as `WireRequest` explains.
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("role", self.role.as_str())?;
         // Empty text next to tool calls is a 400 on Moonshot; the field must be absent.
         if !self.content.is_empty() || self.tool_calls.is_empty() {
             map.serialize_entry("content", &self.content)?;
         }
+        if let Some(name) = &self.name {
+            map.serialize_entry("name", name)?;
+        }
         if self.partial {
             map.serialize_entry("partial", &true)?;
-        }
-        if !self.tool_calls.is_empty() {
-            map.serialize_entry("tool_calls", &self.tool_calls)?;
         }
         if let Some(reasoning) = &self.reasoning_content {
             map.serialize_entry("reasoning_content", reasoning)?;
         }
+        map.serialize_entry("role", self.role.as_str())?;
         if let Some(id) = &self.tool_call_id {
             map.serialize_entry("tool_call_id", id)?;
         }
-        if let Some(name) = &self.name {
-            map.serialize_entry("name", name)?;
+        if !self.tool_calls.is_empty() {
+            map.serialize_entry("tool_calls", &self.tool_calls)?;
         }
         map.end()
     }
@@ -375,18 +479,33 @@ impl ToolSpec {
 /// The name Moonshot gives its built-in web search.
 pub const WEB_SEARCH_TOOL: &str = "$web_search";
 
+#[derive(Serialize)]
+struct Typed<T> {
+    function: T,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct FunctionSpec<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<&'a Value>,
+}
+
 impl Serialize for ToolSpec {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            ToolSpec::Function { name, description, parameters } => json!({
-                "type": "function",
-                "function": {"name": name, "description": description, "parameters": parameters}
-            }),
-            ToolSpec::WebSearch => {
-                json!({"type": "builtin_function", "function": {"name": WEB_SEARCH_TOOL}})
+        let (kind, function) = match self {
+            ToolSpec::Function { name, description, parameters } => {
+                ("function", FunctionSpec { description: Some(description), name, parameters: Some(parameters) })
             }
-        }
-        .serialize(serializer)
+            ToolSpec::WebSearch => {
+                ("builtin_function", FunctionSpec { description: None, name: WEB_SEARCH_TOOL, parameters: None })
+            }
+        };
+        Typed { function, kind }.serialize(serializer)
     }
 }
 
@@ -414,13 +533,23 @@ impl Serialize for ToolCall {
         // Only built-ins have `$` names (user tool names cannot contain it), and the API wants
         // them echoed back with their own type.
         let kind = if self.name.starts_with('$') { "builtin_function" } else { "function" };
-        json!({
-            "id": self.id,
-            "type": kind,
-            "function": {"name": self.name, "arguments": self.arguments}
-        })
-        .serialize(serializer)
+        WireToolCall { function: CalledFunction { arguments: &self.arguments, name: &self.name }, id: &self.id, kind }
+            .serialize(serializer)
     }
+}
+
+#[derive(Serialize)]
+struct WireToolCall<'a> {
+    function: CalledFunction<'a>,
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct CalledFunction<'a> {
+    arguments: &'a str,
+    name: &'a str,
 }
 
 /// Token counts of one request.
@@ -547,14 +676,10 @@ pub struct Balance {
     pub cash: f64,
 }
 
-/// An `f32` setting as the decimal the user wrote: `json!(0.6f32)` would widen it to
-/// 0.6000000238418579, which a model that allows "only 0.6" refuses.
-pub(crate) fn decimal_json(v: f32) -> Value {
-    v.to_string().parse::<f64>().map(|d| json!(d)).unwrap_or_else(|_| json!(v))
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn wire(req: &ChatRequest) -> Value {
@@ -600,12 +725,105 @@ mod tests {
         assert_eq!(body["thinking"], json!({"type": "disabled"}));
     }
 
+    fn everything_set() -> ChatRequest {
+        let call = ToolCall {
+            id: "functions.read_file:0".into(),
+            name: "read_file".into(),
+            arguments: r#"{"path":"a"}"#.into(),
+        };
+        let messages = vec![
+            Message::system("Be \"brief\".\tNo <CURSOR>\\ tags\u{1}."),
+            Message::user_parts(vec![
+                ContentPart::text("what is this? é€"),
+                ContentPart::image("image/png", b"\x89PNG"),
+            ]),
+            Message::assistant_tool_calls("", Some("I need the file".into()), vec![call]),
+            Message::tool_result("functions.read_file:0", "read_file", "fn main() {}\r\n"),
+            Message::user("complete"),
+            Message::assistant_partial("fn main("),
+        ];
+        ChatRequest {
+            temperature: Some(0.6),
+            top_p: Some(0.95),
+            max_tokens: Some(64),
+            stop: ["\n\n", "", "\n\n", "</code_window>", &"é".repeat(20)].iter().map(|s| s.to_string()).collect(),
+            n: Some(2),
+            tools: vec![
+                ToolSpec::function(
+                    "read_file",
+                    "Read a file",
+                    json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
+                ),
+                ToolSpec::WebSearch,
+            ],
+            tool_choice: Some(ToolChoice::Auto),
+            response_format_json: true,
+            thinking: Some(false),
+            ..ChatRequest::new("kimi-k2.5", messages)
+        }
+    }
+
+    #[test]
+    fn every_field_goes_out_in_the_exact_bytes_it_always_had() {
+        // Keys alphabetically at every level, decimals as written, the 40-byte stop string cut
+        // to 32, `content` absent next to tool calls: the body as it went out when it was built
+        // as a `Value`.
+        let expected = concat!(
+            r#"{"max_tokens":64,"messages":["#,
+            r#"{"content":"Be \"brief\".\tNo <CURSOR>\\ tags\u0001.","role":"system"},"#,
+            r#"{"content":[{"text":"what is this? é€","type":"text"},"#,
+            r#"{"image_url":{"url":"data:image/png;base64,iVBORw=="},"type":"image_url"}],"role":"user"},"#,
+            r#"{"reasoning_content":"I need the file","role":"assistant","tool_calls":[{"function":"#,
+            r#"{"arguments":"{\"path\":\"a\"}","name":"read_file"},"id":"functions.read_file:0","type":"function"}]},"#,
+            r#"{"content":"fn main() {}\r\n","name":"read_file","role":"tool","tool_call_id":"functions.read_file:0"},"#,
+            r#"{"content":"complete","role":"user"},"#,
+            r#"{"content":"fn main(","partial":true,"role":"assistant"}],"#,
+            r#""model":"kimi-k2.5","n":2,"response_format":{"type":"json_object"},"#,
+            r#""stop":["\n\n","</code_window>","éééééééééééééééé"],"#,
+            r#""stream":true,"stream_options":{"include_usage":true},"temperature":0.6,"#,
+            r#""thinking":{"type":"disabled"},"tool_choice":"auto","#,
+            r#""tools":[{"function":{"description":"Read a file","name":"read_file","#,
+            r#""parameters":{"properties":{"path":{"type":"string"}},"required":["path"],"type":"object"}},"#,
+            r#""type":"function"},{"function":{"name":"$web_search"},"type":"builtin_function"}],"#,
+            r#""top_p":0.95}"#,
+        );
+        let req = everything_set();
+        let body = req.wire_body(true).unwrap();
+        assert_eq!(String::from_utf8(body.clone()).unwrap(), expected);
+        // The `Value` twin holds the same document, and writes the same bytes.
+        let value = req.to_wire(true).unwrap();
+        assert_eq!(value, serde_json::from_slice::<Value>(&body).unwrap());
+        assert_eq!(serde_json::to_vec(&value).unwrap(), body);
+    }
+
+    #[test]
+    fn a_body_that_is_not_streamed_or_counts_tokens_says_so() {
+        let req = everything_set();
+        let plain: Value = serde_json::from_slice(&req.wire_body(false).unwrap()).unwrap();
+        assert_eq!(plain["stream"], json!(false));
+        assert!(plain.get("stream_options").is_none());
+        let count: Value = serde_json::from_slice(&req.token_count_body().unwrap()).unwrap();
+        let mut expected = plain;
+        expected.as_object_mut().unwrap().remove("stream");
+        assert_eq!(count, expected);
+    }
+
     #[test]
     fn temperatures_go_out_as_written() {
         let req = ChatRequest { temperature: Some(0.6), top_p: Some(0.95), ..ChatRequest::new("m", vec![]) };
         let text = serde_json::to_string(&wire(&req)).unwrap();
         assert!(text.contains(r#""temperature":0.6,"#) || text.contains(r#""temperature":0.6}"#), "{text}");
         assert!(text.contains(r#""top_p":0.95"#), "{text}");
+        for (setting, written) in
+            [(0.1, "0.1"), (0.3, "0.3"), (0.7, "0.7"), (1.0, "1.0"), (0.0, "0.0"), (0.125, "0.125")]
+        {
+            let req = ChatRequest { temperature: Some(setting), ..ChatRequest::new("m", vec![]) };
+            let body = String::from_utf8(req.wire_body(false).unwrap()).unwrap();
+            assert!(body.ends_with(&format!(r#""temperature":{written}}}"#)), "{body}");
+        }
+        // Not numbers in JSON: sent as null, as a `Value` would have it.
+        let req = ChatRequest { temperature: Some(f32::NAN), ..ChatRequest::new("m", vec![]) };
+        assert!(String::from_utf8(req.wire_body(false).unwrap()).unwrap().ends_with(r#""temperature":null}"#));
     }
 
     #[test]

@@ -1033,8 +1033,7 @@ fn measure_steps(ws: &Workspace, requests: usize, gap: Duration) -> Result<Steps
         let t0 = Instant::now();
         let prepared = prepare_request(&config, &snap, cursor, &index, &[]);
         let t1 = Instant::now();
-        let wire = prepared.request.to_wire(true).map_err(|e| format!("unsendable request: {}", e.0))?;
-        let bytes = serde_json::to_vec(&wire).map_err(|e| e.to_string())?;
+        let bytes = prepared.request.wire_body(true).map_err(|e| format!("unsendable request: {}", e.0))?;
         let t2 = Instant::now();
         let (before, after) = document.split_at(snap.rope().char_to_byte(cursor));
         let site = CompletionSite {
