@@ -296,6 +296,10 @@ async fn the_status_reports_the_servers_own_time_without_the_models() {
     // stays well below.
     assert!(p50 > 0.0 && p50 < 250.0, "{own}");
     assert_eq!(own["p99Ms"], own["p50Ms"], "one completion: {own}");
+    // The phases of that one completion: each took some time, and together they are the total.
+    let phases: Vec<f64> = ["prepare", "send", "finish"].iter().map(|p| own[p]["p50Ms"].as_f64().unwrap()).collect();
+    assert!(phases.iter().all(|&ms| ms > 0.0 && ms < 250.0), "{own}");
+    assert!((phases.iter().sum::<f64>() - p50).abs() <= 0.003, "phases {phases:?} against the total {p50}: {own}");
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }

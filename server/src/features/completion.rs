@@ -109,7 +109,7 @@ pub struct CompletionEngine {
     /// Recently edited regions, for context from other files.
     recent_edits: Mutex<VecDeque<(String, Snippet)>>,
     /// The server's own time of the last [`OWN_TIMES_KEPT`] completions that asked the model.
-    own_times: Mutex<VecDeque<Duration>>,
+    own_times: Mutex<VecDeque<OwnSample>>,
 }
 
 /// How many completions [`CompletionEngine::own_time`] summarises.
@@ -119,7 +119,8 @@ pub const OWN_TIMES_KEPT: usize = 500;
 /// the completion handler until the upstream request has been written, plus from the end of the
 /// model's stream until the answer is ready. Debounce waits are not counted (they are
 /// deliberate); a reparse the request waits for is. Percentiles of the last
-/// [`OWN_TIMES_KEPT`] completions that asked the model, in milliseconds.
+/// [`OWN_TIMES_KEPT`] completions that asked the model, in milliseconds, in all and per phase
+/// (each phase's percentiles are its own: they do not add up to the total's).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnTime {
@@ -127,6 +128,42 @@ pub struct OwnTime {
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub p99_ms: f64,
+    /// Request received → request ready to send: type-through, the reparse if one is due,
+    /// context and prompt.
+    pub prepare: Percentiles,
+    /// Request ready → written to the HTTP connection: routing, the JSON body, reqwest and
+    /// hyper, the socket write.
+    pub send: Percentiles,
+    /// End of the model's stream → answer ready: post-processing and its parse check.
+    pub finish: Percentiles,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Percentiles {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl Percentiles {
+    fn of(mut times: Vec<Duration>) -> Percentiles {
+        times.sort_unstable();
+        let at = |q: f64| {
+            let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len().max(1)) - 1;
+            // Microsecond resolution is all a reader needs.
+            times.get(i).map_or(0.0, |t| (t.as_secs_f64() * 1e6).round() / 1e3)
+        };
+        Percentiles { p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99) }
+    }
+}
+
+/// One completion's own time, by phase (see [`OwnTime`]).
+#[derive(Clone, Copy, Debug)]
+struct OwnSample {
+    prepare: Duration,
+    send: Duration,
+    finish: Duration,
 }
 
 impl Default for CompletionEngine {
@@ -149,21 +186,25 @@ impl CompletionEngine {
 
     /// See [`OwnTime`]; `None` before the first completion that asked the model.
     pub fn own_time(&self) -> Option<OwnTime> {
-        let mut times: Vec<Duration> =
+        let samples: Vec<OwnSample> =
             self.own_times.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
-        if times.is_empty() {
+        if samples.is_empty() {
             return None;
         }
-        times.sort_unstable();
-        let at = |q: f64| {
-            let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1;
-            // Microsecond resolution is all a reader needs.
-            (times[i].as_secs_f64() * 1e6).round() / 1e3
-        };
-        Some(OwnTime { completions: times.len(), p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99) })
+        let phase = |f: fn(&OwnSample) -> Duration| Percentiles::of(samples.iter().map(f).collect());
+        let total = phase(|s| s.prepare + s.send + s.finish);
+        Some(OwnTime {
+            completions: samples.len(),
+            p50_ms: total.p50_ms,
+            p90_ms: total.p90_ms,
+            p99_ms: total.p99_ms,
+            prepare: phase(|s| s.prepare),
+            send: phase(|s| s.send),
+            finish: phase(|s| s.finish),
+        })
     }
 
-    fn record_own_time(&self, own: Duration) {
+    fn record_own_time(&self, own: OwnSample) {
         let mut times = self.own_times.lock().unwrap_or_else(|e| e.into_inner());
         if times.len() == OWN_TIMES_KEPT {
             times.pop_front();
@@ -311,6 +352,7 @@ impl CompletionEngine {
             edits.iter().filter(|(u, _)| *u != query.uri).map(|(_, s)| s.clone()).collect()
         };
         let Prepared { request, multiline } = prepare_request(config, snap, cursor, symbols, &recent);
+        let prepared_at = Instant::now();
 
         // 5. Stream, stopping as soon as the suggestion is complete.
         let mut sending = std::pin::pin!(router.stream(config, Feature::Completion, request));
@@ -383,10 +425,11 @@ impl CompletionEngine {
             return Ok(Vec::new());
         }
         // Rejected or shown, the work was done; superseded requests above are not counted.
-        let own_before = sent_at.saturating_duration_since(received).saturating_sub(debounced);
+        let prepare = prepared_at.saturating_duration_since(received).saturating_sub(debounced);
+        let send = sent_at.saturating_duration_since(prepared_at);
         let record_own_time = |engine: &Self| {
             if went_out {
-                engine.record_own_time(own_before + stream_ended.elapsed());
+                engine.record_own_time(OwnSample { prepare, send, finish: stream_ended.elapsed() });
             }
         };
 

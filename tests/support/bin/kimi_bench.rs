@@ -779,8 +779,8 @@ struct ShareResult {
     /// that the loopback hop and the stand-in take whatever the server does.
     upstream_hop: Summary,
     /// The server's own clock (`kimi/status`'s `completionOwnTime`) over its last completions:
-    /// how many, then p50, p90 and p99 in ms.
-    own_clock: Option<(u64, f64, f64, f64)>,
+    /// how many, then p50, p90 and p99 in ms, in all and for its phases.
+    own_clock: Option<(u64, [(&'static str, [f64; 3]); 4])>,
     with_items: usize,
     /// Mean size of the upstream request body, the prompt included.
     request_kib: f64,
@@ -867,8 +867,16 @@ fn measure_share(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args:
     let (status, _) = s.server.result(id, Duration::from_secs(30))?;
     let own = &status["completionOwnTime"];
     let own_clock = own["completions"].as_u64().map(|n| {
-        let at = |k: &str| own[k].as_f64().unwrap_or(f64::NAN);
-        (n, at("p50Ms"), at("p90Ms"), at("p99Ms"))
+        let at = |v: &Value| ["p50Ms", "p90Ms", "p99Ms"].map(|k| v[k].as_f64().unwrap_or(f64::NAN));
+        (
+            n,
+            [
+                ("by the server's own clock (kimi/status)", at(own)),
+                ("  prepare: received -> request ready", at(&own["prepare"])),
+                ("  send: ready -> request written", at(&own["send"])),
+                ("  finish: stream end -> answer ready", at(&own["finish"])),
+            ],
+        )
     });
     let mut round_trip = Vec::with_capacity(args.requests);
     let nowhere = json!({
@@ -1219,12 +1227,10 @@ fn report(args: &Args, load: (&str, &str), bin: &Path, ws: &Workspace, measures:
     row(&mut out, "  upstream reply end -> response read", &share.outbound, "", None);
     row(&mut out, "  (floor: LSP round trip doing no work)", &share.round_trip, "", None);
     row(&mut out, "  (floor: the upstream hop alone)", &share.upstream_hop, "", None);
-    if let Some((n, p50, p90, p99)) = share.own_clock {
-        let _ = writeln!(
-            out,
-            "{:<44} {n:>5} {p50:>9.3} {p90:>9.3} {p99:>9.3} {:>9}",
-            "  by the server's own clock (kimi/status)", "-"
-        );
+    if let Some((n, rows)) = share.own_clock {
+        for (name, [p50, p90, p99]) in rows {
+            let _ = writeln!(out, "{:<44} {n:>5} {p50:>9.3} {p90:>9.3} {p99:>9.3} {:>9}", format!("  {name}"), "-");
+        }
     }
     row(&mut out, "  steps in-process: all three", &steps.total, "", None);
     row(&mut out, "    context and prompt", &steps.prepare, "", None);
