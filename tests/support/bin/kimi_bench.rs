@@ -780,13 +780,16 @@ struct ShareResult {
     upstream_hop: Summary,
     /// The server's own clock (`kimi/status`'s `completionOwnTime`) over its last completions:
     /// how many, then p50, p90 and p99 in ms, in all and for its phases.
-    own_clock: Option<(u64, [(&'static str, [f64; 3]); 4])>,
+    own_clock: Option<(u64, [OwnRow; 4])>,
     with_items: usize,
     /// Mean size of the upstream request body, the prompt included.
     request_kib: f64,
     rss_after_one: (f64, f64),
     rss_after_all: (f64, f64),
 }
+
+/// A row of the server's own clock: its name, then p50, p90 and p99 in ms.
+type OwnRow = (&'static str, [f64; 3]);
 
 /// Posts `body` to the stand-in `args.requests` times from a one-thread runtime of its own, as
 /// the server's, with a keep-alive connection; the stand-in answers with the share's reply.
