@@ -304,6 +304,40 @@ async fn the_status_reports_the_servers_own_time_without_the_models() {
     assert!(s.client.shutdown().await.success());
 }
 
+/// An automatic request prepares (the reparse after an edit, the context, the prompt) while it
+/// waits out its debounce, so none of that delays the model call: the server's own clock counts
+/// no preparation beyond the debounce, only sending and finishing.
+#[tokio::test]
+async fn an_automatic_request_prepares_during_its_debounce() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("a + b"));
+    let uri = s.uri("sum.rs");
+    let body: String = (0..200).map(|i| format!("fn f{i}(a: u32) -> u32 {{\n    a + {i}\n}}\n\n")).collect();
+    s.client.did_open(&uri, "rust", 1, &format!("{body}fn sum(a: u32, b: u32) -> u32 {{\n    \n}}\n"));
+    // An edit leaves a reparse due, which the request then needs.
+    let line = 200 * 4 + 1;
+    let at = json!({"line": line, "character": 4});
+    s.client.did_change(&uri, 2, json!({"range": {"start": at, "end": at}, "text": "let s = "}));
+    let after = json!({"line": line, "character": 12});
+    let result = s
+        .client
+        .request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": uri}, "position": after, "context": {"triggerKind": 2}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(items(&result)[0]["insertText"], "a + b");
+    let status = s.client.request("kimi/status", json!({})).await.unwrap();
+    let own = &status["completionOwnTime"];
+    assert_eq!(own["completions"], 1, "{status}");
+    assert_eq!(own["prepare"]["p50Ms"], 0.0, "the preparation should fit in the debounce: {own}");
+    let (send, finish) = (own["send"]["p50Ms"].as_f64().unwrap(), own["finish"]["p50Ms"].as_f64().unwrap());
+    assert!((send + finish - own["p50Ms"].as_f64().unwrap()).abs() <= 0.002, "{own}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn text_the_document_already_has_after_the_cursor_is_not_suggested_again() {
     let mut s = setup(&[]).await;

@@ -8,7 +8,9 @@
 //!    (the HTTP stream is dropped, which closes the connection) and the older request answers
 //!    empty at once. Helix never cancels, so this is also how its stale requests end.
 //! 3. **Adaptive debounce**: automatic requests wait a little longer than the user's recent
-//!    gap between keystrokes, so a burst costs one call, not one per key.
+//!    gap between keystrokes, so a burst costs one call, not one per key. The request is
+//!    prepared during that wait (the reparse the last edit left due, the context, the prompt),
+//!    so it goes out the moment the wait ends.
 //! 4. **Early stop**: the stream is closed as soon as the line (or block) is complete.
 
 use std::collections::VecDeque;
@@ -55,8 +57,8 @@ pub struct Query {
     pub trigger: Trigger,
     /// Set when the snapshot's tree is behind its text (edits wait for their reparse, see
     /// `Session::change`): returns the same version with its tree, parsing as needed. It runs
-    /// after the debounce, so a superseded request never parses, and on a blocking thread, so
-    /// the message loop never waits for it.
+    /// during the debounce, so the wait hides it, and on a blocking thread, so the message loop
+    /// never waits for it.
     pub reparse: Option<Reparse>,
 }
 
@@ -118,7 +120,8 @@ pub const OWN_TIMES_KEPT: usize = 500;
 /// The server's own time per completion, the model's time left out: from the request reaching
 /// the completion handler until the upstream request has been written, plus from the end of the
 /// model's stream until the answer is ready. Debounce waits are not counted (they are
-/// deliberate); a reparse the request waits for is. Percentiles of the last
+/// deliberate), nor is the preparation an automatic request does while it waits; a reparse or a
+/// preparation that outlasts the debounce is. Percentiles of the last
 /// [`OWN_TIMES_KEPT`] completions that asked the model, in milliseconds, in all and per phase
 /// (each phase's percentiles are its own: they do not add up to the total's).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -129,10 +132,10 @@ pub struct OwnTime {
     pub p90_ms: f64,
     pub p99_ms: f64,
     /// Request received → request ready to send: type-through, the reparse if one is due,
-    /// context and prompt.
+    /// context and prompt; for an automatic request, only what outlasts its debounce.
     pub prepare: Percentiles,
-    /// Request ready → written to the HTTP connection: routing, the JSON body, reqwest and
-    /// hyper, the socket write.
+    /// Request ready (and the debounce over) → written to the HTTP connection: routing, the
+    /// JSON body, reqwest and hyper, the socket write.
     pub send: Percentiles,
     /// End of the model's stream → answer ready: post-processing and its parse check.
     pub finish: Percentiles,
@@ -309,15 +312,43 @@ impl CompletionEngine {
         };
         let token = self.docs.get(&query.uri).and_then(|s| s.inflight.clone()).unwrap_or_else(|| cancel.child_token());
 
-        // 3. Debounce automatic requests; a newer one supersedes this one meanwhile.
-        let mut debounced = Duration::ZERO;
+        // 3. The reparse if one is due, the context and the prompt, prepared while an automatic
+        //    request waits out its debounce: the wait is dead time, so the request can go out
+        //    the moment it ends. A newer request or edit supersedes this one meanwhile (and
+        //    cancels `token`); a superseded request's reparse still leaves its tree in the
+        //    document for the next one.
+        let debounce = if query.trigger == Trigger::Automatic { debounce } else { Duration::ZERO };
+        let debounce_end = received + debounce;
+        let recent: Vec<Snippet> = {
+            let edits = self.recent_edits.lock().unwrap_or_else(|e| e.into_inner());
+            edits.iter().filter(|(u, _)| *u != query.uri).map(|(_, s)| s.clone()).collect()
+        };
+        let prepare = async {
+            let fresh = match reparse {
+                None => None,
+                Some(reparse) => match tokio::task::spawn_blocking(reparse).await {
+                    Ok(Some(fresh)) if fresh.version() == snap.version() => Some(fresh),
+                    // Edited meanwhile (or closed): this request is stale, a newer one follows.
+                    _ => return None,
+                },
+            };
+            // 4. Context and prompt: pure functions of the snapshot.
+            let prepared = prepare_request(config, fresh.as_ref().unwrap_or(snap), cursor, symbols, &recent);
+            Some((fresh, prepared))
+        };
+        let prepared = tokio::select! {
+            _ = token.cancelled() => return Ok(Vec::new()),
+            prepared = prepare => prepared,
+        };
+        let Some((reparsed, Prepared { request, multiline })) = prepared else {
+            return Ok(Vec::new());
+        };
+        let prepared_at = Instant::now();
         if query.trigger == Trigger::Automatic {
-            let waiting = Instant::now();
             tokio::select! {
                 _ = token.cancelled() => return Ok(Vec::new()),
-                _ = tokio::time::sleep(debounce) => {}
+                _ = tokio::time::sleep_until(debounce_end.into()) => {}
             }
-            debounced = waiting.elapsed();
             if self.is_cooling_down() {
                 return Ok(Vec::new());
             }
@@ -325,34 +356,8 @@ impl CompletionEngine {
         if !self.is_current(&query.uri, generation) {
             return Ok(Vec::new());
         }
-
-        // The tree, brought up to date now that this request is still the newest.
-        let reparsed;
-        let snap = match reparse {
-            None => snap,
-            Some(reparse) => {
-                let fresh = tokio::select! {
-                    _ = token.cancelled() => return Ok(Vec::new()),
-                    fresh = tokio::task::spawn_blocking(reparse) => fresh,
-                };
-                // Edited meanwhile (or closed): this request is stale, a newer one follows.
-                match fresh {
-                    Ok(Some(fresh)) if fresh.version() == snap.version() && self.is_current(&query.uri, generation) => {
-                        reparsed = fresh;
-                        &reparsed
-                    }
-                    _ => return Ok(Vec::new()),
-                }
-            }
-        };
-
-        // 4. Context and prompt: pure functions of the snapshot.
-        let recent: Vec<Snippet> = {
-            let edits = self.recent_edits.lock().unwrap_or_else(|e| e.into_inner());
-            edits.iter().filter(|(u, _)| *u != query.uri).map(|(_, s)| s.clone()).collect()
-        };
-        let Prepared { request, multiline } = prepare_request(config, snap, cursor, symbols, &recent);
-        let prepared_at = Instant::now();
+        let snap = reparsed.as_ref().unwrap_or(snap);
+        let ready_at = Instant::now();
 
         // 5. Stream, stopping as soon as the suggestion is complete.
         let mut sending = std::pin::pin!(router.stream(config, Feature::Completion, request));
@@ -425,8 +430,10 @@ impl CompletionEngine {
             return Ok(Vec::new());
         }
         // Rejected or shown, the work was done; superseded requests above are not counted.
-        let prepare = prepared_at.saturating_duration_since(received).saturating_sub(debounced);
-        let send = sent_at.saturating_duration_since(prepared_at);
+        // What the preparation took beyond the debounce (none when it finished within it), then
+        // from the request being ready and the debounce over until it was written.
+        let prepare = prepared_at.saturating_duration_since(debounce_end);
+        let send = sent_at.saturating_duration_since(ready_at);
         let record_own_time = |engine: &Self| {
             if went_out {
                 engine.record_own_time(OwnSample { prepare, send, finish: stream_ended.elapsed() });

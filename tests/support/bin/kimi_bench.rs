@@ -791,6 +791,63 @@ struct ShareResult {
 /// A row of the server's own clock: its name, then p50, p90 and p99 in ms.
 type OwnRow = (&'static str, [f64; 3]);
 
+/// `kimi/status`'s `completionOwnTime`: how many completions, then the total and its phases.
+fn own_clock(status: &Value) -> Option<(u64, [OwnRow; 4])> {
+    let own = &status["completionOwnTime"];
+    let at = |v: &Value| ["p50Ms", "p90Ms", "p99Ms"].map(|k| v[k].as_f64().unwrap_or(f64::NAN));
+    own["completions"].as_u64().map(|n| {
+        (
+            n,
+            [
+                ("by the server's own clock (kimi/status)", at(own)),
+                ("  prepare: received -> request ready", at(&own["prepare"])),
+                ("  send: ready -> request written", at(&own["send"])),
+                ("  finish: stream end -> answer ready", at(&own["finish"])),
+            ],
+        )
+    })
+}
+
+/// While typing: at scattered line ends of the big file, a space is typed and an automatic
+/// request follows, as an editor sends them. Each request finds a reparse due and waits out
+/// its adaptive debounce, during which the server prepares it. Measured by the server's own
+/// clock only: from outside, the debounce cannot be told apart from the server's work.
+fn measure_typing(
+    rt: &tokio::runtime::Runtime,
+    bin: &Path,
+    ws: &Workspace,
+    args: &Args,
+) -> Result<TypingResult, String> {
+    let mut s = Session::start(rt, bin, args.stdio, ws)?;
+    s.standin.set_default(Reply::text(SHARE_REPLY));
+    let lines = plain_lines(&ws.big_text);
+    let requests = (args.requests / 5).max(1);
+    let cursors = scattered(&code_lines(&lines), requests);
+    let mut with_items = 0;
+    for &line in &cursors {
+        let end = utf16_len(lines[line as usize]);
+        s.type_text((line, end), " ")?;
+        let (id, _) = s.server.send_request("textDocument/inlineCompletion", s.inline_params(line, end + 1, 2))?;
+        let (result, _) = s.server.result(id, Duration::from_secs(30))?;
+        with_items += usize::from(items(&result) > 0);
+        std::thread::sleep(args.gap);
+    }
+    let (id, _) = s.server.send_request("kimi/status", json!({}))?;
+    let (status, _) = s.server.result(id, Duration::from_secs(30))?;
+    let complaints = s.server.complaints();
+    if !complaints.is_empty() {
+        return Err(format!("the server reported problems: {complaints:?}"));
+    }
+    s.server.shutdown();
+    Ok(TypingResult { requests: cursors.len(), with_items, own_clock: own_clock(&status) })
+}
+
+struct TypingResult {
+    requests: usize,
+    with_items: usize,
+    own_clock: Option<(u64, [OwnRow; 4])>,
+}
+
 /// Posts `body` to the stand-in `args.requests` times from a one-thread runtime of its own, as
 /// the server's, with a keep-alive connection; the stand-in answers with the share's reply.
 fn measure_upstream_hop(standin: &Standin, body: Value, args: &Args) -> Result<Summary, String> {
@@ -868,19 +925,7 @@ fn measure_share(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args:
     let rss_after_all = s.server.memory_mib()?;
     let (id, _) = s.server.send_request("kimi/status", json!({}))?;
     let (status, _) = s.server.result(id, Duration::from_secs(30))?;
-    let own = &status["completionOwnTime"];
-    let own_clock = own["completions"].as_u64().map(|n| {
-        let at = |v: &Value| ["p50Ms", "p90Ms", "p99Ms"].map(|k| v[k].as_f64().unwrap_or(f64::NAN));
-        (
-            n,
-            [
-                ("by the server's own clock (kimi/status)", at(own)),
-                ("  prepare: received -> request ready", at(&own["prepare"])),
-                ("  send: ready -> request written", at(&own["send"])),
-                ("  finish: stream end -> answer ready", at(&own["finish"])),
-            ],
-        )
-    });
+    let own_clock = own_clock(&status);
     let mut round_trip = Vec::with_capacity(args.requests);
     let nowhere = json!({
         "textDocument": {"uri": "file:///kimi-bench/not-open.rs"},
@@ -1186,10 +1231,11 @@ struct Measures {
     steps: StepsResult,
     keys: KeystrokeResult,
     burst: BurstResult,
+    typing: TypingResult,
 }
 
 fn report(args: &Args, load: (&str, &str), bin: &Path, ws: &Workspace, measures: &Measures) -> String {
-    let Measures { share, steps, keys, burst } = measures;
+    let Measures { share, steps, keys, burst, typing } = measures;
     let mut out = String::new();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let other_lines: usize = ws.others.iter().map(|f| f.lines).sum();
@@ -1248,6 +1294,17 @@ fn report(args: &Args, load: (&str, &str), bin: &Path, ws: &Workspace, measures:
         share.with_items, args.requests, share.request_kib
     );
     let _ = writeln!(out, "full parse of the big file (for scale): {:.2} ms", ms(keys.full_parse));
+
+    let _ = writeln!(
+        out,
+        "\nwhile typing: a space typed at {} line ends, an automatic request after each ({} answered with a suggestion)",
+        typing.requests, typing.with_items
+    );
+    if let Some((n, rows)) = typing.own_clock {
+        for (name, [p50, p90, p99]) in rows {
+            let _ = writeln!(out, "{:<44} {n:>5} {p50:>9.3} {p90:>9.3} {p99:>9.3}", format!("  {name}"));
+        }
+    }
 
     let burst_met = burst.answered == BURST_KEYS
         && burst.upstream_calls <= TARGET_BURST_CALLS
@@ -1350,10 +1407,12 @@ fn run(args: &Args) -> Result<String, String> {
     let steps = measure_steps(&ws, args.requests, args.gap)?;
     eprintln!("kimi-bench: inline requests and memory…");
     let share = measure_share(&rt, &bin, &ws, args)?;
+    eprintln!("kimi-bench: automatic requests while typing…");
+    let typing = measure_typing(&rt, &bin, &ws, args)?;
     eprintln!("kimi-bench: Helix-style burst…");
     let burst = measure_burst(&rt, &bin, &ws, args)?;
     let load_after = load_average();
-    Ok(report(args, (&load_before, &load_after), &bin, &ws, &Measures { share, steps, keys, burst }))
+    Ok(report(args, (&load_before, &load_after), &bin, &ws, &Measures { share, steps, keys, burst, typing }))
 }
 
 fn main() -> ExitCode {
