@@ -190,16 +190,19 @@ pub fn gather(
     let cursor = clamp_cursor(rope, cursor);
     let spec = lang::spec(language);
     let root = doc.tree().map(|t| t.root_node());
-    let cutter = Cutter { rope, tree: root.zip(spec) };
+    let mut cutter = Cutter::new(rope, root.zip(spec), cursor, budget.prefix_chars, budget.suffix_chars);
 
+    let cursor_byte = rope.char_to_byte(cursor);
     let start = cutter.prefix_start(cursor, budget.prefix_chars);
+    // The nodes around the cursor, found once for everything below that needs them.
+    let chain = cutter.chain_at(cursor_byte);
     let end = cutter.suffix_end(cursor, budget.suffix_chars);
     let line = rope.char_to_line(cursor);
     let line_begin = rope.line_to_char(line).max(start);
     let line_end = line_content_end(rope, line).min(end);
     let line_prefix = String::from(rope.slice(line_begin..cursor));
     let line_suffix = String::from(rope.slice(cursor..line_end));
-    let multiline = language != Language::PlainText && wants_block(&cutter, cursor, &line_prefix, &line_suffix);
+    let multiline = language != Language::PlainText && wants_block(&cutter, &chain, cursor, &line_prefix, &line_suffix);
 
     let mut ctx = CompletionContext {
         language,
@@ -215,13 +218,12 @@ pub fn gather(
         path,
     };
     if let (Some(root), Some(spec)) = (root, spec) {
-        let cursor_byte = rope.char_to_byte(cursor);
         let start_byte = rope.char_to_byte(start);
-        let chain = ancestors_at(root, cursor_byte);
         ctx.imports = scope::imports(language, spec, rope, &chain, start_byte, budget.imports_chars, doc.top_imports());
         ctx.enclosing = scope::enclosing(spec, rope, &chain, start_byte);
         let window = identifier_window(rope, spec, &chain, cursor_byte);
-        let names = nearby::collect(language, spec, rope, root, window, cursor_byte);
+        let cursor_row = nearby::tree_row(&chain, cutter.source(), cursor_byte);
+        let names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
         ctx.cross_file = cross_file(&names, &ctx.path, symbols, budget.cross_file_chars);
     }
     ctx
@@ -376,7 +378,10 @@ pub fn definitions_used_in(
     // has no such name: the "cursor" goes just before it (or after it, at the file's start), where
     // a leaf it touches lies outside the selection or is a name the selection cuts in two.
     let cursor_byte = if start_byte > 0 { start_byte - 1 } else { end_byte + 1 };
-    let names = nearby::collect(doc.language(), spec, rope, tree.root_node(), start_byte..end_byte, cursor_byte);
+    let root = tree.root_node();
+    let source = window::Source::of_rope(rope);
+    let cursor_row = nearby::tree_row(&ancestors_at(root, cursor_byte), source, cursor_byte);
+    let names = nearby::collect(doc.language(), spec, source, root, start_byte..end_byte, cursor_byte, cursor_row);
     cross_file(&names, &symbols.display_path(doc.uri()), symbols, budget)
 }
 

@@ -1,16 +1,14 @@
 //! The cross-file context: names used near the cursor that the current file does not define,
 //! looked up in the workspace, ranked and cut to a budget.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use ropey::Rope;
 use tree_sitter::Node;
 
 use super::lang::Spec;
-use super::window::goto_child_ending_after;
+use super::window::{goto_child_ending_after, Source};
 use super::{Snippet, SnippetKind, SymbolDef, SymbolKind};
 use crate::text::Language;
 
@@ -40,26 +38,18 @@ pub(crate) struct Names {
     pub bound: HashSet<String>,
 }
 
-/// The text of a node, borrowed from the rope when it lies in one chunk (nearly always).
-fn node_text<'r>(rope: &'r Rope, node: Node<'_>) -> Cow<'r, str> {
-    match rope.get_byte_slice(node.start_byte()..node.end_byte()) {
-        Some(slice) => slice.into(),
-        None => Cow::Owned(super::window::text_between(rope, node.start_byte(), node.end_byte())),
-    }
-}
-
-/// The tree-sitter row of `byte`. Rows are compared with the rows of the window's nodes, which
-/// tree-sitter gives for free: looking each node's line up in the rope would cost more than the
-/// rest of the walk. (Rows count `\n` only; in a file with lone `\r` line breaks, distances
-/// come out too small, which only blurs the ranking.)
-fn tree_row(root: Node<'_>, rope: &Rope, byte: usize) -> usize {
-    let chain = super::window::ancestors_at(root, byte);
-    let node = chain.last().copied().unwrap_or(root);
+/// The tree-sitter row of `byte`, given the nodes around it ([`super::window::ancestors_at`]).
+/// Rows are compared with the rows of the window's nodes, which tree-sitter gives for free:
+/// looking each node's line up in the rope would cost more than the rest of the walk. (Rows
+/// count `\n` only; in a file with lone `\r` line breaks, distances come out too small, which
+/// only blurs the ranking.)
+pub(crate) fn tree_row(chain: &[Node<'_>], source: Source<'_>, byte: usize) -> usize {
+    let Some(node) = chain.last() else {
+        return 0;
+    };
     let start = node.start_byte().min(byte);
-    let newlines: usize = rope
-        .get_byte_slice(start..byte)
-        .map_or(0, |s| s.chunks().map(|c| c.bytes().filter(|&b| b == b'\n').count()).sum());
-    node.start_position().row + newlines
+    // The deepest node can start far above (a function body around a blank line): count fast.
+    node.start_position().row + source.newlines(start, byte)
 }
 
 /// Names that are never worth a lookup.
@@ -74,12 +64,12 @@ const IGNORED: &[&str] = &["self", "cls", "this", "super", "_"];
 pub(crate) fn collect(
     language: Language,
     spec: &Spec,
-    rope: &Rope,
+    source: Source<'_>,
     root: Node<'_>,
     window: Range<usize>,
     cursor_byte: usize,
+    cursor_row: usize,
 ) -> Names {
-    let cursor_row = tree_row(root, rope, cursor_byte);
     let name_kinds = name_leaf_kinds(language, spec);
     let mut names = Names::default();
     let mut cursor = root.walk();
@@ -104,7 +94,7 @@ pub(crate) fn collect(
         } else if overlaps {
             let touches_cursor = node.start_byte() <= cursor_byte && cursor_byte <= node.end_byte();
             if !touches_cursor && name_kinds.get(usize::from(node.kind_id())).copied().unwrap_or(false) {
-                record(language, spec, rope, &mut names, node, cursor.field_name(), &stack, cursor_row);
+                record(language, spec, source, &mut names, node, cursor.field_name(), &stack, cursor_row);
             }
         }
         loop {
@@ -124,7 +114,7 @@ pub(crate) fn collect(
 fn record(
     language: Language,
     spec: &Spec,
-    rope: &Rope,
+    source: Source<'_>,
     names: &mut Names,
     leaf: Node<'_>,
     field: Option<&str>,
@@ -133,7 +123,7 @@ fn record(
 ) {
     let kind = leaf.kind();
     let member_kind = spec.members.contains(&kind);
-    let text = node_text(rope, leaf);
+    let text = source.text(leaf.start_byte(), leaf.end_byte());
     if text.chars().nth(1).is_none() || IGNORED.contains(&text.as_ref()) {
         return;
     }

@@ -88,78 +88,338 @@ pub(crate) fn line_start_byte(rope: &Rope, byte: usize) -> usize {
     rope.line_to_byte(rope.byte_to_line(byte))
 }
 
-/// The byte of the first char of `line` that is not a space or a tab; `None` for a blank line.
-fn first_code_byte(rope: &Rope, line: usize) -> Option<usize> {
+/// The lines around the cursor, copied out of the rope once with the byte offset of each line's
+/// start. Cutting the window looks at dozens of lines, and every rope lookup (a line's start,
+/// its end, a char's byte) is a descent of the rope's tree plus a scan of a chunk: about 15,000
+/// instructions per line looked at, against a few dozen here.
+struct Lines {
+    /// The rope line that `text` starts with.
+    first: usize,
+    /// The document's byte offset of `text`.
+    start_byte: usize,
+    text: String,
+    /// Where each line starts in `text`, and `text.len()` after the last one. Line breaks are
+    /// the rope's: `\n`, `\r\n` and a lone `\r`.
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    /// Rope lines `first..end` (clamped to the document).
+    fn new(rope: &Rope, first: usize, end: usize) -> Lines {
+        let end = end.min(rope.len_lines());
+        let first = first.min(end);
+        let start_byte = rope.line_to_byte(first);
+        let text = String::from(rope.byte_slice(start_byte..rope.line_to_byte(end)));
+        let bytes = text.as_bytes();
+        let mut starts = vec![0];
+        let mut at = 0;
+        while let Some(i) = memchr::memchr2(b'\n', b'\r', &bytes[at..]) {
+            let brk = at + i;
+            at = if bytes[brk] == b'\r' && bytes.get(brk + 1) == Some(&b'\n') { brk + 2 } else { brk + 1 };
+            starts.push(at);
+        }
+        if *starts.last().unwrap_or(&0) != text.len() {
+            starts.push(text.len());
+        }
+        Lines { first, start_byte, text, starts }
+    }
+
+    /// `line`'s text with its line break, when it was copied.
+    fn line(&self, line: usize) -> Option<(usize, &str)> {
+        let i = line.checked_sub(self.first)?;
+        let (&start, &end) = (self.starts.get(i)?, self.starts.get(i + 1)?);
+        Some((start, &self.text[start..end]))
+    }
+
+    /// The byte of the first char of `line` that is not a space, a tab or a byte-order mark;
+    /// `None` for a blank line. Lines that were not copied are looked up in the rope.
+    fn first_code_byte(&self, rope: &Rope, line: usize) -> Option<usize> {
+        let Some((start, text)) = self.line(line) else {
+            return first_code_byte_in_rope(rope, line);
+        };
+        let code = text.trim_start_matches([' ', '\t', '\u{feff}']);
+        if code.is_empty() || code.starts_with(['\n', '\r']) {
+            return None;
+        }
+        Some(self.start_byte + start + (text.len() - code.len()))
+    }
+
+    /// The document's byte at `byte` (which the caller found in a line).
+    fn byte(&self, rope: &Rope, byte: usize) -> u8 {
+        match byte.checked_sub(self.start_byte).and_then(|i| self.text.as_bytes().get(i)) {
+            Some(b) => *b,
+            None => rope.byte(byte),
+        }
+    }
+}
+
+/// The document's text by byte range, from the cutter's copy of the lines around the cursor
+/// where the range lies in it (nearly always), else from the rope.
+#[derive(Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub rope: &'a Rope,
+    start_byte: usize,
+    copy: &'a str,
+}
+
+impl<'a> Source<'a> {
+    pub fn of_rope(rope: &'a Rope) -> Source<'a> {
+        Source { rope, start_byte: 0, copy: "" }
+    }
+
+    /// How many `\n` lie between two byte offsets.
+    pub fn newlines(&self, start: usize, end: usize) -> usize {
+        let copied = start.checked_sub(self.start_byte).zip(end.checked_sub(self.start_byte));
+        if let Some(text) = copied.and_then(|(a, b)| self.copy.as_bytes().get(a..b)) {
+            return memchr::memchr_iter(b'\n', text).count();
+        }
+        self.rope
+            .get_byte_slice(start..end)
+            .map_or(0, |s| s.chunks().map(|c| memchr::memchr_iter(b'\n', c.as_bytes()).count()).sum())
+    }
+
+    /// The text between two byte offsets, borrowed where it can be.
+    pub fn text(&self, start: usize, end: usize) -> std::borrow::Cow<'a, str> {
+        let copied = start.checked_sub(self.start_byte).zip(end.checked_sub(self.start_byte));
+        if let Some(text) = copied.and_then(|(a, b)| self.copy.get(a..b)) {
+            return text.into();
+        }
+        match self.rope.get_byte_slice(start..end) {
+            Some(slice) => slice.into(),
+            None => std::borrow::Cow::Owned(text_between(self.rope, start, end)),
+        }
+    }
+}
+
+/// [`Lines::first_code_byte`] for a line outside the copy.
+fn first_code_byte_in_rope(rope: &Rope, line: usize) -> Option<usize> {
     let start = line_start(rope, line);
     let end = line_content_end(rope, line);
     let offset = rope.slice(start..end).chars().position(|c| !matches!(c, ' ' | '\t' | '\u{feff}'))?;
     Some(rope.char_to_byte(start + offset))
 }
 
+/// Where a line's first code lies in the tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LineStart {
+    /// A node starts there; `member`: its parent is a container (a block, a class or impl body,
+    /// the top level), so the node is a statement, an item or a member.
+    Node { member: bool },
+    /// Inside a token or a construct that started on an earlier line.
+    Inside,
+}
+
+/// Below this many children, [`Walker::seek`] descends into a node again rather than stepping
+/// through its children from where it stopped last.
+const FEW_CHILDREN: usize = 64;
+
+/// Answers "which node starts at this byte" for bytes in increasing order with a single descent
+/// from the root: it keeps its place in the tree between questions and only moves forward.
+/// Descending from the root for each line instead costs a step through every earlier sibling at
+/// each level, and a 3,000-line file's impl blocks have hundreds of members.
+#[derive(Clone)]
+struct Walker<'t> {
+    cursor: TreeCursor<'t>,
+    /// The ancestors of the cursor's node, root first.
+    ancestors: Vec<Node<'t>>,
+    spec: &'static Spec,
+    last: usize,
+}
+
+impl<'t> Walker<'t> {
+    fn new(root: Node<'t>, spec: &'static Spec) -> Walker<'t> {
+        Walker { cursor: root.walk(), ancestors: Vec::new(), spec, last: 0 }
+    }
+
+    /// What starts at `byte`, which is not before the byte of the previous question. Moves the
+    /// walker to the outermost node starting at `byte`, or to the deepest one containing it.
+    fn seek(&mut self, byte: usize) -> LineStart {
+        debug_assert!(byte >= self.last, "the walker only moves forward");
+        self.last = byte;
+        // Up and forward to the first node at some level that ends after `byte`: every earlier
+        // sibling ended before an earlier question's byte, so none needs looking at again. Up
+        // first, past every level whose parent ends before `byte`, without a step through the
+        // rest of its children. A sibling step costs about 800 instructions (hidden nodes,
+        // aliases), while a descent passes over a child in about 35: in a parent with few
+        // children, going back up and descending again is the cheaper way forward.
+        while let Some(parent) = self.ancestors.last() {
+            if self.cursor.node().end_byte() > byte {
+                break;
+            }
+            let redescend = parent.end_byte() > byte && parent.child_count() <= FEW_CHILDREN;
+            if parent.end_byte() <= byte || redescend || !self.cursor.goto_next_sibling() {
+                self.cursor.goto_parent();
+                self.ancestors.pop();
+                if redescend {
+                    break;
+                }
+            }
+        }
+        loop {
+            let node = self.cursor.node();
+            if node.start_byte() > byte {
+                // `byte` lies in the gap before this node: no node starts there.
+                return LineStart::Inside;
+            }
+            if node.start_byte() == byte {
+                let member = self.ancestors.last().is_none_or(|p| self.spec.is_container(p.kind()));
+                return LineStart::Node { member };
+            }
+            if node.end_byte() <= byte {
+                return LineStart::Inside;
+            }
+            self.ancestors.push(node);
+            if !goto_child_ending_after(&mut self.cursor, byte) {
+                self.ancestors.pop();
+                return LineStart::Inside;
+            }
+        }
+    }
+
+    /// [`ancestors_at`] `byte`, from the walker's place: down from where [`Walker::seek`] stops
+    /// to the deepest node that starts at or before `byte`. The walker stays there.
+    fn chain(&mut self, byte: usize) -> Vec<Node<'t>> {
+        self.seek(byte);
+        loop {
+            let node = self.cursor.node();
+            // The root is in every chain; below it, only nodes around `byte`.
+            if !self.ancestors.is_empty() && (node.start_byte() > byte || node.end_byte() <= byte) {
+                break;
+            }
+            self.ancestors.push(node);
+            if !goto_child_ending_after(&mut self.cursor, byte) {
+                // The walker stays at `node`, the deepest of the chain.
+                let chain = self.ancestors.clone();
+                self.ancestors.pop();
+                return chain;
+            }
+        }
+        self.ancestors.clone()
+    }
+
+    /// Whether `byte` lies inside a string or a comment that starts before it: the nodes around
+    /// the walker's place after [`Walker::seek`]`(byte)`.
+    fn in_opaque(&self, byte: usize) -> bool {
+        let node = self.cursor.node();
+        let here = (node.start_byte() < byte && byte < node.end_byte()).then_some(node);
+        self.ancestors
+            .iter()
+            .copied()
+            .chain(here)
+            .any(|n| self.spec.opaque.contains(&n.kind()) && n.start_byte() < byte)
+    }
+}
+
 /// Cuts the document around the cursor at places that split no token and, where the tree
 /// allows, no statement.
 pub(crate) struct Cutter<'a> {
-    pub rope: &'a Rope,
-    pub tree: Option<(Node<'a>, &'static Spec)>,
+    rope: &'a Rope,
+    tree: Option<(Node<'a>, &'static Spec)>,
+    lines: Lines,
+    walker: Option<Walker<'a>>,
 }
 
-impl Cutter<'_> {
-    /// Whether a cut just before `line` is clean. `strict`: the line starts a statement, an
-    /// item or a member (a child of a container node). Otherwise: the line at least does not
-    /// start inside a token (a multi-line string or comment).
-    fn starts_unit(&self, line: usize, strict: bool) -> bool {
-        let Some(byte) = first_code_byte(self.rope, line) else {
-            return false;
-        };
-        if matches!(self.rope.byte(byte), b')' | b']' | b'}') {
-            // The tail of a construct: a window starting here would open with unbalanced closers.
-            return false;
-        }
+impl<'a> Cutter<'a> {
+    /// A cutter for windows of at most `prefix_budget` chars before `cursor` and
+    /// `suffix_budget` after it: the lines those can reach are copied now.
+    pub fn new(
+        rope: &'a Rope,
+        tree: Option<(Node<'a>, &'static Spec)>,
+        cursor: usize,
+        prefix_budget: usize,
+        suffix_budget: usize,
+    ) -> Cutter<'a> {
+        let first = rope.char_to_line(cursor.saturating_sub(prefix_budget));
+        // The suffix's last line, and the line after it, which decides whether a cut is clean.
+        let last = rope.char_to_line((cursor + suffix_budget).min(rope.len_chars()));
+        Cutter { rope, tree, lines: Lines::new(rope, first, last + 2), walker: None }
+    }
+
+    /// The document's text, from the lines copied for the cut where it can.
+    pub fn source(&self) -> Source<'_> {
+        Source { rope: self.rope, start_byte: self.lines.start_byte, copy: &self.lines.text }
+    }
+
+    /// How the line at `byte` (its first code) starts; lines are asked about in increasing
+    /// order, see [`Walker`].
+    fn line_start_at(&mut self, byte: usize) -> LineStart {
         let Some((root, spec)) = self.tree else {
-            return true;
+            return LineStart::Node { member: false };
         };
         if root.start_byte() == byte {
-            return true;
+            return LineStart::Node { member: true };
         }
-        // Down from the root only as far as the outermost node starting at `byte`: this runs
-        // for several lines per request, and most of a full descent would be below that node.
-        let mut cursor = root.walk();
-        loop {
-            let parent = cursor.node();
-            if !goto_child_ending_after(&mut cursor, byte) {
-                return false;
-            }
-            let node = cursor.node();
-            if node.start_byte() > byte {
-                return false;
-            }
-            if node.start_byte() == byte {
-                return !strict || spec.is_container(parent.kind());
-            }
+        self.walker.get_or_insert_with(|| Walker::new(root, spec)).seek(byte)
+    }
+
+    /// Whether a cut just before `line` is clean: `Some(true)` when the line starts a
+    /// statement, an item or a member (a child of a container node), `Some(false)` when it at
+    /// least does not start inside a token (a multi-line string or comment), `None` otherwise.
+    /// Without a tree, every line that has code and does not open with a closer is clean.
+    fn clean_start(&mut self, line: usize) -> Option<bool> {
+        let byte = self.lines.first_code_byte(self.rope, line)?;
+        if matches!(self.lines.byte(self.rope, byte), b')' | b']' | b'}') {
+            // The tail of a construct: a window starting here would open with unbalanced closers.
+            return None;
+        }
+        if self.tree.is_none() {
+            return Some(true);
+        }
+        match self.line_start_at(byte) {
+            LineStart::Node { member } => Some(member),
+            LineStart::Inside => None,
         }
     }
 
-    /// Whether the start of `line` (a blank line) lies inside a string or a comment.
-    fn inside_opaque(&self, line: usize) -> bool {
+    /// [`ancestors_at`] the cursor's byte: the walker goes on from the prefix's lines to the
+    /// cursor instead of descending from the root again. Call it after
+    /// [`Cutter::prefix_start`] and before [`Cutter::suffix_end`]; empty without a tree.
+    pub fn chain_at(&mut self, cursor_byte: usize) -> Vec<Node<'a>> {
         let Some((root, spec)) = self.tree else {
-            return false;
+            return Vec::new();
         };
-        let byte = self.rope.char_to_byte(line_start(self.rope, line));
-        ancestors_at(root, byte).iter().any(|n| spec.opaque.contains(&n.kind()) && n.start_byte() < byte)
+        self.walker.get_or_insert_with(|| Walker::new(root, spec)).chain(cursor_byte)
     }
 
-    fn is_blank(&self, line: usize) -> bool {
-        first_code_byte(self.rope, line).is_none()
+    /// Whether a cut after `line` is clean, judged from a copy of `walker` (which lies before
+    /// the line): `Some(true)` when the next line starts a statement or is a blank line outside
+    /// strings and comments, `Some(false)` when it starts some other node, `None` otherwise.
+    fn clean_after(&self, walker: Option<&Walker<'a>>, line: usize) -> Option<bool> {
+        let next = line + 1;
+        let code = self.lines.first_code_byte(self.rope, next);
+        let Some(walker) = walker else {
+            // No tree: blank lines and lines that do not open with a closer are clean.
+            return match code {
+                None => Some(true),
+                Some(byte) => (!matches!(self.lines.byte(self.rope, byte), b')' | b']' | b'}')).then_some(true),
+            };
+        };
+        let mut walker = walker.clone();
+        match code {
+            None => {
+                let byte = match self.lines.line(next) {
+                    Some((start, _)) => self.lines.start_byte + start,
+                    None => self.rope.char_to_byte(line_start(self.rope, next)),
+                };
+                walker.seek(byte);
+                (!walker.in_opaque(byte)).then_some(true)
+            }
+            Some(byte) if matches!(self.lines.byte(self.rope, byte), b')' | b']' | b'}') => None,
+            Some(byte) => match walker.seek(byte) {
+                LineStart::Node { member } => Some(member),
+                LineStart::Inside => None,
+            },
+        }
     }
 
     /// The char index where the text shown before the cursor starts: the start of the first
-    /// clean line at or after `cursor - budget`.
+    /// clean line at or after `cursor - budget`, preferring one that starts a statement.
     ///
     /// That lower bound is rounded up to a multiple of an eighth of the budget, so the start
     /// stays put while the user types (it moves once per budget/8 chars typed). Moonshot caches
     /// prompt prefixes: a start that moved with every keystroke would change the prompt ahead
     /// of all the code and throw the cache away each time.
-    pub fn prefix_start(&self, cursor: usize, budget: usize) -> usize {
+    pub fn prefix_start(&mut self, cursor: usize, budget: usize) -> usize {
         if cursor <= budget {
             return 0;
         }
@@ -176,17 +436,25 @@ impl Cutter<'_> {
         if rope.line_to_char(first) < earliest {
             first += 1;
         }
-        for strict in [true, false] {
-            if let Some(l) = (first..line).find(|&l| self.starts_unit(l, strict)) {
-                return rope.line_to_char(l);
+        let mut loose = None;
+        for l in first..line {
+            match self.clean_start(l) {
+                Some(true) => return rope.line_to_char(l),
+                Some(false) => {
+                    loose.get_or_insert(l);
+                }
+                None => {}
             }
         }
-        line_begin
+        loose.map_or(line_begin, |l| rope.line_to_char(l))
     }
 
     /// The char index where the text shown after the cursor ends: the end of the last line
-    /// within `budget` after which a clean line (or a blank line outside strings) follows.
-    pub fn suffix_end(&self, cursor: usize, budget: usize) -> usize {
+    /// within `budget` after which a clean line (or a blank line outside strings) follows,
+    /// preferring one followed by the start of a statement. Call it after
+    /// [`Cutter::chain_at`]: the lines are judged from the walker's place at the cursor, each
+    /// from a copy of it, latest first, until a line after which a statement starts.
+    pub fn suffix_end(&mut self, cursor: usize, budget: usize) -> usize {
         let rope = self.rope;
         let len = rope.len_chars();
         if len - cursor <= budget {
@@ -202,20 +470,24 @@ impl Cutter<'_> {
         if line_content_end(rope, last) > latest {
             last -= 1;
         }
-        for strict in [true, false] {
-            let clean_after = |l: usize| {
-                let next = l + 1;
-                if self.is_blank(next) {
-                    !self.inside_opaque(next)
-                } else {
-                    self.starts_unit(next, strict)
+        if let Some((root, spec)) = self.tree {
+            if self.walker.is_none() {
+                self.chain_at(rope.char_to_byte(cursor));
+            }
+            self.walker.get_or_insert_with(|| Walker::new(root, spec));
+        }
+        let walker = self.walker.as_ref();
+        let mut loose = None;
+        for l in (line..=last).rev() {
+            match self.clean_after(walker, l) {
+                Some(true) => return line_content_end(rope, l),
+                Some(false) => {
+                    loose.get_or_insert(l);
                 }
-            };
-            if let Some(l) = (line..=last).rev().find(|&l| clean_after(l)) {
-                return line_content_end(rope, l);
+                None => {}
             }
         }
-        line_end
+        loose.map_or(line_end, |l| line_content_end(rope, l))
     }
 }
 
@@ -246,7 +518,15 @@ const PYTHON_BLOCK_KEYWORDS: &[&str] = &[
 /// `)` or `;`) after the cursor when the user types `{`: that still asks for a block. False
 /// mid-line, when code follows the cursor, inside strings and comments, and inside argument
 /// lists, arrays and other expressions that merely span lines.
-pub(crate) fn wants_block(cutter: &Cutter<'_>, cursor: usize, line_prefix: &str, line_suffix: &str) -> bool {
+///
+/// `chain` is [`ancestors_at`] the cursor's byte (empty without a tree).
+pub(crate) fn wants_block(
+    cutter: &Cutter<'_>,
+    chain: &[Node<'_>],
+    cursor: usize,
+    line_prefix: &str,
+    line_suffix: &str,
+) -> bool {
     let before = line_prefix.trim_end();
     let after = line_suffix.trim();
     let opens_brace = before.ends_with('{');
@@ -259,10 +539,9 @@ pub(crate) fn wants_block(cutter: &Cutter<'_>, cursor: usize, line_prefix: &str,
     // Byte offset of the last char of `before`: the line prefix ends at the cursor.
     let trailing = line_prefix.len() - before.len();
     if before.trim_start().is_empty() {
-        let Some((root, spec)) = cutter.tree else {
+        let Some((_, spec)) = cutter.tree else {
             return true;
         };
-        let chain = ancestors_at(root, cursor_byte);
         if chain.iter().any(|n| spec.opaque.contains(&n.kind())) {
             return false;
         }
@@ -297,4 +576,130 @@ pub(crate) fn wants_block(cutter: &Cutter<'_>, cursor: usize, line_prefix: &str,
         return parent.is_error() && PYTHON_BLOCK_KEYWORDS.contains(&first_word);
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::lang;
+    use crate::text::Document;
+
+    /// The definition the cutter answers with a copy of the lines and a walker that keeps its
+    /// place: each line on its own, from the rope, with a descent from the root.
+    fn clean_start_by_definition(rope: &Rope, tree: Option<(Node<'_>, &Spec)>, line: usize) -> Option<bool> {
+        let byte = first_code_byte_in_rope(rope, line)?;
+        if matches!(rope.byte(byte), b')' | b']' | b'}') {
+            return None;
+        }
+        let Some((root, spec)) = tree else {
+            return Some(true);
+        };
+        if root.start_byte() == byte {
+            return Some(true);
+        }
+        let chain = ancestors_at(root, byte);
+        let at = chain.iter().skip(1).position(|n| n.start_byte() == byte)?;
+        Some(spec.is_container(chain[at].kind()))
+    }
+
+    fn prefix_start_by_definition(rope: &Rope, tree: Option<(Node<'_>, &Spec)>, cursor: usize, budget: usize) -> usize {
+        if cursor <= budget {
+            return 0;
+        }
+        let line = rope.char_to_line(cursor);
+        let step = (budget / 8).max(1);
+        let earliest = (cursor - budget).div_ceil(step) * step;
+        if earliest > rope.line_to_char(line) {
+            return after_space(rope, earliest, cursor);
+        }
+        let mut first = rope.char_to_line(earliest);
+        if rope.line_to_char(first) < earliest {
+            first += 1;
+        }
+        for strict in [true, false] {
+            let found = (first..line).find(|&l| match clean_start_by_definition(rope, tree, l) {
+                Some(member) => member || !strict,
+                None => false,
+            });
+            if let Some(l) = found {
+                return rope.line_to_char(l);
+            }
+        }
+        rope.line_to_char(line)
+    }
+
+    fn suffix_end_by_definition(rope: &Rope, tree: Option<(Node<'_>, &Spec)>, cursor: usize, budget: usize) -> usize {
+        let len = rope.len_chars();
+        if len - cursor <= budget {
+            return len;
+        }
+        let latest = cursor + budget;
+        let line = rope.char_to_line(cursor);
+        let line_end = line_content_end(rope, line);
+        if line_end > latest {
+            return before_space(rope, latest, cursor);
+        }
+        let mut last = rope.char_to_line(latest);
+        if line_content_end(rope, last) > latest {
+            last -= 1;
+        }
+        for strict in [true, false] {
+            let clean_after = |l: usize| {
+                let next = l + 1;
+                if first_code_byte_in_rope(rope, next).is_none() {
+                    let Some((root, spec)) = tree else { return true };
+                    let byte = rope.char_to_byte(line_start(rope, next));
+                    !ancestors_at(root, byte).iter().any(|n| spec.opaque.contains(&n.kind()) && n.start_byte() < byte)
+                } else {
+                    clean_start_by_definition(rope, tree, next).is_some_and(|member| member || !strict)
+                }
+            };
+            if let Some(l) = (line..=last).rev().find(|&l| clean_after(l)) {
+                return line_content_end(rope, l);
+            }
+        }
+        line_end
+    }
+
+    /// Every cursor at a line end and mid-line in real files, with small budgets so that cuts
+    /// land everywhere: the walker's answers, which move forward through the tree, are the
+    /// definition's, which start from the root for every line.
+    #[test]
+    fn cuts_match_the_per_line_definition() {
+        let sources: [(&str, &str); 5] = [
+            ("rust", include_str!("mod.rs")),
+            ("rust", include_str!("../postprocess/nested.rs")),
+            ("rust", &include_str!("symbols.rs").replace('\n', "\r\n")),
+            ("python", "class A:\n    def f(self):\n        s = \"\"\"doc\n\n  more\n\"\"\"\n        return [\n            1,\n        ]\n\n\n    x = 1\r    y = 2\n"),
+            ("plaintext", "one\n  two\n\n)three\nfour\r\nfive\n"),
+        ];
+        for (language_id, text) in sources {
+            let doc = Document::new("file:///t", language_id, 1, text);
+            let snap = doc.snapshot();
+            let rope = snap.rope();
+            let spec = lang::spec(snap.language());
+            let tree = snap.tree().map(|t| t.root_node()).zip(spec);
+            let step = (rope.len_chars() / 400).max(1);
+            for cursor in (0..rope.len_chars()).step_by(step) {
+                for (prefix_budget, suffix_budget) in [(300, 120), (1200, 400), (40, 15)] {
+                    let mut cutter = Cutter::new(rope, tree, cursor, prefix_budget, suffix_budget);
+                    let start = cutter.prefix_start(cursor, prefix_budget);
+                    let cursor_byte = rope.char_to_byte(cursor);
+                    let chain = cutter.chain_at(cursor_byte);
+                    let expected = tree.map(|(root, _)| ancestors_at(root, cursor_byte)).unwrap_or_default();
+                    assert_eq!(chain, expected, "{language_id}: the nodes around cursor {cursor}");
+                    let end = cutter.suffix_end(cursor, suffix_budget);
+                    let by_definition = (
+                        prefix_start_by_definition(rope, tree, cursor, prefix_budget),
+                        suffix_end_by_definition(rope, tree, cursor, suffix_budget),
+                    );
+                    assert_eq!(
+                        (start, end),
+                        by_definition,
+                        "{language_id}: cursor {cursor}, budgets {prefix_budget}/{suffix_budget}"
+                    );
+                }
+            }
+        }
+    }
 }
