@@ -15,6 +15,8 @@
 //! too. A "does not parse" may be the stand-in's fault (an `else` that needed the `if` before
 //! it), so it is left to the next check.
 
+use std::sync::OnceLock;
+
 use tree_sitter::{Node, Tree};
 
 use super::parse::parse_stand_in;
@@ -60,7 +62,14 @@ fn container(kind: &str) -> Option<Container> {
 }
 
 fn is_comment(node: Node) -> bool {
-    matches!(node.kind(), "line_comment" | "block_comment")
+    // By kind id: this runs for every child of a container the cursor is in, and a kind's name
+    // costs a lookup and a string comparison each time.
+    static IDS: OnceLock<[u16; 2]> = OnceLock::new();
+    let ids = IDS.get_or_init(|| {
+        let id = |kind| Language::Rust.grammar().map_or(u16::MAX, |g| g.id_for_node_kind(kind, true));
+        [id("line_comment"), id("block_comment")]
+    });
+    ids.contains(&node.kind_id())
 }
 
 /// An element after which anything may start: a statement or an item, never a block's value
@@ -142,13 +151,21 @@ pub(crate) fn find<'a>(
     limit: usize,
 ) -> Option<Nested<'a>> {
     let edit_end = cursor + replaced;
-    let mut node = tree.root_node().descendant_for_byte_range(cursor, edit_end)?;
-    loop {
+    let root = tree.root_node();
+    let target = root.descendant_for_byte_range(cursor, edit_end)?;
+    // The target and its ancestors, root first, in one descent: `Node::parent` descends from
+    // the root again at every step, through every earlier member of an impl block on the way.
+    let mut chain = vec![root];
+    while let Some(child) = chain.last().filter(|n| n.id() != target.id()).and_then(|n| n.child_with_descendant(target))
+    {
+        chain.push(child);
+    }
+    for (depth, &node) in chain.iter().enumerate().rev() {
         if let Some(spec) = container(node.kind()) {
-            let is_root = node.parent().is_none();
+            let is_root = depth == 0;
             let inside = is_root || (node.start_byte() < cursor && edit_end < node.end_byte());
             if inside {
-                match unit_in(node, &spec, document, cursor, edit_end) {
+                match unit_in(node, is_root, &spec, document, cursor, edit_end) {
                     Some(found) if found.end - found.start > limit => return None,
                     Some(Found { start, end, before, more }) => {
                         let prefix = if before { spec.lead } else { spec.prefix };
@@ -167,8 +184,8 @@ pub(crate) fn find<'a>(
                 }
             }
         }
-        node = node.parent()?;
     }
+    None
 }
 
 /// A unit's place in its container.
@@ -183,7 +200,14 @@ struct Found {
 
 /// The unit around the cursor in `container`, or `None` when the cursor's place in it cannot
 /// be checked on its own. One pass over the children: a block can hold hundreds of statements.
-fn unit_in(container: Node, spec: &Container, document: &str, cursor: usize, edit_end: usize) -> Option<Found> {
+fn unit_in(
+    container: Node,
+    is_root: bool,
+    spec: &Container,
+    document: &str,
+    cursor: usize,
+    edit_end: usize,
+) -> Option<Found> {
     let mut walk = container.walk();
     let mut children = container.named_children(&mut walk);
     let mut previous = None;
@@ -227,7 +251,7 @@ fn unit_in(container: Node, spec: &Container, document: &str, cursor: usize, edi
     let after = match previous {
         Some(p) if is_comment(p) => return None,
         Some(p) => p.end_byte(),
-        None if container.parent().is_none() => 0,
+        None if is_root => 0,
         None => container.child(0).filter(|open| !open.is_named())?.end_byte(),
     };
     let between = document[after..cursor].trim();
@@ -241,4 +265,35 @@ fn unit_in(container: Node, spec: &Container, document: &str, cursor: usize, edi
         return None;
     }
     Some(Found { start: cursor, end, before: previous.is_some(), more: element_from(cursor) })
+}
+
+#[cfg(test)]
+mod tests {
+    use ropey::Rope;
+
+    use super::*;
+
+    fn unit_after(document: &str, marker: &str) -> (&'static str, &'static str, &'static str) {
+        let cursor = document.find(marker).unwrap() + marker.len();
+        let tree = crate::text::syntax::parse(Language::Rust, &Rope::from_str(document), None).unwrap();
+        let unit = find(&tree, document, cursor, 0, 4096).unwrap();
+        (unit.kind, unit.prefix, unit.suffix)
+    }
+
+    /// Comments are not elements: a stand-in that put an element where the document has a
+    /// comment would turn "a block's last value" into "a value followed by a statement".
+    #[test]
+    fn comments_around_the_unit_are_not_elements() {
+        // Only a comment after the cursor's statement: the block closes after the unit.
+        let document = "fn f() {\n    let a = 1;\n    // trailing note\n}\n";
+        assert_eq!(unit_after(document, "let a = 1;"), ("block", "fn __() { let _ = ();\n", "\n}"));
+        // A statement after it does follow.
+        let document = "fn f() {\n    let a = 1;\n    let b = 2;\n}\n";
+        assert_eq!(unit_after(document, "let a = 1;").2, "\nlet _ = ();\n}");
+        // Only a comment before the cursor's statement: the unit is the block's first element.
+        let document = "fn f() {\n    // leading note\n    let a = 1;\n}\n";
+        assert_eq!(unit_after(document, "let a = ").1, "fn __() {\n");
+        let document = "fn f() {\n    let z = 0;\n    let a = 1;\n}\n";
+        assert_eq!(unit_after(document, "let a = ").1, "fn __() { let _ = ();\n");
+    }
 }
