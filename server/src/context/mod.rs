@@ -5,7 +5,7 @@
 //! Everything here is a pure function of a document snapshot and a [`SymbolLookup`]; only the
 //! workspace index ([`WorkspaceIndex::build`]) reads files. The work per request is bounded by
 //! the budgets and a window around the cursor, never by the size of the file: there is no walk
-//! over the whole tree, only descents from the root to the cursor's neighbourhood.
+//! over the whole tree, only a descent from the root to the window and forward walks through it.
 
 mod index;
 mod lang;
