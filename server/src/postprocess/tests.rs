@@ -980,9 +980,16 @@ fn agree_with_a_full_parse(samples: &[(Language, &str, &[&str])], limits: &[usiz
             let next = after.chars().next().filter(|c| *c != '\n').map_or(0, char::len_utf8);
             for text in suggestions {
                 for replaced in [0, next] {
-                    let full = parse::check(&site, text, replaced, None);
+                    let mut full = parse::check(&site, text, replaced, None);
                     for &limit in limits {
-                        let unit = parse::check_with_limit(&site, text, replaced, Some(&tree), limit);
+                        let mut unit = parse::check_with_limit(&site, text, replaced, Some(&tree), limit);
+                        if unit != full {
+                            // Once more before failing: a parse abandoned over its time budget
+                            // (the test machine stalled for 100 ms) gives a verdict of its own,
+                            // while a real disagreement repeats.
+                            full = parse::check(&site, text, replaced, None);
+                            unit = parse::check_with_limit(&site, text, replaced, Some(&tree), limit);
+                        }
                         assert_eq!(
                             unit, full,
                             "{language:?} at {cursor} replacing {replaced}, units up to {limit} bytes: {before:?}$0 + {text:?}"
