@@ -4,6 +4,8 @@
 //! Positions are char indices into the rope unless named `*_byte`; tree-sitter speaks bytes, and
 //! its rows disagree with the rope's lines when a file has lone `\r`s, so rows are never used.
 
+use std::ops::{Range, RangeInclusive};
+
 use ropey::Rope;
 use tree_sitter::{Node, TreeCursor};
 
@@ -420,24 +422,14 @@ impl<'a> Cutter<'a> {
     /// prompt prefixes: a start that moved with every keystroke would change the prompt ahead
     /// of all the code and throw the cache away each time.
     pub fn prefix_start(&mut self, cursor: usize, budget: usize) -> usize {
-        if cursor <= budget {
-            return 0;
-        }
         let rope = self.rope;
-        let line = rope.char_to_line(cursor);
-        let line_begin = rope.line_to_char(line);
-        let step = (budget / 8).max(1);
-        let earliest = (cursor - budget).div_ceil(step) * step;
-        if earliest > line_begin {
-            // The current line alone is longer than the budget (minified code).
-            return after_space(rope, earliest, cursor);
-        }
-        let mut first = rope.char_to_line(earliest);
-        if rope.line_to_char(first) < earliest {
-            first += 1;
-        }
+        let candidates = match prefix_lines(rope, cursor, budget) {
+            Ok(lines) => lines,
+            Err(start) => return start,
+        };
+        let line_begin = rope.line_to_char(candidates.end);
         let mut loose = None;
-        for l in first..line {
+        for l in candidates {
             match self.clean_start(l) {
                 Some(true) => return rope.line_to_char(l),
                 Some(false) => {
@@ -456,20 +448,11 @@ impl<'a> Cutter<'a> {
     /// from a copy of it, latest first, until a line after which a statement starts.
     pub fn suffix_end(&mut self, cursor: usize, budget: usize) -> usize {
         let rope = self.rope;
-        let len = rope.len_chars();
-        if len - cursor <= budget {
-            return len;
-        }
-        let latest = cursor + budget;
-        let line = rope.char_to_line(cursor);
-        let line_end = line_content_end(rope, line);
-        if line_end > latest {
-            return before_space(rope, latest, cursor);
-        }
-        let mut last = rope.char_to_line(latest);
-        if line_content_end(rope, last) > latest {
-            last -= 1;
-        }
+        let candidates = match suffix_lines(rope, cursor, budget) {
+            Ok(lines) => lines,
+            Err(end) => return end,
+        };
+        let line_end = line_content_end(rope, *candidates.start());
         if let Some((root, spec)) = self.tree {
             if self.walker.is_none() {
                 self.chain_at(rope.char_to_byte(cursor));
@@ -478,7 +461,7 @@ impl<'a> Cutter<'a> {
         }
         let walker = self.walker.as_ref();
         let mut loose = None;
-        for l in (line..=last).rev() {
+        for l in candidates.rev() {
             match self.clean_after(walker, l) {
                 Some(true) => return line_content_end(rope, l),
                 Some(false) => {
@@ -489,6 +472,50 @@ impl<'a> Cutter<'a> {
         }
         loose.map_or(line_end, |l| line_content_end(rope, l))
     }
+}
+
+/// The lines [`Cutter::prefix_start`] chooses among (the cursor's line comes after them, and is
+/// the start when none is clean), or `Err(start)` when there is no choice to make: the whole
+/// text before the cursor fits, or the cursor's line alone is longer than the budget.
+///
+/// The earliest start is rounded up to a multiple of an eighth of the budget, so that it stays
+/// put while the user types (see [`Cutter::prefix_start`]).
+fn prefix_lines(rope: &Rope, cursor: usize, budget: usize) -> Result<Range<usize>, usize> {
+    if cursor <= budget {
+        return Err(0);
+    }
+    let line = rope.char_to_line(cursor);
+    let step = (budget / 8).max(1);
+    let earliest = (cursor - budget).div_ceil(step) * step;
+    if earliest > rope.line_to_char(line) {
+        // The current line alone is longer than the budget (minified code).
+        return Err(after_space(rope, earliest, cursor));
+    }
+    let mut first = rope.char_to_line(earliest);
+    if rope.line_to_char(first) < earliest {
+        first += 1;
+    }
+    Ok(first..line)
+}
+
+/// The lines after which [`Cutter::suffix_end`] may cut, the cursor's first (its end is the cut
+/// when no later one is clean), or `Err(end)` when there is no choice to make: the rest of the
+/// document fits, or the cursor's line alone runs past the budget.
+fn suffix_lines(rope: &Rope, cursor: usize, budget: usize) -> Result<RangeInclusive<usize>, usize> {
+    let len = rope.len_chars();
+    if len - cursor <= budget {
+        return Err(len);
+    }
+    let latest = cursor + budget;
+    let line = rope.char_to_line(cursor);
+    if line_content_end(rope, line) > latest {
+        return Err(before_space(rope, latest, cursor));
+    }
+    let mut last = rope.char_to_line(latest);
+    if line_content_end(rope, last) > latest {
+        last -= 1;
+    }
+    Ok(line..=last)
 }
 
 /// `from`, moved forward past the next whitespace char if one comes soon, so that a cut in the
@@ -603,21 +630,12 @@ mod tests {
     }
 
     fn prefix_start_by_definition(rope: &Rope, tree: Option<(Node<'_>, &Spec)>, cursor: usize, budget: usize) -> usize {
-        if cursor <= budget {
-            return 0;
-        }
-        let line = rope.char_to_line(cursor);
-        let step = (budget / 8).max(1);
-        let earliest = (cursor - budget).div_ceil(step) * step;
-        if earliest > rope.line_to_char(line) {
-            return after_space(rope, earliest, cursor);
-        }
-        let mut first = rope.char_to_line(earliest);
-        if rope.line_to_char(first) < earliest {
-            first += 1;
-        }
+        let lines = match prefix_lines(rope, cursor, budget) {
+            Ok(lines) => lines,
+            Err(start) => return start,
+        };
         for strict in [true, false] {
-            let found = (first..line).find(|&l| match clean_start_by_definition(rope, tree, l) {
+            let found = lines.clone().find(|&l| match clean_start_by_definition(rope, tree, l) {
                 Some(member) => member || !strict,
                 None => false,
             });
@@ -625,24 +643,14 @@ mod tests {
                 return rope.line_to_char(l);
             }
         }
-        rope.line_to_char(line)
+        rope.line_to_char(lines.end)
     }
 
     fn suffix_end_by_definition(rope: &Rope, tree: Option<(Node<'_>, &Spec)>, cursor: usize, budget: usize) -> usize {
-        let len = rope.len_chars();
-        if len - cursor <= budget {
-            return len;
-        }
-        let latest = cursor + budget;
-        let line = rope.char_to_line(cursor);
-        let line_end = line_content_end(rope, line);
-        if line_end > latest {
-            return before_space(rope, latest, cursor);
-        }
-        let mut last = rope.char_to_line(latest);
-        if line_content_end(rope, last) > latest {
-            last -= 1;
-        }
+        let lines = match suffix_lines(rope, cursor, budget) {
+            Ok(lines) => lines,
+            Err(end) => return end,
+        };
         for strict in [true, false] {
             let clean_after = |l: usize| {
                 let next = l + 1;
@@ -654,11 +662,11 @@ mod tests {
                     clean_start_by_definition(rope, tree, next).is_some_and(|member| member || !strict)
                 }
             };
-            if let Some(l) = (line..=last).rev().find(|&l| clean_after(l)) {
+            if let Some(l) = lines.clone().rev().find(|&l| clean_after(l)) {
                 return line_content_end(rope, l);
             }
         }
-        line_end
+        line_content_end(rope, *lines.start())
     }
 
     /// Every cursor at a line end and mid-line in real files, with small budgets so that cuts
