@@ -159,7 +159,7 @@ impl Lines {
 /// where the range lies in it (nearly always), else from the rope.
 #[derive(Clone, Copy)]
 pub(crate) struct Source<'a> {
-    pub rope: &'a Rope,
+    rope: &'a Rope,
     start_byte: usize,
     copy: &'a str,
 }
@@ -342,18 +342,6 @@ impl<'a> Cutter<'a> {
         Source { rope: self.rope, start_byte: self.lines.start_byte, copy: &self.lines.text }
     }
 
-    /// How the line at `byte` (its first code) starts; lines are asked about in increasing
-    /// order, see [`Walker`].
-    fn line_start_at(&mut self, byte: usize) -> LineStart {
-        let Some((root, spec)) = self.tree else {
-            return LineStart::Node { member: false };
-        };
-        if root.start_byte() == byte {
-            return LineStart::Node { member: true };
-        }
-        self.walker.get_or_insert_with(|| Walker::new(root, spec)).seek(byte)
-    }
-
     /// Whether a cut just before `line` is clean: `Some(true)` when the line starts a
     /// statement, an item or a member (a child of a container node), `Some(false)` when it at
     /// least does not start inside a token (a multi-line string or comment), `None` otherwise.
@@ -364,10 +352,14 @@ impl<'a> Cutter<'a> {
             // The tail of a construct: a window starting here would open with unbalanced closers.
             return None;
         }
-        if self.tree.is_none() {
+        let Some((root, spec)) = self.tree else {
+            return Some(true);
+        };
+        if root.start_byte() == byte {
             return Some(true);
         }
-        match self.line_start_at(byte) {
+        // Lines are asked about in increasing order, see [`Walker`].
+        match self.walker.get_or_insert_with(|| Walker::new(root, spec)).seek(byte) {
             LineStart::Node { member } => Some(member),
             LineStart::Inside => None,
         }
