@@ -24,7 +24,7 @@ use crate::ledger::{unix_ms_now, Feature, Ledger, Outcome, PriceTable, SessionSn
 use crate::providers::error::{format_amount, BudgetPeriod};
 use crate::providers::{
     Balance, ChatRequest, ChatResponse, ChatStream, ContentPart, HttpPool, ModelInfo, ProviderClient, ProviderConfig,
-    ProviderError, ProviderKind, StreamEvent, Usage,
+    ProviderError, ProviderKind, StreamBody, StreamEvent, Usage,
 };
 
 pub struct Router {
@@ -93,6 +93,34 @@ pub struct RoutePlan {
     pub models: Vec<ModelRef>,
     /// Why this route: "rule 2 (images)", "custom action", or empty for the task's own.
     pub reason: String,
+}
+
+/// A request made ready to send by [`Router::ready`].
+#[derive(Debug)]
+pub struct ReadyStream {
+    feature: Feature,
+    req: ChatRequest,
+    plan: RoutePlan,
+    prompt_tokens: u64,
+    /// The first model's body, if it could be built.
+    body: Option<Prebuilt>,
+}
+
+/// A body built ahead, with what it was built for: it is sent only to that provider and model
+/// with those sampling settings (a model that fixes its temperature, learned meanwhile from
+/// another answer, gets a body built anew).
+#[derive(Debug)]
+struct Prebuilt {
+    provider: String,
+    model: String,
+    sampling: (Option<f32>, Option<f32>),
+    body: StreamBody,
+}
+
+impl Prebuilt {
+    fn fits(&self, provider: &str, req: &ChatRequest) -> bool {
+        self.provider == provider && self.model == req.model && self.sampling == (req.temperature, req.top_p)
+    }
 }
 
 /// The route of a task.
@@ -536,18 +564,41 @@ impl Router {
         config: &Config,
         feature: Feature,
         hint: &RouteHint,
-        mut req: ChatRequest,
+        req: ChatRequest,
     ) -> Result<MeteredStream, ProviderError> {
+        let ready = self.ready(config, feature, hint, req).await?;
+        self.send_ready(config, ready).await
+    }
+
+    /// The part of [`Router::stream_routed`] that comes before the network: the budget
+    /// checked, the route planned, the first model's body built. A completion does it while it
+    /// waits out its debounce, so that only the sending is left for when the wait ends.
+    pub async fn ready(
+        &self,
+        config: &Config,
+        feature: Feature,
+        hint: &RouteHint,
+        mut req: ChatRequest,
+    ) -> Result<ReadyStream, ProviderError> {
         self.check_budget(config).await?;
         let signals = Signals::of(&req, hint);
         let plan = plan(config, feature, hint, signals, &req.model);
         if !plan.reason.is_empty() {
             tracing::debug!(route = %plan.route, reason = %plan.reason, "routed");
         }
+        let body =
+            plan.models.first().and_then(|first| self.body_for(config, &self.effective(config, first), &mut req));
+        Ok(ReadyStream { feature, req, plan, prompt_tokens: signals.prompt_tokens, body })
+    }
+
+    /// Sends what [`Router::ready`] prepared: the route's models in order, as
+    /// [`Router::stream_routed`] says.
+    pub async fn send_ready(&self, config: &Config, ready: ReadyStream) -> Result<MeteredStream, ProviderError> {
+        let ReadyStream { feature, mut req, plan, prompt_tokens, mut body } = ready;
         let mut last = None;
         for (n, target) in plan.models.iter().enumerate() {
             let target = self.effective(config, target);
-            match self.attempt(config, feature, &target, &mut req, signals.prompt_tokens).await {
+            match self.attempt(config, feature, &target, &mut req, prompt_tokens, &mut body).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) if e.allows_fallback() && n + 1 < plan.models.len() => {
                     tracing::warn!(
@@ -572,6 +623,27 @@ impl Router {
         }))
     }
 
+    /// The body [`Router::send`] would send `req` to `target` with, or `None` where it would
+    /// fail before sending (it then fails there, in words the user sees).
+    fn body_for(&self, config: &Config, target: &ModelRef, req: &mut ChatRequest) -> Option<Prebuilt> {
+        let provider = config.provider(&target.provider)?;
+        let client = self.client(config, &provider);
+        let sampling = (req.temperature, req.top_p);
+        req.model.clone_from(&target.model);
+        if self.fixed_temperature.contains(&req.model) {
+            (req.temperature, req.top_p) = (None, None);
+        }
+        let body = client.stream_body(req).ok();
+        let built = body.map(|body| Prebuilt {
+            provider: provider.name.clone(),
+            model: req.model.clone(),
+            sampling: (req.temperature, req.top_p),
+            body,
+        });
+        (req.temperature, req.top_p) = sampling;
+        built
+    }
+
     /// One model of a route, replaced once by a listed model of the same family when the
     /// provider no longer serves it. `req` is the route's request, lent rather than copied for
     /// each model: [`Router::send`] leaves it as it found it but for the model.
@@ -582,6 +654,7 @@ impl Router {
         target: &ModelRef,
         req: &mut ChatRequest,
         prompt_tokens: u64,
+        prebuilt: &mut Option<Prebuilt>,
     ) -> Result<MeteredStream, ProviderError> {
         let Some(provider) = config.provider(&target.provider) else {
             return Err(ProviderError::Unsendable {
@@ -591,7 +664,7 @@ impl Router {
                 ),
             });
         };
-        let result = self.send(config, feature, &provider, target, req, prompt_tokens).await;
+        let result = self.send(config, feature, &provider, target, req, prompt_tokens, prebuilt).await;
         let Err(ProviderError::ModelNotFound { available, .. }) = &result else { return result };
         let available = if available.is_empty() {
             self.listed_models(config, &provider).await.iter().map(|m| m.id.clone()).collect()
@@ -615,13 +688,15 @@ impl Router {
                 });
             }
         }
-        self.send(config, feature, &provider, &to, req, prompt_tokens).await
+        self.send(config, feature, &provider, &to, req, prompt_tokens, prebuilt).await
     }
 
     /// One request to one model, metered: its row is written when the answer ends, fails, or
     /// is dropped, including while still waiting for the first byte. `req` goes out with
     /// `target`'s model and, for a model that fixes its sampling, without temperature and top_p;
     /// the sampling settings are back in place on return, for the next model of the route.
+    /// `prebuilt` is taken if it was built for this very request ([`Router::ready`]).
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         config: &Config,
@@ -630,6 +705,7 @@ impl Router {
         target: &ModelRef,
         req: &mut ChatRequest,
         prompt_tokens: u64,
+        prebuilt: &mut Option<Prebuilt>,
     ) -> Result<MeteredStream, ProviderError> {
         let started = Instant::now();
         let client = self.client(config, provider);
@@ -649,7 +725,8 @@ impl Router {
         if self.fixed_temperature.contains(&req.model) {
             (req.temperature, req.top_p) = (None, None);
         }
-        let mut result = client.chat_stream(req).await;
+        let body = prebuilt.take().filter(|p| p.fits(&provider.name, req)).map(|p| p.body);
+        let mut result = client.chat_stream_with(req, body).await;
         if let Err(ProviderError::InvalidTemperature { .. }) = &result {
             if req.temperature.is_some() {
                 tracing::info!(model = %req.model, "the model fixes its temperature; retrying without one");

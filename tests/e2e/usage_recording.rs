@@ -9,7 +9,7 @@ use futures::StreamExt;
 use kimi_lsp::config::{Config, ConfigLayers, Source};
 use kimi_lsp::ledger::{Feature, Ledger, Outcome, TimeRange};
 use kimi_lsp::providers::{ChatRequest, Message, StreamEvent};
-use kimi_lsp::router::Router;
+use kimi_lsp::router::{RouteHint, Router};
 use kimi_test_support::{ApiError, Reply, Standin};
 use serde_json::json;
 
@@ -99,4 +99,43 @@ async fn a_model_with_a_fixed_temperature_is_retried_without_one() {
     // Learned: the next request goes without a temperature straight away.
     router.chat(&config, Feature::Chat, req).await.unwrap();
     assert_eq!(standin.chat_requests().len(), 3);
+}
+
+/// A completion readies its request (route, body) during its debounce and sends it when the
+/// wait ends: what goes out is exactly what a direct call sends.
+#[tokio::test]
+async fn a_readied_request_goes_out_as_a_direct_one_would() {
+    let standin = Standin::start().await;
+    let config = config(&standin.base_url());
+    let router = Router::new(&config, None);
+    let mut req = request("kimi-k2-turbo-preview");
+    req.temperature = Some(0.2);
+    req.max_tokens = Some(64);
+    req.stop = vec!["\n\n".into()];
+    router.chat(&config, Feature::Completion, req.clone()).await.unwrap();
+    let ready = router.ready(&config, Feature::Completion, &RouteHint::default(), req).await.unwrap();
+    router.send_ready(&config, ready).await.unwrap().collect().await.unwrap();
+    let bodies = standin.chat_requests();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0], bodies[1]);
+    assert_eq!(bodies[1]["temperature"], json!(0.2));
+}
+
+/// A request readied before the router learned that its model fixes the temperature is sent
+/// the way the router now knows it must be: without one, and not refused first.
+#[tokio::test]
+async fn a_readied_request_follows_what_was_learned_while_it_waited() {
+    let standin = Standin::start().await;
+    let config = config(&standin.base_url());
+    let router = Router::new(&config, None);
+    let mut req = request("kimi-k2.5");
+    req.temperature = Some(0.2);
+    let ready = router.ready(&config, Feature::Completion, &RouteHint::default(), req.clone()).await.unwrap();
+    router.chat(&config, Feature::Chat, req).await.unwrap();
+    assert_eq!(standin.chat_requests().len(), 2, "one refused, one retried");
+    let answer = router.send_ready(&config, ready).await.unwrap().collect().await.unwrap();
+    assert_eq!(answer.content, "ok");
+    let bodies = standin.chat_requests();
+    assert_eq!(bodies.len(), 3, "sent once, without the refused temperature");
+    assert!(bodies[2].get("temperature").is_none(), "{}", bodies[2]);
 }

@@ -9,8 +9,8 @@
 //!    empty at once. Helix never cancels, so this is also how its stale requests end.
 //! 3. **Adaptive debounce**: automatic requests wait a little longer than the user's recent
 //!    gap between keystrokes, so a burst costs one call, not one per key. The request is
-//!    prepared during that wait (the reparse the last edit left due, the context, the prompt),
-//!    so it goes out the moment the wait ends.
+//!    prepared during that wait (the reparse the last edit left due, the context, the prompt,
+//!    the route and the JSON body), so it goes out the moment the wait ends.
 //! 4. **Early stop**: the stream is closed as soon as the line (or block) is complete.
 
 use std::collections::VecDeque;
@@ -30,7 +30,7 @@ use crate::ledger::{Feature, Outcome};
 use crate::postprocess::{self, CompletionSite, StopDetector};
 use crate::prompt;
 use crate::providers::{ChatRequest, ProviderError, StreamEvent};
-use crate::router::{Router, RowHandle};
+use crate::router::{RouteHint, Router, RowHandle};
 use crate::text::DocumentSnapshot;
 
 /// Suggestions remembered per document for type-through.
@@ -132,10 +132,11 @@ pub struct OwnTime {
     pub p90_ms: f64,
     pub p99_ms: f64,
     /// Request received → request ready to send: type-through, the reparse if one is due,
-    /// context and prompt; for an automatic request, only what outlasts its debounce.
+    /// context and prompt, the route and the JSON body; for an automatic request, only what
+    /// outlasts its debounce.
     pub prepare: Percentiles,
-    /// Request ready (and the debounce over) → written to the HTTP connection: routing, the
-    /// JSON body, reqwest and hyper, the socket write.
+    /// Request ready (and the debounce over) → written to the HTTP connection: the ledger's
+    /// meter, reqwest and hyper, the socket write.
     pub send: Percentiles,
     /// End of the model's stream → answer ready: post-processing and its parse check.
     pub finish: Percentiles,
@@ -332,15 +333,18 @@ impl CompletionEngine {
                     _ => return None,
                 },
             };
-            // 4. Context and prompt: pure functions of the snapshot.
-            let prepared = prepare_request(config, fresh.as_ref().unwrap_or(snap), cursor, symbols, &recent);
-            Some((fresh, prepared))
+            // 4. Context and prompt: pure functions of the snapshot. Then the route and the
+            //    request's body, so that the end of the wait leaves only the sending.
+            let Prepared { request, multiline } =
+                prepare_request(config, fresh.as_ref().unwrap_or(snap), cursor, symbols, &recent);
+            let ready = router.ready(config, Feature::Completion, &RouteHint::default(), request).await;
+            Some((fresh, ready, multiline))
         };
         let prepared = tokio::select! {
             _ = token.cancelled() => return Ok(Vec::new()),
             prepared = prepare => prepared,
         };
-        let Some((reparsed, Prepared { request, multiline })) = prepared else {
+        let Some((reparsed, ready, multiline)) = prepared else {
             return Ok(Vec::new());
         };
         let prepared_at = Instant::now();
@@ -360,7 +364,12 @@ impl CompletionEngine {
         let ready_at = Instant::now();
 
         // 5. Stream, stopping as soon as the suggestion is complete.
-        let mut sending = std::pin::pin!(router.stream(config, Feature::Completion, request));
+        let mut sending = std::pin::pin!(async {
+            match ready {
+                Ok(ready) => router.send_ready(config, ready).await,
+                Err(e) => Err(e),
+            }
+        });
         let first_poll = std::future::poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await;
         if first_poll.is_pending() {
             // The request now waits in the HTTP connection's queue; that task writes it once

@@ -79,6 +79,14 @@ impl fmt::Debug for Anthropic {
     }
 }
 
+/// A request's body with the bytes to send, built before they are needed
+/// ([`Anthropic::stream_body`]).
+#[derive(Debug)]
+pub struct PreparedBody {
+    wire: MessagesBody,
+    bytes: Vec<u8>,
+}
+
 /// The JSON body of `POST /v1/messages`, and what the answer must have trimmed from its start.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MessagesBody {
@@ -169,10 +177,27 @@ impl Anthropic {
         req: &ChatRequest,
         stream: bool,
     ) -> Result<(MessagesBody, Answer, Instant), ProviderError> {
+        let body = self.body(req, stream)?;
+        self.send_body(req, stream, body).await
+    }
+
+    /// The body of `req`, in partial mode unless the model is known to refuse prefills.
+    fn body(&self, req: &ChatRequest, stream: bool) -> Result<PreparedBody, ProviderError> {
         let prefill = !self.inner.no_prefill.lock().unwrap_or_else(|e| e.into_inner()).contains(&req.model);
         let wire = to_wire_with(req, stream, prefill)?;
+        let bytes = body_bytes(&wire)?;
+        Ok(PreparedBody { wire, bytes })
+    }
+
+    async fn send_body(
+        &self,
+        req: &ChatRequest,
+        stream: bool,
+        body: PreparedBody,
+    ) -> Result<(MessagesBody, Answer, Instant), ProviderError> {
+        let PreparedBody { wire, bytes } = body;
         let deadline = Instant::now() + self.inner.cfg.first_byte_timeout;
-        match self.send(Method::POST, Route::Messages, Some(body_bytes(&wire)?), &req.model, deadline).await {
+        match self.send(Method::POST, Route::Messages, Some(bytes), &req.model, deadline).await {
             Ok(answer) => Ok((wire, answer, deadline)),
             Err(e) if wire.has_prefill && is_prefill_refusal(&e) => {
                 tracing::debug!(model = %req.model, "the model refuses prefills; sending the prefix in the user turn");
@@ -187,11 +212,30 @@ impl Anthropic {
         }
     }
 
+    /// The body [`Anthropic::chat_stream_with`] sends for `req`, built ahead of time.
+    pub fn stream_body(&self, req: &ChatRequest) -> Result<PreparedBody, ProviderError> {
+        self.body(req, true)
+    }
+
     /// One answer as a stream of events ending in [`StreamEvent::Done`]. Returns once the first
     /// event has arrived. Dropping the stream closes the connection.
     pub async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        self.chat_stream_with(req, None).await
+    }
+
+    /// [`Anthropic::chat_stream`], sending `body` when given: [`Anthropic::stream_body`] of
+    /// this same request.
+    pub async fn chat_stream_with(
+        &self,
+        req: &ChatRequest,
+        body: Option<PreparedBody>,
+    ) -> Result<ChatStream, ProviderError> {
         let started = Instant::now();
-        let (wire, answer, deadline) = self.send_messages(req, true).await?;
+        let body = match body {
+            Some(body) => body,
+            None => self.stream_body(req)?,
+        };
+        let (wire, answer, deadline) = self.send_body(req, true, body).await?;
         let events: BoxStream<'static, Result<StreamEvent, ProviderError>> = if answer.is_json() {
             // A proxy that ignores `stream: true` answers with one JSON message.
             let request_id = answer.request_id.clone();

@@ -279,7 +279,25 @@ impl OpenAiCompatible {
     /// than inside the stream. Dropping the stream closes the connection, which is how the
     /// server learns the answer is no longer wanted.
     pub async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let body = req.wire_body(true).map_err(|e| ProviderError::Unsendable { reason: e.0 })?;
+        self.chat_stream_with(req, None).await
+    }
+
+    /// The body [`OpenAiCompatible::chat_stream_with`] sends for `req`, built ahead of time.
+    pub fn stream_body(&self, req: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
+        req.wire_body(true).map_err(|e| ProviderError::Unsendable { reason: e.0 })
+    }
+
+    /// [`OpenAiCompatible::chat_stream`], sending `body` when given: [`OpenAiCompatible::stream_body`]
+    /// of this same request.
+    pub async fn chat_stream_with(
+        &self,
+        req: &ChatRequest,
+        body: Option<Vec<u8>>,
+    ) -> Result<ChatStream, ProviderError> {
+        let body = match body {
+            Some(body) => body,
+            None => self.stream_body(req)?,
+        };
         let started = Instant::now();
         let deadline = started + self.inner.cfg.first_byte_timeout;
         let answer = self.send(Method::POST, Endpoint::Chat, Some(body), &req.model, deadline).await?;

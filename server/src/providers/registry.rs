@@ -31,6 +31,13 @@ impl ProviderKind {
     }
 }
 
+/// A streamed request's body, serialised for one kind of provider ahead of sending.
+#[derive(Debug)]
+pub enum StreamBody {
+    OpenAi(Vec<u8>),
+    Anthropic(super::anthropic::PreparedBody),
+}
+
 /// A client for one provider. Cheap to build: it shares the pool's connections.
 #[derive(Clone, Debug)]
 pub enum ProviderClient {
@@ -66,9 +73,32 @@ impl ProviderClient {
     /// One streamed answer; returns once the first event arrived (see
     /// [`OpenAiCompatible::chat_stream`]).
     pub async fn chat_stream(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        self.chat_stream_with(req, None).await
+    }
+
+    /// The body [`ProviderClient::chat_stream_with`] would send for `req`, built ahead of time:
+    /// a completion builds it while it waits out its debounce.
+    pub fn stream_body(&self, req: &ChatRequest) -> Result<StreamBody, ProviderError> {
         match self {
-            ProviderClient::OpenAi(c) => c.chat_stream(req).await,
-            ProviderClient::Anthropic(c) => c.chat_stream(req).await,
+            ProviderClient::OpenAi(c) => c.stream_body(req).map(StreamBody::OpenAi),
+            ProviderClient::Anthropic(c) => c.stream_body(req).map(StreamBody::Anthropic),
+        }
+    }
+
+    /// [`ProviderClient::chat_stream`], sending `body` when it was built for this client
+    /// ([`ProviderClient::stream_body`] of this same request); otherwise the body is built here.
+    pub async fn chat_stream_with(
+        &self,
+        req: &ChatRequest,
+        body: Option<StreamBody>,
+    ) -> Result<ChatStream, ProviderError> {
+        match (self, body) {
+            (ProviderClient::OpenAi(c), Some(StreamBody::OpenAi(body))) => c.chat_stream_with(req, Some(body)).await,
+            (ProviderClient::Anthropic(c), Some(StreamBody::Anthropic(body))) => {
+                c.chat_stream_with(req, Some(body)).await
+            }
+            (ProviderClient::OpenAi(c), _) => c.chat_stream_with(req, None).await,
+            (ProviderClient::Anthropic(c), _) => c.chat_stream_with(req, None).await,
         }
     }
 
