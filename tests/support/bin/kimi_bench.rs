@@ -21,6 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::future::Future;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use kimi_lsp::config::Config;
@@ -778,6 +780,9 @@ struct ShareResult {
     /// (request sent -> stand-in received, plus reply end -> reply read): the part of the share
     /// that the loopback hop and the stand-in take whatever the server does.
     upstream_hop: Summary,
+    /// The same bare call's send, timed as the server's own clock times its send phase: the
+    /// floor under that phase.
+    bare_send: Summary,
     /// The server's own clock (`kimi/status`'s `completionOwnTime`) over its last completions:
     /// how many, then p50, p90 and p99 in ms, in all and for its phases.
     own_clock: Option<(u64, [OwnRow; 4])>,
@@ -848,14 +853,22 @@ struct TypingResult {
     own_clock: Option<(u64, [OwnRow; 4])>,
 }
 
+/// The bare upstream call's timings.
+struct Hop {
+    /// Request sent -> stand-in received, plus reply end -> reply read.
+    hop: Summary,
+    /// Request sent -> written to the connection, as the server's own clock times its send phase.
+    send: Summary,
+}
+
 /// Posts `body` to the stand-in `args.requests` times from a one-thread runtime of its own, as
 /// the server's, with a keep-alive connection; the stand-in answers with the share's reply.
-fn measure_upstream_hop(standin: &Standin, body: Value, args: &Args) -> Result<Summary, String> {
+fn measure_upstream_hop(standin: &Standin, body: Value, args: &Args) -> Result<Hop, String> {
     let url = format!("{}/chat/completions", standin.base_url().trim_end_matches('/'));
     let before = standin.requests().len();
     let count = args.requests;
     let gap = args.gap;
-    let timings = std::thread::spawn(move || -> Result<Vec<(Instant, Instant)>, String> {
+    let timings = std::thread::spawn(move || -> Result<Vec<(Instant, Instant, Instant)>, String> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         rt.block_on(async {
             let client = reqwest::Client::builder().tcp_nodelay(true).build().map_err(|e| e.to_string())?;
@@ -863,16 +876,26 @@ fn measure_upstream_hop(standin: &Standin, body: Value, args: &Args) -> Result<S
             let mut out = Vec::with_capacity(count);
             for _ in 0..count {
                 let sent = Instant::now();
-                let reply = client
+                let mut sending = std::pin::pin!(client
                     .post(&url)
                     .bearer_auth(KEY)
                     .header("content-type", "application/json")
                     .body(bytes.clone())
-                    .send()
-                    .await
-                    .map_err(|e| format!("the bare upstream call failed: {e}"))?;
+                    .send());
+                // Timed as the server times its send phase: the first poll hands the request
+                // to the connection task, which writes it during the yield.
+                let first = std::future::poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await;
+                if first.is_pending() {
+                    tokio::task::yield_now().await;
+                }
+                let written = Instant::now();
+                let reply = match first {
+                    Poll::Ready(reply) => reply,
+                    Poll::Pending => sending.await,
+                }
+                .map_err(|e| format!("the bare upstream call failed: {e}"))?;
                 reply.bytes().await.map_err(|e| format!("the bare upstream reply broke off: {e}"))?;
-                out.push((sent, Instant::now()));
+                out.push((sent, written, Instant::now()));
                 tokio::time::sleep(gap).await;
             }
             Ok(out)
@@ -885,11 +908,12 @@ fn measure_upstream_hop(standin: &Standin, body: Value, args: &Args) -> Result<S
         return Err(format!("{} bare upstream calls reached the stand-in {} times", timings.len(), recorded.len()));
     }
     let mut hop = Vec::with_capacity(timings.len());
-    for ((sent, read), r) in timings.iter().zip(&recorded) {
+    for ((sent, _, read), r) in timings.iter().zip(&recorded) {
         let finished = r.reply_finished_at.ok_or("a bare upstream reply was not written to its end")?;
         hop.push((r.received_at - *sent) + (*read - finished));
     }
-    Ok(summarize(&hop))
+    let send: Vec<Duration> = timings.iter().map(|(sent, written, _)| *written - *sent).collect();
+    Ok(Hop { hop: summarize(&hop), send: summarize(&send) })
 }
 
 fn items(result: &Value) -> usize {
@@ -974,15 +998,15 @@ fn measure_share(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args:
         total.push(inn + out);
     }
     let request_kib = chats.iter().map(|c| c.body.to_string().len() as f64 / 1024.0).sum::<f64>() / chats.len() as f64;
-    let upstream_hop =
-        measure_upstream_hop(&s.standin, chats.last().map(|c| c.body.clone()).unwrap_or_default(), args)?;
+    let bare = measure_upstream_hop(&s.standin, chats.last().map(|c| c.body.clone()).unwrap_or_default(), args)?;
     s.server.shutdown();
     Ok(ShareResult {
         total: summarize(&total),
         inbound: summarize(&inbound),
         outbound: summarize(&outbound),
         round_trip: summarize(&round_trip),
-        upstream_hop,
+        upstream_hop: bare.hop,
+        bare_send: bare.send,
         own_clock,
         with_items,
         request_kib,
@@ -1281,6 +1305,7 @@ fn report(args: &Args, load: (&str, &str), bin: &Path, ws: &Workspace, measures:
             let _ = writeln!(out, "{:<44} {n:>5} {p50:>9.3} {p90:>9.3} {p99:>9.3} {:>9}", format!("  {name}"), "-");
         }
     }
+    row(&mut out, "    (floor: a bare client's send)", &share.bare_send, "", None);
     row(&mut out, "  steps in-process: all three", &steps.total, "", None);
     row(&mut out, "    context and prompt", &steps.prepare, "", None);
     row(&mut out, "    request body to JSON", &steps.body, "", None);
