@@ -196,6 +196,33 @@ async fn go_tests_create_the_test_file_and_a_custom_action_inserts_below() {
     assert_eq!(user, "Add a log line after this Go code:\n\treturn a + b\n");
 }
 
+/// A test file open in the editor gets the new tests appended to the editor's copy, unsaved
+/// edits included (and shown to the model), as a versioned edit: not to the disk's copy.
+#[tokio::test]
+async fn go_tests_go_into_the_open_test_file_as_the_editor_has_it() {
+    let mut s = setup(resolve_caps(), Value::Null).await;
+    let go = "package sum\n\nfunc Sum(a, b int) int {\n\treturn a + b\n}\n";
+    let uri = s.open("sum.go", "go", go);
+    let on_disk = "package sum\n\nimport \"testing\"\n";
+    std::fs::write(s.dir.path().join("sum_test.go"), on_disk).unwrap();
+    let test_uri = s.open("sum_test.go", "go", on_disk);
+    // Typed, not saved: the server has the edit, and its reparse is still due.
+    let unsaved = "\nfunc TestZero(t *testing.T) {}\n";
+    s.client.did_change(&test_uri, 2, json!([{"range": range(3, 0, 3, 0), "text": unsaved}]));
+    let actions = s.list(&uri, range(3, 2, 3, 2), json!([])).await;
+    s.standin.push(Reply::text("```go\nfunc TestSum(t *testing.T) {}\n```"));
+    let resolved = s.client.request("codeAction/resolve", titled(&actions, "Kimi: Write tests").clone()).await.unwrap();
+    let changes = resolved["edit"]["documentChanges"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0]["textDocument"], json!({"uri": test_uri, "version": 2}));
+    assert_eq!(
+        changes[0]["edits"],
+        json!([{"range": range(5, 0, 5, 0), "newText": "\nfunc TestSum(t *testing.T) {}\n"}])
+    );
+    let prompt = s.standin.chat_requests()[0]["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(prompt.contains("func TestZero"), "{prompt}");
+}
+
 #[tokio::test]
 async fn cancelling_the_progress_closes_the_upstream_stream() {
     let mut s = setup(json!({"window": {"workDoneProgress": true}}), Value::Null).await;

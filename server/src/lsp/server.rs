@@ -166,7 +166,7 @@ impl Backend {
     }
 
     pub async fn document_state(&self, params: DocumentStateParams) -> Result<DocumentState> {
-        handlers::document_state::handle(self, params)
+        handlers::document_state::handle(self, params).await
     }
 }
 

@@ -54,7 +54,9 @@ pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Optio
     let _guard = cancel.clone().drop_guard();
     let progress = start_progress(backend, &cancel, &config.models.action).await;
     let session = backend.session.clone();
-    let lookup = move |uri: &str| session.snapshot(uri);
+    // The editor's copy of a test file is only appended to: its text is enough, and taking
+    // it as it is never parses on the message loop.
+    let lookup = move |uri: &str| session.snapshot_as_is(uri);
     let result = actions::run(
         &backend.router,
         &config,
