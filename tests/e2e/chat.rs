@@ -629,6 +629,31 @@ async fn get_diagnostics_reports_the_editors_and_the_parsers_problems_inside_the
     assert!(results[2].contains("secrets") && !results[2].contains("hunter2"), "{results:?}");
 }
 
+/// The tools see an open document as the editor has it, also right after an edit, before
+/// anything reparsed it: the syntax errors are those of the unsaved text.
+#[tokio::test]
+async fn get_diagnostics_parses_the_unsaved_text_of_an_edited_document() {
+    let mut s = setup(Value::Null).await;
+    let good = "fn total(xs: &[u32]) -> u32 {\n    let sum = xs.iter().sum();\n    sum\n}\n";
+    std::fs::write(s.dir.path().join("lib.rs"), good).unwrap();
+    let uri = file_uri(&s.dir.path().join("lib.rs"));
+    s.client.did_open(&uri, "rust", 1, good);
+    // Delete the `;` of line 2.
+    s.client.did_change(
+        &uri,
+        2,
+        json!([{"range": {"start": {"line": 1, "character": 29}, "end": {"line": 1, "character": 30}}, "text": ""}]),
+    );
+    s.standin
+        .push(Reply::tool_calls(&[("get_diagnostics", r#"{"path":"lib.rs"}"#), ("read_file", r#"{"path":"lib.rs"}"#)]));
+    s.standin.push(Reply::text("Line 2 lacks a semicolon."));
+    let (_, result) = s.chat(json!({"message": "Does lib.rs parse?"})).await;
+    assert_eq!(result.unwrap()["text"], "Line 2 lacks a semicolon.");
+    let results = tool_results(&s.standin.chat_requests()[1]);
+    assert!(results[0].contains("- line 2: missing `;`"), "{results:?}");
+    assert!(results[1].contains("let sum = xs.iter().sum()\n"), "{results:?}");
+}
+
 #[tokio::test]
 async fn a_selection_in_a_large_file_sends_its_function_imports_and_the_definitions_it_uses() {
     let dir = tempfile::tempdir().unwrap();

@@ -389,8 +389,9 @@ impl Workspace {
             Some(snapshot) => snapshot.language(),
             None => Language::detect("", &canonical.to_string_lossy()),
         };
-        // The open document's tree is the editor's text, already parsed; a file on disk is
-        // parsed here (bounded by the parser's time budget).
+        // The open document's tree when it is current; otherwise (a file on disk, or an open
+        // document whose reparse is due) the text is parsed here, bounded by the parser's time
+        // budget.
         let rope = match &open {
             Some(snapshot) => snapshot.rope().clone(),
             None => ropey::Rope::from_str(&text),

@@ -20,7 +20,9 @@ pub(crate) fn workspace(backend: &Backend) -> Workspace {
     let session = backend.session.clone();
     Workspace {
         roots: backend.session.roots(),
-        open_document: Arc::new(move |uri| session.snapshot(uri)),
+        // As they are, never parsed here: a file's `@mention` is read on the message loop, and
+        // the one tool that needs a tree parses the text itself, on its blocking thread.
+        open_document: Arc::new(move |uri| session.snapshot_as_is(uri)),
         index: backend.index.clone(),
         diagnostics: backend.chat.diagnostics.clone(),
     }
