@@ -628,11 +628,7 @@ impl Router {
     fn body_for(&self, config: &Config, target: &ModelRef, req: &mut ChatRequest) -> Option<Prebuilt> {
         let provider = config.provider(&target.provider)?;
         let client = self.client(config, &provider);
-        let sampling = (req.temperature, req.top_p);
-        req.model.clone_from(&target.model);
-        if self.fixed_temperature.contains(&req.model) {
-            (req.temperature, req.top_p) = (None, None);
-        }
+        let sampling = self.aim(target, req);
         let body = client.stream_body(req).ok();
         let built = body.map(|body| Prebuilt {
             provider: provider.name.clone(),
@@ -642,6 +638,17 @@ impl Router {
         });
         (req.temperature, req.top_p) = sampling;
         built
+    }
+
+    /// Points `req` at `target`'s model, without sampling settings for a model that fixes its
+    /// own. Returns the settings it had, for the caller to put back.
+    fn aim(&self, target: &ModelRef, req: &mut ChatRequest) -> (Option<f32>, Option<f32>) {
+        let sampling = (req.temperature, req.top_p);
+        req.model.clone_from(&target.model);
+        if self.fixed_temperature.contains(&req.model) {
+            (req.temperature, req.top_p) = (None, None);
+        }
+        sampling
     }
 
     /// One model of a route, replaced once by a listed model of the same family when the
@@ -709,8 +716,7 @@ impl Router {
     ) -> Result<MeteredStream, ProviderError> {
         let started = Instant::now();
         let client = self.client(config, provider);
-        req.model.clone_from(&target.model);
-        let sampling = (req.temperature, req.top_p);
+        let sampling = self.aim(target, req);
         let mut pending = PendingMeter(Some(Meter {
             estimated_prompt_tokens: prompt_tokens,
             ledger: self.ledger.clone(),
@@ -722,9 +728,6 @@ impl Router {
             row: Arc::new(OnceLock::new()),
             observer: self.observer.clone(),
         }));
-        if self.fixed_temperature.contains(&req.model) {
-            (req.temperature, req.top_p) = (None, None);
-        }
         let body = prebuilt.take().filter(|p| p.fits(&provider.name, req)).map(|p| p.body);
         let mut result = client.chat_stream_with(req, body).await;
         if let Err(ProviderError::InvalidTemperature { .. }) = &result {
