@@ -188,11 +188,24 @@ pub struct CompletionSettings {
     pub enabled: bool,
     /// Sampling temperature for models that accept one (those that fix theirs get none).
     pub temperature: f32,
+    /// Suggestions asked for when the user invokes a completion explicitly (one request with
+    /// `n` choices; duplicates are dropped). Automatic requests always ask for one.
+    pub invoked_choices: u32,
+}
+
+/// Moonshot's limit for `n`.
+pub const MAX_CHOICES: u32 = 5;
+
+impl CompletionSettings {
+    /// [`CompletionSettings::invoked_choices`] within what the API accepts.
+    pub fn choices_when_invoked(&self) -> u32 {
+        self.invoked_choices.clamp(1, MAX_CHOICES)
+    }
 }
 
 impl Default for CompletionSettings {
     fn default() -> Self {
-        CompletionSettings { enabled: true, temperature: 0.2 }
+        CompletionSettings { enabled: true, temperature: 0.2, invoked_choices: 3 }
     }
 }
 

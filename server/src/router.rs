@@ -33,6 +33,9 @@ pub struct Router {
     /// Models that answered "invalid temperature": they get none from now on (K2.5 and its
     /// successors fix their sampling; ids change, so this is learned rather than listed).
     fixed_temperature: DashSet<String>,
+    /// Models that refused a request for several choices (`n` > 1; K2.5 fixes `n` at 1): they
+    /// are asked for one from now on. Learned for the same reason as `fixed_temperature`.
+    single_choice: DashSet<String>,
     observer: Option<UsageObserver>,
     /// The local day each limit's 80 % warning was last given, so it is given once a day.
     warned: Mutex<HashMap<BudgetPeriod, String>>,
@@ -113,13 +116,31 @@ pub struct ReadyStream {
 struct Prebuilt {
     provider: String,
     model: String,
-    sampling: (Option<f32>, Option<f32>),
+    sampling: Sampling,
     body: StreamBody,
 }
 
 impl Prebuilt {
     fn fits(&self, provider: &str, req: &ChatRequest) -> bool {
-        self.provider == provider && self.model == req.model && self.sampling == (req.temperature, req.top_p)
+        self.provider == provider && self.model == req.model && self.sampling == Sampling::of(req)
+    }
+}
+
+/// The settings [`Router::aim`] may take off a request for a model that does not accept them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Sampling {
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    n: Option<u32>,
+}
+
+impl Sampling {
+    fn of(req: &ChatRequest) -> Sampling {
+        Sampling { temperature: req.temperature, top_p: req.top_p, n: req.n }
+    }
+
+    fn restore(self, req: &mut ChatRequest) {
+        (req.temperature, req.top_p, req.n) = (self.temperature, self.top_p, self.n);
     }
 }
 
@@ -332,6 +353,7 @@ impl Router {
             pool: Mutex::new(HttpPool::new(config.timeouts.connect())),
             ledger,
             fixed_temperature: DashSet::new(),
+            single_choice: DashSet::new(),
             observer: None,
             warned: Mutex::new(HashMap::new()),
             replacements: DashMap::new(),
@@ -628,25 +650,31 @@ impl Router {
     fn body_for(&self, config: &Config, target: &ModelRef, req: &mut ChatRequest) -> Option<Prebuilt> {
         let provider = config.provider(&target.provider)?;
         let client = self.client(config, &provider);
-        let sampling = self.aim(target, req);
+        let sampling = self.aim(&provider, target, req);
         let body = client.stream_body(req).ok();
         let built = body.map(|body| Prebuilt {
             provider: provider.name.clone(),
             model: req.model.clone(),
-            sampling: (req.temperature, req.top_p),
+            sampling: Sampling::of(req),
             body,
         });
-        (req.temperature, req.top_p) = sampling;
+        sampling.restore(req);
         built
     }
 
     /// Points `req` at `target`'s model, without sampling settings for a model that fixes its
-    /// own. Returns the settings it had, for the caller to put back.
-    fn aim(&self, target: &ModelRef, req: &mut ChatRequest) -> (Option<f32>, Option<f32>) {
-        let sampling = (req.temperature, req.top_p);
+    /// own, and asking for one choice where several cannot be had (the Anthropic wire has no
+    /// `n`). Returns the settings it had, for the caller to put back.
+    fn aim(&self, provider: &ResolvedProvider, target: &ModelRef, req: &mut ChatRequest) -> Sampling {
+        let sampling = Sampling::of(req);
         req.model.clone_from(&target.model);
         if self.fixed_temperature.contains(&req.model) {
             (req.temperature, req.top_p) = (None, None);
+        }
+        if req.n.is_some_and(|n| n > 1)
+            && (provider.kind == ProviderKind::Anthropic || self.single_choice.contains(&req.model))
+        {
+            req.n = None;
         }
         sampling
     }
@@ -716,7 +744,7 @@ impl Router {
     ) -> Result<MeteredStream, ProviderError> {
         let started = Instant::now();
         let client = self.client(config, provider);
-        let sampling = self.aim(target, req);
+        let sampling = self.aim(provider, target, req);
         let mut pending = PendingMeter(Some(Meter {
             estimated_prompt_tokens: prompt_tokens,
             ledger: self.ledger.clone(),
@@ -738,12 +766,24 @@ impl Router {
                 result = client.chat_stream(req).await;
             }
         }
-        (req.temperature, req.top_p) = sampling;
+        // The refusal's wording was never captured (K2.5 documents `n` as fixed at 1), so any
+        // invalid-request answer to several choices is taken as one; a request that is invalid
+        // for another reason fails the same way again with one choice, and says why.
+        if let Err(ProviderError::InvalidRequest { .. }) = &result {
+            if req.n.is_some_and(|n| n > 1) {
+                tracing::info!(model = %req.model, "the model refused several choices; retrying with one");
+                self.single_choice.insert(req.model.clone());
+                req.n = None;
+                result = client.chat_stream(req).await;
+            }
+        }
+        let choices = req.n.unwrap_or(1);
+        sampling.restore(req);
         let Some(meter) = pending.0.take() else {
             return Err(ProviderError::Unsendable { reason: "the request was metered twice".into() });
         };
         match result {
-            Ok(inner) => Ok(MeteredStream { inner, meter: Some(meter), row: None }),
+            Ok(inner) => Ok(MeteredStream { inner, meter: Some(meter), row: None, choices }),
             Err(e) => {
                 meter.finish(None, Outcome::Error, Some(e.kind()));
                 Err(explain(e, provider))
@@ -900,9 +940,17 @@ pub struct MeteredStream {
     inner: ChatStream,
     meter: Option<Meter>,
     row: Option<RowHandle>,
+    /// How many choices the request that was answered asked for (`n`, 1 when absent).
+    choices: u32,
 }
 
 impl MeteredStream {
+    /// How many choices the answer holds: what the caller asked for, or one where the model
+    /// cannot give several.
+    pub fn choices(&self) -> u32 {
+        self.choices
+    }
+
     /// The ledger row of this request (filled in once the answer is complete and written).
     pub fn row(&mut self) -> RowHandle {
         match (&self.meter, &self.row) {

@@ -200,6 +200,9 @@ struct GhostCase {
     insert: &'static str,
     typed: &'static str,
     reply: &'static str,
+    /// What a second choice says when the user asks for the next suggestion (extmark ghost text:
+    /// Neovim 0.12's built-in inline completion cycles only what it has).
+    next: Option<&'static str>,
     /// A mapping of <Tab> the user had before the plugin: the plugin's <Tab> falls back to it.
     user_tab: Option<&'static str>,
     line_after_plain_tab: &'static str,
@@ -218,6 +221,7 @@ const GHOST_ONE_LINE: GhostCase = GhostCase {
     insert: "A",
     typed: "a",
     reply: " + b",
+    next: Some(" - b"),
     user_tab: None,
     // Rust's ftplugin indents with spaces: <Tab> did what it does without the plugin.
     line_after_plain_tab: "        x",
@@ -236,6 +240,7 @@ const GHOST_LINES: GhostCase = GhostCase {
     insert: "A",
     typed: "if a > b:",
     reply: "\n        return a\n    return b\n",
+    next: None,
     user_tab: Some("->"),
     line_after_plain_tab: "    ->x",
     ghost: "\n        return a",
@@ -254,6 +259,7 @@ const GHOST_MID_LINE: GhostCase = GhostCase {
     insert: "$i",
     typed: "a",
     reply: " + b",
+    next: None,
     user_tab: None,
     line_after_plain_tab: "    print() x",
     ghost: " + b",
@@ -269,9 +275,13 @@ const GHOST_MID_LINE: GhostCase = GhostCase {
 async fn ghost_text(editor: &Editor, case: &GhostCase) {
     let standin = Standin::start().await;
     standin.require_key(KEY);
-    standin.set_default(Reply::text(case.reply));
+    // Typing asks for one suggestion; only an explicit request gets the alternatives.
+    standin.set_default(Reply::text(case.reply).alternatives(&case.next.into_iter().collect::<Vec<_>>()));
     let phase = Phase::new(case.file, case.text);
     let mut env = vec![("KIMI_TEST_TYPE", case.typed), ("KIMI_TEST_INSERT", case.insert)];
+    if case.next.is_some() {
+        env.push(("KIMI_TEST_NEXT", "1"));
+    }
     if let Some(tab) = case.user_tab {
         env.push(("KIMI_TEST_USER_TAB", tab));
     }
@@ -288,6 +298,18 @@ async fn ghost_text(editor: &Editor, case: &GhostCase) {
         "at the cursor: {seen:#}"
     );
     assert_eq!(seen["mode_while_shown"], "i");
+    match case.next {
+        Some(next) if editor.backend == "extmark" => {
+            // The two distinct suggestions of three choices (the third repeats the first), counted.
+            let next_shown = format!("{next} (2/2)");
+            let first_again = format!("{} (1/2)", case.ghost);
+            assert_eq!(seen["ghost_after_next"][0]["text"], next_shown.as_str(), "the next suggestion: {seen:#}");
+            assert_eq!(seen["ghost_after_prev"][0]["text"], first_again.as_str(), "back to the first: {seen:#}");
+            let asked: Vec<Value> = standin.chat_requests().iter().map(|r| r["n"].clone()).collect();
+            assert!(asked.contains(&json!(3)), "<M-]> asked for several: {asked:?}");
+        }
+        _ => assert_eq!(seen.get("ghost_after_next"), None, "{seen:#}"),
+    }
     if let Some(pos) = editor.ghost_pos {
         assert_eq!(ghost[0]["pos"], pos, "drawn as {pos} virtual text: {seen:#}");
         assert_eq!(seen["screen_line_while_shown"], case.screen_line, "what the screen shows: {seen:#}");

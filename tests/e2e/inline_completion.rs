@@ -17,6 +17,11 @@ struct Setup {
 }
 
 async fn setup(files: &[(&str, &str)]) -> Setup {
+    setup_with(files, Value::Null).await
+}
+
+/// With these initialization options (the `kimi` settings).
+async fn setup_with(files: &[(&str, &str)], options: Value) -> Setup {
     let standin = Standin::start().await;
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
@@ -31,7 +36,7 @@ async fn setup(files: &[(&str, &str)]) -> Setup {
         &[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)],
         None,
     );
-    client.initialize(json!({"general": {"positionEncodings": ["utf-16"]}}), Value::Null, Some(dir.path())).await;
+    client.initialize(json!({"general": {"positionEncodings": ["utf-16"]}}), options, Some(dir.path())).await;
     // Cross-file context comes from the workspace index, built in the background.
     for _ in 0..200 {
         let status = client.request("kimi/status", json!({})).await.unwrap();
@@ -246,6 +251,9 @@ async fn a_typing_burst_costs_few_calls_and_every_request_is_answered() {
     }
     let calls = s.standin.chat_requests().len();
     assert!(calls <= 3, "{calls} upstream calls for one burst");
+    for body in s.standin.chat_requests() {
+        assert_eq!(body.get("n"), None, "an automatic request asks for one suggestion: {body}");
+    }
     assert!(answered_with_items >= 1, "the last request should get the suggestion");
     // Superseded calls are metered as they are dropped, off the async threads.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -266,7 +274,15 @@ async fn typing_through_a_suggestion_is_answered_from_memory() {
         2,
         json!({"range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 4}}, "text": "print"}),
     );
-    let second = s.inline("a.rs", json!({"line": 1, "character": 9})).await;
+    // Typing asks on its own (automatic); an explicit request would want more suggestions.
+    let second = s
+        .client
+        .request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 9}, "context": {"triggerKind": 2}}),
+        )
+        .await
+        .unwrap();
     assert_eq!(items(&second)[0]["insertText"], "ln!(\"hello\");");
     assert_eq!(s.standin.chat_requests().len(), 1, "type-through must not call the model");
     s.take_usage().await;
@@ -368,12 +384,15 @@ async fn a_multi_line_suggestion_stops_at_the_end_of_its_block() {
                 "    let more = 2;\n",
                 "    let even_more = 3;\n",
             ])
+            // Each choice of an invoked request stops at its own block's end.
+            .alternatives(&["if x < 0 {\n        return -x;\n    }\n    let unrelated = 1;\n    let more = 2;\n"])
             .chunk_delay(Duration::from_millis(30)),
     );
     let pos = s.open("a.rs", "rust", "fn f(x: i32) -> i32 {\n    $0\n    0\n}\n");
     let result = s.inline("a.rs", pos).await;
-    let text = items(&result)[0]["insertText"].as_str().unwrap().to_string();
-    assert_eq!(text.trim_end(), "if x > 0 {\n        return x;\n    }", "{result}");
+    let texts: Vec<String> =
+        items(&result).iter().map(|i| i["insertText"].as_str().unwrap().trim_end().to_string()).collect();
+    assert_eq!(texts, ["if x > 0 {\n        return x;\n    }", "if x < 0 {\n        return -x;\n    }"], "{result}");
     // It stopped reading once the block closed: the stand-in saw the stream dropped early.
     assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
     s.take_usage().await;
@@ -426,6 +445,142 @@ async fn completions_can_be_switched_off_live() {
         .notify("workspace/didChangeConfiguration", json!({"settings": {"kimi": {"completion": {"enabled": true}}}}));
     let result = s.inline("a.rs", pos).await;
     assert_eq!(items(&result)[0]["insertText"], "ok");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn an_invoked_request_offers_several_suggestions_each_typed_through_from_memory() {
+    let mut s = setup(&[]).await;
+    // Choice 2 says what choice 0 says: shown once.
+    s.standin.push(Reply::text("a + b").alternatives(&["a.wrapping_add(b)", "a + b"]));
+    let pos = s.open("add.rs", "rust", "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n");
+    let result = s.inline("add.rs", pos).await;
+    let texts: Vec<String> = items(&result).iter().map(|i| i["insertText"].as_str().unwrap().to_string()).collect();
+    assert_eq!(texts, ["a + b", "a.wrapping_add(b)"], "{result}");
+    let ids: Vec<Value> = items(&result).iter().map(|i| i["command"]["arguments"][0].clone()).collect();
+    assert_ne!(ids[0], ids[1], "each suggestion is accepted on its own");
+    assert_eq!(s.standin.chat_requests()[0]["n"], 3, "one request asks for the default three");
+
+    // The user picked the second one and types it.
+    let uri = s.uri("add.rs");
+    let at = json!({"line": 1, "character": 4});
+    s.client.did_change(&uri, 2, json!({"range": {"start": at, "end": at}, "text": "a.wr"}));
+    let typed = s
+        .client
+        .request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 8}, "context": {"triggerKind": 2}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(items(&typed)[0]["insertText"], "apping_add(b)", "{typed}");
+    assert_eq!(s.standin.chat_requests().len(), 1, "type-through must not call the model");
+
+    // Accepting the second counts the request's suggestion as accepted.
+    s.client
+        .request("workspace/executeCommand", json!({"command": "kimi.acceptCompletion", "arguments": [ids[1]]}))
+        .await
+        .unwrap();
+    let mut accepted = Value::Null;
+    for _ in 0..100 {
+        accepted = s.client.request("kimi/status", json!({})).await.unwrap()["acceptedCompletions"].clone();
+        if accepted == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(accepted, 1);
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn the_number_of_invoked_suggestions_is_a_setting_and_lists_get_one() {
+    let mut s = setup_with(&[], json!({"completion": {"invokedChoices": 1}})).await;
+    s.standin.set_default(Reply::text("a + b").alternatives(&["a - b"]));
+    let pos = s.open("add.rs", "rust", "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n");
+    let result = s.inline("add.rs", pos.clone()).await;
+    assert_eq!(items(&result).len(), 1, "{result}");
+    assert_eq!(s.standin.chat_requests()[0].get("n"), None);
+
+    // A completion list is opened by the editor as the user types, "invoked" or not: one.
+    let uri = s.uri("add.rs");
+    let at = json!({"line": 1, "character": 4});
+    s.client.did_change(&uri, 2, json!({"range": {"start": at, "end": at}, "text": "x"}));
+    let list = s
+        .client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 5}, "context": {"triggerKind": 1}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(s.standin.chat_requests()[1].get("n"), None);
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn a_model_that_gives_one_suggestion_is_asked_for_one_from_then_on() {
+    // K2.5 fixes both its temperature and `n`: the first request learns both, one at a time.
+    let mut s = setup_with(&[], json!({"models": {"completion": "kimi-k2.5"}})).await;
+    s.standin.set_default(Reply::text("a + b"));
+    let pos = s.open("add.rs", "rust", "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n");
+    let first = s.inline("add.rs", pos.clone()).await;
+    assert_eq!(items(&first)[0]["insertText"], "a + b", "{first}");
+    let asked: Vec<(bool, Value)> = s
+        .standin
+        .chat_requests()
+        .iter()
+        .map(|b| (b.get("temperature").is_some(), b.get("n").cloned().unwrap_or(json!(1))))
+        .collect();
+    assert_eq!(asked, [(true, json!(3)), (false, json!(3)), (false, json!(1))]);
+
+    // Somewhere the suggestion shown cannot be typed through.
+    let uri = s.uri("add.rs");
+    s.client.did_change(&uri, 2, json!({"range": {"start": pos, "end": pos}, "text": "x"}));
+    let again = s.inline("add.rs", json!({"line": 1, "character": 5})).await;
+    assert_eq!(items(&again)[0]["insertText"], "a + b", "{again}");
+    let bodies = s.standin.chat_requests();
+    assert_eq!(bodies.len(), 4, "the second request goes out right the first time");
+    assert_eq!(bodies[3].get("n"), None);
+    // Each completion is metered once, its retries included.
+    for _ in 0..2 {
+        s.client.expect_notification("kimi/usageChanged").await;
+    }
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn asking_for_the_next_suggestion_fetches_several_once_then_remembers_them() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("a + b"));
+    s.standin.push(Reply::text("a + b").alternatives(&["a.saturating_add(b)", "b + a"]));
+    let pos = s.open("add.rs", "rust", "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n");
+    let uri = s.uri("add.rs");
+    let ask = |kind: u8| json!({"textDocument": {"uri": uri}, "position": pos, "context": {"triggerKind": kind}});
+
+    // Typing shows one suggestion.
+    let shown = s.client.request("textDocument/inlineCompletion", ask(2)).await.unwrap();
+    assert_eq!(items(&shown).len(), 1, "{shown}");
+    assert_eq!(s.standin.chat_requests()[0].get("n"), None);
+
+    // "Next suggestion" asks explicitly at the same place: one remembered suggestion is not
+    // what the user asked for, so the model is asked for three.
+    let more = s.client.request("textDocument/inlineCompletion", ask(1)).await.unwrap();
+    let texts =
+        |r: &Value| -> Vec<String> { items(r).iter().map(|i| i["insertText"].as_str().unwrap().to_string()).collect() };
+    assert_eq!(texts(&more), ["a + b", "a.saturating_add(b)", "b + a"], "{more}");
+    assert_eq!(s.standin.chat_requests()[1]["n"], 3);
+
+    // Asked again, or while typing, memory has them all.
+    let again = s.client.request("textDocument/inlineCompletion", ask(1)).await.unwrap();
+    assert_eq!(texts(&again), texts(&more));
+    let typing = s.client.request("textDocument/inlineCompletion", ask(2)).await.unwrap();
+    assert_eq!(texts(&typing), texts(&more));
+    assert_eq!(s.standin.chat_requests().len(), 2, "no model call for what is remembered");
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }

@@ -514,3 +514,25 @@ async fn bodies_are_sent_as_json_unless_the_settings_name_another_content_type()
     router.chat(&named, Feature::Completion, request()).await.unwrap();
     assert_eq!(content_types(&moonshot)[1], ["application/json; charset=utf-8"], "one value, the configured one");
 }
+
+#[tokio::test]
+async fn an_invoked_completion_asks_an_anthropic_model_for_one_suggestion() {
+    // The Anthropic wire has no `n`: the request goes out without it instead of failing.
+    let mut s =
+        setup(|a| json!({"providers": providers(a), "models": {"completion": "claude/claude-haiku-4-5"}})).await;
+    s.anthropic.push(Reply::text("a + b"));
+    let uri = s.open("lib.rs", "fn add(a: i32, b: i32) -> i32 {\n    \n}\n");
+    let items = s
+        .client
+        .request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 4}, "context": {"triggerKind": 1}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(items["items"].as_array().unwrap().len(), 1, "{items}");
+    assert_eq!(items["items"][0]["insertText"], "a + b", "{items}");
+    assert_eq!(s.anthropic.message_requests().len(), 1);
+    assert_eq!(s.metered(1).await[0]["outcome"], "shown");
+    assert!(s.client.shutdown().await.success());
+}

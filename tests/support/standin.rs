@@ -176,6 +176,9 @@ pub struct Reply {
     pub(crate) first_byte_delay: Duration,
     pub(crate) chunk_delay: Duration,
     pub(crate) drop_after: Option<usize>,
+    /// The texts of choices 1.. for a request with `n` > 1; choices without one here say what
+    /// choice 0 says, as a model sampling at a low temperature often does.
+    pub(crate) alternatives: Vec<String>,
 }
 
 // `pub(crate)` with the fields above: the Anthropic stand-in (anthropic.rs) renders the same
@@ -198,7 +201,14 @@ impl Reply {
             first_byte_delay: Duration::ZERO,
             chunk_delay: Duration::ZERO,
             drop_after: None,
+            alternatives: Vec::new(),
         }
+    }
+
+    /// What choices 1, 2, … say when the request asks for several (`n`).
+    pub fn alternatives(mut self, texts: &[&str]) -> Reply {
+        self.alternatives = texts.iter().map(|t| t.to_string()).collect();
+        self
     }
 
     /// Answers with `s`, streamed in a few word-aligned chunks.
@@ -368,7 +378,7 @@ struct Completion<'a> {
     object: &'static str,
     created: u64,
     model: &'a str,
-    choices: [CompletionChoice; 1],
+    choices: Vec<CompletionChoice>,
     usage: Usage,
     system_fingerprint: &'static str,
 }
@@ -536,6 +546,8 @@ struct ChatRequest {
     /// Tool calls already in the conversation: the live model numbers its call ids on from there.
     earlier_tool_calls: usize,
     last_user: String,
+    /// `n`: how many choices to answer with.
+    choices: u32,
 }
 
 /// Thinking is on for the thinking models, and for K2.5 unless the request switches it off.
@@ -598,6 +610,23 @@ fn check_chat(body: &Value, models: &[ModelInfo]) -> Result<ChatRequest, Failure
             }
         }
     }
+    let choices = match obj.get("n").filter(|n| !n.is_null()) {
+        None => 1,
+        Some(n) => match n.as_u64().filter(|n| (1..=5).contains(n)) {
+            // Wording not captured live: only the limit (at most 5) is documented.
+            None => {
+                return Err(invalid_request(format!(
+                    "Invalid request: n {n} is out of range, it must be between 1 and 5"
+                )))
+            }
+            Some(n) => n as u32,
+        },
+    };
+    if model == "kimi-k2.5" && choices != 1 {
+        // Wording not captured live: that K2.5 fixes `n` at 1 is documented; the message follows
+        // the captured one for its fixed temperature.
+        return Err(invalid_request("invalid n: only 1 is allowed for this model".to_string()));
+    }
     if let Some(stop) = obj.get("stop") {
         let stops: Vec<&str> = match stop {
             Value::String(s) => vec![s.as_str()],
@@ -654,6 +683,7 @@ fn check_chat(body: &Value, models: &[ModelInfo]) -> Result<ChatRequest, Failure
         prompt_tokens,
         earlier_tool_calls,
         last_user,
+        choices,
     })
 }
 
@@ -669,7 +699,13 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
         Said::Raw { status, body } => return json_rendered(status, body, reply.drop_after),
         Said::Output(output) => output,
     };
-    let usage = reply.usage.unwrap_or_else(|| Usage::new(req.prompt_tokens, output.estimated_tokens(), 0));
+    // Choices 1.. of a request with `n` > 1: text only, in the pieces they are streamed in.
+    let others: Vec<Vec<String>> = (1..req.choices as usize)
+        .map(|k| reply.alternatives.get(k - 1).map_or_else(|| output.content.clone(), |t| split_words(t)))
+        .collect();
+    let others_tokens: u32 = others.iter().map(|pieces| quarter(pieces.iter().map(|p| p.chars().count()).sum())).sum();
+    let usage =
+        reply.usage.unwrap_or_else(|| Usage::new(req.prompt_tokens, output.estimated_tokens() + others_tokens, 0));
     let Output { reasoning, content, calls } = output;
     let finish_reason = reply.finish_reason.clone().unwrap_or_else(|| {
         if calls.is_empty() {
@@ -697,12 +733,25 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
                 })
                 .collect(),
         };
+        let mut choices = vec![CompletionChoice { index: 0, message, finish_reason: finish_reason.clone() }];
+        for (k, pieces) in others.iter().enumerate() {
+            choices.push(CompletionChoice {
+                index: k as u32 + 1,
+                message: OutMessage {
+                    role: "assistant",
+                    content: pieces.concat(),
+                    reasoning_content: None,
+                    tool_calls: Vec::new(),
+                },
+                finish_reason: finish_reason.clone(),
+            });
+        }
         let body = Completion {
             id,
             object: "chat.completion",
             created,
             model,
-            choices: [CompletionChoice { index: 0, message, finish_reason }],
+            choices,
             usage,
             system_fingerprint: FINGERPRINT,
         };
@@ -710,24 +759,36 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
         return json_rendered(200, body, reply.drop_after);
     }
 
-    let event = |delta: Delta, finish: Option<String>, usage: Option<Usage>| {
+    let event_of = |index: u32, delta: Delta, finish: Option<String>, usage: Option<Usage>| {
         let fingerprint = finish.as_ref().map(|_| FINGERPRINT);
         let chunk = Chunk {
             id,
             object: "chat.completion.chunk",
             created,
             model,
-            choices: [ChunkChoice { index: 0, delta, finish_reason: finish, usage }],
+            choices: [ChunkChoice { index, delta, finish_reason: finish, usage }],
             system_fingerprint: fingerprint,
         };
         format!("data: {}\n\n", serde_json::to_string(&chunk).expect("a chunk always serializes"))
     };
+    let event = |delta: Delta, finish: Option<String>, usage: Option<Usage>| event_of(0, delta, finish, usage);
     let mut body_events = Vec::new();
     for r in reasoning {
         body_events.push(event(Delta { reasoning_content: Some(r), ..Delta::default() }, None, None));
     }
-    for c in content {
-        body_events.push(event(Delta { content: Some(c), ..Delta::default() }, None, None));
+    // Several choices are generated side by side: their pieces interleave.
+    let rounds = others.iter().map(Vec::len).chain([content.len()]).max().unwrap_or(0);
+    let mut content = content.into_iter();
+    for round in 0..rounds {
+        if let Some(c) = content.next() {
+            body_events.push(event(Delta { content: Some(c), ..Delta::default() }, None, None));
+        }
+        for (k, pieces) in others.iter().enumerate() {
+            if let Some(c) = pieces.get(round) {
+                let delta = Delta { content: Some(c.clone()), ..Delta::default() };
+                body_events.push(event_of(k as u32 + 1, delta, None, None));
+            }
+        }
     }
     for (i, (name, args)) in calls.iter().enumerate() {
         body_events.push(event(
@@ -759,8 +820,10 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
             ));
         }
     }
-    let role = event(Delta { role: Some("assistant"), content: Some(String::new()), ..Delta::default() }, None, None);
-    let mut pieces = vec![role];
+    let role = |index| {
+        event_of(index, Delta { role: Some("assistant"), content: Some(String::new()), ..Delta::default() }, None, None)
+    };
+    let mut pieces: Vec<String> = (0..req.choices).map(role).collect();
     let cut = match reply.drop_after {
         Some(n) => {
             pieces.extend(body_events.into_iter().take(n));
@@ -768,6 +831,10 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
         }
         None => {
             pieces.extend(body_events);
+            // Usage rides in choice 0's finishing chunk, the last one (`kimi-api.md`).
+            for k in (1..req.choices).rev() {
+                pieces.push(event_of(k, Delta::default(), Some(finish_reason.clone()), None));
+            }
             pieces.push(event(Delta::default(), Some(finish_reason), Some(usage)));
             pieces.push("data: [DONE]\n\n".to_string());
             false
@@ -1160,7 +1227,65 @@ mod tests {
             prompt_tokens: 8,
             earlier_tool_calls: 0,
             last_user: "hello there".to_string(),
+            choices: 1,
         }
+    }
+
+    #[test]
+    fn several_choices_stream_side_by_side_and_usage_rides_in_choice_0_last() {
+        let req = ChatRequest { choices: 3, ..chat_req(true) };
+        let r = render(&Reply::text("").chunks(&["a", "b"]).alternatives(&["c d"]), &req, "chatcmpl-x", 7);
+        let chunks: Vec<Value> =
+            r.pieces.iter().filter_map(|p| p.strip_prefix("data: ")?.trim_end().parse::<Value>().ok()).collect();
+        let shown: Vec<String> = chunks
+            .iter()
+            .map(|c| {
+                let choice = &c["choices"][0];
+                let said = choice["delta"]["content"].as_str().map_or(String::new(), |t| format!(" {t:?}"));
+                let finish = choice["finish_reason"].as_str().map_or(String::new(), |f| format!(" {f}"));
+                let usage = if choice["usage"].is_object() { " +usage" } else { "" };
+                format!("{}{said}{finish}{usage}", choice["index"])
+            })
+            .collect();
+        // Choice 2 has no text of its own: it says what choice 0 says.
+        expect_test::expect![[r#"
+            0 ""
+            1 ""
+            2 ""
+            0 "a"
+            1 "c "
+            2 "a"
+            0 "b"
+            1 "d"
+            2 "b"
+            2 stop
+            1 stop
+            0 stop +usage"#]]
+        .assert_eq(&shown.join("\n"));
+        assert!(r.pieces.last().unwrap().contains("[DONE]"));
+        // Output tokens of all three choices: a quarter of 2 + 3 + 2 characters each, rounded up.
+        assert_eq!(chunks.last().unwrap()["choices"][0]["usage"]["completion_tokens"], 3);
+
+        let plain =
+            render(&Reply::text("x").alternatives(&["y"]), &ChatRequest { choices: 2, ..chat_req(false) }, "c", 7);
+        let v: Value = serde_json::from_str(&plain.pieces.concat()).unwrap();
+        assert_eq!(v["choices"][1]["index"], 1);
+        assert_eq!(v["choices"][1]["message"]["content"], "y");
+    }
+
+    #[test]
+    fn n_is_limited_to_five_and_fixed_at_one_on_k2_5() {
+        let ask = |model: &str, n: Value| {
+            req(json!({"model": model, "n": n, "messages": [{"role": "user", "content": "x"}]}))
+        };
+        assert_eq!(ask("kimi-k2-turbo-preview", json!(5)).unwrap().choices, 5);
+        assert_eq!(ask("kimi-k2-turbo-preview", json!(6)).unwrap_err().status, 400);
+        assert_eq!(ask("kimi-k2-turbo-preview", json!(0)).unwrap_err().status, 400);
+        assert_eq!(ask("kimi-k2.5", json!(1)).unwrap().choices, 1);
+        assert_eq!(
+            message(ask("kimi-k2.5", json!(3)).unwrap_err()),
+            (400, "invalid n: only 1 is allowed for this model".to_string())
+        );
     }
 
     #[test]

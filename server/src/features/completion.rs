@@ -55,6 +55,9 @@ pub struct Query {
     /// Char index of the cursor in the snapshot's rope.
     pub cursor: usize,
     pub trigger: Trigger,
+    /// The editor can offer several suggestions to choose from (ghost text with next/previous):
+    /// an invoked request then asks for `completion.invokedChoices` of them.
+    pub alternatives: bool,
     /// Set when the snapshot's tree is behind its text (edits wait for their reparse, see
     /// `Session::change`): returns the same version with its tree, parsing as needed. It runs
     /// during the debounce, so the wait hides it, and on a blocking thread, so the message loop
@@ -89,6 +92,33 @@ struct Shown {
     text: String,
     replace_after: usize,
     row: RowHandle,
+}
+
+/// One choice of a streamed answer (the request may ask for several).
+struct Choice {
+    raw: String,
+    detector: StopDetector,
+    /// Stopped by its detector or finished by the model: nothing more of it is wanted.
+    settled: bool,
+}
+
+impl Choice {
+    fn new(detector: StopDetector) -> Choice {
+        Choice { raw: String::new(), detector, settled: false }
+    }
+
+    /// Adds a piece of the choice's text; true when that completes the suggestion before the
+    /// model's own end.
+    fn feed(&mut self, delta: &str) -> bool {
+        if self.settled {
+            return false;
+        }
+        self.raw.push_str(delta);
+        let Some(keep) = self.detector.feed(&self.raw) else { return false };
+        self.raw.truncate(keep);
+        self.settled = true;
+        true
+    }
 }
 
 #[derive(Default)]
@@ -284,9 +314,15 @@ impl CompletionEngine {
         let line_prefix: String = String::from(rope.slice(line_start..cursor));
         let line_suffix = line_rest(snap, cursor);
 
-        // 1. Type-through: answered from memory, no debounce, no model call.
-        if let Some(item) = self.type_through(&query.uri, line, &line_prefix, &line_suffix) {
-            return Ok(vec![item]);
+        // 1. Type-through: answered from memory, no debounce, no model call. An explicit request
+        //    for several suggestions where memory has only one goes on to the model: that is the
+        //    editor asking for more (VS Code's and Neovim's "next suggestion").
+        let wants_several =
+            query.alternatives && query.trigger == Trigger::Invoked && config.completion.choices_when_invoked() > 1;
+        let remembered = self.type_through(&query.uri, line, &line_prefix, &line_suffix);
+        let asks_for_more = wants_several && remembered.len() == 1;
+        if !remembered.is_empty() && !asks_for_more {
+            return Ok(remembered);
         }
 
         // 2. Register as the newest request for this document.
@@ -335,8 +371,11 @@ impl CompletionEngine {
             };
             // 4. Context and prompt: pure functions of the snapshot. Then the route and the
             //    request's body, so that the end of the wait leaves only the sending.
-            let Prepared { request, multiline } =
+            let Prepared { mut request, multiline } =
                 prepare_request(config, fresh.as_ref().unwrap_or(snap), cursor, symbols, &recent);
+            if wants_several {
+                request.n = Some(config.completion.choices_when_invoked());
+            }
             let ready = router.ready(config, Feature::Completion, &RouteHint::default(), request).await;
             Some((fresh, ready, multiline))
         };
@@ -394,7 +433,7 @@ impl CompletionEngine {
             original_parses,
             document: Some(&document),
         };
-        let mut detector = StopDetector::new(&site);
+        let detector = StopDetector::new(&site);
         let sent = match first_poll {
             Poll::Ready(sent) => sent,
             Poll::Pending => tokio::select! {
@@ -410,27 +449,39 @@ impl CompletionEngine {
             }
         };
         let row = stream.row();
-        let mut raw = String::new();
+        // One per choice the answer holds: each stops on its own, and the stream is closed once
+        // every one has stopped or finished (the model keeps writing the others meanwhile).
+        let mut choices = vec![Choice::new(detector)];
+        for _ in 1..stream.choices() {
+            choices.push(Choice::new(choices[0].detector.clone()));
+        }
+        let mut stopped_early = false;
         loop {
             let event = tokio::select! {
                 _ = token.cancelled() => return Ok(Vec::new()), // dropping `stream` closes the connection
                 e = stream.next() => e,
             };
-            match event {
-                Some(Ok(StreamEvent::Content(delta))) => {
-                    raw.push_str(&delta);
-                    if let Some(keep) = detector.feed(&raw) {
-                        raw.truncate(keep);
-                        stream.stop_early(&raw);
-                        break;
-                    }
-                }
+            let (index, delta) = match event {
+                Some(Ok(StreamEvent::Content(delta))) => (0, Some(delta)),
+                Some(Ok(StreamEvent::Alternative { index, text })) => (index, Some(text)),
+                Some(Ok(StreamEvent::ChoiceFinished { index })) => (index, None),
                 Some(Ok(StreamEvent::Done(_))) | None => break,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => continue,
                 Some(Err(e)) => {
                     self.note_error(&e);
                     return Err(e.into());
                 }
+            };
+            let Some(choice) = choices.get_mut(index as usize) else { continue };
+            match delta {
+                Some(delta) => stopped_early |= choice.feed(&delta),
+                None => choice.settled = true,
+            }
+            // Without a stop of our own the finishing chunks bring the usage: read on to `Done`.
+            if stopped_early && choices.iter().all(|c| c.settled) {
+                let received: String = choices.iter().map(|c| c.raw.as_str()).collect();
+                stream.stop_early(&received);
+                break;
             }
         }
         drop(stream);
@@ -452,49 +503,70 @@ impl CompletionEngine {
         // 6. Post-process; remember what is shown for type-through and the accept command.
         // The snapshot's own tree keeps the parse check to the cursor's function instead of
         // a full parse of the file (15 ms on a 3,000-line file, the bulk of our own latency).
-        let suggestion = match postprocess::postprocess_streamed(&raw, &site, &detector, snap.tree()) {
-            Ok(s) => s,
-            Err(rejection) => {
-                tracing::debug!(%rejection, "suggestion rejected");
-                mark(router, &row, Outcome::Rejected);
-                record_own_time(self);
-                return Ok(Vec::new());
+        // Choices that say the same thing are one suggestion: checked once, shown once.
+        let mut suggestions: Vec<postprocess::Suggestion> = Vec::new();
+        for (i, choice) in choices.iter().enumerate() {
+            if choices[..i].iter().any(|earlier| earlier.raw == choice.raw) {
+                continue;
             }
-        };
-        let id = self.next_id();
-        self.shown_rows.insert(id, row.clone());
+            match postprocess::postprocess_streamed(&choice.raw, &site, &choice.detector, snap.tree()) {
+                Ok(s) if !suggestions.iter().any(|t| t.text == s.text && t.replace_after == s.replace_after) => {
+                    suggestions.push(s)
+                }
+                Ok(_) => {}
+                Err(rejection) => tracing::debug!(%rejection, choice = i, "suggestion rejected"),
+            }
+        }
+        if suggestions.is_empty() {
+            mark(router, &row, Outcome::Rejected);
+            record_own_time(self);
+            return Ok(Vec::new());
+        }
+        let items: Vec<Item> = suggestions
+            .into_iter()
+            .map(|s| Item { id: self.next_id(), text: s.text, replace_after: s.replace_after, from_memory: false })
+            .collect();
+        for item in &items {
+            self.shown_rows.insert(item.id, row.clone());
+        }
         if let Some(mut state) = self.docs.get_mut(&query.uri) {
             state.inflight = None;
-            state.shown.push_front(Shown {
-                line,
-                line_prefix,
-                line_suffix,
-                text: suggestion.text.clone(),
-                replace_after: suggestion.replace_after,
-                row,
-            });
+            // The first suggestion ends up in front: type-through tries it first.
+            for item in items.iter().rev() {
+                state.shown.push_front(Shown {
+                    line,
+                    line_prefix: line_prefix.clone(),
+                    line_suffix: line_suffix.clone(),
+                    text: item.text.clone(),
+                    replace_after: item.replace_after,
+                    row: row.clone(),
+                });
+            }
             state.shown.truncate(REMEMBERED);
         }
         record_own_time(self);
-        Ok(vec![Item { id, text: suggestion.text, replace_after: suggestion.replace_after, from_memory: false }])
+        Ok(items)
     }
 
-    fn type_through(&self, uri: &str, line: usize, line_prefix: &str, line_suffix: &str) -> Option<Item> {
-        let state = self.docs.get(uri)?;
+    /// The remembered suggestions the user is typing through at this place, most recent first,
+    /// each once.
+    fn type_through(&self, uri: &str, line: usize, line_prefix: &str, line_suffix: &str) -> Vec<Item> {
+        let Some(state) = self.docs.get(uri) else { return Vec::new() };
+        let mut items: Vec<Item> = Vec::new();
         for shown in &state.shown {
             if shown.line != line || shown.line_suffix != line_suffix {
                 continue;
             }
             let Some(typed) = line_prefix.strip_prefix(shown.line_prefix.as_str()) else { continue };
             let Some(rest) = shown.text.strip_prefix(typed) else { continue };
-            if rest.is_empty() {
+            if rest.is_empty() || items.iter().any(|i| i.text == rest && i.replace_after == shown.replace_after) {
                 continue;
             }
             let id = self.next_id();
             self.shown_rows.insert(id, shown.row.clone());
-            return Some(Item { id, text: rest.to_string(), replace_after: shown.replace_after, from_memory: true });
+            items.push(Item { id, text: rest.to_string(), replace_after: shown.replace_after, from_memory: true });
         }
-        None
+        items
     }
 
     fn is_current(&self, uri: &str, generation: u64) -> bool {

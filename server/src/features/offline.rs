@@ -76,6 +76,8 @@ pub async fn complete(layers: &ConfigLayers, location: &str) -> Result<String, S
         snapshot: loaded.document.snapshot(),
         cursor: loaded.cursor,
         trigger: Trigger::Invoked,
+        // The terminal prints one suggestion.
+        alternatives: false,
         reparse: None,
     };
     let items = engine

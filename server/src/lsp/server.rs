@@ -84,6 +84,7 @@ impl Backend {
         uri: &Uri,
         position: Position,
         trigger: Trigger,
+        alternatives: bool,
     ) -> Option<(Query, DocumentSnapshot)> {
         // As is: a pending reparse waits for the debounce and runs off the message loop.
         let snapshot = self.session.snapshot_as_is(uri.0.as_str())?;
@@ -98,6 +99,7 @@ impl Backend {
             snapshot: snapshot.clone(),
             cursor,
             trigger,
+            alternatives,
             reparse,
         };
         Some((query, snapshot))

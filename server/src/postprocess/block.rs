@@ -156,6 +156,8 @@ fn multi_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
 /// indentation — or a blank line after a complete top-level item. Fences,
 /// chatter and echoes of the prefix are looked through, the way [`super::postprocess`] strips
 /// them, and output that loops on the same lines stops as soon as that is visible.
+/// Cloned for each further choice of an answer that has several.
+#[derive(Clone)]
 pub struct StopDetector {
     ctx: Ctx,
     /// How much of the output had been seen by the previous call.

@@ -33,6 +33,7 @@ pub(crate) fn head(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+#[derive(Clone)]
 pub(crate) struct Ctx {
     pub(crate) language: Language,
     pub(crate) multiline: bool,

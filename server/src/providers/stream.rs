@@ -5,7 +5,7 @@
 //! chunks are decoded by [`StreamAccumulator`] below, Anthropic's events by
 //! [`MessageAccumulator`](super::anthropic::MessageAccumulator).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -428,6 +428,8 @@ pub struct StreamAccumulator {
     content: String,
     reasoning: String,
     alternatives: BTreeMap<u32, String>,
+    /// Choices whose finish reason has arrived.
+    finished_choices: BTreeSet<u32>,
     /// Keyed by the delta's `index`: only the first delta of a call carries its id.
     tool_calls: BTreeMap<u32, ToolCall>,
     finish_reason: Option<FinishReason>,
@@ -475,17 +477,23 @@ impl StreamAccumulator {
             if choice.usage.is_some() {
                 self.usage = choice.usage;
             }
-            if choice.index != 0 {
-                if let Some(text) = choice.delta.and_then(|d| d.content) {
-                    self.alternatives.entry(choice.index).or_default().push_str(&text);
+            let index = choice.index;
+            if index != 0 {
+                self.alternatives.entry(index).or_default();
+                if let Some(text) = choice.delta.and_then(|d| d.content).filter(|t| !t.is_empty()) {
+                    self.alternatives.entry(index).or_default().push_str(&text);
+                    events.push(StreamEvent::Alternative { index, text });
                 }
-                continue;
-            }
-            if let Some(delta) = choice.delta {
+            } else if let Some(delta) = choice.delta {
                 self.apply_delta(delta, &mut events);
             }
             if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
-                self.finish_reason = Some(FinishReason::parse(&reason));
+                if index == 0 {
+                    self.finish_reason = Some(FinishReason::parse(&reason));
+                }
+                if self.finished_choices.insert(index) {
+                    events.push(StreamEvent::ChoiceFinished { index });
+                }
             }
         }
         Ok(events)
@@ -557,12 +565,14 @@ impl SseDecoder for StreamAccumulator {
     }
 
     /// The finishing chunk (one with a `finish_reason`) has arrived.
+    /// With `n` > 1, every choice seen so far must have finished too.
     fn finished(&self) -> bool {
-        self.finish_reason.is_some()
+        self.finish_reason.is_some() && self.alternatives.keys().all(|i| self.finished_choices.contains(i))
     }
 
     fn received_chars(&self) -> usize {
-        self.content.chars().count() + self.reasoning.chars().count()
+        let alternatives: usize = self.alternatives.values().map(|a| a.chars().count()).sum();
+        self.content.chars().count() + self.reasoning.chars().count() + alternatives
     }
 
     fn finish(self) -> (Vec<StreamEvent>, ChatResponse) {
@@ -650,6 +660,7 @@ mod tests {
                 StreamEvent::Reasoning("think".into()),
                 StreamEvent::Reasoning("ing".into()),
                 StreamEvent::Content("answer".into()),
+                StreamEvent::ChoiceFinished { index: 0 },
             ]
         );
         let r = acc.into_response();
@@ -701,10 +712,37 @@ mod tests {
                 r#"{"choices":[{"index":1,"delta":{"content":"c"},"finish_reason":"stop"},{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
             ],
         );
-        assert_eq!(events, vec![StreamEvent::Content("a".into())]);
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::Content("a".into()),
+                StreamEvent::Alternative { index: 1, text: "b".into() },
+                StreamEvent::Alternative { index: 1, text: "c".into() },
+                StreamEvent::ChoiceFinished { index: 1 },
+                StreamEvent::ChoiceFinished { index: 0 },
+            ]
+        );
         let r = acc.into_response();
         assert_eq!(r.content, "a");
         assert_eq!(r.alternatives, vec!["bc".to_string()]);
+    }
+
+    #[test]
+    fn an_answer_with_several_choices_is_whole_only_when_each_has_finished() {
+        let mut acc = StreamAccumulator::new(None);
+        feed(
+            &mut acc,
+            &[
+                r#"{"choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            ],
+        );
+        // A body cut here lost the rest of choice 1.
+        assert!(!acc.finished());
+        assert_eq!(acc.received_chars(), 2);
+        feed(&mut acc, &[r#"{"choices":[{"index":1,"delta":{},"finish_reason":"length"}]}"#]);
+        assert!(acc.finished());
+        assert_eq!(acc.into_response().finish_reason, FinishReason::Stop);
     }
 
     #[test]
@@ -796,8 +834,9 @@ mod tests {
             StreamAccumulator::new(Some("rid".into())),
         )
         .await;
-        assert_eq!(openai.len(), 2, "{openai:?}");
-        assert_eq!(done(&openai[1]).content, "a");
+        assert_eq!(openai.len(), 3, "{openai:?}");
+        assert_eq!(openai[1].as_ref().unwrap(), &StreamEvent::ChoiceFinished { index: 0 });
+        assert_eq!(done(&openai[2]).content, "a");
 
         let mut items = claude_text("b");
         items.extend([claude_stop(), claude("message_stop", serde_json::json!({"type": "message_stop"}))]);

@@ -643,8 +643,25 @@ pub struct ChatResponse {
 pub enum StreamEvent {
     Reasoning(String),
     Content(String),
-    ToolCallStarted { index: u32, id: String, name: String },
-    ToolCallArguments { index: u32, fragment: String },
+    /// Text of choice `index` ≥ 1, when the request asked for `n` > 1 (choice 0's is `Content`).
+    Alternative {
+        index: u32,
+        text: String,
+    },
+    /// Choice `index` has its finish reason: no more of its text will come. With `n` > 1 the
+    /// choices finish one by one, and `Done` only follows the last.
+    ChoiceFinished {
+        index: u32,
+    },
+    ToolCallStarted {
+        index: u32,
+        id: String,
+        name: String,
+    },
+    ToolCallArguments {
+        index: u32,
+        fragment: String,
+    },
     Done(ChatResponse),
 }
 

@@ -177,6 +177,28 @@ function phases.ghost()
   results.mode_while_shown = vim.api.nvim_get_mode().mode
   results.screen_line_while_shown = screen_line()
 
+  -- With KIMI_TEST_NEXT, where the plugin draws the ghost text itself: the next-suggestion key
+  -- asks the server for several and shows the next one; the previous-suggestion key brings the
+  -- first back (and that is the one accepted below).
+  if vim.env.KIMI_TEST_NEXT and require("kimi").ghost_backend() == "extmark" then
+    vim.api.nvim_input("<M-]>")
+    results.ghost_after_next = wait_for("another suggestion after <M-]>", function()
+      local g = ghost_text(bufnr)
+      return g[1] and g[1].text ~= shown[1].text and g
+    end, function()
+      return ghost_text(bufnr)
+    end)
+    vim.api.nvim_input("<M-[>")
+    local next_text = results.ghost_after_next[1].text
+    results.ghost_after_prev = wait_for("the first suggestion back after <M-[>", function()
+      local g = ghost_text(bufnr)
+      -- The plugin now counts the suggestions after the text ("(1/2)").
+      return g[1] and g[1].text ~= next_text and g[1].text:sub(1, #shown[1].text) == shown[1].text and g
+    end, function()
+      return ghost_text(bufnr)
+    end)
+  end
+
   -- The accept key inserts it.
   vim.api.nvim_input(vim.env.KIMI_TEST_ACCEPT_KEY or "<Tab>")
   local typed = buffer_text(bufnr)

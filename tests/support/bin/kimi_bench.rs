@@ -41,7 +41,7 @@ use kimi_test_support::{file_uri, Reply, Standin};
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage: kimi-bench [--file PATH] [--others N] [--requests N] [--warmup N] \
-[--keystrokes N] [--gap-ms N] [--server PATH] [--registry DIR] [--stdio pipes|sockets]
+[--keystrokes N] [--gap-ms N] [--choices N] [--server PATH] [--registry DIR] [--stdio pipes|sockets]
 
   --file PATH      the big Rust file (default: a 3,000-5,000-line file of a dependency in
                    Cargo.lock, from the cargo registry sources)
@@ -50,6 +50,8 @@ const USAGE: &str = "usage: kimi-bench [--file PATH] [--others N] [--requests N]
   --warmup N       inline requests before measuring (default 50)
   --keystrokes N   single-character edits for the per-keystroke measure (default 5000)
   --gap-ms N       pause between measured inline requests (default 20)
+  --choices N      suggestions an invoked request asks for, the server's completion.invokedChoices
+                   (default 1: one suggestion, as an automatic request asks for)
   --server PATH    the server binary (default: kimi-lsp-under-test next to this binary)
   --registry DIR   where crate sources are (default: $CARGO_HOME/registry/src/*)
   --stdio KIND     what the server's stdin and stdout are: pipes (default; Helix, Emacs, Zed) or
@@ -89,6 +91,7 @@ struct Args {
     warmup: usize,
     keystrokes: usize,
     gap: Duration,
+    choices: usize,
     server: Option<PathBuf>,
     registry: Option<PathBuf>,
     stdio: StdioKind,
@@ -119,6 +122,7 @@ impl Default for Args {
             warmup: 50,
             keystrokes: 5000,
             gap: Duration::from_millis(20),
+            choices: 1,
             server: None,
             registry: None,
             stdio: StdioKind::Pipes,
@@ -141,6 +145,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "--warmup" => out.warmup = number("--warmup", value("--warmup")?)?,
             "--keystrokes" => out.keystrokes = number("--keystrokes", value("--keystrokes")?)?,
             "--gap-ms" => out.gap = Duration::from_millis(number("--gap-ms", value("--gap-ms")?)? as u64),
+            "--choices" => out.choices = number("--choices", value("--choices")?)?,
             "--server" => out.server = Some(PathBuf::from(value("--server")?)),
             "--registry" => out.registry = Some(PathBuf::from(value("--registry")?)),
             "--stdio" => {
@@ -701,9 +706,9 @@ struct Session {
 impl Session {
     /// Starts a stand-in and a server, opens every file of the workspace, and waits until the
     /// workspace index is built and the re-indexing of the opened files has had its turn.
-    fn start(rt: &tokio::runtime::Runtime, bin: &Path, stdio: StdioKind, ws: &Workspace) -> Result<Session, String> {
+    fn start(rt: &tokio::runtime::Runtime, bin: &Path, args: &Args, ws: &Workspace) -> Result<Session, String> {
         let standin = rt.block_on(Standin::start());
-        let mut server = Server::spawn(bin, &standin.base_url(), stdio)?;
+        let mut server = Server::spawn(bin, &standin.base_url(), args.stdio)?;
         let root = file_uri(ws.dir.path());
         server.request(
             "initialize",
@@ -716,6 +721,7 @@ impl Session {
                     "general": {"positionEncodings": ["utf-16"]},
                     "textDocument": {"inlineCompletion": {}}
                 },
+                "initializationOptions": {"completion": {"invokedChoices": args.choices}},
             }),
         )?;
         server.notify("initialized", json!({}))?;
@@ -823,7 +829,7 @@ fn measure_typing(
     ws: &Workspace,
     args: &Args,
 ) -> Result<TypingResult, String> {
-    let mut s = Session::start(rt, bin, args.stdio, ws)?;
+    let mut s = Session::start(rt, bin, args, ws)?;
     s.standin.set_default(Reply::text(SHARE_REPLY));
     let lines = plain_lines(&ws.big_text);
     let requests = (args.requests / 5).max(1);
@@ -922,7 +928,7 @@ fn items(result: &Value) -> usize {
 
 /// Measure 1 (and 4, whose "one completion" is the first warm-up request).
 fn measure_share(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args: &Args) -> Result<ShareResult, String> {
-    let mut s = Session::start(rt, bin, args.stdio, ws)?;
+    let mut s = Session::start(rt, bin, args, ws)?;
     s.standin.set_default(Reply::text(SHARE_REPLY));
     let lines = plain_lines(&ws.big_text);
     let cursors = scattered(&code_lines(&lines), args.warmup.max(1) + args.requests);
@@ -1181,7 +1187,7 @@ fn measure_burst(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args:
     let (row, indent) =
         burst_site(&ws.big_text).ok_or_else(|| format!("{} has no `let` statement to type after", ws.big.shown))?;
     let lines = plain_lines(&ws.big_text);
-    let mut s = Session::start(rt, bin, args.stdio, ws)?;
+    let mut s = Session::start(rt, bin, args, ws)?;
     s.standin.set_default(Reply::text(BURST_REPLY).first_byte_delay(BURST_FIRST_BYTE));
     s.type_text((row, utf16_len(lines[row as usize])), &format!("\n{indent}"))?;
     // A pause longer than a second is thinking, not typing rhythm.
@@ -1284,9 +1290,11 @@ fn report(args: &Args, load: (&str, &str), bin: &Path, ws: &Workspace, measures:
     );
     let _ = writeln!(
         out,
-        "{} warm-up + {} measured inline requests (triggerKind 1), {} ms apart; times in ms\n",
+        "{} warm-up + {} measured inline requests (triggerKind 1, {} suggestion{} asked for), {} ms apart; times in ms\n",
         args.warmup.max(1),
         args.requests,
+        args.choices,
+        if args.choices == 1 { "" } else { "s" },
         args.gap.as_millis()
     );
     let _ = writeln!(

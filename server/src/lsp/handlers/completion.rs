@@ -13,7 +13,10 @@ pub async fn handle(backend: &Backend, params: CompletionParams) -> Result<Optio
         Some(CompletionTriggerKind::Invoked) => Trigger::Invoked,
         _ => Trigger::Automatic,
     };
-    let Some((query, snapshot)) = backend.completion_query(&position.text_document.uri, position.position, trigger)
+    // Editors send "invoked" here for completion lists they open as the user types, and a list
+    // has no room for variants of one suggestion: one choice.
+    let Some((query, snapshot)) =
+        backend.completion_query(&position.text_document.uri, position.position, trigger, false)
     else {
         return Ok(None);
     };

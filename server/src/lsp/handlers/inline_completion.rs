@@ -12,7 +12,9 @@ pub async fn handle(backend: &Backend, params: InlineCompletionParams) -> Result
         InlineCompletionTriggerKind::Invoked => Trigger::Invoked,
         _ => Trigger::Automatic,
     };
-    let Some((query, snapshot)) = backend.completion_query(&position.text_document.uri, position.position, trigger)
+    // An explicit request gets several suggestions to go through (VS Code: Alt+] / Alt+[).
+    let Some((query, snapshot)) =
+        backend.completion_query(&position.text_document.uri, position.position, trigger, true)
     else {
         return Ok(Some(InlineCompletionResponse::InlineCompletionList(InlineCompletionList { items: vec![] })));
     };
