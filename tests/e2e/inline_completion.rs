@@ -584,3 +584,31 @@ async fn asking_for_the_next_suggestion_fetches_several_once_then_remembers_them
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
+
+#[tokio::test]
+async fn a_server_that_ignores_n_still_has_its_stream_closed_at_the_block_end() {
+    let mut s = setup(&[]).await;
+    s.standin.push(
+        Reply::text("")
+            .chunks(&[
+                "if x > 0 {\n",
+                "        return x;\n",
+                "    }\n",
+                "    let unrelated = 1;\n",
+                "    let more = 2;\n",
+            ])
+            .chunk_delay(Duration::from_millis(200))
+            .one_choice(),
+    );
+    let pos = s.open("a.rs", "rust", "fn f(x: i32) -> i32 {\n    $0\n    0\n}\n");
+    let result = s.inline("a.rs", pos).await;
+    assert_eq!(s.standin.chat_requests()[0]["n"], 3);
+    let texts: Vec<String> =
+        items(&result).iter().map(|i| i["insertText"].as_str().unwrap().trim_end().to_string()).collect();
+    assert_eq!(texts, ["if x > 0 {\n        return x;\n    }"], "{result}");
+    // Closed at the block's end rather than waiting for choices that never come.
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    assert_eq!(s.standin.completed_streams(), 0);
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}

@@ -179,6 +179,8 @@ pub struct Reply {
     /// The texts of choices 1.. for a request with `n` > 1; choices without one here say what
     /// choice 0 says, as a model sampling at a low temperature often does.
     pub(crate) alternatives: Vec<String>,
+    /// Answers with one choice whatever `n` asks for.
+    pub(crate) one_choice: bool,
 }
 
 // `pub(crate)` with the fields above: the Anthropic stand-in (anthropic.rs) renders the same
@@ -202,7 +204,15 @@ impl Reply {
             chunk_delay: Duration::ZERO,
             drop_after: None,
             alternatives: Vec::new(),
+            one_choice: false,
         }
+    }
+
+    /// Answers with one choice whatever the request's `n`, as some OpenAI-compatible servers do
+    /// (Moonshot itself streams every choice asked for, or refuses).
+    pub fn one_choice(mut self) -> Reply {
+        self.one_choice = true;
+        self
     }
 
     /// What choices 1, 2, … say when the request asks for several (`n`).
@@ -694,6 +704,8 @@ const JSON_TYPE: &str = "application/json; charset=utf-8";
 const SSE_TYPE: &str = "text/event-stream";
 
 fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered {
+    let one = ChatRequest { choices: 1, ..req.clone() };
+    let req = if reply.one_choice { &one } else { req };
     let output = match reply.said(&req.last_user) {
         Said::Error(e) => return json_rendered(e.status(), e.body(), reply.drop_after),
         Said::Raw { status, body } => return json_rendered(status, body, reply.drop_after),

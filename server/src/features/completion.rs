@@ -100,11 +100,13 @@ struct Choice {
     detector: StopDetector,
     /// Stopped by its detector or finished by the model: nothing more of it is wanted.
     settled: bool,
+    /// The stream has said anything of it (its role chunk, at the least).
+    seen: bool,
 }
 
 impl Choice {
     fn new(detector: StopDetector) -> Choice {
-        Choice { raw: String::new(), detector, settled: false }
+        Choice { raw: String::new(), detector, settled: false, seen: false }
     }
 
     /// Adds a piece of the choice's text; true when that completes the suggestion before the
@@ -473,12 +475,15 @@ impl CompletionEngine {
                 }
             };
             let Some(choice) = choices.get_mut(index as usize) else { continue };
+            choice.seen = true;
             match delta {
                 Some(delta) => stopped_early |= choice.feed(&delta),
                 None => choice.settled = true,
             }
             // Without a stop of our own the finishing chunks bring the usage: read on to `Done`.
-            if stopped_early && choices.iter().all(|c| c.settled) {
+            // A choice never announced once the first is done is not coming (a server that
+            // ignores `n`); the others each announce themselves as their stream starts.
+            if stopped_early && choices[0].settled && choices.iter().all(|c| c.settled || !c.seen) {
                 let received: String = choices.iter().map(|c| c.raw.as_str()).collect();
                 stream.stop_early(&received);
                 break;

@@ -479,10 +479,17 @@ impl StreamAccumulator {
             }
             let index = choice.index;
             if index != 0 {
-                self.alternatives.entry(index).or_default();
-                if let Some(text) = choice.delta.and_then(|d| d.content).filter(|t| !t.is_empty()) {
-                    self.alternatives.entry(index).or_default().push_str(&text);
-                    events.push(StreamEvent::Alternative { index, text });
+                // A choice's first chunk (its role) says it is coming, text or not: a reader can
+                // tell a server that ignores `n` from one that streams the choices side by side.
+                let first = !self.alternatives.contains_key(&index);
+                let so_far = self.alternatives.entry(index).or_default();
+                match choice.delta.and_then(|d| d.content).filter(|t| !t.is_empty()) {
+                    Some(text) => {
+                        so_far.push_str(&text);
+                        events.push(StreamEvent::Alternative { index, text });
+                    }
+                    None if first => events.push(StreamEvent::Alternative { index, text: String::new() }),
+                    None => {}
                 }
             } else if let Some(delta) = choice.delta {
                 self.apply_delta(delta, &mut events);
@@ -730,13 +737,17 @@ mod tests {
     #[test]
     fn an_answer_with_several_choices_is_whole_only_when_each_has_finished() {
         let mut acc = StreamAccumulator::new(None);
-        feed(
+        let events = feed(
             &mut acc,
             &[
+                r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
+                r#"{"choices":[{"index":1,"delta":{"role":"assistant","content":""}}]}"#,
                 r#"{"choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}]}"#,
                 r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
             ],
         );
+        // Choice 1 is announced by its role chunk, before any text.
+        assert_eq!(events[0], StreamEvent::Alternative { index: 1, text: String::new() });
         // A body cut here lost the rest of choice 1.
         assert!(!acc.finished());
         assert_eq!(acc.received_chars(), 2);
