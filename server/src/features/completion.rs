@@ -435,7 +435,7 @@ impl CompletionEngine {
             original_parses,
             document: Some(&document),
         };
-        let detector = StopDetector::new(&site);
+        let detector = StopDetector::with_tree(&site, snap.tree());
         let sent = match first_poll {
             Poll::Ready(sent) => sent,
             Poll::Pending => tokio::select! {

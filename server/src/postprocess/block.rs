@@ -163,6 +163,8 @@ pub struct StopDetector {
     /// How much of the output had been seen by the previous call.
     seen: usize,
     stop: Option<usize>,
+    /// The parse check's unit, found with the tree ([`StopDetector::with_tree`]).
+    ahead: Option<super::parse::Ahead>,
 }
 
 impl std::fmt::Debug for StopDetector {
@@ -178,11 +180,22 @@ impl std::fmt::Debug for StopDetector {
 
 impl StopDetector {
     pub fn new(site: &CompletionSite) -> Self {
-        StopDetector { ctx: Ctx::new(site), seen: 0, stop: None }
+        StopDetector { ctx: Ctx::new(site), seen: 0, stop: None, ahead: None }
+    }
+
+    /// [`StopDetector::new`], also finding the parse check's unit around the cursor in `tree`,
+    /// the tree of `site.document`. Made while the model is answering, it leaves less to do
+    /// once the answer is in.
+    pub fn with_tree(site: &CompletionSite, tree: Option<&tree_sitter::Tree>) -> Self {
+        StopDetector { ahead: super::parse::Ahead::find(site, tree), ..StopDetector::new(site) }
     }
 
     pub(crate) fn ctx(&self) -> &Ctx {
         &self.ctx
+    }
+
+    pub(crate) fn ahead(&self) -> Option<&super::parse::Ahead> {
+        self.ahead.as_ref()
     }
 
     /// `accumulated` is all the output so far (each call extends the previous one). Returns the

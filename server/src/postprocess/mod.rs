@@ -126,19 +126,20 @@ pub fn postprocess_with_tree(
     site: &CompletionSite,
     tree: Option<&tree_sitter::Tree>,
 ) -> Result<Suggestion, Rejection> {
-    postprocess_in(raw, site, &Ctx::new(site), tree)
+    postprocess_in(raw, site, &Ctx::new(site), tree, None)
 }
 
 /// [`postprocess_with_tree`] of a streamed reply, reusing what `detector` learnt about `site`
-/// (the line around the cursor, the lexer state, fences nearby) instead of working it out again.
-/// `detector` must have been made for this `site`.
+/// (the line around the cursor, the lexer state, fences nearby, the parse check's unit when it
+/// was made [`StopDetector::with_tree`]) instead of working it out again. `detector` must have
+/// been made for this `site` and `tree`.
 pub fn postprocess_streamed(
     raw: &str,
     site: &CompletionSite,
     detector: &StopDetector,
     tree: Option<&tree_sitter::Tree>,
 ) -> Result<Suggestion, Rejection> {
-    postprocess_in(raw, site, detector.ctx(), tree)
+    postprocess_in(raw, site, detector.ctx(), tree, detector.ahead())
 }
 
 fn postprocess_in(
@@ -146,6 +147,7 @@ fn postprocess_in(
     site: &CompletionSite,
     ctx: &Ctx,
     tree: Option<&tree_sitter::Tree>,
+    ahead: Option<&parse::Ahead>,
 ) -> Result<Suggestion, Rejection> {
     let body = front::locate_body(raw, ctx, true).unwrap_or(front::Body {
         start: 0,
@@ -171,7 +173,7 @@ fn postprocess_in(
     }
 
     let text = if ctx.crlf { text.replace('\n', "\r\n") } else { text };
-    let (text, replaced) = match parse::check(site, &text, replaced, tree) {
+    let (text, replaced) = match parse::check(site, &text, replaced, tree, ahead) {
         parse::Verdict::Keep => (text, replaced),
         parse::Verdict::Cut { text, replaced } => (text, replaced),
         parse::Verdict::Reject => return Err(Rejection::BreaksParse),

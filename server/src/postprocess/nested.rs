@@ -84,6 +84,7 @@ fn ends_cleanly(node: Node) -> bool {
 
 /// The unit found: `head` and `tail` are the document on either side of the cursor, to be put
 /// between `prefix` and `suffix`.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) struct Nested<'a> {
     pub(super) head: &'a str,
     pub(super) tail: &'a str,
@@ -94,7 +95,45 @@ pub(crate) struct Nested<'a> {
     open: Option<usize>,
 }
 
+/// A [`Nested`] unit as offsets into its document, so that it can be found while the model is
+/// still answering and used once the answer is in.
+#[derive(Clone, Debug)]
+pub(crate) struct NestedAt {
+    start: usize,
+    end: usize,
+    prefix: &'static str,
+    suffix: &'static str,
+    kind: &'static str,
+    open: Option<usize>,
+}
+
+impl NestedAt {
+    /// The unit in `document`, the text it was found in, with the cursor at `cursor`.
+    pub(crate) fn in_document<'a>(&self, document: &'a str, cursor: usize) -> Option<Nested<'a>> {
+        Some(Nested {
+            head: document.get(self.start..cursor)?,
+            tail: document.get(cursor..self.end)?,
+            prefix: self.prefix,
+            suffix: self.suffix,
+            kind: self.kind,
+            open: self.open,
+        })
+    }
+}
+
 impl Nested<'_> {
+    /// The unit as offsets; `cursor` is where it was found around.
+    pub(crate) fn at(&self, cursor: usize) -> NestedAt {
+        NestedAt {
+            start: cursor - self.head.len(),
+            end: cursor + self.tail.len(),
+            prefix: self.prefix,
+            suffix: self.suffix,
+            kind: self.kind,
+            open: self.open,
+        }
+    }
+
     /// Whether the document parses with `text` in place of `replaced` bytes after the cursor.
     /// `true` is final; `false` means "cannot tell here".
     pub(crate) fn parses(&self, text: &str, replaced: usize) -> bool {

@@ -257,11 +257,54 @@ pub(super) fn parse_stand_in(language: Language, pieces: [&str; 5]) -> Option<Tr
     parse_within(language, &builder.finish(), None)
 }
 
+/// What the parse check can find out before the suggestion exists: the cursor's nested unit
+/// for a suggestion that replaces nothing after the cursor (the usual case). Found while the
+/// model is answering, it takes the descent to the cursor, which runs on caches gone cold while
+/// the request waited, out of the time between the answer and the response.
+#[derive(Clone, Debug)]
+pub(crate) struct Ahead {
+    cursor: usize,
+    nested: Option<super::nested::NestedAt>,
+}
+
+impl Ahead {
+    /// `None` where the check would not use a nested unit (no tree, not Rust, a document that
+    /// does not parse or is too large for the check).
+    pub(crate) fn find(site: &CompletionSite, original: Option<&Tree>) -> Option<Ahead> {
+        let tree = original?;
+        let document = site.document?;
+        let parsed = site.original_parses.unwrap_or_else(|| parses(tree));
+        if site.language != Language::Rust || !parsed || document.len() > PARSE_LIMIT_BYTES {
+            return None;
+        }
+        let cursor = locate_cursor(document, site.before, site.after)?;
+        let nested = super::nested::find(tree, document, cursor, 0, MAX_UNIT_BYTES).map(|n| n.at(cursor));
+        Some(Ahead { cursor, nested })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    #[cfg(test)]
+    pub(crate) fn nested<'a>(&self, document: &'a str) -> Option<super::nested::Nested<'a>> {
+        self.nested.as_ref().and_then(|n| n.in_document(document, self.cursor))
+    }
+}
+
 /// Checks `text` (replacing `replaced` bytes after the cursor) against the document.
 /// `original` is the document's own tree, when the caller has it: the suggestion is then
-/// parsed within its unit, and at worst the document reparsed incrementally.
-pub(crate) fn check(site: &CompletionSite, text: &str, replaced: usize, original: Option<&Tree>) -> Verdict {
-    check_with_limit(site, text, replaced, original, MAX_UNIT_BYTES)
+/// parsed within its unit, and at worst the document reparsed incrementally. `ahead`, found
+/// for this site and tree, saves looking for the unit again.
+pub(crate) fn check(
+    site: &CompletionSite,
+    text: &str,
+    replaced: usize,
+    original: Option<&Tree>,
+    ahead: Option<&Ahead>,
+) -> Verdict {
+    check_with_limit(site, text, replaced, original, MAX_UNIT_BYTES, ahead)
 }
 
 /// [`check`] with units of at most `limit` bytes: tests make it small so that every kind of
@@ -272,6 +315,7 @@ pub(crate) fn check_with_limit(
     replaced: usize,
     original: Option<&Tree>,
     limit: usize,
+    ahead: Option<&Ahead>,
 ) -> Verdict {
     let Some(document) = site.document else {
         return Verdict::Keep;
@@ -281,7 +325,8 @@ pub(crate) fn check_with_limit(
     if original_parses != Some(true) || language.grammar().is_none() || document.len() > PARSE_LIMIT_BYTES {
         return Verdict::Keep;
     }
-    let Some(cursor) = locate_cursor(document, site.before, site.after) else {
+    let ahead = ahead.filter(|a| original.is_some() && limit == MAX_UNIT_BYTES && a.cursor <= document.len());
+    let Some(cursor) = ahead.map(|a| a.cursor).or_else(|| locate_cursor(document, site.before, site.after)) else {
         tracing::debug!("the completion windows do not match the document; parse check skipped");
         return Verdict::Keep;
     };
@@ -297,9 +342,12 @@ pub(crate) fn check_with_limit(
         },
     };
     // Rust's list elements first: the smallest units, and the only ones inside long functions.
-    let nested = original
-        .filter(|_| language == Language::Rust)
-        .and_then(|tree| super::nested::find(tree, document, cursor, replaced, limit));
+    let nested = match ahead {
+        Some(ahead) if replaced == 0 => ahead.nested.as_ref().and_then(|n| n.in_document(document, cursor)),
+        _ => original
+            .filter(|_| language == Language::Rust)
+            .and_then(|tree| super::nested::find(tree, document, cursor, replaced, limit)),
+    };
     // Looked for only when the nested unit cannot tell, which is rare.
     let unit_found = std::cell::OnceCell::new();
     let unit = || {
@@ -393,8 +441,8 @@ mod tests {
             ("\n    let extra = v150 + 1;\n    let more = (", None),
         ];
         for (text, expected) in &cases {
-            let full = check(&site, text, 0, None);
-            let fast = check(&site, text, 0, Some(&tree));
+            let full = check(&site, text, 0, None, None);
+            let fast = check(&site, text, 0, Some(&tree), None);
             assert_eq!(fast, full, "{text:?}");
             if let Some(expected) = expected {
                 assert_eq!(&fast, expected, "{text:?}");
@@ -412,8 +460,8 @@ mod tests {
         let site = CompletionSite { before, after, document: Some(&document), ..site };
         assert!(super::super::nested::find(&tree, &document, cursor, 0, MAX_UNIT_BYTES).is_some());
         for (text, expected) in &cases {
-            let full = check(&site, text, 0, None);
-            assert_eq!(check(&site, text, 0, Some(&tree)), full, "after the closing brace: {text:?}");
+            let full = check(&site, text, 0, None, None);
+            assert_eq!(check(&site, text, 0, Some(&tree), None), full, "after the closing brace: {text:?}");
             if let Some(expected) = expected {
                 assert_eq!(&full, expected, "after the closing brace: {text:?}");
             }

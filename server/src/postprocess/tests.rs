@@ -978,17 +978,29 @@ fn agree_with_a_full_parse(samples: &[(Language, &str, &[&str])], limits: &[usiz
             };
             // Replacing the next character too, as when the editor auto-closed it.
             let next = after.chars().next().filter(|c| *c != '\n').map_or(0, char::len_utf8);
+            // The unit found while the model answers is the one the check would look for: what
+            // it is checked with, the verdicts are, whatever the suggestion.
+            if let Some(ahead) = parse::Ahead::find(&site, Some(&tree)) {
+                assert_eq!(ahead.cursor(), cursor);
+                assert_eq!(
+                    ahead.nested(document),
+                    nested::find(&tree, document, cursor, 0, parse::MAX_UNIT_BYTES),
+                    "{language:?} at {cursor}: {before:?}$0"
+                );
+            } else {
+                assert_ne!(language, Language::Rust, "a Rust document that parses has units found ahead");
+            }
             for text in suggestions {
                 for replaced in [0, next] {
-                    let mut full = parse::check(&site, text, replaced, None);
+                    let mut full = parse::check(&site, text, replaced, None, None);
                     for &limit in limits {
-                        let mut unit = parse::check_with_limit(&site, text, replaced, Some(&tree), limit);
+                        let mut unit = parse::check_with_limit(&site, text, replaced, Some(&tree), limit, None);
                         if unit != full {
                             // Once more before failing: a parse abandoned over its time budget
                             // (the test machine stalled for 100 ms) gives a verdict of its own,
                             // while a real disagreement repeats.
-                            full = parse::check(&site, text, replaced, None);
-                            unit = parse::check_with_limit(&site, text, replaced, Some(&tree), limit);
+                            full = parse::check(&site, text, replaced, None, None);
+                            unit = parse::check_with_limit(&site, text, replaced, Some(&tree), limit, None);
                         }
                         assert_eq!(
                             unit, full,
