@@ -35,6 +35,8 @@ use crate::text::DocumentSnapshot;
 
 /// Suggestions remembered per document for type-through.
 const REMEMBERED: usize = 8;
+/// Ids of shown suggestions the accept command can still name (see `CompletionEngine::show`).
+const SHOWN_IDS_KEPT: usize = 256;
 const MIN_DEBOUNCE: Duration = Duration::from_millis(40);
 const MAX_DEBOUNCE: Duration = Duration::from_millis(250);
 /// With no typing history yet: long enough to merge a burst's first keys.
@@ -324,7 +326,10 @@ impl CompletionEngine {
         let remembered = self.type_through(&query.uri, line, &line_prefix, &line_suffix);
         let asks_for_more = wants_several && remembered.len() == 1;
         if !remembered.is_empty() && !asks_for_more {
-            return Ok(remembered);
+            return Ok(remembered
+                .into_iter()
+                .map(|(text, replace_after, row)| Item { id: self.show(row), text, replace_after, from_memory: true })
+                .collect());
         }
 
         // 2. Register as the newest request for this document.
@@ -529,11 +534,13 @@ impl CompletionEngine {
         }
         let items: Vec<Item> = suggestions
             .into_iter()
-            .map(|s| Item { id: self.next_id(), text: s.text, replace_after: s.replace_after, from_memory: false })
+            .map(|s| Item {
+                id: self.show(row.clone()),
+                text: s.text,
+                replace_after: s.replace_after,
+                from_memory: false,
+            })
             .collect();
-        for item in &items {
-            self.shown_rows.insert(item.id, row.clone());
-        }
         if let Some(mut state) = self.docs.get_mut(&query.uri) {
             state.inflight = None;
             // The first suggestion ends up in front: type-through tries it first.
@@ -554,24 +561,41 @@ impl CompletionEngine {
     }
 
     /// The remembered suggestions the user is typing through at this place, most recent first,
-    /// each once.
-    fn type_through(&self, uri: &str, line: usize, line_prefix: &str, line_suffix: &str) -> Vec<Item> {
+    /// each once: what is left of each, what it replaces after the cursor, and its request's row.
+    fn type_through(
+        &self,
+        uri: &str,
+        line: usize,
+        line_prefix: &str,
+        line_suffix: &str,
+    ) -> Vec<(String, usize, RowHandle)> {
         let Some(state) = self.docs.get(uri) else { return Vec::new() };
-        let mut items: Vec<Item> = Vec::new();
+        let mut found: Vec<(String, usize, RowHandle)> = Vec::new();
         for shown in &state.shown {
             if shown.line != line || shown.line_suffix != line_suffix {
                 continue;
             }
             let Some(typed) = line_prefix.strip_prefix(shown.line_prefix.as_str()) else { continue };
             let Some(rest) = shown.text.strip_prefix(typed) else { continue };
-            if rest.is_empty() || items.iter().any(|i| i.text == rest && i.replace_after == shown.replace_after) {
+            if rest.is_empty() || found.iter().any(|(t, r, _)| t == rest && *r == shown.replace_after) {
                 continue;
             }
-            let id = self.next_id();
-            self.shown_rows.insert(id, shown.row.clone());
-            items.push(Item { id, text: rest.to_string(), replace_after: shown.replace_after, from_memory: true });
+            found.push((rest.to_string(), shown.replace_after, shown.row.clone()));
         }
-        items
+        found
+    }
+
+    /// A new id for a suggestion about to be shown, which the accept command will name. Only
+    /// the most recent [`SHOWN_IDS_KEPT`] are kept: a suggestion is accepted soon after it is
+    /// shown, or never.
+    fn show(&self, row: RowHandle) -> u64 {
+        let id = self.next_id();
+        self.shown_rows.insert(id, row);
+        if self.shown_rows.len() > 2 * SHOWN_IDS_KEPT {
+            let oldest_kept = id.saturating_sub(SHOWN_IDS_KEPT as u64);
+            self.shown_rows.retain(|&kept, _| kept > oldest_kept);
+        }
+        id
     }
 
     fn is_current(&self, uri: &str, generation: u64) -> bool {
@@ -676,6 +700,18 @@ mod tests {
         assert_eq!(adaptive_debounce(&gaps(&[30, 30, 30])), Duration::from_millis(45));
         assert_eq!(adaptive_debounce(&gaps(&[10, 10, 10])), MIN_DEBOUNCE);
         assert_eq!(adaptive_debounce(&gaps(&[900, 800, 700])), MAX_DEBOUNCE);
+    }
+
+    #[test]
+    fn the_accept_command_can_name_recent_suggestions_and_old_ids_are_let_go() {
+        let engine = CompletionEngine::new();
+        let first = engine.show(RowHandle::default());
+        let ids: Vec<u64> = (0..3 * SHOWN_IDS_KEPT).map(|_| engine.show(RowHandle::default())).collect();
+        assert!(engine.shown_rows.len() <= 2 * SHOWN_IDS_KEPT, "{}", engine.shown_rows.len());
+        assert!(engine.accepted(first).is_none(), "a long-gone suggestion");
+        let recent = ids[ids.len() - SHOWN_IDS_KEPT];
+        assert!(engine.accepted(recent).is_some());
+        assert!(engine.accepted(recent).is_none(), "accepted once");
     }
 
     #[test]
