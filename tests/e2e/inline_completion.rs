@@ -99,6 +99,21 @@ fn items(result: &Value) -> Vec<Value> {
     result["items"].as_array().cloned().unwrap_or_default()
 }
 
+/// Each item's text, without trailing whitespace.
+fn texts(result: &Value) -> Vec<String> {
+    items(result).iter().map(|i| i["insertText"].as_str().unwrap().trim_end().to_string()).collect()
+}
+
+/// A model's answer that goes on past the block the cursor calls for.
+const PAST_THE_BLOCK: &[&str] = &[
+    "if x > 0 {\n",
+    "        return x;\n",
+    "    }\n",
+    "    let unrelated = 1;\n",
+    "    let more = 2;\n",
+    "    let even_more = 3;\n",
+];
+
 fn last_message(body: &Value) -> Value {
     body["messages"].as_array().unwrap().last().unwrap().clone()
 }
@@ -376,23 +391,18 @@ async fn a_multi_line_suggestion_stops_at_the_end_of_its_block() {
     let mut s = setup(&[]).await;
     s.standin.push(
         Reply::text("")
-            .chunks(&[
-                "if x > 0 {\n",
-                "        return x;\n",
-                "    }\n",
-                "    let unrelated = 1;\n",
-                "    let more = 2;\n",
-                "    let even_more = 3;\n",
-            ])
+            .chunks(PAST_THE_BLOCK)
             // Each choice of an invoked request stops at its own block's end.
             .alternatives(&["if x < 0 {\n        return -x;\n    }\n    let unrelated = 1;\n    let more = 2;\n"])
             .chunk_delay(Duration::from_millis(30)),
     );
     let pos = s.open("a.rs", "rust", "fn f(x: i32) -> i32 {\n    $0\n    0\n}\n");
     let result = s.inline("a.rs", pos).await;
-    let texts: Vec<String> =
-        items(&result).iter().map(|i| i["insertText"].as_str().unwrap().trim_end().to_string()).collect();
-    assert_eq!(texts, ["if x > 0 {\n        return x;\n    }", "if x < 0 {\n        return -x;\n    }"], "{result}");
+    assert_eq!(
+        texts(&result),
+        ["if x > 0 {\n        return x;\n    }", "if x < 0 {\n        return -x;\n    }"],
+        "{result}"
+    );
     // It stopped reading once the block closed: the stand-in saw the stream dropped early.
     assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
     s.take_usage().await;
@@ -456,8 +466,7 @@ async fn an_invoked_request_offers_several_suggestions_each_typed_through_from_m
     s.standin.push(Reply::text("a + b").alternatives(&["a.wrapping_add(b)", "a + b"]));
     let pos = s.open("add.rs", "rust", "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n");
     let result = s.inline("add.rs", pos).await;
-    let texts: Vec<String> = items(&result).iter().map(|i| i["insertText"].as_str().unwrap().to_string()).collect();
-    assert_eq!(texts, ["a + b", "a.wrapping_add(b)"], "{result}");
+    assert_eq!(texts(&result), ["a + b", "a.wrapping_add(b)"], "{result}");
     let ids: Vec<Value> = items(&result).iter().map(|i| i["command"]["arguments"][0].clone()).collect();
     assert_ne!(ids[0], ids[1], "each suggestion is accepted on its own");
     assert_eq!(s.standin.chat_requests()[0]["n"], 3, "one request asks for the default three");
@@ -570,8 +579,6 @@ async fn asking_for_the_next_suggestion_fetches_several_once_then_remembers_them
     // "Next suggestion" asks explicitly at the same place: one remembered suggestion is not
     // what the user asked for, so the model is asked for three.
     let more = s.client.request("textDocument/inlineCompletion", ask(1)).await.unwrap();
-    let texts =
-        |r: &Value| -> Vec<String> { items(r).iter().map(|i| i["insertText"].as_str().unwrap().to_string()).collect() };
     assert_eq!(texts(&more), ["a + b", "a.saturating_add(b)", "b + a"], "{more}");
     assert_eq!(s.standin.chat_requests()[1]["n"], 3);
 
@@ -588,24 +595,11 @@ async fn asking_for_the_next_suggestion_fetches_several_once_then_remembers_them
 #[tokio::test]
 async fn a_server_that_ignores_n_still_has_its_stream_closed_at_the_block_end() {
     let mut s = setup(&[]).await;
-    s.standin.push(
-        Reply::text("")
-            .chunks(&[
-                "if x > 0 {\n",
-                "        return x;\n",
-                "    }\n",
-                "    let unrelated = 1;\n",
-                "    let more = 2;\n",
-            ])
-            .chunk_delay(Duration::from_millis(200))
-            .one_choice(),
-    );
+    s.standin.push(Reply::text("").chunks(PAST_THE_BLOCK).chunk_delay(Duration::from_millis(200)).one_choice());
     let pos = s.open("a.rs", "rust", "fn f(x: i32) -> i32 {\n    $0\n    0\n}\n");
     let result = s.inline("a.rs", pos).await;
     assert_eq!(s.standin.chat_requests()[0]["n"], 3);
-    let texts: Vec<String> =
-        items(&result).iter().map(|i| i["insertText"].as_str().unwrap().trim_end().to_string()).collect();
-    assert_eq!(texts, ["if x > 0 {\n        return x;\n    }"], "{result}");
+    assert_eq!(texts(&result), ["if x > 0 {\n        return x;\n    }"], "{result}");
     // Closed at the block's end rather than waiting for choices that never come.
     assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
     assert_eq!(s.standin.completed_streams(), 0);
