@@ -766,15 +766,18 @@ impl Router {
                 result = client.chat_stream(req).await;
             }
         }
-        // The refusal's wording was never captured (K2.5 documents `n` as fixed at 1), so any
-        // invalid-request answer to several choices is taken as one; a request that is invalid
-        // for another reason fails the same way again with one choice, and says why.
+        // The refusal's wording was never captured (K2.5 documents `n` as fixed at 1), so an
+        // invalid-request answer to several choices is tried again with one, and the model is
+        // remembered as giving one only when that is accepted: a request invalid for another
+        // reason fails the same way again and says why.
         if let Err(ProviderError::InvalidRequest { .. }) = &result {
             if req.n.is_some_and(|n| n > 1) {
-                tracing::info!(model = %req.model, "the model refused several choices; retrying with one");
-                self.single_choice.insert(req.model.clone());
                 req.n = None;
                 result = client.chat_stream(req).await;
+                if result.is_ok() {
+                    tracing::info!(model = %req.model, "the model gives one choice only; asking for one from now on");
+                    self.single_choice.insert(req.model.clone());
+                }
             }
         }
         let choices = req.n.unwrap_or(1);

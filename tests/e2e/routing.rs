@@ -536,3 +536,32 @@ async fn an_invoked_completion_asks_an_anthropic_model_for_one_suggestion() {
     assert_eq!(s.metered(1).await[0]["outcome"], "shown");
     assert!(s.client.shutdown().await.success());
 }
+
+#[tokio::test]
+async fn a_model_is_asked_for_one_choice_from_then_on_only_when_one_is_what_it_accepts() {
+    let moonshot = Standin::start().await;
+    let settings = config(json!({"apiKey": MOONSHOT_KEY, "baseUrl": moonshot.base_url()}));
+    let router = Router::new(&settings, None);
+    let asking_for =
+        |n| ChatRequest { n: Some(n), ..ChatRequest::new("kimi-k2-turbo-preview", vec![Message::user("hi")]) };
+    let sent_n = |moonshot: &Standin| -> Vec<Value> {
+        moonshot.chat_requests().iter().map(|b| b.get("n").cloned().unwrap_or(json!(1))).collect()
+    };
+
+    // Refused for another reason, with several choices and with one: nothing is learned.
+    let other = r#"{"error":{"message":"Invalid request: something else is wrong","type":"invalid_request_error"}}"#;
+    moonshot.push(Reply::raw(400, other));
+    moonshot.push(Reply::raw(400, other));
+    let err = router.chat(&settings, Feature::Completion, asking_for(3)).await.unwrap_err();
+    assert!(err.to_string().contains("something else is wrong"), "{err}");
+    assert_eq!(sent_n(&moonshot), [json!(3), json!(1)]);
+    let answer = router.chat(&settings, Feature::Completion, asking_for(3)).await.unwrap();
+    assert_eq!(answer.alternatives.len(), 2, "three choices: {answer:?}");
+    assert_eq!(sent_n(&moonshot)[2], 3, "still asked for several");
+
+    // Refused only with several: learned, and the next request asks for one at once.
+    moonshot.push(Reply::raw(400, other));
+    router.chat(&settings, Feature::Completion, asking_for(3)).await.unwrap();
+    router.chat(&settings, Feature::Completion, asking_for(3)).await.unwrap();
+    assert_eq!(sent_n(&moonshot)[3..], [json!(3), json!(1), json!(1)]);
+}
