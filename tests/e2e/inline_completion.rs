@@ -83,12 +83,22 @@ impl Setup {
         }
     }
 
+    /// An explicit (invoked) inline request.
     async fn inline(&mut self, name: &str, position: Value) -> Value {
+        self.inline_as(name, position, 1).await
+    }
+
+    /// An automatic inline request, as an editor sends while the user types.
+    async fn typed(&mut self, name: &str, position: Value) -> Value {
+        self.inline_as(name, position, 2).await
+    }
+
+    async fn inline_as(&mut self, name: &str, position: Value, trigger_kind: u8) -> Value {
         let uri = self.uri(name);
         self.client
             .request(
                 "textDocument/inlineCompletion",
-                json!({"textDocument": {"uri": uri}, "position": position, "context": {"triggerKind": 1}}),
+                json!({"textDocument": {"uri": uri}, "position": position, "context": {"triggerKind": trigger_kind}}),
             )
             .await
             .unwrap_or_else(|e| panic!("inlineCompletion failed: {e}"))
@@ -290,14 +300,7 @@ async fn typing_through_a_suggestion_is_answered_from_memory() {
         json!({"range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 4}}, "text": "print"}),
     );
     // Typing asks on its own (automatic); an explicit request would want more suggestions.
-    let second = s
-        .client
-        .request(
-            "textDocument/inlineCompletion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 9}, "context": {"triggerKind": 2}}),
-        )
-        .await
-        .unwrap();
+    let second = s.typed("a.rs", json!({"line": 1, "character": 9})).await;
     assert_eq!(items(&second)[0]["insertText"], "ln!(\"hello\");");
     assert_eq!(s.standin.chat_requests().len(), 1, "type-through must not call the model");
     s.take_usage().await;
@@ -475,14 +478,7 @@ async fn an_invoked_request_offers_several_suggestions_each_typed_through_from_m
     let uri = s.uri("add.rs");
     let at = json!({"line": 1, "character": 4});
     s.client.did_change(&uri, 2, json!({"range": {"start": at, "end": at}, "text": "a.wr"}));
-    let typed = s
-        .client
-        .request(
-            "textDocument/inlineCompletion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 8}, "context": {"triggerKind": 2}}),
-        )
-        .await
-        .unwrap();
+    let typed = s.typed("add.rs", json!({"line": 1, "character": 8})).await;
     assert_eq!(items(&typed)[0]["insertText"], "apping_add(b)", "{typed}");
     assert_eq!(s.standin.chat_requests().len(), 1, "type-through must not call the model");
 
@@ -568,24 +564,22 @@ async fn asking_for_the_next_suggestion_fetches_several_once_then_remembers_them
     s.standin.push(Reply::text("a + b"));
     s.standin.push(Reply::text("a + b").alternatives(&["a.saturating_add(b)", "b + a"]));
     let pos = s.open("add.rs", "rust", "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n");
-    let uri = s.uri("add.rs");
-    let ask = |kind: u8| json!({"textDocument": {"uri": uri}, "position": pos, "context": {"triggerKind": kind}});
 
     // Typing shows one suggestion.
-    let shown = s.client.request("textDocument/inlineCompletion", ask(2)).await.unwrap();
+    let shown = s.typed("add.rs", pos.clone()).await;
     assert_eq!(items(&shown).len(), 1, "{shown}");
     assert_eq!(s.standin.chat_requests()[0].get("n"), None);
 
     // "Next suggestion" asks explicitly at the same place: one remembered suggestion is not
     // what the user asked for, so the model is asked for three.
-    let more = s.client.request("textDocument/inlineCompletion", ask(1)).await.unwrap();
+    let more = s.inline("add.rs", pos.clone()).await;
     assert_eq!(texts(&more), ["a + b", "a.saturating_add(b)", "b + a"], "{more}");
     assert_eq!(s.standin.chat_requests()[1]["n"], 3);
 
     // Asked again, or while typing, memory has them all.
-    let again = s.client.request("textDocument/inlineCompletion", ask(1)).await.unwrap();
+    let again = s.inline("add.rs", pos.clone()).await;
     assert_eq!(texts(&again), texts(&more));
-    let typing = s.client.request("textDocument/inlineCompletion", ask(2)).await.unwrap();
+    let typing = s.typed("add.rs", pos).await;
     assert_eq!(texts(&typing), texts(&more));
     assert_eq!(s.standin.chat_requests().len(), 2, "no model call for what is remembered");
     s.take_usage().await;

@@ -104,6 +104,12 @@ impl Setup {
 
     /// Waits for `n` metered requests (one `kimi/usageChanged` each, sent after its ledger row
     /// is written) and returns them.
+    /// An explicit inline completion request.
+    async fn inline(&mut self, uri: &str, position: Value) -> Value {
+        let params = json!({"textDocument": {"uri": uri}, "position": position, "context": {"triggerKind": 1}});
+        self.client.request("textDocument/inlineCompletion", params).await.unwrap()
+    }
+
     async fn metered(&mut self, n: usize) -> Vec<Value> {
         let mut out = Vec::new();
         for _ in 0..n {
@@ -156,14 +162,7 @@ async fn each_task_goes_to_its_routed_model_and_usage_adds_up_across_providers()
     s.anthropic.push(Reply::text("Hello from Haiku.").usage(500, 20, 0));
 
     let uri = s.open("lib.rs", "fn add(a: i32, b: i32) -> i32 {\n    \n}\n");
-    let items = s
-        .client
-        .request(
-            "textDocument/inlineCompletion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 4}, "context": {"triggerKind": 1}}),
-        )
-        .await
-        .unwrap();
+    let items = s.inline(&uri, json!({"line": 1, "character": 4})).await;
     assert_eq!(items["items"][0]["insertText"], "a + b", "{items}");
     let completion = s.metered(1).await;
     assert_eq!(completion[0]["model"], "kimi-k2-turbo-preview");
@@ -545,14 +544,7 @@ async fn an_invoked_completion_asks_an_anthropic_model_for_one_suggestion() {
         setup(|a| json!({"providers": providers(a), "models": {"completion": "claude/claude-haiku-4-5"}})).await;
     s.anthropic.push(Reply::text("a + b"));
     let uri = s.open("lib.rs", "fn add(a: i32, b: i32) -> i32 {\n    \n}\n");
-    let items = s
-        .client
-        .request(
-            "textDocument/inlineCompletion",
-            json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 4}, "context": {"triggerKind": 1}}),
-        )
-        .await
-        .unwrap();
+    let items = s.inline(&uri, json!({"line": 1, "character": 4})).await;
     assert_eq!(items["items"].as_array().unwrap().len(), 1, "{items}");
     assert_eq!(items["items"][0]["insertText"], "a + b", "{items}");
     assert_eq!(s.anthropic.message_requests().len(), 1);
