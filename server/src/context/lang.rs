@@ -162,6 +162,112 @@ const GO: Spec = Spec {
     definitions: &["function_declaration", "method_declaration", "type_spec", "type_alias"],
 };
 
+const JAVA: Spec = Spec {
+    containers: &[
+        "program",
+        "block",
+        "class_body",
+        "interface_body",
+        "enum_body",
+        "enum_body_declarations",
+        "annotation_type_body",
+        "constructor_body",
+        "switch_block",
+        "switch_block_statement_group",
+    ],
+    scopes: &[
+        "class_declaration",
+        "interface_declaration",
+        "enum_declaration",
+        "record_declaration",
+        "annotation_type_declaration",
+        "method_declaration",
+        "constructor_declaration",
+        "compact_constructor_declaration",
+        "lambda_expression",
+    ],
+    functions: &[
+        "method_declaration",
+        "constructor_declaration",
+        "compact_constructor_declaration",
+        "lambda_expression",
+    ],
+    // The package frames the imports: it says which classes need none.
+    imports: &["package_declaration", "import_declaration"],
+    identifiers: &["identifier", "type_identifier"],
+    // Java names members with plain identifiers: the parent's field tells them apart (nearby.rs).
+    members: &[],
+    opaque: &["string_literal", "character_literal", "line_comment", "block_comment"],
+    colon_headers: &[],
+    definitions: &[
+        "class_declaration",
+        "interface_declaration",
+        "enum_declaration",
+        "record_declaration",
+        "annotation_type_declaration",
+        "method_declaration",
+        "constructor_declaration",
+        "enum_constant",
+    ],
+};
+
+const CSHARP: Spec = Spec {
+    containers: &[
+        "compilation_unit",
+        "declaration_list",
+        "block",
+        "enum_member_declaration_list",
+        "switch_body",
+        "switch_section",
+    ],
+    scopes: &[
+        "namespace_declaration",
+        "class_declaration",
+        "struct_declaration",
+        "interface_declaration",
+        "enum_declaration",
+        "record_declaration",
+        "method_declaration",
+        "constructor_declaration",
+        "local_function_statement",
+        "lambda_expression",
+    ],
+    functions: &[
+        "method_declaration",
+        "constructor_declaration",
+        "local_function_statement",
+        "lambda_expression",
+        "accessor_declaration",
+    ],
+    // A file-scoped namespace frames the usings as Go's package clause does.
+    imports: &["using_directive", "file_scoped_namespace_declaration"],
+    identifiers: &["identifier"],
+    members: &[],
+    opaque: &[
+        "string_literal",
+        "verbatim_string_literal",
+        "raw_string_literal",
+        "interpolated_string_expression",
+        "character_literal",
+        "comment",
+    ],
+    colon_headers: &[],
+    definitions: &[
+        "namespace_declaration",
+        "class_declaration",
+        "struct_declaration",
+        "interface_declaration",
+        "enum_declaration",
+        "record_declaration",
+        "delegate_declaration",
+        "method_declaration",
+        "constructor_declaration",
+        "local_function_statement",
+        "property_declaration",
+        "enum_member_declaration",
+    ],
+};
+
 /// The tables for `language`; `None` for plain text.
 pub(crate) fn spec(language: Language) -> Option<&'static Spec> {
     match language {
@@ -169,6 +275,8 @@ pub(crate) fn spec(language: Language) -> Option<&'static Spec> {
         Language::Python => Some(&PYTHON),
         Language::TypeScript | Language::Tsx | Language::JavaScript => Some(&TYPESCRIPT),
         Language::Go => Some(&GO),
+        Language::Java => Some(&JAVA),
+        Language::CSharp => Some(&CSHARP),
         Language::PlainText => None,
     }
 }

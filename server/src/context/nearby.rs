@@ -154,8 +154,21 @@ fn record(
         }
         return;
     }
-    // Python spells `obj.attr` with plain identifiers: the field says it is a member.
-    let member = member_kind || (language == Language::Python && field == Some("attribute"));
+    // Python, Java and C# spell `obj.attr` with plain identifiers: the field says it is a member.
+    let member = member_kind
+        || match language {
+            Language::Python => field == Some("attribute"),
+            // `repo.findUser(id)`, `user.name`; a bare `findUser(id)` is a call like any other.
+            Language::Java => match (parent.map(|p| p.0), field) {
+                (Some("method_invocation"), Some("name")) => {
+                    stack.last().is_some_and(|(call, _)| call.child_by_field_name("object").is_some())
+                }
+                (Some("field_access"), Some("field")) => true,
+                _ => false,
+            },
+            Language::CSharp => parent.map(|p| p.0) == Some("member_access_expression") && field == Some("name"),
+            _ => false,
+        };
     let distance = leaf.start_position().row.abs_diff(cursor_row) as u32;
     match names.used.get_mut(text.as_ref()) {
         Some(entry) => {
@@ -183,7 +196,9 @@ enum KindClass {
 /// visits into a string. Per grammar, since TypeScript, TSX and JavaScript share a spec but not
 /// their ids.
 fn kind_classes(language: Language, spec: &Spec) -> &'static [KindClass] {
-    static TABLES: [OnceLock<Vec<KindClass>>; 7] = [const { OnceLock::new() }; 7];
+    // One per language; plain text stays the last variant.
+    const LANGUAGES: usize = Language::PlainText as usize + 1;
+    static TABLES: [OnceLock<Vec<KindClass>>; LANGUAGES] = [const { OnceLock::new() }; LANGUAGES];
     let Some(slot) = TABLES.get(language as usize) else {
         return &[];
     };
@@ -192,6 +207,10 @@ fn kind_classes(language: Language, spec: &Spec) -> &'static [KindClass] {
         Language::Rust => &["string_literal", "raw_string_literal", "char_literal"],
         Language::Go => &["interpreted_string_literal", "raw_string_literal", "rune_literal"],
         Language::TypeScript | Language::Tsx | Language::JavaScript => &["string", "regex"],
+        // Java text blocks are string literals too; Java has no interpolation.
+        Language::Java => &["string_literal", "character_literal"],
+        // Not `interpolated_string_expression`: its holes hold code.
+        Language::CSharp => &["string_literal", "verbatim_string_literal", "raw_string_literal", "character_literal"],
         _ => &[],
     };
     slot.get_or_init(|| {
@@ -217,7 +236,8 @@ fn kind_classes(language: Language, spec: &Spec) -> &'static [KindClass] {
 }
 
 fn is_binding_kind(kind: &str) -> bool {
-    kind == "shorthand_property_identifier_pattern"
+    // TypeScript's `{ a }` pattern; C#'s `x` of `x => …`.
+    matches!(kind, "shorthand_property_identifier_pattern" | "implicit_parameter")
 }
 
 /// Whether an identifier in this position introduces a local name (a parameter, a `let`
@@ -265,6 +285,18 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
                     | ("range_clause", Some("left"))
             ) || (parent == "expression_list" && parent_field == Some("left"))
         }
+        Language::Java => matches!(
+            (parent, field),
+            ("variable_declarator" | "formal_parameter" | "catch_formal_parameter" | "resource", Some("name"))
+                | ("enhanced_for_statement" | "spread_parameter", Some("name"))
+                | ("lambda_expression", Some("parameters"))
+                | ("inferred_parameters", _)
+        ),
+        Language::CSharp => matches!(
+            (parent, field),
+            ("variable_declarator" | "parameter" | "catch_declaration" | "declaration_expression", Some("name"))
+                | ("foreach_statement", Some("left"))
+        ),
         Language::PlainText => false,
     }
 }

@@ -2,7 +2,8 @@
 //! signatures), and the names the gatherer needs to know the current file defines itself.
 //!
 //! Recorded: top-level definitions, the methods of Rust inherent impls and traits, of Python
-//! and TypeScript classes, and Go methods. Not recorded: the methods of Rust trait impls (the
+//! and TypeScript classes, and Go methods; in Java and C#, every type (nested ones and those in
+//! namespaces too) and the methods of each that are not private. Not recorded: the methods of Rust trait impls (the
 //! trait's declaration already carries their signatures, and `fmt`/`from`/`eq` in every file
 //! would drown the lookups), nested functions, locals, and Rust `tests` modules.
 
@@ -49,6 +50,7 @@ pub(crate) fn visit<'t>(language: Language, root: Node<'t>, rope: &Rope, f: &mut
         Language::Python => python_block(root, None, rope, f, 0),
         Language::TypeScript | Language::Tsx | Language::JavaScript => ts_statements(root, rope, f, 0),
         Language::Go => go_declarations(root, f),
+        Language::Java | Language::CSharp => class_declarations(root, rope, f, 0),
         Language::PlainText => {}
     }
 }
@@ -334,6 +336,94 @@ fn go_declarations<'t>(root: Node<'t>, f: &mut dyn FnMut(Site<'t>)) {
     }
 }
 
+/// The kind recorded for a Java or C# type declaration; `None` for anything else.
+fn type_kind(kind: &str) -> Option<SymbolKind> {
+    Some(match kind {
+        "class_declaration" | "record_declaration" | "struct_declaration" | "record_struct_declaration" => {
+            SymbolKind::Class
+        }
+        "interface_declaration" | "annotation_type_declaration" => SymbolKind::Interface,
+        "enum_declaration" => SymbolKind::Enum,
+        "delegate_declaration" => SymbolKind::Type,
+        _ => return None,
+    })
+}
+
+/// Java's and C#'s types, wherever namespaces and enclosing types put them, and their methods.
+fn class_declarations<'t>(list: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), depth: u8) {
+    for child in named_children(list) {
+        match child.kind() {
+            // C#'s block namespaces; a file-scoped one is a sibling of what it holds.
+            "namespace_declaration" if depth < MAX_NESTING => {
+                if let Some(body) = child.child_by_field_name("body") {
+                    class_declarations(body, rope, f, depth + 1);
+                }
+            }
+            "ERROR" if depth < MAX_NESTING => class_declarations(child, rope, f, depth + 1),
+            kind => {
+                let Some(kind) = type_kind(kind) else {
+                    continue;
+                };
+                if let Some(s) = site(child, child, kind, None) {
+                    f(s);
+                }
+                let Some(body) = child.child_by_field_name("body") else {
+                    continue;
+                };
+                for member in class_members(body) {
+                    if member.kind() == "method_declaration" && !is_hidden(child, member, rope) {
+                        if let Some(s) = site(member, member, SymbolKind::Method, Some(child)) {
+                            f(s);
+                        }
+                    }
+                }
+                if depth < MAX_NESTING {
+                    class_declarations(body, rope, f, depth + 1);
+                    // A Java enum's members follow its constants, in a node of their own.
+                    for part in named_children(body).into_iter().filter(|n| n.kind() == "enum_body_declarations") {
+                        class_declarations(part, rope, f, depth + 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The members of a Java or C# type body; a Java enum keeps them after its constants.
+fn class_members(body: Node<'_>) -> Vec<Node<'_>> {
+    let mut members = Vec::new();
+    for child in named_children(body) {
+        if child.kind() == "enum_body_declarations" {
+            members.extend(named_children(child));
+        } else {
+            members.push(child);
+        }
+    }
+    members
+}
+
+/// A Java or C# member other files cannot use, so no context for them: one declared `private`,
+/// and in C# one of a class or struct without an access modifier (private by default there; an
+/// interface's members are public). Java's package-private members are visible to the package.
+/// The modifiers are the words before the member's name.
+fn is_hidden(owner: Node<'_>, member: Node<'_>, rope: &Rope) -> bool {
+    let end = member.child_by_field_name("name").map_or(member.end_byte(), |n| n.start_byte());
+    let end = named_children(member)
+        .into_iter()
+        .find(|n| matches!(n.kind(), "variable_declarator" | "variable_declaration"))
+        .map_or(end, |n| n.start_byte().min(end));
+    let before = text_between(rope, member.start_byte(), end);
+    let mut words = before.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+    if words.clone().any(|word| word == "private") {
+        return true;
+    }
+    let csharp_default_private = matches!(
+        owner.kind(),
+        "class_declaration" | "struct_declaration" | "record_declaration" | "record_struct_declaration"
+    ) && owner.child_by_field_name("body").is_some_and(|b| b.kind() == "declaration_list");
+    csharp_default_private && !words.any(|word| matches!(word, "public" | "internal" | "protected"))
+}
+
 /// The name of the type a method belongs to: the impl's or class's type without generics, the
 /// trait's name, or a Go receiver's type.
 pub(crate) fn container_name(language: Language, site: &Site<'_>, rope: &Rope) -> Option<String> {
@@ -411,6 +501,16 @@ fn braced_signature(language: Language, site: &Site<'_>, rope: &Rope) -> String 
         {
             class_summary(language, site, rope)
         }
+        // Java and C# write all code in types: their public surface is what other files use.
+        SymbolKind::Class | SymbolKind::Interface | SymbolKind::Enum
+            if matches!(language, Language::Java | Language::CSharp)
+                && site
+                    .node
+                    .child_by_field_name("body")
+                    .is_some_and(|b| b.kind() != "enum_member_declaration_list") =>
+        {
+            class_summary(language, site, rope)
+        }
         SymbolKind::Class | SymbolKind::Enum | SymbolKind::Interface | SymbolKind::Type => {
             let text = if language == Language::Go && site.outer.kind() != "type_declaration" {
                 format!("type {}", own())
@@ -470,8 +570,34 @@ fn class_summary(language: Language, site: &Site<'_>, rope: &Rope) -> String {
     let header = one_line(&text_between(rope, site.outer.start_byte(), head_end(site.node, body)), marker);
     let indent = "    ";
     let mut lines = vec![format!("{header} {{")];
-    for member in named_children(body) {
+    let java_or_csharp = matches!(language, Language::Java | Language::CSharp);
+    let members = if java_or_csharp { class_members(body) } else { named_children(body) };
+    // A Java enum's constants, on one line as they are usually written.
+    let constants: Vec<String> = members
+        .iter()
+        .filter(|m| m.kind() == "enum_constant")
+        .filter_map(|m| m.child_by_field_name("name"))
+        .map(|name| text_between(rope, name.start_byte(), name.end_byte()))
+        .collect();
+    if !constants.is_empty() {
+        lines.push(format!("{indent}{};", constants.join(", ")));
+    }
+    for member in members {
+        if java_or_csharp && is_hidden(site.node, member, rope) {
+            continue;
+        }
         let line = match member.kind() {
+            // A record's compact constructor only repeats the header's components.
+            "method_declaration" | "constructor_declaration" if java_or_csharp => {
+                let site = Site { node: member, outer: member, name: member, kind: SymbolKind::Method, owner: None };
+                function_head(language, &site, rope)
+            }
+            "field_declaration" | "constant_declaration" | "event_field_declaration" if java_or_csharp => {
+                let text = one_line(&text_between(rope, member.start_byte(), member.end_byte()), marker);
+                text.trim_end_matches(';').trim_end().to_string()
+            }
+            "property_declaration" if java_or_csharp => csharp_property(member, rope),
+
             "function_item" | "method_definition" => match member.child_by_field_name("body") {
                 Some(b) => one_line(&text_between(rope, member.start_byte(), head_end(member, b)), marker),
                 None => continue,
@@ -490,10 +616,38 @@ fn class_summary(language: Language, site: &Site<'_>, rope: &Rope) -> String {
             }
             _ => continue,
         };
-        lines.push(format!("{indent}{line};"));
+        // A property's accessors close it.
+        let end = if member.kind() == "property_declaration" { "" } else { ";" };
+        lines.push(format!("{indent}{line}{end}"));
+    }
+    if java_or_csharp && lines.len() == 1 {
+        // `record User(long id, String name) {}`: the header says it all.
+        return format!("{header} {{}}");
     }
     lines.push("}".to_string());
     truncate_lines(&with_derives(site, rope, lines.join("\n")))
+}
+
+/// A C# property as its declaration and accessors, without their bodies: `int Count { get; }`.
+fn csharp_property(member: Node<'_>, rope: &Rope) -> String {
+    let Some(accessors) = member.child_by_field_name("accessors") else {
+        // `int Count => items.Count;`: the expression is the body.
+        let end = member.child_by_field_name("value").map_or(member.end_byte(), |v| v.start_byte());
+        let text = one_line(&text_between(rope, member.start_byte(), end), "//");
+        return format!("{} {{ get; }}", text.trim_end_matches(';').trim_end_matches("=>").trim_end());
+    };
+    let head = one_line(&text_between(rope, member.start_byte(), accessors.start_byte()), "//");
+    let kinds: Vec<String> = named_children(accessors)
+        .into_iter()
+        .filter(|a| a.kind() == "accessor_declaration")
+        .map(|a| {
+            // The accessor's modifiers and keyword (`private set`, `init`), before its body.
+            let end = a.child_by_field_name("body").map_or(a.end_byte(), |b| b.start_byte());
+            let text = one_line(&text_between(rope, a.start_byte(), end), "//");
+            format!("{};", text.trim_end_matches(';').trim_end_matches("=>").trim_end())
+        })
+        .collect();
+    format!("{head} {{ {} }}", kinds.join(" "))
 }
 
 /// `#[derive(...)]` attributes right above a Rust item: they tell the model what the type
@@ -972,6 +1126,202 @@ func (s Store[T]) Len() int { return 0 }
                     func (s *Store) Get(id int) (*Item, error)
                 Method Len in Store @32
                     func (s Store[T]) Len() int
+            "#]],
+        );
+    }
+
+    #[test]
+    fn java_definitions() {
+        check(
+            Language::Java,
+            r#"package com.acme.users;
+
+import java.util.Optional;
+
+/** Users, by id. */
+@Repository
+public class UserRepository extends BaseRepository<User>
+        implements Repository<User, Long> {
+    private final Map<Long, User> cache = new HashMap<>();
+    public static final int PAGE_SIZE = 50;
+    protected Clock clock;
+
+    public UserRepository(DataSource source) {
+        super(source);
+    }
+
+    /** Finds one. */
+    @Override
+    public Optional<User> findUser(long id) throws SQLException {
+        return Optional.ofNullable(cache.get(id));
+    }
+
+    List<User> findAll() { return List.of(); }
+
+    private void evict(long id) { cache.remove(id); }
+
+    public static class Page { public int number() { return 0; } }
+}
+
+interface Repository<T, K> {
+    Optional<T> findUser(K id) throws SQLException;
+    int MAX = 3;
+}
+
+public enum Role {
+    ADMIN, MEMBER;
+    public boolean canWrite() { return this == ADMIN; }
+}
+
+public record UserId(long value) implements Comparable<UserId> {
+    public UserId { if (value < 0) throw new IllegalArgumentException(); }
+    public int compareTo(UserId o) { return Long.compare(value, o.value); }
+}
+"#,
+            expect![[r#"
+                Class UserRepository @6
+                    @Repository public class UserRepository extends BaseRepository<User> implements Repository<User, Long> {
+                        public static final int PAGE_SIZE = 50;
+                        protected Clock clock;
+                        public UserRepository(DataSource source);
+                        @Override public Optional<User> findUser(long id) throws SQLException;
+                        List<User> findAll();
+                    }
+                Method findUser in UserRepository @18
+                    @Repository public class UserRepository extends BaseRepository<User> implements Repository<User, Long> { @Override public Optional<User> findUser(long id) throws SQLException; }
+                Method findAll in UserRepository @22
+                    @Repository public class UserRepository extends BaseRepository<User> implements Repository<User, Long> { List<User> findAll(); }
+                Class Page @26
+                    public static class Page {
+                        public int number();
+                    }
+                Method number in Page @26
+                    public static class Page { public int number(); }
+                Interface Repository @29
+                    interface Repository<T, K> {
+                        Optional<T> findUser(K id) throws SQLException;
+                        int MAX = 3;
+                    }
+                Method findUser in Repository @30
+                    interface Repository<T, K> { Optional<T> findUser(K id) throws SQLException; }
+                Enum Role @34
+                    public enum Role {
+                        ADMIN, MEMBER;
+                        public boolean canWrite();
+                    }
+                Method canWrite in Role @36
+                    public enum Role { public boolean canWrite(); }
+                Class UserId @39
+                    public record UserId(long value) implements Comparable<UserId> {
+                        public int compareTo(UserId o);
+                    }
+                Method compareTo in UserId @41
+                    public record UserId(long value) implements Comparable<UserId> { public int compareTo(UserId o); }
+            "#]],
+        );
+    }
+
+    #[test]
+    fn csharp_definitions() {
+        check(
+            Language::CSharp,
+            r#"using System;
+using System.Collections.Generic;
+
+namespace Shop.Users
+{
+    /// <summary>Users, by id.</summary>
+    [Serializable]
+    public class UserService : IUserService
+    {
+        private readonly Dictionary<long, User> cache = new();
+        public const int PageSize = 50;
+        public string Name { get; private set; }
+        public int Count => cache.Count;
+        public event EventHandler Changed;
+
+        public UserService(IClock clock) { }
+
+        public User FindUser(long id)
+        {
+            return cache[id];
+        }
+
+        public int Twice(int x) => x * 2;
+        void Evict(long id) { }
+        internal static UserService Create() => new(null);
+    }
+
+    public interface IUserService
+    {
+        User FindUser(long id);
+        string Name { get; }
+    }
+
+    public enum Role { Admin, Member }
+    public record Person(string First, string Last);
+    public struct Point { public int X; public int Y; }
+    public delegate void Changed(object sender);
+}
+"#,
+            expect![[r#"
+                Class UserService @7
+                    [Serializable] public class UserService : IUserService {
+                        public const int PageSize = 50;
+                        public string Name { get; private set; }
+                        public int Count { get; }
+                        public event EventHandler Changed;
+                        public UserService(IClock clock);
+                        public User FindUser(long id);
+                        public int Twice(int x);
+                        internal static UserService Create();
+                    }
+                Method FindUser in UserService @17
+                    [Serializable] public class UserService : IUserService { public User FindUser(long id); }
+                Method Twice in UserService @22
+                    [Serializable] public class UserService : IUserService { public int Twice(int x); }
+                Method Create in UserService @24
+                    [Serializable] public class UserService : IUserService { internal static UserService Create(); }
+                Interface IUserService @27
+                    public interface IUserService {
+                        User FindUser(long id);
+                        string Name { get; }
+                    }
+                Method FindUser in IUserService @29
+                    public interface IUserService { User FindUser(long id); }
+                Enum Role @33
+                    public enum Role { Admin, Member }
+                Class Person @34
+                    public record Person(string First, string Last);
+                Class Point @35
+                    public struct Point {
+                        public int X;
+                        public int Y;
+                    }
+                Type Changed @36
+                    public delegate void Changed(object sender);
+            "#]],
+        );
+    }
+
+    #[test]
+    fn csharp_file_scoped_namespace_and_nested_types() {
+        check(
+            Language::CSharp,
+            "namespace Shop;\n\nusing System;\n\npublic class Cart\n{\n    public void Add(Item item) { }\n    public class Line { public decimal Total() => 0; }\n}\n",
+            expect![[r#"
+                Class Cart @4
+                    public class Cart {
+                        public void Add(Item item);
+                    }
+                Method Add in Cart @6
+                    public class Cart { public void Add(Item item); }
+                Class Line @7
+                    public class Line {
+                        public decimal Total();
+                    }
+                Method Total in Line @7
+                    public class Line { public decimal Total(); }
             "#]],
         );
     }

@@ -340,6 +340,144 @@ func Describe(s *Store, id int) string {
 }
 
 #[test]
+fn java_method_call_brings_the_class_surface_from_another_file() {
+    check(
+        r#"
+//- src/main/java/com/acme/users/UserRepository.java
+package com.acme.users;
+
+public class UserRepository {
+    private final Map<Long, User> cache = new HashMap<>();
+
+    public Optional<User> findUser(long id) {
+        return Optional.ofNullable(cache.get(id));
+    }
+
+    public void save(User user) {
+        cache.put(user.id(), user);
+    }
+
+    private void evict(long id) {
+        cache.remove(id);
+    }
+}
+//- src/main/java/com/acme/users/User.java
+package com.acme.users;
+
+public record User(long id, String name) {}
+//- src/main/java/com/acme/users/UserService.java
+package com.acme.users;
+
+import java.util.Optional;
+
+public class UserService {
+    private final UserRepository repo;
+
+    public String greet(long id) {
+        Optional<User> user = repo.findUser(id);
+        return $0
+    }
+}
+"#,
+        expect![[r#"
+            src/main/java/com/acme/users/UserService.java (Java) line
+            code:
+                package com.acme.users;
+
+                import java.util.Optional;
+
+                public class UserService {
+                    private final UserRepository repo;
+
+                    public String greet(long id) {
+                        Optional<User> user = repo.findUser(id);
+                        return $0
+                    }
+                }
+            line: "        return " $0 ""
+            definition of User in src/main/java/com/acme/users/User.java:
+                public record User(long id, String name) {}
+            definition of findUser in src/main/java/com/acme/users/UserRepository.java:
+                public class UserRepository { public Optional<User> findUser(long id); }
+            definition of UserRepository in src/main/java/com/acme/users/UserRepository.java:
+                public class UserRepository {
+                    public Optional<User> findUser(long id);
+                    public void save(User user);
+                }
+        "#]],
+    );
+}
+
+#[test]
+fn csharp_member_call_brings_the_method_signature_from_another_file() {
+    check(
+        r#"
+//- Shop/Orders/OrderStore.cs
+namespace Shop.Orders;
+
+public class OrderStore
+{
+    private readonly List<Order> orders = new();
+
+    public Order? FindOrder(Guid id)
+    {
+        return orders.FirstOrDefault(o => o.Id == id);
+    }
+
+    public IReadOnlyList<Order> All => orders;
+}
+//- Shop/Orders/Checkout.cs
+using System;
+using Shop.Orders;
+
+namespace Shop.Checkout
+{
+    public class Checkout
+    {
+        private readonly OrderStore store;
+
+        public decimal Total(Guid id)
+        {
+            var order = store.FindOrder(id);
+            var label = $"order {id}";
+            $0
+        }
+    }
+}
+"#,
+        expect![[r#"
+            Shop/Orders/Checkout.cs (C#) block
+            code:
+                using System;
+                using Shop.Orders;
+
+                namespace Shop.Checkout
+                {
+                    public class Checkout
+                    {
+                        private readonly OrderStore store;
+
+                        public decimal Total(Guid id)
+                        {
+                            var order = store.FindOrder(id);
+                            var label = $"order {id}";
+                            $0
+                        }
+                    }
+                }
+            line: "            " $0 ""
+            definition of FindOrder in Shop/Orders/OrderStore.cs:
+                public class OrderStore { public Order? FindOrder(Guid id); }
+            definition of OrderStore in Shop/Orders/OrderStore.cs:
+                public class OrderStore {
+                    public Order? FindOrder(Guid id);
+                    public IReadOnlyList<Order> All { get; }
+                }
+        "#]],
+    );
+}
+
+#[test]
 fn names_this_file_defines_or_binds_are_not_looked_up() {
     // The index is stale: it still places `helper` and `Config` elsewhere, but this buffer now
     // defines them, right above the cursor; `parse` is a parameter here; `render` is this very
@@ -450,6 +588,13 @@ fn the_cursor_calls_for_a_block_or_for_the_rest_of_its_line() {
         ("ts: blank line in a template string", "a.ts", "const t = `\n$0\n`;\n"),
         ("go: after a func's brace", "a.go", "package p\n\nfunc f() {$0\n"),
         ("go: blank line in a block", "a.go", "package p\n\nfunc f() {\n\tx := 1\n\t$0\n}\n"),
+        ("java: after a method's brace", "A.java", "class A {\n    void f() {$0\n}\n"),
+        ("java: blank line in a class", "A.java", "class A {\n    $0\n}\n"),
+        ("java: mid-line", "A.java", "class A {\n    int x = fo$0;\n}\n"),
+        ("java: blank line in a text block", "A.java", "class A {\n    String s = \"\"\"\n$0\n        \"\"\";\n}\n"),
+        ("c#: after a method's brace", "A.cs", "class A\n{\n    void F()\n    {$0\n}\n"),
+        ("c#: blank line in a namespace", "A.cs", "namespace N\n{\n    $0\n}\n"),
+        ("c#: blank line in a verbatim string", "A.cs", "class A\n{\n    string s = @\"\n$0\n\";\n}\n"),
         ("text: blank line", "a.txt", "hello\n$0\n"),
     ];
     let mut out = String::new();
@@ -486,6 +631,13 @@ fn the_cursor_calls_for_a_block_or_for_the_rest_of_its_line() {
         ts: blank line in a template string: line
         go: after a func's brace: block
         go: blank line in a block: block
+        java: after a method's brace: block
+        java: blank line in a class: block
+        java: mid-line: line
+        java: blank line in a text block: line
+        c#: after a method's brace: block
+        c#: blank line in a namespace: block
+        c#: blank line in a verbatim string: line
         text: blank line: line
     "#]]
     .assert_eq(&out);

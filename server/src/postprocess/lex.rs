@@ -17,6 +17,10 @@ pub(crate) enum Quote {
     TripleSingle,
     /// A Rust raw string with this many `#`.
     Raw(u8),
+    /// A C# verbatim string, `@"…"`: no escapes but `""`, and it spans lines.
+    Verbatim,
+    /// A C# raw string opened by this many quotes (three or more): no escapes at all.
+    Quotes(u8),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +80,8 @@ const fn code_stops(language: Language) -> [bool; 256] {
             stops[b'/' as usize] = true;
             stops[b'`' as usize] = true;
         }
+        // C#'s `@` and `$` string prefixes are looked back at from the quote.
+        Language::Java | Language::CSharp => stops[b'/' as usize] = true,
         Language::PlainText => {}
     }
     stops
@@ -88,6 +94,8 @@ fn code_stops_of(language: Language) -> &'static [bool; 256] {
     static TSX: [bool; 256] = code_stops(Language::Tsx);
     static JAVASCRIPT: [bool; 256] = code_stops(Language::JavaScript);
     static GO: [bool; 256] = code_stops(Language::Go);
+    static JAVA: [bool; 256] = code_stops(Language::Java);
+    static CSHARP: [bool; 256] = code_stops(Language::CSharp);
     static PLAIN_TEXT: [bool; 256] = code_stops(Language::PlainText);
     match language {
         Language::Rust => &RUST,
@@ -96,6 +104,8 @@ fn code_stops_of(language: Language) -> &'static [bool; 256] {
         Language::Tsx => &TSX,
         Language::JavaScript => &JAVASCRIPT,
         Language::Go => &GO,
+        Language::Java => &JAVA,
+        Language::CSharp => &CSHARP,
         Language::PlainText => &PLAIN_TEXT,
     }
 }
@@ -141,7 +151,7 @@ impl Lexer {
             LexState::LineComment => memchr(b'\n', rest),
             LexState::BlockComment(_) if self.language == Language::Rust => memchr2(b'*', b'/', rest),
             LexState::BlockComment(_) => memchr(b'*', rest),
-            LexState::Str(Quote::Raw(_)) => memchr(b'"', rest),
+            LexState::Str(Quote::Raw(_) | Quote::Verbatim | Quote::Quotes(_)) => memchr(b'"', rest),
             LexState::Str(Quote::Backtick) if self.language == Language::Go => memchr(b'`', rest),
             LexState::Str(Quote::Backtick) => memchr2(b'`', b'\\', rest),
             LexState::Str(Quote::TripleDouble) => memchr2(b'"', b'\\', rest),
@@ -226,6 +236,28 @@ impl Lexer {
                             continue;
                         }
                     }
+                    // A Java text block; its escapes are a plain string's.
+                    b'"' if self.language == Language::Java && at(i + 1) == b'"' && at(i + 2) == b'"' => {
+                        self.state = LexState::Str(Quote::TripleDouble);
+                        i += 3;
+                        continue;
+                    }
+                    b'"' if self.language == Language::CSharp => {
+                        let quotes = b[i..].iter().take_while(|&&q| q == b'"').count();
+                        // `$` and `@` prefix the quote in either order (`$@"`, `@$"`, `$$"""`);
+                        // an interpolated string is lexed as the plain one it builds on, holes
+                        // and all, as TypeScript's template strings are.
+                        let verbatim = b[..i].iter().rev().take_while(|&&p| p == b'@' || p == b'$').any(|&p| p == b'@');
+                        if verbatim {
+                            self.state = LexState::Str(Quote::Verbatim);
+                        } else if quotes >= 3 {
+                            self.state = LexState::Str(Quote::Quotes(quotes.min(255) as u8));
+                            i += quotes;
+                            continue;
+                        } else {
+                            self.state = LexState::Str(Quote::Double);
+                        }
+                    }
                     b'"' => self.state = LexState::Str(Quote::Double),
                     b'\'' if self.language == Language::Rust => {
                         // A char literal ('x', '\n', '\u{1F600}') or a lifetime ('a, 'static):
@@ -290,6 +322,26 @@ impl Lexer {
                             if c == b'"' && b[i + 1..].iter().take(n).filter(|&&h| h == b'#').count() == n {
                                 self.state = LexState::Code;
                                 i += 1 + n;
+                                continue;
+                            }
+                        }
+                        Quote::Verbatim => {
+                            if c == b'"' {
+                                if at(i + 1) == b'"' {
+                                    i += 2;
+                                    continue;
+                                }
+                                self.state = LexState::Code;
+                            }
+                        }
+                        Quote::Quotes(n) => {
+                            if c == b'"' {
+                                // A shorter run of quotes is text; the whole run is stepped over.
+                                let run = b[i..].iter().take_while(|&&q| q == b'"').count();
+                                if run >= usize::from(n) {
+                                    self.state = LexState::Code;
+                                }
+                                i += run;
                                 continue;
                             }
                         }

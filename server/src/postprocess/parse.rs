@@ -152,6 +152,31 @@ fn is_unit(language: Language, node: Node, parent: Node) -> bool {
             ) || parent.kind() == "program"
         }
         Language::Go => parent.kind() == "source_file",
+        // Methods go into a stand-in class (see `Unit::find`); types, nested or not, parse at
+        // the top level as they are.
+        Language::Java => {
+            matches!(
+                kind,
+                "method_declaration"
+                    | "constructor_declaration"
+                    | "class_declaration"
+                    | "interface_declaration"
+                    | "enum_declaration"
+                    | "record_declaration"
+            ) || parent.kind() == "program"
+        }
+        Language::CSharp => {
+            matches!(
+                kind,
+                "method_declaration"
+                    | "constructor_declaration"
+                    | "class_declaration"
+                    | "struct_declaration"
+                    | "interface_declaration"
+                    | "enum_declaration"
+                    | "record_declaration"
+            ) || parent.kind() == "compilation_unit"
+        }
         Language::PlainText => false,
     }
 }
@@ -196,7 +221,10 @@ impl<'a> Unit<'a> {
             prefix = "impl __ {\n";
             suffix = "\n}";
         }
-        if node.kind() == "method_definition" {
+        let java_or_csharp = matches!(language, Language::Java | Language::CSharp);
+        if node.kind() == "method_definition"
+            || (java_or_csharp && matches!(node.kind(), "method_declaration" | "constructor_declaration"))
+        {
             prefix = "class __ {\n";
             suffix = "\n}";
         }

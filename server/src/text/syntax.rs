@@ -14,14 +14,17 @@ pub enum Language {
     Tsx,
     JavaScript,
     Go,
+    Java,
+    CSharp,
     PlainText,
 }
 
 impl Language {
     /// From the LSP languageId ("rust", "python", "typescript", "typescriptreact", "javascript",
-    /// "javascriptreact", "go", and the short names some editors send, e.g. eglot's "tsx" or
-    /// Helix's "rs"), and, when the id is unknown or empty, from the path's extension (.rs .py
-    /// .pyi .ts .mts .cts .tsx .js .mjs .cjs .jsx .go). `path` may be a plain path or a URI.
+    /// "javascriptreact", "go", "java", "csharp", and the short names some editors send, e.g.
+    /// eglot's "tsx", Helix's "rs" and "c-sharp", Neovim's "cs"), and, when the id is unknown or
+    /// empty, from the path's extension (.rs .py .pyi .ts .mts .cts .tsx .js .mjs .cjs .jsx .go
+    /// .java .cs .csx). `path` may be a plain path or a URI.
     /// Anything else is plain text.
     pub fn detect(language_id: &str, path: &str) -> Language {
         Self::from_language_id(language_id).or_else(|| Self::from_path(path)).unwrap_or(Language::PlainText)
@@ -36,6 +39,8 @@ impl Language {
             "typescriptreact" | "tsx" => Language::Tsx,
             "javascript" | "js" | "javascriptreact" | "jsx" => Language::JavaScript,
             "go" | "golang" => Language::Go,
+            "java" => Language::Java,
+            "csharp" | "cs" | "c-sharp" | "c#" => Language::CSharp,
             "plaintext" | "text" => Language::PlainText,
             _ => return None,
         })
@@ -57,6 +62,9 @@ impl Language {
             "tsx" => Language::Tsx,
             "js" | "mjs" | "cjs" | "jsx" => Language::JavaScript,
             "go" => Language::Go,
+            "java" => Language::Java,
+            // .csx: C# scripts, the same grammar with top-level statements.
+            "cs" | "csx" => Language::CSharp,
             _ => return None,
         })
     }
@@ -70,6 +78,8 @@ impl Language {
             Language::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
             Language::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
             Language::Go => tree_sitter_go::LANGUAGE.into(),
+            Language::Java => tree_sitter_java::LANGUAGE.into(),
+            Language::CSharp => tree_sitter_c_sharp::LANGUAGE.into(),
             Language::PlainText => return None,
         })
     }
@@ -83,6 +93,8 @@ impl Language {
             Language::Tsx => "TypeScript (TSX)",
             Language::JavaScript => "JavaScript",
             Language::Go => "Go",
+            Language::Java => "Java",
+            Language::CSharp => "C#",
             Language::PlainText => "plain text",
         }
     }
@@ -212,6 +224,13 @@ mod tests {
             ("javascript", "", Language::JavaScript),
             ("javascriptreact", "a.jsx", Language::JavaScript),
             ("go", "", Language::Go),
+            ("java", "", Language::Java),
+            ("csharp", "", Language::CSharp),
+            // Neovim's filetype, Helix's language name, and the name people write.
+            ("cs", "", Language::CSharp),
+            ("c-sharp", "", Language::CSharp),
+            ("C#", "", Language::CSharp),
+            ("java", "Main.cs", Language::Java),
             ("Rust", "", Language::Rust),
             ("plaintext", "notes.rs", Language::PlainText),
         ];
@@ -235,6 +254,10 @@ mod tests {
             ("", "a.cjs", Language::JavaScript),
             ("", "App.jsx", Language::JavaScript),
             ("fundamental", "main.go", Language::Go),
+            ("", "src/main/java/com/acme/App.java", Language::Java),
+            ("", "file:///w/Shop/Cart.cs", Language::CSharp),
+            ("", "build.csx", Language::CSharp),
+            ("", "Main.JAVA", Language::Java),
             ("", "C:\\work\\lib.rs", Language::Rust),
             ("", "file:///x/y.go?v=1#L3", Language::Go),
             ("", "README.md", Language::PlainText),
@@ -257,6 +280,8 @@ mod tests {
             (Language::Tsx, "const a = <div>{x}</div>;", "jsx_element"),
             (Language::JavaScript, "const a = <div/>;", "jsx_self_closing_element"),
             (Language::Go, "package main\nfunc main() {}\n", "function_declaration"),
+            (Language::Java, "class A { String s = \"\"\"\n  x\n  \"\"\"; void f() {} }", "method_declaration"),
+            (Language::CSharp, "namespace N;\nclass A { string S => $@\"{x}\"; }", "interpolated_string_expression"),
         ];
         for (language, source, kind) in samples {
             let tree = parse(language, &Rope::from_str(source), None).expect("parsed");
@@ -284,6 +309,7 @@ mod tests {
     fn names_read_well_in_prompts() {
         assert_eq!(Language::Rust.name(), "Rust");
         assert_eq!(Language::Tsx.name(), "TypeScript (TSX)");
+        assert_eq!(Language::CSharp.name(), "C#");
         assert_eq!(Language::PlainText.name(), "plain text");
     }
 

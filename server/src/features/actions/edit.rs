@@ -152,9 +152,32 @@ pub fn test_file_path(source: &Path, language: Language) -> Option<PathBuf> {
             let ext = source.extension().and_then(|e| e.to_str()).unwrap_or("js");
             format!("{stem}.test.{ext}")
         }
+        Language::Java => return Some(java_test_path(source, stem)),
+        // xUnit, NUnit and MSTest projects alike name the class under test plus `Tests`.
+        Language::CSharp => format!("{stem}Tests.cs"),
         Language::Rust | Language::PlainText => return None,
     };
     Some(source.with_file_name(name))
+}
+
+/// Maven and Gradle keep `src/main/java/a/b/Foo.java`'s tests in `src/test/java/a/b/FooTest.java`,
+/// the same package in the test source set; outside that layout the test class sits beside it.
+fn java_test_path(source: &Path, stem: &str) -> PathBuf {
+    let name = format!("{stem}Test.java");
+    let parts: Vec<_> = source.components().collect();
+    let layout = parts
+        .windows(3)
+        .rposition(|w| w[0].as_os_str() == "src" && w[1].as_os_str() == "main" && w[2].as_os_str() == "java");
+    match layout {
+        Some(at) => {
+            let mut path = PathBuf::new();
+            for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
+                path.push(if i == at + 1 { std::path::Component::Normal("test".as_ref()) } else { *part });
+            }
+            path.join(name)
+        }
+        None => source.with_file_name(name),
+    }
 }
 
 #[cfg(test)]
@@ -216,5 +239,11 @@ mod tests {
         assert_eq!(p("/w/src/foo.ts", Language::TypeScript).as_deref(), Some("/w/src/foo.test.ts"));
         assert_eq!(p("/w/src/foo.mjs", Language::JavaScript).as_deref(), Some("/w/src/foo.test.mjs"));
         assert_eq!(p("/w/src/lib.rs", Language::Rust), None);
+        assert_eq!(
+            p("/w/app/src/main/java/com/acme/UserService.java", Language::Java).as_deref(),
+            Some("/w/app/src/test/java/com/acme/UserServiceTest.java")
+        );
+        assert_eq!(p("/w/scripts/Tool.java", Language::Java).as_deref(), Some("/w/scripts/ToolTest.java"));
+        assert_eq!(p("/w/src/Shop/Cart.cs", Language::CSharp).as_deref(), Some("/w/src/Shop/CartTests.cs"));
     }
 }

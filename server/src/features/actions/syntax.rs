@@ -20,6 +20,16 @@ fn function_kinds(language: Language) -> &'static [&'static str] {
             "function_expression",
         ],
         Language::Go => &["function_declaration", "method_declaration", "func_literal"],
+        Language::Java => {
+            &["method_declaration", "constructor_declaration", "compact_constructor_declaration", "lambda_expression"]
+        }
+        Language::CSharp => &[
+            "method_declaration",
+            "constructor_declaration",
+            "local_function_statement",
+            "lambda_expression",
+            "accessor_declaration",
+        ],
         Language::PlainText => &[],
     }
 }
@@ -51,6 +61,31 @@ fn item_kinds(language: Language) -> &'static [&'static str] {
             "lexical_declaration",
         ],
         Language::Go => &["function_declaration", "method_declaration", "type_declaration"],
+        Language::Java => &[
+            "method_declaration",
+            "constructor_declaration",
+            "compact_constructor_declaration",
+            "class_declaration",
+            "interface_declaration",
+            "enum_declaration",
+            "record_declaration",
+            "annotation_type_declaration",
+            "field_declaration",
+            "constant_declaration",
+        ],
+        Language::CSharp => &[
+            "method_declaration",
+            "constructor_declaration",
+            "property_declaration",
+            "class_declaration",
+            "struct_declaration",
+            "interface_declaration",
+            "enum_declaration",
+            "record_declaration",
+            "delegate_declaration",
+            "field_declaration",
+            "event_declaration",
+        ],
         Language::PlainText => &[],
     }
 }
@@ -159,9 +194,10 @@ fn is_doc_line(language: Language, line: &str) -> bool {
     match language {
         Language::Rust => t.starts_with("///"),
         Language::Go => t.starts_with("//"),
-        Language::TypeScript | Language::Tsx | Language::JavaScript => {
+        Language::TypeScript | Language::Tsx | Language::JavaScript | Language::Java => {
             t.starts_with("/**") || t.starts_with("* ") || t == "*" || t.starts_with("*/")
         }
+        Language::CSharp => t.starts_with("///"),
         Language::Python | Language::PlainText => false,
     }
 }

@@ -44,6 +44,8 @@ pub fn fence_tag(language: Language) -> &'static str {
         Language::Tsx => "tsx",
         Language::JavaScript => "javascript",
         Language::Go => "go",
+        Language::Java => "java",
+        Language::CSharp => "csharp",
         Language::PlainText => "",
     }
 }
@@ -98,6 +100,29 @@ fn enclosing_kinds(language: Language) -> &'static [&'static str] {
             "function_expression",
         ],
         Language::Go => &["function_declaration", "method_declaration", "type_declaration", "func_literal"],
+        Language::Java => &[
+            "method_declaration",
+            "constructor_declaration",
+            "compact_constructor_declaration",
+            "lambda_expression",
+            "class_declaration",
+            "interface_declaration",
+            "enum_declaration",
+            "record_declaration",
+        ],
+        Language::CSharp => &[
+            "method_declaration",
+            "constructor_declaration",
+            "local_function_statement",
+            "lambda_expression",
+            "accessor_declaration",
+            "class_declaration",
+            "struct_declaration",
+            "interface_declaration",
+            "enum_declaration",
+            "record_declaration",
+            "namespace_declaration",
+        ],
         Language::PlainText => &[],
     }
 }
@@ -120,6 +145,9 @@ fn enclosing_item(doc: &DocumentSnapshot, bytes: Range<usize>) -> Option<(Range<
                 || n.kind().contains("method")
                 || n.kind() == "func_literal"
                 || n.kind() == "arrow_function"
+                || n.kind().contains("constructor")
+                || n.kind() == "lambda_expression"
+                || n.kind() == "accessor_declaration"
             {
                 "function"
             } else {
