@@ -474,6 +474,20 @@ mod tests {
             (Language::TypeScript, "f(`${a}`, '}') /* ( */", "()"),
             (Language::JavaScript, "a = 'it\\'s {'; {", "{"),
             (Language::PlainText, "(a [b {c", ""),
+            (Language::Java, "f(\"}\", '{', '\\'') // )", "()"),
+            // A text block spans lines and holds lone quotes.
+            (Language::Java, "s = \"\"\"\n  {\"(\"\n  ]\"\"\"; g(x)", "()"),
+            (Language::Java, "/* { */ a[0] /** ( */", "[]"),
+            // Verbatim: a backslash is text, `""` is a quote, and the string spans lines.
+            (Language::CSharp, "f(@\"C:\\dir\\\", \"[\")", "()"),
+            (Language::CSharp, "g(@\"say \"\"{\"\"\n ] \")", "()"),
+            (Language::CSharp, "f($@\"{x} \\\"\"(\"\"\")", "()"),
+            // Interpolated: escapes as a plain string, holes skipped with the text.
+            (Language::CSharp, "f($\"{a} \\\" {{ ( \")", "()"),
+            // Raw: as many quotes close it as opened it; fewer are text.
+            (Language::CSharp, "f(\"\"\"\n  \"\" { ]\n  \"\"\")", "()"),
+            (Language::CSharp, "f(\"\"\"\" \"\"\" ( \"\"\"\") {", "(){"),
+            (Language::CSharp, "c = '{'; // }", ""),
         ];
         for (language, text, expected) in cases {
             assert_eq!(brackets(language, text), expected, "{language:?} {text:?}");
@@ -505,17 +519,19 @@ mod tests {
         (out, lexer.state)
     }
 
-    const LANGUAGES: [Language; 7] = [
+    const LANGUAGES: [Language; 9] = [
         Language::Rust,
         Language::Python,
         Language::TypeScript,
         Language::Tsx,
         Language::JavaScript,
         Language::Go,
+        Language::Java,
+        Language::CSharp,
         Language::PlainText,
     ];
 
-    const STATES: [LexState; 14] = [
+    const STATES: [LexState; 18] = [
         LexState::Code,
         LexState::LineComment,
         LexState::BlockComment(1),
@@ -530,6 +546,10 @@ mod tests {
         LexState::Str(Quote::Raw(1)),
         LexState::Str(Quote::Raw(2)),
         LexState::Str(Quote::Raw(u8::MAX)),
+        LexState::Str(Quote::Verbatim),
+        LexState::Str(Quote::Quotes(3)),
+        LexState::Str(Quote::Quotes(4)),
+        LexState::Str(Quote::Quotes(u8::MAX)),
     ];
 
     fn fast(language: Language, state: LexState, text: &str) -> (Vec<(usize, Bracket)>, LexState) {
@@ -554,9 +574,10 @@ mod tests {
     /// Short texts dense in what the lexer looks at, so that its corner cases (a quote right
     /// after a backslash, `r#` at the very end, `*/` inside a string) come up often.
     fn random_texts(count: usize) -> Vec<String> {
-        const PIECES: [&str; 34] = [
+        const PIECES: [&str; 39] = [
             "\"", "'", "`", "\\", "/", "*", "#", "r", "b", "(", ")", "[", "]", "{", "}", "\n", "\r", " ", "a", "_",
-            "é", "😀", "\"\"\"", "'''", "//", "/*", "*/", "r#\"", "\"#", "br\"", "'a'", "'\\n'", "x", "\t",
+            "é", "😀", "\"\"\"", "'''", "//", "/*", "*/", "r#\"", "\"#", "br\"", "'a'", "'\\n'", "x", "\t", "@\"",
+            "$\"", "$@\"", "\"\"", "\"\"\"\"",
         ];
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         (0..count)

@@ -152,8 +152,7 @@ fn is_unit(language: Language, node: Node, parent: Node) -> bool {
             ) || parent.kind() == "program"
         }
         Language::Go => parent.kind() == "source_file",
-        // Methods go into a stand-in class (see `Unit::find`); types, nested or not, parse at
-        // the top level as they are.
+        // Members go back into a stand-in class or namespace (see `Unit::find`).
         Language::Java => {
             matches!(
                 kind,
@@ -221,12 +220,26 @@ impl<'a> Unit<'a> {
             prefix = "impl __ {\n";
             suffix = "\n}";
         }
-        let java_or_csharp = matches!(language, Language::Java | Language::CSharp);
-        if node.kind() == "method_definition"
-            || (java_or_csharp && matches!(node.kind(), "method_declaration" | "constructor_declaration"))
-        {
+        if node.kind() == "method_definition" {
             prefix = "class __ {\n";
             suffix = "\n}";
+        }
+        if matches!(language, Language::Java | Language::CSharp) {
+            // A top level accepts statements (Java's grammar, C#'s top-level programs), which a
+            // class or namespace body does not: members and nested types keep their container.
+            let parent = node.parent();
+            let grandparent_kind = parent.and_then(|p| p.parent()).map(|g| g.kind());
+            match parent_kind {
+                Some("declaration_list") if grandparent_kind == Some("namespace_declaration") => {
+                    prefix = "namespace __ {\n";
+                    suffix = "\n}";
+                }
+                Some("class_body" | "interface_body" | "enum_body_declarations" | "declaration_list") => {
+                    prefix = "class __ {\n";
+                    suffix = "\n}";
+                }
+                _ => {}
+            }
         }
         if language == Language::Python {
             // From the line start, so that the suggestion's lines keep their indentation

@@ -7,7 +7,7 @@ use ropey::Rope;
 use super::*;
 use crate::text::syntax;
 
-use Language::{Go, JavaScript, PlainText, Python, Rust, Tsx, TypeScript};
+use Language::{CSharp, Go, Java, JavaScript, PlainText, Python, Rust, Tsx, TypeScript};
 
 /// The cursor calls for a block where the context gatherer says so: nothing after it on the
 /// line, and either nothing before it or a block opener (`{`, `:`) right before it.
@@ -620,10 +620,62 @@ fn every_language_parses_a_good_suggestion() {
         (Tsx, "const A = () => <div>{$0}</div>;\n", "props.name"),
         (JavaScript, "const a = $0;\n", "{ b: 1 }"),
         (Go, "package main\n\nfunc f() int {\n\treturn $0\n}\n", "1 + 2"),
+        (Java, "class A {\n    int f() {\n        return $0;\n    }\n}\n", "items.size() + 1"),
+        (CSharp, "class A\n{\n    int F()\n    {\n        return $0;\n    }\n}\n", "items.Count + 1"),
     ];
     for (language, fixture, raw) in cases {
         assert_eq!(run(language, fixture, raw, None), format!("$0{raw}"), "{language:?}");
     }
+}
+
+#[test]
+fn java_and_csharp_suggestions_stop_at_their_line_or_block_and_must_parse() {
+    // One line mid-statement; the rest of the method is the model running on.
+    check(
+        Java,
+        "class A {\n    int f(List<String> xs) {\n        int n = $0\n        return n;\n    }\n}\n",
+        "xs.size();\n        return n;\n    }",
+        expect!["$0xs.size();"],
+    );
+    // A block: the method's body, up to the brace that closes it; a brace in a text block or a
+    // verbatim string does not end it early.
+    check(
+        Java,
+        "class A {\n    String f() {\n        $0\n    }\n}\n",
+        "String s = \"\"\"\n            }\n            \"\"\";\n        return s;\n    }\n\n    void g() {}\n}",
+        expect![[r#"
+            $0String s = """
+                        }
+                        """;
+                    return s;"#]],
+    );
+    check(
+        CSharp,
+        "class A\n{\n    string F()\n    {\n        $0\n    }\n}\n",
+        "var s = @\"C:\\}\";\n        return s;\n    }\n\n    void G() { }\n}",
+        expect![[r#"
+            $0var s = @"C:\}";
+                    return s;"#]],
+    );
+    // A method that would not parse is cut back to the lines that do, or rejected.
+    check(
+        Java,
+        "class A {\n    void f() {\n        $0\n    }\n}\n",
+        "int a = 1;\n        int b = a +;",
+        expect!["$0int a = 1;"],
+    );
+    check(
+        Java,
+        "class A {\n    void f() {\n        g($0);\n    }\n}\n",
+        "if (ready) {",
+        expect![[r#"rejected: BreaksParse (the suggestion would break a document that parses)"#]],
+    );
+    check(
+        CSharp,
+        "class A\n{\n    void F()\n    {\n        G($0);\n    }\n}\n",
+        "x y z",
+        expect![[r#"rejected: BreaksParse (the suggestion would break a document that parses)"#]],
+    );
 }
 
 // The streaming stop.
@@ -746,6 +798,30 @@ fn multi_line_streams_stop_at_the_block_end() {
             use std::fs;
 
             [stopped after 27 of 42 bytes]"#]],
+    );
+}
+
+#[test]
+fn java_and_csharp_streams_stop_at_the_method_end() {
+    check_stop(
+        Java,
+        "class A {\n    void f() {\n        $0\n    }\n}\n",
+        "int a = 1;\n        run(a);\n    }\n\n    void g() {\n    }\n}\n",
+        expect![[r#"
+            $0int a = 1;
+                    run(a);
+                }
+            [stopped after 33 of 57 bytes]"#]],
+    );
+    check_stop(
+        CSharp,
+        "namespace N\n{\n    class A\n    {\n        void F()\n        {\n            $0\n        }\n    }\n}\n",
+        "var t = $\"{a} }}\";\n            Run(t);\n        }\n\n        void G() { }\n",
+        expect![[r#"
+            $0var t = $"{a} }}";
+                        Run(t);
+                    }
+            [stopped after 49 of 71 bytes]"#]],
     );
 }
 
@@ -952,6 +1028,21 @@ fn the_unit_shortcut_agrees_with_a_full_parse() {
             Go,
             "package main\n\nimport \"fmt\"\n\ntype P struct {\n\tX int\n}\n\nfunc (p P) Get() int {\n\treturn p.X\n}\n\nfunc main() {\n\tp := P{X: 1}\n\tif p.Get() > 0 {\n\t\tfmt.Println(p.Get())\n\t}\n}\n",
             &["x", "foo(1)", "}", "{", "\nfunc other() {}", "x := ", "\n\treturn"],
+        ),
+        (
+            Java,
+            "package app;\n\nimport java.util.List;\n\npublic class Stack<T> {\n    private final List<T> items = new ArrayList<>();\n\n    public Stack() {\n        super();\n    }\n\n    public void push(T x) {\n        if (x != null) {\n            items.add(x);\n        }\n    }\n\n    interface Visitor { void visit(Object o); }\n}\n\nenum Mode { A, B }\n",
+            &["x", "foo(1);", "}", "{", "\n    public int size() {\n        return items.size();\n    }", "int y = ", "\"\"\"", "-> 1", ")", "\n}\n\nclass Other {"],
+        ),
+        (
+            CSharp,
+            "using System;\n\nnamespace App\n{\n    public class Stack<T>\n    {\n        private readonly List<T> items = new();\n\n        public Stack() { }\n\n        public int Count => items.Count;\n\n        public void Push(T x)\n        {\n            if (x != null)\n            {\n                items.Add(x);\n            }\n        }\n    }\n\n    public enum Mode { A, B }\n}\n",
+            &["x", "Foo(1);", "}", "{", "\n        public int Size() => items.Count;", "var y = ", "@\"", "$\"{x}\"", "=> 1", ")", "\n}\n\nnamespace Other {"],
+        ),
+        (
+            CSharp,
+            "namespace App;\n\nusing System;\n\npublic record Point(int X, int Y);\n\npublic class A\n{\n    public void F() { Console.WriteLine(1); }\n}\n",
+            &["x", "Foo(1);", "}", "{", "\n    public int G() => 1;", "\"\"\"", ")", "\nclass B { }"],
         ),
     ];
     let checked = agree_with_a_full_parse(samples, &[parse::MAX_UNIT_BYTES]);
