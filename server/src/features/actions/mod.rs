@@ -459,7 +459,9 @@ pub fn plan(
                 String::from(rope.slice(..rope.line_to_char(rope.len_lines().min(40))))
             });
             let file_name = test_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let into_class = existing.as_ref().and_then(|(e, _)| syntax::test_class_end(e)).is_some();
             let place = match &head {
+                Some(_) if into_class => "Return only the new test methods, to be added to that test class.".to_string(),
                 Some(_) => "Return only the new tests, to be appended to that file.".to_string(),
                 None => format!("Return the complete new test file `{file_name}`, with its package/imports, importing the code under test from its module."),
             };
@@ -581,7 +583,14 @@ pub fn apply(site: &Site, target: Target, answer: &str) -> Result<Outcome, Actio
             Ok(doc_edit(vec![append(snap, &text)]))
         }
         Target::TestFile { existing: Some((file, open)), .. } => {
-            let edit = append(&file, &format!("\n{code}"));
+            let edit = match syntax::test_class_end(&file) {
+                Some(line) => {
+                    let indent = format!("{}    ", syntax::leading_ws(&file.line(line)));
+                    let at = line_start(&file, line);
+                    CharEdit { chars: at..at, text: format!("\n{}", edit::reindent(&code, &indent)) }
+                }
+                None => append(&file, &format!("\n{code}")),
+            };
             Ok(Outcome::Edits(vec![Change::Edit { snapshot: file, versioned: open, edits: vec![edit] }]))
         }
         Target::TestFile { uri, existing: None } => Ok(Outcome::Edits(vec![Change::Create { uri, text: code }])),

@@ -215,6 +215,36 @@ mod tests {
     }
 
     #[test]
+    fn java_and_csharp_documents_follow_their_doc_comment_conventions() {
+        let java = PromptInput {
+            language: Some(Language::Java),
+            path: "A.java",
+            code: "int f(int x) { return x; }\n",
+            context: "",
+        };
+        let csharp =
+            PromptInput { language: Some(Language::CSharp), path: "A.cs", code: "int F(int x) => x;\n", context: "" };
+        let user = |m: &[Message]| match &m[1].content {
+            crate::providers::Content::Text(t) => t.clone(),
+            _ => String::new(),
+        };
+        expect![[r#"
+            Code (from `A.java`):
+            ```java
+            int f(int x) { return x; }
+            ```
+
+            Write the documentation for `f` as a Javadoc comment (`/** … */`: a summary sentence, then @param, @return and @throws tags where they apply). Say what it does and what callers must know, not how it is implemented. Return only the doc comment itself, without the code it documents."#]].assert_eq(&user(&document(&java, "f")));
+        expect![[r#"
+            Code (from `A.cs`):
+            ```csharp
+            int F(int x) => x;
+            ```
+
+            Write the documentation for `F` as a C# XML documentation comment: `///` lines with <summary>, and <param>, <returns> and <exception> elements where they apply. Say what it does and what callers must know, not how it is implemented. Return only the doc comment itself, without the code it documents."#]].assert_eq(&user(&document(&csharp, "F")));
+    }
+
+    #[test]
     fn tests_prompt_shows_the_existing_test_file() {
         let go = PromptInput {
             language: Some(Language::Go),

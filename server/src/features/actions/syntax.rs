@@ -222,6 +222,29 @@ pub fn rust_tests_module_end(snap: &DocumentSnapshot) -> Option<usize> {
     Some(node_lines(snap, module).end - 1)
 }
 
+/// Where a Java or C# test file takes new test methods: the line of the brace that closes its
+/// last top-level class (in C#, the last class of its last namespace), when that brace is on a
+/// line of its own. Appending after it would put methods outside any class.
+pub fn test_class_end(snap: &DocumentSnapshot) -> Option<usize> {
+    if !matches!(snap.language(), Language::Java | Language::CSharp) {
+        return None;
+    }
+    let tree = snap.tree()?;
+    let mut list = tree.root_node();
+    let class = loop {
+        let mut cursor = list.walk();
+        let last = list.named_children(&mut cursor).filter(|n| n.kind().ends_with("_declaration")).last()?;
+        match last.kind() {
+            "namespace_declaration" => list = last.child_by_field_name("body")?,
+            "class_declaration" | "record_declaration" | "struct_declaration" => break last,
+            _ => return None,
+        }
+    };
+    class.child_by_field_name("body")?;
+    let end = node_lines(snap, class).end - 1;
+    (snap.line(end).trim() == "}").then_some(end)
+}
+
 /// The instruction of a `kimi:` comment on line `line` (`// kimi: make this iterative`,
 /// `# kimi: …`), if that line is one.
 pub fn instruction_on(snap: &DocumentSnapshot, line: usize) -> Option<String> {
@@ -275,6 +298,41 @@ mod tests {
         assert_eq!((d.name.as_str(), d.doc_lines.clone(), d.indent.as_str()), ("f", 2..2, "        "));
         let s = snap("python", "def f():\n    \"\"\"Old.\"\"\"\n    return 1\n");
         assert_eq!(documentable(&s, 3).unwrap().doc_lines, 1..2);
+    }
+
+    #[test]
+    fn javadoc_and_xml_docs_go_above_annotations_and_replace_an_old_doc() {
+        let s = snap(
+            "java",
+            "class A {\n    /**\n     * Old.\n     */\n    @Override\n    public int size() {\n        return 0;\n    }\n}\n",
+        );
+        let d = documentable(&s, s.rope().line_to_char(6)).unwrap();
+        assert_eq!(
+            (d.name.as_str(), d.lines.clone(), d.doc_lines.clone(), d.indent.as_str()),
+            ("size", 4..8, 1..4, "    ")
+        );
+        assert_eq!(enclosing_function(&s, s.rope().line_to_char(6)), Some((4..8, "size".to_string())));
+        let s = snap(
+            "csharp",
+            "namespace N\n{\n    /// <summary>Old.</summary>\n    [Serializable]\n    public class Cart\n    {\n        public int Count => 0;\n    }\n}\n",
+        );
+        let d = documentable(&s, s.rope().line_to_char(4) + 18).unwrap();
+        assert_eq!((d.name.as_str(), d.lines.clone(), d.doc_lines.clone()), ("Cart", 3..8, 2..3));
+        let d = documentable(&s, s.rope().line_to_char(6) + 20).unwrap();
+        assert_eq!((d.name.as_str(), d.doc_lines.clone(), d.indent.as_str()), ("Count", 6..6, "        "));
+    }
+
+    #[test]
+    fn java_and_csharp_test_classes_take_tests_before_their_closing_brace() {
+        let s = snap("java", "package a;\n\nclass ATest {\n    @Test\n    void t() {}\n}\n");
+        assert_eq!(test_class_end(&s), Some(5));
+        let s = snap("csharp", "using Xunit;\n\nnamespace N\n{\n    public class CartTests\n    {\n    }\n}\n");
+        assert_eq!(test_class_end(&s), Some(6));
+        let s = snap("csharp", "namespace N;\n\npublic class CartTests\n{\n}\n");
+        assert_eq!(test_class_end(&s), Some(4));
+        // On one line there is no line to insert before.
+        assert_eq!(test_class_end(&snap("java", "class ATest {}\n")), None);
+        assert_eq!(test_class_end(&snap("go", "package a\n")), None);
     }
 
     #[test]

@@ -100,3 +100,37 @@ fn an_unchanged_answer_or_no_instruction_is_a_clear_error() {
     let planned = plan(&s, &Action::Refactor, Some("x"), &Config::default(), &NoSymbols, &|_| None).unwrap();
     assert!(matches!(apply(&s, planned.target, "```\n    1\n```"), Err(ActionError::Unchanged)));
 }
+
+#[test]
+fn java_tests_go_into_the_test_class_of_the_maven_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("src/main/java/com/acme");
+    let test = dir.path().join("src/test/java/com/acme");
+    std::fs::create_dir_all(&main).unwrap();
+    std::fs::create_dir_all(&test).unwrap();
+    let source = "package com.acme;\n\npublic class Calc {\n    public int add(int a, int b) {\n        return a + b;\n    }\n}\n";
+    let existing = "package com.acme;\n\nclass CalcTest {\n    @Test\n    void adds() {}\n}\n";
+    std::fs::write(test.join("CalcTest.java"), existing).unwrap();
+    let path = main.join("Calc.java");
+    let cursor = source.find("return").unwrap();
+    let s = site("java", path.to_str().unwrap(), source, cursor..cursor);
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None).unwrap();
+    let user = planned.messages.iter().map(|m| format!("{:?}", m.content)).collect::<String>();
+    assert!(user.contains("to be added to that test class"), "{user}");
+    let answer = "```java\n@Test\nvoid addsNegatives() {\n    assertEquals(-3, new Calc().add(-1, -2));\n}\n```";
+    match apply(&s, planned.target, answer).unwrap() {
+        Outcome::Edits(changes) => match &changes[..] {
+            [Change::Edit { snapshot, edits, .. }] => {
+                assert!(snapshot.uri().ends_with("/src/test/java/com/acme/CalcTest.java"), "{}", snapshot.uri());
+                // Before the class's closing brace, indented as a member.
+                assert_eq!(edits[0].chars, existing.rfind('}').unwrap()..existing.rfind('}').unwrap());
+                assert_eq!(
+                    edits[0].text,
+                    "\n    @Test\n    void addsNegatives() {\n        assertEquals(-3, new Calc().add(-1, -2));\n    }\n"
+                );
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
