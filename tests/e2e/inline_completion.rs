@@ -600,3 +600,58 @@ async fn a_server_that_ignores_n_still_has_its_stream_closed_at_the_block_end() 
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
+
+#[tokio::test]
+async fn java_gets_class_signatures_from_other_files_and_block_sized_suggestions() {
+    let mut s = setup(&[]).await;
+    s.standin.set_default(Reply::text("return user.map(User::name).orElse(\"\");"));
+    // Open in the editor, never saved: only the editor's text has the method.
+    let repository = s.uri("src/main/java/com/acme/UserRepository.java");
+    s.client.did_open(
+        &repository,
+        "java",
+        1,
+        "package com.acme;\n\npublic class UserRepository {\n    private final Map<Long, User> cache = new HashMap<>();\n\n    public Optional<User> findUser(long id) {\n        return Optional.ofNullable(cache.get(id));\n    }\n\n    private void evict(long id) {\n        cache.remove(id);\n    }\n}\n",
+    );
+    let pos = s.open(
+        "src/main/java/com/acme/Greeter.java",
+        "java",
+        "package com.acme;\n\npublic class Greeter {\n    private final UserRepository repo;\n\n    public String greet(long id) {\n        Optional<User> user = repo.findUser(id);\n        $0\n    }\n}\n",
+    );
+    let signature = "public class UserRepository { public Optional<User> findUser(long id); }";
+    let mut prompt = String::new();
+    for _ in 0..50 {
+        let _ = s.inline("src/main/java/com/acme/Greeter.java", pos.clone()).await;
+        prompt = s.standin.chat_requests().last().unwrap()["messages"].to_string();
+        if prompt.contains(signature) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(prompt.contains(signature), "findUser's signature is missing: {prompt}");
+    // The class's surface, without what other files cannot call.
+    assert!(!prompt.contains("evict"), "a private method reached the prompt: {prompt}");
+
+    s.standin.push(
+        Reply::text("")
+            .chunks(&[
+                "if (user == null) {\n",
+                "            return \"\";\n",
+                "        }\n",
+                "        String unrelated = \"}\";\n",
+                "        int more = 2;\n",
+                "        int evenMore = 3;\n",
+            ])
+            .chunk_delay(Duration::from_millis(30)),
+    );
+    let pos = s.open(
+        "src/main/java/com/acme/Report.java",
+        "java",
+        "package com.acme;\n\nclass Report {\n    String render(User user) {\n        $0\n        return user.name();\n    }\n}\n",
+    );
+    let result = s.inline("src/main/java/com/acme/Report.java", pos).await;
+    assert_eq!(texts(&result), ["if (user == null) {\n            return \"\";\n        }"], "{result}");
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
