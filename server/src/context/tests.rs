@@ -478,6 +478,89 @@ namespace Shop.Checkout
 }
 
 #[test]
+fn java_and_csharp_parameters_and_locals_are_not_looked_up() {
+    check(
+        r#"
+//- src/Util.java
+public class Util {
+    public static int count(List<?> xs) { return xs.size(); }
+    public static int total() { return 0; }
+    public static int scale(int x) { return x * 2; }
+}
+//- src/Main.java
+class Main {
+    int f(int count) {
+        int total = count + 1;
+        items.forEach(item -> item.run());
+        return Util.scale(total) + $0;
+    }
+}
+"#,
+        expect![[r#"
+            src/Main.java (Java) line
+            code:
+                class Main {
+                    int f(int count) {
+                        int total = count + 1;
+                        items.forEach(item -> item.run());
+                        return Util.scale(total) + $0;
+                    }
+                }
+            line: "        return Util.scale(total) + " $0 ";"
+            definition of Util in src/Util.java:
+                public class Util {
+                    public static int count(List<?> xs);
+                    public static int total();
+                    public static int scale(int x);
+                }
+            definition of scale in src/Util.java:
+                public class Util { public static int scale(int x); }
+        "#]],
+    );
+    check(
+        r#"
+//- src/Calc.cs
+public class Calc
+{
+    public static int Twice(int x) => x * 2;
+    public static int Seed() => 1;
+    public static int Item() => 1;
+}
+//- src/Main.cs
+class Main
+{
+    int F(int Seed)
+    {
+        foreach (var Item in items) { }
+        return Calc.Twice(Seed) + $0;
+    }
+}
+"#,
+        expect![[r#"
+            src/Main.cs (C#) line
+            code:
+                class Main
+                {
+                    int F(int Seed)
+                    {
+                        foreach (var Item in items) { }
+                        return Calc.Twice(Seed) + $0;
+                    }
+                }
+            line: "        return Calc.Twice(Seed) + " $0 ";"
+            definition of Calc in src/Calc.cs:
+                public class Calc {
+                    public static int Twice(int x);
+                    public static int Seed();
+                    public static int Item();
+                }
+            definition of Twice in src/Calc.cs:
+                public class Calc { public static int Twice(int x); }
+        "#]],
+    );
+}
+
+#[test]
 fn names_this_file_defines_or_binds_are_not_looked_up() {
     // The index is stale: it still places `helper` and `Config` elsewhere, but this buffer now
     // defines them, right above the cursor; `parse` is a parameter here; `render` is this very

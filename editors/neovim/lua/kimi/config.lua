@@ -8,10 +8,15 @@ M.defaults = {
   cmd_env = nil,
   -- The languages the server understands. Markdown buffers attach only when their name matches
   -- `chat_files` (the server's `chat.files` setting), so ordinary notes never reach the model.
-  filetypes = { "rust", "python", "typescript", "typescriptreact", "javascript", "javascriptreact", "go", "markdown" },
+  filetypes = {
+    "rust", "python", "typescript", "typescriptreact", "javascript", "javascriptreact", "go", "java", "cs", "markdown",
+  },
   chat_files = { "*.kimi.md" },
   -- A directory holding one of these is the workspace root; one server runs per root.
-  root_markers = { ".git", "Cargo.toml", "go.mod", "package.json", "pyproject.toml", "setup.py", ".hg" },
+  root_markers = {
+    ".git", "Cargo.toml", "go.mod", "package.json", "pyproject.toml", "setup.py", "pom.xml", "build.gradle",
+    "build.gradle.kts", ".hg",
+  },
   -- Server settings (see the server's README, "Settings"): sent as initializationOptions, and
   -- again as workspace/didChangeConfiguration when they change.
   settings = {},
