@@ -27,7 +27,8 @@ const MAX_HEADER_LINES: usize = 12;
 ///
 /// Looks at the top level (up to [`MAX_GAP`] statements past the last import; found once per
 /// stretch of edits that leave them alone, see [`TopImports`]) and, in Rust, at the inline
-/// modules the cursor is in (their `use` lines are the imports in scope there).
+/// modules the cursor is in (their `use` lines are the imports in scope there) and C#'s
+/// namespaces (their `using` directives).
 pub(crate) fn imports(
     language: Language,
     spec: &Spec,
@@ -46,7 +47,9 @@ pub(crate) fn imports(
     pick(&top.imports, window_start, &mut left, &mut out);
     let modules: Vec<TopImports> = chain
         .windows(2)
-        .filter(|pair| pair[1].kind() == "declaration_list" && pair[0].kind() == "mod_item")
+        .filter(|pair| {
+            pair[1].kind() == "declaration_list" && matches!(pair[0].kind(), "mod_item" | "namespace_declaration")
+        })
         .map(|pair| scan(language, spec, rope, pair[1], window_start))
         .collect();
     for module in &modules {

@@ -188,6 +188,72 @@ fn a_cut_prefix_brings_the_imports_and_the_enclosing_headers() {
 }
 
 #[test]
+fn java_and_csharp_cut_prefixes_bring_the_imports_and_the_enclosing_headers() {
+    let methods: String =
+        (0..12).map(|i| format!("    public int get{i}() {{\n        return values[{i}];\n    }}\n\n")).collect();
+    let java = format!(
+        "//- src/main/java/com/acme/Table.java\npackage com.acme;\n\nimport java.util.List;\nimport com.acme.store.Store;\n\npublic class Table {{\n    private int[] values;\n\n{methods}    public int total(\n            Store store,\n            boolean strict) {{\n        int sum = 0;\n        for (int v : values) {{\n            sum += v;\n        }}\n        int extra = store.extra();\n        return sum + $0\n    }}\n}}\n"
+    );
+    check_with(
+        &small(180, 40),
+        &java,
+        expect![[r#"
+        src/main/java/com/acme/Table.java (Java) line
+        imports:
+            package com.acme;
+            import java.util.List;
+            import com.acme.store.Store;
+        enclosing:
+            public class Table {
+                public int total(
+                        Store store,
+                        boolean strict) {
+        code:
+                    int sum = 0;
+                    for (int v : values) {
+                        sum += v;
+                    }
+                    int extra = store.extra();
+                    return sum + $0
+                }
+            }
+        line: "        return sum + " $0 ""
+    "#]],
+    );
+    let methods: String = (0..12)
+        .map(|i| format!("        public int Get{i}()\n        {{\n            return values[{i}];\n        }}\n\n"))
+        .collect();
+    let csharp = format!(
+        "//- Shop/Table.cs\nusing System;\n\nnamespace Shop\n{{\n    using Shop.Store;\n\n    public class Table\n    {{\n{methods}        public int Total(IStore store)\n        {{\n            var sum = 0;\n            foreach (var v in values)\n            {{\n                sum += v;\n            }}\n            return sum + $0\n        }}\n    }}\n}}\n"
+    );
+    check_with(
+        &small(180, 40),
+        &csharp,
+        expect![[r#"
+        Shop/Table.cs (C#) line
+        imports:
+            using System;
+                using Shop.Store;
+        enclosing:
+            namespace Shop {
+                public class Table {
+                    public int Total(IStore store) {
+        code:
+                        var sum = 0;
+                        foreach (var v in values)
+                        {
+                            sum += v;
+                        }
+                        return sum + $0
+                    }
+                }
+            }
+        line: "            return sum + " $0 ""
+    "#]],
+    );
+}
+
+#[test]
 fn python_method_after_a_block_header() {
     check(
         r#"
