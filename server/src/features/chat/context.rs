@@ -382,6 +382,58 @@ mod tests {
     }
 
     #[test]
+    fn a_large_java_file_sends_the_method_around_the_selection_and_the_classes_it_uses() {
+        let index = index_with(&[(
+            "/w/src/main/java/shop/Store.java",
+            "package shop;\n\npublic class Store {\n    public Item get(long id) { return null; }\n    private void drop() {}\n}\n",
+        )]);
+        let filler: String =
+            (0..30).map(|i| format!("    int filler{i}() {{\n        return {i};\n    }}\n\n")).collect();
+        let text = format!(
+            "package shop;\n\nimport java.util.List;\n\nclass Billing {{\n{filler}    long total(Store store, List<Long> ids) {{\n        long sum = 0;\n        for (long id : ids) {{\n            sum += store.get(id).price();\n        }}\n        return sum;\n    }}\n\n{filler}}}\n"
+        );
+        let doc = Document::new("file:///w/src/main/java/shop/Billing.java", "java", 1, &text).snapshot();
+        let start = text.find("sum += store").unwrap();
+        let end = start + "sum += store.get(id).price();".len();
+        let budget = Budget { whole_file_chars: 1_000, ..Budget::default() };
+        let section = document_section(&doc, "src/main/java/shop/Billing.java", Some(start..end), &index, &budget);
+        expect![[r#"
+            Selected in `src/main/java/shop/Billing.java` (lines 129-129):
+            ```java
+            sum += store.get(id).price();
+            ```
+
+            The current file, `src/main/java/shop/Billing.java`, has 254 lines, too many to show whole; read_file reads any part of it.
+
+            Its imports:
+            ```java
+            package shop;
+            import java.util.List;
+            ```
+
+            The function around the selection (lines 126-132):
+            ```java
+                long total(Store store, List<Long> ids) {
+                    long sum = 0;
+                    for (long id : ids) {
+                        sum += store.get(id).price();
+                    }
+                    return sum;
+                }
+            ```
+
+            Definitions it uses, from other files:
+            ```java
+            // /w/src/main/java/shop/Store.java
+            public class Store { public Item get(long id); }
+            // /w/src/main/java/shop/Store.java
+            public class Store {
+                public Item get(long id);
+            }
+            ```"#]].assert_eq(&section);
+    }
+
+    #[test]
     fn names_at_the_edges_of_a_selection_are_looked_up() {
         let index = index_with(&[("/w/lib.rs", "pub fn first() {}\npub fn last() {}\npub fn outside() {}\n")]);
         let text = "first(); outside();\nlet x = last();\n";

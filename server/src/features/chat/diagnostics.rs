@@ -266,6 +266,14 @@ mod tests {
         assert_eq!(errors(Language::Python, "x = 1\nprint(x))\n"), vec!["line 2: cannot parse `print(x))`"]);
         let block = errors(Language::TypeScript, "function f() {\n  return 1;\n}\n}\n@@ x y\nconst z = 2;\n");
         assert_eq!(block, vec!["lines 4-5: cannot parse the code starting `}…`"]);
+        assert_eq!(
+            errors(Language::Java, "class A {\n    void f() {\n        int x = 1\n    }\n}\n"),
+            vec!["line 3: missing `;`"]
+        );
+        assert_eq!(
+            errors(Language::CSharp, "class A\n{\n    void F()\n    {\n        var x = 1\n    }\n}\n"),
+            vec!["line 5: cannot parse `var x = 1`"]
+        );
     }
 
     #[test]
