@@ -224,7 +224,7 @@ pub fn gather(
         let window = identifier_window(rope, spec, &chain, cursor_byte);
         let cursor_row = nearby::tree_row(&chain, cutter.source(), cursor_byte);
         let names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
-        ctx.cross_file = cross_file(&names, &ctx.path, symbols, budget.cross_file_chars);
+        ctx.cross_file = cross_file(&names, &ctx.path, language, symbols, budget.cross_file_chars);
     }
     ctx
 }
@@ -267,10 +267,22 @@ fn identifier_window(rope: &Rope, spec: &lang::Spec, chain: &[Node<'_>], cursor_
 /// it places in this file is this file's own. Walking this file's definitions instead would
 /// cost more than everything else here together: tree-sitter needs about 80 ns per top-level
 /// node, so ~200 µs on a 5,000-line file.
-fn cross_file(names: &nearby::Names, path: &str, symbols: &dyn SymbolLookup, budget: usize) -> Vec<Snippet> {
+///
+/// Only definitions in files of the current language's family count: the index holds every
+/// language of the workspace, and a common name (`insert`, `name`, `lock`) is defined in most of
+/// them. A file whose extension names no language (an open buffer without one) is kept.
+fn cross_file(
+    names: &nearby::Names,
+    path: &str,
+    language: Language,
+    symbols: &dyn SymbolLookup,
+    budget: usize,
+) -> Vec<Snippet> {
+    let family = language.family();
     let mut found = Vec::new();
     for (name, usage) in nearby::lookup_order(names) {
-        let defs = symbols.lookup(name);
+        let mut defs = symbols.lookup(name);
+        defs.retain(|d| Language::of_path(&d.path).is_none_or(|l| l.family() == family));
         // The index knows this file too (from disk or from an earlier edit): a name it places
         // here is this file's own.
         if defs.iter().any(|d| &*d.path == path) {
@@ -382,7 +394,7 @@ pub fn definitions_used_in(
     let source = window::Source::of_rope(rope);
     let cursor_row = nearby::tree_row(&ancestors_at(root, cursor_byte), source, cursor_byte);
     let names = nearby::collect(doc.language(), spec, source, root, start_byte..end_byte, cursor_byte, cursor_row);
-    cross_file(&names, &symbols.display_path(doc.uri()), symbols, budget)
+    cross_file(&names, &symbols.display_path(doc.uri()), doc.language(), symbols, budget)
 }
 
 #[cfg(test)]

@@ -382,6 +382,75 @@ fn run(parse: u32) -> u32 {
 }
 
 #[test]
+fn definitions_come_from_files_of_the_same_language_family() {
+    // A Python `insert` and a TypeScript `Store` are not what this Rust code calls; the Rust
+    // definitions are. TypeScript and JavaScript import each other: a `.ts` file's definition
+    // serves a `.js` cursor.
+    check(
+        r#"
+//- web/store.ts
+export class Store { insert(row: Row): void {} }
+//- tools/db.py
+def insert(row):
+    pass
+//- src/store.rs
+pub struct Store;
+impl Store { pub fn insert(&mut self, row: Row) {} }
+//- src/main.rs
+fn run(rows: Vec<Row>) {
+    let mut store = Store;
+    for row in rows {
+        store.insert(row);
+    }
+    $0
+}
+"#,
+        expect![[r#"
+            src/main.rs (Rust) block
+            code:
+                fn run(rows: Vec<Row>) {
+                    let mut store = Store;
+                    for row in rows {
+                        store.insert(row);
+                    }
+                    $0
+                }
+            line: "    " $0 ""
+            definition of insert in src/store.rs:
+                impl Store { pub fn insert(&mut self, row: Row); }
+            definition of Store in src/store.rs:
+                pub struct Store;
+        "#]],
+    );
+    check(
+        r#"
+//- web/store.ts
+export class Store { insert(row: Row): void {} }
+//- src/store.rs
+pub struct Store;
+//- web/main.js
+const store = new Store();
+store.insert(row);
+$0
+"#,
+        expect![[r#"
+            web/main.js (JavaScript) block
+            code:
+                const store = new Store();
+                store.insert(row);
+                $0
+            line: "" $0 ""
+            definition of Store in web/store.ts:
+                export class Store {
+                    insert(row: Row): void;
+                }
+            definition of insert in web/store.ts:
+                class Store { insert(row: Row): void; }
+        "#]],
+    );
+}
+
+#[test]
 fn far_from_the_cursor_the_index_knows_what_this_file_defines() {
     let filler = "// filler\n".repeat(60);
     let f = fixture(&format!(

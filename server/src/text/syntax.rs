@@ -74,6 +74,23 @@ impl Language {
         })
     }
 
+    /// Languages whose files use each other's definitions share a family: TypeScript, TSX and
+    /// JavaScript import one another. A definition from another family is a different thing
+    /// that happens to share a name (a TypeScript `insert` is not what a Rust `.insert()`
+    /// calls), so the cross-file context leaves it out.
+    pub fn family(self) -> Language {
+        match self {
+            Language::TypeScript | Language::Tsx | Language::JavaScript => Language::TypeScript,
+            other => other,
+        }
+    }
+
+    /// The language of a file's path by its extension alone; `None` where the extension names
+    /// none of the languages with a grammar.
+    pub fn of_path(path: &str) -> Option<Language> {
+        Self::from_path(path)
+    }
+
     /// Human name, also used in prompts.
     pub fn name(self) -> &'static str {
         match self {
