@@ -223,7 +223,8 @@ pub fn gather(
         ctx.enclosing = scope::enclosing(spec, rope, &chain, start_byte);
         let window = identifier_window(rope, spec, &chain, cursor_byte);
         let cursor_row = nearby::tree_row(&chain, cutter.source(), cursor_byte);
-        let names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
+        let mut names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
+        names.bind_modules(&scope::top_imports(language, spec, rope, root, doc.top_imports()).modules);
         ctx.cross_file = cross_file(&names, &ctx.path, language, symbols, budget.cross_file_chars);
     }
     ctx
@@ -393,7 +394,8 @@ pub fn definitions_used_in(
     let root = tree.root_node();
     let source = window::Source::of_rope(rope);
     let cursor_row = nearby::tree_row(&ancestors_at(root, cursor_byte), source, cursor_byte);
-    let names = nearby::collect(doc.language(), spec, source, root, start_byte..end_byte, cursor_byte, cursor_row);
+    let mut names = nearby::collect(doc.language(), spec, source, root, start_byte..end_byte, cursor_byte, cursor_row);
+    names.bind_modules(&scope::top_imports(doc.language(), spec, rope, root, doc.top_imports()).modules);
     cross_file(&names, &symbols.display_path(doc.uri()), doc.language(), symbols, budget)
 }
 

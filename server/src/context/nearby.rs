@@ -38,6 +38,18 @@ pub(crate) struct Names {
     pub bound: HashSet<String>,
 }
 
+impl Names {
+    /// Names the file's imports bind to whole modules are locals too: see
+    /// `scope::module_names`.
+    pub(crate) fn bind_modules(&mut self, modules: &[String]) {
+        for module in modules {
+            if self.used.contains_key(module) && !self.bound.contains(module) {
+                self.bound.insert(module.clone());
+            }
+        }
+    }
+}
+
 /// The tree-sitter row of `byte`, given the nodes around it ([`super::window::ancestors_at`]).
 /// Rows are compared with the rows of the window's nodes, which tree-sitter gives for free:
 /// looking each node's line up in the rope would cost more than the rest of the walk. (Rows

@@ -451,6 +451,52 @@ $0
 }
 
 #[test]
+fn names_bound_to_whole_modules_are_not_looked_up() {
+    // `vscode` and `path` are modules here; the workspace's variables of those names are other
+    // things. `Server`, imported by name, is the workspace's own and is looked up.
+    check(
+        r#"
+//- src/webview.ts
+const vscode = acquireVsCodeApi();
+export const path = "/";
+//- src/server.ts
+export class Server { start(): void {} }
+//- src/main.ts
+import * as vscode from "vscode";
+import { Server } from "./server";
+const path = require("path");
+const server = new Server();
+vscode.window.showInformationMessage(path.join("a", "b"));
+$0
+"#,
+        expect![[r#"
+            src/main.ts (TypeScript) block
+            code:
+                import * as vscode from "vscode";
+                import { Server } from "./server";
+                const path = require("path");
+                const server = new Server();
+                vscode.window.showInformationMessage(path.join("a", "b"));
+                $0
+            line: "" $0 ""
+            definition of Server in src/server.ts:
+                export class Server {
+                    start(): void;
+                }
+        "#]],
+    );
+    // The same with the imports far above the window, as in a real file.
+    let filler = "value = compute(1, 2, 3)  # a line of filler\n".repeat(300);
+    let f = fixture(&format!(
+        "//- tools/env.py\nos = None\nnp = None\ndef load(): pass\n//- main.py\nimport os.path\nimport numpy as np\nfrom tools.env import load\n{filler}def run():\n    load(os.getcwd(), np.zeros(3))\n    $0\n"
+    ));
+    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
+    assert!(!ctx.prefix.contains("import"), "the imports are outside the window");
+    let found: Vec<String> = ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect();
+    assert_eq!(found, [r#"Definition { symbol: "load" }"#]);
+}
+
+#[test]
 fn far_from_the_cursor_the_index_knows_what_this_file_defines() {
     let filler = "// filler\n".repeat(60);
     let f = fixture(&format!(
