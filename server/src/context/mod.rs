@@ -272,6 +272,8 @@ fn identifier_window(rope: &Rope, spec: &lang::Spec, chain: &[Node<'_>], cursor_
 /// Only definitions in files of the current language's family count: the index holds every
 /// language of the workspace, and a common name (`insert`, `name`, `lock`) is defined in most of
 /// them. A file whose extension names no language (an open buffer without one) is kept.
+/// Outside tests, definitions in test files are left out too: code never calls into its tests,
+/// and their helpers (`fn completion(…)` in an end-to-end test) share names with everything.
 fn cross_file(
     names: &nearby::Names,
     path: &str,
@@ -280,10 +282,13 @@ fn cross_file(
     budget: usize,
 ) -> Vec<Snippet> {
     let family = language.family();
+    let in_tests = is_test_path(path);
     let mut found = Vec::new();
     for (name, usage) in nearby::lookup_order(names) {
         let mut defs = symbols.lookup(name);
-        defs.retain(|d| Language::of_path(&d.path).is_none_or(|l| l.family() == family));
+        defs.retain(|d| {
+            Language::of_path(&d.path).is_none_or(|l| l.family() == family) && (in_tests || !is_test_path(&d.path))
+        });
         // The index knows this file too (from disk or from an earlier edit): a name it places
         // here is this file's own.
         if defs.iter().any(|d| &*d.path == path) {
@@ -297,6 +302,30 @@ fn cross_file(
     let mut chosen = nearby::select(found, path, budget);
     chosen.retain(|s| !looks_secret(Path::new(&s.path)));
     chosen
+}
+
+/// Whether a path (workspace-relative or absolute) is a test's, by the conventions of the
+/// languages with a grammar: a `test`, `tests`, `__tests__`, `spec` or `testdata` directory, and
+/// `*_test.go`, `test_*.py`, `*_test.py`, `conftest.py`, `*.test.ts` and `*.spec.ts` (any
+/// JavaScript or TypeScript extension). Names that merely contain "test" (`testing/`,
+/// `latest.rs`) are not tests.
+pub(crate) fn is_test_path(path: &str) -> bool {
+    let mut parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
+    let Some(file) = parts.pop() else {
+        return false;
+    };
+    if parts.iter().any(|d| matches!(*d, "test" | "tests" | "__tests__" | "spec" | "testdata")) {
+        return true;
+    }
+    let (stem, ext) = file.rsplit_once('.').unwrap_or((file, ""));
+    match ext {
+        "go" => stem.ends_with("_test"),
+        "py" | "pyi" => stem.starts_with("test_") || stem.ends_with("_test") || stem == "conftest",
+        "ts" | "tsx" | "mts" | "cts" | "js" | "jsx" | "mjs" | "cjs" => {
+            stem.ends_with(".test") || stem.ends_with(".spec")
+        }
+        _ => false,
+    }
 }
 
 /// Recent edits of other, non-secret files, most recent first, within `budget` chars. An edit

@@ -497,6 +497,44 @@ $0
 }
 
 #[test]
+fn test_files_serve_only_tests() {
+    let text = |current: &str| {
+        format!(
+            "//- tests/support.rs\npub fn spawn_server() -> u32 {{ 1 }}\n//- src/net.rs\npub fn connect() -> u32 {{ 2 }}\n//- {current}\nfn run() -> u32 {{\n    spawn_server() + connect() + $0\n}}\n"
+        )
+    };
+    let names = |current: &str| -> Vec<String> {
+        let ctx = gather_fixture(&text(current), &Budget::default(), &[]);
+        ctx.cross_file.iter().map(|s| s.path.clone()).collect()
+    };
+    assert_eq!(names("src/main.rs"), ["src/net.rs"]);
+    let mut in_tests = names("tests/e2e.rs");
+    in_tests.sort();
+    assert_eq!(in_tests, ["src/net.rs", "tests/support.rs"]);
+}
+
+#[test]
+fn test_paths_by_each_languages_conventions() {
+    for path in [
+        "tests/e2e/chat.rs",
+        "/ws/pkg/server_test.go",
+        "pkg/testdata/x.go",
+        "test_api.py",
+        "app/api_test.py",
+        "conftest.py",
+        "web/src/__tests__/a.tsx",
+        "web/a.test.ts",
+        "web/a.spec.js",
+        "C:\\ws\\test\\a.js",
+    ] {
+        assert!(is_test_path(path), "{path}");
+    }
+    for path in ["src/testing/mod.rs", "src/latest.rs", "contest.py", "web/attest.ts", "pkg/test.go", "tests"] {
+        assert!(!is_test_path(path), "{path}");
+    }
+}
+
+#[test]
 fn far_from_the_cursor_the_index_knows_what_this_file_defines() {
     let filler = "// filler\n".repeat(60);
     let f = fixture(&format!(
