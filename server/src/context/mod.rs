@@ -222,8 +222,10 @@ pub fn gather(
         ctx.imports = scope::imports(language, spec, rope, &chain, start_byte, budget.imports_chars, doc.top_imports());
         ctx.enclosing = scope::enclosing(spec, rope, &chain, start_byte);
         let window = identifier_window(rope, spec, &chain, cursor_byte);
+        let window_start = window.start;
         let cursor_row = nearby::tree_row(&chain, cutter.source(), cursor_byte);
         let mut names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
+        names.bind_parameters(language, spec, cutter.source(), &chain, window_start);
         names.bind_modules(&scope::top_imports(language, spec, rope, root, doc.top_imports()).modules);
         ctx.cross_file = cross_file(&names, &ctx.path, language, symbols, budget.cross_file_chars);
     }

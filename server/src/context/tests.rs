@@ -535,6 +535,28 @@ fn test_paths_by_each_languages_conventions() {
 }
 
 #[test]
+fn parameters_of_functions_that_start_above_the_window_are_locals() {
+    // The constructor's `server` and the Rust function's `config` are parameters declared above
+    // the identifier window (the closure's body and the 8 lines above the cursor); the
+    // workspace's globals of those names are other things.
+    let filler = "        this.log(\"a line of filler\");\n".repeat(30);
+    let f = fixture(&format!(
+        "//- src/globals.ts\nexport let server: number = 1;\nexport function log(): void {{}}\n//- src/view.ts\nclass View {{\n    constructor(private readonly server: Server, logger) {{\n{filler}        server.onChange((e) => {{\n            logger.log(e);\n            $0\n        }});\n    }}\n}}\n"
+    ));
+    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
+    let found: Vec<String> = ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect();
+    assert_eq!(found, [r#"Definition { symbol: "log" }"#]);
+
+    let filler = "    let step = next(step);\n".repeat(50);
+    let f = fixture(&format!(
+        "//- src/globals.rs\npub static config: u8 = 0;\npub fn next(x: u8) -> u8 {{ x }}\n//- src/main.rs\nfn run(config: Config) {{\n{filler}    items.iter().for_each(|item| {{\n        config.apply(item);\n        $0\n    }});\n}}\n"
+    ));
+    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
+    let found: Vec<String> = ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect();
+    assert_eq!(found, [r#"Definition { symbol: "next" }"#]);
+}
+
+#[test]
 fn far_from_the_cursor_the_index_knows_what_this_file_defines() {
     let filler = "// filler\n".repeat(60);
     let f = fixture(&format!(
