@@ -121,6 +121,45 @@ pub struct SymbolDef {
     pub line: u32,
     /// For methods: the type, trait or class they belong to (without generics).
     pub container: Option<Arc<str>>,
+    pub reach: Reach,
+}
+
+/// From where a definition can be used, by its language's visibility rules. A definition
+/// another file cannot use is not what that file's name means, however well it matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reach {
+    /// Exported, public, or in a language without such rules (Python, a JavaScript script).
+    Anywhere,
+    /// A Rust item without `pub`: its module and the modules inside it.
+    Module,
+    /// A Go name that starts in lower case: the files of its package (its directory).
+    Package,
+    /// A declaration an ES module does not export; a `private` or `#private` method.
+    File,
+}
+
+impl Reach {
+    /// Whether code in `from` can use a definition in `path` (both as the index names them).
+    pub fn reaches(self, path: &str, from: &str) -> bool {
+        fn dir(p: &str) -> &str {
+            p.rfind(['/', '\\']).map_or("", |i| &p[..i])
+        }
+        match self {
+            Reach::Anywhere => true,
+            Reach::File => path == from,
+            Reach::Package => dir(path) == dir(from),
+            Reach::Module => {
+                // `src/a.rs` and `src/a/mod.rs` are module `a`, whose children live in `src/a/`;
+                // a crate root's (`lib.rs`, `main.rs`) are everything beside it.
+                let file = path[dir(path).len()..].trim_start_matches(['/', '\\']);
+                let module_dir = match file {
+                    "lib.rs" | "main.rs" | "mod.rs" => dir(path),
+                    _ => path.strip_suffix(".rs").unwrap_or(path),
+                };
+                path == from || from.strip_prefix(module_dir).is_some_and(|rest| rest.starts_with(['/', '\\']))
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -276,6 +315,7 @@ fn identifier_window(rope: &Rope, spec: &lang::Spec, chain: &[Node<'_>], cursor_
 /// them. A file whose extension names no language (an open buffer without one) is kept.
 /// Outside tests, definitions in test files are left out too: code never calls into its tests,
 /// and their helpers (`fn completion(…)` in an end-to-end test) share names with everything.
+/// So is what the language keeps from this file ([`Reach`]).
 fn cross_file(
     names: &nearby::Names,
     path: &str,
@@ -289,7 +329,9 @@ fn cross_file(
     for (name, usage) in nearby::lookup_order(names) {
         let mut defs = symbols.lookup(name);
         defs.retain(|d| {
-            Language::of_path(&d.path).is_none_or(|l| l.family() == family) && (in_tests || !is_test_path(&d.path))
+            Language::of_path(&d.path).is_none_or(|l| l.family() == family)
+                && (in_tests || !is_test_path(&d.path))
+                && d.reach.reaches(&d.path, path)
         });
         // The index knows this file too (from disk or from an earlier edit): a name it places
         // here is this file's own.

@@ -10,7 +10,7 @@ use ropey::Rope;
 use tree_sitter::Node;
 
 use super::window::{head_end, text_between, text_is};
-use super::SymbolKind;
+use super::{Reach, SymbolKind};
 use crate::text::Language;
 
 /// The longest definition recorded whole. Small structs, enums, interfaces and type aliases are
@@ -35,6 +35,70 @@ pub(crate) struct Site<'t> {
     pub kind: SymbolKind,
     /// For methods: the impl, trait or class node they belong to.
     pub owner: Option<Node<'t>>,
+}
+
+/// What decides a definition's [`Reach`] in one file.
+pub(crate) struct FileRules {
+    language: Language,
+    /// A JavaScript or TypeScript file with an `import` or `export` statement: an ES module,
+    /// whose other declarations are its own. Without one it is a script (or CommonJS, whose
+    /// exports are assignments), and everything it declares is taken as shared.
+    es_module: bool,
+}
+
+impl FileRules {
+    pub(crate) fn of(language: Language, root: Node<'_>) -> FileRules {
+        let es_module = matches!(language, Language::TypeScript | Language::Tsx | Language::JavaScript)
+            && named_children(root).iter().any(|n| matches!(n.kind(), "import_statement" | "export_statement"));
+        FileRules { language, es_module }
+    }
+
+    /// `name` is the site's name as written.
+    pub(crate) fn reach(&self, site: &Site<'_>, name: &str) -> Reach {
+        let has_child = |node: Node<'_>, kind: &str| named_children(node).iter().any(|c| c.kind() == kind);
+        match self.language {
+            Language::Rust => {
+                // A trait's methods are as public as the trait.
+                let item = site.owner.filter(|o| o.kind() == "trait_item").unwrap_or(site.node);
+                if has_child(item, "visibility_modifier") {
+                    Reach::Anywhere
+                } else {
+                    Reach::Module
+                }
+            }
+            Language::Go => {
+                if name.starts_with(|c: char| c.is_uppercase()) {
+                    Reach::Anywhere
+                } else {
+                    Reach::Package
+                }
+            }
+            Language::TypeScript | Language::Tsx | Language::JavaScript => {
+                if site.kind == SymbolKind::Method {
+                    let private = name.starts_with('#')
+                        || named_children(site.node).iter().any(|c| {
+                            c.kind() == "accessibility_modifier" && c.child(0).is_some_and(|k| k.kind() == "private")
+                        });
+                    let class_exported = site.owner.and_then(|o| o.parent()).is_some_and(|p| is_ts_export(p));
+                    match (private, class_exported || !self.es_module) {
+                        (false, true) => Reach::Anywhere,
+                        _ => Reach::File,
+                    }
+                } else if !self.es_module || is_ts_export(site.outer) || site.outer.kind() == "ambient_declaration" {
+                    Reach::Anywhere
+                } else {
+                    Reach::File
+                }
+            }
+            Language::Python | Language::PlainText => Reach::Anywhere,
+        }
+    }
+}
+
+/// The wrapper of an exported declaration: `export class …` (and `export const`, whose
+/// declarator's outer node is the statement).
+fn is_ts_export(node: Node<'_>) -> bool {
+    node.kind() == "export_statement"
 }
 
 fn named_children(node: Node<'_>) -> Vec<Node<'_>> {

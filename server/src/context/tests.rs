@@ -557,6 +557,37 @@ fn parameters_of_functions_that_start_above_the_window_are_locals() {
 }
 
 #[test]
+fn definitions_the_language_keeps_from_this_file_are_left_out() {
+    // Go: `parse` of another package is unexported; the same package's `validate` is shared.
+    check(
+        r#"
+//- other/parse.go
+package other
+func parse(s string) int { return 0 }
+//- app/check.go
+package app
+func validate(n int) bool { return n > 0 }
+//- app/main.go
+package app
+func run(s string) bool {
+	return validate(parse(s))$0
+}
+"#,
+        expect![[r#"
+            app/main.go (Go) line
+            code:
+                package app
+                func run(s string) bool {
+                	return validate(parse(s))$0
+                }
+            line: "\treturn validate(parse(s))" $0 ""
+            definition of validate in app/check.go:
+                func validate(n int) bool
+        "#]],
+    );
+}
+
+#[test]
 fn far_from_the_cursor_the_index_knows_what_this_file_defines() {
     let filler = "// filler\n".repeat(60);
     let f = fixture(&format!(
