@@ -14,7 +14,7 @@ use std::time::Instant;
 use ropey::Rope;
 
 use super::symbols::{self, container_name, signature};
-use super::{uri_to_path, Reach, SymbolDef, SymbolKind, SymbolLookup};
+use super::{is_test_path, uri_to_path, Reach, SymbolDef, SymbolKind, SymbolLookup};
 use crate::secrets::looks_secret;
 use crate::text::{syntax, DocumentSnapshot, Language};
 
@@ -46,6 +46,16 @@ struct FileEntry {
     defs: Vec<Def>,
     /// Indexed from an open document's text rather than from disk.
     from_editor: bool,
+    language: Language,
+    /// A test's file (see [`is_test_path`]): found once here, not per lookup.
+    test: bool,
+}
+
+impl FileEntry {
+    fn new(path: PathBuf, display: Arc<str>, defs: Vec<Def>, from_editor: bool, language: Language) -> FileEntry {
+        let test = is_test_path(&display);
+        FileEntry { path, display, defs, from_editor, language, test }
+    }
 }
 
 #[derive(Default)]
@@ -249,7 +259,7 @@ impl WorkspaceIndex {
                 continue;
             }
             let display: Arc<str> = inner.display(path).into();
-            inner.insert(FileEntry { path: path.to_path_buf(), display, defs, from_editor: false });
+            inner.insert(FileEntry::new(path.to_path_buf(), display, defs, false, language));
         }
 
         let mut inner = self.write();
@@ -293,7 +303,7 @@ impl WorkspaceIndex {
             return;
         }
         let defs = extract(language, &Rope::from_str(text));
-        self.store_from_editor(path, defs);
+        self.store_from_editor(path, defs, language);
         // A tree was made and freed; a batch of these (documents opened) merges into one trim.
         crate::memory::release_soon();
     }
@@ -313,7 +323,7 @@ impl WorkspaceIndex {
             return;
         }
         let defs = extract_from_tree(language, tree.root_node(), doc.rope());
-        self.store_from_editor(path, defs);
+        self.store_from_editor(path, defs, language);
     }
 
     /// Re-indexes one file from disk, under the walk's rules (size, binary, UTF-8, secrets), as
@@ -331,13 +341,13 @@ impl WorkspaceIndex {
         let defs = extract(language, &Rope::from_str(&text));
         let mut inner = self.write();
         let display: Arc<str> = inner.display(&path).into();
-        inner.insert(FileEntry { path, display, defs, from_editor: false });
+        inner.insert(FileEntry::new(path, display, defs, false, language));
     }
 
-    fn store_from_editor(&self, path: PathBuf, defs: Vec<Def>) {
+    fn store_from_editor(&self, path: PathBuf, defs: Vec<Def>, language: Language) {
         let mut inner = self.write();
         let display: Arc<str> = inner.display(&path).into();
-        inner.insert(FileEntry { path, display, defs, from_editor: true });
+        inner.insert(FileEntry::new(path, display, defs, true, language));
     }
 
     /// Forgets a file (deleted or renamed away). `path` as for [`Self::update_file`].
@@ -374,6 +384,8 @@ impl SymbolLookup for WorkspaceIndex {
                     line: def.line,
                     container: def.container.clone(),
                     reach: def.reach,
+                    language: entry.language,
+                    test: entry.test,
                 });
             }
         }
@@ -595,6 +607,8 @@ mod tests {
                     line: 0,
                     container: None,
                     reach: Reach::Anywhere,
+                    language: Language::Python,
+                    test: false,
                 },
                 SymbolDef {
                     name: "parse".into(),
@@ -604,6 +618,8 @@ mod tests {
                     line: 0,
                     container: None,
                     reach: Reach::Anywhere,
+                    language: Language::Rust,
+                    test: false,
                 },
             ]
         );

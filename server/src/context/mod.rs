@@ -122,6 +122,10 @@ pub struct SymbolDef {
     /// For methods: the type, trait or class they belong to (without generics).
     pub container: Option<Arc<str>>,
     pub reach: Reach,
+    /// The language of the file it is in.
+    pub language: Language,
+    /// It is in a test's file ([`is_test_path`]).
+    pub test: bool,
 }
 
 /// From where a definition can be used, by its language's visibility rules. A definition
@@ -312,7 +316,7 @@ fn identifier_window(rope: &Rope, spec: &lang::Spec, chain: &[Node<'_>], cursor_
 ///
 /// Only definitions in files of the current language's family count: the index holds every
 /// language of the workspace, and a common name (`insert`, `name`, `lock`) is defined in most of
-/// them. A file whose extension names no language (an open buffer without one) is kept.
+/// them.
 /// Outside tests, definitions in test files are left out too: code never calls into its tests,
 /// and their helpers (`fn completion(…)` in an end-to-end test) share names with everything.
 /// So is what the language keeps from this file ([`Reach`]).
@@ -328,11 +332,7 @@ fn cross_file(
     let mut found = Vec::new();
     for (name, usage) in nearby::lookup_order(names) {
         let mut defs = symbols.lookup(name);
-        defs.retain(|d| {
-            Language::of_path(&d.path).is_none_or(|l| l.family() == family)
-                && (in_tests || !is_test_path(&d.path))
-                && d.reach.reaches(&d.path, path)
-        });
+        defs.retain(|d| d.language.family() == family && (in_tests || !d.test) && d.reach.reaches(&d.path, path));
         // The index knows this file too (from disk or from an earlier edit): a name it places
         // here is this file's own.
         if defs.iter().any(|d| &*d.path == path) {
@@ -354,11 +354,8 @@ fn cross_file(
 /// JavaScript or TypeScript extension). Names that merely contain "test" (`testing/`,
 /// `latest.rs`) are not tests.
 pub(crate) fn is_test_path(path: &str) -> bool {
-    let mut parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
-    let Some(file) = parts.pop() else {
-        return false;
-    };
-    if parts.iter().any(|d| matches!(*d, "test" | "tests" | "__tests__" | "spec" | "testdata")) {
+    let (dirs, file) = path.rsplit_once(['/', '\\']).unwrap_or(("", path));
+    if dirs.split(['/', '\\']).any(|d| matches!(d, "test" | "tests" | "__tests__" | "spec" | "testdata")) {
         return true;
     }
     let (stem, ext) = file.rsplit_once('.').unwrap_or((file, ""));

@@ -85,12 +85,6 @@ impl Language {
         }
     }
 
-    /// The language of a file's path by its extension alone; `None` where the extension names
-    /// none of the languages with a grammar.
-    pub fn of_path(path: &str) -> Option<Language> {
-        Self::from_path(path)
-    }
-
     /// Human name, also used in prompts.
     pub fn name(self) -> &'static str {
         match self {
