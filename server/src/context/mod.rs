@@ -349,13 +349,19 @@ fn cross_file(
 }
 
 /// Whether a path (workspace-relative or absolute) is a test's, by the conventions of the
-/// languages with a grammar: a `test`, `tests`, `__tests__`, `spec` or `testdata` directory, and
-/// `*_test.go`, `test_*.py`, `*_test.py`, `conftest.py`, `*.test.ts` and `*.spec.ts` (any
-/// JavaScript or TypeScript extension). Names that merely contain "test" (`testing/`,
-/// `latest.rs`) are not tests.
+/// languages with a grammar: a `test`, `tests`, `__tests__`, `spec` or `testdata` directory (and
+/// .NET's `*.Tests` projects), and `*_test.go`, `test_*.py`, `*_test.py`, `conftest.py`,
+/// `*.test.ts` and `*.spec.ts` (any JavaScript or TypeScript extension), `*Test.java`,
+/// `*Tests.cs`, `*_test.cc` and `*_unittest.cc` (any C or C++ extension). Names that merely
+/// contain "test" (`testing/`, `latest.rs`) are not tests.
 pub(crate) fn is_test_path(path: &str) -> bool {
     let (dirs, file) = path.rsplit_once(['/', '\\']).unwrap_or(("", path));
-    if dirs.split(['/', '\\']).any(|d| matches!(d, "test" | "tests" | "__tests__" | "spec" | "testdata")) {
+    let test_dir = |d: &str| {
+        matches!(d, "test" | "tests" | "__tests__" | "spec" | "testdata")
+            || d.ends_with(".Tests")
+            || d.ends_with(".Test")
+    };
+    if dirs.split(['/', '\\']).any(test_dir) {
         return true;
     }
     let (stem, ext) = file.rsplit_once('.').unwrap_or((file, ""));
@@ -364,6 +370,14 @@ pub(crate) fn is_test_path(path: &str) -> bool {
         "py" | "pyi" => stem.starts_with("test_") || stem.ends_with("_test") || stem == "conftest",
         "ts" | "tsx" | "mts" | "cts" | "js" | "jsx" | "mjs" | "cjs" => {
             stem.ends_with(".test") || stem.ends_with(".spec")
+        }
+        "java" | "kt" => stem.len() > 4 && (stem.ends_with("Test") || stem.ends_with("Tests") || stem.ends_with("IT")),
+        "cs" => stem.len() > 4 && (stem.ends_with("Test") || stem.ends_with("Tests")),
+        "c" | "cc" | "cpp" | "cxx" | "c++" => {
+            stem.ends_with("_test")
+                || stem.ends_with("_tests")
+                || stem.ends_with("_unittest")
+                || stem.starts_with("test_")
         }
         _ => false,
     }

@@ -526,10 +526,27 @@ fn test_paths_by_each_languages_conventions() {
         "web/a.test.ts",
         "web/a.spec.js",
         "C:\\ws\\test\\a.js",
+        "src/test/java/com/x/ParserTest.java",
+        "app/ParserTest.java",
+        "app/ParserIT.java",
+        "MyApp.Tests/ParserTests.cs",
+        "src/ParserTests.cs",
+        "src/parser_unittest.cc",
+        "src/parser_test.cpp",
     ] {
         assert!(is_test_path(path), "{path}");
     }
-    for path in ["src/testing/mod.rs", "src/latest.rs", "contest.py", "web/attest.ts", "pkg/test.go", "tests"] {
+    for path in [
+        "src/testing/mod.rs",
+        "src/latest.rs",
+        "contest.py",
+        "web/attest.ts",
+        "pkg/test.go",
+        "tests",
+        "src/main/java/Test.java",
+        "src/Contest.cs",
+        "src/attest.c",
+    ] {
         assert!(!is_test_path(path), "{path}");
     }
 }
