@@ -430,13 +430,13 @@ fn extract(language: Language, rope: &Rope) -> Vec<Def> {
 
 fn extract_from_tree(language: Language, root: tree_sitter::Node<'_>, rope: &Rope) -> Vec<Def> {
     let mut defs = Vec::new();
-    let file = symbols::FileRules::of(language, root);
+    let file = symbols::FileRules::of(language, root, rope);
     symbols::visit(language, root, rope, &mut |site| {
         let name = super::window::text_between(rope, site.name.start_byte(), site.name.end_byte());
         if name.is_empty() {
             return;
         }
-        let reach = file.reach(&site, &name);
+        let reach = file.reach(&site, &name, rope);
         defs.push(Def {
             name: Arc::from(name),
             kind: site.kind,
@@ -521,6 +521,15 @@ mod tests {
                 "ambient Anywhere",
             ]
         );
+        let listed =
+            "function parse() {}\nclass Lexer { next() {} }\nfunction own() {}\nexport { parse, Lexer as L };\n\
+                      export { own as other } from \"./other\";\nconst dflt = 1;\nexport default dflt;\n";
+        assert_eq!(
+            reaches(Language::TypeScript, listed),
+            ["parse Anywhere", "Lexer Anywhere", "next Anywhere", "own File", "dflt Anywhere"]
+        );
+        let macros = "macro_rules! ensure { () => {} }\n";
+        assert_eq!(reaches(Language::Rust, macros), ["ensure Anywhere"]);
         // A script (no import or export) shares what it declares: CommonJS, or a page's script.
         assert_eq!(
             reaches(Language::JavaScript, "function helper() {}\nmodule.exports = { helper };\n"),

@@ -44,23 +44,56 @@ pub(crate) struct FileRules {
     /// whose other declarations are its own. Without one it is a script (or CommonJS, whose
     /// exports are assignments), and everything it declares is taken as shared.
     es_module: bool,
+    /// Names a module exports apart from their declarations: `export { parse, Lexer as L }`,
+    /// `export default parse`, TypeScript's `export = parse`.
+    exported: Vec<String>,
 }
 
 impl FileRules {
-    pub(crate) fn of(language: Language, root: Node<'_>) -> FileRules {
-        let es_module = matches!(language, Language::TypeScript | Language::Tsx | Language::JavaScript)
-            && named_children(root).iter().any(|n| matches!(n.kind(), "import_statement" | "export_statement"));
-        FileRules { language, es_module }
+    pub(crate) fn of(language: Language, root: Node<'_>, rope: &Rope) -> FileRules {
+        let mut rules = FileRules { language, es_module: false, exported: Vec::new() };
+        if !matches!(language, Language::TypeScript | Language::Tsx | Language::JavaScript) {
+            return rules;
+        }
+        for statement in named_children(root) {
+            match statement.kind() {
+                "import_statement" => rules.es_module = true,
+                "export_statement" => {
+                    rules.es_module = true;
+                    // Re-exports (`export { a } from "./a"`) name another file's definitions.
+                    if statement.child_by_field_name("source").is_some() {
+                        continue;
+                    }
+                    for part in named_children(statement) {
+                        let names: Vec<Node<'_>> = match part.kind() {
+                            "export_clause" => named_children(part)
+                                .into_iter()
+                                .filter_map(|specifier| specifier.child_by_field_name("name"))
+                                .collect(),
+                            "identifier" => vec![part],
+                            _ => Vec::new(),
+                        };
+                        for name in names {
+                            rules.exported.push(text_between(rope, name.start_byte(), name.end_byte()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        rules
     }
 
     /// `name` is the site's name as written.
-    pub(crate) fn reach(&self, site: &Site<'_>, name: &str) -> Reach {
+    pub(crate) fn reach(&self, site: &Site<'_>, name: &str, rope: &Rope) -> Reach {
         let has_child = |node: Node<'_>, kind: &str| named_children(node).iter().any(|c| c.kind() == kind);
         match self.language {
             Language::Rust => {
                 // A trait's methods are as public as the trait.
                 let item = site.owner.filter(|o| o.kind() == "trait_item").unwrap_or(site.node);
-                if has_child(item, "visibility_modifier") {
+                // `macro_rules!` macros are scoped by text order and `#[macro_use]`, not by
+                // `pub`: a crate's macros module is used everywhere.
+                if site.kind == SymbolKind::Macro || has_child(item, "visibility_modifier") {
                     Reach::Anywhere
                 } else {
                     Reach::Module
@@ -79,12 +112,19 @@ impl FileRules {
                         || named_children(site.node).iter().any(|c| {
                             c.kind() == "accessibility_modifier" && c.child(0).is_some_and(|k| k.kind() == "private")
                         });
-                    let class_exported = site.owner.and_then(|o| o.parent()).is_some_and(|p| is_ts_export(p));
+                    let class_exported = site.owner.is_some_and(|class| {
+                        class.parent().is_some_and(is_ts_export)
+                            || self.exports(class.child_by_field_name("name"), rope)
+                    });
                     match (private, class_exported || !self.es_module) {
                         (false, true) => Reach::Anywhere,
                         _ => Reach::File,
                     }
-                } else if !self.es_module || is_ts_export(site.outer) || site.outer.kind() == "ambient_declaration" {
+                } else if !self.es_module
+                    || is_ts_export(site.outer)
+                    || site.outer.kind() == "ambient_declaration"
+                    || self.exported.iter().any(|e| e == name)
+                {
                     Reach::Anywhere
                 } else {
                     Reach::File
@@ -92,6 +132,15 @@ impl FileRules {
             }
             Language::Python | Language::PlainText => Reach::Anywhere,
         }
+    }
+}
+
+impl FileRules {
+    fn exports(&self, name: Option<Node<'_>>, rope: &Rope) -> bool {
+        name.is_some_and(|n| {
+            let name = text_between(rope, n.start_byte(), n.end_byte());
+            self.exported.iter().any(|e| *e == name)
+        })
     }
 }
 
