@@ -139,7 +139,7 @@ impl FileRules {
     fn exports(&self, name: Option<Node<'_>>, rope: &Rope) -> bool {
         name.is_some_and(|n| {
             let name = text_between(rope, n.start_byte(), n.end_byte());
-            self.exported.iter().any(|e| *e == name)
+            self.exported.contains(&name)
         })
     }
 }
