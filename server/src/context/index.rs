@@ -14,7 +14,7 @@ use std::time::Instant;
 use ropey::Rope;
 
 use super::symbols::{self, container_name, signature};
-use super::{uri_to_path, SymbolDef, SymbolKind, SymbolLookup};
+use super::{is_test_path, uri_to_path, Reach, SymbolDef, SymbolKind, SymbolLookup};
 use crate::secrets::looks_secret;
 use crate::text::{syntax, DocumentSnapshot, Language};
 
@@ -36,6 +36,7 @@ struct Def {
     container: Option<Arc<str>>,
     signature: Arc<str>,
     line: u32,
+    reach: Reach,
 }
 
 struct FileEntry {
@@ -45,6 +46,16 @@ struct FileEntry {
     defs: Vec<Def>,
     /// Indexed from an open document's text rather than from disk.
     from_editor: bool,
+    language: Language,
+    /// A test's file (see [`is_test_path`]): found once here, not per lookup.
+    test: bool,
+}
+
+impl FileEntry {
+    fn new(path: PathBuf, display: Arc<str>, defs: Vec<Def>, from_editor: bool, language: Language) -> FileEntry {
+        let test = is_test_path(&display);
+        FileEntry { path, display, defs, from_editor, language, test }
+    }
 }
 
 #[derive(Default)]
@@ -248,7 +259,7 @@ impl WorkspaceIndex {
                 continue;
             }
             let display: Arc<str> = inner.display(path).into();
-            inner.insert(FileEntry { path: path.to_path_buf(), display, defs, from_editor: false });
+            inner.insert(FileEntry::new(path.to_path_buf(), display, defs, false, language));
         }
 
         let mut inner = self.write();
@@ -292,7 +303,7 @@ impl WorkspaceIndex {
             return;
         }
         let defs = extract(language, &Rope::from_str(text));
-        self.store_from_editor(path, defs);
+        self.store_from_editor(path, defs, language);
         // A tree was made and freed; a batch of these (documents opened) merges into one trim.
         crate::memory::release_soon();
     }
@@ -312,7 +323,7 @@ impl WorkspaceIndex {
             return;
         }
         let defs = extract_from_tree(language, tree.root_node(), doc.rope());
-        self.store_from_editor(path, defs);
+        self.store_from_editor(path, defs, language);
     }
 
     /// Re-indexes one file from disk, under the walk's rules (size, binary, UTF-8, secrets), as
@@ -330,13 +341,13 @@ impl WorkspaceIndex {
         let defs = extract(language, &Rope::from_str(&text));
         let mut inner = self.write();
         let display: Arc<str> = inner.display(&path).into();
-        inner.insert(FileEntry { path, display, defs, from_editor: false });
+        inner.insert(FileEntry::new(path, display, defs, false, language));
     }
 
-    fn store_from_editor(&self, path: PathBuf, defs: Vec<Def>) {
+    fn store_from_editor(&self, path: PathBuf, defs: Vec<Def>, language: Language) {
         let mut inner = self.write();
         let display: Arc<str> = inner.display(&path).into();
-        inner.insert(FileEntry { path, display, defs, from_editor: true });
+        inner.insert(FileEntry::new(path, display, defs, true, language));
     }
 
     /// Forgets a file (deleted or renamed away). `path` as for [`Self::update_file`].
@@ -372,6 +383,9 @@ impl SymbolLookup for WorkspaceIndex {
                     signature: def.signature.clone(),
                     line: def.line,
                     container: def.container.clone(),
+                    reach: def.reach,
+                    language: entry.language,
+                    test: entry.test,
                 });
             }
         }
@@ -416,17 +430,20 @@ fn extract(language: Language, rope: &Rope) -> Vec<Def> {
 
 fn extract_from_tree(language: Language, root: tree_sitter::Node<'_>, rope: &Rope) -> Vec<Def> {
     let mut defs = Vec::new();
+    let file = symbols::FileRules::of(language, root, rope);
     symbols::visit(language, root, rope, &mut |site| {
         let name = super::window::text_between(rope, site.name.start_byte(), site.name.end_byte());
         if name.is_empty() {
             return;
         }
+        let reach = file.reach(&site, &name, rope);
         defs.push(Def {
             name: Arc::from(name),
             kind: site.kind,
             container: container_name(language, &site, rope).map(Arc::from),
             signature: signature(language, &site, rope).into(),
             line: rope.byte_to_line(site.name.start_byte()) as u32,
+            reach,
         });
     });
     defs
@@ -452,6 +469,99 @@ mod tests {
             inner.entries().flat_map(|e| e.defs.iter().map(move |d| format!("{}: {}", e.display, d.name))).collect();
         lines.sort();
         lines.join("\n")
+    }
+
+    /// Every definition of `text` (as `language`) with its reach, in file order.
+    fn reaches(language: Language, text: &str) -> Vec<String> {
+        extract(language, &Rope::from_str(text)).iter().map(|d| format!("{} {:?}", d.name, d.reach)).collect()
+    }
+
+    #[test]
+    fn each_definition_has_the_reach_its_language_gives_it() {
+        let rust = "pub fn open() {}\nfn helper() {}\npub(crate) struct Shared;\nstruct Local;\n\
+                    impl Local { pub fn new() -> Local { Local } fn step(&self) {} }\n\
+                    pub trait Run { fn run(&self); }\ntrait Hidden { fn hide(&self); }\n";
+        assert_eq!(
+            reaches(Language::Rust, rust),
+            [
+                "open Anywhere",
+                "helper Module",
+                "Shared Anywhere",
+                "Local Module",
+                "new Anywhere",
+                "step Module",
+                "Run Anywhere",
+                "run Anywhere",
+                "Hidden Module",
+                "hide Module",
+            ]
+        );
+        let go = "package p\nfunc Parse() {}\nfunc parse() {}\ntype Point struct{}\nfunc (p Point) norm() {}\nconst Max = 1\n";
+        assert_eq!(
+            reaches(Language::Go, go),
+            ["Parse Anywhere", "parse Package", "Point Anywhere", "norm Package", "Max Anywhere"]
+        );
+        let module = "import { x } from \"./x\";\nexport function shown() {}\nfunction own() {}\n\
+                      export const limit = 1;\nconst local = 2;\n\
+                      export class Store { get() {} private put() {} #drop() {} }\nclass Hid { get() {} }\n\
+                      declare function ambient(): void;\n";
+        assert_eq!(
+            reaches(Language::TypeScript, module),
+            [
+                "shown Anywhere",
+                "own File",
+                "limit Anywhere",
+                "local File",
+                "Store Anywhere",
+                "get Anywhere",
+                "put File",
+                "#drop File",
+                "Hid File",
+                "get File",
+                "ambient Anywhere",
+            ]
+        );
+        let listed =
+            "function parse() {}\nclass Lexer { next() {} }\nfunction own() {}\nexport { parse, Lexer as L };\n\
+                      export { own as other } from \"./other\";\nconst dflt = 1;\nexport default dflt;\n";
+        assert_eq!(
+            reaches(Language::TypeScript, listed),
+            ["parse Anywhere", "Lexer Anywhere", "next Anywhere", "own File", "dflt Anywhere"]
+        );
+        let macros = "macro_rules! ensure { () => {} }\n";
+        assert_eq!(reaches(Language::Rust, macros), ["ensure Anywhere"]);
+        // A script (no import or export) shares what it declares: CommonJS, or a page's script.
+        assert_eq!(
+            reaches(Language::JavaScript, "function helper() {}\nmodule.exports = { helper };\n"),
+            ["helper Anywhere"]
+        );
+        assert_eq!(
+            reaches(Language::Python, "def _private(): pass\nclass A: pass\n"),
+            ["_private Anywhere", "A Anywhere"]
+        );
+    }
+
+    #[test]
+    fn a_reach_is_checked_against_the_file_that_would_use_the_definition() {
+        let cases = [
+            (Reach::Anywhere, "web/a.ts", "other/b.ts", true),
+            (Reach::File, "web/a.ts", "web/b.ts", false),
+            (Reach::Package, "pkg/a.go", "pkg/b.go", true),
+            (Reach::Package, "pkg/a.go", "pkg/sub/b.go", false),
+            (Reach::Package, "pkg/a.go", "other/a.go", false),
+            (Reach::Module, "src/lib.rs", "src/deep/x.rs", true),
+            (Reach::Module, "src/main.rs", "src/a.rs", true),
+            (Reach::Module, "src/lib.rs", "tests/e2e.rs", false),
+            (Reach::Module, "src/a.rs", "src/a/b.rs", true),
+            (Reach::Module, "src/a.rs", "src/ab.rs", false),
+            (Reach::Module, "src/a.rs", "src/b.rs", false),
+            (Reach::Module, "src/a/mod.rs", "src/a/c/d.rs", true),
+            (Reach::Module, "src/a/mod.rs", "src/b.rs", false),
+            (Reach::Module, "crates\\x\\src\\a.rs", "crates\\x\\src\\a\\b.rs", true),
+        ];
+        for (reach, path, from, expected) in cases {
+            assert_eq!(reach.reaches(path, from), expected, "{reach:?} {path} from {from}");
+        }
     }
 
     #[test]
@@ -505,6 +615,9 @@ mod tests {
                     signature: "def parse(text): ...".into(),
                     line: 0,
                     container: None,
+                    reach: Reach::Anywhere,
+                    language: Language::Python,
+                    test: false,
                 },
                 SymbolDef {
                     name: "parse".into(),
@@ -513,6 +626,9 @@ mod tests {
                     signature: "pub fn parse(input: &str) -> Ast".into(),
                     line: 0,
                     container: None,
+                    reach: Reach::Anywhere,
+                    language: Language::Rust,
+                    test: false,
                 },
             ]
         );

@@ -121,6 +121,49 @@ pub struct SymbolDef {
     pub line: u32,
     /// For methods: the type, trait or class they belong to (without generics).
     pub container: Option<Arc<str>>,
+    pub reach: Reach,
+    /// The language of the file it is in.
+    pub language: Language,
+    /// It is in a test's file ([`is_test_path`]).
+    pub test: bool,
+}
+
+/// From where a definition can be used, by its language's visibility rules. A definition
+/// another file cannot use is not what that file's name means, however well it matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reach {
+    /// Exported, public, or in a language without such rules (Python, a JavaScript script).
+    Anywhere,
+    /// A Rust item without `pub`: its module and the modules inside it.
+    Module,
+    /// A Go name that starts in lower case: the files of its package (its directory).
+    Package,
+    /// A declaration an ES module does not export; a `private` or `#private` method.
+    File,
+}
+
+impl Reach {
+    /// Whether code in `from` can use a definition in `path` (both as the index names them).
+    pub fn reaches(self, path: &str, from: &str) -> bool {
+        fn dir(p: &str) -> &str {
+            p.rfind(['/', '\\']).map_or("", |i| &p[..i])
+        }
+        match self {
+            Reach::Anywhere => true,
+            Reach::File => path == from,
+            Reach::Package => dir(path) == dir(from),
+            Reach::Module => {
+                // `src/a.rs` and `src/a/mod.rs` are module `a`, whose children live in `src/a/`;
+                // a crate root's (`lib.rs`, `main.rs`) are everything beside it.
+                let file = path[dir(path).len()..].trim_start_matches(['/', '\\']);
+                let module_dir = match file {
+                    "lib.rs" | "main.rs" | "mod.rs" => dir(path),
+                    _ => path.strip_suffix(".rs").unwrap_or(path),
+                };
+                path == from || from.strip_prefix(module_dir).is_some_and(|rest| rest.starts_with(['/', '\\']))
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -222,9 +265,12 @@ pub fn gather(
         ctx.imports = scope::imports(language, spec, rope, &chain, start_byte, budget.imports_chars, doc.top_imports());
         ctx.enclosing = scope::enclosing(spec, rope, &chain, start_byte);
         let window = identifier_window(rope, spec, &chain, cursor_byte);
+        let window_start = window.start;
         let cursor_row = nearby::tree_row(&chain, cutter.source(), cursor_byte);
-        let names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
-        ctx.cross_file = cross_file(&names, &ctx.path, symbols, budget.cross_file_chars);
+        let mut names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
+        names.bind_parameters(language, spec, cutter.source(), &chain, window_start);
+        names.bind_modules(&scope::top_imports(language, spec, rope, root, doc.top_imports()).modules);
+        ctx.cross_file = cross_file(&names, &ctx.path, language, symbols, budget.cross_file_chars);
     }
     ctx
 }
@@ -267,10 +313,26 @@ fn identifier_window(rope: &Rope, spec: &lang::Spec, chain: &[Node<'_>], cursor_
 /// it places in this file is this file's own. Walking this file's definitions instead would
 /// cost more than everything else here together: tree-sitter needs about 80 ns per top-level
 /// node, so ~200 µs on a 5,000-line file.
-fn cross_file(names: &nearby::Names, path: &str, symbols: &dyn SymbolLookup, budget: usize) -> Vec<Snippet> {
+///
+/// Only definitions in files of the current language's family count: the index holds every
+/// language of the workspace, and a common name (`insert`, `name`, `lock`) is defined in most of
+/// them.
+/// Outside tests, definitions in test files are left out too: code never calls into its tests,
+/// and their helpers (`fn completion(…)` in an end-to-end test) share names with everything.
+/// So is what the language keeps from this file ([`Reach`]).
+fn cross_file(
+    names: &nearby::Names,
+    path: &str,
+    language: Language,
+    symbols: &dyn SymbolLookup,
+    budget: usize,
+) -> Vec<Snippet> {
+    let family = language.family();
+    let in_tests = is_test_path(path);
     let mut found = Vec::new();
     for (name, usage) in nearby::lookup_order(names) {
-        let defs = symbols.lookup(name);
+        let mut defs = symbols.lookup(name);
+        defs.retain(|d| d.language.family() == family && (in_tests || !d.test) && d.reach.reaches(&d.path, path));
         // The index knows this file too (from disk or from an earlier edit): a name it places
         // here is this file's own.
         if defs.iter().any(|d| &*d.path == path) {
@@ -284,6 +346,41 @@ fn cross_file(names: &nearby::Names, path: &str, symbols: &dyn SymbolLookup, bud
     let mut chosen = nearby::select(found, path, budget);
     chosen.retain(|s| !looks_secret(Path::new(&s.path)));
     chosen
+}
+
+/// Whether a path (workspace-relative or absolute) is a test's, by the conventions of the
+/// languages with a grammar: a `test`, `tests`, `__tests__`, `spec` or `testdata` directory (and
+/// .NET's `*.Tests` projects), and `*_test.go`, `test_*.py`, `*_test.py`, `conftest.py`,
+/// `*.test.ts` and `*.spec.ts` (any JavaScript or TypeScript extension), `*Test.java`,
+/// `*Tests.cs`, `*_test.cc` and `*_unittest.cc` (any C or C++ extension). Names that merely
+/// contain "test" (`testing/`, `latest.rs`) are not tests.
+pub(crate) fn is_test_path(path: &str) -> bool {
+    let (dirs, file) = path.rsplit_once(['/', '\\']).unwrap_or(("", path));
+    let test_dir = |d: &str| {
+        matches!(d, "test" | "tests" | "__tests__" | "spec" | "testdata")
+            || d.ends_with(".Tests")
+            || d.ends_with(".Test")
+    };
+    if dirs.split(['/', '\\']).any(test_dir) {
+        return true;
+    }
+    let (stem, ext) = file.rsplit_once('.').unwrap_or((file, ""));
+    match ext {
+        "go" => stem.ends_with("_test"),
+        "py" | "pyi" => stem.starts_with("test_") || stem.ends_with("_test") || stem == "conftest",
+        "ts" | "tsx" | "mts" | "cts" | "js" | "jsx" | "mjs" | "cjs" => {
+            stem.ends_with(".test") || stem.ends_with(".spec")
+        }
+        "java" | "kt" => stem.len() > 4 && (stem.ends_with("Test") || stem.ends_with("Tests") || stem.ends_with("IT")),
+        "cs" => stem.len() > 4 && (stem.ends_with("Test") || stem.ends_with("Tests")),
+        "c" | "cc" | "cpp" | "cxx" | "c++" => {
+            stem.ends_with("_test")
+                || stem.ends_with("_tests")
+                || stem.ends_with("_unittest")
+                || stem.starts_with("test_")
+        }
+        _ => false,
+    }
 }
 
 /// Recent edits of other, non-secret files, most recent first, within `budget` chars. An edit
@@ -381,8 +478,9 @@ pub fn definitions_used_in(
     let root = tree.root_node();
     let source = window::Source::of_rope(rope);
     let cursor_row = nearby::tree_row(&ancestors_at(root, cursor_byte), source, cursor_byte);
-    let names = nearby::collect(doc.language(), spec, source, root, start_byte..end_byte, cursor_byte, cursor_row);
-    cross_file(&names, &symbols.display_path(doc.uri()), symbols, budget)
+    let mut names = nearby::collect(doc.language(), spec, source, root, start_byte..end_byte, cursor_byte, cursor_row);
+    names.bind_modules(&scope::top_imports(doc.language(), spec, rope, root, doc.top_imports()).modules);
+    cross_file(&names, &symbols.display_path(doc.uri()), doc.language(), symbols, budget)
 }
 
 #[cfg(test)]

@@ -38,6 +38,43 @@ pub(crate) struct Names {
     pub bound: HashSet<String>,
 }
 
+impl Names {
+    /// The parameters of the functions around the cursor that start above the window are
+    /// locals too: in a long method, a closure's body near the cursor uses the method's
+    /// parameters (`server.onChange(…)` in a constructor taking `server`), which the window's
+    /// walk never sees bound.
+    pub(crate) fn bind_parameters(
+        &mut self,
+        language: Language,
+        spec: &Spec,
+        source: Source<'_>,
+        chain: &[Node<'_>],
+        window_start: usize,
+    ) {
+        let outer = chain.iter().filter(|n| n.start_byte() < window_start && spec.functions.contains(&n.kind()));
+        for function in outer {
+            for field in ["parameters", "parameter", "receiver"] {
+                let Some(list) = function.child_by_field_name(field) else { continue };
+                let range = list.start_byte()..list.end_byte();
+                // A single parameter is its own node: walk from the function, over its range.
+                let root = if field == "parameter" { *function } else { list };
+                let found = collect(language, spec, source, root, range, usize::MAX, 0);
+                self.bound.extend(found.bound);
+            }
+        }
+    }
+
+    /// Names the file's imports bind to whole modules are locals too: see
+    /// `scope::module_names`.
+    pub(crate) fn bind_modules(&mut self, modules: &[String]) {
+        for module in modules {
+            if self.used.contains_key(module) && !self.bound.contains(module) {
+                self.bound.insert(module.clone());
+            }
+        }
+    }
+}
+
 /// The tree-sitter row of `byte`, given the nodes around it ([`super::window::ancestors_at`]).
 /// Rows are compared with the rows of the window's nodes, which tree-sitter gives for free:
 /// looking each node's line up in the rope would cost more than the rest of the walk. (Rows

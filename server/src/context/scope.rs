@@ -43,7 +43,7 @@ pub(crate) fn imports(
     };
     let mut left = budget;
     let mut out: Vec<&str> = Vec::new();
-    let top = top.get_or_init(|| scan(language, spec, rope, *root, usize::MAX));
+    let top = top_imports(language, spec, rope, *root, top);
     pick(&top.imports, window_start, &mut left, &mut out);
     let modules: Vec<TopImports> = chain
         .windows(2)
@@ -56,6 +56,17 @@ pub(crate) fn imports(
         pick(&module.imports, window_start, &mut left, &mut out);
     }
     out.join("\n")
+}
+
+/// The file's top-level imports, scanned on first use (see [`TopImports`]).
+pub(crate) fn top_imports<'a>(
+    language: Language,
+    spec: &Spec,
+    rope: &Rope,
+    root: Node<'_>,
+    top: &'a OnceLock<TopImports>,
+) -> &'a TopImports {
+    top.get_or_init(|| scan(language, spec, rope, root, usize::MAX))
 }
 
 /// Adds the imports that end above `window_start` and fit in what is `left` of the budget; an
@@ -80,7 +91,7 @@ fn pick<'a>(imports: &'a [(Range<usize>, String)], window_start: usize, left: &m
 /// last one, or up to the first child that starts at or after `stop_at`.
 fn scan(language: Language, spec: &Spec, rope: &Rope, list: Node<'_>, stop_at: usize) -> TopImports {
     let js = matches!(language, Language::TypeScript | Language::Tsx | Language::JavaScript);
-    let mut found = TopImports { scanned_to: usize::MAX, imports: Vec::new() };
+    let mut found = TopImports { scanned_to: usize::MAX, imports: Vec::new(), modules: Vec::new() };
     let mut cursor = list.walk();
     let mut since_import = 0;
     let mut last_end = 0;
@@ -99,8 +110,82 @@ fn scan(language: Language, spec: &Spec, rope: &Rope, list: Node<'_>, stop_at: u
         // From the line start, so that a nested module's `use` keeps its indentation.
         let text = text_between(rope, line_start_byte(rope, child.start_byte()), child.end_byte());
         found.imports.push((child.start_byte()..child.end_byte(), text));
+        module_names(language, rope, child, &mut found.modules);
     }
     found
+}
+
+/// The names an import statement binds to whole modules: `import * as vscode from "vscode"`,
+/// `const path = require("path")`, Python's `import numpy as np`, Go's `"net/http"` (`http`).
+/// Such a name is a module, never a definition of the workspace: a lookup could only find an
+/// unrelated symbol that happens to share it (a variable named `path` in another file). Names
+/// an import brings in one by one (`import { Server } from "./server"`, `from a import b`,
+/// Rust's `use`) are the workspace's definitions the cross-file context is for, and stay out.
+fn module_names(language: Language, rope: &Rope, import: Node<'_>, out: &mut Vec<String>) {
+    let text = |node: Node<'_>| text_between(rope, node.start_byte(), node.end_byte());
+    let mut cursor = import.walk();
+    match language {
+        Language::TypeScript | Language::Tsx | Language::JavaScript => {
+            if import.kind() == "import_statement" {
+                let clause = import.named_children(&mut cursor).find(|n| n.kind() == "import_clause");
+                let namespace =
+                    clause.and_then(|c| c.named_children(&mut c.walk()).find(|n| n.kind() == "namespace_import"));
+                if let Some(name) = namespace.and_then(|n| n.named_child(0)) {
+                    out.push(text(name));
+                }
+            } else {
+                // A require declaration: a plain name holds the module; a destructuring
+                // pattern takes definitions out of it.
+                for declarator in import.named_children(&mut cursor) {
+                    if let Some(name) = declarator.child_by_field_name("name").filter(|n| n.kind() == "identifier") {
+                        out.push(text(name));
+                    }
+                }
+            }
+        }
+        Language::Python if import.kind() == "import_statement" => {
+            for name in import.children_by_field_name("name", &mut cursor) {
+                match name.kind() {
+                    "aliased_import" => out.extend(name.child_by_field_name("alias").map(text)),
+                    // `import os.path` binds `os`.
+                    _ => out.extend(name.named_child(0).map(text)),
+                }
+            }
+        }
+        Language::Go if import.kind() == "import_declaration" => {
+            let mut specs = Vec::new();
+            for child in import.named_children(&mut cursor) {
+                if child.kind() == "import_spec_list" {
+                    specs.extend(child.named_children(&mut child.walk()).filter(|n| n.kind() == "import_spec"));
+                } else if child.kind() == "import_spec" {
+                    specs.push(child);
+                }
+            }
+            for spec in specs {
+                match spec.child_by_field_name("name") {
+                    Some(name) if name.kind() == "package_identifier" => out.push(text(name)),
+                    Some(_) => {}
+                    None => {
+                        let path = spec.child_by_field_name("path").map(text).unwrap_or_default();
+                        out.extend(go_package_name(path.trim_matches(['"', '`'])).map(str::to_string));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The name a Go import path binds without an explicit one: its last element, or the one
+/// before a major-version suffix (`github.com/x/y/v2` is package `y`). A package whose name
+/// differs from its path (`gopkg.in/yaml.v3` is `yaml`) is guessed wrong; the cost is one
+/// name looked up as before.
+fn go_package_name(path: &str) -> Option<&str> {
+    let mut elements = path.rsplit('/');
+    let last = elements.next().filter(|e| !e.is_empty())?;
+    let versioned = last.strip_prefix('v').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let name = if versioned { elements.next()? } else { last };
+    Some(name.split('.').next().unwrap_or(name))
 }
 
 /// `const x = require("x")`: CommonJS's import statement.
@@ -147,4 +232,30 @@ fn header(rope: &Rope, node: Node<'_>) -> Option<String> {
         header.push_str(" {");
     }
     Some(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::lang;
+    use crate::text::Document;
+
+    fn modules(language_id: &str, text: &str) -> Vec<String> {
+        let doc = Document::new("file:///t", language_id, 1, text);
+        let snap = doc.snapshot();
+        let spec = lang::spec(snap.language()).unwrap();
+        let root = snap.tree().unwrap().root_node();
+        top_imports(snap.language(), spec, snap.rope(), root, snap.top_imports()).modules.clone()
+    }
+
+    #[test]
+    fn imports_that_bind_whole_modules_are_told_from_those_that_bring_definitions() {
+        let ts = "import * as vscode from \"vscode\";\nimport fs, { a as b } from \"fs\";\nconst path = require(\"path\");\nconst { x } = require(\"./x\");\n";
+        assert_eq!(modules("typescript", ts), ["vscode", "path"]);
+        let py = "import os.path\nimport numpy as np, sys\nfrom . import utils\nfrom a.b import c as d\n";
+        assert_eq!(modules("python", py), ["os", "np", "sys"]);
+        let go = "package main\nimport (\n\t\"fmt\"\n\tstr \"strings\"\n\t\"github.com/a/b/v2\"\n\t_ \"embed\"\n\t\"gopkg.in/yaml.v3\"\n)\nimport \"net/http\"\n";
+        assert_eq!(modules("go", go), ["fmt", "str", "b", "yaml", "http"]);
+        assert!(modules("rust", "use std::fs;\nuse crate::a::B;\n").is_empty());
+    }
 }

@@ -11,7 +11,7 @@ use ropey::Rope;
 use tree_sitter::Node;
 
 use super::window::{head_end, text_between, text_is};
-use super::SymbolKind;
+use super::{Reach, SymbolKind};
 use crate::text::Language;
 
 /// The longest definition recorded whole. Small structs, enums, interfaces and type aliases are
@@ -36,6 +36,151 @@ pub(crate) struct Site<'t> {
     pub kind: SymbolKind,
     /// For methods: the impl, trait or class node they belong to.
     pub owner: Option<Node<'t>>,
+}
+
+/// What decides a definition's [`Reach`] in one file.
+pub(crate) struct FileRules {
+    language: Language,
+    /// A JavaScript or TypeScript file with an `import` or `export` statement: an ES module,
+    /// whose other declarations are its own. Without one it is a script (or CommonJS, whose
+    /// exports are assignments), and everything it declares is taken as shared.
+    es_module: bool,
+    /// Names a module exports apart from their declarations: `export { parse, Lexer as L }`,
+    /// `export default parse`, TypeScript's `export = parse`.
+    exported: Vec<String>,
+}
+
+impl FileRules {
+    pub(crate) fn of(language: Language, root: Node<'_>, rope: &Rope) -> FileRules {
+        let mut rules = FileRules { language, es_module: false, exported: Vec::new() };
+        if !matches!(language, Language::TypeScript | Language::Tsx | Language::JavaScript) {
+            return rules;
+        }
+        for statement in named_children(root) {
+            match statement.kind() {
+                "import_statement" => rules.es_module = true,
+                "export_statement" => {
+                    rules.es_module = true;
+                    // Re-exports (`export { a } from "./a"`) name another file's definitions.
+                    if statement.child_by_field_name("source").is_some() {
+                        continue;
+                    }
+                    for part in named_children(statement) {
+                        let names: Vec<Node<'_>> = match part.kind() {
+                            "export_clause" => named_children(part)
+                                .into_iter()
+                                .filter_map(|specifier| specifier.child_by_field_name("name"))
+                                .collect(),
+                            "identifier" => vec![part],
+                            _ => Vec::new(),
+                        };
+                        for name in names {
+                            rules.exported.push(text_between(rope, name.start_byte(), name.end_byte()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        rules
+    }
+
+    /// `name` is the site's name as written.
+    pub(crate) fn reach(&self, site: &Site<'_>, name: &str, rope: &Rope) -> Reach {
+        let has_child = |node: Node<'_>, kind: &str| named_children(node).iter().any(|c| c.kind() == kind);
+        match self.language {
+            Language::Rust => {
+                // A trait's methods are as public as the trait.
+                let item = site.owner.filter(|o| o.kind() == "trait_item").unwrap_or(site.node);
+                // `macro_rules!` macros are scoped by text order and `#[macro_use]`, not by
+                // `pub`: a crate's macros module is used everywhere.
+                if site.kind == SymbolKind::Macro || has_child(item, "visibility_modifier") {
+                    Reach::Anywhere
+                } else {
+                    Reach::Module
+                }
+            }
+            Language::Go => {
+                if name.starts_with(|c: char| c.is_uppercase()) {
+                    Reach::Anywhere
+                } else {
+                    Reach::Package
+                }
+            }
+            Language::TypeScript | Language::Tsx | Language::JavaScript => {
+                if site.kind == SymbolKind::Method {
+                    let private = name.starts_with('#')
+                        || named_children(site.node).iter().any(|c| {
+                            c.kind() == "accessibility_modifier" && c.child(0).is_some_and(|k| k.kind() == "private")
+                        });
+                    let class_exported = site.owner.is_some_and(|class| {
+                        class.parent().is_some_and(is_ts_export)
+                            || self.exports(class.child_by_field_name("name"), rope)
+                    });
+                    match (private, class_exported || !self.es_module) {
+                        (false, true) => Reach::Anywhere,
+                        _ => Reach::File,
+                    }
+                } else if !self.es_module
+                    || is_ts_export(site.outer)
+                    || site.outer.kind() == "ambient_declaration"
+                    || self.exported.iter().any(|e| e == name)
+                {
+                    Reach::Anywhere
+                } else {
+                    Reach::File
+                }
+            }
+            // A method reaches no further than its type.
+            Language::Java | Language::CSharp => match site.owner {
+                Some(owner) => match (
+                    member_reach(self.language, site.node, Some(owner), rope),
+                    member_reach(self.language, owner, None, rope),
+                ) {
+                    (Reach::File, _) | (_, Reach::File) => Reach::File,
+                    (Reach::Package, _) | (_, Reach::Package) => Reach::Package,
+                    _ => Reach::Anywhere,
+                },
+                None => member_reach(self.language, site.node, None, rope),
+            },
+            Language::Python | Language::PlainText => Reach::Anywhere,
+        }
+    }
+}
+
+/// How far a Java or C# declaration is visible, from its modifiers. `private` keeps it in its
+/// file. Java's package-private (no modifier, outside an interface, whose members are public)
+/// reaches its package, taken as its directory. C#'s `internal`, and the default, reach the
+/// assembly, which the workspace stands for.
+fn member_reach(language: Language, node: Node<'_>, owner: Option<Node<'_>>, rope: &Rope) -> Reach {
+    let words = modifier_words(node, rope);
+    let has = |word: &str| words.iter().any(|w| w == word);
+    if has("private") {
+        Reach::File
+    } else if language == Language::CSharp
+        || has("public")
+        || has("protected")
+        || owner.is_some_and(|o| matches!(o.kind(), "interface_declaration" | "annotation_type_declaration"))
+    {
+        Reach::Anywhere
+    } else {
+        Reach::Package
+    }
+}
+
+impl FileRules {
+    fn exports(&self, name: Option<Node<'_>>, rope: &Rope) -> bool {
+        name.is_some_and(|n| {
+            let name = text_between(rope, n.start_byte(), n.end_byte());
+            self.exported.contains(&name)
+        })
+    }
+}
+
+/// The wrapper of an exported declaration: `export class …` (and `export const`, whose
+/// declarator's outer node is the statement).
+fn is_ts_export(node: Node<'_>) -> bool {
+    node.kind() == "export_statement"
 }
 
 fn named_children(node: Node<'_>) -> Vec<Node<'_>> {
@@ -402,18 +547,24 @@ fn class_members(body: Node<'_>) -> Vec<Node<'_>> {
     members
 }
 
-/// A Java or C# member other files cannot use, so no context for them: one declared `private`,
-/// and in C# one of a class or struct without an access modifier (private by default there; an
-/// interface's members are public). Java's package-private members are visible to the package.
-/// The modifiers are the words before the member's name.
-fn is_hidden(owner: Node<'_>, member: Node<'_>, rope: &Rope) -> bool {
+/// The words before a Java or C# declaration's name: its annotations or attributes, modifiers
+/// and type.
+fn modifier_words(member: Node<'_>, rope: &Rope) -> Vec<String> {
     let end = member.child_by_field_name("name").map_or(member.end_byte(), |n| n.start_byte());
     let end = named_children(member)
         .into_iter()
         .find(|n| matches!(n.kind(), "variable_declarator" | "variable_declaration"))
         .map_or(end, |n| n.start_byte().min(end));
     let before = text_between(rope, member.start_byte(), end);
-    let mut words = before.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+    before.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).map(str::to_string).collect()
+}
+
+/// A Java or C# member other files cannot use, so no context for them: one declared `private`,
+/// and in C# one of a class or struct without an access modifier (private by default there; an
+/// interface's members are public). Java's package-private members are visible to the package.
+fn is_hidden(owner: Node<'_>, member: Node<'_>, rope: &Rope) -> bool {
+    let words = modifier_words(member, rope);
+    let mut words = words.iter().map(String::as_str);
     if words.clone().any(|word| word == "private") {
         return true;
     }

@@ -627,6 +627,54 @@ class Main
 }
 
 #[test]
+fn java_package_private_definitions_stay_in_their_package() {
+    check(
+        r#"
+//- src/main/java/com/acme/a/Helper.java
+package com.acme.a;
+
+class Helper {
+    static int assist() { return 1; }
+}
+//- src/main/java/com/acme/a/Api.java
+package com.acme.a;
+
+public class Api {
+    public static int call() { return 2; }
+    static int internalCall() { return 3; }
+}
+//- src/main/java/com/acme/b/Main.java
+package com.acme.b;
+
+class Main {
+    int run() {
+        return Helper.assist() + Api.call() + Api.internalCall() + $0;
+    }
+}
+"#,
+        expect![[r#"
+            src/main/java/com/acme/b/Main.java (Java) line
+            code:
+                package com.acme.b;
+
+                class Main {
+                    int run() {
+                        return Helper.assist() + Api.call() + Api.internalCall() + $0;
+                    }
+                }
+            line: "        return Helper.assist() + Api.call() + Api.internalCall() + " $0 ";"
+            definition of Api in src/main/java/com/acme/a/Api.java:
+                public class Api {
+                    public static int call();
+                    static int internalCall();
+                }
+            definition of call in src/main/java/com/acme/a/Api.java:
+                public class Api { public static int call(); }
+        "#]],
+    );
+}
+
+#[test]
 fn names_this_file_defines_or_binds_are_not_looked_up() {
     // The index is stale: it still places `helper` and `Config` elsewhere, but this buffer now
     // defines them, right above the cursor; `parse` is a parameter here; `render` is this very
@@ -664,6 +712,229 @@ fn run(parse: u32) -> u32 {
             line: "    helper() + parse + shared() + " $0 ""
             definition of shared in src/old.rs:
                 pub fn shared() -> u8
+        "#]],
+    );
+}
+
+#[test]
+fn definitions_come_from_files_of_the_same_language_family() {
+    // A Python `insert` and a TypeScript `Store` are not what this Rust code calls; the Rust
+    // definitions are. TypeScript and JavaScript import each other: a `.ts` file's definition
+    // serves a `.js` cursor.
+    check(
+        r#"
+//- web/store.ts
+export class Store { insert(row: Row): void {} }
+//- tools/db.py
+def insert(row):
+    pass
+//- src/store.rs
+pub struct Store;
+impl Store { pub fn insert(&mut self, row: Row) {} }
+//- src/main.rs
+fn run(rows: Vec<Row>) {
+    let mut store = Store;
+    for row in rows {
+        store.insert(row);
+    }
+    $0
+}
+"#,
+        expect![[r#"
+            src/main.rs (Rust) block
+            code:
+                fn run(rows: Vec<Row>) {
+                    let mut store = Store;
+                    for row in rows {
+                        store.insert(row);
+                    }
+                    $0
+                }
+            line: "    " $0 ""
+            definition of insert in src/store.rs:
+                impl Store { pub fn insert(&mut self, row: Row); }
+            definition of Store in src/store.rs:
+                pub struct Store;
+        "#]],
+    );
+    check(
+        r#"
+//- web/store.ts
+export class Store { insert(row: Row): void {} }
+//- src/store.rs
+pub struct Store;
+//- web/main.js
+const store = new Store();
+store.insert(row);
+$0
+"#,
+        expect![[r#"
+            web/main.js (JavaScript) block
+            code:
+                const store = new Store();
+                store.insert(row);
+                $0
+            line: "" $0 ""
+            definition of Store in web/store.ts:
+                export class Store {
+                    insert(row: Row): void;
+                }
+            definition of insert in web/store.ts:
+                class Store { insert(row: Row): void; }
+        "#]],
+    );
+}
+
+#[test]
+fn names_bound_to_whole_modules_are_not_looked_up() {
+    // `vscode` and `path` are modules here; the workspace's variables of those names are other
+    // things. `Server`, imported by name, is the workspace's own and is looked up.
+    check(
+        r#"
+//- src/webview.ts
+const vscode = acquireVsCodeApi();
+export const path = "/";
+//- src/server.ts
+export class Server { start(): void {} }
+//- src/main.ts
+import * as vscode from "vscode";
+import { Server } from "./server";
+const path = require("path");
+const server = new Server();
+vscode.window.showInformationMessage(path.join("a", "b"));
+$0
+"#,
+        expect![[r#"
+            src/main.ts (TypeScript) block
+            code:
+                import * as vscode from "vscode";
+                import { Server } from "./server";
+                const path = require("path");
+                const server = new Server();
+                vscode.window.showInformationMessage(path.join("a", "b"));
+                $0
+            line: "" $0 ""
+            definition of Server in src/server.ts:
+                export class Server {
+                    start(): void;
+                }
+        "#]],
+    );
+    // The same with the imports far above the window, as in a real file.
+    let filler = "value = compute(1, 2, 3)  # a line of filler\n".repeat(300);
+    let f = fixture(&format!(
+        "//- tools/env.py\nos = None\nnp = None\ndef load(): pass\n//- main.py\nimport os.path\nimport numpy as np\nfrom tools.env import load\n{filler}def run():\n    load(os.getcwd(), np.zeros(3))\n    $0\n"
+    ));
+    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
+    assert!(!ctx.prefix.contains("import"), "the imports are outside the window");
+    let found: Vec<String> = ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect();
+    assert_eq!(found, [r#"Definition { symbol: "load" }"#]);
+}
+
+#[test]
+fn test_files_serve_only_tests() {
+    let text = |current: &str| {
+        format!(
+            "//- tests/support.rs\npub fn spawn_server() -> u32 {{ 1 }}\n//- src/net.rs\npub fn connect() -> u32 {{ 2 }}\n//- {current}\nfn run() -> u32 {{\n    spawn_server() + connect() + $0\n}}\n"
+        )
+    };
+    let names = |current: &str| -> Vec<String> {
+        let ctx = gather_fixture(&text(current), &Budget::default(), &[]);
+        ctx.cross_file.iter().map(|s| s.path.clone()).collect()
+    };
+    assert_eq!(names("src/main.rs"), ["src/net.rs"]);
+    let mut in_tests = names("tests/e2e.rs");
+    in_tests.sort();
+    assert_eq!(in_tests, ["src/net.rs", "tests/support.rs"]);
+}
+
+#[test]
+fn test_paths_by_each_languages_conventions() {
+    for path in [
+        "tests/e2e/chat.rs",
+        "/ws/pkg/server_test.go",
+        "pkg/testdata/x.go",
+        "test_api.py",
+        "app/api_test.py",
+        "conftest.py",
+        "web/src/__tests__/a.tsx",
+        "web/a.test.ts",
+        "web/a.spec.js",
+        "C:\\ws\\test\\a.js",
+        "src/test/java/com/x/ParserTest.java",
+        "app/ParserTest.java",
+        "app/ParserIT.java",
+        "MyApp.Tests/ParserTests.cs",
+        "src/ParserTests.cs",
+        "src/parser_unittest.cc",
+        "src/parser_test.cpp",
+    ] {
+        assert!(is_test_path(path), "{path}");
+    }
+    for path in [
+        "src/testing/mod.rs",
+        "src/latest.rs",
+        "contest.py",
+        "web/attest.ts",
+        "pkg/test.go",
+        "tests",
+        "src/main/java/Test.java",
+        "src/Contest.cs",
+        "src/attest.c",
+    ] {
+        assert!(!is_test_path(path), "{path}");
+    }
+}
+
+#[test]
+fn parameters_of_functions_that_start_above_the_window_are_locals() {
+    // The constructor's `server` and the Rust function's `config` are parameters declared above
+    // the identifier window (the closure's body and the 8 lines above the cursor); the
+    // workspace's globals of those names are other things.
+    let filler = "        this.log(\"a line of filler\");\n".repeat(30);
+    let f = fixture(&format!(
+        "//- src/globals.ts\nexport let server: number = 1;\nexport function log(): void {{}}\n//- src/view.ts\nclass View {{\n    constructor(private readonly server: Server, logger) {{\n{filler}        server.onChange((e) => {{\n            logger.log(e);\n            $0\n        }});\n    }}\n}}\n"
+    ));
+    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
+    let found: Vec<String> = ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect();
+    assert_eq!(found, [r#"Definition { symbol: "log" }"#]);
+
+    let filler = "    let step = next(step);\n".repeat(50);
+    let f = fixture(&format!(
+        "//- src/globals.rs\npub static config: u8 = 0;\npub fn next(x: u8) -> u8 {{ x }}\n//- src/main.rs\nfn run(config: Config) {{\n{filler}    items.iter().for_each(|item| {{\n        config.apply(item);\n        $0\n    }});\n}}\n"
+    ));
+    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
+    let found: Vec<String> = ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect();
+    assert_eq!(found, [r#"Definition { symbol: "next" }"#]);
+}
+
+#[test]
+fn definitions_the_language_keeps_from_this_file_are_left_out() {
+    // Go: `parse` of another package is unexported; the same package's `validate` is shared.
+    check(
+        r#"
+//- other/parse.go
+package other
+func parse(s string) int { return 0 }
+//- app/check.go
+package app
+func validate(n int) bool { return n > 0 }
+//- app/main.go
+package app
+func run(s string) bool {
+	return validate(parse(s))$0
+}
+"#,
+        expect![[r#"
+            app/main.go (Go) line
+            code:
+                package app
+                func run(s string) bool {
+                	return validate(parse(s))$0
+                }
+            line: "\treturn validate(parse(s))" $0 ""
+            definition of validate in app/check.go:
+                func validate(n int) bool
         "#]],
     );
 }

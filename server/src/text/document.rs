@@ -52,6 +52,8 @@ pub struct TopImports {
     pub scanned_to: usize,
     /// Each import statement's byte range, and its text from the start of its line.
     pub imports: Vec<(Range<usize>, String)>,
+    /// The names these imports bind to whole modules (`import * as vscode`, `import os`).
+    pub modules: Vec<String>,
 }
 
 /// An immutable view of a document at one version. Cloning is cheap (the rope shares its
