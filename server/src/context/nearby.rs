@@ -55,6 +55,11 @@ impl Names {
         for function in outer {
             for field in ["parameters", "parameter", "receiver"] {
                 let Some(list) = function.child_by_field_name(field) else { continue };
+                if field == "parameters" && list.kind() == "identifier" {
+                    // Java's `x -> …`: the lone parameter is the field's own leaf.
+                    self.bound.insert(source.text(list.start_byte(), list.end_byte()).into_owned());
+                    continue;
+                }
                 let range = list.start_byte()..list.end_byte();
                 // A single parameter is its own node: walk from the function, over its range.
                 let root = if field == "parameter" { *function } else { list };

@@ -906,6 +906,15 @@ fn parameters_of_functions_that_start_above_the_window_are_locals() {
     let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
     let found: Vec<String> = ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect();
     assert_eq!(found, [r#"Definition { symbol: "next" }"#]);
+
+    // Java: a method's parameter, and a lambda's lone one, which is a bare identifier.
+    let filler = "            step = Util.next(step);\n".repeat(50);
+    let f = fixture(&format!(
+        "//- src/Util.java\npublic class Util {{\n    public static int config() {{ return 0; }}\n    public static int item() {{ return 0; }}\n    public static int next(int x) {{ return x; }}\n}}\n//- src/Main.java\nclass Main {{\n    void run(Config config) {{\n        items.forEach(item -> {{\n{filler}            config.apply(item);\n            $0\n        }});\n    }}\n}}\n"
+    ));
+    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
+    let found: Vec<String> = ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect();
+    assert_eq!(found, [r#"Definition { symbol: "Util" }"#, r#"Definition { symbol: "next" }"#]);
 }
 
 #[test]
