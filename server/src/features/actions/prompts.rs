@@ -25,6 +25,8 @@ fn fence(input: &PromptInput<'_>) -> String {
         Language::TypeScript | Language::Tsx => "typescript",
         Language::JavaScript => "javascript",
         Language::Go => "go",
+        Language::C => "c",
+        Language::Cpp => "cpp",
         Language::PlainText => "",
     }
     .to_string()
@@ -86,6 +88,7 @@ pub fn document(input: &PromptInput<'_>, name: &str) -> Vec<Message> {
         Language::Python => "Python docstring (PEP 257, triple double quotes, with Args/Returns/Raises sections where they apply)",
         Language::TypeScript | Language::Tsx | Language::JavaScript => "JSDoc block comment (`/** … */` with @param and @returns tags where they apply)",
         Language::Go => "Go doc comment: `//` lines starting with the name being documented",
+        Language::C | Language::Cpp => "Doxygen block comment (`/** … */` with a brief summary line, then @param and @return tags where they apply)",
         Language::PlainText => "comment in the file's style",
     };
     let mut user = with_context(input, block(input, "Code", input.code));
