@@ -423,13 +423,15 @@ mod tests {
     /// languages whose strings can hold code (template strings, f-strings).
     #[test]
     fn stepping_over_comments_and_strings_loses_no_name() {
-        let sources: [(&str, &str); 6] = [
+        let sources: [(&str, &str); 8] = [
             ("rust", include_str!("mod.rs")),
             ("rust", include_str!("../postprocess/nested.rs")),
             ("typescript", "// a note on Shape\nconst s: string = \"Shape\";\nconst t = `${render(shape)} and ${count}`;\n/* Block */\nfunction f(shape: Shape) { return /x/.test(s) ? t : draw(shape, 'q'); }\n"),
             ("javascript", "const a = require('a'); // req\nconst msg = `hi ${user.name}`;\nfunction g(x) { return helper(x, \"s\", `${other}`); }\n"),
             ("python", "import os  # os\ndef f(user):\n    \"\"\"Doc of f.\"\"\"\n    return f\"{user.name} {helper(user)}\" + 'x'\n"),
             ("go", "package main\n\n// Run runs.\nfunc Run(p Point) string {\n\treturn fmt.Sprintf(\"%v\", p.X) + `raw` + string('c')\n}\n"),
+            ("c", "#include <stdio.h>\n/* Point */\nstruct point { int x; };\nint show(struct point *p) {\n    return printf(\"%d %c\", p->x, 'c') + helper(p); // helper\n}\n"),
+            ("cpp", "#include \"widget.hpp\"\n// Widget\nvoid Widget::draw(Canvas &c) const {\n    c.text(R\"(Widget)\", name_, u8'x');\n    for (auto &[k, v] : items_) { render(k, v); }\n}\n"),
         ];
         for (language_id, text) in sources {
             let doc = Document::new("file:///t", language_id, 1, text);

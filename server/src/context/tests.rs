@@ -473,9 +473,7 @@ void Widget::resize(int w, int h) {
             src/widget.cpp (C++) block
             imports:
                 #include "widget.hpp"
-
                 #include <algorithm>
-
                 using namespace std;
             enclosing:
                 namespace ui {
@@ -509,6 +507,33 @@ void Widget::resize(int w, int h) {
                 }
             definition of resize in src/widget.hpp:
                 class Widget { void resize(int w, int h); }
+        "#]],
+    );
+}
+
+#[test]
+fn a_header_brings_the_includes_inside_its_include_guard() {
+    let fields: String = (0..12).map(|i| format!("    int field{i};\n")).collect();
+    check_with(
+        &small(120, 40),
+        &format!(
+            "//- include/config.h\n#ifndef CONFIG_H\n#define CONFIG_H\n\n#include <stdint.h>\n#include \"types.h\"\n\nstruct config {{\n{fields}}};\n\nstatic inline uint32_t config_size(const struct config *c) {{\n    return sizeof(*c) + $0;\n}}\n\n#endif\n"
+        ),
+        expect![[r#"
+            include/config.h (C++) line
+            imports:
+                #include <stdint.h>
+                #include "types.h"
+            code:
+                    int field11;
+                };
+
+                static inline uint32_t config_size(const struct config *c) {
+                    return sizeof(*c) + $0;
+                }
+
+                #endif
+            line: "    return sizeof(*c) + " $0 ";"
         "#]],
     );
 }

@@ -214,6 +214,27 @@ mod tests {
     }
 
     #[test]
+    fn cpp_document_prompt_asks_for_doxygen() {
+        let cpp = PromptInput {
+            language: Some(Language::Cpp),
+            path: "widget.hpp",
+            code: "void resize(int w, int h);\n",
+            context: "",
+        };
+        expect![[r#"
+            [system]
+            You are Kimi, a senior C++ engineer working inside the user's code editor. Answer with the code in exactly one fenced code block and nothing else: no explanation, no line numbers, no placeholder comments such as "rest unchanged".
+            [user]
+            Code (from `widget.hpp`):
+            ```cpp
+            void resize(int w, int h);
+            ```
+
+            Write the documentation for `resize` as a Doxygen block comment (`/** … */` with a brief summary line, then @param and @return tags where they apply). Say what it does and what callers must know, not how it is implemented. Return only the doc comment itself, without the code it documents."#]]
+        .assert_eq(&show(&document(&cpp, "resize")));
+    }
+
+    #[test]
     fn tests_prompt_shows_the_existing_test_file() {
         let go = PromptInput {
             language: Some(Language::Go),
