@@ -88,6 +88,8 @@ const fn code_stops(language: Language) -> [bool; 256] {
             stops[b'/' as usize] = true;
             stops[b'`' as usize] = true;
         }
+        // A preprocessor line is lexed as code: a macro's brackets balance as written, and a
+        // `'` in an `#error` message ends with its line like any unclosed character literal.
         Language::C => stops[b'/' as usize] = true,
         Language::Cpp => {
             stops[b'/' as usize] = true;
@@ -498,6 +500,23 @@ mod tests {
         for (language, text, expected) in cases {
             assert_eq!(brackets(language, text), expected, "{language:?} {text:?}");
         }
+    }
+
+    #[test]
+    fn a_cpp_raw_string_ends_only_at_its_own_delimiter_even_across_scans() {
+        let mut lexer = Lexer::new(Language::Cpp, LexState::Code);
+        let mut seen = String::new();
+        let mut record = |_, b| {
+            seen.push(match b {
+                Bracket::Open(c) | Bracket::Close(c) => c as char,
+            })
+        };
+        lexer.scan("auto q = R\"sql(select (", &mut record);
+        assert!(matches!(lexer.state, LexState::Str(Quote::CppRaw(3, _))), "{:?}", lexer.state);
+        lexer.scan(") )sq\" }\n)\" ]", &mut record);
+        lexer.scan(")sql\"; f(x) {", &mut record);
+        assert_eq!(lexer.state, LexState::Code);
+        assert_eq!(seen, "(){");
     }
 
     #[test]
