@@ -353,7 +353,7 @@ fn c_item<'t>(item: Node<'t>, outer: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Si
     match item.kind() {
         "function_definition" => {
             if let Some(declarator) = item.child_by_field_name("declarator") {
-                c_function(item, outer, declarator, f);
+                c_function(item, outer, declarator, rope, f);
             }
         }
         "declaration" => c_declaration(item, outer, rope, f),
@@ -465,10 +465,19 @@ fn c_type<'t>(specifier: Node<'t>, outer: Node<'t>, rope: &Rope, f: &mut dyn FnM
 }
 
 /// A function definition: a method when its name is qualified (`void Widget::resize(int w)`).
-fn c_function<'t>(node: Node<'t>, outer: Node<'t>, declarator: Node<'t>, f: &mut dyn FnMut(Site<'t>)) {
+fn c_function<'t>(node: Node<'t>, outer: Node<'t>, declarator: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>)) {
     let Some(d) = declarator_name(declarator).filter(|d| d.function) else {
         return;
     };
+    // `Widget::Widget(int w) : w_(w) {}`: a constructor, which the class in the header shows.
+    let scope =
+        d.name.parent().filter(|p| p.kind() == "qualified_identifier").and_then(|q| q.child_by_field_name("scope"));
+    if let Some(scope) = scope.map(base_type) {
+        let class = text_between(rope, scope.start_byte(), scope.end_byte());
+        if text_is(rope, d.name.start_byte(), d.name.end_byte(), &class) {
+            return;
+        }
+    }
     let kind = if d.qualified { SymbolKind::Method } else { SymbolKind::Function };
     f(Site { node, outer, name: d.name, kind, owner: None });
 }
@@ -1381,6 +1390,8 @@ enum class Mode { Fast, Slow };
 
 extern "C" int c_entry(void);
 
+ui::Widget::Widget(int w) : w_(w) {}
+
 void ui::Widget::resize(int w, int h) {
     w_ = w;
 }
@@ -1419,9 +1430,9 @@ int Widget::count = 0;
                     enum class Mode { Fast, Slow }
                 Function c_entry @28
                     int c_entry(void)
-                Method resize in Widget @30
+                Method resize in Widget @32
                     void ui::Widget::resize(int w, int h)
-                Method put in Box @35
+                Method put in Box @37
                     template <typename T> void Box<T>::put(T item)
             "#]],
         );
