@@ -143,6 +143,8 @@ const HELIX_LANGUAGES: &[(&str, &str, &str)] = &[
     ("javascript", "javascript", "js"),
     ("jsx", "javascriptreact", "jsx"),
     ("go", "go", "go"),
+    ("c", "c", "c"),
+    ("cpp", "cpp", "cpp"),
     ("markdown", "markdown", "md"),
 ];
 
@@ -156,7 +158,9 @@ fn all_languages() -> Vec<Language> {
             Language::TypeScript => Some(Language::Tsx),
             Language::Tsx => Some(Language::JavaScript),
             Language::JavaScript => Some(Language::Go),
-            Language::Go => Some(Language::PlainText),
+            Language::Go => Some(Language::C),
+            Language::C => Some(Language::Cpp),
+            Language::Cpp => Some(Language::PlainText),
             Language::PlainText => None,
         }
     }

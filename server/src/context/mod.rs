@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use tree_sitter::Node;
 
 pub use index::{WorkspaceIndex, MAX_FILES, MAX_FILE_BYTES};
+pub(crate) use symbols::declared_name;
 
 use crate::secrets::looks_secret;
 use crate::text::position::line_content_end;

@@ -14,15 +14,18 @@ pub enum Language {
     Tsx,
     JavaScript,
     Go,
+    C,
+    Cpp,
     PlainText,
 }
 
 impl Language {
     /// From the LSP languageId ("rust", "python", "typescript", "typescriptreact", "javascript",
-    /// "javascriptreact", "go", and the short names some editors send, e.g. eglot's "tsx" or
-    /// Helix's "rs"), and, when the id is unknown or empty, from the path's extension (.rs .py
-    /// .pyi .ts .mts .cts .tsx .js .mjs .cjs .jsx .go). `path` may be a plain path or a URI.
-    /// Anything else is plain text.
+    /// "javascriptreact", "go", "c", "cpp", and the short names some editors send, e.g. eglot's
+    /// "tsx" or "c++", Helix's "rs"), and, when the id is unknown or empty, from the path's
+    /// extension (.rs .py .pyi .ts .mts .cts .tsx .js .mjs .cjs .jsx .go .c .h .cc .cpp .cxx
+    /// .c++ .hpp .hh .hxx .h++ .ipp .tpp .inl). `path` may be a plain path or a URI. Anything else
+    /// is plain text.
     pub fn detect(language_id: &str, path: &str) -> Language {
         Self::from_language_id(language_id).or_else(|| Self::from_path(path)).unwrap_or(Language::PlainText)
     }
@@ -36,6 +39,9 @@ impl Language {
             "typescriptreact" | "tsx" => Language::Tsx,
             "javascript" | "js" | "javascriptreact" | "jsx" => Language::JavaScript,
             "go" | "golang" => Language::Go,
+            "c" => Language::C,
+            // "cuda" stays plain text: its kernels' `<<<...>>>` launches do not parse as C++.
+            "cpp" | "c++" | "cxx" => Language::Cpp,
             "plaintext" | "text" => Language::PlainText,
             _ => return None,
         })
@@ -57,6 +63,11 @@ impl Language {
             "tsx" => Language::Tsx,
             "js" | "mjs" | "cjs" | "jsx" => Language::JavaScript,
             "go" => Language::Go,
+            "c" => Language::C,
+            // `.h` is shared by C and C++ and nothing in the name tells which. C++'s grammar parses
+            // nearly every C header (the exceptions: C++ keywords used as names, `restrict`), while
+            // C's grammar breaks on any class, template or namespace: C++ loses less.
+            "h" | "cc" | "cpp" | "cxx" | "c++" | "hpp" | "hh" | "hxx" | "h++" | "ipp" | "tpp" | "inl" => Language::Cpp,
             _ => return None,
         })
     }
@@ -70,6 +81,8 @@ impl Language {
             Language::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
             Language::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
             Language::Go => tree_sitter_go::LANGUAGE.into(),
+            Language::C => tree_sitter_c::LANGUAGE.into(),
+            Language::Cpp => tree_sitter_cpp::LANGUAGE.into(),
             Language::PlainText => return None,
         })
     }
@@ -94,6 +107,8 @@ impl Language {
             Language::Tsx => "TypeScript (TSX)",
             Language::JavaScript => "JavaScript",
             Language::Go => "Go",
+            Language::C => "C",
+            Language::Cpp => "C++",
             Language::PlainText => "plain text",
         }
     }
@@ -223,6 +238,10 @@ mod tests {
             ("javascript", "", Language::JavaScript),
             ("javascriptreact", "a.jsx", Language::JavaScript),
             ("go", "", Language::Go),
+            ("c", "list.h", Language::C),
+            ("cpp", "list.c", Language::Cpp),
+            ("c++", "", Language::Cpp),
+            ("cuda", "kernel.cu", Language::PlainText),
             ("Rust", "", Language::Rust),
             ("plaintext", "notes.rs", Language::PlainText),
         ];
@@ -248,6 +267,18 @@ mod tests {
             ("fundamental", "main.go", Language::Go),
             ("", "C:\\work\\lib.rs", Language::Rust),
             ("", "file:///x/y.go?v=1#L3", Language::Go),
+            ("", "src/list.c", Language::C),
+            ("", "include/list.h", Language::Cpp),
+            ("", "widget.cc", Language::Cpp),
+            ("", "widget.cpp", Language::Cpp),
+            ("", "widget.cxx", Language::Cpp),
+            ("", "widget.c++", Language::Cpp),
+            ("", "widget.hpp", Language::Cpp),
+            ("", "widget.hh", Language::Cpp),
+            ("", "widget.hxx", Language::Cpp),
+            ("", "widget.ipp", Language::Cpp),
+            ("", "widget.tpp", Language::Cpp),
+            ("", "/home/u/.c", Language::PlainText),
             ("", "README.md", Language::PlainText),
             ("", "Makefile", Language::PlainText),
             ("", "/home/u/.rs", Language::PlainText),
@@ -268,6 +299,8 @@ mod tests {
             (Language::Tsx, "const a = <div>{x}</div>;", "jsx_element"),
             (Language::JavaScript, "const a = <div/>;", "jsx_self_closing_element"),
             (Language::Go, "package main\nfunc main() {}\n", "function_declaration"),
+            (Language::C, "int main(void) { return 0; }\n", "function_definition"),
+            (Language::Cpp, "namespace a { class B { int c() const; }; }\n", "class_specifier"),
         ];
         for (language, source, kind) in samples {
             let tree = parse(language, &Rope::from_str(source), None).expect("parsed");
@@ -295,6 +328,7 @@ mod tests {
     fn names_read_well_in_prompts() {
         assert_eq!(Language::Rust.name(), "Rust");
         assert_eq!(Language::Tsx.name(), "TypeScript (TSX)");
+        assert_eq!(Language::Cpp.name(), "C++");
         assert_eq!(Language::PlainText.name(), "plain text");
     }
 

@@ -8,7 +8,18 @@ M.defaults = {
   cmd_env = nil,
   -- The languages the server understands. Markdown buffers attach only when their name matches
   -- `chat_files` (the server's `chat.files` setting), so ordinary notes never reach the model.
-  filetypes = { "rust", "python", "typescript", "typescriptreact", "javascript", "javascriptreact", "go", "markdown" },
+  filetypes = {
+    "rust",
+    "python",
+    "typescript",
+    "typescriptreact",
+    "javascript",
+    "javascriptreact",
+    "go",
+    "c",
+    "cpp",
+    "markdown",
+  },
   chat_files = { "*.kimi.md" },
   -- A directory holding one of these is the workspace root; one server runs per root.
   root_markers = { ".git", "Cargo.toml", "go.mod", "package.json", "pyproject.toml", "setup.py", ".hg" },

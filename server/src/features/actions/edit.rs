@@ -141,6 +141,10 @@ fn with_final_newline(text: &str) -> String {
 
 /// Where the tests of `source` conventionally live, when they live in another file; `None` for
 /// Rust (tests go into the file's own `mod tests`) and for languages without a convention here.
+///
+/// C and C++ have no single convention; GoogleTest's `foo_test.cc` beside `foo.cc` is the most
+/// common one, and C test frameworks (Unity, cmocka, Check) are used the same way. A header's
+/// tests go into a source file: `foo.h` gets `foo_test.c` in C, `foo_test.cpp` in C++.
 pub fn test_file_path(source: &Path, language: Language) -> Option<PathBuf> {
     let stem = source.file_stem()?.to_str()?;
     let name = match language {
@@ -151,6 +155,18 @@ pub fn test_file_path(source: &Path, language: Language) -> Option<PathBuf> {
         Language::JavaScript => {
             let ext = source.extension().and_then(|e| e.to_str()).unwrap_or("js");
             format!("{stem}.test.{ext}")
+        }
+        Language::C | Language::Cpp => {
+            let ext = source.extension().and_then(|e| e.to_str()).unwrap_or("");
+            let ext = match (ext.to_ascii_lowercase().as_str(), language) {
+                ("h", Language::C) | ("", Language::C) => "c",
+                ("h" | "hpp" | "ipp" | "tpp" | "inl" | "", _) => "cpp",
+                ("hh", _) => "cc",
+                ("hxx", _) => "cxx",
+                ("h++", _) => "c++",
+                _ => ext,
+            };
+            format!("{stem}_test.{ext}")
         }
         Language::Rust | Language::PlainText => return None,
     };
@@ -216,5 +232,11 @@ mod tests {
         assert_eq!(p("/w/src/foo.ts", Language::TypeScript).as_deref(), Some("/w/src/foo.test.ts"));
         assert_eq!(p("/w/src/foo.mjs", Language::JavaScript).as_deref(), Some("/w/src/foo.test.mjs"));
         assert_eq!(p("/w/src/lib.rs", Language::Rust), None);
+        assert_eq!(p("/w/src/list.c", Language::C).as_deref(), Some("/w/src/list_test.c"));
+        assert_eq!(p("/w/include/list.h", Language::C).as_deref(), Some("/w/include/list_test.c"));
+        assert_eq!(p("/w/src/widget.cc", Language::Cpp).as_deref(), Some("/w/src/widget_test.cc"));
+        assert_eq!(p("/w/src/widget.cpp", Language::Cpp).as_deref(), Some("/w/src/widget_test.cpp"));
+        assert_eq!(p("/w/src/widget.h", Language::Cpp).as_deref(), Some("/w/src/widget_test.cpp"));
+        assert_eq!(p("/w/src/widget.hh", Language::Cpp).as_deref(), Some("/w/src/widget_test.cc"));
     }
 }

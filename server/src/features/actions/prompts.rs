@@ -25,6 +25,8 @@ fn fence(input: &PromptInput<'_>) -> String {
         Language::TypeScript | Language::Tsx => "typescript",
         Language::JavaScript => "javascript",
         Language::Go => "go",
+        Language::C => "c",
+        Language::Cpp => "cpp",
         Language::PlainText => "",
     }
     .to_string()
@@ -86,6 +88,7 @@ pub fn document(input: &PromptInput<'_>, name: &str) -> Vec<Message> {
         Language::Python => "Python docstring (PEP 257, triple double quotes, with Args/Returns/Raises sections where they apply)",
         Language::TypeScript | Language::Tsx | Language::JavaScript => "JSDoc block comment (`/** … */` with @param and @returns tags where they apply)",
         Language::Go => "Go doc comment: `//` lines starting with the name being documented",
+        Language::C | Language::Cpp => "Doxygen block comment (`/** … */` with a brief summary line, then @param and @return tags where they apply)",
         Language::PlainText => "comment in the file's style",
     };
     let mut user = with_context(input, block(input, "Code", input.code));
@@ -208,6 +211,27 @@ mod tests {
 
             Write the documentation for `f` as a Python docstring (PEP 257, triple double quotes, with Args/Returns/Raises sections where they apply). Say what it does and what callers must know, not how it is implemented. Return only the doc comment itself, without the code it documents."#]]
         .assert_eq(&show(&document(&py, "f")));
+    }
+
+    #[test]
+    fn cpp_document_prompt_asks_for_doxygen() {
+        let cpp = PromptInput {
+            language: Some(Language::Cpp),
+            path: "widget.hpp",
+            code: "void resize(int w, int h);\n",
+            context: "",
+        };
+        expect![[r#"
+            [system]
+            You are Kimi, a senior C++ engineer working inside the user's code editor. Answer with the code in exactly one fenced code block and nothing else: no explanation, no line numbers, no placeholder comments such as "rest unchanged".
+            [user]
+            Code (from `widget.hpp`):
+            ```cpp
+            void resize(int w, int h);
+            ```
+
+            Write the documentation for `resize` as a Doxygen block comment (`/** … */` with a brief summary line, then @param and @return tags where they apply). Say what it does and what callers must know, not how it is implemented. Return only the doc comment itself, without the code it documents."#]]
+        .assert_eq(&show(&document(&cpp, "resize")));
     }
 
     #[test]

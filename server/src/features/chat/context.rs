@@ -44,6 +44,8 @@ pub fn fence_tag(language: Language) -> &'static str {
         Language::Tsx => "tsx",
         Language::JavaScript => "javascript",
         Language::Go => "go",
+        Language::C => "c",
+        Language::Cpp => "cpp",
         Language::PlainText => "",
     }
 }
@@ -98,6 +100,15 @@ fn enclosing_kinds(language: Language) -> &'static [&'static str] {
             "function_expression",
         ],
         Language::Go => &["function_declaration", "method_declaration", "type_declaration", "func_literal"],
+        Language::C => &["function_definition", "struct_specifier", "union_specifier", "enum_specifier"],
+        Language::Cpp => &[
+            "function_definition",
+            "lambda_expression",
+            "class_specifier",
+            "struct_specifier",
+            "union_specifier",
+            "enum_specifier",
+        ],
         Language::PlainText => &[],
     }
 }

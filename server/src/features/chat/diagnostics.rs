@@ -266,6 +266,9 @@ mod tests {
         assert_eq!(errors(Language::Python, "x = 1\nprint(x))\n"), vec!["line 2: cannot parse `print(x))`"]);
         let block = errors(Language::TypeScript, "function f() {\n  return 1;\n}\n}\n@@ x y\nconst z = 2;\n");
         assert_eq!(block, vec!["lines 4-5: cannot parse the code starting `}…`"]);
+        assert!(errors(Language::Cpp, "namespace a {\nint f() {\n    return 1;\n}\n}\n").is_empty());
+        assert_eq!(errors(Language::Cpp, "int f() {\n    return 1\n}\n"), vec!["line 2: missing `;`"]);
+        assert_eq!(errors(Language::C, "int f(int a {\n    return a;\n}\n"), vec!["line 1: missing `)`"]);
     }
 
     #[test]
