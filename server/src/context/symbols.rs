@@ -132,6 +132,35 @@ impl FileRules {
                     Reach::File
                 }
             }
+            Language::C | Language::Cpp => {
+                // `static` at file scope and an anonymous namespace give internal linkage: no
+                // other translation unit sees the name (a header's are copied into every file
+                // that includes it, which `Reach::reaches` knows). Class members are the
+                // class's, whatever their access: the class's own source file defines them.
+                let declaration =
+                    if site.node.kind().ends_with("declarator") { site.node.parent() } else { Some(site.node) };
+                let is_static = site.owner.is_none()
+                    && declaration.is_some_and(|d| {
+                        named_children(d).iter().any(|c| {
+                            c.kind() == "storage_class_specifier"
+                                && text_is(rope, c.start_byte(), c.end_byte(), "static")
+                        })
+                    });
+                let mut ancestor = site.node.parent();
+                let mut anonymous = false;
+                while let Some(node) = ancestor {
+                    if node.kind() == "namespace_definition" && node.child_by_field_name("name").is_none() {
+                        anonymous = true;
+                        break;
+                    }
+                    ancestor = node.parent();
+                }
+                if is_static || anonymous {
+                    Reach::File
+                } else {
+                    Reach::Anywhere
+                }
+            }
             Language::Python | Language::PlainText => Reach::Anywhere,
         }
     }
