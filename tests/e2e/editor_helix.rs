@@ -145,6 +145,8 @@ const HELIX_LANGUAGES: &[(&str, &str, &str)] = &[
     ("go", "go", "go"),
     ("java", "java", "java"),
     ("c-sharp", "c-sharp", "cs"),
+    ("c", "c", "c"),
+    ("cpp", "cpp", "cpp"),
     ("markdown", "markdown", "md"),
 ];
 
@@ -160,7 +162,9 @@ fn all_languages() -> Vec<Language> {
             Language::JavaScript => Some(Language::Go),
             Language::Go => Some(Language::Java),
             Language::Java => Some(Language::CSharp),
-            Language::CSharp => Some(Language::PlainText),
+            Language::CSharp => Some(Language::C),
+            Language::C => Some(Language::Cpp),
+            Language::Cpp => Some(Language::PlainText),
             Language::PlainText => None,
         }
     }

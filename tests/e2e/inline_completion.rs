@@ -412,6 +412,40 @@ async fn a_multi_line_suggestion_stops_at_the_end_of_its_block() {
     assert!(s.client.shutdown().await.success());
 }
 
+const WIDGET_HPP: &str = "#pragma once\n\nnamespace ui {\n\nint clamp_size(int value, int max);\n\nclass Widget {\npublic:\n    void resize(int w, int h);\n    int area() const;\n\nprivate:\n    int w_ = 0;\n    int h_ = 0;\n};\n\n}  // namespace ui\n";
+
+#[tokio::test]
+async fn a_cpp_file_gets_its_headers_declarations_and_a_suggestion_cut_at_its_block() {
+    let mut s = setup(&[("include/widget.hpp", WIDGET_HPP)]).await;
+    let header = s.uri("include/widget.hpp");
+    s.client.did_open(&header, "cpp", 1, WIDGET_HPP);
+    s.standin.push(
+        Reply::text("")
+            .chunks(&[
+                "if (w > 0) {\n",
+                "        return w * h_;\n",
+                "    }\n",
+                "    int unrelated = 1;\n",
+                "    int more = 2;\n",
+                "    int even_more = 3;\n",
+            ])
+            .chunk_delay(Duration::from_millis(30)),
+    );
+    let pos = s.open(
+        "src/widget.cpp",
+        "cpp",
+        "#include \"widget.hpp\"\n\nnamespace ui {\n\nint Widget::area() const {\n    int w = clamp_size(w_, 4096);\n    $0\n    return 0;\n}\n\n}  // namespace ui\n",
+    );
+    let result = s.typed("src/widget.cpp", pos).await;
+    assert_eq!(texts(&result), ["if (w > 0) {\n        return w * h_;\n    }"], "{result}");
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    let prompt = s.standin.chat_requests()[0]["messages"].to_string();
+    assert!(prompt.contains("int clamp_size(int value, int max)"), "the header's prototype is missing: {prompt}");
+    assert!(prompt.contains("class Widget {"), "the header's class is missing: {prompt}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn unsaved_definitions_and_recent_edits_in_other_open_files_reach_the_prompt() {
     let mut s = setup(&[]).await;

@@ -528,6 +528,13 @@ mod tests {
             reaches(Language::TypeScript, listed),
             ["parse Anywhere", "Lexer Anywhere", "next Anywhere", "own File", "dflt Anywhere"]
         );
+        let c = "static int helper(void) { return 0; }\nint api(void);\nstatic int counter = 0;\nint total = 0;\n";
+        assert_eq!(reaches(Language::C, c), ["helper File", "api Anywhere", "counter File", "total Anywhere"]);
+        let cpp = "namespace {\nint hidden() { return 1; }\n}\nnamespace ui {\nclass W { public: static W make(); private: void step(); };\nint shown();\n}\n";
+        assert_eq!(
+            reaches(Language::Cpp, cpp),
+            ["hidden File", "W Anywhere", "make Anywhere", "step Anywhere", "shown Anywhere"]
+        );
         let macros = "macro_rules! ensure { () => {} }\n";
         assert_eq!(reaches(Language::Rust, macros), ["ensure Anywhere"]);
         // A script (no import or export) shares what it declares: CommonJS, or a page's script.
@@ -549,6 +556,8 @@ mod tests {
             (Reach::Package, "pkg/a.go", "pkg/b.go", true),
             (Reach::Package, "pkg/a.go", "pkg/sub/b.go", false),
             (Reach::Package, "pkg/a.go", "other/a.go", false),
+            (Reach::File, "src/util.h", "src/main.c", true),
+            (Reach::File, "src/util.c", "src/main.c", false),
             (Reach::Module, "src/lib.rs", "src/deep/x.rs", true),
             (Reach::Module, "src/main.rs", "src/a.rs", true),
             (Reach::Module, "src/lib.rs", "tests/e2e.rs", false),

@@ -268,6 +268,77 @@ const CSHARP: Spec = Spec {
     ],
 };
 
+const C: Spec = Spec {
+    containers: &[
+        "translation_unit",
+        "compound_statement",
+        "field_declaration_list",
+        "enumerator_list",
+        "case_statement",
+        // `extern "C" { ... }`.
+        "declaration_list",
+        // A header's include guard wraps all of it: its lines are still top-level items.
+        "preproc_if",
+        "preproc_ifdef",
+        "preproc_else",
+        "preproc_elif",
+        "preproc_elifdef",
+    ],
+    scopes: &["function_definition", "struct_specifier", "union_specifier", "enum_specifier", "linkage_specification"],
+    functions: &["function_definition"],
+    imports: &["preproc_include"],
+    identifiers: &["identifier", "type_identifier"],
+    members: &["field_identifier"],
+    opaque: &["string_literal", "char_literal", "system_lib_string", "comment"],
+    colon_headers: &[],
+    // Only kinds whose `name` always defines: a `struct_specifier`'s name is as often a use
+    // (`struct point *p`), see `nearby::record`.
+    definitions: &["enumerator", "preproc_def", "preproc_function_def"],
+};
+
+const CPP: Spec = Spec {
+    containers: &[
+        "translation_unit",
+        "compound_statement",
+        "field_declaration_list",
+        "enumerator_list",
+        "case_statement",
+        // Namespace and `extern "C"` bodies.
+        "declaration_list",
+        "preproc_if",
+        "preproc_ifdef",
+        "preproc_else",
+        "preproc_elif",
+        "preproc_elifdef",
+    ],
+    scopes: &[
+        "function_definition",
+        "struct_specifier",
+        "class_specifier",
+        "union_specifier",
+        "enum_specifier",
+        "namespace_definition",
+        "linkage_specification",
+        "lambda_expression",
+    ],
+    functions: &["function_definition", "lambda_expression"],
+    // `using namespace std;` and `using std::string;` say where the names below come from, as
+    // much as the includes do.
+    imports: &["preproc_include", "using_declaration", "namespace_alias_definition"],
+    identifiers: &["identifier", "type_identifier", "namespace_identifier"],
+    members: &["field_identifier"],
+    opaque: &["string_literal", "raw_string_literal", "char_literal", "system_lib_string", "comment"],
+    colon_headers: &[],
+    definitions: &[
+        "enumerator",
+        "preproc_def",
+        "preproc_function_def",
+        "namespace_definition",
+        "alias_declaration",
+        "concept_definition",
+    ],
+};
+
 /// The tables for `language`; `None` for plain text.
 pub(crate) fn spec(language: Language) -> Option<&'static Spec> {
     match language {
@@ -277,6 +348,8 @@ pub(crate) fn spec(language: Language) -> Option<&'static Spec> {
         Language::Go => Some(&GO),
         Language::Java => Some(&JAVA),
         Language::CSharp => Some(&CSHARP),
+        Language::C => Some(&C),
+        Language::Cpp => Some(&CPP),
         Language::PlainText => None,
     }
 }

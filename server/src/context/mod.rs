@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use tree_sitter::Node;
 
 pub use index::{WorkspaceIndex, MAX_FILES, MAX_FILE_BYTES};
+pub(crate) use symbols::declared_name;
 
 use crate::secrets::looks_secret;
 use crate::text::position::line_content_end;
@@ -138,7 +139,8 @@ pub enum Reach {
     Module,
     /// A Go name that starts in lower case: the files of its package (its directory).
     Package,
-    /// A declaration an ES module does not export; a `private` or `#private` method.
+    /// A declaration an ES module does not export; a `private` or `#private` method; a C or
+    /// C++ `static` function or variable, or one in an anonymous namespace.
     File,
 }
 
@@ -150,7 +152,8 @@ impl Reach {
         }
         match self {
             Reach::Anywhere => true,
-            Reach::File => path == from,
+            // A C or C++ header's file-local names are copied into every file including it.
+            Reach::File => path == from || is_c_header(path),
             Reach::Package => dir(path) == dir(from),
             Reach::Module => {
                 // `src/a.rs` and `src/a/mod.rs` are module `a`, whose children live in `src/a/`;
@@ -346,6 +349,11 @@ fn cross_file(
     let mut chosen = nearby::select(found, path, budget);
     chosen.retain(|s| !looks_secret(Path::new(&s.path)));
     chosen
+}
+
+fn is_c_header(path: &str) -> bool {
+    let ext = path.rsplit_once('.').map_or("", |(_, ext)| ext);
+    matches!(ext, "h" | "hh" | "hpp" | "hxx" | "h++" | "inl" | "ipp" | "tpp")
 }
 
 /// Whether a path (workspace-relative or absolute) is a test's, by the conventions of the

@@ -189,7 +189,8 @@ fn record(
     let parent = stack.last().map(|(node, field)| (node.kind(), *field));
     let grandparent_field = parent.and_then(|p| p.1);
     // A name being defined here (an item, a nested function, a local class) is this file's own.
-    let defined = field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p));
+    let defined = field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p))
+        || matches!(language, Language::C | Language::Cpp) && c_family_defines(field, stack);
     if defined || is_binding_kind(kind) || is_binding(language, field, parent.map(|p| p.0), grandparent_field) {
         if !names.bound.contains(text.as_ref()) {
             names.bound.insert(text.into_owned());
@@ -253,6 +254,8 @@ fn kind_classes(language: Language, spec: &Spec) -> &'static [KindClass] {
         Language::Java => &["string_literal", "character_literal"],
         // Not `interpolated_string_expression`: its holes hold code.
         Language::CSharp => &["string_literal", "verbatim_string_literal", "raw_string_literal", "character_literal"],
+        Language::C => &["string_literal", "char_literal", "system_lib_string"],
+        Language::Cpp => &["string_literal", "raw_string_literal", "char_literal", "system_lib_string"],
         _ => &[],
     };
     slot.get_or_init(|| {
@@ -280,6 +283,18 @@ fn kind_classes(language: Language, spec: &Spec) -> &'static [KindClass] {
 fn is_binding_kind(kind: &str) -> bool {
     // TypeScript's `{ a }` pattern; C#'s `x` of `x => …`.
     matches!(kind, "shorthand_property_identifier_pattern" | "implicit_parameter")
+}
+
+/// Whether a C or C++ name defines something here: a `struct`, `class`, `union` or `enum` with a
+/// body (`struct point *p` only uses the name). The `resize` of `void Widget::resize(…) {` is
+/// not: its declaration in the class, in a header, is what the model should see, and a
+/// constructor's `Widget::Widget` would hide the class.
+fn c_family_defines(field: Option<&str>, stack: &[(Node<'_>, Option<&'static str>)]) -> bool {
+    stack.last().is_some_and(|(parent, _)| {
+        matches!(parent.kind(), "struct_specifier" | "class_specifier" | "union_specifier" | "enum_specifier")
+            && field == Some("name")
+            && parent.child_by_field_name("body").is_some()
+    })
 }
 
 /// Whether an identifier in this position introduces a local name (a parameter, a `let`
@@ -339,6 +354,20 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
             ("variable_declarator" | "parameter" | "catch_declaration" | "declaration_expression", Some("name"))
                 | ("foreach_statement", Some("left"))
         ),
+        // Whatever a declarator names is declared right there: a variable, a parameter, a field,
+        // a function, a typedef. Its type and the names in an initializer are other fields.
+        Language::C | Language::Cpp => {
+            field == Some("declarator")
+                || matches!(
+                    parent,
+                    "preproc_params"
+                        | "structured_binding_declarator"
+                        | "type_parameter_declaration"
+                        | "variadic_type_parameter_declaration"
+                        | "lambda_capture_specifier"
+                ) && field.is_none()
+                || matches!((parent, field), ("optional_type_parameter_declaration", Some("name")))
+        }
         Language::PlainText => false,
     }
 }
@@ -467,7 +496,7 @@ mod tests {
     /// languages whose strings can hold code (template strings, f-strings).
     #[test]
     fn stepping_over_comments_and_strings_loses_no_name() {
-        let sources: [(&str, &str); 8] = [
+        let sources: [(&str, &str); 10] = [
             ("rust", include_str!("mod.rs")),
             ("rust", include_str!("../postprocess/nested.rs")),
             ("typescript", "// a note on Shape\nconst s: string = \"Shape\";\nconst t = `${render(shape)} and ${count}`;\n/* Block */\nfunction f(shape: Shape) { return /x/.test(s) ? t : draw(shape, 'q'); }\n"),
@@ -476,6 +505,8 @@ mod tests {
             ("go", "package main\n\n// Run runs.\nfunc Run(p Point) string {\n\treturn fmt.Sprintf(\"%v\", p.X) + `raw` + string('c')\n}\n"),
             ("java", "/** Runs {@link Point}. */\nclass R {\n    String run(Point p) {\n        String t = \"\"\"\n            Point\n            \"\"\";\n        return helper(p.x, 'c', \"s\") + t; // p\n    }\n}\n"),
             ("csharp", "/// <summary>Point.</summary>\nclass R\n{\n    string Run(Point p)\n    {\n        var v = @\"Point\";\n        return $\"{Helper(p.X)} {v}\" + \"\"\"raw\"\"\"; // p\n    }\n}\n"),
+            ("c", "#include <stdio.h>\n/* Point */\nstruct point { int x; };\nint show(struct point *p) {\n    return printf(\"%d %c\", p->x, 'c') + helper(p); // helper\n}\n"),
+            ("cpp", "#include \"widget.hpp\"\n// Widget\nvoid Widget::draw(Canvas &c) const {\n    c.text(R\"(Widget)\", name_, u8'x');\n    for (auto &[k, v] : items_) { render(k, v); }\n}\n"),
         ];
         for (language_id, text) in sources {
             let doc = Document::new("file:///t", language_id, 1, text);

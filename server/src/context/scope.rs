@@ -27,8 +27,8 @@ const MAX_HEADER_LINES: usize = 12;
 ///
 /// Looks at the top level (up to [`MAX_GAP`] statements past the last import; found once per
 /// stretch of edits that leave them alone, see [`TopImports`]) and, in Rust, at the inline
-/// modules the cursor is in (their `use` lines are the imports in scope there) and C#'s
-/// namespaces (their `using` directives).
+/// modules the cursor is in (their `use` lines are the imports in scope there), C#'s namespaces
+/// (their `using` directives), and in C and C++ at the include guard the cursor is in.
 pub(crate) fn imports(
     language: Language,
     spec: &Spec,
@@ -52,7 +52,13 @@ pub(crate) fn imports(
         })
         .map(|pair| scan(language, spec, rope, pair[1], window_start))
         .collect();
-    for module in &modules {
+    // A C or C++ header's includes are inside its include guard, not at the top level.
+    let guarded: Vec<TopImports> = chain
+        .windows(2)
+        .filter(|pair| pair[0].kind() == "translation_unit" && matches!(pair[1].kind(), "preproc_ifdef" | "preproc_if"))
+        .map(|pair| scan(language, spec, rope, pair[1], window_start))
+        .collect();
+    for module in modules.iter().chain(&guarded) {
         pick(&module.imports, window_start, &mut left, &mut out);
     }
     out.join("\n")
@@ -109,6 +115,11 @@ fn scan(language: Language, spec: &Spec, rope: &Rope, list: Node<'_>, stop_at: u
         since_import = 0;
         // From the line start, so that a nested module's `use` keeps its indentation.
         let text = text_between(rope, line_start_byte(rope, child.start_byte()), child.end_byte());
+        // A C `#include` ends with its line break.
+        let text = match text.strip_suffix('\n') {
+            Some(line) => line.strip_suffix('\r').unwrap_or(line).to_string(),
+            None => text,
+        };
         found.imports.push((child.start_byte()..child.end_byte(), text));
         module_names(language, rope, child, &mut found.modules);
     }

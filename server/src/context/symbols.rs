@@ -3,7 +3,9 @@
 //!
 //! Recorded: top-level definitions, the methods of Rust inherent impls and traits, of Python
 //! and TypeScript classes, and Go methods; in Java and C#, every type (nested ones and those in
-//! namespaces too) and the methods of each that are not private. Not recorded: the methods of Rust trait impls (the
+//! namespaces too) and the methods of each that are not private; in C and C++ also declarations
+//! (a header's prototypes and classes are what other files use), macros, and the members of
+//! namespaces, `extern "C"` blocks and include guards. Not recorded: the methods of Rust trait impls (the
 //! trait's declaration already carries their signatures, and `fmt`/`from`/`eq` in every file
 //! would drown the lookups), nested functions, locals, and Rust `tests` modules.
 
@@ -143,6 +145,35 @@ impl FileRules {
                 },
                 None => member_reach(self.language, site.node, None, rope),
             },
+            Language::C | Language::Cpp => {
+                // `static` at file scope and an anonymous namespace give internal linkage: no
+                // other translation unit sees the name (a header's are copied into every file
+                // that includes it, which `Reach::reaches` knows). Class members are the
+                // class's, whatever their access: the class's own source file defines them.
+                let declaration =
+                    if site.node.kind().ends_with("declarator") { site.node.parent() } else { Some(site.node) };
+                let is_static = site.owner.is_none()
+                    && declaration.is_some_and(|d| {
+                        named_children(d).iter().any(|c| {
+                            c.kind() == "storage_class_specifier"
+                                && text_is(rope, c.start_byte(), c.end_byte(), "static")
+                        })
+                    });
+                let mut ancestor = site.node.parent();
+                let mut anonymous = false;
+                while let Some(node) = ancestor {
+                    if node.kind() == "namespace_definition" && node.child_by_field_name("name").is_none() {
+                        anonymous = true;
+                        break;
+                    }
+                    ancestor = node.parent();
+                }
+                if is_static || anonymous {
+                    Reach::File
+                } else {
+                    Reach::Anywhere
+                }
+            }
             Language::Python | Language::PlainText => Reach::Anywhere,
         }
     }
@@ -196,6 +227,7 @@ pub(crate) fn visit<'t>(language: Language, root: Node<'t>, rope: &Rope, f: &mut
         Language::TypeScript | Language::Tsx | Language::JavaScript => ts_statements(root, rope, f, 0),
         Language::Go => go_declarations(root, f),
         Language::Java | Language::CSharp => class_declarations(root, rope, f, 0),
+        Language::C | Language::Cpp => c_items(root, rope, f, 0),
         Language::PlainText => {}
     }
 }
@@ -482,7 +514,7 @@ fn go_declarations<'t>(root: Node<'t>, f: &mut dyn FnMut(Site<'t>)) {
 }
 
 /// The kind recorded for a Java or C# type declaration; `None` for anything else.
-fn type_kind(kind: &str) -> Option<SymbolKind> {
+fn declaration_kind(kind: &str) -> Option<SymbolKind> {
     Some(match kind {
         "class_declaration" | "record_declaration" | "struct_declaration" | "record_struct_declaration" => {
             SymbolKind::Class
@@ -506,7 +538,7 @@ fn class_declarations<'t>(list: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t
             }
             "ERROR" if depth < MAX_NESTING => class_declarations(child, rope, f, depth + 1),
             kind => {
-                let Some(kind) = type_kind(kind) else {
+                let Some(kind) = declaration_kind(kind) else {
                     continue;
                 };
                 if let Some(s) = site(child, child, kind, None) {
@@ -575,8 +607,242 @@ fn is_hidden(owner: Node<'_>, member: Node<'_>, rope: &Rope) -> bool {
     csharp_default_private && !words.any(|word| matches!(word, "public" | "internal" | "protected"))
 }
 
+/// How deep C and C++ nest items: include guards, `#if` branches, `extern "C"`, namespaces.
+const MAX_C_NESTING: u8 = 8;
+
+/// The items of a translation unit, a namespace or `extern "C"` body, or a preprocessor branch.
+fn c_items<'t>(list: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), depth: u8) {
+    for item in named_children(list) {
+        c_item(item, item, rope, f, depth);
+    }
+}
+
+/// One item; `outer` is the `template_declaration` around it, if any.
+fn c_item<'t>(item: Node<'t>, outer: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), depth: u8) {
+    let nested = depth < MAX_C_NESTING;
+    match item.kind() {
+        "function_definition" => {
+            if let Some(declarator) = item.child_by_field_name("declarator") {
+                c_function(item, outer, declarator, rope, f);
+            }
+        }
+        "declaration" => c_declaration(item, outer, rope, f),
+        "struct_specifier" | "union_specifier" | "class_specifier" | "enum_specifier" => {
+            c_type(item, outer, rope, f);
+        }
+        "type_definition" => {
+            let kind = match item.child_by_field_name("type") {
+                Some(t) if t.child_by_field_name("body").is_some() => type_kind(t),
+                _ => SymbolKind::Type,
+            };
+            let mut cursor = item.walk();
+            let declarators: Vec<Node<'t>> = item.children_by_field_name("declarator", &mut cursor).collect();
+            for declarator in declarators {
+                if let Some(name) = declarator_name(declarator).map(|d| d.name) {
+                    f(Site { node: item, outer, name, kind, owner: None });
+                }
+            }
+        }
+        "alias_declaration" | "concept_definition" => {
+            if let Some(s) = site(item, outer, SymbolKind::Type, None) {
+                f(s);
+            }
+        }
+        // `#define LIST_H` without a value is an include guard or a flag for `#ifdef`: nothing
+        // code uses as a value.
+        "preproc_def" if item.child_by_field_name("value").is_some() => {
+            if let Some(s) = site(item, item, SymbolKind::Constant, None) {
+                f(s);
+            }
+        }
+        "preproc_function_def" => {
+            if let Some(s) = site(item, item, SymbolKind::Macro, None) {
+                f(s);
+            }
+        }
+        "template_declaration" if nested => {
+            // The template's parameters belong to the signature: the item's `outer` is the template.
+            if let Some(inner) = template_inner(item) {
+                c_item(inner, outer, rope, f, depth + 1);
+            }
+        }
+        "namespace_definition" | "linkage_specification" if nested => match item.child_by_field_name("body") {
+            Some(body) if body.kind() == "declaration_list" => c_items(body, rope, f, depth + 1),
+            // `extern "C" int f(void);`: one declaration, no braces.
+            Some(body) => c_item(body, body, rope, f, depth + 1),
+            None => {}
+        },
+        "preproc_if" | "preproc_ifdef" | "preproc_else" | "preproc_elif" | "preproc_elifdef" | "ERROR" if nested => {
+            c_items(item, rope, f, depth + 1);
+        }
+        _ => {}
+    }
+}
+
+fn type_kind(specifier: Node<'_>) -> SymbolKind {
+    if specifier.kind() == "enum_specifier" {
+        SymbolKind::Enum
+    } else {
+        SymbolKind::Class
+    }
+}
+
+/// A `struct`, `union`, `class` or `enum` with a body (`struct point;` only declares the name),
+/// then its methods.
+fn c_type<'t>(specifier: Node<'t>, outer: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>)) {
+    let Some(body) = specifier.child_by_field_name("body") else {
+        return;
+    };
+    let Some(name) = specifier.child_by_field_name("name") else {
+        return;
+    };
+    f(Site { node: specifier, outer, name, kind: type_kind(specifier), owner: None });
+    if specifier.kind() == "enum_specifier" {
+        return;
+    }
+    let class_name = base_type(name);
+    let class_name = text_between(rope, class_name.start_byte(), class_name.end_byte());
+    for member in named_children(body) {
+        let (member, member_outer) = match member.kind() {
+            "template_declaration" => match template_inner(member) {
+                Some(inner) => (inner, member),
+                None => continue,
+            },
+            _ => (member, member),
+        };
+        if !matches!(member.kind(), "function_definition" | "field_declaration" | "declaration") {
+            continue;
+        }
+        let mut cursor = member.walk();
+        let declarators: Vec<Node<'t>> = member.children_by_field_name("declarator", &mut cursor).collect();
+        for declarator in declarators {
+            let Some(d) = declarator_name(declarator).filter(|d| d.function) else {
+                continue;
+            };
+            // Nobody calls a constructor by name; the class's own entry shows it.
+            if text_is(rope, d.name.start_byte(), d.name.end_byte(), &class_name) {
+                continue;
+            }
+            f(Site {
+                node: member,
+                outer: member_outer,
+                name: d.name,
+                kind: SymbolKind::Method,
+                owner: Some(specifier),
+            });
+        }
+    }
+}
+
+/// A function definition: a method when its name is qualified (`void Widget::resize(int w)`).
+fn c_function<'t>(node: Node<'t>, outer: Node<'t>, declarator: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>)) {
+    let Some(d) = declarator_name(declarator).filter(|d| d.function) else {
+        return;
+    };
+    // `Widget::Widget(int w) : w_(w) {}`: a constructor, which the class in the header shows.
+    let scope =
+        d.name.parent().filter(|p| p.kind() == "qualified_identifier").and_then(|q| q.child_by_field_name("scope"));
+    if let Some(scope) = scope.map(base_type) {
+        let class = text_between(rope, scope.start_byte(), scope.end_byte());
+        if text_is(rope, d.name.start_byte(), d.name.end_byte(), &class) {
+            return;
+        }
+    }
+    let kind = if d.qualified { SymbolKind::Method } else { SymbolKind::Function };
+    f(Site { node, outer, name: d.name, kind, owner: None });
+}
+
+/// A declaration: prototypes, variables and constants, and a `struct`/`enum` defined in it.
+fn c_declaration<'t>(decl: Node<'t>, outer: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>)) {
+    if let Some(t) = decl.child_by_field_name("type") {
+        if matches!(t.kind(), "struct_specifier" | "union_specifier" | "class_specifier" | "enum_specifier") {
+            c_type(t, t, rope, f);
+        }
+    }
+    let constant = named_children(decl).into_iter().any(|n| {
+        matches!(n.kind(), "type_qualifier" | "storage_class_specifier")
+            && ["const", "constexpr", "constinit"].iter().any(|word| text_is(rope, n.start_byte(), n.end_byte(), word))
+    });
+    let mut cursor = decl.walk();
+    let declarators: Vec<Node<'t>> = decl.children_by_field_name("declarator", &mut cursor).collect();
+    for declarator in declarators {
+        let Some(d) = declarator_name(declarator) else {
+            continue;
+        };
+        let kind = match (d.function, d.qualified, constant) {
+            (true, true, _) => SymbolKind::Method,
+            (true, false, _) => SymbolKind::Function,
+            // `int Widget::count = 0;`: a static member's definition; the class shows it.
+            (false, true, _) => continue,
+            (false, false, true) => SymbolKind::Constant,
+            (false, false, false) => SymbolKind::Variable,
+        };
+        // A variable's `node` is its declarator, whose `value` is what a long declaration drops.
+        let node = if d.function { decl } else { declarator };
+        f(Site { node, outer, name: d.name, kind, owner: None });
+    }
+}
+
+/// The name a C or C++ declarator declares (`resize` of `void Widget::resize(int w)`).
+pub(crate) fn declared_name(declarator: Node<'_>) -> Option<Node<'_>> {
+    declarator_name(declarator).map(|d| d.name)
+}
+
+/// What a C or C++ declarator declares.
+struct Declared<'t> {
+    /// The innermost name: `resize` of `Widget::resize`.
+    name: Node<'t>,
+    /// Declared through a function declarator (a function, a method, a function pointer).
+    function: bool,
+    /// Declared with a scope: `Widget::resize`, `ns::helper`.
+    qualified: bool,
+}
+
+/// The name a declarator declares, through pointers, references, arrays, parentheses,
+/// initializers and scopes. `None` for operators, destructors and conversion functions, which
+/// no one looks up by name.
+fn declarator_name(mut node: Node<'_>) -> Option<Declared<'_>> {
+    let (mut function, mut qualified) = (false, false);
+    for _ in 0..16 {
+        let next = match node.kind() {
+            "identifier" | "field_identifier" | "type_identifier" => {
+                return Some(Declared { name: node, function, qualified })
+            }
+            "function_declarator" => {
+                function = true;
+                node.child_by_field_name("declarator")
+            }
+            "qualified_identifier" => {
+                qualified = true;
+                node.child_by_field_name("name")
+            }
+            "template_function" => node.child_by_field_name("name"),
+            "pointer_declarator"
+            | "reference_declarator"
+            | "array_declarator"
+            | "init_declarator"
+            | "attributed_declarator"
+            | "parenthesized_declarator" => {
+                if node.kind() != "init_declarator" {
+                    // `int (*compare)(int)`: a pointer inside the function declarator is a
+                    // variable holding a function (`int *f(int)` has the pointer outside).
+                    function = false;
+                }
+                let mut cursor = node.walk();
+                node.child_by_field_name("declarator").or_else(|| {
+                    node.named_children(&mut cursor)
+                        .find(|n| !n.kind().contains("attribute") && !n.kind().ends_with("qualifier"))
+                })
+            }
+            _ => None,
+        };
+        node = next?;
+    }
+    None
+}
+
 /// The name of the type a method belongs to: the impl's or class's type without generics, the
-/// trait's name, or a Go receiver's type.
+/// trait's name, a Go receiver's type, or the scope of a C++ method defined outside its class.
 pub(crate) fn container_name(language: Language, site: &Site<'_>, rope: &Rope) -> Option<String> {
     let type_node = match (language, site.owner) {
         (Language::Rust, Some(owner)) if owner.kind() == "impl_item" => owner.child_by_field_name("type"),
@@ -586,6 +852,9 @@ pub(crate) fn container_name(language: Language, site: &Site<'_>, rope: &Rope) -
             .child_by_field_name("receiver")
             .and_then(|r| r.named_child(0))
             .and_then(|p| p.child_by_field_name("type")),
+        (Language::Cpp, None) if site.kind == SymbolKind::Method => {
+            site.name.parent().filter(|p| p.kind() == "qualified_identifier")?.child_by_field_name("scope")
+        }
         _ => None,
     }?;
     let base = base_type(type_node);
@@ -597,6 +866,8 @@ fn base_type(mut node: Node<'_>) -> Node<'_> {
     for _ in 0..8 {
         let inner = match node.kind() {
             "generic_type" => node.child_by_field_name("type"),
+            // C++'s `Widget<T>` and `ns::Widget`.
+            "template_type" | "qualified_identifier" => node.child_by_field_name("name"),
             "scoped_type_identifier" => node.child_by_field_name("name"),
             "reference_type" | "pointer_type" => node.named_children(&mut node.walk()).last(),
             _ => None,
@@ -638,6 +909,12 @@ fn head(language: Language, outer: Node<'_>, node: Node<'_>, rope: &Rope) -> Opt
 fn braced_signature(language: Language, site: &Site<'_>, rope: &Rope) -> String {
     let marker = comment_marker(language);
     let own = || text_between(rope, site.outer.start_byte(), site.outer.end_byte());
+    if site.node.kind().starts_with("preproc_") {
+        return macro_signature(&own());
+    }
+    if matches!(site.node.kind(), "struct_specifier" | "union_specifier" | "class_specifier") {
+        return c_class_signature(site, rope);
+    }
     match site.kind {
         SymbolKind::Function | SymbolKind::Method => {
             let sig = function_head(language, site, rope);
@@ -799,6 +1076,58 @@ fn csharp_property(member: Node<'_>, rope: &Rope) -> String {
         })
         .collect();
     format!("{head} {{ {} }}", kinds.join(" "))
+}
+
+/// A C macro's first line: its name and parameters, and its whole body when it fits on it.
+fn macro_signature(text: &str) -> String {
+    let first = text.lines().next().unwrap_or_default().trim_end();
+    match first.strip_suffix('\\') {
+        Some(continued) => format!("{} ...", continued.trim_end()),
+        None => first.to_string(),
+    }
+}
+
+/// What a C++ `template <…>` declares.
+fn template_inner(member: Node<'_>) -> Option<Node<'_>> {
+    (member.kind() == "template_declaration")
+        .then(|| named_children(member).into_iter().find(|n| n.kind() != "template_parameter_list"))
+        .flatten()
+}
+
+/// A C `struct` or C++ class: as written when it only declares, or when it defines methods
+/// inline, as its header and its members' declarations (their bodies are code, not interface).
+fn c_class_signature(site: &Site<'_>, rope: &Rope) -> String {
+    let own = || truncate_lines(&text_between(rope, site.outer.start_byte(), site.outer.end_byte()));
+    let Some(body) = site.node.child_by_field_name("body") else {
+        return own();
+    };
+    let members = named_children(body);
+    let defines_code = members.iter().any(|m| {
+        let inner = template_inner(*m).unwrap_or(*m);
+        inner.kind() == "function_definition" && inner.child_by_field_name("body").is_some()
+    });
+    if !defines_code {
+        return own();
+    }
+    let header = one_line(&text_between(rope, site.outer.start_byte(), head_end(site.node, body)), "//");
+    let mut lines = vec![format!("{header} {{")];
+    for member in members {
+        let inner = template_inner(member).unwrap_or(member);
+        let line = match (inner.kind(), inner.child_by_field_name("body")) {
+            ("comment", _) => continue,
+            ("access_specifier", _) => {
+                lines.push(format!("{}:", text_between(rope, member.start_byte(), member.end_byte())));
+                continue;
+            }
+            ("function_definition", Some(b)) => {
+                format!("{};", one_line(&text_between(rope, member.start_byte(), head_end(inner, b)), "//"))
+            }
+            _ => one_line(&text_between(rope, member.start_byte(), member.end_byte()), "//"),
+        };
+        lines.push(format!("    {line}"));
+    }
+    lines.push("};".to_string());
+    truncate_lines(&lines.join("\n"))
 }
 
 /// `#[derive(...)]` attributes right above a Rust item: they tell the model what the type
@@ -1373,6 +1702,86 @@ public record UserId(long value) implements Comparable<UserId> {
     }
 
     #[test]
+    fn c_header_definitions() {
+        check(
+            Language::C,
+            r#"#ifndef LIST_H
+#define LIST_H
+
+#include <stddef.h>
+
+#define LIST_MAX 64
+#define LIST_FOREACH(it, list) \
+    for ((it) = (list)->head; (it); (it) = (it)->next)
+
+/** A node. */
+struct node {
+    int value;
+    struct node *next;
+};
+
+typedef struct {
+    struct node *head;
+    size_t len;
+} list_t;
+
+enum color { RED, GREEN = 2 };
+
+typedef int (*compare_fn)(const void *, const void *);
+
+extern int list_verbose;
+static const int LIST_MIN = 1;
+
+list_t *list_new(void);
+int list_push(list_t *list,
+              int value);
+void list_sort(list_t *list, compare_fn cmp), list_free(list_t *list);
+struct node;
+
+size_t list_len(const list_t *list) {
+    return list->len;
+}
+
+#endif
+"#,
+            expect![[r#"
+                Constant LIST_MAX @5
+                    #define LIST_MAX 64
+                Macro LIST_FOREACH @6
+                    #define LIST_FOREACH(it, list) ...
+                Class node @10
+                    struct node {
+                        int value;
+                        struct node *next;
+                    }
+                Class list_t @18
+                    typedef struct {
+                        struct node *head;
+                        size_t len;
+                    } list_t;
+                Enum color @20
+                    enum color { RED, GREEN = 2 }
+                Type compare_fn @22
+                    typedef int (*compare_fn)(const void *, const void *);
+                Variable list_verbose @24
+                    extern int list_verbose;
+                Constant LIST_MIN @25
+                    static const int LIST_MIN = 1;
+                Function list_new @27
+                    list_t *list_new(void)
+                Function list_push @28
+                    int list_push(list_t *list, int value)
+                Function list_sort @30
+                    void list_sort(list_t *list, compare_fn cmp), list_free(list_t *list)
+                Function list_free @30
+                    void list_sort(list_t *list, compare_fn cmp), list_free(list_t *list)
+                Function list_len @33
+                    size_t list_len(const list_t *list)
+            "#]],
+        );
+    }
+
+    #[test]
     fn csharp_definitions() {
         check(
             Language::CSharp,
@@ -1473,6 +1882,88 @@ namespace Shop.Users
                     }
                 Method Total in Line @7
                     public class Line { public decimal Total(); }
+            "#]],
+        );
+    }
+
+    #[test]
+    fn cpp_header_and_source_definitions() {
+        check(
+            Language::Cpp,
+            r#"#pragma once
+#include <string>
+
+namespace ui {
+
+class Widget : public Base {
+public:
+    explicit Widget(int w);
+    virtual ~Widget();
+    void resize(int w, int h);
+    int width() const { return w_; }
+    static Widget *create(const std::string &name);
+    bool operator==(const Widget &other) const;
+
+private:
+    int w_ = 0;
+};
+
+struct Point { int x; int y; };
+
+template <typename T>
+T clamp(T v, T lo, T hi);
+
+using Id = unsigned long;
+enum class Mode { Fast, Slow };
+
+}  // namespace ui
+
+extern "C" int c_entry(void);
+
+ui::Widget::Widget(int w) : w_(w) {}
+
+void ui::Widget::resize(int w, int h) {
+    w_ = w;
+}
+
+template <typename T>
+void Box<T>::put(T item) {}
+
+int Widget::count = 0;
+"#,
+            expect![[r#"
+                Class Widget @5
+                    class Widget : public Base {
+                    public:
+                        explicit Widget(int w);
+                        virtual ~Widget();
+                        void resize(int w, int h);
+                        int width() const;
+                        static Widget *create(const std::string &name);
+                        bool operator==(const Widget &other) const;
+                    private:
+                        int w_ = 0;
+                    };
+                Method resize in Widget @9
+                    class Widget : public Base { void resize(int w, int h); }
+                Method width in Widget @10
+                    class Widget : public Base { int width() const; }
+                Method create in Widget @11
+                    class Widget : public Base { static Widget *create(const std::string &name); }
+                Class Point @18
+                    struct Point { int x; int y; }
+                Function clamp @21
+                    template <typename T> T clamp(T v, T lo, T hi)
+                Type Id @23
+                    using Id = unsigned long;
+                Enum Mode @24
+                    enum class Mode { Fast, Slow }
+                Function c_entry @28
+                    int c_entry(void)
+                Method resize in Widget @32
+                    void ui::Widget::resize(int w, int h)
+                Method put in Box @37
+                    template <typename T> void Box<T>::put(T item)
             "#]],
         );
     }

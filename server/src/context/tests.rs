@@ -475,6 +475,85 @@ public class UserService {
 }
 
 #[test]
+fn c_prototypes_and_structs_from_a_header() {
+    check(
+        r#"
+//- include/list.h
+#ifndef LIST_H
+#define LIST_H
+
+#define LIST_MAX 64
+
+struct node {
+    int value;
+    struct node *next;
+};
+
+typedef struct {
+    struct node *head;
+    int len;
+} list_t;
+
+int list_push(list_t *list, int value);
+int list_unused(void);
+
+#endif
+//- src/main.c
+#include <stdio.h>
+#include "list.h"
+
+static int sum(const list_t *list) {
+    int total = 0;
+    for (struct node *n = list->head; n; n = n->next) {
+        total += n->value;
+    }
+    return total;
+}
+
+int main(void) {
+    list_t list = {0};
+    for (int i = 0; i < LIST_MAX; i++) {
+        list_push(&list, i);
+    }
+    $0
+}
+"#,
+        expect![[r#"
+            src/main.c (C) block
+            code:
+                #include <stdio.h>
+                #include "list.h"
+
+                static int sum(const list_t *list) {
+                    int total = 0;
+                    for (struct node *n = list->head; n; n = n->next) {
+                        total += n->value;
+                    }
+                    return total;
+                }
+
+                int main(void) {
+                    list_t list = {0};
+                    for (int i = 0; i < LIST_MAX; i++) {
+                        list_push(&list, i);
+                    }
+                    $0
+                }
+            line: "    " $0 ""
+            definition of list_push in include/list.h:
+                int list_push(list_t *list, int value)
+            definition of list_t in include/list.h:
+                typedef struct {
+                    struct node *head;
+                    int len;
+                } list_t;
+            definition of LIST_MAX in include/list.h:
+                #define LIST_MAX 64
+        "#]],
+    );
+}
+
+#[test]
 fn csharp_member_call_brings_the_method_signature_from_another_file() {
     check(
         r#"
@@ -539,6 +618,99 @@ namespace Shop.Checkout
                     public Order? FindOrder(Guid id);
                     public IReadOnlyList<Order> All { get; }
                 }
+        "#]],
+    );
+}
+
+#[test]
+fn cpp_method_body_brings_its_class_and_the_declarations_it_calls() {
+    check_with(
+        &small(200, 60),
+        r#"
+//- src/widget.hpp
+#pragma once
+#include <string>
+
+namespace ui {
+
+class Canvas;
+
+class Widget {
+public:
+    explicit Widget(int w);
+    void resize(int w, int h);
+    int area() const;
+    void draw(Canvas &canvas) const;
+
+private:
+    int w_ = 0;
+    int h_ = 0;
+};
+
+int clamp_size(int value, int max);
+
+}  // namespace ui
+//- src/widget.cpp
+#include "widget.hpp"
+
+#include <algorithm>
+
+using namespace std;
+
+namespace ui {
+
+Widget::Widget(int w) : w_(w) {}
+
+void Widget::resize(int w, int h) {
+    // A long comment so that the window starts below the function's header, and the
+    // enclosing scopes are shown as headers instead.
+    w_ = clamp_size(w, 4096);
+    h_ = clamp_size(h, 4096);
+    if (area() > 1000000) {
+        $0
+    }
+}
+
+}  // namespace ui
+"#,
+        expect![[r#"
+            src/widget.cpp (C++) block
+            imports:
+                #include "widget.hpp"
+                #include <algorithm>
+                using namespace std;
+            enclosing:
+                namespace ui {
+                void Widget::resize(int w, int h) {
+            code:
+                    // enclosing scopes are shown as headers instead.
+                    w_ = clamp_size(w, 4096);
+                    h_ = clamp_size(h, 4096);
+                    if (area() > 1000000) {
+                        $0
+                    }
+                }
+
+                }  // namespace ui
+            line: "        " $0 ""
+            definition of clamp_size in src/widget.hpp:
+                int clamp_size(int value, int max)
+            definition of area in src/widget.hpp:
+                class Widget { int area() const; }
+            definition of Widget in src/widget.hpp:
+                class Widget {
+                public:
+                    explicit Widget(int w);
+                    void resize(int w, int h);
+                    int area() const;
+                    void draw(Canvas &canvas) const;
+
+                private:
+                    int w_ = 0;
+                    int h_ = 0;
+                }
+            definition of resize in src/widget.hpp:
+                class Widget { void resize(int w, int h); }
         "#]],
     );
 }
@@ -670,6 +842,33 @@ class Main {
                 }
             definition of call in src/main/java/com/acme/a/Api.java:
                 public class Api { public static int call(); }
+        "#]],
+    );
+}
+
+#[test]
+fn a_header_brings_the_includes_inside_its_include_guard() {
+    let fields: String = (0..12).map(|i| format!("    int field{i};\n")).collect();
+    check_with(
+        &small(120, 40),
+        &format!(
+            "//- include/config.h\n#ifndef CONFIG_H\n#define CONFIG_H\n\n#include <stdint.h>\n#include \"types.h\"\n\nstruct config {{\n{fields}}};\n\nstatic inline uint32_t config_size(const struct config *c) {{\n    return sizeof(*c) + $0;\n}}\n\n#endif\n"
+        ),
+        expect![[r#"
+            include/config.h (C++) line
+            imports:
+                #include <stdint.h>
+                #include "types.h"
+            code:
+                    int field11;
+                };
+
+                static inline uint32_t config_size(const struct config *c) {
+                    return sizeof(*c) + $0;
+                }
+
+                #endif
+            line: "    return sizeof(*c) + " $0 ";"
         "#]],
     );
 }

@@ -21,7 +21,19 @@ pub(crate) enum Quote {
     Verbatim,
     /// A C# raw string opened by this many quotes (three or more): no escapes at all.
     Quotes(u8),
+    /// A C++ raw string `R"delim(...)delim"`: the delimiter's length and [`delimiter_hash`].
+    /// The state has to stay `Copy` and small; two delimiters of one length that hash alike
+    /// are not worth telling apart.
+    CppRaw(u8, u32),
 }
+
+/// FNV-1a of a C++ raw string's delimiter.
+fn delimiter_hash(delimiter: &[u8]) -> u32 {
+    delimiter.iter().fold(0x811C_9DC5, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+/// The longest delimiter C++ allows in a raw string.
+const MAX_DELIMITER: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LexState {
@@ -82,6 +94,13 @@ const fn code_stops(language: Language) -> [bool; 256] {
         }
         // C#'s `@` and `$` string prefixes are looked back at from the quote.
         Language::Java | Language::CSharp => stops[b'/' as usize] = true,
+        // A preprocessor line is lexed as code: a macro's brackets balance as written, and a
+        // `'` in an `#error` message ends with its line like any unclosed character literal.
+        Language::C => stops[b'/' as usize] = true,
+        Language::Cpp => {
+            stops[b'/' as usize] = true;
+            stops[b'R' as usize] = true;
+        }
         Language::PlainText => {}
     }
     stops
@@ -96,6 +115,8 @@ fn code_stops_of(language: Language) -> &'static [bool; 256] {
     static GO: [bool; 256] = code_stops(Language::Go);
     static JAVA: [bool; 256] = code_stops(Language::Java);
     static CSHARP: [bool; 256] = code_stops(Language::CSharp);
+    static C: [bool; 256] = code_stops(Language::C);
+    static CPP: [bool; 256] = code_stops(Language::Cpp);
     static PLAIN_TEXT: [bool; 256] = code_stops(Language::PlainText);
     match language {
         Language::Rust => &RUST,
@@ -106,6 +127,8 @@ fn code_stops_of(language: Language) -> &'static [bool; 256] {
         Language::Go => &GO,
         Language::Java => &JAVA,
         Language::CSharp => &CSHARP,
+        Language::C => &C,
+        Language::Cpp => &CPP,
         Language::PlainText => &PLAIN_TEXT,
     }
 }
@@ -141,7 +164,11 @@ impl Lexer {
                 let mut j = 0;
                 while let Some(&c) = rest.get(j) {
                     // Most `r`s are inside words; only `r"` and `r#` can start a raw string.
-                    if stops[c as usize] && (c != b'r' || matches!(rest.get(j + 1), Some(b'#' | b'"'))) {
+                    // Same for C++'s `R`: only `R"` can start a raw string.
+                    if stops[c as usize]
+                        && (c != b'r' || matches!(rest.get(j + 1), Some(b'#' | b'"')))
+                        && (c != b'R' || rest.get(j + 1) == Some(&b'"'))
+                    {
                         break;
                     }
                     j += 1;
@@ -152,6 +179,7 @@ impl Lexer {
             LexState::BlockComment(_) if self.language == Language::Rust => memchr2(b'*', b'/', rest),
             LexState::BlockComment(_) => memchr(b'*', rest),
             LexState::Str(Quote::Raw(_) | Quote::Verbatim | Quote::Quotes(_)) => memchr(b'"', rest),
+            LexState::Str(Quote::CppRaw(..)) => memchr(b')', rest),
             LexState::Str(Quote::Backtick) if self.language == Language::Go => memchr(b'`', rest),
             LexState::Str(Quote::Backtick) => memchr2(b'`', b'\\', rest),
             LexState::Str(Quote::TripleDouble) => memchr2(b'"', b'\\', rest),
@@ -276,6 +304,7 @@ impl Lexer {
                             }
                         }
                     }
+                    b'\'' if self.language == Language::Cpp && is_digit_separator(b, i) => {}
                     b'\'' => self.state = LexState::Str(Quote::Single),
                     b'`' if matches!(
                         self.language,
@@ -293,6 +322,17 @@ impl Lexer {
                         if at(i + 1 + hashes) == b'"' && hashes < 256 {
                             self.state = LexState::Str(Quote::Raw(hashes as u8));
                             i += 2 + hashes;
+                            continue;
+                        }
+                    }
+                    b'R' if self.language == Language::Cpp && at(i + 1) == b'"' && starts_raw_string(b, i) => {
+                        let delimiter = &b[i + 2..b.len().min(i + 3 + MAX_DELIMITER)];
+                        let open = delimiter.iter().position(|&d| {
+                            d == b'(' || matches!(d, b')' | b'\\' | b'"' | b' ' | b'\t' | b'\n' | b'\r')
+                        });
+                        if let Some(len) = open.filter(|&len| delimiter[len] == b'(' && len <= MAX_DELIMITER) {
+                            self.state = LexState::Str(Quote::CppRaw(len as u8, delimiter_hash(&delimiter[..len])));
+                            i += 3 + len;
                             continue;
                         }
                     }
@@ -345,6 +385,17 @@ impl Lexer {
                                 continue;
                             }
                         }
+                        Quote::CppRaw(len, hash) => {
+                            let len = len as usize;
+                            let closes = c == b')'
+                                && at(i + 1 + len) == b'"'
+                                && b.get(i + 1..i + 1 + len).is_some_and(|d| delimiter_hash(d) == hash);
+                            if closes {
+                                self.state = LexState::Code;
+                                i += 2 + len;
+                                continue;
+                            }
+                        }
                         Quote::Backtick => {
                             if c == b'\\' && self.language != Language::Go {
                                 i += 2;
@@ -386,6 +437,23 @@ impl Lexer {
             i += 1;
         }
     }
+}
+
+/// Whether the `R` at `i` (followed by `"`) starts a raw string: it is a word of its own, or ends
+/// one of the encoding prefixes `u8R`, `uR`, `UR`, `LR`.
+fn starts_raw_string(b: &[u8], i: usize) -> bool {
+    let word_start = b[..i].iter().rposition(|&c| !is_ident_byte(c)).map_or(0, |p| p + 1);
+    matches!(&b[word_start..i], b"" | b"u8" | b"u" | b"U" | b"L")
+}
+
+/// Whether the `'` at `i` separates digits (`1'000'000`, C++14) rather than opening a character
+/// literal: digits on both sides, in a word that starts with a digit (`u8'a'` is a literal).
+fn is_digit_separator(b: &[u8], i: usize) -> bool {
+    let word_start = b[..i].iter().rposition(|&c| !is_ident_byte(c) && c != b'\'').map_or(0, |p| p + 1);
+    i > word_start
+        && b[word_start].is_ascii_digit()
+        && b[i - 1].is_ascii_alphanumeric()
+        && b.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric())
 }
 
 /// Bracket openers and closers of `text` that it does not match itself, lexed from `state`:
@@ -473,6 +541,12 @@ mod tests {
             (Language::Go, "f(`{\n}`, '(')", "()"),
             (Language::TypeScript, "f(`${a}`, '}') /* ( */", "()"),
             (Language::JavaScript, "a = 'it\\'s {'; {", "{"),
+            (Language::C, "f(\"(\", '{', '\\'') /* ) */ // }\n[", "()["),
+            (Language::C, "#include <sys/x.h>\nputs(\"a\\\"}\");", "()"),
+            (Language::Cpp, r#"f(R"(")}")", R"x( )" ]} )x", u8R"(})") {"#, "(){"),
+            (Language::Cpp, "int n = 1'000'000; f(n) {", "(){"),
+            (Language::Cpp, "auto c = u8'{'; g(L'(') [", "()["),
+            (Language::Cpp, "R(x) + FOO_R\"(\" )", "())"),
             (Language::PlainText, "(a [b {c", ""),
             (Language::Java, "f(\"}\", '{', '\\'') // )", "()"),
             // A text block spans lines and holds lone quotes.
@@ -492,6 +566,23 @@ mod tests {
         for (language, text, expected) in cases {
             assert_eq!(brackets(language, text), expected, "{language:?} {text:?}");
         }
+    }
+
+    #[test]
+    fn a_cpp_raw_string_ends_only_at_its_own_delimiter_even_across_scans() {
+        let mut lexer = Lexer::new(Language::Cpp, LexState::Code);
+        let mut seen = String::new();
+        let mut record = |_, b| {
+            seen.push(match b {
+                Bracket::Open(c) | Bracket::Close(c) => c as char,
+            })
+        };
+        lexer.scan("auto q = R\"sql(select (", &mut record);
+        assert!(matches!(lexer.state, LexState::Str(Quote::CppRaw(3, _))), "{:?}", lexer.state);
+        lexer.scan(") )sq\" }\n)\" ]", &mut record);
+        lexer.scan(")sql\"; f(x) {", &mut record);
+        assert_eq!(lexer.state, LexState::Code);
+        assert_eq!(seen, "(){");
     }
 
     #[test]
@@ -519,7 +610,7 @@ mod tests {
         (out, lexer.state)
     }
 
-    const LANGUAGES: [Language; 9] = [
+    const LANGUAGES: [Language; 11] = [
         Language::Rust,
         Language::Python,
         Language::TypeScript,
@@ -528,10 +619,12 @@ mod tests {
         Language::Go,
         Language::Java,
         Language::CSharp,
+        Language::C,
+        Language::Cpp,
         Language::PlainText,
     ];
 
-    const STATES: [LexState; 18] = [
+    const STATES: [LexState; 20] = [
         LexState::Code,
         LexState::LineComment,
         LexState::BlockComment(1),
@@ -550,6 +643,8 @@ mod tests {
         LexState::Str(Quote::Quotes(3)),
         LexState::Str(Quote::Quotes(4)),
         LexState::Str(Quote::Quotes(u8::MAX)),
+        LexState::Str(Quote::CppRaw(0, 0x811C_9DC5)),
+        LexState::Str(Quote::CppRaw(1, 0xFD0C_5087)),
     ];
 
     fn fast(language: Language, state: LexState, text: &str) -> (Vec<(usize, Bracket)>, LexState) {
@@ -574,10 +669,10 @@ mod tests {
     /// Short texts dense in what the lexer looks at, so that its corner cases (a quote right
     /// after a backslash, `r#` at the very end, `*/` inside a string) come up often.
     fn random_texts(count: usize) -> Vec<String> {
-        const PIECES: [&str; 39] = [
+        const PIECES: [&str; 45] = [
             "\"", "'", "`", "\\", "/", "*", "#", "r", "b", "(", ")", "[", "]", "{", "}", "\n", "\r", " ", "a", "_",
             "é", "😀", "\"\"\"", "'''", "//", "/*", "*/", "r#\"", "\"#", "br\"", "'a'", "'\\n'", "x", "\t", "@\"",
-            "$\"", "$@\"", "\"\"", "\"\"\"\"",
+            "$\"", "$@\"", "\"\"", "\"\"\"\"", "R\"(", ")\"", "R\"x(", ")x\"", "1'0", "u8R\"",
         ];
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         (0..count)

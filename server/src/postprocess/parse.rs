@@ -176,8 +176,31 @@ fn is_unit(language: Language, node: Node, parent: Node) -> bool {
                     | "record_declaration"
             ) || parent.kind() == "compilation_unit"
         }
+        // Functions wherever they are (a member defined in its class too), and the items of a
+        // file, a namespace, an `extern "C"` block, an include guard or a class body. A class
+        // member goes back into a stand-in `struct`, the rest parses at the top level. Not a
+        // preprocessor directive or conditional: it ends at a line end, which a `\` or an
+        // `#endif` in the suggestion moves past what follows the unit.
+        Language::C | Language::Cpp => {
+            kind == "function_definition"
+                || node.is_named()
+                    && !kind.starts_with("preproc_")
+                    && matches!(
+                        c_item_list(parent),
+                        Some("translation_unit" | "declaration_list" | "field_declaration_list")
+                    )
+        }
         Language::PlainText => false,
     }
+}
+
+/// The list a C or C++ item is in, through the `#if` branches around it: an include guard's
+/// items are the file's, but an `#ifdef` in a function body holds statements.
+fn c_item_list(mut parent: Node<'_>) -> Option<&'static str> {
+    while parent.kind().starts_with("preproc_") {
+        parent = parent.parent()?;
+    }
+    Some(parent.kind())
 }
 
 impl<'a> Unit<'a> {
@@ -198,6 +221,12 @@ impl<'a> Unit<'a> {
         };
         let (mut start, mut end, line_unit) = loop {
             let Some(parent) = node.parent() else {
+                if matches!(language, Language::C | Language::Cpp) {
+                    // Between C or C++ items the line is no unit: C's top level takes statements
+                    // (a `case 1:` there parses alone but swallows the next item), and an `#endif`
+                    // or a `\` on a preprocessor line reaches the lines around it.
+                    return None;
+                }
                 // At the top level, between items: the cursor's line.
                 let (start, end) = line();
                 break (start, end, true);
@@ -240,6 +269,12 @@ impl<'a> Unit<'a> {
                 }
                 _ => {}
             }
+        }
+        if matches!(language, Language::C | Language::Cpp)
+            && node.parent().and_then(c_item_list) == Some("field_declaration_list")
+        {
+            prefix = "struct __ {\n";
+            suffix = "\n};";
         }
         if language == Language::Python {
             // From the line start, so that the suggestion's lines keep their indentation

@@ -7,7 +7,7 @@ use ropey::Rope;
 use super::*;
 use crate::text::syntax;
 
-use Language::{CSharp, Go, Java, JavaScript, PlainText, Python, Rust, Tsx, TypeScript};
+use Language::{CSharp, Cpp, Go, Java, JavaScript, PlainText, Python, Rust, Tsx, TypeScript, C};
 
 /// The cursor calls for a block where the context gatherer says so: nothing after it on the
 /// line, and either nothing before it or a block opener (`{`, `:`) right before it.
@@ -578,6 +578,41 @@ fn suggestions_that_break_a_parsing_document_are_rejected() {
 }
 
 #[test]
+fn c_and_cpp_suggestions_that_break_a_function_are_rejected() {
+    check(
+        C,
+        "int add(int a, int b) {\n    return add($0);\n}\n",
+        "a, b) {",
+        expect![[r#"rejected: BreaksParse (the suggestion would break a document that parses)"#]],
+    );
+    // A method defined in its class: checked inside a stand-in `struct`.
+    check(
+        Cpp,
+        "class Widget {\npublic:\n    int area() const {\n        return $0;\n    }\n};\n",
+        "w_ * h_ +",
+        expect![[r#"rejected: BreaksParse (the suggestion would break a document that parses)"#]],
+    );
+    check(
+        Cpp,
+        "class Widget {\npublic:\n    int area() const {\n        return $0;\n    }\n};\n",
+        "w_ * h_",
+        expect!["$0w_ * h_"],
+    );
+}
+
+#[test]
+fn a_broken_cpp_suggestion_is_cut_back_to_where_it_parses() {
+    check(
+        Cpp,
+        "namespace ui {\n\nvoid Widget::draw(Canvas &c) const {\n    $0\n}\n\n}  // namespace ui\n",
+        "c.begin();\n    c.rect(0, 0, w_, h_);\n    for (auto &child : children_) {",
+        expect![[r#"
+            $0c.begin();
+                c.rect(0, 0, w_, h_);"#]],
+    );
+}
+
+#[test]
 fn a_suggestion_the_parser_cannot_finish_is_rejected() {
     // tree-sitter-typescript loops forever on this; the check gives up after its budget.
     let started = std::time::Instant::now();
@@ -622,6 +657,8 @@ fn every_language_parses_a_good_suggestion() {
         (Go, "package main\n\nfunc f() int {\n\treturn $0\n}\n", "1 + 2"),
         (Java, "class A {\n    int f() {\n        return $0;\n    }\n}\n", "items.size() + 1"),
         (CSharp, "class A\n{\n    int F()\n    {\n        return $0;\n    }\n}\n", "items.Count + 1"),
+        (C, "int f(int *xs) {\n    return $0;\n}\n", "xs[0] + sizeof(int)"),
+        (Cpp, "template <typename T>\nT f(const std::vector<T> &v) {\n    return $0;\n}\n", "v.empty() ? T{} : v[0]"),
     ];
     for (language, fixture, raw) in cases {
         assert_eq!(run(language, fixture, raw, None), format!("$0{raw}"), "{language:?}");
@@ -826,6 +863,40 @@ fn java_and_csharp_streams_stop_at_the_method_end() {
 }
 
 #[test]
+fn c_and_cpp_streams_stop_at_the_end_of_the_line_or_block() {
+    check_stop(
+        C,
+        "int main(void) {\n    int n = $0\n}\n",
+        "count(list);\n    printf(\"%d\\n\", n);\n}\n",
+        expect![[r#"
+            $0count(list);
+            [stopped after 13 of 38 bytes]"#]],
+    );
+    check_stop(
+        Cpp,
+        "void Widget::resize(int w, int h) {\n    $0\n}\n",
+        "w_ = w;\n    h_ = h; // }\n    notify(\"}\");\n}\n\nint Widget::area() const {\n    return w_ * h_;\n}\n",
+        expect![[r#"
+            $0w_ = w;
+                h_ = h; // }
+                notify("}");
+            }
+            [stopped after 44 of 94 bytes]"#]],
+    );
+    // The block a suggestion opens ends it, a raw string's brace notwithstanding.
+    check_stop(
+        Cpp,
+        "int main() {\n    $0\n}\n",
+        "for (auto &w : widgets) {\n        w.draw(R\"(\")}\")\");\n    }\n    return 0;\n}\n",
+        expect![[r#"
+            $0for (auto &w : widgets) {
+                    w.draw(R"(")}")");
+                }
+            [stopped after 59 of 75 bytes]"#]],
+    );
+}
+
+#[test]
 fn streams_stop_at_a_closing_fence_and_on_loops() {
     check_stop(
         Go,
@@ -949,7 +1020,7 @@ mod properties {
     }
 
     fn language() -> impl Strategy<Value = Language> {
-        prop::sample::select(vec![Rust, Python, TypeScript, Tsx, JavaScript, Go, PlainText])
+        prop::sample::select(vec![Rust, Python, TypeScript, Tsx, JavaScript, Go, C, Cpp, PlainText])
     }
 
     proptest! {
@@ -1043,6 +1114,16 @@ fn the_unit_shortcut_agrees_with_a_full_parse() {
             CSharp,
             "namespace App;\n\nusing System;\n\npublic record Point(int X, int Y);\n\npublic class A\n{\n    public void F() { Console.WriteLine(1); }\n}\n",
             &["x", "Foo(1);", "}", "{", "\n    public int G() => 1;", "\"\"\"", ")", "\nclass B { }"],
+        ),
+        (
+            C,
+            "#ifndef LIST_H\n#define LIST_H\n#include <stddef.h>\n\nstruct node {\n    int value;\n    struct node *next;\n};\n\nint list_len(const struct node *n);\n\n#endif\n\nint list_len(const struct node *n) {\n    int len = 0;\n    for (; n; n = n->next) {\n        len++;\n    }\n    switch (len) {\n    case 0:\n        return -1;\n    }\n    return len;\n}\n",
+            &["x", "f(1);", "}", "{", "int y = 2;", "\nint other(void) {}", "case 1:", "/*", "\"", "char *s;", " \\", "\n#endif"],
+        ),
+        (
+            Cpp,
+            "#include <vector>\n\nnamespace ui {\n\ntemplate <typename T>\nclass Box {\npublic:\n    explicit Box(T v) : v_(v) {}\n    T get() const {\n        return v_;\n    }\n\nprivate:\n    T v_;\n};\n\nint total(const std::vector<int> &xs) {\n    int sum = 0;\n    for (int x : xs) {\n        sum += x;\n    }\n    auto twice = [&](int y) { return y * 2; };\n    return twice(sum);\n}\n\n}  // namespace ui\n",
+            &["x", "f(1);", "}", "{", "int y = 2;", "\n    void set(T v) { v_ = v; }", "public:", "R\"(", "\nint other() {}", "> 0", ") + ("],
         ),
     ];
     let checked = agree_with_a_full_parse(samples, &[parse::MAX_UNIT_BYTES]);

@@ -720,6 +720,8 @@ mod tests {
             ("file:///a.txt", "python", Language::Python),
             ("file:///a.tsx", "", Language::Tsx),
             ("file:///a.go", "unknown-id", Language::Go),
+            ("file:///w/widget.hpp", "", Language::Cpp),
+            ("file:///w/list.h", "c", Language::C),
             ("untitled:Untitled-1", "", Language::PlainText),
         ];
         for (uri, id, expected) in cases {

@@ -16,16 +16,18 @@ pub enum Language {
     Go,
     Java,
     CSharp,
+    C,
+    Cpp,
     PlainText,
 }
 
 impl Language {
     /// From the LSP languageId ("rust", "python", "typescript", "typescriptreact", "javascript",
-    /// "javascriptreact", "go", "java", "csharp", and the short names some editors send, e.g.
-    /// eglot's "tsx", Helix's "rs" and "c-sharp", Neovim's "cs"), and, when the id is unknown or
-    /// empty, from the path's extension (.rs .py .pyi .ts .mts .cts .tsx .js .mjs .cjs .jsx .go
-    /// .java .cs .csx). `path` may be a plain path or a URI.
-    /// Anything else is plain text.
+    /// "javascriptreact", "go", "java", "csharp", "c", "cpp", and the short names some editors
+    /// send, e.g. eglot's "tsx" or "c++", Helix's "rs" and "c-sharp", Neovim's "cs"), and, when the
+    /// id is unknown or empty, from the path's extension (.rs .py .pyi .ts .mts .cts .tsx .js .mjs
+    /// .cjs .jsx .go .java .cs .csx .c .h .cc .cpp .cxx .c++ .hpp .hh .hxx .h++ .ipp .tpp .inl).
+    /// `path` may be a plain path or a URI. Anything else is plain text.
     pub fn detect(language_id: &str, path: &str) -> Language {
         Self::from_language_id(language_id).or_else(|| Self::from_path(path)).unwrap_or(Language::PlainText)
     }
@@ -41,6 +43,9 @@ impl Language {
             "go" | "golang" => Language::Go,
             "java" => Language::Java,
             "csharp" | "cs" | "c-sharp" | "c#" => Language::CSharp,
+            "c" => Language::C,
+            // "cuda" stays plain text: its kernels' `<<<...>>>` launches do not parse as C++.
+            "cpp" | "c++" | "cxx" => Language::Cpp,
             "plaintext" | "text" => Language::PlainText,
             _ => return None,
         })
@@ -65,6 +70,11 @@ impl Language {
             "java" => Language::Java,
             // .csx: C# scripts, the same grammar with top-level statements.
             "cs" | "csx" => Language::CSharp,
+            "c" => Language::C,
+            // `.h` is shared by C and C++ and nothing in the name tells which. C++'s grammar parses
+            // nearly every C header (the exceptions: C++ keywords used as names, `restrict`), while
+            // C's grammar breaks on any class, template or namespace: C++ loses less.
+            "h" | "cc" | "cpp" | "cxx" | "c++" | "hpp" | "hh" | "hxx" | "h++" | "ipp" | "tpp" | "inl" => Language::Cpp,
             _ => return None,
         })
     }
@@ -80,17 +90,21 @@ impl Language {
             Language::Go => tree_sitter_go::LANGUAGE.into(),
             Language::Java => tree_sitter_java::LANGUAGE.into(),
             Language::CSharp => tree_sitter_c_sharp::LANGUAGE.into(),
+            Language::C => tree_sitter_c::LANGUAGE.into(),
+            Language::Cpp => tree_sitter_cpp::LANGUAGE.into(),
             Language::PlainText => return None,
         })
     }
 
     /// Languages whose files use each other's definitions share a family: TypeScript, TSX and
-    /// JavaScript import one another. A definition from another family is a different thing
+    /// JavaScript import one another, and so do C and C++. A definition from another family is a different thing
     /// that happens to share a name (a TypeScript `insert` is not what a Rust `.insert()`
     /// calls), so the cross-file context leaves it out.
     pub fn family(self) -> Language {
         match self {
             Language::TypeScript | Language::Tsx | Language::JavaScript => Language::TypeScript,
+            // C code includes headers that count as C++ (`.h`), and C++ calls C.
+            Language::C | Language::Cpp => Language::Cpp,
             other => other,
         }
     }
@@ -106,6 +120,8 @@ impl Language {
             Language::Go => "Go",
             Language::Java => "Java",
             Language::CSharp => "C#",
+            Language::C => "C",
+            Language::Cpp => "C++",
             Language::PlainText => "plain text",
         }
     }
@@ -242,6 +258,10 @@ mod tests {
             ("c-sharp", "", Language::CSharp),
             ("C#", "", Language::CSharp),
             ("java", "Main.cs", Language::Java),
+            ("c", "list.h", Language::C),
+            ("cpp", "list.c", Language::Cpp),
+            ("c++", "", Language::Cpp),
+            ("cuda", "kernel.cu", Language::PlainText),
             ("Rust", "", Language::Rust),
             ("plaintext", "notes.rs", Language::PlainText),
         ];
@@ -271,6 +291,18 @@ mod tests {
             ("", "Main.JAVA", Language::Java),
             ("", "C:\\work\\lib.rs", Language::Rust),
             ("", "file:///x/y.go?v=1#L3", Language::Go),
+            ("", "src/list.c", Language::C),
+            ("", "include/list.h", Language::Cpp),
+            ("", "widget.cc", Language::Cpp),
+            ("", "widget.cpp", Language::Cpp),
+            ("", "widget.cxx", Language::Cpp),
+            ("", "widget.c++", Language::Cpp),
+            ("", "widget.hpp", Language::Cpp),
+            ("", "widget.hh", Language::Cpp),
+            ("", "widget.hxx", Language::Cpp),
+            ("", "widget.ipp", Language::Cpp),
+            ("", "widget.tpp", Language::Cpp),
+            ("", "/home/u/.c", Language::PlainText),
             ("", "README.md", Language::PlainText),
             ("", "Makefile", Language::PlainText),
             ("", "/home/u/.rs", Language::PlainText),
@@ -293,6 +325,8 @@ mod tests {
             (Language::Go, "package main\nfunc main() {}\n", "function_declaration"),
             (Language::Java, "class A { String s = \"\"\"\n  x\n  \"\"\"; void f() {} }", "method_declaration"),
             (Language::CSharp, "namespace N;\nclass A { string S => $@\"{x}\"; }", "interpolated_string_expression"),
+            (Language::C, "int main(void) { return 0; }\n", "function_definition"),
+            (Language::Cpp, "namespace a { class B { int c() const; }; }\n", "class_specifier"),
         ];
         for (language, source, kind) in samples {
             let tree = parse(language, &Rope::from_str(source), None).expect("parsed");
@@ -321,6 +355,7 @@ mod tests {
         assert_eq!(Language::Rust.name(), "Rust");
         assert_eq!(Language::Tsx.name(), "TypeScript (TSX)");
         assert_eq!(Language::CSharp.name(), "C#");
+        assert_eq!(Language::Cpp.name(), "C++");
         assert_eq!(Language::PlainText.name(), "plain text");
     }
 

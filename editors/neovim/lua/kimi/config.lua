@@ -9,7 +9,18 @@ M.defaults = {
   -- The languages the server understands. Markdown buffers attach only when their name matches
   -- `chat_files` (the server's `chat.files` setting), so ordinary notes never reach the model.
   filetypes = {
-    "rust", "python", "typescript", "typescriptreact", "javascript", "javascriptreact", "go", "java", "cs", "markdown",
+    "rust",
+    "python",
+    "typescript",
+    "typescriptreact",
+    "javascript",
+    "javascriptreact",
+    "go",
+    "c",
+    "cpp",
+    "java",
+    "cs",
+    "markdown",
   },
   chat_files = { "*.kimi.md" },
   -- A directory holding one of these is the workspace root; one server runs per root.

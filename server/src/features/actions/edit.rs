@@ -141,6 +141,10 @@ fn with_final_newline(text: &str) -> String {
 
 /// Where the tests of `source` conventionally live, when they live in another file; `None` for
 /// Rust (tests go into the file's own `mod tests`) and for languages without a convention here.
+///
+/// C and C++ have no single convention; GoogleTest's `foo_test.cc` beside `foo.cc` is the most
+/// common one, and C test frameworks (Unity, cmocka, Check) are used the same way. A header's
+/// tests go into a source file: `foo.h` gets `foo_test.c` in C, `foo_test.cpp` in C++.
 pub fn test_file_path(source: &Path, language: Language) -> Option<PathBuf> {
     let stem = source.file_stem()?.to_str()?;
     let name = match language {
@@ -155,6 +159,18 @@ pub fn test_file_path(source: &Path, language: Language) -> Option<PathBuf> {
         Language::Java => return Some(java_test_path(source, stem)),
         // xUnit, NUnit and MSTest projects alike name the class under test plus `Tests`.
         Language::CSharp => format!("{stem}Tests.cs"),
+        Language::C | Language::Cpp => {
+            let ext = source.extension().and_then(|e| e.to_str()).unwrap_or("");
+            let ext = match (ext.to_ascii_lowercase().as_str(), language) {
+                ("h", Language::C) | ("", Language::C) => "c",
+                ("h" | "hpp" | "ipp" | "tpp" | "inl" | "", _) => "cpp",
+                ("hh", _) => "cc",
+                ("hxx", _) => "cxx",
+                ("h++", _) => "c++",
+                _ => ext,
+            };
+            format!("{stem}_test.{ext}")
+        }
         Language::Rust | Language::PlainText => return None,
     };
     Some(source.with_file_name(name))
@@ -245,5 +261,11 @@ mod tests {
         );
         assert_eq!(p("/w/scripts/Tool.java", Language::Java).as_deref(), Some("/w/scripts/ToolTest.java"));
         assert_eq!(p("/w/src/Shop/Cart.cs", Language::CSharp).as_deref(), Some("/w/src/Shop/CartTests.cs"));
+        assert_eq!(p("/w/src/list.c", Language::C).as_deref(), Some("/w/src/list_test.c"));
+        assert_eq!(p("/w/include/list.h", Language::C).as_deref(), Some("/w/include/list_test.c"));
+        assert_eq!(p("/w/src/widget.cc", Language::Cpp).as_deref(), Some("/w/src/widget_test.cc"));
+        assert_eq!(p("/w/src/widget.cpp", Language::Cpp).as_deref(), Some("/w/src/widget_test.cpp"));
+        assert_eq!(p("/w/src/widget.h", Language::Cpp).as_deref(), Some("/w/src/widget_test.cpp"));
+        assert_eq!(p("/w/src/widget.hh", Language::Cpp).as_deref(), Some("/w/src/widget_test.cc"));
     }
 }

@@ -27,6 +27,8 @@ fn fence(input: &PromptInput<'_>) -> String {
         Language::Go => "go",
         Language::Java => "java",
         Language::CSharp => "csharp",
+        Language::C => "c",
+        Language::Cpp => "cpp",
         Language::PlainText => "",
     }
     .to_string()
@@ -90,6 +92,7 @@ pub fn document(input: &PromptInput<'_>, name: &str) -> Vec<Message> {
         Language::Go => "Go doc comment: `//` lines starting with the name being documented",
         Language::Java => "Javadoc comment (`/** … */`: a summary sentence, then @param, @return and @throws tags where they apply)",
         Language::CSharp => "C# XML documentation comment: `///` lines with <summary>, and <param>, <returns> and <exception> elements where they apply",
+        Language::C | Language::Cpp => "Doxygen block comment (`/** … */` with a brief summary line, then @param and @return tags where they apply)",
         Language::PlainText => "comment in the file's style",
     };
     let mut user = with_context(input, block(input, "Code", input.code));
@@ -242,6 +245,27 @@ mod tests {
             ```
 
             Write the documentation for `F` as a C# XML documentation comment: `///` lines with <summary>, and <param>, <returns> and <exception> elements where they apply. Say what it does and what callers must know, not how it is implemented. Return only the doc comment itself, without the code it documents."#]].assert_eq(&user(&document(&csharp, "F")));
+    }
+
+    #[test]
+    fn cpp_document_prompt_asks_for_doxygen() {
+        let cpp = PromptInput {
+            language: Some(Language::Cpp),
+            path: "widget.hpp",
+            code: "void resize(int w, int h);\n",
+            context: "",
+        };
+        expect![[r#"
+            [system]
+            You are Kimi, a senior C++ engineer working inside the user's code editor. Answer with the code in exactly one fenced code block and nothing else: no explanation, no line numbers, no placeholder comments such as "rest unchanged".
+            [user]
+            Code (from `widget.hpp`):
+            ```cpp
+            void resize(int w, int h);
+            ```
+
+            Write the documentation for `resize` as a Doxygen block comment (`/** … */` with a brief summary line, then @param and @return tags where they apply). Say what it does and what callers must know, not how it is implemented. Return only the doc comment itself, without the code it documents."#]]
+        .assert_eq(&show(&document(&cpp, "resize")));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use tree_sitter::Node;
 
+use crate::context::declared_name;
 use crate::text::{DocumentSnapshot, Language};
 
 fn function_kinds(language: Language) -> &'static [&'static str] {
@@ -30,6 +31,8 @@ fn function_kinds(language: Language) -> &'static [&'static str] {
             "lambda_expression",
             "accessor_declaration",
         ],
+        Language::C => &["function_definition"],
+        Language::Cpp => &["function_definition", "lambda_expression"],
         Language::PlainText => &[],
     }
 }
@@ -86,8 +89,39 @@ fn item_kinds(language: Language) -> &'static [&'static str] {
             "field_declaration",
             "event_declaration",
         ],
+        // Declarations too: a header documents its prototypes and its classes' members.
+        Language::C | Language::Cpp => &[
+            "function_definition",
+            "declaration",
+            "field_declaration",
+            "struct_specifier",
+            "union_specifier",
+            "enum_specifier",
+            "class_specifier",
+            "type_definition",
+            "alias_declaration",
+            "preproc_def",
+            "preproc_function_def",
+        ],
         Language::PlainText => &[],
     }
+}
+
+/// Whether a node of one of [`item_kinds`] is an item worth a doc comment: in C and C++, not a
+/// local variable or type inside a function body.
+fn is_item(language: Language, node: Node<'_>) -> bool {
+    if !matches!(language, Language::C | Language::Cpp) || node.kind() == "function_definition" {
+        return true;
+    }
+    let mut parent = node.parent();
+    while let Some(p) = parent {
+        match p.kind() {
+            "compound_statement" => return false,
+            "translation_unit" => return true,
+            _ => parent = p.parent(),
+        }
+    }
+    true
 }
 
 /// The lines a node covers.
@@ -113,6 +147,8 @@ fn name_of(snap: &DocumentSnapshot, node: Node<'_>) -> String {
             .find(|c| matches!(c.kind(), "variable_declarator" | "type_spec" | "lexical_declaration"));
         child.and_then(|c| c.child_by_field_name("name"))
     });
+    // C and C++ name functions, variables and typedefs inside their declarator.
+    let named = named.or_else(|| declared_name(node.child_by_field_name("declarator")?));
     named.map(|n| snap.slice(snap.byte_to_char(n.start_byte())..snap.byte_to_char(n.end_byte()))).unwrap_or_default()
 }
 
@@ -148,14 +184,21 @@ pub fn documentable(snap: &DocumentSnapshot, char_idx: usize) -> Option<Document
     let mut node = node_at(snap, char_idx);
     let item = loop {
         let n = node?;
-        if kinds.contains(&n.kind()) {
+        if kinds.contains(&n.kind()) && is_item(language, n) {
             break n;
         }
         node = n.parent();
     };
+    // `typedef struct { … } point;` and `struct config { … } defaults;` are documented as the
+    // declaration, which names them.
+    let item = match item.parent() {
+        Some(p) if item.kind().ends_with("_specifier") && matches!(p.kind(), "type_definition" | "declaration") => p,
+        _ => item,
+    };
     // `export function f` documents the export statement, where JSDoc tools look for it.
     let outer = match item.parent() {
-        Some(p) if p.kind() == "export_statement" || p.kind() == "decorated_definition" => p,
+        // Doxygen reads the comment above a C++ template's `template <…>` line.
+        Some(p) if matches!(p.kind(), "export_statement" | "decorated_definition" | "template_declaration") => p,
         _ => item,
     };
     let lines = node_lines(snap, outer);
@@ -194,6 +237,10 @@ fn is_doc_line(language: Language, line: &str) -> bool {
     match language {
         Language::Rust => t.starts_with("///"),
         Language::Go => t.starts_with("//"),
+        // Doxygen's `///`, `//!` and `/** … */`, and the plain comments many projects document with.
+        Language::C | Language::Cpp => {
+            t.starts_with("//") || t.starts_with("/*") || t.starts_with("* ") || t == "*" || t.starts_with("*/")
+        }
         Language::TypeScript | Language::Tsx | Language::JavaScript | Language::Java => {
             t.starts_with("/**") || t.starts_with("* ") || t == "*" || t.starts_with("*/")
         }

@@ -41,6 +41,32 @@ fn listing_offers_what_fits_the_place() {
     assert!(offers(&site("rust", "/w/.env", RUST, 0..0), &[]).is_empty());
 }
 
+const CPP_HEADER: &str = "#pragma once\n\nnamespace ui {\n\n/// Clamps.\n/// Twice.\ntemplate <typename T>\nT clamp(T v, T lo, T hi);\n\nclass Widget {\npublic:\n    void resize(int w, int h);\n};\n\n}  // namespace ui\n";
+
+#[test]
+fn c_and_cpp_items_are_named_through_their_declarators() {
+    // A prototype in a header, under a template line and an existing `///` comment.
+    let at = CPP_HEADER.find("clamp(").unwrap();
+    let s = site("cpp", "/w/src/widget.hpp", CPP_HEADER, at..at);
+    let titles: Vec<String> = offers(&s, &[]).into_iter().map(|o| o.title).collect();
+    assert_eq!(titles, ["Kimi: Document `clamp`"]);
+    let documentable = syntax::documentable(&s.snapshot, at).unwrap();
+    assert_eq!((documentable.lines, documentable.doc_lines), (6..8, 4..6));
+
+    // A method declared in its class.
+    let at = CPP_HEADER.find("resize").unwrap();
+    let d = syntax::documentable(&site("cpp", "/w/src/widget.hpp", CPP_HEADER, at..at).snapshot, at).unwrap();
+    assert_eq!((d.name.as_str(), d.lines, d.indent.as_str()), ("resize", 11..12, "    "));
+
+    // A local variable is no item: the function around it is.
+    let c = "/** Sums. */\nint sum(const int *xs, int n) {\n    int total = 0;\n    return total;\n}\n";
+    let at = c.find("total").unwrap();
+    let d = syntax::documentable(&site("c", "/w/sum.c", c, at..at).snapshot, at).unwrap();
+    assert_eq!((d.name.as_str(), d.lines, d.doc_lines), ("sum", 1..5, 0..1));
+    let titles: Vec<String> = offers(&site("c", "/w/sum.c", c, at..at), &[]).into_iter().map(|o| o.title).collect();
+    assert_eq!(titles, ["Kimi: Document `sum`", "Kimi: Write tests for `sum`", "Kimi: Explain this function"]);
+}
+
 #[test]
 fn a_rewrite_touches_only_the_changed_lines_and_drops_the_instruction() {
     let cursor = RUST.find("let mut").unwrap();

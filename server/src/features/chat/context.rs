@@ -46,6 +46,8 @@ pub fn fence_tag(language: Language) -> &'static str {
         Language::Go => "go",
         Language::Java => "java",
         Language::CSharp => "csharp",
+        Language::C => "c",
+        Language::Cpp => "cpp",
         Language::PlainText => "",
     }
 }
@@ -122,6 +124,15 @@ fn enclosing_kinds(language: Language) -> &'static [&'static str] {
             "enum_declaration",
             "record_declaration",
             "namespace_declaration",
+        ],
+        Language::C => &["function_definition", "struct_specifier", "union_specifier", "enum_specifier"],
+        Language::Cpp => &[
+            "function_definition",
+            "lambda_expression",
+            "class_specifier",
+            "struct_specifier",
+            "union_specifier",
+            "enum_specifier",
         ],
         Language::PlainText => &[],
     }

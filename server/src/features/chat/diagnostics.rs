@@ -274,6 +274,9 @@ mod tests {
             errors(Language::CSharp, "class A\n{\n    void F()\n    {\n        var x = 1\n    }\n}\n"),
             vec!["line 5: cannot parse `var x = 1`"]
         );
+        assert!(errors(Language::Cpp, "namespace a {\nint f() {\n    return 1;\n}\n}\n").is_empty());
+        assert_eq!(errors(Language::Cpp, "int f() {\n    return 1\n}\n"), vec!["line 2: missing `;`"]);
+        assert_eq!(errors(Language::C, "int f(int a {\n    return a;\n}\n"), vec!["line 1: missing `)`"]);
     }
 
     #[test]
