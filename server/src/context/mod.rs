@@ -154,7 +154,8 @@ impl Reach {
             Reach::Anywhere => true,
             // A C or C++ header's file-local names are copied into every file including it.
             Reach::File => path == from || is_c_header(path),
-            Reach::Package => dir(path) == dir(from),
+            // Maven and Gradle keep a package's tests in the same package under another root.
+            Reach::Package => package_dir(dir(path)) == package_dir(dir(from)),
             Reach::Module => {
                 // `src/a.rs` and `src/a/mod.rs` are module `a`, whose children live in `src/a/`;
                 // a crate root's (`lib.rs`, `main.rs`) are everything beside it.
@@ -349,6 +350,21 @@ fn cross_file(
     let mut chosen = nearby::select(found, path, budget);
     chosen.retain(|s| !looks_secret(Path::new(&s.path)));
     chosen
+}
+
+/// A directory as a package: Maven's and Gradle's `src/test/java/…` is the package of
+/// `src/main/java/…` (and so for Kotlin sources).
+fn package_dir(dir: &str) -> std::borrow::Cow<'_, str> {
+    for test_root in ["src/test/java", "src/test/kotlin"] {
+        if let Some(at) = dir.find(test_root) {
+            let boundary = at == 0 || dir[..at].ends_with(['/', '\\']);
+            let rest = &dir[at + test_root.len()..];
+            if boundary && (rest.is_empty() || rest.starts_with(['/', '\\'])) {
+                return format!("{}src/main/{}{rest}", &dir[..at], &test_root["src/test/".len()..]).into();
+            }
+        }
+    }
+    dir.into()
 }
 
 fn is_c_header(path: &str) -> bool {
