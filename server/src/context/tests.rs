@@ -83,6 +83,18 @@ fn render(ctx: &CompletionContext) -> String {
     out
 }
 
+/// The names whose definitions the cross-file part brings for a fixture, best first.
+fn definitions(text: &str) -> Vec<String> {
+    let ctx = gather_fixture(text, &Budget::default(), &[]);
+    ctx.cross_file
+        .iter()
+        .map(|s| match &s.why {
+            SnippetKind::Definition { symbol } => symbol.clone(),
+            other => panic!("cross-file snippets are definitions, not {other:?}"),
+        })
+        .collect()
+}
+
 fn check(text: &str, expect: Expect) {
     check_with(&Budget::default(), text, expect);
 }
@@ -1021,13 +1033,12 @@ $0
     );
     // The same with the imports far above the window, as in a real file.
     let filler = "value = compute(1, 2, 3)  # a line of filler\n".repeat(300);
-    let f = fixture(&format!(
+    let text = format!(
         "//- tools/env.py\nos = None\nnp = None\ndef load(): pass\n//- main.py\nimport os.path\nimport numpy as np\nfrom tools.env import load\n{filler}def run():\n    load(os.getcwd(), np.zeros(3))\n    $0\n"
-    ));
-    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
+    );
+    let ctx = gather_fixture(&text, &Budget::default(), &[]);
     assert!(!ctx.prefix.contains("import"), "the imports are outside the window");
-    let found: Vec<String> = ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect();
-    assert_eq!(found, [r#"Definition { symbol: "load" }"#]);
+    assert_eq!(definitions(&text), ["load"]);
 }
 
 #[test]
@@ -1091,29 +1102,23 @@ fn parameters_of_functions_that_start_above_the_window_are_locals() {
     // the identifier window (the closure's body and the 8 lines above the cursor); the
     // workspace's globals of those names are other things.
     let filler = "        this.log(\"a line of filler\");\n".repeat(30);
-    let f = fixture(&format!(
+    let found = definitions(&format!(
         "//- src/globals.ts\nexport let server: number = 1;\nexport function log(): void {{}}\n//- src/view.ts\nclass View {{\n    constructor(private readonly server: Server, logger) {{\n{filler}        server.onChange((e) => {{\n            logger.log(e);\n            $0\n        }});\n    }}\n}}\n"
     ));
-    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
-    let found: Vec<String> = ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect();
-    assert_eq!(found, [r#"Definition { symbol: "log" }"#]);
+    assert_eq!(found, ["log"]);
 
     let filler = "    let step = next(step);\n".repeat(50);
-    let f = fixture(&format!(
+    let found = definitions(&format!(
         "//- src/globals.rs\npub static config: u8 = 0;\npub fn next(x: u8) -> u8 {{ x }}\n//- src/main.rs\nfn run(config: Config) {{\n{filler}    items.iter().for_each(|item| {{\n        config.apply(item);\n        $0\n    }});\n}}\n"
     ));
-    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
-    let found: Vec<String> = ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect();
-    assert_eq!(found, [r#"Definition { symbol: "next" }"#]);
+    assert_eq!(found, ["next"]);
 
     // Java: a method's parameter, and a lambda's lone one, which is a bare identifier.
     let filler = "            step = Util.next(step);\n".repeat(50);
-    let f = fixture(&format!(
+    let found = definitions(&format!(
         "//- src/Util.java\npublic class Util {{\n    public static int config() {{ return 0; }}\n    public static int item() {{ return 0; }}\n    public static int next(int x) {{ return x; }}\n}}\n//- src/Main.java\nclass Main {{\n    void run(Config config) {{\n        items.forEach(item -> {{\n{filler}            config.apply(item);\n            $0\n        }});\n    }}\n}}\n"
     ));
-    let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
-    let found: Vec<String> = ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect();
-    assert_eq!(found, [r#"Definition { symbol: "Util" }"#, r#"Definition { symbol: "next" }"#]);
+    assert_eq!(found, ["Util", "next"]);
 }
 
 #[test]
