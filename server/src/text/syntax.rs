@@ -97,9 +97,9 @@ impl Language {
     }
 
     /// Languages whose files use each other's definitions share a family: TypeScript, TSX and
-    /// JavaScript import one another, and so do C and C++. A definition from another family is a different thing
-    /// that happens to share a name (a TypeScript `insert` is not what a Rust `.insert()`
-    /// calls), so the cross-file context leaves it out.
+    /// JavaScript import one another, and so do C and C++. A definition from another family is
+    /// a different thing that happens to share a name (a TypeScript `insert` is not what a Rust
+    /// `.insert()` calls), so the cross-file context leaves it out.
     pub fn family(self) -> Language {
         match self {
             Language::TypeScript | Language::Tsx | Language::JavaScript => Language::TypeScript,
