@@ -652,7 +652,8 @@ async fn java_gets_class_signatures_from_other_files_and_block_sized_suggestions
         "java",
         "package com.acme;\n\npublic class Greeter {\n    private final UserRepository repo;\n\n    public String greet(long id) {\n        Optional<User> user = repo.findUser(id);\n        $0\n    }\n}\n",
     );
-    let signature = "public class UserRepository { public Optional<User> findUser(long id); }";
+    // Inside the class's summary, which lists its public members.
+    let signature = "public Optional<User> findUser(long id);";
     let mut prompt = String::new();
     for _ in 0..50 {
         let _ = s.inline("src/main/java/com/acme/Greeter.java", pos.clone()).await;

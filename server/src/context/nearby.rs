@@ -466,7 +466,7 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
     });
     let mut seen: HashSet<(&str, u32, &str)> = HashSet::new();
     let mut left = budget;
-    let mut out = Vec::new();
+    let mut chosen: Vec<(&str, &SymbolDef)> = Vec::new();
     for (_, name, def) in scored {
         if !seen.insert((&*def.path, def.line, &*def.signature)) {
             continue;
@@ -476,13 +476,30 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
             continue;
         }
         left -= cost;
-        out.push(Snippet {
+        chosen.push((name, def));
+    }
+    // A class summary that lists a method's signature (Java, C#, C++ classes show their members)
+    // makes the method's own snippet a repeat. A Rust struct lists fields, not methods: there,
+    // both stay.
+    let listed_in_summary = |def: &SymbolDef| {
+        def.container.as_deref().is_some_and(|class| {
+            chosen.iter().any(|(_, other)| {
+                other.path == def.path
+                    && other.container.is_none()
+                    && &*other.name == class
+                    && other.signature.contains(&format!("{}(", def.name))
+            })
+        })
+    };
+    chosen
+        .iter()
+        .filter(|(_, def)| !listed_in_summary(def))
+        .map(|(name, def)| Snippet {
             path: def.path.to_string(),
             text: def.signature.to_string(),
             why: SnippetKind::Definition { symbol: name.to_string() },
-        });
-    }
-    out
+        })
+        .collect()
 }
 
 #[cfg(test)]
