@@ -48,10 +48,45 @@ fn load(location: &str) -> Result<Loaded, String> {
     Ok(Loaded { document, cursor, path, index })
 }
 
-/// The nearest ancestor with a `.git`, else the file's folder.
+/// Files that mark a project's root, for a file outside any git repository.
+const PROJECT_MARKERS: &[&str] = &[
+    "Cargo.toml",
+    "package.json",
+    "go.mod",
+    "pyproject.toml",
+    "setup.py",
+    "pom.xml",
+    "build.gradle",
+    "build.gradle.kts",
+    "settings.gradle",
+    "settings.gradle.kts",
+    "CMakeLists.txt",
+    "compile_commands.json",
+    "Makefile",
+];
+
+/// What the terminal commands index, as an editor's workspace folder would be: the nearest
+/// ancestor with a `.git`; outside git, the nearest with a project's build file (a Java file
+/// sits several package folders below its `pom.xml`, and its package's folder alone would
+/// miss the rest of the project); else the file's folder.
 fn workspace_root(file: &Path) -> PathBuf {
     let dir = file.parent().unwrap_or(Path::new("."));
-    dir.ancestors().find(|d| d.join(".git").exists()).unwrap_or(dir).to_path_buf()
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .or_else(|| dir.ancestors().find(|d| has_project_marker(d)))
+        .unwrap_or(dir)
+        .to_path_buf()
+}
+
+fn has_project_marker(dir: &Path) -> bool {
+    PROJECT_MARKERS.iter().any(|m| dir.join(m).is_file())
+        || std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.ends_with(".sln") || name.ends_with(".csproj")
+            })
+        })
 }
 
 pub fn prompt(layers: &ConfigLayers, location: &str) -> Result<String, String> {
@@ -93,6 +128,28 @@ pub async fn complete(layers: &ConfigLayers, location: &str) -> Result<String, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_root_is_the_repository_then_the_project_then_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let java = root.join("shop/src/main/java/com/acme/App.java");
+        std::fs::create_dir_all(java.parent().unwrap()).unwrap();
+        std::fs::write(root.join("shop/pom.xml"), "<project/>").unwrap();
+        assert_eq!(workspace_root(&java), root.join("shop"));
+        let cs = root.join("Shop.Api/Controllers/Home.cs");
+        std::fs::create_dir_all(cs.parent().unwrap()).unwrap();
+        std::fs::write(root.join("Shop.Api/Shop.Api.csproj"), "<Project/>").unwrap();
+        assert_eq!(workspace_root(&cs), root.join("Shop.Api"));
+        let loose = root.join("notes/a/b.py");
+        std::fs::create_dir_all(loose.parent().unwrap()).unwrap();
+        // Only where nothing above the temporary folder looks like a project.
+        if !root.ancestors().any(|d| d.join(".git").exists() || has_project_marker(d)) {
+            assert_eq!(workspace_root(&loose), root.join("notes/a"));
+        }
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        assert_eq!(workspace_root(&java), root);
+    }
 
     #[test]
     fn locations() {
