@@ -464,11 +464,13 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
             .then_with(|| a.2.path.cmp(&b.2.path))
             .then_with(|| a.2.line.cmp(&b.2.line))
     });
-    let mut seen: HashSet<(&str, u32, &str)> = HashSet::new();
     let mut left = budget;
     let mut chosen: Vec<(&str, &SymbolDef)> = Vec::new();
+    // The same text from another file (a C prototype in a header and its definition in a
+    // source file show the same signature) tells the model nothing new.
+    let mut texts: HashSet<&str> = HashSet::new();
     for (_, name, def) in scored {
-        if !seen.insert((&*def.path, def.line, &*def.signature)) {
+        if texts.contains(&*def.signature) {
             continue;
         }
         let cost = def.signature.chars().count() + def.path.chars().count() + SNIPPET_OVERHEAD;
@@ -476,6 +478,7 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
             continue;
         }
         left -= cost;
+        texts.insert(&def.signature);
         chosen.push((name, def));
     }
     // A class summary that lists a method's signature (Java, C#, C++ classes show their members)

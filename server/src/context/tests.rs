@@ -1138,6 +1138,15 @@ func run(s string) bool {
 }
 
 #[test]
+fn a_signature_shown_once_is_not_shown_again_from_another_file() {
+    // The header's prototype and the source file's definition read the same.
+    let text = "//- include/list.h\nint list_sum(const int *items, int n);\nvoid list_clear(void);\n//- src/list.c\nint list_sum(const int *items, int n) {\n    return n;\n}\n//- src/main.c\nint main(void) {\n    int total = list_sum(items, 3);\n    $0\n}\n";
+    let ctx = gather_fixture(text, &Budget::default(), &[]);
+    let sent: Vec<(&str, &str)> = ctx.cross_file.iter().map(|s| (s.path.as_str(), s.text.as_str())).collect();
+    assert_eq!(sent, [("include/list.h", "int list_sum(const int *items, int n)")]);
+}
+
+#[test]
 fn far_from_the_cursor_the_index_knows_what_this_file_defines() {
     let filler = "// filler\n".repeat(60);
     let f = fixture(&format!(
