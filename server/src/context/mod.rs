@@ -336,7 +336,13 @@ fn cross_file(
     let mut found = Vec::new();
     for (name, usage) in nearby::lookup_order(names) {
         let mut defs = symbols.lookup(name);
-        defs.retain(|d| d.language.family() == family && (in_tests || !d.test) && d.reach.reaches(&d.path, path));
+        defs.retain(|d| {
+            d.language.family() == family
+                && (in_tests || !d.test)
+                && d.reach.reaches(&d.path, path)
+                && !(usage.field_only && matches!(d.kind, SymbolKind::Function | SymbolKind::Method))
+                && usage.qualifier.admits(d.container.as_deref())
+        });
         // The index knows this file too (from disk or from an earlier edit): a name it places
         // here is this file's own.
         if defs.iter().any(|d| &*d.path == path) {

@@ -28,6 +28,49 @@ pub(crate) struct Use {
     pub distance: u32,
     /// Seen only after a `.` (a field or method): weaker evidence than a bare name or a type.
     pub member_only: bool,
+    /// Seen only as a field, never called (`list.length`, `Config { observer: None }`), in a
+    /// language where a method is only ever called: a function of that name is something else.
+    pub field_only: bool,
+    /// What qualifies every use of the name with a type or a module (`Math.max`, `Vec::new`).
+    pub qualifier: Qualifier,
+}
+
+/// The qualifiers a name was seen with. A method of one type is not what `Other::name` means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Qualifier {
+    /// Every use is qualified by the same type or module; its name's [`name_hash`]. A hash keeps
+    /// [`Use`] a plain copyable value; two names that collide only let a definition through.
+    By(u64),
+    /// Some use is unqualified, qualified by a value (`list.len()`), or by another type.
+    Any,
+}
+
+impl Qualifier {
+    fn and(self, other: Qualifier) -> Qualifier {
+        if self == other {
+            self
+        } else {
+            Qualifier::Any
+        }
+    }
+
+    /// Whether a definition inside `container` (a method's type, trait or class) can be what
+    /// the name means. Definitions outside any type always can: `React.useState` names a
+    /// module's function, and `Foo::bar` can name a free function in module `Foo`.
+    pub(crate) fn admits(self, container: Option<&str>) -> bool {
+        match (self, container) {
+            (Qualifier::By(hash), Some(container)) => name_hash(container) == hash,
+            _ => true,
+        }
+    }
+}
+
+/// A stable hash of a name, for [`Qualifier`].
+pub(crate) fn name_hash(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    name.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Names used and names bound in the window.
@@ -213,16 +256,108 @@ fn record(
             _ => false,
         };
     let distance = leaf.start_position().row.abs_diff(cursor_row) as u32;
+    let parent_node = stack.last().map(|(node, _)| *node);
+    let grandparent = stack.len().checked_sub(2).map(|i| stack[i].0);
+    let field_only = member && parent_node.is_some_and(|p| is_uncalled_field(language, p, grandparent));
+    let qualifier = match parent_node.and_then(|p| static_qualifier(language, source, p, field)) {
+        Some(name) => Qualifier::By(name_hash(&name)),
+        None => Qualifier::Any,
+    };
     match names.used.get_mut(text.as_ref()) {
         Some(entry) => {
             entry.count += 1;
             entry.distance = entry.distance.min(distance);
             entry.member_only &= member;
+            entry.field_only &= field_only;
+            entry.qualifier = entry.qualifier.and(qualifier);
         }
         None => {
-            names.used.insert(text.into_owned(), Use { count: 1, distance, member_only: member });
+            let usage = Use { count: 1, distance, member_only: member, field_only, qualifier };
+            names.used.insert(text.into_owned(), usage);
         }
     }
+}
+
+/// Whether a member name (`parent` being its member access) is read or written as a field
+/// rather than called, in a language where methods are only ever called. Python's properties,
+/// and the method references JavaScript passes around (`promise.then(this.onDone)`), are
+/// methods used without a call: there, a member's use says nothing.
+fn is_uncalled_field(language: Language, parent: Node<'_>, grandparent: Option<Node<'_>>) -> bool {
+    let called_through = |call: &str, function_field: &str| {
+        grandparent.is_some_and(|g| g.kind() == call && g.child_by_field_name(function_field) == Some(parent))
+    };
+    match language {
+        Language::Rust => match parent.kind() {
+            "field_expression" => !called_through("call_expression", "function"),
+            // `Config { observer: None }`, `let Config { observer, .. } = …`.
+            "field_initializer" | "field_pattern" => true,
+            _ => false,
+        },
+        Language::Go => parent.kind() == "selector_expression" && !called_through("call_expression", "function"),
+        Language::C | Language::Cpp => {
+            parent.kind() == "field_expression" && !called_through("call_expression", "function")
+        }
+        Language::Java => parent.kind() == "field_access",
+        Language::CSharp => {
+            parent.kind() == "member_access_expression" && !called_through("invocation_expression", "function")
+        }
+        _ => false,
+    }
+}
+
+/// The type or module that qualifies a name statically, when the syntax says it is one: a
+/// path's qualifier in Rust and C++ (`Vec::new`, `std::max`), and in Java, TypeScript,
+/// JavaScript and Python a capitalised receiver (`Math.max`, `Date.now`), which by those
+/// languages' conventions names a class. C# is left out: its properties are capitalised too,
+/// so `Owner.Save()` may call a method of the property's type. `Self`, `super` and the like
+/// name no type of their own.
+fn static_qualifier(language: Language, source: Source<'_>, parent: Node<'_>, field: Option<&str>) -> Option<String> {
+    let qualifier = match (language, parent.kind(), field) {
+        (Language::Rust, "scoped_identifier" | "scoped_type_identifier", Some("name")) => {
+            let path = parent.child_by_field_name("path")?;
+            match path.kind() {
+                "identifier" | "type_identifier" => path,
+                "scoped_identifier" => path.child_by_field_name("name")?,
+                _ => return None,
+            }
+        }
+        (Language::Cpp, "qualified_identifier", Some("name")) => {
+            let scope = parent.child_by_field_name("scope")?;
+            if !matches!(scope.kind(), "namespace_identifier" | "type_identifier") {
+                return None;
+            }
+            scope
+        }
+        (Language::Java, "method_invocation" | "field_access", Some("name" | "field")) => {
+            capitalised(source, parent.child_by_field_name("object")?)?
+        }
+        (
+            Language::TypeScript | Language::Tsx | Language::JavaScript,
+            "member_expression",
+            Some("property"),
+        ) => capitalised(source, parent.child_by_field_name("object")?)?,
+        (Language::Python, "attribute", Some("attribute")) => {
+            capitalised(source, parent.child_by_field_name("object")?)?
+        }
+        _ => return None,
+    };
+    let name = source.text(qualifier.start_byte(), qualifier.end_byte());
+    if matches!(name.as_ref(), "Self" | "self" | "super" | "crate") {
+        return None;
+    }
+    Some(name.into_owned())
+}
+
+/// `node` when it is a plain identifier written like a class name: an upper-case first letter
+/// and a lower-case letter after it (`MAX_SIZE.x` is a constant, not a type).
+fn capitalised<'t>(source: Source<'_>, node: Node<'t>) -> Option<Node<'t>> {
+    if !matches!(node.kind(), "identifier" | "type_identifier") {
+        return None;
+    }
+    let text = source.text(node.start_byte(), node.end_byte());
+    let mut chars = text.chars();
+    let first = chars.next()?;
+    (first.is_uppercase() && chars.any(char::is_lowercase)).then_some(node)
 }
 
 /// What the walk of [`collect`] does with a node of a kind.

@@ -9,6 +9,8 @@
 //! trait's declaration already carries their signatures, and `fmt`/`from`/`eq` in every file
 //! would drown the lookups), nested functions, locals, and Rust `tests` modules.
 
+use std::collections::HashSet;
+
 use ropey::Rope;
 use tree_sitter::Node;
 
@@ -918,7 +920,12 @@ fn braced_signature(language: Language, site: &Site<'_>, rope: &Rope) -> String 
     match site.kind {
         SymbolKind::Function | SymbolKind::Method => {
             let sig = function_head(language, site, rope);
-            match site.owner.and_then(|o| head(language, o, o, rope)) {
+            // `export class …`: the wrapper says the class can be imported.
+            let owner_head = |o: Node<'_>| {
+                let outer = o.parent().filter(|p| is_ts_export(*p)).unwrap_or(o);
+                head(language, outer, o, rope)
+            };
+            match site.owner.and_then(owner_head) {
                 Some(owner) => format!("{owner} {{ {sig}; }}"),
                 None => sig,
             }
@@ -1010,8 +1017,17 @@ fn class_summary(language: Language, site: &Site<'_>, rope: &Rope) -> String {
     if !constants.is_empty() {
         lines.push(format!("{indent}{};", constants.join(", ")));
     }
+    // The summary is what other files can use, so a member is listed only when they can.
+    let ts_private = |member: Node<'_>| {
+        member.child_by_field_name("name").is_some_and(|n| n.kind() == "private_property_identifier")
+            || named_children(member).iter().any(|c| {
+                c.kind() == "accessibility_modifier" && c.child(0).is_some_and(|k| k.kind() == "private")
+            })
+    };
+    // (member name, line): a name for methods only, which overload.
+    let mut listed: Vec<(Option<String>, String)> = Vec::new();
     for member in members {
-        if java_or_csharp && is_hidden(site.node, member, rope) {
+        if java_or_csharp && is_hidden(site.node, member, rope) || !java_or_csharp && ts_private(member) {
             continue;
         }
         let line = match member.kind() {
@@ -1046,8 +1062,20 @@ fn class_summary(language: Language, site: &Site<'_>, rope: &Rope) -> String {
         };
         // A property's accessors close it.
         let end = if member.kind() == "property_declaration" { "" } else { ";" };
-        lines.push(format!("{indent}{line}{end}"));
+        let method = matches!(member.kind(), "method_declaration" | "method_definition" | "method_signature");
+        let name = member
+            .child_by_field_name("name")
+            .filter(|_| method)
+            .map(|n| text_between(rope, n.start_byte(), n.end_byte()));
+        listed.push((name, format!("{indent}{line}{end}")));
     }
+    // A class too big to list whole (`java.util.Arrays`: a dozen `sort` overloads before
+    // anything else) lists each method once, so that the lines it has show more of its surface.
+    if lines.len() + listed.len() + 1 > MAX_DEFINITION_LINES {
+        let mut seen: HashSet<String> = HashSet::new();
+        listed.retain(|(name, _)| name.as_ref().is_none_or(|n| seen.insert(n.clone())));
+    }
+    lines.extend(listed.into_iter().map(|(_, line)| line));
     if java_or_csharp && lines.len() == 1 {
         // `record User(long id, String name) {}`: the header says it all.
         return format!("{header} {{}}");
@@ -1521,15 +1549,14 @@ namespace Util { export function helper(): void {} }
                     let counter = 0;
                 Class Store @12
                     export default class Store<T> extends Base implements Disposable {
-                        private items: T[] = [];
                         constructor(private readonly name: string);
                         get(id: Id): T | undefined;
                         static create(): Store<unknown>;
                     }
                 Method get in Store @15
-                    class Store<T> extends Base implements Disposable { get(id: Id): T | undefined; }
+                    export default class Store<T> extends Base implements Disposable { get(id: Id): T | undefined; }
                 Method create in Store @16
-                    class Store<T> extends Base implements Disposable { static create(): Store<unknown>; }
+                    export default class Store<T> extends Base implements Disposable { static create(): Store<unknown>; }
                 Function render @18
                     export function render(props: Props): string
                 Enum Color @23
@@ -1966,6 +1993,31 @@ int Widget::count = 0;
                     template <typename T> void Box<T>::put(T item)
             "#]],
         );
+    }
+
+    #[test]
+    fn a_class_too_big_to_list_whole_lists_each_method_once() {
+        // Twelve `sort` overloads would fill the lines before `fill` and `copyOf`.
+        let sorts: String =
+            ["int", "long", "short", "char", "byte", "float"].iter().map(|t| format!("    public static void sort({t}[] a) {{}}\n    public static void sort({t}[] a, int from, int to) {{}}\n")).collect();
+        let source = format!(
+            "public final class Arrays {{\n{sorts}    public static void fill(long[] a, long v) {{}}\n    public static int[] copyOf(int[] a, int n) {{ return a; }}\n    private static void check(int n) {{}}\n}}\n"
+        );
+        let rope = Rope::from_str(&source);
+        let tree = syntax::parse(Language::Java, &rope, None).unwrap();
+        let mut summary = None;
+        visit(Language::Java, tree.root_node(), &rope, &mut |site| {
+            if site.kind == SymbolKind::Class {
+                summary = Some(signature(Language::Java, &site, &rope));
+            }
+        });
+        expect![[r#"
+            public final class Arrays {
+                public static void sort(int[] a);
+                public static void fill(long[] a, long v);
+                public static int[] copyOf(int[] a, int n);
+            }"#]]
+        .assert_eq(&summary.unwrap());
     }
 
     #[test]

@@ -1026,6 +1026,67 @@ $0
 }
 
 #[test]
+fn a_name_qualified_by_a_type_means_that_types_member() {
+    // Java: `Math` is not in the workspace, so its `max` is not either; `Arrays.copyOf` is.
+    let found = definitions(
+        "//- src/Collections.java\npublic class Collections {\n    public static int max(int[] xs) { return 0; }\n}\n//- src/Arrays.java\npublic class Arrays {\n    public static int[] copyOf(int[] a, int n) { return a; }\n}\n//- src/Main.java\nclass Main {\n    int[] grow(int[] data, int n) {\n        int size = Math.max(n, 10);\n        return Arrays.copyOf(data, size);\n        $0\n    }\n}\n",
+    );
+    assert_eq!(found, ["Arrays"]);
+    // Rust: `Vec::new` is not the workspace's `Lexer::new`; `Parser::new` is `Parser`'s.
+    let found = definitions(
+        "//- src/lexer.rs\npub struct Lexer;\nimpl Lexer { pub fn new() -> Lexer { Lexer } }\n//- src/parser.rs\npub struct Parser;\nimpl Parser { pub fn new() -> Parser { Parser } }\n//- src/main.rs\nfn run() {\n    let mut out = Vec::new();\n    $0\n}\n",
+    );
+    assert!(found.is_empty(), "{found:?}");
+    let found = definitions(
+        "//- src/lexer.rs\npub struct Lexer;\nimpl Lexer { pub fn new() -> Lexer { Lexer } }\n//- src/parser.rs\npub struct Parser;\nimpl Parser { pub fn new() -> Parser { Parser } }\n//- src/main.rs\nfn run() {\n    let parser = crate::parser::Parser::new();\n    $0\n}\n",
+    );
+    assert_eq!(found, ["new", "Parser"]);
+    // TypeScript and Python: a capitalised receiver is a class; a lower-case one a value, whose
+    // type the context cannot know, so any `now` may be meant.
+    let ts = |line: &str| {
+        definitions(&format!(
+            "//- src/clock.ts\nexport class Clock {{ now(): number {{ return 0; }} }}\n//- src/main.ts\nfunction run(clock) {{\n    const t = {line};\n    $0\n}}\n"
+        ))
+    };
+    assert!(ts("Date.now()").is_empty());
+    assert_eq!(ts("clock.now()"), ["now"]);
+    let found = definitions(
+        "//- store.py\nclass Store:\n    def open(self): pass\n//- main.py\ndef run():\n    f = Path.open('x')\n    $0\n",
+    );
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn a_field_never_called_is_not_a_function() {
+    // Java's `data.length` is an array's field; Rust's `observer: None` and `self.size` are
+    // fields; the functions of those names are something else. Called, they are the methods.
+    let java = |line: &str| {
+        definitions(&format!(
+            "//- src/Text.java\npublic class Text {{\n    public int length() {{ return 0; }}\n}}\n//- src/Main.java\nclass Main {{\n    int run(int[] data) {{\n        int n = {line};\n        $0\n    }}\n}}\n"
+        ))
+    };
+    assert!(java("data.length").is_empty());
+    assert_eq!(java("text.length()"), ["length"]);
+    let rust = |body: &str| {
+        definitions(&format!(
+            "//- src/usage.rs\npub fn observer() -> u8 {{ 0 }}\npub struct Stack;\nimpl Stack {{ pub fn size(&self) -> usize {{ 0 }} }}\n//- src/main.rs\nfn run(stack: &Pile) {{\n    {body}\n    $0\n}}\n"
+        ))
+    };
+    let found = rust("let router = Router { observer: None, depth: stack.size };");
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(rust("let n = stack.size() + observer();"), ["observer", "size"]);
+    // Go and C: a selector or a field that is never called.
+    let found = definitions(
+        "//- lib/count.go\npackage lib\nfunc Count() int { return 0 }\n//- main.go\npackage main\nfunc run(s Stats) int {\n\treturn s.Count\n\t$0\n}\n",
+    );
+    assert!(found.is_empty(), "{found:?}");
+    let found = definitions(
+        "//- src/io.h\nint read(int fd);\n//- src/main.c\nint run(struct dev *d) {\n    int n = d->read + 1;\n    $0\n}\n",
+    );
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
 fn test_files_serve_only_tests() {
     let text = |current: &str| {
         format!(
