@@ -331,11 +331,9 @@ fn static_qualifier(language: Language, source: Source<'_>, parent: Node<'_>, fi
         (Language::Java, "method_invocation" | "field_access", Some("name" | "field")) => {
             capitalised(source, parent.child_by_field_name("object")?)?
         }
-        (
-            Language::TypeScript | Language::Tsx | Language::JavaScript,
-            "member_expression",
-            Some("property"),
-        ) => capitalised(source, parent.child_by_field_name("object")?)?,
+        (Language::TypeScript | Language::Tsx | Language::JavaScript, "member_expression", Some("property")) => {
+            capitalised(source, parent.child_by_field_name("object")?)?
+        }
         (Language::Python, "attribute", Some("attribute")) => {
             capitalised(source, parent.child_by_field_name("object")?)?
         }

@@ -1020,9 +1020,9 @@ fn class_summary(language: Language, site: &Site<'_>, rope: &Rope) -> String {
     // The summary is what other files can use, so a member is listed only when they can.
     let ts_private = |member: Node<'_>| {
         member.child_by_field_name("name").is_some_and(|n| n.kind() == "private_property_identifier")
-            || named_children(member).iter().any(|c| {
-                c.kind() == "accessibility_modifier" && c.child(0).is_some_and(|k| k.kind() == "private")
-            })
+            || named_children(member)
+                .iter()
+                .any(|c| c.kind() == "accessibility_modifier" && c.child(0).is_some_and(|k| k.kind() == "private"))
     };
     // (member name, line): a name for methods only, which overload.
     let mut listed: Vec<(Option<String>, String)> = Vec::new();
