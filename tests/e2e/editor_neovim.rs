@@ -180,6 +180,9 @@ impl Phase {
             seen["version"],
             editor.version_prefix
         );
+        if phase == "roots" {
+            return seen;
+        }
         assert_eq!(seen["ghost_backend"], editor.backend, "{seen:#}");
         if phase != "missing" {
             assert_eq!(seen["server_started"], true, "{seen:#}");
@@ -330,6 +333,36 @@ async fn ghost_text(editor: &Editor, case: &GhostCase) {
     assert_eq!(requests[0]["model"], "kimi-k2-turbo-preview", "a completion request reached the stand-in");
 }
 
+/// One server per repository: a crate of a Cargo workspace in git shares the repository's root;
+/// outside a repository the nearest build file decides (C#'s `*.csproj` too); a file without
+/// any marker above it is its own directory's.
+async fn workspace_roots(editor: &Editor) {
+    let standin = Standin::start().await;
+    let phase = Phase::new("seed.py", "x = 1\n");
+    // Nothing above the projects marks a root.
+    std::fs::remove_file(phase.path("ws/Cargo.toml")).unwrap();
+    let files = ["repo/crates/parser/src/lib.rs", "plain/src/main.rs", "dotnet/Models/User.cs", "loose/notes.py"];
+    for dir in ["repo/.git", "repo/crates/parser/src", "plain/src", "dotnet/Models", "loose"] {
+        std::fs::create_dir_all(phase.path("ws").join(dir)).unwrap();
+    }
+    for marker in ["repo/Cargo.toml", "repo/crates/parser/Cargo.toml", "plain/Cargo.toml", "dotnet/App.csproj"] {
+        std::fs::write(phase.path("ws").join(marker), "").unwrap();
+    }
+    for file in files {
+        std::fs::write(phase.path("ws").join(file), "\n").unwrap();
+    }
+    let seen = phase.run(editor, &standin, "roots", &[("KIMI_TEST_ROOT_FILES", &files.join(","))]).await;
+    let ws = phase.path("ws").canonicalize().unwrap();
+    let root = |file: &str| {
+        let got = PathBuf::from(str_of(&seen["roots"][file]));
+        got.canonicalize().unwrap_or(got).strip_prefix(&ws).map(|p| p.display().to_string()).unwrap_or_default()
+    };
+    assert_eq!(root("repo/crates/parser/src/lib.rs"), "repo", "{seen:#}");
+    assert_eq!(root("plain/src/main.rs"), "plain", "{seen:#}");
+    assert_eq!(root("dotnet/Models/User.cs"), "dotnet", "{seen:#}");
+    assert_eq!(root("loose/notes.py"), "loose", "{seen:#}");
+}
+
 /// The code-action menu offers "Document `add`"; picking it applies the model's doc comment.
 async fn code_action(editor: &Editor) {
     let standin = Standin::start().await;
@@ -454,6 +487,7 @@ async fn missing_binary(editor: &Editor) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn neovim_0_7_ghost_text_code_action_and_chat() {
     let editor = neovim_07();
+    workspace_roots(&editor).await;
     ghost_text(&editor, &GHOST_ONE_LINE).await;
     ghost_text(&editor, &GHOST_LINES).await;
     code_action(&editor).await;

@@ -341,6 +341,16 @@ function phases.missing()
   results.ghost_backend = require("kimi").ghost_backend()
 end
 
+-- Which workspace root each file of a small tree of projects gets (no server needed): the
+-- files are KIMI_TEST_ROOT_FILES, paths under the working directory separated by commas.
+function phases.roots()
+  results.roots = {}
+  for path in vim.gsplit(vim.env.KIMI_TEST_ROOT_FILES, ",") do
+    local bufnr = vim.fn.bufadd(vim.fn.getcwd() .. "/" .. path)
+    results.roots[path] = require("kimi.client").root_for(bufnr)
+  end
+end
+
 -- A user's own <Tab> mapping, which the plugin's <Tab> must fall back to.
 if vim.env.KIMI_TEST_USER_TAB then
   vim.keymap.set("i", "<Tab>", vim.env.KIMI_TEST_USER_TAB)

@@ -23,23 +23,46 @@ end
 
 local uv = vim.loop
 
--- The nearest directory above the buffer's file holding a root marker, else the file's directory.
-function M.root_for(bufnr)
-  local path = vim.api.nvim_buf_get_name(bufnr)
-  local start = vim.fn.fnamemodify(path, ":p:h")
+-- Markers of a repository: the one around the file wins over the build files inside it, so that
+-- a crate of a Cargo workspace, a package of a monorepo or a CMake subdirectory shares the whole
+-- repository's server and index.
+local VCS_MARKERS = { [".git"] = true, [".hg"] = true, [".svn"] = true, [".jj"] = true }
+
+local function has_marker(dir, marker)
+  if marker:find("[*?]") then
+    -- `*.sln`, `*.csproj`: any file of that pattern.
+    return vim.fn.glob(dir .. "/" .. marker, true) ~= ""
+  end
+  return uv.fs_stat(dir .. "/" .. marker) ~= nil
+end
+
+-- The nearest directory above `start` holding one of `markers` for which `wanted(marker)` holds.
+local function nearest(start, wanted)
   local dir = start
   while true do
     for _, marker in ipairs(state.opts.root_markers) do
-      if uv.fs_stat(dir .. "/" .. marker) then
+      if wanted(marker) and has_marker(dir, marker) then
         return dir
       end
     end
     local parent = vim.fn.fnamemodify(dir, ":h")
     if parent == dir then
-      return start
+      return nil
     end
     dir = parent
   end
+end
+
+-- The workspace root of a buffer: the repository around its file (a root marker such as `.git`),
+-- else the nearest directory above it holding another root marker, else the file's directory.
+function M.root_for(bufnr)
+  local path = vim.api.nvim_buf_get_name(bufnr)
+  local start = vim.fn.fnamemodify(path, ":p:h")
+  return nearest(start, function(marker)
+    return VCS_MARKERS[marker]
+  end) or nearest(start, function(marker)
+    return not VCS_MARKERS[marker]
+  end) or start
 end
 
 -- The server's `chat.files` rule: a pattern without `/` matches the file name, one with `/` the

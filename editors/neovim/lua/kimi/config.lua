@@ -23,10 +23,11 @@ M.defaults = {
     "markdown",
   },
   chat_files = { "*.kimi.md" },
-  -- A directory holding one of these is the workspace root; one server runs per root.
+  -- A directory holding one of these is the workspace root; one server runs per root. A
+  -- repository's marker (`.git`, `.hg`) wins over the build files inside it.
   root_markers = {
     ".git", "Cargo.toml", "go.mod", "package.json", "pyproject.toml", "setup.py", "pom.xml", "build.gradle",
-    "build.gradle.kts", ".hg",
+    "build.gradle.kts", "CMakeLists.txt", "meson.build", "compile_commands.json", "*.sln", "*.csproj", ".hg",
   },
   -- Server settings (see the server's README, "Settings"): sent as initializationOptions, and
   -- again as workspace/didChangeConfiguration when they change.
