@@ -333,7 +333,38 @@ async fn ghost_text(editor: &Editor, case: &GhostCase) {
     assert_eq!(requests[0]["model"], "kimi-k2-turbo-preview", "a completion request reached the stand-in");
 }
 
-/// One server per repository: a crate of a Cargo workspace in git shares the repository's root;
+/// `<M-Right>` inserts the suggestion's next word and `<M-C-Right>` its next line, and what is
+/// left stays shown, also when the accepted part ends a line below; the last part accepts it.
+/// No part costs another model call: the server answers the rest from memory.
+async fn partial_accept(editor: &Editor) {
+    let standin = Standin::start().await;
+    standin.require_key(KEY);
+    standin.push(Reply::text("\n        return a + b;\n    }"));
+    // Once the whole suggestion is in, the next one is asked for: none comes.
+    standin.set_default(Reply::text(""));
+    let phase = Phase::new("add.rs", ADD_EMPTY);
+    let keys = "<M-Right> <M-C-Right> <M-C-Right>";
+    let seen = phase
+        .run(editor, &standin, "partial", &[("KIMI_TEST_TYPE", "if a > b {"), ("KIMI_TEST_PARTIAL_KEYS", keys)])
+        .await;
+    assert_eq!(seen["ghost"][0]["text"], "\n        return a + b;\n    }", "{seen:#}");
+    let steps = seen["steps"].as_array().unwrap();
+    let step = |i: usize| (str_of(&steps[i]["text"]).to_string(), steps[i]["ghost"].clone());
+    let head = "fn add(a: i32, b: i32) -> i32 {\n    if a > b {\n";
+    // A word at the end of a line is the next line's first.
+    assert_eq!(step(0), (format!("{head}        return\n}}"), json!(" a + b;\n    }")), "{seen:#}");
+    assert_eq!(step(1), (format!("{head}        return a + b;\n}}"), json!("\n    }")), "{seen:#}");
+    assert_eq!(step(2), (format!("{head}        return a + b;\n    }}\n}}"), Value::Null), "{seen:#}");
+    assert_eq!(steps[2]["cursor"], json!([4, 5]), "{seen:#}");
+    assert!(seen["accepted_completions"].as_u64().unwrap() >= 1, "{seen:#}");
+    // The parts came from memory: any later model call is for after the accepted suggestion.
+    let requests = standin.chat_requests();
+    for later in &requests[1..] {
+        assert!(later.to_string().contains("return a + b;\\n    }"), "a call for a part: {later}");
+    }
+}
+
+/// One server per repository:/// One server per repository: a crate of a Cargo workspace in git shares the repository's root;
 /// outside a repository the nearest build file decides (C#'s `*.csproj` too); a file without
 /// any marker above it is its own directory's.
 async fn workspace_roots(editor: &Editor) {
@@ -490,6 +521,7 @@ async fn neovim_0_7_ghost_text_code_action_and_chat() {
     workspace_roots(&editor).await;
     ghost_text(&editor, &GHOST_ONE_LINE).await;
     ghost_text(&editor, &GHOST_LINES).await;
+    partial_accept(&editor).await;
     code_action(&editor).await;
     chat(&editor).await;
     missing_binary(&editor).await;
@@ -507,6 +539,7 @@ async fn neovim_0_10_inline_ghost_text_code_action_and_chat() {
     ghost_text(&editor, &GHOST_ONE_LINE).await;
     ghost_text(&editor, &GHOST_LINES).await;
     ghost_text(&editor, &GHOST_MID_LINE).await;
+    partial_accept(&editor).await;
     code_action(&editor).await;
     chat(&editor).await;
     missing_binary(&editor).await;
@@ -523,6 +556,7 @@ async fn neovim_0_12_builtin_inline_completion_code_action_and_chat() {
     };
     ghost_text(&editor, &GHOST_ONE_LINE).await;
     ghost_text(&editor, &GHOST_LINES).await;
+    partial_accept(&editor).await;
     code_action(&editor).await;
     chat(&editor).await;
     missing_binary(&editor).await;

@@ -307,6 +307,32 @@ async fn typing_through_a_suggestion_is_answered_from_memory() {
     assert!(s.client.shutdown().await.success());
 }
 
+/// A multi-line suggestion accepted in parts (a line, then a word of the next line, as Neovim's
+/// and VS Code's partial accepts insert it) leaves the cursor lines below where it was shown:
+/// the rest still comes from memory.
+#[tokio::test]
+async fn typing_through_a_suggestion_across_lines_is_answered_from_memory() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("let total = a + b;\n    total * 2"));
+    let pos = s.open("add.rs", "rust", "fn add(a: i32, b: i32) -> i32 {\n    $0\n}\n");
+    let first = s.inline("add.rs", pos).await;
+    assert_eq!(items(&first)[0]["insertText"], "let total = a + b;\n    total * 2");
+    let uri = s.uri("add.rs");
+    let at = json!({"line": 1, "character": 4});
+    s.client.did_change(&uri, 2, json!({"range": {"start": at, "end": at}, "text": "let total = a + b;\n    total"}));
+    let rest = s.typed("add.rs", json!({"line": 2, "character": 9})).await;
+    assert_eq!(items(&rest)[0]["insertText"], " * 2");
+    // Typed text that leaves the suggestion is not answered from it.
+    let at = json!({"line": 2, "character": 9});
+    s.standin.push(Reply::text(" + 1"));
+    s.client.did_change(&uri, 3, json!({"range": {"start": at, "end": at}, "text": " /"}));
+    let other = s.typed("add.rs", json!({"line": 2, "character": 11})).await;
+    assert_eq!(items(&other)[0]["insertText"], " + 1");
+    assert_eq!(s.standin.chat_requests().len(), 2, "only the text off the suggestion called the model");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn the_status_reports_the_servers_own_time_without_the_models() {
     let mut s = setup(&[]).await;

@@ -2,8 +2,9 @@
 //! answer from memory instead.
 //!
 //! Latency hiding, in order of what saves the most:
-//! 1. **Type-through**: the user typing the first characters of a suggestion already shown is
-//!    answered from memory with the rest of it — no model call at all.
+//! 1. **Type-through**: the user typing the first characters of a suggestion already shown (or
+//!    accepting a word or a line of it, which may end lines below) is answered from memory with
+//!    the rest of it — no model call at all.
 //! 2. **Supersede**: a newer request or edit in the same document aborts the older model call
 //!    (the HTTP stream is dropped, which closes the connection) and the older request answers
 //!    empty at once. Helix never cancels, so this is also how its stale requests end.
@@ -13,6 +14,7 @@
 //!    the route and the JSON body), so it goes out the moment the wait ends.
 //! 4. **Early stop**: the stream is closed as soon as the line (or block) is complete.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -323,7 +325,7 @@ impl CompletionEngine {
         //    editor asking for more (VS Code's and Neovim's "next suggestion").
         let wants_several =
             query.alternatives && query.trigger == Trigger::Invoked && config.completion.choices_when_invoked() > 1;
-        let remembered = self.type_through(&query.uri, line, &line_prefix, &line_suffix);
+        let remembered = self.type_through(&query.uri, snap, cursor, &line_prefix, &line_suffix);
         let asks_for_more = wants_several && remembered.len() == 1;
         if !remembered.is_empty() && !asks_for_more {
             return Ok(remembered
@@ -562,21 +564,45 @@ impl CompletionEngine {
 
     /// The remembered suggestions the user is typing through at this place, most recent first,
     /// each once: what is left of each, what it replaces after the cursor, and its request's row.
+    /// What was typed may span lines: a multi-line suggestion accepted a line at a time (Neovim's
+    /// and VS Code's partial accept) leaves the cursor lines below where it was shown.
     fn type_through(
         &self,
         uri: &str,
-        line: usize,
+        snap: &DocumentSnapshot,
+        cursor: usize,
         line_prefix: &str,
         line_suffix: &str,
     ) -> Vec<(String, usize, RowHandle)> {
         let Some(state) = self.docs.get(uri) else { return Vec::new() };
+        let rope = snap.rope();
+        let line = rope.char_to_line(cursor);
         let mut found: Vec<(String, usize, RowHandle)> = Vec::new();
         for shown in &state.shown {
-            if shown.line != line || shown.line_suffix != line_suffix {
+            if shown.line > line || shown.line_suffix != line_suffix {
                 continue;
             }
-            let Some(typed) = line_prefix.strip_prefix(shown.line_prefix.as_str()) else { continue };
-            let Some(rest) = shown.text.strip_prefix(typed) else { continue };
+            let typed: Cow<'_, str> = if shown.line == line {
+                match line_prefix.strip_prefix(shown.line_prefix.as_str()) {
+                    Some(typed) => typed.into(),
+                    None => continue,
+                }
+            } else {
+                // Only as many lines down as the suggestion has line breaks.
+                if shown.text.matches('\n').count() < line - shown.line {
+                    continue;
+                }
+                let mut span = String::from(rope.slice(rope.line_to_char(shown.line)..cursor));
+                if span.contains('\r') {
+                    // Suggestions break lines with `\n`; a CRLF file's editor inserted `\r\n`.
+                    span = span.replace("\r\n", "\n");
+                }
+                match span.strip_prefix(shown.line_prefix.as_str()) {
+                    Some(typed) => typed.to_string().into(),
+                    None => continue,
+                }
+            };
+            let Some(rest) = shown.text.strip_prefix(typed.as_ref()) else { continue };
             if rest.is_empty() || found.iter().any(|(t, r, _)| t == rest && *r == shown.replace_after) {
                 continue;
             }

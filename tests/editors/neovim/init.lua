@@ -1,7 +1,8 @@
 -- Drives the kimi plugin in a real (headless) Neovim for tests/e2e/editor_neovim.rs.
 --
 -- Environment: KIMI_PLUGIN_DIR (editors/neovim), KIMI_TEST_SERVER (the kimi-lsp binary),
--- KIMI_TEST_FILE (the file to edit), KIMI_TEST_PHASE ("ghost", "action", "chat" or "missing"),
+-- KIMI_TEST_FILE (the file to edit), KIMI_TEST_PHASE ("ghost", "partial", "action", "chat", "missing"
+-- or "roots"),
 -- KIMI_TEST_RESULT (where the observations go, as JSON), and per phase KIMI_TEST_TYPE,
 -- KIMI_TEST_INSERT, KIMI_TEST_USER_TAB, KIMI_TEST_ACTION, KIMI_TEST_ORIGINAL, KIMI_TEST_RANGE,
 -- KIMI_TEST_QUESTION and KIMI_TEST_FOLLOWUP. The script only observes and records; the Rust test decides what is right.
@@ -224,6 +225,53 @@ function phases.ghost()
   sleep(300)
   results.ghost_after_esc = ghost_text(bufnr)
   results.statusline = require("kimi").status()
+end
+
+-- Partial accepts: after typing KIMI_TEST_TYPE, each key of KIMI_TEST_PARTIAL_KEYS (separated by
+-- spaces) is pressed in turn; after each, the buffer and the ghost text are recorded once the
+-- buffer changed and the ghost text shows what is left (or nothing, after the last part).
+function phases.partial()
+  local bufnr, client = open_and_attach()
+  vim.api.nvim_win_set_cursor(0, { 2, 0 })
+  vim.api.nvim_input("A")
+  sleep(50)
+  vim.api.nvim_input(vim.env.KIMI_TEST_TYPE)
+  results.ghost = wait_for("ghost text after typing", function()
+    local g = ghost_text(bufnr)
+    return g[1] and g
+  end, function()
+    return { text = buffer_text(bufnr), mode = vim.api.nvim_get_mode().mode }
+  end)
+  results.steps = {}
+  for _, key in ipairs(vim.split(vim.env.KIMI_TEST_PARTIAL_KEYS, " ", { plain = true })) do
+    local before = buffer_text(bufnr)
+    local shown_before = ghost_text(bufnr)[1].text
+    vim.api.nvim_input(key)
+    local text = wait_for(key .. " to change the buffer", function()
+      local t = buffer_text(bufnr)
+      return t ~= before and t
+    end, function()
+      return buffer_text(bufnr)
+    end)
+    -- What is left of the suggestion, once it is drawn again (the built-in inline completion
+    -- asks the server again; the plugin's extmarks show it at once).
+    sleep(400)
+    local ghost = ghost_text(bufnr)
+    local step = {
+      key = key,
+      text = text,
+      cursor = vim.api.nvim_win_get_cursor(0),
+      ghost = ghost[1] and ghost[1].text or vim.NIL,
+    }
+    if ghost[1] and ghost[1].text == shown_before then
+      step.ghost_unchanged = true
+    end
+    table.insert(results.steps, step)
+  end
+  results.accepted_completions = wait_for("the server to count the accepted completion", function()
+    local s = request(client, "kimi/status", vim.empty_dict())
+    return (s.acceptedCompletions or 0) >= 1 and s.acceptedCompletions
+  end)
 end
 
 function phases.action()

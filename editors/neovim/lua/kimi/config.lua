@@ -43,6 +43,8 @@ M.defaults = {
   -- shown, otherwise the key does what it did before.
   keys = {
     accept = "<Tab>",
+    accept_word = "<M-Right>",
+    accept_line = "<M-C-Right>",
     next = "<M-]>",
     prev = "<M-[>",
     dismiss = "<C-]>",

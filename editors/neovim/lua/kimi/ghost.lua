@@ -311,6 +311,55 @@ function M.accept(bufnr)
   return true
 end
 
+-- The first word or line of `rest`, what a partial accept inserts. A word is the blanks before
+-- it and a run of letters, digits and `_` (any non-ASCII byte counts as a letter), or else a run
+-- of other characters. A line is the rest of the cursor's line, or, at its end, the next line.
+function M.part_of(rest, unit)
+  if unit == "line" then
+    local stop = rest:find("\n", rest:sub(1, 1) == "\n" and 2 or 1, true)
+    return stop and rest:sub(1, stop - 1) or rest
+  end
+  return rest:match("^%s*[%w_\128-\255]+") or rest:match("^%s*[^%w_%s\128-\255]+") or rest
+end
+
+-- Inserts the first word or line (`unit`) of the suggestion shown and keeps showing the rest;
+-- false when nothing is shown. The last part accepts the suggestion as M.accept does.
+function M.accept_part(bufnr, unit)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  local s = buffers[bufnr]
+  local shown = s and s.shown
+  if not shown then
+    return false
+  end
+  local row, col = cursor_of(bufnr)
+  if api.nvim_buf_get_changedtick(bufnr) ~= s.tick or row ~= s.row or col ~= s.col or not in_insert_mode() then
+    dismiss(s)
+    return false
+  end
+  local part = M.part_of(shown.rest, unit)
+  if part == shown.rest then
+    return M.accept(bufnr)
+  end
+  local lines = vim.split(part, "\n", { plain = true })
+  api.nvim_buf_set_text(bufnr, row, col, row, col, lines)
+  local end_row = row + #lines - 1
+  local end_col = (#lines == 1 and col or 0) + #lines[#lines]
+  api.nvim_win_set_cursor(0, { end_row + 1, end_col })
+  -- The rest stays shown as a suggestion of its own at the new cursor. It still replaces what
+  -- the whole one replaced after the cursor (auto-closed brackets), which moved along. The
+  -- server, asked again as the buffer changes, answers the same from memory.
+  local line = api.nvim_buf_get_lines(bufnr, end_row, end_row + 1, false)[1] or ""
+  local replaced = shown.ecol - col
+  local from = { line = end_row, character = compat.character(line, end_col, s.encoding) }
+  local to = { line = end_row, character = compat.character(line, end_col + replaced, s.encoding) }
+  s.items = {
+    { insertText = shown.rest:sub(#part + 1), range = { start = from, ["end"] = to }, command = shown.command },
+  }
+  s.index = 1
+  refit(s)
+  return true
+end
+
 -- Shows the next (or previous) suggestion; with only one, asks the server for several.
 function M.cycle(bufnr, delta)
   bufnr = bufnr or api.nvim_get_current_buf()

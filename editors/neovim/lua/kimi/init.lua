@@ -26,6 +26,46 @@ function builtin.accept(bufnr)
   return vim.lsp.inline_completion.get({ bufnr = bufnr })
 end
 
+-- A word or a line of the suggestion shown: inserted here, after which Neovim asks again and
+-- the server answers the rest from memory. The last part is accepted whole, command included.
+function builtin.accept_part(bufnr, unit)
+  if not builtin_visible(bufnr) then
+    return false
+  end
+  return vim.lsp.inline_completion.get({
+    bufnr = bufnr,
+    on_accept = function(item)
+      local text = type(item.insert_text) == "string" and item.insert_text or item.insert_text.value
+      local win = api.nvim_get_current_win()
+      if api.nvim_win_get_buf(win) ~= bufnr then
+        return item
+      end
+      local cursor = api.nvim_win_get_cursor(win)
+      local row, col = cursor[1] - 1, cursor[2]
+      local typed = ""
+      if item.range then
+        local start_row, start_col = item.range:to_extmark()
+        if start_row ~= row or start_col > col then
+          return item
+        end
+        typed = api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1]:sub(start_col + 1, col)
+      end
+      if text:sub(1, #typed) ~= typed then
+        return item
+      end
+      local rest = text:sub(#typed + 1)
+      local part = ghost.part_of(rest, unit)
+      if part == rest then
+        return item
+      end
+      local lines = vim.split(part, "\n", { plain = true })
+      api.nvim_buf_set_text(bufnr, row, col, row, col, lines)
+      api.nvim_win_set_cursor(win, { row + #lines, (#lines == 1 and col or 0) + #lines[#lines] })
+      return nil
+    end,
+  })
+end
+
 function builtin.cycle(bufnr, delta)
   if not builtin_visible(bufnr) then
     return false
@@ -40,6 +80,12 @@ local function on_attach(client, bufnr)
   if backend == "extmark" then
     ghost.attach(client, bufnr)
     keys.map(bufnr, k.accept, ghost.accept, "accept the suggestion")
+    keys.map(bufnr, k.accept_word, function(b)
+      return ghost.accept_part(b, "word")
+    end, "accept the suggestion's next word")
+    keys.map(bufnr, k.accept_line, function(b)
+      return ghost.accept_part(b, "line")
+    end, "accept the suggestion's next line")
     keys.map(bufnr, k.next, function(b)
       return ghost.cycle(b, 1)
     end, "next suggestion")
@@ -51,6 +97,12 @@ local function on_attach(client, bufnr)
   elseif backend == "builtin" then
     vim.lsp.inline_completion.enable(true, { bufnr = bufnr, client_id = client.id })
     keys.map(bufnr, k.accept, builtin.accept, "accept the suggestion")
+    keys.map(bufnr, k.accept_word, function(b)
+      return builtin.accept_part(b, "word")
+    end, "accept the suggestion's next word")
+    keys.map(bufnr, k.accept_line, function(b)
+      return builtin.accept_part(b, "line")
+    end, "accept the suggestion's next line")
     keys.map(bufnr, k.next, function(b)
       return builtin.cycle(b, 1)
     end, "next suggestion")
@@ -181,6 +233,15 @@ function M.accept()
 end
 
 --- Hides the suggestion shown (extmark ghost text); false when there is none.
+-- Accepts the next word (`unit` "word") or line ("line") of the suggestion shown.
+function M.accept_part(unit)
+  local bufnr = api.nvim_get_current_buf()
+  if backend == "builtin" then
+    return builtin.accept_part(bufnr, unit)
+  end
+  return ghost.accept_part(bufnr, unit)
+end
+
 function M.dismiss()
   return ghost.dismiss(api.nvim_get_current_buf())
 end
