@@ -470,6 +470,11 @@ async fn chat(editor: &Editor) {
     // :KimiUsage shows the three chat requests (two answers, one after a tool round); :checkhealth finds everything and never shows the key.
     let usage = str_of(&seen["usage"]);
     assert!(usage.lines().any(|l| l.trim_start().starts_with("chat") && l.contains(" 3 requests")), "{usage}");
+    // ... and how long they made the user wait.
+    assert!(
+        usage.lines().any(|l| l.trim_start().starts_with("chat") && l.contains("median wait ") && l.ends_with(" ms")),
+        "{usage}"
+    );
     assert!(usage.contains("This server: kimi-lsp "), "{usage}");
     let health = str_of(&seen["health"]);
     for expected in

@@ -67,8 +67,13 @@ async function setApiKey(context: vscode.ExtensionContext): Promise<void> {
   void vscode.window.showInformationMessage("Kimi: API key stored; kimi-lsp restarted with it. Run `kimi-lsp doctor` if requests fail.");
 }
 
+interface UsageLine {
+  name: string;
+  medianLatencyMs: number | null;
+}
 interface Period {
   requests: number;
+  byFeature: UsageLine[];
   cost: number;
   unpricedRequests: number;
   cacheHitRatio: number | null;
@@ -113,6 +118,12 @@ async function showUsage(status: StatusBar): Promise<void> {
           `Completions: ${a.acceptedCompletions} of ${a.shownCompletions} accepted (${Math.round(a.acceptanceRate * 100)} %)`,
         );
       }
+      const waits = a.byFeature
+        .filter((f) => f.medianLatencyMs !== null)
+        .map((f) => `${f.name} ${formatWait(f.medianLatencyMs as number)}`);
+      if (waits.length > 0) {
+        lines.push(`Median wait for an answer: ${waits.join(", ")}`);
+      }
       for (const [name, b] of [["Daily", usage.budget.daily], ["Monthly", usage.budget.monthly]] as const) {
         if (b) {
           lines.push(`${name} budget: ${formatCost(b.spent)} of ${formatCost(b.limit)}`);
@@ -132,6 +143,14 @@ async function showUsage(status: StatusBar): Promise<void> {
   if (choice) {
     server?.output.show();
   }
+}
+
+/** `640 ms`, `1.2 s`, `14 s`, as `kimi-lsp usage` writes a wait. */
+function formatWait(ms: number): string {
+  if (ms < 1000) {
+    return `${ms} ms`;
+  }
+  return ms < 10000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
 function period(p: Period): string {

@@ -60,6 +60,9 @@ pub struct UsageLine {
     pub unpriced_requests: u64,
     /// Failed requests; for a model, the attempts that moved on to a fallback show here.
     pub errors: u64,
+    /// Median time from sending a request to the end of its answer, over the answered ones;
+    /// `null` when none was answered.
+    pub median_latency_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -111,6 +114,7 @@ fn period(t: &Totals) -> PeriodUsage {
         cost: s.cost,
         unpriced_requests: s.unpriced_requests,
         errors: s.errors,
+        median_latency_ms: s.median_latency_ms,
     };
     PeriodUsage {
         requests: t.requests,
@@ -148,18 +152,21 @@ pub fn render(report: &UsageReport) -> String {
             continue;
         }
         out.push_str(&format!(
-            "{title:<name_width$} {:>10} {:>12} {:>12} {:>12} {:>10}\n",
-            "requests", "prompt tok", "cached tok", "output tok", "cost"
+            "{title:<name_width$} {:>10} {:>12} {:>12} {:>12} {:>10} {:>11}\n",
+            "requests", "prompt tok", "cached tok", "output tok", "cost", "median wait"
         ));
         let row = |out: &mut String, name: &str, l: &UsageLine| {
-            out.push_str(&format!(
-                "{name:<name_width$} {:>10} {:>12} {:>12} {:>12} {:>10}\n",
+            let line = format!(
+                "{name:<name_width$} {:>10} {:>12} {:>12} {:>12} {:>10} {:>11}",
                 thousands(l.requests),
                 thousands(l.prompt_tokens),
                 thousands(l.cached_tokens),
                 thousands(l.completion_tokens),
                 cost_cell(l.cost, l.unpriced_requests),
-            ));
+                l.median_latency_ms.map(duration).unwrap_or_default(),
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
         };
         let total = UsageLine {
             name: String::new(),
@@ -170,6 +177,8 @@ pub fn render(report: &UsageReport) -> String {
             cost: p.cost,
             unpriced_requests: p.unpriced_requests,
             errors: p.errors,
+            // Features differ too much in what they ask for to wait alike: no overall median.
+            median_latency_ms: None,
         };
         row(&mut out, "  all", &total);
         out.push_str("  by feature\n");
@@ -229,7 +238,17 @@ pub fn render(report: &UsageReport) -> String {
     out.push_str(&limit("daily", "today", report.budget.daily));
     out.push_str(&limit("monthly", "this month", report.budget.monthly));
     out.push_str("\nCosts are in the price table's currency (USD unless `prices` say otherwise); prompt tokens include cached ones.\n");
+    out.push_str("Median wait: from sending a request to the end of its answer, over the answered ones.\n");
     out
+}
+
+/// `640 ms`, `1.2 s`, `14 s`.
+pub fn duration(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..10_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} s", (ms + 500) / 1000),
+    }
 }
 
 fn cost_cell(cost: f64, unpriced: u64) -> String {
@@ -272,6 +291,7 @@ mod tests {
             cost,
             unpriced_requests: unpriced,
             errors: 0,
+            median_latency_ms: None,
         }
     }
 
@@ -285,11 +305,14 @@ mod tests {
             unpriced_requests: 1,
             errors: 0,
             by_feature: vec![
-                (Feature::Completion, sub(4, 4_400, 3_100, 120, 0.0011, 0)),
-                (Feature::Action, sub(1, 8_000, 0, 700, 0.0112, 1)),
+                (
+                    Feature::Completion,
+                    Subtotal { median_latency_ms: Some(640), ..sub(4, 4_400, 3_100, 120, 0.0011, 0) },
+                ),
+                (Feature::Action, Subtotal { median_latency_ms: Some(12_400), ..sub(1, 8_000, 0, 700, 0.0112, 1) }),
             ],
             by_model: vec![
-                ("kimi-k2.5".into(), sub(1, 8_000, 0, 700, 0.0112, 1)),
+                ("kimi-k2.5".into(), Subtotal { median_latency_ms: Some(12_400), ..sub(1, 8_000, 0, 700, 0.0112, 1) }),
                 ("kimi-k2-turbo-preview".into(), sub(4, 4_400, 3_100, 120, 0.0011, 0)),
             ],
             shown_completions: 3,
@@ -310,25 +333,25 @@ mod tests {
         expect![[r#"
             Today: no requests
 
-            This week                   requests   prompt tok   cached tok   output tok       cost
+            This week                   requests   prompt tok   cached tok   output tok       cost median wait
               all                              5       12,400        3,100          820    0.0123+
               by feature
-                completion                     4        4,400        3,100          120     0.0011
-                action                         1        8,000            0          700    0.0112+
+                completion                     4        4,400        3,100          120     0.0011      640 ms
+                action                         1        8,000            0          700    0.0112+        12 s
               by model
-                kimi-k2.5                      1        8,000            0          700    0.0112+
+                kimi-k2.5                      1        8,000            0          700    0.0112+        12 s
                 kimi-k2-turbo-preview          4        4,400        3,100          120     0.0011
               cache hits: 25.0 % of prompt tokens
               completions: 2 accepted of 3 shown (66.7 %), 0.0006 per accepted completion
               + 1 request(s) of models with no known price are not in the cost (set `prices.<model>`)
 
-            All time                    requests   prompt tok   cached tok   output tok       cost
+            All time                    requests   prompt tok   cached tok   output tok       cost median wait
               all                      1,234,567       12,400        3,100          820    0.0123+
               by feature
-                completion                     4        4,400        3,100          120     0.0011
-                action                         1        8,000            0          700    0.0112+
+                completion                     4        4,400        3,100          120     0.0011      640 ms
+                action                         1        8,000            0          700    0.0112+        12 s
               by model
-                kimi-k2.5                      1        8,000            0          700    0.0112+
+                kimi-k2.5                      1        8,000            0          700    0.0112+        12 s
                 kimi-k2-turbo-preview          4        4,400        3,100          120     0.0011
               cache hits: 25.0 % of prompt tokens
               completions: 2 accepted of 3 shown (66.7 %), 0.0006 per accepted completion
@@ -339,6 +362,7 @@ mod tests {
               monthly  no limit (`budget.monthly`)
 
             Costs are in the price table's currency (USD unless `prices` say otherwise); prompt tokens include cached ones.
+            Median wait: from sending a request to the end of its answer, over the answered ones.
         "#]]
         .assert_eq(&render(&r));
     }
@@ -372,6 +396,45 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_median_wait_counts_answered_requests_only() {
+        let ledger = Ledger::open_in_memory().unwrap();
+        let request = |feature, latency_ms, outcome| UsageRecord {
+            at_unix_ms: unix_ms_now(),
+            feature,
+            provider: "moonshot".into(),
+            model: "kimi-k2-turbo-preview".into(),
+            prompt_tokens: 100,
+            completion_tokens: 10,
+            cached_tokens: 0,
+            cost: Some(0.001),
+            latency_ms,
+            outcome,
+            error: None,
+        };
+        // A superseded completion stops early and a failed one says nothing of the model's pace.
+        for (latency, outcome) in [
+            (900, Outcome::Shown),
+            (500, Outcome::Accepted),
+            (700, Outcome::Rejected),
+            (30, Outcome::Cancelled),
+            (10, Outcome::Error),
+        ] {
+            ledger.record(&request(Feature::Completion, latency, outcome)).unwrap();
+        }
+        ledger.record(&request(Feature::Chat, 14_600, Outcome::Ok)).unwrap();
+        let r = collect(&ledger, &BudgetSettings::default()).unwrap();
+        let waits: Vec<(&str, Option<u64>)> =
+            r.today.by_feature.iter().map(|l| (l.name.as_str(), l.median_latency_ms)).collect();
+        assert_eq!(waits, [("completion", Some(700)), ("chat", Some(14_600))]);
+        assert_eq!(r.today.by_model[0].median_latency_ms, Some(700), "the lower middle of the four answered");
+        let text = render(&r);
+        assert!(text.lines().any(|l| l.starts_with("    completion") && l.ends_with(" 700 ms")), "{text}");
+        assert!(text.lines().any(|l| l.starts_with("    chat") && l.ends_with(" 15 s")), "{text}");
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["today"]["byFeature"][0]["medianLatencyMs"], 700);
     }
 
     #[test]

@@ -155,6 +155,10 @@ pub struct Subtotal {
     pub unpriced_requests: u64,
     /// Requests that failed (outcome `error`), including attempts a fallback model then answered.
     pub errors: u64,
+    /// The median time from sending a request to the end of its answer, over the requests that
+    /// were answered (not failed or cancelled): how long the model makes you wait. A completion's
+    /// answer ends where the server stops reading it (the end of the line or block it needs).
+    pub median_latency_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]

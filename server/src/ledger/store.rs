@@ -211,7 +211,22 @@ impl Ledger {
             .map_err(self.err())?
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.err())?;
-        Ok(summarize(groups))
+        // Fastest first, so that each slice's list comes out sorted for its median.
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT feature, model, latency_ms FROM usage
+                 WHERE at_unix_ms >= ?1 AND outcome IN ('ok', 'shown', 'accepted', 'rejected')
+                 ORDER BY latency_ms",
+            )
+            .map_err(self.err())?;
+        let latencies = stmt
+            .query_map([start.unwrap_or(i64::MIN)], |row| {
+                Ok(Latency { feature: row.get(0)?, model: row.get(1)?, ms: row.get(2)? })
+            })
+            .map_err(self.err())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err())?;
+        Ok(summarize(groups, &latencies))
     }
 
     /// The summed known cost of the range, for budgets.
@@ -424,6 +439,13 @@ struct Group {
     errors: i64,
 }
 
+/// One answered request's time, for the medians.
+struct Latency {
+    feature: String,
+    model: String,
+    ms: i64,
+}
+
 /// Integer sums per slice; costs become floats only at the end so that they stay exact.
 #[derive(Default)]
 struct Sums {
@@ -434,6 +456,8 @@ struct Sums {
     cost_nano: i64,
     unpriced: u64,
     errors: u64,
+    /// Answered requests' times, fastest first.
+    latencies: Vec<u64>,
 }
 
 impl Sums {
@@ -458,11 +482,17 @@ impl Sums {
             cost: from_nanos(self.cost_nano),
             unpriced_requests: self.unpriced,
             errors: self.errors,
+            median_latency_ms: median(&self.latencies),
         }
     }
 }
 
-fn summarize(groups: Vec<Group>) -> Totals {
+/// The middle of a sorted list (the lower middle of an even one); `None` when it is empty.
+fn median(sorted: &[u64]) -> Option<u64> {
+    sorted.get(sorted.len().checked_sub(1)? / 2).copied()
+}
+
+fn summarize(groups: Vec<Group>, latencies: &[Latency]) -> Totals {
     let mut all = Sums::default();
     let mut by_feature: Vec<(Feature, Sums)> = Vec::new();
     let mut by_model: Vec<(String, Sums)> = Vec::new();
@@ -491,6 +521,17 @@ fn summarize(groups: Vec<Group>) -> Totals {
         if feature == Feature::Completion {
             shown += u64::try_from(g.shown).unwrap_or(0);
             accepted += u64::try_from(g.accepted).unwrap_or(0);
+        }
+    }
+    for l in latencies {
+        // Negative times can only come from a hand-edited file; they count as none.
+        let ms = u64::try_from(l.ms).unwrap_or(0);
+        let feature = l.feature.parse().unwrap_or(Feature::Other);
+        if let Some((_, sums)) = by_feature.iter_mut().find(|(f, _)| *f == feature) {
+            sums.latencies.push(ms);
+        }
+        if let Some((_, sums)) = by_model.iter_mut().find(|(m, _)| *m == l.model) {
+            sums.latencies.push(ms);
         }
     }
     by_feature.sort_by_key(|(f, _)| *f);

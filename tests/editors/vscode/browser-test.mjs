@@ -290,7 +290,11 @@ try {
         await dialog.waitFor({ state: "hidden", timeout: 5000 });
       }
     },
-    (t) => t.includes("This session:") && t.includes("Completions: 1 of") && t.includes(`chat ${settingsModel}`),
+    (t) =>
+      t.includes("This session:") &&
+      t.includes("Completions: 1 of") &&
+      /Median wait for an answer: completion \d+ ms/.test(t) &&
+      t.includes(`chat ${settingsModel}`),
   );
   console.log(`OK usage: ${JSON.stringify(seen)}`);
 } catch (e) {

@@ -38,10 +38,24 @@ local function breakdown(title, rows)
     table.insert(lines, "")
     table.insert(lines, title)
     for _, r in ipairs(rows) do
-      table.insert(lines, ("  %-28s %6s requests %11s"):format(r.name, num(r.requests), num(r.cost, "%.4f")))
+      local line = ("  %-28s %6s requests %11s"):format(r.name, num(r.requests), num(r.cost, "%.4f"))
+      if r.medianLatencyMs ~= nil and r.medianLatencyMs ~= vim.NIL then
+        line = line .. ("   median wait %s"):format(M.duration(r.medianLatencyMs))
+      end
+      table.insert(lines, line)
     end
   end
   return lines
+end
+
+-- `640 ms`, `1.2 s`, `14 s`, as `kimi-lsp usage` writes a wait.
+function M.duration(ms)
+  if ms < 1000 then
+    return ("%d ms"):format(ms)
+  elseif ms < 10000 then
+    return ("%.1f s"):format(ms / 1000)
+  end
+  return ("%d s"):format(math.floor((ms + 500) / 1000))
 end
 
 local function budget_line(name, b)
