@@ -333,6 +333,47 @@ async fn typing_through_a_suggestion_across_lines_is_answered_from_memory() {
     assert!(s.client.shutdown().await.success());
 }
 
+/// Right after the user accepts a suggestion the editor asks again, and nobody is typing: that
+/// automatic request skips the debounce, so the next suggestion comes as soon as the model's
+/// does. Every other automatic request still waits out its debounce, which a slow typing rhythm
+/// makes 250 ms long.
+#[tokio::test]
+async fn the_request_after_an_accept_is_not_debounced() {
+    let mut s = setup(&[]).await;
+    s.standin.set_default(Reply::text(" // checked"));
+    let uri = s.uri("calc.rs");
+    let lines: String = (0..8).map(|i| format!("    let v{i} = {i};\n")).collect();
+    s.client.did_open(&uri, "rust", 1, &format!("fn calc() -> i32 {{\n{lines}}}\n"));
+    let end_of = |line: u64| json!({"line": line, "character": 15});
+    // A slow rhythm: requests about 230 ms apart make the debounce its longest.
+    for line in 1..=3 {
+        s.typed("calc.rs", end_of(line)).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let started = std::time::Instant::now();
+    let result = s.typed("calc.rs", end_of(4)).await;
+    let debounced = started.elapsed();
+    assert!(debounced >= Duration::from_millis(250), "an automatic request waits out its debounce: {debounced:?}");
+
+    // The user accepts the suggestion: the editor inserts it, runs its command and asks again.
+    let item = &items(&result)[0];
+    s.client.did_change(&uri, 2, json!({"range": {"start": end_of(4), "end": end_of(4)}, "text": " // checked"}));
+    s.client
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "kimi.acceptCompletion", "arguments": [item["command"]["arguments"][0]]}),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let next = s.typed("calc.rs", json!({"line": 4, "character": 26})).await;
+    let after_accept = started.elapsed();
+    assert_eq!(items(&next)[0]["insertText"], " // checked", "{next}");
+    assert!(after_accept < Duration::from_millis(250), "no debounce after an accept: {after_accept:?}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn the_status_reports_the_servers_own_time_without_the_models() {
     let mut s = setup(&[]).await;

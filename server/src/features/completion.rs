@@ -11,7 +11,8 @@
 //! 3. **Adaptive debounce**: automatic requests wait a little longer than the user's recent
 //!    gap between keystrokes, so a burst costs one call, not one per key. The request is
 //!    prepared during that wait (the reparse the last edit left due, the context, the prompt,
-//!    the route and the JSON body), so it goes out the moment the wait ends.
+//!    the route and the JSON body), so it goes out the moment the wait ends. The request the
+//!    editor makes right after the user accepted a suggestion does not wait: nobody is typing.
 //! 4. **Early stop**: the stream is closed as soon as the line (or block) is complete.
 
 use std::borrow::Cow;
@@ -43,6 +44,8 @@ const MIN_DEBOUNCE: Duration = Duration::from_millis(40);
 const MAX_DEBOUNCE: Duration = Duration::from_millis(250);
 /// With no typing history yet: long enough to merge a burst's first keys.
 const FIRST_DEBOUNCE: Duration = Duration::from_millis(75);
+/// How soon after an accept the next automatic request counts as the editor's own follow-up.
+const AFTER_ACCEPT: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trigger {
@@ -135,6 +138,10 @@ struct DocState {
     last_request: Option<Instant>,
     gaps: VecDeque<Duration>,
     shown: VecDeque<Shown>,
+    /// When the user last accepted a suggestion here. The editor asks again right after the
+    /// insertion, and nobody is typing: a debounce would only delay the next suggestion, so the
+    /// first automatic request after an accept (within [`AFTER_ACCEPT`]) goes out at once.
+    accepted_at: Option<Instant>,
 }
 
 pub struct CompletionEngine {
@@ -143,7 +150,7 @@ pub struct CompletionEngine {
     /// After a 429 rate limit: no automatic requests until then.
     cooldown_until: Mutex<Option<Instant>>,
     /// Rows of shown suggestions by id, for the accept command.
-    shown_rows: DashMap<u64, RowHandle>,
+    shown_rows: DashMap<u64, (RowHandle, String)>,
     /// Recently edited regions, for context from other files.
     recent_edits: Mutex<VecDeque<(String, Snippet)>>,
     /// The server's own time of the last [`OWN_TIMES_KEPT`] completions that asked the model.
@@ -286,8 +293,13 @@ impl CompletionEngine {
     }
 
     /// The user accepted suggestion `id`: recorded in the ledger for the acceptance rate.
+    /// The next automatic request in its document skips its debounce (see `DocState`).
     pub fn accepted(&self, id: u64) -> Option<RowHandle> {
-        self.shown_rows.remove(&id).map(|(_, row)| row)
+        let (_, (row, uri)) = self.shown_rows.remove(&id)?;
+        if let Some(mut state) = self.docs.get_mut(&uri) {
+            state.accepted_at = Some(Instant::now());
+        }
+        Some(row)
     }
 
     fn next_id(&self) -> u64 {
@@ -330,7 +342,12 @@ impl CompletionEngine {
         if !remembered.is_empty() && !asks_for_more {
             return Ok(remembered
                 .into_iter()
-                .map(|(text, replace_after, row)| Item { id: self.show(row), text, replace_after, from_memory: true })
+                .map(|(text, replace_after, row)| Item {
+                    id: self.show(row, &query.uri),
+                    text,
+                    replace_after,
+                    from_memory: true,
+                })
                 .collect());
         }
 
@@ -354,7 +371,9 @@ impl CompletionEngine {
             }
             let token = cancel.child_token();
             state.inflight = Some(token);
-            (state.generation, adaptive_debounce(&state.gaps))
+            let after_accept = state.accepted_at.take().is_some_and(|at| now - at < AFTER_ACCEPT);
+            let debounce = if after_accept { Duration::ZERO } else { adaptive_debounce(&state.gaps) };
+            (state.generation, debounce)
         };
         let token = self.docs.get(&query.uri).and_then(|s| s.inflight.clone()).unwrap_or_else(|| cancel.child_token());
 
@@ -537,7 +556,7 @@ impl CompletionEngine {
         let items: Vec<Item> = suggestions
             .into_iter()
             .map(|s| Item {
-                id: self.show(row.clone()),
+                id: self.show(row.clone(), &query.uri),
                 text: s.text,
                 replace_after: s.replace_after,
                 from_memory: false,
@@ -614,9 +633,9 @@ impl CompletionEngine {
     /// A new id for a suggestion about to be shown, which the accept command will name. Only
     /// the most recent [`SHOWN_IDS_KEPT`] are kept: a suggestion is accepted soon after it is
     /// shown, or never.
-    fn show(&self, row: RowHandle) -> u64 {
+    fn show(&self, row: RowHandle, uri: &str) -> u64 {
         let id = self.next_id();
-        self.shown_rows.insert(id, row);
+        self.shown_rows.insert(id, (row, uri.to_string()));
         if self.shown_rows.len() > 2 * SHOWN_IDS_KEPT {
             let oldest_kept = id.saturating_sub(SHOWN_IDS_KEPT as u64);
             self.shown_rows.retain(|&kept, _| kept > oldest_kept);
@@ -731,8 +750,9 @@ mod tests {
     #[test]
     fn the_accept_command_can_name_recent_suggestions_and_old_ids_are_let_go() {
         let engine = CompletionEngine::new();
-        let first = engine.show(RowHandle::default());
-        let ids: Vec<u64> = (0..3 * SHOWN_IDS_KEPT).map(|_| engine.show(RowHandle::default())).collect();
+        let first = engine.show(RowHandle::default(), "file:///a.rs");
+        let ids: Vec<u64> =
+            (0..3 * SHOWN_IDS_KEPT).map(|_| engine.show(RowHandle::default(), "file:///a.rs")).collect();
         assert!(engine.shown_rows.len() <= 2 * SHOWN_IDS_KEPT, "{}", engine.shown_rows.len());
         assert!(engine.accepted(first).is_none(), "a long-gone suggestion");
         let recent = ids[ids.len() - SHOWN_IDS_KEPT];
