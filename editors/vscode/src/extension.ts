@@ -95,6 +95,7 @@ interface Status {
   chatModel: string;
   sessionRequests: number;
   sessionCost: number;
+  completionOwnTime: { completions: number; p50Ms: number; p99Ms: number } | null;
 }
 
 async function showUsage(status: StatusBar): Promise<void> {
@@ -132,6 +133,12 @@ async function showUsage(status: StatusBar): Promise<void> {
       lines.push("");
       lines.push(`Models: completion ${s.completionModel}, actions ${s.actionModel}, chat ${s.chatModel}`);
       lines.push(`Endpoint: ${s.baseUrl} (kimi-lsp ${s.version})`);
+      const own = s.completionOwnTime;
+      if (own) {
+        lines.push(
+          `kimi-lsp's own time per completion (the model's left out): ${own.p50Ms.toFixed(2)} ms median, ${own.p99Ms.toFixed(2)} ms p99, over ${own.completions}`,
+        );
+      }
     } catch (e) {
       lines.push(`Reading usage failed: ${errorMessage(e)}`);
     }

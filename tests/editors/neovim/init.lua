@@ -272,6 +272,11 @@ function phases.partial()
     local s = request(client, "kimi/status", vim.empty_dict())
     return (s.acceptedCompletions or 0) >= 1 and s.acceptedCompletions
   end)
+  vim.cmd("stopinsert")
+  vim.cmd("KimiUsage")
+  results.usage = wait_for(":KimiUsage's report", function()
+    return vim.api.nvim_buf_get_name(0):match("kimi://usage$") and buffer_text(0)
+  end)
 end
 
 function phases.action()

@@ -294,6 +294,7 @@ try {
       t.includes("This session:") &&
       t.includes("Completions: 1 of") &&
       /Median wait for an answer: completion \d+ ms/.test(t) &&
+      /kimi-lsp's own time per completion \(the model's left out\): [\d.]+ ms median/.test(t) &&
       t.includes(`chat ${settingsModel}`),
   );
   console.log(`OK usage: ${JSON.stringify(seen)}`);

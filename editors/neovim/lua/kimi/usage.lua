@@ -116,6 +116,17 @@ function M.format(usage, status)
         num(status.shownCompletions)
       )
     )
+    local own = status.completionOwnTime
+    if own ~= nil and own ~= vim.NIL then
+      table.insert(
+        lines,
+        ("  kimi-lsp's own time per completion (the model's left out): %.2f ms median, %.2f ms p99, over %d"):format(
+          own.p50Ms,
+          own.p99Ms,
+          own.completions
+        )
+      )
+    end
   end
   return lines
 end
