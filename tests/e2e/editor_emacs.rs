@@ -61,12 +61,14 @@ async fn eglot_gets_a_completion_item_applies_a_code_action_and_streams_a_chat_a
     let standin = Standin::start().await;
     // Answers in the order the script asks: the completion, the rewrite, the chat question.
     standin.push(Reply::text("ult = w * h"));
+    standin.push(Reply::text("2 * (w + h)"));
     standin.push(Reply::text("```python\nt = sum(xs)\n```"));
     standin.push(Reply::text("unused").chunks(&ANSWER).chunk_delay(Duration::from_millis(150)));
 
     let workspace = tempfile::tempdir().unwrap();
     std::fs::write(workspace.path().join("calc.py"), CALC).unwrap();
     std::fs::write(workspace.path().join("total.py"), TOTAL).unwrap();
+    std::fs::write(workspace.path().join("geometry.py"), "def perimeter(w, h):\n").unwrap();
     std::fs::write(workspace.path().join("notes.kimi.md"), NOTES).unwrap();
     let out = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
@@ -104,6 +106,16 @@ async fn eglot_gets_a_completion_item_applies_a_code_action_and_streams_a_chat_a
         "the completion item was not applied as the server sent it:\n{output}"
     );
     assert_eq!(
+        read("ghost.txt"),
+        "2 * (w + h)\n * (w + h)\n",
+        "the ghost text, then what was left of it after accepting a word:\n{output}"
+    );
+    assert_eq!(
+        read("geometry.py"),
+        "def perimeter(w, h):\n    return 2 * (w + h)",
+        "the accepted ghost text did not reach the buffer:\n{output}"
+    );
+    assert_eq!(
         read("total.py"),
         "def total(xs):\n    t = sum(xs)\n    return t\n",
         "the rewrite did not reach the buffer:\n{output}"
@@ -116,13 +128,33 @@ async fn eglot_gets_a_completion_item_applies_a_code_action_and_streams_a_chat_a
     );
 
     let asked = standin.chat_requests();
-    assert_eq!(asked.len(), 3, "one model call per step: {asked:#?}");
+    // The word accepted from the ghost text left the rest to memory: no call for it.
+    assert_eq!(asked.len(), 4, "one model call per step: {asked:#?}");
     assert_eq!(asked[0]["model"], "kimi-k2-turbo-preview", "the completion model answers completions");
     assert!(asked[0]["messages"].to_string().contains("面积 🦀"), "the prompt lacks the line: {}", asked[0]);
-    assert_eq!(asked[1]["model"], "kimi-k2.5", "the action model answers code actions");
-    let user = asked[1]["messages"][1]["content"].as_str().unwrap_or_default();
+    assert_eq!(asked[1]["model"], "kimi-k2-turbo-preview", "ghost text is a completion");
+    assert!(asked[1]["messages"].to_string().contains("def perimeter"), "the ghost text's prompt: {}", asked[1]);
+    assert_eq!(asked[2]["model"], "kimi-k2.5", "the action model answers code actions");
+    let user = asked[2]["messages"][1]["content"].as_str().unwrap_or_default();
     assert!(user.contains("use sum()"), "the rewrite was not asked with the comment's instruction: {user}");
-    assert_eq!(asked[2]["model"], "kimi-k2.5", "the chat model answers chat files");
-    let last = asked[2]["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(asked[3]["model"], "kimi-k2.5", "the chat model answers chat files");
+    let last = asked[3]["messages"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["content"], "What does 合計 mean? 🦀", "the chat file's question: {last}");
+}
+
+/// kimi.el byte-compiles with no warning (warnings are errors here), as package managers compile it.
+#[test]
+fn kimi_el_byte_compiles_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("kimi.el");
+    std::fs::copy(repo().join("editors/emacs/kimi.el"), &copy).unwrap();
+    let mut cmd = Command::new("emacs");
+    cmd.args(["--batch", "-q", "--eval"])
+        .arg("(progn (require 'package) (package-initialize) (setq byte-compile-error-on-warn t))")
+        .args(["-f", "batch-byte-compile"])
+        .arg(&copy)
+        .env("HOME", dir.path());
+    let (code, output) = run_with_limit(cmd, Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{output}");
+    assert!(dir.path().join("kimi.elc").exists(), "no kimi.elc:\n{output}");
 }

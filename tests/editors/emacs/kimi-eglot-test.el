@@ -110,6 +110,41 @@ timer does (batch Emacs is never idle, so the timer never fires here)."
       (kimi-test-wait "the server to see the completed line"
                       (lambda () (equal (kimi-test-server-text) (buffer-string))))
 
+      ;; 1b. Ghost text with the README's kimi.el set-up: typing brings a suggestion after point;
+      ;; M-<right> inserts its first word and keeps the rest shown, TAB the rest.
+      (let ((dir (file-name-directory (kimi-test-env "KIMI_TEST_README"))))
+        (eval (car (read-from-string
+                    (concat "(progn\n"
+                            (replace-regexp-in-string
+                             (regexp-quote "/path/to/kimi-lsp/editors/emacs") (directory-file-name dir)
+                             (kimi-test-readme-snippet (kimi-test-env "KIMI_TEST_README") "## Ghost text")
+                             t t)
+                            "\n)")))
+              t))
+      (let ((default-directory (file-name-as-directory (kimi-test-env "KIMI_TEST_WORKSPACE"))))
+        (find-file "geometry.py"))
+      (kimi-test-wait "eglot to manage geometry.py" (lambda () (eq (eglot-current-server) kimi-test-server)))
+      (unless (bound-and-true-p kimi-ghost-mode)
+        (kimi-test-fail "the README's hook did not turn kimi-ghost-mode on in geometry.py"))
+      (goto-char (point-max))
+      ;; Typing, as the command loop runs it: the command, then `post-command-hook'.
+      (insert "    return ")
+      (run-hooks 'post-command-hook)
+      (let (shown after-word)
+        (kimi-test-wait "ghost text after typing" (lambda () (setq shown (kimi-ghost-text))))
+        (kimi-accept-word)
+        (run-hooks 'post-command-hook)
+        (setq after-word (kimi-ghost-text))
+        (kimi-accept)
+        (kimi-ghost-mode -1)
+        (with-temp-file (expand-file-name "ghost.txt" (kimi-test-env "KIMI_TEST_OUT"))
+          (insert shown "\n" (or after-word "<nothing shown>") "\n")))
+      (kimi-test-save "geometry.py")
+      (kimi-test-wait "the server to count the accepted suggestion"
+                      (lambda ()
+                        (>= (or (plist-get (jsonrpc-request kimi-test-server :kimi/status nil) :acceptedCompletions) 0)
+                            1)))
+
       ;; 2. A code action: "Kimi: Rewrite" under a `# kimi:' comment, run as
       ;; M-x eglot-code-action-rewrite runs it; its edit comes back as workspace/applyEdit.
       (let ((default-directory (file-name-as-directory (kimi-test-env "KIMI_TEST_WORKSPACE"))))

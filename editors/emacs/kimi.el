@@ -1,0 +1,288 @@
+;;; kimi.el --- Kimi's suggestions as ghost text in eglot buffers  -*- lexical-binding: t -*-
+
+;; Version: 0.1.0
+;; Package-Requires: ((emacs "28.1") (eglot "1.9"))
+;; Keywords: convenience, tools
+;; URL: https://github.com/kimi-lsp/kimi-lsp
+
+;;; Commentary:
+
+;; kimi-lsp answers `textDocument/inlineCompletion' (LSP 3.18), which eglot never asks for.
+;; `kimi-ghost-mode' does: in a buffer eglot manages with kimi-lsp, a moment after a command of
+;; yours changed the buffer it asks for a suggestion and shows it after point in the `kimi-ghost'
+;; face.  While it is shown:
+;;
+;;   TAB          `kimi-accept'       insert it
+;;   M-<right>    `kimi-accept-word'  insert its next word, keep showing the rest
+;;   C-M-<right>  `kimi-accept-line'  insert the rest of its line (at a line's end: the next line)
+;;
+;; Typing what it shows keeps it (kimi-lsp answers the rest from memory, no model call); any
+;; other change or move hides it.  Otherwise those keys do what they always do.  Accepting tells
+;; the server, which counts the acceptance rate `kimi-lsp usage' shows.
+;;
+;; Set up (see editors/emacs/README.md): register kimi-lsp with eglot, then
+;;
+;;   (add-to-list 'load-path "/path/to/kimi-lsp/editors/emacs")
+;;   (require 'kimi)
+;;   (add-hook 'eglot-managed-mode-hook #'kimi-ghost-mode-maybe)
+;;
+;; No AI logic lives here: the server decides what to suggest and when a suggestion is stale.
+
+;;; Code:
+
+(require 'eglot)
+(require 'jsonrpc)
+(require 'cl-lib)
+(require 'subr-x)
+
+(defgroup kimi nil
+  "Kimi's suggestions from kimi-lsp."
+  :group 'tools
+  :prefix "kimi-")
+
+(defcustom kimi-ghost-delay 0.1
+  "Seconds after the last change before asking kimi-lsp for a suggestion.
+kimi-lsp debounces too, to your typing rhythm; this only spares requests."
+  :type 'number)
+
+(defface kimi-ghost '((t :inherit shadow))
+  "A suggestion shown after point, not inserted yet.")
+
+(defvar-local kimi--suggestion nil
+  "The suggestion shown: a plist.
+:start is a marker where the suggestion's text begins, :end one after
+the text it replaces (auto-closed brackets after point), :text the
+whole text and :command the server's accept command.")
+
+(defvar-local kimi--shown nil
+  "Non-nil while a suggestion is drawn; `kimi-ghost-map' is active then.")
+
+(defvar kimi-ghost-mode)                 ; `define-minor-mode' below
+
+(defvar-local kimi--overlay nil)
+(defvar-local kimi--timer nil)
+
+(defvar-local kimi--seen-tick nil
+  "The buffer's modification tick after the last command.")
+
+(defvar-local kimi--asked 0
+  "Counts the requests made in this buffer: only the newest one's answer is shown.")
+
+(defvar kimi-ghost-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map (kbd "TAB") #'kimi-accept)
+    (define-key map (kbd "<tab>") #'kimi-accept)
+    (define-key map (kbd "M-<right>") #'kimi-accept-word)
+    (define-key map (kbd "C-M-<right>") #'kimi-accept-line)
+    map)
+  "Keys active while a suggestion is shown.")
+
+(defvar kimi--map-alist `((kimi--shown . ,kimi-ghost-map))
+  "In `emulation-mode-map-alists', so that these keys win over company's.")
+
+(add-to-list 'emulation-mode-map-alists 'kimi--map-alist)
+
+(defun kimi--server ()
+  "The eglot server of this buffer when it gives inline completions."
+  (when-let ((server (and (eglot-managed-p) (eglot-current-server))))
+    (let ((eglot--cached-server server))
+      (and (eglot--server-capable :inlineCompletionProvider) server))))
+
+(defun kimi--clear ()
+  "Hides the suggestion and forgets it."
+  (when kimi--overlay
+    (delete-overlay kimi--overlay)
+    (setq kimi--overlay nil))
+  (setq kimi--shown nil
+        kimi--suggestion nil))
+
+(defun kimi--rest ()
+  "What is left of the suggestion at point after what was typed into it, or nil."
+  (when-let* ((s kimi--suggestion)
+              (start (plist-get s :start)))
+    (when (and (eq (marker-buffer start) (current-buffer))
+               (<= start (point))
+               (<= (point) (plist-get s :end)))
+      (let ((typed (buffer-substring-no-properties start (point)))
+            (text (plist-get s :text)))
+        (when (string-prefix-p typed text)
+          (substring text (length typed)))))))
+
+(defun kimi--render ()
+  "Draws what is left of the suggestion after point, or hides it."
+  (let ((rest (kimi--rest)))
+    (if (or (null rest) (string-empty-p rest))
+        (kimi--clear)
+      (let ((shown (propertize rest 'face 'kimi-ghost)))
+        ;; The cursor stays before the ghost text, where typing goes.
+        (put-text-property 0 1 'cursor t shown)
+        (if kimi--overlay
+            (move-overlay kimi--overlay (point) (point))
+          (setq kimi--overlay (make-overlay (point) (point) nil t nil)))
+        (overlay-put kimi--overlay 'after-string shown)
+        (overlay-put kimi--overlay 'kimi-ghost t)
+        (setq kimi--shown t)))))
+
+(defun kimi--item-text (item)
+  (let ((text (plist-get item :insertText)))
+    (if (stringp text) text (or (plist-get text :value) ""))))
+
+(defun kimi--show (item)
+  "Shows ITEM, an InlineCompletionItem, at point."
+  (let* ((range (plist-get item :range))
+         (region (if range (eglot--range-region range) (cons (point) (point)))))
+    (kimi--clear)
+    (setq kimi--suggestion
+          (list :start (copy-marker (car region))
+                ;; Typing at the end of the replaced text pushes it along.
+                :end (copy-marker (max (cdr region) (point)) t)
+                :text (kimi--item-text item)
+                :command (plist-get item :command)))
+    (kimi--render)))
+
+(defun kimi--answered (result asked tick point)
+  "Shows RESULT's first item if it answers the newest request, nothing moved.
+ASKED, TICK and POINT are the request's number, the buffer's modification
+tick and point when it was made."
+  (when (and kimi-ghost-mode
+             (= asked kimi--asked)
+             (= tick (buffer-chars-modified-tick))
+             (= point (point)))
+    (let* ((items (if (vectorp result) result (plist-get result :items)))
+           (item (and items (> (length items) 0) (aref items 0))))
+      (if item
+          (kimi--show item)
+        (unless (kimi--rest) (kimi--clear))))))
+
+(defun kimi--request (buffer)
+  "Asks kimi-lsp for a suggestion at point in BUFFER (an automatic request)."
+  (when (buffer-live-p buffer)
+    (with-current-buffer buffer
+      (setq kimi--timer nil)
+      (when-let ((server (and kimi-ghost-mode (eq buffer (window-buffer (selected-window))) (kimi--server))))
+        ;; Eglot reports changes from an idle timer; the server must have them first.
+        (when eglot--recent-changes
+          (eglot--signal-textDocument/didChange))
+        (let ((asked (cl-incf kimi--asked))
+              (tick (buffer-chars-modified-tick))
+              (point (point)))
+          ;; A newer request for the document makes kimi-lsp drop an older one's model call, so
+          ;; nothing needs cancelling here.
+          (jsonrpc-async-request
+           server :textDocument/inlineCompletion
+           (append (eglot--TextDocumentPositionParams) '(:context (:triggerKind 2)))
+           :success-fn (lambda (result)
+                         (when (buffer-live-p buffer)
+                           (with-current-buffer buffer
+                             (kimi--answered result asked tick point))))
+           :error-fn #'ignore
+           :timeout-fn #'ignore))))))
+
+(defun kimi--post-command ()
+  "After a command: asks again if it edited, and keeps or hides the suggestion.
+Only your commands ask: edits a server applies (a code action's, a chat
+answer streaming in) do not."
+  (let ((tick (buffer-chars-modified-tick)))
+    (unless (eql tick kimi--seen-tick)
+      (setq kimi--seen-tick tick)
+      (when kimi--timer
+        (cancel-timer kimi--timer))
+      (setq kimi--timer (run-with-timer kimi-ghost-delay nil #'kimi--request (current-buffer)))))
+  (when kimi--suggestion
+    (kimi--render)))
+
+(defun kimi--tell-accepted (command)
+  "Runs the server's accept COMMAND, so that it counts the suggestion accepted."
+  (when-let ((server (and command (kimi--server))))
+    (jsonrpc-async-request server :workspace/executeCommand
+                           (list :command (plist-get command :command)
+                                 :arguments (plist-get command :arguments))
+                           :success-fn #'ignore :error-fn #'ignore :timeout-fn #'ignore)))
+
+(defun kimi--fall-back ()
+  "Runs what the key that called us does without a suggestion shown."
+  (kimi--clear)
+  (let ((command (key-binding (this-command-keys-vector) t)))
+    (when (and command (not (memq command '(kimi-accept kimi-accept-word kimi-accept-line))))
+      (call-interactively command))))
+
+(defun kimi-accept ()
+  "Inserts the suggestion shown, or does what the key does without one."
+  (interactive)
+  (let ((rest (kimi--rest))
+        (suggestion kimi--suggestion))
+    (if (not rest)
+        (kimi--fall-back)
+      (kimi--clear)
+      (delete-region (point) (max (point) (plist-get suggestion :end)))
+      (insert rest)
+      (kimi--tell-accepted (plist-get suggestion :command)))))
+
+(defun kimi--part (rest unit)
+  "The first word or line (UNIT `word' or `line') of REST.
+That is what a partial accept inserts.  A word is the blanks before it
+and a run of letters, digits and `_', or else a run of other characters;
+a line is the rest of the current one, or at its end the next line."
+  (if (eq unit 'line)
+      (let ((stop (string-search "\n" rest (if (string-prefix-p "\n" rest) 1 0))))
+        (if stop (substring rest 0 stop) rest))
+    (if (string-match "\\`[ \t\n]*\\(?:[[:alnum:]_]+\\|[^[:alnum:]_ \t\n]+\\)" rest)
+        (match-string 0 rest)
+      rest)))
+
+(defun kimi--accept-part (unit)
+  (let ((rest (kimi--rest)))
+    (if (not rest)
+        (kimi--fall-back)
+      (let ((part (kimi--part rest unit)))
+        (if (string= part rest)
+            (kimi-accept)
+          ;; The rest stays: what was inserted is now typed into the suggestion.
+          (insert part)
+          (kimi--render))))))
+
+(defun kimi-accept-word ()
+  "Inserts the next word of the suggestion shown and keeps showing the rest."
+  (interactive)
+  (kimi--accept-part 'word))
+
+(defun kimi-accept-line ()
+  "Inserts the rest of the suggestion's line and keeps showing the rest.
+At the end of a line, that is the suggestion's next line."
+  (interactive)
+  (kimi--accept-part 'line))
+
+(defun kimi-ghost-text ()
+  "The suggestion shown after point, or nil."
+  (and kimi--shown (kimi--rest)))
+
+(defun kimi-dismiss ()
+  "Hides the suggestion."
+  (interactive)
+  (kimi--clear))
+
+;;;###autoload
+(define-minor-mode kimi-ghost-mode
+  "Kimi's suggestions as ghost text after point, from kimi-lsp through eglot.
+\\{kimi-ghost-map}"
+  :lighter " Kimi"
+  (if kimi-ghost-mode
+      (progn
+        (setq kimi--seen-tick (buffer-chars-modified-tick))
+        (add-hook 'post-command-hook #'kimi--post-command nil t))
+    (remove-hook 'post-command-hook #'kimi--post-command t)
+    (when kimi--timer
+      (cancel-timer kimi--timer)
+      (setq kimi--timer nil))
+    (kimi--clear)))
+
+;;;###autoload
+(defun kimi-ghost-mode-maybe ()
+  "Turns `kimi-ghost-mode' on where eglot's server gives inline completions.
+That is kimi-lsp; the mode goes off where eglot stops managing the buffer.
+For `eglot-managed-mode-hook'."
+  (kimi-ghost-mode (if (and (eglot-managed-p) (kimi--server)) 1 -1)))
+
+(provide 'kimi)
+
+;;; kimi.el ends here
