@@ -368,7 +368,12 @@ async fn partial_accept(editor: &Editor) {
     let requests = standin.chat_requests();
     for later in &requests[1..] {
         assert!(later.to_string().contains("return a + b;\\n    }"), "a call for a part: {later}");
+        // ... and none while :KimiToggle had suggestions off.
+        assert!(!later.to_string().contains("//off"), "a model call while off: {later}");
     }
+    assert!(str_of(&seen["status_off"]).starts_with("Kimi off"), "{seen:#}");
+    assert_eq!(seen["ghost_while_off"], json!([]), "{seen:#}");
+    assert!(str_of(&seen["status_on"]).starts_with("Kimi") && !str_of(&seen["status_on"]).starts_with("Kimi off"));
 }
 
 /// One server per repository:/// One server per repository: a crate of a Cargo workspace in git shares the repository's root;

@@ -152,6 +152,9 @@ local function commands()
   api.nvim_create_user_command("KimiUsage", function()
     require("kimi.usage").command()
   end, { desc = "Kimi: tokens and cost today, this week and all time" })
+  api.nvim_create_user_command("KimiToggle", function()
+    M.toggle()
+  end, { desc = "Kimi: turn suggestions off, or on again (the server's completion.enabled)" })
 end
 
 --- Configures the plugin and starts kimi-lsp for matching buffers (see :help kimi-setup).
@@ -165,6 +168,7 @@ function M.setup(user)
   local old = opts
   opts = resolved
   backend = config.ghost_backend(opts)
+  status.set_completions(not (type(opts.settings.completion) == "table" and opts.settings.completion.enabled == false))
   ghost.configure(opts.ghost_text)
   chat.configure(opts.chat)
   client_mod.configure(opts, handlers(), on_attach)
@@ -199,6 +203,26 @@ function M.setup(user)
 end
 
 --- Replaces the server settings and sends them to the running servers (no restart).
+-- Turns suggestions off, or on again, through the server's `completion.enabled` setting: every
+-- buffer and both ghost-text backends follow, and no request costs anything while off. Returns
+-- whether suggestions are on now.
+function M.toggle()
+  if not opts then
+    error("kimi: call require(\"kimi\").setup() first", 2)
+  end
+  local settings = vim.deepcopy(opts.settings)
+  settings.completion = settings.completion or {}
+  local on = settings.completion.enabled == false
+  settings.completion.enabled = on
+  M.set_settings(settings)
+  status.set_completions(on)
+  if not on then
+    M.dismiss()
+  end
+  vim.notify(on and "kimi: suggestions on" or "kimi: suggestions off (:KimiToggle turns them on)")
+  return on
+end
+
 function M.set_settings(settings)
   if not opts then
     error("kimi: call require(\"kimi\").setup() first", 2)

@@ -8,6 +8,7 @@ local state = {
   session_cost = 0,
   last = nil,
   error = nil,
+  completions = true,
 }
 
 local function changed()
@@ -18,6 +19,11 @@ end
 
 function M.set_busy(what, on)
   state.busy[what] = on or nil
+  changed()
+end
+
+function M.set_completions(on)
+  state.completions = on
   changed()
 end
 
@@ -46,10 +52,11 @@ function M.get()
   return vim.deepcopy(state)
 end
 
--- A short statusline text: "Kimi", then "…" while working or "!" after an error, then this
--- session's cost in the price table's currency (USD by default), e.g. "Kimi … 0.0042".
+-- A short statusline text: "Kimi" ("Kimi off" while :KimiToggle has suggestions off), then "…"
+-- while working or "!" after an error, then this session's cost in the price table's currency
+-- (USD by default), e.g. "Kimi … 0.0042".
 function M.text()
-  local parts = { "Kimi" }
+  local parts = { state.completions and "Kimi" or "Kimi off" }
   if next(state.busy) then
     table.insert(parts, "…")
   elseif state.error then
