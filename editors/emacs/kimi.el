@@ -15,6 +15,9 @@
 ;;   TAB          `kimi-accept'       insert it
 ;;   M-<right>    `kimi-accept-word'  insert its next word, keep showing the rest
 ;;   C-M-<right>  `kimi-accept-line'  insert the rest of its line (at a line's end: the next line)
+;;   M-] / M-[    `kimi-next' / `kimi-previous'  the other suggestions (asks for several first)
+;;
+;; `kimi-complete' asks at once, for several suggestions; bind it to a key of your choice.
 ;;
 ;; Typing what it shows keeps it (kimi-lsp answers the rest from memory, no model call); any
 ;; other change or move hides it.  Otherwise those keys do what they always do.  Accepting tells
@@ -48,6 +51,9 @@ kimi-lsp debounces too, to your typing rhythm; this only spares requests."
 (defface kimi-ghost '((t :inherit shadow))
   "A suggestion shown after point, not inserted yet.")
 
+(defface kimi-ghost-count '((t :inherit kimi-ghost :slant italic))
+  "The \"(1/3)\" after a suggestion when there are several.")
+
 (defvar-local kimi--suggestion nil
   "The suggestion shown: a plist.
 :start is a marker where the suggestion's text begins, :end one after
@@ -65,6 +71,12 @@ whole text and :command the server's accept command.")
 (defvar-local kimi--seen-tick nil
   "The buffer's modification tick after the last command.")
 
+(defvar-local kimi--items nil
+  "The items of the answer shown (a vector), for `kimi-next'.")
+
+(defvar-local kimi--index 0
+  "Which of `kimi--items' is shown.")
+
 (defvar-local kimi--asked 0
   "Counts the requests made in this buffer: only the newest one's answer is shown.")
 
@@ -74,6 +86,8 @@ whole text and :command the server's accept command.")
     (define-key map (kbd "<tab>") #'kimi-accept)
     (define-key map (kbd "M-<right>") #'kimi-accept-word)
     (define-key map (kbd "C-M-<right>") #'kimi-accept-line)
+    (define-key map (kbd "M-]") #'kimi-next)
+    (define-key map (kbd "M-[") #'kimi-previous)
     map)
   "Keys active while a suggestion is shown.")
 
@@ -94,7 +108,8 @@ whole text and :command the server's accept command.")
     (delete-overlay kimi--overlay)
     (setq kimi--overlay nil))
   (setq kimi--shown nil
-        kimi--suggestion nil))
+        kimi--suggestion nil
+        kimi--items nil))
 
 (defun kimi--rest ()
   "What is left of the suggestion at point after what was typed into it, or nil."
@@ -113,7 +128,15 @@ whole text and :command the server's accept command.")
   (let ((rest (kimi--rest)))
     (if (or (null rest) (string-empty-p rest))
         (kimi--clear)
-      (let ((shown (propertize rest 'face 'kimi-ghost)))
+      (let* ((shown (propertize rest 'face 'kimi-ghost))
+             (count (length kimi--items))
+             (first-break (string-search "\n" shown)))
+        (when (> count 1)
+          ;; After the first line, where the eye is.
+          (let ((counter (propertize (format " (%d/%d)" (1+ kimi--index) count) 'face 'kimi-ghost-count)))
+            (setq shown (if first-break
+                            (concat (substring shown 0 first-break) counter (substring shown first-break))
+                          (concat shown counter)))))
         ;; The cursor stays before the ghost text, where typing goes.
         (put-text-property 0 1 'cursor t shown)
         (if kimi--overlay
@@ -130,8 +153,10 @@ whole text and :command the server's accept command.")
 (defun kimi--show (item)
   "Shows ITEM, an InlineCompletionItem, at point."
   (let* ((range (plist-get item :range))
-         (region (if range (eglot--range-region range) (cons (point) (point)))))
+         (region (if range (eglot--range-region range) (cons (point) (point))))
+         (items kimi--items))
     (kimi--clear)
+    (setq kimi--items items)
     (setq kimi--suggestion
           (list :start (copy-marker (car region))
                 ;; Typing at the end of the replaced text pushes it along.
@@ -150,12 +175,16 @@ tick and point when it was made."
              (= point (point)))
     (let* ((items (if (vectorp result) result (plist-get result :items)))
            (item (and items (> (length items) 0) (aref items 0))))
-      (if item
-          (kimi--show item)
-        (unless (kimi--rest) (kimi--clear))))))
+      (if (not item)
+          (unless (kimi--rest) (kimi--clear))
+        (setq kimi--items items
+              kimi--index 0)
+        (kimi--show item)))))
 
-(defun kimi--request (buffer)
-  "Asks kimi-lsp for a suggestion at point in BUFFER (an automatic request)."
+(defun kimi--request (buffer &optional invoked)
+  "Asks kimi-lsp for a suggestion at point in BUFFER.
+An automatic request, as typing makes, unless INVOKED: then an explicit
+one, for which kimi-lsp offers several."
   (when (buffer-live-p buffer)
     (with-current-buffer buffer
       (setq kimi--timer nil)
@@ -170,7 +199,7 @@ tick and point when it was made."
           ;; nothing needs cancelling here.
           (jsonrpc-async-request
            server :textDocument/inlineCompletion
-           (append (eglot--TextDocumentPositionParams) '(:context (:triggerKind 2)))
+           (append (eglot--TextDocumentPositionParams) `(:context (:triggerKind ,(if invoked 1 2))))
            :success-fn (lambda (result)
                          (when (buffer-live-p buffer)
                            (with-current-buffer buffer
@@ -252,6 +281,30 @@ At the end of a line, that is the suggestion's next line."
   (interactive)
   (kimi--accept-part 'line))
 
+(defun kimi-complete ()
+  "Asks kimi-lsp for suggestions at point now, several of them (see `kimi-next')."
+  (interactive)
+  (when kimi--timer
+    (cancel-timer kimi--timer)
+    (setq kimi--timer nil))
+  (kimi--request (current-buffer) t))
+
+(defun kimi-next (&optional step)
+  "Shows the next suggestion (STEP more; the previous one when STEP is -1).
+With only one, asks kimi-lsp for several."
+  (interactive)
+  (let ((count (length kimi--items)))
+    (if (and kimi--shown (> count 1))
+        (let ((index (mod (+ kimi--index (or step 1)) count)))
+          (setq kimi--index index)
+          (kimi--show (aref kimi--items index)))
+      (kimi-complete))))
+
+(defun kimi-previous ()
+  "Shows the previous suggestion."
+  (interactive)
+  (kimi-next -1))
+
 (defun kimi-ghost-text ()
   "The suggestion shown after point, or nil."
   (and kimi--shown (kimi--rest)))
@@ -261,11 +314,17 @@ At the end of a line, that is the suggestion's next line."
   (interactive)
   (kimi--clear))
 
+(defvar kimi-ghost-mode-map (make-sparse-keymap)
+  "Keys of `kimi-ghost-mode' whether or not a suggestion is shown.
+Empty: bind `kimi-complete' here, for instance.")
+
 ;;;###autoload
 (define-minor-mode kimi-ghost-mode
   "Kimi's suggestions as ghost text after point, from kimi-lsp through eglot.
+While one is shown:
 \\{kimi-ghost-map}"
   :lighter " Kimi"
+  :keymap kimi-ghost-mode-map
   (if kimi-ghost-mode
       (progn
         (setq kimi--seen-tick (buffer-chars-modified-tick))

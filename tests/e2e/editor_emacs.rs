@@ -62,6 +62,7 @@ async fn eglot_gets_a_completion_item_applies_a_code_action_and_streams_a_chat_a
     // Answers in the order the script asks: the completion, the rewrite, the chat question.
     standin.push(Reply::text("ult = w * h"));
     standin.push(Reply::text("2 * (w + h)"));
+    standin.push(Reply::text("w * k").alternatives(&["k * w"]));
     standin.push(Reply::text("```python\nt = sum(xs)\n```"));
     standin.push(Reply::text("unused").chunks(&ANSWER).chunk_delay(Duration::from_millis(150)));
 
@@ -107,12 +108,13 @@ async fn eglot_gets_a_completion_item_applies_a_code_action_and_streams_a_chat_a
     );
     assert_eq!(
         read("ghost.txt"),
-        "2 * (w + h)\n * (w + h)\n",
-        "the ghost text, then what was left of it after accepting a word:\n{output}"
+        "2 * (w + h)\n * (w + h)\nw * k\nk * w\nw * k\n",
+        "the ghost text, what was left of it after accepting a word, then the suggestions asked for \
+         at once: the first, the next (M-]) and the first again (M-[):\n{output}"
     );
     assert_eq!(
         read("geometry.py"),
-        "def perimeter(w, h):\n    return 2 * (w + h)",
+        "def perimeter(w, h):\n    return 2 * (w + h)\ndef scale(w, k):\n    return ",
         "the accepted ghost text did not reach the buffer:\n{output}"
     );
     assert_eq!(
@@ -129,16 +131,18 @@ async fn eglot_gets_a_completion_item_applies_a_code_action_and_streams_a_chat_a
 
     let asked = standin.chat_requests();
     // The word accepted from the ghost text left the rest to memory: no call for it.
-    assert_eq!(asked.len(), 4, "one model call per step: {asked:#?}");
+    assert_eq!(asked.len(), 5, "one model call per step: {asked:#?}");
     assert_eq!(asked[0]["model"], "kimi-k2-turbo-preview", "the completion model answers completions");
     assert!(asked[0]["messages"].to_string().contains("面积 🦀"), "the prompt lacks the line: {}", asked[0]);
     assert_eq!(asked[1]["model"], "kimi-k2-turbo-preview", "ghost text is a completion");
     assert!(asked[1]["messages"].to_string().contains("def perimeter"), "the ghost text's prompt: {}", asked[1]);
-    assert_eq!(asked[2]["model"], "kimi-k2.5", "the action model answers code actions");
-    let user = asked[2]["messages"][1]["content"].as_str().unwrap_or_default();
+    assert_eq!(asked[1].get("n"), None, "typing asks for one suggestion: {}", asked[1]);
+    assert_eq!(asked[2]["n"], 3, "kimi-complete asks for several: {}", asked[2]);
+    assert_eq!(asked[3]["model"], "kimi-k2.5", "the action model answers code actions");
+    let user = asked[3]["messages"][1]["content"].as_str().unwrap_or_default();
     assert!(user.contains("use sum()"), "the rewrite was not asked with the comment's instruction: {user}");
-    assert_eq!(asked[3]["model"], "kimi-k2.5", "the chat model answers chat files");
-    let last = asked[3]["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(asked[4]["model"], "kimi-k2.5", "the chat model answers chat files");
+    let last = asked[4]["messages"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["content"], "What does 合計 mean? 🦀", "the chat file's question: {last}");
 }
 

@@ -136,9 +136,20 @@ timer does (batch Emacs is never idle, so the timer never fires here)."
         (run-hooks 'post-command-hook)
         (setq after-word (kimi-ghost-text))
         (kimi-accept)
-        (kimi-ghost-mode -1)
-        (with-temp-file (expand-file-name "ghost.txt" (kimi-test-env "KIMI_TEST_OUT"))
-          (insert shown "\n" (or after-word "<nothing shown>") "\n")))
+        ;; Asked for at once (`kimi-complete'), several suggestions: M-] shows the next, M-[
+        ;; the first again.
+        (insert "\ndef scale(w, k):\n    return ")
+        (let (first next back)
+          (kimi-complete)
+          (kimi-test-wait "suggestions asked for" (lambda () (setq first (kimi-ghost-text))))
+          (kimi-next)
+          (setq next (kimi-ghost-text))
+          (kimi-previous)
+          (setq back (kimi-ghost-text))
+          (kimi-ghost-mode -1)
+          (with-temp-file (expand-file-name "ghost.txt" (kimi-test-env "KIMI_TEST_OUT"))
+            (insert shown "\n" (or after-word "<nothing shown>") "\n"
+                    (or first "<nothing>") "\n" (or next "<nothing>") "\n" (or back "<nothing>") "\n"))))
       (kimi-test-save "geometry.py")
       (kimi-test-wait "the server to count the accepted suggestion"
                       (lambda ()
