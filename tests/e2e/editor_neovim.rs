@@ -360,10 +360,7 @@ async fn partial_accept(editor: &Editor) {
     // :KimiUsage tells how long kimi-lsp itself took, and how long the model made the user wait.
     let usage = str_of(&seen["usage"]);
     assert!(usage.contains("kimi-lsp's own time per completion (the model's left out): "), "{usage}");
-    assert!(
-        usage.lines().any(|l| l.trim_start().starts_with("completion") && l.contains("median wait ")),
-        "{usage}"
-    );
+    assert!(usage.lines().any(|l| l.trim_start().starts_with("completion") && l.contains("median wait ")), "{usage}");
     // The parts came from memory: any later model call is for after the accepted suggestion.
     let requests = standin.chat_requests();
     for later in &requests[1..] {

@@ -282,6 +282,23 @@ mod tests {
     use crate::ledger::{unix_ms_now, Feature, Outcome, UsageRecord};
     use expect_test::expect;
 
+    /// A completion-model request of `feature` recorded now: 100 prompt tokens, 10 out.
+    fn request(feature: Feature, outcome: Outcome, latency_ms: u64, cost: f64) -> UsageRecord {
+        UsageRecord {
+            at_unix_ms: unix_ms_now(),
+            feature,
+            provider: "moonshot".into(),
+            model: "kimi-k2-turbo-preview".into(),
+            prompt_tokens: 100,
+            completion_tokens: 10,
+            cached_tokens: 50,
+            cost: Some(cost),
+            latency_ms,
+            outcome,
+            error: None,
+        }
+    }
+
     fn sub(requests: u64, prompt: u64, cached: u64, output: u64, cost: f64, unpriced: u64) -> Subtotal {
         Subtotal {
             requests,
@@ -401,19 +418,6 @@ mod tests {
     #[test]
     fn the_median_wait_counts_answered_requests_only() {
         let ledger = Ledger::open_in_memory().unwrap();
-        let request = |feature, latency_ms, outcome| UsageRecord {
-            at_unix_ms: unix_ms_now(),
-            feature,
-            provider: "moonshot".into(),
-            model: "kimi-k2-turbo-preview".into(),
-            prompt_tokens: 100,
-            completion_tokens: 10,
-            cached_tokens: 0,
-            cost: Some(0.001),
-            latency_ms,
-            outcome,
-            error: None,
-        };
         // A superseded completion stops early and a failed one says nothing of the model's pace.
         for (latency, outcome) in [
             (900, Outcome::Shown),
@@ -422,9 +426,9 @@ mod tests {
             (30, Outcome::Cancelled),
             (10, Outcome::Error),
         ] {
-            ledger.record(&request(Feature::Completion, latency, outcome)).unwrap();
+            ledger.record(&request(Feature::Completion, outcome, latency, 0.001)).unwrap();
         }
-        ledger.record(&request(Feature::Chat, 14_600, Outcome::Ok)).unwrap();
+        ledger.record(&request(Feature::Chat, Outcome::Ok, 14_600, 0.001)).unwrap();
         let r = collect(&ledger, &BudgetSettings::default()).unwrap();
         let waits: Vec<(&str, Option<u64>)> =
             r.today.by_feature.iter().map(|l| (l.name.as_str(), l.median_latency_ms)).collect();
@@ -452,21 +456,8 @@ mod tests {
     #[test]
     fn collect_reads_the_ledger() {
         let ledger = Ledger::open_in_memory().unwrap();
-        let record = |feature, outcome, cost| UsageRecord {
-            at_unix_ms: unix_ms_now(),
-            feature,
-            provider: "moonshot".into(),
-            model: "kimi-k2-turbo-preview".into(),
-            prompt_tokens: 100,
-            completion_tokens: 10,
-            cached_tokens: 50,
-            cost: Some(cost),
-            latency_ms: 5,
-            outcome,
-            error: None,
-        };
-        ledger.record(&record(Feature::Completion, Outcome::Accepted, 0.002)).unwrap();
-        ledger.record(&record(Feature::Completion, Outcome::Shown, 0.002)).unwrap();
+        ledger.record(&request(Feature::Completion, Outcome::Accepted, 5, 0.002)).unwrap();
+        ledger.record(&request(Feature::Completion, Outcome::Shown, 5, 0.002)).unwrap();
         let budget = BudgetSettings { daily: Some(0.01), monthly: Some(1.0), check_balance: false };
         let r = collect(&ledger, &budget).unwrap();
         assert_eq!(r.today.requests, 2);

@@ -279,17 +279,27 @@ function M.current(bufnr)
   return s and s.shown and s.shown.text or nil
 end
 
--- Inserts the suggestion shown; false when there is none (the key then does what it did before).
-function M.accept(bufnr)
-  bufnr = bufnr or api.nvim_get_current_buf()
+-- The buffer's state and the suggestion it shows, while that still stands where it was computed
+-- (the same text and cursor, in insert mode); a stale one is dismissed and nil returned.
+local function standing(bufnr)
   local s = buffers[bufnr]
   local shown = s and s.shown
   if not shown then
-    return false
+    return nil
   end
   local row, col = cursor_of(bufnr)
   if api.nvim_buf_get_changedtick(bufnr) ~= s.tick or row ~= s.row or col ~= s.col or not in_insert_mode() then
     dismiss(s)
+    return nil
+  end
+  return s, shown, row, col
+end
+
+-- Inserts the suggestion shown; false when there is none (the key then does what it did before).
+function M.accept(bufnr)
+  bufnr = bufnr or api.nvim_get_current_buf()
+  local s, shown = standing(bufnr)
+  if not s then
     return false
   end
   dismiss(s)
@@ -326,14 +336,8 @@ end
 -- false when nothing is shown. The last part accepts the suggestion as M.accept does.
 function M.accept_part(bufnr, unit)
   bufnr = bufnr or api.nvim_get_current_buf()
-  local s = buffers[bufnr]
-  local shown = s and s.shown
-  if not shown then
-    return false
-  end
-  local row, col = cursor_of(bufnr)
-  if api.nvim_buf_get_changedtick(bufnr) ~= s.tick or row ~= s.row or col ~= s.col or not in_insert_mode() then
-    dismiss(s)
+  local s, shown, row, col = standing(bufnr)
+  if not s then
     return false
   end
   local part = M.part_of(shown.rest, unit)

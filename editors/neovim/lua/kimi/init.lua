@@ -74,18 +74,23 @@ function builtin.cycle(bufnr, delta)
   return true
 end
 
+-- The partial-accept keys, over `accept_part(bufnr, unit)` of either backend.
+local function map_partial_accepts(bufnr, k, accept_part)
+  keys.map(bufnr, k.accept_word, function(b)
+    return accept_part(b, "word")
+  end, "accept the suggestion's next word")
+  keys.map(bufnr, k.accept_line, function(b)
+    return accept_part(b, "line")
+  end, "accept the suggestion's next line")
+end
+
 local function on_attach(client, bufnr)
   client_mod.note_entered(bufnr)
   local k = opts.keys
   if backend == "extmark" then
     ghost.attach(client, bufnr)
     keys.map(bufnr, k.accept, ghost.accept, "accept the suggestion")
-    keys.map(bufnr, k.accept_word, function(b)
-      return ghost.accept_part(b, "word")
-    end, "accept the suggestion's next word")
-    keys.map(bufnr, k.accept_line, function(b)
-      return ghost.accept_part(b, "line")
-    end, "accept the suggestion's next line")
+    map_partial_accepts(bufnr, k, ghost.accept_part)
     keys.map(bufnr, k.next, function(b)
       return ghost.cycle(b, 1)
     end, "next suggestion")
@@ -97,12 +102,7 @@ local function on_attach(client, bufnr)
   elseif backend == "builtin" then
     vim.lsp.inline_completion.enable(true, { bufnr = bufnr, client_id = client.id })
     keys.map(bufnr, k.accept, builtin.accept, "accept the suggestion")
-    keys.map(bufnr, k.accept_word, function(b)
-      return builtin.accept_part(b, "word")
-    end, "accept the suggestion's next word")
-    keys.map(bufnr, k.accept_line, function(b)
-      return builtin.accept_part(b, "line")
-    end, "accept the suggestion's next line")
+    map_partial_accepts(bufnr, k, builtin.accept_part)
     keys.map(bufnr, k.next, function(b)
       return builtin.cycle(b, 1)
     end, "next suggestion")
