@@ -96,11 +96,17 @@ whole text and :command the server's accept command.")
 
 (add-to-list 'emulation-mode-map-alists 'kimi--map-alist)
 
+(declare-function eglot-server-capable "eglot" (&rest feats))
+
 (defun kimi--server ()
   "The eglot server of this buffer when it gives inline completions."
   (when-let ((server (and (eglot-managed-p) (eglot-current-server))))
     (let ((eglot--cached-server server))
-      (and (eglot--server-capable :inlineCompletionProvider) server))))
+      ;; Eglot 1.16 made `eglot--server-capable' public, as `eglot-server-capable'.
+      (and (if (fboundp 'eglot-server-capable)
+               (eglot-server-capable :inlineCompletionProvider)
+             (eglot--server-capable :inlineCompletionProvider))
+           server))))
 
 (defun kimi--clear ()
   "Hides the suggestion and forgets it."
