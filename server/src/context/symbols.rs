@@ -25,6 +25,8 @@ pub(crate) const MAX_DEFINITION_LINES: usize = 15;
 
 /// Guards the index's memory against generated code with absurd signatures.
 const MAX_SIGNATURE_CHARS: usize = 1500;
+/// A class attribute in a Python class summary, joined onto one line, at most this long.
+const MAX_ATTRIBUTE_CHARS: usize = 160;
 
 /// How deep inline Rust modules and TypeScript namespaces are followed.
 const MAX_NESTING: u8 = 4;
@@ -1240,17 +1242,30 @@ fn python_signature(site: &Site<'_>, rope: &Rope) -> String {
                 } else {
                     (member, member)
                 };
+                // By Python's convention a leading `_` marks what other files should not use:
+                // the summary leaves it out (but keeps `__init__` and the other special methods,
+                // which say how the class is built and used).
+                let name_of = |node: Option<Node<'_>>| {
+                    node.map(|n| text_between(rope, n.start_byte(), n.end_byte())).unwrap_or_default()
+                };
                 match def.kind() {
                     "function_definition" => {
+                        let name = name_of(def.child_by_field_name("name"));
+                        if name.starts_with('_') && !(name.starts_with("__") && name.ends_with("__")) {
+                            continue;
+                        }
                         for d in decorators(outer) {
                             lines.push(format!("    {d}"));
                         }
                         lines.push(format!("    {} ...", def_head(def)));
                     }
                     "expression_statement" if def.named_child(0).is_some_and(|n| n.kind() == "assignment") => {
-                        let text = text_between(rope, def.start_byte(), def.end_byte());
-                        let first = text.lines().next().unwrap_or_default().trim_end();
-                        lines.push(format!("    {first}"));
+                        let target = name_of(def.named_child(0).and_then(|a| a.child_by_field_name("left")));
+                        if target.starts_with('_') {
+                            continue;
+                        }
+                        let text = one_line(&text_between(rope, def.start_byte(), def.end_byte()), "#");
+                        lines.push(format!("    {}", cap_chars(text, MAX_ATTRIBUTE_CHARS)));
                     }
                     _ => {}
                 }
@@ -2018,6 +2033,32 @@ int Widget::count = 0;
                 public static int[] copyOf(int[] a, int n);
             }"#]]
         .assert_eq(&summary.unwrap());
+    }
+
+    #[test]
+    fn a_python_class_summary_shows_what_other_files_use() {
+        // `_run` and `_cache` are the class's own by convention; `__init__` says how to build
+        // it; a tuple written over lines reads as one.
+        check(
+            Language::Python,
+            "class Handle:\n    kinds = ('timer',\n             'io')\n    _cache = {}\n\n    def __init__(self, callback, loop=None):\n        self._callback = callback\n\n    def cancel(self):\n        pass\n\n    def _run(self):\n        pass\n",
+            expect![[r#"
+                Class Handle @0
+                    class Handle:
+                        kinds = ('timer', 'io')
+                        def __init__(self, callback, loop=None): ...
+                        def cancel(self): ...
+                Method __init__ in Handle @5
+                    class Handle:
+                        def __init__(self, callback, loop=None): ...
+                Method cancel in Handle @8
+                    class Handle:
+                        def cancel(self): ...
+                Method _run in Handle @11
+                    class Handle:
+                        def _run(self): ...
+            "#]],
+        );
     }
 
     #[test]
