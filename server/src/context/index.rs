@@ -542,9 +542,10 @@ mod tests {
             reaches(Language::JavaScript, "function helper() {}\nmodule.exports = { helper };\n"),
             ["helper Anywhere"]
         );
+        // Python's leading `_` is its package's; special names are everyone's.
         assert_eq!(
-            reaches(Language::Python, "def _private(): pass\nclass A: pass\n"),
-            ["_private Anywhere", "A Anywhere"]
+            reaches(Language::Python, "def _private(): pass\nclass A: pass\ndef __getattr__(name): pass\n"),
+            ["_private Package", "A Anywhere", "__getattr__ Anywhere"]
         );
     }
 

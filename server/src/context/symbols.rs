@@ -178,6 +178,12 @@ impl FileRules {
                     Reach::Anywhere
                 }
             }
+            // By Python's convention a leading `_` keeps a name to its package: the package's
+            // other modules use it (asyncio's `handle._run()` from another file), no one else
+            // should. Special names (`__init__`) are not private.
+            Language::Python if name.starts_with('_') && !(name.starts_with("__") && name.ends_with("__")) => {
+                Reach::Package
+            }
             Language::Python | Language::PlainText => Reach::Anywhere,
         }
     }

@@ -1199,6 +1199,17 @@ func run(s string) bool {
 }
 
 #[test]
+fn python_names_with_a_leading_underscore_stay_in_their_package() {
+    let from = |path: &str| {
+        definitions(&format!(
+            "//- lib/internal.py\ndef _helper(x):\n    return x\ndef public(x):\n    return x\n//- {path}\ndef run(v):\n    return public(_helper(v))\n    $0\n"
+        ))
+    };
+    assert_eq!(from("lib/user.py"), ["_helper", "public"], "the same package uses its private helpers");
+    assert_eq!(from("app/main.py"), ["public"], "another package does not");
+}
+
+#[test]
 fn a_signature_shown_once_is_not_shown_again_from_another_file() {
     // The header's prototype and the source file's definition read the same.
     let text = "//- include/list.h\nint list_sum(const int *items, int n);\nvoid list_clear(void);\n//- src/list.c\nint list_sum(const int *items, int n) {\n    return n;\n}\n//- src/main.c\nint main(void) {\n    int total = list_sum(items, 3);\n    $0\n}\n";
