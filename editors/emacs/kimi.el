@@ -15,7 +15,7 @@
 ;;   TAB          `kimi-accept'       insert it
 ;;   M-<right>    `kimi-accept-word'  insert its next word, keep showing the rest
 ;;   C-M-<right>  `kimi-accept-line'  insert the rest of its line (at a line's end: the next line)
-;;   M-] / M-[    `kimi-next' / `kimi-previous'  the other suggestions (asks for several first)
+;;   M-n / M-p    `kimi-next' / `kimi-previous'  the other suggestions (asks for several first)
 ;;
 ;; `kimi-complete' asks at once, for several suggestions; bind it to a key of your choice.
 ;;
@@ -86,8 +86,9 @@ whole text and :command the server's accept command.")
     (define-key map (kbd "<tab>") #'kimi-accept)
     (define-key map (kbd "M-<right>") #'kimi-accept-word)
     (define-key map (kbd "C-M-<right>") #'kimi-accept-line)
-    (define-key map (kbd "M-]") #'kimi-next)
-    (define-key map (kbd "M-[") #'kimi-previous)
+    ;; Not M-[: a terminal's function keys arrive as ESC [ sequences.
+    (define-key map (kbd "M-n") #'kimi-next)
+    (define-key map (kbd "M-p") #'kimi-previous)
     map)
   "Keys active while a suggestion is shown.")
 

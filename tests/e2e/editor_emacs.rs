@@ -110,7 +110,7 @@ async fn eglot_gets_a_completion_item_applies_a_code_action_and_streams_a_chat_a
         read("ghost.txt"),
         "2 * (w + h)\n * (w + h)\nw * k\nk * w\nw * k\n",
         "the ghost text, what was left of it after accepting a word, then the suggestions asked for \
-         at once: the first, the next (M-]) and the first again (M-[):\n{output}"
+         at once: the first, the next (M-n) and the first again (M-p):\n{output}"
     );
     assert_eq!(
         read("geometry.py"),

@@ -136,15 +136,15 @@ timer does (batch Emacs is never idle, so the timer never fires here)."
         (run-hooks 'post-command-hook)
         (setq after-word (kimi-ghost-text))
         (kimi-accept)
-        ;; Asked for at once (`kimi-complete'), several suggestions: M-] shows the next, M-[
-        ;; the first again.
+        ;; Asked for at once (`kimi-complete'), several suggestions: M-n shows the next, M-p
+        ;; the first again (pressed as keys, so that the keymap is under test too).
         (insert "\ndef scale(w, k):\n    return ")
         (let (first next back)
           (kimi-complete)
           (kimi-test-wait "suggestions asked for" (lambda () (setq first (kimi-ghost-text))))
-          (kimi-next)
+          (execute-kbd-macro (kbd "M-n"))
           (setq next (kimi-ghost-text))
-          (kimi-previous)
+          (execute-kbd-macro (kbd "M-p"))
           (setq back (kimi-ghost-text))
           (kimi-ghost-mode -1)
           (with-temp-file (expand-file-name "ghost.txt" (kimi-test-env "KIMI_TEST_OUT"))
