@@ -260,7 +260,7 @@ fn record(
     let grandparent = stack.len().checked_sub(2).map(|i| stack[i].0);
     let field_only = member && parent_node.is_some_and(|p| is_uncalled_field(language, p, grandparent));
     let qualifier = match parent_node.and_then(|p| static_qualifier(language, source, p, field)) {
-        Some(name) => Qualifier::By(name_hash(&name)),
+        Some(hash) => Qualifier::By(hash),
         None => Qualifier::Any,
     };
     match names.used.get_mut(text.as_ref()) {
@@ -310,8 +310,9 @@ fn is_uncalled_field(language: Language, parent: Node<'_>, grandparent: Option<N
 /// JavaScript and Python a capitalised receiver (`Math.max`, `Date.now`), which by those
 /// languages' conventions names a class. C# is left out: its properties are capitalised too,
 /// so `Owner.Save()` may call a method of the property's type. `Self`, `super` and the like
-/// name no type of their own.
-fn static_qualifier(language: Language, source: Source<'_>, parent: Node<'_>, field: Option<&str>) -> Option<String> {
+/// name no type of their own. Returns the qualifier's [`name_hash`]: hashed where it is read,
+/// the name is never copied.
+fn static_qualifier(language: Language, source: Source<'_>, parent: Node<'_>, field: Option<&str>) -> Option<u64> {
     let qualifier = match (language, parent.kind(), field) {
         (Language::Rust, "scoped_identifier" | "scoped_type_identifier", Some("name")) => {
             let path = parent.child_by_field_name("path")?;
@@ -343,7 +344,7 @@ fn static_qualifier(language: Language, source: Source<'_>, parent: Node<'_>, fi
     if matches!(name.as_ref(), "Self" | "self" | "super" | "crate") {
         return None;
     }
-    Some(name.into_owned())
+    Some(name_hash(&name))
 }
 
 /// `node` when it is a plain identifier written like a class name: an upper-case first letter
