@@ -191,6 +191,36 @@ pub struct CompletionSettings {
     /// Suggestions asked for when the user invokes a completion explicitly (one request with
     /// `n` choices; duplicates are dropped). Automatic requests always ask for one.
     pub invoked_choices: u32,
+    /// Per language, as the editor names it (`markdown`, `plaintext`, Neovim's `text`), whether
+    /// completions are on there; `"*"` stands for every language not listed. Empty: on in all.
+    pub languages: BTreeMap<String, bool>,
+    /// Files where completions are off, in `.gitignore` syntax (see [`ExcludeGlobs`]).
+    pub exclude: ExcludeGlobs,
+}
+
+/// Why completions are off for a document; see [`CompletionSettings::off_for`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CompletionsOff {
+    /// `completion.enabled` is false.
+    Everywhere,
+    /// `completion.languages` turns the document's language (the editor's id) off.
+    Language(String),
+    /// A `completion.exclude` pattern matches the document's path.
+    Path(String),
+}
+
+impl std::fmt::Display for CompletionsOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CompletionsOff::Everywhere => write!(f, "completions are off (`completion.enabled` is false)"),
+            CompletionsOff::Language(id) => {
+                write!(f, "completions are off for {id} files (`completion.languages`)")
+            }
+            CompletionsOff::Path(pattern) => {
+                write!(f, "completions are off for this file: it matches `{pattern}` in `completion.exclude`")
+            }
+        }
+    }
 }
 
 /// Moonshot's limit for `n`.
@@ -201,11 +231,102 @@ impl CompletionSettings {
     pub fn choices_when_invoked(&self) -> u32 {
         self.invoked_choices.clamp(1, MAX_CHOICES)
     }
+
+    /// Why completions are off for a document of editor language `language_id` at `path`
+    /// (relative to the workspace folder holding it, see [`ExcludeGlobs`]); `None` when on.
+    pub fn off_for(&self, language_id: &str, path: Option<&Path>) -> Option<CompletionsOff> {
+        if !self.enabled {
+            return Some(CompletionsOff::Everywhere);
+        }
+        if let Some(pattern) = path.and_then(|p| self.exclude.matching(p)) {
+            return Some(CompletionsOff::Path(pattern.to_string()));
+        }
+        // Editors differ in case (`typescriptreact`, `TypeScript` in some clients' settings).
+        let listed = self.languages.iter().find(|(id, _)| id.eq_ignore_ascii_case(language_id.trim()));
+        let on = match listed.or_else(|| self.languages.get_key_value("*")) {
+            Some((_, on)) => *on,
+            None => true,
+        };
+        (!on).then(|| {
+            let id = if language_id.trim().is_empty() { "these" } else { language_id.trim() };
+            CompletionsOff::Language(id.to_string())
+        })
+    }
 }
 
 impl Default for CompletionSettings {
     fn default() -> Self {
-        CompletionSettings { enabled: true, temperature: 0.2, invoked_choices: 3 }
+        CompletionSettings {
+            enabled: true,
+            temperature: 0.2,
+            invoked_choices: 3,
+            languages: BTreeMap::new(),
+            exclude: ExcludeGlobs::default(),
+        }
+    }
+}
+
+/// `completion.exclude`: patterns in `.gitignore` syntax (`vendor/`, `*.min.js`,
+/// `/generated/**`, `!keep.js`), matched against a file's path relative to the workspace folder
+/// holding it, as a `.gitignore` at that folder's top would be; for a file outside every
+/// workspace folder, against its path from the filesystem's root. Users know the syntax from
+/// their ignore files, and a directory pattern covers everything beneath it.
+#[derive(Clone, Default)]
+pub struct ExcludeGlobs {
+    patterns: Vec<String>,
+    matcher: Option<ignore::gitignore::Gitignore>,
+}
+
+impl ExcludeGlobs {
+    pub fn new(patterns: &[String]) -> Result<ExcludeGlobs, String> {
+        if patterns.iter().all(|p| p.trim().is_empty()) {
+            return Ok(ExcludeGlobs::default());
+        }
+        // An empty root: the paths matched are relative already (see `matching`).
+        let mut builder = ignore::gitignore::GitignoreBuilder::new("");
+        for pattern in patterns {
+            builder.add_line(None, pattern).map_err(|e| format!("`{pattern}` is not a valid pattern: {e}"))?;
+        }
+        let matcher = builder.build().map_err(|e| e.to_string())?;
+        Ok(ExcludeGlobs { patterns: patterns.to_vec(), matcher: Some(matcher) })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.matcher.is_none()
+    }
+
+    /// The pattern that excludes `path` (relative to its workspace folder; an absolute path is
+    /// taken from the filesystem's root), or `None`. A later `!pattern` can take a file back.
+    pub fn matching(&self, path: &Path) -> Option<&str> {
+        let matcher = self.matcher.as_ref()?;
+        // The matcher wants a path under its (empty) root: no root, no prefix, no `..`.
+        let relative: PathBuf = path.components().filter(|c| matches!(c, std::path::Component::Normal(_))).collect();
+        if relative.as_os_str().is_empty() {
+            return None;
+        }
+        match matcher.matched_path_or_any_parents(&relative, false) {
+            ignore::Match::Ignore(glob) => Some(glob.original()),
+            _ => None,
+        }
+    }
+}
+
+impl PartialEq for ExcludeGlobs {
+    fn eq(&self, other: &Self) -> bool {
+        self.patterns == other.patterns
+    }
+}
+
+impl std::fmt::Debug for ExcludeGlobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.patterns.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExcludeGlobs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let patterns: Vec<String> = Vec::deserialize(d)?;
+        ExcludeGlobs::new(&patterns).map_err(serde::de::Error::custom)
     }
 }
 
@@ -956,6 +1077,97 @@ mod tests {
         assert!(msg.contains("timeouts.connectMs"), "{msg}");
         assert!(msg.contains("editor"), "{msg}");
         assert!(!msg.contains("sk-editor"), "{msg}");
+    }
+
+    #[test]
+    fn completions_can_be_off_by_language_and_by_path() {
+        let mut l = layers(&[]);
+        l.set(
+            Source::File,
+            json!({"completion": {
+                "languages": {"markdown": false, "*": true},
+                "exclude": ["vendor/", "*.min.js", "/generated/**", "!generated/keep.rs", "docs/**/*.txt"]
+            }}),
+        );
+        let (c, problems) = l.resolve();
+        assert!(problems.is_empty(), "{problems:?}");
+        let off = |id: &str, path: &str| c.completion.off_for(id, Some(Path::new(path))).map(|o| o.to_string());
+        assert_eq!(off("rust", "src/main.rs"), None);
+        assert_eq!(
+            off("Markdown", "README.md"),
+            Some("completions are off for Markdown files (`completion.languages`)".into())
+        );
+        let vendor = "completions are off for this file: it matches `vendor/` in `completion.exclude`";
+        // A directory pattern covers everything beneath it, at any depth, as in a .gitignore.
+        assert_eq!(off("go", "vendor/x/y.go").as_deref(), Some(vendor));
+        assert_eq!(off("go", "lib/vendor/y.go").as_deref(), Some(vendor));
+        assert_eq!(off("javascript", "web/app.min.js").as_deref().map(|m| m.contains("`*.min.js`")), Some(true));
+        assert!(off("rust", "generated/a/b.rs").is_some());
+        // Anchored at the workspace folder; taken back by a later `!`.
+        assert_eq!(off("rust", "src/generated/b.rs"), None);
+        assert_eq!(off("rust", "generated/keep.rs"), None);
+        assert!(off("plaintext", "docs/a/b/notes.txt").is_some());
+        assert_eq!(off("plaintext", "notes.txt"), None);
+        // Outside every workspace folder: from the filesystem's root.
+        assert!(off("javascript", "/srv/site/app.min.js").is_some());
+        assert_eq!(c.completion.off_for("rust", None), None);
+
+        // `*` off, one language back on; the switch beats both.
+        l.set(Source::Editor, json!({"completion": {"languages": {"*": false, "python": true}}}));
+        let (c, _) = l.resolve();
+        assert_eq!(c.completion.off_for("python", None), None);
+        assert_eq!(c.completion.off_for("go", None), Some(CompletionsOff::Language("go".into())));
+        l.set(Source::Editor, json!({"completion": {"enabled": false}}));
+        let (c, _) = l.resolve();
+        assert_eq!(c.completion.off_for("rust", Some(Path::new("src/main.rs"))), Some(CompletionsOff::Everywhere));
+    }
+
+    #[test]
+    fn a_bad_exclude_pattern_is_named_and_its_layer_skipped() {
+        let mut l = layers(&[]);
+        l.set(Source::File, json!({"completion": {"exclude": ["*.min.js"]}}));
+        l.set(Source::Editor, json!({"completion": {"exclude": ["src/{a,b"]}}));
+        let (c, problems) = l.resolve();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let msg = problems[0].to_string();
+        assert!(msg.contains("completion.exclude") && msg.contains("`src/{a,b`"), "{msg}");
+        assert!(c.completion.off_for("js", Some(Path::new("a.min.js"))).is_some(), "the file's patterns stay");
+    }
+
+    /// VS Code's extension declares the settings it passes on (its package.json); each must be
+    /// one the server knows, or the user gets "unknown setting" for a box they ticked.
+    #[test]
+    fn every_setting_the_vs_code_extension_declares_is_known() {
+        let package: Value = serde_json::from_str(include_str!("../../editors/vscode/package.json")).unwrap();
+        let properties = package["contributes"]["configuration"]["properties"].as_object().unwrap();
+        let mut checked = 0;
+        for (key, schema) in properties {
+            let Some(key) = key.strip_prefix("kimi.") else { continue };
+            // The extension's own: where the binary is, and its protocol trace.
+            if key == "serverPath" || key.starts_with("trace.") {
+                continue;
+            }
+            let kind = schema["type"].as_array().and_then(|t| t.first()).unwrap_or(&schema["type"]).clone();
+            let value = match (&schema["default"], kind.as_str()) {
+                (default, _) if !default.is_null() => default.clone(),
+                (_, Some("number" | "integer")) => json!(1),
+                (_, Some("boolean")) => json!(true),
+                (_, other) => panic!("no sample value for `{key}` of type {other:?}"),
+            };
+            let mut layer = Value::Object(Map::new());
+            let parts: Vec<&str> = key.split('.').collect();
+            let mut node = &mut layer;
+            for part in &parts[..parts.len() - 1] {
+                node = node.as_object_mut().unwrap().entry(*part).or_insert_with(|| json!({}));
+            }
+            node.as_object_mut().unwrap().insert(parts[parts.len() - 1].to_string(), value);
+            let mut l = layers(&[]);
+            l.set(Source::Editor, layer);
+            let (_, problems) = l.resolve();
+            assert!(problems.is_empty(), "`kimi.{key}`: {problems:?}");
+            checked += 1;
+        }
+        assert!(checked > 20, "the package's settings were found ({checked})");
     }
 
     #[test]

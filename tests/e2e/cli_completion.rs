@@ -71,3 +71,45 @@ async fn complete_runs_one_completion_against_the_endpoint() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "area_of_circle(3.0);");
     assert_eq!(standin.chat_requests().len(), 1);
 }
+
+#[tokio::test]
+async fn complete_says_which_setting_turns_completions_off_and_sends_nothing() {
+    let standin = Standin::start().await;
+    let dir = workspace();
+    std::fs::write(dir.path().join("NOTES.md"), "# Notes\n\nThe area \n").unwrap();
+    std::fs::create_dir_all(dir.path().join("src/generated")).unwrap();
+    std::fs::write(dir.path().join("src/generated/table.rs"), "fn table() {\n    \n}\n").unwrap();
+    let config = dir.path().join("kimi.toml");
+    std::fs::write(&config, "[completion]\nlanguages = { markdown = false }\nexclude = [\"src/generated/\"]\n")
+        .unwrap();
+    let base = standin.base_url();
+    let root = dir.path().to_path_buf();
+    let (notes, generated, prompt) = tokio::task::spawn_blocking(move || {
+        let env = [
+            ("MOONSHOT_API_KEY", "sk-cli"),
+            ("MOONSHOT_BASE_URL", base.as_str()),
+            ("KIMI_LSP_CONFIG", config.to_str().unwrap()),
+        ];
+        let at = |file: &str, line: u32, col: u32| format!("{}:{line}:{col}", root.join(file).display());
+        (
+            run(&["complete", &at("NOTES.md", 3, 10)], &env),
+            run(&["complete", &at("src/generated/table.rs", 2, 5)], &env),
+            run(&["prompt", &at("src/generated/table.rs", 2, 5)], &env),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(notes.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&notes.stderr).trim_end(),
+        "kimi-lsp complete: completions are off for markdown files (`completion.languages`)"
+    );
+    assert_eq!(generated.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&generated.stderr);
+    assert!(said.contains("matches `src/generated/` in `completion.exclude`"), "{said}");
+    // `prompt` still shows what would be sent, with a note that an editor would send nothing.
+    assert!(prompt.status.success());
+    assert!(String::from_utf8_lossy(&prompt.stderr).contains("an editor would send nothing here"));
+    assert!(serde_json::from_slice::<serde_json::Value>(&prompt.stdout).is_ok());
+    assert!(standin.chat_requests().is_empty());
+}

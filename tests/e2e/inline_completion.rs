@@ -555,10 +555,72 @@ async fn completions_can_be_switched_off_live() {
     let result = s.inline("a.rs", pos.clone()).await;
     assert!(items(&result).is_empty());
     assert!(s.standin.chat_requests().is_empty(), "switched off must cost nothing");
+    let shown = s.client.expect_notification("window/showMessage").await;
+    assert_eq!(shown["message"], "kimi-lsp: completions are off (`completion.enabled` is false)");
     s.client
         .notify("workspace/didChangeConfiguration", json!({"settings": {"kimi": {"completion": {"enabled": true}}}}));
     let result = s.inline("a.rs", pos).await;
     assert_eq!(items(&result)[0]["insertText"], "ok");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn completions_can_be_off_by_language_or_path_and_an_explicit_request_says_why() {
+    let settings = json!({"completion": {"languages": {"markdown": false}, "exclude": ["vendor/", "*.min.js"]}});
+    let mut s = setup_with(&[], settings).await;
+    let notes = s.open("README.md", "markdown", "# Notes\n\nThe parser $0\n");
+    let vendored = s.open("vendor/left-pad/lib.rs", "rust", "pub fn pad() {\n    $0\n}\n");
+
+    // Typing in them asks for nothing and says nothing.
+    assert!(items(&s.typed("README.md", notes.clone()).await).is_empty());
+    assert!(items(&s.typed("vendor/left-pad/lib.rs", vendored.clone()).await).is_empty());
+    // Asking explicitly gets nothing either, and a note saying which setting turned it off.
+    assert!(items(&s.inline("README.md", notes.clone()).await).is_empty());
+    let shown = s.client.expect_notification("window/showMessage").await;
+    assert_eq!(shown["type"], 3, "information, not an error: {shown}");
+    assert_eq!(shown["message"], "kimi-lsp: completions are off for markdown files (`completion.languages`)");
+    assert!(items(&s.inline("vendor/left-pad/lib.rs", vendored.clone()).await).is_empty());
+    let shown = s.client.expect_notification("window/showMessage").await;
+    assert!(shown["message"].as_str().unwrap().contains("matches `vendor/` in `completion.exclude`"), "{shown}");
+    // Once in a while: asking again in the same file does not repeat the note (an unread
+    // message would fail the shutdown below).
+    assert!(items(&s.inline("vendor/left-pad/lib.rs", vendored.clone()).await).is_empty());
+
+    // The completion list is complete, so that the editor stops asking at every key.
+    let list = s
+        .client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": s.uri("README.md")}, "position": notes, "context": {"triggerKind": 1}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(list["isIncomplete"], false, "{list}");
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
+
+    // The document's state says why, and which language id the settings see.
+    let state = s
+        .client
+        .request("kimi/documentState", json!({"textDocument": {"uri": s.uri("vendor/left-pad/lib.rs")}}))
+        .await
+        .unwrap();
+    assert_eq!(state["languageId"], "rust");
+    assert!(state["completionsOff"].as_str().unwrap().contains("`vendor/`"), "{state}");
+    assert!(s.standin.chat_requests().is_empty(), "nothing was sent for them");
+
+    // Everywhere else it works, and a live change of the settings takes markdown back.
+    let code = s.open("src/main.rs", "rust", "fn main() {\n    $0\n}\n");
+    assert_eq!(texts(&s.inline("src/main.rs", code).await), ["ok"]);
+    s.client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"kimi": {"completion": {"languages": {"markdown": true}}}}}),
+    );
+    let state =
+        s.client.request("kimi/documentState", json!({"textDocument": {"uri": s.uri("README.md")}})).await.unwrap();
+    assert_eq!(state["completionsOff"], Value::Null, "{state}");
+    assert_eq!(texts(&s.inline("README.md", json!({"line": 2, "character": 11})).await), ["ok"]);
+    assert_eq!(s.standin.chat_requests().len(), 2);
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }

@@ -395,6 +395,12 @@ impl SymbolLookup for WorkspaceIndex {
     fn display_path(&self, uri: &str) -> String {
         self.read().display(&uri_to_path(uri))
     }
+
+    fn workspace_relative(&self, path: &Path) -> Option<PathBuf> {
+        let inner = self.read();
+        let root = inner.roots.iter().filter(|root| path.starts_with(root)).max_by_key(|r| r.components().count())?;
+        path.strip_prefix(root).ok().map(Path::to_path_buf)
+    }
 }
 
 fn indexable(path: &Path, language: Language) -> bool {

@@ -196,6 +196,12 @@ pub trait SymbolLookup {
     fn display_path(&self, uri: &str) -> String {
         uri_to_path(uri).to_string_lossy().into_owned()
     }
+
+    /// `path` relative to the workspace folder holding it (the deepest, when folders nest);
+    /// `None` outside every folder, or when the lookup knows no workspace.
+    fn workspace_relative(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// A lookup that knows nothing: completions from the current file alone.

@@ -27,7 +27,7 @@ use dashmap::DashMap;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{CompletionsOff, Config};
 use crate::context::{self, Budget, Snippet, SymbolLookup};
 use crate::ledger::{Feature, Outcome};
 use crate::postprocess::{self, CompletionSite, StopDetector};
@@ -90,6 +90,9 @@ pub struct Item {
 pub enum CompletionError {
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The user's settings turn completions off for this document: nothing was sent.
+    #[error("{0}")]
+    Off(CompletionsOff),
 }
 
 struct Shown {
@@ -319,8 +322,15 @@ impl CompletionEngine {
         let received = Instant::now();
         let reparse = query.reparse.take();
         let snap = &query.snapshot;
-        if !config.completion.enabled {
-            return Ok(Vec::new());
+        // The path only matters to `completion.exclude`: without patterns, no lookup of roots.
+        let path = match &query.path {
+            Some(path) if !config.completion.exclude.is_empty() => {
+                Some(symbols.workspace_relative(path).unwrap_or_else(|| path.clone()))
+            }
+            _ => None,
+        };
+        if let Some(off) = config.completion.off_for(snap.language_id(), path.as_deref()) {
+            return Err(CompletionError::Off(off));
         }
         if snap.is_binary() || snap.is_too_large() || query.path.as_deref().is_some_and(crate::secrets::looks_secret) {
             return Ok(Vec::new());

@@ -36,16 +36,55 @@ struct Loaded {
     index: WorkspaceIndex,
 }
 
+impl Loaded {
+    /// The path as `completion.exclude` matches it.
+    fn relative(&self) -> PathBuf {
+        use crate::context::SymbolLookup;
+        self.index.workspace_relative(&self.path).unwrap_or_else(|| self.path.clone())
+    }
+}
+
 fn load(location: &str) -> Result<Loaded, String> {
     let (path, line, col) = parse_location(location)?;
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let path = std::fs::canonicalize(&path).unwrap_or(path);
     let uri = url::Url::from_file_path(&path).map(|u| u.to_string()).unwrap_or_else(|_| path.display().to_string());
-    let document = Document::new(&uri, "", 0, &text);
+    let document = Document::new(&uri, language_id(&path), 0, &text);
     let cursor = document.snapshot().char_index(LineCol { line: line - 1, col: col - 1 }, PositionEncoding::Utf32);
     let index = WorkspaceIndex::new();
     index.build(&[workspace_root(&path)]);
     Ok(Loaded { document, cursor, path, index })
+}
+
+/// The language id an editor would give the file, by its extension, as VS Code names
+/// languages: `completion.languages` is keyed by such ids. Empty for an extension not listed.
+fn language_id(path: &Path) -> &'static str {
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "rs" => "rust",
+        "py" | "pyi" => "python",
+        "ts" | "mts" | "cts" => "typescript",
+        "tsx" => "typescriptreact",
+        "js" | "mjs" | "cjs" => "javascript",
+        "jsx" => "javascriptreact",
+        "go" => "go",
+        "java" => "java",
+        "cs" | "csx" => "csharp",
+        "c" => "c",
+        "h" | "cc" | "cpp" | "cxx" | "hpp" | "hh" | "hxx" => "cpp",
+        "md" | "markdown" => "markdown",
+        "txt" => "plaintext",
+        "json" => "json",
+        "yaml" | "yml" => "yaml",
+        "toml" => "toml",
+        "html" | "htm" => "html",
+        "css" => "css",
+        "sh" | "bash" => "shellscript",
+        "rb" => "ruby",
+        "lua" => "lua",
+        "sql" => "sql",
+        _ => "",
+    }
 }
 
 /// Files that mark a project's root, for a file outside any git repository.
@@ -94,6 +133,10 @@ pub fn prompt(layers: &ConfigLayers, location: &str) -> Result<String, String> {
     let loaded = load(location)?;
     if crate::secrets::looks_secret(&loaded.path) {
         return Err(format!("{} looks like a secret; kimi-lsp never sends it to a model", loaded.path.display()));
+    }
+    // Printed all the same, for a look at what would be sent were it on.
+    if let Some(off) = config.completion.off_for(loaded.document.snapshot().language_id(), Some(&loaded.relative())) {
+        eprintln!("kimi-lsp prompt: note: {off}; an editor would send nothing here");
     }
     let prepared = prepare_request(&config, &loaded.document.snapshot(), loaded.cursor, &loaded.index, &[]);
     let body = prepared.request.to_wire(true).map_err(|e| e.0)?;

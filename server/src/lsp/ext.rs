@@ -34,6 +34,10 @@ pub struct DocumentState {
     pub syntax_errors: bool,
     pub binary: bool,
     pub too_large: bool,
+    /// The language id the editor sent, the key `completion.languages` uses.
+    pub language_id: String,
+    /// Why the settings turn completions off for this document; `null` when they are on.
+    pub completions_off: Option<String>,
 }
 
 impl DocumentState {
@@ -49,6 +53,8 @@ impl DocumentState {
             syntax_errors: tree.is_some_and(|t| t.root_node().has_error()),
             binary: s.is_binary(),
             too_large: s.is_too_large(),
+            language_id: s.language_id().to_string(),
+            completions_off: None,
         }
     }
 }

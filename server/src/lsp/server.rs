@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ext::{DocumentState, DocumentStateParams};
 use super::{from_proto, handlers};
-use crate::config::ConfigProblem;
+use crate::config::{CompletionsOff, ConfigProblem};
 use crate::context::WorkspaceIndex;
 use crate::features::completion::{CompletionEngine, CompletionError, Item, Query, Trigger};
 use crate::router::Router;
@@ -36,7 +36,8 @@ pub struct Backend {
     pub(super) router: Arc<Router>,
     pub(super) engine: Arc<CompletionEngine>,
     pub(super) index: Arc<WorkspaceIndex>,
-    shown_errors: Mutex<HashMap<&'static str, Instant>>,
+    /// When each kind of message was last shown, for [`SAME_ERROR_EVERY`].
+    shown_errors: Mutex<HashMap<String, Instant>>,
     /// Open documents edited since the index last saw them (re-indexed in the background, so
     /// typing never waits for the index).
     pub(super) dirty: Arc<Mutex<std::collections::HashSet<String>>>,
@@ -106,32 +107,48 @@ impl Backend {
     }
 
     /// Runs a completion; a failure reaches the user as a message (throttled) and the request
-    /// answers with no items.
-    pub(super) async fn run_completion(&self, query: Query) -> Vec<Item> {
+    /// answers with no items. `Err` when the settings turn completions off for the document:
+    /// the handler decides whether the user is told.
+    pub(super) async fn run_completion(&self, query: Query) -> std::result::Result<Vec<Item>, CompletionsOff> {
         let config = self.session.config();
         // Dropped with this future when the client cancels: the model call stops with it.
         let cancel = CancellationToken::new();
         let _guard = cancel.clone().drop_guard();
         match self.engine.complete(&self.router, &config, self.index.as_ref(), query, cancel).await {
-            Ok(items) => items,
+            Ok(items) => Ok(items),
             Err(CompletionError::Provider(e)) => {
                 self.report_error(e.kind(), &e.to_string()).await;
-                Vec::new()
+                Ok(Vec::new())
             }
+            Err(CompletionError::Off(off)) => Err(off),
+        }
+    }
+
+    /// Tells the user why an explicit request got nothing (once in a while per reason: asking
+    /// again in the same file should not pop the same note up each time).
+    pub(super) async fn explain_off(&self, off: &CompletionsOff) {
+        let message = off.to_string();
+        if self.first_in_a_while(&message) {
+            self.client.show_message(MessageType::Info, format!("kimi-lsp: {message}")).await;
         }
     }
 
     pub(super) async fn report_error(&self, kind: &'static str, message: &str) {
         tracing::warn!("{message}");
-        let now = Instant::now();
-        {
-            let mut shown = self.shown_errors.lock().unwrap_or_else(|e| e.into_inner());
-            if shown.get(kind).is_some_and(|at| now.duration_since(*at) < SAME_ERROR_EVERY) {
-                return;
-            }
-            shown.insert(kind, now);
+        if self.first_in_a_while(kind) {
+            self.client.show_message(MessageType::Error, format!("kimi-lsp: {message}")).await;
         }
-        self.client.show_message(MessageType::Error, format!("kimi-lsp: {message}")).await;
+    }
+
+    /// Whether a message under `key` was not shown within [`SAME_ERROR_EVERY`]; counts it shown.
+    fn first_in_a_while(&self, key: &str) -> bool {
+        let now = Instant::now();
+        let mut shown = self.shown_errors.lock().unwrap_or_else(|e| e.into_inner());
+        if shown.get(key).is_some_and(|at| now.duration_since(*at) < SAME_ERROR_EVERY) {
+            return false;
+        }
+        shown.insert(key.to_string(), now);
+        true
     }
 
     /// The answer to a message the transport guard could not pass on (see `transport.rs`).

@@ -61,6 +61,8 @@ pub struct TopImports {
 #[derive(Clone)]
 pub struct DocumentSnapshot {
     uri: Arc<str>,
+    /// As the editor named it (`markdown`, `typescriptreact`); empty when it gave none.
+    language_id: Arc<str>,
     language: Language,
     version: i32,
     rope: Rope,
@@ -76,6 +78,7 @@ impl std::fmt::Debug for DocumentSnapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DocumentSnapshot")
             .field("uri", &self.uri)
+            .field("language_id", &self.language_id)
             .field("language", &self.language)
             .field("version", &self.version)
             .field("bytes", &self.rope.len_bytes())
@@ -97,6 +100,11 @@ impl DocumentSnapshot {
 
     pub fn language(&self) -> Language {
         self.language
+    }
+
+    /// The editor's name for the language, which users' settings use (`completion.languages`).
+    pub fn language_id(&self) -> &str {
+        &self.language_id
     }
 
     pub fn rope(&self) -> &Rope {
@@ -265,6 +273,7 @@ impl Document {
         let mut doc = Document {
             snap: DocumentSnapshot {
                 uri: Arc::from(uri),
+                language_id: Arc::from(language_id.trim()),
                 language,
                 version,
                 rope,

@@ -21,7 +21,11 @@ pub async fn handle(backend: &Backend, params: CompletionParams) -> Result<Optio
         return Ok(None);
     };
     let cursor = query.cursor;
-    let items = backend.run_completion(query).await;
+    let Ok(items) = backend.run_completion(query).await else {
+        // Off for this file: complete, so the editor stops asking at every keystroke. Not
+        // explained: editors send "invoked" for the lists they open on their own.
+        return Ok(Some(CompletionResponse::CompletionList(CompletionList::default())));
+    };
     let encoding = backend.session.encoding();
     Ok(Some(CompletionResponse::CompletionList(CompletionList {
         is_incomplete: true,

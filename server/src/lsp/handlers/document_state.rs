@@ -1,7 +1,8 @@
 use tower_lsp_server::jsonrpc::{Error, Result};
 
+use crate::context::SymbolLookup;
 use crate::lsp::ext::{DocumentState, DocumentStateParams};
-use crate::lsp::Backend;
+use crate::lsp::{from_proto, Backend};
 
 /// A reparse that is due runs on a blocking thread: `syntaxErrors` needs the current tree, and
 /// a debug command must not stall the message loop to get it.
@@ -10,5 +11,10 @@ pub async fn handle(backend: &Backend, params: DocumentStateParams) -> Result<Do
     let Some(snapshot) = backend.session.snapshot_parsed(uri).await else {
         return Err(Error::invalid_params(format!("{uri} is not open")));
     };
-    Ok(DocumentState::from_snapshot(&snapshot))
+    let mut state = DocumentState::from_snapshot(&snapshot);
+    let path = from_proto::file_path(&params.text_document.uri)
+        .map(|path| backend.index.workspace_relative(&path).unwrap_or(path));
+    let off = backend.session.config().completion.off_for(snapshot.language_id(), path.as_deref());
+    state.completions_off = off.map(|off| off.to_string());
+    Ok(state)
 }

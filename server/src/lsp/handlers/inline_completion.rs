@@ -19,7 +19,16 @@ pub async fn handle(backend: &Backend, params: InlineCompletionParams) -> Result
         return Ok(Some(InlineCompletionResponse::InlineCompletionList(InlineCompletionList { items: vec![] })));
     };
     let cursor = query.cursor;
-    let items = backend.run_completion(query).await;
+    let items = match backend.run_completion(query).await {
+        Ok(items) => items,
+        // Only an explicit request is told why: automatic ones fire at every pause in typing.
+        Err(off) => {
+            if trigger == Trigger::Invoked {
+                backend.explain_off(&off).await;
+            }
+            Vec::new()
+        }
+    };
     let encoding = backend.session.encoding();
     Ok(Some(InlineCompletionResponse::InlineCompletionList(InlineCompletionList {
         items: items.into_iter().map(|item| to_proto::inline_item(&item, &snapshot, cursor, encoding)).collect(),
