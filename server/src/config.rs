@@ -207,6 +207,12 @@ pub enum CompletionsOff {
     Language(String),
     /// A `completion.exclude` pattern matches the document's path.
     Path(String),
+    /// Not a setting: the file looks like a secret (`.env`, a key), which is never sent.
+    Secret,
+    /// Not a setting: the text holds NUL bytes.
+    Binary,
+    /// Not a setting: the text is over [`crate::text::PARSE_LIMIT_BYTES`].
+    TooLarge,
 }
 
 impl std::fmt::Display for CompletionsOff {
@@ -219,6 +225,17 @@ impl std::fmt::Display for CompletionsOff {
             CompletionsOff::Path(pattern) => {
                 write!(f, "completions are off for this file: it matches `{pattern}` in `completion.exclude`")
             }
+            CompletionsOff::Secret => {
+                write!(f, "no completions here: this file looks like a secret (a key, `.env`), and kimi-lsp never sends such files to a model")
+            }
+            CompletionsOff::Binary => {
+                write!(f, "no completions here: this file holds binary data (NUL bytes), which kimi-lsp never sends to a model")
+            }
+            CompletionsOff::TooLarge => write!(
+                f,
+                "no completions here: this file is over {} MiB, more than kimi-lsp parses",
+                crate::text::PARSE_LIMIT_BYTES / (1024 * 1024)
+            ),
         }
     }
 }

@@ -607,6 +607,16 @@ async fn completions_can_be_off_by_language_or_path_and_an_explicit_request_says
         .unwrap();
     assert_eq!(state["languageId"], "rust");
     assert!(state["completionsOff"].as_str().unwrap().contains("`vendor/`"), "{state}");
+
+    // Files that are never sent get the same answer, with their own reason.
+    let secret = s.open(".env", "dotenv", "API_TOKEN=$0\n");
+    assert!(items(&s.inline(".env", secret).await).is_empty());
+    let shown = s.client.expect_notification("window/showMessage").await;
+    assert!(shown["message"].as_str().unwrap().contains("looks like a secret"), "{shown}");
+    let binary = s.open("blob.rs", "rust", "fn f() {}\n\u{0}\u{1}$0\n");
+    assert!(items(&s.inline("blob.rs", binary).await).is_empty());
+    let shown = s.client.expect_notification("window/showMessage").await;
+    assert!(shown["message"].as_str().unwrap().contains("binary data"), "{shown}");
     assert!(s.standin.chat_requests().is_empty(), "nothing was sent for them");
 
     // Everywhere else it works, and a live change of the settings takes markdown back.

@@ -18,6 +18,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::task::Poll;
@@ -322,18 +323,8 @@ impl CompletionEngine {
         let received = Instant::now();
         let reparse = query.reparse.take();
         let snap = &query.snapshot;
-        // The path only matters to `completion.exclude`: without patterns, no lookup of roots.
-        let path = match &query.path {
-            Some(path) if !config.completion.exclude.is_empty() => {
-                Some(symbols.workspace_relative(path).unwrap_or_else(|| path.clone()))
-            }
-            _ => None,
-        };
-        if let Some(off) = config.completion.off_for(snap.language_id(), path.as_deref()) {
+        if let Some(off) = declined(config, snap, query.path.as_deref(), symbols) {
             return Err(CompletionError::Off(off));
-        }
-        if snap.is_binary() || snap.is_too_large() || query.path.as_deref().is_some_and(crate::secrets::looks_secret) {
-            return Ok(Vec::new());
         }
         let rope = snap.rope();
         let cursor = query.cursor.min(rope.len_chars());
@@ -674,6 +665,36 @@ impl CompletionEngine {
 pub struct Prepared {
     pub request: ChatRequest,
     pub multiline: bool,
+}
+
+/// Why a document gets no completions at all, whatever the cursor: the user's settings, or a
+/// file that is never sent (a secret, binary data) or too large to parse. `path` is the file's
+/// absolute path, `None` for a document that is not a file.
+pub fn declined(
+    config: &Config,
+    snap: &DocumentSnapshot,
+    path: Option<&Path>,
+    symbols: &(dyn SymbolLookup + Sync),
+) -> Option<CompletionsOff> {
+    // The relative path only matters to `completion.exclude`: without patterns, no root lookup.
+    let relative = match path {
+        Some(path) if !config.completion.exclude.is_empty() => {
+            Some(symbols.workspace_relative(path).unwrap_or_else(|| path.to_path_buf()))
+        }
+        _ => None,
+    };
+    if let Some(off) = config.completion.off_for(snap.language_id(), relative.as_deref()) {
+        return Some(off);
+    }
+    if path.is_some_and(crate::secrets::looks_secret) {
+        Some(CompletionsOff::Secret)
+    } else if snap.is_binary() {
+        Some(CompletionsOff::Binary)
+    } else if snap.is_too_large() {
+        Some(CompletionsOff::TooLarge)
+    } else {
+        None
+    }
 }
 
 pub fn prepare_request(

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ConfigLayers;
 use crate::context::WorkspaceIndex;
-use crate::features::completion::{prepare_request, CompletionEngine, Query, Trigger};
+use crate::features::completion::{declined, prepare_request, CompletionEngine, Query, Trigger};
 use crate::router::Router;
 use crate::text::{Document, LineCol, PositionEncoding};
 
@@ -34,14 +34,6 @@ struct Loaded {
     cursor: usize,
     path: PathBuf,
     index: WorkspaceIndex,
-}
-
-impl Loaded {
-    /// The path as `completion.exclude` matches it.
-    fn relative(&self) -> PathBuf {
-        use crate::context::SymbolLookup;
-        self.index.workspace_relative(&self.path).unwrap_or_else(|| self.path.clone())
-    }
 }
 
 fn load(location: &str) -> Result<Loaded, String> {
@@ -135,7 +127,7 @@ pub fn prompt(layers: &ConfigLayers, location: &str) -> Result<String, String> {
         return Err(format!("{} looks like a secret; kimi-lsp never sends it to a model", loaded.path.display()));
     }
     // Printed all the same, for a look at what would be sent were it on.
-    if let Some(off) = config.completion.off_for(loaded.document.snapshot().language_id(), Some(&loaded.relative())) {
+    if let Some(off) = declined(&config, &loaded.document.snapshot(), Some(&loaded.path), &loaded.index) {
         eprintln!("kimi-lsp prompt: note: {off}; an editor would send nothing here");
     }
     let prepared = prepare_request(&config, &loaded.document.snapshot(), loaded.cursor, &loaded.index, &[]);

@@ -1,6 +1,6 @@
 use tower_lsp_server::jsonrpc::{Error, Result};
 
-use crate::context::SymbolLookup;
+use crate::features::completion::declined;
 use crate::lsp::ext::{DocumentState, DocumentStateParams};
 use crate::lsp::{from_proto, Backend};
 
@@ -12,9 +12,8 @@ pub async fn handle(backend: &Backend, params: DocumentStateParams) -> Result<Do
         return Err(Error::invalid_params(format!("{uri} is not open")));
     };
     let mut state = DocumentState::from_snapshot(&snapshot);
-    let path = from_proto::file_path(&params.text_document.uri)
-        .map(|path| backend.index.workspace_relative(&path).unwrap_or(path));
-    let off = backend.session.config().completion.off_for(snapshot.language_id(), path.as_deref());
+    let path = from_proto::file_path(&params.text_document.uri);
+    let off = declined(&backend.session.config(), &snapshot, path.as_deref(), backend.index.as_ref());
     state.completions_off = off.map(|off| off.to_string());
     Ok(state)
 }
