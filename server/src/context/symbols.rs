@@ -955,10 +955,16 @@ fn braced_signature(language: Language, site: &Site<'_>, rope: &Rope) -> String 
             class_summary(language, site, rope)
         }
         SymbolKind::Class | SymbolKind::Enum | SymbolKind::Interface | SymbolKind::Type => {
+            let mut whole = own();
+            // Too long to show whole: the members' own doc comments go first, so that the lines
+            // left show members (a TypeScript options type documents every field in 3 lines).
+            if whole.lines().count() > MAX_DEFINITION_LINES {
+                whole = without_comment_lines(site.outer, rope);
+            }
             let text = if language == Language::Go && site.outer.kind() != "type_declaration" {
-                format!("type {}", own())
+                format!("type {whole}")
             } else {
-                own()
+                whole
             };
             truncate_lines(&with_derives(site, rope, text))
         }
@@ -1168,6 +1174,49 @@ fn c_class_signature(site: &Site<'_>, rope: &Rope) -> String {
 
 /// `#[derive(...)]` attributes right above a Rust item: they tell the model what the type
 /// supports (`Clone`, `Default`, …).
+/// The text of `node` without the comments inside it that have lines of their own (a trailing
+/// comment after code stays: it is short, and says what the code beside it means).
+fn without_comment_lines(node: Node<'_>, rope: &Rope) -> String {
+    let mut cut: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut cursor = node.walk();
+    let mut descend = cursor.goto_first_child();
+    while descend {
+        let inner = cursor.node();
+        if inner.kind().ends_with("comment") {
+            let line = inner.start_position().row;
+            let line_start = rope.line_to_byte(line);
+            // Rust's line comments end with their line's break: at the next line's start.
+            let end = inner.end_position();
+            let last_row = if end.column == 0 && end.row > line { end.row - 1 } else { end.row };
+            let next_line = rope.line_to_byte((last_row + 1).min(rope.len_lines()));
+            let alone = text_between(rope, line_start, inner.start_byte()).trim().is_empty()
+                && text_between(rope, inner.end_byte(), next_line).trim().is_empty();
+            if alone && line_start > node.start_byte() && next_line <= node.end_byte() {
+                cut.push(line_start..next_line);
+            }
+        } else if cursor.goto_first_child() {
+            continue;
+        }
+        // Next in document order: a sibling, or the sibling of the nearest ancestor with one.
+        descend = loop {
+            if cursor.goto_next_sibling() {
+                break true;
+            }
+            if !cursor.goto_parent() || cursor.node() == node {
+                break false;
+            }
+        };
+    }
+    let mut out = String::new();
+    let mut at = node.start_byte();
+    for range in cut {
+        out.push_str(&text_between(rope, at, range.start));
+        at = range.end;
+    }
+    out.push_str(&text_between(rope, at, node.end_byte()));
+    out
+}
+
 fn with_derives(site: &Site<'_>, rope: &Rope, text: String) -> String {
     let mut derives = Vec::new();
     let mut prev = site.outer.prev_named_sibling();
@@ -2094,6 +2143,75 @@ int Widget::count = 0;
                 ...
             }"#]]
         .assert_eq(&signatures.join("\n---\n"));
+    }
+
+    /// A type too long to show whole loses the comments on lines of their own first, so that
+    /// what is left lists members; one that fits keeps its documentation.
+    #[test]
+    fn long_types_drop_their_members_doc_comments_before_their_members() {
+        check(
+            Language::TypeScript,
+            r#"export type PopupRequest = Partial<BaseRequest> & {
+    /**
+     * Authority to send the request to.
+     */
+    authority?: string;
+    /**
+     * Where the main window goes afterwards.
+     */
+    redirectUri?: string; // absolute
+    // Size and position.
+    popupWindowAttributes?: PopupWindowAttributes;
+    /** The window that opens the popup. */
+    popupWindowParent?: Window;
+    /** Whether to wait for the popup to close. */
+    wait?: boolean;
+};
+
+/** Small: kept whole. */
+interface Point {
+    /** Across. */
+    x: number;
+    y: number; /* down */
+}
+"#,
+            expect![[r#"
+                Type PopupRequest @0
+                    export type PopupRequest = Partial<BaseRequest> & {
+                        authority?: string;
+                        redirectUri?: string; // absolute
+                        popupWindowAttributes?: PopupWindowAttributes;
+                        popupWindowParent?: Window;
+                        wait?: boolean;
+                    };
+                Interface Point @18
+                    interface Point {
+                        /** Across. */
+                        x: number;
+                        y: number; /* down */
+                    }
+            "#]],
+        );
+        let docs: String = (0..10).map(|i| format!("    /// Field {i}.\n    pub f{i}: u32,\n")).collect();
+        check(
+            Language::Rust,
+            &format!("pub struct Documented {{\n{docs}}}\n"),
+            expect![[r#"
+                Class Documented @0
+                    pub struct Documented {
+                        pub f0: u32,
+                        pub f1: u32,
+                        pub f2: u32,
+                        pub f3: u32,
+                        pub f4: u32,
+                        pub f5: u32,
+                        pub f6: u32,
+                        pub f7: u32,
+                        pub f8: u32,
+                        pub f9: u32,
+                    }
+            "#]],
+        );
     }
 
     #[test]
