@@ -14,6 +14,7 @@ mod scope;
 mod symbols;
 mod window;
 
+use std::collections::HashSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -280,7 +281,10 @@ pub fn gather(
         let mut names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
         names.bind_parameters(language, spec, cutter.source(), &chain, window_start);
         names.bind_modules(&scope::top_imports(language, spec, rope, root, doc.top_imports()).modules);
-        ctx.cross_file = cross_file(&names, &ctx.path, language, symbols, budget.cross_file_chars);
+        // Only `this.x` and `self.x` need the class's bases, which cost a lookup per base.
+        let through_self = names.used.values().any(|u| u.qualifier == nearby::Qualifier::OwnClass);
+        let lineage = through_self.then(|| class_lineage(language, rope, &chain, cursor_byte, symbols)).flatten();
+        ctx.cross_file = cross_file(&names, &ctx.path, language, symbols, lineage.as_ref(), budget.cross_file_chars);
     }
     ctx
 }
@@ -335,6 +339,7 @@ fn cross_file(
     path: &str,
     language: Language,
     symbols: &dyn SymbolLookup,
+    lineage: Option<&HashSet<String>>,
     budget: usize,
 ) -> Vec<Snippet> {
     let family = language.family();
@@ -347,7 +352,7 @@ fn cross_file(
                 && (in_tests || !d.test)
                 && d.reach.reaches(&d.path, path)
                 && !(usage.field_only && matches!(d.kind, SymbolKind::Function | SymbolKind::Method))
-                && usage.qualifier.admits(d.container.as_deref())
+                && usage.qualifier.admits(d.container.as_deref(), lineage)
         });
         // The index knows this file too (from disk or from an earlier edit): a name it places
         // here is this file's own.
@@ -362,6 +367,89 @@ fn cross_file(
     let mut chosen = nearby::select(found, path, budget);
     chosen.retain(|s| !looks_secret(Path::new(&s.path)));
     chosen
+}
+
+/// How many generations of bases [`class_lineage`] follows: deeper hierarchies are rare, and
+/// each generation costs a lookup per class.
+const MAX_LINEAGE_DEPTH: usize = 4;
+/// How many class names a lineage holds at most.
+const MAX_LINEAGE: usize = 32;
+
+/// The innermost class around the cursor and its bases, as far as the workspace knows them:
+/// the names its header mentions (`class PopupClient extends StandardInteractionClient`), then
+/// the names in the headers of those classes' own definitions, found through `symbols`. A
+/// header's other names (generic arguments, `implements` lists, Python's `metaclass=`) come
+/// along; they only let a few more definitions through. `None` outside a class.
+fn class_lineage(
+    language: Language,
+    rope: &Rope,
+    chain: &[Node<'_>],
+    cursor_byte: usize,
+    symbols: &dyn SymbolLookup,
+) -> Option<HashSet<String>> {
+    let kinds: &[&str] = match language {
+        Language::TypeScript | Language::Tsx | Language::JavaScript => {
+            &["class_declaration", "abstract_class_declaration", "class"]
+        }
+        Language::Java => &["class_declaration", "enum_declaration", "record_declaration"],
+        Language::CSharp => &["class_declaration", "struct_declaration", "record_declaration"],
+        Language::Python => &["class_definition"],
+        Language::Cpp => &["class_specifier", "struct_specifier"],
+        _ => return None,
+    };
+    let class = match chain.iter().rev().find(|n| kinds.contains(&n.kind())) {
+        Some(class) => *class,
+        None if language == Language::Python => python_class_by_indent(rope, chain.first()?, cursor_byte)?,
+        None => return None,
+    };
+    let body = class.child_by_field_name("body")?;
+    let mut lineage: HashSet<String> = HashSet::new();
+    let mut frontier = header_names(&window::text_between(rope, class.start_byte(), body.start_byte()));
+    let family = language.family();
+    for _ in 0..MAX_LINEAGE_DEPTH {
+        let mut next = Vec::new();
+        for name in frontier {
+            if lineage.len() >= MAX_LINEAGE || !lineage.insert(name.clone()) {
+                continue;
+            }
+            for def in symbols.lookup(&name) {
+                let is_class = matches!(def.kind, SymbolKind::Class | SymbolKind::Interface);
+                if is_class && def.container.is_none() && def.language.family() == family {
+                    next.extend(header_names(def.signature.lines().next().unwrap_or_default()));
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        frontier = next;
+    }
+    Some(lineage)
+}
+
+/// The class a Python cursor belongs to by its indentation, when the tree does not say: a blank
+/// line after a method's last statement lies outside the method's block (and the class's), but
+/// indented under them it is the next line of the method. The class of the code just before
+/// the cursor, if it starts left of the cursor.
+fn python_class_by_indent<'t>(rope: &Rope, root: &Node<'t>, cursor_byte: usize) -> Option<Node<'t>> {
+    let line_start = rope.line_to_byte(rope.byte_to_line(cursor_byte));
+    let column = cursor_byte - line_start;
+    let mut before = cursor_byte.checked_sub(1)?;
+    while rope.byte(before).is_ascii_whitespace() {
+        before = before.checked_sub(1)?;
+    }
+    let chain = ancestors_at(*root, before);
+    chain.into_iter().rev().find(|n| n.kind() == "class_definition" && n.start_position().column < column)
+}
+
+/// The identifiers a class header mentions, up to its body's opening (`{` or Python's `:`).
+fn header_names(header: &str) -> Vec<String> {
+    let header = header.split(['{']).next().unwrap_or(header);
+    header
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| w.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$'))
+        .map(str::to_string)
+        .collect()
 }
 
 /// A directory as a package: Maven's and Gradle's `src/test/java/…` is the package of
@@ -516,7 +604,10 @@ pub fn definitions_used_in(
     let cursor_row = nearby::tree_row(&ancestors_at(root, cursor_byte), source, cursor_byte);
     let mut names = nearby::collect(doc.language(), spec, source, root, start_byte..end_byte, cursor_byte, cursor_row);
     names.bind_modules(&scope::top_imports(doc.language(), spec, rope, root, doc.top_imports()).modules);
-    cross_file(&names, &symbols.display_path(doc.uri()), doc.language(), symbols, budget)
+    let through_self = names.used.values().any(|u| u.qualifier == nearby::Qualifier::OwnClass);
+    let chain = ancestors_at(root, start_byte);
+    let lineage = through_self.then(|| class_lineage(doc.language(), rope, &chain, start_byte, symbols)).flatten();
+    cross_file(&names, &symbols.display_path(doc.uri()), doc.language(), symbols, lineage.as_ref(), budget)
 }
 
 #[cfg(test)]

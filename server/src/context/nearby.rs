@@ -41,6 +41,9 @@ pub(crate) enum Qualifier {
     /// Every use is qualified by the same type or module; its name's [`name_hash`]. A hash keeps
     /// [`Use`] a plain copyable value; two names that collide only let a definition through.
     By(u64),
+    /// Every use is through the object itself (`this.name`, `self.name`): a member of the class
+    /// around the cursor or of one of its bases.
+    OwnClass,
     /// Some use is unqualified, qualified by a value (`list.len()`), or by another type.
     Any,
 }
@@ -55,11 +58,14 @@ impl Qualifier {
     }
 
     /// Whether a definition inside `container` (a method's type, trait or class) can be what
-    /// the name means. Definitions outside any type always can: `React.useState` names a
-    /// module's function, and `Foo::bar` can name a free function in module `Foo`.
-    pub(crate) fn admits(self, container: Option<&str>) -> bool {
-        match (self, container) {
-            (Qualifier::By(hash), Some(container)) => name_hash(container) == hash,
+    /// the name means. Definitions outside any type always can, but for [`Qualifier::OwnClass`]:
+    /// `React.useState` names a module's function, and `Foo::bar` can name a free function in
+    /// module `Foo`, but `this.render()` never a free `render`. `lineage` is the class around
+    /// the cursor and its bases ([`super::class_lineage`]); unknown (`None`), anything goes.
+    pub(crate) fn admits(self, container: Option<&str>, lineage: Option<&HashSet<String>>) -> bool {
+        match (self, container, lineage) {
+            (Qualifier::By(hash), Some(container), _) => name_hash(container) == hash,
+            (Qualifier::OwnClass, container, Some(lineage)) => container.is_some_and(|c| lineage.contains(c)),
             _ => true,
         }
     }
@@ -259,8 +265,9 @@ fn record(
     let parent_node = stack.last().map(|(node, _)| *node);
     let grandparent = stack.len().checked_sub(2).map(|i| stack[i].0);
     let field_only = member && parent_node.is_some_and(|p| is_uncalled_field(language, p, grandparent));
-    let qualifier = match parent_node.and_then(|p| static_qualifier(language, source, p, field)) {
-        Some(hash) => Qualifier::By(hash),
+    let qualifier = match parent_node {
+        Some(p) if through_self(language, source, p, field) => Qualifier::OwnClass,
+        Some(p) => static_qualifier(language, source, p, field).map_or(Qualifier::Any, Qualifier::By),
         None => Qualifier::Any,
     };
     match names.used.get_mut(text.as_ref()) {
@@ -303,6 +310,31 @@ fn is_uncalled_field(language: Language, parent: Node<'_>, grandparent: Option<N
         }
         _ => false,
     }
+}
+
+/// Whether a member name (`field` of `parent`) is reached through the object itself: `this.x`
+/// in TypeScript, JavaScript, Java, C# and C++ (`this->x`), `self.x` and `cls.x` in Python.
+/// Rust and Go are left out: a Rust method may come from any trait the type implements, and a
+/// Go receiver can have any name.
+fn through_self(language: Language, source: Source<'_>, parent: Node<'_>, field: Option<&str>) -> bool {
+    let object = match (language, parent.kind(), field) {
+        (Language::TypeScript | Language::Tsx | Language::JavaScript, "member_expression", Some("property")) => {
+            parent.child_by_field_name("object")
+        }
+        (Language::Java, "method_invocation" | "field_access", Some("name" | "field")) => {
+            parent.child_by_field_name("object")
+        }
+        // C#'s `this` is an unnamed token before the dot.
+        (Language::CSharp, "member_access_expression", Some("name")) => parent.child(0),
+        (Language::Cpp, "field_expression", Some("field")) => parent.child_by_field_name("argument"),
+        (Language::Python, "attribute", Some("attribute")) => {
+            let object = parent.child_by_field_name("object").filter(|o| o.kind() == "identifier");
+            return object
+                .is_some_and(|o| matches!(source.text(o.start_byte(), o.end_byte()).as_ref(), "self" | "cls"));
+        }
+        _ => None,
+    };
+    object.is_some_and(|o| o.kind() == "this")
 }
 
 /// The type or module that qualifies a name statically, when the syntax says it is one: a
@@ -548,6 +580,32 @@ fn kind_weight(kind: SymbolKind) -> f64 {
     }
 }
 
+/// For each definition, how many of the others live in a class whose header names its class as
+/// a base (`class ReadPipe(protocols.Protocol)`, `extends StandardClient`, `: public Widget`):
+/// of a method defined all down a hierarchy, the base's is what a caller through the base type
+/// reaches, and it stands for the overrides. A header is the signature's first line.
+fn base_counts(defs: &[&SymbolDef]) -> Vec<usize> {
+    defs.iter()
+        .map(|def| {
+            let Some(class) = def.container.as_deref() else { return 0 };
+            defs.iter()
+                .filter(|other| other.container.as_deref().is_some_and(|c| c != class))
+                .filter(|other| names_word(other.signature.lines().next().unwrap_or_default(), class))
+                .count()
+        })
+        .collect()
+}
+
+/// Whether `word` occurs in `text` as a whole identifier.
+fn names_word(text: &str, word: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
 /// Number of leading directories `a` and `b` share: a definition next to the current file is
 /// the likelier meaning of an ambiguous name.
 fn shared_dirs(a: &str, b: &str) -> usize {
@@ -572,17 +630,27 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
         let owner_near = |d: &SymbolDef| d.container.as_deref().is_some_and(|c| used.contains(c));
         let mut defs: Vec<&SymbolDef> = f.defs.iter().collect();
         // `Parser::new` next to `Parser`: the `new` of other types is noise.
-        if defs.iter().any(|d| owner_near(d)) {
+        let near = defs.iter().any(|d| owner_near(d));
+        if near {
             defs.retain(|d| d.container.is_none() || owner_near(d));
         }
-        defs.sort_by(|a, b| {
+        let bases = base_counts(&defs);
+        let mut order: Vec<usize> = (0..defs.len()).collect();
+        order.sort_by(|&i, &j| {
+            let (a, b) = (defs[i], defs[j]);
             owner_near(b)
                 .cmp(&owner_near(a))
+                .then_with(|| bases[j].cmp(&bases[i]))
                 .then_with(|| shared_dirs(&b.path, current_path).cmp(&shared_dirs(&a.path, current_path)))
                 .then_with(|| a.path.cmp(&b.path))
                 .then_with(|| a.line.cmp(&b.line))
         });
-        for def in defs.into_iter().take(MAX_DEFS_PER_NAME) {
+        // `x.data_received(…)` on a receiver of unknown type, with the method in several
+        // classes none of which is named nearby: which one is meant is anybody's guess, and
+        // one signature shows its shape as well as two (the base class's, first by `bases`).
+        let containers: HashSet<&str> = defs.iter().filter_map(|d| d.container.as_deref()).collect();
+        let keep = if f.usage.member_only && !near && containers.len() > 1 { 1 } else { MAX_DEFS_PER_NAME };
+        for def in order.into_iter().take(keep).map(|i| defs[i]) {
             let owner = match (&def.container, owner_near(def)) {
                 (Some(_), true) => 1.5,
                 (Some(_), false) if def.kind == SymbolKind::Method => 0.7,

@@ -1086,6 +1086,65 @@ fn a_field_never_called_is_not_a_function() {
     assert!(found.is_empty(), "{found:?}");
 }
 
+/// `symbol in path` for each definition the cross-file part brings, best first.
+fn definitions_from(text: &str) -> Vec<String> {
+    let ctx = gather_fixture(text, &Budget::default(), &[]);
+    ctx.cross_file
+        .iter()
+        .map(|s| match &s.why {
+            SnippetKind::Definition { symbol } => format!("{symbol} in {}", s.path),
+            other => panic!("cross-file snippets are definitions, not {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_member_reached_through_this_or_self_is_one_of_the_classs_own_or_inherited() {
+    // `this.correlationId` is no other class's getter; `this.initialize` comes from the base of
+    // the base, found through the workspace's class headers.
+    let ts = "//- src/flow/FlowError.ts\nexport class FlowError { get correlationId(): string { return \"\"; } }\n\
+//- src/BaseClient.ts\nexport abstract class BaseClient { protected initialize(request: Request): Ready { return {}; } }\n\
+//- src/StandardClient.ts\nexport abstract class StandardClient extends BaseClient {}\n\
+//- src/Other.ts\nexport class Other { initialize(): void {} }\n\
+//- src/PopupClient.ts\nexport class PopupClient extends StandardClient {\n    logout(request: Request): void {\n        const ready = this.initialize(request);\n        log(this.correlationId);\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(ts), ["StandardClient in src/StandardClient.ts", "initialize in src/BaseClient.ts"]);
+    // A lower-case receiver may be anything: the getter is a candidate there, and so is either
+    // class's `initialize` (one is sent: see the next test).
+    let loose =
+        ts.replace("this.initialize", "client.initialize").replace("this.correlationId", "client.correlationId");
+    let found = definitions_from(&loose);
+    assert!(found.contains(&"correlationId in src/flow/FlowError.ts".to_string()), "{found:?}");
+    assert!(found.iter().any(|f| f.starts_with("initialize in ")), "{found:?}");
+    // Python's `self.`: the base's method (shown in the base's summary, which the header's name
+    // brings), not another class's, nor a module-level function; also on the blank line after
+    // the method's last statement, which the tree puts outside the class.
+    let py = "//- base.py\nclass Transport:\n    def close(self): pass\n//- other.py\nclass Server:\n    def close(self): pass\ndef flush(): pass\n\
+//- pipe.py\nfrom base import Transport\nclass Pipe(Transport):\n    def stop(self):\n        self.flush()\n        self.close()\n        $0\n";
+    assert_eq!(definitions_from(py), ["Transport in base.py"]);
+    // Java, C# and C++: the same through their own spelling of `this`, with the method two
+    // generations up (so that no class named near the cursor gives it away).
+    let java = "//- src/Repo.java\npublic class Repo {\n    public void save(Item item) {}\n}\n//- src/Cache.java\npublic class Cache {\n    public void save(Item item) {}\n}\n\
+//- src/Store.java\npublic class Store extends Repo {}\n//- src/Users.java\nclass Users extends Store {\n    void add(Item item) {\n        this.save(item);\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(java), ["Store in src/Store.java", "save in src/Repo.java"]);
+    let csharp = "//- Repo.cs\npublic class Repo {\n    public void Save(Item item) {}\n}\n//- Cache.cs\npublic class Cache {\n    public void Save(Item item) {}\n}\n\
+//- Store.cs\npublic class Store : Repo {}\n//- Users.cs\nclass Users : Store {\n    void Add(Item item) {\n        this.Save(item);\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(csharp), ["Store in Store.cs", "Save in Repo.cs"]);
+    let cpp = "//- repo.h\nclass Repo {\npublic:\n    void save(int item);\n};\n//- cache.h\nclass Cache {\npublic:\n    void save(int item);\n};\n\
+//- store.h\nclass Store : public Repo {};\n//- users.h\nclass Users : public Store {\n    void add(int item) {\n        this->save(item);\n        $0\n    }\n};\n";
+    assert_eq!(definitions_from(cpp), ["Store in store.h", "save in repo.h"]);
+}
+
+#[test]
+fn a_method_of_several_unrelated_receivers_brings_one_signature_the_bases() {
+    // `protocol.data_received(…)`: three classes define it, two of them on top of `Protocol`.
+    let text =
+        "//- asyncio/base_events.py\nclass _Fallback(protocols.Protocol):\n    def data_received(self, data): pass\n\
+//- asyncio/protocols.py\nclass Protocol(BaseProtocol):\n    def data_received(self, data): pass\n\
+//- asyncio/subprocess.py\nclass ReadPipe(WritePipe, protocols.Protocol):\n    def data_received(self, data): pass\n\
+//- asyncio/selector_events.py\ndef read(protocol, data):\n    protocol.data_received(data)\n    $0\n";
+    assert_eq!(definitions_from(text), ["data_received in asyncio/protocols.py"]);
+}
+
 #[test]
 fn test_files_serve_only_tests() {
     let text = |current: &str| {
