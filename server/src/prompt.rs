@@ -114,21 +114,22 @@ fn push_snippets(out: &mut String, tag: &str, snippets: Vec<&Snippet>, sorted: b
     if snippets.is_empty() {
         return;
     }
-    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
     if sorted {
         let mut by_path: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for s in snippets {
             by_path.entry(&s.path).or_default().push(&s.text);
         }
         for (path, mut texts) in by_path {
+            // Members of one class sort next to each other (their text starts with its header).
             texts.sort_unstable();
-            groups.push((path, texts));
+            groups.push((path, merge_members(&texts)));
         }
     } else {
         for s in snippets {
             match groups.iter_mut().find(|(p, _)| *p == s.path) {
-                Some((_, texts)) => texts.push(&s.text),
-                None => groups.push((&s.path, vec![&s.text])),
+                Some((_, texts)) => texts.push(s.text.clone()),
+                None => groups.push((&s.path, vec![s.text.clone()])),
             }
         }
     }
@@ -139,6 +140,53 @@ fn push_snippets(out: &mut String, tag: &str, snippets: Vec<&Snippet>, sorted: b
         out.push_str("\n</snippet>\n");
     }
     out.push_str(&format!("</{tag}>\n"));
+}
+
+/// Joins neighbouring member snippets of one class into one, so that the class's header is
+/// written once: `class A { f(); }` and `class A { g(); }` become `class A { f(); g(); }`, and
+/// Python's `class A:` over an indented `def f…` and one over `def g…` one `class A:` over both.
+fn merge_members(texts: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for &text in texts {
+        if let Some(merged) = out.last().and_then(|last| merge_two(last, text)) {
+            *out.last_mut().expect("checked") = merged;
+        } else {
+            out.push(text.to_string());
+        }
+    }
+    out
+}
+
+/// `a` and `b` as one snippet when they are members of the same class, in either form the
+/// index writes a member (see `context::symbols::signature`).
+fn merge_two(a: &str, b: &str) -> Option<String> {
+    if let (Some((head_a, _)), Some((head_b, member_b))) = (braced_member(a), braced_member(b)) {
+        if head_a == head_b {
+            let without_end = a.strip_suffix(" }")?;
+            return Some(format!("{without_end} {member_b}; }}"));
+        }
+        return None;
+    }
+    // Indented: a header line ending in `:` over the member's own lines.
+    let (head_a, _) = a.split_once('\n')?;
+    let (head_b, body_b) = b.split_once('\n')?;
+    let python_class = head_a.trim_start().starts_with("class ") && head_a.ends_with(':');
+    (python_class && head_a == head_b && body_b.starts_with([' ', '\t'])).then(|| format!("{a}\n{body_b}"))
+}
+
+/// A braced member snippet, `<head> { <member>; }` on one line (the head being the class's up to
+/// its body), as its head and member.
+fn braced_member(text: &str) -> Option<(&str, &str)> {
+    if text.contains('\n') {
+        return None;
+    }
+    let (head, rest) = text.split_once(" { ")?;
+    let member = rest.strip_suffix("; }")?;
+    // A head cut inside brackets (`class A<T extends { x: 1 }>`) is not the whole head.
+    let balanced = [('(', ')'), ('<', '>'), ('[', ']'), ('{', '}')]
+        .iter()
+        .all(|&(open, close)| head.matches(open).count() == head.matches(close).count());
+    balanced.then_some((head, member))
 }
 
 fn push_section(out: &mut String, tag: &str, body: &str) {
@@ -276,9 +324,7 @@ fn count_numbers(src: &str) -> usize {
                 === user
                 <definitions>
                 <snippet path="src/lexer.rs">
-                impl<'a> Lexer<'a> { pub fn new(src: &'a str) -> Self; }
-
-                impl<'a> Lexer<'a> { pub fn next_token(&mut self) -> Token; }
+                impl<'a> Lexer<'a> { pub fn new(src: &'a str) -> Self; pub fn next_token(&mut self) -> Token; }
 
                 pub struct Lexer<'a> { src: &'a str, pos: usize }
                 </snippet>
@@ -537,5 +583,35 @@ export async function openTodos(): Promise<Todo[]> {
         assert_eq!(first, completion_prompt(&ctx));
         let Content::Text(user) = &first.messages[1].content else { panic!() };
         assert!(user.starts_with("<definitions>\n<snippet path=\"a.rs\">\nfn a()\n</snippet>\n<snippet path=\"b.rs\">\nfn b1()\n\nfn b2()\n</snippet>\n</definitions>\n"), "{user}");
+    }
+
+    #[test]
+    fn members_of_one_class_share_its_header() {
+        let merged = merge_members(&[
+            "class AbstractEventLoop:\n    def call_soon(self, callback, *args): ...",
+            "class AbstractEventLoop:\n    def call_soon_threadsafe(self, callback, *args): ...",
+            "class Handle:\n    def cancel(self): ...",
+            "export class Store { get(key: string): Item; }",
+            "export class Store { put(key: string, item: Item): void; }",
+            "export class Store<T extends { id: 1 }> { a(); }",
+            "export class Store<T extends { id: 1 }> { b(); }",
+            "fn free() -> u8",
+        ]);
+        expect![[r#"
+            class AbstractEventLoop:
+                def call_soon(self, callback, *args): ...
+                def call_soon_threadsafe(self, callback, *args): ...
+            ---
+            class Handle:
+                def cancel(self): ...
+            ---
+            export class Store { get(key: string): Item; put(key: string, item: Item): void; }
+            ---
+            export class Store<T extends { id: 1 }> { a(); }
+            ---
+            export class Store<T extends { id: 1 }> { b(); }
+            ---
+            fn free() -> u8"#]]
+        .assert_eq(&merged.join("\n---\n"));
     }
 }
