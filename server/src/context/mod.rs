@@ -359,6 +359,9 @@ fn cross_file(
         if defs.iter().any(|d| &*d.path == path) {
             continue;
         }
+        if family == Language::Cpp {
+            follow_typedef_tags(&mut defs, symbols, path);
+        }
         if !defs.is_empty() {
             found.push(nearby::Found { name: name.to_string(), usage, defs });
         }
@@ -367,6 +370,37 @@ fn cross_file(
     let mut chosen = nearby::select(found, path, budget);
     chosen.retain(|s| !looks_secret(Path::new(&s.path)));
     chosen
+}
+
+/// C's `typedef struct mi_heap_s mi_heap_t;` says nothing of what `heap->` reaches: the struct's
+/// body, often in another header, does. For each such typedef among `defs`, the definition of
+/// its tag with a body comes along (ranked with the typedef, under the typedef's name).
+fn follow_typedef_tags(defs: &mut Vec<SymbolDef>, symbols: &dyn SymbolLookup, path: &str) {
+    let tags: Vec<String> = defs
+        .iter()
+        .filter(|d| d.kind == SymbolKind::Type && !d.signature.contains('{'))
+        .filter_map(|d| {
+            let rest = d.signature.strip_prefix("typedef ")?;
+            let rest = ["struct ", "union ", "enum "].iter().find_map(|k| rest.strip_prefix(k))?;
+            let tag = rest.split(|c: char| !(c.is_alphanumeric() || c == '_')).next()?;
+            (!tag.is_empty()).then(|| tag.to_string())
+        })
+        .collect();
+    for tag in tags {
+        let bodies = symbols.lookup(&tag).into_iter().filter(|d| {
+            matches!(d.kind, SymbolKind::Class | SymbolKind::Enum)
+                && d.container.is_none()
+                && d.language.family() == Language::Cpp
+                && d.signature.contains('{')
+                && d.reach.reaches(&d.path, path)
+                && &*d.path != path
+        });
+        for body in bodies {
+            if !defs.contains(&body) {
+                defs.push(body);
+            }
+        }
+    }
 }
 
 /// How many generations of bases [`class_lineage`] follows: deeper hierarchies are rare, and

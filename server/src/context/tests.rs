@@ -1146,6 +1146,22 @@ fn a_method_of_several_unrelated_receivers_brings_one_signature_the_bases() {
 }
 
 #[test]
+fn a_c_typedef_of_a_struct_brings_the_structs_body() {
+    let text = "//- include/heap.h\ntypedef struct heap_s heap_t;\nheap_t* heap_new(void);\n\
+//- include/types.h\nstruct heap_s {\n  struct tld_s* tld;\n  unsigned char tag;\n  heap_t* next;\n};\n\
+//- src/heap.c\n#include \"heap.h\"\nheap_t* by_tag(heap_t* heap, unsigned char tag) {\n  if (heap->tag == tag) return heap;\n  $0\n}\n";
+    let ctx = gather_fixture(text, &Budget::default(), &[]);
+    let shown: Vec<(&str, &str)> = ctx.cross_file.iter().map(|s| (s.path.as_str(), s.text.as_str())).collect();
+    assert_eq!(
+        shown,
+        [
+            ("include/heap.h", "typedef struct heap_s heap_t;"),
+            ("include/types.h", "struct heap_s {\n  struct tld_s* tld;\n  unsigned char tag;\n  heap_t* next;\n}"),
+        ]
+    );
+}
+
+#[test]
 fn test_files_serve_only_tests() {
     let text = |current: &str| {
         format!(
