@@ -360,6 +360,11 @@ fn cross_file(
             continue;
         }
         if family == Language::Cpp {
+            // A function a header declares is what the including file sees; its definition in a
+            // source file says the same again, in other words.
+            if defs.iter().any(|d| d.kind == SymbolKind::Function && is_c_header(&d.path)) {
+                defs.retain(|d| d.kind != SymbolKind::Function || is_c_header(&d.path));
+            }
             follow_typedef_tags(&mut defs, symbols, path);
         }
         if !defs.is_empty() {

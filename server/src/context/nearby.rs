@@ -649,7 +649,10 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
         // classes none of which is named nearby: which one is meant is anybody's guess, and
         // one signature shows its shape as well as two (the base class's, first by `bases`).
         let containers: HashSet<&str> = defs.iter().filter_map(|d| d.container.as_deref()).collect();
-        let keep = if f.usage.member_only && !near && containers.len() > 1 { 1 } else { MAX_DEFS_PER_NAME };
+        // A macro defined one way per platform or configuration (`#ifdef`): one of them will do.
+        let all_macros = defs.iter().all(|d| d.signature.starts_with("#define"));
+        let ambiguous_member = f.usage.member_only && !near && containers.len() > 1;
+        let keep = if ambiguous_member || all_macros { 1 } else { MAX_DEFS_PER_NAME };
         for def in order.into_iter().take(keep).map(|i| defs[i]) {
             let owner = match (&def.container, owner_near(def)) {
                 (Some(_), true) => 1.5,

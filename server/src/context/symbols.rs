@@ -1001,13 +1001,26 @@ fn function_head(language: Language, site: &Site<'_>, rope: &Rope) -> String {
         site.node
     };
     let outer = if site.owner.is_some() { site.node } else { site.outer };
-    match node.child_by_field_name("body") {
+    let head = match node.child_by_field_name("body") {
         Some(body) => one_line(&text_between(rope, outer.start_byte(), head_end(node, body)), marker),
         None => {
             let text = one_line(&text_between(rope, outer.start_byte(), node.end_byte()), marker);
             text.trim_end_matches(';').trim_end().to_string()
         }
+    };
+    collapse_spaces(head)
+}
+
+/// A one-line declaration with its runs of spaces made single: C headers align their names in
+/// columns (`void*       _mi_os_alloc(…)`), which costs tokens and says nothing. Text with a
+/// comment or a quote in it is left as it is: there the spaces may mean something.
+fn collapse_spaces(text: String) -> String {
+    let verbatim =
+        text.contains('\n') || text.contains(['"', '\'', '`', '#']) || text.contains("//") || text.contains("/*");
+    if verbatim || !(text.contains("  ") || text.contains('\t')) {
+        return text;
     }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A class, trait or TypeScript class as its header and its members' declarations.

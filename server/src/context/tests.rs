@@ -1162,6 +1162,19 @@ fn a_c_typedef_of_a_struct_brings_the_structs_body() {
 }
 
 #[test]
+fn a_c_header_speaks_for_its_sources_and_a_macro_comes_once() {
+    // The header's prototype, not the source's definition besides; its aligned columns closed
+    // up; one of the macro's per-platform definitions.
+    let text = "//- include/os.h\nvoid*       os_alloc(size_t size,   int flags);\n\
+//- src/os.c\n#include \"os.h\"\nvoid* os_alloc(size_t size, int flags) {\n  return 0;\n}\n\
+//- include/config.h\n#ifdef WIN\n#define LIMIT (1 << 20)\n#else\n#define LIMIT (1 << 30)\n#endif\n\
+//- src/main.c\n#include \"os.h\"\nvoid* grow(void) {\n  void* p = os_alloc(LIMIT, 0);\n  $0\n}\n";
+    assert_eq!(definitions_from(text), ["os_alloc in include/os.h", "LIMIT in include/config.h"],);
+    let ctx = gather_fixture(text, &Budget::default(), &[]);
+    assert!(ctx.cross_file.iter().any(|s| s.text == "void* os_alloc(size_t size, int flags)"), "{:?}", ctx.cross_file);
+}
+
+#[test]
 fn test_files_serve_only_tests() {
     let text = |current: &str| {
         format!(
