@@ -198,7 +198,8 @@ pub struct CompletionSettings {
     pub exclude: ExcludeGlobs,
 }
 
-/// Why completions are off for a document; see [`CompletionSettings::off_for`].
+/// Why a document gets no completions: the settings ([`CompletionSettings::off_for`]), or a file
+/// that is never sent or too large (`features::completion::declined`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CompletionsOff {
     /// `completion.enabled` is false.

@@ -17,6 +17,8 @@ const MAX_LOOKUPS: usize = 40;
 /// How many definitions of one name are kept: more means the name is ambiguous, and the
 /// budget is better spent on other names.
 const MAX_DEFS_PER_NAME: usize = 2;
+/// Up to how many definitions of a name [`base_counts`] compares with each other.
+const MAX_BASE_SCAN: usize = 16;
 /// What a snippet costs beyond its text in the prompt (its tags and path), in chars.
 pub(crate) const SNIPPET_OVERHEAD: usize = 24;
 
@@ -585,6 +587,10 @@ fn kind_weight(kind: SymbolKind) -> f64 {
 /// of a method defined all down a hierarchy, the base's is what a caller through the base type
 /// reaches, and it stands for the overrides. A header is the signature's first line.
 fn base_counts(defs: &[&SymbolDef]) -> Vec<usize> {
+    // Quadratic: a name defined everywhere (`new`, `len`) is left in its other order.
+    if defs.len() > MAX_BASE_SCAN {
+        return vec![0; defs.len()];
+    }
     defs.iter()
         .map(|def| {
             let Some(class) = def.container.as_deref() else { return 0 };

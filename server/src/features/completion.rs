@@ -91,7 +91,7 @@ pub struct Item {
 pub enum CompletionError {
     #[error(transparent)]
     Provider(#[from] ProviderError),
-    /// The user's settings turn completions off for this document: nothing was sent.
+    /// No completions for this document (see [`declined`]): nothing was sent.
     #[error("{0}")]
     Off(CompletionsOff),
 }

@@ -36,7 +36,8 @@ pub struct DocumentState {
     pub too_large: bool,
     /// The language id the editor sent, the key `completion.languages` uses.
     pub language_id: String,
-    /// Why the settings turn completions off for this document; `null` when they are on.
+    /// Why this document gets no completions (the settings, or a file that is never sent or
+    /// too large); `null` when it gets them.
     pub completions_off: Option<String>,
 }
 
