@@ -352,6 +352,11 @@ fn cross_file(
                 && (in_tests || !d.test)
                 && d.reach.reaches(&d.path, path)
                 && !(usage.field_only && matches!(d.kind, SymbolKind::Function | SymbolKind::Method))
+                && !(usage.path_only
+                    && !matches!(
+                        d.kind,
+                        SymbolKind::Class | SymbolKind::Enum | SymbolKind::Interface | SymbolKind::Type
+                    ))
                 && usage.qualifier.admits(d.container.as_deref(), lineage)
         });
         // The index knows this file too (from disk or from an earlier edit): a name it places

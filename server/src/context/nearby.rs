@@ -33,6 +33,9 @@ pub(crate) struct Use {
     /// Seen only as a field, never called (`list.length`, `Config { observer: None }`), in a
     /// language where a method is only ever called: a function of that name is something else.
     pub field_only: bool,
+    /// Seen only as the qualifier of a Rust path (`error::url_bad_scheme`, `Entry::Vacant`):
+    /// a module or a type, never a function or a value of that name.
+    pub path_only: bool,
     /// What qualifies every use of the name with a type or a module (`Math.max`, `Vec::new`).
     pub qualifier: Qualifier,
 }
@@ -267,6 +270,9 @@ fn record(
     let parent_node = stack.last().map(|(node, _)| *node);
     let grandparent = stack.len().checked_sub(2).map(|i| stack[i].0);
     let field_only = member && parent_node.is_some_and(|p| is_uncalled_field(language, p, grandparent));
+    let path_only = language == Language::Rust
+        && field == Some("path")
+        && parent.is_some_and(|(p, _)| matches!(p, "scoped_identifier" | "scoped_type_identifier"));
     let qualifier = match parent_node {
         Some(p) if through_self(language, source, p, field) => Qualifier::OwnClass,
         Some(p) => static_qualifier(language, source, p, field).map_or(Qualifier::Any, Qualifier::By),
@@ -278,10 +284,11 @@ fn record(
             entry.distance = entry.distance.min(distance);
             entry.member_only &= member;
             entry.field_only &= field_only;
+            entry.path_only &= path_only;
             entry.qualifier = entry.qualifier.and(qualifier);
         }
         None => {
-            let usage = Use { count: 1, distance, member_only: member, field_only, qualifier };
+            let usage = Use { count: 1, distance, member_only: member, field_only, path_only, qualifier };
             names.used.insert(text.into_owned(), usage);
         }
     }
@@ -658,7 +665,11 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
         // A macro defined one way per platform or configuration (`#ifdef`): one of them will do.
         let all_macros = defs.iter().all(|d| d.signature.starts_with("#define"));
         let ambiguous_member = f.usage.member_only && !near && containers.len() > 1;
-        let keep = if ambiguous_member || all_macros { 1 } else { MAX_DEFS_PER_NAME };
+        // Two `Body` types, one beside the current file and one in another module: the one in
+        // the nearer directory is what an unqualified `Body` means here.
+        let nearest_alone = order.len() > 1
+            && shared_dirs(&defs[order[0]].path, current_path) > shared_dirs(&defs[order[1]].path, current_path);
+        let keep = if ambiguous_member || all_macros || nearest_alone { 1 } else { MAX_DEFS_PER_NAME };
         for def in order.into_iter().take(keep).map(|i| defs[i]) {
             let owner = match (&def.container, owner_near(def)) {
                 (Some(_), true) => 1.5,

@@ -1175,6 +1175,20 @@ fn a_c_header_speaks_for_its_sources_and_a_macro_comes_once() {
 }
 
 #[test]
+fn a_rust_path_qualifier_is_a_module_or_a_type_and_the_nearer_of_two_types_is_meant() {
+    // `error::bad_scheme`: no method named `error`; `Entry::Vacant`: the enum `Entry`.
+    let text = "//- src/error.rs\npub(crate) fn bad_scheme(url: Url) -> Error { todo!() }\n\
+//- src/redirect.rs\npub struct Attempt;\nimpl Attempt { pub fn error(self) -> Action { todo!() } }\npub enum Entry { Vacant, Taken }\n\
+//- src/async_impl/client.rs\nfn run(url: Url) {\n    let e = error::bad_scheme(url);\n    if let Entry::Vacant = slot {}\n    $0\n}\n";
+    assert_eq!(definitions_from(text), ["Entry in src/redirect.rs", "bad_scheme in src/error.rs"]);
+    // Two `Body` types: the one beside the current file.
+    let text = "//- src/async_impl/body.rs\npub struct Body { inner: Inner }\n\
+//- src/blocking/body.rs\npub struct Body { kind: Kind }\n\
+//- src/async_impl/client.rs\nfn run(body: Option<Body>) {\n    $0\n}\n";
+    assert_eq!(definitions_from(text), ["Body in src/async_impl/body.rs"]);
+}
+
+#[test]
 fn test_files_serve_only_tests() {
     let text = |current: &str| {
         format!(
