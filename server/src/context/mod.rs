@@ -187,6 +187,13 @@ pub enum SymbolKind {
     Macro,
 }
 
+impl SymbolKind {
+    /// A class, struct, enum, interface, trait or type alias.
+    pub fn is_type(self) -> bool {
+        matches!(self, SymbolKind::Class | SymbolKind::Enum | SymbolKind::Interface | SymbolKind::Type)
+    }
+}
+
 /// Where definitions of names come from: the workspace index, or a test's table.
 pub trait SymbolLookup {
     /// Every known definition of `name`.
@@ -352,11 +359,7 @@ fn cross_file(
                 && (in_tests || !d.test)
                 && d.reach.reaches(&d.path, path)
                 && !(usage.field_only && matches!(d.kind, SymbolKind::Function | SymbolKind::Method))
-                && !(usage.path_only
-                    && !matches!(
-                        d.kind,
-                        SymbolKind::Class | SymbolKind::Enum | SymbolKind::Interface | SymbolKind::Type
-                    ))
+                && (!usage.path_only || d.kind.is_type())
                 && usage.qualifier.admits(d.container.as_deref(), lineage)
         });
         // The index knows this file too (from disk or from an earlier edit): a name it places
