@@ -360,7 +360,7 @@ fn cross_file(
                 && d.reach.reaches(&d.path, path)
                 && !(usage.field_only && matches!(d.kind, SymbolKind::Function | SymbolKind::Method))
                 && (!usage.path_only || d.kind.is_type())
-                && usage.qualifier.admits(d.container.as_deref(), lineage)
+                && usage.qualifier.admits(d, lineage)
         });
         // The index knows this file too (from disk or from an earlier edit): a name it places
         // here is this file's own.

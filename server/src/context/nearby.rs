@@ -46,6 +46,11 @@ pub(crate) enum Qualifier {
     /// Every use is qualified by the same type or module; its name's [`name_hash`]. A hash keeps
     /// [`Use`] a plain copyable value; two names that collide only let a definition through.
     By(u64),
+    /// Every use is qualified by the same Rust module (`error::url_bad_scheme`,
+    /// `std::io::Error`): the hash of the module's name. Only a free item of a file that module
+    /// names (a directory or the file itself) can be meant: `io::Error` is not the crate's own
+    /// `Error` in `src/error.rs`.
+    Module(u64),
     /// Every use is through the object itself (`this.name`, `self.name`): a member of the class
     /// around the cursor or of one of its bases.
     OwnClass,
@@ -67,13 +72,27 @@ impl Qualifier {
     /// `React.useState` names a module's function, and `Foo::bar` can name a free function in
     /// module `Foo`, but `this.render()` never a free `render`. `lineage` is the class around
     /// the cursor and its bases ([`super::class_lineage`]); unknown (`None`), anything goes.
-    pub(crate) fn admits(self, container: Option<&str>, lineage: Option<&HashSet<String>>) -> bool {
-        match (self, container, lineage) {
+    pub(crate) fn admits(self, def: &SymbolDef, lineage: Option<&HashSet<String>>) -> bool {
+        match (self, def.container.as_deref(), lineage) {
             (Qualifier::By(hash), Some(container), _) => name_hash(container) == hash,
+            (Qualifier::Module(_), Some(_), _) => false,
+            (Qualifier::Module(hash), None, _) => module_names(&def.path).any(|m| name_hash(m) == hash),
             (Qualifier::OwnClass, container, Some(lineage)) => container.is_some_and(|c| lineage.contains(c)),
             _ => true,
         }
     }
+}
+
+/// The Rust modules a file's path can stand for: its directories and its stem (`src/async_impl/
+/// body.rs`: `src`, `async_impl`, `body`). A re-export (`pub use body::Body` in `async_impl`)
+/// is reached through a directory.
+fn module_names(path: &str) -> impl Iterator<Item = &str> {
+    let mut parts = path.split(['/', '\\']).peekable();
+    std::iter::from_fn(move || {
+        let part = parts.next()?;
+        let last = parts.peek().is_none();
+        Some(if last { part.rsplit_once('.').map_or(part, |(stem, _)| stem) } else { part })
+    })
 }
 
 /// A stable hash of a name, for [`Qualifier`].
@@ -275,7 +294,7 @@ fn record(
         && parent.is_some_and(|(p, _)| matches!(p, "scoped_identifier" | "scoped_type_identifier"));
     let qualifier = match parent_node {
         Some(p) if through_self(language, source, p, field) => Qualifier::OwnClass,
-        Some(p) => static_qualifier(language, source, p, field).map_or(Qualifier::Any, Qualifier::By),
+        Some(p) => static_qualifier(language, source, p, field).unwrap_or(Qualifier::Any),
         None => Qualifier::Any,
     };
     match names.used.get_mut(text.as_ref()) {
@@ -351,9 +370,14 @@ fn through_self(language: Language, source: Source<'_>, parent: Node<'_>, field:
 /// JavaScript and Python a capitalised receiver (`Math.max`, `Date.now`), which by those
 /// languages' conventions names a class. C# is left out: its properties are capitalised too,
 /// so `Owner.Save()` may call a method of the property's type. `Self`, `super` and the like
-/// name no type of their own. Returns the qualifier's [`name_hash`]: hashed where it is read,
-/// the name is never copied.
-fn static_qualifier(language: Language, source: Source<'_>, parent: Node<'_>, field: Option<&str>) -> Option<u64> {
+/// name no type of their own. A Rust qualifier in lower case is a module ([`Qualifier::Module`]).
+/// The qualifier's name is hashed where it is read, never copied.
+fn static_qualifier(
+    language: Language,
+    source: Source<'_>,
+    parent: Node<'_>,
+    field: Option<&str>,
+) -> Option<Qualifier> {
     let qualifier = match (language, parent.kind(), field) {
         (Language::Rust, "scoped_identifier" | "scoped_type_identifier", Some("name")) => {
             let path = parent.child_by_field_name("path")?;
@@ -385,7 +409,8 @@ fn static_qualifier(language: Language, source: Source<'_>, parent: Node<'_>, fi
     if matches!(name.as_ref(), "Self" | "self" | "super" | "crate") {
         return None;
     }
-    Some(name_hash(&name))
+    let module = language == Language::Rust && name.starts_with(|c: char| c.is_lowercase());
+    Some(if module { Qualifier::Module(name_hash(&name)) } else { Qualifier::By(name_hash(&name)) })
 }
 
 /// `node` when it is a plain identifier written like a class name: an upper-case first letter

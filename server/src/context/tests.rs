@@ -1181,6 +1181,11 @@ fn a_rust_path_qualifier_is_a_module_or_a_type_and_the_nearer_of_two_types_is_me
 //- src/redirect.rs\npub struct Attempt;\nimpl Attempt { pub fn error(self) -> Action { todo!() } }\npub enum Entry { Vacant, Taken }\n\
 //- src/async_impl/client.rs\nfn run(url: Url) {\n    let e = error::bad_scheme(url);\n    if let Entry::Vacant = slot {}\n    $0\n}\n";
     assert_eq!(definitions_from(text), ["Entry in src/redirect.rs", "bad_scheme in src/error.rs"]);
+    // A module path means that module's items: `io::Error` is not the crate's `Error`, while
+    // `crate::error::Kind` is the `Kind` of `src/error.rs`.
+    let text = "//- src/error.rs\npub struct Error { inner: Box<Inner> }\npub enum Kind { Request, Redirect }\n\
+//- src/connect.rs\nfn run() -> Result<(), std::io::Error> {\n    let kind = crate::error::Kind::Request;\n    $0\n}\n";
+    assert_eq!(definitions_from(text), ["Kind in src/error.rs"]);
     // Two `Body` types: the one beside the current file.
     let text = "//- src/async_impl/body.rs\npub struct Body { inner: Inner }\n\
 //- src/blocking/body.rs\npub struct Body { kind: Kind }\n\
