@@ -313,6 +313,10 @@ impl ExcludeGlobs {
         self.matcher.is_none()
     }
 
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
     /// The pattern that excludes `path` (relative to its workspace folder; an absolute path is
     /// taken from the filesystem's root), or `None`. A later `!pattern` can take a file back.
     pub fn matching(&self, path: &Path) -> Option<&str> {

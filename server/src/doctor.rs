@@ -263,6 +263,8 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
     }
     checks.push(routes_check(&config));
 
+    checks.push(completions_check(&config));
+
     // The usage ledger.
     if config.usage_ledger {
         checks.push(match Ledger::default_path() {
@@ -293,6 +295,40 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
 
     let healthy = checks.iter().all(|c| c.status != Status::Fail);
     Report { healthy, checks, models }
+}
+
+/// Where completions are off, for "why do I get no suggestions here?".
+fn completions_check(config: &Config) -> Check {
+    let settings = &config.completion;
+    if !settings.enabled {
+        return Check {
+            name: "completions",
+            status: Status::Warn,
+            detail: "off everywhere (`completion.enabled` is false)".into(),
+            hint: Some("set `completion.enabled` to true to get suggestions".into()),
+        };
+    }
+    let off: Vec<&str> =
+        settings.languages.iter().filter(|(id, on)| !**on && *id != "*").map(|(id, _)| id.as_str()).collect();
+    let on: Vec<&str> =
+        settings.languages.iter().filter(|(id, on)| **on && *id != "*").map(|(id, _)| id.as_str()).collect();
+    let mut parts = Vec::new();
+    match settings.languages.get("*") {
+        Some(false) if on.is_empty() => parts.push("off in every language (`completion.languages`)".to_string()),
+        Some(false) => parts.push(format!("on only for {}", on.join(", "))),
+        _ if off.is_empty() => parts.push("on in every language".to_string()),
+        _ => parts.push(format!("on except for {}", off.join(", "))),
+    }
+    if !settings.exclude.is_empty() {
+        parts.push(format!("not in files matching {}", settings.exclude.patterns().join(", ")));
+    }
+    let everywhere_off = settings.languages.get("*") == Some(&false) && on.is_empty();
+    Check {
+        name: "completions",
+        status: if everywhere_off { Status::Warn } else { Status::Ok },
+        detail: parts.join("; "),
+        hint: everywhere_off.then(|| "list the languages you want in `completion.languages`, e.g. rust = true".into()),
+    }
 }
 
 fn connection_failure(e: &ProviderError, base_url: &str) -> Check {

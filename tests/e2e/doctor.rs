@@ -163,6 +163,23 @@ async fn the_config_file_is_read_and_the_environment_wins_over_it() {
 }
 
 #[test]
+fn where_completions_are_off_is_listed() {
+    let line = |config: &str| {
+        let out = doctor_with_config(&[], false, Some(config));
+        let t = text(&out);
+        t.lines().find(|l| l.contains("completions")).unwrap_or_else(|| panic!("no completions line: {t}")).to_string()
+    };
+    assert!(line("").ends_with("on in every language"));
+    let l = line("[completion]\nlanguages = { markdown = false, plaintext = false }\nexclude = [\"vendor/\", \"*.min.js\"]\n");
+    assert!(l.contains("✓"), "{l}");
+    assert!(l.ends_with("on except for markdown, plaintext; not in files matching vendor/, *.min.js"), "{l}");
+    let l = line("[completion]\nlanguages = { \"*\" = false, rust = true }\n");
+    assert!(l.ends_with("on only for rust"), "{l}");
+    let l = line("[completion]\nenabled = false\n");
+    assert!(l.contains('!') && l.ends_with("off everywhere (`completion.enabled` is false)"), "{l}");
+}
+
+#[test]
 fn a_broken_config_file_is_reported_not_fatal() {
     let out = doctor_with_config(
         &[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", "http://127.0.0.1:9/v1")],
