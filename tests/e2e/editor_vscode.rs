@@ -370,6 +370,9 @@ async fn ghost_text_and_chat_in_code_server() {
     // The Settings editor wrote the user's settings.json.
     let written = std::fs::read_to_string(&settings_file).unwrap();
     assert!(written.contains(SETTINGS_MODEL), "the Settings editor did not save kimi.models.chat:\n{written}");
+    // Toggle Completions for This Language wrote Python's entry.
+    let settings: Value = serde_json::from_str(&written).unwrap_or_else(|e| panic!("settings.json: {e}:\n{written}"));
+    assert_eq!(settings["kimi.completion.languages"], json!({"python": false}), "{written}");
     let requests = standin.chat_requests();
     let completion = requests
         .iter()

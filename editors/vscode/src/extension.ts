@@ -34,6 +34,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }
     }),
     vscode.commands.registerCommand("kimi.showUsage", () => showUsage(status)),
+    vscode.commands.registerCommand("kimi.toggleLanguage", () => toggleLanguage()),
     vscode.commands.registerCommand("kimi.setApiKey", () => setApiKey(context)),
     vscode.commands.registerCommand("kimi.clearApiKey", async () => {
       await context.secrets.delete(SECRET_KEY);
@@ -48,6 +49,32 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
 export async function deactivate(): Promise<void> {
   await server?.stop();
+}
+
+/**
+ * Turns completions off (or back on) for the active editor's language, in the user's
+ * `kimi.completion.languages`; kimi-lsp picks the change up live, and decides per request.
+ */
+async function toggleLanguage(): Promise<void> {
+  const languageId = vscode.window.activeTextEditor?.document.languageId;
+  if (!languageId) {
+    void vscode.window.showInformationMessage("Kimi: open a file first; completions are turned on or off per language.");
+    return;
+  }
+  const config = vscode.workspace.getConfiguration("kimi");
+  const inspected = config.inspect<Record<string, boolean>>("completion.languages");
+  // Where the value that applies lives: a workspace's setting wins over the user's.
+  const inWorkspace = inspected?.workspaceValue !== undefined;
+  const languages = { ...((inWorkspace ? inspected?.workspaceValue : inspected?.globalValue) ?? {}) };
+  // As kimi-lsp reads it: the language's own entry, else "*", else on.
+  const on = languages[languageId] ?? languages["*"] ?? true;
+  languages[languageId] = !on;
+  const target = inWorkspace ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+  await config.update("completion.languages", languages, target);
+  const where = inWorkspace ? "workspace" : "user";
+  void vscode.window.showInformationMessage(
+    `Kimi: completions ${on ? "off" : "on"} for ${languageId} (kimi.completion.languages in your ${where} settings).`,
+  );
 }
 
 async function setApiKey(context: vscode.ExtensionContext): Promise<void> {

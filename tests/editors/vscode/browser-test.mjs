@@ -298,6 +298,33 @@ try {
       t.includes(`chat ${settingsModel}`),
   );
   console.log(`OK usage: ${JSON.stringify(seen)}`);
+
+  // "Kimi: Toggle Completions for This Language" turns Python off in the user's settings;
+  // kimi-lsp applies that live, and an explicit request (Trigger Inline Suggestion, Alt+\ on a
+  // desktop) then says why nothing comes.
+  await editor.locator(".view-lines").click();
+  await page.keyboard.press("F1");
+  await quick.waitFor({ timeout: LONG });
+  await quick.fill(">Kimi: Toggle Completions for This Language");
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: "Toggle Completions for This Language" }).first().waitFor({ timeout: LONG });
+  await page.keyboard.press("Enter");
+  await poll(
+    "python turned off in settings.json",
+    () => fs.readFileSync(userSettings, "utf8"),
+    (t) => /"kimi\.completion\.languages":\s*\{\s*"python":\s*false\s*\}/.test(t),
+  );
+  const toasts = page.locator(".notifications-toasts");
+  await toasts.getByText("completions off for python").first().waitFor({ timeout: LONG });
+  console.log("OK completions off for python");
+  await editor.locator(".view-lines").click();
+  await page.keyboard.press("F1");
+  await quick.waitFor({ timeout: LONG });
+  await quick.fill(">Trigger Inline Suggestion");
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: "Trigger Inline Suggestion" }).first().waitFor({ timeout: LONG });
+  await page.keyboard.press("Enter");
+  await toasts.getByText("completions are off for python files").first().waitFor({ timeout: LONG });
+  await shot(page, "12-off-for-python");
+  console.log("OK kimi-lsp says why");
 } catch (e) {
   failed = true;
   console.log(`FAIL ${e.message}`);
