@@ -365,15 +365,19 @@ async fn partial_accept(editor: &Editor) {
     let requests = standin.chat_requests();
     for later in &requests[1..] {
         assert!(later.to_string().contains("return a + b;\\n    }"), "a call for a part: {later}");
-        // ... and none while :KimiToggle had suggestions off.
+        // ... and none while :KimiToggle had suggestions off, everywhere or for Rust.
         assert!(!later.to_string().contains("//off"), "a model call while off: {later}");
+        assert!(!later.to_string().contains("//ft"), "a model call while off for rust: {later}");
     }
     assert!(str_of(&seen["status_off"]).starts_with("Kimi off"), "{seen:#}");
     assert_eq!(seen["ghost_while_off"], json!([]), "{seen:#}");
     assert!(str_of(&seen["status_on"]).starts_with("Kimi") && !str_of(&seen["status_on"]).starts_with("Kimi off"));
+    assert_eq!(seen["languages_off"], json!({"rust": false}), "{seen:#}");
+    assert_eq!(seen["ghost_while_filetype_off"], json!([]), "{seen:#}");
+    assert_eq!(seen["languages_on"], json!({"rust": true}), "{seen:#}");
 }
 
-/// One server per repository:/// One server per repository: a crate of a Cargo workspace in git shares the repository's root;
+/// One server per repository: a crate of a Cargo workspace in git shares the repository's root;
 /// outside a repository the nearest build file decides (C#'s `*.csproj` too); a file without
 /// any marker above it is its own directory's.
 async fn workspace_roots(editor: &Editor) {

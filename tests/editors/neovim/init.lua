@@ -283,6 +283,17 @@ function phases.partial()
   results.ghost_while_off = ghost_text(bufnr)
   vim.cmd("KimiToggle")
   results.status_on = require("kimi").status()
+  -- :KimiToggle filetype turns them off for this buffer's filetype only.
+  vim.cmd("KimiToggle filetype")
+  results.languages_off = require("kimi").options().settings.completion.languages
+  vim.api.nvim_input("//ft")
+  wait_for("the typing to reach the buffer", function()
+    return buffer_text(bufnr):find("//ft", 1, true)
+  end)
+  sleep(600)
+  results.ghost_while_filetype_off = ghost_text(bufnr)
+  vim.cmd("KimiToggle filetype")
+  results.languages_on = require("kimi").options().settings.completion.languages
   vim.cmd("stopinsert")
   vim.cmd("KimiUsage")
   results.usage = wait_for(":KimiUsage's report", function()

@@ -152,9 +152,42 @@ local function commands()
   api.nvim_create_user_command("KimiUsage", function()
     require("kimi.usage").command()
   end, { desc = "Kimi: tokens and cost today, this week and all time" })
-  api.nvim_create_user_command("KimiToggle", function()
-    M.toggle()
-  end, { desc = "Kimi: turn suggestions off, or on again (the server's completion.enabled)" })
+  api.nvim_create_user_command("KimiToggle", function(cmd)
+    M.toggle(cmd.args ~= "" and cmd.args or nil)
+  end, {
+    nargs = "?",
+    complete = function()
+      return { "filetype" }
+    end,
+    desc = "Kimi: turn suggestions off, or on again (everywhere, or with `filetype` for this buffer's filetype)",
+  })
+end
+
+-- :KimiToggle filetype: the current buffer's filetype in `completion.languages`, read as the
+-- server reads it (the filetype's own entry, else "*", else on).
+local function toggle_filetype(settings)
+  local ft = vim.bo.filetype
+  if ft == "" then
+    vim.notify("kimi: this buffer has no filetype to turn suggestions off for", vim.log.levels.WARN)
+    return nil
+  end
+  local languages = settings.completion.languages or {}
+  settings.completion.languages = languages
+  local on = languages[ft]
+  if on == nil then
+    on = languages["*"]
+  end
+  if on == nil then
+    on = true
+  end
+  languages[ft] = not on
+  M.set_settings(settings)
+  if on then
+    M.dismiss()
+  end
+  vim.notify(("kimi: suggestions %s for %s files (:KimiToggle filetype again turns them %s)"):format(
+    on and "off" or "on", ft, on and "on" or "off"))
+  return not on
 end
 
 --- Configures the plugin and starts kimi-lsp for matching buffers (see :help kimi-setup).
@@ -202,16 +235,21 @@ function M.setup(user)
   end
 end
 
---- Replaces the server settings and sends them to the running servers (no restart).
--- Turns suggestions off, or on again, through the server's `completion.enabled` setting: every
--- buffer and both ghost-text backends follow, and no request costs anything while off. Returns
--- whether suggestions are on now.
-function M.toggle()
+--- Turns suggestions off, or on again, through the server's settings: everywhere
+-- (`completion.enabled`), or with scope "filetype" for the current buffer's filetype
+-- (`completion.languages`, keyed by filetype). Every buffer and both ghost-text backends follow,
+-- and no request costs anything while off. Returns whether suggestions are on now.
+function M.toggle(scope)
   if not opts then
     error("kimi: call require(\"kimi\").setup() first", 2)
   end
   local settings = vim.deepcopy(opts.settings)
   settings.completion = settings.completion or {}
+  if scope == "filetype" then
+    return toggle_filetype(settings)
+  elseif scope ~= nil then
+    error("kimi: :KimiToggle takes no argument or `filetype`, not `" .. tostring(scope) .. "`", 2)
+  end
   local on = settings.completion.enabled == false
   settings.completion.enabled = on
   M.set_settings(settings)
@@ -223,6 +261,7 @@ function M.toggle()
   return on
 end
 
+--- Replaces the server settings and sends them to the running servers (no restart).
 function M.set_settings(settings)
   if not opts then
     error("kimi: call require(\"kimi\").setup() first", 2)
