@@ -170,7 +170,9 @@ fn where_completions_are_off_is_listed() {
         t.lines().find(|l| l.contains("completions")).unwrap_or_else(|| panic!("no completions line: {t}")).to_string()
     };
     assert!(line("").ends_with("on in every language"));
-    let l = line("[completion]\nlanguages = { markdown = false, plaintext = false }\nexclude = [\"vendor/\", \"*.min.js\"]\n");
+    let l = line(
+        "[completion]\nlanguages = { markdown = false, plaintext = false }\nexclude = [\"vendor/\", \"*.min.js\"]\n",
+    );
     assert!(l.contains("✓"), "{l}");
     assert!(l.ends_with("on except for markdown, plaintext; not in files matching vendor/, *.min.js"), "{l}");
     let l = line("[completion]\nlanguages = { \"*\" = false, rust = true }\n");

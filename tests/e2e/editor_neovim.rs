@@ -373,6 +373,8 @@ async fn partial_accept(editor: &Editor) {
     assert_eq!(seen["ghost_while_off"], json!([]), "{seen:#}");
     assert!(str_of(&seen["status_on"]).starts_with("Kimi") && !str_of(&seen["status_on"]).starts_with("Kimi off"));
     assert_eq!(seen["languages_off"], json!({"rust": false}), "{seen:#}");
+    assert!(str_of(&seen["status_filetype_off"]).starts_with("Kimi off here"), "{seen:#}");
+    assert!(!str_of(&seen["status_filetype_on"]).contains("off"), "{seen:#}");
     assert_eq!(seen["ghost_while_filetype_off"], json!([]), "{seen:#}");
     assert_eq!(seen["languages_on"], json!({"rust": true}), "{seen:#}");
 }

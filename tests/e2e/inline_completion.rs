@@ -599,12 +599,17 @@ async fn completions_can_be_off_by_language_or_path_and_an_explicit_request_says
     assert_eq!(list["isIncomplete"], false, "{list}");
     assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
 
-    // The document's state says why, and which language id the settings see.
+    // The document's state says why, and which language id the settings see; a status bar
+    // asks without the text.
     let state = s
         .client
-        .request("kimi/documentState", json!({"textDocument": {"uri": s.uri("vendor/left-pad/lib.rs")}}))
+        .request(
+            "kimi/documentState",
+            json!({"textDocument": {"uri": s.uri("vendor/left-pad/lib.rs")}, "withText": false}),
+        )
         .await
         .unwrap();
+    assert_eq!(state.get("text"), None, "{state}");
     assert_eq!(state["languageId"], "rust");
     assert!(state["completionsOff"].as_str().unwrap().contains("`vendor/`"), "{state}");
 

@@ -67,9 +67,10 @@ export class Server implements vscode.Disposable {
         if (e.affectsConfiguration("kimi.serverPath")) {
           void this.restart();
         } else if (e.affectsConfiguration("kimi")) {
-          void this.sendSettings();
+          void this.sendSettings().then(() => this.refreshOffHere());
         }
       }),
+      vscode.window.onDidChangeActiveTextEditor(() => void this.refreshOffHere()),
     );
   }
 
@@ -183,21 +184,47 @@ export class Server implements vscode.Disposable {
     client.onNotification("kimi/usageChanged", (p: UsageChanged) => this.status.setUsage(p));
     // Replaces the client's own handler so that the status bar can show the last error too.
     client.onNotification(ShowMessageNotification.type, (m) => {
+      // The server names itself for editors that show messages bare; "Kimi: " does that here.
+      const message = m.message.replace(/^kimi-lsp: /, "");
       switch (m.type) {
         case MessageType.Error:
-          this.status.fail(m.message);
-          void vscode.window.showErrorMessage(`Kimi: ${m.message}`);
+          this.status.fail(message);
+          void vscode.window.showErrorMessage(`Kimi: ${message}`);
           break;
         case MessageType.Warning:
-          void vscode.window.showWarningMessage(`Kimi: ${m.message}`);
+          void vscode.window.showWarningMessage(`Kimi: ${message}`);
           break;
         default:
-          void vscode.window.showInformationMessage(`Kimi: ${m.message}`);
+          void vscode.window.showInformationMessage(`Kimi: ${message}`);
       }
     });
     this.status.setServer("running");
     this.onDidStartEmitter.fire();
     await this.checkStatus(client);
+    await this.refreshOffHere();
+  }
+
+  /**
+   * Asks kimi-lsp whether the active editor's file gets completions (`kimi/documentState`
+   * without the text), for the status bar: the server decides, from its settings and the file.
+   */
+  async refreshOffHere(): Promise<void> {
+    const client = this.client;
+    const document = vscode.window.activeTextEditor?.document;
+    if (!client || !document || document.uri.scheme !== "file") {
+      this.status.setOffHere(undefined);
+      return;
+    }
+    try {
+      const state = await client.sendRequest<{ completionsOff: string | null }>("kimi/documentState", {
+        textDocument: { uri: client.code2ProtocolConverter.asUri(document.uri) },
+        withText: false,
+      });
+      this.status.setOffHere(state.completionsOff ?? undefined);
+    } catch {
+      // Not open on the server (yet): nothing to say about it.
+      this.status.setOffHere(undefined);
+    }
   }
 
   /** Reads the model and the key's presence from `kimi/status` once the server is up. */

@@ -25,6 +25,8 @@ export class StatusBar implements vscode.Disposable {
   private sessionRequests = 0;
   private error: { message: string; at: Date } | undefined;
   private showError = false;
+  /** Why the active editor's file gets no completions (kimi-lsp's `completionsOff`), if so. */
+  private offHere: string | undefined;
 
   constructor() {
     this.item.name = "Kimi";
@@ -41,6 +43,13 @@ export class StatusBar implements vscode.Disposable {
     this.server = state;
     this.serverDetail = detail;
     this.render();
+  }
+
+  setOffHere(reason: string | undefined): void {
+    if (reason !== this.offHere) {
+      this.offHere = reason;
+      this.render();
+    }
   }
 
   setModel(model: string): void {
@@ -114,11 +123,15 @@ export class StatusBar implements vscode.Disposable {
     } else if (this.showError) {
       icon = "$(warning)";
       state = "error";
+    } else if (this.offHere) {
+      icon = "$(circle-slash)";
+      state = "no completions in this file";
     } else {
       icon = "$(sparkle)";
       state = "idle";
     }
-    this.item.text = `${icon} ${model} · ${spend}`;
+    const off = this.offHere && this.server === "running" ? " (off here)" : "";
+    this.item.text = `${icon} ${model} · ${spend}${off}`;
     this.item.backgroundColor =
       this.server === "stopped" || (this.showError && !this.thinking)
         ? new vscode.ThemeColor("statusBarItem.warningBackground")
@@ -128,6 +141,11 @@ export class StatusBar implements vscode.Disposable {
     tip.appendMarkdown(`**Kimi** — ${state}\n\n`);
     tip.appendMarkdown(`Model: \`${model}\`\n\n`);
     tip.appendMarkdown(`This session: ${this.sessionRequests} requests, ${spend}\n\n`);
+    if (this.offHere) {
+      tip.appendMarkdown("Here: ");
+      tip.appendText(this.offHere);
+      tip.appendMarkdown("\n\n");
+    }
     if (this.error) {
       tip.appendMarkdown("Last error: ");
       tip.appendText(`${this.error.message} (${this.error.at.toLocaleTimeString()})`);

@@ -17,6 +17,14 @@ pub const DOCUMENT_STATE: &str = "kimi/documentState";
 #[serde(rename_all = "camelCase")]
 pub struct DocumentStateParams {
     pub text_document: TextDocumentIdentifier,
+    /// `false` leaves the text out: a status bar asking at every change of editor needs only
+    /// `completionsOff`, and a big file's text is megabytes of JSON.
+    #[serde(default = "yes")]
+    pub with_text: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize, Serialize, PartialEq)]
@@ -26,7 +34,9 @@ pub struct DocumentState {
     pub version: i32,
     /// The language the server parses it as ("Rust", …, "Plain text").
     pub language: String,
-    pub text: String,
+    /// Absent when the request's `withText` is false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     pub line_count: usize,
     /// A syntax tree is kept (false for plain text, binary and over-large files).
     pub parsed: bool,
@@ -42,13 +52,13 @@ pub struct DocumentState {
 }
 
 impl DocumentState {
-    pub fn from_snapshot(s: &DocumentSnapshot) -> DocumentState {
+    pub fn from_snapshot(s: &DocumentSnapshot, with_text: bool) -> DocumentState {
         let tree = s.tree();
         DocumentState {
             uri: s.uri().to_string(),
             version: s.version(),
             language: s.language().name().to_string(),
-            text: s.rope().to_string(),
+            text: with_text.then(|| s.rope().to_string()),
             line_count: s.rope().len_lines(),
             parsed: tree.is_some(),
             syntax_errors: tree.is_some_and(|t| t.root_node().has_error()),

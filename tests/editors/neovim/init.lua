@@ -286,6 +286,10 @@ function phases.partial()
   -- :KimiToggle filetype turns them off for this buffer's filetype only.
   vim.cmd("KimiToggle filetype")
   results.languages_off = require("kimi").options().settings.completion.languages
+  results.status_filetype_off = wait_for("the statusline to say off here", function()
+    local text = require("kimi").status()
+    return text:find("off here", 1, true) and text
+  end)
   vim.api.nvim_input("//ft")
   wait_for("the typing to reach the buffer", function()
     return buffer_text(bufnr):find("//ft", 1, true)
@@ -294,6 +298,10 @@ function phases.partial()
   results.ghost_while_filetype_off = ghost_text(bufnr)
   vim.cmd("KimiToggle filetype")
   results.languages_on = require("kimi").options().settings.completion.languages
+  results.status_filetype_on = wait_for("the statusline to drop off here", function()
+    local text = require("kimi").status()
+    return not text:find("off", 1, true) and text
+  end)
   vim.cmd("stopinsert")
   vim.cmd("KimiUsage")
   results.usage = wait_for(":KimiUsage's report", function()

@@ -316,6 +316,13 @@ try {
   const toasts = page.locator(".notifications-toasts");
   await toasts.getByText("completions off for python").first().waitFor({ timeout: LONG });
   console.log("OK completions off for python");
+  // The status-bar item says so for the file in the editor, as kimi-lsp decides it.
+  const offStatus = await poll(
+    "the status bar saying completions are off here",
+    async () => plain(await statusItem.innerText({ timeout: 1000 })),
+    (t) => t.includes("(off here)"),
+  );
+  console.log(`OK status bar: ${offStatus.trim()}`);
   await editor.locator(".view-lines").click();
   await page.keyboard.press("F1");
   await quick.waitFor({ timeout: LONG });

@@ -192,7 +192,31 @@ end
 function M.note_entered(bufnr)
   if compat.get_clients({ bufnr = bufnr, name = M.name })[1] then
     state.last_buf = bufnr
+    M.refresh_off_here(bufnr)
   end
+end
+
+-- Asks the buffer's server whether the buffer gets completions (kimi/documentState without the
+-- text): the server decides from its settings and the file, and the statusline says so.
+function M.refresh_off_here(bufnr)
+  local client = compat.get_clients({ bufnr = bufnr, name = M.name })[1]
+  if not client then
+    return
+  end
+  local params = { textDocument = { uri = vim.uri_from_bufnr(bufnr) }, withText = false }
+  -- Only the latest answer counts: settings may change again while one is on its way.
+  state.off_here_asked = (state.off_here_asked or 0) + 1
+  local asked = state.off_here_asked
+  compat.request(client, "kimi/documentState", params, function(err, result)
+    if asked ~= state.off_here_asked then
+      return
+    end
+    local reason = nil
+    if not err and type(result) == "table" and type(result.completionsOff) == "string" then
+      reason = result.completionsOff
+    end
+    require("kimi.status").set_off_here(bufnr, reason)
+  end, bufnr)
 end
 
 function M.last_buf()
@@ -205,6 +229,7 @@ function M.push_settings(settings)
     client.config.settings = { kimi = settings_or_empty(settings) }
     compat.notify(client, "workspace/didChangeConfiguration", { settings = client.config.settings })
   end
+  M.refresh_off_here(vim.api.nvim_get_current_buf())
 end
 
 return M

@@ -9,6 +9,8 @@ local state = {
   last = nil,
   error = nil,
   completions = true,
+  -- bufnr -> why the server gives that buffer no completions (its settings, or the file).
+  off_here = {},
 }
 
 local function changed()
@@ -24,7 +26,16 @@ end
 
 function M.set_completions(on)
   state.completions = on
+  -- What the server said under the old setting no longer holds; it is asked again.
+  state.off_here = {}
   changed()
+end
+
+function M.set_off_here(bufnr, reason)
+  if state.off_here[bufnr] ~= reason then
+    state.off_here[bufnr] = reason
+    changed()
+  end
 end
 
 function M.set_error(message)
@@ -52,11 +63,18 @@ function M.get()
   return vim.deepcopy(state)
 end
 
--- A short statusline text: "Kimi" ("Kimi off" while :KimiToggle has suggestions off), then "…"
--- while working or "!" after an error, then this session's cost in the price table's currency
--- (USD by default), e.g. "Kimi … 0.0042".
+-- A short statusline text: "Kimi" ("Kimi off" while :KimiToggle has suggestions off, "Kimi off
+-- here" where the server's settings turn them off for the current buffer), then "…" while
+-- working or "!" after an error, then this session's cost in the price table's currency (USD by
+-- default), e.g. "Kimi … 0.0042".
 function M.text()
-  local parts = { state.completions and "Kimi" or "Kimi off" }
+  local name = "Kimi"
+  if not state.completions then
+    name = "Kimi off"
+  elseif state.off_here[vim.api.nvim_get_current_buf()] then
+    name = "Kimi off here"
+  end
+  local parts = { name }
   if next(state.busy) then
     table.insert(parts, "…")
   elseif state.error then

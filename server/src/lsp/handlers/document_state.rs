@@ -11,7 +11,7 @@ pub async fn handle(backend: &Backend, params: DocumentStateParams) -> Result<Do
     let Some(snapshot) = backend.session.snapshot_parsed(uri).await else {
         return Err(Error::invalid_params(format!("{uri} is not open")));
     };
-    let mut state = DocumentState::from_snapshot(&snapshot);
+    let mut state = DocumentState::from_snapshot(&snapshot, params.with_text);
     let path = from_proto::file_path(&params.text_document.uri);
     let off = declined(&backend.session.config(), &snapshot, path.as_deref(), backend.index.as_ref());
     state.completions_off = off.map(|off| off.to_string());
