@@ -54,6 +54,17 @@ async function shot(page, name) {
 }
 
 /** Polls `read` until `check` accepts its value; returns that value or throws with the last one. */
+/** Runs a command from the Command Palette (F1) by its title, once the palette lists it. */
+async function runCommand(page, title) {
+  await page.keyboard.press("F1");
+  const quick = page.locator(".quick-input-widget input");
+  await quick.waitFor({ timeout: LONG });
+  await quick.fill(`>${title}`);
+  const name = title.replace(/^[^:]*: /, "");
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: LONG });
+  await page.keyboard.press("Enter");
+}
+
 async function poll(what, read, check, timeout = LONG) {
   const deadline = Date.now() + timeout;
   let last;
@@ -249,12 +260,7 @@ try {
   // A setting changed in the Settings editor (where the schema's description shows) reaches
   // kimi-lsp live, through workspace/didChangeConfiguration.
   await editor.locator(".view-lines").click();
-  await page.keyboard.press("F1");
-  const quick = page.locator(".quick-input-widget input");
-  await quick.waitFor({ timeout: LONG });
-  await quick.fill(">Preferences: Open User Settings");
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: "Open User Settings" }).first().waitFor({ timeout: LONG });
-  await page.keyboard.press("Enter");
+  await runCommand(page, "Preferences: Open User Settings");
   await page.locator(".settings-editor").waitFor({ timeout: LONG });
   await page.keyboard.type("kimi.models.chat", { delay: 20 });
   const row = page.locator(".settings-editor .setting-item-contents", { hasText: "Model for the chat view" }).first();
@@ -303,11 +309,7 @@ try {
   // kimi-lsp applies that live, and an explicit request (Trigger Inline Suggestion, Alt+\ on a
   // desktop) then says why nothing comes.
   await editor.locator(".view-lines").click();
-  await page.keyboard.press("F1");
-  await quick.waitFor({ timeout: LONG });
-  await quick.fill(">Kimi: Toggle Completions for This Language");
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: "Toggle Completions for This Language" }).first().waitFor({ timeout: LONG });
-  await page.keyboard.press("Enter");
+  await runCommand(page, "Kimi: Toggle Completions for This Language");
   await poll(
     "python turned off in settings.json",
     () => fs.readFileSync(userSettings, "utf8"),
@@ -324,11 +326,7 @@ try {
   );
   console.log(`OK status bar: ${offStatus.trim()}`);
   await editor.locator(".view-lines").click();
-  await page.keyboard.press("F1");
-  await quick.waitFor({ timeout: LONG });
-  await quick.fill(">Trigger Inline Suggestion");
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: "Trigger Inline Suggestion" }).first().waitFor({ timeout: LONG });
-  await page.keyboard.press("Enter");
+  await runCommand(page, "Trigger Inline Suggestion");
   await toasts.getByText("completions are off for python files").first().waitFor({ timeout: LONG });
   await shot(page, "12-off-for-python");
   console.log("OK kimi-lsp says why");
