@@ -652,8 +652,9 @@ pub fn definitions_used_in(
     let mut names = nearby::collect(doc.language(), spec, source, root, start_byte..end_byte, cursor_byte, cursor_row);
     names.bind_modules(&scope::top_imports(doc.language(), spec, rope, root, doc.top_imports()).modules);
     let through_self = names.used.values().any(|u| u.qualifier == nearby::Qualifier::OwnClass);
-    let chain = ancestors_at(root, start_byte);
-    let lineage = through_self.then(|| class_lineage(doc.language(), rope, &chain, start_byte, symbols)).flatten();
+    let lineage = through_self
+        .then(|| class_lineage(doc.language(), rope, &ancestors_at(root, start_byte), start_byte, symbols))
+        .flatten();
     cross_file(&names, &symbols.display_path(doc.uri()), doc.language(), symbols, lineage.as_ref(), budget)
 }
 
