@@ -51,6 +51,11 @@ pub(crate) enum Qualifier {
     /// names (a directory or the file itself) can be meant: `io::Error` is not the crate's own
     /// `Error` in `src/error.rs`.
     Module(u64),
+    /// Every use is a member of the same plain name (`np.array`, `vscode.window`, `fmt.Println`)
+    /// in TypeScript, JavaScript, Python or Go: its hash. [`Names::bind_modules`] turns it into
+    /// [`Qualifier::Module`] when an import binds that name to a module, else into
+    /// [`Qualifier::Any`] (a value's member: its type is unknown).
+    Receiver(u64),
     /// Every use is through the object itself (`this.name`, `self.name`): a member of the class
     /// around the cursor or of one of its bases.
     OwnClass,
@@ -144,10 +149,23 @@ impl Names {
 
     /// Names the file's imports bind to whole modules are locals too: see
     /// `scope::module_names`.
-    pub(crate) fn bind_modules(&mut self, modules: &[String]) {
-        for module in modules {
-            if self.used.contains_key(module) && !self.bound.contains(module) {
-                self.bound.insert(module.clone());
+    /// A member of a module an import names whole is that module's (see [`Qualifier::Receiver`]):
+    /// `np.array` is numpy's, not the workspace's `array`; `S.User` with `import * as S from
+    /// "./schema"` is the `User` of a `schema` file.
+    pub(crate) fn bind_modules(&mut self, modules: &[(String, String)]) {
+        for (alias, _) in modules {
+            if self.used.contains_key(alias) && !self.bound.contains(alias) {
+                self.bound.insert(alias.clone());
+            }
+        }
+        let by_alias: HashMap<u64, u64> =
+            modules.iter().map(|(alias, module)| (name_hash(alias), name_hash(module))).collect();
+        for usage in self.used.values_mut() {
+            if let Qualifier::Receiver(receiver) = usage.qualifier {
+                usage.qualifier = match by_alias.get(&receiver) {
+                    Some(module) => Qualifier::Module(*module),
+                    None => Qualifier::Any,
+                };
             }
         }
     }
@@ -294,7 +312,9 @@ fn record(
         && parent.is_some_and(|(p, _)| matches!(p, "scoped_identifier" | "scoped_type_identifier"));
     let qualifier = match parent_node {
         Some(p) if through_self(language, source, p, field) => Qualifier::OwnClass,
-        Some(p) => static_qualifier(language, source, p, field).unwrap_or(Qualifier::Any),
+        Some(p) => static_qualifier(language, source, p, field)
+            .or_else(|| receiver(language, source, p, field))
+            .unwrap_or(Qualifier::Any),
         None => Qualifier::Any,
     };
     match names.used.get_mut(text.as_ref()) {
@@ -363,6 +383,27 @@ fn through_self(language: Language, source: Source<'_>, parent: Node<'_>, field:
         _ => None,
     };
     object.is_some_and(|o| o.kind() == "this")
+}
+
+/// A member's receiver when it is a plain name, in the languages whose modules are values
+/// (`np.array`, `vscode.window`, `fmt.Println`): [`Qualifier::Receiver`].
+fn receiver(language: Language, source: Source<'_>, parent: Node<'_>, field: Option<&str>) -> Option<Qualifier> {
+    let object = match (language, parent.kind(), field) {
+        (Language::TypeScript | Language::Tsx | Language::JavaScript, "member_expression", Some("property")) => {
+            parent.child_by_field_name("object")?
+        }
+        // A type written through a namespace import: `const u: S.User`.
+        (Language::TypeScript | Language::Tsx, "nested_type_identifier", Some("name")) => {
+            parent.child_by_field_name("module")?
+        }
+        (Language::Python, "attribute", Some("attribute")) => parent.child_by_field_name("object")?,
+        (Language::Go, "selector_expression", Some("field")) => parent.child_by_field_name("operand")?,
+        _ => return None,
+    };
+    if object.kind() != "identifier" {
+        return None;
+    }
+    Some(Qualifier::Receiver(name_hash(&source.text(object.start_byte(), object.end_byte()))))
 }
 
 /// The type or module that qualifies a name statically, when the syntax says it is one: a

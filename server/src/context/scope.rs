@@ -132,8 +132,15 @@ fn scan(language: Language, spec: &Spec, rope: &Rope, list: Node<'_>, stop_at: u
 /// unrelated symbol that happens to share it (a variable named `path` in another file). Names
 /// an import brings in one by one (`import { Server } from "./server"`, `from a import b`,
 /// Rust's `use`) are the workspace's definitions the cross-file context is for, and stay out.
-fn module_names(language: Language, rope: &Rope, import: Node<'_>, out: &mut Vec<String>) {
+fn module_names(language: Language, rope: &Rope, import: Node<'_>, out: &mut Vec<(String, String)>) {
     let text = |node: Node<'_>| text_between(rope, node.start_byte(), node.end_byte());
+    // `"./utils/schema.js"` is module `schema`.
+    let from_source = |source: Node<'_>| {
+        let path = text(source);
+        let path = path.trim_matches(['"', '\'', '`']);
+        let last = path.rsplit('/').next().unwrap_or(path);
+        last.split('.').next().unwrap_or(last).to_string()
+    };
     let mut cursor = import.walk();
     match language {
         Language::TypeScript | Language::Tsx | Language::JavaScript => {
@@ -142,14 +149,21 @@ fn module_names(language: Language, rope: &Rope, import: Node<'_>, out: &mut Vec
                 let namespace =
                     clause.and_then(|c| c.named_children(&mut c.walk()).find(|n| n.kind() == "namespace_import"));
                 if let Some(name) = namespace.and_then(|n| n.named_child(0)) {
-                    out.push(text(name));
+                    let module = import.child_by_field_name("source").map(from_source).unwrap_or_else(|| text(name));
+                    out.push((text(name), module));
                 }
             } else {
                 // A require declaration: a plain name holds the module; a destructuring
                 // pattern takes definitions out of it.
                 for declarator in import.named_children(&mut cursor) {
                     if let Some(name) = declarator.child_by_field_name("name").filter(|n| n.kind() == "identifier") {
-                        out.push(text(name));
+                        let source = declarator
+                            .child_by_field_name("value")
+                            .and_then(|call| call.child_by_field_name("arguments"))
+                            .and_then(|args| args.named_child(0))
+                            .filter(|arg| arg.kind() == "string");
+                        let module = source.map(from_source).unwrap_or_else(|| text(name));
+                        out.push((text(name), module));
                     }
                 }
             }
@@ -157,9 +171,18 @@ fn module_names(language: Language, rope: &Rope, import: Node<'_>, out: &mut Vec
         Language::Python if import.kind() == "import_statement" => {
             for name in import.children_by_field_name("name", &mut cursor) {
                 match name.kind() {
-                    "aliased_import" => out.extend(name.child_by_field_name("alias").map(text)),
+                    // `import a.b.c as x`: `x` is module `c`.
+                    "aliased_import" => {
+                        let module = name.child_by_field_name("name").and_then(|dotted| {
+                            let count = dotted.named_child_count();
+                            dotted.named_child(count.checked_sub(1)?).map(text)
+                        });
+                        if let (Some(alias), Some(module)) = (name.child_by_field_name("alias").map(text), module) {
+                            out.push((alias, module));
+                        }
+                    }
                     // `import os.path` binds `os`.
-                    _ => out.extend(name.named_child(0).map(text)),
+                    _ => out.extend(name.named_child(0).map(|n| (text(n), text(n)))),
                 }
             }
         }
@@ -173,13 +196,15 @@ fn module_names(language: Language, rope: &Rope, import: Node<'_>, out: &mut Vec
                 }
             }
             for spec in specs {
+                let path = spec.child_by_field_name("path").map(text).unwrap_or_default();
+                let package = go_package_name(path.trim_matches(['"', '`'])).map(str::to_string);
                 match spec.child_by_field_name("name") {
-                    Some(name) if name.kind() == "package_identifier" => out.push(text(name)),
-                    Some(_) => {}
-                    None => {
-                        let path = spec.child_by_field_name("path").map(text).unwrap_or_default();
-                        out.extend(go_package_name(path.trim_matches(['"', '`'])).map(str::to_string));
+                    Some(name) if name.kind() == "package_identifier" => {
+                        let name = text(name);
+                        out.push((name.clone(), package.unwrap_or(name)));
                     }
+                    Some(_) => {}
+                    None => out.extend(package.map(|p| (p.clone(), p))),
                 }
             }
         }
@@ -256,7 +281,11 @@ mod tests {
         let snap = doc.snapshot();
         let spec = lang::spec(snap.language()).unwrap();
         let root = snap.tree().unwrap().root_node();
-        top_imports(snap.language(), spec, snap.rope(), root, snap.top_imports()).modules.clone()
+        top_imports(snap.language(), spec, snap.rope(), root, snap.top_imports())
+            .modules
+            .iter()
+            .map(|(alias, _)| alias.clone())
+            .collect()
     }
 
     #[test]

@@ -1194,6 +1194,25 @@ fn a_rust_path_qualifier_is_a_module_or_a_type_and_the_nearer_of_two_types_is_me
 }
 
 #[test]
+fn a_member_of_an_imported_module_is_that_modules() {
+    // `vscode.window` is VS Code's, not the workspace's `window`; `S.User` is the `User` of
+    // the `schema` file the alias stands for.
+    let ts = "//- src/ui.ts\nexport const window = createWindow();\n//- src/schema.ts\nexport class User { name: string; }\n\
+//- src/other.ts\nexport class User { id: number; }\n\
+//- src/main.ts\nimport * as vscode from \"vscode\";\nimport * as S from \"./schema\";\nfunction run() {\n    const w = vscode.window;\n    const u: S.User = load();\n    $0\n}\n";
+    assert_eq!(definitions_from(ts), ["User in src/schema.ts"]);
+    // Python: numpy's `array`, and `h.clean` from the aliased module.
+    let py = "//- util.py\ndef array(x): pass\ndef clean(x): pass\n//- app/helpers.py\ndef clean(x): pass\n\
+//- main.py\nimport numpy as np\nimport app.helpers as h\ndef run(x):\n    y = np.array(x)\n    return h.clean(y)\n    $0\n";
+    assert_eq!(definitions_from(py), ["clean in app/helpers.py"]);
+    // Go: `fmt.Println` is the standard library's; `store.Open` is the `store` package's.
+    let go = "//- log/print.go\npackage log\nfunc Println(v ...any) {}\nfunc Open() {}\n\
+//- store/store.go\npackage store\nfunc Open() {}\n\
+//- main.go\npackage main\nimport (\n\t\"fmt\"\n\t\"example.com/app/store\"\n)\nfunc run() {\n\tfmt.Println(1)\n\tstore.Open()\n\t$0\n}\n";
+    assert_eq!(definitions_from(go), ["Open in store/store.go"]);
+}
+
+#[test]
 fn test_files_serve_only_tests() {
     let text = |current: &str| {
         format!(

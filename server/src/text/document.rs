@@ -52,8 +52,10 @@ pub struct TopImports {
     pub scanned_to: usize,
     /// Each import statement's byte range, and its text from the start of its line.
     pub imports: Vec<(Range<usize>, String)>,
-    /// The names these imports bind to whole modules (`import * as vscode`, `import os`).
-    pub modules: Vec<String>,
+    /// The names these imports bind to whole modules (`import * as vscode`, `import os`), each
+    /// with the module's own name: the last element of its path (`import numpy as np`:
+    /// `("np", "numpy")`; `import * as S from "./schema"`: `("S", "schema")`).
+    pub modules: Vec<(String, String)>,
 }
 
 /// An immutable view of a document at one version. Cloning is cheap (the rope shares its
