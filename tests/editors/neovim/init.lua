@@ -125,6 +125,17 @@ local function ghost_text(bufnr)
   return out
 end
 
+-- Types `text` (after `keys`, such as "<End>") and returns the ghost text shown once an
+-- automatic request would have come back: where suggestions are off, none.
+local function ghost_after_typing(bufnr, keys, text)
+  vim.api.nvim_input(keys .. text)
+  wait_for("the typing to reach the buffer", function()
+    return buffer_text(bufnr):find(text, 1, true)
+  end)
+  sleep(600)
+  return ghost_text(bufnr)
+end
+
 -- The cursor line as drawn on the screen (headless Neovim keeps a grid of its own), so the test
 -- sees where the ghost text appears relative to the text around it, not only that an extmark exists.
 local function screen_line()
@@ -275,12 +286,7 @@ function phases.partial()
   -- :KimiToggle turns suggestions off: typing asks the model nothing and shows nothing.
   vim.cmd("KimiToggle")
   results.status_off = require("kimi").status()
-  vim.api.nvim_input("<End>//off")
-  wait_for("the typing to reach the buffer", function()
-    return buffer_text(bufnr):find("//off", 1, true)
-  end)
-  sleep(600)
-  results.ghost_while_off = ghost_text(bufnr)
+  results.ghost_while_off = ghost_after_typing(bufnr, "<End>", "//off")
   vim.cmd("KimiToggle")
   results.status_on = require("kimi").status()
   -- :KimiToggle filetype turns them off for this buffer's filetype only.
@@ -290,12 +296,7 @@ function phases.partial()
     local text = require("kimi").status()
     return text:find("off here", 1, true) and text
   end)
-  vim.api.nvim_input("//ft")
-  wait_for("the typing to reach the buffer", function()
-    return buffer_text(bufnr):find("//ft", 1, true)
-  end)
-  sleep(600)
-  results.ghost_while_filetype_off = ghost_text(bufnr)
+  results.ghost_while_filetype_off = ghost_after_typing(bufnr, "", "//ft")
   vim.cmd("KimiToggle filetype")
   results.languages_on = require("kimi").options().settings.completion.languages
   results.status_filetype_on = wait_for("the statusline to drop off here", function()
