@@ -287,7 +287,7 @@ pub fn gather(
         let cursor_row = nearby::tree_row(&chain, cutter.source(), cursor_byte);
         let mut names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
         names.bind_parameters(language, spec, cutter.source(), &chain, window_start);
-        names.bind_modules(&scope::top_imports(language, spec, rope, root, doc.top_imports()).modules);
+        names.bind_modules(scope::top_imports(language, spec, rope, root, doc.top_imports()));
         // Only `this.x` and `self.x` need the class's bases, which cost a lookup per base.
         let through_self = names.used.values().any(|u| u.qualifier == nearby::Qualifier::OwnClass);
         let lineage = through_self.then(|| class_lineage(language, rope, &chain, cursor_byte, symbols)).flatten();
@@ -346,7 +346,7 @@ fn cross_file(
     path: &str,
     language: Language,
     symbols: &dyn SymbolLookup,
-    lineage: Option<&HashSet<String>>,
+    lineage: Option<&nearby::Lineage>,
     budget: usize,
 ) -> Vec<Snippet> {
     let family = language.family();
@@ -360,8 +360,18 @@ fn cross_file(
                 && d.reach.reaches(&d.path, path)
                 && !(usage.field_only && matches!(d.kind, SymbolKind::Function | SymbolKind::Method))
                 && (!usage.path_only || d.kind.is_type())
-                && usage.qualifier.admits(d, lineage)
         });
+        let rejected = usage.qualifier.narrow(&mut defs, lineage);
+        // `Sub.create()` with `create` defined by no `Sub`: one of its bases' (a static method
+        // inherited). The bases are looked up only then.
+        let type_name = match usage.qualifier {
+            nearby::Qualifier::By(hash) => names.types.get(&hash),
+            _ => None,
+        };
+        if let Some(class) = type_name.filter(|_| defs.is_empty() && !rejected.is_empty()) {
+            let bases = lineage_from(bases_of(class, family, symbols), family, symbols);
+            defs = rejected.into_iter().filter(|d| d.container.as_deref().is_some_and(|c| bases.contains(c))).collect();
+        }
         // The index knows this file too (from disk or from an earlier edit): a name it places
         // here is this file's own.
         if defs.iter().any(|d| &*d.path == path) {
@@ -426,14 +436,17 @@ const MAX_LINEAGE: usize = 32;
 /// the names its header mentions (`class PopupClient extends StandardInteractionClient`), then
 /// the names in the headers of those classes' own definitions, found through `symbols`. A
 /// header's other names (generic arguments, `implements` lists, Python's `metaclass=`) come
-/// along; they only let a few more definitions through. `None` outside a class.
+/// along; they only let a few more definitions through. In Rust, the `impl` or `trait` around
+/// the cursor stands for the class (`impl Display for Token`: `Display` and `Token`, then
+/// `Token`'s own header and a trait's supertraits); in Go, the method's receiver type. `None`
+/// outside a class.
 fn class_lineage(
     language: Language,
     rope: &Rope,
     chain: &[Node<'_>],
     cursor_byte: usize,
     symbols: &dyn SymbolLookup,
-) -> Option<HashSet<String>> {
+) -> Option<nearby::Lineage> {
     let kinds: &[&str] = match language {
         Language::TypeScript | Language::Tsx | Language::JavaScript => {
             &["class_declaration", "abstract_class_declaration", "class"]
@@ -442,6 +455,8 @@ fn class_lineage(
         Language::CSharp => &["class_declaration", "struct_declaration", "record_declaration"],
         Language::Python => &["class_definition"],
         Language::Cpp => &["class_specifier", "struct_specifier"],
+        Language::Rust => &["impl_item", "trait_item"],
+        Language::Go => &["method_declaration"],
         _ => return None,
     };
     let class = match chain.iter().rev().find(|n| kinds.contains(&n.kind())) {
@@ -449,29 +464,49 @@ fn class_lineage(
         None if language == Language::Python => python_class_by_indent(rope, chain.first()?, cursor_byte)?,
         None => return None,
     };
-    let body = class.child_by_field_name("body")?;
-    let mut lineage: HashSet<String> = HashSet::new();
-    let mut frontier = header_names(&window::text_between(rope, class.start_byte(), body.start_byte()));
-    let family = language.family();
+    let header = if language == Language::Go {
+        let receiver = class.child_by_field_name("receiver")?.named_child(0)?.child_by_field_name("type")?;
+        window::text_between(rope, receiver.start_byte(), receiver.end_byte())
+    } else {
+        let body = class.child_by_field_name("body")?;
+        window::text_between(rope, class.start_byte(), body.start_byte())
+    };
+    let names = lineage_from(header_names(&header), language.family(), symbols);
+    // Rust's traits and Go's embedded types are not all in the headers (see `Lineage::strict`).
+    let strict = !matches!(language, Language::Rust | Language::Go);
+    Some(nearby::Lineage { names, strict })
+}
+
+/// `frontier` and the names in their headers, through the workspace's classes, for up to
+/// [`MAX_LINEAGE_DEPTH`] generations.
+fn lineage_from(mut frontier: Vec<String>, family: Language, symbols: &dyn SymbolLookup) -> HashSet<String> {
+    let mut lineage = HashSet::new();
     for _ in 0..MAX_LINEAGE_DEPTH {
         let mut next = Vec::new();
         for name in frontier {
             if lineage.len() >= MAX_LINEAGE || !lineage.insert(name.clone()) {
                 continue;
             }
-            for def in symbols.lookup(&name) {
-                let is_class = matches!(def.kind, SymbolKind::Class | SymbolKind::Interface);
-                if is_class && def.container.is_none() && def.language.family() == family {
-                    next.extend(header_names(def.signature.lines().next().unwrap_or_default()));
-                }
-            }
+            next.extend(bases_of(&name, family, symbols));
         }
         if next.is_empty() {
             break;
         }
         frontier = next;
     }
-    Some(lineage)
+    lineage
+}
+
+/// The names in the headers of the workspace's classes (and interfaces, traits) called `name`.
+fn bases_of(name: &str, family: Language, symbols: &dyn SymbolLookup) -> Vec<String> {
+    let mut names = Vec::new();
+    for def in symbols.lookup(name) {
+        let is_class = matches!(def.kind, SymbolKind::Class | SymbolKind::Interface);
+        if is_class && def.container.is_none() && def.language.family() == family {
+            names.extend(header_names(def.signature.lines().next().unwrap_or_default()));
+        }
+    }
+    names
 }
 
 /// The class a Python cursor belongs to by its indentation, when the tree does not say: a blank
@@ -650,7 +685,7 @@ pub fn definitions_used_in(
     let source = window::Source::of_rope(rope);
     let cursor_row = nearby::tree_row(&ancestors_at(root, cursor_byte), source, cursor_byte);
     let mut names = nearby::collect(doc.language(), spec, source, root, start_byte..end_byte, cursor_byte, cursor_row);
-    names.bind_modules(&scope::top_imports(doc.language(), spec, rope, root, doc.top_imports()).modules);
+    names.bind_modules(scope::top_imports(doc.language(), spec, rope, root, doc.top_imports()));
     let through_self = names.used.values().any(|u| u.qualifier == nearby::Qualifier::OwnClass);
     let lineage = through_self
         .then(|| class_lineage(doc.language(), rope, &ancestors_at(root, start_byte), start_byte, symbols))

@@ -10,7 +10,7 @@ use tree_sitter::Node;
 use super::lang::Spec;
 use super::window::{goto_child_ending_after, Source};
 use super::{Snippet, SnippetKind, SymbolDef, SymbolKind};
-use crate::text::Language;
+use crate::text::{Language, TopImports};
 
 /// How many distinct names are looked up at most: the nearest and most frequent ones.
 const MAX_LOOKUPS: usize = 40;
@@ -56,8 +56,13 @@ pub(crate) enum Qualifier {
     /// [`Qualifier::Module`] when an import binds that name to a module, else into
     /// [`Qualifier::Any`] (a value's member: its type is unknown).
     Receiver(u64),
-    /// Every use is through the object itself (`this.name`, `self.name`): a member of the class
-    /// around the cursor or of one of its bases.
+    /// Every use is a member of a name a Python `from pkg import name` binds, which is a module
+    /// as often as a definition: the hash of the name imported. Where the workspace defines the
+    /// member in files that name stands for (`from app import helpers; helpers.clean()`), those
+    /// are meant; elsewhere it is a value's member, as [`Qualifier::Any`].
+    PreferModule(u64),
+    /// Every use is through the object itself (`this.name`, `self.name`, a Go method's
+    /// receiver): a member of the class around the cursor or of one of its bases.
     OwnClass,
     /// Some use is unqualified, qualified by a value (`list.len()`), or by another type.
     Any,
@@ -72,19 +77,46 @@ impl Qualifier {
         }
     }
 
-    /// Whether a definition inside `container` (a method's type, trait or class) can be what
-    /// the name means. Definitions outside any type always can, but for [`Qualifier::OwnClass`]:
-    /// `React.useState` names a module's function, and `Foo::bar` can name a free function in
-    /// module `Foo`, but `this.render()` never a free `render`. `lineage` is the class around
-    /// the cursor and its bases ([`super::class_lineage`]); unknown (`None`), anything goes.
-    pub(crate) fn admits(self, def: &SymbolDef, lineage: Option<&HashSet<String>>) -> bool {
-        match (self, def.container.as_deref(), lineage) {
-            (Qualifier::By(hash), Some(container), _) => name_hash(container) == hash,
-            (Qualifier::Module(_), Some(_), _) => false,
-            (Qualifier::Module(hash), None, _) => module_names(&def.path).any(|m| name_hash(m) == hash),
-            (Qualifier::OwnClass, container, Some(lineage)) => container.is_some_and(|c| lineage.contains(c)),
-            _ => true,
-        }
+    /// Keeps the definitions among `defs` this qualifier can mean and returns the others.
+    /// Definitions outside any type always can, but for [`Qualifier::OwnClass`] and the module
+    /// qualifiers: `React.useState` names a module's function, and `Foo::bar` can name a free
+    /// function in module `Foo`, but `this.render()` never a free `render`. `lineage` is the
+    /// class around the cursor and its bases ([`Lineage`]); unknown (`None`), anything goes.
+    pub(crate) fn narrow(self, defs: &mut Vec<SymbolDef>, lineage: Option<&Lineage>) -> Vec<SymbolDef> {
+        let in_module =
+            |d: &SymbolDef, hash: u64| d.container.is_none() && module_names(&d.path).any(|m| name_hash(m) == hash);
+        let in_lineage = |d: &SymbolDef, lineage: &Lineage| d.container.as_deref().is_some_and(|c| lineage.contains(c));
+        let keep: &dyn Fn(&SymbolDef) -> bool = match (self, lineage) {
+            (Qualifier::By(hash), _) => &move |d| d.container.as_deref().is_none_or(|c| name_hash(c) == hash),
+            (Qualifier::Module(hash), _) => &move |d| in_module(d, hash),
+            (Qualifier::PreferModule(hash), _) if defs.iter().any(|d| in_module(d, hash)) => {
+                &move |d| in_module(d, hash)
+            }
+            (Qualifier::OwnClass, Some(lineage)) if lineage.strict || defs.iter().any(|d| in_lineage(d, lineage)) => {
+                &move |d| in_lineage(d, lineage)
+            }
+            _ => return Vec::new(),
+        };
+        let (kept, rejected) = std::mem::take(defs).into_iter().partition(|d| keep(d));
+        *defs = kept;
+        rejected
+    }
+}
+
+/// The class around the cursor and the classes (or traits) it builds on, as far as the
+/// workspace knows them: what `this.x` and `self.x` can reach.
+#[derive(Debug, Default)]
+pub(crate) struct Lineage {
+    pub names: HashSet<String>,
+    /// The names hold every place a member can come from. Not so in Rust, where a method may
+    /// come from any trait the type implements anywhere, nor in Go, whose embedded types the
+    /// lineage does not follow: there, a member found in none of them may still be meant.
+    pub strict: bool,
+}
+
+impl Lineage {
+    fn contains(&self, name: &str) -> bool {
+        self.names.contains(name)
     }
 }
 
@@ -114,6 +146,9 @@ pub(crate) struct Names {
     pub used: HashMap<String, Use>,
     /// Parameters, `let` bindings, assignments: locals that shadow anything of the same name.
     pub bound: HashSet<String>,
+    /// The names behind the hashes of [`Qualifier::By`], for a type's bases to be looked up
+    /// when none of its own members is the one used (`Sub.parentStatic()`).
+    pub types: HashMap<u64, String>,
 }
 
 impl Names {
@@ -150,23 +185,31 @@ impl Names {
     /// Names the file's imports bind to whole modules are locals too: see
     /// `scope::module_names`.
     /// A member of a module an import names whole is that module's (see [`Qualifier::Receiver`]):
-    /// `np.array` is numpy's, not the workspace's `array`; `S.User` with `import * as S from
-    /// "./schema"` is the `User` of a `schema` file.
-    pub(crate) fn bind_modules(&mut self, modules: &[(String, String)]) {
-        for (alias, _) in modules {
+    /// `np.array` is numpy's, not the workspace's `array`; `S.User` and `Events.emit` with
+    /// `import * as S from "./schema"` and `import * as Events from "./events"` are the `User`
+    /// of a `schema` file and the `emit` of an `events` file (a capitalised alias reads as a
+    /// class until here). A member of a name `from pkg import name` binds becomes
+    /// [`Qualifier::PreferModule`].
+    pub(crate) fn bind_modules(&mut self, top: &TopImports) {
+        for (alias, _) in &top.modules {
             if self.used.contains_key(alias) && !self.bound.contains(alias) {
                 self.bound.insert(alias.clone());
             }
         }
         let by_alias: HashMap<u64, u64> =
-            modules.iter().map(|(alias, module)| (name_hash(alias), name_hash(module))).collect();
+            top.modules.iter().map(|(alias, module)| (name_hash(alias), name_hash(module))).collect();
+        let maybe: HashMap<u64, u64> =
+            top.maybe_modules.iter().map(|(alias, name)| (name_hash(alias), name_hash(name))).collect();
         for usage in self.used.values_mut() {
-            if let Qualifier::Receiver(receiver) = usage.qualifier {
-                usage.qualifier = match by_alias.get(&receiver) {
-                    Some(module) => Qualifier::Module(*module),
-                    None => Qualifier::Any,
-                };
-            }
+            usage.qualifier = match usage.qualifier {
+                Qualifier::Receiver(receiver) => match (by_alias.get(&receiver), maybe.get(&receiver)) {
+                    (Some(module), _) => Qualifier::Module(*module),
+                    (None, Some(name)) => Qualifier::PreferModule(*name),
+                    (None, None) => Qualifier::Any,
+                },
+                Qualifier::By(alias) if by_alias.contains_key(&alias) => Qualifier::Module(by_alias[&alias]),
+                other => other,
+            };
         }
     }
 }
@@ -311,8 +354,8 @@ fn record(
         && field == Some("path")
         && parent.is_some_and(|(p, _)| matches!(p, "scoped_identifier" | "scoped_type_identifier"));
     let qualifier = match parent_node {
-        Some(p) if through_self(language, source, p, field) => Qualifier::OwnClass,
-        Some(p) => static_qualifier(language, source, p, field)
+        Some(p) if through_self(language, source, p, field, stack) => Qualifier::OwnClass,
+        Some(p) => static_qualifier(language, source, p, field, &mut names.types)
             .or_else(|| receiver(language, source, p, field))
             .unwrap_or(Qualifier::Any),
         None => Qualifier::Any,
@@ -361,11 +404,32 @@ fn is_uncalled_field(language: Language, parent: Node<'_>, grandparent: Option<N
 }
 
 /// Whether a member name (`field` of `parent`) is reached through the object itself: `this.x`
-/// in TypeScript, JavaScript, Java, C# and C++ (`this->x`), `self.x` and `cls.x` in Python.
-/// Rust and Go are left out: a Rust method may come from any trait the type implements, and a
-/// Go receiver can have any name.
-fn through_self(language: Language, source: Source<'_>, parent: Node<'_>, field: Option<&str>) -> bool {
+/// in TypeScript, JavaScript, Java, C# and C++ (`this->x`), `self.x` in Rust, `self.x` and
+/// `cls.x` in Python, and in Go through the receiver of the method around it (`s.x` in
+/// `func (s *Server) …`), found among the walk's `stack` of ancestors.
+fn through_self(
+    language: Language,
+    source: Source<'_>,
+    parent: Node<'_>,
+    field: Option<&str>,
+    stack: &[(Node<'_>, Option<&'static str>)],
+) -> bool {
     let object = match (language, parent.kind(), field) {
+        (Language::Rust, "field_expression", Some("field")) => parent.child_by_field_name("value"),
+        (Language::Go, "selector_expression", Some("field")) => {
+            let Some(operand) = parent.child_by_field_name("operand").filter(|o| o.kind() == "identifier") else {
+                return false;
+            };
+            let method =
+                stack.iter().rev().find(|(n, _)| matches!(n.kind(), "method_declaration" | "function_declaration"));
+            let receiver = method
+                .and_then(|(m, _)| m.child_by_field_name("receiver"))
+                .and_then(|list| list.named_child(0))
+                .and_then(|declaration| declaration.child_by_field_name("name"));
+            return receiver.is_some_and(|r| {
+                source.text(r.start_byte(), r.end_byte()) == source.text(operand.start_byte(), operand.end_byte())
+            });
+        }
         (Language::TypeScript | Language::Tsx | Language::JavaScript, "member_expression", Some("property")) => {
             parent.child_by_field_name("object")
         }
@@ -382,7 +446,7 @@ fn through_self(language: Language, source: Source<'_>, parent: Node<'_>, field:
         }
         _ => None,
     };
-    object.is_some_and(|o| o.kind() == "this")
+    object.is_some_and(|o| matches!(o.kind(), "this" | "self"))
 }
 
 /// A member's receiver when it is a plain name, in the languages whose modules are values
@@ -418,6 +482,7 @@ fn static_qualifier(
     source: Source<'_>,
     parent: Node<'_>,
     field: Option<&str>,
+    types: &mut HashMap<u64, String>,
 ) -> Option<Qualifier> {
     let qualifier = match (language, parent.kind(), field) {
         (Language::Rust, "scoped_identifier" | "scoped_type_identifier", Some("name")) => {
@@ -450,8 +515,12 @@ fn static_qualifier(
     if matches!(name.as_ref(), "Self" | "self" | "super" | "crate") {
         return None;
     }
-    let module = language == Language::Rust && name.starts_with(|c: char| c.is_lowercase());
-    Some(if module { Qualifier::Module(name_hash(&name)) } else { Qualifier::By(name_hash(&name)) })
+    let hash = name_hash(&name);
+    if language == Language::Rust && name.starts_with(|c: char| c.is_lowercase()) {
+        return Some(Qualifier::Module(hash));
+    }
+    types.entry(hash).or_insert_with(|| name.into_owned());
+    Some(Qualifier::By(hash))
 }
 
 /// `node` when it is a plain identifier written like a class name: an upper-case first letter

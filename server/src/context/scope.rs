@@ -97,7 +97,7 @@ fn pick<'a>(imports: &'a [(Range<usize>, String)], window_start: usize, left: &m
 /// last one, or up to the first child that starts at or after `stop_at`.
 fn scan(language: Language, spec: &Spec, rope: &Rope, list: Node<'_>, stop_at: usize) -> TopImports {
     let js = matches!(language, Language::TypeScript | Language::Tsx | Language::JavaScript);
-    let mut found = TopImports { scanned_to: usize::MAX, imports: Vec::new(), modules: Vec::new() };
+    let mut found = TopImports { scanned_to: usize::MAX, ..TopImports::default() };
     let mut cursor = list.walk();
     let mut since_import = 0;
     let mut last_end = 0;
@@ -121,7 +121,7 @@ fn scan(language: Language, spec: &Spec, rope: &Rope, list: Node<'_>, stop_at: u
             None => text,
         };
         found.imports.push((child.start_byte()..child.end_byte(), text));
-        module_names(language, rope, child, &mut found.modules);
+        module_names(language, rope, child, &mut found);
     }
     found
 }
@@ -132,7 +132,8 @@ fn scan(language: Language, spec: &Spec, rope: &Rope, list: Node<'_>, stop_at: u
 /// unrelated symbol that happens to share it (a variable named `path` in another file). Names
 /// an import brings in one by one (`import { Server } from "./server"`, `from a import b`,
 /// Rust's `use`) are the workspace's definitions the cross-file context is for, and stay out.
-fn module_names(language: Language, rope: &Rope, import: Node<'_>, out: &mut Vec<(String, String)>) {
+fn module_names(language: Language, rope: &Rope, import: Node<'_>, found: &mut TopImports) {
+    let out = &mut found.modules;
     let text = |node: Node<'_>| text_between(rope, node.start_byte(), node.end_byte());
     // `"./utils/schema.js"` is module `schema`.
     let from_source = |source: Node<'_>| {
@@ -183,6 +184,19 @@ fn module_names(language: Language, rope: &Rope, import: Node<'_>, out: &mut Vec
                     }
                     // `import os.path` binds `os`.
                     _ => out.extend(name.named_child(0).map(|n| (text(n), text(n)))),
+                }
+            }
+        }
+        // `from app import helpers` (or `as h`): `helpers` may be a module or a definition.
+        Language::Python if import.kind() == "import_from_statement" => {
+            for name in import.children_by_field_name("name", &mut cursor) {
+                let (alias, imported) = match name.kind() {
+                    "aliased_import" => (name.child_by_field_name("alias"), name.child_by_field_name("name")),
+                    _ => (Some(name), Some(name)),
+                };
+                let (Some(alias), Some(imported)) = (alias.map(text), imported.map(text)) else { continue };
+                if alias.starts_with(|c: char| c.is_lowercase()) && !imported.contains('.') {
+                    found.maybe_modules.push((alias, imported));
                 }
             }
         }

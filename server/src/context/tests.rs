@@ -1213,6 +1213,70 @@ fn a_member_of_an_imported_module_is_that_modules() {
 }
 
 #[test]
+fn a_capitalised_namespace_alias_is_still_a_module() {
+    // `Events.emit` reads like a class's static member, but the import says `Events` is the
+    // `events` file: the other file's free `emit` is not meant.
+    let text = "//- src/events.ts\nexport function emit(name: string, payload: unknown): void {}\n\
+//- src/bus.ts\nexport function emit(event: Event): void {}\n\
+//- src/main.ts\nimport * as Events from \"./events\";\nfunction run() {\n    Events.emit(\"ready\", {});\n    $0\n}\n";
+    assert_eq!(definitions_from(text), ["emit in src/events.ts"]);
+}
+
+#[test]
+fn a_python_name_imported_from_a_package_is_a_module_where_the_workspace_has_one() {
+    // `from app import helpers`: `helpers` is `app/helpers.py`, so `helpers.clean` is its `clean`.
+    let text = "//- util.py\ndef clean(x, strict=False): pass\n//- app/helpers.py\ndef clean(x): pass\n\
+//- main.py\nfrom app import helpers\ndef run(x):\n    return helpers.clean(x)\n    $0\n";
+    assert_eq!(definitions_from(text), ["clean in app/helpers.py"]);
+    // `from app import settings as conf`, with no `settings` module: a value whose `get` may be
+    // any class's or module's.
+    let text = "//- util.py\ndef clean(x): pass\n//- app/store.py\nclass Store:\n    def lookup(self, key): pass\n\
+//- main.py\nfrom app import settings as conf\ndef run(x):\n    return conf.lookup(x)\n    $0\n";
+    assert_eq!(definitions_from(text), ["lookup in app/store.py"]);
+}
+
+#[test]
+fn a_static_member_reached_through_a_subclass_is_its_bases() {
+    // `Admin.create()`: `Admin` defines no `create`; its base `User` does, and another class's
+    // `create` is not meant.
+    let java = "//- src/User.java\npublic class User {\n    public static User create(String name) { return null; }\n}\n\
+//- src/Order.java\npublic class Order {\n    public static Order create(String id) { return null; }\n}\n\
+//- src/Admin.java\npublic class Admin extends User {}\n\
+//- src/Main.java\nclass Main {\n    void run() {\n        Admin a = (Admin) Admin.create(\"root\");\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(java), ["Admin in src/Admin.java", "create in src/User.java"]);
+    let py = "//- models.py\nclass Model:\n    @classmethod\n    def from_row(cls, row): pass\nclass Admin(Model):\n    pass\n\
+//- other.py\nclass Report:\n    @classmethod\n    def from_row(cls, row): pass\n\
+//- main.py\nfrom models import Admin\ndef load(row):\n    return Admin.from_row(row)\n    $0\n";
+    let found = definitions_from(py);
+    assert!(found.iter().all(|f| !f.ends_with("other.py")), "{found:?}");
+    assert!(found.iter().any(|f| f.starts_with("Admin in models.py")), "{found:?}");
+}
+
+#[test]
+fn rust_and_go_members_through_self_or_the_receiver_prefer_the_types_own() {
+    // `self.bump()` deep in `impl Lexer`, whose header is out of sight: the `Lexer`'s, though
+    // the parser's is in the same directory. Two unrelated types define it; one is sent.
+    let rust = "//- src/lexer/cursor.rs\npub struct Lexer { pos: usize }\nimpl Lexer {\n    pub fn bump(&mut self) -> Option<char> { None }\n}\n\
+//- src/syntax/parser.rs\npub struct Parser;\nimpl Parser {\n    pub fn bump(&mut self, kind: Kind) {}\n}\n\
+//- src/syntax/lex.rs\nimpl Lexer {\n    fn first(&self) -> char {\n        '\\0'\n    }\n\n    fn second(&self) -> char {\n        '\\0'\n    }\n\n\
+    fn next_token(&mut self) -> Token {\n        self.bump();\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(rust), ["bump in src/lexer/cursor.rs"]);
+    // A method the type may have from any trait: none of the lineage's, so the others stay.
+    let rust = rust
+        .replace("self.bump()", "self.reset()")
+        .replace("pub fn bump(&mut self, kind", "pub fn reset(&mut self, kind");
+    assert_eq!(definitions_from(&rust), ["reset in src/syntax/parser.rs"]);
+    // Go: `s.listen()` far down a method of `*Server` is the server's, not `Client`'s.
+    let go = "//- net/server.go\npackage net\ntype Server struct{ addr string }\nfunc (s *Server) listen() error { return nil }\n\
+//- net/client.go\npackage net\ntype Client struct{}\nfunc (c *Client) listen() error { return nil }\n\
+//- net/serve.go\npackage net\nfunc (s *Server) Start() error {\nSTEPS\terr := s.listen()\n\t$0\n}\n"
+        .replace("STEPS", &"\tstep()\n".repeat(45));
+    let found = definitions_from(&go);
+    assert!(found.contains(&"listen in net/server.go".to_string()), "{found:?}");
+    assert!(!found.contains(&"listen in net/client.go".to_string()), "{found:?}");
+}
+
+#[test]
 fn test_files_serve_only_tests() {
     let text = |current: &str| {
         format!(

@@ -56,6 +56,10 @@ pub struct TopImports {
     /// with the module's own name: the last element of its path (`import numpy as np`:
     /// `("np", "numpy")`; `import * as S from "./schema"`: `("S", "schema")`).
     pub modules: Vec<(String, String)>,
+    /// The lower-case names a Python `from pkg import name` binds, each with the name imported
+    /// (`from app import helpers as h`: `("h", "helpers")`). Such a name is a module as often as
+    /// a definition; the workspace's files tell which.
+    pub maybe_modules: Vec<(String, String)>,
 }
 
 /// An immutable view of a document at one version. Cloning is cheap (the rope shares its
