@@ -34,6 +34,7 @@ struct Def {
     name: Arc<str>,
     kind: SymbolKind,
     container: Option<Arc<str>>,
+    module: Option<Arc<str>>,
     signature: Arc<str>,
     line: u32,
     reach: Reach,
@@ -383,6 +384,7 @@ impl SymbolLookup for WorkspaceIndex {
                     signature: def.signature.clone(),
                     line: def.line,
                     container: def.container.clone(),
+                    module: def.module.clone(),
                     reach: def.reach,
                     language: entry.language,
                     test: entry.test,
@@ -447,12 +449,35 @@ fn extract_from_tree(language: Language, root: tree_sitter::Node<'_>, rope: &Rop
             name: Arc::from(name),
             kind: site.kind,
             container: container_name(language, &site, rope).map(Arc::from),
+            module: inline_modules(language, site.node, rope).map(Arc::from),
             signature: signature(language, &site, rope).into(),
             line: rope.byte_to_line(site.name.start_byte()) as u32,
             reach,
         });
     });
     defs
+}
+
+/// The Rust inline modules around a definition (`mod a { mod b { … } }`: `a/b`), which its
+/// file's path does not name. Few definitions are inside one: the walk up stops at the root.
+fn inline_modules(language: Language, node: tree_sitter::Node<'_>, rope: &Rope) -> Option<String> {
+    if language != Language::Rust {
+        return None;
+    }
+    let mut names = Vec::new();
+    let mut at = node.parent();
+    while let Some(parent) = at {
+        if parent.kind() == "mod_item" {
+            if let Some(name) = parent.child_by_field_name("name") {
+                names.push(super::window::text_between(rope, name.start_byte(), name.end_byte()));
+            }
+        }
+        at = parent.parent();
+    }
+    (!names.is_empty()).then(|| {
+        names.reverse();
+        names.join("/")
+    })
 }
 
 #[cfg(test)]
@@ -634,6 +659,7 @@ mod tests {
                     signature: "def parse(text): ...".into(),
                     line: 0,
                     container: None,
+                    module: None,
                     reach: Reach::Anywhere,
                     language: Language::Python,
                     test: false,
@@ -645,6 +671,7 @@ mod tests {
                     signature: "pub fn parse(input: &str) -> Ast".into(),
                     line: 0,
                     container: None,
+                    module: None,
                     reach: Reach::Anywhere,
                     language: Language::Rust,
                     test: false,

@@ -123,6 +123,9 @@ pub struct SymbolDef {
     pub line: u32,
     /// For methods: the type, trait or class they belong to (without generics).
     pub container: Option<Arc<str>>,
+    /// Rust: the inline modules around it (`mod a { mod b { … } }`: `a/b`), which its path
+    /// does not name.
+    pub module: Option<Arc<str>>,
     pub reach: Reach,
     /// The language of the file it is in.
     pub language: Language,

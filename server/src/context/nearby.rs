@@ -83,8 +83,10 @@ impl Qualifier {
     /// function in module `Foo`, but `this.render()` never a free `render`. `lineage` is the
     /// class around the cursor and its bases ([`Lineage`]); unknown (`None`), anything goes.
     pub(crate) fn narrow(self, defs: &mut Vec<SymbolDef>, lineage: Option<&Lineage>) -> Vec<SymbolDef> {
-        let in_module =
-            |d: &SymbolDef, hash: u64| d.container.is_none() && module_names(&d.path).any(|m| name_hash(m) == hash);
+        let in_module = |d: &SymbolDef, hash: u64| {
+            let inline = d.module.as_deref().into_iter().flat_map(|m| m.split('/'));
+            d.container.is_none() && module_names(&d.path).chain(inline).any(|m| name_hash(m) == hash)
+        };
         let in_lineage = |d: &SymbolDef, lineage: &Lineage| d.container.as_deref().is_some_and(|c| lineage.contains(c));
         let keep: &dyn Fn(&SymbolDef) -> bool = match (self, lineage) {
             (Qualifier::By(hash), _) => &move |d| d.container.as_deref().is_none_or(|c| name_hash(c) == hash),

@@ -1186,6 +1186,11 @@ fn a_rust_path_qualifier_is_a_module_or_a_type_and_the_nearer_of_two_types_is_me
     let text = "//- src/error.rs\npub struct Error { inner: Box<Inner> }\npub enum Kind { Request, Redirect }\n\
 //- src/connect.rs\nfn run() -> Result<(), std::io::Error> {\n    let kind = crate::error::Kind::Request;\n    $0\n}\n";
     assert_eq!(definitions_from(text), ["Kind in src/error.rs"]);
+    // A module written inline (`mod imp { … }` in `lib.rs`) is a module too.
+    let text = "//- src/lib.rs\npub mod sys {\n    pub mod imp {\n        pub fn spawn(task: Task) -> Handle { todo!() }\n    }\n}\n\
+//- src/pool.rs\npub fn spawn(n: usize) {}\n\
+//- src/runtime.rs\nfn run(task: Task) {\n    let handle = sys::imp::spawn(task);\n    $0\n}\n";
+    assert_eq!(definitions_from(text), ["spawn in src/lib.rs"]);
     // Two `Body` types: the one beside the current file.
     let text = "//- src/async_impl/body.rs\npub struct Body { inner: Inner }\n\
 //- src/blocking/body.rs\npub struct Body { kind: Kind }\n\
