@@ -21,7 +21,9 @@
 ;;
 ;; Typing what it shows keeps it (kimi-lsp answers the rest from memory, no model call); any
 ;; other change or move hides it.  Otherwise those keys do what they always do.  Accepting tells
-;; the server, which counts the acceptance rate `kimi-lsp usage' shows.
+;; the server, which counts the acceptance rate `kimi-lsp usage' shows.  Where kimi-lsp gives
+;; no suggestions (its `completion.languages' and `completion.exclude' settings, a secret or
+;; binary file), the mode line reads " Kimi[off]"; `kimi-off-here' says why.
 ;;
 ;; Set up (see editors/emacs/README.md): register kimi-lsp with eglot, then
 ;;
@@ -79,6 +81,13 @@ whole text and :command the server's accept command.")
 
 (defvar-local kimi--asked 0
   "Counts the requests made in this buffer: only the newest one's answer is shown.")
+
+(defvar-local kimi--off-here nil
+  "Why kimi-lsp gives this buffer no suggestions (its words), or nil.")
+
+(defvar-local kimi--off-asked 0
+  "Counts the questions whether this buffer gets suggestions.
+Only the newest answer counts.")
 
 (defvar kimi-ghost-map
   (let ((map (make-sparse-keymap)))
@@ -325,18 +334,66 @@ With only one, asks kimi-lsp for several."
   "Keys of `kimi-ghost-mode' whether or not a suggestion is shown.
 Empty: bind `kimi-complete' here, for instance.")
 
+(defun kimi--refresh-off-here (&optional buffer)
+  "Asks kimi-lsp whether BUFFER (the current one) gets suggestions.
+The server decides, from its settings (`completion.languages',
+`completion.exclude') and the file; the mode line shows \" Kimi[off]\"
+where it gives none, with the reason in its tooltip."
+  (with-current-buffer (or buffer (current-buffer))
+    (when-let ((server (and kimi-ghost-mode (kimi--server))))
+      (let ((asked (cl-incf kimi--off-asked))
+            (buffer (current-buffer)))
+        (jsonrpc-async-request
+         server :kimi/documentState
+         (list :textDocument (eglot--TextDocumentIdentifier) :withText :json-false)
+         :success-fn (lambda (result)
+                       (when (buffer-live-p buffer)
+                         (with-current-buffer buffer
+                           (when (= asked kimi--off-asked)
+                             (let ((off (plist-get result :completionsOff)))
+                               (setq kimi--off-here (and (stringp off) off)))
+                             (force-mode-line-update)))))
+         :error-fn #'ignore
+         :timeout-fn #'ignore)))))
+
+(defun kimi--settings-sent (server)
+  "After eglot sent SERVER new settings: asks again in each of its buffers."
+  (dolist (buffer (buffer-list))
+    (with-current-buffer buffer
+      (when (and kimi-ghost-mode (eq (kimi--server) server))
+        (kimi--refresh-off-here)))))
+
+(advice-add 'eglot-signal-didChangeConfiguration :after #'kimi--settings-sent)
+
+(defun kimi--lighter ()
+  "The mode line's word for `kimi-ghost-mode'."
+  (if kimi--off-here
+      (propertize " Kimi[off]" 'help-echo (concat "No Kimi suggestions here: " kimi--off-here))
+    " Kimi"))
+
+(defun kimi-off-here ()
+  "Why kimi-lsp gives this buffer no suggestions, or nil when it gives them."
+  (interactive)
+  (when (called-interactively-p 'interactive)
+    (message "%s" (if kimi--off-here
+                      (concat "No Kimi suggestions here: " kimi--off-here)
+                    "Kimi suggests here")))
+  kimi--off-here)
+
 ;;;###autoload
 (define-minor-mode kimi-ghost-mode
   "Kimi's suggestions as ghost text after point, from kimi-lsp through eglot.
 While one is shown:
 \\{kimi-ghost-map}"
-  :lighter " Kimi"
+  :lighter (:eval (kimi--lighter))
   :keymap kimi-ghost-mode-map
   (if kimi-ghost-mode
       (progn
         (setq kimi--seen-tick (buffer-chars-modified-tick))
-        (add-hook 'post-command-hook #'kimi--post-command nil t))
+        (add-hook 'post-command-hook #'kimi--post-command nil t)
+        (kimi--refresh-off-here))
     (remove-hook 'post-command-hook #'kimi--post-command t)
+    (setq kimi--off-here nil)
     (when kimi--timer
       (cancel-timer kimi--timer)
       (setq kimi--timer nil))

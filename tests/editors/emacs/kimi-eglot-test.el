@@ -126,6 +126,22 @@ timer does (batch Emacs is never idle, so the timer never fires here)."
       (kimi-test-wait "eglot to manage geometry.py" (lambda () (eq (eglot-current-server) kimi-test-server)))
       (unless (bound-and-true-p kimi-ghost-mode)
         (kimi-test-fail "the README's hook did not turn kimi-ghost-mode on in geometry.py"))
+      ;; Settings that turn Python's suggestions off, sent as the README says: the mode line
+      ;; says so, and why; set back, it says Kimi again.
+      (let ((before (default-value 'eglot-workspace-configuration))
+            ;; The lighter the mode put in the mode line (batch Emacs draws no mode line):
+            ;; `(:eval FORM)'.
+            (lighter (lambda () (eval (cadr (cadr (assq 'kimi-ghost-mode minor-mode-alist))) t))))
+        (setq-default eglot-workspace-configuration '(:kimi (:completion (:languages (:python :json-false)))))
+        (eglot-signal-didChangeConfiguration kimi-test-server)
+        (kimi-test-wait "the mode line to say Kimi is off"
+                        (lambda () (string-match-p "\\` Kimi\\[off\\]\\'" (funcall lighter))))
+        (unless (string-match-p "python" (or (kimi-off-here) ""))
+          (kimi-test-fail "kimi-off-here gives no reason naming python: %S" (kimi-off-here)))
+        (setq-default eglot-workspace-configuration before)
+        (eglot-signal-didChangeConfiguration kimi-test-server)
+        (kimi-test-wait "the mode line to say Kimi is on"
+                        (lambda () (equal (funcall lighter) " Kimi"))))
       (goto-char (point-max))
       ;; Typing, as the command loop runs it: the command, then `post-command-hook'.
       (insert "    return ")
