@@ -365,15 +365,34 @@ fn cross_file(
                 && (!usage.path_only || d.kind.is_type())
         });
         let rejected = usage.qualifier.narrow(&mut defs, lineage);
-        // `Sub.create()` with `create` defined by no `Sub`: one of its bases' (a static method
-        // inherited). The bases are looked up only then.
-        let type_name = match usage.qualifier {
-            nearby::Qualifier::By(hash) => names.types.get(&hash),
-            _ => None,
-        };
-        if let Some(class) = type_name.filter(|_| defs.is_empty() && !rejected.is_empty()) {
-            let bases = lineage_from(bases_of(class, family, symbols), family, symbols);
-            defs = rejected.into_iter().filter(|d| d.container.as_deref().is_some_and(|c| bases.contains(c))).collect();
+        match usage.qualifier {
+            // `Sub.create()` with `create` defined by no `Sub`: one of its bases' (a static
+            // method inherited). The bases are looked up only then.
+            nearby::Qualifier::By(hash) if defs.is_empty() && !rejected.is_empty() => {
+                if let Some(class) = names.types.get(&hash) {
+                    let bases = lineage_from(bases_of(class, family, symbols), family, symbols);
+                    let inherited = |d: &SymbolDef| d.container.as_deref().is_some_and(|c| bases.contains(c));
+                    defs = rejected.into_iter().filter(inherited).collect();
+                }
+            }
+            // `client.send()` with `client: &Client`: `Client`'s `send`, or its bases', where the
+            // workspace has one.
+            nearby::Qualifier::Typed(hash) if defs.iter().any(|d| d.container.is_some()) => {
+                if let Some(class) = names.types.get(&hash) {
+                    let own = |d: &SymbolDef| d.container.as_deref() == Some(class.as_str());
+                    if defs.iter().any(own) {
+                        defs.retain(own);
+                    } else {
+                        // The bases cost lookups: only when the type itself has no such member.
+                        let lineage = lineage_from(bases_of(class, family, symbols), family, symbols);
+                        let inherited = |d: &SymbolDef| d.container.as_deref().is_some_and(|c| lineage.contains(c));
+                        if defs.iter().any(inherited) {
+                            defs.retain(inherited);
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
         // The index knows this file too (from disk or from an earlier edit): a name it places
         // here is this file's own.

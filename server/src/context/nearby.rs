@@ -61,6 +61,11 @@ pub(crate) enum Qualifier {
     /// member in files that name stands for (`from app import helpers; helpers.clean()`), those
     /// are meant; elsewhere it is a value's member, as [`Qualifier::Any`].
     PreferModule(u64),
+    /// Every use is a member of a local whose declaration gives its type (`client: &Client`,
+    /// `HttpClient client`, `req: Request`): the type's name hash. The type's own members and
+    /// its bases' are meant where the workspace has any; else (a trait's method, a library
+    /// type's) any, as [`Qualifier::Any`].
+    Typed(u64),
     /// Every use is through the object itself (`this.name`, `self.name`, a Go method's
     /// receiver): a member of the class around the cursor or of one of its bases.
     OwnClass,
@@ -151,6 +156,9 @@ pub(crate) struct Names {
     /// The names behind the hashes of [`Qualifier::By`], for a type's bases to be looked up
     /// when none of its own members is the one used (`Sub.parentStatic()`).
     pub types: HashMap<u64, String>,
+    /// Locals whose declaration gives their type: the local's name hash → the type's (its name
+    /// in `types`).
+    pub local_types: HashMap<u64, u64>,
 }
 
 impl Names {
@@ -169,7 +177,15 @@ impl Names {
         let outer = chain.iter().filter(|n| n.start_byte() < window_start && spec.functions.contains(&n.kind()));
         for function in outer {
             for field in ["parameters", "parameter", "receiver"] {
-                let Some(list) = function.child_by_field_name(field) else { continue };
+                let list = match function.child_by_field_name(field) {
+                    Some(list) => list,
+                    // C and C++ keep them in the function's declarator (`int *f(int x)`).
+                    None if field == "parameters" && matches!(language, Language::C | Language::Cpp) => {
+                        let Some(list) = c_parameters(*function) else { continue };
+                        list
+                    }
+                    None => continue,
+                };
                 if field == "parameters" && list.kind() == "identifier" {
                     // Java's `x -> …`: the lone parameter is the field's own leaf.
                     self.bound.insert(source.text(list.start_byte(), list.end_byte()).into_owned());
@@ -180,6 +196,10 @@ impl Names {
                 let root = if field == "parameter" { *function } else { list };
                 let found = collect(language, spec, source, root, range, usize::MAX, 0);
                 self.bound.extend(found.bound);
+                self.local_types.extend(found.local_types);
+                for (hash, name) in found.types {
+                    self.types.entry(hash).or_insert(name);
+                }
             }
         }
     }
@@ -191,7 +211,8 @@ impl Names {
     /// `import * as S from "./schema"` and `import * as Events from "./events"` are the `User`
     /// of a `schema` file and the `emit` of an `events` file (a capitalised alias reads as a
     /// class until here). A member of a name `from pkg import name` binds becomes
-    /// [`Qualifier::PreferModule`].
+    /// [`Qualifier::PreferModule`]. A member of a local whose type is declared is that type's
+    /// ([`Qualifier::Typed`]): a local shadows a module of its name.
     pub(crate) fn bind_modules(&mut self, top: &TopImports) {
         for (alias, _) in &top.modules {
             if self.used.contains_key(alias) && !self.bound.contains(alias) {
@@ -204,6 +225,9 @@ impl Names {
             top.maybe_modules.iter().map(|(alias, name)| (name_hash(alias), name_hash(name))).collect();
         for usage in self.used.values_mut() {
             usage.qualifier = match usage.qualifier {
+                Qualifier::Receiver(receiver) if self.local_types.contains_key(&receiver) => {
+                    Qualifier::Typed(self.local_types[&receiver])
+                }
                 Qualifier::Receiver(receiver) => match (by_alias.get(&receiver), maybe.get(&receiver)) {
                     (Some(module), _) => Qualifier::Module(*module),
                     (None, Some(name)) => Qualifier::PreferModule(*name),
@@ -214,6 +238,19 @@ impl Names {
             };
         }
     }
+}
+
+/// The parameter list of a C or C++ function definition, inside its (pointer, reference)
+/// declarators.
+fn c_parameters(function: Node<'_>) -> Option<Node<'_>> {
+    let mut node = function.child_by_field_name("declarator")?;
+    for _ in 0..4 {
+        if node.kind() == "function_declarator" {
+            return node.child_by_field_name("parameters");
+        }
+        node = node.child_by_field_name("declarator")?;
+    }
+    None
 }
 
 /// The tree-sitter row of `byte`, given the nodes around it ([`super::window::ancestors_at`]).
@@ -319,18 +356,29 @@ fn record(
     let kind = leaf.kind();
     let member_kind = spec.members.contains(&kind);
     let text = source.text(leaf.start_byte(), leaf.end_byte());
-    if text.chars().nth(1).is_none() || IGNORED.contains(&text.as_ref()) {
+    if IGNORED.contains(&text.as_ref()) {
         return;
     }
+    // A one-letter name is never worth a lookup, but as a local its declared type still says
+    // what `c.Do()` and `w->resize()` are.
+    let short = text.chars().nth(1).is_none();
     let parent = stack.last().map(|(node, field)| (node.kind(), *field));
     let grandparent_field = parent.and_then(|p| p.1);
     // A name being defined here (an item, a nested function, a local class) is this file's own.
     let defined = field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p))
         || matches!(language, Language::C | Language::Cpp) && c_family_defines(field, stack);
     if defined || is_binding_kind(kind) || is_binding(language, field, parent.map(|p| p.0), grandparent_field) {
-        if !names.bound.contains(text.as_ref()) {
+        if let Some(ty) = declared_type(language, source, stack) {
+            let hash = name_hash(&ty);
+            names.types.entry(hash).or_insert_with(|| ty.into_owned());
+            names.local_types.insert(name_hash(&text), hash);
+        }
+        if !short && !names.bound.contains(text.as_ref()) {
             names.bound.insert(text.into_owned());
         }
+        return;
+    }
+    if short {
         return;
     }
     // Python, Java and C# spell `obj.attr` with plain identifiers: the field says it is a member.
@@ -451,8 +499,71 @@ fn through_self(
     object.is_some_and(|o| matches!(o.kind(), "this" | "self"))
 }
 
-/// A member's receiver when it is a plain name, in the languages whose modules are values
-/// (`np.array`, `vscode.window`, `fmt.Println`): [`Qualifier::Receiver`].
+/// The type a binding's declaration gives it, by name: `Client` of `client: &Client`,
+/// `mut client: Arc<Client>`, `HttpClient client`, `req: express.Request`, `Widget *w`. `stack`
+/// holds the binding's ancestors; the declaration is its parent, or its grandparent through a
+/// declarator or pattern. `None` when no type is written (`let x = …`, `var`, `auto`) or it is
+/// not a plain named type (a primitive, a tuple, `Option<T>`: a library wrapper's methods are
+/// the library's).
+fn declared_type<'s>(
+    language: Language,
+    source: Source<'s>,
+    stack: &[(Node<'_>, Option<&'static str>)],
+) -> Option<std::borrow::Cow<'s, str>> {
+    let mut ancestors = stack.iter().rev().map(|(node, _)| *node);
+    let parent = ancestors.next()?;
+    let declaration = match parent.child_by_field_name("type") {
+        Some(_) => parent,
+        None if matches!(
+            parent.kind(),
+            "variable_declarator" | "init_declarator" | "pointer_declarator" | "reference_declarator" | "mut_pattern"
+        ) =>
+        {
+            ancestors.next()?
+        }
+        None => return None,
+    };
+    let mut node = declaration.child_by_field_name("type")?;
+    for _ in 0..6 {
+        let next = match node.kind() {
+            // TypeScript's `: T`, Python's `type` wrapper.
+            "type_annotation" | "type" => node.named_child(0),
+            "reference_type" | "nullable_type" => node.child_by_field_name("type"),
+            "pointer_type" => node.named_child(0),
+            "scoped_type_identifier" | "qualified_type" | "qualified_name" | "qualified_identifier" => {
+                node.child_by_field_name("name")
+            }
+            "nested_type_identifier" => node.child_by_field_name("name"),
+            "attribute" => node.child_by_field_name("attribute"),
+            "generic_type" | "generic_name" | "template_type" => {
+                let base = node
+                    .child_by_field_name("type")
+                    .or_else(|| node.child_by_field_name("name"))
+                    .or_else(|| node.named_child(0))?;
+                let base_name = source.text(base.start_byte(), base.end_byte());
+                // Methods go through these to what they hold (`Arc<Client>`: `Client`'s).
+                if matches!(language, Language::Rust) && matches!(base_name.as_ref(), "Arc" | "Rc" | "Box") {
+                    let arguments = node.child_by_field_name("type_arguments")?;
+                    arguments.named_child(0)
+                } else {
+                    Some(base)
+                }
+            }
+            "type_identifier" | "identifier" => break,
+            _ => return None,
+        };
+        node = next?;
+    }
+    if !matches!(node.kind(), "type_identifier" | "identifier") {
+        return None;
+    }
+    let name = source.text(node.start_byte(), node.end_byte());
+    let library = matches!(name.as_ref(), "Self" | "Option" | "Vec" | "Result" | "String" | "str" | "var" | "auto");
+    (!library && name.chars().nth(1).is_some()).then_some(name)
+}
+
+/// A member's receiver when it is a plain name (`np.array`, `client.send`):
+/// [`Qualifier::Receiver`], which [`Names::bind_modules`] resolves to a module or a local's type.
 fn receiver(language: Language, source: Source<'_>, parent: Node<'_>, field: Option<&str>) -> Option<Qualifier> {
     let object = match (language, parent.kind(), field) {
         (Language::TypeScript | Language::Tsx | Language::JavaScript, "member_expression", Some("property")) => {
@@ -464,6 +575,13 @@ fn receiver(language: Language, source: Source<'_>, parent: Node<'_>, field: Opt
         }
         (Language::Python, "attribute", Some("attribute")) => parent.child_by_field_name("object")?,
         (Language::Go, "selector_expression", Some("field")) => parent.child_by_field_name("operand")?,
+        // Only a local's declared type can say more of these (see [`Qualifier::Typed`]).
+        (Language::Rust, "field_expression", Some("field")) => parent.child_by_field_name("value")?,
+        (Language::Java, "method_invocation" | "field_access", Some("name" | "field")) => {
+            parent.child_by_field_name("object")?
+        }
+        (Language::CSharp, "member_access_expression", Some("name")) => parent.child_by_field_name("expression")?,
+        (Language::C | Language::Cpp, "field_expression", Some("field")) => parent.child_by_field_name("argument")?,
         _ => return None,
     };
     if object.kind() != "identifier" {

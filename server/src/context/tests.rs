@@ -1281,6 +1281,55 @@ fn rust_and_go_members_through_self_or_the_receiver_prefer_the_types_own() {
     assert!(!found.contains(&"listen in net/client.go".to_string()), "{found:?}");
 }
 
+/// `text` with `PAD` replaced by `lines` copies of `line`: a long function, whose parameters
+/// are out of the identifier window's sight.
+fn padded(text: &str, line: &str, lines: usize) -> String {
+    text.replace("PAD", &line.repeat(lines))
+}
+
+#[test]
+fn a_member_of_a_local_with_a_declared_type_is_that_types() {
+    // `client.send()` far down a function taking `client: &Client`: `Client`'s `send`, though
+    // the server's is in the same directory.
+    let rust = "//- src/http/client.rs\npub struct Client;\nimpl Client {\n    pub fn send(&self, req: Request) -> Response { todo!() }\n}\n\
+//- src/serve/server.rs\npub struct Server;\nimpl Server {\n    pub fn send(&mut self, frame: Frame) {}\n}\n\
+//- src/serve/run.rs\nfn run(client: Arc<Client>) {\nPAD    let response = client.send(request);\n    $0\n}\n";
+    assert_eq!(definitions_from(&padded(rust, "    step();\n", 45)), ["send in src/http/client.rs"]);
+    // A method the type has from elsewhere (a trait): the others stay candidates.
+    let from_trait = rust.replace("pub fn send(&self, req", "pub fn get(&self, req");
+    assert_eq!(definitions_from(&padded(&from_trait, "    step();\n", 45)), ["send in src/serve/server.rs"]);
+    // The same with TypeScript's, Java's, C#'s, Python's, Go's and C++'s parameters.
+    let ts = "//- src/net/request.ts\nexport class Request { json(): Promise<unknown> { return null!; } }\n\
+//- src/app/response.ts\nexport class Response { json(body: unknown): void {} }\n\
+//- src/app/handler.ts\nexport function handle(req: Request): void {\nPAD    const body = req.json();\n    $0\n}\n";
+    assert_eq!(definitions_from(&padded(ts, "    step();\n", 45)), ["json in src/net/request.ts"]);
+    let java = "//- src/net/Repo.java\npublic class Repo {\n    public void save(Item item) {}\n}\n\
+//- src/app/Cache.java\npublic class Cache {\n    public void save(Item item) {}\n}\n\
+//- src/app/Users.java\nclass Users {\n    void add(Repo repo, Item item) {\nPAD        repo.save(item);\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&padded(java, "        step();\n", 45)), ["save in src/net/Repo.java"]);
+    // A member the type inherits: its base's.
+    let inherited = java.replace("void add(Repo repo", "void add(AuditedRepo repo")
+        + "//- src/net/AuditedRepo.java\npublic class AuditedRepo extends Repo {}\n";
+    assert_eq!(definitions_from(&padded(&inherited, "        step();\n", 45)), ["save in src/net/Repo.java"]);
+    let csharp = "//- Net/Repo.cs\npublic class Repo {\n    public void Save(Item item) {}\n}\n\
+//- App/Cache.cs\npublic class Cache {\n    public void Save(Item item) {}\n}\n\
+//- App/Users.cs\nclass Users {\n    void Add(Repo repo, Item item) {\nPAD        repo.Save(item);\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&padded(csharp, "        Step();\n", 45)), ["Save in Net/Repo.cs"]);
+    let py = "//- net/conn.py\nclass Connection:\n    def close(self, code=0): pass\n\
+//- app/pool.py\nclass Pool:\n    def close(self): pass\n\
+//- app/main.py\ndef handle(conn: Connection):\nPAD    conn.close()\n    $0\n    return conn\n";
+    assert_eq!(definitions_from(&padded(py, "    step()\n", 45)), ["close in net/conn.py"]);
+    let go =
+        "//- net/client.go\npackage net\ntype Client struct{}\nfunc (c *Client) Do(r *Request) error { return nil }\n\
+//- app/pool.go\npackage app\ntype Pool struct{}\nfunc (p *Pool) Do(f func()) {}\n\
+//- app/run.go\npackage app\nfunc run(c *net.Client) {\nPAD\tc.Do(nil)\n\t$0\n}\n";
+    assert_eq!(definitions_from(&padded(go, "\tstep()\n", 45)), ["Do in net/client.go"]);
+    let cpp = "//- net/widget.h\nclass Widget {\npublic:\n    void resize(int w, int h);\n};\n\
+//- app/panel.h\nclass Panel {\npublic:\n    void resize(int size);\n};\n\
+//- app/layout.cpp\nvoid layout(Widget *w) {\nPAD    w->resize(1, 2);\n    $0\n}\n";
+    assert_eq!(definitions_from(&padded(cpp, "    step();\n", 45)), ["resize in net/widget.h"]);
+}
+
 #[test]
 fn test_files_serve_only_tests() {
     let text = |current: &str| {
