@@ -284,16 +284,20 @@ pub fn gather(
     if let (Some(root), Some(spec)) = (root, spec) {
         let start_byte = rope.char_to_byte(start);
         ctx.imports = scope::imports(language, spec, rope, &chain, start_byte, budget.imports_chars, doc.top_imports());
-        ctx.enclosing = scope::enclosing(spec, rope, &chain, start_byte);
-        let window = identifier_window(rope, spec, &chain, cursor_byte);
+        // What the cursor belongs to, which for Python the indentation may say better than the
+        // tree; the cuts and the block decision above go by the tree.
+        let indented = python_indent_chain(language, rope, &chain, cursor_byte);
+        let chain = indented.as_deref().unwrap_or(&chain);
+        ctx.enclosing = scope::enclosing(spec, rope, chain, start_byte);
+        let window = identifier_window(rope, spec, chain, cursor_byte);
         let window_start = window.start;
-        let cursor_row = nearby::tree_row(&chain, cutter.source(), cursor_byte);
+        let cursor_row = nearby::tree_row(chain, cutter.source(), cursor_byte);
         let mut names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
-        names.bind_parameters(language, spec, cutter.source(), &chain, window_start);
+        names.bind_parameters(language, spec, cutter.source(), chain, window_start);
         names.bind_modules(scope::top_imports(language, spec, rope, root, doc.top_imports()));
         // Only `this.x` and `self.x` need the class's bases, which cost a lookup per base.
         let through_self = names.used.values().any(|u| u.qualifier == nearby::Qualifier::OwnClass);
-        let lineage = through_self.then(|| class_lineage(language, rope, &chain, cursor_byte, symbols)).flatten();
+        let lineage = through_self.then(|| class_lineage(language, rope, chain, cursor_byte, symbols)).flatten();
         ctx.cross_file = cross_file(&names, &ctx.path, language, symbols, lineage.as_ref(), budget.cross_file_chars);
     }
     ctx
@@ -529,6 +533,39 @@ fn bases_of(name: &str, family: Language, symbols: &dyn SymbolLookup) -> Vec<Str
         }
     }
     names
+}
+
+/// The nodes around a Python cursor by its indentation, when it sits on a blank line's indent
+/// after a block's last statement: the tree puts that line outside the block, and so outside
+/// its function (whose parameters then read as names to look up) and class, but indented under
+/// them it is the block's next line, where typing a new line at a function's end lands. The
+/// nodes around the code just before the cursor, as far as they start left of the cursor;
+/// `None` where that is not deeper than what the tree says (`chain`).
+fn python_indent_chain<'t>(
+    language: Language,
+    rope: &Rope,
+    chain: &[Node<'t>],
+    cursor_byte: usize,
+) -> Option<Vec<Node<'t>>> {
+    if language != Language::Python {
+        return None;
+    }
+    let line_start = rope.line_to_byte(rope.byte_to_line(cursor_byte));
+    let column = cursor_byte - line_start;
+    if column == 0 || !rope.byte_slice(line_start..cursor_byte).bytes().all(|b| b == b' ' || b == b'\t') {
+        return None;
+    }
+    let mut before = line_start.checked_sub(1)?;
+    while rope.byte(before).is_ascii_whitespace() {
+        before = before.checked_sub(1)?;
+    }
+    let scoped: Vec<Node<'t>> = ancestors_at(*chain.first()?, before)
+        .into_iter()
+        .enumerate()
+        .take_while(|(depth, n)| *depth == 0 || n.start_position().column < column)
+        .map(|(_, n)| n)
+        .collect();
+    (scoped.len() > chain.len()).then_some(scoped)
 }
 
 /// The class a Python cursor belongs to by its indentation, when the tree does not say: a blank

@@ -1331,6 +1331,22 @@ fn a_member_of_a_local_with_a_declared_type_is_that_types() {
 }
 
 #[test]
+fn a_python_blank_line_after_a_functions_last_statement_is_in_the_function() {
+    // A new line at the end of a long function, the cursor on its indentation: the tree puts it
+    // outside the function, but the parameter `request` is still a local, not the other
+    // file's `request()`, and the function's header is still shown above the cut prefix.
+    let template = "//- models.py\ndef request(url, method=\"GET\"): pass\n\
+//- app.py\ndef handle(request, retries):\nPAD    $0\n\ndef other():\n    pass\n";
+    let text = padded(template, "    last = request\n", 60);
+    assert_eq!(definitions_from(&text), Vec::<String>::new());
+    let ctx = gather_fixture(&text, &small(400, 100), &[]);
+    assert_eq!(ctx.enclosing.as_deref(), Some("def handle(request, retries):"));
+    // Where the indentation says the function has ended, it has.
+    let text = padded(&template.replace("PAD    $0", "PAD$0"), "    last = request\n", 60);
+    assert_eq!(definitions_from(&text), ["request in models.py"]);
+}
+
+#[test]
 fn test_files_serve_only_tests() {
     let text = |current: &str| {
         format!(
