@@ -396,6 +396,17 @@ fn cross_file(
                     }
                 }
             }
+            // `client.send()`, `this.client.send()` with nothing said of `client`'s type:
+            // values are mostly named after their types, so `Client`'s or `HttpClient`'s `send`
+            // is likelier than `Server`'s.
+            nearby::Qualifier::Any => {
+                if let Some(word) = names.hints.get(name) {
+                    let named = |d: &SymbolDef| d.container.as_deref().is_some_and(|c| nearby::named_after(c, word));
+                    if defs.iter().any(named) {
+                        defs.retain(|d| named(d) || d.container.is_none());
+                    }
+                }
+            }
             _ => {}
         }
         // The index knows this file too (from disk or from an earlier edit): a name it places

@@ -38,6 +38,20 @@ pub(crate) struct Use {
     pub path_only: bool,
     /// What qualifies every use of the name with a type or a module (`Math.max`, `Vec::new`).
     pub qualifier: Qualifier,
+    /// The name of the value every use is a member of (`client` of `client.send()` and of
+    /// `this.client.send()`): see [`Names::hints`].
+    pub receiver_word: ReceiverWord,
+}
+
+/// Where [`Use::receiver_word`] is in the source, or why there is none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReceiverWord {
+    /// Some use is no member, or a member of something other than a name.
+    None,
+    /// Byte range of the name.
+    At(u32, u32),
+    /// Uses are members of values of different names.
+    Mixed,
 }
 
 /// The qualifiers a name was seen with. A method of one type is not what `Other::name` means.
@@ -159,6 +173,10 @@ pub(crate) struct Names {
     /// Locals whose declaration gives their type: the local's name hash → the type's (its name
     /// in `types`).
     pub local_types: HashMap<u64, u64>,
+    /// For a name whose every use is a member of a value of one name, that name in lower case
+    /// (`send` → `client`): values are mostly named after their types, so of several types
+    /// defining `send`, one [`named_after`] it is the likely one.
+    pub hints: HashMap<String, String>,
 }
 
 impl Names {
@@ -339,6 +357,11 @@ fn collect_walk<const SKIP_CLOSED: bool>(
             stack.pop();
         }
     }
+    for (name, usage) in &names.used {
+        if let ReceiverWord::At(start, end) = usage.receiver_word {
+            names.hints.insert(name.clone(), source.text(start as usize, end as usize).to_lowercase());
+        }
+    }
     names
 }
 
@@ -410,6 +433,10 @@ fn record(
             .unwrap_or(Qualifier::Any),
         None => Qualifier::Any,
     };
+    let word = match parent_node.filter(|_| member).and_then(|p| receiver_word(language, p, field)) {
+        Some(node) => ReceiverWord::At(node.start_byte() as u32, node.end_byte() as u32),
+        None => ReceiverWord::None,
+    };
     match names.used.get_mut(text.as_ref()) {
         Some(entry) => {
             entry.count += 1;
@@ -418,12 +445,119 @@ fn record(
             entry.field_only &= field_only;
             entry.path_only &= path_only;
             entry.qualifier = entry.qualifier.and(qualifier);
+            entry.receiver_word = match (entry.receiver_word, word) {
+                (ReceiverWord::At(a, b), ReceiverWord::At(c, d))
+                    if source
+                        .text(a as usize, b as usize)
+                        .eq_ignore_ascii_case(&source.text(c as usize, d as usize)) =>
+                {
+                    entry.receiver_word
+                }
+                (ReceiverWord::None, ReceiverWord::None) => ReceiverWord::None,
+                _ => ReceiverWord::Mixed,
+            };
         }
         None => {
-            let usage = Use { count: 1, distance, member_only: member, field_only, path_only, qualifier };
+            let usage =
+                Use { count: 1, distance, member_only: member, field_only, path_only, qualifier, receiver_word: word };
             names.used.insert(text.into_owned(), usage);
         }
     }
+}
+
+/// The grammar fields the rules of [`record`] read on every member and binding, by their index
+/// in [`FIELD_NAMES`].
+#[derive(Clone, Copy)]
+enum GrammarField {
+    Type,
+    Value,
+    Object,
+    Operand,
+    Argument,
+    Expression,
+    Property,
+    Attribute,
+    Field,
+    Name,
+    TypeArguments,
+}
+
+const FIELD_NAMES: [&str; 11] = [
+    "type",
+    "value",
+    "object",
+    "operand",
+    "argument",
+    "expression",
+    "property",
+    "attribute",
+    "field",
+    "name",
+    "type_arguments",
+];
+
+/// `node`'s child in `field`: `child_by_field_name` without tree-sitter's search through the
+/// grammar's field names (a string comparison per field, per call), whose ids are looked up
+/// once per grammar.
+fn child<'t>(language: Language, node: Node<'t>, field: GrammarField) -> Option<Node<'t>> {
+    const LANGUAGES: usize = Language::PlainText as usize + 1;
+    static TABLES: [OnceLock<[u16; FIELD_NAMES.len()]>; LANGUAGES] = [const { OnceLock::new() }; LANGUAGES];
+    let ids = TABLES.get(language as usize)?.get_or_init(|| {
+        let grammar = language.grammar();
+        FIELD_NAMES.map(|name| grammar.as_ref().and_then(|g| g.field_id_for_name(name)).map_or(0, |id| id.get()))
+    });
+    match ids[field as usize] {
+        0 => None,
+        id => node.child_by_field_id(id),
+    }
+}
+
+/// The object a member name (`field` of `parent`) is reached through, in each grammar's terms.
+fn member_object<'t>(language: Language, parent: Node<'t>, field: Option<&str>) -> Option<Node<'t>> {
+    match (language, parent.kind(), field) {
+        (Language::TypeScript | Language::Tsx | Language::JavaScript, "member_expression", Some("property")) => {
+            child(language, parent, GrammarField::Object)
+        }
+        (Language::Python, "attribute", Some("attribute")) => child(language, parent, GrammarField::Object),
+        (Language::Go, "selector_expression", Some("field")) => child(language, parent, GrammarField::Operand),
+        (Language::Rust, "field_expression", Some("field")) => child(language, parent, GrammarField::Value),
+        (Language::Java, "method_invocation" | "field_access", Some("name" | "field")) => {
+            child(language, parent, GrammarField::Object)
+        }
+        (Language::CSharp, "member_access_expression", Some("name")) => {
+            child(language, parent, GrammarField::Expression)
+        }
+        (Language::C | Language::Cpp, "field_expression", Some("field")) => {
+            child(language, parent, GrammarField::Argument)
+        }
+        _ => None,
+    }
+}
+
+/// The name of the value a member is reached through: `client` of `client.send()`, and of
+/// `this.client.send()`, `self.client.send()` and `app.client.send()` (the last field's name).
+fn receiver_word<'t>(language: Language, parent: Node<'t>, field: Option<&str>) -> Option<Node<'t>> {
+    let object = member_object(language, parent, field)?;
+    match object.kind() {
+        "identifier" => Some(object),
+        "member_expression" => child(language, object, GrammarField::Property),
+        "attribute" => child(language, object, GrammarField::Attribute),
+        "selector_expression" | "field_expression" | "field_access" => child(language, object, GrammarField::Field),
+        "member_access_expression" => child(language, object, GrammarField::Name),
+        _ => None,
+    }
+}
+
+/// Whether a type's name reads like `word`, a value's name in lower case: `client` for `Client`
+/// and `HttpClient`, `conn` for `Connection`. Words shorter than three letters say too little.
+pub(crate) fn named_after(container: &str, word: &str) -> bool {
+    let word = word.trim_start_matches('_');
+    if word.len() < 3 || container.len() < word.len() {
+        return false;
+    }
+    let starts = container.get(..word.len()).is_some_and(|head| head.eq_ignore_ascii_case(word));
+    let ends = container.get(container.len() - word.len()..).is_some_and(|tail| tail.eq_ignore_ascii_case(word));
+    starts || ends
 }
 
 /// Whether a member name (`parent` being its member access) is read or written as a field
@@ -465,7 +599,7 @@ fn through_self(
     stack: &[(Node<'_>, Option<&'static str>)],
 ) -> bool {
     let object = match (language, parent.kind(), field) {
-        (Language::Rust, "field_expression", Some("field")) => parent.child_by_field_name("value"),
+        (Language::Rust, "field_expression", Some("field")) => child(language, parent, GrammarField::Value),
         (Language::Go, "selector_expression", Some("field")) => {
             let Some(operand) = parent.child_by_field_name("operand").filter(|o| o.kind() == "identifier") else {
                 return false;
@@ -499,6 +633,31 @@ fn through_self(
     object.is_some_and(|o| matches!(o.kind(), "this" | "self"))
 }
 
+/// The declarations whose `type` field gives the type of the names they bind.
+const TYPED_DECLARATIONS: &[&str] = &[
+    // Rust, C#
+    "parameter",
+    "let_declaration",
+    // TypeScript
+    "required_parameter",
+    "optional_parameter",
+    "variable_declarator",
+    "public_field_definition",
+    // Java
+    "formal_parameter",
+    "local_variable_declaration",
+    "field_declaration",
+    // C#
+    "variable_declaration",
+    // Go, C, C++
+    "parameter_declaration",
+    "var_spec",
+    "declaration",
+    // Python
+    "typed_parameter",
+    "typed_default_parameter",
+];
+
 /// The type a binding's declaration gives it, by name: `Client` of `client: &Client`,
 /// `mut client: Arc<Client>`, `HttpClient client`, `req: express.Request`, `Widget *w`. `stack`
 /// holds the binding's ancestors; the declaration is its parent, or its grandparent through a
@@ -512,38 +671,47 @@ fn declared_type<'s>(
 ) -> Option<std::borrow::Cow<'s, str>> {
     let mut ancestors = stack.iter().rev().map(|(node, _)| *node);
     let parent = ancestors.next()?;
-    let declaration = match parent.child_by_field_name("type") {
-        Some(_) => parent,
-        None if matches!(
-            parent.kind(),
+    // Kinds are compared before any field is looked for: most bindings have no type written.
+    let through = |kind: &str| {
+        matches!(
+            kind,
             "variable_declarator" | "init_declarator" | "pointer_declarator" | "reference_declarator" | "mut_pattern"
-        ) =>
-        {
-            ancestors.next()?
+        )
+    };
+    let declaration = if TYPED_DECLARATIONS.contains(&parent.kind()) {
+        parent
+    } else if through(parent.kind()) {
+        ancestors.next().filter(|d| TYPED_DECLARATIONS.contains(&d.kind()))?
+    } else {
+        return None;
+    };
+    let mut node = match child(language, declaration, GrammarField::Type) {
+        Some(node) => node,
+        // Java's `variable_declarator` of `Repo repo = …` has its type one level up.
+        None if through(declaration.kind()) => {
+            child(language, ancestors.next().filter(|d| TYPED_DECLARATIONS.contains(&d.kind()))?, GrammarField::Type)?
         }
         None => return None,
     };
-    let mut node = declaration.child_by_field_name("type")?;
     for _ in 0..6 {
         let next = match node.kind() {
             // TypeScript's `: T`, Python's `type` wrapper.
             "type_annotation" | "type" => node.named_child(0),
-            "reference_type" | "nullable_type" => node.child_by_field_name("type"),
+            "reference_type" | "nullable_type" => child(language, node, GrammarField::Type),
             "pointer_type" => node.named_child(0),
             "scoped_type_identifier" | "qualified_type" | "qualified_name" | "qualified_identifier" => {
-                node.child_by_field_name("name")
+                child(language, node, GrammarField::Name)
             }
-            "nested_type_identifier" => node.child_by_field_name("name"),
-            "attribute" => node.child_by_field_name("attribute"),
+            "nested_type_identifier" => child(language, node, GrammarField::Name),
+            "attribute" => child(language, node, GrammarField::Attribute),
             "generic_type" | "generic_name" | "template_type" => {
-                let base = node
-                    .child_by_field_name("type")
-                    .or_else(|| node.child_by_field_name("name"))
+                let base = child(language, node, GrammarField::Type)
+                    .or_else(|| child(language, node, GrammarField::Name))
                     .or_else(|| node.named_child(0))?;
                 let base_name = source.text(base.start_byte(), base.end_byte());
                 // Methods go through these to what they hold (`Arc<Client>`: `Client`'s).
                 if matches!(language, Language::Rust) && matches!(base_name.as_ref(), "Arc" | "Rc" | "Box") {
-                    let arguments = node.child_by_field_name("type_arguments")?;
+                    let arguments = child(language, node, GrammarField::TypeArguments)?;
                     arguments.named_child(0)
                 } else {
                     Some(base)
@@ -566,23 +734,11 @@ fn declared_type<'s>(
 /// [`Qualifier::Receiver`], which [`Names::bind_modules`] resolves to a module or a local's type.
 fn receiver(language: Language, source: Source<'_>, parent: Node<'_>, field: Option<&str>) -> Option<Qualifier> {
     let object = match (language, parent.kind(), field) {
-        (Language::TypeScript | Language::Tsx | Language::JavaScript, "member_expression", Some("property")) => {
-            parent.child_by_field_name("object")?
-        }
         // A type written through a namespace import: `const u: S.User`.
         (Language::TypeScript | Language::Tsx, "nested_type_identifier", Some("name")) => {
             parent.child_by_field_name("module")?
         }
-        (Language::Python, "attribute", Some("attribute")) => parent.child_by_field_name("object")?,
-        (Language::Go, "selector_expression", Some("field")) => parent.child_by_field_name("operand")?,
-        // Only a local's declared type can say more of these (see [`Qualifier::Typed`]).
-        (Language::Rust, "field_expression", Some("field")) => parent.child_by_field_name("value")?,
-        (Language::Java, "method_invocation" | "field_access", Some("name" | "field")) => {
-            parent.child_by_field_name("object")?
-        }
-        (Language::CSharp, "member_access_expression", Some("name")) => parent.child_by_field_name("expression")?,
-        (Language::C | Language::Cpp, "field_expression", Some("field")) => parent.child_by_field_name("argument")?,
-        _ => return None,
+        _ => member_object(language, parent, field)?,
     };
     if object.kind() != "identifier" {
         return None;

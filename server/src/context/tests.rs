@@ -1347,6 +1347,40 @@ fn a_python_blank_line_after_a_functions_last_statement_is_in_the_function() {
 }
 
 #[test]
+fn a_member_of_a_value_named_after_a_type_is_that_types() {
+    // `this.client.send()`: `HttpClient`'s `send`, not the nearer `Server`'s.
+    let ts = "//- src/net/HttpClient.ts\nexport class HttpClient { send(request: Request): Promise<Response> { return null!; } }\n\
+//- src/app/Server.ts\nexport class Server { send(frame: Frame): void {} }\n\
+//- src/app/Api.ts\nexport class Api {\n    load(id: string) {\n        return this.client.send(get(id));\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(ts), ["send in src/net/HttpClient.ts"]);
+    // Python's `self.session.get()`, Rust's `conn.execute()`.
+    let py = "//- net/session.py\nclass Session:\n    def get(self, url, **kwargs): pass\n\
+//- app/cache.py\nclass Cache:\n    def get(self, key): pass\n\
+//- app/fetch.py\nclass Fetcher:\n    def fetch(self, url):\n        body = self.session.get(url)\n        $0\n        return body\n";
+    assert_eq!(definitions_from(py), ["get in net/session.py"]);
+    let rust = "//- src/db/connection.rs\npub struct Connection;\nimpl Connection {\n    pub fn execute(&self, sql: &str) -> Result<u64> { todo!() }\n}\n\
+//- src/app/statement.rs\npub struct Statement;\nimpl Statement {\n    pub fn execute(&mut self) {}\n}\n\
+//- src/app/run.rs\nfn run() {\n    let conn = pool.get();\n    conn.execute(\"select 1\");\n    $0\n}\n";
+    assert_eq!(definitions_from(rust), ["execute in src/db/connection.rs"]);
+    // Values of different names say nothing: both types stay candidates.
+    let mixed = rust.replace("    $0", "    stmt.execute();\n    $0");
+    let found = definitions_from(&mixed);
+    assert_eq!(found, ["execute in src/app/statement.rs"], "the nearer one alone, as for any ambiguous member");
+}
+
+#[test]
+fn type_names_read_like_value_names() {
+    for (container, word) in
+        [("Client", "client"), ("HttpClient", "client"), ("Connection", "conn"), ("Session", "_session")]
+    {
+        assert!(nearby::named_after(container, word), "{container} {word}");
+    }
+    for (container, word) in [("Server", "client"), ("Db", "db"), ("Connection", "co"), ("Cache", "caches")] {
+        assert!(!nearby::named_after(container, word), "{container} {word}");
+    }
+}
+
+#[test]
 fn test_files_serve_only_tests() {
     let text = |current: &str| {
         format!(
