@@ -6,6 +6,8 @@
 //! walk that finishes after a document was opened does not overwrite its entry.
 
 use std::collections::{HashMap, HashSet};
+
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -67,8 +69,10 @@ struct Inner {
     ids: HashMap<PathBuf, u32>,
     slots: Vec<Option<FileEntry>>,
     free: Vec<u32>,
-    /// Name → slots of the files that define it.
-    names: HashMap<Arc<str>, Vec<u32>>,
+    /// Name → slots of the files that define it. Fx rather than SipHash: it is hashed about
+    /// forty times per completion, and a repository crafted for collisions could only slow its
+    /// own index down.
+    names: FxHashMap<Arc<str>, Vec<u32>>,
     symbols: usize,
 }
 

@@ -2,6 +2,8 @@
 //! looked up in the workspace, ranked and cut to a budget.
 
 use std::collections::{HashMap, HashSet};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -156,7 +158,7 @@ fn module_names(path: &str) -> impl Iterator<Item = &str> {
 /// A stable hash of a name, for [`Qualifier`].
 pub(crate) fn name_hash(name: &str) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
+    let mut hasher = rustc_hash::FxHasher::default();
     name.hash(&mut hasher);
     hasher.finish()
 }
@@ -164,19 +166,20 @@ pub(crate) fn name_hash(name: &str) -> u64 {
 /// Names used and names bound in the window.
 #[derive(Debug, Default)]
 pub(crate) struct Names {
-    pub used: HashMap<String, Use>,
+    // Fx: these are hashed for every name of the window, and the keys are the user's own names.
+    pub used: FxHashMap<String, Use>,
     /// Parameters, `let` bindings, assignments: locals that shadow anything of the same name.
-    pub bound: HashSet<String>,
+    pub bound: FxHashSet<String>,
     /// The names behind the hashes of [`Qualifier::By`], for a type's bases to be looked up
     /// when none of its own members is the one used (`Sub.parentStatic()`).
-    pub types: HashMap<u64, String>,
+    pub types: FxHashMap<u64, String>,
     /// Locals whose declaration gives their type: the local's name hash → the type's (its name
     /// in `types`).
-    pub local_types: HashMap<u64, u64>,
+    pub local_types: FxHashMap<u64, u64>,
     /// For a name whose every use is a member of a value of one name, that name in lower case
     /// (`send` → `client`): values are mostly named after their types, so of several types
     /// defining `send`, one [`named_after`] it is the likely one.
-    pub hints: HashMap<String, String>,
+    pub hints: FxHashMap<String, String>,
 }
 
 impl Names {
@@ -426,14 +429,16 @@ fn record(
     let path_only = language == Language::Rust
         && field == Some("path")
         && parent.is_some_and(|(p, _)| matches!(p, "scoped_identifier" | "scoped_type_identifier"));
+    // Found once: three rules read it.
+    let object = parent_node.filter(|_| member).and_then(|p| member_object(language, p, field));
     let qualifier = match parent_node {
         Some(p) if through_self(language, source, p, field, stack) => Qualifier::OwnClass,
         Some(p) => static_qualifier(language, source, p, field, &mut names.types)
-            .or_else(|| receiver(language, source, p, field))
+            .or_else(|| receiver(language, source, p, field, object))
             .unwrap_or(Qualifier::Any),
         None => Qualifier::Any,
     };
-    let word = match parent_node.filter(|_| member).and_then(|p| receiver_word(language, p, field)) {
+    let word = match object.and_then(|o| receiver_word(language, o)) {
         Some(node) => ReceiverWord::At(node.start_byte() as u32, node.end_byte() as u32),
         None => ReceiverWord::None,
     };
@@ -536,8 +541,7 @@ fn member_object<'t>(language: Language, parent: Node<'t>, field: Option<&str>) 
 
 /// The name of the value a member is reached through: `client` of `client.send()`, and of
 /// `this.client.send()`, `self.client.send()` and `app.client.send()` (the last field's name).
-fn receiver_word<'t>(language: Language, parent: Node<'t>, field: Option<&str>) -> Option<Node<'t>> {
-    let object = member_object(language, parent, field)?;
+fn receiver_word<'t>(language: Language, object: Node<'t>) -> Option<Node<'t>> {
     match object.kind() {
         "identifier" => Some(object),
         "member_expression" => child(language, object, GrammarField::Property),
@@ -732,13 +736,20 @@ fn declared_type<'s>(
 
 /// A member's receiver when it is a plain name (`np.array`, `client.send`):
 /// [`Qualifier::Receiver`], which [`Names::bind_modules`] resolves to a module or a local's type.
-fn receiver(language: Language, source: Source<'_>, parent: Node<'_>, field: Option<&str>) -> Option<Qualifier> {
+/// `object` is the member's ([`member_object`]), when it is one.
+fn receiver(
+    language: Language,
+    source: Source<'_>,
+    parent: Node<'_>,
+    field: Option<&str>,
+    object: Option<Node<'_>>,
+) -> Option<Qualifier> {
     let object = match (language, parent.kind(), field) {
         // A type written through a namespace import: `const u: S.User`.
         (Language::TypeScript | Language::Tsx, "nested_type_identifier", Some("name")) => {
             parent.child_by_field_name("module")?
         }
-        _ => member_object(language, parent, field)?,
+        _ => object?,
     };
     if object.kind() != "identifier" {
         return None;
@@ -758,7 +769,7 @@ fn static_qualifier(
     source: Source<'_>,
     parent: Node<'_>,
     field: Option<&str>,
-    types: &mut HashMap<u64, String>,
+    types: &mut FxHashMap<u64, String>,
 ) -> Option<Qualifier> {
     let qualifier = match (language, parent.kind(), field) {
         (Language::Rust, "scoped_identifier" | "scoped_type_identifier", Some("name")) => {
