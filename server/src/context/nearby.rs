@@ -394,7 +394,7 @@ fn record(
     let defined = field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p))
         || matches!(language, Language::C | Language::Cpp) && c_family_defines(field, stack);
     if defined || is_binding_kind(kind) || is_binding(language, field, parent.map(|p| p.0), grandparent_field) {
-        if let Some(ty) = declared_type(language, source, stack) {
+        if let Some(ty) = local_type(language, source, leaf, stack) {
             let hash = name_hash(&ty);
             names.types.entry(hash).or_insert_with(|| ty.into_owned());
             names.local_types.insert(name_hash(&text), hash);
@@ -485,9 +485,13 @@ enum GrammarField {
     Field,
     Name,
     TypeArguments,
+    Right,
+    Function,
+    Path,
+    Constructor,
 }
 
-const FIELD_NAMES: [&str; 11] = [
+const FIELD_NAMES: [&str; 15] = [
     "type",
     "value",
     "object",
@@ -499,6 +503,10 @@ const FIELD_NAMES: [&str; 11] = [
     "field",
     "name",
     "type_arguments",
+    "right",
+    "function",
+    "path",
+    "constructor",
 ];
 
 /// `node`'s child in `field`: `child_by_field_name` without tree-sitter's search through the
@@ -637,6 +645,61 @@ fn through_self(
     object.is_some_and(|o| matches!(o.kind(), "this" | "self"))
 }
 
+/// The type a local has, by name, when its declaration says: the type written
+/// ([`written_type`]: `client: &Client`, `HttpClient client`, `Widget *w`), or else the type its
+/// value constructs ([`constructed_type`]: `let c = Client::new()`, `var r = new Repo()`,
+/// `c = Client()`, `c := &Client{}`). `leaf` is the binding, `stack` its ancestors; the
+/// declaration is its parent, or its grandparent through a declarator or pattern (Go: the
+/// `:=` of its name list). `None` when neither says (`let x = f()`, `auto`), or for a library
+/// wrapper (`Option<T>`: its methods are the library's).
+fn local_type<'s>(
+    language: Language,
+    source: Source<'s>,
+    leaf: Node<'_>,
+    stack: &[(Node<'_>, Option<&'static str>)],
+) -> Option<std::borrow::Cow<'s, str>> {
+    let mut ancestors = stack.iter().rev().map(|(node, _)| *node);
+    let parent = ancestors.next()?;
+    // Kinds are compared before any field is looked for: most bindings say nothing of a type.
+    let through = |kind: &str| {
+        matches!(
+            kind,
+            "variable_declarator" | "init_declarator" | "pointer_declarator" | "reference_declarator" | "mut_pattern"
+        )
+    };
+    let declaration = match (language, parent.kind()) {
+        (_, kind) if TYPED_DECLARATIONS.contains(&kind) => parent,
+        (_, kind) if through(kind) => ancestors.next().filter(|d| TYPED_DECLARATIONS.contains(&d.kind()))?,
+        (Language::Python, "assignment") => parent,
+        (Language::Go, "expression_list") => ancestors.next().filter(|d| d.kind() == "short_var_declaration")?,
+        _ => return None,
+    };
+    let written = match child(language, declaration, GrammarField::Type) {
+        Some(node) => Some(node),
+        // Java's `variable_declarator` of `Repo repo = …` has its type one level up.
+        None if through(declaration.kind()) => ancestors
+            .next()
+            .filter(|d| TYPED_DECLARATIONS.contains(&d.kind()))
+            .and_then(|d| child(language, d, GrammarField::Type)),
+        None => None,
+    };
+    if let Some(name) = written.and_then(|node| written_type(language, source, node)) {
+        return Some(name);
+    }
+    let value = match (language, declaration.kind()) {
+        (Language::Python, _) => child(language, declaration, GrammarField::Right),
+        // `a, b := x, y`: the value in the name's place.
+        (Language::Go, "short_var_declaration") => {
+            let at = parent.named_children(&mut parent.walk()).position(|n| n.id() == leaf.id())?;
+            child(language, declaration, GrammarField::Right)?.named_child(at)
+        }
+        // C#'s `var r = new Repo()`: the value is the declarator's last child.
+        (Language::CSharp, _) => declaration.named_child(declaration.named_child_count().checked_sub(1)?),
+        _ => child(language, declaration, GrammarField::Value),
+    }?;
+    constructed_type(language, source, value)
+}
+
 /// The declarations whose `type` field gives the type of the names they bind.
 const TYPED_DECLARATIONS: &[&str] = &[
     // Rust, C#
@@ -662,41 +725,10 @@ const TYPED_DECLARATIONS: &[&str] = &[
     "typed_default_parameter",
 ];
 
-/// The type a binding's declaration gives it, by name: `Client` of `client: &Client`,
-/// `mut client: Arc<Client>`, `HttpClient client`, `req: express.Request`, `Widget *w`. `stack`
-/// holds the binding's ancestors; the declaration is its parent, or its grandparent through a
-/// declarator or pattern. `None` when no type is written (`let x = …`, `var`, `auto`) or it is
-/// not a plain named type (a primitive, a tuple, `Option<T>`: a library wrapper's methods are
-/// the library's).
-fn declared_type<'s>(
-    language: Language,
-    source: Source<'s>,
-    stack: &[(Node<'_>, Option<&'static str>)],
-) -> Option<std::borrow::Cow<'s, str>> {
-    let mut ancestors = stack.iter().rev().map(|(node, _)| *node);
-    let parent = ancestors.next()?;
-    // Kinds are compared before any field is looked for: most bindings have no type written.
-    let through = |kind: &str| {
-        matches!(
-            kind,
-            "variable_declarator" | "init_declarator" | "pointer_declarator" | "reference_declarator" | "mut_pattern"
-        )
-    };
-    let declaration = if TYPED_DECLARATIONS.contains(&parent.kind()) {
-        parent
-    } else if through(parent.kind()) {
-        ancestors.next().filter(|d| TYPED_DECLARATIONS.contains(&d.kind()))?
-    } else {
-        return None;
-    };
-    let mut node = match child(language, declaration, GrammarField::Type) {
-        Some(node) => node,
-        // Java's `variable_declarator` of `Repo repo = …` has its type one level up.
-        None if through(declaration.kind()) => {
-            child(language, ancestors.next().filter(|d| TYPED_DECLARATIONS.contains(&d.kind()))?, GrammarField::Type)?
-        }
-        None => return None,
-    };
+/// The name of the type a written type names: `Client` of `&mut Client`, `Arc<Client>`,
+/// `*pkg.Client`, `api.Client`, `Repo<T>`. `None` for what is not a plain named type, and for
+/// library types whose methods are the library's.
+fn written_type<'s>(language: Language, source: Source<'s>, mut node: Node<'_>) -> Option<std::borrow::Cow<'s, str>> {
     for _ in 0..6 {
         let next = match node.kind() {
             // TypeScript's `: T`, Python's `type` wrapper.
@@ -732,6 +764,69 @@ fn declared_type<'s>(
     let name = source.text(node.start_byte(), node.end_byte());
     let library = matches!(name.as_ref(), "Self" | "Option" | "Vec" | "Result" | "String" | "str" | "var" | "auto");
     (!library && name.chars().nth(1).is_some()).then_some(name)
+}
+
+/// The type a value plainly constructs: `Client::new(…)`, `Client::default()`,
+/// `Client::with_config(…)`, `Client { … }` (Rust), `new HttpClient(…)` (TypeScript, Java, C#),
+/// `Client(…)` with a class's capitalised name (Python), `&Client{…}` (Go). Other Rust
+/// associated functions may return anything (`Client::builder()`), so they say nothing.
+fn constructed_type<'s>(language: Language, source: Source<'s>, value: Node<'_>) -> Option<std::borrow::Cow<'s, str>> {
+    let name = match (language, value.kind()) {
+        (Language::Rust, "call_expression") => {
+            let function = child(language, value, GrammarField::Function)?;
+            if function.kind() != "scoped_identifier" {
+                return None;
+            }
+            let method = child(language, function, GrammarField::Name)?;
+            let method = source.text(method.start_byte(), method.end_byte());
+            if !(method == "new" || method == "default" || method.starts_with("with_") || method.starts_with("from_")) {
+                return None;
+            }
+            let path = child(language, function, GrammarField::Path)?;
+            match path.kind() {
+                "scoped_identifier" => child(language, path, GrammarField::Name)?,
+                "identifier" | "type_identifier" => path,
+                // `Vec::<T>::new()` and the like: a library's.
+                _ => return None,
+            }
+        }
+        (Language::Rust, "struct_expression") => {
+            let name = child(language, value, GrammarField::Name)?;
+            return written_type(language, source, name);
+        }
+        (Language::TypeScript | Language::Tsx | Language::JavaScript, "new_expression") => {
+            let constructor = child(language, value, GrammarField::Constructor)?;
+            match constructor.kind() {
+                "identifier" => constructor,
+                "member_expression" => child(language, constructor, GrammarField::Property)?,
+                _ => return None,
+            }
+        }
+        (Language::Java | Language::CSharp, "object_creation_expression") => {
+            return written_type(language, source, child(language, value, GrammarField::Type)?);
+        }
+        (Language::Python, "call") => {
+            let function = child(language, value, GrammarField::Function)?;
+            let name = match function.kind() {
+                "attribute" => child(language, function, GrammarField::Attribute)?,
+                _ => function,
+            };
+            capitalised(source, name)?
+        }
+        (Language::Go, "unary_expression") => {
+            return constructed_type(language, source, child(language, value, GrammarField::Operand)?);
+        }
+        (Language::Go, "composite_literal") => {
+            return written_type(language, source, child(language, value, GrammarField::Type)?);
+        }
+        _ => return None,
+    };
+    if !matches!(name.kind(), "identifier" | "type_identifier" | "property_identifier") {
+        return None;
+    }
+    let text = source.text(name.start_byte(), name.end_byte());
+    let library = matches!(text.as_ref(), "Self" | "Vec" | "String" | "HashMap" | "Map" | "Set" | "Array" | "Promise");
+    (!library && text.chars().nth(1).is_some()).then_some(text)
 }
 
 /// A member's receiver when it is a plain name (`np.array`, `client.send`):
@@ -958,6 +1053,8 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
                 || matches!(
                     parent,
                     "preproc_params"
+                        // `const Panel &panel`: the name has no field of its own there.
+                        | "reference_declarator"
                         | "structured_binding_declarator"
                         | "type_parameter_declaration"
                         | "variadic_type_parameter_declaration"

@@ -1346,6 +1346,108 @@ fn a_python_blank_line_after_a_functions_last_statement_is_in_the_function() {
     assert_eq!(definitions_from(&text), ["request in models.py"]);
 }
 
+/// `local: Type` for each local of `code` whose type its declaration says, sorted.
+fn local_types(language: Language, code: &str) -> Vec<String> {
+    let extension = match language {
+        Language::Rust => "rs",
+        Language::TypeScript => "ts",
+        Language::Java => "java",
+        Language::CSharp => "cs",
+        Language::Python => "py",
+        Language::Go => "go",
+        Language::Cpp => "cpp",
+        other => panic!("no extension for {other:?}"),
+    };
+    let doc = Document::new(&format!("file:///ws/x.{extension}"), "", 1, code);
+    let snap = doc.snapshot();
+    let root = snap.tree().expect("parsed").root_node();
+    let spec = lang::spec(language).unwrap();
+    let names =
+        nearby::collect(language, spec, window::Source::of_rope(snap.rope()), root, 0..code.len(), usize::MAX, 0);
+    let mut found: Vec<String> = names
+        .bound
+        .iter()
+        .filter_map(|local| {
+            let ty = names.local_types.get(&nearby::name_hash(local))?;
+            Some(format!("{local}: {}", names.types[ty]))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_locals_type_is_the_one_written_or_the_one_its_value_constructs() {
+    let check = |language: Language, code: &str, expected: &[&str]| {
+        assert_eq!(local_types(language, code), expected, "{language:?}: {code}");
+    };
+    check(
+        Language::Rust,
+        "fn f(client: &mut Client, shared: Arc<Pool>, maybe: Option<Conn>) {\n    let server = Server::new();\n    let config = Config { port: 1 };\n    let builder = Client::builder();\n    let list = Vec::new();\n}\n",
+        &["client: Client", "config: Config", "server: Server", "shared: Pool"],
+    );
+    check(
+        Language::TypeScript,
+        "function f(req: express.Request, count: number) {\n    const client = new HttpClient();\n    const store: Store = open();\n    const items = new Map();\n}\n",
+        &["client: HttpClient", "req: Request", "store: Store"],
+    );
+    check(
+        Language::Java,
+        "class A {\n    void f(Repo repo, int n) {\n        var client = new Client<String>();\n        List<Item> items = load();\n        Server server = Server.open();\n    }\n}\n",
+        &["client: Client", "items: List", "repo: Repo", "server: Server"],
+    );
+    check(
+        Language::CSharp,
+        "class A {\n    void F(Repo repo) {\n        var client = new Client();\n        Server server = new();\n        var other = Make();\n    }\n}\n",
+        &["client: Client", "repo: Repo", "server: Server"],
+    );
+    check(
+        Language::Python,
+        "def f(conn: Connection, n: int = 0):\n    client = Client(n)\n    pool = db.Pool()\n    rows = fetch()\n",
+        &["client: Client", "conn: Connection", "pool: Pool"],
+    );
+    check(
+        Language::Go,
+        "package p\nfunc f(cli *net.Client) {\n\tsrv, cfg := &Server{}, Config{}\n\tvar pool Pool\n\tdata := load()\n}\n",
+        &["cfg: Config", "cli: Client", "pool: Pool", "srv: Server"],
+    );
+    check(
+        Language::Cpp,
+        "void f(Widget *widget, const Panel &panel, int n) {\n    auto other = make();\n}\n",
+        &["panel: Panel", "widget: Widget"],
+    );
+}
+
+#[test]
+fn a_member_of_a_local_is_the_type_its_value_constructs() {
+    // Two types built side by side, each with a `send`: `c.send()` is the `Client`'s. (In the
+    // languages whose class summaries list their methods, both summaries come, as both types
+    // are named nearby.)
+    let rust = "//- src/client.rs\npub struct Client;\nimpl Client {\n    pub fn new() -> Client { Client }\n    pub fn send(&self, req: Request) {}\n}\n\
+//- src/server.rs\npub struct Server;\nimpl Server {\n    pub fn new() -> Server { Server }\n    pub fn send(&self, frame: Frame) {}\n}\n\
+//- src/main.rs\nfn main() {\n    let c = Client::new();\n    let s = Server::new();\n    c.send(request);\n    $0\n}\n";
+    let found = definitions_from(rust);
+    assert!(
+        found.contains(&"send in src/client.rs".to_string()) && !found.contains(&"send in src/server.rs".to_string()),
+        "{found:?}"
+    );
+    let py = "//- client.py\nclass Client:\n    def send(self, req): pass\n//- server.py\nclass Server:\n    def send(self, frame): pass\n\
+//- main.py\ndef main():\n    c = Client()\n    s = Server()\n    c.send(request)\n    $0\n";
+    let found = definitions_from(py);
+    assert!(
+        found.contains(&"send in client.py".to_string()) && !found.contains(&"send in server.py".to_string()),
+        "{found:?}"
+    );
+    let go = "//- client.go\npackage main\ntype Client struct{}\nfunc (c *Client) Send(r Request) {}\n\
+//- server.go\npackage main\ntype Server struct{}\nfunc (s *Server) Send(f Frame) {}\n\
+//- main.go\npackage main\nfunc main() {\n\tc, s := &Client{}, Server{}\n\tc.Send(request)\n\t$0\n}\n";
+    let found = definitions_from(go);
+    assert!(
+        found.contains(&"Send in client.go".to_string()) && !found.contains(&"Send in server.go".to_string()),
+        "{found:?}"
+    );
+}
+
 #[test]
 fn a_member_of_a_value_named_after_a_type_is_that_types() {
     // `this.client.send()`: `HttpClient`'s `send`, not the nearer `Server`'s.
