@@ -374,9 +374,8 @@ fn cross_file(
             // method inherited). The bases are looked up only then.
             nearby::Qualifier::By(hash) if defs.is_empty() && !rejected.is_empty() => {
                 if let Some(class) = names.types.get(&hash) {
-                    let bases = lineage_from(bases_of(class, family, symbols), family, symbols);
-                    let inherited = |d: &SymbolDef| d.container.as_deref().is_some_and(|c| bases.contains(c));
-                    defs = rejected.into_iter().filter(inherited).collect();
+                    let bases = ancestors_of(class, family, symbols);
+                    defs = rejected.into_iter().filter(|d| member_of(d, &bases)).collect();
                 }
             }
             // `client.send()` with `client: &Client`: `Client`'s `send`, or its bases', where the
@@ -388,10 +387,9 @@ fn cross_file(
                         defs.retain(own);
                     } else {
                         // The bases cost lookups: only when the type itself has no such member.
-                        let lineage = lineage_from(bases_of(class, family, symbols), family, symbols);
-                        let inherited = |d: &SymbolDef| d.container.as_deref().is_some_and(|c| lineage.contains(c));
-                        if defs.iter().any(inherited) {
-                            defs.retain(inherited);
+                        let bases = ancestors_of(class, family, symbols);
+                        if defs.iter().any(|d| member_of(d, &bases)) {
+                            defs.retain(|d| member_of(d, &bases));
                         }
                     }
                 }
@@ -532,6 +530,16 @@ fn lineage_from(mut frontier: Vec<String>, family: Language, symbols: &dyn Symbo
         frontier = next;
     }
     lineage
+}
+
+/// The classes `class` builds on, as far as the workspace knows them (with `class` itself).
+fn ancestors_of(class: &str, family: Language, symbols: &dyn SymbolLookup) -> HashSet<String> {
+    lineage_from(bases_of(class, family, symbols), family, symbols)
+}
+
+/// Whether `def` is a member of one of `classes`.
+fn member_of(def: &SymbolDef, classes: &HashSet<String>) -> bool {
+    def.container.as_deref().is_some_and(|c| classes.contains(c))
 }
 
 /// The names in the headers of the workspace's classes (and interfaces, traits) called `name`.
