@@ -2,11 +2,10 @@
 //! looked up in the workspace, ranked and cut to a budget.
 
 use std::collections::{HashMap, HashSet};
-
-use rustc_hash::{FxHashMap, FxHashSet};
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::Node;
 
 use super::lang::Spec;
@@ -163,10 +162,10 @@ pub(crate) fn name_hash(name: &str) -> u64 {
     hasher.finish()
 }
 
-/// Names used and names bound in the window.
+/// Names used and names bound in the window. The maps hash with Fx, not SipHash: they are
+/// hashed for every name of the window, and their keys are the user's own names.
 #[derive(Debug, Default)]
 pub(crate) struct Names {
-    // Fx: these are hashed for every name of the window, and the keys are the user's own names.
     pub used: FxHashMap<String, Use>,
     /// Parameters, `let` bindings, assignments: locals that shadow anything of the same name.
     pub bound: FxHashSet<String>,
@@ -429,7 +428,7 @@ fn record(
     let path_only = language == Language::Rust
         && field == Some("path")
         && parent.is_some_and(|(p, _)| matches!(p, "scoped_identifier" | "scoped_type_identifier"));
-    // Found once: three rules read it.
+    // Found once: the receiver and the receiver word both read it.
     let object = parent_node.filter(|_| member).and_then(|p| member_object(language, p, field));
     let qualifier = match parent_node {
         Some(p) if through_self(language, source, p, field, stack) => Qualifier::OwnClass,
