@@ -394,17 +394,6 @@ fn cross_file(
                     }
                 }
             }
-            // `client.send()`, `this.client.send()` with nothing said of `client`'s type:
-            // values are mostly named after their types, so `Client`'s or `HttpClient`'s `send`
-            // is likelier than `Server`'s.
-            nearby::Qualifier::Any => {
-                if let Some(word) = names.hints.get(name) {
-                    let named = |d: &SymbolDef| d.container.as_deref().is_some_and(|c| nearby::named_after(c, word));
-                    if defs.iter().any(named) {
-                        defs.retain(|d| named(d) || d.container.is_none());
-                    }
-                }
-            }
             _ => {}
         }
         // The index knows this file too (from disk or from an earlier edit): a name it places
@@ -421,7 +410,13 @@ fn cross_file(
             follow_typedef_tags(&mut defs, symbols, path);
         }
         if !defs.is_empty() {
-            found.push(nearby::Found { name: name.to_string(), usage, defs });
+            // `client.send()`, `this.client.send()` with nothing said of `client`'s type: the
+            // ranking prefers a type the value is named after.
+            let hint = match usage.qualifier {
+                nearby::Qualifier::Any => names.hints.get(name).cloned(),
+                _ => None,
+            };
+            found.push(nearby::Found { name: name.to_string(), usage, defs, hint });
         }
     }
     // The index never holds secret files; another lookup might.

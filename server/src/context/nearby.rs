@@ -177,7 +177,7 @@ pub(crate) struct Names {
     pub local_types: FxHashMap<u64, u64>,
     /// For a name whose every use is a member of a value of one name, that name in lower case
     /// (`send` → `client`): values are mostly named after their types, so of several types
-    /// defining `send`, one [`named_after`] it is the likely one.
+    /// defining `send`, [`select`] ranks one [`named_after`] it first.
     pub hints: FxHashMap<String, String>,
 }
 
@@ -1070,6 +1070,9 @@ pub(crate) struct Found {
     pub name: String,
     pub usage: Use,
     pub defs: Vec<SymbolDef>,
+    /// The name of the value every use is a member of, when its type is unknown
+    /// ([`Names::hints`]).
+    pub hint: Option<String>,
 }
 
 /// The names worth a lookup, best first: used, not bound locally, at most [`MAX_LOOKUPS`].
@@ -1159,6 +1162,12 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
     let mut scored: Vec<(f64, &str, &SymbolDef)> = Vec::new();
     for f in &found {
         let owner_near = |d: &SymbolDef| d.container.as_deref().is_some_and(|c| used.contains(c));
+        // Values are mostly named after their types: of several types defining `send`, one
+        // `client.send()` reads like (`Client`, `HttpClient`) is likelier than `Server`.
+        let named = |d: &SymbolDef| match (&f.hint, d.container.as_deref()) {
+            (Some(word), Some(container)) => named_after(container, word),
+            _ => false,
+        };
         let mut defs: Vec<&SymbolDef> = f.defs.iter().collect();
         // `Parser::new` next to `Parser`: the `new` of other types is noise.
         let near = defs.iter().any(|d| owner_near(d));
@@ -1171,6 +1180,7 @@ pub(crate) fn select(found: Vec<Found>, current_path: &str, budget: usize) -> Ve
             let (a, b) = (defs[i], defs[j]);
             owner_near(b)
                 .cmp(&owner_near(a))
+                .then_with(|| named(b).cmp(&named(a)))
                 .then_with(|| bases[j].cmp(&bases[i]))
                 .then_with(|| shared_dirs(&b.path, current_path).cmp(&shared_dirs(&a.path, current_path)))
                 .then_with(|| a.path.cmp(&b.path))
