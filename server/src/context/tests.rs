@@ -1464,6 +1464,13 @@ fn a_member_of_a_value_named_after_a_type_is_that_types() {
 //- src/app/statement.rs\npub struct Statement;\nimpl Statement {\n    pub fn execute(&mut self) {}\n}\n\
 //- src/app/run.rs\nfn run() {\n    let conn = pool.get();\n    conn.execute(\"select 1\");\n    $0\n}\n";
     assert_eq!(definitions_from(rust), ["execute in src/db/connection.rs"]);
+    // The name ranks, it does not filter: of the types named like `protocol`, the base that
+    // another (unlike-named) subclass builds on comes first.
+    let py = "//- asyncio/protocols.py\nclass BaseProtocol:\n    def connection_made(self, transport): pass\n\
+//- asyncio/base_events.py\nclass _SendfileFallbackProtocol(protocols.Protocol):\n    def connection_made(self, transport): pass\n\
+//- asyncio/base_subprocess.py\nclass WriteSubprocessPipeProto(protocols.BaseProtocol):\n    def connection_made(self, transport): pass\n\
+//- asyncio/proactor_events.py\nclass _ProactorBasePipeTransport:\n    def __init__(self, protocol):\n        self._loop.call_soon(self._protocol.connection_made, self)\n        $0\n";
+    assert_eq!(definitions_from(py), ["connection_made in asyncio/protocols.py"]);
     // Values of different names say nothing: both types stay candidates.
     let mixed = rust.replace("    $0", "    stmt.execute();\n    $0");
     let found = definitions_from(&mixed);
