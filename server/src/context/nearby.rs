@@ -428,10 +428,10 @@ fn record(
     let path_only = language == Language::Rust
         && field == Some("path")
         && parent.is_some_and(|(p, _)| matches!(p, "scoped_identifier" | "scoped_type_identifier"));
-    // Found once: the receiver and the receiver word both read it.
+    // Found once: three rules read it.
     let object = parent_node.filter(|_| member).and_then(|p| member_object(language, p, field));
     let qualifier = match parent_node {
-        Some(p) if through_self(language, source, p, field, stack) => Qualifier::OwnClass,
+        Some(p) if through_self(language, source, p, object, stack) => Qualifier::OwnClass,
         Some(p) => static_qualifier(language, source, p, field, &mut names.types)
             .or_else(|| receiver(language, source, p, field, object))
             .unwrap_or(Qualifier::Any),
@@ -598,21 +598,22 @@ fn is_uncalled_field(language: Language, parent: Node<'_>, grandparent: Option<N
     }
 }
 
-/// Whether a member name (`field` of `parent`) is reached through the object itself: `this.x`
-/// in TypeScript, JavaScript, Java, C# and C++ (`this->x`), `self.x` in Rust, `self.x` and
-/// `cls.x` in Python, and in Go through the receiver of the method around it (`s.x` in
-/// `func (s *Server) …`), found among the walk's `stack` of ancestors.
+/// Whether a member name is reached through the object itself: `this.x` in TypeScript,
+/// JavaScript, Java, C# and C++ (`this->x`), `self.x` in Rust, `self.x` and `cls.x` in Python,
+/// and in Go through the receiver of the method around it (`s.x` in `func (s *Server) …`), found
+/// among the walk's `stack` of ancestors. `parent` is the member access, `object` what it is
+/// reached through ([`member_object`]).
 fn through_self(
     language: Language,
     source: Source<'_>,
     parent: Node<'_>,
-    field: Option<&str>,
+    object: Option<Node<'_>>,
     stack: &[(Node<'_>, Option<&'static str>)],
 ) -> bool {
-    let object = match (language, parent.kind(), field) {
-        (Language::Rust, "field_expression", Some("field")) => child(language, parent, GrammarField::Value),
-        (Language::Go, "selector_expression", Some("field")) => {
-            let Some(operand) = parent.child_by_field_name("operand").filter(|o| o.kind() == "identifier") else {
+    let text = |node: Node<'_>| source.text(node.start_byte(), node.end_byte());
+    match language {
+        Language::Go => {
+            let Some(operand) = object.filter(|o| o.kind() == "identifier") else {
                 return false;
             };
             let method =
@@ -621,27 +622,15 @@ fn through_self(
                 .and_then(|(m, _)| m.child_by_field_name("receiver"))
                 .and_then(|list| list.named_child(0))
                 .and_then(|declaration| declaration.child_by_field_name("name"));
-            return receiver.is_some_and(|r| {
-                source.text(r.start_byte(), r.end_byte()) == source.text(operand.start_byte(), operand.end_byte())
-            });
+            receiver.is_some_and(|r| text(r) == text(operand))
         }
-        (Language::TypeScript | Language::Tsx | Language::JavaScript, "member_expression", Some("property")) => {
-            parent.child_by_field_name("object")
-        }
-        (Language::Java, "method_invocation" | "field_access", Some("name" | "field")) => {
-            parent.child_by_field_name("object")
+        Language::Python => {
+            object.filter(|o| o.kind() == "identifier").is_some_and(|o| matches!(text(o).as_ref(), "self" | "cls"))
         }
         // C#'s `this` is an unnamed token before the dot.
-        (Language::CSharp, "member_access_expression", Some("name")) => parent.child(0),
-        (Language::Cpp, "field_expression", Some("field")) => parent.child_by_field_name("argument"),
-        (Language::Python, "attribute", Some("attribute")) => {
-            let object = parent.child_by_field_name("object").filter(|o| o.kind() == "identifier");
-            return object
-                .is_some_and(|o| matches!(source.text(o.start_byte(), o.end_byte()).as_ref(), "self" | "cls"));
-        }
-        _ => None,
-    };
-    object.is_some_and(|o| matches!(o.kind(), "this" | "self"))
+        Language::CSharp => object.is_some() && parent.child(0).is_some_and(|o| o.kind() == "this"),
+        _ => object.is_some_and(|o| matches!(o.kind(), "this" | "self")),
+    }
 }
 
 /// The type a local has, by name, when its declaration says: the type written
@@ -760,9 +749,29 @@ fn written_type<'s>(language: Language, source: Source<'s>, mut node: Node<'_>) 
     if !matches!(node.kind(), "type_identifier" | "identifier") {
         return None;
     }
-    let name = source.text(node.start_byte(), node.end_byte());
-    let library = matches!(name.as_ref(), "Self" | "Option" | "Vec" | "Result" | "String" | "str" | "var" | "auto");
-    (!library && name.chars().nth(1).is_some()).then_some(name)
+    plain_type_name(source.text(node.start_byte(), node.end_byte()))
+}
+
+/// `name` unless it says nothing of which workspace type is meant: a one-letter generic, `Self`,
+/// `var`/`auto`, or a standard library type whose methods are the library's.
+fn plain_type_name(name: std::borrow::Cow<'_, str>) -> Option<std::borrow::Cow<'_, str>> {
+    let said = !matches!(
+        name.as_ref(),
+        "Self"
+            | "var"
+            | "auto"
+            | "Option"
+            | "Result"
+            | "Vec"
+            | "String"
+            | "str"
+            | "HashMap"
+            | "Map"
+            | "Set"
+            | "Array"
+            | "Promise"
+    );
+    (said && name.chars().nth(1).is_some()).then_some(name)
 }
 
 /// The type a value plainly constructs: `Client::new(…)`, `Client::default()`,
@@ -823,9 +832,7 @@ fn constructed_type<'s>(language: Language, source: Source<'s>, value: Node<'_>)
     if !matches!(name.kind(), "identifier" | "type_identifier" | "property_identifier") {
         return None;
     }
-    let text = source.text(name.start_byte(), name.end_byte());
-    let library = matches!(text.as_ref(), "Self" | "Vec" | "String" | "HashMap" | "Map" | "Set" | "Array" | "Promise");
-    (!library && text.chars().nth(1).is_some()).then_some(text)
+    plain_type_name(source.text(name.start_byte(), name.end_byte()))
 }
 
 /// A member's receiver when it is a plain name (`np.array`, `client.send`):
