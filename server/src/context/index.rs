@@ -15,7 +15,9 @@ use std::time::Instant;
 
 use ropey::Rope;
 
+use super::fields::class_fields;
 use super::symbols::{self, container_name, signature};
+use super::window::Source;
 use super::{is_test_path, uri_to_path, Reach, SymbolDef, SymbolKind, SymbolLookup};
 use crate::secrets::looks_secret;
 use crate::text::{syntax, DocumentSnapshot, Language};
@@ -42,11 +44,27 @@ struct Def {
     reach: Reach,
 }
 
+/// A field of a class the file defines, with its type's name: what `this.repo.find()` in a
+/// method of the class (or of a subclass) reaches (see [`fields::class_fields`]).
+struct Field {
+    /// The class's name, shared with its definition's.
+    class: Arc<str>,
+    name: Box<str>,
+    ty: Box<str>,
+}
+
+/// What a file defines, as the index stores it.
+struct Extracted {
+    defs: Vec<Def>,
+    fields: Vec<Field>,
+}
+
 struct FileEntry {
     path: PathBuf,
     /// Workspace-relative path with `/` separators, as prompts show it.
     display: Arc<str>,
     defs: Vec<Def>,
+    fields: Vec<Field>,
     /// Indexed from an open document's text rather than from disk.
     from_editor: bool,
     language: Language,
@@ -55,9 +73,10 @@ struct FileEntry {
 }
 
 impl FileEntry {
-    fn new(path: PathBuf, display: Arc<str>, defs: Vec<Def>, from_editor: bool, language: Language) -> FileEntry {
+    fn new(path: PathBuf, display: Arc<str>, found: Extracted, from_editor: bool, language: Language) -> FileEntry {
         let test = is_test_path(&display);
-        FileEntry { path, display, defs, from_editor, language, test }
+        let Extracted { defs, fields } = found;
+        FileEntry { path, display, defs, fields, from_editor, language, test }
     }
 }
 
@@ -119,6 +138,11 @@ impl Inner {
             let files = self.names.entry(def.name.clone()).or_default();
             if !files.contains(&id) {
                 files.push(id);
+            }
+        }
+        for field in &mut entry.fields {
+            if let Some((key, _)) = self.names.get_key_value(&field.class) {
+                field.class = key.clone();
             }
         }
         self.symbols += entry.defs.len();
@@ -349,7 +373,7 @@ impl WorkspaceIndex {
         inner.insert(FileEntry::new(path, display, defs, false, language));
     }
 
-    fn store_from_editor(&self, path: PathBuf, defs: Vec<Def>, language: Language) {
+    fn store_from_editor(&self, path: PathBuf, defs: Extracted, language: Language) {
         let mut inner = self.write();
         let display: Arc<str> = inner.display(&path).into();
         inner.insert(FileEntry::new(path, display, defs, true, language));
@@ -398,6 +422,14 @@ impl SymbolLookup for WorkspaceIndex {
         out
     }
 
+    fn field_type(&self, class: &str, field: &str, family: Language) -> Option<String> {
+        let inner = self.read();
+        let files = inner.names.get(class)?;
+        let entries = files.iter().filter_map(|&id| inner.slots.get(id as usize)?.as_ref());
+        let mut fields = entries.filter(|e| e.language.family() == family).flat_map(|e| &e.fields);
+        fields.find(|f| &*f.class == class && &*f.name == field).map(|f| f.ty.to_string())
+    }
+
     fn display_path(&self, uri: &str) -> String {
         self.read().display(&uri_to_path(uri))
     }
@@ -433,15 +465,16 @@ fn read_source(path: &Path) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-fn extract(language: Language, rope: &Rope) -> Vec<Def> {
+fn extract(language: Language, rope: &Rope) -> Extracted {
     match syntax::parse(language, rope, None) {
         Some(tree) => extract_from_tree(language, tree.root_node(), rope),
-        None => Vec::new(),
+        None => Extracted { defs: Vec::new(), fields: Vec::new() },
     }
 }
 
-fn extract_from_tree(language: Language, root: tree_sitter::Node<'_>, rope: &Rope) -> Vec<Def> {
+fn extract_from_tree(language: Language, root: tree_sitter::Node<'_>, rope: &Rope) -> Extracted {
     let mut defs = Vec::new();
+    let mut fields = Vec::new();
     let file = symbols::FileRules::of(language, root, rope);
     symbols::visit(language, root, rope, &mut |site| {
         let name = super::window::text_between(rope, site.name.start_byte(), site.name.end_byte());
@@ -449,8 +482,14 @@ fn extract_from_tree(language: Language, root: tree_sitter::Node<'_>, rope: &Rop
             return;
         }
         let reach = file.reach(&site, &name, rope);
+        let name: Arc<str> = Arc::from(name);
+        if site.kind == SymbolKind::Class {
+            for (field, ty) in class_fields(language, site.node, Source::of_rope(rope)) {
+                fields.push(Field { class: name.clone(), name: field.into(), ty: ty.into() });
+            }
+        }
         defs.push(Def {
-            name: Arc::from(name),
+            name,
             kind: site.kind,
             container: container_name(language, &site, rope).map(Arc::from),
             module: inline_modules(language, site.node, rope).map(Arc::from),
@@ -459,7 +498,7 @@ fn extract_from_tree(language: Language, root: tree_sitter::Node<'_>, rope: &Rop
             reach,
         });
     });
-    defs
+    Extracted { defs, fields }
 }
 
 /// The Rust inline modules around a definition (`mod a { mod b { … } }`: `a/b`), which its
@@ -508,7 +547,7 @@ mod tests {
 
     /// Every definition of `text` (as `language`) with its reach, in file order.
     fn reaches(language: Language, text: &str) -> Vec<String> {
-        extract(language, &Rope::from_str(text)).iter().map(|d| format!("{} {:?}", d.name, d.reach)).collect()
+        extract(language, &Rope::from_str(text)).defs.iter().map(|d| format!("{} {:?}", d.name, d.reach)).collect()
     }
 
     #[test]

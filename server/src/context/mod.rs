@@ -7,6 +7,7 @@
 //! the budgets and a window around the cursor, never by the size of the file: there is no walk
 //! over the whole tree, only a descent from the root to the window and forward walks through it.
 
+mod fields;
 mod index;
 mod lang;
 mod nearby;
@@ -202,6 +203,13 @@ pub trait SymbolLookup {
     /// Every known definition of `name`.
     fn lookup(&self, name: &str) -> Vec<SymbolDef>;
 
+    /// The type's name a field of the class `class`, in a file of the language `family`,
+    /// declares (`repo` of `class A { private repo: UserStore }`: `UserStore`), when a
+    /// definition of the class says.
+    fn field_type(&self, _class: &str, _field: &str, _family: Language) -> Option<String> {
+        None
+    }
+
     /// How prompts and [`SymbolDef::path`] name the document at `uri`: workspace-relative when
     /// the lookup knows the workspace. The default shows a `file://` URI as a path.
     fn display_path(&self, uri: &str) -> String {
@@ -295,9 +303,13 @@ pub fn gather(
         let mut names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
         names.bind_parameters(language, spec, cutter.source(), chain, window_start);
         names.bind_modules(scope::top_imports(language, spec, rope, root, doc.top_imports()));
-        // Only `this.x` and `self.x` need the class's bases, which cost a lookup per base.
-        let through_self = names.used.values().any(|u| u.qualifier == nearby::Qualifier::OwnClass);
+        // Only `this.x`, `self.x` and fields need the class's bases, which cost a lookup per base.
+        let through_self = names
+            .used
+            .values()
+            .any(|u| matches!(u.qualifier, nearby::Qualifier::OwnClass | nearby::Qualifier::SelfField(_)));
         let lineage = through_self.then(|| class_lineage(language, rope, chain, cursor_byte, symbols)).flatten();
+        names.bind_fields(lineage.as_ref(), language.family(), symbols);
         ctx.cross_file = cross_file(&names, &ctx.path, language, symbols, lineage.as_ref(), budget.cross_file_chars);
     }
     ctx
@@ -492,19 +504,57 @@ fn class_lineage(
     let class = match chain.iter().rev().find(|n| kinds.contains(&n.kind())) {
         Some(class) => *class,
         None if language == Language::Python => python_class_by_indent(rope, chain.first()?, cursor_byte)?,
+        // A method defined outside its class (`void Widget::resize(…) { … }`): the class its
+        // name is qualified with, and that class's bases.
+        None if language == Language::Cpp => {
+            let function = chain.iter().rev().find(|n| n.kind() == "function_definition")?;
+            let own = cpp_method_class(rope, *function)?;
+            let names = lineage_from(vec![own.clone()], language.family(), symbols);
+            return Some(nearby::Lineage { names, own: Some(own), strict: true });
+        }
         None => return None,
     };
-    let header = if language == Language::Go {
+    let source = window::Source::of_rope(rope);
+    let (header, own) = if language == Language::Go {
         let receiver = class.child_by_field_name("receiver")?.named_child(0)?.child_by_field_name("type")?;
-        window::text_between(rope, receiver.start_byte(), receiver.end_byte())
+        let own = nearby::written_type(language, source, receiver);
+        (window::text_between(rope, receiver.start_byte(), receiver.end_byte()), own)
     } else {
         let body = class.child_by_field_name("body")?;
-        window::text_between(rope, class.start_byte(), body.start_byte())
+        let own = match class.kind() {
+            "impl_item" => class.child_by_field_name("type").and_then(|t| nearby::written_type(language, source, t)),
+            "trait_item" => None,
+            _ => class.child_by_field_name("name").map(|n| source.text(n.start_byte(), n.end_byte())),
+        };
+        (window::text_between(rope, class.start_byte(), body.start_byte()), own)
     };
     let names = lineage_from(header_names(&header), language.family(), symbols);
     // Rust's traits and Go's embedded types are not all in the headers (see `Lineage::strict`).
     let strict = !matches!(language, Language::Rust | Language::Go);
-    Some(nearby::Lineage { names, strict })
+    Some(nearby::Lineage { names, own: own.map(|o| o.into_owned()), strict })
+}
+
+/// The class a C++ method defined outside it belongs to: `Widget` of `void Widget::resize(…)`,
+/// of `Widget *Widget::self()` and of `Box<T>::get`.
+fn cpp_method_class(rope: &Rope, function: Node<'_>) -> Option<String> {
+    let mut node = function.child_by_field_name("declarator")?;
+    for _ in 0..8 {
+        node = match node.kind() {
+            "function_declarator" | "pointer_declarator" => node.child_by_field_name("declarator")?,
+            "reference_declarator" => node.named_child(0)?,
+            "qualified_identifier" => {
+                let scope = node.child_by_field_name("scope")?;
+                let scope = match scope.kind() {
+                    "template_type" => scope.child_by_field_name("name")?,
+                    _ => scope,
+                };
+                return (scope.kind() != "qualified_identifier")
+                    .then(|| window::text_between(rope, scope.start_byte(), scope.end_byte()));
+            }
+            _ => return None,
+        };
+    }
+    None
 }
 
 /// `frontier` and the names in their headers, through the workspace's classes, for up to

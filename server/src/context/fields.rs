@@ -1,0 +1,331 @@
+//! What a class's declarations say of its fields' types, read when the index records the class:
+//! `private repo: UserStore`, `constructor(private client: HttpClient)`, `self.client = Client()`
+//! in `__init__`, a Rust or Go struct's fields. `this.repo.find()` near the cursor is then
+//! `UserStore`'s `find` (see [`super::nearby::Qualifier::SelfField`]).
+
+use tree_sitter::Node;
+
+use super::nearby::{constructed_type, written_type};
+use super::symbols::declared_variable;
+use super::window::Source;
+use crate::text::Language;
+
+/// How many fields of one class are recorded at most: a generated class with thousands says
+/// nothing the first ones do not, and each costs the index memory.
+const MAX_FIELDS: usize = 64;
+
+/// The fields of the class, struct or record `node` (a definition the index records) whose
+/// declaration names a workspace type, as (field, type name) pairs in the order declared. A
+/// field's type is the one written, else the one its initial value plainly constructs; in a
+/// Python `__init__`, also the written type of the parameter assigned to it (`self.repo =
+/// repo` with `repo: UserStore`). Fields of library wrapper types (`Option<T>`, `List<T>`) and
+/// Go's embedded fields are left out.
+pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_>) -> Vec<(String, String)> {
+    let mut fields = Fields { language, source, found: Vec::new() };
+    let body = match node.kind() {
+        // Go: `type A struct { … }`.
+        "type_spec" => node.child_by_field_name("type").filter(|t| t.kind() == "struct_type").and_then(|t| {
+            let mut cursor = t.walk();
+            let list = t.named_children(&mut cursor).find(|c| c.kind() == "field_declaration_list");
+            list
+        }),
+        _ => node.child_by_field_name("body"),
+    };
+    if language == Language::Java && node.kind() == "record_declaration" {
+        // `record Point(Repo repo)`: the components are fields.
+        if let Some(parameters) = node.child_by_field_name("parameters") {
+            for parameter in named(parameters) {
+                fields.typed(parameter.child_by_field_name("name"), parameter.child_by_field_name("type"));
+            }
+        }
+    }
+    let Some(body) = body else {
+        return fields.found;
+    };
+    for member in named(body) {
+        if fields.found.len() >= MAX_FIELDS {
+            break;
+        }
+        fields.member(member);
+    }
+    fields.found.truncate(MAX_FIELDS);
+    fields.found
+}
+
+struct Fields<'s> {
+    language: Language,
+    source: Source<'s>,
+    found: Vec<(String, String)>,
+}
+
+impl Fields<'_> {
+    fn text(&self, node: Node<'_>) -> String {
+        self.source.text(node.start_byte(), node.end_byte()).into_owned()
+    }
+
+    fn push(&mut self, name: Node<'_>, ty: String) {
+        let name = self.text(name);
+        if !self.found.iter().any(|(known, _)| *known == name) {
+            self.found.push((name, ty));
+        }
+    }
+
+    /// A field with its type written (`type`) or its initial value (`value`).
+    fn declared(&mut self, name: Option<Node<'_>>, ty: Option<Node<'_>>, value: Option<Node<'_>>) {
+        let Some(name) = name else { return };
+        let written = ty.and_then(|t| written_type(self.language, self.source, t));
+        let constructed = || value.and_then(|v| constructed_type(self.language, self.source, v));
+        if let Some(ty) = written.or_else(constructed) {
+            self.push(name, ty.into_owned());
+        }
+    }
+
+    fn typed(&mut self, name: Option<Node<'_>>, ty: Option<Node<'_>>) {
+        self.declared(name, ty, None);
+    }
+
+    fn member(&mut self, member: Node<'_>) {
+        let field = |name: &str| member.child_by_field_name(name);
+        match (self.language, member.kind()) {
+            // Rust `client: Client`, Go `client, backup *Client` (an embedded field has no name).
+            (Language::Rust | Language::Go, "field_declaration") => {
+                let ty = field("type");
+                let mut cursor = member.walk();
+                let names: Vec<Node<'_>> = member.children_by_field_name("name", &mut cursor).collect();
+                for name in names {
+                    self.typed(Some(name), ty);
+                }
+            }
+            // `private final Repo repo = …;`, `Repo a, b;`
+            (Language::Java, "field_declaration") => {
+                let ty = field("type");
+                let mut cursor = member.walk();
+                let declarators: Vec<Node<'_>> = member.children_by_field_name("declarator", &mut cursor).collect();
+                for declarator in declarators {
+                    let name = declarator.child_by_field_name("name");
+                    self.declared(name, ty, declarator.child_by_field_name("value"));
+                }
+            }
+            // `private readonly Repo _repo;` (its declarators sit in a variable declaration).
+            (Language::CSharp, "field_declaration") => {
+                let Some(declaration) = named(member).into_iter().find(|c| c.kind() == "variable_declaration") else {
+                    return;
+                };
+                let ty = declaration.child_by_field_name("type");
+                for declarator in named(declaration).into_iter().filter(|c| c.kind() == "variable_declarator") {
+                    let name = declarator.child_by_field_name("name");
+                    let value = declarator.named_child(declarator.named_child_count().saturating_sub(1));
+                    self.declared(name, ty, value.filter(|v| Some(*v) != name));
+                }
+            }
+            // `public Client Client { get; set; }`
+            (Language::CSharp, "property_declaration") => self.typed(field("name"), field("type")),
+            // `Repo *repo;`, `Conn &conn;` (not a method's declaration: `Repo *find(int id);`).
+            (Language::Cpp, "field_declaration") => {
+                let ty = field("type");
+                let mut cursor = member.walk();
+                let declarators: Vec<Node<'_>> = member.children_by_field_name("declarator", &mut cursor).collect();
+                for declarator in declarators {
+                    self.typed(declared_variable(declarator), ty);
+                }
+            }
+            // `private repo: UserStore;`, `cache = new Cache();`
+            (Language::TypeScript | Language::Tsx, "public_field_definition") => {
+                self.declared(field("name"), field("type"), field("value"));
+            }
+            (Language::JavaScript, "field_definition") => self.declared(field("property"), None, field("value")),
+            (Language::TypeScript | Language::Tsx | Language::JavaScript, "method_definition") => {
+                let is_constructor = field("name").is_some_and(|n| self.text(n) == "constructor");
+                if is_constructor {
+                    self.constructor(member);
+                }
+            }
+            // Class attributes: `repo: UserStore`, `cache = Cache()`.
+            (Language::Python, "expression_statement") => {
+                if let Some(assignment) = member.named_child(0).filter(|a| a.kind() == "assignment") {
+                    let name = assignment.child_by_field_name("left").filter(|l| l.kind() == "identifier");
+                    self.declared(
+                        name,
+                        assignment.child_by_field_name("type"),
+                        assignment.child_by_field_name("right"),
+                    );
+                }
+            }
+            (Language::Python, "function_definition") => {
+                let is_init = field("name").is_some_and(|n| self.text(n) == "__init__");
+                if is_init {
+                    self.python_init(member);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// TypeScript's parameter properties (`constructor(private client: HttpClient)`) and, in
+    /// either language, `this.store = new Store()` among the constructor's statements.
+    fn constructor(&mut self, method: Node<'_>) {
+        if let Some(parameters) = method.child_by_field_name("parameters") {
+            for parameter in named(parameters) {
+                let property = (0..parameter.child_count())
+                    .filter_map(|i| parameter.child(i))
+                    .any(|c| matches!(c.kind(), "accessibility_modifier" | "readonly"));
+                if property {
+                    let name = parameter.child_by_field_name("pattern").filter(|p| p.kind() == "identifier");
+                    self.typed(name, parameter.child_by_field_name("type"));
+                }
+            }
+        }
+        let Some(body) = method.child_by_field_name("body") else { return };
+        for statement in named(body) {
+            let Some(assignment) = statement.named_child(0).filter(|a| a.kind() == "assignment_expression") else {
+                continue;
+            };
+            let Some(left) = assignment.child_by_field_name("left").filter(|l| l.kind() == "member_expression") else {
+                continue;
+            };
+            if left.child_by_field_name("object").is_some_and(|o| o.kind() == "this") {
+                self.declared(left.child_by_field_name("property"), None, assignment.child_by_field_name("right"));
+            }
+        }
+    }
+
+    /// `self.x: T = …`, `self.x = Client()` and `self.x = x` with `x: T` among `__init__`'s
+    /// statements.
+    fn python_init(&mut self, function: Node<'_>) {
+        let mut parameters: Vec<(String, Node<'_>)> = Vec::new();
+        if let Some(list) = function.child_by_field_name("parameters") {
+            for parameter in named(list) {
+                if !matches!(parameter.kind(), "typed_parameter" | "typed_default_parameter") {
+                    continue;
+                }
+                let name = parameter.child_by_field_name("name").or_else(|| parameter.named_child(0));
+                if let (Some(name), Some(ty)) = (name, parameter.child_by_field_name("type")) {
+                    parameters.push((self.text(name), ty));
+                }
+            }
+        }
+        let Some(body) = function.child_by_field_name("body") else { return };
+        for statement in named(body) {
+            let Some(assignment) = statement.named_child(0).filter(|a| a.kind() == "assignment") else {
+                continue;
+            };
+            let Some(left) = assignment.child_by_field_name("left").filter(|l| l.kind() == "attribute") else {
+                continue;
+            };
+            let through_self = left.child_by_field_name("object").is_some_and(|o| self.text(o) == "self");
+            if !through_self {
+                continue;
+            }
+            let name = left.child_by_field_name("attribute");
+            let right = assignment.child_by_field_name("right");
+            let ty = assignment.child_by_field_name("type").or_else(|| {
+                let value = right.filter(|r| r.kind() == "identifier")?;
+                let value = self.text(value);
+                parameters.iter().find(|(p, _)| *p == value).map(|(_, ty)| *ty)
+            });
+            self.declared(name, ty, right);
+        }
+    }
+}
+
+fn named(node: Node<'_>) -> Vec<Node<'_>> {
+    let mut cursor = node.walk();
+    node.named_children(&mut cursor).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields the first class-like definition of `text` declares, as `field: Type`.
+    fn fields(path: &str, text: &str) -> Vec<String> {
+        let language = Language::detect("", path);
+        let rope = ropey::Rope::from_str(text);
+        let tree = crate::text::syntax::parse(language, &rope, None).expect("a grammar");
+        let kinds = [
+            "struct_item",
+            "type_spec",
+            "class_declaration",
+            "record_declaration",
+            "class_specifier",
+            "struct_specifier",
+            "class_definition",
+        ];
+        let mut stack = vec![tree.root_node()];
+        while let Some(node) = stack.pop() {
+            if kinds.contains(&node.kind()) {
+                let found = class_fields(language, node, Source::of_rope(&rope));
+                return found.into_iter().map(|(name, ty)| format!("{name}: {ty}")).collect();
+            }
+            let mut children = named(node);
+            children.reverse();
+            stack.extend(children);
+        }
+        panic!("no class in {text}");
+    }
+
+    #[test]
+    fn fields_are_typed_by_what_their_declarations_write_or_construct() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            (
+                "a.rs",
+                "pub struct A<T> { client: Arc<Client>, pub repo: Repo<T>, name: String, tick: u64, next: Option<Node> }",
+                &["client: Client", "repo: Repo"],
+            ),
+            (
+                "a.go",
+                "type A struct {\n\tclient *Client\n\trepo, backup store.Repo\n\tEmbedded\n\tn int\n}\n",
+                &["client: Client", "repo: Repo", "backup: Repo", "n: int"],
+            ),
+            (
+                "a.ts",
+                "class A extends B {\n  private repo: UserStore;\n  cache = new Cache();\n  count = 0;\n  \
+                 constructor(private readonly client: HttpClient, x: Other, public id: number) {\n    \
+                 super();\n    this.store = new Store();\n  }\n  find(): Repo { return this.repo; }\n}\n",
+                &["repo: UserStore", "cache: Cache", "client: HttpClient", "store: Store"],
+            ),
+            (
+                "a.js",
+                "class A {\n  cache = new Cache();\n  constructor() { this.store = new api.Store(); this.n = 1; }\n}\n",
+                &["cache: Cache", "store: Store"],
+            ),
+            (
+                "A.java",
+                "class A {\n  private final Repo repo = null;\n  List<X> xs;\n  Conn a, b;\n  var v;\n  \
+                 Repo find() { return repo; }\n}\n",
+                &["repo: Repo", "a: Conn", "b: Conn"],
+            ),
+            ("P.java", "record P(Repo repo, int x) {}\n", &["repo: Repo"]),
+            (
+                "A.cs",
+                "class A {\n  private readonly Repo _repo;\n  public Client Client { get; set; }\n  \
+                 private Cache cache = new Cache();\n  Repo Find() => _repo;\n}\n",
+                &["_repo: Repo", "Client: Client", "cache: Cache"],
+            ),
+            (
+                "a.cpp",
+                "class A {\n  Repo *repo;\n  Client client;\n  Conn &conn;\n  Repo *find(int id);\n  int n;\n};\n",
+                &["repo: Repo", "client: Client", "conn: Conn"],
+            ),
+            (
+                "a.py",
+                "class A(B):\n    repo: UserStore\n    cache = Cache()\n    limit = 10\n\n    \
+                 def __init__(self, client: HttpClient, other):\n        self.client = client\n        \
+                 self.other = other\n        self.store: Store = make()\n        self.pool = pools.Pool()\n\n    \
+                 def run(self):\n        self.late = Late()\n",
+                &["repo: UserStore", "cache: Cache", "client: HttpClient", "store: Store", "pool: Pool"],
+            ),
+        ];
+        for (path, text, expected) in cases {
+            assert_eq!(fields(path, text), *expected, "{path}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_class_with_too_many_fields_records_the_first_ones() {
+        let body: String = (0..200).map(|i| format!("    f{i}: Client,\n")).collect();
+        let found = fields("a.rs", &format!("struct Wide {{\n{body}}}\n"));
+        assert_eq!(found.len(), MAX_FIELDS);
+        assert_eq!(found[0], "f0: Client");
+    }
+}
