@@ -227,13 +227,99 @@ impl Names {
                 let range = list.start_byte()..list.end_byte();
                 // A single parameter is its own node: walk from the function, over its range.
                 let root = if field == "parameter" { *function } else { list };
-                let found = collect(language, spec, source, root, range, usize::MAX, 0);
-                self.bound.extend(found.bound);
-                self.local_types.extend(found.local_types);
-                for (hash, name) in found.types {
-                    self.types.entry(hash).or_insert(name);
+                self.bind_from(collect(language, spec, source, root, range, usize::MAX, 0));
+            }
+        }
+    }
+
+    /// Locals declared above the window, in the functions around the cursor: by the statements
+    /// of the blocks around it (`let client = Client::new();` fifty lines up), and by the
+    /// headers of the loops, arms and conditions around it (`for item in items`, `Some(v) =>`).
+    /// Without them, a local's name is looked up as a free name (an unrelated `request()` for a
+    /// local `request`), and its declared type is unknown. Only declarations are read from the
+    /// blocks, and never an earlier branch's or arm's body, whose locals are out of scope: the
+    /// cost follows the statements above, not the nodes.
+    pub(crate) fn bind_locals_above(
+        &mut self,
+        language: Language,
+        spec: &Spec,
+        source: Source<'_>,
+        chain: &[Node<'_>],
+        window_start: usize,
+    ) {
+        let Some(outermost) =
+            chain.iter().position(|n| n.start_byte() < window_start && spec.functions.contains(&n.kind()))
+        else {
+            return;
+        };
+        for (i, &node) in chain.iter().enumerate().skip(outermost) {
+            // Where the part of `node` the cursor is in starts.
+            let next = chain.get(i + 1).map_or(usize::MAX, |n| n.start_byte());
+            if node.start_byte() >= window_start {
+                break;
+            }
+            // Its parameters are bound by `bind_parameters`.
+            if spec.functions.contains(&node.kind()) {
+                continue;
+            }
+            let mut cursor = node.walk();
+            if !cursor.goto_first_child() {
+                continue;
+            }
+            if !BLOCKS.contains(&node.kind()) {
+                if !HEADERS.contains(&node.kind()) {
+                    continue;
+                }
+                // A header (`for item in items`, `Some(v) =>`, `catch (e)`), up to the first
+                // block: an earlier branch's body is out of scope.
+                let mut end = next.min(window_start).min(node.start_byte() + MAX_BINDING_BYTES);
+                loop {
+                    let child = cursor.node();
+                    if child.start_byte() >= end {
+                        break;
+                    }
+                    if BLOCKS.contains(&child.kind()) {
+                        end = child.start_byte();
+                        break;
+                    }
+                    if !cursor.goto_next_sibling() {
+                        break;
+                    }
+                }
+                self.bind_from(collect(language, spec, source, node, node.start_byte()..end, usize::MAX, 0));
+                continue;
+            }
+            loop {
+                let child = cursor.node();
+                // Go's block holds its statements in a list, which the chain can skip (a cursor
+                // after the last statement).
+                if child.kind() == "statement_list" && child.start_byte() < next.min(window_start) {
+                    if cursor.goto_first_child() {
+                        continue;
+                    }
+                    break;
+                }
+                if child.start_byte() >= next || child.end_byte() > window_start {
+                    break;
+                }
+                if declares(language, child) {
+                    // What it binds is at its start; its value's names are not needed.
+                    let range = child.start_byte()..child.end_byte().min(child.start_byte() + MAX_BINDING_BYTES);
+                    self.bind_from(collect(language, spec, source, child, range, usize::MAX, 0));
+                }
+                if !cursor.goto_next_sibling() {
+                    break;
                 }
             }
+        }
+    }
+
+    /// Takes the locals `found` binds, and what their declarations say of their types.
+    fn bind_from(&mut self, found: Names) {
+        self.bound.extend(found.bound);
+        self.local_types.extend(found.local_types);
+        for (hash, name) in found.types {
+            self.types.entry(hash).or_insert(name);
         }
     }
 
@@ -305,6 +391,68 @@ impl Names {
             });
             usage.qualifier = typed.map_or(Qualifier::Any, Qualifier::Typed);
         }
+    }
+}
+
+/// The kinds whose children are statements (or arms, or cases): in scope at the cursor are
+/// only the declarations among them.
+const BLOCKS: &[&str] = &[
+    "block",
+    "statement_block",
+    "compound_statement",
+    "statement_list",
+    "match_block",
+    "switch_body",
+    "switch_block",
+    "expression_switch_statement",
+    "type_switch_statement",
+    "switch_section",
+    "else_clause",
+    "declaration_list",
+    "class_body",
+];
+
+/// The nodes whose header (the part before their first block) binds locals for what follows
+/// it: loops, conditions that bind (`if let`, Go's `if x := …;`), match arms, handlers,
+/// `with`/`using` statements, switches on a type.
+const HEADERS: &[&str] = &[
+    "for_expression",
+    "while_expression",
+    "if_expression",
+    "match_arm",
+    "for_statement",
+    "for_in_statement",
+    "enhanced_for_statement",
+    "foreach_statement",
+    "for_range_loop",
+    "if_statement",
+    "catch_clause",
+    "except_clause",
+    "with_statement",
+    "using_statement",
+    "try_with_resources_statement",
+];
+
+/// How much of a declaration or a header is read for its bindings: they come first, and a
+/// long initializer (a builder chain over a hundred lines) would cost a walk of every node.
+const MAX_BINDING_BYTES: usize = 200;
+
+/// Whether a statement declares locals: `let`, `const`/`let`/`var`, Java's and C#'s local
+/// declarations, Go's `:=` and `var`, C's declarations, Python's assignments.
+fn declares(language: Language, statement: Node<'_>) -> bool {
+    match statement.kind() {
+        "let_declaration"
+        | "lexical_declaration"
+        | "variable_declaration"
+        | "local_variable_declaration"
+        | "local_declaration_statement"
+        | "short_var_declaration"
+        | "var_declaration" => true,
+        "declaration" => matches!(language, Language::C | Language::Cpp),
+        "expression_statement" => {
+            language == Language::Python && statement.named_child(0).is_some_and(|c| c.kind() == "assignment")
+        }
+        _ => false,
     }
 }
 
@@ -1099,7 +1247,10 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
         Language::Rust => matches!(
             (parent, field),
             ("let_declaration" | "parameter" | "for_expression" | "let_condition", Some("pattern"))
+                | ("field_pattern", Some("pattern"))
                 | ("closure_parameters" | "tuple_pattern" | "mut_pattern" | "ref_pattern", _)
+                // `Some(request)`, `Ok(n) =>`, a catch-all arm `other =>`; not `Some`, a `type`.
+                | ("tuple_struct_pattern" | "match_pattern" | "slice_pattern", None)
         ),
         Language::Python => matches!(
             (parent, field),
@@ -1176,12 +1327,13 @@ pub(crate) struct Found {
     pub hint: Option<String>,
 }
 
-/// The names worth a lookup, best first: used, not bound locally, at most [`MAX_LOOKUPS`].
+/// The names worth a lookup, best first: used, not bound locally (but for members: a local
+/// `body` is not what `req.body()` calls), at most [`MAX_LOOKUPS`].
 pub(crate) fn lookup_order(names: &Names) -> Vec<(&str, Use)> {
     let mut order: Vec<(&str, Use)> = names
         .used
         .iter()
-        .filter(|(name, _)| !names.bound.contains(*name))
+        .filter(|(name, usage)| usage.member_only || !names.bound.contains(*name))
         .map(|(name, usage)| (name.as_str(), *usage))
         .collect();
     order.sort_by(|a, b| use_score(&b.1).total_cmp(&use_score(&a.1)).then_with(|| a.0.cmp(b.0)));

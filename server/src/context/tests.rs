@@ -1554,6 +1554,55 @@ fn a_member_of_a_field_is_the_type_the_field_is_declared_with() {
 }
 
 #[test]
+fn a_local_declared_far_above_the_cursor_is_a_local() {
+    // `let conn = Client::new();` fifty lines up a long function: `conn.send()` is `Client`'s,
+    // though `Server`'s is in the same directory and `conn` reads like neither.
+    let rust = "//- src/http/client.rs\npub struct Client;\nimpl Client {\n    pub fn send(&self, req: Request) -> Response { todo!() }\n}\n\
+//- src/serve/server.rs\npub struct Server;\nimpl Server {\n    pub fn send(&mut self, frame: Frame) {}\n}\n\
+//- src/serve/run.rs\nfn run() {\n    let conn = Client::new();\nPAD    let response = conn.send(request);\n    $0\n}\n";
+    let pad = |text: &str| padded(text, "    step();\n", 45);
+    assert_eq!(definitions_from(&pad(rust)), ["send in src/http/client.rs"]);
+    // A local is never looked up as a free name: not `request()` for a local `request`, bound
+    // by a statement, a loop or an arm above.
+    let free = "//- src/net/request.rs\npub fn request(url: &str) -> Request { todo!() }\n";
+    for binding in
+        ["    let request = build();\n", "    for request in pending {\n", "    if let Some(request) = next() {\n"]
+    {
+        let close = if binding.ends_with("{\n") { "    }\n" } else { "" };
+        let text =
+            format!("{free}//- src/serve/run.rs\nfn run() {{\n{binding}PAD    handle(request);\n    $0\n{close}}}\n");
+        assert_eq!(definitions_from(&pad(&text)), Vec::<String>::new(), "{binding}");
+    }
+    // A member is never the local of its name: `req.body()` beside a local `body`.
+    let member = "//- src/net/request.rs\npub struct Request;\nimpl Request {\n    pub fn body(&self) -> Option<&Body> { None }\n}\n\
+//- src/serve/run.rs\nfn run(req: &Request) {\nPAD    if let Some(body) = req.body() {\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&pad(member)), ["body in src/net/request.rs"]);
+    // An earlier branch's locals are out of scope in the next one.
+    let branch = format!(
+        "{free}//- src/serve/run.rs\nfn run(ready: bool) {{\n    if ready {{\n        let request = build();\nPAD    }} else {{\n        handle(request(\"/\"));\n        $0\n    }}\n}}\n"
+    );
+    assert_eq!(definitions_from(&pad(&branch)), ["request in src/net/request.rs"]);
+    // TypeScript, Python, Java and Go.
+    let ts = "//- src/db/UserRepo.ts\nexport class UserRepo { find(id: string): User { return null!; } }\n\
+//- src/app/Cache.ts\nexport class Cache { find(key: string): Entry { return null!; } }\n\
+//- src/app/load.ts\nexport function load(id: string) {\n    const store = new UserRepo();\nPAD    const user = store.find(id);\n    $0\n}\n";
+    assert_eq!(definitions_from(&pad(ts)), ["find in src/db/UserRepo.ts"]);
+    let py = "//- db/user_repo.py\nclass UserRepo:\n    def find(self, id): pass\n\
+//- app/cache.py\nclass Cache:\n    def find(self, key): pass\n\
+//- app/load.py\ndef load(id):\n    store = UserRepo()\nPAD    user = store.find(id)\n    $0\n    return user\n";
+    assert_eq!(definitions_from(&pad(py)), ["find in db/user_repo.py"]);
+    let java = "//- src/db/UserRepo.java\npublic class UserRepo {\n    public User find(long id) { return null; }\n}\n\
+//- src/app/Cache.java\npublic class Cache {\n    public Entry find(String key) { return null; }\n}\n\
+//- src/app/Load.java\nclass Load {\n    User load(long id) {\n        UserRepo store = open();\nPAD        User user = store.find(id);\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&pad(java)), ["find in src/db/UserRepo.java"]);
+    let go =
+        "//- db/repo.go\npackage db\ntype UserRepo struct{}\nfunc (r *UserRepo) Find(id int) *User { return nil }\n\
+//- app/cache.go\npackage app\ntype Cache struct{}\nfunc (c *Cache) Find(key string) *Entry { return nil }\n\
+//- app/load.go\npackage app\nfunc load(id int) {\n\tstore := &db.UserRepo{}\nPAD\tuser := store.Find(id)\n\t$0\n}\n";
+    assert_eq!(definitions_from(&pad(go)), ["Find in db/repo.go"]);
+}
+
+#[test]
 fn type_names_read_like_value_names() {
     for (container, word) in
         [("Client", "client"), ("HttpClient", "client"), ("Connection", "conn"), ("Session", "_session")]
