@@ -227,7 +227,7 @@ impl Names {
                 let range = list.start_byte()..list.end_byte();
                 // A single parameter is its own node: walk from the function, over its range.
                 let root = if field == "parameter" { *function } else { list };
-                self.bind_from(collect(language, spec, source, root, range, usize::MAX, 0));
+                self.bind_from(collect_bindings(language, spec, source, root, range));
             }
         }
     }
@@ -286,7 +286,7 @@ impl Names {
                         break;
                     }
                 }
-                self.bind_from(collect(language, spec, source, node, node.start_byte()..end, usize::MAX, 0));
+                self.bind_from(collect_bindings(language, spec, source, node, node.start_byte()..end));
                 continue;
             }
             loop {
@@ -303,9 +303,11 @@ impl Names {
                     break;
                 }
                 if declares(language, child) {
-                    // What it binds is at its start; its value's names are not needed.
-                    let range = child.start_byte()..child.end_byte().min(child.start_byte() + MAX_BINDING_BYTES);
-                    self.bind_from(collect(language, spec, source, child, range, usize::MAX, 0));
+                    // What it binds comes before its value, whose names are not needed (its
+                    // type is read from the declaration, not from the walk).
+                    let end = value_start(language, child).unwrap_or(child.end_byte());
+                    let range = child.start_byte()..end.min(child.start_byte() + MAX_BINDING_BYTES);
+                    self.bind_from(collect_bindings(language, spec, source, child, range));
                 }
                 if !cursor.goto_next_sibling() {
                     break;
@@ -437,6 +439,24 @@ const HEADERS: &[&str] = &[
 /// long initializer (a builder chain over a hundred lines) would cost a walk of every node.
 const MAX_BINDING_BYTES: usize = 200;
 
+/// Where the value of a declaration binding one name starts: `let x = …`, `const x = …`,
+/// `Repo r = …`, `x := …`, Python's `x = …`.
+fn value_start(language: Language, statement: Node<'_>) -> Option<usize> {
+    let value = match statement.kind() {
+        "let_declaration" => child(language, statement, GrammarField::Value),
+        "short_var_declaration" => child(language, statement, GrammarField::Right),
+        "expression_statement" => child(language, statement.named_child(0)?, GrammarField::Right),
+        "lexical_declaration" | "variable_declaration" | "local_variable_declaration"
+            if statement.named_child_count() <= 2 =>
+        {
+            let declarator = statement.named_child(statement.named_child_count() - 1)?;
+            child(language, declarator, GrammarField::Value)
+        }
+        _ => None,
+    }?;
+    Some(value.start_byte())
+}
+
 /// Whether a statement declares locals: `let`, `const`/`let`/`var`, Java's and C#'s local
 /// declarations, Go's `:=` and `var`, C's declarations, Python's assignments.
 fn declares(language: Language, statement: Node<'_>) -> bool {
@@ -501,14 +521,20 @@ pub(crate) fn collect(
     cursor_byte: usize,
     cursor_row: usize,
 ) -> Names {
-    collect_walk::<true>(language, spec, source, root, window, cursor_byte, cursor_row)
+    collect_walk::<true, true>(language, spec, source, root, window, cursor_byte, cursor_row)
+}
+
+/// [`collect`]'s locals only (`bound`, `local_types`, `types`): for the parts of the functions
+/// around the cursor above the window, whose uses are not wanted, and cost a record each.
+fn collect_bindings(language: Language, spec: &Spec, source: Source<'_>, root: Node<'_>, range: Range<usize>) -> Names {
+    collect_walk::<true, false>(language, spec, source, root, range, usize::MAX, 0)
 }
 
 /// [`collect`]; `SKIP_CLOSED`: comments and plain string literals are stepped over, not into
 /// (they hold no names, and a doc comment's markers and text cost a descent and two sibling
 /// steps per line). Tests compare the walk with and without it.
 #[allow(clippy::too_many_arguments)]
-fn collect_walk<const SKIP_CLOSED: bool>(
+fn collect_walk<const SKIP_CLOSED: bool, const USES: bool>(
     language: Language,
     spec: &Spec,
     source: Source<'_>,
@@ -542,7 +568,7 @@ fn collect_walk<const SKIP_CLOSED: bool>(
         } else if overlaps {
             let touches_cursor = node.start_byte() <= cursor_byte && cursor_byte <= node.end_byte();
             if !touches_cursor && class(node) == KindClass::Name {
-                record(language, spec, source, &mut names, node, cursor.field_name(), &stack, cursor_row);
+                record(language, spec, source, &mut names, node, cursor.field_name(), &stack, cursor_row, USES);
             }
         }
         loop {
@@ -573,6 +599,7 @@ fn record(
     field: Option<&str>,
     stack: &[(Node<'_>, Option<&'static str>)],
     cursor_row: usize,
+    uses: bool,
 ) {
     let kind = leaf.kind();
     let member_kind = spec.members.contains(&kind);
@@ -599,7 +626,7 @@ fn record(
         }
         return;
     }
-    if short {
+    if short || !uses {
         return;
     }
     // Python, Java and C# spell `obj.attr` with plain identifiers: the field says it is a member.
@@ -1549,9 +1576,9 @@ mod tests {
                 let walk = |skip| {
                     let args = (snap.language(), spec, source, tree.root_node(), window.clone(), cursor_byte, row);
                     if skip {
-                        collect_walk::<true>(args.0, args.1, args.2, args.3, args.4, args.5, args.6)
+                        collect_walk::<true, true>(args.0, args.1, args.2, args.3, args.4, args.5, args.6)
                     } else {
-                        collect_walk::<false>(args.0, args.1, args.2, args.3, args.4, args.5, args.6)
+                        collect_walk::<false, true>(args.0, args.1, args.2, args.3, args.4, args.5, args.6)
                     }
                 };
                 let (fast, full) = (walk(true), walk(false));

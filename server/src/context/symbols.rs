@@ -2,7 +2,7 @@
 //! signatures), and the names the gatherer needs to know the current file defines itself.
 //!
 //! Recorded: top-level definitions, the methods of Rust inherent impls and traits, of Python
-//! and TypeScript classes, and Go methods; in Java and C#, every type (nested ones and those in
+//! and TypeScript classes, of TypeScript interfaces, and Go methods; in Java and C#, every type (nested ones and those in
 //! namespaces too) and the methods of each that are not private; in C and C++ also declarations
 //! (a header's prototypes and classes are what other files use), macros, and the members of
 //! namespaces, `extern "C"` blocks and include guards. Not recorded: the methods of Rust trait impls (the
@@ -405,7 +405,9 @@ fn ts_statements<'t>(list: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), d
         if let Some(s) = site(decl, child, kind, None) {
             f(s);
         }
-        if kind == SymbolKind::Class {
+        // An interface's methods too: a value typed with it (`private repo: UserStore`) calls
+        // the interface's `find`, whichever class implements it.
+        if matches!(kind, SymbolKind::Class | SymbolKind::Interface) {
             ts_methods(decl, rope, f);
         }
     }

@@ -1505,6 +1505,10 @@ fn a_member_of_a_field_is_the_type_the_field_is_declared_with() {
 //- src/app/Api.ts\nexport class Api extends Base {{\n    load(id: string) {{\nPAD        return this.store.find(id);\n        $0\n    }}\n}}\n"
     );
     assert_eq!(definitions_from(&pad(&inherited)), ["find in src/db/UserRepo.ts"]);
+    // A field typed with an interface: the interface's method, not an implementation's.
+    let interface = ts.replace(": UserRepo;", ": Users;")
+        + "//- src/db/Users.ts\nexport interface Users {\n    find(id: string): User;\n    count(): number;\n}\n";
+    assert_eq!(definitions_from(&pad(&interface)), ["find in src/db/Users.ts"]);
     // No type declared: the value's name still ranks.
     let untyped = ts.replace("    private store: UserRepo;\n", "    private store = open();\n");
     assert_eq!(definitions_from(&pad(&untyped)), ["find in src/app/StoreCache.ts"]);
