@@ -2,7 +2,7 @@
 //! signatures), and the names the gatherer needs to know the current file defines itself.
 //!
 //! Recorded: top-level definitions, the methods of Rust inherent impls and traits, of Python
-//! and TypeScript classes, of TypeScript interfaces, and Go methods; in Java and C#, every type (nested ones and those in
+//! and TypeScript classes, of TypeScript and Go interfaces, and Go methods; in Java and C#, every type (nested ones and those in
 //! namespaces too) and the methods of each that are not private; in C and C++ also declarations
 //! (a header's prototypes and classes are what other files use), macros, and the members of
 //! namespaces, `extern "C"` blocks and include guards. Not recorded: the methods of Rust trait impls (the
@@ -497,6 +497,16 @@ fn go_declarations<'t>(root: Node<'t>, f: &mut dyn FnMut(Site<'t>)) {
                     if let Some(s) = site(spec, outer, kind, None) {
                         f(s);
                     }
+                    // An interface's methods: a value of the interface's type calls them.
+                    if kind == SymbolKind::Interface {
+                        for element in spec.child_by_field_name("type").map(named_children).unwrap_or_default() {
+                            if matches!(element.kind(), "method_elem" | "method_spec") {
+                                if let Some(s) = site(element, element, SymbolKind::Method, Some(spec)) {
+                                    f(s);
+                                }
+                            }
+                        }
+                    }
                 }
             }
             "const_declaration" | "var_declaration" => {
@@ -938,6 +948,11 @@ fn braced_signature(language: Language, site: &Site<'_>, rope: &Rope) -> String 
             let sig = function_head(language, site, rope);
             // `export class …`: the wrapper says the class can be imported.
             let owner_head = |o: Node<'_>| {
+                // A Go interface's method (its `type_spec` has no body of its own).
+                if o.kind() == "type_spec" {
+                    let name = o.child_by_field_name("name")?;
+                    return Some(format!("type {} interface", text_between(rope, name.start_byte(), name.end_byte())));
+                }
                 let outer = o.parent().filter(|p| is_ts_export(*p)).unwrap_or(o);
                 head(language, outer, o, rope)
             };
@@ -1708,6 +1723,8 @@ func (s Store[T]) Len() int { return 0 }
                     type Getter interface {
                     	Get(id int) (*Item, error)
                     }
+                Method Get in Getter @11
+                    type Getter interface { Get(id int) (*Item, error); }
                 Type ID @15
                     type ID    int
                 Type Alias @16

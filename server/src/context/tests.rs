@@ -1530,6 +1530,12 @@ fn a_member_of_a_field_is_the_type_the_field_is_declared_with() {
 //- app/api.go\npackage app\ntype Api struct {\n\tstore *db.UserRepo\n}\n\
 //- app/load.go\npackage app\nfunc (a *Api) Load(id int) {\nPAD\tuser := a.store.Find(id)\n\t$0\n}\n";
     assert_eq!(definitions_from(&pad(go)), ["Find in db/repo.go"]);
+    // A field typed with an interface: the interface's method, not an implementation's.
+    let interface = go.replace("store *db.UserRepo", "store db.Users")
+        + "//- db/users.go\npackage db\ntype Users interface {\n\tFind(id int) *User\n\tio.Closer\n}\n";
+    assert_eq!(definitions_from(&pad(&interface)), ["Find in db/users.go"]);
+    let ctx = gather_fixture(&pad(&interface), &Budget::default(), &[]);
+    assert_eq!(ctx.cross_file[0].text, "type Users interface { Find(id int) *User; }");
     // Java and C#: through `this.`, or with none.
     let java = "//- src/db/UserRepo.java\npublic class UserRepo {\n    public User find(long id) { return null; }\n}\n\
 //- src/app/StoreCache.java\npublic class StoreCache {\n    public Entry find(String key) { return null; }\n}\n\
