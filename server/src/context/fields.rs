@@ -18,16 +18,21 @@ const MAX_FIELDS: usize = 64;
 /// declaration names a workspace type, as (field, type name) pairs in the order declared. A
 /// field's type is the one written, else the one its initial value plainly constructs; in a
 /// Python `__init__`, also the written type of the parameter assigned to it (`self.repo =
-/// repo` with `repo: UserStore`). Fields of library wrapper types (`Option<T>`, `List<T>`) and
-/// Go's embedded fields are left out.
-pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_>) -> Vec<(String, String)> {
+/// repo` with `repo: UserStore`). Fields of library wrapper types (`Option<T>`, `List<T>`) are
+/// left out. Go's embedded types (`*Router` in a struct, `io.Reader` in an interface) come as
+/// fields named after their type, marked `embedded`: their members are the struct's too.
+pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_>) -> Vec<ClassField> {
     let mut fields = Fields { language, source, found: Vec::new() };
     let body = match node.kind() {
-        // Go: `type A struct { … }`.
-        "type_spec" => node.child_by_field_name("type").filter(|t| t.kind() == "struct_type").and_then(|t| {
-            let mut cursor = t.walk();
-            let list = t.named_children(&mut cursor).find(|c| c.kind() == "field_declaration_list");
-            list
+        // Go: `type A struct { … }`; an interface's elements are its own body.
+        "type_spec" => node.child_by_field_name("type").and_then(|t| match t.kind() {
+            "struct_type" => {
+                let mut cursor = t.walk();
+                let list = t.named_children(&mut cursor).find(|c| c.kind() == "field_declaration_list");
+                list
+            }
+            "interface_type" => Some(t),
+            _ => None,
         }),
         _ => node.child_by_field_name("body"),
     };
@@ -52,10 +57,20 @@ pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_
     fields.found
 }
 
+/// A field whose type names a workspace type, as [`class_fields`] finds it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ClassField {
+    pub name: String,
+    /// The type's name (`UserStore` of `Arc<UserStore>`).
+    pub ty: String,
+    /// A Go embedded type, whose members are promoted to the struct (or interface).
+    pub embedded: bool,
+}
+
 struct Fields<'s> {
     language: Language,
     source: Source<'s>,
-    found: Vec<(String, String)>,
+    found: Vec<ClassField>,
 }
 
 impl Fields<'_> {
@@ -65,8 +80,17 @@ impl Fields<'_> {
 
     fn push(&mut self, name: Node<'_>, ty: String) {
         let name = self.text(name);
-        if !self.found.iter().any(|(known, _)| *known == name) {
-            self.found.push((name, ty));
+        if !self.found.iter().any(|known| known.name == name) {
+            self.found.push(ClassField { name, ty, embedded: false });
+        }
+    }
+
+    /// A Go embedded type: `*Router`, `io.Reader`.
+    fn embed(&mut self, ty: Option<Node<'_>>) {
+        let Some(ty) = ty.and_then(|t| written_type(self.language, self.source, t)) else { return };
+        let ty = ty.into_owned();
+        if !self.found.iter().any(|known| known.name == ty) {
+            self.found.push(ClassField { name: ty.clone(), ty, embedded: true });
         }
     }
 
@@ -92,10 +116,15 @@ impl Fields<'_> {
                 let ty = field("type");
                 let mut cursor = member.walk();
                 let names: Vec<Node<'_>> = member.children_by_field_name("name", &mut cursor).collect();
+                if names.is_empty() && self.language == Language::Go {
+                    self.embed(ty);
+                }
                 for name in names {
                     self.typed(Some(name), ty);
                 }
             }
+            // An interface embedding another: `io.Reader`.
+            (Language::Go, "type_elem") => self.embed(member.named_child(0)),
             // `private final Repo repo = …;`, `Repo a, b;`
             (Language::Java, "field_declaration") => {
                 let ty = field("type");
@@ -255,7 +284,10 @@ mod tests {
         while let Some(node) = stack.pop() {
             if kinds.contains(&node.kind()) {
                 let found = class_fields(language, node, Source::of_rope(&rope));
-                return found.into_iter().map(|(name, ty)| format!("{name}: {ty}")).collect();
+                return found
+                    .into_iter()
+                    .map(|f| format!("{}{}: {}", if f.embedded { "embedded " } else { "" }, f.name, f.ty))
+                    .collect();
             }
             let mut children = named(node);
             children.reverse();
@@ -274,8 +306,8 @@ mod tests {
             ),
             (
                 "a.go",
-                "type A struct {\n\tclient *Client\n\trepo, backup store.Repo\n\tEmbedded\n\tn int\n}\n",
-                &["client: Client", "repo: Repo", "backup: Repo", "n: int"],
+                "type A struct {\n\tclient *Client\n\trepo, backup store.Repo\n\tEmbedded\n\t*Router\n\tn int\n}\n",
+                &["client: Client", "repo: Repo", "backup: Repo", "embedded Embedded: Embedded", "embedded Router: Router", "n: int"],
             ),
             (
                 "a.ts",
@@ -296,6 +328,11 @@ mod tests {
                 &["repo: Repo", "a: Conn", "b: Conn"],
             ),
             ("P.java", "record P(Repo repo, int x) {}\n", &["repo: Repo"]),
+            (
+                "i.go",
+                "type ReadCloser interface {\n\tio.Reader\n\tCloser\n\tExtra(n int) error\n}\n",
+                &["embedded Reader: Reader", "embedded Closer: Closer"],
+            ),
             (
                 "A.cs",
                 "class A {\n  private readonly Repo _repo;\n  public Client Client { get; set; }\n  \

@@ -45,12 +45,14 @@ struct Def {
 }
 
 /// A field of a class the file defines, with its type's name: what `this.repo.find()` in a
-/// method of the class (or of a subclass) reaches (see [`fields::class_fields`]).
+/// method of the class (or of a subclass) reaches (see [`class_fields`]).
 struct Field {
     /// The class's name, shared with its definition's.
     class: Arc<str>,
     name: Box<str>,
     ty: Box<str>,
+    /// A Go embedded type (see [`super::fields::ClassField::embedded`]).
+    embedded: bool,
 }
 
 /// What a file defines, as the index stores it.
@@ -430,6 +432,16 @@ impl SymbolLookup for WorkspaceIndex {
         fields.find(|f| &*f.class == class && &*f.name == field).map(|f| f.ty.to_string())
     }
 
+    fn embedded(&self, class: &str, family: Language) -> Vec<String> {
+        let inner = self.read();
+        let Some(files) = inner.names.get(class) else {
+            return Vec::new();
+        };
+        let entries = files.iter().filter_map(|&id| inner.slots.get(id as usize)?.as_ref());
+        let fields = entries.filter(|e| e.language.family() == family).flat_map(|e| &e.fields);
+        fields.filter(|f| f.embedded && &*f.class == class).map(|f| f.ty.to_string()).collect()
+    }
+
     fn display_path(&self, uri: &str) -> String {
         self.read().display(&uri_to_path(uri))
     }
@@ -483,9 +495,11 @@ fn extract_from_tree(language: Language, root: tree_sitter::Node<'_>, rope: &Rop
         }
         let reach = file.reach(&site, &name, rope);
         let name: Arc<str> = Arc::from(name);
-        if site.kind == SymbolKind::Class {
-            for (field, ty) in class_fields(language, site.node, Source::of_rope(rope)) {
-                fields.push(Field { class: name.clone(), name: field.into(), ty: ty.into() });
+        let go_interface = language == Language::Go && site.kind == SymbolKind::Interface;
+        if site.kind == SymbolKind::Class || go_interface {
+            for field in class_fields(language, site.node, Source::of_rope(rope)) {
+                let ty = field.ty.into();
+                fields.push(Field { class: name.clone(), name: field.name.into(), ty, embedded: field.embedded });
             }
         }
         defs.push(Def {

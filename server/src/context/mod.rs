@@ -210,6 +210,12 @@ pub trait SymbolLookup {
         None
     }
 
+    /// The types a Go struct or interface called `class` embeds (`*Router`, `io.Reader`), whose
+    /// members are its own too.
+    fn embedded(&self, _class: &str, _family: Language) -> Vec<String> {
+        Vec::new()
+    }
+
     /// How prompts and [`SymbolDef::path`] name the document at `uri`: workspace-relative when
     /// the lookup knows the workspace. The default shows a `file://` URI as a path.
     fn display_path(&self, uri: &str) -> String {
@@ -530,7 +536,7 @@ fn class_lineage(
         (window::text_between(rope, class.start_byte(), body.start_byte()), own)
     };
     let names = lineage_from(header_names(&header), language.family(), symbols);
-    // Rust's traits and Go's embedded types are not all in the headers (see `Lineage::strict`).
+    // Rust's traits and Go's embedded library types are not all known (see `Lineage::strict`).
     let strict = !matches!(language, Language::Rust | Language::Go);
     Some(nearby::Lineage { names, own: own.map(|o| o.into_owned()), strict })
 }
@@ -596,6 +602,10 @@ fn bases_of(name: &str, family: Language, symbols: &dyn SymbolLookup) -> Vec<Str
         if is_class && def.container.is_none() && def.language.family() == family {
             names.extend(header_names(def.signature.lines().next().unwrap_or_default()));
         }
+    }
+    // Go writes no bases in a header: what a struct or interface embeds is promoted into it.
+    if family == Language::Go {
+        names.extend(symbols.embedded(name, family));
     }
     names
 }

@@ -141,8 +141,9 @@ pub(crate) struct Lineage {
     /// none for a trait.
     pub own: Option<String>,
     /// The names hold every place a member can come from. Not so in Rust, where a method may
-    /// come from any trait the type implements anywhere, nor in Go, whose embedded types the
-    /// lineage does not follow: there, a member found in none of them may still be meant.
+    /// come from any trait the type implements anywhere, nor in Go, where an embedded type may
+    /// be a library's, which the workspace does not know: there, a member found in none of
+    /// them may still be meant.
     pub strict: bool,
 }
 

@@ -1613,6 +1613,27 @@ fn a_local_declared_far_above_the_cursor_is_a_local() {
 }
 
 #[test]
+fn a_go_types_embedded_types_lend_it_their_members() {
+    // `s.Handle()` in a method of `Server`, which embeds `*route.Router`: the router's
+    // `Handle`, not the `Mux`'s in the same directory.
+    let go =
+        "//- app/route/router.go\npackage route\ntype Router struct{}\nfunc (r *Router) Handle(pattern string) {}\n\
+//- app/mux.go\npackage app\ntype Mux struct{}\nfunc (m *Mux) Handle(pattern string, h Handler) {}\n\
+//- app/server.go\npackage app\ntype Server struct {\n\t*route.Router\n\tname string\n}\n\
+//- app/run.go\npackage app\nfunc (s *Server) Run() {\nPAD\ts.Handle(\"/\")\n\t$0\n}\n";
+    let pad = |text: &str| padded(text, "\tstep()\n", 45);
+    assert_eq!(definitions_from(&pad(go)), ["Handle in app/route/router.go"]);
+    // The same through a typed parameter, and through an interface embedding another.
+    let typed = go.replace("func (s *Server) Run() {", "func run(s *Server) {");
+    assert_eq!(definitions_from(&pad(&typed)), ["Handle in app/route/router.go"]);
+    let interface = "//- app/route/handler.go\npackage route\ntype Handler interface {\n\tHandle(pattern string)\n}\n\
+//- app/mux.go\npackage app\ntype Mux struct{}\nfunc (m *Mux) Handle(pattern string, h Handler) {}\n\
+//- app/server.go\npackage app\ntype Routes interface {\n\troute.Handler\n\tList() []string\n}\n\
+//- app/run.go\npackage app\nfunc run(r Routes) {\nPAD\tr.Handle(\"/\")\n\t$0\n}\n";
+    assert_eq!(definitions_from(&pad(interface)), ["Handle in app/route/handler.go"]);
+}
+
+#[test]
 fn type_names_read_like_value_names() {
     for (container, word) in
         [("Client", "client"), ("HttpClient", "client"), ("Connection", "conn"), ("Session", "_session")]
