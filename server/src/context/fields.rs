@@ -1,7 +1,9 @@
-//! What a class's declarations say of its fields' types, read when the index records the class:
-//! `private repo: UserStore`, `constructor(private client: HttpClient)`, `self.client = Client()`
-//! in `__init__`, a Rust or Go struct's fields. `this.repo.find()` near the cursor is then
-//! `UserStore`'s `find` (see [`super::nearby::Qualifier::SelfField`]).
+//! What declarations say of types, read when the index records them. A class's fields
+//! (`private repo: UserStore`, `constructor(private client: HttpClient)`, `self.client =
+//! Client()` in `__init__`, a Rust or Go struct's fields, the types a Go struct embeds):
+//! `this.repo.find()` near the cursor is then `UserStore`'s `find` (see
+//! [`super::nearby::Qualifier::SelfField`]). A function's return type (`-> Result<Repo>`):
+//! `let repo = open()?; repo.find()` is then `Repo`'s (see [`super::nearby::Names::bind_calls`]).
 
 use tree_sitter::Node;
 
@@ -55,6 +57,76 @@ pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_
     }
     fields.found.truncate(MAX_FIELDS);
     fields.found
+}
+
+/// The workspace type a function or method returns, by name, as its declaration writes it:
+/// `Repo` of `-> Result<Repo, E>`, `: Promise<Repo>`, `-> Optional[Repo]`, `(*Repo, error)`,
+/// `Task<Repo>`. A wrapper whose methods are the library's is seen through to what it holds
+/// (`Result`, `Option`, `Promise`, `Task`, `Box`, …); `Self` is `container`. `None` when no
+/// return type is written, or for library types (`Vec<Repo>`, `string`).
+pub(crate) fn returned_type(
+    language: Language,
+    function: Node<'_>,
+    source: Source<'_>,
+    container: Option<&str>,
+) -> Option<String> {
+    let function = match function.kind() {
+        "variable_declarator" => function.child_by_field_name("value")?,
+        _ => function,
+    };
+    let fields: &[&str] = match language {
+        Language::Go => &["result"],
+        Language::Java | Language::C | Language::Cpp => &["type"],
+        Language::CSharp => &["returns", "type"],
+        _ => &["return_type"],
+    };
+    let mut node = fields.iter().find_map(|f| function.child_by_field_name(f))?;
+    let text = |n: Node<'_>| source.text(n.start_byte(), n.end_byte());
+    for _ in 0..6 {
+        let next = match node.kind() {
+            "type_annotation" | "type" => node.named_child(0),
+            // `Repo | undefined`
+            "union_type" => node.named_child(0),
+            // Go's `(*Repo, error)`: the first result.
+            "parameter_list" => node.named_child(0).and_then(|p| p.child_by_field_name("type")),
+            "generic_type" | "generic_name" => {
+                let base = node
+                    .child_by_field_name("type")
+                    .or_else(|| node.child_by_field_name("name"))
+                    .or_else(|| node.named_child(0))?;
+                let base = match base.kind() {
+                    "scoped_type_identifier" | "nested_type_identifier" => base.child_by_field_name("name")?,
+                    _ => base,
+                };
+                let wrapper = matches!(
+                    text(base).as_ref(),
+                    "Result" | "Option" | "Optional" | "Promise" | "Task" | "ValueTask" | "Box" | "Arc" | "Rc"
+                );
+                if !wrapper {
+                    break;
+                }
+                // The first argument: Rust's and TypeScript's `type_arguments`, C#'s
+                // `type_argument_list`, Python's `type_parameter`.
+                let arguments = (0..node.named_child_count())
+                    .filter_map(|i| node.named_child(i))
+                    .find(|c| matches!(c.kind(), "type_arguments" | "type_argument_list" | "type_parameter"))?;
+                arguments.named_child(0)
+            }
+            "string" if language == Language::Python => {
+                // `-> "Repo"`, a forward reference.
+                let name = text(node);
+                let name = name.trim_matches(|c| c == '"' || c == '\'');
+                let plain = name.chars().all(|c| c.is_alphanumeric() || c == '_');
+                return (plain && name.starts_with(char::is_uppercase)).then(|| name.to_string());
+            }
+            _ => break,
+        };
+        node = next?;
+    }
+    if text(node) == "Self" {
+        return container.map(str::to_string);
+    }
+    written_type(language, source, node).map(|t| t.into_owned())
 }
 
 /// A field whose type names a workspace type, as [`class_fields`] finds it.
@@ -355,6 +427,56 @@ mod tests {
         ];
         for (path, text, expected) in cases {
             assert_eq!(fields(path, text), *expected, "{path}: {text}");
+        }
+    }
+
+    #[test]
+    fn return_types_are_read_through_the_wrappers_the_library_owns() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            (
+                "a.rs",
+                "fn a() -> Result<Repo, E> {}\nfn b() -> io::Result<Arc<Conn>> {}\nimpl X { fn c(&self) -> Self {} }\n\
+                 fn d() -> Vec<Repo> {}\nfn e() {}\nfn f() -> &mut Client {}\n",
+                &["Repo", "Conn", "X", "-", "-", "Client"],
+            ),
+            (
+                "a.ts",
+                "function a(): Promise<Repo> {}\nconst b = (): Repo | undefined => null;\nfunction c(): string {}\n",
+                &["Repo", "Repo", "-"],
+            ),
+            (
+                "a.py",
+                "def a() -> Optional[Repo]: pass\ndef b() -> \"Conn\": pass\ndef c(): pass\ndef d() -> api.Client: pass\n",
+                &["Repo", "Conn", "-", "Client"],
+            ),
+            ("a.go", "func a() (*Repo, error) {}\nfunc b() *db.Conn {}\nfunc c() error {}\n", &["Repo", "Conn", "error"]),
+            ("A.java", "class A { Repo a() {} Optional<Conn> b() {} void c() {} }\n", &["Repo", "Conn", "-"]),
+            ("A.cs", "class A { Repo A() {} Task<Conn> B() {} void C() {} }\n", &["Repo", "Conn", "-"]),
+        ];
+        for (path, text, expected) in cases {
+            let language = Language::detect("", path);
+            let rope = ropey::Rope::from_str(text);
+            let tree = crate::text::syntax::parse(language, &rope, None).expect("a grammar");
+            let kinds = [
+                "function_item",
+                "function_declaration",
+                "variable_declarator",
+                "function_definition",
+                "method_declaration",
+            ];
+            let mut found = Vec::new();
+            let mut stack = vec![tree.root_node()];
+            while let Some(node) = stack.pop() {
+                if kinds.contains(&node.kind()) {
+                    let ty = returned_type(language, node, Source::of_rope(&rope), Some("X"));
+                    found.push(ty.unwrap_or_else(|| "-".into()));
+                    continue;
+                }
+                let mut children = named(node);
+                children.reverse();
+                stack.extend(children);
+            }
+            assert_eq!(found, *expected, "{path}");
         }
     }
 

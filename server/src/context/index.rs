@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use ropey::Rope;
 
-use super::fields::class_fields;
+use super::fields::{class_fields, returned_type};
 use super::symbols::{self, container_name, signature};
 use super::window::Source;
 use super::{is_test_path, uri_to_path, Reach, SymbolDef, SymbolKind, SymbolLookup};
@@ -42,6 +42,8 @@ struct Def {
     signature: Arc<str>,
     line: u32,
     reach: Reach,
+    /// For functions and methods: the workspace type they return, by name.
+    returns: Option<Arc<str>>,
 }
 
 /// A field of a class the file defines, with its type's name: what `this.repo.find()` in a
@@ -418,6 +420,7 @@ impl SymbolLookup for WorkspaceIndex {
                     reach: def.reach,
                     language: entry.language,
                     test: entry.test,
+                    returns: def.returns.clone(),
                 });
             }
         }
@@ -502,10 +505,18 @@ fn extract_from_tree(language: Language, root: tree_sitter::Node<'_>, rope: &Rop
                 fields.push(Field { class: name.clone(), name: field.name.into(), ty, embedded: field.embedded });
             }
         }
+        let container = container_name(language, &site, rope);
+        let returns = match site.kind {
+            SymbolKind::Function | SymbolKind::Method => {
+                returned_type(language, site.node, Source::of_rope(rope), container.as_deref()).map(Arc::from)
+            }
+            _ => None,
+        };
         defs.push(Def {
             name,
             kind: site.kind,
-            container: container_name(language, &site, rope).map(Arc::from),
+            returns,
+            container: container.map(Arc::from),
             module: inline_modules(language, site.node, rope).map(Arc::from),
             signature: signature(language, &site, rope).into(),
             line: rope.byte_to_line(site.name.start_byte()) as u32,
@@ -720,6 +731,7 @@ mod tests {
                     reach: Reach::Anywhere,
                     language: Language::Python,
                     test: false,
+                    returns: None,
                 },
                 SymbolDef {
                     name: "parse".into(),
@@ -732,6 +744,7 @@ mod tests {
                     reach: Reach::Anywhere,
                     language: Language::Rust,
                     test: false,
+                    returns: Some("Ast".into()),
                 },
             ]
         );

@@ -132,6 +132,9 @@ pub struct SymbolDef {
     pub language: Language,
     /// It is in a test's file ([`is_test_path`]).
     pub test: bool,
+    /// For functions and methods: the workspace type they return, by name (`Repo` of
+    /// `fn open() -> Result<Repo>`), where their declaration writes one.
+    pub returns: Option<Arc<str>>,
 }
 
 /// From where a definition can be used, by its language's visibility rules. A definition
@@ -309,6 +312,7 @@ pub fn gather(
         let mut names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
         names.bind_parameters(language, spec, cutter.source(), chain, window_start);
         names.bind_locals_above(language, spec, cutter.source(), chain, window_start);
+        names.bind_calls(language.family(), symbols);
         names.bind_modules(scope::top_imports(language, spec, rope, root, doc.top_imports()));
         // Only `this.x`, `self.x` and fields need the class's bases, which cost a lookup per base.
         let through_self = names

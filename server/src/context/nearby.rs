@@ -18,6 +18,8 @@ const MAX_LOOKUPS: usize = 40;
 /// How many definitions of one name are kept: more means the name is ambiguous, and the
 /// budget is better spent on other names.
 const MAX_DEFS_PER_NAME: usize = 2;
+/// A call whose function the workspace defines more often than this says nothing of its type.
+const MAX_DEFS_PER_CALL: usize = 8;
 /// Up to how many definitions of a name [`base_counts`] compares with each other.
 const MAX_BASE_SCAN: usize = 16;
 /// What a snippet costs beyond its text in the prompt (its tags and path), in chars.
@@ -190,6 +192,9 @@ pub(crate) struct Names {
     /// (`send` → `client`): values are mostly named after their types, so of several types
     /// defining `send`, [`select`] ranks one [`named_after`] it first.
     pub hints: FxHashMap<String, String>,
+    /// Locals whose value is a call (`let repo = open_repo()?`): the local's name hash → the
+    /// function's name and the type qualifying it, if any. See [`Names::bind_calls`].
+    pub local_calls: FxHashMap<u64, (String, Option<String>)>,
     /// The names behind the hashes of [`Qualifier::SelfField`] and, in Java, C# and C++, of
     /// [`Qualifier::Receiver`]: fields whose declared type [`Names::bind_fields`] looks up.
     pub fields: FxHashMap<u64, String>,
@@ -321,6 +326,7 @@ impl Names {
     fn bind_from(&mut self, found: Names) {
         self.bound.extend(found.bound);
         self.local_types.extend(found.local_types);
+        self.local_calls.extend(found.local_calls);
         for (hash, name) in found.types {
             self.types.entry(hash).or_insert(name);
         }
@@ -367,6 +373,46 @@ impl Names {
 }
 
 impl Names {
+    /// Types the locals whose value is a call (see [`Names::local_calls`]) by what the function
+    /// returns, when the workspace's definitions of it agree on one type (`fn open_repo() ->
+    /// Result<Repo>`: `Repo`), so that `repo.find()` is `Repo`'s. Only locals used as a
+    /// member's receiver near the cursor are looked up. Call before [`Names::bind_modules`].
+    pub(crate) fn bind_calls(&mut self, family: Language, symbols: &dyn SymbolLookup) {
+        if self.local_calls.is_empty() {
+            return;
+        }
+        let receivers: FxHashSet<u64> = self
+            .used
+            .values()
+            .filter_map(|u| match u.qualifier {
+                Qualifier::Receiver(hash) => Some(hash),
+                _ => None,
+            })
+            .collect();
+        for (local, (function, qualifier)) in &self.local_calls {
+            if self.local_types.contains_key(local) || !receivers.contains(local) {
+                continue;
+            }
+            let mut defs = symbols.lookup(function);
+            defs.retain(|d| {
+                d.language.family() == family && matches!(d.kind, SymbolKind::Function | SymbolKind::Method)
+            });
+            if let Some(qualifier) = qualifier {
+                if defs.iter().any(|d| d.container.as_deref() == Some(qualifier.as_str())) {
+                    defs.retain(|d| d.container.as_deref() == Some(qualifier.as_str()));
+                }
+            }
+            // Every definition must say, and say the same: else the call's type is unknown.
+            let Some(first) = defs.first().and_then(|d| d.returns.clone()) else { continue };
+            if defs.len() > MAX_DEFS_PER_CALL || defs.iter().any(|d| d.returns.as_deref() != Some(&*first)) {
+                continue;
+            }
+            let hash = name_hash(&first);
+            self.types.entry(hash).or_insert_with(|| first.to_string());
+            self.local_types.insert(*local, hash);
+        }
+    }
+
     /// Gives each [`Qualifier::SelfField`] the type the field is declared with in the class
     /// around the cursor (`lineage`'s own) or, failing that, in one of its bases, as the index
     /// knows them: [`Qualifier::Typed`]. A field no class declares a type for, or with no class
@@ -617,10 +663,17 @@ fn record(
     let defined = field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p))
         || matches!(language, Language::C | Language::Cpp) && c_family_defines(field, stack);
     if defined || is_binding_kind(kind) || is_binding(language, field, parent.map(|p| p.0), grandparent_field) {
-        if let Some(ty) = local_type(language, source, leaf, stack) {
-            let hash = name_hash(&ty);
-            names.types.entry(hash).or_insert_with(|| ty.into_owned());
-            names.local_types.insert(name_hash(&text), hash);
+        match local_type(language, source, leaf, stack) {
+            Some(LocalType::Named(ty)) => {
+                let hash = name_hash(&ty);
+                names.types.entry(hash).or_insert_with(|| ty.into_owned());
+                names.local_types.insert(name_hash(&text), hash);
+            }
+            Some(LocalType::Returned { function, qualifier }) => {
+                let call = (function.into_owned(), qualifier.map(|q| q.into_owned()));
+                names.local_calls.insert(name_hash(&text), call);
+            }
+            None => {}
         }
         if !short && !names.bound.contains(text.as_ref()) {
             names.bound.insert(text.into_owned());
@@ -899,14 +952,16 @@ fn self_field<'t>(
 /// value constructs ([`constructed_type`]: `let c = Client::new()`, `var r = new Repo()`,
 /// `c = Client()`, `c := &Client{}`). `leaf` is the binding, `stack` its ancestors; the
 /// declaration is its parent, or its grandparent through a declarator or pattern (Go: the
-/// `:=` of its name list). `None` when neither says (`let x = f()`, `auto`), or for a library
-/// wrapper (`Option<T>`: its methods are the library's).
+/// `:=` of its name list). When the value is a call (`let repo = open_repo()?`), the function
+/// called, whose declared return type [`Names::bind_calls`] looks up. `None` when nothing says
+/// (`let x = a + b`, `auto`), or for a library wrapper (`Option<T>`: its methods are the
+/// library's).
 fn local_type<'s>(
     language: Language,
     source: Source<'s>,
     leaf: Node<'_>,
     stack: &[(Node<'_>, Option<&'static str>)],
-) -> Option<std::borrow::Cow<'s, str>> {
+) -> Option<LocalType<'s>> {
     let mut ancestors = stack.iter().rev().map(|(node, _)| *node);
     let parent = ancestors.next()?;
     // Kinds are compared before any field is looked for: most bindings say nothing of a type.
@@ -933,7 +988,7 @@ fn local_type<'s>(
         None => None,
     };
     if let Some(name) = written.and_then(|node| written_type(language, source, node)) {
-        return Some(name);
+        return Some(LocalType::Named(name));
     }
     let value = match (language, declaration.kind()) {
         (Language::Python, _) => child(language, declaration, GrammarField::Right),
@@ -946,7 +1001,56 @@ fn local_type<'s>(
         (Language::CSharp, _) => declaration.named_child(declaration.named_child_count().checked_sub(1)?),
         _ => child(language, declaration, GrammarField::Value),
     }?;
-    constructed_type(language, source, value)
+    if let Some(name) = constructed_type(language, source, value) {
+        return Some(LocalType::Named(name));
+    }
+    let (function, qualifier) = called_function(language, value)?;
+    let text = |n: Node<'_>| source.text(n.start_byte(), n.end_byte());
+    Some(LocalType::Returned { function: text(function), qualifier: qualifier.map(text) })
+}
+
+/// What [`local_type`] finds a local's type to be.
+enum LocalType<'s> {
+    /// A type, by name.
+    Named(std::borrow::Cow<'s, str>),
+    /// Whatever the function or method of that name returns; `qualifier`, a type's name, when
+    /// the call names one (`Client::builder()`).
+    Returned { function: std::borrow::Cow<'s, str>, qualifier: Option<std::borrow::Cow<'s, str>> },
+}
+
+/// The name of the function a value calls (`open_repo` of `open_repo()?`, `connect` of
+/// `db.connect().await`, `builder` of `Client::builder()`, with `Client` as its qualifier),
+/// through Rust's `?` and an `await`.
+fn called_function<'t>(language: Language, mut value: Node<'t>) -> Option<(Node<'t>, Option<Node<'t>>)> {
+    for _ in 0..3 {
+        match value.kind() {
+            "try_expression" | "await_expression" | "await" | "parenthesized_expression" => {
+                value = value.named_child(0)?;
+            }
+            _ => break,
+        }
+    }
+    let function = match (language, value.kind()) {
+        (Language::Java, "method_invocation") => return Some((child(language, value, GrammarField::Name)?, None)),
+        (Language::CSharp, "invocation_expression") => child(language, value, GrammarField::Function)?,
+        (Language::Python, "call") | (_, "call_expression") => child(language, value, GrammarField::Function)?,
+        _ => return None,
+    };
+    let name = match function.kind() {
+        "identifier" => function,
+        // `Client::builder`: the type is a qualifier worth keeping; a module's (`db::open`) is not.
+        "scoped_identifier" => {
+            let path = child(language, function, GrammarField::Path);
+            let qualifier = path.filter(|p| p.kind() == "identifier" || p.kind() == "type_identifier");
+            return Some((child(language, function, GrammarField::Name)?, qualifier));
+        }
+        "member_expression" => child(language, function, GrammarField::Property)?,
+        "attribute" => child(language, function, GrammarField::Attribute)?,
+        "selector_expression" | "field_expression" => child(language, function, GrammarField::Field)?,
+        "member_access_expression" | "qualified_identifier" => child(language, function, GrammarField::Name)?,
+        _ => return None,
+    };
+    matches!(name.kind(), "identifier" | "property_identifier" | "field_identifier").then_some((name, None))
 }
 
 /// The declarations whose `type` field gives the type of the names they bind.

@@ -1634,6 +1634,47 @@ fn a_go_types_embedded_types_lend_it_their_members() {
 }
 
 #[test]
+fn a_local_is_the_type_its_function_returns() {
+    // `let conn = open_conn()?;` with `fn open_conn() -> Result<Client, Error>`: `conn.send()`
+    // is `Client`'s, though `Server`'s is in the same directory.
+    let types = "//- src/http/client.rs\npub struct Client;\nimpl Client {\n    pub fn send(&self, req: Request) -> Response { todo!() }\n}\n\
+//- src/serve/server.rs\npub struct Server;\nimpl Server {\n    pub fn send(&mut self, frame: Frame) {}\n}\n";
+    let rust = format!(
+        "{types}//- src/http/open.rs\npub fn open_conn(url: &str) -> Result<Client, Error> {{ todo!() }}\n\
+//- src/serve/run.rs\nfn run() -> Result<()> {{\n    let conn = open_conn(URL)?;\nPAD    let response = conn.send(request);\n    $0\n}}\n"
+    );
+    let pad = |text: &str| padded(text, "    step();\n", 45);
+    assert_eq!(definitions_from(&pad(&rust)), ["send in src/http/client.rs"]);
+    // Definitions that disagree on the type say nothing.
+    let disagree = rust.clone() + "//- src/serve/open.rs\npub fn open_conn(port: u16) -> Server { todo!() }\n";
+    assert_eq!(definitions_from(&pad(&disagree)), ["send in src/serve/server.rs"]);
+    // A type's associated function: `Client::builder()` returns a `ClientBuilder`.
+    let builder = "//- src/http/client.rs\npub struct Client;\nimpl Client {\n    pub fn builder() -> ClientBuilder { todo!() }\n}\n\
+//- src/http/builder.rs\npub struct ClientBuilder;\nimpl ClientBuilder {\n    pub fn timeout(self, t: Duration) -> ClientBuilder { self }\n}\n\
+//- src/serve/request.rs\npub struct RequestBuilder;\nimpl RequestBuilder {\n    pub fn timeout(self, t: Duration) -> Self { self }\n}\n\
+//- src/serve/run.rs\nfn run() {\n    let b = Client::builder();\nPAD    let b = b.timeout(SECOND);\n    $0\n}\n";
+    assert_eq!(definitions_from(&pad(builder)), ["timeout in src/http/builder.rs"]);
+    // TypeScript's `await`, Python's annotation, Go's first result, Java's `var`.
+    let ts = "//- src/db/UserRepo.ts\nexport class UserRepo { find(id: string): User { return null!; } }\n\
+//- src/db/open.ts\nexport async function openRepo(): Promise<UserRepo> { return null!; }\n\
+//- src/app/Cache.ts\nexport class Cache { find(key: string): Entry { return null!; } }\n\
+//- src/app/load.ts\nexport async function load(id: string) {\n    const store = await openRepo();\nPAD    const user = store.find(id);\n    $0\n}\n";
+    assert_eq!(definitions_from(&pad(ts)), ["find in src/db/UserRepo.ts"]);
+    let py = "//- db/user_repo.py\nclass UserRepo:\n    def find(self, id): pass\n\ndef open_repo(url) -> \"UserRepo\":\n    pass\n\
+//- app/cache.py\nclass Cache:\n    def find(self, key): pass\n\
+//- app/load.py\ndef load(id):\n    store = open_repo(URL)\nPAD    user = store.find(id)\n    $0\n    return user\n";
+    assert_eq!(definitions_from(&pad(py)), ["find in db/user_repo.py"]);
+    let go = "//- db/repo.go\npackage db\ntype UserRepo struct{}\nfunc (r *UserRepo) Find(id int) *User { return nil }\nfunc Open(url string) (*UserRepo, error) { return nil, nil }\n\
+//- app/cache.go\npackage app\ntype Cache struct{}\nfunc (c *Cache) Find(key string) *Entry { return nil }\n\
+//- app/load.go\npackage app\nfunc load(id int) {\n\tstore, err := db.Open(URL)\nPAD\tuser := store.Find(id)\n\t$0\n}\n";
+    assert_eq!(definitions_from(&padded(go, "\tstep()\n", 45)), ["Find in db/repo.go"]);
+    let java = "//- src/db/UserRepo.java\npublic class UserRepo {\n    public User find(long id) { return null; }\n    public static UserRepo open(String url) { return null; }\n}\n\
+//- src/app/Cache.java\npublic class Cache {\n    public Entry find(String key) { return null; }\n}\n\
+//- src/app/Load.java\nclass Load {\n    User load(long id) {\n        var store = UserRepo.open(URL);\nPAD        User user = store.find(id);\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&padded(java, "        step();\n", 45)), ["find in src/db/UserRepo.java"]);
+}
+
+#[test]
 fn type_names_read_like_value_names() {
     for (container, word) in
         [("Client", "client"), ("HttpClient", "client"), ("Connection", "conn"), ("Session", "_session")]
