@@ -276,14 +276,7 @@ impl Fields<'_> {
                 }
             }
         }
-        let Some(body) = method.child_by_field_name("body") else { return };
-        for statement in named(body) {
-            let Some(assignment) = statement.named_child(0).filter(|a| a.kind() == "assignment_expression") else {
-                continue;
-            };
-            let Some(left) = assignment.child_by_field_name("left").filter(|l| l.kind() == "member_expression") else {
-                continue;
-            };
+        for (left, assignment) in member_assignments(method, "assignment_expression", "member_expression") {
             if left.child_by_field_name("object").is_some_and(|o| o.kind() == "this") {
                 self.declared(left.child_by_field_name("property"), None, assignment.child_by_field_name("right"));
             }
@@ -305,14 +298,7 @@ impl Fields<'_> {
                 }
             }
         }
-        let Some(body) = function.child_by_field_name("body") else { return };
-        for statement in named(body) {
-            let Some(assignment) = statement.named_child(0).filter(|a| a.kind() == "assignment") else {
-                continue;
-            };
-            let Some(left) = assignment.child_by_field_name("left").filter(|l| l.kind() == "attribute") else {
-                continue;
-            };
+        for (left, assignment) in member_assignments(function, "assignment", "attribute") {
             let through_self = left.child_by_field_name("object").is_some_and(|o| self.text(o) == "self");
             if !through_self {
                 continue;
@@ -329,6 +315,15 @@ impl Fields<'_> {
     }
 }
 
+/// The statements of `function`'s body that assign (`assignment`, a kind) to a member
+/// (`member`, a kind): the member and the assignment.
+fn member_assignments<'t>(function: Node<'t>, assignment: &str, member: &str) -> Vec<(Node<'t>, Node<'t>)> {
+    let Some(body) = function.child_by_field_name("body") else { return Vec::new() };
+    let statements = named(body).into_iter().filter_map(|statement| statement.named_child(0));
+    let assignments = statements.filter(|a| a.kind() == assignment);
+    assignments.filter_map(|a| Some((a.child_by_field_name("left").filter(|l| l.kind() == member)?, a))).collect()
+}
+
 fn named(node: Node<'_>) -> Vec<Node<'_>> {
     let mut cursor = node.walk();
     node.named_children(&mut cursor).collect()
@@ -338,11 +333,26 @@ fn named(node: Node<'_>) -> Vec<Node<'_>> {
 mod tests {
     use super::*;
 
-    /// The fields the first class-like definition of `text` declares, as `field: Type`.
-    fn fields(path: &str, text: &str) -> Vec<String> {
+    /// Calls `f` on each node of one of `kinds` in `text` (a file at `path`), in document
+    /// order, without looking inside those nodes.
+    fn each(path: &str, text: &str, kinds: &[&str], f: &mut dyn FnMut(Language, Node<'_>, Source<'_>)) {
         let language = Language::detect("", path);
         let rope = ropey::Rope::from_str(text);
         let tree = crate::text::syntax::parse(language, &rope, None).expect("a grammar");
+        let mut stack = vec![tree.root_node()];
+        while let Some(node) = stack.pop() {
+            if kinds.contains(&node.kind()) {
+                f(language, node, Source::of_rope(&rope));
+                continue;
+            }
+            let mut children = named(node);
+            children.reverse();
+            stack.extend(children);
+        }
+    }
+
+    /// The fields the first class-like definition of `text` declares, as `field: Type`.
+    fn fields(path: &str, text: &str) -> Vec<String> {
         let kinds = [
             "struct_item",
             "type_spec",
@@ -352,20 +362,14 @@ mod tests {
             "struct_specifier",
             "class_definition",
         ];
-        let mut stack = vec![tree.root_node()];
-        while let Some(node) = stack.pop() {
-            if kinds.contains(&node.kind()) {
-                let found = class_fields(language, node, Source::of_rope(&rope));
-                return found
-                    .into_iter()
-                    .map(|f| format!("{}{}: {}", if f.embedded { "embedded " } else { "" }, f.name, f.ty))
-                    .collect();
-            }
-            let mut children = named(node);
-            children.reverse();
-            stack.extend(children);
-        }
-        panic!("no class in {text}");
+        let mut classes = Vec::new();
+        each(path, text, &kinds, &mut |language, node, source| {
+            let found = class_fields(language, node, source);
+            let shown =
+                found.into_iter().map(|f| format!("{}{}: {}", if f.embedded { "embedded " } else { "" }, f.name, f.ty));
+            classes.push(shown.collect::<Vec<_>>());
+        });
+        classes.into_iter().next().expect("a class")
     }
 
     #[test]
@@ -453,29 +457,18 @@ mod tests {
             ("A.java", "class A { Repo a() {} Optional<Conn> b() {} void c() {} }\n", &["Repo", "Conn", "-"]),
             ("A.cs", "class A { Repo A() {} Task<Conn> B() {} void C() {} }\n", &["Repo", "Conn", "-"]),
         ];
+        let kinds = [
+            "function_item",
+            "function_declaration",
+            "variable_declarator",
+            "function_definition",
+            "method_declaration",
+        ];
         for (path, text, expected) in cases {
-            let language = Language::detect("", path);
-            let rope = ropey::Rope::from_str(text);
-            let tree = crate::text::syntax::parse(language, &rope, None).expect("a grammar");
-            let kinds = [
-                "function_item",
-                "function_declaration",
-                "variable_declarator",
-                "function_definition",
-                "method_declaration",
-            ];
             let mut found = Vec::new();
-            let mut stack = vec![tree.root_node()];
-            while let Some(node) = stack.pop() {
-                if kinds.contains(&node.kind()) {
-                    let ty = returned_type(language, node, Source::of_rope(&rope), Some("X"));
-                    found.push(ty.unwrap_or_else(|| "-".into()));
-                    continue;
-                }
-                let mut children = named(node);
-                children.reverse();
-                stack.extend(children);
-            }
+            each(path, text, &kinds, &mut |language, node, source| {
+                found.push(returned_type(language, node, source, Some("X")).unwrap_or_else(|| "-".into()));
+            });
             assert_eq!(found, *expected, "{path}");
         }
     }
