@@ -46,6 +46,14 @@ pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_
             }
         }
     }
+    if language == Language::CSharp {
+        // A record's positional parameters, a class's primary constructor: `record P(Repo Repo)`.
+        if let Some(parameters) = named(node).into_iter().find(|c| c.kind() == "parameter_list") {
+            for parameter in named(parameters) {
+                fields.typed(parameter.child_by_field_name("name"), parameter.child_by_field_name("type"));
+            }
+        }
+    }
     let Some(body) = body else {
         return fields.found;
     };
@@ -404,6 +412,19 @@ mod tests {
                 &["repo: Repo", "a: Conn", "b: Conn"],
             ),
             ("P.java", "record P(Repo repo, int x) {}\n", &["repo: Repo"]),
+            ("P.cs", "record P(Repo Repo, int Age);\n", &["Repo: Repo"]),
+            ("B.cs", "class B(Conn conn) {\n  Cache cache;\n}\n", &["conn: Conn", "cache: Cache"]),
+            (
+                "a.hpp",
+                "class A {\n  std::unique_ptr<Store> store;\n  std::shared_ptr<net::Conn> conn;\n  std::vector<Item> items;\n};\n",
+                &["store: Store", "conn: Conn"],
+            ),
+            (
+                "b.py",
+                "class B:\n    repo: Optional[Repo]\n    conn: Conn | None\n    either: Repo | Conn\n",
+                &["repo: Repo", "conn: Conn"],
+            ),
+            ("b.ts", "class B {\n  repo: Repo | null;\n  conn?: Conn | undefined;\n  either: Repo | Conn;\n}\n", &["repo: Repo", "conn: Conn"]),
             (
                 "i.go",
                 "type ReadCloser interface {\n\tio.Reader\n\tCloser\n\tExtra(n int) error\n}\n",

@@ -523,6 +523,11 @@ fn declares(language: Language, statement: Node<'_>) -> bool {
     }
 }
 
+fn named(node: Node<'_>) -> Vec<Node<'_>> {
+    let mut cursor = node.walk();
+    node.named_children(&mut cursor).collect()
+}
+
 /// The parameter list of a C or C++ function definition, inside its (pointer, reference)
 /// declarators.
 fn c_parameters(function: Node<'_>) -> Option<Node<'_>> {
@@ -1102,13 +1107,37 @@ pub(crate) fn written_type<'s>(
                     .or_else(|| child(language, node, GrammarField::Name))
                     .or_else(|| node.named_child(0))?;
                 let base_name = source.text(base.start_byte(), base.end_byte());
-                // Methods go through these to what they hold (`Arc<Client>`: `Client`'s).
-                if matches!(language, Language::Rust) && matches!(base_name.as_ref(), "Arc" | "Rc" | "Box") {
-                    let arguments = child(language, node, GrammarField::TypeArguments)?;
+                // Methods go through these to what they hold (`Arc<Client>`: `Client`'s); a
+                // Python `Optional[Repo]` is a `Repo` wherever a member is used.
+                let holder = match language {
+                    Language::Rust => matches!(base_name.as_ref(), "Arc" | "Rc" | "Box"),
+                    Language::Cpp => matches!(base_name.as_ref(), "unique_ptr" | "shared_ptr" | "weak_ptr"),
+                    Language::Python => base_name == "Optional",
+                    _ => false,
+                };
+                if holder {
+                    let arguments = match language {
+                        Language::Cpp => node.child_by_field_name("arguments")?,
+                        Language::Python => node.named_child(1)?,
+                        _ => child(language, node, GrammarField::TypeArguments)?,
+                    };
                     arguments.named_child(0)
                 } else {
                     Some(base)
                 }
+            }
+            // C++'s template argument, Python's type parameter.
+            "type_descriptor" => child(language, node, GrammarField::Type),
+            // `Repo | null`, `Repo | undefined` (TypeScript), `Repo | None` (Python): a `Repo`
+            // wherever a member is used.
+            "union_type" | "binary_operator" => {
+                let nothing = |n: &Node<'_>| matches!(n.kind(), "literal_type" | "none" | "undefined" | "null");
+                let mut members = named(node).into_iter().filter(|n| !nothing(n));
+                let first = members.next();
+                if members.next().is_some() {
+                    return None;
+                }
+                first
             }
             "type_identifier" | "identifier" => break,
             _ => return None,
@@ -1139,6 +1168,10 @@ fn plain_type_name(name: std::borrow::Cow<'_, str>) -> Option<std::borrow::Cow<'
             | "Set"
             | "List"
             | "Array"
+            | "vector"
+            | "string"
+            | "map"
+            | "unordered_map"
             | "Promise"
     );
     (said && name.chars().nth(1).is_some()).then_some(name)

@@ -1390,8 +1390,8 @@ fn a_locals_type_is_the_one_written_or_the_one_its_value_constructs() {
     );
     check(
         Language::TypeScript,
-        "function f(req: express.Request, count: number) {\n    const client = new HttpClient();\n    const store: Store = open();\n    const items = new Map();\n}\n",
-        &["client: HttpClient", "req: Request", "store: Store"],
+        "function f(req: express.Request, count: number, user: User | undefined) {\n    const client = new HttpClient();\n    const store: Store = open();\n    const items = new Map();\n}\n",
+        &["client: HttpClient", "req: Request", "store: Store", "user: User"],
     );
     check(
         Language::Java,
@@ -1405,8 +1405,8 @@ fn a_locals_type_is_the_one_written_or_the_one_its_value_constructs() {
     );
     check(
         Language::Python,
-        "def f(conn: Connection, n: int = 0):\n    client = Client(n)\n    pool = db.Pool()\n    rows = fetch()\n",
-        &["client: Client", "conn: Connection", "pool: Pool"],
+        "def f(conn: Connection, n: int = 0, repo: Optional[Repo] = None, cache: Cache | None = None):\n    client = Client(n)\n    pool = db.Pool()\n    rows = fetch()\n",
+        &["cache: Cache", "client: Client", "conn: Connection", "pool: Pool", "repo: Repo"],
     );
     check(
         Language::Go,
@@ -1415,8 +1415,8 @@ fn a_locals_type_is_the_one_written_or_the_one_its_value_constructs() {
     );
     check(
         Language::Cpp,
-        "void f(Widget *widget, const Panel &panel, int n) {\n    auto other = make();\n}\n",
-        &["panel: Panel", "widget: Widget"],
+        "void f(Widget *widget, const Panel &panel, int n, std::unique_ptr<Store> store) {\n    auto other = make();\n}\n",
+        &["panel: Panel", "store: Store", "widget: Widget"],
     );
 }
 
