@@ -521,7 +521,9 @@ fn class_lineage(
             let function = chain.iter().rev().find(|n| n.kind() == "function_definition")?;
             let own = cpp_method_class(rope, *function)?;
             let names = lineage_from(vec![own.clone()], language.family(), symbols);
-            return Some(nearby::Lineage { names, own: Some(own), strict: true });
+            // A class the workspace does not declare (its header elsewhere) says nothing.
+            let strict = symbols.lookup(&own).iter().any(|d| d.kind == SymbolKind::Class);
+            return Some(nearby::Lineage { names, own: Some(own), strict });
         }
         None => return None,
     };

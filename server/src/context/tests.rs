@@ -1134,6 +1134,10 @@ fn a_member_reached_through_this_or_self_is_one_of_the_classs_own_or_inherited()
     let cpp = "//- repo.h\nclass Repo {\npublic:\n    void save(int item);\n};\n//- cache.h\nclass Cache {\npublic:\n    void save(int item);\n};\n\
 //- store.h\nclass Store : public Repo {};\n//- users.h\nclass Users : public Store {\n    void add(int item) {\n        this->save(item);\n        $0\n    }\n};\n";
     assert_eq!(definitions_from(cpp), ["Store in store.h", "save in repo.h"]);
+    // A C++ method defined outside its class: the class its name is qualified with.
+    let outside = "//- repo.h\nclass Repo {\npublic:\n    void save(int item);\n};\n//- cache.h\nclass Cache {\npublic:\n    void save(int item);\n};\n\
+//- users.h\nclass Users : public Repo {\n    void add(int item);\n};\n//- users.cpp\nvoid Users::add(int item) {\n    this->save(item);\n    $0\n}\n";
+    assert_eq!(definitions_from(outside), ["Users in users.h", "save in repo.h"]);
 }
 
 #[test]
