@@ -310,8 +310,7 @@ pub fn gather(
         let window_start = window.start;
         let cursor_row = nearby::tree_row(chain, cutter.source(), cursor_byte);
         let mut names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
-        names.bind_parameters(language, spec, cutter.source(), chain, window_start);
-        names.bind_locals_above(language, spec, cutter.source(), chain, window_start);
+        names.bind_outer_locals(language, spec, cutter.source(), chain, window_start);
         names.bind_calls(language.family(), symbols);
         names.bind_modules(scope::top_imports(language, spec, rope, root, doc.top_imports()));
         // Only `this.x`, `self.x` and fields need the class's bases, which cost a lookup per base.

@@ -201,51 +201,42 @@ pub(crate) struct Names {
 }
 
 impl Names {
-    /// The parameters of the functions around the cursor that start above the window are
-    /// locals too: in a long method, a closure's body near the cursor uses the method's
-    /// parameters (`server.onChange(…)` in a constructor taking `server`), which the window's
-    /// walk never sees bound.
-    pub(crate) fn bind_parameters(
-        &mut self,
-        language: Language,
-        spec: &Spec,
-        source: Source<'_>,
-        chain: &[Node<'_>],
-        window_start: usize,
-    ) {
-        let outer = chain.iter().filter(|n| n.start_byte() < window_start && spec.functions.contains(&n.kind()));
-        for function in outer {
-            for field in ["parameters", "parameter", "receiver"] {
-                let list = match function.child_by_field_name(field) {
-                    Some(list) => list,
-                    // C and C++ keep them in the function's declarator (`int *f(int x)`).
-                    None if field == "parameters" && matches!(language, Language::C | Language::Cpp) => {
-                        let Some(list) = c_parameters(*function) else { continue };
-                        list
-                    }
-                    None => continue,
-                };
-                if field == "parameters" && list.kind() == "identifier" {
-                    // Java's `x -> …`: the lone parameter is the field's own leaf.
-                    self.bound.insert(source.text(list.start_byte(), list.end_byte()).into_owned());
-                    continue;
+    /// The parameters of a function around the cursor that starts above the window: in a long
+    /// method, a closure's body near the cursor uses the method's parameters
+    /// (`server.onChange(…)` in a constructor taking `server`), which the window's walk never
+    /// sees bound.
+    fn bind_parameters(&mut self, language: Language, spec: &Spec, source: Source<'_>, function: Node<'_>) {
+        for field in ["parameters", "parameter", "receiver"] {
+            let list = match function.child_by_field_name(field) {
+                Some(list) => list,
+                // C and C++ keep them in the function's declarator (`int *f(int x)`).
+                None if field == "parameters" && matches!(language, Language::C | Language::Cpp) => {
+                    let Some(list) = c_parameters(function) else { continue };
+                    list
                 }
-                let range = list.start_byte()..list.end_byte();
-                // A single parameter is its own node: walk from the function, over its range.
-                let root = if field == "parameter" { *function } else { list };
-                self.bind_from(collect_bindings(language, spec, source, root, range));
+                None => continue,
+            };
+            if field == "parameters" && list.kind() == "identifier" {
+                // Java's `x -> …`: the lone parameter is the field's own leaf.
+                self.bound.insert(source.text(list.start_byte(), list.end_byte()).into_owned());
+                continue;
             }
+            let range = list.start_byte()..list.end_byte();
+            // A single parameter is its own node: walk from the function, over its range.
+            let root = if field == "parameter" { function } else { list };
+            self.bind_from(collect_bindings(language, spec, source, root, range));
         }
     }
 
-    /// Locals declared above the window, in the functions around the cursor: by the statements
-    /// of the blocks around it (`let client = Client::new();` fifty lines up), and by the
-    /// headers of the loops, arms and conditions around it (`for item in items`, `Some(v) =>`).
+    /// Locals declared above the window, in the functions around the cursor: their parameters
+    /// ([`Names::bind_parameters`]), the statements of the blocks around the cursor (`let client
+    /// = Client::new();` fifty lines up), and the headers of the loops, arms and conditions
+    /// around it (`for item in items`, `Some(v) =>`).
     /// Without them, a local's name is looked up as a free name (an unrelated `request()` for a
     /// local `request`), and its declared type is unknown. Only declarations are read from the
     /// blocks, and never an earlier branch's or arm's body, whose locals are out of scope: the
     /// cost follows the statements above, not the nodes.
-    pub(crate) fn bind_locals_above(
+    pub(crate) fn bind_outer_locals(
         &mut self,
         language: Language,
         spec: &Spec,
@@ -264,8 +255,8 @@ impl Names {
             if node.start_byte() >= window_start {
                 break;
             }
-            // Its parameters are bound by `bind_parameters`.
             if spec.functions.contains(&node.kind()) {
+                self.bind_parameters(language, spec, source, node);
                 continue;
             }
             let mut cursor = node.walk();
