@@ -8,7 +8,7 @@
 use tree_sitter::Node;
 
 use super::nearby::{constructed_type, written_type};
-use super::symbols::declared_variable;
+use super::symbols::{declared_variable, named_children};
 use super::window::Source;
 use crate::text::Language;
 
@@ -41,15 +41,15 @@ pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_
     if language == Language::Java && node.kind() == "record_declaration" {
         // `record Point(Repo repo)`: the components are fields.
         if let Some(parameters) = node.child_by_field_name("parameters") {
-            for parameter in named(parameters) {
+            for parameter in named_children(parameters) {
                 fields.typed(parameter.child_by_field_name("name"), parameter.child_by_field_name("type"));
             }
         }
     }
     if language == Language::CSharp {
         // A record's positional parameters, a class's primary constructor: `record P(Repo Repo)`.
-        if let Some(parameters) = named(node).into_iter().find(|c| c.kind() == "parameter_list") {
-            for parameter in named(parameters) {
+        if let Some(parameters) = named_children(node).into_iter().find(|c| c.kind() == "parameter_list") {
+            for parameter in named_children(parameters) {
                 fields.typed(parameter.child_by_field_name("name"), parameter.child_by_field_name("type"));
             }
         }
@@ -57,7 +57,7 @@ pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_
     let Some(body) = body else {
         return fields.found;
     };
-    for member in named(body) {
+    for member in named_children(body) {
         if fields.found.len() >= MAX_FIELDS {
             break;
         }
@@ -217,11 +217,13 @@ impl Fields<'_> {
             }
             // `private readonly Repo _repo;` (its declarators sit in a variable declaration).
             (Language::CSharp, "field_declaration") => {
-                let Some(declaration) = named(member).into_iter().find(|c| c.kind() == "variable_declaration") else {
+                let Some(declaration) = named_children(member).into_iter().find(|c| c.kind() == "variable_declaration")
+                else {
                     return;
                 };
                 let ty = declaration.child_by_field_name("type");
-                for declarator in named(declaration).into_iter().filter(|c| c.kind() == "variable_declarator") {
+                for declarator in named_children(declaration).into_iter().filter(|c| c.kind() == "variable_declarator")
+                {
                     let name = declarator.child_by_field_name("name");
                     let value = declarator.named_child(declarator.named_child_count().saturating_sub(1));
                     self.declared(name, ty, value.filter(|v| Some(*v) != name));
@@ -274,7 +276,7 @@ impl Fields<'_> {
     /// either language, `this.store = new Store()` among the constructor's statements.
     fn constructor(&mut self, method: Node<'_>) {
         if let Some(parameters) = method.child_by_field_name("parameters") {
-            for parameter in named(parameters) {
+            for parameter in named_children(parameters) {
                 let property = (0..parameter.child_count())
                     .filter_map(|i| parameter.child(i))
                     .any(|c| matches!(c.kind(), "accessibility_modifier" | "readonly"));
@@ -296,7 +298,7 @@ impl Fields<'_> {
     fn python_init(&mut self, function: Node<'_>) {
         let mut parameters: Vec<(String, Node<'_>)> = Vec::new();
         if let Some(list) = function.child_by_field_name("parameters") {
-            for parameter in named(list) {
+            for parameter in named_children(list) {
                 if !matches!(parameter.kind(), "typed_parameter" | "typed_default_parameter") {
                     continue;
                 }
@@ -327,14 +329,9 @@ impl Fields<'_> {
 /// (`member`, a kind): the member and the assignment.
 fn member_assignments<'t>(function: Node<'t>, assignment: &str, member: &str) -> Vec<(Node<'t>, Node<'t>)> {
     let Some(body) = function.child_by_field_name("body") else { return Vec::new() };
-    let statements = named(body).into_iter().filter_map(|statement| statement.named_child(0));
+    let statements = named_children(body).into_iter().filter_map(|statement| statement.named_child(0));
     let assignments = statements.filter(|a| a.kind() == assignment);
     assignments.filter_map(|a| Some((a.child_by_field_name("left").filter(|l| l.kind() == member)?, a))).collect()
-}
-
-fn named(node: Node<'_>) -> Vec<Node<'_>> {
-    let mut cursor = node.walk();
-    node.named_children(&mut cursor).collect()
 }
 
 #[cfg(test)]
@@ -353,7 +350,7 @@ mod tests {
                 f(language, node, Source::of_rope(&rope));
                 continue;
             }
-            let mut children = named(node);
+            let mut children = named_children(node);
             children.reverse();
             stack.extend(children);
         }

@@ -9,6 +9,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::Node;
 
 use super::lang::Spec;
+use super::symbols::named_children;
 use super::window::{goto_child_ending_after, Source};
 use super::{Snippet, SnippetKind, SymbolDef, SymbolKind, SymbolLookup};
 use crate::text::{Language, TopImports};
@@ -259,14 +260,15 @@ impl Names {
                 self.bind_parameters(language, spec, source, node);
                 continue;
             }
+            let block = BLOCKS.contains(&node.kind());
+            if !block && !HEADERS.contains(&node.kind()) {
+                continue;
+            }
             let mut cursor = node.walk();
             if !cursor.goto_first_child() {
                 continue;
             }
-            if !BLOCKS.contains(&node.kind()) {
-                if !HEADERS.contains(&node.kind()) {
-                    continue;
-                }
+            if !block {
                 // A header (`for item in items`, `Some(v) =>`, `catch (e)`), up to the first
                 // block: an earlier branch's body is out of scope.
                 let mut end = next.min(window_start).min(node.start_byte() + MAX_BINDING_BYTES);
@@ -512,11 +514,6 @@ fn declares(language: Language, statement: Node<'_>) -> bool {
         }
         _ => false,
     }
-}
-
-fn named(node: Node<'_>) -> Vec<Node<'_>> {
-    let mut cursor = node.walk();
-    node.named_children(&mut cursor).collect()
 }
 
 /// The parameter list of a C or C++ function definition, inside its (pointer, reference)
@@ -1123,7 +1120,7 @@ pub(crate) fn written_type<'s>(
             // wherever a member is used.
             "union_type" | "binary_operator" => {
                 let nothing = |n: &Node<'_>| matches!(n.kind(), "literal_type" | "none" | "undefined" | "null");
-                let mut members = named(node).into_iter().filter(|n| !nothing(n));
+                let mut members = named_children(node).into_iter().filter(|n| !nothing(n));
                 let first = members.next();
                 if members.next().is_some() {
                     return None;

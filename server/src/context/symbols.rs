@@ -224,7 +224,8 @@ fn is_ts_export(node: Node<'_>) -> bool {
     node.kind() == "export_statement"
 }
 
-fn named_children(node: Node<'_>) -> Vec<Node<'_>> {
+/// A node's named children, collected (tree-sitter lends them only through a cursor).
+pub(crate) fn named_children(node: Node<'_>) -> Vec<Node<'_>> {
     let mut cursor = node.walk();
     node.named_children(&mut cursor).collect()
 }
