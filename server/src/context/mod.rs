@@ -7,6 +7,7 @@
 //! the budgets and a window around the cursor, never by the size of the file: there is no walk
 //! over the whole tree, only a descent from the root to the window and forward walks through it.
 
+mod chain;
 mod fields;
 mod index;
 mod lang;
@@ -311,16 +312,19 @@ pub fn gather(
         let cursor_row = nearby::tree_row(chain, cutter.source(), cursor_byte);
         let mut names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
         names.bind_outer_locals(language, spec, cutter.source(), chain, window_start);
-        names.bind_calls(language.family(), symbols);
+        // The class around the cursor and its bases cost a lookup per base: found only for
+        // `this.x`, `self.x`, fields, and chains that start at them.
+        let lineage_cell = std::cell::OnceCell::new();
+        let lineage =
+            || lineage_cell.get_or_init(|| class_lineage(language, rope, chain, cursor_byte, symbols)).as_ref();
+        let lookups = chain::Lookups { family: language.family(), symbols, lineage: &lineage };
+        names.bind_calls(&lookups);
         names.bind_modules(scope::top_imports(language, spec, rope, root, doc.top_imports()));
-        // Only `this.x`, `self.x` and fields need the class's bases, which cost a lookup per base.
-        let through_self = names
-            .used
-            .values()
-            .any(|u| matches!(u.qualifier, nearby::Qualifier::OwnClass | nearby::Qualifier::SelfField(_)));
-        let lineage = through_self.then(|| class_lineage(language, rope, chain, cursor_byte, symbols)).flatten();
-        names.bind_fields(lineage.as_ref(), language.family(), symbols);
-        ctx.cross_file = cross_file(&names, &ctx.path, language, symbols, lineage.as_ref(), budget.cross_file_chars);
+        names.bind_fields(&lookups);
+        names.bind_chains(&lookups);
+        let through_self = names.used.values().any(|u| u.qualifier == nearby::Qualifier::OwnClass);
+        let lineage = if through_self { lineage() } else { None };
+        ctx.cross_file = cross_file(&names, &ctx.path, language, symbols, lineage, budget.cross_file_chars);
     }
     ctx
 }

@@ -8,10 +8,11 @@ use std::sync::OnceLock;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::Node;
 
+use super::chain::{value_chain, Chain, Lookups};
 use super::lang::Spec;
 use super::symbols::named_children;
 use super::window::{goto_child_ending_after, Source};
-use super::{Snippet, SnippetKind, SymbolDef, SymbolKind, SymbolLookup};
+use super::{Snippet, SnippetKind, SymbolDef, SymbolKind};
 use crate::text::{Language, TopImports};
 
 /// How many distinct names are looked up at most: the nearest and most frequent ones.
@@ -20,7 +21,7 @@ const MAX_LOOKUPS: usize = 40;
 /// budget is better spent on other names.
 const MAX_DEFS_PER_NAME: usize = 2;
 /// A call whose function the workspace defines more often than this says nothing of its type.
-const MAX_DEFS_PER_CALL: usize = 8;
+pub(crate) const MAX_DEFS_PER_CALL: usize = 8;
 /// Up to how many definitions of a name [`base_counts`] compares with each other.
 const MAX_BASE_SCAN: usize = 16;
 /// What a snippet costs beyond its text in the prompt (its tags and path), in chars.
@@ -94,6 +95,11 @@ pub(crate) enum Qualifier {
     /// where the class around the cursor, or one of its bases, declares the field's type, else
     /// [`Qualifier::Any`].
     SelfField(u64),
+    /// Every use is a member of the same value reached through calls or fields
+    /// (`self.client.get(url).send()`, `repo.open()?.read()`): the hash of its [`Chain`] in
+    /// [`Names::chains`]. [`Names::bind_chains`] makes it [`Qualifier::Typed`] where the
+    /// workspace's declarations say what the value is, else [`Qualifier::Any`].
+    Chain(u64),
     /// Some use is unqualified, qualified by a value (`list.len()`), or by another type.
     Any,
 }
@@ -193,9 +199,15 @@ pub(crate) struct Names {
     /// (`send` → `client`): values are mostly named after their types, so of several types
     /// defining `send`, [`select`] ranks one [`named_after`] it first.
     pub hints: FxHashMap<String, String>,
-    /// Locals whose value is a call (`let repo = open_repo()?`): the local's name hash → the
-    /// function's name and the type qualifying it, if any. See [`Names::bind_calls`].
-    pub local_calls: FxHashMap<u64, (String, Option<String>)>,
+    /// Locals whose value is a call or a member (`let repo = open_repo()?`, `let b =
+    /// self.client.get(url)`), its type not written: the local's name hash → the value's
+    /// chain. See [`Names::bind_calls`].
+    pub local_chains: FxHashMap<u64, Chain>,
+    /// The chains behind the hashes of [`Qualifier::Chain`].
+    pub chains: FxHashMap<u64, Chain>,
+    /// For a name used as a member of values reached by different chains, the chains beside
+    /// the one its [`Qualifier::Chain`] holds: the use is typed only if they all agree.
+    pub more_chains: FxHashMap<String, Vec<u64>>,
     /// The names behind the hashes of [`Qualifier::SelfField`] and, in Java, C# and C++, of
     /// [`Qualifier::Receiver`]: fields whose declared type [`Names::bind_fields`] looks up.
     pub fields: FxHashMap<u64, String>,
@@ -319,7 +331,7 @@ impl Names {
     fn bind_from(&mut self, found: Names) {
         self.bound.extend(found.bound);
         self.local_types.extend(found.local_types);
-        self.local_calls.extend(found.local_calls);
+        self.local_chains.extend(found.local_chains);
         for (hash, name) in found.types {
             self.types.entry(hash).or_insert(name);
         }
@@ -366,67 +378,21 @@ impl Names {
 }
 
 impl Names {
-    /// Types the locals whose value is a call (see [`Names::local_calls`]) by what the function
-    /// returns, when the workspace's definitions of it agree on one type (`fn open_repo() ->
-    /// Result<Repo>`: `Repo`), so that `repo.find()` is `Repo`'s. Only locals used as a
-    /// member's receiver near the cursor are looked up. Call before [`Names::bind_modules`].
-    pub(crate) fn bind_calls(&mut self, family: Language, symbols: &dyn SymbolLookup) {
-        if self.local_calls.is_empty() {
-            return;
-        }
-        let receivers: FxHashSet<u64> = self
-            .used
-            .values()
-            .filter_map(|u| match u.qualifier {
-                Qualifier::Receiver(hash) => Some(hash),
-                _ => None,
-            })
-            .collect();
-        for (local, (function, qualifier)) in &self.local_calls {
-            if self.local_types.contains_key(local) || !receivers.contains(local) {
-                continue;
-            }
-            let mut defs = symbols.lookup(function);
-            defs.retain(|d| {
-                d.language.family() == family && matches!(d.kind, SymbolKind::Function | SymbolKind::Method)
-            });
-            if let Some(qualifier) = qualifier {
-                if defs.iter().any(|d| d.container.as_deref() == Some(qualifier.as_str())) {
-                    defs.retain(|d| d.container.as_deref() == Some(qualifier.as_str()));
-                }
-            }
-            // Every definition must say, and say the same: else the call's type is unknown.
-            let Some(first) = defs.first().and_then(|d| d.returns.clone()) else { continue };
-            if defs.len() > MAX_DEFS_PER_CALL || defs.iter().any(|d| d.returns.as_deref() != Some(&*first)) {
-                continue;
-            }
-            let hash = name_hash(&first);
-            self.types.entry(hash).or_insert_with(|| first.to_string());
-            self.local_types.insert(*local, hash);
-        }
-    }
-
     /// Gives each [`Qualifier::SelfField`] the type the field is declared with in the class
     /// around the cursor (`lineage`'s own) or, failing that, in one of its bases, as the index
     /// knows them: [`Qualifier::Typed`]. A field no class declares a type for, or with no class
     /// around the cursor, is [`Qualifier::Any`], where the value's name still ranks.
-    pub(crate) fn bind_fields(&mut self, lineage: Option<&Lineage>, family: Language, symbols: &dyn SymbolLookup) {
-        let classes: Vec<&str> = match lineage {
-            Some(lineage) => {
-                let mut others: Vec<&str> =
-                    lineage.names.iter().map(String::as_str).filter(|n| Some(*n) != lineage.own.as_deref()).collect();
-                // A set's order is random; the prompt must not be.
-                others.sort_unstable();
-                lineage.own.as_deref().into_iter().chain(others).collect()
-            }
-            None => Vec::new(),
-        };
+    pub(crate) fn bind_fields(&mut self, lookups: &Lookups<'_>) {
+        if !self.used.values().any(|u| matches!(u.qualifier, Qualifier::SelfField(_))) {
+            return;
+        }
+        let classes = lookups.own_classes();
         let mut known: FxHashMap<u64, Option<u64>> = FxHashMap::default();
         for usage in self.used.values_mut() {
             let Qualifier::SelfField(field) = usage.qualifier else { continue };
             let typed = *known.entry(field).or_insert_with(|| {
                 let name = self.fields.get(&field)?;
-                let ty = classes.iter().find_map(|class| symbols.field_type(class, name, family))?;
+                let ty = classes.iter().find_map(|class| lookups.symbols.field_type(class, name, lookups.family))?;
                 let hash = name_hash(&ty);
                 self.types.entry(hash).or_insert(ty);
                 Some(hash)
@@ -662,9 +628,8 @@ fn record(
                 names.types.entry(hash).or_insert_with(|| ty.into_owned());
                 names.local_types.insert(name_hash(&text), hash);
             }
-            Some(LocalType::Returned { function, qualifier }) => {
-                let call = (function.into_owned(), qualifier.map(|q| q.into_owned()));
-                names.local_calls.insert(name_hash(&text), call);
+            Some(LocalType::Chain(chain)) => {
+                names.local_chains.insert(name_hash(&text), chain);
             }
             None => {}
         }
@@ -711,6 +676,14 @@ fn record(
                 names.fields.entry(hash).or_insert_with(|| name.into_owned());
                 Some(Qualifier::SelfField(hash))
             })
+            .or_else(|| {
+                // Worth a walk only for a value reached through a call or a field.
+                let object = object.filter(|o| !matches!(o.kind(), "identifier" | "this" | "self"))?;
+                let chain = value_chain(language, source, object, stack)?;
+                let key = chain.hash_key();
+                names.chains.entry(key).or_insert(chain);
+                Some(Qualifier::Chain(key))
+            })
             .unwrap_or(Qualifier::Any),
         None => Qualifier::Any,
     };
@@ -733,7 +706,18 @@ fn record(
             entry.member_only &= member;
             entry.field_only &= field_only;
             entry.path_only &= path_only;
-            entry.qualifier = entry.qualifier.and(qualifier);
+            entry.qualifier = match (entry.qualifier, qualifier) {
+                // Two ways to one value (`_repo.Find(id)`, `this._repo.Find(id)`): whether they
+                // agree is known once their types are.
+                (Qualifier::Chain(first), Qualifier::Chain(other)) if first != other => {
+                    let others = names.more_chains.entry(text.into_owned()).or_default();
+                    if !others.contains(&other) {
+                        others.push(other);
+                    }
+                    Qualifier::Chain(first)
+                }
+                (mine, other) => mine.and(other),
+            };
             entry.receiver_word = match (entry.receiver_word, word) {
                 (ReceiverWord::At(a, b), ReceiverWord::At(c, d))
                     if source
@@ -757,7 +741,7 @@ fn record(
 /// The grammar fields the rules of [`record`] read on every member and binding, by their index
 /// in [`FIELD_NAMES`].
 #[derive(Clone, Copy)]
-enum GrammarField {
+pub(crate) enum GrammarField {
     Type,
     Value,
     Object,
@@ -796,7 +780,7 @@ const FIELD_NAMES: [&str; 15] = [
 /// `node`'s child in `field`: `child_by_field_name` without tree-sitter's search through the
 /// grammar's field names (a string comparison per field, per call), whose ids are looked up
 /// once per grammar.
-fn child<'t>(language: Language, node: Node<'t>, field: GrammarField) -> Option<Node<'t>> {
+pub(crate) fn child<'t>(language: Language, node: Node<'t>, field: GrammarField) -> Option<Node<'t>> {
     const LANGUAGES: usize = Language::PlainText as usize + 1;
     static TABLES: [OnceLock<[u16; FIELD_NAMES.len()]>; LANGUAGES] = [const { OnceLock::new() }; LANGUAGES];
     let ids = TABLES.get(language as usize)?.get_or_init(|| {
@@ -888,7 +872,7 @@ fn is_uncalled_field(language: Language, parent: Node<'_>, grandparent: Option<N
 /// and in Go through the receiver of the method around it (`s.x` in `func (s *Server) …`), found
 /// among the walk's `stack` of ancestors. `parent` is the member access, `object` what it is
 /// reached through ([`member_object`]).
-fn through_self(
+pub(crate) fn through_self(
     language: Language,
     source: Source<'_>,
     parent: Node<'_>,
@@ -945,8 +929,9 @@ fn self_field<'t>(
 /// value constructs ([`constructed_type`]: `let c = Client::new()`, `var r = new Repo()`,
 /// `c = Client()`, `c := &Client{}`). `leaf` is the binding, `stack` its ancestors; the
 /// declaration is its parent, or its grandparent through a declarator or pattern (Go: the
-/// `:=` of its name list). When the value is a call (`let repo = open_repo()?`), the function
-/// called, whose declared return type [`Names::bind_calls`] looks up. `None` when nothing says
+/// `:=` of its name list). When the value is a call or a member (`let repo = open_repo()?`,
+/// `let b = self.client.get(url)`), its chain, whose type [`Names::bind_calls`] works out
+/// from the workspace's declarations. `None` when nothing says
 /// (`let x = a + b`, `auto`), or for a library wrapper (`Option<T>`: its methods are the
 /// library's).
 fn local_type<'s>(
@@ -997,53 +982,16 @@ fn local_type<'s>(
     if let Some(name) = constructed_type(language, source, value) {
         return Some(LocalType::Named(name));
     }
-    let (function, qualifier) = called_function(language, value)?;
-    let text = |n: Node<'_>| source.text(n.start_byte(), n.end_byte());
-    Some(LocalType::Returned { function: text(function), qualifier: qualifier.map(text) })
+    value_chain(language, source, value, stack).map(LocalType::Chain)
 }
 
 /// What [`local_type`] finds a local's type to be.
 enum LocalType<'s> {
     /// A type, by name.
     Named(std::borrow::Cow<'s, str>),
-    /// Whatever the function or method of that name returns; `qualifier`, a type's name, when
-    /// the call names one (`Client::builder()`).
-    Returned { function: std::borrow::Cow<'s, str>, qualifier: Option<std::borrow::Cow<'s, str>> },
-}
-
-/// The name of the function a value calls (`open_repo` of `open_repo()?`, `connect` of
-/// `db.connect().await`, `builder` of `Client::builder()`, with `Client` as its qualifier),
-/// through Rust's `?` and an `await`.
-fn called_function<'t>(language: Language, mut value: Node<'t>) -> Option<(Node<'t>, Option<Node<'t>>)> {
-    for _ in 0..3 {
-        match value.kind() {
-            "try_expression" | "await_expression" | "await" | "parenthesized_expression" => {
-                value = value.named_child(0)?;
-            }
-            _ => break,
-        }
-    }
-    let function = match (language, value.kind()) {
-        (Language::Java, "method_invocation") => return Some((child(language, value, GrammarField::Name)?, None)),
-        (Language::CSharp, "invocation_expression") => child(language, value, GrammarField::Function)?,
-        (Language::Python, "call") | (_, "call_expression") => child(language, value, GrammarField::Function)?,
-        _ => return None,
-    };
-    let name = match function.kind() {
-        "identifier" => function,
-        // `Client::builder`: the type is a qualifier worth keeping; a module's (`db::open`) is not.
-        "scoped_identifier" => {
-            let path = child(language, function, GrammarField::Path);
-            let qualifier = path.filter(|p| p.kind() == "identifier" || p.kind() == "type_identifier");
-            return Some((child(language, function, GrammarField::Name)?, qualifier));
-        }
-        "member_expression" => child(language, function, GrammarField::Property)?,
-        "attribute" => child(language, function, GrammarField::Attribute)?,
-        "selector_expression" | "field_expression" => child(language, function, GrammarField::Field)?,
-        "member_access_expression" | "qualified_identifier" => child(language, function, GrammarField::Name)?,
-        _ => return None,
-    };
-    matches!(name.kind(), "identifier" | "property_identifier" | "field_identifier").then_some((name, None))
+    /// Whatever the value's chain reaches (`open_repo()?`, `Client::builder()`,
+    /// `self.pool.get()`): see [`Names::bind_calls`].
+    Chain(Chain),
 }
 
 /// The declarations whose `type` field gives the type of the names they bind.
@@ -1098,7 +1046,10 @@ pub(crate) fn written_type<'s>(
                 // Methods go through these to what they hold (`Arc<Client>`: `Client`'s); a
                 // Python `Optional[Repo]` is a `Repo` wherever a member is used.
                 let holder = match language {
-                    Language::Rust => matches!(base_name.as_ref(), "Arc" | "Rc" | "Box"),
+                    // A lock's or a cell's value is reached through a guard (`lock().unwrap()`).
+                    Language::Rust => {
+                        matches!(base_name.as_ref(), "Arc" | "Rc" | "Box" | "Mutex" | "RwLock" | "RefCell")
+                    }
                     Language::Cpp => matches!(base_name.as_ref(), "unique_ptr" | "shared_ptr" | "weak_ptr"),
                     Language::Python => base_name == "Optional",
                     _ => false,

@@ -2220,3 +2220,185 @@ fn gather_is_fast_on_a_big_file() {
     let p = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
     println!("gather: p50 {:?} p90 {:?} p99 {:?} max {:?}", p(0.5), p(0.9), p(0.99), times[times.len() - 1]);
 }
+
+#[test]
+fn a_member_of_a_value_reached_through_calls_and_fields_is_that_values_types() {
+    // `self.client.get(url).send()`: `Client::get` returns a `RequestBuilder`, so `send` is its,
+    // though the server's `send` is in the same directory.
+    let types = "//- src/http/client.rs\npub struct Client;\nimpl Client {\n    pub fn get(&self, url: &str) -> RequestBuilder { todo!() }\n}\n\
+//- src/http/request.rs\npub struct RequestBuilder;\nimpl RequestBuilder {\n    pub fn send(self) -> Result<Response> { todo!() }\n}\n\
+//- src/serve/server.rs\npub struct Server;\nimpl Server {\n    pub fn send(&mut self, frame: Frame) {}\n}\n";
+    let rust = format!(
+        "{types}//- src/serve/api.rs\npub struct Api {{\n    client: Client,\n}}\nimpl Api {{\n    fn fetch(&self) {{\nPAD        let r = self.client.get(URL).send();\n        $0\n    }}\n}}\n"
+    );
+    let pad = |text: &str, indent: &str| padded(text, &format!("{indent}step();\n"), 45);
+    assert_eq!(definitions_from(&pad(&rust, "        ")), ["get in src/http/client.rs", "send in src/http/request.rs"]);
+    // A local assigned such a value, far above the cursor.
+    let local = rust.replace(
+        "PAD        let r = self.client.get(URL).send();",
+        "        let req = self.client.get(URL);\nPAD        let r = req.send();",
+    );
+    assert_eq!(definitions_from(&pad(&local, "        ")), ["send in src/http/request.rs"]);
+    // A lock's guard, an `unwrap` and a `?` keep the type: `inner: Arc<Mutex<Client>>`.
+    let guarded = rust
+        .replace("client: Client,", "inner: Arc<Mutex<Client>>,")
+        .replace("self.client.get(URL).send()", "self.inner.lock().unwrap().get(URL).send()?");
+    assert_eq!(
+        definitions_from(&pad(&guarded, "        ")),
+        ["get in src/http/client.rs", "send in src/http/request.rs"]
+    );
+    // A type's associated function starts a chain: `Client::builder().timeout(…).build()`.
+    let builder = "//- src/http/client.rs\npub struct Client;\nimpl Client {\n    pub fn builder() -> ClientBuilder { todo!() }\n}\n\
+//- src/http/builder.rs\npub struct ClientBuilder;\nimpl ClientBuilder {\n    pub fn timeout(self, t: Duration) -> Self { self }\n    pub fn build(self) -> Client { todo!() }\n}\n\
+//- src/serve/pool.rs\npub struct Pool;\nimpl Pool {\n    pub fn build(self) -> Pool { self }\n}\n\
+//- src/serve/run.rs\nfn run() {\nPAD    let c = Client::builder().timeout(SECOND).build();\n    $0\n}\n";
+    assert_eq!(
+        definitions_from(&pad(builder, "    ")),
+        [
+            "builder in src/http/client.rs",
+            "Client in src/http/client.rs",
+            "build in src/http/builder.rs",
+            "timeout in src/http/builder.rs"
+        ]
+    );
+    // What nothing declares stays open: a method the workspace does not define.
+    let unknown = rust.replace("get(URL)", "post(URL)");
+    assert_eq!(definitions_from(&pad(&unknown, "        ")), ["send in src/serve/server.rs"]);
+    // TypeScript, Python, Go; Java, C# and C++ through a field named without `this`.
+    let ts = "//- src/db/Store.ts\nexport class Store { open(id: string): Reader { return null!; } }\n\
+//- src/db/Reader.ts\nexport class Reader { read(): string { return \"\"; } }\n\
+//- src/app/Cache.ts\nexport class Cache { read(): string { return \"\"; } }\n\
+//- src/app/Service.ts\nexport class Service {\n    constructor(private store: Store) {}\n    load(id: string) {\nPAD        const text = this.store.open(id).read();\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&pad(ts, "        ")), ["open in src/db/Store.ts", "read in src/db/Reader.ts"]);
+    let py = "//- db/session.py\nclass Session:\n    def get(self, url) -> \"Response\":\n        pass\n\
+//- db/response.py\nclass Response:\n    def json(self):\n        pass\n\
+//- app/cache.py\nclass Cache:\n    def json(self):\n        pass\n\
+//- app/api.py\nclass Api:\n    def __init__(self, session: Session):\n        self.session = session\n\n    def fetch(self, url):\nPAD        data = self.session.get(url).json()\n        $0\n";
+    assert_eq!(definitions_from(&pad(py, "        ")), ["get in db/session.py", "json in db/response.py"]);
+    let go = "//- db/store.go\npackage db\ntype Store struct{}\nfunc (s *Store) Query(q string) *Rows { return nil }\n\
+//- db/rows.go\npackage db\ntype Rows struct{}\nfunc (r *Rows) Scan(dest ...any) error { return nil }\n\
+//- app/cache.go\npackage app\ntype Cache struct{}\nfunc (c *Cache) Scan(key string) error { return nil }\n\
+//- app/server.go\npackage app\ntype Server struct {\n\tstore *db.Store\n}\nfunc (s *Server) load() {\nPAD\terr := s.store.Query(Q).Scan(&x)\n\t$0\n}\n";
+    assert_eq!(definitions_from(&padded(go, "\tstep()\n", 45)), ["Query in db/store.go", "Scan in db/rows.go"]);
+    let java = "//- src/db/UserRepo.java\npublic class UserRepo {\n    public User find(long id) { return null; }\n}\n\
+//- src/db/User.java\npublic class User {\n    public String getName() { return null; }\n}\n\
+//- src/app/Account.java\npublic class Account {\n    public String getName() { return null; }\n}\n\
+//- src/app/Service.java\nclass Service {\n    private UserRepo repo;\n    String name(long id) {\nPAD        String n = repo.find(id).getName();\n        $0\n    }\n}\n";
+    assert_eq!(
+        definitions_from(&pad(java, "        ")),
+        ["find in src/db/UserRepo.java", "getName in src/db/User.java"]
+    );
+    let csharp = "//- Db/Repo.cs\npublic class Repo {\n    public Order Find(int id) { return null; }\n}\n\
+//- Db/Order.cs\npublic class Order {\n    public void Save() {}\n}\n\
+//- App/Cache.cs\npublic class Cache {\n    public void Save() {}\n}\n\
+//- App/Service.cs\nclass Service {\n    private Repo _repo;\n    void Run(int id) {\nPAD        _repo.Find(id).Save();\n        this._repo.Find(id).Save();\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&pad(csharp, "        ")), ["Find in Db/Repo.cs", "Save in Db/Order.cs"]);
+    let cpp = "//- db/repo.h\nclass Repo {\npublic:\n    Order *find(int id);\n};\n\
+//- db/order.h\nclass Order {\npublic:\n    void save();\n};\n\
+//- app/cache.h\nclass Cache {\npublic:\n    void save();\n};\n\
+//- app/service.cpp\nclass Service {\n    Repo *repo;\n    void run(int id) {\nPAD        repo->find(id)->save();\n        $0\n    }\n};\n";
+    assert_eq!(definitions_from(&pad(cpp, "        ")), ["find in db/repo.h", "save in db/order.h"]);
+}
+
+/// `member <- chain` for each member of `code` used on a value reached through calls or
+/// fields, and `local = chain` for each local assigned one, sorted.
+fn chains(language: Language, code: &str) -> Vec<String> {
+    let extension = match language {
+        Language::Rust => "rs",
+        Language::TypeScript => "ts",
+        Language::Java => "java",
+        Language::CSharp => "cs",
+        Language::Python => "py",
+        Language::Go => "go",
+        Language::Cpp => "cpp",
+        other => panic!("no extension for {other:?}"),
+    };
+    let doc = Document::new(&format!("file:///ws/x.{extension}"), "", 1, code);
+    let snap = doc.snapshot();
+    let root = snap.tree().expect("parsed").root_node();
+    let spec = lang::spec(language).unwrap();
+    let names =
+        nearby::collect(language, spec, window::Source::of_rope(snap.rope()), root, 0..code.len(), usize::MAX, 0);
+    let mut found: Vec<String> = names
+        .used
+        .iter()
+        .filter_map(|(name, usage)| match usage.qualifier {
+            nearby::Qualifier::Chain(key) => Some(format!("{name} <- {}", names.chains[&key])),
+            _ => None,
+        })
+        .chain(names.bound.iter().filter_map(|local| {
+            let chain = names.local_chains.get(&nearby::name_hash(local))?;
+            Some(format!("{local} = {chain}"))
+        }))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn chains_are_read_off_each_languages_syntax() {
+    let check = |language: Language, code: &str, expected: &[&str]| {
+        assert_eq!(chains(language, code), expected, "{language:?}: {code}");
+    };
+    check(
+        Language::Rust,
+        "impl Api {\n    async fn f(&self) {\n        let resp = self.client.get(url).send().await?;\n        let builder = Client::builder();\n        let n = resp.body.len();\n        let v = items.iter().collect::<Vec<_>>().first();\n        let conn = db::open();\n        Self::make().run();\n        let x = a + b;\n    }\n}\n",
+        &[
+            "builder = <Client>.builder()",
+            "collect <- items.iter()",
+            "conn = open()",
+            "first <- items.iter().collect()",
+            "len <- resp.body",
+            "resp = self.client.get().send()",
+            "run <- <Self>.make()",
+            "send <- self.client.get()",
+        ],
+    );
+    check(
+        Language::TypeScript,
+        "class A {\n    async f() {\n        const reader = await this.store.open(id);\n        const text = new Reader(x).read().trim();\n        this.alpha.beta.run();\n        Config.load()!.value;\n    }\n}\n",
+        &[
+                        "read <- <Reader>",
+            "reader = self.store.open()",
+            "run <- self.alpha.beta",
+            "text = <Reader>.read().trim()",
+            "trim <- <Reader>.read()",
+            "value <- <Config>.load()",
+        ],
+    );
+    check(
+        Language::Python,
+        "class A:\n    def f(self):\n        data = self.session.get(url).json()\n        n = Config.load().name\n        y = helper().value\n",
+        &[
+            "data = self.session.get().json()",
+            "json <- self.session.get()",
+            "name <- <Config>.load()",
+            "value <- helper()",
+        ],
+    );
+    check(
+        Language::Go,
+        "package app\nfunc (s *Server) load() {\n\trows := s.store.Query(q)\n\terr := s.store.Query(q).Scan(&x)\n\tdb.Open(u).Close()\n}\n",
+        &[
+            "Close <- db.Open()",
+            "Scan <- self.store.Query()",
+            "err = self.store.Query().Scan()",
+            "rows = self.store.Query()",
+        ],
+    );
+    check(
+        Language::Java,
+        "class S {\n    void f() {\n        String n = repo.find(id).getName();\n        User u = getUser().copy();\n        this.a.b.run();\n    }\n}\n",
+        &["copy <- self.getUser()", "getName <- repo.find()", "run <- self.a.b"],
+    );
+    check(
+        Language::CSharp,
+        "class S {\n    void F() {\n        _repo.Find(id).Save();\n        this.Repo.Find(id).Save();\n        var order = _repo.Find(id);\n    }\n}\n",
+        &["Save <- _repo.Find()", "order = _repo.Find()"],
+    );
+    check(
+        Language::Cpp,
+        "void S::f() {\n    repo->find(id)->save();\n    this->pool.get().run();\n    Pool::instance().run();\n}\n",
+        &["run <- self.pool.get()", "save <- repo.find()"],
+    );
+}
