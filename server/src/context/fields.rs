@@ -63,6 +63,16 @@ pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_
         }
         fields.member(member);
     }
+    // Attributes first assigned outside the constructor (`setUp`, `connection_made`, an
+    // `init()`) count too, after the constructor's, which are the surer.
+    if matches!(language, Language::Python | Language::TypeScript | Language::Tsx | Language::JavaScript) {
+        for member in named_children(body) {
+            if fields.found.len() >= MAX_FIELDS {
+                break;
+            }
+            fields.assigned_elsewhere(member);
+        }
+    }
     fields.found.truncate(MAX_FIELDS);
     fields.found
 }
@@ -265,7 +275,7 @@ impl Fields<'_> {
             (Language::Python, "function_definition") => {
                 let is_init = field("name").is_some_and(|n| self.text(n) == "__init__");
                 if is_init {
-                    self.python_init(member);
+                    self.python_assignments(member);
                 }
             }
             _ => {}
@@ -286,6 +296,11 @@ impl Fields<'_> {
                 }
             }
         }
+        self.this_assignments(method);
+    }
+
+    /// `this.store = new Store()` among a method's statements.
+    fn this_assignments(&mut self, method: Node<'_>) {
         for (left, assignment) in member_assignments(method, "assignment_expression", "member_expression") {
             if left.child_by_field_name("object").is_some_and(|o| o.kind() == "this") {
                 self.declared(left.child_by_field_name("property"), None, assignment.child_by_field_name("right"));
@@ -293,9 +308,26 @@ impl Fields<'_> {
         }
     }
 
-    /// `self.x: T = …`, `self.x = Client()` and `self.x = x` with `x: T` among `__init__`'s
+    /// The assignments to members in a method other than the constructor; a field the
+    /// constructor types keeps that type.
+    fn assigned_elsewhere(&mut self, member: Node<'_>) {
+        let name = member.child_by_field_name("name").map(|n| self.text(n));
+        match (self.language, member.kind()) {
+            (Language::Python, "function_definition") if name.as_deref() != Some("__init__") => {
+                self.python_assignments(member);
+            }
+            (Language::TypeScript | Language::Tsx | Language::JavaScript, "method_definition")
+                if name.as_deref() != Some("constructor") =>
+            {
+                self.this_assignments(member);
+            }
+            _ => {}
+        }
+    }
+
+    /// `self.x: T = …`, `self.x = Client()` and `self.x = x` with `x: T` among a method's
     /// statements.
-    fn python_init(&mut self, function: Node<'_>) {
+    fn python_assignments(&mut self, function: Node<'_>) {
         let mut parameters: Vec<(String, Node<'_>)> = Vec::new();
         if let Some(list) = function.child_by_field_name("parameters") {
             for parameter in named_children(list) {
@@ -394,8 +426,9 @@ mod tests {
                 "a.ts",
                 "class A extends B {\n  private repo: UserStore;\n  cache = new Cache();\n  count = 0;\n  \
                  constructor(private readonly client: HttpClient, x: Other, public id: number) {\n    \
-                 super();\n    this.store = new Store();\n  }\n  find(): Repo { return this.repo; }\n}\n",
-                &["repo: UserStore", "cache: Cache", "client: HttpClient", "store: Store"],
+                 super();\n    this.store = new Store();\n  }\n  find(): Repo { return this.repo; }\n  \
+                 init() {\n    this.store = new Other();\n    this.conn = new Conn();\n  }\n}\n",
+                &["repo: UserStore", "cache: Cache", "client: HttpClient", "store: Store", "conn: Conn"],
             ),
             (
                 "a.js",
@@ -443,8 +476,10 @@ mod tests {
                 "class A(B):\n    repo: UserStore\n    cache = Cache()\n    limit = 10\n\n    \
                  def __init__(self, client: HttpClient, other):\n        self.client = client\n        \
                  self.other = other\n        self.store: Store = make()\n        self.pool = pools.Pool()\n\n    \
-                 def run(self):\n        self.late = Late()\n",
-                &["repo: UserStore", "cache: Cache", "client: HttpClient", "store: Store", "pool: Pool"],
+                 def set_up(self, conn: Conn):\n        self.late = Late()\n        self.pool = Other()\n        \
+                 self.conn = conn\n",
+                // Assigned elsewhere than in `__init__`: after its fields, never over them.
+                &["repo: UserStore", "cache: Cache", "client: HttpClient", "store: Store", "pool: Pool", "late: Late", "conn: Conn"],
             ),
         ];
         for (path, text, expected) in cases {
