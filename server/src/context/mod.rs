@@ -131,7 +131,7 @@ pub struct SymbolDef {
     pub reach: Reach,
     /// The language of the file it is in.
     pub language: Language,
-    /// It is in a test's file ([`is_test_path`]).
+    /// It is in a test's file (`is_test_path`).
     pub test: bool,
     /// For functions and methods: the workspace type they return, by name (`Repo` of
     /// `fn open() -> Result<Repo>`), where their declaration writes one.

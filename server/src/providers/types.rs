@@ -56,7 +56,7 @@ impl ChatRequest {
     }
 
     /// The JSON body for `POST /chat/completions`, as a value (for printing and inspection).
-    /// Derived from the same [`WireRequest`] as [`ChatRequest::wire_body`], so the two cannot
+    /// Derived from the same `WireRequest` as [`ChatRequest::wire_body`], so the two cannot
     /// disagree.
     pub fn to_wire(&self, stream: bool) -> Result<Value, InvalidRequest> {
         serde_json::to_value(self.wire(Some(stream))?).map_err(|e| InvalidRequest(e.to_string()))
