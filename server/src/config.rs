@@ -191,6 +191,10 @@ pub struct CompletionSettings {
     /// Suggestions asked for when the user invokes a completion explicitly (one request with
     /// `n` choices; duplicates are dropped). Automatic requests always ask for one.
     pub invoked_choices: u32,
+    /// Whether the suggestion that follows the one on screen is asked for while the user reads
+    /// it, so that accepting it shows the next one at once. One more model call per suggestion
+    /// shown; off by default, since an account's first tier allows one request at a time.
+    pub speculate: bool,
     /// Per language, as the editor names it (`markdown`, `plaintext`, Neovim's `text`), whether
     /// completions are on there; `"*"` stands for every language not listed. Empty: on in all.
     pub languages: BTreeMap<String, bool>,
@@ -278,6 +282,7 @@ impl Default for CompletionSettings {
             enabled: true,
             temperature: 0.2,
             invoked_choices: 3,
+            speculate: false,
             languages: BTreeMap::new(),
             exclude: ExcludeGlobs::default(),
         }

@@ -834,3 +834,86 @@ async fn java_gets_class_signatures_from_other_files_and_block_sized_suggestions
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
+
+/// Accepts the suggestion `item` shown at `at` in `name` as an editor does: inserts its text,
+/// runs its command.
+async fn accept(s: &mut Setup, name: &str, version: i32, at: Value, item: &Value) {
+    let uri = s.uri(name);
+    s.client.did_change(&uri, version, json!({"range": {"start": at, "end": at}, "text": item["insertText"]}));
+    s.client
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "kimi.acceptCompletion", "arguments": [item["command"]["arguments"][0]]}),
+        )
+        .await
+        .unwrap();
+}
+
+/// With `completion.speculate`, the suggestion after the one on screen is asked for while the
+/// user reads it, on the text as it will be once accepted; accepting then shows it from memory.
+#[tokio::test]
+async fn the_suggestion_after_the_one_on_screen_is_ready_when_it_is_accepted() {
+    let mut s = setup_with(&[], json!({"completion": {"speculate": true}})).await;
+    s.standin.push(Reply::text("let v = compute(1);"));
+    s.standin.push(Reply::text(" // computed"));
+    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+    let first = s.inline("a.rs", pos.clone()).await;
+    assert_eq!(texts(&first), ["let v = compute(1);"]);
+    let requests = s.standin.wait_for_chat_requests(2, Duration::from_secs(5)).await;
+    // The second request is for the end of the suggestion, in the text as if accepted.
+    let ahead = last_message(&requests[1]);
+    assert_eq!(ahead["content"], "    let v = compute(1);", "{ahead}");
+    s.take_usage().await;
+
+    accept(&mut s, "a.rs", 2, pos, &items(&first)[0]).await;
+    let next = s.typed("a.rs", json!({"line": 1, "character": 23})).await;
+    assert_eq!(items(&next)[0]["insertText"], " // computed", "{next}");
+    // It came from memory; and it is the next one's turn to be worked out ahead.
+    let requests = s.standin.wait_for_chat_requests(3, Duration::from_secs(5)).await;
+    assert_eq!(last_message(&requests[2])["content"], "    let v = compute(1); // computed");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+/// Accepted before the suggestion after it is in: the editor's next request waits for it
+/// instead of asking the model again.
+#[tokio::test]
+async fn a_request_where_a_suggestion_is_coming_waits_for_it() {
+    let mut s = setup_with(&[], json!({"completion": {"speculate": true}})).await;
+    s.standin.push(Reply::text("let v = compute(1);"));
+    s.standin.push(Reply::text(" // computed").first_byte_delay(Duration::from_millis(700)));
+    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+    let first = s.inline("a.rs", pos.clone()).await;
+    s.standin.wait_for_chat_requests(2, Duration::from_secs(5)).await;
+    accept(&mut s, "a.rs", 2, pos, &items(&first)[0]).await;
+    let next = s.typed("a.rs", json!({"line": 1, "character": 23})).await;
+    assert_eq!(items(&next)[0]["insertText"], " // computed", "{next}");
+    // The wait's answer came from the speculation; the one after it is asked for next.
+    let requests = s.standin.wait_for_chat_requests(3, Duration::from_secs(5)).await;
+    assert_eq!(last_message(&requests[2])["content"], "    let v = compute(1); // computed");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+/// Typing something else instead calls the speculation off (its stream is closed), and the
+/// request for what was typed asks the model itself.
+#[tokio::test]
+async fn typing_something_else_calls_the_speculation_off() {
+    let mut s = setup_with(&[], json!({"completion": {"speculate": true}})).await;
+    s.standin.push(Reply::text("let v = compute(1);"));
+    s.standin.push(Reply::text(" // never shown").first_byte_delay(Duration::from_secs(5)));
+    s.standin.push(Reply::text("(2);"));
+    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+    s.inline("a.rs", pos.clone()).await;
+    s.standin.wait_for_chat_requests(2, Duration::from_secs(5)).await;
+    let uri = s.uri("a.rs");
+    s.client.did_change(&uri, 2, json!({"range": {"start": pos, "end": pos}, "text": "other"}));
+    let typed = s.typed("a.rs", json!({"line": 1, "character": 9})).await;
+    assert_eq!(texts(&typed), ["(2);"], "{typed}");
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    // Settled: the request's answer is not worked on ahead while it is still streaming.
+    let requests = s.standin.wait_for_chat_requests(4, Duration::from_secs(5)).await;
+    assert_eq!(last_message(&requests[3])["content"], "    other(2);");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}

@@ -14,6 +14,10 @@
 //!    the route and the JSON body), so it goes out the moment the wait ends. The request the
 //!    editor makes right after the user accepted a suggestion does not wait: nobody is typing.
 //! 4. **Early stop**: the stream is closed as soon as the line (or block) is complete.
+//! 5. **Speculation** (`completion.speculate`): while a suggestion is on screen, the one that
+//!    would follow it is asked for, on the text as it would be once accepted, and kept in
+//!    memory for that place; accepting shows it at once, and a request there while it is still
+//!    coming waits for it instead of asking again. Any request elsewhere cancels it.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -71,6 +75,18 @@ pub struct Query {
     /// during the debounce, so the wait hides it, and on a blocking thread, so the message loop
     /// never waits for it.
     pub reparse: Option<Reparse>,
+    /// Asked ahead by [`CompletionEngine::speculate`], for text that does not exist yet: it
+    /// neither supersedes nor is superseded by the document's requests and edits, only
+    /// cancelled by its own token.
+    pub speculative: bool,
+}
+
+/// Where a request was answered: the document as the request saw it, and the cursor (see
+/// [`CompletionEngine::speculate`]).
+pub struct AnsweredAt {
+    pub snapshot: DocumentSnapshot,
+    pub path: Option<std::path::PathBuf>,
+    pub cursor: usize,
 }
 
 /// A blocking function giving the query's document with an up-to-date tree.
@@ -103,6 +119,24 @@ struct Shown {
     text: String,
     replace_after: usize,
     row: RowHandle,
+    /// Worked out ahead and not on screen yet: its row is marked shown when it is.
+    ahead: bool,
+}
+
+/// A suggestion being worked out ahead (see [`CompletionEngine::speculate`]): where it is for,
+/// and how to wait for it or call it off.
+struct Ahead {
+    line: usize,
+    line_prefix: String,
+    line_suffix: String,
+    token: CancellationToken,
+    done: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Ahead {
+    fn is_for(&self, line: usize, line_prefix: &str, line_suffix: &str) -> bool {
+        self.line == line && self.line_prefix == line_prefix && self.line_suffix == line_suffix
+    }
 }
 
 /// One choice of a streamed answer (the request may ask for several).
@@ -146,6 +180,8 @@ struct DocState {
     /// insertion, and nobody is typing: a debounce would only delay the next suggestion, so the
     /// first automatic request after an accept (within [`AFTER_ACCEPT`]) goes out at once.
     accepted_at: Option<Instant>,
+    /// The suggestion being worked out ahead of the user's next accept, if any.
+    ahead: Option<Ahead>,
 }
 
 pub struct CompletionEngine {
@@ -338,22 +374,30 @@ impl CompletionEngine {
         //    editor asking for more (VS Code's and Neovim's "next suggestion").
         let wants_several =
             query.alternatives && query.trigger == Trigger::Invoked && config.completion.choices_when_invoked() > 1;
-        let remembered = self.type_through(&query.uri, snap, cursor, &line_prefix, &line_suffix);
+        let remembered = self.type_through(router, &query.uri, snap, cursor, &line_prefix, &line_suffix);
         let asks_for_more = wants_several && remembered.len() == 1;
         if !remembered.is_empty() && !asks_for_more {
-            return Ok(remembered
-                .into_iter()
-                .map(|(text, replace_after, row)| Item {
-                    id: self.show(row, &query.uri),
-                    text,
-                    replace_after,
-                    from_memory: true,
-                })
-                .collect());
+            return Ok(self.remembered_items(remembered, &query.uri));
+        }
+        // The suggestion for this very place may be on its way (worked out ahead while the one
+        // the user just accepted was on screen): waiting for it beats asking again.
+        if !query.speculative && !asks_for_more {
+            if let Some(mut done) = self.ahead_for(&query.uri, line, &line_prefix, &line_suffix) {
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(Vec::new()),
+                    _ = done.wait_for(|done| *done) => {}
+                }
+                let remembered = self.type_through(router, &query.uri, snap, cursor, &line_prefix, &line_suffix);
+                if !remembered.is_empty() {
+                    return Ok(self.remembered_items(remembered, &query.uri));
+                }
+            }
         }
 
-        // 2. Register as the newest request for this document.
-        let (generation, debounce) = {
+        // 2. Register as the newest request for this document (a speculative one stands aside).
+        let (generation, debounce) = if query.speculative {
+            (0, Duration::ZERO)
+        } else {
             let mut state = self.docs.entry(query.uri.clone()).or_default();
             state.generation += 1;
             if let Some(old) = state.inflight.take() {
@@ -376,7 +420,11 @@ impl CompletionEngine {
             let debounce = if after_accept { Duration::ZERO } else { adaptive_debounce(&state.gaps) };
             (state.generation, debounce)
         };
-        let token = self.docs.get(&query.uri).and_then(|s| s.inflight.clone()).unwrap_or_else(|| cancel.child_token());
+        let token = match query.speculative {
+            true => cancel.child_token(),
+            false => self.docs.get(&query.uri).and_then(|s| s.inflight.clone()).unwrap_or_else(|| cancel.child_token()),
+        };
+        let is_current = |engine: &Self| query.speculative || engine.is_current(&query.uri, generation);
 
         // 3. The reparse if one is due, the context and the prompt, prepared while an automatic
         //    request waits out its debounce: the wait is dead time, so the request can go out
@@ -425,7 +473,7 @@ impl CompletionEngine {
                 return Ok(Vec::new());
             }
         }
-        if !self.is_current(&query.uri, generation) {
+        if !is_current(self) {
             return Ok(Vec::new());
         }
         let snap = reparsed.as_ref().unwrap_or(snap);
@@ -518,7 +566,7 @@ impl CompletionEngine {
         }
         drop(stream);
         let stream_ended = Instant::now();
-        if !self.is_current(&query.uri, generation) {
+        if !is_current(self) {
             return Ok(Vec::new());
         }
         // Rejected or shown, the work was done; superseded requests above are not counted.
@@ -526,8 +574,9 @@ impl CompletionEngine {
         // from the request being ready and the debounce over until it was written.
         let prepare = prepared_at.saturating_duration_since(debounce_end);
         let send = sent_at.saturating_duration_since(ready_at);
+        // Speculative work is off the user's path: the own time is the user's requests'.
         let record_own_time = |engine: &Self| {
-            if went_out {
+            if went_out && !query.speculative {
                 engine.record_own_time(OwnSample { prepare, send, finish: stream_ended.elapsed() });
             }
         };
@@ -563,8 +612,14 @@ impl CompletionEngine {
                 from_memory: false,
             })
             .collect();
+        if query.speculative {
+            // Before it can be shown (and marked so), or the later mark could land first.
+            mark_now(router, &row, Outcome::Ahead).await;
+        }
         if let Some(mut state) = self.docs.get_mut(&query.uri) {
-            state.inflight = None;
+            if !query.speculative {
+                state.inflight = None;
+            }
             // The first suggestion ends up in front: type-through tries it first.
             for item in items.iter().rev() {
                 state.shown.push_front(Shown {
@@ -574,6 +629,7 @@ impl CompletionEngine {
                     text: item.text.clone(),
                     replace_after: item.replace_after,
                     row: row.clone(),
+                    ahead: query.speculative,
                 });
             }
             state.shown.truncate(REMEMBERED);
@@ -586,19 +642,21 @@ impl CompletionEngine {
     /// each once: what is left of each, what it replaces after the cursor, and its request's row.
     /// What was typed may span lines: a multi-line suggestion accepted a line at a time (Neovim's
     /// and VS Code's partial accept) leaves the cursor lines below where it was shown.
+    /// A suggestion worked out ahead reaches the screen here: its row is marked shown.
     fn type_through(
         &self,
+        router: &Router,
         uri: &str,
         snap: &DocumentSnapshot,
         cursor: usize,
         line_prefix: &str,
         line_suffix: &str,
     ) -> Vec<(String, usize, RowHandle)> {
-        let Some(state) = self.docs.get(uri) else { return Vec::new() };
+        let Some(mut state) = self.docs.get_mut(uri) else { return Vec::new() };
         let rope = snap.rope();
         let line = rope.char_to_line(cursor);
         let mut found: Vec<(String, usize, RowHandle)> = Vec::new();
-        for shown in &state.shown {
+        for shown in state.shown.iter_mut() {
             if shown.line > line || shown.line_suffix != line_suffix {
                 continue;
             }
@@ -626,9 +684,115 @@ impl CompletionEngine {
             if rest.is_empty() || found.iter().any(|(t, r, _)| t == rest && *r == shown.replace_after) {
                 continue;
             }
+            if shown.ahead {
+                shown.ahead = false;
+                mark(router, &shown.row, Outcome::Shown);
+            }
             found.push((rest.to_string(), shown.replace_after, shown.row.clone()));
         }
         found
+    }
+
+    /// Remembered suggestions as the items of an answer.
+    fn remembered_items(&self, remembered: Vec<(String, usize, RowHandle)>, uri: &str) -> Vec<Item> {
+        remembered
+            .into_iter()
+            .map(|(text, replace_after, row)| Item { id: self.show(row, uri), text, replace_after, from_memory: true })
+            .collect()
+    }
+
+    /// How to wait for the suggestion being worked out ahead for this place, if it is still
+    /// coming. One worked out for another place is called off: the user went elsewhere, and it
+    /// would compete with this request for the account's limits.
+    fn ahead_for(
+        &self,
+        uri: &str,
+        line: usize,
+        line_prefix: &str,
+        line_suffix: &str,
+    ) -> Option<tokio::sync::watch::Receiver<bool>> {
+        let mut state = self.docs.get_mut(uri)?;
+        let ahead = state.ahead.as_ref()?;
+        if ahead.is_for(line, line_prefix, line_suffix) {
+            return (!*ahead.done.borrow()).then(|| ahead.done.clone());
+        }
+        if let Some(ahead) = state.ahead.take() {
+            ahead.token.cancel();
+        }
+        None
+    }
+
+    /// Works out, ahead, the suggestion that follows `item` once the user accepts it: the text
+    /// the answered document would have with `item` inserted at its cursor, completed at the item's end, and
+    /// kept in memory for that place, where accepting `item` brings the editor's next request
+    /// (see [`Query::speculative`]). Nothing happens when `completion.speculate` is off, while
+    /// rate-limited, while the document has a request of its own in flight, or when that place
+    /// already has a suggestion, remembered or coming. Errors are the next request's to report.
+    pub async fn speculate(
+        &self,
+        router: &Router,
+        config: &Config,
+        symbols: &(dyn SymbolLookup + Sync),
+        at: AnsweredAt,
+        item: &Item,
+    ) {
+        let AnsweredAt { snapshot, path, cursor } = at;
+        if !config.completion.speculate || self.is_cooling_down() || item.text.is_empty() {
+            return;
+        }
+        let uri = snapshot.uri().to_string();
+        let rope = snapshot.rope();
+        let cursor = cursor.min(rope.len_chars());
+        let line = rope.char_to_line(cursor);
+        let prefix: String = String::from(rope.slice(rope.line_to_char(line)..cursor));
+        let suffix: String = line_rest(&snapshot, cursor).chars().skip(item.replace_after).collect();
+        // Where the accepted text leaves the cursor, and its line there.
+        let (at_line, at_prefix) = match item.text.rsplit_once('\n') {
+            Some((before, last)) => (line + before.matches('\n').count() + 1, last.to_string()),
+            None => (line, format!("{prefix}{}", item.text)),
+        };
+        let (tx, done) = tokio::sync::watch::channel(false);
+        let token = CancellationToken::new();
+        {
+            let Some(mut state) = self.docs.get_mut(&uri) else { return };
+            let known =
+                state.shown.iter().any(|s| s.line == at_line && s.line_prefix == at_prefix && s.line_suffix == suffix);
+            let coming =
+                state.ahead.as_ref().is_some_and(|a| a.is_for(at_line, &at_prefix, &suffix) && !*a.done.borrow());
+            if known || coming || state.inflight.is_some() {
+                return;
+            }
+            if let Some(old) = state.ahead.take() {
+                old.token.cancel();
+            }
+            state.ahead =
+                Some(Ahead { line: at_line, line_prefix: at_prefix, line_suffix: suffix, token: token.clone(), done });
+        }
+        let replaced = cursor..cursor + item.replace_after;
+        let text = item.text.clone();
+        let source = snapshot.clone();
+        let accepted = tokio::task::spawn_blocking(move || crate::text::Document::replaced(&source, replaced, &text));
+        let accepted = tokio::select! {
+            _ = token.cancelled() => return,
+            accepted = accepted => accepted,
+        };
+        if let Ok(accepted) = accepted {
+            let query = Query {
+                uri: uri.clone(),
+                path,
+                snapshot: accepted,
+                cursor: cursor + item.text.chars().count(),
+                trigger: Trigger::Invoked,
+                alternatives: false,
+                reparse: None,
+                speculative: true,
+            };
+            if let Err(e) = self.complete(router, config, symbols, query, token.clone()).await {
+                tracing::debug!("no suggestion worked out ahead: {e}");
+            }
+        }
+        // Whoever waits for it looks in memory now.
+        let _ = tx.send(true);
     }
 
     /// A new id for a suggestion about to be shown, which the accept command will name. Only
@@ -719,18 +883,27 @@ pub fn prepare_request(
 
 fn mark(router: &Router, row: &RowHandle, outcome: Outcome) {
     let (Some(ledger), row) = (router.ledger().cloned(), row.clone()) else { return };
-    tokio::task::spawn_blocking(move || {
-        // The row is written off-thread too; give it a moment to land.
-        for _ in 0..50 {
-            if let Some(id) = row.get() {
-                if let Err(e) = ledger.set_outcome(id, outcome) {
-                    tracing::debug!("could not mark the completion {outcome:?}: {e}");
-                }
-                return;
+    tokio::task::spawn_blocking(move || set_outcome_once_written(&ledger, &row, outcome));
+}
+
+/// Sets a row's outcome; the row is written off-thread too, so this gives it a moment to land.
+/// Blocking.
+fn set_outcome_once_written(ledger: &crate::ledger::Ledger, row: &RowHandle, outcome: Outcome) {
+    for _ in 0..50 {
+        if let Some(id) = row.get() {
+            if let Err(e) = ledger.set_outcome(id, outcome) {
+                tracing::debug!("could not mark the completion {outcome:?}: {e}");
             }
-            std::thread::sleep(Duration::from_millis(10));
+            return;
         }
-    });
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// [`mark`], finished before it returns.
+async fn mark_now(router: &Router, row: &RowHandle, outcome: Outcome) {
+    let (Some(ledger), row) = (router.ledger().cloned(), row.clone()) else { return };
+    let _ = tokio::task::spawn_blocking(move || set_outcome_once_written(&ledger, &row, outcome)).await;
 }
 
 /// Marks a shown suggestion accepted in the ledger.

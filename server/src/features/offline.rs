@@ -149,6 +149,7 @@ pub async fn complete(layers: &ConfigLayers, location: &str) -> Result<String, S
         // The terminal prints one suggestion.
         alternatives: false,
         reparse: None,
+        speculative: false,
     };
     let items = engine
         .complete(&router, &config, &loaded.index, query, CancellationToken::new())

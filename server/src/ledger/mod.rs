@@ -58,11 +58,21 @@ pub enum Outcome {
     Rejected,
     Error,
     Cancelled,
+    /// A completion worked out ahead, for the place the suggestion on screen ends
+    /// (`completion.speculate`), and not shown (yet): it becomes `Shown` when it is.
+    Ahead,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] =
-        [Outcome::Ok, Outcome::Shown, Outcome::Accepted, Outcome::Rejected, Outcome::Error, Outcome::Cancelled];
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Ok,
+        Outcome::Shown,
+        Outcome::Accepted,
+        Outcome::Rejected,
+        Outcome::Error,
+        Outcome::Cancelled,
+        Outcome::Ahead,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -72,6 +82,7 @@ impl Outcome {
             Outcome::Rejected => "rejected",
             Outcome::Error => "error",
             Outcome::Cancelled => "cancelled",
+            Outcome::Ahead => "ahead",
         }
     }
 

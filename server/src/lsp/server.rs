@@ -16,7 +16,7 @@ use super::ext::{DocumentState, DocumentStateParams};
 use super::{from_proto, handlers};
 use crate::config::{CompletionsOff, ConfigProblem};
 use crate::context::WorkspaceIndex;
-use crate::features::completion::{CompletionEngine, CompletionError, Item, Query, Trigger};
+use crate::features::completion::{AnsweredAt, CompletionEngine, CompletionError, Item, Query, Trigger};
 use crate::router::Router;
 use crate::session::Session;
 use crate::text::DocumentSnapshot;
@@ -102,6 +102,7 @@ impl Backend {
             trigger,
             alternatives,
             reparse,
+            speculative: false,
         };
         Some((query, snapshot))
     }
@@ -114,8 +115,23 @@ impl Backend {
         // Dropped with this future when the client cancels: the model call stops with it.
         let cancel = CancellationToken::new();
         let _guard = cancel.clone().drop_guard();
+        let ahead = config.completion.speculate.then(|| AnsweredAt {
+            snapshot: query.snapshot.clone(),
+            path: query.path.clone(),
+            cursor: query.cursor,
+        });
         match self.engine.complete(&self.router, &config, self.index.as_ref(), query, cancel).await {
-            Ok(items) => Ok(items),
+            Ok(items) => {
+                // While the user reads the suggestion, the one after it is worked out.
+                if let (Some(at), Some(first)) = (ahead, items.first()) {
+                    let (engine, router, index, item) =
+                        (self.engine.clone(), self.router.clone(), self.index.clone(), first.clone());
+                    tokio::spawn(async move {
+                        engine.speculate(&router, &config, index.as_ref(), at, &item).await;
+                    });
+                }
+                Ok(items)
+            }
             Err(CompletionError::Provider(e)) => {
                 self.report_error(e.kind(), &e.to_string()).await;
                 Ok(Vec::new())

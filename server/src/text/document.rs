@@ -298,6 +298,27 @@ impl Document {
         doc
     }
 
+    /// The document as it would be with `chars` replaced by `text`, its tree brought up to date
+    /// (incrementally from `snap`'s, when it has one); `snap`'s own document is untouched. For
+    /// the text a suggestion leaves once accepted (see `CompletionEngine::speculate`). Blocking:
+    /// a reparse.
+    pub fn replaced(snap: &DocumentSnapshot, chars: Range<usize>, text: &str) -> DocumentSnapshot {
+        let rope = &snap.rope;
+        let mut doc = Document {
+            snap: snap.clone(),
+            nul_chars: rope.bytes().filter(|&b| b == 0).count(),
+            lone_crs: count_lone_crs(rope, 0..rope.len_chars()),
+            parse_gave_up: false,
+            stale: None,
+            edits: 0,
+        };
+        let end = chars.end.min(rope.len_chars());
+        let range = snap.text_range(chars.start.min(end)..end, PositionEncoding::Utf32);
+        doc.edit(snap.version, &[TextChange::replace(range, text)], PositionEncoding::Utf32);
+        doc.ensure_tree();
+        doc.snapshot()
+    }
+
     /// Applies LSP-style changes in order, each relative to the text left by the previous one,
     /// and brings the tree up to date: [`Document::edit`] then [`Document::ensure_tree`].
     pub fn apply_changes(&mut self, version: i32, changes: &[TextChange], enc: PositionEncoding) -> EditOutcome {
@@ -567,6 +588,21 @@ mod tests {
         assert_eq!(a.root_node().to_sexp(), b.root_node().to_sexp());
         assert_eq!(a.root_node().byte_range(), b.root_node().byte_range());
         assert_eq!(a.root_node().end_position(), b.root_node().end_position());
+    }
+
+    #[test]
+    fn a_replaced_copy_is_edited_and_parsed_and_the_original_is_not() {
+        // A suggestion accepted on a CRLF file's second line, after an emoji, replacing the
+        // auto-closed `)` after the cursor.
+        let doc = Document::new("file:///t.rs", "rust", 3, "fn a() {}\r\nfn b() { f(\"😀\", ) }\r\n");
+        let snap = doc.snapshot();
+        let cursor = snap.rope().line_to_char(1) + "fn b() { f(\"😀\", ".chars().count();
+        let accepted = Document::replaced(&snap, cursor..cursor + 1, "1);\r\n    g()");
+        assert_eq!(accepted.text(), "fn a() {}\r\nfn b() { f(\"😀\", 1);\r\n    g() }\r\n");
+        assert_eq!(accepted.version(), 3);
+        let fresh = Document::new("file:///t.rs", "rust", 0, &accepted.text());
+        assert_eq!(accepted.tree().unwrap().root_node().to_sexp(), fresh.tree().unwrap().root_node().to_sexp());
+        assert_eq!(doc.text(), "fn a() {}\r\nfn b() { f(\"😀\", ) }\r\n", "the original is untouched");
     }
 
     #[test]
