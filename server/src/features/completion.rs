@@ -329,6 +329,9 @@ impl CompletionEngine {
             if let Some(token) = state.inflight {
                 token.cancel();
             }
+            if let Some(ahead) = state.ahead {
+                ahead.token.cancel();
+            }
         }
     }
 
