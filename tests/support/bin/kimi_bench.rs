@@ -2,7 +2,7 @@
 //!
 //! The real server binary runs as a child process and is driven over stdio with Content-Length
 //! framing; the Moonshot stand-in runs in this process on 127.0.0.1, so that the client's and
-//! the stand-in's clocks are one clock. Five measures (BENCHMARKS.md explains each):
+//! the stand-in's clocks are one clock. Six measures (BENCHMARKS.md explains each):
 //! 1. the server's own share of one inline request, on a 3,000–5,000-line real Rust file with
 //!    300 other real files open: (upstream request received − request written) + (response read
 //!    − upstream reply finished);
@@ -13,7 +13,9 @@
 //! 4. resident memory with the files open, after one completion;
 //! 5. the server's own steps of an inline request (context and prompt, the request body,
 //!    post-processing), in-process at the share's cursors, and two floors under the share: an
-//!    LSP round trip doing no work, and the same upstream call made by a bare HTTP client.
+//!    LSP round trip doing no work, and the same upstream call made by a bare HTTP client;
+//! 6. accepting a suggestion after reading it, then the next suggestion at its end, without and
+//!    with `completion.speculate`: how soon the next one is there.
 //!
 //! Exits non-zero only when the run itself is broken (the server died, a request failed or went
 //! unanswered where every request must be answered, timings that cannot be matched up). A missed
@@ -707,6 +709,17 @@ impl Session {
     /// Starts a stand-in and a server, opens every file of the workspace, and waits until the
     /// workspace index is built and the re-indexing of the opened files has had its turn.
     fn start(rt: &tokio::runtime::Runtime, bin: &Path, args: &Args, ws: &Workspace) -> Result<Session, String> {
+        Session::start_with(rt, bin, args, ws, false)
+    }
+
+    /// [`Session::start`], with `completion.speculate` set as given.
+    fn start_with(
+        rt: &tokio::runtime::Runtime,
+        bin: &Path,
+        args: &Args,
+        ws: &Workspace,
+        speculate: bool,
+    ) -> Result<Session, String> {
         let standin = rt.block_on(Standin::start());
         let mut server = Server::spawn(bin, &standin.base_url(), args.stdio)?;
         let root = file_uri(ws.dir.path());
@@ -721,7 +734,7 @@ impl Session {
                     "general": {"positionEncodings": ["utf-16"]},
                     "textDocument": {"inlineCompletion": {}}
                 },
-                "initializationOptions": {"completion": {"invokedChoices": args.choices}},
+                "initializationOptions": {"completion": {"invokedChoices": args.choices, "speculate": speculate}},
             }),
         )?;
         server.notify("initialized", json!({}))?;
@@ -1241,6 +1254,63 @@ fn measure_burst(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args:
     })
 }
 
+/// Accepts per server in the accept measure.
+const ACCEPT_ROUNDS: usize = 10;
+/// How long the user looks at a suggestion before accepting it.
+const ACCEPT_READING: Duration = Duration::from_millis(800);
+/// The suggestion the stand-in gives in the accept measure: a trailing comment parses after any
+/// line, and after itself.
+const ACCEPT_REPLY: &str = " // ok";
+
+struct AcceptResult {
+    /// From the accept (the insertion written) to the next suggestion read, per round.
+    next_after_accept: Vec<Duration>,
+    with_items: usize,
+    upstream_calls: usize,
+}
+
+/// Measure 4: the user reads a suggestion for [`ACCEPT_READING`], accepts it (the editor inserts
+/// it and runs its command), and the editor asks again at its end: how soon is the next
+/// suggestion there? The stand-in's first byte comes after [`BURST_FIRST_BYTE`], as a model's
+/// would. In a fresh server, with `completion.speculate` as given, at [`ACCEPT_ROUNDS`]
+/// scattered line ends of the big file.
+fn measure_accepts(
+    rt: &tokio::runtime::Runtime,
+    bin: &Path,
+    ws: &Workspace,
+    args: &Args,
+    speculate: bool,
+) -> Result<AcceptResult, String> {
+    let lines = plain_lines(&ws.big_text);
+    let sites = scattered(&code_lines(&lines), ACCEPT_ROUNDS);
+    let mut s = Session::start_with(rt, bin, args, ws, speculate)?;
+    s.standin.set_default(Reply::text(ACCEPT_REPLY).first_byte_delay(BURST_FIRST_BYTE));
+    let (mut next_after_accept, mut with_items) = (Vec::new(), 0);
+    for line in sites {
+        let col = utf16_len(lines[line as usize]);
+        let shown = s.server.request("textDocument/inlineCompletion", s.inline_params(line, col, 1))?;
+        let Some(item) = shown["items"].get(0).cloned() else {
+            return Err(format!("no suggestion at line {line} to accept: {shown}"));
+        };
+        std::thread::sleep(ACCEPT_READING);
+        let text = item["insertText"].as_str().unwrap_or_default().to_string();
+        let accepted = s.type_text((line, col), &text)?;
+        s.server.request(
+            "workspace/executeCommand",
+            json!({"command": "kimi.acceptCompletion", "arguments": [item["command"]["arguments"][0]]}),
+        )?;
+        let (id, _) =
+            s.server.send_request("textDocument/inlineCompletion", s.inline_params(line, col + utf16_len(&text), 2))?;
+        let (next, at) = s.server.result(id, Duration::from_secs(10))?;
+        with_items += usize::from(items(&next) > 0);
+        next_after_accept.push(at.saturating_duration_since(accepted));
+    }
+    let upstream_calls =
+        s.standin.requests().iter().filter(|r| r.method == "POST" && r.path == "/v1/chat/completions").count();
+    s.server.shutdown();
+    Ok(AcceptResult { next_after_accept, with_items, upstream_calls })
+}
+
 // ---------------------------------------------------------------------------------------------
 // The report
 
@@ -1271,10 +1341,12 @@ struct Measures {
     keys: KeystrokeResult,
     burst: BurstResult,
     typing: TypingResult,
+    /// Without and with `completion.speculate`.
+    accepts: [AcceptResult; 2],
 }
 
 fn report(args: &Args, load: (&str, &str), bin: &Path, ws: &Workspace, measures: &Measures) -> String {
-    let Measures { share, steps, keys, burst, typing } = measures;
+    let Measures { share, steps, keys, burst, typing, accepts } = measures;
     let mut out = String::new();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let other_lines: usize = ws.others.iter().map(|f| f.lines).sum();
@@ -1373,6 +1445,22 @@ fn report(args: &Args, load: (&str, &str), bin: &Path, ws: &Workspace, measures:
         verdict(burst_met)
     );
 
+    let _ = writeln!(
+        out,
+        "\naccept, then the next suggestion: {ACCEPT_ROUNDS} suggestions each read for {} ms and accepted, model first byte at {} ms",
+        ACCEPT_READING.as_millis(),
+        BURST_FIRST_BYTE.as_millis()
+    );
+    for (name, result) in [("completion.speculate off", &accepts[0]), ("completion.speculate on", &accepts[1])] {
+        let summary = summarize(&result.next_after_accept);
+        row(&mut out, &format!("  {name}: accept -> next"), &summary, "", None);
+        let _ = writeln!(
+            out,
+            "    next suggestions {}/{ACCEPT_ROUNDS}, upstream calls {} for {ACCEPT_ROUNDS} shown + {ACCEPT_ROUNDS} next",
+            result.with_items, result.upstream_calls
+        );
+    }
+
     let rss_met = share.rss_after_one.0 <= TARGET_RSS_MIB;
     let _ = writeln!(
         out,
@@ -1454,8 +1542,11 @@ fn run(args: &Args) -> Result<String, String> {
     let typing = measure_typing(&rt, &bin, &ws, args)?;
     eprintln!("kimi-bench: Helix-style burst…");
     let burst = measure_burst(&rt, &bin, &ws, args)?;
+    eprintln!("kimi-bench: accepts, without and with speculation…");
+    let accepts = [measure_accepts(&rt, &bin, &ws, args, false)?, measure_accepts(&rt, &bin, &ws, args, true)?];
     let load_after = load_average();
-    Ok(report(args, (&load_before, &load_after), &bin, &ws, &Measures { share, steps, keys, burst, typing }))
+    let measures = Measures { share, steps, keys, burst, typing, accepts };
+    Ok(report(args, (&load_before, &load_after), &bin, &ws, &measures))
 }
 
 fn main() -> ExitCode {
