@@ -872,6 +872,18 @@ async fn the_suggestion_after_the_one_on_screen_is_ready_when_it_is_accepted() {
     let requests = s.standin.wait_for_chat_requests(3, Duration::from_secs(5)).await;
     assert_eq!(last_message(&requests[2])["content"], "    let v = compute(1); // computed");
     s.take_usage().await;
+    // Two suggestions reached the screen, one was accepted; the one worked out ahead of the
+    // next accept is not counted as shown.
+    let mut usage = Value::Null;
+    for _ in 0..100 {
+        usage = s.client.request("kimi/usage", json!({})).await.unwrap();
+        if usage["today"]["shownCompletions"] == 2 && usage["today"]["acceptanceRate"] == 0.5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(usage["today"]["shownCompletions"], 2, "{usage}");
+    assert_eq!(usage["today"]["acceptanceRate"], 0.5, "{usage}");
     assert!(s.client.shutdown().await.success());
 }
 

@@ -602,7 +602,8 @@ impl CompletionEngine {
             }
         }
         if suggestions.is_empty() {
-            mark(router, &row, Outcome::Rejected);
+            // Worked out ahead, it never reached the screen.
+            mark(router, &row, if query.speculative { Outcome::Ahead } else { Outcome::Rejected });
             record_own_time(self);
             return Ok(Vec::new());
         }
