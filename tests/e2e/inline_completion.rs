@@ -356,15 +356,7 @@ async fn the_request_after_an_accept_is_not_debounced() {
     assert!(debounced >= Duration::from_millis(250), "an automatic request waits out its debounce: {debounced:?}");
 
     // The user accepts the suggestion: the editor inserts it, runs its command and asks again.
-    let item = &items(&result)[0];
-    s.client.did_change(&uri, 2, json!({"range": {"start": end_of(4), "end": end_of(4)}, "text": " // checked"}));
-    s.client
-        .request(
-            "workspace/executeCommand",
-            json!({"command": "kimi.acceptCompletion", "arguments": [item["command"]["arguments"][0]]}),
-        )
-        .await
-        .unwrap();
+    accept(&mut s, "calc.rs", 2, end_of(4), &items(&result)[0]).await;
     let started = std::time::Instant::now();
     let next = s.typed("calc.rs", json!({"line": 4, "character": 26})).await;
     let after_accept = started.elapsed();
@@ -849,28 +841,41 @@ async fn accept(s: &mut Setup, name: &str, version: i32, at: Value, item: &Value
         .unwrap();
 }
 
+/// A server with `completion.speculate` on, showing `let v = compute(1);` in `a.rs`, whose
+/// model answers `ahead` for the place that suggestion ends: its place and the answer, once the
+/// request worked out ahead has reached the stand-in.
+async fn shown_with_speculation(ahead: Reply) -> (Setup, Value, Value) {
+    let mut s = setup_with(&[], json!({"completion": {"speculate": true}})).await;
+    s.standin.push(Reply::text("let v = compute(1);"));
+    s.standin.push(ahead);
+    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+    let first = s.inline("a.rs", pos.clone()).await;
+    assert_eq!(texts(&first), ["let v = compute(1);"]);
+    s.standin.wait_for_chat_requests(2, Duration::from_secs(5)).await;
+    (s, pos, first)
+}
+
+/// Accepts the suggestion [`shown_with_speculation`] showed, as an editor does, and asks at its
+/// end: that answer is the one worked out ahead, and the one after it is asked for next.
+async fn accept_then_next(s: &mut Setup, pos: Value, first: &Value) {
+    accept(s, "a.rs", 2, pos, &items(first)[0]).await;
+    let next = s.typed("a.rs", json!({"line": 1, "character": 23})).await;
+    assert_eq!(items(&next)[0]["insertText"], " // computed", "{next}");
+    // No request asked for it again: the third is already for the place after it.
+    let requests = s.standin.wait_for_chat_requests(3, Duration::from_secs(5)).await;
+    assert_eq!(last_message(&requests[2])["content"], "    let v = compute(1); // computed");
+}
+
 /// With `completion.speculate`, the suggestion after the one on screen is asked for while the
 /// user reads it, on the text as it will be once accepted; accepting then shows it from memory.
 #[tokio::test]
 async fn the_suggestion_after_the_one_on_screen_is_ready_when_it_is_accepted() {
-    let mut s = setup_with(&[], json!({"completion": {"speculate": true}})).await;
-    s.standin.push(Reply::text("let v = compute(1);"));
-    s.standin.push(Reply::text(" // computed"));
-    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
-    let first = s.inline("a.rs", pos.clone()).await;
-    assert_eq!(texts(&first), ["let v = compute(1);"]);
-    let requests = s.standin.wait_for_chat_requests(2, Duration::from_secs(5)).await;
+    let (mut s, pos, first) = shown_with_speculation(Reply::text(" // computed")).await;
     // The second request is for the end of the suggestion, in the text as if accepted.
-    let ahead = last_message(&requests[1]);
+    let ahead = last_message(&s.standin.chat_requests()[1]);
     assert_eq!(ahead["content"], "    let v = compute(1);", "{ahead}");
     s.take_usage().await;
-
-    accept(&mut s, "a.rs", 2, pos, &items(&first)[0]).await;
-    let next = s.typed("a.rs", json!({"line": 1, "character": 23})).await;
-    assert_eq!(items(&next)[0]["insertText"], " // computed", "{next}");
-    // It came from memory; and it is the next one's turn to be worked out ahead.
-    let requests = s.standin.wait_for_chat_requests(3, Duration::from_secs(5)).await;
-    assert_eq!(last_message(&requests[2])["content"], "    let v = compute(1); // computed");
+    accept_then_next(&mut s, pos, &first).await;
     s.take_usage().await;
     // Two suggestions reached the screen, one was accepted; the one worked out ahead of the
     // next accept is not counted as shown.
@@ -891,18 +896,9 @@ async fn the_suggestion_after_the_one_on_screen_is_ready_when_it_is_accepted() {
 /// instead of asking the model again.
 #[tokio::test]
 async fn a_request_where_a_suggestion_is_coming_waits_for_it() {
-    let mut s = setup_with(&[], json!({"completion": {"speculate": true}})).await;
-    s.standin.push(Reply::text("let v = compute(1);"));
-    s.standin.push(Reply::text(" // computed").first_byte_delay(Duration::from_millis(700)));
-    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
-    let first = s.inline("a.rs", pos.clone()).await;
-    s.standin.wait_for_chat_requests(2, Duration::from_secs(5)).await;
-    accept(&mut s, "a.rs", 2, pos, &items(&first)[0]).await;
-    let next = s.typed("a.rs", json!({"line": 1, "character": 23})).await;
-    assert_eq!(items(&next)[0]["insertText"], " // computed", "{next}");
-    // The wait's answer came from the speculation; the one after it is asked for next.
-    let requests = s.standin.wait_for_chat_requests(3, Duration::from_secs(5)).await;
-    assert_eq!(last_message(&requests[2])["content"], "    let v = compute(1); // computed");
+    let ahead = Reply::text(" // computed").first_byte_delay(Duration::from_millis(700));
+    let (mut s, pos, first) = shown_with_speculation(ahead).await;
+    accept_then_next(&mut s, pos, &first).await;
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
@@ -911,13 +907,9 @@ async fn a_request_where_a_suggestion_is_coming_waits_for_it() {
 /// request for what was typed asks the model itself.
 #[tokio::test]
 async fn typing_something_else_calls_the_speculation_off() {
-    let mut s = setup_with(&[], json!({"completion": {"speculate": true}})).await;
-    s.standin.push(Reply::text("let v = compute(1);"));
-    s.standin.push(Reply::text(" // never shown").first_byte_delay(Duration::from_secs(5)));
+    let ahead = Reply::text(" // never shown").first_byte_delay(Duration::from_secs(5));
+    let (mut s, pos, _) = shown_with_speculation(ahead).await;
     s.standin.push(Reply::text("(2);"));
-    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
-    s.inline("a.rs", pos.clone()).await;
-    s.standin.wait_for_chat_requests(2, Duration::from_secs(5)).await;
     let uri = s.uri("a.rs");
     s.client.did_change(&uri, 2, json!({"range": {"start": pos, "end": pos}, "text": "other"}));
     let typed = s.typed("a.rs", json!({"line": 1, "character": 9})).await;

@@ -1352,8 +1352,8 @@ fn a_python_blank_line_after_a_functions_last_statement_is_in_the_function() {
     assert_eq!(definitions_from(&text), ["request in models.py"]);
 }
 
-/// `local: Type` for each local of `code` whose type its declaration says, sorted.
-fn local_types(language: Language, code: &str) -> Vec<String> {
+/// The names [`nearby::collect`] finds in the whole of `code`, a file in `language`.
+fn collected(language: Language, code: &str) -> nearby::Names {
     let extension = match language {
         Language::Rust => "rs",
         Language::TypeScript => "ts",
@@ -1368,8 +1368,12 @@ fn local_types(language: Language, code: &str) -> Vec<String> {
     let snap = doc.snapshot();
     let root = snap.tree().expect("parsed").root_node();
     let spec = lang::spec(language).unwrap();
-    let names =
-        nearby::collect(language, spec, window::Source::of_rope(snap.rope()), root, 0..code.len(), usize::MAX, 0);
+    nearby::collect(language, spec, window::Source::of_rope(snap.rope()), root, 0..code.len(), usize::MAX, 0)
+}
+
+/// `local: Type` for each local of `code` whose type its declaration says, sorted.
+fn local_types(language: Language, code: &str) -> Vec<String> {
+    let names = collected(language, code);
     let mut found: Vec<String> = names
         .bound
         .iter()
@@ -2303,22 +2307,7 @@ fn a_member_of_a_value_reached_through_calls_and_fields_is_that_values_types() {
 /// `member <- chain` for each member of `code` used on a value reached through calls or
 /// fields, and `local = chain` for each local assigned one, sorted.
 fn chains(language: Language, code: &str) -> Vec<String> {
-    let extension = match language {
-        Language::Rust => "rs",
-        Language::TypeScript => "ts",
-        Language::Java => "java",
-        Language::CSharp => "cs",
-        Language::Python => "py",
-        Language::Go => "go",
-        Language::Cpp => "cpp",
-        other => panic!("no extension for {other:?}"),
-    };
-    let doc = Document::new(&format!("file:///ws/x.{extension}"), "", 1, code);
-    let snap = doc.snapshot();
-    let root = snap.tree().expect("parsed").root_node();
-    let spec = lang::spec(language).unwrap();
-    let names =
-        nearby::collect(language, spec, window::Source::of_rope(snap.rope()), root, 0..code.len(), usize::MAX, 0);
+    let names = collected(language, code);
     let mut found: Vec<String> = names
         .used
         .iter()
