@@ -921,3 +921,27 @@ async fn typing_something_else_calls_the_speculation_off() {
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
+
+/// A request waiting for the suggestion worked out ahead, when the user types on: it answers
+/// empty (its text is gone), and the newer request gets its own answer.
+#[tokio::test]
+async fn a_request_waiting_for_a_speculation_yields_to_newer_typing() {
+    let ahead = Reply::text(" // never shown").first_byte_delay(Duration::from_secs(5));
+    let (mut s, pos, first) = shown_with_speculation(ahead).await;
+    s.standin.push(Reply::text(" // typed on"));
+    accept(&mut s, "a.rs", 2, pos, &items(&first)[0]).await;
+    let uri = s.uri("a.rs");
+    let end = json!({"line": 1, "character": 23});
+    let waiting = s.client.send_request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": uri}, "position": end, "context": {"triggerKind": 2}}),
+    );
+    s.client.did_change(&uri, 3, json!({"range": {"start": end, "end": end}, "text": ";"}));
+    let newer = s.typed("a.rs", json!({"line": 1, "character": 24})).await;
+    assert_eq!(items(&newer)[0]["insertText"], " // typed on", "{newer}");
+    let stale = s.client.response(waiting).await.unwrap();
+    assert!(items(&stale).is_empty(), "a stale suggestion was returned: {stale}");
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}

@@ -386,9 +386,15 @@ impl CompletionEngine {
         // the user just accepted was on screen): waiting for it beats asking again.
         if !query.speculative && !asks_for_more {
             if let Some(mut done) = self.ahead_for(&query.uri, line, &line_prefix, &line_suffix) {
+                let arrived = self.docs.get(&query.uri).map(|s| s.generation);
                 tokio::select! {
                     _ = cancel.cancelled() => return Ok(Vec::new()),
                     _ = done.wait_for(|done| *done) => {}
+                }
+                // An edit or a newer request came meanwhile (and called the speculation off):
+                // this request is stale, and must not supersede the newer one.
+                if self.docs.get(&query.uri).map(|s| s.generation) != arrived {
+                    return Ok(Vec::new());
                 }
                 let remembered = self.type_through(router, &query.uri, snap, cursor, &line_prefix, &line_suffix);
                 if !remembered.is_empty() {
@@ -727,8 +733,9 @@ impl CompletionEngine {
     }
 
     /// Works out, ahead, the suggestion that follows `item` once the user accepts it: the text
-    /// the answered document would have with `item` inserted at its cursor, completed at the item's end, and
-    /// kept in memory for that place, where accepting `item` brings the editor's next request
+    /// the answered document would have with `item` inserted at its cursor is completed at the
+    /// item's end, and the answer kept in memory for that place, where accepting `item` brings
+    /// the editor's next request
     /// (see [`Query::speculative`]). Nothing happens when `completion.speculate` is off, while
     /// rate-limited, while the document has a request of its own in flight, or when that place
     /// already has a suggestion, remembered or coming. Errors are the next request's to report.
