@@ -196,16 +196,10 @@ pub(crate) fn value_chain(
             }
             // Java's call carries its object itself; without one it is a call of the class's own.
             "method_invocation" => {
-                let name = text(child(language, node, GrammarField::Name)?).into_owned();
+                steps.push(Step::Call(text(child(language, node, GrammarField::Name)?).into_owned()));
                 match child(language, node, GrammarField::Object) {
-                    Some(object) => {
-                        steps.push(Step::Call(name));
-                        node = object;
-                    }
-                    None => {
-                        steps.push(Step::Call(name));
-                        break Root::Own;
-                    }
+                    Some(object) => node = object,
+                    None => break Root::Own,
                 }
             }
             "this" | "self" => break Root::Own,
@@ -380,13 +374,14 @@ impl Names {
 
     /// Types the locals whose value is a chain (see [`Names::local_chains`]: `let repo =
     /// open_repo()?`, `let b = self.client.get(url)`) by [`Names::chain_type`]. Only the locals
-    /// whose members are used near the cursor, or that start a chain, are worked out. Call
-    /// before [`Names::bind_modules`], which types members of typed locals.
+    /// whose members are used near the cursor are worked out here (a chain that starts at a
+    /// local works it out itself). Call before [`Names::bind_modules`], which types members of
+    /// typed locals.
     pub(crate) fn bind_calls(&mut self, lookups: &Lookups<'_>) {
         if self.local_chains.is_empty() {
             return;
         }
-        let mut wanted: rustc_hash::FxHashSet<u64> = self
+        let wanted: rustc_hash::FxHashSet<u64> = self
             .used
             .values()
             .filter_map(|u| match u.qualifier {
@@ -394,10 +389,6 @@ impl Names {
                 _ => None,
             })
             .collect();
-        wanted.extend(self.chains.values().filter_map(|c| match &c.root {
-            Root::Name(name) => Some(name_hash(name)),
-            _ => None,
-        }));
         let mut typed: Vec<(u64, String)> = Vec::new();
         for (local, chain) in &self.local_chains {
             if self.local_types.contains_key(local) || !wanted.contains(local) {
