@@ -10,7 +10,8 @@ use std::hash::{Hash, Hasher};
 use tree_sitter::Node;
 
 use super::nearby::{
-    child, constructed_type, name_hash, through_self, GrammarField, Lineage, Names, Qualifier, MAX_DEFS_PER_CALL,
+    child, constructed_type, name_hash, through_self, typed_qualifier, GrammarField, Lineage, Names, Qualifier,
+    MAX_DEFS_PER_CALL,
 };
 use super::window::Source;
 use super::{ancestors_of, SymbolDef, SymbolKind, SymbolLookup};
@@ -53,6 +54,10 @@ pub(crate) enum Step {
     Field(String),
     /// A method's call: `.get(url)`.
     Call(String),
+    /// An element taken by index or key: `[i]`.
+    Index,
+    /// One element of an iteration: what `for c in …` binds `c` to.
+    Each,
 }
 
 impl Chain {
@@ -78,11 +83,97 @@ impl std::fmt::Display for Chain {
             match step {
                 Step::Field(name) => write!(f, ".{name}")?,
                 Step::Call(name) => write!(f, ".{name}()")?,
+                Step::Index => write!(f, "[]")?,
+                Step::Each => write!(f, "[..]")?,
             }
         }
         Ok(())
     }
 }
+
+/// A type string that names a collection of the type after it: `[]Client`, what
+/// [`super::nearby::value_type`] makes of `Vec<Client>` or `Client[]`.
+pub(crate) const SEQ: &str = "[]";
+/// A type string that names a map to the type after it: `{}Client` of `HashMap<K, Client>`.
+pub(crate) const MAP: &str = "{}";
+
+/// How a type string holds its named type (see [`SEQ`], [`MAP`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Held {
+    One,
+    Seq,
+    Map,
+}
+
+/// `ty`'s [`Held`] and the named type.
+pub(crate) fn held(ty: &str) -> (Held, &str) {
+    if let Some(element) = ty.strip_prefix(SEQ) {
+        (Held::Seq, element)
+    } else if let Some(element) = ty.strip_prefix(MAP) {
+        (Held::Map, element)
+    } else {
+        (Held::One, ty)
+    }
+}
+
+/// Methods that take one element out of a collection (`first()`, `get(i)`, `pop()`), across
+/// the languages' libraries.
+const ELEMENT_CALLS: &[&str] = &[
+    "first",
+    "last",
+    "get",
+    "get_mut",
+    "pop",
+    "pop_front",
+    "pop_back",
+    "front",
+    "back",
+    "next",
+    "next_back",
+    "peek",
+    "remove",
+    "swap_remove",
+    "at",
+    "find",
+    "shift",
+    "getFirst",
+    "getLast",
+    "poll",
+    "First",
+    "Last",
+    "FirstOrDefault",
+    "LastOrDefault",
+    "Single",
+    "SingleOrDefault",
+    "ElementAt",
+    "Find",
+];
+
+/// Methods that hand back a view or a subset of a collection's elements (`iter()`,
+/// `filter(…)`, `values()` of a map).
+const COLLECTION_CALLS: &[&str] = &[
+    "iter",
+    "iter_mut",
+    "into_iter",
+    "drain",
+    "rev",
+    "skip",
+    "take",
+    "filter",
+    "peekable",
+    "as_slice",
+    "to_vec",
+    "slice",
+    "values",
+    "values_mut",
+    "into_values",
+    "stream",
+    "Where",
+    "OrderBy",
+    "ToList",
+    "ToArray",
+    "AsEnumerable",
+];
 
 /// Java's, C#'s and C++'s fields are named without `this`: a plain name may be one.
 pub(crate) fn fields_need_no_receiver(family: Language) -> bool {
@@ -132,10 +223,29 @@ pub(crate) fn value_chain(
         if turns > 2 * MAX_STEPS || steps.len() > MAX_STEPS {
             return None;
         }
-        match node.kind() {
+        match language.kind_of(node) {
             // What leaves the value's type as it is, as far as its members go.
             "try_expression" | "await_expression" | "await" | "parenthesized_expression" | "non_null_expression" => {
                 node = node.named_child(0)?;
+            }
+            // Rust's `&self.clients`, `&mut v`.
+            "reference_expression" => node = child(language, node, GrammarField::Value)?,
+            // `self.clients[0]`, `clients[id]`.
+            "index_expression"
+            | "subscript_expression"
+            | "subscript"
+            | "array_access"
+            | "element_access_expression" => {
+                steps.push(Step::Index);
+                node = match language {
+                    Language::Rust => node.named_child(0),
+                    Language::Go => child(language, node, GrammarField::Operand),
+                    Language::Python => child(language, node, GrammarField::Value),
+                    Language::Java => node.child_by_field_name("array"),
+                    Language::CSharp => child(language, node, GrammarField::Expression),
+                    Language::Cpp | Language::C => child(language, node, GrammarField::Argument),
+                    _ => child(language, node, GrammarField::Object),
+                }?;
             }
             "new_expression"
             | "object_creation_expression"
@@ -149,16 +259,16 @@ pub(crate) fn value_chain(
                     break Root::Type(ty.into_owned());
                 }
                 let mut function = child(language, node, GrammarField::Function)?;
-                if function.kind() == "generic_function" {
+                if language.kind_of(function) == "generic_function" {
                     // `iter.collect::<Vec<_>>()`.
                     function = child(language, function, GrammarField::Function)?;
                 }
-                match function.kind() {
+                match language.kind_of(function) {
                     "identifier" => break Root::Call(text(function).into_owned()),
                     // `Client::builder()`, `db::open()`; C++'s `Pool::instance()`.
                     "scoped_identifier" | "qualified_identifier" => {
                         let name = child(language, function, GrammarField::Name)?;
-                        if !matches!(name.kind(), "identifier" | "field_identifier") {
+                        if !matches!(language.kind_of(name), "identifier" | "field_identifier") {
                             return None;
                         }
                         let name = text(name).into_owned();
@@ -168,7 +278,7 @@ pub(crate) fn value_chain(
                         };
                         let Some(path) = path else { break Root::Call(name) };
                         let path_text = text(path);
-                        let is_type = match path.kind() {
+                        let is_type = match language.kind_of(path) {
                             "type_identifier" => true,
                             "identifier" => path_text.starts_with(char::is_uppercase),
                             "self" => path_text == "Self",
@@ -176,7 +286,10 @@ pub(crate) fn value_chain(
                         };
                         if !is_type {
                             // A module's function, or a path the chain does not follow.
-                            if matches!(path.kind(), "identifier" | "namespace_identifier" | "scoped_identifier") {
+                            if matches!(
+                                language.kind_of(path),
+                                "identifier" | "namespace_identifier" | "scoped_identifier"
+                            ) {
                                 break Root::Call(name);
                             }
                             return None;
@@ -243,7 +356,7 @@ pub(crate) fn value_chain(
 /// A member access's object and member name: `(a, b)` of `a.b`, `a->b`, `a?.b`. The object is
 /// `None` for C#'s `this.b`. `None` for any other node.
 fn member_parts<'t>(language: Language, node: Node<'t>) -> Option<(Option<Node<'t>>, Node<'t>)> {
-    let (object, name) = match node.kind() {
+    let (object, name) = match language.kind_of(node) {
         "member_expression" => (GrammarField::Object, GrammarField::Property),
         "attribute" => (GrammarField::Object, GrammarField::Attribute),
         "selector_expression" => (GrammarField::Operand, GrammarField::Field),
@@ -254,11 +367,13 @@ fn member_parts<'t>(language: Language, node: Node<'t>) -> Option<(Option<Node<'
         _ => return None,
     };
     let name = child(language, node, name)?;
-    if !matches!(name.kind(), "identifier" | "property_identifier" | "field_identifier") {
+    if !matches!(language.kind_of(name), "identifier" | "property_identifier" | "field_identifier") {
         return None;
     }
     let object = child(language, node, object);
-    if object.is_none() && !(language == Language::CSharp && node.child(0).is_some_and(|c| c.kind() == "this")) {
+    if object.is_none()
+        && !(language == Language::CSharp && node.child(0).is_some_and(|c| language.kind_of(c) == "this"))
+    {
         return None;
     }
     Some((object, name))
@@ -348,9 +463,26 @@ impl Names {
             Root::Call(function) => lookups.call_of(None, function),
         };
         for step in &chain.steps {
-            ty = match step {
-                Step::Field(field) => lookups.field_of(ty.as_deref()?, field),
-                Step::Call(method) => lookups.call_of(ty.as_deref(), method),
+            let (holds, element) = match ty.as_deref() {
+                Some(ty) => held(ty),
+                None => (Held::One, ""),
+            };
+            ty = match (holds, step) {
+                (Held::One, Step::Field(field)) => lookups.field_of(ty.as_deref()?, field),
+                (Held::One, Step::Call(method)) => lookups.call_of(ty.as_deref(), method),
+                (Held::One, Step::Index | Step::Each) => None,
+                // A collection's own methods are the library's: only those that keep it or
+                // take an element out say what comes back.
+                (_, Step::Call(method)) if ELEMENT_CALLS.contains(&method.as_str()) => Some(element.to_string()),
+                (_, Step::Call(method)) if PASS_THROUGH.contains(&method.as_str()) => ty,
+                (Held::Seq, Step::Call(method)) if COLLECTION_CALLS.contains(&method.as_str()) => ty,
+                (Held::Map, Step::Call(method)) if method.starts_with("values") || method == "into_values" => {
+                    Some(format!("{SEQ}{element}"))
+                }
+                (_, Step::Index) => Some(element.to_string()),
+                // Iterating a map gives pairs (or keys).
+                (Held::Seq, Step::Each) => Some(element.to_string()),
+                _ => None,
             };
         }
         ty
@@ -434,7 +566,7 @@ impl Names {
                 Some(ty) => {
                     let hash = name_hash(&ty);
                     self.types.entry(hash).or_insert(ty);
-                    Qualifier::Typed(hash)
+                    typed_qualifier(&self.types, hash)
                 }
                 None => Qualifier::Any,
             };

@@ -7,7 +7,7 @@
 
 use tree_sitter::Node;
 
-use super::nearby::{constructed_type, written_type};
+use super::nearby::{constructed_type, value_type, written_type};
 use super::symbols::{declared_variable, named_children};
 use super::window::Source;
 use crate::text::Language;
@@ -144,7 +144,7 @@ pub(crate) fn returned_type(
     if text(node) == "Self" {
         return container.map(str::to_string);
     }
-    written_type(language, source, node).map(|t| t.into_owned())
+    value_type(language, source, node).map(|t| t.into_owned())
 }
 
 /// A field whose type names a workspace type, as [`class_fields`] finds it.
@@ -187,7 +187,7 @@ impl Fields<'_> {
     /// A field with its type written (`type`) or its initial value (`value`).
     fn declared(&mut self, name: Option<Node<'_>>, ty: Option<Node<'_>>, value: Option<Node<'_>>) {
         let Some(name) = name else { return };
-        let written = ty.and_then(|t| written_type(self.language, self.source, t));
+        let written = ty.and_then(|t| value_type(self.language, self.source, t));
         let constructed = || value.and_then(|v| constructed_type(self.language, self.source, v));
         if let Some(ty) = written.or_else(constructed) {
             self.push(name, ty.into_owned());
@@ -414,13 +414,25 @@ mod tests {
         let cases: &[(&str, &str, &[&str])] = &[
             (
                 "a.rs",
-                "pub struct A<T> { client: Arc<Client>, pub repo: Repo<T>, name: String, tick: u64, next: Option<Node> }",
-                &["client: Client", "repo: Repo"],
+                "pub struct A<T> { client: Arc<Client>, pub repo: Repo<T>, name: String, tick: u64, next: Option<Node>, \
+                 conns: Vec<Arc<Conn>>, by_id: HashMap<u64, Conn>, grid: Vec<Vec<Conn>>, ring: [Conn; 4] }",
+                // A collection's (or a map's) elements, one level deep: `[]Conn`, `{}Conn`.
+                &["client: Client", "repo: Repo", "conns: []Conn", "by_id: {}Conn", "ring: []Conn"],
             ),
             (
                 "a.go",
-                "type A struct {\n\tclient *Client\n\trepo, backup store.Repo\n\tEmbedded\n\t*Router\n\tn int\n}\n",
-                &["client: Client", "repo: Repo", "backup: Repo", "embedded Embedded: Embedded", "embedded Router: Router", "n: int"],
+                "type A struct {\n\tclient *Client\n\trepo, backup store.Repo\n\tEmbedded\n\t*Router\n\tn int\n\t\
+                 conns []*Conn\n\tbyID map[string]Conn\n}\n",
+                &[
+                    "client: Client",
+                    "repo: Repo",
+                    "backup: Repo",
+                    "embedded Embedded: Embedded",
+                    "embedded Router: Router",
+                    "n: int",
+                    "conns: []Conn",
+                    "byID: {}Conn",
+                ],
             ),
             (
                 "a.ts",
@@ -446,15 +458,22 @@ mod tests {
             ("B.cs", "class B(Conn conn) {\n  Cache cache;\n}\n", &["conn: Conn", "cache: Cache"]),
             (
                 "a.hpp",
-                "class A {\n  std::unique_ptr<Store> store;\n  std::shared_ptr<net::Conn> conn;\n  std::vector<Item> items;\n};\n",
-                &["store: Store", "conn: Conn"],
+                "class A {\n  std::unique_ptr<Store> store;\n  std::shared_ptr<net::Conn> conn;\n  std::vector<Item> items;\n  \
+                 std::map<int, Item*> byId;\n};\n",
+                &["store: Store", "conn: Conn", "items: []Item", "byId: {}Item"],
             ),
             (
                 "b.py",
-                "class B:\n    repo: Optional[Repo]\n    conn: Conn | None\n    either: Repo | Conn\n",
-                &["repo: Repo", "conn: Conn"],
+                "class B:\n    repo: Optional[Repo]\n    conn: Conn | None\n    either: Repo | Conn\n    \
+                 conns: list[Conn]\n    by_id: Dict[str, Conn]\n",
+                &["repo: Repo", "conn: Conn", "conns: []Conn", "by_id: {}Conn"],
             ),
-            ("b.ts", "class B {\n  repo: Repo | null;\n  conn?: Conn | undefined;\n  either: Repo | Conn;\n}\n", &["repo: Repo", "conn: Conn"]),
+            (
+                "b.ts",
+                "class B {\n  repo: Repo | null;\n  conn?: Conn | undefined;\n  either: Repo | Conn;\n  \
+                 conns: readonly Conn[];\n  byId: Map<string, Conn>;\n}\n",
+                &["repo: Repo", "conn: Conn", "conns: []Conn", "byId: {}Conn"],
+            ),
             (
                 "i.go",
                 "type ReadCloser interface {\n\tio.Reader\n\tCloser\n\tExtra(n int) error\n}\n",
@@ -463,8 +482,9 @@ mod tests {
             (
                 "A.cs",
                 "class A {\n  private readonly Repo _repo;\n  public Client Client { get; set; }\n  \
-                 private Cache cache = new Cache();\n  Repo Find() => _repo;\n}\n",
-                &["_repo: Repo", "Client: Client", "cache: Cache"],
+                 private Cache cache = new Cache();\n  Repo Find() => _repo;\n  List<Conn> _conns;\n  \
+                 IReadOnlyDictionary<string, Conn> _byId;\n  Conn[] _all;\n}\n",
+                &["_repo: Repo", "Client: Client", "cache: Cache", "_conns: []Conn", "_byId: {}Conn", "_all: []Conn"],
             ),
             (
                 "a.cpp",
@@ -494,7 +514,7 @@ mod tests {
                 "a.rs",
                 "fn a() -> Result<Repo, E> {}\nfn b() -> io::Result<Arc<Conn>> {}\nimpl X { fn c(&self) -> Self {} }\n\
                  fn d() -> Vec<Repo> {}\nfn e() {}\nfn f() -> &mut Client {}\n",
-                &["Repo", "Conn", "X", "-", "-", "Client"],
+                &["Repo", "Conn", "X", "[]Repo", "-", "Client"],
             ),
             (
                 "a.ts",

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::Node;
 
-use super::chain::{value_chain, Chain, Lookups};
+use super::chain::{held, value_chain, Chain, Held, Lookups, Step, MAP, SEQ};
 use super::lang::Spec;
 use super::symbols::named_children;
 use super::window::{goto_child_ending_after, Source};
@@ -229,7 +229,7 @@ impl Names {
                 }
                 None => continue,
             };
-            if field == "parameters" && list.kind() == "identifier" {
+            if field == "parameters" && language.kind_of(list) == "identifier" {
                 // Java's `x -> …`: the lone parameter is the field's own leaf.
                 self.bound.insert(source.text(list.start_byte(), list.end_byte()).into_owned());
                 continue;
@@ -258,7 +258,7 @@ impl Names {
         window_start: usize,
     ) {
         let Some(outermost) =
-            chain.iter().position(|n| n.start_byte() < window_start && spec.functions.contains(&n.kind()))
+            chain.iter().position(|n| n.start_byte() < window_start && spec.functions.contains(&language.kind_of(n)))
         else {
             return;
         };
@@ -268,12 +268,12 @@ impl Names {
             if node.start_byte() >= window_start {
                 break;
             }
-            if spec.functions.contains(&node.kind()) {
+            if spec.functions.contains(&language.kind_of(node)) {
                 self.bind_parameters(language, spec, source, node);
                 continue;
             }
-            let block = BLOCKS.contains(&node.kind());
-            if !block && !HEADERS.contains(&node.kind()) {
+            let block = BLOCKS.contains(&language.kind_of(node));
+            if !block && !HEADERS.contains(&language.kind_of(node)) {
                 continue;
             }
             let mut cursor = node.walk();
@@ -289,7 +289,7 @@ impl Names {
                     if child.start_byte() >= end {
                         break;
                     }
-                    if BLOCKS.contains(&child.kind()) {
+                    if BLOCKS.contains(&language.kind_of(child)) {
                         end = child.start_byte();
                         break;
                     }
@@ -304,7 +304,7 @@ impl Names {
                 let child = cursor.node();
                 // Go's block holds its statements in a list, which the chain can skip (a cursor
                 // after the last statement).
-                if child.kind() == "statement_list" && child.start_byte() < next.min(window_start) {
+                if language.kind_of(child) == "statement_list" && child.start_byte() < next.min(window_start) {
                     if cursor.goto_first_child() {
                         continue;
                     }
@@ -359,7 +359,7 @@ impl Names {
         for usage in self.used.values_mut() {
             usage.qualifier = match usage.qualifier {
                 Qualifier::Receiver(receiver) if self.local_types.contains_key(&receiver) => {
-                    Qualifier::Typed(self.local_types[&receiver])
+                    typed_qualifier(&self.types, self.local_types[&receiver])
                 }
                 Qualifier::Receiver(receiver) => match (by_alias.get(&receiver), maybe.get(&receiver)) {
                     (Some(module), _) => Qualifier::Module(*module),
@@ -397,8 +397,18 @@ impl Names {
                 self.types.entry(hash).or_insert(ty);
                 Some(hash)
             });
-            usage.qualifier = typed.map_or(Qualifier::Any, Qualifier::Typed);
+            usage.qualifier = typed.map_or(Qualifier::Any, |hash| typed_qualifier(&self.types, hash));
         }
+    }
+}
+
+/// [`Qualifier::Typed`] for the type `types` holds under `hash`; [`Qualifier::Any`] for a
+/// collection (`[]Client`): `clients.push(c)` is the library's, which the workspace does not
+/// define, and a member of that name elsewhere must not be ruled out.
+pub(crate) fn typed_qualifier(types: &FxHashMap<u64, String>, hash: u64) -> Qualifier {
+    match types.get(&hash).map(|ty| held(ty).0) {
+        Some(Held::One) => Qualifier::Typed(hash),
+        _ => Qualifier::Any,
     }
 }
 
@@ -448,7 +458,7 @@ const MAX_BINDING_BYTES: usize = 200;
 /// Where the value of a declaration binding one name starts: `let x = …`, `const x = …`,
 /// `Repo r = …`, `x := …`, Python's `x = …`.
 fn value_start(language: Language, statement: Node<'_>) -> Option<usize> {
-    let value = match statement.kind() {
+    let value = match language.kind_of(statement) {
         "let_declaration" => child(language, statement, GrammarField::Value),
         "short_var_declaration" => child(language, statement, GrammarField::Right),
         "expression_statement" => child(language, statement.named_child(0)?, GrammarField::Right),
@@ -466,7 +476,7 @@ fn value_start(language: Language, statement: Node<'_>) -> Option<usize> {
 /// Whether a statement declares locals: `let`, `const`/`let`/`var`, Java's and C#'s local
 /// declarations, Go's `:=` and `var`, C's declarations, Python's assignments.
 fn declares(language: Language, statement: Node<'_>) -> bool {
-    match statement.kind() {
+    match language.kind_of(statement) {
         "let_declaration"
         | "lexical_declaration"
         | "variable_declaration"
@@ -476,7 +486,8 @@ fn declares(language: Language, statement: Node<'_>) -> bool {
         | "var_declaration" => true,
         "declaration" => matches!(language, Language::C | Language::Cpp),
         "expression_statement" => {
-            language == Language::Python && statement.named_child(0).is_some_and(|c| c.kind() == "assignment")
+            language == Language::Python
+                && statement.named_child(0).is_some_and(|c| language.kind_of(c) == "assignment")
         }
         _ => false,
     }
@@ -607,7 +618,7 @@ fn record(
     cursor_row: usize,
     uses: bool,
 ) {
-    let kind = leaf.kind();
+    let kind = language.kind_of(leaf);
     let member_kind = spec.members.contains(&kind);
     let text = source.text(leaf.start_byte(), leaf.end_byte());
     if IGNORED.contains(&text.as_ref()) {
@@ -616,7 +627,7 @@ fn record(
     // A one-letter name is never worth a lookup, but as a local its declared type still says
     // what `c.Do()` and `w->resize()` are.
     let short = text.chars().nth(1).is_none();
-    let parent = stack.last().map(|(node, field)| (node.kind(), *field));
+    let parent = stack.last().map(|(node, field)| (language.kind_of(node), *field));
     let grandparent_field = parent.and_then(|p| p.1);
     // A name being defined here (an item, a nested function, a local class) is this file's own.
     let defined = field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p))
@@ -678,7 +689,7 @@ fn record(
             })
             .or_else(|| {
                 // Worth a walk only for a value reached through a call or a field.
-                let object = object.filter(|o| !matches!(o.kind(), "identifier" | "this" | "self"))?;
+                let object = object.filter(|o| !matches!(language.kind_of(o), "identifier" | "this" | "self"))?;
                 let chain = value_chain(language, source, object, stack)?;
                 let key = chain.hash_key();
                 names.chains.entry(key).or_insert(chain);
@@ -795,7 +806,7 @@ pub(crate) fn child<'t>(language: Language, node: Node<'t>, field: GrammarField)
 
 /// The object a member name (`field` of `parent`) is reached through, in each grammar's terms.
 fn member_object<'t>(language: Language, parent: Node<'t>, field: Option<&str>) -> Option<Node<'t>> {
-    match (language, parent.kind(), field) {
+    match (language, language.kind_of(parent), field) {
         (Language::TypeScript | Language::Tsx | Language::JavaScript, "member_expression", Some("property")) => {
             child(language, parent, GrammarField::Object)
         }
@@ -818,7 +829,7 @@ fn member_object<'t>(language: Language, parent: Node<'t>, field: Option<&str>) 
 /// The name of the value a member is reached through: `client` of `client.send()`, and of
 /// `this.client.send()`, `self.client.send()` and `app.client.send()` (the last field's name).
 fn receiver_word<'t>(language: Language, object: Node<'t>) -> Option<Node<'t>> {
-    match object.kind() {
+    match language.kind_of(object) {
         "identifier" => Some(object),
         "member_expression" => child(language, object, GrammarField::Property),
         "attribute" => child(language, object, GrammarField::Attribute),
@@ -846,22 +857,26 @@ pub(crate) fn named_after(container: &str, word: &str) -> bool {
 /// methods used without a call: there, a member's use says nothing.
 fn is_uncalled_field(language: Language, parent: Node<'_>, grandparent: Option<Node<'_>>) -> bool {
     let called_through = |call: &str, function_field: &str| {
-        grandparent.is_some_and(|g| g.kind() == call && g.child_by_field_name(function_field) == Some(parent))
+        grandparent
+            .is_some_and(|g| language.kind_of(g) == call && g.child_by_field_name(function_field) == Some(parent))
     };
     match language {
-        Language::Rust => match parent.kind() {
+        Language::Rust => match language.kind_of(parent) {
             "field_expression" => !called_through("call_expression", "function"),
             // `Config { observer: None }`, `let Config { observer, .. } = …`.
             "field_initializer" | "field_pattern" => true,
             _ => false,
         },
-        Language::Go => parent.kind() == "selector_expression" && !called_through("call_expression", "function"),
-        Language::C | Language::Cpp => {
-            parent.kind() == "field_expression" && !called_through("call_expression", "function")
+        Language::Go => {
+            language.kind_of(parent) == "selector_expression" && !called_through("call_expression", "function")
         }
-        Language::Java => parent.kind() == "field_access",
+        Language::C | Language::Cpp => {
+            language.kind_of(parent) == "field_expression" && !called_through("call_expression", "function")
+        }
+        Language::Java => language.kind_of(parent) == "field_access",
         Language::CSharp => {
-            parent.kind() == "member_access_expression" && !called_through("invocation_expression", "function")
+            language.kind_of(parent) == "member_access_expression"
+                && !called_through("invocation_expression", "function")
         }
         _ => false,
     }
@@ -882,23 +897,25 @@ pub(crate) fn through_self(
     let text = |node: Node<'_>| source.text(node.start_byte(), node.end_byte());
     match language {
         Language::Go => {
-            let Some(operand) = object.filter(|o| o.kind() == "identifier") else {
+            let Some(operand) = object.filter(|o| language.kind_of(o) == "identifier") else {
                 return false;
             };
-            let method =
-                stack.iter().rev().find(|(n, _)| matches!(n.kind(), "method_declaration" | "function_declaration"));
+            let method = stack
+                .iter()
+                .rev()
+                .find(|(n, _)| matches!(language.kind_of(n), "method_declaration" | "function_declaration"));
             let receiver = method
                 .and_then(|(m, _)| m.child_by_field_name("receiver"))
                 .and_then(|list| list.named_child(0))
                 .and_then(|declaration| declaration.child_by_field_name("name"));
             receiver.is_some_and(|r| text(r) == text(operand))
         }
-        Language::Python => {
-            object.filter(|o| o.kind() == "identifier").is_some_and(|o| matches!(text(o).as_ref(), "self" | "cls"))
-        }
+        Language::Python => object
+            .filter(|o| language.kind_of(o) == "identifier")
+            .is_some_and(|o| matches!(text(o).as_ref(), "self" | "cls")),
         // C#'s `this` is an unnamed token before the dot.
-        Language::CSharp => object.is_some() && parent.child(0).is_some_and(|o| o.kind() == "this"),
-        _ => object.is_some_and(|o| matches!(o.kind(), "this" | "self")),
+        Language::CSharp => object.is_some() && parent.child(0).is_some_and(|o| language.kind_of(o) == "this"),
+        _ => object.is_some_and(|o| matches!(language.kind_of(o), "this" | "self")),
     }
 }
 
@@ -910,7 +927,7 @@ fn self_field<'t>(
     object: Node<'t>,
     stack: &[(Node<'_>, Option<&'static str>)],
 ) -> Option<Node<'t>> {
-    let inner = match object.kind() {
+    let inner = match language.kind_of(object) {
         "member_expression" | "attribute" | "field_access" => child(language, object, GrammarField::Object),
         "selector_expression" => child(language, object, GrammarField::Operand),
         "field_expression" if language == Language::Rust => child(language, object, GrammarField::Value),
@@ -949,26 +966,33 @@ fn local_type<'s>(
             "variable_declarator" | "init_declarator" | "pointer_declarator" | "reference_declarator" | "mut_pattern"
         )
     };
-    let declaration = match (language, parent.kind()) {
-        (_, kind) if TYPED_DECLARATIONS.contains(&kind) => parent,
-        (_, kind) if through(kind) => ancestors.next().filter(|d| TYPED_DECLARATIONS.contains(&d.kind()))?,
+    let declares = |kind: &str| TYPED_DECLARATIONS.contains(&kind) || LOOPS.contains(&kind);
+    let declaration = match (language, language.kind_of(parent)) {
+        (_, kind) if declares(kind) => parent,
+        (_, kind) if through(kind) => ancestors.next().filter(|d| declares(language.kind_of(d)))?,
         (Language::Python, "assignment") => parent,
-        (Language::Go, "expression_list") => ancestors.next().filter(|d| d.kind() == "short_var_declaration")?,
+        (Language::Go, "expression_list") => {
+            ancestors.next().filter(|d| matches!(language.kind_of(d), "short_var_declaration" | "range_clause"))?
+        }
         _ => return None,
     };
     let written = match child(language, declaration, GrammarField::Type) {
         Some(node) => Some(node),
         // Java's `variable_declarator` of `Repo repo = …` has its type one level up.
-        None if through(declaration.kind()) => ancestors
+        None if through(language.kind_of(declaration)) => ancestors
             .next()
-            .filter(|d| TYPED_DECLARATIONS.contains(&d.kind()))
+            .filter(|d| TYPED_DECLARATIONS.contains(&language.kind_of(d)))
             .and_then(|d| child(language, d, GrammarField::Type)),
         None => None,
     };
-    if let Some(name) = written.and_then(|node| written_type(language, source, node)) {
+    if let Some(name) = written.and_then(|node| value_type(language, source, node)) {
         return Some(LocalType::Named(name));
     }
-    let value = match (language, declaration.kind()) {
+    let declaration_kind = language.kind_of(declaration);
+    if LOOPS.contains(&declaration_kind) || declaration_kind == "range_clause" {
+        return loop_element(language, source, leaf, parent, declaration, stack).map(LocalType::Chain);
+    }
+    let value = match (language, declaration_kind) {
         (Language::Python, _) => child(language, declaration, GrammarField::Right),
         // `a, b := x, y`: the value in the name's place.
         (Language::Go, "short_var_declaration") => {
@@ -983,6 +1007,58 @@ fn local_type<'s>(
         return Some(LocalType::Named(name));
     }
     value_chain(language, source, value, stack).map(LocalType::Chain)
+}
+
+/// The loops that bind a name to each element of what they iterate, with no type written or
+/// one that says nothing (`var`, `auto`): Rust's `for c in &self.clients`, Python's `for c in
+/// self.clients:` (and a comprehension's `for`), TypeScript's `for (const c of this.clients)`,
+/// Java's `for (var c : clients)`, C#'s `foreach (var c in _clients)`, C++'s `for (auto& c :
+/// clients_)`. Go's `range_clause` binds through a name list, and is handled apart.
+const LOOPS: &[&str] = &[
+    "for_expression",
+    "for_statement",
+    "for_in_clause",
+    "for_in_statement",
+    "enhanced_for_statement",
+    "foreach_statement",
+    "for_range_loop",
+];
+
+/// The chain of the element a loop binds `leaf` to (see [`LOOPS`]): the iterated value's chain
+/// and one [`Step::Each`]. `parent` is `leaf`'s parent, `declaration` the loop (or Go's
+/// `range_clause`).
+fn loop_element(
+    language: Language,
+    source: Source<'_>,
+    leaf: Node<'_>,
+    parent: Node<'_>,
+    declaration: Node<'_>,
+    stack: &[(Node<'_>, Option<&'static str>)],
+) -> Option<Chain> {
+    let (value, step) = match language {
+        // `for (k in obj)` iterates keys.
+        Language::TypeScript | Language::Tsx | Language::JavaScript => {
+            let operator = declaration.child_by_field_name("operator")?;
+            if language.kind_of(operator) != "of" {
+                return None;
+            }
+            (child(language, declaration, GrammarField::Right)?, Step::Each)
+        }
+        // `for i, c := range s.clients`: the second name is the element, or the map's value;
+        // a lone name is the index or key.
+        Language::Go => {
+            let at = parent.named_children(&mut parent.walk()).position(|n| n.id() == leaf.id())?;
+            if at != 1 {
+                return None;
+            }
+            (child(language, declaration, GrammarField::Right)?, Step::Index)
+        }
+        Language::Rust | Language::Java => (child(language, declaration, GrammarField::Value)?, Step::Each),
+        _ => (child(language, declaration, GrammarField::Right)?, Step::Each),
+    };
+    let mut chain = value_chain(language, source, value, stack)?;
+    chain.steps.push(step);
+    Some(chain)
 }
 
 /// What [`local_type`] finds a local's type to be.
@@ -1021,16 +1097,125 @@ const TYPED_DECLARATIONS: &[&str] = &[
 
 /// The name of the type a written type names: `Client` of `&mut Client`, `Arc<Client>`,
 /// `*pkg.Client`, `api.Client`, `Repo<T>`. `None` for what is not a plain named type, and for
-/// library types whose methods are the library's.
+/// library types whose methods are the library's (collections included: see [`value_type`]).
 pub(crate) fn written_type<'s>(
     language: Language,
     source: Source<'s>,
-    mut node: Node<'_>,
+    node: Node<'_>,
 ) -> Option<std::borrow::Cow<'s, str>> {
-    for _ in 0..6 {
-        let next = match node.kind() {
-            // TypeScript's `: T`, Python's `type` wrapper.
-            "type_annotation" | "type" => node.named_child(0),
+    match written(language, source, node, false)? {
+        (name, Held::One) => Some(name),
+        _ => None,
+    }
+}
+
+/// [`written_type`], and for a collection of a named type, the collection as
+/// [`super::chain::Held`] spells it: `[]Client` of `Vec<Client>`, `&[Client]`, `Client[]`,
+/// `list[Client]`, `[]*Client`, `std::vector<Client>`; `{}Client` of a map to clients
+/// (`HashMap<K, Client>`, `map[K]*Client`, `Dictionary<K, Client>`). What a value of the type
+/// holds is then known where it is indexed, iterated, or taken out (`first()`, `get(i)`).
+pub(crate) fn value_type<'s>(
+    language: Language,
+    source: Source<'s>,
+    node: Node<'_>,
+) -> Option<std::borrow::Cow<'s, str>> {
+    Some(match written(language, source, node, true)? {
+        (name, Held::One) => name,
+        (name, Held::Seq) => format!("{SEQ}{name}").into(),
+        (name, Held::Map) => format!("{MAP}{name}").into(),
+    })
+}
+
+/// The library collections whose elements are their first type argument.
+const SEQUENCES: &[&str] = &[
+    // Rust
+    "Vec",
+    "VecDeque",
+    "HashSet",
+    "BTreeSet",
+    "IndexSet",
+    "BinaryHeap",
+    "LinkedList",
+    // TypeScript, Python, Java, C#
+    "Array",
+    "ReadonlyArray",
+    "Set",
+    "ReadonlySet",
+    "list",
+    "List",
+    "Sequence",
+    "MutableSequence",
+    "Iterable",
+    "Iterator",
+    "Collection",
+    "set",
+    "frozenset",
+    "FrozenSet",
+    "deque",
+    "Deque",
+    "ArrayList",
+    "Queue",
+    "ArrayDeque",
+    "IList",
+    "IEnumerable",
+    "ICollection",
+    "IReadOnlyList",
+    "IReadOnlyCollection",
+    "ISet",
+    // C++
+    "vector",
+    "unordered_set",
+    "array",
+    "span",
+];
+
+/// The library maps, whose elements are their last type argument.
+const MAPS: &[&str] = &[
+    "HashMap",
+    "BTreeMap",
+    "IndexMap",
+    "Map",
+    "ReadonlyMap",
+    "Record",
+    "dict",
+    "Dict",
+    "Mapping",
+    "MutableMapping",
+    "DefaultDict",
+    "defaultdict",
+    "OrderedDict",
+    "TreeMap",
+    "LinkedHashMap",
+    "ConcurrentHashMap",
+    "Dictionary",
+    "IDictionary",
+    "IReadOnlyDictionary",
+    "ConcurrentDictionary",
+    "map",
+    "unordered_map",
+];
+
+/// The walk behind [`written_type`] and [`value_type`]; `collections`: whether one collection
+/// (or map) may be seen through to its elements.
+fn written<'s>(
+    language: Language,
+    source: Source<'s>,
+    mut node: Node<'_>,
+    collections: bool,
+) -> Option<(std::borrow::Cow<'s, str>, Held)> {
+    let mut held = Held::One;
+    // Only one level: a collection of collections says nothing of a member's owner.
+    let mut enter = |kind: Held| {
+        if !collections || !matches!(held, Held::One) {
+            return false;
+        }
+        held = kind;
+        true
+    };
+    for _ in 0..8 {
+        let next = match language.kind_of(node) {
+            // TypeScript's `: T`, Python's `type` wrapper, TypeScript's `readonly T[]`.
+            "type_annotation" | "type" | "readonly_type" => node.named_child(0),
             "reference_type" | "nullable_type" => child(language, node, GrammarField::Type),
             "pointer_type" => node.named_child(0),
             "scoped_type_identifier" | "qualified_type" | "qualified_name" | "qualified_identifier" => {
@@ -1038,6 +1223,24 @@ pub(crate) fn written_type<'s>(
             }
             "nested_type_identifier" => child(language, node, GrammarField::Name),
             "attribute" => child(language, node, GrammarField::Attribute),
+            // `[Client]`, `[Client; 4]` (Rust), `Client[]` (TypeScript, Java, C#), `[]Client`,
+            // `[4]Client` (Go).
+            "array_type" | "slice_type" => {
+                if !enter(Held::Seq) {
+                    return None;
+                }
+                match language {
+                    Language::TypeScript | Language::Tsx | Language::JavaScript => node.named_child(0),
+                    Language::CSharp => child(language, node, GrammarField::Type),
+                    _ => node.child_by_field_name("element"),
+                }
+            }
+            "map_type" => {
+                if !enter(Held::Map) {
+                    return None;
+                }
+                child(language, node, GrammarField::Value)
+            }
             "generic_type" | "generic_name" | "template_type" => {
                 let base = child(language, node, GrammarField::Type)
                     .or_else(|| child(language, node, GrammarField::Name))
@@ -1054,13 +1257,30 @@ pub(crate) fn written_type<'s>(
                     Language::Python => base_name == "Optional",
                     _ => false,
                 };
-                if holder {
+                let argument = |last: bool| {
                     let arguments = match language {
                         Language::Cpp => node.child_by_field_name("arguments")?,
                         Language::Python => node.named_child(1)?,
-                        _ => child(language, node, GrammarField::TypeArguments)?,
+                        Language::Rust | Language::TypeScript | Language::Tsx => {
+                            child(language, node, GrammarField::TypeArguments)?
+                        }
+                        // Java's `type_arguments`, C#'s `type_argument_list`.
+                        _ => named_children(node)
+                            .into_iter()
+                            .find(|c| matches!(language.kind_of(c), "type_arguments" | "type_argument_list"))?,
                     };
-                    arguments.named_child(0)
+                    let count = arguments.named_child_count();
+                    arguments.named_child(if last { count.checked_sub(1)? } else { 0 })
+                };
+                let map = MAPS.contains(&base_name.as_ref());
+                if holder {
+                    argument(false)
+                } else if map || SEQUENCES.contains(&base_name.as_ref()) {
+                    // A library collection's own methods are the library's.
+                    if !enter(if map { Held::Map } else { Held::Seq }) {
+                        return None;
+                    }
+                    argument(map)
                 } else {
                     Some(base)
                 }
@@ -1070,7 +1290,8 @@ pub(crate) fn written_type<'s>(
             // `Repo | null`, `Repo | undefined` (TypeScript), `Repo | None` (Python): a `Repo`
             // wherever a member is used.
             "union_type" | "binary_operator" => {
-                let nothing = |n: &Node<'_>| matches!(n.kind(), "literal_type" | "none" | "undefined" | "null");
+                let nothing =
+                    |n: &Node<'_>| matches!(language.kind_of(n), "literal_type" | "none" | "undefined" | "null");
                 let mut members = named_children(node).into_iter().filter(|n| !nothing(n));
                 let first = members.next();
                 if members.next().is_some() {
@@ -1083,10 +1304,10 @@ pub(crate) fn written_type<'s>(
         };
         node = next?;
     }
-    if !matches!(node.kind(), "type_identifier" | "identifier") {
+    if !matches!(language.kind_of(node), "type_identifier" | "identifier") {
         return None;
     }
-    plain_type_name(source.text(node.start_byte(), node.end_byte()))
+    plain_type_name(source.text(node.start_byte(), node.end_byte())).map(|name| (name, held))
 }
 
 /// `name` unless it says nothing of which workspace type is meant: a one-letter generic, `Self`,
@@ -1125,10 +1346,10 @@ pub(crate) fn constructed_type<'s>(
     source: Source<'s>,
     value: Node<'_>,
 ) -> Option<std::borrow::Cow<'s, str>> {
-    let name = match (language, value.kind()) {
+    let name = match (language, language.kind_of(value)) {
         (Language::Rust, "call_expression") => {
             let function = child(language, value, GrammarField::Function)?;
-            if function.kind() != "scoped_identifier" {
+            if language.kind_of(function) != "scoped_identifier" {
                 return None;
             }
             let method = child(language, function, GrammarField::Name)?;
@@ -1137,7 +1358,7 @@ pub(crate) fn constructed_type<'s>(
                 return None;
             }
             let path = child(language, function, GrammarField::Path)?;
-            match path.kind() {
+            match language.kind_of(path) {
                 "scoped_identifier" => child(language, path, GrammarField::Name)?,
                 "identifier" | "type_identifier" => path,
                 // `Vec::<T>::new()` and the like: a library's.
@@ -1150,7 +1371,7 @@ pub(crate) fn constructed_type<'s>(
         }
         (Language::TypeScript | Language::Tsx | Language::JavaScript, "new_expression") => {
             let constructor = child(language, value, GrammarField::Constructor)?;
-            match constructor.kind() {
+            match language.kind_of(constructor) {
                 "identifier" => constructor,
                 "member_expression" => child(language, constructor, GrammarField::Property)?,
                 _ => return None,
@@ -1161,7 +1382,7 @@ pub(crate) fn constructed_type<'s>(
         }
         (Language::Python, "call") => {
             let function = child(language, value, GrammarField::Function)?;
-            let name = match function.kind() {
+            let name = match language.kind_of(function) {
                 "attribute" => child(language, function, GrammarField::Attribute)?,
                 _ => function,
             };
@@ -1175,7 +1396,7 @@ pub(crate) fn constructed_type<'s>(
         }
         _ => return None,
     };
-    if !matches!(name.kind(), "identifier" | "type_identifier" | "property_identifier") {
+    if !matches!(language.kind_of(name), "identifier" | "type_identifier" | "property_identifier") {
         return None;
     }
     plain_type_name(source.text(name.start_byte(), name.end_byte()))
@@ -1191,14 +1412,14 @@ fn receiver(
     field: Option<&str>,
     object: Option<Node<'_>>,
 ) -> Option<Qualifier> {
-    let object = match (language, parent.kind(), field) {
+    let object = match (language, language.kind_of(parent), field) {
         // A type written through a namespace import: `const u: S.User`.
         (Language::TypeScript | Language::Tsx, "nested_type_identifier", Some("name")) => {
             parent.child_by_field_name("module")?
         }
         _ => object?,
     };
-    if object.kind() != "identifier" {
+    if language.kind_of(object) != "identifier" {
         return None;
     }
     Some(Qualifier::Receiver(name_hash(&source.text(object.start_byte(), object.end_byte()))))
@@ -1218,10 +1439,10 @@ fn static_qualifier(
     field: Option<&str>,
     types: &mut FxHashMap<u64, String>,
 ) -> Option<Qualifier> {
-    let qualifier = match (language, parent.kind(), field) {
+    let qualifier = match (language, language.kind_of(parent), field) {
         (Language::Rust, "scoped_identifier" | "scoped_type_identifier", Some("name")) => {
             let path = parent.child_by_field_name("path")?;
-            match path.kind() {
+            match language.kind_of(path) {
                 "identifier" | "type_identifier" => path,
                 "scoped_identifier" => path.child_by_field_name("name")?,
                 _ => return None,
@@ -1229,7 +1450,7 @@ fn static_qualifier(
         }
         (Language::Cpp, "qualified_identifier", Some("name")) => {
             let scope = parent.child_by_field_name("scope")?;
-            if !matches!(scope.kind(), "namespace_identifier" | "type_identifier") {
+            if !matches!(language.kind_of(scope), "namespace_identifier" | "type_identifier") {
                 return None;
             }
             scope

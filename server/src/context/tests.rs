@@ -1404,7 +1404,7 @@ fn a_locals_type_is_the_one_written_or_the_one_its_value_constructs() {
     check(
         Language::Java,
         "class A {\n    void f(Repo repo, int n) {\n        var client = new Client<String>();\n        List<Item> items = load();\n        Server server = Server.open();\n    }\n}\n",
-        &["client: Client", "repo: Repo", "server: Server"],
+        &["client: Client", "items: []Item", "repo: Repo", "server: Server"],
     );
     check(
         Language::CSharp,
@@ -2304,6 +2304,79 @@ fn a_member_of_a_value_reached_through_calls_and_fields_is_that_values_types() {
     assert_eq!(definitions_from(&pad(cpp, "        ")), ["find in db/repo.h", "save in db/order.h"]);
 }
 
+#[test]
+fn a_member_of_a_collections_element_is_the_element_types() {
+    // `for cl in &self.clients { cl.send() }` with `clients: Vec<Arc<Client>>`: `Client`'s `send`,
+    // though the server's is in the same directory.
+    let types = "//- src/http/client.rs\npub struct Client;\nimpl Client {\n    pub fn send(&self, req: Request) -> Response { todo!() }\n}\n\
+//- src/serve/server.rs\npub struct Server;\nimpl Server {\n    pub fn send(&mut self, frame: Frame) {}\n}\n";
+    let rust = format!(
+        "{types}//- src/serve/pool.rs\npub struct Pool {{\n    clients: Vec<Arc<Client>>,\n}}\nimpl Pool {{\n    fn broadcast(&self, req: Request) {{\nPAD        for cl in &self.clients {{\n            cl.send(req.clone());\n            $0\n        }}\n    }}\n}}\n"
+    );
+    let pad = |text: &str, indent: &str| padded(text, &format!("{indent}step();\n"), 45);
+    let send = ["send in src/http/client.rs"];
+    assert_eq!(definitions_from(&pad(&rust, "        ")), send);
+    // Without the element type, the nearer `send` is chosen: what the rule changes.
+    let untyped = rust.replace("Vec<Arc<Client>>", "Vec<Arc<Handle>>");
+    assert_eq!(definitions_from(&pad(&untyped, "        ")), ["send in src/serve/server.rs"]);
+    // An element taken by index, or by a method that takes one out; a map's values.
+    let indexed = rust.replace(
+        "for cl in &self.clients {\n            cl.send(req.clone());",
+        "{\n            self.clients[0].send(req.clone());",
+    );
+    assert_eq!(definitions_from(&pad(&indexed, "        ")), send);
+    let first =
+        rust.replace("for cl in &self.clients {", "{\n            let cl = self.clients.iter().rev().next().unwrap();");
+    assert_eq!(definitions_from(&pad(&first, "        ")), send);
+    let map = rust
+        .replace("Vec<Arc<Client>>", "HashMap<u64, Client>")
+        .replace("for cl in &self.clients {", "for cl in self.clients.values() {");
+    assert_eq!(definitions_from(&pad(&map, "        ")), send);
+    // Iterating a map gives pairs, which are not its values.
+    let pairs = map.replace("self.clients.values()", "&self.clients");
+    assert_eq!(definitions_from(&pad(&pairs, "        ")), ["send in src/serve/server.rs"]);
+    // A parameter's slice, and a function that returns a `Vec`.
+    let param = format!(
+        "{types}//- src/serve/pool.rs\nfn broadcast(clients: &[Client], req: Request) {{\nPAD    for cl in clients {{\n        cl.send(req.clone());\n        $0\n    }}\n}}\n"
+    );
+    assert_eq!(definitions_from(&pad(&param, "    ")), send);
+    let returned = format!(
+        "{types}//- src/http/registry.rs\npub fn all_clients() -> Vec<Client> {{ todo!() }}\n//- src/serve/pool.rs\nfn broadcast(req: Request) {{\nPAD    for cl in all_clients() {{\n        cl.send(req.clone());\n        $0\n    }}\n}}\n"
+    );
+    assert_eq!(
+        definitions_from(&pad(&returned, "    ")),
+        ["all_clients in src/http/registry.rs", "send in src/http/client.rs"]
+    );
+    // TypeScript, Python, Go, Java, C#, C++.
+    let ts = "//- src/net/Client.ts\nexport class Client { send(m: string): void {} }\n\
+//- src/app/Server.ts\nexport class Server { send(m: string): void {} }\n\
+//- src/app/Pool.ts\nexport class Pool {\n    private clients: Client[] = [];\n    broadcast(m: string) {\nPAD        for (const cl of this.clients) {\n            cl.send(m);\n            $0\n        }\n    }\n}\n";
+    assert_eq!(definitions_from(&pad(ts, "        ")), ["send in src/net/Client.ts"]);
+    let py = "//- net/client.py\nclass Client:\n    def send(self, m):\n        pass\n\
+//- app/server.py\nclass Server:\n    def send(self, m):\n        pass\n\
+//- app/pool.py\nclass Pool:\n    def __init__(self):\n        self.clients: list[Client] = []\n\n    def broadcast(self, m):\nPAD        for cl in self.clients:\n            cl.send(m)\n            $0\n";
+    assert_eq!(definitions_from(&pad(py, "        ")), ["send in net/client.py"]);
+    let go = "//- net/client.go\npackage net\ntype Client struct{}\nfunc (c *Client) Send(m string) error { return nil }\n\
+//- app/server.go\npackage app\ntype Server struct{}\nfunc (s *Server) Send(m string) error { return nil }\n\
+//- app/pool.go\npackage app\ntype Pool struct {\n\tclients map[string]*net.Client\n}\nfunc (p *Pool) broadcast(m string) {\nPAD\tfor _, cl := range p.clients {\n\t\tcl.Send(m)\n\t\t$0\n\t}\n}\n";
+    assert_eq!(definitions_from(&padded(go, "\tstep()\n", 45)), ["Send in net/client.go"]);
+    let java = "//- src/net/Client.java\npublic class Client {\n    public void send(String m) {}\n}\n\
+//- src/app/Server.java\npublic class Server {\n    public void send(String m) {}\n}\n\
+//- src/app/Pool.java\nclass Pool {\n    private List<Client> clients;\n    void broadcast(String m) {\nPAD        for (var cl : clients) {\n            cl.send(m);\n            $0\n        }\n    }\n}\n";
+    assert_eq!(definitions_from(&pad(java, "        ")), ["send in src/net/Client.java"]);
+    let java_get =
+        java.replace("for (var cl : clients) {\n            cl.send(m);", "{\n            clients.get(0).send(m);");
+    assert_eq!(definitions_from(&pad(&java_get, "        ")), ["send in src/net/Client.java"]);
+    let csharp = "//- Net/Client.cs\npublic class Client {\n    public void Send(string m) {}\n}\n\
+//- App/Server.cs\npublic class Server {\n    public void Send(string m) {}\n}\n\
+//- App/Pool.cs\nclass Pool {\n    private readonly List<Client> _clients;\n    void Broadcast(string m) {\nPAD        foreach (var cl in _clients) {\n            cl.Send(m);\n            $0\n        }\n    }\n}\n";
+    assert_eq!(definitions_from(&pad(csharp, "        ")), ["Send in Net/Client.cs"]);
+    let cpp = "//- net/client.h\nclass Client {\npublic:\n    void send(const char *m);\n};\n\
+//- app/server.h\nclass Server {\npublic:\n    void send(const char *m);\n};\n\
+//- app/pool.cpp\nclass Pool {\n    std::vector<Client> clients_;\n    void broadcast(const char *m) {\nPAD        for (auto &cl : clients_) {\n            cl.send(m);\n            $0\n        }\n    }\n};\n";
+    assert_eq!(definitions_from(&pad(cpp, "        ")), ["send in net/client.h"]);
+}
+
 /// `member <- chain` for each member of `code` used on a value reached through calls or
 /// fields, and `local = chain` for each local assigned one, sorted.
 fn chains(language: Language, code: &str) -> Vec<String> {
@@ -2389,5 +2462,47 @@ fn chains_are_read_off_each_languages_syntax() {
         Language::Cpp,
         "void S::f() {\n    repo->find(id)->save();\n    this->pool.get().run();\n    Pool::instance().run();\n}\n",
         &["run <- self.pool.get()", "save <- repo.find()"],
+    );
+}
+
+#[test]
+fn loops_bind_each_element_and_indexing_takes_one() {
+    let check = |language: Language, code: &str, expected: &[&str]| {
+        assert_eq!(chains(language, code), expected, "{language:?}: {code}");
+    };
+    check(
+        Language::Rust,
+        "impl A {\n    fn f(&self, xs: &[Job]) {\n        for cl in &self.clients {}\n        for job in xs.iter().rev() {}\n        for (i, p) in xs.iter().enumerate() {}\n        self.clients[0].send();\n    }\n}\n",
+        &["cl = self.clients[..]", "enumerate <- xs.iter()", "job = xs.iter().rev()[..]", "rev <- xs.iter()", "send <- self.clients[]"],
+    );
+    check(
+        Language::TypeScript,
+        "class A {\n    f() {\n        for (const cl of this.clients) {}\n        for (const k in this.byId) {}\n        this.clients[0].send();\n    }\n}\n",
+        &["cl = self.clients[..]", "send <- self.clients[]"],
+    );
+    check(
+        Language::Python,
+        "class A:\n    def f(self):\n        for cl in self.clients:\n            pass\n        names = [job.name for job in jobs]\n        self.clients[0].send()\n",
+        &["cl = self.clients[..]", "job = jobs[..]", "send <- self.clients[]"],
+    );
+    check(
+        Language::Go,
+        "package app\nfunc (s *Server) load() {\n\tfor i, cl := range s.clients {\n\t}\n\tfor k := range s.byID {\n\t}\n\ts.clients[0].Do()\n}\n",
+        &["Do <- self.clients[]", "cl = self.clients[]"],
+    );
+    check(
+        Language::Java,
+        "class S {\n    void f() {\n        for (var cl : clients) {}\n        for (Job job : jobs) {}\n        clients.get(0).send();\n        all[0].run();\n    }\n}\n",
+        &["cl = clients[..]", "run <- all[]", "send <- clients.get()"],
+    );
+    check(
+        Language::CSharp,
+        "class S {\n    void F() {\n        foreach (var cl in _clients) {}\n        _clients[0].Send();\n    }\n}\n",
+        &["Send <- _clients[]", "cl = _clients[..]"],
+    );
+    check(
+        Language::Cpp,
+        "void S::f() {\n    for (auto& cl : clients_) {}\n    for (const Job& job : jobs_) {}\n    clients_[0].send();\n}\n",
+        &["cl = clients_[..]", "send <- clients_[]"],
     );
 }

@@ -1,6 +1,7 @@
 //! Languages, their tree-sitter grammars, and parsing straight from a rope.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ropey::Rope;
@@ -77,6 +78,25 @@ impl Language {
             "h" | "cc" | "cpp" | "cxx" | "c++" | "hpp" | "hh" | "hxx" | "h++" | "ipp" | "tpp" | "inl" => Language::Cpp,
             _ => return None,
         })
+    }
+
+    /// `node.kind()`, read from a table: tree-sitter's own turns the kind's C string into a
+    /// `&str` (a `strlen` and a UTF-8 check) at every call, and the context's rules ask a few
+    /// thousand times per request. `node` must come from a tree of this language's grammar.
+    pub fn kind_of<'t>(self, node: impl std::borrow::Borrow<tree_sitter::Node<'t>>) -> &'static str {
+        let node = node.borrow();
+        const LANGUAGES: usize = Language::PlainText as usize + 1;
+        static TABLES: [OnceLock<Box<[&'static str]>>; LANGUAGES] = [const { OnceLock::new() }; LANGUAGES];
+        let table = TABLES[self as usize].get_or_init(|| match self.grammar() {
+            Some(grammar) => {
+                (0..grammar.node_kind_count()).map(|id| grammar.node_kind_for_id(id as u16).unwrap_or("")).collect()
+            }
+            None => Box::default(),
+        });
+        let kind = table.get(usize::from(node.kind_id())).copied().unwrap_or_else(|| node.kind());
+        // A node of another grammar would get another kind's name: the tests run with this on.
+        debug_assert_eq!(kind, node.kind(), "a node of another grammar than {self:?}'s");
+        kind
     }
 
     /// The tree-sitter grammar; `None` for plain text.
