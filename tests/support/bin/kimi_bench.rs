@@ -43,7 +43,8 @@ use kimi_test_support::{file_uri, Reply, Standin};
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage: kimi-bench [--file PATH] [--others N] [--requests N] [--warmup N] \
-[--keystrokes N] [--gap-ms N] [--choices N] [--server PATH] [--registry DIR] [--stdio pipes|sockets]
+[--keystrokes N] [--gap-ms N] [--choices N] [--server PATH] [--registry DIR] [--stdio pipes|sockets] \
+[--slowest N]
 
   --file PATH      the big Rust file (default: a 3,000-5,000-line file of a dependency in
                    Cargo.lock, from the cargo registry sources)
@@ -57,7 +58,9 @@ const USAGE: &str = "usage: kimi-bench [--file PATH] [--others N] [--requests N]
   --server PATH    the server binary (default: kimi-lsp-under-test next to this binary)
   --registry DIR   where crate sources are (default: $CARGO_HOME/registry/src/*)
   --stdio KIND     what the server's stdin and stdout are: pipes (default; Helix, Emacs, Zed) or
-                   sockets (a stream socket pair each, as libuv gives them: VS Code, Neovim)";
+                   sockets (a stream socket pair each, as libuv gives them: VS Code, Neovim)
+  --slowest N      print the N slowest cursors of the in-process steps, with each step's time
+                   (default 0: none), to find what a tail is made of";
 
 const KEY: &str = "sk-kimi-bench";
 /// The suggestion of the share measure: a trailing comment parses after any line, so every
@@ -97,6 +100,7 @@ struct Args {
     server: Option<PathBuf>,
     registry: Option<PathBuf>,
     stdio: StdioKind,
+    slowest: usize,
 }
 
 /// How the server's stdin and stdout are connected: the server reads them differently.
@@ -128,6 +132,7 @@ impl Default for Args {
             server: None,
             registry: None,
             stdio: StdioKind::Pipes,
+            slowest: 0,
         }
     }
 }
@@ -148,6 +153,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
             "--keystrokes" => out.keystrokes = number("--keystrokes", value("--keystrokes")?)?,
             "--gap-ms" => out.gap = Duration::from_millis(number("--gap-ms", value("--gap-ms")?)? as u64),
             "--choices" => out.choices = number("--choices", value("--choices")?)?,
+            "--slowest" => out.slowest = number("--slowest", value("--slowest")?)?,
             "--server" => out.server = Some(PathBuf::from(value("--server")?)),
             "--registry" => out.registry = Some(PathBuf::from(value("--registry")?)),
             "--stdio" => {
@@ -1108,7 +1114,7 @@ struct StepsResult {
     total: Summary,
 }
 
-fn measure_steps(ws: &Workspace, requests: usize, gap: Duration) -> Result<StepsResult, String> {
+fn measure_steps(ws: &Workspace, requests: usize, gap: Duration, slowest: usize) -> Result<StepsResult, String> {
     let uri = ws.big_uri();
     let mut doc = Document::new(&uri, "rust", 1, &ws.big_text);
     doc.ensure_tree();
@@ -1129,6 +1135,7 @@ fn measure_steps(ws: &Workspace, requests: usize, gap: Duration) -> Result<Steps
     let original_parses = tree.map(|t| !t.root_node().has_error());
     let (mut prepare, mut body, mut ahead, mut post, mut total) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut by_line = Vec::new();
     for line in cursors {
         // Paced like the share's requests: after a pause the caches are cold, as they are for
         // a user's request (back to back, every step takes about half as long).
@@ -1160,6 +1167,20 @@ fn measure_steps(ws: &Workspace, requests: usize, gap: Duration) -> Result<Steps
         ahead.push(t3 - t2);
         post.push(t4 - t3);
         total.push(t4 - t0);
+        by_line.push((t4 - t0, line, [t1 - t0, t2 - t1, t3 - t2, t4 - t3]));
+    }
+    by_line.sort_by(|a, b| b.0.cmp(&a.0));
+    for (total, line, [prepare, body, ahead, post]) in by_line.into_iter().take(slowest) {
+        eprintln!(
+            "slow: line {:>5}: total {:.3} ms = prepare {:.3} + body {:.3} + ahead {:.3} + post {:.3} | {}",
+            line + 1,
+            ms(total),
+            ms(prepare),
+            ms(body),
+            ms(ahead),
+            ms(post),
+            lines[line as usize].trim().chars().take(80).collect::<String>()
+        );
     }
     Ok(StepsResult {
         prepare: summarize(&prepare),
@@ -1535,7 +1556,7 @@ fn run(args: &Args) -> Result<String, String> {
     eprintln!("kimi-bench: keystrokes (in-process)…");
     let keys = measure_keystrokes(&ws, args.keystrokes)?;
     eprintln!("kimi-bench: steps of a request (in-process)…");
-    let steps = measure_steps(&ws, args.requests, args.gap)?;
+    let steps = measure_steps(&ws, args.requests, args.gap, args.slowest)?;
     eprintln!("kimi-bench: inline requests and memory…");
     let share = measure_share(&rt, &bin, &ws, args)?;
     eprintln!("kimi-bench: automatic requests while typing…");
