@@ -1169,7 +1169,7 @@ fn measure_steps(ws: &Workspace, requests: usize, gap: Duration, slowest: usize)
         total.push(t4 - t0);
         by_line.push((t4 - t0, line, [t1 - t0, t2 - t1, t3 - t2, t4 - t3]));
     }
-    by_line.sort_by(|a, b| b.0.cmp(&a.0));
+    by_line.sort_by_key(|entry| std::cmp::Reverse(entry.0));
     for (total, line, [prepare, body, ahead, post]) in by_line.into_iter().take(slowest) {
         eprintln!(
             "slow: line {:>5}: total {:.3} ms = prepare {:.3} + body {:.3} + ahead {:.3} + post {:.3} | {}",
