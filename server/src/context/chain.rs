@@ -461,7 +461,8 @@ impl Names {
             Root::Type(name) => Some(name.clone()),
             Root::Name(name) => self.name_type(name, lookups, depth),
             Root::Call(function) => lookups.call_of(None, function),
-        };
+        }
+        .map(|ty| self.unaliased(ty));
         for step in &chain.steps {
             let (holds, element) = match ty.as_deref() {
                 Some(ty) => held(ty),
@@ -483,7 +484,8 @@ impl Names {
                 // Iterating a map gives pairs (or keys).
                 (Held::Seq, Step::Each) => Some(element.to_string()),
                 _ => None,
-            };
+            }
+            .map(|ty| self.unaliased(ty));
         }
         ty
     }

@@ -312,6 +312,8 @@ pub fn gather(
         let cursor_row = nearby::tree_row(chain, cutter.source(), cursor_byte);
         let mut names = nearby::collect(language, spec, cutter.source(), root, window, cursor_byte, cursor_row);
         names.bind_outer_locals(language, spec, cutter.source(), chain, window_start);
+        let top = scope::top_imports(language, spec, rope, root, doc.top_imports());
+        names.bind_renames(&top.renames);
         // The class around the cursor and its bases cost a lookup per base: found only for
         // `this.x`, `self.x`, fields, and chains that start at them.
         let lineage_cell = std::cell::OnceCell::new();
@@ -319,7 +321,7 @@ pub fn gather(
             || lineage_cell.get_or_init(|| class_lineage(language, rope, chain, cursor_byte, symbols)).as_ref();
         let lookups = chain::Lookups { family: language.family(), symbols, lineage: &lineage };
         names.bind_calls(&lookups);
-        names.bind_modules(scope::top_imports(language, spec, rope, root, doc.top_imports()));
+        names.bind_modules(top);
         names.bind_fields(&lookups);
         names.bind_chains(&lookups);
         let through_self = names.used.values().any(|u| u.qualifier == nearby::Qualifier::OwnClass);

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::Node;
 
-use super::chain::{held, value_chain, Chain, Held, Lookups, Step, MAP, SEQ};
+use super::chain::{held, value_chain, Chain, Held, Lookups, Root, Step, MAP, SEQ};
 use super::lang::Spec;
 use super::symbols::named_children;
 use super::window::{goto_child_ending_after, Source};
@@ -211,9 +211,18 @@ pub(crate) struct Names {
     /// The names behind the hashes of [`Qualifier::SelfField`] and, in Java, C# and C++, of
     /// [`Qualifier::Receiver`]: fields whose declared type [`Names::bind_fields`] looks up.
     pub fields: FxHashMap<u64, String>,
+    /// This file's imports under another name, alias → the definition's own name (see
+    /// [`Names::bind_renames`]): a type the file's declarations write by its alias (a field's
+    /// `HttpClient`) is the definition's.
+    pub renames: FxHashMap<String, String>,
 }
 
 impl Names {
+    /// `ty` by the name its definition has, where this file imports it under another.
+    pub(crate) fn unaliased(&self, ty: String) -> String {
+        unaliased(&self.renames, ty)
+    }
+
     /// The parameters of a function around the cursor that starts above the window: in a long
     /// method, a closure's body near the cursor uses the method's parameters
     /// (`server.onChange(…)` in a constructor taking `server`), which the window's walk never
@@ -337,6 +346,50 @@ impl Names {
         }
     }
 
+    /// A name an import binds under another name (`use crate::proxy::Matcher as ProxyMatcher`,
+    /// `import { Client as HttpClient }`) is looked up, and stands for a type, by the name its
+    /// definition has: no definition is named `ProxyMatcher`. A local of the alias's name
+    /// shadows the import. Call before anything types a chain (`ProxyMatcher::new()`).
+    pub(crate) fn bind_renames(&mut self, renames: &[(String, String)]) {
+        for (alias, name) in renames {
+            if self.bound.contains(alias) {
+                continue;
+            }
+            self.renames.insert(alias.clone(), name.clone());
+            if let Some(usage) = self.used.remove(alias) {
+                match self.used.get_mut(name) {
+                    Some(known) => {
+                        known.count += usage.count;
+                        known.distance = known.distance.min(usage.distance);
+                    }
+                    None => {
+                        self.used.insert(name.clone(), usage);
+                    }
+                }
+            }
+            let (from, to) = (name_hash(alias), name_hash(name));
+            if let Some(ty) = self.types.get_mut(&from) {
+                name.clone_into(ty);
+            }
+            // `ProxyMatcher::new()`: a static member is matched by its container's name.
+            if self.used.values().any(|u| u.qualifier == Qualifier::By(from)) {
+                self.types.entry(to).or_insert_with(|| name.clone());
+                for usage in self.used.values_mut() {
+                    if usage.qualifier == Qualifier::By(from) {
+                        usage.qualifier = Qualifier::By(to);
+                    }
+                }
+            }
+            for chain in self.chains.values_mut().chain(self.local_chains.values_mut()) {
+                if let Root::Type(root) | Root::Call(root) = &mut chain.root {
+                    if root == alias {
+                        name.clone_into(root);
+                    }
+                }
+            }
+        }
+    }
+
     /// Names the file's imports bind to whole modules are locals too: see
     /// `scope::module_names`.
     /// A member of a module an import names whole is that module's (see [`Qualifier::Receiver`]):
@@ -393,12 +446,28 @@ impl Names {
             let typed = *known.entry(field).or_insert_with(|| {
                 let name = self.fields.get(&field)?;
                 let ty = classes.iter().find_map(|class| lookups.symbols.field_type(class, name, lookups.family))?;
+                let ty = unaliased(&self.renames, ty);
                 let hash = name_hash(&ty);
                 self.types.entry(hash).or_insert(ty);
                 Some(hash)
             });
             usage.qualifier = typed.map_or(Qualifier::Any, |hash| typed_qualifier(&self.types, hash));
         }
+    }
+}
+
+/// See [`Names::unaliased`].
+fn unaliased(renames: &FxHashMap<String, String>, ty: String) -> String {
+    if renames.is_empty() {
+        return ty;
+    }
+    // `[]HttpClient`: a collection of the definition's.
+    let (holds, element) = held(&ty);
+    match (renames.get(element), holds) {
+        (None, _) => ty,
+        (Some(name), Held::One) => name.clone(),
+        (Some(name), Held::Seq) => format!("{SEQ}{name}"),
+        (Some(name), Held::Map) => format!("{MAP}{name}"),
     }
 }
 

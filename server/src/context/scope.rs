@@ -133,6 +133,7 @@ fn scan(language: Language, spec: &Spec, rope: &Rope, list: Node<'_>, stop_at: u
 /// an import brings in one by one (`import { Server } from "./server"`, `from a import b`,
 /// Rust's `use`) are the workspace's definitions the cross-file context is for, and stay out.
 fn module_names(language: Language, rope: &Rope, import: Node<'_>, found: &mut TopImports) {
+    renames(language, rope, import, &mut found.renames);
     let out = &mut found.modules;
     let text = |node: Node<'_>| text_between(rope, node.start_byte(), node.end_byte());
     // `"./utils/schema.js"` is module `schema`.
@@ -226,6 +227,53 @@ fn module_names(language: Language, rope: &Rope, import: Node<'_>, found: &mut T
     }
 }
 
+/// The names `import` binds to definitions under another name ([`TopImports::renames`]):
+/// Rust's `use a::B as C` (also in a `use` list; not `self as m`, a module, nor `as _`),
+/// TypeScript's `import { B as C }`, Python's `from a import B as C`.
+fn renames(language: Language, rope: &Rope, import: Node<'_>, out: &mut Vec<(String, String)>) {
+    let text = |node: Node<'_>| text_between(rope, node.start_byte(), node.end_byte());
+    let mut push = |name: Option<Node<'_>>, alias: Option<Node<'_>>| {
+        let (Some(name), Some(alias)) = (name, alias) else { return };
+        let (name, alias) = (text(name), text(alias));
+        if name != alias && alias != "_" && !name.is_empty() && !name.contains('.') {
+            out.push((alias, name));
+        }
+    };
+    match (language, import.kind()) {
+        (Language::Rust, "use_declaration") => {
+            // The clauses nest in `use` lists: `use a::{b::{C as D}, E as F}`.
+            let mut stack = vec![import];
+            while let Some(node) = stack.pop() {
+                if node.kind() == "use_as_clause" {
+                    let name = node.child_by_field_name("path").and_then(|path| match path.kind() {
+                        "identifier" => Some(path),
+                        "scoped_identifier" => path.child_by_field_name("name"),
+                        _ => None,
+                    });
+                    push(name, node.child_by_field_name("alias"));
+                } else {
+                    stack.extend(node.named_children(&mut node.walk()));
+                }
+            }
+        }
+        (Language::TypeScript | Language::Tsx | Language::JavaScript, "import_statement") => {
+            let clause = import.named_children(&mut import.walk()).find(|n| n.kind() == "import_clause");
+            let named = clause.and_then(|c| c.named_children(&mut c.walk()).find(|n| n.kind() == "named_imports"));
+            for specifier in named.iter().flat_map(|n| n.named_children(&mut n.walk()).collect::<Vec<_>>()) {
+                push(specifier.child_by_field_name("name"), specifier.child_by_field_name("alias"));
+            }
+        }
+        (Language::Python, "import_from_statement") => {
+            for name in import.children_by_field_name("name", &mut import.walk()) {
+                if name.kind() == "aliased_import" {
+                    push(name.child_by_field_name("name"), name.child_by_field_name("alias"));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The name a Go import path binds without an explicit one: its last element, or the one
 /// before a major-version suffix (`github.com/x/y/v2` is package `y`). A package whose name
 /// differs from its path (`gopkg.in/yaml.v3` is `yaml`) is guessed wrong; the cost is one
@@ -311,5 +359,24 @@ mod tests {
         let go = "package main\nimport (\n\t\"fmt\"\n\tstr \"strings\"\n\t\"github.com/a/b/v2\"\n\t_ \"embed\"\n\t\"gopkg.in/yaml.v3\"\n)\nimport \"net/http\"\n";
         assert_eq!(modules("go", go), ["fmt", "str", "b", "yaml", "http"]);
         assert!(modules("rust", "use std::fs;\nuse crate::a::B;\n").is_empty());
+    }
+
+    #[test]
+    fn imports_that_rename_a_definition_are_read_with_the_definitions_own_name() {
+        let renames = |language_id: &str, text: &str| {
+            let doc = Document::new("file:///t", language_id, 1, text);
+            let snap = doc.snapshot();
+            let spec = lang::spec(snap.language()).unwrap();
+            let root = snap.tree().unwrap().root_node();
+            let top = top_imports(snap.language(), spec, snap.rope(), root, snap.top_imports());
+            top.renames.iter().map(|(alias, name)| format!("{alias} = {name}")).collect::<Vec<_>>()
+        };
+        let rust = "use crate::proxy::Matcher as ProxyMatcher;\nuse a::{b::{C as D}, E, self as f, G as _, H as H};\nuse h as i;\n";
+        assert_eq!(renames("rust", rust), ["ProxyMatcher = Matcher", "D = C", "i = h"]);
+        let ts =
+            "import * as vscode from \"vscode\";\nimport Def, { Client as HttpClient, Other } from \"./client\";\n";
+        assert_eq!(renames("typescript", ts), ["HttpClient = Client"]);
+        let py = "import numpy as np\nfrom .client import Client as HttpClient, other\nfrom a import b.c as d\n";
+        assert_eq!(renames("python", py), ["HttpClient = Client"]);
     }
 }

@@ -2305,6 +2305,32 @@ fn a_member_of_a_value_reached_through_calls_and_fields_is_that_values_types() {
 }
 
 #[test]
+fn a_name_imported_under_another_name_is_looked_up_by_its_own() {
+    // `use crate::proxy::Matcher as ProxyMatcher`: no definition is named `ProxyMatcher`, and
+    // `ProxyMatcher::new()` is `Matcher`'s, so `intercept` is too, not the nearer `Gateway`'s.
+    let rust = "//- src/proxy.rs\npub struct Matcher;\nimpl Matcher {\n    pub fn new() -> Matcher { Matcher }\n    pub fn intercept(&self, dst: &Uri) -> bool { true }\n}\n\
+//- src/client/gateway.rs\npub struct Gateway;\nimpl Gateway {\n    pub fn intercept(&self, dst: &Uri) -> bool { true }\n}\n\
+//- src/client/connect.rs\nuse crate::proxy::Matcher as ProxyMatcher;\n\nfn route(dst: &Uri) {\nPAD    let matcher = ProxyMatcher::new();\n    let hit = matcher.intercept(dst);\n    $0\n}\n";
+    let pad = |text: &str| padded(text, "    step();\n", 45);
+    assert_eq!(
+        definitions_from(&pad(rust)),
+        ["new in src/proxy.rs", "Matcher in src/proxy.rs", "intercept in src/proxy.rs"]
+    );
+    // A local of the alias's name is that local.
+    let shadowed = rust.replace("fn route(dst: &Uri) {", "fn route(dst: &Uri, ProxyMatcher: Gateway) {");
+    assert!(!definitions_from(&pad(&shadowed)).contains(&"Matcher in src/proxy.rs".to_string()));
+    let ts = "//- src/net/Client.ts\nexport class Client { send(m: string): void {} }\n\
+//- src/app/Server.ts\nexport class Server { send(m: string): void {} }\n\
+//- src/app/Service.ts\nimport { Client as HttpClient } from \"../net/Client\";\n\nexport class Service {\n    constructor(private http: HttpClient) {}\n    run(m: string) {\nPAD        this.http.send(m);\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&padded(ts, "        step();\n", 45)), ["send in src/net/Client.ts"]);
+    let py = "//- net/client.py\nclass Client:\n    def send(self, m):\n        pass\n\
+//- app/server.py\nclass Server:\n    def send(self, m):\n        pass\n\
+//- app/service.py\nfrom net.client import Client as HttpClient\n\n\ndef run(m):\nPAD    http = HttpClient()\n    http.send(m)\n    $0\n";
+    // The class's summary lists `send`, which is then not sent again.
+    assert_eq!(definitions_from(&padded(py, "    step()\n", 45)), ["Client in net/client.py"]);
+}
+
+#[test]
 fn a_member_of_a_collections_element_is_the_element_types() {
     // `for cl in &self.clients { cl.send() }` with `clients: Vec<Arc<Client>>`: `Client`'s `send`,
     // though the server's is in the same directory.

@@ -60,6 +60,10 @@ pub struct TopImports {
     /// (`from app import helpers as h`: `("h", "helpers")`). Such a name is a module as often as
     /// a definition; the workspace's files tell which.
     pub maybe_modules: Vec<(String, String)>,
+    /// The names an import binds to a definition under another name, each with the name the
+    /// definition has (`use crate::proxy::Matcher as ProxyMatcher`: `("ProxyMatcher",
+    /// "Matcher")`; `import { Client as HttpClient }`; `from .client import Client as C`).
+    pub renames: Vec<(String, String)>,
 }
 
 /// An immutable view of a document at one version. Cloning is cheap (the rope shares its
