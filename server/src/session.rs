@@ -10,6 +10,7 @@ use dashmap::DashMap;
 use serde_json::Value;
 
 use crate::config::{Config, ConfigLayers, ConfigProblem, Source};
+use crate::text::notebook::{self, Cell, CellText, Notebook};
 use crate::text::{Document, DocumentSnapshot, EditOutcome, PositionEncoding, TextChange};
 
 /// Syntax trees cost about 40 bytes per byte of code, so only the documents touched most
@@ -19,6 +20,10 @@ pub const MAX_TREES: usize = 16;
 
 pub struct Session {
     documents: DashMap<String, Document>,
+    /// Open notebooks by URI; their cells' text documents are in `documents`.
+    notebooks: DashMap<String, Notebook>,
+    /// Each open notebook cell's notebook.
+    cell_notebooks: DashMap<String, String>,
     /// When each document was last edited or asked for, by `clock`.
     touched: DashMap<String, u64>,
     clock: AtomicU64,
@@ -39,6 +44,8 @@ impl Session {
         let (config, problems) = layers.resolve();
         let session = Session {
             documents: DashMap::new(),
+            notebooks: DashMap::new(),
+            cell_notebooks: DashMap::new(),
             touched: DashMap::new(),
             clock: AtomicU64::new(0),
             layers: Mutex::new(layers),
@@ -212,6 +219,94 @@ impl Session {
     pub fn open_documents(&self) -> usize {
         self.documents.len()
     }
+
+    /// A notebook opened with its cells (their text documents are opened one by one with
+    /// [`Session::open`]). A second open of the same URI replaces it.
+    pub fn open_notebook(&self, uri: &str, cells: Vec<Cell>) {
+        self.close_notebook(uri);
+        for cell in &cells {
+            self.cell_notebooks.insert(cell.uri.clone(), uri.to_string());
+        }
+        self.notebooks.insert(uri.to_string(), Notebook { cells });
+    }
+
+    /// Cells added, removed or moved: `delete_count` cells from `start` become `cells`.
+    /// Returns the cells that left the notebook (their documents stay open until the editor
+    /// closes them, as it does in the same change).
+    pub fn change_notebook_cells(&self, uri: &str, start: usize, delete_count: usize, cells: Vec<Cell>) -> Vec<String> {
+        let Some(mut notebook) = self.notebooks.get_mut(uri) else { return Vec::new() };
+        for cell in &cells {
+            self.cell_notebooks.insert(cell.uri.clone(), uri.to_string());
+        }
+        let removed = notebook.splice(start, delete_count, cells);
+        let left: Vec<String> = removed.into_iter().filter(|c| notebook.position(c).is_none()).collect();
+        drop(notebook);
+        for cell in &left {
+            self.cell_notebooks.remove(cell);
+        }
+        left
+    }
+
+    /// A cell turned from code into markdown or back.
+    pub fn set_cell_kind(&self, notebook: &str, cell: &str, kind: notebook::CellKind) {
+        if let Some(mut notebook) = self.notebooks.get_mut(notebook) {
+            notebook.set_kind(cell, kind);
+        }
+    }
+
+    /// Forgets the notebook; returns its cells, whose documents the caller closes.
+    pub fn close_notebook(&self, uri: &str) -> Vec<String> {
+        let Some((_, notebook)) = self.notebooks.remove(uri) else { return Vec::new() };
+        let cells: Vec<String> = notebook.cells.into_iter().map(|c| c.uri).collect();
+        for cell in &cells {
+            self.cell_notebooks.remove(cell);
+        }
+        cells
+    }
+
+    /// The notebook `cell` belongs to, by URI, when it is an open notebook's cell.
+    pub fn notebook_of(&self, cell: &str) -> Option<String> {
+        self.cell_notebooks.get(cell).map(|n| n.clone())
+    }
+
+    /// For a notebook cell: the notebook's URI and its cells read as one file, with the cell
+    /// placed in it ([`notebook::view`]), and the cell's language and version. `None` for any
+    /// other document, and for a markdown cell.
+    pub fn notebook_view(&self, cell: &str) -> Option<NotebookView> {
+        let notebook_uri = self.notebook_of(cell)?;
+        let cells = self.notebooks.get(&notebook_uri)?.cells.clone();
+        let at = cells.iter().position(|c| c.uri == cell)?;
+        // Copies, so that no document's lock is held while the text is laid out.
+        let docs: Vec<(String, String)> = cells
+            .iter()
+            .map(|c| {
+                self.documents
+                    .get(&c.uri)
+                    .map(|d| {
+                        let snapshot = d.snapshot();
+                        (snapshot.language_id().to_string(), snapshot.text())
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        let (language_id, version) =
+            self.documents.get(cell).map(|d| (d.snapshot().language_id().to_string(), d.version()))?;
+        let texts: Vec<CellText<'_>> = cells
+            .iter()
+            .zip(&docs)
+            .map(|(c, (language_id, text))| CellText { kind: c.kind, language_id, text })
+            .collect();
+        let view = notebook::view(&texts, at)?;
+        Some(NotebookView { notebook_uri, language_id, version, view })
+    }
+}
+
+/// A notebook cell in the context of its notebook: see [`Session::notebook_view`].
+pub struct NotebookView {
+    pub notebook_uri: String,
+    pub language_id: String,
+    pub version: i32,
+    pub view: notebook::View,
 }
 
 #[cfg(test)]

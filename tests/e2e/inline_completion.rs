@@ -945,3 +945,100 @@ async fn a_request_waiting_for_a_speculation_yields_to_newer_typing() {
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
+
+/// A notebook as VS Code opens one (LSP 3.17 notebook sync): its cells' URIs and texts.
+fn open_notebook(s: &mut Setup, cells: &[(u8, &str, &str)]) -> (String, Vec<String>) {
+    let notebook = s.uri("analysis.ipynb");
+    let cell_uri =
+        |i: usize| format!("vscode-notebook-cell:{}#W{i}sZmlsZQ%3D%3D", notebook.trim_start_matches("file://"));
+    let uris: Vec<String> = (0..cells.len()).map(cell_uri).collect();
+    s.client.notify(
+        "notebookDocument/didOpen",
+        json!({
+            "notebookDocument": {
+                "uri": notebook,
+                "notebookType": "jupyter-notebook",
+                "version": 0,
+                "cells": cells.iter().zip(&uris).map(|((kind, _, _), uri)| json!({"kind": kind, "document": uri})).collect::<Vec<_>>(),
+            },
+            "cellTextDocuments": cells.iter().zip(&uris).map(|((_, language, text), uri)| {
+                json!({"uri": uri, "languageId": language, "version": 1, "text": text})
+            }).collect::<Vec<_>>(),
+        }),
+    );
+    (notebook, uris)
+}
+
+#[tokio::test]
+async fn a_notebook_cell_is_completed_with_the_cells_around_it() {
+    let mut s = setup(&[]).await;
+    let (notebook, cells) = open_notebook(
+        &mut s,
+        &[
+            (2, "python", "import pandas as pd\n%matplotlib inline\nsales = pd.read_csv(\"sales.csv\")\n"),
+            (1, "markdown", "## Totals by region"),
+            (2, "python", "by_region = sales."),
+        ],
+    );
+    let ask = |s: &mut Setup, uri: &str, line: u32, character: u32, kind: u8| {
+        let params = json!({
+            "textDocument": {"uri": uri},
+            "position": {"line": line, "character": character},
+            "context": {"triggerKind": kind},
+        });
+        s.client.send_request("textDocument/inlineCompletion", params)
+    };
+    s.standin.push(Reply::text("groupby(\"region\").sum()"));
+    let id = ask(&mut s, &cells[2], 0, 18, 1);
+    let result = s.client.response(id).await.unwrap();
+    assert_eq!(texts(&result), ["groupby(\"region\").sum()"]);
+    // In the cell's own lines, not the notebook's.
+    assert_eq!(items(&result)[0]["range"]["start"], json!({"line": 0, "character": 18}), "{result}");
+    // The model saw the cells above, the markdown as a comment, the magic commented out.
+    let body = s.standin.chat_requests().last().unwrap().clone();
+    let prompt = body["messages"].as_array().unwrap().iter().map(|m| m["content"].to_string()).collect::<String>();
+    for seen in
+        ["import pandas as pd", "# %matplotlib inline", "# %% [markdown]\\n# ## Totals by region", "analysis.ipynb"]
+    {
+        assert!(prompt.contains(seen), "{seen:?} not in {prompt}");
+    }
+    assert_eq!(last_message(&body)["content"], "by_region = sales.", "the partial-mode prefill is the cell's line");
+
+    // A cell inserted above, its text typed into, and a request further down the same cell.
+    s.client.notify(
+        "notebookDocument/didChange",
+        json!({
+            "notebookDocument": {"uri": notebook, "version": 1},
+            "change": {"cells": {
+                "structure": {
+                    "array": {"start": 0, "deleteCount": 0, "cells": [{"kind": 2, "document": format!("{}new", cells[0])}]},
+                    "didOpen": [{"uri": format!("{}new", cells[0]), "languageId": "python", "version": 1, "text": "import numpy as np"}],
+                },
+                "textContent": [{
+                    "document": {"uri": cells[2], "version": 2},
+                    "changes": [{"range": {"start": {"line": 0, "character": 18}, "end": {"line": 0, "character": 18}}, "text": "sum()\ntop = by_region."}],
+                }],
+            }},
+        }),
+    );
+    s.standin.push(Reply::text("nlargest(3)"));
+    let id = ask(&mut s, &cells[2], 1, 16, 1);
+    let result = s.client.response(id).await.unwrap();
+    assert_eq!(texts(&result), ["nlargest(3)"]);
+    assert_eq!(items(&result)[0]["range"]["start"], json!({"line": 1, "character": 16}), "{result}");
+    let body = s.standin.chat_requests().last().unwrap().clone();
+    let prompt = body["messages"].as_array().unwrap().iter().map(|m| m["content"].to_string()).collect::<String>();
+    assert!(prompt.contains("import numpy as np"), "the inserted cell is read: {prompt}");
+    assert!(prompt.contains("by_region = sales.sum()"), "the cell's edit is read: {prompt}");
+
+    // Closed with its notebook: a late request for the cell is answered, with nothing.
+    s.client.notify(
+        "notebookDocument/didClose",
+        json!({"notebookDocument": {"uri": notebook}, "cellTextDocuments": cells.iter().map(|c| json!({"uri": c})).collect::<Vec<_>>()}),
+    );
+    let id = ask(&mut s, &cells[2], 1, 16, 1);
+    assert_eq!(texts(&s.client.response(id).await.unwrap()), Vec::<String>::new());
+    assert_eq!(s.standin.chat_requests().len(), 2, "no model call for a closed cell");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}

@@ -134,7 +134,9 @@ export class Server implements vscode.Disposable {
     const initial = explicitServerSettings();
     this.initialSettings = initial.keys;
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+      // Notebook cells too: the server syncs whole notebooks (notebookDocument/*) and completes
+      // a cell with the cells around it.
+      documentSelector: [{ scheme: "file" }, { scheme: "untitled" }, { notebook: "*" }],
       outputChannel: this.output,
       initializationOptions: initial.settings,
       markdown: { isTrusted: false, supportHtml: false },

@@ -84,6 +84,9 @@ pub struct Query {
 /// Where a request was answered: the document as the request saw it, and the cursor (see
 /// [`CompletionEngine::speculate`]).
 pub struct AnsweredAt {
+    /// The document's URI as the editor knows it: a notebook's cell, whose `snapshot` is the
+    /// whole notebook.
+    pub uri: String,
     pub snapshot: DocumentSnapshot,
     pub path: Option<std::path::PathBuf>,
     pub cursor: usize,
@@ -747,11 +750,10 @@ impl CompletionEngine {
         at: AnsweredAt,
         item: &Item,
     ) {
-        let AnsweredAt { snapshot, path, cursor } = at;
+        let AnsweredAt { uri, snapshot, path, cursor } = at;
         if !config.completion.speculate || self.is_cooling_down() || item.text.is_empty() {
             return;
         }
-        let uri = snapshot.uri().to_string();
         let rope = snapshot.rope();
         let cursor = cursor.min(rope.len_chars());
         let line = rope.char_to_line(cursor);

@@ -10,6 +10,13 @@ pub fn server_capabilities(encoding: PositionEncoding) -> ServerCapabilities {
             change: Some(TextDocumentSyncKind::Incremental),
             ..Default::default()
         })),
+        // Every notebook's cells: a cell is completed with the cells around it as context.
+        notebook_document_sync: Some(NotebookDocumentSync::Options(NotebookDocumentSyncOptions {
+            notebook_selector: vec![NotebookSelector::NotebookDocumentFilterWithNotebook(
+                NotebookDocumentFilterWithNotebook { notebook: Notebook::String("*".into()), cells: None },
+            )],
+            save: None,
+        })),
         inline_completion_provider: Some(InlineCompletionProvider::Bool(true)),
         completion_provider: Some(CompletionOptions {
             trigger_characters: Some(vec![".".into(), "(".into(), " ".into()]),

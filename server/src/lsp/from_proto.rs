@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use tower_lsp_server::gen_lsp_types::*;
 
+use crate::text::notebook::{Cell, CellKind};
 use crate::text::{LineCol, PositionEncoding, TextChange, TextRange};
 
 pub fn negotiate_encoding(caps: &ClientCapabilities) -> PositionEncoding {
@@ -40,7 +41,12 @@ pub fn text_change(change: TextDocumentContentChangeEvent) -> TextChange {
 
 /// The local path of a `file:` URI; `None` for other schemes (untitled buffers, remote files).
 pub fn file_path(uri: &Uri) -> Option<PathBuf> {
-    let url = url::Url::parse(uri.0.as_str()).ok()?;
+    file_path_of(uri.0.as_str())
+}
+
+/// [`file_path`] of a URI kept as a string.
+pub fn file_path_of(uri: &str) -> Option<PathBuf> {
+    let url = url::Url::parse(uri).ok()?;
     if url.scheme() != "file" {
         return None;
     }
@@ -64,4 +70,14 @@ pub fn workspace_roots(params: &InitializeParams) -> Vec<PathBuf> {
         Some(RootPath::String(p)) if !p.is_empty() => vec![PathBuf::from(p)],
         _ => Vec::new(),
     }
+}
+
+/// A notebook's cell: its text document and whether it is code or markdown (an unknown kind
+/// is read as markdown, which is never completed as code).
+pub fn notebook_cell(cell: &NotebookCell) -> Cell {
+    let kind = match cell.kind {
+        NotebookCellKind::Code => CellKind::Code,
+        _ => CellKind::Markup,
+    };
+    Cell { uri: cell.document.0.to_string(), kind }
 }

@@ -86,10 +86,13 @@ impl Backend {
         position: Position,
         trigger: Trigger,
         alternatives: bool,
-    ) -> Option<(Query, DocumentSnapshot)> {
+    ) -> Option<(Query, DocumentSnapshot, u32)> {
         // As is: a pending reparse waits for the debounce and runs off the message loop.
         let snapshot = self.session.snapshot_as_is(uri.0.as_str())?;
         let cursor = snapshot.char_index(from_proto::position(position), self.session.encoding());
+        if let Some(notebook) = self.session.notebook_view(uri.0.as_str()) {
+            return Some(notebook_query(uri, notebook, cursor, trigger, alternatives));
+        }
         let reparse: Option<crate::features::completion::Reparse> = snapshot.lacks_tree().then(|| {
             let (session, uri) = (self.session.clone(), uri.0.to_string());
             Box::new(move || session.snapshot(&uri)) as crate::features::completion::Reparse
@@ -104,7 +107,7 @@ impl Backend {
             reparse,
             speculative: false,
         };
-        Some((query, snapshot))
+        Some((query, snapshot, 0))
     }
 
     /// Runs a completion; a failure reaches the user as a message (throttled) and the request
@@ -116,6 +119,7 @@ impl Backend {
         let cancel = CancellationToken::new();
         let _guard = cancel.clone().drop_guard();
         let ahead = config.completion.speculate.then(|| AnsweredAt {
+            uri: query.uri.clone(),
             snapshot: query.snapshot.clone(),
             path: query.path.clone(),
             cursor: query.cursor,
@@ -205,6 +209,39 @@ impl Backend {
     }
 }
 
+/// A completion in a notebook's cell reads the whole notebook ([`crate::session::NotebookView`]):
+/// the query's document is the notebook as one file, with the cursor moved into the cell's
+/// place in it; the answer's lines are the view's, `first_line` below the cell's own. Work on
+/// the query is still the cell's (its URI keys type-through, supersession and speculation).
+fn notebook_query(
+    uri: &Uri,
+    notebook: crate::session::NotebookView,
+    cell_cursor: usize,
+    trigger: Trigger,
+    alternatives: bool,
+) -> (Query, DocumentSnapshot, u32) {
+    let crate::session::NotebookView { notebook_uri, language_id, version, view } = notebook;
+    let doc = crate::text::Document::unparsed(&notebook_uri, &language_id, version, &view.text);
+    let snapshot = doc.snapshot();
+    // Parsed during the debounce, off the message loop, like an edited document's reparse.
+    let reparse: crate::features::completion::Reparse = Box::new(move || {
+        let mut doc = doc;
+        doc.ensure_tree();
+        Some(doc.snapshot())
+    });
+    let query = Query {
+        uri: uri.0.clone(),
+        path: from_proto::file_path_of(&notebook_uri),
+        snapshot: snapshot.clone(),
+        cursor: view.start_char + cell_cursor,
+        trigger,
+        alternatives,
+        reparse: Some(reparse),
+        speculative: false,
+    };
+    (query, snapshot, view.first_line)
+}
+
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
         handlers::initialize::handle(self, params)
@@ -230,6 +267,18 @@ impl LanguageServer for Backend {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         handlers::did_close::handle(self, params)
+    }
+
+    async fn notebook_did_open(&self, params: DidOpenNotebookDocumentParams) {
+        handlers::notebook_did_open::handle(self, params)
+    }
+
+    async fn notebook_did_change(&self, params: DidChangeNotebookDocumentParams) {
+        handlers::notebook_did_change::handle(self, params)
+    }
+
+    async fn notebook_did_close(&self, params: DidCloseNotebookDocumentParams) {
+        handlers::notebook_did_close::handle(self, params)
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {

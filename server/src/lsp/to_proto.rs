@@ -38,16 +38,26 @@ fn replaced_range(snapshot: &DocumentSnapshot, cursor: usize, replace_after: usi
     range(snapshot.text_range(cursor..end, enc))
 }
 
+/// A range in a notebook's view as its cell's: `lines_above` is the view's line on which the
+/// cell starts (0 for any other document). Cells start at a line start, so columns stay.
+fn in_cell(mut range: Range, lines_above: u32) -> Range {
+    range.start.line = range.start.line.saturating_sub(lines_above);
+    range.end.line = range.end.line.saturating_sub(lines_above);
+    range
+}
+
+/// `lines_above`: see [`in_cell`].
 pub fn inline_item(
     item: &Item,
     snapshot: &DocumentSnapshot,
     cursor: usize,
     enc: PositionEncoding,
+    lines_above: u32,
 ) -> InlineCompletionItem {
     InlineCompletionItem {
         insert_text: InsertText::String(item.text.clone()),
         filter_text: None,
-        range: Some(replaced_range(snapshot, cursor, item.replace_after, enc)),
+        range: Some(in_cell(replaced_range(snapshot, cursor, item.replace_after, enc), lines_above)),
         command: Some(accept_command(item)),
     }
 }
@@ -59,6 +69,7 @@ pub fn completion_item(
     snapshot: &DocumentSnapshot,
     cursor: usize,
     enc: PositionEncoding,
+    lines_above: u32,
 ) -> CompletionItem {
     let rope = snapshot.rope();
     let line_start = rope.line_to_char(rope.char_to_line(cursor));
@@ -91,7 +102,7 @@ pub fn completion_item(
         sort_text: Some("0".into()),
         insert_text_format: Some(InsertTextFormat::PlainText),
         text_edit: Some(CompletionItemTextEdit::TextEdit(TextEdit {
-            range: range(snapshot.text_range(word_start..end, enc)),
+            range: in_cell(range(snapshot.text_range(word_start..end, enc)), lines_above),
             new_text,
         })),
         command: Some(accept_command(item)),

@@ -2,6 +2,7 @@
 //! the LSP layer converts its positions into [`LineCol`]/[`TextRange`] and calls in here.
 
 pub mod document;
+pub mod notebook;
 pub mod position;
 pub mod syntax;
 

@@ -15,7 +15,7 @@ pub async fn handle(backend: &Backend, params: CompletionParams) -> Result<Optio
     };
     // Editors send "invoked" here for completion lists they open as the user types, and a list
     // has no room for variants of one suggestion: one choice.
-    let Some((query, snapshot)) =
+    let Some((query, snapshot, lines_above)) =
         backend.completion_query(&position.text_document.uri, position.position, trigger, false)
     else {
         return Ok(None);
@@ -29,7 +29,10 @@ pub async fn handle(backend: &Backend, params: CompletionParams) -> Result<Optio
     let encoding = backend.session.encoding();
     Ok(Some(CompletionResponse::CompletionList(CompletionList {
         is_incomplete: true,
-        items: items.iter().map(|item| to_proto::completion_item(item, &snapshot, cursor, encoding)).collect(),
+        items: items
+            .iter()
+            .map(|item| to_proto::completion_item(item, &snapshot, cursor, encoding, lines_above))
+            .collect(),
         item_defaults: None,
         apply_kind: None,
     })))

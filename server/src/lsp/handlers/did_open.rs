@@ -5,7 +5,13 @@ use crate::lsp::Backend;
 pub fn handle(backend: &Backend, params: DidOpenTextDocumentParams) {
     let doc = params.text_document;
     let language_id = String::from(doc.language_id);
-    backend.session.open(doc.uri.0.as_str(), &language_id, doc.version, &doc.text);
+    open(backend, doc.uri.0.as_str(), &language_id, doc.version, &doc.text);
     // An open document's symbols count over its saved copy's.
     backend.dirty.lock().unwrap_or_else(|e| e.into_inner()).insert(doc.uri.0);
+}
+
+/// What opening a text document does, also for a notebook's cells (which the workspace index
+/// leaves out: their notebook is no source file).
+pub fn open(backend: &Backend, uri: &str, language_id: &str, version: i32, text: &str) {
+    backend.session.open(uri, language_id, version, text);
 }

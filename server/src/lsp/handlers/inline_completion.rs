@@ -13,7 +13,7 @@ pub async fn handle(backend: &Backend, params: InlineCompletionParams) -> Result
         _ => Trigger::Automatic,
     };
     // An explicit request gets several suggestions to go through (VS Code: Alt+] / Alt+[).
-    let Some((query, snapshot)) =
+    let Some((query, snapshot, lines_above)) =
         backend.completion_query(&position.text_document.uri, position.position, trigger, true)
     else {
         return Ok(Some(InlineCompletionResponse::InlineCompletionList(InlineCompletionList { items: vec![] })));
@@ -31,6 +31,9 @@ pub async fn handle(backend: &Backend, params: InlineCompletionParams) -> Result
     };
     let encoding = backend.session.encoding();
     Ok(Some(InlineCompletionResponse::InlineCompletionList(InlineCompletionList {
-        items: items.into_iter().map(|item| to_proto::inline_item(&item, &snapshot, cursor, encoding)).collect(),
+        items: items
+            .into_iter()
+            .map(|item| to_proto::inline_item(&item, &snapshot, cursor, encoding, lines_above))
+            .collect(),
     })))
 }

@@ -15,5 +15,8 @@ pub mod execute_command;
 pub mod initialize;
 pub mod initialized;
 pub mod inline_completion;
+pub mod notebook_did_change;
+pub mod notebook_did_close;
+pub mod notebook_did_open;
 pub mod status;
 pub mod usage;
