@@ -13,7 +13,7 @@ use super::lang::Spec;
 use super::symbols::named_children;
 use super::window::{goto_child_ending_after, Source};
 use super::{Snippet, SnippetKind, SymbolDef, SymbolKind};
-use crate::text::{Language, TopImports};
+use crate::text::{Language, Rename, TopImports};
 
 /// How many distinct names are looked up at most: the nearest and most frequent ones.
 const MAX_LOOKUPS: usize = 40;
@@ -350,17 +350,26 @@ impl Names {
     /// `import { Client as HttpClient }`) is looked up, and stands for a type, by the name its
     /// definition has: no definition is named `ProxyMatcher`. A local of the alias's name
     /// shadows the import. Call before anything types a chain (`ProxyMatcher::new()`).
-    pub(crate) fn bind_renames(&mut self, renames: &[(String, String)]) {
-        for (alias, name) in renames {
+    pub(crate) fn bind_renames(&mut self, renames: &[Rename]) {
+        for Rename { alias, name, module } in renames {
             if self.bound.contains(alias) {
                 continue;
             }
             self.renames.insert(alias.clone(), name.clone());
-            if let Some(usage) = self.used.remove(alias) {
+            if let Some(mut usage) = self.used.remove(alias) {
+                // Two imports may rename two definitions of one name (`AccountInfo as
+                // NaaAccountInfo`, `AccountInfo as MsalAccountInfo`): the module's is meant.
+                if let (Qualifier::Any, Some(module)) = (usage.qualifier, module) {
+                    usage.qualifier = Qualifier::PreferModule(name_hash(module));
+                }
                 match self.used.get_mut(name) {
                     Some(known) => {
                         known.count += usage.count;
                         known.distance = known.distance.min(usage.distance);
+                        // The import's own `{ AccountInfo as … }` is a use of the name too.
+                        if let (Qualifier::Any, Qualifier::PreferModule(_)) = (known.qualifier, usage.qualifier) {
+                            known.qualifier = usage.qualifier;
+                        }
                     }
                     None => {
                         self.used.insert(name.clone(), usage);

@@ -10,7 +10,7 @@ use tree_sitter::Node;
 use super::lang::Spec;
 use super::symbols::is_require;
 use super::window::{head_end, line_start_byte, text_between};
-use crate::text::{Language, TopImports};
+use crate::text::{Language, Rename, TopImports};
 
 /// Imports come first in a file, give or take a docstring, attributes, `mod` lines or a
 /// conditional import: after this many other statements in a row the scan stops, so that its
@@ -229,44 +229,84 @@ fn module_names(language: Language, rope: &Rope, import: Node<'_>, found: &mut T
 
 /// The names `import` binds to definitions under another name ([`TopImports::renames`]):
 /// Rust's `use a::B as C` (also in a `use` list; not `self as m`, a module, nor `as _`),
-/// TypeScript's `import { B as C }`, Python's `from a import B as C`.
-fn renames(language: Language, rope: &Rope, import: Node<'_>, out: &mut Vec<(String, String)>) {
+/// TypeScript's `import { B as C }`, Python's `from a import B as C`; each with the module it
+/// comes from where the statement names one (`a`).
+fn renames(language: Language, rope: &Rope, import: Node<'_>, out: &mut Vec<Rename>) {
     let text = |node: Node<'_>| text_between(rope, node.start_byte(), node.end_byte());
-    let mut push = |name: Option<Node<'_>>, alias: Option<Node<'_>>| {
+    let mut push = |name: Option<Node<'_>>, alias: Option<Node<'_>>, module: Option<String>| {
         let (Some(name), Some(alias)) = (name, alias) else { return };
         let (name, alias) = (text(name), text(alias));
         if name != alias && alias != "_" && !name.is_empty() && !name.contains('.') {
-            out.push((alias, name));
+            let module = module.filter(|m| !matches!(m.as_str(), "" | "crate" | "self" | "super"));
+            out.push(Rename { alias, name, module });
         }
     };
     match (language, import.kind()) {
         (Language::Rust, "use_declaration") => {
-            // The clauses nest in `use` lists: `use a::{b::{C as D}, E as F}`.
-            let mut stack = vec![import];
-            while let Some(node) = stack.pop() {
-                if node.kind() == "use_as_clause" {
-                    let name = node.child_by_field_name("path").and_then(|path| match path.kind() {
-                        "identifier" => Some(path),
-                        "scoped_identifier" => path.child_by_field_name("name"),
-                        _ => None,
-                    });
-                    push(name, node.child_by_field_name("alias"));
-                } else {
-                    stack.extend(node.named_children(&mut node.walk()));
+            // The last element of a path: `proxy` of `crate::proxy`.
+            let last = |path: Node<'_>| match path.kind() {
+                "scoped_identifier" => path.child_by_field_name("name").map(text),
+                _ => Some(text(path)),
+            };
+            // The clauses nest in `use` lists: `use a::{b::{C as D}, E as F}`; each with the
+            // module of the list it is in.
+            let mut stack: Vec<(Node<'_>, Option<String>)> = vec![(import, None)];
+            while let Some((node, module)) = stack.pop() {
+                match node.kind() {
+                    "use_as_clause" => {
+                        let (name, module) = match node.child_by_field_name("path") {
+                            Some(path) if path.kind() == "identifier" => (Some(path), module),
+                            // `crate::proxy::Matcher`: module `proxy`.
+                            Some(path) if path.kind() == "scoped_identifier" => {
+                                (path.child_by_field_name("name"), path.child_by_field_name("path").and_then(last))
+                            }
+                            _ => (None, None),
+                        };
+                        push(name, node.child_by_field_name("alias"), module);
+                    }
+                    "scoped_use_list" => {
+                        let inner = node.child_by_field_name("path").and_then(last).or(module);
+                        if let Some(list) = node.child_by_field_name("list") {
+                            stack.extend(list.named_children(&mut list.walk()).map(|c| (c, inner.clone())));
+                        }
+                    }
+                    _ => stack.extend(node.named_children(&mut node.walk()).map(|c| (c, module.clone()))),
                 }
             }
         }
         (Language::TypeScript | Language::Tsx | Language::JavaScript, "import_statement") => {
+            // `"../naa/AccountInfo.js"`: the directory `naa`, which tells two files named after
+            // the type apart; `"./client"`: module `client`; a package's last directory
+            // (`"@azure/msal-common/browser"`: `msal-common`).
+            let module = import.child_by_field_name("source").map(|source| {
+                let path = text(source);
+                let mut parts = path.trim_matches(['"', '\'', '`']).rsplit('/');
+                let last = parts.next().unwrap_or_default();
+                match parts.next() {
+                    Some(dir) if !matches!(dir, "" | "." | "..") => dir.to_string(),
+                    _ => last.split('.').next().unwrap_or(last).to_string(),
+                }
+            });
             let clause = import.named_children(&mut import.walk()).find(|n| n.kind() == "import_clause");
             let named = clause.and_then(|c| c.named_children(&mut c.walk()).find(|n| n.kind() == "named_imports"));
             for specifier in named.iter().flat_map(|n| n.named_children(&mut n.walk()).collect::<Vec<_>>()) {
-                push(specifier.child_by_field_name("name"), specifier.child_by_field_name("alias"));
+                push(specifier.child_by_field_name("name"), specifier.child_by_field_name("alias"), module.clone());
             }
         }
         (Language::Python, "import_from_statement") => {
+            // `from app.client import …`, `from .client import …`: module `client`.
+            let module = import.child_by_field_name("module_name").and_then(|m| {
+                let dotted = if m.kind() == "relative_import" {
+                    m.named_children(&mut m.walk()).find(|c| c.kind() == "dotted_name")?
+                } else {
+                    m
+                };
+                let count = dotted.named_child_count();
+                dotted.named_child(count.checked_sub(1)?).map(text)
+            });
             for name in import.children_by_field_name("name", &mut import.walk()) {
                 if name.kind() == "aliased_import" {
-                    push(name.child_by_field_name("name"), name.child_by_field_name("alias"));
+                    push(name.child_by_field_name("name"), name.child_by_field_name("alias"), module.clone());
                 }
             }
         }
@@ -369,14 +409,22 @@ mod tests {
             let spec = lang::spec(snap.language()).unwrap();
             let root = snap.tree().unwrap().root_node();
             let top = top_imports(snap.language(), spec, snap.rope(), root, snap.top_imports());
-            top.renames.iter().map(|(alias, name)| format!("{alias} = {name}")).collect::<Vec<_>>()
+            let shown = |r: &Rename| {
+                format!("{} = {}{}", r.alias, r.module.as_deref().map_or(String::new(), |m| format!("{m}.")), r.name)
+            };
+            top.renames.iter().map(shown).collect::<Vec<_>>()
         };
         let rust = "use crate::proxy::Matcher as ProxyMatcher;\nuse a::{b::{C as D}, E, self as f, G as _, H as H};\nuse h as i;\n";
-        assert_eq!(renames("rust", rust), ["ProxyMatcher = Matcher", "D = C", "i = h"]);
+        assert_eq!(renames("rust", rust), ["ProxyMatcher = proxy.Matcher", "D = b.C", "i = h"]);
+        assert_eq!(
+            renames("rust", "use crate::db::{Pool as DbPool, conn::Conn as C};\n"),
+            ["C = conn.Conn", "DbPool = db.Pool"]
+        );
         let ts =
             "import * as vscode from \"vscode\";\nimport Def, { Client as HttpClient, Other } from \"./client\";\n";
-        assert_eq!(renames("typescript", ts), ["HttpClient = Client"]);
-        let py = "import numpy as np\nfrom .client import Client as HttpClient, other\nfrom a import b.c as d\n";
-        assert_eq!(renames("python", py), ["HttpClient = Client"]);
+        assert_eq!(renames("typescript", ts), ["HttpClient = client.Client"]);
+        let py = "import numpy as np\nfrom .client import Client as HttpClient, other\nfrom a import b.c as d\n\
+                  from . import Helper as H\n";
+        assert_eq!(renames("python", py), ["HttpClient = client.Client", "H = Helper"]);
     }
 }

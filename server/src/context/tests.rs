@@ -2323,6 +2323,11 @@ fn a_name_imported_under_another_name_is_looked_up_by_its_own() {
 //- src/app/Server.ts\nexport class Server { send(m: string): void {} }\n\
 //- src/app/Service.ts\nimport { Client as HttpClient } from \"../net/Client\";\n\nexport class Service {\n    constructor(private http: HttpClient) {}\n    run(m: string) {\nPAD        this.http.send(m);\n        $0\n    }\n}\n";
     assert_eq!(definitions_from(&padded(ts, "        step();\n", 45)), ["send in src/net/Client.ts"]);
+    // Two definitions of one name, renamed apart by their imports: the module's.
+    let two = "//- src/naa/AccountInfo.ts\nexport type AccountInfo = { sub: string };\n\
+//- src/app/common/AccountInfo.ts\nexport type AccountInfo = { homeAccountId: string };\n\
+//- src/app/Adapter.ts\nimport { AccountInfo as NaaAccountInfo } from \"../naa/AccountInfo\";\n\nexport function adapt(from: NaaAccountInfo) {\n    $0\n}\n";
+    assert_eq!(definitions_from(two), ["AccountInfo in src/naa/AccountInfo.ts"]);
     let py = "//- net/client.py\nclass Client:\n    def send(self, m):\n        pass\n\
 //- app/server.py\nclass Server:\n    def send(self, m):\n        pass\n\
 //- app/service.py\nfrom net.client import Client as HttpClient\n\n\ndef run(m):\nPAD    http = HttpClient()\n    http.send(m)\n    $0\n";

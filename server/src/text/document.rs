@@ -63,7 +63,18 @@ pub struct TopImports {
     /// The names an import binds to a definition under another name, each with the name the
     /// definition has (`use crate::proxy::Matcher as ProxyMatcher`: `("ProxyMatcher",
     /// "Matcher")`; `import { Client as HttpClient }`; `from .client import Client as C`).
-    pub renames: Vec<(String, String)>,
+    pub renames: Vec<Rename>,
+}
+
+/// A name an import binds to a definition under another name: see [`TopImports::renames`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rename {
+    pub alias: String,
+    /// The definition's own name.
+    pub name: String,
+    /// The module the import names, by its last element (`proxy` of `crate::proxy::Matcher`,
+    /// `client` of `"./net/client"`), when it names one.
+    pub module: Option<String>,
 }
 
 /// An immutable view of a document at one version. Cloning is cheap (the rope shares its

@@ -7,7 +7,7 @@ pub mod position;
 pub mod syntax;
 
 pub use document::{
-    Document, DocumentSnapshot, EditOutcome, ParseJob, ParsedJob, TextChange, TopImports, PARSE_LIMIT_BYTES,
+    Document, DocumentSnapshot, EditOutcome, ParseJob, ParsedJob, Rename, TextChange, TopImports, PARSE_LIMIT_BYTES,
 };
 pub use position::{LineCol, PositionEncoding, TextRange};
 pub use syntax::Language;
