@@ -3,7 +3,7 @@
 //! Two proofs: the extension type-checks, bundles and lints clean (`npm run compile`,
 //! `npm run lint`); and, in code-server (VS Code in a browser) driven by Chromium through
 //! playwright-core (tests/editors/vscode/browser-test.mjs), the packaged .vsix starts kimi-lsp,
-//! typing shows the stand-in's completion as ghost text, Tab accepts it into the buffer, a Kimi
+//! typing shows the stand-in's completion as ghost text, Tab accepts it into the buffer (in a file and in a Jupyter notebook's cell), a Kimi
 //! code action picked from the Quick Fix menu (Ctrl+., the lightbulb's menu) edits the function, and the
 //! chat view streams an answer rendered as Markdown whose code block's Insert button edits the file.
 //! Screenshots land in target/editor-artifacts/vscode/.
@@ -28,6 +28,11 @@ const KEY: &str = "sk-vscode-browser-test";
 const FILE: &str = "calc.py";
 const FILE_TEXT: &str = "def add(a, b):\n";
 const TYPED: &str = "    return ";
+/// A notebook whose last code cell the browser completes in; the first cell's name must reach
+/// the model.
+const NOTEBOOK: &str = "analysis.ipynb";
+const NOTEBOOK_MARK: &str = "SALES_FROM_FIRST_CELL";
+const NOTEBOOK_TYPED: &str = "avg = ";
 /// The stand-in's completion: a name no editor or model would come up with by itself.
 const GHOST: &str = "sum_from_standin(a, b)";
 /// The chat answer, in pieces streamed half a second apart.
@@ -201,6 +206,20 @@ async fn ghost_text_and_chat_in_code_server() {
         std::fs::create_dir_all(d).unwrap();
     }
     std::fs::write(workspace.join(FILE), FILE_TEXT).unwrap();
+    let notebook = json!({
+        "cells": [
+            {"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [],
+             "source": ["import statistics\n", format!("{NOTEBOOK_MARK} = [3, 5, 8]")]},
+            {"cell_type": "markdown", "metadata": {}, "source": ["The average sale"]},
+            {"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [],
+             "source": [format!("count = len({NOTEBOOK_MARK})")]},
+        ],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                     "language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    });
+    std::fs::write(workspace.join(NOTEBOOK), serde_json::to_string_pretty(&notebook).unwrap()).unwrap();
     let settings = json!({
         "security.workspace.trust.enabled": false,
         "workbench.startupEditor": "none",
@@ -300,6 +319,8 @@ async fn ghost_text_and_chat_in_code_server() {
         .env("KIMI_CHAT_ANSWER_START", "returns the sum")
         .env("KIMI_CHAT_ANSWER_END", "end of the stand-in's answer")
         .env("KIMI_CHAT_CODE", CHAT_CODE)
+        .env("KIMI_NOTEBOOK", NOTEBOOK)
+        .env("KIMI_NOTEBOOK_TYPE", NOTEBOOK_TYPED)
         .env("KIMI_ACTION", ACTION)
         .env("KIMI_ACTION_EDIT", DOCSTRING)
         .env("KIMI_SETTINGS_MODEL", SETTINGS_MODEL)
@@ -380,6 +401,19 @@ async fn ghost_text_and_chat_in_code_server() {
         .unwrap_or_else(|| panic!("no completion request reached the stand-in: {requests:#?}"));
     assert!(completion.to_string().contains("def add(a, b)"), "the completion prompt lacks the file: {completion}");
     assert_eq!(completion["temperature"], 0.5, "the user's kimi.completion.temperature did not reach kimi-lsp");
+    // The notebook cell's completion read the cells above it, as VS Code synced them.
+    let in_notebook = requests
+        .iter()
+        .find(|r| r["model"] == "kimi-k2-turbo-preview" && r["messages"].to_string().contains(NOTEBOOK))
+        .unwrap_or_else(|| panic!("no completion request from the notebook: {requests:#?}"));
+    let prompt = in_notebook["messages"].to_string();
+    assert!(prompt.contains(&format!("{NOTEBOOK_MARK} = [3, 5, 8]")), "the first cell is not in the prompt: {prompt}");
+    assert!(prompt.contains("# %% [markdown]"), "the markdown cell is not in the prompt: {prompt}");
+    let saved_notebook = std::fs::read_to_string(workspace.join(NOTEBOOK)).unwrap();
+    assert!(
+        saved_notebook.contains(&format!("{NOTEBOOK_TYPED}{GHOST}")),
+        "the saved notebook lacks the accepted completion:\n{saved_notebook}"
+    );
     // The code action and the chat both use kimi-k2.5; the action's prompt asks for the docstring.
     let (action, chat): (Vec<&Value>, Vec<&Value>) = requests
         .iter()

@@ -5,7 +5,8 @@
 // file to type in, relative to the folder), KIMI_TYPE (what to type at its end), KIMI_GHOST (the
 // stand-in's completion, expected as ghost text), KIMI_CHAT_QUESTION, KIMI_CHAT_ANSWER_START and
 // KIMI_CHAT_ANSWER_END (the first and last pieces of the stand-in's streamed chat answer),
-// KIMI_CHAT_CODE (a line of the answer's code block), KIMI_ACTION (the title of the code action to
+// KIMI_CHAT_CODE (a line of the answer's code block), KIMI_NOTEBOOK (a Jupyter notebook to complete
+// in) and KIMI_NOTEBOOK_TYPE (what to type in its last cell), KIMI_ACTION (the title of the code action to
 // pick on the function's name), KIMI_ACTION_EDIT (a line its edit adds), KIMI_SETTINGS_MODEL (the
 // chat model to set in the Settings editor), KIMI_USER_SETTINGS (the settings.json it lands in),
 // KIMI_ARTIFACTS (where screenshots go).
@@ -37,6 +38,8 @@ const answerEnd = env("KIMI_CHAT_ANSWER_END");
 const chatCode = env("KIMI_CHAT_CODE");
 const actionTitle = env("KIMI_ACTION");
 const actionEdit = env("KIMI_ACTION_EDIT");
+const notebookFile = env("KIMI_NOTEBOOK");
+const notebookTyped = env("KIMI_NOTEBOOK_TYPE");
 const artifacts = env("KIMI_ARTIFACTS");
 const settingsModel = env("KIMI_SETTINGS_MODEL");
 const userSettings = env("KIMI_USER_SETTINGS");
@@ -144,6 +147,43 @@ try {
   await page.keyboard.press("Control+S");
   await shot(page, "03-accepted");
   console.log("OK saved");
+
+  // A Jupyter notebook: ghost text in its last code cell too (kimi-lsp reads the other cells
+  // through notebookDocument/*; the test checks that they reached the model).
+  await page.getByRole("treeitem", { name: notebookFile }).first().click({ timeout: LONG });
+  // The last code cell's editor, found by its text: each cell is an editor of its own.
+  const lastCell = page.locator(".monaco-editor", { hasText: "count = len(" }).last();
+  await lastCell.waitFor({ timeout: LONG });
+  await lastCell.locator(".view-lines").click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.press("Enter");
+  await page.keyboard.type(notebookTyped, { delay: 60 });
+  const cellGhost = await poll(
+    "ghost text in the notebook cell",
+    async () => plain((await lastCell.locator('[class*="ghost-text"]').allInnerTexts()).join("")),
+    (t) => t.includes(ghost),
+  );
+  console.log(`OK notebook ghost text: ${cellGhost.trim()}`);
+  await shot(page, "03b-notebook-ghost-text");
+  await page.keyboard.press("Tab");
+  await poll(
+    "the accepted completion in the cell",
+    async () => plain(await lastCell.locator(".view-lines").innerText()),
+    (t) => t.includes(`${notebookTyped}${ghost}`),
+  );
+  await page.keyboard.press("Control+S");
+  await poll(
+    "the notebook saved with the completion",
+    () => fs.readFileSync(path.join(workspace, notebookFile), "utf8"),
+    (t) => t.includes(`${notebookTyped}${ghost}`),
+  );
+  console.log("OK notebook cell accepted and saved");
+  // Back to the Python file, alone, for what follows.
+  await runCommand(page, "View: Close All Editors");
+  await lastCell.waitFor({ state: "hidden", timeout: LONG });
+  await page.getByRole("treeitem", { name: base }).first().click({ timeout: LONG });
+  await editor.locator(".view-lines").waitFor({ timeout: LONG });
+  await editor.locator(".view-lines").click();
 
   // A code action from the Quick Fix menu (Ctrl+., what the lightbulb opens) with the cursor on
   // the function's name: picking it runs the model and its edit lands in the buffer.
@@ -298,7 +338,7 @@ try {
     },
     (t) =>
       t.includes("This session:") &&
-      t.includes("Completions: 1 of") &&
+      t.includes("Completions: 2 of") &&
       /Median wait for an answer: completion \d+ ms/.test(t) &&
       /kimi-lsp's own time per completion \(the model's left out\): [\d.]+ ms median/.test(t) &&
       t.includes(`chat ${settingsModel}`),
