@@ -236,7 +236,17 @@ pub(crate) fn value_chain(
             | "subscript"
             | "array_access"
             | "element_access_expression" => {
-                steps.push(Step::Index);
+                // A slice (`v[1..]`, `items[1:]`) is still the collection.
+                let slice = match language {
+                    Language::Rust => node.named_child(1).is_some_and(|i| language.kind_of(i) == "range_expression"),
+                    Language::Python => {
+                        node.child_by_field_name("subscript").is_some_and(|i| language.kind_of(i) == "slice")
+                    }
+                    _ => false,
+                };
+                if !slice {
+                    steps.push(Step::Index);
+                }
                 node = match language {
                     Language::Rust => node.named_child(0),
                     Language::Go => child(language, node, GrammarField::Operand),

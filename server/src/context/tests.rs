@@ -2503,8 +2503,8 @@ fn loops_bind_each_element_and_indexing_takes_one() {
     };
     check(
         Language::Rust,
-        "impl A {\n    fn f(&self, xs: &[Job]) {\n        for cl in &self.clients {}\n        for job in xs.iter().rev() {}\n        for (i, p) in xs.iter().enumerate() {}\n        self.clients[0].send();\n    }\n}\n",
-        &["cl = self.clients[..]", "enumerate <- xs.iter()", "job = xs.iter().rev()[..]", "rev <- xs.iter()", "send <- self.clients[]"],
+        "impl A {\n    fn f(&self, xs: &[Job]) {\n        for cl in &self.clients {}\n        for job in xs.iter().rev() {}\n        for (i, p) in xs.iter().enumerate() {}\n        self.clients[0].send();\n        let rest = &self.clients[1..];\n    }\n}\n",
+        &["cl = self.clients[..]", "enumerate <- xs.iter()", "job = xs.iter().rev()[..]", "rest = self.clients", "rev <- xs.iter()", "send <- self.clients[]"],
     );
     check(
         Language::TypeScript,
@@ -2513,8 +2513,8 @@ fn loops_bind_each_element_and_indexing_takes_one() {
     );
     check(
         Language::Python,
-        "class A:\n    def f(self):\n        for cl in self.clients:\n            pass\n        names = [job.name for job in jobs]\n        self.clients[0].send()\n",
-        &["cl = self.clients[..]", "job = jobs[..]", "send <- self.clients[]"],
+        "class A:\n    def f(self):\n        for cl in self.clients:\n            pass\n        names = [job.name for job in jobs]\n        self.clients[0].send()\n        more = self.clients[1:]\n",
+        &["cl = self.clients[..]", "job = jobs[..]", "more = self.clients", "send <- self.clients[]"],
     );
     check(
         Language::Go,
