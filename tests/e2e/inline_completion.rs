@@ -969,6 +969,13 @@ fn open_notebook(s: &mut Setup, cells: &[(u8, &str, &str)]) -> (String, Vec<Stri
     (notebook, uris)
 }
 
+/// The last upstream request, and all its messages' contents as one string.
+fn last_request(s: &Setup) -> (Value, String) {
+    let body = s.standin.chat_requests().last().unwrap().clone();
+    let prompt = body["messages"].as_array().unwrap().iter().map(|m| m["content"].to_string()).collect();
+    (body, prompt)
+}
+
 #[tokio::test]
 async fn a_notebook_cell_is_completed_with_the_cells_around_it() {
     let mut s = setup(&[]).await;
@@ -995,8 +1002,7 @@ async fn a_notebook_cell_is_completed_with_the_cells_around_it() {
     // In the cell's own lines, not the notebook's.
     assert_eq!(items(&result)[0]["range"]["start"], json!({"line": 0, "character": 18}), "{result}");
     // The model saw the cells above, the markdown as a comment, the magic commented out.
-    let body = s.standin.chat_requests().last().unwrap().clone();
-    let prompt = body["messages"].as_array().unwrap().iter().map(|m| m["content"].to_string()).collect::<String>();
+    let (body, prompt) = last_request(&s);
     for seen in
         ["import pandas as pd", "# %matplotlib inline", "# %% [markdown]\\n# ## Totals by region", "analysis.ipynb"]
     {
@@ -1026,8 +1032,7 @@ async fn a_notebook_cell_is_completed_with_the_cells_around_it() {
     let result = s.client.response(id).await.unwrap();
     assert_eq!(texts(&result), ["nlargest(3)"]);
     assert_eq!(items(&result)[0]["range"]["start"], json!({"line": 1, "character": 16}), "{result}");
-    let body = s.standin.chat_requests().last().unwrap().clone();
-    let prompt = body["messages"].as_array().unwrap().iter().map(|m| m["content"].to_string()).collect::<String>();
+    let (_, prompt) = last_request(&s);
     assert!(prompt.contains("import numpy as np"), "the inserted cell is read: {prompt}");
     assert!(prompt.contains("by_region = sales.sum()"), "the cell's edit is read: {prompt}");
 

@@ -58,6 +58,9 @@ pub(crate) enum Step {
     Index,
     /// One element of an iteration: what `for c in …` binds `c` to.
     Each,
+    /// The value of each `(key, value)` pair a map's iteration gives: `v` of `for (k, v) in
+    /// &map`.
+    Value,
 }
 
 impl Chain {
@@ -85,6 +88,7 @@ impl std::fmt::Display for Chain {
                 Step::Call(name) => write!(f, ".{name}()")?,
                 Step::Index => write!(f, "[]")?,
                 Step::Each => write!(f, "[..]")?,
+                Step::Value => write!(f, "{{..}}")?,
             }
         }
         Ok(())
@@ -481,7 +485,7 @@ impl Names {
             ty = match (holds, step) {
                 (Held::One, Step::Field(field)) => lookups.field_of(ty.as_deref()?, field),
                 (Held::One, Step::Call(method)) => lookups.call_of(ty.as_deref(), method),
-                (Held::One, Step::Index | Step::Each) => None,
+                (Held::One, Step::Index | Step::Each | Step::Value) => None,
                 // A collection's own methods are the library's: only those that keep it or
                 // take an element out say what comes back.
                 (_, Step::Call(method)) if ELEMENT_CALLS.contains(&method.as_str()) => Some(element.to_string()),
@@ -492,7 +496,7 @@ impl Names {
                 }
                 (_, Step::Index) => Some(element.to_string()),
                 // Iterating a map gives pairs (or keys).
-                (Held::Seq, Step::Each) => Some(element.to_string()),
+                (Held::Seq, Step::Each) | (Held::Map, Step::Value) => Some(element.to_string()),
                 _ => None,
             }
             .map(|ty| self.unaliased(ty));

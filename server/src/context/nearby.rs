@@ -1037,6 +1037,17 @@ fn local_type<'s>(
 ) -> Option<LocalType<'s>> {
     let mut ancestors = stack.iter().rev().map(|(node, _)| *node);
     let parent = ancestors.next()?;
+    if matches!(language.kind_of(parent), "tuple_pattern" | "pattern_list" | "array_pattern") {
+        // `for (i, c) in …`, `for name, c in ….items():`, `for (const [id, c] of …)`: the
+        // second of a pair.
+        let loop_node = ancestors.next().filter(|d| LOOPS.contains(&language.kind_of(d)))?;
+        let mut cursor = parent.walk();
+        let names: Vec<Node<'_>> = parent.named_children(&mut cursor).collect();
+        if names.len() != 2 || names[1].id() != leaf.id() {
+            return None;
+        }
+        return pair_value(language, source, loop_node, stack).map(LocalType::Chain);
+    }
     // Kinds are compared before any field is looked for: most bindings say nothing of a type.
     let through = |kind: &str| {
         matches!(
@@ -1101,6 +1112,53 @@ const LOOPS: &[&str] = &[
     "foreach_statement",
     "for_range_loop",
 ];
+
+/// The chain of the second name of a pair a loop binds (see [`LOOPS`]): the element of
+/// `enumerate()` (Rust's method, Python's function, TypeScript's `entries()`), or the value of a
+/// map's `(key, value)` pairs (`&map`, `map.iter()`, Python's `items()`, a TypeScript `Map`).
+fn pair_value(
+    language: Language,
+    source: Source<'_>,
+    loop_node: Node<'_>,
+    stack: &[(Node<'_>, Option<&'static str>)],
+) -> Option<Chain> {
+    let value = match language {
+        Language::TypeScript | Language::Tsx | Language::JavaScript => {
+            if language.kind_of(loop_node.child_by_field_name("operator")?) != "of" {
+                return None;
+            }
+            child(language, loop_node, GrammarField::Right)?
+        }
+        Language::Rust => child(language, loop_node, GrammarField::Value)?,
+        Language::Python => child(language, loop_node, GrammarField::Right)?,
+        _ => return None,
+    };
+    // Python's `enumerate(self.clients)`: the elements of its first argument.
+    if language == Language::Python && language.kind_of(value) == "call" {
+        let function = child(language, value, GrammarField::Function)?;
+        if source.text(function.start_byte(), function.end_byte()) == "enumerate" {
+            let argument = value.child_by_field_name("arguments")?.named_child(0)?;
+            let mut chain = value_chain(language, source, argument, stack)?;
+            chain.steps.push(Step::Each);
+            return Some(chain);
+        }
+    }
+    let mut chain = value_chain(language, source, value, stack)?;
+    let last = match chain.steps.last() {
+        Some(Step::Call(name)) => Some(name.as_str()),
+        _ => None,
+    };
+    let step = match last {
+        Some("enumerate" | "entries") => Step::Each,
+        Some("iter" | "iter_mut" | "into_iter" | "items") | None => Step::Value,
+        Some(_) => return None,
+    };
+    if last.is_some() {
+        chain.steps.pop();
+    }
+    chain.steps.push(step);
+    Some(chain)
+}
 
 /// The chain of the element a loop binds `leaf` to (see [`LOOPS`]): the iterated value's chain
 /// and one [`Step::Each`]. `parent` is `leaf`'s parent, `declaration` the loop (or Go's

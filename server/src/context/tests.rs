@@ -2363,9 +2363,14 @@ fn a_member_of_a_collections_element_is_the_element_types() {
         .replace("Vec<Arc<Client>>", "HashMap<u64, Client>")
         .replace("for cl in &self.clients {", "for cl in self.clients.values() {");
     assert_eq!(definitions_from(&pad(&map, "        ")), send);
-    // Iterating a map gives pairs, which are not its values.
-    let pairs = map.replace("self.clients.values()", "&self.clients");
-    assert_eq!(definitions_from(&pad(&pairs, "        ")), ["send in src/serve/server.rs"]);
+    // Iterating a map gives pairs: a pair's second name is the value; `enumerate()`'s, the
+    // element.
+    let pairs = map.replace("for cl in self.clients.values() {", "for (id, cl) in &self.clients {");
+    assert_eq!(definitions_from(&pad(&pairs, "        ")), send);
+    let single = map.replace("self.clients.values()", "&self.clients");
+    assert_eq!(definitions_from(&pad(&single, "        ")), ["send in src/serve/server.rs"]);
+    let enumerated = rust.replace("for cl in &self.clients {", "for (i, cl) in self.clients.iter().enumerate() {");
+    assert_eq!(definitions_from(&pad(&enumerated, "        ")), send);
     // A parameter's slice, and a function that returns a `Vec`.
     let param = format!(
         "{types}//- src/serve/pool.rs\nfn broadcast(clients: &[Client], req: Request) {{\nPAD    for cl in clients {{\n        cl.send(req.clone());\n        $0\n    }}\n}}\n"
@@ -2383,10 +2388,24 @@ fn a_member_of_a_collections_element_is_the_element_types() {
 //- src/app/Server.ts\nexport class Server { send(m: string): void {} }\n\
 //- src/app/Pool.ts\nexport class Pool {\n    private clients: Client[] = [];\n    broadcast(m: string) {\nPAD        for (const cl of this.clients) {\n            cl.send(m);\n            $0\n        }\n    }\n}\n";
     assert_eq!(definitions_from(&pad(ts, "        ")), ["send in src/net/Client.ts"]);
+    let ts_map = ts
+        .replace("private clients: Client[] = [];", "private clients = new Map<string, Client>();")
+        .replace("for (const cl of this.clients)", "for (const [id, cl] of this.clients)");
+    // `new Map<string, Client>()` constructs a library type: nothing is known of its values.
+    assert_eq!(definitions_from(&pad(&ts_map, "        ")), ["send in src/app/Server.ts"]);
+    let ts_typed =
+        ts_map.replace("private clients = new Map<string, Client>();", "private clients: Map<string, Client>;");
+    assert_eq!(definitions_from(&pad(&ts_typed, "        ")), ["send in src/net/Client.ts"]);
     let py = "//- net/client.py\nclass Client:\n    def send(self, m):\n        pass\n\
 //- app/server.py\nclass Server:\n    def send(self, m):\n        pass\n\
 //- app/pool.py\nclass Pool:\n    def __init__(self):\n        self.clients: list[Client] = []\n\n    def broadcast(self, m):\nPAD        for cl in self.clients:\n            cl.send(m)\n            $0\n";
     assert_eq!(definitions_from(&pad(py, "        ")), ["send in net/client.py"]);
+    let py_enumerate = py.replace("for cl in self.clients:", "for i, cl in enumerate(self.clients):");
+    assert_eq!(definitions_from(&pad(&py_enumerate, "        ")), ["send in net/client.py"]);
+    let py_items = py
+        .replace("self.clients: list[Client] = []", "self.clients: dict[str, Client] = {}")
+        .replace("for cl in self.clients:", "for name, cl in self.clients.items():");
+    assert_eq!(definitions_from(&pad(&py_items, "        ")), ["send in net/client.py"]);
     let go = "//- net/client.go\npackage net\ntype Client struct{}\nfunc (c *Client) Send(m string) error { return nil }\n\
 //- app/server.go\npackage app\ntype Server struct{}\nfunc (s *Server) Send(m string) error { return nil }\n\
 //- app/pool.go\npackage app\ntype Pool struct {\n\tclients map[string]*net.Client\n}\nfunc (p *Pool) broadcast(m string) {\nPAD\tfor _, cl := range p.clients {\n\t\tcl.Send(m)\n\t\t$0\n\t}\n}\n";
@@ -2503,8 +2522,8 @@ fn loops_bind_each_element_and_indexing_takes_one() {
     };
     check(
         Language::Rust,
-        "impl A {\n    fn f(&self, xs: &[Job]) {\n        for cl in &self.clients {}\n        for job in xs.iter().rev() {}\n        for (i, p) in xs.iter().enumerate() {}\n        self.clients[0].send();\n        let rest = &self.clients[1..];\n    }\n}\n",
-        &["cl = self.clients[..]", "enumerate <- xs.iter()", "job = xs.iter().rev()[..]", "rest = self.clients", "rev <- xs.iter()", "send <- self.clients[]"],
+        "impl A {\n    fn f(&self, xs: &[Job]) {\n        for cl in &self.clients {}\n        for job in xs.iter().rev() {}\n        for (i, p) in xs.iter().enumerate() {}\n        for (id, conn) in &self.conns {}\n        self.clients[0].send();\n        let rest = &self.clients[1..];\n    }\n}\n",
+        &["cl = self.clients[..]", "conn = self.conns{..}", "enumerate <- xs.iter()", "job = xs.iter().rev()[..]", "rest = self.clients", "rev <- xs.iter()", "send <- self.clients[]"],
     );
     check(
         Language::TypeScript,
