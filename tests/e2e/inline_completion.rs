@@ -1035,6 +1035,13 @@ async fn a_notebook_cell_is_completed_with_the_cells_around_it() {
     let (_, prompt) = last_request(&s);
     assert!(prompt.contains("import numpy as np"), "the inserted cell is read: {prompt}");
     assert!(prompt.contains("by_region = sales.sum()"), "the cell's edit is read: {prompt}");
+    assert!(!prompt.contains("<recent_edits>"), "the notebook's own edit is not repeated as a recent edit: {prompt}");
+    // Another file's completion sees the cell's edit as a recent edit of the notebook.
+    s.standin.push(Reply::text("load()"));
+    let pos = s.open("report.py", "python", "data = $0\n");
+    assert_eq!(texts(&s.inline("report.py", pos).await), ["load()"]);
+    let (_, prompt) = last_request(&s);
+    assert!(prompt.contains("top = by_region."), "the notebook's edit is not among the recent edits: {prompt}");
 
     // Closed with its notebook: a late request for the cell is answered, with nothing.
     s.client.notify(
@@ -1043,7 +1050,7 @@ async fn a_notebook_cell_is_completed_with_the_cells_around_it() {
     );
     let id = ask(&mut s, &cells[2], 1, 16, 1);
     assert_eq!(texts(&s.client.response(id).await.unwrap()), Vec::<String>::new());
-    assert_eq!(s.standin.chat_requests().len(), 2, "no model call for a closed cell");
+    assert_eq!(s.standin.chat_requests().len(), 3, "no model call for a closed cell");
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }

@@ -40,7 +40,7 @@ pub fn apply(backend: &Backend, uri: &str, version: i32, changes: &[TextChange])
 }
 
 /// A few lines around an edit: what "recently edited" context shows of it in other files.
-fn edited_region(snapshot: &DocumentSnapshot, line: usize) -> String {
+pub fn edited_region(snapshot: &DocumentSnapshot, line: usize) -> String {
     let last = snapshot.len_lines().saturating_sub(1);
     let line = line.min(last);
     (line.saturating_sub(2)..=(line + 3).min(last)).map(|l| snapshot.line(l)).collect::<Vec<_>>().join("\n")

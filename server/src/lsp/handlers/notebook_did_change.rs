@@ -1,5 +1,6 @@
 use tower_lsp_server::gen_lsp_types::DidChangeNotebookDocumentParams;
 
+use crate::context::SymbolLookup;
 use crate::lsp::handlers::{did_change, did_close, did_open};
 use crate::lsp::{from_proto, Backend};
 
@@ -27,6 +28,16 @@ pub fn handle(backend: &Backend, params: DidChangeNotebookDocumentParams) {
     for content in cells.text_content.unwrap_or_default() {
         let uri = content.document.text_document_identifier.uri.0.as_str();
         let changes: Vec<_> = content.changes.into_iter().map(from_proto::text_change).collect();
-        did_change::apply(backend, uri, content.document.version, &changes);
+        if !did_change::apply(backend, uri, content.document.version, &changes) {
+            continue;
+        }
+        // Other files' completions see it as a recent edit of the notebook (never the same
+        // notebook's cells, which read the whole notebook anyway).
+        if let (Some(last), Some(snapshot)) =
+            (changes.last().and_then(|c| c.range), backend.session.snapshot_as_is(uri))
+        {
+            let region = did_change::edited_region(&snapshot, last.start.line as usize);
+            backend.engine.note_edit(notebook, &backend.index.display_path(notebook), region);
+        }
     }
 }
