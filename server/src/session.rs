@@ -289,8 +289,8 @@ impl Session {
                     .unwrap_or_default()
             })
             .collect();
-        let (language_id, version) =
-            self.documents.get(cell).map(|d| (d.snapshot().language_id().to_string(), d.version()))?;
+        let version = self.documents.get(cell)?.version();
+        let language_id = docs[at].0.clone();
         let texts: Vec<CellText<'_>> = cells
             .iter()
             .zip(&docs)
