@@ -10,7 +10,8 @@
 //! 1. system: fixed instructions, byte-identical for every request in one language;
 //! 2. user: definitions from other files (sorted by path, so that their order does not follow
 //!    the cursor around), recent edits in other files (unchanged while the user types in this
-//!    one), the file's path, imports and enclosing scope, then the code before the cursor, the
+//!    one), code like the code above the cursor (unchanged while the user types on one line),
+//!    the file's path, imports and enclosing scope, then the code before the cursor, the
 //!    marker, the code after it, and what to produce (one line or a block);
 //! 3. assistant (partial): the start of the current line.
 //!
@@ -69,7 +70,8 @@ to the user.
 your insertion meets it.
 4. When asked for the rest of the line, stop at the end of that line. When asked for a block, \
 write the whole block with the file's indentation and stop at its end.
-5. Use the names the file, its imports and the definitions show, in the file's style.
+5. Use the names the file, its imports and the definitions show, in the file's style. \
+Similar code, where shown, is how this project writes such code.
 6. If nothing sensible fits, reply with nothing.",
         lang = language.name()
     )
@@ -80,6 +82,7 @@ fn user_message(ctx: &CompletionContext) -> String {
     let definitions: Vec<&Snippet> = ctx.cross_file.iter().collect();
     push_snippets(&mut out, "definitions", definitions, true);
     push_snippets(&mut out, "recent_edits", ctx.recent_edits.iter().collect(), false);
+    push_snippets(&mut out, "similar_code", ctx.similar.iter().collect(), false);
     out.push_str(&format!("<file path=\"{}\">\n", attribute(&ctx.path)));
     if !ctx.imports.is_empty() {
         push_section(&mut out, "imports", &ctx.imports);
@@ -228,7 +231,7 @@ mod tests {
     use expect_test::{expect, Expect};
 
     use super::*;
-    use crate::context::{gather, Budget, SnippetKind, WorkspaceIndex};
+    use crate::context::{gather, Budget, SimilarIndex, SnippetKind, WorkspaceIndex};
     use crate::providers::types::{Content, Role, MAX_STOP_BYTES, MAX_STOP_SEQUENCES};
     use crate::text::{Document, PositionEncoding, TextChange, TextRange};
 
@@ -319,7 +322,7 @@ fn count_numbers(src: &str) -> usize {
                 2. Output only the code to insert. No markdown fences, no explanations, no comments addressed to the user.
                 3. The text after <CURSOR> is already in the file. Never write it again: stop where your insertion meets it.
                 4. When asked for the rest of the line, stop at the end of that line. When asked for a block, write the whole block with the file's indentation and stop at its end.
-                5. Use the names the file, its imports and the definitions show, in the file's style.
+                5. Use the names the file, its imports and the definitions show, in the file's style. Similar code, where shown, is how this project writes such code.
                 6. If nothing sensible fits, reply with nothing.
                 === user
                 <definitions>
@@ -391,7 +394,7 @@ $0
                 2. Output only the code to insert. No markdown fences, no explanations, no comments addressed to the user.
                 3. The text after <CURSOR> is already in the file. Never write it again: stop where your insertion meets it.
                 4. When asked for the rest of the line, stop at the end of that line. When asked for a block, write the whole block with the file's indentation and stop at its end.
-                5. Use the names the file, its imports and the definitions show, in the file's style.
+                5. Use the names the file, its imports and the definitions show, in the file's style. Similar code, where shown, is how this project writes such code.
                 6. If nothing sensible fits, reply with nothing.
                 === user
                 <definitions>
@@ -456,7 +459,7 @@ export async function openTodos(): Promise<Todo[]> {
             2. Output only the code to insert. No markdown fences, no explanations, no comments addressed to the user.
             3. The text after <CURSOR> is already in the file. Never write it again: stop where your insertion meets it.
             4. When asked for the rest of the line, stop at the end of that line. When asked for a block, write the whole block with the file's indentation and stop at its end.
-            5. Use the names the file, its imports and the definitions show, in the file's style.
+            5. Use the names the file, its imports and the definitions show, in the file's style. Similar code, where shown, is how this project writes such code.
             6. If nothing sensible fits, reply with nothing.
             === user
             <definitions>
@@ -493,6 +496,77 @@ export async function openTodos(): Promise<Todo[]> {
             === stop ["\n", "<CURSOR>", "</code_window>"]
         "#]]
         .assert_eq(&render(&prompt_for(fixture, &recent)));
+    }
+
+    /// [`prompt_for`] with every file of the fixture open, for similar code.
+    fn prompt_with_open_documents(fixture: &str) -> CompletionPrompt {
+        let (index, doc, cursor) = setup(fixture);
+        let similar = SimilarIndex::new();
+        for file in fixture.split("//- ").filter(|f| !f.trim().is_empty() && !f.contains("$0")) {
+            let (path, body) = file.split_once('\n').unwrap();
+            similar.update(&Document::unparsed(&format!("file:///ws/{path}"), "", 1, body).snapshot());
+        }
+        similar.update(&doc.snapshot());
+        let budget = Budget::default();
+        let snapshot = doc.snapshot();
+        let mut ctx = gather(&snapshot, cursor, &index, &[], &budget);
+        let neighbours = similar.neighbours(snapshot.uri(), snapshot.language());
+        crate::context::similar_code(&mut ctx, &snapshot, cursor, &neighbours, &index, &budget);
+        completion_prompt(&ctx)
+    }
+
+    #[test]
+    fn python_prompt_with_similar_code_from_an_open_document() {
+        let fixture = r#"//- app/handlers/users.py
+def create_user(request, db):
+    payload = request.json()
+    user = User(name=payload["name"], email=payload["email"])
+    db.add(user)
+    db.commit()
+    return JsonResponse({"id": user.id}, status=201)
+//- app/handlers/teams.py
+def create_team(request, db):
+    payload = request.json()
+    team = Team(name=payload["name"], owner=payload["owner"])
+    db.add(team)
+    db.$0
+"#;
+        expect![[r#"
+            === system
+            You are a code completion engine for Python. You are shown a Python file with the cursor marked <CURSOR>, and definitions from other files of the project. You write the code to insert at the cursor.
+
+            Rules:
+            1. Continue exactly from the cursor: your reply is inserted at <CURSOR> character for character. When your turn has already begun, it holds the text just before the cursor: continue it without repeating it.
+            2. Output only the code to insert. No markdown fences, no explanations, no comments addressed to the user.
+            3. The text after <CURSOR> is already in the file. Never write it again: stop where your insertion meets it.
+            4. When asked for the rest of the line, stop at the end of that line. When asked for a block, write the whole block with the file's indentation and stop at its end.
+            5. Use the names the file, its imports and the definitions show, in the file's style. Similar code, where shown, is how this project writes such code.
+            6. If nothing sensible fits, reply with nothing.
+            === user
+            <similar_code>
+            <snippet path="app/handlers/users.py">
+            def create_user(request, db):
+                payload = request.json()
+                user = User(name=payload["name"], email=payload["email"])
+                db.add(user)
+                db.commit()
+                return JsonResponse({"id": user.id}, status=201)
+            </snippet>
+            </similar_code>
+            <file path="app/handlers/teams.py">
+            <code_window>
+            def create_team(request, db):
+                payload = request.json()
+                team = Team(name=payload["name"], owner=payload["owner"])
+                db.add(team)
+                db.<CURSOR>
+            </code_window>
+            </file>
+            Write the code that belongs at <CURSOR>: only the rest of the current line.
+            === assistant (partial)
+                db.
+            === stop ["\n", "<CURSOR>", "</code_window>"]
+        "#]].assert_eq(&render(&prompt_with_open_documents(fixture)));
     }
 
     /// The bytes two requests share from the start, over the shorter one's length.

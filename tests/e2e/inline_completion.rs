@@ -213,6 +213,66 @@ async fn signatures_from_other_files_reach_the_prompt() {
 }
 
 #[tokio::test]
+async fn code_like_the_cursors_from_other_open_documents_reaches_the_prompt() {
+    let mut s = setup(&[]).await;
+    let users = s.uri("app/users.py");
+    s.client.did_open(
+        &users,
+        "python",
+        1,
+        "def create_user(request, db):\n    payload = request.json()\n    user = User(name=payload[\"name\"], email=payload[\"email\"])\n    db.add(user)\n    db.commit()\n    return JsonResponse({\"id\": user.id}, status=201)\n",
+    );
+    // As like, but a secret: never shown.
+    let secrets = s.uri("app/secrets.py");
+    s.client.did_open(
+        &secrets,
+        "python",
+        1,
+        "def create_account(request, db):\n    payload = request.json()\n    account = Account(name=payload[\"name\"], token=\"sk-live-4242\")\n    db.add(account)\n    db.commit()\n",
+    );
+    let pos = s.open(
+        "app/teams.py",
+        "python",
+        "def create_team(request, db):\n    payload = request.json()\n    team = Team(name=payload[\"name\"], owner=payload[\"owner\"])\n    db.add(team)\n    $0\n",
+    );
+    // The windows are made when the reindexer picks the documents up, off the message loop.
+    let mut similar = 0;
+    for _ in 0..100 {
+        similar = s.client.request("kimi/status", json!({})).await.unwrap()["similarDocuments"].as_u64().unwrap();
+        if similar == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(similar, 2, "users.py and teams.py, never secrets.py");
+    s.standin.push(Reply::text("db.commit()"));
+    let result = s.inline("app/teams.py", pos.clone()).await;
+    assert_eq!(texts(&result), ["db.commit()"]);
+    let (body, _) = last_request(&s);
+    let user = body["messages"][1]["content"].as_str().unwrap().to_string();
+    let expected = "<similar_code>\n<snippet path=\"app/users.py\">\ndef create_user(request, db):\n    payload = request.json()\n";
+    assert!(user.contains(expected), "{user}");
+    assert!(user.find("</similar_code>") < user.find("<file path=\"app/teams.py\">"), "before the file: {user}");
+    assert!(!user.contains("sk-live-4242") && !user.contains("create_account"), "a secret reached the prompt: {user}");
+
+    // Closed, it is no one's neighbour any more.
+    s.client.notify("textDocument/didClose", json!({"textDocument": {"uri": users}}));
+    s.client.did_change(
+        &s.uri("app/teams.py"),
+        2,
+        json!([{"range": {"start": pos, "end": pos}, "text": "db.flush()\n    "}]),
+    );
+    s.standin.push(Reply::text("db.commit()"));
+    let mut after = pos.clone();
+    after["line"] = json!(pos["line"].as_u64().unwrap() + 1);
+    let _ = s.inline("app/teams.py", after).await;
+    let (body, _) = last_request(&s);
+    assert!(!body["messages"][1]["content"].as_str().unwrap().contains("create_user"), "{body}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
 async fn cancelling_closes_the_upstream_stream() {
     let mut s = setup(&[]).await;
     s.standin.push(Reply::text("slow_answer()").first_byte_delay(Duration::from_secs(5)));
@@ -800,8 +860,10 @@ async fn java_gets_class_signatures_from_other_files_and_block_sized_suggestions
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(prompt.contains(signature), "findUser's signature is missing: {prompt}");
-    // The class's surface, without what other files cannot call.
-    assert!(!prompt.contains("evict"), "a private method reached the prompt: {prompt}");
+    // The class's surface, without what other files cannot call (the open file's code itself
+    // may show as similar code).
+    let definitions = prompt.split("</definitions>").next().unwrap();
+    assert!(!definitions.contains("evict"), "a private method reached the definitions: {prompt}");
 
     s.standin.push(
         Reply::text("")

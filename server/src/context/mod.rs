@@ -13,6 +13,7 @@ mod index;
 mod lang;
 mod nearby;
 mod scope;
+mod similar;
 mod symbols;
 mod window;
 
@@ -26,6 +27,7 @@ use serde_json::{json, Value};
 use tree_sitter::Node;
 
 pub use index::{WorkspaceIndex, MAX_FILES, MAX_FILE_BYTES};
+pub use similar::{FileWindows, SimilarIndex};
 pub(crate) use symbols::declared_name;
 
 use crate::secrets::looks_secret;
@@ -51,6 +53,9 @@ pub struct Budget {
     pub recent_edit_chars: usize,
     /// The file's imports when they lie above the text shown before the cursor.
     pub imports_chars: usize,
+    /// Code like the code above the cursor, from other open documents and from this file
+    /// away from the cursor.
+    pub similar_chars: usize,
 }
 
 impl Default for Budget {
@@ -61,6 +66,7 @@ impl Default for Budget {
             cross_file_chars: 2500,
             recent_edit_chars: 1000,
             imports_chars: 1500,
+            similar_chars: 1500,
         }
     }
 }
@@ -80,6 +86,8 @@ pub enum SnippetKind {
     Definition { symbol: String },
     /// A region the user edited recently.
     RecentEdit,
+    /// A piece of code like the code above the cursor (see [`similar_code`]).
+    Similar,
 }
 
 /// Everything a completion prompt is built from. See [`gather`].
@@ -107,6 +115,8 @@ pub struct CompletionContext {
     pub cross_file: Vec<Snippet>,
     /// Recent edits in other files, in the order the caller gave them (most recent first).
     pub recent_edits: Vec<Snippet>,
+    /// Code like the code above the cursor, best first (see [`similar_code`]).
+    pub similar: Vec<Snippet>,
     /// The cursor calls for a block (several lines) rather than the rest of its line.
     pub multiline: bool,
 }
@@ -296,6 +306,7 @@ pub fn gather(
         enclosing: None,
         cross_file: Vec::new(),
         recent_edits: pick_recent(recent, &[&path, doc.uri()], budget.recent_edit_chars),
+        similar: Vec::new(),
         multiline,
         path,
     };
@@ -329,6 +340,31 @@ pub fn gather(
         ctx.cross_file = cross_file(&names, &ctx.path, language, symbols, lineage, budget.cross_file_chars);
     }
     ctx
+}
+
+/// Fills `ctx.similar`: the pieces of code in `files` (the open documents' windows, see
+/// [`SimilarIndex::neighbours`]) most like the lines above the cursor, leaving out this
+/// document's lines that `ctx` already shows. A pure function of its arguments, like
+/// [`gather`], whose result it completes.
+pub fn similar_code(
+    ctx: &mut CompletionContext,
+    doc: &DocumentSnapshot,
+    cursor: usize,
+    files: &[Arc<FileWindows>],
+    symbols: &dyn SymbolLookup,
+    budget: &Budget,
+) {
+    if files.is_empty() {
+        return;
+    }
+    let rope = doc.rope();
+    let line = rope.char_to_line(clamp_cursor(rope, cursor));
+    let above = ctx.prefix.matches('\n').count();
+    let below = ctx.suffix.matches('\n').count();
+    let shown = line.saturating_sub(above)..line + below + 1;
+    let query = similar::query(rope, line);
+    ctx.similar =
+        similar::find(&query, doc.uri(), shown, files, &|uri| symbols.display_path(uri), budget.similar_chars);
 }
 
 /// The cursor within the document and never between a `\r` and its `\n`.
@@ -779,6 +815,7 @@ pub fn context_to_debug_json(ctx: &CompletionContext) -> Value {
                 let why = match &s.why {
                     SnippetKind::Definition { symbol } => json!({ "definition": symbol }),
                     SnippetKind::RecentEdit => json!("recent_edit"),
+                    SnippetKind::Similar => json!("similar"),
                 };
                 json!({ "path": s.path, "why": why, "text": s.text })
             })
@@ -796,6 +833,7 @@ pub fn context_to_debug_json(ctx: &CompletionContext) -> Value {
         "enclosing": ctx.enclosing,
         "cross_file": snippets(&ctx.cross_file),
         "recent_edits": snippets(&ctx.recent_edits),
+        "similar": snippets(&ctx.similar),
     })
 }
 

@@ -2164,6 +2164,7 @@ fn debug_json_names_every_part() {
           "path": "src/lib.rs",
           "prefix": "fn f() {\n    ",
           "recent_edits": [],
+          "similar": [],
           "suffix": "\n}\n"
         }"#]]
     .assert_eq(&serde_json::to_string_pretty(&json).unwrap());

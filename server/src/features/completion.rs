@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{CompletionsOff, Config};
-use crate::context::{self, Budget, Snippet, SymbolLookup};
+use crate::context::{self, Budget, FileWindows, SimilarIndex, Snippet, SymbolLookup};
 use crate::ledger::{Feature, Outcome};
 use crate::postprocess::{self, CompletionSite, StopDetector};
 use crate::prompt;
@@ -198,6 +198,8 @@ pub struct CompletionEngine {
     recent_edits: Mutex<VecDeque<(String, Snippet)>>,
     /// The server's own time of the last [`OWN_TIMES_KEPT`] completions that asked the model.
     own_times: Mutex<VecDeque<OwnSample>>,
+    /// The open documents' windows, for code like the code at the cursor.
+    similar: SimilarIndex,
 }
 
 /// How many completions [`CompletionEngine::own_time`] summarises.
@@ -271,7 +273,14 @@ impl CompletionEngine {
             shown_rows: DashMap::new(),
             recent_edits: Mutex::new(VecDeque::new()),
             own_times: Mutex::new(VecDeque::new()),
+            similar: SimilarIndex::new(),
         }
+    }
+
+    /// The open documents' windows for similar code: the reindexer keeps them up to date as
+    /// documents open, settle after edits and close.
+    pub fn similar(&self) -> &SimilarIndex {
+        &self.similar
     }
 
     /// See [`OwnTime`]; `None` before the first completion that asked the model.
@@ -368,6 +377,9 @@ impl CompletionEngine {
         if let Some(off) = declined(config, snap, query.path.as_deref(), symbols) {
             return Err(CompletionError::Off(off));
         }
+        if !query.speculative {
+            self.similar.touch(&query.uri);
+        }
         let rope = snap.rope();
         let cursor = query.cursor.min(rope.len_chars());
         let line = rope.char_to_line(cursor);
@@ -460,8 +472,10 @@ impl CompletionEngine {
             };
             // 4. Context and prompt: pure functions of the snapshot. Then the route and the
             //    request's body, so that the end of the wait leaves only the sending.
+            let doc = fresh.as_ref().unwrap_or(snap);
+            let neighbours = self.similar.neighbours(&query.uri, doc.language());
             let Prepared { mut request, multiline } =
-                prepare_request(config, fresh.as_ref().unwrap_or(snap), cursor, symbols, &recent);
+                prepare_request(config, doc, cursor, symbols, &recent, &neighbours);
             if wants_several {
                 request.n = Some(config.completion.choices_when_invoked());
             }
@@ -880,8 +894,24 @@ pub fn prepare_request(
     cursor: usize,
     symbols: &dyn SymbolLookup,
     recent: &[Snippet],
+    neighbours: &[Arc<FileWindows>],
 ) -> Prepared {
-    let ctx = context::gather(snap, cursor, symbols, recent, &Budget::default());
+    let budget = Budget::default();
+    let mut ctx = context::gather(snap, cursor, symbols, recent, &budget);
+    // What the settings keep completions out of is kept out of other files' prompts too.
+    let exclude = &config.completion.exclude;
+    let allowed: Vec<Arc<FileWindows>> = neighbours
+        .iter()
+        .filter(|f| {
+            exclude.is_empty() || {
+                let path = context::uri_to_path(f.uri());
+                let relative = symbols.workspace_relative(&path).unwrap_or(path);
+                exclude.matching(&relative).is_none()
+            }
+        })
+        .cloned()
+        .collect();
+    context::similar_code(&mut ctx, snap, cursor, &allowed, symbols, &budget);
     let prompt = prompt::completion_prompt(&ctx);
     let mut request = ChatRequest::new(config.models.completion.clone(), prompt.messages);
     request.stop = prompt.stop;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ConfigLayers;
-use crate::context::WorkspaceIndex;
+use crate::context::{SimilarIndex, WorkspaceIndex};
 use crate::features::completion::{declined, prepare_request, CompletionEngine, Query, Trigger};
 use crate::router::Router;
 use crate::text::{Document, LineCol, PositionEncoding};
@@ -130,7 +130,12 @@ pub fn prompt(layers: &ConfigLayers, location: &str) -> Result<String, String> {
     if let Some(off) = declined(&config, &loaded.document.snapshot(), Some(&loaded.path), &loaded.index) {
         eprintln!("kimi-lsp prompt: note: {off}; an editor would send nothing here");
     }
-    let prepared = prepare_request(&config, &loaded.document.snapshot(), loaded.cursor, &loaded.index, &[]);
+    // Similar code from the file itself: the terminal has no other documents open.
+    let snapshot = loaded.document.snapshot();
+    let similar = SimilarIndex::new();
+    similar.update(&snapshot);
+    let neighbours = similar.neighbours(snapshot.uri(), snapshot.language());
+    let prepared = prepare_request(&config, &snapshot, loaded.cursor, &loaded.index, &[], &neighbours);
     let body = prepared.request.to_wire(true).map_err(|e| e.0)?;
     serde_json::to_string_pretty(&body).map_err(|e| e.to_string())
 }
@@ -140,6 +145,7 @@ pub async fn complete(layers: &ConfigLayers, location: &str) -> Result<String, S
     let loaded = load(location)?;
     let router = Router::new(&config, Router::open_ledger(&config));
     let engine = CompletionEngine::new();
+    engine.similar().update(&loaded.document.snapshot());
     let query = Query {
         uri: loaded.document.uri().to_string(),
         path: Some(loaded.path.clone()),

@@ -94,6 +94,9 @@ pub struct Status {
     pub indexing: bool,
     pub indexed_files: usize,
     pub indexed_symbols: usize,
+    /// Open documents whose code can be shown to the model as similar code (not secrets,
+    /// plain text, binary or very large ones), once the reindexer has picked them up.
+    pub similar_documents: usize,
     /// Requests and cost of this server process so far.
     pub session_requests: u64,
     pub session_cost: f64,

@@ -46,7 +46,8 @@ fn in_cell(mut range: Range, lines_above: u32) -> Range {
     range
 }
 
-/// `lines_above`: see [`in_cell`].
+/// `lines_above`: the line of a notebook's view on which the cell starts (0 for any other
+/// document); the item's range is given in the cell's own lines.
 pub fn inline_item(
     item: &Item,
     snapshot: &DocumentSnapshot,

@@ -35,7 +35,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use kimi_lsp::config::Config;
-use kimi_lsp::context::WorkspaceIndex;
+use kimi_lsp::context::{SimilarIndex, WorkspaceIndex};
 use kimi_lsp::features::completion::prepare_request;
 use kimi_lsp::postprocess::{postprocess_streamed, CompletionSite, StopDetector};
 use kimi_lsp::text::{Document, Language, LineCol, PositionEncoding, TextChange, TextRange};
@@ -1123,9 +1123,12 @@ fn measure_steps(ws: &Workspace, requests: usize, gap: Duration, slowest: usize)
         return Err(format!("{} did not parse", ws.big.shown));
     }
     let index = WorkspaceIndex::new();
+    // The open documents' windows for similar code, as the server makes them as they open.
+    let similar = SimilarIndex::new();
     for f in std::iter::once(&ws.big).chain(ws.others.iter()) {
         let text = std::fs::read_to_string(&f.path).map_err(|e| format!("cannot read {}: {e}", f.path.display()))?;
         index.update_file(&file_uri(&f.path), Language::Rust, &text);
+        similar.update(&Document::unparsed(&file_uri(&f.path), "rust", 1, &text).snapshot());
     }
     let config = Config::default();
     let lines = plain_lines(&ws.big_text);
@@ -1142,7 +1145,9 @@ fn measure_steps(ws: &Workspace, requests: usize, gap: Duration, slowest: usize)
         std::thread::sleep(gap);
         let cursor = snap.char_index(LineCol::new(line, utf16_len(lines[line as usize])), PositionEncoding::Utf16);
         let t0 = Instant::now();
-        let prepared = prepare_request(&config, &snap, cursor, &index, &[]);
+        similar.touch(&uri);
+        let neighbours = similar.neighbours(&uri, Language::Rust);
+        let prepared = prepare_request(&config, &snap, cursor, &index, &[], &neighbours);
         let t1 = Instant::now();
         let bytes = prepared.request.wire_body(true).map_err(|e| format!("unsendable request: {}", e.0))?;
         let t2 = Instant::now();

@@ -48,11 +48,12 @@ pub async fn handle(backend: &Backend) {
 }
 
 /// Re-indexes edited open documents every so often, from their snapshots (which carry their
-/// tree, so this is a walk, not a parse).
+/// tree, so this is a walk, not a parse), and makes their windows for similar code again.
 fn spawn_reindexer(backend: &Backend) {
     let dirty = backend.dirty.clone();
     let session = backend.session.clone();
     let index = backend.index.clone();
+    let engine = backend.engine.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(750));
         loop {
@@ -61,12 +62,13 @@ fn spawn_reindexer(backend: &Backend) {
             if uris.is_empty() {
                 continue;
             }
-            let (index, session) = (index.clone(), session.clone());
+            let (index, session, engine) = (index.clone(), session.clone(), engine.clone());
             let _ = tokio::task::spawn_blocking(move || {
                 // Edited documents get their pending reparse here (incremental, off the async
                 // threads), so the index walks a tree instead of parsing the text again.
                 for snapshot in uris.iter().filter_map(|u| session.snapshot_reparsed(u)) {
                     let snapshot = &snapshot;
+                    engine.similar().update(snapshot);
                     if snapshot.tree().is_some() {
                         index.update_document(snapshot);
                     } else {
