@@ -510,8 +510,7 @@ export async function openTodos(): Promise<Todo[]> {
         let budget = Budget::default();
         let snapshot = doc.snapshot();
         let mut ctx = gather(&snapshot, cursor, &index, &[], &budget);
-        let neighbours = similar.neighbours(snapshot.uri(), snapshot.language());
-        crate::context::similar_code(&mut ctx, &snapshot, cursor, &neighbours, &index, &budget);
+        crate::context::similar_code(&mut ctx, &snapshot, cursor, &similar, &|_| true, &index, &budget);
         completion_prompt(&ctx)
     }
 

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use tree_sitter::Node;
 
 pub use index::{WorkspaceIndex, MAX_FILES, MAX_FILE_BYTES};
-pub use similar::{FileWindows, SimilarIndex};
+pub use similar::SimilarIndex;
 pub(crate) use symbols::declared_name;
 
 use crate::secrets::looks_secret;
@@ -342,29 +342,26 @@ pub fn gather(
     ctx
 }
 
-/// Fills `ctx.similar`: the pieces of code in `files` (the open documents' windows, see
-/// [`SimilarIndex::neighbours`]) most like the lines above the cursor, leaving out this
-/// document's lines that `ctx` already shows. A pure function of its arguments, like
-/// [`gather`], whose result it completes.
+/// Fills `ctx.similar`: the pieces of code in the open documents `index` holds most like the
+/// lines above the cursor, leaving out this document's lines that `ctx` already shows and the
+/// documents `allowed` (given their URIs) turns down. Completes [`gather`]'s result.
 pub fn similar_code(
     ctx: &mut CompletionContext,
     doc: &DocumentSnapshot,
     cursor: usize,
-    files: &[Arc<FileWindows>],
+    index: &SimilarIndex,
+    allowed: &dyn Fn(&str) -> bool,
     symbols: &dyn SymbolLookup,
     budget: &Budget,
 ) {
-    if files.is_empty() {
-        return;
-    }
     let rope = doc.rope();
     let line = rope.char_to_line(clamp_cursor(rope, cursor));
     let above = ctx.prefix.matches('\n').count();
     let below = ctx.suffix.matches('\n').count();
     let shown = line.saturating_sub(above)..line + below + 1;
     let query = similar::query(rope, line);
-    ctx.similar =
-        similar::find(&query, doc.uri(), shown, files, &|uri| symbols.display_path(uri), budget.similar_chars);
+    let path_of = |uri: &str| symbols.display_path(uri);
+    ctx.similar = index.find(&query, doc.uri(), doc.language(), shown, allowed, &path_of, budget.similar_chars);
 }
 
 /// The cursor within the document and never between a `\r` and its `\n`.

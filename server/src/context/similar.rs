@@ -11,15 +11,17 @@
 //! each file is kept, and the best of those go into the prompt, within budget.
 //!
 //! The windows are made off the message loop, when the reindexer picks up an opened or edited
-//! document ([`SimilarIndex::update`]); a request only scores them. Only the documents touched
-//! last are candidates ([`NEIGHBOURS`]): the files the user works in now, not every file they
-//! ever opened.
+//! document ([`SimilarIndex::update`]); a request only scores them ([`SimilarIndex::find`]).
+//! Only the documents touched last are candidates ([`NEIGHBOURS`]): the files the user works
+//! in now, not every file they ever opened.
 
 use std::ops::Range;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use ropey::Rope;
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use super::{uri_to_path, Snippet, SnippetKind};
 use crate::secrets::looks_secret;
@@ -45,43 +47,35 @@ const MAX_BYTES: usize = super::MAX_FILE_BYTES as usize;
 
 /// An open document's windows, with the text they were made from: a snippet is cut from that
 /// text, so it shows exactly what was scored even when the document changed since.
-///
-/// The windows' identifiers are kept inverted, as each identifier's list of the windows that
-/// hold it: a request then visits only the windows that share an identifier with its query,
-/// instead of comparing the query with every window of every neighbour (a thousand windows
-/// for 20 neighbours and a 3,000-line file, which took half a millisecond).
 #[derive(Debug)]
-pub struct FileWindows {
+struct FileWindows {
     uri: String,
+    uri_hash: u64,
     language: Language,
     rope: Rope,
     /// Each window's first line.
     firsts: Box<[u32]>,
     /// Each window's number of distinct identifiers.
     sizes: Box<[u16]>,
-    /// The file's distinct identifiers, sorted.
-    tokens: Box<[u32]>,
-    /// Where each identifier's windows start in `postings` (one more entry than `tokens`).
-    starts: Box<[u32]>,
-    /// The windows of each identifier in turn, ascending.
-    postings: Box<[u16]>,
-    /// A bit per identifier hash's low bits: a query's identifiers that the file lacks, most
-    /// of them in a small file, are told apart with a bit test instead of a binary search
-    /// whose every step, after a pause, is a cache miss.
-    present: Box<[u64; PRESENT_WORDS]>,
+    /// The file's distinct identifiers: whose postings hold this file, to take it out again.
+    distinct: Box<[u32]>,
 }
 
-/// 2,048 bits, four cache lines.
-const PRESENT_WORDS: usize = 32;
+/// Each window's distinct identifiers, sorted, one window after the other, for the postings.
+struct WindowTokens {
+    tokens: Vec<u32>,
+    /// Where each window's identifiers start in `tokens` (one more entry than windows).
+    starts: Vec<u32>,
+}
 
-fn present_bit(token: u32) -> (usize, u64) {
-    let bit = token as usize % (PRESENT_WORDS * 64);
-    (bit / 64, 1 << (bit % 64))
+impl WindowTokens {
+    fn window(&self, w: usize) -> &[u32] {
+        &self.tokens[self.starts[w] as usize..self.starts[w + 1] as usize]
+    }
 }
 
 impl FileWindows {
-    /// `rope`'s windows.
-    pub fn new(uri: &str, language: Language, rope: &Rope) -> FileWindows {
+    fn new(uri: &str, language: Language, rope: &Rope) -> (FileWindows, WindowTokens) {
         let mut line_tokens: Vec<Vec<u32>> = Vec::with_capacity(rope.len_lines());
         for line in rope.lines() {
             let mut tokens = Vec::new();
@@ -93,7 +87,7 @@ impl FileWindows {
             line_tokens.push(tokens);
         }
         let lines = line_tokens.len();
-        let (mut firsts, mut sizes, mut pairs) = (Vec::new(), Vec::new(), Vec::<(u32, u16)>::new());
+        let (mut firsts, mut sizes, mut tokens, mut starts) = (Vec::new(), Vec::new(), Vec::new(), vec![0u32]);
         let mut first = 0;
         let mut window = Vec::new();
         // Window ids are u16: past that many windows (650,000 lines), the rest is left out.
@@ -104,75 +98,64 @@ impl FileWindows {
             window.sort_unstable();
             window.dedup();
             if !window.is_empty() {
-                let id = firsts.len() as u16;
                 firsts.push(first as u32);
                 sizes.push(window.len().min(usize::from(u16::MAX)) as u16);
-                pairs.extend(window.iter().map(|&t| (t, id)));
+                tokens.extend_from_slice(&window);
+                starts.push(tokens.len() as u32);
             }
             if end >= lines {
                 break;
             }
             first += STEP;
         }
-        pairs.sort_unstable();
-        let (mut tokens, mut starts) = (Vec::new(), Vec::new());
-        for (i, &(token, _)) in pairs.iter().enumerate() {
-            if tokens.last() != Some(&token) {
-                tokens.push(token);
-                starts.push(i as u32);
-            }
-        }
-        starts.push(pairs.len() as u32);
-        let mut present = Box::new([0u64; PRESENT_WORDS]);
-        for &token in &tokens {
-            let (word, bit) = present_bit(token);
-            present[word] |= bit;
-        }
-        FileWindows {
+        let mut distinct = tokens.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let file = FileWindows {
             uri: uri.to_string(),
+            uri_hash: fx_hash(uri),
             language,
             rope: rope.clone(),
             firsts: firsts.into_boxed_slice(),
             sizes: sizes.into_boxed_slice(),
-            tokens: tokens.into_boxed_slice(),
-            starts: starts.into_boxed_slice(),
-            postings: pairs.into_iter().map(|(_, w)| w).collect(),
-            present,
-        }
+            distinct: distinct.into_boxed_slice(),
+        };
+        (file, WindowTokens { tokens, starts })
     }
 
-    pub fn uri(&self) -> &str {
-        &self.uri
-    }
-
-    /// How many identifiers of `query` each window holds, into `shared` (one entry per window).
-    fn count_shared(&self, query: &[u32], shared: &mut Vec<u16>) {
-        shared.clear();
-        shared.resize(self.firsts.len(), 0);
-        for &token in query {
-            let (word, bit) = present_bit(token);
-            if self.present[word] & bit == 0 {
-                continue;
-            }
-            if let Ok(i) = self.tokens.binary_search(&token) {
-                let (from, to) = (self.starts[i] as usize, self.starts[i + 1] as usize);
-                for &w in &self.postings[from..to] {
-                    shared[usize::from(w)] += 1;
-                }
-            }
-        }
+    fn is(&self, uri: &str, hash: u64) -> bool {
+        self.uri_hash == hash && self.uri == uri
     }
 }
 
-/// The windows of the open documents, the one touched last first.
+/// The windows of the open documents, kept inverted: each identifier's list of the windows,
+/// in any open document, that hold it. A request looks up only its query's identifiers, a
+/// few dozen hash lookups, and visits only the windows that share one; scoring each
+/// neighbour's windows on its own cost a cache miss per step of a search in each of 21 files,
+/// 40 µs after a pause.
 ///
-/// A list, not a map: a request wants the few touched last, and a scan of a map of 300
-/// documents, after a pause, cost 80 µs in cache misses. Each entry carries its URI's hash,
-/// so that finding one reads only the list.
+/// Each update takes the lock for as long as it moves the document's postings (about a
+/// millisecond for a 3,000-line file, on the reindexer's blocking thread); a request takes it
+/// to score, some microseconds. Neither ever holds it across an `.await`.
 #[derive(Debug, Default)]
 pub struct SimilarIndex {
-    files: Mutex<Vec<(u64, Arc<FileWindows>)>>,
+    inner: Mutex<Inner>,
 }
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Documents by slot; a closed document's slot is reused.
+    slots: Vec<Option<FileWindows>>,
+    /// Slots in use, the document touched last first.
+    order: Vec<u16>,
+    /// Identifier hash → `slot << 16 | window` of every window that holds it. Most
+    /// identifiers are in one or two windows of one file: held inline, they cost no
+    /// allocation of their own (a `Vec` each came to 3 MiB for 300 open files).
+    postings: FxHashMap<u32, SmallVec<[u32; 4]>>,
+}
+
+/// Documents beyond this many get no windows (slot ids are u16).
+const MAX_SLOTS: usize = u16::MAX as usize;
 
 impl SimilarIndex {
     pub fn new() -> SimilarIndex {
@@ -189,60 +172,190 @@ impl SimilarIndex {
             self.remove(uri);
             return;
         }
-        let windows = Arc::new(FileWindows::new(uri, language, doc.rope()));
-        let mut files = self.lock();
-        Self::take(&mut files, uri);
-        files.insert(0, (name_hash(uri), windows));
+        // Made before the lock is taken: requests score meanwhile.
+        let (windows, tokens) = FileWindows::new(uri, language, doc.rope());
+        let mut inner = self.lock();
+        let slot = match inner.take(uri) {
+            Some(slot) => slot,
+            None => match inner.slots.iter().position(Option::is_none) {
+                Some(free) => free,
+                None if inner.slots.len() < MAX_SLOTS => {
+                    inner.slots.push(None);
+                    inner.slots.len() - 1
+                }
+                None => return,
+            },
+        };
+        for w in 0..windows.firsts.len() {
+            let id = (slot as u32) << 16 | w as u32;
+            for &token in tokens.window(w) {
+                inner.postings.entry(token).or_default().push(id);
+            }
+        }
+        inner.slots[slot] = Some(windows);
+        inner.order.insert(0, slot as u16);
     }
 
     pub fn remove(&self, uri: &str) {
-        Self::take(&mut self.lock(), uri);
+        let mut inner = self.lock();
+        if let Some(slot) = inner.take(uri) {
+            inner.slots[slot] = None;
+        }
     }
 
     /// `uri` is being worked in (a completion was asked for in it): it stays a neighbour of
     /// the others.
     pub fn touch(&self, uri: &str) {
-        let mut files = self.lock();
-        if let Some(entry) = Self::take(&mut files, uri) {
-            files.insert(0, entry);
+        let mut inner = self.lock();
+        let hash = fx_hash(uri);
+        let found =
+            inner.order.iter().position(|&s| inner.slots[usize::from(s)].as_ref().is_some_and(|f| f.is(uri, hash)));
+        if let Some(at) = found {
+            let slot = inner.order.remove(at);
+            inner.order.insert(0, slot);
         }
     }
 
-    /// `uri`'s own windows, if it has any, then the windows of the `NEIGHBOURS` (20) other
-    /// documents of `language`'s family touched last, most recent first.
-    pub fn neighbours(&self, uri: &str, language: Language) -> Vec<Arc<FileWindows>> {
-        let family = language.family();
-        let hash = name_hash(uri);
-        let files = self.lock();
-        let own = files.iter().find(|(h, f)| *h == hash && f.uri == uri).map(|(_, f)| f.clone());
-        let others = files
-            .iter()
-            .filter(|(h, f)| (*h != hash || f.uri != uri) && f.language.family() == family)
-            .take(NEIGHBOURS)
-            .map(|(_, f)| f.clone());
-        own.into_iter().chain(others).collect()
-    }
-
+    /// Open documents with windows.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().order.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Arc<FileWindows>)>> {
-        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    /// The pieces of code most like `query` (the identifiers above the cursor), best first,
+    /// within `budget` chars, at most one per file: from `current` (a URI) outside the lines
+    /// `shown` (those the prompt shows around the cursor), and from the `NEIGHBOURS` (20) other
+    /// documents of
+    /// `language`'s family touched last that `allowed` lets through (it gets their URIs).
+    /// `path_of` gives a URI's path as prompts show it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn find(
+        &self,
+        query: &[u32],
+        current: &str,
+        language: Language,
+        shown: Range<usize>,
+        allowed: &dyn Fn(&str) -> bool,
+        path_of: &dyn Fn(&str) -> String,
+        budget: usize,
+    ) -> Vec<Snippet> {
+        if query.len() < MIN_QUERY || budget == 0 {
+            return Vec::new();
+        }
+        let inner = self.lock();
+        let family = language.family();
+        let hash = fx_hash(current);
+        // The candidates, the current document first, then by recency; each gets a range of
+        // `shared`, one counter per window.
+        let mut candidates: Vec<(usize, usize)> = Vec::new();
+        let mut index_of = vec![u16::MAX; inner.slots.len()];
+        let mut windows = 0;
+        let mut add = |slot: usize, file: &FileWindows, candidates: &mut Vec<(usize, usize)>| {
+            index_of[slot] = candidates.len() as u16;
+            candidates.push((slot, windows));
+            windows += file.firsts.len();
+        };
+        let own = inner
+            .order
+            .iter()
+            .map(|&s| usize::from(s))
+            .find(|&s| inner.slots[s].as_ref().is_some_and(|f| f.is(current, hash)));
+        if let Some(slot) = own {
+            add(slot, inner.slots[slot].as_ref().expect("in order"), &mut candidates);
+        }
+        let mut others = 0;
+        for &slot in &inner.order {
+            let slot = usize::from(slot);
+            if others == NEIGHBOURS {
+                break;
+            }
+            let Some(file) = inner.slots[slot].as_ref() else { continue };
+            if Some(slot) == own || file.language.family() != family || !allowed(&file.uri) {
+                continue;
+            }
+            add(slot, file, &mut candidates);
+            others += 1;
+        }
+        let mut shared = vec![0u16; windows];
+        for token in query {
+            let Some(ids) = inner.postings.get(token) else { continue };
+            for &id in ids {
+                let candidate = index_of[(id >> 16) as usize];
+                if candidate != u16::MAX {
+                    let (_, offset) = candidates[usize::from(candidate)];
+                    shared[offset + (id & 0xffff) as usize] += 1;
+                }
+            }
+        }
+        let mut best: Vec<(f64, &FileWindows, usize)> = Vec::new();
+        for (i, &(slot, offset)) in candidates.iter().enumerate() {
+            let file = inner.slots[slot].as_ref().expect("a candidate");
+            let is_own = i == 0 && own.is_some();
+            let mut top: Option<(f64, usize)> = None;
+            for (w, &count) in shared[offset..offset + file.firsts.len()].iter().enumerate() {
+                if count == 0 {
+                    continue;
+                }
+                let first = file.firsts[w] as usize;
+                if is_own && first < shown.end && shown.start < first + WINDOW_LINES {
+                    continue;
+                }
+                let count = usize::from(count);
+                let score = count as f64 / (query.len() + usize::from(file.sizes[w]) - count) as f64;
+                if score >= MIN_SCORE && top.is_none_or(|(s, _)| score > s) {
+                    top = Some((score, w));
+                }
+            }
+            if let Some((score, w)) = top {
+                best.push((score, file, w));
+            }
+        }
+        // Ties go to the file touched last, which comes first.
+        best.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut left = budget;
+        let mut snippets = Vec::new();
+        for (_, file, w) in best {
+            let Some(text) = excerpt(&file.rope, file.firsts[w] as usize, left, query) else {
+                continue;
+            };
+            left -= text.len();
+            snippets.push(Snippet { path: path_of(&file.uri), text, why: SnippetKind::Similar });
+            if left < 200 {
+                break;
+            }
+        }
+        snippets
     }
 
-    fn take(files: &mut Vec<(u64, Arc<FileWindows>)>, uri: &str) -> Option<(u64, Arc<FileWindows>)> {
-        let hash = name_hash(uri);
-        let at = files.iter().position(|(h, f)| *h == hash && f.uri == uri)?;
-        Some(files.remove(at))
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-fn name_hash(text: &str) -> u64 {
+impl Inner {
+    /// Takes `uri`'s postings out and its slot out of the order; the slot, if it had one.
+    fn take(&mut self, uri: &str) -> Option<usize> {
+        let hash = fx_hash(uri);
+        let at =
+            self.order.iter().position(|&s| self.slots[usize::from(s)].as_ref().is_some_and(|f| f.is(uri, hash)))?;
+        let slot = usize::from(self.order.remove(at));
+        let file = self.slots[slot].take().expect("in order");
+        for &token in file.distinct.iter() {
+            if let Some(ids) = self.postings.get_mut(&token) {
+                ids.retain(|id| (*id >> 16) as usize != slot);
+                if ids.is_empty() {
+                    self.postings.remove(&token);
+                }
+            }
+        }
+        Some(slot)
+    }
+}
+
+fn fx_hash(text: &str) -> u64 {
     use std::hash::Hasher;
     let mut hasher = rustc_hash::FxHasher::default();
     hasher.write(text.as_bytes());
@@ -269,61 +382,6 @@ pub fn query(rope: &Rope, cursor_line: usize) -> Vec<u32> {
     tokens.sort_unstable();
     tokens.dedup();
     tokens
-}
-
-/// The pieces of code most like `query`, best first, within `budget` chars: at most one per
-/// file. In the file at `current` (a URI), windows that overlap `shown` (the lines the prompt
-/// shows around the cursor) are left out. `path_of` gives a URI's path as prompts show it.
-pub fn find(
-    query: &[u32],
-    current: &str,
-    shown: Range<usize>,
-    files: &[Arc<FileWindows>],
-    path_of: &dyn Fn(&str) -> String,
-    budget: usize,
-) -> Vec<Snippet> {
-    if query.len() < MIN_QUERY || budget == 0 {
-        return Vec::new();
-    }
-    let mut best: Vec<(f64, &FileWindows, usize)> = Vec::new();
-    let mut shared = Vec::new();
-    for file in files {
-        let own = file.uri == current;
-        file.count_shared(query, &mut shared);
-        let mut top: Option<(f64, usize)> = None;
-        for (w, &count) in shared.iter().enumerate() {
-            if count == 0 {
-                continue;
-            }
-            let first = file.firsts[w] as usize;
-            if own && first < shown.end && shown.start < first + WINDOW_LINES {
-                continue;
-            }
-            let count = usize::from(count);
-            let score = count as f64 / (query.len() + usize::from(file.sizes[w]) - count) as f64;
-            if score >= MIN_SCORE && top.is_none_or(|(s, _)| score > s) {
-                top = Some((score, w));
-            }
-        }
-        if let Some((score, w)) = top {
-            best.push((score, file, w));
-        }
-    }
-    // Ties go to the file touched last, which `files` lists first.
-    best.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut left = budget;
-    let mut snippets = Vec::new();
-    for (_, file, w) in best {
-        let Some(text) = excerpt(&file.rope, file.firsts[w] as usize, left, query) else {
-            continue;
-        };
-        left -= text.len();
-        snippets.push(Snippet { path: path_of(&file.uri), text, why: SnippetKind::Similar });
-        if left < 200 {
-            break;
-        }
-    }
-    snippets
 }
 
 /// The window's lines from `first`, from the first that shares an identifier with `query`
@@ -383,7 +441,7 @@ fn identifiers(text: &str, mut f: impl FnMut(u32)) {
 }
 
 fn hash(word: &str) -> u32 {
-    let h = name_hash(word);
+    let h = fx_hash(word);
     (h ^ (h >> 32)) as u32
 }
 
@@ -571,9 +629,15 @@ const KEYWORDS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::Document;
 
-    fn windows(uri: &str, text: &str) -> Arc<FileWindows> {
-        Arc::new(FileWindows::new(uri, Language::Rust, &Rope::from_str(text)))
+    /// An index of `files` (URI, text), opened in that order (the last one touched last).
+    fn index_of(files: &[(&str, &str)]) -> SimilarIndex {
+        let index = SimilarIndex::new();
+        for (uri, text) in files {
+            index.update(&Document::unparsed(uri, "", 1, text).snapshot());
+        }
+        index
     }
 
     fn path(uri: &str) -> String {
@@ -582,16 +646,11 @@ mod tests {
 
     /// The snippets for a cursor on the line after `above`'s last, in `current` (a URI), with
     /// lines `shown` of it shown already.
-    fn found(
-        above: &str,
-        current: &str,
-        shown: Range<usize>,
-        files: &[Arc<FileWindows>],
-        budget: usize,
-    ) -> Vec<String> {
+    fn found(above: &str, current: &str, shown: Range<usize>, index: &SimilarIndex, budget: usize) -> Vec<String> {
         let rope = Rope::from_str(above);
         let query = query(&rope, rope.len_lines() - 1);
-        find(&query, current, shown, files, &path, budget)
+        index
+            .find(&query, current, Language::Rust, shown, &|_| true, &path, budget)
             .into_iter()
             .map(|s| format!("{}:\n{}", s.path, s.text))
             .collect()
@@ -605,82 +664,97 @@ mod tests {
         let (name, rest) = line.split_once(':')?;\n    let value = rest.trim();\n    \
         Some(Header { name: name.to_lowercase(), value: value.to_string() })\n}\n";
 
+    const ON_OPEN: &str = "fn on_open(backend: &Backend, params: OpenParams) {\n    \
+        let uri = params.text_document.uri;\n    let snapshot = backend.session.snapshot(&uri);\n    \
+        backend.index.refresh(&snapshot);\n";
+
     #[test]
     fn the_most_similar_window_of_each_file_is_found_best_first() {
-        let above = "fn on_open(backend: &Backend, params: OpenParams) {\n    \
-            let uri = params.text_document.uri;\n    let snapshot = backend.session.snapshot(&uri);\n    \
-            backend.index.refresh(&snapshot);\n";
-        let handlers = windows("file:///p/handlers.rs", &format!("{UNRELATED}\n{HANDLER}"));
-        let headers = windows("file:///p/headers.rs", UNRELATED);
-        let also = windows("file:///p/also.rs", "fn on_close(backend: &Backend) {\n    let session = backend.session;\n    let index = backend.index;\n    drop((session, index));\n}\n");
-        let files = [headers, also, handlers];
+        let handlers = format!("{UNRELATED}\n{HANDLER}");
+        let also = "fn on_close(backend: &Backend) {\n    let session = backend.session;\n    let index = backend.index;\n    drop((session, index));\n}\n";
+        let index = index_of(&[
+            ("file:///p/handlers.rs", &handlers),
+            ("file:///p/headers.rs", UNRELATED),
+            ("file:///p/also.rs", also),
+        ]);
         expect_test::expect![[r#"
             [
                 "handlers.rs:\nfn on_save(backend: &Backend, params: SaveParams) {\n    let uri = params.text_document.uri;\n    let snapshot = backend.session.snapshot(&uri);\n    backend.index.refresh(&snapshot);\n    backend.dirty.lock().remove(&uri);\n}",
                 "also.rs:\nfn on_close(backend: &Backend) {\n    let session = backend.session;\n    let index = backend.index;\n    drop((session, index));\n}",
             ]
         "#]]
-        .assert_debug_eq(&found(above, "file:///p/current.rs", 0..5, &files, 1500));
+        .assert_debug_eq(&found(ON_OPEN, "file:///p/current.rs", 0..5, &index, 1500));
         // Within budget: the best alone, then, where the best would be cut to fewer than four
         // lines, the next.
-        let within = found(above, "file:///p/current.rs", 0..5, &files, 360);
+        let within = found(ON_OPEN, "file:///p/current.rs", 0..5, &index, 360);
         assert_eq!(within.len(), 1, "{within:?}");
         assert!(within[0].starts_with("handlers.rs:\nfn on_save(") && within[0].ends_with("\n}"), "{within:?}");
-        let tight = found(above, "file:///p/current.rs", 0..5, &files, 150);
+        let tight = found(ON_OPEN, "file:///p/current.rs", 0..5, &index, 150);
         assert_eq!(tight.len(), 1, "{tight:?}");
         assert!(tight[0].starts_with("also.rs:\nfn on_close("), "{tight:?}");
+        // Edited into something else, closed: no longer found.
+        index.update(&Document::unparsed("file:///p/handlers.rs", "", 2, UNRELATED).snapshot());
+        index.remove("file:///p/also.rs");
+        assert_eq!(found(ON_OPEN, "file:///p/current.rs", 0..5, &index, 1500), Vec::<String>::new());
+        assert_eq!(index.len(), 2);
     }
 
     #[test]
     fn the_current_file_counts_away_from_the_lines_the_prompt_shows() {
         let filler = "\n".repeat(30);
-        let current = format!("{HANDLER}{filler}fn on_open(backend: &Backend, params: OpenParams) {{\n    let uri = params.text_document.uri;\n    let snapshot = backend.session.snapshot(&uri);\n");
-        let own = windows("file:///p/current.rs", &current);
-        let rope = Rope::from_str(&current);
-        let cursor_line = rope.len_lines() - 1;
-        let query = query(&rope, cursor_line);
-        let far = find(&query, "file:///p/current.rs", cursor_line - 5..cursor_line + 1, std::slice::from_ref(&own), &path, 1500);
+        let current = format!("{HANDLER}{filler}{ON_OPEN}");
+        let index = index_of(&[("file:///p/current.rs", &current)]);
+        let cursor_line = Rope::from_str(&current).len_lines() - 1;
+        let far = found(&current, "file:///p/current.rs", cursor_line - 5..cursor_line + 1, &index, 1500);
         assert_eq!(far.len(), 1);
-        assert!(far[0].text.starts_with("fn on_save("), "{far:?}");
+        assert!(far[0].starts_with("current.rs:\nfn on_save("), "{far:?}");
         // Shown already: nothing.
-        let shown = find(&query, "file:///p/current.rs", 0..cursor_line + 1, &[own], &path, 1500);
-        assert_eq!(shown, []);
+        assert_eq!(found(&current, "file:///p/current.rs", 0..cursor_line + 1, &index, 1500), Vec::<String>::new());
     }
 
     #[test]
     fn too_little_in_common_or_too_little_above_finds_nothing() {
-        let files = [windows("file:///p/headers.rs", UNRELATED)];
+        let index = index_of(&[("file:///p/headers.rs", UNRELATED)]);
         let above = "fn on_open(backend: &Backend, params: OpenParams) {\n    let uri = params.text_document.uri;\n";
-        assert_eq!(found(above, "file:///p/current.rs", 0..3, &files, 1500), Vec::<String>::new());
+        assert_eq!(found(above, "file:///p/current.rs", 0..3, &index, 1500), Vec::<String>::new());
         // `parse_header`'s own first line alone is too short a query.
         assert_eq!(
-            found("fn parse_header(line: &str) {\n", "file:///p/current.rs", 0..2, &files, 1500),
+            found("fn parse_header(line: &str) {\n", "file:///p/current.rs", 0..2, &index, 1500),
             Vec::<String>::new()
         );
     }
 
     #[test]
-    fn neighbours_are_the_documents_touched_last_of_the_family_and_never_secrets() {
-        let index = SimilarIndex::new();
-        let open = |uri: &str, language_id: &str| {
-            index.update(&crate::text::Document::unparsed(uri, language_id, 1, HANDLER).snapshot())
-        };
-        for i in 0..NEIGHBOURS + 5 {
-            open(&format!("file:///p/f{i}.rs"), "rust");
+    fn candidates_are_the_documents_touched_last_of_the_family_allowed_and_never_secrets() {
+        let mut files: Vec<(String, &str)> =
+            (0..NEIGHBOURS + 5).map(|i| (format!("file:///p/f{i}.rs"), HANDLER)).collect();
+        for uri in ["file:///p/script.py", "file:///p/.env", "file:///p/secrets.rs", "file:///p/notes.txt"] {
+            files.push((uri.to_string(), HANDLER));
         }
-        open("file:///p/script.py", "python");
-        open("file:///p/.env", "rust");
-        open("file:///p/notes.txt", "plaintext");
-        open("file:///p/current.rs", "rust");
+        let files: Vec<(&str, &str)> = files.iter().map(|(u, t)| (u.as_str(), *t)).collect();
+        let index = index_of(&files);
         index.touch("file:///p/f0.rs");
-        let uris = |n: Vec<Arc<FileWindows>>| n.iter().map(|f| path(f.uri())).collect::<Vec<_>>();
-        let near = uris(index.neighbours("file:///p/current.rs", Language::Rust));
-        assert_eq!(near.len(), NEIGHBOURS + 1);
-        assert_eq!(near[..3], ["current.rs", "f0.rs", &format!("f{}.rs", NEIGHBOURS + 4)]);
-        assert!(!near.iter().any(|u| u.contains("env") || u.contains("txt") || u.contains("py")), "{near:?}");
-        assert_eq!(uris(index.neighbours("file:///p/script.py", Language::Python)), ["script.py"]);
-        index.remove("file:///p/current.rs");
-        assert_eq!(uris(index.neighbours("file:///p/current.rs", Language::Rust))[0], "f0.rs");
+        let rope = Rope::from_str(ON_OPEN);
+        let query = query(&rope, rope.len_lines() - 1);
+        let found = |allowed: &dyn Fn(&str) -> bool| -> Vec<String> {
+            let snippets =
+                index.find(&query, "file:///p/current.rs", Language::Rust, 0..5, allowed, &path, usize::MAX / 2);
+            snippets.into_iter().map(|s| s.path).collect()
+        };
+        // All alike: ties go to the one touched last.
+        let all = found(&|_| true);
+        assert_eq!(all.len(), NEIGHBOURS, "{all:?}");
+        assert_eq!(all[..2], ["f0.rs", &format!("f{}.rs", NEIGHBOURS + 4)]);
+        assert!(
+            !all.iter().any(|u| u.contains("env") || u.contains("secrets") || u.contains("txt") || u.contains("py")),
+            "{all:?}"
+        );
+        assert!(!all.contains(&"f1.rs".to_string()), "touched before the last 20: {all:?}");
+        // What `allowed` turns down makes room for the next.
+        let some = found(&|uri| !uri.ends_with("f0.rs"));
+        assert_eq!(some.len(), NEIGHBOURS);
+        assert!(!some.contains(&"f0.rs".to_string()) && some.contains(&"f5.rs".to_string()), "{some:?}");
+        assert_eq!(index.len(), NEIGHBOURS + 6, "the Python file has windows, the secrets and plain text none");
     }
 
     #[test]
@@ -694,12 +768,12 @@ mod tests {
     #[test]
     fn a_window_starts_every_half_window_and_the_last_one_reaches_the_end() {
         let text: String = (0..45).map(|i| format!("let name{i} = value{i};\n")).collect();
-        let file = windows("file:///p/a.rs", &text);
+        let (file, tokens) = FileWindows::new("file:///p/a.rs", Language::Rust, &Rope::from_str(&text));
         assert_eq!(*file.firsts, [0, 10, 20, 30]);
         // Lines 30..46 (the last one empty): two names per line.
         assert_eq!(file.sizes[3], 30);
-        let mut shared = Vec::new();
-        file.count_shared(&[hash("name5"), hash("name15"), hash("value35"), hash("elsewhere")], &mut shared);
-        assert_eq!(shared, [2, 1, 1, 1]);
+        assert!(tokens.window(3).contains(&hash("value35")) && tokens.window(2).contains(&hash("value35")));
+        assert!(!tokens.window(1).contains(&hash("value35")));
+        assert_eq!(file.distinct.len(), 90);
     }
 }

@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{CompletionsOff, Config};
-use crate::context::{self, Budget, FileWindows, SimilarIndex, Snippet, SymbolLookup};
+use crate::context::{self, Budget, SimilarIndex, Snippet, SymbolLookup};
 use crate::ledger::{Feature, Outcome};
 use crate::postprocess::{self, CompletionSite, StopDetector};
 use crate::prompt;
@@ -472,10 +472,8 @@ impl CompletionEngine {
             };
             // 4. Context and prompt: pure functions of the snapshot. Then the route and the
             //    request's body, so that the end of the wait leaves only the sending.
-            let doc = fresh.as_ref().unwrap_or(snap);
-            let neighbours = self.similar.neighbours(&query.uri, doc.language());
             let Prepared { mut request, multiline } =
-                prepare_request(config, doc, cursor, symbols, &recent, &neighbours);
+                prepare_request(config, fresh.as_ref().unwrap_or(snap), cursor, symbols, &recent, &self.similar);
             if wants_several {
                 request.n = Some(config.completion.choices_when_invoked());
             }
@@ -894,24 +892,20 @@ pub fn prepare_request(
     cursor: usize,
     symbols: &dyn SymbolLookup,
     recent: &[Snippet],
-    neighbours: &[Arc<FileWindows>],
+    similar: &SimilarIndex,
 ) -> Prepared {
     let budget = Budget::default();
     let mut ctx = context::gather(snap, cursor, symbols, recent, &budget);
     // What the settings keep completions out of is kept out of other files' prompts too.
     let exclude = &config.completion.exclude;
-    let allowed: Vec<Arc<FileWindows>> = neighbours
-        .iter()
-        .filter(|f| {
-            exclude.is_empty() || {
-                let path = context::uri_to_path(f.uri());
-                let relative = symbols.workspace_relative(&path).unwrap_or(path);
-                exclude.matching(&relative).is_none()
-            }
-        })
-        .cloned()
-        .collect();
-    context::similar_code(&mut ctx, snap, cursor, &allowed, symbols, &budget);
+    let allowed = |uri: &str| {
+        exclude.is_empty() || {
+            let path = context::uri_to_path(uri);
+            let relative = symbols.workspace_relative(&path).unwrap_or(path);
+            exclude.matching(&relative).is_none()
+        }
+    };
+    context::similar_code(&mut ctx, snap, cursor, similar, &allowed, symbols, &budget);
     let prompt = prompt::completion_prompt(&ctx);
     let mut request = ChatRequest::new(config.models.completion.clone(), prompt.messages);
     request.stop = prompt.stop;

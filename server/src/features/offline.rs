@@ -134,8 +134,7 @@ pub fn prompt(layers: &ConfigLayers, location: &str) -> Result<String, String> {
     let snapshot = loaded.document.snapshot();
     let similar = SimilarIndex::new();
     similar.update(&snapshot);
-    let neighbours = similar.neighbours(snapshot.uri(), snapshot.language());
-    let prepared = prepare_request(&config, &snapshot, loaded.cursor, &loaded.index, &[], &neighbours);
+    let prepared = prepare_request(&config, &snapshot, loaded.cursor, &loaded.index, &[], &similar);
     let body = prepared.request.to_wire(true).map_err(|e| e.0)?;
     serde_json::to_string_pretty(&body).map_err(|e| e.to_string())
 }

@@ -1146,8 +1146,7 @@ fn measure_steps(ws: &Workspace, requests: usize, gap: Duration, slowest: usize)
         let cursor = snap.char_index(LineCol::new(line, utf16_len(lines[line as usize])), PositionEncoding::Utf16);
         let t0 = Instant::now();
         similar.touch(&uri);
-        let neighbours = similar.neighbours(&uri, Language::Rust);
-        let prepared = prepare_request(&config, &snap, cursor, &index, &[], &neighbours);
+        let prepared = prepare_request(&config, &snap, cursor, &index, &[], &similar);
         let t1 = Instant::now();
         let bytes = prepared.request.wire_body(true).map_err(|e| format!("unsendable request: {}", e.0))?;
         let t2 = Instant::now();
