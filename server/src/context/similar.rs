@@ -228,9 +228,8 @@ impl SimilarIndex {
     /// The pieces of code most like `query` (the identifiers above the cursor), best first,
     /// within `budget` chars, at most one per file: from `current` (a URI) outside the lines
     /// `shown` (those the prompt shows around the cursor), and from the `NEIGHBOURS` (20) other
-    /// documents of
-    /// `language`'s family touched last that `allowed` lets through (it gets their URIs).
-    /// `path_of` gives a URI's path as prompts show it.
+    /// documents of `language`'s family touched last that `allowed` lets through (it gets their
+    /// URIs). `path_of` gives a URI's path as prompts show it.
     #[allow(clippy::too_many_arguments)]
     pub fn find(
         &self,
