@@ -122,10 +122,6 @@ impl FileWindows {
         };
         (file, WindowTokens { tokens, starts })
     }
-
-    fn is(&self, uri: &str, hash: u64) -> bool {
-        self.uri_hash == hash && self.uri == uri
-    }
 }
 
 /// The windows of the open documents, kept inverted: each identifier's list of the windows,
@@ -146,6 +142,9 @@ pub struct SimilarIndex {
 struct Inner {
     /// Documents by slot; a closed document's slot is reused.
     slots: Vec<Option<FileWindows>>,
+    /// Each slot's URI hash, for a document to be found by reading this list alone rather
+    /// than every slot's document (a cache miss each).
+    hashes: Vec<u64>,
     /// Slots in use, the document touched last first.
     order: Vec<u16>,
     /// Identifier hash → `slot << 16 | window` of every window that holds it. Most
@@ -181,6 +180,7 @@ impl SimilarIndex {
                 Some(free) => free,
                 None if inner.slots.len() < MAX_SLOTS => {
                     inner.slots.push(None);
+                    inner.hashes.push(0);
                     inner.slots.len() - 1
                 }
                 None => return,
@@ -192,6 +192,7 @@ impl SimilarIndex {
                 inner.postings.entry(token).or_default().push(id);
             }
         }
+        inner.hashes[slot] = windows.uri_hash;
         inner.slots[slot] = Some(windows);
         inner.order.insert(0, slot as u16);
     }
@@ -208,8 +209,7 @@ impl SimilarIndex {
     pub fn touch(&self, uri: &str) {
         let mut inner = self.lock();
         let hash = fx_hash(uri);
-        let found =
-            inner.order.iter().position(|&s| inner.slots[usize::from(s)].as_ref().is_some_and(|f| f.is(uri, hash)));
+        let found = inner.position(uri, hash);
         if let Some(at) = found {
             let slot = inner.order.remove(at);
             inner.order.insert(0, slot);
@@ -257,11 +257,7 @@ impl SimilarIndex {
             candidates.push((slot, windows));
             windows += file.firsts.len();
         };
-        let own = inner
-            .order
-            .iter()
-            .map(|&s| usize::from(s))
-            .find(|&s| inner.slots[s].as_ref().is_some_and(|f| f.is(current, hash)));
+        let own = inner.order.iter().map(|&s| usize::from(s)).find(|&s| inner.holds(s, current, hash));
         if let Some(slot) = own {
             add(slot, inner.slots[slot].as_ref().expect("in order"), &mut candidates);
         }
@@ -335,11 +331,20 @@ impl SimilarIndex {
 }
 
 impl Inner {
+    /// Whether `slot` holds `uri` (whose hash is `hash`).
+    fn holds(&self, slot: usize, uri: &str, hash: u64) -> bool {
+        self.hashes[slot] == hash && self.slots[slot].as_ref().is_some_and(|f| f.uri == uri)
+    }
+
+    /// Where `uri` is in `order`.
+    fn position(&self, uri: &str, hash: u64) -> Option<usize> {
+        self.order.iter().position(|&s| self.holds(usize::from(s), uri, hash))
+    }
+
     /// Takes `uri`'s postings out and its slot out of the order; the slot, if it had one.
     fn take(&mut self, uri: &str) -> Option<usize> {
         let hash = fx_hash(uri);
-        let at =
-            self.order.iter().position(|&s| self.slots[usize::from(s)].as_ref().is_some_and(|f| f.is(uri, hash)))?;
+        let at = self.position(uri, hash)?;
         let slot = usize::from(self.order.remove(at));
         let file = self.slots[slot].take().expect("in order");
         for &token in file.distinct.iter() {

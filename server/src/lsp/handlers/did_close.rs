@@ -14,8 +14,10 @@ pub fn handle(backend: &Backend, params: DidCloseTextDocumentParams) {
 /// What closing a text document does, also a notebook's cell: its work in flight stops.
 pub fn close(backend: &Backend, uri: &str) {
     backend.engine.document_closed(uri);
-    backend.engine.similar().remove(uri);
     if !backend.session.close(uri) {
         tracing::debug!(uri, "didClose for a document that was not open");
     }
+    // After the session lets go of it: the reindexer, which may be making its windows right
+    // now, checks the session after it has (see `spawn_reindexer`).
+    backend.engine.similar().remove(uri);
 }

@@ -69,6 +69,11 @@ fn spawn_reindexer(backend: &Backend) {
                 for snapshot in uris.iter().filter_map(|u| session.snapshot_reparsed(u)) {
                     let snapshot = &snapshot;
                     engine.similar().update(snapshot);
+                    // Closed while its windows were made: `did_close` removed them before
+                    // they were in, or will after this check.
+                    if session.snapshot_as_is(snapshot.uri()).is_none() {
+                        engine.similar().remove(snapshot.uri());
+                    }
                     if snapshot.tree().is_some() {
                         index.update_document(snapshot);
                     } else {
