@@ -49,6 +49,31 @@ fn prompt_prints_the_exact_request_offline() {
 }
 
 #[test]
+fn prompt_shows_similar_code_from_the_file_beyond_what_it_shows_around_the_cursor() {
+    let dir = workspace();
+    let rule = "// ----------------------------------------\n".repeat(200);
+    let text = format!(
+        "fn load_users(path: &Path) -> Result<Vec<User>, LoadError> {{\n    \
+         let text = std::fs::read_to_string(path).map_err(LoadError::Io)?;\n    \
+         let users: Vec<User> = serde_json::from_str(&text).map_err(LoadError::Parse)?;\n    \
+         Ok(users)\n}}\n{rule}fn load_teams(path: &Path) -> Result<Vec<Team>, LoadError> {{\n    \
+         let text = std::fs::read_to_string(path).map_err(LoadError::Io)?;\n    let teams: Vec<Team> = \n}}\n"
+    );
+    std::fs::write(dir.path().join("src/load.rs"), text).unwrap();
+    let location = format!("{}:208:28", dir.path().join("src/load.rs").display());
+    let out = run(&["prompt", &location], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON request body");
+    assert_eq!(body["messages"].as_array().unwrap().last().unwrap()["content"], "    let teams: Vec<Team> = ");
+    let user = body["messages"][1]["content"].as_str().unwrap();
+    let (code_window, similar) = (user.find("<code_window>").unwrap(), user.find("<similar_code>"));
+    assert!(!user[code_window..].contains("fn load_users"), "shown around the cursor already: {user}");
+    assert!(similar.is_some_and(|at| at < code_window), "{user}");
+    assert!(user.contains("<snippet path=\"src/load.rs\">\nfn load_users(path: &Path)"), "{user}");
+    assert!(user.contains("serde_json::from_str(&text).map_err(LoadError::Parse)?;"), "{user}");
+}
+
+#[test]
 fn prompt_explains_a_bad_location() {
     let out = run(&["prompt", "nowhere.rs"], &[]);
     assert_eq!(out.status.code(), Some(1));
