@@ -456,7 +456,9 @@ impl SymbolLookup for WorkspaceIndex {
     }
 }
 
-fn indexable(path: &Path, language: Language) -> bool {
+/// What may be indexed, and so shown to a model as another file's code: never plain text, never
+/// a file that looks like it holds secrets.
+pub(super) fn indexable(path: &Path, language: Language) -> bool {
     language != Language::PlainText && !looks_secret(path)
 }
 

@@ -16,15 +16,15 @@
 //! in now, not every file they ever opened.
 
 use std::ops::Range;
-use std::path::Path;
 use std::sync::Mutex;
 
 use ropey::Rope;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
+use super::index::indexable;
+use super::nearby::name_hash;
 use super::{uri_to_path, Snippet, SnippetKind};
-use crate::secrets::looks_secret;
 use crate::text::{DocumentSnapshot, Language};
 
 /// Lines per window, and of the query.
@@ -113,7 +113,7 @@ impl FileWindows {
         distinct.dedup();
         let file = FileWindows {
             uri: uri.to_string(),
-            uri_hash: fx_hash(uri),
+            uri_hash: name_hash(uri),
             language,
             rope: rope.clone(),
             firsts: firsts.into_boxed_slice(),
@@ -167,7 +167,7 @@ impl SimilarIndex {
     pub fn update(&self, doc: &DocumentSnapshot) {
         let uri = doc.uri();
         let language = doc.language();
-        if !eligible(&uri_to_path(uri), language) || doc.is_binary() || doc.rope().len_bytes() > MAX_BYTES {
+        if !indexable(&uri_to_path(uri), language) || doc.is_binary() || doc.rope().len_bytes() > MAX_BYTES {
             self.remove(uri);
             return;
         }
@@ -208,7 +208,7 @@ impl SimilarIndex {
     /// the others.
     pub fn touch(&self, uri: &str) {
         let mut inner = self.lock();
-        let hash = fx_hash(uri);
+        let hash = name_hash(uri);
         let found = inner.position(uri, hash);
         if let Some(at) = found {
             let slot = inner.order.remove(at);
@@ -246,7 +246,7 @@ impl SimilarIndex {
         }
         let inner = self.lock();
         let family = language.family();
-        let hash = fx_hash(current);
+        let hash = name_hash(current);
         // The candidates, the current document first, then by recency; each gets a range of
         // `shared`, one counter per window.
         let mut candidates: Vec<(usize, usize)> = Vec::new();
@@ -343,7 +343,7 @@ impl Inner {
 
     /// Takes `uri`'s postings out and its slot out of the order; the slot, if it had one.
     fn take(&mut self, uri: &str) -> Option<usize> {
-        let hash = fx_hash(uri);
+        let hash = name_hash(uri);
         let at = self.position(uri, hash)?;
         let slot = usize::from(self.order.remove(at));
         let file = self.slots[slot].take().expect("in order");
@@ -357,19 +357,6 @@ impl Inner {
         }
         Some(slot)
     }
-}
-
-fn fx_hash(text: &str) -> u64 {
-    use std::hash::Hasher;
-    let mut hasher = rustc_hash::FxHasher::default();
-    hasher.write(text.as_bytes());
-    hasher.finish()
-}
-
-/// What may be shown to a model as another file's code: as for the workspace index, never a
-/// file that looks like it holds secrets, and never plain text.
-fn eligible(path: &Path, language: Language) -> bool {
-    language != Language::PlainText && !looks_secret(path)
 }
 
 /// The request's side: the identifiers of the [`WINDOW_LINES`] complete lines above the
@@ -445,7 +432,7 @@ fn identifiers(text: &str, mut f: impl FnMut(u32)) {
 }
 
 fn hash(word: &str) -> u32 {
-    let h = fx_hash(word);
+    let h = name_hash(word);
     (h ^ (h >> 32)) as u32
 }
 
