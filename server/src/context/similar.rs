@@ -244,6 +244,8 @@ impl SimilarIndex {
         if query.len() < MIN_QUERY || budget == 0 {
             return Vec::new();
         }
+        // The counters are u16: lines of minified code could hold more distinct names.
+        let query = &query[..query.len().min(usize::from(u16::MAX))];
         let inner = self.lock();
         let family = language.family();
         let hash = name_hash(current);
@@ -299,7 +301,9 @@ impl SimilarIndex {
                     continue;
                 }
                 let count = usize::from(count);
-                let score = count as f64 / (query.len() + usize::from(file.sizes[w]) - count) as f64;
+                // A window's size is capped at u16::MAX, so the union is kept above the count.
+                let union = (query.len() + usize::from(file.sizes[w])).saturating_sub(count).max(count);
+                let score = count as f64 / union as f64;
                 if score >= MIN_SCORE && top.is_none_or(|(s, _)| score > s) {
                     top = Some((score, w));
                 }
@@ -746,6 +750,14 @@ mod tests {
         assert_eq!(some.len(), NEIGHBOURS);
         assert!(!some.contains(&"f0.rs".to_string()) && some.contains(&"f5.rs".to_string()), "{some:?}");
         assert_eq!(index.len(), NEIGHBOURS + 6, "the Python file has windows, the secrets and plain text none");
+    }
+
+    #[test]
+    fn lines_of_minified_code_with_more_names_than_the_counters_hold_find_nothing_and_do_not_panic() {
+        let names: String = (0..70_000).map(|i| format!("n{i} ")).collect();
+        let text = format!("{names}\n{names}\n");
+        let index = index_of(&[("file:///p/bundle.rs", &text)]);
+        assert_eq!(found(&text, "file:///p/current.rs", 0..3, &index, 1500), Vec::<String>::new());
     }
 
     #[test]
