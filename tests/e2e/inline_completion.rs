@@ -1004,6 +1004,9 @@ async fn a_request_waiting_for_a_speculation_yields_to_newer_typing() {
     let stale = s.client.response(waiting).await.unwrap();
     assert!(items(&stale).is_empty(), "a stale suggestion was returned: {stale}");
     assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    // The newer suggestion, shown, has the one after it asked for at once: that fourth call's
+    // usage must have been metered before the test reads them all (it once arrived after).
+    s.standin.wait_for_chat_requests(4, Duration::from_secs(5)).await;
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
