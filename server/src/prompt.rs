@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 
 use crate::context::{CompletionContext, Snippet};
 use crate::providers::Message;
-use crate::text::Language;
 
 /// Marks the cursor in the code shown to the model.
 pub const CURSOR_MARKER: &str = "<CURSOR>";
@@ -46,15 +45,16 @@ pub struct CompletionPrompt {
 /// reply is still exactly the text to insert). When nothing but whitespace precedes the cursor
 /// in the whole window (an empty file), there is no pre-fill and the user message is last.
 pub fn completion_prompt(ctx: &CompletionContext) -> CompletionPrompt {
-    let mut messages = vec![Message::system(system_instructions(ctx.language)), Message::user(user_message(ctx))];
+    let mut messages = vec![Message::system(system_instructions(&ctx.language_name)), Message::user(user_message(ctx))];
     if let Some(prefill) = prefill(ctx) {
         messages.push(Message::assistant_partial(prefill));
     }
     CompletionPrompt { messages, stop: stop_strings(ctx.multiline) }
 }
 
-/// The system message: the same bytes for every request in `language`.
-pub fn system_instructions(language: Language) -> String {
+/// The system message: the same bytes for every request in a language (`language` is its
+/// name).
+pub fn system_instructions(language: &str) -> String {
     format!(
         "You are a code completion engine for {lang}. You are shown a {lang} file with the \
 cursor marked {CURSOR_MARKER}, and definitions from other files of the project. You write the \
@@ -73,7 +73,7 @@ write the whole block with the file's indentation and stop at its end.
 5. Use the names the file, its imports and the definitions show, in the file's style. \
 Similar code, where shown, is how this project writes such code.
 6. If nothing sensible fits, reply with nothing.",
-        lang = language.name()
+        lang = language
     )
 }
 
@@ -233,6 +233,7 @@ mod tests {
     use super::*;
     use crate::context::{gather, Budget, SimilarIndex, SnippetKind, WorkspaceIndex};
     use crate::providers::types::{Content, Role, MAX_STOP_BYTES, MAX_STOP_SEQUENCES};
+    use crate::text::Language;
     use crate::text::{Document, PositionEncoding, TextChange, TextRange};
 
     /// Files after `//- path` lines; the one with `$0` is the document, the others the
@@ -564,6 +565,70 @@ def create_team(request, db):
             Write the code that belongs at <CURSOR>: only the rest of the current line.
             === assistant (partial)
                 db.
+            === stop ["\n", "<CURSOR>", "</code_window>"]
+        "#]].assert_eq(&render(&prompt_with_open_documents(fixture)));
+    }
+
+    #[test]
+    fn ruby_prompt_names_ruby_and_shows_similar_ruby_code_not_python_or_prose() {
+        // Ruby is not parsed: the prompt still names it, and open Ruby files are its similar
+        // code. The Python and Markdown files share as many names, and are left out.
+        let fixture = r#"//- app/models/user.rb
+def create_user(params, repo)
+  payload = params.require(:user)
+  user = User.new(name: payload[:name], email: payload[:email])
+  repo.save(user)
+  notify(user, :created)
+end
+//- app/models/user.py
+def create_user(params, repo):
+    payload = params.require(user)
+    user = User.new(name=payload.name, email=payload.email)
+    repo.save(user)
+//- docs/users.md
+To create a user, the handler reads the payload from params, makes a User with name and
+email from the payload, then calls repo save with the user and notify with the user.
+//- app/models/team.rb
+def create_team(params, repo)
+  payload = params.require(:team)
+  team = Team.new(name: payload[:name], owner: payload[:owner])
+  repo.save(team)
+  notify($0
+"#;
+        expect![[r#"
+            === system
+            You are a code completion engine for Ruby. You are shown a Ruby file with the cursor marked <CURSOR>, and definitions from other files of the project. You write the code to insert at the cursor.
+
+            Rules:
+            1. Continue exactly from the cursor: your reply is inserted at <CURSOR> character for character. When your turn has already begun, it holds the text just before the cursor: continue it without repeating it.
+            2. Output only the code to insert. No markdown fences, no explanations, no comments addressed to the user.
+            3. The text after <CURSOR> is already in the file. Never write it again: stop where your insertion meets it.
+            4. When asked for the rest of the line, stop at the end of that line. When asked for a block, write the whole block with the file's indentation and stop at its end.
+            5. Use the names the file, its imports and the definitions show, in the file's style. Similar code, where shown, is how this project writes such code.
+            6. If nothing sensible fits, reply with nothing.
+            === user
+            <similar_code>
+            <snippet path="app/models/user.rb">
+            def create_user(params, repo)
+              payload = params.require(:user)
+              user = User.new(name: payload[:name], email: payload[:email])
+              repo.save(user)
+              notify(user, :created)
+            end
+            </snippet>
+            </similar_code>
+            <file path="app/models/team.rb">
+            <code_window>
+            def create_team(params, repo)
+              payload = params.require(:team)
+              team = Team.new(name: payload[:name], owner: payload[:owner])
+              repo.save(team)
+              notify(<CURSOR>
+            </code_window>
+            </file>
+            Write the code that belongs at <CURSOR>: only the rest of the current line.
+            === assistant (partial)
+              notify(
             === stop ["\n", "<CURSOR>", "</code_window>"]
         "#]].assert_eq(&render(&prompt_with_open_documents(fixture)));
     }

@@ -273,6 +273,63 @@ async fn code_like_the_cursors_from_other_open_documents_reaches_the_prompt() {
 }
 
 #[tokio::test]
+async fn a_language_the_server_does_not_parse_is_named_and_compared_with_its_own_kind() {
+    // Ruby has no grammar here: the prompt still says Ruby, not plain text, and the other open
+    // Ruby file is its similar code. A Markdown file saying the same words is not code.
+    let mut s = setup(&[]).await;
+    let user = s.uri("app/models/user.rb");
+    s.client.did_open(
+        &user,
+        "ruby",
+        1,
+        "def create_user(params, repo)\n  payload = params.require(:user)\n  user = User.new(name: payload[:name], email: payload[:email])\n  repo.save(user)\n  notify(user, :created)\nend\n",
+    );
+    let notes = s.uri("docs/users.md");
+    s.client.did_open(
+        &notes,
+        "markdown",
+        1,
+        "To create_user, the handler reads the payload from params with require, makes a User new with name and email from the payload, repo save, notify created.\n",
+    );
+    let pos = s.open(
+        "app/models/team.rb",
+        "ruby",
+        "def create_team(params, repo)\n  payload = params.require(:team)\n  team = Team.new(name: payload[:name], owner: payload[:owner])\n  repo.save(team)\n  notify($0\n",
+    );
+    let mut similar = 0;
+    for _ in 0..100 {
+        similar = s.client.request("kimi/status", json!({})).await.unwrap()["similarDocuments"].as_u64().unwrap();
+        if similar == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(similar, 2, "the two Ruby files, not the Markdown one");
+    s.standin.push(Reply::text("team, :created)"));
+    let result = s
+        .client
+        .request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": s.uri("app/models/team.rb")}, "position": pos, "context": {"triggerKind": 1}}),
+        )
+        .await
+        .unwrap();
+    let item = &result["items"][0];
+    assert_eq!(item["textEdit"]["newText"], "team, :created)");
+    // The documentation's code block is highlighted as Ruby.
+    assert_eq!(item["documentation"]["value"], "```ruby\nteam, :created)\n```");
+    let (body, _) = last_request(&s);
+    let system = body["messages"][0]["content"].as_str().unwrap();
+    assert!(system.starts_with("You are a code completion engine for Ruby. You are shown a Ruby file"), "{system}");
+    let prompt = body["messages"][1]["content"].as_str().unwrap();
+    let expected = "<similar_code>\n<snippet path=\"app/models/user.rb\">\ndef create_user(params, repo)\n";
+    assert!(prompt.contains(expected), "{prompt}");
+    assert!(!prompt.contains("docs/users.md"), "prose as similar code: {prompt}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
 async fn cancelling_closes_the_upstream_stream() {
     let mut s = setup(&[]).await;
     s.standin.push(Reply::text("slow_answer()").first_byte_delay(Duration::from_secs(5)));

@@ -458,7 +458,7 @@ impl SymbolLookup for WorkspaceIndex {
 
 /// What may be indexed, and so shown to a model as another file's code: never plain text, never
 /// a file that looks like it holds secrets.
-pub(super) fn indexable(path: &Path, language: Language) -> bool {
+fn indexable(path: &Path, language: Language) -> bool {
     language != Language::PlainText && !looks_secret(path)
 }
 

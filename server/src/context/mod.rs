@@ -93,7 +93,10 @@ pub enum SnippetKind {
 /// Everything a completion prompt is built from. See [`gather`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompletionContext {
+    /// What the document is parsed as.
     pub language: Language,
+    /// What prompts call the language: "Ruby" for a Ruby file, which is parsed as plain text.
+    pub language_name: std::borrow::Cow<'static, str>,
     /// How prompts name the file: workspace-relative when the lookup knows the workspace.
     pub path: String,
     /// The text before the cursor, from the start of a line that starts a statement or an item
@@ -298,6 +301,7 @@ pub fn gather(
 
     let mut ctx = CompletionContext {
         language,
+        language_name: doc.language_name().name,
         prefix: String::from(rope.slice(start..cursor)),
         suffix: String::from(rope.slice(cursor..end)),
         line_prefix,
@@ -359,9 +363,10 @@ pub fn similar_code(
     let above = ctx.prefix.matches('\n').count();
     let below = ctx.suffix.matches('\n').count();
     let shown = line.saturating_sub(above)..line + below + 1;
+    let Some(family) = similar::Family::of(&doc.language_name()) else { return };
     let query = similar::query(rope, line);
     let path_of = |uri: &str| symbols.display_path(uri);
-    ctx.similar = index.find(&query, doc.uri(), doc.language(), shown, allowed, &path_of, budget.similar_chars);
+    ctx.similar = index.find(&query, doc.uri(), family, shown, allowed, &path_of, budget.similar_chars);
 }
 
 /// The cursor within the document and never between a `\r` and its `\n`.
@@ -819,7 +824,7 @@ pub fn context_to_debug_json(ctx: &CompletionContext) -> Value {
             .collect()
     };
     json!({
-        "language": ctx.language.name(),
+        "language": ctx.language_name,
         "path": ctx.path,
         "multiline": ctx.multiline,
         "prefix": ctx.prefix,

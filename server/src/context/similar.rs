@@ -22,10 +22,10 @@ use ropey::Rope;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
-use super::index::indexable;
 use super::nearby::name_hash;
 use super::{uri_to_path, Snippet, SnippetKind};
-use crate::text::{DocumentSnapshot, Language};
+use crate::secrets::looks_secret;
+use crate::text::{DocumentSnapshot, Language, LanguageName};
 
 /// Lines per window, and of the query.
 pub const WINDOW_LINES: usize = 20;
@@ -44,6 +44,24 @@ const MIN_LINES: usize = 4;
 /// Larger documents get no windows: they are generated or data, and scoring them would cost
 /// more than it finds. The same limit as the workspace index's.
 const MAX_BYTES: usize = super::MAX_FILE_BYTES as usize;
+
+/// Which documents' code can be like each other's: a parsed language's family (TypeScript
+/// with JavaScript, C with C++), or a language the server does not parse, by its name (Ruby
+/// with Ruby). Prose has none: a paragraph is no piece of code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Family(u64);
+
+impl Family {
+    pub fn of(name: &LanguageName) -> Option<Family> {
+        if name.prose {
+            return None;
+        }
+        Some(Family(match name.parsed {
+            Language::PlainText => name_hash(&name.name),
+            parsed => name_hash(parsed.family().name()),
+        }))
+    }
+}
 
 /// An open document's windows, with the text they were made from: a snippet is cut from that
 /// text, so it shows exactly what was scored even when the document changed since.
@@ -155,7 +173,7 @@ struct Inner {
     /// than every slot's document (a cache miss each).
     hashes: Vec<u64>,
     /// Each slot's language family, for the same reason.
-    families: Vec<Language>,
+    families: Vec<Family>,
     /// Whether each slot's windows are in `postings`.
     live: Vec<bool>,
     /// Slots in use, the document touched last first.
@@ -186,11 +204,13 @@ impl SimilarIndex {
     /// very large documents have none: their text is never shown to a model.
     pub fn update(&self, doc: &DocumentSnapshot) {
         let uri = doc.uri();
-        let language = doc.language();
-        if !indexable(&uri_to_path(uri), language) || doc.is_binary() || doc.rope().len_bytes() > MAX_BYTES {
+        let family = Family::of(&doc.language_name());
+        let Some(family) = family
+            .filter(|_| !looks_secret(&uri_to_path(uri)) && !doc.is_binary() && doc.rope().len_bytes() <= MAX_BYTES)
+        else {
             self.remove(uri);
             return;
-        }
+        };
         // Made before the lock is taken: requests score meanwhile.
         let (firsts, sizes, tokens) = tokenize(doc.rope());
         let mut inner = self.lock();
@@ -201,7 +221,7 @@ impl SimilarIndex {
                 None if inner.slots.len() < MAX_SLOTS => {
                     inner.slots.push(None);
                     inner.hashes.push(0);
-                    inner.families.push(language.family());
+                    inner.families.push(family);
                     inner.live.push(false);
                     inner.slots.len() - 1
                 }
@@ -210,7 +230,7 @@ impl SimilarIndex {
         };
         inner.generation += 1;
         inner.hashes[slot] = name_hash(uri);
-        inner.families[slot] = language.family();
+        inner.families[slot] = family;
         inner.slots[slot] = Some(FileWindows {
             uri: uri.to_string(),
             rope: doc.rope().clone(),
@@ -272,14 +292,14 @@ impl SimilarIndex {
     /// The pieces of code most like `query` (the identifiers above the cursor), best first,
     /// within `budget` chars, at most one per file: from `current` (a URI) outside the lines
     /// `shown` (those the prompt shows around the cursor), and from the `NEIGHBOURS` (20) other
-    /// documents of `language`'s family touched last that `allowed` lets through (it gets their
+    /// documents of `family` touched last that `allowed` lets through (it gets their
     /// URIs). `path_of` gives a URI's path as prompts show it.
     #[allow(clippy::too_many_arguments)]
     pub fn find(
         &self,
         query: &[u32],
         current: &str,
-        language: Language,
+        family: Family,
         shown: Range<usize>,
         allowed: &dyn Fn(&str) -> bool,
         path_of: &dyn Fn(&str) -> String,
@@ -291,7 +311,6 @@ impl SimilarIndex {
         // The counters are u16: lines of minified code could hold more distinct names.
         let query = &query[..query.len().min(usize::from(u16::MAX))];
         let inner = self.lock();
-        let family = language.family();
         let hash = name_hash(current);
         // The candidates, the current document first, then by recency; each gets a range of
         // `shared`, one counter per window.
@@ -740,6 +759,45 @@ const KEYWORDS: &[&str] = &[
     "get",
     "set",
     "value",
+    // Ruby, PHP, Kotlin, Swift, Lua and shell scripts (not parsed, but their code is compared)
+    "end",
+    "elsif",
+    "unless",
+    "until",
+    "then",
+    "begin",
+    "rescue",
+    "ensure",
+    "module",
+    "require",
+    "require_relative",
+    "attr_reader",
+    "attr_accessor",
+    "puts",
+    "when",
+    "proc",
+    "echo",
+    "foreach",
+    "elseif",
+    "php",
+    "isset",
+    "fun",
+    "val",
+    "companion",
+    "lateinit",
+    "it",
+    "println",
+    "guard",
+    "extension",
+    "protocol",
+    "inout",
+    "weak",
+    "lazy",
+    "local",
+    "repeat",
+    "fi",
+    "done",
+    "esac",
 ];
 
 #[cfg(test)]
@@ -756,6 +814,10 @@ mod tests {
         index
     }
 
+    fn rust() -> Family {
+        Family::of(&Language::Rust.into()).unwrap()
+    }
+
     fn path(uri: &str) -> String {
         uri.trim_start_matches("file:///p/").to_string()
     }
@@ -766,7 +828,7 @@ mod tests {
         let rope = Rope::from_str(above);
         let query = query(&rope, rope.len_lines() - 1);
         index
-            .find(&query, current, Language::Rust, shown, &|_| true, &path, budget)
+            .find(&query, current, rust(), shown, &|_| true, &path, budget)
             .into_iter()
             .map(|s| format!("{}:\n{}", s.path, s.text))
             .collect()
@@ -844,7 +906,14 @@ mod tests {
     fn candidates_are_the_documents_touched_last_of_the_family_allowed_and_never_secrets() {
         let mut files: Vec<(String, &str)> =
             (0..NEIGHBOURS + 5).map(|i| (format!("file:///p/f{i}.rs"), HANDLER)).collect();
-        for uri in ["file:///p/script.py", "file:///p/.env", "file:///p/secrets.rs", "file:///p/notes.txt"] {
+        let others = [
+            "file:///p/script.py",
+            "file:///p/tool.rb",
+            "file:///p/.env",
+            "file:///p/secrets.rs",
+            "file:///p/notes.txt",
+        ];
+        for uri in others.into_iter().chain(["file:///p/README.md"]) {
             files.push((uri.to_string(), HANDLER));
         }
         let files: Vec<(&str, &str)> = files.iter().map(|(u, t)| (u.as_str(), *t)).collect();
@@ -853,8 +922,7 @@ mod tests {
         let rope = Rope::from_str(ON_OPEN);
         let query = query(&rope, rope.len_lines() - 1);
         let found = |allowed: &dyn Fn(&str) -> bool| -> Vec<String> {
-            let snippets =
-                index.find(&query, "file:///p/current.rs", Language::Rust, 0..5, allowed, &path, usize::MAX / 2);
+            let snippets = index.find(&query, "file:///p/current.rs", rust(), 0..5, allowed, &path, usize::MAX / 2);
             snippets.into_iter().map(|s| s.path).collect()
         };
         // All alike: ties go to the one touched last.
@@ -862,7 +930,7 @@ mod tests {
         assert_eq!(all.len(), NEIGHBOURS, "{all:?}");
         assert_eq!(all[..2], ["f0.rs", &format!("f{}.rs", NEIGHBOURS + 4)]);
         assert!(
-            !all.iter().any(|u| u.contains("env") || u.contains("secrets") || u.contains("txt") || u.contains("py")),
+            !all.iter().any(|u| ["env", "secrets", "txt", "py", "rb", "md"].iter().any(|x| u.contains(x))),
             "{all:?}"
         );
         assert!(!all.contains(&"f1.rs".to_string()), "touched before the last 20: {all:?}");
@@ -870,7 +938,11 @@ mod tests {
         let some = found(&|uri| !uri.ends_with("f0.rs"));
         assert_eq!(some.len(), NEIGHBOURS);
         assert!(!some.contains(&"f0.rs".to_string()) && some.contains(&"f5.rs".to_string()), "{some:?}");
-        assert_eq!(index.len(), NEIGHBOURS + 6, "the Python file has windows, the secrets and plain text none");
+        assert_eq!(
+            index.len(),
+            NEIGHBOURS + 7,
+            "the Python and Ruby files have windows, the secrets, plain text and Markdown none"
+        );
     }
 
     /// The postings hold the windows of the live documents and nothing else; each family has

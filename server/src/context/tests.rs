@@ -64,7 +64,7 @@ fn indent(text: &str) -> String {
 fn render(ctx: &CompletionContext) -> String {
     let mut out = String::new();
     let mode = if ctx.multiline { "block" } else { "line" };
-    writeln!(out, "{} ({}) {mode}", ctx.path, ctx.language.name()).unwrap();
+    writeln!(out, "{} ({}) {mode}", ctx.path, ctx.language_name).unwrap();
     if !ctx.imports.is_empty() {
         write!(out, "imports:\n{}", indent(&ctx.imports)).unwrap();
     }

@@ -97,7 +97,7 @@ pub fn completion_item(
         detail: Some("Kimi".into()),
         documentation: Some(Documentation::MarkupContent(MarkupContent {
             kind: MarkupKind::Markdown,
-            value: format!("```{}\n{}\n```", snapshot.language().name().to_lowercase(), new_text),
+            value: format!("```{}\n{}\n```", snapshot.language_name().fence, new_text),
         })),
         filter_text: Some(new_text.clone()),
         sort_text: Some("0".into()),

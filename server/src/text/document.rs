@@ -128,6 +128,11 @@ impl DocumentSnapshot {
         &self.language_id
     }
 
+    /// What prompts call the document's language, also when the server does not parse it.
+    pub fn language_name(&self) -> super::LanguageName {
+        super::LanguageName::of(self.language, &self.language_id, &self.uri)
+    }
+
     pub fn rope(&self) -> &Rope {
         &self.rope
     }

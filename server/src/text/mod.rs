@@ -2,6 +2,7 @@
 //! the LSP layer converts its positions into [`LineCol`]/[`TextRange`] and calls in here.
 
 pub mod document;
+pub mod naming;
 pub mod notebook;
 pub mod position;
 pub mod syntax;
@@ -9,5 +10,6 @@ pub mod syntax;
 pub use document::{
     Document, DocumentSnapshot, EditOutcome, ParseJob, ParsedJob, Rename, TextChange, TopImports, PARSE_LIMIT_BYTES,
 };
+pub use naming::LanguageName;
 pub use position::{LineCol, PositionEncoding, TextRange};
 pub use syntax::Language;

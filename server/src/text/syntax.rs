@@ -145,6 +145,23 @@ impl Language {
             Language::PlainText => "plain text",
         }
     }
+
+    /// The info string of a Markdown code fence of this language; empty for plain text.
+    pub fn fence(self) -> &'static str {
+        match self {
+            Language::Rust => "rust",
+            Language::Python => "python",
+            Language::TypeScript => "typescript",
+            Language::Tsx => "tsx",
+            Language::JavaScript => "javascript",
+            Language::Go => "go",
+            Language::Java => "java",
+            Language::CSharp => "csharp",
+            Language::C => "c",
+            Language::Cpp => "cpp",
+            Language::PlainText => "",
+        }
+    }
 }
 
 thread_local! {

@@ -372,7 +372,7 @@ pub fn plan(
     open_document: &dyn Fn(&str) -> Option<DocumentSnapshot>,
 ) -> Result<Plan, ActionError> {
     let snap = &site.snapshot;
-    let language = Some(snap.language());
+    let language = snap.language_name();
     let path = symbols.display_path(snap.uri());
     let not_here = |what: &str| ActionError::NotApplicable(format!("{what} (the document may have changed)"));
     match action {
@@ -386,7 +386,7 @@ pub fn plan(
             };
             let code = site.lines_text(&lines);
             let context = context_text(site, first.chars.start, symbols);
-            let input = PromptInput { language, path: &path, code: &code, context: &context };
+            let input = PromptInput { language: language.clone(), path: &path, code: &code, context: &context };
             let messages = prompts::fix(&input, &diagnostics_text(site));
             Ok(Plan { messages, target: Target::Replace { indent: edit::common_indent(&code), lines } })
         }
@@ -404,7 +404,7 @@ pub fn plan(
                 })?;
             let code = site.lines_text(&lines);
             let context = context_text(site, snap.rope().line_to_char(lines.start), symbols);
-            let input = PromptInput { language, path: &path, code: &code, context: &context };
+            let input = PromptInput { language: language.clone(), path: &path, code: &code, context: &context };
             let messages = prompts::refactor(&input, &instruction);
             // The instruction comment has been carried out: it goes with the rewrite.
             let replaced = match comment {
@@ -417,14 +417,14 @@ pub fn plan(
             let lines = capped(site.subject_lines().ok_or_else(|| not_here("no selection or function here"))?)?;
             let code = site.lines_text(&lines);
             let context = context_text(site, snap.rope().line_to_char(lines.start), symbols);
-            let input = PromptInput { language, path: &path, code: &code, context: &context };
+            let input = PromptInput { language: language.clone(), path: &path, code: &code, context: &context };
             let title = format!("Explanation of {path}:{}-{}", lines.start + 1, lines.end);
             Ok(Plan { messages: prompts::explain(&input), target: Target::Text { title } })
         }
         Action::Document => {
             let d = syntax::documentable(snap, site.cursor()).ok_or_else(|| not_here("no function or type here"))?;
             let code = site.lines_text(&capped(d.lines.clone())?);
-            let input = PromptInput { language, path: &path, code: &code, context: "" };
+            let input = PromptInput { language: language.clone(), path: &path, code: &code, context: "" };
             let messages = prompts::document(&input, &d.name);
             Ok(Plan { messages, target: Target::Replace { lines: d.doc_lines, indent: d.indent } })
         }
@@ -433,7 +433,7 @@ pub fn plan(
                 syntax::enclosing_function(snap, site.cursor()).ok_or_else(|| not_here("no function here"))?;
             let code = site.lines_text(&capped(lines.clone())?);
             let context = context_text(site, snap.rope().line_to_char(lines.start), symbols);
-            let input = PromptInput { language, path: &path, code: &code, context: &context };
+            let input = PromptInput { language: language.clone(), path: &path, code: &code, context: &context };
             if snap.language() == Language::Rust {
                 let before_line = syntax::rust_tests_module_end(snap);
                 let indent = match before_line {
@@ -484,12 +484,12 @@ pub fn plan(
                 "function" => function.clone(),
                 "file" => file.clone(),
                 "path" => path.clone(),
-                "language" => snap.language().name().to_string(),
+                "language" => snap.language_name().name.into_owned(),
                 "diagnostics" => diagnostics.clone(),
                 "context" => context.clone(),
                 _ => String::new(),
             });
-            let input = PromptInput { language, path: &path, code: &selection_text, context: "" };
+            let input = PromptInput { language: language.clone(), path: &path, code: &selection_text, context: "" };
             let messages = prompts::custom(&input, &rendered, c.target != ActionTarget::ShowText);
             let target = match (c.target, selection) {
                 (ActionTarget::ShowText, _) => Target::Text { title: c.title.clone() },

@@ -1,12 +1,12 @@
 //! The exact messages each action sends. Pure: text in, messages out, snapshot-tested.
 
 use crate::providers::Message;
-use crate::text::Language;
+use crate::text::{Language, LanguageName};
 
 /// What every action prompt is built from; the caller cuts the code out of the document.
 #[derive(Clone, Debug, Default)]
 pub struct PromptInput<'a> {
-    pub language: Option<Language>,
+    pub language: LanguageName,
     pub path: &'a str,
     /// The code the action is about (region, selection, function or item).
     pub code: &'a str,
@@ -14,24 +14,12 @@ pub struct PromptInput<'a> {
     pub context: &'a str,
 }
 
-fn lang(input: &PromptInput<'_>) -> &'static str {
-    input.language.unwrap_or(Language::PlainText).name()
+fn lang<'i>(input: &'i PromptInput<'_>) -> &'i str {
+    &input.language.name
 }
 
-fn fence(input: &PromptInput<'_>) -> String {
-    match input.language.unwrap_or(Language::PlainText) {
-        Language::Rust => "rust",
-        Language::Python => "python",
-        Language::TypeScript | Language::Tsx => "typescript",
-        Language::JavaScript => "javascript",
-        Language::Go => "go",
-        Language::Java => "java",
-        Language::CSharp => "csharp",
-        Language::C => "c",
-        Language::Cpp => "cpp",
-        Language::PlainText => "",
-    }
-    .to_string()
+fn fence<'i>(input: &'i PromptInput<'_>) -> &'i str {
+    &input.language.fence
 }
 
 fn system(input: &PromptInput<'_>, answer: &str) -> Message {
@@ -85,7 +73,7 @@ how it works step by step, its inputs and outputs, and anything surprising (edge
 }
 
 pub fn document(input: &PromptInput<'_>, name: &str) -> Vec<Message> {
-    let convention = match input.language.unwrap_or(Language::PlainText) {
+    let convention = match input.language.parsed {
         Language::Rust => "Rust doc comment: `///` lines (a summary line, then details, `# Errors`/`# Panics` sections where they apply)",
         Language::Python => "Python docstring (PEP 257, triple double quotes, with Args/Returns/Raises sections where they apply)",
         Language::TypeScript | Language::Tsx | Language::JavaScript => "JSDoc block comment (`/** … */` with @param and @returns tags where they apply)",
@@ -154,7 +142,7 @@ mod tests {
     }
 
     fn input<'a>(code: &'a str, context: &'a str) -> PromptInput<'a> {
-        PromptInput { language: Some(Language::Rust), path: "src/lib.rs", code, context }
+        PromptInput { language: Language::Rust.into(), path: "src/lib.rs", code, context }
     }
 
     #[test]
@@ -200,9 +188,32 @@ mod tests {
     }
 
     #[test]
+    fn a_language_without_a_grammar_is_still_named_and_fenced() {
+        let rb = PromptInput {
+            language: LanguageName::of(Language::PlainText, "ruby", "file:///p/app/user.rb"),
+            path: "app/user.rb",
+            code: "def full_name\n  \"#{first} #{last}\"\nend\n",
+            context: "",
+        };
+        expect![[r##"
+            [system]
+            You are Kimi, a senior Ruby engineer working inside the user's code editor. Answer in concise Markdown; quote code in fenced blocks.
+            [user]
+            Code (from `app/user.rb`):
+            ```ruby
+            def full_name
+              "#{first} #{last}"
+            end
+            ```
+
+            Explain what this code does and why, for a developer who is about to change it: its purpose, how it works step by step, its inputs and outputs, and anything surprising (edge cases, errors, performance)."##]]
+        .assert_eq(&show(&explain(&rb)));
+    }
+
+    #[test]
     fn document_prompt_names_the_convention() {
         let py =
-            PromptInput { language: Some(Language::Python), path: "a.py", code: "def f():\n    pass\n", context: "" };
+            PromptInput { language: Language::Python.into(), path: "a.py", code: "def f():\n    pass\n", context: "" };
         expect![[r#"
             [system]
             You are Kimi, a senior Python engineer working inside the user's code editor. Answer with the code in exactly one fenced code block and nothing else: no explanation, no line numbers, no placeholder comments such as "rest unchanged".
@@ -220,13 +231,13 @@ mod tests {
     #[test]
     fn java_and_csharp_documents_follow_their_doc_comment_conventions() {
         let java = PromptInput {
-            language: Some(Language::Java),
+            language: Language::Java.into(),
             path: "A.java",
             code: "int f(int x) { return x; }\n",
             context: "",
         };
         let csharp =
-            PromptInput { language: Some(Language::CSharp), path: "A.cs", code: "int F(int x) => x;\n", context: "" };
+            PromptInput { language: Language::CSharp.into(), path: "A.cs", code: "int F(int x) => x;\n", context: "" };
         let user = |m: &[Message]| match &m[1].content {
             crate::providers::Content::Text(t) => t.clone(),
             _ => String::new(),
@@ -250,7 +261,7 @@ mod tests {
     #[test]
     fn cpp_document_prompt_asks_for_doxygen() {
         let cpp = PromptInput {
-            language: Some(Language::Cpp),
+            language: Language::Cpp.into(),
             path: "widget.hpp",
             code: "void resize(int w, int h);\n",
             context: "",
@@ -271,7 +282,7 @@ mod tests {
     #[test]
     fn tests_prompt_shows_the_existing_test_file() {
         let go = PromptInput {
-            language: Some(Language::Go),
+            language: Language::Go.into(),
             path: "sum.go",
             code: "func Sum(a, b int) int { return a + b }\n",
             context: "",

@@ -35,23 +35,6 @@ impl Default for Budget {
     }
 }
 
-/// The info string of a Markdown fence for `language`.
-pub fn fence_tag(language: Language) -> &'static str {
-    match language {
-        Language::Rust => "rust",
-        Language::Python => "python",
-        Language::TypeScript => "typescript",
-        Language::Tsx => "tsx",
-        Language::JavaScript => "javascript",
-        Language::Go => "go",
-        Language::Java => "java",
-        Language::CSharp => "csharp",
-        Language::C => "c",
-        Language::Cpp => "cpp",
-        Language::PlainText => "",
-    }
-}
-
 /// `text` in a Markdown code fence longer than any run of backticks inside it.
 pub fn fence(tag: &str, text: &str) -> String {
     let mut ticks = "```".to_string();
@@ -217,7 +200,8 @@ pub fn document_section(
     budget: &Budget,
 ) -> String {
     let rope = doc.rope();
-    let tag = fence_tag(doc.language());
+    let name_of_language = doc.language_name();
+    let tag: &str = &name_of_language.fence;
     // As an editor numbers them: a final line break does not start another line.
     let ends_with_break = rope.len_chars() > 0 && rope.char(rope.len_chars() - 1) == '\n';
     let total_lines = doc.len_lines() - usize::from(ends_with_break && doc.len_lines() > 1);
