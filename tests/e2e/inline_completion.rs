@@ -330,6 +330,21 @@ async fn a_language_the_server_does_not_parse_is_named_and_compared_with_its_own
 }
 
 #[tokio::test]
+async fn a_block_in_a_language_without_a_grammar_ends_with_its_closing_line() {
+    let mut s = setup(&[]).await;
+    let pos = s.open("lib/greeter.rb", "ruby", "class Greeter\n  def greet(name)\n    $0\n\n  def other\n  end\nend\n");
+    s.standin.push(Reply::text("message = \"Hello, #{name}\"\n    puts message\n  end\n\n  def other\n  end\nend\n"));
+    let result = s.inline("lib/greeter.rb", pos).await;
+    assert_eq!(texts(&result), ["message = \"Hello, #{name}\"\n    puts message\n  end"]);
+    let (body, _) = last_request(&s);
+    assert_eq!(body["max_tokens"], 256, "a block's budget: {body}");
+    let user = body["messages"][1]["content"].as_str().unwrap();
+    assert!(user.ends_with("up to the end of the block the cursor is in, then stop."), "{user}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
 async fn cancelling_closes_the_upstream_stream() {
     let mut s = setup(&[]).await;
     s.standin.push(Reply::text("slow_answer()").first_byte_delay(Duration::from_secs(5)));

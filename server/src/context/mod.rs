@@ -32,7 +32,7 @@ pub(crate) use symbols::declared_name;
 
 use crate::secrets::looks_secret;
 use crate::text::position::line_content_end;
-use crate::text::{DocumentSnapshot, Language};
+use crate::text::{indent_width, DocumentSnapshot, Language};
 use window::{ancestors_at, wants_block, Cutter};
 
 /// How much of each kind of context a prompt carries, in chars (a token is about 3.5 chars of
@@ -297,11 +297,16 @@ pub fn gather(
     let line_end = line_content_end(rope, line).min(end);
     let line_prefix = String::from(rope.slice(line_begin..cursor));
     let line_suffix = String::from(rope.slice(cursor..line_end));
-    let multiline = language != Language::PlainText && wants_block(&cutter, &chain, cursor, &line_prefix, &line_suffix);
+    let language_name = doc.language_name();
+    let multiline = if language == Language::PlainText {
+        !language_name.prose && unparsed_wants_block(rope, line, &line_prefix, &line_suffix)
+    } else {
+        wants_block(&cutter, &chain, cursor, &line_prefix, &line_suffix)
+    };
 
     let mut ctx = CompletionContext {
         language,
-        language_name: doc.language_name().name,
+        language_name: language_name.name,
         prefix: String::from(rope.slice(start..cursor)),
         suffix: String::from(rope.slice(cursor..end)),
         line_prefix,
@@ -367,6 +372,24 @@ pub fn similar_code(
     let query = similar::query(rope, line);
     let path_of = |uri: &str| symbols.display_path(uri);
     ctx.similar = index.find(&query, doc.uri(), family, shown, allowed, &path_of, budget.similar_chars);
+}
+
+/// Whether the cursor starts a block in code the server does not parse (Ruby, Kotlin, Lua):
+/// the rest of the line is empty (or only closers after a `{`), and the line ends in `{` or is
+/// blank and indented deeper than the last line of code above it (the body an editor indents
+/// after `def name`, `fun f() =` or `do`). A blank line at the indentation of the lines above
+/// continues a run of statements one line at a time, as in a parsed language.
+fn unparsed_wants_block(rope: &Rope, line: usize, line_prefix: &str, line_suffix: &str) -> bool {
+    let before = line_prefix.trim_end();
+    let after = line_suffix.trim();
+    if before.ends_with('{') {
+        return after.chars().all(|c| matches!(c, '}' | ')' | ']' | ';' | ','));
+    }
+    if !before.is_empty() || !after.is_empty() {
+        return false;
+    }
+    let above = (0..line).rev().map(|l| rope.line(l)).find(|l| l.chars().any(|c| !c.is_whitespace()));
+    above.is_some_and(|l| indent_width(line_prefix) > indent_width(&String::from(l)))
 }
 
 /// The cursor within the document and never between a `\r` and its `\n`.

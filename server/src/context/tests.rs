@@ -2045,6 +2045,23 @@ fn the_cursor_is_clamped_into_the_document_and_out_of_a_line_break() {
 }
 
 #[test]
+fn code_without_a_grammar_asks_for_a_block_where_an_indented_body_starts() {
+    let mode = |path: &str, text: &str| {
+        let ctx = gather_fixture(&format!("//- {path}\n{text}"), &Budget::default(), &[]);
+        format!("{} {}", ctx.language_name, if ctx.multiline { "block" } else { "line" })
+    };
+    // The body an editor indents after a header.
+    assert_eq!(mode("app/user.rb", "def full_name\n  $0\nend\n"), "Ruby block");
+    assert_eq!(mode("main.kt", "fun main() {$0}\n"), "Kotlin block");
+    assert_eq!(mode("run.sh", "for f in *.log; do\n    $0\n"), "Shell script block");
+    // Among statements at one indentation, one line at a time; never mid-line.
+    assert_eq!(mode("app/user.rb", "def full_name\n  a = 1\n\n  $0\nend\n"), "Ruby line");
+    assert_eq!(mode("app/user.rb", "def full_name\n  a = $0\nend\n"), "Ruby line");
+    // Prose is never a block.
+    assert_eq!(mode("README.md", "# Title\n\n  $0\n"), "Markdown line");
+}
+
+#[test]
 fn recent_edits_of_other_files_within_budget() {
     let edit = |path: &str, text: &str| Snippet {
         path: path.to_string(),

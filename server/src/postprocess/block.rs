@@ -57,6 +57,28 @@ fn is_header(line: &str) -> bool {
     code.trim_end().ends_with(':')
 }
 
+/// Lines that close a block in languages the server does not parse.
+const CLOSER_LINES: &[&str] = &[
+    "end",
+    "end;",
+    "end)",
+    "end,",
+    "fi",
+    "done",
+    "esac",
+    "}",
+    "};",
+    "});",
+    "})",
+    "},",
+    "endif",
+    "endfor",
+    "endwhile",
+    "endforeach",
+    "endfunction",
+    "endswitch",
+];
+
 fn multi_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
     let language = ctx.language;
     let indented = matches!(language, Language::Python | Language::PlainText);
@@ -100,6 +122,21 @@ fn multi_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
                         && !is_clause(text))
             };
             if dedented {
+                if language == Language::PlainText {
+                    // Code the server does not parse closes a block with a line of its own
+                    // at the header's indentation (Ruby's and Lua's `end`, shell's `fi`, a
+                    // `}`): that line belongs to the suggestion, as a closer does in a parsed
+                    // language, and the suffix rule drops it when the document has it already.
+                    let word = text.trim();
+                    if line.newline || complete {
+                        if CLOSER_LINES.contains(&word) {
+                            return Some(line.end);
+                        }
+                    } else if CLOSER_LINES.iter().any(|c| c.starts_with(word)) {
+                        // Still arriving: `en` may become `end`.
+                        return None;
+                    }
+                }
                 return Some(line.start);
             }
         }

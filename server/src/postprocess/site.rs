@@ -135,10 +135,7 @@ impl Ctx {
     }
 }
 
-/// Display width of a line's indentation (a tab counts as four columns).
-pub(crate) fn indent_width(line: &str) -> usize {
-    line.chars().take_while(|c| *c == ' ' || *c == '\t').map(|c| if c == '\t' { 4 } else { 1 }).sum()
-}
+pub(crate) use crate::text::indent_width;
 
 /// One line of a text: `start..end` is its content without the line break (`\n` or `\r\n`),
 /// `next` where the following line starts, `newline` whether a line break ends it.

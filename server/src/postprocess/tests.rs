@@ -456,6 +456,56 @@ fn plain_text_paragraphs_end_at_a_blank_line() {
     );
 }
 
+#[test]
+fn code_without_a_grammar_ends_its_block_with_the_closing_line() {
+    // Ruby: the body, then the `end` the document still lacks; what follows is another method.
+    check_lines(
+        PlainText,
+        true,
+        "def full_name\n  $0\n",
+        "\"#{first} #{last}\"\nend\n\ndef other\n  1\nend",
+        expect![[r##"
+            $0"#{first} #{last}"
+            end"##]],
+    );
+    // The document has its `end` already: the suggestion stops at the body.
+    check_lines(
+        PlainText,
+        true,
+        "def full_name\n  $0\nend\n",
+        "\"#{first} #{last}\"\nend\n",
+        expect![[r##"$0"#{first} #{last}""##]],
+    );
+    // A shell `if`: the `fi` closes it; the line after it is the script's next command.
+    check_lines(
+        PlainText,
+        true,
+        "if [ -f out.log ]; then\n  $0\n",
+        "rm out.log\nfi\necho cleaned",
+        expect![[r#"
+            $0rm out.log
+            fi"#]],
+    );
+    // Streamed a byte at a time, `e` and `en` are not taken for other code.
+    check_stop(
+        PlainText,
+        "while read line; do\n  $0\n",
+        "echo \"$line\"\ndone\necho finished\n",
+        expect![[r#"
+            $0echo "$line"
+            done
+            [stopped after 18 of 32 bytes]"#]],
+    );
+    // A dedent to other code is not a closer: the suggestion ends before it.
+    check_lines(
+        PlainText,
+        true,
+        "fun main() =\n    $0\n",
+        "println(\"hi\")\nfun other() = 1",
+        expect![[r#"$0println("hi")"#]],
+    );
+}
+
 // Rule 5: brackets.
 
 #[test]

@@ -13,3 +13,8 @@ pub use document::{
 pub use naming::LanguageName;
 pub use position::{LineCol, PositionEncoding, TextRange};
 pub use syntax::Language;
+
+/// Display width of a line's indentation (a tab counts as four columns).
+pub fn indent_width(line: &str) -> usize {
+    line.chars().take_while(|c| *c == ' ' || *c == '\t').map(|c| if c == '\t' { 4 } else { 1 }).sum()
+}
