@@ -272,6 +272,23 @@ const GHOST_MID_LINE: GhostCase = GhostCase {
     cursor_after_accept: [2, 15],
 };
 
+/// Ruby, which the server completes without a grammar: the plugin attaches to it by default.
+const GHOST_RUBY: GhostCase = GhostCase {
+    file: "greet.rb",
+    text: "def greet(name)\n  \nend\n",
+    insert: "A",
+    typed: "puts",
+    reply: " \"Hello, #{name}\"",
+    next: None,
+    user_tab: None,
+    line_after_plain_tab: "    x",
+    ghost: " \"Hello, #{name}\"",
+    ghost_at: (1, 6),
+    screen_line: "  puts \"Hello, #{name}\"",
+    after_accept: "def greet(name)\n  puts \"Hello, #{name}\"\nend",
+    cursor_after_accept: [2, 23],
+};
+
 /// Typing brings the stand-in's suggestion as ghost text, the accept key inserts it and the
 /// server counts it accepted; without a suggestion the key does what it did before; <Esc> hides
 /// the ghost text.
@@ -331,6 +348,10 @@ async fn ghost_text(editor: &Editor, case: &GhostCase) {
     let requests = standin.chat_requests();
     assert!(!requests.is_empty());
     assert_eq!(requests[0]["model"], "kimi-k2-turbo-preview", "a completion request reached the stand-in");
+    if case.file.ends_with(".rb") {
+        let system = str_of(&requests[0]["messages"][0]["content"]);
+        assert!(system.starts_with("You are a code completion engine for Ruby."), "{system}");
+    }
 }
 
 /// `<M-Right>` inserts the suggestion's next word and `<M-C-Right>` its next line, and what is
@@ -559,6 +580,7 @@ async fn neovim_0_10_inline_ghost_text_code_action_and_chat() {
     ghost_text(&editor, &GHOST_ONE_LINE).await;
     ghost_text(&editor, &GHOST_LINES).await;
     ghost_text(&editor, &GHOST_MID_LINE).await;
+    ghost_text(&editor, &GHOST_RUBY).await;
     partial_accept(&editor).await;
     code_action(&editor).await;
     chat(&editor).await;

@@ -46,6 +46,8 @@ pub struct DocumentState {
     pub too_large: bool,
     /// The language id the editor sent, the key `completion.languages` uses.
     pub language_id: String,
+    /// What prompts call the language: "Ruby" for a Ruby file, parsed as plain text.
+    pub language_name: String,
     /// Why this document gets no completions (the settings, or a file that is never sent or
     /// too large); `null` when it gets them.
     pub completions_off: Option<String>,
@@ -65,6 +67,7 @@ impl DocumentState {
             binary: s.is_binary(),
             too_large: s.is_too_large(),
             language_id: s.language_id().to_string(),
+            language_name: s.language_name().name.into_owned(),
             completions_off: None,
         }
     }
