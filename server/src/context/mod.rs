@@ -306,7 +306,7 @@ pub fn gather(
 
     let mut ctx = CompletionContext {
         language,
-        language_name: language_name.name,
+        language_name: language_name.name.clone(),
         prefix: String::from(rope.slice(start..cursor)),
         suffix: String::from(rope.slice(cursor..end)),
         line_prefix,
@@ -319,6 +319,10 @@ pub fn gather(
         multiline,
         path,
     };
+    if root.is_none() && language == Language::PlainText && !language_name.prose {
+        let window_line = rope.char_to_line(start);
+        ctx.imports = scope::unparsed_imports(rope, &ctx.language_name, window_line, budget.imports_chars);
+    }
     if let (Some(root), Some(spec)) = (root, spec) {
         let start_byte = rope.char_to_byte(start);
         ctx.imports = scope::imports(language, spec, rope, &chain, start_byte, budget.imports_chars, doc.top_imports());

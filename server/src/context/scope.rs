@@ -64,6 +64,75 @@ pub(crate) fn imports(
     out.join("\n")
 }
 
+/// Lines of a language without a grammar read this far: imports sit at the top of a file, or at
+/// the top of its one module (Elixir's `alias` in `defmodule`).
+const UNPARSED_IMPORT_LINES: usize = 200;
+
+/// [`imports`] for code the server does not parse (Ruby, Kotlin, Lua, shell): the lines among
+/// the file's first [`UNPARSED_IMPORT_LINES`] above the window (`window_line` is its first
+/// line) that look like an import in some language, in file order, trimmed, at most `budget`
+/// chars. `language` is the language's name ([`crate::text::LanguageName`]). Without a tree a
+/// line can only be told by how it starts; SQL's `from` and `use` are queries, not imports, so
+/// SQL has none.
+pub(crate) fn unparsed_imports(rope: &Rope, language: &str, window_line: usize, budget: usize) -> String {
+    if language == "SQL" {
+        return String::new();
+    }
+    let mut left = budget;
+    let mut out: Vec<String> = Vec::new();
+    for line in rope.lines().take(window_line.min(UNPARSED_IMPORT_LINES)) {
+        // Borrowed unless the line spans two of the rope's chunks.
+        let line: std::borrow::Cow<'_, str> = line.into();
+        let line = line.trim();
+        if !is_import_line(line, language) || line.len() + 1 > left {
+            continue;
+        }
+        left -= line.len() + 1;
+        out.push(line.to_string());
+    }
+    out.join("\n")
+}
+
+/// How an import starts, across the languages without a grammar: Ruby's and Lua's `require`,
+/// PHP's `use` and `require_once`, Kotlin's, Swift's, Scala's, Dart's and Haskell's `import`,
+/// Perl's `use`, R's `library(`, Julia's `using`, Elixir's `alias`, OCaml's and F#'s `open`,
+/// Erlang's `-include(`, CSS's `@import`, shell's `source`, Make's `include`.
+const IMPORT_STARTS: &[&str] = &[
+    "import ",
+    "require ",
+    "require(",
+    "require_relative ",
+    "require_once ",
+    "require_once(",
+    "include ",
+    "include_once ",
+    "use ",
+    "using ",
+    "open ",
+    "alias ",
+    "library(",
+    "source(",
+    "source ",
+    "@import ",
+    "@use ",
+    "-include(",
+    "-include_lib(",
+    "-import(",
+    "#import ",
+    "#include ",
+];
+
+fn is_import_line(line: &str, language: &str) -> bool {
+    IMPORT_STARTS.iter().any(|s| line.starts_with(s))
+        // Nim's and Python-like `from x import y`; a query's `from` has no `import`.
+        || line.starts_with("from ") && line.contains(" import ")
+        // Lua's `local json = require("json")`, Zig's `const std = @import("std");`.
+        || (line.starts_with("local ") || line.starts_with("const ") || line.starts_with("var "))
+            && (line.contains("= require") || line.contains("= @import("))
+        // A Dockerfile's base image is what the rest builds on.
+        || language == "Dockerfile" && line.starts_with("FROM ")
+}
+
 /// The file's top-level imports, scanned on first use (see [`TopImports`]).
 pub(crate) fn top_imports<'a>(
     language: Language,

@@ -2062,6 +2062,37 @@ fn code_without_a_grammar_asks_for_a_block_where_an_indented_body_starts() {
 }
 
 #[test]
+fn code_without_a_grammar_shows_the_imports_above_the_window() {
+    let filler: String = (0..1000).map(|i| format!("  total += {i}\n")).collect();
+    let ruby = format!(
+        "# frozen_string_literal: true\nrequire \"json\"\nrequire_relative \"lib/client\"\n\nclass Report\n  include Comparable\n  def sum\n{filler}    $0\n  end\nend\n"
+    );
+    let ctx = gather_fixture(&format!("//- app/report.rb\n{ruby}"), &Budget::default(), &[]);
+    assert_eq!(ctx.imports, "require \"json\"\nrequire_relative \"lib/client\"\ninclude Comparable");
+    assert!(!ctx.prefix.contains("require"), "the window starts below them");
+    let crate::providers::Content::Text(user) = crate::prompt::completion_prompt(&ctx).messages[1].content.clone()
+    else {
+        panic!("a text message")
+    };
+    assert!(user.contains("<imports>\nrequire \"json\""), "{user}");
+    // Lua's and Zig's bound requires, Elixir's aliases inside the module, a Dockerfile's base.
+    let check = |path: &str, head: &str| {
+        let text = format!("{head}{filler}$0\n");
+        gather_fixture(&format!("//- {path}\n{text}"), &Budget::default(), &[]).imports
+    };
+    assert_eq!(check("init.lua", "local json = require(\"cjson\")\nlocal M = {}\n"), "local json = require(\"cjson\")");
+    assert_eq!(check("main.zig", "const std = @import(\"std\");\nconst x = 1;\n"), "const std = @import(\"std\");");
+    assert_eq!(
+        check("lib/app.ex", "defmodule App do\n  alias App.Repo\n  import Ecto.Query\n"),
+        "alias App.Repo\nimport Ecto.Query"
+    );
+    assert_eq!(check("Dockerfile", "FROM rust:1.80 AS build\nRUN cargo build\n"), "FROM rust:1.80 AS build");
+    // A query's clauses are not imports; nor is prose.
+    assert_eq!(check("q.sql", "select name\nfrom users\nuse app;\n"), "");
+    assert_eq!(check("notes.md", "import this\n"), "");
+}
+
+#[test]
 fn recent_edits_of_other_files_within_budget() {
     let edit = |path: &str, text: &str| Snippet {
         path: path.to_string(),
