@@ -369,8 +369,9 @@ pub fn similar_code(
 ) {
     let rope = doc.rope();
     let line = rope.char_to_line(clamp_cursor(rope, cursor));
-    let above = ctx.prefix.matches('\n').count();
-    let below = ctx.suffix.matches('\n').count();
+    // Counted a byte at a time, which vectorizes: `matches('\n')` cost a searcher call per line.
+    let above = ctx.prefix.bytes().filter(|&b| b == b'\n').count();
+    let below = ctx.suffix.bytes().filter(|&b| b == b'\n').count();
     let shown = line.saturating_sub(above)..line + below + 1;
     let Some(family) = similar::Family::of(&doc.language_name()) else { return };
     let query = similar::query(rope, line);
