@@ -212,6 +212,20 @@ async fn signatures_from_other_files_reach_the_prompt() {
     assert!(s.client.shutdown().await.success());
 }
 
+/// `kimi/status`'s `similarDocuments` once it is `expected`, or after 5 s what it is then: the
+/// windows are made when the reindexer picks the documents up, off the message loop.
+async fn similar_documents_once(s: &mut Setup, expected: u64) -> u64 {
+    let mut similar = 0;
+    for _ in 0..100 {
+        similar = s.client.request("kimi/status", json!({})).await.unwrap()["similarDocuments"].as_u64().unwrap();
+        if similar == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    similar
+}
+
 #[tokio::test]
 async fn code_like_the_cursors_from_other_open_documents_reaches_the_prompt() {
     let mut s = setup(&[]).await;
@@ -235,16 +249,7 @@ async fn code_like_the_cursors_from_other_open_documents_reaches_the_prompt() {
         "python",
         "def create_team(request, db):\n    payload = request.json()\n    team = Team(name=payload[\"name\"], owner=payload[\"owner\"])\n    db.add(team)\n    $0\n",
     );
-    // The windows are made when the reindexer picks the documents up, off the message loop.
-    let mut similar = 0;
-    for _ in 0..100 {
-        similar = s.client.request("kimi/status", json!({})).await.unwrap()["similarDocuments"].as_u64().unwrap();
-        if similar == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(similar, 2, "users.py and teams.py, never secrets.py");
+    assert_eq!(similar_documents_once(&mut s, 2).await, 2, "users.py and teams.py, never secrets.py");
     s.standin.push(Reply::text("db.commit()"));
     let result = s.inline("app/teams.py", pos.clone()).await;
     assert_eq!(texts(&result), ["db.commit()"]);
@@ -296,15 +301,7 @@ async fn a_language_the_server_does_not_parse_is_named_and_compared_with_its_own
         "ruby",
         "def create_team(params, repo)\n  payload = params.require(:team)\n  team = Team.new(name: payload[:name], owner: payload[:owner])\n  repo.save(team)\n  notify($0\n",
     );
-    let mut similar = 0;
-    for _ in 0..100 {
-        similar = s.client.request("kimi/status", json!({})).await.unwrap()["similarDocuments"].as_u64().unwrap();
-        if similar == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(similar, 2, "the two Ruby files, not the Markdown one");
+    assert_eq!(similar_documents_once(&mut s, 2).await, 2, "the two Ruby files, not the Markdown one");
     s.standin.push(Reply::text("team, :created)"));
     let result = s
         .client

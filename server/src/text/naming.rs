@@ -48,7 +48,7 @@ const fn prose(
     name: &'static str,
     fence: &'static str,
 ) -> Known {
-    Known { ids, extensions, name, fence, prose: true }
+    Known { prose: true, ..code(ids, extensions, name, fence) }
 }
 
 /// Ids as VS Code, Neovim (filetypes), Helix and Emacs (modes, without `-mode`) send them.
