@@ -143,11 +143,10 @@ fn multi_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
         if !line.newline && !complete {
             return None;
         }
-        if blank {
-            let paragraph_end = language == Language::PlainText && last_indent.is_some();
-            if in_code && (item_done && top_level || paragraph_end) {
-                return Some(line.start);
-            }
+        // Within a block, a blank line separates its parts, also in code without a grammar
+        // (only code asks for a block there: prose is completed a line at a time).
+        if blank && in_code && item_done && top_level {
+            return Some(line.start);
         }
 
         lexer.scan(&content[line.start..line.next], |_, bracket| match bracket {

@@ -445,18 +445,6 @@ fn brackets_in_strings_and_comments_do_not_end_a_block() {
 }
 
 #[test]
-fn plain_text_paragraphs_end_at_a_blank_line() {
-    check(
-        PlainText,
-        "Notes\n\n$0\n",
-        "First point.\nSecond point.\n\nAnother paragraph.",
-        expect![[r#"
-            $0First point.
-            Second point."#]],
-    );
-}
-
-#[test]
 fn code_without_a_grammar_ends_its_block_with_the_closing_line() {
     // Ruby: the body, then the `end` the document still lacks; what follows is another method.
     check_lines(
@@ -495,6 +483,18 @@ fn code_without_a_grammar_ends_its_block_with_the_closing_line() {
             $0echo "$line"
             done
             [stopped after 18 of 32 bytes]"#]],
+    );
+    // A blank line inside the body is part of it: the dedent ends it.
+    check_lines(
+        PlainText,
+        true,
+        "def report(rows)\n  $0\n",
+        "totals = rows.map(&:total)\n\n  puts totals.sum\nend\n\ndef other\nend",
+        expect![[r#"
+            $0totals = rows.map(&:total)
+
+              puts totals.sum
+            end"#]],
     );
     // A dedent to other code is not a closer: the suggestion ends before it.
     check_lines(
