@@ -322,6 +322,10 @@ pub fn gather(
     if root.is_none() && language == Language::PlainText && !language_name.prose {
         let window_line = rope.char_to_line(start);
         ctx.imports = scope::unparsed_imports(rope, &ctx.language_name, window_line, budget.imports_chars);
+        let line_text = String::from(rope.line(line));
+        let cursor_indent =
+            if line_text.trim().is_empty() { indent_width(&ctx.line_prefix) } else { indent_width(&line_text) };
+        ctx.enclosing = scope::unparsed_enclosing(rope, line, cursor_indent, window_line);
     }
     if let (Some(root), Some(spec)) = (root, spec) {
         let start_byte = rope.char_to_byte(start);

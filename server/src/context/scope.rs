@@ -93,6 +93,57 @@ pub(crate) fn unparsed_imports(rope: &Rope, language: &str, window_line: usize, 
     out.join("\n")
 }
 
+/// Lines looked at above the cursor for the headers around it in code without a grammar: the
+/// walk stops there, so that its cost does not grow with the file.
+const UNPARSED_HEADER_LINES: usize = 3000;
+
+/// [`enclosing`] for code the server does not parse: the lines above the cursor that open the
+/// blocks it is in, told by indentation (each one less indented than everything below it up to
+/// the cursor), outermost first, those above the window (`window_line` is its first line) only.
+/// `cursor_indent` is the cursor's line's indentation, or the cursor's column on a blank line.
+/// Lines that close a block (`end`, `}`) or are comments are not headers.
+pub(crate) fn unparsed_enclosing(
+    rope: &Rope,
+    cursor_line: usize,
+    cursor_indent: usize,
+    window_line: usize,
+) -> Option<String> {
+    let mut threshold = cursor_indent;
+    let mut headers: Vec<String> = Vec::new();
+    let first = cursor_line.saturating_sub(UNPARSED_HEADER_LINES);
+    for l in (first..cursor_line).rev() {
+        if threshold == 0 {
+            break;
+        }
+        let line: std::borrow::Cow<'_, str> = rope.line(l).into();
+        let text = line.trim_end_matches(['\n', '\r']);
+        let trimmed = text.trim_start();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let indent = crate::text::indent_width(text);
+        if indent >= threshold || is_closer_or_comment(trimmed) {
+            continue;
+        }
+        threshold = indent;
+        // A line this long is data, not a header worth repeating.
+        if l < window_line && text.len() <= 300 {
+            headers.push(text.to_string());
+        }
+    }
+    headers.reverse();
+    (!headers.is_empty()).then(|| headers.join("\n"))
+}
+
+fn is_closer_or_comment(line: &str) -> bool {
+    const STARTS: &[&str] = &["}", ")", "]", "#", "//", "--", ";", "/*", "*", "%", "<!--"];
+    const WORDS: &[&str] = &["end", "fi", "done", "esac", "endif", "endfor", "endwhile", "endfunction"];
+    STARTS.iter().any(|s| line.starts_with(s))
+        || WORDS.iter().any(|w| {
+            line.strip_prefix(w).is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+        })
+}
+
 /// How an import starts, across the languages without a grammar: Ruby's and Lua's `require`,
 /// PHP's `use` and `require_once`, Kotlin's, Swift's, Scala's, Dart's and Haskell's `import`,
 /// Perl's `use`, R's `library(`, Julia's `using`, Elixir's `alias`, OCaml's and F#'s `open`,

@@ -2093,6 +2093,31 @@ fn code_without_a_grammar_shows_the_imports_above_the_window() {
 }
 
 #[test]
+fn code_without_a_grammar_shows_the_headers_of_the_blocks_around_the_cursor() {
+    let body: String = (0..1000).map(|i| format!("      total += {i}\n")).collect();
+    let ruby = format!(
+        "# Billing\nmodule Billing\n  class Invoice < Base\n    def lines\n      items\n    end\n# --- totals ---\n    def total\n{body}      $0\n    end\n  end\nend\n"
+    );
+    let ctx = gather_fixture(&format!("//- app/invoice.rb\n{ruby}"), &Budget::default(), &[]);
+    // Not the comments, not `lines` (a sibling) nor its `end`.
+    assert_eq!(ctx.enclosing.as_deref(), Some("module Billing\n  class Invoice < Base\n    def total"));
+    let crate::providers::Content::Text(user) = crate::prompt::completion_prompt(&ctx).messages[1].content.clone()
+    else {
+        panic!("a text message")
+    };
+    assert!(user.contains("<enclosing_scope>\nmodule Billing\n  class Invoice < Base\n    def total\n"), "{user}");
+    // Kotlin: a closing brace, even one out of place, is no header.
+    let inner: String = (0..1000).map(|i| format!("        sum += {i}\n")).collect();
+    let kotlin =
+        format!("class Report {{\n    val a = object {{\n}}\n    fun sum(): Int {{\n{inner}        $0\n    }}\n}}\n");
+    let ctx = gather_fixture(&format!("//- Report.kt\n{kotlin}"), &Budget::default(), &[]);
+    assert_eq!(ctx.enclosing.as_deref(), Some("class Report {\n    fun sum(): Int {"));
+    // A header inside the window is visible already.
+    let short = gather_fixture("//- a.rb\ndef f\n  $0\nend\n", &Budget::default(), &[]);
+    assert_eq!(short.enclosing, None);
+}
+
+#[test]
 fn recent_edits_of_other_files_within_budget() {
     let edit = |path: &str, text: &str| Snippet {
         path: path.to_string(),
