@@ -60,6 +60,14 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| if l.is_empty() { "\n".to_string() } else { format!("    {l}\n") }).collect()
 }
 
+/// The completion prompt's user message for `ctx`: what the model reads.
+fn user_message(ctx: &CompletionContext) -> String {
+    match &crate::prompt::completion_prompt(ctx).messages[1].content {
+        crate::providers::Content::Text(text) => text.clone(),
+        other => panic!("not a text message: {other:?}"),
+    }
+}
+
 /// The context as a readable page: code with `$0` at the cursor, then the other parts.
 fn render(ctx: &CompletionContext) -> String {
     let mut out = String::new();
@@ -2070,10 +2078,7 @@ fn code_without_a_grammar_shows_the_imports_above_the_window() {
     let ctx = gather_fixture(&format!("//- app/report.rb\n{ruby}"), &Budget::default(), &[]);
     assert_eq!(ctx.imports, "require \"json\"\nrequire_relative \"lib/client\"\ninclude Comparable");
     assert!(!ctx.prefix.contains("require"), "the window starts below them");
-    let crate::providers::Content::Text(user) = crate::prompt::completion_prompt(&ctx).messages[1].content.clone()
-    else {
-        panic!("a text message")
-    };
+    let user = user_message(&ctx);
     assert!(user.contains("<imports>\nrequire \"json\""), "{user}");
     // Lua's and Zig's bound requires, Elixir's aliases inside the module, a Dockerfile's base.
     let check = |path: &str, head: &str| {
@@ -2101,10 +2106,7 @@ fn code_without_a_grammar_shows_the_headers_of_the_blocks_around_the_cursor() {
     let ctx = gather_fixture(&format!("//- app/invoice.rb\n{ruby}"), &Budget::default(), &[]);
     // Not the comments, not `lines` (a sibling) nor its `end`.
     assert_eq!(ctx.enclosing.as_deref(), Some("module Billing\n  class Invoice < Base\n    def total"));
-    let crate::providers::Content::Text(user) = crate::prompt::completion_prompt(&ctx).messages[1].content.clone()
-    else {
-        panic!("a text message")
-    };
+    let user = user_message(&ctx);
     assert!(user.contains("<enclosing_scope>\nmodule Billing\n  class Invoice < Base\n    def total\n"), "{user}");
     // Kotlin: a closing brace, even one out of place, is no header.
     let inner: String = (0..1000).map(|i| format!("        sum += {i}\n")).collect();
