@@ -68,29 +68,127 @@ pub(crate) fn imports(
 /// the top of its one module (Elixir's `alias` in `defmodule`).
 const UNPARSED_IMPORT_LINES: usize = 200;
 
-/// [`imports`] for code the server does not parse (Ruby, Kotlin, Lua, shell): the lines among
-/// the file's first [`UNPARSED_IMPORT_LINES`] above the window (`window_line` is its first
-/// line) that look like an import in some language, in file order, trimmed, at most `budget`
-/// chars. `language` is the language's name ([`crate::text::LanguageName`]). Without a tree a
-/// line can only be told by how it starts; SQL's `from` and `use` are queries, not imports, so
-/// SQL has none.
+/// [`imports`] for code the server does not parse (Ruby, Kotlin, Lua, shell): the import
+/// statements among the file's first [`UNPARSED_IMPORT_LINES`] lines that end above the window
+/// (`window_line` is its first line), in file order, at most `budget` chars. `language` is the
+/// language's name ([`crate::text::LanguageName`]).
+///
+/// Without a tree a statement can only be told by how its first line starts (SQL's `from` and
+/// `use` are queries, not imports, so SQL has none), and by what makes the lines after it part of
+/// it (see [`import_continues`]): Haskell's export lists, Elixir's `alias App.{…}`, Clojure's
+/// `(ns … (:require …))` run over several lines. A statement's first line is trimmed, and its
+/// other lines keep their indentation relative to it.
 pub(crate) fn unparsed_imports(rope: &Rope, language: &str, window_line: usize, budget: usize) -> String {
     if language == "SQL" {
         return String::new();
     }
+    // Borrowed unless a line spans two of the rope's chunks.
+    let lines: Vec<std::borrow::Cow<'_, str>> =
+        rope.lines().take(window_line.min(UNPARSED_IMPORT_LINES)).map(Into::into).collect();
     let mut left = budget;
     let mut out: Vec<String> = Vec::new();
-    for line in rope.lines().take(window_line.min(UNPARSED_IMPORT_LINES)) {
-        // Borrowed unless the line spans two of the rope's chunks.
-        let line: std::borrow::Cow<'_, str> = line.into();
-        let line = line.trim();
-        if !is_import_line(line, language) || line.len() + 1 > left {
+    let mut l = 0;
+    while l < lines.len() {
+        let first = lines[l].trim_end_matches(['\n', '\r']);
+        let line = first.trim();
+        l += 1;
+        if !is_import_line(line, language) {
             continue;
         }
-        left -= line.len() + 1;
-        out.push(line.to_string());
+        let indent = first.len() - first.trim_start().len();
+        let mut statement = line.to_string();
+        let mut depth = bracket_depth(line);
+        let mut last_line = line;
+        let mut complete = true;
+        let mut taken = 0;
+        loop {
+            let Some(next) = lines.get(l).map(|n| n.trim_end_matches(['\n', '\r'])) else {
+                // The statement goes on into the window, or the file ends inside it.
+                complete = !import_continues(depth, last_line, indent, None);
+                break;
+            };
+            if !import_continues(depth, last_line, indent, Some(next)) {
+                break;
+            }
+            if taken == MAX_IMPORT_LINES {
+                // Too long to be an import after all, or too long to show: not a part of it.
+                complete = false;
+                break;
+            }
+            depth += bracket_depth(next);
+            statement.push('\n');
+            // Relative to the first line; a line indented less than it is kept as it is.
+            let own = next.len() - next.trim_start().len();
+            statement.push_str(&next[own.min(indent)..]);
+            last_line = next;
+            taken += 1;
+            l += 1;
+        }
+        if !complete || statement.len() + 1 > left {
+            continue;
+        }
+        left -= statement.len() + 1;
+        out.push(statement);
     }
     out.join("\n")
+}
+
+/// The most lines after its first that one import statement of [`unparsed_imports`] takes.
+const MAX_IMPORT_LINES: usize = 40;
+
+/// Whether the import statement whose last line so far is `last` (its brackets still open:
+/// `depth`; its first line indented `indent`) goes on into `next` (`None`: there is no next
+/// line to read). It does while a bracket is open (`alias App.{`, `import Data.Map (`,
+/// Clojure's `(ns app.core`), after a trailing `,` or `\` (Julia's `using A: b,`), and into a
+/// line indented deeper that starts a list or goes on with one (Haskell's and Elm's
+/// `  ( Html` and `  , div`, `  exposing (..)`, `  hiding (x)`).
+fn import_continues(depth: i32, last: &str, indent: usize, next: Option<&str>) -> bool {
+    if depth > 0 || last.trim_end().ends_with([',', '\\']) {
+        return true;
+    }
+    let Some(next) = next else { return false };
+    let body = next.trim_start();
+    next.len() - body.len() > indent
+        && (body.starts_with(['(', ')', '[', ']', '{', '}', ','])
+            || body.starts_with("exposing")
+            || body.starts_with("hiding"))
+}
+
+/// Brackets a line opens minus those it closes, outside quoted strings and a trailing comment
+/// (`#`, `--`, `//` after a space, or `;`: Lisp's comment, and the end of a PHP or Perl
+/// statement, after which nothing of the import is left). A quote opens a string only when the
+/// line closes it: Clojure's `'[a.b :as b]` quotes a form, and Haskell's `x'` is a name.
+fn bracket_depth(line: &str) -> i32 {
+    let mut depth = 0;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut previous = ' ';
+    let mut chars = line.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            previous = c;
+            continue;
+        }
+        let after_space = previous.is_whitespace();
+        match c {
+            '"' | '\'' if !previous.is_alphanumeric() && line[i + 1..].contains(c) => quote = Some(c),
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            ';' => break,
+            '#' if after_space => break,
+            '-' | '/' if after_space && chars.peek().map(|&(_, n)| n) == Some(c) => break,
+            _ => {}
+        }
+        previous = c;
+    }
+    depth
 }
 
 /// Lines looked at above the cursor for the headers around it in code without a grammar: the
@@ -171,6 +269,10 @@ const IMPORT_STARTS: &[&str] = &[
     "-import(",
     "#import ",
     "#include ",
+    // Clojure's and the Lisps': the whole form, over its lines (see `import_continues`).
+    "(ns ",
+    "(require ",
+    "(import ",
 ];
 
 fn is_import_line(line: &str, language: &str) -> bool {

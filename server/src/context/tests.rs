@@ -2098,6 +2098,45 @@ fn code_without_a_grammar_shows_the_imports_above_the_window() {
 }
 
 #[test]
+fn code_without_a_grammar_shows_imports_written_over_several_lines_whole() {
+    let filler: String = (0..1000).map(|i| format!("  total += {i}\n")).collect();
+    let check = |path: &str, head: &str| {
+        let text = format!("{head}{filler}$0\n");
+        gather_fixture(&format!("//- {path}\n{text}"), &Budget::default(), &[]).imports
+    };
+    // An open bracket: Elixir's alias of several modules inside its module, Haskell's import list.
+    assert_eq!(
+        check("lib/app.ex", "defmodule App do\n  alias App.{\n    Repo,\n    User\n  }\n  def f do\n"),
+        "alias App.{\n  Repo,\n  User\n}"
+    );
+    assert_eq!(
+        check("Main.hs", "module Main where\nimport Data.Map (Map,\n                 fromList) -- (sic\nimport qualified Data.Set as Set\nmain = do\n"),
+        "import Data.Map (Map,\n                 fromList) -- (sic\nimport qualified Data.Set as Set"
+    );
+    // A form: Clojure's namespace with its requires, whose `'` quotes and `;` comments are no strings.
+    assert_eq!(
+        check("src/app/core.clj", "(ns app.core\n  (:require [clojure.string :as str] ; text\n            [app.db :as db]))\n\n(require '[app.util :as u])\n(defn run []\n"),
+        "(ns app.core\n  (:require [clojure.string :as str] ; text\n            [app.db :as db]))\n(require '[app.util :as u])"
+    );
+    // Leading commas on deeper lines (Elm), a trailing comma (Julia), PHP's group use.
+    assert_eq!(
+        check("src/Main.elm", "module Main exposing (main)\nimport Html\n    exposing\n        ( Html\n        , div\n        )\nimport Http\nmain =\n"),
+        "import Html\n    exposing\n        ( Html\n        , div\n        )\nimport Http"
+    );
+    assert_eq!(
+        check("src/A.jl", "using LinearAlgebra: norm,\n    dot\nx = 1\n"),
+        "using LinearAlgebra: norm,\n    dot"
+    );
+    assert_eq!(check("src/a.php", "<?php\nuse App\\{Repo,\n    User};\n$x = 1;\n"), "use App\\{Repo,\n    User};");
+    // A statement whose end is not above the window is not shown in part; one line after a
+    // complete one at the same indentation is code.
+    let into_window = format!("require \"json\"\nimport Foo (\n{filler}  bar)\n$0\n");
+    let ctx = gather_fixture(&format!("//- app/x.hs\n{into_window}"), &Budget::default(), &[]);
+    assert_eq!(ctx.imports, "require \"json\"");
+    assert_eq!(check("app/user.rb", "require \"json\"\n  puts 1\nclass User\n"), "require \"json\"");
+}
+
+#[test]
 fn code_without_a_grammar_shows_the_headers_of_the_blocks_around_the_cursor() {
     let body: String = (0..1000).map(|i| format!("      total += {i}\n")).collect();
     let ruby = format!(
