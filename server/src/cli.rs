@@ -91,22 +91,24 @@ pub fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Some(Command::Prompt { location }) => match crate::features::offline::prompt(&layers, &location) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
+        Some(Command::Prompt { location }) => {
+            for problem in &problems {
+                eprintln!("kimi-lsp prompt: settings: {problem}");
             }
-            Err(e) => {
-                eprintln!("kimi-lsp prompt: {e}");
-                ExitCode::from(1)
-            }
-        },
-        Some(Command::Complete { location }) => {
-            match runtime.block_on(crate::features::offline::complete(&layers, &location)) {
-                Ok(text) => {
-                    println!("{text}");
-                    ExitCode::SUCCESS
+            match crate::features::offline::prompt(&layers, &location) {
+                Ok(json) => print_line("prompt", &json),
+                Err(e) => {
+                    eprintln!("kimi-lsp prompt: {e}");
+                    ExitCode::from(1)
                 }
+            }
+        }
+        Some(Command::Complete { location }) => {
+            for problem in &problems {
+                eprintln!("kimi-lsp complete: settings: {problem}");
+            }
+            match runtime.block_on(crate::features::offline::complete(&layers, &location)) {
+                Ok(text) => print_line("complete", &text),
                 Err(e) => {
                     eprintln!("kimi-lsp complete: {e}");
                     ExitCode::from(1)
@@ -147,6 +149,19 @@ pub fn main() -> ExitCode {
 }
 
 /// A report as pretty JSON (`--json`) or as the text `render` makes.
+/// Prints a command's result. A reader that went away (`kimi-lsp prompt … | head`) is no
+/// error worth a word, where `println!` would panic.
+fn print_line(command: &str, text: &str) -> ExitCode {
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kimi-lsp {command}: cannot print the result: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn print_report<T: serde::Serialize>(json: bool, report: &T, render: impl FnOnce() -> String) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::{
     default_config_path, display_path, Config, ConfigLayers, ConfigProblem, Source, API_KEY_ENV, BASE_URL_ENV,
-    DEFAULT_PROVIDER,
+    DEFAULT_BASE_URL, DEFAULT_PROVIDER,
 };
 use crate::ledger::Ledger;
 use crate::providers::error::{host_of, Platform};
@@ -99,11 +99,15 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
     };
     let host = host_of(&config.base_url);
     let platform = Platform::of_host(&host);
+    let usable =
+        url::Url::parse(&config.base_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
     checks.push(Check {
         name: "endpoint",
-        status: Status::Ok,
+        status: if usable { Status::Ok } else { Status::Fail },
         detail: format!("{} ({base_origin})", config.base_url),
-        hint: None,
+        hint: (!usable).then(|| {
+            format!("`baseUrl` must be an http(s) URL such as {DEFAULT_BASE_URL} or https://api.moonshot.cn/v1")
+        }),
     });
 
     // The key.

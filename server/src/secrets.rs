@@ -23,8 +23,15 @@ const SECRET_NAMES: &[&str] = &[
 /// Extensions (lower-case, without the dot) of key and certificate stores.
 const SECRET_EXTENSIONS: &[&str] = &["pem", "key", "p12", "pfx", "keystore", "jks"];
 
-/// `.env.*` variants that document the variables instead of holding them.
+/// `.env.*` variants (and `*.env` stems) that document the variables instead of holding them.
 const ENV_TEMPLATES: &[&str] = &["example", "sample", "template"];
+
+/// Extensions of configuration data: `credentials.yml` and `secret.yaml` hold secrets, while
+/// `credentials.rs` is code that handles them. (`secrets.*` is secret whatever its extension: a
+/// `secrets.py` or `secrets.ts` is where projects keep their keys as code.) `enc` is Rails'
+/// encrypted `credentials.yml.enc`.
+const DATA_EXTENSIONS: &[&str] =
+    &["json", "yml", "yaml", "toml", "ini", "xml", "conf", "cfg", "properties", "txt", "env", "enc"];
 
 /// SSH private key file stems; the matching `.pub` files are public.
 const SSH_KEY_PREFIXES: &[&str] = &["id_rsa", "id_dsa", "id_ecdsa", "id_ed25519"];
@@ -51,18 +58,34 @@ pub fn looks_secret(path: &Path) -> bool {
     if let Some(variant) = name.strip_prefix(".env.") {
         return !ENV_TEMPLATES.contains(&variant);
     }
-    if let Some((_, ext)) = name.rsplit_once('.') {
-        if SECRET_EXTENSIONS.contains(&ext) {
-            return true;
-        }
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name.as_str(), ""));
+    if SECRET_EXTENSIONS.contains(&ext) {
+        return true;
+    }
+    // `prod.env`, `local.env`: what `.env.prod` is in another spelling.
+    if ext == "env" && !stem.is_empty() {
+        return !ENV_TEMPLATES.iter().any(|t| stem.ends_with(t));
     }
     if SSH_KEY_PREFIXES.iter().any(|p| name.starts_with(p)) {
         return !name.ends_with(".pub");
     }
-    if name.starts_with("credentials") && name.ends_with(".json") {
-        return true;
-    }
-    name.starts_with("secrets.")
+    let data = ext.is_empty() || DATA_EXTENSIONS.contains(&ext);
+    name.starts_with("secrets.") || (name.starts_with("credentials") || name.starts_with("secret.")) && data
+}
+
+/// [`looks_secret`] for the document a URI names, whatever its scheme: an editor's new, unsaved
+/// `untitled:/home/u/app/.env` is as secret as the file it will be saved as, and so is a
+/// `.env` a remote or virtual workspace (`vscode-remote:`, `vscode-vfs:`) holds.
+pub fn uri_looks_secret(uri: &str) -> bool {
+    let path = match url::Url::parse(uri) {
+        Ok(url) if url.scheme() == "file" => match url.to_file_path() {
+            Ok(path) => return looks_secret(&path),
+            Err(()) => url.path().to_string(),
+        },
+        Ok(url) => url.path().to_string(),
+        Err(_) => uri.to_string(),
+    };
+    looks_secret(Path::new(&*percent_encoding::percent_decode_str(&path).decode_utf8_lossy()))
 }
 
 #[cfg(test)]
@@ -121,6 +144,43 @@ mod tests {
         }
         for path in ["credentials.rs", "src/secrets_test.go", "secret.rs", "npmrc.md", "credentials.json.md"] {
             assert!(!secret(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn environment_and_credential_files_in_other_spellings_are_secret() {
+        for path in [
+            "prod.env",
+            "config/local.env",
+            "credentials.yml",
+            "config/credentials.yml.enc",
+            "credentials",
+            "deploy/credentials.ini",
+            "secrets.json",
+            "k8s/secret.yaml",
+        ] {
+            assert!(secret(path), "{path}");
+        }
+        for path in ["example.env", "app.env.sample.md", "env.rs", "credentials_test.py"] {
+            assert!(!secret(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_secret_file_is_one_whatever_the_scheme_of_its_uri() {
+        for uri in [
+            "file:///home/u/app/.env",
+            "file:///home/u/app/%2Eenv.local",
+            "untitled:/home/u/app/.env",
+            "untitled:/home/u/app/deploy.pem",
+            "vscode-remote://ssh-remote%2Bbox/srv/app/.env",
+            "vscode-vfs://github/u/app/config/%2Eenv",
+            "/home/u/app/.env",
+        ] {
+            assert!(uri_looks_secret(uri), "{uri}");
+        }
+        for uri in ["untitled:Untitled-1", "file:///home/u/app/main.rs", "vscode-notebook-cell:/a/b.ipynb#W0"] {
+            assert!(!uri_looks_secret(uri), "{uri}");
         }
     }
 

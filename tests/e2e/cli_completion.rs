@@ -80,6 +80,59 @@ fn prompt_explains_a_bad_location() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("FILE:LINE:COL"));
 }
 
+#[test]
+fn a_location_past_the_end_of_the_file_is_an_error() {
+    let dir = workspace();
+    let main = dir.path().join("src/main.rs");
+    let out = run(&["prompt", &format!("{}:99:1", main.display())], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 99 is past the end of"), "{out:?}");
+    let out = run(&["prompt", &format!("{}:3:40", main.display())], &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("column 40 is past the end of line 3 (12 characters"),
+        "{out:?}"
+    );
+    // The column after the last character is the line's end, where completions are asked for.
+    assert!(run(&["prompt", &format!("{}:3:13", main.display())], &[]).status.success());
+}
+
+#[test]
+fn complete_without_a_key_says_so_before_asking() {
+    let dir = workspace();
+    let location = format!("{}:3:13", dir.path().join("src/main.rs").display());
+    let out = run(&["complete", &location], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no API key: set MOONSHOT_API_KEY"), "{stderr}");
+}
+
+#[test]
+fn a_broken_settings_file_is_reported_and_a_closed_pipe_is_no_panic() {
+    let dir = workspace();
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(config.join("kimi-lsp")).unwrap();
+    std::fs::write(config.join("kimi-lsp/config.toml"), "[completion]\ntemperature = \"hot\"\n").unwrap();
+    let location = format!("{}:3:13", dir.path().join("src/main.rs").display());
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test"))
+        .args(["prompt", &location])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", &config)
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the request is printed, as `kimi-lsp prompt … | head -0` does.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("kimi-lsp prompt: settings:") && stderr.contains("temperature"), "{stderr}");
+}
+
 #[tokio::test]
 async fn complete_runs_one_completion_against_the_endpoint() {
     let standin = Standin::start().await;

@@ -116,6 +116,16 @@ async fn an_unreachable_host_is_named() {
 }
 
 #[test]
+fn an_endpoint_that_is_no_url_fails_its_check() {
+    let out = doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", "api.moonshot.ai/v1")], true);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let endpoint = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "endpoint").unwrap().clone();
+    assert_eq!(endpoint["status"], "fail", "{endpoint}");
+    assert!(endpoint["hint"].as_str().unwrap().contains("https://api.moonshot.ai/v1"), "{endpoint}");
+}
+
+#[test]
 fn a_missing_key_says_where_to_get_one() {
     let out = doctor(&[], false);
     let t = text(&out);

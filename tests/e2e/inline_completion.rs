@@ -462,6 +462,25 @@ async fn typing_through_a_suggestion_across_lines_is_answered_from_memory() {
     assert!(s.client.shutdown().await.success());
 }
 
+/// The same in a CRLF file, whose suggestions (and the lines the editor inserts) break lines
+/// with `\r\n`.
+#[tokio::test]
+async fn typing_through_a_suggestion_across_lines_of_a_crlf_file_is_answered_from_memory() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("let total = a + b;\n    total * 2"));
+    let pos = s.open("add.rs", "rust", "fn add(a: i32, b: i32) -> i32 {\r\n    $0\r\n}\r\n");
+    let first = s.inline("add.rs", pos).await;
+    assert_eq!(items(&first)[0]["insertText"], "let total = a + b;\r\n    total * 2");
+    let uri = s.uri("add.rs");
+    let at = json!({"line": 1, "character": 4});
+    s.client.did_change(&uri, 2, json!({"range": {"start": at, "end": at}, "text": "let total = a + b;\r\n    total"}));
+    let rest = s.typed("add.rs", json!({"line": 2, "character": 9})).await;
+    assert_eq!(items(&rest)[0]["insertText"], " * 2");
+    assert_eq!(s.standin.chat_requests().len(), 1, "type-through must not call the model");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 /// Right after the user accepts a suggestion the editor asks again, and nobody is typing: that
 /// automatic request skips the debounce, so the next suggestion comes as soon as the model's
 /// does. Every other automatic request still waits out its debounce, which a slow typing rhythm
@@ -663,6 +682,38 @@ async fn unsaved_definitions_and_recent_edits_in_other_open_files_reach_the_prom
     }
     assert!(prompt.contains("pub fn frobnicate_widget(w: &Widget) -> Gadget"), "definition missing: {prompt}");
     assert!(prompt.contains("WIDGET_LIMIT: usize = 42"), "recent edit missing: {prompt}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+/// Edits of files that are never sent to a model (secrets, binary files) or that
+/// `completion.exclude` keeps out are no recent edits in other files' prompts; an edit of a
+/// line of minified code is shown cut.
+#[tokio::test]
+async fn edits_of_files_kept_from_the_model_stay_out_of_other_prompts() {
+    let mut s = setup_with(&[], json!({"completion": {"exclude": ["vendor/"]}})).await;
+    s.standin.set_default(Reply::text("ok"));
+    let edit = |s: &mut Setup, name: &str, language: &str, text: &str, typed: &str| {
+        let uri = s.uri(name);
+        s.client.did_open(&uri, language, 1, text);
+        let at = json!({"line": 0, "character": 0});
+        s.client.did_change(&uri, 2, json!({"range": {"start": at, "end": at}, "text": typed}));
+    };
+    edit(&mut s, "vendor/lib.rs", "rust", "fn vendored() {}\n", "// VENDORED_EDIT\n");
+    edit(&mut s, "blob.rs", "rust", "\0\0binary\n", "BINARY_EDIT ");
+    edit(&mut s, "config/prod.env", "plaintext", "KEY=1\n", "TOKEN=SECRET_EDIT\n");
+    let minified = format!("var a={};\n", "1+".repeat(20_000) + "1");
+    edit(&mut s, "app.min.js", "javascript", &minified, "MINIFIED_EDIT;");
+    edit(&mut s, "src/util.rs", "rust", "pub fn util() {}\n", "// PLAIN_EDIT\n");
+    let pos = s.open("src/main.rs", "rust", "fn main() {\n    $0\n}\n");
+    let _ = s.inline("src/main.rs", pos).await;
+    let prompt = s.standin.chat_requests().last().unwrap()["messages"].to_string();
+    assert!(prompt.contains("PLAIN_EDIT"), "an ordinary file's edit is context: {prompt}");
+    for kept_out in ["VENDORED_EDIT", "BINARY_EDIT", "SECRET_EDIT"] {
+        assert!(!prompt.contains(kept_out), "{kept_out} reached the model: {prompt}");
+    }
+    let minified_line = prompt.split("MINIFIED_EDIT").nth(1).and_then(|rest| rest.split("\\n").next()).unwrap_or("");
+    assert!(minified_line.len() < 400 && minified_line.ends_with('…'), "the long line is cut: {minified_line}");
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }

@@ -216,7 +216,7 @@ async fn an_unknown_model_lists_the_served_ones() {
         other => panic!("{other:?}"),
     }
     assert_eq!(e.retry_hint(), RetryHint::Never);
-    assert_says(&e, &["`kimi-latest` does not exist", "kimi-k2-turbo-preview, kimi-k2.5", "Set `model`"]);
+    assert_says(&e, &["`kimi-latest` does not exist", "kimi-k2-turbo-preview, kimi-k2.5", "`models.completion`"]);
     // Streamed requests get the same help.
     let e = stream_err(&client(&s), &req).await;
     assert!(matches!(&e, ProviderError::ModelNotFound { available, .. } if available.len() == 2));

@@ -813,7 +813,7 @@ fn pick_recent(recent: &[Snippet], this_file: &[&str], budget: usize) -> Vec<Sni
     let mut out = Vec::new();
     for snippet in recent {
         if this_file.contains(&snippet.path.as_str())
-            || looks_secret(&uri_to_path(&snippet.path))
+            || crate::secrets::uri_looks_secret(&snippet.path)
             || snippet.text.trim().is_empty()
         {
             continue;

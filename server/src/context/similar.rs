@@ -23,8 +23,7 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use super::nearby::name_hash;
-use super::{uri_to_path, Snippet, SnippetKind};
-use crate::secrets::looks_secret;
+use super::{Snippet, SnippetKind};
 use crate::text::{DocumentSnapshot, Language, LanguageName};
 
 /// Lines per window, and of the query.
@@ -205,9 +204,9 @@ impl SimilarIndex {
     pub fn update(&self, doc: &DocumentSnapshot) {
         let uri = doc.uri();
         let family = Family::of(&doc.language_name());
-        let Some(family) = family
-            .filter(|_| !looks_secret(&uri_to_path(uri)) && !doc.is_binary() && doc.rope().len_bytes() <= MAX_BYTES)
-        else {
+        let Some(family) = family.filter(|_| {
+            !crate::secrets::uri_looks_secret(uri) && !doc.is_binary() && doc.rope().len_bytes() <= MAX_BYTES
+        }) else {
             self.remove(uri);
             return;
         };

@@ -697,7 +697,7 @@ impl CompletionEngine {
                 }
                 let mut span = String::from(rope.slice(rope.line_to_char(shown.line)..cursor));
                 if span.contains('\r') {
-                    // Suggestions break lines with `\n`; a CRLF file's editor inserted `\r\n`.
+                    // Compared line break for line break, whichever the editor inserted.
                     span = span.replace("\r\n", "\n");
                 }
                 match span.strip_prefix(shown.line_prefix.as_str()) {
@@ -705,7 +705,14 @@ impl CompletionEngine {
                     None => continue,
                 }
             };
-            let Some(rest) = shown.text.strip_prefix(typed.as_ref()) else { continue };
+            // A CRLF document's suggestions break lines with `\r\n` (post-processing gives
+            // them the document's line breaks), and so does what is left of them.
+            let crlf = shown.text.contains("\r\n");
+            let text: Cow<'_, str> =
+                if crlf { shown.text.replace("\r\n", "\n").into() } else { shown.text.as_str().into() };
+            let Some(rest) = text.strip_prefix(typed.as_ref()) else { continue };
+            let rest: Cow<'_, str> = if crlf { rest.replace('\n', "\r\n").into() } else { rest.into() };
+            let rest = rest.as_ref();
             if rest.is_empty() || found.iter().any(|(t, r, _)| t == rest && *r == shown.replace_after) {
                 continue;
             }
@@ -875,7 +882,7 @@ pub fn declined(
     if let Some(off) = config.completion.off_for(snap.language_id(), relative.as_deref()) {
         return Some(off);
     }
-    if path.is_some_and(crate::secrets::looks_secret) {
+    if path.is_some_and(crate::secrets::looks_secret) || crate::secrets::uri_looks_secret(snap.uri()) {
         Some(CompletionsOff::Secret)
     } else if snap.is_binary() {
         Some(CompletionsOff::Binary)

@@ -21,8 +21,9 @@ pub fn parse_location(location: &str) -> Result<(PathBuf, u32, u32), String> {
         return Err(format!("`{location}` is not FILE:LINE:COL (for example src/main.rs:12:5)"));
     };
     let number = |s: &str, what: &str| -> Result<u32, String> {
+        // Digits only: `parse` would also take `+3`.
         match s.parse::<u32>() {
-            Ok(n) if n >= 1 => Ok(n),
+            Ok(n) if n >= 1 && s.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
             _ => Err(format!("{what} `{s}` in `{location}` must be a number from 1")),
         }
     };
@@ -42,7 +43,20 @@ fn load(location: &str) -> Result<Loaded, String> {
     let path = std::fs::canonicalize(&path).unwrap_or(path);
     let uri = url::Url::from_file_path(&path).map(|u| u.to_string()).unwrap_or_else(|_| path.display().to_string());
     let document = Document::new(&uri, language_id(&path), 0, &text);
-    let cursor = document.snapshot().char_index(LineCol { line: line - 1, col: col - 1 }, PositionEncoding::Utf32);
+    let snapshot = document.snapshot();
+    // An editor's position past the end is clamped; one typed in a terminal is a mistake.
+    let lines = snapshot.len_lines();
+    if line as usize > lines {
+        return Err(format!("line {line} is past the end of {} ({lines} lines)", path.display()));
+    }
+    let length = snapshot.line(line as usize - 1).chars().count();
+    if col as usize > length + 1 {
+        return Err(format!(
+            "column {col} is past the end of line {line} ({length} characters; the column after the last is {})",
+            length + 1
+        ));
+    }
+    let cursor = snapshot.char_index(LineCol { line: line - 1, col: col - 1 }, PositionEncoding::Utf32);
     let index = WorkspaceIndex::new();
     index.build(&[workspace_root(&path)]);
     Ok(Loaded { document, cursor, path, index })
@@ -120,8 +134,18 @@ fn has_project_marker(dir: &Path) -> bool {
         })
 }
 
+/// The settings, with what is wrong with them said on stderr: a setting the command ignores
+/// would otherwise change what it does without a word.
+fn settings(layers: &ConfigLayers, command: &str) -> crate::config::Config {
+    let (config, problems) = layers.resolve();
+    for problem in &problems {
+        eprintln!("kimi-lsp {command}: settings: {problem}");
+    }
+    config
+}
+
 pub fn prompt(layers: &ConfigLayers, location: &str) -> Result<String, String> {
-    let (config, _) = layers.resolve();
+    let config = settings(layers, "prompt");
     let loaded = load(location)?;
     if crate::secrets::looks_secret(&loaded.path) {
         return Err(format!("{} looks like a secret; kimi-lsp never sends it to a model", loaded.path.display()));
@@ -140,8 +164,15 @@ pub fn prompt(layers: &ConfigLayers, location: &str) -> Result<String, String> {
 }
 
 pub async fn complete(layers: &ConfigLayers, location: &str) -> Result<String, String> {
-    let (config, _) = layers.resolve();
+    let config = settings(layers, "complete");
     let loaded = load(location)?;
+    let host = crate::providers::error::host_of(&config.base_url);
+    if config.api_key.is_none() && crate::providers::error::Platform::of_host(&host).is_some() {
+        return Err(format!(
+            "no API key: set {} (a key from the platform of {host}); `kimi-lsp doctor` checks the setup",
+            crate::config::API_KEY_ENV
+        ));
+    }
     let router = Router::new(&config, Router::open_ledger(&config));
     let engine = CompletionEngine::new();
     engine.similar().update(&loaded.document.snapshot());
@@ -197,6 +228,7 @@ mod tests {
         assert_eq!(parse_location("src/a.rs:3:7").unwrap(), (PathBuf::from("src/a.rs"), 3, 7));
         assert_eq!(parse_location("C:/x/a.rs:3:7").unwrap().0, PathBuf::from("C:/x/a.rs"));
         assert!(parse_location("a.rs:0:1").unwrap_err().contains("from 1"));
+        assert!(parse_location("a.rs:+3:1").unwrap_err().contains("from 1"));
         assert!(parse_location("a.rs").unwrap_err().contains("FILE:LINE:COL"));
     }
 }

@@ -5,7 +5,7 @@ use memchr::{memchr, memrchr};
 
 use crate::text::Language;
 
-use super::lex::{LexState, Lexer};
+use super::lex::{Bracket, LexState, Lexer};
 use super::CompletionSite;
 
 /// How much text before the current line is kept for echo detection and for lexing up to the
@@ -49,6 +49,9 @@ pub(crate) struct Ctx {
     pub(crate) doc_has_fence: bool,
     /// The lexer state at the cursor (inside a string, a comment, or code).
     pub(crate) cursor_state: LexState,
+    /// The brackets opened in `prev` and the line prefix and not closed before the cursor
+    /// (`(`, `[`, `{`), innermost last. Those opened further up are not known.
+    pub(crate) openers: Vec<u8>,
 }
 
 pub(crate) fn is_fence(line: &str) -> bool {
@@ -113,7 +116,13 @@ impl Ctx {
         let prev = prev.strip_suffix('\r').unwrap_or(prev);
 
         let mut lexer = Lexer::new(site.language, LexState::Code);
-        lexer.scan(&before[prev_start..], |_, _| {});
+        let mut openers = Vec::new();
+        lexer.scan(&before[prev_start..], |_, bracket| match bracket {
+            Bracket::Open(c) => openers.push(c),
+            Bracket::Close(_) => {
+                openers.pop();
+            }
+        });
 
         let doc_has_fence =
             has_fence_line(tail(before, FENCE_WINDOW_BYTES)) || has_fence_line(head(site.after, FENCE_WINDOW_BYTES));
@@ -127,6 +136,7 @@ impl Ctx {
             crlf: uses_crlf(before, site.after, site.document),
             doc_has_fence,
             cursor_state: lexer.state,
+            openers,
         }
     }
 

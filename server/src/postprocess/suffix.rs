@@ -120,6 +120,77 @@ fn drop_trailing_closers(text: &mut String, count: usize, droppable: &[usize]) -
     remove.len()
 }
 
+/// Which of the suggestion's unmatched `closers` (in `text`) the after-text's unmatched ones
+/// (`provided`, in `after`) already provide. The suggestion's closers close the openers before
+/// the cursor innermost first, and so do the after-text's, except that the first `skip` of them
+/// are replaced by the suggestion and provide nothing. Where the document is unbalanced (the
+/// user has not typed a closer yet), the after-text's next closer belongs to an outer opener:
+/// the `}` below `compute(` closes the function, so it provides the suggestion's `}`, not its
+/// `)`. `openers` (innermost last) says which opener each closer belongs to, as far as it
+/// reaches; beyond it a closer pairs with the next provided one of its kind. A suggestion's
+/// closer that fits no opener (a second `)` after `max(a, b)`) only over-closes, and is
+/// dropped too. A pair of closers that each start a line at different indentations close
+/// different blocks in the writer's mind, and so do all the pairs outside it.
+fn provided_closers(
+    text: &str,
+    closers: &[usize],
+    after: &str,
+    provided: &[usize],
+    skip: usize,
+    openers: &[u8],
+    line_prefix: &str,
+) -> Vec<usize> {
+    let closes = |opener: u8| match opener {
+        b'(' => b')',
+        b'[' => b']',
+        _ => b'}',
+    };
+    // The closer opener `depth` (0: the innermost) needs, where it is known.
+    let wanted = |depth: usize| openers.len().checked_sub(depth + 1).map(|i| closes(openers[i]));
+    // The after-text's closer of each opener, by depth, from `skip` on.
+    let mut closed_by: Vec<Option<usize>> = Vec::new();
+    let mut depth = skip;
+    let mut used = skip;
+    for &theirs in provided.iter().skip(skip) {
+        let kind = after.as_bytes()[theirs];
+        while wanted(depth).is_some_and(|w| w != kind) {
+            closed_by.push(None);
+            depth += 1;
+        }
+        if wanted(depth).is_none() {
+            break;
+        }
+        closed_by.push(Some(theirs));
+        depth += 1;
+        used += 1;
+    }
+    let mut droppable = Vec::new();
+    // Beyond the known openers, the after-text's closers left pair up in order.
+    let mut unknown = provided.iter().skip(used);
+    for (i, &mine) in closers.iter().enumerate().skip(skip) {
+        let kind = text.as_bytes()[mine];
+        let theirs = match wanted(i) {
+            Some(w) if w != kind => {
+                droppable.push(mine);
+                break;
+            }
+            Some(_) => closed_by.get(i - skip).copied().flatten(),
+            None => unknown.next().copied().filter(|&t| after.as_bytes()[t] == kind),
+        };
+        let Some(theirs) = theirs else {
+            if wanted(i).is_some() {
+                continue;
+            }
+            break;
+        };
+        match (leading_indent(text, mine, line_prefix), leading_indent(after, theirs, line_prefix)) {
+            (Some(a), Some(b)) if a != b => break,
+            _ => droppable.push(mine),
+        }
+    }
+    droppable
+}
+
 /// Rule 5 (and rule 3 on the cursor's line): returns the suggestion with closers that the text
 /// after the cursor already provides dropped, and how many bytes of the line suffix it
 /// replaces.
@@ -139,22 +210,8 @@ pub(crate) fn balance(mut text: String, ctx: &Ctx, after: &str) -> (String, usiz
         // replaced ones among them alone is enough: should all of them be replaced, no pair is
         // left either way. Most suggestions close nothing, and then the after-text is not lexed.
         let provided = provided.first(closers.len());
-        // The suggestion's unmatched closers close the openers before the cursor innermost
-        // first, the same openers the after-text's unmatched closers close: the i-th of each
-        // pair up, except that those the suggestion replaces are not provided twice. A pair
-        // of closers that each start a line at different indentations close different blocks
-        // in the writer's mind (the document is unbalanced), so that pair is no duplicate.
         let skip = provided.iter().filter(|&&at| at < replaced).count();
-        let droppable: Vec<usize> = closers
-            .iter()
-            .zip(provided)
-            .skip(skip)
-            .filter(|&(&ours, &theirs)| match (leading_indent(&text, ours, lp), leading_indent(after, theirs, lp)) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            })
-            .map(|(&ours, _)| ours)
-            .collect();
+        let droppable = provided_closers(&text, &closers, after, provided, skip, &ctx.openers, lp);
         let dropped = !droppable.is_empty() && drop_trailing_closers(&mut text, droppable.len(), &droppable) > 0;
         if dropped || replaced > 0 {
             let keep = text.trim_end().len();

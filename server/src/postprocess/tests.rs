@@ -547,6 +547,28 @@ fn closers_the_document_lacks_are_kept() {
     );
 }
 
+#[test]
+fn a_closer_of_another_kind_below_provides_nothing() {
+    // The editor did not auto-close `(`: the `}` below closes `main`, not the call.
+    check(Rust, "fn main() {\n    let total = compute($0\n}\n", "a, b);", expect!["$0a, b);"]);
+    check(Rust, "fn main() {\n    let v = vec![1, 2$0\n}\n", ", 3];", expect!["$0, 3];"]);
+    check(TypeScript, "function f() {\n  console.log($0\n}\n", "\"hi\");", expect![[r#"$0"hi");"#]]);
+    check(Go, "package main\n\nfunc main() {\n\tfmt.Println($0\n}\n", "\"hi\")", expect![[r#"$0"hi")"#]]);
+    // The call's `)` is the suggestion's to add; its `}` is the one below.
+    check(Rust, "fn main() {\n    let total = compute($0\n}\n", "a, b);\n}", expect![[r#"$0a, b);"#]]);
+    // A test block left open: the model closes `it`, the `});` below closes `describe`. The
+    // pair at different indentations is no duplicate, and neither is the `)` outside it.
+    check_lines(
+        JavaScript,
+        true,
+        "describe(\"math\", () => {\n  it(\"adds\", () => {\n    $0\n});\n",
+        "expect(add(1, 2)).toBe(3);\n  });",
+        expect![[r#"
+            $0expect(add(1, 2)).toBe(3);
+              });"#]],
+    );
+}
+
 // Rule 6: empty and looping output.
 
 #[test]

@@ -409,7 +409,8 @@ fn model_not_found_message(model: &str, host: &str, available: &[String]) -> Str
     } else {
         format!(
             "The model `{model}` does not exist on {host}, or this key may not use it. Models \
-             available: {}. Set `model` to one of them.",
+             available: {}. Set the setting that names it (`models.completion`, `models.action` or \
+             `models.chat`) to one of them.",
             available.join(", ")
         )
     }

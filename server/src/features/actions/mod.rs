@@ -181,7 +181,10 @@ fn short(text: &str, max: usize) -> String {
 /// The actions that make sense at `site`. Pure and cheap: no model call, no I/O.
 pub fn offers(site: &Site, custom: &[CustomAction]) -> Vec<Offer> {
     let snap = &site.snapshot;
-    if snap.is_binary() || site.path.as_deref().is_some_and(crate::secrets::looks_secret) {
+    if snap.is_binary()
+        || site.path.as_deref().is_some_and(crate::secrets::looks_secret)
+        || crate::secrets::uri_looks_secret(snap.uri())
+    {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -612,7 +615,10 @@ pub async fn run(
     open_document: &(dyn Fn(&str) -> Option<DocumentSnapshot> + Sync),
     cancel: CancellationToken,
 ) -> Result<Outcome, ActionError> {
-    if site.snapshot.is_binary() || site.path.as_deref().is_some_and(crate::secrets::looks_secret) {
+    if site.snapshot.is_binary()
+        || site.path.as_deref().is_some_and(crate::secrets::looks_secret)
+        || crate::secrets::uri_looks_secret(site.snapshot.uri())
+    {
         return Err(ActionError::NotApplicable("this file is never sent to a model".into()));
     }
     let plan = plan(site, action, instruction, config, symbols, open_document)?;

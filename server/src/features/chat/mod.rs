@@ -406,7 +406,10 @@ fn user_prompt_within(input: &ChatInput, workspace: &Workspace, budget: &context
     };
     if let Some((snapshot, path)) = &input.document {
         let name = display(path, snapshot);
-        if snapshot.is_binary() || path.as_deref().is_some_and(crate::secrets::looks_secret) {
+        if snapshot.is_binary()
+            || path.as_deref().is_some_and(crate::secrets::looks_secret)
+            || crate::secrets::uri_looks_secret(snapshot.uri())
+        {
             out.push_str(&format!("\n\n(The current file `{name}` is never sent to a model.)"));
         } else {
             out.push_str("\n\n");

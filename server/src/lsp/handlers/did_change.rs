@@ -1,6 +1,8 @@
 use tower_lsp_server::gen_lsp_types::DidChangeTextDocumentParams;
 
+use crate::config::CompletionsOff;
 use crate::context::SymbolLookup;
+use crate::features::completion::declined;
 use crate::lsp::{from_proto, Backend};
 use crate::text::{DocumentSnapshot, TextChange};
 
@@ -15,10 +17,24 @@ pub fn handle(backend: &Backend, params: DidChangeTextDocumentParams) {
         if let (Some(last), Some(snapshot)) =
             (changes.last().and_then(|c| c.range), backend.session.snapshot_as_is(uri))
         {
-            let region = edited_region(&snapshot, last.start.line as usize);
-            backend.engine.note_edit(uri, &backend.index.display_path(uri), region);
+            let path = from_proto::file_path(&params.text_document.text_document_identifier.uri);
+            if shareable(backend, &snapshot, path.as_deref()) {
+                let region = edited_region(&snapshot, last.start.line as usize);
+                backend.engine.note_edit(uri, &backend.index.display_path(uri), region);
+            }
         }
     }
+}
+
+/// Whether an edit of this document may be shown to the model as a recent edit in other files'
+/// prompts: not when the document is never sent (a secret, binary, too large) nor when
+/// `completion.exclude` keeps it out. A language whose completions are off is still context.
+pub(crate) fn shareable(backend: &Backend, snapshot: &DocumentSnapshot, path: Option<&std::path::Path>) -> bool {
+    let off = declined(&backend.session.config(), snapshot, path, backend.index.as_ref());
+    !matches!(
+        off,
+        Some(CompletionsOff::Path(_) | CompletionsOff::Secret | CompletionsOff::Binary | CompletionsOff::TooLarge)
+    )
 }
 
 /// What an edit does to a text document, also to a notebook's cell: the document's requests
@@ -39,9 +55,28 @@ pub fn apply(backend: &Backend, uri: &str, version: i32, changes: &[TextChange])
     }
 }
 
-/// A few lines around an edit: what "recently edited" context shows of it in other files.
+/// The most chars of one line an edited region keeps: a line of minified code or data is no
+/// useful context, and copying a megabyte line on every keystroke stalled the message loop.
+const MAX_REGION_LINE_CHARS: usize = 300;
+
+/// A few lines around an edit: what "recently edited" context shows of it in other files. A
+/// line longer than [`MAX_REGION_LINE_CHARS`] is cut there, with `…`.
 pub fn edited_region(snapshot: &DocumentSnapshot, line: usize) -> String {
+    let rope = snapshot.rope();
     let last = snapshot.len_lines().saturating_sub(1);
     let line = line.min(last);
-    (line.saturating_sub(2)..=(line + 3).min(last)).map(|l| snapshot.line(l)).collect::<Vec<_>>().join("\n")
+    let mut region = String::new();
+    for l in line.saturating_sub(2)..=(line + 3).min(last) {
+        if !region.is_empty() {
+            region.push('\n');
+        }
+        let start = rope.line_to_char(l);
+        let end = crate::text::position::line_content_end(rope, l);
+        let cut = (start + MAX_REGION_LINE_CHARS).min(end);
+        region.extend(rope.slice(start..cut).chunks());
+        if cut < end {
+            region.push('…');
+        }
+    }
+    region
 }

@@ -36,8 +36,11 @@ pub fn handle(backend: &Backend, params: DidChangeNotebookDocumentParams) {
         if let (Some(last), Some(snapshot)) =
             (changes.last().and_then(|c| c.range), backend.session.snapshot_as_is(uri))
         {
-            let region = did_change::edited_region(&snapshot, last.start.line as usize);
-            backend.engine.note_edit(notebook, &backend.index.display_path(notebook), region);
+            let path = crate::context::uri_to_path(notebook);
+            if did_change::shareable(backend, &snapshot, Some(&path)) {
+                let region = did_change::edited_region(&snapshot, last.start.line as usize);
+                backend.engine.note_edit(notebook, &backend.index.display_path(notebook), region);
+            }
         }
     }
 }
