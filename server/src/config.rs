@@ -98,11 +98,20 @@ fn deserialize_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f6
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ActionSettings {
     /// The user's own code actions, offered after the built-in ones.
     pub custom: Vec<CustomAction>,
+    /// The longest answer per action, thinking included (a thinking model's reasoning counts):
+    /// an answer cut off here is never applied.
+    pub max_tokens: u32,
+}
+
+impl Default for ActionSettings {
+    fn default() -> Self {
+        ActionSettings { custom: Vec::new(), max_tokens: 4096 }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

@@ -13,7 +13,23 @@ struct Setup {
     data: tempfile::TempDir,
 }
 
+/// What VS Code and Neovim announce for workspace edits: versioned `documentChanges` and file
+/// creation.
+fn editor_caps() -> Value {
+    json!({"workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": true, "resourceOperations": ["create", "rename", "delete"]}}})
+}
+
 async fn start(standin: Standin, dir: tempfile::TempDir, data: tempfile::TempDir, options: Value) -> Setup {
+    start_with(standin, dir, data, editor_caps(), options).await
+}
+
+async fn start_with(
+    standin: Standin,
+    dir: tempfile::TempDir,
+    data: tempfile::TempDir,
+    capabilities: Value,
+    options: Value,
+) -> Setup {
     let base = standin.base_url();
     let data_dir = data.path().to_string_lossy().into_owned();
     let mut client = LspClient::spawn(
@@ -22,7 +38,7 @@ async fn start(standin: Standin, dir: tempfile::TempDir, data: tempfile::TempDir
         &[("MOONSHOT_API_KEY", "sk-chat-test"), ("MOONSHOT_BASE_URL", &base), ("KIMI_LSP_DATA_DIR", &data_dir)],
         None,
     );
-    client.initialize(json!({}), options, Some(dir.path())).await;
+    client.initialize(capabilities, options, Some(dir.path())).await;
     Setup { standin, client, dir, data }
 }
 
@@ -195,6 +211,84 @@ async fn propose_edit_asks_the_editor_to_apply_a_workspace_edit() {
             ["content"]
             .clone();
     assert_eq!(tool_result, "the editor applied the edit");
+}
+
+/// The model quotes a `\r\n` file with `\n` (its tools show lines); the edit is found anyway and
+/// keeps the file's line breaks.
+#[tokio::test]
+async fn propose_edit_in_a_crlf_file_matches_the_quote_and_writes_crlf() {
+    let mut s = setup(Value::Null).await;
+    let text = "fn f() {\r\n    let x = 1;\r\n    let y = 2;\r\n}\r\n";
+    std::fs::write(s.dir.path().join("crlf.rs"), text).unwrap();
+    let uri = file_uri(&s.dir.path().join("crlf.rs"));
+    s.client.did_open(&uri, "rust", 1, text);
+    s.standin.push(Reply::tool_call("read_file", r#"{"path":"crlf.rs"}"#));
+    s.standin.push(Reply::tool_call(
+        "propose_edit",
+        r#"{"path":"crlf.rs","old_text":"    let x = 1;\n    let y = 2;\n","new_text":"    let x = 10;\n    let y = 20;\n"}"#,
+    ));
+    s.standin.push(Reply::text("Done."));
+    let id = s.client.send_request("kimi/chat", json!({"message": "Multiply by ten"}));
+    let (req, params) = s.client.expect_server_request("workspace/applyEdit").await;
+    let change = &params["edit"]["documentChanges"][0];
+    assert_eq!(
+        change["edits"][0],
+        json!({"range": {"start": {"line": 1, "character": 0}, "end": {"line": 3, "character": 0}}, "newText": "    let x = 10;\r\n    let y = 20;\r\n"})
+    );
+    s.client.reply(req, json!({"applied": true}));
+    assert_eq!(s.client.response(id).await.unwrap()["text"], "Done.");
+}
+
+/// An editor that takes no `documentChanges` gets plain `changes`; one that cannot create files
+/// is never sent a new file: the model is told to ask the user to create it.
+#[tokio::test]
+async fn propose_edit_honours_what_the_editor_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lib.rs"), "pub fn answer() -> u32 {\n    41\n}\n").unwrap();
+    let caps = json!({"workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": false}}});
+    let mut s = start_with(Standin::start().await, dir, tempfile::tempdir().unwrap(), caps, Value::Null).await;
+    s.standin.push(Reply::tool_calls(&[
+        ("propose_edit", r#"{"path":"new.rs","new_text":"fn n() {}\n"}"#),
+        ("propose_edit", r#"{"path":"lib.rs","old_text":"41","new_text":"42"}"#),
+    ]));
+    s.standin.push(Reply::text("Fixed."));
+    let id = s.client.send_request("kimi/chat", json!({"message": "Make it 42 and add new.rs"}));
+    let (req, params) = s.client.expect_server_request("workspace/applyEdit").await;
+    let uri = file_uri(&s.dir.path().join("lib.rs"));
+    assert!(params["edit"].get("documentChanges").is_none(), "{params}");
+    assert_eq!(
+        params["edit"]["changes"],
+        json!({uri: [{"range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 6}}, "newText": "42"}]})
+    );
+    s.client.reply(req, json!({"applied": true}));
+    assert_eq!(s.client.response(id).await.unwrap()["text"], "Fixed.");
+    let tools = tool_results(&s.standin.chat_requests()[1]);
+    assert!(tools[0].contains("does not let kimi-lsp create files") && tools[0].contains("ask the user"), "{tools:?}");
+    assert_eq!(tools[1], "the editor applied the edit");
+    assert!(!s.dir.path().join("new.rs").exists());
+}
+
+/// An answer that reaches `chat.maxTokens` says so where the user reads it, after the code
+/// block it was cut off in; tool calls cut off with it are not run.
+#[tokio::test]
+async fn an_answer_cut_off_at_its_length_limit_ends_with_a_note_saying_so() {
+    let mut s = setup(json!({"chat": {"maxTokens": 300}})).await;
+    s.standin.push(Reply::text("Like this:\n```rust\nfn half(x: u32) -> u32 {\n    x /").finish_reason("length"));
+    let (before, result) = s.chat(json!({"message": "Write half"})).await;
+    let text = result.unwrap()["text"].as_str().unwrap().to_string();
+    let deltas: String = of_method(&before, "kimi/chatDelta").iter().map(|d| d["text"].as_str().unwrap()).collect();
+    assert_eq!(deltas, text, "the note is streamed like the answer");
+    assert_eq!(
+        text,
+        "Like this:\n```rust\nfn half(x: u32) -> u32 {\n    x /\n```\n\n> **Cut off:** the answer reached the length limit (300 tokens, `chat.maxTokens`) and stops here. Ask Kimi to continue, or raise `chat.maxTokens`.\n"
+    );
+    assert_eq!(s.standin.chat_requests()[0]["max_tokens"], 300);
+
+    s.standin.push(Reply::tool_call("read_file", r#"{"path":"lib.rs"}"#).finish_reason("length"));
+    let (before, result) = s.chat(json!({"message": "Read lib.rs"})).await;
+    assert!(result.unwrap()["text"].as_str().unwrap().contains("**Cut off:**"));
+    assert!(of_method(&before, "kimi/chatTool").is_empty(), "a cut-off tool call is not run: {before:?}");
+    assert_eq!(s.standin.chat_requests().len(), 2, "and no second round");
 }
 
 #[tokio::test]

@@ -15,21 +15,36 @@ struct Setup {
 }
 
 async fn setup(capabilities: Value, options: Value) -> Setup {
+    setup_with_env(capabilities, options, &[]).await
+}
+
+async fn setup_with_env(capabilities: Value, options: Value, env: &[(&str, &str)]) -> Setup {
     let standin = Standin::start().await;
     let dir = tempfile::tempdir().unwrap();
     let base = standin.base_url();
-    let mut client = LspClient::spawn(
-        Path::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")),
-        &[],
-        &[("MOONSHOT_API_KEY", "sk-actions-test"), ("MOONSHOT_BASE_URL", &base)],
-        None,
-    );
+    let mut vars = vec![("MOONSHOT_API_KEY", "sk-actions-test"), ("MOONSHOT_BASE_URL", base.as_str())];
+    vars.extend_from_slice(env);
+    let mut client = LspClient::spawn(Path::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")), &[], &vars, None);
     client.initialize(capabilities, options, Some(dir.path())).await;
     Setup { standin, client, dir }
 }
 
+/// What VS Code and Neovim announce for workspace edits: versioned `documentChanges` and file
+/// creation.
+fn edit_caps() -> Value {
+    json!({"applyEdit": true, "workspaceEdit": {"documentChanges": true, "resourceOperations": ["create", "rename", "delete"]}})
+}
+
+/// A client that applies edits through `workspace/applyEdit` (no resolve), as Helix does.
+fn command_caps() -> Value {
+    json!({"workspace": edit_caps()})
+}
+
 fn resolve_caps() -> Value {
-    json!({"textDocument": {"codeAction": {"resolveSupport": {"properties": ["edit"]}, "dataSupport": true}}})
+    json!({
+        "workspace": edit_caps(),
+        "textDocument": {"codeAction": {"resolveSupport": {"properties": ["edit"]}, "dataSupport": true}},
+    })
 }
 
 impl Setup {
@@ -74,7 +89,7 @@ fn text_edits(edit: &Value) -> Vec<Value> {
 
 #[tokio::test]
 async fn listing_costs_nothing_and_a_command_rewrite_edits_only_changed_lines() {
-    let mut s = setup(json!({}), Value::Null).await;
+    let mut s = setup(command_caps(), Value::Null).await;
     let uri = s.open("lib.rs", "rust", RUST);
     let actions = s.list(&uri, range(2, 4, 2, 4), json!([])).await;
     assert!(s.standin.chat_requests().is_empty(), "listing called the model");
@@ -262,4 +277,127 @@ async fn a_model_error_reaches_the_user() {
     let shown = s.client.expect_notification("window/showMessage").await;
     assert_eq!(shown["type"], 1);
     assert!(err.message.starts_with("kimi-lsp:"), "{err:?}");
+}
+
+/// Runs `command` (a listed action's) as a client without resolve does.
+fn run_command(s: &mut Setup, command: &Value) -> i64 {
+    s.client.send_request(
+        "workspace/executeCommand",
+        json!({"command": command["command"], "arguments": command["arguments"]}),
+    )
+}
+
+/// A model answer cut off at its length limit would replace the whole function with its first
+/// lines: it is never applied, and the user is told what happened and what to do.
+#[tokio::test]
+async fn a_cut_off_answer_is_never_applied_and_the_user_is_told_why() {
+    let mut s = setup(command_caps(), json!({"actions": {"maxTokens": 1000}})).await;
+    let uri = s.open("lib.rs", "rust", RUST);
+    let actions = s.list(&uri, range(2, 0, 7, 0), json!([])).await;
+    let command = titled(&actions, "Kimi: Rewrite")["command"].clone();
+    s.standin.push(
+        Reply::reasoning_then_text("Let me think about this for a long while", "```rust\nlet t = xs\n    .iter()\n")
+            .finish_reason("length"),
+    );
+    let id = run_command(&mut s, &command);
+    let err = s.client.response(id).await.unwrap_err();
+    assert!(err.message.contains("cut off") && err.message.contains("nothing was changed"), "{err:?}");
+    let shown = s.client.expect_notification("window/showMessage").await;
+    let message = shown["message"].as_str().unwrap();
+    assert!(message.contains("1000 tokens") && message.contains("raise `actions.maxTokens`"), "{message}");
+    assert!(message.contains("select less code"), "{message}");
+    assert!(!s.client.take_unread().iter().any(|m| m["method"] == "workspace/applyEdit"), "no edit was sent");
+    assert_eq!(s.standin.chat_requests()[0]["max_tokens"], 1000);
+}
+
+/// Edits of a `\r\n` document use `\r\n`, and touch only the lines that change, as in an `\n`
+/// one.
+#[tokio::test]
+async fn edits_in_a_crlf_document_use_its_line_breaks() {
+    let mut s = setup(resolve_caps(), Value::Null).await;
+    let crlf = RUST.replace('\n', "\r\n");
+    let uri = s.open("lib.rs", "rust", &crlf);
+    let actions = s.list(&uri, range(2, 0, 7, 0), json!([])).await;
+    s.standin.push(Reply::text("```rust\nlet t = xs.iter().sum();\nt\n```"));
+    let resolved = s.client.request("codeAction/resolve", titled(&actions, "Kimi: Rewrite").clone()).await.unwrap();
+    assert_eq!(
+        text_edits(&resolved["edit"]),
+        vec![json!({"range": range(1, 0, 6, 0), "newText": "    let t = xs.iter().sum();\r\n"})]
+    );
+
+    let actions = s.list(&uri, range(0, 4, 0, 4), json!([])).await;
+    s.standin.push(Reply::text("```rust\n/// Sums the numbers.\n///\n/// Zero for none.\n```"));
+    let resolved = s.client.request("codeAction/resolve", titled(&actions, "Kimi: Document").clone()).await.unwrap();
+    assert_eq!(
+        text_edits(&resolved["edit"]),
+        vec![json!({"range": range(0, 0, 0, 0), "newText": "/// Sums the numbers.\r\n///\r\n/// Zero for none.\r\n"})]
+    );
+}
+
+/// A client without `documentChanges` or file creation (its `workspace.workspaceEdit`
+/// capabilities say so): no model call for tests it could not take, a message that says what
+/// to do, and once the user made the file, plain `changes` that fill it.
+#[tokio::test]
+async fn write_tests_honours_an_editor_that_cannot_create_files() {
+    let caps = json!({"workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": false}}});
+    let mut s = setup(caps, Value::Null).await;
+    let py = "def add(a, b):\n    return a + b\n";
+    let uri = s.open("calc.py", "python", py);
+    let actions = s.list(&uri, range(1, 4, 1, 4), json!([])).await;
+    let command = titled(&actions, "Kimi: Write tests")["command"].clone();
+    let id = run_command(&mut s, &command);
+    let err = s.client.response(id).await.unwrap_err();
+    let shown = s.client.expect_notification("window/showMessage").await;
+    let message = shown["message"].as_str().unwrap();
+    assert!(message.contains("test_calc.py") && message.contains("create it (empty is fine)"), "{message}");
+    assert_eq!(err.message, message);
+    assert!(s.standin.chat_requests().is_empty(), "no model call for an edit the editor cannot take");
+
+    std::fs::write(s.dir.path().join("test_calc.py"), "").unwrap();
+    s.standin.push(Reply::text("```python\nfrom calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n```"));
+    let id = run_command(&mut s, &command);
+    let (req, params) = s.client.expect_server_request("workspace/applyEdit").await;
+    assert!(params["edit"].get("documentChanges").is_none(), "{params}");
+    let test_uri = file_uri(&s.dir.path().join("test_calc.py"));
+    assert_eq!(
+        params["edit"]["changes"],
+        json!({test_uri: [{"range": range(0, 0, 0, 0), "newText": "from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n"}]})
+    );
+    s.client.reply(req, json!({"applied": true}));
+    assert_eq!(s.client.response(id).await.unwrap()["applied"], true);
+    let user = s.standin.chat_requests()[0]["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(user.contains("Return the complete new test file `test_calc.py`"), "{user}");
+}
+
+/// Explanations go to a file of their own, in a directory only the user can enter: two servers
+/// never write the same file, and no one else can read it.
+#[tokio::test]
+async fn explain_writes_a_private_file_of_its_own_for_the_editor_to_show() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp_dir = tmp.path().to_string_lossy().into_owned();
+    let caps = json!({"window": {"showDocument": {"support": true}}});
+    let mut shown = Vec::new();
+    for answer in ["Explanation from editor A.", "Explanation from editor B."] {
+        let mut s = setup_with_env(caps.clone(), Value::Null, &[("TMPDIR", &tmp_dir)]).await;
+        let uri = s.open("lib.rs", "rust", RUST);
+        let actions = s.list(&uri, range(0, 4, 0, 4), json!([])).await;
+        s.standin.push(Reply::text(answer));
+        let id = run_command(&mut s, &titled(&actions, "Kimi: Explain")["command"].clone());
+        let (req, params) = s.client.expect_server_request("window/showDocument").await;
+        s.client.reply(req, json!({"success": true}));
+        assert_eq!(s.client.response(id).await.unwrap()["text"], answer);
+        let path = params["uri"].as_str().unwrap().strip_prefix("file://").unwrap().to_string();
+        shown.push(std::path::PathBuf::from(path));
+    }
+    let uid = std::fs::metadata(tmp.path()).unwrap().uid();
+    let dir = tmp.path().join(format!("kimi-lsp-{uid}"));
+    assert_ne!(shown[0], shown[1], "each server writes a file of its own");
+    for (path, who) in shown.iter().zip(["A", "B"]) {
+        assert_eq!(path.parent(), Some(dir.as_path()));
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(text.starts_with("# Explanation of ") && text.contains(&format!("from editor {who}.")), "{text}");
+        assert_eq!(std::fs::metadata(path).unwrap().mode() & 0o777, 0o600, "{}", path.display());
+    }
+    assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
 }

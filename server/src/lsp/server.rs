@@ -78,6 +78,11 @@ impl Backend {
         self.shutdown_requested.clone()
     }
 
+    /// What the client takes in a workspace edit (`documentChanges`, file creation).
+    pub(super) fn edit_support(&self) -> super::to_proto::EditSupport {
+        super::to_proto::EditSupport::of(&self.client_caps.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Unpacks a completion request into the feature's query, against a snapshot of the
     /// document as it is now. `None` when the document is not open.
     pub(super) fn completion_query(

@@ -172,7 +172,7 @@ fn postprocess_in(
         return Err(Rejection::DuplicatesSuffix);
     }
 
-    let text = if ctx.crlf { text.replace('\n', "\r\n") } else { text };
+    let text = if ctx.crlf { crate::text::LineEnding::CrLf.apply(&text).into_owned() } else { text };
     let (text, replaced) = match parse::check(site, &text, replaced, tree, ahead) {
         parse::Verdict::Keep => (text, replaced),
         parse::Verdict::Cut { text, replaced } => (text, replaced),

@@ -2,6 +2,7 @@
 //! the LSP layer converts its positions into [`LineCol`]/[`TextRange`] and calls in here.
 
 pub mod document;
+pub mod line_ending;
 pub mod naming;
 pub mod notebook;
 pub mod position;
@@ -10,6 +11,7 @@ pub mod syntax;
 pub use document::{
     Document, DocumentSnapshot, EditOutcome, ParseJob, ParsedJob, Rename, TextChange, TopImports, PARSE_LIMIT_BYTES,
 };
+pub use line_ending::LineEnding;
 pub use naming::LanguageName;
 pub use position::{LineCol, PositionEncoding, TextRange};
 pub use syntax::Language;

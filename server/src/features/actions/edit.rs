@@ -9,10 +9,20 @@ use similar::{DiffTag, TextDiff};
 
 use crate::text::Language;
 
+/// Why an answer gives no code to apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoCode {
+    /// Nothing but blank lines (or an empty block).
+    Empty,
+    /// The block opens and the answer ends before its closing fence: the answer was cut short
+    /// (or its end was lost), and the code in it may stop anywhere.
+    Unclosed,
+}
+
 /// The code in a model's answer: the first fenced block (``` or ~~~, any info string), or, when
-/// the answer has no fence at all, the whole answer. A block cut off by the end of the answer
-/// (the stream ended early) keeps what arrived. `None` when there is no code in it.
-pub fn extract_code(answer: &str) -> Option<String> {
+/// the answer has no fence at all, the whole answer. A block the answer never closes is
+/// [`NoCode::Unclosed`]: applied, part of the code would replace all of it.
+pub fn extract_code(answer: &str) -> Result<String, NoCode> {
     let lines: Vec<&str> = answer.split_inclusive('\n').collect();
     let open = lines.iter().position(|l| fence_of(l).is_some());
     let body: String = match open {
@@ -23,16 +33,47 @@ pub fn extract_code(answer: &str) -> Option<String> {
                 let t = l.trim();
                 t.len() >= len && t.chars().all(|c| c == marker)
             });
-            rest[..close.unwrap_or(rest.len())].concat()
+            rest[..close.ok_or(NoCode::Unclosed)?].concat()
         }
         None => answer.to_string(),
     };
     let trimmed = trim_blank_lines(&body);
     if trimmed.trim().is_empty() {
-        None
+        Err(NoCode::Empty)
     } else {
-        Some(trimmed)
+        Ok(trimmed)
     }
+}
+
+/// What to append to `markdown`, a model's answer that may stop anywhere (inside a line, inside a
+/// code block), so that `note` shows as a paragraph of its own after it, not as code.
+pub fn note_after(markdown: &str, note: &str) -> String {
+    let mut open: Option<(char, usize)> = None;
+    for line in markdown.lines() {
+        match open {
+            None => open = fence_of(line),
+            Some((marker, len)) => {
+                let t = line.trim();
+                if t.len() >= len && t.chars().all(|c| c == marker) {
+                    open = None;
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    if !markdown.is_empty() && !markdown.ends_with('\n') {
+        out.push('\n');
+    }
+    if let Some((marker, len)) = open {
+        out.extend(std::iter::repeat_n(marker, len));
+        out.push('\n');
+    }
+    if !markdown.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(note);
+    out.push('\n');
+    out
 }
 
 /// A line opening a fence: its marker char and length.
@@ -203,26 +244,38 @@ mod tests {
     #[test]
     fn the_first_fenced_block_is_the_code() {
         let answer = "Here you go:\n\n```rust\nfn a() {}\n```\n\nAnd another:\n```\nnot this\n```\n";
-        assert_eq!(extract_code(answer).as_deref(), Some("fn a() {}\n"));
+        assert_eq!(extract_code(answer).as_deref(), Ok("fn a() {}\n"));
     }
 
     #[test]
     fn an_answer_without_a_fence_is_all_code_and_blank_edges_go() {
-        assert_eq!(extract_code("\n\nx = 1\ny = 2\n\n").as_deref(), Some("x = 1\ny = 2\n"));
+        assert_eq!(extract_code("\n\nx = 1\ny = 2\n\n").as_deref(), Ok("x = 1\ny = 2\n"));
     }
 
     #[test]
-    fn a_cut_off_fence_keeps_what_arrived_and_longer_fences_nest() {
-        assert_eq!(extract_code("```py\nx = 1\n").as_deref(), Some("x = 1\n"));
+    fn a_cut_off_fence_is_no_code_and_longer_fences_nest() {
+        assert_eq!(extract_code("```py\nx = 1\n"), Err(NoCode::Unclosed));
+        assert_eq!(extract_code("```rust\nfn total(xs: &[u32]) -> u32 {\n    let mut t = 0;\n"), Err(NoCode::Unclosed));
         let nested = "````md\n```rust\nfn a() {}\n```\n````\n";
-        assert_eq!(extract_code(nested).as_deref(), Some("```rust\nfn a() {}\n```\n"));
-        assert_eq!(extract_code("~~~\nfoo\n~~~").as_deref(), Some("foo\n"));
+        assert_eq!(extract_code(nested).as_deref(), Ok("```rust\nfn a() {}\n```\n"));
+        assert_eq!(extract_code("````md\n```rust\nfn a() {}\n```\n"), Err(NoCode::Unclosed));
+        assert_eq!(extract_code("~~~\nfoo\n~~~").as_deref(), Ok("foo\n"));
+    }
+
+    #[test]
+    fn a_note_after_a_cut_off_answer_is_out_of_its_code_block() {
+        assert_eq!(note_after("Some text.\n", "> note"), "\n> note\n");
+        assert_eq!(note_after("Some te", "> note"), "\n\n> note\n");
+        assert_eq!(note_after("See:\n```rust\nfn a() {", "> note"), "\n```\n\n> note\n");
+        assert_eq!(note_after("````md\n```\nx\n", "> note"), "````\n\n> note\n");
+        assert_eq!(note_after("```\nx\n```\n~~~\ny\n~~~\n", "> note"), "\n> note\n");
+        assert_eq!(note_after("", "> note"), "> note\n");
     }
 
     #[test]
     fn an_empty_block_is_no_code() {
-        assert_eq!(extract_code("```rust\n```\n"), None);
-        assert_eq!(extract_code("   \n"), None);
+        assert_eq!(extract_code("```rust\n```\n"), Err(NoCode::Empty));
+        assert_eq!(extract_code("   \n"), Err(NoCode::Empty));
     }
 
     #[test]

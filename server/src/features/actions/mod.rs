@@ -9,6 +9,7 @@
 
 pub mod edit;
 pub mod prompts;
+pub mod shown;
 pub mod syntax;
 
 use std::ops::Range;
@@ -20,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ActionTarget, Config, CustomAction};
 use crate::context::{self, Budget, SymbolLookup};
 use crate::ledger::Feature;
-use crate::providers::{ChatRequest, Message, ProviderError, StreamEvent};
+use crate::providers::{ChatRequest, FinishReason, Message, ProviderError, StreamEvent};
 use crate::router::Router;
-use crate::text::{Document, DocumentSnapshot, Language};
+use crate::text::{Document, DocumentSnapshot, Language, LineEnding};
 use edit::LineEdit;
 use prompts::PromptInput;
 
@@ -261,7 +262,8 @@ pub enum Target {
         before_line: Option<usize>,
         indent: String,
     },
-    /// Tests in another file: appended to it when it exists, else the file is created.
+    /// Tests in another file: appended to it when it exists (filled when it is empty), else the
+    /// file is created.
     TestFile {
         uri: String,
         existing: Option<(DocumentSnapshot, bool)>,
@@ -289,6 +291,18 @@ pub enum ActionError {
     NoCode,
     #[error("the model returned the code unchanged: nothing to apply")]
     Unchanged,
+    /// The answer reached its length limit: its code is incomplete, and applying it would
+    /// replace the user's code with part of it.
+    #[error(
+        "the model's answer was cut off at the length limit ({max_tokens} tokens, `actions.maxTokens`), so nothing was changed; select less code, or raise `actions.maxTokens`"
+    )]
+    CutOff { max_tokens: u32 },
+    #[error("the provider's content filter stopped the model's answer part way, so nothing was changed")]
+    Filtered,
+    /// The answer ended inside its code block without saying it was cut off (a server that
+    /// names no finish reason, or a model that forgot the fence): the code may be incomplete.
+    #[error("the model's answer ended inside its code block, so its code may be incomplete and nothing was changed; run the action again")]
+    Unclosed,
 }
 
 /// A text edit in a document, in chars of `snapshot`.
@@ -366,6 +380,9 @@ fn capped(lines: Range<usize>) -> Result<Range<usize>, ActionError> {
 
 /// What to send and where the answer goes. `open_document` gives the editor's copy of another
 /// document when it is open (for test files); files on disk are read otherwise.
+/// `creates_files`: whether the editor accepts edits that create a file; when it does not, an
+/// action that would create one is refused here, before the model is paid for an answer the
+/// editor cannot take.
 pub fn plan(
     site: &Site,
     action: &Action,
@@ -373,6 +390,7 @@ pub fn plan(
     config: &Config,
     symbols: &dyn SymbolLookup,
     open_document: &dyn Fn(&str) -> Option<DocumentSnapshot>,
+    creates_files: bool,
 ) -> Result<Plan, ActionError> {
     let snap = &site.snapshot;
     let language = snap.language_name();
@@ -457,12 +475,20 @@ pub fn plan(
                 let text = std::fs::read_to_string(&test_path).ok()?;
                 Some((Document::new(&uri, "", 0, &text).snapshot(), false))
             });
-            let head = existing.as_ref().map(|(e, _)| {
+            let file_name = test_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if existing.is_none() && !creates_files {
+                return Err(ActionError::NotApplicable(format!(
+                    "the tests go into a new file, `{}`, and this editor does not let a language server create files; create it (empty is fine) and run the action again",
+                    test_path.display()
+                )));
+            }
+            // An empty test file (made by the user for an editor that cannot create files) is
+            // filled like a new one: package line, imports and all.
+            let head = existing.as_ref().filter(|(e, _)| !is_blank(e)).map(|(e, _)| {
                 let rope = e.rope();
                 String::from(rope.slice(..rope.line_to_char(rope.len_lines().min(40))))
             });
-            let file_name = test_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let into_class = existing.as_ref().and_then(|(e, _)| syntax::test_class_end(e)).is_some();
+            let into_class = head.is_some() && existing.as_ref().and_then(|(e, _)| syntax::test_class_end(e)).is_some();
             let place = match &head {
                 Some(_) if into_class => "Return only the new test methods, to be added to that test class.".to_string(),
                 Some(_) => "Return only the new tests, to be appended to that file.".to_string(),
@@ -509,6 +535,11 @@ pub fn plan(
     }
 }
 
+/// A document with nothing but whitespace in it.
+fn is_blank(snap: &DocumentSnapshot) -> bool {
+    snap.rope().chars().all(char::is_whitespace)
+}
+
 fn line_start(snap: &DocumentSnapshot, line: usize) -> usize {
     let rope = snap.rope();
     rope.line_to_char(line.min(rope.len_lines()))
@@ -543,8 +574,45 @@ fn char_edits(snap: &DocumentSnapshot, edits: Vec<LineEdit>) -> Vec<CharEdit> {
         .collect()
 }
 
-/// The model's answer applied to the plan's target. Pure.
+/// The model's answer applied to the plan's target, each document's edits written with its
+/// own line breaks (`\r\n` or `\n`; models write `\n`). Pure.
 pub fn apply(site: &Site, target: Target, answer: &str) -> Result<Outcome, ActionError> {
+    let outcome = apply_lf(site, target, answer)?;
+    Ok(in_line_endings(outcome, LineEnding::of_rope(site.snapshot.rope())))
+}
+
+/// `outcome`, worked out with `\n` breaks, in the line breaks of the documents it edits. A
+/// document without a line break yet (a new or empty test file) is written as `source`, the
+/// document the action ran in.
+fn in_line_endings(outcome: Outcome, source: LineEnding) -> Outcome {
+    let ending_of = |snapshot: &DocumentSnapshot| {
+        if snapshot.len_lines() > 1 {
+            LineEnding::of_rope(snapshot.rope())
+        } else {
+            source
+        }
+    };
+    let Outcome::Edits(changes) = outcome else {
+        return outcome;
+    };
+    let changes = changes
+        .into_iter()
+        .map(|change| match change {
+            Change::Edit { snapshot, versioned, edits } => {
+                let ending = ending_of(&snapshot);
+                let edits =
+                    edits.into_iter().map(|e| CharEdit { text: ending.apply(&e.text).into_owned(), ..e }).collect();
+                Change::Edit { snapshot, versioned, edits }
+            }
+            Change::Create { uri, text } => Change::Create { uri, text: source.apply(&text).into_owned() },
+        })
+        .collect();
+    Outcome::Edits(changes)
+}
+
+/// [`apply`] with `\n` line breaks throughout: the code the answer replaces is compared with
+/// the answer as `\n` text, so that only the lines the model changed are edited.
+fn apply_lf(site: &Site, target: Target, answer: &str) -> Result<Outcome, ActionError> {
     let snap = &site.snapshot;
     let doc_edit =
         |edits: Vec<CharEdit>| Outcome::Edits(vec![Change::Edit { snapshot: snap.clone(), versioned: true, edits }]);
@@ -555,11 +623,14 @@ pub fn apply(site: &Site, target: Target, answer: &str) -> Result<Outcome, Actio
         }
         return Ok(Outcome::Text { title, markdown });
     }
-    let code = edit::extract_code(answer).ok_or(ActionError::NoCode)?;
+    let code = edit::extract_code(answer).map_err(|e| match e {
+        edit::NoCode::Empty => ActionError::NoCode,
+        edit::NoCode::Unclosed => ActionError::Unclosed,
+    })?;
     match target {
         Target::Text { .. } => unreachable!("handled above"),
         Target::Replace { lines, indent } => {
-            let original = site.lines_text(&lines);
+            let original = site.lines_text(&lines).replace("\r\n", "\n");
             let new = edit::reindent(&code, &indent);
             let edits: Vec<LineEdit> = edit::line_edits(&original, &new)
                 .into_iter()
@@ -585,6 +656,10 @@ pub fn apply(site: &Site, target: Target, answer: &str) -> Result<Outcome, Actio
             );
             Ok(doc_edit(vec![append(snap, &text)]))
         }
+        Target::TestFile { existing: Some((file, open)), .. } if is_blank(&file) => {
+            let edit = CharEdit { chars: 0..file.len_chars(), text: code };
+            Ok(Outcome::Edits(vec![Change::Edit { snapshot: file, versioned: open, edits: vec![edit] }]))
+        }
         Target::TestFile { existing: Some((file, open)), .. } => {
             let edit = match syntax::test_class_end(&file) {
                 Some(line) => {
@@ -602,8 +677,9 @@ pub fn apply(site: &Site, target: Target, answer: &str) -> Result<Outcome, Actio
 
 #[allow(clippy::too_many_arguments)] // each is a distinct input; a struct would only rename them
 /// Runs an action: plans it, asks the model (`config.models.action`, metered as
-/// [`Feature::Action`]), and applies the answer. Cancelling `cancel` drops the model stream,
-/// which closes the upstream connection.
+/// [`Feature::Action`]), and applies the answer unless the model did not finish it
+/// ([`finished`]). Cancelling `cancel` drops the model stream, which closes the upstream
+/// connection. `creates_files`: see [`plan`].
 pub async fn run(
     router: &Router,
     config: &Config,
@@ -613,6 +689,7 @@ pub async fn run(
     think_harder: bool,
     symbols: &(dyn SymbolLookup + Sync),
     open_document: &(dyn Fn(&str) -> Option<DocumentSnapshot> + Sync),
+    creates_files: bool,
     cancel: CancellationToken,
 ) -> Result<Outcome, ActionError> {
     if site.snapshot.is_binary()
@@ -621,29 +698,66 @@ pub async fn run(
     {
         return Err(ActionError::NotApplicable("this file is never sent to a model".into()));
     }
-    let plan = plan(site, action, instruction, config, symbols, open_document)?;
+    let plan = plan(site, action, instruction, config, symbols, open_document, creates_files)?;
     let mut request = ChatRequest::new(config.models.action.clone(), plan.messages);
-    request.max_tokens = Some(4096);
+    request.max_tokens = Some(config.actions.max_tokens);
     let hint = route_hint(config, action, think_harder);
     let mut stream = tokio::select! {
         _ = cancel.cancelled() => return Err(ActionError::Cancelled),
         s = router.stream_routed(config, Feature::Action, &hint, request) => s?,
     };
     let mut answer = String::new();
-    loop {
+    let finish = loop {
         let event = tokio::select! {
             _ = cancel.cancelled() => return Err(ActionError::Cancelled), // drops the stream
             e = stream.next() => e,
         };
         match event {
             Some(Ok(StreamEvent::Content(delta))) => answer.push_str(&delta),
-            Some(Ok(StreamEvent::Done(_))) | None => break,
+            Some(Ok(StreamEvent::Done(response))) => break response.finish_reason,
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.into()),
+            // The stream driver ends with `Done` or an error; an end without either is a drop.
+            None => {
+                return Err(ProviderError::StreamDropped {
+                    host: String::new(),
+                    received: 0,
+                    detail: None,
+                    request_id: None,
+                }
+                .into())
+            }
         }
-    }
+    };
     drop(stream);
-    apply(site, plan.target, &answer)
+    finished(site, plan.target, &answer, &finish, config.actions.max_tokens)
+}
+
+/// The answer of a finished stream applied to `target`, unless the model did not finish it:
+/// part of the code would replace all of it (a cut-off rewrite deletes the rest of the
+/// function). A cut-off explanation is still worth reading, and is shown with a note that says
+/// so. Pure.
+pub fn finished(
+    site: &Site,
+    target: Target,
+    answer: &str,
+    finish: &FinishReason,
+    max_tokens: u32,
+) -> Result<Outcome, ActionError> {
+    match (finish, target) {
+        (FinishReason::Length, Target::Text { title }) => {
+            let mut outcome = apply(site, Target::Text { title }, answer)?;
+            if let Outcome::Text { markdown, .. } = &mut outcome {
+                let note = format!("> **Cut off:** the answer reached the length limit ({max_tokens} tokens, `actions.maxTokens`) and stops here. Select less code, or raise `actions.maxTokens`.");
+                let tail = edit::note_after(markdown, &note);
+                markdown.push_str(tail.trim_end());
+            }
+            Ok(outcome)
+        }
+        (FinishReason::Length, _) => Err(ActionError::CutOff { max_tokens }),
+        (FinishReason::ContentFilter, _) => Err(ActionError::Filtered),
+        (_, target) => apply(site, target, answer),
+    }
 }
 
 /// A custom action's own `model` (a route or a model), and the user's "think harder".

@@ -72,7 +72,7 @@ fn a_rewrite_touches_only_the_changed_lines_and_drops_the_instruction() {
     let cursor = RUST.find("let mut").unwrap();
     let end = RUST.find("    t\n}").unwrap() + 6;
     let s = site("rust", "/w/src/lib.rs", RUST, cursor..end);
-    let planned = plan(&s, &Action::Refactor, None, &Config::default(), &NoSymbols, &|_| None).unwrap();
+    let planned = plan(&s, &Action::Refactor, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
     // The model answers flush left: re-indented to the body.
     let answer = "```rust\nlet t = xs.iter().sum();\nt\n```";
     let edits = only_edits(apply(&s, planned.target, answer).unwrap());
@@ -89,13 +89,13 @@ fn a_rewrite_touches_only_the_changed_lines_and_drops_the_instruction() {
 fn rust_tests_go_into_the_tests_module_or_a_new_one() {
     let with_mod = "fn a() {}\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n";
     let s = site("rust", "/w/a.rs", with_mod, 3..3);
-    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None).unwrap();
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
     let edits = only_edits(apply(&s, planned.target, "```rust\n#[test]\nfn t() {}\n```").unwrap());
     assert_eq!(edits[0].chars.start, with_mod.rfind('}').unwrap());
     assert_eq!(edits[0].text, "\n    #[test]\n    fn t() {}\n");
 
     let s = site("rust", "/w/a.rs", "fn a() {}", 3..3);
-    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None).unwrap();
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
     let edits = only_edits(apply(&s, planned.target, "#[test]\nfn t() {}\n").unwrap());
     assert_eq!(edits[0].text, "\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn t() {}\n}\n");
 }
@@ -105,7 +105,7 @@ fn tests_in_another_language_create_the_conventional_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sum.go");
     let s = site("go", path.to_str().unwrap(), "package sum\n\nfunc Sum(a, b int) int {\n\treturn a + b\n}\n", 30..30);
-    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None).unwrap();
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
     match apply(&s, planned.target, "```go\npackage sum\n```").unwrap() {
         Outcome::Edits(changes) => match &changes[..] {
             [Change::Create { uri, text }] => {
@@ -121,9 +121,9 @@ fn tests_in_another_language_create_the_conventional_file() {
 #[test]
 fn an_unchanged_answer_or_no_instruction_is_a_clear_error() {
     let s = site("rust", "/w/a.rs", "fn a() {\n    1\n}\n", 9..14);
-    let err = plan(&s, &Action::Refactor, None, &Config::default(), &NoSymbols, &|_| None).unwrap_err();
+    let err = plan(&s, &Action::Refactor, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap_err();
     assert!(err.to_string().contains("// kimi:"), "{err}");
-    let planned = plan(&s, &Action::Refactor, Some("x"), &Config::default(), &NoSymbols, &|_| None).unwrap();
+    let planned = plan(&s, &Action::Refactor, Some("x"), &Config::default(), &NoSymbols, &|_| None, true).unwrap();
     assert!(matches!(apply(&s, planned.target, "```\n    1\n```"), Err(ActionError::Unchanged)));
 }
 
@@ -140,7 +140,7 @@ fn java_tests_go_into_the_test_class_of_the_maven_layout() {
     let path = main.join("Calc.java");
     let cursor = source.find("return").unwrap();
     let s = site("java", path.to_str().unwrap(), source, cursor..cursor);
-    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None).unwrap();
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
     let user = planned.messages.iter().map(|m| format!("{:?}", m.content)).collect::<String>();
     assert!(user.contains("to be added to that test class"), "{user}");
     let answer = "```java\n@Test\nvoid addsNegatives() {\n    assertEquals(-3, new Calc().add(-1, -2));\n}\n```";
@@ -154,6 +154,122 @@ fn java_tests_go_into_the_test_class_of_the_maven_layout() {
                     edits[0].text,
                     "\n    @Test\n    void addsNegatives() {\n        assertEquals(-3, new Calc().add(-1, -2));\n    }\n"
                 );
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_cut_off_answer_is_never_applied_and_says_what_to_do() {
+    let cursor = RUST.find("let mut").unwrap();
+    let end = RUST.find("    t\n}").unwrap() + 6;
+    let s = site("rust", "/w/src/lib.rs", RUST, cursor..end);
+    let planned = plan(&s, &Action::Refactor, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
+    // A whole block, but the model meant to write more: still cut off.
+    let answer = "```rust\nlet t = xs.iter().sum();\n```";
+    let err = finished(&s, planned.target.clone(), answer, &FinishReason::Length, 4096).unwrap_err();
+    assert!(matches!(err, ActionError::CutOff { max_tokens: 4096 }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("cut off") && message.contains("nothing was changed"), "{message}");
+    assert!(message.contains("select less code") && message.contains("`actions.maxTokens`"), "{message}");
+    let err = finished(&s, planned.target.clone(), answer, &FinishReason::ContentFilter, 4096).unwrap_err();
+    assert!(matches!(err, ActionError::Filtered), "{err:?}");
+    // A block that never closes is not applied even when the server named no reason.
+    let open = "```rust\nlet t = xs.iter().sum();\n";
+    let err = finished(&s, planned.target.clone(), open, &FinishReason::Stop, 4096).unwrap_err();
+    assert!(matches!(err, ActionError::Unclosed), "{err:?}");
+    assert!(finished(&s, planned.target, answer, &FinishReason::Stop, 4096).is_ok());
+
+    // A cut-off explanation is still shown, saying that it stops short, outside its code block.
+    let planned = plan(&s, &Action::Explain, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
+    let answer = "It sums the slice:\n```rust\nfor x in xs {";
+    match finished(&s, planned.target, answer, &FinishReason::Length, 2048).unwrap() {
+        Outcome::Text { markdown, .. } => assert_eq!(
+            markdown,
+            "It sums the slice:\n```rust\nfor x in xs {\n```\n\n> **Cut off:** the answer reached the length limit (2048 tokens, `actions.maxTokens`) and stops here. Select less code, or raise `actions.maxTokens`."
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn edits_in_a_crlf_document_break_lines_with_crlf() {
+    let crlf = RUST.replace('\n', "\r\n");
+    let cursor = crlf.find("let mut").unwrap();
+    let end = crlf.find("    t\r\n}").unwrap() + 7;
+    let s = site("rust", "/w/src/lib.rs", &crlf, cursor..end);
+    let planned = plan(&s, &Action::Refactor, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
+    let edits = only_edits(apply(&s, planned.target, "```rust\nlet t = xs.iter().sum();\nt\n```").unwrap());
+    // Only the changed lines, as in an `\n` document: the unchanged `t` and `}` stay.
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    assert_eq!(
+        s.snapshot.slice(edits[0].chars.clone()),
+        "    // kimi: use iter().sum()\r\n    let mut t = 0;\r\n    for x in xs {\r\n        t += x;\r\n    }\r\n"
+    );
+    assert_eq!(edits[0].text, "    let t = xs.iter().sum();\r\n");
+
+    let s = site("rust", "/w/src/lib.rs", &crlf, 3..3);
+    let planned = plan(&s, &Action::Document, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
+    let edits = only_edits(apply(&s, planned.target, "```rust\n/// Sums.\n///\n/// Zero when empty.\n```").unwrap());
+    assert_eq!(edits[0].text, "/// Sums.\r\n///\r\n/// Zero when empty.\r\n");
+
+    // A new tests module, and one at the end of a file without a final line break.
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
+    let edits = only_edits(apply(&s, planned.target, "#[test]\nfn t() {}\n").unwrap());
+    assert_eq!(
+        edits[0].text,
+        "\r\n#[cfg(test)]\r\nmod tests {\r\n    use super::*;\r\n\r\n    #[test]\r\n    fn t() {}\r\n}\r\n"
+    );
+    let s = site("rust", "/w/a.rs", "fn a() {\r\n}", 3..3);
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
+    let edits = only_edits(apply(&s, planned.target, "#[test]\nfn t() {}\n").unwrap());
+    assert!(edits[0].text.starts_with("\r\n\r\n#[cfg(test)]\r\n") && !edits[0].text.contains("\r\r"), "{edits:?}");
+}
+
+#[test]
+fn a_new_test_file_takes_the_sources_line_breaks_and_an_existing_one_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sum.go");
+    let source = "package sum\r\n\r\nfunc Sum(a, b int) int {\r\n\treturn a + b\r\n}\r\n";
+    let s = site("go", path.to_str().unwrap(), source, 30..30);
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
+    match apply(&s, planned.target, "```go\npackage sum\n\nimport \"testing\"\n```").unwrap() {
+        Outcome::Edits(changes) => match &changes[..] {
+            [Change::Create { text, .. }] => assert_eq!(text, "package sum\r\n\r\nimport \"testing\"\r\n"),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    std::fs::write(dir.path().join("sum_test.go"), "package sum\n").unwrap();
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
+    assert_eq!(
+        only_edits(apply(&s, planned.target, "```go\nfunc TestSum(t *testing.T) {}\n```").unwrap())[0].text,
+        "\nfunc TestSum(t *testing.T) {}\n"
+    );
+}
+
+#[test]
+fn an_editor_that_cannot_create_files_is_told_before_the_model_call_and_an_empty_file_is_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sum.go");
+    let s = site("go", path.to_str().unwrap(), "package sum\n\nfunc Sum(a, b int) int {\n\treturn a + b\n}\n", 30..30);
+    let err = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None, false).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, ActionError::NotApplicable(_)), "{err:?}");
+    assert!(message.contains("sum_test.go") && message.contains("create it (empty is fine)"), "{message}");
+
+    // The user made the file, empty: it is filled as a new file would be, package line and all.
+    std::fs::write(dir.path().join("sum_test.go"), "").unwrap();
+    let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None, false).unwrap();
+    let user = planned.messages.iter().map(|m| format!("{:?}", m.content)).collect::<String>();
+    assert!(user.contains("Return the complete new test file `sum_test.go`"), "{user}");
+    match apply(&s, planned.target, "```go\npackage sum\n\nimport \"testing\"\n```").unwrap() {
+        Outcome::Edits(changes) => match &changes[..] {
+            [Change::Edit { snapshot, versioned: false, edits }] => {
+                assert!(snapshot.uri().ends_with("/sum_test.go"));
+                assert_eq!(edits, &[CharEdit { chars: 0..0, text: "package sum\n\nimport \"testing\"\n".into() }]);
             }
             other => panic!("{other:?}"),
         },

@@ -66,37 +66,6 @@ pub fn pending(text: &str) -> Result<(Vec<Turn>, String), String> {
     }
 }
 
-/// Model text breaks lines with `\n`; a transcript written with `\r\n` keeps its own style.
-/// Stateful across the streamed pieces: a `\r` ending one piece and the `\n` starting the next
-/// are one line break.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LineEndings {
-    crlf: bool,
-    after_cr: bool,
-}
-
-impl LineEndings {
-    /// The style of `text`, judged by its first line break (`\n` when it has none).
-    pub fn of(text: &str) -> LineEndings {
-        LineEndings { crlf: text.find('\n').is_some_and(|i| text[..i].ends_with('\r')), after_cr: false }
-    }
-
-    pub fn convert(&mut self, piece: &str) -> String {
-        if !self.crlf {
-            return piece.to_string();
-        }
-        let mut out = String::with_capacity(piece.len() + 8);
-        for c in piece.chars() {
-            if c == '\n' && !self.after_cr {
-                out.push('\r');
-            }
-            out.push(c);
-            self.after_cr = c == '\r';
-        }
-        out
-    }
-}
-
 /// The answered turns and the pending question (`None` when the file ends with an answer or
 /// with an empty question).
 pub fn parse(text: &str) -> (Vec<Turn>, Option<String>) {
@@ -333,16 +302,5 @@ mod tests {
         assert_eq!((turns.len(), q.as_str()), (1, "second"));
         let err = pending("q\n\n## Kimi\n\na\n\n## You\n\n").unwrap_err();
         assert!(err.contains("write one under the last `## You` heading"), "{err}");
-    }
-
-    #[test]
-    fn crlf_transcripts_get_crlf_answers_even_when_a_break_spans_two_pieces() {
-        let mut lf = LineEndings::of("q\n");
-        assert_eq!(lf.convert("a\n\nb"), "a\n\nb");
-        let mut crlf = LineEndings::of("q\r\n\r\n");
-        assert_eq!(crlf.convert("a\n\nb\n"), "a\r\n\r\nb\r\n");
-        assert_eq!(crlf.convert("c\r"), "c\r");
-        assert_eq!(crlf.convert("\nd"), "\nd", "the \\r came with the previous piece");
-        assert_eq!(LineEndings::of("no break").convert("x\n"), "x\n");
     }
 }

@@ -24,7 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::ledger::Feature;
-use crate::providers::{ChatRequest, ContentPart, Message, ProviderError, StreamEvent, ToolCall, ToolChoice, Usage};
+use crate::providers::{
+    ChatRequest, ContentPart, FinishReason, Message, ProviderError, StreamEvent, ToolCall, ToolChoice, Usage,
+};
 use crate::router::{RouteHint, Router};
 use crate::text::DocumentSnapshot;
 use diagnostics::{DiagnosticStore, EditorDiagnostic};
@@ -256,6 +258,14 @@ impl ChatService {
                 usage.cached_tokens += u.cached_tokens;
             }
             answer.push_str(&text);
+            if let Some(note) = unfinished_note(&response.finish_reason, config.chat.max_tokens) {
+                // Said in the answer itself, where the user reads it: the answer stops short of
+                // what the model meant to write. Tool calls cut off with it are not run.
+                let tail = crate::features::actions::edit::note_after(&answer, &note);
+                answer.push_str(&tail);
+                let _ = events.send(ChatEvent::Delta(tail));
+                break;
+            }
             if response.tool_calls.is_empty() || last_round {
                 break;
             }
@@ -355,6 +365,20 @@ impl ChatService {
                 Ok((format!("refused: {}", refusal.0), true))
             }
         }
+    }
+}
+
+/// The note that ends an answer the model did not finish: cut off at `chat.maxTokens`, or
+/// stopped by the provider's content filter. `None` for a finished answer.
+fn unfinished_note(finish: &FinishReason, max_tokens: u32) -> Option<String> {
+    match finish {
+        FinishReason::Length => Some(format!(
+            "> **Cut off:** the answer reached the length limit ({max_tokens} tokens, `chat.maxTokens`) and stops here. Ask Kimi to continue, or raise `chat.maxTokens`."
+        )),
+        FinishReason::ContentFilter => {
+            Some("> **Stopped:** the provider's content filter ended the answer here.".to_string())
+        }
+        FinishReason::Stop | FinishReason::ToolCalls | FinishReason::Other(_) => None,
     }
 }
 
@@ -501,6 +525,7 @@ mod tests {
             open_document: Arc::new(|_| None),
             index: Arc::new(crate::context::WorkspaceIndex::new()),
             diagnostics: Arc::new(DiagnosticStore::default()),
+            creates_files: true,
         }
     }
 

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::diagnostics::{self, DiagnosticStore};
 use crate::context::{SymbolLookup, WorkspaceIndex};
 use crate::providers::ToolSpec;
-use crate::text::{DocumentSnapshot, Language};
+use crate::text::{line_ending, DocumentSnapshot, Language, LineEnding};
 
 /// A tool result longer than this is cut: one huge file must not push the conversation past the
 /// model's context.
@@ -33,6 +33,9 @@ pub struct Workspace {
     pub open_document: OpenDocuments,
     pub index: Arc<WorkspaceIndex>,
     pub diagnostics: Arc<DiagnosticStore>,
+    /// Whether the editor accepts edits that create a file; when it does not, `propose_edit`
+    /// of a new file is refused with a message the model can pass on.
+    pub creates_files: bool,
 }
 
 /// Why a tool call was not carried out. Shown to the model (so it can correct itself) and to
@@ -429,6 +432,11 @@ impl Workspace {
             if !old_text.is_empty() {
                 return Err(refuse(format!("`{shown}` does not exist, so `old_text` cannot be found in it")));
             }
+            if !self.creates_files {
+                return Err(refuse(format!(
+                    "`{shown}` does not exist, and the user's editor does not let kimi-lsp create files: ask the user to create it (empty), then propose the edit again"
+                )));
+            }
             return Ok(Proposal {
                 path: canonical,
                 uri,
@@ -450,26 +458,29 @@ impl Workspace {
             }
             0..0
         } else {
-            let mut found = text.match_indices(old_text);
-            let Some((at, _)) = found.next() else {
-                return Err(refuse(format!(
-                    "`old_text` was not found in `{shown}`; read the file and quote it exactly"
-                )));
-            };
-            if found.next().is_some() {
-                return Err(refuse(format!("`old_text` occurs more than once in `{shown}`; quote more of it")));
+            // `read_file` shows lines, not their breaks: a quote of a `\r\n` file has `\n`.
+            let found = line_ending::find_ignoring_line_endings(&text, old_text);
+            match &found[..] {
+                [one] => one.clone(),
+                [] => {
+                    return Err(refuse(format!(
+                        "`old_text` was not found in `{shown}`; read the file and quote it exactly"
+                    )))
+                }
+                _ => return Err(refuse(format!("`old_text` occurs more than once in `{shown}`; quote more of it"))),
             }
-            at..at + old_text.len()
         };
         let start = text[..byte_range.start].chars().count();
         let len = text[byte_range.clone()].chars().count();
+        // The model writes `\n`; the file keeps its own line breaks.
+        let ending = LineEnding::of(&text);
         Ok(Proposal {
             path: canonical,
             uri,
             open: open.is_some(),
             snapshot: Some(snapshot),
             chars: start..start + len,
-            text: new_text.to_string(),
+            text: ending.apply(new_text).into_owned(),
             summary: format!("proposed an edit of {shown}"),
         })
     }
@@ -543,6 +554,7 @@ mod tests {
             open_document: Arc::new(|_| None),
             index: Arc::new(WorkspaceIndex::new()),
             diagnostics: Arc::new(DiagnosticStore::default()),
+            creates_files: true,
         }
     }
 
@@ -639,6 +651,43 @@ mod tests {
             panic!("no proposal for a new file")
         };
         assert!(new.snapshot.is_none() && new.uri.ends_with("/src/new.rs"));
+    }
+
+    #[test]
+    fn an_edit_of_a_crlf_file_matches_the_quote_read_from_it_and_keeps_crlf() {
+        let (dir, ws) = setup();
+        let file = "fn a() {\r\n    let x = 1;\r\n    let y = 2;\r\n}\r\n";
+        std::fs::write(dir.path().join("src/crlf.rs"), file).unwrap();
+        // The model quotes what read_file showed it: lines, joined with `\n`.
+        let shown = text(ws.call(READ_FILE, r#"{"path":"src/crlf.rs"}"#));
+        assert!(!shown.contains('\r'), "{shown:?}");
+        let call = json!({"path": "src/crlf.rs", "old_text": "    let x = 1;\n    let y = 2;\n", "new_text": "    let x = 10;\n    let y = 20;\n"});
+        let Ok(ToolOutput::Edit(p)) = ws.call(PROPOSE_EDIT, &call.to_string()) else { panic!("no proposal") };
+        let start = file.find("    let x").unwrap();
+        assert_eq!(p.chars, start..file.find('}').unwrap());
+        assert_eq!(p.text, "    let x = 10;\r\n    let y = 20;\r\n");
+        // One line, ending before its line break.
+        let call = json!({"path": "src/crlf.rs", "old_text": "    let x = 1;", "new_text": "    let x = 10;\n    let z = 30;"});
+        let Ok(ToolOutput::Edit(p)) = ws.call(PROPOSE_EDIT, &call.to_string()) else { panic!("no proposal") };
+        assert_eq!(p.chars, start..start + "    let x = 1;".len());
+        assert_eq!(p.text, "    let x = 10;\r\n    let z = 30;");
+        let call = json!({"path": "src/crlf.rs", "old_text": "    let", "new_text": "x"});
+        assert!(refusal(ws.call(PROPOSE_EDIT, &call.to_string())).contains("more than once"));
+    }
+
+    #[test]
+    fn a_new_file_is_refused_when_the_editor_cannot_create_files() {
+        let (_d, mut ws) = setup();
+        ws.creates_files = false;
+        let refused = refusal(ws.call(PROPOSE_EDIT, r#"{"path":"src/new.rs","new_text":"fn n() {}\n"}"#));
+        assert!(
+            refused.contains("does not let kimi-lsp create files") && refused.contains("ask the user"),
+            "{refused}"
+        );
+        assert!(matches!(
+            ws.call(PROPOSE_EDIT, r#"{"path":"src/lib.rs","old_text":"fn b() {}","new_text":"fn b2() {}"}"#),
+            Ok(ToolOutput::Edit(_))
+        ));
     }
 
     #[test]

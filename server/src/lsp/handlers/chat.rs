@@ -25,6 +25,7 @@ pub(crate) fn workspace(backend: &Backend) -> Workspace {
         open_document: Arc::new(move |uri| session.snapshot_as_is(uri)),
         index: backend.index.clone(),
         diagnostics: backend.chat.diagnostics.clone(),
+        creates_files: backend.edit_support().create_files,
     }
 }
 
@@ -64,15 +65,21 @@ pub(crate) fn remember_diagnostics(backend: &Backend, uri: &Uri, range: Range, d
     backend.chat.diagnostics.replace_lines(&path, (range.start.line, range.end.line.max(range.start.line)), known);
 }
 
-/// A proposal as the edit the editor is asked to apply: pinned to the version of an open
-/// document, unversioned for a file on disk, a `create` for a new file.
 /// Asks the editor to apply a `propose_edit` proposal; whether it did (the model is told).
 pub(crate) async fn apply_proposal(
     client: &tower_lsp_server::Client,
     proposal: Proposal,
     encoding: crate::text::PositionEncoding,
+    support: to_proto::EditSupport,
 ) -> bool {
-    let edit = to_proto::workspace_edit(&[proposal_edit(proposal)], encoding);
+    let edit = match to_proto::workspace_edit(&[proposal_edit(proposal)], encoding, support) {
+        Ok(edit) => edit,
+        Err(e) => {
+            // `propose_edit` refuses new files for such editors; this is the last guard.
+            tracing::warn!("{e}");
+            return false;
+        }
+    };
     match client.apply_edit(edit).await {
         Ok(r) => r.applied,
         Err(e) => {
@@ -82,6 +89,8 @@ pub(crate) async fn apply_proposal(
     }
 }
 
+/// A proposal as the edit the editor is asked to apply: pinned to the version of an open
+/// document, unversioned for a file on disk, a `create` for a new file.
 fn proposal_edit(p: Proposal) -> Change {
     match p.snapshot {
         Some(snapshot) => {
@@ -208,7 +217,9 @@ async fn forward(backend: &Backend, session_id: &str, request_id: &Option<serde_
                 .await
         }
         ChatEvent::Edit { proposal, applied } => {
-            let _ = applied.send(apply_proposal(&backend.client, proposal, backend.session.encoding()).await);
+            let applied_edit =
+                apply_proposal(&backend.client, proposal, backend.session.encoding(), backend.edit_support()).await;
+            let _ = applied.send(applied_edit);
         }
     }
 }

@@ -24,14 +24,14 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::Client;
 
 use crate::features::actions::{Change, CharEdit};
-use crate::features::chat::chatfile::{self, LineEndings};
+use crate::features::chat::chatfile;
 use crate::features::chat::{ChatError, ChatEvent, ChatInput, ChatService};
 use crate::lsp::ext::{ASK_CHAT_FILE, STOP_CHAT_FILE};
 use crate::lsp::handlers::chat::{apply_proposal, workspace};
 use crate::lsp::handlers::code_action::kind_wanted;
 use crate::lsp::{from_proto, to_proto, Backend};
 use crate::session::Session;
-use crate::text::{DocumentSnapshot, PositionEncoding};
+use crate::text::{line_ending, DocumentSnapshot, LineEnding, PositionEncoding};
 
 /// The kind of the chat-file actions: a `source` action (it concerns the whole file), of its own
 /// sub-kind so a key binding can ask for exactly it (`only: ["source.kimi"]`) and a request for
@@ -180,7 +180,8 @@ fn start(
         uri: uri.0.to_string(),
         name,
         enc: backend.session.encoding(),
-        endings: LineEndings::of(&snapshot.text()),
+        support: backend.edit_support(),
+        endings: LineEnding::of_rope(snapshot.rope()).converter(),
     };
     let job = Job {
         chat: backend.chat.clone(),
@@ -314,7 +315,8 @@ struct Writer {
     uri: String,
     name: String,
     enc: PositionEncoding,
-    endings: LineEndings,
+    support: to_proto::EditSupport,
+    endings: line_ending::Converter,
 }
 
 impl Writer {
@@ -332,7 +334,7 @@ impl Writer {
             ChatEvent::Edit { proposal, applied } => {
                 // The answer so far goes in first: the edit is a consequence of it.
                 self.flush(pending, answer).await?;
-                let _ = applied.send(apply_proposal(&self.client, proposal, self.enc).await);
+                let _ = applied.send(apply_proposal(&self.client, proposal, self.enc, self.support).await);
             }
         }
         Ok(())
@@ -400,7 +402,8 @@ impl Writer {
             };
             let version = snapshot.version();
             let change = Change::Edit { snapshot, versioned: true, edits: vec![CharEdit { chars, text }] };
-            let edit = to_proto::workspace_edit(&[change], self.enc);
+            // An edit of an open document: every client takes it, with or without `documentChanges`.
+            let edit = to_proto::workspace_edit(&[change], self.enc, self.support).map_err(|e| e.to_string())?;
             let response = self
                 .client
                 .apply_edit(edit)

@@ -17,13 +17,26 @@ pub async fn handle(backend: &Backend, mut action: CodeAction) -> Result<CodeAct
     };
     match run(backend, &data, None).await? {
         Outcome::Edits(changes) => {
-            action.edit = Some(to_proto::workspace_edit(&changes, backend.session.encoding()));
+            action.edit = Some(edit_for_client(backend, &changes).await?);
         }
         Outcome::Text { title, markdown } => {
             show_text(backend, &title, &markdown).await;
         }
     }
     Ok(action)
+}
+
+/// The changes as a workspace edit this client takes; a change it cannot take (which
+/// `actions::plan` refuses before the model call) is shown as a failure.
+async fn edit_for_client(backend: &Backend, changes: &[Change]) -> Result<WorkspaceEdit> {
+    match to_proto::workspace_edit(changes, backend.session.encoding(), backend.edit_support()) {
+        Ok(edit) => Ok(edit),
+        Err(e) => {
+            let message = format!("kimi-lsp: {e}");
+            backend.client.show_message(MessageType::Error, &message).await;
+            Err(failure(message))
+        }
+    }
 }
 
 fn failure(message: impl Into<String>) -> Error {
@@ -66,6 +79,7 @@ pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Optio
         data.think_harder,
         backend.index.as_ref(),
         &lookup,
+        backend.edit_support().create_files,
         cancel.clone(),
     )
     .await;
@@ -137,20 +151,26 @@ pub(crate) async fn show_text(backend: &Backend, title: &str, markdown: &str) {
         caps.window.as_ref().and_then(|w| w.show_document.as_ref()).is_some_and(|s| s.support)
     };
     if can_show {
-        let dir = std::env::temp_dir().join("kimi-lsp");
-        let file = dir.join(format!("explanation-{}.md", backend.next_progress.fetch_add(1, Ordering::Relaxed)));
-        let written =
-            std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, format!("# {title}\n\n{markdown}\n")));
-        if let (Ok(()), Ok(url)) = (written, url::Url::from_file_path(&file)) {
-            let params = ShowDocumentParams {
-                uri: Uri::from(String::from(url)),
-                external: None,
-                take_focus: Some(true),
-                selection: None,
-            };
-            if backend.client.show_document(params).await.unwrap_or(false) {
-                return;
+        let (t, m) = (title.to_string(), markdown.to_string());
+        let written = tokio::task::spawn_blocking(move || actions::shown::write_markdown(&t, &m))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match written.map(|path| url::Url::from_file_path(&path).map_err(|_| path)) {
+            Ok(Ok(url)) => {
+                let params = ShowDocumentParams {
+                    uri: Uri::from(String::from(url)),
+                    external: None,
+                    take_focus: Some(true),
+                    selection: None,
+                };
+                if backend.client.show_document(params).await.unwrap_or(false) {
+                    return;
+                }
             }
+            Ok(Err(path)) => {
+                tracing::warn!("{} cannot be named as a URI; showing the text as a message", path.display())
+            }
+            Err(e) => tracing::warn!("could not write the text to show: {e}; showing it as a message"),
         }
     }
     backend.client.show_message(MessageType::Info, format!("{title}\n\n{markdown}")).await;
@@ -167,7 +187,7 @@ pub(crate) async fn execute(backend: &Backend, arguments: &[Value]) -> Result<Op
     let instruction = arguments.get(1).and_then(Value::as_str);
     let result = match run(backend, &data, instruction).await? {
         Outcome::Edits(changes) => {
-            let edit = to_proto::workspace_edit(&changes, backend.session.encoding());
+            let edit = edit_for_client(backend, &changes).await?;
             let applied = match backend.client.apply_edit(edit).await {
                 Ok(r) => r.applied,
                 Err(e) => {
