@@ -54,6 +54,8 @@ const RUST: Spec = Spec {
         "mod_item",
         "macro_definition",
         "enum_variant",
+        // A field declared here is this type's: `pub timeout: u64` is no call of a `timeout()`.
+        "field_declaration",
     ],
 };
 
@@ -134,6 +136,11 @@ const TYPESCRIPT: Spec = Spec {
         "enum_declaration",
         "method_definition",
         "internal_module",
+        // Members declared here: an interface's `list: Item[]` is no other class's `list()`.
+        "property_signature",
+        "method_signature",
+        "abstract_method_signature",
+        "public_field_definition",
     ],
 };
 
@@ -159,7 +166,7 @@ const GO: Spec = Spec {
     members: &["field_identifier"],
     opaque: &["interpreted_string_literal", "raw_string_literal", "rune_literal", "comment"],
     colon_headers: &[],
-    definitions: &["function_declaration", "method_declaration", "type_spec", "type_alias"],
+    definitions: &["function_declaration", "method_declaration", "type_spec", "type_alias", "field_declaration"],
 };
 
 const JAVA: Spec = Spec {

@@ -651,7 +651,12 @@ fn collect_walk<const SKIP_CLOSED: bool, const USES: bool>(
             // Siblings that follow start later still, and so do the ancestors' next siblings.
             break;
         }
-        if overlaps && node.child_count() > 0 && !(SKIP_CLOSED && class(node) == KindClass::Closed) {
+        let skipped = match class(node) {
+            KindClass::Closed => SKIP_CLOSED,
+            KindClass::Attribute => true,
+            _ => false,
+        };
+        if overlaps && node.child_count() > 0 && !skipped {
             // Only Go's rules look at the parent's field; finding a field costs a scan of the
             // parent's field table, so the others skip it.
             let field = if language == Language::Go { cursor.field_name() } else { None };
@@ -1633,6 +1638,9 @@ enum KindClass {
     Name,
     /// A comment or a string literal without interpolation: no names inside.
     Closed,
+    /// A Rust attribute: `#[cfg(all(unix, test))]` names no function `all`, and a derive's
+    /// traits are the compiler's business, not the completion's. Never walked into.
+    Attribute,
     Other,
 }
 
@@ -1673,6 +1681,8 @@ fn kind_classes(language: Language, spec: &Spec) -> &'static [KindClass] {
                     KindClass::Name
                 } else if kind.ends_with("comment") || plain_strings.contains(&kind) {
                     KindClass::Closed
+                } else if language == Language::Rust && matches!(kind, "attribute_item" | "inner_attribute_item") {
+                    KindClass::Attribute
                 } else {
                     KindClass::Other
                 }

@@ -1404,9 +1404,15 @@ pub(crate) fn one_line(text: &str, comment: &str) -> String {
 /// Keeps at most [`MAX_DEFINITION_LINES`] lines; a cut definition keeps its last line when that
 /// line closes it (`}`), with an indented `...` standing for what was left out.
 pub(crate) fn truncate_lines(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
+    let mut lines: Vec<&str> = text.lines().collect();
     if lines.len() <= MAX_DEFINITION_LINES {
         return text.trim_end().to_string();
+    }
+    // Blank lines that separated doc-commented fields (the comments are gone) would take the
+    // places of the fields after them.
+    lines.retain(|line| !line.trim().is_empty());
+    if lines.len() <= MAX_DEFINITION_LINES {
+        return lines.join("\n");
     }
     let last = lines[lines.len() - 1];
     let closes = matches!(last.trim(), "}" | "};" | ")" | "]");
@@ -2248,6 +2254,29 @@ interface Point {
                         pub f7: u32,
                         pub f8: u32,
                         pub f9: u32,
+                    }
+            "#]],
+        );
+        // Blank lines between the documented fields take no field's place.
+        let spaced: String = (0..12).map(|i| format!("    /// Field {i}.\n    pub f{i}: u32,\n\n")).collect();
+        check(
+            Language::Rust,
+            &format!("pub struct Spaced {{\n{spaced}}}\n"),
+            expect![[r#"
+                Class Spaced @0
+                    pub struct Spaced {
+                        pub f0: u32,
+                        pub f1: u32,
+                        pub f2: u32,
+                        pub f3: u32,
+                        pub f4: u32,
+                        pub f5: u32,
+                        pub f6: u32,
+                        pub f7: u32,
+                        pub f8: u32,
+                        pub f9: u32,
+                        pub f10: u32,
+                        pub f11: u32,
                     }
             "#]],
         );

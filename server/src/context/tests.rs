@@ -2098,6 +2098,27 @@ fn code_without_a_grammar_shows_the_imports_above_the_window() {
 }
 
 #[test]
+fn declared_fields_and_attributes_bring_no_other_types_members() {
+    // A field declared in this file, and the words of an attribute, are no uses of the
+    // workspace's methods of the same names.
+    let other = "//- src/proxy.rs\npub struct Proxy;\nimpl Proxy {\n    pub fn timeout(&self) -> u64 { 0 }\n    pub fn all(&self) -> bool { true }\n}\n";
+    let names = definitions(&format!(
+        "{other}//- src/conn.rs\n#[cfg(all(unix, feature = \"tls\"))]\npub struct Conn {{\n    pub timeout: u64,\n}}\n\nimpl Conn {{\n    pub fn new() -> Self {{\n        $0\n    }}\n}}\n"
+    ));
+    assert!(names.is_empty(), "{names:?}");
+    let ts =
+        "//- src/client.ts\nexport class TodoClient {\n  list(): string[] { return []; }\n  remove(id: string) {}\n}\n";
+    let names = definitions(&format!(
+        "{ts}//- src/cart.ts\ninterface Cart {{\n  list: string[];\n  remove: boolean;\n  $0\n}}\n"
+    ));
+    assert!(names.is_empty(), "{names:?}");
+    // Used, they are looked up.
+    let names =
+        definitions(&format!("{other}//- src/main.rs\nfn f(p: &Proxy) {{\n    let t = p.timeout();\n    $0\n}}\n"));
+    assert_eq!(names, ["Proxy", "timeout"]);
+}
+
+#[test]
 fn code_without_a_grammar_shows_imports_written_over_several_lines_whole() {
     let filler: String = (0..1000).map(|i| format!("  total += {i}\n")).collect();
     let check = |path: &str, head: &str| {
