@@ -553,6 +553,40 @@ impl Names {
         }
     }
 
+    /// The type of the value the cursor is reaching into (`receiver` is the text before the
+    /// `.` or `->` it follows: `repo`, `self.users`, `this.client`, a Go receiver's `h.store`),
+    /// as the locals' declarations and the classes' fields say: a local's declared type, or the
+    /// declared type of a field of `self`/`this` or of a typed local. Nothing for a collection
+    /// (its members are the library's) or a longer chain.
+    pub(crate) fn receiver_type(&self, receiver: &str, lookups: &Lookups<'_>) -> Option<String> {
+        let (first, field) = match receiver.split_once('.') {
+            Some((first, field)) => (first, Some(field)),
+            None => (receiver, None),
+        };
+        let own = matches!(first, "self" | "this");
+        let local = || {
+            let hash = self.local_types.get(&name_hash(first))?;
+            let (held, ty) = held(self.types.get(hash)?);
+            (held == Held::One).then(|| ty.to_string())
+        };
+        let ty = match field {
+            // The class around the cursor is this file's: nothing to bring.
+            None if own => return None,
+            None => local()?,
+            Some(field) => {
+                let classes: Vec<String> = if own {
+                    lookups.own_classes().into_iter().map(str::to_string).collect()
+                } else {
+                    local().into_iter().collect()
+                };
+                let ty = classes.iter().find_map(|class| lookups.field_of(class, field))?;
+                self.unaliased(ty)
+            }
+        };
+        let (held, ty) = held(&ty);
+        (held == Held::One).then(|| ty.to_string())
+    }
+
     /// Gives each [`Qualifier::Chain`] the type its chain reaches ([`Qualifier::Typed`]), or
     /// [`Qualifier::Any`] where the workspace does not say.
     pub(crate) fn bind_chains(&mut self, lookups: &Lookups<'_>) {

@@ -352,6 +352,15 @@ pub fn gather(
         names.bind_modules(top);
         names.bind_fields(&lookups);
         names.bind_chains(&lookups);
+        // The cursor reaching into a value (`repo.`, `self.users.fi`): the value's type is the
+        // one whose members the model must choose from, used or not. A use of the type's name
+        // next to the cursor brings its summary; it stays the same while the member is typed.
+        if let Some(ty) = member_receiver(&ctx.line_prefix)
+            .and_then(|receiver| names.receiver_type(receiver, &lookups))
+            .and_then(|ty| nearby::named_type(&ty))
+        {
+            names.use_type_at_cursor(ty);
+        }
         let through_self = names.used.values().any(|u| u.qualifier == nearby::Qualifier::OwnClass);
         let lineage = if through_self { lineage() } else { None };
         ctx.cross_file = cross_file(&names, &ctx.path, language, symbols, lineage, budget.cross_file_chars);
@@ -383,6 +392,25 @@ pub fn similar_code(
     let query = similar::query(rope, line);
     let path_of = |uri: &str| symbols.display_path(uri);
     ctx.similar = index.find(&query, doc.uri(), family, shown, allowed, &path_of, budget.similar_chars);
+}
+
+/// The value the cursor's member access reaches into: the text before the `.`, `?.` or `->`
+/// that the cursor (after any part of a member's name) follows, when it is a name or a name's
+/// field (`repo`, `self.users`, `h.store`). A longer chain, a call or an index: none.
+fn member_receiver(line_prefix: &str) -> Option<&str> {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let before = line_prefix.trim_end_matches(is_name);
+    let before = before
+        .strip_suffix("?.")
+        .or_else(|| before.strip_suffix("->"))
+        .or_else(|| before.strip_suffix('.').filter(|b| !b.ends_with('.')))?;
+    let start = before.trim_end_matches(|c: char| is_name(c) || c == '.').len();
+    let receiver = &before[start..];
+    let well_formed = !receiver.is_empty()
+        && receiver.split('.').count() <= 2
+        && receiver.split('.').all(|part| part.starts_with(|c: char| c.is_alphabetic() || c == '_' || c == '$'));
+    // `a.b.c.` is a longer chain; `f().x.` a call's.
+    (well_formed && !before[..start].ends_with(['.', ')', ']', '>'])).then_some(receiver)
 }
 
 /// Whether the cursor starts a block in code the server does not parse (Ruby, Kotlin, Lua):

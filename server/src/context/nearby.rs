@@ -219,6 +219,26 @@ pub(crate) struct Names {
 
 impl Names {
     /// `ty` by the name its definition has, where this file imports it under another.
+    /// The type named `ty` counts as used right at the cursor: see [`Names::receiver_type`].
+    pub(crate) fn use_type_at_cursor(&mut self, ty: String) {
+        if self.bound.contains(&ty) {
+            return;
+        }
+        let usage = self.used.entry(ty).or_insert(Use {
+            count: 0,
+            distance: 0,
+            member_only: false,
+            field_only: false,
+            path_only: false,
+            qualifier: Qualifier::Any,
+            receiver_word: ReceiverWord::None,
+        });
+        usage.count += 1;
+        usage.distance = 0;
+        usage.member_only = false;
+        usage.field_only = false;
+    }
+
     pub(crate) fn unaliased(&self, ty: String) -> String {
         unaliased(&self.renames, ty)
     }
@@ -1449,6 +1469,22 @@ fn written<'s>(
         return None;
     }
     plain_type_name(source.text(node.start_byte(), node.end_byte())).map(|name| (name, held))
+}
+
+/// The workspace type a declared type names, if any: `store.ProductStore`, `models::User`,
+/// `*Client`, `Arc<Client>`'s `Client`... as the last name of its path, without pointers and
+/// references, and not a standard library type ([`plain_type_name`]).
+pub(crate) fn named_type(ty: &str) -> Option<String> {
+    let ty = ty.trim().trim_start_matches(['*', '&']).trim_start_matches("mut ").trim();
+    // A smart pointer's or a reference's target: `Arc<Client>`, `Rc<RefCell<Client>>`.
+    let inner = ty.rsplit('<').next().unwrap_or(ty).trim_end_matches(['>', ' ']);
+    let name = inner.rsplit(['.', ':']).next().unwrap_or(inner).trim();
+    let name = name.trim_end_matches(['?', '[', ']']);
+    let plain = name.chars().all(|c| c.is_alphanumeric() || c == '_') && name.starts_with(|c: char| c.is_alphabetic());
+    if !plain {
+        return None;
+    }
+    plain_type_name(std::borrow::Cow::Borrowed(name)).map(|n| n.into_owned())
 }
 
 /// `name` unless it says nothing of which workspace type is meant: a one-letter generic, `Self`,

@@ -2098,6 +2098,60 @@ fn code_without_a_grammar_shows_the_imports_above_the_window() {
 }
 
 #[test]
+fn reaching_into_a_typed_value_brings_its_type_whatever_member_comes() {
+    // Nothing of the type is used near the cursor, and its name is written only far above:
+    // the member is what the model is to write.
+    let filler = |indent: &str| -> String { (0..80).map(|i| format!("{indent}step({i});\n")).collect() };
+    let ts = "//- src/todoClient.ts\nexport class TodoClient {\n  list(): string[] { return []; }\n  update(id: string) {}\n  remove(id: string) {}\n}\n";
+    let names = definitions(&format!(
+        "{ts}//- src/service.ts\nimport {{ TodoClient }} from './todoClient';\nexport class TodoService {{\n  constructor(private client: TodoClient) {{}}\n  clear(id: string) {{\n{}    this.client.$0\n  }}\n}}\n",
+        filler("    ")
+    ));
+    assert_eq!(names, ["TodoClient"]);
+    let names = definitions(&format!(
+        "{ts}//- src/use.ts\nfunction clear(client: TodoClient) {{\n{}  client.rem$0\n}}\n",
+        filler("  ")
+    ));
+    assert_eq!(names, ["TodoClient"]);
+    let rust = "//- src/client.rs\npub struct Client {\n    base: String,\n}\nimpl Client {\n    pub fn get(&self) {}\n    pub fn post(&self) {}\n}\n";
+    let names = definitions(&format!(
+        "{rust}//- src/api.rs\nfn call(client: &Client) {{\n{}    client.$0\n}}\n",
+        filler("    ")
+    ));
+    assert_eq!(names, ["Client"]);
+    let py = "//- app/repo.py\nclass UserRepository:\n    def find_by_id(self, id):\n        pass\n\n    def save(self, user):\n        pass\n";
+    let names = definitions(&format!(
+        "{py}//- app/service.py\nfrom app.repo import UserRepository\n\nclass UserService:\n    def __init__(self, users: UserRepository):\n        self.users = users\n\n    def register(self, user):\n{}        existing = self.users.$0\n",
+        filler("        ")
+    ));
+    assert_eq!(names, ["UserRepository"]);
+    // A longer chain, a call's value or the object itself say nothing here.
+    for cursor in ["client.a.b.$0", "make().$0", "self.$0", "client.base.$0"] {
+        let names = definitions(&format!(
+            "{rust}//- src/api.rs\nfn call(client: &Client) {{\n{}    {cursor}\n}}\n",
+            filler("    ")
+        ));
+        assert!(!names.contains(&"Client".to_string()), "{cursor}: {names:?}");
+    }
+}
+
+#[test]
+fn the_receiver_of_a_member_access_is_read_from_the_line() {
+    use super::member_receiver;
+    assert_eq!(member_receiver("    existing = self.users."), Some("self.users"));
+    assert_eq!(member_receiver("  this.client.upd"), Some("this.client"));
+    assert_eq!(member_receiver("\tp := h.store."), Some("h.store"));
+    assert_eq!(member_receiver("    repo?."), Some("repo"));
+    assert_eq!(member_receiver("    node->"), Some("node"));
+    assert_eq!(member_receiver("    a.b.c."), None);
+    assert_eq!(member_receiver("    make()."), None);
+    assert_eq!(member_receiver("    items[0]."), None);
+    assert_eq!(member_receiver("    x = 1.5"), None);
+    assert_eq!(member_receiver("    range(0..n"), None);
+    assert_eq!(member_receiver("    let x = "), None);
+}
+
+#[test]
 fn declared_fields_and_attributes_bring_no_other_types_members() {
     // A field declared in this file, and the words of an attribute, are no uses of the
     // workspace's methods of the same names.
