@@ -2125,6 +2125,12 @@ fn reaching_into_a_typed_value_brings_its_type_whatever_member_comes() {
         filler("        ")
     ));
     assert_eq!(names, ["UserRepository"]);
+    let go = "//- store/products.go\npackage store\n\ntype ProductStore struct{}\n\nfunc (s *ProductStore) UpdateStock(id int) error { return nil }\nfunc (s *ProductStore) List() []int { return nil }\n";
+    let names = definitions(&format!(
+        "{go}//- handlers/products.go\npackage handlers\n\nimport \"app/store\"\n\ntype Handler struct {{\n\tstore *store.ProductStore\n}}\n\nfunc (h *Handler) Restock(id int) {{\n{}\th.store.$0\n}}\n",
+        filler("\t")
+    ));
+    assert!(names.contains(&"ProductStore".to_string()), "{names:?}");
     // A longer chain, a call's value or the object itself say nothing here.
     for cursor in ["client.a.b.$0", "make().$0", "self.$0", "client.base.$0"] {
         let names = definitions(&format!(
