@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use kimi_test_support::LspClient;
+use kimi_test_support::{LspClient, Reply, Standin};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-e2e-secret-0123456789";
@@ -258,6 +258,57 @@ async fn the_key_never_reaches_the_logs() {
     assert!(client.shutdown().await.success());
     assert!(stderr.contains("initialize"), "debug logging is on: {stderr}");
     assert!(!stderr.contains("e2e-secret"), "the key leaked into the log: {stderr}");
+}
+
+/// `--log trace` turns on everything, the LSP library's raw message trace included, which
+/// would print `initializationOptions`, live settings and the answers to `workspace/configuration`
+/// whole. The key rides in all of them here, and in a request to the API.
+#[tokio::test]
+async fn the_key_never_reaches_the_logs_even_at_trace() {
+    const SECRET: &str = "sk-trace-secret-0123456789";
+    let standin = Standin::start().await;
+    standin.push(Reply::text("1;"));
+    let base = standin.base_url();
+    // A log file, read once the process is gone: it then holds everything that was logged.
+    let logs = tempfile::tempdir().unwrap();
+    let log_file = logs.path().join("kimi-lsp.log");
+    let mut client = LspClient::spawn(
+        Path::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")),
+        &["--log", "trace", "--log-file", log_file.to_str().unwrap()],
+        &[("MOONSHOT_BASE_URL", &base)],
+        None,
+    );
+    let capabilities = json!({"general": {"positionEncodings": ["utf-16"]}, "workspace": {"configuration": true}});
+    client.initialize(capabilities, json!({"apiKey": SECRET}), None).await;
+    // A live layer with the key pasted into a field of the wrong type: its problem is logged
+    // and shown, and serde quotes the value it refused.
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"apiKey": SECRET, "budget": {"daily": SECRET}}}),
+    );
+    let shown = client.expect_notification("window/showMessage").await;
+    assert!(shown["message"].as_str().unwrap().contains("budget.daily"), "{shown}");
+    // `null` settings: the server asks for the `kimi` section, and the answer carries the key.
+    client.notify("workspace/didChangeConfiguration", json!({"settings": null}));
+    let (id, _) = client.expect_server_request("workspace/configuration").await;
+    client.reply(id, json!([{"apiKey": SECRET}]));
+    client.did_open("file:///w/a.rs", "rust", 1, "fn a() -> i32 {\n    \n}\n");
+    let answer = client
+        .request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": "file:///w/a.rs"}, "position": {"line": 1, "character": 4},
+                   "context": {"triggerKind": 1}}),
+        )
+        .await
+        .unwrap();
+    assert!(answer["items"].as_array().is_some_and(|i| !i.is_empty()), "{answer}");
+    let sent = standin.requests()[0].header("authorization").map(str::to_string);
+    assert_eq!(sent, Some(format!("Bearer {SECRET}")), "the key was in use");
+    client.expect_notification("kimi/usageChanged").await;
+    assert!(client.shutdown().await.success());
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    assert!(log.contains("TRACE"), "trace logging is on: {log}");
+    assert!(!log.contains("trace-secret"), "the key leaked into the log: {log}");
 }
 
 #[tokio::test]
