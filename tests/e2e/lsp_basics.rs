@@ -203,6 +203,48 @@ async fn malformed_messages_get_an_error_and_the_server_stays_up() {
     assert!(client.shutdown().await.success());
 }
 
+/// Stray output in the pipe (a plugin's print, with or without a line break) and a frame without
+/// Content-Length cost at most that one message: every request after them is answered, each
+/// request whose id can be read gets exactly one response with its id, and shutdown still works.
+#[tokio::test]
+async fn stray_bytes_and_broken_frames_never_make_the_server_deaf() {
+    let mut client = with_key();
+    client.initialize(encodings(&["utf-16"]), Value::Null, None).await;
+    let status = |id: &str| {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":"{id}","method":"kimi/status","params":null}}"#);
+        format!("Content-Length: {}\r\n\r\n{body}", body.len())
+    };
+    client.send_raw(b"junk");
+    client.send_raw(status("after-junk").as_bytes());
+    client.send_raw(b"junk\n");
+    client.send_raw(status("after-junk-line").as_bytes());
+    client.send_raw(b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n");
+    client.send_raw(br#"{"jsonrpc":"2.0","id":"no-length","method":"kimi/status"}"#);
+    client.send_raw(status("after-no-length").as_bytes());
+    let ids = ["after-junk", "after-junk-line", "no-length", "after-no-length"];
+    let mut responses = Vec::new();
+    for _ in 0..200 {
+        responses.extend(client.take_unread());
+        if ids.iter().all(|id| responses.iter().any(|m| m["id"] == *id)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    for id in ids {
+        let answers: Vec<_> = responses.iter().filter(|m| m["id"] == id).collect();
+        assert_eq!(answers.len(), 1, "{id}: {responses:?}");
+        if id == "no-length" {
+            assert_eq!(answers[0]["error"]["code"], -32700, "{answers:?}");
+        } else {
+            assert!(answers[0]["result"]["version"].is_string(), "{id} was answered: {answers:?}");
+        }
+    }
+    assert!(responses.iter().all(|m| !m["id"].is_null()), "nothing went to id null: {responses:?}");
+    client.did_open("file:///w/ok.rs", "rust", 1, "fn ok() {}\n");
+    assert_eq!(text_of(&mut client, "file:///w/ok.rs").await, "fn ok() {}\n");
+    assert!(client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn missing_key_is_announced_with_what_to_do() {
     let mut client = server(&[]);
