@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use kimi_lsp::providers::stream::USAGE_GRACE;
 use kimi_lsp::providers::{
     with_retries, ChatRequest, ChatStream, ContentPart, FinishReason, Message, OpenAiCompatible, ProviderConfig,
     ProviderError, RateLimit, RetryHint, RetryPolicy, StreamEvent, TimeoutPhase, ToolCall, ToolSpec,
@@ -582,6 +583,25 @@ async fn too_many_or_too_long_stop_strings_are_trimmed_not_refused() {
 
 // ---------------------------------------------------------------------------------------------
 // Cancellation, retries, keys, the other routes
+
+/// A server that sends the whole answer, usage included, but no `[DONE]`, and keeps the
+/// connection open: the answer ends at its finish, not after the idle timeout (10 s here).
+#[tokio::test]
+async fn a_finished_answer_ends_without_done_while_the_connection_stays_open() {
+    let s = Standin::start().await;
+    s.push(Reply::text("whole answer").usage(8, 2, 0).linger());
+    let started = Instant::now();
+    let stream = client(&s).chat_stream(&ask("hi")).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(5), stream.collect_response())
+        .await
+        .expect("the answer ended at its finish")
+        .unwrap();
+    assert_eq!(r.content, "whole answer");
+    assert_eq!(r.usage.map(|u| u.prompt_tokens), Some(8));
+    assert!(started.elapsed() < USAGE_GRACE, "waited {:?}", started.elapsed());
+    // The connection was left open by the server; dropping the answer closed it.
+    assert_eq!(s.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+}
 
 #[tokio::test]
 async fn dropping_the_stream_closes_the_connection() {
