@@ -188,6 +188,8 @@ fn usage_report(layers: &ConfigLayers) -> Result<crate::features::usage::UsageRe
 }
 
 fn init_logging(file: Option<&std::path::Path>, filter: &str) -> Result<(), String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(filter).map_err(|e| format!("bad log filter `{filter}`: {e}"))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
@@ -201,12 +203,30 @@ fn init_logging(file: Option<&std::path::Path>, filter: &str) -> Result<(), Stri
                 .append(true)
                 .open(path)
                 .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
-            builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+            builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).finish().with(no_raw_messages()).init();
         }
         // stdout is the protocol channel: logs never go there.
-        None => builder.with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).init(),
+        None => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .finish()
+            .with(no_raw_messages())
+            .init(),
     }
     Ok(())
+}
+
+/// Drops tower-lsp-server's trace events, whatever the filter asks for. At TRACE it logs every
+/// message it reads or writes whole (`<- {…}`, `-> {…}`), and the editor's messages carry the API
+/// key: `initializationOptions`, `workspace/didChangeConfiguration`, the answers to
+/// `workspace/configuration`. A filter cannot be trusted to leave them out (`trace`, or
+/// `tower_lsp_server::codec=trace`, turns them on), so this filter sits beside it, outside the
+/// user's reach. The library's debug and info events (shutdown, cancellation) stay; our own
+/// handlers log what a message means, never its raw text.
+fn no_raw_messages() -> tracing_subscriber::filter::FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    tracing_subscriber::filter::filter_fn(|meta| {
+        !(*meta.level() == tracing::Level::TRACE && meta.target().starts_with("tower_lsp_server"))
+    })
 }
 
 /// A panic is a bug; make sure it reaches the log with its location before the default hook runs.

@@ -855,9 +855,14 @@ impl ConfigLayers {
                         layers.set(Source::File, value);
                         layers.file_path = Some(path);
                     }
+                    // TOML's errors quote the line they stopped at: an unquoted key is shown
+                    // only as `sk-<redacted>`.
                     Err(e) => problems.push(ConfigProblem {
                         source: Source::File,
-                        message: format!("{} is not valid TOML: {e}", path.display()),
+                        message: crate::providers::error::scrub(
+                            &format!("{} is not valid TOML: {e}", path.display()),
+                            None,
+                        ),
                     }),
                 },
                 // No file is the normal case; only an explicitly named missing file is a problem.
@@ -892,6 +897,17 @@ impl ConfigLayers {
         }
     }
 
+    /// `message` without the API keys the layers hold, nor anything shaped like a platform key.
+    /// serde's errors quote the value they refused, and a key pasted into the wrong field (or a
+    /// layer's `apiKey` of the wrong type) would otherwise reach the log and the editor.
+    fn without_keys(&self, message: &str) -> String {
+        let mut message = message.to_string();
+        for key in self.layers.values().filter_map(|l| l.get("apiKey")).filter_map(Value::as_str) {
+            message = crate::providers::error::scrub(&message, Some(key.trim()));
+        }
+        crate::providers::error::scrub(&message, None)
+    }
+
     /// Which layer decided a top-level key, for `doctor`.
     pub fn origin_of(&self, key: &str) -> Option<Source> {
         self.layers.iter().rev().find(|(_, v)| v.get(key).is_some_and(|v| !v.is_null())).map(|(s, _)| *s)
@@ -921,7 +937,7 @@ impl ConfigLayers {
                 }
                 Err(message) => problems.push(ConfigProblem {
                     source: *source,
-                    message: format!("{message}; these settings were ignored"),
+                    message: format!("{}; these settings were ignored", self.without_keys(&message)),
                 }),
             }
         }
@@ -1113,6 +1129,23 @@ mod tests {
         assert!(msg.contains("timeouts.connectMs"), "{msg}");
         assert!(msg.contains("editor"), "{msg}");
         assert!(!msg.contains("sk-editor"), "{msg}");
+    }
+
+    #[test]
+    fn a_key_pasted_into_the_wrong_field_is_not_quoted() {
+        // serde names the refused value: `invalid type: string "…", expected f64`.
+        let mut l = layers(&[]);
+        let pasted = "sk-pasted-0123456789abcdef";
+        l.set(Source::InitializationOptions, json!({"apiKey": pasted, "budget": {"daily": pasted}}));
+        let (_, problems) = l.resolve();
+        let msg = problems[0].to_string();
+        assert!(msg.contains("budget.daily") && msg.contains("invalid type"), "{msg}");
+        assert!(!msg.contains("0123456789abcdef"), "{msg}");
+        // A key of another shape (a self-hosted server's) is known from the layers' `apiKey`.
+        let mut l = layers(&[]);
+        l.set(Source::Editor, json!({"apiKey": "local-key-42", "timeouts": {"connectMs": "local-key-42"}}));
+        let msg = l.resolve().1[0].to_string();
+        assert!(msg.contains("timeouts.connectMs") && !msg.contains("local-key-42"), "{msg}");
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! custom action may name its own. Errors another model can fix (overloaded, rate limited, 5xx,
 //! timeouts) move to the next model, but only before anything was streamed: the router returns
 //! once the first event has arrived, so a switch is never visible inside one answer. Errors about
-//! the account or the request (key, balance, content filter) are returned as they are. Every
-//! attempt is a row in the ledger.
+//! the account or the request (key, balance, content filter) are returned as they are. When no
+//! model is left to fall back to, a transient error is retried as `kimi-api.md` prescribes
+//! ([`retry_policy`]), also only before the first event. Every attempt is a row in the ledger.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -24,7 +25,7 @@ use crate::ledger::{unix_ms_now, Feature, Ledger, Outcome, PriceTable, SessionSn
 use crate::providers::error::{format_amount, BudgetPeriod};
 use crate::providers::{
     Balance, ChatRequest, ChatResponse, ChatStream, ContentPart, HttpPool, ModelInfo, ProviderClient, ProviderConfig,
-    ProviderError, ProviderKind, StreamBody, StreamEvent, Usage,
+    ProviderError, ProviderKind, Retries, RetryPolicy, StreamBody, StreamEvent, Usage,
 };
 
 pub struct Router {
@@ -107,6 +108,16 @@ pub struct ReadyStream {
     prompt_tokens: u64,
     /// The first model's body, if it could be built.
     body: Option<Prebuilt>,
+    retry: RetryPolicy,
+}
+
+impl ReadyStream {
+    /// Retries transient errors as `policy` says rather than as the task's [`retry_policy`]
+    /// does: the terminal's `complete`, a completion nobody types on, retries.
+    pub fn with_retry(mut self, policy: RetryPolicy) -> ReadyStream {
+        self.retry = policy;
+        self
+    }
 }
 
 /// A body built ahead, with what it was built for: it is sent only to that provider and model
@@ -141,6 +152,23 @@ impl Sampling {
 
     fn restore(self, req: &mut ChatRequest) {
         (req.temperature, req.top_p, req.n) = (self.temperature, self.top_p, self.n);
+    }
+}
+
+/// How a task's requests are retried when the last model of their route fails with an error that
+/// waiting can fix (`kimi-api.md`: a rate limit after its stated wait, overload, 5xx and timeouts
+/// with backoff, "invalid state transition" once; never a key, balance, filter or bad request).
+///
+/// Code actions and chat are asked for once and waited for: a retry within a few seconds beats an
+/// error. Inline completions are not retried: one is superseded by the next keystroke, a retry
+/// would answer a document that has moved on, and each one spends the account's requests per
+/// minute that the next keystroke needs; after a rate limit the completion engine instead
+/// sends no automatic request until the stated wait is over (its cool-down). A completion the
+/// user waits for on purpose sets its own policy ([`ReadyStream::with_retry`]).
+pub fn retry_policy(feature: Feature) -> RetryPolicy {
+    match feature {
+        Feature::Completion => RetryPolicy::NEVER,
+        Feature::Action | Feature::Chat | Feature::Doctor | Feature::Other => RetryPolicy::default(),
     }
 }
 
@@ -610,29 +638,49 @@ impl Router {
         }
         let body =
             plan.models.first().and_then(|first| self.body_for(config, &self.effective(config, first), &mut req));
-        Ok(ReadyStream { feature, req, plan, prompt_tokens: signals.prompt_tokens, body })
+        let retry = retry_policy(feature);
+        Ok(ReadyStream { feature, req, plan, prompt_tokens: signals.prompt_tokens, body, retry })
     }
 
     /// Sends what [`Router::ready`] prepared: the route's models in order, as
-    /// [`Router::stream_routed`] says.
+    /// [`Router::stream_routed`] says. An error another model can fix moves on to the next
+    /// model at once (the user configured it to answer rather than wait); the last model, or the
+    /// only one, is retried as the request's [`RetryPolicy`] allows, waiting what the error asks.
+    /// Dropping the returned future (a cancelled request) ends a wait at once.
     pub async fn send_ready(&self, config: &Config, ready: ReadyStream) -> Result<MeteredStream, ProviderError> {
-        let ReadyStream { feature, mut req, plan, prompt_tokens, mut body } = ready;
+        let ReadyStream { feature, mut req, plan, prompt_tokens, mut body, retry } = ready;
+        let mut retries = Retries::new(retry);
         let mut last = None;
-        for (n, target) in plan.models.iter().enumerate() {
-            let target = self.effective(config, target);
-            match self.attempt(config, feature, &target, &mut req, prompt_tokens, &mut body).await {
-                Ok(stream) => return Ok(stream),
-                Err(e) if e.allows_fallback() && n + 1 < plan.models.len() => {
-                    tracing::warn!(
-                        model = %target.display(),
-                        next = %self.effective(config, &plan.models[n + 1]).display(),
-                        kind = e.kind(),
-                        "falling back to the next model of route `{}`: {e}",
-                        plan.route
-                    );
-                    last = Some(e);
+        for (n, planned) in plan.models.iter().enumerate() {
+            loop {
+                // Again for each retry: a model found gone (404) meanwhile is asked no more.
+                let target = self.effective(config, planned);
+                match self.attempt(config, feature, &target, &mut req, prompt_tokens, &mut body).await {
+                    Ok(stream) => return Ok(stream),
+                    Err(e) if e.allows_fallback() && n + 1 < plan.models.len() => {
+                        tracing::warn!(
+                            model = %target.display(),
+                            next = %self.effective(config, &plan.models[n + 1]).display(),
+                            kind = e.kind(),
+                            "falling back to the next model of route `{}`: {e}",
+                            plan.route
+                        );
+                        last = Some(e);
+                        break;
+                    }
+                    Err(e) => match retries.next_wait(&e) {
+                        Some(wait) => {
+                            tracing::info!(
+                                model = %target.display(),
+                                kind = e.kind(),
+                                wait_ms = wait.as_millis() as u64,
+                                "retrying: {e}"
+                            );
+                            tokio::time::sleep(wait).await;
+                        }
+                        None => return Err(e),
+                    },
                 }
-                Err(e) => return Err(e),
             }
         }
         Err(last.unwrap_or_else(|| ProviderError::Unsendable {

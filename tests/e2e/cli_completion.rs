@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use kimi_test_support::{Reply, Standin};
+use kimi_test_support::{ApiError, Reply, Standin};
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().unwrap();
@@ -148,6 +148,37 @@ async fn complete_runs_one_completion_against_the_endpoint() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "area_of_circle(3.0);");
     assert_eq!(standin.chat_requests().len(), 1);
+}
+
+/// Nobody types on in a terminal to supersede the answer: `complete` retries a transient error
+/// as a code action does (`kimi-api.md`: "invalid state transition" once), but not an empty
+/// balance.
+#[tokio::test]
+async fn complete_retries_a_transient_error_and_not_an_empty_balance() {
+    let standin = Standin::start().await;
+    standin.push(Reply::error(ApiError::UnexpectedOutput));
+    standin.push(Reply::text("area_of_circle(3.0);"));
+    let dir = workspace();
+    let location = format!("{}:3:13", dir.path().join("src/main.rs").display());
+    let base = standin.base_url();
+    let complete = move || {
+        let (location, base) = (location.clone(), base.clone());
+        tokio::task::spawn_blocking(move || {
+            run(&["complete", &location], &[("MOONSHOT_API_KEY", "sk-cli"), ("MOONSHOT_BASE_URL", &base)])
+        })
+    };
+    let out = complete().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "area_of_circle(3.0);");
+    assert_eq!(standin.chat_requests().len(), 2);
+
+    standin.push(Reply::error(ApiError::InsufficientBalance));
+    standin.push(Reply::text("must not be fetched"));
+    let out = complete().await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no quota left"), "{stderr}");
+    assert_eq!(standin.chat_requests().len(), 3);
 }
 
 #[tokio::test]

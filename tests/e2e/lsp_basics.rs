@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use kimi_test_support::LspClient;
+use kimi_test_support::{LspClient, Reply, Standin};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-e2e-secret-0123456789";
@@ -203,6 +203,48 @@ async fn malformed_messages_get_an_error_and_the_server_stays_up() {
     assert!(client.shutdown().await.success());
 }
 
+/// Stray output in the pipe (a plugin's print, with or without a line break) and a frame without
+/// Content-Length cost at most that one message: every request after them is answered, each
+/// request whose id can be read gets exactly one response with its id, and shutdown still works.
+#[tokio::test]
+async fn stray_bytes_and_broken_frames_never_make_the_server_deaf() {
+    let mut client = with_key();
+    client.initialize(encodings(&["utf-16"]), Value::Null, None).await;
+    let status = |id: &str| {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":"{id}","method":"kimi/status","params":null}}"#);
+        format!("Content-Length: {}\r\n\r\n{body}", body.len())
+    };
+    client.send_raw(b"junk");
+    client.send_raw(status("after-junk").as_bytes());
+    client.send_raw(b"junk\n");
+    client.send_raw(status("after-junk-line").as_bytes());
+    client.send_raw(b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n");
+    client.send_raw(br#"{"jsonrpc":"2.0","id":"no-length","method":"kimi/status"}"#);
+    client.send_raw(status("after-no-length").as_bytes());
+    let ids = ["after-junk", "after-junk-line", "no-length", "after-no-length"];
+    let mut responses = Vec::new();
+    for _ in 0..200 {
+        responses.extend(client.take_unread());
+        if ids.iter().all(|id| responses.iter().any(|m| m["id"] == *id)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    for id in ids {
+        let answers: Vec<_> = responses.iter().filter(|m| m["id"] == id).collect();
+        assert_eq!(answers.len(), 1, "{id}: {responses:?}");
+        if id == "no-length" {
+            assert_eq!(answers[0]["error"]["code"], -32700, "{answers:?}");
+        } else {
+            assert!(answers[0]["result"]["version"].is_string(), "{id} was answered: {answers:?}");
+        }
+    }
+    assert!(responses.iter().all(|m| !m["id"].is_null()), "nothing went to id null: {responses:?}");
+    client.did_open("file:///w/ok.rs", "rust", 1, "fn ok() {}\n");
+    assert_eq!(text_of(&mut client, "file:///w/ok.rs").await, "fn ok() {}\n");
+    assert!(client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn missing_key_is_announced_with_what_to_do() {
     let mut client = server(&[]);
@@ -258,6 +300,57 @@ async fn the_key_never_reaches_the_logs() {
     assert!(client.shutdown().await.success());
     assert!(stderr.contains("initialize"), "debug logging is on: {stderr}");
     assert!(!stderr.contains("e2e-secret"), "the key leaked into the log: {stderr}");
+}
+
+/// `--log trace` turns on everything, the LSP library's raw message trace included, which
+/// would print `initializationOptions`, live settings and the answers to `workspace/configuration`
+/// whole. The key rides in all of them here, and in a request to the API.
+#[tokio::test]
+async fn the_key_never_reaches_the_logs_even_at_trace() {
+    const SECRET: &str = "sk-trace-secret-0123456789";
+    let standin = Standin::start().await;
+    standin.push(Reply::text("1;"));
+    let base = standin.base_url();
+    // A log file, read once the process is gone: it then holds everything that was logged.
+    let logs = tempfile::tempdir().unwrap();
+    let log_file = logs.path().join("kimi-lsp.log");
+    let mut client = LspClient::spawn(
+        Path::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test")),
+        &["--log", "trace", "--log-file", log_file.to_str().unwrap()],
+        &[("MOONSHOT_BASE_URL", &base)],
+        None,
+    );
+    let capabilities = json!({"general": {"positionEncodings": ["utf-16"]}, "workspace": {"configuration": true}});
+    client.initialize(capabilities, json!({"apiKey": SECRET}), None).await;
+    // A live layer with the key pasted into a field of the wrong type: its problem is logged
+    // and shown, and serde quotes the value it refused.
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"apiKey": SECRET, "budget": {"daily": SECRET}}}),
+    );
+    let shown = client.expect_notification("window/showMessage").await;
+    assert!(shown["message"].as_str().unwrap().contains("budget.daily"), "{shown}");
+    // `null` settings: the server asks for the `kimi` section, and the answer carries the key.
+    client.notify("workspace/didChangeConfiguration", json!({"settings": null}));
+    let (id, _) = client.expect_server_request("workspace/configuration").await;
+    client.reply(id, json!([{"apiKey": SECRET}]));
+    client.did_open("file:///w/a.rs", "rust", 1, "fn a() -> i32 {\n    \n}\n");
+    let answer = client
+        .request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": "file:///w/a.rs"}, "position": {"line": 1, "character": 4},
+                   "context": {"triggerKind": 1}}),
+        )
+        .await
+        .unwrap();
+    assert!(answer["items"].as_array().is_some_and(|i| !i.is_empty()), "{answer}");
+    let sent = standin.requests()[0].header("authorization").map(str::to_string);
+    assert_eq!(sent, Some(format!("Bearer {SECRET}")), "the key was in use");
+    client.expect_notification("kimi/usageChanged").await;
+    assert!(client.shutdown().await.success());
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    assert!(log.contains("TRACE"), "trace logging is on: {log}");
+    assert!(!log.contains("trace-secret"), "the key leaked into the log: {log}");
 }
 
 #[tokio::test]

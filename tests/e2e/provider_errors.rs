@@ -7,10 +7,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use kimi_lsp::config::{Config, ConfigLayers, Source};
+use kimi_lsp::ledger::Feature;
+use kimi_lsp::providers::stream::USAGE_GRACE;
 use kimi_lsp::providers::{
-    with_retries, ChatRequest, ChatStream, ContentPart, FinishReason, Message, OpenAiCompatible, ProviderConfig,
-    ProviderError, RateLimit, RetryHint, RetryPolicy, StreamEvent, TimeoutPhase, ToolCall, ToolSpec,
+    ChatRequest, ChatStream, ContentPart, FinishReason, Message, OpenAiCompatible, ProviderConfig, ProviderError,
+    RateLimit, RetryHint, StreamEvent, TimeoutPhase, ToolCall, ToolSpec,
 };
+use kimi_lsp::router::Router;
 use kimi_lsp::secret::ApiKey;
 use kimi_test_support::{estimate_tokens, ApiError, Reply, Standin};
 use serde_json::{json, Value};
@@ -39,6 +43,21 @@ fn client_as_moonshot_ai(s: &Standin, key: &str) -> OpenAiCompatible {
     let http = reqwest::Client::builder().resolve("api.moonshot.ai", addr).build().unwrap();
     let base_url = format!("http://api.moonshot.ai:{}/v1", s.port());
     OpenAiCompatible::new(config(&base_url, Some(key)), http)
+}
+
+/// The router every feature sends through, pointed at the stand-in: retries are its to make.
+fn routed(s: &Standin) -> (Router, Config) {
+    let mut layers = ConfigLayers::default();
+    layers.set(Source::Editor, json!({"apiKey": "sk-routed", "baseUrl": s.base_url()}));
+    let (config, problems) = layers.resolve();
+    assert!(problems.is_empty(), "{problems:?}");
+    (Router::new(&config, None), config)
+}
+
+/// What a user-initiated request (a code action) gets through the router.
+async fn routed_chat(s: &Standin, req: ChatRequest) -> Result<kimi_lsp::providers::ChatResponse, ProviderError> {
+    let (router, config) = routed(s);
+    router.chat(&config, Feature::Action, req).await
 }
 
 fn ask(text: &str) -> ChatRequest {
@@ -288,10 +307,16 @@ async fn unexpected_output_is_retried_once() {
 
     s.push(Reply::error(ApiError::UnexpectedOutput));
     s.push(Reply::text("second try"));
-    let c = client(&s);
-    let req = ask("hi");
-    let r = with_retries(&RetryPolicy::default(), || c.chat(&req)).await.unwrap();
+    let r = routed_chat(&s, ask("hi")).await.unwrap();
     assert_eq!(r.content, "second try");
+    assert_eq!(s.chat_requests().len(), 3);
+    // Once: a second failure in a row is returned.
+    s.push(Reply::error(ApiError::UnexpectedOutput));
+    s.push(Reply::error(ApiError::UnexpectedOutput));
+    s.push(Reply::text("must not be fetched"));
+    let e = routed_chat(&s, ask("hi")).await.unwrap_err();
+    assert!(matches!(e, ProviderError::UnexpectedOutput { .. }), "{e:?}");
+    assert_eq!(s.chat_requests().len(), 5);
 }
 
 #[tokio::test]
@@ -583,6 +608,25 @@ async fn too_many_or_too_long_stop_strings_are_trimmed_not_refused() {
 // ---------------------------------------------------------------------------------------------
 // Cancellation, retries, keys, the other routes
 
+/// A server that sends the whole answer, usage included, but no `[DONE]`, and keeps the
+/// connection open: the answer ends at its finish, not after the idle timeout (10 s here).
+#[tokio::test]
+async fn a_finished_answer_ends_without_done_while_the_connection_stays_open() {
+    let s = Standin::start().await;
+    s.push(Reply::text("whole answer").usage(8, 2, 0).linger());
+    let started = Instant::now();
+    let stream = client(&s).chat_stream(&ask("hi")).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(5), stream.collect_response())
+        .await
+        .expect("the answer ended at its finish")
+        .unwrap();
+    assert_eq!(r.content, "whole answer");
+    assert_eq!(r.usage.map(|u| u.prompt_tokens), Some(8));
+    assert!(started.elapsed() < USAGE_GRACE, "waited {:?}", started.elapsed());
+    // The connection was left open by the server; dropping the answer closed it.
+    assert_eq!(s.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+}
+
 #[tokio::test]
 async fn dropping_the_stream_closes_the_connection() {
     let s = Standin::start().await;
@@ -600,13 +644,30 @@ async fn a_rate_limit_is_waited_out_then_succeeds() {
     let s = Standin::start().await;
     s.push(Reply::error(ApiError::RateLimitRpm { seconds: 1 }));
     s.push(Reply::text("after the wait"));
-    let c = client(&s);
-    let req = ask("hi");
     let started = Instant::now();
-    let r = with_retries(&RetryPolicy::default(), || c.chat(&req)).await.unwrap();
+    let r = routed_chat(&s, ask("hi")).await.unwrap();
     assert_eq!(r.content, "after the wait");
     assert!(started.elapsed() >= Duration::from_secs(1), "did not wait");
     assert_eq!(s.chat_requests().len(), 2);
+    // A wait longer than a user should sit through is reported at once.
+    s.push(Reply::error(ApiError::RateLimitRpm { seconds: 30 }));
+    s.push(Reply::text("must not be fetched"));
+    let started = Instant::now();
+    let e = routed_chat(&s, ask("hi")).await.unwrap_err();
+    assert!(matches!(e, ProviderError::RateLimited { .. }), "{e:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(s.chat_requests().len(), 3);
+}
+
+#[tokio::test]
+async fn inline_completions_get_the_error_without_a_retry() {
+    let s = Standin::start().await;
+    s.push(Reply::error(ApiError::Overloaded));
+    s.push(Reply::text("must not be fetched"));
+    let (router, config) = routed(&s);
+    let e = router.chat(&config, Feature::Completion, ask("hi")).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Overloaded { .. }), "{e:?}");
+    assert_eq!(s.chat_requests().len(), 1);
 }
 
 #[tokio::test]
@@ -614,9 +675,7 @@ async fn out_of_balance_is_not_retried() {
     let s = Standin::start().await;
     s.push(Reply::error(ApiError::InsufficientBalance));
     s.push(Reply::text("must not be fetched"));
-    let c = client(&s);
-    let req = ask("hi");
-    let e = with_retries(&RetryPolicy::default(), || c.chat(&req)).await.unwrap_err();
+    let e = routed_chat(&s, ask("hi")).await.unwrap_err();
     assert!(matches!(e, ProviderError::InsufficientBalance { .. }), "{e:?}");
     assert_eq!(s.chat_requests().len(), 1);
 }

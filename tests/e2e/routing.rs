@@ -511,6 +511,27 @@ async fn a_model_that_fixes_its_sampling_goes_without_it_and_the_next_model_gets
     );
 }
 
+/// A model with a fallback after it moves on at once (the user configured it to answer rather
+/// than wait); the route's last model is retried, as `kimi-api.md` prescribes for the error.
+#[tokio::test]
+async fn fallback_comes_first_and_the_last_model_is_retried() {
+    let moonshot = Standin::start().await;
+    let config = config(json!({
+        "apiKey": MOONSHOT_KEY,
+        "baseUrl": moonshot.base_url(),
+        "routes": {"action": {"model": "kimi-k2.5", "fallback": ["kimi-k2-turbo-preview"]}}
+    }));
+    let router = Router::new(&config, None);
+    moonshot.push(Reply::error(ApiError::UnexpectedOutput));
+    moonshot.push(Reply::error(ApiError::UnexpectedOutput));
+    moonshot.push(Reply::text("from turbo, second try"));
+    let request = ChatRequest::new("kimi-k2.5", vec![Message::user("hi")]);
+    let answer = router.chat(&config, Feature::Action, request).await.unwrap();
+    assert_eq!(answer.content, "from turbo, second try");
+    let models: Vec<Value> = moonshot.chat_requests().iter().map(|r| r["model"].clone()).collect();
+    assert_eq!(models, [json!("kimi-k2.5"), json!("kimi-k2-turbo-preview"), json!("kimi-k2-turbo-preview")]);
+}
+
 #[tokio::test]
 async fn bodies_are_sent_as_json_unless_the_settings_name_another_content_type() {
     let moonshot = Standin::start().await;

@@ -57,7 +57,10 @@ async fn streamed_usage_and_cost_are_recorded() {
 #[tokio::test]
 async fn failures_and_early_drops_are_recorded_too() {
     let standin = Standin::start().await;
-    standin.push(Reply::error(ApiError::Overloaded));
+    // An action retries an overload twice (router.rs): three failed attempts, three rows.
+    for _ in 0..3 {
+        standin.push(Reply::error(ApiError::Overloaded));
+    }
     standin.push(Reply::text("a long answer that nobody reads to the end").chunk_delay(Duration::from_millis(50)));
     let ledger = Arc::new(Ledger::open_in_memory().unwrap());
     let config = config(&standin.base_url());
@@ -75,10 +78,11 @@ async fn failures_and_early_drops_are_recorded_too() {
     drop(stream);
     standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await;
 
-    let totals = settle(&ledger, 2).await;
-    assert_eq!(totals.requests, 2);
+    let totals = settle(&ledger, 4).await;
+    assert_eq!(totals.requests, 4);
+    assert_eq!(totals.errors, 3);
     let by_feature: Vec<_> = totals.by_feature.iter().map(|(f, s)| (*f, s.requests)).collect();
-    assert!(by_feature.contains(&(Feature::Action, 1)), "{by_feature:?}");
+    assert!(by_feature.contains(&(Feature::Action, 3)), "{by_feature:?}");
     assert!(by_feature.contains(&(Feature::Completion, 1)), "{by_feature:?}");
     let _ = Outcome::Cancelled; // the dropped one is stored as cancelled (see router.rs)
 }

@@ -541,12 +541,12 @@ fn render(reply: &Reply, req: &MessagesRequest, ids: &Ids, mid_stream_error: Opt
         pieces.push(sse("content_block_stop", &json!({"type": "content_block_stop", "index": index})));
     }
     if reply.drop_after.is_some() {
-        return Rendered { status: 200, content_type: SSE_TYPE, pieces, cut: true, retry_after: None };
+        return Rendered { status: 200, content_type: SSE_TYPE, pieces, cut: true, retry_after: None, linger: false };
     }
     if let Some((_, error)) = mid_stream_error {
         let (_, kind, message, _) = anthropic_error(error);
         pieces.push(sse("error", &json!({"type": "error", "error": {"type": kind, "message": message}})));
-        return Rendered { status: 200, content_type: SSE_TYPE, pieces, cut: false, retry_after: None };
+        return Rendered { status: 200, content_type: SSE_TYPE, pieces, cut: false, retry_after: None, linger: false };
     }
     debug_assert!(!stopped_early);
     pieces.push(sse(
@@ -554,8 +554,10 @@ fn render(reply: &Reply, req: &MessagesRequest, ids: &Ids, mid_stream_error: Opt
         &json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
                 "usage": {"output_tokens": output_tokens}}),
     ));
-    pieces.push(sse("message_stop", &json!({"type": "message_stop"})));
-    Rendered { status: 200, content_type: SSE_TYPE, pieces, cut: false, retry_after: None }
+    if !reply.linger {
+        pieces.push(sse("message_stop", &json!({"type": "message_stop"})));
+    }
+    Rendered { status: 200, content_type: SSE_TYPE, pieces, cut: false, retry_after: None, linger: reply.linger }
 }
 
 fn json_rendered(status: u16, body: String, drop_after: Option<usize>, retry_after: Option<u32>) -> Rendered {

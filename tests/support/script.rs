@@ -12,7 +12,8 @@
 //!   {"error": "ContextOverflow", "limit": 262144, "requested": 300000},
 //!   {"error": "ModelNotFound", "model": "kimi-latest"},
 //!   {"raw_status": 502, "raw_body": "<html>bad gateway</html>"},
-//!   {"text": "cut short", "drop_after": 1, "finish_reason": "length"}
+//!   {"text": "cut short", "drop_after": 1, "finish_reason": "length"},
+//!   {"text": "whole, then silence", "linger": true}
 //! ]
 //! ```
 //! Each entry is exactly one kind: text (`text`, `chunks`, `reasoning`), `tool_calls`,
@@ -45,6 +46,8 @@ struct Entry {
     first_byte_delay_ms: Option<u64>,
     chunk_delay_ms: Option<u64>,
     drop_after: Option<usize>,
+    /// No `[DONE]` after the answer; the connection stays open.
+    linger: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -137,6 +140,9 @@ fn entry_reply(e: Entry) -> Result<Reply, String> {
     }
     if let Some(n) = e.drop_after {
         reply = reply.drop_after(n);
+    }
+    if e.linger == Some(true) {
+        reply = reply.linger();
     }
     Ok(reply)
 }

@@ -181,6 +181,8 @@ pub struct Reply {
     pub(crate) alternatives: Vec<String>,
     /// Answers with one choice whatever `n` asks for.
     pub(crate) one_choice: bool,
+    /// No `[DONE]` (Anthropic: no `message_stop`) after the finish; the connection stays open.
+    pub(crate) linger: bool,
 }
 
 // `pub(crate)` with the fields above: the Anthropic stand-in (anthropic.rs) renders the same
@@ -205,6 +207,7 @@ impl Reply {
             drop_after: None,
             alternatives: Vec::new(),
             one_choice: false,
+            linger: false,
         }
     }
 
@@ -278,6 +281,13 @@ impl Reply {
     /// headers and half of its body, then cuts.
     pub fn drop_after(mut self, n_chunks: usize) -> Reply {
         self.drop_after = Some(n_chunks);
+        self
+    }
+
+    /// Sends the whole answer, usage included, but no `[DONE]` (Anthropic: no `message_stop`), and
+    /// keeps the connection open without a word, as some servers and proxies do.
+    pub fn linger(mut self) -> Reply {
+        self.linger = true;
         self
     }
 
@@ -848,11 +858,13 @@ fn render(reply: &Reply, req: &ChatRequest, id: &str, created: u64) -> Rendered 
                 pieces.push(event_of(k, Delta::default(), Some(finish_reason.clone()), None));
             }
             pieces.push(event(Delta::default(), Some(finish_reason), Some(usage)));
-            pieces.push("data: [DONE]\n\n".to_string());
+            if !reply.linger {
+                pieces.push("data: [DONE]\n\n".to_string());
+            }
             false
         }
     };
-    Rendered { status: 200, content_type: SSE_TYPE, pieces, cut, retry_after: None }
+    Rendered { status: 200, content_type: SSE_TYPE, pieces, cut, retry_after: None, linger: reply.linger }
 }
 
 fn json_rendered(status: u16, body: String, drop_after: Option<usize>) -> Rendered {

@@ -353,6 +353,9 @@ pub(crate) struct Rendered {
     pub cut: bool,
     /// The `retry-after` header, in seconds.
     pub retry_after: Option<u32>,
+    /// After the last piece the connection stays open, silent, until the client leaves (a server
+    /// that never sends `[DONE]`).
+    pub linger: bool,
 }
 
 impl Rendered {
@@ -368,13 +371,13 @@ impl Rendered {
                 (vec![body[..half].to_string()], true)
             }
         };
-        Rendered { status, content_type, pieces, cut, retry_after: None }
+        Rendered { status, content_type, pieces, cut, retry_after: None, linger: false }
     }
 
     /// The response that writes the pieces with `delay` between them, then ends or cuts, and
     /// tells `guard` which of the two happened.
     pub fn into_response(self, delay: Duration, guard: ReplyGuard) -> Response {
-        let mut response = Response::new(guarded_body(self.pieces, self.cut, delay, guard));
+        let mut response = Response::new(guarded_body(self.pieces, self.cut, self.linger, delay, guard));
         *response.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type));
@@ -390,15 +393,16 @@ impl Rendered {
 
 /// If the client leaves before the body ends, axum drops the body and the guard counts a dropped
 /// stream.
-fn guarded_body(pieces: Vec<String>, cut: bool, delay: Duration, guard: ReplyGuard) -> Body {
+fn guarded_body(pieces: Vec<String>, cut: bool, linger: bool, delay: Duration, guard: ReplyGuard) -> Body {
     struct Writing {
         pieces: VecDeque<String>,
         cut: bool,
+        linger: bool,
         delay: Duration,
         sent: usize,
         guard: ReplyGuard,
     }
-    let start = Writing { pieces: pieces.into(), cut, delay, sent: 0, guard };
+    let start = Writing { pieces: pieces.into(), cut, linger, delay, sent: 0, guard };
     let stream = futures::stream::unfold(Some(start), |state| async move {
         let mut w = state?;
         let next = w.pieces.pop_front();
@@ -418,6 +422,11 @@ fn guarded_body(pieces: Vec<String>, cut: bool, delay: Duration, guard: ReplyGua
                 }
                 w.guard.outcome = Outcome::CutOnPurpose;
                 Some((Err(io::Error::other("the stand-in cuts this reply as scripted")), None))
+            }
+            None if w.linger => {
+                // Dropped with the body when the client leaves: counted as a dropped stream.
+                futures::future::pending::<()>().await;
+                None
             }
             None => {
                 w.guard.completed();

@@ -37,7 +37,7 @@ use crate::context::{self, Budget, SimilarIndex, Snippet, SymbolLookup};
 use crate::ledger::{Feature, Outcome};
 use crate::postprocess::{self, CompletionSite, StopDetector};
 use crate::prompt;
-use crate::providers::{ChatRequest, ProviderError, StreamEvent};
+use crate::providers::{ChatRequest, ProviderError, RetryPolicy, StreamEvent};
 use crate::router::{RouteHint, Router, RowHandle};
 use crate::text::DocumentSnapshot;
 
@@ -79,6 +79,10 @@ pub struct Query {
     /// neither supersedes nor is superseded by the document's requests and edits, only
     /// cancelled by its own token.
     pub speculative: bool,
+    /// How transient provider errors are retried; `None`: as the router retries completions,
+    /// which is not at all (see [`crate::router::retry_policy`]). The terminal's `complete`,
+    /// whose one answer nobody supersedes, retries.
+    pub retry: Option<RetryPolicy>,
 }
 
 /// Where a request was answered: the document as the request saw it, and the cursor (see
@@ -478,6 +482,10 @@ impl CompletionEngine {
                 request.n = Some(config.completion.choices_when_invoked());
             }
             let ready = router.ready(config, Feature::Completion, &RouteHint::default(), request).await;
+            let ready = match query.retry {
+                Some(policy) => ready.map(|r| r.with_retry(policy)),
+                None => ready,
+            };
             Some((fresh, ready, multiline))
         };
         let prepared = tokio::select! {
@@ -818,6 +826,7 @@ impl CompletionEngine {
                 alternatives: false,
                 reparse: None,
                 speculative: true,
+                retry: None,
             };
             if let Err(e) = self.complete(router, config, symbols, query, token.clone()).await {
                 tracing::debug!("no suggestion worked out ahead: {e}");

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ConfigLayers;
 use crate::context::{SimilarIndex, WorkspaceIndex};
 use crate::features::completion::{declined, prepare_request, CompletionEngine, Query, Trigger};
+use crate::providers::RetryPolicy;
 use crate::router::Router;
 use crate::text::{Document, LineCol, PositionEncoding};
 
@@ -186,6 +187,9 @@ pub async fn complete(layers: &ConfigLayers, location: &str) -> Result<String, S
         alternatives: false,
         reparse: None,
         speculative: false,
+        // Nobody types on in a terminal to supersede this one answer: it is worth the retries
+        // an editor's code action gets.
+        retry: Some(RetryPolicy::default()),
     };
     let items = engine
         .complete(&router, &config, &loaded.index, query, CancellationToken::new())

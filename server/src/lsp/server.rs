@@ -111,6 +111,7 @@ impl Backend {
             alternatives,
             reparse,
             speculative: false,
+            retry: None,
         };
         Some((query, snapshot, 0))
     }
@@ -243,6 +244,7 @@ fn notebook_query(
         alternatives,
         reparse: Some(reparse),
         speculative: false,
+        retry: None,
     };
     (query, snapshot, view.first_line)
 }

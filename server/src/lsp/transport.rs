@@ -285,7 +285,9 @@ async fn next_message<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> std::i
     let message = match read_frame(reader).await? {
         Frame::Eof => return Ok(None),
         Frame::Body(body) => vet(&body),
-        Frame::Bad(reason) => Err(malformed(Value::Null, -32700, &reason)),
+        // The body, read by its brackets, names the request to answer; without it the error can
+        // only go to id null.
+        Frame::Bad { reason, body } => Err(malformed(body.as_deref().map_or(Value::Null, id_of), -32700, &reason)),
     };
     let body = match message {
         Ok(body) => body,
@@ -302,59 +304,194 @@ async fn next_message<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> std::i
 enum Frame {
     Eof,
     Body(Vec<u8>),
-    /// The headers or the body could not be read as a frame; the stream is positioned after it.
-    Bad(String),
+    /// The headers could not be read as a frame's, or the body was too large; the stream is
+    /// positioned after what was read. `body` is the message when it could be read all the same
+    /// (a JSON object after headers without a usable Content-Length).
+    Bad {
+        reason: String,
+        body: Option<Vec<u8>>,
+    },
 }
 
+impl Frame {
+    fn bad(reason: impl Into<String>) -> Frame {
+        Frame::Bad { reason: reason.into(), body: None }
+    }
+}
+
+/// How much of an over-long line that is not a header is carried into the next read, so that a
+/// `Content-Length:` cut by the line limit is still seen whole.
+const CARRIED: usize = 64;
+
+/// The largest body read by its brackets when the headers gave no usable Content-Length.
+const MAX_UNFRAMED_BYTES: usize = 1024 * 1024;
+
+/// Reads one frame. Whatever stands between frames and is not a header — a plugin's stray print,
+/// with or without a line break, or the rest of a body whose Content-Length was too short — is
+/// skipped (and logged), and a `Content-Length:` glued to the end of it still counts: one bad
+/// message must never leave the reader reading bodies as headers for the rest of the session.
 async fn read_frame<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> std::io::Result<Frame> {
     let mut length: Option<usize> = None;
-    let mut bad_header: Option<String> = None;
-    let mut saw_any = false;
+    let mut bad_length: Option<String> = None;
+    // A header line (Content-Length or Content-Type) was read: the next blank line ends the headers.
+    let mut in_header = false;
+    let mut skipped = String::new();
+    let mut carry = Vec::new();
     loop {
-        let mut line = Vec::new();
+        let mut line = std::mem::take(&mut carry);
         let n = (&mut *reader).take(MAX_HEADER_LINE as u64).read_until(b'\n', &mut line).await?;
         if n == 0 {
-            return Ok(if saw_any { Frame::Bad("the input ended inside a message header".into()) } else { Frame::Eof });
+            skipped.push_str(&String::from_utf8_lossy(&line));
+            log_skipped(&skipped);
+            return Ok(if in_header { Frame::bad("the input ended inside a message header") } else { Frame::Eof });
+        }
+        if !line.ends_with(b"\n") {
+            // Cut by the line limit or the end of the input: not a header line, but the start of
+            // one may be at its end.
+            carry = line[line.len().saturating_sub(CARRIED)..].to_vec();
+            skipped.push_str(&String::from_utf8_lossy(&line[..line.len() - carry.len()]));
+            continue;
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\r', '\n']);
         if text.is_empty() {
-            if !saw_any {
-                // Stray blank line between frames: tolerate it.
-                continue;
+            if in_header {
+                break;
             }
-            break;
+            // A blank line between frames: tolerated.
+            continue;
         }
-        saw_any = true;
-        match text.split_once(':') {
-            Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
-                match value.trim().parse::<usize>() {
+        match header_in(text) {
+            Some((stray, Header::ContentLength(value))) => {
+                skipped.push_str(stray);
+                in_header = true;
+                match value.parse::<usize>() {
                     Ok(n) => length = Some(n),
-                    Err(_) => bad_header = Some(format!("invalid Content-Length `{}`", value.trim())),
+                    Err(_) => bad_length = Some(format!("invalid Content-Length `{}`", truncate(value))),
                 }
             }
-            Some((name, _)) if name.trim().eq_ignore_ascii_case("content-type") => {}
-            _ => {
-                bad_header.get_or_insert_with(|| format!("unexpected header line `{}`", truncate(text)));
+            Some((stray, Header::ContentType)) => {
+                skipped.push_str(stray);
+                in_header = true;
+            }
+            // Stray text, or a header LSP does not have: neither says where a message starts.
+            None => {
+                skipped.push_str(text);
+                skipped.push('\n');
             }
         }
     }
+    log_skipped(&skipped);
     let Some(length) = length else {
-        return Ok(Frame::Bad(bad_header.unwrap_or_else(|| "a message header without Content-Length".into())));
+        let reason = bad_length.unwrap_or_else(|| "a message header without Content-Length".into());
+        let body = read_json_value(reader).await?;
+        return Ok(Frame::Bad { reason, body });
     };
     if length > MAX_BODY_BYTES {
         let skipped = tokio::io::copy(&mut (&mut *reader).take(length as u64), &mut tokio::io::sink()).await?;
-        return Ok(Frame::Bad(format!(
+        return Ok(Frame::bad(format!(
             "a message of {skipped} bytes is over the {} MiB limit and was dropped",
             MAX_BODY_BYTES / (1024 * 1024)
         )));
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).await?;
-    match bad_header {
-        Some(reason) => Ok(Frame::Bad(reason)),
-        None => Ok(Frame::Body(body)),
+    Ok(Frame::Body(body))
+}
+
+enum Header<'a> {
+    ContentLength(&'a str),
+    ContentType,
+}
+
+/// The header a line carries, and the stray text before it. `Content-Length:` is looked for
+/// anywhere in the line, its last occurrence first (text glued in front of a header is stray
+/// output, and a header is never followed by more on its line); `Content-Type:` only at the
+/// start, since nothing depends on it.
+fn header_in(line: &str) -> Option<(&str, Header<'_>)> {
+    const NAME: &str = "content-length";
+    let lower = line.to_ascii_lowercase();
+    let mut end = lower.len();
+    while let Some(at) = lower[..end].rfind(NAME) {
+        let rest = line[at + NAME.len()..].trim_start_matches([' ', '\t']);
+        if let Some(value) = rest.strip_prefix(':') {
+            return Some((&line[..at], Header::ContentLength(value.trim())));
+        }
+        end = at;
     }
+    match line.split_once(':') {
+        Some((name, _)) if name.trim().eq_ignore_ascii_case("content-type") => Some(("", Header::ContentType)),
+        _ => None,
+    }
+}
+
+fn log_skipped(skipped: &str) {
+    let skipped = skipped.trim();
+    if !skipped.is_empty() {
+        tracing::warn!("skipped input that is not part of a message: `{}`", truncate(skipped));
+    }
+}
+
+/// After headers without a usable Content-Length: the JSON object or array that starts right
+/// there, read by its brackets (strings and escapes respected), so that the request it carries
+/// can be answered with its id. `None`, having read nothing, when something else follows (the
+/// next frame's headers); `None` when the input ends first or the value runs past
+/// [`MAX_UNFRAMED_BYTES`], what was read then being skipped.
+async fn read_json_value<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> std::io::Result<Option<Vec<u8>>> {
+    if !matches!(reader.fill_buf().await?.first(), Some(b'{' | b'[')) {
+        return Ok(None);
+    }
+    let mut value = Vec::new();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let mut used = 0;
+        let mut closed = false;
+        for &b in buf {
+            used += 1;
+            if in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        closed = true;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        value.extend_from_slice(&buf[..used]);
+        reader.consume(used);
+        if closed {
+            return Ok(Some(value));
+        }
+        if value.len() > MAX_UNFRAMED_BYTES {
+            return Ok(None);
+        }
+    }
+}
+
+/// The id of a request in `body`, or null.
+fn id_of(body: &[u8]) -> Value {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("id").cloned())
+        .filter(|id| id.is_string() || id.is_i64() || id.is_u64())
+        .unwrap_or(Value::Null)
 }
 
 /// Passes a well-formed message through untouched, or says what is wrong with it.
@@ -462,6 +599,74 @@ mod tests {
         assert!(out[3]["params"]["message"].as_str().unwrap().contains("Content-Length"));
         assert_eq!(out[4]["id"], 8);
         assert_eq!(out[5]["method"], "exit");
+    }
+
+    fn request(id: i64) -> String {
+        frame(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"kimi/status","params":null}}"#))
+    }
+
+    /// Stray output between frames — without a line break, so glued to the next header, or with
+    /// one, or binary — is skipped; every frame after it is read as sent.
+    #[tokio::test]
+    async fn stray_bytes_between_frames_are_skipped() {
+        let input = [
+            request(1),
+            "junk".to_string(),
+            request(100),
+            "junk\n".to_string(),
+            request(101),
+            "\u{0}\u{7f}garbage: not a header\r\n\r\n".to_string(),
+            request(102),
+            // An unknown header inside the headers is passed over too.
+            format!("X-Trace: 1\r\n{}", request(103)),
+            // A long stray line whose end joins a header cut by the line limit.
+            format!("{}{}", "x".repeat(MAX_HEADER_LINE - 5), request(104)),
+            request(105),
+        ]
+        .concat();
+        let out = run(input.as_bytes()).await;
+        let ids: Vec<_> = out.iter().map(|m| m["id"].clone()).collect();
+        assert_eq!(ids, [1, 100, 101, 102, 103, 104, 105].map(Value::from), "{out:?}");
+        assert!(out.iter().all(|m| m["method"] == "kimi/status"), "nothing was turned into an error: {out:?}");
+    }
+
+    /// Headers without a usable Content-Length: the JSON body after them is read by its brackets
+    /// and answered with its id, and the frames after it are read as sent.
+    #[tokio::test]
+    async fn a_message_without_a_usable_length_is_answered_with_its_id() {
+        let input = [
+            "Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n".to_string(),
+            r#"{"jsonrpc":"2.0","id":50,"method":"kimi/status"}"#.to_string(),
+            request(100),
+            "Content-Length: many\r\n\r\n".to_string(),
+            r#"{"jsonrpc":"2.0","id":"s","method":"x","params":{"t":"} \" ]"}}"#.to_string(),
+            request(101),
+        ]
+        .concat();
+        let out = run(input.as_bytes()).await;
+        assert_eq!(out.len(), 4, "{out:?}");
+        assert_eq!((out[0]["method"].as_str(), &out[0]["id"]), (Some(MALFORMED_METHOD), &Value::from(50)));
+        assert!(out[0]["params"]["message"].as_str().unwrap().contains("without Content-Length"), "{out:?}");
+        assert_eq!(out[1]["id"], 100);
+        assert_eq!((out[2]["method"].as_str(), &out[2]["id"]), (Some(MALFORMED_METHOD), &Value::from("s")));
+        assert!(out[2]["params"]["message"].as_str().unwrap().contains("many"), "{out:?}");
+        assert_eq!(out[3]["id"], 101);
+    }
+
+    /// A Content-Length that is too short leaves the rest of the body in front of the next
+    /// header: that message is lost (its id cannot be read), the next one is not.
+    #[tokio::test]
+    async fn a_wrong_length_costs_one_message_only() {
+        let body = r#"{"jsonrpc":"2.0","id":60,"method":"kimi/status"}"#;
+        let input = [format!("Content-Length: 10\r\n\r\n{body}"), request(100), request(101)].concat();
+        let out = run(input.as_bytes()).await;
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(out[0]["params"]["code"], -32700);
+        assert_eq!((out[1]["id"].clone(), out[2]["id"].clone()), (Value::from(100), Value::from(101)));
+        // The end of the input inside headers, after stray text.
+        let out = run(b"junk\nContent-Length: 5\r\n").await;
+        assert_eq!(out.len(), 1);
+        assert!(out[0]["params"]["message"].as_str().unwrap().contains("ended inside"), "{out:?}");
     }
 
     /// Whether the open file description behind `fd` is in non-blocking mode.

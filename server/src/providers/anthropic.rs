@@ -1045,6 +1045,11 @@ impl SseDecoder for MessageAccumulator {
         self.stopped || self.stop_reason.is_some()
     }
 
+    /// `message_delta` carries the stop reason and the output tokens together.
+    fn settled(&self) -> bool {
+        self.finished() && self.usage.is_some()
+    }
+
     fn received_chars(&self) -> usize {
         self.content.chars().count() + self.reasoning.chars().count()
     }

@@ -19,7 +19,7 @@ pub use anthropic::Anthropic;
 pub use error::{Platform, ProviderError, RateLimit, RetryHint, TimeoutPhase};
 pub use openai::{ChatStream, HttpPool, OpenAiCompatible, ProviderConfig};
 pub use registry::{ProviderClient, ProviderKind, StreamBody};
-pub use retry::{with_retries, RetryPolicy};
+pub use retry::{with_retries, Retries, RetryPolicy};
 pub use types::{
     Balance, ChatRequest, ChatResponse, Content, ContentPart, FinishReason, Message, ModelInfo, Role, StreamEvent,
     ToolCall, ToolChoice, ToolSpec, Usage,

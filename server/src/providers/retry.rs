@@ -1,4 +1,8 @@
-//! Retrying a provider call the way its error asks for.
+//! Retrying a provider call the way its error asks for (`kimi-api.md`'s table): a rate limit
+//! after the wait it names, overload, 5xx and timeouts with a growing backoff, an
+//! "invalid state transition" once; never an empty balance, a rejected key or a bad request.
+//! The router applies [`Retries`] to the requests a user waits for; [`with_retries`] is the same
+//! rule around a single call.
 
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
@@ -6,7 +10,7 @@ use std::time::Duration;
 
 use super::error::{ProviderError, RetryHint};
 
-/// How hard [`with_retries`] tries.
+/// How hard a request is retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in total, the first one included; 1 means no retry.
@@ -16,7 +20,15 @@ pub struct RetryPolicy {
     pub max_total_wait: Duration,
 }
 
+impl RetryPolicy {
+    /// One attempt: the error is returned as it is.
+    pub const NEVER: RetryPolicy = RetryPolicy { max_attempts: 1, max_total_wait: Duration::ZERO };
+}
+
 impl Default for RetryPolicy {
+    /// Three attempts within ten seconds of waiting: a rate limit's usual "after 1 seconds" is
+    /// waited out twice, a longer one is reported at once rather than leaving the user in front of
+    /// a spinner.
     fn default() -> Self {
         RetryPolicy { max_attempts: 3, max_total_wait: Duration::from_secs(10) }
     }
@@ -26,57 +38,75 @@ impl Default for RetryPolicy {
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_CAP: Duration = Duration::from_secs(8);
 
-/// Runs `op` until it succeeds or its error says retrying cannot help.
-///
-/// Rate limits wait the seconds the server named; overload, 5xx and timeouts back off
-/// exponentially with jitter; an error whose hint is `Once` is retried at most once. A context
-/// overflow is returned at once: the same request would overflow again, and only the caller can
-/// shrink it.
+/// What one request has spent of its [`RetryPolicy`]: ask it after each failure whether to try
+/// again, and after how long.
+#[derive(Clone, Debug)]
+pub struct Retries {
+    policy: RetryPolicy,
+    waited: Duration,
+    backoffs: u32,
+    once_used: bool,
+    attempts: u32,
+}
+
+impl Retries {
+    pub fn new(policy: RetryPolicy) -> Retries {
+        Retries { policy, waited: Duration::ZERO, backoffs: 0, once_used: false, attempts: 1 }
+    }
+
+    /// The wait before the next attempt after `error`, or `None` when retrying cannot help or
+    /// the policy is spent. Rate limits wait the seconds the server named; overload, 5xx and
+    /// timeouts back off exponentially with jitter; an error whose hint is `Once` is retried at
+    /// most once, at once. A context overflow is never retried here: the same request would
+    /// overflow again, and only the caller can shrink it.
+    pub fn next_wait(&mut self, error: &ProviderError) -> Option<Duration> {
+        if self.attempts >= self.policy.max_attempts {
+            return None;
+        }
+        let wait = match error.retry_hint() {
+            RetryHint::Never => return None,
+            RetryHint::Once if self.once_used => return None,
+            RetryHint::Once if matches!(error, ProviderError::ContextOverflow { .. }) => return None,
+            RetryHint::Once => {
+                self.once_used = true;
+                Duration::ZERO
+            }
+            RetryHint::After(wait) => wait,
+            RetryHint::Backoff => {
+                self.backoffs += 1;
+                backoff_delay(self.backoffs, jitter_fraction(self.attempts))
+            }
+        };
+        if self.waited + wait > self.policy.max_total_wait {
+            tracing::debug!(kind = error.kind(), wait_ms = wait.as_millis() as u64, "retry budget spent; giving up");
+            return None;
+        }
+        self.waited += wait;
+        self.attempts += 1;
+        Some(wait)
+    }
+}
+
+/// Runs `op` until it succeeds or [`Retries::next_wait`] gives up, sleeping in between. Dropping
+/// the returned future stops the wait at once.
 pub async fn with_retries<T, F, Fut>(policy: &RetryPolicy, mut op: F) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
 {
-    let mut waited = Duration::ZERO;
-    let mut backoffs = 0u32;
-    let mut once_used = false;
-    let mut attempt = 1u32;
+    let mut retries = Retries::new(*policy);
     loop {
         let error = match op().await {
             Ok(value) => return Ok(value),
             Err(e) => e,
         };
-        if attempt >= policy.max_attempts {
-            return Err(error);
-        }
-        let wait = match error.retry_hint() {
-            RetryHint::Never => return Err(error),
-            RetryHint::Once if once_used => return Err(error),
-            RetryHint::Once if matches!(error, ProviderError::ContextOverflow { .. }) => return Err(error),
-            RetryHint::Once => {
-                once_used = true;
-                Duration::ZERO
+        match retries.next_wait(&error) {
+            Some(wait) => {
+                tracing::debug!(kind = error.kind(), wait_ms = wait.as_millis() as u64, "retrying provider call");
+                tokio::time::sleep(wait).await
             }
-            RetryHint::After(wait) => wait,
-            RetryHint::Backoff => {
-                backoffs += 1;
-                backoff_delay(backoffs, jitter_fraction(attempt))
-            }
-        };
-        if waited + wait > policy.max_total_wait {
-            tracing::debug!(kind = error.kind(), wait_ms = wait.as_millis() as u64, "retry budget spent; giving up");
-            return Err(error);
+            None => return Err(error),
         }
-        tracing::debug!(
-            kind = error.kind(),
-            attempt,
-            wait_ms = wait.as_millis() as u64,
-            request_id = error.request_id().unwrap_or(""),
-            "retrying provider call"
-        );
-        tokio::time::sleep(wait).await;
-        waited += wait;
-        attempt += 1;
     }
 }
 
@@ -179,6 +209,13 @@ mod tests {
         let overflow = ProviderError::ContextOverflow { limit: 10, requested: 20, request_id: None };
         let (result, calls) = run(RetryPolicy::default(), vec![overflow]).await;
         assert!(result.is_err());
+        assert_eq!(calls, 1);
+    }
+
+    #[tokio::test]
+    async fn never_is_one_attempt() {
+        let (result, calls) = run(RetryPolicy::NEVER, vec![rate_limited(1)]).await;
+        assert!(matches!(result, Err(ProviderError::RateLimited { .. })));
         assert_eq!(calls, 1);
     }
 

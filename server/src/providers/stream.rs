@@ -41,12 +41,24 @@ pub trait SseDecoder: Default + Send + 'static {
     /// now without the last event has lost nothing.
     fn finished(&self) -> bool;
 
+    /// Whether the answer is whole and its usage has arrived: nothing but the protocol's last
+    /// event can follow, so the stream ends without waiting for it. A server that never sends
+    /// `[DONE]` and keeps the connection open would otherwise hold the answer for the whole idle
+    /// timeout.
+    fn settled(&self) -> bool;
+
     /// Characters of answer and reasoning received, for error messages.
     fn received_chars(&self) -> usize;
 
     /// The events still held back, and the whole answer.
     fn finish(self) -> (Vec<StreamEvent>, ChatResponse);
 }
+
+/// How long a finished answer still waits for its usage (or the last event) before it ends
+/// without them. Moonshot sends the usage inside the finishing chunk, so its answers end at once
+/// (see [`SseDecoder::settled`]); OpenAI-compatible servers send it in a chunk of its own right
+/// after the finishing one, and some send none at all. The wait is capped by the idle timeout.
+pub const USAGE_GRACE: Duration = Duration::from_secs(1);
 
 /// Where a streamed answer comes from, for its errors and logs.
 pub(crate) struct Origin<'a> {
@@ -93,6 +105,8 @@ fn drive<D: SseDecoder>(
         key: cfg.api_key.clone(),
         request_id,
         started,
+        grace: USAGE_GRACE.min(cfg.idle_timeout),
+        grace_until: None,
     };
     futures::stream::unfold(state, next_event).boxed()
 }
@@ -200,11 +214,16 @@ struct Driver<D> {
     key: Option<ApiKey>,
     request_id: Option<String>,
     started: Instant,
+    /// [`USAGE_GRACE`], or the idle timeout when that is shorter.
+    grace: Duration,
+    /// Set once the answer is finished but its usage has not arrived: the next event must come
+    /// by then, or the answer ends without it.
+    grace_until: Option<Instant>,
 }
 
 impl<D: SseDecoder> Driver<D> {
-    /// Ends the stream with the decoded answer.
-    fn complete(&mut self) {
+    /// Ends the stream with the decoded answer; `how` says what ended it, for the log.
+    fn complete(&mut self, how: &'static str) {
         self.finished = true;
         let (held, response) = std::mem::take(&mut self.decoder).finish();
         self.queue.extend(held);
@@ -217,6 +236,7 @@ impl<D: SseDecoder> Driver<D> {
             cached_tokens = response.usage.map(|u| u.cached_tokens),
             latency_ms = self.started.elapsed().as_millis() as u64,
             request_id = self.request_id.as_deref().unwrap_or(""),
+            ended_by = how,
             "stream finished"
         );
         self.queue.push_back(StreamEvent::Done(response));
@@ -226,7 +246,7 @@ impl<D: SseDecoder> Driver<D> {
     /// was already whole, a drop (or the given cause, a timeout) otherwise.
     fn ended_early(&mut self, cause: Option<ProviderError>, detail: Option<String>) -> Option<ProviderError> {
         if self.decoder.finished() {
-            self.complete();
+            self.complete("the body's end after the finish");
             return None;
         }
         self.finished = true;
@@ -257,7 +277,17 @@ async fn next_event<D: SseDecoder>(mut st: Driver<D>) -> Option<(Result<StreamEv
         if st.finished {
             return None;
         }
-        let error = match st.events.next().await {
+        let next = match st.grace_until {
+            None => st.events.next().await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, st.events.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    st.complete("no usage within the grace");
+                    continue;
+                }
+            },
+        };
+        let error = match next {
             None => st.ended_early(None, None),
             Some(Ok(event)) => {
                 let data = event.data.trim();
@@ -277,7 +307,11 @@ async fn next_event<D: SseDecoder>(mut st: Driver<D>) -> Option<(Result<StreamEv
                     Ok(events) => {
                         st.queue.extend(events);
                         if st.decoder.ended() {
-                            st.complete();
+                            st.complete("the last event");
+                        } else if st.decoder.settled() {
+                            st.complete("the finish and the usage");
+                        } else if st.decoder.finished() && st.grace_until.is_none() {
+                            st.grace_until = Some(Instant::now() + st.grace);
                         }
                         continue;
                     }
@@ -577,6 +611,11 @@ impl SseDecoder for StreamAccumulator {
         self.finish_reason.is_some() && self.alternatives.keys().all(|i| self.finished_choices.contains(i))
     }
 
+    /// Moonshot's finishing chunk carries the usage; an OpenAI-style usage chunk comes after it.
+    fn settled(&self) -> bool {
+        self.finished() && self.usage.is_some()
+    }
+
     fn received_chars(&self) -> usize {
         let alternatives: usize = self.alternatives.values().map(|a| a.chars().count()).sum();
         self.content.chars().count() + self.reasoning.chars().count() + alternatives
@@ -854,6 +893,96 @@ mod tests {
         let anthropic = run(items, decoder(None)).await;
         assert_eq!(anthropic.len(), 2, "{anthropic:?}");
         assert_eq!(done(&anthropic[1]).content, "b");
+    }
+
+    const MOONSHOT_FINISH: &str = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop","usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4,"cached_tokens":0}}]}"#;
+
+    /// A server that never sends `[DONE]` and keeps the connection open: once every choice has
+    /// finished and the usage is in, the answer ends at once, not after the idle timeout (nor
+    /// after the grace: `run` gives each event 200 ms).
+    #[tokio::test]
+    async fn a_finished_answer_with_its_usage_ends_without_the_last_event() {
+        let out = run(
+            vec![
+                event("message", r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#),
+                event("message", MOONSHOT_FINISH),
+            ],
+            StreamAccumulator::new(None),
+        )
+        .await;
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(done(&out[2]).content, "a");
+        assert_eq!(done(&out[2]).usage.unwrap().prompt_tokens, 3);
+
+        // Several choices: the answer is settled only when the last one has finished.
+        let out = run(
+            vec![
+                event(
+                    "message",
+                    r#"{"choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}]}"#,
+                ),
+                event("message", MOONSHOT_FINISH),
+            ],
+            StreamAccumulator::new(None),
+        )
+        .await;
+        assert!(out.iter().all(|e| !matches!(e, Ok(StreamEvent::Done(_)))), "choice 1 is still open: {out:?}");
+
+        // Anthropic: `message_delta` brings the stop reason and the output tokens together.
+        let mut items = claude_text("b");
+        items.push(claude(
+            "message_delta",
+            serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}}),
+        ));
+        let anthropic = run(items, decoder(None)).await;
+        assert_eq!(anthropic.len(), 2, "{anthropic:?}");
+        assert_eq!(done(&anthropic[1]).content, "b");
+    }
+
+    /// OpenAI sends the usage in a chunk of its own after the finishing one: the finish alone
+    /// does not end the answer, or the usage would be lost.
+    #[tokio::test]
+    async fn a_usage_chunk_after_the_finish_is_waited_for() {
+        let out = run(
+            vec![
+                event("message", r#"{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]}"#),
+                event(
+                    "message",
+                    r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}"#,
+                ),
+            ],
+            StreamAccumulator::new(None),
+        )
+        .await;
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(done(&out[2]).usage.unwrap().prompt_tokens, 5);
+    }
+
+    /// A finished answer whose usage never comes ends after the grace, far within the idle
+    /// timeout; without a finish, silence is still the idle timeout's to judge.
+    #[tokio::test]
+    async fn a_finished_answer_without_usage_ends_after_the_grace() {
+        let cfg = super::super::openai::ProviderConfig::new("t", "http://127.0.0.1:9/v1", None);
+        assert_eq!(cfg.idle_timeout, Duration::from_secs(30));
+        let origin = Origin { cfg: &cfg, host: "127.0.0.1:9", model: "m" };
+        let items =
+            vec![event("message", r#"{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]}"#)];
+        let events = futures::stream::iter(items).chain(futures::stream::pending()).boxed();
+        let started = Instant::now();
+        let stream = drive(events, &origin, None, Instant::now(), StreamAccumulator::new(None));
+        let out: Vec<_> = tokio::time::timeout(Duration::from_secs(10), stream.collect())
+            .await
+            .expect("the answer ended within the grace, not the idle timeout");
+        assert!(started.elapsed() >= USAGE_GRACE, "{:?}", started.elapsed());
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(done(&out[2]).content, "a");
+        assert_eq!(done(&out[2]).usage, None);
+
+        let items = vec![event("message", r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#)];
+        let events = futures::stream::iter(items).chain(futures::stream::pending()).boxed();
+        let mut unfinished = drive(events, &origin, None, Instant::now(), StreamAccumulator::new(None));
+        assert!(matches!(unfinished.next().await, Some(Ok(StreamEvent::Content(_)))));
+        assert!(tokio::time::timeout(USAGE_GRACE * 2, unfinished.next()).await.is_err(), "an unfinished answer waits");
     }
 
     #[tokio::test]
