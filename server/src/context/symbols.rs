@@ -979,7 +979,12 @@ fn braced_signature(language: Language, site: &Site<'_>, rope: &Rope) -> String 
             class_summary(language, site, rope)
         }
         SymbolKind::Class | SymbolKind::Enum | SymbolKind::Interface | SymbolKind::Type => {
-            let mut whole = own();
+            let mut whole = match language {
+                Language::Rust if site.node.kind() == "struct_item" => {
+                    public_fields_only(site, rope).unwrap_or_else(own)
+                }
+                _ => own(),
+            };
             // Too long to show whole: the members' own doc comments go first, so that the lines
             // left show members (a TypeScript options type documents every field in 3 lines).
             if whole.lines().count() > MAX_DEFINITION_LINES {
@@ -1399,6 +1404,61 @@ pub(crate) fn one_line(text: &str, comment: &str) -> String {
     }
     // A `where` clause's trailing comma, left before the body that was cut off.
     out.trim_end_matches(',').to_string()
+}
+
+/// A Rust struct without its private fields, which other modules can neither read nor set
+/// (the index serves other files; a model shown `url: Url` writes `req.url`): each goes with
+/// its doc comments and attributes, and `/* private fields */` stands where the first was, as
+/// rustdoc writes it. `None` when every field is public (or it has no named fields).
+fn public_fields_only(site: &Site<'_>, rope: &Rope) -> Option<String> {
+    let body = site.node.child_by_field_name("body").filter(|b| b.kind() == "field_declaration_list")?;
+    let line_start = |byte: usize| rope.line_to_byte(rope.byte_to_line(byte));
+    let mut cuts: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut cursor = body.walk();
+    let mut leading: Option<usize> = None;
+    for child in body.named_children(&mut cursor) {
+        match child.kind() {
+            "line_comment" | "block_comment" | "attribute_item" => {
+                leading.get_or_insert(child.start_byte());
+            }
+            "field_declaration" => {
+                let start = leading.take().unwrap_or(child.start_byte());
+                let public =
+                    (0..child.child_count()).filter_map(|i| child.child(i)).any(|c| c.kind() == "visibility_modifier");
+                if !public {
+                    // To the end of the field's line: its comma and a trailing comment go too.
+                    let end_line = rope.byte_to_line(child.end_byte());
+                    let end = rope.line_to_byte((end_line + 1).min(rope.len_lines()));
+                    // Fields that share a line with the braces or with each other: shown whole.
+                    if line_start(start) <= body.start_byte() || end > line_start(body.end_byte()) {
+                        return None;
+                    }
+                    if cuts.last().is_some_and(|last| last.end > line_start(start)) {
+                        return None;
+                    }
+                    cuts.push(line_start(start)..end);
+                }
+            }
+            _ => leading = None,
+        }
+    }
+    if cuts.is_empty() {
+        return None;
+    }
+    let (outer_start, outer_end) = (site.outer.start_byte(), site.outer.end_byte());
+    let mut text = String::new();
+    let mut at = outer_start;
+    for (i, cut) in cuts.iter().enumerate() {
+        text.push_str(&text_between(rope, at, cut.start));
+        if i == 0 {
+            let indent = text_between(rope, cut.start, cut.end);
+            let indent = &indent[..indent.len() - indent.trim_start().len()];
+            text.push_str(&format!("{indent}/* private fields */\n"));
+        }
+        at = cut.end;
+    }
+    text.push_str(&text_between(rope, at, outer_end));
+    Some(text)
 }
 
 /// Keeps at most [`MAX_DEFINITION_LINES`] lines; a cut definition keeps its last line when that
@@ -2278,6 +2338,28 @@ interface Point {
                         pub f10: u32,
                         pub f11: u32,
                     }
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_rust_structs_private_fields_are_not_shown_to_other_files() {
+        check(
+            Language::Rust,
+            "/// A request.\npub struct Request {\n    /// The method.\n    #[allow(dead_code)]\n    method: Method,\n    pub url: Url,\n    headers: HeaderMap, // all of them\n    pub(crate) body: Option<Body>,\n}\n\npub struct Opaque {\n    inner: Inner,\n}\n\npub struct Point { x: i32, pub y: i32 }\n",
+            expect![[r#"
+                Class Request @1
+                    pub struct Request {
+                        /* private fields */
+                        pub url: Url,
+                        pub(crate) body: Option<Body>,
+                    }
+                Class Opaque @10
+                    pub struct Opaque {
+                        /* private fields */
+                    }
+                Class Point @14
+                    pub struct Point { x: i32, pub y: i32 }
             "#]],
         );
     }
