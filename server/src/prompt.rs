@@ -100,7 +100,13 @@ fn user_message(ctx: &CompletionContext) -> String {
     }
     out.push_str(CODE_CLOSE);
     out.push_str("\n</file>\n");
-    if ctx.multiline {
+    if ctx.between_items {
+        out.push_str(&format!(
+            "Write the code that belongs at {CURSOR_MARKER}: complete the current line and the \
+lines that follow it, up to the end of one definition (a function, a method, a type or a field), \
+then stop."
+        ));
+    } else if ctx.multiline {
         out.push_str(&format!(
             "Write the code that belongs at {CURSOR_MARKER}: complete the current line and the \
 lines that follow it, up to the end of the block the cursor is in, then stop."

@@ -122,6 +122,9 @@ pub struct CompletionContext {
     pub similar: Vec<Snippet>,
     /// The cursor calls for a block (several lines) rather than the rest of its line.
     pub multiline: bool,
+    /// The block is a file's, a module's or a type's body, whose parts are definitions: what
+    /// belongs at the cursor is one definition, not the rest of the file or the type.
+    pub between_items: bool,
 }
 
 /// What a symbol lookup returns for a name. The strings are shared with the index: a common
@@ -317,6 +320,7 @@ pub fn gather(
         recent_edits: pick_recent(recent, &[&path, doc.uri()], budget.recent_edit_chars),
         similar: Vec::new(),
         multiline,
+        between_items: false,
         path,
     };
     if root.is_none() && language == Language::PlainText && !language_name.prose {
@@ -335,6 +339,7 @@ pub fn gather(
         let indented = python_indent_chain(language, rope, &chain, cursor_byte);
         let chain = indented.as_deref().unwrap_or(&chain);
         ctx.enclosing = scope::enclosing(spec, rope, chain, start_byte);
+        ctx.between_items = ctx.multiline && between_items(spec, chain);
         let window = identifier_window(rope, spec, chain, cursor_byte);
         let window_start = window.start;
         let cursor_row = nearby::tree_row(chain, cutter.source(), cursor_byte);
@@ -392,6 +397,38 @@ pub fn similar_code(
     let query = similar::query(rope, line);
     let path_of = |uri: &str| symbols.display_path(uri);
     ctx.similar = index.find(&query, doc.uri(), family, shown, allowed, &path_of, budget.similar_chars);
+}
+
+/// Bodies whose parts are definitions (items, members), not statements.
+const ITEM_BODIES: &[&str] = &[
+    "source_file",
+    "module",
+    "program",
+    "translation_unit",
+    "compilation_unit",
+    "declaration_list",
+    "class_body",
+    "interface_body",
+    "enum_body",
+    "enum_body_declarations",
+    "annotation_type_body",
+    "field_declaration_list",
+    "object_type",
+];
+
+/// Whether the innermost container around the cursor is one of [`ITEM_BODIES`], or a Python
+/// class's block.
+fn between_items(spec: &lang::Spec, chain: &[Node<'_>]) -> bool {
+    // A function around the cursor below its container: Python's indentation can put the
+    // cursor in a function whose block (in the tree) ended on a line above.
+    let Some(i) = chain
+        .iter()
+        .rposition(|n| spec.is_container(n.kind()) && n.kind() != "ERROR" || spec.functions.contains(&n.kind()))
+    else {
+        return false;
+    };
+    let kind = chain[i].kind();
+    ITEM_BODIES.contains(&kind) || kind == "block" && i > 0 && chain[i - 1].kind() == "class_definition"
 }
 
 /// The value the cursor's member access reaches into: the text before the `.`, `?.` or `->`
@@ -889,6 +926,7 @@ pub fn context_to_debug_json(ctx: &CompletionContext) -> Value {
         "language": ctx.language_name,
         "path": ctx.path,
         "multiline": ctx.multiline,
+        "betweenItems": ctx.between_items,
         "prefix": ctx.prefix,
         "suffix": ctx.suffix,
         "line_prefix": ctx.line_prefix,

@@ -2142,6 +2142,27 @@ fn reaching_into_a_typed_value_brings_its_type_whatever_member_comes() {
 }
 
 #[test]
+fn a_block_among_definitions_is_one_definition() {
+    let between = |fixture: &str| {
+        let ctx = gather_fixture(fixture, &Budget::default(), &[]);
+        assert!(ctx.multiline, "{fixture}");
+        (ctx.between_items, user_message(&ctx).contains("up to the end of one definition"))
+    };
+    // Between methods, among a file's items, in a class's body.
+    assert_eq!(between("impl A {\n    fn a(&self) {}\n\n    $0\n}\n"), (true, true));
+    assert_eq!(between("//- src/app.ts\nclass A {\n  a() {}\n\n  $0\n}\n"), (true, true));
+    assert_eq!(
+        between("//- app/a.py\nimport os\n\nclass A:\n    def a(self):\n        pass\n\n    $0\n"),
+        (true, true)
+    );
+    assert_eq!(between("//- app/a.py\nimport os\n\n$0\n"), (true, true));
+    assert_eq!(between("use std::io;\n\n$0\n"), (true, true));
+    // Statements in a function's body: the rest of the block.
+    assert_eq!(between("fn a() {\n    let x = 1;\n    $0\n}\n"), (false, false));
+    assert_eq!(between("//- app/a.py\ndef a():\n    x = 1\n    $0\n"), (false, false));
+}
+
+#[test]
 fn the_receiver_of_a_member_access_is_read_from_the_line() {
     use super::member_receiver;
     assert_eq!(member_receiver("    existing = self.users."), Some("self.users"));
@@ -2349,6 +2370,7 @@ fn debug_json_names_every_part() {
     let json = context_to_debug_json(&ctx);
     expect![[r#"
         {
+          "betweenItems": false,
           "cross_file": [],
           "enclosing": null,
           "imports": "",
