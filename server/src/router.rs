@@ -1018,7 +1018,7 @@ impl MeteredStream {
                 return Ok(response);
             }
         }
-        Err(ProviderError::StreamDropped { host: String::new(), received: 0, detail: None, request_id: None })
+        Err(ProviderError::dropped())
     }
 
     /// The caller has what it needs and closes the stream before the final chunk, which is the

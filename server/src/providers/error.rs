@@ -505,6 +505,12 @@ impl ProviderError {
         }
     }
 
+    /// A stream that ended with neither its answer's end nor an error, where the host and what
+    /// had arrived are not known.
+    pub fn dropped() -> ProviderError {
+        ProviderError::StreamDropped { host: String::new(), received: 0, detail: None, request_id: None }
+    }
+
     /// Whether another model or provider may succeed where this one failed. Errors about the
     /// account (key, balance) or the request itself would fail the same way elsewhere.
     pub fn allows_fallback(&self) -> bool {

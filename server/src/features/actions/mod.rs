@@ -718,15 +718,7 @@ pub async fn run(
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.into()),
             // The stream driver ends with `Done` or an error; an end without either is a drop.
-            None => {
-                return Err(ProviderError::StreamDropped {
-                    host: String::new(),
-                    received: 0,
-                    detail: None,
-                    request_id: None,
-                }
-                .into())
-            }
+            None => return Err(ProviderError::dropped().into()),
         }
     };
     drop(stream);

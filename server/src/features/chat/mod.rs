@@ -239,15 +239,7 @@ impl ChatService {
                     Some(Ok(StreamEvent::Done(response))) => break response,
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e.into()),
-                    None => {
-                        return Err(ProviderError::StreamDropped {
-                            host: String::new(),
-                            received: 0,
-                            detail: None,
-                            request_id: None,
-                        }
-                        .into())
-                    }
+                    None => return Err(ProviderError::dropped().into()),
                 }
             };
             drop(stream);
