@@ -22,6 +22,11 @@ async fn setup(files: &[(&str, &str)]) -> Setup {
 
 /// With these initialization options (the `kimi` settings).
 async fn setup_with(files: &[(&str, &str)], options: Value) -> Setup {
+    setup_as(files, json!({"general": {"positionEncodings": ["utf-16"]}}), options).await
+}
+
+/// As a client with these capabilities.
+async fn setup_as(files: &[(&str, &str)], capabilities: Value, options: Value) -> Setup {
     let standin = Standin::start().await;
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
@@ -36,7 +41,7 @@ async fn setup_with(files: &[(&str, &str)], options: Value) -> Setup {
         &[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)],
         None,
     );
-    client.initialize(json!({"general": {"positionEncodings": ["utf-16"]}}), options, Some(dir.path())).await;
+    client.initialize(capabilities, options, Some(dir.path())).await;
     // Cross-file context comes from the workspace index, built in the background.
     for _ in 0..200 {
         let status = client.request("kimi/status", json!({})).await.unwrap();
@@ -208,6 +213,76 @@ async fn signatures_from_other_files_reach_the_prompt() {
         prompt.contains("pub fn compute_total(items: &[LineItem], discount: Discount) -> Invoice"),
         "the signature from src/billing.rs is missing: {prompt}"
     );
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+/// `kimi/status` once the workspace has been walked `scans` times (within 5 s).
+async fn status_after_scans(client: &mut LspClient, scans: u64) -> Value {
+    for _ in 0..500 {
+        let status = client.request("kimi/status", json!({})).await.unwrap();
+        if status["indexScans"].as_u64().unwrap() >= scans && status["indexing"] == false {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the workspace was not walked {scans} times in 5 s");
+}
+
+const COMPUTE_TOTAL: &str = "pub fn compute_total(items: &[LineItem], discount: Discount) -> Invoice";
+
+#[tokio::test]
+async fn files_changed_on_disk_outside_the_editor_reach_the_prompt() {
+    let caps = json!({"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}});
+    let mut s = setup_as(&[("src/lib.rs", "pub mod billing;\n")], caps, Value::Null).await;
+    let (id, params) = s.client.expect_server_request("client/registerCapability").await;
+    let registration = &params["registrations"][0];
+    assert_eq!(registration["method"], "workspace/didChangeWatchedFiles", "{params}");
+    assert_eq!(registration["registerOptions"]["watchers"], json!([{"globPattern": "**/*"}]), "{params}");
+    s.client.reply(id, Value::Null);
+    status_after_scans(&mut s.client, 1).await;
+
+    // A branch switch in a terminal brings a file the editor never opened.
+    let billing = s.dir.path().join("src/billing.rs");
+    std::fs::write(&billing, format!("{COMPUTE_TOTAL} {{\n    todo!()\n}}\n")).unwrap();
+    s.client.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": file_uri(&billing), "type": 1}]}));
+    status_after_scans(&mut s.client, 2).await;
+    s.standin.push(Reply::text("compute_total(&items, Discount::None);"));
+    let use_it = "fn main() {\n    let invoice = compute_total(&items, Discount::None);\n    let again = $0\n}\n";
+    let pos = s.open("src/main.rs", "rust", use_it);
+    let _ = s.inline("src/main.rs", pos).await;
+    let prompt = s.standin.chat_requests()[0]["messages"].to_string();
+    assert!(prompt.contains(COMPUTE_TOTAL), "the signature from the new src/billing.rs is missing: {prompt}");
+
+    // Switched back: the file is gone, and so is its definition.
+    std::fs::remove_file(&billing).unwrap();
+    s.client.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": file_uri(&billing), "type": 3}]}));
+    status_after_scans(&mut s.client, 3).await;
+    s.standin.push(Reply::text("compute_total(&items, Discount::None);"));
+    let pos = s.open("src/other.rs", "rust", use_it);
+    let _ = s.inline("src/other.rs", pos).await;
+    let prompt = s.standin.chat_requests()[1]["messages"].to_string();
+    assert!(!prompt.contains(COMPUTE_TOTAL), "the deleted file's signature is still sent: {prompt}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn a_workspace_folder_added_later_is_indexed() {
+    let mut s = setup(&[("app/main.rs", "fn main() {}\n")]).await;
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("billing.rs"), format!("{COMPUTE_TOTAL} {{\n    todo!()\n}}\n")).unwrap();
+    let scans = s.client.request("kimi/status", json!({})).await.unwrap()["indexScans"].as_u64().unwrap();
+    let added = json!([{"uri": file_uri(other.path()), "name": "billing"}]);
+    s.client.notify("workspace/didChangeWorkspaceFolders", json!({"event": {"added": added, "removed": []}}));
+    let status = status_after_scans(&mut s.client, scans + 1).await;
+    assert_eq!(status["indexedFiles"], 2, "{status}");
+    s.standin.push(Reply::text("compute_total(&items, Discount::None);"));
+    let use_it = "fn main() {\n    let invoice = compute_total(&items, Discount::None);\n    let again = $0\n}\n";
+    let pos = s.open("app/main.rs", "rust", use_it);
+    let _ = s.inline("app/main.rs", pos).await;
+    let prompt = s.standin.chat_requests()[0]["messages"].to_string();
+    assert!(prompt.contains(COMPUTE_TOTAL), "the signature from the added folder is missing: {prompt}");
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }

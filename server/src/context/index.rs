@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use ropey::Rope;
 
@@ -74,13 +74,35 @@ struct FileEntry {
     language: Language,
     /// A test's file (see [`is_test_path`]): found once here, not per lookup.
     test: bool,
+    /// The file on disk as it was when it was read; `None` for the editor's text. A walk that
+    /// finds the same stamp does not read and parse the file again.
+    stamp: Option<Stamp>,
 }
 
 impl FileEntry {
     fn new(path: PathBuf, display: Arc<str>, found: Extracted, from_editor: bool, language: Language) -> FileEntry {
         let test = is_test_path(&display);
         let Extracted { defs, fields } = found;
-        FileEntry { path, display, defs, fields, from_editor, language, test }
+        FileEntry { path, display, defs, fields, from_editor, language, test, stamp: None }
+    }
+
+    fn read_at(mut self, stamp: Option<Stamp>) -> FileEntry {
+        self.stamp = stamp;
+        self
+    }
+}
+
+/// What says a file changed on disk without reading it: its modification time (nanoseconds on
+/// the file systems editors work on) and its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp { modified: meta.modified().ok(), len: meta.len() }
     }
 }
 
@@ -184,6 +206,17 @@ fn display_path(roots: &[PathBuf], path: &Path) -> String {
     }
 }
 
+/// What one walk of [`WorkspaceIndex::build`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Walked {
+    /// Files read and parsed: new, or changed since they were last read.
+    pub parsed: usize,
+    /// Entries dropped: their files are gone or no longer qualify.
+    pub dropped: usize,
+    /// `false` when a newer walk stopped this one.
+    pub finished: bool,
+}
+
 /// The workspace's definitions, found by name. `Send + Sync`: built on a blocking thread while
 /// completions read it.
 #[derive(Default)]
@@ -191,6 +224,8 @@ pub struct WorkspaceIndex {
     inner: RwLock<Inner>,
     /// Bumped by every `build`; an older walk that sees a newer number stops.
     generation: AtomicU64,
+    /// Walks that went to their end: the first one and every rescan since.
+    scans: AtomicU64,
 }
 
 impl std::fmt::Debug for WorkspaceIndex {
@@ -224,9 +259,13 @@ impl WorkspaceIndex {
     /// stops after [`MAX_FILES`] files. Files indexed by an earlier walk that are gone are
     /// dropped; open documents keep the entry made from the editor's text.
     ///
+    /// A walk after the first one is a rescan: only the files whose modification time or length
+    /// changed since they were read are read and parsed again, so it costs the directory reads
+    /// and a `stat` per file.
+    ///
     /// Synchronous and slow on big trees: run it on a blocking thread. A newer `build` makes a
     /// running one stop early.
-    pub fn build(&self, roots: &[PathBuf]) {
+    pub fn build(&self, roots: &[PathBuf]) -> Walked {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let started = Instant::now();
         // Kept as given, not canonicalized: document URIs use the editor's spelling of the same
@@ -234,7 +273,7 @@ impl WorkspaceIndex {
         let roots = roots.to_vec();
         self.write().roots = roots.clone();
         let Some((first, rest)) = roots.split_first() else {
-            return;
+            return Walked::default();
         };
         let mut walk = ignore::WalkBuilder::new(first);
         for root in rest {
@@ -256,11 +295,12 @@ impl WorkspaceIndex {
 
         let mut seen: HashSet<PathBuf> = HashSet::new();
         let mut indexed = 0usize;
+        let mut parsed = 0usize;
         let mut complete = true;
         for entry in walk.build() {
             if self.generation.load(Ordering::SeqCst) != generation {
                 tracing::debug!("workspace index walk superseded by a newer one");
-                return;
+                return Walked { parsed, dropped: 0, finished: false };
             }
             let entry = match entry {
                 Ok(entry) => entry,
@@ -281,27 +321,38 @@ impl WorkspaceIndex {
                 complete = false;
                 break;
             }
+            let stamp = entry.metadata().ok().map(|meta| Stamp::of(&meta));
+            let unchanged = |e: &FileEntry| e.from_editor || (stamp.is_some() && e.stamp == stamp);
+            if self.read().get(path).is_some_and(unchanged) {
+                seen.insert(path.to_path_buf());
+                indexed += 1;
+                continue;
+            }
             let Some(text) = read_source(path) else {
                 continue;
             };
             seen.insert(path.to_path_buf());
             indexed += 1;
+            parsed += 1;
             let defs = extract(language, &Rope::from_str(&text));
             let mut inner = self.write();
+            // Opened while it was parsed: the editor's text wins.
             if inner.get(path).is_some_and(|e| e.from_editor) {
                 continue;
             }
             let display: Arc<str> = inner.display(path).into();
-            inner.insert(FileEntry::new(path.to_path_buf(), display, defs, false, language));
+            inner.insert(FileEntry::new(path.to_path_buf(), display, defs, false, language).read_at(stamp));
         }
 
         let mut inner = self.write();
+        let mut dropped = 0;
         if complete {
             let gone: Vec<PathBuf> = inner
                 .entries()
                 .filter(|entry| !entry.from_editor && !seen.contains(&entry.path))
                 .map(|entry| entry.path.clone())
                 .collect();
+            dropped = gone.len();
             for path in gone {
                 inner.remove(&path);
             }
@@ -316,14 +367,50 @@ impl WorkspaceIndex {
         for entry in inner.slots.iter_mut().flatten() {
             entry.display = display_path(&roots, &entry.path).into();
         }
-        tracing::info!(
-            files = inner.ids.len(),
-            symbols = inner.symbols,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "workspace index built"
-        );
-        // Every file was parsed and its tree freed: that memory is not needed again.
-        crate::memory::release_soon();
+        let (files, symbols, elapsed_ms) = (inner.ids.len(), inner.symbols, started.elapsed().as_millis() as u64);
+        // A rescan that found nothing new is routine (one a minute without a file watcher).
+        if parsed + dropped > 0 || self.scans() == 0 {
+            tracing::info!(files, symbols, parsed, dropped, elapsed_ms, "workspace indexed");
+        } else {
+            tracing::debug!(files, symbols, elapsed_ms, "workspace rescanned, nothing changed");
+        }
+        drop(inner);
+        self.scans.fetch_add(1, Ordering::SeqCst);
+        if parsed > 0 {
+            // Files were parsed and their trees freed: that memory is not needed again.
+            crate::memory::release_soon();
+        }
+        Walked { parsed, dropped, finished: true }
+    }
+
+    /// How many walks have gone to their end (see [`Self::build`]).
+    pub fn scans(&self) -> u64 {
+        self.scans.load(Ordering::SeqCst)
+    }
+
+    /// Whether a change on disk at `path` (a file or, when deleted, maybe a directory) can
+    /// change what the index holds, judged without touching the disk: the events of a build
+    /// tool's output or of a dependency directory do not call for a rescan. A deleted
+    /// directory concerns the index when it held indexed files.
+    pub fn concerns(&self, path: &Path, deleted: bool) -> bool {
+        let inner = self.read();
+        let root = inner.roots.iter().filter(|root| path.starts_with(root)).max_by_key(|r| r.components().count());
+        let Some(root) = root else {
+            return false;
+        };
+        let inside = path.strip_prefix(root).unwrap_or(path);
+        let hidden_or_skipped = inside.components().any(|c| {
+            let name = c.as_os_str().to_string_lossy();
+            name.starts_with('.') || SKIPPED_DIRS.contains(&name.as_ref())
+        });
+        if hidden_or_skipped {
+            return false;
+        }
+        let language = Language::detect("", &path.to_string_lossy());
+        if indexable(path, language) {
+            return true;
+        }
+        deleted && inner.entries().any(|entry| entry.path.starts_with(path))
     }
 
     /// Re-indexes one file from an open document's text (after edits settle, on save, on
@@ -366,6 +453,7 @@ impl WorkspaceIndex {
     pub fn refresh_from_disk(&self, path: &str) {
         let path = uri_to_path(path);
         let language = Language::detect("", &path.to_string_lossy());
+        let stamp = std::fs::metadata(&path).ok().map(|meta| Stamp::of(&meta));
         let text = if indexable(&path, language) { read_source(&path) } else { None };
         let Some(text) = text else {
             self.write().remove(&path);
@@ -374,7 +462,7 @@ impl WorkspaceIndex {
         let defs = extract(language, &Rope::from_str(&text));
         let mut inner = self.write();
         let display: Arc<str> = inner.display(&path).into();
-        inner.insert(FileEntry::new(path, display, defs, false, language));
+        inner.insert(FileEntry::new(path, display, defs, false, language).read_at(stamp));
     }
 
     fn store_from_editor(&self, path: PathBuf, defs: Extracted, language: Language) {
@@ -785,6 +873,52 @@ mod tests {
         assert!(index.lookup("two").is_empty());
         index.build(std::slice::from_ref(&root));
         assert_eq!(listing(&index), "a.rs: on_disk");
+    }
+
+    #[test]
+    fn a_rescan_reads_only_what_changed_on_disk_and_forgets_what_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        write(&root, "a.rs", "pub fn alpha() {}\n");
+        write(&root, "b.rs", "pub fn beta() {}\n");
+        write(&root, "old/c.rs", "pub fn gamma() {}\n");
+        write(&root, "d.rs", "pub fn delta() {}\n");
+        let index = WorkspaceIndex::new();
+        let roots = std::slice::from_ref(&root);
+        assert_eq!(index.build(roots), Walked { parsed: 4, dropped: 0, finished: true });
+        assert_eq!(index.build(roots), Walked { parsed: 0, dropped: 0, finished: true });
+        // A branch switch: one file changed, one created, a folder deleted.
+        write(&root, "b.rs", "pub fn beta_renamed() {}\n");
+        write(&root, "e.rs", "pub fn epsilon() {}\n");
+        fs::remove_dir_all(root.join("old")).unwrap();
+        // Open in the editor: its text wins, and the walk does not read it.
+        index.update_file(&root.join("d.rs").to_string_lossy(), Language::Rust, "pub fn delta_unsaved() {}\n");
+        write(&root, "d.rs", "pub fn delta_on_disk() {}\n");
+        assert_eq!(index.build(roots), Walked { parsed: 2, dropped: 1, finished: true });
+        assert_eq!(listing(&index), "a.rs: alpha\nb.rs: beta_renamed\nd.rs: delta_unsaved\ne.rs: epsilon");
+        assert_eq!(index.scans(), 3);
+    }
+
+    #[test]
+    fn file_events_call_for_a_rescan_only_where_the_index_could_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        write(&root, "src/lib.rs", "pub fn alpha() {}\n");
+        let index = WorkspaceIndex::new();
+        index.build(std::slice::from_ref(&root));
+        let at = |p: &str| root.join(p);
+        assert!(index.concerns(&at("src/new.rs"), false));
+        assert!(index.concerns(&at("src/lib.rs"), true));
+        // A deleted folder that held indexed files; one that held none.
+        assert!(index.concerns(&at("src"), true));
+        assert!(!index.concerns(&at("docs"), true));
+        assert!(!index.concerns(&at("src"), false));
+        // Not source, secret, hidden, a dependency, or outside the workspace.
+        assert!(!index.concerns(&at("notes.txt"), false));
+        assert!(!index.concerns(&at(".env"), false));
+        assert!(!index.concerns(&at(".git/index"), false));
+        assert!(!index.concerns(&at("web/node_modules/x/index.js"), false));
+        assert!(!index.concerns(Path::new("/elsewhere/lib.rs"), false));
     }
 
     #[test]

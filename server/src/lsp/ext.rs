@@ -93,10 +93,13 @@ pub struct Status {
     pub action_model: String,
     pub chat_model: String,
     pub open_documents: usize,
-    /// The workspace symbol index is being built.
+    /// The workspace symbol index is being built (first, or for changed workspace folders).
     pub indexing: bool,
     pub indexed_files: usize,
     pub indexed_symbols: usize,
+    /// Walks of the workspace done so far: the first, then one per batch of files changed on
+    /// disk (or per minute, where the client watches no files).
+    pub index_scans: u64,
     /// Open documents whose code can be shown to the model as similar code (not secrets,
     /// plain text, binary or very large ones), once the reindexer has picked them up.
     pub similar_documents: usize,

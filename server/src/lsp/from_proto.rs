@@ -53,6 +53,12 @@ pub fn file_path_of(uri: &str) -> Option<PathBuf> {
     url.to_file_path().ok()
 }
 
+/// A file watcher's event as the path it is about and whether the path was deleted; `None`
+/// for a URI that names no local file.
+pub fn file_change(event: &FileEvent) -> Option<(PathBuf, bool)> {
+    Some((file_path(&event.uri)?, event.kind == FileChangeType::Deleted))
+}
+
 #[allow(deprecated)] // rootUri and rootPath: older clients send only these
 pub fn workspace_roots(params: &InitializeParams) -> Vec<PathBuf> {
     if let Some(WorkspaceFolders::WorkspaceFolderList(folders)) =

@@ -42,6 +42,9 @@ pub struct Backend {
     /// typing never waits for the index).
     pub(super) dirty: Arc<Mutex<std::collections::HashSet<String>>>,
     pub(super) indexing: Arc<AtomicBool>,
+    /// Asks for a walk of the workspace: files changed on disk, or the folders changed (see
+    /// `handlers::initialized::spawn_rescanner`).
+    pub(super) rescan: Arc<tokio::sync::Notify>,
     /// Running code actions by progress token, for the progress's cancel button.
     pub(super) action_progress: dashmap::DashMap<String, CancellationToken>,
     pub(super) next_progress: std::sync::atomic::AtomicU64,
@@ -61,6 +64,7 @@ impl Backend {
             shown_errors: Mutex::new(HashMap::new()),
             dirty: Arc::new(Mutex::new(std::collections::HashSet::new())),
             indexing: Arc::new(AtomicBool::new(false)),
+            rescan: Arc::new(tokio::sync::Notify::new()),
             action_progress: dashmap::DashMap::new(),
             next_progress: std::sync::atomic::AtomicU64::new(1),
             chat: Arc::new(crate::features::chat::ChatService::new(crate::features::chat::store::ChatStore::new(
@@ -314,5 +318,9 @@ impl LanguageServer for Backend {
 
     async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
         handlers::did_change_workspace_folders::handle(self, params)
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        handlers::did_change_watched_files::handle(self, params)
     }
 }

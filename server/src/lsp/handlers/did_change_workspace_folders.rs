@@ -1,3 +1,5 @@
+use std::sync::atomic::Ordering;
+
 use tower_lsp_server::gen_lsp_types::DidChangeWorkspaceFoldersParams;
 
 use crate::lsp::{from_proto, Backend};
@@ -13,4 +15,7 @@ pub fn handle(backend: &Backend, params: DidChangeWorkspaceFoldersParams) {
         }
     }
     backend.session.set_roots(roots);
+    // An added folder's files are indexed, a removed one's dropped: the walk covers the roots.
+    backend.indexing.store(true, Ordering::SeqCst);
+    backend.rescan.notify_one();
 }

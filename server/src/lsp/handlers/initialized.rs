@@ -1,4 +1,10 @@
-use tower_lsp_server::gen_lsp_types::MessageType;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_lsp_server::gen_lsp_types::{
+    DidChangeWatchedFilesRegistrationOptions, FileSystemWatcher, GlobPattern, MessageType, Registration,
+};
 
 use crate::config::API_KEY_ENV;
 use crate::lsp::Backend;
@@ -8,23 +14,11 @@ use crate::providers::error::{host_of, Platform};
 /// be used, and a missing API key. Silence means everything is in order.
 pub async fn handle(backend: &Backend) {
     // The symbol index for cross-file context, built off the async threads.
-    let roots = backend.session.roots();
-    if !roots.is_empty() {
-        let index = backend.index.clone();
-        let indexing = backend.indexing.clone();
-        indexing.store(true, std::sync::atomic::Ordering::SeqCst);
-        tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            index.build(&roots);
-            indexing.store(false, std::sync::atomic::Ordering::SeqCst);
-            tracing::info!(
-                files = index.file_count(),
-                symbols = index.symbol_count(),
-                ms = started.elapsed().as_millis() as u64,
-                "workspace indexed"
-            );
-        });
+    if !backend.session.roots().is_empty() {
+        backend.indexing.store(true, std::sync::atomic::Ordering::SeqCst);
+        backend.rescan.notify_one();
     }
+    spawn_rescanner(backend);
     let problems = std::mem::take(&mut *backend.pending_problems.lock().unwrap_or_else(|e| e.into_inner()));
     for problem in problems {
         tracing::warn!("settings: {problem}");
@@ -44,6 +38,84 @@ pub async fn handle(backend: &Backend) {
                 ),
             )
             .await;
+    }
+}
+
+/// How long file events must have been quiet before a rescan: a branch switch or a generator
+/// writes many files in a burst, and one walk covers them all.
+const RESCAN_QUIET: Duration = Duration::from_millis(300);
+/// How often the workspace is walked for changes when the client watches no files for us.
+const RESCAN_POLL: Duration = Duration::from_secs(60);
+/// How often it is walked when the client does: some clients report only the files they write
+/// themselves, not a branch switched in a terminal.
+const RESCAN_POLL_WATCHED: Duration = Duration::from_secs(600);
+
+/// Walks the workspace for the index: first at once, then after each batch of file events (see
+/// `did_change_watched_files`) or change of workspace folders, once they have been quiet for
+/// [`RESCAN_QUIET`]. A walk re-reads only the files whose stamp changed, so it costs a `stat` per
+/// file. Where the client cannot watch files for us (or refuses the registration), the
+/// workspace is also walked every [`RESCAN_POLL`], so a branch switch in a terminal still
+/// reaches the index; where it does, every [`RESCAN_POLL_WATCHED`].
+fn spawn_rescanner(backend: &Backend) {
+    let watches = backend
+        .client_caps
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .workspace
+        .as_ref()
+        .and_then(|w| w.did_change_watched_files)
+        .and_then(|d| d.dynamic_registration)
+        .unwrap_or(false);
+    let (client, session, index) = (backend.client.clone(), backend.session.clone(), backend.index.clone());
+    let (rescan, indexing) = (backend.rescan.clone(), backend.indexing.clone());
+    // Until the client has said yes, the first walk does not wait for its answer, and polling
+    // stays on.
+    let watched = Arc::new(AtomicBool::new(false));
+    if watches {
+        let watched = watched.clone();
+        tokio::spawn(async move { watched.store(register_watcher(&client).await, Ordering::SeqCst) });
+    }
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let every = if watched.load(Ordering::SeqCst) { RESCAN_POLL_WATCHED } else { RESCAN_POLL };
+            tokio::select! {
+                _ = rescan.notified() => {}
+                _ = tokio::time::sleep(every) => {}
+            }
+            if !first {
+                // Whatever arrives in the quiet period is covered by this walk.
+                while tokio::time::timeout(RESCAN_QUIET, rescan.notified()).await.is_ok() {}
+            }
+            first = false;
+            let roots = session.roots();
+            if roots.is_empty() {
+                indexing.store(false, Ordering::SeqCst);
+                continue;
+            }
+            let index = index.clone();
+            let _ = tokio::task::spawn_blocking(move || index.build(&roots)).await;
+            indexing.store(false, Ordering::SeqCst);
+        }
+    });
+}
+
+/// Asks the client to tell us about files created, changed or deleted in the workspace. Every
+/// path is asked for, not only source files: a deleted folder comes as one event for the folder.
+async fn register_watcher(client: &tower_lsp_server::Client) -> bool {
+    let watchers = vec![FileSystemWatcher { glob_pattern: GlobPattern::Pattern("**/*".into()), kind: None }];
+    let options = serde_json::to_value(DidChangeWatchedFilesRegistrationOptions { watchers }).ok();
+    let registration = Registration {
+        id: "kimi-lsp/watched-files".into(),
+        method: "workspace/didChangeWatchedFiles".into(),
+        register_options: options,
+    };
+    match client.register_capability(vec![registration]).await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::info!(%err, "the client does not watch files for us; the workspace is walked every minute");
+            false
+        }
     }
 }
 

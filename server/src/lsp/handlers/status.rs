@@ -17,6 +17,7 @@ pub fn handle(backend: &Backend) -> Status {
         indexing: backend.indexing.load(Ordering::SeqCst),
         indexed_files: backend.index.file_count(),
         indexed_symbols: backend.index.symbol_count(),
+        index_scans: backend.index.scans(),
         similar_documents: backend.engine.similar().len(),
         session_requests: session.requests,
         session_cost: session.cost,
