@@ -399,11 +399,17 @@ impl WorkspaceIndex {
             return false;
         };
         let inside = path.strip_prefix(root).unwrap_or(path);
-        let hidden_or_skipped = inside.components().any(|c| {
-            let name = c.as_os_str().to_string_lossy();
-            name.starts_with('.') || SKIPPED_DIRS.contains(&name.as_ref())
-        });
-        if hidden_or_skipped {
+        let hidden_or_skipped = |name: &str| name.starts_with('.') || SKIPPED_DIRS.contains(&name);
+        let folders = inside.parent().into_iter().flat_map(Path::components);
+        if folders.map(|c| c.as_os_str().to_string_lossy()).any(|name| hidden_or_skipped(&name)) {
+            return false;
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        // Ignore files decide what the walk takes.
+        if name == ".gitignore" || name == ".ignore" {
+            return true;
+        }
+        if hidden_or_skipped(&name) {
             return false;
         }
         let language = Language::detect("", &path.to_string_lossy());
@@ -917,6 +923,9 @@ mod tests {
         assert!(!index.concerns(&at("notes.txt"), false));
         assert!(!index.concerns(&at(".env"), false));
         assert!(!index.concerns(&at(".git/index"), false));
+        // Ignore files decide what the walk takes.
+        assert!(index.concerns(&at(".gitignore"), false));
+        assert!(index.concerns(&at("src/.ignore"), true));
         assert!(!index.concerns(&at("web/node_modules/x/index.js"), false));
         assert!(!index.concerns(Path::new("/elsewhere/lib.rs"), false));
     }
