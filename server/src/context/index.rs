@@ -271,7 +271,7 @@ impl WorkspaceIndex {
         // Kept as given, not canonicalized: document URIs use the editor's spelling of the same
         // folders, and both must name a file the same way.
         let roots = roots.to_vec();
-        self.write().roots = roots.clone();
+        let roots_changed = std::mem::replace(&mut self.write().roots, roots.clone()) != roots;
         let Some((first, rest)) = roots.split_first() else {
             return Walked::default();
         };
@@ -362,10 +362,12 @@ impl WorkspaceIndex {
                 "workspace has more source files than the index takes; the rest are not indexed"
             );
         }
-        // Entries made before the roots were known show absolute paths: name them again.
-        let roots = inner.roots.clone();
-        for entry in inner.slots.iter_mut().flatten() {
-            entry.display = display_path(&roots, &entry.path).into();
+        // Entries made before the roots were known (or changed) show paths as the roots were
+        // then: name them again.
+        if roots_changed || self.scans() == 0 {
+            for entry in inner.slots.iter_mut().flatten() {
+                entry.display = display_path(&roots, &entry.path).into();
+            }
         }
         let (files, symbols, elapsed_ms) = (inner.ids.len(), inner.symbols, started.elapsed().as_millis() as u64);
         // A rescan that found nothing new is routine (one a minute without a file watcher).

@@ -1114,6 +1114,50 @@ struct StepsResult {
     total: Summary,
 }
 
+/// The workspace index's walks over the bench's workspace, in-process: the first (every file
+/// read and parsed), and the rescans the server makes after files change on disk or, without a
+/// file watcher, once a minute, which read only the files whose stamp changed.
+struct IndexResult {
+    files: usize,
+    first: Duration,
+    unchanged: Summary,
+    one_changed: Summary,
+}
+
+fn measure_index(ws: &Workspace) -> Result<IndexResult, String> {
+    let index = WorkspaceIndex::new();
+    let roots = [ws.dir.path().to_path_buf()];
+    let started = Instant::now();
+    index.build(&roots);
+    let first = started.elapsed();
+    let (mut unchanged, mut one_changed) = (Vec::new(), Vec::new());
+    let changed = &ws.others[0].path;
+    let original = std::fs::read_to_string(changed).map_err(|e| format!("cannot read {}: {e}", changed.display()))?;
+    for round in 0..20 {
+        let started = Instant::now();
+        let walked = index.build(&roots);
+        unchanged.push(started.elapsed());
+        if walked.parsed != 0 {
+            return Err(format!("a rescan with nothing changed parsed {} files", walked.parsed));
+        }
+        let text = format!("{original}{}", "\n".repeat(round % 2 + 1));
+        std::fs::write(changed, text).map_err(|e| format!("cannot write {}: {e}", changed.display()))?;
+        let started = Instant::now();
+        let walked = index.build(&roots);
+        one_changed.push(started.elapsed());
+        if walked.parsed != 1 {
+            return Err(format!("a rescan after one file changed parsed {} files", walked.parsed));
+        }
+    }
+    std::fs::write(changed, original).map_err(|e| format!("cannot write {}: {e}", changed.display()))?;
+    Ok(IndexResult {
+        files: index.file_count(),
+        first,
+        unchanged: summarize(&unchanged),
+        one_changed: summarize(&one_changed),
+    })
+}
+
 fn measure_steps(ws: &Workspace, requests: usize, gap: Duration, slowest: usize) -> Result<StepsResult, String> {
     let uri = ws.big_uri();
     let mut doc = Document::new(&uri, "rust", 1, &ws.big_text);
@@ -1368,10 +1412,11 @@ struct Measures {
     typing: TypingResult,
     /// Without and with `completion.speculate`.
     accepts: [AcceptResult; 2],
+    index: IndexResult,
 }
 
 fn report(args: &Args, load: (&str, &str), bin: &Path, ws: &Workspace, measures: &Measures) -> String {
-    let Measures { share, steps, keys, burst, typing, accepts } = measures;
+    let Measures { share, steps, keys, burst, typing, accepts, index } = measures;
     let mut out = String::new();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let other_lines: usize = ws.others.iter().map(|f| f.lines).sum();
@@ -1434,6 +1479,17 @@ fn report(args: &Args, load: (&str, &str), bin: &Path, ws: &Workspace, measures:
         share.with_items, args.requests, share.request_kib
     );
     let _ = writeln!(out, "full parse of the big file (for scale): {:.2} ms", ms(keys.full_parse));
+    let _ = writeln!(
+        out,
+        "workspace index (in-process, {} files): first walk {:.1} ms; rescan, nothing changed: p50 {:.2} / max {:.2} ms; \
+         one file changed: p50 {:.2} / max {:.2} ms",
+        index.files,
+        ms(index.first),
+        ms(index.unchanged.p50),
+        ms(index.unchanged.max),
+        ms(index.one_changed.p50),
+        ms(index.one_changed.max)
+    );
 
     let _ = writeln!(
         out,
@@ -1561,6 +1617,8 @@ fn run(args: &Args) -> Result<String, String> {
     let keys = measure_keystrokes(&ws, args.keystrokes)?;
     eprintln!("kimi-bench: steps of a request (in-process)…");
     let steps = measure_steps(&ws, args.requests, args.gap, args.slowest)?;
+    eprintln!("kimi-bench: workspace index walks (in-process)…");
+    let index = measure_index(&ws)?;
     eprintln!("kimi-bench: inline requests and memory…");
     let share = measure_share(&rt, &bin, &ws, args)?;
     eprintln!("kimi-bench: automatic requests while typing…");
@@ -1570,7 +1628,7 @@ fn run(args: &Args) -> Result<String, String> {
     eprintln!("kimi-bench: accepts, without and with speculation…");
     let accepts = [measure_accepts(&rt, &bin, &ws, args, false)?, measure_accepts(&rt, &bin, &ws, args, true)?];
     let load_after = load_average();
-    let measures = Measures { share, steps, keys, burst, typing, accepts };
+    let measures = Measures { share, steps, keys, burst, typing, accepts, index };
     Ok(report(args, (&load_before, &load_after), &bin, &ws, &measures))
 }
 
