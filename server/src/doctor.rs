@@ -11,8 +11,15 @@ use crate::config::{
 };
 use crate::ledger::Ledger;
 use crate::providers::error::{host_of, Platform};
-use crate::providers::{HttpPool, OpenAiCompatible, ProviderClient, ProviderError};
+use crate::providers::{with_retries, HttpPool, OpenAiCompatible, ProviderClient, ProviderError, RetryPolicy};
 use crate::secret::KeyKind;
+
+/// A rate limit, overload or 5xx that waiting fixes is what the editor's requests ride out too:
+/// the doctor retries its calls by the same policy rather than report a passing hiccup as a
+/// broken setup.
+fn retries() -> RetryPolicy {
+    crate::router::retry_policy(crate::ledger::Feature::Doctor)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -152,7 +159,7 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
         OpenAiCompatible::new(config.provider_config(), OpenAiCompatible::http_client(config.timeouts.connect()));
     let started = Instant::now();
     let reached = if key_ok || config.api_key.is_some() {
-        match client.models().await {
+        match with_retries(&retries(), || client.models()).await {
             Ok(list) => {
                 models = list.into_iter().map(|m| m.id).collect();
                 checks.push(Check {
@@ -226,7 +233,7 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
         });
 
         // The balance, where the endpoint keeps one.
-        checks.push(match client.balance().await {
+        checks.push(match with_retries(&retries(), || client.balance()).await {
             Ok(Some(balance)) if balance.available <= 0.0 => Check {
                 name: "balance",
                 status: Status::Fail,
@@ -384,7 +391,7 @@ async fn probe_other_region(config: &Config) -> Option<Check> {
         Platform::Global => "the global platform (platform.moonshot.ai)",
         Platform::China => "the China platform (platform.moonshot.cn)",
     };
-    Some(match client.models().await {
+    Some(match with_retries(&retries(), || client.models()).await {
         Ok(_) => Check {
             name: "region",
             status: Status::Fail,
@@ -437,7 +444,7 @@ async fn provider_check(config: &Config, name: &str) -> Check {
     }
     let client = ProviderClient::new(provider.kind, provider.config.clone(), &HttpPool::new(config.timeouts.connect()));
     let started = Instant::now();
-    match client.models().await {
+    match with_retries(&retries(), || client.models()).await {
         Ok(models) => Check {
             name: "provider",
             status: Status::Ok,

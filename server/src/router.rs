@@ -9,7 +9,9 @@
 //! once the first event has arrived, so a switch is never visible inside one answer. Errors about
 //! the account or the request (key, balance, content filter) are returned as they are. When no
 //! model is left to fall back to, a transient error is retried as `kimi-api.md` prescribes
-//! ([`retry_policy`]), also only before the first event. Every attempt is a row in the ledger.
+//! ([`retry_policy`]), also only before the first event. A request too long for the model's
+//! context is shrunk by the feature that made it ([`Shrink`]) and sent once more. Every attempt
+//! is a row in the ledger.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -24,8 +26,8 @@ use crate::config::{BudgetSettings, Config, ModelRef, PriceSetting, ResolvedProv
 use crate::ledger::{unix_ms_now, Feature, Ledger, Outcome, PriceTable, SessionSnapshot, TimeRange, UsageRecord};
 use crate::providers::error::{format_amount, BudgetPeriod};
 use crate::providers::{
-    Balance, ChatRequest, ChatResponse, ChatStream, ContentPart, HttpPool, ModelInfo, ProviderClient, ProviderConfig,
-    ProviderError, ProviderKind, Retries, RetryPolicy, StreamBody, StreamEvent, Usage,
+    Balance, ChatRequest, ChatResponse, ChatStream, ContentPart, HttpPool, Message, ModelInfo, ProviderClient,
+    ProviderConfig, ProviderError, ProviderKind, Retries, RetryPolicy, StreamBody, StreamEvent, Usage,
 };
 
 pub struct Router {
@@ -109,6 +111,7 @@ pub struct ReadyStream {
     /// The first model's body, if it could be built.
     body: Option<Prebuilt>,
     retry: RetryPolicy,
+    shrink: Option<Arc<dyn Shrink>>,
 }
 
 impl ReadyStream {
@@ -118,6 +121,100 @@ impl ReadyStream {
         self.retry = policy;
         self
     }
+
+    /// Shrinks the request with `shrink` and sends it once more when the model answers that it
+    /// does not fit its context; without one, that answer is returned as it is.
+    pub fn with_shrink(mut self, shrink: Arc<dyn Shrink>) -> ReadyStream {
+        self.shrink = Some(shrink);
+        self
+    }
+}
+
+/// What a feature may leave out of its request when the model answers that prompt and answer do
+/// not fit its context (kimi-api.md: "shrink the context and retry once"). Only the feature knows
+/// which of its messages matter least; the router decides how much has to go and sends the
+/// smaller request, once.
+pub trait Shrink: Send + Sync + std::fmt::Debug {
+    /// `messages` (what was sent) with at most `fit.chars` characters of text, by leaving out
+    /// what matters least. `None` when that cannot be done without leaving out what must be
+    /// sent: the request is then not sent again, and the user reads [`Shrink::advice`].
+    fn shrink(&self, messages: &[Message], fit: &Fit) -> Option<Vec<Message>>;
+
+    /// What the user can do about a request too long for the model: what to send less of, and
+    /// the setting that picks a model with a longer context.
+    fn advice(&self) -> String;
+}
+
+/// How much of a request's text a smaller one may keep, worked out from the model's overflow
+/// answer ([`remedy`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fit {
+    /// The model's context, in its tokens.
+    pub limit: u32,
+    /// What the refused request needed, as the model counted it.
+    pub requested: u32,
+    /// The most characters of message text ([`Message::text_len`]) the smaller request may hold.
+    pub chars: usize,
+}
+
+/// What is done about a context overflow before the one retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Remedy {
+    /// The prompt fits with room for at least half the answer asked for: only `max_tokens` is
+    /// lowered, to this, and nothing is left out.
+    LowerMaxTokens(u32),
+    /// The prompt has to shrink, to `fit`; the answer keeps `max_tokens` (lowered only where it
+    /// asked for more than half the context).
+    Shrink { fit: Fit, max_tokens: Option<u32> },
+}
+
+/// Tokens kept free below the limit: 1 % of the context and a little, in case the server's
+/// `requested` is not exactly prompt plus `max_tokens`.
+fn overflow_margin(limit: u32) -> u32 {
+    limit / 100 + 16
+}
+
+/// Characters per token differ between the parts of a prompt (code, prose, JSON), and a feature
+/// leaves out whole parts: the smaller request aims a tenth below what would just fit.
+const SHRINK_HEADROOM: f64 = 0.9;
+
+/// What to do about an overflow of a request with `max_tokens` whose messages hold `text_chars`
+/// characters of text, next to `fixed_chars` that no feature can shrink (tool declarations,
+/// reasoning sent back). `requested` is the model's count; with `counts_answer` it includes
+/// `max_tokens`. The model's own count converts tokens into characters, so a tokenizer that
+/// counts more than the features' estimates still gets a request that fits. Pure.
+pub fn remedy(
+    limit: u32,
+    requested: u32,
+    counts_answer: bool,
+    max_tokens: Option<u32>,
+    text_chars: usize,
+    fixed_chars: usize,
+) -> Remedy {
+    let prompt = if counts_answer { requested.saturating_sub(max_tokens.unwrap_or(0)) } else { requested };
+    let margin = overflow_margin(limit);
+    let room = limit.saturating_sub(prompt).saturating_sub(margin);
+    if let Some(asked) = max_tokens {
+        if prompt < limit && room > 0 && room < asked && room >= asked / 2 {
+            return Remedy::LowerMaxTokens(room);
+        }
+    }
+    // An answer asked for more than half the context would leave too little for the prompt.
+    let answer = max_tokens.map(|m| m.min(limit / 2));
+    let target_tokens = limit.saturating_sub(answer.unwrap_or(0)).saturating_sub(margin);
+    let total_chars = (text_chars + fixed_chars) as f64;
+    let chars_per_token = total_chars / f64::from(prompt.max(1));
+    let target_chars = f64::from(target_tokens) * chars_per_token * SHRINK_HEADROOM;
+    let chars = (target_chars - fixed_chars as f64).max(0.0).min(text_chars as f64) as usize;
+    Remedy::Shrink { fit: Fit { limit, requested, chars }, max_tokens: answer }
+}
+
+/// The characters of a request no feature can shrink: its tool declarations and the reasoning it
+/// sends back.
+fn fixed_chars(req: &ChatRequest) -> usize {
+    let tools = if req.tools.is_empty() { 0 } else { serde_json::to_string(&req.tools).map_or(0, |t| t.len()) };
+    let reasoning: usize = req.messages.iter().filter_map(|m| m.reasoning_content.as_ref()).map(String::len).sum();
+    tools + reasoning
 }
 
 /// A body built ahead, with what it was built for: it is sent only to that provider and model
@@ -620,6 +717,21 @@ impl Router {
         self.send_ready(config, ready).await
     }
 
+    /// [`Router::stream_routed`] for a request the feature knows how to shrink: one the model
+    /// finds too long for its context is shrunk with `shrink` and sent once more
+    /// ([`ReadyStream::with_shrink`]).
+    pub async fn stream_shrinking(
+        &self,
+        config: &Config,
+        feature: Feature,
+        hint: &RouteHint,
+        req: ChatRequest,
+        shrink: Arc<dyn Shrink>,
+    ) -> Result<MeteredStream, ProviderError> {
+        let ready = self.ready(config, feature, hint, req).await?.with_shrink(shrink);
+        self.send_ready(config, ready).await
+    }
+
     /// The part of [`Router::stream_routed`] that comes before the network: the budget
     /// checked, the route planned, the first model's body built. A completion does it while it
     /// waits out its debounce, so that only the sending is left for when the wait ends.
@@ -639,23 +751,94 @@ impl Router {
         let body =
             plan.models.first().and_then(|first| self.body_for(config, &self.effective(config, first), &mut req));
         let retry = retry_policy(feature);
-        Ok(ReadyStream { feature, req, plan, prompt_tokens: signals.prompt_tokens, body, retry })
+        Ok(ReadyStream { feature, req, plan, prompt_tokens: signals.prompt_tokens, body, retry, shrink: None })
     }
 
     /// Sends what [`Router::ready`] prepared: the route's models in order, as
     /// [`Router::stream_routed`] says. An error another model can fix moves on to the next
     /// model at once (the user configured it to answer rather than wait); the last model, or the
     /// only one, is retried as the request's [`RetryPolicy`] allows, waiting what the error asks.
-    /// Dropping the returned future (a cancelled request) ends a wait at once.
+    /// A request the model finds too long for its context is, when the feature gave a [`Shrink`],
+    /// made smaller as [`remedy`] says and sent once more; a second overflow, or nothing left to
+    /// leave out, is [`ProviderError::TooLong`]. Dropping the returned future (a cancelled
+    /// request) ends a wait, or the retry, at once.
     pub async fn send_ready(&self, config: &Config, ready: ReadyStream) -> Result<MeteredStream, ProviderError> {
-        let ReadyStream { feature, mut req, plan, prompt_tokens, mut body, retry } = ready;
+        let ReadyStream { feature, mut req, plan, prompt_tokens, mut body, retry, shrink } = ready;
         let mut retries = Retries::new(retry);
+        let first = self.send_route(config, feature, &plan, &mut req, prompt_tokens, &mut body, &mut retries).await;
+        let overflow = match &first {
+            Err(ProviderError::ContextOverflow { limit, requested, counts_answer, request_id }) => {
+                Some((*limit, *requested, *counts_answer, request_id.clone()))
+            }
+            _ => None,
+        };
+        let (Some(shrink), Some((limit, requested, counts_answer, request_id))) = (shrink, overflow) else {
+            return first;
+        };
+        let too_long = |model: &str, limit, requested, shrunk, request_id| ProviderError::TooLong {
+            model: model.to_string(),
+            limit,
+            requested,
+            shrunk,
+            advice: shrink.advice(),
+            request_id,
+        };
+        let text_chars: usize = req.messages.iter().map(Message::text_len).sum();
+        match remedy(limit, requested, counts_answer, req.max_tokens, text_chars, fixed_chars(&req)) {
+            Remedy::LowerMaxTokens(max_tokens) => {
+                tracing::info!(
+                    model = %req.model,
+                    limit,
+                    requested,
+                    max_tokens,
+                    "too long for the model's context by the answer's room only: lowering max_tokens and retrying once"
+                );
+                req.max_tokens = Some(max_tokens);
+            }
+            Remedy::Shrink { fit, max_tokens } => {
+                let Some(messages) = shrink.shrink(&req.messages, &fit) else {
+                    tracing::info!(model = %req.model, limit, requested, "too long for the model's context, and nothing can be left out");
+                    return Err(too_long(&req.model, limit, requested, false, request_id));
+                };
+                tracing::info!(
+                    model = %req.model,
+                    limit,
+                    requested,
+                    chars = fit.chars,
+                    "too long for the model's context: shrinking the request and retrying once"
+                );
+                req.messages = messages;
+                req.max_tokens = max_tokens;
+            }
+        }
+        let prompt_tokens = estimate_tokens(&req);
+        let mut body = None;
+        match self.send_route(config, feature, &plan, &mut req, prompt_tokens, &mut body, &mut retries).await {
+            Err(ProviderError::ContextOverflow { limit, requested, request_id, .. }) => {
+                Err(too_long(&req.model, limit, requested, true, request_id))
+            }
+            other => other,
+        }
+    }
+
+    /// The route's models in order for one request, each retried as `retries` allows.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_route(
+        &self,
+        config: &Config,
+        feature: Feature,
+        plan: &RoutePlan,
+        req: &mut ChatRequest,
+        prompt_tokens: u64,
+        body: &mut Option<Prebuilt>,
+        retries: &mut Retries,
+    ) -> Result<MeteredStream, ProviderError> {
         let mut last = None;
         for (n, planned) in plan.models.iter().enumerate() {
             loop {
                 // Again for each retry: a model found gone (404) meanwhile is asked no more.
                 let target = self.effective(config, planned);
-                match self.attempt(config, feature, &target, &mut req, prompt_tokens, &mut body).await {
+                match self.attempt(config, feature, &target, req, prompt_tokens, body).await {
                     Ok(stream) => return Ok(stream),
                     Err(e) if e.allows_fallback() && n + 1 < plan.models.len() => {
                         tracing::warn!(
@@ -1347,6 +1530,45 @@ mod tests {
         drop(rt);
         assert_eq!(ledger.session().requests, 1);
         assert!(row.get().is_some(), "the row was not written");
+    }
+
+    #[test]
+    fn an_overflow_by_the_answers_room_only_lowers_max_tokens() {
+        // 124,880 prompt tokens + 8,192 asked for the answer, of 131,072: 4,866 are left (a 1 %
+        // margin below the limit), more than half of what was asked.
+        assert_eq!(remedy(131_072, 133_072, true, Some(8192), 400_000, 0), Remedy::LowerMaxTokens(4866));
+        // Less than half of it left: the prompt shrinks instead, and the answer keeps its room.
+        let Remedy::Shrink { fit, max_tokens } = remedy(131_072, 136_072, true, Some(8192), 400_000, 0) else {
+            panic!()
+        };
+        assert_eq!(max_tokens, Some(8192));
+        assert_eq!((fit.limit, fit.requested), (131_072, 136_072));
+        assert!(fit.chars < 400_000);
+    }
+
+    #[test]
+    fn a_prompt_over_the_limit_shrinks_by_the_models_own_count() {
+        // kimi-api.md's live answer: 291,351 requested of 262,144, 8,192 of them for the answer.
+        // 283,159 prompt tokens came from 1,000,000 characters; 251,315 tokens may be sent
+        // (limit − answer − margin), a tenth below that: 251,315 / 283,159 × 0.9 of the text.
+        let expected = (251_315.0 * (1_000_000.0 / 283_159.0) * 0.9) as usize;
+        assert_eq!(
+            remedy(262_144, 291_351, true, Some(8192), 1_000_000, 0),
+            Remedy::Shrink { fit: Fit { limit: 262_144, requested: 291_351, chars: expected }, max_tokens: Some(8192) }
+        );
+        // Tool declarations count in the model's tokens but cannot shrink: they come off the
+        // characters the messages may keep.
+        let Remedy::Shrink { fit: with_tools, .. } = remedy(262_144, 291_351, true, Some(8192), 900_000, 100_000)
+        else {
+            panic!()
+        };
+        assert_eq!(with_tools.chars, expected - 100_000);
+        // Anthropic's "prompt is too long" counts the prompt alone: lowering max_tokens cannot help.
+        assert!(matches!(remedy(200_000, 250_000, false, Some(1000), 1_000_000, 0), Remedy::Shrink { .. }));
+        // An answer asked for more than half the context gets half, so the prompt keeps some room.
+        let Remedy::Shrink { fit, max_tokens } = remedy(2000, 7000, true, Some(4096), 12_000, 0) else { panic!() };
+        assert_eq!(max_tokens, Some(1000));
+        assert_eq!(fit.chars, ((2000 - 1000 - 36) as f64 * (12_000.0 / 2904.0) * 0.9) as usize);
     }
 
     #[test]

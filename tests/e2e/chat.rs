@@ -875,3 +875,84 @@ async fn a_chat_file_image_for_a_model_without_images_gets_a_note_naming_one_in_
     assert_eq!(text, "What is a PNG?\n\n## Kimi\n\nAn image format.\n\n## You\n\n");
     wait_until_answered(&mut client, &uri).await;
 }
+
+/// A conversation longer than the model takes (the model lists more context than it accepts
+/// here, so the server's own trimming lets it through): the model's overflow 400 is answered by
+/// sending the request once more without the oldest turns, and the user gets the answer. The
+/// smaller request still has the system prompt and the latest message whole.
+#[tokio::test]
+async fn a_history_too_long_for_the_model_is_answered_after_one_shrink() {
+    let mut s = setup(json!({"chat": {"maxTokens": 300}})).await;
+    let long_answer = |n: u32| format!("Answer {n}: {}", "all about the answer function. ".repeat(250));
+    s.standin.push(Reply::text(&long_answer(1)));
+    let (_, first) = s.chat(json!({"message": "First question?"})).await;
+    let session = first.unwrap()["sessionId"].as_str().unwrap().to_string();
+    s.standin.push(Reply::text(&long_answer(2)));
+    let (_, second) = s.chat(json!({"message": "Second question?", "sessionId": session})).await;
+    second.unwrap();
+    // The whole history no longer fits; the latest turn and the new message do.
+    let second_tokens = kimi_test_support::estimate_tokens(&s.standin.chat_requests()[1]);
+    s.standin.set_context_length("kimi-k2.5", second_tokens + 300 + 200);
+
+    s.standin.push(Reply::text("Third answer."));
+    let id = s.client.send_request("kimi/chat", json!({"message": "Third question?", "sessionId": session}));
+    let third = s.client.response(id).await;
+    assert_eq!(third.unwrap()["text"], "Third answer.");
+    s.client.expect_notification("kimi/chatDone").await;
+    // Each attempt is metered: the refused one spent nothing, the retry what the model reported.
+    let metered = [
+        s.client.expect_notification("kimi/usageChanged").await,
+        s.client.expect_notification("kimi/usageChanged").await,
+    ];
+    let outcomes: Vec<&str> = metered.iter().map(|m| m["lastRequest"]["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["error", "ok"]);
+    assert_eq!(metered[0]["lastRequest"]["promptTokens"], 0);
+    assert_eq!(metered[0]["lastRequest"]["completionTokens"], 0);
+    assert_eq!(metered[0]["lastRequest"]["cost"].as_f64().unwrap_or(0.0), 0.0);
+    let requests = s.standin.chat_requests();
+    assert_eq!(requests.len(), 4, "one refused request and one retry");
+    let (refused, retried) = (&requests[2], &requests[3]);
+    assert!(
+        kimi_test_support::estimate_tokens(retried) < kimi_test_support::estimate_tokens(refused),
+        "the retry is not smaller"
+    );
+    let messages = retried["messages"].as_array().unwrap();
+    assert_eq!(messages[0], refused["messages"][0], "the system prompt is kept");
+    assert_eq!(messages.last().unwrap()["content"], "Third question?");
+    let texts: Vec<&str> = messages.iter().map(|m| m["content"].as_str().unwrap_or("")).collect();
+    assert!(!texts.iter().any(|t| t.starts_with("Answer 1:")), "the oldest turn is still sent: {texts:?}");
+    assert!(
+        texts.iter().any(|t| t.starts_with("1 earlier turns") || t.starts_with("2 earlier turns")),
+        "no note on the turns left out: {texts:?}"
+    );
+    assert_eq!(retried["max_tokens"], 300);
+    assert_eq!(metered[1]["lastRequest"]["promptTokens"], kimi_test_support::estimate_tokens(retried));
+
+    // The session keeps every turn: only what was sent shrank.
+    let sessions = s.client.request("kimi/chatSessions", Value::Null).await.unwrap();
+    assert_eq!(sessions["sessions"][0]["turns"], 3);
+}
+
+/// Cancelling while the smaller request is being answered stops it like any other: the
+/// response is the cancellation and the upstream stream is closed.
+#[tokio::test]
+async fn cancelling_during_the_retry_after_a_shrink_closes_the_upstream_stream() {
+    let mut s = setup(json!({"chat": {"maxTokens": 300}})).await;
+    std::fs::write(s.dir.path().join("big.txt"), "a line of the big file\n".repeat(1000)).unwrap();
+    s.standin.push(Reply::text("Hello."));
+    let (_, first) = s.chat(json!({"message": "hi"})).await;
+    first.unwrap();
+    let small = kimi_test_support::estimate_tokens(&s.standin.chat_requests()[0]);
+    s.standin.set_context_length("kimi-k2.5", small + 300 + 1000);
+
+    s.standin.push(Reply::text("slow").first_byte_delay(Duration::from_secs(10)));
+    let id = s.client.send_request("kimi/chat", json!({"message": "What is in @big.txt?"}));
+    let requests = s.standin.wait_for_chat_requests(3, Duration::from_secs(10)).await;
+    let retried = requests[2]["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_string();
+    assert!(retried.starts_with("What is in @big.txt?") && retried.contains("was left out"), "{retried}");
+    s.client.cancel(id);
+    let err = s.client.response(id).await.unwrap_err();
+    assert_eq!(err.code, -32800, "{err:?}");
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    assert_eq!(s.standin.chat_requests().len(), 3, "nothing more was sent");
+}

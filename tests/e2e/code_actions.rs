@@ -401,3 +401,28 @@ async fn explain_writes_a_private_file_of_its_own_for_the_editor_to_show() {
     }
     assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
 }
+
+/// A selection too long for the model's context on its own is not sent again after the model's
+/// overflow 400 (there is no context to leave out that would make it fit): one upstream call,
+/// and the user reads what to do, with the setting that picks another model.
+#[tokio::test]
+async fn a_selection_too_long_for_the_model_alone_is_told_after_one_call() {
+    let mut s = setup(command_caps(), Value::Null).await;
+    s.standin.set_context_length("kimi-k2.5", 2000);
+    let body: String =
+        (0..300).map(|i| format!("    let v{i} = {i} * 2 + 1; // a long line of code to select\n")).collect();
+    let text = format!("fn big() {{\n{body}}}\n");
+    let uri = s.open("big.rs", "rust", &text);
+    let actions = s.list(&uri, range(0, 0, 302, 0), json!([])).await;
+    let command = titled(&actions, "Kimi: Explain selection")["command"].clone();
+    let id = run_command(&mut s, &command);
+    let err = s.client.response(id).await.unwrap_err();
+    let shown = s.client.expect_notification("window/showMessage").await;
+    let message = shown["message"].as_str().unwrap();
+    for said in ["too long for `kimi-k2.5`", "context limit is 2000", "Select less code", "`models.action`"] {
+        assert!(message.contains(said), "{said:?} missing from {message}");
+        assert!(err.message.contains(said), "{said:?} missing from {err:?}");
+    }
+    let calls = s.standin.chat_requests();
+    assert_eq!(calls.len(), 1, "sent again: {calls:?}");
+}

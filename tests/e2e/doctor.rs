@@ -278,3 +278,25 @@ async fn configured_providers_and_routes_are_listed_and_each_provider_is_checked
     assert!(detail.contains("if think harder: strong = claude/claude-opus-4-1"), "{detail}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-ant-doctor"), "a key was printed");
 }
+
+/// A rate limit or an overload while the doctor asks is ridden out as the editor's requests ride
+/// it out (the wait the message names, a backoff), not reported as a broken setup.
+#[tokio::test]
+async fn a_passing_rate_limit_or_overload_is_retried_not_reported() {
+    let standin = Standin::start().await;
+    standin.require_key(KEY);
+    standin.fail_models_with(&[
+        kimi_test_support::ApiError::RateLimitRpm { seconds: 1 },
+        kimi_test_support::ApiError::Overloaded,
+    ]);
+    let base = standin.base_url();
+    let out =
+        tokio::task::spawn_blocking(move || doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false))
+            .await
+            .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("serves") && t.contains("all served"), "{t}");
+    let asked = standin.requests().iter().filter(|r| r.path == "/v1/models").count();
+    assert_eq!(asked, 3, "{t}");
+}

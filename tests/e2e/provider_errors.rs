@@ -745,3 +745,61 @@ async fn models_balance_and_token_count() {
     assert!(body.get("stream").is_none());
     assert_eq!(body["model"], json!(MODEL));
 }
+
+/// A feature's shrink for the router tests: keeps the last message, cut to what fits.
+#[derive(Debug)]
+struct KeepLast;
+
+impl kimi_lsp::router::Shrink for KeepLast {
+    fn shrink(&self, messages: &[Message], fit: &kimi_lsp::router::Fit) -> Option<Vec<Message>> {
+        let last = messages.last()?;
+        let text = match &last.content {
+            kimi_lsp::providers::Content::Text(t) => t.chars().take(fit.chars).collect::<String>(),
+            _ => return None,
+        };
+        Some(vec![Message::user(text)])
+    }
+
+    fn advice(&self) -> String {
+        "Send less.".into()
+    }
+}
+
+/// The overflow is retried exactly once, smaller; a second overflow is the end, in words that
+/// name the model's limit and the feature's advice.
+#[tokio::test]
+async fn an_overflow_is_shrunk_and_retried_once_and_a_second_one_is_reported() {
+    let s = Standin::start().await;
+    let (router, config) = routed(&s);
+    let overflow = ApiError::ContextOverflow { limit: 1000, requested: 3000 };
+    s.push(Reply::error(overflow.clone()));
+    s.push(Reply::error(ApiError::ContextOverflow { limit: 1000, requested: 1200 }));
+    s.push(Reply::text("never asked for"));
+    let req = ChatRequest { max_tokens: Some(200), ..ask(&"word ".repeat(2000)) };
+    let hint = kimi_lsp::router::RouteHint::default();
+    let e =
+        router.stream_shrinking(&config, Feature::Chat, &hint, req, std::sync::Arc::new(KeepLast)).await.unwrap_err();
+    assert!(matches!(e, ProviderError::TooLong { limit: 1000, requested: 1200, shrunk: true, .. }), "{e:?}");
+    assert_says(
+        &e,
+        &["too long for `kimi-k2-turbo-preview`", "even after", "1200", "context limit is 1000", "Send less."],
+    );
+    let sent = s.chat_requests();
+    assert_eq!(sent.len(), 2, "sent a third time");
+    let chars = |r: &Value| r["messages"][0]["content"].as_str().unwrap().chars().count();
+    assert!(chars(&sent[1]) < chars(&sent[0]) / 2, "{} then {}", chars(&sent[0]), chars(&sent[1]));
+    assert_eq!(sent[1]["max_tokens"], 200, "the answer keeps its room");
+
+    // Over by the answer's room only: max_tokens comes down, the prompt stays whole.
+    let s = Standin::start().await;
+    let (router, config) = routed(&s);
+    s.push(Reply::error(ApiError::ContextOverflow { limit: 1000, requested: 1100 }));
+    s.push(Reply::text("fits"));
+    let req = ChatRequest { max_tokens: Some(300), ..ask("short") };
+    let answer = router.stream_shrinking(&config, Feature::Chat, &hint, req, std::sync::Arc::new(KeepLast)).await;
+    assert_eq!(answer.unwrap().collect().await.unwrap().content, "fits");
+    let sent = s.chat_requests();
+    assert_eq!(sent[1]["messages"], sent[0]["messages"]);
+    // 800 prompt tokens of 1,000, less a 1 % margin and 16.
+    assert_eq!(sent[1]["max_tokens"], 1000 - 800 - 26);
+}

@@ -909,6 +909,8 @@ impl Recorded {
 /// where it logs requests.
 pub struct MoonshotApi {
     models: Vec<ModelInfo>,
+    /// Errors the next `GET /models` answer with, one each, before it lists again.
+    models_errors: std::collections::VecDeque<ApiError>,
     balance: Option<f64>,
     log: Option<File>,
 }
@@ -927,7 +929,12 @@ impl Standin {
 
     /// Binds 127.0.0.1:`port` (0 for a free one).
     pub async fn start_on(port: u16) -> io::Result<Standin> {
-        let api = MoonshotApi { models: default_models(), balance: Some(49.58), log: None };
+        let api = MoonshotApi {
+            models: default_models(),
+            models_errors: Default::default(),
+            balance: Some(49.58),
+            log: None,
+        };
         Server::serve(port, Reply::text("ok"), api, Router::new().fallback(handle)).await
     }
 
@@ -940,6 +947,12 @@ impl Standin {
     /// others 262,144 tokens and no capabilities.
     pub fn set_models(&self, ids: &[&str]) {
         self.core().lock().api.models = ids.iter().map(|id| ModelInfo::known(id)).collect();
+    }
+
+    /// The next `GET /models` requests answer with these errors, one each (a rate limit or an
+    /// overload the account hits while the list is asked for); later ones list again.
+    pub fn fail_models_with(&self, errors: &[ApiError]) {
+        self.core().lock().api.models_errors.extend(errors.iter().cloned());
     }
 
     /// Changes one model's context length (adding the model if it is not listed), so that tests
@@ -1010,8 +1023,14 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         match (&parts.method, path) {
             (&Method::POST, CHAT_PATH) => chat(&shared, &body_value, index).await,
             (&Method::GET, "/v1/models") => {
-                let models: Vec<Value> = shared.lock().api.models.iter().map(ModelInfo::to_json).collect();
-                json_response(200, json!({"object": "list", "data": models}).to_string())
+                let mut st = shared.lock();
+                match st.api.models_errors.pop_front() {
+                    Some(e) => json_response(e.status(), e.body()),
+                    None => {
+                        let models: Vec<Value> = st.api.models.iter().map(ModelInfo::to_json).collect();
+                        json_response(200, json!({"object": "list", "data": models}).to_string())
+                    }
+                }
             }
             (&Method::POST, "/v1/tokenizers/estimate-token-count") => {
                 if body_value.is_object() {

@@ -1119,6 +1119,23 @@ fn parse_prompt_too_long(message: &str) -> Option<(u32, u32)> {
     }
 }
 
+/// "input length and `max_tokens` exceed context limit: 178959 + 64000 > 200000, decrease input
+/// length or `max_tokens` and try again" → (limit, prompt + max_tokens).
+fn parse_input_and_max_tokens(message: &str) -> Option<(u32, u32)> {
+    let lower = message.to_ascii_lowercase();
+    let rest = &lower[lower.find("exceed context limit")? + "exceed context limit".len()..];
+    let numbers: Vec<u32> = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(3)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    match numbers.as_slice() {
+        [input, max_tokens, limit] => Some((*limit, input.saturating_add(*max_tokens))),
+        _ => None,
+    }
+}
+
 fn rate_limit_kind(message: &str) -> RateLimit {
     let lower = message.to_ascii_lowercase();
     if lower.contains("concurrent") {
@@ -1194,10 +1211,20 @@ pub fn classify_anthropic(
             ProviderError::InsufficientBalance { host, billing_url, request_id }
         }
         400 if lower.contains("content filtering") => ProviderError::ContentFilter { request_id },
-        400 => match parse_prompt_too_long(&message).or_else(|| parse_context_overflow(&message)) {
-            Some((limit, requested)) => ProviderError::ContextOverflow { limit, requested, request_id },
-            None => ProviderError::InvalidRequest { host, message, request_id },
-        },
+        400 => {
+            let overflow = match parse_prompt_too_long(&message) {
+                Some((limit, requested)) => Some((limit, requested, false)),
+                None => parse_input_and_max_tokens(&message)
+                    .or_else(|| parse_context_overflow(&message))
+                    .map(|(limit, requested)| (limit, requested, true)),
+            };
+            match overflow {
+                Some((limit, requested, counts_answer)) => {
+                    ProviderError::ContextOverflow { limit, requested, counts_answer, request_id }
+                }
+                None => ProviderError::InvalidRequest { host, message, request_id },
+            }
+        }
         413 => ProviderError::InvalidRequest {
             host,
             message: format!("the request is larger than the API accepts ({message}); send less context"),
@@ -1752,7 +1779,12 @@ mod tests {
         );
         assert_eq!(
             e,
-            ProviderError::ContextOverflow { limit: 200000, requested: 250000, request_id: Some("req_1".into()) }
+            ProviderError::ContextOverflow {
+                limit: 200000,
+                requested: 250000,
+                counts_answer: false,
+                request_id: Some("req_1".into())
+            }
         );
         let e = classify_anthropic(
             400,
@@ -1842,6 +1874,15 @@ mod tests {
     fn prompt_too_long_numbers() {
         assert_eq!(parse_prompt_too_long("prompt is too long: 250000 tokens > 200000 maximum"), Some((200000, 250000)));
         assert_eq!(parse_prompt_too_long("prompt is too long"), None);
+        // Captured from the live API (issues of docker/docker-agent and continuedev/continue).
+        assert_eq!(
+            parse_input_and_max_tokens(
+                "input length and `max_tokens` exceed context limit: 178959 + 64000 > 200000, decrease input \
+                 length or `max_tokens` and try again"
+            ),
+            Some((200000, 242959))
+        );
+        assert_eq!(parse_input_and_max_tokens("exceed context limit"), None);
     }
 
     #[test]

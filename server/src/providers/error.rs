@@ -141,12 +141,33 @@ pub enum ProviderError {
     #[error("{}", incorrect_key_message(.host, *.key))]
     IncorrectApiKey { host: String, key: Option<KeyKind>, request_id: Option<String> },
 
-    /// 400: prompt plus `max_tokens` exceed the model's context.
+    /// 400: prompt plus `max_tokens` exceed the model's context. The router shrinks the request
+    /// and retries once where the feature says what may be left out (`router::Shrink`).
     #[error(
         "The request needs {requested} tokens but the model's context limit is {limit} (prompt \
          plus max_tokens). Send less context or lower max_tokens."
     )]
-    ContextOverflow { limit: u32, requested: u32, request_id: Option<String> },
+    ContextOverflow {
+        limit: u32,
+        requested: u32,
+        /// Whether `requested` counts the room asked for the answer (`max_tokens`) besides the
+        /// prompt: Moonshot's and vLLM's do, Anthropic's "prompt is too long" does not.
+        counts_answer: bool,
+        request_id: Option<String>,
+    },
+
+    /// A request that does not fit the model's context after the one shrink the router makes
+    /// (`shrunk`), or that had nothing left to leave out: what must be sent alone is too long.
+    #[error("{}", too_long_message(.model, *.limit, *.requested, *.shrunk, .advice))]
+    TooLong {
+        model: String,
+        limit: u32,
+        requested: u32,
+        shrunk: bool,
+        /// What the user can do, from the feature: what to send less of, which setting names the model.
+        advice: String,
+        request_id: Option<String>,
+    },
 
     /// 400: the model accepts only one temperature (K2.5: 0.6, or 1 with thinking on).
     #[error("{}", temperature_message(.model, *.allowed, .message))]
@@ -326,6 +347,20 @@ fn budget_message(period: BudgetPeriod, spent: f64, limit: f64) -> String {
         format_amount(limit),
         period.setting()
     )
+}
+
+fn too_long_message(model: &str, limit: u32, requested: u32, shrunk: bool, advice: &str) -> String {
+    if shrunk {
+        format!(
+            "The request is too long for `{model}` even after leaving out what could be left out: it still \
+             needs {requested} tokens and the model's context limit is {limit}. {advice}"
+        )
+    } else {
+        format!(
+            "The request is too long for `{model}`: it needs {requested} tokens and the model's context limit is \
+             {limit}, and what must be sent cannot be shortened, so it was not sent again. {advice}"
+        )
+    }
 }
 
 fn secs(d: Duration) -> String {
@@ -536,6 +571,7 @@ impl ProviderError {
             InvalidAuthentication { request_id, .. }
             | IncorrectApiKey { request_id, .. }
             | ContextOverflow { request_id, .. }
+            | TooLong { request_id, .. }
             | InvalidTemperature { request_id, .. }
             | InvalidRequest { request_id, .. }
             | ContentFilter { request_id }
@@ -567,6 +603,7 @@ impl ProviderError {
             InvalidAuthentication { .. } => "invalid_authentication",
             IncorrectApiKey { .. } => "incorrect_api_key",
             ContextOverflow { .. } => "context_overflow",
+            TooLong { .. } => "too_long",
             InvalidTemperature { .. } => "invalid_temperature",
             InvalidRequest { .. } => "invalid_request",
             ContentFilter { .. } => "content_filter",
@@ -599,6 +636,7 @@ impl ProviderError {
             InvalidAuthentication { request_id, .. }
             | IncorrectApiKey { request_id, .. }
             | ContextOverflow { request_id, .. }
+            | TooLong { request_id, .. }
             | InvalidTemperature { request_id, .. }
             | InvalidRequest { request_id, .. }
             | ContentFilter { request_id }
@@ -847,7 +885,7 @@ pub fn classify(status: u16, body: &str, ctx: &ErrorContext<'_>) -> ProviderErro
         400 if kind == "content_filter" => ProviderError::ContentFilter { request_id },
         400 => {
             if let Some((limit, requested)) = parse_context_overflow(&message) {
-                ProviderError::ContextOverflow { limit, requested, request_id }
+                ProviderError::ContextOverflow { limit, requested, counts_answer: true, request_id }
             } else if lower.contains("invalid temperature") {
                 ProviderError::InvalidTemperature {
                     model: ctx.model.to_string(),
@@ -955,7 +993,12 @@ mod tests {
         );
         assert_eq!(
             e,
-            ProviderError::ContextOverflow { limit: 262144, requested: 291351, request_id: Some("req-1".into()) }
+            ProviderError::ContextOverflow {
+                limit: 262144,
+                requested: 291351,
+                counts_answer: true,
+                request_id: Some("req-1".into())
+            }
         );
         assert_eq!(e.retry_hint(), RetryHint::Once);
         assert!(!e.allows_fallback());

@@ -206,7 +206,8 @@ mod tests {
         let (result, calls) = run(RetryPolicy::default(), vec![unexpected.clone(), unexpected.clone()]).await;
         assert!(matches!(result, Err(ProviderError::UnexpectedOutput { .. })));
         assert_eq!(calls, 2);
-        let overflow = ProviderError::ContextOverflow { limit: 10, requested: 20, request_id: None };
+        let overflow =
+            ProviderError::ContextOverflow { limit: 10, requested: 20, counts_answer: true, request_id: None };
         let (result, calls) = run(RetryPolicy::default(), vec![overflow]).await;
         assert!(result.is_err());
         assert_eq!(calls, 1);

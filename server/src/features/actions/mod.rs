@@ -14,6 +14,7 @@ pub mod syntax;
 
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -22,8 +23,8 @@ use crate::config::{ActionTarget, Config, CustomAction};
 use crate::context::{self, Budget, SymbolLookup};
 use crate::ledger::Feature;
 use crate::providers::{ChatRequest, FinishReason, Message, ProviderError, StreamEvent};
-use crate::router::Router;
-use crate::text::{Document, DocumentSnapshot, Language, LineEnding};
+use crate::router::{Fit, Router, Shrink};
+use crate::text::{Document, DocumentSnapshot, Language, LanguageName, LineEnding};
 use edit::LineEdit;
 use prompts::PromptInput;
 
@@ -277,6 +278,98 @@ pub enum Target {
 pub struct Plan {
     pub messages: Vec<Message>,
     pub target: Target,
+    /// How the messages are made smaller when the model finds them too long.
+    pub shrink: ActionShrink,
+}
+
+impl Plan {
+    /// A plan whose messages hold `context` (imports and other files' definitions, in the order
+    /// they matter), which may be left out, piece by piece from the last, when the request is
+    /// too long for the model.
+    fn with_context(context: Vec<String>, rebuild: Rebuild, target: Target) -> Plan {
+        let messages = rebuild(&context.concat());
+        Plan { messages, target, shrink: ActionShrink { context, rebuild: Some(rebuild), advice: String::new() } }
+    }
+
+    /// A plan with nothing that may be left out.
+    fn fixed(messages: Vec<Message>, target: Target) -> Plan {
+        Plan { messages, target, shrink: ActionShrink { context: Vec::new(), rebuild: None, advice: String::new() } }
+    }
+}
+
+/// An action's messages for any context text.
+type Rebuild = Arc<dyn Fn(&str) -> Vec<Message> + Send + Sync>;
+
+/// `make` over owned copies of the prompt's parts, for any context text.
+fn rebuildable(
+    language: LanguageName,
+    path: &str,
+    code: &str,
+    make: impl Fn(&PromptInput<'_>) -> Vec<Message> + Send + Sync + 'static,
+) -> Rebuild {
+    let (path, code) = (path.to_string(), code.to_string());
+    Arc::new(move |context: &str| make(&PromptInput { language: language.clone(), path: &path, code: &code, context }))
+}
+
+/// What an action leaves out of a request too long for the model: the surrounding context,
+/// never the code the action is about. With nothing left to leave out, the request is not sent
+/// again and the user reads the advice.
+#[derive(Clone)]
+pub struct ActionShrink {
+    context: Vec<String>,
+    rebuild: Option<Rebuild>,
+    advice: String,
+}
+
+impl std::fmt::Debug for ActionShrink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionShrink").field("context", &self.context).field("advice", &self.advice).finish()
+    }
+}
+
+/// The characters the context's heading and fence take in a prompt.
+const CONTEXT_FRAME_CHARS: usize = 64;
+
+impl Shrink for ActionShrink {
+    fn shrink(&self, _sent: &[Message], fit: &Fit) -> Option<Vec<Message>> {
+        let rebuild = self.rebuild.as_ref().filter(|_| !self.context.is_empty())?;
+        let bare: usize = rebuild("").iter().map(Message::text_len).sum();
+        let room = fit.chars.checked_sub(bare + CONTEXT_FRAME_CHARS)?;
+        Some(rebuild(&keep_pieces(&self.context, room)))
+    }
+
+    fn advice(&self) -> String {
+        self.advice.clone()
+    }
+}
+
+/// The pieces that fit in `room` characters, in their order; a piece too long for what is left
+/// is skipped, and a shorter one after it may still fit. Pure.
+pub fn keep_pieces(pieces: &[String], room: usize) -> String {
+    let mut kept = String::new();
+    let mut used = 0;
+    for piece in pieces {
+        let len = piece.chars().count();
+        if used + len <= room {
+            kept.push_str(piece);
+            used += len;
+        }
+    }
+    kept
+}
+
+/// What the user can do about an action too long for the model.
+fn too_long_advice(action: &Action) -> String {
+    match action {
+        Action::Custom(..) => {
+            "Shorten the custom action's prompt or what it takes in ({file}, {selection}), or give the \
+            action a `model` with a longer context."
+                .to_string()
+        }
+        _ => "Select less code, or set `models.action` to a model with a longer context (a rule with \
+            `promptTokensAbove` can send only long prompts to one; docs/providers.md)."
+            .to_string(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -333,20 +426,20 @@ pub enum Outcome {
     Text { title: String, markdown: String },
 }
 
-/// The imports and cross-file definitions the code at `char_idx` uses, for the prompt.
-fn context_text(site: &Site, char_idx: usize, symbols: &dyn SymbolLookup) -> String {
+/// The imports and cross-file definitions the code at `char_idx` uses, for the prompt: one piece
+/// each, in the order the context ranks them, so that the least useful can be left out first.
+fn context_pieces(site: &Site, char_idx: usize, symbols: &dyn SymbolLookup) -> Vec<String> {
     if site.snapshot.tree().is_none() {
-        return String::new();
+        return Vec::new();
     }
     let budget = Budget { prefix_chars: 0, suffix_chars: 0, recent_edit_chars: 0, ..Budget::default() };
     let ctx = context::gather(&site.snapshot, char_idx, symbols, &[], &budget);
-    let mut out = String::new();
+    let mut out = Vec::new();
     if !ctx.imports.trim().is_empty() {
-        out.push_str(&ctx.imports);
-        out.push('\n');
+        out.push(format!("{}\n", ctx.imports));
     }
     for s in &ctx.cross_file {
-        out.push_str(&format!("// from {}\n{}\n", s.path, s.text.trim_end()));
+        out.push(format!("// from {}\n{}\n", s.path, s.text.trim_end()));
     }
     out
 }
@@ -406,10 +499,10 @@ pub fn plan(
                 _ => first_line.saturating_sub(3)..(last_line + 4).min(snap.len_lines()),
             };
             let code = site.lines_text(&lines);
-            let context = context_text(site, first.chars.start, symbols);
-            let input = PromptInput { language: language.clone(), path: &path, code: &code, context: &context };
-            let messages = prompts::fix(&input, &diagnostics_text(site));
-            Ok(Plan { messages, target: Target::Replace { indent: edit::common_indent(&code), lines } })
+            let context = context_pieces(site, first.chars.start, symbols);
+            let diagnostics = diagnostics_text(site);
+            let rebuild = rebuildable(language, &path, &code, move |input| prompts::fix(input, &diagnostics));
+            Ok(Plan::with_context(context, rebuild, Target::Replace { indent: edit::common_indent(&code), lines }))
         }
         Action::Refactor => {
             let (lines, comment) = site.rewrite_lines().ok_or_else(|| not_here("nothing is selected"))?;
@@ -424,37 +517,36 @@ pub fn plan(
                     )
                 })?;
             let code = site.lines_text(&lines);
-            let context = context_text(site, snap.rope().line_to_char(lines.start), symbols);
-            let input = PromptInput { language: language.clone(), path: &path, code: &code, context: &context };
-            let messages = prompts::refactor(&input, &instruction);
+            let context = context_pieces(site, snap.rope().line_to_char(lines.start), symbols);
+            let rebuild = rebuildable(language, &path, &code, move |input| prompts::refactor(input, &instruction));
             // The instruction comment has been carried out: it goes with the rewrite.
             let replaced = match comment {
                 Some((line, _)) if line + 1 == lines.start => line..lines.end,
                 _ => lines,
             };
-            Ok(Plan { messages, target: Target::Replace { indent: edit::common_indent(&code), lines: replaced } })
+            let target = Target::Replace { indent: edit::common_indent(&code), lines: replaced };
+            Ok(Plan::with_context(context, rebuild, target))
         }
         Action::Explain => {
             let lines = capped(site.subject_lines().ok_or_else(|| not_here("no selection or function here"))?)?;
             let code = site.lines_text(&lines);
-            let context = context_text(site, snap.rope().line_to_char(lines.start), symbols);
-            let input = PromptInput { language: language.clone(), path: &path, code: &code, context: &context };
+            let context = context_pieces(site, snap.rope().line_to_char(lines.start), symbols);
             let title = format!("Explanation of {path}:{}-{}", lines.start + 1, lines.end);
-            Ok(Plan { messages: prompts::explain(&input), target: Target::Text { title } })
+            let rebuild = rebuildable(language, &path, &code, prompts::explain);
+            Ok(Plan::with_context(context, rebuild, Target::Text { title }))
         }
         Action::Document => {
             let d = syntax::documentable(snap, site.cursor()).ok_or_else(|| not_here("no function or type here"))?;
             let code = site.lines_text(&capped(d.lines.clone())?);
             let input = PromptInput { language: language.clone(), path: &path, code: &code, context: "" };
             let messages = prompts::document(&input, &d.name);
-            Ok(Plan { messages, target: Target::Replace { lines: d.doc_lines, indent: d.indent } })
+            Ok(Plan::fixed(messages, Target::Replace { lines: d.doc_lines, indent: d.indent }))
         }
         Action::WriteTests => {
             let (lines, name) =
                 syntax::enclosing_function(snap, site.cursor()).ok_or_else(|| not_here("no function here"))?;
             let code = site.lines_text(&capped(lines.clone())?);
-            let context = context_text(site, snap.rope().line_to_char(lines.start), symbols);
-            let input = PromptInput { language: language.clone(), path: &path, code: &code, context: &context };
+            let context = context_pieces(site, snap.rope().line_to_char(lines.start), symbols);
             if snap.language() == Language::Rust {
                 let before_line = syntax::rust_tests_module_end(snap);
                 let indent = match before_line {
@@ -462,8 +554,9 @@ pub fn plan(
                     None => "    ".into(),
                 };
                 let place = "Return only the test functions (each with #[test]), without a `mod tests` wrapper or `use` lines: they go into the file's `#[cfg(test)] mod tests`, which has `use super::*;`.";
-                let messages = prompts::tests(&input, &name, place, None);
-                return Ok(Plan { messages, target: Target::RustTests { before_line, indent } });
+                let rebuild =
+                    rebuildable(language, &path, &code, move |input| prompts::tests(input, &name, place, None));
+                return Ok(Plan::with_context(context, rebuild, Target::RustTests { before_line, indent }));
             }
             let source = site.path.as_deref().ok_or_else(|| not_here("the document is not a file on disk"))?;
             let test_path = edit::test_file_path(source, snap.language())
@@ -494,8 +587,9 @@ pub fn plan(
                 Some(_) => "Return only the new tests, to be appended to that file.".to_string(),
                 None => format!("Return the complete new test file `{file_name}`, with its package/imports, importing the code under test from its module."),
             };
-            let messages = prompts::tests(&input, &name, &place, head.as_deref());
-            Ok(Plan { messages, target: Target::TestFile { uri, existing } })
+            let rebuild =
+                rebuildable(language, &path, &code, move |input| prompts::tests(input, &name, &place, head.as_deref()));
+            Ok(Plan::with_context(context, rebuild, Target::TestFile { uri, existing }))
         }
         Action::Custom(n, title) => {
             let c = config.actions.custom.get(*n).filter(|c| c.title == *title).ok_or_else(|| {
@@ -505,7 +599,7 @@ pub fn plan(
             let function =
                 syntax::enclosing_function(snap, site.cursor()).map(|(l, _)| site.lines_text(&l)).unwrap_or_default();
             let selection_text = selection.as_ref().map(|l| site.lines_text(l)).unwrap_or_default();
-            let context = context_text(site, site.cursor(), symbols);
+            let context = context_pieces(site, site.cursor(), symbols).concat();
             let diagnostics = diagnostics_text(site);
             let file = snap.text();
             let rendered = crate::template::render(&c.prompt, &|name| match name {
@@ -530,7 +624,7 @@ pub fn plan(
                 }
                 (_, None) => return Err(not_here("no selection or function here")),
             };
-            Ok(Plan { messages, target })
+            Ok(Plan::fixed(messages, target))
         }
     }
 }
@@ -702,9 +796,10 @@ pub async fn run(
     let mut request = ChatRequest::new(config.models.action.clone(), plan.messages);
     request.max_tokens = Some(config.actions.max_tokens);
     let hint = route_hint(config, action, think_harder);
+    let shrink = Arc::new(ActionShrink { advice: too_long_advice(action), ..plan.shrink });
     let mut stream = tokio::select! {
         _ = cancel.cancelled() => return Err(ActionError::Cancelled),
-        s = router.stream_routed(config, Feature::Action, &hint, request) => s?,
+        s = router.stream_shrinking(config, Feature::Action, &hint, request, shrink) => s?,
     };
     let mut answer = String::new();
     let finish = loop {

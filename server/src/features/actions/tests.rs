@@ -276,3 +276,41 @@ fn an_editor_that_cannot_create_files_is_told_before_the_model_call_and_an_empty
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_request_too_long_for_the_model_leaves_out_the_context_never_the_code() {
+    let text = "use std::collections::HashMap;\nuse std::fmt;\n\nfn count(xs: &[u32]) -> HashMap<u32, usize> {\n    let mut m = HashMap::new();\n    for x in xs {\n        *m.entry(*x).or_default() += 1;\n    }\n    m\n}\n";
+    let at = text.find("let mut").unwrap();
+    let s = site("rust", "/w/src/lib.rs", text, at..at);
+    let planned = plan(&s, &Action::Explain, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
+    let user = |m: &[Message]| match &m[1].content {
+        crate::providers::Content::Text(t) => t.clone(),
+        _ => String::new(),
+    };
+    assert!(user(&planned.messages).contains("use std::fmt;"), "{}", user(&planned.messages));
+    let sent: usize = planned.messages.iter().map(Message::text_len).sum();
+    let fit = |chars| Fit { limit: 1000, requested: 2000, chars };
+    let smaller = planned.shrink.shrink(&planned.messages, &fit(sent - 1)).unwrap();
+    expect_test::expect![[r#"
+        Code (from `/w/src/lib.rs`):
+        ```rust
+        fn count(xs: &[u32]) -> HashMap<u32, usize> {
+            let mut m = HashMap::new();
+            for x in xs {
+                *m.entry(*x).or_default() += 1;
+            }
+            m
+        }
+        ```
+
+        Explain what this code does and why, for a developer who is about to change it: its purpose, how it works step by step, its inputs and outputs, and anything surprising (edge cases, errors, performance)."#]]
+    .assert_eq(&user(&smaller));
+    assert_eq!(smaller[0], planned.messages[0], "the system prompt stays");
+    // The code alone is longer than what fits: nothing is sent again.
+    let bare: usize = smaller.iter().map(Message::text_len).sum();
+    assert_eq!(planned.shrink.shrink(&planned.messages, &fit(bare - 1)), None);
+    // Pieces are kept in order while they fit; one too long is skipped, not the rest.
+    let pieces = ["aaaa".to_string(), "bbbbbbbbbb".to_string(), "cc".to_string()];
+    assert_eq!(keep_pieces(&pieces, 7), "aaaacc");
+    assert_eq!(keep_pieces(&pieces, 100), "aaaabbbbbbbbbbcc");
+}

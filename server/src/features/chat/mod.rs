@@ -9,6 +9,7 @@
 pub mod chatfile;
 pub mod context;
 pub mod diagnostics;
+pub mod shrink;
 pub mod store;
 pub mod tools;
 
@@ -30,6 +31,7 @@ use crate::providers::{
 use crate::router::{RouteHint, Router};
 use crate::text::DocumentSnapshot;
 use diagnostics::{DiagnosticStore, EditorDiagnostic};
+use shrink::ChatShrink;
 use store::{ChatStore, Turn};
 use tools::{Proposal, ToolOutput, Workspace};
 
@@ -162,10 +164,10 @@ impl ChatService {
             None => self.store.new_id(),
         };
         let keep_session = input.history.is_none();
-        let history = match &input.history {
+        let history = std::sync::Arc::new(match &input.history {
             Some(turns) => turns.clone(),
             None => self.store.get(&session_id).map(|s| s.turns).unwrap_or_default(),
-        };
+        });
         // The model the route picks (images may pick a vision route), and what it can do.
         let hint = RouteHint { think_harder: input.think_harder, model: None };
         let model = router.route_model(config, Feature::Chat, &hint, !input.images.is_empty());
@@ -192,7 +194,7 @@ impl ChatService {
                 "the message with its attached context is too long for `{model}` ({context_tokens} tokens); select less or mention fewer files"
             )));
         }
-        let first = store::first_kept_turn(&history, fixed, budget);
+        let mut first = store::first_kept_turn(&history, fixed, budget);
         let mut messages = vec![Message::system(SYSTEM)];
         if let Some(note) = store::dropped_summary(&history[..first]) {
             messages.push(Message::system(note));
@@ -221,10 +223,18 @@ impl ChatService {
             // Past the limit the tools stay declared (the history mentions them) but may not be
             // called: the model has to answer with what it has.
             request.tool_choice = Some(if last_round { ToolChoice::None } else { ToolChoice::Auto });
+            // The estimates above are the server's; a model that counts more tokens answers that
+            // the request is too long, and the router sends it once more with less in it.
+            let shrink =
+                std::sync::Arc::new(ChatShrink::new(history.clone(), first, input.message.trim_end().chars().count()));
             let mut stream = tokio::select! {
                 _ = cancel.cancelled() => return Err(ChatError::Cancelled),
-                s = router.stream_routed(config, Feature::Chat, &hint, request) => s?,
+                s = router.stream_shrinking(config, Feature::Chat, &hint, request, shrink.clone()) => s?,
             };
+            if let Some((smaller, kept)) = shrink.take_shrunk() {
+                // The later tool rounds go on from what fitted.
+                (messages, first) = (smaller, kept);
+            }
             let mut text = String::new();
             let response = loop {
                 let event = tokio::select! {
