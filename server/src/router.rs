@@ -834,6 +834,9 @@ impl Router {
         retries: &mut Retries,
     ) -> Result<MeteredStream, ProviderError> {
         let mut last = None;
+        // What the models fallen back from said, for the last one's error: advice to configure
+        // a fallback would be wrong once one was tried.
+        let mut tried: Vec<String> = Vec::new();
         for (n, planned) in plan.models.iter().enumerate() {
             loop {
                 // Again for each retry: a model found gone (404) meanwhile is asked no more.
@@ -848,6 +851,7 @@ impl Router {
                             "falling back to the next model of route `{}`: {e}",
                             plan.route
                         );
+                        tried.push(format!("{} ({})", target.display(), e.kind().replace('_', " ")));
                         last = Some(e);
                         break;
                     }
@@ -861,7 +865,7 @@ impl Router {
                             );
                             tokio::time::sleep(wait).await;
                         }
-                        None => return Err(e),
+                        None => return Err(e.after_fallbacks(tried)),
                     },
                 }
             }

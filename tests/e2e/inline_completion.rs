@@ -556,6 +556,69 @@ async fn typing_through_a_suggestion_across_lines_of_a_crlf_file_is_answered_fro
     assert!(s.client.shutdown().await.success());
 }
 
+/// A classic Mac file breaks lines with a lone `\r`, which LSP counts as a line break: the
+/// suggestion's lines break with `\r` at the right place, and typing through it across lines
+/// is answered from memory.
+#[tokio::test]
+async fn a_lone_cr_file_gets_lone_cr_suggestions_at_the_right_line() {
+    let mut s = setup(&[]).await;
+    // The model answers with `\n` and goes on past the block.
+    s.standin.push(Reply::text("let total = a + b;\n    total * 2\n}\n\nfn other() {}\n"));
+    let pos = s.open("add.rs", "rust", "// Sums.\rfn add(a: i32, b: i32) -> i32 {\r    $0\r}\r");
+    assert_eq!(pos, json!({"line": 2, "character": 4}));
+    let first = s.inline("add.rs", pos.clone()).await;
+    let item = &items(&first)[0];
+    assert_eq!(item["insertText"], "let total = a + b;\r    total * 2", "{first}");
+    assert_eq!(item["range"]["start"], pos, "{first}");
+    let uri = s.uri("add.rs");
+    s.client.did_change(&uri, 2, json!({"range": {"start": pos, "end": pos}, "text": "let total = a + b;\r    total"}));
+    let rest = s.typed("add.rs", json!({"line": 3, "character": 9})).await;
+    assert_eq!(items(&rest)[0]["insertText"], " * 2");
+    assert_eq!(s.standin.chat_requests().len(), 1, "type-through must not call the model");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+/// A file whose first line break is a stray `\n` and all the others `\r\n` is a CRLF file,
+/// also right below that stray break.
+#[tokio::test]
+async fn a_mostly_crlf_file_gets_crlf_suggestions_even_next_to_a_stray_lf() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("let total = a + b;\n    total * 2"));
+    let pos =
+        s.open("add.rs", "rust", "fn add(a: i32, b: i32) -> i32 {\n    $0\r\n}\r\n\r\nfn one() {}\r\nfn two() {}\r\n");
+    let first = s.inline("add.rs", pos).await;
+    assert_eq!(items(&first)[0]["insertText"], "let total = a + b;\r\n    total * 2", "{first}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+/// The model ran out of tokens (`finish_reason: "length"`): a half-written last line is never
+/// shown, in any choice, and a one-line suggestion cut mid-line is not shown at all.
+#[tokio::test]
+async fn a_suggestion_cut_short_by_the_token_limit_keeps_only_its_complete_lines() {
+    let mut s = setup(&[]).await;
+    s.standin.push(
+        Reply::text("y = x * 2\n    total = compute_tot")
+            .alternatives(&["y = x + 1\n    total = other_to"])
+            .finish_reason("length"),
+    );
+    let pos = s.open("f.py", "python", "def f(x):\n    $0\n");
+    let result = s.inline("f.py", pos).await;
+    assert_eq!(texts(&result), ["y = x * 2", "y = x + 1"], "{result}");
+
+    s.standin.push(Reply::text("compute_tot").finish_reason("length"));
+    let pos = s.open("g.py", "python", "def g(x):\n    total = $0\n");
+    let result = s.inline("g.py", pos.clone()).await;
+    assert!(items(&result).is_empty(), "{result}");
+    // The model's own stop is no cut.
+    s.standin.push(Reply::text("compute_tot"));
+    let result = s.inline("g.py", pos).await;
+    assert_eq!(texts(&result), ["compute_tot"], "{result}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 /// Right after the user accepts a suggestion the editor asks again, and nobody is typing: that
 /// automatic request skips the debounce, so the next suggestion comes as soon as the model's
 /// does. Every other automatic request still waits out its debounce, which a slow typing rhythm

@@ -256,6 +256,44 @@ async fn an_overloaded_model_falls_back_to_the_next_and_the_ledger_shows_both_at
     s.finish().await;
 }
 
+/// An overload on the route's last model, after its fallback was tried: the message names both
+/// models and does not advise configuring the fallback the user already has.
+#[tokio::test]
+async fn an_overload_after_the_fallback_names_both_models_and_advises_no_fallback() {
+    let mut s = setup(|a| {
+        json!({
+            "providers": providers(a),
+            "routes": {"completion": {"model": "kimi-k2-turbo-preview", "fallback": ["claude/claude-haiku-4-5"]}}
+        })
+    })
+    .await;
+    s.moonshot.push(Reply::error(ApiError::Overloaded));
+    s.anthropic.push(Reply::error(ApiError::Overloaded));
+    let uri = s.open("lib.rs", "fn add(a: i32, b: i32) -> i32 {\n    \n}\n");
+    let items = s.inline(&uri, json!({"line": 1, "character": 4})).await;
+    assert!(items["items"].as_array().is_none_or(|i| i.is_empty()), "{items}");
+    let shown = s.client.expect_notification("window/showMessage").await;
+    let message = shown["message"].as_str().unwrap();
+    assert!(!message.contains("configure a fallback"), "the fallback is configured: {message}");
+    assert!(message.contains("kimi-k2-turbo-preview (overloaded)"), "{message}");
+    assert!(message.contains("claude-haiku-4-5 (overloaded"), "{message}");
+    assert!(message.contains("Try again in a moment"), "{message}");
+    assert_eq!(attempts_by_outcome(s.metered(2).await).len(), 2);
+
+    // Without a fallback, configuring one is the advice.
+    let mut alone = setup(|_| json!({})).await;
+    alone.moonshot.push(Reply::error(ApiError::Overloaded));
+    let uri = alone.open("lib.rs", "fn add(a: i32, b: i32) -> i32 {\n    \n}\n");
+    alone.inline(&uri, json!({"line": 1, "character": 4})).await;
+    let shown = alone.client.expect_notification("window/showMessage").await;
+    let message = shown["message"].as_str().unwrap();
+    assert!(message.contains("overloaded right now (model kimi-k2"), "{message}");
+    assert!(message.contains("or configure a fallback model"), "{message}");
+    alone.metered(1).await;
+    alone.finish().await;
+    s.finish().await;
+}
+
 #[tokio::test]
 async fn a_rejected_key_does_not_fall_back_and_the_user_is_told_what_to_set() {
     let mut s = setup_with_key("sk-ant-wrong", |a| {

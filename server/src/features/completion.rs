@@ -35,11 +35,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{CompletionsOff, Config};
 use crate::context::{self, Budget, SimilarIndex, Snippet, SymbolLookup};
 use crate::ledger::{Feature, Outcome};
-use crate::postprocess::{self, CompletionSite, StopDetector};
+use crate::postprocess::{self, CompletionSite, Ended, StopDetector};
 use crate::prompt;
-use crate::providers::{ChatRequest, ProviderError, RetryPolicy, StreamEvent};
+use crate::providers::{ChatRequest, FinishReason, ProviderError, RetryPolicy, StreamEvent};
 use crate::router::{RouteHint, Router, RowHandle};
-use crate::text::DocumentSnapshot;
+use crate::text::{line_ending, DocumentSnapshot, LineEnding};
 
 /// Suggestions remembered per document for type-through.
 const REMEMBERED: usize = 8;
@@ -152,13 +152,30 @@ struct Choice {
     detector: StopDetector,
     /// Stopped by its detector or finished by the model: nothing more of it is wanted.
     settled: bool,
+    /// Its detector found it complete: whatever the model says of its end afterwards, the
+    /// text kept ends where it should.
+    stopped: bool,
+    /// The model's finish reason for it, once that arrived.
+    finish: Option<FinishReason>,
     /// The stream has said anything of it (its role chunk, at the least).
     seen: bool,
 }
 
 impl Choice {
     fn new(detector: StopDetector) -> Choice {
-        Choice { raw: String::new(), detector, settled: false, seen: false }
+        Choice { raw: String::new(), detector, settled: false, stopped: false, finish: None, seen: false }
+    }
+
+    /// How its text ended, for post-processing; `None` when nothing of it may be shown.
+    fn ended(&self) -> Option<Ended> {
+        if self.stopped {
+            return Some(Ended::Complete);
+        }
+        match self.finish {
+            Some(FinishReason::Length) => Some(Ended::CutShort),
+            Some(FinishReason::ContentFilter) => None,
+            _ => Some(Ended::Complete),
+        }
     }
 
     /// Adds a piece of the choice's text; true when that completes the suggestion before the
@@ -171,8 +188,23 @@ impl Choice {
         let Some(keep) = self.detector.feed(&self.raw) else { return false };
         self.raw.truncate(keep);
         self.settled = true;
+        self.stopped = true;
         true
     }
+}
+
+/// `text` with `\n` for each of its line breaks, whichever kind.
+fn as_lf(text: &str) -> Cow<'_, str> {
+    if !text.contains('\r') {
+        return text.into();
+    }
+    line_ending::lone_crs_as_lf(text.replace("\r\n", "\n")).into()
+}
+
+/// What the stream said of one choice.
+enum Said {
+    Text(String),
+    Finished(FinishReason),
 }
 
 #[derive(Default)]
@@ -531,9 +563,17 @@ impl CompletionEngine {
         let sent_at = Instant::now();
         // One copy of the text serves the stop detector and the parse check; the windows are
         // slices of it (a rope's `to_string` goes through `fmt` and cost three copies per request).
-        let document = String::from(rope);
+        let mut document = String::from(rope);
+        // A lone `\r` breaks lines for the editor and the rope, not for post-processing: such a
+        // document is post-processed as its `\n` twin, byte for byte the same length (the tree
+        // is the twin's too: tree-sitter is given a lone `\r` as `\n`), and its suggestions get
+        // the document's breaks back.
+        if snap.line_breaks().cr > 0 {
+            document = line_ending::lone_crs_as_lf(document);
+        }
+        let tree = snap.tree();
         let (before, after) = document.split_at(rope.char_to_byte(cursor));
-        let original_parses = snap.tree().map(|t| !t.root_node().has_error());
+        let original_parses = tree.map(|t| !t.root_node().has_error());
         let site = CompletionSite {
             language: snap.language(),
             before,
@@ -541,8 +581,9 @@ impl CompletionEngine {
             multiline,
             original_parses,
             document: Some(&document),
+            line_ending: snap.line_ending(),
         };
-        let detector = StopDetector::with_tree(&site, snap.tree());
+        let detector = StopDetector::with_tree(&site, tree);
         let sent = match first_poll {
             Poll::Ready(sent) => sent,
             Poll::Pending => tokio::select! {
@@ -570,11 +611,18 @@ impl CompletionEngine {
                 _ = token.cancelled() => return Ok(Vec::new()), // dropping `stream` closes the connection
                 e = stream.next() => e,
             };
-            let (index, delta) = match event {
-                Some(Ok(StreamEvent::Content(delta))) => (0, Some(delta)),
-                Some(Ok(StreamEvent::Alternative { index, text })) => (index, Some(text)),
-                Some(Ok(StreamEvent::ChoiceFinished { index })) => (index, None),
-                Some(Ok(StreamEvent::Done(_))) | None => break,
+            let (index, said) = match event {
+                Some(Ok(StreamEvent::Content(delta))) => (0, Said::Text(delta)),
+                Some(Ok(StreamEvent::Alternative { index, text })) => (index, Said::Text(text)),
+                Some(Ok(StreamEvent::ChoiceFinished { index, reason })) => (index, Said::Finished(reason)),
+                Some(Ok(StreamEvent::Done(response))) => {
+                    // A provider that names no choice's end (Anthropic's single choice) says it here.
+                    if let Some(first) = choices.first_mut().filter(|c| c.finish.is_none()) {
+                        first.finish = Some(response.finish_reason);
+                    }
+                    break;
+                }
+                None => break,
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => {
                     self.note_error(&e);
@@ -583,9 +631,12 @@ impl CompletionEngine {
             };
             let Some(choice) = choices.get_mut(index as usize) else { continue };
             choice.seen = true;
-            match delta {
-                Some(delta) => stopped_early |= choice.feed(&delta),
-                None => choice.settled = true,
+            match said {
+                Said::Text(delta) => stopped_early |= choice.feed(&delta),
+                Said::Finished(reason) => {
+                    choice.finish = Some(reason);
+                    choice.settled = true;
+                }
             }
             // Without a stop of our own the finishing chunks bring the usage: read on to `Done`.
             // A choice never announced once the first is done is not coming (a server that
@@ -622,7 +673,11 @@ impl CompletionEngine {
             if choices[..i].iter().any(|earlier| earlier.raw == choice.raw) {
                 continue;
             }
-            match postprocess::postprocess_streamed(&choice.raw, &site, &choice.detector, snap.tree()) {
+            let Some(ended) = choice.ended() else {
+                tracing::debug!(choice = i, "suggestion withheld by the provider's content filter");
+                continue;
+            };
+            match postprocess::postprocess_streamed(&choice.raw, &site, &choice.detector, tree, ended) {
                 Ok(s) if !suggestions.iter().any(|t| t.text == s.text && t.replace_after == s.replace_after) => {
                     suggestions.push(s)
                 }
@@ -700,26 +755,22 @@ impl CompletionEngine {
                 }
             } else {
                 // Only as many lines down as the suggestion has line breaks.
-                if shown.text.matches('\n').count() < line - shown.line {
+                if as_lf(&shown.text).matches('\n').count() < line - shown.line {
                     continue;
                 }
-                let mut span = String::from(rope.slice(rope.line_to_char(shown.line)..cursor));
-                if span.contains('\r') {
-                    // Compared line break for line break, whichever the editor inserted.
-                    span = span.replace("\r\n", "\n");
-                }
+                // Compared line break for line break, whichever the editor inserted.
+                let span = as_lf(&String::from(rope.slice(rope.line_to_char(shown.line)..cursor))).into_owned();
                 match span.strip_prefix(shown.line_prefix.as_str()) {
                     Some(typed) => typed.to_string().into(),
                     None => continue,
                 }
             };
-            // A CRLF document's suggestions break lines with `\r\n` (post-processing gives
-            // them the document's line breaks), and so does what is left of them.
-            let crlf = shown.text.contains("\r\n");
-            let text: Cow<'_, str> =
-                if crlf { shown.text.replace("\r\n", "\n").into() } else { shown.text.as_str().into() };
+            // A CRLF (or lone-CR) document's suggestions break lines its way (post-processing
+            // gives them the document's line breaks), and so does what is left of them.
+            let ending = LineEnding::of(&shown.text);
+            let text = as_lf(&shown.text);
             let Some(rest) = text.strip_prefix(typed.as_ref()) else { continue };
-            let rest: Cow<'_, str> = if crlf { rest.replace('\n', "\r\n").into() } else { rest.into() };
+            let rest = ending.apply(rest);
             let rest = rest.as_ref();
             if rest.is_empty() || found.iter().any(|(t, r, _)| t == rest && *r == shown.replace_after) {
                 continue;
@@ -994,6 +1045,30 @@ fn thinks_by_default(model: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_choice_cut_by_the_model_is_cut_short_and_one_stopped_by_us_is_not() {
+        let document = "fn main() {\n    \n}\n";
+        let site = CompletionSite {
+            language: crate::text::Language::Rust,
+            before: &document[..16],
+            after: &document[16..],
+            multiline: true,
+            original_parses: Some(true),
+            document: Some(document),
+            line_ending: LineEnding::Lf,
+        };
+        let choice = |finish: Option<FinishReason>| Choice { finish, ..Choice::new(StopDetector::new(&site)) };
+        assert_eq!(choice(None).ended(), Some(Ended::Complete));
+        assert_eq!(choice(Some(FinishReason::Stop)).ended(), Some(Ended::Complete));
+        assert_eq!(choice(Some(FinishReason::Length)).ended(), Some(Ended::CutShort));
+        assert_eq!(choice(Some(FinishReason::ContentFilter)).ended(), None, "filtered: nothing shown");
+        // The model ran on past the block's end and out of tokens: the detector's stop stands.
+        let mut stopped = choice(None);
+        assert!(stopped.feed("let a = 1;\n}\nfn other() {\n"));
+        stopped.finish = Some(FinishReason::Length);
+        assert_eq!(stopped.ended(), Some(Ended::Complete));
+    }
 
     #[test]
     fn debounce_follows_the_typing_rhythm() {

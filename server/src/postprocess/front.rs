@@ -6,7 +6,7 @@
 use crate::text::Language;
 
 use super::lex::LexState;
-use super::site::{is_fence, lines, Ctx};
+use super::site::{is_fence, is_word_char, lines, Ctx};
 
 /// The suggestion's place in the raw output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +115,34 @@ fn prev_lines_echo(content: &str, ctx: &Ctx, complete: bool) -> Decision<usize> 
     Decision::Known(if full == 0 { 0 } else { ours[full - 1].next })
 }
 
+/// How many bytes at the start of `content` re-type the partial word before the cursor
+/// (`compute(a)` after `let x = comp`). Partial mode continues the text, so an answer that
+/// starts with the partial word may also mean a longer name (`comp` + `compile` =
+/// `compcompile`): it counts as re-typed only when the code around the cursor has the word it
+/// makes that way and not the one it makes the other way.
+fn retyped_word(content: &str, ctx: &Ctx, complete: bool) -> Decision<usize> {
+    let partial = ctx.partial_word.as_str();
+    if partial.is_empty() {
+        return Decision::Known(0);
+    }
+    let word_len = content.find(|c: char| !is_word_char(c)).unwrap_or(content.len());
+    if word_len == content.len() && !complete {
+        // The word is still arriving.
+        let may_be = content.starts_with(partial) || partial.starts_with(content);
+        return if may_be { Decision::NotYet } else { Decision::Known(0) };
+    }
+    let word = &content[..word_len];
+    if word.len() <= partial.len() || !word.starts_with(partial) {
+        return Decision::Known(0);
+    }
+    let known = |w: &str| ctx.words_like_partial.iter().any(|k| k == w);
+    if known(word) && !known(&format!("{partial}{word}")) {
+        Decision::Known(partial.len())
+    } else {
+        Decision::Known(0)
+    }
+}
+
 /// Finds the suggestion in `raw`. With `complete` false the text is a stream still arriving;
 /// `None` means the answer depends on what comes next.
 pub(crate) fn locate_body(raw: &str, ctx: &Ctx, complete: bool) -> Option<Body> {
@@ -177,6 +205,16 @@ pub(crate) fn locate_body(raw: &str, ctx: &Ctx, complete: bool) -> Option<Body> 
             echoed = true;
         } else if !first_line_done && lp_code.starts_with(unindented) {
             return None;
+        }
+    }
+    if !at_line_start && !echoed {
+        match retyped_word(&raw[start..end], ctx, complete) {
+            Decision::Known(0) => {}
+            Decision::Known(n) => {
+                start += n;
+                echoed = true;
+            }
+            Decision::NotYet => return None,
         }
     }
     Some(Body { start, end, closed, echoed })

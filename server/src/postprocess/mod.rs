@@ -10,11 +10,16 @@
 //!    (the same logic as [`StopDetector`]);
 //! 5. closers the text after the cursor already provides are not added again;
 //! 6. empty or looping output is rejected;
-//! 7. trailing whitespace goes, and line breaks follow the document's style;
+//! 7. trailing whitespace goes, and line breaks follow the document's style (`\n`, `\r\n` or a
+//!    lone `\r`, by the majority of its breaks);
 //! 8. a suggestion that breaks a document that parsed is cut back to its last line that
 //!    parses, or rejected.
 //!
 //! Plain text gets rules 1–4, 6 and 7.
+//!
+//! An answer the model was cut short in ([`Ended::CutShort`]) is taken only up to its last line
+//! break before all that: a half-written line is never shown, and what is left goes through
+//! every rule (a block left without its end is cut back or rejected by the parse check).
 
 mod block;
 mod front;
@@ -30,7 +35,7 @@ mod tests;
 
 pub use block::StopDetector;
 
-use crate::text::Language;
+use crate::text::{Language, LineEnding};
 
 use site::{lines, Ctx};
 
@@ -50,6 +55,10 @@ pub struct CompletionSite<'a> {
     /// The whole document, for the parse check (`None` skips that rule). `before` and `after`
     /// must be the text on either side of the cursor in it.
     pub document: Option<&'a str>,
+    /// The document's line break, which the suggestion's get. The text above breaks lines with
+    /// `\n` or `\r\n` only: a caller turns a lone-`\r` document's breaks into `\n` first
+    /// ([`crate::text::line_ending::lone_crs_as_lf`]) and says [`LineEnding::Cr`] here.
+    pub line_ending: LineEnding,
 }
 
 impl std::fmt::Debug for CompletionSite<'_> {
@@ -62,6 +71,7 @@ impl std::fmt::Debug for CompletionSite<'_> {
             .field("multiline", &self.multiline)
             .field("original_parses", &self.original_parses)
             .field("document_bytes", &self.document.map(str::len))
+            .field("line_ending", &self.line_ending)
             .finish()
     }
 }
@@ -89,6 +99,19 @@ pub enum Rejection {
     BreaksParse,
     #[error("the model only repeated the text after the cursor")]
     DuplicatesSuffix,
+    #[error("the model ran out of tokens before it completed a line")]
+    CutShort,
+}
+
+/// How the model's answer (one choice of it) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The model finished it, or the [`StopDetector`] found it complete and the stream was
+    /// closed: a stop of our own is no cut.
+    Complete,
+    /// The model ran out of tokens (finish reason `length`): its last line may stop anywhere,
+    /// half a name or a block without its end. Only its complete lines count.
+    CutShort,
 }
 
 /// Trims trailing whitespace from every line and from the end. With code after the cursor on a
@@ -126,20 +149,21 @@ pub fn postprocess_with_tree(
     site: &CompletionSite,
     tree: Option<&tree_sitter::Tree>,
 ) -> Result<Suggestion, Rejection> {
-    postprocess_in(raw, site, &Ctx::new(site), tree, None)
+    postprocess_in(raw, site, &Ctx::new(site), tree, None, Ended::Complete)
 }
 
 /// [`postprocess_with_tree`] of a streamed reply, reusing what `detector` learnt about `site`
 /// (the line around the cursor, the lexer state, fences nearby, the parse check's unit when it
 /// was made [`StopDetector::with_tree`]) instead of working it out again. `detector` must have
-/// been made for this `site` and `tree`.
+/// been made for this `site` and `tree`. `ended` says whether the model was cut short.
 pub fn postprocess_streamed(
     raw: &str,
     site: &CompletionSite,
     detector: &StopDetector,
     tree: Option<&tree_sitter::Tree>,
+    ended: Ended,
 ) -> Result<Suggestion, Rejection> {
-    postprocess_in(raw, site, detector.ctx(), tree, detector.ahead())
+    postprocess_in(raw, site, detector.ctx(), tree, detector.ahead(), ended)
 }
 
 fn postprocess_in(
@@ -148,7 +172,18 @@ fn postprocess_in(
     ctx: &Ctx,
     tree: Option<&tree_sitter::Tree>,
     ahead: Option<&parse::Ahead>,
+    ended: Ended,
 ) -> Result<Suggestion, Rejection> {
+    let raw = match ended {
+        Ended::Complete => raw,
+        Ended::CutShort => {
+            let complete = &raw[..raw.rfind('\n').map_or(0, |i| i + 1)];
+            if complete.trim().is_empty() {
+                return Err(Rejection::CutShort);
+            }
+            complete
+        }
+    };
     let body = front::locate_body(raw, ctx, true).unwrap_or(front::Body {
         start: 0,
         end: raw.len(),
@@ -172,11 +207,15 @@ fn postprocess_in(
         return Err(Rejection::DuplicatesSuffix);
     }
 
-    let text = if ctx.crlf { crate::text::LineEnding::CrLf.apply(&text).into_owned() } else { text };
+    // The parse check sees the suggestion as it will sit in the document: with `\r\n` in a CRLF
+    // one. A lone-`\r` document reaches it with `\n` breaks (see `CompletionSite::line_ending`),
+    // so its suggestion gets its `\r`s only afterwards.
+    let text = if ctx.ending == LineEnding::CrLf { LineEnding::CrLf.apply(&text).into_owned() } else { text };
     let (text, replaced) = match parse::check(site, &text, replaced, tree, ahead) {
         parse::Verdict::Keep => (text, replaced),
         parse::Verdict::Cut { text, replaced } => (text, replaced),
         parse::Verdict::Reject => return Err(Rejection::BreaksParse),
     };
+    let text = if ctx.ending == LineEnding::Cr { LineEnding::Cr.apply(&text).into_owned() } else { text };
     Ok(Suggestion { text, replace_after: ctx.line_suffix[..replaced].chars().count() })
 }

@@ -501,6 +501,7 @@ mod tests {
             multiline: false,
             original_parses: Some(true),
             document: Some(&document),
+            line_ending: crate::text::LineEnding::Lf,
         };
         // Between two statements: a unit of the rest of the cursor's line, in a stand-in block.
         let unit = super::super::nested::find(&tree, &document, cursor, 0, MAX_UNIT_BYTES).unwrap();

@@ -3,7 +3,7 @@
 
 use memchr::{memchr, memrchr};
 
-use crate::text::Language;
+use crate::text::{Language, LineEnding};
 
 use super::lex::{Bracket, LexState, Lexer};
 use super::CompletionSite;
@@ -44,7 +44,8 @@ pub(crate) struct Ctx {
     /// Up to [`PREV_WINDOW_BYTES`] of the lines before the current one, starting at a line
     /// start, without the line break that ends the last of them.
     pub(crate) prev: String,
-    pub(crate) crlf: bool,
+    /// The document's line break, which the suggestion's get.
+    pub(crate) ending: LineEnding,
     /// The document itself has markdown fence lines, so a fence line is content, not wrapping.
     pub(crate) doc_has_fence: bool,
     /// The lexer state at the cursor (inside a string, a comment, or code).
@@ -52,6 +53,47 @@ pub(crate) struct Ctx {
     /// The brackets opened in `prev` and the line prefix and not closed before the cursor
     /// (`(`, `[`, `{`), innermost last. Those opened further up are not known.
     pub(crate) openers: Vec<u8>,
+    /// The identifier the cursor ends (`comp` in `let x = comp|`), when a model might re-type
+    /// it: at least [`MIN_PARTIAL_WORD`] chars, in code, no identifier char right after the
+    /// cursor, and not the whole line (the line's own echo covers that). Empty otherwise.
+    pub(crate) partial_word: String,
+    /// The identifiers around the cursor (the lines before it in `prev`, the rest of the
+    /// document up to [`PREV_WINDOW_BYTES`] after it; not the partial word itself) that start
+    /// with `partial_word`, each once.
+    pub(crate) words_like_partial: Vec<String>,
+}
+
+/// The shortest partial word whose re-typing is stripped: a shorter one (`a` answered `abc`)
+/// may as well start a longer name (`aabc`).
+pub(crate) const MIN_PARTIAL_WORD: usize = 3;
+
+pub(crate) fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The identifier `line_prefix` ends with, if a model might re-type it, and the words near the
+/// cursor that start with it (see [`Ctx::partial_word`]).
+/// `above` is the text of the lines before the cursor's.
+fn partial_word(line_prefix: &str, above: &str, after: &str, state: LexState) -> (String, Vec<String>) {
+    let word_start = line_prefix.trim_end_matches(is_word_char).len();
+    let word = &line_prefix[word_start..];
+    let whole_line = line_prefix[..word_start].trim().is_empty();
+    if state != LexState::Code
+        || whole_line
+        || word.chars().count() < MIN_PARTIAL_WORD
+        || after.chars().next().is_some_and(is_word_char)
+    {
+        return (String::new(), Vec::new());
+    }
+    let mut found: Vec<String> = Vec::new();
+    for text in [above, &line_prefix[..word_start], head(after, PREV_WINDOW_BYTES)] {
+        for candidate in text.split(|c: char| !is_word_char(c)) {
+            if candidate.starts_with(word) && !found.iter().any(|f| f == candidate) {
+                found.push(candidate.to_owned());
+            }
+        }
+    }
+    (word.to_owned(), found)
 }
 
 pub(crate) fn is_fence(line: &str) -> bool {
@@ -84,17 +126,6 @@ fn has_fence_line(text: &str) -> bool {
     false
 }
 
-/// Whether the text uses CRLF, judged by the line break nearest the cursor.
-fn uses_crlf(before: &str, after: &str, document: Option<&str>) -> bool {
-    if let Some(i) = before.rfind('\n') {
-        return before[..i].ends_with('\r');
-    }
-    if let Some(i) = after.find('\n') {
-        return after[..i].ends_with('\r');
-    }
-    document.is_some_and(|d| d.contains("\r\n"))
-}
-
 impl Ctx {
     pub(crate) fn new(site: &CompletionSite) -> Ctx {
         let before = site.before;
@@ -124,6 +155,9 @@ impl Ctx {
             }
         });
 
+        let (partial_word, words_like_partial) =
+            partial_word(line_prefix, &before[prev_start..line_start], site.after, lexer.state);
+
         let doc_has_fence =
             has_fence_line(tail(before, FENCE_WINDOW_BYTES)) || has_fence_line(head(site.after, FENCE_WINDOW_BYTES));
 
@@ -133,10 +167,12 @@ impl Ctx {
             line_prefix: line_prefix.to_owned(),
             line_suffix: line_suffix.to_owned(),
             prev: prev.to_owned(),
-            crlf: uses_crlf(before, site.after, site.document),
+            ending: site.line_ending,
             doc_has_fence,
             cursor_state: lexer.state,
             openers,
+            partial_word,
+            words_like_partial,
         }
     }
 
@@ -228,14 +264,5 @@ mod tests {
         assert_eq!(collect("a\n"), vec![("a", true)]);
         assert_eq!(collect("a\r\n\nb"), vec![("a", true), ("", true), ("b", false)]);
         assert_eq!(collect("\n"), vec![("", true)]);
-    }
-
-    #[test]
-    fn crlf_is_judged_near_the_cursor() {
-        assert!(uses_crlf("a\r\nb", "", None));
-        assert!(!uses_crlf("a\nb", "c\r\n", None));
-        assert!(uses_crlf("b", "c\r\nd", None));
-        assert!(uses_crlf("b", "c", Some("x\r\nb")));
-        assert!(!uses_crlf("b", "c", None));
     }
 }

@@ -47,12 +47,31 @@ fn run(language: Language, fixture: &str, raw: &str, multiline: Option<bool>) ->
         multiline: multiline.unwrap_or_else(|| wants_block(before, after)),
         original_parses: document_parses(language, &document),
         document: Some(&document),
+        line_ending: LineEnding::of(&document),
     };
     let result = postprocess(raw, &site);
     // With the document's tree the parse check takes a shortcut; it must reach the same verdict.
     let tree = syntax::parse(language, &Rope::from_str(&document), None);
     assert_eq!(postprocess_with_tree(raw, &site, tree.as_ref()), result);
     render(result)
+}
+
+/// [`run`] of an answer the model ended as `ended` says, through the streamed path's own entry.
+fn run_ended(language: Language, fixture: &str, raw: &str, ended: Ended) -> String {
+    let (before, after) = fixture.split_once("$0").expect("fixture has a $0 cursor");
+    let document = format!("{before}{after}");
+    let site = CompletionSite {
+        language,
+        before,
+        after,
+        multiline: wants_block(before, after),
+        original_parses: document_parses(language, &document),
+        document: Some(&document),
+        line_ending: LineEnding::of(&document),
+    };
+    let tree = syntax::parse(language, &Rope::from_str(&document), None);
+    let detector = StopDetector::with_tree(&site, tree.as_ref());
+    render(postprocess_streamed(raw, &site, &detector, tree.as_ref(), ended))
 }
 
 fn check(language: Language, fixture: &str, raw: &str, expect: Expect) {
@@ -149,6 +168,36 @@ fn an_echo_of_the_lines_above_is_stripped() {
         "class Stack:\n    def push(self, x):\n        self.items.append(x)\n\n    def pop(self):\n        $0\n",
         "    def pop(self):\n        return self.items.pop()",
         expect!["$0return self.items.pop()"],
+    );
+}
+
+#[test]
+fn a_retyped_partial_word_is_stripped_only_when_the_code_around_says_so() {
+    let compute = "fn compute(a: i32) -> i32 {\n    a\n}\n\n";
+    // `compute` is defined, `compcompute` is not: the model re-typed `comp`.
+    check(Rust, &format!("{compute}fn main() {{\n    let x = comp$0\n}}\n"), "compute(1);", expect!["$0ute(1);"]);
+    // Also a member after a receiver (`self.` itself is never the partial word).
+    check(
+        Python,
+        "class C:\n    def compute(self):\n        return 1\n\n    def run(self):\n        y = self.comp$0\n",
+        "compute() + 1",
+        expect!["$0ute() + 1"],
+    );
+    check(Python, "class C:\n    def run(self):\n        y = self.$0\n", "self.x", expect!["$0self.x"]);
+    // Nothing says which name is meant: left as the model wrote it.
+    check(Rust, "fn main() {\n    let x = comp$0\n}\n", "compute(1);", expect!["$0compute(1);"]);
+    let both = format!("{compute}fn compcompute() {{}}\n\nfn main() {{\n    let x = comp$0\n}}\n");
+    check(Rust, &both, "compute(1);", expect!["$0compute(1);"]);
+    // Too short to tell: `a` then `abc` may be `aabc`.
+    check(Rust, "fn abc() {}\n\nfn main() {\n    let x = a$0\n}\n", "abc();", expect!["$0abc();"]);
+    // The answer is the partial word and no more, or the cursor is inside a word or a string.
+    check(Rust, &format!("{compute}fn main() {{\n    let x = comp$0\n}}\n"), "comp;", expect!["$0comp;"]);
+    check(Rust, &format!("{compute}fn main() {{\n    let x = comp$0u;\n}}\n"), "compute", expect!["$0compute"]);
+    check(
+        Rust,
+        &format!("{compute}fn main() {{\n    let x = \"comp$0\";\n}}\n"),
+        "compute it",
+        expect!["$0compute it"],
     );
 }
 
@@ -631,6 +680,78 @@ fn crlf_documents_get_crlf() {
     assert_eq!(out, "$0let a = 1;\r\n    let b = 2;");
 }
 
+#[test]
+fn lone_cr_documents_get_lone_crs() {
+    // The caller hands post-processing the document's `\n` twin and says its breaks are `\r`.
+    let document = "fn main() {\n    \n}\n";
+    let cursor = "fn main() {\n    ".len();
+    let site = CompletionSite {
+        language: Rust,
+        before: &document[..cursor],
+        after: &document[cursor..],
+        multiline: true,
+        original_parses: Some(true),
+        document: Some(document),
+        line_ending: LineEnding::Cr,
+    };
+    let out = render(postprocess("let a = 1;\n    let b = 2;\r\n}\n\nfn other() {}\n", &site));
+    assert_eq!(out, "$0let a = 1;\r    let b = 2;");
+    // A break the parse check cuts at is found in the twin, so the cut is the same.
+    assert_eq!(
+        render(postprocess("let a = (1;\n    let b = 2;\n", &site)),
+        "rejected: BreaksParse (the suggestion would break a document that parses)"
+    );
+}
+
+// Cut short by `max_tokens` (finish reason `length`): only complete lines count.
+
+#[test]
+fn an_answer_cut_short_keeps_only_its_complete_lines() {
+    let fixture = "fn f(x: i32) -> i32 {\n    $0\n    0\n}\n";
+    // The model ran out of tokens inside its block's last line: the lines before it stay, and
+    // the block they open is closed by no one, so the parse check cuts back to what parses.
+    let raw = "let y = x * 2;\n    let z = y + 1;\n    if z > 0 {\n        return z;\n    } els";
+    expect![[r#"
+        $0let y = x * 2;
+            let z = y + 1;"#]]
+    .assert_eq(&run_ended(Rust, fixture, raw, Ended::CutShort));
+    // A half-written name parses as well as a whole one: only the finish reason tells them apart.
+    let py = "def f(x):\n    $0\n";
+    let raw = "y = x * 2\n    total = compute_tot";
+    expect!["$0y = x * 2"].assert_eq(&run_ended(Python, py, raw, Ended::CutShort));
+    expect![[r#"
+        $0y = x * 2
+            total = compute_tot"#]]
+    .assert_eq(&run_ended(Python, py, raw, Ended::Complete));
+    // Cut mid-name in a one-line suggestion: nothing complete, nothing shown.
+    expect![[r#"rejected: CutShort (the model ran out of tokens before it completed a line)"#]].assert_eq(&run_ended(
+        Rust,
+        "fn main() {\n    let total = $0\n}\n",
+        "compute_tot",
+        Ended::CutShort,
+    ));
+    // The same text the model finished is a suggestion.
+    expect!["$0compute_tot"].assert_eq(&run_ended(
+        Rust,
+        "fn main() {\n    let total = $0\n}\n",
+        "compute_tot",
+        Ended::Complete,
+    ));
+    // A one-line suggestion whose line was complete before the cut is kept.
+    expect!["$0compute_total();"].assert_eq(&run_ended(
+        Rust,
+        "fn main() {\n    let total = $0\n}\n",
+        "compute_total();\n    let ne",
+        Ended::CutShort,
+    ));
+    // A complete block is kept whole when the cut falls after it.
+    expect![[r#"
+        $0if x > 0 {
+                return x;
+            }"#]]
+    .assert_eq(&run_ended(Rust, fixture, "if x > 0 {\n        return x;\n    }\n    let unrel", Ended::CutShort));
+}
+
 // Rule 8: the parse check.
 
 #[test]
@@ -801,6 +922,7 @@ fn stream(language: Language, fixture: &str, raw: &str, chunk: usize) -> (String
         multiline: wants_block(before, after),
         original_parses: document_parses(language, &document),
         document: Some(&document),
+        line_ending: LineEnding::of(&document),
     };
     let mut detector = StopDetector::new(&site);
     let mut end = 0;
@@ -1041,6 +1163,7 @@ fn debug_output_shows_no_document_text() {
         multiline: false,
         original_parses: None,
         document: Some("let key = \"sk-secret\";\n"),
+        line_ending: LineEnding::Lf,
     };
     let shown = format!("{site:?} {:?}", StopDetector::new(&site));
     assert!(!shown.contains("secret"), "{shown}");
@@ -1115,6 +1238,7 @@ mod properties {
                 multiline,
                 original_parses: document_parses(language, &document),
                 document: Some(&document),
+                line_ending: LineEnding::of(&document),
             };
             if let Ok(s) = postprocess(&raw, &site) {
                 prop_assert!(!s.text.trim().is_empty());
@@ -1219,6 +1343,7 @@ fn agree_with_a_full_parse(samples: &[(Language, &str, &[&str])], limits: &[usiz
                 multiline: true,
                 original_parses: Some(true),
                 document: Some(document),
+                line_ending: LineEnding::of(document),
             };
             // Replacing the next character too, as when the editor auto-closed it.
             let next = after.chars().next().filter(|c| *c != '\n').map_or(0, char::len_utf8);

@@ -1192,9 +1192,9 @@ pub fn classify_anthropic(
         },
     };
     match effective {
-        529 => ProviderError::Overloaded { host, model: ctx.model.to_string(), request_id },
+        529 => ProviderError::Overloaded { host, model: ctx.model.to_string(), tried_before: Vec::new(), request_id },
         429 if lower.contains("overloaded") => {
-            ProviderError::Overloaded { host, model: ctx.model.to_string(), request_id }
+            ProviderError::Overloaded { host, model: ctx.model.to_string(), tried_before: Vec::new(), request_id }
         }
         429 => ProviderError::RateLimited {
             limit: rate_limit_kind(&message),

@@ -211,11 +211,15 @@ pub enum ProviderError {
     RateLimited { limit: RateLimit, retry_after: Duration, request_id: Option<String> },
 
     /// 429 `engine_overloaded_error`.
-    #[error(
-        "{host} is overloaded right now (model {model}). Try again in a moment, or configure a \
-         fallback model."
-    )]
-    Overloaded { host: String, model: String, request_id: Option<String> },
+    #[error("{}", overloaded_message(.host, .model, .tried_before))]
+    Overloaded {
+        host: String,
+        model: String,
+        /// The models of the route tried before this one, when it was a fallback: each as
+        /// `name (what went wrong)`. Set by the router.
+        tried_before: Vec<String>,
+        request_id: Option<String>,
+    },
 
     /// 429 `exceeded_current_quota_error`: the account is suspended until recharged.
     #[error("{}", balance_message(.host, .billing_url.as_deref()))]
@@ -451,6 +455,21 @@ fn model_not_found_message(model: &str, host: &str, available: &[String]) -> Str
     }
 }
 
+/// Advises a fallback model only where none was tried: one that was is already configured.
+fn overloaded_message(host: &str, model: &str, tried_before: &[String]) -> String {
+    if tried_before.is_empty() {
+        return format!(
+            "{host} is overloaded right now (model {model}). Try again in a moment, or configure a fallback model."
+        );
+    }
+    let (all, none) = if tried_before.len() == 1 { ("Both", "neither") } else { ("All the", "none") };
+    format!(
+        "{all} models of this route were tried and {none} could answer: {}, then {model} (overloaded at {host}). \
+         Try again in a moment.",
+        tried_before.join(", ")
+    )
+}
+
 fn balance_message(host: &str, billing_url: Option<&str>) -> String {
     match billing_url {
         Some(url) => format!(
@@ -626,6 +645,15 @@ impl ProviderError {
             Transport { .. } => "transport",
             BudgetExceeded { .. } => "budget_exceeded",
         }
+    }
+
+    /// This error of a route's model that was tried after `tried` (each `name (what went
+    /// wrong)`), so that it does not advise configuring what is already configured.
+    pub fn after_fallbacks(mut self, tried: Vec<String>) -> Self {
+        if let ProviderError::Overloaded { tried_before, .. } = &mut self {
+            *tried_before = tried;
+        }
+        self
     }
 
     /// Sets the request id on errors that carry one and have none yet.
@@ -934,7 +962,7 @@ pub fn classify(status: u16, body: &str, ctx: &ErrorContext<'_>) -> ProviderErro
             }
         }
         429 if kind == "engine_overloaded_error" || lower.contains("overloaded") => {
-            ProviderError::Overloaded { host, model: ctx.model.to_string(), request_id }
+            ProviderError::Overloaded { host, model: ctx.model.to_string(), tried_before: Vec::new(), request_id }
         }
         429 => ProviderError::RateLimited {
             limit: rate_limit_kind(&message),
@@ -1177,6 +1205,20 @@ mod tests {
         assert!(matches!(e, ProviderError::Overloaded { .. }));
         assert_eq!(e.retry_hint(), RetryHint::Backoff);
         assert!(e.allows_fallback());
+        assert_eq!(
+            e.to_string(),
+            "api.moonshot.ai is overloaded right now (model kimi-k2-turbo-preview). Try again in a moment, or \
+             configure a fallback model."
+        );
+        // After the route's fallback: both named, no advice to configure what is configured.
+        let both = e.clone().after_fallbacks(vec!["kimi-k2.5 (overloaded)".into()]);
+        assert_eq!(
+            both.to_string(),
+            "Both models of this route were tried and neither could answer: kimi-k2.5 (overloaded), then \
+             kimi-k2-turbo-preview (overloaded at api.moonshot.ai). Try again in a moment."
+        );
+        let three = e.after_fallbacks(vec!["a (timeout)".into(), "b (rate limited)".into()]);
+        assert!(three.to_string().starts_with("All the models of this route were tried"), "{three}");
 
         let e = classify(
             429,

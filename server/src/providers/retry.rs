@@ -139,7 +139,7 @@ mod tests {
     }
 
     fn overloaded() -> ProviderError {
-        ProviderError::Overloaded { host: "h".into(), model: "m".into(), request_id: None }
+        ProviderError::Overloaded { host: "h".into(), model: "m".into(), tried_before: Vec::new(), request_id: None }
     }
 
     fn balance() -> ProviderError {

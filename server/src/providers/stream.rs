@@ -529,11 +529,12 @@ impl StreamAccumulator {
                 self.apply_delta(delta, &mut events);
             }
             if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
+                let reason = FinishReason::parse(&reason);
                 if index == 0 {
-                    self.finish_reason = Some(FinishReason::parse(&reason));
+                    self.finish_reason = Some(reason.clone());
                 }
                 if self.finished_choices.insert(index) {
-                    events.push(StreamEvent::ChoiceFinished { index });
+                    events.push(StreamEvent::ChoiceFinished { index, reason });
                 }
             }
         }
@@ -706,7 +707,7 @@ mod tests {
                 StreamEvent::Reasoning("think".into()),
                 StreamEvent::Reasoning("ing".into()),
                 StreamEvent::Content("answer".into()),
-                StreamEvent::ChoiceFinished { index: 0 },
+                StreamEvent::ChoiceFinished { index: 0, reason: FinishReason::Stop },
             ]
         );
         let r = acc.into_response();
@@ -755,17 +756,18 @@ mod tests {
             &mut acc,
             &[
                 r#"{"choices":[{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}]}"#,
-                r#"{"choices":[{"index":1,"delta":{"content":"c"},"finish_reason":"stop"},{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+                r#"{"choices":[{"index":1,"delta":{"content":"c"},"finish_reason":"length"},{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
             ],
         );
+        // Each choice with its own reason: choice 1 ran out of tokens, choice 0 did not.
         assert_eq!(
             events,
             vec![
                 StreamEvent::Content("a".into()),
                 StreamEvent::Alternative { index: 1, text: "b".into() },
                 StreamEvent::Alternative { index: 1, text: "c".into() },
-                StreamEvent::ChoiceFinished { index: 1 },
-                StreamEvent::ChoiceFinished { index: 0 },
+                StreamEvent::ChoiceFinished { index: 1, reason: FinishReason::Length },
+                StreamEvent::ChoiceFinished { index: 0, reason: FinishReason::Stop },
             ]
         );
         let r = acc.into_response();
@@ -885,7 +887,7 @@ mod tests {
         )
         .await;
         assert_eq!(openai.len(), 3, "{openai:?}");
-        assert_eq!(openai[1].as_ref().unwrap(), &StreamEvent::ChoiceFinished { index: 0 });
+        assert_eq!(openai[1].as_ref().unwrap(), &StreamEvent::ChoiceFinished { index: 0, reason: FinishReason::Stop });
         assert_eq!(done(&openai[2]).content, "a");
 
         let mut items = claude_text("b");

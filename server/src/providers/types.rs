@@ -649,9 +649,11 @@ pub enum StreamEvent {
         text: String,
     },
     /// Choice `index` has its finish reason: no more of its text will come. With `n` > 1 the
-    /// choices finish one by one, and `Done` only follows the last.
+    /// choices finish one by one, each for its own reason (one may run out of tokens while
+    /// another stops), and `Done` only follows the last.
     ChoiceFinished {
         index: u32,
+        reason: FinishReason,
     },
     ToolCallStarted {
         index: u32,

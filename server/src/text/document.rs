@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use ropey::Rope;
 use tree_sitter::{InputEdit, Tree};
 
+use super::line_ending::{LineBreaks, LineEnding};
 use super::position::{self, LineCol, PositionEncoding, TextRange};
 use super::syntax::{self, Language};
 
@@ -90,6 +91,8 @@ pub struct DocumentSnapshot {
     tree: Option<Tree>,
     binary: bool,
     too_large: bool,
+    /// Kept up to date edit by edit ([`Document::edit`]): a request never rescans the text.
+    line_breaks: LineBreaks,
     /// Shared with the document (and its other snapshots) while it stays valid.
     imports: Arc<OnceLock<TopImports>>,
 }
@@ -135,6 +138,16 @@ impl DocumentSnapshot {
 
     pub fn rope(&self) -> &Rope {
         &self.rope
+    }
+
+    /// The document's line break, by the majority of its breaks; kept current edit by edit.
+    pub fn line_ending(&self) -> LineEnding {
+        self.line_breaks.majority()
+    }
+
+    /// How many line breaks of each kind the document has.
+    pub fn line_breaks(&self) -> LineBreaks {
+        self.line_breaks
     }
 
     /// `None` for plain text, binary and too-large documents.
@@ -234,9 +247,6 @@ pub struct Document {
     snap: DocumentSnapshot,
     /// NUL chars in the text, kept so that deleting the last one clears `binary` without a scan.
     nul_chars: usize,
-    /// '\r' chars not followed by '\n'. While zero, tree-sitter rows equal rope lines and edit
-    /// points cost O(log n); see [`syntax::point_at_byte`].
-    lone_crs: usize,
     /// A parse ran over its time budget: the grammar is stuck on this text. Editing on would
     /// pay the budget on every keystroke, so the document stays plain text until its whole
     /// text is replaced.
@@ -295,7 +305,7 @@ impl Document {
         let language = Language::detect(language_id, uri);
         let rope = Rope::from_str(text);
         let nul_chars = text.bytes().filter(|&b| b == 0).count();
-        let lone_crs = count_lone_crs(&rope, 0..rope.len_chars());
+        let line_breaks = LineBreaks::of(text);
         let mut doc = Document {
             snap: DocumentSnapshot {
                 uri: Arc::from(uri),
@@ -306,10 +316,10 @@ impl Document {
                 tree: None,
                 binary: false,
                 too_large: false,
+                line_breaks,
                 imports: Arc::default(),
             },
             nul_chars,
-            lone_crs,
             parse_gave_up: false,
             stale: None,
             edits: 0,
@@ -327,7 +337,6 @@ impl Document {
         let mut doc = Document {
             snap: snap.clone(),
             nul_chars: rope.bytes().filter(|&b| b == 0).count(),
-            lone_crs: count_lone_crs(rope, 0..rope.len_chars()),
             parse_gave_up: false,
             stale: None,
             edits: 0,
@@ -396,25 +405,26 @@ impl Document {
     /// Replaces a char range of the rope, keeping the counters current; returns the matching
     /// tree-sitter edit when `want_edit`.
     fn replace(&mut self, chars: Range<usize>, text: &str, want_edit: bool) -> Option<InputEdit> {
-        let rope = &mut self.snap.rope;
+        let snap = &mut self.snap;
+        let rope = &mut snap.rope;
         let start_byte = rope.char_to_byte(chars.start);
         let old_end_byte = rope.char_to_byte(chars.end);
         let points = want_edit.then(|| {
-            let no_lone_cr = self.lone_crs == 0;
+            let no_lone_cr = snap.line_breaks.cr == 0;
             (syntax::point_at_byte(rope, start_byte, no_lone_cr), syntax::point_at_byte(rope, old_end_byte, no_lone_cr))
         });
 
-        // The char before the range may be a '\r' whose follower changes, hence the window
-        // starts one char early.
+        // The char before the range may be a '\r' whose follower changes, and the char after it
+        // a '\n' whose predecessor changes: hence the window reaches one char past each end.
         let window_start = chars.start.saturating_sub(1);
-        let lone_before = count_lone_crs(rope, window_start..chars.end);
+        let breaks_before = LineBreaks::in_rope(rope, window_start..chars.end + 1);
         let nul_removed = rope.slice(chars.clone()).chars().filter(|&c| c == '\0').count();
         rope.remove(chars.clone());
         rope.insert(chars.start, text);
         let inserted_chars = text.chars().count();
-        let lone_after = count_lone_crs(rope, window_start..chars.start + inserted_chars);
+        let breaks_after = LineBreaks::in_rope(rope, window_start..chars.start + inserted_chars + 1);
         // The counts are exact, so these never saturate; saturating keeps a bug from panicking.
-        self.lone_crs = (self.lone_crs + lone_after).saturating_sub(lone_before);
+        snap.line_breaks = snap.line_breaks.changed(breaks_before, breaks_after);
         let nul_added = text.bytes().filter(|&b| b == 0).count();
         self.nul_chars = (self.nul_chars + nul_added).saturating_sub(nul_removed);
 
@@ -426,7 +436,7 @@ impl Document {
             new_end_byte,
             start_position,
             old_end_position,
-            new_end_position: syntax::point_at_byte(rope, new_end_byte, self.lone_crs == 0),
+            new_end_position: syntax::point_at_byte(rope, new_end_byte, snap.line_breaks.cr == 0),
         })
     }
 
@@ -557,24 +567,6 @@ impl Document {
     pub fn is_too_large(&self) -> bool {
         self.snap.too_large
     }
-}
-
-/// '\r' chars at indices in `chars` that are not followed by '\n' (the follower may lie just
-/// past the range).
-fn count_lone_crs(rope: &Rope, chars: Range<usize>) -> usize {
-    let end = chars.end;
-    let mut count = 0;
-    let mut prev_cr = false;
-    for c in rope.slice(chars).chars() {
-        if prev_cr && c != '\n' {
-            count += 1;
-        }
-        prev_cr = c == '\r';
-    }
-    if prev_cr && rope.get_char(end) != Some('\n') {
-        count += 1;
-    }
-    count
 }
 
 #[cfg(test)]
@@ -817,8 +809,10 @@ mod tests {
     }
 
     /// tree-sitter's point: rows end at '\n' only, columns are bytes.
+    /// The point tree-sitter computes: it is given each lone `\r` as `\n`.
     fn naive_point(text: &str, byte: usize) -> tree_sitter::Point {
-        let before = &text.as_bytes()[..byte];
+        let read = crate::text::line_ending::lone_crs_as_lf(text.to_string());
+        let before = &read.as_bytes()[..byte];
         let row = before.iter().filter(|&&b| b == b'\n').count();
         let row_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         tree_sitter::Point::new(row, byte - row_start)
@@ -852,8 +846,7 @@ mod tests {
                     naive_point(&reference, start + inserted.len())
                 );
                 proptest::prop_assert_eq!(doc.rope().to_string(), reference.as_str());
-                let lone_crs = reference.matches('\r').count() - reference.matches("\r\n").count();
-                proptest::prop_assert_eq!(doc.lone_crs, lone_crs);
+                proptest::prop_assert_eq!(doc.as_snapshot().line_breaks, LineBreaks::of(&reference));
                 proptest::prop_assert_eq!(doc.nul_chars, reference.matches('\0').count());
             }
         }

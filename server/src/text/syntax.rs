@@ -1,5 +1,6 @@
 //! Languages, their tree-sitter grammars, and parsing straight from a rope.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -199,13 +200,31 @@ fn with_parser<R>(language: Language, f: impl FnOnce(&mut Parser) -> R) -> Optio
     Some(result)
 }
 
-/// The bytes of the rope from `offset` to the end of the chunk holding it.
-fn chunk_from(rope: &Rope, offset: usize) -> &[u8] {
+/// The bytes of the rope from `offset` to the end of the chunk holding it, each lone `\r` as
+/// `\n`: tree-sitter ends lines (and so line comments) at `\n` only, where the rope, LSP and the
+/// editor also end them at a lone `\r` (classic Mac files). Same length, so byte offsets hold;
+/// a chunk is copied only when it has a lone `\r`.
+fn chunk_from(rope: &Rope, offset: usize) -> Cow<'_, [u8]> {
     if offset >= rope.len_bytes() {
-        return &[];
+        return Cow::Borrowed(&[]);
     }
     let (chunk, chunk_start, _, _) = rope.chunk_at_byte(offset);
-    &chunk.as_bytes()[offset - chunk_start..]
+    let bytes = &chunk.as_bytes()[offset - chunk_start..];
+    let next_after = || rope.get_byte(chunk_start + chunk.len());
+    let is_lone = |i: usize| match bytes.get(i + 1) {
+        Some(&next) => next != b'\n',
+        None => next_after() != Some(b'\n'),
+    };
+    let Some(first) = memchr::memchr_iter(b'\r', bytes).find(|&i| is_lone(i)) else {
+        return Cow::Borrowed(bytes);
+    };
+    let mut owned = bytes.to_vec();
+    for i in memchr::memchr_iter(b'\r', &bytes[first..]).map(|i| first + i) {
+        if is_lone(i) {
+            owned[i] = b'\n';
+        }
+    }
+    Cow::Owned(owned)
 }
 
 /// Parses `rope` as `language`, reading the rope's chunks in place (no copy of the document).
@@ -245,8 +264,9 @@ pub fn parse_within(language: Language, rope: &Rope, old_tree: Option<&Tree>, bu
     .flatten()
 }
 
-/// The tree-sitter [`Point`] of byte offset `byte`: tree-sitter counts rows by `\n` only and
-/// columns in bytes, whereas the rope (like LSP) also breaks lines at a lone `\r`.
+/// The tree-sitter [`Point`] of byte offset `byte`: tree-sitter counts rows by `\n` and columns
+/// in bytes, and is given a lone `\r` as `\n` (see `chunk_from`), so its rows are the rope's
+/// lines (and LSP's).
 ///
 /// With `no_lone_cr` (the caller knows every `\r` in the text is followed by `\n`) the rope's
 /// line index is the row, found in O(log n); otherwise the prefix is scanned, which is linear
@@ -262,14 +282,25 @@ pub(crate) fn point_at_byte(rope: &Rope, byte: usize, no_lone_cr: bool) -> Point
     let mut row = 0;
     let mut row_start = 0;
     let mut seen = 0;
+    let mut after_cr = false;
     for chunk in rope.byte_slice(..byte).chunks() {
         for (i, b) in chunk.bytes().enumerate() {
+            if after_cr && b != b'\n' {
+                // The `\r` just before was lone: a line break of its own.
+                row += 1;
+                row_start = seen + i;
+            }
             if b == b'\n' {
                 row += 1;
                 row_start = seen + i + 1;
             }
+            after_cr = b == b'\r';
         }
         seen += chunk.len();
+    }
+    if after_cr && rope.get_byte(byte) != Some(b'\n') {
+        row += 1;
+        row_start = byte;
     }
     Point::new(row, byte - row_start)
 }
@@ -388,6 +419,31 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_cr_ends_a_line_comment() {
+        // Read as written, the comment would run to the end of the file and hide the function.
+        let rope = Rope::from_str("// Sums.\rfn add(a: i32) -> i32 {\r    a\r}\r");
+        let tree = parse(Language::Rust, &rope, None).unwrap();
+        let root = tree.root_node();
+        assert!(!root.has_error(), "{}", root.to_sexp());
+        assert_eq!(root.named_child(1).map(|n| n.kind()), Some("function_item"), "{}", root.to_sexp());
+        assert_eq!(root.named_child(1).unwrap().start_position(), Point::new(1, 0));
+        // Also where a chunk ends with the `\r`: far larger than one rope chunk.
+        let source: String = (0..2000).map(|i| format!("// {i}\rfn f{i}() {{}}\r")).collect();
+        let rope = Rope::from_str(&source);
+        let tree = parse(Language::Rust, &rope, None).unwrap();
+        assert_eq!(tree.root_node().named_child_count(), 4000);
+        // CRLF text is read as it is: only a lone `\r` changes.
+        let crlf: String = (0..2000).map(|i| format!("// {i}\r\nfn f{i}() {{}}\r\n")).collect();
+        let rope = Rope::from_str(&crlf);
+        let mut offset = 0;
+        for chunk in rope.chunks() {
+            assert!(matches!(chunk_from(&rope, offset), Cow::Borrowed(_)), "chunk at {offset}");
+            offset += chunk.len();
+        }
+        assert_eq!(parse(Language::Rust, &rope, None).unwrap().root_node().named_child_count(), 4000);
+    }
+
+    #[test]
     fn names_read_well_in_prompts() {
         assert_eq!(Language::Rust.name(), "Rust");
         assert_eq!(Language::Tsx.name(), "TypeScript (TSX)");
@@ -397,17 +453,22 @@ mod tests {
     }
 
     #[test]
-    fn points_count_rows_by_newline_only() {
-        let text = "a\r\nb\rc\nd😀e";
+    fn points_count_rows_as_tree_sitter_is_given_the_text() {
+        let text = "a\r\nb\rc\nd😀e\r";
         let rope = Rope::from_str(text);
+        // What tree-sitter reads: each lone `\r` as `\n`.
+        let read = crate::text::line_ending::lone_crs_as_lf(text.to_string());
         let expected = |byte: usize| {
-            let before = &text.as_bytes()[..byte];
+            let before = &read.as_bytes()[..byte];
             let row = before.iter().filter(|&&b| b == b'\n').count();
             let start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             Point::new(row, byte - start)
         };
         for byte in (0..=text.len()).filter(|&b| text.is_char_boundary(b)) {
             assert_eq!(point_at_byte(&rope, byte, false), expected(byte), "byte {byte}");
+            // The rope's lines agree, lone `\r` or not.
+            let line = rope.byte_to_line(byte);
+            assert_eq!(expected(byte), Point::new(line, byte - rope.line_to_byte(line)), "byte {byte}");
         }
         let crlf = "a\r\nb😀\r\n\r\nc";
         let rope = Rope::from_str(crlf);

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use kimi_lsp::config::Config;
 use kimi_lsp::context::{SimilarIndex, WorkspaceIndex};
 use kimi_lsp::features::completion::prepare_request;
-use kimi_lsp::postprocess::{postprocess_streamed, CompletionSite, StopDetector};
+use kimi_lsp::postprocess::{postprocess_streamed, CompletionSite, Ended, StopDetector};
 use kimi_lsp::text::{Document, Language, LineCol, PositionEncoding, TextChange, TextRange};
 use kimi_test_support::{file_uri, Reply, Standin};
 use serde_json::{json, Value};
@@ -1202,10 +1202,11 @@ fn measure_steps(ws: &Workspace, requests: usize, gap: Duration, slowest: usize)
             multiline: prepared.multiline,
             original_parses,
             document: Some(document),
+            line_ending: snap.line_ending(),
         };
         let detector = StopDetector::with_tree(&site, tree);
         let t3 = Instant::now();
-        let kept = postprocess_streamed(SHARE_REPLY, &site, &detector, tree).is_ok();
+        let kept = postprocess_streamed(SHARE_REPLY, &site, &detector, tree, Ended::Complete).is_ok();
         let t4 = Instant::now();
         if !kept || bytes.is_empty() {
             return Err(format!("the share's reply was rejected at line {}", line + 1));

@@ -669,10 +669,10 @@ fn char_edits(snap: &DocumentSnapshot, edits: Vec<LineEdit>) -> Vec<CharEdit> {
 }
 
 /// The model's answer applied to the plan's target, each document's edits written with its
-/// own line breaks (`\r\n` or `\n`; models write `\n`). Pure.
+/// own line breaks (`\n`, `\r\n` or a lone `\r`; models write `\n`). Pure.
 pub fn apply(site: &Site, target: Target, answer: &str) -> Result<Outcome, ActionError> {
     let outcome = apply_lf(site, target, answer)?;
-    Ok(in_line_endings(outcome, LineEnding::of_rope(site.snapshot.rope())))
+    Ok(in_line_endings(outcome, site.snapshot.line_ending()))
 }
 
 /// `outcome`, worked out with `\n` breaks, in the line breaks of the documents it edits. A
@@ -681,7 +681,7 @@ pub fn apply(site: &Site, target: Target, answer: &str) -> Result<Outcome, Actio
 fn in_line_endings(outcome: Outcome, source: LineEnding) -> Outcome {
     let ending_of = |snapshot: &DocumentSnapshot| {
         if snapshot.len_lines() > 1 {
-            LineEnding::of_rope(snapshot.rope())
+            snapshot.line_ending()
         } else {
             source
         }

@@ -214,6 +214,12 @@ fn edits_in_a_crlf_document_break_lines_with_crlf() {
     let planned = plan(&s, &Action::Document, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
     let edits = only_edits(apply(&s, planned.target, "```rust\n/// Sums.\n///\n/// Zero when empty.\n```").unwrap());
     assert_eq!(edits[0].text, "/// Sums.\r\n///\r\n/// Zero when empty.\r\n");
+    // One stray `\n` as the first line break does not make the document an `\n` one.
+    let mixed = crlf.replacen("\r\n", "\n", 1);
+    let m = site("rust", "/w/src/lib.rs", &mixed, 3..3);
+    let planned = plan(&m, &Action::Document, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();
+    let edits = only_edits(apply(&m, planned.target, "```rust\n/// Sums.\n///\n/// Zero when empty.\n```").unwrap());
+    assert_eq!(edits[0].text, "/// Sums.\r\n///\r\n/// Zero when empty.\r\n");
 
     // A new tests module, and one at the end of a file without a final line break.
     let planned = plan(&s, &Action::WriteTests, None, &Config::default(), &NoSymbols, &|_| None, true).unwrap();

@@ -31,7 +31,7 @@ use crate::lsp::handlers::chat::{apply_proposal, workspace};
 use crate::lsp::handlers::code_action::kind_wanted;
 use crate::lsp::{from_proto, to_proto, Backend};
 use crate::session::Session;
-use crate::text::{line_ending, DocumentSnapshot, LineEnding, PositionEncoding};
+use crate::text::{line_ending, DocumentSnapshot, PositionEncoding};
 
 /// The kind of the chat-file actions: a `source` action (it concerns the whole file), of its own
 /// sub-kind so a key binding can ask for exactly it (`only: ["source.kimi"]`) and a request for
@@ -181,7 +181,7 @@ fn start(
         name,
         enc: backend.session.encoding(),
         support: backend.edit_support(),
-        endings: LineEnding::of_rope(snapshot.rope()).converter(),
+        endings: snapshot.line_ending().converter(),
     };
     let job = Job {
         chat: backend.chat.clone(),
