@@ -532,6 +532,7 @@ fn cross_file(
                 && d.reach.reaches(&d.path, path)
                 && !(usage.field_only && matches!(d.kind, SymbolKind::Function | SymbolKind::Method))
                 && (!usage.path_only || d.kind.is_type())
+                && !(usage.imported_only && d.container.is_some())
         });
         let rejected = usage.qualifier.narrow(&mut defs, lineage);
         match usage.qualifier {
@@ -584,6 +585,7 @@ fn cross_file(
             found.push(nearby::Found { name: name.to_string(), usage, defs, hint });
         }
     }
+    nearby::agree_on_receivers(&mut found);
     // The index never holds secret files; another lookup might.
     let mut chosen = nearby::select(found, path, budget);
     chosen.retain(|s| !looks_secret(Path::new(&s.path)));
