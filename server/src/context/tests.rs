@@ -315,7 +315,6 @@ class Circle(Shape):
                     def area(self) -> float:$0
 
                     def grow(self, factor):
-                        return scale(self, factor)
             line: "    def area(self) -> float:" $0 ""
             definition of scale in shapes/base.py:
                 def scale(shape: Shape, factor: float) -> Shape: ...
@@ -1230,6 +1229,46 @@ fn a_rust_use_item_imports_no_method() {
     // Called as a method near the cursor too, `send` may be the method again.
     let called = text.replace("    let x = 1;", "    conn.send(frame);");
     assert_eq!(definitions_from(&called), ["send in src/client.rs", "Conn in src/client.rs"]);
+}
+
+/// The code after the cursor ends with the definition the cursor is in and the next one's
+/// header: the next definitions' documentation is no code to see.
+#[test]
+fn the_suffix_ends_at_the_next_definitions_header_without_its_documentation() {
+    let rust = "pub struct Builder { headers: Vec<u8> }\n\nimpl Builder {\n    /// Sets the agent.\n    pub fn user_agent(mut self, value: u8) -> Builder {\n        match value {\n            0 => {}\n            _ => {$0}\n        };\n        self\n    }\n    /// Sets the default headers for every request.\n    ///\n    /// # Example\n    ///\n    /// ```rust\n    /// let b = Builder::new().default_headers(h);\n    /// ```\n    #[inline]\n    pub fn default_headers(\n        mut self,\n        headers: Vec<u8>,\n    ) -> Builder {\n        self.headers = headers;\n        self\n    }\n\n    /// Enables the cookie store.\n    pub fn cookie_store(self, enable: bool) -> Builder {\n        self\n    }\n}\n\n/// A client.\npub struct Client;\n";
+    let suffix = |language: &str, text: &str| {
+        let text = format!("//- {language}\n{text}");
+        let ctx = gather_fixture(&text, &Budget::default(), &[]);
+        // Each line behind a bar: the snapshot keeps its indentation exactly.
+        format!("{}$0{}", ctx.line_prefix, ctx.suffix).lines().map(|l| format!("|{l}\n")).collect::<String>()
+    };
+    expect![[r#"
+        |            _ => {$0}
+        |        };
+        |        self
+        |    }
+        |    pub fn default_headers(
+    "#]]
+    .assert_eq(&suffix("src/lib.rs", rust));
+    // The impl's last method: its closer, then what follows the impl, past its documentation.
+    let last = rust.replace("$0", "").replace("        self\n    }\n}\n", "        $0self\n    }\n}\n");
+    expect![[r#"
+        |        $0self
+        |    }
+        |}
+        |
+        |pub struct Client;
+    "#]]
+    .assert_eq(&suffix("src/lib.rs", &last));
+    let py = "class Builder:\n    def user_agent(self, value):\n        if value:\n            $0\n        return self\n\n    # Sets the default headers for every request.\n    #\n    # Example: Builder().default_headers(h)\n    @property\n    def default_headers(self,\n                        headers):\n        \"\"\"Sets the default headers.\n\n        More words.\n        \"\"\"\n        self.headers = headers\n\n\ndef helper():\n    pass\n";
+    expect![[r#"
+        |            $0
+        |        return self
+        |
+        |    @property
+        |    def default_headers(self,
+    "#]]
+    .assert_eq(&suffix("builder.py", py));
 }
 
 #[test]
