@@ -56,7 +56,7 @@ pub fn completion_prompt(ctx: &CompletionContext) -> CompletionPrompt {
 /// name).
 pub fn system_instructions(language: &str) -> String {
     format!(
-        "You are a code completion engine for {lang}. You are shown a {lang} file with the \
+        "You are a code completion engine for {lang}. You are shown {a_file} with the \
 cursor marked {CURSOR_MARKER}, and definitions from other files of the project. You write the \
 code to insert at the cursor.
 
@@ -73,7 +73,8 @@ write the whole block with the file's indentation and stop at its end.
 5. Use the names the file, its imports and the definitions show, in the file's style. \
 Similar code, where shown, is how this project writes such code.
 6. If nothing sensible fits, reply with nothing.",
-        lang = language
+        lang = language,
+        a_file = crate::text::naming::a_file_of(language)
     )
 }
 

@@ -294,7 +294,10 @@ pub fn gather(
     let start = cutter.prefix_start(cursor, budget.prefix_chars);
     // The nodes around the cursor, found once for everything below that needs them.
     let chain = cutter.chain_at(cursor_byte);
-    let end = cutter.suffix_end(cursor, budget.suffix_chars);
+    let budget_end = cutter.suffix_end(cursor, budget.suffix_chars);
+    // The code after the cursor, down to the next item's header: not the next items' docs.
+    let suffix_pieces = root.zip(spec).and_then(|(_, spec)| suffix_by_items(rope, spec, &chain, cursor, budget_end));
+    let end = suffix_pieces.as_ref().map_or(budget_end, |pieces| pieces[0].end);
     let line = rope.char_to_line(cursor);
     let line_begin = rope.line_to_char(line).max(start);
     let line_end = line_content_end(rope, line).min(end);
@@ -311,7 +314,10 @@ pub fn gather(
         language,
         language_name: language_name.name.clone(),
         prefix: String::from(rope.slice(start..cursor)),
-        suffix: String::from(rope.slice(cursor..end)),
+        suffix: match &suffix_pieces {
+            Some(pieces) => join_pieces(rope, pieces),
+            None => String::from(rope.slice(cursor..end)),
+        },
         line_prefix,
         line_suffix,
         imports: String::new(),
@@ -415,6 +421,157 @@ const ITEM_BODIES: &[&str] = &[
     "field_declaration_list",
     "object_type",
 ];
+
+/// Whether `node` is a body of definitions: one of [`ITEM_BODIES`], or a Python class's block.
+fn is_item_body(node: Node<'_>) -> bool {
+    ITEM_BODIES.contains(&node.kind())
+        || node.kind() == "block" && node.parent().is_some_and(|p| p.kind() == "class_definition")
+}
+
+/// Whether `node`, a part of a body of definitions, is a definition (a function, a method, a
+/// type, an impl) rather than a statement of a script.
+fn is_definition(spec: &lang::Spec, node: Node<'_>) -> bool {
+    let kind = node.kind();
+    spec.definitions.contains(&kind)
+        || spec.scopes.contains(&kind)
+        || spec.functions.contains(&kind)
+        || matches!(kind, "decorated_definition" | "method_definition" | "impl_item")
+        || kind == "export_statement" && node.child_by_field_name("declaration").is_some_and(|d| is_definition(spec, d))
+}
+
+/// What lies between definitions and is no code: comments (the next item's documentation)
+/// and Rust's attributes.
+fn is_between_definitions(node: Node<'_>) -> bool {
+    node.kind().contains("comment") || node.kind() == "attribute_item"
+}
+
+/// The text after the cursor as char ranges of the document, when the cursor is in a
+/// definition (or between definitions) that ends within `budget_end`: the rest of it, then the
+/// next definition's header (its lines down to its name), leaving out the comments and
+/// attributes before that header. What follows the block is worth its header to the model, to
+/// see where the block ends and what comes next; the next items' documentation, which is what
+/// a suffix cut by size alone mostly held between methods, is not. When the body of
+/// definitions ends first, its closer (`}`) is kept and the next definition after its owner is
+/// looked for. `None` where no such cut applies (a script's statements, no definition around
+/// or after the cursor, a definition longer than the budget): the size cut stands.
+fn suffix_by_items(
+    rope: &Rope,
+    spec: &lang::Spec,
+    chain: &[Node<'_>],
+    cursor: usize,
+    budget_end: usize,
+) -> Option<Vec<Range<usize>>> {
+    let cursor_byte = rope.char_to_byte(cursor);
+    let budget_byte = rope.char_to_byte(budget_end);
+    // The innermost definition the cursor is in whose parent is a body of definitions; else,
+    // between definitions, the body the cursor is in.
+    let body_at = chain.iter().rposition(|n| is_item_body(*n))?;
+    let (mut body, mut at) = match chain.get(body_at + 1) {
+        Some(item) if item.start_byte() < cursor_byte && is_definition(spec, *item) => {
+            (chain[body_at], item.end_byte())
+        }
+        Some(_) => return None,
+        None => (chain[body_at], cursor_byte),
+    };
+    if at > budget_byte {
+        return None;
+    }
+    let mut pieces: Vec<Range<usize>> = Vec::new();
+    pieces.push(cursor_byte..at);
+    let mut skipped = false;
+    // The rest of a line a piece ends on (a `}` after the item, a trailing comment) stays on it.
+    let extend = |pieces: &mut Vec<Range<usize>>, skipped: bool, start: usize, end: usize| {
+        if skipped {
+            pieces.push(start..end);
+        } else if let Some(last) = pieces.last_mut() {
+            last.end = end;
+        }
+    };
+    loop {
+        let mut walk = body.walk();
+        let next = body.named_children(&mut walk).find(|c| c.start_byte() >= at && !is_between_definitions(*c));
+        skipped |= body.named_children(&mut walk).any(|c| {
+            c.start_byte() >= at && next.is_none_or(|n| c.start_byte() < n.start_byte()) && is_between_definitions(c)
+        });
+        if let Some(next) = next {
+            let name = header_name(next).unwrap_or(next);
+            let header_end = rope.char_to_byte(line_content_end(rope, rope.byte_to_line(name.start_byte())));
+            // A header line that opens a string or a comment (`const DOC: &str = "`) is cut
+            // before, with the rest of the definition.
+            let opens = next
+                .descendant_for_byte_range(header_end, header_end)
+                .into_iter()
+                .flat_map(|n| std::iter::successors(Some(n), |n| n.parent()))
+                .take_while(|n| n.id() != next.id())
+                .any(|n| spec.opaque.contains(&n.kind()) && n.start_byte() < header_end && header_end < n.end_byte());
+            if !opens {
+                let start = window::line_start_byte(rope, next.start_byte());
+                extend(&mut pieces, skipped && start >= at, start, header_end);
+            }
+            break;
+        }
+        // The body ends: its owner's closer, and what follows the owner (through `export`,
+        // decorators).
+        let mut owner = match body.parent() {
+            Some(owner) => owner,
+            None => break,
+        };
+        for _ in 0..3 {
+            match owner.parent() {
+                Some(parent) if !is_item_body(parent) => owner = parent,
+                _ => break,
+            }
+        }
+        let Some(outer) = owner.parent().filter(|p| is_item_body(*p)) else { break };
+        let closer = window::line_start_byte(rope, body.end_byte().saturating_sub(1).max(at));
+        extend(&mut pieces, skipped && closer >= at, closer, owner.end_byte());
+        skipped = false;
+        body = outer;
+        at = owner.end_byte();
+    }
+    // Whole lines, within the budget; each piece after the first starts a line.
+    let mut left = budget_end - cursor;
+    let mut out = Vec::new();
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let start = rope.byte_to_char(piece.start);
+        let end = line_content_end(rope, rope.byte_to_line(piece.end.saturating_sub(1).max(piece.start)));
+        let len = end - start + usize::from(i > 0);
+        if len > left {
+            break;
+        }
+        left -= len;
+        out.push(start..end);
+    }
+    // Nothing but space to the end of the window (the file's last line break): it stays.
+    if let Some(last) = out.last_mut() {
+        if last.end < budget_end && rope.slice(last.end..budget_end).chars().all(char::is_whitespace) {
+            last.end = budget_end;
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The node naming a definition (`name`, also through `export` and decorators), whose line
+/// ends its header.
+fn header_name(node: Node<'_>) -> Option<Node<'_>> {
+    let inner = node.child_by_field_name("declaration").or_else(|| node.child_by_field_name("definition"));
+    inner.unwrap_or(node).child_by_field_name("name")
+}
+
+/// The suffix's pieces as text: each after the first on a line of its own, after a blank line
+/// where the document had one before what was left out.
+fn join_pieces(rope: &Rope, pieces: &[Range<usize>]) -> String {
+    let mut out = String::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        if i > 0 {
+            let gap = rope.slice(pieces[i - 1].end..piece.start);
+            let blank = gap.lines().skip(1).any(|l| l.chars().all(char::is_whitespace) && l.len_chars() > 0);
+            out.push_str(if blank { "\n\n" } else { "\n" });
+        }
+        out.extend(rope.slice(piece.clone()).chunks());
+    }
+    out
+}
 
 /// Whether the innermost container around the cursor is one of [`ITEM_BODIES`], or a Python
 /// class's block.
@@ -532,6 +689,7 @@ fn cross_file(
                 && d.reach.reaches(&d.path, path)
                 && !(usage.field_only && matches!(d.kind, SymbolKind::Function | SymbolKind::Method))
                 && (!usage.path_only || d.kind.is_type())
+                && !(usage.imported_only && d.container.is_some())
         });
         let rejected = usage.qualifier.narrow(&mut defs, lineage);
         match usage.qualifier {
@@ -584,6 +742,7 @@ fn cross_file(
             found.push(nearby::Found { name: name.to_string(), usage, defs, hint });
         }
     }
+    nearby::agree_on_receivers(&mut found);
     // The index never holds secret files; another lookup might.
     let mut chosen = nearby::select(found, path, budget);
     chosen.retain(|s| !looks_secret(Path::new(&s.path)));

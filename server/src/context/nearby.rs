@@ -41,6 +41,9 @@ pub(crate) struct Use {
     /// Seen only as the qualifier of a Rust path (`error::url_bad_scheme`, `Entry::Vacant`):
     /// a module or a type, never a function or a value of that name.
     pub path_only: bool,
+    /// Seen only in a Rust `use` item: what it imports is a free item, a type or a module,
+    /// never a method of an impl or a trait (`use crate::client::send` is no `Conn::send`).
+    pub imported_only: bool,
     /// What qualifies every use of the name with a type or a module (`Math.max`, `Vec::new`).
     pub qualifier: Qualifier,
     /// The name of the value every use is a member of (`client` of `client.send()` and of
@@ -230,6 +233,7 @@ impl Names {
             member_only: false,
             field_only: false,
             path_only: false,
+            imported_only: false,
             qualifier: Qualifier::Any,
             receiver_word: ReceiverWord::None,
         });
@@ -237,6 +241,7 @@ impl Names {
         usage.distance = 0;
         usage.member_only = false;
         usage.field_only = false;
+        usage.imported_only = false;
     }
 
     pub(crate) fn unaliased(&self, ty: String) -> String {
@@ -777,6 +782,8 @@ fn record(
     let path_only = language == Language::Rust
         && field == Some("path")
         && parent.is_some_and(|(p, _)| matches!(p, "scoped_identifier" | "scoped_type_identifier"));
+    let imported_only =
+        language == Language::Rust && stack.iter().rev().any(|(n, _)| language.kind_of(*n) == "use_declaration");
     // Found once: three rules read it.
     let object = parent_node.filter(|_| member).and_then(|p| member_object(language, p, field));
     let qualifier = match parent_node {
@@ -820,6 +827,7 @@ fn record(
             entry.member_only &= member;
             entry.field_only &= field_only;
             entry.path_only &= path_only;
+            entry.imported_only &= imported_only;
             entry.qualifier = match (entry.qualifier, qualifier) {
                 // Two ways to one value (`_repo.Find(id)`, `this._repo.Find(id)`): whether they
                 // agree is known once their types are.
@@ -845,8 +853,16 @@ fn record(
             };
         }
         None => {
-            let usage =
-                Use { count: 1, distance, member_only: member, field_only, path_only, qualifier, receiver_word: word };
+            let usage = Use {
+                count: 1,
+                distance,
+                member_only: member,
+                field_only,
+                path_only,
+                imported_only,
+                qualifier,
+                receiver_word: word,
+            };
             names.used.insert(text.into_owned(), usage);
         }
     }
@@ -1832,6 +1848,73 @@ pub(crate) struct Found {
     /// The name of the value every use is a member of, when its type is unknown
     /// ([`Names::hints`]).
     pub hint: Option<String>,
+}
+
+/// Of the classes defining a member called on a value whose type is unknown, keeps the ones
+/// that define every member called on that value (`repo.find(id); repo.save(u)`: the class
+/// with both `find` and `save`, not another class's `save`). A member counts as the class's
+/// when its class or a class one step up or down its hierarchy defines it (a header naming the
+/// other). Where no class has them all, or several do and neither the value's name nor one
+/// being the base of the others tells them apart, none of the member's classes is shown: a
+/// wrong class's signature misleads more than none. A lone member says nothing of the others:
+/// [`select`] picks among its classes as before.
+pub(crate) fn agree_on_receivers(found: &mut Vec<Found>) {
+    let in_class = |f: &Found| f.usage.member_only && f.defs.iter().any(|d| d.container.is_some());
+    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, f) in found.iter().enumerate() {
+        if let (Some(word), true) = (f.hint.as_deref(), in_class(f)) {
+            groups.entry(word).or_default().push(i);
+        }
+    }
+    let mut keep: Vec<(usize, Option<String>)> = Vec::new();
+    for (word, members) in groups {
+        if members.len() < 2 {
+            continue;
+        }
+        // A class's header: the first line of its members' signatures.
+        let mut headers: HashMap<&str, &str> = HashMap::new();
+        for def in members.iter().flat_map(|&m| &found[m].defs) {
+            if let Some(class) = def.container.as_deref() {
+                headers.entry(class).or_insert_with(|| def.signature.lines().next().unwrap_or_default());
+            }
+        }
+        let related = |a: &str, b: &str| {
+            a == b
+                || headers.get(a).is_some_and(|h| names_word(h, b))
+                || headers.get(b).is_some_and(|h| names_word(h, a))
+        };
+        let defines = |class: &str, member: usize| {
+            found[member].defs.iter().any(|d| d.container.as_deref().is_some_and(|c| related(class, c)))
+        };
+        for &m in &members {
+            let mut classes: Vec<&str> = found[m].defs.iter().filter_map(|d| d.container.as_deref()).collect();
+            classes.sort_unstable();
+            classes.dedup();
+            if classes.len() < 2 {
+                continue;
+            }
+            let mut complete: Vec<&str> =
+                classes.into_iter().filter(|c| members.iter().all(|&other| defines(c, other))).collect();
+            if complete.len() > 1 {
+                let named: Vec<&str> = complete.iter().copied().filter(|c| named_after(c, word)).collect();
+                if !named.is_empty() {
+                    complete = named;
+                }
+            }
+            if complete.len() > 1 {
+                // The base all the others build on stands for their overrides.
+                let base = complete.iter().copied().find(|&base| {
+                    complete.iter().all(|&c| c == base || headers.get(c).is_some_and(|h| names_word(h, base)))
+                });
+                complete = base.into_iter().collect();
+            }
+            keep.push((m, complete.first().map(|c| c.to_string())));
+        }
+    }
+    for (m, class) in keep {
+        found[m].defs.retain(|d| d.container.is_none() || d.container.as_deref() == class.as_deref());
+    }
+    found.retain(|f| !f.defs.is_empty());
 }
 
 /// The names worth a lookup, best first: used, not bound locally (but for members: a local

@@ -1340,15 +1340,16 @@ fn python_signature(site: &Site<'_>, rope: &Rope) -> String {
                     (member, member)
                 };
                 // By Python's convention a leading `_` marks what other files should not use:
-                // the summary leaves it out (but keeps `__init__` and the other special methods,
-                // which say how the class is built and used).
+                // the summary leaves it out. Of the special methods, `__init__` says how the
+                // class is built and `__call__` how it is called; `__repr__`, `__eq__` and the
+                // like say nothing a caller writes.
                 let name_of = |node: Option<Node<'_>>| {
                     node.map(|n| text_between(rope, n.start_byte(), n.end_byte())).unwrap_or_default()
                 };
                 match def.kind() {
                     "function_definition" => {
                         let name = name_of(def.child_by_field_name("name"));
-                        if name.starts_with('_') && !(name.starts_with("__") && name.ends_with("__")) {
+                        if name.starts_with('_') && !matches!(name.as_ref(), "__init__" | "__call__") {
                             continue;
                         }
                         for d in decorators(outer) {
@@ -2198,23 +2199,34 @@ int Widget::count = 0;
     #[test]
     fn a_python_class_summary_shows_what_other_files_use() {
         // `_run` and `_cache` are the class's own by convention; `__init__` says how to build
-        // it; a tuple written over lines reads as one.
+        // it, `__call__` how to call it, `__repr__` and `__eq__` nothing a caller writes; a
+        // tuple written over lines reads as one.
         check(
             Language::Python,
-            "class Handle:\n    kinds = ('timer',\n             'io')\n    _cache = {}\n\n    def __init__(self, callback, loop=None):\n        self._callback = callback\n\n    def cancel(self):\n        pass\n\n    def _run(self):\n        pass\n",
+            "class Handle:\n    kinds = ('timer',\n             'io')\n    _cache = {}\n\n    def __init__(self, callback, loop=None):\n        self._callback = callback\n\n    def __repr__(self):\n        return 'Handle'\n\n    def __eq__(self, other):\n        return False\n\n    def __call__(self, *args):\n        pass\n\n    def cancel(self):\n        pass\n\n    def _run(self):\n        pass\n",
             expect![[r#"
                 Class Handle @0
                     class Handle:
                         kinds = ('timer', 'io')
                         def __init__(self, callback, loop=None): ...
+                        def __call__(self, *args): ...
                         def cancel(self): ...
                 Method __init__ in Handle @5
                     class Handle:
                         def __init__(self, callback, loop=None): ...
-                Method cancel in Handle @8
+                Method __repr__ in Handle @8
+                    class Handle:
+                        def __repr__(self): ...
+                Method __eq__ in Handle @11
+                    class Handle:
+                        def __eq__(self, other): ...
+                Method __call__ in Handle @14
+                    class Handle:
+                        def __call__(self, *args): ...
+                Method cancel in Handle @17
                     class Handle:
                         def cancel(self): ...
-                Method _run in Handle @11
+                Method _run in Handle @20
                     class Handle:
                         def _run(self): ...
             "#]],

@@ -315,7 +315,6 @@ class Circle(Shape):
                     def area(self) -> float:$0
 
                     def grow(self, factor):
-                        return scale(self, factor)
             line: "    def area(self) -> float:" $0 ""
             definition of scale in shapes/base.py:
                 def scale(shape: Shape, factor: float) -> Shape: ...
@@ -1118,13 +1117,17 @@ fn a_member_reached_through_this_or_self_is_one_of_the_classs_own_or_inherited()
 //- src/Other.ts\nexport class Other { initialize(): void {} }\n\
 //- src/PopupClient.ts\nexport class PopupClient extends StandardClient {\n    logout(request: Request): void {\n        const ready = this.initialize(request);\n        log(this.correlationId);\n        $0\n    }\n}\n";
     assert_eq!(definitions_from(ts), ["StandardClient in src/StandardClient.ts", "initialize in src/BaseClient.ts"]);
-    // A lower-case receiver may be anything: the getter is a candidate there, and so is either
-    // class's `initialize` (one is sent: see the next test).
-    let loose =
-        ts.replace("this.initialize", "client.initialize").replace("this.correlationId", "client.correlationId");
+    // A lower-case receiver may be anything: either class's `initialize` is a candidate there
+    // (one is sent: see the next test), and so is the getter.
+    let loose = ts.replace("this.initialize", "client.initialize");
+    let found = definitions_from(&loose);
+    assert!(found.iter().any(|f| f.starts_with("initialize in ")), "{found:?}");
+    let loose = loose.replace("this.correlationId", "client.correlationId");
     let found = definitions_from(&loose);
     assert!(found.contains(&"correlationId in src/flow/FlowError.ts".to_string()), "{found:?}");
-    assert!(found.iter().any(|f| f.starts_with("initialize in ")), "{found:?}");
+    // But called on one value with `correlationId`, which neither class of `initialize` has:
+    // neither is what `client` is (see the tests of `agree_on_receivers`' rule below).
+    assert!(!found.iter().any(|f| f.starts_with("initialize in ")), "{found:?}");
     // Python's `self.`: the base's method (shown in the base's summary, which the header's name
     // brings), not another class's, nor a module-level function; also on the blank line after
     // the method's last statement, which the tree puts outside the class.
@@ -1157,6 +1160,115 @@ fn a_method_of_several_unrelated_receivers_brings_one_signature_the_bases() {
 //- asyncio/subprocess.py\nclass ReadPipe(WritePipe, protocols.Protocol):\n    def data_received(self, data): pass\n\
 //- asyncio/selector_events.py\ndef read(protocol, data):\n    protocol.data_received(data)\n    $0\n";
     assert_eq!(definitions_from(text), ["data_received in asyncio/protocols.py"]);
+}
+
+#[test]
+fn members_called_on_one_value_choose_the_class_that_has_them_all() {
+    // `repo.find(id); repo.save(u)` with `repo`'s type unknown: only `UserRepository` has both,
+    // though `OrderRepository`'s `save` comes first by its path.
+    let ts = "//- src/orderRepository.ts\nexport class OrderRepository {\n    save(order: Order): void {}\n    cancel(id: string): void {}\n}\n\
+//- src/userRepository.ts\nexport class UserRepository {\n    find(id: string): User | undefined { return undefined; }\n    save(user: User): void {}\n}\n\
+//- src/service.ts\nexport function update(repo, id: string, u: User) {\n    const user = repo.find(id);\n    repo.save(u);\n    $0\n}\n";
+    let shown = |text: &str| {
+        let ctx = gather_fixture(text, &Budget::default(), &[]);
+        ctx.cross_file.iter().map(|s| format!("{}:\n{}", s.path, indent(&s.text))).collect::<String>()
+    };
+    expect![[r#"
+        src/userRepository.ts:
+            export class UserRepository { save(user: User): void; }
+        src/userRepository.ts:
+            export class UserRepository { find(id: string): User | undefined; }
+    "#]]
+    .assert_eq(&shown(ts));
+    let py = "//- order_repository.py\nclass OrderRepository:\n    def save(self, order):\n        pass\n\n    def cancel(self, id):\n        pass\n\
+//- user_repository.py\nclass UserRepository:\n    def find(self, id):\n        pass\n\n    def save(self, user):\n        pass\n\
+//- service.py\ndef update(repo, id, u):\n    user = repo.find(id)\n    repo.save(u)\n    $0\n";
+    expect![[r#"
+        user_repository.py:
+            class UserRepository:
+                def save(self, user): ...
+        user_repository.py:
+            class UserRepository:
+                def find(self, id): ...
+    "#]]
+    .assert_eq(&shown(py));
+    // Both classes have both members: which one `repo` is, nothing tells, and neither `save`
+    // is shown; the member only one class has still is.
+    let both = py.replace("    def cancel(self, id):", "    def find(self, id):");
+    assert_eq!(definitions_from(&both), Vec::<String>::new());
+    let tie = ts
+        .replace("    cancel(id: string)", "    find(id: string)")
+        .replace("repo.save(u);", "repo.save(u);\n    repo.cancel(id);");
+    assert_eq!(definitions_from(&tie), Vec::<String>::new());
+    // No class has them all: none of the candidates of `save`; `find` is still `UserRepository`'s.
+    let none = py.replace("    $0", "    repo.cancel(id)\n    $0");
+    assert_eq!(definitions_from(&none), ["cancel in order_repository.py", "find in user_repository.py"]);
+    // A tie the value's name breaks: `order` reads like `OrderRepository`.
+    let named = both.replace("repo.", "order.").replace("(repo,", "(order,");
+    assert_eq!(definitions_from(&named), ["save in order_repository.py", "find in order_repository.py"]);
+    // A member a base defines counts for its subclasses: `PgRepository` has `find` through
+    // `UserRepository`, which `MemoryRepository` does not extend.
+    let inherited = "//- repo.py\nclass UserRepository:\n    def find(self, id):\n        pass\n\
+//- pg.py\nclass PgRepository(UserRepository):\n    def save(self, user):\n        pass\n\
+//- memory.py\nclass MemoryRepository:\n    def save(self, user):\n        pass\n\
+//- service.py\ndef update(repo, id, u):\n    user = repo.find(id)\n    repo.save(u)\n    $0\n";
+    assert_eq!(definitions_from(inherited), ["save in pg.py", "find in repo.py"]);
+}
+
+#[test]
+fn a_rust_use_item_imports_no_method() {
+    // `use std::io::{self, Read}` and `use crate::client::{send, Conn}` name free items, types
+    // and modules: `Pipe::Read` and `Conn::send` are methods, whatever their names.
+    let text = "//- src/client.rs\npub struct Conn;\nimpl Conn {\n    pub fn send(&self, frame: Frame) -> bool { true }\n}\n\
+//- src/pipe.rs\npub struct Pipe;\nimpl Pipe {\n    pub fn Read(&self) -> u8 { 0 }\n}\n\
+//- src/lib.rs\nmod client;\nmod pipe;\nuse crate::client::{send, Conn};\nuse std::io::{self, Read};\n\nfn run() {\n    let x = 1;\n    $0\n}\n";
+    assert_eq!(definitions_from(text), ["Conn in src/client.rs"]);
+    // The free function is what the `use` imports.
+    let free = text.replace("//- src/pipe.rs", "pub fn send(req: Request) -> Response { todo!() }\n//- src/pipe.rs");
+    assert_eq!(definitions_from(&free), ["Conn in src/client.rs", "send in src/client.rs"]);
+    // Called as a method near the cursor too, `send` may be the method again.
+    let called = text.replace("    let x = 1;", "    conn.send(frame);");
+    assert_eq!(definitions_from(&called), ["send in src/client.rs", "Conn in src/client.rs"]);
+}
+
+/// The code after the cursor ends with the definition the cursor is in and the next one's
+/// header: the next definitions' documentation is no code to see.
+#[test]
+fn the_suffix_ends_at_the_next_definitions_header_without_its_documentation() {
+    let rust = "pub struct Builder { headers: Vec<u8> }\n\nimpl Builder {\n    /// Sets the agent.\n    pub fn user_agent(mut self, value: u8) -> Builder {\n        match value {\n            0 => {}\n            _ => {$0}\n        };\n        self\n    }\n    /// Sets the default headers for every request.\n    ///\n    /// # Example\n    ///\n    /// ```rust\n    /// let b = Builder::new().default_headers(h);\n    /// ```\n    #[inline]\n    pub fn default_headers(\n        mut self,\n        headers: Vec<u8>,\n    ) -> Builder {\n        self.headers = headers;\n        self\n    }\n\n    /// Enables the cookie store.\n    pub fn cookie_store(self, enable: bool) -> Builder {\n        self\n    }\n}\n\n/// A client.\npub struct Client;\n";
+    let suffix = |language: &str, text: &str| {
+        let text = format!("//- {language}\n{text}");
+        let ctx = gather_fixture(&text, &Budget::default(), &[]);
+        // Each line behind a bar: the snapshot keeps its indentation exactly.
+        format!("{}$0{}", ctx.line_prefix, ctx.suffix).lines().map(|l| format!("|{l}\n")).collect::<String>()
+    };
+    expect![[r#"
+        |            _ => {$0}
+        |        };
+        |        self
+        |    }
+        |    pub fn default_headers(
+    "#]]
+    .assert_eq(&suffix("src/lib.rs", rust));
+    // The impl's last method: its closer, then what follows the impl, past its documentation.
+    let last = rust.replace("$0", "").replace("        self\n    }\n}\n", "        $0self\n    }\n}\n");
+    expect![[r#"
+        |        $0self
+        |    }
+        |}
+        |
+        |pub struct Client;
+    "#]]
+    .assert_eq(&suffix("src/lib.rs", &last));
+    let py = "class Builder:\n    def user_agent(self, value):\n        if value:\n            $0\n        return self\n\n    # Sets the default headers for every request.\n    #\n    # Example: Builder().default_headers(h)\n    @property\n    def default_headers(self,\n                        headers):\n        \"\"\"Sets the default headers.\n\n        More words.\n        \"\"\"\n        self.headers = headers\n\n\ndef helper():\n    pass\n";
+    expect![[r#"
+        |            $0
+        |        return self
+        |
+        |    @property
+        |    def default_headers(self,
+    "#]]
+    .assert_eq(&suffix("builder.py", py));
 }
 
 #[test]

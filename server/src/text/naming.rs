@@ -181,9 +181,132 @@ impl Default for LanguageName {
     }
 }
 
+/// How a sentence names a file of the language called `name` ([`LanguageName::name`]): "a Rust
+/// file", "an HTML file", "a shell script", "a Makefile". Prompts read as English; "a Shell
+/// script file" and "a HTML file" read as a machine's.
+pub fn a_file_of(name: &str) -> String {
+    // What names itself as a file, in lower case after the article but for a proper name.
+    if let Some(kind) = name.strip_suffix(" script") {
+        let kind = if kind == "Shell" { "shell" } else { kind };
+        return format!("a {kind} script");
+    }
+    if matches!(name, "Makefile" | "Dockerfile") || name.ends_with(" message") {
+        return format!("a {name}");
+    }
+    format!("{} {name} file", article(name))
+}
+
+/// "an" before a vowel sound: a vowel letter (`OCaml`, `Elixir`), or an initialism whose first
+/// letter is spoken with one (`HTML`, `SQL`, `F#`, `R`); "a" before `CSS`, `JSON`, `Lua`.
+fn article(name: &str) -> &'static str {
+    let mut chars = name.chars();
+    let first = chars.next().unwrap_or('x');
+    let second = chars.next();
+    let initialism = first.is_ascii_uppercase() && second.is_none_or(|c| !c.is_ascii_lowercase());
+    let vowel = matches!(first.to_ascii_lowercase(), 'a' | 'e' | 'i' | 'o')
+        || initialism && matches!(first, 'F' | 'H' | 'L' | 'M' | 'N' | 'R' | 'S' | 'X');
+    if vowel {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every language's phrase, as the completion prompt's first sentence reads it.
+    #[test]
+    fn each_language_is_a_file_with_its_article() {
+        let parsed = [
+            Language::Rust,
+            Language::Python,
+            Language::TypeScript,
+            Language::Tsx,
+            Language::JavaScript,
+            Language::Go,
+            Language::Java,
+            Language::CSharp,
+            Language::C,
+            Language::Cpp,
+            Language::PlainText,
+        ];
+        let names = parsed.iter().map(|l| l.name()).chain(KNOWN.iter().map(|k| k.name));
+        let phrases: Vec<String> = names.map(a_file_of).collect();
+        expect_test::expect![[r#"
+            a Rust file
+            a Python file
+            a TypeScript file
+            a TypeScript (TSX) file
+            a JavaScript file
+            a Go file
+            a Java file
+            a C# file
+            a C file
+            a C++ file
+            a plain text file
+            a Ruby file
+            a PHP file
+            a Kotlin file
+            a Swift file
+            a Scala file
+            a Lua file
+            a shell script
+            a PowerShell file
+            a Perl file
+            an R file
+            a Julia file
+            a Dart file
+            an Elixir file
+            an Erlang file
+            a Haskell file
+            an OCaml file
+            an F# file
+            a Clojure file
+            an Elm file
+            a Zig file
+            a Nim file
+            a Groovy file
+            an Objective-C file
+            an Objective-C++ file
+            a Visual Basic file
+            a CUDA C++ file
+            an SQL file
+            an HTML file
+            a CSS file
+            an SCSS file
+            a Less file
+            a Vue file
+            a Svelte file
+            a JSON file
+            a YAML file
+            a TOML file
+            an XML file
+            a Dockerfile
+            a Makefile
+            a CMake file
+            an HCL file
+            a Nix file
+            a Protocol Buffers file
+            a GraphQL file
+            a Solidity file
+            a Verilog file
+            a VHDL file
+            a Fortran file
+            a LaTeX file
+            a Vim script
+            an Emacs Lisp file
+            a plain text file
+            a Markdown file
+            a reStructuredText file
+            an AsciiDoc file
+            an Org file
+            a log file
+            a Git commit message
+        "#]]
+        .assert_eq(&(phrases.join("\n") + "\n"));
+    }
 
     fn named(language_id: &str, path: &str) -> (String, String, bool) {
         let n = LanguageName::of(Language::detect(language_id, path), language_id, path);
