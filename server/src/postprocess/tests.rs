@@ -37,18 +37,29 @@ fn render(result: Result<Suggestion, Rejection>) -> String {
     }
 }
 
-fn run(language: Language, fixture: &str, raw: &str, multiline: Option<bool>) -> String {
-    let (before, after) = fixture.split_once("$0").expect("fixture has a $0 cursor");
-    let document = format!("{before}{after}");
-    let site = CompletionSite {
+/// The site of a fixture split at its cursor; `multiline` as the cursor calls for unless given.
+fn fixture_site<'a>(
+    language: Language,
+    before: &'a str,
+    after: &'a str,
+    document: &'a str,
+    multiline: Option<bool>,
+) -> CompletionSite<'a> {
+    CompletionSite {
         language,
         before,
         after,
         multiline: multiline.unwrap_or_else(|| wants_block(before, after)),
-        original_parses: document_parses(language, &document),
-        document: Some(&document),
-        line_ending: LineEnding::of(&document),
-    };
+        original_parses: document_parses(language, document),
+        document: Some(document),
+        line_ending: LineEnding::of(document),
+    }
+}
+
+fn run(language: Language, fixture: &str, raw: &str, multiline: Option<bool>) -> String {
+    let (before, after) = fixture.split_once("$0").expect("fixture has a $0 cursor");
+    let document = format!("{before}{after}");
+    let site = fixture_site(language, before, after, &document, multiline);
     let result = postprocess(raw, &site);
     // With the document's tree the parse check takes a shortcut; it must reach the same verdict.
     let tree = syntax::parse(language, &Rope::from_str(&document), None);
@@ -60,15 +71,7 @@ fn run(language: Language, fixture: &str, raw: &str, multiline: Option<bool>) ->
 fn run_ended(language: Language, fixture: &str, raw: &str, ended: Ended) -> String {
     let (before, after) = fixture.split_once("$0").expect("fixture has a $0 cursor");
     let document = format!("{before}{after}");
-    let site = CompletionSite {
-        language,
-        before,
-        after,
-        multiline: wants_block(before, after),
-        original_parses: document_parses(language, &document),
-        document: Some(&document),
-        line_ending: LineEnding::of(&document),
-    };
+    let site = fixture_site(language, before, after, &document, None);
     let tree = syntax::parse(language, &Rope::from_str(&document), None);
     let detector = StopDetector::with_tree(&site, tree.as_ref());
     render(postprocess_streamed(raw, &site, &detector, tree.as_ref(), ended))
@@ -915,15 +918,7 @@ fn java_and_csharp_suggestions_stop_at_their_line_or_block_and_must_parse() {
 fn stream(language: Language, fixture: &str, raw: &str, chunk: usize) -> (String, Option<usize>) {
     let (before, after) = fixture.split_once("$0").expect("fixture has a $0 cursor");
     let document = format!("{before}{after}");
-    let site = CompletionSite {
-        language,
-        before,
-        after,
-        multiline: wants_block(before, after),
-        original_parses: document_parses(language, &document),
-        document: Some(&document),
-        line_ending: LineEnding::of(&document),
-    };
+    let site = fixture_site(language, before, after, &document, None);
     let mut detector = StopDetector::new(&site);
     let mut end = 0;
     while end < raw.len() {
