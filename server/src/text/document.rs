@@ -407,7 +407,14 @@ impl Document {
     fn replace(&mut self, chars: Range<usize>, text: &str, want_edit: bool) -> Option<InputEdit> {
         let snap = &mut self.snap;
         let rope = &mut snap.rope;
-        let start_byte = rope.char_to_byte(chars.start);
+        // A '\r' just before the range is given to tree-sitter as '\n' when lone (see
+        // `syntax::chunk_from`), and the edit may change whether it is: the tree's edit starts at
+        // it, so that it is read again.
+        let edit_start = rope.char_to_byte(chars.start);
+        let start_byte = match edit_start.checked_sub(1) {
+            Some(before) if rope.get_byte(before) == Some(b'\r') => before,
+            _ => edit_start,
+        };
         let old_end_byte = rope.char_to_byte(chars.end);
         let points = want_edit.then(|| {
             let no_lone_cr = snap.line_breaks.cr == 0;
@@ -429,7 +436,7 @@ impl Document {
         self.nul_chars = (self.nul_chars + nul_added).saturating_sub(nul_removed);
 
         let (start_position, old_end_position) = points?;
-        let new_end_byte = start_byte + text.len();
+        let new_end_byte = edit_start + text.len();
         Some(InputEdit {
             start_byte,
             old_end_byte,
@@ -835,9 +842,11 @@ mod tests {
                 let byte = |c: usize| reference.char_indices().nth(c).map_or(reference.len(), |(i, _)| i);
                 let (start, end) = (byte(chars.start), byte(chars.end));
                 let edit = doc.replace(chars, &inserted, true).expect("an edit was asked for");
-                proptest::prop_assert_eq!(edit.start_byte, start);
+                // A '\r' just before the range is read again: the edit may make it lone or not.
+                let from = if reference[..start].ends_with('\r') { start - 1 } else { start };
+                proptest::prop_assert_eq!(edit.start_byte, from);
                 proptest::prop_assert_eq!(edit.old_end_byte, end);
-                proptest::prop_assert_eq!(edit.start_position, naive_point(&reference, start));
+                proptest::prop_assert_eq!(edit.start_position, naive_point(&reference, from));
                 proptest::prop_assert_eq!(edit.old_end_position, naive_point(&reference, end));
                 reference.replace_range(start..end, &inserted);
                 proptest::prop_assert_eq!(edit.new_end_byte, start + inserted.len());
