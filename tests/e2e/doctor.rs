@@ -34,6 +34,13 @@ fn doctor_with_config(env: &[(&str, &str)], json: bool, config_toml: Option<&str
     cmd.output().expect("doctor runs")
 }
 
+/// `doctor` with the test key against the server at `base`, off the async threads.
+async fn doctor_at(base: String, json: bool) -> Output {
+    tokio::task::spawn_blocking(move || doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], json))
+        .await
+        .unwrap()
+}
+
 fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
@@ -45,10 +52,7 @@ async fn healthy_setup_lists_models_and_balance() {
     standin.set_models(&["kimi-k2-turbo-preview", "kimi-k2.5", "kimi-k2-thinking"]);
     standin.set_balance(Some(49.58));
     let base = standin.base_url();
-    let out =
-        tokio::task::spawn_blocking(move || doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false))
-            .await
-            .unwrap();
+    let out = doctor_at(base, false).await;
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("serves 3 models"), "{t}");
@@ -68,10 +72,7 @@ async fn models_that_are_not_served_are_named_with_the_alternatives() {
     let standin = Standin::start().await;
     standin.set_models(&["kimi-k2-0905-preview"]);
     let base = standin.base_url();
-    let out =
-        tokio::task::spawn_blocking(move || doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], true))
-            .await
-            .unwrap();
+    let out = doctor_at(base, true).await;
     // A missing model is a warning, not a failure: the user can still pick one.
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
@@ -87,10 +88,7 @@ async fn a_rejected_key_names_the_region_mixup_and_the_setting() {
     let standin = Standin::start().await;
     standin.require_key("sk-the-right-one");
     let base = standin.base_url();
-    let out =
-        tokio::task::spawn_blocking(move || doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false))
-            .await
-            .unwrap();
+    let out = doctor_at(base, false).await;
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("rejected"), "{t}");
@@ -105,10 +103,7 @@ async fn an_unreachable_host_is_named() {
     // Bind and drop to find a port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}/v1");
-    let out =
-        tokio::task::spawn_blocking(move || doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false))
-            .await
-            .unwrap();
+    let out = doctor_at(base, false).await;
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains(&format!("127.0.0.1:{port}")), "{t}");
@@ -290,10 +285,7 @@ async fn a_passing_rate_limit_or_overload_is_retried_not_reported() {
         kimi_test_support::ApiError::Overloaded,
     ]);
     let base = standin.base_url();
-    let out =
-        tokio::task::spawn_blocking(move || doctor(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false))
-            .await
-            .unwrap();
+    let out = doctor_at(base, false).await;
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("serves") && t.contains("all served"), "{t}");

@@ -15,7 +15,7 @@ use crate::providers::error::{host_of, Platform};
 pub async fn handle(backend: &Backend) {
     // The symbol index for cross-file context, built off the async threads.
     if !backend.session.roots().is_empty() {
-        backend.indexing.store(true, std::sync::atomic::Ordering::SeqCst);
+        backend.indexing.store(true, Ordering::SeqCst);
         backend.rescan.notify_one();
     }
     spawn_rescanner(backend);
