@@ -69,7 +69,7 @@ pub(crate) fn is_ruby_header(line: &str) -> bool {
     let code = code.trim();
     let first = code.split(|c: char| !(c.is_alphanumeric() || c == '_')).next().unwrap_or("");
     let opens = match first {
-        "def" => !code.contains(") =") && !code.split_whitespace().nth(2).is_some_and(|w| w == "="),
+        "def" => !code.contains(") =") && code.split_whitespace().nth(2).is_none_or(|w| w != "="),
         "class" | "module" | "if" | "unless" | "while" | "until" | "case" | "begin" | "for" => true,
         _ => false,
     };
