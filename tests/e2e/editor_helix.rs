@@ -147,10 +147,10 @@ const HELIX_LANGUAGES: &[(&str, &str, &str)] = &[
     ("c-sharp", "c-sharp", "cs"),
     ("c", "c", "c"),
     ("cpp", "cpp", "cpp"),
-    ("markdown", "markdown", "md"),
-    // Completed without a grammar.
     ("ruby", "ruby", "rb"),
     ("php", "php", "php"),
+    ("markdown", "markdown", "md"),
+    // Completed without a grammar.
     ("kotlin", "kotlin", "kt"),
     ("swift", "swift", "swift"),
     ("scala", "scala", "scala"),
@@ -205,7 +205,9 @@ fn all_languages() -> Vec<Language> {
             Language::Java => Some(Language::CSharp),
             Language::CSharp => Some(Language::C),
             Language::C => Some(Language::Cpp),
-            Language::Cpp => Some(Language::PlainText),
+            Language::Cpp => Some(Language::Ruby),
+            Language::Ruby => Some(Language::Php),
+            Language::Php => Some(Language::PlainText),
             Language::PlainText => None,
         }
     }

@@ -791,6 +791,56 @@ async fn a_cpp_file_gets_its_headers_declarations_and_a_suggestion_cut_at_its_bl
     assert!(s.client.shutdown().await.success());
 }
 
+const USER_REPOSITORY_PHP: &str = "<?php\n\nnamespace App\\Repository;\n\nclass UserRepository\n{\n    public function findUser(int $id): ?User\n    {\n        return null;\n    }\n\n    private function load(int $id): array\n    {\n        return [];\n    }\n}\n";
+
+#[tokio::test]
+async fn php_and_ruby_definitions_from_workspace_files_reach_the_prompt_and_a_ruby_block_stops_at_its_end() {
+    // Only on disk: the workspace index walks .php and .rb files.
+    let mut s = setup(&[
+        ("src/Repository/UserRepository.php", USER_REPOSITORY_PHP),
+        (
+            "lib/billing.rb",
+            "module Billing\n  def self.invoice_total(items, tax: 0.2)\n    items.sum * (1 + tax)\n  end\nend\n",
+        ),
+    ])
+    .await;
+    s.standin.push(Reply::text("return $user?->name ?? '';"));
+    let pos = s.open(
+        "src/Controller/ShowUser.php",
+        "php",
+        "<?php\n\nuse App\\Repository\\UserRepository;\n\nfunction show(UserRepository $repo, int $id): string\n{\n    $user = $repo->findUser($id);\n    $0\n}\n",
+    );
+    let result = s.typed("src/Controller/ShowUser.php", pos).await;
+    assert_eq!(texts(&result), ["return $user?->name ?? '';"], "{result}");
+    let prompt = s.standin.chat_requests()[0]["messages"].to_string();
+    assert!(prompt.contains("public function findUser(int $id): ?User;"), "the PHP method is missing: {prompt}");
+    assert!(!prompt.contains("function load"), "a private method reached the prompt: {prompt}");
+    s.standin.push(
+        Reply::text("")
+            .chunks(&[
+                "total = subtotal.round(2)\n",
+                "    total.to_s\n",
+                "  end\n",
+                "\n",
+                "  def unrelated\n",
+                "  end\n",
+            ])
+            .chunk_delay(Duration::from_millis(30)),
+    );
+    let pos = s.open(
+        "app/cart.rb",
+        "ruby",
+        "class Cart\n  def total(items)\n    subtotal = Billing.invoice_total(items)\n    $0\n  end\nend\n",
+    );
+    let result = s.typed("app/cart.rb", pos).await;
+    assert_eq!(texts(&result), ["total = subtotal.round(2)\n    total.to_s"], "{result}");
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    let prompt = s.standin.chat_requests()[1]["messages"].to_string();
+    assert!(prompt.contains("def self.invoice_total(items, tax: 0.2) ... end"), "the Ruby method is missing: {prompt}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn unsaved_definitions_and_recent_edits_in_other_open_files_reach_the_prompt() {
     let mut s = setup(&[]).await;

@@ -346,6 +346,80 @@ const CPP: Spec = Spec {
     ],
 };
 
+const RUBY: Spec = Spec {
+    // A blank line at the end of a body is past its `body_statement` but still inside the
+    // method, class or block whose `end` follows: those hold statements too.
+    containers: &[
+        "program",
+        "body_statement",
+        "then",
+        "else",
+        "do",
+        "block_body",
+        "begin",
+        "ensure",
+        "method",
+        "singleton_method",
+        "class",
+        "module",
+        "singleton_class",
+        "do_block",
+    ],
+    scopes: &["class", "module", "singleton_class", "method", "singleton_method", "do_block", "block", "lambda"],
+    functions: &["method", "singleton_method", "do_block", "block", "lambda"],
+    // `require`/`require_relative` are calls like any other: `scope::is_import` tells them.
+    imports: &[],
+    identifiers: &["identifier", "constant"],
+    // Ruby names methods with plain identifiers: the call's `method` field tells them (nearby.rs).
+    members: &[],
+    opaque: &["string", "heredoc_body", "regex", "character", "comment"],
+    colon_headers: &[],
+    definitions: &["method", "singleton_method", "class", "module"],
+};
+
+const PHP: Spec = Spec {
+    containers: &[
+        "program",
+        "compound_statement",
+        "declaration_list",
+        "enum_declaration_list",
+        "switch_block",
+        "case_statement",
+        "default_statement",
+        "colon_block",
+    ],
+    scopes: &[
+        "namespace_definition",
+        "class_declaration",
+        "interface_declaration",
+        "trait_declaration",
+        "enum_declaration",
+        "function_definition",
+        "method_declaration",
+        "anonymous_function",
+        "arrow_function",
+    ],
+    functions: &["function_definition", "method_declaration", "anonymous_function", "arrow_function"],
+    // `namespace App;` frames the `use` lines as Go's package clause does; includes and a block
+    // namespace's body are told by `scope::is_import`.
+    imports: &["namespace_use_declaration"],
+    // `$x` is a `variable_name` holding a `name`: nearby.rs looks up no variables.
+    identifiers: &["name"],
+    members: &[],
+    // `text` is the HTML around `<?php … ?>`.
+    opaque: &["string", "nowdoc", "comment", "text"],
+    colon_headers: &[],
+    definitions: &[
+        "function_definition",
+        "method_declaration",
+        "class_declaration",
+        "interface_declaration",
+        "trait_declaration",
+        "enum_declaration",
+        "enum_case",
+    ],
+};
+
 /// The tables for `language`; `None` for plain text.
 pub(crate) fn spec(language: Language) -> Option<&'static Spec> {
     match language {
@@ -357,6 +431,8 @@ pub(crate) fn spec(language: Language) -> Option<&'static Spec> {
         Language::CSharp => Some(&CSHARP),
         Language::C => Some(&C),
         Language::Cpp => Some(&CPP),
+        Language::Ruby => Some(&RUBY),
+        Language::Php => Some(&PHP),
         Language::PlainText => None,
     }
 }

@@ -760,6 +760,10 @@ fn record(
     if short || !uses {
         return;
     }
+    // `$repo` names a variable, never a definition another file makes.
+    if language == Language::Php && parent.is_some_and(|(p, _)| p == "variable_name") {
+        return;
+    }
     // Python, Java and C# spell `obj.attr` with plain identifiers: the field says it is a member.
     let member = member_kind
         || match language {
@@ -773,6 +777,26 @@ fn record(
                 _ => false,
             },
             Language::CSharp => parent.map(|p| p.0) == Some("member_access_expression") && field == Some("name"),
+            // `repo.find(id)`, `user.name`; a bare `find(id)` is a call like any other.
+            Language::Ruby => {
+                parent.map(|p| p.0) == Some("call")
+                    && field == Some("method")
+                    && stack.last().is_some_and(|(call, _)| call.child_by_field_name("receiver").is_some())
+            }
+            // `$repo->find($id)`, `$user?->name`, `User::find($id)`.
+            Language::Php => {
+                field == Some("name")
+                    && parent.is_some_and(|(p, _)| {
+                        matches!(
+                            p,
+                            "member_call_expression"
+                                | "member_access_expression"
+                                | "nullsafe_member_call_expression"
+                                | "nullsafe_member_access_expression"
+                                | "scoped_call_expression"
+                        )
+                    })
+            }
             _ => false,
         };
     let distance = leaf.start_position().row.abs_diff(cursor_row) as u32;
@@ -941,6 +965,15 @@ fn member_object<'t>(language: Language, parent: Node<'t>, field: Option<&str>) 
         (Language::C | Language::Cpp, "field_expression", Some("field")) => {
             child(language, parent, GrammarField::Argument)
         }
+        (Language::Ruby, "call", Some("method")) => parent.child_by_field_name("receiver"),
+        (
+            Language::Php,
+            "member_call_expression"
+            | "member_access_expression"
+            | "nullsafe_member_call_expression"
+            | "nullsafe_member_access_expression",
+            Some("name"),
+        ) => child(language, parent, GrammarField::Object),
         _ => None,
     }
 }
@@ -954,6 +987,9 @@ fn receiver_word<'t>(language: Language, object: Node<'t>) -> Option<Node<'t>> {
         "attribute" => child(language, object, GrammarField::Attribute),
         "selector_expression" | "field_expression" | "field_access" => child(language, object, GrammarField::Field),
         "member_access_expression" => child(language, object, GrammarField::Name),
+        // PHP's `$client`, Ruby's `@client`: the name after the sigil.
+        "variable_name" => object.named_child(0),
+        "instance_variable" => Some(object),
         _ => None,
     }
 }
@@ -961,7 +997,7 @@ fn receiver_word<'t>(language: Language, object: Node<'t>) -> Option<Node<'t>> {
 /// Whether a type's name reads like `word`, a value's name in lower case: `client` for `Client`
 /// and `HttpClient`, `conn` for `Connection`. Words shorter than three letters say too little.
 pub(crate) fn named_after(container: &str, word: &str) -> bool {
-    let word = word.trim_start_matches('_');
+    let word = word.trim_start_matches(['_', '@']);
     if word.len() < 3 || container.len() < word.len() {
         return false;
     }
@@ -993,6 +1029,9 @@ fn is_uncalled_field(language: Language, parent: Node<'_>, grandparent: Option<N
             language.kind_of(parent) == "field_expression" && !called_through("call_expression", "function")
         }
         Language::Java => language.kind_of(parent) == "field_access",
+        Language::Php => {
+            matches!(language.kind_of(parent), "member_access_expression" | "nullsafe_member_access_expression")
+        }
         Language::CSharp => {
             language.kind_of(parent) == "member_access_expression"
                 && !called_through("invocation_expression", "function")
@@ -1034,6 +1073,7 @@ pub(crate) fn through_self(
             .is_some_and(|o| matches!(text(o).as_ref(), "self" | "cls")),
         // C#'s `this` is an unnamed token before the dot.
         Language::CSharp => object.is_some() && parent.child(0).is_some_and(|o| language.kind_of(o) == "this"),
+        Language::Php => object.is_some_and(|o| language.kind_of(o) == "variable_name" && text(o) == "$this"),
         _ => object.is_some_and(|o| matches!(language.kind_of(o), "this" | "self")),
     }
 }
@@ -1836,6 +1876,22 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
                 ) && field.is_none()
                 || matches!((parent, field), ("optional_type_parameter_declaration", Some("name")))
         }
+        Language::Ruby => matches!(
+            (parent, field),
+            ("assignment" | "operator_assignment", Some("left"))
+                | ("for", Some("pattern"))
+                | (
+                    "optional_parameter"
+                        | "keyword_parameter"
+                        | "splat_parameter"
+                        | "hash_splat_parameter"
+                        | "block_parameter",
+                    Some("name")
+                )
+                | ("method_parameters" | "block_parameters" | "lambda_parameters" | "left_assignment_list", _)
+        ),
+        // PHP's locals are `$` variables, which `record` never looks up.
+        Language::Php => false,
         Language::PlainText => false,
     }
 }

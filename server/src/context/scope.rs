@@ -9,7 +9,7 @@ use tree_sitter::Node;
 
 use super::lang::Spec;
 use super::symbols::is_require;
-use super::window::{head_end, line_start_byte, text_between};
+use super::window::{head_end, line_start_byte, text_between, text_is};
 use crate::text::{Language, Rename, TopImports};
 
 /// Imports come first in a file, give or take a docstring, attributes, `mod` lines or a
@@ -329,7 +329,10 @@ fn scan(language: Language, spec: &Spec, rope: &Rope, list: Node<'_>, stop_at: u
             break;
         }
         last_end = child.end_byte();
-        let is_import = spec.imports.contains(&child.kind()) || (js && is_require_declaration(child, rope));
+        let is_import = spec.imports.contains(&child.kind())
+            || (js && is_require_declaration(child, rope))
+            || (language == Language::Ruby && is_ruby_require(child, rope))
+            || (language == Language::Php && is_php_import(child));
         if !is_import {
             since_import += 1;
             continue;
@@ -559,6 +562,30 @@ fn is_require_declaration(node: Node<'_>, rope: &Rope) -> bool {
         && declarators.all(|d| d.child_by_field_name("value").is_some_and(|v| is_require(v, rope)))
 }
 
+/// Ruby's `require "json"` and `require_relative "user"` (and `load`): calls without a receiver.
+fn is_ruby_require(node: Node<'_>, rope: &Rope) -> bool {
+    node.kind() == "call"
+        && node.child_by_field_name("receiver").is_none()
+        && node.child_by_field_name("method").is_some_and(|m| {
+            ["require", "require_relative", "load"].iter().any(|word| text_is(rope, m.start_byte(), m.end_byte(), word))
+        })
+}
+
+/// PHP's `namespace App\Models;` (a block namespace holds code, not a frame) and the includes:
+/// `require_once __DIR__ . '/User.php';`.
+fn is_php_import(node: Node<'_>) -> bool {
+    match node.kind() {
+        "namespace_definition" => node.child_by_field_name("body").is_none(),
+        "expression_statement" => node.named_child(0).is_some_and(|e| {
+            matches!(
+                e.kind(),
+                "require_expression" | "require_once_expression" | "include_expression" | "include_once_expression"
+            )
+        }),
+        _ => false,
+    }
+}
+
 /// The headers of the scopes (functions, impls, classes, …) the cursor is in whose start lies
 /// above `window_start`, outermost first, each as written from its line start to the opening of
 /// its body. `None` when every enclosing scope starts inside the window.
@@ -574,7 +601,8 @@ pub(crate) fn enclosing(spec: &Spec, rope: &Rope, chain: &[Node<'_>], window_sta
 fn header(rope: &Rope, node: Node<'_>) -> Option<String> {
     let body = node.child_by_field_name("body")?;
     let opens_brace = rope.get_byte(body.start_byte()) == Some(b'{');
-    if !opens_brace && body.kind() != "block" {
+    // Python's `block`; Ruby's `body_statement` (a method, class or module's, up to `end`).
+    if !opens_brace && !matches!(body.kind(), "block" | "body_statement") {
         // An arrow function with an expression body: nothing to frame.
         return None;
     }

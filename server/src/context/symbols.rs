@@ -184,7 +184,9 @@ impl FileRules {
             Language::Python if name.starts_with('_') && !(name.starts_with("__") && name.ends_with("__")) => {
                 Reach::Package
             }
-            Language::Python | Language::PlainText => Reach::Anywhere,
+            // Ruby and PHP have no file or package privacy: what is recorded is usable anywhere
+            // (private methods are not recorded).
+            Language::Python | Language::Ruby | Language::Php | Language::PlainText => Reach::Anywhere,
         }
     }
 }
@@ -239,6 +241,8 @@ pub(crate) fn visit<'t>(language: Language, root: Node<'t>, rope: &Rope, f: &mut
         Language::Go => go_declarations(root, f),
         Language::Java | Language::CSharp => class_declarations(root, rope, f, 0),
         Language::C | Language::Cpp => c_items(root, rope, f, 0),
+        Language::Ruby => ruby_statements(root, None, rope, f, 0),
+        Language::Php => php_statements(root, rope, f, 0),
         Language::PlainText => {}
     }
 }
@@ -630,6 +634,108 @@ fn is_hidden(owner: Node<'_>, member: Node<'_>, rope: &Rope) -> bool {
     csharp_default_private && !words.any(|word| matches!(word, "public" | "internal" | "protected"))
 }
 
+/// Ruby's classes, modules, methods and constants. `owner` is the class or module whose body
+/// `list` is. A method after a bare `private` (or written `private def …`) is not recorded:
+/// only its class calls it.
+fn ruby_statements<'t>(list: Node<'t>, owner: Option<Node<'t>>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), depth: u8) {
+    let mut private = false;
+    for child in named_children(list) {
+        let (def, hidden) = match child.kind() {
+            // `private`, `protected`, `public` alone switch the methods below.
+            "identifier" if owner.is_some() => {
+                match text_between(rope, child.start_byte(), child.end_byte()).as_str() {
+                    "private" | "protected" => private = true,
+                    "public" => private = false,
+                    _ => {}
+                }
+                continue;
+            }
+            "call" if owner.is_some() && child.child_by_field_name("receiver").is_none() => {
+                let method = child.child_by_field_name("method");
+                let word = method.map(|m| text_between(rope, m.start_byte(), m.end_byte())).unwrap_or_default();
+                let wrapped = child
+                    .child_by_field_name("arguments")
+                    .and_then(|args| args.named_child(0))
+                    .filter(|d| matches!(d.kind(), "method" | "singleton_method"));
+                match (word.as_str(), wrapped) {
+                    ("private" | "protected", Some(def)) => (def, true),
+                    ("public", Some(def)) => (def, false),
+                    _ => continue,
+                }
+            }
+            _ => (child, private),
+        };
+        match def.kind() {
+            "method" | "singleton_method" if !hidden || def.kind() == "singleton_method" => {
+                let kind = if owner.is_some() { SymbolKind::Method } else { SymbolKind::Function };
+                if let Some(s) = site(def, child, kind, owner) {
+                    f(s);
+                }
+            }
+            "class" | "module" if depth < MAX_NESTING => {
+                let kind = if def.kind() == "class" { SymbolKind::Class } else { SymbolKind::Interface };
+                // `class Admin::User`: the name is the last part.
+                let name = def.child_by_field_name("name").map(|n| n.child_by_field_name("name").unwrap_or(n));
+                if let Some(name) = name {
+                    f(Site { node: def, outer: def, name, kind, owner: None });
+                }
+                if let Some(body) = def.child_by_field_name("body") {
+                    ruby_statements(body, Some(def), rope, f, depth + 1);
+                }
+            }
+            "assignment" if owner.is_none_or(|o| o.kind() == "module") => {
+                let Some(name) = def.child_by_field_name("left").filter(|n| n.kind() == "constant") else {
+                    continue;
+                };
+                f(Site { node: def, outer: def, name, kind: SymbolKind::Constant, owner: None });
+            }
+            "ERROR" if owner.is_none() && depth < MAX_NESTING => ruby_statements(def, None, rope, f, depth + 1),
+            _ => {}
+        }
+    }
+}
+
+/// PHP's functions, classes, interfaces, traits and enums, also inside block namespaces, and
+/// the methods of each that are not private.
+fn php_statements<'t>(list: Node<'t>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), depth: u8) {
+    for child in named_children(list) {
+        let kind = match child.kind() {
+            "namespace_definition" | "ERROR" if depth < MAX_NESTING => {
+                let body = if child.kind() == "ERROR" { Some(child) } else { child.child_by_field_name("body") };
+                if let Some(body) = body {
+                    php_statements(body, rope, f, depth + 1);
+                }
+                continue;
+            }
+            "function_definition" => SymbolKind::Function,
+            "class_declaration" => SymbolKind::Class,
+            "interface_declaration" | "trait_declaration" => SymbolKind::Interface,
+            "enum_declaration" => SymbolKind::Enum,
+            _ => continue,
+        };
+        if let Some(s) = site(child, child, kind, None) {
+            f(s);
+        }
+        let Some(body) = child.child_by_field_name("body").filter(|_| kind != SymbolKind::Function) else {
+            continue;
+        };
+        for member in named_children(body) {
+            if member.kind() == "method_declaration" && !php_private(member, rope) {
+                if let Some(s) = site(member, member, SymbolKind::Method, Some(child)) {
+                    f(s);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a PHP class member is `private`: only its class uses it.
+fn php_private(member: Node<'_>, rope: &Rope) -> bool {
+    named_children(member)
+        .iter()
+        .any(|c| c.kind() == "visibility_modifier" && text_is(rope, c.start_byte(), c.end_byte(), "private"))
+}
+
 /// How deep C and C++ nest items: include guards, `#if` branches, `extern "C"`, namespaces.
 const MAX_C_NESTING: u8 = 8;
 
@@ -915,13 +1021,14 @@ fn base_type(mut node: Node<'_>) -> Node<'_> {
 pub(crate) fn signature(language: Language, site: &Site<'_>, rope: &Rope) -> String {
     let text = match language {
         Language::Python => python_signature(site, rope),
+        Language::Ruby => ruby_signature(site, rope),
         _ => braced_signature(language, site, rope),
     };
     cap_chars(text, MAX_SIGNATURE_CHARS)
 }
 
 fn comment_marker(language: Language) -> &'static str {
-    if language == Language::Python {
+    if matches!(language, Language::Python | Language::Ruby) {
         "#"
     } else {
         "//"
@@ -963,8 +1070,9 @@ fn braced_signature(language: Language, site: &Site<'_>, rope: &Rope) -> String 
             }
         }
         // Classes and traits hold code: their members' declarations stand for them.
-        SymbolKind::Class | SymbolKind::Interface
-            if matches!(site.node.kind(), "class_declaration" | "abstract_class_declaration" | "trait_item") =>
+        SymbolKind::Class | SymbolKind::Interface | SymbolKind::Enum
+            if matches!(site.node.kind(), "class_declaration" | "abstract_class_declaration" | "trait_item")
+                || language == Language::Php =>
         {
             class_summary(language, site, rope)
         }
@@ -1083,9 +1191,15 @@ fn class_summary(language: Language, site: &Site<'_>, rope: &Rope) -> String {
     // (member name, line): a name for methods only, which overload.
     let mut listed: Vec<(Option<String>, String)> = Vec::new();
     for member in members {
-        if java_or_csharp && is_hidden(site.node, member, rope) || !java_or_csharp && ts_private(member) {
+        let hidden = match language {
+            Language::Java | Language::CSharp => is_hidden(site.node, member, rope),
+            Language::Php => php_private(member, rope),
+            _ => ts_private(member),
+        };
+        if hidden {
             continue;
         }
+        let php = language == Language::Php;
         let line = match member.kind() {
             // A record's compact constructor only repeats the header's components.
             "method_declaration" | "constructor_declaration" if java_or_csharp => {
@@ -1097,6 +1211,15 @@ fn class_summary(language: Language, site: &Site<'_>, rope: &Rope) -> String {
                 text.trim_end_matches(';').trim_end().to_string()
             }
             "property_declaration" if java_or_csharp => csharp_property(member, rope),
+            "method_declaration" if php => {
+                let site = Site { node: member, outer: member, name: member, kind: SymbolKind::Method, owner: None };
+                function_head(language, &site, rope)
+            }
+            // A trait's `use`, a property, a constant, an enum's case: one line each.
+            "property_declaration" | "const_declaration" | "enum_case" | "use_declaration" if php => {
+                let text = one_line(&text_between(rope, member.start_byte(), member.end_byte()), marker);
+                text.trim_end_matches(';').trim_end().to_string()
+            }
 
             "function_item" | "method_definition" => match member.child_by_field_name("body") {
                 Some(b) => one_line(&text_between(rope, member.start_byte(), head_end(member, b)), marker),
@@ -1117,7 +1240,7 @@ fn class_summary(language: Language, site: &Site<'_>, rope: &Rope) -> String {
             _ => continue,
         };
         // A property's accessors close it.
-        let end = if member.kind() == "property_declaration" { "" } else { ";" };
+        let end = if member.kind() == "property_declaration" && !php { "" } else { ";" };
         let method = matches!(member.kind(), "method_declaration" | "method_definition" | "method_signature");
         let name = member
             .child_by_field_name("name")
@@ -1381,6 +1504,63 @@ fn python_signature(site: &Site<'_>, rope: &Rope) -> String {
     }
 }
 
+/// A Ruby definition as its header lines: `def find(id)`, a method under its class's
+/// `class UserRepository < Repository` line, a class or module as its header, its constants,
+/// attribute macros and public methods, then `end`.
+fn ruby_signature(site: &Site<'_>, rope: &Rope) -> String {
+    let head = |node: Node<'_>| -> String {
+        match node.child_by_field_name("body") {
+            Some(body) => one_line(&text_between(rope, node.start_byte(), head_end(node, body)), "#"),
+            None => one_line(&text_between(rope, node.start_byte(), node.end_byte()), "#"),
+        }
+    };
+    // An endless method (`def full_name = "…"`) keeps its `=`: the rest is its body.
+    let def_line = |node: Node<'_>| -> String {
+        let line = head(node);
+        let line = line.strip_suffix("end").map(str::trim_end).unwrap_or(&line).to_string();
+        format!("{line} ... end")
+    };
+    match site.kind {
+        SymbolKind::Function | SymbolKind::Method => match site.owner {
+            Some(owner) => format!("{}\n  {}\nend", head(owner), def_line(site.node)),
+            None => def_line(site.node),
+        },
+        SymbolKind::Class | SymbolKind::Interface => {
+            let mut lines = vec![head(site.node)];
+            let mut private = false;
+            for member in site.node.child_by_field_name("body").map(named_children).unwrap_or_default() {
+                let text = |n: Node<'_>| text_between(rope, n.start_byte(), n.end_byte());
+                match member.kind() {
+                    "identifier" => match text(member).as_str() {
+                        "private" | "protected" => private = true,
+                        "public" => private = false,
+                        _ => {}
+                    },
+                    "method" if !private => lines.push(format!("  {}", def_line(member))),
+                    "singleton_method" => lines.push(format!("  {}", def_line(member))),
+                    // `attr_reader :name, :email`, `include Comparable`: what instances answer to.
+                    "call" if member.child_by_field_name("receiver").is_none() => {
+                        let method = member.child_by_field_name("method").map(text).unwrap_or_default();
+                        if method.starts_with("attr_") || matches!(method.as_str(), "include" | "extend" | "prepend") {
+                            let line = one_line(&text(member), "#");
+                            lines.push(format!("  {}", cap_chars(line, MAX_ATTRIBUTE_CHARS)));
+                        }
+                    }
+                    "assignment" if member.child_by_field_name("left").is_some_and(|l| l.kind() == "constant") => {
+                        let line = one_line(&text(member), "#");
+                        lines.push(format!("  {}", cap_chars(line, MAX_ATTRIBUTE_CHARS)));
+                    }
+                    _ => {}
+                }
+            }
+            lines.push("end".to_string());
+            truncate_lines(&lines.join("\n"))
+        }
+        SymbolKind::Constant | SymbolKind::Variable => value_declaration(site, rope, "#"),
+        _ => truncate_lines(&text_between(rope, site.outer.start_byte(), site.outer.end_byte())),
+    }
+}
+
 /// A multi-line declaration joined onto one line: `fn f(\n    a: u32,\n) -> T` becomes
 /// `fn f(a: u32) -> T`. Kept as written when a line comment would swallow the rest.
 pub(crate) fn one_line(text: &str, comment: &str) -> String {
@@ -1476,7 +1656,7 @@ pub(crate) fn truncate_lines(text: &str) -> String {
         return lines.join("\n");
     }
     let last = lines[lines.len() - 1];
-    let closes = matches!(last.trim(), "}" | "};" | ")" | "]");
+    let closes = matches!(last.trim(), "}" | "};" | ")" | "]" | "end");
     let keep = MAX_DEFINITION_LINES - if closes { 2 } else { 1 };
     let mut out: Vec<&str> = lines[..keep].to_vec();
     out.push("    ...");

@@ -2171,12 +2171,12 @@ fn code_without_a_grammar_asks_for_a_block_where_an_indented_body_starts() {
         format!("{} {}", ctx.language_name, if ctx.multiline { "block" } else { "line" })
     };
     // The body an editor indents after a header.
-    assert_eq!(mode("app/user.rb", "def full_name\n  $0\nend\n"), "Ruby block");
+    assert_eq!(mode("lib/user.ex", "def full_name do\n  $0\nend\n"), "Elixir block");
     assert_eq!(mode("main.kt", "fun main() {$0}\n"), "Kotlin block");
     assert_eq!(mode("run.sh", "for f in *.log; do\n    $0\n"), "Shell script block");
     // Among statements at one indentation, one line at a time; never mid-line.
-    assert_eq!(mode("app/user.rb", "def full_name\n  a = 1\n\n  $0\nend\n"), "Ruby line");
-    assert_eq!(mode("app/user.rb", "def full_name\n  a = $0\nend\n"), "Ruby line");
+    assert_eq!(mode("lib/user.ex", "def full_name do\n  a = 1\n\n  $0\nend\n"), "Elixir line");
+    assert_eq!(mode("lib/user.ex", "def full_name do\n  a = $0\nend\n"), "Elixir line");
     // Prose is never a block.
     assert_eq!(mode("README.md", "# Title\n\n  $0\n"), "Markdown line");
 }
@@ -2184,14 +2184,12 @@ fn code_without_a_grammar_asks_for_a_block_where_an_indented_body_starts() {
 #[test]
 fn code_without_a_grammar_shows_the_imports_above_the_window() {
     let filler: String = (0..1000).map(|i| format!("  total += {i}\n")).collect();
-    let ruby = format!(
-        "# frozen_string_literal: true\nrequire \"json\"\nrequire_relative \"lib/client\"\n\nclass Report\n  include Comparable\n  def sum\n{filler}    $0\n  end\nend\n"
-    );
-    let ctx = gather_fixture(&format!("//- app/report.rb\n{ruby}"), &Budget::default(), &[]);
-    assert_eq!(ctx.imports, "require \"json\"\nrequire_relative \"lib/client\"\ninclude Comparable");
-    assert!(!ctx.prefix.contains("require"), "the window starts below them");
+    let perl = format!("# Report\nuse strict;\nuse JSON::PP;\n\nsub sum {{\n{filler}    $0\n}}\n");
+    let ctx = gather_fixture(&format!("//- lib/report.pl\n{perl}"), &Budget::default(), &[]);
+    assert_eq!(ctx.imports, "use strict;\nuse JSON::PP;");
+    assert!(!ctx.prefix.contains("use "), "the window starts below them");
     let user = user_message(&ctx);
-    assert!(user.contains("<imports>\nrequire \"json\""), "{user}");
+    assert!(user.contains("<imports>\nuse strict;"), "{user}");
     // Lua's and Zig's bound requires, Elixir's aliases inside the module, a Dockerfile's base.
     let check = |path: &str, head: &str| {
         let text = format!("{head}{filler}$0\n");
@@ -2353,14 +2351,17 @@ fn code_without_a_grammar_shows_imports_written_over_several_lines_whole() {
 #[test]
 fn code_without_a_grammar_shows_the_headers_of_the_blocks_around_the_cursor() {
     let body: String = (0..1000).map(|i| format!("      total += {i}\n")).collect();
-    let ruby = format!(
-        "# Billing\nmodule Billing\n  class Invoice < Base\n    def lines\n      items\n    end\n# --- totals ---\n    def total\n{body}      $0\n    end\n  end\nend\n"
+    let elixir = format!(
+        "# Billing\ndefmodule Billing do\n  defmodule Invoice do\n    def lines do\n      items\n    end\n# --- totals ---\n    def total do\n{body}      $0\n    end\n  end\nend\n"
     );
-    let ctx = gather_fixture(&format!("//- app/invoice.rb\n{ruby}"), &Budget::default(), &[]);
+    let ctx = gather_fixture(&format!("//- lib/invoice.ex\n{elixir}"), &Budget::default(), &[]);
     // Not the comments, not `lines` (a sibling) nor its `end`.
-    assert_eq!(ctx.enclosing.as_deref(), Some("module Billing\n  class Invoice < Base\n    def total"));
+    assert_eq!(ctx.enclosing.as_deref(), Some("defmodule Billing do\n  defmodule Invoice do\n    def total do"));
     let user = user_message(&ctx);
-    assert!(user.contains("<enclosing_scope>\nmodule Billing\n  class Invoice < Base\n    def total\n"), "{user}");
+    assert!(
+        user.contains("<enclosing_scope>\ndefmodule Billing do\n  defmodule Invoice do\n    def total do\n"),
+        "{user}"
+    );
     // Kotlin: a closing brace, even one out of place, is no header.
     let inner: String = (0..1000).map(|i| format!("        sum += {i}\n")).collect();
     let kotlin =
@@ -2368,7 +2369,7 @@ fn code_without_a_grammar_shows_the_headers_of_the_blocks_around_the_cursor() {
     let ctx = gather_fixture(&format!("//- Report.kt\n{kotlin}"), &Budget::default(), &[]);
     assert_eq!(ctx.enclosing.as_deref(), Some("class Report {\n    fun sum(): Int {"));
     // A header inside the window is visible already.
-    let short = gather_fixture("//- a.rb\ndef f\n  $0\nend\n", &Budget::default(), &[]);
+    let short = gather_fixture("//- a.ex\ndef f do\n  $0\nend\n", &Budget::default(), &[]);
     assert_eq!(short.enclosing, None);
 }
 
@@ -2885,4 +2886,186 @@ fn loops_bind_each_element_and_indexing_takes_one() {
         "void S::f() {\n    for (auto& cl : clients_) {}\n    for (const Job& job : jobs_) {}\n    clients_[0].send();\n}\n",
         &["cl = clients_[..]", "send <- clients_[]"],
     );
+}
+
+#[test]
+fn ruby_calls_bring_methods_and_classes_from_other_files() {
+    check(
+        r##"
+//- app/models/user_repository.rb
+require "json"
+
+class UserRepository < Repository
+  include Enumerable
+  attr_reader :store
+  LIMIT = 50
+
+  def find_user(id)
+    store.fetch(id)
+  end
+
+  def self.connect(url, pool: 5)
+    new(Store.open(url, pool))
+  end
+
+  private
+
+  def cache_key(id)
+    "user:#{id}"
+  end
+end
+
+def format_name(user)
+  "#{user.first} #{user.last}"
+end
+//- app/services/signup.rb
+require_relative "../models/user_repository"
+
+class Signup
+  def call(id)
+    repo = UserRepository.connect(ENV["DB"])
+    user = repo.find_user(id)
+    label = format_name(user)
+    key = repo.cache_key(id)
+    $0
+  end
+end
+"##,
+        expect![[r#"
+            app/services/signup.rb (Ruby) block
+            code:
+                require_relative "../models/user_repository"
+
+                class Signup
+                  def call(id)
+                    repo = UserRepository.connect(ENV["DB"])
+                    user = repo.find_user(id)
+                    label = format_name(user)
+                    key = repo.cache_key(id)
+                    $0
+                  end
+                end
+            line: "    " $0 ""
+            definition of format_name in app/models/user_repository.rb:
+                def format_name(user) ... end
+            definition of UserRepository in app/models/user_repository.rb:
+                class UserRepository < Repository
+                  include Enumerable
+                  attr_reader :store
+                  LIMIT = 50
+                  def find_user(id) ... end
+                  def self.connect(url, pool: 5) ... end
+                end
+        "#]],
+    );
+}
+
+#[test]
+fn php_calls_bring_methods_and_classes_from_other_files() {
+    check(
+        r#"
+//- src/Repository/UserRepository.php
+<?php
+
+namespace App\Repository;
+
+use App\Entity\User;
+
+interface Finder
+{
+    public function findUser(int $id): ?User;
+}
+
+class UserRepository implements Finder
+{
+    public const LIMIT = 50;
+    private array $cache = [];
+
+    public function findUser(int $id): ?User
+    {
+        return $this->cache[$id] ?? null;
+    }
+
+    private function load(int $id): ?User
+    {
+        return null;
+    }
+}
+
+function format_name(User $user): string
+{
+    return $user->first . ' ' . $user->last;
+}
+//- src/Controller/SignupController.php
+<?php
+
+namespace App\Controller;
+
+use App\Repository\UserRepository;
+
+require_once __DIR__ . '/../helpers.php';
+
+class SignupController
+{
+    public function show(UserRepository $repo, int $id): string
+    {
+        $user = $repo->findUser($id);
+        $label = format_name($user);
+        $repo->load($id);
+        $0
+    }
+}
+"#,
+        expect![[r#"
+            src/Controller/SignupController.php (PHP) block
+            code:
+                <?php
+
+                namespace App\Controller;
+
+                use App\Repository\UserRepository;
+
+                require_once __DIR__ . '/../helpers.php';
+
+                class SignupController
+                {
+                    public function show(UserRepository $repo, int $id): string
+                    {
+                        $user = $repo->findUser($id);
+                        $label = format_name($user);
+                        $repo->load($id);
+                        $0
+                    }
+                }
+            line: "        " $0 ""
+            definition of format_name in src/Repository/UserRepository.php:
+                function format_name(User $user): string
+            definition of UserRepository in src/Repository/UserRepository.php:
+                class UserRepository implements Finder {
+                    public const LIMIT = 50;
+                    public function findUser(int $id): ?User;
+                }
+        "#]],
+    );
+}
+
+#[test]
+fn ruby_and_php_cut_prefixes_bring_their_requires_uses_and_enclosing_headers() {
+    let filler: String = (0..1000).map(|i| format!("    total += {i}\n")).collect();
+    let ruby = format!(
+        "# frozen_string_literal: true\nrequire \"json\"\nrequire_relative \"lib/client\"\n\nclass Report\n  include Comparable\n  def sum\n{filler}    $0\n  end\nend\n"
+    );
+    let ctx = gather_fixture(&format!("//- app/report.rb\n{ruby}"), &Budget::default(), &[]);
+    assert_eq!(ctx.imports, "require \"json\"\nrequire_relative \"lib/client\"");
+    assert_eq!(ctx.enclosing.as_deref(), Some("class Report\n  def sum"));
+    let filler: String = (0..1000).map(|i| format!("        $total += {i};\n")).collect();
+    let php = format!(
+        "<?php\n\nnamespace App\\Reports;\n\nuse App\\Models\\Invoice;\nuse function App\\format_money;\n\nrequire_once __DIR__ . '/helpers.php';\n\nfinal class Report\n{{\n    public function sum(): int\n    {{\n{filler}        $0\n    }}\n}}\n"
+    );
+    let ctx = gather_fixture(&format!("//- src/Reports/Report.php\n{php}"), &Budget::default(), &[]);
+    assert_eq!(
+        ctx.imports,
+        "namespace App\\Reports;\nuse App\\Models\\Invoice;\nuse function App\\format_money;\nrequire_once __DIR__ . '/helpers.php';"
+    );
+    assert_eq!(ctx.enclosing.as_deref(), Some("final class Report {\n    public function sum(): int {"));
 }

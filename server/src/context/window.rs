@@ -574,6 +574,16 @@ pub(crate) fn wants_block(
         // A real `{` token, not one inside a string, a comment or a character literal.
         return ancestors_at(root, last_byte).last().is_some_and(|n| n.kind() == "{" && n.start_byte() == last_byte);
     }
+    // A Ruby line that opens a block (`def total`, `items.each do |item|`): its body and `end`.
+    // Until the `end` is written the tree has only an ERROR there, so the line's words decide,
+    // outside strings and comments.
+    let ruby = super::lang::spec(crate::text::Language::Ruby);
+    if let Some((root, spec)) = cutter
+        .tree
+        .filter(|(_, spec)| ruby.is_some_and(|r| std::ptr::eq(*spec, r)) && crate::postprocess::is_ruby_header(before))
+    {
+        return !ancestors_at(root, last_byte).iter().any(|n| spec.opaque.contains(&n.kind()));
+    }
     if before.ends_with(':') {
         let Some((root, spec)) = cutter.tree else {
             return false;

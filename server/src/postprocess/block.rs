@@ -36,10 +36,10 @@ fn single_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
     complete.then_some(content.len())
 }
 
-/// Python's clauses that continue a compound statement at the header's indentation.
+/// Python's and Ruby's clauses that continue a compound statement at the header's indentation.
 fn is_clause(line: &str) -> bool {
     let t = line.trim_start();
-    ["else", "elif", "except", "finally"]
+    ["else", "elif", "except", "finally", "elsif", "when", "in", "rescue", "ensure", "then"]
         .iter()
         .any(|kw| t.strip_prefix(kw).is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_')))
 }
@@ -57,7 +57,29 @@ fn is_header(line: &str) -> bool {
     code.trim_end().ends_with(':')
 }
 
-/// Lines that close a block in languages the server does not parse.
+/// Whether a Ruby line opens a block that an `end` at its indentation closes: `def`, `class`,
+/// `module`, `if`, `unless`, `while`, `until`, `case`, `begin`, `for` lines, and a line whose
+/// call takes a `do` block. Not an endless method (`def full_name = …`), nor an `if` or `unless`
+/// modifier (`return if done`), whose line starts with something else.
+pub(crate) fn is_ruby_header(line: &str) -> bool {
+    let code = match line.find(" #") {
+        Some(i) if !line[..i].contains(['"', '\'']) => &line[..i],
+        _ => line,
+    };
+    let code = code.trim();
+    let first = code.split(|c: char| !(c.is_alphanumeric() || c == '_')).next().unwrap_or("");
+    let opens = match first {
+        "def" => !code.contains(") =") && code.split_whitespace().nth(2).is_none_or(|w| w != "="),
+        "class" | "module" | "if" | "unless" | "while" | "until" | "case" | "begin" | "for" => true,
+        _ => false,
+    };
+    let block = code.ends_with(" do")
+        || code == "do"
+        || code.ends_with('|') && code.rsplit_once(" do |").is_some_and(|(_, params)| !params.contains(['{', '}']));
+    opens || block
+}
+
+/// Lines that close a block in languages the server does not parse, and Ruby's `end`.
 const CLOSER_LINES: &[&str] = &[
     "end",
     "end;",
@@ -81,7 +103,13 @@ const CLOSER_LINES: &[&str] = &[
 
 fn multi_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
     let language = ctx.language;
-    let indented = matches!(language, Language::Python | Language::PlainText);
+    // Ruby's blocks end with `end`, which brackets do not count: its indentation tells.
+    let indented = matches!(language, Language::Python | Language::Ruby | Language::PlainText);
+    let opens_block = |line: &str| match language {
+        Language::Python => is_header(line),
+        Language::Ruby => is_ruby_header(line),
+        _ => false,
+    };
     let lp = ctx.line_prefix.as_str();
     let mut lexer = Lexer::new(language, ctx.cursor_state);
     let mut depth: i32 = 0;
@@ -107,7 +135,7 @@ fn multi_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
         if i == 0 {
             base = indent;
             top_level = indent == 0;
-            header = language == Language::Python && is_header(&format!("{lp}{text}"));
+            header = opens_block(&format!("{lp}{text}"));
         }
         let in_code = lexer.state == LexState::Code && depth <= 0;
         if indented && i > 0 && !blank && in_code {
@@ -122,9 +150,9 @@ fn multi_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
                         && !is_clause(text))
             };
             if dedented {
-                if language == Language::PlainText {
-                    // Code the server does not parse closes a block with a line of its own
-                    // at the header's indentation (Ruby's and Lua's `end`, shell's `fi`, a
+                if matches!(language, Language::PlainText | Language::Ruby) {
+                    // Ruby and code the server does not parse close a block with a line of its
+                    // own at the header's indentation (Ruby's and Lua's `end`, shell's `fi`, a
                     // `}`): that line belongs to the suggestion, as a closer does in a parsed
                     // language, and the suffix rule drops it when the document has it already.
                     let word = text.trim();
@@ -165,7 +193,7 @@ fn multi_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
         if i == 0 {
             opens_first = depth > 0;
         } else if opens_first && depth == 0 {
-            if language == Language::Python && is_header(text) {
+            if opens_block(text) {
                 // `def f(\n    a,\n):` — the brackets closed, the block starts.
                 opens_first = false;
                 header = true;
@@ -174,10 +202,7 @@ fn multi_line_end(content: &str, ctx: &Ctx, complete: bool) -> Option<usize> {
             }
         }
         last_indent = Some(indent);
-        item_done = depth == 0
-            && indent == 0
-            && lexer.state == LexState::Code
-            && !(language == Language::Python && is_header(text));
+        item_done = depth == 0 && indent == 0 && lexer.state == LexState::Code && !opens_block(text);
     }
     complete.then_some(content.len())
 }
@@ -247,7 +272,8 @@ impl StopDetector {
         let from = (0..=from).rev().find(|&i| accumulated.is_char_boundary(i)).unwrap_or(0);
         let new_line_end = accumulated[from..].contains('\n');
         self.seen = accumulated.len();
-        let early_dedent = self.ctx.multiline && matches!(self.ctx.language, Language::Python | Language::PlainText);
+        let early_dedent =
+            self.ctx.multiline && matches!(self.ctx.language, Language::Python | Language::Ruby | Language::PlainText);
         if !new_line_end && !early_dedent {
             return None;
         }

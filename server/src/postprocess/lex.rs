@@ -87,7 +87,11 @@ const fn code_stops(language: Language) -> [bool; 256] {
             stops[b'/' as usize] = true;
             stops[b'r' as usize] = true;
         }
-        Language::Python => stops[b'#' as usize] = true,
+        Language::Python | Language::Ruby => stops[b'#' as usize] = true,
+        Language::Php => {
+            stops[b'/' as usize] = true;
+            stops[b'#' as usize] = true;
+        }
         Language::Go | Language::JavaScript | Language::TypeScript | Language::Tsx => {
             stops[b'/' as usize] = true;
             stops[b'`' as usize] = true;
@@ -117,6 +121,8 @@ fn code_stops_of(language: Language) -> &'static [bool; 256] {
     static CSHARP: [bool; 256] = code_stops(Language::CSharp);
     static C: [bool; 256] = code_stops(Language::C);
     static CPP: [bool; 256] = code_stops(Language::Cpp);
+    static RUBY: [bool; 256] = code_stops(Language::Ruby);
+    static PHP: [bool; 256] = code_stops(Language::Php);
     static PLAIN_TEXT: [bool; 256] = code_stops(Language::PlainText);
     match language {
         Language::Rust => &RUST,
@@ -129,6 +135,8 @@ fn code_stops_of(language: Language) -> &'static [bool; 256] {
         Language::CSharp => &CSHARP,
         Language::C => &C,
         Language::Cpp => &CPP,
+        Language::Ruby => &RUBY,
+        Language::Php => &PHP,
         Language::PlainText => &PLAIN_TEXT,
     }
 }
@@ -139,7 +147,7 @@ impl Lexer {
     }
 
     fn c_comments(&self) -> bool {
-        !matches!(self.language, Language::Python | Language::PlainText)
+        !matches!(self.language, Language::Python | Language::Ruby | Language::PlainText)
     }
 
     /// Scans `text`, calling `on_bracket(byte offset, bracket)` for each bracket outside strings
@@ -248,7 +256,10 @@ impl Lexer {
                         i += 2;
                         continue;
                     }
-                    b'#' if self.language == Language::Python => {
+                    // PHP's `#[Attribute]` is code; its other `#` starts a comment as Ruby's does.
+                    b'#' if matches!(self.language, Language::Python | Language::Ruby)
+                        || self.language == Language::Php && at(i + 1) != b'[' =>
+                    {
                         self.state = LexState::LineComment;
                     }
                     b'"' | b'\'' if self.language == Language::Python => {

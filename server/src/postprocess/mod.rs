@@ -33,6 +33,7 @@ mod suffix;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use block::is_ruby_header;
 pub use block::StopDetector;
 
 use crate::text::{Language, LineEnding};

@@ -190,6 +190,21 @@ fn is_unit(language: Language, node: Node, parent: Node) -> bool {
                         Some("translation_unit" | "declaration_list" | "field_declaration_list")
                     )
         }
+        // A method parses on its own wherever it is (Ruby defines methods at the top level too).
+        Language::Ruby => {
+            matches!(kind, "method" | "singleton_method")
+                || matches!(kind, "class" | "module") && parent.kind() == "program"
+        }
+        // Members go back into a stand-in class; every unit after a `<?php` tag.
+        Language::Php => matches!(
+            kind,
+            "function_definition"
+                | "method_declaration"
+                | "class_declaration"
+                | "interface_declaration"
+                | "trait_declaration"
+                | "enum_declaration"
+        ),
         Language::PlainText => false,
     }
 }
@@ -221,10 +236,12 @@ impl<'a> Unit<'a> {
         };
         let (mut start, mut end, line_unit) = loop {
             let Some(parent) = node.parent() else {
-                if matches!(language, Language::C | Language::Cpp) {
+                if matches!(language, Language::C | Language::Cpp | Language::Ruby | Language::Php) {
                     // Between C or C++ items the line is no unit: C's top level takes statements
                     // (a `case 1:` there parses alone but swallows the next item), and an `#endif`
-                    // or a `\` on a preprocessor line reaches the lines around it.
+                    // or a `\` on a preprocessor line reaches the lines around it. Ruby's and
+                    // PHP's statements outside a method are whole documents' business: a Ruby
+                    // line's `do` or a PHP line's `?>` reaches the lines after it.
                     return None;
                 }
                 // At the top level, between items: the cursor's line.
@@ -275,6 +292,11 @@ impl<'a> Unit<'a> {
         {
             prefix = "struct __ {\n";
             suffix = "\n};";
+        }
+        if language == Language::Php {
+            // Outside `<?php` everything is HTML.
+            let member = matches!(parent_kind, Some("declaration_list" | "enum_declaration_list"));
+            (prefix, suffix) = if member { ("<?php class __ {\n", "\n}") } else { ("<?php\n", "") };
         }
         if language == Language::Python {
             // From the line start, so that the suggestion's lines keep their indentation

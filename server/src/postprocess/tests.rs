@@ -7,7 +7,7 @@ use ropey::Rope;
 use super::*;
 use crate::text::syntax;
 
-use Language::{CSharp, Cpp, Go, Java, JavaScript, PlainText, Python, Rust, Tsx, TypeScript, C};
+use Language::{CSharp, Cpp, Go, Java, JavaScript, Php, PlainText, Python, Ruby, Rust, Tsx, TypeScript, C};
 
 /// The cursor calls for a block where the context gatherer says so: nothing after it on the
 /// line, and either nothing before it or a block opener (`{`, `:`) right before it.
@@ -855,6 +855,8 @@ fn every_language_parses_a_good_suggestion() {
         (CSharp, "class A\n{\n    int F()\n    {\n        return $0;\n    }\n}\n", "items.Count + 1"),
         (C, "int f(int *xs) {\n    return $0;\n}\n", "xs[0] + sizeof(int)"),
         (Cpp, "template <typename T>\nT f(const std::vector<T> &v) {\n    return $0;\n}\n", "v.empty() ? T{} : v[0]"),
+        (Ruby, "def f(items)\n  $0\nend\n", "items.map { |i| i * 2 }"),
+        (Php, "<?php\nfunction f(array $xs): int {\n    return $0;\n}\n", "count($xs) + 1"),
     ];
     for (language, fixture, raw) in cases {
         assert_eq!(run(language, fixture, raw, None), format!("$0{raw}"), "{language:?}");
@@ -1418,4 +1420,58 @@ fn nested_rust_units_agree_with_a_full_parse() {
     let samples: &[(Language, &str, &[&str])] = &[(Rust, document, suggestions)];
     let checked = agree_with_a_full_parse(samples, &[parse::MAX_UNIT_BYTES, 40, 0]);
     assert!(checked > 10_000, "{checked}");
+}
+
+#[test]
+fn ruby_and_php_suggestions_stop_at_their_block_and_must_parse() {
+    // A Ruby method's body ends at the `end` that closes it (the document has it already).
+    check(
+        Ruby,
+        "class Cart\n  def total(items)\n    $0\n  end\nend\n",
+        "sum = items.sum(&:price)\n    sum * 2\n  end\n\n  def count\n    0\n  end",
+        expect![[r#"
+            $0sum = items.sum(&:price)
+                sum * 2"#]],
+    );
+    // After a header with no `end` yet: the body and its `end`, not the next method.
+    assert_eq!(
+        run(Ruby, "def total(items)$0\n", "\n  items.sum\nend\n\ndef count\n  0\nend\n", Some(true)),
+        "$0\n  items.sum\nend"
+    );
+    // A PHP function's body, up to the brace that closes it.
+    check(
+        Php,
+        "<?php\nfunction total(array $items): int\n{\n    $0\n}\n",
+        "$sum = array_sum($items);\n    return $sum * 2;\n}\n\nfunction count_items() {}\n",
+        expect![[r#"
+            $0$sum = array_sum($items);
+                return $sum * 2;"#]],
+    );
+    // A suggestion that would break a file that parses is rejected.
+    check(
+        Ruby,
+        "def f(x)\n  g($0)\nend\n",
+        "x +",
+        expect!["rejected: BreaksParse (the suggestion would break a document that parses)"],
+    );
+    check(
+        Php,
+        "<?php\nclass A\n{\n    public function f($x)\n    {\n        return g($0);\n    }\n}\n",
+        "$x +",
+        expect!["rejected: BreaksParse (the suggestion would break a document that parses)"],
+    );
+}
+
+#[test]
+fn ruby_streams_stop_after_the_methods_end() {
+    check_stop(
+        Ruby,
+        "class Cart\n  def total(items)\n    $0\n  end\nend\n",
+        "sum = items.sum(&:price)\n    sum * 2\n  end\n\n  def count\n    0\n  end\nend\n",
+        expect![[r#"
+            $0sum = items.sum(&:price)
+                sum * 2
+              end
+            [stopped after 43 of 72 bytes]"#]],
+    );
 }

@@ -1,7 +1,7 @@
 //! What a document's language is called: in prompts ("a code completion engine for Ruby"),
-//! in code fences, and for grouping documents of one language. The server parses ten
+//! in code fences, and for grouping documents of one language. The server parses twelve
 //! languages ([`Language`]); every other one is [`Language::PlainText`] to the parser, but a
-//! Ruby or Kotlin file is still code, and a model told it is plain text writes worse code.
+//! Kotlin or Lua file is still code, and a model told it is plain text writes worse code.
 //! Its name comes from the editor's language id, else from the file's extension.
 
 use std::borrow::Cow;
@@ -53,8 +53,6 @@ const fn prose(
 
 /// Ids as VS Code, Neovim (filetypes), Helix and Emacs (modes, without `-mode`) send them.
 const KNOWN: &[Known] = &[
-    code(&["ruby", "rb"], &["rb", "rake", "gemspec", "ru", "Gemfile", "Rakefile"], "Ruby", "ruby"),
-    code(&["php"], &["php", "phtml"], "PHP", "php"),
     code(&["kotlin", "kt"], &["kt", "kts"], "Kotlin", "kotlin"),
     code(&["swift"], &["swift"], "Swift", "swift"),
     code(&["scala"], &["scala", "sc", "sbt"], "Scala", "scala"),
@@ -230,6 +228,8 @@ mod tests {
             Language::CSharp,
             Language::C,
             Language::Cpp,
+            Language::Ruby,
+            Language::Php,
             Language::PlainText,
         ];
         let names = parsed.iter().map(|l| l.name()).chain(KNOWN.iter().map(|k| k.name));
@@ -245,9 +245,9 @@ mod tests {
             a C# file
             a C file
             a C++ file
-            a plain text file
             a Ruby file
             a PHP file
+            a plain text file
             a Kotlin file
             a Swift file
             a Scala file
@@ -319,15 +319,17 @@ mod tests {
         assert_eq!(named("", "file:///p/A.cs"), ("C#".into(), "csharp".into(), false));
         assert_eq!(named("typescriptreact", "file:///p/a.tsx"), ("TypeScript (TSX)".into(), "tsx".into(), false));
         assert_eq!(named("cpp", "file:///p/a.cc"), ("C++".into(), "cpp".into(), false));
+        assert_eq!(named("ruby", "file:///p/user.rb"), ("Ruby".into(), "ruby".into(), false));
+        assert_eq!(named("", "file:///p/Gemfile"), ("Ruby".into(), "ruby".into(), false));
+        assert_eq!(named("", "file:///p/index.php"), ("PHP".into(), "php".into(), false));
     }
 
     #[test]
     fn other_languages_are_named_by_the_editors_id_then_the_file_name() {
-        assert_eq!(named("ruby", "file:///p/user.rb"), ("Ruby".into(), "ruby".into(), false));
+        assert_eq!(named("kotlin", "file:///p/Main.kt"), ("Kotlin".into(), "kotlin".into(), false));
         // Helix and Neovim send short ids; eglot may send none.
         assert_eq!(named("sh", "file:///p/run"), ("Shell script".into(), "sh".into(), false));
         assert_eq!(named("", "file:///p/app/Main.kt"), ("Kotlin".into(), "kotlin".into(), false));
-        assert_eq!(named("", "file:///p/Gemfile"), ("Ruby".into(), "ruby".into(), false));
         assert_eq!(named("", "/p/Dockerfile"), ("Dockerfile".into(), "dockerfile".into(), false));
         assert_eq!(named("", "file:///p/deploy.YML"), ("YAML".into(), "yaml".into(), false));
         // An id the server does not know is kept as the editor gave it.

@@ -20,15 +20,18 @@ pub enum Language {
     CSharp,
     C,
     Cpp,
+    Ruby,
+    Php,
     PlainText,
 }
 
 impl Language {
     /// From the LSP languageId ("rust", "python", "typescript", "typescriptreact", "javascript",
-    /// "javascriptreact", "go", "java", "csharp", "c", "cpp", and the short names some editors
-    /// send, e.g. eglot's "tsx" or "c++", Helix's "rs" and "c-sharp", Neovim's "cs"), and, when the
-    /// id is unknown or empty, from the path's extension (.rs .py .pyi .ts .mts .cts .tsx .js .mjs
-    /// .cjs .jsx .go .java .cs .csx .c .h .cc .cpp .cxx .c++ .hpp .hh .hxx .h++ .ipp .tpp .inl).
+    /// "javascriptreact", "go", "java", "csharp", "c", "cpp", "ruby", "php", and the short names some
+    /// editors send, e.g. eglot's "tsx" or "c++", Helix's "rs" and "c-sharp", Neovim's "cs"), and,
+    /// when the id is unknown or empty, from the path's extension (.rs .py .pyi .ts .mts .cts .tsx
+    /// .js .mjs .cjs .jsx .go .java .cs .csx .c .h .cc .cpp .cxx .c++ .hpp .hh .hxx .h++ .ipp .tpp
+    /// .inl .rb .rake .gemspec .ru .php .phtml) or Ruby's file names (`Gemfile`, `Rakefile`).
     /// `path` may be a plain path or a URI. Anything else is plain text.
     pub fn detect(language_id: &str, path: &str) -> Language {
         Self::from_language_id(language_id).or_else(|| Self::from_path(path)).unwrap_or(Language::PlainText)
@@ -48,6 +51,8 @@ impl Language {
             "c" => Language::C,
             // "cuda" stays plain text: its kernels' `<<<...>>>` launches do not parse as C++.
             "cpp" | "c++" | "cxx" => Language::Cpp,
+            "ruby" | "rb" => Language::Ruby,
+            "php" => Language::Php,
             "plaintext" | "text" => Language::PlainText,
             _ => return None,
         })
@@ -57,6 +62,10 @@ impl Language {
         // A URI's query or fragment is not part of the file name.
         let path = path.split(['?', '#']).next().unwrap_or(path);
         let file = path.rsplit(['/', '\\']).next().unwrap_or(path);
+        // Ruby's build files are named, not extended.
+        if matches!(file, "Gemfile" | "Rakefile" | "Guardfile" | "Podfile" | "Brewfile") {
+            return Some(Language::Ruby);
+        }
         let (stem, ext) = file.rsplit_once('.')?;
         if stem.is_empty() {
             // ".rs" is a hidden file named "rs", not a Rust file.
@@ -77,6 +86,8 @@ impl Language {
             // nearly every C header (the exceptions: C++ keywords used as names, `restrict`), while
             // C's grammar breaks on any class, template or namespace: C++ loses less.
             "h" | "cc" | "cpp" | "cxx" | "c++" | "hpp" | "hh" | "hxx" | "h++" | "ipp" | "tpp" | "inl" => Language::Cpp,
+            "rb" | "rake" | "gemspec" | "ru" => Language::Ruby,
+            "php" | "phtml" => Language::Php,
             _ => return None,
         })
     }
@@ -113,6 +124,9 @@ impl Language {
             Language::CSharp => tree_sitter_c_sharp::LANGUAGE.into(),
             Language::C => tree_sitter_c::LANGUAGE.into(),
             Language::Cpp => tree_sitter_cpp::LANGUAGE.into(),
+            Language::Ruby => tree_sitter_ruby::LANGUAGE.into(),
+            // The grammar of whole `.php` files: the text around `<?php … ?>` is HTML.
+            Language::Php => tree_sitter_php::LANGUAGE_PHP.into(),
             Language::PlainText => return None,
         })
     }
@@ -143,6 +157,8 @@ impl Language {
             Language::CSharp => "C#",
             Language::C => "C",
             Language::Cpp => "C++",
+            Language::Ruby => "Ruby",
+            Language::Php => "PHP",
             Language::PlainText => "plain text",
         }
     }
@@ -160,6 +176,8 @@ impl Language {
             Language::CSharp => "csharp",
             Language::C => "c",
             Language::Cpp => "cpp",
+            Language::Ruby => "ruby",
+            Language::Php => "php",
             Language::PlainText => "",
         }
     }
@@ -330,6 +348,9 @@ mod tests {
             ("cpp", "list.c", Language::Cpp),
             ("c++", "", Language::Cpp),
             ("cuda", "kernel.cu", Language::PlainText),
+            ("ruby", "", Language::Ruby),
+            ("rb", "", Language::Ruby),
+            ("php", "", Language::Php),
             ("Rust", "", Language::Rust),
             ("plaintext", "notes.rs", Language::PlainText),
         ];
@@ -370,6 +391,14 @@ mod tests {
             ("", "widget.hxx", Language::Cpp),
             ("", "widget.ipp", Language::Cpp),
             ("", "widget.tpp", Language::Cpp),
+            ("", "app/models/user.rb", Language::Ruby),
+            ("", "lib/tasks/db.rake", Language::Ruby),
+            ("", "kimi.gemspec", Language::Ruby),
+            ("", "config.ru", Language::Ruby),
+            ("", "file:///w/Gemfile", Language::Ruby),
+            ("", "Rakefile", Language::Ruby),
+            ("", "src/Controller/Home.php", Language::Php),
+            ("", "views/list.phtml", Language::Php),
             ("", "/home/u/.c", Language::PlainText),
             ("", "README.md", Language::PlainText),
             ("", "Makefile", Language::PlainText),
@@ -395,6 +424,8 @@ mod tests {
             (Language::CSharp, "namespace N;\nclass A { string S => $@\"{x}\"; }", "interpolated_string_expression"),
             (Language::C, "int main(void) { return 0; }\n", "function_definition"),
             (Language::Cpp, "namespace a { class B { int c() const; }; }\n", "class_specifier"),
+            (Language::Ruby, "class A < B\n  def f(x) = x * 2\nend\n", "class"),
+            (Language::Php, "<p><?php echo \"hi\"; ?></p>\n<?php function f($x) { return $x; }\n", "text"),
         ];
         for (language, source, kind) in samples {
             let tree = parse(language, &Rope::from_str(source), None).expect("parsed");
@@ -449,6 +480,7 @@ mod tests {
         assert_eq!(Language::Tsx.name(), "TypeScript (TSX)");
         assert_eq!(Language::CSharp.name(), "C#");
         assert_eq!(Language::Cpp.name(), "C++");
+        assert_eq!(Language::Php.name(), "PHP");
         assert_eq!(Language::PlainText.name(), "plain text");
     }
 

@@ -212,6 +212,11 @@ pub fn test_file_path(source: &Path, language: Language) -> Option<PathBuf> {
             };
             format!("{stem}_test.{ext}")
         }
+        // RSpec's `spec/models/user_spec.rb` for `app/models/user.rb`, beside it when there is no
+        // `app/` or `lib/` to mirror.
+        Language::Ruby => return Some(mirrored_test_path(source, "spec", &format!("{stem}_spec.rb"))),
+        // PHPUnit's `tests/UserTest.php` for `src/User.php`.
+        Language::Php => return Some(mirrored_test_path(source, "tests", &format!("{stem}Test.php"))),
         Language::Rust | Language::PlainText => return None,
     };
     Some(source.with_file_name(name))
@@ -231,6 +236,25 @@ fn java_test_path(source: &Path, stem: &str) -> PathBuf {
             for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
                 path.push(if i == at + 1 { std::path::Component::Normal("test".as_ref()) } else { *part });
             }
+            path.join(name)
+        }
+        None => source.with_file_name(name),
+    }
+}
+
+/// `name` in `tests_dir` where the source's `app/`, `lib/` or `src/` root was, keeping the
+/// directories below it (`app/models/user.rb` → `spec/models/user_spec.rb`); beside the source
+/// when it is under none of them.
+fn mirrored_test_path(source: &Path, tests_dir: &str, name: &str) -> PathBuf {
+    let parts: Vec<_> = source.components().collect();
+    let root = parts[..parts.len().saturating_sub(1)]
+        .iter()
+        .rposition(|p| matches!(p.as_os_str().to_str(), Some("app" | "lib" | "src")));
+    match root {
+        Some(at) => {
+            let mut path: PathBuf = parts[..at].iter().collect();
+            path.push(tests_dir);
+            path.extend(&parts[at + 1..parts.len() - 1]);
             path.join(name)
         }
         None => source.with_file_name(name),
@@ -304,6 +328,10 @@ mod tests {
     fn tests_live_beside_the_source_by_convention() {
         let p = |s: &str, l| test_file_path(Path::new(s), l).map(|p| p.display().to_string());
         assert_eq!(p("/w/pkg/foo.go", Language::Go).as_deref(), Some("/w/pkg/foo_test.go"));
+        assert_eq!(p("/w/app/models/user.rb", Language::Ruby).as_deref(), Some("/w/spec/models/user_spec.rb"));
+        assert_eq!(p("/w/lib/kimi/client.rb", Language::Ruby).as_deref(), Some("/w/spec/kimi/client_spec.rb"));
+        assert_eq!(p("/w/script.rb", Language::Ruby).as_deref(), Some("/w/script_spec.rb"));
+        assert_eq!(p("/w/src/Models/User.php", Language::Php).as_deref(), Some("/w/tests/Models/UserTest.php"));
         assert_eq!(p("/w/foo.py", Language::Python).as_deref(), Some("/w/test_foo.py"));
         assert_eq!(p("/w/src/foo.ts", Language::TypeScript).as_deref(), Some("/w/src/foo.test.ts"));
         assert_eq!(p("/w/src/foo.mjs", Language::JavaScript).as_deref(), Some("/w/src/foo.test.mjs"));

@@ -81,6 +81,8 @@ pub fn document(input: &PromptInput<'_>, name: &str) -> Vec<Message> {
         Language::Java => "Javadoc comment (`/** … */`: a summary sentence, then @param, @return and @throws tags where they apply)",
         Language::CSharp => "C# XML documentation comment: `///` lines with <summary>, and <param>, <returns> and <exception> elements where they apply",
         Language::C | Language::Cpp => "Doxygen block comment (`/** … */` with a brief summary line, then @param and @return tags where they apply)",
+        Language::Ruby => "YARD comment: `#` lines with a summary, then @param, @return and @raise tags where they apply",
+        Language::Php => "PHPDoc block comment (`/** … */` with a summary line, then @param, @return and @throws tags where they apply)",
         Language::PlainText => "comment in the file's style",
     };
     let mut user = with_context(input, block(input, "Code", input.code));
@@ -197,7 +199,7 @@ mod tests {
         };
         expect![[r##"
             [system]
-            You are Kimi, a senior Ruby engineer working inside the user's code editor. Answer in concise Markdown; quote code in fenced blocks.
+            You are Kimi, a senior ruby engineer working inside the user's code editor. Answer in concise Markdown; quote code in fenced blocks.
             [user]
             Code (from `app/user.rb`):
             ```ruby

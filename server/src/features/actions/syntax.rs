@@ -33,6 +33,8 @@ fn function_kinds(language: Language) -> &'static [&'static str] {
         ],
         Language::C => &["function_definition"],
         Language::Cpp => &["function_definition", "lambda_expression"],
+        Language::Ruby => &["method", "singleton_method", "do_block", "block", "lambda"],
+        Language::Php => &["function_definition", "method_declaration", "anonymous_function", "arrow_function"],
         Language::PlainText => &[],
     }
 }
@@ -102,6 +104,17 @@ fn item_kinds(language: Language) -> &'static [&'static str] {
             "alias_declaration",
             "preproc_def",
             "preproc_function_def",
+        ],
+        Language::Ruby => &["method", "singleton_method", "class", "module"],
+        Language::Php => &[
+            "function_definition",
+            "method_declaration",
+            "class_declaration",
+            "interface_declaration",
+            "trait_declaration",
+            "enum_declaration",
+            "property_declaration",
+            "const_declaration",
         ],
         Language::PlainText => &[],
     }
@@ -245,6 +258,10 @@ fn is_doc_line(language: Language, line: &str) -> bool {
             t.starts_with("/**") || t.starts_with("* ") || t == "*" || t.starts_with("*/")
         }
         Language::CSharp => t.starts_with("///"),
+        // PHPDoc is Javadoc's form.
+        Language::Php => t.starts_with("/**") || t.starts_with("* ") || t == "*" || t.starts_with("*/"),
+        // YARD and RDoc document with the `#` lines above the definition.
+        Language::Ruby => t.starts_with('#'),
         Language::Python | Language::PlainText => false,
     }
 }

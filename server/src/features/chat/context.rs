@@ -117,6 +117,18 @@ fn enclosing_kinds(language: Language) -> &'static [&'static str] {
             "union_specifier",
             "enum_specifier",
         ],
+        Language::Ruby => &["method", "singleton_method", "do_block", "lambda", "class", "module", "singleton_class"],
+        Language::Php => &[
+            "function_definition",
+            "method_declaration",
+            "anonymous_function",
+            "arrow_function",
+            "class_declaration",
+            "interface_declaration",
+            "trait_declaration",
+            "enum_declaration",
+            "namespace_definition",
+        ],
         Language::PlainText => &[],
     }
 }
