@@ -268,6 +268,45 @@ async fn propose_edit_honours_what_the_editor_takes() {
     assert!(!s.dir.path().join("new.rs").exists());
 }
 
+/// Two edits of one open file in a row, for an editor without `documentChanges` that answers
+/// `workspace/applyEdit` before it reports the change: the second edit is placed in the text the
+/// first one made, never in the text before it (the editor would apply it there unchecked).
+#[tokio::test]
+async fn a_second_edit_waits_for_the_editor_to_report_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "pub fn answer() -> u32 {\n    41\n}\n";
+    std::fs::write(dir.path().join("lib.rs"), text).unwrap();
+    let caps = json!({"workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": false}}});
+    let mut s = start_with(Standin::start().await, dir, tempfile::tempdir().unwrap(), caps, Value::Null).await;
+    let uri = file_uri(&s.dir.path().join("lib.rs"));
+    s.client.did_open(&uri, "rust", 1, text);
+    s.standin.push(Reply::tool_calls(&[
+        ("propose_edit", r#"{"path":"lib.rs","old_text":"41","new_text":"40 + 1"}"#),
+        ("propose_edit", r#"{"path":"lib.rs","old_text":"+ 1","new_text":"+ 2"}"#),
+    ]));
+    s.standin.push(Reply::text("Done."));
+    let id = s.client.send_request("kimi/chat", json!({"message": "Make it 42, in two steps"}));
+    let (req, params) = s.client.expect_server_request("workspace/applyEdit").await;
+    let line =
+        |from: u32, to: u32| json!({"start": {"line": 1, "character": from}, "end": {"line": 1, "character": to}});
+    assert_eq!(params["edit"]["changes"], json!({&uri: [{"range": line(4, 6), "newText": "40 + 1"}]}));
+    s.client.reply(req, json!({"applied": true}));
+    // The editor reports the change a moment after its reply: nothing may be sent meanwhile.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let early = s.client.take_unread();
+    assert!(!early.iter().any(|m| m["method"] == "workspace/applyEdit"), "{early:?}");
+    s.client.did_change(&uri, 2, json!({"range": line(4, 6), "text": "40 + 1"}));
+    let (req, params) = s.client.expect_server_request("workspace/applyEdit").await;
+    assert_eq!(params["edit"]["changes"], json!({&uri: [{"range": line(7, 10), "newText": "+ 2"}]}));
+    s.client.reply(req, json!({"applied": true}));
+    s.client.did_change(&uri, 3, json!({"range": line(7, 10), "text": "+ 2"}));
+    assert_eq!(s.client.response(id).await.unwrap()["text"], "Done.");
+    assert_eq!(
+        tool_results(&s.standin.chat_requests()[1]),
+        ["the editor applied the edit", "the editor applied the edit"]
+    );
+}
+
 /// An answer that reaches `chat.maxTokens` says so where the user reads it, after the code
 /// block it was cut off in; tool calls cut off with it are not run.
 #[tokio::test]

@@ -334,6 +334,42 @@ async fn edits_in_a_crlf_document_use_its_line_breaks() {
     );
 }
 
+/// A client without `documentChanges` gets edits without a version, which it applies to whatever
+/// text it has: one computed for the text before the user typed would land in the wrong place.
+/// The user types while the model is answering: no edit goes out, for a command (Helix) and for
+/// a resolved action alike, and the user reads what to do.
+#[tokio::test]
+async fn an_edit_for_text_the_user_changed_meanwhile_never_reaches_a_client_without_versions() {
+    let unversioned = json!({"applyEdit": true, "workspaceEdit": {"documentChanges": false}});
+    let resolving = json!({"resolveSupport": {"properties": ["edit"]}, "dataSupport": true});
+    for resolve in [false, true] {
+        let caps = match resolve {
+            true => json!({"workspace": unversioned, "textDocument": {"codeAction": resolving}}),
+            false => json!({"workspace": unversioned}),
+        };
+        let mut s = setup(caps, Value::Null).await;
+        let uri = s.open("lib.rs", "rust", RUST);
+        let actions = s.list(&uri, range(2, 0, 7, 0), json!([])).await;
+        let rewrite = titled(&actions, "Kimi: Rewrite").clone();
+        let answer = Reply::text("```rust\nlet t = xs.iter().sum();\nt\n```");
+        s.standin.push(answer.first_byte_delay(Duration::from_millis(600)));
+        let id = match resolve {
+            true => s.client.send_request("codeAction/resolve", rewrite),
+            false => run_command(&mut s, &rewrite["command"]),
+        };
+        s.standin.wait_for_chat_requests(1, Duration::from_secs(10)).await;
+        // A line typed above the lines being rewritten: the edit's lines would move down one.
+        s.client.did_change(&uri, 2, json!({"range": range(0, 0, 0, 0), "text": "// typed meanwhile\n"}));
+        let err = s.client.response(id).await.unwrap_err();
+        let shown = s.client.expect_notification("window/showMessage").await;
+        let message = shown["message"].as_str().unwrap();
+        assert!(message.contains("document changed") && message.contains("Run the action again"), "{message}");
+        assert_eq!(err.message, message);
+        let unread = s.client.take_unread();
+        assert!(!unread.iter().any(|m| m["method"] == "workspace/applyEdit"), "resolve {resolve}: {unread:?}");
+    }
+}
+
 /// A client without `documentChanges` or file creation (its `workspace.workspaceEdit`
 /// capabilities say so): no model call for tests it could not take, a message that says what
 /// to do, and once the user made the file, plain `changes` that fill it.

@@ -234,13 +234,29 @@ const COMPUTE_TOTAL: &str = "pub fn compute_total(items: &[LineItem], discount: 
 #[tokio::test]
 async fn files_changed_on_disk_outside_the_editor_reach_the_prompt() {
     let caps = json!({"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}});
-    let mut s = setup_as(&[("src/lib.rs", "pub mod billing;\n")], caps, Value::Null).await;
+    let files = [
+        ("src/lib.rs", "pub mod billing;\n"),
+        ("Cargo.toml", "[package]\nname = \"billing\"\n"),
+        // What cargo writes into its target directory, which the walk leaves out for it.
+        ("target/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n"),
+    ];
+    let mut s = setup_as(&files, caps, Value::Null).await;
     let (id, params) = s.client.expect_server_request("client/registerCapability").await;
     let registration = &params["registrations"][0];
     assert_eq!(registration["method"], "workspace/didChangeWatchedFiles", "{params}");
     assert_eq!(registration["registerOptions"]["watchers"], json!([{"globPattern": "**/*"}]), "{params}");
     s.client.reply(id, Value::Null);
     status_after_scans(&mut s.client, 1).await;
+
+    // A build writes generated sources into target/: no rescan (it would find nothing).
+    let generated = s.dir.path().join("target/debug/build/billing-1/out/gen.rs");
+    std::fs::create_dir_all(generated.parent().unwrap()).unwrap();
+    std::fs::write(&generated, "pub fn generated() {}\n").unwrap();
+    s.client.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": file_uri(&generated), "type": 1}]}));
+    // Past the rescanner's 300 ms of quiet.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let status = s.client.request("kimi/status", json!({})).await.unwrap();
+    assert_eq!(status["indexScans"], 1, "{status}");
 
     // A branch switch in a terminal brings a file the editor never opened.
     let billing = s.dir.path().join("src/billing.rs");

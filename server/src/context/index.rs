@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Instant, SystemTime};
 
 use ropey::Rope;
@@ -119,6 +119,10 @@ struct Inner {
     /// own index down.
     names: FxHashMap<Arc<str>, Vec<u32>>,
     symbols: usize,
+    /// The directories the last walks left out for a marker file inside them (a build's
+    /// `target/`, a virtualenv), which their names alone do not tell: [`WorkspaceIndex::concerns`]
+    /// knows them without touching the disk.
+    marked_skipped: HashSet<PathBuf>,
 }
 
 impl Inner {
@@ -275,6 +279,7 @@ impl WorkspaceIndex {
         let Some((first, rest)) = roots.split_first() else {
             return Walked::default();
         };
+        let marked: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
         let mut walk = ignore::WalkBuilder::new(first);
         for root in rest {
             walk.add(root);
@@ -288,9 +293,20 @@ impl WorkspaceIndex {
             .require_git(false)
             .follow_links(false)
             .max_filesize(Some(MAX_FILE_BYTES))
-            .filter_entry(|entry| {
-                let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-                !is_dir || !skipped_dir(entry.path())
+            .filter_entry({
+                let marked = marked.clone();
+                move |entry| {
+                    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+                    !is_dir
+                        || match skipped_dir(entry.path()) {
+                            Skip::No => true,
+                            Skip::ByName => false,
+                            Skip::ByMarker => {
+                                marked.lock().unwrap_or_else(|e| e.into_inner()).push(entry.path().to_path_buf());
+                                false
+                            }
+                        }
+                }
             });
 
         let mut seen: HashSet<PathBuf> = HashSet::new();
@@ -345,6 +361,12 @@ impl WorkspaceIndex {
         }
 
         let mut inner = self.write();
+        let marked = std::mem::take(&mut *marked.lock().unwrap_or_else(|e| e.into_inner()));
+        // A walk cut short at the file cap saw only some of them: the earlier walks' stay.
+        if complete {
+            inner.marked_skipped.clear();
+        }
+        inner.marked_skipped.extend(marked);
         let mut dropped = 0;
         if complete {
             let gone: Vec<PathBuf> = inner
@@ -392,14 +414,20 @@ impl WorkspaceIndex {
 
     /// Whether a change on disk at `path` (a file or, when deleted, maybe a directory) can
     /// change what the index holds, judged without touching the disk: the events of a build
-    /// tool's output or of a dependency directory do not call for a rescan. A deleted
-    /// directory concerns the index when it held indexed files.
+    /// tool's output or of a dependency directory do not call for a rescan, nor those in a
+    /// directory the last walk left out for its marker file (cargo's `target/`), unless the
+    /// marker itself changed. A deleted directory concerns the index when it held indexed files.
     pub fn concerns(&self, path: &Path, deleted: bool) -> bool {
         let inner = self.read();
         let root = inner.roots.iter().filter(|root| path.starts_with(root)).max_by_key(|r| r.components().count());
         let Some(root) = root else {
             return false;
         };
+        if let Some(dir) = inner.marked_skipped.iter().find(|dir| path.starts_with(dir)) {
+            let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            // Without its marker the directory is walked again.
+            return path.parent() == Some(dir.as_path()) && SKIP_MARKERS.contains(&name.as_ref());
+        }
         let inside = path.strip_prefix(root).unwrap_or(path);
         let hidden_or_skipped = |name: &str| name.starts_with('.') || SKIPPED_DIRS.contains(&name);
         let folders = inside.parent().into_iter().flat_map(Path::components);
@@ -558,9 +586,24 @@ fn indexable(path: &Path, language: Language) -> bool {
     language != Language::PlainText && !looks_secret(path)
 }
 
-fn skipped_dir(path: &Path) -> bool {
+/// Why the walk leaves a directory out, if it does.
+enum Skip {
+    No,
+    /// A dependency or cache directory's name ([`SKIPPED_DIRS`]).
+    ByName,
+    /// A marker file inside it ([`SKIP_MARKERS`]).
+    ByMarker,
+}
+
+fn skipped_dir(path: &Path) -> Skip {
     let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    SKIPPED_DIRS.contains(&name.as_ref()) || SKIP_MARKERS.iter().any(|m| path.join(m).is_file())
+    if SKIPPED_DIRS.contains(&name.as_ref()) {
+        Skip::ByName
+    } else if SKIP_MARKERS.iter().any(|m| path.join(m).is_file()) {
+        Skip::ByMarker
+    } else {
+        Skip::No
+    }
 }
 
 /// The file's text, or `None` for binary (a NUL byte) and non-UTF-8 files.
@@ -930,6 +973,30 @@ mod tests {
         assert!(index.concerns(&at("src/.ignore"), true));
         assert!(!index.concerns(&at("web/node_modules/x/index.js"), false));
         assert!(!index.concerns(Path::new("/elsewhere/lib.rs"), false));
+    }
+
+    /// A build writing generated sources into `target/` calls for no rescan: the walk left the
+    /// directory out for its marker and remembers it, so `concerns` needs no disk to tell.
+    #[test]
+    fn events_in_a_directory_the_walk_left_out_for_its_marker_call_for_no_rescan() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        write(&root, "Cargo.toml", "[package]\nname = \"x\"\n");
+        write(&root, "src/lib.rs", "pub fn alpha() {}\n");
+        // What cargo writes into every target directory it makes.
+        write(&root, "target/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n");
+        write(&root, "target/debug/build/x/out/old.rs", "pub fn generated() {}\n");
+        let index = WorkspaceIndex::new();
+        let at = |p: &str| root.join(p);
+        let generated = at("target/debug/build/x/out/gen.rs");
+        assert_eq!(index.build(std::slice::from_ref(&root)).parsed, 1);
+        assert!(!index.concerns(&generated, false));
+        assert!(!index.concerns(&generated, true));
+        assert!(!index.concerns(&at("target"), true));
+        assert!(index.concerns(&at("src/new.rs"), false));
+        assert!(index.concerns(&at("target/CACHEDIR.TAG"), true), "without its marker, target/ is walked");
+        // A folder named `target` without the marker is code like any other.
+        assert!(index.concerns(&at("src/target/lib.rs"), false));
     }
 
     #[test]

@@ -440,15 +440,53 @@ fn is_definition(spec: &lang::Spec, node: Node<'_>) -> bool {
 }
 
 /// What lies between definitions and is no code: comments (the next item's documentation)
-/// and Rust's attributes.
+/// and the attributes, decorators and annotations written before an item, where the grammar
+/// makes them its siblings (Rust's attributes, decorators in a TypeScript class).
 fn is_between_definitions(node: Node<'_>) -> bool {
-    node.kind().contains("comment") || node.kind() == "attribute_item"
+    node.kind().contains("comment") || is_item_preamble(node)
+}
+
+/// An attribute, decorator or annotation: it belongs to the item it precedes, like that item's
+/// documentation, whether the grammar makes it the item's sibling (Rust, a TypeScript class's
+/// members) or its child (Python's `decorated_definition`, Java's and C#'s modifiers).
+fn is_item_preamble(node: Node<'_>) -> bool {
+    matches!(
+        node.kind(),
+        "attribute_item"
+            | "decorator"
+            | "annotation"
+            | "marker_annotation"
+            | "attribute_list"
+            | "attribute_declaration"
+    )
+}
+
+/// Where a definition's own code starts: past the decorators, attributes, annotations and
+/// comments at its start (also inside a modifier list, `@Override public`). `None` when
+/// nothing but those is in `node`.
+fn code_start(node: Node<'_>) -> Option<usize> {
+    let mut walk = node.walk();
+    let children: Vec<Node<'_>> = node.children(&mut walk).collect();
+    if children.is_empty() {
+        return Some(node.start_byte());
+    }
+    for child in children {
+        if is_between_definitions(child) {
+            continue;
+        }
+        let leads = child.child(0).is_some_and(is_between_definitions);
+        match if leads { code_start(child) } else { Some(child.start_byte()) } {
+            Some(start) => return Some(start),
+            None => continue,
+        }
+    }
+    None
 }
 
 /// The text after the cursor as char ranges of the document, when the cursor is in a
 /// definition (or between definitions) that ends within `budget_end`: the rest of it, then the
-/// next definition's header (its lines down to its name), leaving out the comments and
-/// attributes before that header. What follows the block is worth its header to the model, to
+/// next definition's header (its lines from its first line of code down to its name), leaving
+/// out what belongs to it but is no code: its comments, attributes, decorators and annotations. What follows the block is worth its header to the model, to
 /// see where the block ends and what comes next; the next items' documentation, which is what
 /// a suffix cut by size alone mostly held between methods, is not. When the body of
 /// definitions ends first, its closer (`}`) is kept and the next definition after its owner is
@@ -504,7 +542,10 @@ fn suffix_by_items(
                 .take_while(|n| n.id() != next.id())
                 .any(|n| spec.opaque.contains(&n.kind()) && n.start_byte() < header_end && header_end < n.end_byte());
             if !opens {
-                let start = window::line_start_byte(rope, next.start_byte());
+                let start = window::line_start_byte(rope, code_start(next).unwrap_or(next.start_byte()));
+                // Decorators or annotations on lines of their own before the header are left
+                // out like the documentation (a line that holds code too stays whole).
+                skipped |= start > window::line_start_byte(rope, next.start_byte());
                 extend(&mut pieces, skipped && start >= at, start, header_end);
             }
             break;

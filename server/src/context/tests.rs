@@ -1265,10 +1265,75 @@ fn the_suffix_ends_at_the_next_definitions_header_without_its_documentation() {
         |            $0
         |        return self
         |
-        |    @property
         |    def default_headers(self,
     "#]]
     .assert_eq(&suffix("builder.py", py));
+}
+
+/// Attributes, decorators and annotations belong to the item they precede, as its documentation
+/// does: in every language the suffix leaves them out and keeps the next item's header.
+#[test]
+fn the_suffix_leaves_out_the_next_items_attributes_decorators_and_annotations() {
+    let suffix = |path: &str, text: &str| {
+        let ctx = gather_fixture(&format!("//- {path}\n{text}"), &Budget::default(), &[]);
+        format!("{}$0{}", ctx.line_prefix, ctx.suffix).lines().map(|l| format!("|{l}\n")).collect::<String>()
+    };
+    let rust = "fn total(xs: &[u32]) -> u32 {\n    $0\n}\n\n#[derive(Debug, Clone)]\n#[non_exhaustive]\npub struct Total(u32);\n";
+    expect![[r#"
+        |    $0
+        |}
+        |
+        |pub struct Total(u32);
+    "#]]
+    .assert_eq(&suffix("src/lib.rs", rust));
+    let rust =
+        "fn total(xs: &[u32]) -> u32 {\n    $0\n}\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn sums() {}\n}\n";
+    expect![[r#"
+        |    $0
+        |}
+        |mod tests {
+    "#]]
+    .assert_eq(&suffix("src/lib.rs", rust));
+    // A decorator with no comment before it is left out too; one on the header's line stays.
+    let py = "def total(xs):\n    $0\n\n@functools.cache\n@trace(level=2)\ndef average(xs):\n    return 0\n";
+    expect![[r#"
+        |    $0
+        |
+        |def average(xs):
+    "#]]
+    .assert_eq(&suffix("stats.py", py));
+    let java = "class Stats {\n    int total(int[] xs) {\n        $0\n    }\n\n    /** The mean. */\n    @Override\n    @Deprecated(since = \"2\")\n    public int average(int[] xs) {\n        return 0;\n    }\n}\n";
+    expect![[r#"
+        |        $0
+        |    }
+        |
+        |    public int average(int[] xs) {
+    "#]]
+    .assert_eq(&suffix("Stats.java", java));
+    let cs = "class Stats {\n    int Total(int[] xs) {\n        $0\n    }\n\n    /// <summary>The mean.</summary>\n    [Obsolete]\n    public int Average(int[] xs) {\n        return 0;\n    }\n}\n";
+    expect![[r#"
+        |        $0
+        |    }
+        |
+        |    public int Average(int[] xs) {
+    "#]]
+    .assert_eq(&suffix("Stats.cs", cs));
+    let ts = "class Stats {\n    total(xs: number[]): number {\n        $0\n    }\n\n    /** The mean. */\n    @memo()\n    average(xs: number[]): number {\n        return 0;\n    }\n}\n";
+    expect![[r#"
+        |        $0
+        |    }
+        |
+        |    average(xs: number[]): number {
+    "#]]
+    .assert_eq(&suffix("stats.ts", ts));
+    let ts = "function total(xs: number[]): number {\n    $0\n}\n\n@Component({ selector: \"app\" })\nexport class App {\n}\n";
+    expect![[r#"
+        |    $0
+        |}
+        |
+        |export class App {
+    "#]]
+    .assert_eq(&suffix("app.ts", ts));
 }
 
 #[test]

@@ -83,8 +83,19 @@ pub enum ChatEvent {
     /// The model proposed an edit; the receiver answers whether the editor applied it.
     Edit {
         proposal: Proposal,
-        applied: oneshot::Sender<bool>,
+        applied: oneshot::Sender<EditOutcome>,
     },
+}
+
+/// What became of a proposed edit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EditOutcome {
+    Applied,
+    /// The user or the editor declined it.
+    Declined,
+    /// The document changed after the edit was computed: it was not sent, since an editor that
+    /// takes no versioned edits would have applied it to the wrong text.
+    Stale,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -350,16 +361,25 @@ impl ChatService {
                 let summary = proposal.summary.clone();
                 let (tx, rx) = oneshot::channel();
                 let _ = events.send(ChatEvent::Edit { proposal, applied: tx });
-                let applied = tokio::select! {
+                let outcome = tokio::select! {
                     _ = cancel.cancelled() => return Err(ChatError::Cancelled),
-                    a = rx => a.unwrap_or(false),
+                    a = rx => a.unwrap_or(EditOutcome::Declined),
                 };
-                if applied {
-                    report(ToolStatus::Done, format!("{summary} (applied)"));
-                    Ok(("the editor applied the edit".into(), true))
-                } else {
-                    report(ToolStatus::Refused, format!("{summary} (not applied)"));
-                    Ok(("the user or the editor declined the edit; nothing was changed".into(), true))
+                match outcome {
+                    EditOutcome::Applied => {
+                        report(ToolStatus::Done, format!("{summary} (applied)"));
+                        Ok(("the editor applied the edit".into(), true))
+                    }
+                    EditOutcome::Declined => {
+                        report(ToolStatus::Refused, format!("{summary} (not applied)"));
+                        Ok(("the user or the editor declined the edit; nothing was changed".into(), true))
+                    }
+                    EditOutcome::Stale => {
+                        report(ToolStatus::Refused, format!("{summary} (not applied: the file changed meanwhile)"));
+                        let told = "the file changed in the editor while you answered, so the edit was not applied \
+                                    and nothing was changed; read the file again before proposing an edit";
+                        Ok((told.into(), true))
+                    }
                 }
             }
             Err(refusal) => {

@@ -12,7 +12,7 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use crate::features::actions::{Change, CharEdit};
 use crate::features::chat::diagnostics::EditorDiagnostic;
 use crate::features::chat::tools::{Proposal, Workspace};
-use crate::features::chat::{ChatError, ChatEvent, ChatInput, ToolStatus};
+use crate::features::chat::{ChatError, ChatEvent, ChatInput, EditOutcome, ToolStatus};
 use crate::lsp::ext::{self, ChatParams, ChatResult, ChatSessionParams, ChatSessionResult, ChatSessionsResult};
 use crate::lsp::{from_proto, to_proto, Backend};
 
@@ -65,27 +65,68 @@ pub(crate) fn remember_diagnostics(backend: &Backend, uri: &Uri, range: Range, d
     backend.chat.diagnostics.replace_lines(&path, (range.start.line, range.end.line.max(range.start.line)), known);
 }
 
-/// Asks the editor to apply a `propose_edit` proposal; whether it did (the model is told).
+/// How long an applied edit of an open document may take to come back as `didChange`.
+const CHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Asks the editor to apply a `propose_edit` proposal; whether it did (the model is told). A
+/// proposal for an open document that changed since the tool read it is not sent: the user is
+/// told, and the model learns why. Once an edit of an open document is applied, this returns
+/// only after the editor reported the change (or [`CHANGE_TIMEOUT`]): the reply to
+/// `workspace/applyEdit` may overtake the `didChange`, and the model's next tool call must read,
+/// and place its edit in, the edited text.
 pub(crate) async fn apply_proposal(
     client: &tower_lsp_server::Client,
+    session: &crate::session::Session,
     proposal: Proposal,
     encoding: crate::text::PositionEncoding,
     support: to_proto::EditSupport,
-) -> bool {
-    let edit = match to_proto::workspace_edit(&[proposal_edit(proposal)], encoding, support) {
+) -> EditOutcome {
+    let change = proposal_edit(proposal);
+    let pinned = match &change {
+        Change::Edit { snapshot, versioned: true, .. } => Some((snapshot.uri().to_string(), snapshot.version())),
+        _ => None,
+    };
+    if let Some(name) = super::code_action_resolve::changed_since(session, std::slice::from_ref(&change)) {
+        let message = format!(
+            "kimi-lsp: {name} changed while the model was answering, so its proposed edit was not applied; \
+             nothing was changed. Ask again to have the edit made on the current text."
+        );
+        client.show_message(tower_lsp_server::gen_lsp_types::MessageType::Warning, message).await;
+        return EditOutcome::Stale;
+    }
+    let edit = match to_proto::workspace_edit(&[change], encoding, support) {
         Ok(edit) => edit,
         Err(e) => {
             // `propose_edit` refuses new files for such editors; this is the last guard.
             tracing::warn!("{e}");
-            return false;
+            return EditOutcome::Declined;
         }
     };
     match client.apply_edit(edit).await {
-        Ok(r) => r.applied,
+        Ok(r) if r.applied => {
+            if let Some((uri, version)) = pinned {
+                wait_for_change(session, &uri, version).await;
+            }
+            EditOutcome::Applied
+        }
+        Ok(_) => EditOutcome::Declined,
         Err(e) => {
             tracing::warn!("workspace/applyEdit failed: {e}");
-            false
+            EditOutcome::Declined
         }
+    }
+}
+
+/// Polls until the open document `uri` is past `version` (or closed), at most [`CHANGE_TIMEOUT`]:
+/// the session has no change notification, and this runs once per applied edit.
+async fn wait_for_change(session: &crate::session::Session, uri: &str, version: i32) {
+    let deadline = tokio::time::Instant::now() + CHANGE_TIMEOUT;
+    while session.snapshot_as_is(uri).is_some_and(|now| now.version() == version) {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::debug!(uri, "the editor applied an edit but reported no change");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
 
@@ -217,8 +258,14 @@ async fn forward(backend: &Backend, session_id: &str, request_id: &Option<serde_
                 .await
         }
         ChatEvent::Edit { proposal, applied } => {
-            let applied_edit =
-                apply_proposal(&backend.client, proposal, backend.session.encoding(), backend.edit_support()).await;
+            let applied_edit = apply_proposal(
+                &backend.client,
+                &backend.session,
+                proposal,
+                backend.session.encoding(),
+                backend.edit_support(),
+            )
+            .await;
             let _ = applied.send(applied_edit);
         }
     }

@@ -334,7 +334,8 @@ impl Writer {
             ChatEvent::Edit { proposal, applied } => {
                 // The answer so far goes in first: the edit is a consequence of it.
                 self.flush(pending, answer).await?;
-                let _ = applied.send(apply_proposal(&self.client, proposal, self.enc, self.support).await);
+                let _ =
+                    applied.send(apply_proposal(&self.client, &self.session, proposal, self.enc, self.support).await);
             }
         }
         Ok(())

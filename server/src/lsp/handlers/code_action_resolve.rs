@@ -96,18 +96,30 @@ pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Optio
             return Err(failure(message));
         }
     };
+    // Just before the edit goes out (no await between here and `workspace/applyEdit` or the
+    // resolved action's answer): an editor that takes no `documentChanges` gets an edit without
+    // a version, and would apply it to the text the user typed meanwhile.
     if let Outcome::Edits(changes) = &outcome {
-        let fresh = changes.iter().all(|c| match c {
-            Change::Edit { snapshot, versioned: true, .. } => {
-                backend.session.snapshot_as_is(snapshot.uri()).is_some_and(|now| now.version() == snapshot.version())
-            }
-            _ => true,
-        });
-        if !fresh {
+        if changed_since(&backend.session, changes).is_some() {
             return stale(backend).await;
         }
     }
     Ok(outcome)
+}
+
+/// The name of the first open document `changes` edit that is no longer at the version they
+/// were computed for (closed counts as changed); `None` when all are current. Files on disk
+/// that were not open carry no version to compare.
+pub(crate) fn changed_since(session: &crate::session::Session, changes: &[Change]) -> Option<String> {
+    changes.iter().find_map(|c| match c {
+        Change::Edit { snapshot, versioned: true, .. } => {
+            let current = session.snapshot_as_is(snapshot.uri()).is_some_and(|now| now.version() == snapshot.version());
+            let name = crate::lsp::from_proto::file_path_of(snapshot.uri())
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+            (!current).then(|| name.unwrap_or_else(|| snapshot.uri().to_string()))
+        }
+        _ => None,
+    })
 }
 
 type Ongoing = tower_lsp_server::OngoingProgress<tower_lsp_server::Unbounded, tower_lsp_server::Cancellable>;
@@ -203,4 +215,37 @@ pub(crate) async fn execute(backend: &Backend, arguments: &[Value]) -> Result<Op
         }
     };
     Ok(Some(serde_json::to_value(result).unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigLayers;
+    use crate::features::actions::CharEdit;
+    use crate::session::Session;
+    use crate::text::{LineCol, TextChange, TextRange};
+
+    /// An edit computed for one version of an open document is stale once the document moved
+    /// on or closed; an edit of a file that was not open carries no version to compare.
+    #[test]
+    fn an_edit_is_stale_once_its_open_document_moved_on() {
+        let (session, _) = Session::new(ConfigLayers::default());
+        let uri = "file:///w/src/lib.rs";
+        session.open(uri, "rust", 1, "fn a() {}\n");
+        let edit = |versioned: bool| {
+            let snapshot = session.snapshot_as_is(uri).unwrap();
+            vec![Change::Edit { snapshot, versioned, edits: vec![CharEdit { chars: 0..0, text: "// x\n".into() }] }]
+        };
+        let (pinned, unpinned) = (edit(true), edit(false));
+        assert_eq!(changed_since(&session, &pinned), None);
+        let at = LineCol { line: 0, col: 0 };
+        let typed = TextChange { range: Some(TextRange { start: at, end: at }), text: "\n".into() };
+        session.change(uri, 2, &[typed]).unwrap();
+        assert_eq!(changed_since(&session, &pinned).as_deref(), Some("lib.rs"));
+        assert_eq!(changed_since(&session, &unpinned), None);
+        assert_eq!(changed_since(&session, &edit(true)), None, "computed for the current version");
+        let current = edit(true);
+        session.close(uri);
+        assert_eq!(changed_since(&session, &current).as_deref(), Some("lib.rs"), "closed meanwhile");
+    }
 }
