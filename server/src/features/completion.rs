@@ -10,9 +10,8 @@
 //!    empty at once. Helix never cancels, so this is also how its stale requests end.
 //! 3. **Adaptive debounce**: automatic requests wait a little longer than the user's recent
 //!    gap between keystrokes, so a burst costs one call, not one per key. The request is
-//!    prepared during that wait, so it goes out the moment the wait ends: the reparse the last
-//!    edit left due at once, and the context, the prompt, the route and the JSON body timed to
-//!    be ready as the wait ends (a superseded request never spends them). The request the
+//!    prepared during that wait (the reparse the last edit left due, the context, the prompt,
+//!    the route and the JSON body), so it goes out the moment the wait ends. The request the
 //!    editor makes right after the user accepted a suggestion does not wait: nobody is typing.
 //! 4. **Early stop**: the stream is closed as soon as the line (or block) is complete.
 //! 5. **Speculation** (`completion.speculate`): while a suggestion is on screen, the one that
@@ -52,14 +51,6 @@ const MAX_DEBOUNCE: Duration = Duration::from_millis(250);
 const FIRST_DEBOUNCE: Duration = Duration::from_millis(75);
 /// How soon after an accept the next automatic request counts as the editor's own follow-up.
 const AFTER_ACCEPT: Duration = Duration::from_secs(2);
-/// `CompletionEngine::context_us` before the first automatic request's context.
-const NO_CONTEXT_YET: u64 = u64::MAX;
-/// A context ready this much before its debounce ends (the estimate was high after a slow one)
-/// waits out the rest: the wait is the user's typing rhythm's.
-const EARLY: Duration = Duration::from_millis(2);
-/// A context that took longer (a machine busy with a build) counts as this much: starting it
-/// earlier still would cut the debounce by more than it hides.
-const MAX_CONTEXT_US: u64 = 10_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trigger {
@@ -245,11 +236,6 @@ pub struct CompletionEngine {
     own_times: Mutex<VecDeque<OwnSample>>,
     /// The open documents' windows, for code like the code at the cursor.
     similar: SimilarIndex,
-    /// What an automatic request's context, prompt and body took lately, in µs, counted from
-    /// the instant it asked to wake up (so a late wake-up counts too): the peak of the recent
-    /// ones, decaying by an eighth per request, so that one slow request moves the next ones'
-    /// start early for a while, not for ever. See [`CompletionEngine::context_lead`].
-    context_us: AtomicU64,
 }
 
 /// How many completions [`CompletionEngine::own_time`] summarises.
@@ -324,24 +310,7 @@ impl CompletionEngine {
             recent_edits: Mutex::new(VecDeque::new()),
             own_times: Mutex::new(VecDeque::new()),
             similar: SimilarIndex::new(),
-            context_us: AtomicU64::new(NO_CONTEXT_YET),
         }
-    }
-
-    /// How long before its debounce ends an automatic request starts its context, so that it
-    /// is ready as the wait ends: what the context took lately. At most a quarter of the
-    /// debounce, which is also the lead of the first request, whose context runs cold.
-    fn context_lead(&self, debounce: Duration) -> Duration {
-        match self.context_us.load(Ordering::Relaxed) {
-            NO_CONTEXT_YET => debounce / 4,
-            us => Duration::from_micros(us).min(debounce / 4),
-        }
-    }
-
-    fn note_context_time(&self, took: Duration) {
-        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).min(MAX_CONTEXT_US);
-        let decayed = |old: u64| Some(if old == NO_CONTEXT_YET { us } else { us.max(old - old / 8) });
-        let _ = self.context_us.fetch_update(Ordering::Relaxed, Ordering::Relaxed, decayed);
     }
 
     /// The open documents' windows for similar code: the reindexer keeps them up to date as
@@ -517,73 +486,56 @@ impl CompletionEngine {
         };
         let is_current = |engine: &Self| query.speculative || engine.is_current(&query.uri, generation);
 
-        // 3. The reparse if one is due, at once, while an automatic request waits out its
-        //    debounce: it may take milliseconds, and a superseded request's reparse still leaves
-        //    its tree in the document for the next one.
+        // 3. The reparse if one is due, the context and the prompt, prepared while an automatic
+        //    request waits out its debounce: the wait is dead time, so the request can go out
+        //    the moment it ends. A newer request or edit supersedes this one meanwhile (and
+        //    cancels `token`); a superseded request's reparse still leaves its tree in the
+        //    document for the next one.
         let debounce = if query.trigger == Trigger::Automatic { debounce } else { Duration::ZERO };
         let debounce_end = received + debounce;
-        let reparsed = match reparse {
-            None => None,
-            Some(reparse) => {
-                let fresh = tokio::select! {
-                    _ = token.cancelled() => return Ok(Vec::new()),
-                    fresh = tokio::task::spawn_blocking(reparse) => fresh,
-                };
-                match fresh {
-                    Ok(Some(fresh)) if fresh.version() == snap.version() => Some(fresh),
-                    // Edited meanwhile (or closed): this request is stale, a newer one follows.
-                    _ => return Ok(Vec::new()),
-                }
-            }
-        };
-        // 4. Context and prompt (pure functions of the snapshot), then the route and the
-        //    request's body, so that only the sending is left. An automatic request does this
-        //    just before its debounce ends: a request that a newer keystroke supersedes, as
-        //    most in a burst are, never spends it, and the sending runs right after it, on a
-        //    thread that is awake, where after a sleep it ran at half speed.
-        let debounced = !debounce.is_zero();
-        let mut context_started = Instant::now();
-        if debounced {
-            let start = debounce_end.checked_sub(self.context_lead(debounce)).unwrap_or(received).max(received);
-            context_started = start;
-            tokio::select! {
-                _ = token.cancelled() => return Ok(Vec::new()),
-                _ = tokio::time::sleep_until(start.into()) => {}
-            }
-            if !is_current(self) {
-                return Ok(Vec::new());
-            }
-        }
         let recent: Vec<Snippet> = {
             let edits = self.recent_edits.lock().unwrap_or_else(|e| e.into_inner());
             edits.iter().filter(|(u, _)| *u != query.uri).map(|(_, s)| s.clone()).collect()
         };
-        let Prepared { mut request, multiline } =
-            prepare_request(config, reparsed.as_ref().unwrap_or(snap), cursor, symbols, &recent, &self.similar);
-        if wants_several {
-            request.n = Some(config.completion.choices_when_invoked());
-        }
-        let hint = RouteHint::default();
-        let ready = tokio::select! {
-            _ = token.cancelled() => return Ok(Vec::new()),
-            ready = router.ready(config, Feature::Completion, &hint, request) => ready,
+        let prepare = async {
+            let fresh = match reparse {
+                None => None,
+                Some(reparse) => match tokio::task::spawn_blocking(reparse).await {
+                    Ok(Some(fresh)) if fresh.version() == snap.version() => Some(fresh),
+                    // Edited meanwhile (or closed): this request is stale, a newer one follows.
+                    _ => return None,
+                },
+            };
+            // 4. Context and prompt: pure functions of the snapshot. Then the route and the
+            //    request's body, so that the end of the wait leaves only the sending.
+            let Prepared { mut request, multiline } =
+                prepare_request(config, fresh.as_ref().unwrap_or(snap), cursor, symbols, &recent, &self.similar);
+            if wants_several {
+                request.n = Some(config.completion.choices_when_invoked());
+            }
+            let ready = router.ready(config, Feature::Completion, &RouteHint::default(), request).await;
+            let ready = match query.retry {
+                Some(policy) => ready.map(|r| r.with_retry(policy)),
+                None => ready,
+            };
+            Some((fresh, ready, multiline))
         };
-        let ready = match query.retry {
-            Some(policy) => ready.map(|r| r.with_retry(policy)),
-            None => ready,
+        let prepared = tokio::select! {
+            _ = token.cancelled() => return Ok(Vec::new()),
+            prepared = prepare => prepared,
+        };
+        let Some((reparsed, ready, multiline)) = prepared else {
+            return Ok(Vec::new());
         };
         let prepared_at = Instant::now();
-        if debounced {
-            self.note_context_time(prepared_at.saturating_duration_since(context_started));
-            if debounce_end > prepared_at + EARLY {
-                tokio::select! {
-                    _ = token.cancelled() => return Ok(Vec::new()),
-                    _ = tokio::time::sleep_until(debounce_end.into()) => {}
-                }
+        if query.trigger == Trigger::Automatic {
+            tokio::select! {
+                _ = token.cancelled() => return Ok(Vec::new()),
+                _ = tokio::time::sleep_until(debounce_end.into()) => {}
             }
-        }
-        if query.trigger == Trigger::Automatic && self.is_cooling_down() {
-            return Ok(Vec::new());
+            if self.is_cooling_down() {
+                return Ok(Vec::new());
+            }
         }
         if !is_current(self) {
             return Ok(Vec::new());
@@ -1125,74 +1077,6 @@ mod tests {
         assert_eq!(adaptive_debounce(&gaps(&[30, 30, 30])), Duration::from_millis(45));
         assert_eq!(adaptive_debounce(&gaps(&[10, 10, 10])), MIN_DEBOUNCE);
         assert_eq!(adaptive_debounce(&gaps(&[900, 800, 700])), MAX_DEBOUNCE);
-    }
-
-    #[test]
-    fn the_context_starts_as_long_before_the_debounce_ends_as_it_took_lately() {
-        let engine = CompletionEngine::new();
-        let ms = Duration::from_millis;
-        assert_eq!(engine.context_lead(ms(100)), ms(25), "the first runs cold: a quarter of the debounce");
-        engine.note_context_time(ms(8));
-        assert_eq!(engine.context_lead(ms(100)), ms(8));
-        assert_eq!(engine.context_lead(ms(20)), ms(5), "at most a quarter of the debounce");
-        for _ in 0..40 {
-            engine.note_context_time(Duration::from_micros(900));
-        }
-        assert_eq!(engine.context_lead(ms(100)), Duration::from_micros(900), "a slow one is forgotten");
-        engine.note_context_time(Duration::from_secs(1));
-        assert_eq!(engine.context_lead(ms(100)), ms(10), "a busy machine's second counts as 10 ms");
-    }
-
-    /// Counts the contexts gathered: each names its document's path once.
-    struct CountingLookup(std::sync::atomic::AtomicUsize);
-
-    impl SymbolLookup for CountingLookup {
-        fn lookup(&self, _name: &str) -> Vec<context::SymbolDef> {
-            Vec::new()
-        }
-
-        fn display_path(&self, uri: &str) -> String {
-            self.0.fetch_add(1, Ordering::Relaxed);
-            uri.to_string()
-        }
-    }
-
-    #[tokio::test]
-    async fn keystrokes_that_supersede_each_other_within_the_debounce_gather_one_context() {
-        let engine = CompletionEngine::new();
-        // Nothing listens there: the one request that goes out fails at once.
-        let config = Config { base_url: "http://127.0.0.1:9/v1".into(), ..Config::default() };
-        let router = Router::new(&config, None);
-        let lookup = CountingLookup(Default::default());
-        let mut snapshot =
-            crate::text::Document::new("file:///w/a.rs", "rust", 1, "fn main() {\n    let x = \n}\n").snapshot();
-        let mut results = Vec::new();
-        let keystrokes = (0..5).map(|i| {
-            snapshot = crate::text::Document::replaced(&snapshot, 24 + i..24 + i, "1");
-            let query = Query {
-                uri: "file:///w/a.rs".into(),
-                path: None,
-                snapshot: snapshot.clone(),
-                cursor: 25 + i,
-                trigger: Trigger::Automatic,
-                alternatives: false,
-                reparse: None,
-                speculative: false,
-                retry: None,
-            };
-            let (engine, router, config, lookup) = (&engine, &router, &config, &lookup);
-            async move {
-                // 10 ms apart: each well within the one before's debounce (at least 40 ms).
-                tokio::time::sleep(Duration::from_millis(10 * i as u64)).await;
-                engine.complete(router, config, lookup, query, CancellationToken::new()).await
-            }
-        });
-        results.extend(futures::future::join_all(keystrokes.collect::<Vec<_>>()).await);
-        assert!(
-            results[..4].iter().all(|r| matches!(r, Ok(items) if items.is_empty())),
-            "superseded: answered empty: {results:?}"
-        );
-        assert_eq!(lookup.0.load(Ordering::Relaxed), 1, "only the last keystroke's request gathers a context");
     }
 
     #[test]
