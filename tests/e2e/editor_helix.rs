@@ -149,9 +149,9 @@ const HELIX_LANGUAGES: &[(&str, &str, &str)] = &[
     ("cpp", "cpp", "cpp"),
     ("ruby", "ruby", "rb"),
     ("php", "php", "php"),
+    ("kotlin", "kotlin", "kt"),
     ("markdown", "markdown", "md"),
     // Completed without a grammar.
-    ("kotlin", "kotlin", "kt"),
     ("swift", "swift", "swift"),
     ("scala", "scala", "scala"),
     ("lua", "lua", "lua"),
@@ -207,7 +207,8 @@ fn all_languages() -> Vec<Language> {
             Language::C => Some(Language::Cpp),
             Language::Cpp => Some(Language::Ruby),
             Language::Ruby => Some(Language::Php),
-            Language::Php => Some(Language::PlainText),
+            Language::Php => Some(Language::Kotlin),
+            Language::Kotlin => Some(Language::PlainText),
             Language::PlainText => None,
         }
     }

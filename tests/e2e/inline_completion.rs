@@ -857,6 +857,32 @@ async fn php_and_ruby_definitions_from_workspace_files_reach_the_prompt_and_a_ru
     assert!(s.client.shutdown().await.success());
 }
 
+const USER_REPOSITORY_KT: &str = "package com.acme.users\n\nclass UserRepository(private val db: Database) {\n    fun findUser(id: Int): User? = db.load(id)\n\n    private fun cacheKey(id: Int): String {\n        return \"user:$id\"\n    }\n}\n";
+
+#[tokio::test]
+async fn kotlin_definitions_from_workspace_files_reach_the_prompt_and_a_kotlin_block_stops_at_its_brace() {
+    // Only on disk: the workspace index walks .kt files.
+    let mut s = setup(&[("src/main/kotlin/com/acme/users/UserRepository.kt", USER_REPOSITORY_KT)]).await;
+    s.standin.push(
+        Reply::text("")
+            .chunks(&["return user?.name ?: \"\"\n", "    }\n", "\n", "    fun unrelated() = 0\n"])
+            .chunk_delay(Duration::from_millis(30)),
+    );
+    let pos = s.open(
+        "src/main/kotlin/com/acme/web/ShowUser.kt",
+        "kotlin",
+        "package com.acme.web\n\nimport com.acme.users.UserRepository\n\nclass ShowUser(private val repo: UserRepository) {\n    fun show(id: Int): String {\n        val user = repo.findUser(id)\n        repo.cacheKey(id)\n        $0\n    }\n}\n",
+    );
+    let result = s.typed("src/main/kotlin/com/acme/web/ShowUser.kt", pos).await;
+    assert_eq!(texts(&result), ["return user?.name ?: \"\""], "{result}");
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    let prompt = s.standin.chat_requests()[0]["messages"].to_string();
+    assert!(prompt.contains("fun findUser(id: Int): User?"), "the Kotlin method is missing: {prompt}");
+    assert!(!prompt.contains("fun cacheKey"), "a private method reached the prompt: {prompt}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn unsaved_definitions_and_recent_edits_in_other_open_files_reach_the_prompt() {
     let mut s = setup(&[]).await;

@@ -420,6 +420,27 @@ const PHP: Spec = Spec {
     ],
 };
 
+const KOTLIN: Spec = Spec {
+    containers: &["source_file", "block", "class_body", "enum_class_body", "lambda_literal", "when_expression"],
+    scopes: &[
+        "class_declaration",
+        "object_declaration",
+        "companion_object",
+        "function_declaration",
+        "secondary_constructor",
+        "anonymous_initializer",
+    ],
+    functions: &["function_declaration", "secondary_constructor", "anonymous_initializer", "lambda_literal"],
+    // The package frames the imports as Java's does.
+    imports: &["package_header", "import"],
+    // Types are `user_type`s of identifiers; members are identifiers too (nearby.rs tells them).
+    identifiers: &["identifier"],
+    members: &[],
+    opaque: &["string_literal", "multiline_string_literal", "character_literal", "line_comment", "block_comment"],
+    colon_headers: &[],
+    definitions: &["class_declaration", "object_declaration", "function_declaration"],
+};
+
 /// The tables for `language`; `None` for plain text.
 pub(crate) fn spec(language: Language) -> Option<&'static Spec> {
     match language {
@@ -433,6 +454,7 @@ pub(crate) fn spec(language: Language) -> Option<&'static Spec> {
         Language::Cpp => Some(&CPP),
         Language::Ruby => Some(&RUBY),
         Language::Php => Some(&PHP),
+        Language::Kotlin => Some(&KOTLIN),
         Language::PlainText => None,
     }
 }

@@ -783,6 +783,11 @@ fn record(
                     && field == Some("method")
                     && stack.last().is_some_and(|(call, _)| call.child_by_field_name("receiver").is_some())
             }
+            // `repo.find(id)`, `user?.name`: the name after the dot, which has no field.
+            Language::Kotlin => {
+                parent.map(|p| p.0) == Some("navigation_expression")
+                    && stack.last().is_some_and(|(nav, _)| nav.named_child(0) != Some(leaf))
+            }
             // `$repo->find($id)`, `$user?->name`, `User::find($id)`.
             Language::Php => {
                 field == Some("name")
@@ -966,6 +971,7 @@ fn member_object<'t>(language: Language, parent: Node<'t>, field: Option<&str>) 
             child(language, parent, GrammarField::Argument)
         }
         (Language::Ruby, "call", Some("method")) => parent.child_by_field_name("receiver"),
+        (Language::Kotlin, "navigation_expression", None) => parent.named_child(0),
         (
             Language::Php,
             "member_call_expression"
@@ -990,6 +996,8 @@ fn receiver_word<'t>(language: Language, object: Node<'t>) -> Option<Node<'t>> {
         // PHP's `$client`, Ruby's `@client`: the name after the sigil.
         "variable_name" => object.named_child(0),
         "instance_variable" => Some(object),
+        // Kotlin's `app.client`: the name after the last dot.
+        "navigation_expression" => object.named_child(object.named_child_count().checked_sub(1)?),
         _ => None,
     }
 }
@@ -1029,6 +1037,12 @@ fn is_uncalled_field(language: Language, parent: Node<'_>, grandparent: Option<N
             language.kind_of(parent) == "field_expression" && !called_through("call_expression", "function")
         }
         Language::Java => language.kind_of(parent) == "field_access",
+        // Kotlin's properties are read without a call; a method's call holds the access first.
+        Language::Kotlin => {
+            language.kind_of(parent) == "navigation_expression"
+                && !grandparent
+                    .is_some_and(|g| language.kind_of(g) == "call_expression" && g.named_child(0) == Some(parent))
+        }
         Language::Php => {
             matches!(language.kind_of(parent), "member_access_expression" | "nullsafe_member_access_expression")
         }
@@ -1074,6 +1088,7 @@ pub(crate) fn through_self(
         // C#'s `this` is an unnamed token before the dot.
         Language::CSharp => object.is_some() && parent.child(0).is_some_and(|o| language.kind_of(o) == "this"),
         Language::Php => object.is_some_and(|o| language.kind_of(o) == "variable_name" && text(o) == "$this"),
+        Language::Kotlin => object.is_some_and(|o| language.kind_of(o) == "this_expression"),
         _ => object.is_some_and(|o| matches!(language.kind_of(o), "this" | "self")),
     }
 }
@@ -1892,6 +1907,16 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
         ),
         // PHP's locals are `$` variables, which `record` never looks up.
         Language::Php => false,
+        // `val user`, `fun f(id: Int)`, `class A(val db: Db)`, `{ item -> }`, `catch (e: …)`:
+        // the identifier sits right in the declaration, without a field; its type is a
+        // `user_type` of its own.
+        Language::Kotlin => {
+            field.is_none()
+                && matches!(
+                    parent,
+                    "variable_declaration" | "parameter" | "class_parameter" | "catch_block" | "type_parameter"
+                )
+        }
         Language::PlainText => false,
     }
 }

@@ -599,7 +599,8 @@ pub(crate) fn enclosing(spec: &Spec, rope: &Rope, chain: &[Node<'_>], window_sta
 }
 
 fn header(rope: &Rope, node: Node<'_>) -> Option<String> {
-    let body = node.child_by_field_name("body")?;
+    // Kotlin's grammar gives its bodies no field.
+    let body = node.child_by_field_name("body").or_else(|| super::symbols::kotlin_body(node))?;
     let opens_brace = rope.get_byte(body.start_byte()) == Some(b'{');
     // Python's `block`; Ruby's `body_statement` (a method, class or module's, up to `end`).
     if !opens_brace && !matches!(body.kind(), "block" | "body_statement") {

@@ -5,7 +5,8 @@
 //! and TypeScript classes, of TypeScript and Go interfaces, and Go methods; in Java and C#, every type (nested ones and those in
 //! namespaces too) and the methods of each that are not private; in C and C++ also declarations
 //! (a header's prototypes and classes are what other files use), macros, and the members of
-//! namespaces, `extern "C"` blocks and include guards. Not recorded: the methods of Rust trait impls (the
+//! namespaces, `extern "C"` blocks and include guards; in Kotlin, every class, interface and
+//! object with its members (a companion object's too) that are not private. Not recorded: the methods of Rust trait impls (the
 //! trait's declaration already carries their signatures, and `fmt`/`from`/`eq` in every file
 //! would drown the lookups), nested functions, locals, and Rust `tests` modules.
 
@@ -187,6 +188,16 @@ impl FileRules {
             // Ruby and PHP have no file or package privacy: what is recorded is usable anywhere
             // (private methods are not recorded).
             Language::Python | Language::Ruby | Language::Php | Language::PlainText => Reach::Anywhere,
+            // A top-level `private` declaration is its file's; a member reaches no further than
+            // its class (private members are not recorded). `internal` is the module's, which
+            // the workspace stands for.
+            Language::Kotlin => {
+                if kotlin_private(site.node, rope) || site.owner.is_some_and(|o| kotlin_private(o, rope)) {
+                    Reach::File
+                } else {
+                    Reach::Anywhere
+                }
+            }
         }
     }
 }
@@ -243,6 +254,7 @@ pub(crate) fn visit<'t>(language: Language, root: Node<'t>, rope: &Rope, f: &mut
         Language::C | Language::Cpp => c_items(root, rope, f, 0),
         Language::Ruby => ruby_statements(root, None, rope, f, 0),
         Language::Php => php_statements(root, rope, f, 0),
+        Language::Kotlin => kotlin_declarations(root, None, rope, f, 0),
         Language::PlainText => {}
     }
 }
@@ -736,6 +748,94 @@ fn php_private(member: Node<'_>, rope: &Rope) -> bool {
         .any(|c| c.kind() == "visibility_modifier" && text_is(rope, c.start_byte(), c.end_byte(), "private"))
 }
 
+/// Kotlin's classes, interfaces, objects, functions, properties and type aliases, and the
+/// members of classes and objects (a companion object's too, under its class) that are not
+/// private. `owner` is the class or object whose body `list` is.
+fn kotlin_declarations<'t>(
+    list: Node<'t>,
+    owner: Option<Node<'t>>,
+    rope: &Rope,
+    f: &mut dyn FnMut(Site<'t>),
+    depth: u8,
+) {
+    for child in named_children(list) {
+        if owner.is_some() && kotlin_private(child, rope) {
+            continue;
+        }
+        let kind = match child.kind() {
+            "class_declaration" => {
+                let mut cursor = child.walk();
+                let mut children = child.children(&mut cursor);
+                if children.any(|c| c.kind() == "interface") {
+                    SymbolKind::Interface
+                } else if kotlin_body(child).is_some_and(|b| b.kind() == "enum_class_body") {
+                    SymbolKind::Enum
+                } else {
+                    SymbolKind::Class
+                }
+            }
+            "object_declaration" => SymbolKind::Class,
+            "companion_object" if depth < MAX_NESTING => {
+                if let Some(body) = kotlin_body(child) {
+                    kotlin_declarations(body, owner, rope, f, depth + 1);
+                }
+                continue;
+            }
+            "function_declaration" if owner.is_some() => SymbolKind::Method,
+            "function_declaration" => SymbolKind::Function,
+            "type_alias" => SymbolKind::Type,
+            "property_declaration" => {
+                let Some(name) = kotlin_property_name(child) else { continue };
+                let kind =
+                    if kotlin_modifier(child, rope, "const") { SymbolKind::Constant } else { SymbolKind::Variable };
+                f(Site { node: child, outer: child, name, kind, owner });
+                continue;
+            }
+            _ => continue,
+        };
+        let Some(name) = child.child_by_field_name("name").or_else(|| {
+            // A type alias names itself with a `type` field-less identifier.
+            (child.kind() == "type_alias")
+                .then(|| named_children(child).into_iter().find(|c| c.kind() == "identifier"))?
+        }) else {
+            continue;
+        };
+        let is_type = matches!(child.kind(), "class_declaration" | "object_declaration");
+        f(Site { node: child, outer: child, name, kind, owner: if is_type { None } else { owner } });
+        if is_type && depth < MAX_NESTING {
+            if let Some(body) = kotlin_body(child) {
+                kotlin_declarations(body, Some(child), rope, f, depth + 1);
+            }
+        }
+    }
+}
+
+/// A Kotlin declaration's body: `class_body`, `enum_class_body` or `function_body` (the grammar
+/// gives them no field).
+pub(crate) fn kotlin_body(node: Node<'_>) -> Option<Node<'_>> {
+    named_children(node).into_iter().find(|c| matches!(c.kind(), "class_body" | "enum_class_body" | "function_body"))
+}
+
+/// `val name` of a property declaration (not a destructuring `val (a, b)`).
+fn kotlin_property_name(node: Node<'_>) -> Option<Node<'_>> {
+    let declaration = named_children(node).into_iter().find(|c| c.kind() == "variable_declaration")?;
+    named_children(declaration).into_iter().find(|c| c.kind() == "identifier")
+}
+
+/// Whether a Kotlin declaration is `private`: its file's at the top level, its class's inside one.
+fn kotlin_private(node: Node<'_>, rope: &Rope) -> bool {
+    kotlin_modifier(node, rope, "private")
+}
+
+/// Whether a Kotlin declaration's modifiers (not its annotations' arguments) include `word`.
+fn kotlin_modifier(node: Node<'_>, rope: &Rope, word: &str) -> bool {
+    named_children(node)
+        .into_iter()
+        .filter(|c| c.kind() == "modifiers")
+        .flat_map(named_children)
+        .any(|m| m.kind() != "annotation" && text_is(rope, m.start_byte(), m.end_byte(), word))
+}
+
 /// How deep C and C++ nest items: include guards, `#if` branches, `extern "C"`, namespaces.
 const MAX_C_NESTING: u8 = 8;
 
@@ -1022,6 +1122,7 @@ pub(crate) fn signature(language: Language, site: &Site<'_>, rope: &Rope) -> Str
     let text = match language {
         Language::Python => python_signature(site, rope),
         Language::Ruby => ruby_signature(site, rope),
+        Language::Kotlin => kotlin_signature(site, rope),
         _ => braced_signature(language, site, rope),
     };
     cap_chars(text, MAX_SIGNATURE_CHARS)
@@ -1557,6 +1658,54 @@ fn ruby_signature(site: &Site<'_>, rope: &Rope) -> String {
             truncate_lines(&lines.join("\n"))
         }
         SymbolKind::Constant | SymbolKind::Variable => value_declaration(site, rope, "#"),
+        _ => truncate_lines(&text_between(rope, site.outer.start_byte(), site.outer.end_byte())),
+    }
+}
+
+/// A Kotlin definition as other files use it: a function's declaration without its body (a
+/// method's inside its class's header), a class, interface or object as its header and the
+/// declarations of its members that are not private.
+fn kotlin_signature(site: &Site<'_>, rope: &Rope) -> String {
+    let head = |node: Node<'_>| -> String {
+        let end = kotlin_body(node).map_or(node.end_byte(), |b| b.start_byte());
+        collapse_spaces(one_line(text_between(rope, node.start_byte(), end).trim_end(), "//"))
+    };
+    match site.kind {
+        SymbolKind::Function | SymbolKind::Method => match site.owner {
+            Some(owner) => format!("{} {{ {} }}", head(owner), head(site.node)),
+            None => head(site.node),
+        },
+        SymbolKind::Class | SymbolKind::Interface | SymbolKind::Enum => {
+            let mut lines = vec![format!("{} {{", head(site.node))];
+            let mut entries = Vec::new();
+            for member in kotlin_body(site.node).map(named_children).unwrap_or_default() {
+                if kotlin_private(member, rope) {
+                    continue;
+                }
+                let line = match member.kind() {
+                    "function_declaration" | "secondary_constructor" => head(member),
+                    "property_declaration" => {
+                        let text = one_line(&text_between(rope, member.start_byte(), member.end_byte()), "//");
+                        cap_chars(text, MAX_ATTRIBUTE_CHARS)
+                    }
+                    "class_declaration" | "object_declaration" | "companion_object" => {
+                        format!("{} {{ ... }}", head(member))
+                    }
+                    "enum_entry" => {
+                        entries.push(one_line(&text_between(rope, member.start_byte(), member.end_byte()), "//"));
+                        continue;
+                    }
+                    _ => continue,
+                };
+                lines.push(format!("    {line}"));
+            }
+            if !entries.is_empty() {
+                lines.insert(1, format!("    {}", cap_chars(entries.join(", "), MAX_ATTRIBUTE_CHARS)));
+            }
+            lines.push("}".to_string());
+            truncate_lines(&lines.join("\n"))
+        }
+        SymbolKind::Constant | SymbolKind::Variable => value_declaration(site, rope, "//"),
         _ => truncate_lines(&text_between(rope, site.outer.start_byte(), site.outer.end_byte())),
     }
 }

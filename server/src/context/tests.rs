@@ -2237,7 +2237,7 @@ fn code_without_a_grammar_asks_for_a_block_where_an_indented_body_starts() {
     };
     // The body an editor indents after a header.
     assert_eq!(mode("lib/user.ex", "def full_name do\n  $0\nend\n"), "Elixir block");
-    assert_eq!(mode("main.kt", "fun main() {$0}\n"), "Kotlin block");
+    assert_eq!(mode("bin/main.dart", "void main() {$0}\n"), "Dart block");
     assert_eq!(mode("run.sh", "for f in *.log; do\n    $0\n"), "Shell script block");
     // Among statements at one indentation, one line at a time; never mid-line.
     assert_eq!(mode("lib/user.ex", "def full_name do\n  a = 1\n\n  $0\nend\n"), "Elixir line");
@@ -2427,12 +2427,11 @@ fn code_without_a_grammar_shows_the_headers_of_the_blocks_around_the_cursor() {
         user.contains("<enclosing_scope>\ndefmodule Billing do\n  defmodule Invoice do\n    def total do\n"),
         "{user}"
     );
-    // Kotlin: a closing brace, even one out of place, is no header.
-    let inner: String = (0..1000).map(|i| format!("        sum += {i}\n")).collect();
-    let kotlin =
-        format!("class Report {{\n    val a = object {{\n}}\n    fun sum(): Int {{\n{inner}        $0\n    }}\n}}\n");
-    let ctx = gather_fixture(&format!("//- Report.kt\n{kotlin}"), &Budget::default(), &[]);
-    assert_eq!(ctx.enclosing.as_deref(), Some("class Report {\n    fun sum(): Int {"));
+    // Dart: a closing brace, even one out of place, is no header.
+    let inner: String = (0..1000).map(|i| format!("        sum += {i};\n")).collect();
+    let dart = format!("class Report {{\n    final a = {{\n}};\n    int sum() {{\n{inner}        $0\n    }}\n}}\n");
+    let ctx = gather_fixture(&format!("//- lib/report.dart\n{dart}"), &Budget::default(), &[]);
+    assert_eq!(ctx.enclosing.as_deref(), Some("class Report {\n    int sum() {"));
     // A header inside the window is visible already.
     let short = gather_fixture("//- a.ex\ndef f do\n  $0\nend\n", &Budget::default(), &[]);
     assert_eq!(short.enclosing, None);
@@ -3133,4 +3132,91 @@ fn ruby_and_php_cut_prefixes_bring_their_requires_uses_and_enclosing_headers() {
         "namespace App\\Reports;\nuse App\\Models\\Invoice;\nuse function App\\format_money;\nrequire_once __DIR__ . '/helpers.php';"
     );
     assert_eq!(ctx.enclosing.as_deref(), Some("final class Report {\n    public function sum(): int {"));
+}
+
+#[test]
+fn kotlin_calls_bring_methods_and_classes_from_other_files() {
+    check(
+        r#"
+//- src/main/kotlin/com/acme/users/UserRepository.kt
+package com.acme.users
+
+import com.acme.db.Database
+
+class UserRepository(private val db: Database) {
+    internal var hits: Int = 0
+
+    fun findUser(id: Int): User? = db.load(id)
+
+    private fun cacheKey(id: Int): String {
+        return "user:$id"
+    }
+
+    companion object {
+        fun connect(url: String): UserRepository = UserRepository(Database(url))
+    }
+}
+
+private fun formatInternal(user: User) = user.name
+
+fun formatName(user: User): String {
+    return "${user.first} ${user.last}"
+}
+//- src/main/kotlin/com/acme/signup/Signup.kt
+package com.acme.signup
+
+import com.acme.users.UserRepository
+
+class Signup {
+    fun call(id: Int) {
+        val repo = UserRepository.connect(System.getenv("DB"))
+        val user = repo.findUser(id)
+        val label = formatName(user)
+        val key = repo.cacheKey(id)
+        val other = formatInternal(user)
+        $0
+    }
+}
+"#,
+        expect![[r#"
+            src/main/kotlin/com/acme/signup/Signup.kt (Kotlin) block
+            code:
+                package com.acme.signup
+
+                import com.acme.users.UserRepository
+
+                class Signup {
+                    fun call(id: Int) {
+                        val repo = UserRepository.connect(System.getenv("DB"))
+                        val user = repo.findUser(id)
+                        val label = formatName(user)
+                        val key = repo.cacheKey(id)
+                        val other = formatInternal(user)
+                        $0
+                    }
+                }
+            line: "        " $0 ""
+            definition of formatName in src/main/kotlin/com/acme/users/UserRepository.kt:
+                fun formatName(user: User): String
+            definition of UserRepository in src/main/kotlin/com/acme/users/UserRepository.kt:
+                class UserRepository(private val db: Database) {
+                    internal var hits: Int = 0
+                    fun findUser(id: Int): User?
+                    companion object { ... }
+                }
+            definition of connect in src/main/kotlin/com/acme/users/UserRepository.kt:
+                class UserRepository(private val db: Database) { fun connect(url: String): UserRepository }
+        "#]],
+    );
+}
+
+#[test]
+fn kotlin_cut_prefixes_bring_their_package_imports_and_enclosing_headers() {
+    let filler: String = (0..1000).map(|i| format!("        total += {i}\n")).collect();
+    let kotlin = format!(
+        "package com.acme.reports\n\nimport com.acme.money.Money\nimport kotlin.math.max as maximum\n\nclass Report(val lines: List<Line>) {{\n    fun sum(): Int {{\n        var total = 0\n{filler}        $0\n    }}\n}}\n"
+    );
+    let ctx = gather_fixture(&format!("//- src/main/kotlin/Report.kt\n{kotlin}"), &Budget::default(), &[]);
+    assert_eq!(ctx.imports, "package com.acme.reports\nimport com.acme.money.Money\nimport kotlin.math.max as maximum");
+    assert_eq!(ctx.enclosing.as_deref(), Some("class Report(val lines: List<Line>) {\n    fun sum(): Int {"));
 }

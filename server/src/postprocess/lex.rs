@@ -97,7 +97,7 @@ const fn code_stops(language: Language) -> [bool; 256] {
             stops[b'`' as usize] = true;
         }
         // C#'s `@` and `$` string prefixes are looked back at from the quote.
-        Language::Java | Language::CSharp => stops[b'/' as usize] = true,
+        Language::Java | Language::CSharp | Language::Kotlin => stops[b'/' as usize] = true,
         // A preprocessor line is lexed as code: a macro's brackets balance as written, and a
         // `'` in an `#error` message ends with its line like any unclosed character literal.
         Language::C => stops[b'/' as usize] = true,
@@ -123,6 +123,7 @@ fn code_stops_of(language: Language) -> &'static [bool; 256] {
     static CPP: [bool; 256] = code_stops(Language::Cpp);
     static RUBY: [bool; 256] = code_stops(Language::Ruby);
     static PHP: [bool; 256] = code_stops(Language::Php);
+    static KOTLIN: [bool; 256] = code_stops(Language::Kotlin);
     static PLAIN_TEXT: [bool; 256] = code_stops(Language::PlainText);
     match language {
         Language::Rust => &RUST,
@@ -137,6 +138,7 @@ fn code_stops_of(language: Language) -> &'static [bool; 256] {
         Language::Cpp => &CPP,
         Language::Ruby => &RUBY,
         Language::Php => &PHP,
+        Language::Kotlin => &KOTLIN,
         Language::PlainText => &PLAIN_TEXT,
     }
 }
@@ -184,7 +186,9 @@ impl Lexer {
                 Some(j)
             }
             LexState::LineComment => memchr(b'\n', rest),
-            LexState::BlockComment(_) if self.language == Language::Rust => memchr2(b'*', b'/', rest),
+            LexState::BlockComment(_) if matches!(self.language, Language::Rust | Language::Kotlin) => {
+                memchr2(b'*', b'/', rest)
+            }
             LexState::BlockComment(_) => memchr(b'*', rest),
             LexState::Str(Quote::Raw(_) | Quote::Verbatim | Quote::Quotes(_)) => memchr(b'"', rest),
             LexState::Str(Quote::CppRaw(..)) => memchr(b')', rest),
@@ -281,6 +285,13 @@ impl Lexer {
                         i += 3;
                         continue;
                     }
+                    // A Kotlin raw string: no escapes, it spans lines, and the run of quotes that
+                    // closes it may be longer than three (the extra ones are its text).
+                    b'"' if self.language == Language::Kotlin && at(i + 1) == b'"' && at(i + 2) == b'"' => {
+                        self.state = LexState::Str(Quote::Quotes(3));
+                        i += 3;
+                        continue;
+                    }
                     b'"' if self.language == Language::CSharp => {
                         let quotes = b[i..].iter().take_while(|&&q| q == b'"').count();
                         // `$` and `@` prefix the quote in either order (`$@"`, `@$"`, `$$"""`);
@@ -360,7 +371,8 @@ impl Lexer {
                         i += 2;
                         continue;
                     }
-                    if self.language == Language::Rust && c == b'/' && at(i + 1) == b'*' {
+                    // Rust's and Kotlin's block comments nest.
+                    if matches!(self.language, Language::Rust | Language::Kotlin) && c == b'/' && at(i + 1) == b'*' {
                         self.state = LexState::BlockComment(depth.saturating_add(1));
                         i += 2;
                         continue;
@@ -573,6 +585,10 @@ mod tests {
             (Language::CSharp, "f(\"\"\"\n  \"\" { ]\n  \"\"\")", "()"),
             (Language::CSharp, "f(\"\"\"\" \"\"\" ( \"\"\"\") {", "(){"),
             (Language::CSharp, "c = '{'; // }", ""),
+            // A raw string spans lines and a backslash is text; templates are skipped with it.
+            (Language::Kotlin, "f(\"\"\"C:\\\"\"\", x) {", "(){"),
+            (Language::Kotlin, "g(\"\"\"\n  }\n  \"\"\"\"); h(\"${a[0]} }\")", "()()"),
+            (Language::Kotlin, "/* { /* } */ ( */ val c = '{' [", "["),
         ];
         for (language, text, expected) in cases {
             assert_eq!(brackets(language, text), expected, "{language:?} {text:?}");

@@ -190,6 +190,13 @@ fn is_unit(language: Language, node: Node, parent: Node) -> bool {
                         Some("translation_unit" | "declaration_list" | "field_declaration_list")
                     )
         }
+        // Members and nested types go back into a stand-in class (see `Unit::find`).
+        Language::Kotlin => {
+            matches!(
+                kind,
+                "function_declaration" | "secondary_constructor" | "class_declaration" | "object_declaration"
+            ) || parent.kind() == "source_file"
+        }
         // A method parses on its own wherever it is (Ruby defines methods at the top level too).
         Language::Ruby => {
             matches!(kind, "method" | "singleton_method")
@@ -292,6 +299,11 @@ impl<'a> Unit<'a> {
         {
             prefix = "struct __ {\n";
             suffix = "\n};";
+        }
+        if language == Language::Kotlin && matches!(parent_kind, Some("class_body" | "enum_class_body")) {
+            // A class body takes declarations only, where a file takes statements too.
+            prefix = "class __ {\n";
+            suffix = "\n}";
         }
         if language == Language::Php {
             // Outside `<?php` everything is HTML.

@@ -7,7 +7,7 @@ use ropey::Rope;
 use super::*;
 use crate::text::syntax;
 
-use Language::{CSharp, Cpp, Go, Java, JavaScript, Php, PlainText, Python, Ruby, Rust, Tsx, TypeScript, C};
+use Language::{CSharp, Cpp, Go, Java, JavaScript, Kotlin, Php, PlainText, Python, Ruby, Rust, Tsx, TypeScript, C};
 
 /// The cursor calls for a block where the context gatherer says so: nothing after it on the
 /// line, and either nothing before it or a block opener (`{`, `:`) right before it.
@@ -857,6 +857,7 @@ fn every_language_parses_a_good_suggestion() {
         (Cpp, "template <typename T>\nT f(const std::vector<T> &v) {\n    return $0;\n}\n", "v.empty() ? T{} : v[0]"),
         (Ruby, "def f(items)\n  $0\nend\n", "items.map { |i| i * 2 }"),
         (Php, "<?php\nfunction f(array $xs): int {\n    return $0;\n}\n", "count($xs) + 1"),
+        (Kotlin, "fun f(xs: List<Int>): Int {\n    return $0\n}\n", "xs.sumOf { it * 2 }"),
     ];
     for (language, fixture, raw) in cases {
         assert_eq!(run(language, fixture, raw, None), format!("$0{raw}"), "{language:?}");
@@ -1473,5 +1474,40 @@ fn ruby_streams_stop_after_the_methods_end() {
                 sum * 2
               end
             [stopped after 43 of 72 bytes]"#]],
+    );
+}
+
+#[test]
+fn kotlin_suggestions_stop_at_their_block_and_must_parse() {
+    // A method's body ends at the brace that closes it; a raw string's brace is text.
+    check(
+        Kotlin,
+        "class Cart {\n    fun total(items: List<Item>): Int {\n        $0\n    }\n}\n",
+        "val sum = items.sumOf { it.price }\n        log(\"\"\"total: }\"\"\")\n        return sum * 2\n    }\n\n    fun count() = 0\n}\n",
+        expect![[r#"
+            $0val sum = items.sumOf { it.price }
+                    log("""total: }""")
+                    return sum * 2"#]],
+    );
+    // A suggestion that would break a file that parses is rejected, in a method of a class too.
+    check(
+        Kotlin,
+        "class A {\n    fun f(x: Int): Int {\n        return g($0)\n    }\n}\n",
+        "x +",
+        expect!["rejected: BreaksParse (the suggestion would break a document that parses)"],
+    );
+}
+
+#[test]
+fn kotlin_streams_stop_after_the_functions_brace() {
+    check_stop(
+        Kotlin,
+        "class Cart {\n    fun total(items: List<Item>): Int {\n        $0\n    }\n}\n",
+        "val sum = items.sumOf { it.price }\n        return sum * 2\n    }\n\n    fun count() = 0\n}\n",
+        expect![[r#"
+            $0val sum = items.sumOf { it.price }
+                    return sum * 2
+                }
+            [stopped after 64 of 87 bytes]"#]],
     );
 }

@@ -1,7 +1,7 @@
 //! What a document's language is called: in prompts ("a code completion engine for Ruby"),
-//! in code fences, and for grouping documents of one language. The server parses twelve
+//! in code fences, and for grouping documents of one language. The server parses thirteen
 //! languages ([`Language`]); every other one is [`Language::PlainText`] to the parser, but a
-//! Kotlin or Lua file is still code, and a model told it is plain text writes worse code.
+//! Swift or Lua file is still code, and a model told it is plain text writes worse code.
 //! Its name comes from the editor's language id, else from the file's extension.
 
 use std::borrow::Cow;
@@ -53,7 +53,6 @@ const fn prose(
 
 /// Ids as VS Code, Neovim (filetypes), Helix and Emacs (modes, without `-mode`) send them.
 const KNOWN: &[Known] = &[
-    code(&["kotlin", "kt"], &["kt", "kts"], "Kotlin", "kotlin"),
     code(&["swift"], &["swift"], "Swift", "swift"),
     code(&["scala"], &["scala", "sc", "sbt"], "Scala", "scala"),
     code(&["lua"], &["lua"], "Lua", "lua"),
@@ -230,6 +229,7 @@ mod tests {
             Language::Cpp,
             Language::Ruby,
             Language::Php,
+            Language::Kotlin,
             Language::PlainText,
         ];
         let names = parsed.iter().map(|l| l.name()).chain(KNOWN.iter().map(|k| k.name));
@@ -247,8 +247,8 @@ mod tests {
             a C++ file
             a Ruby file
             a PHP file
-            a plain text file
             a Kotlin file
+            a plain text file
             a Swift file
             a Scala file
             a Lua file
@@ -322,14 +322,16 @@ mod tests {
         assert_eq!(named("ruby", "file:///p/user.rb"), ("Ruby".into(), "ruby".into(), false));
         assert_eq!(named("", "file:///p/Gemfile"), ("Ruby".into(), "ruby".into(), false));
         assert_eq!(named("", "file:///p/index.php"), ("PHP".into(), "php".into(), false));
+        assert_eq!(named("kotlin", "file:///p/Main.kt"), ("Kotlin".into(), "kotlin".into(), false));
+        assert_eq!(named("", "file:///p/build.gradle.kts"), ("Kotlin".into(), "kotlin".into(), false));
     }
 
     #[test]
     fn other_languages_are_named_by_the_editors_id_then_the_file_name() {
-        assert_eq!(named("kotlin", "file:///p/Main.kt"), ("Kotlin".into(), "kotlin".into(), false));
+        assert_eq!(named("swift", "file:///p/App.swift"), ("Swift".into(), "swift".into(), false));
         // Helix and Neovim send short ids; eglot may send none.
         assert_eq!(named("sh", "file:///p/run"), ("Shell script".into(), "sh".into(), false));
-        assert_eq!(named("", "file:///p/app/Main.kt"), ("Kotlin".into(), "kotlin".into(), false));
+        assert_eq!(named("", "file:///p/app/Main.swift"), ("Swift".into(), "swift".into(), false));
         assert_eq!(named("", "/p/Dockerfile"), ("Dockerfile".into(), "dockerfile".into(), false));
         assert_eq!(named("", "file:///p/deploy.YML"), ("YAML".into(), "yaml".into(), false));
         // An id the server does not know is kept as the editor gave it.

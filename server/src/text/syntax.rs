@@ -22,16 +22,17 @@ pub enum Language {
     Cpp,
     Ruby,
     Php,
+    Kotlin,
     PlainText,
 }
 
 impl Language {
     /// From the LSP languageId ("rust", "python", "typescript", "typescriptreact", "javascript",
-    /// "javascriptreact", "go", "java", "csharp", "c", "cpp", "ruby", "php", and the short names some
-    /// editors send, e.g. eglot's "tsx" or "c++", Helix's "rs" and "c-sharp", Neovim's "cs"), and,
+    /// "javascriptreact", "go", "java", "csharp", "c", "cpp", "ruby", "php", "kotlin", and the short names
+    /// some editors send, e.g. eglot's "tsx" or "c++", Helix's "rs" and "c-sharp", Neovim's "cs"), and,
     /// when the id is unknown or empty, from the path's extension (.rs .py .pyi .ts .mts .cts .tsx
     /// .js .mjs .cjs .jsx .go .java .cs .csx .c .h .cc .cpp .cxx .c++ .hpp .hh .hxx .h++ .ipp .tpp
-    /// .inl .rb .rake .gemspec .ru .php .phtml) or Ruby's file names (`Gemfile`, `Rakefile`).
+    /// .inl .rb .rake .gemspec .ru .php .phtml .kt .kts) or Ruby's file names (`Gemfile`, `Rakefile`).
     /// `path` may be a plain path or a URI. Anything else is plain text.
     pub fn detect(language_id: &str, path: &str) -> Language {
         Self::from_language_id(language_id).or_else(|| Self::from_path(path)).unwrap_or(Language::PlainText)
@@ -53,6 +54,7 @@ impl Language {
             "cpp" | "c++" | "cxx" => Language::Cpp,
             "ruby" | "rb" => Language::Ruby,
             "php" => Language::Php,
+            "kotlin" | "kt" => Language::Kotlin,
             "plaintext" | "text" => Language::PlainText,
             _ => return None,
         })
@@ -88,6 +90,8 @@ impl Language {
             "h" | "cc" | "cpp" | "cxx" | "c++" | "hpp" | "hh" | "hxx" | "h++" | "ipp" | "tpp" | "inl" => Language::Cpp,
             "rb" | "rake" | "gemspec" | "ru" => Language::Ruby,
             "php" | "phtml" => Language::Php,
+            // .kts: Gradle's and other Kotlin scripts, the same grammar with top-level statements.
+            "kt" | "kts" => Language::Kotlin,
             _ => return None,
         })
     }
@@ -127,6 +131,7 @@ impl Language {
             Language::Ruby => tree_sitter_ruby::LANGUAGE.into(),
             // The grammar of whole `.php` files: the text around `<?php … ?>` is HTML.
             Language::Php => tree_sitter_php::LANGUAGE_PHP.into(),
+            Language::Kotlin => tree_sitter_kotlin_ng::LANGUAGE.into(),
             Language::PlainText => return None,
         })
     }
@@ -159,6 +164,7 @@ impl Language {
             Language::Cpp => "C++",
             Language::Ruby => "Ruby",
             Language::Php => "PHP",
+            Language::Kotlin => "Kotlin",
             Language::PlainText => "plain text",
         }
     }
@@ -178,6 +184,7 @@ impl Language {
             Language::Cpp => "cpp",
             Language::Ruby => "ruby",
             Language::Php => "php",
+            Language::Kotlin => "kotlin",
             Language::PlainText => "",
         }
     }
@@ -351,6 +358,8 @@ mod tests {
             ("ruby", "", Language::Ruby),
             ("rb", "", Language::Ruby),
             ("php", "", Language::Php),
+            ("kotlin", "", Language::Kotlin),
+            ("kt", "", Language::Kotlin),
             ("Rust", "", Language::Rust),
             ("plaintext", "notes.rs", Language::PlainText),
         ];
@@ -399,6 +408,8 @@ mod tests {
             ("", "Rakefile", Language::Ruby),
             ("", "src/Controller/Home.php", Language::Php),
             ("", "views/list.phtml", Language::Php),
+            ("", "app/src/main/kotlin/Main.kt", Language::Kotlin),
+            ("", "build.gradle.kts", Language::Kotlin),
             ("", "/home/u/.c", Language::PlainText),
             ("", "README.md", Language::PlainText),
             ("", "Makefile", Language::PlainText),
@@ -426,6 +437,7 @@ mod tests {
             (Language::Cpp, "namespace a { class B { int c() const; }; }\n", "class_specifier"),
             (Language::Ruby, "class A < B\n  def f(x) = x * 2\nend\n", "class"),
             (Language::Php, "<p><?php echo \"hi\"; ?></p>\n<?php function f($x) { return $x; }\n", "text"),
+            (Language::Kotlin, "class A(val x: Int) {\n    fun f() = \"${x}\"\n}\n", "class_declaration"),
         ];
         for (language, source, kind) in samples {
             let tree = parse(language, &Rope::from_str(source), None).expect("parsed");

@@ -197,7 +197,12 @@ pub fn test_file_path(source: &Path, language: Language) -> Option<PathBuf> {
             let ext = source.extension().and_then(|e| e.to_str()).unwrap_or("js");
             format!("{stem}.test.{ext}")
         }
-        Language::Java => return Some(java_test_path(source, stem)),
+        Language::Java => return Some(java_test_path(source, stem, "java")),
+        // Gradle's Kotlin source sets mirror Java's: `src/main/kotlin` and `src/test/kotlin`.
+        Language::Kotlin => {
+            let ext = source.extension().and_then(|e| e.to_str()).unwrap_or("kt");
+            return Some(java_test_path(source, stem, "kotlin").with_extension(ext));
+        }
         // xUnit, NUnit and MSTest projects alike name the class under test plus `Tests`.
         Language::CSharp => format!("{stem}Tests.cs"),
         Language::C | Language::Cpp => {
@@ -224,12 +229,15 @@ pub fn test_file_path(source: &Path, language: Language) -> Option<PathBuf> {
 
 /// Maven and Gradle keep `src/main/java/a/b/Foo.java`'s tests in `src/test/java/a/b/FooTest.java`,
 /// the same package in the test source set; outside that layout the test class sits beside it.
-fn java_test_path(source: &Path, stem: &str) -> PathBuf {
+/// Kotlin's `src/main/kotlin` is the same layout.
+fn java_test_path(source: &Path, stem: &str, set: &str) -> PathBuf {
     let name = format!("{stem}Test.java");
     let parts: Vec<_> = source.components().collect();
-    let layout = parts
-        .windows(3)
-        .rposition(|w| w[0].as_os_str() == "src" && w[1].as_os_str() == "main" && w[2].as_os_str() == "java");
+    let layout = parts.windows(3).rposition(|w| {
+        w[0].as_os_str() == "src"
+            && w[1].as_os_str() == "main"
+            && (w[2].as_os_str() == "java" || w[2].as_os_str() == set)
+    });
     match layout {
         Some(at) => {
             let mut path = PathBuf::new();
@@ -341,6 +349,11 @@ mod tests {
             Some("/w/app/src/test/java/com/acme/UserServiceTest.java")
         );
         assert_eq!(p("/w/scripts/Tool.java", Language::Java).as_deref(), Some("/w/scripts/ToolTest.java"));
+        assert_eq!(
+            p("/w/app/src/main/kotlin/com/acme/UserService.kt", Language::Kotlin).as_deref(),
+            Some("/w/app/src/test/kotlin/com/acme/UserServiceTest.kt")
+        );
+        assert_eq!(p("/w/scripts/Tool.kts", Language::Kotlin).as_deref(), Some("/w/scripts/ToolTest.kts"));
         assert_eq!(p("/w/src/Shop/Cart.cs", Language::CSharp).as_deref(), Some("/w/src/Shop/CartTests.cs"));
         assert_eq!(p("/w/src/list.c", Language::C).as_deref(), Some("/w/src/list_test.c"));
         assert_eq!(p("/w/include/list.h", Language::C).as_deref(), Some("/w/include/list_test.c"));

@@ -35,6 +35,15 @@ fn function_kinds(language: Language) -> &'static [&'static str] {
         Language::Cpp => &["function_definition", "lambda_expression"],
         Language::Ruby => &["method", "singleton_method", "do_block", "block", "lambda"],
         Language::Php => &["function_definition", "method_declaration", "anonymous_function", "arrow_function"],
+        Language::Kotlin => &[
+            "function_declaration",
+            "secondary_constructor",
+            "anonymous_initializer",
+            "anonymous_function",
+            "lambda_literal",
+            "getter",
+            "setter",
+        ],
         Language::PlainText => &[],
     }
 }
@@ -116,6 +125,14 @@ fn item_kinds(language: Language) -> &'static [&'static str] {
             "property_declaration",
             "const_declaration",
         ],
+        Language::Kotlin => &[
+            "function_declaration",
+            "secondary_constructor",
+            "class_declaration",
+            "object_declaration",
+            "property_declaration",
+            "type_alias",
+        ],
         Language::PlainText => &[],
     }
 }
@@ -162,6 +179,14 @@ fn name_of(snap: &DocumentSnapshot, node: Node<'_>) -> String {
     });
     // C and C++ name functions, variables and typedefs inside their declarator.
     let named = named.or_else(|| declared_name(node.child_by_field_name("declarator")?));
+    // Kotlin's `val name`: a `variable_declaration` holding the identifier, without fields.
+    let named = named.or_else(|| {
+        let mut cursor = node.walk();
+        let declaration = node.named_children(&mut cursor).find(|c| c.kind() == "variable_declaration")?;
+        let mut cursor = declaration.walk();
+        let name = declaration.named_children(&mut cursor).find(|c| c.kind() == "identifier");
+        name
+    });
     named.map(|n| snap.slice(snap.byte_to_char(n.start_byte())..snap.byte_to_char(n.end_byte()))).unwrap_or_default()
 }
 
@@ -254,7 +279,7 @@ fn is_doc_line(language: Language, line: &str) -> bool {
         Language::C | Language::Cpp => {
             t.starts_with("//") || t.starts_with("/*") || t.starts_with("* ") || t == "*" || t.starts_with("*/")
         }
-        Language::TypeScript | Language::Tsx | Language::JavaScript | Language::Java => {
+        Language::TypeScript | Language::Tsx | Language::JavaScript | Language::Java | Language::Kotlin => {
             t.starts_with("/**") || t.starts_with("* ") || t == "*" || t.starts_with("*/")
         }
         Language::CSharp => t.starts_with("///"),

@@ -129,6 +129,16 @@ fn enclosing_kinds(language: Language) -> &'static [&'static str] {
             "enum_declaration",
             "namespace_definition",
         ],
+        Language::Kotlin => &[
+            "function_declaration",
+            "secondary_constructor",
+            "anonymous_initializer",
+            "anonymous_function",
+            "lambda_literal",
+            "class_declaration",
+            "object_declaration",
+            "companion_object",
+        ],
         Language::PlainText => &[],
     }
 }
