@@ -347,7 +347,7 @@ impl Fields<'_> {
             }
         }
         for (left, assignment) in member_assignments(method, "assignment_expression", "member_access_expression") {
-            if !left.child_by_field_name("object").is_some_and(|o| self.text(o) == "$this") {
+            if left.child_by_field_name("object").is_none_or(|o| self.text(o) != "$this") {
                 continue;
             }
             let name = left.child_by_field_name("name").filter(|n| n.kind() == "name");

@@ -1571,9 +1571,9 @@ fn written<'s>(
         };
         node = next?;
     }
-    if !matches!(language.kind_of(node), "type_identifier" | "identifier")
-        && !(language == Language::Php && language.kind_of(node) == "name")
-    {
+    let plain = matches!(language.kind_of(node), "type_identifier" | "identifier")
+        || language == Language::Php && language.kind_of(node) == "name";
+    if !plain {
         return None;
     }
     plain_type_name(source.text(node.start_byte(), node.end_byte())).map(|name| (name, held))

@@ -3391,13 +3391,5 @@ fn ruby_locals_built_with_new_are_their_classes() {
 //- app/services/load.rb\ndef load(id)\n  store = Models::UserRepository.new\nPAD  user = store.find(id)\n  $0\nend\n";
     assert_eq!(definitions_from(&pad(text)), ["find in app/models/user_repository.rb"]);
     let untyped = text.replace("Models::UserRepository.new", "open_store");
-    assert_eq!(definitions_from(&pad(&untyped)), ["find in app/services/store_cache.rb"]); // A class's method called on the class (`.` or `::`): that class's, not another's.
-    let classes =
-        "//- app/models/user_repository.rb\nclass UserRepository\n  def self.connect(url)\n    new\n  end\nend\n\
-//- app/services/store_cache.rb\nclass StoreCache\n  def self.connect(url)\n    new\n  end\nend\n";
-    for call in ["UserRepository.connect", "UserRepository::connect"] {
-        let text =
-            format!("{classes}//- app/services/load.rb\ndef load(id)\nPAD  repo = {call}(ENV[\"DB\"])\n  $0\nend\n");
-        assert_eq!(definitions_from(&pad(&text)), ["UserRepository in app/models/user_repository.rb"], "{call}");
-    }
+    assert_eq!(definitions_from(&pad(&untyped)), ["find in app/services/store_cache.rb"]);
 }
