@@ -329,6 +329,47 @@ pub(crate) fn value_chain(
                     None => break Root::Own,
                 }
             }
+            // PHP's `$this`, `$repo`.
+            "variable_name" if language == Language::Php => {
+                let name = text(node.named_child(0)?);
+                break if name == "this" { Root::Own } else { Root::Name(name.into_owned()) };
+            }
+            // PHP's `$a->find()`, `$a?->find()`, `$a->repo`, `Repo::open()`, `self::open()`.
+            "member_call_expression"
+            | "nullsafe_member_call_expression"
+            | "member_access_expression"
+            | "nullsafe_member_access_expression"
+            | "scoped_call_expression"
+                if language == Language::Php =>
+            {
+                let name = child(language, node, GrammarField::Name).filter(|n| language.kind_of(n) == "name")?;
+                let name = text(name).into_owned();
+                let kind = language.kind_of(node);
+                steps.push(if kind.ends_with("access_expression") { Step::Field(name) } else { Step::Call(name) });
+                if kind != "scoped_call_expression" {
+                    node = child(language, node, GrammarField::Object)?;
+                    continue;
+                }
+                let scope = node.child_by_field_name("scope")?;
+                break match language.kind_of(scope) {
+                    "relative_scope" => Root::Own,
+                    "name" => Root::Type(text(scope).into_owned()),
+                    "qualified_name" => {
+                        Root::Type(text(scope.named_child(scope.named_child_count().checked_sub(1)?)?).into_owned())
+                    }
+                    _ => return None,
+                };
+            }
+            // PHP's `open_repo()`, `\App\open_repo()`.
+            "function_call_expression" if language == Language::Php => {
+                let function = child(language, node, GrammarField::Function)?;
+                let function = match language.kind_of(function) {
+                    "name" => function,
+                    "qualified_name" => function.named_child(function.named_child_count().checked_sub(1)?)?,
+                    _ => return None,
+                };
+                break Root::Call(text(function).into_owned());
+            }
             "this" | "self" => break Root::Own,
             "identifier" | "type_identifier" => {
                 let name = text(node);

@@ -278,6 +278,28 @@ impl Fields<'_> {
                     self.python_assignments(member);
                 }
             }
+            // `private Repo $repo;`, `private ?Repo $a, $b = null;`: the name without its `$`,
+            // as `$this->repo` spells it.
+            (Language::Php, "property_declaration") => {
+                let ty = field("type");
+                for element in named_children(member).into_iter().filter(|c| c.kind() == "property_element") {
+                    let name = element.child_by_field_name("name").and_then(|n| n.named_child(0));
+                    self.declared(name, ty, element.child_by_field_name("default_value"));
+                }
+            }
+            (Language::Php, "method_declaration") => {
+                let is_constructor = field("name").is_some_and(|n| self.text(n).eq_ignore_ascii_case("__construct"));
+                if is_constructor {
+                    self.php_constructor(member);
+                }
+            }
+            // `@repo = Repo.new` in `initialize`; Ruby declares no field otherwise.
+            (Language::Ruby, "method") => {
+                let is_initialize = field("name").is_some_and(|n| self.text(n) == "initialize");
+                if is_initialize {
+                    self.ruby_assignments(member);
+                }
+            }
             _ => {}
         }
     }
@@ -305,6 +327,46 @@ impl Fields<'_> {
             if left.child_by_field_name("object").is_some_and(|o| o.kind() == "this") {
                 self.declared(left.child_by_field_name("property"), None, assignment.child_by_field_name("right"));
             }
+        }
+    }
+
+    /// PHP's promoted parameters (`public function __construct(private Repo $repo)`), and
+    /// `$this->repo = new Repo()` or `$this->repo = $repo` (with `Repo $repo`) among the
+    /// constructor's statements.
+    fn php_constructor(&mut self, method: Node<'_>) {
+        let mut parameters: Vec<(String, Node<'_>)> = Vec::new();
+        if let Some(list) = method.child_by_field_name("parameters") {
+            for parameter in named_children(list) {
+                let name = parameter.child_by_field_name("name").and_then(|n| n.named_child(0));
+                let (Some(name), Some(ty)) = (name, parameter.child_by_field_name("type")) else { continue };
+                match parameter.kind() {
+                    "property_promotion_parameter" => self.typed(Some(name), Some(ty)),
+                    "simple_parameter" => parameters.push((self.text(name), ty)),
+                    _ => {}
+                }
+            }
+        }
+        for (left, assignment) in member_assignments(method, "assignment_expression", "member_access_expression") {
+            if left.child_by_field_name("object").is_none_or(|o| self.text(o) != "$this") {
+                continue;
+            }
+            let name = left.child_by_field_name("name").filter(|n| n.kind() == "name");
+            let right = assignment.child_by_field_name("right");
+            let ty = right.filter(|r| r.kind() == "variable_name").and_then(|r| {
+                let value = self.text(r.named_child(0)?);
+                parameters.iter().find(|(p, _)| *p == value).map(|(_, ty)| *ty)
+            });
+            self.declared(name, ty, right);
+        }
+    }
+
+    /// `@repo = Repo.new` among a Ruby method's statements (a body's statements are its
+    /// children, not wrapped in statement nodes).
+    fn ruby_assignments(&mut self, method: Node<'_>) {
+        let Some(body) = method.child_by_field_name("body") else { return };
+        for assignment in named_children(body).into_iter().filter(|s| s.kind() == "assignment") {
+            let name = assignment.child_by_field_name("left").filter(|l| l.kind() == "instance_variable");
+            self.declared(name, None, assignment.child_by_field_name("right"));
         }
     }
 

@@ -875,6 +875,8 @@ fn class_lineage(
         Language::Cpp => &["class_specifier", "struct_specifier"],
         Language::Rust => &["impl_item", "trait_item"],
         Language::Go => &["method_declaration"],
+        Language::Php => &["class_declaration", "trait_declaration", "enum_declaration"],
+        Language::Ruby => &["class", "module"],
         _ => return None,
     };
     let class = match chain.iter().rev().find(|n| kinds.contains(&n.kind())) {
@@ -907,8 +909,10 @@ fn class_lineage(
         (window::text_between(rope, class.start_byte(), body.start_byte()), own)
     };
     let names = lineage_from(header_names(&header), language.family(), symbols);
-    // Rust's traits and Go's embedded library types are not all known (see `Lineage::strict`).
-    let strict = !matches!(language, Language::Rust | Language::Go);
+    // Rust's traits and Go's embedded library types are not all known (see `Lineage::strict`),
+    // nor are the traits a PHP class `use`s and the modules a Ruby class `include`s, which its
+    // header does not name; a Ruby method called without a receiver may be a top-level one.
+    let strict = !matches!(language, Language::Rust | Language::Go | Language::Php | Language::Ruby);
     Some(nearby::Lineage { names, own: own.map(|o| o.into_owned()), strict })
 }
 

@@ -296,6 +296,14 @@ impl Names {
         else {
             return;
         };
+        // A Ruby line after a body's last statement is past the `body_statement`, still in its
+        // method (or block): the statements above it are the body's.
+        let mut chain = std::borrow::Cow::Borrowed(chain);
+        if language == Language::Ruby {
+            if let Some(body) = chain.last().and_then(|n| n.child_by_field_name("body")) {
+                chain.to_mut().push(body);
+            }
+        }
         for (i, &node) in chain.iter().enumerate().skip(outermost) {
             // Where the part of `node` the cursor is in starts.
             let next = chain.get(i + 1).map_or(usize::MAX, |n| n.start_byte());
@@ -531,6 +539,8 @@ const BLOCKS: &[&str] = &[
     "else_clause",
     "declaration_list",
     "class_body",
+    // Ruby's method body.
+    "body_statement",
 ];
 
 /// The nodes whose header (the part before their first block) binds locals for what follows
@@ -565,6 +575,7 @@ fn value_start(language: Language, statement: Node<'_>) -> Option<usize> {
         "let_declaration" => child(language, statement, GrammarField::Value),
         "short_var_declaration" => child(language, statement, GrammarField::Right),
         "expression_statement" => child(language, statement.named_child(0)?, GrammarField::Right),
+        "assignment" if language == Language::Ruby => child(language, statement, GrammarField::Right),
         "lexical_declaration" | "variable_declaration" | "local_variable_declaration"
             if statement.named_child_count() <= 2 =>
         {
@@ -577,7 +588,7 @@ fn value_start(language: Language, statement: Node<'_>) -> Option<usize> {
 }
 
 /// Whether a statement declares locals: `let`, `const`/`let`/`var`, Java's and C#'s local
-/// declarations, Go's `:=` and `var`, C's declarations, Python's assignments.
+/// declarations, Go's `:=` and `var`, C's declarations, Python's, Ruby's and PHP's assignments.
 fn declares(language: Language, statement: Node<'_>) -> bool {
     match language.kind_of(statement) {
         "let_declaration"
@@ -588,10 +599,13 @@ fn declares(language: Language, statement: Node<'_>) -> bool {
         | "short_var_declaration"
         | "var_declaration" => true,
         "declaration" => matches!(language, Language::C | Language::Cpp),
-        "expression_statement" => {
-            language == Language::Python
-                && statement.named_child(0).is_some_and(|c| language.kind_of(c) == "assignment")
-        }
+        "expression_statement" => match language {
+            Language::Python => statement.named_child(0).is_some_and(|c| language.kind_of(c) == "assignment"),
+            Language::Php => statement.named_child(0).is_some_and(|c| language.kind_of(c) == "assignment_expression"),
+            _ => false,
+        },
+        // Ruby's statements are not wrapped.
+        "assignment" => language == Language::Ruby,
         _ => false,
     }
 }
@@ -682,9 +696,10 @@ fn collect_walk<const SKIP_CLOSED: bool, const USES: bool>(
             _ => false,
         };
         if overlaps && node.child_count() > 0 && !skipped {
-            // Only Go's rules look at the parent's field; finding a field costs a scan of the
-            // parent's field table, so the others skip it.
-            let field = if language == Language::Go { cursor.field_name() } else { None };
+            // Only Go's and PHP's rules look at the parent's field (PHP's: a `$name`'s, to tell
+            // a parameter or an assignment); finding a field costs a scan of the parent's field
+            // table, so the others skip it.
+            let field = if matches!(language, Language::Go | Language::Php) { cursor.field_name() } else { None };
             stack.push((node, field));
             if goto_child_ending_after(&mut cursor, window.start) {
                 continue;
@@ -752,7 +767,9 @@ fn record(
             }
             None => {}
         }
-        if !short && !names.bound.contains(text.as_ref()) {
+        // PHP's `$repo` is a variable, never a function or class named `repo`: nothing to keep
+        // from being looked up.
+        if !short && language != Language::Php && !names.bound.contains(text.as_ref()) {
             names.bound.insert(text.into_owned());
         }
         return;
@@ -980,6 +997,7 @@ fn member_object<'t>(language: Language, parent: Node<'t>, field: Option<&str>) 
             | "nullsafe_member_access_expression",
             Some("name"),
         ) => child(language, parent, GrammarField::Object),
+        (Language::Php, "scoped_call_expression", Some("name")) => parent.child_by_field_name("scope"),
         _ => None,
     }
 }
@@ -992,7 +1010,7 @@ fn receiver_word<'t>(language: Language, object: Node<'t>) -> Option<Node<'t>> {
         "member_expression" => child(language, object, GrammarField::Property),
         "attribute" => child(language, object, GrammarField::Attribute),
         "selector_expression" | "field_expression" | "field_access" => child(language, object, GrammarField::Field),
-        "member_access_expression" => child(language, object, GrammarField::Name),
+        "member_access_expression" | "nullsafe_member_access_expression" => child(language, object, GrammarField::Name),
         // PHP's `$client`, Ruby's `@client`: the name after the sigil.
         "variable_name" => object.named_child(0),
         "instance_variable" => Some(object),
@@ -1087,7 +1105,20 @@ pub(crate) fn through_self(
             .is_some_and(|o| matches!(text(o).as_ref(), "self" | "cls")),
         // C#'s `this` is an unnamed token before the dot.
         Language::CSharp => object.is_some() && parent.child(0).is_some_and(|o| language.kind_of(o) == "this"),
-        Language::Php => object.is_some_and(|o| language.kind_of(o) == "variable_name" && text(o) == "$this"),
+        // `$this->x`, `self::x()`, `static::x()`, `parent::x()`.
+        Language::Php => object.is_some_and(|o| {
+            language.kind_of(o) == "variable_name" && text(o) == "$this" || language.kind_of(o) == "relative_scope"
+        }),
+        // `self.x`, and a method called with no receiver in a class's (or module's) body: one of
+        // its own or inherited, or else a top-level method (see `Lineage::strict`).
+        Language::Ruby => match object {
+            Some(o) => language.kind_of(o) == "self",
+            None => {
+                language.kind_of(parent) == "call"
+                    && parent.child_by_field_name("receiver").is_none()
+                    && stack.iter().any(|(n, _)| matches!(language.kind_of(n), "class" | "module"))
+            }
+        },
         Language::Kotlin => object.is_some_and(|o| language.kind_of(o) == "this_expression"),
         _ => object.is_some_and(|o| matches!(language.kind_of(o), "this" | "self")),
     }
@@ -1106,7 +1137,12 @@ fn self_field<'t>(
         "selector_expression" => child(language, object, GrammarField::Operand),
         "field_expression" if language == Language::Rust => child(language, object, GrammarField::Value),
         "field_expression" => child(language, object, GrammarField::Argument),
+        "member_access_expression" | "nullsafe_member_access_expression" if language == Language::Php => {
+            child(language, object, GrammarField::Object)
+        }
         "member_access_expression" => child(language, object, GrammarField::Expression),
+        // Ruby's `@repo` is the object's own field by its spelling.
+        "instance_variable" => return Some(object),
         _ => return None,
     };
     if !through_self(language, source, object, inner, stack) {
@@ -1155,7 +1191,12 @@ fn local_type<'s>(
     let declaration = match (language, language.kind_of(parent)) {
         (_, kind) if declares(kind) => parent,
         (_, kind) if through(kind) => ancestors.next().filter(|d| declares(language.kind_of(d)))?,
-        (Language::Python, "assignment") => parent,
+        (Language::Python | Language::Ruby, "assignment") => parent,
+        // PHP's `Repo $repo`, `private Repo $repo` (promoted), `$repo = new Repo()`: the name
+        // sits in a `variable_name`.
+        (Language::Php, "variable_name") => ancestors.next().filter(|d| {
+            matches!(language.kind_of(d), "simple_parameter" | "property_promotion_parameter" | "assignment_expression")
+        })?,
         (Language::Go, "expression_list") => {
             ancestors.next().filter(|d| matches!(language.kind_of(d), "short_var_declaration" | "range_clause"))?
         }
@@ -1178,7 +1219,7 @@ fn local_type<'s>(
         return loop_element(language, source, leaf, parent, declaration, stack).map(LocalType::Chain);
     }
     let value = match (language, declaration_kind) {
-        (Language::Python, _) => child(language, declaration, GrammarField::Right),
+        (Language::Python | Language::Ruby | Language::Php, _) => child(language, declaration, GrammarField::Right),
         // `a, b := x, y`: the value in the name's place.
         (Language::Go, "short_var_declaration") => {
             let at = parent.named_children(&mut parent.walk()).position(|n| n.id() == leaf.id())?;
@@ -1449,6 +1490,10 @@ fn written<'s>(
             // TypeScript's `: T`, Python's `type` wrapper, TypeScript's `readonly T[]`.
             "type_annotation" | "type" | "readonly_type" => node.named_child(0),
             "reference_type" | "nullable_type" => child(language, node, GrammarField::Type),
+            // PHP's `Repo`, `?Repo` (a `Repo` wherever a member is used).
+            "named_type" | "optional_type" if language == Language::Php => node.named_child(0),
+            // PHP's `\App\Repo`: the last name.
+            "qualified_name" if language == Language::Php => node.named_child(node.named_child_count().checked_sub(1)?),
             "pointer_type" => node.named_child(0),
             "scoped_type_identifier" | "qualified_type" | "qualified_name" | "qualified_identifier" => {
                 child(language, node, GrammarField::Name)
@@ -1522,8 +1567,12 @@ fn written<'s>(
             // `Repo | null`, `Repo | undefined` (TypeScript), `Repo | None` (Python): a `Repo`
             // wherever a member is used.
             "union_type" | "binary_operator" => {
-                let nothing =
-                    |n: &Node<'_>| matches!(language.kind_of(n), "literal_type" | "none" | "undefined" | "null");
+                let nothing = |n: &Node<'_>| {
+                    matches!(language.kind_of(n), "literal_type" | "none" | "undefined" | "null")
+                        // PHP's `Repo|null`.
+                        || language.kind_of(n) == "primitive_type"
+                            && source.text(n.start_byte(), n.end_byte()).eq_ignore_ascii_case("null")
+                };
                 let mut members = named_children(node).into_iter().filter(|n| !nothing(n));
                 let first = members.next();
                 if members.next().is_some() {
@@ -1532,11 +1581,14 @@ fn written<'s>(
                 first
             }
             "type_identifier" | "identifier" => break,
+            "name" if language == Language::Php => break,
             _ => return None,
         };
         node = next?;
     }
-    if !matches!(language.kind_of(node), "type_identifier" | "identifier") {
+    let plain = matches!(language.kind_of(node), "type_identifier" | "identifier")
+        || language == Language::Php && language.kind_of(node) == "name";
+    if !plain {
         return None;
     }
     plain_type_name(source.text(node.start_byte(), node.end_byte())).map(|name| (name, held))
@@ -1581,6 +1633,10 @@ fn plain_type_name(name: std::borrow::Cow<'_, str>) -> Option<std::borrow::Cow<'
             | "map"
             | "unordered_map"
             | "Promise"
+            // PHP's `self`, `static` and `parent` as types.
+            | "self"
+            | "static"
+            | "parent"
     );
     (said && name.chars().nth(1).is_some()).then_some(name)
 }
@@ -1642,9 +1698,32 @@ pub(crate) fn constructed_type<'s>(
         (Language::Go, "composite_literal") => {
             return written_type(language, source, child(language, value, GrammarField::Type)?);
         }
+        // PHP's `new Repo(…)`, `new \App\Repo(…)`.
+        (Language::Php, "object_creation_expression") => {
+            let class = value.named_child(0)?;
+            match language.kind_of(class) {
+                "name" => class,
+                "qualified_name" => class.named_child(class.named_child_count().checked_sub(1)?)?,
+                _ => return None,
+            }
+        }
+        // Ruby's `Repo.new(…)`, `Db::Repo.new(…)`.
+        (Language::Ruby, "call") => {
+            let method = value.child_by_field_name("method")?;
+            if source.text(method.start_byte(), method.end_byte()) != "new" {
+                return None;
+            }
+            let class = value.child_by_field_name("receiver")?;
+            match language.kind_of(class) {
+                "constant" => class,
+                "scope_resolution" => class.child_by_field_name("name")?,
+                _ => return None,
+            }
+        }
         _ => return None,
     };
-    if !matches!(language.kind_of(name), "identifier" | "type_identifier" | "property_identifier") {
+    if !matches!(language.kind_of(name), "identifier" | "type_identifier" | "property_identifier" | "name" | "constant")
+    {
         return None;
     }
     plain_type_name(source.text(name.start_byte(), name.end_byte()))
@@ -1665,9 +1744,11 @@ fn receiver(
         (Language::TypeScript | Language::Tsx, "nested_type_identifier", Some("name")) => {
             parent.child_by_field_name("module")?
         }
+        // PHP's `$repo`: the name after the sigil, as its binding records it.
+        (Language::Php, _, _) => object.filter(|o| language.kind_of(o) == "variable_name")?.named_child(0)?,
         _ => object?,
     };
-    if language.kind_of(object) != "identifier" {
+    if !matches!(language.kind_of(object), "identifier" | "name") {
         return None;
     }
     Some(Qualifier::Receiver(name_hash(&source.text(object.start_byte(), object.end_byte()))))
@@ -1712,6 +1793,17 @@ fn static_qualifier(
         (Language::Python, "attribute", Some("attribute")) => {
             capitalised(source, parent.child_by_field_name("object")?)?
         }
+        // Ruby's `Repo.connect(url)`, `Repo::connect(url)`.
+        (Language::Ruby, "call", Some("method")) => capitalised(source, parent.child_by_field_name("receiver")?)?,
+        // PHP's `Repo::find($id)`, `\App\Repo::find($id)`: a class, whatever its case.
+        (Language::Php, "scoped_call_expression", Some("name")) => {
+            let scope = parent.child_by_field_name("scope")?;
+            match language.kind_of(scope) {
+                "name" => scope,
+                "qualified_name" => scope.named_child(scope.named_child_count().checked_sub(1)?)?,
+                _ => return None,
+            }
+        }
         _ => return None,
     };
     let name = source.text(qualifier.start_byte(), qualifier.end_byte());
@@ -1729,7 +1821,8 @@ fn static_qualifier(
 /// `node` when it is a plain identifier written like a class name: an upper-case first letter
 /// and a lower-case letter after it (`MAX_SIZE.x` is a constant, not a type).
 fn capitalised<'t>(source: Source<'_>, node: Node<'t>) -> Option<Node<'t>> {
-    if !matches!(node.kind(), "identifier" | "type_identifier") {
+    // Ruby's class names are `constant`s.
+    if !matches!(node.kind(), "identifier" | "type_identifier" | "constant") {
         return None;
     }
     let text = source.text(node.start_byte(), node.end_byte());
@@ -1905,8 +1998,9 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
                 )
                 | ("method_parameters" | "block_parameters" | "lambda_parameters" | "left_assignment_list", _)
         ),
-        // PHP's locals are `$` variables, which `record` never looks up.
-        Language::Php => false,
+        // PHP's locals are `$` variables, which `record` never looks up; a parameter's or an
+        // assigned variable's name is bound for its type (`Repo $repo`, `$repo = new Repo()`).
+        Language::Php => parent == "variable_name" && matches!(parent_field, Some("name" | "left")),
         // `val user`, `fun f(id: Int)`, `class A(val db: Db)`, `{ item -> }`, `catch (e: …)`:
         // the identifier sits right in the declaration, without a field; its type is a
         // `user_type` of its own.

@@ -1547,6 +1547,8 @@ fn collected(language: Language, code: &str) -> nearby::Names {
         Language::Python => "py",
         Language::Go => "go",
         Language::Cpp => "cpp",
+        Language::Ruby => "rb",
+        Language::Php => "php",
         other => panic!("no extension for {other:?}"),
     };
     let doc = Document::new(&format!("file:///ws/x.{extension}"), "", 1, code);
@@ -3219,4 +3221,166 @@ fn kotlin_cut_prefixes_bring_their_package_imports_and_enclosing_headers() {
     let ctx = gather_fixture(&format!("//- src/main/kotlin/Report.kt\n{kotlin}"), &Budget::default(), &[]);
     assert_eq!(ctx.imports, "package com.acme.reports\nimport com.acme.money.Money\nimport kotlin.math.max as maximum");
     assert_eq!(ctx.enclosing.as_deref(), Some("class Report(val lines: List<Line>) {\n    fun sum(): Int {"));
+}
+
+#[test]
+fn php_members_through_typed_properties_and_this_are_their_classes() {
+    // `$this->store->find()`: the promoted property's `UserRepository`, not the `StoreCache` the
+    // property's name reads like; `$this->render()` and `self::audit()` the base's base's, not
+    // the mailer's beside the file.
+    check(
+        r#"
+//- src/Repository/UserRepository.php
+<?php
+namespace App\Repository;
+class UserRepository
+{
+    public function find(int $id): ?User
+    {
+        return null;
+    }
+}
+
+#[test]
+fn php_locals_parameters_and_properties_are_the_types_they_are_declared_or_built_with() {
+    let pad = |text: &str| padded(text, "        step();\n", 45);
+    let classes = "//- src/Repository/UserRepository.php\n<?php\nclass UserRepository\n{\n    public function find(int $id): ?User\n    {\n        return null;\n    }\n}\n\
+//- src/Controller/StoreCache.php\n<?php\nclass StoreCache\n{\n    public function find(string $key): ?Entry\n    {\n        return null;\n    }\n}\n";
+    // A typed property declared far above the cursor.
+    let property = format!(
+        "{classes}//- src/Controller/Api.php\n<?php\nclass Api\n{{\n    private UserRepository $store;\n\n    public function load(int $id)\n    {{\nPAD        $user = $this->store->find($id);\n        $0\n    }}\n}}\n"
+    );
+    assert_eq!(definitions_from(&pad(&property)), ["find in src/Repository/UserRepository.php"]);
+    // Assigned in the constructor from a typed parameter, or constructed there.
+    let assigned = property.replace(
+        "    private UserRepository $store;\n",
+        "    private $store;\n\n    public function __construct(?UserRepository $store)\n    {\n        $this->store = $store;\n    }\n",
+    );
+    assert_eq!(definitions_from(&pad(&assigned)), ["find in src/Repository/UserRepository.php"]);
+    let constructed = property.replace(
+        "    private UserRepository $store;\n",
+        "    private $store;\n\n    public function __construct()\n    {\n        $this->store = new \\App\\UserRepository();\n    }\n",
+    );
+    assert_eq!(definitions_from(&pad(&constructed)), ["find in src/Repository/UserRepository.php"]);
+    // A typed parameter, a local built with `new`, a local a function's return type gives.
+    let parameter = format!(
+        "{classes}//- src/Controller/Api.php\n<?php\nfunction load(UserRepository|null $store, int $id)\n{{\nPAD    $user = $store->find($id);\n    $0\n}}\n"
+    );
+    assert_eq!(definitions_from(&pad(&parameter)), ["find in src/Repository/UserRepository.php"]);
+    let local =
+        parameter.replace("UserRepository|null $store, ", "").replace("PAD", "    $store = new UserRepository();\nPAD");
+    assert_eq!(definitions_from(&pad(&local)), ["find in src/Repository/UserRepository.php"]);
+    let returned = format!("{classes}//- src/helpers.php\n<?php\nfunction open_store(string $dsn): UserRepository\n{{\n    return new UserRepository();\n}}\n")
+        + "//- src/Controller/Api.php\n<?php\nfunction load(int $id)\n{\n    $store = open_store('db');\nPAD    $user = $store->find($id);\n    $0\n}\n";
+    assert_eq!(definitions_from(&pad(&returned)), ["find in src/Repository/UserRepository.php"]);
+    // Untyped, the value's name still ranks.
+    let untyped = parameter.replace("UserRepository|null $store", "$store");
+    assert_eq!(definitions_from(&pad(&untyped)), ["find in src/Controller/StoreCache.php"]);
+}
+
+#[test]
+fn ruby_members_through_instance_variables_self_and_classes_are_their_classes() {
+    // `@store.find`: the `UserRepository` `initialize` builds, not the `StoreCache` the name
+    // reads like; `notify` (no receiver) and `self.track` the base's base's, not the mailer's
+    // beside the file.
+    check(
+        r#"
+//- app/models/user_repository.rb
+class UserRepository
+  def find(id)
+    nil
+  end
+end
+//- app/cache/store_cache.rb
+class StoreCache
+  def find(key)
+    nil
+  end
+
+  def self.connect(url)
+    new
+  end
+end
+//- app/core/service.rb
+class Service
+  def notify(event)
+    nil
+  end
+
+  def track(event)
+    nil
+  end
+end
+//- app/core/base_service.rb
+class BaseService < Service
+end
+//- app/services/mailer.rb
+class Mailer
+  def notify(event)
+    nil
+  end
+
+  def track(event)
+    nil
+  end
+
+  def self.connect(url)
+    new
+  end
+end
+//- app/services/signup.rb
+class Signup < BaseService
+  def initialize
+    @store = UserRepository.new
+  end
+
+  def call(id)
+    user = @store.find(id)
+    notify(:signup)
+    self.track(:signup)
+    $0
+  end
+end
+"#,
+        expect![[r#"
+            app/services/signup.rb (Ruby) block
+            code:
+                class Signup < BaseService
+                  def initialize
+                    @store = UserRepository.new
+                  end
+
+                  def call(id)
+                    user = @store.find(id)
+                    notify(:signup)
+                    self.track(:signup)
+                    $0
+                  end
+                end
+            line: "    " $0 ""
+            definition of find in app/models/user_repository.rb:
+                class UserRepository
+                  def find(id) ... end
+                end
+            definition of notify in app/core/service.rb:
+                class Service
+                  def notify(event) ... end
+                end
+            definition of track in app/core/service.rb:
+                class Service
+                  def track(event) ... end
+                end
+        "#]],
+    );
+}
+
+#[test]
+fn ruby_locals_built_with_new_are_their_classes() {
+    let pad = |text: &str| padded(text, "    step\n", 45);
+    let text = "//- app/models/user_repository.rb\nclass UserRepository\n  def find(id)\n    nil\n  end\nend\n\
+//- app/services/store_cache.rb\nclass StoreCache\n  def find(key)\n    nil\n  end\nend\n\
+//- app/services/load.rb\ndef load(id)\n  store = Models::UserRepository.new\nPAD  user = store.find(id)\n  $0\nend\n";
+    assert_eq!(definitions_from(&pad(text)), ["find in app/models/user_repository.rb"]);
+    let untyped = text.replace("Models::UserRepository.new", "open_store");
+    assert_eq!(definitions_from(&pad(&untyped)), ["find in app/services/store_cache.rb"]);
 }
