@@ -3240,6 +3240,101 @@ class UserRepository
         return null;
     }
 }
+//- src/Cache/StoreCache.php
+<?php
+namespace App\Cache;
+class StoreCache
+{
+    public function find(string $key): ?Entry
+    {
+        return null;
+    }
+}
+//- src/Http/Controller.php
+<?php
+namespace App\Http;
+abstract class Controller
+{
+    protected function render(string $view): string
+    {
+        return $view;
+    }
+
+    protected static function audit(string $event): void
+    {
+    }
+}
+//- src/Http/BaseController.php
+<?php
+namespace App\Http;
+abstract class BaseController extends Controller
+{
+}
+//- src/Controller/Mailer.php
+<?php
+namespace App\Controller;
+class Mailer
+{
+    public function render(string $template): string
+    {
+        return $template;
+    }
+
+    public static function audit(string $event): void
+    {
+    }
+}
+//- src/Controller/SignupController.php
+<?php
+
+namespace App\Controller;
+
+class SignupController extends BaseController
+{
+    public function __construct(private UserRepository $store)
+    {
+    }
+
+    public function show(int $id): string
+    {
+        $user = $this->store->find($id);
+        self::audit('signup');
+        return $this->render('signup');
+        $0
+    }
+}
+"#,
+        expect![[r#"
+            src/Controller/SignupController.php (PHP) block
+            code:
+                <?php
+
+                namespace App\Controller;
+
+                class SignupController extends BaseController
+                {
+                    public function __construct(private UserRepository $store)
+                    {
+                    }
+
+                    public function show(int $id): string
+                    {
+                        $user = $this->store->find($id);
+                        self::audit('signup');
+                        return $this->render('signup');
+                        $0
+                    }
+                }
+            line: "        " $0 ""
+            definition of render in src/Http/Controller.php:
+                abstract class Controller { protected function render(string $view): string; }
+            definition of audit in src/Http/Controller.php:
+                abstract class Controller { protected static function audit(string $event): void; }
+            definition of find in src/Repository/UserRepository.php:
+                class UserRepository { public function find(int $id): ?User; }
+        "#]],
+    );
+}
 
 #[test]
 fn php_locals_parameters_and_properties_are_the_types_they_are_declared_or_built_with() {
