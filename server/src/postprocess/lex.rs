@@ -637,19 +637,7 @@ mod tests {
         (out, lexer.state)
     }
 
-    const LANGUAGES: [Language; 11] = [
-        Language::Rust,
-        Language::Python,
-        Language::TypeScript,
-        Language::Tsx,
-        Language::JavaScript,
-        Language::Go,
-        Language::Java,
-        Language::CSharp,
-        Language::C,
-        Language::Cpp,
-        Language::PlainText,
-    ];
+    const LANGUAGES: [Language; 14] = Language::ALL;
 
     const STATES: [LexState; 20] = [
         LexState::Code,

@@ -216,23 +216,7 @@ mod tests {
     /// Every language's phrase, as the completion prompt's first sentence reads it.
     #[test]
     fn each_language_is_a_file_with_its_article() {
-        let parsed = [
-            Language::Rust,
-            Language::Python,
-            Language::TypeScript,
-            Language::Tsx,
-            Language::JavaScript,
-            Language::Go,
-            Language::Java,
-            Language::CSharp,
-            Language::C,
-            Language::Cpp,
-            Language::Ruby,
-            Language::Php,
-            Language::Kotlin,
-            Language::PlainText,
-        ];
-        let names = parsed.iter().map(|l| l.name()).chain(KNOWN.iter().map(|k| k.name));
+        let names = Language::ALL.iter().map(|l| l.name()).chain(KNOWN.iter().map(|k| k.name));
         let phrases: Vec<String> = names.map(a_file_of).collect();
         expect_test::expect![[r#"
             a Rust file

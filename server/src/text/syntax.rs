@@ -27,6 +27,24 @@ pub enum Language {
 }
 
 impl Language {
+    /// Every language, plain text last: for tests that must cover each one.
+    pub const ALL: [Language; 14] = [
+        Language::Rust,
+        Language::Python,
+        Language::TypeScript,
+        Language::Tsx,
+        Language::JavaScript,
+        Language::Go,
+        Language::Java,
+        Language::CSharp,
+        Language::C,
+        Language::Cpp,
+        Language::Ruby,
+        Language::Php,
+        Language::Kotlin,
+        Language::PlainText,
+    ];
+
     /// From the LSP languageId ("rust", "python", "typescript", "typescriptreact", "javascript",
     /// "javascriptreact", "go", "java", "csharp", "c", "cpp", "ruby", "php", "kotlin", and the short names
     /// some editors send, e.g. eglot's "tsx" or "c++", Helix's "rs" and "c-sharp", Neovim's "cs"), and,
