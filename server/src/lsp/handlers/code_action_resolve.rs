@@ -114,9 +114,11 @@ pub(crate) fn changed_since(session: &crate::session::Session, changes: &[Change
     changes.iter().find_map(|c| match c {
         Change::Edit { snapshot, versioned: true, .. } => {
             let current = session.snapshot_as_is(snapshot.uri()).is_some_and(|now| now.version() == snapshot.version());
-            let name = crate::lsp::from_proto::file_path_of(snapshot.uri())
-                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-            (!current).then(|| name.unwrap_or_else(|| snapshot.uri().to_string()))
+            (!current).then(|| {
+                crate::lsp::from_proto::file_path_of(snapshot.uri())
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .unwrap_or_else(|| snapshot.uri().to_string())
+            })
         }
         _ => None,
     })
