@@ -583,6 +583,22 @@ async fn slow_starts_and_stalls_time_out() {
     assert!(matches!(done, Err(ProviderError::Timeout { phase: TimeoutPhase::Idle, .. })), "{done:?}");
 }
 
+/// A finished answer's connection goes back to the pool: the next request goes over it.
+#[tokio::test]
+async fn consecutive_answers_share_one_connection() {
+    let s = AnthropicStandin::start().await;
+    let c = client(&s);
+    for _ in 0..3 {
+        s.push(Reply::text("fine"));
+        let (events, done) = drain(&c, &ask("q")).await;
+        assert_eq!(text_of(&events), "fine");
+        done.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.requests().len(), 3);
+    assert_eq!(s.connections(), 1);
+}
+
 #[tokio::test]
 async fn dropping_the_stream_closes_the_connection() {
     let s = AnthropicStandin::start().await;

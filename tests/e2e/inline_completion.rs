@@ -432,6 +432,27 @@ async fn a_block_in_a_language_without_a_grammar_ends_with_its_closing_line() {
     assert!(s.client.shutdown().await.success());
 }
 
+/// Suggestions that the model finishes itself leave the upstream connection open for the next
+/// request: on the real service a new one costs a TCP and TLS handshake, two round trips before
+/// the model sees the request.
+#[tokio::test]
+async fn finished_suggestions_keep_the_upstream_connection_for_the_next_request() {
+    let mut s = setup(&[]).await;
+    s.standin.set_default(Reply::text("value + 1"));
+    let pos = s.open("a.rs", "rust", "fn next(value: u32) -> u32 {\n    $0\n}\n");
+    for _ in 0..3 {
+        assert_eq!(texts(&s.inline("a.rs", pos.clone()).await), ["value + 1"]);
+        // Typing the next characters takes longer than reading the answer's last bytes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.standin.chat_requests().len(), 3);
+    let peers: std::collections::HashSet<_> =
+        s.standin.requests().iter().filter(|r| r.path.ends_with("/chat/completions")).map(|r| r.peer).collect();
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn cancelling_closes_the_upstream_stream() {
     let mut s = setup(&[]).await;

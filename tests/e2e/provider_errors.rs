@@ -627,6 +627,26 @@ async fn a_finished_answer_ends_without_done_while_the_connection_stays_open() {
     assert_eq!(s.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
 }
 
+/// The answer ends at the finishing chunk's usage, before `[DONE]` and the body's end, and hyper
+/// hands a connection back to its pool only once the body was read to its end: the rest is read
+/// off the caller's path, so the next request goes over the same connection instead of paying a
+/// new TCP and TLS handshake before the model sees it.
+#[tokio::test]
+async fn consecutive_streamed_answers_share_one_connection() {
+    let s = Standin::start().await;
+    let c = client(&s);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = c.chat_stream(&ask("hi")).await.unwrap().collect_response().await.unwrap();
+        assert_eq!(r.content, "ok");
+        assert!(started.elapsed() < USAGE_GRACE, "waited {:?} for the body's end", started.elapsed());
+        // A user's next request comes later than the few microseconds the rest takes to read.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.chat_requests().len(), 3);
+    assert_eq!(s.connections(), 1, "{:?}", s.requests().iter().map(|r| r.peer).collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn dropping_the_stream_closes_the_connection() {
     let s = Standin::start().await;

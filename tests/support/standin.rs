@@ -895,6 +895,9 @@ pub struct Recorded {
     /// other routes, and for replies cut on purpose or abandoned by their client.
     #[serde(skip)]
     pub reply_finished_at: Option<Instant>,
+    /// The client's end of the connection the request came over.
+    #[serde(skip)]
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Recorded {

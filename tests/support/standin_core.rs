@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -115,6 +115,7 @@ impl<T, S> Core<T, S> {
     /// when empty, a JSON string when not JSON) and its place among the recorded requests.
     pub async fn record(&self, req: Request, redact: &[&str]) -> (Parts, Value, usize) {
         let (parts, body) = req.into_parts();
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
         let bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
         // Taken before parsing, so that timings of the client under test do not include ours.
         let received_at = Instant::now();
@@ -145,6 +146,7 @@ impl<T, S> Core<T, S> {
             status: None,
             received_at,
             reply_finished_at: None,
+            peer,
         };
         let mut requests = self.tally.requests();
         requests.push(recorded);
@@ -186,7 +188,7 @@ where
             seed,
         });
         let (tx, rx) = oneshot::channel::<()>();
-        let app = routes.with_state(core.clone());
+        let app = routes.with_state(core.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -247,6 +249,14 @@ impl<T, S> Server<T, S> {
             .filter(|r| r.method == "POST" && r.path == path)
             .map(|r| r.body.clone())
             .collect()
+    }
+
+    /// How many connections the requests so far came over: a client that keeps its connections
+    /// alive sends one request after another over the same one.
+    pub fn connections(&self) -> usize {
+        let requests = self.core().tally.requests();
+        let peers: std::collections::HashSet<_> = requests.iter().filter_map(|r| r.peer).collect();
+        peers.len()
     }
 
     /// Replies whose client went away before the stand-in finished writing them.

@@ -60,6 +60,14 @@ pub trait SseDecoder: Default + Send + 'static {
 /// after the finishing one, and some send none at all. The wait is capped by the idle timeout.
 pub const USAGE_GRACE: Duration = Duration::from_secs(1);
 
+/// How long the rest of a finished answer's body (`[DONE]`, the chunked body's end) is read
+/// for, off the caller's path, before the connection is given up; see
+/// [`Driver::release_connection`].
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+/// How many events after the finish are read at most while releasing a connection: a server
+/// that goes on talking is closed on.
+const RELEASE_EVENTS: usize = 16;
+
 /// Where a streamed answer comes from, for its errors and logs.
 pub(crate) struct Origin<'a> {
     pub cfg: &'a ProviderConfig,
@@ -242,6 +250,28 @@ impl<D: SseDecoder> Driver<D> {
         self.queue.push_back(StreamEvent::Done(response));
     }
 
+    /// Reads what is left of a finished answer's body on a task of its own. hyper hands a
+    /// connection back to the pool only once the body has been read to its end; one dropped
+    /// earlier is closed, and the next request pays a new TCP and TLS handshake (two round trips
+    /// to Moonshot) before the model sees it. The answer ends at the finishing chunk's usage,
+    /// before `[DONE]` and the body's end: those are read here, without holding the caller.
+    fn release_connection(&mut self) {
+        let mut rest = std::mem::replace(&mut self.events, futures::stream::empty().boxed());
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(RELEASE_WAIT, async {
+                let mut events = 0;
+                while let Some(Ok(_)) = rest.next().await {
+                    events += 1;
+                    if events > RELEASE_EVENTS {
+                        break;
+                    }
+                }
+            })
+            .await;
+        });
+    }
+
     /// The body ended, broke or stalled before the protocol's last event: fine if the answer
     /// was already whole, a drop (or the given cause, a timeout) otherwise.
     fn ended_early(&mut self, cause: Option<ProviderError>, detail: Option<String>) -> Option<ProviderError> {
@@ -283,6 +313,7 @@ async fn next_event<D: SseDecoder>(mut st: Driver<D>) -> Option<(Result<StreamEv
                 Ok(next) => next,
                 Err(_) => {
                     st.complete("no usage within the grace");
+                    st.release_connection();
                     continue;
                 }
             },
@@ -308,8 +339,10 @@ async fn next_event<D: SseDecoder>(mut st: Driver<D>) -> Option<(Result<StreamEv
                         st.queue.extend(events);
                         if st.decoder.ended() {
                             st.complete("the last event");
+                            st.release_connection();
                         } else if st.decoder.settled() {
                             st.complete("the finish and the usage");
+                            st.release_connection();
                         } else if st.decoder.finished() && st.grace_until.is_none() {
                             st.grace_until = Some(Instant::now() + st.grace);
                         }
