@@ -814,6 +814,9 @@ struct ShareResult {
     with_items: usize,
     /// Mean size of the upstream request body, the prompt included.
     request_kib: f64,
+    /// How many connections the inline requests' upstream calls came over: one when the server
+    /// keeps its connection between answers.
+    connections: usize,
     rss_after_one: (f64, f64),
     rss_after_all: (f64, f64),
 }
@@ -1023,6 +1026,7 @@ fn measure_share(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args:
         total.push(inn + out);
     }
     let request_kib = chats.iter().map(|c| c.body.to_string().len() as f64 / 1024.0).sum::<f64>() / chats.len() as f64;
+    let connections = chats.iter().filter_map(|c| c.peer).collect::<std::collections::HashSet<_>>().len();
     let bare = measure_upstream_hop(&s.standin, chats.last().map(|c| c.body.clone()).unwrap_or_default(), args)?;
     s.server.shutdown();
     Ok(ShareResult {
@@ -1035,6 +1039,7 @@ fn measure_share(rt: &tokio::runtime::Runtime, bin: &Path, ws: &Workspace, args:
         own_clock,
         with_items,
         request_kib,
+        connections,
         rss_after_one,
         rss_after_all,
     })
@@ -1476,8 +1481,13 @@ fn report(args: &Args, load: (&str, &str), bin: &Path, ws: &Workspace, measures:
     row(&mut out, "  deferred reparse, if after every key", &keys.reparse, "", None);
     let _ = writeln!(
         out,
-        "\nmeasured requests answered with a suggestion: {}/{}; upstream request body {:.1} KiB on average",
-        share.with_items, args.requests, share.request_kib
+        "\nmeasured requests answered with a suggestion: {}/{}; upstream request body {:.1} KiB on average; \
+         the {} upstream calls came over {} connection(s)",
+        share.with_items,
+        args.requests,
+        share.request_kib,
+        args.warmup.max(1) + args.requests,
+        share.connections
     );
     let _ = writeln!(out, "full parse of the big file (for scale): {:.2} ms", ms(keys.full_parse));
     let _ = writeln!(
