@@ -647,6 +647,75 @@ async fn consecutive_streamed_answers_share_one_connection() {
     assert_eq!(s.connections(), 1, "{:?}", s.requests().iter().map(|r| r.peer).collect::<Vec<_>>());
 }
 
+/// Reads one HTTP request with a `content-length` body off `conn`.
+async fn read_request(conn: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the client hung up mid-request");
+        got.extend_from_slice(&buf[..n]);
+        let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+        let length: usize =
+            head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap());
+        if got.len() >= end + 4 + length {
+            return;
+        }
+    }
+}
+
+/// A server whose connections each read one request and then, by `answers`, either hang up
+/// without a word (`false`) or send a streamed answer, "again" (`true`). Returns its base URL
+/// and how many connections it accepted.
+async fn hang_up_server(answers: Vec<bool>) -> (String, tokio::task::JoinHandle<usize>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}/v1", listener.local_addr().unwrap().port());
+    let accepted = tokio::spawn(async move {
+        let mut accepted = 0;
+        for answer in answers {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            accepted += 1;
+            read_request(&mut conn).await;
+            if answer {
+                let chunk = json!({"id": "c1", "object": "chat.completion.chunk", "model": MODEL, "choices": [{
+                    "index": 0, "delta": {"content": "again"}, "finish_reason": "stop",
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}]});
+                let body = format!("data: {chunk}\n\ndata: [DONE]\n\n");
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                conn.write_all(reply.as_bytes()).await.unwrap();
+                // Held open, as a kept-alive connection is.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        accepted
+    });
+    (base, accepted)
+}
+
+/// A kept-alive connection that the server closes just as a request goes out (its idle timeout)
+/// loses the request before the server saw it: it goes once more, on a new connection, for
+/// completions too, which are otherwise never retried. A server that hangs up twice is down.
+#[tokio::test]
+async fn a_connection_closed_before_any_answer_is_tried_once_more_on_a_new_one() {
+    let (base, accepted) = hang_up_server(vec![false, true]).await;
+    let c = OpenAiCompatible::new(config(&base, None), OpenAiCompatible::shared_http_client());
+    let r = c.chat_stream(&ask("hi")).await.unwrap().collect_response().await.unwrap();
+    assert_eq!(r.content, "again");
+    assert_eq!(accepted.await.unwrap(), 2);
+
+    let (base, accepted) = hang_up_server(vec![false, false]).await;
+    let c = OpenAiCompatible::new(config(&base, None), OpenAiCompatible::shared_http_client());
+    let e = stream_err(&c, &ask("hi")).await;
+    assert!(matches!(e, ProviderError::StreamDropped { .. }), "{e:?}");
+    assert_eq!(accepted.await.unwrap(), 2);
+}
+
 #[tokio::test]
 async fn dropping_the_stream_closes_the_connection() {
     let s = Standin::start().await;

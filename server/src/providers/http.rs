@@ -76,10 +76,35 @@ pub(crate) async fn send(
         }
         request = request.body(body);
     }
-    let request = request.headers(headers);
     let cfg = call.cfg;
+    let request = request.headers(headers).build().map_err(|e| transport_error(&e, call.host, cfg))?;
+    // A body held in memory clones by reference count.
+    let mut again = request.try_clone();
+    let mut request = request;
     let started = Instant::now();
-    let response = match tokio::time::timeout_at(deadline, request.send()).await {
+    let response = loop {
+        let sent = match tokio::time::timeout_at(deadline, http.execute(request)).await {
+            Ok(Err(e)) if closed_unanswered(&e) => match again.take() {
+                Some(next) => {
+                    // A kept-alive connection the server closed as the request went out (its
+                    // idle timeout, a restart): it never saw the request, and a new connection
+                    // will carry it. Once: a server that hangs up on every request is down.
+                    tracing::debug!(
+                        provider = %cfg.name,
+                        path = call.path,
+                        detail = %scrub(&root_cause(&e), None),
+                        "the connection closed before any answer: sending the request again on a new one"
+                    );
+                    request = next;
+                    continue;
+                }
+                None => Ok(Err(e)),
+            },
+            sent => sent,
+        };
+        break sent;
+    };
+    let response = match response {
         Err(_) => {
             tracing::debug!(
                 provider = %cfg.name,
@@ -119,6 +144,28 @@ pub(crate) async fn send(
         Err(_) => String::new(),
     };
     Ok(Err(Refusal { status: status.as_u16(), headers, body, request_id }))
+}
+
+/// Whether `e` says the connection closed (or was reset) after the request went out and before
+/// any of the answer came back: what a kept-alive connection the server has just closed does.
+fn closed_unanswered(e: &reqwest::Error) -> bool {
+    if e.is_connect() || e.is_timeout() || e.is_status() {
+        return false;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_incomplete_message) {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe) {
+                return true;
+            }
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Logs a refusal as the provider classified it.
