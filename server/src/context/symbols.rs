@@ -646,11 +646,47 @@ fn is_hidden(owner: Node<'_>, member: Node<'_>, rope: &Rope) -> bool {
     csharp_default_private && !words.any(|word| matches!(word, "public" | "internal" | "protected"))
 }
 
+/// The methods of a Ruby class or module body whose visibility a call names them in sets
+/// (`private :helper`, `private :a, :b`, `public :shown`), by name: whether each ends hidden
+/// (`private` or `protected`). The call may come after the definition, so the whole body is
+/// read first; the last call naming a method wins, as it does when Ruby runs the body.
+fn ruby_named_visibility(body: Node<'_>, rope: &Rope) -> Vec<(String, bool)> {
+    let mut named: Vec<(String, bool)> = Vec::new();
+    for call in named_children(body) {
+        if call.kind() != "call" || call.child_by_field_name("receiver").is_some() {
+            continue;
+        }
+        let hidden = match call.child_by_field_name("method").map(|m| text_between(rope, m.start_byte(), m.end_byte()))
+        {
+            Some(word) if matches!(word.as_str(), "private" | "protected") => true,
+            Some(word) if word == "public" => false,
+            _ => continue,
+        };
+        let arguments = call.child_by_field_name("arguments").map(named_children).unwrap_or_default();
+        for symbol in arguments.into_iter().filter(|a| a.kind() == "simple_symbol") {
+            let name = text_between(rope, symbol.start_byte(), symbol.end_byte());
+            let name = name.trim_start_matches(':').to_string();
+            named.retain(|(known, _)| *known != name);
+            named.push((name, hidden));
+        }
+    }
+    named
+}
+
+/// Whether a Ruby method defined in a class body is hidden: what a call naming it says (see
+/// [`ruby_named_visibility`]), else its section's (`in_private`).
+fn ruby_hidden(method: Node<'_>, in_private: bool, named: &[(String, bool)], rope: &Rope) -> bool {
+    let Some(name) = method.child_by_field_name("name") else { return in_private };
+    let name = text_between(rope, name.start_byte(), name.end_byte());
+    named.iter().find(|(known, _)| *known == name).map_or(in_private, |(_, hidden)| *hidden)
+}
+
 /// Ruby's classes, modules, methods and constants. `owner` is the class or module whose body
-/// `list` is. A method after a bare `private` (or written `private def …`) is not recorded:
-/// only its class calls it.
+/// `list` is. A method after a bare `private`, written `private def …`, or named by a later
+/// `private :name` is not recorded: only its class calls it.
 fn ruby_statements<'t>(list: Node<'t>, owner: Option<Node<'t>>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), depth: u8) {
     let mut private = false;
+    let named = if owner.is_some() { ruby_named_visibility(list, rope) } else { Vec::new() };
     for child in named_children(list) {
         let (def, hidden) = match child.kind() {
             // `private`, `protected`, `public` alone switch the methods below.
@@ -677,6 +713,8 @@ fn ruby_statements<'t>(list: Node<'t>, owner: Option<Node<'t>>, rope: &Rope, f: 
             }
             _ => (child, private),
         };
+        // `private def helper` says it where it is written; `private :helper` after it.
+        let hidden = if child.kind() == "call" { hidden } else { ruby_hidden(def, hidden, &named, rope) };
         match def.kind() {
             "method" | "singleton_method" if !hidden || def.kind() == "singleton_method" => {
                 let kind = if owner.is_some() { SymbolKind::Method } else { SymbolKind::Function };
@@ -1629,7 +1667,9 @@ fn ruby_signature(site: &Site<'_>, rope: &Rope) -> String {
         SymbolKind::Class | SymbolKind::Interface => {
             let mut lines = vec![head(site.node)];
             let mut private = false;
-            for member in site.node.child_by_field_name("body").map(named_children).unwrap_or_default() {
+            let body = site.node.child_by_field_name("body");
+            let named = body.map(|b| ruby_named_visibility(b, rope)).unwrap_or_default();
+            for member in body.map(named_children).unwrap_or_default() {
                 let text = |n: Node<'_>| text_between(rope, n.start_byte(), n.end_byte());
                 match member.kind() {
                     "identifier" => match text(member).as_str() {
@@ -1637,7 +1677,9 @@ fn ruby_signature(site: &Site<'_>, rope: &Rope) -> String {
                         "public" => private = false,
                         _ => {}
                     },
-                    "method" if !private => lines.push(format!("  {}", def_line(member))),
+                    "method" if !ruby_hidden(member, private, &named, rope) => {
+                        lines.push(format!("  {}", def_line(member)))
+                    }
                     "singleton_method" => lines.push(format!("  {}", def_line(member))),
                     // `attr_reader :name, :email`, `include Comparable`: what instances answer to.
                     "call" if member.child_by_field_name("receiver").is_none() => {
@@ -2715,6 +2757,36 @@ interface Point {
                     pub fn complete(a: u32) -> u32
                 Class After @2
                     pub struct After { x: u8 }
+            "#]],
+        );
+    }
+
+    #[test]
+    fn ruby_methods_made_private_by_name_are_not_recorded() {
+        // `private :name` after the definition, with one name or several, hides it as a bare
+        // `private` section and `private def` do; a later `public :name` shows it again.
+        check(
+            Language::Ruby,
+            "class Repo\n  def find(id) = nil\n  def cache_key(id) = id\n  def load(id) = nil\n  def dump = nil\n  def shown = nil\n  private :cache_key\n  private :load, :dump, :shown\n  public :shown\n  private def secret = nil\n  def after = nil\n  private\n  def hidden = nil\nend\n",
+            expect![[r#"
+                Class Repo @0
+                    class Repo
+                      def find(id) = ... end
+                      def shown = ... end
+                      def after = ... end
+                    end
+                Method find in Repo @1
+                    class Repo
+                      def find(id) = ... end
+                    end
+                Method shown in Repo @5
+                    class Repo
+                      def shown = ... end
+                    end
+                Method after in Repo @10
+                    class Repo
+                      def after = ... end
+                    end
             "#]],
         );
     }
