@@ -822,6 +822,12 @@ fn kotlin_declarations<'t>(
             "function_declaration" if owner.is_some() => SymbolKind::Method,
             "function_declaration" => SymbolKind::Function,
             "type_alias" => SymbolKind::Type,
+            // `RED(0xFF0000)`: named by a field-less identifier, a constant of its enum.
+            "enum_entry" => {
+                let Some(name) = named_children(child).into_iter().find(|c| c.kind() == "identifier") else { continue };
+                f(Site { node: child, outer: child, name, kind: SymbolKind::Constant, owner });
+                continue;
+            }
             "property_declaration" => {
                 let Some(name) = kotlin_property_name(child) else { continue };
                 let kind =
@@ -1712,7 +1718,35 @@ fn kotlin_signature(site: &Site<'_>, rope: &Rope) -> String {
         let end = kotlin_body(node).map_or(node.end_byte(), |b| b.start_byte());
         collapse_spaces(one_line(text_between(rope, node.start_byte(), end).trim_end(), "//"))
     };
+    // A member's declaration as its class lists it.
+    let member_line = |member: Node<'_>| -> Option<String> {
+        Some(match member.kind() {
+            "function_declaration" | "secondary_constructor" => head(member),
+            "property_declaration" => {
+                let text = one_line(&text_between(rope, member.start_byte(), member.end_byte()), "//");
+                cap_chars(text, MAX_ATTRIBUTE_CHARS)
+            }
+            "class_declaration" | "object_declaration" => format!("{} {{ ... }}", head(member)),
+            _ => return None,
+        })
+    };
+    // A companion object's member is called on the class (`UserRepository.connect(url)`): it is
+    // shown inside its `companion object`, not as a member of the class's instances.
+    let companion = site.node.parent().and_then(|body| body.parent()).filter(|c| c.kind() == "companion_object");
     match site.kind {
+        SymbolKind::Function | SymbolKind::Method | SymbolKind::Constant | SymbolKind::Variable
+            if site.owner.is_some() && (companion.is_some() || site.node.kind() == "enum_entry") =>
+        {
+            let owner = head(site.owner.unwrap_or(site.node));
+            let member = match site.node.kind() {
+                "enum_entry" => kotlin_entry(site.node, rope),
+                _ => member_line(site.node).unwrap_or_else(|| head(site.node)),
+            };
+            match companion {
+                Some(companion) => format!("{owner} {{ {} {{ {member} }} }}", head(companion)),
+                None => format!("{owner} {{ {member} }}"),
+            }
+        }
         SymbolKind::Function | SymbolKind::Method => match site.owner {
             Some(owner) => format!("{} {{ {} }}", head(owner), head(site.node)),
             None => head(site.node),
@@ -1724,22 +1758,23 @@ fn kotlin_signature(site: &Site<'_>, rope: &Rope) -> String {
                 if kotlin_private(member, rope) {
                     continue;
                 }
-                let line = match member.kind() {
-                    "function_declaration" | "secondary_constructor" => head(member),
-                    "property_declaration" => {
-                        let text = one_line(&text_between(rope, member.start_byte(), member.end_byte()), "//");
-                        cap_chars(text, MAX_ATTRIBUTE_CHARS)
+                match member.kind() {
+                    "enum_entry" => entries.push(kotlin_entry(member, rope)),
+                    "companion_object" => {
+                        lines.push(format!("    {} {{", head(member)));
+                        for inner in kotlin_body(member).map(named_children).unwrap_or_default() {
+                            if let Some(line) = member_line(inner).filter(|_| !kotlin_private(inner, rope)) {
+                                lines.push(format!("        {line}"));
+                            }
+                        }
+                        lines.push("    }".to_string());
                     }
-                    "class_declaration" | "object_declaration" | "companion_object" => {
-                        format!("{} {{ ... }}", head(member))
+                    _ => {
+                        if let Some(line) = member_line(member) {
+                            lines.push(format!("    {line}"));
+                        }
                     }
-                    "enum_entry" => {
-                        entries.push(one_line(&text_between(rope, member.start_byte(), member.end_byte()), "//"));
-                        continue;
-                    }
-                    _ => continue,
-                };
-                lines.push(format!("    {line}"));
+                }
             }
             if !entries.is_empty() {
                 lines.insert(1, format!("    {}", cap_chars(entries.join(", "), MAX_ATTRIBUTE_CHARS)));
@@ -1750,6 +1785,16 @@ fn kotlin_signature(site: &Site<'_>, rope: &Rope) -> String {
         SymbolKind::Constant | SymbolKind::Variable => value_declaration(site, rope, "//"),
         _ => truncate_lines(&text_between(rope, site.outer.start_byte(), site.outer.end_byte())),
     }
+}
+
+/// A Kotlin enum entry as its enum lists it: its name and arguments (`RED(0xFF0000)`), without
+/// the body an entry may override members in.
+fn kotlin_entry(entry: Node<'_>, rope: &Rope) -> String {
+    named_children(entry)
+        .into_iter()
+        .filter(|c| matches!(c.kind(), "identifier" | "value_arguments"))
+        .map(|c| one_line(&text_between(rope, c.start_byte(), c.end_byte()), "//"))
+        .collect()
 }
 
 /// A multi-line declaration joined onto one line: `fn f(\n    a: u32,\n) -> T` becomes
@@ -2757,6 +2802,43 @@ interface Point {
                     pub fn complete(a: u32) -> u32
                 Class After @2
                     pub struct After { x: u8 }
+            "#]],
+        );
+    }
+
+    #[test]
+    fn kotlin_companion_members_and_enum_entries() {
+        // A companion object's members are the class's, shown inside their companion; an enum's
+        // entries are its constants, by name and arguments (not the bodies they override in).
+        check(
+            Language::Kotlin,
+            "class Repo(val db: Db) {\n    fun find(id: Int): User? = null\n\n    companion object Factory {\n        const val LIMIT = 50\n        fun connect(url: String): Repo = Repo(Db(url))\n        private fun pool() = 5\n    }\n}\n\nenum class Color(val rgb: Int) {\n    RED(0xFF0000),\n    GREEN(0x00FF00) {\n        override fun label() = \"green\"\n    };\n\n    open fun label() = name\n}\n",
+            expect![[r#"
+                Class Repo @0
+                    class Repo(val db: Db) {
+                        fun find(id: Int): User?
+                        companion object Factory {
+                            const val LIMIT = 50
+                            fun connect(url: String): Repo
+                        }
+                    }
+                Method find in Repo @1
+                    class Repo(val db: Db) { fun find(id: Int): User? }
+                Constant LIMIT in Repo @4
+                    class Repo(val db: Db) { companion object Factory { const val LIMIT = 50 } }
+                Method connect in Repo @5
+                    class Repo(val db: Db) { companion object Factory { fun connect(url: String): Repo } }
+                Enum Color @10
+                    enum class Color(val rgb: Int) {
+                        RED(0xFF0000), GREEN(0x00FF00)
+                        open fun label()
+                    }
+                Constant RED in Color @11
+                    enum class Color(val rgb: Int) { RED(0xFF0000) }
+                Constant GREEN in Color @12
+                    enum class Color(val rgb: Int) { GREEN(0x00FF00) }
+                Method label in Color @16
+                    enum class Color(val rgb: Int) { open fun label() }
             "#]],
         );
     }

@@ -3204,10 +3204,10 @@ class Signup {
                 class UserRepository(private val db: Database) {
                     internal var hits: Int = 0
                     fun findUser(id: Int): User?
-                    companion object { ... }
+                    companion object {
+                        fun connect(url: String): UserRepository
+                    }
                 }
-            definition of connect in src/main/kotlin/com/acme/users/UserRepository.kt:
-                class UserRepository(private val db: Database) { fun connect(url: String): UserRepository }
         "#]],
     );
 }
@@ -3478,4 +3478,69 @@ fn ruby_locals_built_with_new_are_their_classes() {
     assert_eq!(definitions_from(&pad(text)), ["find in app/models/user_repository.rb"]);
     let untyped = text.replace("Models::UserRepository.new", "open_store");
     assert_eq!(definitions_from(&pad(&untyped)), ["find in app/services/store_cache.rb"]);
+}
+
+#[test]
+fn kotlin_companion_members_are_called_on_their_class() {
+    // `UserRepository.connect(…)` is the companion object's `connect`, shown in the class's
+    // companion, not the `connect` of the class beside the file.
+    check(
+        r#"
+//- src/main/kotlin/com/acme/users/UserRepository.kt
+package com.acme.users
+
+class UserRepository(private val db: Database) {
+    fun findUser(id: Int): User? = db.load(id)
+
+    companion object {
+        fun connect(url: String): UserRepository = UserRepository(Database(url))
+    }
+}
+//- src/main/kotlin/com/acme/signup/StoreCache.kt
+package com.acme.signup
+
+class StoreCache {
+    fun connect(url: String): StoreCache = this
+}
+//- src/main/kotlin/com/acme/signup/Signup.kt
+package com.acme.signup
+
+import com.acme.users.UserRepository
+
+fun signup(id: Int) {
+    val repo = UserRepository.connect(System.getenv("DB"))
+    $0
+}
+"#,
+        expect![[r#"
+            src/main/kotlin/com/acme/signup/Signup.kt (Kotlin) block
+            code:
+                package com.acme.signup
+
+                import com.acme.users.UserRepository
+
+                fun signup(id: Int) {
+                    val repo = UserRepository.connect(System.getenv("DB"))
+                    $0
+                }
+            line: "    " $0 ""
+            definition of UserRepository in src/main/kotlin/com/acme/users/UserRepository.kt:
+                class UserRepository(private val db: Database) {
+                    fun findUser(id: Int): User?
+                    companion object {
+                        fun connect(url: String): UserRepository
+                    }
+                }
+        "#]],
+    );
+}
+
+#[test]
+fn kotlin_enum_entries_are_found_by_name() {
+    // `RED`, imported from its enum far above the cursor, is the enum's entry.
+    let text = "//- src/main/kotlin/com/acme/paint/Color.kt\npackage com.acme.paint\n\nenum class Color(val rgb: Int) {\n    RED(0xFF0000),\n    GREEN(0x00FF00) {\n        override fun toString() = \"green\"\n    }\n}\n\
+//- src/main/kotlin/com/acme/signup/Signup.kt\npackage com.acme.signup\n\nimport com.acme.paint.Color.RED\n\nfun signup(id: Int) {\nPAD    paint(RED)\n    $0\n}\n";
+    assert_eq!(definitions_from(&padded(text, "    step()\n", 45)), ["RED in src/main/kotlin/com/acme/paint/Color.kt"]);
+    let ctx = gather_fixture(&padded(text, "    step()\n", 45), &Budget::default(), &[]);
+    assert_eq!(ctx.cross_file[0].text, "enum class Color(val rgb: Int) { RED(0xFF0000) }");
 }
