@@ -3544,3 +3544,31 @@ fn kotlin_enum_entries_are_found_by_name() {
     let ctx = gather_fixture(&padded(text, "    step()\n", 45), &Budget::default(), &[]);
     assert_eq!(ctx.cross_file[0].text, "enum class Color(val rgb: Int) { RED(0xFF0000) }");
 }
+
+#[test]
+fn a_call_qualified_by_a_class_is_never_another_classs_member() {
+    // `UserRepository.connect(…)` where `UserRepository` defines no `connect` (a library base
+    // may): the class, not the `connect` of the class beside the file, in Ruby (`.` and `::`),
+    // PHP and Kotlin alike.
+    let pad = |text: &str, line: &str| padded(text, line, 45);
+    let ruby = "//- app/models/user_repository.rb\nclass UserRepository < Sequel::Model\n  def find(id)\n    nil\n  end\nend\n\
+//- app/services/store_cache.rb\nclass StoreCache\n  def self.connect(url)\n    new\n  end\nend\n\
+//- app/services/load.rb\ndef load(id)\nPAD  repo = CALL(ENV[\"DB\"])\n  $0\nend\n";
+    for call in ["UserRepository.connect", "UserRepository::connect"] {
+        let text = pad(&ruby.replace("CALL", call), "  step\n");
+        assert_eq!(definitions_from(&text), ["UserRepository in app/models/user_repository.rb"], "{call}");
+        // Called on no class, the other class's is the one there is.
+        let loose = pad(&ruby.replace("CALL", "connect"), "  step\n");
+        assert_eq!(definitions_from(&loose), ["connect in app/services/store_cache.rb"], "{call}");
+    }
+    let php = "//- src/Repository/UserRepository.php\n<?php\nclass UserRepository extends EntityRepository\n{\n    public function find(int $id): ?User\n    {\n        return null;\n    }\n}\n\
+//- src/Service/StoreCache.php\n<?php\nclass StoreCache\n{\n    public static function connect(string $url): self\n    {\n        return new self();\n    }\n}\n\
+//- src/Service/load.php\n<?php\nfunction load(int $id)\n{\nPAD    $repo = CALL(getenv('DB'));\n    $0\n}\n";
+    let text = pad(&php.replace("CALL", "UserRepository::connect"), "    step();\n");
+    assert_eq!(definitions_from(&text), ["UserRepository in src/Repository/UserRepository.php"]);
+    let kotlin = "//- src/main/kotlin/com/acme/users/UserRepository.kt\npackage com.acme.users\n\nclass UserRepository : JpaRepository() {\n    fun find(id: Int): User? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/StoreCache.kt\npackage com.acme.signup\n\nclass StoreCache {\n    fun connect(url: String): StoreCache = this\n}\n\
+//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nfun load(id: Int) {\nPAD    val repo = CALL(System.getenv(\"DB\"))\n    $0\n}\n";
+    let text = pad(&kotlin.replace("CALL", "UserRepository.connect"), "    step()\n");
+    assert_eq!(definitions_from(&text), ["UserRepository in src/main/kotlin/com/acme/users/UserRepository.kt"]);
+}
