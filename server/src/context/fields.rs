@@ -80,8 +80,9 @@ pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_
 /// The workspace type a function or method returns, by name, as its declaration writes it:
 /// `Repo` of `-> Result<Repo, E>`, `: Promise<Repo>`, `-> Optional[Repo]`, `(*Repo, error)`,
 /// `Task<Repo>`. A wrapper whose methods are the library's is seen through to what it holds
-/// (`Result`, `Option`, `Promise`, `Task`, `Box`, …); `Self` is `container`. `None` when no
-/// return type is written, or for library types (`Vec<Repo>`, `string`).
+/// (`Result`, `Option`, `Promise`, `Task`, `Box`, …); `Self` (PHP's `self` and `static`) is
+/// `container`. `None` when no return type is written, or for library types (`Vec<Repo>`,
+/// `string`).
 pub(crate) fn returned_type(
     language: Language,
     function: Node<'_>,
@@ -143,6 +144,17 @@ pub(crate) fn returned_type(
     }
     if text(node) == "Self" {
         return container.map(str::to_string);
+    }
+    // PHP's `: self`, `: static` and `: ?self` (a fluent setter, a named constructor): the
+    // declaring class, as far as the index can tell (`static` may be a subclass).
+    if language == Language::Php {
+        let plain = if node.kind() == "optional_type" { node.named_child(0)? } else { node };
+        let plain = if plain.kind() == "named_type" { plain.named_child(0)? } else { plain };
+        if matches!(plain.kind(), "name" | "primitive_type" | "relative_scope")
+            && matches!(text(plain).to_ascii_lowercase().as_str(), "self" | "static")
+        {
+            return container.map(str::to_string);
+        }
     }
     value_type(language, source, node).map(|t| t.into_owned())
 }
@@ -591,6 +603,12 @@ mod tests {
             ("a.go", "func a() (*Repo, error) {}\nfunc b() *db.Conn {}\nfunc c() error {}\n", &["Repo", "Conn", "error"]),
             ("A.java", "class A { Repo a() {} Optional<Conn> b() {} void c() {} }\n", &["Repo", "Conn", "-"]),
             ("A.cs", "class A { Repo A() {} Task<Conn> B() {} void C() {} }\n", &["Repo", "Conn", "-"]),
+            // The class itself, whatever the case; not its base's `parent`.
+            (
+                "A.php",
+                "<?php class A { function a(): self {} function b(): static {} function c(): ?Self {} function d(): Repo {} function e(): parent {} function f(): int {} }\n",
+                &["X", "X", "X", "Repo", "-", "-"],
+            ),
         ];
         let kinds = [
             "function_item",

@@ -3572,3 +3572,20 @@ fn a_call_qualified_by_a_class_is_never_another_classs_member() {
     let text = pad(&kotlin.replace("CALL", "UserRepository.connect"), "    step()\n");
     assert_eq!(definitions_from(&text), ["UserRepository in src/main/kotlin/com/acme/users/UserRepository.kt"]);
 }
+
+#[test]
+fn php_methods_returning_self_or_static_return_their_class() {
+    // `UserRepository::create()` declared `: static`, `withLimit()` declared `: self` or
+    // `: ?self`: the local and the chain are `UserRepository`'s, so `find` is its own, not the
+    // cache's beside the file.
+    let text = "//- src/Repository/UserRepository.php\n<?php\nclass UserRepository\n{\n    public static function create(): static\n    {\n        return new static();\n    }\n\n    public function withLimit(int $n): self\n    {\n        return $this;\n    }\n\n    public function find(int $id): ?User\n    {\n        return null;\n    }\n}\n\
+//- src/Service/StoreCache.php\n<?php\nclass StoreCache\n{\n    public function find(string $key): ?Entry\n    {\n        return null;\n    }\n}\n\
+//- src/Service/load.php\n<?php\nfunction load(int $id)\n{\n    $repo = UserRepository::create();\nPAD    $user = $repo->find($id);\n    $0\n}\n";
+    let pad = |text: &str| padded(text, "    step();\n", 45);
+    assert_eq!(definitions_from(&pad(text)), ["find in src/Repository/UserRepository.php"]);
+    let chained = text.replace("$repo->find($id)", "$repo->withLimit(5)->find($id)");
+    let found = ["find in src/Repository/UserRepository.php", "withLimit in src/Repository/UserRepository.php"];
+    assert_eq!(definitions_from(&pad(&chained)), found);
+    let optional = chained.replace("withLimit(int $n): self", "withLimit(int $n): ?self");
+    assert_eq!(definitions_from(&pad(&optional)), found);
+}
