@@ -21,8 +21,9 @@ const MAX_FIELDS: usize = 64;
 /// field's type is the one written, else the one its initial value plainly constructs; in a
 /// Python `__init__`, also the written type of the parameter assigned to it (`self.repo =
 /// repo` with `repo: UserStore`). Fields of library wrapper types (`Option<T>`, `List<T>`) are
-/// left out. Go's embedded types (`*Router` in a struct, `io.Reader` in an interface) come as
-/// fields named after their type, marked `embedded`: their members are the struct's too.
+/// left out. Go's embedded types (`*Router` in a struct, `io.Reader` in an interface), PHP's
+/// traits a class `use`s and Ruby's modules a class `include`s or `extend`s come as fields named
+/// after their type, marked `embedded`: their members are the class's too.
 pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_>) -> Vec<ClassField> {
     let mut fields = Fields { language, source, found: Vec::new() };
     let body = match node.kind() {
@@ -196,6 +197,28 @@ impl Fields<'_> {
         }
     }
 
+    /// A PHP trait a class `use`s, a module a Ruby class `include`s, `extend`s or `prepend`s,
+    /// by its last name (`Loggable` of `\\App\\Loggable`, `Finders` of `Admin::Finders`): its
+    /// methods are the class's own, as a Go struct's embedded type's are.
+    fn mixin(&mut self, name: Node<'_>) {
+        let name = match name.kind() {
+            "name" | "constant" => name,
+            "qualified_name" => match name.named_child(name.named_child_count().saturating_sub(1)) {
+                Some(last) => last,
+                None => return,
+            },
+            "scope_resolution" => match name.child_by_field_name("name") {
+                Some(last) => last,
+                None => return,
+            },
+            _ => return,
+        };
+        let ty = self.text(name);
+        if !self.found.iter().any(|known| known.name == ty) {
+            self.found.push(ClassField { name: ty.clone(), ty, embedded: true });
+        }
+    }
+
     /// A field with its type written (`type`) or its initial value (`value`).
     fn declared(&mut self, name: Option<Node<'_>>, ty: Option<Node<'_>>, value: Option<Node<'_>>) {
         let Some(name) = name else { return };
@@ -303,6 +326,22 @@ impl Fields<'_> {
                 let is_constructor = field("name").is_some_and(|n| self.text(n).eq_ignore_ascii_case("__construct"));
                 if is_constructor {
                     self.php_constructor(member);
+                }
+            }
+            // `use Auditable, \\App\\Loggable;` (a `{ … }` of aliases after the names changes no
+            // name).
+            (Language::Php, "use_declaration") => {
+                for name in named_children(member) {
+                    self.mixin(name);
+                }
+            }
+            // `include Comparable`, `extend Admin::Finders`: called without a receiver.
+            (Language::Ruby, "call") if field("receiver").is_none() => {
+                let word = field("method").map(|m| self.text(m)).unwrap_or_default();
+                if matches!(word.as_str(), "include" | "extend" | "prepend") {
+                    for name in field("arguments").map(named_children).unwrap_or_default() {
+                        self.mixin(name);
+                    }
                 }
             }
             // `@repo = Repo.new` in `initialize`; Ruby declares no field otherwise.

@@ -3589,3 +3589,28 @@ fn php_methods_returning_self_or_static_return_their_class() {
     let optional = chained.replace("withLimit(int $n): self", "withLimit(int $n): ?self");
     assert_eq!(definitions_from(&pad(&optional)), found);
 }
+
+#[test]
+fn php_traits_and_ruby_modules_are_followed_as_bases_are() {
+    // `$this->audit()` in a class that `use`s `Auditable` is the trait's, not the mailer's
+    // beside the file; so is `$repo->audit()` with `UserRepository $repo`, whose class uses a
+    // trait that uses it.
+    let pad = |text: &str, line: &str| padded(text, line, 45);
+    let php = "//- src/Concerns/Auditable.php\n<?php\nnamespace App\\Concerns;\ntrait Auditable\n{\n    public function audit(string $event): void\n    {\n    }\n}\n\
+//- src/Concerns/Tracked.php\n<?php\nnamespace App\\Concerns;\ntrait Tracked\n{\n    use Auditable;\n}\n\
+//- src/Repository/UserRepository.php\n<?php\nclass UserRepository\n{\n    use \\App\\Concerns\\Tracked;\n}\n\
+//- src/Controller/Mailer.php\n<?php\nclass Mailer\n{\n    public function audit(string $event): void\n    {\n    }\n}\n";
+    let own = format!("{php}//- src/Controller/SignupController.php\n<?php\nclass SignupController extends Controller\n{{\n    use Auditable, Loggable;\n\n    public function show(int $id): string\n    {{\nPAD        $this->audit('signup');\n        $0\n    }}\n}}\n");
+    assert_eq!(definitions_from(&pad(&own, "        step();\n")), ["audit in src/Concerns/Auditable.php"]);
+    let typed = format!("{php}//- src/Controller/load.php\n<?php\nfunction load(UserRepository $repo)\n{{\nPAD    $repo->audit('load');\n    $0\n}}\n");
+    assert_eq!(definitions_from(&pad(&typed, "    step();\n")), ["audit in src/Concerns/Auditable.php"]);
+    // Ruby's `include`d and `extend`ed modules, also a module's own.
+    let ruby = "//- app/concerns/trackable.rb\nmodule Trackable\n  def track(event)\n    nil\n  end\nend\n\
+//- app/concerns/audited.rb\nmodule Audited\n  include Concerns::Trackable\nend\n\
+//- app/models/user_repository.rb\nclass UserRepository\n  extend Audited\nend\n\
+//- app/services/mailer.rb\nclass Mailer\n  def track(event)\n    nil\n  end\nend\n";
+    let own = format!("{ruby}//- app/services/signup.rb\nclass Signup < BaseService\n  include Comparable\n  include Trackable\n\n  def call(id)\nPAD    track(:signup)\n    $0\n  end\nend\n");
+    assert_eq!(definitions_from(&pad(&own, "    step\n")), ["track in app/concerns/trackable.rb"]);
+    let typed = format!("{ruby}//- app/services/load.rb\ndef load(id)\n  repo = UserRepository.new\nPAD  repo.track(:load)\n  $0\nend\n");
+    assert_eq!(definitions_from(&pad(&typed, "  step\n")), ["track in app/concerns/trackable.rb"]);
+}
