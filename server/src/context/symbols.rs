@@ -6,7 +6,7 @@
 //! namespaces too) and the methods of each that are not private; in C and C++ also declarations
 //! (a header's prototypes and classes are what other files use), macros, and the members of
 //! namespaces, `extern "C"` blocks and include guards; in Kotlin, every class, interface and
-//! object with its members (a companion object's too) that are not private. Not recorded: the methods of Rust trait impls (the
+//! object with its members (a companion object's too, and an enum's entries) that are not private. Not recorded: the methods of Rust trait impls (the
 //! trait's declaration already carries their signatures, and `fmt`/`from`/`eq` in every file
 //! would drown the lookups), nested functions, locals, and Rust `tests` modules.
 
