@@ -21,8 +21,9 @@ const MAX_FIELDS: usize = 64;
 /// field's type is the one written, else the one its initial value plainly constructs; in a
 /// Python `__init__`, also the written type of the parameter assigned to it (`self.repo =
 /// repo` with `repo: UserStore`). Fields of library wrapper types (`Option<T>`, `List<T>`) are
-/// left out. Go's embedded types (`*Router` in a struct, `io.Reader` in an interface) come as
-/// fields named after their type, marked `embedded`: their members are the struct's too.
+/// left out. Go's embedded types (`*Router` in a struct, `io.Reader` in an interface), PHP's
+/// traits a class `use`s and Ruby's modules a class `include`s or `extend`s come as fields named
+/// after their type, marked `embedded`: their members are the class's too.
 pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_>) -> Vec<ClassField> {
     let mut fields = Fields { language, source, found: Vec::new() };
     let body = match node.kind() {
@@ -80,8 +81,9 @@ pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_
 /// The workspace type a function or method returns, by name, as its declaration writes it:
 /// `Repo` of `-> Result<Repo, E>`, `: Promise<Repo>`, `-> Optional[Repo]`, `(*Repo, error)`,
 /// `Task<Repo>`. A wrapper whose methods are the library's is seen through to what it holds
-/// (`Result`, `Option`, `Promise`, `Task`, `Box`, …); `Self` is `container`. `None` when no
-/// return type is written, or for library types (`Vec<Repo>`, `string`).
+/// (`Result`, `Option`, `Promise`, `Task`, `Box`, …); `Self` (PHP's `self` and `static`) is
+/// `container`. `None` when no return type is written, or for library types (`Vec<Repo>`,
+/// `string`).
 pub(crate) fn returned_type(
     language: Language,
     function: Node<'_>,
@@ -144,6 +146,17 @@ pub(crate) fn returned_type(
     if text(node) == "Self" {
         return container.map(str::to_string);
     }
+    // PHP's `: self`, `: static` and `: ?self` (a fluent setter, a named constructor): the
+    // declaring class, as far as the index can tell (`static` may be a subclass).
+    if language == Language::Php {
+        let plain = if node.kind() == "optional_type" { node.named_child(0)? } else { node };
+        let plain = if plain.kind() == "named_type" { plain.named_child(0)? } else { plain };
+        if matches!(plain.kind(), "name" | "primitive_type" | "relative_scope")
+            && matches!(text(plain).to_ascii_lowercase().as_str(), "self" | "static")
+        {
+            return container.map(str::to_string);
+        }
+    }
     value_type(language, source, node).map(|t| t.into_owned())
 }
 
@@ -179,6 +192,28 @@ impl Fields<'_> {
     fn embed(&mut self, ty: Option<Node<'_>>) {
         let Some(ty) = ty.and_then(|t| written_type(self.language, self.source, t)) else { return };
         let ty = ty.into_owned();
+        if !self.found.iter().any(|known| known.name == ty) {
+            self.found.push(ClassField { name: ty.clone(), ty, embedded: true });
+        }
+    }
+
+    /// A PHP trait a class `use`s, a module a Ruby class `include`s, `extend`s or `prepend`s,
+    /// by its last name (`Loggable` of `\\App\\Loggable`, `Finders` of `Admin::Finders`): its
+    /// methods are the class's own, as a Go struct's embedded type's are.
+    fn mixin(&mut self, name: Node<'_>) {
+        let name = match name.kind() {
+            "name" | "constant" => name,
+            "qualified_name" => match name.named_child(name.named_child_count().saturating_sub(1)) {
+                Some(last) => last,
+                None => return,
+            },
+            "scope_resolution" => match name.child_by_field_name("name") {
+                Some(last) => last,
+                None => return,
+            },
+            _ => return,
+        };
+        let ty = self.text(name);
         if !self.found.iter().any(|known| known.name == ty) {
             self.found.push(ClassField { name: ty.clone(), ty, embedded: true });
         }
@@ -291,6 +326,22 @@ impl Fields<'_> {
                 let is_constructor = field("name").is_some_and(|n| self.text(n).eq_ignore_ascii_case("__construct"));
                 if is_constructor {
                     self.php_constructor(member);
+                }
+            }
+            // `use Auditable, \\App\\Loggable;` (a `{ … }` of aliases after the names changes no
+            // name).
+            (Language::Php, "use_declaration") => {
+                for name in named_children(member) {
+                    self.mixin(name);
+                }
+            }
+            // `include Comparable`, `extend Admin::Finders`: called without a receiver.
+            (Language::Ruby, "call") if field("receiver").is_none() => {
+                let word = field("method").map(|m| self.text(m)).unwrap_or_default();
+                if matches!(word.as_str(), "include" | "extend" | "prepend") {
+                    for name in field("arguments").map(named_children).unwrap_or_default() {
+                        self.mixin(name);
+                    }
                 }
             }
             // `@repo = Repo.new` in `initialize`; Ruby declares no field otherwise.
@@ -591,6 +642,12 @@ mod tests {
             ("a.go", "func a() (*Repo, error) {}\nfunc b() *db.Conn {}\nfunc c() error {}\n", &["Repo", "Conn", "error"]),
             ("A.java", "class A { Repo a() {} Optional<Conn> b() {} void c() {} }\n", &["Repo", "Conn", "-"]),
             ("A.cs", "class A { Repo A() {} Task<Conn> B() {} void C() {} }\n", &["Repo", "Conn", "-"]),
+            // The class itself, whatever the case; not its base's `parent`.
+            (
+                "A.php",
+                "<?php class A { function a(): self {} function b(): static {} function c(): ?Self {} function d(): Repo {} function e(): parent {} function f(): int {} }\n",
+                &["X", "X", "X", "Repo", "-", "-"],
+            ),
         ];
         let kinds = [
             "function_item",

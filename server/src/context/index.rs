@@ -639,8 +639,11 @@ fn extract_from_tree(language: Language, root: tree_sitter::Node<'_>, rope: &Rop
         }
         let reach = file.reach(&site, &name, rope);
         let name: Arc<str> = Arc::from(name);
-        let go_interface = language == Language::Go && site.kind == SymbolKind::Interface;
-        if site.kind == SymbolKind::Class || go_interface {
+        // A Go interface embeds others; a PHP trait uses other traits, a Ruby module includes
+        // other modules.
+        let mixes_in =
+            matches!(language, Language::Go | Language::Php | Language::Ruby) && site.kind == SymbolKind::Interface;
+        if site.kind == SymbolKind::Class || mixes_in {
             for field in class_fields(language, site.node, Source::of_rope(rope)) {
                 let ty = field.ty.into();
                 fields.push(Field { class: name.clone(), name: field.name.into(), ty, embedded: field.embedded });

@@ -908,10 +908,16 @@ fn class_lineage(
         };
         (window::text_between(rope, class.start_byte(), body.start_byte()), own)
     };
-    let names = lineage_from(header_names(&header), language.family(), symbols);
+    let mut frontier = header_names(&header);
+    // The traits a PHP class `use`s and the modules a Ruby class `include`s: in its body.
+    if matches!(language, Language::Php | Language::Ruby) {
+        let fields = fields::class_fields(language, class, source);
+        frontier.extend(fields.into_iter().filter(|f| f.embedded).map(|f| f.ty));
+    }
+    let names = lineage_from(frontier, language.family(), symbols);
     // Rust's traits and Go's embedded library types are not all known (see `Lineage::strict`),
-    // nor are the traits a PHP class `use`s and the modules a Ruby class `include`s, which its
-    // header does not name; a Ruby method called without a receiver may be a top-level one.
+    // nor are a PHP class's library traits and a Ruby class's library modules (`Comparable`);
+    // a Ruby method called without a receiver may be a top-level one.
     let strict = !matches!(language, Language::Rust | Language::Go | Language::Php | Language::Ruby);
     Some(nearby::Lineage { names, own: own.map(|o| o.into_owned()), strict })
 }
@@ -978,8 +984,9 @@ fn bases_of(name: &str, family: Language, symbols: &dyn SymbolLookup) -> Vec<Str
             names.extend(header_names(def.signature.lines().next().unwrap_or_default()));
         }
     }
-    // Go writes no bases in a header: what a struct or interface embeds is promoted into it.
-    if family == Language::Go {
+    // Go writes no bases in a header: what a struct or interface embeds is promoted into it;
+    // so are the traits a PHP class uses and the modules a Ruby class includes, in its body.
+    if matches!(family, Language::Go | Language::Php | Language::Ruby) {
         names.extend(symbols.embedded(name, family));
     }
     names

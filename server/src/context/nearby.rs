@@ -834,7 +834,7 @@ fn record(
     let object = parent_node.filter(|_| member).and_then(|p| member_object(language, p, field));
     let qualifier = match parent_node {
         Some(p) if through_self(language, source, p, object, stack) => Qualifier::OwnClass,
-        Some(p) => static_qualifier(language, source, p, field, &mut names.types)
+        Some(p) => static_qualifier(language, source, p, field, object, &mut names.types)
             .or_else(|| receiver(language, source, p, field, object))
             .or_else(|| {
                 let name = self_field(language, source, object?, stack)?;
@@ -1756,7 +1756,7 @@ fn receiver(
 
 /// The type or module that qualifies a name statically, when the syntax says it is one: a
 /// path's qualifier in Rust and C++ (`Vec::new`, `std::max`), and in Java, TypeScript,
-/// JavaScript and Python a capitalised receiver (`Math.max`, `Date.now`), which by those
+/// JavaScript, Python, Kotlin and Ruby a capitalised receiver (`Math.max`, `Date.now`), which by those
 /// languages' conventions names a class. C# is left out: its properties are capitalised too,
 /// so `Owner.Save()` may call a method of the property's type. `Self`, `super` and the like
 /// name no type of their own. A Rust qualifier in lower case is a module ([`Qualifier::Module`]).
@@ -1766,6 +1766,7 @@ fn static_qualifier(
     source: Source<'_>,
     parent: Node<'_>,
     field: Option<&str>,
+    object: Option<Node<'_>>,
     types: &mut FxHashMap<u64, String>,
 ) -> Option<Qualifier> {
     let qualifier = match (language, language.kind_of(parent), field) {
@@ -1793,6 +1794,9 @@ fn static_qualifier(
         (Language::Python, "attribute", Some("attribute")) => {
             capitalised(source, parent.child_by_field_name("object")?)?
         }
+        // Kotlin's `Repo.connect(url)`: a companion object's member, or a nested type's. The
+        // dot's two sides have no fields; `object` is the receiver only for the name after it.
+        (Language::Kotlin, "navigation_expression", None) => capitalised(source, object?)?,
         // Ruby's `Repo.connect(url)`, `Repo::connect(url)`.
         (Language::Ruby, "call", Some("method")) => capitalised(source, parent.child_by_field_name("receiver")?)?,
         // PHP's `Repo::find($id)`, `\App\Repo::find($id)`: a class, whatever its case.
@@ -2001,14 +2005,19 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
         // PHP's locals are `$` variables, which `record` never looks up; a parameter's or an
         // assigned variable's name is bound for its type (`Repo $repo`, `$repo = new Repo()`).
         Language::Php => parent == "variable_name" && matches!(parent_field, Some("name" | "left")),
-        // `val user`, `fun f(id: Int)`, `class A(val db: Db)`, `{ item -> }`, `catch (e: …)`:
-        // the identifier sits right in the declaration, without a field; its type is a
-        // `user_type` of its own.
+        // `val user`, `fun f(id: Int)`, `class A(val db: Db)`, `{ item -> }`, `catch (e: …)`,
+        // an enum's `RED(…)`: the identifier sits right in the declaration, without a field;
+        // its type is a `user_type` of its own.
         Language::Kotlin => {
             field.is_none()
                 && matches!(
                     parent,
-                    "variable_declaration" | "parameter" | "class_parameter" | "catch_block" | "type_parameter"
+                    "variable_declaration"
+                        | "parameter"
+                        | "class_parameter"
+                        | "catch_block"
+                        | "type_parameter"
+                        | "enum_entry"
                 )
         }
         Language::PlainText => false,

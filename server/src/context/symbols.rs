@@ -6,7 +6,7 @@
 //! namespaces too) and the methods of each that are not private; in C and C++ also declarations
 //! (a header's prototypes and classes are what other files use), macros, and the members of
 //! namespaces, `extern "C"` blocks and include guards; in Kotlin, every class, interface and
-//! object with its members (a companion object's too) that are not private. Not recorded: the methods of Rust trait impls (the
+//! object with its members (a companion object's too, and an enum's entries) that are not private. Not recorded: the methods of Rust trait impls (the
 //! trait's declaration already carries their signatures, and `fmt`/`from`/`eq` in every file
 //! would drown the lookups), nested functions, locals, and Rust `tests` modules.
 
@@ -646,11 +646,47 @@ fn is_hidden(owner: Node<'_>, member: Node<'_>, rope: &Rope) -> bool {
     csharp_default_private && !words.any(|word| matches!(word, "public" | "internal" | "protected"))
 }
 
+/// The methods of a Ruby class or module body whose visibility a call names them in sets
+/// (`private :helper`, `private :a, :b`, `public :shown`), by name: whether each ends hidden
+/// (`private` or `protected`). The call may come after the definition, so the whole body is
+/// read first; the last call naming a method wins, as it does when Ruby runs the body.
+fn ruby_named_visibility(body: Node<'_>, rope: &Rope) -> Vec<(String, bool)> {
+    let mut named: Vec<(String, bool)> = Vec::new();
+    for call in named_children(body) {
+        if call.kind() != "call" || call.child_by_field_name("receiver").is_some() {
+            continue;
+        }
+        let hidden = match call.child_by_field_name("method").map(|m| text_between(rope, m.start_byte(), m.end_byte()))
+        {
+            Some(word) if matches!(word.as_str(), "private" | "protected") => true,
+            Some(word) if word == "public" => false,
+            _ => continue,
+        };
+        let arguments = call.child_by_field_name("arguments").map(named_children).unwrap_or_default();
+        for symbol in arguments.into_iter().filter(|a| a.kind() == "simple_symbol") {
+            let name = text_between(rope, symbol.start_byte(), symbol.end_byte());
+            let name = name.trim_start_matches(':').to_string();
+            named.retain(|(known, _)| *known != name);
+            named.push((name, hidden));
+        }
+    }
+    named
+}
+
+/// Whether a Ruby method defined in a class body is hidden: what a call naming it says (see
+/// [`ruby_named_visibility`]), else its section's (`in_private`).
+fn ruby_hidden(method: Node<'_>, in_private: bool, named: &[(String, bool)], rope: &Rope) -> bool {
+    let Some(name) = method.child_by_field_name("name") else { return in_private };
+    let name = text_between(rope, name.start_byte(), name.end_byte());
+    named.iter().find(|(known, _)| *known == name).map_or(in_private, |(_, hidden)| *hidden)
+}
+
 /// Ruby's classes, modules, methods and constants. `owner` is the class or module whose body
-/// `list` is. A method after a bare `private` (or written `private def …`) is not recorded:
-/// only its class calls it.
+/// `list` is. A method after a bare `private`, written `private def …`, or named by a later
+/// `private :name` is not recorded: only its class calls it.
 fn ruby_statements<'t>(list: Node<'t>, owner: Option<Node<'t>>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), depth: u8) {
     let mut private = false;
+    let named = if owner.is_some() { ruby_named_visibility(list, rope) } else { Vec::new() };
     for child in named_children(list) {
         let (def, hidden) = match child.kind() {
             // `private`, `protected`, `public` alone switch the methods below.
@@ -677,6 +713,8 @@ fn ruby_statements<'t>(list: Node<'t>, owner: Option<Node<'t>>, rope: &Rope, f: 
             }
             _ => (child, private),
         };
+        // `private def helper` says it where it is written; `private :helper` after it.
+        let hidden = if child.kind() == "call" { hidden } else { ruby_hidden(def, hidden, &named, rope) };
         match def.kind() {
             "method" | "singleton_method" if !hidden || def.kind() == "singleton_method" => {
                 let kind = if owner.is_some() { SymbolKind::Method } else { SymbolKind::Function };
@@ -784,6 +822,12 @@ fn kotlin_declarations<'t>(
             "function_declaration" if owner.is_some() => SymbolKind::Method,
             "function_declaration" => SymbolKind::Function,
             "type_alias" => SymbolKind::Type,
+            // `RED(0xFF0000)`: named by a field-less identifier, a constant of its enum.
+            "enum_entry" => {
+                let Some(name) = named_children(child).into_iter().find(|c| c.kind() == "identifier") else { continue };
+                f(Site { node: child, outer: child, name, kind: SymbolKind::Constant, owner });
+                continue;
+            }
             "property_declaration" => {
                 let Some(name) = kotlin_property_name(child) else { continue };
                 let kind =
@@ -1629,7 +1673,9 @@ fn ruby_signature(site: &Site<'_>, rope: &Rope) -> String {
         SymbolKind::Class | SymbolKind::Interface => {
             let mut lines = vec![head(site.node)];
             let mut private = false;
-            for member in site.node.child_by_field_name("body").map(named_children).unwrap_or_default() {
+            let body = site.node.child_by_field_name("body");
+            let named = body.map(|b| ruby_named_visibility(b, rope)).unwrap_or_default();
+            for member in body.map(named_children).unwrap_or_default() {
                 let text = |n: Node<'_>| text_between(rope, n.start_byte(), n.end_byte());
                 match member.kind() {
                     "identifier" => match text(member).as_str() {
@@ -1637,7 +1683,9 @@ fn ruby_signature(site: &Site<'_>, rope: &Rope) -> String {
                         "public" => private = false,
                         _ => {}
                     },
-                    "method" if !private => lines.push(format!("  {}", def_line(member))),
+                    "method" if !ruby_hidden(member, private, &named, rope) => {
+                        lines.push(format!("  {}", def_line(member)))
+                    }
                     "singleton_method" => lines.push(format!("  {}", def_line(member))),
                     // `attr_reader :name, :email`, `include Comparable`: what instances answer to.
                     "call" if member.child_by_field_name("receiver").is_none() => {
@@ -1670,7 +1718,35 @@ fn kotlin_signature(site: &Site<'_>, rope: &Rope) -> String {
         let end = kotlin_body(node).map_or(node.end_byte(), |b| b.start_byte());
         collapse_spaces(one_line(text_between(rope, node.start_byte(), end).trim_end(), "//"))
     };
+    // A member's declaration as its class lists it.
+    let member_line = |member: Node<'_>| -> Option<String> {
+        Some(match member.kind() {
+            "function_declaration" | "secondary_constructor" => head(member),
+            "property_declaration" => {
+                let text = one_line(&text_between(rope, member.start_byte(), member.end_byte()), "//");
+                cap_chars(text, MAX_ATTRIBUTE_CHARS)
+            }
+            "class_declaration" | "object_declaration" => format!("{} {{ ... }}", head(member)),
+            _ => return None,
+        })
+    };
+    // A companion object's member is called on the class (`UserRepository.connect(url)`): it is
+    // shown inside its `companion object`, not as a member of the class's instances.
+    let companion = site.node.parent().and_then(|body| body.parent()).filter(|c| c.kind() == "companion_object");
     match site.kind {
+        SymbolKind::Function | SymbolKind::Method | SymbolKind::Constant | SymbolKind::Variable
+            if site.owner.is_some() && (companion.is_some() || site.node.kind() == "enum_entry") =>
+        {
+            let owner = head(site.owner.unwrap_or(site.node));
+            let member = match site.node.kind() {
+                "enum_entry" => kotlin_entry(site.node, rope),
+                _ => member_line(site.node).unwrap_or_else(|| head(site.node)),
+            };
+            match companion {
+                Some(companion) => format!("{owner} {{ {} {{ {member} }} }}", head(companion)),
+                None => format!("{owner} {{ {member} }}"),
+            }
+        }
         SymbolKind::Function | SymbolKind::Method => match site.owner {
             Some(owner) => format!("{} {{ {} }}", head(owner), head(site.node)),
             None => head(site.node),
@@ -1682,22 +1758,23 @@ fn kotlin_signature(site: &Site<'_>, rope: &Rope) -> String {
                 if kotlin_private(member, rope) {
                     continue;
                 }
-                let line = match member.kind() {
-                    "function_declaration" | "secondary_constructor" => head(member),
-                    "property_declaration" => {
-                        let text = one_line(&text_between(rope, member.start_byte(), member.end_byte()), "//");
-                        cap_chars(text, MAX_ATTRIBUTE_CHARS)
+                match member.kind() {
+                    "enum_entry" => entries.push(kotlin_entry(member, rope)),
+                    "companion_object" => {
+                        lines.push(format!("    {} {{", head(member)));
+                        for inner in kotlin_body(member).map(named_children).unwrap_or_default() {
+                            if let Some(line) = member_line(inner).filter(|_| !kotlin_private(inner, rope)) {
+                                lines.push(format!("        {line}"));
+                            }
+                        }
+                        lines.push("    }".to_string());
                     }
-                    "class_declaration" | "object_declaration" | "companion_object" => {
-                        format!("{} {{ ... }}", head(member))
+                    _ => {
+                        if let Some(line) = member_line(member) {
+                            lines.push(format!("    {line}"));
+                        }
                     }
-                    "enum_entry" => {
-                        entries.push(one_line(&text_between(rope, member.start_byte(), member.end_byte()), "//"));
-                        continue;
-                    }
-                    _ => continue,
-                };
-                lines.push(format!("    {line}"));
+                }
             }
             if !entries.is_empty() {
                 lines.insert(1, format!("    {}", cap_chars(entries.join(", "), MAX_ATTRIBUTE_CHARS)));
@@ -1708,6 +1785,16 @@ fn kotlin_signature(site: &Site<'_>, rope: &Rope) -> String {
         SymbolKind::Constant | SymbolKind::Variable => value_declaration(site, rope, "//"),
         _ => truncate_lines(&text_between(rope, site.outer.start_byte(), site.outer.end_byte())),
     }
+}
+
+/// A Kotlin enum entry as its enum lists it: its name and arguments (`RED(0xFF0000)`), without
+/// the body an entry may override members in.
+fn kotlin_entry(entry: Node<'_>, rope: &Rope) -> String {
+    named_children(entry)
+        .into_iter()
+        .filter(|c| matches!(c.kind(), "identifier" | "value_arguments"))
+        .map(|c| one_line(&text_between(rope, c.start_byte(), c.end_byte()), "//"))
+        .collect()
 }
 
 /// A multi-line declaration joined onto one line: `fn f(\n    a: u32,\n) -> T` becomes
@@ -2715,6 +2802,73 @@ interface Point {
                     pub fn complete(a: u32) -> u32
                 Class After @2
                     pub struct After { x: u8 }
+            "#]],
+        );
+    }
+
+    #[test]
+    fn kotlin_companion_members_and_enum_entries() {
+        // A companion object's members are the class's, shown inside their companion; an enum's
+        // entries are its constants, by name and arguments (not the bodies they override in).
+        check(
+            Language::Kotlin,
+            "class Repo(val db: Db) {\n    fun find(id: Int): User? = null\n\n    companion object Factory {\n        const val LIMIT = 50\n        fun connect(url: String): Repo = Repo(Db(url))\n        private fun pool() = 5\n    }\n}\n\nenum class Color(val rgb: Int) {\n    RED(0xFF0000),\n    GREEN(0x00FF00) {\n        override fun label() = \"green\"\n    };\n\n    open fun label() = name\n}\n",
+            expect![[r#"
+                Class Repo @0
+                    class Repo(val db: Db) {
+                        fun find(id: Int): User?
+                        companion object Factory {
+                            const val LIMIT = 50
+                            fun connect(url: String): Repo
+                        }
+                    }
+                Method find in Repo @1
+                    class Repo(val db: Db) { fun find(id: Int): User? }
+                Constant LIMIT in Repo @4
+                    class Repo(val db: Db) { companion object Factory { const val LIMIT = 50 } }
+                Method connect in Repo @5
+                    class Repo(val db: Db) { companion object Factory { fun connect(url: String): Repo } }
+                Enum Color @10
+                    enum class Color(val rgb: Int) {
+                        RED(0xFF0000), GREEN(0x00FF00)
+                        open fun label()
+                    }
+                Constant RED in Color @11
+                    enum class Color(val rgb: Int) { RED(0xFF0000) }
+                Constant GREEN in Color @12
+                    enum class Color(val rgb: Int) { GREEN(0x00FF00) }
+                Method label in Color @16
+                    enum class Color(val rgb: Int) { open fun label() }
+            "#]],
+        );
+    }
+
+    #[test]
+    fn ruby_methods_made_private_by_name_are_not_recorded() {
+        // `private :name` after the definition, with one name or several, hides it as a bare
+        // `private` section and `private def` do; a later `public :name` shows it again.
+        check(
+            Language::Ruby,
+            "class Repo\n  def find(id) = nil\n  def cache_key(id) = id\n  def load(id) = nil\n  def dump = nil\n  def shown = nil\n  private :cache_key\n  private :load, :dump, :shown\n  public :shown\n  private def secret = nil\n  def after = nil\n  private\n  def hidden = nil\nend\n",
+            expect![[r#"
+                Class Repo @0
+                    class Repo
+                      def find(id) = ... end
+                      def shown = ... end
+                      def after = ... end
+                    end
+                Method find in Repo @1
+                    class Repo
+                      def find(id) = ... end
+                    end
+                Method shown in Repo @5
+                    class Repo
+                      def shown = ... end
+                    end
+                Method after in Repo @10
+                    class Repo
+                      def after = ... end
+                    end
             "#]],
         );
     }

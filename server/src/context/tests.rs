@@ -3204,10 +3204,10 @@ class Signup {
                 class UserRepository(private val db: Database) {
                     internal var hits: Int = 0
                     fun findUser(id: Int): User?
-                    companion object { ... }
+                    companion object {
+                        fun connect(url: String): UserRepository
+                    }
                 }
-            definition of connect in src/main/kotlin/com/acme/users/UserRepository.kt:
-                class UserRepository(private val db: Database) { fun connect(url: String): UserRepository }
         "#]],
     );
 }
@@ -3478,4 +3478,139 @@ fn ruby_locals_built_with_new_are_their_classes() {
     assert_eq!(definitions_from(&pad(text)), ["find in app/models/user_repository.rb"]);
     let untyped = text.replace("Models::UserRepository.new", "open_store");
     assert_eq!(definitions_from(&pad(&untyped)), ["find in app/services/store_cache.rb"]);
+}
+
+#[test]
+fn kotlin_companion_members_are_called_on_their_class() {
+    // `UserRepository.connect(…)` is the companion object's `connect`, shown in the class's
+    // companion, not the `connect` of the class beside the file.
+    check(
+        r#"
+//- src/main/kotlin/com/acme/users/UserRepository.kt
+package com.acme.users
+
+class UserRepository(private val db: Database) {
+    fun findUser(id: Int): User? = db.load(id)
+
+    companion object {
+        fun connect(url: String): UserRepository = UserRepository(Database(url))
+    }
+}
+//- src/main/kotlin/com/acme/signup/StoreCache.kt
+package com.acme.signup
+
+class StoreCache {
+    fun connect(url: String): StoreCache = this
+}
+//- src/main/kotlin/com/acme/signup/Signup.kt
+package com.acme.signup
+
+import com.acme.users.UserRepository
+
+fun signup(id: Int) {
+    val repo = UserRepository.connect(System.getenv("DB"))
+    $0
+}
+"#,
+        expect![[r#"
+            src/main/kotlin/com/acme/signup/Signup.kt (Kotlin) block
+            code:
+                package com.acme.signup
+
+                import com.acme.users.UserRepository
+
+                fun signup(id: Int) {
+                    val repo = UserRepository.connect(System.getenv("DB"))
+                    $0
+                }
+            line: "    " $0 ""
+            definition of UserRepository in src/main/kotlin/com/acme/users/UserRepository.kt:
+                class UserRepository(private val db: Database) {
+                    fun findUser(id: Int): User?
+                    companion object {
+                        fun connect(url: String): UserRepository
+                    }
+                }
+        "#]],
+    );
+}
+
+#[test]
+fn kotlin_enum_entries_are_found_by_name() {
+    // `RED`, imported from its enum far above the cursor, is the enum's entry.
+    let text = "//- src/main/kotlin/com/acme/paint/Color.kt\npackage com.acme.paint\n\nenum class Color(val rgb: Int) {\n    RED(0xFF0000),\n    GREEN(0x00FF00) {\n        override fun toString() = \"green\"\n    }\n}\n\
+//- src/main/kotlin/com/acme/signup/Signup.kt\npackage com.acme.signup\n\nimport com.acme.paint.Color.RED\n\nfun signup(id: Int) {\nPAD    paint(RED)\n    $0\n}\n";
+    assert_eq!(definitions_from(&padded(text, "    step()\n", 45)), ["RED in src/main/kotlin/com/acme/paint/Color.kt"]);
+    let ctx = gather_fixture(&padded(text, "    step()\n", 45), &Budget::default(), &[]);
+    assert_eq!(ctx.cross_file[0].text, "enum class Color(val rgb: Int) { RED(0xFF0000) }");
+}
+
+#[test]
+fn a_call_qualified_by_a_class_is_never_another_classs_member() {
+    // `UserRepository.connect(…)` where `UserRepository` defines no `connect` (a library base
+    // may): the class, not the `connect` of the class beside the file, in Ruby (`.` and `::`),
+    // PHP and Kotlin alike.
+    let pad = |text: &str, line: &str| padded(text, line, 45);
+    let ruby = "//- app/models/user_repository.rb\nclass UserRepository < Sequel::Model\n  def find(id)\n    nil\n  end\nend\n\
+//- app/services/store_cache.rb\nclass StoreCache\n  def self.connect(url)\n    new\n  end\nend\n\
+//- app/services/load.rb\ndef load(id)\nPAD  repo = CALL(ENV[\"DB\"])\n  $0\nend\n";
+    for call in ["UserRepository.connect", "UserRepository::connect"] {
+        let text = pad(&ruby.replace("CALL", call), "  step\n");
+        assert_eq!(definitions_from(&text), ["UserRepository in app/models/user_repository.rb"], "{call}");
+        // Called on no class, the other class's is the one there is.
+        let loose = pad(&ruby.replace("CALL", "connect"), "  step\n");
+        assert_eq!(definitions_from(&loose), ["connect in app/services/store_cache.rb"], "{call}");
+    }
+    let php = "//- src/Repository/UserRepository.php\n<?php\nclass UserRepository extends EntityRepository\n{\n    public function find(int $id): ?User\n    {\n        return null;\n    }\n}\n\
+//- src/Service/StoreCache.php\n<?php\nclass StoreCache\n{\n    public static function connect(string $url): self\n    {\n        return new self();\n    }\n}\n\
+//- src/Service/load.php\n<?php\nfunction load(int $id)\n{\nPAD    $repo = CALL(getenv('DB'));\n    $0\n}\n";
+    let text = pad(&php.replace("CALL", "UserRepository::connect"), "    step();\n");
+    assert_eq!(definitions_from(&text), ["UserRepository in src/Repository/UserRepository.php"]);
+    let kotlin = "//- src/main/kotlin/com/acme/users/UserRepository.kt\npackage com.acme.users\n\nclass UserRepository : JpaRepository() {\n    fun find(id: Int): User? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/StoreCache.kt\npackage com.acme.signup\n\nclass StoreCache {\n    fun connect(url: String): StoreCache = this\n}\n\
+//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nfun load(id: Int) {\nPAD    val repo = CALL(System.getenv(\"DB\"))\n    $0\n}\n";
+    let text = pad(&kotlin.replace("CALL", "UserRepository.connect"), "    step()\n");
+    assert_eq!(definitions_from(&text), ["UserRepository in src/main/kotlin/com/acme/users/UserRepository.kt"]);
+}
+
+#[test]
+fn php_methods_returning_self_or_static_return_their_class() {
+    // `UserRepository::create()` declared `: static`, `withLimit()` declared `: self` or
+    // `: ?self`: the local and the chain are `UserRepository`'s, so `find` is its own, not the
+    // cache's beside the file.
+    let text = "//- src/Repository/UserRepository.php\n<?php\nclass UserRepository\n{\n    public static function create(): static\n    {\n        return new static();\n    }\n\n    public function withLimit(int $n): self\n    {\n        return $this;\n    }\n\n    public function find(int $id): ?User\n    {\n        return null;\n    }\n}\n\
+//- src/Service/StoreCache.php\n<?php\nclass StoreCache\n{\n    public function find(string $key): ?Entry\n    {\n        return null;\n    }\n}\n\
+//- src/Service/load.php\n<?php\nfunction load(int $id)\n{\n    $repo = UserRepository::create();\nPAD    $user = $repo->find($id);\n    $0\n}\n";
+    let pad = |text: &str| padded(text, "    step();\n", 45);
+    assert_eq!(definitions_from(&pad(text)), ["find in src/Repository/UserRepository.php"]);
+    let chained = text.replace("$repo->find($id)", "$repo->withLimit(5)->find($id)");
+    let found = ["find in src/Repository/UserRepository.php", "withLimit in src/Repository/UserRepository.php"];
+    assert_eq!(definitions_from(&pad(&chained)), found);
+    let optional = chained.replace("withLimit(int $n): self", "withLimit(int $n): ?self");
+    assert_eq!(definitions_from(&pad(&optional)), found);
+}
+
+#[test]
+fn php_traits_and_ruby_modules_are_followed_as_bases_are() {
+    // `$this->audit()` in a class that `use`s `Auditable` is the trait's, not the mailer's
+    // beside the file; so is `$repo->audit()` with `UserRepository $repo`, whose class uses a
+    // trait that uses it.
+    let pad = |text: &str, line: &str| padded(text, line, 45);
+    let php = "//- src/Concerns/Auditable.php\n<?php\nnamespace App\\Concerns;\ntrait Auditable\n{\n    public function audit(string $event): void\n    {\n    }\n}\n\
+//- src/Concerns/Tracked.php\n<?php\nnamespace App\\Concerns;\ntrait Tracked\n{\n    use Auditable;\n}\n\
+//- src/Repository/UserRepository.php\n<?php\nclass UserRepository\n{\n    use \\App\\Concerns\\Tracked;\n}\n\
+//- src/Controller/Mailer.php\n<?php\nclass Mailer\n{\n    public function audit(string $event): void\n    {\n    }\n}\n";
+    let own = format!("{php}//- src/Controller/SignupController.php\n<?php\nclass SignupController extends Controller\n{{\n    use Auditable, Loggable;\n\n    public function show(int $id): string\n    {{\nPAD        $this->audit('signup');\n        $0\n    }}\n}}\n");
+    assert_eq!(definitions_from(&pad(&own, "        step();\n")), ["audit in src/Concerns/Auditable.php"]);
+    let typed = format!("{php}//- src/Controller/load.php\n<?php\nfunction load(UserRepository $repo)\n{{\nPAD    $repo->audit('load');\n    $0\n}}\n");
+    assert_eq!(definitions_from(&pad(&typed, "    step();\n")), ["audit in src/Concerns/Auditable.php"]);
+    // Ruby's `include`d and `extend`ed modules, also a module's own.
+    let ruby = "//- app/concerns/trackable.rb\nmodule Trackable\n  def track(event)\n    nil\n  end\nend\n\
+//- app/concerns/audited.rb\nmodule Audited\n  include Concerns::Trackable\nend\n\
+//- app/models/user_repository.rb\nclass UserRepository\n  extend Audited\nend\n\
+//- app/services/mailer.rb\nclass Mailer\n  def track(event)\n    nil\n  end\nend\n";
+    let own = format!("{ruby}//- app/services/signup.rb\nclass Signup < BaseService\n  include Comparable\n  include Trackable\n\n  def call(id)\nPAD    track(:signup)\n    $0\n  end\nend\n");
+    assert_eq!(definitions_from(&pad(&own, "    step\n")), ["track in app/concerns/trackable.rb"]);
+    let typed = format!("{ruby}//- app/services/load.rb\ndef load(id)\n  repo = UserRepository.new\nPAD  repo.track(:load)\n  $0\nend\n");
+    assert_eq!(definitions_from(&pad(&typed, "  step\n")), ["track in app/concerns/trackable.rb"]);
 }

@@ -469,7 +469,7 @@ pub(crate) fn check_with_limit(
         edited.edit(&splice.edit((base.1, base.2), (candidate, candidate_replaced)));
         parse_within(language, &splice.rope(candidate, candidate_replaced), Some(&edited)).is_some_and(|t| parses(&t))
     };
-    let attempt = |candidate: &str, candidate_replaced: usize| -> bool {
+    let attempt_as_written = |candidate: &str, candidate_replaced: usize| -> bool {
         if let Some(n) = nested.as_ref() {
             if n.parses(candidate, candidate_replaced) {
                 return true;
@@ -485,7 +485,17 @@ pub(crate) fn check_with_limit(
         }
         reparse(candidate, candidate_replaced)
     };
-    let whole_parses = if original.is_some() { attempt(text, replaced) } else { parses(&base.0) };
+    // Kotlin's grammar breaks on some bodies written on one line (see `spread_braces`): a
+    // suggestion that fails is tried again with its braces on lines of their own.
+    let attempt_spread = |candidate: &str, candidate_replaced: usize| -> bool {
+        language == Language::Kotlin
+            && spread_braces(language, candidate).is_some_and(|spread| attempt_as_written(&spread, candidate_replaced))
+    };
+    let attempt = |candidate: &str, candidate_replaced: usize| -> bool {
+        attempt_as_written(candidate, candidate_replaced) || attempt_spread(candidate, candidate_replaced)
+    };
+    let whole_parses =
+        if original.is_some() { attempt(text, replaced) } else { parses(&base.0) || attempt_spread(text, replaced) };
     if whole_parses {
         return Verdict::Keep;
     }
@@ -503,6 +513,35 @@ pub(crate) fn check_with_limit(
         }
     }
     Verdict::Reject
+}
+
+/// `text` with a line break after each `{` and before each `}` of its code (not those in
+/// strings or comments); `None` when it has none. The same code in Kotlin, whose statements end
+/// at line breaks but never inside braces; but tree-sitter-kotlin-ng 1.1 takes some class and
+/// object bodies written on one line for an enum's body and reports an error where the same
+/// members on lines of their own parse: `class C { val x = 1 }`, `class C { fun f() {} }`,
+/// `class C { init {} }`, `class C { class D }`, `interface I { val x: Int }`,
+/// `object { val x = 1 }` (not `class C { fun f() = 1 }` nor `class C { val x: Int = 1 }`).
+fn spread_braces(language: Language, text: &str) -> Option<String> {
+    let mut at = Vec::new();
+    super::lex::Lexer::new(language, super::lex::LexState::Code).scan(text, |i, bracket| {
+        if matches!(bracket, super::lex::Bracket::Open(b'{') | super::lex::Bracket::Close(b'}')) {
+            at.push((i, bracket));
+        }
+    });
+    if at.is_empty() {
+        return None;
+    }
+    let mut spread = String::with_capacity(text.len() + 2 * at.len());
+    let mut from = 0;
+    for (i, bracket) in at {
+        let split = if matches!(bracket, super::lex::Bracket::Open(_)) { i + 1 } else { i };
+        spread.push_str(&text[from..split]);
+        spread.push('\n');
+        from = split;
+    }
+    spread.push_str(&text[from..]);
+    Some(spread)
 }
 
 #[cfg(test)]

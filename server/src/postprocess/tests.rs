@@ -1511,3 +1511,31 @@ fn kotlin_streams_stop_after_the_functions_brace() {
             [stopped after 64 of 87 bytes]"#]],
     );
 }
+
+#[test]
+fn kotlin_bodies_on_one_line_that_the_grammar_misreads_do_not_reject_a_suggestion() {
+    // tree-sitter-kotlin-ng reports an error in these good one-line bodies, not in the same
+    // members on lines of their own: the check tries the braces on lines of their own.
+    let cases = [
+        ("class Shop {\n    $0\n}\n", "data class Point(val x: Int) { val sum = x + 1 }"),
+        ("class Shop {\n    $0\n}\n", "class Cache { fun clear() {} }"),
+        ("fun main() {\n    $0\n}\n", "val o = object { val label = \"{ x }\" }"),
+        ("class Shop {\n    fun f() {\n        $0\n    }\n}\n", "items.forEach { class Local { init {} } }"),
+    ];
+    for (fixture, raw) in cases {
+        assert_eq!(run(Kotlin, fixture, raw, None), format!("$0{raw}"), "{raw}");
+    }
+    // A suggestion broken either way is still rejected, or cut back to its lines that parse.
+    check(
+        Kotlin,
+        "class Shop {\n    $0\n}\n",
+        "class Cache { val x = }",
+        expect!["rejected: BreaksParse (the suggestion would break a document that parses)"],
+    );
+    check(
+        Kotlin,
+        "fun main() {\n    $0\n}\n",
+        "val cache = object { val x = 1 }\n    val y = (",
+        expect!["$0val cache = object { val x = 1 }"],
+    );
+}
