@@ -1918,6 +1918,8 @@ fn test_paths_by_each_languages_conventions() {
         "src/ParserTests.cs",
         "src/parser_unittest.cc",
         "src/parser_test.cpp",
+        "Tests/AppTests/Helpers.swift",
+        "App/ParserTests.swift",
     ] {
         assert!(is_test_path(path), "{path}");
     }
@@ -1931,6 +1933,8 @@ fn test_paths_by_each_languages_conventions() {
         "src/main/java/Test.java",
         "src/Contest.cs",
         "src/attest.c",
+        "Sources/App/Tests.swift",
+        "Sources/App/Contest.swift",
     ] {
         assert!(!is_test_path(path), "{path}");
     }
@@ -3478,4 +3482,118 @@ fn ruby_locals_built_with_new_are_their_classes() {
     assert_eq!(definitions_from(&pad(text)), ["find in app/models/user_repository.rb"]);
     let untyped = text.replace("Models::UserRepository.new", "open_store");
     assert_eq!(definitions_from(&pad(&untyped)), ["find in app/services/store_cache.rb"]);
+}
+
+#[test]
+fn swift_calls_bring_methods_and_types_from_other_files() {
+    check(
+        r#"
+//- Sources/Users/UserRepository.swift
+import Foundation
+
+public final class UserRepository: Repository {
+    private let db: Database
+    var hits: Int = 0
+    var isEmpty: Bool { hits == 0 }
+
+    init(db: Database) {
+        self.db = db
+    }
+
+    func findUser(id: Int) -> User? {
+        return db.load(id)
+    }
+
+    private func cacheKey(_ id: Int) -> String {
+        return "user:\(id)"
+    }
+
+    fileprivate func evict() {}
+
+    static func connect(url: String) -> UserRepository {
+        UserRepository(db: Database(url))
+    }
+}
+
+extension UserRepository {
+    func findAll(ids: [Int]) -> [User] {
+        ids.compactMap { findUser(id: $0) }
+    }
+}
+
+enum Role: String {
+    case admin, member
+    case guest = "g"
+}
+
+private func formatInternal(_ user: User) -> String { user.name }
+
+fileprivate let secret = "s"
+
+func formatName(_ user: User) -> String {
+    return "\(user.first) \(user.last)"
+}
+//- Sources/App/Signup.swift
+import Users
+
+struct Signup {
+    func call(id: Int) {
+        let repo = UserRepository.connect(url: ProcessInfo.processInfo.environment["DB"]!)
+        let user = repo.findUser(id: id)
+        let users = repo.findAll(ids: [id])
+        let label = formatName(user)
+        let key = repo.cacheKey(id)
+        let other = formatInternal(user)
+        let role = Role.admin
+        $0
+    }
+}
+"#,
+        expect![[r#"
+            Sources/App/Signup.swift (Swift) block
+            code:
+                import Users
+
+                struct Signup {
+                    func call(id: Int) {
+                        let repo = UserRepository.connect(url: ProcessInfo.processInfo.environment["DB"]!)
+                        let user = repo.findUser(id: id)
+                        let users = repo.findAll(ids: [id])
+                        let label = formatName(user)
+                        let key = repo.cacheKey(id)
+                        let other = formatInternal(user)
+                        let role = Role.admin
+                        $0
+                    }
+                }
+            line: "        " $0 ""
+            definition of Role in Sources/Users/UserRepository.swift:
+                enum Role: String {
+                    case admin, member; case guest = "g"
+                }
+            definition of formatName in Sources/Users/UserRepository.swift:
+                func formatName(_ user: User) -> String
+            definition of findAll in Sources/Users/UserRepository.swift:
+                extension UserRepository { func findAll(ids: [Int]) -> [User] }
+            definition of UserRepository in Sources/Users/UserRepository.swift:
+                public final class UserRepository: Repository {
+                    var hits: Int = 0
+                    var isEmpty: Bool
+                    init(db: Database)
+                    func findUser(id: Int) -> User?
+                    static func connect(url: String) -> UserRepository
+                }
+        "#]],
+    );
+}
+
+#[test]
+fn swift_cut_prefixes_bring_their_imports_and_enclosing_headers() {
+    let filler: String = (0..1000).map(|i| format!("        total += {i}\n")).collect();
+    let swift = format!(
+        "import Foundation\n@testable import Money\n\nstruct Report {{\n    let lines: [Line]\n\n    func sum() -> Int {{\n        var total = 0\n{filler}        $0\n    }}\n}}\n"
+    );
+    let ctx = gather_fixture(&format!("//- Sources/App/Report.swift\n{swift}"), &Budget::default(), &[]);
+    assert_eq!(ctx.imports, "import Foundation\n@testable import Money");
+    assert_eq!(ctx.enclosing.as_deref(), Some("struct Report {\n    func sum() -> Int {"));
 }
