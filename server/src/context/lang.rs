@@ -442,8 +442,29 @@ const KOTLIN: Spec = Spec {
 };
 
 const SWIFT: Spec = Spec {
-    // Blocks hold `statements`; a type's or an extension's body holds its members.
-    containers: &["source_file", "statements", "class_body", "enum_class_body", "protocol_body", "switch_statement"],
+    // Blocks hold `statements`; a type's or an extension's body holds its members. An empty
+    // block has no `statements`: its braces sit right in the function, closure or statement.
+    containers: &[
+        "source_file",
+        "statements",
+        "class_body",
+        "enum_class_body",
+        "protocol_body",
+        "switch_statement",
+        "switch_entry",
+        "function_body",
+        "computed_property",
+        "computed_getter",
+        "computed_setter",
+        "lambda_literal",
+        "if_statement",
+        "guard_statement",
+        "for_statement",
+        "while_statement",
+        "repeat_while_statement",
+        "do_statement",
+        "catch_block",
+    ],
     scopes: &[
         "class_declaration",
         "protocol_declaration",

@@ -2095,6 +2095,12 @@ fn the_cursor_calls_for_a_block_or_for_the_rest_of_its_line() {
         ("c#: after a method's brace", "A.cs", "class A\n{\n    void F()\n    {$0\n}\n"),
         ("c#: blank line in a namespace", "A.cs", "namespace N\n{\n    $0\n}\n"),
         ("c#: blank line in a verbatim string", "A.cs", "class A\n{\n    string s = @\"\n$0\n\";\n}\n"),
+        ("swift: blank line in an empty function", "a.swift", "func f() {\n    $0\n}\n"),
+        ("swift: blank line in an empty if", "a.swift", "func f() {\n    if ok {\n        $0\n    }\n}\n"),
+        ("swift: blank line in an empty closure", "a.swift", "let f = {\n    $0\n}\n"),
+        ("swift: blank line in a struct", "a.swift", "struct A {\n    $0\n}\n"),
+        ("swift: blank line in arguments", "a.swift", "f(a,\n  $0\n  b)\n"),
+        ("swift: blank line in a multi-line string", "a.swift", "let s = \"\"\"\n$0\n\"\"\"\n"),
         ("text: blank line", "a.txt", "hello\n$0\n"),
     ];
     let mut out = String::new();
@@ -2138,6 +2144,12 @@ fn the_cursor_calls_for_a_block_or_for_the_rest_of_its_line() {
         c#: after a method's brace: block
         c#: blank line in a namespace: block
         c#: blank line in a verbatim string: line
+        swift: blank line in an empty function: block
+        swift: blank line in an empty if: block
+        swift: blank line in an empty closure: block
+        swift: blank line in a struct: block
+        swift: blank line in arguments: line
+        swift: blank line in a multi-line string: line
         text: blank line: line
     "#]]
     .assert_eq(&out);
