@@ -3506,6 +3506,8 @@ import Foundation
 public final class UserRepository: Repository {
     private let db: Database
     var hits: Int = 0
+    // Only its setter is private.
+    private(set) var version = 1
     var isEmpty: Bool { hits == 0 }
 
     init(db: Database) {
@@ -3590,6 +3592,7 @@ struct Signup {
             definition of UserRepository in Sources/Users/UserRepository.swift:
                 public final class UserRepository: Repository {
                     var hits: Int = 0
+                    private(set) var version = 1
                     var isEmpty: Bool
                     init(db: Database)
                     func findUser(id: Int) -> User?
