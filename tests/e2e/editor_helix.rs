@@ -150,9 +150,9 @@ const HELIX_LANGUAGES: &[(&str, &str, &str)] = &[
     ("ruby", "ruby", "rb"),
     ("php", "php", "php"),
     ("kotlin", "kotlin", "kt"),
+    ("swift", "swift", "swift"),
     ("markdown", "markdown", "md"),
     // Completed without a grammar.
-    ("swift", "swift", "swift"),
     ("scala", "scala", "scala"),
     ("lua", "lua", "lua"),
     ("bash", "bash", "sh"),
@@ -208,7 +208,8 @@ fn all_languages() -> Vec<Language> {
             Language::Cpp => Some(Language::Ruby),
             Language::Ruby => Some(Language::Php),
             Language::Php => Some(Language::Kotlin),
-            Language::Kotlin => Some(Language::PlainText),
+            Language::Kotlin => Some(Language::Swift),
+            Language::Swift => Some(Language::PlainText),
             Language::PlainText => None,
         }
     }

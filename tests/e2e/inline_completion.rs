@@ -904,6 +904,61 @@ async fn kotlin_definitions_from_workspace_files_reach_the_prompt_and_a_kotlin_b
     assert!(s.client.shutdown().await.success());
 }
 
+const USER_REPOSITORY_SWIFT: &str = "import Foundation\n\nfinal class UserRepository {\n    private let db: Database\n\n    init(db: Database) {\n        self.db = db\n    }\n\n    func findUser(id: Int) -> User? {\n        return db.load(id)\n    }\n\n    private func cacheKey(_ id: Int) -> String {\n        return \"user:\\(id)\"\n    }\n}\n\nextension UserRepository {\n    func findAll(ids: [Int]) -> [User] {\n        ids.compactMap { findUser(id: $0) }\n    }\n}\n";
+
+#[tokio::test]
+async fn swift_definitions_from_workspace_files_reach_the_prompt_and_private_ones_do_not() {
+    // Only on disk: the workspace index walks .swift files.
+    let mut s = setup(&[("Sources/Users/UserRepository.swift", USER_REPOSITORY_SWIFT)]).await;
+    s.standin.push(Reply::text("return user?.name ?? \"\""));
+    let pos = s.open(
+        "Sources/Web/ShowUser.swift",
+        "swift",
+        "import Users\n\nstruct ShowUser {\n    let repo: UserRepository\n\n    func show(id: Int) -> String {\n        let user = repo.findUser(id: id)\n        let all = repo.findAll(ids: [id])\n        repo.cacheKey(id)\n        $0\n    }\n}\n",
+    );
+    let result = s.typed("Sources/Web/ShowUser.swift", pos).await;
+    assert_eq!(texts(&result), ["return user?.name ?? \"\""], "{result}");
+    let prompt = s.standin.chat_requests()[0]["messages"].to_string();
+    assert!(prompt.contains("func findUser(id: Int) -> User?"), "the Swift method is missing: {prompt}");
+    assert!(
+        prompt.contains("extension UserRepository { func findAll(ids: [Int]) -> [User] }"),
+        "the extension's method is missing: {prompt}"
+    );
+    assert!(!prompt.contains("func cacheKey"), "a private method reached the prompt: {prompt}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+#[tokio::test]
+async fn a_swift_block_stops_at_its_brace_and_not_at_one_in_an_interpolations_string() {
+    let mut s = setup(&[]).await;
+    s.standin.push(
+        Reply::text("")
+            .chunks(&[
+                "let names = users.map { \"\\($0.first ?? \"}\") \\($0.last)\" }\n",
+                "        return names.joined()\n",
+                "    }\n",
+                "\n",
+                "    func unrelated() -> Int { 0 }\n",
+            ])
+            .chunk_delay(Duration::from_millis(30)),
+    );
+    let pos = s.open(
+        "Sources/Web/Names.swift",
+        "swift",
+        "struct Names {\n    func all(users: [User]) -> String {\n        $0\n    }\n}\n",
+    );
+    let result = s.typed("Sources/Web/Names.swift", pos).await;
+    assert_eq!(
+        texts(&result),
+        ["let names = users.map { \"\\($0.first ?? \"}\") \\($0.last)\" }\n        return names.joined()"],
+        "{result}"
+    );
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn unsaved_definitions_and_recent_edits_in_other_open_files_reach_the_prompt() {
     let mut s = setup(&[]).await;

@@ -441,6 +441,61 @@ const KOTLIN: Spec = Spec {
     definitions: &["class_declaration", "object_declaration", "function_declaration"],
 };
 
+const SWIFT: Spec = Spec {
+    // Blocks hold `statements`; a type's or an extension's body holds its members. An empty
+    // block has no `statements`: its braces sit right in the function, closure or statement.
+    containers: &[
+        "source_file",
+        "statements",
+        "class_body",
+        "enum_class_body",
+        "protocol_body",
+        "switch_statement",
+        "switch_entry",
+        "function_body",
+        "computed_property",
+        "computed_getter",
+        "computed_setter",
+        "lambda_literal",
+        "if_statement",
+        "guard_statement",
+        "for_statement",
+        "while_statement",
+        "repeat_while_statement",
+        "do_statement",
+        "catch_block",
+    ],
+    scopes: &[
+        "class_declaration",
+        "protocol_declaration",
+        "function_declaration",
+        "init_declaration",
+        "deinit_declaration",
+    ],
+    functions: &["function_declaration", "init_declaration", "deinit_declaration", "lambda_literal"],
+    imports: &["import_declaration"],
+    identifiers: &["simple_identifier", "type_identifier"],
+    // Members are `simple_identifier`s after a dot (nearby.rs tells them).
+    members: &[],
+    opaque: &[
+        "line_string_literal",
+        "multi_line_string_literal",
+        "raw_string_literal",
+        "regex_literal",
+        "comment",
+        "multiline_comment",
+    ],
+    colon_headers: &[],
+    definitions: &[
+        "class_declaration",
+        "protocol_declaration",
+        "function_declaration",
+        "protocol_function_declaration",
+        "typealias_declaration",
+        "enum_entry",
+    ],
+};
+
 /// The tables for `language`; `None` for plain text.
 pub(crate) fn spec(language: Language) -> Option<&'static Spec> {
     match language {
@@ -455,6 +510,7 @@ pub(crate) fn spec(language: Language) -> Option<&'static Spec> {
         Language::Ruby => Some(&RUBY),
         Language::Php => Some(&PHP),
         Language::Kotlin => Some(&KOTLIN),
+        Language::Swift => Some(&SWIFT),
         Language::PlainText => None,
     }
 }

@@ -1074,8 +1074,9 @@ fn is_c_header(path: &str) -> bool {
 /// languages with a grammar: a `test`, `tests`, `__tests__`, `spec` or `testdata` directory (and
 /// .NET's `*.Tests` projects), and `*_test.go`, `test_*.py`, `*_test.py`, `conftest.py`,
 /// `*.test.ts` and `*.spec.ts` (any JavaScript or TypeScript extension), `*Test.java`,
-/// `*Tests.cs`, `*_test.cc` and `*_unittest.cc` (any C or C++ extension). Names that merely
-/// contain "test" (`testing/`, `latest.rs`) are not tests.
+/// `*Tests.cs`, `*_test.cc` and `*_unittest.cc` (any C or C++ extension), and a Swift package's
+/// `Tests/` and `*Tests.swift`. Names that merely contain "test" (`testing/`, `latest.rs`) are
+/// not tests.
 pub(crate) fn is_test_path(path: &str) -> bool {
     let (dirs, file) = path.rsplit_once(['/', '\\']).unwrap_or(("", path));
     let test_dir = |d: &str| {
@@ -1095,6 +1096,10 @@ pub(crate) fn is_test_path(path: &str) -> bool {
         }
         "java" | "kt" => stem.len() > 4 && (stem.ends_with("Test") || stem.ends_with("Tests") || stem.ends_with("IT")),
         "cs" => stem.len() > 4 && (stem.ends_with("Test") || stem.ends_with("Tests")),
+        "swift" => {
+            stem.len() > 5 && (stem.ends_with("Tests") || stem.ends_with("Test"))
+                || dirs.split(['/', '\\']).any(|d| d == "Tests")
+        }
         "c" | "cc" | "cpp" | "cxx" | "c++" => {
             stem.ends_with("_test")
                 || stem.ends_with("_tests")

@@ -781,6 +781,12 @@ fn record(
     if language == Language::Php && parent.is_some_and(|(p, _)| p == "variable_name") {
         return;
     }
+    // Swift's argument labels (`find(id: 1)`, `func f(for id: Int)`) name no definition.
+    if language == Language::Swift
+        && (field == Some("external_name") || parent.is_some_and(|(p, _)| p == "value_argument_label"))
+    {
+        return;
+    }
     // Python, Java and C# spell `obj.attr` with plain identifiers: the field says it is a member.
     let member = member_kind
         || match language {
@@ -805,6 +811,8 @@ fn record(
                 parent.map(|p| p.0) == Some("navigation_expression")
                     && stack.last().is_some_and(|(nav, _)| nav.named_child(0) != Some(leaf))
             }
+            // `repo.find(id: 1)`, `user?.name`: the name in the suffix after the dot.
+            Language::Swift => field == Some("suffix") && parent.map(|p| p.0) == Some("navigation_suffix"),
             // `$repo->find($id)`, `$user?->name`, `User::find($id)`.
             Language::Php => {
                 field == Some("name")
@@ -989,6 +997,8 @@ fn member_object<'t>(language: Language, parent: Node<'t>, field: Option<&str>) 
         }
         (Language::Ruby, "call", Some("method")) => parent.child_by_field_name("receiver"),
         (Language::Kotlin, "navigation_expression", None) => parent.named_child(0),
+        // The suffix is the dot and the name; the object is the target of the expression around it.
+        (Language::Swift, "navigation_suffix", Some("suffix")) => parent.parent()?.child_by_field_name("target"),
         (
             Language::Php,
             "member_call_expression"
@@ -1014,8 +1024,15 @@ fn receiver_word<'t>(language: Language, object: Node<'t>) -> Option<Node<'t>> {
         // PHP's `$client`, Ruby's `@client`: the name after the sigil.
         "variable_name" => object.named_child(0),
         "instance_variable" => Some(object),
-        // Kotlin's `app.client`: the name after the last dot.
-        "navigation_expression" => object.named_child(object.named_child_count().checked_sub(1)?),
+        // Kotlin's `app.client`: the name after the last dot; Swift's is in that dot's suffix.
+        "navigation_expression" => {
+            let last = object.named_child(object.named_child_count().checked_sub(1)?)?;
+            match language.kind_of(last) {
+                "navigation_suffix" => last.child_by_field_name("suffix"),
+                _ => Some(last),
+            }
+        }
+        "simple_identifier" if language == Language::Swift => Some(object),
         _ => None,
     }
 }
@@ -1060,6 +1077,13 @@ fn is_uncalled_field(language: Language, parent: Node<'_>, grandparent: Option<N
             language.kind_of(parent) == "navigation_expression"
                 && !grandparent
                     .is_some_and(|g| language.kind_of(g) == "call_expression" && g.named_child(0) == Some(parent))
+        }
+        // So are Swift's; `parent` is the suffix, `grandparent` the access a call holds first.
+        Language::Swift => {
+            language.kind_of(parent) == "navigation_suffix"
+                && !grandparent.is_some_and(|g| {
+                    g.parent().is_some_and(|c| language.kind_of(c) == "call_expression" && c.named_child(0) == Some(g))
+                })
         }
         Language::Php => {
             matches!(language.kind_of(parent), "member_access_expression" | "nullsafe_member_access_expression")
@@ -1120,6 +1144,7 @@ pub(crate) fn through_self(
             }
         },
         Language::Kotlin => object.is_some_and(|o| language.kind_of(o) == "this_expression"),
+        Language::Swift => object.is_some_and(|o| language.kind_of(o) == "self_expression"),
         _ => object.is_some_and(|o| matches!(language.kind_of(o), "this" | "self")),
     }
 }
@@ -1748,7 +1773,12 @@ fn receiver(
         (Language::Php, _, _) => object.filter(|o| language.kind_of(o) == "variable_name")?.named_child(0)?,
         _ => object?,
     };
-    if !matches!(language.kind_of(object), "identifier" | "name") {
+    let plain = match language.kind_of(object) {
+        "identifier" | "name" => true,
+        "simple_identifier" => language == Language::Swift,
+        _ => false,
+    };
+    if !plain {
         return None;
     }
     Some(Qualifier::Receiver(name_hash(&source.text(object.start_byte(), object.end_byte()))))
@@ -2019,6 +2049,13 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
                         | "type_parameter"
                         | "enum_entry"
                 )
+        }
+        // `let user`, `for item in`, `if let u`, `catch let e`: the name pattern's `bound_identifier`
+        // (an `if let`'s sits in the statement itself); `func f(id: Int)`, `{ (a: Int) in }`:
+        // a parameter's `name`, whose type is a `user_type` of its own.
+        Language::Swift => {
+            field == Some("bound_identifier")
+                || field == Some("name") && matches!(parent, "parameter" | "lambda_parameter")
         }
         Language::PlainText => false,
     }

@@ -243,7 +243,7 @@ fn is_closer_or_comment(line: &str) -> bool {
 }
 
 /// How an import starts, across the languages without a grammar: Ruby's and Lua's `require`,
-/// PHP's `use` and `require_once`, Kotlin's, Swift's, Scala's, Dart's and Haskell's `import`,
+/// PHP's `use` and `require_once`, Scala's, Dart's and Haskell's `import`,
 /// Perl's `use`, R's `library(`, Julia's `using`, Elixir's `alias`, OCaml's and F#'s `open`,
 /// Erlang's `-include(`, CSS's `@import`, shell's `source`, Make's `include`.
 const IMPORT_STARTS: &[&str] = &[

@@ -758,7 +758,7 @@ const KEYWORDS: &[&str] = &[
     "get",
     "set",
     "value",
-    // Ruby, PHP, Kotlin, Swift, Lua and shell scripts (not parsed, but their code is compared)
+    // Ruby, PHP, Kotlin, Swift, Lua and shell scripts
     "end",
     "elsif",
     "unless",

@@ -6,7 +6,9 @@
 //! namespaces too) and the methods of each that are not private; in C and C++ also declarations
 //! (a header's prototypes and classes are what other files use), macros, and the members of
 //! namespaces, `extern "C"` blocks and include guards; in Kotlin, every class, interface and
-//! object with its members (a companion object's too, and an enum's entries) that are not private. Not recorded: the methods of Rust trait impls (the
+//! object with its members (a companion object's too, and an enum's entries) that are not
+//! private; in Swift, every type and protocol with its members that are not private, an
+//! extension's under the type it extends. Not recorded: the methods of Rust trait impls (the
 //! trait's declaration already carries their signatures, and `fmt`/`from`/`eq` in every file
 //! would drown the lookups), nested functions, locals, and Rust `tests` modules.
 
@@ -198,6 +200,16 @@ impl FileRules {
                     Reach::Anywhere
                 }
             }
+            // Swift's `private` and `fileprivate` at the top level keep a declaration in its
+            // file, and a private type's or extension's members with it; `internal` (the
+            // default) is the module's, which the workspace stands for.
+            Language::Swift => {
+                if swift_private(site.node, rope) || site.owner.is_some_and(|o| swift_private(o, rope)) {
+                    Reach::File
+                } else {
+                    Reach::Anywhere
+                }
+            }
         }
     }
 }
@@ -255,6 +267,7 @@ pub(crate) fn visit<'t>(language: Language, root: Node<'t>, rope: &Rope, f: &mut
         Language::Ruby => ruby_statements(root, None, rope, f, 0),
         Language::Php => php_statements(root, rope, f, 0),
         Language::Kotlin => kotlin_declarations(root, None, rope, f, 0),
+        Language::Swift => swift_declarations(root, None, rope, f, 0),
         Language::PlainText => {}
     }
 }
@@ -880,6 +893,80 @@ fn kotlin_modifier(node: Node<'_>, rope: &Rope, word: &str) -> bool {
         .any(|m| m.kind() != "annotation" && text_is(rope, m.start_byte(), m.end_byte(), word))
 }
 
+/// Swift's classes, structs, actors, enums, protocols, functions, properties and type aliases,
+/// and the members of types, protocols and extensions that are not private (`private` and
+/// `fileprivate` alike: neither reaches another file). An extension records no definition of
+/// its own: its members are the extended type's. `owner` is the type, protocol or extension
+/// whose body `list` is.
+fn swift_declarations<'t>(
+    list: Node<'t>,
+    owner: Option<Node<'t>>,
+    rope: &Rope,
+    f: &mut dyn FnMut(Site<'t>),
+    depth: u8,
+) {
+    for child in named_children(list) {
+        if owner.is_some() && swift_private(child, rope) {
+            continue;
+        }
+        let kind = match child.kind() {
+            "class_declaration" => match swift_declaration_kind(child, rope) {
+                "extension" => {
+                    if let Some(body) = child.child_by_field_name("body").filter(|_| depth < MAX_NESTING) {
+                        swift_declarations(body, Some(child), rope, f, depth + 1);
+                    }
+                    continue;
+                }
+                "enum" => SymbolKind::Enum,
+                _ => SymbolKind::Class,
+            },
+            "protocol_declaration" => SymbolKind::Interface,
+            "function_declaration" | "protocol_function_declaration" if owner.is_some() => SymbolKind::Method,
+            "function_declaration" => SymbolKind::Function,
+            "typealias_declaration" => SymbolKind::Type,
+            "property_declaration" | "protocol_property_declaration" => {
+                let Some(name) = swift_property_name(child) else { continue };
+                f(Site { node: child, outer: child, name, kind: SymbolKind::Variable, owner });
+                continue;
+            }
+            _ => continue,
+        };
+        let Some(name) = child.child_by_field_name("name") else { continue };
+        let is_type = matches!(child.kind(), "class_declaration" | "protocol_declaration");
+        f(Site { node: child, outer: child, name, kind, owner: if is_type { None } else { owner } });
+        if is_type && depth < MAX_NESTING {
+            if let Some(body) = child.child_by_field_name("body") {
+                swift_declarations(body, Some(child), rope, f, depth + 1);
+            }
+        }
+    }
+}
+
+/// `class`, `struct`, `actor`, `enum` or `extension`: Swift's grammar makes them all a
+/// `class_declaration`, told apart by this keyword.
+fn swift_declaration_kind(node: Node<'_>, rope: &Rope) -> &'static str {
+    let Some(keyword) = node.child_by_field_name("declaration_kind") else { return "" };
+    ["class", "struct", "actor", "enum", "extension"]
+        .into_iter()
+        .find(|k| text_is(rope, keyword.start_byte(), keyword.end_byte(), k))
+        .unwrap_or("")
+}
+
+/// `name` of `let name: T` and `var name = …` (not a tuple's `let (a, b)`).
+fn swift_property_name(node: Node<'_>) -> Option<Node<'_>> {
+    node.child_by_field_name("name")?.child_by_field_name("bound_identifier")
+}
+
+/// Whether a Swift declaration is `private` or `fileprivate`: its file's at the top level, its
+/// type's inside one. `private(set)` restricts the setter only.
+fn swift_private(node: Node<'_>, rope: &Rope) -> bool {
+    named_children(node).into_iter().filter(|c| c.kind() == "modifiers").flat_map(named_children).any(|m| {
+        m.kind() == "visibility_modifier"
+            && (text_is(rope, m.start_byte(), m.end_byte(), "private")
+                || text_is(rope, m.start_byte(), m.end_byte(), "fileprivate"))
+    })
+}
+
 /// How deep C and C++ nest items: include guards, `#if` branches, `extern "C"`, namespaces.
 const MAX_C_NESTING: u8 = 8;
 
@@ -1140,7 +1227,7 @@ pub(crate) fn container_name(language: Language, site: &Site<'_>, rope: &Rope) -
     Some(text_between(rope, base.start_byte(), base.end_byte()))
 }
 
-/// `Foo` of `Foo<T>`, `*Foo`, `&mut Foo`, `pkg::Foo`.
+/// `Foo` of `Foo<T>`, `*Foo`, `&mut Foo`, `pkg::Foo`, Swift's `Outer.Foo`.
 fn base_type(mut node: Node<'_>) -> Node<'_> {
     for _ in 0..8 {
         let inner = match node.kind() {
@@ -1149,6 +1236,8 @@ fn base_type(mut node: Node<'_>) -> Node<'_> {
             "template_type" | "qualified_identifier" => node.child_by_field_name("name"),
             "scoped_type_identifier" => node.child_by_field_name("name"),
             "reference_type" | "pointer_type" => node.named_children(&mut node.walk()).last(),
+            // Swift's `Array<T>` and `Outer.Inner` of an extension: the last name.
+            "user_type" => node.named_children(&mut node.walk()).filter(|c| c.kind() == "type_identifier").last(),
             _ => None,
         };
         match inner {
@@ -1167,6 +1256,7 @@ pub(crate) fn signature(language: Language, site: &Site<'_>, rope: &Rope) -> Str
         Language::Python => python_signature(site, rope),
         Language::Ruby => ruby_signature(site, rope),
         Language::Kotlin => kotlin_signature(site, rope),
+        Language::Swift => swift_signature(site, rope),
         _ => braced_signature(language, site, rope),
     };
     cap_chars(text, MAX_SIGNATURE_CHARS)
@@ -1795,6 +1885,63 @@ fn kotlin_entry(entry: Node<'_>, rope: &Rope) -> String {
         .filter(|c| matches!(c.kind(), "identifier" | "value_arguments"))
         .map(|c| one_line(&text_between(rope, c.start_byte(), c.end_byte()), "//"))
         .collect()
+}
+
+/// A Swift definition as other files use it: a function's declaration without its body (a
+/// method's inside its type's or extension's header), a type or protocol as its header and the
+/// declarations of its members that are not private (a computed property without its body).
+fn swift_signature(site: &Site<'_>, rope: &Rope) -> String {
+    let head_until = |node: Node<'_>, end: Option<Node<'_>>| -> String {
+        let end = end.map_or(node.end_byte(), |b| b.start_byte());
+        collapse_spaces(one_line(text_between(rope, node.start_byte(), end).trim_end(), "//"))
+    };
+    let head = |node: Node<'_>| head_until(node, node.child_by_field_name("body"));
+    match site.kind {
+        SymbolKind::Function | SymbolKind::Method => match site.owner {
+            Some(owner) => format!("{} {{ {} }}", head(owner), head(site.node)),
+            None => head(site.node),
+        },
+        SymbolKind::Class | SymbolKind::Interface | SymbolKind::Enum => {
+            let mut lines = vec![format!("{} {{", head(site.node))];
+            let mut cases = Vec::new();
+            for member in site.node.child_by_field_name("body").map(named_children).unwrap_or_default() {
+                if swift_private(member, rope) {
+                    continue;
+                }
+                let line = match member.kind() {
+                    "function_declaration"
+                    | "init_declaration"
+                    | "protocol_function_declaration"
+                    | "associatedtype_declaration" => head(member),
+                    "subscript_declaration" => {
+                        let body = named_children(member).into_iter().find(|c| c.kind() == "computed_property");
+                        head_until(member, body)
+                    }
+                    "property_declaration" | "protocol_property_declaration" | "typealias_declaration" => {
+                        let text = head_until(member, member.child_by_field_name("computed_value"));
+                        cap_chars(text, MAX_ATTRIBUTE_CHARS)
+                    }
+                    "class_declaration" | "protocol_declaration" => format!("{} {{ ... }}", head(member)),
+                    "enum_entry" => {
+                        cases.push(one_line(&text_between(rope, member.start_byte(), member.end_byte()), "//"));
+                        continue;
+                    }
+                    _ => continue,
+                };
+                lines.push(format!("    {line}"));
+            }
+            if !cases.is_empty() {
+                lines.insert(1, format!("    {}", cap_chars(cases.join("; "), MAX_ATTRIBUTE_CHARS)));
+            }
+            lines.push("}".to_string());
+            truncate_lines(&lines.join("\n"))
+        }
+        SymbolKind::Variable => match site.node.child_by_field_name("computed_value") {
+            Some(body) => head_until(site.node, Some(body)),
+            None => value_declaration(site, rope, "//"),
+        },
+        _ => truncate_lines(&text_between(rope, site.outer.start_byte(), site.outer.end_byte())),
+    }
 }
 
 /// A multi-line declaration joined onto one line: `fn f(\n    a: u32,\n) -> T` becomes

@@ -1918,6 +1918,8 @@ fn test_paths_by_each_languages_conventions() {
         "src/ParserTests.cs",
         "src/parser_unittest.cc",
         "src/parser_test.cpp",
+        "Tests/AppTests/Helpers.swift",
+        "App/ParserTests.swift",
     ] {
         assert!(is_test_path(path), "{path}");
     }
@@ -1931,6 +1933,8 @@ fn test_paths_by_each_languages_conventions() {
         "src/main/java/Test.java",
         "src/Contest.cs",
         "src/attest.c",
+        "Sources/App/Tests.swift",
+        "Sources/App/Contest.swift",
     ] {
         assert!(!is_test_path(path), "{path}");
     }
@@ -2091,6 +2095,12 @@ fn the_cursor_calls_for_a_block_or_for_the_rest_of_its_line() {
         ("c#: after a method's brace", "A.cs", "class A\n{\n    void F()\n    {$0\n}\n"),
         ("c#: blank line in a namespace", "A.cs", "namespace N\n{\n    $0\n}\n"),
         ("c#: blank line in a verbatim string", "A.cs", "class A\n{\n    string s = @\"\n$0\n\";\n}\n"),
+        ("swift: blank line in an empty function", "a.swift", "func f() {\n    $0\n}\n"),
+        ("swift: blank line in an empty if", "a.swift", "func f() {\n    if ok {\n        $0\n    }\n}\n"),
+        ("swift: blank line in an empty closure", "a.swift", "let f = {\n    $0\n}\n"),
+        ("swift: blank line in a struct", "a.swift", "struct A {\n    $0\n}\n"),
+        ("swift: blank line in arguments", "a.swift", "f(a,\n  $0\n  b)\n"),
+        ("swift: blank line in a multi-line string", "a.swift", "let s = \"\"\"\n$0\n\"\"\"\n"),
         ("text: blank line", "a.txt", "hello\n$0\n"),
     ];
     let mut out = String::new();
@@ -2134,6 +2144,12 @@ fn the_cursor_calls_for_a_block_or_for_the_rest_of_its_line() {
         c#: after a method's brace: block
         c#: blank line in a namespace: block
         c#: blank line in a verbatim string: line
+        swift: blank line in an empty function: block
+        swift: blank line in an empty if: block
+        swift: blank line in an empty closure: block
+        swift: blank line in a struct: block
+        swift: blank line in arguments: line
+        swift: blank line in a multi-line string: line
         text: blank line: line
     "#]]
     .assert_eq(&out);
@@ -3536,6 +3552,112 @@ fun signup(id: Int) {
 }
 
 #[test]
+fn swift_calls_bring_methods_and_types_from_other_files() {
+    check(
+        r#"
+//- Sources/Users/UserRepository.swift
+import Foundation
+
+public final class UserRepository: Repository {
+    private let db: Database
+    var hits: Int = 0
+    // Only its setter is private.
+    private(set) var version = 1
+    var isEmpty: Bool { hits == 0 }
+
+    init(db: Database) {
+        self.db = db
+    }
+
+    func findUser(id: Int) -> User? {
+        return db.load(id)
+    }
+
+    private func cacheKey(_ id: Int) -> String {
+        return "user:\(id)"
+    }
+
+    fileprivate func evict() {}
+
+    static func connect(url: String) -> UserRepository {
+        UserRepository(db: Database(url))
+    }
+}
+
+extension UserRepository {
+    func findAll(ids: [Int]) -> [User] {
+        ids.compactMap { findUser(id: $0) }
+    }
+}
+
+enum Role: String {
+    case admin, member
+    case guest = "g"
+}
+
+private func formatInternal(_ user: User) -> String { user.name }
+
+fileprivate let secret = "s"
+
+func formatName(_ user: User) -> String {
+    return "\(user.first) \(user.last)"
+}
+//- Sources/App/Signup.swift
+import Users
+
+struct Signup {
+    func call(id: Int) {
+        let repo = UserRepository.connect(url: ProcessInfo.processInfo.environment["DB"]!)
+        let user = repo.findUser(id: id)
+        let users = repo.findAll(ids: [id])
+        let label = formatName(user)
+        let key = repo.cacheKey(id)
+        let other = formatInternal(user)
+        let role = Role.admin
+        $0
+    }
+}
+"#,
+        expect![[r#"
+            Sources/App/Signup.swift (Swift) block
+            code:
+                import Users
+
+                struct Signup {
+                    func call(id: Int) {
+                        let repo = UserRepository.connect(url: ProcessInfo.processInfo.environment["DB"]!)
+                        let user = repo.findUser(id: id)
+                        let users = repo.findAll(ids: [id])
+                        let label = formatName(user)
+                        let key = repo.cacheKey(id)
+                        let other = formatInternal(user)
+                        let role = Role.admin
+                        $0
+                    }
+                }
+            line: "        " $0 ""
+            definition of Role in Sources/Users/UserRepository.swift:
+                enum Role: String {
+                    case admin, member; case guest = "g"
+                }
+            definition of formatName in Sources/Users/UserRepository.swift:
+                func formatName(_ user: User) -> String
+            definition of findAll in Sources/Users/UserRepository.swift:
+                extension UserRepository { func findAll(ids: [Int]) -> [User] }
+            definition of UserRepository in Sources/Users/UserRepository.swift:
+                public final class UserRepository: Repository {
+                    var hits: Int = 0
+                    private(set) var version = 1
+                    var isEmpty: Bool
+                    init(db: Database)
+                    func findUser(id: Int) -> User?
+                    static func connect(url: String) -> UserRepository
+                }
+        "#]],
+    );
+}
+
+#[test]
 fn kotlin_enum_entries_are_found_by_name() {
     // `RED`, imported from its enum far above the cursor, is the enum's entry.
     let text = "//- src/main/kotlin/com/acme/paint/Color.kt\npackage com.acme.paint\n\nenum class Color(val rgb: Int) {\n    RED(0xFF0000),\n    GREEN(0x00FF00) {\n        override fun toString() = \"green\"\n    }\n}\n\
@@ -3613,4 +3735,15 @@ fn php_traits_and_ruby_modules_are_followed_as_bases_are() {
     assert_eq!(definitions_from(&pad(&own, "    step\n")), ["track in app/concerns/trackable.rb"]);
     let typed = format!("{ruby}//- app/services/load.rb\ndef load(id)\n  repo = UserRepository.new\nPAD  repo.track(:load)\n  $0\nend\n");
     assert_eq!(definitions_from(&pad(&typed, "  step\n")), ["track in app/concerns/trackable.rb"]);
+}
+
+#[test]
+fn swift_cut_prefixes_bring_their_imports_and_enclosing_headers() {
+    let filler: String = (0..1000).map(|i| format!("        total += {i}\n")).collect();
+    let swift = format!(
+        "import Foundation\n@testable import Money\n\nstruct Report {{\n    let lines: [Line]\n\n    func sum() -> Int {{\n        var total = 0\n{filler}        $0\n    }}\n}}\n"
+    );
+    let ctx = gather_fixture(&format!("//- Sources/App/Report.swift\n{swift}"), &Budget::default(), &[]);
+    assert_eq!(ctx.imports, "import Foundation\n@testable import Money");
+    assert_eq!(ctx.enclosing.as_deref(), Some("struct Report {\n    func sum() -> Int {"));
 }

@@ -25,6 +25,27 @@ pub(crate) enum Quote {
     /// The state has to stay `Copy` and small; two delimiters of one length that hash alike
     /// are not worth telling apart.
     CppRaw(u8, u32),
+    /// A Swift string: its `#`s (none for a plain one, whose escapes start with a lone `\`) and
+    /// whether it is a multi-line one (`"""`).
+    Swift {
+        hashes: u8,
+        multi: bool,
+    },
+    /// Code in a Swift string's interpolation `\(…)`, as part of the string: its brackets are
+    /// not counted, but a string inside it does not end the outer one. The outer string, and
+    /// how many parentheses are open (the interpolation's own included).
+    SwiftHole {
+        hashes: u8,
+        multi: bool,
+        parens: u8,
+    },
+    /// A string inside an interpolation, back to it at its end. Its own interpolations are
+    /// skipped with its text, which keeps its quotes paired.
+    SwiftInner {
+        hashes: u8,
+        multi: bool,
+        parens: u8,
+    },
 }
 
 /// FNV-1a of a C++ raw string's delimiter.
@@ -98,6 +119,11 @@ const fn code_stops(language: Language) -> [bool; 256] {
         }
         // C#'s `@` and `$` string prefixes are looked back at from the quote.
         Language::Java | Language::CSharp | Language::Kotlin => stops[b'/' as usize] = true,
+        // `#` may open a raw string (`#"…"#`).
+        Language::Swift => {
+            stops[b'/' as usize] = true;
+            stops[b'#' as usize] = true;
+        }
         // A preprocessor line is lexed as code: a macro's brackets balance as written, and a
         // `'` in an `#error` message ends with its line like any unclosed character literal.
         Language::C => stops[b'/' as usize] = true,
@@ -124,6 +150,7 @@ fn code_stops_of(language: Language) -> &'static [bool; 256] {
     static RUBY: [bool; 256] = code_stops(Language::Ruby);
     static PHP: [bool; 256] = code_stops(Language::Php);
     static KOTLIN: [bool; 256] = code_stops(Language::Kotlin);
+    static SWIFT: [bool; 256] = code_stops(Language::Swift);
     static PLAIN_TEXT: [bool; 256] = code_stops(Language::PlainText);
     match language {
         Language::Rust => &RUST,
@@ -139,6 +166,7 @@ fn code_stops_of(language: Language) -> &'static [bool; 256] {
         Language::Ruby => &RUBY,
         Language::Php => &PHP,
         Language::Kotlin => &KOTLIN,
+        Language::Swift => &SWIFT,
         Language::PlainText => &PLAIN_TEXT,
     }
 }
@@ -186,12 +214,18 @@ impl Lexer {
                 Some(j)
             }
             LexState::LineComment => memchr(b'\n', rest),
-            LexState::BlockComment(_) if matches!(self.language, Language::Rust | Language::Kotlin) => {
+            LexState::BlockComment(_)
+                if matches!(self.language, Language::Rust | Language::Kotlin | Language::Swift) =>
+            {
                 memchr2(b'*', b'/', rest)
             }
             LexState::BlockComment(_) => memchr(b'*', rest),
             LexState::Str(Quote::Raw(_) | Quote::Verbatim | Quote::Quotes(_)) => memchr(b'"', rest),
             LexState::Str(Quote::CppRaw(..)) => memchr(b')', rest),
+            LexState::Str(Quote::Swift { .. } | Quote::SwiftInner { .. }) => memchr3(b'"', b'\\', b'\n', rest),
+            LexState::Str(Quote::SwiftHole { .. }) => {
+                rest.iter().position(|&c| matches!(c, b'(' | b')' | b'"' | b'\n'))
+            }
             LexState::Str(Quote::Backtick) if self.language == Language::Go => memchr(b'`', rest),
             LexState::Str(Quote::Backtick) => memchr2(b'`', b'\\', rest),
             LexState::Str(Quote::TripleDouble) => memchr2(b'"', b'\\', rest),
@@ -292,6 +326,21 @@ impl Lexer {
                         i += 3;
                         continue;
                     }
+                    // A Swift string, raw (`#"…"#`, `##"…"##`) or not, on one line or many.
+                    b'"' | b'#' if self.language == Language::Swift => {
+                        let hashes = b[i..].iter().take_while(|&&h| h == b'#').count();
+                        if at(i + hashes) == b'"' && hashes < 256 {
+                            let multi = at(i + hashes + 1) == b'"' && at(i + hashes + 2) == b'"';
+                            self.state = LexState::Str(Quote::Swift { hashes: hashes as u8, multi });
+                            i += hashes + if multi { 3 } else { 1 };
+                            continue;
+                        }
+                        // `#if`, `#selector(…)`: code.
+                        i += hashes.max(1);
+                        continue;
+                    }
+                    // Swift has no character literals.
+                    b'\'' if self.language == Language::Swift => {}
                     b'"' if self.language == Language::CSharp => {
                         let quotes = b[i..].iter().take_while(|&&q| q == b'"').count();
                         // `$` and `@` prefix the quote in either order (`$@"`, `@$"`, `$$"""`);
@@ -371,8 +420,11 @@ impl Lexer {
                         i += 2;
                         continue;
                     }
-                    // Rust's and Kotlin's block comments nest.
-                    if matches!(self.language, Language::Rust | Language::Kotlin) && c == b'/' && at(i + 1) == b'*' {
+                    // Rust's, Kotlin's and Swift's block comments nest.
+                    if matches!(self.language, Language::Rust | Language::Kotlin | Language::Swift)
+                        && c == b'/'
+                        && at(i + 1) == b'*'
+                    {
                         self.state = LexState::BlockComment(depth.saturating_add(1));
                         i += 2;
                         continue;
@@ -419,6 +471,55 @@ impl Lexer {
                                 continue;
                             }
                         }
+                        Quote::Swift { hashes, multi } => {
+                            let n = usize::from(hashes);
+                            let hashes_at = |j: usize| b.get(j..j + n).is_some_and(|h| h.iter().all(|&x| x == b'#'));
+                            // An escape is `\` and the string's `#`s: `\n`, `\#n`, `\#(x)`.
+                            if c == b'\\' && hashes_at(i + 1) {
+                                if at(i + 1 + n) == b'(' {
+                                    self.state = LexState::Str(Quote::SwiftHole { hashes, multi, parens: 1 });
+                                }
+                                i += 2 + n;
+                                continue;
+                            }
+                            if c == b'"' {
+                                let quotes = if multi { 3 } else { 1 };
+                                if b[i..].iter().take(quotes).filter(|&&q| q == b'"').count() == quotes
+                                    && hashes_at(i + quotes)
+                                {
+                                    self.state = LexState::Code;
+                                    i += quotes + n;
+                                    continue;
+                                }
+                            } else if c == b'\n' && !multi {
+                                // A one-line string ends at the line end, as the parser recovers.
+                                self.state = LexState::Code;
+                            }
+                        }
+                        Quote::SwiftHole { hashes, multi, parens } => match c {
+                            b'(' => {
+                                self.state =
+                                    LexState::Str(Quote::SwiftHole { hashes, multi, parens: parens.saturating_add(1) })
+                            }
+                            b')' => {
+                                self.state = LexState::Str(match parens {
+                                    0 | 1 => Quote::Swift { hashes, multi },
+                                    _ => Quote::SwiftHole { hashes, multi, parens: parens - 1 },
+                                })
+                            }
+                            b'"' => self.state = LexState::Str(Quote::SwiftInner { hashes, multi, parens }),
+                            b'\n' if !multi => self.state = LexState::Code,
+                            _ => {}
+                        },
+                        Quote::SwiftInner { hashes, multi, parens } => match c {
+                            b'\\' => {
+                                i += 2;
+                                continue;
+                            }
+                            b'"' => self.state = LexState::Str(Quote::SwiftHole { hashes, multi, parens }),
+                            b'\n' if !multi => self.state = LexState::Code,
+                            _ => {}
+                        },
                         Quote::Backtick => {
                             if c == b'\\' && self.language != Language::Go {
                                 i += 2;
@@ -589,6 +690,19 @@ mod tests {
             (Language::Kotlin, "f(\"\"\"C:\\\"\"\", x) {", "(){"),
             (Language::Kotlin, "g(\"\"\"\n  }\n  \"\"\"\"); h(\"${a[0]} }\")", "()()"),
             (Language::Kotlin, "/* { /* } */ ( */ val c = '{' [", "["),
+            // An interpolation's string does not end the outer one, nor do its brackets count.
+            (Language::Swift, r#"f("\(x ? "}" : "(")", y) {"#, "(){"),
+            (Language::Swift, r#"g("a\(h(")", [1]) ) }") ["#, "()["),
+            // A multi-line string spans lines, holds lone quotes and ends at three.
+            (Language::Swift, "s = \"\"\"\n  \"}\" (\n  \\(a[\")\"])\n  \"\"\"; f(x)", "()"),
+            // A raw string ends only at a quote with its `#`s; `\(` is text there, `\#(` a hole.
+            (Language::Swift, r##"r = #"\(") "}"#; f(#"\#(a(")"))"#) {"##, "(){"),
+            (Language::Swift, "##\"\"\"\n\"\"\"# }\n\"\"\"## + [", "["),
+            // `#if` and `#selector` are code, `'` opens nothing, and block comments nest.
+            (Language::Swift, "#if DEBUG\nlet s = #selector(tap) // it's {\n#endif", "()"),
+            (Language::Swift, "/* { /* } */ ( */ x[0]", "[]"),
+            // A one-line string, and an interpolation left open in it, end at the line end.
+            (Language::Swift, "a = \"\\(f(\nb(x)", "()"),
         ];
         for (language, text, expected) in cases {
             assert_eq!(brackets(language, text), expected, "{language:?} {text:?}");
@@ -637,9 +751,9 @@ mod tests {
         (out, lexer.state)
     }
 
-    const LANGUAGES: [Language; 14] = Language::ALL;
+    const LANGUAGES: [Language; 15] = Language::ALL;
 
-    const STATES: [LexState; 20] = [
+    const STATES: [LexState; 26] = [
         LexState::Code,
         LexState::LineComment,
         LexState::BlockComment(1),
@@ -660,6 +774,12 @@ mod tests {
         LexState::Str(Quote::Quotes(u8::MAX)),
         LexState::Str(Quote::CppRaw(0, 0x811C_9DC5)),
         LexState::Str(Quote::CppRaw(1, 0xFD0C_5087)),
+        LexState::Str(Quote::Swift { hashes: 0, multi: false }),
+        LexState::Str(Quote::Swift { hashes: 1, multi: false }),
+        LexState::Str(Quote::Swift { hashes: 2, multi: true }),
+        LexState::Str(Quote::SwiftHole { hashes: 0, multi: false, parens: 1 }),
+        LexState::Str(Quote::SwiftHole { hashes: 1, multi: true, parens: 2 }),
+        LexState::Str(Quote::SwiftInner { hashes: 0, multi: true, parens: 1 }),
     ];
 
     fn fast(language: Language, state: LexState, text: &str) -> (Vec<(usize, Bracket)>, LexState) {
@@ -684,10 +804,11 @@ mod tests {
     /// Short texts dense in what the lexer looks at, so that its corner cases (a quote right
     /// after a backslash, `r#` at the very end, `*/` inside a string) come up often.
     fn random_texts(count: usize) -> Vec<String> {
-        const PIECES: [&str; 45] = [
+        const PIECES: [&str; 50] = [
             "\"", "'", "`", "\\", "/", "*", "#", "r", "b", "(", ")", "[", "]", "{", "}", "\n", "\r", " ", "a", "_",
             "é", "😀", "\"\"\"", "'''", "//", "/*", "*/", "r#\"", "\"#", "br\"", "'a'", "'\\n'", "x", "\t", "@\"",
-            "$\"", "$@\"", "\"\"", "\"\"\"\"", "R\"(", ")\"", "R\"x(", ")x\"", "1'0", "u8R\"",
+            "$\"", "$@\"", "\"\"", "\"\"\"\"", "R\"(", ")\"", "R\"x(", ")x\"", "1'0", "u8R\"", "\\(", "\\#(", "#\"",
+            "\"##", "#\"\"\"",
         ];
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         (0..count)

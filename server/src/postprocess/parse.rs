@@ -197,6 +197,18 @@ fn is_unit(language: Language, node: Node, parent: Node) -> bool {
                 "function_declaration" | "secondary_constructor" | "class_declaration" | "object_declaration"
             ) || parent.kind() == "source_file"
         }
+        // Functions, initializers and types (structs, enums, extensions, protocols); members go
+        // back into a stand-in class (see `Unit::find`).
+        Language::Swift => {
+            matches!(
+                kind,
+                "function_declaration"
+                    | "init_declaration"
+                    | "deinit_declaration"
+                    | "class_declaration"
+                    | "protocol_declaration"
+            ) || parent.kind() == "source_file"
+        }
         // A method parses on its own wherever it is (Ruby defines methods at the top level too).
         Language::Ruby => {
             matches!(kind, "method" | "singleton_method")
@@ -300,7 +312,9 @@ impl<'a> Unit<'a> {
             prefix = "struct __ {\n";
             suffix = "\n};";
         }
-        if language == Language::Kotlin && matches!(parent_kind, Some("class_body" | "enum_class_body")) {
+        if matches!(language, Language::Kotlin | Language::Swift)
+            && matches!(parent_kind, Some("class_body" | "enum_class_body"))
+        {
             // A class body takes declarations only, where a file takes statements too.
             prefix = "class __ {\n";
             suffix = "\n}";

@@ -7,7 +7,9 @@ use ropey::Rope;
 use super::*;
 use crate::text::syntax;
 
-use Language::{CSharp, Cpp, Go, Java, JavaScript, Kotlin, Php, PlainText, Python, Ruby, Rust, Tsx, TypeScript, C};
+use Language::{
+    CSharp, Cpp, Go, Java, JavaScript, Kotlin, Php, PlainText, Python, Ruby, Rust, Swift, Tsx, TypeScript, C,
+};
 
 /// The cursor calls for a block where the context gatherer says so: nothing after it on the
 /// line, and either nothing before it or a block opener (`{`, `:`) right before it.
@@ -858,6 +860,7 @@ fn every_language_parses_a_good_suggestion() {
         (Ruby, "def f(items)\n  $0\nend\n", "items.map { |i| i * 2 }"),
         (Php, "<?php\nfunction f(array $xs): int {\n    return $0;\n}\n", "count($xs) + 1"),
         (Kotlin, "fun f(xs: List<Int>): Int {\n    return $0\n}\n", "xs.sumOf { it * 2 }"),
+        (Swift, "func f(xs: [Int]) -> Int {\n    return $0\n}\n", "xs.reduce(0) { $0 + $1 * 2 }"),
     ];
     for (language, fixture, raw) in cases {
         assert_eq!(run(language, fixture, raw, None), format!("$0{raw}"), "{language:?}");
@@ -1319,6 +1322,11 @@ fn the_unit_shortcut_agrees_with_a_full_parse() {
             "#include <vector>\n\nnamespace ui {\n\ntemplate <typename T>\nclass Box {\npublic:\n    explicit Box(T v) : v_(v) {}\n    T get() const {\n        return v_;\n    }\n\nprivate:\n    T v_;\n};\n\nint total(const std::vector<int> &xs) {\n    int sum = 0;\n    for (int x : xs) {\n        sum += x;\n    }\n    auto twice = [&](int y) { return y * 2; };\n    return twice(sum);\n}\n\n}  // namespace ui\n",
             &["x", "f(1);", "}", "{", "int y = 2;", "\n    void set(T v) { v_ = v; }", "public:", "R\"(", "\nint other() {}", "> 0", ") + ("],
         ),
+        (
+            Swift,
+            "import Foundation\n\nprotocol Shape {\n    func area() -> Double\n}\n\nstruct Square: Shape {\n    let side: Double\n\n    init(side: Double) {\n        self.side = side\n    }\n\n    func area() -> Double {\n        let s = side\n        return s * s\n    }\n}\n\nextension Square {\n    var label: String { \"square \\(side)\" }\n}\n\nfunc total(_ shapes: [Shape]) -> Double {\n    return shapes.reduce(0) { $0 + $1.area() }\n}\n",
+            &["x", "foo(1)", "}", "{", "let y = ", "\n    func perimeter() -> Double {\n        return 4 * side\n    }", "\"\"\"", "#\"", "\\(", ") + (", "\n}\n\nstruct Other {"],
+        ),
     ];
     let checked = agree_with_a_full_parse(samples, &[parse::MAX_UNIT_BYTES]);
     assert!(checked > 1000, "{checked}");
@@ -1537,5 +1545,59 @@ fn kotlin_bodies_on_one_line_that_the_grammar_misreads_do_not_reject_a_suggestio
         "fun main() {\n    $0\n}\n",
         "val cache = object { val x = 1 }\n    val y = (",
         expect!["$0val cache = object { val x = 1 }"],
+    );
+}
+
+#[test]
+fn swift_suggestions_stop_at_their_block_and_must_parse() {
+    // A method's body ends at the brace that closes it; a brace in an interpolation's string,
+    // a multi-line string or a raw string is text.
+    check(
+        Swift,
+        "struct Cart {\n    func total(items: [Item]) -> Int {\n        $0\n    }\n}\n",
+        "let sum = items.reduce(0) { $0 + $1.price }\n        log(\"total: \\(sum > 0 ? \"}\" : \"{\")\")\n        log(\"\"\"\n            }\n            \"\"\")\n        log(#\"}\"#)\n        return sum * 2\n    }\n\n    func count() -> Int { 0 }\n}\n",
+        expect![[r##"
+            $0let sum = items.reduce(0) { $0 + $1.price }
+                    log("total: \(sum > 0 ? "}" : "{")")
+                    log("""
+                        }
+                        """)
+                    log(#"}"#)
+                    return sum * 2"##]],
+    );
+    // A suggestion that would break a file that parses is rejected, in a method of a type too.
+    check(
+        Swift,
+        "final class A {\n    func f(x: Int) -> Int {\n        return g($0)\n    }\n}\n",
+        "x +",
+        expect!["rejected: BreaksParse (the suggestion would break a document that parses)"],
+    );
+    // An initializer in an extension is a unit of its own; the unit goes back into a stand-in
+    // type, where a member parses.
+    check(
+        Swift,
+        "extension Cart {\n    init(items: [Item]) {\n        self.items = $0\n    }\n}\n",
+        "items.filter { $0.price > 0 }",
+        expect!["$0items.filter { $0.price > 0 }"],
+    );
+}
+
+#[test]
+fn swift_streams_stop_after_the_functions_brace() {
+    // Not at a brace in an interpolation's string, in a multi-line string or in a raw string.
+    check_stop(
+        Swift,
+        "struct Cart {\n    func total(items: [Item]) -> Int {\n        $0\n    }\n}\n",
+        "let sum = items.reduce(0) { $0 + $1.price }\n        log(\"\\(sum > 0 ? \"}\" : \"\")\")\n        log(\"\"\"\n            }\n            \"\"\")\n        log(#\"}\"#)\n        return sum * 2\n    }\n\n    func count() -> Int { 0 }\n}\n",
+        expect![[r##"
+            $0let sum = items.reduce(0) { $0 + $1.price }
+                    log("\(sum > 0 ? "}" : "")")
+                    log("""
+                        }
+                        """)
+                    log(#"}"#)
+                    return sum * 2
+                }
+            [stopped after 176 of 209 bytes]"##]],
     );
 }

@@ -1,7 +1,7 @@
 //! What a document's language is called: in prompts ("a code completion engine for Ruby"),
-//! in code fences, and for grouping documents of one language. The server parses thirteen
+//! in code fences, and for grouping documents of one language. The server parses fourteen
 //! languages ([`Language`]); every other one is [`Language::PlainText`] to the parser, but a
-//! Swift or Lua file is still code, and a model told it is plain text writes worse code.
+//! Scala or Lua file is still code, and a model told it is plain text writes worse code.
 //! Its name comes from the editor's language id, else from the file's extension.
 
 use std::borrow::Cow;
@@ -53,7 +53,6 @@ const fn prose(
 
 /// Ids as VS Code, Neovim (filetypes), Helix and Emacs (modes, without `-mode`) send them.
 const KNOWN: &[Known] = &[
-    code(&["swift"], &["swift"], "Swift", "swift"),
     code(&["scala"], &["scala", "sc", "sbt"], "Scala", "scala"),
     code(&["lua"], &["lua"], "Lua", "lua"),
     code(
@@ -232,8 +231,8 @@ mod tests {
             a Ruby file
             a PHP file
             a Kotlin file
-            a plain text file
             a Swift file
+            a plain text file
             a Scala file
             a Lua file
             a shell script
@@ -308,14 +307,16 @@ mod tests {
         assert_eq!(named("", "file:///p/index.php"), ("PHP".into(), "php".into(), false));
         assert_eq!(named("kotlin", "file:///p/Main.kt"), ("Kotlin".into(), "kotlin".into(), false));
         assert_eq!(named("", "file:///p/build.gradle.kts"), ("Kotlin".into(), "kotlin".into(), false));
+        assert_eq!(named("swift", "file:///p/App.swift"), ("Swift".into(), "swift".into(), false));
+        assert_eq!(named("", "file:///p/Sources/App/main.swift"), ("Swift".into(), "swift".into(), false));
     }
 
     #[test]
     fn other_languages_are_named_by_the_editors_id_then_the_file_name() {
-        assert_eq!(named("swift", "file:///p/App.swift"), ("Swift".into(), "swift".into(), false));
+        assert_eq!(named("scala", "file:///p/App.scala"), ("Scala".into(), "scala".into(), false));
         // Helix and Neovim send short ids; eglot may send none.
         assert_eq!(named("sh", "file:///p/run"), ("Shell script".into(), "sh".into(), false));
-        assert_eq!(named("", "file:///p/app/Main.swift"), ("Swift".into(), "swift".into(), false));
+        assert_eq!(named("", "file:///p/app/Main.scala"), ("Scala".into(), "scala".into(), false));
         assert_eq!(named("", "/p/Dockerfile"), ("Dockerfile".into(), "dockerfile".into(), false));
         assert_eq!(named("", "file:///p/deploy.YML"), ("YAML".into(), "yaml".into(), false));
         // An id the server does not know is kept as the editor gave it.

@@ -23,12 +23,13 @@ pub enum Language {
     Ruby,
     Php,
     Kotlin,
+    Swift,
     PlainText,
 }
 
 impl Language {
     /// Every language, plain text last: for tests that must cover each one.
-    pub const ALL: [Language; 14] = [
+    pub const ALL: [Language; 15] = [
         Language::Rust,
         Language::Python,
         Language::TypeScript,
@@ -42,15 +43,17 @@ impl Language {
         Language::Ruby,
         Language::Php,
         Language::Kotlin,
+        Language::Swift,
         Language::PlainText,
     ];
 
     /// From the LSP languageId ("rust", "python", "typescript", "typescriptreact", "javascript",
-    /// "javascriptreact", "go", "java", "csharp", "c", "cpp", "ruby", "php", "kotlin", and the short names
-    /// some editors send, e.g. eglot's "tsx" or "c++", Helix's "rs" and "c-sharp", Neovim's "cs"), and,
+    /// "javascriptreact", "go", "java", "csharp", "c", "cpp", "ruby", "php", "kotlin", "swift", and the short
+    /// names some editors send, e.g. eglot's "tsx" or "c++", Helix's "rs" and "c-sharp", Neovim's "cs"), and,
     /// when the id is unknown or empty, from the path's extension (.rs .py .pyi .ts .mts .cts .tsx
     /// .js .mjs .cjs .jsx .go .java .cs .csx .c .h .cc .cpp .cxx .c++ .hpp .hh .hxx .h++ .ipp .tpp
-    /// .inl .rb .rake .gemspec .ru .php .phtml .kt .kts) or Ruby's file names (`Gemfile`, `Rakefile`).
+    /// .inl .rb .rake .gemspec .ru .php .phtml .kt .kts .swift) or Ruby's file names (`Gemfile`,
+    /// `Rakefile`).
     /// `path` may be a plain path or a URI. Anything else is plain text.
     pub fn detect(language_id: &str, path: &str) -> Language {
         Self::from_language_id(language_id).or_else(|| Self::from_path(path)).unwrap_or(Language::PlainText)
@@ -73,6 +76,7 @@ impl Language {
             "ruby" | "rb" => Language::Ruby,
             "php" => Language::Php,
             "kotlin" | "kt" => Language::Kotlin,
+            "swift" => Language::Swift,
             "plaintext" | "text" => Language::PlainText,
             _ => return None,
         })
@@ -110,6 +114,7 @@ impl Language {
             "php" | "phtml" => Language::Php,
             // .kts: Gradle's and other Kotlin scripts, the same grammar with top-level statements.
             "kt" | "kts" => Language::Kotlin,
+            "swift" => Language::Swift,
             _ => return None,
         })
     }
@@ -150,6 +155,7 @@ impl Language {
             // The grammar of whole `.php` files: the text around `<?php … ?>` is HTML.
             Language::Php => tree_sitter_php::LANGUAGE_PHP.into(),
             Language::Kotlin => tree_sitter_kotlin_ng::LANGUAGE.into(),
+            Language::Swift => tree_sitter_swift::LANGUAGE.into(),
             Language::PlainText => return None,
         })
     }
@@ -183,6 +189,7 @@ impl Language {
             Language::Ruby => "Ruby",
             Language::Php => "PHP",
             Language::Kotlin => "Kotlin",
+            Language::Swift => "Swift",
             Language::PlainText => "plain text",
         }
     }
@@ -203,6 +210,7 @@ impl Language {
             Language::Ruby => "ruby",
             Language::Php => "php",
             Language::Kotlin => "kotlin",
+            Language::Swift => "swift",
             Language::PlainText => "",
         }
     }
@@ -378,6 +386,7 @@ mod tests {
             ("php", "", Language::Php),
             ("kotlin", "", Language::Kotlin),
             ("kt", "", Language::Kotlin),
+            ("swift", "", Language::Swift),
             ("Rust", "", Language::Rust),
             ("plaintext", "notes.rs", Language::PlainText),
         ];
@@ -428,6 +437,7 @@ mod tests {
             ("", "views/list.phtml", Language::Php),
             ("", "app/src/main/kotlin/Main.kt", Language::Kotlin),
             ("", "build.gradle.kts", Language::Kotlin),
+            ("", "Sources/App/App.swift", Language::Swift),
             ("", "/home/u/.c", Language::PlainText),
             ("", "README.md", Language::PlainText),
             ("", "Makefile", Language::PlainText),
@@ -456,6 +466,11 @@ mod tests {
             (Language::Ruby, "class A < B\n  def f(x) = x * 2\nend\n", "class"),
             (Language::Php, "<p><?php echo \"hi\"; ?></p>\n<?php function f($x) { return $x; }\n", "text"),
             (Language::Kotlin, "class A(val x: Int) {\n    fun f() = \"${x}\"\n}\n", "class_declaration"),
+            (
+                Language::Swift,
+                "struct A {\n    let x: Int\n    func f() -> String { \"\\(x)\" }\n}\n",
+                "class_declaration",
+            ),
         ];
         for (language, source, kind) in samples {
             let tree = parse(language, &Rope::from_str(source), None).expect("parsed");

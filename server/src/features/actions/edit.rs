@@ -203,6 +203,7 @@ pub fn test_file_path(source: &Path, language: Language) -> Option<PathBuf> {
             let ext = source.extension().and_then(|e| e.to_str()).unwrap_or("kt");
             return Some(java_test_path(source, stem, "kotlin").with_extension(ext));
         }
+        Language::Swift => return Some(swift_test_path(source, stem)),
         // xUnit, NUnit and MSTest projects alike name the class under test plus `Tests`.
         Language::CSharp => format!("{stem}Tests.cs"),
         Language::C | Language::Cpp => {
@@ -244,6 +245,29 @@ fn java_test_path(source: &Path, stem: &str, set: &str) -> PathBuf {
             for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
                 path.push(if i == at + 1 { std::path::Component::Normal("test".as_ref()) } else { *part });
             }
+            path.join(name)
+        }
+        None => source.with_file_name(name),
+    }
+}
+
+/// Swift packages keep `Sources/App/Models/User.swift`'s tests in
+/// `Tests/AppTests/Models/UserTests.swift`, the module's test target named after it (XCTest's
+/// and Swift Testing's convention alike); outside that layout the tests sit beside the source.
+fn swift_test_path(source: &Path, stem: &str) -> PathBuf {
+    let name = format!("{stem}Tests.swift");
+    let parts: Vec<_> = source.components().collect();
+    // `Sources` and a module directory under it, above the file.
+    let layout = parts
+        .len()
+        .checked_sub(2)
+        .and_then(|last_dir| parts[..last_dir].iter().rposition(|p| p.as_os_str() == "Sources"));
+    match layout {
+        Some(at) => {
+            let mut path: PathBuf = parts[..at].iter().collect();
+            path.push("Tests");
+            path.push(format!("{}Tests", parts[at + 1].as_os_str().to_string_lossy()));
+            path.extend(&parts[at + 2..parts.len() - 1]);
             path.join(name)
         }
         None => source.with_file_name(name),
@@ -354,6 +378,16 @@ mod tests {
             Some("/w/app/src/test/kotlin/com/acme/UserServiceTest.kt")
         );
         assert_eq!(p("/w/scripts/Tool.kts", Language::Kotlin).as_deref(), Some("/w/scripts/ToolTest.kts"));
+        assert_eq!(
+            p("/w/Sources/App/Models/User.swift", Language::Swift).as_deref(),
+            Some("/w/Tests/AppTests/Models/UserTests.swift")
+        );
+        assert_eq!(
+            p("/w/Sources/App/main.swift", Language::Swift).as_deref(),
+            Some("/w/Tests/AppTests/mainTests.swift")
+        );
+        assert_eq!(p("/w/Sources/User.swift", Language::Swift).as_deref(), Some("/w/Sources/UserTests.swift"));
+        assert_eq!(p("/w/App/User.swift", Language::Swift).as_deref(), Some("/w/App/UserTests.swift"));
         assert_eq!(p("/w/src/Shop/Cart.cs", Language::CSharp).as_deref(), Some("/w/src/Shop/CartTests.cs"));
         assert_eq!(p("/w/src/list.c", Language::C).as_deref(), Some("/w/src/list_test.c"));
         assert_eq!(p("/w/include/list.h", Language::C).as_deref(), Some("/w/include/list_test.c"));

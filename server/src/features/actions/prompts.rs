@@ -84,6 +84,7 @@ pub fn document(input: &PromptInput<'_>, name: &str) -> Vec<Message> {
         Language::Ruby => "YARD comment: `#` lines with a summary, then @param, @return and @raise tags where they apply",
         Language::Php => "PHPDoc block comment (`/** … */` with a summary line, then @param, @return and @throws tags where they apply)",
         Language::Kotlin => "KDoc block comment (`/** … */` with a summary line, then @param, @return and @throws tags where they apply)",
+        Language::Swift => "Swift documentation comment: `///` lines with a summary, then `- Parameter`, `- Returns:` and `- Throws:` fields where they apply",
         Language::PlainText => "comment in the file's style",
     };
     let mut user = with_context(input, block(input, "Code", input.code));

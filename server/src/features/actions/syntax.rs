@@ -44,6 +44,14 @@ fn function_kinds(language: Language) -> &'static [&'static str] {
             "getter",
             "setter",
         ],
+        Language::Swift => &[
+            "function_declaration",
+            "init_declaration",
+            "deinit_declaration",
+            "lambda_literal",
+            "computed_getter",
+            "computed_setter",
+        ],
         Language::PlainText => &[],
     }
 }
@@ -132,6 +140,15 @@ fn item_kinds(language: Language) -> &'static [&'static str] {
             "object_declaration",
             "property_declaration",
             "type_alias",
+        ],
+        Language::Swift => &[
+            "function_declaration",
+            "init_declaration",
+            "class_declaration",
+            "protocol_declaration",
+            "protocol_function_declaration",
+            "property_declaration",
+            "typealias_declaration",
         ],
         Language::PlainText => &[],
     }
@@ -283,6 +300,10 @@ fn is_doc_line(language: Language, line: &str) -> bool {
             t.starts_with("/**") || t.starts_with("* ") || t == "*" || t.starts_with("*/")
         }
         Language::CSharp => t.starts_with("///"),
+        // Swift's markup is in `///` lines, or in a `/** … */` block.
+        Language::Swift => {
+            t.starts_with("///") || t.starts_with("/**") || t.starts_with("* ") || t == "*" || t.starts_with("*/")
+        }
         // PHPDoc is Javadoc's form.
         Language::Php => t.starts_with("/**") || t.starts_with("* ") || t == "*" || t.starts_with("*/"),
         // YARD and RDoc document with the `#` lines above the definition.

@@ -139,6 +139,14 @@ fn enclosing_kinds(language: Language) -> &'static [&'static str] {
             "object_declaration",
             "companion_object",
         ],
+        Language::Swift => &[
+            "function_declaration",
+            "init_declaration",
+            "deinit_declaration",
+            "lambda_literal",
+            "class_declaration",
+            "protocol_declaration",
+        ],
         Language::PlainText => &[],
     }
 }
