@@ -242,8 +242,9 @@ fn is_closer_or_comment(line: &str) -> bool {
         })
 }
 
-/// How an import starts, across the languages without a grammar: Ruby's and Lua's `require`,
-/// PHP's `use` and `require_once`, Scala's, Dart's and Haskell's `import`,
+/// How an import starts, across the languages without a grammar: Lua's and Crystal's `require`
+/// (Ruby's and PHP's forms too, for their relatives; their own files are parsed),
+/// Scala's, Dart's and Haskell's `import`,
 /// Perl's `use`, R's `library(`, Julia's `using`, Elixir's `alias`, OCaml's and F#'s `open`,
 /// Erlang's `-include(`, CSS's `@import`, shell's `source`, Make's `include`.
 const IMPORT_STARTS: &[&str] = &[

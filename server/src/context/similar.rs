@@ -45,8 +45,8 @@ const MIN_LINES: usize = 4;
 const MAX_BYTES: usize = super::MAX_FILE_BYTES as usize;
 
 /// Which documents' code can be like each other's: a parsed language's family (TypeScript
-/// with JavaScript, C with C++), or a language the server does not parse, by its name (Ruby
-/// with Ruby). Prose has none: a paragraph is no piece of code.
+/// with JavaScript, C with C++), or a language the server does not parse, by its name (Lua
+/// with Lua). Prose has none: a paragraph is no piece of code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Family(u64);
 
