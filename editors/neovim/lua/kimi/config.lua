@@ -69,7 +69,8 @@ M.defaults = {
   -- repository's marker (`.git`, `.hg`) wins over the build files inside it.
   root_markers = {
     ".git", "Cargo.toml", "go.mod", "package.json", "pyproject.toml", "setup.py", "pom.xml", "build.gradle",
-    "build.gradle.kts", "Package.swift", "CMakeLists.txt", "meson.build", "compile_commands.json", "*.sln", "*.csproj", ".hg",
+    "build.gradle.kts", "Package.swift", "CMakeLists.txt", "meson.build", "compile_commands.json", "*.sln",
+    "*.csproj", ".hg",
   },
   -- Server settings (see the server's README, "Settings"): sent as initializationOptions, and
   -- again as workspace/didChangeConfiguration when they change.
