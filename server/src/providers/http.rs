@@ -79,31 +79,23 @@ pub(crate) async fn send(
     let cfg = call.cfg;
     let request = request.headers(headers).build().map_err(|e| transport_error(&e, call.host, cfg))?;
     // A body held in memory clones by reference count.
-    let mut again = request.try_clone();
-    let mut request = request;
+    let again = request.try_clone();
     let started = Instant::now();
-    let response = loop {
-        let sent = match tokio::time::timeout_at(deadline, http.execute(request)).await {
-            Ok(Err(e)) if closed_unanswered(&e) => match again.take() {
-                Some(next) => {
-                    // A kept-alive connection the server closed as the request went out (its
-                    // idle timeout, a restart): it never saw the request, and a new connection
-                    // will carry it. Once: a server that hangs up on every request is down.
-                    tracing::debug!(
-                        provider = %cfg.name,
-                        path = call.path,
-                        detail = %scrub(&root_cause(&e), None),
-                        "the connection closed before any answer: sending the request again on a new one"
-                    );
-                    request = next;
-                    continue;
-                }
-                None => Ok(Err(e)),
-            },
-            sent => sent,
-        };
-        break sent;
-    };
+    let mut response = tokio::time::timeout_at(deadline, http.execute(request)).await;
+    if let (Ok(Err(e)), Some(again)) = (&response, again) {
+        if closed_unanswered(e) {
+            // A kept-alive connection the server closed as the request went out (its idle
+            // timeout, a restart), most likely before reading it: a new connection carries it.
+            // Once: a server that hangs up on every request is down.
+            tracing::debug!(
+                provider = %cfg.name,
+                path = call.path,
+                detail = %scrub(&root_cause(e), None),
+                "the connection closed before any answer: sending the request again on a new one"
+            );
+            response = tokio::time::timeout_at(deadline, http.execute(again)).await;
+        }
+    }
     let response = match response {
         Err(_) => {
             tracing::debug!(
