@@ -3851,10 +3851,12 @@ fn kotlin_locals_parameters_properties_and_returns_are_their_declared_types() {
     // A return type through a chain.
     let chained = load("PAD    val user = openStore(\"db\").find(id)\n");
     assert_eq!(definitions_from(&pad(&chained)), ["openStore in src/main/kotlin/com/acme/users/Stores.kt", found[0]]);
-    // A typed parameter.
-    let parameter = load("PAD    val user = store.find(id)\n")
-        .replace("fun load(id: Int)", "fun load(store: UserRepository?, id: Int)");
-    assert_eq!(definitions_from(&pad(&parameter)), found);
+    // A typed parameter, nullable or not.
+    for (ty, call) in [("UserRepository", "store.find(id)"), ("UserRepository?", "store?.find(id)")] {
+        let parameter = load(&format!("PAD    val user = {call}\n"))
+            .replace("fun load(id: Int)", &format!("fun load(store: {ty}, id: Int)"));
+        assert_eq!(definitions_from(&pad(&parameter)), found, "{ty}");
+    }
     // A property of the class around the cursor, with `this.` or without.
     for (property, call) in [
         ("    private val store: UserRepository = UserRepository(Database())\n", "store.find(id)"),
@@ -3971,8 +3973,8 @@ fn swift_locals_parameters_properties_and_returns_are_their_declared_types() {
     let chained = load("PAD    let user = openStore(dsn: \"db\").find(id: id)\n");
     assert_eq!(definitions_from(&pad(&chained)), ["openStore in Sources/Users/Stores.swift", found[0]]);
     // A typed parameter, optional or not.
-    for ty in ["UserRepository", "UserRepository?"] {
-        let parameter = load("PAD    let user = store.find(id: id)\n")
+    for (ty, call) in [("UserRepository", "store.find(id: id)"), ("UserRepository?", "store?.find(id: id)")] {
+        let parameter = load(&format!("PAD    let user = {call}\n"))
             .replace("func load(id: Int)", &format!("func load(store: {ty}, id: Int)"));
         assert_eq!(definitions_from(&pad(&parameter)), found, "{ty}");
     }
