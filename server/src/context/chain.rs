@@ -179,9 +179,10 @@ const COLLECTION_CALLS: &[&str] = &[
     "AsEnumerable",
 ];
 
-/// Java's, C#'s and C++'s fields are named without `this`: a plain name may be one.
+/// Java's, C#'s, C++'s, Kotlin's and Swift's fields are named without `this` (`self`): a plain
+/// name may be one.
 pub(crate) fn fields_need_no_receiver(family: Language) -> bool {
-    matches!(family, Language::Java | Language::CSharp | Language::Cpp)
+    matches!(family, Language::Java | Language::CSharp | Language::Cpp | Language::Kotlin | Language::Swift)
 }
 
 /// Methods that hand back the value they are called on, or a guard, reference or copy of it,
@@ -268,6 +269,57 @@ pub(crate) fn value_chain(
             | "struct_expression" => {
                 break Root::Type(constructed_type(language, source, node)?.into_owned());
             }
+            // Kotlin's `open()`, `repo.find()`, `UserRepository(db)`: neither the callee nor the
+            // dot's sides have fields.
+            "call_expression" if language == Language::Kotlin => {
+                if let Some(ty) = constructed_type(language, source, node) {
+                    break Root::Type(ty.into_owned());
+                }
+                let function = node.named_child(0)?;
+                match language.kind_of(function) {
+                    "identifier" => break Root::Call(text(function).into_owned()),
+                    "navigation_expression" => {
+                        let (object, name) = kotlin_navigation(function)?;
+                        steps.push(Step::Call(text(name).into_owned()));
+                        node = object;
+                    }
+                    _ => return None,
+                }
+            }
+            "navigation_expression" if language == Language::Kotlin => {
+                let (object, name) = kotlin_navigation(node)?;
+                steps.push(Step::Field(text(name).into_owned()));
+                node = object;
+            }
+            // Swift's `open()`, `repo.find(id: 1)`, `UserRepository(db: db)`: the callee is the
+            // call's first child, a member's object the access's target.
+            "call_expression" if language == Language::Swift => {
+                if let Some(ty) = constructed_type(language, source, node) {
+                    break Root::Type(ty.into_owned());
+                }
+                let function = node.named_child(0)?;
+                match language.kind_of(function) {
+                    "simple_identifier" => break Root::Call(text(function).into_owned()),
+                    "navigation_expression" => {
+                        let (object, name) = swift_navigation(function)?;
+                        steps.push(Step::Call(text(name).into_owned()));
+                        node = object;
+                    }
+                    _ => return None,
+                }
+            }
+            "navigation_expression" if language == Language::Swift => {
+                let (object, name) = swift_navigation(node)?;
+                steps.push(Step::Field(text(name).into_owned()));
+                node = object;
+            }
+            "simple_identifier" if language == Language::Swift => {
+                let name = text(node);
+                let mut chars = name.chars();
+                let is_type = chars.next().is_some_and(char::is_uppercase) && chars.any(char::is_lowercase);
+                break if is_type { Root::Type(name.into_owned()) } else { Root::Name(name.into_owned()) };
+            }
+            "this_expression" | "self_expression" => break Root::Own,
             "call_expression" | "call" | "invocation_expression" => {
                 if let Some(ty) = constructed_type(language, source, node) {
                     break Root::Type(ty.into_owned());
@@ -385,7 +437,12 @@ pub(crate) fn value_chain(
                     Language::Rust => name == "Self",
                     // By those languages' conventions a capitalised name is a class (see
                     // `static_qualifier`); C#'s properties are capitalised too.
-                    Language::Java | Language::TypeScript | Language::Tsx | Language::JavaScript | Language::Python => {
+                    Language::Java
+                    | Language::TypeScript
+                    | Language::Tsx
+                    | Language::JavaScript
+                    | Language::Python
+                    | Language::Kotlin => {
                         let mut chars = name.chars();
                         chars.next().is_some_and(char::is_uppercase) && chars.any(char::is_lowercase)
                     }
@@ -406,6 +463,18 @@ pub(crate) fn value_chain(
     };
     steps.reverse();
     Some(Chain { root, steps })
+}
+
+/// A Kotlin `a.b`'s (or `a?.b`'s) object and member name.
+fn kotlin_navigation(node: Node<'_>) -> Option<(Node<'_>, Node<'_>)> {
+    let name = node.named_child(node.named_child_count().checked_sub(1)?)?;
+    (name.kind() == "identifier" && node.named_child_count() == 2).then_some((node.named_child(0)?, name))
+}
+
+/// A Swift `a.b`'s (or `a?.b`'s) object and member name.
+fn swift_navigation(node: Node<'_>) -> Option<(Node<'_>, Node<'_>)> {
+    let name = node.child_by_field_name("suffix")?.child_by_field_name("suffix")?;
+    (name.kind() == "simple_identifier").then_some((node.child_by_field_name("target")?, name))
 }
 
 /// A member access's object and member name: `(a, b)` of `a.b`, `a->b`, `a?.b`. The object is

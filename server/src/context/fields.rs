@@ -7,8 +7,8 @@
 
 use tree_sitter::Node;
 
-use super::nearby::{constructed_type, value_type, written_type};
-use super::symbols::{declared_variable, named_children};
+use super::nearby::{constructed_type, kotlin_initializer, kotlin_type, value_type, written_type, KOTLIN_TYPES};
+use super::symbols::{declared_variable, kotlin_body, named_children};
 use super::window::Source;
 use crate::text::Language;
 
@@ -37,8 +37,23 @@ pub(crate) fn class_fields(language: Language, node: Node<'_>, source: Source<'_
             "interface_type" => Some(t),
             _ => None,
         }),
+        _ if language == Language::Kotlin => kotlin_body(node),
         _ => node.child_by_field_name("body"),
     };
+    if language == Language::Kotlin {
+        // `class A(private val repo: UserRepository)`: a parameter with `val` or `var` is a
+        // property.
+        let list = named_children(node).into_iter().find(|c| c.kind() == "primary_constructor");
+        let list = list.and_then(|c| named_children(c).into_iter().find(|c| c.kind() == "class_parameters"));
+        for parameter in list.map(named_children).unwrap_or_default() {
+            let mut cursor = parameter.walk();
+            let property = parameter.children(&mut cursor).any(|c| matches!(c.kind(), "val" | "var"));
+            if property {
+                let name = named_children(parameter).into_iter().find(|c| c.kind() == "identifier");
+                fields.typed(name, kotlin_type(parameter));
+            }
+        }
+    }
     if language == Language::Java && node.kind() == "record_declaration" {
         // `record Point(Repo repo)`: the components are fields.
         if let Some(parameters) = node.child_by_field_name("parameters") {
@@ -94,6 +109,15 @@ pub(crate) fn returned_type(
         "variable_declarator" => function.child_by_field_name("value")?,
         _ => function,
     };
+    // Kotlin's `fun open(): Repo?`: the type after the parameters, which has no field (one
+    // before the name is an extension's receiver).
+    if language == Language::Kotlin {
+        let mut cursor = function.walk();
+        let mut children = function.named_children(&mut cursor);
+        children.find(|c| c.kind() == "function_value_parameters")?;
+        let ty = children.next().filter(|c| KOTLIN_TYPES.contains(&c.kind()))?;
+        return value_type(language, source, ty).map(|t| t.into_owned());
+    }
     let fields: &[&str] = match language {
         Language::Go => &["result"],
         Language::Java | Language::C | Language::Cpp => &["type"],
@@ -343,6 +367,21 @@ impl Fields<'_> {
                         self.mixin(name);
                     }
                 }
+            }
+            // `val repo: UserRepository`, `private val cache = StoreCache()`.
+            (Language::Kotlin, "property_declaration") => {
+                let Some(declaration) = named_children(member).into_iter().find(|c| c.kind() == "variable_declaration")
+                else {
+                    return;
+                };
+                let name = named_children(declaration).into_iter().find(|c| c.kind() == "identifier");
+                self.declared(name, kotlin_type(declaration), kotlin_initializer(member));
+            }
+            // `let repo: UserRepository`, `var cache = StoreCache()`, `var repo: UserRepository!`.
+            (Language::Swift, "property_declaration") => {
+                let name = field("name").and_then(|p| p.child_by_field_name("bound_identifier"));
+                let ty = named_children(member).into_iter().find(|c| c.kind() == "type_annotation");
+                self.declared(name, ty, field("value"));
             }
             // `@repo = Repo.new` in `initialize`; Ruby declares no field otherwise.
             (Language::Ruby, "method") => {

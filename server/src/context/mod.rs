@@ -877,6 +877,9 @@ fn class_lineage(
         Language::Go => &["method_declaration"],
         Language::Php => &["class_declaration", "trait_declaration", "enum_declaration"],
         Language::Ruby => &["class", "module"],
+        Language::Kotlin => &["class_declaration", "object_declaration"],
+        // An extension's members are its type's (the index files them under it).
+        Language::Swift => &["class_declaration", "protocol_declaration"],
         _ => return None,
     };
     let class = match chain.iter().rev().find(|n| kinds.contains(&n.kind())) {
@@ -899,11 +902,38 @@ fn class_lineage(
         let receiver = class.child_by_field_name("receiver")?.named_child(0)?.child_by_field_name("type")?;
         let own = nearby::written_type(language, source, receiver);
         (window::text_between(rope, receiver.start_byte(), receiver.end_byte()), own)
+    } else if language == Language::Kotlin {
+        // The name and the supertypes after the `:` (`class A(private val repo: Repo) : Base(),
+        // Iface`): the primary constructor's parameter types are no bases.
+        symbols::kotlin_body(class)?;
+        let name = class.child_by_field_name("name")?;
+        let specifiers = class.children(&mut class.walk()).find(|c| c.kind() == "delegation_specifiers");
+        let mut header = window::text_between(rope, name.start_byte(), name.end_byte());
+        for specifier in specifiers.map(symbols::named_children).unwrap_or_default() {
+            let ty = symbols::named_children(specifier).into_iter().find_map(|c| match c.kind() {
+                "constructor_invocation" | "explicit_delegation" => c.named_child(0),
+                "annotation" => None,
+                _ => Some(c),
+            });
+            if let Some(base) = ty.and_then(|t| nearby::written_type(language, source, t)) {
+                header.push(' ');
+                header.push_str(&base);
+            }
+        }
+        (header, Some(source.text(name.start_byte(), name.end_byte())))
     } else {
         let body = class.child_by_field_name("body")?;
         let own = match class.kind() {
             "impl_item" => class.child_by_field_name("type").and_then(|t| nearby::written_type(language, source, t)),
             "trait_item" => None,
+            // Swift's `extension Outer.Repo`: its type's name.
+            "class_declaration" if language == Language::Swift => {
+                let name = class.child_by_field_name("name")?;
+                match name.kind() {
+                    "type_identifier" => Some(source.text(name.start_byte(), name.end_byte())),
+                    _ => nearby::written_type(language, source, name),
+                }
+            }
             _ => class.child_by_field_name("name").map(|n| source.text(n.start_byte(), n.end_byte())),
         };
         (window::text_between(rope, class.start_byte(), body.start_byte()), own)
@@ -918,7 +948,13 @@ fn class_lineage(
     // Rust's traits and Go's embedded library types are not all known (see `Lineage::strict`),
     // nor are a PHP class's library traits and a Ruby class's library modules (`Comparable`);
     // a Ruby method called without a receiver may be a top-level one.
-    let strict = !matches!(language, Language::Rust | Language::Go | Language::Php | Language::Ruby);
+    // A Kotlin class's extension functions are declared anywhere, as are a Swift type's
+    // extensions of its library protocols; a method called without a receiver may be a
+    // top-level function.
+    let strict = !matches!(
+        language,
+        Language::Rust | Language::Go | Language::Php | Language::Ruby | Language::Kotlin | Language::Swift
+    );
     Some(nearby::Lineage { names, own: own.map(|o| o.into_owned()), strict })
 }
 

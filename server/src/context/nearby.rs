@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tree_sitter::Node;
 
-use super::chain::{held, value_chain, Chain, Held, Lookups, Root, Step, MAP, SEQ};
+use super::chain::{fields_need_no_receiver, held, value_chain, Chain, Held, Lookups, Root, Step, MAP, SEQ};
 use super::lang::Spec;
 use super::symbols::named_children;
 use super::window::{goto_child_ending_after, Source};
@@ -253,12 +253,30 @@ impl Names {
     /// (`server.onChange(…)` in a constructor taking `server`), which the window's walk never
     /// sees bound.
     fn bind_parameters(&mut self, language: Language, spec: &Spec, source: Source<'_>, function: Node<'_>) {
+        // Swift's parameters are the function's own children, in no list.
+        if language == Language::Swift {
+            let parameters: Vec<Node<'_>> =
+                named_children(function).into_iter().filter(|c| c.kind() == "parameter").collect();
+            if let (Some(first), Some(last)) = (parameters.first(), parameters.last()) {
+                let range = first.start_byte()..last.end_byte();
+                self.bind_from(collect_bindings(language, spec, source, function, range));
+            }
+            return;
+        }
         for field in ["parameters", "parameter", "receiver"] {
             let list = match function.child_by_field_name(field) {
                 Some(list) => list,
                 // C and C++ keep them in the function's declarator (`int *f(int x)`).
                 None if field == "parameters" && matches!(language, Language::C | Language::Cpp) => {
                     let Some(list) = c_parameters(function) else { continue };
+                    list
+                }
+                // Kotlin's parameter lists have no field.
+                None if field == "parameters" && language == Language::Kotlin => {
+                    let kinds = ["function_value_parameters", "lambda_parameters"];
+                    let Some(list) = named_children(function).into_iter().find(|c| kinds.contains(&c.kind())) else {
+                        continue;
+                    };
                     list
                 }
                 None => continue,
@@ -541,6 +559,8 @@ const BLOCKS: &[&str] = &[
     "class_body",
     // Ruby's method body.
     "body_statement",
+    // Swift's blocks.
+    "statements",
 ];
 
 /// The nodes whose header (the part before their first block) binds locals for what follows
@@ -576,6 +596,8 @@ fn value_start(language: Language, statement: Node<'_>) -> Option<usize> {
         "short_var_declaration" => child(language, statement, GrammarField::Right),
         "expression_statement" => child(language, statement.named_child(0)?, GrammarField::Right),
         "assignment" if language == Language::Ruby => child(language, statement, GrammarField::Right),
+        "property_declaration" if language == Language::Kotlin => kotlin_initializer(statement),
+        "property_declaration" if language == Language::Swift => child(language, statement, GrammarField::Value),
         "lexical_declaration" | "variable_declaration" | "local_variable_declaration"
             if statement.named_child_count() <= 2 =>
         {
@@ -586,6 +608,26 @@ fn value_start(language: Language, statement: Node<'_>) -> Option<usize> {
     }?;
     Some(value.start_byte())
 }
+
+/// The value after a Kotlin declaration's `=` (`val repo = UserRepository(db)`): the grammar
+/// gives it no field.
+pub(crate) fn kotlin_initializer(declaration: Node<'_>) -> Option<Node<'_>> {
+    let mut cursor = declaration.walk();
+    let mut children = declaration.children(&mut cursor);
+    children.find(|c| c.kind() == "=")?;
+    children.find(|c| c.is_named())
+}
+
+/// A Kotlin declaration's written type (`repo: UserRepository?` of a parameter, a property
+/// or a constructor's property), which the grammar gives no field: its first child of a type's
+/// kind.
+pub(crate) fn kotlin_type(declaration: Node<'_>) -> Option<Node<'_>> {
+    named_children(declaration).into_iter().find(|c| KOTLIN_TYPES.contains(&c.kind()))
+}
+
+/// The kinds of Kotlin's types (its `type` is a supertype, never a node of its own).
+pub(crate) const KOTLIN_TYPES: &[&str] =
+    &["user_type", "nullable_type", "non_nullable_type", "parenthesized_type", "function_type"];
 
 /// Whether a statement declares locals: `let`, `const`/`let`/`var`, Java's and C#'s local
 /// declarations, Go's `:=` and `var`, C's declarations, Python's, Ruby's and PHP's assignments.
@@ -606,6 +648,8 @@ fn declares(language: Language, statement: Node<'_>) -> bool {
         },
         // Ruby's statements are not wrapped.
         "assignment" => language == Language::Ruby,
+        // Kotlin's `val repo = …`, Swift's `let repo = …` (a local is a property declaration).
+        "property_declaration" => matches!(language, Language::Kotlin | Language::Swift),
         _ => false,
     }
 }
@@ -863,7 +907,7 @@ fn record(
         None => Qualifier::Any,
     };
     if let (Qualifier::Receiver(hash), Some(object)) = (qualifier, object) {
-        if matches!(language, Language::Java | Language::CSharp | Language::Cpp) {
+        if fields_need_no_receiver(language.family()) {
             names
                 .fields
                 .entry(hash)
@@ -1143,8 +1187,35 @@ pub(crate) fn through_self(
                     && stack.iter().any(|(n, _)| matches!(language.kind_of(n), "class" | "module"))
             }
         },
-        Language::Kotlin => object.is_some_and(|o| language.kind_of(o) == "this_expression"),
-        Language::Swift => object.is_some_and(|o| language.kind_of(o) == "self_expression"),
+        // `this.x`, and a method called with no receiver in a class's (or object's) body, which
+        // may also be a top-level function or an extension (see `Lineage::strict`); a
+        // capitalised one is a class's constructor.
+        Language::Kotlin => match object {
+            Some(o) => language.kind_of(o) == "this_expression",
+            None => {
+                language.kind_of(parent) == "call_expression"
+                    && parent
+                        .named_child(0)
+                        .is_some_and(|f| language.kind_of(f) == "identifier" && capitalised(source, f).is_none())
+                    && stack.iter().any(|(n, _)| {
+                        matches!(language.kind_of(n), "class_declaration" | "object_declaration" | "companion_object")
+                    })
+            }
+        },
+        // `self.x`, and a method called with no receiver in a type's (or extension's) body, as
+        // in Kotlin.
+        Language::Swift => match object {
+            Some(o) => language.kind_of(o) == "self_expression",
+            None => {
+                language.kind_of(parent) == "call_expression"
+                    && parent
+                        .named_child(0)
+                        .is_some_and(|f| language.kind_of(f) == "simple_identifier" && capitalised(source, f).is_none())
+                    && stack
+                        .iter()
+                        .any(|(n, _)| matches!(language.kind_of(n), "class_declaration" | "protocol_declaration"))
+            }
+        },
         _ => object.is_some_and(|o| matches!(language.kind_of(o), "this" | "self")),
     }
 }
@@ -1168,6 +1239,10 @@ fn self_field<'t>(
         "member_access_expression" => child(language, object, GrammarField::Expression),
         // Ruby's `@repo` is the object's own field by its spelling.
         "instance_variable" => return Some(object),
+        // Kotlin's `this.repo`: the dot's two sides have no fields.
+        "navigation_expression" if language == Language::Kotlin => object.named_child(0),
+        // Swift's `self.repo`.
+        "navigation_expression" if language == Language::Swift => object.child_by_field_name("target"),
         _ => return None,
     };
     if !through_self(language, source, object, inner, stack) {
@@ -1225,10 +1300,19 @@ fn local_type<'s>(
         (Language::Go, "expression_list") => {
             ancestors.next().filter(|d| matches!(language.kind_of(d), "short_var_declaration" | "range_clause"))?
         }
+        // `class A(private val repo: UserRepository)`: in the class's `init` blocks and property
+        // initializers, a local like a function's parameter.
+        (Language::Kotlin, "class_parameter") => parent,
+        // Swift's `let repo = …`, `var repo: Repo`: the name's pattern is the declaration's.
+        (Language::Swift, "pattern") => ancestors.next().filter(|d| language.kind_of(d) == "property_declaration")?,
         _ => return None,
     };
     let written = match child(language, declaration, GrammarField::Type) {
         Some(node) => Some(node),
+        None if language == Language::Kotlin => kotlin_type(declaration),
+        None if language == Language::Swift => {
+            named_children(declaration).into_iter().find(|c| language.kind_of(c) == "type_annotation")
+        }
         // Java's `variable_declarator` of `Repo repo = …` has its type one level up.
         None if through(language.kind_of(declaration)) => ancestors
             .next()
@@ -1252,6 +1336,11 @@ fn local_type<'s>(
         }
         // C#'s `var r = new Repo()`: the value is the declarator's last child.
         (Language::CSharp, _) => declaration.named_child(declaration.named_child_count().checked_sub(1)?),
+        // Kotlin's `val repo = UserRepository(db)`: the value is the property declaration's.
+        (Language::Kotlin, "variable_declaration") => {
+            ancestors.next().filter(|d| language.kind_of(d) == "property_declaration").and_then(kotlin_initializer)
+        }
+        (Language::Kotlin, _) => None,
         _ => child(language, declaration, GrammarField::Value),
     }?;
     if let Some(name) = constructed_type(language, source, value) {
@@ -1460,6 +1549,10 @@ const SEQUENCES: &[&str] = &[
     "IReadOnlyList",
     "IReadOnlyCollection",
     "ISet",
+    // Kotlin
+    "MutableList",
+    "MutableSet",
+    "MutableCollection",
     // C++
     "vector",
     "unordered_set",
@@ -1489,6 +1582,8 @@ const MAPS: &[&str] = &[
     "IDictionary",
     "IReadOnlyDictionary",
     "ConcurrentDictionary",
+    // Kotlin
+    "MutableMap",
     "map",
     "unordered_map",
 ];
@@ -1512,8 +1607,39 @@ fn written<'s>(
     };
     for _ in 0..8 {
         let next = match language.kind_of(node) {
+            // Swift's `: Repo`, `: Repo!` (the `!` is no part of the name).
+            "type_annotation" if language == Language::Swift => node.child_by_field_name("name"),
             // TypeScript's `: T`, Python's `type` wrapper, TypeScript's `readonly T[]`.
             "type_annotation" | "type" | "readonly_type" => node.named_child(0),
+            // Kotlin's `Repo?` (after any annotations).
+            "nullable_type" if language == Language::Kotlin => kotlin_type(node),
+            // Swift's `Repo?`.
+            "optional_type" if language == Language::Swift => node.child_by_field_name("wrapped"),
+            // Kotlin's and Swift's `Repo`, `api.Repo`, `List<Repo>`: names and type arguments, no
+            // fields.
+            "user_type" if matches!(language, Language::Kotlin | Language::Swift) => {
+                let parts = named_children(node);
+                let base = parts
+                    .iter()
+                    .rev()
+                    .find(|c| matches!(language.kind_of(*c), "identifier" | "type_identifier"))
+                    .copied()?;
+                let arguments = parts.iter().find(|c| language.kind_of(*c) == "type_arguments");
+                let base_name = source.text(base.start_byte(), base.end_byte());
+                let map = MAPS.contains(&base_name.as_ref());
+                match arguments {
+                    Some(arguments) if map || SEQUENCES.contains(&base_name.as_ref()) => {
+                        if !enter(if map { Held::Map } else { Held::Seq }) {
+                            return None;
+                        }
+                        let count = arguments.named_child_count();
+                        arguments.named_child(if map { count.checked_sub(1)? } else { 0 })
+                    }
+                    _ => Some(base),
+                }
+            }
+            // Kotlin's `out Repo` of a type argument.
+            "type_projection" => node.named_child(node.named_child_count().checked_sub(1)?),
             "reference_type" | "nullable_type" => child(language, node, GrammarField::Type),
             // PHP's `Repo`, `?Repo` (a `Repo` wherever a member is used).
             "named_type" | "optional_type" if language == Language::Php => node.named_child(0),
@@ -1732,6 +1858,9 @@ pub(crate) fn constructed_type<'s>(
                 _ => return None,
             }
         }
+        // Kotlin's `UserRepository(db)`, Swift's `UserRepository(db: db)`: a call of a class's
+        // capitalised name, as in Python.
+        (Language::Kotlin | Language::Swift, "call_expression") => capitalised(source, value.named_child(0)?)?,
         // Ruby's `Repo.new(…)`, `Db::Repo.new(…)`.
         (Language::Ruby, "call") => {
             let method = value.child_by_field_name("method")?;
@@ -1747,8 +1876,10 @@ pub(crate) fn constructed_type<'s>(
         }
         _ => return None,
     };
-    if !matches!(language.kind_of(name), "identifier" | "type_identifier" | "property_identifier" | "name" | "constant")
-    {
+    if !matches!(
+        language.kind_of(name),
+        "identifier" | "type_identifier" | "property_identifier" | "name" | "constant" | "simple_identifier"
+    ) {
         return None;
     }
     plain_type_name(source.text(name.start_byte(), name.end_byte()))
@@ -1855,8 +1986,8 @@ fn static_qualifier(
 /// `node` when it is a plain identifier written like a class name: an upper-case first letter
 /// and a lower-case letter after it (`MAX_SIZE.x` is a constant, not a type).
 fn capitalised<'t>(source: Source<'_>, node: Node<'t>) -> Option<Node<'t>> {
-    // Ruby's class names are `constant`s.
-    if !matches!(node.kind(), "identifier" | "type_identifier" | "constant") {
+    // Ruby's class names are `constant`s; Swift's names are `simple_identifier`s.
+    if !matches!(node.kind(), "identifier" | "type_identifier" | "constant" | "simple_identifier") {
         return None;
     }
     let text = source.text(node.start_byte(), node.end_byte());

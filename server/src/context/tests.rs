@@ -3747,3 +3747,246 @@ fn swift_cut_prefixes_bring_their_imports_and_enclosing_headers() {
     assert_eq!(ctx.imports, "import Foundation\n@testable import Money");
     assert_eq!(ctx.enclosing.as_deref(), Some("struct Report {\n    func sum() -> Int {"));
 }
+
+#[test]
+fn kotlin_members_through_typed_properties_and_this_are_their_classes() {
+    // `this.store.find()`: the constructor property's `UserRepository`, not the `StoreCache` the
+    // property's name reads like; `this.audit()` and a receiverless `render()` the base's base's,
+    // not the mailer's beside the file.
+    check(
+        r#"
+//- src/main/kotlin/com/acme/users/UserRepository.kt
+package com.acme.users
+
+class UserRepository {
+    fun find(id: Int): User? = null
+}
+//- src/main/kotlin/com/acme/signup/StoreCache.kt
+package com.acme.signup
+
+class StoreCache {
+    fun find(key: String): Entry? = null
+}
+//- src/main/kotlin/com/acme/web/Controller.kt
+package com.acme.web
+
+abstract class Controller {
+    protected fun render(view: String): String = view
+
+    fun audit(event: String) {}
+}
+//- src/main/kotlin/com/acme/web/BaseController.kt
+package com.acme.web
+
+abstract class BaseController : Controller()
+//- src/main/kotlin/com/acme/signup/Mailer.kt
+package com.acme.signup
+
+class Mailer {
+    fun render(template: String): String = template
+
+    fun audit(event: String) {}
+}
+//- src/main/kotlin/com/acme/signup/SignupController.kt
+package com.acme.signup
+
+class SignupController(private val store: UserRepository) : BaseController(), Auditable {
+    fun show(id: Int): String {
+        val user = this.store.find(id)
+        this.audit("signup")
+        return render("signup")
+        $0
+    }
+}
+"#,
+        expect![[r#"
+            src/main/kotlin/com/acme/signup/SignupController.kt (Kotlin) block
+            code:
+                package com.acme.signup
+
+                class SignupController(private val store: UserRepository) : BaseController(), Auditable {
+                    fun show(id: Int): String {
+                        val user = this.store.find(id)
+                        this.audit("signup")
+                        return render("signup")
+                        $0
+                    }
+                }
+            line: "        " $0 ""
+            definition of render in src/main/kotlin/com/acme/web/Controller.kt:
+                abstract class Controller { protected fun render(view: String): String }
+            definition of BaseController in src/main/kotlin/com/acme/web/BaseController.kt:
+                abstract class BaseController : Controller() {
+                }
+            definition of UserRepository in src/main/kotlin/com/acme/users/UserRepository.kt:
+                class UserRepository {
+                    fun find(id: Int): User?
+                }
+            definition of audit in src/main/kotlin/com/acme/web/Controller.kt:
+                abstract class Controller { fun audit(event: String) }
+        "#]],
+    );
+}
+
+#[test]
+fn kotlin_locals_parameters_properties_and_returns_are_their_declared_types() {
+    let pad = |text: &str| padded(text, "    step()\n", 45);
+    let classes = "//- src/main/kotlin/com/acme/users/UserRepository.kt\npackage com.acme.users\n\nclass UserRepository(private val db: Database) {\n    fun find(id: Int): User? = null\n}\n\
+//- src/main/kotlin/com/acme/users/Stores.kt\npackage com.acme.users\n\nfun openStore(dsn: String): UserRepository? = null\n\
+//- src/main/kotlin/com/acme/signup/StoreCache.kt\npackage com.acme.signup\n\nclass StoreCache {\n    fun find(key: String): Entry? = null\n}\n";
+    let found = ["find in src/main/kotlin/com/acme/users/UserRepository.kt"];
+    let load = |body: &str| {
+        format!("{classes}//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nimport com.acme.users.UserRepository\n\nfun load(id: Int) {{\n{body}    $0\n}}\n")
+    };
+    // Constructed, written (nullable too), or returned by a function, far above the use.
+    for local in [
+        "    val store = UserRepository(db)\n",
+        "    val store: UserRepository = lookup()\n",
+        "    var store: UserRepository? = null\n",
+        "    val store = openStore(\"db\")\n",
+    ] {
+        let text = load(&format!("{local}PAD    val user = store.find(id)\n"));
+        assert_eq!(definitions_from(&pad(&text)), found, "{local}");
+    }
+    // A return type through a chain.
+    let chained = load("PAD    val user = openStore(\"db\").find(id)\n");
+    assert_eq!(definitions_from(&pad(&chained)), ["openStore in src/main/kotlin/com/acme/users/Stores.kt", found[0]]);
+    // A typed parameter, nullable or not.
+    for (ty, call) in [("UserRepository", "store.find(id)"), ("UserRepository?", "store?.find(id)")] {
+        let parameter = load(&format!("PAD    val user = {call}\n"))
+            .replace("fun load(id: Int)", &format!("fun load(store: {ty}, id: Int)"));
+        assert_eq!(definitions_from(&pad(&parameter)), found, "{ty}");
+    }
+    // A property of the class around the cursor, with `this.` or without.
+    for (property, call) in [
+        ("    private val store: UserRepository = UserRepository(Database())\n", "store.find(id)"),
+        ("    private val store = UserRepository(Database())\n", "this.store.find(id)"),
+    ] {
+        let text = format!("{classes}//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nclass Loader {{\n{property}\n    fun load(id: Int) {{\nPAD        val user = {call}\n        $0\n    }}\n}}\n");
+        assert_eq!(definitions_from(&padded(&text, "        step()\n", 45)), found, "{call}");
+    }
+    // Untyped, the value's name still ranks.
+    let untyped = load("    val store = lookup()\nPAD    val user = store.find(id)\n");
+    assert_eq!(definitions_from(&pad(&untyped)), ["find in src/main/kotlin/com/acme/signup/StoreCache.kt"]);
+}
+
+#[test]
+fn swift_members_through_typed_properties_self_and_extensions_are_their_types() {
+    // In an extension of the class, `self.store.find()` is the stored property's
+    // `UserRepository`, not the `StoreCache` the name reads like; `self.audit()` (an extension of
+    // the base's base) and a receiverless `render()` are the base's base's, not the mailer's
+    // beside the file.
+    check(
+        r#"
+//- Sources/Users/UserRepository.swift
+final class UserRepository {
+    func find(id: Int) -> User? { nil }
+}
+//- Sources/App/StoreCache.swift
+final class StoreCache {
+    func find(key: String) -> Entry? { nil }
+}
+//- Sources/Web/Controller.swift
+class Controller {
+    func render(_ view: String) -> String { view }
+}
+
+extension Controller {
+    func audit(_ event: String) {}
+}
+//- Sources/Web/BaseController.swift
+class BaseController: Controller {}
+//- Sources/App/Mailer.swift
+final class Mailer {
+    func render(_ template: String) -> String { template }
+    func audit(_ event: String) {}
+}
+//- Sources/App/SignupController.swift
+final class SignupController: BaseController, Auditable {
+    let store: UserRepository
+
+    init(store: UserRepository) {
+        self.store = store
+    }
+}
+
+extension SignupController {
+    func show(id: Int) -> String {
+        let user = self.store.find(id: id)
+        self.audit("signup")
+        return render("signup")
+        $0
+    }
+}
+"#,
+        expect![[r#"
+            Sources/App/SignupController.swift (Swift) block
+            code:
+                final class SignupController: BaseController, Auditable {
+                    let store: UserRepository
+
+                    init(store: UserRepository) {
+                        self.store = store
+                    }
+                }
+
+                extension SignupController {
+                    func show(id: Int) -> String {
+                        let user = self.store.find(id: id)
+                        self.audit("signup")
+                        return render("signup")
+                        $0
+                    }
+                }
+            line: "        " $0 ""
+            definition of render in Sources/Web/Controller.swift:
+                class Controller { func render(_ view: String) -> String }
+            definition of audit in Sources/Web/Controller.swift:
+                extension Controller { func audit(_ event: String) }
+            definition of find in Sources/Users/UserRepository.swift:
+                final class UserRepository { func find(id: Int) -> User? }
+        "#]],
+    );
+}
+
+#[test]
+fn swift_locals_parameters_properties_and_returns_are_their_declared_types() {
+    let pad = |text: &str| padded(text, "    step()\n", 45);
+    let classes = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    init(db: Database) {}\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/Users/Stores.swift\nfunc openStore(dsn: String) -> UserRepository { UserRepository(db: Database()) }\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n";
+    let found = ["find in Sources/Users/UserRepository.swift"];
+    let load = |body: &str| {
+        format!("{classes}//- Sources/App/Load.swift\nimport Users\n\nfunc load(id: Int) {{\n{body}    $0\n}}\n")
+    };
+    // Constructed, written (implicitly unwrapped too), or returned by a function, far above the use.
+    for local in [
+        "    let store = UserRepository(db: db)\n",
+        "    let store: UserRepository = lookup()\n",
+        "    var store: UserRepository!\n",
+        "    let store = openStore(dsn: \"db\")\n",
+    ] {
+        let text = load(&format!("{local}PAD    let user = store.find(id: id)\n"));
+        assert_eq!(definitions_from(&pad(&text)), found, "{local}");
+    }
+    // A return type through a chain.
+    let chained = load("PAD    let user = openStore(dsn: \"db\").find(id: id)\n");
+    assert_eq!(definitions_from(&pad(&chained)), ["openStore in Sources/Users/Stores.swift", found[0]]);
+    // A typed parameter, optional or not.
+    for (ty, call) in [("UserRepository", "store.find(id: id)"), ("UserRepository?", "store?.find(id: id)")] {
+        let parameter = load(&format!("PAD    let user = {call}\n"))
+            .replace("func load(id: Int)", &format!("func load(store: {ty}, id: Int)"));
+        assert_eq!(definitions_from(&pad(&parameter)), found, "{ty}");
+    }
+    // A property of the type around the cursor, with `self.` or without.
+    for (property, call) in [
+        ("    let store: UserRepository\n", "store.find(id: id)"),
+        ("    var store = UserRepository(db: Database())\n", "self.store.find(id: id)"),
+    ] {
+        let text = format!("{classes}//- Sources/App/Load.swift\nimport Users\n\nstruct Loader {{\n{property}\n    func load(id: Int) {{\nPAD        let user = {call}\n        $0\n    }}\n}}\n");
+        assert_eq!(definitions_from(&padded(&text, "        step()\n", 45)), found, "{call}");
+    }
+    // Untyped, the value's name still ranks.
+    let untyped = load("    let store = lookup()\nPAD    let user = store.find(id: id)\n");
+    assert_eq!(definitions_from(&pad(&untyped)), ["find in Sources/App/StoreCache.swift"]);
+}
