@@ -3851,6 +3851,12 @@ fn kotlin_locals_parameters_properties_and_returns_are_their_declared_types() {
     // A return type through a chain.
     let chained = load("PAD    val user = openStore(\"db\").find(id)\n");
     assert_eq!(definitions_from(&pad(&chained)), ["openStore in src/main/kotlin/com/acme/users/Stores.kt", found[0]]);
+    // A method's return type, the method reached through a typed local.
+    let through = format!(
+        "//- src/main/kotlin/com/acme/users/Registry.kt\npackage com.acme.users\n\nclass Registry {{\n    fun users(): UserRepository = TODO()\n}}\n{}",
+        load("    val registry: Registry = lookup()\nPAD    val user = registry.users().find(id)\n")
+    );
+    assert_eq!(definitions_from(&pad(&through)), [found[0], "users in src/main/kotlin/com/acme/users/Registry.kt"]);
     // A typed parameter, nullable or not.
     for (ty, call) in [("UserRepository", "store.find(id)"), ("UserRepository?", "store?.find(id)")] {
         let parameter = load(&format!("PAD    val user = {call}\n"))
@@ -3972,6 +3978,12 @@ fn swift_locals_parameters_properties_and_returns_are_their_declared_types() {
     // A return type through a chain.
     let chained = load("PAD    let user = openStore(dsn: \"db\").find(id: id)\n");
     assert_eq!(definitions_from(&pad(&chained)), ["openStore in Sources/Users/Stores.swift", found[0]]);
+    // A method's return type, the method reached through a typed local.
+    let through = format!(
+        "//- Sources/Users/Registry.swift\nfinal class Registry {{\n    func users() -> UserRepository {{ UserRepository(db: Database()) }}\n}}\n{}",
+        load("    let registry: Registry = lookup()\nPAD    let user = registry.users().find(id: id)\n")
+    );
+    assert_eq!(definitions_from(&pad(&through)), [found[0], "users in Sources/Users/Registry.swift"]);
     // A typed parameter, optional or not.
     for (ty, call) in [("UserRepository", "store.find(id: id)"), ("UserRepository?", "store?.find(id: id)")] {
         let parameter = load(&format!("PAD    let user = {call}\n"))
