@@ -269,47 +269,26 @@ pub(crate) fn value_chain(
             | "struct_expression" => {
                 break Root::Type(constructed_type(language, source, node)?.into_owned());
             }
-            // Kotlin's `open()`, `repo.find()`, `UserRepository(db)`: neither the callee nor the
-            // dot's sides have fields.
-            "call_expression" if language == Language::Kotlin => {
+            // Kotlin's `open()`, `repo.find()`, `UserRepository(db)` and Swift's `open()`,
+            // `repo.find(id: 1)`, `UserRepository(db: db)`: the callee is the call's first child,
+            // and a member access is shaped differently in each (see `navigation`).
+            "call_expression" if matches!(language, Language::Kotlin | Language::Swift) => {
                 if let Some(ty) = constructed_type(language, source, node) {
                     break Root::Type(ty.into_owned());
                 }
                 let function = node.named_child(0)?;
                 match language.kind_of(function) {
-                    "identifier" => break Root::Call(text(function).into_owned()),
                     "navigation_expression" => {
-                        let (object, name) = kotlin_navigation(function)?;
+                        let (object, name) = navigation(language, function)?;
                         steps.push(Step::Call(text(name).into_owned()));
                         node = object;
                     }
+                    kind if kind == plain_name(language) => break Root::Call(text(function).into_owned()),
                     _ => return None,
                 }
             }
-            "navigation_expression" if language == Language::Kotlin => {
-                let (object, name) = kotlin_navigation(node)?;
-                steps.push(Step::Field(text(name).into_owned()));
-                node = object;
-            }
-            // Swift's `open()`, `repo.find(id: 1)`, `UserRepository(db: db)`: the callee is the
-            // call's first child, a member's object the access's target.
-            "call_expression" if language == Language::Swift => {
-                if let Some(ty) = constructed_type(language, source, node) {
-                    break Root::Type(ty.into_owned());
-                }
-                let function = node.named_child(0)?;
-                match language.kind_of(function) {
-                    "simple_identifier" => break Root::Call(text(function).into_owned()),
-                    "navigation_expression" => {
-                        let (object, name) = swift_navigation(function)?;
-                        steps.push(Step::Call(text(name).into_owned()));
-                        node = object;
-                    }
-                    _ => return None,
-                }
-            }
-            "navigation_expression" if language == Language::Swift => {
-                let (object, name) = swift_navigation(node)?;
+            "navigation_expression" if matches!(language, Language::Kotlin | Language::Swift) => {
+                let (object, name) = navigation(language, node)?;
                 steps.push(Step::Field(text(name).into_owned()));
                 node = object;
             }
@@ -465,16 +444,26 @@ pub(crate) fn value_chain(
     Some(Chain { root, steps })
 }
 
-/// A Kotlin `a.b`'s (or `a?.b`'s) object and member name.
-fn kotlin_navigation(node: Node<'_>) -> Option<(Node<'_>, Node<'_>)> {
-    let name = node.named_child(node.named_child_count().checked_sub(1)?)?;
-    (name.kind() == "identifier" && node.named_child_count() == 2).then_some((node.named_child(0)?, name))
+/// A Kotlin or Swift `a.b`'s (or `a?.b`'s) object and member name. Kotlin's navigation has no
+/// fields (object, then the member's identifier); Swift's keeps the member two `suffix`es deep.
+fn navigation(language: Language, node: Node<'_>) -> Option<(Node<'_>, Node<'_>)> {
+    let (object, name) = if language == Language::Kotlin {
+        let count = node.named_child_count();
+        (count == 2).then_some(())?;
+        (node.named_child(0)?, node.named_child(count - 1)?)
+    } else {
+        (node.child_by_field_name("target")?, node.child_by_field_name("suffix")?.child_by_field_name("suffix")?)
+    };
+    (name.kind() == plain_name(language)).then_some((object, name))
 }
 
-/// A Swift `a.b`'s (or `a?.b`'s) object and member name.
-fn swift_navigation(node: Node<'_>) -> Option<(Node<'_>, Node<'_>)> {
-    let name = node.child_by_field_name("suffix")?.child_by_field_name("suffix")?;
-    (name.kind() == "simple_identifier").then_some((node.child_by_field_name("target")?, name))
+/// The node kind of a plain name in Kotlin's and Swift's grammars.
+fn plain_name(language: Language) -> &'static str {
+    if language == Language::Kotlin {
+        "identifier"
+    } else {
+        "simple_identifier"
+    }
 }
 
 /// A member access's object and member name: `(a, b)` of `a.b`, `a->b`, `a?.b`. The object is
