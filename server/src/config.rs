@@ -39,6 +39,8 @@ pub struct Config {
     /// Per-model prices, merged over the built-in table (see `ledger::PriceTable`).
     pub prices: HashMap<String, PriceSetting>,
     pub timeouts: Timeouts,
+    /// Which certificate authorities HTTPS connections trust besides the system's and Mozilla's.
+    pub tls: TlsSettings,
     /// Record every request's tokens and cost in the usage ledger (SQLite in the data directory).
     pub usage_ledger: bool,
     pub completion: CompletionSettings,
@@ -426,6 +428,53 @@ impl Timeouts {
     }
 }
 
+/// HTTPS trust. The system's certificate store and Mozilla's roots are always trusted; a company
+/// proxy that inspects HTTPS signs with a root of its own, which IT usually installs in the
+/// system's store, and which these files can name when it is not there.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TlsSettings {
+    /// PEM files of certificate authorities to trust as well: absolute paths, or `~/…`.
+    pub ca_certificates: Vec<String>,
+}
+
+impl TlsSettings {
+    /// The files as paths, `~/` expanded; relative ones are left out (reported by
+    /// [`TlsSettings::problems`]), since no directory is the obvious one to resolve them against.
+    pub fn ca_files(&self) -> Vec<PathBuf> {
+        self.ca_certificates.iter().filter_map(|p| expand_home(p)).filter(|p| p.is_absolute()).collect()
+    }
+
+    /// What is wrong with the named files, one message each: they are read at once, so that a
+    /// typo is reported when the setting changes, not as an untrusted certificate later.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for named in &self.ca_certificates {
+            let path = match expand_home(named) {
+                Some(path) if path.is_absolute() => path,
+                _ => {
+                    problems.push(format!(
+                        "`tls.caCertificates`: `{named}` is not an absolute path (or one starting with `~/`); \
+                         it was left out"
+                    ));
+                    continue;
+                }
+            };
+            if let Err(e) = crate::providers::load_ca_file(&path) {
+                problems.push(format!("`tls.caCertificates`: {e}; it was left out"));
+            }
+        }
+        problems
+    }
+}
+
+fn expand_home(path: &str) -> Option<PathBuf> {
+    match path.strip_prefix("~/") {
+        Some(rest) => dirs::home_dir().map(|home| home.join(rest)),
+        None => Some(PathBuf::from(path)),
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -434,6 +483,7 @@ impl Default for Config {
             models: Models::default(),
             prices: HashMap::new(),
             timeouts: Timeouts::default(),
+            tls: TlsSettings::default(),
             usage_ledger: true,
             completion: CompletionSettings::default(),
             actions: ActionSettings::default(),
@@ -952,6 +1002,11 @@ impl ConfigLayers {
         for message in config.routing_problems() {
             problems.push(ConfigProblem { source, message: format!("{message} (the rest of the routing applies)") });
         }
+        let tls_source =
+            self.layers.iter().rev().find(|(_, v)| v.get("tls").is_some()).map_or(Source::File, |(s, _)| *s);
+        for message in config.tls.problems() {
+            problems.push(ConfigProblem { source: tls_source, message });
+        }
         (config, problems)
     }
 }
@@ -1129,6 +1184,28 @@ mod tests {
         assert!(msg.contains("timeouts.connectMs"), "{msg}");
         assert!(msg.contains("editor"), "{msg}");
         assert!(!msg.contains("sk-editor"), "{msg}");
+    }
+
+    #[test]
+    fn certificate_files_that_cannot_be_used_are_reported_by_name_and_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("proxy.crt");
+        std::fs::write(&not_pem, "hello, not a certificate\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        let mut l = layers(&[]);
+        l.set(Source::InitializationOptions, json!({"tls": {"caCertificates": ["certs/proxy.pem", missing, not_pem]}}));
+        let (c, problems) = l.resolve();
+        let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 3, "{messages:#?}");
+        assert!(messages[0].contains("`certs/proxy.pem` is not an absolute path"), "{}", messages[0]);
+        assert!(messages[1].contains("cannot read") && messages[1].contains("missing.pem"), "{}", messages[1]);
+        assert!(messages[2].contains("proxy.crt holds no certificate"), "{}", messages[2]);
+        assert!(
+            messages.iter().all(|m| m.contains("initializationOptions") && m.contains("left out")),
+            "{messages:#?}"
+        );
+        // The relative one is not guessed at; the others are still tried when connecting.
+        assert_eq!(c.tls.ca_files(), vec![missing, not_pem]);
     }
 
     #[test]

@@ -155,8 +155,10 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
     checks.push(key_check);
 
     // Reach it and list the models.
-    let client =
-        OpenAiCompatible::new(config.provider_config(), OpenAiCompatible::http_client(config.timeouts.connect()));
+    let client = OpenAiCompatible::new(
+        config.provider_config(),
+        OpenAiCompatible::http_client(config.timeouts.connect(), &config.tls.ca_files()),
+    );
     let started = Instant::now();
     let reached = if key_ok || config.api_key.is_some() {
         match with_retries(&retries(), || client.models()).await {
@@ -386,7 +388,10 @@ async fn probe_other_region(config: &Config) -> Option<Check> {
     };
     let mut provider = config.provider_config();
     provider.base_url = other_url.clone();
-    let client = OpenAiCompatible::new(provider, OpenAiCompatible::http_client(config.timeouts.connect()));
+    let client = OpenAiCompatible::new(
+        provider,
+        OpenAiCompatible::http_client(config.timeouts.connect(), &config.tls.ca_files()),
+    );
     let name = |p: Platform| match p {
         Platform::Global => "the global platform (platform.moonshot.ai)",
         Platform::China => "the China platform (platform.moonshot.cn)",
@@ -442,7 +447,11 @@ async fn provider_check(config: &Config, name: &str) -> Check {
             hint: Some(format!("set {var} to the provider's API key in the environment your editor starts from")),
         };
     }
-    let client = ProviderClient::new(provider.kind, provider.config.clone(), &HttpPool::new(config.timeouts.connect()));
+    let client = ProviderClient::new(
+        provider.kind,
+        provider.config.clone(),
+        &HttpPool::new(config.timeouts.connect(), &config.tls.ca_files()),
+    );
     let started = Instant::now();
     match with_retries(&retries(), || client.models()).await {
         Ok(models) => Check {

@@ -22,7 +22,7 @@ use std::time::Instant;
 use dashmap::{DashMap, DashSet};
 use futures::Stream;
 
-use crate::config::{BudgetSettings, Config, ModelRef, PriceSetting, ResolvedProvider, DEFAULT_PROVIDER};
+use crate::config::{BudgetSettings, Config, ModelRef, PriceSetting, ResolvedProvider, TlsSettings, DEFAULT_PROVIDER};
 use crate::ledger::{unix_ms_now, Feature, Ledger, Outcome, PriceTable, SessionSnapshot, TimeRange, UsageRecord};
 use crate::providers::error::{format_amount, BudgetPeriod};
 use crate::providers::{
@@ -54,7 +54,7 @@ pub struct Router {
     prices: Mutex<Option<BuiltPrices>>,
 }
 
-type BuiltClient = Built<(ProviderKind, ProviderConfig), ProviderClient>;
+type BuiltClient = Built<(ProviderKind, ProviderConfig, TlsSettings), ProviderClient>;
 type BuiltPrices = Built<HashMap<String, PriceSetting>, Arc<PriceTable>>;
 
 /// Something built from settings, kept with a copy of them: comparing settings costs far less
@@ -475,7 +475,7 @@ pub fn budget_decision(budget: &BudgetSettings, spent_today: f64, spent_month: f
 impl Router {
     pub fn new(config: &Config, ledger: Option<Arc<Ledger>>) -> Router {
         Router {
-            pool: Mutex::new(HttpPool::new(config.timeouts.connect())),
+            pool: Mutex::new(HttpPool::new(config.timeouts.connect(), &config.tls.ca_files())),
             ledger,
             fixed_temperature: DashSet::new(),
             single_choice: DashSet::new(),
@@ -532,8 +532,9 @@ impl Router {
 
     fn pool(&self, config: &Config) -> HttpPool {
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.connect_timeout() != config.timeouts.connect() {
-            *pool = HttpPool::new(config.timeouts.connect());
+        let ca_files = config.tls.ca_files();
+        if !pool.serves(config.timeouts.connect(), &ca_files) {
+            *pool = HttpPool::new(config.timeouts.connect(), &ca_files);
         }
         pool.clone()
     }
@@ -542,14 +543,14 @@ impl Router {
         {
             let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(built) = clients.get(&provider.name) {
-                let (kind, settings) = &built.from;
-                if *kind == provider.kind && *settings == provider.config {
+                let (kind, settings, tls) = &built.from;
+                if *kind == provider.kind && *settings == provider.config && *tls == config.tls {
                     return built.value.clone();
                 }
             }
         }
         let client = ProviderClient::new(provider.kind, provider.config.clone(), &self.pool(config));
-        let built = Built { from: (provider.kind, provider.config.clone()), value: client.clone() };
+        let built = Built { from: (provider.kind, provider.config.clone(), config.tls.clone()), value: client.clone() };
         self.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(provider.name.clone(), built);
         client
     }

@@ -88,6 +88,17 @@ pub enum TimeoutPhase {
     Idle,
 }
 
+/// Why the provider's TLS certificate was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertificateProblem {
+    /// Signed by no authority this machine trusts: most often a company proxy that inspects HTTPS.
+    Untrusted,
+    /// Made out to another host name: a wrong base URL, or something else answering for it.
+    OtherName,
+    /// Expired or not valid yet: an old certificate, or this computer's clock.
+    OutOfDate,
+}
+
 /// Which Moonshot rate limit a 429 names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateLimit {
@@ -259,6 +270,11 @@ pub enum ProviderError {
          and the provider's base URL."
     )]
     Connect { host: String, detail: String },
+
+    /// The TLS handshake failed on the certificate: unreachable is the wrong word for it, and
+    /// the remedy (a company proxy's root) is specific.
+    #[error("{}", certificate_message(.host, *.problem, .detail))]
+    Certificate { host: String, problem: CertificateProblem, detail: String },
 
     #[error("{}", timeout_message(.host, *.phase, *.after))]
     Timeout { host: String, phase: TimeoutPhase, after: Duration },
@@ -530,6 +546,25 @@ fn dropped_message(host: &str, received: usize, detail: Option<&str>) -> String 
     )
 }
 
+fn certificate_message(host: &str, problem: CertificateProblem, detail: &str) -> String {
+    match problem {
+        CertificateProblem::Untrusted => format!(
+            "{host}'s TLS certificate is signed by an authority this computer does not trust ({detail}). \
+             A company proxy or firewall that inspects HTTPS does this: install its root certificate in \
+             the system's certificate store, or name its PEM file in the `tls.caCertificates` setting."
+        ),
+        CertificateProblem::OtherName => format!(
+            "{host} presented a TLS certificate made out to another name ({detail}). Check the \
+             provider's base URL; if a proxy answers for the host, trust its root certificate with the \
+             `tls.caCertificates` setting."
+        ),
+        CertificateProblem::OutOfDate => format!(
+            "{host}'s TLS certificate is expired or not valid yet ({detail}). Check this computer's \
+             date and time; if they are right, the certificate (or a proxy's) needs renewing."
+        ),
+    }
+}
+
 fn timeout_message(host: &str, phase: TimeoutPhase, after: Duration) -> String {
     let s = secs(after);
     match phase {
@@ -577,6 +612,7 @@ impl ProviderError {
                 | UnexpectedOutput { .. }
                 | Timeout { .. }
                 | Connect { .. }
+                | Certificate { .. }
                 | StreamDropped { .. }
                 // A retired model id: a configured fallback model is exactly what the user wants.
                 | ModelNotFound { .. }
@@ -608,6 +644,7 @@ impl ProviderError {
             EndpointMissing { .. }
             | BudgetExceeded { .. }
             | Connect { .. }
+            | Certificate { .. }
             | Timeout { .. }
             | Unsendable { .. }
             | InvalidBaseUrl { .. }
@@ -637,6 +674,7 @@ impl ProviderError {
             EndpointMissing { .. } => "endpoint_missing",
             UnexpectedStatus { .. } => "unexpected_status",
             Connect { .. } => "connect",
+            Certificate { .. } => "certificate",
             Timeout { .. } => "timeout",
             StreamDropped { .. } => "stream_dropped",
             MalformedResponse { .. } => "malformed_response",

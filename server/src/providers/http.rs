@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::Method;
 use tokio::time::Instant;
 
-use super::error::{scrub, ProviderError, TimeoutPhase};
+use super::error::{scrub, CertificateProblem, ProviderError, TimeoutPhase};
 use super::openai::ProviderConfig;
 use super::stream::{timed_body, BodyError};
 use super::types::ModelInfo;
@@ -235,7 +235,9 @@ pub(crate) fn request_id(headers: &HeaderMap, names: &[&str]) -> Option<String> 
 pub(crate) fn transport_error(e: &reqwest::Error, host: &str, cfg: &ProviderConfig) -> ProviderError {
     let host = host.to_string();
     let detail = scrub(&root_cause(e), None);
-    if e.is_connect() && (e.is_timeout() || detail.contains("timed out")) {
+    if let Some(problem) = certificate_problem(e) {
+        ProviderError::Certificate { host, problem, detail }
+    } else if e.is_connect() && (e.is_timeout() || detail.contains("timed out")) {
         ProviderError::Timeout { host, phase: TimeoutPhase::Connect, after: cfg.connect_timeout }
     } else if e.is_connect() {
         ProviderError::Connect { host, detail }
@@ -293,6 +295,29 @@ pub(crate) async fn read_body(
 
 /// The innermost cause of an error ("Connection refused (os error 111)"): the outer layers of a
 /// reqwest error only say "error sending request for url (…)".
+/// The certificate problem behind a failed TLS handshake, if that is what failed. rustls's error
+/// arrives wrapped in an `io::Error`, whose `source()` skips it, so each one is opened too.
+fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<CertificateProblem> {
+    use rustls::CertificateError as C;
+    let mut current = Some(e);
+    while let Some(err) = current {
+        let tls = err
+            .downcast_ref::<rustls::Error>()
+            .or_else(|| err.downcast_ref::<std::io::Error>()?.get_ref()?.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::InvalidCertificate(cert)) = tls {
+            return Some(match cert {
+                C::NotValidForName | C::NotValidForNameContext { .. } => CertificateProblem::OtherName,
+                C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
+                    CertificateProblem::OutOfDate
+                }
+                _ => CertificateProblem::Untrusted,
+            });
+        }
+        current = err.source();
+    }
+    None
+}
+
 pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut current = e;
     while let Some(next) = current.source() {
@@ -304,6 +329,39 @@ pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_certificate_is_told_apart_inside_the_io_error_that_carries_it() {
+        use rustls::CertificateError as C;
+        // As tokio-rustls hands it up: rustls's error inside an io::Error, under hyper's.
+        let wrapped = |cert: C| -> Box<dyn std::error::Error + Send + Sync> {
+            let io = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::InvalidCertificate(cert));
+            Box::new(Outer(io))
+        };
+        let problem = |cert| certificate_problem(wrapped(cert).as_ref());
+        assert_eq!(problem(C::UnknownIssuer), Some(CertificateProblem::Untrusted));
+        assert_eq!(problem(C::BadSignature), Some(CertificateProblem::Untrusted));
+        assert_eq!(problem(C::NotValidForName), Some(CertificateProblem::OtherName));
+        assert_eq!(problem(C::Expired), Some(CertificateProblem::OutOfDate));
+        assert_eq!(problem(C::NotValidYet), Some(CertificateProblem::OutOfDate));
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        assert_eq!(certificate_problem(&Outer(refused)), None);
+        let other_tls = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::HandshakeNotComplete);
+        assert_eq!(certificate_problem(&Outer(other_tls)), None);
+
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+    }
 
     #[test]
     fn request_id_takes_the_first_header_present() {

@@ -16,8 +16,8 @@ pub mod stream;
 pub mod types;
 
 pub use anthropic::Anthropic;
-pub use error::{Platform, ProviderError, RateLimit, RetryHint, TimeoutPhase};
-pub use openai::{ChatStream, HttpPool, OpenAiCompatible, ProviderConfig};
+pub use error::{CertificateProblem, Platform, ProviderError, RateLimit, RetryHint, TimeoutPhase};
+pub use openai::{load_ca_file, ChatStream, HttpPool, OpenAiCompatible, ProviderConfig};
 pub use registry::{ProviderClient, ProviderKind, StreamBody};
 pub use retry::{with_retries, Retries, RetryPolicy};
 pub use types::{

@@ -1,6 +1,7 @@
 //! The client for Moonshot's API and any OpenAI-compatible server (vLLM, SGLang, Ollama).
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -102,15 +103,23 @@ impl fmt::Debug for ProviderConfig {
 pub struct HttpPool {
     client: reqwest::Client,
     connect_timeout: Duration,
+    ca_files: Vec<PathBuf>,
 }
 
 impl HttpPool {
-    pub fn new(connect_timeout: Duration) -> HttpPool {
-        HttpPool { client: OpenAiCompatible::http_client(connect_timeout), connect_timeout }
+    /// `ca_files`: PEM files of certificate authorities trusted besides the system's store and
+    /// Mozilla's roots (`tls.caCertificates`); one that cannot be read is left out.
+    pub fn new(connect_timeout: Duration, ca_files: &[PathBuf]) -> HttpPool {
+        HttpPool {
+            client: OpenAiCompatible::http_client(connect_timeout, ca_files),
+            connect_timeout,
+            ca_files: ca_files.to_vec(),
+        }
     }
 
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
+    /// Whether a pool for these settings would be this one: a change means new connections.
+    pub fn serves(&self, connect_timeout: Duration, ca_files: &[PathBuf]) -> bool {
+        self.connect_timeout == connect_timeout && self.ca_files == ca_files
     }
 
     /// For the other providers of this module tree (anthropic.rs), which share the pool.
@@ -121,7 +130,10 @@ impl HttpPool {
 
 impl fmt::Debug for HttpPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpPool").field("connect_timeout", &self.connect_timeout).finish()
+        f.debug_struct("HttpPool")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("ca_files", &self.ca_files)
+            .finish()
     }
 }
 
@@ -212,6 +224,25 @@ struct TokenCountReply {
     data: TokenCount,
 }
 
+/// The certificates of a PEM file, for `tls.caCertificates`. The error names the file and says
+/// what is wrong with it.
+pub fn load_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    // A CA bundle is a few hundred KiB at most; anything far larger is not one.
+    const LARGEST: u64 = 16 * 1024 * 1024;
+    let shown = path.display();
+    let size = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?.len();
+    if size > LARGEST {
+        return Err(format!("{shown} is {} MiB, too large for a certificate file", size / (1024 * 1024)));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&bytes).map_err(|_| format!("{shown} is not a PEM certificate file"))?;
+    if certificates.is_empty() {
+        return Err(format!("{shown} holds no certificate (no `-----BEGIN CERTIFICATE-----` block)"));
+    }
+    Ok(certificates)
+}
+
 #[derive(Deserialize)]
 struct TokenCount {
     total_tokens: u32,
@@ -233,19 +264,41 @@ impl OpenAiCompatible {
     /// The HTTP client every provider should share: pooled keep-alive connections, the default
     /// connect timeout, and a `kimi-lsp/<version>` user agent.
     pub fn shared_http_client() -> reqwest::Client {
-        Self::http_client(DEFAULT_CONNECT_TIMEOUT)
+        Self::http_client(DEFAULT_CONNECT_TIMEOUT, &[])
     }
 
-    /// Like [`OpenAiCompatible::shared_http_client`] with another connect timeout.
-    pub fn http_client(connect_timeout: Duration) -> reqwest::Client {
-        reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(8)
-            .tcp_keepalive(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .user_agent(concat!("kimi-lsp/", env!("CARGO_PKG_VERSION")))
+    /// Like [`OpenAiCompatible::shared_http_client`] with another connect timeout, trusting the
+    /// certificate authorities in `ca_files` too (PEM; one that cannot be read is left out and
+    /// logged: the settings report it where the user sees it).
+    pub fn http_client(connect_timeout: Duration, ca_files: &[PathBuf]) -> reqwest::Client {
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(connect_timeout)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(8)
+                .tcp_keepalive(Duration::from_secs(30))
+                .tcp_nodelay(true)
+                .user_agent(concat!("kimi-lsp/", env!("CARGO_PKG_VERSION")))
+        };
+        let mut with_roots = builder();
+        for path in ca_files {
+            match load_ca_file(path) {
+                Ok(certificates) => {
+                    for certificate in certificates {
+                        with_roots = with_roots.add_root_certificate(certificate);
+                    }
+                }
+                Err(e) => tracing::warn!("not trusted: {e}"),
+            }
+        }
+        with_roots
             .build()
+            .or_else(|e| {
+                // A PEM block that is not a certificate rustls accepts fails the whole client:
+                // keep the timeouts and the system's roots at least.
+                tracing::error!(error = %e, "could not add the `tls.caCertificates` authorities; trusting the system's");
+                builder().build()
+            })
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "could not configure the HTTP client; using defaults");
                 reqwest::Client::new()
