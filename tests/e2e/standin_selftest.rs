@@ -1,13 +1,15 @@
 //! The stand-in checked over real HTTP against what `/work/shared/kimi-api.md` records of the live
 //! service: byte shapes of streamed and plain replies, every error's status and body, the odd
-//! unknown-route body, headers, validation, the request log, and detection of clients that leave.
+//! unknown-route body, headers, validation, the request log, and detection of clients that leave;
+//! and the HTTPS stand-in: its own certificate authority, HTTP/2 by ALPN, one connection for many
+//! requests, and what a stream a client drops early does to its connection.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use kimi_test_support::{estimate_tokens, ApiError, Reply, Standin};
+use kimi_test_support::{estimate_tokens, AnthropicStandin, ApiError, Protocols, Reply, Standin};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -624,4 +626,181 @@ async fn the_port_closes_when_the_last_handle_is_dropped() {
         assert!(Instant::now() < deadline, "the stand-in outlived its handles");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTPS
+
+/// A client that trusts the stand-in's certificate authority, as the server will once told to.
+fn trusting(ca_pem: &str) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("the stand-in's CA is valid PEM");
+    reqwest::Client::builder().no_proxy().add_root_certificate(ca).build().expect("a TLS client builds")
+}
+
+async fn chat_over(client: &reqwest::Client, s: &Standin, user: &str) -> reqwest::Response {
+    client
+        .post(format!("{}/chat/completions", s.base_url()))
+        .json(&chat_body("kimi-k2-turbo-preview", user, true))
+        .send()
+        .await
+        .expect("the TLS stand-in answers")
+}
+
+fn versions(s: &Standin) -> Vec<String> {
+    s.requests().into_iter().map(|r| r.version).collect()
+}
+
+#[tokio::test]
+async fn https_offers_h2_and_keeps_one_connection_for_many_requests() {
+    let s = Standin::start_tls(Protocols::Http2).await;
+    let base = s.base_url();
+    assert!(base.starts_with("https://localhost:") && base.ends_with("/v1"), "{base}");
+    let client = trusting(&s.ca_pem());
+
+    s.push(Reply::text("").chunks(&["fn ", "main() {}"]));
+    let r = chat_over(&client, &s, "one").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_2, "ALPN must settle on h2");
+    let events = sse_events(&r.text().await.unwrap());
+    let said: String = events[..events.len() - 1]
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<Value>(e).unwrap()["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(said, "fn main() {}");
+    assert_eq!(events.last().unwrap(), "[DONE]");
+
+    assert_eq!(client.get(format!("{base}/models")).send().await.unwrap().status(), 200);
+    let text = chat_over(&client, &s, "three").await.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+
+    assert_eq!(versions(&s), ["HTTP/2.0"; 3]);
+    assert_eq!(s.connections(), 1, "HTTP/2 carries the three requests over one connection");
+    assert_eq!(s.completed_streams(), 2);
+}
+
+#[tokio::test]
+async fn https_without_h2_speaks_http_1_1() {
+    let s = Standin::start_tls(Protocols::Http1Only).await;
+    let client = trusting(&s.ca_pem());
+    let r = chat_over(&client, &s, "x").await;
+    assert_eq!(r.version(), reqwest::Version::HTTP_11);
+    assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+    assert_eq!(client.get(format!("{}/models", s.base_url())).send().await.unwrap().status(), 200);
+    assert_eq!(versions(&s), ["HTTP/1.1"; 2]);
+    assert_eq!(s.connections(), 1, "a reply read to its end leaves the connection to the next request");
+
+    // The plain stand-in records its version too.
+    let plain = Standin::start().await;
+    get(&plain, "/models").await;
+    assert_eq!(versions(&plain), ["HTTP/1.1"]);
+}
+
+#[tokio::test]
+async fn a_client_without_the_ca_fails_on_the_certificate_and_the_standin_serves_on() {
+    let s = Standin::start_tls(Protocols::Http2).await;
+    let untrusting = reqwest::Client::builder().no_proxy().build().unwrap();
+    let err = untrusting.get(format!("{}/models", s.base_url())).send().await.unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    let mut chain = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(&err);
+    while let Some(e) = source {
+        chain.push(e.to_string());
+        source = e.source();
+    }
+    assert!(
+        chain.iter().any(|e| e.contains("invalid peer certificate") && e.contains("UnknownIssuer")),
+        "the error names the untrusted certificate: {chain:#?}"
+    );
+    assert!(s.requests().is_empty(), "no request got past the handshake");
+
+    // The failed handshake ended that connection only: the accept loop goes on.
+    let r = trusting(&s.ca_pem()).get(format!("{}/models", s.base_url())).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(versions(&s), ["HTTP/2.0"]);
+
+    // Another stand-in's CA does not vouch for this one.
+    let other = Standin::start_tls(Protocols::Http2).await;
+    let err = trusting(&other.ca_pem()).get(format!("{}/models", s.base_url())).send().await.unwrap_err();
+    assert!(format!("{err:?}").contains("UnknownIssuer"), "{err:?}");
+}
+
+/// Starts a slow streamed answer, reads its first chunk and drops the response, then asks again
+/// over the same client; returns the stand-in to count connections on.
+async fn drop_a_stream_then_ask_again(protocols: Protocols) -> Standin {
+    let s = Standin::start_tls(protocols).await;
+    let client = trusting(&s.ca_pem());
+    let many: Vec<String> = (0..50).map(|i| format!("part{i} ")).collect();
+    let parts: Vec<&str> = many.iter().map(String::as_str).collect();
+    s.push(Reply::text("").chunks(&parts).chunk_delay(Duration::from_millis(100)));
+
+    let r = chat_over(&client, &s, "slow").await;
+    let mut body = r.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: "));
+    drop(body);
+    s.wait_for_dropped_streams(1, WAIT).await;
+
+    let text = chat_over(&client, &s, "again").await.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert_eq!((s.dropped_streams(), s.completed_streams()), (1, 1));
+    s
+}
+
+#[tokio::test]
+async fn a_stream_dropped_early_keeps_its_h2_connection() {
+    let s = drop_a_stream_then_ask_again(Protocols::Http2).await;
+    assert_eq!(versions(&s), ["HTTP/2.0"; 2]);
+    assert_eq!(s.connections(), 1, "the dropped stream was reset, its connection kept");
+}
+
+#[tokio::test]
+async fn a_stream_dropped_early_costs_its_http_1_1_connection() {
+    let s = drop_a_stream_then_ask_again(Protocols::Http1Only).await;
+    assert_eq!(versions(&s), ["HTTP/1.1"; 2]);
+    assert_eq!(s.connections(), 2, "a half-read HTTP/1.1 reply leaves nothing to reuse");
+}
+
+#[tokio::test]
+async fn stop_closes_the_tls_port() {
+    let s = Standin::start_tls(Protocols::Http2).await;
+    let url = format!("{}/models", s.base_url());
+    let ca = s.ca_pem();
+    assert_eq!(trusting(&ca).get(&url).send().await.unwrap().status(), 200);
+    s.stop();
+    let deadline = Instant::now() + WAIT;
+    while trusting(&ca).get(&url).send().await.is_ok() {
+        assert!(Instant::now() < deadline, "the TLS stand-in still answers after stop()");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_ca_file_is_written_where_asked() {
+    let s = Standin::start_tls(Protocols::Http2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = s.write_ca(dir.path());
+    assert_eq!(path, dir.path().join("standin-ca.pem"));
+    let pem = std::fs::read_to_string(&path).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    assert_eq!(trusting(&pem).get(format!("{}/models", s.base_url())).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn the_anthropic_standin_serves_https_too() {
+    let s = AnthropicStandin::start_tls(Protocols::Http2).await;
+    assert!(s.base_url().starts_with("https://localhost:"), "{}", s.base_url());
+    let r = trusting(&s.ca_pem())
+        .get(format!("{}/v1/models", s.base_url()))
+        .header("anthropic-version", kimi_test_support::anthropic::ANTHROPIC_VERSION)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(s.requests()[0].version, "HTTP/2.0");
 }

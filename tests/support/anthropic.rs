@@ -24,7 +24,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::standin::{quarter, split_fragments, ApiError, Output, Reply, ReplyKind, Said};
-use crate::standin_core::{Core, Rendered, Server};
+use crate::standin_core::{Core, Protocols, Rendered, Server};
 
 /// The version header every request must carry.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -593,6 +593,10 @@ pub type AnthropicStandin = Server<Scripted, AnthropicApi>;
 
 type Shared = Core<Scripted, AnthropicApi>;
 
+fn anthropic_api() -> AnthropicApi {
+    AnthropicApi { models: DEFAULT_MODELS.iter().map(|m| m.to_string()).collect(), no_prefill: Vec::new() }
+}
+
 /// `prefix` + `01` + 22 characters, the shape of live ids.
 fn live_id(shared: &Shared, prefix: &str) -> String {
     let mut out = format!("{prefix}01");
@@ -616,15 +620,21 @@ impl AnthropicStandin {
     }
 
     pub async fn start_on(port: u16) -> io::Result<AnthropicStandin> {
-        let api =
-            AnthropicApi { models: DEFAULT_MODELS.iter().map(|m| m.to_string()).collect(), no_prefill: Vec::new() };
-        Server::serve(port, Reply::text("ok").into(), api, Router::new().fallback(handle)).await
+        Server::serve(port, Reply::text("ok").into(), anthropic_api(), Router::new().fallback(handle)).await
     }
 
-    /// `http://127.0.0.1:PORT` — like `https://api.anthropic.com`, without `/v1`: Messages are at
-    /// `{base_url}/v1/messages`.
+    /// Serves HTTPS on a free port of 127.0.0.1, as [`Standin::start_tls`](crate::Standin::start_tls)
+    /// does.
+    pub async fn start_tls(protocols: Protocols) -> AnthropicStandin {
+        Server::serve_tls(0, Reply::text("ok").into(), anthropic_api(), Router::new().fallback(handle), protocols)
+            .await
+            .expect("the TLS Anthropic stand-in could not start on 127.0.0.1")
+    }
+
+    /// `http://127.0.0.1:PORT` (`https://localhost:PORT` when serving TLS) — like
+    /// `https://api.anthropic.com`, without `/v1`: Messages are at `{base_url}/v1/messages`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr())
+        self.origin()
     }
 
     /// Queues a reply whose stream carries an `error` event after `after_deltas`

@@ -21,7 +21,7 @@ use axum::Router;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::standin_core::{Core, Rendered, Server};
+use crate::standin_core::{Core, Protocols, Rendered, Server};
 
 /// The value of `system_fingerprint`, shaped like the live one (`fpv0_` and eight hex digits).
 const FINGERPRINT: &str = "fpv0_5e3b9d21";
@@ -898,6 +898,9 @@ pub struct Recorded {
     /// The client's end of the connection the request came over.
     #[serde(skip)]
     pub peer: Option<std::net::SocketAddr>,
+    /// The HTTP version it came in: `HTTP/1.1`, or `HTTP/2.0` from a TLS stand-in whose ALPN
+    /// offered `h2`.
+    pub version: String,
 }
 
 impl Recorded {
@@ -924,6 +927,10 @@ pub type Standin = Server<Reply, MoonshotApi>;
 
 type Shared = Core<Reply, MoonshotApi>;
 
+fn moonshot_api() -> MoonshotApi {
+    MoonshotApi { models: default_models(), models_errors: Default::default(), balance: Some(49.58), log: None }
+}
+
 impl Standin {
     /// Binds 127.0.0.1 on a free port and serves on the current tokio runtime.
     pub async fn start() -> Standin {
@@ -932,18 +939,22 @@ impl Standin {
 
     /// Binds 127.0.0.1:`port` (0 for a free one).
     pub async fn start_on(port: u16) -> io::Result<Standin> {
-        let api = MoonshotApi {
-            models: default_models(),
-            models_errors: Default::default(),
-            balance: Some(49.58),
-            log: None,
-        };
-        Server::serve(port, Reply::text("ok"), api, Router::new().fallback(handle)).await
+        Server::serve(port, Reply::text("ok"), moonshot_api(), Router::new().fallback(handle)).await
     }
 
-    /// `http://127.0.0.1:PORT/v1`
+    /// Serves HTTPS on a free port of 127.0.0.1, offering `protocols` by ALPN, with a certificate
+    /// for `localhost` signed by a certificate authority of its own: clients must trust
+    /// [`Server::ca_pem`] (or the file [`Server::write_ca`] writes), as the live service's
+    /// clients trust the public ones.
+    pub async fn start_tls(protocols: Protocols) -> Standin {
+        Server::serve_tls(0, Reply::text("ok"), moonshot_api(), Router::new().fallback(handle), protocols)
+            .await
+            .expect("the TLS stand-in could not start on 127.0.0.1")
+    }
+
+    /// `http://127.0.0.1:PORT/v1`, or `https://localhost:PORT/v1` when serving TLS.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr())
+        format!("{}/v1", self.origin())
     }
 
     /// Replaces the model list; known ids get their live context lengths and capabilities,

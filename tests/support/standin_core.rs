@@ -1,4 +1,5 @@
-//! What the Moonshot and Anthropic stand-ins share: the listener on 127.0.0.1 and its graceful
+//! What the Moonshot and Anthropic stand-ins share: the listener on 127.0.0.1 (plain HTTP, or
+//! HTTPS with a certificate authority of its own, offering HTTP/2 or only HTTP/1.1) and its graceful
 //! stop, the queue of scripted replies, the requests as they arrived, and the counting of replies
 //! written to their end or abandoned by their client. Each stand-in adds its protocol on top —
 //! routes, validation, and a [`Reply`](crate::Reply) rendered in its wire format — in
@@ -6,7 +7,8 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,6 +19,10 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -42,6 +48,73 @@ struct Running<T, S> {
     core: Arc<Core<T, S>>,
     addr: SocketAddr,
     stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// The PEM of the certificate authority that signed the stand-in's certificate; `None` for
+    /// plain HTTP.
+    ca_pem: Option<String>,
+}
+
+/// What a TLS stand-in offers by ALPN, which decides the HTTP version a client speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocols {
+    /// `h2` and `http/1.1`, as the live APIs do: reqwest (with its `http2` feature) picks HTTP/2.
+    Http2,
+    /// `http/1.1` only, as a proxy or server without HTTP/2 would.
+    Http1Only,
+}
+
+impl Protocols {
+    fn alpn(self) -> Vec<Vec<u8>> {
+        match self {
+            Protocols::Http2 => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            Protocols::Http1Only => vec![b"http/1.1".to_vec()],
+        }
+    }
+}
+
+/// A fresh certificate authority and a certificate for `localhost` and `127.0.0.1` it signed:
+/// the CA's PEM, for clients to trust, and the server's configuration.
+fn tls_identity(protocols: Protocols) -> io::Result<(String, Arc<rustls::ServerConfig>)> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        SanType,
+    };
+    let tls_err = |e: &dyn std::fmt::Display| io::Error::other(format!("the stand-in's certificates: {e}"));
+
+    let ca_key = KeyPair::generate().map_err(|e| tls_err(&e))?;
+    let mut ca = CertificateParams::default();
+    // A name of its own: a client that trusts another stand-in's CA of the same name would
+    // take it for this certificate's issuer and fail on a bad signature, not an unknown issuer.
+    static MADE: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let name = format!("kimi-lsp test stand-in CA {nanos:x}-{}", MADE.fetch_add(1, Ordering::Relaxed));
+    ca.distinguished_name.push(DnType::CommonName, name);
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let ca_cert = ca.self_signed(&ca_key).map_err(|e| tls_err(&e))?;
+    let issuer = Issuer::new(ca, ca_key);
+
+    let leaf_key = KeyPair::generate().map_err(|e| tls_err(&e))?;
+    let mut leaf = CertificateParams::default();
+    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    leaf.subject_alt_names = vec![
+        SanType::DnsName("localhost".try_into().map_err(|e| tls_err(&e))?),
+        SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    ];
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(|e| tls_err(&e))?;
+
+    // The provider is named rather than taken from the process default, which rustls cannot pick
+    // when a build has more than one.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(&e))?
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf_cert.der().clone()], leaf_key.into())
+        .map_err(|e| tls_err(&e))?;
+    config.alpn_protocols = protocols.alpn();
+    Ok((ca_cert.pem(), Arc::new(config)))
 }
 
 impl<T, S> Running<T, S> {
@@ -147,6 +220,7 @@ impl<T, S> Core<T, S> {
             received_at,
             reply_finished_at: None,
             peer,
+            version: format!("{:?}", parts.version),
         };
         let mut requests = self.tally.requests();
         requests.push(recorded);
@@ -179,14 +253,7 @@ where
     pub(crate) async fn serve(port: u16, default: T, api: S, routes: Router<Arc<Core<T, S>>>) -> io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-            ^ u64::from(addr.port());
-        let core = Arc::new(Core {
-            state: Mutex::new(State { queue: VecDeque::new(), default, key: None, api }),
-            tally: Arc::default(),
-            counter: AtomicU64::new(0),
-            seed,
-        });
+        let core = Core::new(default, api, addr);
         let (tx, rx) = oneshot::channel::<()>();
         let app = routes.with_state(core.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move {
@@ -196,7 +263,77 @@ where
                 })
                 .await;
         });
-        Ok(Server { running: Arc::new(Running { core, addr, stop: Mutex::new(Some(tx)) }) })
+        Ok(Server { running: Arc::new(Running { core, addr, stop: Mutex::new(Some(tx)), ca_pem: None }) })
+    }
+
+    /// Like [`Server::serve`], over TLS with a certificate for `localhost` and `127.0.0.1` signed
+    /// by a certificate authority made for this server alone ([`Server::ca_pem`]), speaking the
+    /// HTTP version that ALPN settled on among `protocols`.
+    pub(crate) async fn serve_tls(
+        port: u16,
+        default: T,
+        api: S,
+        routes: Router<Arc<Core<T, S>>>,
+        protocols: Protocols,
+    ) -> io::Result<Self> {
+        let (ca_pem, config) = tls_identity(protocols)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let core = Core::new(default, api, addr);
+        let (tx, mut rx) = oneshot::channel::<()>();
+        let app = routes.with_state(core.clone());
+        tokio::spawn(async move {
+            let graceful = GracefulShutdown::new();
+            loop {
+                let (tcp, peer) = tokio::select! {
+                    _ = &mut rx => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        // Out of file descriptors or the like: wait rather than spin, as axum does.
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                };
+                let acceptor = acceptor.clone();
+                let service = TowerToHyperService::new(app.clone());
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    // A client that does not trust the CA fails its handshake: that ends this
+                    // connection only, the loop above goes on accepting.
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let builder = if h2 { builder.http2_only() } else { builder.http1_only() };
+                    // What `into_make_service_with_connect_info` gives the plain server's requests,
+                    // so that `record` notes the peer and `connections()` counts alike.
+                    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(ConnectInfo(peer));
+                        hyper::service::Service::call(&service, req)
+                    });
+                    let _ = watcher.watch(builder.serve_connection(TokioIo::new(tls), service)).await;
+                });
+            }
+            drop(listener);
+            // Requests under way finish; idle connections close, as after the plain server's stop.
+            graceful.shutdown().await;
+        });
+        Ok(Server { running: Arc::new(Running { core, addr, stop: Mutex::new(Some(tx)), ca_pem: Some(ca_pem) }) })
+    }
+}
+
+impl<T, S> Core<T, S> {
+    fn new(default: T, api: S, addr: SocketAddr) -> Arc<Self> {
+        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+            ^ u64::from(addr.port());
+        Arc::new(Core {
+            state: Mutex::new(State { queue: VecDeque::new(), default, key: None, api }),
+            tally: Arc::default(),
+            counter: AtomicU64::new(0),
+            seed,
+        })
     }
 }
 
@@ -211,6 +348,31 @@ impl<T, S> Server<T, S> {
 
     pub fn port(&self) -> u16 {
         self.running.addr.port()
+    }
+
+    /// `https://localhost:PORT` when serving TLS (the name its certificate carries),
+    /// `http://127.0.0.1:PORT` otherwise.
+    pub(crate) fn origin(&self) -> String {
+        match self.running.ca_pem {
+            Some(_) => format!("https://localhost:{}", self.port()),
+            None => format!("http://{}", self.addr()),
+        }
+    }
+
+    /// The certificate authority a client must trust to reach a TLS stand-in, in PEM. Panics for
+    /// a plain-HTTP one, which has none.
+    pub fn ca_pem(&self) -> String {
+        self.running
+            .ca_pem
+            .clone()
+            .expect("a plain-HTTP stand-in has no certificate authority; start it with start_tls")
+    }
+
+    /// Writes [`Server::ca_pem`] to `dir/standin-ca.pem` and returns that path.
+    pub fn write_ca(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("standin-ca.pem");
+        std::fs::write(&path, self.ca_pem()).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        path
     }
 
     /// Stops accepting connections; replies already being written finish.
