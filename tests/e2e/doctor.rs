@@ -1,10 +1,10 @@
 //! `kimi-lsp doctor` against the stand-in: a healthy setup, a rejected key, an unreachable
-//! host and a missing key. It must say what to do, exit non-zero when something is wrong, and
+//! host, an untrusted certificate and a missing key. It must say what to do, exit non-zero when something is wrong, and
 //! never print the key.
 
 use std::process::{Command, Output};
 
-use kimi_test_support::Standin;
+use kimi_test_support::{Protocols, Standin};
 
 const KEY: &str = "sk-doctor-secret-abcdef";
 
@@ -108,6 +108,29 @@ async fn an_unreachable_host_is_named() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains(&format!("127.0.0.1:{port}")), "{t}");
     assert!(t.contains("MOONSHOT_BASE_URL"), "{t}");
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_named_and_the_root_in_the_config_file_is_trusted() {
+    let standin = Standin::start_tls(Protocols::Http2).await;
+    standin.require_key(KEY);
+    let base = standin.base_url();
+    let out = doctor_at(base.clone(), false).await;
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("signed by an authority this computer does not trust"), "{t}");
+    assert!(t.contains("`tls.caCertificates`") && !t.contains("unreachable"), "{t}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = standin.write_ca(dir.path());
+    let config = format!("[tls]\ncaCertificates = [{:?}]\n", ca.to_str().unwrap());
+    let out = tokio::task::spawn_blocking(move || {
+        doctor_with_config(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], false, Some(&config))
+    })
+    .await
+    .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
 }
 
 #[test]

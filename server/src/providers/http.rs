@@ -296,15 +296,13 @@ pub(crate) async fn read_body(
 /// The innermost cause of an error ("Connection refused (os error 111)"): the outer layers of a
 /// reqwest error only say "error sending request for url (…)".
 /// The certificate problem behind a failed TLS handshake, if that is what failed. rustls's error
-/// arrives wrapped in an `io::Error`, whose `source()` skips it, so each one is opened too.
+/// arrives inside an `io::Error` (inside another one, from hyper-util's connector), and an
+/// `io::Error`'s `source()` skips the error it wraps: the walk steps into each one instead.
 fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<CertificateProblem> {
     use rustls::CertificateError as C;
     let mut current = Some(e);
     while let Some(err) = current {
-        let tls = err
-            .downcast_ref::<rustls::Error>()
-            .or_else(|| err.downcast_ref::<std::io::Error>()?.get_ref()?.downcast_ref::<rustls::Error>());
-        if let Some(rustls::Error::InvalidCertificate(cert)) = tls {
+        if let Some(rustls::Error::InvalidCertificate(cert)) = err.downcast_ref::<rustls::Error>() {
             return Some(match cert {
                 C::NotValidForName | C::NotValidForNameContext { .. } => CertificateProblem::OtherName,
                 C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
@@ -313,7 +311,10 @@ fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<Certific
                 _ => CertificateProblem::Untrusted,
             });
         }
-        current = err.source();
+        current = match err.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     None
 }
@@ -333,10 +334,11 @@ mod tests {
     #[test]
     fn a_refused_certificate_is_told_apart_inside_the_io_error_that_carries_it() {
         use rustls::CertificateError as C;
-        // As tokio-rustls hands it up: rustls's error inside an io::Error, under hyper's.
+        // As reqwest hands it up: rustls's error inside tokio-rustls's io::Error, inside
+        // hyper-util's connector's io::Error, under hyper-util's own error.
         let wrapped = |cert: C| -> Box<dyn std::error::Error + Send + Sync> {
             let io = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::InvalidCertificate(cert));
-            Box::new(Outer(io))
+            Box::new(Outer(std::io::Error::other(io)))
         };
         let problem = |cert| certificate_problem(wrapped(cert).as_ref());
         assert_eq!(problem(C::UnknownIssuer), Some(CertificateProblem::Untrusted));
