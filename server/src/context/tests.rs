@@ -4002,3 +4002,25 @@ fn swift_locals_parameters_properties_and_returns_are_their_declared_types() {
     let untyped = load("    let store = lookup()\nPAD    let user = store.find(id: id)\n");
     assert_eq!(definitions_from(&pad(&untyped)), ["find in Sources/App/StoreCache.swift"]);
 }
+
+#[test]
+fn a_kotlin_not_null_assertion_keeps_its_values_type() {
+    // `store!!.find(id)` with `store: UserRepository?` is `UserRepository`'s `find`, as
+    // `store?.find(id)` is, not the cache's that the name reads like: on a parameter, a
+    // property, a function's return and a local assigned one.
+    let pad = |text: &str| padded(text, "    step()\n", 45);
+    let classes = "//- src/main/kotlin/com/acme/users/UserRepository.kt\npackage com.acme.users\n\nclass UserRepository(private val db: Database) {\n    fun find(id: Int): User? = null\n}\n\
+//- src/main/kotlin/com/acme/users/Stores.kt\npackage com.acme.users\n\nfun openStore(dsn: String): UserRepository? = null\n\
+//- src/main/kotlin/com/acme/signup/StoreCache.kt\npackage com.acme.signup\n\nclass StoreCache {\n    fun find(key: String): Entry? = null\n}\n";
+    let found = ["find in src/main/kotlin/com/acme/users/UserRepository.kt"];
+    let load = |body: &str| {
+        format!("{classes}//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nimport com.acme.users.UserRepository\n\nfun load(store: UserRepository?, id: Int) {{\n{body}    $0\n}}\n")
+    };
+    for body in ["PAD    val user = store!!.find(id)\n", "    val sure = store!!\nPAD    val user = sure.find(id)\n"] {
+        assert_eq!(definitions_from(&pad(&load(body))), found, "{body}");
+    }
+    let chained = load("PAD    val user = openStore(\"db\")!!.find(id)\n");
+    assert_eq!(definitions_from(&pad(&chained)), ["openStore in src/main/kotlin/com/acme/users/Stores.kt", found[0]]);
+    let property = format!("{classes}//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nclass Loader {{\n    private var store: UserRepository? = null\n\n    fun load(id: Int) {{\nPAD        val user = this.store!!.find(id)\n        $0\n    }}\n}}\n");
+    assert_eq!(definitions_from(&padded(&property, "        step()\n", 45)), found);
+}
