@@ -1917,11 +1917,11 @@ fn receiver(
 
 /// The type or module that qualifies a name statically, when the syntax says it is one: a
 /// path's qualifier in Rust and C++ (`Vec::new`, `std::max`), and in Java, TypeScript,
-/// JavaScript, Python, Kotlin and Ruby a capitalised receiver (`Math.max`, `Date.now`), which by those
-/// languages' conventions names a class. C# is left out: its properties are capitalised too,
-/// so `Owner.Save()` may call a method of the property's type. `Self`, `super` and the like
-/// name no type of their own. A Rust qualifier in lower case is a module ([`Qualifier::Module`]).
-/// The qualifier's name is hashed where it is read, never copied.
+/// JavaScript, Python, Kotlin, Swift and Ruby a capitalised receiver (`Math.max`, `Date.now`),
+/// which by those languages' conventions names a class. C# is left out: its properties are
+/// capitalised too, so `Owner.Save()` may call a method of the property's type. `Self`, `super`
+/// and the like name no type of their own. A Rust qualifier in lower case is a module
+/// ([`Qualifier::Module`]). The qualifier's name is hashed where it is read, never copied.
 fn static_qualifier(
     language: Language,
     source: Source<'_>,
@@ -1958,6 +1958,8 @@ fn static_qualifier(
         // Kotlin's `Repo.connect(url)`: a companion object's member, or a nested type's. The
         // dot's two sides have no fields; `object` is the receiver only for the name after it.
         (Language::Kotlin, "navigation_expression", None) => capitalised(source, object?)?,
+        // Swift's `Repo.connect(url: url)`: a static or class member, or a nested type's.
+        (Language::Swift, "navigation_suffix", Some("suffix")) => capitalised(source, object?)?,
         // Ruby's `Repo.connect(url)`, `Repo::connect(url)`.
         (Language::Ruby, "call", Some("method")) => capitalised(source, parent.child_by_field_name("receiver")?)?,
         // PHP's `Repo::find($id)`, `\App\Repo::find($id)`: a class, whatever its case.

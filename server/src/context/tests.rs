@@ -3671,7 +3671,7 @@ fn kotlin_enum_entries_are_found_by_name() {
 fn a_call_qualified_by_a_class_is_never_another_classs_member() {
     // `UserRepository.connect(…)` where `UserRepository` defines no `connect` (a library base
     // may): the class, not the `connect` of the class beside the file, in Ruby (`.` and `::`),
-    // PHP and Kotlin alike.
+    // PHP, Kotlin and Swift alike.
     let pad = |text: &str, line: &str| padded(text, line, 45);
     let ruby = "//- app/models/user_repository.rb\nclass UserRepository < Sequel::Model\n  def find(id)\n    nil\n  end\nend\n\
 //- app/services/store_cache.rb\nclass StoreCache\n  def self.connect(url)\n    new\n  end\nend\n\
@@ -3693,6 +3693,21 @@ fn a_call_qualified_by_a_class_is_never_another_classs_member() {
 //- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nfun load(id: Int) {\nPAD    val repo = CALL(System.getenv(\"DB\"))\n    $0\n}\n";
     let text = pad(&kotlin.replace("CALL", "UserRepository.connect"), "    step()\n");
     assert_eq!(definitions_from(&text), ["UserRepository in src/main/kotlin/com/acme/users/UserRepository.kt"]);
+    let swift = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository: Repository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    static func connect(url: String) -> StoreCache { StoreCache() }\n}\n\
+//- Sources/App/Load.swift\nfunc load(id: Int) {\nPAD    let repo = CALL(url: \"db\")\n    $0\n}\n";
+    let text = pad(&swift.replace("CALL", "UserRepository.connect"), "    step()\n");
+    assert_eq!(definitions_from(&text), ["UserRepository in Sources/Users/UserRepository.swift"]);
+    // Where the class has one (a static method of an extension), it is the class's.
+    let own = swift.replace(
+        "//- Sources/App/Load.swift",
+        "//- Sources/Users/Connect.swift\nextension UserRepository {\n    static func connect(url: String) -> UserRepository { UserRepository() }\n}\n//- Sources/App/Load.swift",
+    );
+    let text = pad(&own.replace("CALL", "UserRepository.connect"), "    step()\n");
+    assert_eq!(
+        definitions_from(&text),
+        ["UserRepository in Sources/Users/UserRepository.swift", "connect in Sources/Users/Connect.swift"]
+    );
 }
 
 #[test]
