@@ -598,6 +598,8 @@ fn value_start(language: Language, statement: Node<'_>) -> Option<usize> {
         "assignment" if language == Language::Ruby => child(language, statement, GrammarField::Right),
         "property_declaration" if language == Language::Kotlin => kotlin_initializer(statement),
         "property_declaration" if language == Language::Swift => child(language, statement, GrammarField::Value),
+        // A `guard`'s bindings are its conditions': its `else` block binds nothing outside it.
+        "guard_statement" => named_children(statement).into_iter().find(|c| language.kind_of(c) == "else"),
         "lexical_declaration" | "variable_declaration" | "local_variable_declaration"
             if statement.named_child_count() <= 2 =>
         {
@@ -650,6 +652,8 @@ fn declares(language: Language, statement: Node<'_>) -> bool {
         "assignment" => language == Language::Ruby,
         // Kotlin's `val repo = …`, Swift's `let repo = …` (a local is a property declaration).
         "property_declaration" => matches!(language, Language::Kotlin | Language::Swift),
+        // Swift's `guard let repo = … else { return }` binds `repo` for the rest of the block.
+        "guard_statement" => language == Language::Swift,
         _ => false,
     }
 }
@@ -799,7 +803,8 @@ fn record(
     // A name being defined here (an item, a nested function, a local class) is this file's own.
     let defined = field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p))
         || matches!(language, Language::C | Language::Cpp) && c_family_defines(field, stack);
-    if defined || is_binding_kind(kind) || is_binding(language, field, parent.map(|p| p.0), grandparent_field) {
+    let binds = defined || is_binding_kind(kind) || is_binding(language, field, parent.map(|p| p.0), grandparent_field);
+    if binds && !is_swift_shorthand_binding(language, leaf, parent.map(|p| p.0)) {
         match local_type(language, source, leaf, stack) {
             Some(LocalType::Named(ty)) => {
                 let hash = name_hash(&ty);
@@ -1305,6 +1310,19 @@ fn local_type<'s>(
         (Language::Kotlin, "class_parameter") => parent,
         // Swift's `let repo = …`, `var repo: Repo`: the name's pattern is the declaration's.
         (Language::Swift, "pattern") => ancestors.next().filter(|d| language.kind_of(d) == "property_declaration")?,
+        // Swift's `if let repo = open()`, `guard let repo = self.repo else`: the binding sits in
+        // the statement itself, among the conditions.
+        (Language::Swift, "if_statement" | "guard_statement" | "while_statement") => {
+            let (written, value) = swift_condition_binding(leaf)?;
+            if let Some(name) = written.and_then(|node| value_type(language, source, node)) {
+                return Some(LocalType::Named(name));
+            }
+            let value = value?;
+            if let Some(name) = constructed_type(language, source, value) {
+                return Some(LocalType::Named(name));
+            }
+            return value_chain(language, source, value, stack).map(LocalType::Chain);
+        }
         _ => return None,
     };
     let written = match child(language, declaration, GrammarField::Type) {
@@ -1446,6 +1464,34 @@ fn loop_element(
     let mut chain = value_chain(language, source, value, stack)?;
     chain.steps.push(step);
     Some(chain)
+}
+
+/// The written type and the value of the Swift optional binding `name` in an `if`, `guard` or
+/// `while` (`if let repo: Repo = x`, `guard let repo = self.repo`), which the grammar lays out
+/// flat among the statement's conditions: what follows the name, up to the next condition.
+/// `None` for the shorthand `if let repo`, which is no new value but the outer `repo` itself
+/// (see [`is_swift_shorthand_binding`]).
+fn swift_condition_binding(name: Node<'_>) -> Option<(Option<Node<'_>>, Option<Node<'_>>)> {
+    let mut written = None;
+    let mut next = name.next_sibling();
+    while let Some(node) = next {
+        match node.kind() {
+            "type_annotation" => written = Some(node),
+            "=" => return Some((written, node.next_named_sibling())),
+            _ => break,
+        }
+        next = node.next_sibling();
+    }
+    written.map(|w| (Some(w), None))
+}
+
+/// Whether a Swift name bound in an `if`, `guard` or `while` condition is the shorthand `if let
+/// repo` (Swift 5.7): the outer `repo` unwrapped, so a use of it, typed as it is, rather than a
+/// new local.
+fn is_swift_shorthand_binding(language: Language, leaf: Node<'_>, parent: Option<&str>) -> bool {
+    language == Language::Swift
+        && matches!(parent, Some("if_statement" | "guard_statement" | "while_statement"))
+        && swift_condition_binding(leaf).is_none()
 }
 
 /// What [`local_type`] finds a local's type to be.

@@ -4039,3 +4039,34 @@ fn a_kotlin_not_null_assertion_keeps_its_values_type() {
     let property = format!("{classes}//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nclass Loader {{\n    private var store: UserRepository? = null\n\n    fun load(id: Int) {{\nPAD        val user = this.store!!.find(id)\n        $0\n    }}\n}}\n");
     assert_eq!(definitions_from(&padded(&property, "        step()\n", 45)), found);
 }
+
+#[test]
+fn swift_optional_bindings_are_the_bound_values_types() {
+    // `if let`, `guard let` and the shorthand `if let store` give `store` the unwrapped type of
+    // what they bind (a function's return, a property, the outer parameter), so `store.find()` is
+    // `UserRepository`'s, not the cache's that the name reads like.
+    let classes = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    init(db: Database) {}\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/Users/Stores.swift\nfunc openStore(dsn: String) -> UserRepository? { nil }\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n";
+    let found = ["find in Sources/Users/UserRepository.swift"];
+    let load = |signature: &str, body: &str| {
+        let text = format!("{classes}//- Sources/App/Load.swift\nimport Users\n\nstruct Loader {{\n    let cached: UserRepository?\n\n    func {signature} {{\n{body}    }}\n}}\n");
+        padded(&text, "        step()\n", 45)
+    };
+    for (signature, body) in [
+        ("load(id: Int)", "        if let store = openStore(dsn: \"db\") {\nPAD            let user = store.find(id: id)\n            $0\n        }\n"),
+        ("load(id: Int)", "        if let store: UserRepository = lookup(), id > 0 {\nPAD            let user = store.find(id: id)\n            $0\n        }\n"),
+        ("load(id: Int)", "        if id > 0, var store = self.cached {\nPAD            let user = store.find(id: id)\n            $0\n        }\n"),
+        ("load(id: Int)", "        guard let store = openStore(dsn: \"db\") else { return }\nPAD        let user = store.find(id: id)\n        $0\n"),
+        ("load(id: Int)", "        guard let store = cached else {\n            return\n        }\nPAD        let user = store.find(id: id)\n        $0\n"),
+        ("load(store: UserRepository?, id: Int)", "        if let store {\nPAD            let user = store.find(id: id)\n            $0\n        }\n"),
+    ] {
+        assert_eq!(definitions_from(&load(signature, body)), found, "{body}");
+    }
+    // The shorthand of a property is the property.
+    let shorthand = load(
+        "load(id: Int)",
+        "        if let cached {\nPAD            let user = cached.find(id: id)\n            $0\n        }\n",
+    );
+    assert_eq!(definitions_from(&shorthand), found);
+}
