@@ -1308,8 +1308,11 @@ fn local_type<'s>(
         // `class A(private val repo: UserRepository)`: in the class's `init` blocks and property
         // initializers, a local like a function's parameter.
         (Language::Kotlin, "class_parameter") => parent,
-        // Swift's `let repo = …`, `var repo: Repo`: the name's pattern is the declaration's.
-        (Language::Swift, "pattern") => ancestors.next().filter(|d| language.kind_of(d) == "property_declaration")?,
+        // Swift's `let repo = …`, `var repo: Repo`, `for user in users`: the name's pattern is
+        // the declaration's (or the loop's).
+        (Language::Swift, "pattern") => {
+            ancestors.next().filter(|d| matches!(language.kind_of(d), "property_declaration" | "for_statement"))?
+        }
         // Swift's `if let repo = open()`, `guard let repo = self.repo else`: the binding sits in
         // the statement itself, among the conditions.
         (Language::Swift, "if_statement" | "guard_statement" | "while_statement") => {
@@ -1344,6 +1347,12 @@ fn local_type<'s>(
     let declaration_kind = language.kind_of(declaration);
     if LOOPS.contains(&declaration_kind) || declaration_kind == "range_clause" {
         return loop_element(language, source, leaf, parent, declaration, stack).map(LocalType::Chain);
+    }
+    // Kotlin's `for (user in users)`: the name's declaration sits in the loop.
+    if language == Language::Kotlin && declaration_kind == "variable_declaration" {
+        if let Some(loop_node) = ancestors.clone().next().filter(|d| language.kind_of(d) == "for_statement") {
+            return loop_element(language, source, leaf, parent, loop_node, stack).map(LocalType::Chain);
+        }
     }
     let value = match (language, declaration_kind) {
         (Language::Python | Language::Ruby | Language::Php, _) => child(language, declaration, GrammarField::Right),
@@ -1459,6 +1468,13 @@ fn loop_element(
             (child(language, declaration, GrammarField::Right)?, Step::Index)
         }
         Language::Rust | Language::Java => (child(language, declaration, GrammarField::Value)?, Step::Each),
+        Language::Swift => (declaration.child_by_field_name("collection")?, Step::Each),
+        // Kotlin's loop has no fields: what it iterates follows the declaration.
+        Language::Kotlin => {
+            let names = named_children(declaration);
+            let at = names.iter().position(|n| language.kind_of(n) == "variable_declaration")?;
+            (*names.get(at + 1)?, Step::Each)
+        }
         _ => (child(language, declaration, GrammarField::Right)?, Step::Each),
     };
     let mut chain = value_chain(language, source, value, stack)?;

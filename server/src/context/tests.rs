@@ -4070,3 +4070,34 @@ fn swift_optional_bindings_are_the_bound_values_types() {
     );
     assert_eq!(definitions_from(&shorthand), found);
 }
+
+#[test]
+fn swift_and_kotlin_loop_elements_are_their_collections_element_type() {
+    // `for store in stores` over `[UserRepository]` (Swift) or `List<UserRepository>` (Kotlin):
+    // `store.find()` is `UserRepository`'s, not the cache's that the name reads like.
+    let swift = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n\
+//- Sources/App/Load.swift\nstruct Loader {\n    let all: [UserRepository]\n\n    func load(SIGNATURE) {\n        for store in STORES {\nPAD            let user = store.find(id: id)\n            $0\n        }\n    }\n}\n";
+    let found = ["find in Sources/Users/UserRepository.swift"];
+    for (signature, stores) in [
+        ("stores: [UserRepository], id: Int", "stores"),
+        ("stores: Array<UserRepository>, id: Int", "stores"),
+        ("id: Int", "all"),
+        ("id: Int", "self.all"),
+    ] {
+        let text = swift.replace("SIGNATURE", signature).replace("STORES", stores);
+        assert_eq!(definitions_from(&padded(&text, "            step()\n", 45)), found, "{signature} {stores}");
+    }
+    let kotlin = "//- src/main/kotlin/com/acme/users/UserRepository.kt\npackage com.acme.users\n\nclass UserRepository(private val db: Database) {\n    fun find(id: Int): User? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/StoreCache.kt\npackage com.acme.signup\n\nclass StoreCache {\n    fun find(key: String): Entry? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nclass Loader(private val all: List<UserRepository>) {\n    fun load(SIGNATURE) {\n        for (store in STORES) {\nPAD            val user = store.find(id)\n            $0\n        }\n    }\n}\n";
+    let found = ["find in src/main/kotlin/com/acme/users/UserRepository.kt"];
+    for (signature, stores) in [
+        ("stores: List<UserRepository>, id: Int", "stores"),
+        ("stores: MutableList<UserRepository>?, id: Int", "stores"),
+        ("id: Int", "this.all"),
+    ] {
+        let text = kotlin.replace("SIGNATURE", signature).replace("STORES", stores);
+        assert_eq!(definitions_from(&padded(&text, "            step()\n", 45)), found, "{signature} {stores}");
+    }
+}
