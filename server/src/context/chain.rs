@@ -233,6 +233,13 @@ pub(crate) fn value_chain(
             "try_expression" | "await_expression" | "await" | "parenthesized_expression" | "non_null_expression" => {
                 node = node.named_child(0)?;
             }
+            // Kotlin's `repo!!`: the not-null assertion keeps the type, as `repo?.` does.
+            "unary_expression" if language == Language::Kotlin => {
+                if node.child_by_field_name("operator").is_none_or(|o| o.kind() != "!!") {
+                    return None;
+                }
+                node = node.child_by_field_name("argument")?;
+            }
             // Rust's `&self.clients`, `&mut v`.
             "reference_expression" => node = child(language, node, GrammarField::Value)?,
             // `self.clients[0]`, `clients[id]`.

@@ -598,6 +598,8 @@ fn value_start(language: Language, statement: Node<'_>) -> Option<usize> {
         "assignment" if language == Language::Ruby => child(language, statement, GrammarField::Right),
         "property_declaration" if language == Language::Kotlin => kotlin_initializer(statement),
         "property_declaration" if language == Language::Swift => child(language, statement, GrammarField::Value),
+        // A `guard`'s bindings are its conditions': its `else` block binds nothing outside it.
+        "guard_statement" => named_children(statement).into_iter().find(|c| language.kind_of(c) == "else"),
         "lexical_declaration" | "variable_declaration" | "local_variable_declaration"
             if statement.named_child_count() <= 2 =>
         {
@@ -650,6 +652,8 @@ fn declares(language: Language, statement: Node<'_>) -> bool {
         "assignment" => language == Language::Ruby,
         // Kotlin's `val repo = …`, Swift's `let repo = …` (a local is a property declaration).
         "property_declaration" => matches!(language, Language::Kotlin | Language::Swift),
+        // Swift's `guard let repo = … else { return }` binds `repo` for the rest of the block.
+        "guard_statement" => language == Language::Swift,
         _ => false,
     }
 }
@@ -799,7 +803,8 @@ fn record(
     // A name being defined here (an item, a nested function, a local class) is this file's own.
     let defined = field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p))
         || matches!(language, Language::C | Language::Cpp) && c_family_defines(field, stack);
-    if defined || is_binding_kind(kind) || is_binding(language, field, parent.map(|p| p.0), grandparent_field) {
+    let binds = defined || is_binding_kind(kind) || is_binding(language, field, parent.map(|p| p.0), grandparent_field);
+    if binds && !is_swift_shorthand_binding(language, leaf, parent.map(|p| p.0)) {
         match local_type(language, source, leaf, stack) {
             Some(LocalType::Named(ty)) => {
                 let hash = name_hash(&ty);
@@ -1303,8 +1308,24 @@ fn local_type<'s>(
         // `class A(private val repo: UserRepository)`: in the class's `init` blocks and property
         // initializers, a local like a function's parameter.
         (Language::Kotlin, "class_parameter") => parent,
-        // Swift's `let repo = …`, `var repo: Repo`: the name's pattern is the declaration's.
-        (Language::Swift, "pattern") => ancestors.next().filter(|d| language.kind_of(d) == "property_declaration")?,
+        // Swift's `let repo = …`, `var repo: Repo`, `for user in users`: the name's pattern is
+        // the declaration's (or the loop's).
+        (Language::Swift, "pattern") => {
+            ancestors.next().filter(|d| matches!(language.kind_of(d), "property_declaration" | "for_statement"))?
+        }
+        // Swift's `if let repo = open()`, `guard let repo = self.repo else`: the binding sits in
+        // the statement itself, among the conditions.
+        (Language::Swift, "if_statement" | "guard_statement" | "while_statement") => {
+            let (written, value) = swift_condition_binding(leaf)?;
+            if let Some(name) = written.and_then(|node| value_type(language, source, node)) {
+                return Some(LocalType::Named(name));
+            }
+            let value = value?;
+            if let Some(name) = constructed_type(language, source, value) {
+                return Some(LocalType::Named(name));
+            }
+            return value_chain(language, source, value, stack).map(LocalType::Chain);
+        }
         _ => return None,
     };
     let written = match child(language, declaration, GrammarField::Type) {
@@ -1326,6 +1347,12 @@ fn local_type<'s>(
     let declaration_kind = language.kind_of(declaration);
     if LOOPS.contains(&declaration_kind) || declaration_kind == "range_clause" {
         return loop_element(language, source, leaf, parent, declaration, stack).map(LocalType::Chain);
+    }
+    // Kotlin's `for (user in users)`: the name's declaration sits in the loop.
+    if language == Language::Kotlin && declaration_kind == "variable_declaration" {
+        if let Some(loop_node) = ancestors.clone().next().filter(|d| language.kind_of(d) == "for_statement") {
+            return loop_element(language, source, leaf, parent, loop_node, stack).map(LocalType::Chain);
+        }
     }
     let value = match (language, declaration_kind) {
         (Language::Python | Language::Ruby | Language::Php, _) => child(language, declaration, GrammarField::Right),
@@ -1441,11 +1468,46 @@ fn loop_element(
             (child(language, declaration, GrammarField::Right)?, Step::Index)
         }
         Language::Rust | Language::Java => (child(language, declaration, GrammarField::Value)?, Step::Each),
+        Language::Swift => (declaration.child_by_field_name("collection")?, Step::Each),
+        // Kotlin's loop has no fields: what it iterates follows the declaration.
+        Language::Kotlin => {
+            let names = named_children(declaration);
+            let at = names.iter().position(|n| language.kind_of(n) == "variable_declaration")?;
+            (*names.get(at + 1)?, Step::Each)
+        }
         _ => (child(language, declaration, GrammarField::Right)?, Step::Each),
     };
     let mut chain = value_chain(language, source, value, stack)?;
     chain.steps.push(step);
     Some(chain)
+}
+
+/// The written type and the value of the Swift optional binding `name` in an `if`, `guard` or
+/// `while` (`if let repo: Repo = x`, `guard let repo = self.repo`), which the grammar lays out
+/// flat among the statement's conditions: what follows the name, up to the next condition.
+/// `None` for the shorthand `if let repo`, which is no new value but the outer `repo` itself
+/// (see [`is_swift_shorthand_binding`]).
+fn swift_condition_binding(name: Node<'_>) -> Option<(Option<Node<'_>>, Option<Node<'_>>)> {
+    let mut written = None;
+    let mut next = name.next_sibling();
+    while let Some(node) = next {
+        match node.kind() {
+            "type_annotation" => written = Some(node),
+            "=" => return Some((written, node.next_named_sibling())),
+            _ => break,
+        }
+        next = node.next_sibling();
+    }
+    written.map(|w| (Some(w), None))
+}
+
+/// Whether a Swift name bound in an `if`, `guard` or `while` condition is the shorthand `if let
+/// repo` (Swift 5.7): the outer `repo` unwrapped, so a use of it, typed as it is, rather than a
+/// new local.
+fn is_swift_shorthand_binding(language: Language, leaf: Node<'_>, parent: Option<&str>) -> bool {
+    language == Language::Swift
+        && matches!(parent, Some("if_statement" | "guard_statement" | "while_statement"))
+        && swift_condition_binding(leaf).is_none()
 }
 
 /// What [`local_type`] finds a local's type to be.
@@ -1917,11 +1979,11 @@ fn receiver(
 
 /// The type or module that qualifies a name statically, when the syntax says it is one: a
 /// path's qualifier in Rust and C++ (`Vec::new`, `std::max`), and in Java, TypeScript,
-/// JavaScript, Python, Kotlin and Ruby a capitalised receiver (`Math.max`, `Date.now`), which by those
-/// languages' conventions names a class. C# is left out: its properties are capitalised too,
-/// so `Owner.Save()` may call a method of the property's type. `Self`, `super` and the like
-/// name no type of their own. A Rust qualifier in lower case is a module ([`Qualifier::Module`]).
-/// The qualifier's name is hashed where it is read, never copied.
+/// JavaScript, Python, Kotlin, Swift and Ruby a capitalised receiver (`Math.max`, `Date.now`),
+/// which by those languages' conventions names a class. C# is left out: its properties are
+/// capitalised too, so `Owner.Save()` may call a method of the property's type. `Self`, `super`
+/// and the like name no type of their own. A Rust qualifier in lower case is a module
+/// ([`Qualifier::Module`]). The qualifier's name is hashed where it is read, never copied.
 fn static_qualifier(
     language: Language,
     source: Source<'_>,
@@ -1958,6 +2020,8 @@ fn static_qualifier(
         // Kotlin's `Repo.connect(url)`: a companion object's member, or a nested type's. The
         // dot's two sides have no fields; `object` is the receiver only for the name after it.
         (Language::Kotlin, "navigation_expression", None) => capitalised(source, object?)?,
+        // Swift's `Repo.connect(url: url)`: a static or class member, or a nested type's.
+        (Language::Swift, "navigation_suffix", Some("suffix")) => capitalised(source, object?)?,
         // Ruby's `Repo.connect(url)`, `Repo::connect(url)`.
         (Language::Ruby, "call", Some("method")) => capitalised(source, parent.child_by_field_name("receiver")?)?,
         // PHP's `Repo::find($id)`, `\App\Repo::find($id)`: a class, whatever its case.

@@ -659,39 +659,58 @@ fn is_hidden(owner: Node<'_>, member: Node<'_>, rope: &Rope) -> bool {
     csharp_default_private && !words.any(|word| matches!(word, "public" | "internal" | "protected"))
 }
 
+/// A Ruby method a call in its class's body names to set its visibility (see
+/// [`ruby_named_visibility`]).
+struct RubyNamed {
+    name: String,
+    /// Named by `private_class_method` or `public_class_method`: a `def self.name`, which
+    /// `private :name` never touches.
+    class_method: bool,
+    hidden: bool,
+}
+
 /// The methods of a Ruby class or module body whose visibility a call names them in sets
-/// (`private :helper`, `private :a, :b`, `public :shown`), by name: whether each ends hidden
-/// (`private` or `protected`). The call may come after the definition, so the whole body is
-/// read first; the last call naming a method wins, as it does when Ruby runs the body.
-fn ruby_named_visibility(body: Node<'_>, rope: &Rope) -> Vec<(String, bool)> {
-    let mut named: Vec<(String, bool)> = Vec::new();
+/// (`private :helper`, `private :a, :b`, `public :shown`, `private_class_method :build`), by
+/// name: whether each ends hidden (`private` or `protected`). The call may come after the
+/// definition, so the whole body is read first; the last call naming a method wins, as it does
+/// when Ruby runs the body.
+fn ruby_named_visibility(body: Node<'_>, rope: &Rope) -> Vec<RubyNamed> {
+    let mut named: Vec<RubyNamed> = Vec::new();
     for call in named_children(body) {
         if call.kind() != "call" || call.child_by_field_name("receiver").is_some() {
             continue;
         }
-        let hidden = match call.child_by_field_name("method").map(|m| text_between(rope, m.start_byte(), m.end_byte()))
-        {
-            Some(word) if matches!(word.as_str(), "private" | "protected") => true,
-            Some(word) if word == "public" => false,
-            _ => continue,
-        };
+        let (class_method, hidden) =
+            match call.child_by_field_name("method").map(|m| text_between(rope, m.start_byte(), m.end_byte())) {
+                Some(word) if matches!(word.as_str(), "private" | "protected") => (false, true),
+                Some(word) if word == "public" => (false, false),
+                Some(word) if word == "private_class_method" => (true, true),
+                Some(word) if word == "public_class_method" => (true, false),
+                _ => continue,
+            };
         let arguments = call.child_by_field_name("arguments").map(named_children).unwrap_or_default();
         for symbol in arguments.into_iter().filter(|a| a.kind() == "simple_symbol") {
             let name = text_between(rope, symbol.start_byte(), symbol.end_byte());
             let name = name.trim_start_matches(':').to_string();
-            named.retain(|(known, _)| *known != name);
-            named.push((name, hidden));
+            named.retain(|known| known.name != name || known.class_method != class_method);
+            named.push(RubyNamed { name, class_method, hidden });
         }
     }
     named
 }
 
 /// Whether a Ruby method defined in a class body is hidden: what a call naming it says (see
-/// [`ruby_named_visibility`]), else its section's (`in_private`).
-fn ruby_hidden(method: Node<'_>, in_private: bool, named: &[(String, bool)], rope: &Rope) -> bool {
+/// [`ruby_named_visibility`]), else its section's (`in_private`), which a class method (`def
+/// self.x`) is outside of.
+fn ruby_hidden(method: Node<'_>, in_private: bool, named: &[RubyNamed], rope: &Rope) -> bool {
+    let class_method = method.kind() == "singleton_method";
+    let in_private = in_private && !class_method;
     let Some(name) = method.child_by_field_name("name") else { return in_private };
     let name = text_between(rope, name.start_byte(), name.end_byte());
-    named.iter().find(|(known, _)| *known == name).map_or(in_private, |(_, hidden)| *hidden)
+    named
+        .iter()
+        .find(|known| known.name == name && known.class_method == class_method)
+        .map_or(in_private, |known| known.hidden)
 }
 
 /// Ruby's classes, modules, methods and constants. `owner` is the class or module whose body
@@ -719,8 +738,10 @@ fn ruby_statements<'t>(list: Node<'t>, owner: Option<Node<'t>>, rope: &Rope, f: 
                     .and_then(|args| args.named_child(0))
                     .filter(|d| matches!(d.kind(), "method" | "singleton_method"));
                 match (word.as_str(), wrapped) {
-                    ("private" | "protected", Some(def)) => (def, true),
-                    ("public", Some(def)) => (def, false),
+                    // `private def self.x` makes no class method private.
+                    ("private" | "protected", Some(def)) => (def, def.kind() == "method"),
+                    ("private_class_method", Some(def)) => (def, def.kind() == "singleton_method"),
+                    ("public" | "public_class_method", Some(def)) => (def, false),
                     _ => continue,
                 }
             }
@@ -729,7 +750,7 @@ fn ruby_statements<'t>(list: Node<'t>, owner: Option<Node<'t>>, rope: &Rope, f: 
         // `private def helper` says it where it is written; `private :helper` after it.
         let hidden = if child.kind() == "call" { hidden } else { ruby_hidden(def, hidden, &named, rope) };
         match def.kind() {
-            "method" | "singleton_method" if !hidden || def.kind() == "singleton_method" => {
+            "method" | "singleton_method" if !hidden => {
                 let kind = if owner.is_some() { SymbolKind::Method } else { SymbolKind::Function };
                 if let Some(s) = site(def, child, kind, owner) {
                     f(s);
@@ -1773,10 +1794,9 @@ fn ruby_signature(site: &Site<'_>, rope: &Rope) -> String {
                         "public" => private = false,
                         _ => {}
                     },
-                    "method" if !ruby_hidden(member, private, &named, rope) => {
+                    "method" | "singleton_method" if !ruby_hidden(member, private, &named, rope) => {
                         lines.push(format!("  {}", def_line(member)))
                     }
-                    "singleton_method" => lines.push(format!("  {}", def_line(member))),
                     // `attr_reader :name, :email`, `include Comparable`: what instances answer to.
                     "call" if member.child_by_field_name("receiver").is_none() => {
                         let method = member.child_by_field_name("method").map(text).unwrap_or_default();
@@ -3015,6 +3035,38 @@ interface Point {
                 Method after in Repo @10
                     class Repo
                       def after = ... end
+                    end
+            "#]],
+        );
+    }
+
+    #[test]
+    fn ruby_class_methods_made_private_by_private_class_method_are_not_recorded() {
+        // `private_class_method :name` after the definition (one name or several) and
+        // `private_class_method def self.name` hide a class method from other files, in the
+        // class's summary too; a later `public_class_method :name` shows it again, and a plain
+        // `private` section never hid class methods.
+        check(
+            Language::Ruby,
+            "class Repo\n  def self.connect(url) = new\n  def self.build = new\n  private_class_method :build\n  def self.pool = nil\n  def self.cache = nil\n  def self.shown = nil\n  private_class_method :pool, :cache, :shown\n  public_class_method :shown\n  private_class_method def self.secret = nil\n  private\n  def self.open = new\nend\n",
+            expect![[r#"
+                Class Repo @0
+                    class Repo
+                      def self.connect(url) = ... end
+                      def self.shown = ... end
+                      def self.open = ... end
+                    end
+                Method connect in Repo @1
+                    class Repo
+                      def self.connect(url) = ... end
+                    end
+                Method shown in Repo @6
+                    class Repo
+                      def self.shown = ... end
+                    end
+                Method open in Repo @11
+                    class Repo
+                      def self.open = ... end
                     end
             "#]],
         );

@@ -3671,7 +3671,7 @@ fn kotlin_enum_entries_are_found_by_name() {
 fn a_call_qualified_by_a_class_is_never_another_classs_member() {
     // `UserRepository.connect(…)` where `UserRepository` defines no `connect` (a library base
     // may): the class, not the `connect` of the class beside the file, in Ruby (`.` and `::`),
-    // PHP and Kotlin alike.
+    // PHP, Kotlin and Swift alike.
     let pad = |text: &str, line: &str| padded(text, line, 45);
     let ruby = "//- app/models/user_repository.rb\nclass UserRepository < Sequel::Model\n  def find(id)\n    nil\n  end\nend\n\
 //- app/services/store_cache.rb\nclass StoreCache\n  def self.connect(url)\n    new\n  end\nend\n\
@@ -3693,6 +3693,21 @@ fn a_call_qualified_by_a_class_is_never_another_classs_member() {
 //- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nfun load(id: Int) {\nPAD    val repo = CALL(System.getenv(\"DB\"))\n    $0\n}\n";
     let text = pad(&kotlin.replace("CALL", "UserRepository.connect"), "    step()\n");
     assert_eq!(definitions_from(&text), ["UserRepository in src/main/kotlin/com/acme/users/UserRepository.kt"]);
+    let swift = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository: Repository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    static func connect(url: String) -> StoreCache { StoreCache() }\n}\n\
+//- Sources/App/Load.swift\nfunc load(id: Int) {\nPAD    let repo = CALL(url: \"db\")\n    $0\n}\n";
+    let text = pad(&swift.replace("CALL", "UserRepository.connect"), "    step()\n");
+    assert_eq!(definitions_from(&text), ["UserRepository in Sources/Users/UserRepository.swift"]);
+    // Where the class has one (a static method of an extension), it is the class's.
+    let own = swift.replace(
+        "//- Sources/App/Load.swift",
+        "//- Sources/Users/Connect.swift\nextension UserRepository {\n    static func connect(url: String) -> UserRepository { UserRepository() }\n}\n//- Sources/App/Load.swift",
+    );
+    let text = pad(&own.replace("CALL", "UserRepository.connect"), "    step()\n");
+    assert_eq!(
+        definitions_from(&text),
+        ["UserRepository in Sources/Users/UserRepository.swift", "connect in Sources/Users/Connect.swift"]
+    );
 }
 
 #[test]
@@ -4001,4 +4016,88 @@ fn swift_locals_parameters_properties_and_returns_are_their_declared_types() {
     // Untyped, the value's name still ranks.
     let untyped = load("    let store = lookup()\nPAD    let user = store.find(id: id)\n");
     assert_eq!(definitions_from(&pad(&untyped)), ["find in Sources/App/StoreCache.swift"]);
+}
+
+#[test]
+fn a_kotlin_not_null_assertion_keeps_its_values_type() {
+    // `store!!.find(id)` with `store: UserRepository?` is `UserRepository`'s `find`, as
+    // `store?.find(id)` is, not the cache's that the name reads like: on a parameter, a
+    // property, a function's return and a local assigned one.
+    let pad = |text: &str| padded(text, "    step()\n", 45);
+    let classes = "//- src/main/kotlin/com/acme/users/UserRepository.kt\npackage com.acme.users\n\nclass UserRepository(private val db: Database) {\n    fun find(id: Int): User? = null\n}\n\
+//- src/main/kotlin/com/acme/users/Stores.kt\npackage com.acme.users\n\nfun openStore(dsn: String): UserRepository? = null\n\
+//- src/main/kotlin/com/acme/signup/StoreCache.kt\npackage com.acme.signup\n\nclass StoreCache {\n    fun find(key: String): Entry? = null\n}\n";
+    let found = ["find in src/main/kotlin/com/acme/users/UserRepository.kt"];
+    let load = |body: &str| {
+        format!("{classes}//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nimport com.acme.users.UserRepository\n\nfun load(store: UserRepository?, id: Int) {{\n{body}    $0\n}}\n")
+    };
+    for body in ["PAD    val user = store!!.find(id)\n", "    val sure = store!!\nPAD    val user = sure.find(id)\n"] {
+        assert_eq!(definitions_from(&pad(&load(body))), found, "{body}");
+    }
+    let chained = load("PAD    val user = openStore(\"db\")!!.find(id)\n");
+    assert_eq!(definitions_from(&pad(&chained)), ["openStore in src/main/kotlin/com/acme/users/Stores.kt", found[0]]);
+    let property = format!("{classes}//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nclass Loader {{\n    private var store: UserRepository? = null\n\n    fun load(id: Int) {{\nPAD        val user = this.store!!.find(id)\n        $0\n    }}\n}}\n");
+    assert_eq!(definitions_from(&padded(&property, "        step()\n", 45)), found);
+}
+
+#[test]
+fn swift_optional_bindings_are_the_bound_values_types() {
+    // `if let`, `guard let` and the shorthand `if let store` give `store` the unwrapped type of
+    // what they bind (a function's return, a property, the outer parameter), so `store.find()` is
+    // `UserRepository`'s, not the cache's that the name reads like.
+    let classes = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    init(db: Database) {}\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/Users/Stores.swift\nfunc openStore(dsn: String) -> UserRepository? { nil }\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n";
+    let found = ["find in Sources/Users/UserRepository.swift"];
+    let load = |signature: &str, body: &str| {
+        let text = format!("{classes}//- Sources/App/Load.swift\nimport Users\n\nstruct Loader {{\n    let cached: UserRepository?\n\n    func {signature} {{\n{body}    }}\n}}\n");
+        padded(&text, "        step()\n", 45)
+    };
+    for (signature, body) in [
+        ("load(id: Int)", "        if let store = openStore(dsn: \"db\") {\nPAD            let user = store.find(id: id)\n            $0\n        }\n"),
+        ("load(id: Int)", "        if let store: UserRepository = lookup(), id > 0 {\nPAD            let user = store.find(id: id)\n            $0\n        }\n"),
+        ("load(id: Int)", "        if id > 0, var store = self.cached {\nPAD            let user = store.find(id: id)\n            $0\n        }\n"),
+        ("load(id: Int)", "        guard let store = openStore(dsn: \"db\") else { return }\nPAD        let user = store.find(id: id)\n        $0\n"),
+        ("load(id: Int)", "        guard let store = cached else {\n            return\n        }\nPAD        let user = store.find(id: id)\n        $0\n"),
+        ("load(store: UserRepository?, id: Int)", "        if let store {\nPAD            let user = store.find(id: id)\n            $0\n        }\n"),
+    ] {
+        assert_eq!(definitions_from(&load(signature, body)), found, "{body}");
+    }
+    // The shorthand of a property is the property.
+    let shorthand = load(
+        "load(id: Int)",
+        "        if let cached {\nPAD            let user = cached.find(id: id)\n            $0\n        }\n",
+    );
+    assert_eq!(definitions_from(&shorthand), found);
+}
+
+#[test]
+fn swift_and_kotlin_loop_elements_are_their_collections_element_type() {
+    // `for store in stores` over `[UserRepository]` (Swift) or `List<UserRepository>` (Kotlin):
+    // `store.find()` is `UserRepository`'s, not the cache's that the name reads like.
+    let swift = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n\
+//- Sources/App/Load.swift\nstruct Loader {\n    let all: [UserRepository]\n\n    func load(SIGNATURE) {\n        for store in STORES {\nPAD            let user = store.find(id: id)\n            $0\n        }\n    }\n}\n";
+    let found = ["find in Sources/Users/UserRepository.swift"];
+    for (signature, stores) in [
+        ("stores: [UserRepository], id: Int", "stores"),
+        ("stores: Array<UserRepository>, id: Int", "stores"),
+        ("id: Int", "all"),
+        ("id: Int", "self.all"),
+    ] {
+        let text = swift.replace("SIGNATURE", signature).replace("STORES", stores);
+        assert_eq!(definitions_from(&padded(&text, "            step()\n", 45)), found, "{signature} {stores}");
+    }
+    let kotlin = "//- src/main/kotlin/com/acme/users/UserRepository.kt\npackage com.acme.users\n\nclass UserRepository(private val db: Database) {\n    fun find(id: Int): User? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/StoreCache.kt\npackage com.acme.signup\n\nclass StoreCache {\n    fun find(key: String): Entry? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nclass Loader(private val all: List<UserRepository>) {\n    fun load(SIGNATURE) {\n        for (store in STORES) {\nPAD            val user = store.find(id)\n            $0\n        }\n    }\n}\n";
+    let found = ["find in src/main/kotlin/com/acme/users/UserRepository.kt"];
+    for (signature, stores) in [
+        ("stores: List<UserRepository>, id: Int", "stores"),
+        ("stores: MutableList<UserRepository>?, id: Int", "stores"),
+        ("id: Int", "this.all"),
+    ] {
+        let text = kotlin.replace("SIGNATURE", signature).replace("STORES", stores);
+        assert_eq!(definitions_from(&padded(&text, "            step()\n", 45)), found, "{signature} {stores}");
+    }
 }
