@@ -168,8 +168,9 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
                     name: "connection",
                     status: Status::Ok,
                     detail: format!(
-                        "{host} answered in {} ms and serves {} model{}",
+                        "{host} answered in {} ms{} and serves {} model{}",
                         started.elapsed().as_millis(),
+                        client.protocol().map(|p| format!(" over {p}")).unwrap_or_default(),
                         models.len(),
                         if models.len() == 1 { "" } else { "s" }
                     ),

@@ -56,6 +56,7 @@ async fn healthy_setup_lists_models_and_balance() {
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("serves 3 models"), "{t}");
+    assert!(t.contains(" ms over HTTP/1.1 and serves"), "plain HTTP is HTTP/1.1: {t}");
     assert!(t.contains("all served"), "{t}");
     assert!(t.contains("49.58 available"), "{t}");
     assert!(t.contains("from MOONSHOT_API_KEY"), "{t}");
@@ -111,7 +112,7 @@ async fn an_unreachable_host_is_named() {
 }
 
 #[tokio::test]
-async fn an_untrusted_certificate_is_named_and_the_root_in_the_config_file_is_trusted() {
+async fn an_untrusted_certificate_is_named_and_the_root_in_the_config_file_is_trusted_over_http2() {
     let standin = Standin::start_tls(Protocols::Http2).await;
     standin.require_key(KEY);
     let base = standin.base_url();
@@ -131,6 +132,8 @@ async fn an_untrusted_certificate_is_named_and_the_root_in_the_config_file_is_tr
     .unwrap();
     let t = text(&out);
     assert!(out.status.success(), "{t}");
+    // Whether the provider takes HTTP/2 decides what a stopped answer costs: doctor says.
+    assert!(t.contains(" ms over HTTP/2 and serves"), "{t}");
 }
 
 #[test]

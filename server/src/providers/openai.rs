@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -149,6 +150,8 @@ struct Inner {
     host: String,
     /// The chat route's URL, parsed on first use: every completion goes there.
     chat_url: OnceLock<reqwest::Url>,
+    /// The HTTP version the provider last answered over (see [`OpenAiCompatible::protocol`]).
+    protocol: AtomicU8,
 }
 
 impl fmt::Debug for OpenAiCompatible {
@@ -253,7 +256,9 @@ impl OpenAiCompatible {
     /// [`OpenAiCompatible::shared_http_client`] for the default), shared by every provider.
     pub fn new(cfg: ProviderConfig, http: reqwest::Client) -> Self {
         let host = host_of(&cfg.base_url);
-        OpenAiCompatible { inner: Arc::new(Inner { cfg, http, host, chat_url: OnceLock::new() }) }
+        OpenAiCompatible {
+            inner: Arc::new(Inner { cfg, http, host, chat_url: OnceLock::new(), protocol: AtomicU8::new(0) }),
+        }
     }
 
     /// A client on a shared pool.
@@ -307,6 +312,17 @@ impl OpenAiCompatible {
 
     pub fn config(&self) -> &ProviderConfig {
         &self.inner.cfg
+    }
+
+    /// The HTTP version the provider last answered over, `None` before any answer. HTTP/2 is
+    /// offered on every HTTPS connection; whether a provider takes it decides whether an answer
+    /// stopped early costs its connection (docs/providers.md, "Connections"), so `doctor` says.
+    pub fn protocol(&self) -> Option<&'static str> {
+        match self.inner.protocol.load(Ordering::Relaxed) {
+            2 => Some("HTTP/2"),
+            1 => Some("HTTP/1.1"),
+            _ => None,
+        }
     }
 
     /// The host part of the base URL, as used in messages.
@@ -459,7 +475,11 @@ impl OpenAiCompatible {
             request_id_headers: REQUEST_ID_HEADERS,
         };
         let refusal = match http::send(&call, &self.inner.http, url, headers, body, deadline).await? {
-            Ok(answer) => return Ok(answer),
+            Ok(answer) => {
+                let protocol = if answer.response.version() == reqwest::Version::HTTP_2 { 2 } else { 1 };
+                self.inner.protocol.store(protocol, Ordering::Relaxed);
+                return Ok(answer);
+            }
             Err(refusal) => refusal,
         };
         let ctx = self.inner.cfg.error_context(endpoint, model, refusal.request_id.as_deref());
