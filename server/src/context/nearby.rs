@@ -564,7 +564,7 @@ const BLOCKS: &[&str] = &[
 ];
 
 /// The nodes whose header (the part before their first block) binds locals for what follows
-/// it: loops, conditions that bind (`if let`, Go's `if x := …;`), match arms, handlers,
+/// it: loops, conditions that bind (`if let`, `while let`, Go's `if x := …;`), match arms, handlers,
 /// `with`/`using` statements, switches on a type.
 const HEADERS: &[&str] = &[
     "for_expression",
@@ -577,6 +577,8 @@ const HEADERS: &[&str] = &[
     "foreach_statement",
     "for_range_loop",
     "if_statement",
+    // Swift's `while let line = reader.next()`.
+    "while_statement",
     "catch_clause",
     "except_clause",
     "with_statement",

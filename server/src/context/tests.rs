@@ -4101,3 +4101,14 @@ fn swift_and_kotlin_loop_elements_are_their_collections_element_type() {
         assert_eq!(definitions_from(&padded(&text, "            step()\n", 45)), found, "{signature} {stores}");
     }
 }
+
+#[test]
+fn a_swift_while_let_binding_above_the_window_is_typed() {
+    // `while let store = openStore(…)` fifty lines up: `store.find()` is `UserRepository`'s, as
+    // it is near the cursor, not the cache's that the name reads like.
+    let text = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/Users/Stores.swift\nfunc openStore(dsn: String) -> UserRepository? { nil }\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n\
+//- Sources/App/Load.swift\nimport Users\n\nfunc load(id: Int) {\n    while let store = openStore(dsn: \"db\") {\nPAD        let user = store.find(id: id)\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&padded(text, "        step()\n", 45)), ["find in Sources/Users/UserRepository.swift"]);
+}
