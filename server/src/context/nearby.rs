@@ -1925,6 +1925,13 @@ pub(crate) fn constructed_type<'s>(
         // Kotlin's `UserRepository(db)`, Swift's `UserRepository(db: db)`: a call of a class's
         // capitalised name, as in Python.
         (Language::Kotlin | Language::Swift, "call_expression") => capitalised(source, value.named_child(0)?)?,
+        // Kotlin's `x as Repo`, `x as? Repo`, Swift's `x as? Repo`, `x as! Repo`: the cast's type.
+        (Language::Kotlin, "as_expression") => {
+            return written_type(language, source, value.child_by_field_name("right")?)
+        }
+        (Language::Swift, "as_expression") => {
+            return written_type(language, source, value.child_by_field_name("name")?)
+        }
         // Ruby's `Repo.new(…)`, `Db::Repo.new(…)`.
         (Language::Ruby, "call") => {
             let method = value.child_by_field_name("method")?;
