@@ -4140,3 +4140,28 @@ fn swift_and_kotlin_casts_are_the_cast_types() {
         assert_eq!(definitions_from(&text), ["find in src/main/kotlin/com/acme/users/UserRepository.kt"], "{body}");
     }
 }
+
+#[test]
+fn swift_and_kotlin_pair_loops_bind_the_element_or_the_maps_value() {
+    // `for (i, store) in stores.enumerated()`, Kotlin's `for ((i, store) in stores.withIndex())`
+    // and `for ((key, store) in byName)` over a `Map<String, UserRepository>`: `store.find()` is
+    // `UserRepository`'s, not the cache's that the name reads like.
+    let swift = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n\
+//- Sources/App/Load.swift\nfunc load(stores: [UserRepository], id: Int) {\n    for (i, store) in stores.enumerated() {\nPAD        let user = store.find(id: id)\n        $0\n    }\n}\n";
+    assert_eq!(
+        definitions_from(&padded(swift, "        step()\n", 45)),
+        ["find in Sources/Users/UserRepository.swift"]
+    );
+    let kotlin = "//- src/main/kotlin/com/acme/users/UserRepository.kt\npackage com.acme.users\n\nclass UserRepository(private val db: Database) {\n    fun find(id: Int): User? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/StoreCache.kt\npackage com.acme.signup\n\nclass StoreCache {\n    fun find(key: String): Entry? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nimport com.acme.users.UserRepository\n\nfun load(SIGNATURE, id: Int) {\n    for (LOOP) {\nPAD        val user = store.find(id)\n        $0\n    }\n}\n";
+    for (signature, header) in [
+        ("stores: List<UserRepository>", "(i, store) in stores.withIndex()"),
+        ("byName: Map<String, UserRepository>", "(name, store) in byName"),
+    ] {
+        let text = kotlin.replace("SIGNATURE", signature).replace("LOOP", header);
+        let found = definitions_from(&padded(&text, "        step()\n", 45));
+        assert_eq!(found, ["find in src/main/kotlin/com/acme/users/UserRepository.kt"], "{header}");
+    }
+}
