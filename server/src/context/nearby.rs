@@ -564,7 +564,7 @@ const BLOCKS: &[&str] = &[
 ];
 
 /// The nodes whose header (the part before their first block) binds locals for what follows
-/// it: loops, conditions that bind (`if let`, Go's `if x := …;`), match arms, handlers,
+/// it: loops, conditions that bind (`if let`, `while let`, Go's `if x := …;`), match arms, handlers,
 /// `with`/`using` statements, switches on a type.
 const HEADERS: &[&str] = &[
     "for_expression",
@@ -577,6 +577,8 @@ const HEADERS: &[&str] = &[
     "foreach_statement",
     "for_range_loop",
     "if_statement",
+    // Swift's `while let line = reader.next()`.
+    "while_statement",
     "catch_clause",
     "except_clause",
     "with_statement",
@@ -803,7 +805,10 @@ fn record(
     // A name being defined here (an item, a nested function, a local class) is this file's own.
     let defined = field == Some("name") && parent.is_some_and(|(p, _)| spec.definitions.contains(&p))
         || matches!(language, Language::C | Language::Cpp) && c_family_defines(field, stack);
-    let binds = defined || is_binding_kind(kind) || is_binding(language, field, parent.map(|p| p.0), grandparent_field);
+    let binds = defined
+        || is_binding_kind(kind)
+        || is_binding(language, field, parent.map(|p| p.0), grandparent_field)
+        || is_swift_loop_pair(language, field, stack);
     if binds && !is_swift_shorthand_binding(language, leaf, parent.map(|p| p.0)) {
         match local_type(language, source, leaf, stack) {
             Some(LocalType::Named(ty)) => {
@@ -1274,13 +1279,23 @@ fn local_type<'s>(
 ) -> Option<LocalType<'s>> {
     let mut ancestors = stack.iter().rev().map(|(node, _)| *node);
     let parent = ancestors.next()?;
-    if matches!(language.kind_of(parent), "tuple_pattern" | "pattern_list" | "array_pattern") {
-        // `for (i, c) in …`, `for name, c in ….items():`, `for (const [id, c] of …)`: the
-        // second of a pair.
-        let loop_node = ancestors.next().filter(|d| LOOPS.contains(&language.kind_of(d)))?;
-        let mut cursor = parent.walk();
-        let names: Vec<Node<'_>> = parent.named_children(&mut cursor).collect();
-        if names.len() != 2 || names[1].id() != leaf.id() {
+    // `for (i, c) in …`, `for name, c in ….items():`, `for (const [id, c] of …)`: the pair, and
+    // the second of it. Swift's `for (i, user) in …` and Kotlin's `for ((i, user) in …)` wrap
+    // each name in a pattern or declaration of its own.
+    let pair = match (language, language.kind_of(parent)) {
+        (_, "tuple_pattern" | "pattern_list" | "array_pattern") => Some((parent, leaf)),
+        (Language::Swift, "pattern") | (Language::Kotlin, "variable_declaration") => {
+            let tuple = ancestors.clone().next();
+            let kind = if language == Language::Swift { "pattern" } else { "multi_variable_declaration" };
+            tuple.filter(|t| language.kind_of(t) == kind).map(|t| (t, parent))
+        }
+        _ => None,
+    };
+    if let Some((tuple, second)) = pair {
+        let mut outer = stack.iter().rev().map(|(node, _)| *node).skip_while(|n| n.id() != tuple.id()).skip(1);
+        let loop_node = outer.next().filter(|d| LOOPS.contains(&language.kind_of(d)))?;
+        let names = named_children(tuple);
+        if names.len() != 2 || names[1].id() != second.id() {
             return None;
         }
         return pair_value(language, source, loop_node, stack).map(LocalType::Chain);
@@ -1392,8 +1407,9 @@ const LOOPS: &[&str] = &[
 ];
 
 /// The chain of the second name of a pair a loop binds (see [`LOOPS`]): the element of
-/// `enumerate()` (Rust's method, Python's function, TypeScript's `entries()`), or the value of a
-/// map's `(key, value)` pairs (`&map`, `map.iter()`, Python's `items()`, a TypeScript `Map`).
+/// `enumerate()` (Rust's method, Python's function, TypeScript's `entries()`, Swift's
+/// `enumerated()`, Kotlin's `withIndex()`), or the value of a map's `(key, value)` pairs (`&map`,
+/// `map.iter()`, Python's `items()`, a TypeScript `Map`, a Kotlin `Map`).
 fn pair_value(
     language: Language,
     source: Source<'_>,
@@ -1409,6 +1425,13 @@ fn pair_value(
         }
         Language::Rust => child(language, loop_node, GrammarField::Value)?,
         Language::Python => child(language, loop_node, GrammarField::Right)?,
+        Language::Swift => loop_node.child_by_field_name("collection")?,
+        // Kotlin's loop has no fields: what it iterates follows the names.
+        Language::Kotlin => {
+            let names = named_children(loop_node);
+            let at = names.iter().position(|n| language.kind_of(n) == "multi_variable_declaration")?;
+            *names.get(at + 1)?
+        }
         _ => return None,
     };
     // Python's `enumerate(self.clients)`: the elements of its first argument.
@@ -1427,7 +1450,8 @@ fn pair_value(
         _ => None,
     };
     let step = match last {
-        Some("enumerate" | "entries") => Step::Each,
+        // Swift's `enumerated()`, Kotlin's `withIndex()`: an index and an element.
+        Some("enumerate" | "entries" | "enumerated" | "withIndex") => Step::Each,
         Some("iter" | "iter_mut" | "into_iter" | "items") | None => Step::Value,
         Some(_) => return None,
     };
@@ -1508,6 +1532,16 @@ fn is_swift_shorthand_binding(language: Language, leaf: Node<'_>, parent: Option
     language == Language::Swift
         && matches!(parent, Some("if_statement" | "guard_statement" | "while_statement"))
         && swift_condition_binding(leaf).is_none()
+}
+
+/// Whether a Swift name is one of a loop's pair (`for (i, user) in users.enumerated()`), whose
+/// names sit in patterns of their own with no `bound_identifier` field.
+fn is_swift_loop_pair(language: Language, field: Option<&str>, stack: &[(Node<'_>, Option<&'static str>)]) -> bool {
+    language == Language::Swift
+        && field.is_none()
+        && matches!(stack, [.., (l, _), (tuple, _), (name, _)]
+            if l.kind() == "for_statement" && tuple.kind() == "pattern" && name.kind() == "pattern"
+                && l.child_by_field_name("item").is_some_and(|item| item.id() == tuple.id()))
 }
 
 /// What [`local_type`] finds a local's type to be.
@@ -1923,6 +1957,13 @@ pub(crate) fn constructed_type<'s>(
         // Kotlin's `UserRepository(db)`, Swift's `UserRepository(db: db)`: a call of a class's
         // capitalised name, as in Python.
         (Language::Kotlin | Language::Swift, "call_expression") => capitalised(source, value.named_child(0)?)?,
+        // Kotlin's `x as Repo`, `x as? Repo`, Swift's `x as? Repo`, `x as! Repo`: the cast's type.
+        (Language::Kotlin, "as_expression") => {
+            return written_type(language, source, value.child_by_field_name("right")?)
+        }
+        (Language::Swift, "as_expression") => {
+            return written_type(language, source, value.child_by_field_name("name")?)
+        }
         // Ruby's `Repo.new(…)`, `Db::Repo.new(…)`.
         (Language::Ruby, "call") => {
             let method = value.child_by_field_name("method")?;

@@ -773,10 +773,22 @@ fn ruby_statements<'t>(list: Node<'t>, owner: Option<Node<'t>>, rope: &Rope, f: 
                 };
                 f(Site { node: def, outer: def, name, kind: SymbolKind::Constant, owner: None });
             }
+            // `class << self`: its methods are the class's class methods, hidden by the block's
+            // own `private` section or `private :name`.
+            "singleton_class" if owner.is_some() && depth < MAX_NESTING => {
+                if let Some(body) = def.child_by_field_name("body") {
+                    ruby_statements(body, owner, rope, f, depth + 1);
+                }
+            }
             "ERROR" if owner.is_none() && depth < MAX_NESTING => ruby_statements(def, None, rope, f, depth + 1),
             _ => {}
         }
     }
+}
+
+/// The `class << self` block a Ruby method is defined in, if any.
+fn ruby_singleton_block(method: Node<'_>) -> Option<Node<'_>> {
+    method.parent().filter(|b| b.kind() == "body_statement")?.parent().filter(|s| s.kind() == "singleton_class")
 }
 
 /// PHP's functions, classes, interfaces, traits and enums, also inside block namespaces, and
@@ -1777,9 +1789,12 @@ fn ruby_signature(site: &Site<'_>, rope: &Rope) -> String {
         format!("{line} ... end")
     };
     match site.kind {
-        SymbolKind::Function | SymbolKind::Method => match site.owner {
-            Some(owner) => format!("{}\n  {}\nend", head(owner), def_line(site.node)),
-            None => def_line(site.node),
+        SymbolKind::Function | SymbolKind::Method => match (site.owner, ruby_singleton_block(site.node)) {
+            (Some(owner), Some(block)) => {
+                format!("{}\n  {}\n    {}\n  end\nend", head(owner), head(block), def_line(site.node))
+            }
+            (Some(owner), None) => format!("{}\n  {}\nend", head(owner), def_line(site.node)),
+            (None, _) => def_line(site.node),
         },
         SymbolKind::Class | SymbolKind::Interface => {
             let mut lines = vec![head(site.node)];
@@ -1796,6 +1811,31 @@ fn ruby_signature(site: &Site<'_>, rope: &Rope) -> String {
                     },
                     "method" | "singleton_method" if !ruby_hidden(member, private, &named, rope) => {
                         lines.push(format!("  {}", def_line(member)))
+                    }
+                    // `class << self`: the class methods it defines that are not private.
+                    "singleton_class" => {
+                        let body = member.child_by_field_name("body");
+                        let named = body.map(|b| ruby_named_visibility(b, rope)).unwrap_or_default();
+                        let mut private = false;
+                        let mut shown = Vec::new();
+                        for inner in body.map(named_children).unwrap_or_default() {
+                            match inner.kind() {
+                                "identifier" => match text(inner).as_str() {
+                                    "private" | "protected" => private = true,
+                                    "public" => private = false,
+                                    _ => {}
+                                },
+                                "method" if !ruby_hidden(inner, private, &named, rope) => {
+                                    shown.push(format!("    {}", def_line(inner)))
+                                }
+                                _ => {}
+                            }
+                        }
+                        if !shown.is_empty() {
+                            lines.push(format!("  {}", head(member)));
+                            lines.append(&mut shown);
+                            lines.push("  end".to_string());
+                        }
                     }
                     // `attr_reader :name, :email`, `include Comparable`: what instances answer to.
                     "call" if member.child_by_field_name("receiver").is_none() => {
@@ -3067,6 +3107,36 @@ interface Point {
                 Method open in Repo @11
                     class Repo
                       def self.open = ... end
+                    end
+            "#]],
+        );
+    }
+
+    #[test]
+    fn ruby_class_methods_in_a_class_self_block_are_recorded_unless_private() {
+        // `class << self` defines class methods: those before its `private` are other files'
+        // to call (and shown in the class's summary, inside the block), those after it or named
+        // by its `private :name` are not.
+        check(
+            Language::Ruby,
+            "class Repo\n  class << self\n    def build = new\n    def pool = nil\n    private :pool\n    private\n    def helper = nil\n  end\n  def find(id) = nil\nend\n",
+            expect![[r#"
+                Class Repo @0
+                    class Repo
+                      class << self
+                        def build = ... end
+                      end
+                      def find(id) = ... end
+                    end
+                Method build in Repo @2
+                    class Repo
+                      class << self
+                        def build = ... end
+                      end
+                    end
+                Method find in Repo @8
+                    class Repo
+                      def find(id) = ... end
                     end
             "#]],
         );

@@ -4101,3 +4101,67 @@ fn swift_and_kotlin_loop_elements_are_their_collections_element_type() {
         assert_eq!(definitions_from(&padded(&text, "            step()\n", 45)), found, "{signature} {stores}");
     }
 }
+
+#[test]
+fn a_swift_while_let_binding_above_the_window_is_typed() {
+    // `while let store = openStore(…)` fifty lines up: `store.find()` is `UserRepository`'s, as
+    // it is near the cursor, not the cache's that the name reads like.
+    let text = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/Users/Stores.swift\nfunc openStore(dsn: String) -> UserRepository? { nil }\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n\
+//- Sources/App/Load.swift\nimport Users\n\nfunc load(id: Int) {\n    while let store = openStore(dsn: \"db\") {\nPAD        let user = store.find(id: id)\n        $0\n    }\n}\n";
+    assert_eq!(definitions_from(&padded(text, "        step()\n", 45)), ["find in Sources/Users/UserRepository.swift"]);
+}
+
+#[test]
+fn swift_and_kotlin_casts_are_the_cast_types() {
+    // `if let store = cached as? UserRepository`, `let store = cached as! UserRepository`,
+    // Kotlin's `val store = cached as UserRepository` (or `as?`): `UserRepository`'s `find`, not
+    // the cache's that the name reads like.
+    let swift = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n\
+//- Sources/App/Load.swift\nimport Users\n\nfunc load(cached: Any, id: Int) {\nBODY}\n";
+    for body in [
+        "    if let store = cached as? UserRepository {\nPAD        let user = store.find(id: id)\n        $0\n    }\n",
+        "    guard let store = cached as? UserRepository else { return }\nPAD    let user = store.find(id: id)\n    $0\n",
+        "    let store = cached as! UserRepository\nPAD    let user = store.find(id: id)\n    $0\n",
+    ] {
+        let text = padded(&swift.replace("BODY", body), "    step()\n", 45);
+        assert_eq!(definitions_from(&text), ["find in Sources/Users/UserRepository.swift"], "{body}");
+    }
+    let kotlin = "//- src/main/kotlin/com/acme/users/UserRepository.kt\npackage com.acme.users\n\nclass UserRepository(private val db: Database) {\n    fun find(id: Int): User? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/StoreCache.kt\npackage com.acme.signup\n\nclass StoreCache {\n    fun find(key: String): Entry? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nimport com.acme.users.UserRepository\n\nfun load(cached: Any, id: Int) {\nBODY    $0\n}\n";
+    for body in [
+        "    val store = cached as UserRepository\nPAD    val user = store.find(id)\n",
+        "    val store = cached as? UserRepository\nPAD    val user = store?.find(id)\n",
+    ] {
+        let text = padded(&kotlin.replace("BODY", body), "    step()\n", 45);
+        assert_eq!(definitions_from(&text), ["find in src/main/kotlin/com/acme/users/UserRepository.kt"], "{body}");
+    }
+}
+
+#[test]
+fn swift_and_kotlin_pair_loops_bind_the_element_or_the_maps_value() {
+    // `for (i, store) in stores.enumerated()`, Kotlin's `for ((i, store) in stores.withIndex())`
+    // and `for ((key, store) in byName)` over a `Map<String, UserRepository>`: `store.find()` is
+    // `UserRepository`'s, not the cache's that the name reads like.
+    let swift = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n\
+//- Sources/App/Load.swift\nfunc load(stores: [UserRepository], id: Int) {\n    for (i, store) in stores.enumerated() {\nPAD        let user = store.find(id: id)\n        $0\n    }\n}\n";
+    assert_eq!(
+        definitions_from(&padded(swift, "        step()\n", 45)),
+        ["find in Sources/Users/UserRepository.swift"]
+    );
+    let kotlin = "//- src/main/kotlin/com/acme/users/UserRepository.kt\npackage com.acme.users\n\nclass UserRepository(private val db: Database) {\n    fun find(id: Int): User? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/StoreCache.kt\npackage com.acme.signup\n\nclass StoreCache {\n    fun find(key: String): Entry? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nimport com.acme.users.UserRepository\n\nfun load(SIGNATURE, id: Int) {\n    for (LOOP) {\nPAD        val user = store.find(id)\n        $0\n    }\n}\n";
+    for (signature, header) in [
+        ("stores: List<UserRepository>", "(i, store) in stores.withIndex()"),
+        ("byName: Map<String, UserRepository>", "(name, store) in byName"),
+    ] {
+        let text = kotlin.replace("SIGNATURE", signature).replace("LOOP", header);
+        let found = definitions_from(&padded(&text, "        step()\n", 45));
+        assert_eq!(found, ["find in src/main/kotlin/com/acme/users/UserRepository.kt"], "{header}");
+    }
+}
