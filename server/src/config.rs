@@ -966,6 +966,16 @@ impl ConfigLayers {
     /// Merges the layers and deserialises the result. A layer with a bad value is reported and
     /// skipped whole, so one typo in the editor's settings cannot take the key from the
     /// environment away with it.
+    /// The highest layer that sets any of `keys`: where a problem found after the merge is
+    /// most likely to come from (the config file when none does).
+    fn highest_with(&self, keys: &[&str]) -> Source {
+        self.layers
+            .iter()
+            .rev()
+            .find(|(_, v)| keys.iter().any(|k| v.get(k).is_some()))
+            .map_or(Source::File, |(s, _)| *s)
+    }
+
     pub fn resolve(&self) -> (Config, Vec<ConfigProblem>) {
         let mut problems = Vec::new();
         let mut merged = Value::Object(Map::new());
@@ -993,17 +1003,11 @@ impl ConfigLayers {
         }
         let config = parse_config(&merged).map(|(c, _)| c).unwrap_or_default();
         // The problems are about how layers combine; name the highest layer with routing in it.
-        let source = self
-            .layers
-            .iter()
-            .rev()
-            .find(|(_, v)| ["routes", "rules", "actions"].iter().any(|k| v.get(k).is_some()))
-            .map_or(Source::File, |(s, _)| *s);
+        let source = self.highest_with(&["routes", "rules", "actions"]);
         for message in config.routing_problems() {
             problems.push(ConfigProblem { source, message: format!("{message} (the rest of the routing applies)") });
         }
-        let tls_source =
-            self.layers.iter().rev().find(|(_, v)| v.get("tls").is_some()).map_or(Source::File, |(s, _)| *s);
+        let tls_source = self.highest_with(&["tls"]);
         for message in config.tls.problems() {
             problems.push(ConfigProblem { source: tls_source, message });
         }
