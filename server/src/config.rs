@@ -522,6 +522,17 @@ pub const DEFAULT_PROVIDER: &str = "moonshot";
 /// The routes of the three tasks; other route names exist only for rules and custom actions.
 pub const TASK_ROUTES: [&str; 3] = ["completion", "action", "chat"];
 
+/// How completions ask a provider to continue the text before the cursor (`prefill`):
+/// [`crate::providers::Prefill`], or `auto`, decided by who the provider's `/models` says serves the model.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum PrefillSetting {
+    #[default]
+    Auto,
+    Partial,
+    ContinueFinalMessage,
+}
+
 /// Which Moonshot platform a `kind = "moonshot"` provider uses when it names no `baseUrl`.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -562,6 +573,7 @@ pub struct ProviderSetting {
     pub headers: BTreeMap<String, String>,
     /// Capabilities by model id, over what `/models` reports.
     pub models: BTreeMap<String, ModelSetting>,
+    pub prefill: PrefillSetting,
 }
 
 #[derive(Deserialize)]
@@ -582,6 +594,8 @@ struct RawProvider {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     models: BTreeMap<String, ModelSetting>,
+    #[serde(default)]
+    prefill: PrefillSetting,
 }
 
 impl TryFrom<RawProvider> for ProviderSetting {
@@ -623,6 +637,7 @@ impl TryFrom<RawProvider> for ProviderSetting {
             api_key_env: raw.api_key_env,
             headers: raw.headers,
             models: raw.models,
+            prefill: raw.prefill,
         })
     }
 }
@@ -734,6 +749,7 @@ pub struct ResolvedProvider {
     /// Where the key came from, for messages: an environment variable or a setting.
     pub key_source: Option<String>,
     pub models: BTreeMap<String, ModelSetting>,
+    pub prefill: PrefillSetting,
 }
 
 impl Config {
@@ -813,6 +829,7 @@ impl Config {
             config,
             key_source,
             models: setting.models,
+            prefill: setting.prefill,
         })
     }
 
@@ -1318,6 +1335,20 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 20, "the package's settings were found ({checked})");
+
+        // A provider's fields with a choice of values: each value offered is one the server takes.
+        let provider = &properties["kimi.providers"]["additionalProperties"]["properties"];
+        let mut offered = 0;
+        for (field, schema) in provider.as_object().unwrap() {
+            for value in schema["enum"].as_array().into_iter().flatten() {
+                let mut l = layers(&[]);
+                l.set(Source::Editor, json!({"providers": {"p": {"baseUrl": "http://h/v1", field: value}}}));
+                let (c, problems) = l.resolve();
+                assert!(problems.is_empty() && c.provider("p").is_some(), "`{field}` = {value}: {problems:?}");
+                offered += 1;
+            }
+        }
+        assert!(offered >= 8, "kind, region and prefill were found ({offered})");
     }
 
     #[test]
@@ -1399,6 +1430,18 @@ mod tests {
         assert_eq!(moon.config.api_key.as_ref().map(ApiKey::expose), Some("sk-moon"));
         assert!(c.provider_with_env("nowhere", &env).is_none());
         assert_eq!(c.provider_names(), ["moonshot", "claude", "kimi-cn", "openrouter"]);
+        assert_eq!(or.prefill, PrefillSetting::Auto, "decided by the server's `/models`");
+        let mut vl = layers(&[]);
+        vl.set(
+            Source::File,
+            parse_toml(
+                "[providers.vllm]\nkind = \"openai\"\nbaseUrl = \"http://h/v1\"\nprefill = \"continueFinalMessage\"\n",
+            )
+            .unwrap(),
+        );
+        let (vc, problems) = vl.resolve();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(vc.provider("vllm").unwrap().prefill, PrefillSetting::ContinueFinalMessage);
         // Model names.
         assert_eq!(c.model_ref("openrouter/moonshotai/kimi-k2").model, "moonshotai/kimi-k2");
         assert_eq!(c.model_ref("kimi-k2.5").provider, DEFAULT_PROVIDER);
@@ -1408,6 +1451,10 @@ mod tests {
             ("[providers.x]\nkind = \"openai\"\nbaseUrl = \"http://h/v1\"\napiKey = \"sk-secret\"\n", "apiKeyEnv"),
             ("[providers.x]\napiKeyEnv = \"sk-abc123\"\n", "looks like a key"),
             ("[providers.x]\nkind = \"openai\"\n", "needs a `baseUrl`"),
+            (
+                "[providers.x]\nkind = \"openai\"\nbaseUrl = \"http://h/v1\"\nprefill = \"vllm\"\n",
+                "continueFinalMessage",
+            ),
         ] {
             let mut l = layers(&[]);
             l.set(Source::File, parse_toml(bad).unwrap());

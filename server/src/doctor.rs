@@ -163,12 +163,13 @@ pub async fn run(layers: &ConfigLayers, problems: &[ConfigProblem]) -> Report {
     let reached = if key_ok || config.api_key.is_some() {
         match with_retries(&retries(), || client.models()).await {
             Ok(list) => {
+                let prefill = config.provider(DEFAULT_PROVIDER).map(|p| prefill_note(&p, &list)).unwrap_or_default();
                 models = list.into_iter().map(|m| m.id).collect();
                 checks.push(Check {
                     name: "connection",
                     status: Status::Ok,
                     detail: format!(
-                        "{host} answered in {} ms{} and serves {} model{}",
+                        "{host} answered in {} ms{} and serves {} model{}{prefill}",
                         started.elapsed().as_millis(),
                         client.protocol().map(|p| format!(" over {p}")).unwrap_or_default(),
                         models.len(),
@@ -428,6 +429,22 @@ async fn probe_other_region(config: &Config) -> Option<Check> {
     })
 }
 
+/// How completions will ask a server that is not Moonshot's to continue the text before the
+/// cursor, where that is not Moonshot's partial mode: a vLLM or SGLang server that the setting
+/// leaves at `auto` gets `continue_final_message`, which is worth knowing when completions
+/// look wrong.
+fn prefill_note(provider: &crate::config::ResolvedProvider, models: &[crate::providers::ModelInfo]) -> String {
+    if provider.kind == crate::providers::ProviderKind::Anthropic {
+        return String::new();
+    }
+    match crate::router::prefill_for(provider, "", Some(models)) {
+        crate::providers::Prefill::ContinueFinalMessage => {
+            "; completions continue the text before the cursor with `continue_final_message` (vLLM, SGLang)".into()
+        }
+        crate::providers::Prefill::Partial => String::new(),
+    }
+}
+
 /// One configured provider: its key, whether it answers, and how many models it lists.
 async fn provider_check(config: &Config, name: &str) -> Check {
     let Some(provider) = config.provider(name) else {
@@ -459,10 +476,11 @@ async fn provider_check(config: &Config, name: &str) -> Check {
             name: "provider",
             status: Status::Ok,
             detail: format!(
-                "{what} answered in {} ms and lists {} model{}",
+                "{what} answered in {} ms and lists {} model{}{}",
                 started.elapsed().as_millis(),
                 models.len(),
-                if models.len() == 1 { "" } else { "s" }
+                if models.len() == 1 { "" } else { "s" },
+                prefill_note(&provider, &models)
             ),
             hint: None,
         },

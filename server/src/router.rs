@@ -22,11 +22,13 @@ use std::time::Instant;
 use dashmap::{DashMap, DashSet};
 use futures::Stream;
 
-use crate::config::{BudgetSettings, Config, ModelRef, PriceSetting, ResolvedProvider, TlsSettings, DEFAULT_PROVIDER};
+use crate::config::{
+    BudgetSettings, Config, ModelRef, PrefillSetting, PriceSetting, ResolvedProvider, TlsSettings, DEFAULT_PROVIDER,
+};
 use crate::ledger::{unix_ms_now, Feature, Ledger, Outcome, PriceTable, SessionSnapshot, TimeRange, UsageRecord};
-use crate::providers::error::{format_amount, BudgetPeriod};
+use crate::providers::error::{format_amount, host_of, BudgetPeriod, Platform};
 use crate::providers::{
-    Balance, ChatRequest, ChatResponse, ChatStream, ContentPart, HttpPool, Message, ModelInfo, ProviderClient,
+    Balance, ChatRequest, ChatResponse, ChatStream, ContentPart, HttpPool, Message, ModelInfo, Prefill, ProviderClient,
     ProviderConfig, ProviderError, ProviderKind, Retries, RetryPolicy, StreamBody, StreamEvent, Usage,
 };
 
@@ -46,6 +48,9 @@ pub struct Router {
     replacements: DashMap<(String, ModelRef), String>,
     /// Each provider's `/models`, asked once per base URL and process.
     listed: DashMap<(String, String), Arc<Vec<ModelInfo>>>,
+    /// When a provider's `/models` failed, asked for the way completions prefill
+    /// ([`Router::learn_prefill`]): not asked again for that reason for [`UNLISTED_FOR`].
+    unlisted: DashMap<(String, String), Instant>,
     /// Each provider's client with the settings it was built from. A client parses its URLs once
     /// and keeps what it learns about models (refused prefills); a request whose settings
     /// resolve differently (changed settings, key or connect timeout) gets a new one.
@@ -240,16 +245,54 @@ struct Sampling {
     temperature: Option<f32>,
     top_p: Option<f32>,
     n: Option<u32>,
+    prefill: Prefill,
 }
 
 impl Sampling {
     fn of(req: &ChatRequest) -> Sampling {
-        Sampling { temperature: req.temperature, top_p: req.top_p, n: req.n }
+        Sampling { temperature: req.temperature, top_p: req.top_p, n: req.n, prefill: req.prefill }
     }
 
     fn restore(self, req: &mut ChatRequest) {
-        (req.temperature, req.top_p, req.n) = (self.temperature, self.top_p, self.n);
+        (req.temperature, req.top_p, req.n, req.prefill) = (self.temperature, self.top_p, self.n, self.prefill);
     }
+}
+
+/// How long a provider whose `/models` failed is not asked again for the way it prefills: a
+/// server without the route is not asked before every completion, one that was down is asked
+/// again later.
+const UNLISTED_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// How completions ask `provider` to continue the text before the cursor, for `model`, given
+/// its `/models` when known. `auto` is partial mode on Moonshot's platform; on other servers
+/// it is what the model's `owned_by` says serves it: vLLM and SGLang continue a message only when
+/// told with `continue_final_message`, and every other server seen (Moonshot, llama.cpp's
+/// server, Ollama, OpenRouter) either takes `partial` or continues a trailing assistant message
+/// as it is. Pure.
+pub fn prefill_for(provider: &ResolvedProvider, model: &str, listed: Option<&[ModelInfo]>) -> Prefill {
+    match provider.prefill {
+        PrefillSetting::Partial => Prefill::Partial,
+        PrefillSetting::ContinueFinalMessage => Prefill::ContinueFinalMessage,
+        PrefillSetting::Auto => {
+            let Some(listed) = listed else { return Prefill::Partial };
+            let entry = listed.iter().find(|m| m.id == model).or(listed.first());
+            match entry.and_then(|m| m.owned_by.as_deref()) {
+                Some(owner) if owner.eq_ignore_ascii_case("vllm") || owner.eq_ignore_ascii_case("sglang") => {
+                    Prefill::ContinueFinalMessage
+                }
+                _ => Prefill::Partial,
+            }
+        }
+    }
+}
+
+/// Whether the way `provider` prefills depends on its `/models`: `auto` on a server other than
+/// Moonshot's platform (whose partial mode is documented), for a kind with OpenAI's wire (the
+/// Anthropic wire prefills one way only).
+pub(crate) fn prefill_needs_listing(provider: &ResolvedProvider) -> bool {
+    provider.prefill == PrefillSetting::Auto
+        && provider.kind != ProviderKind::Anthropic
+        && Platform::of_host(&host_of(&provider.config.base_url)).is_none()
 }
 
 /// How a task's requests are retried when the last model of their route fails with an error that
@@ -483,6 +526,7 @@ impl Router {
             warned: Mutex::new(HashMap::new()),
             replacements: DashMap::new(),
             listed: DashMap::new(),
+            unlisted: DashMap::new(),
             clients: Mutex::new(HashMap::new()),
             prices: Mutex::new(None),
         }
@@ -618,6 +662,25 @@ impl Router {
             i.supports_reasoning = setting.reasoning.or(i.supports_reasoning);
         }
         info
+    }
+
+    /// Asks `provider` for its `/models` once when the way it prefills depends on them
+    /// ([`prefill_for`]), before its first completion: a server that would end the prefilled
+    /// message and start an answer of its own must not get the first requests that way.
+    async fn learn_prefill(&self, config: &Config, provider: &ResolvedProvider) {
+        if !prefill_needs_listing(provider) {
+            return;
+        }
+        let key = (provider.name.clone(), provider.config.base_url.clone());
+        if self.listed.contains_key(&key) || self.unlisted.get(&key).is_some_and(|at| at.elapsed() < UNLISTED_FOR) {
+            return;
+        }
+        self.listed_models(config, provider).await;
+        if self.listed.contains_key(&key) {
+            self.unlisted.remove(&key);
+        } else {
+            self.unlisted.insert(key, Instant::now());
+        }
     }
 
     async fn listed_models(&self, config: &Config, provider: &ResolvedProvider) -> Arc<Vec<ModelInfo>> {
@@ -904,6 +967,13 @@ impl Router {
     fn aim(&self, provider: &ResolvedProvider, target: &ModelRef, req: &mut ChatRequest) -> Sampling {
         let sampling = Sampling::of(req);
         req.model.clone_from(&target.model);
+        req.prefill = if prefill_needs_listing(provider) {
+            let key = (provider.name.clone(), provider.config.base_url.clone());
+            let listed = self.listed.get(&key).map(|l| l.clone());
+            prefill_for(provider, &req.model, listed.as_deref().map(Vec::as_slice))
+        } else {
+            prefill_for(provider, &req.model, None)
+        };
         if self.fixed_temperature.contains(&req.model) {
             (req.temperature, req.top_p) = (None, None);
         }
@@ -978,6 +1048,9 @@ impl Router {
         prompt_tokens: u64,
         prebuilt: &mut Option<Prebuilt>,
     ) -> Result<MeteredStream, ProviderError> {
+        if req.messages.last().is_some_and(|m| m.partial) {
+            self.learn_prefill(config, provider).await;
+        }
         let started = Instant::now();
         let client = self.client(config, provider);
         let sampling = self.aim(provider, target, req);
@@ -1284,6 +1357,78 @@ mod tests {
 
     fn budget(daily: Option<f64>, monthly: Option<f64>) -> BudgetSettings {
         BudgetSettings { daily, monthly, check_balance: false }
+    }
+
+    #[test]
+    fn completions_prefill_as_the_server_serving_the_model_understands() {
+        let provider = |kind, base_url: &str, prefill| ResolvedProvider {
+            name: "p".into(),
+            kind,
+            config: ProviderConfig::new("p", base_url, None),
+            key_source: None,
+            models: Default::default(),
+            prefill,
+        };
+        let listed = |owners: &[(&str, &str)]| -> Vec<ModelInfo> {
+            owners
+                .iter()
+                .map(|(id, owner)| ModelInfo {
+                    id: id.to_string(),
+                    owned_by: Some(owner.to_string()),
+                    context_length: None,
+                    supports_image_in: None,
+                    supports_video_in: None,
+                    supports_reasoning: None,
+                })
+                .collect()
+        };
+        let local = provider(ProviderKind::Openai, "http://gpu-box:8000/v1", PrefillSetting::Auto);
+        let vllm = listed(&[("moonshotai/Kimi-K2-Instruct", "vllm")]);
+        let cases: [(&ResolvedProvider, &str, Option<&[ModelInfo]>, Prefill); 7] = [
+            (&local, "moonshotai/Kimi-K2-Instruct", Some(&vllm), Prefill::ContinueFinalMessage),
+            // A model the list lacks (an alias the server answers to) is served by the same server.
+            (&local, "kimi", Some(&vllm), Prefill::ContinueFinalMessage),
+            (&local, "m", Some(&listed(&[("m", "SGLang")])), Prefill::ContinueFinalMessage),
+            (&local, "m", Some(&listed(&[("m", "llamacpp")])), Prefill::Partial),
+            (&local, "m", Some(&listed(&[("m", "moonshot")])), Prefill::Partial),
+            (&local, "m", Some(&[]), Prefill::Partial),
+            (&local, "m", None, Prefill::Partial),
+        ];
+        for (provider, model, list, expected) in cases {
+            assert_eq!(prefill_for(provider, model, list), expected, "{model} listed as {list:?}");
+        }
+        let forced = provider(ProviderKind::Openai, "http://gpu-box:8000/v1", PrefillSetting::Partial);
+        assert_eq!(prefill_for(&forced, "m", Some(&vllm)), Prefill::Partial);
+        let forced = provider(ProviderKind::Openai, "http://gpu-box:8000/v1", PrefillSetting::ContinueFinalMessage);
+        assert_eq!(prefill_for(&forced, "m", None), Prefill::ContinueFinalMessage);
+
+        // Only `auto` on a server other than Moonshot's platform, on OpenAI's wire, is asked.
+        assert!(prefill_needs_listing(&local));
+        assert!(prefill_needs_listing(&provider(
+            ProviderKind::Moonshot,
+            "http://127.0.0.1:8000/v1",
+            PrefillSetting::Auto
+        )));
+        assert!(!prefill_needs_listing(&provider(
+            ProviderKind::Moonshot,
+            "https://api.moonshot.ai/v1",
+            PrefillSetting::Auto
+        )));
+        assert!(!prefill_needs_listing(&provider(
+            ProviderKind::Openai,
+            "https://api.moonshot.cn/v1",
+            PrefillSetting::Auto
+        )));
+        assert!(!prefill_needs_listing(&provider(
+            ProviderKind::Anthropic,
+            "https://api.anthropic.com",
+            PrefillSetting::Auto
+        )));
+        assert!(!prefill_needs_listing(&provider(
+            ProviderKind::Openai,
+            "http://gpu-box:8000/v1",
+            PrefillSetting::Partial
+        )));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::process::{Command, Output};
 
 use kimi_test_support::{ApiError, Reply, Standin};
+use serde_json::json;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().unwrap();
@@ -46,6 +47,45 @@ fn prompt_prints_the_exact_request_offline() {
     assert_eq!(last["partial"], true);
     assert_eq!(last["content"], "    let b = ");
     assert!(body["messages"].to_string().contains("pub fn area_of_circle(radius: f64) -> f64"), "{body}");
+}
+
+#[test]
+fn prompt_prints_the_prefill_a_self_hosted_server_is_sent() {
+    let dir = workspace();
+    let location = format!("{}:3:13", dir.path().join("src/main.rs").display());
+    // Another server than Moonshot's: the request depends on its `/models`, which is not asked
+    // offline; the note says so.
+    let out = run(&["prompt", &location], &[("MOONSHOT_BASE_URL", "http://gpu-box:8000/v1")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("vLLM or SGLang server is sent `continue_final_message`"), "{stderr}");
+    assert!(stderr.contains("`providers.moonshot.prefill`"), "{stderr}");
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["messages"].as_array().unwrap().last().unwrap()["partial"], true, "{body}");
+
+    // Set by hand, it is what is printed, with no note.
+    let home = tempfile::tempdir().unwrap();
+    let settings = home.path().join("config/kimi-lsp");
+    std::fs::create_dir_all(&settings).unwrap();
+    std::fs::write(
+        settings.join("config.toml"),
+        "[providers.local]\nkind = \"openai\"\nbaseUrl = \"http://gpu-box:8000/v1\"\nprefill = \"continueFinalMessage\"\n\n\
+         [models]\ncompletion = \"local/moonshotai/Kimi-K2-Instruct\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kimi-lsp-under-test"))
+        .args(["prompt", &location])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.is_empty(), "{stderr}");
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["model"], "moonshotai/Kimi-K2-Instruct");
+    assert_eq!((&body["continue_final_message"], &body["add_generation_prompt"]), (&json!(true), &json!(false)));
+    assert!(body["messages"].as_array().unwrap().last().unwrap().get("partial").is_none(), "{body}");
 }
 
 #[test]

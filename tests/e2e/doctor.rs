@@ -318,3 +318,27 @@ async fn a_passing_rate_limit_or_overload_is_retried_not_reported() {
     let asked = standin.requests().iter().filter(|r| r.path == "/v1/models").count();
     assert_eq!(asked, 3, "{t}");
 }
+
+#[tokio::test]
+async fn a_vllm_provider_is_said_to_get_continue_final_message() {
+    let moonshot = Standin::start().await;
+    let vllm = Standin::start().await;
+    vllm.set_owned_by("vllm");
+    let config = format!("[providers.local]\nkind = \"openai\"\nbaseUrl = \"{}\"\n", vllm.base_url());
+    let base = moonshot.base_url();
+    let out = tokio::task::spawn_blocking(move || {
+        doctor_with_config(&[("MOONSHOT_API_KEY", KEY), ("MOONSHOT_BASE_URL", &base)], true, Some(&config))
+    })
+    .await
+    .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    let checks = report["checks"].as_array().unwrap();
+    let local = checks.iter().find(|c| c["name"] == "provider").unwrap()["detail"].as_str().unwrap();
+    assert!(
+        local.contains("`local` (openai") && local.contains("with `continue_final_message` (vLLM, SGLang)"),
+        "{local}"
+    );
+    // The stand-in answering as Moonshot: partial mode, nothing to say.
+    let connection = checks.iter().find(|c| c["name"] == "connection").unwrap()["detail"].as_str().unwrap();
+    assert!(!connection.contains("continue_final_message"), "{connection}");
+}

@@ -639,3 +639,83 @@ async fn a_model_is_asked_for_one_choice_from_then_on_only_when_one_is_what_it_a
     router.chat(&settings, Feature::Completion, asking_for(3)).await.unwrap();
     assert_eq!(sent_n(&moonshot)[3..], [json!(3), json!(1), json!(1)]);
 }
+
+#[tokio::test]
+async fn a_vllm_server_is_told_to_continue_the_text_before_the_cursor_rather_than_answer_it() {
+    // vLLM and SGLang end a trailing assistant message and open an answer of their own unless the
+    // request says `continue_final_message`; they ignore Moonshot's `partial`. Their `/models`
+    // names them, so a provider set up as in docs/providers.md needs no setting for it.
+    let vllm = Standin::start().await;
+    vllm.set_owned_by("vllm");
+    vllm.set_models(&["moonshotai/Kimi-K2-Instruct"]);
+    let local = |prefill: Option<&str>| {
+        let mut provider = json!({"kind": "openai", "baseUrl": vllm.base_url()});
+        if let Some(prefill) = prefill {
+            provider["prefill"] = json!(prefill);
+        }
+        json!({"providers": {"local": provider}, "models": {"completion": "local/moonshotai/Kimi-K2-Instruct"}})
+    };
+    let mut s = setup(|_| local(None)).await;
+    let uri = s.open("lib.rs", "fn add(a: i32, b: i32) -> i32 {\n    let sum = \n}\n");
+    let models_asked = |vllm: &Standin| vllm.requests().iter().filter(|r| r.path.ends_with("/models")).count();
+
+    for _ in 0..2 {
+        vllm.push(Reply::text("a + b;"));
+        let items = s.inline(&uri, json!({"line": 1, "character": 14})).await;
+        assert_eq!(items["items"][0]["insertText"], "a + b;", "{items}");
+    }
+    let sent = vllm.chat_requests();
+    assert_eq!(sent.len(), 2);
+    for body in &sent {
+        assert_eq!(body["continue_final_message"], true, "{body}");
+        assert_eq!(body["add_generation_prompt"], false, "{body}");
+        let last = body["messages"].as_array().unwrap().last().unwrap();
+        assert_eq!((&last["role"], &last["content"]), (&json!("assistant"), &json!("    let sum = ")), "{body}");
+        assert!(last.get("partial").is_none(), "vLLM would ignore it: {body}");
+    }
+    assert_eq!(models_asked(&vllm), 1, "asked once, before the first completion");
+
+    // The setting overrides what `/models` says.
+    s.client.notify("workspace/didChangeConfiguration", json!({"settings": {"kimi": local(Some("partial"))}}));
+    vllm.push(Reply::text("a + b;"));
+    let items = s.inline(&uri, json!({"line": 1, "character": 14})).await;
+    assert_eq!(items["items"][0]["insertText"], "a + b;", "{items}");
+    let body = vllm.chat_requests().pop().unwrap();
+    assert!(body.get("continue_final_message").is_none() && body.get("add_generation_prompt").is_none(), "{body}");
+    assert_eq!(body["messages"].as_array().unwrap().last().unwrap()["partial"], true, "{body}");
+    assert_eq!(s.metered(3).await.len(), 3);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn moonshot_and_servers_that_do_not_name_vllm_or_sglang_get_partial_mode() {
+    let other = Standin::start().await;
+    other.set_owned_by("llamacpp");
+    other.set_models(&["qwen2.5-coder"]);
+    let mut s = setup(|_| {
+        json!({"providers": {"local": {"kind": "openai", "baseUrl": other.base_url()}},
+               "models": {"completion": "local/qwen2.5-coder"}})
+    })
+    .await;
+    let uri = s.open("lib.rs", "fn add(a: i32, b: i32) -> i32 {\n    let sum = \n}\n");
+    other.push(Reply::text("a + b;"));
+    let items = s.inline(&uri, json!({"line": 1, "character": 14})).await;
+    assert_eq!(items["items"][0]["insertText"], "a + b;", "{items}");
+    let body = other.chat_requests().pop().unwrap();
+    assert!(body.get("continue_final_message").is_none(), "{body}");
+    assert_eq!(body["messages"].as_array().unwrap().last().unwrap()["partial"], true, "{body}");
+
+    // The built-in provider on the stand-in (a Moonshot server at another address) too.
+    s.client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"kimi": {"models": {"completion": "kimi-k2-turbo-preview"}}}}),
+    );
+    s.moonshot.push(Reply::text("a + b;"));
+    let items = s.inline(&uri, json!({"line": 1, "character": 14})).await;
+    assert_eq!(items["items"][0]["insertText"], "a + b;", "{items}");
+    let body = s.moonshot.chat_requests().pop().unwrap();
+    assert!(body.get("continue_final_message").is_none(), "{body}");
+    assert_eq!(body["messages"].as_array().unwrap().last().unwrap()["partial"], true, "{body}");
+    assert_eq!(s.metered(2).await.len(), 2);
+    s.finish().await;
+}

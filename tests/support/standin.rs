@@ -537,12 +537,12 @@ impl ModelInfo {
         }
     }
 
-    fn to_json(&self) -> Value {
+    fn to_json(&self, owner: &str) -> Value {
         json!({
             "id": self.id,
             "object": "model",
             "created": MODELS_CREATED,
-            "owned_by": "moonshot",
+            "owned_by": owner,
             "context_length": self.context_length,
             "supports_image_in": self.supports_image_in,
             "supports_reasoning": self.supports_reasoning,
@@ -919,6 +919,8 @@ pub struct MoonshotApi {
     models_errors: std::collections::VecDeque<ApiError>,
     balance: Option<f64>,
     log: Option<File>,
+    /// `owned_by` of every listed model: `moonshot`, or a self-hosted server's name.
+    owner: String,
 }
 
 /// The running Moonshot stand-in. Clones share it; it stops accepting connections when the last
@@ -928,7 +930,13 @@ pub type Standin = Server<Reply, MoonshotApi>;
 type Shared = Core<Reply, MoonshotApi>;
 
 fn moonshot_api() -> MoonshotApi {
-    MoonshotApi { models: default_models(), models_errors: Default::default(), balance: Some(49.58), log: None }
+    MoonshotApi {
+        models: default_models(),
+        models_errors: Default::default(),
+        balance: Some(49.58),
+        log: None,
+        owner: "moonshot".into(),
+    }
 }
 
 impl Standin {
@@ -961,6 +969,12 @@ impl Standin {
     /// others 262,144 tokens and no capabilities.
     pub fn set_models(&self, ids: &[&str]) {
         self.core().lock().api.models = ids.iter().map(|id| ModelInfo::known(id)).collect();
+    }
+
+    /// Lists every model as served by `owner`, as a self-hosted server's `/models` does (vLLM
+    /// and SGLang name themselves in `owned_by`).
+    pub fn set_owned_by(&self, owner: &str) {
+        self.core().lock().api.owner = owner.to_string();
     }
 
     /// The next `GET /models` requests answer with these errors, one each (a rate limit or an
@@ -1041,7 +1055,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 match st.api.models_errors.pop_front() {
                     Some(e) => json_response(e.status(), e.body()),
                     None => {
-                        let models: Vec<Value> = st.api.models.iter().map(ModelInfo::to_json).collect();
+                        let models: Vec<Value> = st.api.models.iter().map(|m| m.to_json(&st.api.owner)).collect();
                         json_response(200, json!({"object": "list", "data": models}).to_string())
                     }
                 }

@@ -159,7 +159,21 @@ pub fn prompt(layers: &ConfigLayers, location: &str) -> Result<String, String> {
     let snapshot = loaded.document.snapshot();
     let similar = SimilarIndex::new();
     similar.update(&snapshot);
-    let prepared = prepare_request(&config, &snapshot, loaded.cursor, &loaded.index, &[], &similar);
+    let mut prepared = prepare_request(&config, &snapshot, loaded.cursor, &loaded.index, &[], &similar);
+    let first = config.route_models("completion").into_iter().next();
+    if let Some((target, provider)) = first.and_then(|m| config.provider(&m.provider).map(|p| (m, p))) {
+        // As the router sends it: the provider's own id, and its way of prefilling.
+        prepared.request.model.clone_from(&target.model);
+        prepared.request.prefill = crate::router::prefill_for(&provider, &target.model, None);
+        if crate::router::prefill_needs_listing(&provider) {
+            eprintln!(
+                "kimi-lsp prompt: note: `{}` is not Moonshot's platform: before its first completion the server asks \
+                 its /models, and a vLLM or SGLang server is sent `continue_final_message` instead of `partial` \
+                 (`providers.{}.prefill` decides without asking)",
+                provider.name, provider.name
+            );
+        }
+    }
     let body = prepared.request.to_wire(true).map_err(|e| e.0)?;
     serde_json::to_string_pretty(&body).map_err(|e| e.to_string())
 }

@@ -21,6 +21,6 @@ pub use openai::{load_ca_file, ChatStream, HttpPool, OpenAiCompatible, ProviderC
 pub use registry::{ProviderClient, ProviderKind, StreamBody};
 pub use retry::{with_retries, Retries, RetryPolicy};
 pub use types::{
-    Balance, ChatRequest, ChatResponse, Content, ContentPart, FinishReason, Message, ModelInfo, Role, StreamEvent,
-    ToolCall, ToolChoice, ToolSpec, Usage,
+    Balance, ChatRequest, ChatResponse, Content, ContentPart, FinishReason, Message, ModelInfo, Prefill, Role,
+    StreamEvent, ToolCall, ToolChoice, ToolSpec, Usage,
 };

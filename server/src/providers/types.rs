@@ -36,6 +36,23 @@ pub struct ChatRequest {
     /// `Some(false)` turns thinking off on models where it is on by default (K2.5); `None` leaves
     /// the model's default.
     pub thinking: Option<bool>,
+    /// How the server is told to continue a last message marked [`Message::partial`]; the
+    /// router sets it per provider.
+    pub prefill: Prefill,
+}
+
+/// How a server is asked to continue the text of the last, assistant, message instead of
+/// answering it: each server family names partial mode differently, and one that does not
+/// understand the request's way closes that message and starts an answer of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Prefill {
+    /// Moonshot's partial mode: `"partial": true` on the message.
+    #[default]
+    Partial,
+    /// vLLM's and SGLang's: `"continue_final_message": true` and `"add_generation_prompt":
+    /// false` on the request. Their chat templates otherwise end the message and open a new turn,
+    /// and a `partial` key on a message is ignored.
+    ContinueFinalMessage,
 }
 
 /// Moonshot accepts only these two; `required` is rejected.
@@ -77,9 +94,13 @@ impl ChatRequest {
         if !self.tools.is_empty() {
             validate_tools(&self.tools)?;
         }
+        let continues =
+            self.prefill == Prefill::ContinueFinalMessage && self.messages.last().is_some_and(|m| m.partial);
         Ok(WireRequest {
+            add_generation_prompt: continues.then_some(false),
+            continue_final_message: continues.then_some(true),
             max_tokens: self.max_tokens,
-            messages: &self.messages,
+            messages: WireMessages { messages: &self.messages, partial_key: !continues },
             model: &self.model,
             n: self.n,
             response_format: self.response_format_json.then_some(TypeTag { kind: "json_object" }),
@@ -106,8 +127,12 @@ impl ChatRequest {
 #[derive(Serialize)]
 struct WireRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
+    add_generation_prompt: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    continue_final_message: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
-    messages: &'a [Message],
+    messages: WireMessages<'a>,
     model: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     n: Option<u32>,
@@ -135,10 +160,33 @@ impl WireRequest<'_> {
     fn to_bytes(&self) -> Result<Vec<u8>, InvalidRequest> {
         // Sized up front: growing a 10 KiB body from serde_json's 128 bytes copies it about
         // seven times over. Escapes (a `\n` per line of code) take a little more than the text.
-        let text: usize = self.messages.iter().map(Message::wire_len).sum();
+        let text: usize = self.messages.messages.iter().map(Message::wire_len).sum();
         let mut out = Vec::with_capacity(256 + text + text / 16);
         serde_json::to_writer(&mut out, self).map_err(|e| InvalidRequest(e.to_string()))?;
         Ok(out)
+    }
+}
+
+/// The messages of a [`WireRequest`], with or without the `partial` key ([`Prefill`]).
+struct WireMessages<'a> {
+    messages: &'a [Message],
+    partial_key: bool,
+}
+
+impl Serialize for WireMessages<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.messages.iter().map(|m| WireMessage { message: m, partial_key: self.partial_key }))
+    }
+}
+
+struct WireMessage<'a> {
+    message: &'a Message,
+    partial_key: bool,
+}
+
+impl Serialize for WireMessage<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.message.write(serializer, self.partial_key)
     }
 }
 
@@ -435,6 +483,14 @@ impl Message {
 
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.write(serializer, true)
+    }
+}
+
+impl Message {
+    /// The message's object; `partial_key: false` leaves out `"partial"` for a server told to
+    /// continue the message another way ([`Prefill`]).
+    fn write<S: Serializer>(&self, serializer: S, partial_key: bool) -> Result<S::Ok, S::Error> {
         // Keys alphabetically, as `WireRequest` explains.
         let mut map = serializer.serialize_map(None)?;
         // Empty text next to tool calls is a 400 on Moonshot; the field must be absent.
@@ -444,7 +500,7 @@ impl Serialize for Message {
         if let Some(name) = &self.name {
             map.serialize_entry("name", name)?;
         }
-        if self.partial {
+        if self.partial && partial_key {
             map.serialize_entry("partial", &true)?;
         }
         if let Some(reasoning) = &self.reasoning_content {
@@ -825,6 +881,26 @@ mod tests {
         let mut expected = plain;
         expected.as_object_mut().unwrap().remove("stream");
         assert_eq!(count, expected);
+    }
+
+    #[test]
+    fn a_prefix_is_continued_by_partial_mode_or_by_continue_final_message() {
+        let messages = vec![Message::user("complete"), Message::assistant_partial("fn main(")];
+        let partial = ChatRequest::new("m", messages.clone());
+        assert_eq!(
+            String::from_utf8(partial.wire_body(true).unwrap()).unwrap(),
+            r#"{"messages":[{"content":"complete","role":"user"},{"content":"fn main(","partial":true,"role":"assistant"}],"model":"m","stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        let continued = ChatRequest { prefill: Prefill::ContinueFinalMessage, ..ChatRequest::new("m", messages) };
+        assert_eq!(
+            String::from_utf8(continued.wire_body(true).unwrap()).unwrap(),
+            r#"{"add_generation_prompt":false,"continue_final_message":true,"messages":[{"content":"complete","role":"user"},{"content":"fn main(","role":"assistant"}],"model":"m","stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        // A request that ends in no prefix (chat, an action) is the same either way: a server
+        // told to continue would otherwise continue the user's message.
+        let chat =
+            ChatRequest { prefill: Prefill::ContinueFinalMessage, ..ChatRequest::new("m", vec![Message::user("hi")]) };
+        assert_eq!(wire(&chat), wire(&ChatRequest::new("m", vec![Message::user("hi")])));
     }
 
     #[test]
