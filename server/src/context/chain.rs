@@ -230,7 +230,13 @@ pub(crate) fn value_chain(
         }
         match language.kind_of(node) {
             // What leaves the value's type as it is, as far as its members go.
-            "try_expression" | "await_expression" | "await" | "parenthesized_expression" | "non_null_expression" => {
+            // TypeScript's `x satisfies Repo` is `x`, of `x`'s own type.
+            "try_expression"
+            | "await_expression"
+            | "await"
+            | "parenthesized_expression"
+            | "non_null_expression"
+            | "satisfies_expression" => {
                 node = node.named_child(0)?;
             }
             // Kotlin's `repo!!`: the not-null assertion keeps the type, as `repo?.` does.
@@ -269,11 +275,14 @@ pub(crate) fn value_chain(
                     _ => child(language, node, GrammarField::Object),
                 }?;
             }
+            // Casts too: `(x as Repo).find()`, `(<Repo>x).find()`.
             "new_expression"
             | "object_creation_expression"
             | "composite_literal"
             | "unary_expression"
-            | "struct_expression" => {
+            | "struct_expression"
+            | "as_expression"
+            | "type_assertion" => {
                 break Root::Type(constructed_type(language, source, node)?.into_owned());
             }
             // Kotlin's `open()`, `repo.find()`, `UserRepository(db)` and Swift's `open()`,

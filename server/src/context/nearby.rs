@@ -1964,6 +1964,18 @@ pub(crate) fn constructed_type<'s>(
         (Language::Swift, "as_expression") => {
             return written_type(language, source, value.child_by_field_name("name")?)
         }
+        // TypeScript's `x as Repo` (`as const` has no type), `<Repo>x` (not in TSX, where it
+        // would be an element).
+        (Language::TypeScript | Language::Tsx, "as_expression") => {
+            return written_type(language, source, value.named_child(1)?)
+        }
+        (Language::TypeScript, "type_assertion") => {
+            return written_type(language, source, value.named_child(0)?.named_child(0)?)
+        }
+        // `x satisfies Repo` checks `x` against a type and leaves it `x`'s own.
+        (Language::TypeScript | Language::Tsx, "satisfies_expression") => {
+            return constructed_type(language, source, value.named_child(0)?)
+        }
         // Ruby's `Repo.new(…)`, `Db::Repo.new(…)`.
         (Language::Ruby, "call") => {
             let method = value.child_by_field_name("method")?;

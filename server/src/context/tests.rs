@@ -4165,3 +4165,47 @@ fn swift_and_kotlin_pair_loops_bind_the_element_or_the_maps_value() {
         assert_eq!(found, ["find in src/main/kotlin/com/acme/users/UserRepository.kt"], "{header}");
     }
 }
+
+#[test]
+fn typescript_casts_are_the_cast_types() {
+    // `const store = cached as UserRepository`, `<UserRepository>cached`, `(cached as
+    // UserRepository).find()`, and `new UserRepository(db) satisfies Finder` (the value's own
+    // type): `UserRepository`'s `find`, not the cache's that the name reads like.
+    let ts = "//- src/users/userRepository.ts\nexport class UserRepository {\n  find(id: number): User | undefined { return undefined; }\n}\n\
+//- src/app/storeCache.ts\nexport class StoreCache {\n  find(key: string): Entry | undefined { return undefined; }\n}\n\
+//- src/app/load.FILE\nimport { UserRepository } from \"../users/userRepository\";\n\nexport function load(cached: unknown, id: number) {\nBODY  $0\n}\n";
+    let cases = [
+        ("ts", "  const store = cached as UserRepository;\nPAD  const user = store.find(id);\n"),
+        ("tsx", "  const store = cached as UserRepository;\nPAD  const user = store.find(id);\n"),
+        ("ts", "  const store = cached as unknown as UserRepository;\nPAD  const user = store.find(id);\n"),
+        ("ts", "  const store = <UserRepository>cached;\nPAD  const user = store.find(id);\n"),
+        ("ts", "  const store = new UserRepository(db) satisfies Finder;\nPAD  const user = store.find(id);\n"),
+    ];
+    for (file, body) in cases {
+        let text = padded(&ts.replace("FILE", file).replace("BODY", body), "  step();\n", 45);
+        assert_eq!(definitions_from(&text), ["find in src/users/userRepository.ts"], "{file}: {body}");
+    }
+    // A cast beside the cursor names the class, whose summary (with its `find`) comes instead;
+    // what its `find` returns is known, so the `save` after it is `User`'s, not the cache's.
+    let ts = ts.to_string()
+        + "//- src/users/user.ts\nexport class User {\n  save(): void {}\n}\n\
+//- src/app/entry.ts\nexport class Entry {\n  save(): void {}\n}\n";
+    for body in
+        ["PAD  (cached as UserRepository).find(id).save();\n", "PAD  (<UserRepository>cached).find(id).save();\n"]
+    {
+        let text = padded(&ts.replace("FILE", "ts").replace("BODY", body), "  step();\n", 45);
+        assert_eq!(
+            definitions_from(&text),
+            ["UserRepository in src/users/userRepository.ts", "save in src/users/user.ts"],
+            "{body}"
+        );
+    }
+    // `as unknown`, `as const`: no type of the workspace's, so the name's reading decides.
+    for body in [
+        "  const store = cached as unknown;\nPAD  const user = store.find(id);\n",
+        "  const store = cached as const;\nPAD  const user = store.find(id);\n",
+    ] {
+        let text = padded(&ts.replace("FILE", "ts").replace("BODY", body), "  step();\n", 45);
+        assert_eq!(definitions_from(&text), ["find in src/app/storeCache.ts"], "{body}");
+    }
+}
