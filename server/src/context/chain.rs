@@ -275,14 +275,15 @@ pub(crate) fn value_chain(
                     _ => child(language, node, GrammarField::Object),
                 }?;
             }
-            // Casts too: `(x as Repo).find()`, `(<Repo>x).find()`.
+            // Casts too: `(x as Repo).find()`, `(<Repo>x).find()`, C#'s `((Repo)x).Find()`.
             "new_expression"
             | "object_creation_expression"
             | "composite_literal"
             | "unary_expression"
             | "struct_expression"
             | "as_expression"
-            | "type_assertion" => {
+            | "type_assertion"
+            | "cast_expression" => {
                 break Root::Type(constructed_type(language, source, node)?.into_owned());
             }
             // Kotlin's `open()`, `repo.find()`, `UserRepository(db)` and Swift's `open()`,

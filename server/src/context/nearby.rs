@@ -1567,8 +1567,9 @@ const TYPED_DECLARATIONS: &[&str] = &[
     "formal_parameter",
     "local_variable_declaration",
     "field_declaration",
-    // C#
+    // C#; `declaration_pattern`: `x is Repo repo`.
     "variable_declaration",
+    "declaration_pattern",
     // Go, C, C++
     "parameter_declaration",
     "var_spec",
@@ -1976,6 +1977,13 @@ pub(crate) fn constructed_type<'s>(
         (Language::TypeScript | Language::Tsx, "satisfies_expression") => {
             return constructed_type(language, source, value.named_child(0)?)
         }
+        // C#'s `x as Repo`, `(Repo)x`.
+        (Language::CSharp, "as_expression") => {
+            return written_type(language, source, value.child_by_field_name("right")?)
+        }
+        (Language::CSharp, "cast_expression") => {
+            return written_type(language, source, value.child_by_field_name("type")?)
+        }
         // Ruby's `Repo.new(…)`, `Db::Repo.new(…)`.
         (Language::Ruby, "call") => {
             let method = value.child_by_field_name("method")?;
@@ -2249,6 +2257,8 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
             (parent, field),
             ("variable_declarator" | "parameter" | "catch_declaration" | "declaration_expression", Some("name"))
                 | ("foreach_statement", Some("left"))
+                // `x is Repo repo`.
+                | ("declaration_pattern", Some("name"))
         ),
         // Whatever a declarator names is declared right there: a variable, a parameter, a field,
         // a function, a typedef. Its type and the names in an initializer are other fields.

@@ -4209,3 +4209,37 @@ fn typescript_casts_are_the_cast_types() {
         assert_eq!(definitions_from(&text), ["find in src/app/storeCache.ts"], "{body}");
     }
 }
+
+#[test]
+fn csharp_casts_and_pattern_bindings_are_their_types() {
+    // `var store = cached as UserRepository;`, `var store = (UserRepository)cached;`, `if (cached
+    // is UserRepository store)`, `((UserRepository)cached).Find(id)`: `UserRepository`'s
+    // `Find`, not the cache's that the name reads like.
+    let csharp = "//- Users/UserRepository.cs\npublic class UserRepository {\n    public User Find(int id) { return null; }\n}\n\
+//- App/StoreCache.cs\npublic class StoreCache {\n    public Entry Find(string key) { return null; }\n}\n\
+//- App/Loader.cs\nclass Loader {\n    User Load(object cached, int id) {\nBODY    }\n}\n";
+    for body in [
+        "        var store = cached as UserRepository;\nPAD        var user = store.Find(id);\n        $0\n",
+        "        var store = (UserRepository)cached;\nPAD        var user = store.Find(id);\n        $0\n",
+        "        if (cached is UserRepository store) {\nPAD            var user = store.Find(id);\n            $0\n        }\n",
+    ] {
+        let text = padded(&csharp.replace("BODY", body), "        Step();\n", 45);
+        assert_eq!(definitions_from(&text), ["Find in Users/UserRepository.cs"], "{body}");
+    }
+    // A cast beside the cursor names the class, whose summary (with its `Find`) comes instead;
+    // what its `Find` returns is known, so the `Save` after it is `User`'s, not the entry's.
+    let csharp = csharp.to_string()
+        + "//- Users/User.cs\npublic class User {\n    public void Save() {}\n}\n\
+//- App/Entry.cs\npublic class Entry {\n    public void Save() {}\n}\n";
+    for body in [
+        "PAD        ((UserRepository)cached).Find(id).Save();\n        $0\n",
+        "PAD        (cached as UserRepository).Find(id).Save();\n        $0\n",
+    ] {
+        let text = padded(&csharp.replace("BODY", body), "        Step();\n", 45);
+        assert_eq!(
+            definitions_from(&text),
+            ["UserRepository in Users/UserRepository.cs", "Save in Users/User.cs"],
+            "{body}"
+        );
+    }
+}
