@@ -293,6 +293,12 @@ pub(crate) fn value_chain(
                 if let Some(ty) = constructed_type(language, source, node) {
                     break Root::Type(ty.into_owned());
                 }
+                // Swift's `byName[key]`: a call whose arguments are in brackets.
+                if language == Language::Swift && is_swift_subscript(node) {
+                    steps.push(Step::Index);
+                    node = node.named_child(0)?;
+                    continue;
+                }
                 let function = node.named_child(0)?;
                 match language.kind_of(function) {
                     "navigation_expression" => {
@@ -472,6 +478,13 @@ fn navigation(language: Language, node: Node<'_>) -> Option<(Node<'_>, Node<'_>)
         (node.child_by_field_name("target")?, node.child_by_field_name("suffix")?.child_by_field_name("suffix")?)
     };
     (name.kind() == plain_name(language)).then_some((object, name))
+}
+
+/// Whether a Swift `call_expression` is a subscript (`byName[key]`), whose arguments the grammar
+/// lays out as a call's, in brackets.
+fn is_swift_subscript(call: Node<'_>) -> bool {
+    let arguments = call.named_child(1).filter(|s| s.kind() == "call_suffix").and_then(|s| s.named_child(0));
+    arguments.is_some_and(|a| a.kind() == "value_arguments" && a.child(0).is_some_and(|b| b.kind() == "["))
 }
 
 /// The node kind of a plain name in Kotlin's and Swift's grammars.

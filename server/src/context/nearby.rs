@@ -1712,6 +1712,13 @@ fn written<'s>(
             "nullable_type" if language == Language::Kotlin => kotlin_type(node),
             // Swift's `Repo?`.
             "optional_type" if language == Language::Swift => node.child_by_field_name("wrapped"),
+            // Swift's `[String: Repo]`.
+            "dictionary_type" if language == Language::Swift => {
+                if !enter(Held::Map) {
+                    return None;
+                }
+                node.child_by_field_name("value")
+            }
             // Kotlin's and Swift's `Repo`, `api.Repo`, `List<Repo>`: names and type arguments, no
             // fields.
             "user_type" if matches!(language, Language::Kotlin | Language::Swift) => {
@@ -1955,6 +1962,12 @@ pub(crate) fn constructed_type<'s>(
                 _ => return None,
             }
         }
+        // Swift's `[Repo]()`, `[String: Repo]()`: a collection of the type (see [`value_type`]).
+        (Language::Swift, "call_expression")
+            if value.named_child(0).is_some_and(|c| language.kind_of(c).ends_with("_literal")) =>
+        {
+            return swift_empty_collection(source, value.named_child(0)?)
+        }
         // Kotlin's `UserRepository(db)`, Swift's `UserRepository(db: db)`: a call of a class's
         // capitalised name, as in Python.
         (Language::Kotlin | Language::Swift, "call_expression") => capitalised(source, value.named_child(0)?)?,
@@ -2006,6 +2019,24 @@ pub(crate) fn constructed_type<'s>(
         return None;
     }
     plain_type_name(source.text(name.start_byte(), name.end_byte()))
+}
+
+/// The collection Swift's `[Repo]()` or `[String: Repo]()` makes, as [`value_type`] spells it.
+/// The grammar reads the type before the `()` as an array or dictionary literal (`literal`): one
+/// element, or one pair, whose value is a class's capitalised name (`Repo`, `Api.Repo`).
+fn swift_empty_collection<'s>(source: Source<'s>, literal: Node<'_>) -> Option<std::borrow::Cow<'s, str>> {
+    let (held, element) = match (literal.kind(), literal.named_child_count()) {
+        ("array_literal", 1) => (SEQ, literal.named_child(0)?),
+        ("dictionary_literal", 2) => (MAP, literal.child_by_field_name("value")?),
+        _ => return None,
+    };
+    let name = match element.kind() {
+        "navigation_expression" => element.child_by_field_name("suffix")?.child_by_field_name("suffix")?,
+        _ => element,
+    };
+    let name = capitalised(source, name)?;
+    let name = plain_type_name(source.text(name.start_byte(), name.end_byte()))?;
+    Some(format!("{held}{name}").into())
 }
 
 /// A member's receiver when it is a plain name (`np.array`, `client.send`):

@@ -4243,3 +4243,35 @@ fn csharp_casts_and_pattern_bindings_are_their_types() {
         );
     }
 }
+
+#[test]
+fn swift_dictionaries_values_are_their_value_type() {
+    // A `[String: UserRepository]` (or `Dictionary<String, UserRepository>`, or one made by
+    // `[String: UserRepository]()`): `for (name, store) in byName`, `if let store =
+    // byName[key]` and `byName[key]?.find(id:)` reach `UserRepository`'s `find`, not the
+    // cache's that the name reads like.
+    let swift = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n\
+//- Sources/App/Load.swift\nfunc load(PARAMETER, key: String, id: Int) {\nBODY}\n";
+    let each = "    for (name, store) in byName {\nPAD        let user = store.find(id: id)\n        $0\n    }\n";
+    let cases = [
+        ("byName: [String: UserRepository]", each.to_string()),
+        ("byName: Dictionary<String, UserRepository>", each.to_string()),
+        ("cached: Any", format!("    var byName = [String: UserRepository]()\n{each}")),
+        (
+            "byName: [String: UserRepository]",
+            "    if let store = byName[key] {\nPAD        let user = store.find(id: id)\n        $0\n    }\n".to_string(),
+        ),
+        ("byName: [String: UserRepository]", "PAD    let user = byName[key]?.find(id: id)\n    $0\n".to_string()),
+        // An array made by `[UserRepository]()` holds its elements as a written `[UserRepository]`.
+        (
+            "cached: Any",
+            "    var stores = [UserRepository]()\n    for store in stores {\nPAD        let user = store.find(id: id)\n        $0\n    }\n"
+                .to_string(),
+        ),
+    ];
+    for (parameter, body) in cases {
+        let text = padded(&swift.replace("PARAMETER", parameter).replace("BODY", &body), "        step()\n", 45);
+        assert_eq!(definitions_from(&text), ["find in Sources/Users/UserRepository.swift"], "{parameter}: {body}");
+    }
+}
