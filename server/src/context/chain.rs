@@ -230,7 +230,13 @@ pub(crate) fn value_chain(
         }
         match language.kind_of(node) {
             // What leaves the value's type as it is, as far as its members go.
-            "try_expression" | "await_expression" | "await" | "parenthesized_expression" | "non_null_expression" => {
+            // TypeScript's `x satisfies Repo` is `x`, of `x`'s own type.
+            "try_expression"
+            | "await_expression"
+            | "await"
+            | "parenthesized_expression"
+            | "non_null_expression"
+            | "satisfies_expression" => {
                 node = node.named_child(0)?;
             }
             // Kotlin's `repo!!`: the not-null assertion keeps the type, as `repo?.` does.
@@ -269,11 +275,15 @@ pub(crate) fn value_chain(
                     _ => child(language, node, GrammarField::Object),
                 }?;
             }
+            // Casts too: `(x as Repo).find()`, `(<Repo>x).find()`, C#'s `((Repo)x).Find()`.
             "new_expression"
             | "object_creation_expression"
             | "composite_literal"
             | "unary_expression"
-            | "struct_expression" => {
+            | "struct_expression"
+            | "as_expression"
+            | "type_assertion"
+            | "cast_expression" => {
                 break Root::Type(constructed_type(language, source, node)?.into_owned());
             }
             // Kotlin's `open()`, `repo.find()`, `UserRepository(db)` and Swift's `open()`,
@@ -282,6 +292,12 @@ pub(crate) fn value_chain(
             "call_expression" if matches!(language, Language::Kotlin | Language::Swift) => {
                 if let Some(ty) = constructed_type(language, source, node) {
                     break Root::Type(ty.into_owned());
+                }
+                // Swift's `byName[key]`: a call whose arguments are in brackets.
+                if language == Language::Swift && is_swift_subscript(node) {
+                    steps.push(Step::Index);
+                    node = node.named_child(0)?;
+                    continue;
                 }
                 let function = node.named_child(0)?;
                 match language.kind_of(function) {
@@ -462,6 +478,13 @@ fn navigation(language: Language, node: Node<'_>) -> Option<(Node<'_>, Node<'_>)
         (node.child_by_field_name("target")?, node.child_by_field_name("suffix")?.child_by_field_name("suffix")?)
     };
     (name.kind() == plain_name(language)).then_some((object, name))
+}
+
+/// Whether a Swift `call_expression` is a subscript (`byName[key]`), whose arguments the grammar
+/// lays out as a call's, in brackets.
+fn is_swift_subscript(call: Node<'_>) -> bool {
+    let arguments = call.named_child(1).filter(|s| s.kind() == "call_suffix").and_then(|s| s.named_child(0));
+    arguments.is_some_and(|a| a.kind() == "value_arguments" && a.child(0).is_some_and(|b| b.kind() == "["))
 }
 
 /// The node kind of a plain name in Kotlin's and Swift's grammars.

@@ -1567,8 +1567,9 @@ const TYPED_DECLARATIONS: &[&str] = &[
     "formal_parameter",
     "local_variable_declaration",
     "field_declaration",
-    // C#
+    // C#; `declaration_pattern`: `x is Repo repo`.
     "variable_declaration",
+    "declaration_pattern",
     // Go, C, C++
     "parameter_declaration",
     "var_spec",
@@ -1711,6 +1712,13 @@ fn written<'s>(
             "nullable_type" if language == Language::Kotlin => kotlin_type(node),
             // Swift's `Repo?`.
             "optional_type" if language == Language::Swift => node.child_by_field_name("wrapped"),
+            // Swift's `[String: Repo]`.
+            "dictionary_type" if language == Language::Swift => {
+                if !enter(Held::Map) {
+                    return None;
+                }
+                node.child_by_field_name("value")
+            }
             // Kotlin's and Swift's `Repo`, `api.Repo`, `List<Repo>`: names and type arguments, no
             // fields.
             "user_type" if matches!(language, Language::Kotlin | Language::Swift) => {
@@ -1954,6 +1962,12 @@ pub(crate) fn constructed_type<'s>(
                 _ => return None,
             }
         }
+        // Swift's `[Repo]()`, `[String: Repo]()`: a collection of the type (see [`value_type`]).
+        (Language::Swift, "call_expression")
+            if value.named_child(0).is_some_and(|c| language.kind_of(c).ends_with("_literal")) =>
+        {
+            return swift_empty_collection(source, value.named_child(0)?)
+        }
         // Kotlin's `UserRepository(db)`, Swift's `UserRepository(db: db)`: a call of a class's
         // capitalised name, as in Python.
         (Language::Kotlin | Language::Swift, "call_expression") => capitalised(source, value.named_child(0)?)?,
@@ -1963,6 +1977,25 @@ pub(crate) fn constructed_type<'s>(
         }
         (Language::Swift, "as_expression") => {
             return written_type(language, source, value.child_by_field_name("name")?)
+        }
+        // TypeScript's `x as Repo` (`as const` has no type), `<Repo>x` (not in TSX, where it
+        // would be an element).
+        (Language::TypeScript | Language::Tsx, "as_expression") => {
+            return written_type(language, source, value.named_child(1)?)
+        }
+        (Language::TypeScript, "type_assertion") => {
+            return written_type(language, source, value.named_child(0)?.named_child(0)?)
+        }
+        // `x satisfies Repo` checks `x` against a type and leaves it `x`'s own.
+        (Language::TypeScript | Language::Tsx, "satisfies_expression") => {
+            return constructed_type(language, source, value.named_child(0)?)
+        }
+        // C#'s `x as Repo`, `(Repo)x`.
+        (Language::CSharp, "as_expression") => {
+            return written_type(language, source, value.child_by_field_name("right")?)
+        }
+        (Language::CSharp, "cast_expression") => {
+            return written_type(language, source, value.child_by_field_name("type")?)
         }
         // Ruby's `Repo.new(…)`, `Db::Repo.new(…)`.
         (Language::Ruby, "call") => {
@@ -1986,6 +2019,24 @@ pub(crate) fn constructed_type<'s>(
         return None;
     }
     plain_type_name(source.text(name.start_byte(), name.end_byte()))
+}
+
+/// The collection Swift's `[Repo]()` or `[String: Repo]()` makes, as [`value_type`] spells it.
+/// The grammar reads the type before the `()` as an array or dictionary literal (`literal`): one
+/// element, or one pair, whose value is a class's capitalised name (`Repo`, `Api.Repo`).
+fn swift_empty_collection<'s>(source: Source<'s>, literal: Node<'_>) -> Option<std::borrow::Cow<'s, str>> {
+    let (held, element) = match (literal.kind(), literal.named_child_count()) {
+        ("array_literal", 1) => (SEQ, literal.named_child(0)?),
+        ("dictionary_literal", 2) => (MAP, literal.child_by_field_name("value")?),
+        _ => return None,
+    };
+    let name = match element.kind() {
+        "navigation_expression" => element.child_by_field_name("suffix")?.child_by_field_name("suffix")?,
+        _ => element,
+    };
+    let name = capitalised(source, name)?;
+    let name = plain_type_name(source.text(name.start_byte(), name.end_byte()))?;
+    Some(format!("{held}{name}").into())
 }
 
 /// A member's receiver when it is a plain name (`np.array`, `client.send`):
@@ -2237,6 +2288,8 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
             (parent, field),
             ("variable_declarator" | "parameter" | "catch_declaration" | "declaration_expression", Some("name"))
                 | ("foreach_statement", Some("left"))
+                // `x is Repo repo`.
+                | ("declaration_pattern", Some("name"))
         ),
         // Whatever a declarator names is declared right there: a variable, a parameter, a field,
         // a function, a typedef. Its type and the names in an initializer are other fields.

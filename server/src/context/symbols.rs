@@ -264,7 +264,7 @@ pub(crate) fn visit<'t>(language: Language, root: Node<'t>, rope: &Rope, f: &mut
         Language::Go => go_declarations(root, f),
         Language::Java | Language::CSharp => class_declarations(root, rope, f, 0),
         Language::C | Language::Cpp => c_items(root, rope, f, 0),
-        Language::Ruby => ruby_statements(root, None, rope, f, 0),
+        Language::Ruby => ruby_statements(root, None, &[], rope, f, 0),
         Language::Php => php_statements(root, rope, f, 0),
         Language::Kotlin => kotlin_declarations(root, None, rope, f, 0),
         Language::Swift => swift_declarations(root, None, rope, f, 0),
@@ -699,6 +699,20 @@ fn ruby_named_visibility(body: Node<'_>, rope: &Rope) -> Vec<RubyNamed> {
     named
 }
 
+/// [`ruby_named_visibility`] of a Ruby `class << self` block's body, whose methods are the
+/// class's class methods: `class_named` is the class body's, whose `private_class_method :name`
+/// and `public_class_method :name` name them too. Those run after the block has defined the
+/// method (before it, Ruby finds no method to name), so they win over the block's own calls.
+fn ruby_block_visibility(body: Node<'_>, class_named: &[RubyNamed], rope: &Rope) -> Vec<RubyNamed> {
+    let mut named = ruby_named_visibility(body, rope);
+    // The block's `def build` is a `method`, which only entries for methods match.
+    for known in class_named.iter().filter(|known| known.class_method) {
+        named.retain(|inner| inner.name != known.name || inner.class_method);
+        named.push(RubyNamed { name: known.name.clone(), class_method: false, hidden: known.hidden });
+    }
+    named
+}
+
 /// Whether a Ruby method defined in a class body is hidden: what a call naming it says (see
 /// [`ruby_named_visibility`]), else its section's (`in_private`), which a class method (`def
 /// self.x`) is outside of.
@@ -715,10 +729,18 @@ fn ruby_hidden(method: Node<'_>, in_private: bool, named: &[RubyNamed], rope: &R
 
 /// Ruby's classes, modules, methods and constants. `owner` is the class or module whose body
 /// `list` is. A method after a bare `private`, written `private def …`, or named by a later
-/// `private :name` is not recorded: only its class calls it.
-fn ruby_statements<'t>(list: Node<'t>, owner: Option<Node<'t>>, rope: &Rope, f: &mut dyn FnMut(Site<'t>), depth: u8) {
+/// `private :name` is not recorded: only its class calls it. `class_named`: for a `class << self`
+/// block, what its class's body names (see [`ruby_block_visibility`]); empty elsewhere.
+fn ruby_statements<'t>(
+    list: Node<'t>,
+    owner: Option<Node<'t>>,
+    class_named: &[RubyNamed],
+    rope: &Rope,
+    f: &mut dyn FnMut(Site<'t>),
+    depth: u8,
+) {
     let mut private = false;
-    let named = if owner.is_some() { ruby_named_visibility(list, rope) } else { Vec::new() };
+    let named = if owner.is_some() { ruby_block_visibility(list, class_named, rope) } else { Vec::new() };
     for child in named_children(list) {
         let (def, hidden) = match child.kind() {
             // `private`, `protected`, `public` alone switch the methods below.
@@ -764,7 +786,7 @@ fn ruby_statements<'t>(list: Node<'t>, owner: Option<Node<'t>>, rope: &Rope, f: 
                     f(Site { node: def, outer: def, name, kind, owner: None });
                 }
                 if let Some(body) = def.child_by_field_name("body") {
-                    ruby_statements(body, Some(def), rope, f, depth + 1);
+                    ruby_statements(body, Some(def), &[], rope, f, depth + 1);
                 }
             }
             "assignment" if owner.is_none_or(|o| o.kind() == "module") => {
@@ -774,13 +796,14 @@ fn ruby_statements<'t>(list: Node<'t>, owner: Option<Node<'t>>, rope: &Rope, f: 
                 f(Site { node: def, outer: def, name, kind: SymbolKind::Constant, owner: None });
             }
             // `class << self`: its methods are the class's class methods, hidden by the block's
-            // own `private` section or `private :name`.
+            // own `private` section or `private :name`, or by the class's `private_class_method
+            // :name`.
             "singleton_class" if owner.is_some() && depth < MAX_NESTING => {
                 if let Some(body) = def.child_by_field_name("body") {
-                    ruby_statements(body, owner, rope, f, depth + 1);
+                    ruby_statements(body, owner, &named, rope, f, depth + 1);
                 }
             }
-            "ERROR" if owner.is_none() && depth < MAX_NESTING => ruby_statements(def, None, rope, f, depth + 1),
+            "ERROR" if owner.is_none() && depth < MAX_NESTING => ruby_statements(def, None, &[], rope, f, depth + 1),
             _ => {}
         }
     }
@@ -1815,7 +1838,7 @@ fn ruby_signature(site: &Site<'_>, rope: &Rope) -> String {
                     // `class << self`: the class methods it defines that are not private.
                     "singleton_class" => {
                         let body = member.child_by_field_name("body");
-                        let named = body.map(|b| ruby_named_visibility(b, rope)).unwrap_or_default();
+                        let named = body.map(|b| ruby_block_visibility(b, &named, rope)).unwrap_or_default();
                         let mut private = false;
                         let mut shown = Vec::new();
                         for inner in body.map(named_children).unwrap_or_default() {
@@ -3107,6 +3130,44 @@ interface Point {
                 Method open in Repo @11
                     class Repo
                       def self.open = ... end
+                    end
+            "#]],
+        );
+    }
+
+    #[test]
+    fn ruby_private_class_method_hides_a_class_self_blocks_method() {
+        // `private_class_method :build` in the class's body hides the `build` its `class << self`
+        // block defines, from other files and from the class's summary; `public_class_method
+        // :pool` shows again the one the block's own `private` hid, and an instance method of
+        // the same name is no class method.
+        check(
+            Language::Ruby,
+            "class Repo\n  class << self\n    def build = new\n    def open(url) = new\n    private\n    def pool = nil\n  end\n  def build = nil\n  private_class_method :build\n  public_class_method :pool\nend\n",
+            expect![[r#"
+                Class Repo @0
+                    class Repo
+                      class << self
+                        def open(url) = ... end
+                        def pool = ... end
+                      end
+                      def build = ... end
+                    end
+                Method open in Repo @3
+                    class Repo
+                      class << self
+                        def open(url) = ... end
+                      end
+                    end
+                Method pool in Repo @5
+                    class Repo
+                      class << self
+                        def pool = ... end
+                      end
+                    end
+                Method build in Repo @7
+                    class Repo
+                      def build = ... end
                     end
             "#]],
         );

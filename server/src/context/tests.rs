@@ -4165,3 +4165,113 @@ fn swift_and_kotlin_pair_loops_bind_the_element_or_the_maps_value() {
         assert_eq!(found, ["find in src/main/kotlin/com/acme/users/UserRepository.kt"], "{header}");
     }
 }
+
+#[test]
+fn typescript_casts_are_the_cast_types() {
+    // `const store = cached as UserRepository`, `<UserRepository>cached`, `(cached as
+    // UserRepository).find()`, and `new UserRepository(db) satisfies Finder` (the value's own
+    // type): `UserRepository`'s `find`, not the cache's that the name reads like.
+    let ts = "//- src/users/userRepository.ts\nexport class UserRepository {\n  find(id: number): User | undefined { return undefined; }\n}\n\
+//- src/app/storeCache.ts\nexport class StoreCache {\n  find(key: string): Entry | undefined { return undefined; }\n}\n\
+//- src/app/load.FILE\nimport { UserRepository } from \"../users/userRepository\";\n\nexport function load(cached: unknown, id: number) {\nBODY  $0\n}\n";
+    let cases = [
+        ("ts", "  const store = cached as UserRepository;\nPAD  const user = store.find(id);\n"),
+        ("tsx", "  const store = cached as UserRepository;\nPAD  const user = store.find(id);\n"),
+        ("ts", "  const store = cached as unknown as UserRepository;\nPAD  const user = store.find(id);\n"),
+        ("ts", "  const store = <UserRepository>cached;\nPAD  const user = store.find(id);\n"),
+        ("ts", "  const store = new UserRepository(db) satisfies Finder;\nPAD  const user = store.find(id);\n"),
+    ];
+    for (file, body) in cases {
+        let text = padded(&ts.replace("FILE", file).replace("BODY", body), "  step();\n", 45);
+        assert_eq!(definitions_from(&text), ["find in src/users/userRepository.ts"], "{file}: {body}");
+    }
+    // A cast beside the cursor names the class, whose summary (with its `find`) comes instead;
+    // what its `find` returns is known, so the `save` after it is `User`'s, not the cache's.
+    let ts = ts.to_string()
+        + "//- src/users/user.ts\nexport class User {\n  save(): void {}\n}\n\
+//- src/app/entry.ts\nexport class Entry {\n  save(): void {}\n}\n";
+    for body in
+        ["PAD  (cached as UserRepository).find(id).save();\n", "PAD  (<UserRepository>cached).find(id).save();\n"]
+    {
+        let text = padded(&ts.replace("FILE", "ts").replace("BODY", body), "  step();\n", 45);
+        assert_eq!(
+            definitions_from(&text),
+            ["UserRepository in src/users/userRepository.ts", "save in src/users/user.ts"],
+            "{body}"
+        );
+    }
+    // `as unknown`, `as const`: no type of the workspace's, so the name's reading decides.
+    for body in [
+        "  const store = cached as unknown;\nPAD  const user = store.find(id);\n",
+        "  const store = cached as const;\nPAD  const user = store.find(id);\n",
+    ] {
+        let text = padded(&ts.replace("FILE", "ts").replace("BODY", body), "  step();\n", 45);
+        assert_eq!(definitions_from(&text), ["find in src/app/storeCache.ts"], "{body}");
+    }
+}
+
+#[test]
+fn csharp_casts_and_pattern_bindings_are_their_types() {
+    // `var store = cached as UserRepository;`, `var store = (UserRepository)cached;`, `if (cached
+    // is UserRepository store)`, `((UserRepository)cached).Find(id)`: `UserRepository`'s
+    // `Find`, not the cache's that the name reads like.
+    let csharp = "//- Users/UserRepository.cs\npublic class UserRepository {\n    public User Find(int id) { return null; }\n}\n\
+//- App/StoreCache.cs\npublic class StoreCache {\n    public Entry Find(string key) { return null; }\n}\n\
+//- App/Loader.cs\nclass Loader {\n    User Load(object cached, int id) {\nBODY    }\n}\n";
+    for body in [
+        "        var store = cached as UserRepository;\nPAD        var user = store.Find(id);\n        $0\n",
+        "        var store = (UserRepository)cached;\nPAD        var user = store.Find(id);\n        $0\n",
+        "        if (cached is UserRepository store) {\nPAD            var user = store.Find(id);\n            $0\n        }\n",
+    ] {
+        let text = padded(&csharp.replace("BODY", body), "        Step();\n", 45);
+        assert_eq!(definitions_from(&text), ["Find in Users/UserRepository.cs"], "{body}");
+    }
+    // A cast beside the cursor names the class, whose summary (with its `Find`) comes instead;
+    // what its `Find` returns is known, so the `Save` after it is `User`'s, not the entry's.
+    let csharp = csharp.to_string()
+        + "//- Users/User.cs\npublic class User {\n    public void Save() {}\n}\n\
+//- App/Entry.cs\npublic class Entry {\n    public void Save() {}\n}\n";
+    for body in [
+        "PAD        ((UserRepository)cached).Find(id).Save();\n        $0\n",
+        "PAD        (cached as UserRepository).Find(id).Save();\n        $0\n",
+    ] {
+        let text = padded(&csharp.replace("BODY", body), "        Step();\n", 45);
+        assert_eq!(
+            definitions_from(&text),
+            ["UserRepository in Users/UserRepository.cs", "Save in Users/User.cs"],
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn swift_dictionaries_values_are_their_value_type() {
+    // A `[String: UserRepository]` (or `Dictionary<String, UserRepository>`, or one made by
+    // `[String: UserRepository]()`): `for (name, store) in byName`, `if let store =
+    // byName[key]` and `byName[key]?.find(id:)` reach `UserRepository`'s `find`, not the
+    // cache's that the name reads like.
+    let swift = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n\
+//- Sources/App/Load.swift\nfunc load(PARAMETER, key: String, id: Int) {\nBODY}\n";
+    let each = "    for (name, store) in byName {\nPAD        let user = store.find(id: id)\n        $0\n    }\n";
+    let cases = [
+        ("byName: [String: UserRepository]", each.to_string()),
+        ("byName: Dictionary<String, UserRepository>", each.to_string()),
+        ("cached: Any", format!("    var byName = [String: UserRepository]()\n{each}")),
+        (
+            "byName: [String: UserRepository]",
+            "    if let store = byName[key] {\nPAD        let user = store.find(id: id)\n        $0\n    }\n".to_string(),
+        ),
+        ("byName: [String: UserRepository]", "PAD    let user = byName[key]?.find(id: id)\n    $0\n".to_string()),
+        // An array made by `[UserRepository]()` holds its elements as a written `[UserRepository]`.
+        (
+            "cached: Any",
+            "    var stores = [UserRepository]()\n    for store in stores {\nPAD        let user = store.find(id: id)\n        $0\n    }\n"
+                .to_string(),
+        ),
+    ];
+    for (parameter, body) in cases {
+        let text = padded(&swift.replace("PARAMETER", parameter).replace("BODY", &body), "        step()\n", 45);
+        assert_eq!(definitions_from(&text), ["find in Sources/Users/UserRepository.swift"], "{parameter}: {body}");
+    }
+}
