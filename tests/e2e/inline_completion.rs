@@ -1024,6 +1024,32 @@ async fn edits_of_files_kept_from_the_model_stay_out_of_other_prompts() {
     assert!(s.client.shutdown().await.success());
 }
 
+/// A 429 is the provider's text, and the wait in it a number the server reads: one too large
+/// for a `Duration` (the live message's own wording around it) panicked on the message loop
+/// and took the server down with every request in flight. It is read as the longest wait the
+/// server believes (a day), the user is told, and the server keeps answering.
+#[tokio::test]
+async fn a_rate_limit_naming_an_absurd_wait_is_reported_and_the_server_stays_up() {
+    let mut s = setup(&[]).await;
+    let message = "Your account org-0b5c<ak-f1c8> request reached TPD rate limit,current:1500512, limit:1500000, \
+                   please try again after 99999999999999999999999 seconds";
+    let body = json!({"error": {"message": message, "type": "rate_limit_reached_error"}});
+    s.standin.push(Reply::raw(429, &body.to_string()));
+    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+    let result = s.inline("a.rs", pos.clone()).await;
+    assert!(items(&result).is_empty(), "{result}");
+    let shown = s.client.expect_notification("window/showMessage").await;
+    let text = shown["message"].as_str().unwrap();
+    assert!(text.contains("Rate limit reached") && text.contains("wait 86400 s"), "{text}");
+    s.take_usage().await;
+    // Still serving: an explicit request after it goes out and is answered.
+    s.standin.push(Reply::text("ok()"));
+    let result = s.inline("a.rs", pos).await;
+    assert_eq!(texts(&result), ["ok()"]);
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn completions_can_be_switched_off_live() {
     let mut s = setup(&[]).await;
