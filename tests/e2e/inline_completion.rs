@@ -491,6 +491,28 @@ async fn a_newer_edit_aborts_the_model_call_and_the_old_request_still_gets_its_a
     assert!(s.client.shutdown().await.success());
 }
 
+/// A second `didOpen` of an open document replaces its text (an editor reloading a file changed
+/// on disk): a suggestion worked out for the text before must not come back for the new one,
+/// whose line 1 is something else. The request still gets its one answer, with no items.
+#[tokio::test]
+async fn a_document_opened_again_while_its_suggestion_is_coming_gets_no_stale_suggestion() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("never_shown()").first_byte_delay(Duration::from_secs(5)));
+    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+    let uri = s.uri("a.rs");
+    let id = s.client.send_request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": uri}, "position": pos, "context": {"triggerKind": 1}}),
+    );
+    s.standin.wait_for_chat_requests(1, Duration::from_secs(5)).await;
+    s.client.did_open(&uri, "rust", 1, "// reloaded from disk\nfn other() {}\n");
+    let result = s.client.response(id).await.unwrap();
+    assert!(items(&result).is_empty(), "a suggestion for the replaced text came back: {result}");
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1, "the model call stopped");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn a_typing_burst_costs_few_calls_and_every_request_is_answered() {
     let mut s = setup(&[]).await;
