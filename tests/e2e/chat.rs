@@ -152,6 +152,30 @@ async fn answers_stream_before_the_response_and_the_second_turn_carries_the_firs
     assert_eq!(sent.as_array().unwrap().len(), 6, "system + two turns + the question: {sent}");
 }
 
+/// A `sessionId` the server has no session for (its file deleted, another data directory) is
+/// refused as the contract says, with nothing sent: answered as a new conversation, it left the
+/// user believing the model remembered the earlier turns.
+#[tokio::test]
+async fn a_session_the_server_does_not_have_is_refused_before_anything_is_sent() {
+    let mut s = setup(Value::Null).await;
+    let id = s.client.send_request("kimi/chat", json!({"message": "And then?", "sessionId": "19a0-1f2-0"}));
+    let err = s.client.response(id).await.unwrap_err();
+    assert_eq!(err.code, -32602, "{err:?}");
+    assert!(err.message.contains("no chat session `19a0-1f2-0`"), "{err:?}");
+    assert!(err.message.contains("without `sessionId` starts a new one"), "{err:?}");
+    assert!(s.standin.chat_requests().is_empty(), "nothing may be sent for it");
+    let sessions = s.client.request("kimi/chatSessions", Value::Null).await.unwrap();
+    assert_eq!(sessions["sessions"], json!([]), "no session was made up for it");
+    // Left out, the chat starts a new session, which the next request continues.
+    s.standin.push(Reply::text("A new start."));
+    let (_, first) = s.chat(json!({"message": "Hello?"})).await;
+    let session = first.unwrap()["sessionId"].as_str().unwrap().to_string();
+    s.standin.push(Reply::text("Still here."));
+    let (_, second) = s.chat(json!({"message": "And then?", "sessionId": session})).await;
+    assert_eq!(second.unwrap()["text"], "Still here.");
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn the_model_reads_a_workspace_file_and_a_path_outside_is_refused() {
     let mut s = setup(Value::Null).await;
