@@ -176,6 +176,32 @@ async fn a_session_the_server_does_not_have_is_refused_before_anything_is_sent()
     assert!(s.client.shutdown().await.success());
 }
 
+/// Sessions are said to survive a restart: when they cannot be written (the data directory's
+/// `chats` is not a directory here), the answer still arrives, and the user is told, once, that
+/// the conversation will not survive and what to do; before, only the log said so.
+#[tokio::test]
+async fn a_session_that_cannot_be_saved_is_answered_and_the_user_is_told_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("chats"), "not a directory").unwrap();
+    let mut s = start(Standin::start().await, dir, data, Value::Null).await;
+    s.standin.push(Reply::text("Hello."));
+    let (messages, first) = s.chat(json!({"message": "Hi?"})).await;
+    let session = first.unwrap()["sessionId"].as_str().unwrap().to_string();
+    let shown = of_method(&messages, "window/showMessage");
+    assert_eq!(shown.len(), 1, "{messages:?}");
+    assert_eq!(shown[0]["type"], 2, "a warning: {shown:?}");
+    let message = shown[0]["message"].as_str().unwrap();
+    assert!(message.contains("cannot be saved") && message.contains("will not survive a restart"), "{message}");
+    assert!(message.contains("KIMI_LSP_DATA_DIR"), "{message}");
+    // The conversation goes on in memory, without the same note at every answer.
+    s.standin.push(Reply::text("Still here."));
+    let (messages, second) = s.chat(json!({"message": "And?", "sessionId": session})).await;
+    assert_eq!(second.unwrap()["text"], "Still here.");
+    assert!(of_method(&messages, "window/showMessage").is_empty(), "{messages:?}");
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn the_model_reads_a_workspace_file_and_a_path_outside_is_refused() {
     let mut s = setup(Value::Null).await;

@@ -227,6 +227,9 @@ pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult>
             error: error.clone(),
         })
         .await;
+    if let Some(unsaved) = backend.chat.store.take_unsaved() {
+        backend.report_warning("chat_unsaved", &unsaved).await;
+    }
     match result {
         Ok(answer) => Ok(ChatResult { session_id: answer.session_id, text: answer.text, usage: answer.usage.into() }),
         Err(ChatError::Cancelled) => Err(Error::request_cancelled()),
