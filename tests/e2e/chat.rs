@@ -237,6 +237,30 @@ async fn the_model_reads_a_workspace_file_and_a_path_outside_is_refused() {
     assert!(results[1].starts_with("refused:") && !results[1].contains("root:"), "{results:?}");
 }
 
+/// A model may name any file of the workspace. A named pipe blocked the tool (and the answer)
+/// until something was written to it, and a data file of gigabytes was read into memory whole
+/// (the size here is sparse: nothing is written). Both are refused at once, saying why.
+#[tokio::test]
+async fn a_pipe_or_a_huge_file_is_refused_to_the_model_without_reading_it() {
+    let mut s = setup(Value::Null).await;
+    let pipe = s.dir.path().join("events.log");
+    let made = std::process::Command::new("mkfifo").arg(&pipe).status().unwrap();
+    assert!(made.success());
+    let huge = std::fs::File::create(s.dir.path().join("dump.sql")).unwrap();
+    huge.set_len(33 * 1024 * 1024).unwrap();
+    s.standin
+        .push(Reply::tool_calls(&[("read_file", r#"{"path":"events.log"}"#), ("read_file", r#"{"path":"dump.sql"}"#)]));
+    s.standin.push(Reply::text("Neither can be read."));
+    let (before, result) = s.chat(json!({"message": "What do the logs say?"})).await;
+    assert_eq!(result.unwrap()["text"], "Neither can be read.");
+    let tools = of_method(&before, "kimi/chatTool");
+    let refused: Vec<&str> =
+        tools.iter().filter(|t| t["status"] == "refused").map(|t| t["summary"].as_str().unwrap()).collect();
+    assert_eq!(refused.len(), 2, "{tools:?}");
+    assert!(refused[0].contains("not a regular file"), "{refused:?}");
+    assert!(refused[1].contains("33 MiB, more than the 32 MiB"), "{refused:?}");
+}
+
 #[tokio::test]
 async fn propose_edit_asks_the_editor_to_apply_a_workspace_edit() {
     let mut s = setup(Value::Null).await;
