@@ -152,6 +152,56 @@ async fn answers_stream_before_the_response_and_the_second_turn_carries_the_firs
     assert_eq!(sent.as_array().unwrap().len(), 6, "system + two turns + the question: {sent}");
 }
 
+/// A `sessionId` the server has no session for (its file deleted, another data directory) is
+/// refused as the contract says, with nothing sent: answered as a new conversation, it left the
+/// user believing the model remembered the earlier turns.
+#[tokio::test]
+async fn a_session_the_server_does_not_have_is_refused_before_anything_is_sent() {
+    let mut s = setup(Value::Null).await;
+    let id = s.client.send_request("kimi/chat", json!({"message": "And then?", "sessionId": "19a0-1f2-0"}));
+    let err = s.client.response(id).await.unwrap_err();
+    assert_eq!(err.code, -32602, "{err:?}");
+    assert!(err.message.contains("no chat session `19a0-1f2-0`"), "{err:?}");
+    assert!(err.message.contains("without `sessionId` starts a new one"), "{err:?}");
+    assert!(s.standin.chat_requests().is_empty(), "nothing may be sent for it");
+    let sessions = s.client.request("kimi/chatSessions", Value::Null).await.unwrap();
+    assert_eq!(sessions["sessions"], json!([]), "no session was made up for it");
+    // Left out, the chat starts a new session, which the next request continues.
+    s.standin.push(Reply::text("A new start."));
+    let (_, first) = s.chat(json!({"message": "Hello?"})).await;
+    let session = first.unwrap()["sessionId"].as_str().unwrap().to_string();
+    s.standin.push(Reply::text("Still here."));
+    let (_, second) = s.chat(json!({"message": "And then?", "sessionId": session})).await;
+    assert_eq!(second.unwrap()["text"], "Still here.");
+    assert!(s.client.shutdown().await.success());
+}
+
+/// Sessions are said to survive a restart: when they cannot be written (the data directory's
+/// `chats` is not a directory here), the answer still arrives, and the user is told, once, that
+/// the conversation will not survive and what to do; before, only the log said so.
+#[tokio::test]
+async fn a_session_that_cannot_be_saved_is_answered_and_the_user_is_told_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("chats"), "not a directory").unwrap();
+    let mut s = start(Standin::start().await, dir, data, Value::Null).await;
+    s.standin.push(Reply::text("Hello."));
+    let (messages, first) = s.chat(json!({"message": "Hi?"})).await;
+    let session = first.unwrap()["sessionId"].as_str().unwrap().to_string();
+    let shown = of_method(&messages, "window/showMessage");
+    assert_eq!(shown.len(), 1, "{messages:?}");
+    assert_eq!(shown[0]["type"], 2, "a warning: {shown:?}");
+    let message = shown[0]["message"].as_str().unwrap();
+    assert!(message.contains("cannot be saved") && message.contains("will not survive a restart"), "{message}");
+    assert!(message.contains("KIMI_LSP_DATA_DIR"), "{message}");
+    // The conversation goes on in memory, without the same note at every answer.
+    s.standin.push(Reply::text("Still here."));
+    let (messages, second) = s.chat(json!({"message": "And?", "sessionId": session})).await;
+    assert_eq!(second.unwrap()["text"], "Still here.");
+    assert!(of_method(&messages, "window/showMessage").is_empty(), "{messages:?}");
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn the_model_reads_a_workspace_file_and_a_path_outside_is_refused() {
     let mut s = setup(Value::Null).await;
@@ -185,6 +235,30 @@ async fn the_model_reads_a_workspace_file_and_a_path_outside_is_refused() {
         .collect();
     assert!(results[0].contains("    2      41"), "{results:?}");
     assert!(results[1].starts_with("refused:") && !results[1].contains("root:"), "{results:?}");
+}
+
+/// A model may name any file of the workspace. A named pipe blocked the tool (and the answer)
+/// until something was written to it, and a data file of gigabytes was read into memory whole
+/// (the size here is sparse: nothing is written). Both are refused at once, saying why.
+#[tokio::test]
+async fn a_pipe_or_a_huge_file_is_refused_to_the_model_without_reading_it() {
+    let mut s = setup(Value::Null).await;
+    let pipe = s.dir.path().join("events.log");
+    let made = std::process::Command::new("mkfifo").arg(&pipe).status().unwrap();
+    assert!(made.success());
+    let huge = std::fs::File::create(s.dir.path().join("dump.sql")).unwrap();
+    huge.set_len(33 * 1024 * 1024).unwrap();
+    s.standin
+        .push(Reply::tool_calls(&[("read_file", r#"{"path":"events.log"}"#), ("read_file", r#"{"path":"dump.sql"}"#)]));
+    s.standin.push(Reply::text("Neither can be read."));
+    let (before, result) = s.chat(json!({"message": "What do the logs say?"})).await;
+    assert_eq!(result.unwrap()["text"], "Neither can be read.");
+    let tools = of_method(&before, "kimi/chatTool");
+    let refused: Vec<&str> =
+        tools.iter().filter(|t| t["status"] == "refused").map(|t| t["summary"].as_str().unwrap()).collect();
+    assert_eq!(refused.len(), 2, "{tools:?}");
+    assert!(refused[0].contains("not a regular file"), "{refused:?}");
+    assert!(refused[1].contains("33 MiB, more than the 32 MiB"), "{refused:?}");
 }
 
 #[tokio::test]

@@ -370,6 +370,34 @@ async fn an_edit_for_text_the_user_changed_meanwhile_never_reaches_a_client_with
     }
 }
 
+/// An editor reloads a file changed on disk (`didClose`, then `didOpen` at version 1 again, the
+/// version the action was listed for) while the model answers: the version alone cannot tell
+/// the texts apart, and the edit's lines would land two lines too high in the new text. No
+/// edit goes out, pinned to the version or not, and the user reads what to do.
+#[tokio::test]
+async fn an_edit_for_a_document_reopened_meanwhile_at_the_same_version_never_goes_out() {
+    let unversioned = json!({"applyEdit": true, "workspaceEdit": {"documentChanges": false}});
+    for caps in [json!({"workspace": unversioned}), command_caps()] {
+        let mut s = setup(caps.clone(), Value::Null).await;
+        let uri = s.open("lib.rs", "rust", RUST);
+        let actions = s.list(&uri, range(2, 0, 7, 0), json!([])).await;
+        let rewrite = titled(&actions, "Kimi: Rewrite").clone();
+        let answer = Reply::text("```rust\nlet t = xs.iter().sum();\nt\n```");
+        s.standin.push(answer.first_byte_delay(Duration::from_millis(600)));
+        let id = run_command(&mut s, &rewrite["command"]);
+        s.standin.wait_for_chat_requests(1, Duration::from_secs(10)).await;
+        s.client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+        s.client.did_open(&uri, "rust", 1, &format!("// a header added on disk\n// by someone else\n{RUST}"));
+        let err = s.client.response(id).await.unwrap_err();
+        let shown = s.client.expect_notification("window/showMessage").await;
+        let message = shown["message"].as_str().unwrap();
+        assert!(message.contains("document changed") && message.contains("Run the action again"), "{message}");
+        assert_eq!(err.message, message);
+        let unread = s.client.take_unread();
+        assert!(!unread.iter().any(|m| m["method"] == "workspace/applyEdit"), "{caps}: {unread:?}");
+    }
+}
+
 /// A client without `documentChanges` or file creation (its `workspace.workspaceEdit`
 /// capabilities say so): no model call for tests it could not take, a message that says what
 /// to do, and once the user made the file, plain `changes` that fill it.

@@ -491,6 +491,28 @@ async fn a_newer_edit_aborts_the_model_call_and_the_old_request_still_gets_its_a
     assert!(s.client.shutdown().await.success());
 }
 
+/// A second `didOpen` of an open document replaces its text (an editor reloading a file changed
+/// on disk): a suggestion worked out for the text before must not come back for the new one,
+/// whose line 1 is something else. The request still gets its one answer, with no items.
+#[tokio::test]
+async fn a_document_opened_again_while_its_suggestion_is_coming_gets_no_stale_suggestion() {
+    let mut s = setup(&[]).await;
+    s.standin.push(Reply::text("never_shown()").first_byte_delay(Duration::from_secs(5)));
+    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+    let uri = s.uri("a.rs");
+    let id = s.client.send_request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": uri}, "position": pos, "context": {"triggerKind": 1}}),
+    );
+    s.standin.wait_for_chat_requests(1, Duration::from_secs(5)).await;
+    s.client.did_open(&uri, "rust", 1, "// reloaded from disk\nfn other() {}\n");
+    let result = s.client.response(id).await.unwrap();
+    assert!(items(&result).is_empty(), "a suggestion for the replaced text came back: {result}");
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1, "the model call stopped");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn a_typing_burst_costs_few_calls_and_every_request_is_answered() {
     let mut s = setup(&[]).await;
@@ -1020,6 +1042,32 @@ async fn edits_of_files_kept_from_the_model_stay_out_of_other_prompts() {
     }
     let minified_line = prompt.split("MINIFIED_EDIT").nth(1).and_then(|rest| rest.split("\\n").next()).unwrap_or("");
     assert!(minified_line.len() < 400 && minified_line.ends_with('…'), "the long line is cut: {minified_line}");
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}
+
+/// A 429 is the provider's text, and the wait in it a number the server reads: one too large
+/// for a `Duration` (the live message's own wording around it) panicked on the message loop
+/// and took the server down with every request in flight. It is read as the longest wait the
+/// server believes (a day), the user is told, and the server keeps answering.
+#[tokio::test]
+async fn a_rate_limit_naming_an_absurd_wait_is_reported_and_the_server_stays_up() {
+    let mut s = setup(&[]).await;
+    let message = "Your account org-0b5c<ak-f1c8> request reached TPD rate limit,current:1500512, limit:1500000, \
+                   please try again after 99999999999999999999999 seconds";
+    let body = json!({"error": {"message": message, "type": "rate_limit_reached_error"}});
+    s.standin.push(Reply::raw(429, &body.to_string()));
+    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+    let result = s.inline("a.rs", pos.clone()).await;
+    assert!(items(&result).is_empty(), "{result}");
+    let shown = s.client.expect_notification("window/showMessage").await;
+    let text = shown["message"].as_str().unwrap();
+    assert!(text.contains("Rate limit reached") && text.contains("wait 86400 s"), "{text}");
+    s.take_usage().await;
+    // Still serving: an explicit request after it goes out and is answered.
+    s.standin.push(Reply::text("ok()"));
+    let result = s.inline("a.rs", pos).await;
+    assert_eq!(texts(&result), ["ok()"]);
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }

@@ -501,7 +501,7 @@ impl CompletionEngine {
             let fresh = match reparse {
                 None => None,
                 Some(reparse) => match tokio::task::spawn_blocking(reparse).await {
-                    Ok(Some(fresh)) if fresh.version() == snap.version() => Some(fresh),
+                    Ok(Some(fresh)) if fresh.revision() == snap.revision() => Some(fresh),
                     // Edited meanwhile (or closed): this request is stale, a newer one follows.
                     _ => return None,
                 },

@@ -170,6 +170,14 @@ impl Backend {
         }
     }
 
+    /// [`Backend::report_error`] for what the user should fix but that stopped nothing.
+    pub(super) async fn report_warning(&self, kind: &'static str, message: &str) {
+        tracing::warn!("{message}");
+        if self.first_in_a_while(kind) {
+            self.client.show_message(MessageType::Warning, format!("kimi-lsp: {message}")).await;
+        }
+    }
+
     /// Whether a message under `key` was not shown within [`SAME_ERROR_EVERY`]; counts it shown.
     fn first_in_a_while(&self, key: &str) -> bool {
         let now = Instant::now();

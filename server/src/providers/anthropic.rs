@@ -32,8 +32,8 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
 use super::error::{
-    classify, host_of, parse_context_overflow, parse_error_body, parse_retry_after, scrub, Endpoint, ErrorContext,
-    Platform, ProviderError, RateLimit, MODEL_LIST,
+    classify, host_of, parse_context_overflow, parse_error_body, parse_retry_after, scrub, stated_wait, Endpoint,
+    ErrorContext, Platform, ProviderError, RateLimit, MODEL_LIST,
 };
 use super::http::{self, checked_url, extra_headers, key_header, read_body, Answer, Call, MAX_BODY_BYTES};
 use super::openai::{ChatStream, HttpPool, ProviderConfig};
@@ -404,7 +404,7 @@ const REQUEST_ID_HEADERS: &[&str] = &["request-id", "msh-request-id", "x-msh-tra
 /// `retry-after` in seconds (Anthropic sends whole seconds on 429s).
 fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get("retry-after")?.to_str().ok()?.trim().parse::<f64>().ok()?;
-    (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value))
+    stated_wait(value)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1918,5 +1918,7 @@ mod tests {
         assert_eq!(retry_after_header(&headers), Some(Duration::from_secs(12)));
         headers.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after_header(&headers), None);
+        headers.insert("retry-after", HeaderValue::from_static("1e30"));
+        assert_eq!(retry_after_header(&headers), Some(Duration::from_secs(86_400)));
     }
 }

@@ -856,9 +856,21 @@ pub fn parse_retry_after(message: &str) -> Duration {
     lower
         .find("after ")
         .and_then(|pos| leading_number(&lower[pos + "after ".len()..]))
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(stated_wait)
         .unwrap_or(Duration::from_secs(1))
+}
+
+/// The longest wait a provider's 429 is taken at its word for: a daily token limit resets
+/// within a day. A number past it (or past what a `Duration` holds, which panicked, and past
+/// what an `Instant` can be moved by, which would have panicked in the completion cool-down)
+/// is read as this.
+pub const LONGEST_STATED_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A wait the provider stated in seconds, at most [`LONGEST_STATED_WAIT`]; `None` for a negative
+/// or non-finite number.
+pub fn stated_wait(seconds: f64) -> Option<Duration> {
+    (seconds.is_finite() && seconds >= 0.0)
+        .then(|| Duration::from_secs_f64(seconds.min(LONGEST_STATED_WAIT.as_secs_f64())))
 }
 
 fn leading_number(text: &str) -> Option<f64> {
@@ -1292,6 +1304,17 @@ mod tests {
         assert_eq!(parse_retry_after("please try again after 7 seconds"), Duration::from_secs(7));
         assert_eq!(parse_retry_after("please try again later"), Duration::from_secs(1));
         assert_eq!(parse_retry_after(""), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_stated_wait_past_a_day_is_read_as_a_day() {
+        let day = Duration::from_secs(86_400);
+        assert_eq!(parse_retry_after("please try again after 90000 seconds"), day);
+        // Past what a Duration holds: `Duration::from_secs_f64` panicked on it.
+        assert_eq!(parse_retry_after("please try again after 99999999999999999999999 seconds"), day);
+        assert_eq!(parse_retry_after("please try again after 86399.5 seconds"), Duration::from_secs_f64(86_399.5));
+        assert_eq!(stated_wait(f64::INFINITY), None);
+        assert_eq!(stated_wait(-1.0), None);
     }
 
     #[test]

@@ -95,6 +95,17 @@ pub struct DocumentSnapshot {
     line_breaks: LineBreaks,
     /// Shared with the document (and its other snapshots) while it stays valid.
     imports: Arc<OnceLock<TopImports>>,
+    /// Which text this is, unique among every text of every document of the process
+    /// ([`next_revision`]): new at each open and each edit. Versions cannot tell texts apart: a
+    /// document reopened starts again at the editor's first version, and editors are not
+    /// trusted to increase them.
+    revision: u64,
+}
+
+/// A revision no text had before (see [`DocumentSnapshot::revision`]).
+fn next_revision() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl std::fmt::Debug for DocumentSnapshot {
@@ -120,6 +131,12 @@ impl DocumentSnapshot {
 
     pub fn version(&self) -> i32 {
         self.version
+    }
+
+    /// Equal for two snapshots only when they hold the same text of the same opening of the
+    /// document: what a check that the text did not change since a snapshot was taken compares.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     pub fn language(&self) -> Language {
@@ -318,6 +335,7 @@ impl Document {
                 too_large: false,
                 line_breaks,
                 imports: Arc::default(),
+                revision: next_revision(),
             },
             nul_chars,
             parse_gave_up: false,
@@ -396,6 +414,7 @@ impl Document {
             self.snap.imports = Arc::default();
         }
         self.snap.version = version;
+        self.snap.revision = next_revision();
         self.edits += 1;
         self.stale = tree;
         self.refresh_flags();

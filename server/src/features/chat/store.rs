@@ -52,6 +52,9 @@ pub struct ChatStore {
     dir: Option<PathBuf>,
     sessions: Mutex<HashMap<String, ChatSession>>,
     counter: AtomicU64,
+    /// Why the last session could not be written, until the LSP layer tells the user
+    /// ([`ChatStore::take_unsaved`]): sessions are said to survive a restart.
+    unsaved: Mutex<Option<String>>,
 }
 
 /// `$KIMI_LSP_DATA_DIR/chats`, else the platform data directory's `kimi-lsp/chats` (the ledger's
@@ -65,7 +68,7 @@ pub fn default_dir() -> Option<PathBuf> {
 
 impl ChatStore {
     pub fn new(dir: Option<PathBuf>) -> ChatStore {
-        ChatStore { dir, sessions: Mutex::new(HashMap::new()), counter: AtomicU64::new(0) }
+        ChatStore { dir, sessions: Mutex::new(HashMap::new()), counter: AtomicU64::new(0), unsaved: Mutex::new(None) }
     }
 
     fn file(&self, id: &str) -> Option<PathBuf> {
@@ -96,8 +99,8 @@ impl ChatStore {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a finished turn and writes the session to disk. A write failure is logged: the
-    /// conversation still goes on in memory.
+    /// Adds a finished turn and writes the session to disk. A write failure is logged and kept
+    /// for [`ChatStore::take_unsaved`]: the conversation still goes on in memory.
     pub fn append(&self, id: &str, turn: Turn) {
         let session = {
             let mut sessions = self.lock();
@@ -122,7 +125,18 @@ impl ChatStore {
         let Some(file) = self.file(id) else { return };
         if let Err(e) = write_session(&file, &session) {
             tracing::warn!("chat session {id} not saved to {}: {e}", file.display());
+            let dir = file.parent().unwrap_or(&file).display();
+            *self.unsaved.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
+                "chat sessions cannot be saved in {dir} ({e}), so this conversation will not survive a restart; \
+                 make that directory writable, or set KIMI_LSP_DATA_DIR to a writable directory"
+            ));
         }
+    }
+
+    /// Why a session could not be saved since the last call, in words for the user; `None`
+    /// when every save since worked out.
+    pub fn take_unsaved(&self) -> Option<String> {
+        self.unsaved.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Every session, in memory or on disk, the most recently used first.

@@ -22,6 +22,9 @@ pub const MAX_RESULT_CHARS: usize = 40_000;
 const MAX_LIST_ENTRIES: usize = 500;
 const MAX_SEARCH_HITS: usize = 100;
 const MAX_SEARCHED_FILE_BYTES: u64 = 1024 * 1024;
+/// The largest file a tool reads from disk (an open document's text is the editor's, whatever
+/// its size).
+const MAX_READ_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
 pub type OpenDocuments = Arc<dyn Fn(&str) -> Option<DocumentSnapshot> + Send + Sync>;
 
@@ -270,6 +273,20 @@ impl Workspace {
                 return Err(refuse("the file is binary"));
             }
             return Ok((snapshot.text(), Some(snapshot)));
+        }
+        // Looked at before reading: a named pipe would block the tool's thread (and the
+        // answer) until someone wrote to it, and a data file of gigabytes would be read into
+        // memory whole.
+        let meta = std::fs::metadata(path).map_err(|e| refuse(format!("cannot read the file: {e}")))?;
+        if !meta.is_file() {
+            return Err(refuse("it is not a regular file (a pipe, socket or device)"));
+        }
+        if meta.len() > MAX_READ_FILE_BYTES {
+            return Err(refuse(format!(
+                "the file is {} MiB, more than the {} MiB kimi-lsp reads; it is data rather than code, use search_text or ask the user",
+                meta.len() / (1024 * 1024),
+                MAX_READ_FILE_BYTES / (1024 * 1024)
+            )));
         }
         let bytes = std::fs::read(path).map_err(|e| refuse(format!("cannot read the file: {e}")))?;
         if bytes.contains(&0) {

@@ -146,6 +146,14 @@ fn failure(message: String) -> Error {
 }
 
 pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult> {
+    // A session to continue must be one the server has: answered without its turns, the user
+    // would go on believing the model remembers them. (An ill-formed id is the feature's to
+    // refuse, with its own words.)
+    if let Some(id) = params.session_id.as_deref() {
+        if crate::features::chat::store::valid_id(id) && backend.chat.store.get(id).is_none() {
+            return Err(Error::invalid_params(unknown_session(id)));
+        }
+    }
     let enc = backend.session.encoding();
     let document = match &params.text_document {
         Some(td) => Some((
@@ -219,6 +227,9 @@ pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult>
             error: error.clone(),
         })
         .await;
+    if let Some(unsaved) = backend.chat.store.take_unsaved() {
+        backend.report_warning("chat_unsaved", &unsaved).await;
+    }
     match result {
         Ok(answer) => Ok(ChatResult { session_id: answer.session_id, text: answer.text, usage: answer.usage.into() }),
         Err(ChatError::Cancelled) => Err(Error::request_cancelled()),
@@ -281,9 +292,11 @@ pub async fn session(backend: &Backend, params: ChatSessionParams) -> Result<Cha
     if !crate::features::chat::store::valid_id(&id) {
         return Err(Error::invalid_params(format!("`{id}` is not a session id (1 to 64 letters, digits, `-` or `_`)")));
     }
-    backend.chat.store.get(&id).map(ChatSessionResult::from).ok_or_else(|| {
-        Error::invalid_params(format!(
-            "there is no chat session `{id}`: it was never answered, or its file was deleted; kimi/chatSessions lists the sessions kept"
-        ))
-    })
+    backend.chat.store.get(&id).map(ChatSessionResult::from).ok_or_else(|| Error::invalid_params(unknown_session(&id)))
+}
+
+fn unknown_session(id: &str) -> String {
+    format!(
+        "there is no chat session `{id}`: it was never answered, or its file was deleted; kimi/chatSessions lists the sessions kept, and a chat without `sessionId` starts a new one"
+    )
 }

@@ -107,13 +107,16 @@ pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Optio
     Ok(outcome)
 }
 
-/// The name of the first open document `changes` edit that is no longer at the version they
-/// were computed for (closed counts as changed); `None` when all are current. Files on disk
-/// that were not open carry no version to compare.
+/// The name of the first open document `changes` edit that is no longer the text they were
+/// computed for (closed counts as changed); `None` when all are current. Files on disk that
+/// were not open carry no version to compare. The text's revision decides, not its version:
+/// a document closed and opened again (reloaded from disk) starts again at version 1, and
+/// an editor may repeat a version.
 pub(crate) fn changed_since(session: &crate::session::Session, changes: &[Change]) -> Option<String> {
     changes.iter().find_map(|c| match c {
         Change::Edit { snapshot, versioned: true, .. } => {
-            let current = session.snapshot_as_is(snapshot.uri()).is_some_and(|now| now.version() == snapshot.version());
+            let current =
+                session.snapshot_as_is(snapshot.uri()).is_some_and(|now| now.revision() == snapshot.revision());
             (!current).then(|| {
                 crate::lsp::from_proto::file_path_of(snapshot.uri())
                     .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -242,12 +245,19 @@ mod tests {
         assert_eq!(changed_since(&session, &pinned), None);
         let at = LineCol { line: 0, col: 0 };
         let typed = TextChange { range: Some(TextRange { start: at, end: at }), text: "\n".into() };
-        session.change(uri, 2, &[typed]).unwrap();
+        session.change(uri, 2, std::slice::from_ref(&typed)).unwrap();
         assert_eq!(changed_since(&session, &pinned).as_deref(), Some("lib.rs"));
         assert_eq!(changed_since(&session, &unpinned), None);
         assert_eq!(changed_since(&session, &edit(true)), None, "computed for the current version");
         let current = edit(true);
         session.close(uri);
         assert_eq!(changed_since(&session, &current).as_deref(), Some("lib.rs"), "closed meanwhile");
+        // Opened again (reloaded from disk), at the version the edit was computed for.
+        session.open(uri, "rust", 2, "// a new first line\nfn a() {}\n");
+        assert_eq!(changed_since(&session, &current).as_deref(), Some("lib.rs"), "reopened at its version");
+        // An editor that repeats a version still changed the text.
+        let current = edit(true);
+        session.change(uri, 2, &[typed]).unwrap();
+        assert_eq!(changed_since(&session, &current).as_deref(), Some("lib.rs"), "edited, version repeated");
     }
 }

@@ -11,7 +11,10 @@ pub fn handle(backend: &Backend, params: DidOpenTextDocumentParams) {
 }
 
 /// What opening a text document does, also for a notebook's cells (which the workspace index
-/// leaves out: their notebook is no source file).
+/// leaves out: their notebook is no source file). A second open of an open document replaces
+/// its text, as an edit does: the requests in flight for it are superseded, or they would
+/// answer for the text it replaced.
 pub fn open(backend: &Backend, uri: &str, language_id: &str, version: i32, text: &str) {
+    backend.engine.document_changed(uri);
     backend.session.open(uri, language_id, version, text);
 }
