@@ -619,6 +619,16 @@ impl TryFrom<RawProvider> for ProviderSetting {
             }
         }
         let base_url = raw.base_url.map(|u| u.trim().trim_end_matches('/').to_string()).filter(|u| !u.is_empty());
+        if let Some(url) = &base_url {
+            // Said now, with the provider's name, rather than at its first request.
+            let parsed = reqwest::Url::parse(url);
+            if !parsed.as_ref().is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some()) {
+                return Err(format!(
+                    "`baseUrl` {url:?} is not an http:// or https:// URL; write it up to the version segment, \
+                     e.g. \"http://localhost:8000/v1\""
+                ));
+            }
+        }
         if raw.kind == ProviderKind::Openai && base_url.is_none() {
             return Err("a provider with kind = \"openai\" needs a `baseUrl`, e.g. \"http://localhost:8000/v1\"".into());
         }
@@ -1451,6 +1461,8 @@ mod tests {
             ("[providers.x]\nkind = \"openai\"\nbaseUrl = \"http://h/v1\"\napiKey = \"sk-secret\"\n", "apiKeyEnv"),
             ("[providers.x]\napiKeyEnv = \"sk-abc123\"\n", "looks like a key"),
             ("[providers.x]\nkind = \"openai\"\n", "needs a `baseUrl`"),
+            ("[providers.x]\nkind = \"openai\"\nbaseUrl = \"localhost:8000/v1\"\n", "not an http:// or https:// URL"),
+            ("[providers.x]\nkind = \"openai\"\nbaseUrl = \"not a url\"\n", "not an http:// or https:// URL"),
             (
                 "[providers.x]\nkind = \"openai\"\nbaseUrl = \"http://h/v1\"\nprefill = \"vllm\"\n",
                 "continueFinalMessage",
