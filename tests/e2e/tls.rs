@@ -1,12 +1,14 @@
 //! HTTPS as the real API is reached: a certificate the server does not trust is reported as
 //! such and a root named in the settings (or in the system's store) is trusted; over HTTP/2 a
-//! cancelled completion resets its stream and keeps the connection, where HTTP/1.1 must close it.
+//! cancelled completion resets its stream and keeps the connection, where HTTP/1.1 must close it,
+//! and a request the provider refuses without processing it goes once more.
 
 use std::path::Path;
 use std::time::Duration;
 
+use h2::Reason;
 use kimi_test_support::lsp_client::{file_uri, Fixture, LspClient};
-use kimi_test_support::{Protocols, Reply, Standin};
+use kimi_test_support::{Protocols, Refusal, Reply, Standin};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-tls-test-key";
@@ -143,4 +145,73 @@ async fn over_http2_a_cancelled_completion_resets_its_stream_and_keeps_the_conne
 #[tokio::test]
 async fn over_http1_a_cancelled_completion_closes_its_connection() {
     assert_eq!(cancel_then_answer(Protocols::Http1Only).await, 2);
+}
+
+/// The error shown for a completion that failed, once its ledger row is taken.
+async fn shown_error(s: &mut Setup) -> String {
+    let shown = s.client.expect_notification("window/showMessage").await;
+    assert_eq!(shown["type"], 1, "an error: {shown}");
+    s.take_usage(1).await;
+    shown["message"].as_str().unwrap().to_string()
+}
+
+/// A stream the provider resets with REFUSED_STREAM was not processed (RFC 9113 §8.7): the
+/// completion goes once more and is answered. A provider that refuses every time is reported
+/// after that one retry, not asked a third time.
+#[tokio::test]
+async fn a_refused_http2_stream_is_sent_once_more_and_a_second_refusal_is_reported() {
+    let mut s = setup(Protocols::Http2, Trust::Setting).await;
+    let (uri, pos) = s.open("fn main() {\n    $0\n}\n");
+    s.standin.refuse(&[Refusal::Reset(Reason::REFUSED_STREAM)]);
+    assert_eq!(s.inline(&uri, &pos).await, ["ok"]);
+    assert_eq!((s.standin.refused(), s.standin.chat_requests().len()), (1, 1));
+    s.take_usage(1).await;
+
+    s.standin.refuse(&[Refusal::Reset(Reason::REFUSED_STREAM); 4]);
+    assert!(s.inline(&uri, &pos).await.is_empty());
+    assert_eq!(s.standin.refused(), 1 + 2, "one retry, not more");
+    let message = shown_error(&mut s).await;
+    let host = format!("localhost:{}", s.standin.port());
+    assert!(message.starts_with(&format!("kimi-lsp: The connection to {host} closed")), "{message}");
+    assert!(message.contains("refused stream"), "{message}");
+    assert_eq!(s.standin.chat_requests().len(), 1);
+    assert!(s.client.shutdown().await.success());
+}
+
+/// A provider retiring a kept HTTP/2 connection (an idle timeout, a deploy) sends a GOAWAY whose
+/// last stream id is below the completion's: the completion was not processed (RFC 9113 §6.8),
+/// whatever the GOAWAY's error code, and is answered over a new connection.
+#[tokio::test]
+async fn a_completion_left_out_of_a_goaway_goes_again_on_a_new_connection() {
+    let mut s = setup(Protocols::Http2, Trust::Setting).await;
+    let (uri, pos) = s.open("fn main() {\n    $0\n}\n");
+    assert_eq!(s.inline(&uri, &pos).await, ["ok"]);
+    s.take_usage(1).await;
+    for (n, reason) in [Reason::NO_ERROR, Reason::ENHANCE_YOUR_CALM].into_iter().enumerate() {
+        s.standin.refuse(&[Refusal::GoAway(reason)]);
+        assert_eq!(s.inline(&uri, &pos).await, ["ok"], "after a GOAWAY with {reason:?}");
+        s.take_usage(1).await;
+        assert_eq!(s.standin.refused(), n + 1);
+    }
+    assert_eq!(s.standin.chat_requests().len(), 3);
+    assert_eq!(s.standin.connections(), 3, "each GOAWAY closed its connection");
+    assert!(s.client.shutdown().await.success());
+}
+
+/// A stream reset with any other code may have been processed (a model that began and failed):
+/// the completion is not sent twice, and the connection serves the next one.
+#[tokio::test]
+async fn a_stream_reset_after_processing_may_have_begun_is_not_sent_twice() {
+    let mut s = setup(Protocols::Http2, Trust::Setting).await;
+    let (uri, pos) = s.open("fn main() {\n    $0\n}\n");
+    s.standin.refuse(&[Refusal::Reset(Reason::INTERNAL_ERROR)]);
+    assert!(s.inline(&uri, &pos).await.is_empty());
+    let message = shown_error(&mut s).await;
+    assert!(message.contains("internal error"), "{message}");
+    // Sent again, it would have reached the stand-in and been answered.
+    assert_eq!((s.standin.refused(), s.standin.chat_requests().len()), (1, 0), "sent once");
+    assert_eq!(s.inline(&uri, &pos).await, ["ok"]);
+    s.take_usage(1).await;
+    assert_eq!(s.standin.connections(), 1);
+    assert!(s.client.shutdown().await.success());
 }

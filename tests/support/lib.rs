@@ -16,4 +16,4 @@ pub use anthropic::AnthropicStandin;
 pub use lsp_client::{did_change, did_open, file_uri, fixture, Fixture, LspClient, ResponseError};
 pub use script::parse_script;
 pub use standin::{estimate_tokens, ApiError, Recorded, Reply, Standin};
-pub use standin_core::{Protocols, Server};
+pub use standin_core::{Protocols, Refusal, Server};

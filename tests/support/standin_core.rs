@@ -1,6 +1,6 @@
 //! What the Moonshot and Anthropic stand-ins share: the listener on 127.0.0.1 (plain HTTP, or
-//! HTTPS with a certificate authority of its own, offering HTTP/2 or only HTTP/1.1) and its graceful
-//! stop, the queue of scripted replies, the requests as they arrived, and the counting of replies
+//! HTTPS with a certificate authority of its own, offering HTTP/2 or only HTTP/1.1, refusing HTTP/2
+//! streams as a test scripts) and its graceful stop, the queue of scripted replies, the requests as they arrived, and the counting of replies
 //! written to their end or abandoned by their client. Each stand-in adds its protocol on top —
 //! routes, validation, and a [`Reply`](crate::Reply) rendered in its wire format — in
 //! `impl Server<…, Its API state>` blocks, so that both have the same methods for the same things.
@@ -69,6 +69,18 @@ impl Protocols {
             Protocols::Http1Only => vec![b"http/1.1".to_vec()],
         }
     }
+}
+
+/// What an HTTP/2 stand-in does to a request instead of answering it, as a provider's load
+/// balancer may ([`Server::refuse`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// RST_STREAM with this error code, before any of the answer (only a `POST` is refused so).
+    Reset(h2::Reason),
+    /// GOAWAY with this error code, whose last stream id is the one before the request's stream,
+    /// then the connection closes: the request was never taken up (any request, the next stream
+    /// the client opens).
+    GoAway(h2::Reason),
 }
 
 /// A fresh certificate authority and a certificate for `localhost` and `127.0.0.1` it signed:
@@ -160,12 +172,24 @@ struct Tally {
     requests: Mutex<Vec<Recorded>>,
     dropped: AtomicUsize,
     completed: AtomicUsize,
+    /// Refusals scripted for the next HTTP/2 requests, and how many were carried out.
+    refusals: Mutex<VecDeque<Refusal>>,
+    refused: AtomicUsize,
 }
 
 impl Tally {
     fn requests(&self) -> MutexGuard<'_, Vec<Recorded>> {
         // A test that panicked while holding the lock must not hide the requests from the next one.
         self.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next scripted refusal, if it is of the kind `pick` takes; counted as carried out.
+    fn refusal<R>(&self, pick: impl Fn(Refusal) -> Option<R>) -> Option<R> {
+        let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        let picked = pick(*refusals.front()?)?;
+        refusals.pop_front();
+        self.refused.fetch_add(1, Ordering::SeqCst);
+        Some(picked)
     }
 }
 
@@ -283,6 +307,7 @@ where
         let core = Core::new(default, api, addr);
         let (tx, mut rx) = oneshot::channel::<()>();
         let app = routes.with_state(core.clone());
+        let tally = core.tally.clone();
         tokio::spawn(async move {
             let graceful = GracefulShutdown::new();
             loop {
@@ -300,6 +325,7 @@ where
                 let acceptor = acceptor.clone();
                 let service = TowerToHyperService::new(app.clone());
                 let watcher = graceful.watcher();
+                let tally = tally.clone();
                 tokio::spawn(async move {
                     // A client that does not trust the CA fails its handshake: that ends this
                     // connection only, the loop above goes on accepting.
@@ -309,11 +335,32 @@ where
                     let builder = if h2 { builder.http2_only() } else { builder.http1_only() };
                     // What `into_make_service_with_connect_info` gives the plain server's requests,
                     // so that `record` notes the peer and `connections()` counts alike.
+                    let refusals = tally.clone();
                     let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                         req.extensions_mut().insert(ConnectInfo(peer));
-                        hyper::service::Service::call(&service, req)
+                        let reset = match (req.version(), req.method()) {
+                            (axum::http::Version::HTTP_2, &axum::http::Method::POST) => refusals.refusal(|r| match r {
+                                Refusal::Reset(reason) => Some(reason),
+                                Refusal::GoAway(_) => None,
+                            }),
+                            _ => None,
+                        };
+                        match reset {
+                            // hyper resets the stream with the h2 error code a service fails with.
+                            Some(reason) => futures::future::Either::Left(futures::future::ready(Err(refused(reason)))),
+                            None => futures::future::Either::Right(futures::TryFutureExt::map_err(
+                                hyper::service::Service::call(&service, req),
+                                infallible,
+                            )),
+                        }
                     });
-                    let _ = watcher.watch(builder.serve_connection(TokioIo::new(tls), service)).await;
+                    if h2 {
+                        let (near, far) = tokio::io::duplex(64 * 1024);
+                        tokio::spawn(h2_frames(tls, near, tally));
+                        let _ = watcher.watch(builder.serve_connection(TokioIo::new(far), service)).await;
+                    } else {
+                        let _ = watcher.watch(builder.serve_connection(TokioIo::new(tls), service)).await;
+                    }
                 });
             }
             drop(listener);
@@ -322,6 +369,108 @@ where
         });
         Ok(Server { running: Arc::new(Running { core, addr, stop: Mutex::new(Some(tx)), ca_pem: Some(ca_pem) }) })
     }
+}
+
+/// The error type of the TLS stand-in's service: a concrete one, since a boxed `dyn Error` there
+/// trips the compiler's check that the connection's future is `'static`.
+fn refused(reason: h2::Reason) -> h2::Error {
+    h2::Error::from(reason)
+}
+
+fn infallible(never: std::convert::Infallible) -> h2::Error {
+    match never {}
+}
+
+const FRAME_HEADERS: u8 = 0x1;
+const FRAME_GOAWAY: u8 = 0x7;
+
+/// Passes an HTTP/2 connection's frames between the client and the stand-in's server, whole, and
+/// carries out a scripted GOAWAY: the next stream the client opens does not reach the server, the
+/// client gets a GOAWAY naming the stream before it as the last one taken up, and the connection
+/// closes. hyper's server cannot send that: its GOAWAY names every stream it has read.
+async fn h2_frames<C, B>(client: C, server: B, tally: Arc<Tally>)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    enum Out {
+        Frame(Vec<u8>),
+        /// Written, then the connection closes.
+        Last(Option<Vec<u8>>),
+    }
+    let (mut from_client, mut to_client) = tokio::io::split(client);
+    let (mut from_server, mut to_server) = tokio::io::split(server);
+    let (out, mut outgoing) = tokio::sync::mpsc::unbounded_channel::<Out>();
+    let answers = out.clone();
+    tokio::spawn(async move {
+        while let Ok(frame) = read_frame(&mut from_server).await {
+            if answers.send(Out::Frame(frame)).is_err() {
+                return;
+            }
+        }
+        let _ = answers.send(Out::Last(None));
+    });
+    tokio::spawn(async move {
+        while let Some(next) = outgoing.recv().await {
+            let (bytes, last) = match next {
+                Out::Frame(frame) => (Some(frame), false),
+                Out::Last(frame) => (frame, true),
+            };
+            if let Some(bytes) = bytes {
+                if to_client.write_all(&bytes).await.is_err() || to_client.flush().await.is_err() {
+                    break;
+                }
+            }
+            if last {
+                break;
+            }
+        }
+        let _ = to_client.shutdown().await;
+    });
+    let mut preface = [0u8; 24];
+    if from_client.read_exact(&mut preface).await.is_ok() && to_server.write_all(&preface).await.is_ok() {
+        let mut last_stream = 0;
+        let mut gone_away = false;
+        while let Ok(frame) = read_frame(&mut from_client).await {
+            if gone_away {
+                // Read until the client closes: a socket closed on unread bytes is reset, and a
+                // reset may discard the GOAWAY before the client read it.
+                continue;
+            }
+            let stream = u32::from_be_bytes([frame[5], frame[6], frame[7], frame[8]]) & 0x7fff_ffff;
+            if frame[3] == FRAME_HEADERS && stream > last_stream {
+                if let Some(reason) = tally.refusal(|r| match r {
+                    Refusal::GoAway(reason) => Some(reason),
+                    Refusal::Reset(_) => None,
+                }) {
+                    let mut go_away = vec![0, 0, 8, FRAME_GOAWAY, 0, 0, 0, 0, 0];
+                    go_away.extend_from_slice(&last_stream.to_be_bytes());
+                    go_away.extend_from_slice(&u32::from(reason).to_be_bytes());
+                    let _ = out.send(Out::Last(Some(go_away)));
+                    let _ = to_server.shutdown().await;
+                    gone_away = true;
+                    continue;
+                }
+                last_stream = stream;
+            }
+            if to_server.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+    }
+    let _ = to_server.shutdown().await;
+}
+
+/// One HTTP/2 frame: its 9-byte header and its payload.
+async fn read_frame(from: &mut (impl tokio::io::AsyncRead + Unpin)) -> io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut frame = vec![0u8; 9];
+    from.read_exact(&mut frame).await?;
+    let length = u32::from_be_bytes([0, frame[0], frame[1], frame[2]]) as usize;
+    frame.resize(9 + length, 0);
+    from.read_exact(&mut frame[9..]).await?;
+    Ok(frame)
 }
 
 impl<T, S> Core<T, S> {
@@ -424,6 +573,18 @@ impl<T, S> Server<T, S> {
     /// Replies whose client went away before the stand-in finished writing them.
     pub fn dropped_streams(&self) -> usize {
         self.core().tally.dropped.load(Ordering::SeqCst)
+    }
+
+    /// Refuses the next requests over HTTP/2, one each, in order, as `refusals` say. A TLS
+    /// stand-in offering HTTP/2 only; refused requests are not among [`Server::requests`].
+    pub fn refuse(&self, refusals: &[Refusal]) {
+        let tally = &self.core().tally;
+        tally.refusals.lock().unwrap_or_else(|e| e.into_inner()).extend(refusals.iter().copied());
+    }
+
+    /// How many requests were refused as [`Server::refuse`] scripted.
+    pub fn refused(&self) -> usize {
+        self.core().tally.refused.load(Ordering::SeqCst)
     }
 
     /// Replies written to the end (scripted cuts count as neither).

@@ -83,15 +83,17 @@ pub(crate) async fn send(
     let started = Instant::now();
     let mut response = tokio::time::timeout_at(deadline, http.execute(request)).await;
     if let (Ok(Err(e)), Some(again)) = (&response, again) {
-        if closed_unanswered(e) {
+        if unprocessed(e) {
             // A kept-alive connection the server closed as the request went out (its idle
-            // timeout, a restart), most likely before reading it: a new connection carries it.
-            // Once: a server that hangs up on every request is down.
+            // timeout, a restart), most likely before reading it, or an HTTP/2 stream the server
+            // refused or left out of its GOAWAY: the pool gives it a connection that takes it.
+            // Once: a server that hangs up on, or refuses, every request is down. This is the only
+            // retry below the router's: reqwest's own is turned off (`OpenAiCompatible::http_client`).
             tracing::debug!(
                 provider = %cfg.name,
                 path = call.path,
                 detail = %scrub(&root_cause(e), None),
-                "the connection closed before any answer: sending the request again on a new one"
+                "the provider did not take up the request: sending it once more"
             );
             response = tokio::time::timeout_at(deadline, http.execute(again)).await;
         }
@@ -138,26 +140,44 @@ pub(crate) async fn send(
     Ok(Err(Refusal { status: status.as_u16(), headers, body, request_id }))
 }
 
-/// Whether `e` says the connection closed (or was reset) after the request went out and before
-/// any of the answer came back: what a kept-alive connection the server has just closed does.
-fn closed_unanswered(e: &reqwest::Error) -> bool {
-    if e.is_connect() || e.is_timeout() || e.is_status() {
-        return false;
-    }
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+/// Whether `e` says the server did not process the request, so that sending it again cannot do
+/// anything twice. Over HTTP/1.1: the connection closed (or was reset) after the request went out
+/// and before any of the answer came back, which is what a kept-alive connection the server has
+/// just closed does. Over HTTP/2 the server says so itself: a stream reset with REFUSED_STREAM was
+/// not processed (RFC 9113 §8.7), nor was one whose id is above a GOAWAY's last stream id (§6.8;
+/// a load balancer retiring the connection), whatever the GOAWAY's error code. Any other reset
+/// (INTERNAL_ERROR, CANCEL) or an error h2 found itself may come after the model began.
+fn unprocessed(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
     while let Some(c) = cause {
+        if let Some(reqwest) = c.downcast_ref::<reqwest::Error>() {
+            if reqwest.is_connect() || reqwest.is_timeout() || reqwest.is_status() {
+                return false;
+            }
+        }
         if c.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_incomplete_message) {
             return true;
         }
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe) {
+        if let Some(h2) = c.downcast_ref::<h2::Error>() {
+            // h2 gives a remote GOAWAY only to the streams above its last stream id, and to
+            // requests that came after it and never left (hyper-util sends those again itself
+            // only while they are still queued).
+            if h2.is_remote() && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM)) {
                 return true;
             }
+            return h2.get_io().is_some_and(connection_broke);
+        }
+        if c.downcast_ref::<std::io::Error>().is_some_and(connection_broke) {
+            return true;
         }
         cause = c.source();
     }
     false
+}
+
+fn connection_broke(io: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe)
 }
 
 /// Logs a refusal as the provider classified it.
@@ -361,6 +381,55 @@ mod tests {
         impl std::error::Error for Outer {
             fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
                 Some(&self.0)
+            }
+        }
+    }
+
+    /// The errors as h2 hands them to hyper: a real HTTP/2 server resets the client's stream.
+    #[tokio::test]
+    async fn only_a_stream_the_server_says_it_did_not_process_is_sent_again() {
+        async fn reset_with(reason: h2::Reason) -> h2::Error {
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(async move {
+                let mut conn = h2::server::handshake(server).await.unwrap();
+                if let Some(Ok((_, mut respond))) = conn.accept().await {
+                    respond.send_reset(reason);
+                }
+                // Serves until the client is done, so that the reset is written.
+                while conn.accept().await.is_some() {}
+            });
+            let (mut send, conn) = h2::client::handshake(client).await.unwrap();
+            tokio::spawn(conn);
+            let request = hyper::Request::post("https://api.example/v1/chat/completions").body(()).unwrap();
+            let (response, _) = send.send_request(request, true).unwrap();
+            response.await.expect_err("reset")
+        }
+        let refused = reset_with(h2::Reason::REFUSED_STREAM).await;
+        assert!(refused.is_remote(), "{refused}");
+        assert!(unprocessed(&Outer(Box::new(refused))));
+        for reason in [h2::Reason::INTERNAL_ERROR, h2::Reason::CANCEL, h2::Reason::PROTOCOL_ERROR] {
+            let reset = reset_with(reason).await;
+            assert!(!unprocessed(&Outer(Box::new(reset))), "{reason:?}");
+        }
+        // The code alone is not the server's word.
+        assert!(!unprocessed(&Outer(Box::new(h2::Error::from(h2::Reason::REFUSED_STREAM)))));
+        // A kept-alive HTTP/1.1 connection closed under the request, as before.
+        let broken = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
+        assert!(unprocessed(&Outer(Box::new(broken))));
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        assert!(!unprocessed(&Outer(Box::new(refused))));
+
+        /// hyper's error around h2's.
+        #[derive(Debug)]
+        struct Outer(Box<dyn std::error::Error + Send + Sync>);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("http2 error")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(self.0.as_ref())
             }
         }
     }

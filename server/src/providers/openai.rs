@@ -284,6 +284,10 @@ impl OpenAiCompatible {
                 .tcp_keepalive(Duration::from_secs(30))
                 .tcp_nodelay(true)
                 .user_agent(concat!("kimi-lsp/", env!("CARGO_PKG_VERSION")))
+                // reqwest would send a refused HTTP/2 stream up to twice more, unlogged, and
+                // `providers::http::send` once more on top: it alone decides, once, for both
+                // HTTP versions.
+                .retry(reqwest::retry::never())
         };
         let mut with_roots = builder();
         for path in ca_files {
