@@ -313,8 +313,6 @@ pub(crate) async fn read_body(
     Ok(out)
 }
 
-/// The innermost cause of an error ("Connection refused (os error 111)"): the outer layers of a
-/// reqwest error only say "error sending request for url (…)".
 /// The certificate problem behind a failed TLS handshake, if that is what failed. rustls's error
 /// arrives inside an `io::Error` (inside another one, from hyper-util's connector), and an
 /// `io::Error`'s `source()` skips the error it wraps: the walk steps into each one instead.
@@ -339,6 +337,8 @@ fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<Certific
     None
 }
 
+/// The innermost cause of an error ("Connection refused (os error 111)"): the outer layers of a
+/// reqwest error only say "error sending request for url (…)".
 pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut current = e;
     while let Some(next) = current.source() {
