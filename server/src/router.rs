@@ -1404,31 +1404,19 @@ mod tests {
 
         // Only `auto` on a server other than Moonshot's platform, on OpenAI's wire, is asked.
         assert!(prefill_needs_listing(&local));
-        assert!(prefill_needs_listing(&provider(
-            ProviderKind::Moonshot,
-            "http://127.0.0.1:8000/v1",
-            PrefillSetting::Auto
-        )));
-        assert!(!prefill_needs_listing(&provider(
-            ProviderKind::Moonshot,
-            "https://api.moonshot.ai/v1",
-            PrefillSetting::Auto
-        )));
-        assert!(!prefill_needs_listing(&provider(
-            ProviderKind::Openai,
-            "https://api.moonshot.cn/v1",
-            PrefillSetting::Auto
-        )));
-        assert!(!prefill_needs_listing(&provider(
-            ProviderKind::Anthropic,
-            "https://api.anthropic.com",
-            PrefillSetting::Auto
-        )));
-        assert!(!prefill_needs_listing(&provider(
-            ProviderKind::Openai,
-            "http://gpu-box:8000/v1",
-            PrefillSetting::Partial
-        )));
+        for (kind, base_url, prefill, asked) in [
+            (ProviderKind::Moonshot, "http://127.0.0.1:8000/v1", PrefillSetting::Auto, true),
+            (ProviderKind::Moonshot, "https://api.moonshot.ai/v1", PrefillSetting::Auto, false),
+            (ProviderKind::Openai, "https://api.moonshot.cn/v1", PrefillSetting::Auto, false),
+            (ProviderKind::Anthropic, "https://api.anthropic.com", PrefillSetting::Auto, false),
+            (ProviderKind::Openai, "http://gpu-box:8000/v1", PrefillSetting::Partial, false),
+        ] {
+            assert_eq!(
+                prefill_needs_listing(&provider(kind, base_url, prefill)),
+                asked,
+                "{kind:?} {base_url} {prefill:?}"
+            );
+        }
     }
 
     #[test]

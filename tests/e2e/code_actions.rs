@@ -360,14 +360,20 @@ async fn an_edit_for_text_the_user_changed_meanwhile_never_reaches_a_client_with
         s.standin.wait_for_chat_requests(1, Duration::from_secs(10)).await;
         // A line typed above the lines being rewritten: the edit's lines would move down one.
         s.client.did_change(&uri, 2, json!({"range": range(0, 0, 0, 0), "text": "// typed meanwhile\n"}));
-        let err = s.client.response(id).await.unwrap_err();
-        let shown = s.client.expect_notification("window/showMessage").await;
-        let message = shown["message"].as_str().unwrap();
-        assert!(message.contains("document changed") && message.contains("Run the action again"), "{message}");
-        assert_eq!(err.message, message);
-        let unread = s.client.take_unread();
-        assert!(!unread.iter().any(|m| m["method"] == "workspace/applyEdit"), "resolve {resolve}: {unread:?}");
+        refused_as_changed(&mut s, id, &format!("resolve {resolve}")).await;
     }
+}
+
+/// Request `id`'s action must fail because the document changed while the model answered: the
+/// error and the message shown say so and what to do, and no edit was sent.
+async fn refused_as_changed(s: &mut Setup, id: i64, case: &str) {
+    let err = s.client.response(id).await.unwrap_err();
+    let shown = s.client.expect_notification("window/showMessage").await;
+    let message = shown["message"].as_str().unwrap();
+    assert!(message.contains("document changed") && message.contains("Run the action again"), "{case}: {message}");
+    assert_eq!(err.message, message);
+    let unread = s.client.take_unread();
+    assert!(!unread.iter().any(|m| m["method"] == "workspace/applyEdit"), "{case}: {unread:?}");
 }
 
 /// An editor reloads a file changed on disk (`didClose`, then `didOpen` at version 1 again, the
@@ -388,13 +394,7 @@ async fn an_edit_for_a_document_reopened_meanwhile_at_the_same_version_never_goe
         s.standin.wait_for_chat_requests(1, Duration::from_secs(10)).await;
         s.client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
         s.client.did_open(&uri, "rust", 1, &format!("// a header added on disk\n// by someone else\n{RUST}"));
-        let err = s.client.response(id).await.unwrap_err();
-        let shown = s.client.expect_notification("window/showMessage").await;
-        let message = shown["message"].as_str().unwrap();
-        assert!(message.contains("document changed") && message.contains("Run the action again"), "{message}");
-        assert_eq!(err.message, message);
-        let unread = s.client.take_unread();
-        assert!(!unread.iter().any(|m| m["method"] == "workspace/applyEdit"), "{caps}: {unread:?}");
+        refused_as_changed(&mut s, id, &caps.to_string()).await;
     }
 }
 

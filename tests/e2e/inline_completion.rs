@@ -54,6 +54,21 @@ async fn setup_as(files: &[(&str, &str)], capabilities: Value, options: Value) -
 }
 
 impl Setup {
+    /// Opens `a.rs` with the cursor in `main`'s body and asks for a suggestion the stand-in
+    /// starts answering (with `reply`) only after 5 s: the request is upstream, waiting, when
+    /// this returns its id, the document's URI and the cursor.
+    async fn inline_in_flight(&mut self, reply: &str) -> (i64, String, Value) {
+        self.standin.push(Reply::text(reply).first_byte_delay(Duration::from_secs(5)));
+        let pos = self.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
+        let uri = self.uri("a.rs");
+        let id = self.client.send_request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": uri}, "position": pos, "context": {"triggerKind": 1}}),
+        );
+        self.standin.wait_for_chat_requests(1, Duration::from_secs(5)).await;
+        (id, uri, pos)
+    }
+
     fn uri(&self, name: &str) -> String {
         file_uri(&self.dir.path().join(name))
     }
@@ -456,14 +471,7 @@ async fn finished_suggestions_keep_the_upstream_connection_for_the_next_request(
 #[tokio::test]
 async fn cancelling_closes_the_upstream_stream() {
     let mut s = setup(&[]).await;
-    s.standin.push(Reply::text("slow_answer()").first_byte_delay(Duration::from_secs(5)));
-    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
-    let uri = s.uri("a.rs");
-    let id = s.client.send_request(
-        "textDocument/inlineCompletion",
-        json!({"textDocument": {"uri": uri}, "position": pos, "context": {"triggerKind": 1}}),
-    );
-    s.standin.wait_for_chat_requests(1, Duration::from_secs(5)).await;
+    let (id, _, _) = s.inline_in_flight("slow_answer()").await;
     s.client.cancel(id);
     let err = s.client.response(id).await.expect_err("cancelled");
     assert_eq!(err.code, -32800, "{err}");
@@ -475,14 +483,7 @@ async fn cancelling_closes_the_upstream_stream() {
 #[tokio::test]
 async fn a_newer_edit_aborts_the_model_call_and_the_old_request_still_gets_its_answer() {
     let mut s = setup(&[]).await;
-    s.standin.push(Reply::text("never_shown()").first_byte_delay(Duration::from_secs(5)));
-    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
-    let uri = s.uri("a.rs");
-    let id = s.client.send_request(
-        "textDocument/inlineCompletion",
-        json!({"textDocument": {"uri": uri}, "position": pos, "context": {"triggerKind": 1}}),
-    );
-    s.standin.wait_for_chat_requests(1, Duration::from_secs(5)).await;
+    let (id, uri, pos) = s.inline_in_flight("never_shown()").await;
     s.client.did_change(&uri, 2, json!({"range": {"start": pos, "end": pos}, "text": "x"}));
     let result = s.client.response(id).await.unwrap();
     assert!(items(&result).is_empty(), "a stale suggestion was returned: {result}");
@@ -497,14 +498,7 @@ async fn a_newer_edit_aborts_the_model_call_and_the_old_request_still_gets_its_a
 #[tokio::test]
 async fn a_document_opened_again_while_its_suggestion_is_coming_gets_no_stale_suggestion() {
     let mut s = setup(&[]).await;
-    s.standin.push(Reply::text("never_shown()").first_byte_delay(Duration::from_secs(5)));
-    let pos = s.open("a.rs", "rust", "fn main() {\n    $0\n}\n");
-    let uri = s.uri("a.rs");
-    let id = s.client.send_request(
-        "textDocument/inlineCompletion",
-        json!({"textDocument": {"uri": uri}, "position": pos, "context": {"triggerKind": 1}}),
-    );
-    s.standin.wait_for_chat_requests(1, Duration::from_secs(5)).await;
+    let (id, uri, _) = s.inline_in_flight("never_shown()").await;
     s.client.did_open(&uri, "rust", 1, "// reloaded from disk\nfn other() {}\n");
     let result = s.client.response(id).await.unwrap();
     assert!(items(&result).is_empty(), "a suggestion for the replaced text came back: {result}");
