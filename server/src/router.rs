@@ -295,6 +295,11 @@ pub(crate) fn prefill_needs_listing(provider: &ResolvedProvider) -> bool {
         && Platform::of_host(&host_of(&provider.config.base_url)).is_none()
 }
 
+/// Where a provider's `/models` is kept: per name and base URL, since a changed URL is another server.
+fn listing_key(provider: &ResolvedProvider) -> (String, String) {
+    (provider.name.clone(), provider.config.base_url.clone())
+}
+
 /// How a task's requests are retried when the last model of their route fails with an error that
 /// waiting can fix (`kimi-api.md`: a rate limit after its stated wait, overload, 5xx and timeouts
 /// with backoff, "invalid state transition" once; never a key, balance, filter or bad request).
@@ -671,7 +676,7 @@ impl Router {
         if !prefill_needs_listing(provider) {
             return;
         }
-        let key = (provider.name.clone(), provider.config.base_url.clone());
+        let key = listing_key(provider);
         if self.listed.contains_key(&key) || self.unlisted.get(&key).is_some_and(|at| at.elapsed() < UNLISTED_FOR) {
             return;
         }
@@ -684,7 +689,7 @@ impl Router {
     }
 
     async fn listed_models(&self, config: &Config, provider: &ResolvedProvider) -> Arc<Vec<ModelInfo>> {
-        let key = (provider.name.clone(), provider.config.base_url.clone());
+        let key = listing_key(provider);
         if let Some(known) = self.listed.get(&key) {
             return known.clone();
         }
@@ -967,13 +972,8 @@ impl Router {
     fn aim(&self, provider: &ResolvedProvider, target: &ModelRef, req: &mut ChatRequest) -> Sampling {
         let sampling = Sampling::of(req);
         req.model.clone_from(&target.model);
-        req.prefill = if prefill_needs_listing(provider) {
-            let key = (provider.name.clone(), provider.config.base_url.clone());
-            let listed = self.listed.get(&key).map(|l| l.clone());
-            prefill_for(provider, &req.model, listed.as_deref().map(Vec::as_slice))
-        } else {
-            prefill_for(provider, &req.model, None)
-        };
+        let listed = prefill_needs_listing(provider).then(|| self.listed.get(&listing_key(provider))).flatten();
+        req.prefill = prefill_for(provider, &req.model, listed.as_deref().map(|l| l.as_slice()));
         if self.fixed_temperature.contains(&req.model) {
             (req.temperature, req.top_p) = (None, None);
         }
