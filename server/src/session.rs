@@ -269,6 +269,43 @@ impl Session {
         self.cell_notebooks.get(cell).map(|n| n.clone())
     }
 
+    /// A notebook cell's place among its notebook's cells, from 1, as the user counts them.
+    pub fn notebook_cell_number(&self, cell: &str) -> Option<usize> {
+        let notebook = self.notebook_of(cell)?;
+        self.notebooks.get(&notebook)?.position(cell).map(|at| at + 1)
+    }
+
+    /// An open notebook, by its URI, as a chat shows and edits it ([`notebook::script`]), in the
+    /// language of its first code cell. `None` when no such notebook is open.
+    pub fn notebook_script(&self, notebook_uri: &str) -> Option<NotebookScript> {
+        let cells = self.notebooks.get(notebook_uri)?.cells.clone();
+        let snapshots: Vec<Option<DocumentSnapshot>> =
+            cells.iter().map(|c| self.documents.get(&c.uri).map(|d| d.snapshot())).collect();
+        let texts: Vec<String> = snapshots.iter().map(|s| s.as_ref().map(|s| s.text()).unwrap_or_default()).collect();
+        let cell_texts: Vec<CellText<'_>> = cells
+            .iter()
+            .zip(&snapshots)
+            .zip(&texts)
+            .map(|((c, snap), text)| CellText {
+                kind: c.kind,
+                language_id: snap.as_ref().map_or("", |s| s.language_id()),
+                text,
+            })
+            .collect();
+        let language_id = notebook::main_language(&cell_texts)?.to_string();
+        let script = notebook::script(&cell_texts, &language_id);
+        let cells = cells
+            .into_iter()
+            .zip(snapshots)
+            .zip(script.cells)
+            .enumerate()
+            .filter_map(|(i, ((cell, snapshot), span))| {
+                Some(ScriptCell { uri: cell.uri, number: i + 1, snapshot: snapshot?, span: span? })
+            })
+            .collect();
+        Some(NotebookScript { uri: notebook_uri.to_string(), language_id, text: script.text, cells })
+    }
+
     /// For a notebook cell: the notebook's URI and its cells read as one file, with the cell
     /// placed in it ([`notebook::view`]), and the cell's language and version. `None` for any
     /// other document, and for a markdown cell.
@@ -298,6 +335,33 @@ impl Session {
             .collect();
         let view = notebook::view(&texts, at)?;
         Some(NotebookView { notebook_uri, language_id, version, view })
+    }
+}
+
+/// An open notebook as one script: see [`Session::notebook_script`].
+#[derive(Clone, Debug)]
+pub struct NotebookScript {
+    pub uri: String,
+    pub language_id: String,
+    pub text: String,
+    /// The code cells shown verbatim in `text`, in order.
+    pub cells: Vec<ScriptCell>,
+}
+
+/// A code cell of a [`NotebookScript`]: its document and where its text is in the script.
+#[derive(Clone, Debug)]
+pub struct ScriptCell {
+    pub uri: String,
+    /// Its place among the notebook's cells, from 1.
+    pub number: usize,
+    pub snapshot: DocumentSnapshot,
+    pub span: notebook::Span,
+}
+
+impl NotebookScript {
+    /// The cell whose text holds the script's chars `chars` whole.
+    pub fn cell_holding(&self, chars: &std::ops::Range<usize>) -> Option<&ScriptCell> {
+        self.cells.iter().find(|c| c.span.chars.start <= chars.start && chars.end <= c.span.chars.end)
     }
 }
 

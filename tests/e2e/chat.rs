@@ -1069,3 +1069,78 @@ async fn cancelling_during_the_retry_after_a_shrink_closes_the_upstream_stream()
     assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1);
     assert_eq!(s.standin.chat_requests().len(), 3, "nothing more was sent");
 }
+
+/// Asked from a notebook's cell, Kimi sees the whole notebook (the cell alone does not show
+/// what it uses), is told which cell the user is in, and its edit lands in that cell, pinned to
+/// the cell's version; a quote across two cells is refused to it.
+#[tokio::test]
+async fn a_chat_from_a_notebook_cell_sees_the_notebook_and_edits_the_cell() {
+    let mut s = setup(Value::Null).await;
+    std::fs::write(s.dir.path().join("analysis.ipynb"), "{\"cells\": [], \"nbformat\": 4}\n").unwrap();
+    let notebook = file_uri(&s.dir.path().join("analysis.ipynb"));
+    let cells = s.client.open_notebook(
+        &notebook,
+        &[
+            (2, "python", "import pandas as pd\nsales = pd.read_csv(\"sales.csv\")\n"),
+            (1, "markdown", "## Totals by region"),
+            (2, "python", "def region_share(name):\n    return sales.groupby(\"region\").total.sum()[name] / totl\n"),
+        ],
+    );
+    s.standin.push(Reply::tool_calls(&[
+        ("propose_edit", r#"{"path":"analysis.ipynb","old_text":"sales.csv\")\n\n# %% [markdown]","new_text":""}"#),
+        ("propose_edit", r#"{"path":"analysis.ipynb","old_text":"/ totl","new_text":"/ sales.total.sum()"}"#),
+    ]));
+    s.standin.push(Reply::text("Fixed."));
+    let id = s.client.send_request(
+        "kimi/chat",
+        json!({
+            "message": "Why does this fail?",
+            "textDocument": {"uri": cells[2]},
+            "range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 59}},
+            "diagnostics": [{
+                "range": {"start": {"line": 1, "character": 55}, "end": {"line": 1, "character": 59}},
+                "message": "\"totl\" is not defined", "severity": 1, "source": "Pylance",
+            }],
+        }),
+    );
+    let (req, params) = s.client.expect_server_request("workspace/applyEdit").await;
+    let change = &params["edit"]["documentChanges"][0];
+    assert_eq!(change["textDocument"], json!({"uri": cells[2], "version": 1}), "the cell, at its version: {params}");
+    assert_eq!(
+        change["edits"][0],
+        json!({"range": {"start": {"line": 1, "character": 53}, "end": {"line": 1, "character": 59}}, "newText": "/ sales.total.sum()"}),
+        "in the cell's own lines"
+    );
+    s.client.reply(req, json!({"applied": true}));
+    s.client.notify(
+        "notebookDocument/didChange",
+        json!({
+            "notebookDocument": {"uri": notebook, "version": 1},
+            "change": {"cells": {"textContent": [{
+                "document": {"uri": cells[2], "version": 2},
+                "changes": [{"range": {"start": {"line": 1, "character": 53}, "end": {"line": 1, "character": 59}}, "text": "/ sales.total.sum()"}],
+            }]}},
+        }),
+    );
+    assert_eq!(s.client.response(id).await.unwrap()["text"], "Fixed.");
+
+    let prompt = s.standin.chat_requests()[0]["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(
+        prompt.contains("Selected in `analysis.ipynb` (lines 10-10):\n```python\nreturn sales.groupby")
+            && prompt
+                .contains("The current file, `analysis.ipynb` (11 lines):\n```python\n# %%\nimport pandas as pd\n"),
+        "the notebook is the current file: {prompt}"
+    );
+    assert!(prompt.contains("The user is in cell 3, lines 9-10 of it."), "{prompt}");
+    assert!(
+        prompt.contains("- line 10: error: \"totl\" is not defined (Pylance)"),
+        "the cell's diagnostic, in the notebook's lines: {prompt}"
+    );
+    assert_eq!(
+        tool_results(&s.standin.chat_requests()[1]),
+        [
+            "refused: `old_text` is not inside one code cell of `analysis.ipynb`; change one cell at a time, quoting text inside it",
+            "the editor applied the edit"
+        ]
+    );
+}

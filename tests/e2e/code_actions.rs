@@ -490,3 +490,41 @@ async fn a_selection_too_long_for_the_model_alone_is_told_after_one_call() {
     let calls = s.standin.chat_requests();
     assert_eq!(calls.len(), 1, "sent again: {calls:?}");
 }
+
+/// A notebook's cell alone does not show what it uses: the imports, the data loaded, the
+/// helpers defined in the cells above. An action on a cell sends those cells, names the cell,
+/// still asks the workspace only for what no cell defines, and edits the cell in its own lines.
+#[tokio::test]
+async fn an_action_on_a_notebook_cell_sees_the_cells_above_and_edits_the_cell() {
+    let mut s = setup(resolve_caps(), Value::Null).await;
+    s.open("cleaning.py", "python", "def drop_refunds(frame):\n    return frame[frame.total > 0]\n");
+    let notebook = file_uri(&s.dir.path().join("analysis.ipynb"));
+    let cells = s.client.open_notebook(
+        &notebook,
+        &[
+            (2, "python", "import pandas as pd\nsales = pd.read_csv(\"sales.csv\")\n"),
+            (1, "markdown", "## Totals by region"),
+            (2, "python", "def region_share(name):\n    return drop_refunds(sales).groupby(\"region\").total.sum()[name] / totl\n"),
+        ],
+    );
+    let diagnostic = json!({"range": range(1, 78, 1, 82), "message": "\"totl\" is not defined", "source": "Pylance"});
+    let actions = s.list(&cells[2], range(1, 78, 1, 82), json!([diagnostic])).await;
+    s.standin.push(Reply::text(
+        "```python\ndef region_share(name):\n    return drop_refunds(sales).groupby(\"region\").total.sum()[name] / sales.total.sum()\n```",
+    ));
+    let resolved = s.client.request("codeAction/resolve", titled(&actions, "Kimi: Fix").clone()).await.unwrap();
+    let user = s.standin.chat_requests()[0]["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(user.contains("(from `analysis.ipynb, cell 3`)"), "the cell is named in its notebook: {user}");
+    assert!(
+        user.contains("# The notebook's cells above this one:\n# %%\nimport pandas as pd\nsales = pd.read_csv(\"sales.csv\")\n\n# %% [markdown]\n# ## Totals by region\n"),
+        "the cells above are sent as the notebook lays them out: {user}"
+    );
+    assert!(
+        user.contains("# from cleaning.py\ndef drop_refunds(frame): ..."),
+        "what the workspace defines is still found, under a Python comment: {user}"
+    );
+    assert!(!user.contains("# %%\ndef region_share"), "the cell itself is sent once, as the code: {user}");
+    let change = &resolved["edit"]["documentChanges"][0];
+    assert_eq!(change["textDocument"]["uri"], cells[2], "the edit is the cell's: {resolved}");
+    assert_eq!(change["edits"][0]["range"], range(1, 0, 2, 0), "in the cell's own lines: {resolved}");
+}

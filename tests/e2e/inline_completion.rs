@@ -1479,26 +1479,10 @@ async fn a_request_waiting_for_a_speculation_yields_to_newer_typing() {
     assert!(s.client.shutdown().await.success());
 }
 
-/// A notebook as VS Code opens one (LSP 3.17 notebook sync): its cells' URIs and texts.
+/// A notebook as VS Code opens one (LSP 3.17 notebook sync): its URI and its cells' URIs.
 fn open_notebook(s: &mut Setup, cells: &[(u8, &str, &str)]) -> (String, Vec<String>) {
     let notebook = s.uri("analysis.ipynb");
-    let cell_uri =
-        |i: usize| format!("vscode-notebook-cell:{}#W{i}sZmlsZQ%3D%3D", notebook.trim_start_matches("file://"));
-    let uris: Vec<String> = (0..cells.len()).map(cell_uri).collect();
-    s.client.notify(
-        "notebookDocument/didOpen",
-        json!({
-            "notebookDocument": {
-                "uri": notebook,
-                "notebookType": "jupyter-notebook",
-                "version": 0,
-                "cells": cells.iter().zip(&uris).map(|((kind, _, _), uri)| json!({"kind": kind, "document": uri})).collect::<Vec<_>>(),
-            },
-            "cellTextDocuments": cells.iter().zip(&uris).map(|((_, language, text), uri)| {
-                json!({"uri": uri, "languageId": language, "version": 1, "text": text})
-            }).collect::<Vec<_>>(),
-        }),
-    );
+    let uris = s.client.open_notebook(&notebook, cells);
     (notebook, uris)
 }
 

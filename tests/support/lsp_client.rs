@@ -273,6 +273,30 @@ impl LspClient {
         self.notify("textDocument/didOpen", did_open(uri, language_id, version, text));
     }
 
+    /// `notebookDocument/didOpen` as VS Code sends it (LSP 3.17 notebook sync) for the notebook
+    /// at `notebook`, whose `cells` are `(kind, languageId, text)` (kind 1: markdown, 2: code).
+    /// Returns the cells' URIs, VS Code's `vscode-notebook-cell:` ones.
+    pub fn open_notebook(&mut self, notebook: &str, cells: &[(u8, &str, &str)]) -> Vec<String> {
+        let cell_uri =
+            |i: usize| format!("vscode-notebook-cell:{}#W{i}sZmlsZQ%3D%3D", notebook.trim_start_matches("file://"));
+        let uris: Vec<String> = (0..cells.len()).map(cell_uri).collect();
+        self.notify(
+            "notebookDocument/didOpen",
+            json!({
+                "notebookDocument": {
+                    "uri": notebook,
+                    "notebookType": "jupyter-notebook",
+                    "version": 0,
+                    "cells": cells.iter().zip(&uris).map(|((kind, _, _), uri)| json!({"kind": kind, "document": uri})).collect::<Vec<_>>(),
+                },
+                "cellTextDocuments": cells.iter().zip(&uris).map(|((_, language, text), uri)| {
+                    json!({"uri": uri, "languageId": language, "version": 1, "text": text})
+                }).collect::<Vec<_>>(),
+            }),
+        );
+        uris
+    }
+
     /// `textDocument/didChange`; `changes` is one change object or a list of them.
     pub fn did_change(&mut self, uri: &str, version: i32, changes: Value) {
         self.notify("textDocument/didChange", did_change(uri, version, changes));

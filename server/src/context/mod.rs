@@ -14,7 +14,7 @@ mod lang;
 mod nearby;
 mod scope;
 mod similar;
-mod symbols;
+pub(crate) mod symbols;
 mod window;
 
 use std::collections::HashSet;

@@ -1318,7 +1318,8 @@ pub(crate) fn signature(language: Language, site: &Site<'_>, rope: &Rope) -> Str
     cap_chars(text, MAX_SIGNATURE_CHARS)
 }
 
-fn comment_marker(language: Language) -> &'static str {
+/// How a line comment starts in `language`'s code, for notes the prompts put among it.
+pub(crate) fn comment_marker(language: Language) -> &'static str {
     if matches!(language, Language::Python | Language::Ruby) {
         "#"
     } else {

@@ -78,7 +78,46 @@ pub fn view(cells: &[CellText<'_>], at: usize) -> Option<View> {
     if current.kind != CellKind::Code {
         return None;
     }
-    let language = Language::detect(current.language_id, "");
+    let (text, spans) = lay_out(cells, current.language_id, Some(at));
+    let span = spans[at].clone()?;
+    let first_line = text[..span.bytes.start].matches('\n').count() as u32;
+    Some(View { first_line, start_char: span.chars.start, text })
+}
+
+/// The notebook as a chat shows it to the model and edits it: [`view`]'s layout for the cells
+/// of `language_id`, with every code cell verbatim, magics included, so that a quote of a cell's
+/// text is found in the cell.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Script {
+    pub text: String,
+    /// Where each cell's text is in `text`; `None` for a cell left out or shown as comments
+    /// (markdown), which cannot be edited through the script.
+    pub cells: Vec<Option<Span>>,
+}
+
+/// A cell's text in a laid-out notebook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub chars: std::ops::Range<usize>,
+    pub bytes: std::ops::Range<usize>,
+}
+
+/// See [`Script`]. Pure.
+pub fn script(cells: &[CellText<'_>], language_id: &str) -> Script {
+    let (text, cells) = lay_out(cells, language_id, None);
+    Script { text, cells }
+}
+
+/// The cell of `language_id` to show the script in, when a notebook is named rather than a cell:
+/// the first code cell's.
+pub fn main_language<'a>(cells: &[CellText<'a>]) -> Option<&'a str> {
+    cells.iter().find(|c| c.kind == CellKind::Code).map(|c| c.language_id)
+}
+
+/// The layout of [`view`] and [`script`]: magics commented out in the code cells other than
+/// `verbatim` when one is given (a view), in none when it is `None` (a script).
+fn lay_out(cells: &[CellText<'_>], language_id: &str, verbatim: Option<usize>) -> (String, Vec<Option<Span>>) {
+    let language = Language::detect(language_id, "");
     let comment = match language {
         Language::Rust
         | Language::TypeScript
@@ -93,49 +132,58 @@ pub fn view(cells: &[CellText<'_>], at: usize) -> Option<View> {
         _ => "#",
     };
     let mut text = String::new();
-    let mut first_line = 0;
-    let mut start_char = 0;
+    let mut chars = 0;
+    let mut spans = Vec::with_capacity(cells.len());
+    let mut push = |text: &mut String, s: &str| {
+        chars += s.chars().count();
+        text.push_str(s);
+        chars
+    };
     for (i, cell) in cells.iter().enumerate() {
+        let mut span = None;
         match cell.kind {
-            CellKind::Code if cell.language_id != current.language_id => continue,
+            CellKind::Code if cell.language_id != language_id => {
+                spans.push(None);
+                continue;
+            }
             CellKind::Code => {
-                text.push_str(comment);
-                text.push_str(" %%\n");
-                if i == at {
-                    first_line = text.matches('\n').count() as u32;
-                    start_char = text.chars().count();
-                    text.push_str(cell.text);
+                push(&mut text, comment);
+                let start = (push(&mut text, " %%\n"), text.len());
+                if verbatim.is_none_or(|v| v == i) {
+                    let end = push(&mut text, cell.text);
+                    span = Some(Span { chars: start.0..end, bytes: start.1..text.len() });
                 } else {
                     for line in cell.text.lines() {
                         let magic = language == Language::Python && line.trim_start().starts_with(['%', '!']);
                         if magic {
-                            text.push_str(comment);
-                            text.push(' ');
+                            push(&mut text, comment);
+                            push(&mut text, " ");
                         }
-                        text.push_str(line);
-                        text.push('\n');
+                        push(&mut text, line);
+                        push(&mut text, "\n");
                     }
                 }
             }
             CellKind::Markup => {
-                text.push_str(comment);
-                text.push_str(" %% [markdown]\n");
+                push(&mut text, comment);
+                push(&mut text, " %% [markdown]\n");
                 for line in cell.text.lines() {
-                    text.push_str(comment);
+                    push(&mut text, comment);
                     if !line.is_empty() {
-                        text.push(' ');
-                        text.push_str(line);
+                        push(&mut text, " ");
+                        push(&mut text, line);
                     }
-                    text.push('\n');
+                    push(&mut text, "\n");
                 }
             }
         }
         if !text.ends_with('\n') {
-            text.push('\n');
+            push(&mut text, "\n");
         }
-        text.push('\n');
+        push(&mut text, "\n");
+        spans.push(span);
     }
-    Some(View { text, first_line, start_char })
+    (text, spans)
 }
 
 #[cfg(test)]
@@ -184,6 +232,31 @@ mod tests {
         let lines: Vec<&str> = view.text.lines().collect();
         assert_eq!(lines[view.first_line as usize], "%time total = df.");
         assert_eq!(view.text.chars().skip(view.start_char).take(5).collect::<String>(), "%time");
+    }
+
+    #[test]
+    fn a_script_keeps_every_code_cell_verbatim_and_says_where_each_is() {
+        let cells = [
+            cell(CellKind::Code, "python", "%matplotlib inline\nimport pandas as pd"),
+            cell(CellKind::Markup, "markdown", "# Load"),
+            cell(CellKind::Code, "sql", "SELECT 1"),
+            cell(CellKind::Code, "python", "df = pd.read_csv(\"sales.csv\")\n"),
+        ];
+        assert_eq!(main_language(&cells), Some("python"));
+        let script = script(&cells, "python");
+        assert_eq!(
+            script.text,
+            "# %%\n%matplotlib inline\nimport pandas as pd\n\n# %% [markdown]\n# # Load\n\n# %%\ndf = pd.read_csv(\"sales.csv\")\n\n"
+        );
+        let text = |i: usize| script.cells[i].as_ref().map(|s| script.text[s.bytes.clone()].to_string());
+        assert_eq!(text(0).unwrap(), cells[0].text);
+        assert_eq!((text(1), text(2)), (None, None));
+        assert_eq!(text(3).unwrap(), cells[3].text);
+        let span = script.cells[3].clone().unwrap();
+        assert_eq!(
+            script.text.chars().skip(span.chars.start).take(span.chars.len()).collect::<String>(),
+            cells[3].text
+        );
     }
 
     #[test]

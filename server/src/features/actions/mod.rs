@@ -107,7 +107,27 @@ pub struct Site {
     /// Char range of the selection (empty: the cursor).
     pub selection: Range<usize>,
     pub diagnostics: Vec<Diag>,
+    /// The notebook when the document is one of its code cells.
+    pub notebook: Option<NotebookSite>,
 }
+
+/// A notebook cell's notebook, read as one file: the cells above hold what the cell uses (the
+/// imports, the data loaded, the functions defined), which the cell alone never shows.
+#[derive(Clone, Debug)]
+pub struct NotebookSite {
+    /// The notebook's URI.
+    pub uri: String,
+    /// The cells as one parsed file (`crate::text::notebook::view`).
+    pub view: DocumentSnapshot,
+    /// The view's char index at which the cell's text starts.
+    pub start_char: usize,
+    /// The cell's place among the notebook's cells, from 1.
+    pub cell: usize,
+}
+
+/// How much of a notebook's cells above the edited one an action sends, in chars: the nearest
+/// cells are kept.
+const NOTEBOOK_ABOVE_CHARS: usize = 8_000;
 
 impl Site {
     fn selected_lines(&self) -> Option<Range<usize>> {
@@ -428,20 +448,53 @@ pub enum Outcome {
 
 /// The imports and cross-file definitions the code at `char_idx` uses, for the prompt: one piece
 /// each, in the order the context ranks them, so that the least useful can be left out first.
+/// In a notebook's cell, the cells above come first (imports included), and the workspace is
+/// asked only for what no cell defines.
 fn context_pieces(site: &Site, char_idx: usize, symbols: &dyn SymbolLookup) -> Vec<String> {
-    if site.snapshot.tree().is_none() {
-        return Vec::new();
+    let (doc, at) = match &site.notebook {
+        Some(nb) => (&nb.view, nb.start_char + char_idx),
+        None => (&site.snapshot, char_idx),
+    };
+    let mut out = Vec::new();
+    if let Some(nb) = &site.notebook {
+        out.extend(cells_above(&nb.view.text(), nb.start_char));
+    }
+    if doc.tree().is_none() {
+        return out;
     }
     let budget = Budget { prefix_chars: 0, suffix_chars: 0, recent_edit_chars: 0, ..Budget::default() };
-    let ctx = context::gather(&site.snapshot, char_idx, symbols, &[], &budget);
-    let mut out = Vec::new();
-    if !ctx.imports.trim().is_empty() {
+    let ctx = context::gather(doc, at, symbols, &[], &budget);
+    if site.notebook.is_none() && !ctx.imports.trim().is_empty() {
         out.push(format!("{}\n", ctx.imports));
     }
+    let comment = context::symbols::comment_marker(doc.language());
     for s in &ctx.cross_file {
-        out.push(format!("// from {}\n{}\n", s.path, s.text.trim_end()));
+        out.push(format!("{comment} from {}\n{}\n", s.path, s.text.trim_end()));
     }
     out
+}
+
+/// The notebook's cells above the one at `start_char` of its view, as the view lays them out,
+/// for the prompt; the nearest [`NOTEBOOK_ABOVE_CHARS`] when they are longer, cut at a line.
+/// `None` for the first cell. Pure.
+fn cells_above(view: &str, start_char: usize) -> Option<String> {
+    let end = view.char_indices().nth(start_char).map_or(view.len(), |(i, _)| i);
+    // The cell's own `# %%` line ends the text above it.
+    let above = view[..end].trim_end();
+    let above = above.rsplit_once('\n').map_or("", |(before, _)| before).trim_end();
+    if above.is_empty() {
+        return None;
+    }
+    let comment = if above.starts_with("//") { "//" } else { "#" };
+    let mut text = above;
+    let mut cut = false;
+    if let Some((at, _)) = above.char_indices().rev().nth(NOTEBOOK_ABOVE_CHARS) {
+        cut = true;
+        text = &above[at..];
+        text = text.split_once('\n').map_or("", |(_, rest)| rest);
+    }
+    let note = if cut { format!("{comment} (earlier cells left out)\n") } else { String::new() };
+    Some(format!("{comment} The notebook's cells above this one:\n{note}{text}\n\n"))
 }
 
 fn diagnostics_text(site: &Site) -> String {
@@ -487,7 +540,10 @@ pub fn plan(
 ) -> Result<Plan, ActionError> {
     let snap = &site.snapshot;
     let language = snap.language_name();
-    let path = symbols.display_path(snap.uri());
+    let path = match &site.notebook {
+        Some(nb) => format!("{}, cell {}", symbols.display_path(&nb.uri), nb.cell),
+        None => symbols.display_path(snap.uri()),
+    };
     let not_here = |what: &str| ActionError::NotApplicable(format!("{what} (the document may have changed)"));
     match action {
         Action::Fix => {

@@ -8,6 +8,7 @@ fn site(lang: &str, path: &str, text: &str, selection: Range<usize>) -> Site {
         path: Some(PathBuf::from(path)),
         selection,
         diagnostics: Vec::new(),
+        notebook: None,
     }
 }
 
@@ -319,4 +320,26 @@ fn a_request_too_long_for_the_model_leaves_out_the_context_never_the_code() {
     let pieces = ["aaaa".to_string(), "bbbbbbbbbb".to_string(), "cc".to_string()];
     assert_eq!(keep_pieces(&pieces, 7), "aaaacc");
     assert_eq!(keep_pieces(&pieces, 100), "aaaabbbbbbbbbbcc");
+}
+
+#[test]
+fn a_notebook_cells_above_are_sent_nearest_first_when_they_are_long() {
+    let view = "# %%\nimport pandas as pd\n\n# %% [markdown]\n# ## Totals\n\n# %%\ntotals = 1\n";
+    let start = view.rfind("totals").unwrap();
+    assert_eq!(
+        cells_above(view, start).unwrap(),
+        "# The notebook's cells above this one:\n# %%\nimport pandas as pd\n\n# %% [markdown]\n# ## Totals\n\n"
+    );
+    // The first cell has nothing above it.
+    assert_eq!(cells_above(view, "# %%\n".len()), None);
+    // Long: the cells nearest the edited one are kept, from a whole line, and the cut is said.
+    let long: String = (0..2_000).map(|i| format!("row_{i} = {i}\n")).collect();
+    let view = format!("// %%\n{long}\n// %%\nlet x = 1;\n");
+    let start = view.rfind("let x").unwrap();
+    let above = cells_above(&view, start).unwrap();
+    assert!(above.starts_with("// The notebook's cells above this one:\n// (earlier cells left out)\nrow_"), "{above}");
+    assert!(above.ends_with("row_1999 = 1999\n\n"), "{above}");
+    assert!(above.chars().count() <= NOTEBOOK_ABOVE_CHARS + 100, "{}", above.len());
+    let first = above.lines().nth(2).unwrap();
+    assert!(long.lines().any(|l| l == first), "cut inside a line: {first}");
 }

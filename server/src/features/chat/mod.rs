@@ -59,6 +59,9 @@ pub struct ChatInput {
     pub history: Option<Vec<Turn>>,
     /// The user asked to think harder: routing rules with `thinkHarder` apply.
     pub think_harder: bool,
+    /// What the model should know of `document` beyond its text (a notebook's layout, the cell
+    /// the user is in), said right after it.
+    pub document_note: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -466,6 +469,9 @@ fn user_prompt_within(input: &ChatInput, workspace: &Workspace, budget: &context
                 workspace.index.as_ref(),
                 budget,
             ));
+            if let Some(note) = &input.document_note {
+                out.push_str(&format!("\n\n{note}"));
+            }
             let syntax = snapshot
                 .tree()
                 .map(|t| diagnostics::syntax_errors(t, snapshot.rope(), diagnostics::MAX_SYNTAX_ERRORS))
@@ -545,6 +551,7 @@ mod tests {
         Workspace {
             roots: vec![root.to_path_buf()],
             open_document: Arc::new(|_| None),
+            open_notebook: Arc::new(|_| None),
             index: Arc::new(crate::context::WorkspaceIndex::new()),
             diagnostics: Arc::new(DiagnosticStore::default()),
             creates_files: true,

@@ -28,12 +28,20 @@ const MAX_READ_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
 pub type OpenDocuments = Arc<dyn Fn(&str) -> Option<DocumentSnapshot> + Send + Sync>;
 
+/// An open notebook by its file's URI, as one script of its cells.
+pub type OpenNotebooks = Arc<dyn Fn(&str) -> Option<crate::session::NotebookScript> + Send + Sync>;
+
+/// What the model reads at the top of a notebook's script (`read_file`, the current file).
+pub const NOTEBOOK_NOTE: &str = "a notebook open in the editor, shown as a script of its cells: a `%%` comment line starts each cell, markdown cells are comments; propose_edit changes one code cell at a time, quoting text inside it";
+
 /// What the tools may see: the workspace roots, the editor's open documents (their unsaved text
 /// wins over the disk), the symbol index, and the diagnostics the editor reported.
 #[derive(Clone)]
 pub struct Workspace {
     pub roots: Vec<PathBuf>,
     pub open_document: OpenDocuments,
+    /// Notebooks open in the editor: read and edited as their cells, not as the file on disk.
+    pub open_notebook: OpenNotebooks,
     pub index: Arc<WorkspaceIndex>,
     pub diagnostics: Arc<DiagnosticStore>,
     /// Whether the editor accepts edits that create a file; when it does not, `propose_edit`
@@ -295,16 +303,30 @@ impl Workspace {
         String::from_utf8(bytes).map(|t| (t, None)).map_err(|_| refuse("the file is not UTF-8 text"))
     }
 
+    /// The notebook open in the editor at `path`, if one is.
+    fn notebook_at(&self, path: &Path) -> Option<crate::session::NotebookScript> {
+        let uri = url::Url::from_file_path(path).ok()?;
+        (self.open_notebook)(uri.as_str())
+    }
+
+    /// The editor's text when the file is open there (a notebook's: its cells), else the disk's.
     fn read_file(&self, path: &str, start: Option<usize>, end: Option<usize>) -> Result<ToolOutput, Refusal> {
         let (canonical, root) = self.resolve(path, true)?;
         if canonical.is_dir() {
             return Err(refuse(format!("`{path}` is a directory; use list_dir")));
         }
-        let (text, _) = self.text_of(&canonical)?;
+        let notebook = self.notebook_at(&canonical);
+        let text = match &notebook {
+            Some(nb) => nb.text.clone(),
+            None => self.text_of(&canonical)?.0,
+        };
         let total = text.lines().count();
         let first = start.unwrap_or(1).max(1);
         let last = end.unwrap_or(total).min(total);
-        let shown = self.display(&root, &canonical);
+        let shown = match notebook {
+            Some(_) => format!("{} ({NOTEBOOK_NOTE})", self.display(&root, &canonical)),
+            None => self.display(&root, &canonical),
+        };
         if first > last && total > 0 {
             return Err(refuse(format!("`{shown}` has {total} lines; lines {first}-{last} do not exist")));
         }
@@ -467,6 +489,9 @@ impl Workspace {
         if canonical.is_dir() {
             return Err(refuse(format!("`{shown}` is a directory")));
         }
+        if let Some(notebook) = self.notebook_at(&canonical) {
+            return notebook_edit(canonical, &shown, &notebook, old_text, new_text);
+        }
         let (text, open) = self.text_of(&canonical)?;
         let snapshot = open.clone().unwrap_or_else(|| crate::text::Document::new(&uri, "", 0, &text).snapshot());
         let byte_range = if old_text.is_empty() {
@@ -501,6 +526,47 @@ impl Workspace {
             summary: format!("proposed an edit of {shown}"),
         })
     }
+}
+
+/// An edit of a notebook open in the editor, `shown` as named to the model: `old_text` is
+/// looked for in its script and must lie inside one code cell, which the edit is made in (the
+/// file on disk is the editor's to save).
+fn notebook_edit(
+    path: PathBuf,
+    shown: &str,
+    notebook: &crate::session::NotebookScript,
+    old_text: &str,
+    new_text: &str,
+) -> Result<Proposal, Refusal> {
+    if old_text.is_empty() {
+        return Err(refuse(format!(
+            "`{shown}` is a notebook open in the editor: quote the text of the code cell to change in `old_text` (kimi-lsp adds no cells)"
+        )));
+    }
+    let found = line_ending::find_ignoring_line_endings(&notebook.text, old_text);
+    let bytes = match &found[..] {
+        [one] => one.clone(),
+        [] => return Err(refuse(format!("`old_text` was not found in `{shown}`; read the file and quote it exactly"))),
+        _ => return Err(refuse(format!("`old_text` occurs more than once in `{shown}`; quote more of it"))),
+    };
+    let start = notebook.text[..bytes.start].chars().count();
+    let chars = start..start + notebook.text[bytes].chars().count();
+    let cell = notebook.cell_holding(&chars).ok_or_else(|| {
+        refuse(format!(
+            "`old_text` is not inside one code cell of `{shown}`; change one cell at a time, quoting text inside it"
+        ))
+    })?;
+    let offset = cell.span.chars.start;
+    let ending = LineEnding::of(&cell.snapshot.text());
+    Ok(Proposal {
+        path,
+        uri: cell.uri.clone(),
+        open: true,
+        snapshot: Some(cell.snapshot.clone()),
+        chars: chars.start - offset..chars.end - offset,
+        text: ending.apply(new_text).into_owned(),
+        summary: format!("proposed an edit of {shown}, cell {}", cell.number),
+    })
 }
 
 /// `path` stays under `root` once `.` and `..` are applied (without touching the disk).
@@ -569,6 +635,7 @@ mod tests {
         Workspace {
             roots: vec![root.to_path_buf()],
             open_document: Arc::new(|_| None),
+            open_notebook: Arc::new(|_| None),
             index: Arc::new(WorkspaceIndex::new()),
             diagnostics: Arc::new(DiagnosticStore::default()),
             creates_files: true,

@@ -18,11 +18,13 @@ use crate::lsp::{from_proto, to_proto, Backend};
 
 pub(crate) fn workspace(backend: &Backend) -> Workspace {
     let session = backend.session.clone();
+    let notebooks = backend.session.clone();
     Workspace {
         roots: backend.session.roots(),
         // As they are, never parsed here: a file's `@mention` is read on the message loop, and
         // the one tool that needs a tree parses the text itself, on its blocking thread.
         open_document: Arc::new(move |uri| session.snapshot_as_is(uri)),
+        open_notebook: Arc::new(move |uri| notebooks.notebook_script(uri)),
         index: backend.index.clone(),
         diagnostics: backend.chat.diagnostics.clone(),
         creates_files: backend.edit_support().create_files,
@@ -141,6 +143,57 @@ fn proposal_edit(p: Proposal) -> Change {
     }
 }
 
+/// A chat asked from a notebook's cell, as the model gets it: the notebook as one script (the
+/// cells above hold what the cell uses), the selection and the editor's diagnostics moved into
+/// it, and a note saying where the user is.
+struct InNotebook {
+    document: (crate::text::DocumentSnapshot, Option<std::path::PathBuf>),
+    selection: Option<std::ops::Range<usize>>,
+    diagnostics: Vec<EditorDiagnostic>,
+    note: String,
+}
+
+/// `None` when `cell` is no code cell of an open notebook.
+async fn in_notebook(
+    backend: &Backend,
+    cell: &str,
+    selection: Option<std::ops::Range<usize>>,
+    diagnostics: Vec<EditorDiagnostic>,
+) -> Option<InNotebook> {
+    let script = backend.session.notebook_script(&backend.session.notebook_of(cell)?)?;
+    let at = script.cells.iter().find(|c| c.uri == cell)?;
+    let (offset, number) = (at.span.chars.start, at.number);
+    let first_line = script.text[..at.span.bytes.start].matches('\n').count() as u32;
+    let lines = script.text[at.span.bytes.clone()].lines().count().max(1) as u32;
+    let path = from_proto::file_path_of(&script.uri);
+    let mut doc = crate::text::Document::unparsed(&script.uri, &script.language_id, 0, &script.text);
+    let doc = tokio::task::spawn_blocking(move || {
+        doc.ensure_tree();
+        doc
+    })
+    .await
+    .ok()?;
+    let name =
+        path.as_deref().and_then(|p| p.file_name()).map_or(script.uri.clone(), |n| n.to_string_lossy().into_owned());
+    let note = format!(
+        "`{name}` is {}. The user is in cell {number}, lines {}-{} of it.",
+        crate::features::chat::tools::NOTEBOOK_NOTE,
+        first_line + 1,
+        first_line + lines
+    );
+    let diagnostics = diagnostics
+        .into_iter()
+        // The script has no version of its own: a diagnostic's version was the cell's.
+        .map(|d| EditorDiagnostic { lines: (d.lines.0 + first_line, d.lines.1 + first_line), version: None, ..d })
+        .collect();
+    Some(InNotebook {
+        document: (doc.snapshot(), path),
+        selection: selection.map(|r| r.start + offset..r.end + offset),
+        diagnostics,
+        note,
+    })
+}
+
 fn failure(message: String) -> Error {
     Error { code: ErrorCode::from(-32803), message: message.into(), data: None }
 }
@@ -186,6 +239,13 @@ pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult>
         }
         None => Vec::new(),
     };
+    let (document, selection, diagnostics, document_note) = match &params.text_document {
+        Some(td) => match in_notebook(backend, td.uri.0.as_str(), selection.clone(), diagnostics.clone()).await {
+            Some(nb) => (Some(nb.document), nb.selection, nb.diagnostics, Some(nb.note)),
+            None => (document, selection, diagnostics, None),
+        },
+        None => (document, selection, diagnostics, None),
+    };
     let session_id = params.session_id.clone().unwrap_or_else(|| backend.chat.store.new_id());
     let input = ChatInput {
         message: params.message,
@@ -196,6 +256,7 @@ pub async fn handle(backend: &Backend, params: ChatParams) -> Result<ChatResult>
         diagnostics,
         history: None,
         think_harder: params.think_harder,
+        document_note,
     };
     let request_id = params.request_id;
     let config = backend.session.config();

@@ -1,7 +1,7 @@
 use tower_lsp_server::gen_lsp_types::*;
 use tower_lsp_server::jsonrpc::Result;
 
-use crate::features::actions::{self, Diag, OfferKind, Site};
+use crate::features::actions::{self, Diag, NotebookSite, OfferKind, Site};
 use crate::lsp::ext::{ActionData, RUN_ACTION};
 use crate::lsp::{from_proto, to_proto, Backend};
 
@@ -93,7 +93,23 @@ pub(crate) async fn site(backend: &Backend, uri: &Uri, range: Range, diagnostics
             }),
         })
         .collect();
-    Some(Site { path: from_proto::file_path(uri), snapshot, selection, diagnostics })
+    // Listing needs only the cell; the notebook is read when an action runs (`notebook_site`).
+    Some(Site { path: from_proto::file_path(uri), snapshot, selection, diagnostics, notebook: None })
+}
+
+/// For a notebook's code cell: the notebook read as one file, parsed off the message loop.
+pub(crate) async fn notebook_site(backend: &Backend, cell: &str) -> Option<NotebookSite> {
+    let crate::session::NotebookView { notebook_uri, language_id, version, view } =
+        backend.session.notebook_view(cell)?;
+    let number = backend.session.notebook_cell_number(cell)?;
+    let mut doc = crate::text::Document::unparsed(&notebook_uri, &language_id, version, &view.text);
+    let doc = tokio::task::spawn_blocking(move || {
+        doc.ensure_tree();
+        doc
+    })
+    .await
+    .ok()?;
+    Some(NotebookSite { uri: notebook_uri, view: doc.snapshot(), start_char: view.start_char, cell: number })
 }
 
 /// Whether an action of `kind` passes the request's `only` filter (a kind also matches the

@@ -7,7 +7,7 @@ use tower_lsp_server::jsonrpc::{Error, Result};
 
 use crate::features::actions::{self, Action, ActionError, Change, Outcome};
 use crate::lsp::ext::ActionData;
-use crate::lsp::handlers::code_action::site;
+use crate::lsp::handlers::code_action::{notebook_site, site};
 use crate::lsp::{to_proto, Backend};
 
 /// Computes the edit of an action listed with `data` (clients that resolve `edit`).
@@ -56,12 +56,13 @@ pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Optio
     let Some(action) = Action::parse(&data.action, &data.title) else {
         return Err(Error::invalid_params(format!("kimi-lsp has no action `{}`", data.action)));
     };
-    let Some(site) = site(backend, &data.uri, data.range, &data.diagnostics).await else {
+    let Some(mut site) = site(backend, &data.uri, data.range, &data.diagnostics).await else {
         return Err(failure(format!("{} is not open", data.uri.0)));
     };
     if site.snapshot.version() != data.version {
         return stale(backend).await;
     }
+    site.notebook = notebook_site(backend, data.uri.0.as_str()).await;
     let config = backend.session.config();
     let cancel = CancellationToken::new();
     let _guard = cancel.clone().drop_guard();
