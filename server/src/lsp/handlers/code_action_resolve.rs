@@ -50,7 +50,7 @@ async fn stale(backend: &Backend) -> Result<Outcome> {
 }
 
 /// Runs an action with progress and a cancel button, and checks that every edited document is
-/// still at the version the edit was computed for. Failures are shown to the user and returned
+/// still the text the edit was computed for. Failures are shown to the user and returned
 /// as an error; a stale edit is never returned.
 pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Option<&str>) -> Result<Outcome> {
     let Some(action) = Action::parse(&data.action, &data.title) else {
@@ -59,7 +59,9 @@ pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Optio
     let Some(site) = site(backend, &data.uri, data.range, &data.diagnostics).await else {
         return Err(failure(format!("{} is not open", data.uri.0)));
     };
-    if site.snapshot.version() != data.version {
+    // The revision, not the version: a document reopened at the listed version holds other
+    // text, and the listed range would send other lines to the model.
+    if site.snapshot.revision() != data.revision {
         return stale(backend).await;
     }
     let config = backend.session.config();
