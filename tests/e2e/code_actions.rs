@@ -421,6 +421,34 @@ async fn an_action_listed_before_the_document_was_reopened_at_its_version_is_not
     }
 }
 
+/// The document was closed between listing and running: the user is told, in the words of
+/// every other refusal, which file and what to do; the model is not asked.
+#[tokio::test]
+async fn an_action_for_a_document_closed_since_it_was_listed_tells_the_user_what_to_do() {
+    for caps in [resolve_caps(), command_caps()] {
+        let mut s = setup(caps.clone(), Value::Null).await;
+        let uri = s.open("lib.rs", "rust", RUST);
+        let actions = s.list(&uri, range(2, 0, 7, 0), json!([])).await;
+        let rewrite = titled(&actions, "Kimi: Rewrite").clone();
+        s.client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+        let id = match rewrite["command"].is_object() {
+            true => run_command(&mut s, &rewrite["command"]),
+            false => s.client.send_request("codeAction/resolve", rewrite),
+        };
+        let err = s.client.response(id).await.unwrap_err();
+        assert_eq!(err.code, -32803, "{caps}: {err:?}");
+        let shown = s.client.expect_notification("window/showMessage").await;
+        assert_eq!(shown["type"], 2, "a warning: {shown}");
+        assert_eq!(
+            shown["message"],
+            "kimi-lsp: lib.rs is no longer open in the editor, so the action was not run; nothing was changed. \
+             Open the file and ask for the action again."
+        );
+        assert_eq!(err.message, shown["message"].as_str().unwrap());
+        assert!(s.standin.chat_requests().is_empty(), "{caps}: the model was asked");
+    }
+}
+
 /// A client without `documentChanges` or file creation (its `workspace.workspaceEdit`
 /// capabilities say so): no model call for tests it could not take, a message that says what
 /// to do, and once the user made the file, plain `changes` that fill it.
