@@ -381,6 +381,37 @@ async fn a_second_edit_waits_for_the_editor_to_report_the_first() {
     );
 }
 
+/// An editor that reports an applied edit at the version it already had: by reloading the
+/// buffer (`didClose`, then `didOpen` of the edited text at the same version), or by a
+/// `didChange` that repeats the version. The chat goes on as soon as the edit is reported, not
+/// after the two seconds an editor that never reports it is given.
+#[tokio::test]
+async fn an_edit_reported_at_the_same_version_is_not_waited_for() {
+    for reload in [true, false] {
+        let mut s = setup(Value::Null).await;
+        let uri = file_uri(&s.dir.path().join("lib.rs"));
+        s.client.did_open(&uri, "rust", 3, "pub fn answer() -> u32 {\n    41\n}\n");
+        s.standin.push(Reply::tool_call("propose_edit", r#"{"path":"lib.rs","old_text":"41","new_text":"42"}"#));
+        s.standin.push(Reply::text("Fixed."));
+        let id = s.client.send_request("kimi/chat", json!({"message": "Make it 42", "textDocument": {"uri": uri}}));
+        let (req, _) = s.client.expect_server_request("workspace/applyEdit").await;
+        let edited = "pub fn answer() -> u32 {\n    42\n}\n";
+        match reload {
+            true => {
+                s.client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+                s.client.did_open(&uri, "rust", 3, edited);
+            }
+            false => s.client.did_change(&uri, 3, json!([{"text": edited}])),
+        }
+        let reported = std::time::Instant::now();
+        s.client.reply(req, json!({"applied": true}));
+        assert_eq!(s.client.response(id).await.unwrap()["text"], "Fixed.");
+        let waited = reported.elapsed();
+        assert!(waited < Duration::from_millis(1500), "reload {reload}: the answer came {waited:?} after the report");
+        assert_eq!(tool_results(&s.standin.chat_requests()[1]), ["the editor applied the edit"]);
+    }
+}
+
 /// An answer that reaches `chat.maxTokens` says so where the user reads it, after the code
 /// block it was cut off in; tool calls cut off with it are not run.
 #[tokio::test]

@@ -398,6 +398,57 @@ async fn an_edit_for_a_document_reopened_meanwhile_at_the_same_version_never_goe
     }
 }
 
+/// The same reload between listing and running: the version is the listed one again, but the
+/// selection it carries now covers other lines. Nothing is asked of the model, nothing is
+/// edited, and the user reads at once what to do, for a resolved action and a command alike.
+#[tokio::test]
+async fn an_action_listed_before_the_document_was_reopened_at_its_version_is_not_run() {
+    for caps in [resolve_caps(), command_caps()] {
+        let mut s = setup(caps.clone(), Value::Null).await;
+        let uri = s.open("lib.rs", "rust", RUST);
+        let actions = s.list(&uri, range(2, 0, 7, 0), json!([])).await;
+        let rewrite = titled(&actions, "Kimi: Rewrite").clone();
+        s.client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+        s.client.did_open(&uri, "rust", 1, &format!("// a header added on disk\n// by someone else\n{RUST}"));
+        // Were it run, this answer would replace the two lines of the header and what follows.
+        s.standin.push(Reply::text("```rust\nlet t = xs.iter().sum();\nt\n```"));
+        let id = match rewrite["command"].is_object() {
+            true => run_command(&mut s, &rewrite["command"]),
+            false => s.client.send_request("codeAction/resolve", rewrite),
+        };
+        refused_as_changed(&mut s, id, &caps.to_string()).await;
+        assert!(s.standin.chat_requests().is_empty(), "{caps}: the model was asked");
+    }
+}
+
+/// The document was closed between listing and running: the user is told, in the words of
+/// every other refusal, which file and what to do; the model is not asked.
+#[tokio::test]
+async fn an_action_for_a_document_closed_since_it_was_listed_tells_the_user_what_to_do() {
+    for caps in [resolve_caps(), command_caps()] {
+        let mut s = setup(caps.clone(), Value::Null).await;
+        let uri = s.open("lib.rs", "rust", RUST);
+        let actions = s.list(&uri, range(2, 0, 7, 0), json!([])).await;
+        let rewrite = titled(&actions, "Kimi: Rewrite").clone();
+        s.client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+        let id = match rewrite["command"].is_object() {
+            true => run_command(&mut s, &rewrite["command"]),
+            false => s.client.send_request("codeAction/resolve", rewrite),
+        };
+        let err = s.client.response(id).await.unwrap_err();
+        assert_eq!(err.code, -32803, "{caps}: {err:?}");
+        let shown = s.client.expect_notification("window/showMessage").await;
+        assert_eq!(shown["type"], 2, "a warning: {shown}");
+        assert_eq!(
+            shown["message"],
+            "kimi-lsp: lib.rs is no longer open in the editor, so the action was not run; nothing was changed. \
+             Open the file and ask for the action again."
+        );
+        assert_eq!(err.message, shown["message"].as_str().unwrap());
+        assert!(s.standin.chat_requests().is_empty(), "{caps}: the model was asked");
+    }
+}
+
 /// A client without `documentChanges` or file creation (its `workspace.workspaceEdit`
 /// capabilities say so): no model call for tests it could not take, a message that says what
 /// to do, and once the user made the file, plain `changes` that fill it.

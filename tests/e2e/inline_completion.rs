@@ -1571,3 +1571,57 @@ async fn a_notebook_cell_is_completed_with_the_cells_around_it() {
     s.take_usage().await;
     assert!(s.client.shutdown().await.success());
 }
+
+/// LSP 3.17: closing a notebook closes its cells. A client that goes on using a cell's URI
+/// (a request in flight at the close, a late edit, late requests of every kind) gets what any
+/// document that is not open gets: no items, no model call, nothing left hanging; and a cell
+/// the client opens again as a text document of its own is completed like one.
+#[tokio::test]
+async fn a_cell_closed_with_its_notebook_is_answered_like_a_document_that_is_not_open() {
+    let mut s = setup(&[]).await;
+    let (notebook, cells) = open_notebook(&mut s, &[(2, "python", "import os\n"), (2, "python", "path = os.")]);
+    let request = |s: &mut Setup, method: &str, kind: u8| {
+        let at = json!({"line": 0, "character": 10});
+        let params = match method {
+            "textDocument/codeAction" => json!({
+                "textDocument": {"uri": cells[1]},
+                "range": {"start": at, "end": at},
+                "context": {"diagnostics": []},
+            }),
+            _ => json!({"textDocument": {"uri": cells[1]}, "position": at, "context": {"triggerKind": kind}}),
+        };
+        s.client.send_request(method, params)
+    };
+    // In flight when the notebook closes: answered, empty, and the model call stops.
+    s.standin.push(Reply::text("never_shown()").first_byte_delay(Duration::from_secs(5)));
+    let in_flight = request(&mut s, "textDocument/inlineCompletion", 1);
+    s.standin.wait_for_chat_requests(1, Duration::from_secs(5)).await;
+    s.client.notify(
+        "notebookDocument/didClose",
+        json!({"notebookDocument": {"uri": notebook}, "cellTextDocuments": cells.iter().map(|c| json!({"uri": c})).collect::<Vec<_>>()}),
+    );
+    assert_eq!(items(&s.client.response(in_flight).await.unwrap()), Vec::<Value>::new());
+    assert_eq!(s.standin.wait_for_dropped_streams(1, Duration::from_secs(5)).await, 1, "the model call stopped");
+
+    // The client still believes the cell open: it edits it and asks again, in every way.
+    s.client.did_change(&cells[1], 2, json!([{"text": "path = os.getcwd"}]));
+    for kind in [1, 2] {
+        let id = request(&mut s, "textDocument/inlineCompletion", kind);
+        assert_eq!(s.client.response(id).await.unwrap(), json!({"items": []}), "trigger kind {kind}");
+    }
+    let id = request(&mut s, "textDocument/completion", 1);
+    assert_eq!(s.client.response(id).await.unwrap(), Value::Null);
+    let id = request(&mut s, "textDocument/codeAction", 0);
+    assert_eq!(s.client.response(id).await.unwrap(), Value::Null);
+    let err = s.client.request("kimi/documentState", json!({"textDocument": {"uri": cells[1]}})).await.unwrap_err();
+    assert!(err.message.contains("is not open"), "{err:?}");
+    assert_eq!(s.standin.chat_requests().len(), 1, "no model call for a closed cell");
+
+    // Opened again as a text document of its own: completed like any other.
+    s.client.did_open(&cells[1], "python", 1, "path = os.");
+    s.standin.push(Reply::text("getcwd()"));
+    let id = request(&mut s, "textDocument/inlineCompletion", 1);
+    assert_eq!(texts(&s.client.response(id).await.unwrap()), ["getcwd()"]);
+    s.take_usage().await;
+    assert!(s.client.shutdown().await.success());
+}

@@ -124,12 +124,17 @@ pub const ASK_CHAT_FILE: &str = "kimi.askChatFile";
 pub const STOP_CHAT_FILE: &str = "kimi.stopChatFile";
 
 /// What a listed code action carries (`data`, and its command's first argument): enough to
-/// compute it later against exactly the document version it was listed for.
+/// compute it later against exactly the text it was listed for.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionData {
     pub uri: tower_lsp_server::gen_lsp_types::Uri,
     pub version: i32,
+    /// Which text of the document the action was listed for (`DocumentSnapshot::revision`),
+    /// opaque to clients. The version alone cannot say: a document closed and opened again
+    /// (reloaded from disk) is back at its first version with other text, and the range would
+    /// select other lines.
+    pub revision: u64,
     pub action: String,
     /// For custom actions: the title, checked so a settings change cannot swap the action.
     #[serde(default)]

@@ -85,7 +85,7 @@ pub(crate) async fn apply_proposal(
 ) -> EditOutcome {
     let change = proposal_edit(proposal);
     let pinned = match &change {
-        Change::Edit { snapshot, versioned: true, .. } => Some((snapshot.uri().to_string(), snapshot.version())),
+        Change::Edit { snapshot, versioned: true, .. } => Some((snapshot.uri().to_string(), snapshot.revision())),
         _ => None,
     };
     if let Some(name) = super::code_action_resolve::changed_since(session, std::slice::from_ref(&change)) {
@@ -106,8 +106,8 @@ pub(crate) async fn apply_proposal(
     };
     match client.apply_edit(edit).await {
         Ok(r) if r.applied => {
-            if let Some((uri, version)) = pinned {
-                wait_for_change(session, &uri, version).await;
+            if let Some((uri, revision)) = pinned {
+                wait_for_change(session, &uri, revision).await;
             }
             EditOutcome::Applied
         }
@@ -119,11 +119,13 @@ pub(crate) async fn apply_proposal(
     }
 }
 
-/// Polls until the open document `uri` is past `version` (or closed), at most [`CHANGE_TIMEOUT`]:
-/// the session has no change notification, and this runs once per applied edit.
-async fn wait_for_change(session: &crate::session::Session, uri: &str, version: i32) {
+/// Polls until the open document `uri` is no longer the text of `revision` (or closed), at most
+/// [`CHANGE_TIMEOUT`]: the session has no change notification, and this runs once per applied
+/// edit. The revision, not the version: an editor may report the edit at the version it had (a
+/// buffer reloaded, a version repeated), and the chat would wait out the timeout for nothing.
+async fn wait_for_change(session: &crate::session::Session, uri: &str, revision: u64) {
     let deadline = tokio::time::Instant::now() + CHANGE_TIMEOUT;
-    while session.snapshot_as_is(uri).is_some_and(|now| now.version() == version) {
+    while session.snapshot_as_is(uri).is_some_and(|now| now.revision() == revision) {
         if tokio::time::Instant::now() >= deadline {
             tracing::debug!(uri, "the editor applied an edit but reported no change");
             return;

@@ -16,8 +16,8 @@ pub async fn handle(backend: &Backend, params: CodeActionParams) -> Result<Optio
     let Some(site) = site(backend, &uri, params.range, &params.context.diagnostics).await else {
         return Ok(None);
     };
-    // The version the offers were computed from; asking the session again would reparse.
-    let version = site.snapshot.version();
+    // The text the offers were computed from; asking the session again would reparse.
+    let (version, revision) = (site.snapshot.version(), site.snapshot.revision());
     let config = backend.session.config();
     let resolves_edits = {
         let caps = backend.client_caps.lock().unwrap_or_else(|e| e.into_inner());
@@ -43,6 +43,7 @@ pub async fn handle(backend: &Backend, params: CodeActionParams) -> Result<Optio
         let data = ActionData {
             uri: uri.clone(),
             version,
+            revision,
             action: offer.action.id(),
             title,
             range: params.range,

@@ -49,17 +49,37 @@ async fn stale(backend: &Backend) -> Result<Outcome> {
     Err(failure(message))
 }
 
+/// The action's document was closed after the action was listed: it names no text to run on.
+async fn not_open(backend: &Backend, uri: &str) -> Result<Outcome> {
+    let message = format!(
+        "kimi-lsp: {} is no longer open in the editor, so the action was not run; nothing was changed. \
+         Open the file and ask for the action again.",
+        file_name(uri)
+    );
+    backend.client.show_message(MessageType::Warning, &message).await;
+    Err(failure(message))
+}
+
+/// What messages call a document: its file's name, else (`untitled:`, notebook cells) its URI.
+fn file_name(uri: &str) -> String {
+    crate::lsp::from_proto::file_path_of(uri)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| uri.to_string())
+}
+
 /// Runs an action with progress and a cancel button, and checks that every edited document is
-/// still at the version the edit was computed for. Failures are shown to the user and returned
+/// still the text the edit was computed for. Failures are shown to the user and returned
 /// as an error; a stale edit is never returned.
 pub(crate) async fn run(backend: &Backend, data: &ActionData, instruction: Option<&str>) -> Result<Outcome> {
     let Some(action) = Action::parse(&data.action, &data.title) else {
         return Err(Error::invalid_params(format!("kimi-lsp has no action `{}`", data.action)));
     };
     let Some(mut site) = site(backend, &data.uri, data.range, &data.diagnostics).await else {
-        return Err(failure(format!("{} is not open", data.uri.0)));
+        return not_open(backend, data.uri.0.as_str()).await;
     };
-    if site.snapshot.version() != data.version {
+    // The revision, not the version: a document reopened at the listed version holds other
+    // text, and the listed range would send other lines to the model.
+    if site.snapshot.revision() != data.revision {
         return stale(backend).await;
     }
     site.notebook = notebook_site(backend, data.uri.0.as_str()).await;
@@ -118,11 +138,7 @@ pub(crate) fn changed_since(session: &crate::session::Session, changes: &[Change
         Change::Edit { snapshot, versioned: true, .. } => {
             let current =
                 session.snapshot_as_is(snapshot.uri()).is_some_and(|now| now.revision() == snapshot.revision());
-            (!current).then(|| {
-                crate::lsp::from_proto::file_path_of(snapshot.uri())
-                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .unwrap_or_else(|| snapshot.uri().to_string())
-            })
+            (!current).then(|| file_name(snapshot.uri()))
         }
         _ => None,
     })
