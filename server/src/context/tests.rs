@@ -4275,3 +4275,42 @@ fn swift_dictionaries_values_are_their_value_type() {
         assert_eq!(definitions_from(&text), ["find in Sources/Users/UserRepository.swift"], "{parameter}: {body}");
     }
 }
+
+#[test]
+fn swift_and_kotlin_parenthesised_casts_are_the_cast_types() {
+    // `(cached as? UserRepository)?.find(id: id)?.save()`, `(cached as! UserRepository).find(id:
+    // id)`, Kotlin's `(cached as UserRepository).find(id)` and `(cached as? UserRepository)?.find(id)`:
+    // the cast names the class, whose summary (with its `find`) comes; what its `find` returns is
+    // known, so the `save` after it is `User`'s, not the entry's that the directory prefers.
+    let swift = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/Users/User.swift\nfinal class User {\n    func save() {}\n}\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n\
+//- Sources/App/Entry.swift\nfinal class Entry {\n    func save() {}\n}\n\
+//- Sources/App/Load.swift\nimport Users\n\nfunc load(cached: Any, id: Int) {\nPAD    BODY\n    $0\n}\n";
+    for body in
+        ["(cached as? UserRepository)?.find(id: id)?.save()", "(cached as! UserRepository).find(id: id)?.save()"]
+    {
+        let text = padded(&swift.replace("BODY", body), "    step()\n", 45);
+        assert_eq!(
+            definitions_from(&text),
+            ["UserRepository in Sources/Users/UserRepository.swift", "save in Sources/Users/User.swift"],
+            "{body}"
+        );
+    }
+    let kotlin = "//- src/main/kotlin/com/acme/users/UserRepository.kt\npackage com.acme.users\n\nclass UserRepository(private val db: Database) {\n    fun find(id: Int): User? = null\n}\n\
+//- src/main/kotlin/com/acme/users/User.kt\npackage com.acme.users\n\nclass User {\n    fun save() {}\n}\n\
+//- src/main/kotlin/com/acme/signup/StoreCache.kt\npackage com.acme.signup\n\nclass StoreCache {\n    fun find(key: String): Entry? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/Entry.kt\npackage com.acme.signup\n\nclass Entry {\n    fun save() {}\n}\n\
+//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nimport com.acme.users.UserRepository\n\nfun load(cached: Any, id: Int) {\nPAD    BODY\n    $0\n}\n";
+    for body in ["(cached as UserRepository).find(id)?.save()", "(cached as? UserRepository)?.find(id)?.save()"] {
+        let text = padded(&kotlin.replace("BODY", body), "    step()\n", 45);
+        assert_eq!(
+            definitions_from(&text),
+            [
+                "UserRepository in src/main/kotlin/com/acme/users/UserRepository.kt",
+                "save in src/main/kotlin/com/acme/users/User.kt"
+            ],
+            "{body}"
+        );
+    }
+}
