@@ -656,6 +656,9 @@ fn declares(language: Language, statement: Node<'_>) -> bool {
         "property_declaration" => matches!(language, Language::Kotlin | Language::Swift),
         // Swift's `guard let repo = … else { return }` binds `repo` for the rest of the block.
         "guard_statement" => language == Language::Swift,
+        // C#'s `case Repo repo:`, `case Repo { Open: true } repo:`: a switch section's label binds
+        // for its statements.
+        "declaration_pattern" | "recursive_pattern" => language == Language::CSharp,
         _ => false,
     }
 }
@@ -1567,9 +1570,11 @@ const TYPED_DECLARATIONS: &[&str] = &[
     "formal_parameter",
     "local_variable_declaration",
     "field_declaration",
-    // C#; `declaration_pattern`: `x is Repo repo`.
+    // C#; `declaration_pattern`: `x is Repo repo`; `recursive_pattern`: `x is Repo { Open: true }
+    // repo`.
     "variable_declaration",
     "declaration_pattern",
+    "recursive_pattern",
     // Go, C, C++
     "parameter_declaration",
     "var_spec",
@@ -2288,8 +2293,8 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
             (parent, field),
             ("variable_declarator" | "parameter" | "catch_declaration" | "declaration_expression", Some("name"))
                 | ("foreach_statement", Some("left"))
-                // `x is Repo repo`.
-                | ("declaration_pattern", Some("name"))
+                // `x is Repo repo`, `x is Repo { Open: true } repo`, `case Repo repo:`.
+                | ("declaration_pattern" | "recursive_pattern", Some("name"))
         ),
         // Whatever a declarator names is declared right there: a variable, a parameter, a field,
         // a function, a typedef. Its type and the names in an initializer are other fields.

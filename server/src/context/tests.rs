@@ -4314,3 +4314,39 @@ fn swift_and_kotlin_parenthesised_casts_are_the_cast_types() {
         );
     }
 }
+
+#[test]
+fn csharp_property_patterns_and_switch_labels_bind_their_types() {
+    // `cached is UserRepository { Open: true } store`, a switch statement's `case UserRepository
+    // store:` (also with a property pattern or a `when`), and a switch expression's arm
+    // `UserRepository store => …`: `store` is a `UserRepository`, not the cache the name reads like.
+    let csharp = "//- Users/UserRepository.cs\npublic class UserRepository {\n    public bool Open { get; }\n    public User Find(int id) { return null; }\n}\n\
+//- Users/User.cs\npublic class User {\n    public void Save() {}\n}\n\
+//- App/StoreCache.cs\npublic class StoreCache {\n    public Entry Find(string key) { return null; }\n}\n\
+//- App/Entry.cs\npublic class Entry {\n    public void Save() {}\n}\n\
+//- App/Loader.cs\nclass Loader {\n    User Load(object cached, int id) {\nBODY    }\n}\n";
+    let case = |label: &str| {
+        format!("        switch (cached) {{\n            {label}\nPAD                var user = store.Find(id);\n                $0\n                break;\n        }}\n")
+    };
+    for body in [
+        "        if (cached is UserRepository { Open: true } store) {\nPAD            var user = store.Find(id);\n            $0\n        }\n".to_string(),
+        case("case UserRepository store:"),
+        case("case UserRepository { Open: true } store:"),
+        case("case UserRepository store when store.Open:"),
+    ] {
+        let text = padded(&csharp.replace("BODY", &body), "        Step();\n", 45);
+        assert_eq!(definitions_from(&text), ["Find in Users/UserRepository.cs"], "{body}");
+    }
+    // Beside the cursor the class's summary comes, and the `Save` after its `Find` is `User`'s.
+    for body in [
+        "PAD        if (cached is UserRepository { Open: true } store) store.Find(id).Save();\n        $0\n",
+        "PAD        var user = cached switch {\n            UserRepository store => store.Find(id).Save(),\n            _ => null,\n        };\n        $0\n",
+    ] {
+        let text = padded(&csharp.replace("BODY", body), "        Step();\n", 45);
+        assert_eq!(
+            definitions_from(&text),
+            ["UserRepository in Users/UserRepository.cs", "Save in Users/User.cs"],
+            "{body}"
+        );
+    }
+}
