@@ -554,6 +554,8 @@ const BLOCKS: &[&str] = &[
     "expression_switch_statement",
     "type_switch_statement",
     "switch_section",
+    // Java's `case Repo repo: …` statements.
+    "switch_block_statement_group",
     "else_clause",
     "declaration_list",
     "class_body",
@@ -584,6 +586,8 @@ const HEADERS: &[&str] = &[
     "with_statement",
     "using_statement",
     "try_with_resources_statement",
+    // Java's `case Repo repo -> { … }`.
+    "switch_rule",
 ];
 
 /// How much of a declaration or a header is read for its bindings: they come first, and a
@@ -659,6 +663,8 @@ fn declares(language: Language, statement: Node<'_>) -> bool {
         // C#'s `case Repo repo:`, `case Repo { Open: true } repo:`: a switch section's label binds
         // for its statements.
         "declaration_pattern" | "recursive_pattern" => language == Language::CSharp,
+        // Java's `case Repo repo:` of a switch's statement group.
+        "switch_label" => language == Language::Java,
         _ => false,
     }
 }
@@ -811,7 +817,9 @@ fn record(
     let binds = defined
         || is_binding_kind(kind)
         || is_binding(language, field, parent.map(|p| p.0), grandparent_field)
-        || is_swift_loop_pair(language, field, stack);
+        || is_swift_loop_pair(language, field, stack)
+        // Java's `case Repo repo ->`: the pattern's name, not its type, has no field.
+        || language == Language::Java && kind == "identifier" && parent.is_some_and(|(p, _)| p == "type_pattern");
     if binds && !is_swift_shorthand_binding(language, leaf, parent.map(|p| p.0)) {
         match local_type(language, source, leaf, stack) {
             Some(LocalType::Named(ty)) => {
@@ -1330,6 +1338,13 @@ fn local_type<'s>(
         // the declaration's (or the loop's).
         (Language::Swift, "pattern") => {
             ancestors.next().filter(|d| matches!(language.kind_of(d), "property_declaration" | "for_statement"))?
+        }
+        // Java's `x instanceof Repo repo`, `case Repo repo ->`.
+        (Language::Java, "instanceof_expression") => {
+            return written_type(language, source, parent.child_by_field_name("right")?).map(LocalType::Named)
+        }
+        (Language::Java, "type_pattern") => {
+            return written_type(language, source, parent.named_child(0)?).map(LocalType::Named)
         }
         // Swift's `if let repo = open()`, `guard let repo = self.repo else`: the binding sits in
         // the statement itself, among the conditions.
@@ -1995,11 +2010,12 @@ pub(crate) fn constructed_type<'s>(
         (Language::TypeScript | Language::Tsx, "satisfies_expression") => {
             return constructed_type(language, source, value.named_child(0)?)
         }
-        // C#'s `x as Repo`, `(Repo)x`.
+        // C#'s `x as Repo`.
         (Language::CSharp, "as_expression") => {
             return written_type(language, source, value.child_by_field_name("right")?)
         }
-        (Language::CSharp, "cast_expression") => {
+        // C#'s and Java's `(Repo)x`.
+        (Language::CSharp | Language::Java, "cast_expression") => {
             return written_type(language, source, value.child_by_field_name("type")?)
         }
         // Ruby's `Repo.new(…)`, `Db::Repo.new(…)`.
@@ -2286,6 +2302,8 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
             (parent, field),
             ("variable_declarator" | "formal_parameter" | "catch_formal_parameter" | "resource", Some("name"))
                 | ("enhanced_for_statement" | "spread_parameter", Some("name"))
+                // `x instanceof Repo repo`.
+                | ("instanceof_expression", Some("name"))
                 | ("lambda_expression", Some("parameters"))
                 | ("inferred_parameters", _)
         ),

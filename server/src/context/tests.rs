@@ -4350,3 +4350,22 @@ fn csharp_property_patterns_and_switch_labels_bind_their_types() {
         );
     }
 }
+
+#[test]
+fn java_patterns_and_casts_are_their_types() {
+    // `cached instanceof UserRepository store`, `var store = (UserRepository) cached;` and a
+    // switch's `case UserRepository store ->` or `case UserRepository store:`: `store` is a
+    // `UserRepository`, not the cache the name reads like.
+    let java = "//- src/users/UserRepository.java\npublic class UserRepository {\n    public User find(int id) { return null; }\n}\n\
+//- src/app/StoreCache.java\npublic class StoreCache {\n    public Entry find(String key) { return null; }\n}\n\
+//- src/app/Loader.java\nclass Loader {\n    User load(Object cached, int id) {\nBODY    }\n}\n";
+    for body in [
+        "        if (cached instanceof UserRepository store) {\nPAD            var user = store.find(id);\n            $0\n        }\n",
+        "        var store = (UserRepository) cached;\nPAD        var user = store.find(id);\n        $0\n",
+        "        switch (cached) {\n            case UserRepository store -> {\nPAD                var user = store.find(id);\n                $0\n            }\n            default -> {}\n        }\n",
+        "        switch (cached) {\n            case UserRepository store:\nPAD                var user = store.find(id);\n                $0\n                break;\n        }\n",
+    ] {
+        let text = padded(&java.replace("BODY", body), "        step();\n", 45);
+        assert_eq!(definitions_from(&text), ["find in src/users/UserRepository.java"], "{body}");
+    }
+}
