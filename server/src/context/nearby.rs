@@ -340,6 +340,18 @@ impl Names {
             if !cursor.goto_first_child() {
                 continue;
             }
+            // Python's `if isinstance(repo, Repo):` narrows `repo` in its body only, not in an
+            // `elif` or `else` after it.
+            if language == Language::Python
+                && language.kind_of(node) == "if_statement"
+                && match next {
+                    // The cursor past the last block, in no child of its own: the last branch's.
+                    usize::MAX => node.child_by_field_name("alternative").is_some(),
+                    next => node.child_by_field_name("consequence").is_none_or(|c| c.start_byte() != next),
+                }
+            {
+                continue;
+            }
             if !block {
                 // A header (`for item in items`, `Some(v) =>`, `catch (e)`), up to the first
                 // block: an earlier branch's body is out of scope.
@@ -588,6 +600,8 @@ const HEADERS: &[&str] = &[
     "try_with_resources_statement",
     // Java's `case Repo repo -> { … }`.
     "switch_rule",
+    // Python's `elif isinstance(repo, Repo):`.
+    "elif_clause",
 ];
 
 /// How much of a declaration or a header is read for its bindings: they come first, and a
@@ -665,6 +679,8 @@ fn declares(language: Language, statement: Node<'_>) -> bool {
         "declaration_pattern" | "recursive_pattern" => language == Language::CSharp,
         // Java's `case Repo repo:` of a switch's statement group.
         "switch_label" => language == Language::Java,
+        // Python's `assert isinstance(repo, Repo)` narrows `repo` for the rest of the block.
+        "assert_statement" => language == Language::Python,
         _ => false,
     }
 }
@@ -820,6 +836,15 @@ fn record(
         || is_swift_loop_pair(language, field, stack)
         // Java's `case Repo repo ->`: the pattern's name, not its type, has no field.
         || language == Language::Java && kind == "identifier" && parent.is_some_and(|(p, _)| p == "type_pattern");
+    // Python's `isinstance(repo, Repo)` binds no name: `repo` stays what it was (a parameter, most
+    // often), of a type now known.
+    if language == Language::Python && kind == "identifier" {
+        if let Some(ty) = python_narrowed(source, leaf, stack) {
+            let hash = name_hash(&ty);
+            names.types.entry(hash).or_insert_with(|| ty.into_owned());
+            names.local_types.insert(name_hash(&text), hash);
+        }
+    }
     if binds && !is_swift_shorthand_binding(language, leaf, parent.map(|p| p.0)) {
         match local_type(language, source, leaf, stack) {
             Some(LocalType::Named(ty)) => {
@@ -1959,6 +1984,11 @@ pub(crate) fn constructed_type<'s>(
         (Language::Java | Language::CSharp, "object_creation_expression") => {
             return written_type(language, source, child(language, value, GrammarField::Type)?);
         }
+        // `cast(Repo, x)`, `typing.cast(Repo, x)`: the type it names.
+        (Language::Python, "call") if python_cast(source, value) => {
+            let arguments = value.child_by_field_name("arguments")?;
+            return written_type(language, source, arguments.named_child(0)?);
+        }
         (Language::Python, "call") => {
             let function = child(language, value, GrammarField::Function)?;
             let name = match language.kind_of(function) {
@@ -2040,6 +2070,48 @@ pub(crate) fn constructed_type<'s>(
         return None;
     }
     plain_type_name(source.text(name.start_byte(), name.end_byte()))
+}
+
+/// Whether a Python call is `typing`'s `cast(Repo, x)` (also `typing.cast`, `t.cast`).
+fn python_cast(source: Source<'_>, call: Node<'_>) -> bool {
+    let Some(function) = child(Language::Python, call, GrammarField::Function) else { return false };
+    let name = match function.kind() {
+        "attribute" => child(Language::Python, function, GrammarField::Attribute),
+        _ => Some(function),
+    };
+    name.is_some_and(|n| n.kind() == "identifier" && source.text(n.start_byte(), n.end_byte()) == "cast")
+}
+
+/// The type `isinstance(repo, Repo)` narrows `repo` to, when `leaf` is that `repo` and the call is what a condition or an `assert` tests (alone, or a term of an `and`):
+/// `if isinstance(repo, Repo):` holds a `Repo` in its body, as does the block after an `assert`.
+fn python_narrowed<'s>(
+    source: Source<'s>,
+    leaf: Node<'_>,
+    stack: &[(Node<'_>, Option<&'static str>)],
+) -> Option<std::borrow::Cow<'s, str>> {
+    let [.., (outer, _), (call, _), (arguments, _)] = stack else { return None };
+    if call.kind() != "call" || arguments.kind() != "argument_list" || arguments.named_child_count() != 2 {
+        return None;
+    }
+    if arguments.named_child(0)?.id() != leaf.id() {
+        return None;
+    }
+    let function = child(Language::Python, *call, GrammarField::Function)?;
+    if function.kind() != "identifier" || source.text(function.start_byte(), function.end_byte()) != "isinstance" {
+        return None;
+    }
+    let tested = match outer.kind() {
+        "if_statement" | "elif_clause" | "while_statement" => {
+            outer.child_by_field_name("condition").is_some_and(|c| c.id() == call.id())
+        }
+        "assert_statement" => outer.named_child(0).is_some_and(|c| c.id() == call.id()),
+        "boolean_operator" => outer.child_by_field_name("operator").is_some_and(|o| o.kind() == "and"),
+        _ => false,
+    };
+    if !tested {
+        return None;
+    }
+    written_type(Language::Python, source, arguments.named_child(1)?)
 }
 
 /// The collection Swift's `[Repo]()` or `[String: Repo]()` makes, as [`value_type`] spells it.

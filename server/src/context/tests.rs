@@ -4352,6 +4352,46 @@ fn csharp_property_patterns_and_switch_labels_bind_their_types() {
 }
 
 #[test]
+fn python_casts_and_isinstance_tests_are_their_types() {
+    // `repo = cast(UserRepository, store)`, `typing.cast(…)`, and `store` in the body of `if
+    // isinstance(store, UserRepository):` (or an `elif`, or a term of an `and`) or after `assert
+    // isinstance(…)`: `UserRepository`'s `find`, not the cache's the directory prefers.
+    let python = "//- app/users/repo.py\nclass UserRepository:\n    def find(self, id) -> User:\n        return None\n\
+//- app/users/user.py\nclass User:\n    def save(self):\n        pass\n\
+//- app/signup/cache.py\nclass StoreCache:\n    def find(self, key) -> Entry:\n        return None\n\
+//- app/signup/entry.py\nclass Entry:\n    def save(self):\n        pass\n\
+//- app/signup/load.py\nimport typing\nfrom typing import cast\nfrom app.users.repo import UserRepository\n\ndef load(store, id):\nBODY";
+    for body in [
+        "    repo = cast(UserRepository, store)\nPAD    repo.find(id)\n    $0\n    return None\n",
+        "    store = typing.cast(UserRepository, store)\nPAD    store.find(id)\n    $0\n    return None\n",
+        "    if isinstance(store, UserRepository):\nPAD        store.find(id)\n        $0\n        return None\n",
+        "    if store is None:\n        return\n    elif isinstance(store, UserRepository):\nPAD        store.find(id)\n        $0\n        return None\n",
+        "    while store and isinstance(store, UserRepository):\nPAD        store.find(id)\n        $0\n        return None\n",
+        "    assert isinstance(store, UserRepository)\nPAD    store.find(id)\n    $0\n    return None\n",
+    ] {
+        // The padding is as deep as the cursor's block.
+        let indent = body.rsplit('\n').nth(1).map_or(0, |l| l.len() - l.trim_start().len());
+        let text = padded(&python.replace("BODY", body), &format!("{}step()\n", " ".repeat(indent)), 45);
+        assert_eq!(definitions_from(&text), ["find in app/users/repo.py"], "{body}");
+    }
+    // Beside the cursor the class's summary comes, and the `save` after its `find` is `User`'s.
+    let text = padded(
+        &python.replace("BODY", "PAD    cast(UserRepository, store).find(id).save()\n    $0\n    return None\n"),
+        "    step()\n",
+        45,
+    );
+    assert_eq!(definitions_from(&text), ["UserRepository in app/users/repo.py", "save in app/users/user.py"]);
+    // An `else` is where the test failed, and a `not isinstance(…)` says nothing of the type.
+    for body in [
+        "    if isinstance(store, UserRepository):\n        pass\n    else:\nPAD        store.find(id)\n        $0\n        return None\n",
+        "    if not isinstance(store, UserRepository):\nPAD        store.find(id)\n        $0\n        return None\n",
+    ] {
+        let text = padded(&python.replace("BODY", body), "        step()\n", 45);
+        assert_eq!(definitions_from(&text), ["find in app/signup/cache.py"], "{body}");
+    }
+}
+
+#[test]
 fn java_patterns_and_casts_are_their_types() {
     // `cached instanceof UserRepository store`, `var store = (UserRepository) cached;` and a
     // switch's `case UserRepository store ->` or `case UserRepository store:`: `store` is a
