@@ -340,9 +340,9 @@ impl Names {
             if !cursor.goto_first_child() {
                 continue;
             }
-            // Python's `if isinstance(repo, Repo):` narrows `repo` in its body only, not in an
-            // `elif` or `else` after it.
-            if language == Language::Python
+            // Python's `if isinstance(repo, Repo):` and TypeScript's `if (repo instanceof Repo)`
+            // narrow `repo` in the body only, not in an `elif` or `else` after it.
+            if matches!(language, Language::Python | Language::TypeScript | Language::Tsx | Language::JavaScript)
                 && language.kind_of(node) == "if_statement"
                 && match next {
                     // The cursor past the last block, in no child of its own: the last branch's.
@@ -836,10 +836,17 @@ fn record(
         || is_swift_loop_pair(language, field, stack)
         // Java's `case Repo repo ->`: the pattern's name, not its type, has no field.
         || language == Language::Java && kind == "identifier" && parent.is_some_and(|(p, _)| p == "type_pattern");
-    // Python's `isinstance(repo, Repo)` binds no name: `repo` stays what it was (a parameter, most
-    // often), of a type now known.
-    if language == Language::Python && kind == "identifier" {
-        if let Some(ty) = python_narrowed(source, leaf, stack) {
+    // Python's `isinstance(repo, Repo)` and TypeScript's `repo instanceof Repo` bind no name: `repo`
+    // stays what it was (a parameter, most often), of a type now known.
+    if kind == "identifier" {
+        let narrowed = match language {
+            Language::Python => python_narrowed(source, leaf, stack),
+            Language::TypeScript | Language::Tsx | Language::JavaScript if field == Some("left") => {
+                instanceof_narrowed(language, source, stack)
+            }
+            _ => None,
+        };
+        if let Some(ty) = narrowed {
             let hash = name_hash(&ty);
             names.types.entry(hash).or_insert_with(|| ty.into_owned());
             names.local_types.insert(name_hash(&text), hash);
@@ -2112,6 +2119,30 @@ fn python_narrowed<'s>(
         return None;
     }
     written_type(Language::Python, source, arguments.named_child(1)?)
+}
+
+/// The type TypeScript's (or JavaScript's) `repo instanceof Repo` narrows `repo` to, the left of
+/// the test whose ancestors `stack` holds, when it is what an `if` or a `while` tests (alone, or
+/// a term of an `&&`).
+fn instanceof_narrowed<'s>(
+    language: Language,
+    source: Source<'s>,
+    stack: &[(Node<'_>, Option<&'static str>)],
+) -> Option<std::borrow::Cow<'s, str>> {
+    let [.., (grandparent, _), (parent, _), (test, _)] = stack else { return None };
+    let operator = |n: &Node<'_>| n.child_by_field_name("operator").map(|o| o.kind());
+    if test.kind() != "binary_expression" || operator(test) != Some("instanceof") {
+        return None;
+    }
+    let tested = match parent.kind() {
+        "binary_expression" => operator(parent) == Some("&&"),
+        "parenthesized_expression" => matches!(grandparent.kind(), "if_statement" | "while_statement"),
+        _ => false,
+    };
+    if !tested {
+        return None;
+    }
+    written_type(language, source, test.child_by_field_name("right")?)
 }
 
 /// The collection Swift's `[Repo]()` or `[String: Repo]()` makes, as [`value_type`] spells it.

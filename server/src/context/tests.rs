@@ -4409,3 +4409,29 @@ fn java_patterns_and_casts_are_their_types() {
         assert_eq!(definitions_from(&text), ["find in src/users/UserRepository.java"], "{body}");
     }
 }
+
+#[test]
+fn typescript_instanceof_narrows_the_if_body() {
+    // `if (store instanceof UserRepository) { … }` (or a term of an `&&`): `store.find()` in the
+    // body is `UserRepository`'s, not the cache's the directory prefers; in the `else` it is not.
+    let ts = "//- src/users/userRepository.ts\nexport class UserRepository {\n  find(id: number): User | undefined { return undefined; }\n}\n\
+//- src/app/storeCache.ts\nexport class StoreCache {\n  find(key: string): Entry | undefined { return undefined; }\n}\n\
+//- src/app/load.ts\nimport { UserRepository } from \"../users/userRepository\";\n\nexport function load(store: unknown, id: number) {\nBODY}\n";
+    for (body, found) in [
+        (
+            "  if (store instanceof UserRepository) {\nPAD    const user = store.find(id);\n    $0\n  }\n",
+            "find in src/users/userRepository.ts",
+        ),
+        (
+            "  if (store && store instanceof UserRepository) {\nPAD    const user = store.find(id);\n    $0\n  }\n",
+            "find in src/users/userRepository.ts",
+        ),
+        (
+            "  if (store instanceof UserRepository) {\n    step();\n  } else {\nPAD    const user = store.find(id);\n    $0\n  }\n",
+            "find in src/app/storeCache.ts",
+        ),
+    ] {
+        let text = padded(&ts.replace("BODY", body), "    step();\n", 45);
+        assert_eq!(definitions_from(&text), [found], "{body}");
+    }
+}
