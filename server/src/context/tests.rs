@@ -4408,6 +4408,17 @@ fn java_patterns_and_casts_are_their_types() {
         let text = padded(&java.replace("BODY", body), "        step();\n", 45);
         assert_eq!(definitions_from(&text), ["find in src/users/UserRepository.java"], "{body}");
     }
+    // A cast beside the cursor names the class, whose summary (with its `find`) comes instead;
+    // what its `find` returns is known, so the `save` after it is `User`'s, not the entry's.
+    let java = java.to_string()
+        + "//- src/users/User.java\npublic class User {\n    public void save() {}\n}\n\
+//- src/app/Entry.java\npublic class Entry {\n    public void save() {}\n}\n";
+    let body = "PAD        ((UserRepository) cached).find(id).save();\n        $0\n";
+    let text = padded(&java.replace("BODY", body), "        step();\n", 45);
+    assert_eq!(
+        definitions_from(&text),
+        ["UserRepository in src/users/UserRepository.java", "save in src/users/User.java"]
+    );
 }
 
 #[test]
