@@ -239,6 +239,13 @@ pub(crate) fn value_chain(
             | "satisfies_expression" => {
                 node = node.named_child(0)?;
             }
+            // Swift's `(x as? Repo)`: parentheses around one unlabelled value.
+            "tuple_expression" if language == Language::Swift => {
+                if node.named_child_count() != 1 || node.child_by_field_name("name").is_some() {
+                    return None;
+                }
+                node = node.child_by_field_name("value")?;
+            }
             // Kotlin's `repo!!`: the not-null assertion keeps the type, as `repo?.` does.
             "unary_expression" if language == Language::Kotlin => {
                 if node.child_by_field_name("operator").is_none_or(|o| o.kind() != "!!") {

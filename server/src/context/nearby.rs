@@ -340,6 +340,18 @@ impl Names {
             if !cursor.goto_first_child() {
                 continue;
             }
+            // Python's `if isinstance(repo, Repo):` and TypeScript's `if (repo instanceof Repo)`
+            // narrow `repo` in the body only, not in an `elif` or `else` after it.
+            if matches!(language, Language::Python | Language::TypeScript | Language::Tsx | Language::JavaScript)
+                && language.kind_of(node) == "if_statement"
+                && match next {
+                    // The cursor past the last block, in no child of its own: the last branch's.
+                    usize::MAX => node.child_by_field_name("alternative").is_some(),
+                    next => node.child_by_field_name("consequence").is_none_or(|c| c.start_byte() != next),
+                }
+            {
+                continue;
+            }
             if !block {
                 // A header (`for item in items`, `Some(v) =>`, `catch (e)`), up to the first
                 // block: an earlier branch's body is out of scope.
@@ -554,6 +566,8 @@ const BLOCKS: &[&str] = &[
     "expression_switch_statement",
     "type_switch_statement",
     "switch_section",
+    // Java's `case Repo repo: …` statements.
+    "switch_block_statement_group",
     "else_clause",
     "declaration_list",
     "class_body",
@@ -584,6 +598,10 @@ const HEADERS: &[&str] = &[
     "with_statement",
     "using_statement",
     "try_with_resources_statement",
+    // Java's `case Repo repo -> { … }`.
+    "switch_rule",
+    // Python's `elif isinstance(repo, Repo):`.
+    "elif_clause",
 ];
 
 /// How much of a declaration or a header is read for its bindings: they come first, and a
@@ -656,6 +674,13 @@ fn declares(language: Language, statement: Node<'_>) -> bool {
         "property_declaration" => matches!(language, Language::Kotlin | Language::Swift),
         // Swift's `guard let repo = … else { return }` binds `repo` for the rest of the block.
         "guard_statement" => language == Language::Swift,
+        // C#'s `case Repo repo:`, `case Repo { Open: true } repo:`: a switch section's label binds
+        // for its statements.
+        "declaration_pattern" | "recursive_pattern" => language == Language::CSharp,
+        // Java's `case Repo repo:` of a switch's statement group.
+        "switch_label" => language == Language::Java,
+        // Python's `assert isinstance(repo, Repo)` narrows `repo` for the rest of the block.
+        "assert_statement" => language == Language::Python,
         _ => false,
     }
 }
@@ -808,7 +833,25 @@ fn record(
     let binds = defined
         || is_binding_kind(kind)
         || is_binding(language, field, parent.map(|p| p.0), grandparent_field)
-        || is_swift_loop_pair(language, field, stack);
+        || is_swift_loop_pair(language, field, stack)
+        // Java's `case Repo repo ->`: the pattern's name, not its type, has no field.
+        || language == Language::Java && kind == "identifier" && parent.is_some_and(|(p, _)| p == "type_pattern");
+    // Python's `isinstance(repo, Repo)` and TypeScript's `repo instanceof Repo` bind no name: `repo`
+    // stays what it was (a parameter, most often), of a type now known.
+    if kind == "identifier" {
+        let narrowed = match language {
+            Language::Python => python_narrowed(source, leaf, stack),
+            Language::TypeScript | Language::Tsx | Language::JavaScript if field == Some("left") => {
+                instanceof_narrowed(language, source, stack)
+            }
+            _ => None,
+        };
+        if let Some(ty) = narrowed {
+            let hash = name_hash(&ty);
+            names.types.entry(hash).or_insert_with(|| ty.into_owned());
+            names.local_types.insert(name_hash(&text), hash);
+        }
+    }
     if binds && !is_swift_shorthand_binding(language, leaf, parent.map(|p| p.0)) {
         match local_type(language, source, leaf, stack) {
             Some(LocalType::Named(ty)) => {
@@ -1328,6 +1371,13 @@ fn local_type<'s>(
         (Language::Swift, "pattern") => {
             ancestors.next().filter(|d| matches!(language.kind_of(d), "property_declaration" | "for_statement"))?
         }
+        // Java's `x instanceof Repo repo`, `case Repo repo ->`.
+        (Language::Java, "instanceof_expression") => {
+            return written_type(language, source, parent.child_by_field_name("right")?).map(LocalType::Named)
+        }
+        (Language::Java, "type_pattern") => {
+            return written_type(language, source, parent.named_child(0)?).map(LocalType::Named)
+        }
         // Swift's `if let repo = open()`, `guard let repo = self.repo else`: the binding sits in
         // the statement itself, among the conditions.
         (Language::Swift, "if_statement" | "guard_statement" | "while_statement") => {
@@ -1567,9 +1617,11 @@ const TYPED_DECLARATIONS: &[&str] = &[
     "formal_parameter",
     "local_variable_declaration",
     "field_declaration",
-    // C#; `declaration_pattern`: `x is Repo repo`.
+    // C#; `declaration_pattern`: `x is Repo repo`; `recursive_pattern`: `x is Repo { Open: true }
+    // repo`.
     "variable_declaration",
     "declaration_pattern",
+    "recursive_pattern",
     // Go, C, C++
     "parameter_declaration",
     "var_spec",
@@ -1939,6 +1991,11 @@ pub(crate) fn constructed_type<'s>(
         (Language::Java | Language::CSharp, "object_creation_expression") => {
             return written_type(language, source, child(language, value, GrammarField::Type)?);
         }
+        // `cast(Repo, x)`, `typing.cast(Repo, x)`: the type it names.
+        (Language::Python, "call") if python_cast(source, value) => {
+            let arguments = value.child_by_field_name("arguments")?;
+            return written_type(language, source, arguments.named_child(0)?);
+        }
         (Language::Python, "call") => {
             let function = child(language, value, GrammarField::Function)?;
             let name = match language.kind_of(function) {
@@ -1990,11 +2047,12 @@ pub(crate) fn constructed_type<'s>(
         (Language::TypeScript | Language::Tsx, "satisfies_expression") => {
             return constructed_type(language, source, value.named_child(0)?)
         }
-        // C#'s `x as Repo`, `(Repo)x`.
+        // C#'s `x as Repo`.
         (Language::CSharp, "as_expression") => {
             return written_type(language, source, value.child_by_field_name("right")?)
         }
-        (Language::CSharp, "cast_expression") => {
+        // C#'s and Java's `(Repo)x`.
+        (Language::CSharp | Language::Java, "cast_expression") => {
             return written_type(language, source, value.child_by_field_name("type")?)
         }
         // Ruby's `Repo.new(…)`, `Db::Repo.new(…)`.
@@ -2019,6 +2077,72 @@ pub(crate) fn constructed_type<'s>(
         return None;
     }
     plain_type_name(source.text(name.start_byte(), name.end_byte()))
+}
+
+/// Whether a Python call is `typing`'s `cast(Repo, x)` (also `typing.cast`, `t.cast`).
+fn python_cast(source: Source<'_>, call: Node<'_>) -> bool {
+    let Some(function) = child(Language::Python, call, GrammarField::Function) else { return false };
+    let name = match function.kind() {
+        "attribute" => child(Language::Python, function, GrammarField::Attribute),
+        _ => Some(function),
+    };
+    name.is_some_and(|n| n.kind() == "identifier" && source.text(n.start_byte(), n.end_byte()) == "cast")
+}
+
+/// The type `isinstance(repo, Repo)` narrows `repo` to, when `leaf` is that `repo` and the call is what a condition or an `assert` tests (alone, or a term of an `and`):
+/// `if isinstance(repo, Repo):` holds a `Repo` in its body, as does the block after an `assert`.
+fn python_narrowed<'s>(
+    source: Source<'s>,
+    leaf: Node<'_>,
+    stack: &[(Node<'_>, Option<&'static str>)],
+) -> Option<std::borrow::Cow<'s, str>> {
+    let [.., (outer, _), (call, _), (arguments, _)] = stack else { return None };
+    if call.kind() != "call" || arguments.kind() != "argument_list" || arguments.named_child_count() != 2 {
+        return None;
+    }
+    if arguments.named_child(0)?.id() != leaf.id() {
+        return None;
+    }
+    let function = child(Language::Python, *call, GrammarField::Function)?;
+    if function.kind() != "identifier" || source.text(function.start_byte(), function.end_byte()) != "isinstance" {
+        return None;
+    }
+    let tested = match outer.kind() {
+        "if_statement" | "elif_clause" | "while_statement" => {
+            outer.child_by_field_name("condition").is_some_and(|c| c.id() == call.id())
+        }
+        "assert_statement" => outer.named_child(0).is_some_and(|c| c.id() == call.id()),
+        "boolean_operator" => outer.child_by_field_name("operator").is_some_and(|o| o.kind() == "and"),
+        _ => false,
+    };
+    if !tested {
+        return None;
+    }
+    written_type(Language::Python, source, arguments.named_child(1)?)
+}
+
+/// The type TypeScript's (or JavaScript's) `repo instanceof Repo` narrows `repo` to, the left of
+/// the test whose ancestors `stack` holds, when it is what an `if` or a `while` tests (alone, or
+/// a term of an `&&`).
+fn instanceof_narrowed<'s>(
+    language: Language,
+    source: Source<'s>,
+    stack: &[(Node<'_>, Option<&'static str>)],
+) -> Option<std::borrow::Cow<'s, str>> {
+    let [.., (grandparent, _), (parent, _), (test, _)] = stack else { return None };
+    let operator = |n: &Node<'_>| n.child_by_field_name("operator").map(|o| o.kind());
+    if test.kind() != "binary_expression" || operator(test) != Some("instanceof") {
+        return None;
+    }
+    let tested = match parent.kind() {
+        "binary_expression" => operator(parent) == Some("&&"),
+        "parenthesized_expression" => matches!(grandparent.kind(), "if_statement" | "while_statement"),
+        _ => false,
+    };
+    if !tested {
+        return None;
+    }
+    written_type(language, source, test.child_by_field_name("right")?)
 }
 
 /// The collection Swift's `[Repo]()` or `[String: Repo]()` makes, as [`value_type`] spells it.
@@ -2281,6 +2405,8 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
             (parent, field),
             ("variable_declarator" | "formal_parameter" | "catch_formal_parameter" | "resource", Some("name"))
                 | ("enhanced_for_statement" | "spread_parameter", Some("name"))
+                // `x instanceof Repo repo`.
+                | ("instanceof_expression", Some("name"))
                 | ("lambda_expression", Some("parameters"))
                 | ("inferred_parameters", _)
         ),
@@ -2288,8 +2414,8 @@ fn is_binding(language: Language, field: Option<&str>, parent: Option<&str>, par
             (parent, field),
             ("variable_declarator" | "parameter" | "catch_declaration" | "declaration_expression", Some("name"))
                 | ("foreach_statement", Some("left"))
-                // `x is Repo repo`.
-                | ("declaration_pattern", Some("name"))
+                // `x is Repo repo`, `x is Repo { Open: true } repo`, `case Repo repo:`.
+                | ("declaration_pattern" | "recursive_pattern", Some("name"))
         ),
         // Whatever a declarator names is declared right there: a variable, a parameter, a field,
         // a function, a typedef. Its type and the names in an initializer are other fields.

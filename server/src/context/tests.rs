@@ -4275,3 +4275,174 @@ fn swift_dictionaries_values_are_their_value_type() {
         assert_eq!(definitions_from(&text), ["find in Sources/Users/UserRepository.swift"], "{parameter}: {body}");
     }
 }
+
+#[test]
+fn swift_and_kotlin_parenthesised_casts_are_the_cast_types() {
+    // `(cached as? UserRepository)?.find(id: id)?.save()`, `(cached as! UserRepository).find(id:
+    // id)`, Kotlin's `(cached as UserRepository).find(id)` and `(cached as? UserRepository)?.find(id)`:
+    // the cast names the class, whose summary (with its `find`) comes; what its `find` returns is
+    // known, so the `save` after it is `User`'s, not the entry's that the directory prefers.
+    let swift = "//- Sources/Users/UserRepository.swift\nfinal class UserRepository {\n    func find(id: Int) -> User? { nil }\n}\n\
+//- Sources/Users/User.swift\nfinal class User {\n    func save() {}\n}\n\
+//- Sources/App/StoreCache.swift\nfinal class StoreCache {\n    func find(key: String) -> Entry? { nil }\n}\n\
+//- Sources/App/Entry.swift\nfinal class Entry {\n    func save() {}\n}\n\
+//- Sources/App/Load.swift\nimport Users\n\nfunc load(cached: Any, id: Int) {\nPAD    BODY\n    $0\n}\n";
+    for body in
+        ["(cached as? UserRepository)?.find(id: id)?.save()", "(cached as! UserRepository).find(id: id)?.save()"]
+    {
+        let text = padded(&swift.replace("BODY", body), "    step()\n", 45);
+        assert_eq!(
+            definitions_from(&text),
+            ["UserRepository in Sources/Users/UserRepository.swift", "save in Sources/Users/User.swift"],
+            "{body}"
+        );
+    }
+    let kotlin = "//- src/main/kotlin/com/acme/users/UserRepository.kt\npackage com.acme.users\n\nclass UserRepository(private val db: Database) {\n    fun find(id: Int): User? = null\n}\n\
+//- src/main/kotlin/com/acme/users/User.kt\npackage com.acme.users\n\nclass User {\n    fun save() {}\n}\n\
+//- src/main/kotlin/com/acme/signup/StoreCache.kt\npackage com.acme.signup\n\nclass StoreCache {\n    fun find(key: String): Entry? = null\n}\n\
+//- src/main/kotlin/com/acme/signup/Entry.kt\npackage com.acme.signup\n\nclass Entry {\n    fun save() {}\n}\n\
+//- src/main/kotlin/com/acme/signup/Load.kt\npackage com.acme.signup\n\nimport com.acme.users.UserRepository\n\nfun load(cached: Any, id: Int) {\nPAD    BODY\n    $0\n}\n";
+    for body in ["(cached as UserRepository).find(id)?.save()", "(cached as? UserRepository)?.find(id)?.save()"] {
+        let text = padded(&kotlin.replace("BODY", body), "    step()\n", 45);
+        assert_eq!(
+            definitions_from(&text),
+            [
+                "UserRepository in src/main/kotlin/com/acme/users/UserRepository.kt",
+                "save in src/main/kotlin/com/acme/users/User.kt"
+            ],
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn csharp_property_patterns_and_switch_labels_bind_their_types() {
+    // `cached is UserRepository { Open: true } store`, a switch statement's `case UserRepository
+    // store:` (also with a property pattern or a `when`), and a switch expression's arm
+    // `UserRepository store => …`: `store` is a `UserRepository`, not the cache the name reads like.
+    let csharp = "//- Users/UserRepository.cs\npublic class UserRepository {\n    public bool Open { get; }\n    public User Find(int id) { return null; }\n}\n\
+//- Users/User.cs\npublic class User {\n    public void Save() {}\n}\n\
+//- App/StoreCache.cs\npublic class StoreCache {\n    public Entry Find(string key) { return null; }\n}\n\
+//- App/Entry.cs\npublic class Entry {\n    public void Save() {}\n}\n\
+//- App/Loader.cs\nclass Loader {\n    User Load(object cached, int id) {\nBODY    }\n}\n";
+    let case = |label: &str| {
+        format!("        switch (cached) {{\n            {label}\nPAD                var user = store.Find(id);\n                $0\n                break;\n        }}\n")
+    };
+    for body in [
+        "        if (cached is UserRepository { Open: true } store) {\nPAD            var user = store.Find(id);\n            $0\n        }\n".to_string(),
+        case("case UserRepository store:"),
+        case("case UserRepository { Open: true } store:"),
+        case("case UserRepository store when store.Open:"),
+    ] {
+        let text = padded(&csharp.replace("BODY", &body), "        Step();\n", 45);
+        assert_eq!(definitions_from(&text), ["Find in Users/UserRepository.cs"], "{body}");
+    }
+    // Beside the cursor the class's summary comes, and the `Save` after its `Find` is `User`'s.
+    for body in [
+        "PAD        if (cached is UserRepository { Open: true } store) store.Find(id).Save();\n        $0\n",
+        "PAD        var user = cached switch {\n            UserRepository store => store.Find(id).Save(),\n            _ => null,\n        };\n        $0\n",
+    ] {
+        let text = padded(&csharp.replace("BODY", body), "        Step();\n", 45);
+        assert_eq!(
+            definitions_from(&text),
+            ["UserRepository in Users/UserRepository.cs", "Save in Users/User.cs"],
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn python_casts_and_isinstance_tests_are_their_types() {
+    // `repo = cast(UserRepository, store)`, `typing.cast(…)`, and `store` in the body of `if
+    // isinstance(store, UserRepository):` (or an `elif`, or a term of an `and`) or after `assert
+    // isinstance(…)`: `UserRepository`'s `find`, not the cache's the directory prefers.
+    let python = "//- app/users/repo.py\nclass UserRepository:\n    def find(self, id) -> User:\n        return None\n\
+//- app/users/user.py\nclass User:\n    def save(self):\n        pass\n\
+//- app/signup/cache.py\nclass StoreCache:\n    def find(self, key) -> Entry:\n        return None\n\
+//- app/signup/entry.py\nclass Entry:\n    def save(self):\n        pass\n\
+//- app/signup/load.py\nimport typing\nfrom typing import cast\nfrom app.users.repo import UserRepository\n\ndef load(store, id):\nBODY";
+    for body in [
+        "    repo = cast(UserRepository, store)\nPAD    repo.find(id)\n    $0\n    return None\n",
+        "    store = typing.cast(UserRepository, store)\nPAD    store.find(id)\n    $0\n    return None\n",
+        "    if isinstance(store, UserRepository):\nPAD        store.find(id)\n        $0\n        return None\n",
+        "    if store is None:\n        return\n    elif isinstance(store, UserRepository):\nPAD        store.find(id)\n        $0\n        return None\n",
+        "    while store and isinstance(store, UserRepository):\nPAD        store.find(id)\n        $0\n        return None\n",
+        "    assert isinstance(store, UserRepository)\nPAD    store.find(id)\n    $0\n    return None\n",
+    ] {
+        // The padding is as deep as the cursor's block.
+        let indent = body.rsplit('\n').nth(1).map_or(0, |l| l.len() - l.trim_start().len());
+        let text = padded(&python.replace("BODY", body), &format!("{}step()\n", " ".repeat(indent)), 45);
+        assert_eq!(definitions_from(&text), ["find in app/users/repo.py"], "{body}");
+    }
+    // Beside the cursor the class's summary comes, and the `save` after its `find` is `User`'s.
+    let text = padded(
+        &python.replace("BODY", "PAD    cast(UserRepository, store).find(id).save()\n    $0\n    return None\n"),
+        "    step()\n",
+        45,
+    );
+    assert_eq!(definitions_from(&text), ["UserRepository in app/users/repo.py", "save in app/users/user.py"]);
+    // An `else` is where the test failed, and a `not isinstance(…)` says nothing of the type.
+    for body in [
+        "    if isinstance(store, UserRepository):\n        pass\n    else:\nPAD        store.find(id)\n        $0\n        return None\n",
+        "    if not isinstance(store, UserRepository):\nPAD        store.find(id)\n        $0\n        return None\n",
+    ] {
+        let text = padded(&python.replace("BODY", body), "        step()\n", 45);
+        assert_eq!(definitions_from(&text), ["find in app/signup/cache.py"], "{body}");
+    }
+}
+
+#[test]
+fn java_patterns_and_casts_are_their_types() {
+    // `cached instanceof UserRepository store`, `var store = (UserRepository) cached;` and a
+    // switch's `case UserRepository store ->` or `case UserRepository store:`: `store` is a
+    // `UserRepository`, not the cache the name reads like.
+    let java = "//- src/users/UserRepository.java\npublic class UserRepository {\n    public User find(int id) { return null; }\n}\n\
+//- src/app/StoreCache.java\npublic class StoreCache {\n    public Entry find(String key) { return null; }\n}\n\
+//- src/app/Loader.java\nclass Loader {\n    User load(Object cached, int id) {\nBODY    }\n}\n";
+    for body in [
+        "        if (cached instanceof UserRepository store) {\nPAD            var user = store.find(id);\n            $0\n        }\n",
+        "        var store = (UserRepository) cached;\nPAD        var user = store.find(id);\n        $0\n",
+        "        switch (cached) {\n            case UserRepository store -> {\nPAD                var user = store.find(id);\n                $0\n            }\n            default -> {}\n        }\n",
+        "        switch (cached) {\n            case UserRepository store:\nPAD                var user = store.find(id);\n                $0\n                break;\n        }\n",
+    ] {
+        let text = padded(&java.replace("BODY", body), "        step();\n", 45);
+        assert_eq!(definitions_from(&text), ["find in src/users/UserRepository.java"], "{body}");
+    }
+    // A cast beside the cursor names the class, whose summary (with its `find`) comes instead;
+    // what its `find` returns is known, so the `save` after it is `User`'s, not the entry's.
+    let java = java.to_string()
+        + "//- src/users/User.java\npublic class User {\n    public void save() {}\n}\n\
+//- src/app/Entry.java\npublic class Entry {\n    public void save() {}\n}\n";
+    let body = "PAD        ((UserRepository) cached).find(id).save();\n        $0\n";
+    let text = padded(&java.replace("BODY", body), "        step();\n", 45);
+    assert_eq!(
+        definitions_from(&text),
+        ["UserRepository in src/users/UserRepository.java", "save in src/users/User.java"]
+    );
+}
+
+#[test]
+fn typescript_instanceof_narrows_the_if_body() {
+    // `if (store instanceof UserRepository) { … }` (or a term of an `&&`): `store.find()` in the
+    // body is `UserRepository`'s, not the cache's the directory prefers; in the `else` it is not.
+    let ts = "//- src/users/userRepository.ts\nexport class UserRepository {\n  find(id: number): User | undefined { return undefined; }\n}\n\
+//- src/app/storeCache.ts\nexport class StoreCache {\n  find(key: string): Entry | undefined { return undefined; }\n}\n\
+//- src/app/load.ts\nimport { UserRepository } from \"../users/userRepository\";\n\nexport function load(store: unknown, id: number) {\nBODY}\n";
+    for (body, found) in [
+        (
+            "  if (store instanceof UserRepository) {\nPAD    const user = store.find(id);\n    $0\n  }\n",
+            "find in src/users/userRepository.ts",
+        ),
+        (
+            "  if (store && store instanceof UserRepository) {\nPAD    const user = store.find(id);\n    $0\n  }\n",
+            "find in src/users/userRepository.ts",
+        ),
+        (
+            "  if (store instanceof UserRepository) {\n    step();\n  } else {\nPAD    const user = store.find(id);\n    $0\n  }\n",
+            "find in src/app/storeCache.ts",
+        ),
+    ] {
+        let text = padded(&ts.replace("BODY", body), "    step();\n", 45);
+        assert_eq!(definitions_from(&text), [found], "{body}");
+    }
+}
