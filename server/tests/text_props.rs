@@ -5,7 +5,7 @@
 //! equal a fresh parse node for node. Every case ends by undoing all its batches, again as LSP
 //! changes, so it always finishes with a full comparison against a fresh parse of the seed.
 
-use kimi_lsp::text::{Document, LineCol, PositionEncoding, TextChange, TextRange};
+use kimi_lsp::text::{Document, Language, LineCol, PositionEncoding, TextChange, TextRange};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -350,12 +350,25 @@ fn apply(
     batch: &[TextChange],
     enc: PositionEncoding,
     stays_valid: bool,
-) -> Result<(), TestCaseError> {
+) -> Result<bool, TestCaseError> {
     let version = doc.version() + 1;
     let outcome = doc.apply_changes(version, batch, enc);
     prop_assert!(!outcome.out_of_order);
     prop_assert_eq!(doc.text(), reference, "after {:?} in {:?}", batch, enc);
-    let tree = doc.tree().expect("a Rust document has a tree");
+    let Some(tree) = doc.tree() else {
+        // tree-sitter-rust never finishes some texts (`{f}\rewé)]\npub s'a> {…` ran for 20 s
+        // and more): the parse is abandoned at its budget and the document stays plain text, by
+        // design, until its whole text is replaced. Nothing is left to compare.
+        prop_assert!(doc.gave_up_parsing(), "no tree, yet no parse was abandoned: {:?}", reference);
+        let budget = std::time::Duration::from_secs(2);
+        let rope = ropey::Rope::from_str(reference);
+        prop_assert!(
+            kimi_lsp::text::syntax::parse_within(Language::Rust, &rope, None, budget).is_none(),
+            "gave up on a text the grammar parses from scratch: {:?}",
+            reference
+        );
+        return Ok(false);
+    };
     check_consistent(tree, reference)?;
     let fresh = fresh_parse(reference);
     prop_assert!(!stays_valid || !fresh.root_node().has_error(), "whitespace edits broke the seed: {:?}", reference);
@@ -372,7 +385,7 @@ fn apply(
         );
         prop_assert_eq!(nodes(tree), nodes(&fresh), "text {:?} after {:?}", reference, batch);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Applies the edits in batches, then undoes every batch (newest first) with ordinary LSP
@@ -394,7 +407,9 @@ fn run(seed: &str, edits: &[Edit], stays_valid: bool) -> Result<(), TestCaseErro
         batch.push(change);
         applied.push(done);
         if edit.ends_batch || i + 1 == edits.len() {
-            apply(&mut doc, &reference, &batch, enc, stays_valid)?;
+            if !apply(&mut doc, &reference, &batch, enc, stays_valid)? {
+                return Ok(());
+            }
             history.push((enc, std::mem::take(&mut applied)));
             batch.clear();
             batch_enc = None;
@@ -402,7 +417,9 @@ fn run(seed: &str, edits: &[Edit], stays_valid: bool) -> Result<(), TestCaseErro
     }
     while let Some((enc, applied)) = history.pop() {
         let batch: Vec<TextChange> = applied.iter().rev().map(|a| undo(&mut reference, a, enc)).collect();
-        apply(&mut doc, &reference, &batch, enc, stays_valid)?;
+        if !apply(&mut doc, &reference, &batch, enc, stays_valid)? {
+            return Ok(());
+        }
     }
     prop_assert_eq!(reference.as_str(), seed, "the reference undo is broken");
     let fresh = fresh_parse(seed);

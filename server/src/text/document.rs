@@ -579,6 +579,12 @@ impl Document {
         self.snap.clone()
     }
 
+    /// Whether a parse ran over its budget and the document is kept as plain text (see
+    /// `parse_gave_up`).
+    pub fn gave_up_parsing(&self) -> bool {
+        self.parse_gave_up
+    }
+
     /// The current state without cloning, for the read helpers of [`DocumentSnapshot`].
     pub fn as_snapshot(&self) -> &DocumentSnapshot {
         &self.snap
