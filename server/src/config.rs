@@ -318,6 +318,10 @@ impl ExcludeGlobs {
         }
         // An empty root: the paths matched are relative already (see `matching`).
         let mut builder = ignore::gitignore::GitignoreBuilder::new("");
+        // The crate reads an unclosed `[` as a literal `[` (git's own matcher, as a pattern that
+        // matches nothing); either way the pattern was a typo that would exclude nothing, so it
+        // is reported. A literal `[` is written `\[`.
+        builder.allow_unclosed_class(false);
         for pattern in patterns {
             builder.add_line(None, pattern).map_err(|e| format!("`{pattern}` is not a valid pattern: {e}"))?;
         }
@@ -1398,6 +1402,18 @@ mod tests {
         let msg = problems[0].to_string();
         assert!(msg.contains("completion.exclude") && msg.contains("`src/{a,b`"), "{msg}");
         assert!(c.completion.off_for("js", Some(Path::new("a.min.js"))).is_some(), "the file's patterns stay");
+        // An unclosed class alone, and inside a longer pattern.
+        for pattern in ["[", "src/[ab"] {
+            l.set(Source::Editor, json!({"completion": {"exclude": [pattern]}}));
+            let (_, problems) = l.resolve();
+            assert_eq!(problems.len(), 1, "`{pattern}`: {problems:?}");
+            let msg = problems[0].to_string();
+            assert!(msg.contains("completion.exclude") && msg.contains(&format!("`{pattern}`")), "{msg}");
+        }
+        l.set(Source::Editor, json!({"completion": {"exclude": ["\\["]}}));
+        let (c, problems) = l.resolve();
+        assert!(problems.is_empty(), "an escaped `[` is a literal one: {problems:?}");
+        assert!(c.completion.off_for("rust", Some(Path::new("src/["))).is_some());
     }
 
     /// VS Code's extension declares the settings it passes on (its package.json); each must be
