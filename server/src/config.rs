@@ -318,6 +318,10 @@ impl ExcludeGlobs {
         }
         // An empty root: the paths matched are relative already (see `matching`).
         let mut builder = ignore::gitignore::GitignoreBuilder::new("");
+        // The crate reads an unclosed `[` as a literal `[` (git's own matcher, as a pattern that
+        // matches nothing); either way the pattern was a typo that would exclude nothing, so it
+        // is reported. A literal `[` is written `\[`.
+        builder.allow_unclosed_class(false);
         for pattern in patterns {
             builder.add_line(None, pattern).map_err(|e| format!("`{pattern}` is not a valid pattern: {e}"))?;
         }
@@ -372,11 +376,54 @@ impl<'de> Deserialize<'de> for ExcludeGlobs {
 #[serde(rename_all = "camelCase", default)]
 pub struct Models {
     /// Inline completions: a fast model; they are short and latency is everything.
+    #[serde(deserialize_with = "model_name")]
     pub completion: String,
     /// Code actions: the stronger model.
+    #[serde(deserialize_with = "model_name")]
     pub action: String,
     /// Chat: the stronger model.
+    #[serde(deserialize_with = "model_name")]
     pub chat: String,
+}
+
+/// A model as settings name it (`kimi-k2.5`, `provider/model`), refused when it names none: an
+/// empty id would be sent as it is and refused by the provider, far from the setting at fault.
+struct ModelName(String);
+
+impl ModelName {
+    fn check(name: &str) -> Result<(), String> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err("the model name is empty; name a model (e.g. \"kimi-k2.5\") or remove the setting".into());
+        }
+        if name.ends_with('/') {
+            return Err(format!(
+                "the model name {name:?} names no model after its `/`; write `provider/model`, e.g. \"moonshot/kimi-k2.5\""
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        ModelName::check(&name).map_err(serde::de::Error::custom)?;
+        Ok(ModelName(name))
+    }
+}
+
+fn model_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    ModelName::deserialize(d).map(|m| m.0)
+}
+
+fn optional_model_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<ModelName>::deserialize(d).map(|m| m.map(|m| m.0))
+}
+
+/// Each element through [`ModelName`], so that an error names its index.
+fn model_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Vec::<ModelName>::deserialize(d).map(|names| names.into_iter().map(|m| m.0).collect())
 }
 
 impl Default for Models {
@@ -635,6 +682,11 @@ impl TryFrom<RawProvider> for ProviderSetting {
         if raw.region.is_some() && raw.kind != ProviderKind::Moonshot {
             return Err("`region` applies only to kind = \"moonshot\" providers".into());
         }
+        if raw.models.keys().any(|id| id.trim().is_empty()) {
+            return Err("`models` lists a model with an empty id; write the id the provider serves, \
+                        e.g. [providers.<name>.models.\"kimi-k2.5\"]"
+                .into());
+        }
         for name in raw.headers.keys() {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
                 return Err(format!("the header name {name:?} cannot be sent in HTTP"));
@@ -658,7 +710,9 @@ impl TryFrom<RawProvider> for ProviderSetting {
 #[serde(rename_all = "camelCase", default)]
 pub struct RouteSetting {
     /// For the task routes, the same setting as `models.<task>`.
+    #[serde(deserialize_with = "optional_model_name")]
     pub model: Option<String>,
+    #[serde(deserialize_with = "model_names")]
     pub fallback: Vec<String>,
 }
 
@@ -1051,6 +1105,12 @@ fn with_task_models_synced(layer: &Value) -> Value {
     for task in TASK_ROUTES {
         let from_route = map.get("routes").and_then(|r| r.get(task)).and_then(|r| r.get("model")).cloned();
         let from_models = map.get("models").and_then(|m| m.get(task)).cloned();
+        // Left where it was written, so that the problem names that spelling.
+        let unnamed =
+            |v: &Option<Value>| v.as_ref().and_then(Value::as_str).is_some_and(|s| ModelName::check(s).is_err());
+        if unnamed(&from_route) || unnamed(&from_models) {
+            continue;
+        }
         let value = match (from_route, from_models) {
             (Some(v), _) if !v.is_null() => v,
             (_, Some(v)) if !v.is_null() => v,
@@ -1299,6 +1359,39 @@ mod tests {
         assert_eq!(c.completion.off_for("rust", Some(Path::new("src/main.rs"))), Some(CompletionsOff::Everywhere));
     }
 
+    /// An empty model name is a typo or a field cleared in the editor: it is named like any bad
+    /// value, and the model of the layers below (or the default) answers instead of an empty id.
+    #[test]
+    fn an_empty_model_name_is_named_and_the_previous_model_applies() {
+        let cases = [
+            (json!({"models": {"completion": ""}}), "`models.completion`"),
+            (json!({"models": {"chat": "  "}}), "`models.chat`"),
+            (json!({"routes": {"action": {"model": ""}}}), "`routes.action.model`"),
+            (json!({"routes": {"chat": {"fallback": ["kimi-k2.5", ""]}}}), "`routes.chat.fallback[1]`"),
+            (json!({"routes": {"fast": {"model": ""}}}), "`routes.fast.model`"),
+            (json!({"routes": {"chat": {"model": "moonshot/"}}}), "`routes.chat.model`"),
+            (
+                json!({"providers": {"p": {"baseUrl": "http://h/v1", "models": {"": {"images": true}}}}}),
+                "`providers.p`",
+            ),
+        ];
+        for (layer, setting) in cases {
+            let mut l = layers(&[]);
+            l.set(Source::File, json!({"models": {"completion": "from-file", "chat": "from-file"}}));
+            l.set(Source::Editor, layer.clone());
+            let (c, problems) = l.resolve();
+            assert_eq!(problems.len(), 1, "{layer}: {problems:?}");
+            let msg = problems[0].to_string();
+            assert!(msg.starts_with("in the editor's settings: "), "{msg}");
+            assert!(msg.contains(setting) && msg.contains("model"), "{layer}: {msg}");
+            assert!(msg.contains("these settings were ignored"), "{msg}");
+            assert_eq!(c.models.completion, "from-file", "{layer}");
+            assert_eq!(c.models.chat, "from-file", "{layer}");
+            assert_eq!(c.models.action, Models::default().action, "{layer}");
+            assert!(c.route_models("chat").iter().all(|m| !m.model.is_empty() && !m.model.ends_with('/')));
+        }
+    }
+
     #[test]
     fn a_bad_exclude_pattern_is_named_and_its_layer_skipped() {
         let mut l = layers(&[]);
@@ -1309,6 +1402,18 @@ mod tests {
         let msg = problems[0].to_string();
         assert!(msg.contains("completion.exclude") && msg.contains("`src/{a,b`"), "{msg}");
         assert!(c.completion.off_for("js", Some(Path::new("a.min.js"))).is_some(), "the file's patterns stay");
+        // An unclosed class alone, and inside a longer pattern.
+        for pattern in ["[", "src/[ab"] {
+            l.set(Source::Editor, json!({"completion": {"exclude": [pattern]}}));
+            let (_, problems) = l.resolve();
+            assert_eq!(problems.len(), 1, "`{pattern}`: {problems:?}");
+            let msg = problems[0].to_string();
+            assert!(msg.contains("completion.exclude") && msg.contains(&format!("`{pattern}`")), "{msg}");
+        }
+        l.set(Source::Editor, json!({"completion": {"exclude": ["\\["]}}));
+        let (c, problems) = l.resolve();
+        assert!(problems.is_empty(), "an escaped `[` is a literal one: {problems:?}");
+        assert!(c.completion.off_for("rust", Some(Path::new("src/["))).is_some());
     }
 
     /// VS Code's extension declares the settings it passes on (its package.json); each must be

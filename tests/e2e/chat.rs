@@ -456,6 +456,12 @@ async fn images_go_upstream_as_image_parts_or_get_a_clear_error() {
     result.unwrap();
     let user = &s.standin.chat_requests()[0]["messages"][1]["content"];
     assert_eq!(user[1], json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}}));
+    // A data URL whose data is not base64 is refused here, not sent for the provider to refuse.
+    let (_, result) = s.chat(json!({"message": "What is this?", "images": ["data:image/png;base64,@@@"]})).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.code, -32602, "{err:?}");
+    assert!(err.message.contains("not valid base64") && err.message.contains("`data:image/png;base64,`"), "{err:?}");
+    assert_eq!(s.standin.chat_requests().len(), 1, "nothing more was sent");
 
     let mut s = setup(json!({"models": {"chat": "kimi-k2-turbo-preview"}})).await;
     std::fs::write(s.dir.path().join("shot.png"), b"\x89PNG").unwrap();

@@ -382,6 +382,27 @@ async fn status_answers_with_or_without_params() {
     assert!(client.shutdown().await.success());
 }
 
+/// Values that would otherwise be taken silently and fail far from the setting: each is named,
+/// and the settings before it stay.
+#[tokio::test]
+async fn an_empty_model_name_and_an_unclosed_exclude_class_are_named() {
+    let mut client = with_key();
+    client.initialize(encodings(&["utf-16"]), json!({"models": {"completion": "my-fast-model"}}), None).await;
+    client.notify("workspace/didChangeConfiguration", json!({"settings": {"kimi": {"models": {"completion": ""}}}}));
+    let shown = client.expect_notification("window/showMessage").await;
+    let message = shown["message"].as_str().unwrap();
+    assert!(message.contains("`models.completion`: the model name is empty"), "{message}");
+    let status = client.request("kimi/status", json!({})).await.unwrap();
+    assert_eq!(status["completionModel"], "my-fast-model");
+
+    client
+        .notify("workspace/didChangeConfiguration", json!({"settings": {"kimi": {"completion": {"exclude": ["["]}}}}));
+    let shown = client.expect_notification("window/showMessage").await;
+    let message = shown["message"].as_str().unwrap();
+    assert!(message.contains("`completion.exclude`") && message.contains("`[` is not a valid pattern"), "{message}");
+    assert!(client.shutdown().await.success());
+}
+
 #[tokio::test]
 async fn text_a_grammar_chokes_on_does_not_hang_the_server() {
     let mut client = with_key();

@@ -700,7 +700,8 @@ async fn hang_up_server(answers: Vec<bool>) -> (String, tokio::task::JoinHandle<
 
 /// A kept-alive connection that the server closes just as a request goes out (its idle timeout)
 /// loses the request before the server saw it: it goes once more, on a new connection, for
-/// completions too, which are otherwise never retried. A server that hangs up twice is down.
+/// completions too, which are otherwise never retried. A server that hangs up twice is down, and
+/// is not asked again.
 #[tokio::test]
 async fn a_connection_closed_before_any_answer_is_tried_once_more_on_a_new_one() {
     let (base, accepted) = hang_up_server(vec![false, true]).await;
@@ -712,7 +713,18 @@ async fn a_connection_closed_before_any_answer_is_tried_once_more_on_a_new_one()
     let (base, accepted) = hang_up_server(vec![false, false]).await;
     let c = OpenAiCompatible::new(config(&base, None), OpenAiCompatible::shared_http_client());
     let e = stream_err(&c, &ask("hi")).await;
-    assert!(matches!(e, ProviderError::StreamDropped { .. }), "{e:?}");
+    assert!(matches!(e, ProviderError::NotTakenUp { .. }), "{e:?}");
+    assert_eq!(accepted.await.unwrap(), 2);
+
+    // Nor does the router retry it as a dropped connection: a code action is sent twice in all.
+    // (A third send would find no server and end as a connection error.)
+    let (base, accepted) = hang_up_server(vec![false, false]).await;
+    let mut layers = ConfigLayers::default();
+    layers.set(Source::Editor, json!({"apiKey": "sk-routed", "baseUrl": base}));
+    let (config, _) = layers.resolve();
+    let e = Router::new(&config, None).chat(&config, Feature::Action, ask("hi")).await.unwrap_err();
+    assert!(matches!(e, ProviderError::NotTakenUp { .. }), "{e:?}");
+    assert!(e.to_string().contains("did not take up the request, nor when it was sent once more"), "{e}");
     assert_eq!(accepted.await.unwrap(), 2);
 }
 

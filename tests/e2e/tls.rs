@@ -172,7 +172,7 @@ async fn a_refused_http2_stream_is_sent_once_more_and_a_second_refusal_is_report
     assert_eq!(s.standin.refused(), 1 + 2, "one retry, not more");
     let message = shown_error(&mut s).await;
     let host = format!("localhost:{}", s.standin.port());
-    assert!(message.starts_with(&format!("kimi-lsp: The connection to {host} closed")), "{message}");
+    assert!(message.starts_with(&format!("kimi-lsp: {host} did not take up the request")), "{message}");
     assert!(message.contains("refused stream"), "{message}");
     assert_eq!(s.standin.chat_requests().len(), 1);
     assert!(s.client.shutdown().await.success());
@@ -213,5 +213,60 @@ async fn a_stream_reset_after_processing_may_have_begun_is_not_sent_twice() {
     assert_eq!(s.inline(&uri, &pos).await, ["ok"]);
     s.take_usage(1).await;
     assert_eq!(s.standin.connections(), 1);
+    assert!(s.client.shutdown().await.success());
+}
+
+/// A provider that refuses every request, for what the user waits on: the transport's one resend
+/// is the only one. Were the router to retry the refusal as a dropped connection, each try would
+/// be resent again (four sends). Retries of other kinds are in retries.rs.
+#[tokio::test]
+async fn a_chat_turn_and_a_code_action_a_provider_keeps_refusing_are_sent_twice_and_reported() {
+    let mut s = setup(Protocols::Http2, Trust::Setting).await;
+    let host = format!("localhost:{}", s.standin.port());
+    let uri = file_uri(&s.dir.path().join("lib.rs"));
+    s.client.did_open(&uri, "rust", 1, "fn total(xs: &[u32]) -> u32 {\n    xs.iter().sum()\n}\n");
+    let refused_twice = |message: &str| {
+        assert!(message.contains(&format!("{host} did not take up the request")), "{message}");
+        assert!(message.contains("refused stream") && message.contains("try again"), "{message}");
+    };
+
+    s.standin.refuse(&[Refusal::Reset(Reason::REFUSED_STREAM); 8]);
+    let id = s.client.send_request("kimi/chat", json!({"message": "What does total do?"}));
+    let err = s.client.response(id).await.expect_err("refused");
+    assert_eq!(s.standin.refused(), 2, "one chat turn, sent twice");
+    refused_twice(&err.message);
+    let done = s.client.expect_notification("kimi/chatDone").await;
+    refused_twice(done["error"].as_str().unwrap());
+    let usage = s.client.expect_notification("kimi/usageChanged").await;
+    assert_eq!(usage["sessionRequests"], 1, "one attempt in the ledger: {usage}");
+
+    let range = json!({"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 8}});
+    let actions = s
+        .client
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}),
+        )
+        .await
+        .unwrap();
+    let explain = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"].as_str().unwrap_or("").starts_with("Kimi: Explain"))
+        .unwrap_or_else(|| panic!("no Explain action in {actions}"))["command"]
+        .clone();
+    let err = s
+        .client
+        .request("workspace/executeCommand", json!({"command": explain["command"], "arguments": explain["arguments"]}))
+        .await
+        .expect_err("refused");
+    assert_eq!(s.standin.refused(), 2 + 2, "one code action, sent twice");
+    refused_twice(&err.message);
+    let shown = s.client.expect_notification("window/showMessage").await;
+    refused_twice(shown["message"].as_str().unwrap());
+    let usage = s.client.expect_notification("kimi/usageChanged").await;
+    assert_eq!(usage["sessionRequests"], 2, "{usage}");
+    assert!(s.standin.chat_requests().is_empty());
     assert!(s.client.shutdown().await.success());
 }

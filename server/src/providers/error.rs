@@ -289,6 +289,15 @@ pub enum ProviderError {
         request_id: Option<String>,
     },
 
+    /// The provider did not take up the request, nor the second send the transport made of it
+    /// (`providers/http.rs`): a connection closed before any answer, or HTTP/2 streams refused.
+    /// No retry: the transport's resend was the one a dropped connection gets.
+    #[error(
+        "{host} did not take up the request, nor when it was sent once more ({detail}). The service may be \
+         restarting or shedding load; try again in a moment."
+    )]
+    NotTakenUp { host: String, detail: String },
+
     #[error(
         "{host} sent a response that is not valid for the OpenAI-compatible API ({detail}). If \
          this server is not Moonshot or OpenAI-compatible, check the provider's base URL."
@@ -614,6 +623,7 @@ impl ProviderError {
                 | Connect { .. }
                 | Certificate { .. }
                 | StreamDropped { .. }
+                | NotTakenUp { .. }
                 // A retired model id: a configured fallback model is exactly what the user wants.
                 | ModelNotFound { .. }
         )
@@ -646,6 +656,7 @@ impl ProviderError {
             | Connect { .. }
             | Certificate { .. }
             | Timeout { .. }
+            | NotTakenUp { .. }
             | Unsendable { .. }
             | InvalidBaseUrl { .. }
             | Transport { .. } => None,
@@ -677,6 +688,7 @@ impl ProviderError {
             Certificate { .. } => "certificate",
             Timeout { .. } => "timeout",
             StreamDropped { .. } => "stream_dropped",
+            NotTakenUp { .. } => "not_taken_up",
             MalformedResponse { .. } => "malformed_response",
             Unsendable { .. } => "unsendable",
             InvalidBaseUrl { .. } => "invalid_base_url",
@@ -1297,6 +1309,17 @@ mod tests {
         assert_eq!(e.retry_hint(), RetryHint::Backoff);
         assert!(e.to_string().contains("Bad Gateway"));
         assert_eq!(e.request_id(), Some("req-1"));
+    }
+
+    /// The transport sent it twice already: another model may take it, the same one is not asked
+    /// again (its retry would be sent twice more).
+    #[test]
+    fn a_request_refused_twice_is_not_retried_but_may_fall_back() {
+        let e = ProviderError::NotTakenUp { host: "api.moonshot.ai".into(), detail: "refused stream".into() };
+        assert_eq!(e.retry_hint(), RetryHint::Never);
+        assert!(e.allows_fallback());
+        assert_eq!(e.kind(), "not_taken_up");
+        assert!(e.to_string().starts_with("api.moonshot.ai did not take up the request"), "{e}");
     }
 
     #[test]

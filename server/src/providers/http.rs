@@ -82,8 +82,10 @@ pub(crate) async fn send(
     let again = request.try_clone();
     let started = Instant::now();
     let mut response = tokio::time::timeout_at(deadline, http.execute(request)).await;
+    let mut resent = false;
     if let (Ok(Err(e)), Some(again)) = (&response, again) {
         if unprocessed(e) {
+            resent = true;
             // A kept-alive connection the server closed as the request went out (its idle
             // timeout, a restart), most likely before reading it, or an HTTP/2 stream the server
             // refused or left out of its GOAWAY: the pool gives it a connection that takes it.
@@ -112,6 +114,11 @@ pub(crate) async fn send(
                 phase: TimeoutPhase::FirstByte,
                 after: cfg.first_byte_timeout,
             });
+        }
+        // Refused again: a third send (the router's retry of a dropped connection) would meet
+        // the same, and its own resend a fourth.
+        Ok(Err(e)) if resent && unprocessed(&e) => {
+            return Err(ProviderError::NotTakenUp { host: call.host.to_string(), detail: scrub(&root_cause(&e), None) })
         }
         Ok(Err(e)) => return Err(transport_error(&e, call.host, cfg)),
         Ok(Ok(response)) => response,

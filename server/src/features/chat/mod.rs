@@ -513,8 +513,23 @@ fn load_image(workspace: &Workspace, image: &str) -> Result<ContentPart, ChatErr
         )));
     }
     if image.starts_with("data:") {
-        if !image.starts_with("data:image/") || !image.contains(";base64,") {
+        let Some((head, data)) = image.split_once(";base64,").filter(|(head, _)| head.starts_with("data:image/"))
+        else {
             return Err(ChatError::Invalid("an image data URL must look like `data:image/png;base64,…`".into()));
+        };
+        // Checked here, since the provider refuses the whole message for it, in words about its
+        // request rather than the image.
+        let invalid = |why: String| {
+            ChatError::Invalid(format!(
+                "the image data URL's data {why}: after `{head};base64,` give the image's bytes in standard base64 \
+                 (A-Z, a-z, 0-9, `+`, `/`, `=` padding)"
+            ))
+        };
+        if data.is_empty() {
+            return Err(invalid("is missing".into()));
+        }
+        if let Err(e) = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data) {
+            return Err(invalid(format!("is not valid base64 ({e})")));
         }
         return Ok(ContentPart::ImageUrl(image.to_string()));
     }
@@ -724,5 +739,16 @@ mod tests {
         assert!(load_image(&ws, "notes.txt").unwrap_err().to_string().contains("not a PNG"));
         assert!(load_image(&ws, "missing.png").unwrap_err().to_string().contains("cannot read"));
         assert!(load_image(&ws, "data:text/plain;base64,eA==").unwrap_err().to_string().contains("data:image/png"));
+        // What follows `base64,` must decode, or the provider refuses the whole message.
+        for bad in ["data:image/png;base64,@@@", "data:image/png;base64,iVBOR", "data:image/png;base64,"] {
+            let err = load_image(&ws, bad).unwrap_err().to_string();
+            assert!(err.contains("the image data URL") && err.contains("base64"), "{bad}: {err}");
+        }
+        let err = load_image(&ws, "data:image/png;base64,@@@").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "the image data URL's data is not valid base64 (Invalid symbol 64, offset 0.): after \
+             `data:image/png;base64,` give the image's bytes in standard base64 (A-Z, a-z, 0-9, `+`, `/`, `=` padding)"
+        );
     }
 }
