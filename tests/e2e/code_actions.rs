@@ -398,17 +398,23 @@ async fn an_edit_for_a_document_reopened_meanwhile_at_the_same_version_never_goe
     }
 }
 
+/// A Rewrite listed for `lib.rs`, after which the document was closed; the action as listed.
+async fn rewrite_listed_then_closed(caps: Value) -> (Setup, String, Value) {
+    let mut s = setup(caps, Value::Null).await;
+    let uri = s.open("lib.rs", "rust", RUST);
+    let actions = s.list(&uri, range(2, 0, 7, 0), json!([])).await;
+    let rewrite = titled(&actions, "Kimi: Rewrite").clone();
+    s.client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+    (s, uri, rewrite)
+}
+
 /// The same reload between listing and running: the version is the listed one again, but the
 /// selection it carries now covers other lines. Nothing is asked of the model, nothing is
 /// edited, and the user reads at once what to do, for a resolved action and a command alike.
 #[tokio::test]
 async fn an_action_listed_before_the_document_was_reopened_at_its_version_is_not_run() {
     for caps in [resolve_caps(), command_caps()] {
-        let mut s = setup(caps.clone(), Value::Null).await;
-        let uri = s.open("lib.rs", "rust", RUST);
-        let actions = s.list(&uri, range(2, 0, 7, 0), json!([])).await;
-        let rewrite = titled(&actions, "Kimi: Rewrite").clone();
-        s.client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+        let (mut s, uri, rewrite) = rewrite_listed_then_closed(caps.clone()).await;
         s.client.did_open(&uri, "rust", 1, &format!("// a header added on disk\n// by someone else\n{RUST}"));
         // Were it run, this answer would replace the two lines of the header and what follows.
         s.standin.push(Reply::text("```rust\nlet t = xs.iter().sum();\nt\n```"));
@@ -426,11 +432,7 @@ async fn an_action_listed_before_the_document_was_reopened_at_its_version_is_not
 #[tokio::test]
 async fn an_action_for_a_document_closed_since_it_was_listed_tells_the_user_what_to_do() {
     for caps in [resolve_caps(), command_caps()] {
-        let mut s = setup(caps.clone(), Value::Null).await;
-        let uri = s.open("lib.rs", "rust", RUST);
-        let actions = s.list(&uri, range(2, 0, 7, 0), json!([])).await;
-        let rewrite = titled(&actions, "Kimi: Rewrite").clone();
-        s.client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}}));
+        let (mut s, _, rewrite) = rewrite_listed_then_closed(caps.clone()).await;
         let id = match rewrite["command"].is_object() {
             true => run_command(&mut s, &rewrite["command"]),
             false => s.client.send_request("codeAction/resolve", rewrite),

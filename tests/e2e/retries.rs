@@ -43,27 +43,7 @@ impl Setup {
     /// Runs "Explain" over `total`: an action whose answer comes back as text.
     async fn explain(&mut self, uri: &str) -> Result<Value, kimi_test_support::ResponseError> {
         let range = json!({"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 8}});
-        let actions = self
-            .client
-            .request(
-                "textDocument/codeAction",
-                json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}),
-            )
-            .await
-            .unwrap();
-        let command = actions
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["title"].as_str().unwrap_or("").starts_with("Kimi: Explain"))
-            .unwrap_or_else(|| panic!("no Explain action in {actions}"))["command"]
-            .clone();
-        self.client
-            .request(
-                "workspace/executeCommand",
-                json!({"command": command["command"], "arguments": command["arguments"]}),
-            )
-            .await
+        self.client.run_listed_action(uri, range, "Kimi: Explain").await
     }
 
     /// Takes the usage notification of every attempt (each is metered, failed ones too), then

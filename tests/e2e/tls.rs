@@ -241,26 +241,7 @@ async fn a_chat_turn_and_a_code_action_a_provider_keeps_refusing_are_sent_twice_
     assert_eq!(usage["sessionRequests"], 1, "one attempt in the ledger: {usage}");
 
     let range = json!({"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 8}});
-    let actions = s
-        .client
-        .request(
-            "textDocument/codeAction",
-            json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}),
-        )
-        .await
-        .unwrap();
-    let explain = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["title"].as_str().unwrap_or("").starts_with("Kimi: Explain"))
-        .unwrap_or_else(|| panic!("no Explain action in {actions}"))["command"]
-        .clone();
-    let err = s
-        .client
-        .request("workspace/executeCommand", json!({"command": explain["command"], "arguments": explain["arguments"]}))
-        .await
-        .expect_err("refused");
+    let err = s.client.run_listed_action(&uri, range, "Kimi: Explain").await.expect_err("refused");
     assert_eq!(s.standin.refused(), 2 + 2, "one code action, sent twice");
     refused_twice(&err.message);
     let shown = s.client.expect_notification("window/showMessage").await;

@@ -297,6 +297,30 @@ impl LspClient {
         uris
     }
 
+    /// Lists the code actions for `range` of `uri` (no diagnostics) and runs the one whose title
+    /// starts with `title` through its command, as a client without resolve does.
+    pub async fn run_listed_action(&mut self, uri: &str, range: Value, title: &str) -> Result<Value, ResponseError> {
+        let actions = self
+            .request(
+                "textDocument/codeAction",
+                json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}),
+            )
+            .await
+            .unwrap();
+        let command = actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["title"].as_str().unwrap_or("").starts_with(title))
+            .unwrap_or_else(|| panic!("no action titled {title:?} in {actions}"))["command"]
+            .clone();
+        self.request(
+            "workspace/executeCommand",
+            json!({"command": command["command"], "arguments": command["arguments"]}),
+        )
+        .await
+    }
+
     /// `textDocument/didChange`; `changes` is one change object or a list of them.
     pub fn did_change(&mut self, uri: &str, version: i32, changes: Value) {
         self.notify("textDocument/didChange", did_change(uri, version, changes));
