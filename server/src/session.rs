@@ -269,37 +269,34 @@ impl Session {
         self.cell_notebooks.get(cell).map(|n| n.clone())
     }
 
-    /// A notebook cell's place among its notebook's cells, from 1, as the user counts them.
-    pub fn notebook_cell_number(&self, cell: &str) -> Option<usize> {
-        let notebook = self.notebook_of(cell)?;
-        self.notebooks.get(&notebook)?.position(cell).map(|at| at + 1)
+    /// Copies of an open notebook's cells with their documents (`None` for a cell whose document
+    /// is not open) and texts, so that no document's lock is held while they are laid out.
+    fn notebook_cells(&self, notebook_uri: &str) -> Option<Vec<(Cell, Option<DocumentSnapshot>, String)>> {
+        let cells = self.notebooks.get(notebook_uri)?.cells.clone();
+        Some(
+            cells
+                .into_iter()
+                .map(|cell| {
+                    let snapshot = self.documents.get(&cell.uri).map(|d| d.snapshot());
+                    let text = snapshot.as_ref().map(|s| s.text()).unwrap_or_default();
+                    (cell, snapshot, text)
+                })
+                .collect(),
+        )
     }
 
     /// An open notebook, by its URI, as a chat shows and edits it ([`notebook::script`]), in the
     /// language of its first code cell. `None` when no such notebook is open.
     pub fn notebook_script(&self, notebook_uri: &str) -> Option<NotebookScript> {
-        let cells = self.notebooks.get(notebook_uri)?.cells.clone();
-        let snapshots: Vec<Option<DocumentSnapshot>> =
-            cells.iter().map(|c| self.documents.get(&c.uri).map(|d| d.snapshot())).collect();
-        let texts: Vec<String> = snapshots.iter().map(|s| s.as_ref().map(|s| s.text()).unwrap_or_default()).collect();
-        let cell_texts: Vec<CellText<'_>> = cells
-            .iter()
-            .zip(&snapshots)
-            .zip(&texts)
-            .map(|((c, snap), text)| CellText {
-                kind: c.kind,
-                language_id: snap.as_ref().map_or("", |s| s.language_id()),
-                text,
-            })
-            .collect();
-        let language_id = notebook::main_language(&cell_texts)?.to_string();
-        let script = notebook::script(&cell_texts, &language_id);
+        let cells = self.notebook_cells(notebook_uri)?;
+        let texts = cell_texts(&cells);
+        let language_id = notebook::main_language(&texts)?.to_string();
+        let script = notebook::script(&texts, &language_id);
         let cells = cells
             .into_iter()
-            .zip(snapshots)
             .zip(script.cells)
             .enumerate()
-            .filter_map(|(i, ((cell, snapshot), span))| {
+            .filter_map(|(i, ((cell, snapshot, _), span))| {
                 Some(ScriptCell { uri: cell.uri, number: i + 1, snapshot: snapshot?, span: span? })
             })
             .collect();
@@ -307,35 +304,29 @@ impl Session {
     }
 
     /// For a notebook cell: the notebook's URI and its cells read as one file, with the cell
-    /// placed in it ([`notebook::view`]), and the cell's language and version. `None` for any
-    /// other document, and for a markdown cell.
+    /// placed in it ([`notebook::view`]), and the cell's language, version and number. `None` for
+    /// any other document, and for a markdown cell.
     pub fn notebook_view(&self, cell: &str) -> Option<NotebookView> {
         let notebook_uri = self.notebook_of(cell)?;
-        let cells = self.notebooks.get(&notebook_uri)?.cells.clone();
-        let at = cells.iter().position(|c| c.uri == cell)?;
-        // Copies, so that no document's lock is held while the text is laid out.
-        let docs: Vec<(String, String)> = cells
-            .iter()
-            .map(|c| {
-                self.documents
-                    .get(&c.uri)
-                    .map(|d| {
-                        let snapshot = d.snapshot();
-                        (snapshot.language_id().to_string(), snapshot.text())
-                    })
-                    .unwrap_or_default()
-            })
-            .collect();
-        let version = self.documents.get(cell)?.version();
-        let language_id = docs[at].0.clone();
-        let texts: Vec<CellText<'_>> = cells
-            .iter()
-            .zip(&docs)
-            .map(|(c, (language_id, text))| CellText { kind: c.kind, language_id, text })
-            .collect();
-        let view = notebook::view(&texts, at)?;
-        Some(NotebookView { notebook_uri, language_id, version, view })
+        let cells = self.notebook_cells(&notebook_uri)?;
+        let at = cells.iter().position(|(c, _, _)| c.uri == cell)?;
+        let snapshot = cells[at].1.as_ref()?;
+        let (language_id, version) = (snapshot.language_id().to_string(), snapshot.version());
+        let view = notebook::view(&cell_texts(&cells), at)?;
+        Some(NotebookView { notebook_uri, language_id, version, cell: at + 1, view })
     }
+}
+
+/// What [`notebook::view`] and [`notebook::script`] read of [`Session::notebook_cells`]' copies.
+fn cell_texts(cells: &[(Cell, Option<DocumentSnapshot>, String)]) -> Vec<CellText<'_>> {
+    cells
+        .iter()
+        .map(|(c, snapshot, text)| CellText {
+            kind: c.kind,
+            language_id: snapshot.as_ref().map_or("", |s| s.language_id()),
+            text,
+        })
+        .collect()
 }
 
 /// An open notebook as one script: see [`Session::notebook_script`].
@@ -370,6 +361,8 @@ pub struct NotebookView {
     pub notebook_uri: String,
     pub language_id: String,
     pub version: i32,
+    /// The cell's place among the notebook's cells, from 1, as the user counts them.
+    pub cell: usize,
     pub view: notebook::View,
 }
 

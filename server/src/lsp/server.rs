@@ -238,7 +238,7 @@ fn notebook_query(
     trigger: Trigger,
     alternatives: bool,
 ) -> (Query, DocumentSnapshot, u32) {
-    let crate::session::NotebookView { notebook_uri, language_id, version, view } = notebook;
+    let crate::session::NotebookView { notebook_uri, language_id, version, view, .. } = notebook;
     let doc = crate::text::Document::unparsed(&notebook_uri, &language_id, version, &view.text);
     let snapshot = doc.snapshot();
     // Parsed during the debounce, off the message loop, like an edited document's reparse.

@@ -114,11 +114,10 @@ pub fn main_language<'a>(cells: &[CellText<'a>]) -> Option<&'a str> {
     cells.iter().find(|c| c.kind == CellKind::Code).map(|c| c.language_id)
 }
 
-/// The layout of [`view`] and [`script`]: magics commented out in the code cells other than
-/// `verbatim` when one is given (a view), in none when it is `None` (a script).
-fn lay_out(cells: &[CellText<'_>], language_id: &str, verbatim: Option<usize>) -> (String, Vec<Option<Span>>) {
-    let language = Language::detect(language_id, "");
-    let comment = match language {
+/// How the layout comments a line (the `%%` markers, markdown cells) in a notebook of
+/// `language`.
+pub fn comment(language: Language) -> &'static str {
+    match language {
         Language::Rust
         | Language::TypeScript
         | Language::Tsx
@@ -130,7 +129,14 @@ fn lay_out(cells: &[CellText<'_>], language_id: &str, verbatim: Option<usize>) -
         | Language::Cpp => "//",
         // Python, and R, Julia and shell kernels.
         _ => "#",
-    };
+    }
+}
+
+/// The layout of [`view`] and [`script`]: magics commented out in the code cells other than
+/// `verbatim` when one is given (a view), in none when it is `None` (a script).
+fn lay_out(cells: &[CellText<'_>], language_id: &str, verbatim: Option<usize>) -> (String, Vec<Option<Span>>) {
+    let language = Language::detect(language_id, "");
+    let comment = comment(language);
     let mut text = String::new();
     let mut chars = 0;
     let mut spans = Vec::with_capacity(cells.len());

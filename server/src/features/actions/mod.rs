@@ -457,7 +457,8 @@ fn context_pieces(site: &Site, char_idx: usize, symbols: &dyn SymbolLookup) -> V
     };
     let mut out = Vec::new();
     if let Some(nb) = &site.notebook {
-        out.extend(cells_above(&nb.view.text(), nb.start_char));
+        let comment = crate::text::notebook::comment(nb.view.language());
+        out.extend(cells_above(&nb.view.text(), nb.start_char, comment));
     }
     if doc.tree().is_none() {
         return out;
@@ -474,10 +475,10 @@ fn context_pieces(site: &Site, char_idx: usize, symbols: &dyn SymbolLookup) -> V
     out
 }
 
-/// The notebook's cells above the one at `start_char` of its view, as the view lays them out,
-/// for the prompt; the nearest [`NOTEBOOK_ABOVE_CHARS`] when they are longer, cut at a line.
-/// `None` for the first cell. Pure.
-fn cells_above(view: &str, start_char: usize) -> Option<String> {
+/// The notebook's cells above the one at `start_char` of its view, as the view lays them out
+/// (its lines commented with `comment`), for the prompt; the nearest [`NOTEBOOK_ABOVE_CHARS`]
+/// when they are longer, cut at a line. `None` for the first cell. Pure.
+fn cells_above(view: &str, start_char: usize, comment: &str) -> Option<String> {
     let end = view.char_indices().nth(start_char).map_or(view.len(), |(i, _)| i);
     // The cell's own `# %%` line ends the text above it.
     let above = view[..end].trim_end();
@@ -485,7 +486,6 @@ fn cells_above(view: &str, start_char: usize) -> Option<String> {
     if above.is_empty() {
         return None;
     }
-    let comment = if above.starts_with("//") { "//" } else { "#" };
     let mut text = above;
     let mut cut = false;
     if let Some((at, _)) = above.char_indices().rev().nth(NOTEBOOK_ABOVE_CHARS) {

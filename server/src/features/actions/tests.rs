@@ -327,16 +327,16 @@ fn a_notebook_cells_above_are_sent_nearest_first_when_they_are_long() {
     let view = "# %%\nimport pandas as pd\n\n# %% [markdown]\n# ## Totals\n\n# %%\ntotals = 1\n";
     let start = view.rfind("totals").unwrap();
     assert_eq!(
-        cells_above(view, start).unwrap(),
+        cells_above(view, start, "#").unwrap(),
         "# The notebook's cells above this one:\n# %%\nimport pandas as pd\n\n# %% [markdown]\n# ## Totals\n\n"
     );
     // The first cell has nothing above it.
-    assert_eq!(cells_above(view, "# %%\n".len()), None);
+    assert_eq!(cells_above(view, "# %%\n".len(), "#"), None);
     // Long: the cells nearest the edited one are kept, from a whole line, and the cut is said.
     let long: String = (0..2_000).map(|i| format!("row_{i} = {i}\n")).collect();
     let view = format!("// %%\n{long}\n// %%\nlet x = 1;\n");
     let start = view.rfind("let x").unwrap();
-    let above = cells_above(&view, start).unwrap();
+    let above = cells_above(&view, start, "//").unwrap();
     assert!(above.starts_with("// The notebook's cells above this one:\n// (earlier cells left out)\nrow_"), "{above}");
     assert!(above.ends_with("row_1999 = 1999\n\n"), "{above}");
     assert!(above.chars().count() <= NOTEBOOK_ABOVE_CHARS + 100, "{}", above.len());

@@ -168,13 +168,7 @@ async fn in_notebook(
     let first_line = script.text[..at.span.bytes.start].matches('\n').count() as u32;
     let lines = script.text[at.span.bytes.clone()].lines().count().max(1) as u32;
     let path = from_proto::file_path_of(&script.uri);
-    let mut doc = crate::text::Document::unparsed(&script.uri, &script.language_id, 0, &script.text);
-    let doc = tokio::task::spawn_blocking(move || {
-        doc.ensure_tree();
-        doc
-    })
-    .await
-    .ok()?;
+    let parsed = super::parsed_off_loop(&script.uri, &script.language_id, 0, &script.text).await?;
     let name =
         path.as_deref().and_then(|p| p.file_name()).map_or(script.uri.clone(), |n| n.to_string_lossy().into_owned());
     let note = format!(
@@ -189,7 +183,7 @@ async fn in_notebook(
         .map(|d| EditorDiagnostic { lines: (d.lines.0 + first_line, d.lines.1 + first_line), version: None, ..d })
         .collect();
     Some(InNotebook {
-        document: (doc.snapshot(), path),
+        document: (parsed, path),
         selection: selection.map(|r| r.start + offset..r.end + offset),
         diagnostics,
         note,

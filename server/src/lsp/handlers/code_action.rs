@@ -100,17 +100,10 @@ pub(crate) async fn site(backend: &Backend, uri: &Uri, range: Range, diagnostics
 
 /// For a notebook's code cell: the notebook read as one file, parsed off the message loop.
 pub(crate) async fn notebook_site(backend: &Backend, cell: &str) -> Option<NotebookSite> {
-    let crate::session::NotebookView { notebook_uri, language_id, version, view } =
+    let crate::session::NotebookView { notebook_uri, language_id, version, cell, view } =
         backend.session.notebook_view(cell)?;
-    let number = backend.session.notebook_cell_number(cell)?;
-    let mut doc = crate::text::Document::unparsed(&notebook_uri, &language_id, version, &view.text);
-    let doc = tokio::task::spawn_blocking(move || {
-        doc.ensure_tree();
-        doc
-    })
-    .await
-    .ok()?;
-    Some(NotebookSite { uri: notebook_uri, view: doc.snapshot(), start_char: view.start_char, cell: number })
+    let parsed = super::parsed_off_loop(&notebook_uri, &language_id, version, &view.text).await?;
+    Some(NotebookSite { uri: notebook_uri, view: parsed, start_char: view.start_char, cell })
 }
 
 /// Whether an action of `kind` passes the request's `only` filter (a kind also matches the

@@ -21,3 +21,20 @@ pub mod notebook_did_close;
 pub mod notebook_did_open;
 pub mod status;
 pub mod usage;
+
+/// `text` as a document of its own (a notebook read as one file), parsed on a blocking thread:
+/// a parse may take its whole budget, which the message loop must never wait out.
+pub(crate) async fn parsed_off_loop(
+    uri: &str,
+    language_id: &str,
+    version: i32,
+    text: &str,
+) -> Option<crate::text::DocumentSnapshot> {
+    let mut doc = crate::text::Document::unparsed(uri, language_id, version, text);
+    tokio::task::spawn_blocking(move || {
+        doc.ensure_tree();
+        doc.snapshot()
+    })
+    .await
+    .ok()
+}
