@@ -1124,6 +1124,7 @@ async fn a_chat_from_a_notebook_cell_sees_the_notebook_and_edits_the_cell() {
         ],
     );
     s.standin.push(Reply::tool_calls(&[
+        ("read_file", r#"{"path":"analysis.ipynb","start_line":1,"end_line":3}"#),
         ("propose_edit", r#"{"path":"analysis.ipynb","old_text":"sales.csv\")\n\n# %% [markdown]","new_text":""}"#),
         ("propose_edit", r#"{"path":"analysis.ipynb","old_text":"/ totl","new_text":"/ sales.total.sum()"}"#),
     ]));
@@ -1160,6 +1161,10 @@ async fn a_chat_from_a_notebook_cell_sees_the_notebook_and_edits_the_cell() {
         }),
     );
     assert_eq!(s.client.response(id).await.unwrap()["text"], "Fixed.");
+    let unread = s.client.take_unread();
+    let summaries: Vec<&str> =
+        of_method(&unread, "kimi/chatTool").iter().filter_map(|t| t["summary"].as_str()).collect();
+    assert!(summaries.contains(&"read analysis.ipynb:1-3"), "the user's summary stays short: {summaries:?}");
 
     let prompt = s.standin.chat_requests()[0]["messages"][1]["content"].as_str().unwrap().to_string();
     assert!(
@@ -1176,6 +1181,7 @@ async fn a_chat_from_a_notebook_cell_sees_the_notebook_and_edits_the_cell() {
     assert_eq!(
         tool_results(&s.standin.chat_requests()[1]),
         [
+            "analysis.ipynb (a notebook open in the editor, shown as a script of its cells: a `%%` comment line starts each cell, markdown cells are comments; propose_edit changes one code cell at a time, quoting text inside it) (lines 1-3 of 11):\n    1  # %%\n    2  import pandas as pd\n    3  sales = pd.read_csv(\"sales.csv\")\n",
             "refused: `old_text` is not inside one code cell of `analysis.ipynb`; change one cell at a time, quoting text inside it",
             "the editor applied the edit"
         ]

@@ -323,9 +323,11 @@ impl Workspace {
         let total = text.lines().count();
         let first = start.unwrap_or(1).max(1);
         let last = end.unwrap_or(total).min(total);
-        let shown = match notebook {
-            Some(_) => format!("{} ({NOTEBOOK_NOTE})", self.display(&root, &canonical)),
-            None => self.display(&root, &canonical),
+        let shown = self.display(&root, &canonical);
+        // The model is told how to read and edit a notebook; the user's summary stays short.
+        let header = match notebook {
+            Some(_) => format!("{shown} ({NOTEBOOK_NOTE})"),
+            None => shown.clone(),
         };
         if first > last && total > 0 {
             return Err(refuse(format!("`{shown}` has {total} lines; lines {first}-{last} do not exist")));
@@ -342,7 +344,7 @@ impl Workspace {
         } else {
             format!("read {shown} ({total} lines)")
         };
-        Ok(ToolOutput::Text { text: cap(format!("{shown} (lines {first}-{last} of {total}):\n{body}")), summary })
+        Ok(ToolOutput::Text { text: cap(format!("{header} (lines {first}-{last} of {total}):\n{body}")), summary })
     }
 
     fn list_dir(&self, path: &str) -> Result<ToolOutput, Refusal> {
