@@ -129,7 +129,6 @@ pub const STOP_CHAT_FILE: &str = "kimi.stopChatFile";
 #[serde(rename_all = "camelCase")]
 pub struct ActionData {
     pub uri: tower_lsp_server::gen_lsp_types::Uri,
-    pub version: i32,
     /// Which text of the document the action was listed for (`DocumentSnapshot::revision`),
     /// opaque to clients. The version alone cannot say: a document closed and opened again
     /// (reloaded from disk) is back at its first version with other text, and the range would

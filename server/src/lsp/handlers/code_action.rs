@@ -17,7 +17,7 @@ pub async fn handle(backend: &Backend, params: CodeActionParams) -> Result<Optio
         return Ok(None);
     };
     // The text the offers were computed from; asking the session again would reparse.
-    let (version, revision) = (site.snapshot.version(), site.snapshot.revision());
+    let revision = site.snapshot.revision();
     let config = backend.session.config();
     let resolves_edits = {
         let caps = backend.client_caps.lock().unwrap_or_else(|e| e.into_inner());
@@ -42,7 +42,6 @@ pub async fn handle(backend: &Backend, params: CodeActionParams) -> Result<Optio
         };
         let data = ActionData {
             uri: uri.clone(),
-            version,
             revision,
             action: offer.action.id(),
             title,
